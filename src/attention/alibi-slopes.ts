@@ -1,0 +1,15 @@
+/**
+ * ALiBi head slopes of Press et al.: `m_h = 2^(−8(h+1)/H)` when H is a power of two; otherwise the
+ * slopes of the power of two `P` below H, followed by every other slope of `2P` for the rest.
+ * H = 8 gives 1/2, 1/4, …, 1/256; H = 6 gives 1/4, 1/16, 1/64, 1/256, 1/2, 1/8.
+ */
+export function alibiSlopes(heads: number): Float64Array {
+  const powerOfTwo = 2 ** Math.floor(Math.log2(heads));
+  const slopes = new Float64Array(heads);
+  for (let h = 0; h < powerOfTwo; h++) slopes[h] = 2 ** ((-8 * (h + 1)) / powerOfTwo);
+  for (let h = powerOfTwo; h < heads; h++) {
+    const k = 2 * (h - powerOfTwo); // every other slope of 2P: indices 0, 2, 4, …
+    slopes[h] = 2 ** ((-8 * (k + 1)) / (2 * powerOfTwo));
+  }
+  return slopes;
+}

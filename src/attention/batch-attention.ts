@@ -1,0 +1,103 @@
+import type { FloatArray } from '../kernels/index.js';
+import { resolveOptions } from './options.js';
+import type { AttentionOptions, ResolvedOptions } from './options.js';
+import type { AttentionStep } from './step.js';
+import { assertFinite, readVector } from './vector.js';
+import type { Vector } from './vector.js';
+
+/**
+ * Attention over a whole sequence at once: every score, the mask, a max-subtracted softmax and the
+ * weighted sum, in plain loops that follow the formulas. It is the readable twin the incremental
+ * engine is checked against, and returns what pushing `xs` one by one and then flushing returns.
+ *
+ * Key j is attended by query i when `j ≤ i + lookahead` (and `j < n`) and, with a window,
+ * `i − window < j` or `j < sinks`.
+ *
+ * @throws AttentionError as {@link createAttention} for bad options or vectors.
+ * @example
+ * ```ts
+ * import { batchAttention } from 'attnstream';
+ * const steps = batchAttention([[1, 0], [0, 1], [1, 1]], { dim: 2, precision: 'float64' });
+ * console.log(steps[2]!.output); // a_3 = Σ_j α_3j x_j
+ * ```
+ */
+export function batchAttention(xs: readonly Vector[], options: AttentionOptions): AttentionStep[] {
+  const o = resolveOptions(options);
+  const n = xs.length;
+  const { heads, kvHeads, headDim } = o;
+  const q: FloatArray[] = [];
+  const k: FloatArray[] = [];
+  const v: FloatArray[] = [];
+  const x = new Float64Array(o.dim);
+  for (let i = 0; i < n; i++) {
+    readVector(xs[i]!, o.dim, x, 0, 'x', i);
+    q.push(linear(o, o.weights?.wq ?? null, x, heads * headDim));
+    k.push(linear(o, o.weights?.wk ?? null, x, kvHeads * headDim));
+    v.push(linear(o, o.weights?.wv ?? null, x, kvHeads * headDim));
+    assertFinite(q[i]!, heads * headDim, 'projected query', i);
+    assertFinite(k[i]!, kvHeads * headDim, 'projected key', i);
+    assertFinite(v[i]!, kvHeads * headDim, 'projected value', i);
+  }
+  const steps: AttentionStep[] = [];
+  for (let i = 0; i < n; i++) {
+    const last = Math.min(i + o.lookahead, n - 1);
+    const attended: number[] = [];
+    for (let j = 0; j <= last; j++) if (isAttended(o, i, j)) attended.push(j);
+    const concat = new Float64Array(heads * headDim);
+    const weights: FloatArray[] = [];
+    for (let h = 0; h < heads; h++) {
+      const g = Math.floor(h / (heads / kvHeads));
+      const scores = attended.map((j, rank) => {
+        const qi = rotated(o, q[i]!, h * headDim, o.ropePositions === 'cache' ? attended.indexOf(i) : i);
+        const kj = rotated(o, k[j]!, g * headDim, o.ropePositions === 'cache' ? rank : j);
+        let s = 0;
+        for (let c = 0; c < headDim; c++) s += qi[c]! * kj[c]!;
+        const bias = o.slopes === null ? 0 : -o.slopes[h]! * Math.abs(i - j);
+        return s * o.scale + bias;
+      });
+      const max = Math.max(...scores);
+      const exps = scores.map((s) => Math.exp(s - max));
+      const sum = exps.reduce((a, b) => a + b, 0);
+      const alpha = exps.map((e) => e / sum);
+      attended.forEach((j, rank) => {
+        for (let c = 0; c < headDim; c++) concat[h * headDim + c] = concat[h * headDim + c]! + alpha[rank]! * v[j]![g * headDim + c]!;
+      });
+      weights.push(o.Float.from(alpha));
+    }
+    const wo = o.weights?.wo ?? null;
+    const output = wo === null ? o.Float.from(concat) : linear(o, wo, concat, o.dim);
+    steps.push(o.withWeights ? { index: i, output, positions: Int32Array.from(attended), weights } : { index: i, output });
+  }
+  return steps;
+}
+
+function isAttended(o: ResolvedOptions, i: number, j: number): boolean {
+  return j <= i + o.lookahead && (i - o.window < j || j < o.sinks);
+}
+
+/** `W·x` with W rows×x.length row-major, or x itself in seed mode (W null). */
+function linear(o: ResolvedOptions, w: FloatArray | null, x: Float64Array, rows: number): FloatArray {
+  if (w === null) return o.Float.from(x);
+  const y = new o.Float(rows);
+  for (let r = 0; r < rows; r++) {
+    let s = 0;
+    for (let c = 0; c < x.length; c++) s += w[r * x.length + c]! * x[c]!;
+    y[r] = s;
+  }
+  return y;
+}
+
+/** One head's slice `u[offset : offset+headDim]`, RoPE-rotated to `position` when RoPE is on. */
+function rotated(o: ResolvedOptions, u: FloatArray, offset: number, position: number): Float64Array {
+  const out = Float64Array.from(u.subarray(offset, offset + o.headDim));
+  if (o.invFreq === null) return out;
+  const half = o.headDim / 2;
+  for (let m = 0; m < half; m++) {
+    const theta = position * o.invFreq[m]!;
+    const a = out[m]!;
+    const b = out[m + half]!;
+    out[m] = a * Math.cos(theta) - b * Math.sin(theta);
+    out[m + half] = b * Math.cos(theta) + a * Math.sin(theta);
+  }
+  return out;
+}

@@ -1,0 +1,379 @@
+import { PagedKVCache } from '../cache/index.js';
+import type { CacheStats } from '../cache/index.js';
+import { AttentionError } from '../errors.js';
+import { axpy, dot, matVec, ropeRotate, softmaxInPlace } from '../kernels/index.js';
+import type { FloatArray } from '../kernels/index.js';
+import { attendedKeys, oldestAttendable } from './attended-keys.js';
+import type { AttendedKeys } from './attended-keys.js';
+import type { CacheEvent, CacheListener } from './cache-event.js';
+import { resolveOptions } from './options.js';
+import type { AttentionOptions, ResolvedOptions } from './options.js';
+import { project } from './projector.js';
+import type { AttentionStep } from './step.js';
+import { assertFinite, readVector } from './vector.js';
+import type { Vector } from './vector.js';
+
+/**
+ * An incremental attention engine over a KV cache: one per layer of a decoder.
+ *
+ * Each push appends the token's key and value to the cache, scores the queries that became ready
+ * against the cached keys, and returns their outputs. Every method that refuses its input throws
+ * an {@link AttentionError} and leaves the engine exactly as it was.
+ */
+export interface Attention {
+  /** The validated options. */
+  readonly options: ResolvedOptions;
+  /** Tokens pushed so far. */
+  readonly length: number;
+  /**
+   * Appends token `x` (dim numbers) and returns the outputs that became ready: exactly one for
+   * causal attention (this token's), none while look-ahead waits, one per token released.
+   * @throws AttentionError DIMENSION_MISMATCH, NON_FINITE (naming the token index), DISPOSED.
+   */
+  push(x: Vector): AttentionStep[];
+  /**
+   * Appends tokens in order; equal to pushing them one by one, but all or nothing: every vector is
+   * checked before any is cached.
+   */
+  pushMany(xs: readonly Vector[]): AttentionStep[];
+  /**
+   * For model code that projects by itself: q has heads·headDim numbers, k and v kvHeads·headDim.
+   * The engine applies RoPE when configured, caches k and v, attends, and applies wo when given.
+   */
+  pushQKV(q: Vector, k: Vector, v: Vector): AttentionStep[];
+  /** Outputs still waiting for look-ahead tokens, computed over the keys there are. None for causal attention. */
+  flush(): AttentionStep[];
+  /**
+   * Rolls back to the first `n` tokens; afterwards the engine behaves like a fresh one fed them.
+   * @throws AttentionError OUT_OF_RANGE unless 0 ≤ n ≤ length; EVICTED when the window already
+   *   released keys those tokens need. Nothing changes when it throws.
+   */
+  truncate(n: number): void;
+  /** An independent engine sharing the cached prefix copy-on-write; costs O(blocks). */
+  fork(): Attention;
+  /** Empties the cache and keeps the options. */
+  reset(): void;
+  /** Releases the cache; every later call throws DISPOSED. */
+  dispose(): void;
+  /** Tokens, blocks, bytes and sharing of the cache. */
+  stats(): CacheStats;
+  /** Calls `listener` synchronously on every cache event; returns the function that stops it. */
+  addCacheListener(listener: CacheListener): () => void;
+}
+
+/**
+ * Creates an incremental attention engine.
+ *
+ * @throws AttentionError INVALID_OPTION, DIMENSION_MISMATCH or NON_FINITE for bad options.
+ * @example
+ * ```ts
+ * import { createAttention } from 'attnstream';
+ * const attn = createAttention({ dim: 3, precision: 'float64', withWeights: true });
+ * attn.push([1, 0, 0]);
+ * attn.push([0, 1, 0]);
+ * const [step] = attn.push([1, 1, 0]); // x_3 is scored against x_1, x_2 and itself
+ * console.log(step!.weights![0], step!.output);
+ * ```
+ */
+export function createAttention(options: AttentionOptions): Attention {
+  const o = resolveOptions(options);
+  return new AttentionEngine(o, newCache(o), 0);
+}
+
+function newCache(o: ResolvedOptions): PagedKVCache {
+  return new PagedKVCache({
+    kvHeads: o.kvHeads,
+    headDim: o.headDim,
+    queryWidth: o.lookahead > 0 ? o.heads * o.headDim : 0,
+    blockSize: o.blockSize,
+    Float: o.Float,
+  });
+}
+
+class AttentionEngine implements Attention {
+  readonly options: ResolvedOptions;
+  private readonly cache: PagedKVCache;
+  /** Queries `[0, emitted)` have had their outputs returned. */
+  private emitted: number;
+  private disposed = false;
+  private readonly listeners = new Set<CacheListener>();
+  // Scratch, allocated once per engine: the hot path allocates only the arrays it hands out.
+  private readonly x: Float64Array;
+  private readonly q: FloatArray;
+  private readonly k: FloatArray;
+  private readonly v: FloatArray;
+  private readonly qHead: Float64Array;
+  private readonly kHead: Float64Array;
+  private readonly headOut: Float64Array;
+  private scores: Float64Array;
+  private readonly keys: AttendedKeys = { sinkEnd: 0, from: 0, to: 0 };
+
+  constructor(o: ResolvedOptions, cache: PagedKVCache, emitted: number) {
+    this.options = o;
+    this.cache = cache;
+    this.emitted = emitted;
+    this.x = new Float64Array(o.dim);
+    this.q = new o.Float(o.heads * o.headDim);
+    this.k = new o.Float(o.kvHeads * o.headDim);
+    this.v = new o.Float(o.kvHeads * o.headDim);
+    this.qHead = new Float64Array(o.headDim);
+    this.kHead = new Float64Array(o.headDim);
+    this.headOut = new Float64Array(o.heads * o.headDim);
+    this.scores = new Float64Array(64);
+  }
+
+  get length(): number {
+    return this.cache.length;
+  }
+
+  push(x: Vector): AttentionStep[] {
+    this.assertLive('push');
+    const t = this.cache.length;
+    readVector(x, this.options.dim, this.x, 0, 'x', t);
+    this.projectChecked(this.x, t);
+    return this.appendAndAttend();
+  }
+
+  pushMany(xs: readonly Vector[]): AttentionStep[] {
+    this.assertLive('pushMany');
+    if (!Array.isArray(xs)) throw new AttentionError('INVALID_ARGUMENT', 'pushMany: expected an array of vectors', { field: 'xs' });
+    const o = this.options;
+    const t0 = this.cache.length;
+    const qw = o.heads * o.headDim;
+    const kw = o.kvHeads * o.headDim;
+    const qs = new o.Float(xs.length * qw);
+    const ks = new o.Float(xs.length * kw);
+    const vs = new o.Float(xs.length * kw);
+    for (let n = 0; n < xs.length; n++) {
+      readVector(xs[n]!, o.dim, this.x, 0, 'x', t0 + n);
+      this.projectChecked(this.x, t0 + n);
+      qs.set(this.q, n * qw);
+      ks.set(this.k, n * kw);
+      vs.set(this.v, n * kw);
+    }
+    const steps: AttentionStep[] = [];
+    for (let n = 0; n < xs.length; n++) {
+      this.q.set(qs.subarray(n * qw, (n + 1) * qw));
+      this.k.set(ks.subarray(n * kw, (n + 1) * kw));
+      this.v.set(vs.subarray(n * kw, (n + 1) * kw));
+      for (const step of this.appendAndAttend()) steps.push(step);
+    }
+    return steps;
+  }
+
+  pushQKV(q: Vector, k: Vector, v: Vector): AttentionStep[] {
+    this.assertLive('pushQKV');
+    const o = this.options;
+    const t = this.cache.length;
+    readVector(q, o.heads * o.headDim, this.q, 0, 'q', t);
+    readVector(k, o.kvHeads * o.headDim, this.k, 0, 'k', t);
+    readVector(v, o.kvHeads * o.headDim, this.v, 0, 'v', t);
+    return this.appendAndAttend();
+  }
+
+  flush(): AttentionStep[] {
+    this.assertLive('flush');
+    const steps: AttentionStep[] = [];
+    const last = this.cache.length - 1;
+    while (this.emitted <= last) steps.push(this.emitNext(last));
+    this.releaseUnreachable();
+    return steps;
+  }
+
+  truncate(n: number): void {
+    this.assertLive('truncate');
+    const o = this.options;
+    const length = this.cache.length;
+    if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > length) {
+      throw new AttentionError('OUT_OF_RANGE', `truncate: expected an integer from 0 to ${length}, got ${String(n)}`, {
+        field: 'n',
+        expected: `0..${length}`,
+        actual: String(n),
+      });
+    }
+    const emitted = Math.max(0, n - o.lookahead);
+    const oldest = oldestAttendable(o, emitted);
+    if (!this.cache.holds(oldest, n)) {
+      throw new AttentionError(
+        'EVICTED',
+        `truncate(${n}): tokens from ${oldest} on are needed but the window (${o.window}) already evicted some of them`,
+        { field: 'n', actual: n },
+      );
+    }
+    this.cache.truncate(n);
+    this.emitted = emitted;
+    this.notify({ type: 'truncate', from: length, length: n });
+  }
+
+  fork(): Attention {
+    this.assertLive('fork');
+    const twin = new AttentionEngine(this.options, this.cache.fork(), this.emitted);
+    this.notify({ type: 'fork', length: this.cache.length });
+    return twin;
+  }
+
+  reset(): void {
+    this.assertLive('reset');
+    this.cache.clear();
+    this.emitted = 0;
+    this.notify({ type: 'reset', length: 0 });
+  }
+
+  dispose(): void {
+    if (this.disposed) return;
+    this.cache.dispose();
+    this.disposed = true;
+    this.notify({ type: 'dispose', length: 0 });
+    this.listeners.clear();
+  }
+
+  stats(): CacheStats {
+    return this.cache.stats();
+  }
+
+  addCacheListener(listener: CacheListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private projectChecked(x: FloatArray, t: number): void {
+    project(this.options, x, this.q, this.k, this.v);
+    const o = this.options;
+    assertFinite(this.q, o.heads * o.headDim, 'projected query', t);
+    assertFinite(this.k, o.kvHeads * o.headDim, 'projected key', t);
+    assertFinite(this.v, o.kvHeads * o.headDim, 'projected value', t);
+  }
+
+  /** Caches this.k / this.v (and this.q when outputs wait), then emits every output now ready. */
+  private appendAndAttend(): AttentionStep[] {
+    const o = this.options;
+    const t = this.cache.length;
+    if (o.invFreq !== null && o.ropePositions === 'absolute') {
+      for (let g = 0; g < o.kvHeads; g++) ropeRotate(this.k, g * o.headDim, o.headDim, t, o.invFreq);
+    }
+    this.cache.append(this.k, this.v, o.lookahead > 0 ? this.q : null);
+    if (this.listeners.size > 0) this.notify({ type: 'append', position: t, length: t + 1 });
+    const steps: AttentionStep[] = [];
+    while (this.emitted + o.lookahead <= t) steps.push(this.emitNext(t));
+    this.releaseUnreachable();
+    return steps;
+  }
+
+  private emitNext(last: number): AttentionStep {
+    const o = this.options;
+    const i = this.emitted;
+    let step: AttentionStep;
+    if (o.lookahead === 0) {
+      step = this.attend(i, last, this.q, 0);
+    } else {
+      const block = this.cache.blockAt(i)!;
+      step = this.attend(i, last, block.queries!, (i % o.blockSize) * o.heads * o.headDim);
+    }
+    this.emitted = i + 1;
+    return step;
+  }
+
+  /** Releases the blocks no future query can attend (out of the window, sinks kept). */
+  private releaseUnreachable(): void {
+    const o = this.options;
+    if (o.window === Infinity) return;
+    const released = this.cache.releaseBetween(o.sinks, oldestAttendable(o, this.emitted));
+    if (released !== null && this.listeners.size > 0) {
+      this.notify({ type: 'evict', ...released, length: this.cache.length });
+    }
+  }
+
+  /** Output of query `i` (its row at `qSource[qOffset …]`) over keys up to `last`. */
+  private attend(i: number, last: number, qSource: FloatArray, qOffset: number): AttentionStep {
+    const o = this.options;
+    const { heads, headDim, groupSize } = o;
+    const keys = attendedKeys(o, i, last, this.keys);
+    const count = keys.sinkEnd + (keys.to - keys.from);
+    if (this.scores.length < count) this.scores = new Float64Array(Math.max(count, 2 * this.scores.length));
+    const scores = this.scores;
+    const headOut = this.headOut;
+    headOut.fill(0);
+    const weights: FloatArray[] | null = o.withWeights ? [] : null;
+    const byCacheRank = o.invFreq !== null && o.ropePositions === 'cache';
+    // In cache mode a key's position is its rank among the attended keys: sinks 0…, then the window.
+    const windowRank = keys.sinkEnd;
+    for (let h = 0; h < heads; h++) {
+      const g = Math.floor(h / groupSize);
+      const qHead = this.qHead;
+      for (let c = 0; c < headDim; c++) qHead[c] = qSource[qOffset + h * headDim + c]!;
+      if (o.invFreq !== null) ropeRotate(qHead, 0, headDim, byCacheRank ? windowRank + (i - keys.from) : i, o.invFreq);
+      const slope = o.slopes === null ? 0 : o.slopes[h]!;
+      let n = this.scoreRun(scores, 0, qHead, g, 0, keys.sinkEnd, 0, i, slope, byCacheRank);
+      n = this.scoreRun(scores, n, qHead, g, keys.from, keys.to, windowRank, i, slope, byCacheRank);
+      softmaxInPlace(scores, 0, count);
+      n = this.mixRun(scores, 0, h, g, 0, keys.sinkEnd);
+      this.mixRun(scores, n, h, g, keys.from, keys.to);
+      if (weights !== null) weights.push(o.Float.from(scores.subarray(0, count)));
+    }
+    const output = new o.Float(o.outputDim);
+    const wo = o.weights === null ? null : o.weights.wo;
+    if (wo !== null) matVec(output, 0, wo, headOut, 0, o.dim, heads * headDim);
+    else output.set(headOut);
+    if (weights === null) return { index: i, output };
+    const positions = new Int32Array(count);
+    let n = 0;
+    for (let p = 0; p < keys.sinkEnd; p++) positions[n++] = p;
+    for (let p = keys.from; p < keys.to; p++) positions[n++] = p;
+    return { index: i, output, positions, weights };
+  }
+
+  /** Writes the scores of positions `[from, to)` against kv head g into `scores[n …]`; returns the next n. */
+  private scoreRun(
+    scores: Float64Array,
+    n: number,
+    qHead: Float64Array,
+    g: number,
+    from: number,
+    to: number,
+    firstRank: number,
+    i: number,
+    slope: number,
+    byCacheRank: boolean,
+  ): number {
+    const { blockSize, headDim, scale, invFreq } = this.options;
+    for (let p = from; p < to; ) {
+      const b = Math.floor(p / blockSize);
+      const keys = this.cache.blockAt(p)!.keys;
+      const end = Math.min(to, (b + 1) * blockSize);
+      for (; p < end; p++) {
+        const offset = (g * blockSize + (p - b * blockSize)) * headDim;
+        let s: number;
+        if (byCacheRank) {
+          const kHead = this.kHead;
+          for (let c = 0; c < headDim; c++) kHead[c] = keys[offset + c]!;
+          ropeRotate(kHead, 0, headDim, firstRank + (p - from), invFreq!);
+          s = dot(qHead, 0, kHead, 0, headDim);
+        } else {
+          s = dot(qHead, 0, keys, offset, headDim);
+        }
+        scores[n++] = s * scale - slope * Math.abs(i - p);
+      }
+    }
+    return n;
+  }
+
+  /** headOut[h] += Σ weight · value over positions `[from, to)`, weights read from `scores[n …]`. */
+  private mixRun(scores: Float64Array, n: number, h: number, g: number, from: number, to: number): number {
+    const { blockSize, headDim } = this.options;
+    for (let p = from; p < to; ) {
+      const b = Math.floor(p / blockSize);
+      const values = this.cache.blockAt(p)!.values;
+      const end = Math.min(to, (b + 1) * blockSize);
+      for (; p < end; p++) axpy(this.headOut, h * headDim, scores[n++]!, values, (g * blockSize + (p - b * blockSize)) * headDim, headDim);
+    }
+    return n;
+  }
+
+  private assertLive(operation: string): void {
+    if (this.disposed) throw new AttentionError('DISPOSED', `${operation}: this engine was disposed`, { field: operation });
+  }
+
+  private notify(event: CacheEvent): void {
+    for (const listener of this.listeners) listener(event);
+  }
+}

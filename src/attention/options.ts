@@ -1,0 +1,221 @@
+import { AttentionError } from '../errors.js';
+import { ropeInverseFrequencies } from '../kernels/index.js';
+import type { FloatArray, FloatArrayConstructor } from '../kernels/index.js';
+import { alibiSlopes } from './alibi-slopes.js';
+import type { Vector } from './vector.js';
+
+/** Projection matrices, row-major, `y = W·x` (the `torch.nn.Linear` convention), no bias. */
+export interface AttentionWeights {
+  /** (heads·headDim) × dim. */
+  readonly wq: Vector;
+  /** (kvHeads·headDim) × dim. */
+  readonly wk: Vector;
+  /** (kvHeads·headDim) × dim. */
+  readonly wv: Vector;
+  /** dim × (heads·headDim). Without it the output is the head outputs concatenated. */
+  readonly wo?: Vector;
+}
+
+/** How positions enter the scores. */
+export type PositionEncoding = 'none' | 'rope' | 'alibi';
+
+/**
+ * Everything that configures an engine. Only `dim` is required; the defaults give the note's seed
+ * mode: `score = x_i · x_j`, softmax over `j ≤ i`, `a_i = Σ α_ij x_j`.
+ *
+ * @example
+ * ```ts
+ * const options: AttentionOptions = { dim: 64, heads: 8, kvHeads: 2, weights, positions: 'rope', window: 1024 };
+ * ```
+ */
+export interface AttentionOptions {
+  /** Embedding size d. */
+  readonly dim: number;
+  /** Query heads H. Default 1. */
+  readonly heads?: number;
+  /** Key/value heads G. Default H. H % G === 0; query head h reads kv head ⌊h / (H/G)⌋. */
+  readonly kvHeads?: number;
+  /** Size of one head. Default dim / H. */
+  readonly headDim?: number;
+  /** Projections. Without them: seed mode, q = k = v = x split into H slices of headDim. */
+  readonly weights?: AttentionWeights;
+  /** Score scale. Default 1/√headDim with weights, 1 in seed mode. */
+  readonly scale?: number;
+  /** Storage of the cache, weights and outputs. Default 'float32'. */
+  readonly precision?: 'float32' | 'float64';
+  /** Include the attention weights in each step. Default false. */
+  readonly withWeights?: boolean;
+  /** Position encoding. Default 'none'. */
+  readonly positions?: PositionEncoding;
+  /** RoPE base. Default 10000. */
+  readonly ropeBase?: number;
+  /**
+   * 'absolute' (default): RoPE rotates by the token's stream index. 'cache': by the key's rank among
+   * the keys the query attends (StreamingLLM); keys are cached unrotated and rotated when attended.
+   */
+  readonly ropePositions?: 'absolute' | 'cache';
+  /** Sliding window W: token i attends j with i−W < j (W counts token i itself). Default: unbounded. */
+  readonly window?: number;
+  /** With `window`: the first S tokens stay attendable forever (attention sinks). Default 0. */
+  readonly sinks?: number;
+  /** Token i also attends j ≤ i+L; its output is emitted once token i+L arrives or at flush(). Default 0. */
+  readonly lookahead?: number;
+  /** Tokens per cache block: the unit of allocation, eviction and copy-on-write. Default 64. */
+  readonly blockSize?: number;
+}
+
+/** Options after validation: every default filled in, weights copied, derived tables built. Frozen. */
+export interface ResolvedOptions {
+  readonly dim: number;
+  readonly heads: number;
+  readonly kvHeads: number;
+  readonly headDim: number;
+  /** Query heads per kv head, H / G. */
+  readonly groupSize: number;
+  readonly scale: number;
+  readonly precision: 'float32' | 'float64';
+  readonly Float: FloatArrayConstructor;
+  readonly withWeights: boolean;
+  readonly weights: { readonly wq: FloatArray; readonly wk: FloatArray; readonly wv: FloatArray; readonly wo: FloatArray | null } | null;
+  /** Length of an output: dim with wo (or in seed mode), heads·headDim without. */
+  readonly outputDim: number;
+  readonly positions: PositionEncoding;
+  readonly ropeBase: number;
+  readonly ropePositions: 'absolute' | 'cache';
+  /** Infinity when unbounded. */
+  readonly window: number;
+  readonly sinks: number;
+  readonly lookahead: number;
+  readonly blockSize: number;
+  /** RoPE speeds, or null without RoPE. */
+  readonly invFreq: Float64Array | null;
+  /** ALiBi slopes per query head, or null without ALiBi. */
+  readonly slopes: Float64Array | null;
+}
+
+const KNOWN_OPTIONS = new Set([
+  'dim', 'heads', 'kvHeads', 'headDim', 'weights', 'scale', 'precision', 'withWeights', 'positions',
+  'ropeBase', 'ropePositions', 'window', 'sinks', 'lookahead', 'blockSize',
+]);
+
+/**
+ * Validates `options` once, at the boundary, into a frozen {@link ResolvedOptions}.
+ *
+ * @throws AttentionError INVALID_OPTION naming the option and the rule it broke;
+ *   DIMENSION_MISMATCH or NON_FINITE for weights of the wrong size or with non-finite entries.
+ */
+export function resolveOptions(options: AttentionOptions): ResolvedOptions {
+  if (options === null || typeof options !== 'object') invalid('options', 'must be an object');
+  for (const key of Object.keys(options)) {
+    if (!KNOWN_OPTIONS.has(key)) invalid(key, `is not an option (known: ${[...KNOWN_OPTIONS].join(', ')})`);
+  }
+  const dim = positiveInteger(options.dim, 'dim');
+  const heads = positiveInteger(options.heads ?? 1, 'heads');
+  const kvHeads = positiveInteger(options.kvHeads ?? heads, 'kvHeads');
+  if (heads % kvHeads !== 0) invalid('kvHeads', `must divide heads (${heads}), got ${kvHeads}`);
+  const seedMode = options.weights === undefined;
+  if (options.headDim === undefined && dim % heads !== 0) {
+    invalid('heads', `must divide dim (${dim}) when headDim is not given, got ${heads}`);
+  }
+  const headDim = positiveInteger(options.headDim ?? dim / heads, 'headDim');
+  if (seedMode) {
+    if (heads * headDim !== dim) invalid('headDim', `in seed mode heads·headDim must equal dim (${dim}), got ${heads}·${headDim}`);
+    if (kvHeads !== heads) invalid('kvHeads', `seed mode has no projections, so kvHeads must equal heads (${heads}), got ${kvHeads}`);
+  }
+  const precision = options.precision ?? 'float32';
+  if (precision !== 'float32' && precision !== 'float64') invalid('precision', `must be 'float32' or 'float64', got ${String(precision)}`);
+  const Float = precision === 'float32' ? Float32Array : Float64Array;
+  const scale = options.scale ?? (seedMode ? 1 : 1 / Math.sqrt(headDim));
+  if (typeof scale !== 'number' || !Number.isFinite(scale) || scale <= 0) invalid('scale', `must be a finite positive number, got ${String(scale)}`);
+
+  const weights = seedMode ? null : readWeights(options.weights!, { dim, heads, kvHeads, headDim }, Float);
+  const positions = options.positions ?? 'none';
+  if (positions !== 'none' && positions !== 'rope' && positions !== 'alibi') {
+    invalid('positions', `must be 'none', 'rope' or 'alibi', got ${String(positions)}`);
+  }
+  const ropeBase = options.ropeBase ?? 10000;
+  if (typeof ropeBase !== 'number' || !Number.isFinite(ropeBase) || ropeBase <= 1) invalid('ropeBase', `must be a finite number > 1, got ${String(ropeBase)}`);
+  if (options.ropeBase !== undefined && positions !== 'rope') invalid('ropeBase', "only applies with positions: 'rope'");
+  const ropePositions = options.ropePositions ?? 'absolute';
+  if (ropePositions !== 'absolute' && ropePositions !== 'cache') invalid('ropePositions', `must be 'absolute' or 'cache', got ${String(ropePositions)}`);
+  if (options.ropePositions !== undefined && positions !== 'rope') invalid('ropePositions', "only applies with positions: 'rope'");
+  if (positions === 'rope' && headDim % 2 !== 0) invalid('positions', `RoPE needs an even headDim, got ${headDim}`);
+
+  const window = options.window === undefined || options.window === Infinity ? Infinity : positiveInteger(options.window, 'window');
+  const sinks = nonNegativeInteger(options.sinks ?? 0, 'sinks');
+  if (sinks > 0 && window === Infinity) invalid('sinks', 'only applies with a window: without one every token stays attendable');
+  const lookahead = nonNegativeInteger(options.lookahead ?? 0, 'lookahead');
+  const blockSize = positiveInteger(options.blockSize ?? 64, 'blockSize');
+  const withWeights = options.withWeights ?? false;
+  if (typeof withWeights !== 'boolean') invalid('withWeights', `must be a boolean, got ${String(withWeights)}`);
+
+  const outputDim = weights === null || weights.wo !== null ? dim : heads * headDim;
+  return Object.freeze({
+    dim, heads, kvHeads, headDim, groupSize: heads / kvHeads, scale, precision, Float, withWeights, weights, outputDim,
+    positions, ropeBase, ropePositions, window, sinks, lookahead, blockSize,
+    invFreq: positions === 'rope' ? ropeInverseFrequencies(headDim, ropeBase) : null,
+    slopes: positions === 'alibi' ? alibiSlopes(heads) : null,
+  });
+}
+
+interface Shape {
+  readonly dim: number;
+  readonly heads: number;
+  readonly kvHeads: number;
+  readonly headDim: number;
+}
+
+function readWeights(weights: AttentionWeights, s: Shape, Float: FloatArrayConstructor): ResolvedOptions['weights'] {
+  if (weights === null || typeof weights !== 'object') invalid('weights', 'must be an object { wq, wk, wv, wo? }');
+  for (const key of Object.keys(weights)) {
+    if (key !== 'wq' && key !== 'wk' && key !== 'wv' && key !== 'wo') invalid(`weights.${key}`, 'is not a weight (known: wq, wk, wv, wo)');
+  }
+  const qWidth = s.heads * s.headDim;
+  const kvWidth = s.kvHeads * s.headDim;
+  return Object.freeze({
+    wq: matrix(weights.wq, qWidth, s.dim, 'weights.wq', Float),
+    wk: matrix(weights.wk, kvWidth, s.dim, 'weights.wk', Float),
+    wv: matrix(weights.wv, kvWidth, s.dim, 'weights.wv', Float),
+    wo: weights.wo === undefined ? null : matrix(weights.wo, s.dim, qWidth, 'weights.wo', Float),
+  });
+}
+
+function matrix(w: Vector | undefined, rows: number, cols: number, field: string, Float: FloatArrayConstructor): FloatArray {
+  if (w === undefined || w === null || typeof w !== 'object' || typeof w.length !== 'number') {
+    invalid(field, `must be a row-major array of ${rows}×${cols} = ${rows * cols} numbers`);
+  }
+  if (w.length !== rows * cols) {
+    throw new AttentionError('DIMENSION_MISMATCH', `${field}: expected ${rows}×${cols} = ${rows * cols} numbers (row-major), got ${w.length}`, {
+      field,
+      expected: rows * cols,
+      actual: w.length,
+    });
+  }
+  const out = new Float(rows * cols);
+  for (let i = 0; i < out.length; i++) {
+    const value = w[i];
+    if (typeof value !== 'number' || !Number.isFinite(value)) {
+      throw new AttentionError('NON_FINITE', `${field}: element ${i} (row ${Math.floor(i / cols)}, column ${i % cols}) is ${String(value)}`, {
+        field,
+        element: i,
+        actual: String(value),
+      });
+    }
+    out[i] = value;
+  }
+  return out;
+}
+
+function positiveInteger(value: unknown, field: string): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) invalid(field, `must be a positive integer, got ${String(value)}`);
+  return value;
+}
+
+function nonNegativeInteger(value: unknown, field: string): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) invalid(field, `must be a non-negative integer, got ${String(value)}`);
+  return value;
+}
+
+function invalid(field: string, rule: string): never {
+  throw new AttentionError('INVALID_OPTION', `option ${field} ${rule}`, { field });
+}

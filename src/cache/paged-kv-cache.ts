@@ -1,0 +1,206 @@
+import type { FloatArray, FloatArrayConstructor } from '../kernels/index.js';
+import type { CacheStats } from './cache-stats.js';
+import type { KVBlock } from './kv-block.js';
+
+const MAX_FREE_BLOCKS = 2;
+
+/** The shape of what one cache slot holds. */
+export interface KVCacheLayout {
+  readonly kvHeads: number;
+  readonly headDim: number;
+  /** Numbers per stored query row; 0 when queries are not kept. */
+  readonly queryWidth: number;
+  readonly blockSize: number;
+  readonly Float: FloatArrayConstructor;
+}
+
+/**
+ * Keys and values of one layer, in fixed-size blocks that forks share copy-on-write.
+ *
+ * A logical position `p` (the token's stream index) lives in block `⌊p / blockSize⌋`, slot
+ * `p mod blockSize`; a block table maps block numbers to blocks, so positions and physical
+ * storage are never the same counter. Blocks outside the attendable range are released to a free
+ * list and reused, which keeps memory constant on windowed streams.
+ *
+ * @example
+ * ```ts
+ * const cache = new PagedKVCache({ kvHeads: 1, headDim: 2, queryWidth: 0, blockSize: 4, Float: Float64Array });
+ * cache.append(new Float64Array([1, 0]), new Float64Array([0, 1]), null);
+ * const twin = cache.fork(); // O(blocks): shares block 0 until one of them writes into it
+ * ```
+ */
+export class PagedKVCache {
+  readonly layout: KVCacheLayout;
+  /** Block number → block. A map, not an array, so a windowed stream's table stays small however long it runs. */
+  private table: Map<number, KVBlock>;
+  private free: KVBlock[];
+  private len: number;
+
+  constructor(layout: KVCacheLayout, table = new Map<number, KVBlock>(), length = 0) {
+    this.layout = layout;
+    this.table = table;
+    this.free = [];
+    this.len = length;
+  }
+
+  /** Tokens appended so far. */
+  get length(): number {
+    return this.len;
+  }
+
+  /** The block holding position `p`, or null once it was released. */
+  blockAt(p: number): KVBlock | null {
+    return this.table.get(Math.floor(p / this.layout.blockSize)) ?? null;
+  }
+
+  /** Whether every position in `[from, to)` is still held. */
+  holds(from: number, to: number): boolean {
+    const { blockSize } = this.layout;
+    if (from >= to) return true;
+    for (let b = Math.floor(from / blockSize); b * blockSize < to; b++) if (!this.table.has(b)) return false;
+    return true;
+  }
+
+  /** Appends one token: k and v as `[g][c]` rows (kvHeads·headDim numbers), q as queryWidth numbers. */
+  append(k: FloatArray, v: FloatArray, q: FloatArray | null): void {
+    const { blockSize, headDim, kvHeads, queryWidth } = this.layout;
+    const p = this.len;
+    const b = Math.floor(p / blockSize);
+    const slot = p - b * blockSize;
+    const block = this.writable(b);
+    for (let g = 0; g < kvHeads; g++) {
+      const dst = (g * blockSize + slot) * headDim;
+      const src = g * headDim;
+      for (let c = 0; c < headDim; c++) {
+        block.keys[dst + c] = k[src + c]!;
+        block.values[dst + c] = v[src + c]!;
+      }
+    }
+    if (q !== null && block.queries !== null) {
+      const dst = slot * queryWidth;
+      for (let c = 0; c < queryWidth; c++) block.queries[dst + c] = q[c]!;
+    }
+    this.len = p + 1;
+  }
+
+  /**
+   * Releases every block whose positions all lie in `[keepHead, before)`: tokens no query can attend
+   * any more, with the first `keepHead` (the sinks) kept. Returns the released positions, or null
+   * when nothing was released.
+   */
+  releaseBetween(keepHead: number, before: number): { from: number; to: number; blocks: number } | null {
+    const { blockSize } = this.layout;
+    let first = -1;
+    let last = -1;
+    let blocks = 0;
+    const end = Math.floor(Math.min(before, this.len) / blockSize);
+    for (let b = Math.ceil(keepHead / blockSize); b < end; b++) {
+      const block = this.table.get(b);
+      if (!block) continue;
+      this.release(block);
+      this.table.delete(b);
+      if (first < 0) first = b;
+      last = b;
+      blocks++;
+    }
+    if (first < 0) return null;
+    return { from: first * blockSize, to: (last + 1) * blockSize, blocks };
+  }
+
+  /** Drops every position ≥ n. The block holding n stays, shared or not, and is copied on its next write. */
+  truncate(n: number): void {
+    const { blockSize } = this.layout;
+    const keep = Math.ceil(n / blockSize);
+    for (const [b, block] of this.table) {
+      if (b >= keep) {
+        this.release(block);
+        this.table.delete(b);
+      }
+    }
+    this.len = n;
+  }
+
+  /** An independent cache sharing every block; O(blocks). */
+  fork(): PagedKVCache {
+    for (const block of this.table.values()) block.refs++;
+    return new PagedKVCache(this.layout, new Map(this.table), this.len);
+  }
+
+  /** Releases everything, keeping freed blocks for reuse. */
+  clear(): void {
+    this.truncate(0);
+  }
+
+  /** Releases everything, including the free list. */
+  dispose(): void {
+    this.truncate(0);
+    this.free = [];
+  }
+
+  stats(): CacheStats {
+    const { blockSize } = this.layout;
+    let blocks = 0;
+    let sharedBlocks = 0;
+    let retained = 0;
+    for (const [b, block] of this.table) {
+      blocks++;
+      if (block.refs > 1) sharedBlocks++;
+      retained += Math.min(blockSize, this.len - b * blockSize);
+    }
+    const allocated = blocks + this.free.length;
+    return {
+      tokens: this.len,
+      retained,
+      blocks,
+      blockSize,
+      capacity: allocated * blockSize,
+      bytes: allocated * this.blockBytes(),
+      sharedBlocks,
+    };
+  }
+
+  /** Bytes one block occupies. */
+  blockBytes(): number {
+    const { blockSize, headDim, kvHeads, queryWidth, Float } = this.layout;
+    return (2 * kvHeads * headDim + queryWidth) * blockSize * Float.BYTES_PER_ELEMENT;
+  }
+
+  private writable(b: number): KVBlock {
+    const block = this.table.get(b);
+    if (!block) {
+      const fresh = this.allocate();
+      this.table.set(b, fresh);
+      return fresh;
+    }
+    if (block.refs === 1) return block;
+    const copy = this.allocate();
+    copy.keys.set(block.keys);
+    copy.values.set(block.values);
+    if (copy.queries !== null && block.queries !== null) copy.queries.set(block.queries);
+    block.refs--;
+    this.table.set(b, copy);
+    return copy;
+  }
+
+  private allocate(): KVBlock {
+    const reused = this.free.pop();
+    if (reused) {
+      reused.refs = 1;
+      return reused;
+    }
+    const { blockSize, headDim, kvHeads, queryWidth, Float } = this.layout;
+    return {
+      keys: new Float(kvHeads * blockSize * headDim),
+      values: new Float(kvHeads * blockSize * headDim),
+      queries: queryWidth > 0 ? new Float(blockSize * queryWidth) : null,
+      refs: 1,
+    };
+  }
+
+  private release(block: KVBlock): void {
+    block.refs--;
+    // A window releases one block as it fills the next, so two spare blocks cover reuse; more would
+    // only pin memory after a large truncate.
+    if (block.refs === 0 && this.free.length < MAX_FREE_BLOCKS) this.free.push(block);
+  }
+}
