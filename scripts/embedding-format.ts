@@ -19,7 +19,8 @@
  *   20+W    M     matrix, row-major, count × dim values:
  *                   encoding 1: IEEE 754 binary16, 2 bytes each   (M = 2·count·dim)
  *                   encoding 2: int8 two's complement, 1 byte each (M = count·dim)
- *   20+W+M  S     encoding 2 only: count × float32 row scales (S = 4·count);
+ *   20+W+M  S     encoding 2 only: count × float32 row scales (S = 4·count),
+ *                 each >= 0 with 127·scale finite in float32;
  *                 value = int8 · scale.  Encoding 1: S = 0.
  *
  * The file ends exactly there; trailing bytes are an error.
@@ -125,14 +126,22 @@ function fail(message: string): never {
   throw new Error(`embedding-format: ${message}`);
 }
 
-/** Per-row scale for the int8 encoding: max |x| / 127 as float32 (0 for an all-zero row). */
+/**
+ * Per-row scale for the int8 encoding: max |x| / 127 as float32 (0 for an
+ * all-zero row), stepped down by one float32 ulp where needed so that
+ * 127 · scale stays finite in float32 (rows near ±3.4e38).
+ */
 function rowScale(vectors: ArrayLike<number>, base: number, dim: number): number {
   let maxAbs = 0;
   for (let d = 0; d < dim; d++) {
     const a = Math.abs(Math.fround(vectors[base + d]!));
     if (a > maxAbs) maxAbs = a;
   }
-  return Math.fround(maxAbs / 127);
+  const scale = Math.fround(maxAbs / 127);
+  if (Number.isFinite(Math.fround(127 * scale))) return scale;
+  f32Scratch[0] = scale;
+  u32Scratch[0] = u32Scratch[0]! - 1; // next float32 towards zero (scale is positive and finite)
+  return f32Scratch[0]!;
 }
 
 /**
@@ -265,7 +274,7 @@ export function decodeEmbeddings(bytes: Uint8Array): EmbeddingTable {
     const scalesAt = matrixAt + matrixBytes;
     for (let r = 0; r < count; r++) {
       const scale = view.getFloat32(scalesAt + 4 * r, true);
-      if (!Number.isFinite(scale) || scale < 0) fail(`row ${r} has invalid scale ${scale}`);
+      if (!(scale >= 0) || !Number.isFinite(Math.fround(127 * scale))) fail(`row ${r} has invalid scale ${scale}`);
       const base = r * dim;
       for (let d = 0; d < dim; d++) vectors[base + d] = view.getInt8(matrixAt + base + d) * scale;
     }

@@ -64,7 +64,8 @@ function loadPackage(): { data: WinkEmbeddings; version: string } {
 /**
  * The package's `words` array is GloVe's vocabulary order, i.e. descending
  * corpus frequency (docs/data.md). Check that the structure says the same
- * thing everywhere: each vector's stored wordIndex is its position in `words`.
+ * thing everywhere: each vector's stored wordIndex is its position in `words`,
+ * and the `vectors` object's keys come in the same order.
  */
 function checkStructure(d: WinkEmbeddings): void {
   if (d.dimensions !== DIM) die(`expected ${DIM} dimensions, package has ${d.dimensions}`);
@@ -73,6 +74,11 @@ function checkStructure(d: WinkEmbeddings): void {
   }
   if (d.words.length !== d.size) die(`words.length ${d.words.length} != size ${d.size}`);
   if (d.size < COUNT) die(`package has only ${d.size} words`);
+  const keys = Object.keys(d.vectors);
+  for (let i = 0; i < COUNT; i++) {
+    if (keys[i] !== d.words[i]) die(`vectors key ${i} is ${JSON.stringify(keys[i])}, words[${i}] is ${JSON.stringify(d.words[i])}`);
+  }
+  if (new Set(d.words.slice(0, COUNT)).size !== COUNT) die('duplicate words among the first ' + COUNT);
   for (let i = 0; i < COUNT; i++) {
     const w = d.words[i]!;
     const v = d.vectors[w];
