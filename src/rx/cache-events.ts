@@ -1,0 +1,40 @@
+import { Observable } from 'rxjs';
+import type { Attention, CacheEvent } from '../attention/index.js';
+import { AttentionError } from '../errors.js';
+
+/**
+ * The cache events of `engine` as an Observable, so a UI can show memory and evictions live.
+ *
+ * 1. Subscribing adds a cache listener; each event (append, evict, fork, truncate, reset,
+ *    dispose) is emitted synchronously, while the engine call that caused it is still running, so
+ *    `engine.stats()` read in a subscriber already reflects it.
+ * 2. Only events after subscription are seen; each subscriber has its own listener.
+ * 3. The `dispose` event is emitted and then the stream completes: a disposed engine has no more.
+ * 4. Unsubscribing removes the listener; the engine is not touched otherwise.
+ *
+ * Subscribe before disposing: an engine disposed earlier never emits, so the stream would never
+ * complete.
+ *
+ * @throws AttentionError INVALID_ARGUMENT at once when `engine` has no `addCacheListener`.
+ * @example
+ * ```ts
+ * import { filter } from 'rxjs';
+ * import { createAttention } from 'attnstream';
+ * import { cacheEvents } from 'attnstream/rx';
+ * const engine = createAttention({ dim: 8, window: 256, blockSize: 64 });
+ * cacheEvents(engine)
+ *   .pipe(filter((event) => event.type === 'evict'))
+ *   .subscribe(() => console.log(`${engine.stats().bytes} bytes after eviction`));
+ * ```
+ */
+export function cacheEvents(engine: Pick<Attention, 'addCacheListener'>): Observable<CacheEvent> {
+  if (engine === null || typeof engine !== 'object' || typeof engine.addCacheListener !== 'function') {
+    throw new AttentionError('INVALID_ARGUMENT', 'cacheEvents: expected an attention engine (with addCacheListener)', { field: 'engine' });
+  }
+  return new Observable<CacheEvent>((subscriber) =>
+    engine.addCacheListener((event) => {
+      subscriber.next(event);
+      if (event.type === 'dispose') subscriber.complete();
+    }),
+  );
+}

@@ -1,0 +1,252 @@
+import type { Vector } from '../attention/index.js';
+import { AttentionError } from '../errors.js';
+
+/** How an {@link EmbeddingTable} matches tokens and what it does with unknown ones. */
+export interface EmbeddingTableOptions {
+  /**
+   * Fold case: the table's words and every looked-up word go through `String.prototype.toLowerCase`
+   * (locale-independent), so `"The"` finds `"the"`. Default false: a word matches only itself, byte
+   * for byte — no trimming, no Unicode normalisation.
+   */
+  readonly lowercase?: boolean;
+  /**
+   * The vector an unknown word gets (dim numbers). Default: none, and an unknown word throws
+   * UNKNOWN_TOKEN. Token ids out of range throw OUT_OF_RANGE either way: they are a bug, not a
+   * word the vocabulary lacks.
+   */
+  readonly fallback?: Vector;
+}
+
+/**
+ * A vocabulary and its embedding matrix: word → vector. Rows are stored once, as float32, in one
+ * row-major matrix (the layout of GloVe files and of `decodeEmbeddings`), and validated when the
+ * table is built, so a lookup cannot return a bad number.
+ *
+ * Matching rules: a string token is looked up exactly (or lower-cased with `lowercase: true`); a
+ * number token is a row index, the token id of a tokenizer that already numbered the words. Split
+ * text into words with {@link tokenize}.
+ *
+ * @example
+ * ```ts
+ * import { EmbeddingTable } from 'attnstream/rx';
+ * const table = EmbeddingTable.fromMap(new Map([['the', [1, 0]], ['dog', [0, 1]]]), { lowercase: true });
+ * table.lookup('The'); // Float32Array [1, 0]
+ * table.lookup(1);     // Float32Array [0, 1]: row 1, "dog"
+ * ```
+ */
+export class EmbeddingTable {
+  /** Numbers per vector. */
+  readonly dim: number;
+  /** The vocabulary in row order, as matched (lower-cased with `lowercase`). */
+  readonly words: readonly string[];
+  /** Whether lookups fold case. */
+  readonly lowercase: boolean;
+  private readonly matrix: Float32Array;
+  private readonly rows: ReadonlyMap<string, number>;
+  private readonly fallback: Float32Array | null;
+
+  private constructor(words: readonly string[], matrix: ArrayLike<number>, dim: number, options: EmbeddingTableOptions) {
+    if (typeof dim !== 'number' || !Number.isInteger(dim) || dim < 1) {
+      throw new AttentionError('INVALID_ARGUMENT', `EmbeddingTable: dim must be a positive integer, got ${String(dim)}`, { field: 'dim', actual: String(dim) });
+    }
+    if (!Array.isArray(words)) throw new AttentionError('INVALID_ARGUMENT', 'EmbeddingTable: words must be an array of strings', { field: 'words' });
+    const lowercase = options.lowercase ?? false;
+    const rows = new Map<string, number>();
+    const matched: string[] = [];
+    for (let r = 0; r < words.length; r++) {
+      const word: unknown = words[r];
+      if (typeof word !== 'string' || word.length === 0) {
+        throw new AttentionError('INVALID_ARGUMENT', `EmbeddingTable: word ${r} must be a non-empty string, got ${JSON.stringify(word)}`, {
+          field: 'words',
+          element: r,
+        });
+      }
+      const key = lowercase ? word.toLowerCase() : word;
+      const earlier = rows.get(key);
+      if (earlier !== undefined) {
+        throw new AttentionError(
+          'INVALID_ARGUMENT',
+          `EmbeddingTable: words ${earlier} and ${r} both match ${JSON.stringify(key)}${lowercase ? ' once lower-cased' : ''}`,
+          { field: 'words', element: r },
+        );
+      }
+      rows.set(key, r);
+      matched.push(key);
+    }
+    this.dim = dim;
+    this.words = Object.freeze(matched);
+    this.lowercase = lowercase;
+    this.rows = rows;
+    this.matrix = float32Copy(matrix, words.length * dim, 'vectors', (i) => `row ${Math.floor(i / dim)} (${JSON.stringify(matched[Math.floor(i / dim)])}), column ${i % dim}`);
+    this.fallback = options.fallback === undefined ? null : float32Copy(options.fallback, dim, 'fallback', (i) => `element ${i}`);
+  }
+
+  /**
+   * A table from a row-major matrix of `words.length × dim` numbers: the shape a decoded embedding
+   * file has (`const { words, dim, vectors } = decodeEmbeddings(bytes)`). The matrix is copied.
+   *
+   * @throws AttentionError INVALID_ARGUMENT for a bad dim, an empty or repeated word;
+   *   DIMENSION_MISMATCH when the matrix or fallback has the wrong length; NON_FINITE naming the
+   *   row and column of a NaN, an infinity or a value beyond float32.
+   * @example
+   * ```ts
+   * const table = EmbeddingTable.fromMatrix(['yes', 'no'], new Float32Array([1, 0, 0, 1]), 2);
+   * ```
+   */
+  static fromMatrix(words: readonly string[], vectors: ArrayLike<number>, dim: number, options: EmbeddingTableOptions = {}): EmbeddingTable {
+    return new EmbeddingTable(words, vectors, dim, options);
+  }
+
+  /**
+   * A table from parallel arrays: `vectors[i]` is the vector of `words[i]`; dim is their length.
+   *
+   * @throws AttentionError as {@link EmbeddingTable.fromMatrix}, and INVALID_ARGUMENT for no words
+   *   (dim cannot be told) or arrays of different lengths; DIMENSION_MISMATCH for a vector whose
+   *   length differs from the first's.
+   * @example
+   * ```ts
+   * const table = EmbeddingTable.fromArrays(['yes', 'no'], [[1, 0], [0, 1]]);
+   * ```
+   */
+  static fromArrays(words: readonly string[], vectors: readonly Vector[], options: EmbeddingTableOptions = {}): EmbeddingTable {
+    if (!Array.isArray(words) || !Array.isArray(vectors) || words.length !== vectors.length) {
+      throw new AttentionError('INVALID_ARGUMENT', `EmbeddingTable.fromArrays: expected two arrays of the same length, got ${lengthOf(words)} words and ${lengthOf(vectors)} vectors`, {
+        field: 'vectors',
+        expected: lengthOf(words),
+        actual: lengthOf(vectors),
+      });
+    }
+    if (vectors.length === 0) {
+      throw new AttentionError('INVALID_ARGUMENT', 'EmbeddingTable.fromArrays: no words, so dim cannot be told; use fromMatrix(words, vectors, dim)', { field: 'words' });
+    }
+    const dim = lengthOf(vectors[0]);
+    if (!(dim >= 1)) {
+      throw new AttentionError('INVALID_ARGUMENT', `EmbeddingTable: vector 0 (${JSON.stringify(words[0])}) must be a non-empty array of numbers`, { field: 'vectors', element: 0 });
+    }
+    // A plain array, not a typed one, so a non-number entry reaches the constructor's check unconverted.
+    const matrix = new Array<number>(vectors.length * dim);
+    for (let r = 0; r < vectors.length; r++) {
+      const vector = vectors[r]!;
+      if (lengthOf(vector) !== dim) {
+        throw new AttentionError('DIMENSION_MISMATCH', `EmbeddingTable: vector ${r} (${JSON.stringify(words[r])}) has ${lengthOf(vector)} numbers, vector 0 has ${dim}`, {
+          field: 'vectors',
+          element: r,
+          expected: dim,
+          actual: lengthOf(vector),
+        });
+      }
+      // Copied raw: the constructor checks every number and names the word it belongs to.
+      for (let c = 0; c < dim; c++) matrix[r * dim + c] = vector[c] as number;
+    }
+    return new EmbeddingTable(words, matrix, dim, options);
+  }
+
+  /**
+   * A table from a map word → vector, in the map's iteration order (which becomes the row order).
+   *
+   * @throws AttentionError as {@link EmbeddingTable.fromArrays}.
+   * @example
+   * ```ts
+   * const table = EmbeddingTable.fromMap(new Map([['yes', [1, 0]], ['no', [0, 1]]]));
+   * ```
+   */
+  static fromMap(entries: ReadonlyMap<string, Vector>, options: EmbeddingTableOptions = {}): EmbeddingTable {
+    if (!(entries instanceof Map)) throw new AttentionError('INVALID_ARGUMENT', 'EmbeddingTable.fromMap: expected a Map of word → vector', { field: 'entries' });
+    return EmbeddingTable.fromArrays([...entries.keys()], [...entries.values()], options);
+  }
+
+  /** Number of words. */
+  get size(): number {
+    return this.words.length;
+  }
+
+  /** Whether `word` is in the vocabulary (after case folding with `lowercase`); the fallback does not count. */
+  has(word: string): boolean {
+    return this.rows.has(this.key(word));
+  }
+
+  /** The row of `word`, or -1 when it is not in the vocabulary. */
+  indexOf(word: string): number {
+    return this.rows.get(this.key(word)) ?? -1;
+  }
+
+  /**
+   * The vector of a word, or of a row index; a fresh array each call, so changing it cannot change
+   * the table. `position`, the token's place in a stream, only serves to name it in errors.
+   *
+   * @throws AttentionError UNKNOWN_TOKEN for a word not in the vocabulary when there is no
+   *   fallback; OUT_OF_RANGE for a row index outside `[0, size)`; INVALID_ARGUMENT for anything but
+   *   a string or an integer.
+   * @example
+   * ```ts
+   * const table = EmbeddingTable.fromArrays(['yes'], [[1, 0]], { fallback: [0, 0] });
+   * table.lookup('yes'); // Float32Array [1, 0]
+   * table.lookup('maybe'); // Float32Array [0, 0], the fallback
+   * ```
+   */
+  lookup(token: string | number, position?: number): Float32Array {
+    const where = position === undefined ? 'lookup' : `lookup at token ${position}`;
+    const at = position === undefined ? {} : { token: position };
+    if (typeof token === 'number') {
+      if (!Number.isInteger(token)) {
+        throw new AttentionError('INVALID_ARGUMENT', `${where}: a numeric token is a row index and must be an integer, got ${token}`, { field: 'token', ...at, actual: token });
+      }
+      if (token < 0 || token >= this.size) {
+        throw new AttentionError('OUT_OF_RANGE', `${where}: row ${token} is outside the table's ${this.size} rows`, {
+          field: 'token',
+          ...at,
+          expected: `0..${this.size - 1}`,
+          actual: token,
+        });
+      }
+      return this.row(token);
+    }
+    if (typeof token !== 'string') {
+      throw new AttentionError('INVALID_ARGUMENT', `${where}: expected a word or a row index, got ${token === null ? 'null' : typeof token}`, { field: 'token', ...at });
+    }
+    const r = this.rows.get(this.key(token));
+    if (r !== undefined) return this.row(r);
+    if (this.fallback !== null) return this.fallback.slice();
+    throw new AttentionError(
+      'UNKNOWN_TOKEN',
+      `${where}: ${JSON.stringify(token)} is not among the table's ${this.size} words (${this.lowercase ? 'lower-cased' : 'exact'} match, no fallback)`,
+      { field: 'token', ...at, actual: token },
+    );
+  }
+
+  private key(word: string): string {
+    return this.lowercase ? word.toLowerCase() : word;
+  }
+
+  private row(r: number): Float32Array {
+    return this.matrix.slice(r * this.dim, (r + 1) * this.dim);
+  }
+}
+
+/** Copies `values` into a new Float32Array after checking its length and that each number survives float32. */
+function float32Copy(values: ArrayLike<number>, expected: number, field: string, where: (i: number) => string): Float32Array {
+  if (lengthOf(values) !== expected) {
+    throw new AttentionError('DIMENSION_MISMATCH', `EmbeddingTable: ${field} must hold ${expected} numbers, got ${lengthOf(values)}`, {
+      field,
+      expected,
+      actual: lengthOf(values),
+    });
+  }
+  const out = new Float32Array(expected);
+  for (let i = 0; i < expected; i++) {
+    const value: unknown = values[i];
+    if (typeof value !== 'number' || !Number.isFinite(Math.fround(value))) {
+      throw new AttentionError('NON_FINITE', `EmbeddingTable: ${field} ${where(i)} is ${String(value)}, expected a number that is finite in float32`, {
+        field,
+        element: i,
+        actual: String(value),
+      });
+    }
+    out[i] = value;
+  }
+  return out;
+}
+
+function lengthOf(x: unknown): number {
+  return x !== null && typeof x === 'object' && typeof (x as { length?: unknown }).length === 'number' ? (x as { length: number }).length : NaN;
+}

@@ -1,0 +1,150 @@
+import { asyncScheduler, Observable } from 'rxjs';
+import type { SchedulerLike, Subscription } from 'rxjs';
+import { createAttention, resolveOptions } from '../attention/index.js';
+import type { Attention, AttentionOptions, AttentionStep, Vector } from '../attention/index.js';
+import { AttentionError } from '../errors.js';
+
+/**
+ * What {@link generate} pushes into: an attention engine, or anything with the same `push` — a
+ * multi-layer model whose `push` runs every layer and returns the last step.
+ */
+export type GenerationEngine = Pick<Attention, 'push'>;
+
+/** Configures {@link generate}: where the steps come from, the first input and the feedback rule. */
+export type GenerateOptions = GenerateSource & {
+  /** The first input (`dim` numbers). */
+  readonly first: Vector;
+  /**
+   * Decides the next input from the step just emitted; `null` ends the stream. Called only when
+   * another token will be computed: not after the last of `maxTokens`, not after unsubscription.
+   */
+  readonly next: (step: AttentionStep) => Vector | null;
+  /** Most tokens to push, `first` included: a positive integer, or Infinity to rely on `next` or `take`. */
+  readonly maxTokens: number;
+  /** Yield to the event loop after every `yieldEvery` tokens (a positive integer). Default: never yield. */
+  readonly yieldEvery?: number;
+  /** Where to continue after yielding. Default `asyncScheduler` (a macrotask, so a browser can paint). */
+  readonly scheduler?: SchedulerLike;
+};
+
+/**
+ * Exactly one source of steps: `options` to create a fresh engine per subscription (disposed at
+ * teardown), or an `engine` the caller owns (never disposed here; it keeps what was pushed).
+ */
+export type GenerateSource =
+  | { readonly options: AttentionOptions; readonly engine?: undefined }
+  | { readonly engine: GenerationEngine; readonly options?: undefined };
+
+/**
+ * A feedback loop: pushes `first`, emits its step, asks `next(step)` for the following input,
+ * pushes that, and so on — the shape of autoregressive generation.
+ *
+ * 1. On subscription the engine is made (from `options`) or taken (`engine`), and `first` pushed.
+ * 2. Every step a push returns is emitted; the next input is `next(lastStep)`.
+ * 3. The stream completes when `next` returns null or `maxTokens` tokens were pushed.
+ * 4. The loop is a loop, not recursion, so the stack does not grow however long it runs. It runs
+ *    synchronously unless `yieldEvery` is set; then after every `yieldEvery` tokens it continues
+ *    on `scheduler`, letting the event loop (a browser tab's input and painting) run in between.
+ * 5. It checks for unsubscription after every emission: `take(5)` computes exactly five tokens and
+ *    never calls `next` on the fifth.
+ * 6. An error thrown by `next`, or an AttentionError from the engine (a bad vector names its token
+ *    index), errors the stream and stops the loop.
+ * 7. At teardown an engine made from `options` is disposed; a given `engine` is left as it is.
+ *
+ * Look-ahead cannot feed back: the output of token i is not ready until token i+L is pushed, so
+ * options with `lookahead > 0` are refused, and a push that returns no step errors the stream.
+ *
+ * @throws AttentionError INVALID_OPTION at once for bad options, a missing or doubled source, a
+ *   `lookahead`, or a bad `maxTokens` or `yieldEvery`.
+ * @example
+ * ```ts
+ * import { take } from 'rxjs';
+ * import { generate } from 'attnstream/rx';
+ * // Each output, rotated a quarter turn, becomes the next input.
+ * generate({ options: { dim: 2 }, first: [1, 0], next: (step) => [-step.output[1]!, step.output[0]!], maxTokens: 100 })
+ *   .pipe(take(3))
+ *   .subscribe((step) => console.log(step.index, step.output));
+ * ```
+ */
+export function generate(config: GenerateOptions): Observable<AttentionStep> {
+  const { first, next, maxTokens, yieldEvery, scheduler = asyncScheduler } = config;
+  const owned = checkSource(config);
+  if (typeof next !== 'function') invalid('next', 'must be a function (step) => Vector | null');
+  if (!(maxTokens === Infinity || (Number.isInteger(maxTokens) && maxTokens >= 1))) {
+    invalid('maxTokens', `must be a positive integer or Infinity, got ${String(maxTokens)}`);
+  }
+  if (yieldEvery !== undefined && !(Number.isInteger(yieldEvery) && yieldEvery >= 1)) {
+    invalid('yieldEvery', `must be a positive integer, got ${String(yieldEvery)}`);
+  }
+
+  return new Observable<AttentionStep>((subscriber) => {
+    const created = owned === null ? null : createAttention(owned);
+    const engine: GenerationEngine = created ?? config.engine!;
+    let input: Vector = first;
+    let pushed = 0;
+    let pending: Subscription | null = null;
+
+    /** Runs tokens until done, unsubscribed, or due to yield (then schedules itself). */
+    const run = (): void => {
+      pending = null;
+      try {
+        for (let sinceYield = 0; ; ) {
+          const steps = engine.push(input);
+          pushed++;
+          if (steps.length === 0) {
+            throw new AttentionError('INVALID_ARGUMENT', `generate: the push of token ${pushed - 1} returned no step, so there is no output to decide the next input`, {
+              field: 'engine',
+              token: pushed - 1,
+            });
+          }
+          for (const step of steps) {
+            subscriber.next(step);
+            if (subscriber.closed) return;
+          }
+          if (pushed >= maxTokens) return subscriber.complete();
+          const following = next(steps[steps.length - 1]!);
+          if (subscriber.closed) return;
+          if (following === null) return subscriber.complete();
+          input = following;
+          if (yieldEvery !== undefined && ++sinceYield === yieldEvery) {
+            pending = scheduler.schedule(run);
+            return;
+          }
+        }
+      } catch (error) {
+        subscriber.error(error);
+      }
+    };
+
+    run();
+    return () => {
+      // A scheduled continuation must not run after teardown.
+      (pending as Subscription | null)?.unsubscribe();
+      created?.dispose();
+    };
+  });
+}
+
+/** The options to create engines from, or null when the caller gave an engine. */
+function checkSource(config: GenerateOptions): AttentionOptions | null {
+  if (config === null || typeof config !== 'object') invalid('config', 'must be an object { options | engine, first, next, maxTokens }');
+  const { options, engine } = config;
+  if ((options === undefined) === (engine === undefined)) invalid('options', 'give exactly one of options (a fresh engine per subscription) and engine (one you own)');
+  if (engine !== undefined) {
+    if (engine === null || typeof engine.push !== 'function') invalid('engine', 'must have a push(x) method returning AttentionStep[]');
+    const lookahead = (engine as Partial<Attention>).options?.lookahead ?? 0;
+    if (lookahead > 0) invalid('lookahead', lookaheadRule(lookahead));
+    return null;
+  }
+  const resolved = resolveOptions(options!);
+  if (resolved.lookahead > 0) invalid('lookahead', lookaheadRule(resolved.lookahead));
+  return options!;
+}
+
+function lookaheadRule(lookahead: number): string {
+  return `cannot be used with generate: each output decides the next input, but with lookahead ${lookahead} an output waits for ${lookahead} later inputs`;
+}
+
+function invalid(field: string, rule: string): never {
+  throw new AttentionError('INVALID_OPTION', `generate: ${field} ${rule}`, { field });
+}

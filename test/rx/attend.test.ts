@@ -1,0 +1,159 @@
+import fc from 'fast-check';
+import { firstValueFrom, from, Observable, share, Subject, take, toArray } from 'rxjs';
+import { describe, expect, it } from 'vitest';
+import { AttentionError, batchAttention } from '../../src/index.js';
+import type { AttentionOptions, AttentionStep, Vector } from '../../src/index.js';
+import { attend } from '../../src/rx/index.js';
+import { expectClose } from '../support/close.js';
+import { caseArbitrary } from '../support/engine-arbitraries.js';
+import { stepScheduler } from './support/step-marbles.js';
+
+const options: AttentionOptions = { dim: 2, precision: 'float64' };
+const a = [1, 0];
+const b = [0, 2];
+const c = [1, 1];
+/** What batch attention says each prefix's tokens get: the values the marbles expect. */
+const [x, y, z] = batchAttention([a, b, c], options);
+
+function expectSteps(actual: readonly AttentionStep[], expected: readonly AttentionStep[], tolerance: number): void {
+  expect(actual.map((s) => s.index)).toEqual(expected.map((s) => s.index));
+  actual.forEach((step, n) => {
+    expectClose(step.output, expected[n]!.output, tolerance, `output of token ${step.index}`);
+    step.weights?.forEach((w, h) => expectClose(w, expected[n]!.weights![h]!, tolerance, `weights of head ${h}, token ${step.index}`));
+  });
+}
+
+describe('attend: timing, completion, errors, unsubscription (marbles)', () => {
+  it('emits each token\'s output in the frame the token arrives and completes with the source', () => {
+    stepScheduler().run(({ cold, expectObservable, expectSubscriptions }) => {
+      const source = cold('-a--b-c-|', { a, b, c });
+      expectObservable(source.pipe(attend(options))).toBe('-x--y-z-|', { x, y, z });
+      expectSubscriptions(source.subscriptions).toBe('^-------!');
+    });
+  });
+
+  it('an empty source completes at once, a silent one stays silent', () => {
+    stepScheduler().run(({ cold, expectObservable }) => {
+      expectObservable(cold<Vector>('|').pipe(attend(options))).toBe('|');
+      expectObservable(cold<Vector>('---').pipe(attend(options))).toBe('---');
+    });
+  });
+
+  it('with lookahead 1, an output waits for the next token, and completion flushes the last', () => {
+    const ahead = { ...options, lookahead: 1 };
+    const [p, q, r] = batchAttention([a, b, c], ahead);
+    stepScheduler().run(({ cold, expectObservable }) => {
+      expectObservable(cold('-a-b-c-|', { a, b, c }).pipe(attend(ahead))).toBe('---p-q-(r|)', { p, q, r });
+    });
+  });
+
+  it('with lookahead 2 and a window, completion flushes both waiting outputs in order', () => {
+    const ahead = { ...options, lookahead: 2, window: 2 };
+    const [p, q, r] = batchAttention([a, b, c], ahead);
+    stepScheduler().run(({ cold, expectObservable }) => {
+      expectObservable(cold('-a-b-c-|', { a, b, c }).pipe(attend(ahead))).toBe('-----p-(qr|)', { p, q, r });
+    });
+  });
+
+  it('passes a source error through after the outputs before it', () => {
+    const failure = new Error('upstream failed');
+    stepScheduler().run(({ cold, expectObservable }) => {
+      expectObservable(cold('-a-#', { a }, failure).pipe(attend(options))).toBe('-x-#', { x }, failure);
+    });
+  });
+
+  it('a vector of the wrong length errors with the core AttentionError naming its token index, and unsubscribes the source', () => {
+    const error = new AttentionError('DIMENSION_MISMATCH', '', { field: 'x', token: 1, expected: 2, actual: 3 });
+    stepScheduler().run(({ cold, expectObservable, expectSubscriptions }) => {
+      const source = cold('-a-b-c-|', { a, b: [1, 2, 3], c });
+      expectObservable(source.pipe(attend(options))).toBe('-x-#', { x }, error);
+      expectSubscriptions(source.subscriptions).toBe('^--!');
+    });
+  });
+
+  it('a NaN at token 2 errors with NON_FINITE naming token 2 and the element', () => {
+    const error = new AttentionError('NON_FINITE', '', { field: 'x', token: 2, element: 1, actual: 'NaN' });
+    stepScheduler().run(({ cold, expectObservable }) => {
+      expectObservable(cold('ab-c|', { a, b, c: [0, NaN] }).pipe(attend(options))).toBe('xy-#', { x, y }, error);
+    });
+  });
+
+  it('unsubscribing stops the outputs and unsubscribes the source in the same frame', () => {
+    stepScheduler().run(({ cold, expectObservable, expectSubscriptions }) => {
+      const source = cold('-a--b-c-|', { a, b, c });
+      expectObservable(source.pipe(attend(options)), '^---!').toBe('-x---', { x });
+      expectSubscriptions(source.subscriptions).toBe('^---!');
+    });
+  });
+
+  it('an endless synchronous source is stopped by take: exactly as many vectors are read as outputs taken', async () => {
+    let read = 0;
+    const endless = new Observable<Vector>((subscriber) => {
+      for (let i = 0; !subscriber.closed; i++) {
+        read++;
+        subscriber.next([Math.sin(i), Math.cos(i)]);
+      }
+    });
+    const steps = await firstValueFrom(endless.pipe(attend(options), take(4), toArray()));
+    expect(steps.map((s) => s.index)).toEqual([0, 1, 2, 3]);
+    expect(read).toBe(4);
+  });
+});
+
+describe('attend: one engine per subscription', () => {
+  it('is cold: a second subscriber starts from token 0 with an empty cache', () => {
+    const tokens = new Subject<Vector>();
+    const attended = tokens.pipe(attend(options));
+    const first: AttentionStep[] = [];
+    const second: AttentionStep[] = [];
+    attended.subscribe((step) => first.push(step));
+    tokens.next(a);
+    tokens.next(b);
+    attended.subscribe((step) => second.push(step));
+    tokens.next(c);
+    tokens.complete();
+    expectSteps(first, batchAttention([a, b, c], options), 1e-12);
+    // The late subscriber saw only c, so its cache holds only c: token 0 attends itself alone.
+    expectSteps(second, batchAttention([c], options), 1e-12);
+  });
+
+  it('share() multicasts one engine: every subscriber receives the same step objects', () => {
+    const tokens = new Subject<Vector>();
+    const attended = tokens.pipe(attend(options), share());
+    const first: AttentionStep[] = [];
+    const second: AttentionStep[] = [];
+    attended.subscribe((step) => first.push(step));
+    tokens.next(a);
+    attended.subscribe((step) => second.push(step));
+    tokens.next(b);
+    tokens.next(c);
+    tokens.complete();
+    expectSteps(first, batchAttention([a, b, c], options), 1e-12);
+    expect(second).toEqual(first.slice(1));
+    second.forEach((step, n) => expect(step).toBe(first[n + 1]));
+  });
+
+  it('refuses bad options at once, when the operator is made', () => {
+    expect(() => attend({ dim: 0 })).toThrow(AttentionError);
+    expect(() => attend({ dim: 4, window: 3, sinks: 1, lookahead: -1 })).toThrow(/lookahead/);
+    expect(() => attend({ dim: 4, heads: 3 })).toThrow(expect.objectContaining({ code: 'INVALID_OPTION' }));
+  });
+});
+
+describe('attend equals batchAttention on the same vectors', () => {
+  const cases = [
+    { precision: 'float64', tolerance: 1e-12, maxLength: 30, numRuns: 200 },
+    { precision: 'float32', tolerance: 1e-5, maxLength: 20, numRuns: 100 },
+  ] as const;
+  for (const { precision, tolerance, maxLength, numRuns } of cases) {
+    it(`for every engine option (windows, sinks, lookahead, RoPE, ALiBi, GQA), ${precision} within ${tolerance} scaled`, async () => {
+      await fc.assert(
+        fc.asyncProperty(caseArbitrary({ precision }, maxLength), async ({ options: o, xs }) => {
+          const steps = await firstValueFrom(from(xs).pipe(attend(o), toArray()));
+          expectSteps(steps, batchAttention(xs, o), tolerance);
+        }),
+        { numRuns },
+      );
+    });
+  }
+});
