@@ -1,0 +1,190 @@
+import fc from 'fast-check';
+import type { Arbitrary } from 'fast-check';
+import type { AttentionOptions, AttentionWeights, PositionEncoding } from '../attention/index.js';
+import { attentionWeightsArbitrary } from './attention-weights-arbitrary.js';
+import { integerAtLeast, positiveNumber } from './internal/arguments.js';
+
+/** Bounds and switches for {@link attentionOptionsArbitrary}. Every option is drawn unless narrowed here. */
+export interface AttentionOptionsConstraints {
+  /** Largest `dim` with projections. Default 4. (Seed mode has `dim = heads·headDim`.) */
+  readonly maxDim?: number;
+  /** Largest number of query heads. Default 4, the smallest that has true GQA (4 heads, 2 kv heads). */
+  readonly maxHeads?: number;
+  /** Largest `headDim`. Default 4. */
+  readonly maxHeadDim?: number;
+  /** Only this precision. Default: both. */
+  readonly precision?: 'float32' | 'float64';
+  /** true: always projection weights; false: always seed mode; default: either. */
+  readonly projections?: boolean;
+  /** Position encodings to draw from. Default all three. */
+  readonly positions?: readonly PositionEncoding[];
+  /** Largest sliding window; 0 draws no windows (and so no sinks). Default 4. */
+  readonly maxWindow?: number;
+  /** Largest number of sinks, drawn only with a window. Default 2. */
+  readonly maxSinks?: number;
+  /** Largest look-ahead; 0 draws none. Default 2. */
+  readonly maxLookahead?: number;
+  /** Magnitude of the weight entries. Default 1. */
+  readonly weightMagnitude?: number;
+  /** Ask for attention weights in the steps: true, false, or default either. */
+  readonly withWeights?: boolean;
+  /** Cache block sizes to draw from besides the default (64). Default [1, 2, 3]; [] never sets it. */
+  readonly blockSizes?: readonly number[];
+}
+
+interface HeadLayout {
+  readonly heads: number;
+  readonly kvHeads: number;
+}
+
+/** Everything but the weights, drawn first so the weights can be drawn to its shape. */
+interface Structure {
+  readonly layout: HeadLayout;
+  readonly projections: boolean;
+  readonly dim: number;
+  readonly headDim: number;
+  readonly output: boolean;
+  readonly precision: 'float32' | 'float64';
+  readonly positions: PositionEncoding;
+  readonly ropeCache: boolean;
+  readonly ropeBase: number | null;
+  readonly window: number | null;
+  readonly sinks: number | null;
+  readonly lookahead: number | null;
+  readonly scale: number | null;
+  readonly withWeights: boolean;
+  readonly blockSize: number | null;
+}
+
+/**
+ * Valid {@link AttentionOptions} of every kind the core supports, with weights of matching
+ * shapes. The mix is tuned so the hard cases come up within a hundred runs, not by luck:
+ *
+ * 1. Head layouts: one head, multi-head, multi-query (one kv head) and, most often, true GQA
+ *    (several kv heads each shared by several query heads), where a wrong head mapping shows.
+ * 2. Windows of 1 to `maxWindow` tokens, half the time, so the default 8-token sequences cross
+ *    their boundary; sinks and look-ahead on top, and tiny cache blocks (1, 2, 3) so every
+ *    window edge is also a block edge.
+ * 3. RoPE by absolute or by cache position (with a small base now and then, so every pair
+ *    rotates fast), ALiBi, an explicit scale, seed mode and projections with or without `wo`,
+ *    both precisions.
+ *
+ * Options are written minimally (defaults left out) so a counterexample reads like a config a
+ * person would write; everything shrinks towards one head, no window, no encoding and seed mode.
+ *
+ * @throws AttentionError INVALID_ARGUMENT for bounds that are not positive integers (0 allowed
+ *   for `maxWindow`, `maxSinks`, `maxLookahead`) or an empty `positions`.
+ * @example
+ * ```ts
+ * import fc from 'fast-check';
+ * import { createAttention } from 'attnstream';
+ * import { attentionOptionsArbitrary } from 'attnstream/testing';
+ * for (const options of fc.sample(attentionOptionsArbitrary({ precision: 'float64' }), 5)) createAttention(options);
+ * ```
+ */
+export function attentionOptionsArbitrary(constraints: AttentionOptionsConstraints = {}): Arbitrary<AttentionOptions> {
+  const maxDim = integerAtLeast(constraints.maxDim ?? 4, 1, 'maxDim');
+  const maxHeads = integerAtLeast(constraints.maxHeads ?? 4, 1, 'maxHeads');
+  const maxHeadDim = integerAtLeast(constraints.maxHeadDim ?? 4, 1, 'maxHeadDim');
+  const maxWindow = integerAtLeast(constraints.maxWindow ?? 4, 0, 'maxWindow');
+  const maxSinks = integerAtLeast(constraints.maxSinks ?? 2, 0, 'maxSinks');
+  const maxLookahead = integerAtLeast(constraints.maxLookahead ?? 2, 0, 'maxLookahead');
+  const weightMagnitude = positiveNumber(constraints.weightMagnitude ?? 1, 'weightMagnitude');
+  const positions = constraints.positions ?? (['none', 'rope', 'alibi'] as const);
+  if (positions.length === 0) integerAtLeast(positions.length, 1, 'positions.length');
+  const blockSizes = (constraints.blockSizes ?? [1, 2, 3]).map((b, n) => integerAtLeast(b, 1, `blockSizes[${n}]`));
+  // RoPE rotates pairs (m, m + headDim/2): with maxHeadDim 1 it cannot be drawn.
+  const usable = maxHeadDim >= 2 ? positions : positions.filter((p) => p !== 'rope');
+  if (usable.length === 0) integerAtLeast(maxHeadDim, 2, 'maxHeadDim (RoPE needs an even headDim)');
+
+  const structure: Arbitrary<Structure> = fc.record({
+    layout: headLayoutArbitrary(maxHeads, constraints.projections !== false),
+    projections: constraints.projections === undefined ? fc.integer({ min: 0, max: 2 }).map((k) => k > 0) : fc.constant(constraints.projections),
+    dim: fc.integer({ min: 1, max: maxDim }),
+    headDim: fc.integer({ min: 1, max: maxHeadDim }),
+    output: fc.boolean(),
+    precision: constraints.precision === undefined ? fc.constantFrom('float64' as const, 'float32' as const) : fc.constant(constraints.precision),
+    positions: fc.constantFrom(...usable),
+    ropeCache: fc.boolean(),
+    ropeBase: sometimes(fc.constantFrom(10, 100), 1, 4),
+    window: maxWindow === 0 ? fc.constant(null) : sometimes(fc.integer({ min: 1, max: maxWindow }), 1, 2),
+    sinks: maxSinks === 0 ? fc.constant(null) : sometimes(fc.integer({ min: 1, max: maxSinks }), 1, 3),
+    lookahead: maxLookahead === 0 ? fc.constant(null) : sometimes(fc.integer({ min: 1, max: maxLookahead }), 1, 3),
+    scale: sometimes(fc.integer({ min: 1, max: 8 }).map((k) => k / 4), 1, 5),
+    withWeights: constraints.withWeights === undefined ? fc.boolean() : fc.constant(constraints.withWeights),
+    blockSize: blockSizes.length === 0 ? fc.constant(null) : sometimes(fc.constantFrom(...blockSizes), 1, 2),
+  });
+  return structure.chain((s) => {
+    const shape = shapeOf(s, maxHeadDim);
+    if (!shape.projections) return fc.constant(optionsOf(s, shape, undefined));
+    return attentionWeightsArbitrary(shape, { magnitude: weightMagnitude, output: s.output }).map((weights) => optionsOf(s, shape, weights));
+  });
+}
+
+/**
+ * Head layouts, in four families drawn with weights 1 (one head), 1 (multi-head), 1 (multi-query)
+ * and 2 (true GQA); shrinking crosses to the single head.
+ */
+function headLayoutArbitrary(maxHeads: number, projections: boolean): Arbitrary<HeadLayout> {
+  const families: { layouts: HeadLayout[]; weight: number }[] = [
+    { layouts: [{ heads: 1, kvHeads: 1 }], weight: 1 },
+    { layouts: [], weight: 1 },
+    { layouts: [], weight: 1 },
+    { layouts: [], weight: 2 },
+  ];
+  for (let heads = 2; heads <= maxHeads; heads++) {
+    for (let kvHeads = 1; kvHeads <= heads; kvHeads++) {
+      if (heads % kvHeads !== 0) continue;
+      // Seed mode has no projections to make fewer kv heads from, so there kvHeads = heads.
+      if (kvHeads !== heads && !projections) continue;
+      const family = kvHeads === heads ? 1 : kvHeads === 1 ? 2 : 3;
+      families[family]!.layouts.push({ heads, kvHeads });
+    }
+  }
+  const drawn = families.filter((f) => f.layouts.length > 0);
+  return fc.oneof({ withCrossShrink: true }, ...drawn.map((f) => ({ arbitrary: fc.constantFrom(...f.layouts), weight: f.weight })));
+}
+
+/** A value of `arbitrary` in `times` draws out of `outOf`, null otherwise; shrinks towards null. */
+function sometimes<T>(arbitrary: Arbitrary<T>, times: number, outOf: number): Arbitrary<T | null> {
+  return fc.oneof({ withCrossShrink: true }, { arbitrary: fc.constant(null), weight: outOf - times }, { arbitrary, weight: times });
+}
+
+interface Shape {
+  readonly projections: boolean;
+  readonly dim: number;
+  readonly heads: number;
+  readonly kvHeads: number;
+  readonly headDim: number;
+}
+
+function shapeOf(s: Structure, maxHeadDim: number): Shape {
+  const { heads, kvHeads } = s.layout;
+  // Layouts with fewer kv heads need projections: seed mode's q = k = v = x has H slices of each.
+  const projections = s.projections || kvHeads !== heads;
+  let headDim = s.headDim;
+  if (s.positions === 'rope' && headDim % 2 === 1) headDim = headDim + 1 <= maxHeadDim ? headDim + 1 : headDim - 1;
+  return { projections, heads, kvHeads, headDim, dim: projections ? s.dim : heads * headDim };
+}
+
+function optionsOf(s: Structure, shape: Shape, weights: AttentionWeights | undefined): AttentionOptions {
+  const { dim, heads, kvHeads, headDim } = shape;
+  const defaultHeadDim = dim % heads === 0 ? dim / heads : undefined;
+  return {
+    dim,
+    ...(heads === 1 ? {} : { heads }),
+    ...(kvHeads === heads ? {} : { kvHeads }),
+    ...(headDim === defaultHeadDim ? {} : { headDim }),
+    precision: s.precision,
+    ...(s.positions === 'none' ? {} : { positions: s.positions }),
+    ...(s.positions === 'rope' && s.ropeBase !== null ? { ropeBase: s.ropeBase } : {}),
+    ...(s.positions === 'rope' && s.ropeCache ? { ropePositions: 'cache' as const } : {}),
+    ...(s.window === null ? {} : { window: s.window }),
+    ...(s.window === null || s.sinks === null ? {} : { sinks: s.sinks }),
+    ...(s.lookahead === null ? {} : { lookahead: s.lookahead }),
+    ...(s.scale === null ? {} : { scale: s.scale }),
+    ...(s.withWeights ? { withWeights: true } : {}),
+    ...(s.blockSize === null ? {} : { blockSize: s.blockSize }),
+    ...(weights === undefined ? {} : { weights }),
+  };
+}

@@ -1,0 +1,261 @@
+import fc from 'fast-check';
+import type { Arbitrary } from 'fast-check';
+import type { AttentionOptions, AttentionStep, Vector } from '../attention/index.js';
+import { attentionOptionsArbitrary } from './attention-options-arbitrary.js';
+import type { CacheOperation } from './cache-operation.js';
+import type { CachedAttention } from './cached-attention.js';
+import type { AttentionFactory } from './incremental-attention.js';
+import { integerAtLeast } from './internal/arguments.js';
+import { compareStep } from './internal/compare-step.js';
+import { errorBounds } from './internal/error-bounds.js';
+import { formatOptions, formatVector } from './internal/format.js';
+import { attempt, describeError, MismatchFound } from './internal/mismatch-found.js';
+import { runCheck } from './internal/run-check.js';
+import type { RunParameters } from './internal/run-check.js';
+import { defaultTolerance } from './internal/tolerance.js';
+import { referenceAttention } from './reference-attention.js';
+import { vectorArbitrary } from './vector-arbitrary.js';
+import type { VectorConstraints } from './vector-arbitrary.js';
+
+/** Everything {@link checkCacheLaws} can be told; every field is optional. */
+export interface CheckCacheLawsParameters<Snapshot = unknown> extends RunParameters {
+  /** Cases to run. Default 100. */
+  readonly numRuns?: number;
+  /**
+   * How far an engine's step may be from a fresh engine's, as in {@link CheckIncrementalParameters}
+   * (applied to both sides). Deterministic engines give identical steps.
+   */
+  readonly tolerance?: number;
+  /** Options to draw. Default {@link attentionOptionsArbitrary}(). */
+  readonly optionsArbitrary?: Arbitrary<AttentionOptions>;
+  /** Most operations per case. Default 16. */
+  readonly maxOperations?: number;
+  /** How pushed tokens are drawn. Default magnitude 1. */
+  readonly vector?: VectorConstraints;
+  /** Seed of the run, to replay one. Default: random. */
+  readonly seed?: number;
+  /** With `seed`: the shrink path of one failing case. */
+  readonly path?: string;
+  /**
+   * Rebuilds an engine from `engine.snapshot()`. When given, cases also snapshot engines, restore
+   * them and check the restored engine continues exactly as the original would.
+   */
+  restore?(snapshot: Snapshot, options: AttentionOptions): CachedAttention<Snapshot>;
+}
+
+interface CacheLawsCase {
+  readonly options: AttentionOptions;
+  readonly operations: CacheOperation[];
+}
+
+/** What happened to an engine, as a fresh engine would replay it. */
+type Event = { readonly type: 'push'; readonly x: readonly number[] } | { readonly type: 'flush' };
+
+interface Live<Snapshot> {
+  readonly id: number;
+  readonly engine: CachedAttention<Snapshot>;
+  history: Event[];
+}
+
+/**
+ * Checks the laws of the cache operations against a model deliberately simpler than any cache: an
+ * engine is its history, the list of pushes and flushes a fresh engine would replay. Each case
+ * starts one engine, applies a drawn list of {@link CacheOperation}s to the live engines, and
+ * requires
+ *
+ * 1. every `push` and `flush` to return what a fresh `factory(options)` fed the same history
+ *    returns at that call (same tokens, outputs within tolerance, same positions and weights);
+ * 2. `fork()`: the twin and the original go on independently, each like a fresh engine fed its
+ *    own history;
+ * 3. `truncate(n)`: afterwards like a fresh engine fed the first n tokens; it may refuse (throw)
+ *    only with a window, and must then change nothing;
+ * 4. with `restore`, `restore(e.snapshot(), options)` continues like `e`; `dispose()` of one engine
+ *    leaves the others (forks of it included) unaffected;
+ * 5. `length` to equal the tokens of the history after every operation; and finally every live
+ *    engine's `flush()` to match a fresh engine's.
+ *
+ * Outputs are compared with the fresh engine's, not with the reference, so an implementation
+ * whose arithmetic differs from the reference is still checked for its cache alone (check that
+ * with {@link checkIncremental}). On failure it throws a {@link VerificationError} whose message
+ * lists the calls made, the failing one last.
+ *
+ * @throws VerificationError when a law fails; AttentionError INVALID_ARGUMENT for bad parameters.
+ * @example
+ * ```ts
+ * import { createAttention } from 'attnstream';
+ * import { checkCacheLaws } from 'attnstream/testing';
+ * checkCacheLaws(createAttention, { numRuns: 20 });
+ * ```
+ */
+export function checkCacheLaws<Snapshot>(
+  factory: AttentionFactory<CachedAttention<Snapshot>>,
+  parameters: CheckCacheLawsParameters<Snapshot> = {},
+): void {
+  const maxOperations = integerAtLeast(parameters.maxOperations ?? 16, 1, 'maxOperations');
+  const restore = parameters.restore === undefined ? null : parameters.restore.bind(parameters);
+  const cases: Arbitrary<CacheLawsCase> = (parameters.optionsArbitrary ?? attentionOptionsArbitrary()).chain((options) =>
+    fc
+      .array(operationArbitrary(options.dim, maxOperations, restore !== null, parameters.vector), { minLength: 1, maxLength: maxOperations })
+      .map((operations) => ({ options, operations })),
+  );
+  runCheck(
+    'checkCacheLaws',
+    'a cache operation breaks its law',
+    cases,
+    (c) => verifyCacheLaws(factory, restore, c, parameters.tolerance ?? defaultTolerance(c.options)),
+    parameters,
+    (c, failure) => [
+      ...formatOptions(c.options),
+      'calls:',
+      ...(failure?.transcript ?? c.operations.map((op) => JSON.stringify(op))).map((line) => `  ${line}`),
+    ],
+  );
+}
+
+/** Engine indices 0–3, taken modulo the live engines; pushes most often so histories grow. */
+function operationArbitrary(dim: number, maxOperations: number, snapshots: boolean, vector: VectorConstraints | undefined): Arbitrary<CacheOperation> {
+  const engine = fc.integer({ min: 0, max: 3 });
+  const kinds: { arbitrary: Arbitrary<CacheOperation>; weight: number }[] = [
+    { arbitrary: fc.record({ type: fc.constant('push' as const), engine, x: vectorArbitrary(dim, vector) }), weight: 6 },
+    { arbitrary: fc.record({ type: fc.constant('flush' as const), engine }), weight: 1 },
+    { arbitrary: fc.record({ type: fc.constant('fork' as const), engine }), weight: 2 },
+    { arbitrary: fc.record({ type: fc.constant('truncate' as const), engine, length: fc.integer({ min: 0, max: maxOperations }) }), weight: 2 },
+    { arbitrary: fc.record({ type: fc.constant('dispose' as const), engine }), weight: 1 },
+  ];
+  if (snapshots) kinds.push({ arbitrary: fc.record({ type: fc.constant('snapshot' as const), engine }), weight: 1 });
+  return fc.oneof(...kinds);
+}
+
+function verifyCacheLaws<Snapshot>(
+  factory: AttentionFactory<CachedAttention<Snapshot>>,
+  restore: ((snapshot: Snapshot, options: AttentionOptions) => CachedAttention<Snapshot>) | null,
+  c: CacheLawsCase,
+  tolerance: number,
+): void {
+  const { options } = c;
+  const transcript: string[] = [];
+  const live: Live<Snapshot>[] = [];
+  let created = 0;
+  const call = <T>(text: string, action: () => T): T => {
+    transcript.push(text);
+    return attempt(text, action);
+  };
+  const start = (text: string, action: () => CachedAttention<Snapshot>, history: Event[]): void => {
+    const id = created++;
+    live.push({ id, engine: call(`e${id} = ${text}`, action), history });
+  };
+  try {
+    start('factory(options)', () => factory(options), []);
+    for (const op of c.operations) {
+      const handle = live[op.engine % live.length]!;
+      const e = `e${handle.id}`;
+      switch (op.type) {
+        case 'push': {
+          const text = `${e}.push(${formatVector(op.x, true)})`;
+          const steps = call(text, () => handle.engine.push(op.x));
+          handle.history.push({ type: 'push', x: op.x });
+          expectLikeFresh(factory, options, handle.history, steps, text, tolerance);
+          break;
+        }
+        case 'flush': {
+          const text = `${e}.flush()`;
+          const steps = call(text, () => handle.engine.flush());
+          handle.history.push({ type: 'flush' });
+          expectLikeFresh(factory, options, handle.history, steps, text, tolerance);
+          break;
+        }
+        case 'fork':
+          start(`${e}.fork()`, () => handle.engine.fork(), [...handle.history]);
+          break;
+        case 'snapshot': {
+          if (restore === null) break;
+          const snapshot = call(`s = ${e}.snapshot()`, () => {
+            if (typeof handle.engine.snapshot !== 'function') throw new TypeError('restore was given but the engine has no snapshot()');
+            return handle.engine.snapshot();
+          });
+          start('restore(s, options)', () => restore(snapshot, options), [...handle.history]);
+          break;
+        }
+        case 'truncate':
+          truncate(handle, op.length, options, transcript);
+          break;
+        case 'dispose':
+          // The last engine stays: a case always has one to go on with.
+          if (live.length === 1) break;
+          call(`${e}.dispose()`, () => handle.engine.dispose?.());
+          live.splice(live.indexOf(handle), 1);
+          break;
+      }
+      for (const other of live) expectLength(other, transcript.at(-1)!);
+    }
+    for (const handle of live) {
+      const text = `e${handle.id}.flush()`;
+      const steps = call(text, () => handle.engine.flush());
+      handle.history.push({ type: 'flush' });
+      expectLikeFresh(factory, options, handle.history, steps, text, tolerance);
+    }
+  } catch (error) {
+    if (error instanceof MismatchFound) error.transcript = transcript;
+    throw error;
+  }
+}
+
+/** `truncate(min(length, tokens held))`; a refusal is lawful only with a window, and then changes nothing. */
+function truncate<Snapshot>(handle: Live<Snapshot>, length: number, options: AttentionOptions, transcript: string[]): void {
+  const tokens = pushed(handle.history);
+  const n = Math.min(length, tokens.length);
+  const text = `e${handle.id}.truncate(${n})`;
+  transcript.push(text);
+  try {
+    handle.engine.truncate(n);
+  } catch (error) {
+    if (options.window === undefined) {
+      throw new MismatchFound({ kind: 'threw', call: text, description: `refused without a window, where nothing is evicted: ${describeError(error)}` });
+    }
+    transcript[transcript.length - 1] = `${text}  (refused: ${describeError(error)})`;
+    return;
+  }
+  handle.history = tokens.slice(0, n).map((x) => ({ type: 'push', x }));
+}
+
+function pushed(history: readonly Event[]): (readonly number[])[] {
+  return history.flatMap((event) => (event.type === 'push' ? [event.x] : []));
+}
+
+function expectLength<Snapshot>(handle: Live<Snapshot>, after: string): void {
+  const held = pushed(handle.history).length;
+  const length = attempt(`e${handle.id}.length`, () => handle.engine.length);
+  if (length === held) return;
+  throw new MismatchFound({ kind: 'length', call: after, description: `afterwards e${handle.id}.length is ${length}, but its history holds ${held} tokens` });
+}
+
+/** Fails unless `steps` (returned by `text`) match what a fresh engine replaying `history` returns at its last event. */
+function expectLikeFresh<Snapshot>(
+  factory: AttentionFactory<CachedAttention<Snapshot>>,
+  options: AttentionOptions,
+  history: readonly Event[],
+  steps: readonly AttentionStep[],
+  text: string,
+  tolerance: number,
+): void {
+  const fresh = attempt('factory(options) for the fresh replay', () => factory(options));
+  let expected: readonly AttentionStep[] = [];
+  for (const event of history) expected = attempt('the fresh replay', () => (event.type === 'push' ? fresh.push(event.x) : fresh.flush()));
+  fresh.dispose?.();
+  const got = Array.isArray(steps) ? steps.map((s: Partial<AttentionStep> | null) => s?.index) : String(steps);
+  const want = expected.map((s) => s.index);
+  if (!Array.isArray(got) || got.length !== want.length || got.some((index, n) => index !== want[n])) {
+    throw new MismatchFound({
+      kind: 'emission',
+      call: text,
+      description: `returned the steps of tokens ${Array.isArray(got) ? `[${got.join(', ')}]` : got}, a fresh engine fed the same history returns [${want.join(', ')}]`,
+    });
+  }
+  const tokens: Vector[] = pushed(history);
+  const reference = referenceAttention(tokens, { ...options, withWeights: true });
+  const bounds = errorBounds(tokens, options, reference, tolerance, 2);
+  steps.forEach((step, n) => {
+    const mismatch = compareStep(step, expected[n]!, bounds[step.index]!, text);
+    if (mismatch !== null) throw new MismatchFound({ ...mismatch, description: `${mismatch.description} (expected: what a fresh engine fed the same history returns)` });
+  });
+}

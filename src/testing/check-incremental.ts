@@ -1,0 +1,140 @@
+import type { Arbitrary } from 'fast-check';
+import type { AttentionOptions, AttentionStep } from '../attention/index.js';
+import { attentionOptionsArbitrary } from './attention-options-arbitrary.js';
+import type { AttentionFactory, IncrementalAttention } from './incremental-attention.js';
+import { compareStep } from './internal/compare-step.js';
+import { errorBounds } from './internal/error-bounds.js';
+import { formatOptions, formatVector } from './internal/format.js';
+import { attempt, describeError, MismatchFound } from './internal/mismatch-found.js';
+import { runCheck } from './internal/run-check.js';
+import type { RunParameters } from './internal/run-check.js';
+import { defaultTolerance } from './internal/tolerance.js';
+import { referenceAttention } from './reference-attention.js';
+import { sequenceArbitrary } from './sequence-arbitrary.js';
+import type { SequenceConstraints } from './sequence-arbitrary.js';
+
+/** Everything {@link checkIncremental} can be told; every field is optional. */
+export interface CheckIncrementalParameters extends RunParameters {
+  /** Cases to run. Default 100. */
+  readonly numRuns?: number;
+  /**
+   * Relative error allowed beyond what rounding the scores in the options' precision explains,
+   * measured against the size of the attended values. Default 1e-9 for `precision: 'float64'`,
+   * 1e-5 for 'float32' (the default precision).
+   */
+  readonly tolerance?: number;
+  /** Options to draw. Default {@link attentionOptionsArbitrary}(): every option the core has. */
+  readonly optionsArbitrary?: Arbitrary<AttentionOptions>;
+  /** How token sequences are drawn for each options. Default: 1 to 8 tokens, magnitude 1, 100 or 1e4. */
+  readonly sequence?: SequenceConstraints;
+  /** Seed of the run, to replay one; the error message says it. Default: random. */
+  readonly seed?: number;
+  /** With `seed`: the shrink path of one failing case, to replay exactly it. */
+  readonly path?: string;
+}
+
+interface IncrementalCase {
+  readonly options: AttentionOptions;
+  readonly inputs: number[][];
+}
+
+/**
+ * Checks that an incremental attention implementation equals {@link referenceAttention}: for each
+ * drawn case it builds `factory(options)`, pushes the inputs one by one and flushes, and requires
+ *
+ * 1. every call to return exactly the steps that became due, in token order: token t's step from
+ *    `push(x_t)`, or with look-ahead L from `push(x_{t+L})`, and the rest from `flush()`;
+ * 2. every output to be finite, inside the hull of the attended values and within tolerance of
+ *    the reference (see {@link CheckIncrementalParameters.tolerance}; where the options' precision
+ *    cannot resolve the scores the tolerance widens to what that precision can answer);
+ * 3. positions and weights, when the implementation returns them, to equal the mask's positions
+ *    and the reference weights (which must sum to 1);
+ * 4. no output array to change after it was returned.
+ *
+ * It returns normally when all cases pass. On a failure fast-check shrinks the case, and this
+ * throws a {@link VerificationError} whose message shows the options, the inputs, the failing call
+ * and step, expected vs actual, the error against what was allowed, and the seed and path to
+ * replay it; the same facts are its fields.
+ *
+ * @throws VerificationError when a property fails; AttentionError INVALID_ARGUMENT for bad parameters.
+ * @example
+ * ```ts
+ * import { createAttention } from 'attnstream';
+ * import { checkIncremental } from 'attnstream/testing';
+ * checkIncremental(createAttention, { numRuns: 20 }); // returns: the engine is correct
+ * ```
+ */
+export function checkIncremental(factory: AttentionFactory<IncrementalAttention>, parameters: CheckIncrementalParameters = {}): void {
+  const options = parameters.optionsArbitrary ?? attentionOptionsArbitrary();
+  const cases: Arbitrary<IncrementalCase> = options.chain((o) => sequenceArbitrary(o.dim, parameters.sequence).map((inputs) => ({ options: o, inputs })));
+  runCheck(
+    'checkIncremental',
+    'the implementation disagrees with referenceAttention',
+    cases,
+    (c) => verifyIncremental(factory, c, parameters.tolerance ?? defaultTolerance(c.options)),
+    parameters,
+    describeIncrementalCase,
+  );
+}
+
+function verifyIncremental(factory: AttentionFactory<IncrementalAttention>, c: IncrementalCase, tolerance: number): void {
+  const { options, inputs } = c;
+  let reference: AttentionStep[];
+  try {
+    reference = referenceAttention(inputs, { ...options, withWeights: true });
+  } catch (error) {
+    throw new MismatchFound({ kind: 'invalid-case', call: 'referenceAttention(inputs, options)', description: `the reference refused the drawn case: ${describeError(error)}` });
+  }
+  const bounds = errorBounds(inputs, options, reference, tolerance);
+  const engine = attempt('factory(options)', () => factory(options));
+  const lookahead = options.lookahead ?? 0;
+  const returned: { step: AttentionStep; copy: number[]; call: string }[] = [];
+  let due = 0;
+  const receive = (call: string, steps: readonly AttentionStep[], last: number): void => {
+    const expected = Array.from({ length: Math.max(0, last - due + 1) }, (_, n) => due + n);
+    expectSteps(call, steps, expected);
+    for (const step of steps) {
+      const mismatch = compareStep(step, reference[step.index]!, bounds[step.index]!, call);
+      if (mismatch !== null) throw new MismatchFound(mismatch);
+      returned.push({ step, copy: Array.from(step.output), call });
+    }
+    due = Math.max(due, last + 1);
+  };
+  inputs.forEach((x, t) => {
+    const call = `push(x${t})`;
+    receive(call, attempt(call, () => engine.push(x)), t - lookahead);
+  });
+  receive('flush()', attempt('flush()', () => engine.flush()), inputs.length - 1);
+  for (const { step, copy, call } of returned) expectUnchanged(step, copy, call);
+}
+
+/** Fails unless `steps` is an array of steps for exactly the tokens `expected`, in order. */
+function expectSteps(call: string, steps: unknown, expected: readonly number[]): void {
+  const indices = Array.isArray(steps) ? steps.map((s: Partial<AttentionStep> | null) => s?.index) : null;
+  if (indices !== null && indices.length === expected.length && indices.every((index, n) => index === expected[n])) return;
+  const got = indices === null ? String(steps) : `[${indices.join(', ')}]`;
+  throw new MismatchFound({
+    kind: 'emission',
+    call,
+    description: `returned the steps of tokens ${got}, expected [${expected.join(', ')}] (a step is due when its last look-ahead token arrives, the rest at flush)`,
+  });
+}
+
+/** Fails when an output array no longer holds what it held when it was returned. */
+function expectUnchanged(step: AttentionStep, copy: readonly number[], call: string): void {
+  const now = Array.from(step.output);
+  if (now.every((value, r) => Object.is(value, copy[r]))) return;
+  throw new MismatchFound({
+    kind: 'mutated',
+    call,
+    token: step.index,
+    expected: copy,
+    actual: now,
+    description: `the output of token ${step.index} changed after it was returned: later calls must not write into returned arrays`,
+  });
+}
+
+function describeIncrementalCase(c: IncrementalCase): string[] {
+  return [...formatOptions(c.options), `inputs (${c.inputs.length} ${c.inputs.length === 1 ? 'token' : 'tokens'}):`, ...c.inputs.map((x, t) => `  x${t} = ${formatVector(x, true)}`)];
+}
+

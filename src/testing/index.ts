@@ -1,0 +1,18 @@
+export { attentionOptionsArbitrary } from './attention-options-arbitrary.js';
+export type { AttentionOptionsConstraints } from './attention-options-arbitrary.js';
+export { attentionWeightsArbitrary } from './attention-weights-arbitrary.js';
+export type { AttentionWeightsConstraints, WeightsShape } from './attention-weights-arbitrary.js';
+export type { CacheOperation } from './cache-operation.js';
+export type { CachedAttention } from './cached-attention.js';
+export { checkCacheLaws } from './check-cache-laws.js';
+export type { CheckCacheLawsParameters } from './check-cache-laws.js';
+export { checkIncremental } from './check-incremental.js';
+export type { CheckIncrementalParameters } from './check-incremental.js';
+export type { AttentionFactory, IncrementalAttention } from './incremental-attention.js';
+export { referenceAttention } from './reference-attention.js';
+export { sequenceArbitrary } from './sequence-arbitrary.js';
+export type { SequenceConstraints } from './sequence-arbitrary.js';
+export { vectorArbitrary } from './vector-arbitrary.js';
+export type { VectorConstraints } from './vector-arbitrary.js';
+export { VerificationError } from './verification-error.js';
+export type { Counterexample, Mismatch, MismatchKind } from './verification-error.js';

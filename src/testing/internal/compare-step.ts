@@ -1,0 +1,80 @@
+import type { AttentionStep } from '../../attention/index.js';
+import type { Mismatch } from '../verification-error.js';
+import type { StepBound } from './error-bounds.js';
+
+/**
+ * The first way `actual` (returned by `call`) fails to match `expected` within `bound`, or null.
+ * Positions and weights are compared only when both steps carry them.
+ */
+export function compareStep(actual: AttentionStep, expected: AttentionStep, bound: StepBound, call: string): Mismatch | null {
+  const token = expected.index;
+  const output = actual.output as ArrayLike<number> | undefined;
+  const want = Array.from(expected.output);
+  if (output === undefined || output === null || typeof output.length !== 'number') {
+    return { kind: 'output', call, token, expected: want, description: `${call} returned a step for token ${token} without an output array` };
+  }
+  const got = Array.from(output);
+  if (got.length !== want.length) {
+    return { kind: 'output', call, token, expected: want, actual: got, description: `the output of token ${token} has ${got.length} numbers, expected ${want.length}` };
+  }
+  const bad = got.findIndex((value) => !Number.isFinite(value));
+  if (bad >= 0) {
+    return { kind: 'non-finite', call, token, element: bad, expected: want, actual: got, description: `the output of token ${token} holds ${got[bad]} at element ${bad}` };
+  }
+  let worst = -1;
+  let worstRatio = 0;
+  for (let r = 0; r < got.length; r++) {
+    const ratio = Math.abs(got[r]! - want[r]!) / bound.output[r]!;
+    if (ratio > 1 && ratio > worstRatio) {
+      worst = r;
+      worstRatio = ratio;
+    }
+  }
+  if (worst >= 0) {
+    return {
+      kind: 'output', call, token, element: worst, expected: want, actual: got,
+      error: Math.abs(got[worst]! - want[worst]!), allowed: bound.output[worst]!,
+      description: `the output of token ${token} differs from the expected one by more than allowed`,
+    };
+  }
+  const outside = got.findIndex((value, r) => Math.abs(value) > bound.hull[r]! * (1 + bound.base));
+  if (outside >= 0) {
+    return {
+      kind: 'output', call, token, element: outside, expected: want, actual: got, allowed: bound.hull[outside]!,
+      description: `the output of token ${token} is outside what any weighting of the attended values gives (|value| ≤ ${bound.hull[outside]!} at element ${outside})`,
+    };
+  }
+  if (actual.positions !== undefined && expected.positions !== undefined) {
+    const have = Array.from(actual.positions);
+    const should = Array.from(expected.positions);
+    if (have.length !== should.length || have.some((p, n) => p !== should[n])) {
+      return { kind: 'positions', call, token, expected: should, actual: have, description: `token ${token} attends positions [${have.join(', ')}], the mask gives [${should.join(', ')}]` };
+    }
+  }
+  if (actual.weights !== undefined && expected.weights !== undefined) return compareWeights(actual.weights, expected.weights, bound, call, token);
+  return null;
+}
+
+function compareWeights(actual: readonly ArrayLike<number>[], expected: readonly ArrayLike<number>[], bound: StepBound, call: string, token: number): Mismatch | null {
+  if (actual.length !== expected.length) {
+    return { kind: 'weights', call, token, description: `token ${token} has weights for ${actual.length} heads, expected ${expected.length}` };
+  }
+  for (let h = 0; h < expected.length; h++) {
+    const got = Array.from(actual[h]!);
+    const want = Array.from(expected[h]!);
+    const where = { kind: 'weights' as const, call, token, head: h, expected: want, actual: got };
+    if (got.length !== want.length) return { ...where, description: `head ${h} of token ${token} has ${got.length} weights, expected ${want.length}` };
+    const sum = got.reduce((a, b) => a + b, 0);
+    if (!(Math.abs(sum - 1) <= bound.base)) return { ...where, description: `the weights of head ${h} of token ${token} sum to ${sum}, not 1` };
+    for (let j = 0; j < want.length; j++) {
+      const error = Math.abs(got[j]! - want[j]!);
+      // α' ≤ α·e^{2δ}: a relative slack, until δ is so large that any weight is honest.
+      const slack = bound.weightSlack[h]!;
+      const allowed = (Number.isFinite(slack) ? Math.min(want[j]! * slack, 1) : 1) + bound.base;
+      if (!(error <= allowed)) {
+        return { ...where, element: j, error, allowed, description: `weight ${j} of head ${h} of token ${token} differs from the expected one by more than allowed` };
+      }
+    }
+  }
+  return null;
+}

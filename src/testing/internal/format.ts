@@ -1,0 +1,36 @@
+import type { AttentionOptions, Vector } from '../../attention/index.js';
+
+/** A number short enough to read and exact enough to tell two outputs apart: 7 significant digits. */
+export function formatNumber(value: number): string {
+  return Number.isInteger(value) || !Number.isFinite(value) ? String(value) : String(Number(value.toPrecision(7)));
+}
+
+/** An error or a tolerance: `3.1e-7`. */
+export function formatError(value: number): string {
+  return value.toExponential(1);
+}
+
+/** `[0.3, -1, 7000]`; exact (`String`) when `exact`, for inputs a reader may type back in. */
+export function formatVector(values: Vector, exact = false): string {
+  return `[${Array.from(values, exact ? String : formatNumber).join(', ')}]`;
+}
+
+/**
+ * The options on one line, weights left out, as a person would write them; then each weight
+ * matrix on its own line, row by row: `wq (4×2) = [[0.3, -1], …]`.
+ */
+export function formatOptions(options: AttentionOptions): string[] {
+  const { weights, ...rest } = options;
+  const fields = Object.entries(rest).map(([key, value]) => `${key}: ${typeof value === 'string' ? `'${value}'` : String(value)}`);
+  const lines = [`options: { ${fields.join(', ')}${weights === undefined ? '' : ', weights'} }`];
+  if (weights === undefined) return lines;
+  for (const [name, matrix] of Object.entries(weights) as [string, Vector | undefined][]) {
+    if (matrix === undefined) continue;
+    // wq, wk, wv have dim columns; wo has dim rows.
+    const rows = name === 'wo' ? options.dim : matrix.length / options.dim;
+    const cols = matrix.length / rows;
+    const rowTexts = Array.from({ length: rows }, (_, r) => formatVector(Array.from(matrix).slice(r * cols, (r + 1) * cols), true));
+    lines.push(`  ${name} (${rows}×${cols}) = [${rowTexts.join(', ')}]`);
+  }
+  return lines;
+}

@@ -1,0 +1,29 @@
+import type { Mismatch } from '../verification-error.js';
+
+/** Thrown inside a property to fail the case with a structured {@link Mismatch}. */
+export class MismatchFound extends Error {
+  readonly mismatch: Mismatch;
+  /** The calls made up to and including the failing one, when the check keeps them. */
+  transcript: readonly string[] | null = null;
+
+  constructor(mismatch: Mismatch) {
+    super(mismatch.description);
+    this.name = 'MismatchFound';
+    this.mismatch = mismatch;
+  }
+}
+
+/** Runs `action` on behalf of `call`; anything it throws fails the case as kind 'threw'. */
+export function attempt<T>(call: string, action: () => T): T {
+  try {
+    return action();
+  } catch (error) {
+    if (error instanceof MismatchFound) throw error;
+    throw new MismatchFound({ kind: 'threw', call, description: `${call} threw ${describeError(error)}` });
+  }
+}
+
+/** `Name: message`, or the thrown value as text. */
+export function describeError(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}

@@ -1,0 +1,62 @@
+import fc from 'fast-check';
+import type { Arbitrary } from 'fast-check';
+import { VerificationError } from '../verification-error.js';
+import type { Counterexample, Mismatch } from '../verification-error.js';
+import { integerAtLeast } from './arguments.js';
+import { formatError, formatVector } from './format.js';
+import { describeError, MismatchFound } from './mismatch-found.js';
+
+/** The run parameters both checks share. */
+export interface RunParameters {
+  readonly numRuns?: number;
+  readonly seed?: number;
+  readonly path?: string;
+}
+
+/** Cases per check unless the caller says otherwise. */
+export const DEFAULT_RUNS = 100;
+
+/**
+ * Runs `verify` (which throws {@link MismatchFound} or anything else to fail a case) over
+ * `arbitrary` with fast-check, and turns a failure into a {@link VerificationError} describing the
+ * shrunk case with `describeCase` (given the failure, which may carry the calls made).
+ */
+export function runCheck<Case extends Counterexample>(
+  check: string,
+  claim: string,
+  arbitrary: Arbitrary<Case>,
+  verify: (c: Case) => void,
+  parameters: RunParameters,
+  describeCase: (c: Case, failure: MismatchFound | null) => string[],
+): void {
+  const numRuns = integerAtLeast(parameters.numRuns ?? DEFAULT_RUNS, 1, 'numRuns');
+  const details = fc.check(fc.property(arbitrary, verify), {
+    numRuns,
+    ...(parameters.seed === undefined ? {} : { seed: parameters.seed }),
+    ...(parameters.path === undefined ? {} : { path: parameters.path }),
+  });
+  if (!details.failed) return;
+  const counterexample = details.counterexample![0];
+  const error = details.errorInstance;
+  const failure = error instanceof MismatchFound ? error : null;
+  const mismatch: Mismatch = failure?.mismatch ?? { kind: 'threw', call: check, description: `the check itself threw ${describeError(error)}` };
+  const path = details.counterexamplePath ?? '';
+  const message = [
+    `${check}: ${claim}.`,
+    `Shrunk counterexample (failed at run ${details.numRuns}, then ${details.numShrinks} shrinks):`,
+    ...describeCase(counterexample, failure).map((line) => `  ${line}`),
+    ...formatMismatch(mismatch).map((line) => `  ${line}`),
+    `Replay it: ${check}(factory, { ...the same parameters, seed: ${details.seed}, path: '${path}' })`,
+  ].join('\n');
+  throw new VerificationError(message, { counterexample, mismatch, seed: details.seed, path, numRuns: details.numRuns, numShrinks: details.numShrinks });
+}
+
+function formatMismatch(m: Mismatch): string[] {
+  const lines = [`${m.call}: ${m.description}.`];
+  if (m.expected !== undefined) lines.push(`  expected: ${formatVector(m.expected)}`);
+  if (m.actual !== undefined) lines.push(`  actual:   ${formatVector(m.actual)}`);
+  if (m.error !== undefined && m.allowed !== undefined) {
+    lines.push(`  max error: ${formatError(m.error)} at element ${m.element} (allowed there: ${formatError(m.allowed)})`);
+  }
+  return lines;
+}

@@ -1,0 +1,141 @@
+import { resolveOptions } from '../attention/index.js';
+import type { AttentionOptions, AttentionStep, ResolvedOptions, Vector } from '../attention/index.js';
+import { AttentionError } from '../errors.js';
+import { multiply } from './internal/multiply.js';
+
+/**
+ * Attention computed the slow, obvious way, in float64: the oracle every check in this kit compares
+ * against. It shares no arithmetic with the engine or with `batchAttention` (only
+ * `resolveOptions`, for validation and defaults), so a bug in either cannot hide in both.
+ *
+ * For each query i, in plain loops:
+ * 1. project: `q = Wq·x`, `k = Wk·x`, `v = Wv·x` with the caller's own float64 weights (seed mode:
+ *    q = k = v = x);
+ * 2. mask: key j is attended when `j ≤ i + lookahead`, `j < n`, and, with a window W and S sinks,
+ *    `i − W < j` or `j < S`;
+ * 3. score each attended key with query head h against kv head `⌊h / (heads/kvHeads)⌋`:
+ *    `scale · rope(q_h, p_i) · rope(k_g, p_j) − m_h·|i − j|`, where RoPE (rotate-half) uses stream
+ *    indices, or with `ropePositions: 'cache'` ranks among the attended keys (sinks first, then the
+ *    window; the query's own rank for p_i), and `m_h` are the ALiBi slopes of Press et al.;
+ * 4. softmax by log-sum-exp, `α_j = exp(s_j − (max + log Σ exp(s − max)))`, finite for any finite
+ *    scores;
+ * 5. mix the values head by head, concatenate, and apply `wo` when given.
+ *
+ * Steps come back as `batchAttention` returns them: one per token, in order; positions and weights
+ * (one float64 array per query head, aligned with the positions) only with `withWeights`. The
+ * result is what an incremental engine returns from pushing `xs` one by one and then flushing.
+ *
+ * @throws AttentionError as the core does: INVALID_OPTION, DIMENSION_MISMATCH or NON_FINITE for
+ *   bad options, INVALID_ARGUMENT, DIMENSION_MISMATCH or NON_FINITE (with the token) for bad inputs.
+ * @example
+ * ```ts
+ * import { referenceAttention } from 'attnstream/testing';
+ * const steps = referenceAttention([[1, 0], [0, 1]], { dim: 2, withWeights: true });
+ * console.log(steps[1]!.weights![0]); // Float64Array [0.2689…, 0.7310…]: softmax of scores 0 and 1
+ * ```
+ */
+export function referenceAttention(xs: readonly Vector[], options: AttentionOptions): AttentionStep[] {
+  const o = resolveOptions(options);
+  const { dim, heads, kvHeads, headDim } = o;
+  // The caller's numbers, not resolveOptions' copies, which are rounded to the engine's precision.
+  const w = options.weights;
+  const tokens = xs.map((x, t) => checkedToken(x, dim, t));
+  const q = tokens.map((x) => (w === undefined ? x : multiply(w.wq, x, heads * headDim)));
+  const k = tokens.map((x) => (w === undefined ? x : multiply(w.wk, x, kvHeads * headDim)));
+  const v = tokens.map((x) => (w === undefined ? x : multiply(w.wv, x, kvHeads * headDim)));
+  const slopes = o.positions === 'alibi' ? pressSlopes(heads) : null;
+
+  const steps: AttentionStep[] = [];
+  for (let i = 0; i < tokens.length; i++) {
+    const attended: number[] = [];
+    for (let j = 0; j < tokens.length; j++) if (isAttended(o, i, j)) attended.push(j);
+    const concat = new Float64Array(heads * headDim);
+    const headWeights: Float64Array[] = [];
+    for (let h = 0; h < heads; h++) {
+      const g = Math.floor(h / (heads / kvHeads));
+      const scores = attended.map((j, rank) => {
+        const byRank = o.ropePositions === 'cache';
+        const qh = rope(o, q[i]!.slice(h * headDim, (h + 1) * headDim), byRank ? attended.indexOf(i) : i);
+        const kg = rope(o, k[j]!.slice(g * headDim, (g + 1) * headDim), byRank ? rank : j);
+        let s = 0;
+        for (let c = 0; c < headDim; c++) s += qh[c]! * kg[c]!;
+        return s * o.scale - (slopes === null ? 0 : slopes[h]! * Math.abs(i - j));
+      });
+      const alpha = softmax(scores);
+      attended.forEach((j, rank) => {
+        for (let c = 0; c < headDim; c++) concat[h * headDim + c]! += alpha[rank]! * v[j]![g * headDim + c]!;
+      });
+      headWeights.push(alpha);
+    }
+    const output = w?.wo === undefined ? concat : multiply(w.wo, concat, dim);
+    steps.push(o.withWeights ? { index: i, output, positions: Int32Array.from(attended), weights: headWeights } : { index: i, output });
+  }
+  return steps;
+}
+
+function isAttended(o: ResolvedOptions, i: number, j: number): boolean {
+  const causal = j <= i + o.lookahead;
+  const inWindow = i - o.window < j;
+  const isSink = j < o.sinks;
+  return causal && (inWindow || isSink);
+}
+
+/** Rotate-half RoPE of one head slice to `position`: pairs (m, m + half) turn by `position · base^(−2m/headDim)`. */
+function rope(o: ResolvedOptions, u: Float64Array, position: number): Float64Array {
+  if (o.positions !== 'rope') return u;
+  const half = u.length / 2;
+  const out = new Float64Array(u.length);
+  for (let m = 0; m < half; m++) {
+    const angle = position * Math.pow(o.ropeBase, (-2 * m) / u.length);
+    out[m] = u[m]! * Math.cos(angle) - u[m + half]! * Math.sin(angle);
+    out[m + half] = u[m + half]! * Math.cos(angle) + u[m]! * Math.sin(angle);
+  }
+  return out;
+}
+
+/** Softmax through the log-sum-exp: subtracting the maximum keeps every exponent ≤ 0. */
+function softmax(scores: readonly number[]): Float64Array {
+  const max = Math.max(...scores);
+  let sum = 0;
+  for (const s of scores) sum += Math.exp(s - max);
+  const logSumExp = max + Math.log(sum);
+  return Float64Array.from(scores, (s) => Math.exp(s - logSumExp));
+}
+
+/**
+ * ALiBi slopes as Press et al. compute them (`get_slopes` in their code): for a power of two n,
+ * the geometric sequence starting at `2^(−8/n)` with that ratio; otherwise those of the power of
+ * two below, then every other slope of the power of two above.
+ */
+function pressSlopes(heads: number): Float64Array {
+  const geometric = (n: number): number[] => Array.from({ length: n }, (_, h) => Math.pow(2, -8 / n) ** (h + 1));
+  const below = 2 ** Math.floor(Math.log2(heads));
+  if (below === heads) return Float64Array.from(geometric(heads));
+  const rest = geometric(2 * below).filter((_, n) => n % 2 === 0).slice(0, heads - below);
+  return Float64Array.from([...geometric(below), ...rest]);
+}
+
+function checkedToken(x: Vector, dim: number, token: number): Float64Array {
+  if (x === null || typeof x !== 'object' || typeof x.length !== 'number') {
+    throw new AttentionError('INVALID_ARGUMENT', `x at token ${token}: expected an array of ${dim} numbers`, { field: 'x', token, expected: dim });
+  }
+  if (x.length !== dim) {
+    throw new AttentionError('DIMENSION_MISMATCH', `x at token ${token}: expected length ${dim}, got ${x.length}`, {
+      field: 'x',
+      token,
+      expected: dim,
+      actual: x.length,
+    });
+  }
+  const out = Float64Array.from(x);
+  const bad = out.findIndex((value) => !Number.isFinite(value));
+  if (bad >= 0) {
+    throw new AttentionError('NON_FINITE', `x at token ${token}: element ${bad} is ${String(x[bad])}, expected a finite number`, {
+      field: 'x',
+      token,
+      element: bad,
+      actual: String(x[bad]),
+    });
+  }
+  return out;
+}

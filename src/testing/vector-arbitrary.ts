@@ -1,0 +1,37 @@
+import type { Arbitrary } from 'fast-check';
+import { integerAtLeast, positiveNumber } from './internal/arguments.js';
+import { gridArbitrary, onGrid } from './internal/grid.js';
+
+/** How {@link vectorArbitrary} draws entries. */
+export interface VectorConstraints {
+  /**
+   * Entries lie in `[−magnitude, magnitude]`. Default 1. Use 1e4 to reach the scores (≈1e8) at
+   * which a softmax that does not subtract its maximum overflows.
+   */
+  readonly magnitude?: number;
+  /**
+   * Entries are multiples of `magnitude / steps`, so counterexamples read like `0.3` or `−7000`
+   * and exact ties between scores happen. Default 10.
+   */
+  readonly steps?: number;
+}
+
+/**
+ * Vectors of `dim` numbers in `[−magnitude, magnitude]`, on a grid of `steps` points each side of
+ * zero; they shrink entry by entry towards 0.
+ *
+ * @throws AttentionError INVALID_ARGUMENT when `dim` is not a positive integer, `magnitude` not a
+ *   finite positive number or `steps` not a positive integer.
+ * @example
+ * ```ts
+ * import fc from 'fast-check';
+ * import { vectorArbitrary } from 'attnstream/testing';
+ * const [x] = fc.sample(vectorArbitrary(4, { magnitude: 1e4 }), 1); // e.g. [3000, -10000, 0, 700]
+ * ```
+ */
+export function vectorArbitrary(dim: number, constraints: VectorConstraints = {}): Arbitrary<number[]> {
+  integerAtLeast(dim, 1, 'dim');
+  const magnitude = positiveNumber(constraints.magnitude ?? 1, 'magnitude');
+  const steps = integerAtLeast(constraints.steps ?? 10, 1, 'steps');
+  return gridArbitrary(dim, steps).map((ks) => onGrid(ks, magnitude, steps));
+}

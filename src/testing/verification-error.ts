@@ -1,0 +1,98 @@
+import type { AttentionOptions } from '../attention/index.js';
+import type { CacheOperation } from './cache-operation.js';
+
+/** What went wrong in a failing case. */
+export type MismatchKind =
+  /** An output differs from the reference by more than the tolerance, or leaves the hull of the attended values. */
+  | 'output'
+  /** Attention weights differ, do not sum to 1, or have the wrong count. */
+  | 'weights'
+  /** The attended positions differ from the mask's. */
+  | 'positions'
+  /** A call returned the steps of other tokens than it should, or in another order. */
+  | 'emission'
+  /** An output holds NaN or ±Infinity. */
+  | 'non-finite'
+  /** An output array changed after it was returned. */
+  | 'mutated'
+  /** `length` disagrees with the tokens the engine holds. */
+  | 'length'
+  /** A call threw (or a cache operation refused) where it should not. */
+  | 'threw'
+  /** The reference itself refused the generated case: the options arbitrary draws invalid options. */
+  | 'invalid-case';
+
+/** The first disagreement in a failing case, in numbers; {@link VerificationError} also says it in words. */
+export interface Mismatch {
+  readonly kind: MismatchKind;
+  /** The call that returned or threw the wrong thing, e.g. `push(x3)`, `flush()`, `e1.truncate(2)`. */
+  readonly call: string;
+  /** The token whose step is wrong, when a step is. */
+  readonly token?: number;
+  /** The query head, for weights. */
+  readonly head?: number;
+  /** The element (of the output, or of one head's weights) with the worst error. */
+  readonly element?: number;
+  /** The correct output (or head weights): from the reference, or from a fresh engine for cache laws. */
+  readonly expected?: readonly number[];
+  readonly actual?: readonly number[];
+  /** |actual − expected| at `element`. */
+  readonly error?: number;
+  /** What the tolerance allowed at `element`. */
+  readonly allowed?: number;
+  /** One sentence. */
+  readonly description: string;
+}
+
+/** The shrunk failing case. */
+export interface Counterexample {
+  readonly options: AttentionOptions;
+  /** checkIncremental: the tokens pushed, in order, before flush(). */
+  readonly inputs?: readonly (readonly number[])[];
+  /** checkCacheLaws: the operations applied, engine indices as drawn (taken modulo the live engines). */
+  readonly operations?: readonly CacheOperation[];
+}
+
+/**
+ * Thrown by {@link checkIncremental} and {@link checkCacheLaws} when an implementation breaks a
+ * property. Its message shows the shrunk counterexample (options, inputs, the call and step,
+ * expected vs actual, the error and what was allowed) and the seed and path that replay it; the
+ * same facts are fields, for tests that want to assert on them.
+ *
+ * @example
+ * ```ts
+ * import { checkIncremental, VerificationError } from 'attnstream/testing';
+ * try {
+ *   checkIncremental(myFactory);
+ * } catch (e) {
+ *   if (e instanceof VerificationError) console.log(e.counterexample.inputs?.length, e.mismatch.kind, e.seed);
+ *   throw e;
+ * }
+ * ```
+ */
+export class VerificationError extends Error {
+  /** The shrunk case. */
+  readonly counterexample: Counterexample;
+  readonly mismatch: Mismatch;
+  /** Pass `{ seed, path }` back to the same check to replay exactly this case. */
+  readonly seed: number;
+  readonly path: string;
+  /** Cases run until the first failure. */
+  readonly numRuns: number;
+  /** Successful shrink steps from the first failure to this case. */
+  readonly numShrinks: number;
+
+  constructor(
+    message: string,
+    fields: { counterexample: Counterexample; mismatch: Mismatch; seed: number; path: string; numRuns: number; numShrinks: number },
+  ) {
+    super(message);
+    this.name = 'VerificationError';
+    this.counterexample = fields.counterexample;
+    this.mismatch = fields.mismatch;
+    this.seed = fields.seed;
+    this.path = fields.path;
+    this.numRuns = fields.numRuns;
+    this.numShrinks = fields.numShrinks;
+  }
+}

@@ -1,0 +1,18 @@
+import { describe, it } from 'vitest';
+import { createAttention } from '../../src/index.js';
+import { attentionOptionsArbitrary, checkCacheLaws, checkIncremental } from '../../src/testing/index.js';
+
+// Dogfooding: the core engine is checked by the same kit users run against their own code.
+describe('the core engine passes its own verification kit', () => {
+  it('equals the reference for every option, in float64', () => {
+    checkIncremental(createAttention, { numRuns: 300, optionsArbitrary: attentionOptionsArbitrary({ precision: 'float64' }) });
+  });
+
+  it('equals the reference for every option, in float32, including scores beyond float32 resolution', () => {
+    checkIncremental(createAttention, { numRuns: 300, optionsArbitrary: attentionOptionsArbitrary({ precision: 'float32' }) });
+  });
+
+  it('keeps the laws of fork, truncate and dispose', () => {
+    checkCacheLaws(createAttention, { numRuns: 200 });
+  });
+});
