@@ -1,9 +1,9 @@
 import { from, share, Subject, take } from 'rxjs';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Attention, CacheEvent, Vector } from '../../src/index.js';
-import { attend } from '../../src/rx/index.js';
+import { attend, generate } from '../../src/rx/index.js';
 
-/** Every engine attend creates, with the cache events it sent, seen through createAttention. */
+/** Every engine attend or generate creates, with the cache events it sent, seen through createAttention. */
 const engines = vi.hoisted(() => [] as { engine: Attention; events: CacheEvent[] }[]);
 
 vi.mock('../../src/attention/index.js', async (importOriginal) => {
@@ -106,5 +106,24 @@ describe('attend: the engine behind each subscription', () => {
     tokens.next(token(0));
     expect(engines).toHaveLength(1);
     expect(appended(engines[0]!.events)).toBe(1);
+  });
+});
+
+describe('generate: the engine made from options', () => {
+  it('is made per subscription and disposed at completion, error and unsubscription', () => {
+    const run = (maxTokens: number, next: (i: number) => Vector) =>
+      generate({ options: { dim: 4 }, first: token(0), next: (step) => next(step.index), maxTokens });
+    run(3, token).subscribe();
+    run(3, (i) => (i === 1 ? [1] : token(i))).subscribe({ error: () => {} });
+    const subscription = run(10, token).pipe(take(2)).subscribe();
+    subscription.unsubscribe();
+    expect(engines).toHaveLength(3);
+    expect(engines.map(({ events }) => appended(events))).toEqual([3, 2, 2]);
+    expect(engines.map(({ events }) => disposed(events))).toEqual([true, true, true]);
+  });
+
+  it('is made only on subscription', () => {
+    generate({ options: { dim: 4 }, first: token(0), next: () => null, maxTokens: 1 });
+    expect(engines).toHaveLength(0);
   });
 });

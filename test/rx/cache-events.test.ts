@@ -1,0 +1,70 @@
+import { firstValueFrom, map, toArray } from 'rxjs';
+import { describe, expect, it } from 'vitest';
+import { AttentionError, createAttention } from '../../src/index.js';
+import type { Attention, CacheEvent } from '../../src/index.js';
+import { cacheEvents } from '../../src/rx/index.js';
+
+const token = (i: number) => [Math.cos(i), Math.sin(i)];
+
+function listened(engine: Attention): CacheEvent[] {
+  const events: CacheEvent[] = [];
+  engine.addCacheListener((event) => events.push(event));
+  return events;
+}
+
+describe('cacheEvents', () => {
+  it('emits the same events, in the same order, as a cache listener, and completes on dispose', async () => {
+    const engine = createAttention({ dim: 2, window: 3, blockSize: 2 });
+    const expected = listened(engine);
+    const all = firstValueFrom(cacheEvents(engine).pipe(toArray()));
+    for (let i = 0; i < 9; i++) engine.push(token(i));
+    engine.fork().dispose();
+    engine.truncate(8);
+    engine.reset();
+    engine.dispose();
+    const events = await all;
+    expect(events.map((e) => e.type)).toEqual(expect.arrayContaining(['append', 'evict', 'fork', 'truncate', 'reset', 'dispose']));
+    expect(events).toEqual(expected);
+    expect(events.at(-1)).toEqual({ type: 'dispose', length: 0 });
+  });
+
+  it('sees evictions live: stats read in the subscriber already reflect each event', () => {
+    const engine = createAttention({ dim: 2, window: 4, blockSize: 2 });
+    const retained: [string, number][] = [];
+    cacheEvents(engine)
+      .pipe(map((event) => [event.type, engine.stats().retained] as [string, number]))
+      .subscribe((entry) => retained.push(entry));
+    for (let i = 0; i < 8; i++) engine.push(token(i));
+    // Blocks of 2, window 4: the cache never holds more than the window plus one partly used block.
+    expect(Math.max(...retained.map(([, r]) => r))).toBeLessThanOrEqual(6);
+    expect(retained.filter(([type]) => type === 'evict').length).toBeGreaterThan(0);
+    expect(retained.filter(([type]) => type === 'append').map(([, r]) => r).slice(0, 4)).toEqual([1, 2, 3, 4]);
+  });
+
+  it('only sees events after subscription; unsubscribing removes its listener', () => {
+    const engine = createAttention({ dim: 2 });
+    engine.push(token(0));
+    const seen: CacheEvent[] = [];
+    const subscription = cacheEvents(engine).subscribe((event) => seen.push(event));
+    engine.push(token(1));
+    subscription.unsubscribe();
+    engine.push(token(2));
+    expect(seen).toEqual([{ type: 'append', position: 1, length: 2 }]);
+  });
+
+  it('each subscriber has its own listener', () => {
+    const engine = createAttention({ dim: 2 });
+    const first: CacheEvent[] = [];
+    const second: CacheEvent[] = [];
+    cacheEvents(engine).subscribe((e) => first.push(e));
+    const events = cacheEvents(engine);
+    events.subscribe((e) => second.push(e));
+    engine.push(token(0));
+    expect(first).toEqual(second);
+    expect(first).toHaveLength(1);
+  });
+
+  it('refuses something that is not an engine at once', () => {
+    expect(() => cacheEvents({} as Attention)).toThrow(AttentionError);
+  });
+});
