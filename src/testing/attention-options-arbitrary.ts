@@ -1,7 +1,8 @@
 import fc from 'fast-check';
 import type { Arbitrary } from 'fast-check';
-import type { AttentionOptions, AttentionWeights, PositionEncoding } from '../attention/index.js';
+import type { AttentionOptions, AttentionWeights, PositionEncoding, Vector } from '../attention/index.js';
 import { attentionWeightsArbitrary } from './attention-weights-arbitrary.js';
+import type { WeightsShape } from './attention-weights-arbitrary.js';
 import { integerAtLeast, positiveNumber } from './internal/arguments.js';
 
 /** Bounds and switches for {@link attentionOptionsArbitrary}. Every option is drawn unless narrowed here. */
@@ -114,11 +115,41 @@ export function attentionOptionsArbitrary(constraints: AttentionOptionsConstrain
     withWeights: constraints.withWeights === undefined ? fc.boolean() : fc.constant(constraints.withWeights),
     blockSize: blockSizes.length === 0 ? fc.constant(null) : sometimes(fc.constantFrom(...blockSizes), 1, 2),
   });
-  return structure.chain((s) => {
+  // Weights are drawn once at the largest shape and cut to each structure's (no chain), so the
+  // structure shrinks while the weights stay put, and the weights shrink on their own.
+  const largest: WeightsShape = { dim: maxDim, heads: maxHeads, kvHeads: maxHeads, headDim: maxHeadDim };
+  return fc.tuple(structure, attentionWeightsArbitrary(largest, { magnitude: weightMagnitude, output: true })).map(([s, drawn]) => {
     const shape = shapeOf(s, maxHeadDim);
-    if (!shape.projections) return fc.constant(optionsOf(s, shape, undefined));
-    return attentionWeightsArbitrary(shape, { magnitude: weightMagnitude, output: s.output }).map((weights) => optionsOf(s, shape, weights));
+    return optionsOf(s, shape, shape.projections ? cutWeights(drawn, largest, shape, s.output) : undefined);
   });
+}
+
+/**
+ * The weights of `shape` inside `drawn` (of shape `largest`): entry (head h, element c, column d)
+ * is read from the same head, element and column of the larger matrices, so shrinking the heads
+ * or sizes keeps the rest of the weights as they were.
+ */
+function cutWeights(drawn: AttentionWeights, largest: WeightsShape, shape: Shape, output: boolean): AttentionWeights {
+  const { dim, heads, kvHeads, headDim } = shape;
+  const wide = largest.heads * largest.headDim;
+  const rows = (w: Vector, count: number): number[] => {
+    const out: number[] = [];
+    for (let h = 0; h < count; h++) {
+      for (let c = 0; c < headDim; c++) {
+        for (let d = 0; d < dim; d++) out.push(w[(h * largest.headDim + c) * largest.dim + d]!);
+      }
+    }
+    return out;
+  };
+  const weights = { wq: rows(drawn.wq, heads), wk: rows(drawn.wk, kvHeads), wv: rows(drawn.wv, kvHeads) };
+  if (!output) return weights;
+  const wo: number[] = [];
+  for (let d = 0; d < dim; d++) {
+    for (let h = 0; h < heads; h++) {
+      for (let c = 0; c < headDim; c++) wo.push(drawn.wo![d * wide + h * largest.headDim + c]!);
+    }
+  }
+  return { ...weights, wo };
 }
 
 /**

@@ -8,6 +8,7 @@ import type { AttentionFactory } from './incremental-attention.js';
 import { integerAtLeast } from './internal/arguments.js';
 import { compareStep } from './internal/compare-step.js';
 import { errorBounds } from './internal/error-bounds.js';
+import { DRAWN_WIDTH, fitToDim } from './internal/fit-to-dim.js';
 import { formatOptions, formatVector } from './internal/format.js';
 import { attempt, describeError, MismatchFound } from './internal/mismatch-found.js';
 import { runCheck } from './internal/run-check.js';
@@ -30,7 +31,7 @@ export interface CheckCacheLawsParameters<Snapshot = unknown> extends RunParamet
   readonly optionsArbitrary?: Arbitrary<AttentionOptions>;
   /** Most operations per case. Default 16. */
   readonly maxOperations?: number;
-  /** How pushed tokens are drawn. Default magnitude 1. */
+  /** How pushed tokens are drawn (16 wide, fitted to the options' dim). Default magnitude 1. */
   readonly vector?: VectorConstraints;
   /** Seed of the run, to replay one. Default: random. */
   readonly seed?: number;
@@ -93,11 +94,10 @@ export function checkCacheLaws<Snapshot>(
 ): void {
   const maxOperations = integerAtLeast(parameters.maxOperations ?? 16, 1, 'maxOperations');
   const restore = parameters.restore === undefined ? null : parameters.restore.bind(parameters);
-  const cases: Arbitrary<CacheLawsCase> = (parameters.optionsArbitrary ?? attentionOptionsArbitrary()).chain((options) =>
-    fc
-      .array(operationArbitrary(options.dim, maxOperations, restore !== null, parameters.vector), { minLength: 1, maxLength: maxOperations })
-      .map((operations) => ({ options, operations })),
-  );
+  const operations = fc.array(operationArbitrary(maxOperations, restore !== null, parameters.vector), { minLength: 1, maxLength: maxOperations });
+  const cases: Arbitrary<CacheLawsCase> = fc
+    .tuple(parameters.optionsArbitrary ?? attentionOptionsArbitrary(), operations)
+    .map(([options, drawn]) => ({ options, operations: drawn.map((op) => (op.type === 'push' ? { ...op, x: fitToDim(op.x, options.dim) } : op)) }));
   runCheck(
     'checkCacheLaws',
     'a cache operation breaks its law',
@@ -109,14 +109,18 @@ export function checkCacheLaws<Snapshot>(
       'calls:',
       ...(failure?.transcript ?? c.operations.map((op) => JSON.stringify(op))).map((line) => `  ${line}`),
     ],
+    (c, consumed) => ({ ...c, operations: c.operations.slice(0, consumed) }),
   );
 }
 
-/** Engine indices 0–3, taken modulo the live engines; pushes most often so histories grow. */
-function operationArbitrary(dim: number, maxOperations: number, snapshots: boolean, vector: VectorConstraints | undefined): Arbitrary<CacheOperation> {
+/**
+ * Engine indices 0–3, taken modulo the live engines; pushes most often so histories grow. Tokens
+ * are drawn {@link DRAWN_WIDTH} wide and fitted to the options' dim afterwards.
+ */
+function operationArbitrary(maxOperations: number, snapshots: boolean, vector: VectorConstraints | undefined): Arbitrary<CacheOperation> {
   const engine = fc.integer({ min: 0, max: 3 });
   const kinds: { arbitrary: Arbitrary<CacheOperation>; weight: number }[] = [
-    { arbitrary: fc.record({ type: fc.constant('push' as const), engine, x: vectorArbitrary(dim, vector) }), weight: 6 },
+    { arbitrary: fc.record({ type: fc.constant('push' as const), engine, x: vectorArbitrary(DRAWN_WIDTH, vector) }), weight: 6 },
     { arbitrary: fc.record({ type: fc.constant('flush' as const), engine }), weight: 1 },
     { arbitrary: fc.record({ type: fc.constant('fork' as const), engine }), weight: 2 },
     { arbitrary: fc.record({ type: fc.constant('truncate' as const), engine, length: fc.integer({ min: 0, max: maxOperations }) }), weight: 2 },
@@ -136,6 +140,8 @@ function verifyCacheLaws<Snapshot>(
   const transcript: string[] = [];
   const live: Live<Snapshot>[] = [];
   let created = 0;
+  /** Operations run so far; null once the final flushes start (they need every operation). */
+  let consumed: number | null = 0;
   const call = <T>(text: string, action: () => T): T => {
     transcript.push(text);
     return attempt(text, action);
@@ -146,7 +152,9 @@ function verifyCacheLaws<Snapshot>(
   };
   try {
     start('factory(options)', () => factory(options), []);
-    for (const op of c.operations) {
+    expectLength(live[0]!, transcript[0]!);
+    for (const [n, op] of c.operations.entries()) {
+      consumed = n + 1;
       const handle = live[op.engine % live.length]!;
       const e = `e${handle.id}`;
       switch (op.type) {
@@ -188,6 +196,7 @@ function verifyCacheLaws<Snapshot>(
       }
       for (const other of live) expectLength(other, transcript.at(-1)!);
     }
+    consumed = null;
     for (const handle of live) {
       const text = `e${handle.id}.flush()`;
       const steps = call(text, () => handle.engine.flush());
@@ -195,7 +204,10 @@ function verifyCacheLaws<Snapshot>(
       expectLikeFresh(factory, options, handle.history, steps, text, tolerance);
     }
   } catch (error) {
-    if (error instanceof MismatchFound) error.transcript = transcript;
+    if (error instanceof MismatchFound) {
+      error.transcript = transcript;
+      error.consumed = consumed;
+    }
     throw error;
   }
 }

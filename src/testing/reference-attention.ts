@@ -17,8 +17,8 @@ import { multiply } from './internal/multiply.js';
  *    `scale · rope(q_h, p_i) · rope(k_g, p_j) − m_h·|i − j|`, where RoPE (rotate-half) uses stream
  *    indices, or with `ropePositions: 'cache'` ranks among the attended keys (sinks first, then the
  *    window; the query's own rank for p_i), and `m_h` are the ALiBi slopes of Press et al.;
- * 4. softmax by log-sum-exp, `α_j = exp(s_j − (max + log Σ exp(s − max)))`, finite for any finite
- *    scores;
+ * 4. softmax by the log-sum-exp identity, `α_j = exp(s_j − max) / Σ exp(s − max)`, finite and
+ *    normalized for any finite scores;
  * 5. mix the values head by head, concatenate, and apply `wo` when given.
  *
  * Steps come back as `batchAttention` returns them: one per token, in order; positions and weights
@@ -93,13 +93,17 @@ function rope(o: ResolvedOptions, u: Float64Array, position: number): Float64Arr
   return out;
 }
 
-/** Softmax through the log-sum-exp: subtracting the maximum keeps every exponent ≤ 0. */
+/**
+ * Softmax by the log-sum-exp identity `α_j = exp(s_j − lse)`, `lse = max + log Σ exp(s − max)`,
+ * evaluated as `exp(s_j − max) / Σ exp(s − max)`: every exponent is ≤ 0, so nothing overflows,
+ * and unlike subtracting `lse` itself (rounded to u·|max|, 1e-8 at scores of 1e8) the division
+ * keeps full relative precision.
+ */
 function softmax(scores: readonly number[]): Float64Array {
   const max = Math.max(...scores);
   let sum = 0;
   for (const s of scores) sum += Math.exp(s - max);
-  const logSumExp = max + Math.log(sum);
-  return Float64Array.from(scores, (s) => Math.exp(s - logSumExp));
+  return Float64Array.from(scores, (s) => Math.exp(s - max) / sum);
 }
 
 /**

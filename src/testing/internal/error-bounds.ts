@@ -59,13 +59,13 @@ export function errorBounds(
   const q = tokens.map((x) => (wq === null ? x : multiply(wq, x, heads * headDim)));
   const k = tokens.map((x) => (wk === null ? x : multiply(wk, x, kvHeads * headDim)));
   const v = tokens.map((x) => (wv === null ? x : multiply(wv, x, kvHeads * headDim)));
-  // An angle p·f is off by about u·p, and p < 2n covers ranks and indices alike.
-  const rope = o.positions === 'rope' ? 2 * xs.length : 0;
 
   return reference.map((step) => {
     const i = step.index;
     const attended = Array.from(step.positions!);
     const base = sides * (tolerance + ROUNDINGS * u * (attended.length + headDim + dim));
+    // An angle p·f is off by about u·p; indices and ranks alike stay below i + the newest key.
+    const rope = o.positions === 'rope' ? i + attended.at(-1)! : 0;
     const weightSlack = new Float64Array(heads);
     const headBound = new Float64Array(heads * headDim);
     const headHull = new Float64Array(heads * headDim);

@@ -5,6 +5,11 @@ export class MismatchFound extends Error {
   readonly mismatch: Mismatch;
   /** The calls made up to and including the failing one, when the check keeps them. */
   transcript: readonly string[] | null = null;
+  /**
+   * How many items of the case (tokens, operations) were used when it failed; the rest never ran
+   * and are cut from the reported counterexample. Null: all of them.
+   */
+  consumed: number | null = null;
 
   constructor(mismatch: Mismatch) {
     super(mismatch.description);
@@ -23,7 +28,9 @@ export function attempt<T>(call: string, action: () => T): T {
   }
 }
 
-/** `Name: message`, or the thrown value as text. */
+/** `Name CODE: message` (the code when the error has one, as AttentionError does), or the thrown value as text. */
 export function describeError(error: unknown): string {
-  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  if (!(error instanceof Error)) return String(error);
+  const code = (error as { code?: unknown }).code;
+  return `${error.name}${typeof code === 'string' ? ` ${code}` : ''}: ${error.message}`;
 }

@@ -19,7 +19,8 @@ export const DEFAULT_RUNS = 100;
 /**
  * Runs `verify` (which throws {@link MismatchFound} or anything else to fail a case) over
  * `arbitrary` with fast-check, and turns a failure into a {@link VerificationError} describing the
- * shrunk case with `describeCase` (given the failure, which may carry the calls made).
+ * shrunk case with `describeCase` (given the failure, which may carry the calls made), cut by
+ * `keepFirst` to the items that ran.
  */
 export function runCheck<Case extends Counterexample>(
   check: string,
@@ -28,6 +29,7 @@ export function runCheck<Case extends Counterexample>(
   verify: (c: Case) => void,
   parameters: RunParameters,
   describeCase: (c: Case, failure: MismatchFound | null) => string[],
+  keepFirst: (c: Case, consumed: number) => Case,
 ): void {
   const numRuns = integerAtLeast(parameters.numRuns ?? DEFAULT_RUNS, 1, 'numRuns');
   const details = fc.check(fc.property(arbitrary, verify), {
@@ -36,9 +38,12 @@ export function runCheck<Case extends Counterexample>(
     ...(parameters.path === undefined ? {} : { path: parameters.path }),
   });
   if (!details.failed) return;
-  const counterexample = details.counterexample![0];
   const error = details.errorInstance;
   const failure = error instanceof MismatchFound ? error : null;
+  // fast-check shrinks lists from the front, so items after the failing call can survive
+  // shrinking; they never ran, and the same case without them fails the same way.
+  const shrunk = details.counterexample![0];
+  const counterexample = failure?.consumed == null ? shrunk : keepFirst(shrunk, failure.consumed);
   const mismatch: Mismatch = failure?.mismatch ?? { kind: 'threw', call: check, description: `the check itself threw ${describeError(error)}` };
   const path = details.counterexamplePath ?? '';
   const message = [

@@ -1,0 +1,64 @@
+import { describe, expect, it } from 'vitest';
+import { createAttention } from '../../src/index.js';
+import type { AttentionOptions } from '../../src/index.js';
+import { attentionOptionsArbitrary, checkCacheLaws } from '../../src/testing/index.js';
+import type { CachedAttention } from '../../src/testing/index.js';
+import { naiveAttention, NaiveAttention } from './naive-attention.js';
+import type { Bug, NaiveSnapshot } from './naive-attention.js';
+import { verificationFailure } from './verification-failure.js';
+
+const withSnapshots = (bug: Bug | null = null) => ({
+  restore: (snapshot: NaiveSnapshot, options: AttentionOptions) => NaiveAttention.restore(snapshot, options, bug),
+});
+
+/** The calls of the shrunk case, from its message. */
+const calls = (message: string): string[] => message.split('\n').filter((line) => /^ {4}e\d|^ {4}s =/.test(line));
+
+describe('checkCacheLaws', () => {
+  it('returns normally for a correct engine, snapshots included', () => {
+    checkCacheLaws((options) => naiveAttention(options), withSnapshots());
+  });
+
+  it('catches a fork that shares the token list: pushing to one changes the other', () => {
+    const error = verificationFailure(() => checkCacheLaws((options) => naiveAttention(options, 'fork-shares-cache')));
+    expect(error.message).toContain('.fork()');
+    expect(error.counterexample.operations!.length).toBeLessThanOrEqual(4);
+  });
+
+  it('catches a truncate that does not roll back which outputs were returned', () => {
+    const error = verificationFailure(() => checkCacheLaws((options) => naiveAttention(options, 'truncate-keeps-emitted')));
+    expect(error.mismatch.kind).toBe('emission');
+    expect(calls(error.message).some((line) => line.includes('.truncate('))).toBe(true);
+    expect(error.counterexample.operations!.length).toBeLessThanOrEqual(5);
+  });
+
+  it('catches a restore that forgets which outputs were returned', () => {
+    const error = verificationFailure(() => checkCacheLaws((options) => naiveAttention(options, 'restore-forgets-emitted'), withSnapshots('restore-forgets-emitted')));
+    expect(error.mismatch.kind).toBe('emission');
+    expect(error.message).toContain('restore(s, options)');
+  });
+
+  it('catches a truncate that refuses where no window evicted anything', () => {
+    const stubborn = (options: AttentionOptions): CachedAttention => {
+      const engine = createAttention(options);
+      return Object.assign(Object.create(engine) as CachedAttention, {
+        truncate: () => {
+          throw new Error('not supported');
+        },
+      });
+    };
+    const { mismatch, counterexample } = verificationFailure(() => checkCacheLaws(stubborn, { optionsArbitrary: attentionOptionsArbitrary({ maxWindow: 0 }) }));
+    expect(mismatch).toMatchObject({ kind: 'threw', call: 'e0.truncate(0)' });
+    expect(counterexample.operations).toEqual([{ type: 'truncate', engine: 0, length: 0 }]);
+  });
+
+  it('catches a length that lies', () => {
+    const counting = (options: AttentionOptions): CachedAttention => {
+      const engine = createAttention(options);
+      return Object.create(engine, { length: { get: () => engine.length + 1 } }) as CachedAttention;
+    };
+    const { mismatch, message } = verificationFailure(() => checkCacheLaws(counting));
+    expect(mismatch.kind).toBe('length');
+    expect(calls(message)).toEqual(['    e0 = factory(options)']);
+  });
+});

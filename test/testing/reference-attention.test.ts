@@ -1,0 +1,144 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { AttentionError, batchAttention } from '../../src/index.js';
+import type { AttentionOptions, AttentionStep } from '../../src/index.js';
+import { attentionOptionsArbitrary, referenceAttention, sequenceArbitrary } from '../../src/testing/index.js';
+
+const float64Cases = (magnitude?: number) =>
+  attentionOptionsArbitrary({ precision: 'float64', withWeights: true }).chain((options) =>
+    sequenceArbitrary(options.dim, magnitude === undefined ? {} : { magnitude }).map((xs) => ({ options, xs })),
+  );
+
+/** Largest |a − b| over max(1, |b|): relative for large values, absolute near zero. */
+function scaledDifference(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  expect(a.length).toBe(b.length);
+  let worst = 0;
+  for (let i = 0; i < b.length; i++) worst = Math.max(worst, Math.abs(a[i]! - b[i]!) / Math.max(1, Math.abs(b[i]!)));
+  return worst;
+}
+
+describe('referenceAttention', () => {
+  it("computes the note's example by the formula: a_3 = Σ softmax(x_3 · x_j) x_j", () => {
+    const [, , third] = referenceAttention([[1, 0], [0, 1], [1, 1]], { dim: 2, withWeights: true });
+    // Scores of x_3 = (1, 1) against (1, 0), (0, 1), (1, 1) are 1, 1 and 2.
+    const sum = 2 * Math.E + Math.E ** 2;
+    const alpha = [Math.E / sum, Math.E / sum, Math.E ** 2 / sum];
+    expect(Array.from(third!.positions!)).toEqual([0, 1, 2]);
+    third!.weights![0]!.forEach((w, j) => expect(w).toBeCloseTo(alpha[j]!, 15));
+    expect(third!.output[0]).toBeCloseTo(alpha[0]! + alpha[2]!, 15);
+    expect(third!.output[1]).toBeCloseTo(alpha[1]! + alpha[2]!, 15);
+    expect(third!.output).toBeInstanceOf(Float64Array);
+  });
+
+  it('equals batchAttention (float64) for every option at magnitude 1, to 1e-12', () => {
+    fc.assert(
+      fc.property(float64Cases(1), ({ options, xs }) => {
+        const expected = batchAttention(xs, options);
+        referenceAttention(xs, options).forEach((step, i) => {
+          expect(step.index).toBe(i);
+          expect(scaledDifference(step.output, expected[i]!.output)).toBeLessThan(1e-12);
+          expect(Array.from(step.positions!)).toEqual(Array.from(expected[i]!.positions!));
+          step.weights!.forEach((w, h) => expect(scaledDifference(w, expected[i]!.weights![h]!)).toBeLessThan(1e-12));
+        });
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('stays finite and normalized at magnitude 1e4 (scores ≈ 1e8), where exp(score) alone overflows', () => {
+    fc.assert(
+      fc.property(float64Cases(1e4), ({ options, xs }) => {
+        for (const step of referenceAttention(xs, options)) {
+          expect(Array.from(step.output).every(Number.isFinite)).toBe(true);
+          for (const w of step.weights!) expect(Math.abs(Array.from(w).reduce((a, b) => a + b, 0) - 1)).toBeLessThan(1e-12);
+        }
+      }),
+      { numRuns: 100 },
+    );
+    const [, second] = referenceAttention([[1e4], [-1e4]], { dim: 1, withWeights: true });
+    // Token 1 scores −1e8 against token 0 and 1e8 against itself.
+    expect(Array.from(second!.weights![0]!)).toEqual([0, 1]);
+    expect(Array.from(second!.output)).toEqual([-1e4]);
+  });
+
+  it('attends exactly the mask: j ≤ i + lookahead, and i − window < j or j < sinks', () => {
+    const steps = referenceAttention(
+      Array.from({ length: 7 }, (_, t) => [t / 10]),
+      { dim: 1, window: 2, sinks: 1, lookahead: 1, withWeights: true },
+    );
+    expect(steps.map((s) => Array.from(s.positions!))).toEqual([
+      [0, 1],
+      [0, 1, 2],
+      [0, 1, 2, 3],
+      [0, 2, 3, 4],
+      [0, 3, 4, 5],
+      [0, 4, 5, 6],
+      [0, 5, 6],
+    ]);
+  });
+
+  it('uses the ALiBi slopes of Press et al.: H = 8 gives 1/2 … 1/256, H = 6 gives 1/4, 1/16, 1/64, 1/256, 1/2, 1/8', () => {
+    // With zero inputs every dot product is 0, so token 1's score for token 0 is −m_h·1 and for
+    // itself 0: head h weighs token 0 by 1/(1 + e^{m_h}), which gives m_h back.
+    const slopesOf = (heads: number): number[] => {
+      const [, second] = referenceAttention([new Array(heads).fill(0), new Array(heads).fill(0)], { dim: heads, heads, positions: 'alibi', withWeights: true });
+      return second!.weights!.map((w) => Math.log(w[1]! / w[0]!));
+    };
+    const expectSlopes = (actual: number[], expected: number[]) => actual.forEach((m, h) => expect(m).toBeCloseTo(expected[h]!, 12));
+    expectSlopes(slopesOf(8), [1 / 2, 1 / 4, 1 / 8, 1 / 16, 1 / 32, 1 / 64, 1 / 128, 1 / 256]);
+    expectSlopes(slopesOf(6), [1 / 4, 1 / 16, 1 / 64, 1 / 256, 1 / 2, 1 / 8]);
+  });
+
+  it('with RoPE by absolute position, scores depend on i − j only: a shifted copy of the sequence attends alike', () => {
+    fc.assert(
+      fc.property(sequenceArbitrary(4, { minLength: 2, maxLength: 5, magnitude: 1 }), fc.integer({ min: 1, max: 5 }), (xs, shift) => {
+        const options: AttentionOptions = { dim: 4, positions: 'rope', precision: 'float64', withWeights: true };
+        const plain = referenceAttention(xs, options);
+        const padded = referenceAttention([...new Array(shift).fill([0, 0, 0, 0]), ...xs], options);
+        plain.forEach((step, i) => {
+          // The copy also attends some zero padding (score 0); among its own tokens the weights
+          // keep the same ratios, so renormalized they are the same weights.
+          const tail = Array.from(padded[shift + i]!.weights![0]!).slice(-(i + 1));
+          const sum = tail.reduce((a, b) => a + b, 0);
+          expect(scaledDifference(tail.map((w) => w / sum), step.weights![0]!)).toBeLessThan(1e-12);
+        });
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  it("with ropePositions 'cache', a query sees its keys as if they were the whole sequence: sinks first, then the window", () => {
+    fc.assert(
+      fc.property(sequenceArbitrary(2, { minLength: 5, maxLength: 8, magnitude: 1 }), (xs) => {
+        const options: AttentionOptions = { dim: 2, positions: 'rope', ropePositions: 'cache', window: 2, sinks: 1, withWeights: true };
+        const steps = referenceAttention(xs, options);
+        const last = steps.at(-1)!;
+        const compacted = Array.from(last.positions!, (j) => xs[j]!);
+        // Absolute positions over the attended keys alone are exactly their ranks.
+        const alone = referenceAttention(compacted, { dim: 2, positions: 'rope', withWeights: true }).at(-1)!;
+        expect(scaledDifference(last.output, alone.output)).toBeLessThan(1e-12);
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  it('returns positions and weights only with withWeights, like batchAttention', () => {
+    const [step] = referenceAttention([[1, 2]], { dim: 2 }) as [AttentionStep];
+    expect(step).toEqual({ index: 0, output: Float64Array.from([1, 2]) });
+  });
+
+  it('refuses bad input as the core does, naming the token', () => {
+    const refusal = (xs: unknown[]) => {
+      try {
+        referenceAttention(xs as number[][], { dim: 2 });
+      } catch (error) {
+        return error as AttentionError;
+      }
+      throw new Error('expected a refusal');
+    };
+    expect(refusal([[1, 2], [1]])).toMatchObject({ code: 'DIMENSION_MISMATCH', details: { token: 1, expected: 2, actual: 1 } });
+    expect(refusal([[1, NaN]])).toMatchObject({ code: 'NON_FINITE', details: { token: 0, element: 1 } });
+    expect(refusal([[1, 2], null])).toMatchObject({ code: 'INVALID_ARGUMENT', details: { token: 1 } });
+    expect(() => referenceAttention([], { dim: 2, heads: 3 })).toThrow(AttentionError);
+  });
+});
