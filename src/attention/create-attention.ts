@@ -1,8 +1,14 @@
 import { PagedKVCache } from '../cache/index.js';
 import type { CacheStats } from '../cache/index.js';
 import { AttentionError } from '../errors.js';
-import { axpy, dot, matVec, ropeRotate, softmaxInPlace } from '../kernels/index.js';
-import type { FloatArray } from '../kernels/index.js';
+// Kernels are imported from their own modules: a re-export can cost a property lookup per call
+// in transpiled builds, and these run once per key per head.
+import { axpy } from '../kernels/axpy.js';
+import { dot } from '../kernels/dot.js';
+import type { FloatArray } from '../kernels/float-array.js';
+import { matVec } from '../kernels/mat-vec.js';
+import { ropeRotate } from '../kernels/rope.js';
+import { softmaxInPlace } from '../kernels/softmax.js';
 import { attendedKeys, oldestAttendable } from './attended-keys.js';
 import type { AttendedKeys } from './attended-keys.js';
 import type { CacheEvent, CacheListener } from './cache-event.js';

@@ -1,0 +1,146 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { AttentionError, createAttention } from '../src/index.js';
+import type { AttentionOptions, AttentionStep } from '../src/index.js';
+import { caseArbitrary } from './support/engine-arbitraries.js';
+
+function refusal(run: () => unknown): AttentionError {
+  try {
+    run();
+  } catch (e) {
+    expect(e).toBeInstanceOf(AttentionError);
+    return e as AttentionError;
+  }
+  throw new Error('expected an AttentionError, nothing was thrown');
+}
+
+describe('bad options are refused with INVALID_OPTION naming the option', () => {
+  const cases: [string, AttentionOptions, string][] = [
+    ['dim zero', { dim: 0 }, 'dim'],
+    ['dim fractional', { dim: 2.5 }, 'dim'],
+    ['heads not dividing dim', { dim: 6, heads: 4 }, 'heads'],
+    ['kvHeads not dividing heads', { dim: 12, heads: 4, kvHeads: 3, headDim: 3, weights: { wq: [], wk: [], wv: [] } }, 'kvHeads'],
+    ['negative heads', { dim: 4, heads: -1 }, 'heads'],
+    ['seed mode with fewer kv heads', { dim: 4, heads: 2, kvHeads: 1 }, 'kvHeads'],
+    ['unknown option (a typo)', { dim: 4, head: 2 } as unknown as AttentionOptions, 'head'],
+    ['bad precision', { dim: 4, precision: 'float16' as 'float32' }, 'precision'],
+    ['zero scale', { dim: 4, scale: 0 }, 'scale'],
+    ['NaN scale', { dim: 4, scale: NaN }, 'scale'],
+    ['window zero', { dim: 4, window: 0 }, 'window'],
+    ['sinks without window', { dim: 4, sinks: 2 }, 'sinks'],
+    ['negative lookahead', { dim: 4, lookahead: -1 }, 'lookahead'],
+    ['odd head size with RoPE', { dim: 3, positions: 'rope' }, 'positions'],
+    ['ropeBase without RoPE', { dim: 4, ropeBase: 500000 }, 'ropeBase'],
+    ['unknown positions', { dim: 4, positions: 'learned' as 'rope' }, 'positions'],
+    ['block size zero', { dim: 4, blockSize: 0 }, 'blockSize'],
+  ];
+  it.each(cases)('%s', (_, options, field) => {
+    const error = refusal(() => createAttention(options));
+    expect(error.code).toBe('INVALID_OPTION');
+    expect(error.details.field).toBe(field);
+    expect(error.message).toContain(field);
+  });
+
+  it('weights of the wrong size: DIMENSION_MISMATCH with the expected shape', () => {
+    const error = refusal(() => createAttention({ dim: 4, heads: 2, weights: { wq: new Float64Array(16), wk: new Float64Array(15), wv: new Float64Array(16) } }));
+    expect(error.code).toBe('DIMENSION_MISMATCH');
+    expect(error.message).toBe('weights.wk: expected 4×4 = 16 numbers (row-major), got 15');
+  });
+
+  it('non-finite weights: NON_FINITE with row and column', () => {
+    const wq = new Float64Array(16);
+    wq[6] = Infinity;
+    const error = refusal(() => createAttention({ dim: 4, weights: { wq, wk: new Float64Array(16), wv: new Float64Array(16) } }));
+    expect(error.code).toBe('NON_FINITE');
+    expect(error.message).toBe('weights.wq: element 6 (row 1, column 2) is Infinity');
+  });
+});
+
+describe('bad vectors are refused with the token index', () => {
+  it('wrong length: DIMENSION_MISMATCH', () => {
+    const attn = createAttention({ dim: 4 });
+    attn.push([1, 2, 3, 4]);
+    const error = refusal(() => attn.push([1, 2, 3]));
+    expect(error.code).toBe('DIMENSION_MISMATCH');
+    expect(error.message).toBe('x at token 1: expected length 4, got 3');
+    expect(error.details).toMatchObject({ token: 1, expected: 4, actual: 3 });
+  });
+
+  it.each([NaN, Infinity, -Infinity])('%s: NON_FINITE naming the element', (bad) => {
+    const attn = createAttention({ dim: 3 });
+    const error = refusal(() => attn.push([0, bad, 0]));
+    expect(error.code).toBe('NON_FINITE');
+    expect(error.details).toMatchObject({ token: 0, element: 1 });
+  });
+
+  it('not an array: INVALID_ARGUMENT', () => {
+    const error = refusal(() => createAttention({ dim: 3 }).push(undefined as unknown as number[]));
+    expect(error.code).toBe('INVALID_ARGUMENT');
+  });
+
+  it('projections that overflow to Infinity: NON_FINITE before anything is cached', () => {
+    const huge = new Float64Array(4).fill(1e300);
+    const attn = createAttention({ dim: 2, precision: 'float64', weights: { wq: huge, wk: huge, wv: huge } });
+    const error = refusal(() => attn.push([1e10, 1e10]));
+    expect(error.code).toBe('NON_FINITE');
+    expect(attn.length).toBe(0);
+  });
+
+  it('pushQKV with a key of the wrong size', () => {
+    const attn = createAttention({ dim: 8, heads: 4, kvHeads: 2, weights: { wq: new Float64Array(64), wk: new Float64Array(32), wv: new Float64Array(32) } });
+    const error = refusal(() => attn.pushQKV(new Float64Array(8), new Float64Array(3), new Float64Array(4)));
+    expect(error.message).toBe('k at token 0: expected length 4, got 3');
+  });
+
+  it('pushMany is all or nothing: one bad vector and none is cached', () => {
+    const attn = createAttention({ dim: 2 });
+    const error = refusal(() => attn.pushMany([[1, 2], [3, 4], [5]]));
+    expect(error.details.token).toBe(2);
+    expect(attn.length).toBe(0);
+  });
+
+  it('a disposed engine refuses every call with DISPOSED', () => {
+    const attn = createAttention({ dim: 2 });
+    attn.dispose();
+    expect(refusal(() => attn.push([1, 2])).code).toBe('DISPOSED');
+    expect(refusal(() => attn.fork()).code).toBe('DISPOSED');
+  });
+});
+
+describe('a rejected input leaves the engine exactly as it was', () => {
+  const badVector = (dim: number) =>
+    fc.oneof(
+      fc.integer({ min: 0, max: dim + 2 }).filter((n) => n !== dim).map((n) => new Array<number>(n).fill(1)),
+      fc.tuple(fc.integer({ min: 0, max: dim - 1 }), fc.constantFrom(NaN, Infinity, -Infinity)).map(([at, value]) => {
+        const x = new Array<number>(dim).fill(0.5);
+        x[at] = value;
+        return x;
+      }),
+    );
+
+  it('the next pushes give the results they would have given without it', () => {
+    fc.assert(
+      fc.property(
+        caseArbitrary({}, 16).chain(({ options, xs }) =>
+          fc.array(fc.tuple(fc.integer({ min: 0, max: xs.length }), badVector(options.dim)), { minLength: 1, maxLength: 4 }).map((bad) => ({ options, xs, bad })),
+        ),
+        ({ options, xs, bad }) => {
+          const clean = createAttention(options);
+          const disturbed = createAttention(options);
+          const expected: AttentionStep[] = [];
+          const actual: AttentionStep[] = [];
+          xs.forEach((x, i) => {
+            for (const [at, vector] of bad) if (at === i) expect(() => disturbed.push(vector)).toThrow(AttentionError);
+            expected.push(...clean.push(x));
+            actual.push(...disturbed.push(x));
+          });
+          expected.push(...clean.flush());
+          actual.push(...disturbed.flush());
+          expect(actual).toEqual(expected);
+          expect(disturbed.stats()).toEqual(clean.stats());
+        },
+      ),
+      { numRuns: 150 },
+    );
+  });
+});

@@ -1,0 +1,62 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { axpy, dot, matVec, softmaxInPlace } from '../src/kernels/index.js';
+import { expectClose } from './support/close.js';
+
+const floats = (min: number, max: number) => fc.array(fc.double({ min: -1e3, max: 1e3, noNaN: true }), { minLength: min, maxLength: max });
+
+describe('dot', () => {
+  it('equals the plain sum of products at any offset and length (the unrolled tail included)', () => {
+    fc.assert(
+      fc.property(floats(0, 40), fc.nat(5), (a, offset) => {
+        const n = Math.max(0, a.length - offset);
+        const x = Float64Array.from(a);
+        const y = Float64Array.from(a, (v, i) => v * 0.5 - i);
+        let plain = 0;
+        for (let i = 0; i < n; i++) plain += x[offset + i]! * y[i]!;
+        expect(dot(x, offset, y, 0, n)).toBeCloseTo(plain, 6);
+      }),
+    );
+  });
+});
+
+describe('axpy and matVec', () => {
+  it('axpy adds alpha·x into a slice and leaves the rest alone', () => {
+    const out = new Float64Array([1, 1, 1, 1]);
+    axpy(out, 1, 2, new Float64Array([9, 3, 4]), 1, 2);
+    expect(Array.from(out)).toEqual([1, 7, 9, 1]);
+  });
+
+  it('matVec is y = W x with W row-major', () => {
+    const out = new Float64Array(2);
+    matVec(out, 0, new Float64Array([1, 2, 3, 4, 5, 6]), new Float64Array([1, 0, -1]), 0, 2, 3);
+    expect(Array.from(out)).toEqual([-2, -2]);
+  });
+});
+
+describe('softmaxInPlace', () => {
+  it('is finite and sums to 1 for scores far beyond exp overflow (±1e308)', () => {
+    const p = new Float64Array([1e308, -1e308, 1e308 - 1e292, 0]);
+    softmaxInPlace(p, 0, 4);
+    expect(p.every(Number.isFinite)).toBe(true);
+    expect(p[0]! + p[1]! + p[2]! + p[3]!).toBeCloseTo(1, 15);
+  });
+
+  it('equals exp(s)/Σexp(s) where that is computable, and returns the log-sum-exp', () => {
+    fc.assert(
+      fc.property(fc.array(fc.double({ min: -50, max: 50, noNaN: true }), { minLength: 1, maxLength: 20 }), (s) => {
+        const p = Float64Array.from(s);
+        const lse = softmaxInPlace(p, 0, p.length);
+        const z = s.reduce((acc, v) => acc + Math.exp(v), 0);
+        expectClose(p, s.map((v) => Math.exp(v) / z), 1e-12);
+        expect(lse).toBeCloseTo(Math.log(z), 10);
+      }),
+    );
+  });
+
+  it('touches only its slice', () => {
+    const p = new Float64Array([5, 0, 0, 5]);
+    softmaxInPlace(p, 1, 2);
+    expect(Array.from(p)).toEqual([5, 0.5, 0.5, 5]);
+  });
+});

@@ -1,0 +1,193 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { AttentionError, batchAttention, createAttention } from '../src/index.js';
+import type { AttentionOptions, AttentionStep, CacheEvent } from '../src/index.js';
+import { expectClose } from './support/close.js';
+import { caseArbitrary, mulberry32, tokensArbitrary } from './support/engine-arbitraries.js';
+
+const outputsOf = (steps: AttentionStep[]) => steps.map((s) => [s.index, Array.from(s.output), s.weights?.map((w) => Array.from(w))]);
+
+function feed(options: AttentionOptions, xs: readonly number[][]) {
+  const attn = createAttention(options);
+  const steps = xs.flatMap((x) => attn.push(x));
+  return { attn, steps };
+}
+
+describe('fork', () => {
+  it('fork then push to both = two fresh engines fed the two histories', () => {
+    fc.assert(
+      fc.property(
+        caseArbitrary({}, 20).chain(({ options, xs }) =>
+          fc.tuple(fc.integer({ min: 0, max: xs.length }), tokensArbitrary(options.dim, 0, 8)).map(([split, branch]) => ({ options, xs, split, branch })),
+        ),
+        ({ options, xs, split, branch }) => {
+          const { attn } = feed(options, xs.slice(0, split));
+          const twin = attn.fork();
+          const original = [...xs.slice(split).flatMap((x) => attn.push(x)), ...attn.flush()];
+          const forked = [...branch.flatMap((x) => twin.push(x)), ...twin.flush()];
+          const fresh = (history: number[][]) => {
+            const e = createAttention(options);
+            const steps = history.flatMap((x) => e.push(x));
+            return [...steps, ...e.flush()].filter((s) => s.index >= split - (options.lookahead ?? 0) && !preSplit(s, split, options));
+          };
+          expect(outputsOf(original)).toEqual(outputsOf(fresh(xs)));
+          expect(outputsOf(forked)).toEqual(outputsOf(fresh([...xs.slice(0, split), ...branch])));
+        },
+      ),
+      { numRuns: 150 },
+    );
+  });
+
+  it('shares blocks instead of copying: a fork of a long prefix allocates nothing until it writes', () => {
+    const attn = createAttention({ dim: 8, blockSize: 16 });
+    for (let i = 0; i < 1000; i++) attn.push(new Float32Array(8).fill(i % 7));
+    const twin = attn.fork();
+    expect(twin.stats().sharedBlocks).toBe(attn.stats().blocks);
+    twin.push(new Float32Array(8));
+    expect(twin.stats().sharedBlocks).toBe(attn.stats().blocks - 1); // only the written block was copied
+    expect(attn.stats().sharedBlocks).toBe(attn.stats().blocks - 1);
+  });
+});
+
+/** Whether a step was already returned before the split (so a continuation does not return it again). */
+function preSplit(step: AttentionStep, split: number, options: AttentionOptions): boolean {
+  return step.index + (options.lookahead ?? 0) < split;
+}
+
+describe('truncate', () => {
+  it('truncate(n) then pushes = a fresh engine fed the first n and the same pushes', () => {
+    fc.assert(
+      fc.property(
+        caseArbitrary({}, 20).chain(({ options, xs }) =>
+          fc.tuple(fc.integer({ min: 0, max: xs.length }), tokensArbitrary(options.dim, 0, 8)).map(([n, more]) => ({ options, xs, n, more })),
+        ),
+        ({ options, xs, n, more }) => {
+          const { attn } = feed(options, xs);
+          try {
+            attn.truncate(n);
+          } catch (e) {
+            // Only a window may refuse, and only when it already evicted keys the first n need.
+            expect((e as AttentionError).code).toBe('EVICTED');
+            expect(options.window).toBeDefined();
+            expect(attn.length).toBe(xs.length);
+            return;
+          }
+          const fresh = createAttention(options);
+          fresh.pushMany(xs.slice(0, n));
+          const expected = [...more.flatMap((x) => fresh.push(x)), ...fresh.flush()];
+          const actual = [...more.flatMap((x) => attn.push(x)), ...attn.flush()];
+          expect(outputsOf(actual)).toEqual(outputsOf(expected));
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
+  it('without a window any length can be reached; out of range is refused with OUT_OF_RANGE', () => {
+    const attn = createAttention({ dim: 2 });
+    attn.pushMany([[1, 0], [0, 1], [1, 1]]);
+    expect(() => attn.truncate(4)).toThrow(expect.objectContaining({ code: 'OUT_OF_RANGE' }));
+    expect(() => attn.truncate(-1)).toThrow(expect.objectContaining({ code: 'OUT_OF_RANGE' }));
+    attn.truncate(0);
+    expect(attn.length).toBe(0);
+  });
+
+  it('a window refuses to go back past what it evicted, and changes nothing', () => {
+    const attn = createAttention({ dim: 2, window: 4, blockSize: 2 });
+    for (let i = 0; i < 20; i++) attn.push([i, 1]);
+    const before = attn.stats();
+    expect(() => attn.truncate(5)).toThrow(expect.objectContaining({ code: 'EVICTED' }));
+    expect(attn.stats()).toEqual(before);
+    attn.truncate(19); // keys 16..18 are still held
+    expect(attn.length).toBe(19);
+  });
+});
+
+describe('sliding windows at their boundary', () => {
+  const W = 5;
+  const S = 2;
+  it.each([W - 1, W, W + 1, W + S, 2 * W, 2 * W + 1])('length %i equals batch attention with sinks and a window', (n) => {
+    const random = mulberry32(n);
+    const xs = Array.from({ length: n }, () => Array.from({ length: 4 }, () => random() * 4 - 2));
+    for (const blockSize of [1, 2, 3, 64]) {
+      const options: AttentionOptions = { dim: 4, window: W, sinks: S, precision: 'float64', withWeights: true, blockSize };
+      const { steps } = feed(options, xs);
+      const reference = batchAttention(xs, options);
+      steps.forEach((step, i) => {
+        const expectedKeys = Array.from({ length: i + 1 }, (_, j) => j).filter((j) => j < S || j > i - W);
+        expect(Array.from(step.positions!)).toEqual(expectedKeys);
+        expectClose(step.output, reference[i]!.output, 1e-12);
+      });
+    }
+  });
+});
+
+describe('bounded memory', () => {
+  it('1,000,000 tokens (dim 64, window 256, sinks 4): bytes constant once the window fills, sampled outputs equal the batch reference', () => {
+    const dim = 64;
+    const window = 256;
+    const sinks = 4;
+    const attn = createAttention({ dim, window, sinks, precision: 'float64' });
+    // Token i is a function of i alone, so the reference can rebuild any window without keeping the stream.
+    const token = (i: number): Float64Array => {
+      const random = mulberry32(i);
+      return Float64Array.from({ length: dim }, () => random() * 2 - 1);
+    };
+    const samples = new Set([window - 1, window, window + sinks, 300_001, 999_999]);
+    const filled = window + sinks + 2 * attn.stats().blockSize;
+    let bytesAfterFill = 0;
+    const x = new Float64Array(dim);
+    for (let i = 0; i < 1_000_000; i++) {
+      const random = mulberry32(i);
+      for (let c = 0; c < dim; c++) x[c] = random() * 2 - 1;
+      const [step] = attn.push(x);
+      if (i === filled) bytesAfterFill = attn.stats().bytes;
+      if (i > filled && i % 1000 === 0) expect(attn.stats().bytes).toBe(bytesAfterFill);
+      if (samples.has(i)) {
+        // The keys the window keeps, in order: the sinks, then the last 256 tokens.
+        const kept = Array.from({ length: i + 1 }, (_, j) => j).filter((j) => j < sinks || j > i - window);
+        const expected = batchAttention(kept.map(token), { dim, precision: 'float64' }).at(-1)!.output;
+        expectClose(step!.output, expected, 1e-12, `token ${i}`);
+      }
+    }
+    expect(attn.stats()).toMatchObject({ tokens: 1_000_000, bytes: bytesAfterFill });
+    expect(attn.stats().retained).toBeLessThanOrEqual(window + sinks + 2 * attn.stats().blockSize);
+  }, 600_000);
+});
+
+describe('look-ahead', () => {
+  it('token i is returned by the push of token i + L, the rest by flush()', () => {
+    const attn = createAttention({ dim: 2, lookahead: 2 });
+    expect(attn.push([1, 0])).toEqual([]);
+    expect(attn.push([0, 1])).toEqual([]);
+    expect(attn.push([1, 1]).map((s) => s.index)).toEqual([0]);
+    expect(attn.push([2, 1]).map((s) => s.index)).toEqual([1]);
+    expect(attn.flush().map((s) => s.index)).toEqual([2, 3]);
+    expect(attn.flush()).toEqual([]);
+  });
+});
+
+describe('stats and cache events', () => {
+  it('report appends, evictions, forks, truncations and resets in order', () => {
+    const attn = createAttention({ dim: 2, window: 3, blockSize: 2 });
+    const events: CacheEvent[] = [];
+    const stop = attn.addCacheListener((e) => events.push(e));
+    for (let i = 0; i < 5; i++) attn.push([i, 1]);
+    attn.fork();
+    attn.truncate(4);
+    attn.reset();
+    stop();
+    attn.push([1, 1]);
+    // After token 3 the next query (4) attends 2..4, so block 0 (tokens 0 and 1) is released.
+    expect(events.map((e) => e.type)).toEqual(['append', 'append', 'append', 'append', 'evict', 'append', 'fork', 'truncate', 'reset']);
+    expect(events[4]).toEqual({ type: 'evict', from: 0, to: 2, blocks: 1, length: 4 });
+    expect(events[7]).toEqual({ type: 'truncate', from: 5, length: 4 });
+  });
+
+  it('stats count tokens, blocks, bytes and capacity', () => {
+    const attn = createAttention({ dim: 4, heads: 2, blockSize: 8, precision: 'float64' });
+    for (let i = 0; i < 9; i++) attn.push([i, 1, 2, 3]);
+    // Two blocks of 8 slots, each holding keys and values for 2 heads of 2 numbers, 8 bytes each.
+    expect(attn.stats()).toEqual({ tokens: 9, retained: 9, blocks: 2, blockSize: 8, capacity: 16, bytes: 2 * 2 * 2 * 2 * 8 * 8, sharedBlocks: 0 });
+  });
+});

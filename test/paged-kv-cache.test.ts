@@ -1,0 +1,89 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { PagedKVCache } from '../src/cache/index.js';
+
+/** Key and value of kv head g, channel c, at position p in the model: a number only (p, g, c, stamp) determine. */
+const entry = (stamp: number, g: number, c: number) => stamp * 100 + g * 10 + c;
+
+type Op =
+  | { kind: 'append'; cache: number }
+  | { kind: 'fork'; cache: number }
+  | { kind: 'truncate'; cache: number; fraction: number }
+  | { kind: 'release'; cache: number; keepHead: number; fraction: number };
+
+const op: fc.Arbitrary<Op> = fc.oneof(
+  { weight: 6, arbitrary: fc.record({ kind: fc.constant('append' as const), cache: fc.nat(3) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('fork' as const), cache: fc.nat(3) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('truncate' as const), cache: fc.nat(3), fraction: fc.double({ min: 0, max: 1, noNaN: true }) }) },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('release' as const), cache: fc.nat(3), keepHead: fc.nat(3), fraction: fc.double({ min: 0, max: 1, noNaN: true }) }) },
+);
+
+describe('PagedKVCache against a model (a plain array of stamps per cache)', () => {
+  it('every held position reads back what was appended to that cache, whatever forks, truncations and releases did to the others', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 3 }), fc.array(op, { maxLength: 80 }), (blockSize, kvHeads, ops) => {
+        const headDim = 2;
+        const layout = { kvHeads, headDim, queryWidth: 3, blockSize, Float: Float64Array };
+        const caches = [new PagedKVCache(layout)];
+        const models: number[][] = [[]];
+        let stamp = 1;
+        for (const o of ops) {
+          const i = o.cache % caches.length;
+          const cache = caches[i]!;
+          const model = models[i]!;
+          if (o.kind === 'append') {
+            const k = new Float64Array(kvHeads * headDim);
+            for (let g = 0; g < kvHeads; g++) for (let c = 0; c < headDim; c++) k[g * headDim + c] = entry(stamp, g, c);
+            const v = k.map((x) => -x);
+            cache.append(k, v, new Float64Array([stamp, stamp, stamp]));
+            model.push(stamp++);
+          } else if (o.kind === 'fork') {
+            caches.push(cache.fork());
+            models.push([...model]);
+          } else if (o.kind === 'truncate') {
+            const n = Math.floor(o.fraction * model.length);
+            cache.truncate(n);
+            model.length = n;
+          } else {
+            cache.releaseBetween(o.keepHead, Math.floor(o.fraction * model.length));
+          }
+          caches.forEach((c, n) => {
+            const m = models[n]!;
+            expect(c.length).toBe(m.length);
+            for (let p = 0; p < m.length; p++) {
+              const block = c.blockAt(p);
+              if (block === null) continue; // released; holds() must agree
+              expect(c.holds(p, p + 1)).toBe(true);
+              const slot = p % blockSize;
+              for (let g = 0; g < kvHeads; g++) {
+                for (let ch = 0; ch < headDim; ch++) {
+                  expect(block.keys[(g * blockSize + slot) * headDim + ch]).toBe(entry(m[p]!, g, ch));
+                  expect(block.values[(g * blockSize + slot) * headDim + ch]).toBe(-entry(m[p]!, g, ch));
+                }
+              }
+              expect(block.queries![slot * 3]).toBe(m[p]);
+            }
+          });
+        }
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('releases only whole blocks inside [keepHead, before) and keeps the head', () => {
+    const cache = new PagedKVCache({ kvHeads: 1, headDim: 1, queryWidth: 0, blockSize: 4, Float: Float32Array });
+    for (let i = 0; i < 20; i++) cache.append(new Float32Array([i]), new Float32Array([i]), null);
+    expect(cache.releaseBetween(2, 13)).toEqual({ from: 4, to: 12, blocks: 2 });
+    expect(cache.holds(0, 4)).toBe(true);
+    expect(cache.holds(4, 12)).toBe(false);
+    expect(cache.holds(12, 20)).toBe(true);
+    expect(cache.releaseBetween(2, 13)).toBeNull();
+  });
+
+  it('keeps at most two free blocks for reuse, so a large truncate gives memory back', () => {
+    const cache = new PagedKVCache({ kvHeads: 1, headDim: 4, queryWidth: 0, blockSize: 2, Float: Float32Array });
+    for (let i = 0; i < 100; i++) cache.append(new Float32Array(4), new Float32Array(4), null);
+    cache.truncate(0);
+    expect(cache.stats().bytes).toBe(2 * cache.blockBytes());
+  });
+});

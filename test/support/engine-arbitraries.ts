@@ -1,0 +1,95 @@
+import fc from 'fast-check';
+import type { AttentionOptions } from '../../src/index.js';
+
+/** Options of every shape the engine supports, with weights drawn to match. */
+export interface ConfigConstraints {
+  precision?: 'float32' | 'float64';
+  /** Allow windows, sinks and look-ahead. Default true. */
+  longStream?: boolean;
+  /** Allow RoPE and ALiBi. Default true. */
+  positions?: boolean;
+  maxHeads?: number;
+}
+
+export function configArbitrary(constraints: ConfigConstraints = {}): fc.Arbitrary<AttentionOptions> {
+  const { precision = 'float64', longStream = true, positions = true, maxHeads = 4 } = constraints;
+  return fc
+    .record({
+      kvHeads: fc.integer({ min: 1, max: maxHeads }),
+      groupSize: fc.integer({ min: 1, max: 3 }),
+      headDim: fc.integer({ min: 1, max: 8 }),
+      projected: fc.boolean(),
+      withWo: fc.boolean(),
+      dimExtra: fc.integer({ min: 0, max: 3 }),
+      positions: positions ? fc.constantFrom('none', 'rope', 'alibi') : fc.constant('none'),
+      cacheRope: fc.boolean(),
+      window: longStream ? fc.option(fc.integer({ min: 1, max: 8 }), { nil: undefined }) : fc.constant(undefined),
+      sinks: longStream ? fc.integer({ min: 0, max: 3 }) : fc.constant(0),
+      lookahead: longStream ? fc.integer({ min: 0, max: 3 }) : fc.constant(0),
+      blockSize: fc.constantFrom(1, 2, 3, 4, 64),
+      seed: fc.integer(),
+    })
+    .map((c) => {
+      const projected = c.projected;
+      const kvHeads = c.kvHeads;
+      // Seed mode has no projections to make fewer kv heads, so there H = G.
+      const heads = projected ? kvHeads * c.groupSize : kvHeads;
+      // RoPE rotates pairs (m, m + headDim/2), so it needs an even head size.
+      const headDim = c.positions === 'rope' ? 2 * Math.ceil(c.headDim / 2) : c.headDim;
+      const dim = projected ? heads * headDim + c.dimExtra : heads * headDim;
+      const random = mulberry32(c.seed);
+      const matrix = (rows: number, cols: number): Float64Array =>
+        Float64Array.from({ length: rows * cols }, () => (random() * 2 - 1) / Math.sqrt(cols));
+      const options: AttentionOptions = {
+        dim,
+        heads,
+        kvHeads,
+        headDim,
+        precision,
+        withWeights: true,
+        blockSize: c.blockSize,
+        positions: c.positions as 'none' | 'rope' | 'alibi',
+        ...(c.positions === 'rope' && c.cacheRope ? { ropePositions: 'cache' as const } : {}),
+        ...(c.window === undefined ? {} : { window: c.window, sinks: c.sinks }),
+        ...(c.lookahead > 0 ? { lookahead: c.lookahead } : {}),
+        ...(projected
+          ? {
+              weights: {
+                wq: matrix(heads * headDim, dim),
+                wk: matrix(kvHeads * headDim, dim),
+                wv: matrix(kvHeads * headDim, dim),
+                ...(c.withWo ? { wo: matrix(dim, heads * headDim) } : {}),
+              },
+            }
+          : {}),
+      };
+      return options;
+    });
+}
+
+/** A sequence of `length` vectors of size `dim`, entries in ±magnitude. */
+export function tokensArbitrary(dim: number, minLength: number, maxLength: number, magnitude = 3): fc.Arbitrary<number[][]> {
+  return fc.array(
+    fc.array(fc.double({ min: -magnitude, max: magnitude, noNaN: true, noDefaultInfinity: true }), { minLength: dim, maxLength: dim }),
+    { minLength, maxLength },
+  );
+}
+
+/** A config and a token sequence that fits it. */
+export function caseArbitrary(constraints: ConfigConstraints = {}, maxLength = 24, magnitude = 3) {
+  return configArbitrary(constraints).chain((options) =>
+    tokensArbitrary(options.dim, 1, maxLength, magnitude).map((xs) => ({ options, xs })),
+  );
+}
+
+/** Deterministic uniform [0, 1) numbers from a 32-bit seed. */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
