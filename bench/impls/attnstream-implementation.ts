@@ -1,0 +1,76 @@
+import { createAttention } from '../../src/index.js';
+import type { Attention, AttentionOptions } from '../../src/index.js';
+import { SEED_KEY, SEED_QUERY, SEED_VALUE, tokenRow, tokenRows } from '../data.js';
+import type { Cell, DecodeImplementation, StepTimes, StreamTime } from './decode-implementation.js';
+import { directPrefill } from './direct-prefill.js';
+
+/** The options of the engine under test for H heads of D: q, k, v handed over by pushQKV. */
+export function engineOptions(heads: number, headDim: number): AttentionOptions {
+  return { dim: heads * headDim, heads, headDim, scale: 1 / Math.sqrt(headDim) };
+}
+
+/**
+ * attnstream's engine, fed by pushQKV so projections stay outside the clock, as in model code that
+ * projects by itself. Float32 cache (the default), one thread: the only kernels it has today.
+ */
+export function attnstreamImplementation(cellData: (cell: Cell) => { keys: Float32Array; values: Float32Array }): DecodeImplementation {
+  let engine: Attention | null = null;
+  let n = 0;
+  let q: Float32Array = new Float32Array(0);
+  let k: Float32Array = new Float32Array(0);
+  let v: Float32Array = new Float32Array(0);
+  return {
+    id: 'attnstream',
+    label: 'attnstream engine (TypeScript, pushQKV)',
+    async setup(cell: Cell) {
+      const width = cell.heads * cell.headDim;
+      engine = createAttention(engineOptions(cell.heads, cell.headDim));
+      const { keys, values } = cellData(cell);
+      if (!directPrefill(engine, keys, values, cell.n)) {
+        throw new Error('the engine internals bench/impls/direct-prefill.ts writes have changed; update it');
+      }
+      n = cell.n;
+      q = tokenRow(new Float32Array(width), SEED_QUERY, n, width);
+      k = tokenRow(new Float32Array(width), SEED_KEY, n, width);
+      v = tokenRow(new Float32Array(width), SEED_VALUE, n, width);
+    },
+    async steps(count: number): Promise<StepTimes> {
+      const e = engine!;
+      const times: number[] = [];
+      let output: ArrayLike<number> = [];
+      for (let i = 0; i < count; i++) {
+        const t0 = performance.now();
+        const [step] = e.pushQKV(q, k, v);
+        const t1 = performance.now();
+        e.truncate(n);
+        times.push((t1 - t0) * 1000);
+        output = step!.output;
+      }
+      return { times, output };
+    },
+    async teardown() {
+      engine?.dispose();
+      engine = null;
+    },
+    async stream(heads: number, headDim: number, tokens: number): Promise<StreamTime> {
+      const width = heads * headDim;
+      const qs = tokenRows(SEED_QUERY, tokens, width);
+      const ks = tokenRows(SEED_KEY, tokens, width);
+      const vs = tokenRows(SEED_VALUE, tokens, width);
+      const stream = createAttention(engineOptions(heads, headDim));
+      let output: ArrayLike<number> = [];
+      const t0 = performance.now();
+      for (let t = 0; t < tokens; t++) {
+        const from = t * width;
+        const to = from + width;
+        output = stream.pushQKV(qs.subarray(from, to), ks.subarray(from, to), vs.subarray(from, to))[0]!.output;
+      }
+      const seconds = (performance.now() - t0) / 1000;
+      stream.dispose();
+      return { seconds, output };
+    },
+    async close() {
+      engine?.dispose();
+    },
+  };
+}

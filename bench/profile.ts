@@ -1,0 +1,76 @@
+import type { Cell } from './impls/decode-implementation.js';
+
+/** How much the benchmark measures: the grid, the budgets and the sizes of every section. */
+export interface Profile {
+  readonly name: 'full' | 'quick' | 'smoke';
+  readonly cells: readonly Cell[];
+  /** Seconds of timed steps per implementation per cell, spread over the rounds. */
+  readonly cellSeconds: number;
+  /** Interleaved rounds per cell: every implementation runs once per round, in a rotating order. */
+  readonly rounds: number;
+  /** An implementation whose step is predicted slower than this (from its previous cell) is skipped. */
+  readonly maxStepSeconds: number;
+  /** Estimated bytes of caches alive at once; a cell's implementations run in groups below it. */
+  readonly memoryBytes: number;
+  readonly stream: { readonly heads: number; readonly headDim: number; readonly tokens: number; readonly maxSeconds: number; readonly rounds: number };
+  readonly recompute: { readonly heads: number; readonly headDim: number; readonly lengths: readonly number[]; readonly maxStepSeconds: number };
+  readonly prefill: { readonly heads: number; readonly headDim: number; readonly tokens: number; readonly rounds: number };
+  readonly rx: { readonly dim: number; readonly tokens: number; readonly rounds: number };
+  /** Cache length at which memory per token is read. */
+  readonly memoryTokens: number;
+  readonly bandwidthMiB: number;
+}
+
+function grid(heads: readonly number[], headDims: readonly number[], lengths: readonly number[]): Cell[] {
+  const cells: Cell[] = [];
+  for (const h of heads) for (const d of headDims) for (const n of lengths) cells.push({ heads: h, headDim: d, n });
+  // Small cells first: each implementation's time on one predicts the next, which decides skips.
+  return cells.sort((a, b) => a.heads * a.headDim * a.n - b.heads * b.headDim * b.n || a.n - b.n);
+}
+
+const GIB = 1024 ** 3;
+
+/** The grid: H ∈ {1, 8, 32}, D ∈ {64, 128}, n ∈ {128, 1,024, 8,192, 32,768}. */
+export const FULL: Profile = {
+  name: 'full',
+  cells: grid([1, 8, 32], [64, 128], [128, 1024, 8192, 32768]),
+  cellSeconds: 1.5,
+  rounds: 3,
+  maxStepSeconds: 4,
+  memoryBytes: 5 * GIB,
+  stream: { heads: 8, headDim: 64, tokens: 2048, maxSeconds: 60, rounds: 3 },
+  recompute: { heads: 8, headDim: 64, lengths: [128, 1024], maxStepSeconds: 3 },
+  prefill: { heads: 8, headDim: 64, tokens: 512, rounds: 3 },
+  rx: { dim: 64, tokens: 1024, rounds: 7 },
+  memoryTokens: 4096,
+  bandwidthMiB: 512,
+};
+
+/** A few minutes: H ∈ {1, 8}, D = 64, n up to 8,192, with every section. */
+export const QUICK: Profile = {
+  ...FULL,
+  name: 'quick',
+  cells: grid([1, 8], [64], [128, 1024, 8192]),
+  cellSeconds: 0.5,
+  maxStepSeconds: 1,
+  stream: { ...FULL.stream, maxSeconds: 20, rounds: 1 },
+  recompute: { ...FULL.recompute, lengths: [128] },
+  rx: { ...FULL.rx, rounds: 5 },
+  bandwidthMiB: 256,
+};
+
+/** Seconds: tiny sizes, every code path and every peer, for the test that keeps the bench from rotting. */
+export const SMOKE: Profile = {
+  name: 'smoke',
+  cells: grid([2], [8], [16, 64]),
+  cellSeconds: 0.01,
+  rounds: 2,
+  maxStepSeconds: 1,
+  memoryBytes: GIB,
+  stream: { heads: 2, headDim: 8, tokens: 32, maxSeconds: 5, rounds: 1 },
+  recompute: { heads: 2, headDim: 8, lengths: [8, 16], maxStepSeconds: 1 },
+  prefill: { heads: 2, headDim: 8, tokens: 16, rounds: 1 },
+  rx: { dim: 16, tokens: 32, rounds: 2 },
+  memoryTokens: 64,
+  bandwidthMiB: 8,
+};

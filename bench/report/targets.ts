@@ -1,0 +1,147 @@
+import type { CellResult } from '../sections/grid.js';
+import { num, ratio } from './format.js';
+import type { BenchResults } from './results.js';
+import { floorMicros } from './svg-plot.js';
+
+export interface TargetRow {
+  readonly target: string;
+  readonly measured: string;
+  readonly verdict: string;
+}
+
+const MET = '✅ met';
+const NOT_MET = '❌ not met';
+const NOT_MEASURED = '— not measured';
+
+function median(grid: readonly CellResult[] | undefined, id: string, pick: (c: CellResult) => boolean): { cell: CellResult; micros: number }[] {
+  const out: { cell: CellResult; micros: number }[] = [];
+  for (const c of grid ?? []) {
+    if (!pick(c)) continue;
+    const m = c.rows.find((r) => r.id === id)?.micros?.median;
+    if (m !== undefined) out.push({ cell: c, micros: m });
+  }
+  return out;
+}
+
+function cellName(c: CellResult): string {
+  return `H=${c.cell.heads} D=${c.cell.headDim} n=${num(c.cell.n)}`;
+}
+
+/** (c-1t time ÷ attnstream time) per cell where both ran: attnstream's speed as a fraction of C's. */
+function speedVsC(r: BenchResults): { cell: CellResult; speed: number }[] {
+  const c = new Map(median(r.grid, 'c-1t', () => true).map((x) => [x.cell, x.micros]));
+  return median(r.grid, 'attnstream', (cell) => c.has(cell)).map((x) => ({ cell: x.cell, speed: c.get(x.cell)! / x.micros }));
+}
+
+/** Each target of issue 5 with what this run measured for it. */
+export function targetRows(r: BenchResults): TargetRow[] {
+  const rows: TargetRow[] = [];
+  const ours = r.stream?.rows.find((x) => x.id === 'attnstream')?.tokensPerSecond?.median;
+  const cStream = r.stream?.rows.find((x) => x.id === 'c-1t')?.tokensPerSecond?.median;
+  const streamSpeed = ours !== undefined && cStream !== undefined ? ours / cStream : null;
+  const speeds = speedVsC(r);
+  const worst = speeds.length === 0 ? null : speeds.reduce((a, b) => (b.speed < a.speed ? b : a));
+  const best = speeds.length === 0 ? null : speeds.reduce((a, b) => (b.speed > a.speed ? b : a));
+  const speedText = () => {
+    const parts: string[] = [];
+    if (streamSpeed !== null) parts.push(`stream: ${ratio(streamSpeed)} of C’s tokens/s`);
+    if (worst !== null && best !== null) parts.push(`grid: ${ratio(worst.speed)} (${cellName(worst.cell)}) to ${ratio(best.speed)} (${cellName(best.cell)})`);
+    return parts.join('; ');
+  };
+  const all = (threshold: number) => (streamSpeed === null || streamSpeed >= threshold) && speeds.every((s) => s.speed >= threshold);
+  const measuredVsC = streamSpeed !== null || speeds.length > 0;
+
+  rows.push({
+    target: 'default kernels, one thread ≥ 0.7× single-threaded C',
+    measured: measuredVsC ? `${speedText()}. The default (and only) kernels are the plain TypeScript ones.` : 'C reference not run',
+    verdict: !measuredVsC ? NOT_MEASURED : all(0.7) ? MET : NOT_MET,
+  });
+
+  const c2 = new Map(median(r.grid, 'c-2t', () => true).map((x) => [x.cell, x.micros]));
+  const c1 = median(r.grid, 'c-1t', (cell) => c2.has(cell));
+  const cThreads = c1.length === 0 ? '' : ` For scale, C’s own 2-thread speed-up ranges ${ratio(Math.min(...c1.map((x) => x.micros / c2.get(x.cell)!)))} to ${ratio(Math.max(...c1.map((x) => x.micros / c2.get(x.cell)!)))} here.`;
+  rows.push({
+    target: 'threads: 2 faster than single-threaded C',
+    measured: `attnstream has no multi-threaded path yet, so there is nothing to measure.${cThreads}`,
+    verdict: NOT_MEASURED,
+  });
+
+  const big = r.grid?.find((c) => c.cell.heads === 8 && c.cell.headDim === 128 && c.cell.n === 32768);
+  const gbps = r.bandwidth ? (r.bandwidth.native ?? r.bandwidth.javascript) : null;
+  const bigOurs = big?.rows.find((x) => x.id === 'attnstream')?.micros?.median;
+  if (big !== undefined && bigOurs !== undefined && gbps !== null) {
+    const floor = floorMicros(big.cacheBytes, gbps);
+    const bigC = big.rows.find((x) => x.id === 'c-1t')?.micros?.median;
+    rows.push({
+      target: 'n = 32,768 (H = 8, D = 128): step within 1.5× of reading the cache once',
+      measured: `${num(bigOurs)} µs against a floor of ${num(floor)} µs (${num(big.cacheBytes / 1e6)} MB at ${gbps.toFixed(1)} GB/s): ${ratio(bigOurs / floor)}${bigC === undefined ? '' : `; C: ${ratio(bigC / floor)}`}`,
+      verdict: bigOurs <= 1.5 * floor ? MET : NOT_MET,
+    });
+  } else {
+    rows.push({ target: 'n = 32,768 (H = 8, D = 128): step within 1.5× of reading the cache once', measured: 'cell or bandwidth not measured in this run', verdict: NOT_MEASURED });
+  }
+
+  rows.push({
+    target: 'pure-TS fallback ≥ 1/20 of C',
+    measured: measuredVsC ? `${speedText()} (the engine today is the pure-TS path)` : 'C reference not run',
+    verdict: !measuredVsC ? NOT_MEASURED : all(1 / 20) ? MET : NOT_MET,
+  });
+
+  const peers = ['ort-matmul', 'ort-attention', 'tfjs-cpu', 'tfjs-wasm', 'numpy'].filter((id) => id in r.labels);
+  if (peers.length > 0 && r.grid) {
+    const parts: string[] = [];
+    let lost = false;
+    for (const id of peers) {
+      let wins = 0;
+      let total = 0;
+      let tooSlow = 0;
+      const losses: string[] = [];
+      for (const c of r.grid) {
+        const mine = c.rows.find((x) => x.id === 'attnstream')?.micros?.median;
+        const row = c.rows.find((x) => x.id === id);
+        if (mine === undefined || row === undefined) continue;
+        if (row.micros === undefined) {
+          if (row.skipped?.includes('predicted')) tooSlow++;
+          continue;
+        }
+        total++;
+        if (mine < row.micros.median) wins++;
+        else losses.push(`${cellName(c)} (${ratio(mine / row.micros.median)} its time)`);
+      }
+      if (losses.length > 0) lost = true;
+      parts.push(
+        `${id}: faster on ${wins}/${total} cells${tooSlow > 0 ? ` (+${tooSlow} where it was predicted too slow to run)` : ''}${losses.length > 0 ? `; slower on ${losses.slice(0, 4).join(', ')}${losses.length > 4 ? ` and ${losses.length - 4} more` : ''}` : ''}`,
+      );
+    }
+    const streamLosses = (r.stream?.rows ?? []).filter((x) => peers.includes(x.id) && x.tokensPerSecond && ours !== undefined && x.tokensPerSecond.median > ours).map((x) => x.id);
+    if (streamLosses.length > 0) {
+      lost = true;
+      parts.push(`stream: slower than ${streamLosses.join(', ')}`);
+    }
+    rows.push({ target: 'faster than onnxruntime-node, tfjs (cpu and wasm) and numpy on every case of the grid', measured: parts.join('<br>'), verdict: lost ? NOT_MET : MET });
+  } else {
+    rows.push({ target: 'faster than onnxruntime-node, tfjs (cpu and wasm) and numpy on every case of the grid', measured: 'no peer ran', verdict: NOT_MEASURED });
+  }
+
+  if (r.rx && !('skipped' in r.rx)) {
+    rows.push({
+      target: `rx operator adds < 10 % over the engine (dim ${r.rx.dim}, n = ${num(r.rx.tokens)})`,
+      measured: `${(r.rx.overhead * 100).toFixed(1)} %`,
+      verdict: r.rx.overhead < 0.1 ? MET : NOT_MET,
+    });
+  } else {
+    rows.push({ target: 'rx operator adds < 10 % over the engine', measured: r.rx && 'skipped' in r.rx ? r.rx.skipped : 'not run', verdict: NOT_MEASURED });
+  }
+
+  if (r.prefill) {
+    const x = r.prefill.single.median / r.prefill.many.median;
+    rows.push({
+      target: `pushMany of a ${r.prefill.tokens}-token prompt with projections ≥ 2× cheaper per token than single pushes`,
+      measured: `${ratio(x)} (${num(r.prefill.single.median)} vs ${num(r.prefill.many.median)} µs per token)`,
+      verdict: x >= 2 ? MET : NOT_MET,
+    });
+  } else {
+    rows.push({ target: 'pushMany ≥ 2× cheaper per token than single pushes', measured: 'not run', verdict: NOT_MEASURED });
+  }
+  return rows;
+}

@@ -1,0 +1,75 @@
+import { createAttention } from '../../src/index.js';
+import type { AttentionOptions } from '../../src/index.js';
+import { SEED_WK, SEED_WO, SEED_WQ, SEED_WV, embeddings, weightMatrix } from '../data.js';
+import { interleave, timed } from '../interleave.js';
+import type { Profile } from '../profile.js';
+import type { Progress } from '../progress.js';
+import { relativeError, summarize } from '../stats.js';
+import type { Summary } from '../stats.js';
+
+export interface PrefillResult {
+  readonly tokens: number;
+  readonly dim: number;
+  readonly heads: number;
+  readonly headDim: number;
+  /** µs per token. */
+  readonly single: Summary;
+  readonly many: Summary;
+  /** Relative max difference between the two paths' last outputs. */
+  readonly error: number;
+}
+
+/** Options of an engine with all four projections: dim = H·D, weights from bench/data.ts. */
+export function projectedOptions(heads: number, headDim: number, withOutput: boolean): AttentionOptions {
+  const dim = heads * headDim;
+  const weights = {
+    wq: weightMatrix(SEED_WQ, dim, dim),
+    wk: weightMatrix(SEED_WK, dim, dim),
+    wv: weightMatrix(SEED_WV, dim, dim),
+    ...(withOutput ? { wo: weightMatrix(SEED_WO, dim, dim) } : {}),
+  };
+  return { dim, heads, headDim, weights };
+}
+
+/**
+ * Prompt prefill with projections: a fresh engine takes the prompt by pushMany(xs), or by one
+ * push per token; interleaved runs, µs per token.
+ */
+export function runPrefill(profile: Profile, progress: Progress): PrefillResult {
+  const { heads, headDim, tokens, rounds } = profile.prefill;
+  const options = projectedOptions(heads, headDim, true);
+  const xs = embeddings(tokens, options.dim);
+  let lastSingle: ArrayLike<number> = [];
+  let lastMany: ArrayLike<number> = [];
+  progress.plan(2 * rounds);
+  const seconds = interleave(
+    [
+      {
+        id: 'single',
+        run: () => {
+          const engine = createAttention(options);
+          const s = timed(() => {
+            for (const x of xs) lastSingle = engine.push(x)[0]!.output;
+          });
+          engine.dispose();
+          return s;
+        },
+      },
+      {
+        id: 'many',
+        run: () => {
+          const engine = createAttention(options);
+          const s = timed(() => {
+            lastMany = engine.pushMany(xs).at(-1)!.output;
+          });
+          engine.dispose();
+          return s;
+        },
+      },
+    ],
+    rounds,
+    (id) => progress.tick(`prefill ${tokens} tokens · ${id === 'many' ? 'pushMany' : 'push'}`),
+  );
+  const perToken = (id: string) => summarize(seconds.get(id)!.map((s) => (s / tokens) * 1e6));
+  return { tokens, dim: options.dim, heads, headDim, single: perToken('single'), many: perToken('many'), error: relativeError(lastMany, lastSingle) };
+}

@@ -1,0 +1,74 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { from } from 'rxjs';
+import type { OperatorFunction } from 'rxjs';
+import { createAttention } from '../../src/index.js';
+import type { AttentionOptions, AttentionStep, Vector } from '../../src/index.js';
+import { embeddings } from '../data.js';
+import { ROOT } from '../implementations.js';
+import { interleave, timed } from '../interleave.js';
+import type { Profile } from '../profile.js';
+import type { Progress } from '../progress.js';
+import { relativeError, summarize } from '../stats.js';
+import type { Summary } from '../stats.js';
+
+export type RxResult =
+  | { readonly skipped: string }
+  | {
+      readonly dim: number;
+      readonly tokens: number;
+      /** Seconds per stream. */
+      readonly direct: Summary;
+      readonly rx: Summary;
+      /** median(rx) / median(direct) − 1. */
+      readonly overhead: number;
+      readonly error: number;
+    };
+
+type Attend = (options: AttentionOptions) => OperatorFunction<Vector, AttentionStep>;
+
+/** The rx subpath's `attend`, when src/rx/index.ts exists and exports it (it is imported by path so the bench type-checks without it). */
+async function loadAttend(): Promise<Attend | string> {
+  const path = join(ROOT, 'src', 'rx', 'index.ts');
+  if (!existsSync(path)) return 'src/rx/index.ts does not exist yet';
+  const rx = (await import(pathToFileURL(path).href)) as { attend?: unknown };
+  return typeof rx.attend === 'function' ? (rx.attend as Attend) : 'src/rx/index.ts does not export attend';
+}
+
+/** The cost of the rx operator over the engine it wraps: the same tokens through `attend` and through a push loop. */
+export async function runRxOverhead(profile: Profile, progress: Progress): Promise<RxResult> {
+  const attend = await loadAttend();
+  if (typeof attend === 'string') return { skipped: attend };
+  const { dim, tokens, rounds } = profile.rx;
+  const options: AttentionOptions = { dim };
+  const xs = embeddings(tokens, dim);
+  let directLast: ArrayLike<number> = [];
+  let rxLast: ArrayLike<number> = [];
+  progress.plan(2 * rounds);
+  const seconds = interleave(
+    [
+      {
+        id: 'direct',
+        run: () => {
+          const engine = createAttention(options);
+          const s = timed(() => {
+            for (const x of xs) directLast = engine.push(x)[0]!.output;
+          });
+          engine.dispose();
+          return s;
+        },
+      },
+      {
+        id: 'rx',
+        // A synchronous source: the whole stream runs inside subscribe.
+        run: () => timed(() => from(xs).pipe(attend(options)).subscribe((step) => (rxLast = step.output))),
+      },
+    ],
+    rounds,
+    (id) => progress.tick(`rx overhead · ${id}`),
+  );
+  const direct = summarize(seconds.get('direct')!);
+  const rx = summarize(seconds.get('rx')!);
+  return { dim, tokens, direct, rx, overhead: rx.median / direct.median - 1, error: relativeError(rxLast, directLast) };
+}

@@ -1,0 +1,168 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SEED_KEY, SEED_QUERY, SEED_VALUE, tokenRow, tokenRows, value } from '../bench/data.js';
+import { engineOptions } from '../bench/impls/attnstream-implementation.js';
+import { directPrefill } from '../bench/impls/direct-prefill.js';
+import { plainAttention } from '../bench/impls/plain-loops-implementation.js';
+import { parseOptions } from '../bench/options.js';
+import type { BenchResults } from '../bench/report/results.js';
+import { summarize } from '../bench/stats.js';
+import { createAttention } from '../src/index.js';
+import { expectClose } from './support/close.js';
+
+// `npm run bench:smoke` end to end: every section and every peer that can run here, at tiny
+// sizes. It asserts that the bench runs, that each implementation computed the same attention as
+// attnstream, and that the report has its parts. It asserts no time.
+
+const run = promisify(execFile);
+let dir = '';
+let results: BenchResults;
+let markdown = '';
+let svg = '';
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'attnstream-bench-smoke-'));
+  // run.ts exits non-zero when any implementation's output disagrees with attnstream's.
+  await run(process.execPath, ['--import', 'tsx', 'bench/run.ts', '--smoke', '--quiet', '--out', dir, '--json', join(dir, 'results.json')], {
+    cwd: fileURLToPath(new URL('..', import.meta.url)),
+  });
+  results = JSON.parse(await readFile(join(dir, 'results.json'), 'utf8')) as BenchResults;
+  markdown = await readFile(join(dir, 'performance.md'), 'utf8');
+  svg = await readFile(join(dir, 'performance-steps.svg'), 'utf8');
+}, 120_000);
+
+afterAll(async () => {
+  if (dir !== '') await rm(dir, { recursive: true, force: true });
+});
+
+describe('npm run bench:smoke', () => {
+  it('measures every grid cell for every implementation that started, or says why not', () => {
+    const ids = Object.keys(results.labels);
+    expect(ids[0]).toBe('attnstream');
+    expect(results.grid!.length).toBe(2);
+    for (const cell of results.grid!) {
+      expect(cell.rows.map((r) => r.id)).toEqual(ids);
+      for (const row of cell.rows) {
+        if (row.micros === undefined) expect(row.skipped, `${row.id} at n=${cell.cell.n}`).toMatch(/\w/);
+        else expect(row.micros.min).toBeLessThanOrEqual(row.micros.median);
+      }
+      expect(cell.rows.find((r) => r.id === 'attnstream')!.micros).toBeDefined();
+    }
+  });
+
+  it('checks each peer against attnstream: all outputs agree (1e-3 relative)', () => {
+    for (const cell of results.grid!) for (const row of cell.rows) if (row.error !== undefined) expect(row.error, row.id).toBeLessThanOrEqual(1e-3);
+    for (const row of results.stream!.rows) if (row.error !== undefined) expect(row.error, row.id).toBeLessThanOrEqual(1e-3);
+  });
+
+  it('lists a peer it could not start with the reason, never silently', () => {
+    const started = new Set(Object.keys(results.labels));
+    for (const id of ['c-1t', 'c-2t', 'numpy', 'ort-matmul', 'ort-attention', 'tfjs-cpu', 'tfjs-wasm']) {
+      const unavailable = results.unavailable.find((s) => s.id === id);
+      expect(started.has(id) !== (unavailable !== undefined), id).toBe(true);
+      if (unavailable) expect(markdown).toContain(`\`${id}\`: **not run** — ${unavailable.reason}`);
+    }
+  });
+
+  it('runs every other section', () => {
+    expect(results.bandwidth!.javascript).toBeGreaterThan(0);
+    expect(results.stream!.rows.find((r) => r.id === 'attnstream')!.tokensPerSecond).toBeDefined();
+    expect(results.recompute!.rows.map((r) => r.n)).toEqual([8, 16]);
+    expect(results.prefill!.error).toBeLessThanOrEqual(1e-5);
+    expect(results.rx).toBeDefined();
+    // float32 cache, H=2, D=8: a key and a value are 2·16·4 bytes, whole 64-token blocks at 64 tokens.
+    expect(results.memory!.find((m) => m.precision === 'float32')!.reported).toBe(128);
+  });
+
+  it('writes the report: machine, command, targets and every table', () => {
+    for (const heading of [
+      '## Machine and versions',
+      '## Targets (issue 5)',
+      '## Streaming 32 tokens (H = 2, D = 8)',
+      '## Decode step at length n: µs per step',
+      '### H = 2, D = 8',
+      '## Incremental vs recomputing the prefix',
+      '## Prefill: pushMany vs one push per token',
+      '## rx operator overhead',
+      '## Memory per cached token',
+      '## Memory bandwidth and the floor',
+    ]) {
+      expect(markdown).toContain(heading);
+    }
+    expect(markdown).toContain('npm run bench -- --smoke');
+    expect(markdown).toContain(`| node | ${process.version} |`);
+    const targets = markdown.slice(markdown.indexOf('## Targets'), markdown.indexOf('## Streaming'));
+    expect(targets.match(/^\| (default kernels|threads|n = 32,768|pure-TS|faster than|rx operator|pushMany)/gm)?.length).toBe(7);
+  });
+
+  it('plots one line per measured implementation on log-log axes', () => {
+    expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true);
+    expect(svg.trimEnd().endsWith('</svg>')).toBe(true);
+    for (const id of Object.keys(results.labels)) expect(svg).toContain(`<title>${id}</title>`);
+  });
+});
+
+describe('the bench harness', () => {
+  it('fills a cache directly exactly as pushQKV would: the next step is bit-identical', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 3 }), fc.constantFrom(2, 4, 8), fc.integer({ min: 0, max: 150 }), (heads, headDim, n) => {
+        const width = heads * headDim;
+        const keys = tokenRows(SEED_KEY, n + 1, width);
+        const values = tokenRows(SEED_VALUE, n + 1, width);
+        const queries = tokenRows(SEED_QUERY, n + 1, width);
+        const row = (a: Float32Array, t: number) => a.subarray(t * width, (t + 1) * width);
+        const pushed = createAttention(engineOptions(heads, headDim));
+        for (let t = 0; t < n; t++) pushed.pushQKV(row(queries, t), row(keys, t), row(values, t));
+        const direct = createAttention(engineOptions(heads, headDim));
+        expect(directPrefill(direct, keys, values, n)).toBe(true);
+        expect(direct.length).toBe(n);
+        const expected = pushed.pushQKV(row(queries, n), row(keys, n), row(values, n));
+        const actual = direct.pushQKV(row(queries, n), row(keys, n), row(values, n));
+        expect(actual.map((s) => s.index)).toEqual([n]);
+        expect(Array.from(actual[0]!.output)).toEqual(Array.from(expected[0]!.output));
+      }),
+      { numRuns: 40 },
+    );
+  });
+
+  it('the plain-loop baseline is attention: one key gives its value, equal keys average the values', () => {
+    const q = new Float32Array([1, 0]);
+    const out = new Float32Array(2);
+    plainAttention(out, q, new Float32Array([3, 4]), new Float32Array([5, 6]), 1, 1, 2, new Float64Array(1), new Float64Array(2));
+    expect(Array.from(out)).toEqual([5, 6]);
+    plainAttention(out, q, new Float32Array([1, 1, 1, 1]), new Float32Array([0, 2, 4, 6]), 2, 1, 2, new Float64Array(2), new Float64Array(2));
+    expectClose(out, [2, 4], 1e-7);
+  });
+
+  it('hashes inputs to float32 values in [-0.5, 0.5), one row per token', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 9 }), fc.nat(1 << 26), (seed, i) => {
+        const x = value(seed, i);
+        expect(x).toBeGreaterThanOrEqual(-0.5);
+        expect(x).toBeLessThan(0.5);
+        expect(Math.fround(x)).toBe(x);
+      }),
+    );
+    const rows = tokenRows(SEED_KEY, 3, 4);
+    expect(Array.from(tokenRow(new Float32Array(4), SEED_KEY, 2, 4))).toEqual(Array.from(rows.subarray(8, 12)));
+  });
+
+  it('summarizes samples: the median of an even count is the mean of the middle two', () => {
+    expect(summarize([5, 1, 3])).toEqual({ median: 3, min: 1, max: 5, count: 3 });
+    expect(summarize([4, 1, 3, 2]).median).toBe(2.5);
+  });
+
+  it('parses --cells patterns against the full grid and refuses what it cannot read', () => {
+    const cells = parseOptions(['--cells', '8x128x*,1x64x128']).profile.cells;
+    expect(cells.map((c) => `${c.heads}x${c.headDim}x${c.n}`)).toEqual(['1x64x128', '8x128x128', '8x128x1024', '8x128x8192', '8x128x32768']);
+    expect(parseOptions(['--peers', 'c,numpy']).implementations).toEqual(new Set(['attnstream', 'c-1t', 'c-2t', 'numpy']));
+    expect(() => parseOptions(['--cells', '8x64'])).toThrow(/HxDxN/);
+    expect(() => parseOptions(['--peers', 'torch'])).toThrow(/unknown implementation torch/);
+  });
+});
