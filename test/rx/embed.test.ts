@@ -1,7 +1,10 @@
+import fc from 'fast-check';
 import { firstValueFrom, from, toArray } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { AttentionError, batchAttention } from '../../src/index.js';
 import { attend, embed, EmbeddingTable } from '../../src/rx/index.js';
+import { expectClose } from '../support/close.js';
+import { configArbitrary } from '../support/engine-arbitraries.js';
 import { stepScheduler } from './support/step-marbles.js';
 
 const table = EmbeddingTable.fromArrays(['the', 'dog', 'ran'], [[1, 0], [0, 1], [0.5, 0.5]], { lowercase: true });
@@ -49,5 +52,32 @@ describe('embed', () => {
 
   it('refuses anything but an EmbeddingTable at once', () => {
     expect(() => embed(new Map() as unknown as EmbeddingTable)).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+  });
+});
+
+describe('embed then attend equals batchAttention on the same embeddings', () => {
+  it('for random vocabularies, token streams (words and row indices) and engine options', async () => {
+    const caseArbitrary = configArbitrary({ precision: 'float64' }).chain((options) =>
+      fc
+        .array(fc.array(fc.double({ min: -3, max: 3, noNaN: true }), { minLength: options.dim, maxLength: options.dim }), { minLength: 1, maxLength: 6 })
+        .chain((rows) =>
+          fc
+            .array(fc.tuple(fc.nat(rows.length - 1), fc.boolean()), { minLength: 1, maxLength: 24 })
+            .map((picks) => ({ options, rows, picks })),
+        ),
+    );
+    await fc.assert(
+      fc.asyncProperty(caseArbitrary, async ({ options, rows, picks }) => {
+        const words = rows.map((_, i) => `w${i}`);
+        const table = EmbeddingTable.fromArrays(words, rows);
+        const tokens = picks.map(([row, asWord]) => (asWord ? words[row]! : row));
+        const steps = await firstValueFrom(from(tokens).pipe(embed(table), attend(options), toArray()));
+        // The table stores float32, so the reference gets the rows rounded the same way.
+        const expected = batchAttention(picks.map(([row]) => rows[row]!.map(Math.fround)), options);
+        expect(steps.map((step) => step.index)).toEqual(expected.map((step) => step.index));
+        steps.forEach((step, n) => expectClose(step.output, expected[n]!.output, 1e-12, `output of token ${step.index}`));
+      }),
+      { numRuns: 100 },
+    );
   });
 });
