@@ -1,0 +1,146 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { AttentionError, resolveOptions } from '../../src/index.js';
+import type { AttentionOptions } from '../../src/index.js';
+import { attentionOptionsArbitrary, attentionWeightsArbitrary, sequenceArbitrary, vectorArbitrary } from '../../src/testing/index.js';
+
+const heads = (o: AttentionOptions) => o.heads ?? 1;
+const kvHeads = (o: AttentionOptions) => o.kvHeads ?? heads(o);
+
+describe('vectorArbitrary', () => {
+  it('draws dim numbers in [−magnitude, magnitude], multiples of magnitude/steps', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 8 }), fc.constantFrom(1, 100, 1e4), fc.integer({ min: 1, max: 20 }), (dim, magnitude, steps) => {
+        for (const x of fc.sample(vectorArbitrary(dim, { magnitude, steps }), 20)) {
+          expect(x).toHaveLength(dim);
+          for (const v of x) {
+            expect(Math.abs(v)).toBeLessThanOrEqual(magnitude);
+            expect(Math.abs(Math.round((v * steps) / magnitude) - (v * steps) / magnitude)).toBeLessThan(1e-9);
+          }
+        }
+      }),
+      { numRuns: 30 },
+    );
+  });
+
+  it('reaches its magnitude', () => {
+    const largest = Math.max(...fc.sample(vectorArbitrary(4, { magnitude: 1e4 }), 200).flat().map(Math.abs));
+    expect(largest).toBe(1e4);
+  });
+
+  it('refuses a bad dim, magnitude or step count', () => {
+    expect(() => vectorArbitrary(0)).toThrow(AttentionError);
+    expect(() => vectorArbitrary(2, { magnitude: Infinity })).toThrow(/magnitude/);
+    expect(() => vectorArbitrary(2, { steps: 0.5 })).toThrow(/steps/);
+  });
+});
+
+describe('sequenceArbitrary', () => {
+  it('draws minLength to maxLength tokens of dim numbers', () => {
+    for (const xs of fc.sample(sequenceArbitrary(3, { minLength: 2, maxLength: 5 }), 200)) {
+      expect(xs.length).toBeGreaterThanOrEqual(2);
+      expect(xs.length).toBeLessThanOrEqual(5);
+      for (const x of xs) expect(x).toHaveLength(3);
+    }
+  });
+
+  it('by default draws one magnitude per sequence, 1, 100 or 1e4, and often the large ones', () => {
+    const sequences = fc.sample(sequenceArbitrary(4, { minLength: 4 }), 1000);
+    const largest = sequences.map((xs) => Math.max(...xs.flat().map(Math.abs)));
+    for (const m of largest) expect(m <= 1 || (m >= 10 && m <= 100) || (m >= 1000 && m <= 1e4)).toBe(true);
+    expect(largest.filter((m) => m > 1000).length).toBeGreaterThan(150);
+    expect(largest.filter((m) => m <= 1).length).toBeGreaterThan(400);
+  });
+
+  it('refuses maxLength below minLength', () => {
+    expect(() => sequenceArbitrary(2, { minLength: 3, maxLength: 2 })).toThrow(/maxLength/);
+  });
+});
+
+describe('attentionWeightsArbitrary', () => {
+  it('draws matrices of the shapes resolveOptions expects, with wo on demand', () => {
+    const shape = { dim: 3, heads: 4, kvHeads: 2, headDim: 2 };
+    for (const output of [true, false, undefined]) {
+      for (const weights of fc.sample(attentionWeightsArbitrary(shape, { output }), 20)) {
+        expect(weights.wq).toHaveLength(8 * 3);
+        expect(weights.wk).toHaveLength(4 * 3);
+        expect(weights.wv).toHaveLength(4 * 3);
+        if (output === true) expect(weights.wo).toHaveLength(3 * 8);
+        if (output === false) expect(weights.wo).toBeUndefined();
+        resolveOptions({ ...shape, weights });
+      }
+    }
+  });
+});
+
+describe('attentionOptionsArbitrary', () => {
+  const sample = fc.sample(attentionOptionsArbitrary(), 2000);
+  const share = (predicate: (o: AttentionOptions) => boolean) => sample.filter(predicate).length / sample.length;
+
+  it('draws only options the core accepts', () => {
+    for (const options of sample) expect(() => resolveOptions(options)).not.toThrow();
+  });
+
+  it('writes options minimally: no option is set to its default', () => {
+    for (const o of sample) {
+      expect(o.heads).not.toBe(1);
+      expect(o.kvHeads === undefined || o.kvHeads !== heads(o)).toBe(true);
+      expect(o.headDim === undefined || o.dim % heads(o) !== 0 || o.headDim !== o.dim / heads(o)).toBe(true);
+      for (const key of ['positions', 'window', 'sinks', 'lookahead', 'ropePositions', 'withWeights'] as const) {
+        expect([undefined, 'none', 0, Infinity, 'absolute', false]).not.toContain(o[key] === undefined ? 'unset' : o[key]);
+      }
+    }
+  });
+
+  // The hard cases must come up within the default 100 runs on their own, not by luck.
+  it('reaches the hard cases often: true GQA, windows, sinks, look-ahead, tiny blocks', () => {
+    expect(share((o) => kvHeads(o) >= 2 && heads(o) / kvHeads(o) >= 2)).toBeGreaterThan(0.25);
+    expect(share((o) => kvHeads(o) === 1 && heads(o) > 1)).toBeGreaterThan(0.1);
+    expect(share((o) => o.window !== undefined)).toBeGreaterThan(0.4);
+    expect(share((o) => o.window === 1)).toBeGreaterThan(0.08);
+    expect(share((o) => o.sinks !== undefined)).toBeGreaterThan(0.1);
+    expect(share((o) => o.lookahead !== undefined)).toBeGreaterThan(0.25);
+    expect(share((o) => o.blockSize !== undefined && o.blockSize <= 3)).toBeGreaterThan(0.4);
+  });
+
+  it('mixes every encoding, mode and precision', () => {
+    expect(share((o) => o.positions === 'rope' && o.ropePositions === 'cache')).toBeGreaterThan(0.1);
+    expect(share((o) => o.positions === 'rope' && o.ropePositions === undefined)).toBeGreaterThan(0.1);
+    expect(share((o) => o.positions === 'alibi')).toBeGreaterThan(0.25);
+    expect(share((o) => o.weights === undefined)).toBeGreaterThan(0.1);
+    expect(share((o) => o.weights?.wo !== undefined)).toBeGreaterThan(0.25);
+    expect(share((o) => o.scale !== undefined)).toBeGreaterThan(0.1);
+    expect(share((o) => o.precision === 'float32')).toBeGreaterThan(0.4);
+    expect(share((o) => o.precision === 'float64')).toBeGreaterThan(0.4);
+    expect(share((o) => o.withWeights === true)).toBeGreaterThan(0.4);
+  });
+
+  it('with the default 1–8 token sequences, crosses the window boundary and reaches magnitude 1e4', () => {
+    const cases = fc.sample(fc.tuple(attentionOptionsArbitrary(), sequenceArbitrary(1)), 2000);
+    const crossing = cases.filter(([o, xs]) => o.window !== undefined && xs.length > o.window + (o.sinks ?? 0)).length;
+    expect(crossing / cases.length).toBeGreaterThan(0.2);
+    expect(cases.filter(([, xs]) => Math.max(...xs.flat().map(Math.abs)) >= 1000).length / cases.length).toBeGreaterThan(0.15);
+  });
+
+  it('respects its constraints', () => {
+    const narrow = fc.sample(
+      attentionOptionsArbitrary({ precision: 'float64', positions: ['alibi'], maxWindow: 0, maxLookahead: 0, projections: false, withWeights: true, blockSizes: [] }),
+      300,
+    );
+    for (const o of narrow) {
+      expect(o).toMatchObject({ precision: 'float64', positions: 'alibi', withWeights: true });
+      expect(o.window ?? o.lookahead ?? o.weights ?? o.blockSize).toBeUndefined();
+    }
+    for (const o of fc.sample(attentionOptionsArbitrary({ maxHeads: 6, maxDim: 2, maxHeadDim: 2 }), 300)) {
+      expect(heads(o)).toBeLessThanOrEqual(6);
+      expect(o.weights === undefined || o.dim <= 2).toBe(true);
+      resolveOptions(o);
+    }
+  });
+
+  it('refuses constraints it cannot meet', () => {
+    expect(() => attentionOptionsArbitrary({ positions: [] })).toThrow(AttentionError);
+    expect(() => attentionOptionsArbitrary({ positions: ['rope'], maxHeadDim: 1 })).toThrow(/maxHeadDim/);
+    expect(() => attentionOptionsArbitrary({ maxWindow: -1 })).toThrow(/maxWindow/);
+  });
+});
