@@ -118,9 +118,10 @@ export function attentionOptionsArbitrary(constraints: AttentionOptionsConstrain
   // Weights are drawn once at the largest shape and cut to each structure's (no chain), so the
   // structure shrinks while the weights stay put, and the weights shrink on their own.
   const largest: WeightsShape = { dim: maxDim, heads: maxHeads, kvHeads: maxHeads, headDim: maxHeadDim };
-  return fc.tuple(structure, attentionWeightsArbitrary(largest, { magnitude: weightMagnitude, output: true })).map(([s, drawn]) => {
+  const weights = constraints.projections === false ? fc.constant(null) : attentionWeightsArbitrary(largest, { magnitude: weightMagnitude, output: true });
+  return fc.tuple(structure, weights).map(([s, drawn]) => {
     const shape = shapeOf(s, maxHeadDim);
-    return optionsOf(s, shape, shape.projections ? cutWeights(drawn, largest, shape, s.output) : undefined);
+    return optionsOf(s, shape, drawn !== null && shape.projections ? cutWeights(drawn, largest, shape, s.output) : undefined);
   });
 }
 
