@@ -61,12 +61,16 @@ export interface Counterexample {
  *
  * @example
  * ```ts
+ * import { createAttention } from 'attnstream';
+ * import type { AttentionOptions } from 'attnstream';
  * import { checkIncremental, VerificationError } from 'attnstream/testing';
+ * // Wrong on purpose: every engine gets a one-token window.
+ * const tooNarrow = (options: AttentionOptions) => createAttention({ ...options, window: 1 });
  * try {
- *   checkIncremental(myFactory);
+ *   checkIncremental(tooNarrow);
  * } catch (e) {
- *   if (e instanceof VerificationError) console.log(e.counterexample.inputs?.length, e.mismatch.kind, e.seed);
- *   throw e;
+ *   if (!(e instanceof VerificationError)) throw e;
+ *   console.log(e.counterexample.inputs, e.mismatch.kind, e.seed); // e.g. [[0], [0.1]] 'output' 1234
  * }
  * ```
  */
