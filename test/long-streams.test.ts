@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { AttentionError, batchAttention, createAttention } from '../src/index.js';
 import type { AttentionOptions, AttentionStep, CacheEvent } from '../src/index.js';
 import { expectClose } from './support/close.js';
@@ -153,6 +153,25 @@ describe('bounded memory', () => {
     expect(attn.stats()).toMatchObject({ tokens: 1_000_000, bytes: bytesAfterFill });
     expect(attn.stats().retained).toBeLessThanOrEqual(window + sinks + 2 * attn.stats().blockSize);
   }, 600_000);
+});
+
+describe('windowed pushes cost the same however long the stream', () => {
+  // Counted, not timed, so it cannot flake: the block-table lookups of one push. blockSize 1
+  // magnifies any scan over released blocks.
+  it('a windowed push does as much work at token 5,000 as at token 100', () => {
+    const engine = createAttention({ dim: 2, window: 4, blockSize: 1 });
+    const lookupsOfOnePush = (): number => {
+      const spy = vi.spyOn(Map.prototype, 'get');
+      engine.push([1, 0]);
+      const calls = spy.mock.calls.length;
+      spy.mockRestore();
+      return calls;
+    };
+    for (let i = 0; i < 100; i++) engine.push([Math.sin(i), 1]);
+    const early = lookupsOfOnePush();
+    for (let i = 101; i < 5_000; i++) engine.push([Math.sin(i), 1]);
+    expect(lookupsOfOnePush()).toBeLessThanOrEqual(early);
+  });
 });
 
 describe('look-ahead', () => {

@@ -35,12 +35,15 @@ export class PagedKVCache {
   private table: Map<number, KVBlock>;
   private free: KVBlock[];
   private len: number;
+  /** Blocks below this number were already released, so a release scan starts here, not at the sinks. */
+  private releasedBelow: number;
 
-  constructor(layout: KVCacheLayout, table = new Map<number, KVBlock>(), length = 0) {
+  constructor(layout: KVCacheLayout, table = new Map<number, KVBlock>(), length = 0, releasedBelow = 0) {
     this.layout = layout;
     this.table = table;
     this.free = [];
     this.len = length;
+    this.releasedBelow = releasedBelow;
   }
 
   /** Tokens appended so far. */
@@ -59,6 +62,24 @@ export class PagedKVCache {
     if (from >= to) return true;
     for (let b = Math.floor(from / blockSize); b * blockSize < to; b++) if (!this.table.has(b)) return false;
     return true;
+  }
+
+  /** The positions still held, ascending. */
+  heldPositions(): number[] {
+    const { blockSize } = this.layout;
+    const blocks = [...this.table.keys()].sort((a, b) => a - b);
+    const positions: number[] = [];
+    for (const b of blocks) for (let p = b * blockSize; p < Math.min(this.len, (b + 1) * blockSize); p++) positions.push(p);
+    return positions;
+  }
+
+  /**
+   * Moves the end of the stream forward to `p` without caching anything in between: used when
+   * restoring a windowed cache whose evicted middle is gone.
+   */
+  skipTo(p: number): void {
+    if (p < this.len) throw new RangeError(`skipTo(${p}) is behind the stream end ${this.len}`);
+    this.len = p;
   }
 
   /** Appends one token: k and v as `[g][c]` rows (kvHeads·headDim numbers), q as queryWidth numbers. */
@@ -94,7 +115,7 @@ export class PagedKVCache {
     let last = -1;
     let blocks = 0;
     const end = Math.floor(Math.min(before, this.len) / blockSize);
-    for (let b = Math.ceil(keepHead / blockSize); b < end; b++) {
+    for (let b = Math.max(Math.ceil(keepHead / blockSize), this.releasedBelow); b < end; b++) {
       const block = this.table.get(b);
       if (!block) continue;
       this.release(block);
@@ -103,6 +124,7 @@ export class PagedKVCache {
       last = b;
       blocks++;
     }
+    this.releasedBelow = Math.max(this.releasedBelow, end);
     if (first < 0) return null;
     return { from: first * blockSize, to: (last + 1) * blockSize, blocks };
   }
@@ -118,12 +140,13 @@ export class PagedKVCache {
       }
     }
     this.len = n;
+    this.releasedBelow = Math.min(this.releasedBelow, Math.floor(n / blockSize));
   }
 
   /** An independent cache sharing every block; O(blocks). */
   fork(): PagedKVCache {
     for (const block of this.table.values()) block.refs++;
-    return new PagedKVCache(this.layout, new Map(this.table), this.len);
+    return new PagedKVCache(this.layout, new Map(this.table), this.len, this.releasedBelow);
   }
 
   /** Releases everything, keeping freed blocks for reuse. */
