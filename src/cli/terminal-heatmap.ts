@@ -1,0 +1,101 @@
+import type { AttentionRow } from './attention-row.js';
+import { formatWeight } from './format-weight.js';
+import { heatRgb, inkCss } from './heat-color.js';
+import { rowWeights } from './row-weights.js';
+import type { HeadChoice } from './row-weights.js';
+import { selfWeight, topAttended } from './top-attended.js';
+
+/** How {@link terminalRows} draws. */
+export interface TerminalHeatmapOptions {
+  /** 24-bit ANSI colours with the weight printed in each cell; otherwise shade characters. Default false. */
+  readonly color?: boolean;
+  /** Width of the word column. Default 10. */
+  readonly labelWidth?: number;
+  /** Most cells per row; a longer row shows its last ones after a `…`. Default 24. */
+  readonly maxColumns?: number;
+  /** How many attended words to list after the cells. Default 3. */
+  readonly topCount?: number;
+  /** Characters for √weight in [0, .2), [.2, .4), … [.8, 1]. */
+  readonly shades?: string;
+  /**
+   * Words in the whole text, when known: rows are padded to this many cells so the text after the
+   * cells lines up. Default: each row ends at the furthest word it attended.
+   */
+  readonly length?: number;
+}
+
+const CELL = 4; // three characters and a space
+const SHADES = '·░▒▓█';
+
+/**
+ * A terminal heatmap of one word's attention: its label, one cell per position from 0 (or the last
+ * `maxColumns`) to the furthest position it attended, and its top attended words. A multi-head
+ * row gives one line per head, labelled `word h0`, `word h1`, …
+ *
+ * Cells are aligned by position, so rows printed one under another form the heatmap: cell j of
+ * every row is word j. A position the row did not attend (beyond a window, or not yet seen) is
+ * blank.
+ *
+ * @example
+ * ```ts
+ * for (const line of terminalRows(row, words, { color: process.stdout.isTTY })) console.log(line);
+ * // it         ▒▒▒ ·   ·   ░░░ ▒▒▒ ·   ▒▒▒ ▓▓▓   self 0.35  because 0.15, the 0.14, The 0.14
+ * ```
+ */
+export function terminalRows(row: AttentionRow, words: readonly string[], options: TerminalHeatmapOptions = {}): string[] {
+  const heads: HeadChoice[] = row.weights.length === 1 ? [0] : row.weights.map((_, h) => h);
+  return heads.map((head) => {
+    const label = row.weights.length === 1 ? row.word : `${row.word} h${head}`;
+    return terminalLine(row, words, label, head, options);
+  });
+}
+
+/**
+ * The header for {@link terminalRows}: each column labelled with the first three characters of its
+ * word, so it lines up with the cells of rows drawn with the same `labelWidth` and `maxColumns`.
+ *
+ * @example
+ * ```ts
+ * terminalHeader(['The', 'dog', 'ran']); // '           The dog ran'
+ * ```
+ */
+export function terminalHeader(words: readonly string[], options: Pick<TerminalHeatmapOptions, 'labelWidth' | 'maxColumns'> = {}): string {
+  const { first, elided } = columnRange(words.length - 1, options.maxColumns ?? 24);
+  const cells = words.slice(first).map((w) => w.slice(0, CELL - 1).padEnd(CELL)).join('');
+  return `${' '.repeat((options.labelWidth ?? 10) + 1)}${elided ? '… ' : ''}${cells}`.trimEnd();
+}
+
+function terminalLine(row: AttentionRow, words: readonly string[], label: string, head: HeadChoice, options: TerminalHeatmapOptions): string {
+  const color = options.color ?? false;
+  const shades = options.shades ?? SHADES;
+  const weights = rowWeights(row, head);
+  const last = Math.max(row.index, row.positions.length > 0 ? row.positions[row.positions.length - 1]! : 0, (options.length ?? 0) - 1);
+  const { first, elided } = columnRange(last, options.maxColumns ?? 24);
+  const byPosition = new Map<number, number>();
+  row.positions.forEach((p, n) => byPosition.set(p, weights[n]!));
+
+  let cells = elided ? '… ' : '';
+  for (let p = first; p <= last; p++) {
+    const w = byPosition.get(p);
+    if (w === undefined) cells += ' '.repeat(CELL);
+    else if (color) cells += `${ansiCell(w)} `;
+    else cells += `${shades[Math.min(shades.length - 1, Math.floor(Math.sqrt(w) * shades.length))]!.repeat(CELL - 1)} `;
+  }
+  const top = topAttended(row, words, options.topCount ?? 3, head)
+    .map((t) => `${t.word} ${t.weight.toFixed(2)}`)
+    .join(', ');
+  const width = options.labelWidth ?? 10;
+  const name = label.length > width ? `${label.slice(0, width - 1)}…` : label.padEnd(width);
+  return `${name} ${cells}  self ${selfWeight(row, head).toFixed(2)}${top === '' ? '' : `  ${top}`}`;
+}
+
+function ansiCell(weight: number): string {
+  const [r, g, b] = heatRgb(weight);
+  const ink = inkCss(weight) === '#000' ? '38;2;0;0;0' : '38;2;255;255;255';
+  return `\x1b[48;2;${r};${g};${b}m\x1b[${ink}m${formatWeight(weight)}\x1b[0m`;
+}
+
+function columnRange(last: number, maxColumns: number): { first: number; elided: boolean } {
+  const first = Math.max(0, last - Math.max(1, maxColumns) + 1);
+  return { first, elided: first > 0 };
+}
