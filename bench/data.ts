@@ -33,6 +33,24 @@ export function tokenRows(seed: number, count: number, width: number): Float32Ar
   return out;
 }
 
+/** Queries, keys and values of tokens 0 … tokens−1, token-major, for a stream from an empty cache. */
+export interface StreamInputs {
+  readonly queries: Float32Array;
+  readonly keys: Float32Array;
+  readonly values: Float32Array;
+  /** Token t's row (a view) of one of the three. */
+  row(rows: Float32Array, t: number): Float32Array;
+}
+
+export function streamInputs(tokens: number, width: number): StreamInputs {
+  return {
+    queries: tokenRows(SEED_QUERY, tokens, width),
+    keys: tokenRows(SEED_KEY, tokens, width),
+    values: tokenRows(SEED_VALUE, tokens, width),
+    row: (rows, t) => rows.subarray(t * width, (t + 1) * width),
+  };
+}
+
 /** Token-major rows `[t][h][d]` of tokens 0 … n−1 → head-major `[h][t][d]`, the layout of ONNX's past and of tfjs here. */
 export function headMajor(rows: Float32Array, n: number, heads: number, headDim: number): Float32Array {
   const out = new Float32Array(n * heads * headDim);

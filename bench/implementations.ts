@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { SEED_KEY, SEED_VALUE, tokenRows } from './data.js';
 import { attnstreamImplementation } from './impls/attnstream-implementation.js';
 import { childImplementation } from './impls/child-implementation.js';
-import type { Cell, DecodeImplementation } from './impls/decode-implementation.js';
+import type { Cell, CellData, DecodeImplementation } from './impls/decode-implementation.js';
 import { LineProtocolChild } from './impls/line-protocol-child.js';
 import { onnxAttentionImplementation, onnxMatMulImplementation } from './impls/onnx-implementations.js';
 import { plainLoopsImplementation } from './impls/plain-loops-implementation.js';
@@ -30,7 +30,7 @@ export interface Implementations {
   /** The C reference's child, when built: it also measures memory bandwidth. */
   readonly native: LineProtocolChild | null;
   /** Token-major keys and values of tokens 0 … n of a cell, made once per cell and shared. */
-  readonly cellData: (cell: Cell) => { keys: Float32Array; values: Float32Array };
+  readonly cellData: CellData;
   /** Frees the shared cell data. */
   readonly releaseCellData: () => void;
   close(): Promise<void>;
@@ -128,7 +128,7 @@ export async function loadImplementations(wanted: ReadonlySet<string>): Promise<
 /** onnxruntime-node and tfjs (cpu, wasm), each when asked for and loadable; what fails to load is listed in `skipped`. */
 async function loadJavaScriptPeers(
   wanted: ReadonlySet<string>,
-  cellData: (cell: Cell) => { keys: Float32Array; values: Float32Array },
+  cellData: CellData,
   versions: Record<string, string>,
   settings: Record<string, string>,
   skipped: Skipped[],

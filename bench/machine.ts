@@ -3,6 +3,8 @@ import { cpus, loadavg, totalmem } from 'node:os';
 
 export interface Machine {
   readonly cpu: string;
+  /** Last-level cache as /proc/cpuinfo states it ("cache size"), e.g. "107520 KB". */
+  readonly cache: string;
   readonly cores: number;
   readonly memoryGiB: number;
   readonly platform: string;
@@ -12,19 +14,11 @@ export interface Machine {
   readonly date: string;
 }
 
-/** What the figures were measured on: the CPU model from /proc/cpuinfo, cores, memory, load. */
+/** What the figures were measured on: the CPU model and cache from /proc/cpuinfo, cores, memory, load. */
 export function describeMachine(): Machine {
-  let cpu = cpus()[0]?.model ?? 'unknown';
-  try {
-    const line = readFileSync('/proc/cpuinfo', 'utf8')
-      .split('\n')
-      .find((l) => l.startsWith('model name'));
-    if (line !== undefined) cpu = line.split(':')[1]!.trim();
-  } catch {
-    // Not Linux: os.cpus() said it.
-  }
   return {
-    cpu,
+    cpu: cpuInfo('model name') ?? cpus()[0]?.model ?? 'unknown',
+    cache: cpuInfo('cache size') ?? 'unknown',
     cores: cpus().length,
     memoryGiB: Math.round(totalmem() / 1024 ** 3),
     platform: `${process.platform} ${process.arch}`,
@@ -36,16 +30,19 @@ export function describeMachine(): Machine {
 
 /** The CPU features that decide which SIMD the C reference can use. */
 export function simdFlags(): string {
+  const flags = cpuInfo('flags')?.split(/\s+/);
+  if (flags === undefined) return 'unknown';
+  return ['sse4_2', 'avx', 'avx2', 'fma', 'avx512f'].filter((f) => flags.includes(f)).join(', ');
+}
+
+/** The first `key : value` of /proc/cpuinfo, or null (not Linux, or no such key). */
+function cpuInfo(key: string): string | null {
   try {
-    const flags = readFileSync('/proc/cpuinfo', 'utf8')
+    const line = readFileSync('/proc/cpuinfo', 'utf8')
       .split('\n')
-      .find((l) => l.startsWith('flags'))
-      ?.split(':')[1]
-      ?.trim()
-      .split(/\s+/);
-    if (flags === undefined) return 'unknown';
-    return ['sse4_2', 'avx', 'avx2', 'fma', 'avx512f'].filter((f) => flags.includes(f)).join(', ');
+      .find((l) => l.startsWith(key));
+    return line === undefined ? null : line.slice(line.indexOf(':') + 1).trim();
   } catch {
-    return 'unknown';
+    return null;
   }
 }

@@ -39,7 +39,7 @@ export const FULL: Profile = {
   maxStepSeconds: 4,
   memoryBytes: 5 * GIB,
   stream: { heads: 8, headDim: 64, tokens: 2048, maxSeconds: 60, rounds: 3 },
-  recompute: { heads: 8, headDim: 64, lengths: [128, 1024], maxStepSeconds: 3 },
+  recompute: { heads: 8, headDim: 64, lengths: [128, 1024], maxStepSeconds: 6 },
   prefill: { heads: 8, headDim: 64, tokens: 512, rounds: 3 },
   rx: { dim: 64, tokens: 1024, rounds: 7 },
   memoryTokens: 4096,

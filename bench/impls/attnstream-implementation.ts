@@ -1,7 +1,7 @@
 import { createAttention } from '../../src/index.js';
 import type { Attention, AttentionOptions } from '../../src/index.js';
-import { SEED_KEY, SEED_QUERY, SEED_VALUE, tokenRow, tokenRows } from '../data.js';
-import type { Cell, DecodeImplementation, StepTimes, StreamTime } from './decode-implementation.js';
+import { SEED_KEY, SEED_QUERY, SEED_VALUE, streamInputs, tokenRow } from '../data.js';
+import type { Cell, CellData, DecodeImplementation, StepTimes, StreamTime } from './decode-implementation.js';
 import { directPrefill } from './direct-prefill.js';
 
 /** The options of the engine under test for H heads of D: q, k, v handed over by pushQKV. */
@@ -13,7 +13,7 @@ export function engineOptions(heads: number, headDim: number): AttentionOptions 
  * attnstream's engine, fed by pushQKV so projections stay outside the clock, as in model code that
  * projects by itself. Float32 cache (the default), one thread: the only kernels it has today.
  */
-export function attnstreamImplementation(cellData: (cell: Cell) => { keys: Float32Array; values: Float32Array }): DecodeImplementation {
+export function attnstreamImplementation(cellData: CellData): DecodeImplementation {
   let engine: Attention | null = null;
   let n = 0;
   let q: Float32Array = new Float32Array(0);
@@ -53,17 +53,13 @@ export function attnstreamImplementation(cellData: (cell: Cell) => { keys: Float
       engine = null;
     },
     async stream(heads: number, headDim: number, tokens: number): Promise<StreamTime> {
-      const width = heads * headDim;
-      const qs = tokenRows(SEED_QUERY, tokens, width);
-      const ks = tokenRows(SEED_KEY, tokens, width);
-      const vs = tokenRows(SEED_VALUE, tokens, width);
+      const inputs = streamInputs(tokens, heads * headDim);
+      const { row } = inputs;
       const stream = createAttention(engineOptions(heads, headDim));
       let output: ArrayLike<number> = [];
       const t0 = performance.now();
       for (let t = 0; t < tokens; t++) {
-        const from = t * width;
-        const to = from + width;
-        output = stream.pushQKV(qs.subarray(from, to), ks.subarray(from, to), vs.subarray(from, to))[0]!.output;
+        output = stream.pushQKV(row(inputs.queries, t), row(inputs.keys, t), row(inputs.values, t))[0]!.output;
       }
       const seconds = (performance.now() - t0) / 1000;
       stream.dispose();

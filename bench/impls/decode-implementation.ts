@@ -39,3 +39,9 @@ export interface DecodeImplementation {
   /** Releases everything (child processes, sessions). */
   close(): Promise<void>;
 }
+
+/**
+ * The cell's keys and values of tokens 0 … n, token-major (`[t][h][d]`), made once per cell and
+ * shared by the in-process implementations; those that keep a token-major cache use it as theirs.
+ */
+export type CellData = (cell: Cell) => { keys: Float32Array; values: Float32Array };

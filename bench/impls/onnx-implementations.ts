@@ -1,6 +1,6 @@
 import type * as Ort from 'onnxruntime-node';
-import { SEED_KEY, SEED_QUERY, SEED_VALUE, headMajor, tokenRow, tokenRows } from '../data.js';
-import type { Cell, DecodeImplementation, StepTimes, StreamTime } from './decode-implementation.js';
+import { SEED_KEY, SEED_QUERY, SEED_VALUE, headMajor, streamInputs, tokenRow } from '../data.js';
+import type { Cell, CellData, DecodeImplementation, StepTimes, StreamTime } from './decode-implementation.js';
 import { onnxModel } from './onnx-model.js';
 
 type OrtModule = typeof Ort;
@@ -63,6 +63,24 @@ function attentionGraph(heads: number, headDim: number): Uint8Array {
   });
 }
 
+/**
+ * Times `count` runs of `session` on `feeds`, `before` each inside the clock (the append, where the
+ * implementation does one in JavaScript). A run's result is dropped: for the Attention op that
+ * drops the grown present cache, the roll-back.
+ */
+async function timedRuns(session: Ort.InferenceSession, feeds: Record<string, Ort.Tensor>, count: number, before: () => void): Promise<StepTimes> {
+  const times: number[] = [];
+  let output: ArrayLike<number> = [];
+  for (let i = 0; i < count; i++) {
+    const t0 = performance.now();
+    before();
+    const result = await session.run(feeds);
+    times.push((performance.now() - t0) * 1000);
+    output = result.out!.data as Float32Array;
+  }
+  return { times, output };
+}
+
 /** Sessions are built once per (H, D) and kept: building one is not part of a step. */
 function sessionCache(ort: OrtModule, graph: (heads: number, headDim: number) => Uint8Array) {
   const sessions = new Map<string, Ort.InferenceSession>();
@@ -86,7 +104,7 @@ function sessionCache(ort: OrtModule, graph: (heads: number, headDim: number) =>
 /** onnxruntime-node running {@link matMulGraph} over a token-major cache it shares with the cell. */
 export function onnxMatMulImplementation(
   ort: OrtModule,
-  cellData: (cell: Cell) => { keys: Float32Array; values: Float32Array },
+  cellData: CellData,
 ): DecodeImplementation {
   const sessions = sessionCache(ort, matMulGraph);
   let session: Ort.InferenceSession | null = null;
@@ -112,18 +130,7 @@ export function onnxMatMulImplementation(
         v: new ort.Tensor('float32', values.subarray(0, (n + 1) * width), [n + 1, heads, headDim]),
       };
     },
-    async steps(count: number): Promise<StepTimes> {
-      const times: number[] = [];
-      let output: ArrayLike<number> = [];
-      for (let i = 0; i < count; i++) {
-        const t0 = performance.now();
-        write();
-        const result = await session!.run(feeds);
-        times.push((performance.now() - t0) * 1000);
-        output = result.out!.data as Float32Array;
-      }
-      return { times, output };
-    },
+    steps: (count: number) => timedRuns(session!, feeds, count, write),
     async teardown() {
       feeds = {};
       session = null;
@@ -131,20 +138,17 @@ export function onnxMatMulImplementation(
     async stream(heads: number, headDim: number, tokens: number): Promise<StreamTime> {
       const width = heads * headDim;
       const s = await sessions.get(heads, headDim);
-      const qs = tokenRows(SEED_QUERY, tokens, width);
-      const ks = tokenRows(SEED_KEY, tokens, width);
-      const vs = tokenRows(SEED_VALUE, tokens, width);
+      const inputs = streamInputs(tokens, width);
       const keys = new Float32Array(tokens * width);
       const values = new Float32Array(tokens * width);
       let output: ArrayLike<number> = [];
       const t0 = performance.now();
       for (let t = 0; t < tokens; t++) {
-        const from = t * width;
-        const to = from + width;
-        keys.set(ks.subarray(from, to), from);
-        values.set(vs.subarray(from, to), from);
+        const to = (t + 1) * width;
+        keys.set(inputs.row(inputs.keys, t), t * width);
+        values.set(inputs.row(inputs.values, t), t * width);
         const result = await s.run({
-          q: new ort.Tensor('float32', qs.subarray(from, to), [heads, 1, headDim]),
+          q: new ort.Tensor('float32', inputs.row(inputs.queries, t), [heads, 1, headDim]),
           k: new ort.Tensor('float32', keys.subarray(0, to), [t + 1, heads, headDim]),
           v: new ort.Tensor('float32', values.subarray(0, to), [t + 1, heads, headDim]),
         });
@@ -159,7 +163,7 @@ export function onnxMatMulImplementation(
 /** onnxruntime-node running ONNX's Attention op with past keys and values ({@link attentionGraph}). */
 export function onnxAttentionImplementation(
   ort: OrtModule,
-  cellData: (cell: Cell) => { keys: Float32Array; values: Float32Array },
+  cellData: CellData,
 ): DecodeImplementation {
   const sessions = sessionCache(ort, attentionGraph);
   let session: Ort.InferenceSession | null = null;
@@ -181,18 +185,7 @@ export function onnxAttentionImplementation(
         past_value: new ort.Tensor('float32', headMajor(values, n, heads, headDim), [1, heads, n, headDim]),
       };
     },
-    async steps(count: number): Promise<StepTimes> {
-      const times: number[] = [];
-      let output: ArrayLike<number> = [];
-      for (let i = 0; i < count; i++) {
-        const t0 = performance.now();
-        // The present cache comes back as a new tensor; dropping it is the roll-back.
-        const result = await session!.run(feeds);
-        times.push((performance.now() - t0) * 1000);
-        output = result.out!.data as Float32Array;
-      }
-      return { times, output };
-    },
+    steps: (count: number) => timedRuns(session!, feeds, count, () => {}),
     async teardown() {
       feeds = {};
       session = null;
@@ -200,21 +193,17 @@ export function onnxAttentionImplementation(
     async stream(heads: number, headDim: number, tokens: number): Promise<StreamTime> {
       const width = heads * headDim;
       const s = await sessions.get(heads, headDim);
-      const qs = tokenRows(SEED_QUERY, tokens, width);
-      const ks = tokenRows(SEED_KEY, tokens, width);
-      const vs = tokenRows(SEED_VALUE, tokens, width);
+      const inputs = streamInputs(tokens, heads * headDim);
       const row = [1, heads, 1, headDim];
       let pastKey: Ort.Tensor = new ort.Tensor('float32', new Float32Array(0), [1, heads, 0, headDim]);
       let pastValue: Ort.Tensor = new ort.Tensor('float32', new Float32Array(0), [1, heads, 0, headDim]);
       let output: ArrayLike<number> = [];
       const t0 = performance.now();
       for (let t = 0; t < tokens; t++) {
-        const from = t * width;
-        const to = from + width;
         const result = await s.run({
-          q: new ort.Tensor('float32', qs.subarray(from, to), row),
-          k: new ort.Tensor('float32', ks.subarray(from, to), row),
-          v: new ort.Tensor('float32', vs.subarray(from, to), row),
+          q: new ort.Tensor('float32', inputs.row(inputs.queries, t), row),
+          k: new ort.Tensor('float32', inputs.row(inputs.keys, t), row),
+          v: new ort.Tensor('float32', inputs.row(inputs.values, t), row),
           past_key: pastKey,
           past_value: pastValue,
         });

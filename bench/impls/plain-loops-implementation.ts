@@ -1,5 +1,5 @@
-import { SEED_KEY, SEED_QUERY, SEED_VALUE, tokenRow, tokenRows } from '../data.js';
-import type { Cell, DecodeImplementation, StepTimes, StreamTime } from './decode-implementation.js';
+import { SEED_KEY, SEED_QUERY, SEED_VALUE, streamInputs, tokenRow } from '../data.js';
+import type { Cell, CellData, DecodeImplementation, StepTimes, StreamTime } from './decode-implementation.js';
 
 /**
  * `out[h·D …] = softmax(scale · K_h q_h) · V_h` over tokens `[0, length)` of a token-major cache
@@ -47,7 +47,7 @@ export function plainAttention(
  * The plain-JavaScript baseline: a flat token-major cache and {@link plainAttention}. It shares the
  * cell's key and value rows (tokens 0 … n) as its cache, writing token n into slot n on each step.
  */
-export function plainLoopsImplementation(cellData: (cell: Cell) => { keys: Float32Array; values: Float32Array }): DecodeImplementation {
+export function plainLoopsImplementation(cellData: CellData): DecodeImplementation {
   let cell: Cell | null = null;
   let keys: Float32Array = new Float32Array(0);
   let values: Float32Array = new Float32Array(0);
@@ -89,9 +89,8 @@ export function plainLoopsImplementation(cellData: (cell: Cell) => { keys: Float
     },
     async stream(heads: number, headDim: number, tokens: number): Promise<StreamTime> {
       const width = heads * headDim;
-      const qs = tokenRows(SEED_QUERY, tokens, width);
-      const ks = tokenRows(SEED_KEY, tokens, width);
-      const vs = tokenRows(SEED_VALUE, tokens, width);
+      const inputs = streamInputs(tokens, width);
+      const { row } = inputs;
       const cacheKeys = new Float32Array(tokens * width);
       const cacheValues = new Float32Array(tokens * width);
       const s = new Float64Array(tokens);
@@ -99,9 +98,9 @@ export function plainLoopsImplementation(cellData: (cell: Cell) => { keys: Float
       const out = new Float32Array(width);
       const t0 = performance.now();
       for (let t = 0; t < tokens; t++) {
-        cacheKeys.set(ks.subarray(t * width, (t + 1) * width), t * width);
-        cacheValues.set(vs.subarray(t * width, (t + 1) * width), t * width);
-        plainAttention(out, qs.subarray(t * width, (t + 1) * width), cacheKeys, cacheValues, t + 1, heads, headDim, s, a);
+        cacheKeys.set(row(inputs.keys, t), t * width);
+        cacheValues.set(row(inputs.values, t), t * width);
+        plainAttention(out, row(inputs.queries, t), cacheKeys, cacheValues, t + 1, heads, headDim, s, a);
       }
       return { seconds: (performance.now() - t0) / 1000, output: out };
     },

@@ -1,6 +1,6 @@
 import type * as Tf from '@tensorflow/tfjs-core';
-import { SEED_KEY, SEED_QUERY, SEED_VALUE, headMajor, tokenRow, tokenRows } from '../data.js';
-import type { Cell, DecodeImplementation, StepTimes, StreamTime } from './decode-implementation.js';
+import { SEED_KEY, SEED_QUERY, SEED_VALUE, headMajor, streamInputs, tokenRow } from '../data.js';
+import type { Cell, CellData, DecodeImplementation, StepTimes, StreamTime } from './decode-implementation.js';
 
 type TfModule = typeof Tf;
 
@@ -27,7 +27,7 @@ export function tfjsImplementation(
   tf: TfModule,
   backend: 'cpu' | 'wasm',
   label: string,
-  cellData: (cell: Cell) => { keys: Float32Array; values: Float32Array },
+  cellData: CellData,
 ): DecodeImplementation {
   let held: Tf.Tensor[] = [];
   let state: { keys: Tf.Tensor3D; values: Tf.Tensor3D; q: Tf.Tensor3D; k: Tf.Tensor3D; v: Tf.Tensor3D; scale: number } | null = null;
@@ -81,20 +81,16 @@ export function tfjsImplementation(
     },
     async stream(heads: number, headDim: number, tokens: number): Promise<StreamTime> {
       await use();
-      const width = heads * headDim;
-      const qs = tokenRows(SEED_QUERY, tokens, width);
-      const ks = tokenRows(SEED_KEY, tokens, width);
-      const vs = tokenRows(SEED_VALUE, tokens, width);
-      const shape: [number, number, number] = [heads, 1, headDim];
-      const rowAt = (rows: Float32Array, t: number) => tf.tensor3d(rows.subarray(t * width, (t + 1) * width), shape);
+      const inputs = streamInputs(tokens, heads * headDim);
+      const rowAt = (rows: Float32Array, t: number) => tf.tensor3d(inputs.row(rows, t), [heads, 1, headDim]);
       let keys = tf.tensor3d(new Float32Array(0), [heads, 0, headDim]);
       let values = tf.tensor3d(new Float32Array(0), [heads, 0, headDim]);
       let output: ArrayLike<number> = [];
       const t0 = performance.now();
       for (let t = 0; t < tokens; t++) {
-        const q = rowAt(qs, t);
-        const k = rowAt(ks, t);
-        const v = rowAt(vs, t);
+        const q = rowAt(inputs.queries, t);
+        const k = rowAt(inputs.keys, t);
+        const v = rowAt(inputs.values, t);
         const step = tfStep(tf, keys, values, q, k, v, 1 / Math.sqrt(headDim));
         output = step.output.dataSync();
         for (const x of [keys, values, q, k, v, step.output]) x.dispose();

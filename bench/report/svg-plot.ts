@@ -28,8 +28,9 @@ export function stepPlot(results: readonly CellResult[], ids: readonly string[],
   const panelW = 360;
   const panelH = 240;
   const margin = { left: 64, right: 16, top: 28, bottom: 40 };
-  const legendH = 28 + 18 * Math.ceil((ids.length + 1) / 5);
-  const width = headDims.length * (panelW + margin.left + margin.right);
+  const width = Math.max(760, headDims.length * (panelW + margin.left + margin.right));
+  const perRow = Math.floor((width - 16) / 150);
+  const legendH = 46 + 18 * Math.ceil((ids.length + 1) / perRow);
   const height = legendH + headsList.length * (panelH + margin.top + margin.bottom);
 
   const ns = results.map((r) => r.cell.n);
@@ -47,10 +48,11 @@ export function stepPlot(results: readonly CellResult[], ids: readonly string[],
   const out: string[] = [];
   out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="11">`);
   out.push(`<rect width="${width}" height="${height}" fill="white"/>`);
-  out.push(`<text x="8" y="16" font-size="13" font-weight="bold">µs per decode step against cache length n (log-log); dashed: reading K and V once at the measured bandwidth</text>`);
+  out.push(`<text x="8" y="16" font-size="13" font-weight="bold">µs per decode step against cache length n (log-log)</text>`);
+  out.push(`<text x="8" y="32">floor (dashed): reading K and V once at the measured memory bandwidth</text>`);
   [...ids, 'floor'].forEach((id, i) => {
-    const x = 8 + (i % 5) * 150;
-    const y = 34 + Math.floor(i / 5) * 18;
+    const x = 8 + (i % perRow) * 150;
+    const y = 52 + Math.floor(i / perRow) * 18;
     out.push(`<line x1="${x}" y1="${y - 4}" x2="${x + 20}" y2="${y - 4}" stroke="${COLORS[id] ?? '#000'}" stroke-width="2"${id === 'floor' ? ' stroke-dasharray="4 3"' : ''}/>`);
     out.push(`<text x="${x + 26}" y="${y}">${id}</text>`);
   });
@@ -75,7 +77,8 @@ export function stepPlot(results: readonly CellResult[], ids: readonly string[],
     const line = (points: [number, number][], id: string, dashed: boolean) => {
       if (points.length === 0) return;
       const d = points.map(([n, y], i) => `${i === 0 ? 'M' : 'L'}${sx(n).toFixed(1)},${sy(y).toFixed(1)}`).join(' ');
-      out.push(`<path d="${d}" fill="none" stroke="${COLORS[id] ?? '#000'}" stroke-width="2"${dashed ? ' stroke-dasharray="4 3"' : ''}><title>${id}</title></path>`);
+      const weight = id === 'attnstream' ? 3 : 1.5;
+      out.push(`<path d="${d}" fill="none" stroke="${COLORS[id] ?? '#000'}" stroke-width="${weight}"${dashed ? ' stroke-dasharray="4 3"' : ''}><title>${id}</title></path>`);
       for (const [n, y] of points) out.push(`<circle cx="${sx(n).toFixed(1)}" cy="${sy(y).toFixed(1)}" r="2.5" fill="${COLORS[id] ?? '#000'}"/>`);
     };
     if (gbPerSecond !== null) line(cells.map((c) => [c.cell.n, floorMicros(c.cacheBytes, gbPerSecond)]), 'floor', true);

@@ -14,8 +14,6 @@ export interface MemoryRow {
   readonly minimum: number;
   /** stats().bytes / tokens: blocks allocated, per token. */
   readonly reported: number;
-  /** Growth of the process's ArrayBuffer memory while the cache filled, per token. */
-  readonly measured: number;
 }
 
 /** Memory per cached token for each (H, D) of the grid, in both precisions. */
@@ -32,9 +30,7 @@ export function runMemory(profile: Profile, progress: Progress): MemoryRow[] {
     for (const precision of ['float32', 'float64'] as const) {
       progress.tick(`memory H=${heads} D=${headDim} ${precision}`);
       const engine = createAttention({ ...engineOptions(heads, headDim), precision });
-      const before = process.memoryUsage().arrayBuffers;
       if (!directPrefill(engine, keys, values, tokens)) throw new Error('direct prefill refused the memory engine');
-      const after = process.memoryUsage().arrayBuffers;
       const bytes = precision === 'float32' ? 4 : 8;
       rows.push({
         heads,
@@ -43,7 +39,6 @@ export function runMemory(profile: Profile, progress: Progress): MemoryRow[] {
         tokens,
         minimum: 2 * width * bytes,
         reported: engine.stats().bytes / tokens,
-        measured: (after - before) / tokens,
       });
       engine.dispose();
     }
