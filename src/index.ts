@@ -3,6 +3,7 @@ export {
   batchAttention,
   createAttention,
   resolveOptions,
+  restoreAttention,
 } from './attention/index.js';
 export type {
   Attention,

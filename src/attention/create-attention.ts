@@ -1,5 +1,6 @@
 import { PagedKVCache } from '../cache/index.js';
 import type { CacheStats } from '../cache/index.js';
+import { encodeSafetensors } from '../cache/safetensors.js';
 import { AttentionError } from '../errors.js';
 // Kernels are imported from their own modules: a re-export can cost a property lookup per call
 // in transpiled builds, and these run once per key per head.
@@ -15,6 +16,8 @@ import type { CacheEvent, CacheListener } from './cache-event.js';
 import { resolveOptions } from './options.js';
 import type { AttentionOptions, ResolvedOptions } from './options.js';
 import { project } from './projector.js';
+import { SNAPSHOT_VERSION, stateTensors } from './snapshot-state.js';
+import type { EngineState } from './snapshot-state.js';
 import type { AttentionStep } from './step.js';
 import { assertFinite, readVector } from './vector.js';
 import type { Vector } from './vector.js';
@@ -31,6 +34,8 @@ export interface Attention {
   readonly options: ResolvedOptions;
   /** Tokens pushed so far. */
   readonly length: number;
+  /** Whether {@link Attention.dispose} was called. */
+  readonly disposed: boolean;
   /**
    * Appends token `x` (dim numbers) and returns the outputs that became ready: exactly one for
    * causal attention (this token's), none while look-ahead waits, one per token released.
@@ -63,6 +68,11 @@ export interface Attention {
   dispose(): void;
   /** Tokens, blocks, bytes and sharing of the cache. */
   stats(): CacheStats;
+  /**
+   * The whole engine (options, weights, cached keys and values, stream position) as a safetensors
+   * file; {@link restoreAttention} continues it bit for bit. See docs/snapshots.md for the layout.
+   */
+  snapshot(): Uint8Array;
   /** Calls `listener` synchronously on every cache event; returns the function that stops it. */
   addCacheListener(listener: CacheListener): () => void;
 }
@@ -83,7 +93,7 @@ export interface Attention {
  */
 export function createAttention(options: AttentionOptions): Attention {
   const o = resolveOptions(options);
-  return new AttentionEngine(o, newCache(o), 0);
+  return new AttentionEngine({ options: o, cache: newCache(o), emitted: 0 });
 }
 
 function newCache(o: ResolvedOptions): PagedKVCache {
@@ -96,12 +106,13 @@ function newCache(o: ResolvedOptions): PagedKVCache {
   });
 }
 
-class AttentionEngine implements Attention {
+/** The engine behind {@link Attention}; internal, so that restore can build one from a state. */
+export class AttentionEngine implements Attention {
   readonly options: ResolvedOptions;
   private readonly cache: PagedKVCache;
   /** Queries `[0, emitted)` have had their outputs returned. */
   private emitted: number;
-  private disposed = false;
+  private isDisposed = false;
   private readonly listeners = new Set<CacheListener>();
   // Scratch, allocated once per engine: the hot path allocates only the arrays it hands out.
   private readonly x: Float64Array;
@@ -114,10 +125,11 @@ class AttentionEngine implements Attention {
   private scores: Float64Array;
   private readonly keys: AttendedKeys = { sinkEnd: 0, from: 0, to: 0 };
 
-  constructor(o: ResolvedOptions, cache: PagedKVCache, emitted: number) {
+  constructor(state: EngineState) {
+    const o = state.options;
     this.options = o;
-    this.cache = cache;
-    this.emitted = emitted;
+    this.cache = state.cache;
+    this.emitted = state.emitted;
     this.x = new Float64Array(o.dim);
     this.q = new o.Float(o.heads * o.headDim);
     this.k = new o.Float(o.kvHeads * o.headDim);
@@ -130,6 +142,10 @@ class AttentionEngine implements Attention {
 
   get length(): number {
     return this.cache.length;
+  }
+
+  get disposed(): boolean {
+    return this.isDisposed;
   }
 
   push(x: Vector): AttentionStep[] {
@@ -213,7 +229,7 @@ class AttentionEngine implements Attention {
 
   fork(): Attention {
     this.assertLive('fork');
-    const twin = new AttentionEngine(this.options, this.cache.fork(), this.emitted);
+    const twin = new AttentionEngine({ options: this.options, cache: this.cache.fork(), emitted: this.emitted });
     this.notify({ type: 'fork', length: this.cache.length });
     return twin;
   }
@@ -226,15 +242,26 @@ class AttentionEngine implements Attention {
   }
 
   dispose(): void {
-    if (this.disposed) return;
+    if (this.isDisposed) return;
     this.cache.dispose();
-    this.disposed = true;
+    this.isDisposed = true;
     this.notify({ type: 'dispose', length: 0 });
     this.listeners.clear();
   }
 
   stats(): CacheStats {
     return this.cache.stats();
+  }
+
+  snapshot(): Uint8Array {
+    this.assertLive('snapshot');
+    const { tensors, metadata } = this.state('');
+    return encodeSafetensors(tensors, { format: 'attnstream.attention', version: SNAPSHOT_VERSION, ...metadata });
+  }
+
+  /** The tensors and metadata of this engine, names prefixed by `prefix` (stacks prefix each layer). */
+  state(prefix: string): ReturnType<typeof stateTensors> {
+    return stateTensors({ options: this.options, cache: this.cache, emitted: this.emitted }, prefix);
   }
 
   addCacheListener(listener: CacheListener): () => void {
@@ -376,7 +403,7 @@ class AttentionEngine implements Attention {
   }
 
   private assertLive(operation: string): void {
-    if (this.disposed) throw new AttentionError('DISPOSED', `${operation}: this engine was disposed`, { field: operation });
+    if (this.isDisposed) throw new AttentionError('DISPOSED', `${operation}: this engine was disposed`, { field: operation });
   }
 
   private notify(event: CacheEvent): void {

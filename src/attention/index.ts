@@ -4,6 +4,7 @@ export type { CacheEvent, CacheListener } from './cache-event.js';
 export { createAttention } from './create-attention.js';
 export type { Attention } from './create-attention.js';
 export { resolveOptions } from './options.js';
+export { restoreAttention } from './restore-attention.js';
 export type { AttentionOptions, AttentionWeights, PositionEncoding, ResolvedOptions } from './options.js';
 export type { AttentionStep } from './step.js';
 export type { Vector } from './vector.js';

@@ -1,0 +1,41 @@
+import { decodeSafetensors } from '../cache/safetensors.js';
+import { AttentionError } from '../errors.js';
+import { AttentionEngine } from './create-attention.js';
+import type { Attention } from './create-attention.js';
+import type { AttentionOptions } from './options.js';
+import { SNAPSHOT_VERSION, restoreState } from './snapshot-state.js';
+
+/**
+ * Rebuilds an engine from {@link Attention.snapshot}'s bytes. The restored engine continues bit for
+ * bit as the original would have.
+ *
+ * @param options when given, must agree with the snapshot's (a guard against restoring the wrong
+ *   layer or model); the snapshot's own options and weights are used.
+ * @throws AttentionError CORRUPT_SNAPSHOT for malformed or inconsistent bytes,
+ *   UNSUPPORTED_SNAPSHOT for another format or version, INVALID_OPTION when `options` disagree.
+ * @example
+ * ```ts
+ * import { createAttention, restoreAttention } from 'attnstream';
+ * const attn = createAttention({ dim: 4 });
+ * attn.push([1, 2, 3, 4]);
+ * const resumed = restoreAttention(attn.snapshot());
+ * resumed.push([0, 1, 0, 1]); // as attn.push would
+ * ```
+ */
+export function restoreAttention(bytes: Uint8Array, options?: AttentionOptions): Attention {
+  const { tensors, metadata } = decodeSafetensors(bytes);
+  assertFormat(metadata, 'attnstream.attention');
+  return new AttentionEngine(restoreState(tensors, metadata, '', options));
+}
+
+/** Throws UNSUPPORTED_SNAPSHOT unless the metadata names `format` at this version. */
+export function assertFormat(metadata: Readonly<Record<string, string>>, format: string): void {
+  if (metadata['format'] !== format) {
+    throw new AttentionError('UNSUPPORTED_SNAPSHOT', `snapshot: format is ${JSON.stringify(metadata['format'])}, expected "${format}"`, { field: 'format' });
+  }
+  if (metadata['version'] !== SNAPSHOT_VERSION) {
+    throw new AttentionError('UNSUPPORTED_SNAPSHOT', `snapshot: version ${JSON.stringify(metadata['version'])} is not supported (this build reads ${SNAPSHOT_VERSION})`, {
+      field: 'version',
+    });
+  }
+}

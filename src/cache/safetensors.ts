@@ -1,0 +1,160 @@
+import { AttentionError } from '../errors.js';
+
+// The text codecs exist in every browser and in Node, but the core compiles against plain ES2022
+// (no DOM, no Node types) so that nothing else from those environments slips in.
+declare const TextEncoder: new () => { encode(text: string): Uint8Array };
+declare const TextDecoder: new (label: string, options: { fatal: boolean }) => { decode(bytes: Uint8Array): string };
+
+/** Element types attnstream reads and writes, by their safetensors names. */
+export type TensorDtype = 'F64' | 'F32' | 'I32' | 'I8';
+
+const BYTES: Record<TensorDtype, number> = { F64: 8, F32: 4, I32: 4, I8: 1 };
+
+/** A tensor to write: its elements in row-major order. */
+export interface TensorInput {
+  readonly dtype: TensorDtype;
+  readonly shape: readonly number[];
+  readonly data: Float64Array | Float32Array | Int32Array | Int8Array;
+}
+
+/** A tensor read back: `data` is a fresh, aligned copy. */
+export interface Tensor {
+  readonly dtype: TensorDtype;
+  readonly shape: readonly number[];
+  readonly data: Float64Array | Float32Array | Int32Array | Int8Array;
+}
+
+/** The largest JSON header accepted: real headers are a few kilobytes. */
+const MAX_HEADER_BYTES = 16 * 1024 * 1024;
+const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
+
+/**
+ * Writes tensors in the safetensors format: an 8-byte little-endian header length, a JSON header
+ * giving each tensor's dtype, shape and `data_offsets` (plus string `__metadata__`), then the raw
+ * little-endian data. Python's `safetensors.numpy.load` opens the result.
+ */
+export function encodeSafetensors(tensors: Readonly<Record<string, TensorInput>>, metadata: Readonly<Record<string, string>>): Uint8Array {
+  const header: Record<string, unknown> = { __metadata__: metadata };
+  let offset = 0;
+  const names = Object.keys(tensors);
+  for (const name of names) {
+    const t = tensors[name]!;
+    const size = t.data.length * BYTES[t.dtype];
+    header[name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + size] };
+    offset += size;
+  }
+  let json = new TextEncoder().encode(JSON.stringify(header));
+  // The spec lets the header be padded with spaces; 8-byte alignment keeps the data aligned for readers that map it.
+  const padded = Math.ceil(json.length / 8) * 8;
+  if (padded !== json.length) {
+    const spaced = new Uint8Array(padded).fill(0x20);
+    spaced.set(json);
+    json = spaced;
+  }
+  const out = new Uint8Array(8 + json.length + offset);
+  const view = new DataView(out.buffer);
+  view.setUint32(0, json.length, true);
+  view.setUint32(4, 0, true);
+  out.set(json, 8);
+  let at = 8 + json.length;
+  for (const name of names) {
+    const t = tensors[name]!;
+    out.set(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength), at);
+    at += t.data.byteLength;
+  }
+  return out;
+}
+
+/**
+ * Reads a safetensors file, refusing anything malformed before allocating for it: a header length
+ * beyond the file or 16 MiB, invalid JSON, forbidden keys, unknown dtypes, shapes whose size
+ * disagrees with their offsets, offsets out of range or overlapping.
+ *
+ * @throws AttentionError CORRUPT_SNAPSHOT saying what was wrong and where.
+ */
+export function decodeSafetensors(bytes: Uint8Array): { tensors: Map<string, Tensor>; metadata: Record<string, string> } {
+  if (!(bytes instanceof Uint8Array)) corrupt('expected the snapshot as a Uint8Array');
+  if (bytes.length < 8) corrupt(`${bytes.length} bytes is shorter than the 8-byte header length`);
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const low = view.getUint32(0, true);
+  const high = view.getUint32(4, true);
+  if (high !== 0 || low > MAX_HEADER_BYTES) corrupt(`header length ${high * 2 ** 32 + low} exceeds the ${MAX_HEADER_BYTES}-byte limit`);
+  if (8 + low > bytes.length) corrupt(`header length ${low} runs past the end of the ${bytes.length}-byte file`);
+  let header: unknown;
+  try {
+    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + low)));
+  } catch (e) {
+    corrupt(`header is not valid UTF-8 JSON (${(e as Error).message})`);
+  }
+  if (!isRecord(header)) corrupt('header is not a JSON object');
+  const dataStart = 8 + low;
+  const dataLength = bytes.length - dataStart;
+  const metadata = readMetadata(header['__metadata__']);
+  const tensors = new Map<string, Tensor>();
+  const spans: [number, number, string][] = [];
+  for (const name of Object.keys(header)) {
+    if (FORBIDDEN_KEYS.has(name)) corrupt(`header key "${name}" is not allowed`);
+    if (name === '__metadata__') continue;
+    const entry = header[name];
+    if (!isRecord(entry)) corrupt(`tensor "${name}" is not an object`);
+    for (const key of Object.keys(entry)) if (FORBIDDEN_KEYS.has(key)) corrupt(`tensor "${name}" has a forbidden key "${key}"`);
+    const dtype = entry['dtype'];
+    if (typeof dtype !== 'string' || !(dtype in BYTES)) corrupt(`tensor "${name}" has unsupported dtype ${JSON.stringify(dtype)}`);
+    const shape = entry['shape'];
+    if (!Array.isArray(shape) || shape.some((d) => !Number.isSafeInteger(d) || d < 0)) corrupt(`tensor "${name}" has an invalid shape`);
+    const offsets = entry['data_offsets'];
+    if (!Array.isArray(offsets) || offsets.length !== 2 || offsets.some((o) => !Number.isSafeInteger(o) || o < 0)) {
+      corrupt(`tensor "${name}" has invalid data_offsets`);
+    }
+    const [start, end] = offsets as [number, number];
+    if (start > end || end > dataLength) corrupt(`tensor "${name}" data_offsets [${start}, ${end}] fall outside the ${dataLength} data bytes`);
+    const size = BYTES[dtype as TensorDtype];
+    let elements = 1;
+    for (const d of shape as number[]) {
+      elements *= d;
+      if (elements * size > dataLength) corrupt(`tensor "${name}" shape [${shape.join(', ')}] needs more bytes than the file holds`);
+    }
+    if (elements * size !== end - start) corrupt(`tensor "${name}" shape [${shape.join(', ')}] needs ${elements * size} bytes, its offsets give ${end - start}`);
+    spans.push([start, end, name]);
+    const copy = bytes.slice(dataStart + start, dataStart + end).buffer;
+    tensors.set(name, { dtype: dtype as TensorDtype, shape: shape as number[], data: typed(dtype as TensorDtype, copy) });
+  }
+  spans.sort((a, b) => a[0] - b[0]);
+  for (let n = 1; n < spans.length; n++) {
+    if (spans[n]![0] < spans[n - 1]![1]) corrupt(`tensors "${spans[n - 1]![2]}" and "${spans[n]![2]}" overlap`);
+  }
+  return { tensors, metadata };
+}
+
+function typed(dtype: TensorDtype, buffer: ArrayBuffer): Tensor['data'] {
+  switch (dtype) {
+    case 'F64':
+      return new Float64Array(buffer);
+    case 'F32':
+      return new Float32Array(buffer);
+    case 'I32':
+      return new Int32Array(buffer);
+    case 'I8':
+      return new Int8Array(buffer);
+  }
+}
+
+function readMetadata(value: unknown): Record<string, string> {
+  if (value === undefined) return {};
+  if (!isRecord(value)) corrupt('__metadata__ is not an object');
+  const out: Record<string, string> = Object.create(null) as Record<string, string>;
+  for (const [key, v] of Object.entries(value)) {
+    if (FORBIDDEN_KEYS.has(key)) corrupt(`__metadata__ key "${key}" is not allowed`);
+    if (typeof v !== 'string') corrupt(`__metadata__ value "${key}" is not a string`);
+    out[key] = v;
+  }
+  return out;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function corrupt(message: string): never {
+  throw new AttentionError('CORRUPT_SNAPSHOT', `snapshot: ${message}`, { field: 'snapshot' });
+}
