@@ -1,5 +1,5 @@
 import { describe, it } from 'vitest';
-import { createAttention } from '../../src/index.js';
+import { createAttention, restoreAttention } from '../../src/index.js';
 import { attentionOptionsArbitrary, checkCacheLaws, checkIncremental } from '../../src/testing/index.js';
 
 // Dogfooding: the core engine is checked by the same kit users run against their own code.
@@ -12,7 +12,7 @@ describe('the core engine passes its own verification kit', () => {
     checkIncremental(createAttention, { numRuns: 300, optionsArbitrary: attentionOptionsArbitrary({ precision: 'float32' }) });
   });
 
-  it('keeps the laws of fork, truncate and dispose', () => {
-    checkCacheLaws(createAttention, { numRuns: 200 });
+  it('keeps the laws of fork, truncate, snapshot/restore and dispose', () => {
+    checkCacheLaws(createAttention, { numRuns: 200, restore: restoreAttention });
   });
 });
