@@ -76,9 +76,20 @@ export function parseOptions(argv: readonly string[]): BenchOptions {
     // A smoke run never overwrites the real report.
     outDir: outDir ?? (profile.name === 'smoke' ? 'out/bench-smoke' : 'docs'),
     jsonPath,
-    command: ['npm run bench', ...(argv.length > 0 ? ['--', ...argv] : [])].join(' '),
+    command: commandLine(argv),
     quiet,
   };
+}
+
+/** The command as the report prints it: the flags that change what is measured, not where it is written. */
+function commandLine(argv: readonly string[]): string {
+  const shown: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--out' || argv[i] === '--json') i++;
+    else if (argv[i] !== '--quiet') shown.push(argv[i]!);
+  }
+  if (shown.length === 1 && shown[0] === '--smoke') return 'npm run bench:smoke';
+  return ['npm run bench', ...(shown.length > 0 ? ['--', ...shown] : [])].join(' ');
 }
 
 function parsePeers(list: string): string[] {
