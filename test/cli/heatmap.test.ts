@@ -1,0 +1,220 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { batchAttention, createAttention } from '../../src/index.js';
+import type { AttentionStep } from '../../src/index.js';
+import { attentionRow } from '../../src/cli/attention-row.js';
+import type { AttentionMap } from '../../src/cli/attention-row.js';
+import { formatWeight } from '../../src/cli/format-weight.js';
+import { heatCss, heatRgb, inkCss } from '../../src/cli/heat-color.js';
+import { htmlReport } from '../../src/cli/html-report.js';
+import { jsonReport } from '../../src/cli/json-report.js';
+import { rowWeights, weightAt } from '../../src/cli/row-weights.js';
+import { svgHeatmap } from '../../src/cli/svg-heatmap.js';
+import { terminalHeader, terminalRows } from '../../src/cli/terminal-heatmap.js';
+import { selfWeight, topAttended } from '../../src/cli/top-attended.js';
+import { sum } from '../support/close.js';
+import { caseArbitrary } from '../support/engine-arbitraries.js';
+
+const namesOf = (n: number): string[] => Array.from({ length: n }, (_, i) => `w${i}`);
+const mapOf = (steps: AttentionStep[]): AttentionMap => {
+  const words = namesOf(steps.length);
+  return { words, rows: steps.map((s) => attentionRow(s, words)) };
+};
+/** Every (options, xs) the engine supports, as heatmap rows. */
+const rowsArbitrary = caseArbitrary({ precision: 'float64' }, 12).map(({ options, xs }) => mapOf(batchAttention(xs, options)));
+
+// The note's worked case: x3 = [1,1,1] scores 2 against x1 = [1,0,1], 2 against x2 = [0,2,0] and
+// 3 against itself, so its weights are e²/(2e² + e³), e²/(2e² + e³), e³/(2e² + e³).
+const NOTE = mapOf(batchAttention([[1, 0, 1], [0, 2, 0], [1, 1, 1]], { dim: 3, precision: 'float64', withWeights: true }));
+const E2 = Math.exp(2) / (2 * Math.exp(2) + Math.exp(3));
+const E3 = Math.exp(3) / (2 * Math.exp(2) + Math.exp(3));
+
+describe('attentionRow', () => {
+  it('pairs a step with its word, and refuses a step without weights or without a word', () => {
+    const [step] = createAttention({ dim: 2, withWeights: true }).push([1, 0]);
+    expect(attentionRow(step!, ['hello'])).toMatchObject({ index: 0, word: 'hello' });
+    const [bare] = createAttention({ dim: 2 }).push([1, 0]);
+    expect(() => attentionRow(bare!, ['hello'])).toThrow(/withWeights/);
+    expect(() => attentionRow(step!, [])).toThrow(/no word/);
+  });
+});
+
+describe('top attended words', () => {
+  it("the note's x3: itself 0.576 apart, x1 and x2 tie at 0.212 and come in stream order", () => {
+    const row = NOTE.rows[2]!;
+    expect(selfWeight(row)).toBeCloseTo(E3, 12);
+    expect(topAttended(row, NOTE.words, 5)).toEqual([
+      { index: 0, word: 'w0', weight: expect.closeTo(E2, 12) },
+      { index: 1, word: 'w1', weight: expect.closeTo(E2, 12) },
+    ]);
+    expect(topAttended(row, NOTE.words, 1).map((t) => t.index)).toEqual([0]);
+    expect(topAttended(row, NOTE.words, 0)).toEqual([]);
+  });
+
+  it('lists min(k, attended − 1) words, never the word itself, heaviest first, none left out heavier (every head and the mean)', () => {
+    fc.assert(
+      fc.property(rowsArbitrary, fc.integer({ min: 0, max: 6 }), (map, k) => {
+        for (const row of map.rows) {
+          for (const head of ['mean' as const, ...row.weights.keys()]) {
+            const weights = rowWeights(row, head);
+            const top = topAttended(row, map.words, k, head);
+            const others = Array.from(row.positions).filter((p) => p !== row.index);
+            expect(top.length).toBe(Math.min(k, others.length));
+            expect(top.some((t) => t.index === row.index)).toBe(false);
+            for (let n = 1; n < top.length; n++) expect(top[n]!.weight).toBeLessThanOrEqual(top[n - 1]!.weight);
+            const lightest = top.at(-1)?.weight ?? Infinity;
+            const shown = new Set(top.map((t) => t.index));
+            for (const p of others) if (!shown.has(p)) expect(weightAt(row, weights, p)).toBeLessThanOrEqual(lightest);
+            for (const t of top) expect(t.word).toBe(map.words[t.index]);
+          }
+        }
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it('the mean over heads is the average of the heads and sums to 1', () => {
+    fc.assert(
+      fc.property(rowsArbitrary, (map) => {
+        for (const row of map.rows) {
+          const mean = rowWeights(row, 'mean');
+          expect(sum(mean)).toBeCloseTo(1, 9);
+          mean.forEach((m, n) => expect(m).toBeCloseTo(row.weights.reduce((s, w) => s + w[n]!, 0) / row.weights.length, 12));
+        }
+      }),
+      { numRuns: 40 },
+    );
+  });
+
+  it('weightAt is 0 for a position the row did not attend', () => {
+    const steps = batchAttention([[1], [2], [3], [4]], { dim: 1, window: 2, withWeights: true, precision: 'float64' });
+    const row = mapOf(steps).rows[3]!;
+    expect(weightAt(row, rowWeights(row), 0)).toBe(0);
+    expect(weightAt(row, rowWeights(row), 2) + weightAt(row, rowWeights(row), 3)).toBeCloseTo(1, 12);
+    expect(() => rowWeights(row, 1)).toThrow(/head 1/);
+  });
+});
+
+describe('heat colours', () => {
+  it('run from white at 0 through the stops to dark red at 1, getting darker as the weight grows', () => {
+    expect(heatRgb(0)).toEqual([255, 255, 255]);
+    expect(heatRgb(0.25)).toEqual([254, 178, 76]); // √0.25 = 0.5: the middle stop
+    expect(heatRgb(1)).toEqual([128, 0, 38]);
+    expect(heatCss(1)).toBe('rgb(128, 0, 38)');
+    expect(heatRgb(-1)).toEqual(heatRgb(0));
+    expect(heatRgb(NaN)).toEqual(heatRgb(0));
+    expect(heatRgb(2)).toEqual(heatRgb(1));
+    const luminance = (w: number): number => {
+      const [r, g, b] = heatRgb(w);
+      return 0.299 * r + 0.587 * g + 0.114 * b;
+    };
+    for (let w = 0; w < 1; w += 0.01) expect(luminance(w + 0.01)).toBeLessThanOrEqual(luminance(w) + 1e-9);
+    expect(inkCss(0)).toBe('#000');
+    expect(inkCss(1)).toBe('#fff');
+  });
+
+  it('formatWeight gives three characters', () => {
+    expect([0, 0.004, 0.03, 0.3512, 0.995, 1].map(formatWeight)).toEqual(['  0', '  0', '.03', '.35', '1.0', '1.0']);
+  });
+});
+
+describe('terminal rows', () => {
+  // Labels are 10 wide plus a space; each cell is 3 characters and a space.
+  const column = (line: string, position: number): string => line.slice(11 + 4 * position, 11 + 4 * position + 3);
+
+  it('put cell j of every row under the header label of word j, shaded by √weight, blank where not attended', () => {
+    const steps = batchAttention([[2, 0], [0, 2], [2, 2], [1, -1]], { dim: 2, window: 2, withWeights: true, precision: 'float64' });
+    const map = mapOf(steps);
+    const header = terminalHeader(map.words);
+    expect(map.words.map((_, j) => column(header, j).trim())).toEqual(['w0', 'w1', 'w2', 'w3']);
+    for (const row of map.rows) {
+      const [line] = terminalRows(row, map.words, { length: 4 });
+      const weights = rowWeights(row);
+      for (let j = 0; j < 4; j++) {
+        const k = row.positions.indexOf(j);
+        const cell = column(line!, j);
+        if (k < 0) expect(cell).toBe('   ');
+        else expect(cell).toBe('·░▒▓█'[Math.min(4, Math.floor(Math.sqrt(weights[k]!) * 5))]!.repeat(3));
+      }
+      expect(line!.startsWith(row.word.padEnd(10))).toBe(true);
+    }
+  });
+
+  it('print the own weight and the top words with two decimals', () => {
+    const [line] = terminalRows(NOTE.rows[2]!, NOTE.words, { topCount: 2 });
+    expect(line).toContain(`self ${E3.toFixed(2)}`);
+    expect(line).toContain(`w0 ${E2.toFixed(2)}, w1 ${E2.toFixed(2)}`);
+  });
+
+  it('give one line per head, and coloured cells with the weight printed when asked', () => {
+    const steps = batchAttention([[1, 0, 0, 1], [0, 1, 1, 0]], { dim: 4, heads: 2, withWeights: true, precision: 'float64' });
+    const map = mapOf(steps);
+    const lines = terminalRows(map.rows[1]!, map.words, { color: true });
+    expect(lines.map((l) => l.slice(0, 6))).toEqual(['w1 h0 ', 'w1 h1 ']);
+    expect(lines[0]).toMatch(/\x1b\[48;2;\d+;\d+;\d+m/);
+    expect(lines[0]).toContain(formatWeight(map.rows[1]!.weights[0]![1]!));
+  });
+
+  it('show only the last maxColumns cells of a long row, after an ellipsis', () => {
+    const xs = Array.from({ length: 30 }, (_, i) => [Math.cos(i), Math.sin(i)]);
+    const map = mapOf(batchAttention(xs, { dim: 2, withWeights: true }));
+    const [line] = terminalRows(map.rows[29]!, map.words, { maxColumns: 5 });
+    expect(line!.slice(11, 13)).toBe('… ');
+    expect(line!.slice(13, 13 + 5 * 4).replace(/ /g, '').length).toBe(15);
+    expect(terminalHeader(map.words, { maxColumns: 5 })).toBe(`${' '.repeat(11)}… w25 w26 w27 w28 w29`);
+  });
+});
+
+describe('SVG and HTML heatmaps', () => {
+  // 29 = the default 30 px cell less its 1 px gap; the legend's rects have other sizes.
+  const cells = (svg: string): RegExpMatchArray[] => [...svg.matchAll(/<rect x="[\d.]+" y="[\d.]+" width="29" height="29" fill="([^"]+)"/g)];
+
+  it('draw n × n cells per head, grey exactly where a row did not attend, with each weight in a tooltip', () => {
+    fc.assert(
+      fc.property(rowsArbitrary, (map) => {
+        const svg = svgHeatmap(map);
+        const heads = map.rows[0]!.weights.length;
+        const n = map.words.length;
+        const all = cells(svg);
+        expect(all.length).toBe(heads * n * n);
+        const attended = map.rows.reduce((s, r) => s + r.positions.length, 0);
+        expect(all.filter((m) => m[1] === '#eeeeee').length).toBe(heads * (n * n - attended));
+        expect([...svg.matchAll(/<title>/g)].length).toBe(heads * attended);
+        expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true);
+        expect(svg.endsWith('</svg>')).toBe(true);
+      }),
+      { numRuns: 25 },
+    );
+  });
+
+  it('escape words, so any text makes well-formed markup', () => {
+    const words = ['<b>', 'a&b', '"q"'];
+    const steps = batchAttention([[1], [2], [3]], { dim: 1, withWeights: true });
+    const map: AttentionMap = { words, rows: steps.map((s) => attentionRow(s, words)) };
+    for (const text of [svgHeatmap(map, { title: '<t>' }), htmlReport('<t>', [{ title: '&', map }], ['"x"'])]) {
+      expect(text).not.toContain('<b>');
+      expect(text).not.toContain('a&b');
+      expect(text).toContain('&lt;b&gt;');
+      expect(text).toContain('a&amp;b');
+    }
+  });
+
+  it('an HTML report is self-contained: no scripts, no external files, an SVG and a table row per word per section', () => {
+    const html = htmlReport('title', [
+      { title: 'one', map: NOTE },
+      { title: 'two', map: NOTE, paragraphs: ['p'] },
+    ]);
+    expect(html).not.toMatch(/<script|src=|href=|@import|url\(/i);
+    expect([...html.matchAll(/<svg /g)].length).toBe(2);
+    expect([...html.matchAll(/<tr><td>/g)].length).toBe(2 * NOTE.words.length);
+  });
+
+  it('JSON holds the positions and every head’s weights as plain numbers', () => {
+    const report = jsonReport(NOTE, { dim: 3 });
+    const back = JSON.parse(JSON.stringify(report)) as typeof report;
+    expect(back.words).toEqual(['w0', 'w1', 'w2']);
+    expect(back.rows[2]!.positions).toEqual([0, 1, 2]);
+    expect(back.rows[2]!.weights[0]![2]).toBeCloseTo(E3, 12);
+    expect(back.options).toEqual({ dim: 3 });
+  });
+});
