@@ -2,18 +2,23 @@ export {
   alibiSlopes,
   batchAttention,
   createAttention,
+  createAttentionStack,
   resolveOptions,
   restoreAttention,
+  restoreAttentionStack,
 } from './attention/index.js';
 export type {
   Attention,
   AttentionOptions,
+  AttentionStack,
+  AttentionStackOptions,
   AttentionStep,
   AttentionWeights,
   CacheEvent,
   CacheListener,
   PositionEncoding,
   ResolvedOptions,
+  StackStats,
   Vector,
 } from './attention/index.js';
 export type { CacheStats } from './cache/index.js';

@@ -204,27 +204,34 @@ export class AttentionEngine implements Attention {
 
   truncate(n: number): void {
     this.assertLive('truncate');
+    const refusal = this.truncationRefusal(n);
+    if (refusal !== null) throw refusal;
+    const length = this.cache.length;
+    this.cache.truncate(n);
+    this.emitted = Math.max(0, n - this.options.lookahead);
+    this.notify({ type: 'truncate', from: length, length: n });
+  }
+
+  /** Why truncate(n) would refuse, or null when it can go ahead: the plan half of truncate. */
+  truncationRefusal(n: number): AttentionError | null {
     const o = this.options;
     const length = this.cache.length;
     if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > length) {
-      throw new AttentionError('OUT_OF_RANGE', `truncate: expected an integer from 0 to ${length}, got ${String(n)}`, {
+      return new AttentionError('OUT_OF_RANGE', `truncate: expected an integer from 0 to ${length}, got ${String(n)}`, {
         field: 'n',
         expected: `0..${length}`,
         actual: String(n),
       });
     }
-    const emitted = Math.max(0, n - o.lookahead);
-    const oldest = oldestAttendable(o, emitted);
+    const oldest = oldestAttendable(o, Math.max(0, n - o.lookahead));
     if (!this.cache.holds(oldest, n)) {
-      throw new AttentionError(
+      return new AttentionError(
         'EVICTED',
         `truncate(${n}): tokens from ${oldest} on are needed but the window (${o.window}) already evicted some of them`,
         { field: 'n', actual: n },
       );
     }
-    this.cache.truncate(n);
-    this.emitted = emitted;
-    this.notify({ type: 'truncate', from: length, length: n });
+    return null;
   }
 
   fork(): Attention {

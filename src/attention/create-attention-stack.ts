@@ -1,0 +1,156 @@
+import type { CacheStats } from '../cache/index.js';
+import { encodeSafetensors } from '../cache/safetensors.js';
+import { AttentionError } from '../errors.js';
+import { AttentionEngine, createAttention } from './create-attention.js';
+import type { Attention } from './create-attention.js';
+import type { AttentionOptions } from './options.js';
+import { SNAPSHOT_VERSION } from './snapshot-state.js';
+
+/** Options of a stack: `layers` engines alike, or one options object per layer. */
+export type AttentionStackOptions =
+  | (AttentionOptions & { readonly layers: number })
+  | { readonly layers: readonly AttentionOptions[] };
+
+/** Per-layer cache figures and their sums. */
+export interface StackStats {
+  readonly layers: readonly CacheStats[];
+  readonly total: { readonly blocks: number; readonly bytes: number; readonly sharedBlocks: number };
+}
+
+/**
+ * The KV caches of a whole decoder: one engine per layer, forked, truncated and saved together so
+ * no layer can drift from the others. Push through `layer(i)` as the model's forward pass goes.
+ */
+export interface AttentionStack {
+  /** Number of layers. */
+  readonly depth: number;
+  /** Tokens every layer holds (the smallest layer length while a token is half-way through). */
+  readonly length: number;
+  /** The engine of layer `i`. @throws AttentionError OUT_OF_RANGE for a layer that does not exist. */
+  layer(i: number): Attention;
+  /** All layers forked together, copy-on-write. @throws AttentionError LAYER_MISMATCH mid-token. */
+  fork(): AttentionStack;
+  /**
+   * All layers rolled back to `n` tokens, or none: every layer is checked before any changes.
+   * @throws AttentionError LAYER_MISMATCH mid-token; OUT_OF_RANGE or EVICTED as {@link Attention.truncate}.
+   */
+  truncate(n: number): void;
+  /** Every layer in one safetensors file, tensor names prefixed `layers.<i>.`. @throws LAYER_MISMATCH mid-token. */
+  snapshot(): Uint8Array;
+  stats(): StackStats;
+  /** Empties every layer. */
+  reset(): void;
+  /** Releases every layer. */
+  dispose(): void;
+}
+
+/**
+ * Creates one engine per layer.
+ *
+ * @throws AttentionError INVALID_OPTION for a bad `layers` or layer options.
+ * @example
+ * ```ts
+ * import { createAttentionStack } from 'attnstream';
+ * const stack = createAttentionStack({ layers: 2, dim: 4 });
+ * let h = [1, 0, 0, 1];
+ * for (let i = 0; i < stack.depth; i++) h = Array.from(stack.layer(i).push(h)[0]!.output);
+ * const beam = stack.fork(); // both layers share their prefix with the original
+ * ```
+ */
+export function createAttentionStack(options: AttentionStackOptions): AttentionStack {
+  const { layers, ...shared } = options as { layers: unknown } & AttentionOptions;
+  let perLayer: AttentionOptions[];
+  if (Array.isArray(layers)) {
+    perLayer = layers as AttentionOptions[];
+    if (Object.keys(shared).length > 0) {
+      throw new AttentionError('INVALID_OPTION', `option layers: with one options object per layer, give no shared options (got ${Object.keys(shared).join(', ')})`, { field: 'layers' });
+    }
+  } else if (typeof layers === 'number' && Number.isInteger(layers) && layers >= 1) {
+    perLayer = Array.from({ length: layers }, () => shared);
+  } else {
+    throw new AttentionError('INVALID_OPTION', `option layers must be a positive integer or an array of layer options, got ${String(layers)}`, { field: 'layers' });
+  }
+  if (perLayer.length === 0) throw new AttentionError('INVALID_OPTION', 'option layers must hold at least one layer', { field: 'layers' });
+  return new EngineStack(perLayer.map((o) => createAttention(o) as AttentionEngine));
+}
+
+/** The stack behind {@link AttentionStack}; internal, so restore can build one from engines. */
+export class EngineStack implements AttentionStack {
+  private readonly engines: readonly AttentionEngine[];
+
+  constructor(engines: readonly AttentionEngine[]) {
+    this.engines = engines;
+  }
+
+  get depth(): number {
+    return this.engines.length;
+  }
+
+  get length(): number {
+    return Math.min(...this.engines.map((e) => e.length));
+  }
+
+  layer(i: number): Attention {
+    const engine = this.engines[i];
+    if (engine === undefined || !Number.isInteger(i)) {
+      throw new AttentionError('OUT_OF_RANGE', `layer: expected an integer from 0 to ${this.engines.length - 1}, got ${String(i)}`, { field: 'layer', actual: String(i) });
+    }
+    return engine;
+  }
+
+  fork(): AttentionStack {
+    this.assertAligned('fork');
+    return new EngineStack(this.engines.map((e) => e.fork() as AttentionEngine));
+  }
+
+  truncate(n: number): void {
+    this.assertAligned('truncate');
+    for (const engine of this.engines) {
+      const refusal = engine.truncationRefusal(n);
+      if (refusal !== null) throw refusal;
+    }
+    for (const engine of this.engines) engine.truncate(n);
+  }
+
+  snapshot(): Uint8Array {
+    this.assertAligned('snapshot');
+    const tensors = {};
+    const metadata: Record<string, string> = { format: 'attnstream.stack', version: SNAPSHOT_VERSION, layers: String(this.engines.length) };
+    this.engines.forEach((engine, i) => {
+      const state = engine.state(`layers.${i}.`);
+      Object.assign(tensors, state.tensors);
+      Object.assign(metadata, state.metadata);
+    });
+    return encodeSafetensors(tensors, metadata);
+  }
+
+  stats(): StackStats {
+    const layers = this.engines.map((e) => e.stats());
+    const total = { blocks: 0, bytes: 0, sharedBlocks: 0 };
+    for (const s of layers) {
+      total.blocks += s.blocks;
+      total.bytes += s.bytes;
+      total.sharedBlocks += s.sharedBlocks;
+    }
+    return { layers, total };
+  }
+
+  reset(): void {
+    for (const engine of this.engines) engine.reset();
+  }
+
+  dispose(): void {
+    for (const engine of this.engines) engine.dispose();
+  }
+
+  private assertAligned(operation: string): void {
+    const lengths = this.engines.map((e) => e.length);
+    if (lengths.some((n) => n !== lengths[0])) {
+      throw new AttentionError(
+        'LAYER_MISMATCH',
+        `${operation}: the layers hold different numbers of tokens (${lengths.map((n, i) => `layer ${i}: ${n}`).join(', ')}); finish the token in every layer first`,
+        { field: 'layers' },
+      );
+    }
+  }
+}

@@ -1,0 +1,166 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { AttentionError, createAttention, createAttentionStack, restoreAttentionStack } from '../src/index.js';
+import type { AttentionOptions, AttentionStack } from '../src/index.js';
+import { configArbitrary, tokensArbitrary } from './support/engine-arbitraries.js';
+
+/** A toy forward pass: each layer's output (dim numbers, thanks to wo or seed mode) feeds the next. */
+function forward(stack: AttentionStack, x: readonly number[]): number[][] {
+  const outputs: number[][] = [];
+  let h: ArrayLike<number> = x;
+  for (let i = 0; i < stack.depth; i++) {
+    const [step] = stack.layer(i).push(h);
+    h = step!.output;
+    outputs.push(Array.from(h));
+  }
+  return outputs;
+}
+
+/** Layer options whose outputs have `dim` numbers, so layers chain, without look-ahead (one output per push). */
+const layerOptions = configArbitrary({ precision: 'float64' })
+  .filter((o) => o.lookahead === undefined && (o.weights === undefined || o.weights.wo !== undefined))
+  .map((o) => ({ ...o, withWeights: false }));
+
+const stackCase = fc
+  .tuple(fc.integer({ min: 1, max: 3 }), layerOptions)
+  .chain(([depth, first]) =>
+    fc.record({
+      layers: fc.array(layerOptions.filter((o) => o.dim === first.dim), { minLength: depth - 1, maxLength: depth - 1 }).map((rest) => [first, ...rest]),
+      xs: tokensArbitrary(first.dim, 0, 16),
+      more: tokensArbitrary(first.dim, 0, 6),
+      other: tokensArbitrary(first.dim, 0, 6),
+      cut: fc.nat(),
+    }),
+  );
+
+function fed(layers: AttentionOptions[], xs: readonly number[][]): AttentionStack {
+  const stack = createAttentionStack({ layers });
+  for (const x of xs) forward(stack, x);
+  return stack;
+}
+
+describe('a stack of per-layer engines', () => {
+  it('fork then diverge = two fresh stacks fed the two histories', () => {
+    fc.assert(
+      fc.property(stackCase, ({ layers, xs, more, other }) => {
+        const stack = fed(layers, xs);
+        const beam = stack.fork();
+        const a = more.map((x) => forward(stack, x));
+        const b = other.map((x) => forward(beam, x));
+        const freshA = fed(layers, xs);
+        const freshB = fed(layers, xs);
+        expect(a).toEqual(more.map((x) => forward(freshA, x)));
+        expect(b).toEqual(other.map((x) => forward(freshB, x)));
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  it('truncate(n) then pushes = a fresh stack fed the first n and the same pushes', () => {
+    fc.assert(
+      fc.property(stackCase, ({ layers, xs, more, cut }) => {
+        const stack = fed(layers, xs);
+        const n = cut % (xs.length + 1);
+        try {
+          stack.truncate(n);
+        } catch (e) {
+          expect((e as AttentionError).code).toBe('EVICTED');
+          expect(stack.length).toBe(xs.length); // refused by one layer: no layer changed
+          for (let i = 0; i < stack.depth; i++) expect(stack.layer(i).length).toBe(xs.length);
+          return;
+        }
+        const fresh = fed(layers, xs.slice(0, n));
+        expect(more.map((x) => forward(stack, x))).toEqual(more.map((x) => forward(fresh, x)));
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  it('snapshot/restore continues bit for bit', () => {
+    fc.assert(
+      fc.property(stackCase, ({ layers, xs, more }) => {
+        const stack = fed(layers, xs);
+        const restored = restoreAttentionStack(stack.snapshot());
+        expect(restored.depth).toBe(stack.depth);
+        expect(more.map((x) => forward(restored, x))).toEqual(more.map((x) => forward(stack, x)));
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  it("every layer's outputs equal a single engine fed the same inputs", () => {
+    fc.assert(
+      fc.property(stackCase, ({ layers, xs }) => {
+        const stack = createAttentionStack({ layers });
+        const singles = layers.map((o) => createAttention(o));
+        for (const x of xs) {
+          let h: ArrayLike<number> = x;
+          forward(stack, x).forEach((output, i) => {
+            expect(output).toEqual(Array.from(singles[i]!.push(h)[0]!.output));
+            h = output;
+          });
+        }
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  it('layers: N builds N alike layers; stats add up', () => {
+    const stack = createAttentionStack({ layers: 3, dim: 4, blockSize: 4 });
+    forward(stack, [1, 2, 3, 4]);
+    const stats = stack.stats();
+    expect(stats.layers).toHaveLength(3);
+    expect(stats.total.bytes).toBe(3 * stats.layers[0]!.bytes);
+    expect(stats.total.blocks).toBe(3);
+  });
+});
+
+describe('a token half-way through the layers', () => {
+  const halfPushed = () => {
+    const stack = createAttentionStack({ layers: 3, dim: 2 });
+    forward(stack, [1, 0]);
+    stack.layer(0).push([0, 1]);
+    return stack;
+  };
+
+  it.each(['fork', 'truncate', 'snapshot'] as const)('%s refuses with LAYER_MISMATCH naming each layer, and changes nothing', (operation) => {
+    const stack = halfPushed();
+    let error: unknown;
+    try {
+      if (operation === 'truncate') stack.truncate(1);
+      else stack[operation]();
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(AttentionError);
+    expect((error as AttentionError).code).toBe('LAYER_MISMATCH');
+    expect((error as AttentionError).message).toBe(
+      `${operation}: the layers hold different numbers of tokens (layer 0: 2, layer 1: 1, layer 2: 1); finish the token in every layer first`,
+    );
+    expect([0, 1, 2].map((i) => stack.layer(i).length)).toEqual([2, 1, 1]);
+    expect(stack.length).toBe(1);
+  });
+
+  it('the stack is usable again once the token reaches every layer', () => {
+    const stack = halfPushed();
+    stack.layer(1).push([0, 1]);
+    stack.layer(2).push([0, 1]);
+    expect(stack.fork().length).toBe(2);
+    stack.truncate(1);
+    expect(stack.length).toBe(1);
+  });
+});
+
+describe('bad stack options and corrupt stack snapshots', () => {
+  it.each([0, -1, 1.5, 'two'])('layers: %s is refused', (layers) => {
+    expect(() => createAttentionStack({ layers, dim: 2 } as never)).toThrow(expect.objectContaining({ code: 'INVALID_OPTION' }));
+  });
+
+  it('layer(i) out of range is refused', () => {
+    expect(() => createAttentionStack({ layers: 2, dim: 2 }).layer(2)).toThrow(expect.objectContaining({ code: 'OUT_OF_RANGE' }));
+  });
+
+  it('a single-engine snapshot is not a stack', () => {
+    expect(() => restoreAttentionStack(createAttention({ dim: 2 }).snapshot())).toThrow(expect.objectContaining({ code: 'UNSUPPORTED_SNAPSHOT' }));
+  });
+});
