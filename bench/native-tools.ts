@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import { rmSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,7 +29,17 @@ export async function compileReference(source: string): Promise<CompiledReferenc
     await rm(dir, { recursive: true, force: true });
     return { skipped: `gcc failed: ${(error as { stderr?: string }).stderr?.trim().slice(0, 300) ?? String(error)}` };
   }
-  return { binary, gcc, cleanup: () => rm(dir, { recursive: true, force: true }) };
+  // Also on an interrupted run (run.ts turns Ctrl-C into an exit), so no binary is left in /tmp.
+  const removeNow = () => rmSync(dir, { recursive: true, force: true });
+  process.once('exit', removeNow);
+  return {
+    binary,
+    gcc,
+    cleanup: async () => {
+      process.removeListener('exit', removeNow);
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
 }
 
 /** numpy's version and BLAS threading as python3 reports them, or why numpy cannot be used. */

@@ -108,6 +108,8 @@ export function disagreements(r: BenchResults): string[] {
 }
 
 async function main(): Promise<void> {
+  // Ctrl-C exits normally, so exit handlers remove the compiled C reference.
+  process.once('SIGINT', () => process.exit(130));
   if (process.argv.includes('--help') || process.argv.includes('-h')) {
     process.stdout.write(USAGE);
     return;

@@ -1,7 +1,6 @@
-import { createAttention } from '../../src/index.js';
 import { SEED_KEY, SEED_VALUE, tokenRows } from '../data.js';
 import { engineOptions } from '../impls/attnstream-implementation.js';
-import { directPrefill } from '../impls/direct-prefill.js';
+import { restoredEngine } from '../impls/restored-engine.js';
 import type { Profile } from '../profile.js';
 import type { Progress } from '../progress.js';
 
@@ -29,8 +28,7 @@ export function runMemory(profile: Profile, progress: Progress): MemoryRow[] {
     const values = tokenRows(SEED_VALUE, tokens, width);
     for (const precision of ['float32', 'float64'] as const) {
       progress.tick(`memory H=${heads} D=${headDim} ${precision}`);
-      const engine = createAttention({ ...engineOptions(heads, headDim), precision });
-      if (!directPrefill(engine, keys, values, tokens)) throw new Error('direct prefill refused the memory engine');
+      const engine = restoredEngine({ ...engineOptions(heads, headDim), precision }, keys, values, tokens);
       const bytes = precision === 'float32' ? 4 : 8;
       rows.push({
         heads,
