@@ -1,0 +1,177 @@
+// The browser page (examples/browser) in Debian's headless Chromium, driven by playwright-core:
+// built and served with Vite's API on 127.0.0.1, then typed into like a person would.
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
+import { build, preview } from 'vite';
+import type { PreviewServer } from 'vite';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const CHROMIUM = '/usr/bin/chromium';
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+const PAGE = join(ROOT, 'examples', 'browser');
+const SENTENCE = 'The dog ran around the park because it was excited';
+
+if (!existsSync(CHROMIUM)) {
+  console.warn(`test/browser skipped: ${CHROMIUM} is missing (apt-get install chromium; .ci/run installs it)`);
+}
+
+describe.runIf(existsSync(CHROMIUM))('examples/browser in headless Chromium', () => {
+  const temp = mkdtempSync(join(tmpdir(), 'attnstream-browser-'));
+  let server: PreviewServer;
+  let browser: BrowserContext;
+  let page: Page;
+  let url: string;
+
+  beforeAll(async () => {
+    const configFile = join(PAGE, 'vite.config.ts');
+    const outDir = join(temp, 'dist');
+    await build({ configFile, logLevel: 'error', build: { outDir } });
+    const port = await freePort();
+    server = await preview({ configFile, logLevel: 'error', build: { outDir }, preview: { host: '127.0.0.1', port, strictPort: true } });
+    url = `http://127.0.0.1:${port}/`;
+    // A fresh profile per run: launchPersistentContext is how playwright takes a user-data-dir.
+    browser = await chromium.launchPersistentContext(join(temp, 'profile'), {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
+      viewport: { width: 1200, height: 800 },
+    });
+    page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (error) => errors.push(error.message));
+    await page.goto(url);
+    await page.waitForSelector('body[data-ready="true"]', { timeout: 30_000 });
+    expect(errors).toEqual([]);
+  }, 120_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+    rmSync(temp, { recursive: true, force: true });
+  });
+
+  /** Each row's word and the weights of its cells, read from the DOM. */
+  const readRows = (): Promise<{ word: string; weights: number[] }[]> =>
+    page.$$eval('#rows .row', (rows) =>
+      rows.map((row) => ({
+        word: (row as HTMLElement).dataset.word!,
+        weights: [...row.querySelectorAll<HTMLElement>('.cell[data-weight]')].map((c) => Number(c.dataset.weight)),
+      })),
+    );
+  const settle = (rows: number): Promise<unknown> => page.waitForFunction((n) => document.getElementById('status')!.dataset.rows === String(n) && document.querySelectorAll('#rows .row').length === n, rows);
+
+  it('typing a sentence gives one heatmap row per word, each row’s weights summing to 1', async () => {
+    await page.fill('#text', '');
+    await page.click('#text');
+    await page.keyboard.type(SENTENCE);
+    const words = SENTENCE.split(' ');
+    await settle(words.length);
+    const rows = await readRows();
+    expect(rows.map((r) => r.word)).toEqual(words);
+    rows.forEach((row, i) => {
+      expect(row.weights.length).toBe(i + 1);
+      expect(Math.abs(row.weights.reduce((a, b) => a + b, 0) - 1)).toBeLessThan(1e-3);
+    });
+    // Each keystroke that changes only the last word keeps every earlier row.
+    expect(await page.$eval('#status', (s) => Number((s as HTMLElement).dataset.truncations))).toBeGreaterThan(0);
+    mkdirSync(join(ROOT, 'out'), { recursive: true });
+    await page.screenshot({ path: join(ROOT, 'out', 'browser-page.png'), fullPage: true });
+  });
+
+  it('an edit keeps the rows before the changed word, truncates the cache there and recomputes only the rest', async () => {
+    // Tag the row elements now on the page, edit, and see which survive.
+    const tag = (): Promise<void> => page.$$eval('#rows .row', (rows) => rows.forEach((r) => ((r as HTMLElement & { kept?: boolean }).kept = true)));
+    const survivors = (): Promise<boolean[]> => page.$$eval('#rows .row', (rows) => rows.map((r) => (r as HTMLElement & { kept?: boolean }).kept === true));
+    const counts = () => page.$eval('#status', (s) => ({ kept: Number((s as HTMLElement).dataset.kept), pushed: Number((s as HTMLElement).dataset.pushed) }));
+
+    await tag();
+    await page.fill('#text', SENTENCE.replace('excited', 'open'));
+    await settle(10);
+    expect(await survivors()).toEqual([...Array(9).fill(true), false]);
+    expect(await counts()).toEqual({ kept: 9, pushed: 1 });
+    expect((await readRows())[9]!.word).toBe('open');
+
+    await tag();
+    await page.fill('#text', SENTENCE.replace('excited', 'open').replace('dog', 'cat'));
+    await settle(10);
+    expect(await survivors()).toEqual([true, ...Array(9).fill(false)]);
+    expect(await counts()).toEqual({ kept: 1, pushed: 9 });
+    const rows = await readRows();
+    expect(rows[1]!.word).toBe('cat');
+    for (const row of rows) expect(Math.abs(row.weights.reduce((a, b) => a + b, 0) - 1)).toBeLessThan(1e-3);
+  });
+
+  it('with a window, rows attend at most that many words, and an edit behind evicted keys starts over', async () => {
+    await page.fill('#text', SENTENCE);
+    await page.selectOption('#window', '4');
+    await settle(10);
+    let rows = await readRows();
+    expect(rows.map((r) => r.weights.length)).toEqual([1, 2, 3, 4, 4, 4, 4, 4, 4, 4]);
+    // Keys are released a block (64 tokens) at a time, so in a short text they are all still
+    // there and an edit is a plain truncate.
+    const resets = () => page.$eval('#status', (s) => Number((s as HTMLElement).dataset.resets));
+    await page.fill('#text', SENTENCE.replace('dog', 'cat'));
+    await settle(10);
+    rows = await readRows();
+    expect(rows[1]!.word).toBe('cat');
+    expect(await resets()).toBe(0);
+    // 200 words: the first blocks are released, so rolling back to word 1 is refused (EVICTED)
+    // and the page recomputes every row.
+    const long = Array.from({ length: 20 }, () => SENTENCE).join(' ');
+    await page.fill('#text', long);
+    await settle(200);
+    await page.fill('#text', long.replace('dog', 'cow'));
+    await settle(200);
+    expect(await resets()).toBe(1);
+    rows = await readRows();
+    expect(rows[1]!.word).toBe('cow');
+    for (const row of rows) {
+      expect(row.weights.length).toBeLessThanOrEqual(4);
+      expect(Math.abs(row.weights.reduce((a, b) => a + b, 0) - 1)).toBeLessThan(1e-3);
+    }
+    await page.selectOption('#window', '');
+    await settle(200);
+  });
+
+  it('a long paste stays responsive: the page keeps running timers while 1,500 words stream in', async () => {
+    const words = Array.from({ length: 1500 }, (_, i) => SENTENCE.split(' ')[i % 10]!);
+    const longest = await page.evaluate(async (text) => {
+      const area = document.getElementById('text') as HTMLTextAreaElement;
+      let last = performance.now();
+      let longestGap = 0;
+      const probe = setInterval(() => {
+        const now = performance.now();
+        longestGap = Math.max(longestGap, now - last);
+        last = now;
+      }, 5);
+      area.value = text;
+      area.dispatchEvent(new Event('input'));
+      const status = document.getElementById('status')!;
+      while (status.dataset.rows !== '1500') await new Promise((resolve) => setTimeout(resolve, 20));
+      clearInterval(probe);
+      return longestGap;
+    }, words.join(' '));
+    // Pushed in slices of 16 tokens between yields; a blocking loop over 1,500 tokens would take seconds.
+    expect(longest).toBeLessThan(250);
+    const rows = await readRows();
+    expect(rows.length).toBe(1500);
+    for (const row of [rows[0]!, rows[100]!, rows[1499]!]) expect(Math.abs(row.weights.reduce((a, b) => a + b, 0) - 1)).toBeLessThan(1e-3);
+    expect(await page.$$eval('#rows .row:last-child .cell', (cells) => cells.length)).toBe(41);
+  });
+});
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const address = probe.address();
+      probe.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
