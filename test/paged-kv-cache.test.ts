@@ -23,7 +23,7 @@ describe('PagedKVCache against a model (a plain array of stamps per cache)', () 
     fc.assert(
       fc.property(fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 3 }), fc.array(op, { maxLength: 80 }), (blockSize, kvHeads, ops) => {
         const headDim = 2;
-        const layout = { kvHeads, headDim, queryWidth: 3, blockSize, Float: Float64Array };
+        const layout = { kvHeads, headDim, queryWidth: 3, blockSize, Float: Float64Array, int8: false };
         const caches = [new PagedKVCache(layout)];
         const models: number[][] = [[]];
         let stamp = 1;
@@ -57,8 +57,8 @@ describe('PagedKVCache against a model (a plain array of stamps per cache)', () 
               const slot = p % blockSize;
               for (let g = 0; g < kvHeads; g++) {
                 for (let ch = 0; ch < headDim; ch++) {
-                  expect(block.keys[(g * blockSize + slot) * headDim + ch]).toBe(entry(m[p]!, g, ch));
-                  expect(block.values[(g * blockSize + slot) * headDim + ch]).toBe(-entry(m[p]!, g, ch));
+                  expect(block.keys![(g * blockSize + slot) * headDim + ch]).toBe(entry(m[p]!, g, ch));
+                  expect(block.values![(g * blockSize + slot) * headDim + ch]).toBe(-entry(m[p]!, g, ch));
                 }
               }
               expect(block.queries![slot * 3]).toBe(m[p]);
@@ -71,7 +71,7 @@ describe('PagedKVCache against a model (a plain array of stamps per cache)', () 
   });
 
   it('releases only whole blocks inside [keepHead, before) and keeps the head', () => {
-    const cache = new PagedKVCache({ kvHeads: 1, headDim: 1, queryWidth: 0, blockSize: 4, Float: Float32Array });
+    const cache = new PagedKVCache({ kvHeads: 1, headDim: 1, queryWidth: 0, blockSize: 4, Float: Float32Array, int8: false });
     for (let i = 0; i < 20; i++) cache.append(new Float32Array([i]), new Float32Array([i]), null);
     expect(cache.releaseBetween(2, 13)).toEqual({ from: 4, to: 12, blocks: 2 });
     expect(cache.holds(0, 4)).toBe(true);
@@ -81,9 +81,10 @@ describe('PagedKVCache against a model (a plain array of stamps per cache)', () 
   });
 
   it('keeps at most two free blocks for reuse, so a large truncate gives memory back', () => {
-    const cache = new PagedKVCache({ kvHeads: 1, headDim: 4, queryWidth: 0, blockSize: 2, Float: Float32Array });
+    const cache = new PagedKVCache({ kvHeads: 1, headDim: 4, queryWidth: 0, blockSize: 2, Float: Float32Array, int8: false });
     for (let i = 0; i < 100; i++) cache.append(new Float32Array(4), new Float32Array(4), null);
     cache.truncate(0);
-    expect(cache.stats().bytes).toBe(2 * cache.blockBytes());
+    // A block: keys and values of 2 slots × 4 numbers, float32.
+    expect(cache.stats().bytes).toBe(2 * (2 * 2 * 4 * 4));
   });
 });

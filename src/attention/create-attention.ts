@@ -103,6 +103,7 @@ function newCache(o: ResolvedOptions): PagedKVCache {
     queryWidth: o.lookahead > 0 ? o.heads * o.headDim : 0,
     blockSize: o.blockSize,
     Float: o.Float,
+    int8: o.cacheDtype === 'int8',
   });
 }
 
@@ -121,6 +122,7 @@ export class AttentionEngine implements Attention {
   private readonly v: FloatArray;
   private readonly qHead: Float64Array;
   private readonly kHead: Float64Array;
+  private readonly qScaled: Float64Array;
   private readonly headOut: Float64Array;
   private scores: Float64Array;
   private readonly keys: AttendedKeys = { sinkEnd: 0, from: 0, to: 0 };
@@ -136,6 +138,7 @@ export class AttentionEngine implements Attention {
     this.v = new o.Float(o.kvHeads * o.headDim);
     this.qHead = new Float64Array(o.headDim);
     this.kHead = new Float64Array(o.headDim);
+    this.qScaled = new Float64Array(o.headDim);
     this.headOut = new Float64Array(o.heads * o.headDim);
     this.scores = new Float64Array(64);
   }
@@ -376,20 +379,41 @@ export class AttentionEngine implements Attention {
     byCacheRank: boolean,
   ): number {
     const { blockSize, headDim, scale, invFreq } = this.options;
+    const kHead = this.kHead;
     for (let p = from; p < to; ) {
       const b = Math.floor(p / blockSize);
-      const keys = this.cache.blockAt(p)!.keys;
+      const block = this.cache.blockAt(p)!;
       const end = Math.min(to, (b + 1) * blockSize);
+      const keys = block.keys;
+      if (keys !== null) {
+        for (; p < end; p++) {
+          const offset = (g * blockSize + (p - b * blockSize)) * headDim;
+          let s: number;
+          if (byCacheRank) {
+            for (let c = 0; c < headDim; c++) kHead[c] = keys[offset + c]!;
+            ropeRotate(kHead, 0, headDim, firstRank + (p - from), invFreq!);
+            s = dot(qHead, 0, kHead, 0, headDim);
+          } else {
+            s = dot(qHead, 0, keys, offset, headDim);
+          }
+          scores[n++] = s * scale - slope * Math.abs(i - p);
+        }
+        continue;
+      }
+      // int8 keys, one scale per channel: fold the scales into the query once per block.
+      const keysInt8 = block.keysInt8!;
+      const keyScales = block.keyScales!;
+      const scaled = this.qScaled;
+      for (let c = 0; c < headDim; c++) scaled[c] = byCacheRank ? keyScales[g * headDim + c]! : qHead[c]! * keyScales[g * headDim + c]!;
       for (; p < end; p++) {
         const offset = (g * blockSize + (p - b * blockSize)) * headDim;
-        let s: number;
+        let s = 0;
         if (byCacheRank) {
-          const kHead = this.kHead;
-          for (let c = 0; c < headDim; c++) kHead[c] = keys[offset + c]!;
+          for (let c = 0; c < headDim; c++) kHead[c] = keysInt8[offset + c]! * scaled[c]!;
           ropeRotate(kHead, 0, headDim, firstRank + (p - from), invFreq!);
           s = dot(qHead, 0, kHead, 0, headDim);
         } else {
-          s = dot(qHead, 0, keys, offset, headDim);
+          for (let c = 0; c < headDim; c++) s += scaled[c]! * keysInt8[offset + c]!;
         }
         scores[n++] = s * scale - slope * Math.abs(i - p);
       }
@@ -400,11 +424,24 @@ export class AttentionEngine implements Attention {
   /** headOut[h] += Σ weight · value over positions `[from, to)`, weights read from `scores[n …]`. */
   private mixRun(scores: Float64Array, n: number, h: number, g: number, from: number, to: number): number {
     const { blockSize, headDim } = this.options;
+    const headOut = this.headOut;
     for (let p = from; p < to; ) {
       const b = Math.floor(p / blockSize);
-      const values = this.cache.blockAt(p)!.values;
+      const block = this.cache.blockAt(p)!;
       const end = Math.min(to, (b + 1) * blockSize);
-      for (; p < end; p++) axpy(this.headOut, h * headDim, scores[n++]!, values, (g * blockSize + (p - b * blockSize)) * headDim, headDim);
+      const values = block.values;
+      if (values !== null) {
+        for (; p < end; p++) axpy(headOut, h * headDim, scores[n++]!, values, (g * blockSize + (p - b * blockSize)) * headDim, headDim);
+        continue;
+      }
+      const valuesInt8 = block.valuesInt8!;
+      const valueScales = block.valueScales!;
+      for (; p < end; p++) {
+        const row = g * blockSize + (p - b * blockSize);
+        const alpha = scores[n++]! * valueScales[row]!;
+        const offset = row * headDim;
+        for (let c = 0; c < headDim; c++) headOut[h * headDim + c] = headOut[h * headDim + c]! + alpha * valuesInt8[offset + c]!;
+      }
     }
     return n;
   }

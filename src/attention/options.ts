@@ -62,6 +62,12 @@ export interface AttentionOptions {
   readonly lookahead?: number;
   /** Tokens per cache block: the unit of allocation, eviction and copy-on-write. Default 64. */
   readonly blockSize?: number;
+  /**
+   * Storage of cached keys and values. Default: the precision. 'int8' stores keys per channel
+   * (once their block fills) and values per token, each with float32 scales: about 4× less memory
+   * than float32, at the error bound in docs/guides/long-streams.md.
+   */
+  readonly cacheDtype?: 'float32' | 'float64' | 'int8';
 }
 
 /** Options after validation: every default filled in, weights copied, derived tables built. Frozen. */
@@ -87,6 +93,7 @@ export interface ResolvedOptions {
   readonly sinks: number;
   readonly lookahead: number;
   readonly blockSize: number;
+  readonly cacheDtype: 'float32' | 'float64' | 'int8';
   /** RoPE speeds, or null without RoPE. */
   readonly invFreq: Float64Array | null;
   /** ALiBi slopes per query head, or null without ALiBi. */
@@ -95,7 +102,7 @@ export interface ResolvedOptions {
 
 const KNOWN_OPTIONS = new Set([
   'dim', 'heads', 'kvHeads', 'headDim', 'weights', 'scale', 'precision', 'withWeights', 'positions',
-  'ropeBase', 'ropePositions', 'window', 'sinks', 'lookahead', 'blockSize',
+  'ropeBase', 'ropePositions', 'window', 'sinks', 'lookahead', 'blockSize', 'cacheDtype',
 ]);
 
 /**
@@ -146,13 +153,17 @@ export function resolveOptions(options: AttentionOptions): ResolvedOptions {
   if (sinks > 0 && window === Infinity) invalid('sinks', 'only applies with a window: without one every token stays attendable');
   const lookahead = nonNegativeInteger(options.lookahead ?? 0, 'lookahead');
   const blockSize = positiveInteger(options.blockSize ?? 64, 'blockSize');
+  const cacheDtype = options.cacheDtype ?? precision;
+  if (cacheDtype !== 'int8' && cacheDtype !== precision) {
+    invalid('cacheDtype', `must be 'int8' or the precision ('${precision}'), got ${String(cacheDtype)}`);
+  }
   const withWeights = options.withWeights ?? false;
   if (typeof withWeights !== 'boolean') invalid('withWeights', `must be a boolean, got ${String(withWeights)}`);
 
   const outputDim = weights === null || weights.wo !== null ? dim : heads * headDim;
   return Object.freeze({
     dim, heads, kvHeads, headDim, groupSize: heads / kvHeads, scale, precision, Float, withWeights, weights, outputDim,
-    positions, ropeBase, ropePositions, window, sinks, lookahead, blockSize,
+    positions, ropeBase, ropePositions, window, sinks, lookahead, blockSize, cacheDtype,
     invFreq: positions === 'rope' ? ropeInverseFrequencies(headDim, ropeBase) : null,
     slopes: positions === 'alibi' ? alibiSlopes(heads) : null,
   });

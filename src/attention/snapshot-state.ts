@@ -1,4 +1,5 @@
 import { PagedKVCache } from '../cache/paged-kv-cache.js';
+import type { KVBlock } from '../cache/kv-block.js';
 import type { Tensor, TensorInput } from '../cache/safetensors.js';
 import { AttentionError } from '../errors.js';
 import { oldestAttendable } from './attended-keys.js';
@@ -23,6 +24,9 @@ export interface EngineState {
  * | --- | --- | --- |
  * | `positions` | I32 | [T]: stream positions still held, ascending |
  * | `keys`, `values` | F32 or F64 | [T, kvHeads, headDim] (keys after RoPE in 'absolute' mode) |
+ * | int8 caches: `key_blocks` | I32 | [Q]: blocks whose keys are quantized; `keys` then holds only the other positions |
+ * | `keys_int8`, `key_scales` | I8, F32 | [Q, kvHeads, blockSize, headDim], [Q, kvHeads, headDim] |
+ * | `values_int8`, `value_scales` | I8, F32 | [T, kvHeads, headDim], [T, kvHeads] (instead of `values`) |
  * | `queries` | F32 or F64 | [T, heads·headDim], only with look-ahead |
  * | `weights.wq` … `weights.wo` | F32 or F64 | the projection matrices, row-major |
  *
@@ -31,28 +35,57 @@ export interface EngineState {
 export function stateTensors(state: EngineState, prefix: string): { tensors: Record<string, TensorInput>; metadata: Record<string, string> } {
   const { options: o, cache, emitted } = state;
   const dtype = o.precision === 'float32' ? 'F32' : 'F64';
+  const { kvHeads, headDim, blockSize } = o;
   const positions = cache.heldPositions();
-  const kvWidth = o.kvHeads * o.headDim;
-  const qWidth = o.heads * o.headDim;
-  const keys = new o.Float(positions.length * kvWidth);
-  const values = new o.Float(positions.length * kvWidth);
-  const queries = o.lookahead > 0 ? new o.Float(positions.length * qWidth) : null;
+  const T = positions.length;
+  const kvWidth = kvHeads * headDim;
+  const qWidth = o.heads * headDim;
+  const int8 = o.cacheDtype === 'int8';
+  // int8 keys live per block (their scales are per channel over the block); every other row is per position.
+  const keyBlocks = int8 ? [...new Set(positions.map((p) => Math.floor(p / blockSize)))].filter((b) => cache.blockAt(b * blockSize)!.keys === null) : [];
+  const quantizedBlocks = new Set(keyBlocks);
+  const floatKeyPositions = positions.filter((p) => !quantizedBlocks.has(Math.floor(p / blockSize)));
+  const keys = new o.Float(floatKeyPositions.length * kvWidth);
+  const values = int8 ? null : new o.Float(T * kvWidth);
+  const valuesInt8 = int8 ? new Int8Array(T * kvWidth) : null;
+  const valueScales = int8 ? new Float32Array(T * kvHeads) : null;
+  const queries = o.lookahead > 0 ? new o.Float(T * qWidth) : null;
+  let f = 0;
   positions.forEach((p, t) => {
     const block = cache.blockAt(p)!;
-    const slot = p % o.blockSize;
-    for (let g = 0; g < o.kvHeads; g++) {
-      const from = (g * o.blockSize + slot) * o.headDim;
-      keys.set(block.keys.subarray(from, from + o.headDim), t * kvWidth + g * o.headDim);
-      values.set(block.values.subarray(from, from + o.headDim), t * kvWidth + g * o.headDim);
+    const slot = p % blockSize;
+    for (let g = 0; g < kvHeads; g++) {
+      const from = (g * blockSize + slot) * headDim;
+      if (block.keys !== null) keys.set(block.keys.subarray(from, from + headDim), f * kvWidth + g * headDim);
+      if (values !== null) values.set(block.values!.subarray(from, from + headDim), t * kvWidth + g * headDim);
+      else {
+        valuesInt8!.set(block.valuesInt8!.subarray(from, from + headDim), t * kvWidth + g * headDim);
+        valueScales![t * kvHeads + g] = block.valueScales![g * blockSize + slot]!;
+      }
     }
+    if (block.keys !== null) f++;
     if (queries !== null) queries.set(block.queries!.subarray(slot * qWidth, (slot + 1) * qWidth), t * qWidth);
   });
-  const T = positions.length;
   const tensors: Record<string, TensorInput> = {
     [`${prefix}positions`]: { dtype: 'I32', shape: [T], data: Int32Array.from(positions) },
-    [`${prefix}keys`]: { dtype, shape: [T, o.kvHeads, o.headDim], data: keys },
-    [`${prefix}values`]: { dtype, shape: [T, o.kvHeads, o.headDim], data: values },
+    [`${prefix}keys`]: { dtype, shape: [floatKeyPositions.length, kvHeads, headDim], data: keys },
   };
+  if (values !== null) tensors[`${prefix}values`] = { dtype, shape: [T, kvHeads, headDim], data: values };
+  else {
+    const Q = keyBlocks.length;
+    const keysInt8 = new Int8Array(Q * kvHeads * blockSize * headDim);
+    const keyScales = new Float32Array(Q * kvWidth);
+    keyBlocks.forEach((b, q) => {
+      const block = cache.blockAt(b * blockSize)!;
+      keysInt8.set(block.keysInt8!, q * kvHeads * blockSize * headDim);
+      keyScales.set(block.keyScales!, q * kvWidth);
+    });
+    tensors[`${prefix}key_blocks`] = { dtype: 'I32', shape: [Q], data: Int32Array.from(keyBlocks) };
+    tensors[`${prefix}keys_int8`] = { dtype: 'I8', shape: [Q, kvHeads, blockSize, headDim], data: keysInt8 };
+    tensors[`${prefix}key_scales`] = { dtype: 'F32', shape: [Q, kvHeads, headDim], data: keyScales };
+    tensors[`${prefix}values_int8`] = { dtype: 'I8', shape: [T, kvHeads, headDim], data: valuesInt8! };
+    tensors[`${prefix}value_scales`] = { dtype: 'F32', shape: [T, kvHeads], data: valueScales! };
+  }
   if (queries !== null) tensors[`${prefix}queries`] = { dtype, shape: [T, qWidth], data: queries };
   if (o.weights !== null) {
     tensors[`${prefix}weights.wq`] = { dtype, shape: [qWidth, o.dim], data: o.weights.wq };
@@ -124,26 +157,81 @@ export function restoreState(
   const T = positions.length;
   const kvWidth = o.kvHeads * o.headDim;
   const qWidth = o.heads * o.headDim;
-  const keys = floatTensor(tensors, `${prefix}keys`, dtype, [T, o.kvHeads, o.headDim], fail);
-  const values = floatTensor(tensors, `${prefix}values`, dtype, [T, o.kvHeads, o.headDim], fail);
-  const queries = o.lookahead > 0 ? floatTensor(tensors, `${prefix}queries`, dtype, [T, qWidth], fail) : null;
-  if (o.lookahead === 0 && tensors.has(`${prefix}queries`)) fail('queries are stored but the options have no look-ahead');
+  const { kvHeads, headDim, blockSize } = o;
+  const int8 = o.cacheDtype === 'int8';
   for (let t = 0; t < T; t++) {
     const p = positions[t]!;
     if (p < 0 || p >= length || (t > 0 && p <= positions[t - 1]!)) fail(`positions must ascend within [0, ${length}), got ${p} at ${t}`);
   }
+  const keyBlocks = int8 ? intTensor(tensors, `${prefix}key_blocks`, fail) : new Int32Array(0);
+  const quantized = new Set(keyBlocks);
+  const heldBlocks = new Set(Array.from(positions, (p) => Math.floor(p / blockSize)));
+  keyBlocks.forEach((b, q) => {
+    if (!heldBlocks.has(b) || (q > 0 && b <= keyBlocks[q - 1]!)) fail(`key_blocks must ascend and name held blocks, got ${b} at ${q}`);
+  });
+  const floatKeyCount = Array.from(positions).filter((p) => !quantized.has(Math.floor(p / blockSize))).length;
+  const keys = floatTensor(tensors, `${prefix}keys`, dtype, [floatKeyCount, kvHeads, headDim], fail);
+  const values = int8 ? null : floatTensor(tensors, `${prefix}values`, dtype, [T, kvHeads, headDim], fail);
+  const queries = o.lookahead > 0 ? floatTensor(tensors, `${prefix}queries`, dtype, [T, qWidth], fail) : null;
+  if (o.lookahead === 0 && tensors.has(`${prefix}queries`)) fail('queries are stored but the options have no look-ahead');
+  const keysInt8 = int8 ? shapedTensor(tensors, `${prefix}keys_int8`, 'I8', [keyBlocks.length, kvHeads, blockSize, headDim], fail) : null;
+  const keyScales = int8 ? scaleTensor(tensors, `${prefix}key_scales`, [keyBlocks.length, kvHeads, headDim], fail) : null;
+  const valuesInt8 = int8 ? shapedTensor(tensors, `${prefix}values_int8`, 'I8', [T, kvHeads, headDim], fail) : null;
+  const valueScales = int8 ? scaleTensor(tensors, `${prefix}value_scales`, [T, kvHeads], fail) : null;
   // Every key a future query can attend must be there: the sinks and the window's reach.
   const held = new Set(positions);
   const oldest = oldestAttendable(o, emitted);
   for (let p = 0; p < Math.min(o.sinks, length); p++) if (!held.has(p)) fail(`sink position ${p} is missing`);
   for (let p = oldest; p < length; p++) if (!held.has(p)) fail(`position ${p} is needed but missing`);
-  const cache = new PagedKVCache({ kvHeads: o.kvHeads, headDim: o.headDim, queryWidth: queries === null ? 0 : qWidth, blockSize: o.blockSize, Float: o.Float });
+  const cache = new PagedKVCache({ kvHeads, headDim, queryWidth: queries === null ? 0 : qWidth, blockSize, Float: o.Float, int8 });
+  const blocks = new Map<number, KVBlock>();
+  const blockOf = (b: number): KVBlock => blocks.get(b) ?? blocks.set(b, cache.restoreBlock(b)).get(b)!;
+  keyBlocks.forEach((b, q) => {
+    const block = blockOf(b);
+    block.keysInt8 = (keysInt8 as Int8Array).slice(q * kvHeads * blockSize * headDim, (q + 1) * kvHeads * blockSize * headDim);
+    block.keyScales = keyScales!.slice(q * kvWidth, (q + 1) * kvWidth);
+    block.keys = null;
+  });
+  let f = 0;
   for (let t = 0; t < T; t++) {
-    cache.skipTo(positions[t]!);
-    cache.append(keys.subarray(t * kvWidth, (t + 1) * kvWidth), values.subarray(t * kvWidth, (t + 1) * kvWidth), queries === null ? null : queries.subarray(t * qWidth, (t + 1) * qWidth));
+    const p = positions[t]!;
+    const b = Math.floor(p / blockSize);
+    const slot = p - b * blockSize;
+    const block = blockOf(b);
+    for (let g = 0; g < kvHeads; g++) {
+      const to = (g * blockSize + slot) * headDim;
+      const from = t * kvWidth + g * headDim;
+      if (block.keys !== null) block.keys.set(keys.subarray(f * kvWidth + g * headDim, f * kvWidth + (g + 1) * headDim), to);
+      if (values !== null) block.values!.set(values.subarray(from, from + headDim), to);
+      else {
+        block.valuesInt8!.set((valuesInt8 as Int8Array).subarray(from, from + headDim), to);
+        block.valueScales![g * blockSize + slot] = valueScales![t * kvHeads + g]!;
+      }
+    }
+    if (block.keys !== null) f++;
+    if (queries !== null) block.queries!.set(queries.subarray(t * qWidth, (t + 1) * qWidth), slot * qWidth);
   }
   cache.skipTo(length);
   return { options: o, cache, emitted };
+}
+
+function intTensor(tensors: ReadonlyMap<string, Tensor>, name: string, fail: (m: string) => never): Int32Array {
+  const t = tensors.get(name) ?? fail(`tensor ${name} is missing`);
+  if (t.dtype !== 'I32' || t.shape.length !== 1) fail(`tensor ${name} must be I32 of shape [n]`);
+  return t.data as Int32Array;
+}
+
+function shapedTensor(tensors: ReadonlyMap<string, Tensor>, name: string, dtype: Tensor['dtype'], shape: number[], fail: (m: string) => never): Tensor['data'] {
+  const t = tensors.get(name) ?? fail(`tensor ${name} is missing`);
+  if (t.dtype !== dtype) fail(`tensor ${name} is ${t.dtype}, expected ${dtype}`);
+  if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) fail(`tensor ${name} has shape [${t.shape.join(', ')}], expected [${shape.join(', ')}]`);
+  return t.data;
+}
+
+function scaleTensor(tensors: ReadonlyMap<string, Tensor>, name: string, shape: number[], fail: (m: string) => never): Float32Array {
+  const data = shapedTensor(tensors, name, 'F32', shape, fail) as Float32Array;
+  for (let i = 0; i < data.length; i++) if (!(data[i]! >= 0 && Number.isFinite(data[i]!))) fail(`tensor ${name} holds an invalid scale at element ${i}`);
+  return data;
 }
 
 /** The options as JSON can carry them: no weights, no derived tables, no defaults that resolveOptions refuses to see. */
@@ -161,10 +249,11 @@ function plainOptions(o: ResolvedOptions): AttentionOptions {
     ...(o.window === Infinity ? {} : { window: o.window, sinks: o.sinks }),
     lookahead: o.lookahead,
     blockSize: o.blockSize,
+    cacheDtype: o.cacheDtype,
   };
 }
 
-const STRUCTURAL = ['dim', 'heads', 'kvHeads', 'headDim', 'scale', 'precision', 'positions', 'ropeBase', 'ropePositions', 'window', 'sinks', 'lookahead', 'blockSize'] as const;
+const STRUCTURAL = ['dim', 'heads', 'kvHeads', 'headDim', 'scale', 'precision', 'positions', 'ropeBase', 'ropePositions', 'window', 'sinks', 'lookahead', 'blockSize', 'cacheDtype'] as const;
 
 function assertAgrees(stored: ResolvedOptions, expected: ResolvedOptions): void {
   for (const key of STRUCTURAL) {
@@ -187,10 +276,7 @@ function floatTensor(
   shape: number[],
   fail: (m: string) => never,
 ): Float32Array | Float64Array {
-  const t = tensors.get(name) ?? fail(`tensor ${name} is missing`);
-  if (t.dtype !== dtype) fail(`tensor ${name} is ${t.dtype}, expected ${dtype}`);
-  if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) fail(`tensor ${name} has shape [${t.shape.join(', ')}], expected [${shape.join(', ')}]`);
-  const data = t.data as Float32Array | Float64Array;
+  const data = shapedTensor(tensors, name, dtype, shape, fail) as Float32Array | Float64Array;
   for (let i = 0; i < data.length; i++) if (!Number.isFinite(data[i]!)) fail(`tensor ${name} holds a non-finite number at element ${i}`);
   return data;
 }

@@ -4,10 +4,19 @@ import type { FloatArray } from '../kernels/index.js';
  * A page of the cache: `blockSize` token slots. Within a block each kv head's rows are contiguous:
  * the key of slot s for kv head g starts at `(g·blockSize + s)·headDim`, so attending one head reads
  * one run of memory.
+ *
+ * A float cache fills `keys` and `values`. An int8 cache (the KIVI split) stores values per token,
+ * `valuesInt8` with one scale per (head, slot) in `valueScales`, and keeps keys in float `keys`
+ * while the block fills; once full they are quantized per channel into `keysInt8` with one scale
+ * per (head, channel) in `keyScales`, and `keys` is dropped.
  */
 export interface KVBlock {
-  readonly keys: FloatArray;
-  readonly values: FloatArray;
+  keys: FloatArray | null;
+  values: FloatArray | null;
+  keysInt8: Int8Array | null;
+  keyScales: Float32Array | null;
+  valuesInt8: Int8Array | null;
+  valueScales: Float32Array | null;
   /** Query rows `[s·queryWidth …]`, kept only when outputs wait for look-ahead tokens. */
   readonly queries: FloatArray | null;
   /** How many caches (forks) hold this block. A block with refs > 1 is copied before a write. */

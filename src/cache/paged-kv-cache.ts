@@ -1,3 +1,4 @@
+import { quantizeColumnsInt8, quantizeRowInt8 } from '../kernels/index.js';
 import type { FloatArray, FloatArrayConstructor } from '../kernels/index.js';
 import type { CacheStats } from './cache-stats.js';
 import type { KVBlock } from './kv-block.js';
@@ -12,6 +13,8 @@ export interface KVCacheLayout {
   readonly queryWidth: number;
   readonly blockSize: number;
   readonly Float: FloatArrayConstructor;
+  /** Store keys and values as int8 (keys per channel once a block fills, values per token). */
+  readonly int8: boolean;
 }
 
 /**
@@ -82,6 +85,16 @@ export class PagedKVCache {
     this.len = p;
   }
 
+  /**
+   * A fresh block installed as block `b`, for a restore to fill in place (int8 data is copied as
+   * it was stored, not quantized again, so a restore is exact).
+   */
+  restoreBlock(b: number): KVBlock {
+    const block = this.allocate();
+    this.table.set(b, block);
+    return block;
+  }
+
   /** Appends one token: k and v as `[g][c]` rows (kvHeads·headDim numbers), q as queryWidth numbers. */
   append(k: FloatArray, v: FloatArray, q: FloatArray | null): void {
     const { blockSize, headDim, kvHeads, queryWidth } = this.layout;
@@ -89,14 +102,18 @@ export class PagedKVCache {
     const b = Math.floor(p / blockSize);
     const slot = p - b * blockSize;
     const block = this.writable(b);
+    const keys = block.keys!;
     for (let g = 0; g < kvHeads; g++) {
       const dst = (g * blockSize + slot) * headDim;
       const src = g * headDim;
-      for (let c = 0; c < headDim; c++) {
-        block.keys[dst + c] = k[src + c]!;
-        block.values[dst + c] = v[src + c]!;
+      for (let c = 0; c < headDim; c++) keys[dst + c] = k[src + c]!;
+      if (block.values !== null) {
+        for (let c = 0; c < headDim; c++) block.values[dst + c] = v[src + c]!;
+      } else {
+        quantizeRowInt8(block.valuesInt8!, dst, block.valueScales!, g * blockSize + slot, v, src, headDim);
       }
     }
+    if (this.layout.int8 && slot === blockSize - 1) this.quantizeKeys(block);
     if (q !== null && block.queries !== null) {
       const dst = slot * queryWidth;
       for (let c = 0; c < queryWidth; c++) block.queries[dst + c] = q[c]!;
@@ -165,8 +182,11 @@ export class PagedKVCache {
     let blocks = 0;
     let sharedBlocks = 0;
     let retained = 0;
+    let bytes = 0;
+    for (const block of this.free) bytes += bytesOf(block);
     for (const [b, block] of this.table) {
       blocks++;
+      bytes += bytesOf(block);
       if (block.refs > 1) sharedBlocks++;
       retained += Math.min(blockSize, this.len - b * blockSize);
     }
@@ -177,15 +197,9 @@ export class PagedKVCache {
       blocks,
       blockSize,
       capacity: allocated * blockSize,
-      bytes: allocated * this.blockBytes(),
+      bytes,
       sharedBlocks,
     };
-  }
-
-  /** Bytes one block occupies. */
-  blockBytes(): number {
-    const { blockSize, headDim, kvHeads, queryWidth, Float } = this.layout;
-    return (2 * kvHeads * headDim + queryWidth) * blockSize * Float.BYTES_PER_ELEMENT;
   }
 
   private writable(b: number): KVBlock {
@@ -195,26 +209,77 @@ export class PagedKVCache {
       this.table.set(b, fresh);
       return fresh;
     }
-    if (block.refs === 1) return block;
-    const copy = this.allocate();
-    copy.keys.set(block.keys);
-    copy.values.set(block.values);
-    if (copy.queries !== null && block.queries !== null) copy.queries.set(block.queries);
-    block.refs--;
-    this.table.set(b, copy);
-    return copy;
+    if (block.refs > 1) {
+      const copy: KVBlock = {
+        keys: block.keys === null ? null : block.keys.slice(),
+        values: block.values === null ? null : block.values.slice(),
+        keysInt8: block.keysInt8 === null ? null : block.keysInt8.slice(),
+        keyScales: block.keyScales === null ? null : block.keyScales.slice(),
+        valuesInt8: block.valuesInt8 === null ? null : block.valuesInt8.slice(),
+        valueScales: block.valueScales === null ? null : block.valueScales.slice(),
+        queries: block.queries === null ? null : block.queries.slice(),
+        refs: 1,
+      };
+      block.refs--;
+      this.table.set(b, copy);
+      return this.withFloatKeys(copy);
+    }
+    return this.withFloatKeys(block);
+  }
+
+  /**
+   * A block written again after truncate made it partial gets its keys back in float, dequantized:
+   * int8 keys are per channel over the whole block, so a partial block cannot stay quantized.
+   */
+  private withFloatKeys(block: KVBlock): KVBlock {
+    if (block.keys !== null) return block;
+    const { blockSize, headDim, kvHeads, Float } = this.layout;
+    const keys = new Float(kvHeads * blockSize * headDim);
+    for (let g = 0; g < kvHeads; g++) {
+      for (let r = 0; r < blockSize; r++) {
+        const row = (g * blockSize + r) * headDim;
+        for (let c = 0; c < headDim; c++) keys[row + c] = block.keysInt8![row + c]! * block.keyScales![g * headDim + c]!;
+      }
+    }
+    block.keys = keys;
+    block.keysInt8 = null;
+    block.keyScales = null;
+    return block;
+  }
+
+  /** Quantizes a full block's keys per channel and drops the float copy. */
+  private quantizeKeys(block: KVBlock): void {
+    const { blockSize, headDim, kvHeads } = this.layout;
+    const keysInt8 = new Int8Array(kvHeads * blockSize * headDim);
+    const keyScales = new Float32Array(kvHeads * headDim);
+    for (let g = 0; g < kvHeads; g++) {
+      quantizeColumnsInt8(keysInt8, keyScales, g * headDim, block.keys!, g * blockSize * headDim, blockSize, headDim);
+    }
+    block.keysInt8 = keysInt8;
+    block.keyScales = keyScales;
+    block.keys = null;
   }
 
   private allocate(): KVBlock {
+    const { blockSize, headDim, kvHeads, queryWidth, Float, int8 } = this.layout;
     const reused = this.free.pop();
     if (reused) {
       reused.refs = 1;
+      if (reused.keys === null) {
+        reused.keys = new Float(kvHeads * blockSize * headDim);
+        reused.keysInt8 = null;
+        reused.keyScales = null;
+      }
       return reused;
     }
-    const { blockSize, headDim, kvHeads, queryWidth, Float } = this.layout;
+    const size = kvHeads * blockSize * headDim;
     return {
-      keys: new Float(kvHeads * blockSize * headDim),
-      values: new Float(kvHeads * blockSize * headDim),
+      keys: new Float(size),
+      values: int8 ? null : new Float(size),
+      keysInt8: null,
+      keyScales: null,
+      valuesInt8: int8 ? new Int8Array(size) : null,
+      valueScales: int8 ? new Float32Array(kvHeads * blockSize) : null,
       queries: queryWidth > 0 ? new Float(blockSize * queryWidth) : null,
       refs: 1,
     };
@@ -226,4 +291,12 @@ export class PagedKVCache {
     // only pin memory after a large truncate.
     if (block.refs === 0 && this.free.length < MAX_FREE_BLOCKS) this.free.push(block);
   }
+}
+
+function bytesOf(block: KVBlock): number {
+  let bytes = 0;
+  for (const a of [block.keys, block.values, block.keysInt8, block.keyScales, block.valuesInt8, block.valueScales, block.queries]) {
+    if (a !== null) bytes += a.byteLength;
+  }
+  return bytes;
 }

@@ -2,5 +2,6 @@ export { axpy } from './axpy.js';
 export { dot } from './dot.js';
 export type { FloatArray, FloatArrayConstructor } from './float-array.js';
 export { matVec } from './mat-vec.js';
+export { quantizeColumnsInt8, quantizeRowInt8 } from './quantize-int8.js';
 export { ropeInverseFrequencies, ropeRotate } from './rope.js';
 export { softmaxInPlace } from './softmax.js';

@@ -1,0 +1,127 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { createAttention, restoreAttention } from '../src/index.js';
+import type { AttentionOptions, AttentionStep } from '../src/index.js';
+import { tokensArbitrary } from './support/engine-arbitraries.js';
+
+/** q, k, v rows for pushQKV: heads·headDim, kvHeads·headDim and kvHeads·headDim numbers. */
+const qkvCase = fc
+  .record({
+    kvHeads: fc.integer({ min: 1, max: 2 }),
+    groupSize: fc.integer({ min: 1, max: 2 }),
+    headDim: fc.integer({ min: 1, max: 8 }),
+    blockSize: fc.integer({ min: 1, max: 6 }),
+    window: fc.option(fc.integer({ min: 1, max: 10 }), { nil: undefined }),
+    length: fc.integer({ min: 1, max: 30 }),
+    magnitude: fc.constantFrom(1, 10, 1000),
+    seed: fc.integer(),
+  })
+  .chain((c) => {
+    const heads = c.kvHeads * c.groupSize;
+    const row = (n: number) => fc.array(fc.double({ min: -c.magnitude, max: c.magnitude, noNaN: true }), { minLength: n, maxLength: n });
+    return fc
+      .array(fc.tuple(row(heads * c.headDim), row(c.kvHeads * c.headDim), row(c.kvHeads * c.headDim)), { minLength: c.length, maxLength: c.length })
+      .map((tokens) => ({ ...c, heads, tokens }));
+  });
+
+function optionsOf(c: { heads: number; kvHeads: number; headDim: number; blockSize: number; window?: number }, cacheDtype: 'float32' | 'int8'): AttentionOptions {
+  const zeros = (n: number) => new Float32Array(n);
+  const dim = c.heads * c.headDim;
+  return {
+    dim,
+    heads: c.heads,
+    kvHeads: c.kvHeads,
+    headDim: c.headDim,
+    blockSize: c.blockSize,
+    cacheDtype,
+    ...(c.window === undefined ? {} : { window: c.window }),
+    // pushQKV bypasses the projections; weights are only here to allow kvHeads < heads.
+    weights: { wq: zeros(dim * dim), wk: zeros(c.kvHeads * c.headDim * dim), wv: zeros(c.kvHeads * c.headDim * dim) },
+  };
+}
+
+describe('int8 cache (keys per channel, values per token)', () => {
+  it('stays within the stated bound of the float32 engine: (e^{2δ} − 1)·max|v| + max|v|/254 per head', () => {
+    // A key channel rounds by at most s_c/2 with s_c = max|k_c|/127 (over a block), so a score moves
+    // by at most δ = scale·Σ_c |q_c|·max|k_c|/254; weights then move by a factor within e^{±δ} each,
+    // and a value rounds by at most max|v|/254. The float32 engine itself is exact to ~1e-6.
+    fc.assert(
+      fc.property(qkvCase, (c) => {
+        const exact = createAttention(optionsOf(c, 'float32'));
+        const int8 = createAttention(optionsOf(c, 'int8'));
+        const scale = 1 / Math.sqrt(c.headDim);
+        const maxK = new Float64Array(c.kvHeads * c.headDim);
+        let maxV = 0;
+        c.tokens.forEach(([q, k, v], i) => {
+          k.forEach((x, n) => (maxK[n] = Math.max(maxK[n]!, Math.abs(x))));
+          maxV = Math.max(maxV, ...v.map(Math.abs));
+          const [a] = exact.pushQKV(q, k, v);
+          const [b] = int8.pushQKV(q, k, v);
+          for (let h = 0; h < c.heads; h++) {
+            const g = Math.floor(h / c.groupSize);
+            let delta = 0;
+            for (let ch = 0; ch < c.headDim; ch++) delta += (scale * Math.abs(q[h * c.headDim + ch]!) * maxK[g * c.headDim + ch]!) / 254;
+            // The last terms: the float32 reference's own rounding, relative and (for subnormal values) absolute.
+            const bound = (Math.expm1(2 * delta) * maxV + maxV / 254) * 1.001 + 1e-5 * maxV + 1e-37;
+            for (let ch = 0; ch < c.headDim; ch++) {
+              const at = h * c.headDim + ch;
+              expect(Math.abs(b!.output[at]! - a!.output[at]!), `token ${i} head ${h}`).toBeLessThanOrEqual(bound);
+            }
+          }
+        });
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('uses about 4× less cache memory than float32, and stats() shows it', () => {
+    const bytes = (cacheDtype: 'float32' | 'int8') => {
+      const attn = createAttention({ dim: 64, heads: 1, cacheDtype, blockSize: 64 });
+      const x = Float32Array.from({ length: 64 }, (_, c) => Math.sin(c));
+      for (let i = 0; i < 1024; i++) attn.push(x);
+      return attn.stats().bytes;
+    };
+    const ratio = bytes('float32') / bytes('int8');
+    // int8 rows plus float32 scales (one per token for values, one per channel per block for keys).
+    expect(ratio).toBeGreaterThan(3.5);
+    expect(ratio).toBeLessThan(4);
+  });
+
+  it('forks exactly, and snapshots restore bit for bit, partial and quantized blocks alike', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 5 }),
+        tokensArbitrary(4, 0, 20),
+        tokensArbitrary(4, 0, 8),
+        fc.option(fc.integer({ min: 1, max: 6 }), { nil: undefined }),
+        (blockSize, xs, more, window) => {
+          const options: AttentionOptions = { dim: 4, heads: 2, blockSize, cacheDtype: 'int8', withWeights: true, ...(window ? { window } : {}) };
+          const attn = createAttention(options);
+          attn.pushMany(xs);
+          const twin = attn.fork();
+          const restored = restoreAttention(attn.snapshot());
+          const run = (e: typeof attn): AttentionStep[] => [...more.flatMap((x) => e.push(x)), ...e.flush()];
+          const expected = run(attn);
+          expect(run(twin)).toEqual(expected);
+          expect(run(restored)).toEqual(expected);
+        },
+      ),
+      { numRuns: 150 },
+    );
+  });
+
+  it('truncate to a block boundary is exact; inside a quantized block the keys come back dequantized', () => {
+    const options: AttentionOptions = { dim: 2, blockSize: 4, cacheDtype: 'int8', precision: 'float64' };
+    const xs = Array.from({ length: 10 }, (_, i) => [Math.sin(i), Math.cos(3 * i)]);
+    const rolledBack = createAttention(options);
+    rolledBack.pushMany(xs);
+    rolledBack.truncate(4);
+    const fresh = createAttention(options);
+    fresh.pushMany(xs.slice(0, 4));
+    expect(rolledBack.push([0.5, 0.25])).toEqual(fresh.push([0.5, 0.25]));
+  });
+
+  it("refuses a float cacheDtype that is not the engine's precision", () => {
+    expect(() => createAttention({ dim: 2, cacheDtype: 'float64' })).toThrow(expect.objectContaining({ code: 'INVALID_OPTION' }));
+  });
+});
