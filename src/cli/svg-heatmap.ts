@@ -40,7 +40,7 @@ export function svgHeatmap(map: AttentionMap, options: SvgHeatmapOptions = {}): 
   const top = titleHeight + panelTitle + labelWidth * 0.75 + 6;
   const panelWidth = labelWidth + n * cell + 24;
   const legendHeight = 40;
-  const width = Math.max(320, panels.length * panelWidth);
+  const width = Math.ceil(Math.max(320, panels.length * panelWidth, (options.title?.length ?? 0) * CHAR * 1.25 + 8));
   const height = Math.ceil(top + n * cell + legendHeight);
 
   const out: string[] = [];

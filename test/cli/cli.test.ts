@@ -144,6 +144,22 @@ describe('attnstream, in-process', () => {
   });
 });
 
+describe('the pictures in docs/images', () => {
+  const S1 = 'The dog ran around the park because it was excited';
+  const S2 = 'The dog ran around the park because it was open';
+  it.each([
+    ['it-was-excited.svg', [S1]],
+    ['it-was-open.svg', [S2]],
+    ['window-4.svg', ['--window', '4', S1]],
+    ['heads-4.svg', ['--heads', '4', S1]],
+    ['lookahead-2.svg', ['--lookahead', '2', S1]],
+  ])('%s is what `attnstream … -o docs/images/%s` draws today', async (name, argv) => {
+    const path = join(temp, name);
+    expect((await run(['-o', path, ...argv])).code).toBe(EXIT.ok);
+    expect(readFileSync(join(ROOT, 'docs', 'images', name), 'utf8')).toBe(readFileSync(path, 'utf8'));
+  });
+});
+
 describe('parseArguments', () => {
   it('joins the words, reads flags as --flag value or --flag=value, and fills defaults', () => {
     expect(parseArguments(['the', '--window=4', 'dog', '--top', '5'])).toEqual({
