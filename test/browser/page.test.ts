@@ -60,7 +60,7 @@ describe.runIf(existsSync(CHROMIUM))('examples/browser in headless Chromium', ()
     page.$$eval('#rows .row', (rows) =>
       rows.map((row) => ({
         word: (row as HTMLElement).dataset.word!,
-        weights: [...row.querySelectorAll<HTMLElement>('.cell[data-weight]')].map((c) => Number(c.dataset.weight)),
+        weights: Array.from(row.querySelectorAll<HTMLElement>('.cell[data-weight]'), (c) => Number(c.dataset.weight)),
       })),
     );
   const settle = (rows: number): Promise<unknown> => page.waitForFunction((n) => document.getElementById('status')!.dataset.rows === String(n) && document.querySelectorAll('#rows .row').length === n, rows);
