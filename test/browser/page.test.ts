@@ -155,7 +155,9 @@ describe.runIf(existsSync(CHROMIUM))('examples/browser in headless Chromium', ()
       const status = document.getElementById('status')!;
       while (status.dataset.rows !== '1000') await new Promise((resolve) => setTimeout(resolve, 20));
       clearInterval(probe);
-      return { longest: longestGap, total: performance.now() - start };
+      // The stretch since the last tick counts too: a paste that blocked from start to end never lets the timer tick.
+      const end = performance.now();
+      return { longest: Math.max(longestGap, end - last), total: end - start };
     }, words.join(' '));
     // Pushed in slices of 16 tokens between yields, the timer keeps firing: a loop that did not
     // yield would hold it up for the whole computation. Relative to the total, so a slow or busy
