@@ -77,7 +77,8 @@ describe('npm run bench:smoke', () => {
     expect(results.prefill!.error).toBeLessThanOrEqual(1e-5);
     expect(results.rx).toBeDefined();
     // float32 cache, H=2, D=8: a key and a value are 2·16·4 bytes, whole 64-token blocks at 64 tokens.
-    expect(results.memory!.find((m) => m.precision === 'float32')!.reported).toBe(128);
+    expect(results.memory!.find((m) => m.storage === 'float32')!.reported).toBe(128);
+    expect(results.memory!.find((m) => m.storage === 'float64')!.reported).toBe(256);
   });
 
   it('writes the report: machine, command, targets and every table', () => {

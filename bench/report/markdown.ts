@@ -186,13 +186,13 @@ export function performanceMarkdown(r: BenchResults, plotFile: string | null): s
     out.push('## Memory per cached token');
     out.push('');
     out.push(
-      'attnstream’s cache filled to the given length. *minimum*: a key and a value, 2·H·D numbers. *reported*: `stats().bytes` ÷ tokens (whole blocks, free blocks kept for reuse included). For the peers: onnxruntime’s Attention op returns the grown cache as a new tensor each step and tfjs concatenates into a new tensor, so both hold about twice the cache while a step runs; C and numpy preallocate.',
+      'attnstream’s cache filled to the given length: float32 and float64 restored from a snapshot, int8 (`cacheDtype: \'int8\'`) pushed. *minimum*: a key and a value, 2·H·D numbers (for int8 without its float32 scales). *reported*: `stats().bytes` ÷ tokens (whole blocks, free blocks kept for reuse included). For the peers: onnxruntime’s Attention op returns the grown cache as a new tensor each step and tfjs concatenates into a new tensor, so both hold about twice the cache while a step runs; C and numpy preallocate.',
     );
     out.push('');
-    out.push('| H | D | precision | tokens | minimum B/token | reported B/token | reported ÷ minimum |');
+    out.push('| H | D | storage | tokens | minimum B/token | reported B/token | reported ÷ minimum |');
     out.push('|---:|---:|---|---:|---:|---:|---:|');
     for (const m of r.memory) {
-      out.push(`| ${m.heads} | ${m.headDim} | ${m.precision} | ${num(m.tokens)} | ${num(m.minimum)} | ${num(m.reported)} | ${(m.reported / m.minimum).toFixed(2)} |`);
+      out.push(`| ${m.heads} | ${m.headDim} | ${m.storage} | ${num(m.tokens)} | ${num(m.minimum)} | ${num(m.reported)} | ${(m.reported / m.minimum).toFixed(2)} |`);
     }
     out.push('');
   }
