@@ -34,7 +34,7 @@ export function performanceMarkdown(r: BenchResults, plotFile: string | null): s
   out.push('```');
   out.push('');
   out.push(
-    'The peers are devDependencies. `.npmrc` sets `onnxruntime-node-install=skip` because onnxruntime-node’s post-install otherwise tries to download GPU binaries (npm prints a harmless “Unknown project config” warning about that line). The C reference is compiled at run time into a temporary directory when gcc is present; the numpy peer runs when `python3 -c "import numpy"` works (the bench installs nothing). A peer that cannot run is listed below with the reason.',
+    'The peers are devDependencies. `.npmrc` sets `onnxruntime-node-install=skip` because onnxruntime-node’s post-install otherwise tries to download GPU binaries (npm prints a harmless “Unknown project config” warning about that line). The C reference is compiled at run time into a temporary directory when gcc is present; the numpy peer runs when `python3 -c "import numpy"` works (the bench installs nothing). A peer that cannot run is listed below with the reason. Peers keep their default threading (onnxruntime’s intra-op pool, numpy’s BLAS threads); on a loaded machine a multi-threaded BLAS call can stall for milliseconds, so set `OPENBLAS_NUM_THREADS=1` (recorded under the versions) for steadier numpy figures.',
   );
   out.push('');
   out.push(
