@@ -64,7 +64,10 @@ export interface Attention {
   fork(): Attention;
   /** Empties the cache and keeps the options. */
   reset(): void;
-  /** Releases the cache; every later call throws DISPOSED. */
+  /**
+   * Releases the cache. Afterwards push, pushMany, pushQKV, flush, truncate, fork, reset and
+   * snapshot throw DISPOSED; stats() reports an empty cache and dispose() again does nothing.
+   */
   dispose(): void;
   /** Tokens, blocks, bytes and sharing of the cache. */
   stats(): CacheStats;

@@ -2,7 +2,10 @@
 export interface CacheStats {
   /** Tokens appended so far (the stream length). */
   readonly tokens: number;
-  /** Tokens still held, attendable or waiting: sinks plus the window (all tokens without a window). */
+  /**
+   * Positions whose keys are still held: every slot filled so far in the blocks held, so the sinks
+   * and the window rounded out to whole blocks (all tokens without a window).
+   */
   readonly retained: number;
   /** Blocks this cache holds. */
   readonly blocks: number;
