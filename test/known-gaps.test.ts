@@ -1,0 +1,37 @@
+import { describe, expect, it } from 'vitest';
+import { AttentionError, createAttention, restoreAttention } from '../src/index.js';
+import { decodeSafetensors, encodeSafetensors } from '../src/cache/safetensors.js';
+import type { TensorInput } from '../src/cache/safetensors.js';
+
+// Known gaps in the core, found while documenting it (docs/math.md, docs/snapshots.md). Each test
+// states the behaviour the project promises ("refuse rather than return a wrong number") and is
+// marked `it.fails` because the engine does not meet it yet: when a fix lands, vitest reports the
+// test as unexpectedly passing, and `it.fails` becomes `it`.
+
+describe('known gaps', () => {
+  it.fails('a float64 score that overflows a double is refused (NON_FINITE) or gives a finite output, never NaN', () => {
+    // Seed mode: q = k = x = [1e200], finite, but q · k = 1e400 overflows to Infinity, and the
+    // softmax of [Infinity] is Infinity − Infinity = NaN.
+    const attn = createAttention({ dim: 1, precision: 'float64' });
+    let output: Float32Array | Float64Array;
+    try {
+      output = attn.push([1e200])[0]!.output;
+    } catch (e) {
+      expect(e).toBeInstanceOf(AttentionError);
+      expect((e as AttentionError).code).toBe('NON_FINITE');
+      expect(attn.length).toBe(0);
+      return;
+    }
+    expect(Array.from(output).every(Number.isFinite)).toBe(true);
+  });
+
+  it.fails('restore refuses a snapshot whose emitted is below length − lookahead', () => {
+    // No engine writes such a file: after any push emitted ≥ length − lookahead. Accepted, it makes
+    // the restored engine emit outputs for tokens 1 and 2 again, computed with token 3's query.
+    const attn = createAttention({ dim: 2, precision: 'float64' });
+    attn.pushMany([[1, 0], [0, 1], [1, 1]]);
+    const { tensors, metadata } = decodeSafetensors(attn.snapshot());
+    const edited = encodeSafetensors(Object.fromEntries(tensors) as Record<string, TensorInput>, { ...metadata, emitted: '1' });
+    expect(() => restoreAttention(edited)).toThrow(expect.objectContaining({ code: 'CORRUPT_SNAPSHOT' }));
+  });
+});
