@@ -27,7 +27,7 @@ export function performanceMarkdown(r: BenchResults, plotFile: string | null): s
   out.push('## How to run it');
   out.push('');
   out.push('```sh');
-  out.push('npm run bench                 # the full grid and every section (about 15 minutes on 2 cores)');
+  out.push('npm run bench                 # the full grid and every section (10–15 minutes on 2 cores, by load)');
   out.push('npm run bench -- --quick      # H ∈ {1, 8}, D = 64, n ≤ 8,192: a few minutes');
   out.push('npm run bench -- --cells 8x128x32768 --peers c,numpy --sections bandwidth,grid');
   out.push('npm run bench:smoke           # seconds; what test/bench-smoke.test.ts runs (it asserts no time)');
@@ -204,7 +204,7 @@ export function performanceMarkdown(r: BenchResults, plotFile: string | null): s
     out.push(
       `Best of five single-threaded sums over a ${b.mib} MiB array of doubles: **${b.javascript.toFixed(1)} GB/s** in JavaScript` +
         (b.native === null ? ' (the C probe did not run).' : `, **${b.native.toFixed(1)} GB/s** in C.`) +
-        ` The floor of a step is the bytes of K and V (2·H·D·(n+1)·4) read once at ${b.native === null ? 'the JavaScript' : 'the C'} figure. It binds once K and V outgrow the last-level cache (${r.machine.cache} here): below that, a cell’s repeated steps find the cache warm and can beat it, as the C reference does on small cells. The JavaScript probe is slower than C’s because V8 does not vectorise the loop: it measures a scalar loop, not the memory.`,
+        ` The floor of a step is the bytes of K and V (2·H·D·(n+1)·4) read once at ${b.native === null ? 'the JavaScript' : 'the C'} figure. It binds once K and V outgrow the last-level cache (${r.machine.cache} here): below that, a cell’s repeated steps find the cache warm and can beat it, as the C reference does on small cells. The probe is one thread summing one stream, so the floor is an estimate within some percent: a kernel streaming K and V can come in slightly under it. The JavaScript probe is slower than C’s because V8 does not vectorise the loop: it measures a scalar loop, not the memory.`,
     );
     out.push('');
   }

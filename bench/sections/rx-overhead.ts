@@ -32,7 +32,12 @@ type Attend = (options: AttentionOptions) => OperatorFunction<Vector, AttentionS
 async function loadAttend(): Promise<Attend | string> {
   const path = join(ROOT, 'src', 'rx', 'index.ts');
   if (!existsSync(path)) return 'src/rx/index.ts does not exist yet';
-  const rx = (await import(pathToFileURL(path).href)) as { attend?: unknown };
+  let rx: { attend?: unknown };
+  try {
+    rx = (await import(pathToFileURL(path).href)) as { attend?: unknown };
+  } catch (error) {
+    return `src/rx/index.ts does not load: ${(error as Error).message.split('\n')[0]}`;
+  }
   return typeof rx.attend === 'function' ? (rx.attend as Attend) : 'src/rx/index.ts does not export attend';
 }
 
