@@ -2,6 +2,9 @@ import { PagedKVCache } from '../cache/index.js';
 import type { CacheStats } from '../cache/index.js';
 import { encodeSafetensors } from '../cache/safetensors.js';
 import { AttentionError } from '../errors.js';
+// Present in browsers and Node; declared here because the core compiles against plain ES2022.
+declare function queueMicrotask(callback: () => void): void;
+
 // Kernels are imported from their own modules: a re-export can cost a property lookup per call
 // in transpiled builds, and these run once per key per head.
 import { axpy } from '../kernels/axpy.js';
@@ -297,10 +300,18 @@ export class AttentionEngine implements Attention {
     if (o.invFreq !== null && o.ropePositions === 'absolute') {
       for (let g = 0; g < o.kvHeads; g++) ropeRotate(this.k, g * o.headDim, o.headDim, t, o.invFreq);
     }
+    const emittedBefore = this.emitted;
     this.cache.append(this.k, this.v, o.lookahead > 0 ? this.q : null);
-    if (this.listeners.size > 0) this.notify({ type: 'append', position: t, length: t + 1 });
     const steps: AttentionStep[] = [];
-    while (this.emitted + o.lookahead <= t) steps.push(this.emitNext(t));
+    try {
+      while (this.emitted + o.lookahead <= t) steps.push(this.emitNext(t));
+    } catch (e) {
+      // A score overflowed: take the token back out, so a refused push changes nothing.
+      this.cache.truncate(t);
+      this.emitted = emittedBefore;
+      throw e;
+    }
+    this.notify({ type: 'append', position: t, length: t + 1 });
     this.releaseUnreachable();
     return steps;
   }
@@ -324,9 +335,7 @@ export class AttentionEngine implements Attention {
     const o = this.options;
     if (o.window === Infinity) return;
     const released = this.cache.releaseBetween(o.sinks, oldestAttendable(o, this.emitted));
-    if (released !== null && this.listeners.size > 0) {
-      this.notify({ type: 'evict', ...released, length: this.cache.length });
-    }
+    if (released !== null) this.notify({ type: 'evict', ...released, length: this.cache.length });
   }
 
   /** Output of query `i` (its row at `qSource[qOffset …]`) over keys up to `last`. */
@@ -351,7 +360,12 @@ export class AttentionEngine implements Attention {
       const slope = o.slopes === null ? 0 : o.slopes[h]!;
       let n = this.scoreRun(scores, 0, qHead, g, 0, keys.sinkEnd, 0, i, slope, byCacheRank);
       n = this.scoreRun(scores, n, qHead, g, keys.from, keys.to, windowRank, i, slope, byCacheRank);
-      softmaxInPlace(scores, 0, count);
+      if (!Number.isFinite(softmaxInPlace(scores, 0, count))) {
+        throw new AttentionError('NON_FINITE', `score of token ${i}, head ${h} overflowed: q·k exceeds the range of a double`, {
+          field: 'score',
+          token: i,
+        });
+      }
       n = this.mixRun(scores, 0, h, g, 0, keys.sinkEnd);
       this.mixRun(scores, n, h, g, keys.from, keys.to);
       if (weights !== null) weights.push(o.Float.from(scores.subarray(0, count)));
@@ -453,7 +467,21 @@ export class AttentionEngine implements Attention {
     if (this.isDisposed) throw new AttentionError('DISPOSED', `${operation}: this engine was disposed`, { field: operation });
   }
 
+  /**
+   * Listeners run synchronously, but an exception from one is rethrown on a fresh task rather than
+   * here: the engine's state is already final, and a throwing observer must not turn a successful
+   * push into a half-finished one.
+   */
   private notify(event: CacheEvent): void {
-    for (const listener of this.listeners) listener(event);
+    if (this.listeners.size === 0) return;
+    for (const listener of this.listeners) {
+      try {
+        listener(event);
+      } catch (e) {
+        queueMicrotask(() => {
+          throw e;
+        });
+      }
+    }
   }
 }

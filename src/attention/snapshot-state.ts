@@ -151,6 +151,8 @@ export function restoreState(
   const length = integerField(metadata[`${prefix}length`], 'length', fail);
   const emitted = integerField(metadata[`${prefix}emitted`], 'emitted', fail);
   if (emitted > length) fail(`emitted ${emitted} exceeds length ${length}`);
+  // After any push every query but the last `lookahead` has been answered.
+  if (emitted < length - o.lookahead) fail(`emitted ${emitted} is below length ${length} − lookahead ${o.lookahead}`);
   const positionsTensor = tensors.get(`${prefix}positions`) ?? fail('tensor positions is missing');
   if (positionsTensor.dtype !== 'I32' || positionsTensor.shape.length !== 1) fail('positions must be I32 of shape [T]');
   const positions = positionsTensor.data;

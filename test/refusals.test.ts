@@ -3,13 +3,11 @@ import { AttentionError, createAttention, restoreAttention } from '../src/index.
 import { decodeSafetensors, encodeSafetensors } from '../src/cache/safetensors.js';
 import type { TensorInput } from '../src/cache/safetensors.js';
 
-// Known gaps in the core, found while documenting it (docs/math.md, docs/snapshots.md). Each test
-// states the behaviour the project promises ("refuse rather than return a wrong number") and is
-// marked `it.fails` because the engine does not meet it yet: when a fix lands, vitest reports the
-// test as unexpectedly passing, and `it.fails` becomes `it`.
+// Two refusals found missing while documenting the core (docs/math.md, docs/snapshots.md): refuse
+// rather than return a wrong number.
 
-describe('known gaps', () => {
-  it.fails('a float64 score that overflows a double is refused (NON_FINITE) or gives a finite output, never NaN', () => {
+describe('refusals', () => {
+  it('a float64 score that overflows a double is refused (NON_FINITE) or gives a finite output, never NaN', () => {
     // Seed mode: q = k = x = [1e200], finite, but q · k = 1e400 overflows to Infinity, and the
     // softmax of [Infinity] is Infinity − Infinity = NaN.
     const attn = createAttention({ dim: 1, precision: 'float64' });
@@ -20,12 +18,14 @@ describe('known gaps', () => {
       expect(e).toBeInstanceOf(AttentionError);
       expect((e as AttentionError).code).toBe('NON_FINITE');
       expect(attn.length).toBe(0);
+      // Nothing changed: the engine goes on as a fresh one.
+      expect(Array.from(attn.push([2])[0]!.output)).toEqual([2]);
       return;
     }
     expect(Array.from(output).every(Number.isFinite)).toBe(true);
   });
 
-  it.fails('restore refuses a snapshot whose emitted is below length − lookahead', () => {
+  it('restore refuses a snapshot whose emitted is below length − lookahead', () => {
     // No engine writes such a file: after any push emitted ≥ length − lookahead. Accepted, it makes
     // the restored engine emit outputs for tokens 1 and 2 again, computed with token 3's query.
     const attn = createAttention({ dim: 2, precision: 'float64' });
