@@ -448,7 +448,23 @@ export class AttentionEngine implements Attention {
       const end = Math.min(to, (b + 1) * blockSize);
       const values = block.values;
       if (values !== null) {
-        for (; p < end; p++) axpy(headOut, h * headDim, scores[n++]!, values, (g * blockSize + (p - b * blockSize)) * headDim, headDim);
+        // Four keys per pass over the output row: a quarter of the loads and stores of headOut.
+        const out = h * headDim;
+        for (; p + 3 < end; p += 4) {
+          const a0 = scores[n]!;
+          const a1 = scores[n + 1]!;
+          const a2 = scores[n + 2]!;
+          const a3 = scores[n + 3]!;
+          n += 4;
+          const r0 = (g * blockSize + (p - b * blockSize)) * headDim;
+          const r1 = r0 + headDim;
+          const r2 = r1 + headDim;
+          const r3 = r2 + headDim;
+          for (let c = 0; c < headDim; c++) {
+            headOut[out + c] = headOut[out + c]! + (a0 * values[r0 + c]! + a1 * values[r1 + c]! + (a2 * values[r2 + c]! + a3 * values[r3 + c]!));
+          }
+        }
+        for (; p < end; p++) axpy(headOut, out, scores[n++]!, values, (g * blockSize + (p - b * blockSize)) * headDim, headDim);
         continue;
       }
       const valuesInt8 = block.valuesInt8!;
