@@ -28,6 +28,7 @@ describe('bad options are refused with INVALID_OPTION naming the option', () => 
     ['NaN scale', { dim: 4, scale: NaN }, 'scale'],
     ['window zero', { dim: 4, window: 0 }, 'window'],
     ['sinks without window', { dim: 4, sinks: 2 }, 'sinks'],
+    ['retain without window', { dim: 4, retain: 2 }, 'retain'],
     ['negative lookahead', { dim: 4, lookahead: -1 }, 'lookahead'],
     ['odd head size with RoPE', { dim: 3, positions: 'rope' }, 'positions'],
     ['ropeBase without RoPE', { dim: 4, ropeBase: 500000 }, 'ropeBase'],

@@ -103,6 +103,28 @@ describe('truncate', () => {
   });
 });
 
+describe('retain: rollback room beyond the window', () => {
+  it('truncate(length − k) succeeds for every k ≤ retain, however long the stream, and memory stays bounded', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 6 }),
+        fc.integer({ min: 0, max: 3 }),
+        fc.integer({ min: 1, max: 6 }),
+        fc.integer({ min: 1, max: 5 }),
+        fc.integer({ min: 0, max: 60 }),
+        fc.integer({ min: 0, max: 2 }),
+        (window, sinks, retain, blockSize, length, lookahead) => {
+          const options: AttentionOptions = { dim: 2, window, sinks, retain, blockSize, lookahead };
+          const attn = createAttention(options);
+          for (let i = 0; i < length; i++) attn.push([Math.sin(i), 1]);
+          for (let k = 0; k <= Math.min(retain, length); k++) attn.fork().truncate(length - k);
+          expect(attn.stats().retained).toBeLessThanOrEqual(sinks + blockSize + window + lookahead + retain + blockSize);
+        },
+      ),
+    );
+  });
+});
+
 describe('sliding windows at their boundary', () => {
   const W = 5;
   const S = 2;

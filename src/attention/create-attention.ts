@@ -330,11 +330,11 @@ export class AttentionEngine implements Attention {
     return step;
   }
 
-  /** Releases the blocks no future query can attend (out of the window, sinks kept). */
+  /** Releases the blocks no future query can attend (out of the window and `retain`, sinks kept). */
   private releaseUnreachable(): void {
     const o = this.options;
     if (o.window === Infinity) return;
-    const released = this.cache.releaseBetween(o.sinks, oldestAttendable(o, this.emitted));
+    const released = this.cache.releaseBetween(o.sinks, oldestAttendable(o, this.emitted) - o.retain);
     if (released !== null) this.notify({ type: 'evict', ...released, length: this.cache.length });
   }
 

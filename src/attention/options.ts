@@ -58,6 +58,11 @@ export interface AttentionOptions {
   readonly window?: number;
   /** With `window`: the first S tokens stay attendable forever (attention sinks). Default 0. */
   readonly sinks?: number;
+  /**
+   * With `window`: how many tokens beyond the window to keep so `truncate` can roll back that far
+   * (a rejected speculative draft, an edit). Default 0: memory strictly bounded by the window.
+   */
+  readonly retain?: number;
   /** Token i also attends j ≤ i+L; its output is emitted once token i+L arrives or at flush(). Default 0. */
   readonly lookahead?: number;
   /** Tokens per cache block: the unit of allocation, eviction and copy-on-write. Default 64. */
@@ -91,6 +96,7 @@ export interface ResolvedOptions {
   /** Infinity when unbounded. */
   readonly window: number;
   readonly sinks: number;
+  readonly retain: number;
   readonly lookahead: number;
   readonly blockSize: number;
   readonly cacheDtype: 'float32' | 'float64' | 'int8';
@@ -102,7 +108,7 @@ export interface ResolvedOptions {
 
 const KNOWN_OPTIONS = new Set([
   'dim', 'heads', 'kvHeads', 'headDim', 'weights', 'scale', 'precision', 'withWeights', 'positions',
-  'ropeBase', 'ropePositions', 'window', 'sinks', 'lookahead', 'blockSize', 'cacheDtype',
+  'ropeBase', 'ropePositions', 'window', 'sinks', 'retain', 'lookahead', 'blockSize', 'cacheDtype',
 ]);
 
 /**
@@ -151,6 +157,8 @@ export function resolveOptions(options: AttentionOptions): ResolvedOptions {
   const window = options.window === undefined || options.window === Infinity ? Infinity : positiveInteger(options.window, 'window');
   const sinks = nonNegativeInteger(options.sinks ?? 0, 'sinks');
   if (sinks > 0 && window === Infinity) invalid('sinks', 'only applies with a window: without one every token stays attendable');
+  const retain = nonNegativeInteger(options.retain ?? 0, 'retain');
+  if (retain > 0 && window === Infinity) invalid('retain', 'only applies with a window: without one every token is kept');
   const lookahead = nonNegativeInteger(options.lookahead ?? 0, 'lookahead');
   const blockSize = positiveInteger(options.blockSize ?? 64, 'blockSize');
   const cacheDtype = options.cacheDtype ?? precision;
@@ -163,7 +171,7 @@ export function resolveOptions(options: AttentionOptions): ResolvedOptions {
   const outputDim = weights === null || weights.wo !== null ? dim : heads * headDim;
   return Object.freeze({
     dim, heads, kvHeads, headDim, groupSize: heads / kvHeads, scale, precision, Float, withWeights, weights, outputDim,
-    positions, ropeBase, ropePositions, window, sinks, lookahead, blockSize, cacheDtype,
+    positions, ropeBase, ropePositions, window, sinks, retain, lookahead, blockSize, cacheDtype,
     invFreq: positions === 'rope' ? ropeInverseFrequencies(headDim, ropeBase) : null,
     slopes: positions === 'alibi' ? alibiSlopes(heads) : null,
   });

@@ -248,14 +248,14 @@ function plainOptions(o: ResolvedOptions): AttentionOptions {
     withWeights: o.withWeights,
     positions: o.positions,
     ...(o.positions === 'rope' ? { ropeBase: o.ropeBase, ropePositions: o.ropePositions } : {}),
-    ...(o.window === Infinity ? {} : { window: o.window, sinks: o.sinks }),
+    ...(o.window === Infinity ? {} : { window: o.window, sinks: o.sinks, retain: o.retain }),
     lookahead: o.lookahead,
     blockSize: o.blockSize,
     cacheDtype: o.cacheDtype,
   };
 }
 
-const STRUCTURAL = ['dim', 'heads', 'kvHeads', 'headDim', 'scale', 'precision', 'positions', 'ropeBase', 'ropePositions', 'window', 'sinks', 'lookahead', 'blockSize', 'cacheDtype'] as const;
+const STRUCTURAL = ['dim', 'heads', 'kvHeads', 'headDim', 'scale', 'precision', 'positions', 'ropeBase', 'ropePositions', 'window', 'sinks', 'retain', 'lookahead', 'blockSize', 'cacheDtype'] as const;
 
 function assertAgrees(stored: ResolvedOptions, expected: ResolvedOptions): void {
   for (const key of STRUCTURAL) {

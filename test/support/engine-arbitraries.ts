@@ -25,6 +25,7 @@ export function configArbitrary(constraints: ConfigConstraints = {}): fc.Arbitra
       cacheRope: fc.boolean(),
       window: longStream ? fc.option(fc.integer({ min: 1, max: 8 }), { nil: undefined }) : fc.constant(undefined),
       sinks: longStream ? fc.integer({ min: 0, max: 3 }) : fc.constant(0),
+      retain: longStream ? fc.integer({ min: 0, max: 4 }) : fc.constant(0),
       lookahead: longStream ? fc.integer({ min: 0, max: 3 }) : fc.constant(0),
       blockSize: fc.constantFrom(1, 2, 3, 4, 64),
       seed: fc.integer(),
@@ -50,7 +51,7 @@ export function configArbitrary(constraints: ConfigConstraints = {}): fc.Arbitra
         blockSize: c.blockSize,
         positions: c.positions as 'none' | 'rope' | 'alibi',
         ...(c.positions === 'rope' && c.cacheRope ? { ropePositions: 'cache' as const } : {}),
-        ...(c.window === undefined ? {} : { window: c.window, sinks: c.sinks }),
+        ...(c.window === undefined ? {} : { window: c.window, sinks: c.sinks, ...(c.retain > 0 ? { retain: c.retain } : {}) }),
         ...(c.lookahead > 0 ? { lookahead: c.lookahead } : {}),
         ...(projected
           ? {
