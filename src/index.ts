@@ -22,5 +22,6 @@ export type {
   Vector,
 } from './attention/index.js';
 export type { CacheStats } from './cache/index.js';
+export type { FloatArray, FloatArrayConstructor } from './kernels/index.js';
 export { AttentionError } from './errors.js';
 export type { AttentionErrorCode, AttentionErrorDetails } from './errors.js';
