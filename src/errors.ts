@@ -1,6 +1,25 @@
 /**
  * Stable error codes. Each names one kind of refusal; docs/errors.md says when each is thrown and
  * what the caller should do.
+ *
+ * @example
+ * ```ts
+ * import { AttentionError, createAttention } from 'attnstream';
+ * import type { AttentionErrorCode } from 'attnstream';
+ * function codeOf(action: () => unknown): AttentionErrorCode | null {
+ *   try {
+ *     action();
+ *     return null;
+ *   } catch (e) {
+ *     if (e instanceof AttentionError) return e.code;
+ *     throw e;
+ *   }
+ * }
+ * const attn = createAttention({ dim: 2 });
+ * console.log(codeOf(() => attn.push([1, NaN]))); // 'NON_FINITE'
+ * console.log(codeOf(() => attn.truncate(5))); // 'OUT_OF_RANGE': the engine holds 0 tokens
+ * console.log(codeOf(() => createAttention({ dim: 0 }))); // 'INVALID_OPTION'
+ * ```
  */
 export type AttentionErrorCode =
   | 'INVALID_OPTION'
@@ -15,7 +34,22 @@ export type AttentionErrorCode =
   | 'CORRUPT_SNAPSHOT'
   | 'UNSUPPORTED_SNAPSHOT';
 
-/** Where a refused value was found, for callers that react programmatically. */
+/**
+ * Where a refused value was found, for callers that react programmatically. Each field is there
+ * only when it applies.
+ *
+ * @example
+ * ```ts
+ * import { AttentionError, createAttention } from 'attnstream';
+ * const attn = createAttention({ dim: 4 });
+ * attn.push([1, 2, 3, 4]);
+ * try {
+ *   attn.push([1, 2, 3]);
+ * } catch (e) {
+ *   if (e instanceof AttentionError) console.log(e.details); // { field: 'x', token: 1, expected: 4, actual: 3 }
+ * }
+ * ```
+ */
 export interface AttentionErrorDetails {
   /** The option, argument or tensor that was wrong, e.g. `"x"`, `"weights.wq"`. */
   readonly field?: string;
@@ -23,7 +57,12 @@ export interface AttentionErrorDetails {
   readonly token?: number;
   /** Element index inside the vector or matrix. */
   readonly element?: number;
+  /** What was required: a length or count, or a range of integers written `"0..5"`. */
   readonly expected?: number | string;
+  /**
+   * What was given: a length or a number, or the refused value as a string (`"NaN"`, `"Infinity"`,
+   * a word the vocabulary lacks).
+   */
   readonly actual?: number | string;
 }
 
@@ -43,7 +82,9 @@ export interface AttentionErrorDetails {
  * ```
  */
 export class AttentionError extends Error {
+  /** The kind of refusal. Stable across versions: branch on it, not on the message. */
   readonly code: AttentionErrorCode;
+  /** The field, token and element at fault, and what was expected and given, when they apply. */
   readonly details: AttentionErrorDetails;
 
   constructor(code: AttentionErrorCode, message: string, details: AttentionErrorDetails = {}) {

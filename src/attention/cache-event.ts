@@ -6,14 +6,80 @@
  * - `fork`: a fork now shares this cache's blocks.
  * - `truncate`: rolled back from `from` tokens to `length`.
  * - `reset`: emptied. `dispose`: released for good.
+ *
+ * @example
+ * ```ts
+ * import { createAttention } from 'attnstream';
+ * import type { CacheEvent } from 'attnstream';
+ * const attn = createAttention({ dim: 1, window: 2, blockSize: 1 });
+ * const events: CacheEvent[] = [];
+ * attn.addCacheListener((event) => events.push(event));
+ * attn.pushMany([[1], [2], [3]]);
+ * for (const event of events) if (event.type === 'evict') console.log(event.from, event.to, event.blocks);
+ * // 0 1 1, then 1 2 1: once token t is cached, the next query (t + 1) no longer reaches token t − 1
+ * ```
  */
 export type CacheEvent =
-  | { readonly type: 'append'; readonly position: number; readonly length: number }
-  | { readonly type: 'evict'; readonly from: number; readonly to: number; readonly blocks: number; readonly length: number }
-  | { readonly type: 'fork'; readonly length: number }
-  | { readonly type: 'truncate'; readonly from: number; readonly length: number }
-  | { readonly type: 'reset'; readonly length: number }
-  | { readonly type: 'dispose'; readonly length: number };
+  | {
+      /** Token `position` was cached. */
+      readonly type: 'append';
+      /** The token's 0-based stream position. */
+      readonly position: number;
+      /** Stream length after the event. */
+      readonly length: number;
+    }
+  | {
+      /** Positions `[from, to)` left the cache (out of the window). */
+      readonly type: 'evict';
+      /** First position evicted. */
+      readonly from: number;
+      /** One past the last position evicted. */
+      readonly to: number;
+      /** Cache blocks released. */
+      readonly blocks: number;
+      /** Stream length after the event. */
+      readonly length: number;
+    }
+  | {
+      /** A fork now shares this cache's blocks. */
+      readonly type: 'fork';
+      /** Stream length after the event. */
+      readonly length: number;
+    }
+  | {
+      /** Rolled back from `from` tokens to `length`. */
+      readonly type: 'truncate';
+      /** Stream length before the event. */
+      readonly from: number;
+      /** Stream length after the event. */
+      readonly length: number;
+    }
+  | {
+      /** Emptied. */
+      readonly type: 'reset';
+      /** Stream length after the event: 0. */
+      readonly length: number;
+    }
+  | {
+      /** Released for good. */
+      readonly type: 'dispose';
+      /** Stream length after the event: 0. */
+      readonly length: number;
+    };
 
-/** Receives {@link CacheEvent}s synchronously, in order. */
+/**
+ * Receives {@link CacheEvent}s synchronously, in order.
+ *
+ * @example
+ * ```ts
+ * import { createAttention } from 'attnstream';
+ * import type { CacheListener } from 'attnstream';
+ * const log: CacheListener = (event) => console.log(event.type, event.length);
+ * const attn = createAttention({ dim: 1 });
+ * const stop = attn.addCacheListener(log);
+ * attn.push([1]); // logs: append 1
+ * stop();
+ * attn.push([2]); // logs nothing
+ * ```
+ */
 export type CacheListener = (event: CacheEvent) => void;

@@ -6,20 +6,77 @@ import type { Attention } from './create-attention.js';
 import type { AttentionOptions } from './options.js';
 import { SNAPSHOT_VERSION } from './snapshot-state.js';
 
-/** Options of a stack: `layers` engines alike, or one options object per layer. */
+/**
+ * Options of a stack: `layers` engines alike, or one options object per layer.
+ *
+ * @example
+ * ```ts
+ * import { createAttentionStack } from 'attnstream';
+ * import type { AttentionStackOptions } from 'attnstream';
+ * const alike: AttentionStackOptions = { layers: 4, dim: 8, heads: 2 };
+ * const perLayer: AttentionStackOptions = { layers: [{ dim: 8 }, { dim: 8, window: 16 }] };
+ * console.log(createAttentionStack(alike).depth, createAttentionStack(perLayer).depth); // 4 2
+ * ```
+ */
 export type AttentionStackOptions =
-  | (AttentionOptions & { readonly layers: number })
-  | { readonly layers: readonly AttentionOptions[] };
+  | (AttentionOptions & {
+      /** Number of layers, a positive integer; each gets the options beside it. */
+      readonly layers: number;
+    })
+  | {
+      /** The options of each layer, in order; then no other option may be given. */
+      readonly layers: readonly AttentionOptions[];
+    };
 
-/** Per-layer cache figures and their sums. */
+/**
+ * Per-layer cache figures and their sums.
+ *
+ * @example
+ * ```ts
+ * import { createAttentionStack } from 'attnstream';
+ * const stack = createAttentionStack({ layers: 3, dim: 2, blockSize: 4 });
+ * for (let i = 0; i < stack.depth; i++) stack.layer(i).pushMany([[1, 0], [0, 1]]);
+ * const { layers, total } = stack.fork().stats();
+ * console.log(layers.length, total); // 3 { blocks: 3, bytes: 192, sharedBlocks: 3 }
+ * ```
+ */
 export interface StackStats {
+  /** The {@link CacheStats} of each layer, in layer order. */
   readonly layers: readonly CacheStats[];
-  readonly total: { readonly blocks: number; readonly bytes: number; readonly sharedBlocks: number };
+  /** Sums over the layers. */
+  readonly total: {
+    /** Blocks held, as {@link CacheStats.blocks}. */
+    readonly blocks: number;
+    /** Bytes allocated, as {@link CacheStats.bytes}. */
+    readonly bytes: number;
+    /** Blocks shared with a fork, as {@link CacheStats.sharedBlocks}. */
+    readonly sharedBlocks: number;
+  };
 }
 
 /**
  * The KV caches of a whole decoder: one engine per layer, forked, truncated and saved together so
  * no layer can drift from the others. Push through `layer(i)` as the model's forward pass goes.
+ *
+ * @example
+ * ```ts
+ * import { createAttentionStack, restoreAttentionStack } from 'attnstream';
+ * import type { Vector } from 'attnstream';
+ * const stack = createAttentionStack({ layers: 2, dim: 2 });
+ * // One forward pass: each layer's output is the next layer's input.
+ * const forward = (x: Vector): Vector => {
+ *   let h = x;
+ *   for (let i = 0; i < stack.depth; i++) h = stack.layer(i).push(h)[0]!.output;
+ *   return h;
+ * };
+ * forward([1, 0]);
+ * forward([0, 1]);
+ * const saved = stack.snapshot();
+ * const first = forward([1, 1]);
+ * stack.truncate(2); // every layer back to two tokens
+ * const again = forward([1, 1]); // the same numbers as first
+ * console.log(stack.length, restoreAttentionStack(saved).length); // 3 2
+ * ```
  */
 export interface AttentionStack {
   /** Number of layers. */
@@ -37,6 +94,7 @@ export interface AttentionStack {
   truncate(n: number): void;
   /** Every layer in one safetensors file, tensor names prefixed `layers.<i>.`. @throws LAYER_MISMATCH mid-token. */
   snapshot(): Uint8Array;
+  /** Each layer's {@link CacheStats} and their sums. */
   stats(): StackStats;
   /** Empties every layer. */
   reset(): void;

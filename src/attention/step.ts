@@ -1,5 +1,17 @@
 /**
  * One token's attention output. Every array in it is fresh: later pushes never overwrite it.
+ *
+ * @example
+ * ```ts
+ * import { createAttention } from 'attnstream';
+ * const attn = createAttention({ dim: 2, window: 2, withWeights: true });
+ * attn.push([1, 0]);
+ * attn.push([0, 1]);
+ * const [step] = attn.push([1, 1]);
+ * // Token 2 sees positions 1 and 2 (a window of 2), scores 1 and 2, weights softmax(1, 2).
+ * console.log(step!.index, step!.positions, step!.weights![0]); // 2 Int32Array [1, 2] Float32Array [0.2689…, 0.7310…]
+ * console.log(step!.output); // Float32Array [0.7310…, 1]: 0.2689·[0, 1] + 0.7310·[1, 1]
+ * ```
  */
 export interface AttentionStep {
   /** 0-based stream position of the token this output belongs to. */

@@ -1,7 +1,19 @@
 import { AttentionError } from '../errors.js';
 import type { FloatArray } from '../kernels/index.js';
 
-/** Any list of numbers: `number[]`, `Float32Array`, `Float64Array`. */
+/**
+ * Any list of numbers: `number[]`, `Float32Array`, `Float64Array`. Inputs are copied, so the
+ * caller may reuse the array afterwards.
+ *
+ * @example
+ * ```ts
+ * import { createAttention } from 'attnstream';
+ * import type { Vector } from 'attnstream';
+ * const attn = createAttention({ dim: 2 });
+ * const tokens: Vector[] = [[1, 0], new Float32Array([0, 1]), new Float64Array([1, 1])];
+ * console.log(attn.pushMany(tokens).length); // 3
+ * ```
+ */
 export type Vector = ArrayLike<number>;
 
 /**

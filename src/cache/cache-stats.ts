@@ -1,4 +1,16 @@
-/** What a cache holds and what it costs. */
+/**
+ * What a cache holds and what it costs.
+ *
+ * @example
+ * ```ts
+ * import { createAttention } from 'attnstream';
+ * const attn = createAttention({ dim: 2, window: 8, blockSize: 4 });
+ * for (let t = 0; t < 20; t++) attn.push([1, t / 20]);
+ * const { tokens, retained, blocks } = attn.stats();
+ * console.log(tokens, retained, blocks); // 20 8 2: the window's 8 keys fill two blocks of 4
+ * console.log(attn.fork().stats().sharedBlocks); // 2: a fork copies a block only when written into
+ * ```
+ */
 export interface CacheStats {
   /** Tokens appended so far (the stream length). */
   readonly tokens: number;
