@@ -1,7 +1,18 @@
 import type { Vector } from '../attention/index.js';
 import { AttentionError } from '../errors.js';
 
-/** How an {@link EmbeddingTable} matches tokens and what it does with unknown ones. */
+/**
+ * How an {@link EmbeddingTable} matches tokens and what it does with unknown ones.
+ *
+ * @example
+ * ```ts
+ * import { EmbeddingTable } from 'attnstream/rx';
+ * import type { EmbeddingTableOptions } from 'attnstream/rx';
+ * const options: EmbeddingTableOptions = { lowercase: true, fallback: [0, 0] };
+ * const table = EmbeddingTable.fromArrays(['The', 'dog'], [[1, 0], [0, 1]], options);
+ * console.log(table.lookup('THE'), table.lookup('cat')); // Float32Array [1, 0] Float32Array [0, 0]
+ * ```
+ */
 export interface EmbeddingTableOptions {
   /**
    * Fold case: the table's words and every looked-up word go through `String.prototype.toLowerCase`
@@ -90,6 +101,7 @@ export class EmbeddingTable {
    *   row and column of a NaN, an infinity or a value beyond float32.
    * @example
    * ```ts
+   * import { EmbeddingTable } from 'attnstream/rx';
    * const table = EmbeddingTable.fromMatrix(['yes', 'no'], new Float32Array([1, 0, 0, 1]), 2);
    * ```
    */
@@ -105,6 +117,7 @@ export class EmbeddingTable {
    *   length differs from the first's.
    * @example
    * ```ts
+   * import { EmbeddingTable } from 'attnstream/rx';
    * const table = EmbeddingTable.fromArrays(['yes', 'no'], [[1, 0], [0, 1]]);
    * ```
    */
@@ -147,6 +160,7 @@ export class EmbeddingTable {
    * @throws AttentionError as {@link EmbeddingTable.fromArrays}.
    * @example
    * ```ts
+   * import { EmbeddingTable } from 'attnstream/rx';
    * const table = EmbeddingTable.fromMap(new Map([['yes', [1, 0]], ['no', [0, 1]]]));
    * ```
    */
@@ -179,6 +193,7 @@ export class EmbeddingTable {
    *   a string or an integer.
    * @example
    * ```ts
+   * import { EmbeddingTable } from 'attnstream/rx';
    * const table = EmbeddingTable.fromArrays(['yes'], [[1, 0]], { fallback: [0, 0] });
    * table.lookup('yes'); // Float32Array [1, 0]
    * table.lookup('maybe'); // Float32Array [0, 0], the fallback

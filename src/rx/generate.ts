@@ -7,10 +7,38 @@ import { AttentionError } from '../errors.js';
 /**
  * What {@link generate} pushes into: an attention engine, or anything with the same `push` — a
  * multi-layer model whose `push` runs every layer and returns the last step.
+ *
+ * @example
+ * ```ts
+ * import { createAttentionStack } from 'attnstream';
+ * import { generate } from 'attnstream/rx';
+ * import type { GenerationEngine } from 'attnstream/rx';
+ * const stack = createAttentionStack({ layers: 2, dim: 2 });
+ * // A two-layer model: layer 0's output is layer 1's input; the step returned is layer 1's.
+ * const model: GenerationEngine = { push: (x) => stack.layer(1).push(stack.layer(0).push(x)[0]!.output) };
+ * generate({ engine: model, first: [1, 0], next: (step) => step.output, maxTokens: 4 }).subscribe();
+ * console.log(stack.length); // 4: both layers hold the four tokens
+ * ```
  */
 export type GenerationEngine = Pick<Attention, 'push'>;
 
-/** Configures {@link generate}: where the steps come from, the first input and the feedback rule. */
+/**
+ * Configures {@link generate}: where the steps come from, the first input and the feedback rule.
+ *
+ * @example
+ * ```ts
+ * import { generate } from 'attnstream/rx';
+ * import type { GenerateOptions } from 'attnstream/rx';
+ * const config: GenerateOptions = {
+ *   options: { dim: 2 },
+ *   first: [1, 0],
+ *   next: (step) => (step.index < 2 ? step.output : null), // feed each output back; stop after token 2
+ *   maxTokens: 10,
+ * };
+ * generate(config).subscribe({ next: (step) => console.log(step.index), complete: () => console.log('done') });
+ * // 0, 1, 2, done
+ * ```
+ */
 export type GenerateOptions = GenerateSource & {
   /** The first input (`dim` numbers). */
   readonly first: Vector;
@@ -30,10 +58,33 @@ export type GenerateOptions = GenerateSource & {
 /**
  * Exactly one source of steps: `options` to create a fresh engine per subscription (disposed at
  * teardown), or an `engine` the caller owns (never disposed here; it keeps what was pushed).
+ *
+ * @example
+ * ```ts
+ * import { createAttention } from 'attnstream';
+ * import { generate } from 'attnstream/rx';
+ * import type { GenerateSource } from 'attnstream/rx';
+ * const fresh: GenerateSource = { options: { dim: 2 } };
+ * const engine = createAttention({ dim: 2 });
+ * const owned: GenerateSource = { engine };
+ * generate({ ...fresh, first: [1, 0], next: (step) => step.output, maxTokens: 3 }).subscribe(); // made an engine, disposed at the end
+ * generate({ ...owned, first: [1, 0], next: (step) => step.output, maxTokens: 3 }).subscribe();
+ * console.log(engine.length); // 3: the caller's engine keeps the tokens
+ * ```
  */
 export type GenerateSource =
-  | { readonly options: AttentionOptions; readonly engine?: undefined }
-  | { readonly engine: GenerationEngine; readonly options?: undefined };
+  | {
+      /** Options of the engine created for each subscription and disposed at its teardown. */
+      readonly options: AttentionOptions;
+      /** Not given with `options`. */
+      readonly engine?: undefined;
+    }
+  | {
+      /** An engine the caller owns: pushed into, never disposed here. */
+      readonly engine: GenerationEngine;
+      /** Not given with `engine`. */
+      readonly options?: undefined;
+    };
 
 /**
  * A feedback loop: pushes `first`, emits its step, asks `next(step)` for the following input,
