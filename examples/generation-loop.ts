@@ -470,7 +470,7 @@ export function report(result: Awaited<ReturnType<typeof main>>): string[] {
     `prompt       ${result.prompt}`,
     `with cache   ${result.cached.join(' ')}`,
     `recomputed   ${result.recomputed.join(' ')}`,
-    `same tokens: ${result.cached.join(' ') === result.recomputed.join(' ')}; largest logit difference ${result.maxLogitDifference.toExponential(2)}`,
+    `same tokens: ${result.cached.join(' ') === result.recomputed.join(' ')}; largest logit difference ${result.maxLogitDifference < 1e-12 ? 'below 1e-12' : result.maxLogitDifference.toExponential(2)}`,
     '',
     `beam search, width ${beam.width}: ${beam.pruned} branches pruned`,
     ...beam.beams.map((b) => `  ${b.score.toFixed(3).padStart(7)}  ${b.words.join(' ')}`),
