@@ -5,7 +5,19 @@ import { attentionWeightsArbitrary } from './attention-weights-arbitrary.js';
 import type { WeightsShape } from './attention-weights-arbitrary.js';
 import { integerAtLeast, positiveNumber } from './internal/arguments.js';
 
-/** Bounds and switches for {@link attentionOptionsArbitrary}. Every option is drawn unless narrowed here. */
+/**
+ * Bounds and switches for {@link attentionOptionsArbitrary}. Every option is drawn unless narrowed here.
+ *
+ * @example
+ * ```ts
+ * import { createAttention } from 'attnstream';
+ * import { attentionOptionsArbitrary, checkIncremental } from 'attnstream/testing';
+ * import type { AttentionOptionsConstraints } from 'attnstream/testing';
+ * // Causal float64 RoPE with projections only: no window, no look-ahead.
+ * const constraints: AttentionOptionsConstraints = { precision: 'float64', projections: true, positions: ['rope'], maxWindow: 0, maxLookahead: 0 };
+ * checkIncremental(createAttention, { optionsArbitrary: attentionOptionsArbitrary(constraints), numRuns: 20 });
+ * ```
+ */
 export interface AttentionOptionsConstraints {
   /** Largest `dim` with projections. Default 4. (Seed mode has `dim = heads·headDim`.) */
   readonly maxDim?: number;

@@ -4,15 +4,44 @@ import type { AttentionWeights } from '../attention/index.js';
 import { integerAtLeast, positiveNumber } from './internal/arguments.js';
 import { gridArbitrary, onGrid } from './internal/grid.js';
 
-/** The sizes the projection matrices must match. */
+/**
+ * The sizes the projection matrices must match: the options of the same names.
+ *
+ * @example
+ * ```ts
+ * import fc from 'fast-check';
+ * import { createAttention } from 'attnstream';
+ * import { attentionWeightsArbitrary } from 'attnstream/testing';
+ * import type { WeightsShape } from 'attnstream/testing';
+ * const shape: WeightsShape = { dim: 4, heads: 2, kvHeads: 1, headDim: 2 };
+ * const [weights] = fc.sample(attentionWeightsArbitrary(shape), 1);
+ * createAttention({ ...shape, weights: weights! }); // accepted: the matrices fit these options
+ * ```
+ */
 export interface WeightsShape {
+  /** Embedding size: the columns of `wq`, `wk` and `wv`, the rows of `wo`. */
   readonly dim: number;
+  /** Query heads: `wq` has heads·headDim rows. */
   readonly heads: number;
+  /** Key/value heads: `wk` and `wv` have kvHeads·headDim rows. */
   readonly kvHeads: number;
+  /** Size of one head. */
   readonly headDim: number;
 }
 
-/** How {@link attentionWeightsArbitrary} draws matrices. */
+/**
+ * How {@link attentionWeightsArbitrary} draws matrices.
+ *
+ * @example
+ * ```ts
+ * import fc from 'fast-check';
+ * import { attentionWeightsArbitrary } from 'attnstream/testing';
+ * import type { AttentionWeightsConstraints } from 'attnstream/testing';
+ * const constraints: AttentionWeightsConstraints = { magnitude: 2, steps: 4, output: false };
+ * const [weights] = fc.sample(attentionWeightsArbitrary({ dim: 2, heads: 1, kvHeads: 1, headDim: 2 }, constraints), 1);
+ * console.log(weights); // e.g. { wq: [0.5, 1.5, 0.5, 0.5], wk: [0.5, 1, -1, 2], wv: [-0.5, 1, 0, -1] }: multiples of 1/2 in [−2, 2], no wo
+ * ```
+ */
 export interface AttentionWeightsConstraints {
   /** Entries lie in `[−magnitude, magnitude]`. Default 1. */
   readonly magnitude?: number;

@@ -18,7 +18,23 @@ import { referenceAttention } from './reference-attention.js';
 import { vectorArbitrary } from './vector-arbitrary.js';
 import type { VectorConstraints } from './vector-arbitrary.js';
 
-/** Everything {@link checkCacheLaws} can be told; every field is optional. */
+/**
+ * Everything {@link checkCacheLaws} can be told; every field is optional.
+ *
+ * @example
+ * ```ts
+ * import { createAttention, restoreAttention } from 'attnstream';
+ * import { attentionOptionsArbitrary, checkCacheLaws } from 'attnstream/testing';
+ * import type { CheckCacheLawsParameters } from 'attnstream/testing';
+ * const parameters: CheckCacheLawsParameters<Uint8Array> = {
+ *   numRuns: 30,
+ *   maxOperations: 24,
+ *   optionsArbitrary: attentionOptionsArbitrary({ maxWindow: 3 }),
+ *   restore: (snapshot) => restoreAttention(snapshot), // cases now also snapshot and restore
+ * };
+ * checkCacheLaws(createAttention, parameters);
+ * ```
+ */
 export interface CheckCacheLawsParameters<Snapshot = unknown> extends RunParameters {
   /** Cases to run. Default 100. */
   readonly numRuns?: number;

@@ -15,7 +15,19 @@ import { referenceAttention } from './reference-attention.js';
 import { sequenceArbitrary } from './sequence-arbitrary.js';
 import type { SequenceConstraints } from './sequence-arbitrary.js';
 
-/** Everything {@link checkIncremental} can be told; every field is optional. */
+/**
+ * Everything {@link checkIncremental} can be told; every field is optional.
+ *
+ * @example
+ * ```ts
+ * import { createAttention } from 'attnstream';
+ * import { checkIncremental } from 'attnstream/testing';
+ * import type { CheckIncrementalParameters } from 'attnstream/testing';
+ * const parameters: CheckIncrementalParameters = { numRuns: 50, tolerance: 1e-4, sequence: { maxLength: 16, magnitude: 1 } };
+ * checkIncremental(createAttention, parameters);
+ * // To replay a failure, add the { seed, path } its VerificationError reports.
+ * ```
+ */
 export interface CheckIncrementalParameters extends RunParameters {
   /** Cases to run. Default 100. */
   readonly numRuns?: number;

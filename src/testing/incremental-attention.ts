@@ -3,6 +3,31 @@ import type { AttentionOptions, AttentionStep, Vector } from '../attention/index
 /**
  * What {@link checkIncremental} needs of an implementation: the push/flush half of the core's
  * `Attention`, so `createAttention` fits as it is and so does any object of the same shape.
+ *
+ * @example
+ * ```ts
+ * import type { AttentionOptions, AttentionStep, Vector } from 'attnstream';
+ * import { checkIncremental, referenceAttention } from 'attnstream/testing';
+ * import type { IncrementalAttention } from 'attnstream/testing';
+ * // The simplest implementation there is: keep every token, recompute everything, return what is due.
+ * function recomputing(options: AttentionOptions): IncrementalAttention {
+ *   const xs: Vector[] = [];
+ *   let emitted = 0;
+ *   const due = (upTo: number): AttentionStep[] => {
+ *     const steps = referenceAttention(xs, options).slice(emitted, upTo);
+ *     emitted = Math.max(emitted, upTo);
+ *     return steps;
+ *   };
+ *   return {
+ *     push: (x) => {
+ *       xs.push(Array.from(x));
+ *       return due(Math.max(emitted, xs.length - (options.lookahead ?? 0)));
+ *     },
+ *     flush: () => due(xs.length),
+ *   };
+ * }
+ * checkIncremental(recomputing, { numRuns: 20 });
+ * ```
  */
 export interface IncrementalAttention {
   /** Appends one token; returns the steps that became ready (token t's at once, or token t−L's with look-ahead L). */
@@ -11,5 +36,17 @@ export interface IncrementalAttention {
   flush(): readonly AttentionStep[];
 }
 
-/** Builds a fresh implementation for `options`, e.g. `createAttention`. */
+/**
+ * Builds a fresh implementation for `options`, e.g. `createAttention`.
+ *
+ * @example
+ * ```ts
+ * import { createAttention } from 'attnstream';
+ * import { checkIncremental } from 'attnstream/testing';
+ * import type { AttentionFactory, IncrementalAttention } from 'attnstream/testing';
+ * // The engine with one-token cache blocks, whatever block size the case draws: every token crosses a block edge.
+ * const oneTokenBlocks: AttentionFactory<IncrementalAttention> = (options) => createAttention({ ...options, blockSize: 1 });
+ * checkIncremental(oneTokenBlocks, { numRuns: 20 });
+ * ```
+ */
 export type AttentionFactory<Engine> = (options: AttentionOptions) => Engine;

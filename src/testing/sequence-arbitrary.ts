@@ -3,7 +3,19 @@ import type { Arbitrary } from 'fast-check';
 import { integerAtLeast, positiveNumber } from './internal/arguments.js';
 import { gridArbitrary, onGrid } from './internal/grid.js';
 
-/** How {@link sequenceArbitrary} draws a sequence. */
+/**
+ * How {@link sequenceArbitrary} draws a sequence.
+ *
+ * @example
+ * ```ts
+ * import { createAttention } from 'attnstream';
+ * import { checkIncremental } from 'attnstream/testing';
+ * import type { SequenceConstraints } from 'attnstream/testing';
+ * // Longer streams than the default 1 to 8 tokens, all at magnitude 1.
+ * const sequence: SequenceConstraints = { minLength: 20, maxLength: 40, magnitude: 1 };
+ * checkIncremental(createAttention, { sequence, numRuns: 20 });
+ * ```
+ */
 export interface SequenceConstraints {
   /** Fewest tokens. Default 1. */
   readonly minLength?: number;

@@ -2,7 +2,18 @@ import type { Arbitrary } from 'fast-check';
 import { integerAtLeast, positiveNumber } from './internal/arguments.js';
 import { gridArbitrary, onGrid } from './internal/grid.js';
 
-/** How {@link vectorArbitrary} draws entries. */
+/**
+ * How {@link vectorArbitrary} draws entries.
+ *
+ * @example
+ * ```ts
+ * import fc from 'fast-check';
+ * import { vectorArbitrary } from 'attnstream/testing';
+ * import type { VectorConstraints } from 'attnstream/testing';
+ * const halves: VectorConstraints = { magnitude: 1, steps: 2 };
+ * console.log(fc.sample(vectorArbitrary(3, halves), 2)); // e.g. [[-0.5, -1, 0], [-1, 0.5, 0]]: multiples of 1/2 in [−1, 1]
+ * ```
+ */
 export interface VectorConstraints {
   /**
    * Entries lie in `[−magnitude, magnitude]`. Default 1. Use 1e4 to reach the scores (≈1e8) at

@@ -1,7 +1,29 @@
 import type { AttentionOptions } from '../attention/index.js';
 import type { CacheOperation } from './cache-operation.js';
 
-/** What went wrong in a failing case. */
+/**
+ * What went wrong in a failing case.
+ *
+ * @example
+ * ```ts
+ * import { createAttention } from 'attnstream';
+ * import type { AttentionOptions, Vector } from 'attnstream';
+ * import { checkIncremental, VerificationError } from 'attnstream/testing';
+ * import type { MismatchKind } from 'attnstream/testing';
+ * // Wrong on purpose: flush() forgets the steps still waiting for look-ahead tokens.
+ * const forgetsFlush = (options: AttentionOptions) => {
+ *   const engine = createAttention(options);
+ *   return { push: (x: Vector) => engine.push(x), flush: () => [] };
+ * };
+ * try {
+ *   checkIncremental(forgetsFlush);
+ * } catch (e) {
+ *   if (!(e instanceof VerificationError)) throw e;
+ *   const kind: MismatchKind = e.mismatch.kind;
+ *   console.log(kind, e.mismatch.call); // emission flush()
+ * }
+ * ```
+ */
 export type MismatchKind =
   /** An output differs from the reference by more than the tolerance, or leaves the hull of the attended values. */
   | 'output'
@@ -22,8 +44,27 @@ export type MismatchKind =
   /** The reference itself refused the generated case: the options arbitrary draws invalid options. */
   | 'invalid-case';
 
-/** The first disagreement in a failing case, in numbers; {@link VerificationError} also says it in words. */
+/**
+ * The first disagreement in a failing case, in numbers; {@link VerificationError} also says it in words.
+ *
+ * @example
+ * ```ts
+ * import { createAttention } from 'attnstream';
+ * import type { AttentionOptions } from 'attnstream';
+ * import { checkIncremental, VerificationError } from 'attnstream/testing';
+ * // Wrong on purpose: the scores are never scaled by 1/√headDim.
+ * const unscaled = (options: AttentionOptions) => createAttention({ ...options, scale: 1 });
+ * try {
+ *   checkIncremental(unscaled);
+ * } catch (e) {
+ *   if (!(e instanceof VerificationError)) throw e;
+ *   const { kind, call, token, error, allowed } = e.mismatch;
+ *   console.log(kind, call, token, error! > allowed!); // e.g. output push(x1) 1 true
+ * }
+ * ```
+ */
 export interface Mismatch {
+  /** What went wrong. */
   readonly kind: MismatchKind;
   /** The call that returned or threw the wrong thing, e.g. `push(x3)`, `flush()`, `e1.truncate(2)`. */
   readonly call: string;
@@ -35,6 +76,7 @@ export interface Mismatch {
   readonly element?: number;
   /** The correct output (or head weights): from the reference, or from a fresh engine for cache laws. */
   readonly expected?: readonly number[];
+  /** What the implementation returned there (the output, or the head's weights). */
   readonly actual?: readonly number[];
   /** |actual − expected| at `element`. */
   readonly error?: number;
@@ -44,8 +86,27 @@ export interface Mismatch {
   readonly description: string;
 }
 
-/** The shrunk failing case. */
+/**
+ * The shrunk failing case.
+ *
+ * @example
+ * ```ts
+ * import { createAttention } from 'attnstream';
+ * import type { AttentionOptions } from 'attnstream';
+ * import { checkIncremental, referenceAttention, VerificationError } from 'attnstream/testing';
+ * // Wrong on purpose: every engine gets a one-token window.
+ * const tooNarrow = (options: AttentionOptions) => createAttention({ ...options, window: 1 });
+ * try {
+ *   checkIncremental(tooNarrow);
+ * } catch (e) {
+ *   if (!(e instanceof VerificationError)) throw e;
+ *   const { options, inputs } = e.counterexample;
+ *   console.log(referenceAttention(inputs!, options)); // the steps the implementation should have returned
+ * }
+ * ```
+ */
 export interface Counterexample {
+  /** The options of the failing case, as drawn. */
   readonly options: AttentionOptions;
   /** checkIncremental: the tokens pushed, in order, before flush(). */
   readonly inputs?: readonly (readonly number[])[];
@@ -77,9 +138,11 @@ export interface Counterexample {
 export class VerificationError extends Error {
   /** The shrunk case. */
   readonly counterexample: Counterexample;
+  /** The first disagreement in it, in numbers. */
   readonly mismatch: Mismatch;
   /** Pass `{ seed, path }` back to the same check to replay exactly this case. */
   readonly seed: number;
+  /** The shrink path to this case; with `seed` it replays exactly this case. */
   readonly path: string;
   /** Cases run until the first failure. */
   readonly numRuns: number;
