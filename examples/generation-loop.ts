@@ -20,6 +20,7 @@ import { batchAttention, createAttentionStack } from '../src/index.js';
 import type { AttentionOptions, AttentionStack, AttentionStep, Vector } from '../src/index.js';
 import { generate } from '../src/rx/index.js';
 import type { GenerationEngine } from '../src/rx/index.js';
+import { mulberry32 } from './seeded-random.js';
 
 /** The shape of the model; every weight is drawn from `seed`. */
 export interface DecoderConfig {
@@ -379,21 +380,6 @@ function linear(w: Float64Array, x: Float64Array): Float64Array {
     y[r] = sum;
   }
   return y;
-}
-
-/**
- * Deterministic uniform [0, 1) numbers from a 32-bit seed (mulberry32). The example keeps its own
- * rather than importing the tests' copy: examples depend on the package, never on its tests.
- */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /**

@@ -1,5 +1,8 @@
 import fc from 'fast-check';
 import type { AttentionOptions } from '../../src/index.js';
+import { mulberry32 } from '../../examples/seeded-random.js';
+
+export { mulberry32 };
 
 /** Options of every shape the engine supports, with weights drawn to match. */
 export interface ConfigConstraints {
@@ -81,16 +84,4 @@ export function caseArbitrary(constraints: ConfigConstraints = {}, maxLength = 2
   return configArbitrary(constraints).chain((options) =>
     tokensArbitrary(options.dim, 1, maxLength, magnitude).map((xs) => ({ options, xs })),
   );
-}
-
-/** Deterministic uniform [0, 1) numbers from a 32-bit seed. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
