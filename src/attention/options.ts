@@ -4,7 +4,19 @@ import type { FloatArray, FloatArrayConstructor } from '../kernels/index.js';
 import { alibiSlopes } from './alibi-slopes.js';
 import type { Vector } from './vector.js';
 
-/** Projection matrices, row-major, `y = W·x` (the `torch.nn.Linear` convention), no bias. */
+/**
+ * Projection matrices, row-major, `y = W·x` (the `torch.nn.Linear` convention), no bias.
+ *
+ * @example
+ * ```ts
+ * import { createAttention } from 'attnstream';
+ * import type { AttentionWeights } from 'attnstream';
+ * // dim 2, one head of size 2: each matrix is 2×2; row r holds the weights of output r.
+ * const weights: AttentionWeights = { wq: [1, 0, 0, 1], wk: [1, 0, 0, 1], wv: [0, 1, 2, 0] };
+ * const attn = createAttention({ dim: 2, weights, precision: 'float64' });
+ * console.log(attn.push([1, 0])[0]!.output); // Float64Array [0, 2]: the only token attended, v = [x₁, 2·x₀]
+ * ```
+ */
 export interface AttentionWeights {
   /** (heads·headDim) × dim. */
   readonly wq: Vector;
@@ -16,7 +28,23 @@ export interface AttentionWeights {
   readonly wo?: Vector;
 }
 
-/** How positions enter the scores. */
+/**
+ * How positions enter the scores: not at all, by rotating queries and keys (RoPE), or by a
+ * penalty linear in the distance (ALiBi, slopes from {@link alibiSlopes}).
+ *
+ * @example
+ * ```ts
+ * import { createAttention } from 'attnstream';
+ * import type { PositionEncoding } from 'attnstream';
+ * // Two equal tokens: without positions they weigh the same; RoPE and ALiBi tell them apart.
+ * for (const positions of ['none', 'rope', 'alibi'] satisfies PositionEncoding[]) {
+ *   const attn = createAttention({ dim: 2, positions, withWeights: true, precision: 'float64' });
+ *   attn.push([1, 0]);
+ *   console.log(positions, attn.push([1, 0])[0]!.weights![0]);
+ * }
+ * // none [0.5, 0.5]; rope [0.3870…, 0.6129…] (scores cos 1 and 1); alibi [0.4990…, 0.5009…] (slope 1/256)
+ * ```
+ */
 export type PositionEncoding = 'none' | 'rope' | 'alibi';
 
 /**
@@ -25,7 +53,18 @@ export type PositionEncoding = 'none' | 'rope' | 'alibi';
  *
  * @example
  * ```ts
- * const options: AttentionOptions = { dim: 64, heads: 8, kvHeads: 2, weights, positions: 'rope', window: 1024 };
+ * import { createAttention } from 'attnstream';
+ * import type { AttentionOptions } from 'attnstream';
+ * const matrix = (rows: number, columns: number) => Array.from({ length: rows * columns }, (_, i) => Math.sin(i + rows));
+ * const options: AttentionOptions = {
+ *   dim: 4,
+ *   heads: 2,
+ *   kvHeads: 1, // both query heads read one key/value head (GQA); headDim = dim / heads = 2
+ *   weights: { wq: matrix(4, 4), wk: matrix(2, 4), wv: matrix(2, 4) },
+ *   positions: 'rope',
+ *   window: 1024,
+ * };
+ * console.log(createAttention(options).push([1, 0, 0, 1])[0]!.output.length); // 4: the two heads' outputs concatenated (no wo)
  * ```
  */
 export interface AttentionOptions {
