@@ -114,30 +114,66 @@ export interface AttentionOptions {
   readonly cacheDtype?: 'float32' | 'float64' | 'int8';
 }
 
-/** Options after validation: every default filled in, weights copied, derived tables built. Frozen. */
+/**
+ * Options after validation: every default filled in, weights copied, derived tables built. Frozen.
+ *
+ * @example
+ * ```ts
+ * import { createAttention } from 'attnstream';
+ * const { options } = createAttention({ dim: 8, heads: 2, window: 4 });
+ * console.log(options.headDim, options.kvHeads, options.scale, options.window, options.blockSize); // 4 2 1 4 64
+ * console.log(options.Float === Float32Array, options.weights); // true null: float32, seed mode
+ * ```
+ */
 export interface ResolvedOptions {
+  /** Embedding size d. */
   readonly dim: number;
+  /** Query heads H. */
   readonly heads: number;
+  /** Key/value heads G. */
   readonly kvHeads: number;
+  /** Size of one head. */
   readonly headDim: number;
   /** Query heads per kv head, H / G. */
   readonly groupSize: number;
+  /** Score scale: as given, else 1/√headDim with weights and 1 in seed mode. */
   readonly scale: number;
+  /** Storage of the cache, weights and outputs. */
   readonly precision: 'float32' | 'float64';
+  /** The typed array of `precision`: Float32Array or Float64Array. */
   readonly Float: FloatArrayConstructor;
+  /** Whether steps carry the attended positions and the attention weights. */
   readonly withWeights: boolean;
-  readonly weights: { readonly wq: FloatArray; readonly wk: FloatArray; readonly wv: FloatArray; readonly wo: FloatArray | null } | null;
+  /** The projections copied at `precision`, row-major as given; null in seed mode. */
+  readonly weights: {
+    /** (heads·headDim) × dim. */
+    readonly wq: FloatArray;
+    /** (kvHeads·headDim) × dim. */
+    readonly wk: FloatArray;
+    /** (kvHeads·headDim) × dim. */
+    readonly wv: FloatArray;
+    /** dim × (heads·headDim), or null when not given: the output is then the head outputs concatenated. */
+    readonly wo: FloatArray | null;
+  } | null;
   /** Length of an output: dim with wo (or in seed mode), heads·headDim without. */
   readonly outputDim: number;
+  /** Position encoding. */
   readonly positions: PositionEncoding;
+  /** RoPE base (10000 unless given; unused without RoPE). */
   readonly ropeBase: number;
+  /** What RoPE rotates by: the stream index ('absolute') or the rank among the attended keys ('cache'). */
   readonly ropePositions: 'absolute' | 'cache';
   /** Infinity when unbounded. */
   readonly window: number;
+  /** Attention sinks: the first tokens, attendable forever. 0 without. */
   readonly sinks: number;
+  /** Tokens kept beyond the window so `truncate` can roll back that far. 0 by default. */
   readonly retain: number;
+  /** Look-ahead L: token i's output waits for token i+L. 0 for causal attention. */
   readonly lookahead: number;
+  /** Tokens per cache block. */
   readonly blockSize: number;
+  /** Storage of cached keys and values: the precision, or 'int8'. */
   readonly cacheDtype: 'float32' | 'float64' | 'int8';
   /** RoPE speeds, or null without RoPE. */
   readonly invFreq: Float64Array | null;
