@@ -191,6 +191,15 @@ const KNOWN_OPTIONS = new Set([
  *
  * @throws AttentionError INVALID_OPTION naming the option and the rule it broke;
  *   DIMENSION_MISMATCH or NON_FINITE for weights of the wrong size or with non-finite entries.
+ * @example
+ * ```ts
+ * import { resolveOptions } from 'attnstream';
+ * const seed = resolveOptions({ dim: 8, heads: 2 });
+ * console.log(seed.headDim, seed.kvHeads, seed.scale, seed.window); // 4 2 1 Infinity
+ * const w = new Array(16).fill(0.1); // 4×4: heads·headDim = 4 rows, dim = 4 columns
+ * const projected = resolveOptions({ dim: 4, heads: 2, weights: { wq: w, wk: w, wv: w } });
+ * console.log(projected.scale, projected.outputDim); // 0.7071… 4: 1/√headDim; no wo, so heads·headDim
+ * ```
  */
 export function resolveOptions(options: AttentionOptions): ResolvedOptions {
   if (options === null || typeof options !== 'object') invalid('options', 'must be an object');
