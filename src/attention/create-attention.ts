@@ -31,6 +31,19 @@ import type { Vector } from './vector.js';
  * Each push appends the token's key and value to the cache, scores the queries that became ready
  * against the cached keys, and returns their outputs. Every method that refuses its input throws
  * an {@link AttentionError} and leaves the engine exactly as it was.
+ *
+ * @example
+ * ```ts
+ * import { createAttention } from 'attnstream';
+ * const attn = createAttention({ dim: 2, precision: 'float64' });
+ * attn.pushMany([[1, 0], [0, 1]]);
+ * const twin = attn.fork(); // shares the two cached tokens, copy-on-write
+ * twin.push([1, 1]);
+ * attn.truncate(1); // attn now behaves as a fresh engine fed [1, 0]
+ * console.log(attn.length, twin.length); // 1 3
+ * attn.dispose();
+ * console.log(attn.disposed, twin.length); // true 3: the fork lives on
+ * ```
  */
 export interface Attention {
   /** The validated options. */
