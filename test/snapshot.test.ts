@@ -15,8 +15,13 @@ const engineCase = caseArbitrary({}, 24).chain(({ options, xs }) =>
       rollback: fc.option(fc.nat(), { nil: undefined }),
       forked: fc.boolean(),
       precision: fc.constantFrom<'float32' | 'float64'>('float32', 'float64'),
+      int8: fc.boolean(),
     })
-    .map((extra) => ({ options: { ...options, precision: extra.precision } as AttentionOptions, xs, ...extra })),
+    .map((extra) => ({
+      options: { ...options, precision: extra.precision, ...(extra.int8 ? { cacheDtype: 'int8' } : {}) } as AttentionOptions,
+      xs,
+      ...extra,
+    })),
 );
 
 function build({ options, xs, rollback, forked }: { options: AttentionOptions; xs: number[][]; rollback?: number; forked: boolean }): Attention {
@@ -34,7 +39,7 @@ function build({ options, xs, rollback, forked }: { options: AttentionOptions; x
 }
 
 describe('snapshot and restore', () => {
-  it('a restored engine continues bit for bit like the original (random configs, windows, sinks, look-ahead, forks, rollbacks)', () => {
+  it('a restored engine continues bit for bit like the original (random configs, windows, sinks, look-ahead, int8 caches, forks, rollbacks)', () => {
     fc.assert(
       fc.property(engineCase, (c) => {
         const original = build(c);
