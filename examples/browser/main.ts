@@ -1,12 +1,14 @@
-// Attention as you type: every word of the text box is streamed through one engine the page owns,
-// and its heatmap row drawn as it comes out. An edit keeps the rows before the first changed word,
-// rolls the cache back to them with `truncate`, and streams only the rest; a long paste is pushed
-// by `generate` with `yieldEvery`, so the page keeps painting and reacting while it works.
-import { defer, EMPTY, fromEvent, map, merge, startWith, switchMap, tap } from 'rxjs';
-import type { Observable } from 'rxjs';
+// Attention as you type: every word of the text box streams through the `attend` operator, and its
+// heatmap row is drawn as its step comes out. One long-lived subscription,
+// `typed.pipe(embed(table), attend(() => (engine = createAttention(…))))`, owns the engine; the
+// page keeps a reference to it only to roll it back. An edit keeps the rows before the first
+// changed word, rolls the cache back to them with `engine.truncate`, and feeds only the rest into
+// `typed`; a long paste is fed 16 words per macrotask, so the page keeps painting and reacting.
+import { asyncScheduler, concat, EMPTY, fromEvent, map, merge, of, scheduled, startWith, Subject, switchMap, tap } from 'rxjs';
+import type { Observable, Subscription } from 'rxjs';
 import { AttentionError, createAttention } from '../../src/index.js';
-import type { Attention, AttentionStep } from '../../src/index.js';
-import { EmbeddingTable, generate, tokenize } from '../../src/rx/index.js';
+import type { Attention, AttentionOptions, AttentionStep } from '../../src/index.js';
+import { attend, embed, EmbeddingTable, tokenize } from '../../src/rx/index.js';
 import { attentionRow } from '../../src/cli/attention-row.js';
 import type { AttentionRow } from '../../src/cli/attention-row.js';
 import { formatWeight } from '../../src/cli/format-weight.js';
@@ -18,8 +20,8 @@ import dataUrl from '../../data/embeddings-20k.bin?url';
 
 /** Cells drawn per row; earlier positions are summed into one leading cell, so the DOM stays small. */
 const MAX_CELLS = 40;
-/** Tokens pushed between two yields to the event loop. */
-const YIELD_EVERY = 16;
+/** Words fed into the stream per macrotask. */
+const SLICE = 16;
 
 const text = element<HTMLTextAreaElement>('text');
 const headsSelect = element<HTMLSelectElement>('heads');
@@ -32,51 +34,68 @@ const bytes = new Uint8Array(await (await fetch(dataUrl)).arrayBuffer());
 const { words: vocabulary, dim, vectors } = decodeEmbeddings(bytes);
 const table = EmbeddingTable.fromMatrix(vocabulary, vectors, dim, { lowercase: true, fallback: new Float32Array(dim) });
 
-let engine: Attention = newEngine();
+/** Words going into the attention stream, one `next` per word. */
+const typed = new Subject<string>();
+/** The engine `attend` made for the current subscription: the operator owns it, the page rolls it back. */
+let engine!: Attention;
+let stream: Subscription | undefined;
+/** The words of the text box as of the latest edit; a step's word is `target[step.index]`. */
+let target: string[] = [];
 /** The words whose rows are on the page: always the engine's tokens, one for one. */
 let shown: string[] = [];
-const counts = { kept: 0, pushed: 0, truncations: 0, resets: 0 };
+// steps and engines count what came out of `attend` over the page's life: a debug read-out the test checks.
+const counts = { kept: 0, pushed: 0, truncations: 0, resets: 0, steps: 0, engines: 0 };
 
-merge(fromEvent(text, 'input'), fromEvent(headsSelect, 'change').pipe(tap(restart)), fromEvent(windowSelect, 'change').pipe(tap(restart)))
+subscribeStream();
+merge(fromEvent(text, 'input'), fromEvent(headsSelect, 'change').pipe(tap(subscribeStream)), fromEvent(windowSelect, 'change').pipe(tap(subscribeStream)))
   .pipe(
     startWith(null),
     map(() => tokenize(text.value)),
-    // A new edit cancels the rest of a long paste still being pushed: switchMap unsubscribes, and
-    // generate stops before its next token.
+    // A new edit cancels the rest of a long paste still being fed: switchMap unsubscribes, and
+    // the scheduled slices after it never run.
     switchMap((words) => update(words)),
   )
-  .subscribe({ error: (error: unknown) => (status.textContent = `error: ${String(error)}`) });
+  .subscribe({ error: showError });
 
 text.disabled = false;
 document.body.dataset.ready = 'true';
 
-/** Keeps the rows of the unchanged prefix and streams the words after it. */
-function update(words: string[]): Observable<AttentionStep> {
+/**
+ * (Re)subscribes the attention stream with the current settings: unsubscribing the old one makes
+ * `attend` dispose its engine, and the factory makes a fresh one. Every row is recomputed by the
+ * next update.
+ */
+function subscribeStream(): void {
+  stream?.unsubscribe();
+  shown = [];
+  rowsElement.replaceChildren();
+  stream = typed
+    .pipe(
+      embed(table),
+      attend(() => {
+        counts.engines++;
+        return (engine = createAttention(currentOptions()));
+      }),
+    )
+    .subscribe({ next: drawStep, error: showError });
+}
+
+/** Keeps the rows of the unchanged prefix and feeds the words after it into the stream. */
+function update(words: string[]): Observable<readonly string[]> {
+  target = words;
   let keep = 0;
   while (keep < shown.length && keep < words.length && shown[keep] === words[keep]) keep++;
   keep = rollBack(keep);
   counts.kept = keep;
   counts.pushed = 0;
   drawColumns(words);
-  showStatus(words.length);
+  showStatus();
   if (keep === words.length) return EMPTY;
-  return defer(() => {
-    let next = keep;
-    return generate({
-      engine,
-      first: table.lookup(words[next]!),
-      next: () => (++next < words.length ? table.lookup(words[next]!) : null),
-      maxTokens: words.length - keep,
-      yieldEvery: YIELD_EVERY,
-    }).pipe(
-      tap((step) => {
-        shown.push(words[step.index]!);
-        counts.pushed++;
-        rowsElement.append(drawRow(attentionRow(step, words)));
-        showStatus(words.length);
-      }),
-    );
-  });
+  const slices: string[][] = [];
+  for (let i = keep; i < words.length; i += SLICE) slices.push(words.slice(i, i + SLICE));
+  // The first slice at once, so a keystroke's new row replaces the old one within the same task
+  // (no frame without it); each further slice on its own macrotask, so the tab paints in between.
+  return concat(of(slices[0]!), scheduled(slices.slice(1), asyncScheduler)).pipe(tap((slice) => slice.forEach((word) => typed.next(word))));
 }
 
 /** Rolls the engine and the rows back to the first `keep` words, or to none; returns how many it kept. */
@@ -86,29 +105,30 @@ function rollBack(keep: number): number {
     engine.truncate(keep);
     counts.truncations++;
   } catch (error) {
-    // With a window, keys the kept words still need may already be evicted: start over.
+    // With a window, keys the kept words still need may already be evicted: start over with a fresh engine.
     if (!(error instanceof AttentionError && error.code === 'EVICTED')) throw error;
-    engine.reset();
+    subscribeStream();
     counts.resets++;
-    keep = 0;
+    return 0;
   }
   shown = shown.slice(0, keep);
   while (rowsElement.children.length > keep) rowsElement.lastElementChild!.remove();
   return keep;
 }
 
-/** New engine for new settings; the next update recomputes every row. */
-function restart(): void {
-  engine.dispose();
-  engine = newEngine();
-  shown = [];
-  rowsElement.replaceChildren();
+/** Draws the row of a step that came out of `attend`. */
+function drawStep(step: AttentionStep): void {
+  shown.push(target[step.index]!);
+  counts.steps++;
+  counts.pushed++;
+  rowsElement.append(drawRow(attentionRow(step, target)));
+  showStatus();
 }
 
-function newEngine(): Attention {
+function currentOptions(): AttentionOptions {
   const heads = Number(headsSelect.value);
   const window = windowSelect.value === '' ? undefined : Number(windowSelect.value);
-  return createAttention({ dim, heads, scale: 1 / Math.sqrt(dim / heads), withWeights: true, ...(window === undefined ? {} : { window }) });
+  return { dim, heads, scale: 1 / Math.sqrt(dim / heads), withWeights: true, ...(window === undefined ? {} : { window }) };
 }
 
 function drawRow(row: AttentionRow): HTMLElement {
@@ -167,17 +187,23 @@ function drawColumns(words: string[]): void {
   columns.replaceChildren(span('label'), ...(words.length <= MAX_CELLS ? words.map((w) => span('column', w)) : []));
 }
 
-function showStatus(total: number): void {
+function showStatus(): void {
   const stats = engine.stats();
   status.dataset.kept = String(counts.kept);
   status.dataset.pushed = String(counts.pushed);
   status.dataset.truncations = String(counts.truncations);
   status.dataset.resets = String(counts.resets);
+  status.dataset.steps = String(counts.steps);
+  status.dataset.engines = String(counts.engines);
   status.dataset.rows = String(shown.length);
   status.textContent =
-    `${shown.length} of ${total} words · cache: ${stats.retained} tokens, ${(stats.bytes / 1024).toFixed(0)} KiB` +
+    `${shown.length} of ${target.length} words · cache: ${stats.retained} tokens, ${(stats.bytes / 1024).toFixed(0)} KiB` +
     ` · last edit kept ${counts.kept} rows and pushed ${counts.pushed} · truncations ${counts.truncations}` +
     (counts.resets > 0 ? ` · restarts after eviction ${counts.resets}` : '');
+}
+
+function showError(error: unknown): void {
+  status.textContent = `error: ${String(error)}`;
 }
 
 function shownWord(position: number): string {

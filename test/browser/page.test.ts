@@ -63,6 +63,8 @@ describe.runIf(existsSync(CHROMIUM))('examples/browser in headless Chromium', ()
         weights: Array.from(row.querySelectorAll<HTMLElement>('.cell[data-weight]'), (c) => Number(c.dataset.weight)),
       })),
     );
+  /** A number the page writes on #status as `data-<name>`. */
+  const statusCount = (name: string): Promise<number> => page.$eval('#status', (s, key) => Number((s as HTMLElement).dataset[key]), name);
   const settle = (rows: number): Promise<unknown> => page.waitForFunction((n) => document.getElementById('status')!.dataset.rows === String(n) && document.querySelectorAll('#rows .row').length === n, rows);
 
   it('typing a sentence gives one heatmap row per word, each row’s weights summing to 1', async () => {
@@ -88,12 +90,20 @@ describe.runIf(existsSync(CHROMIUM))('examples/browser in headless Chromium', ()
     const tag = (): Promise<void> => page.$$eval('#rows .row', (rows) => rows.forEach((r) => ((r as HTMLElement & { kept?: boolean }).kept = true)));
     const survivors = (): Promise<boolean[]> => page.$$eval('#rows .row', (rows) => rows.map((r) => (r as HTMLElement & { kept?: boolean }).kept === true));
     const counts = () => page.$eval('#status', (s) => ({ kept: Number((s as HTMLElement).dataset.kept), pushed: Number((s as HTMLElement).dataset.pushed) }));
+    // Rows come from steps that the attend operator emits (data-steps counts them), out of the
+    // one engine its factory made: an edit rolls that engine back instead of making another.
+    const engines = await statusCount('engines');
+    let steps = await statusCount('steps');
+    expect(engines).toBeGreaterThanOrEqual(1);
+    expect(steps).toBeGreaterThanOrEqual(SENTENCE.split(' ').length);
 
     await tag();
     await page.fill('#text', SENTENCE.replace('excited', 'open'));
     await settle(10);
     expect(await survivors()).toEqual([...Array(9).fill(true), false]);
     expect(await counts()).toEqual({ kept: 9, pushed: 1 });
+    expect((await statusCount('steps')) - steps).toBe(1);
+    steps += 1;
     expect((await readRows())[9]!.word).toBe('open');
 
     await tag();
@@ -101,6 +111,8 @@ describe.runIf(existsSync(CHROMIUM))('examples/browser in headless Chromium', ()
     await settle(10);
     expect(await survivors()).toEqual([true, ...Array(9).fill(false)]);
     expect(await counts()).toEqual({ kept: 1, pushed: 9 });
+    expect((await statusCount('steps')) - steps).toBe(9);
+    expect((await statusCount('engines')) - engines).toBe(0);
     const rows = await readRows();
     expect(rows[1]!.word).toBe('cat');
     for (const row of rows) expect(Math.abs(row.weights.reduce((a, b) => a + b, 0) - 1)).toBeLessThan(1e-3);
@@ -108,8 +120,11 @@ describe.runIf(existsSync(CHROMIUM))('examples/browser in headless Chromium', ()
 
   it('with a window, rows attend at most that many words, and an edit behind evicted keys starts over', async () => {
     await page.fill('#text', SENTENCE);
+    const engines = await statusCount('engines');
     await page.selectOption('#window', '4');
     await settle(10);
+    // New settings are a new subscription to attend, whose factory makes a windowed engine.
+    expect((await statusCount('engines')) - engines).toBe(1);
     let rows = await readRows();
     expect(rows.map((r) => r.weights.length)).toEqual([1, 2, 3, 4, 4, 4, 4, 4, 4, 4]);
     // Keys are released a block (64 tokens) at a time, so in a short text they are all still
@@ -128,6 +143,8 @@ describe.runIf(existsSync(CHROMIUM))('examples/browser in headless Chromium', ()
     await page.fill('#text', long.replace('dog', 'cow'));
     await settle(200);
     expect(await resets()).toBe(1);
+    // Starting over is resubscribing: attend disposes the old engine and its factory makes another.
+    expect((await statusCount('engines')) - engines).toBe(2);
     rows = await readRows();
     expect(rows[1]!.word).toBe('cow');
     for (const row of rows) {
