@@ -10,12 +10,14 @@ declare function queueMicrotask(callback: () => void): void;
 import { axpy } from '../kernels/axpy.js';
 import { dot } from '../kernels/dot.js';
 import type { FloatArray } from '../kernels/float-array.js';
+import type { WasmArena } from '../kernels/wasm/wasm-arena.js';
 import { matVec } from '../kernels/mat-vec.js';
 import { ropeRotate } from '../kernels/rope.js';
 import { softmaxInPlace } from '../kernels/softmax.js';
 import { attendedKeys, oldestAttendable } from './attended-keys.js';
 import type { AttendedKeys } from './attended-keys.js';
 import type { CacheEvent, CacheListener } from './cache-event.js';
+import { kernelArena } from './kernel-arena.js';
 import { resolveOptions } from './options.js';
 import type { AttentionOptions, ResolvedOptions } from './options.js';
 import { project } from './projector.js';
@@ -123,6 +125,7 @@ function newCache(o: ResolvedOptions): PagedKVCache {
     blockSize: o.blockSize,
     Float: o.Float,
     int8: o.cacheDtype === 'int8',
+    arena: kernelArena(o),
   });
 }
 
@@ -145,6 +148,12 @@ export class AttentionEngine implements Attention {
   private readonly headOut: Float64Array;
   private scores: Float64Array;
   private readonly keys: AttendedKeys = { sinkEnd: 0, from: 0, to: 0 };
+  /** The SIMD kernels and their memory, or null on the TypeScript kernels. */
+  private readonly arena: WasmArena | null;
+  // Byte offsets of this step's query, head outputs and scores in the arena's scratch; -1 on the TypeScript path.
+  private qPointer = -1;
+  private outPointer = -1;
+  private scoresPointer = -1;
 
   constructor(state: EngineState) {
     const o = state.options;
@@ -160,6 +169,7 @@ export class AttentionEngine implements Attention {
     this.qScaled = new Float64Array(o.headDim);
     this.headOut = new Float64Array(o.heads * o.headDim);
     this.scores = new Float64Array(64);
+    this.arena = kernelArena(o);
   }
 
   get length(): number {
@@ -358,8 +368,22 @@ export class AttentionEngine implements Attention {
     const keys = attendedKeys(o, i, last, this.keys);
     const count = keys.sinkEnd + (keys.to - keys.from);
     if (this.scores.length < count) this.scores = new Float64Array(Math.max(count, 2 * this.scores.length));
-    const scores = this.scores;
-    const headOut = this.headOut;
+    let scores = this.scores;
+    let headOut = this.headOut;
+    let qHead = this.qHead;
+    // On the SIMD kernels the query, scores and head outputs live in the arena, where they read them.
+    const base = this.arena === null ? -1 : this.arena.scratch(8 * (headDim + heads * headDim + count));
+    if (base >= 0) {
+      const buffer = this.arena!.buffer;
+      this.qPointer = base;
+      this.outPointer = base + 8 * headDim;
+      this.scoresPointer = this.outPointer + 8 * heads * headDim;
+      qHead = new Float64Array(buffer, this.qPointer, headDim);
+      headOut = new Float64Array(buffer, this.outPointer, heads * headDim);
+      scores = new Float64Array(buffer, this.scoresPointer, count);
+    } else {
+      this.scoresPointer = -1;
+    }
     headOut.fill(0);
     const weights: FloatArray[] | null = o.withWeights ? [] : null;
     const byCacheRank = o.invFreq !== null && o.ropePositions === 'cache';
@@ -367,7 +391,6 @@ export class AttentionEngine implements Attention {
     const windowRank = keys.sinkEnd;
     for (let h = 0; h < heads; h++) {
       const g = Math.floor(h / groupSize);
-      const qHead = this.qHead;
       for (let c = 0; c < headDim; c++) qHead[c] = qSource[qOffset + h * headDim + c]!;
       if (o.invFreq !== null) ropeRotate(qHead, 0, headDim, byCacheRank ? windowRank + (i - keys.from) : i, o.invFreq);
       const slope = o.slopes === null ? 0 : o.slopes[h]!;
@@ -379,8 +402,8 @@ export class AttentionEngine implements Attention {
           token: i,
         });
       }
-      n = this.mixRun(scores, 0, h, g, 0, keys.sinkEnd);
-      this.mixRun(scores, n, h, g, keys.from, keys.to);
+      n = this.mixRun(scores, headOut, 0, h, g, 0, keys.sinkEnd);
+      this.mixRun(scores, headOut, n, h, g, keys.from, keys.to);
       if (weights !== null) weights.push(o.Float.from(scores.subarray(0, count)));
     }
     const output = new o.Float(o.outputDim);
@@ -410,10 +433,23 @@ export class AttentionEngine implements Attention {
   ): number {
     const { blockSize, headDim, scale, invFreq } = this.options;
     const kHead = this.kHead;
+    const arena = this.arena;
     for (let p = from; p < to; ) {
       const b = Math.floor(p / blockSize);
       const block = this.cache.blockAt(p)!;
       const end = Math.min(to, (b + 1) * blockSize);
+      if (this.scoresPointer >= 0 && block.keysByteOffset >= 0 && !byCacheRank) {
+        // The block's rows for kv head g are one contiguous run: one SIMD call scores them all.
+        const row = g * blockSize + (p - b * blockSize);
+        arena!.scores(this.qPointer, block.keysByteOffset + 4 * row * headDim, end - p, headDim, scale, this.scoresPointer + 8 * n);
+        if (slope === 0) {
+          n += end - p;
+          p = end;
+        } else {
+          for (; p < end; p++, n++) scores[n] = scores[n]! - slope * Math.abs(i - p);
+        }
+        continue;
+      }
       const keys = block.keys;
       if (keys !== null) {
         for (; p < end; p++) {
@@ -452,13 +488,19 @@ export class AttentionEngine implements Attention {
   }
 
   /** headOut[h] += Σ weight · value over positions `[from, to)`, weights read from `scores[n …]`. */
-  private mixRun(scores: Float64Array, n: number, h: number, g: number, from: number, to: number): number {
+  private mixRun(scores: Float64Array, headOut: Float64Array, n: number, h: number, g: number, from: number, to: number): number {
     const { blockSize, headDim } = this.options;
-    const headOut = this.headOut;
     for (let p = from; p < to; ) {
       const b = Math.floor(p / blockSize);
       const block = this.cache.blockAt(p)!;
       const end = Math.min(to, (b + 1) * blockSize);
+      if (this.scoresPointer >= 0 && block.valuesByteOffset >= 0) {
+        const row = g * blockSize + (p - b * blockSize);
+        this.arena!.mix(this.scoresPointer + 8 * n, block.valuesByteOffset + 4 * row * headDim, end - p, headDim, this.outPointer + 8 * h * headDim);
+        n += end - p;
+        p = end;
+        continue;
+      }
       const values = block.values;
       if (values !== null) {
         // Four keys per pass over the output row: a quarter of the loads and stores of headOut.

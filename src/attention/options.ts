@@ -1,5 +1,6 @@
 import { AttentionError } from '../errors.js';
 import { ropeInverseFrequencies } from '../kernels/index.js';
+import { wasmKernelsAvailable } from '../kernels/wasm/wasm-arena.js';
 import type { FloatArray, FloatArrayConstructor } from '../kernels/index.js';
 import { alibiSlopes } from './alibi-slopes.js';
 import type { Vector } from './vector.js';
@@ -112,6 +113,13 @@ export interface AttentionOptions {
    * than float32, at the error bound in docs/guides/long-streams.md.
    */
   readonly cacheDtype?: 'float32' | 'float64' | 'int8';
+  /**
+   * Which kernels score keys and mix values. 'auto' (default): the WebAssembly SIMD kernels where
+   * the runtime has them and the cache is float32 (the default precision and cacheDtype), else the
+   * TypeScript ones; 'js': always the TypeScript ones. Both compute in float64 over the stored
+   * numbers, so they agree to rounding; see {@link ResolvedOptions.kernels} for the choice made.
+   */
+  readonly kernels?: 'auto' | 'js';
 }
 
 /**
@@ -175,6 +183,8 @@ export interface ResolvedOptions {
   readonly blockSize: number;
   /** Storage of cached keys and values: the precision, or 'int8'. */
   readonly cacheDtype: 'float32' | 'float64' | 'int8';
+  /** The kernels in use: 'wasm' (SIMD, float32 caches) or 'js'. */
+  readonly kernels: 'wasm' | 'js';
   /** RoPE speeds, or null without RoPE. */
   readonly invFreq: Float64Array | null;
   /** ALiBi slopes per query head, or null without ALiBi. */
@@ -183,7 +193,7 @@ export interface ResolvedOptions {
 
 const KNOWN_OPTIONS = new Set([
   'dim', 'heads', 'kvHeads', 'headDim', 'weights', 'scale', 'precision', 'withWeights', 'positions',
-  'ropeBase', 'ropePositions', 'window', 'sinks', 'retain', 'lookahead', 'blockSize', 'cacheDtype',
+  'ropeBase', 'ropePositions', 'window', 'sinks', 'retain', 'lookahead', 'blockSize', 'cacheDtype', 'kernels',
 ]);
 
 /**
@@ -249,13 +259,17 @@ export function resolveOptions(options: AttentionOptions): ResolvedOptions {
   if (cacheDtype !== 'int8' && cacheDtype !== precision) {
     invalid('cacheDtype', `must be 'int8' or the precision ('${precision}'), got ${String(cacheDtype)}`);
   }
+  const kernelChoice = options.kernels ?? 'auto';
+  if (kernelChoice !== 'auto' && kernelChoice !== 'js') invalid('kernels', `must be 'auto' or 'js', got ${String(kernelChoice)}`);
+  // int8 and float64 caches have no SIMD kernels: they keep the TypeScript path.
+  const kernels = kernelChoice === 'auto' && cacheDtype === 'float32' && wasmKernelsAvailable() ? 'wasm' : 'js';
   const withWeights = options.withWeights ?? false;
   if (typeof withWeights !== 'boolean') invalid('withWeights', `must be a boolean, got ${String(withWeights)}`);
 
   const outputDim = weights === null || weights.wo !== null ? dim : heads * headDim;
   return Object.freeze({
     dim, heads, kvHeads, headDim, groupSize: heads / kvHeads, scale, precision, Float, withWeights, weights, outputDim,
-    positions, ropeBase, ropePositions, window, sinks, retain, lookahead, blockSize, cacheDtype,
+    positions, ropeBase, ropePositions, window, sinks, retain, lookahead, blockSize, cacheDtype, kernels,
     invFreq: positions === 'rope' ? ropeInverseFrequencies(headDim, ropeBase) : null,
     slopes: positions === 'alibi' ? alibiSlopes(heads) : null,
   });

@@ -3,6 +3,7 @@ import type { KVBlock } from '../cache/kv-block.js';
 import type { Tensor, TensorInput } from '../cache/safetensors.js';
 import { AttentionError } from '../errors.js';
 import { oldestAttendable } from './attended-keys.js';
+import { kernelArena } from './kernel-arena.js';
 import { resolveOptions } from './options.js';
 import type { AttentionOptions, ResolvedOptions } from './options.js';
 
@@ -185,7 +186,7 @@ export function restoreState(
   const oldest = oldestAttendable(o, emitted);
   for (let p = 0; p < Math.min(o.sinks, length); p++) if (!held.has(p)) fail(`sink position ${p} is missing`);
   for (let p = oldest; p < length; p++) if (!held.has(p)) fail(`position ${p} is needed but missing`);
-  const cache = new PagedKVCache({ kvHeads, headDim, queryWidth: queries === null ? 0 : qWidth, blockSize, Float: o.Float, int8 });
+  const cache = new PagedKVCache({ kvHeads, headDim, queryWidth: queries === null ? 0 : qWidth, blockSize, Float: o.Float, int8, arena: kernelArena(o) });
   const blocks = new Map<number, KVBlock>();
   const blockOf = (b: number): KVBlock => blocks.get(b) ?? blocks.set(b, cache.restoreBlock(b)).get(b)!;
   keyBlocks.forEach((b, q) => {

@@ -21,4 +21,10 @@ export interface KVBlock {
   readonly queries: FloatArray | null;
   /** How many caches (forks) hold this block. A block with refs > 1 is copied before a write. */
   refs: number;
+  /**
+   * Byte offsets of `keys` and `values` in the WebAssembly arena's memory, where the SIMD kernels
+   * read them in place; -1 when they are plain arrays.
+   */
+  readonly keysByteOffset: number;
+  readonly valuesByteOffset: number;
 }

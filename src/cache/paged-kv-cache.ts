@@ -1,5 +1,7 @@
 import { quantizeColumnsInt8, quantizeRowInt8 } from '../kernels/index.js';
 import type { FloatArray, FloatArrayConstructor } from '../kernels/index.js';
+import type { WasmArena } from '../kernels/wasm/wasm-arena.js';
+import { ArenaBlock } from './arena-block.js';
 import type { CacheStats } from './cache-stats.js';
 import type { KVBlock } from './kv-block.js';
 
@@ -15,6 +17,11 @@ export interface KVCacheLayout {
   readonly Float: FloatArrayConstructor;
   /** Store keys and values as int8 (keys per channel once a block fills, values per token). */
   readonly int8: boolean;
+  /**
+   * Where float32 keys and values go for the WebAssembly kernels; absent or null: plain arrays.
+   * A block the arena cannot hold (its memory is at 4 GiB) falls back to plain arrays.
+   */
+  readonly arena?: WasmArena | null;
 }
 
 /**
@@ -174,6 +181,7 @@ export class PagedKVCache {
   /** Releases everything, including the free list. */
   dispose(): void {
     this.truncate(0);
+    for (const block of this.free) if (block instanceof ArenaBlock) block.free();
     this.free = [];
   }
 
@@ -210,7 +218,7 @@ export class PagedKVCache {
       return fresh;
     }
     if (block.refs > 1) {
-      const copy: KVBlock = {
+      const copy: KVBlock = this.arenaBlock() ?? {
         keys: block.keys === null ? null : block.keys.slice(),
         values: block.values === null ? null : block.values.slice(),
         keysInt8: block.keysInt8 === null ? null : block.keysInt8.slice(),
@@ -219,7 +227,14 @@ export class PagedKVCache {
         valueScales: block.valueScales === null ? null : block.valueScales.slice(),
         queries: block.queries === null ? null : block.queries.slice(),
         refs: 1,
+        keysByteOffset: -1,
+        valuesByteOffset: -1,
       };
+      if (copy instanceof ArenaBlock) {
+        copy.keys.set(block.keys!);
+        copy.values.set(block.values!);
+        copy.queries?.set(block.queries!);
+      }
       block.refs--;
       this.table.set(b, copy);
       return this.withFloatKeys(copy);
@@ -273,6 +288,8 @@ export class PagedKVCache {
       return reused;
     }
     const size = kvHeads * blockSize * headDim;
+    const inArena = this.arenaBlock();
+    if (inArena !== null) return inArena;
     return {
       keys: new Float(size),
       values: int8 ? null : new Float(size),
@@ -282,14 +299,25 @@ export class PagedKVCache {
       valueScales: int8 ? new Float32Array(kvHeads * blockSize) : null,
       queries: queryWidth > 0 ? new Float(blockSize * queryWidth) : null,
       refs: 1,
+      keysByteOffset: -1,
+      valuesByteOffset: -1,
     };
+  }
+
+  /** A fresh block in the arena, or null without one (or when it is full, or the cache is not float32). */
+  private arenaBlock(): ArenaBlock | null {
+    const { blockSize, headDim, kvHeads, queryWidth, Float, int8, arena } = this.layout;
+    if (arena === undefined || arena === null || int8 || Float !== Float32Array) return null;
+    return ArenaBlock.allocate(arena, kvHeads * blockSize * headDim, queryWidth > 0 ? new Float32Array(blockSize * queryWidth) : null);
   }
 
   private release(block: KVBlock): void {
     block.refs--;
     // A window releases one block as it fills the next, so two spare blocks cover reuse; more would
     // only pin memory after a large truncate.
-    if (block.refs === 0 && this.free.length < MAX_FREE_BLOCKS) this.free.push(block);
+    if (block.refs !== 0) return;
+    if (this.free.length < MAX_FREE_BLOCKS) this.free.push(block);
+    else if (block instanceof ArenaBlock) block.free();
   }
 }
 

@@ -31,6 +31,8 @@ export function configArbitrary(constraints: ConfigConstraints = {}): fc.Arbitra
       retain: longStream ? fc.integer({ min: 0, max: 4 }) : fc.constant(0),
       lookahead: longStream ? fc.integer({ min: 0, max: 3 }) : fc.constant(0),
       blockSize: fc.constantFrom(1, 2, 3, 4, 64),
+      // Both kernel paths run every property: 'auto' is the WebAssembly SIMD one for float32 caches.
+      kernels: fc.constantFrom<'auto' | 'js'>('auto', 'js'),
       seed: fc.integer(),
     })
     .map((c) => {
@@ -52,6 +54,7 @@ export function configArbitrary(constraints: ConfigConstraints = {}): fc.Arbitra
         precision,
         withWeights: true,
         blockSize: c.blockSize,
+        kernels: c.kernels,
         positions: c.positions as 'none' | 'rope' | 'alibi',
         ...(c.positions === 'rope' && c.cacheRope ? { ropePositions: 'cache' as const } : {}),
         ...(c.window === undefined ? {} : { window: c.window, sinks: c.sinks, ...(c.retain > 0 ? { retain: c.retain } : {}) }),

@@ -1,0 +1,148 @@
+import { ATTENTION_WASM_BASE64 } from './attention-wasm.generated.js';
+
+// Present in browsers and Node ≥ 16; declared here because the core compiles against plain ES2022.
+declare function atob(data: string): string;
+interface WasmMemory {
+  readonly buffer: ArrayBuffer;
+  grow(pages: number): number;
+}
+declare const WebAssembly: {
+  validate(bytes: Uint8Array): boolean;
+  Memory: new (descriptor: { initial: number; maximum: number }) => WasmMemory;
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object, imports: object) => { exports: Record<string, unknown> };
+};
+
+const PAGE = 65536;
+/** 4 GiB, all a 32-bit memory can address. */
+const MAXIMUM_PAGES = 65536;
+const INITIAL_PAGES = 16;
+
+/**
+ * The WebAssembly SIMD kernels (src/kernels/wasm/attention.wat) and the memory they read: every
+ * float32 cache block of an engine on the WebAssembly path lives here, so a decode step calls the
+ * kernels on the cache in place and copies nothing.
+ *
+ * One arena serves the whole process (engines run one at a time on a thread). Regions come from
+ * free lists per size, then from the top of the memory, which grows on demand. Growing detaches
+ * every view made before it, so holders keep byte offsets and re-derive views when
+ * {@link WasmArena.generation} changes.
+ */
+export class WasmArena {
+  /** `out[r] = scale · q·k_r` for `count` contiguous float32 key rows; q and out are float64. */
+  readonly scores: (q: number, keys: number, count: number, headDim: number, scale: number, out: number) => void;
+  /** `out += Σ_r w[r]·v_r` over `count` contiguous float32 value rows; w and out are float64. */
+  readonly mix: (weights: number, values: number, count: number, headDim: number, out: number) => void;
+  private readonly memory: WasmMemory;
+  private readonly free = new Map<number, number[]>();
+  private top = 16;
+  private scratchOffset = 0;
+  private scratchBytes = 0;
+  private generationCount = 0;
+
+  constructor(bytes: Uint8Array) {
+    this.memory = new WebAssembly.Memory({ initial: INITIAL_PAGES, maximum: MAXIMUM_PAGES });
+    const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory: this.memory } });
+    this.scores = instance.exports['scores'] as WasmArena['scores'];
+    this.mix = instance.exports['mix'] as WasmArena['mix'];
+  }
+
+  /** The memory's current buffer: views on it stay valid until the generation changes. */
+  get buffer(): ArrayBuffer {
+    return this.memory.buffer;
+  }
+
+  /** Counts the growths of the memory; a view made at an older generation is detached. */
+  get generation(): number {
+    return this.generationCount;
+  }
+
+  /**
+   * The byte offset of a zeroed region of `bytes` bytes, 16-byte aligned, or -1 when the memory
+   * cannot grow that far (the caller then keeps its data in plain arrays).
+   */
+  allocate(bytes: number): number {
+    const size = roundUp(bytes);
+    const reused = this.free.get(size)?.pop();
+    if (reused !== undefined) {
+      new Uint8Array(this.memory.buffer, reused, size).fill(0);
+      return reused;
+    }
+    const end = this.top + size;
+    if (end > this.memory.buffer.byteLength) {
+      const have = this.memory.buffer.byteLength / PAGE;
+      const need = Math.ceil(end / PAGE);
+      // Double at least, so a stream of small blocks grows the memory O(log n) times.
+      const pages = Math.min(MAXIMUM_PAGES, Math.max(need, 2 * have)) - have;
+      if (have + pages < need) return -1;
+      try {
+        this.memory.grow(pages);
+      } catch {
+        return -1;
+      }
+      this.generationCount++;
+    }
+    const offset = this.top;
+    this.top = end;
+    return offset;
+  }
+
+  /** Returns a region from {@link WasmArena.allocate} for reuse. */
+  release(offset: number, bytes: number): void {
+    const size = roundUp(bytes);
+    let list = this.free.get(size);
+    if (list === undefined) this.free.set(size, (list = []));
+    list.push(offset);
+  }
+
+  /**
+   * The byte offset of a scratch region of at least `bytes` bytes, shared by every engine (only one
+   * attends at a time): the query, scores and head outputs of one step. -1 when it cannot grow.
+   */
+  scratch(bytes: number): number {
+    if (bytes <= this.scratchBytes) return this.scratchOffset;
+    const size = Math.max(roundUp(bytes), 2 * this.scratchBytes);
+    const offset = this.allocate(size);
+    if (offset < 0) return -1;
+    if (this.scratchBytes > 0) this.release(this.scratchOffset, this.scratchBytes);
+    this.scratchOffset = offset;
+    this.scratchBytes = size;
+    return offset;
+  }
+}
+
+function roundUp(bytes: number): number {
+  return Math.max(16, Math.ceil(bytes / 16) * 16);
+}
+
+let arena: WasmArena | null | undefined;
+
+/**
+ * The process's {@link WasmArena}, created on first use, or null where WebAssembly SIMD is missing
+ * (the engines then run the TypeScript kernels).
+ */
+export function wasmArena(): WasmArena | null {
+  if (arena !== undefined) return arena;
+  arena = null;
+  try {
+    if (typeof WebAssembly === 'object' && typeof atob === 'function') {
+      const bytes = decodeBase64(ATTENTION_WASM_BASE64);
+      if (WebAssembly.validate(bytes)) arena = new WasmArena(bytes);
+    }
+  } catch {
+    arena = null;
+  }
+  return arena;
+}
+
+/** Whether this runtime runs the WebAssembly SIMD kernels (what `kernels: 'auto'` picks them by). */
+export function wasmKernelsAvailable(): boolean {
+  return wasmArena() !== null;
+}
+
+function decodeBase64(text: string): Uint8Array {
+  const binary = atob(text);
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  return bytes;
+}

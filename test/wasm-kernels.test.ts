@@ -1,0 +1,109 @@
+import { readFileSync } from 'node:fs';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { generatedAttentionWasm, GENERATED } from '../scripts/build-wasm.js';
+import { AttentionError, createAttention } from '../src/index.js';
+import { wasmArena, wasmKernelsAvailable } from '../src/kernels/wasm/wasm-arena.js';
+
+/** Σ a·b in float64, one term at a time: the definition, not a twin of either kernel. */
+function plainDot(a: ArrayLike<number>, b: ArrayLike<number>, bOffset: number, n: number): number {
+  let s = 0;
+  for (let c = 0; c < n; c++) s += a[c]! * b[bOffset + c]!;
+  return s;
+}
+
+const float32 = fc.float({ min: -100, max: 100, noNaN: true, noDefaultInfinity: true });
+
+const kernelCase = fc
+  .record({ headDim: fc.integer({ min: 1, max: 130 }), count: fc.integer({ min: 1, max: 70 }), skew: fc.integer({ min: 0, max: 3 }) })
+  .chain(({ headDim, count, skew }) =>
+    fc.record({
+      headDim: fc.constant(headDim),
+      count: fc.constant(count),
+      // Rows start at any 4-byte boundary, as a kv head's run does inside a block.
+      skew: fc.constant(skew),
+      query: fc.array(fc.double({ min: -100, max: 100, noNaN: true }), { minLength: headDim, maxLength: headDim }),
+      rows: fc.array(float32, { minLength: headDim * count, maxLength: headDim * count }),
+      weights: fc.array(fc.double({ min: 0, max: 1, noNaN: true }), { minLength: count, maxLength: count }),
+      scale: fc.double({ min: 0.01, max: 4, noNaN: true }),
+    }),
+  );
+
+describe('WebAssembly SIMD kernels', () => {
+  it('are generated from attention.wat: the committed module is what the build makes now', async () => {
+    expect(readFileSync(GENERATED, 'utf8')).toBe(await generatedAttentionWasm());
+  });
+
+  it('run in Node 20, and kernels: "auto" picks them for float32 caches only', () => {
+    expect(wasmKernelsAvailable()).toBe(true);
+    expect(createAttention({ dim: 4 }).options.kernels).toBe('wasm');
+    expect(createAttention({ dim: 4, kernels: 'js' }).options.kernels).toBe('js');
+    expect(createAttention({ dim: 4, precision: 'float64' }).options.kernels).toBe('js');
+    expect(createAttention({ dim: 4, cacheDtype: 'int8' }).options.kernels).toBe('js');
+    expect(() => createAttention({ dim: 4, kernels: 'simd' as 'auto' })).toThrow(AttentionError);
+  });
+
+  it('scores and mix agree with float64 sums of the float32 rows (1e-12 scaled) for every size', () => {
+    const arena = wasmArena()!;
+    fc.assert(
+      fc.property(kernelCase, ({ headDim, count, skew, query, rows, weights, scale }) => {
+        const rowsAt = arena.allocate(4 * (headDim * count + skew)) + 4 * skew;
+        const q = arena.allocate(8 * headDim);
+        const w = arena.allocate(8 * count);
+        const out = arena.allocate(8 * Math.max(count, headDim));
+        const buffer = arena.buffer;
+        const stored = new Float32Array(buffer, rowsAt, headDim * count);
+        stored.set(rows);
+        new Float64Array(buffer, q, headDim).set(query);
+        new Float64Array(buffer, w, count).set(weights);
+
+        arena.scores(q, rowsAt, count, headDim, scale, out);
+        const scores = new Float64Array(buffer, out, count);
+        for (let r = 0; r < count; r++) {
+          const expected = scale * plainDot(query, stored, r * headDim, headDim);
+          let magnitude = 0;
+          for (let c = 0; c < headDim; c++) magnitude += Math.abs(query[c]! * stored[r * headDim + c]!);
+          expect(Math.abs(scores[r]! - expected)).toBeLessThanOrEqual(1e-12 * scale * Math.max(1, magnitude));
+        }
+
+        const mixed = new Float64Array(buffer, out, headDim);
+        mixed.fill(0.5); // mix adds to what is there
+        arena.mix(w, rowsAt, count, headDim, out);
+        for (let c = 0; c < headDim; c++) {
+          let expected = 0.5;
+          let magnitude = 0.5;
+          for (let r = 0; r < count; r++) {
+            expected += weights[r]! * stored[r * headDim + c]!;
+            magnitude += Math.abs(weights[r]! * stored[r * headDim + c]!);
+          }
+          expect(Math.abs(mixed[c]! - expected)).toBeLessThanOrEqual(1e-12 * Math.max(1, magnitude));
+        }
+        arena.release(rowsAt - 4 * skew, 4 * (headDim * count + skew));
+        arena.release(q, 8 * headDim);
+        arena.release(w, 8 * count);
+        arena.release(out, 8 * Math.max(count, headDim));
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('an engine whose cache outgrows the memory (views re-derived after growth) matches the TypeScript kernels', () => {
+    const options = { dim: 96, heads: 3, blockSize: 5, withWeights: true } as const;
+    const simd = createAttention(options);
+    const plain = createAttention({ ...options, kernels: 'js' });
+    const generation = wasmArena()!.generation;
+    for (let t = 0; t < 1500; t++) {
+      const x = Array.from({ length: options.dim }, (_, c) => Math.sin(0.37 * t + 1.3 * c));
+      const [a] = simd.push(x);
+      const [b] = plain.push(x);
+      if (t % 100 !== 99) continue;
+      for (let c = 0; c < options.dim; c++) expect(Math.abs(a!.output[c]! - b!.output[c]!)).toBeLessThanOrEqual(1e-5);
+      for (let h = 0; h < options.heads; h++) {
+        for (let j = 0; j <= t; j++) expect(Math.abs(a!.weights![h]![j]! - b!.weights![h]![j]!)).toBeLessThanOrEqual(1e-6);
+      }
+    }
+    // 1,500 tokens × 96 floats × 2 × 4 bytes = 1.15 MB: beyond the first 1 MiB, so the memory grew.
+    expect(wasmArena()!.generation).toBeGreaterThan(generation);
+    simd.dispose();
+  });
+});
