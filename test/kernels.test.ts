@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { axpy, dot, matVec, softmaxInPlace } from '../src/kernels/index.js';
+import { axpy, dot, matMatTransposed, matVec, softmaxInPlace } from '../src/kernels/index.js';
 import { expectClose } from './support/close.js';
 
 const floats = (min: number, max: number) => fc.array(fc.double({ min: -1e3, max: 1e3, noNaN: true }), { minLength: min, maxLength: max });
@@ -31,6 +31,24 @@ describe('axpy and matVec', () => {
     const out = new Float64Array(2);
     matVec(out, 0, new Float64Array([1, 2, 3, 4, 5, 6]), new Float64Array([1, 0, -1]), 0, 2, 3);
     expect(Array.from(out)).toEqual([-2, -2]);
+  });
+});
+
+describe('matMatTransposed', () => {
+  it('equals one matVec per token, for any number of tokens (the blocks of four and the tail)', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 11 }), fc.integer({ min: 1, max: 7 }), fc.integer({ min: 1, max: 9 }), fc.integer(), (n, rows, cols, seed) => {
+        let a = seed >>> 0;
+        const next = () => ((a = (Math.imul(a, 1664525) + 1013904223) >>> 0) / 4294967296) * 2 - 1;
+        const x = Float64Array.from({ length: n * cols }, next);
+        const w = Float64Array.from({ length: rows * cols }, next);
+        const out = new Float64Array(n * rows);
+        matMatTransposed(out, x, w, n, rows, cols);
+        const expected = new Float64Array(n * rows);
+        for (let t = 0; t < n; t++) matVec(expected, t * rows, w, x, t * cols, rows, cols);
+        expectClose(out, expected, 1e-14);
+      }),
+    );
   });
 });
 

@@ -1,6 +1,7 @@
 export { axpy } from './axpy.js';
 export { dot } from './dot.js';
 export type { FloatArray, FloatArrayConstructor } from './float-array.js';
+export { matMatTransposed } from './mat-mat.js';
 export { matVec } from './mat-vec.js';
 export { quantizeColumnsInt8, quantizeRowInt8 } from './quantize-int8.js';
 export { ropeInverseFrequencies, ropeRotate } from './rope.js';
