@@ -107,3 +107,19 @@ describe('WebAssembly SIMD kernels', () => {
     simd.dispose();
   });
 });
+
+describe('kernel choice across snapshots', () => {
+  it("a snapshot restores on 'auto' unless the caller asks for 'js', and both continue alike", async () => {
+    const { restoreAttention } = await import('../src/index.js');
+    const attn = createAttention({ dim: 8, heads: 2, kernels: 'js' });
+    for (let t = 0; t < 10; t++) attn.push(Array.from({ length: 8 }, (_, c) => Math.cos(t + c)));
+    const bytes = attn.snapshot();
+    const simd = restoreAttention(bytes);
+    const plain = restoreAttention(bytes, { dim: 8, heads: 2, kernels: 'js' });
+    expect([simd.options.kernels, plain.options.kernels]).toEqual(['wasm', 'js']);
+    const x = [1, -2, 0.5, 3, 0, 1, 2, -1];
+    const [a] = simd.push(x);
+    const [b] = plain.push(x);
+    for (let c = 0; c < 8; c++) expect(Math.abs(a!.output[c]! - b!.output[c]!)).toBeLessThanOrEqual(1e-5 * 3);
+  });
+});

@@ -136,7 +136,9 @@ export function restoreState(
   }
   let o: ResolvedOptions;
   try {
-    const options = { ...(stored as AttentionOptions), ...(Object.keys(weights).length > 0 ? { weights: weights as never } : {}) };
+    // The kernels are not part of a snapshot (they do not change the numbers' contract): the caller's choice holds.
+    const kernels = expected?.kernels === 'js' ? { kernels: 'js' as const } : {};
+    const options = { ...(stored as AttentionOptions), ...(Object.keys(weights).length > 0 ? { weights: weights as never } : {}), ...kernels };
     o = resolveOptions(options);
   } catch (e) {
     return fail(`stored options are invalid: ${(e as Error).message}`);
