@@ -11,7 +11,8 @@ export function engineOptions(heads: number, headDim: number): AttentionOptions 
 
 /**
  * attnstream's engine, fed by pushQKV so projections stay outside the clock, as in model code that
- * projects by itself. Float32 cache (the default), one thread: the only kernels it has today.
+ * projects by itself. Float32 cache (the default), one thread, default kernels ('auto': WebAssembly SIMD
+ * where the runtime has it, the TypeScript loops otherwise).
  */
 export function attnstreamImplementation(cellData: CellData): DecodeImplementation {
   let engine: Attention | null = null;
@@ -21,7 +22,7 @@ export function attnstreamImplementation(cellData: CellData): DecodeImplementati
   let v: Float32Array = new Float32Array(0);
   return {
     id: 'attnstream',
-    label: 'attnstream engine (TypeScript, pushQKV)',
+    label: 'attnstream engine (default kernels: WebAssembly SIMD, pushQKV)',
     async setup(cell: Cell) {
       const width = cell.heads * cell.headDim;
       const { keys, values } = cellData(cell);
