@@ -43,6 +43,33 @@ describe('WebAssembly SIMD kernels', () => {
     expect(() => createAttention({ dim: 4, kernels: 'simd' as 'auto' })).toThrow(AttentionError);
   });
 
+  it('an engine on the WebAssembly kernels calls them once per block and head, and never on kernels: "js"', () => {
+    type Kernels = { scores: (...a: [number, number, number, number, number, number]) => void; mix: (...a: [number, number, number, number, number]) => void };
+    const arena = wasmArena()! as unknown as Kernels;
+    const { scores, mix } = arena;
+    let calls = { scores: 0, mix: 0 };
+    arena.scores = (...a) => {
+      calls.scores++;
+      scores(...a);
+    };
+    arena.mix = (...a) => {
+      calls.mix++;
+      mix(...a);
+    };
+    try {
+      for (const [kernels, perStep] of [['auto', 6], ['js', 0]] as const) {
+        const attn = createAttention({ dim: 4, heads: 2, blockSize: 2, kernels });
+        for (let t = 0; t < 4; t++) attn.push([t, 1, -t, 2]);
+        calls = { scores: 0, mix: 0 };
+        attn.push([1, 2, 3, 4]); // token 4 attends blocks 0, 1 and 2, for each of the 2 heads
+        expect(calls).toEqual({ scores: perStep, mix: perStep });
+      }
+    } finally {
+      arena.scores = scores;
+      arena.mix = mix;
+    }
+  });
+
   it('scores and mix agree with float64 sums of the float32 rows (1e-12 scaled) for every size', () => {
     const arena = wasmArena()!;
     fc.assert(
