@@ -14,7 +14,7 @@
   ;; out[r] = scale · Σ_c q[c]·k[r·d + c] for r in [0, count): one query against `count` contiguous key rows.
   ;; Four f64x2 accumulators (8 channels per pass) keep the additions independent.
   (func (export "scores") (param $q i32) (param $k i32) (param $count i32) (param $d i32) (param $scale f64) (param $out i32)
-    (local $r i32) (local $c i32) (local $row i32) (local $kv v128) (local $kv2 v128)
+    (local $r i32) (local $c i32) (local $row i32) (local $p i32) (local $kv v128)
     (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128) (local $s f64)
     (local $d8 i32) (local $d4 i32)
     (local.set $d8 (i32.and (local.get $d) (i32.const -8)))
@@ -33,19 +33,18 @@
         (block $eights_done
           (loop $eights
             (br_if $eights_done (i32.ge_u (local.get $c) (local.get $d8)))
-            (local.set $kv (v128.load align=4 (i32.add (local.get $row) (i32.shl (local.get $c) (i32.const 2)))))
-            (local.set $kv2 (v128.load offset=16 align=4 (i32.add (local.get $row) (i32.shl (local.get $c) (i32.const 2)))))
+            (local.set $p (i32.add (local.get $row) (i32.shl (local.get $c) (i32.const 2))))
             (local.set $a0 (f64x2.add (local.get $a0) (f64x2.mul
-              (f64x2.promote_low_f32x4 (local.get $kv))
+              (f64x2.promote_low_f32x4 (v128.load64_zero align=4 (local.get $p)))
               (v128.load align=8 (i32.add (local.get $q) (i32.shl (local.get $c) (i32.const 3)))))))
             (local.set $a1 (f64x2.add (local.get $a1) (f64x2.mul
-              (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $kv) (local.get $kv)))
+              (f64x2.promote_low_f32x4 (v128.load64_zero offset=8 align=4 (local.get $p)))
               (v128.load offset=16 align=8 (i32.add (local.get $q) (i32.shl (local.get $c) (i32.const 3)))))))
             (local.set $a2 (f64x2.add (local.get $a2) (f64x2.mul
-              (f64x2.promote_low_f32x4 (local.get $kv2))
+              (f64x2.promote_low_f32x4 (v128.load64_zero offset=16 align=4 (local.get $p)))
               (v128.load offset=32 align=8 (i32.add (local.get $q) (i32.shl (local.get $c) (i32.const 3)))))))
             (local.set $a3 (f64x2.add (local.get $a3) (f64x2.mul
-              (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $kv2) (local.get $kv2)))
+              (f64x2.promote_low_f32x4 (v128.load64_zero offset=24 align=4 (local.get $p)))
               (v128.load offset=48 align=8 (i32.add (local.get $q) (i32.shl (local.get $c) (i32.const 3)))))))
             (local.set $c (i32.add (local.get $c) (i32.const 8)))
             (br $eights)))
@@ -83,7 +82,7 @@
   ;; two rows per pass into separate accumulators.
   (func (export "mix") (param $w i32) (param $v i32) (param $count i32) (param $d i32) (param $out i32)
     (local $r i32) (local $c i32) (local $p i32) (local $stride i32) (local $wr v128) (local $wr2 v128)
-    (local $kv v128) (local $kv2 v128)
+    (local $kv v128)
     (local $a0 v128) (local $a1 v128) (local $b0 v128) (local $b1 v128) (local $s f64) (local $count2 i32) (local $o i32)
     (local.set $stride (i32.shl (local.get $d) (i32.const 2)))
     (local.set $count2 (i32.and (local.get $count) (i32.const -2)))
@@ -102,14 +101,12 @@
             (br_if $pairs_done (i32.ge_u (local.get $r) (local.get $count2)))
             (local.set $wr (f64x2.splat (f64.load (i32.add (local.get $w) (i32.shl (local.get $r) (i32.const 3))))))
             (local.set $wr2 (f64x2.splat (f64.load offset=8 (i32.add (local.get $w) (i32.shl (local.get $r) (i32.const 3))))))
-            (local.set $kv (v128.load align=4 (local.get $p)))
-            (local.set $kv2 (v128.load align=4 (i32.add (local.get $p) (local.get $stride))))
-            (local.set $a0 (f64x2.add (local.get $a0) (f64x2.mul (local.get $wr) (f64x2.promote_low_f32x4 (local.get $kv)))))
-            (local.set $a1 (f64x2.add (local.get $a1) (f64x2.mul (local.get $wr)
-              (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $kv) (local.get $kv))))))
-            (local.set $b0 (f64x2.add (local.get $b0) (f64x2.mul (local.get $wr2) (f64x2.promote_low_f32x4 (local.get $kv2)))))
+            (local.set $a0 (f64x2.add (local.get $a0) (f64x2.mul (local.get $wr) (f64x2.promote_low_f32x4 (v128.load64_zero align=4 (local.get $p))))))
+            (local.set $a1 (f64x2.add (local.get $a1) (f64x2.mul (local.get $wr) (f64x2.promote_low_f32x4 (v128.load64_zero offset=8 align=4 (local.get $p))))))
+            (local.set $b0 (f64x2.add (local.get $b0) (f64x2.mul (local.get $wr2)
+              (f64x2.promote_low_f32x4 (v128.load64_zero align=4 (i32.add (local.get $p) (local.get $stride)))))))
             (local.set $b1 (f64x2.add (local.get $b1) (f64x2.mul (local.get $wr2)
-              (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $kv2) (local.get $kv2))))))
+              (f64x2.promote_low_f32x4 (v128.load64_zero offset=8 align=4 (i32.add (local.get $p) (local.get $stride)))))))
             (local.set $p (i32.add (local.get $p) (i32.shl (local.get $stride) (i32.const 1))))
             (local.set $r (i32.add (local.get $r) (i32.const 2)))
             (br $pairs)))
