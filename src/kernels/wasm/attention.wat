@@ -79,7 +79,8 @@
 
   ;; out[c] += Σ_r w[r]·v[r·d + c] for c in [0, d): `count` weights against `count` contiguous value rows.
   ;; Columns outside, rows inside: each 4-column chunk of out stays in registers across the rows,
-  ;; two rows per pass into separate accumulators.
+  ;; two rows per pass into separate accumulators. Weights are broadcast by load64_splat (a plain
+  ;; load) and float32 halves loaded by load64_zero, to keep shuffles off the one port that widens.
   (func (export "mix") (param $w i32) (param $v i32) (param $count i32) (param $d i32) (param $out i32)
     (local $r i32) (local $c i32) (local $p i32) (local $stride i32) (local $wr v128) (local $wr2 v128)
     (local $kv v128)
@@ -99,8 +100,8 @@
         (block $pairs_done
           (loop $pairs
             (br_if $pairs_done (i32.ge_u (local.get $r) (local.get $count2)))
-            (local.set $wr (f64x2.splat (f64.load (i32.add (local.get $w) (i32.shl (local.get $r) (i32.const 3))))))
-            (local.set $wr2 (f64x2.splat (f64.load offset=8 (i32.add (local.get $w) (i32.shl (local.get $r) (i32.const 3))))))
+            (local.set $wr (v128.load64_splat (i32.add (local.get $w) (i32.shl (local.get $r) (i32.const 3)))))
+            (local.set $wr2 (v128.load64_splat offset=8 (i32.add (local.get $w) (i32.shl (local.get $r) (i32.const 3)))))
             (local.set $a0 (f64x2.add (local.get $a0) (f64x2.mul (local.get $wr) (f64x2.promote_low_f32x4 (v128.load64_zero align=4 (local.get $p))))))
             (local.set $a1 (f64x2.add (local.get $a1) (f64x2.mul (local.get $wr) (f64x2.promote_low_f32x4 (v128.load64_zero offset=8 align=4 (local.get $p))))))
             (local.set $b0 (f64x2.add (local.get $b0) (f64x2.mul (local.get $wr2)
@@ -112,7 +113,7 @@
             (br $pairs)))
         (if (i32.lt_u (local.get $r) (local.get $count))
           (then
-            (local.set $wr (f64x2.splat (f64.load (i32.add (local.get $w) (i32.shl (local.get $r) (i32.const 3))))))
+            (local.set $wr (v128.load64_splat (i32.add (local.get $w) (i32.shl (local.get $r) (i32.const 3)))))
             (local.set $kv (v128.load align=4 (local.get $p)))
             (local.set $a0 (f64x2.add (local.get $a0) (f64x2.mul (local.get $wr) (f64x2.promote_low_f32x4 (local.get $kv)))))
             (local.set $a1 (f64x2.add (local.get $a1) (f64x2.mul (local.get $wr)
