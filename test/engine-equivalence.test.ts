@@ -67,6 +67,22 @@ describe('the incremental engine equals batch attention', () => {
   });
 });
 
+describe('pushMany', () => {
+  it('equals pushing one by one, bit for bit (projections and wo batched as matrix products)', () => {
+    fc.assert(
+      fc.property(caseArbitrary({ precision: 'float32' }, 24), fc.nat(), ({ options, xs }, split) => {
+        const one = createAttention(options);
+        const many = createAttention(options);
+        const cut = split % (xs.length + 1);
+        const expected = [...xs.flatMap((x) => one.push(x)), ...one.flush()];
+        const actual = [...many.pushMany(xs.slice(0, cut)), ...many.pushMany(xs.slice(cut)), ...many.flush()];
+        expect(actual).toEqual(expected);
+      }),
+      { numRuns: 150 },
+    );
+  });
+});
+
 describe('attention weights', () => {
   it('are non-negative, sum to 1 per head, and cover positions 0..i under the causal mask', () => {
     fc.assert(

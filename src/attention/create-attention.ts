@@ -11,6 +11,7 @@ import { axpy } from '../kernels/axpy.js';
 import { dot } from '../kernels/dot.js';
 import type { FloatArray } from '../kernels/float-array.js';
 import type { WasmArena } from '../kernels/wasm/wasm-arena.js';
+import { matMatTransposed } from '../kernels/mat-mat.js';
 import { matVec } from '../kernels/mat-vec.js';
 import { ropeRotate } from '../kernels/rope.js';
 import { softmaxInPlace } from '../kernels/softmax.js';
@@ -148,6 +149,8 @@ export class AttentionEngine implements Attention {
   private readonly headOut: Float64Array;
   private scores: Float64Array;
   private readonly keys: AttendedKeys = { sinkEnd: 0, from: 0, to: 0 };
+  /** While pushMany runs: head outputs waiting for one batched wo projection, in step order. */
+  private deferredHeads: Float64Array[] | null = null;
   /** The SIMD kernels and their memory, or null on the TypeScript kernels. */
   private readonly arena: WasmArena | null;
   // Byte offsets of this step's query, head outputs and scores in the arena's scratch; -1 on the TypeScript path.
@@ -195,22 +198,50 @@ export class AttentionEngine implements Attention {
     const t0 = this.cache.length;
     const qw = o.heads * o.headDim;
     const kw = o.kvHeads * o.headDim;
-    const qs = new o.Float(xs.length * qw);
-    const ks = new o.Float(xs.length * kw);
-    const vs = new o.Float(xs.length * kw);
-    for (let n = 0; n < xs.length; n++) {
-      readVector(xs[n]!, o.dim, this.x, 0, 'x', t0 + n);
-      this.projectChecked(this.x, t0 + n);
-      qs.set(this.q, n * qw);
-      ks.set(this.k, n * kw);
-      vs.set(this.v, n * kw);
+    const n = xs.length;
+    // Every vector is read and checked before anything is cached: pushMany is all or nothing.
+    const x = new Float64Array(n * o.dim);
+    for (let i = 0; i < n; i++) readVector(xs[i]!, o.dim, x, i * o.dim, 'x', t0 + i);
+    let qs: FloatArray = x;
+    let ks: FloatArray = x;
+    let vs: FloatArray = x;
+    if (o.weights !== null) {
+      // The prompt's projections as matrix-matrix products, bit-identical to per-token matVec.
+      qs = new o.Float(n * qw);
+      ks = new o.Float(n * kw);
+      vs = new o.Float(n * kw);
+      matMatTransposed(qs, x, o.weights.wq, n, qw, o.dim);
+      matMatTransposed(ks, x, o.weights.wk, n, kw, o.dim);
+      matMatTransposed(vs, x, o.weights.wv, n, kw, o.dim);
+    } else if (o.precision === 'float32') {
+      qs = ks = vs = Float32Array.from(x);
+    }
+    for (let i = 0; i < n; i++) {
+      assertFinite(qs.subarray(i * qw, (i + 1) * qw), qw, 'projected query', t0 + i);
+      assertFinite(ks.subarray(i * kw, (i + 1) * kw), kw, 'projected key', t0 + i);
+      assertFinite(vs.subarray(i * kw, (i + 1) * kw), kw, 'projected value', t0 + i);
     }
     const steps: AttentionStep[] = [];
-    for (let n = 0; n < xs.length; n++) {
-      this.q.set(qs.subarray(n * qw, (n + 1) * qw));
-      this.k.set(ks.subarray(n * kw, (n + 1) * kw));
-      this.v.set(vs.subarray(n * kw, (n + 1) * kw));
-      for (const step of this.appendAndAttend()) steps.push(step);
+    const wo = o.weights === null ? null : o.weights.wo;
+    const heads: Float64Array[] = [];
+    this.deferredHeads = wo === null ? null : heads;
+    try {
+      for (let i = 0; i < n; i++) {
+        this.q.set(qs.subarray(i * qw, (i + 1) * qw));
+        this.k.set(ks.subarray(i * kw, (i + 1) * kw));
+        this.v.set(vs.subarray(i * kw, (i + 1) * kw));
+        for (const step of this.appendAndAttend()) steps.push(step);
+      }
+    } finally {
+      this.deferredHeads = null;
+    }
+    if (wo !== null && steps.length > 0) {
+      // The output projection of every step at once, as for the input projections.
+      const concat = new Float64Array(steps.length * qw);
+      heads.forEach((row, i) => concat.set(row, i * qw));
+      const projected = new Float64Array(steps.length * o.dim);
+      matMatTransposed(projected, concat, wo, steps.length, o.dim, qw);
+      steps.forEach((step, i) => step.output.set(projected.subarray(i * o.dim, (i + 1) * o.dim)));
     }
     return steps;
   }
@@ -408,7 +439,8 @@ export class AttentionEngine implements Attention {
     }
     const output = new o.Float(o.outputDim);
     const wo = o.weights === null ? null : o.weights.wo;
-    if (wo !== null) matVec(output, 0, wo, headOut, 0, o.dim, heads * headDim);
+    if (wo !== null && this.deferredHeads !== null) this.deferredHeads.push(Float64Array.from(headOut));
+    else if (wo !== null) matVec(output, 0, wo, headOut, 0, o.dim, heads * headDim);
     else output.set(headOut);
     if (weights === null) return { index: i, output };
     const positions = new Int32Array(count);
