@@ -17,6 +17,7 @@ import {
   weightRows,
 } from './support/reference-vectors.js';
 import type { ReferenceSubcase } from './support/reference-vectors.js';
+import { scaledError } from './support/close.js';
 
 /*
  * The engine against PyTorch 1.13 in float64 (test/fixtures/reference-vectors/README.md): every
@@ -79,13 +80,7 @@ function expectRowsClose(steps: readonly AttentionStep[], expected: readonly (re
   for (const step of steps) {
     const row = expected[step.index]!;
     expect(step.output.length, `${what} length of token ${step.index}`).toBe(row.length);
-    let error = 0;
-    let magnitude = 1;
-    for (let c = 0; c < row.length; c++) {
-      error = Math.max(error, Math.abs(step.output[c]! - row[c]!));
-      magnitude = Math.max(magnitude, Math.abs(row[c]!));
-    }
-    expect(error, `${what} of token ${step.index}`).toBeLessThanOrEqual(relative * magnitude);
+    expect(scaledError(step.output, row), `${what} of token ${step.index}`).toBeLessThanOrEqual(relative);
   }
 }
 
