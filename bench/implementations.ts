@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SEED_KEY, SEED_VALUE, tokenRows } from './data.js';
-import { attnstreamImplementation } from './impls/attnstream-implementation.js';
+import { createAttention } from '../src/index.js';
+import { attnstreamImplementation, engineOptions } from './impls/attnstream-implementation.js';
 import { childImplementation } from './impls/child-implementation.js';
 import type { Cell, CellData, DecodeImplementation } from './impls/decode-implementation.js';
 import { LineProtocolChild } from './impls/line-protocol-child.js';
@@ -69,6 +70,11 @@ export async function loadImplementations(wanted: ReadonlySet<string>): Promise<
   let native: LineProtocolChild | null = null;
 
   list.push(attnstreamImplementation(cellData));
+  if (wanted.has('attnstream-js')) list.push(attnstreamImplementation(cellData, 'js'));
+  // 'auto' falls back to the TypeScript loops where the runtime lacks WebAssembly SIMD: say which ran.
+  const probe = createAttention(engineOptions(1, 8));
+  settings.attnstream = `kernels 'auto' resolve to '${probe.options.kernels}' (${probe.options.kernels === 'wasm' ? 'WebAssembly SIMD' : 'the TypeScript loops'})`;
+  probe.dispose();
   if (wanted.has('plain-js')) list.push(plainLoopsImplementation(cellData));
 
   // gcc and python3 start in the background while the JavaScript peers load.

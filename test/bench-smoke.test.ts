@@ -70,6 +70,18 @@ describe('npm run bench:smoke', () => {
     }
   });
 
+  it('measures the engine twice, with its default kernels and with the TypeScript fallback, beside C', () => {
+    expect(Object.keys(results.labels).slice(0, 2)).toEqual(['attnstream', 'attnstream-js']);
+    for (const cell of results.grid!) expect(cell.rows.find((r) => r.id === 'attnstream-js')!.micros, `n=${cell.cell.n}`).toBeDefined();
+    expect(results.stream!.rows.find((r) => r.id === 'attnstream-js')!.tokensPerSecond).toBeDefined();
+    const section = markdown.slice(markdown.indexOf('## WebAssembly SIMD kernels'), markdown.indexOf('## Streaming'));
+    // One row for the stream, one per grid cell.
+    expect(section.match(/^\| (stream|step), /gm)?.length).toBe(1 + results.grid!.length);
+    const fallback = markdown.split('\n').find((line) => line.startsWith('| pure-TS fallback'))!;
+    if ('c-1t' in results.labels) expect(fallback).toMatch(/stream: [0-9.]+× of C’s tokens\/s; grid: /);
+    else expect(fallback).toContain('— not measured');
+  });
+
   it('runs every other section', () => {
     expect(results.bandwidth!.javascript).toBeGreaterThan(0);
     expect(results.stream!.rows.find((r) => r.id === 'attnstream')!.tokensPerSecond).toBeDefined();
@@ -85,6 +97,7 @@ describe('npm run bench:smoke', () => {
     for (const heading of [
       '## Machine and versions',
       '## Targets (issue 5)',
+      '## WebAssembly SIMD kernels',
       '## Streaming 32 tokens (H = 2, D = 8)',
       '## Decode step at length n: µs per step',
       '### H = 2, D = 8',
@@ -163,6 +176,7 @@ describe('the bench harness', () => {
     const cells = parseOptions(['--cells', '8x128x*,1x64x128']).profile.cells;
     expect(cells.map((c) => `${c.heads}x${c.headDim}x${c.n}`)).toEqual(['1x64x128', '8x128x128', '8x128x1024', '8x128x8192', '8x128x32768']);
     expect(parseOptions(['--peers', 'c,numpy']).implementations).toEqual(new Set(['attnstream', 'c-1t', 'c-2t', 'numpy']));
+    expect(parseOptions([]).implementations.has('attnstream-js')).toBe(true);
     expect(() => parseOptions(['--cells', '8x64'])).toThrow(/HxDxN/);
     expect(() => parseOptions(['--peers', 'torch'])).toThrow(/unknown implementation torch/);
   });

@@ -5,28 +5,32 @@ import type { Cell, CellData, DecodeImplementation, StepTimes, StreamTime } from
 import { restoredEngine } from './restored-engine.js';
 
 /** The options of the engine under test for H heads of D: q, k, v handed over by pushQKV. */
-export function engineOptions(heads: number, headDim: number): AttentionOptions {
-  return { dim: heads * headDim, heads, headDim, scale: 1 / Math.sqrt(headDim) };
+export function engineOptions(heads: number, headDim: number, kernels: 'auto' | 'js' = 'auto'): AttentionOptions {
+  return { dim: heads * headDim, heads, headDim, scale: 1 / Math.sqrt(headDim), kernels };
 }
 
 /**
  * attnstream's engine, fed by pushQKV so projections stay outside the clock, as in model code that
- * projects by itself. Float32 cache (the default), one thread, default kernels ('auto': WebAssembly SIMD
- * where the runtime has it, the TypeScript loops otherwise).
+ * projects by itself. Float32 cache (the default), one thread. `kernels` 'auto' (the default, id
+ * `attnstream`): WebAssembly SIMD where the runtime has it, the TypeScript loops otherwise; 'js'
+ * (id `attnstream-js`): the TypeScript loops always — the fallback the issue wants at ≥ 1/20 of C.
  */
-export function attnstreamImplementation(cellData: CellData): DecodeImplementation {
+export function attnstreamImplementation(cellData: CellData, kernels: 'auto' | 'js' = 'auto'): DecodeImplementation {
   let engine: Attention | null = null;
   let n = 0;
   let q: Float32Array = new Float32Array(0);
   let k: Float32Array = new Float32Array(0);
   let v: Float32Array = new Float32Array(0);
   return {
-    id: 'attnstream',
-    label: 'attnstream engine (default kernels: WebAssembly SIMD, pushQKV)',
+    id: kernels === 'auto' ? 'attnstream' : 'attnstream-js',
+    label:
+      kernels === 'auto'
+        ? "attnstream engine (default kernels 'auto': WebAssembly SIMD for its float32 cache, pushQKV)"
+        : "attnstream engine with `kernels: 'js'` (the pure-TypeScript fallback, pushQKV)",
     async setup(cell: Cell) {
       const width = cell.heads * cell.headDim;
       const { keys, values } = cellData(cell);
-      engine = restoredEngine(engineOptions(cell.heads, cell.headDim), keys, values, cell.n);
+      engine = restoredEngine(engineOptions(cell.heads, cell.headDim, kernels), keys, values, cell.n);
       n = cell.n;
       q = tokenRow(new Float32Array(width), SEED_QUERY, n, width);
       k = tokenRow(new Float32Array(width), SEED_KEY, n, width);
@@ -53,7 +57,7 @@ export function attnstreamImplementation(cellData: CellData): DecodeImplementati
     async stream(heads: number, headDim: number, tokens: number): Promise<StreamTime> {
       const inputs = streamInputs(tokens, heads * headDim);
       const { row } = inputs;
-      const stream = createAttention(engineOptions(heads, headDim));
+      const stream = createAttention(engineOptions(heads, headDim, kernels));
       let output: ArrayLike<number> = [];
       const t0 = performance.now();
       for (let t = 0; t < tokens; t++) {

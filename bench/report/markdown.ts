@@ -65,6 +65,7 @@ export function performanceMarkdown(r: BenchResults, plotFile: string | null): s
   out.push('|---|---|---|');
   for (const t of targetRows(r)) out.push(`| ${t.target} | ${t.measured} | ${t.verdict} |`);
   out.push('');
+  out.push(...kernelsSection(r));
 
   if (r.stream) {
     const { heads, headDim, tokens, rows } = r.stream;
@@ -209,6 +210,46 @@ export function performanceMarkdown(r: BenchResults, plotFile: string | null): s
     out.push('');
   }
   return `${out.join('\n')}\n`;
+}
+
+/**
+ * The engine's two kernel sets side by side, from this run's stream and grid: attnstream (default
+ * 'auto') against attnstream-js (`kernels: 'js'`), each as a fraction of single-threaded C. Empty
+ * when attnstream-js did not run.
+ */
+function kernelsSection(r: BenchResults): string[] {
+  if (!('attnstream-js' in r.labels) || (r.stream === undefined && (r.grid === undefined || r.grid.length === 0))) return [];
+  const out: string[] = [];
+  out.push('## WebAssembly SIMD kernels');
+  out.push('');
+  out.push(
+    "The engine scores keys and mixes values with WebAssembly SIMD kernels (`src/kernels/wasm/attention.wat`, `kernels: 'auto'`, the default) whenever its cache is float32 and the runtime has WebAssembly SIMD; float64 and int8 caches, and the scoring of RoPE `'cache'` mode, keep the TypeScript loops, and `kernels: 'js'` forces those everywhere. The cache blocks live in the kernels' WebAssembly memory, so a step calls one kernel per block and head on the cache in place. The kernels load float32 and compute in float64, as the TypeScript loops do, so both paths keep the same error bounds; the softmax stays in TypeScript." +
+      ` In this run ${r.settings.attnstream ?? "kernels 'auto' resolve to an unrecorded choice"}. Below, \`attnstream\` (default kernels) and \`attnstream-js\` (\`kernels: 'js'\`) from this run's stream and grid, interleaved with the rest; ÷ c-1t is C's single-threaded time over the engine's (its speed as a fraction of C's); speed-up is the TypeScript kernels' time over the default's.`,
+  );
+  out.push('');
+  out.push('| case | TypeScript kernels (attnstream-js) | ÷ c-1t | default kernels (attnstream) | ÷ c-1t | c-1t | speed-up |');
+  out.push('|---|---:|---:|---:|---:|---:|---:|');
+  const cells = (figure: (id: string) => number | undefined, faster: (a: number, b: number) => number) => {
+    const js = figure('attnstream-js');
+    const auto = figure('attnstream');
+    const c = figure('c-1t');
+    const show = (x: number | undefined) => (x === undefined ? '—' : num(x));
+    const vsC = (x: number | undefined) => (x === undefined || c === undefined ? '' : ratio(faster(x, c)));
+    return `${show(js)} | ${vsC(js)} | ${show(auto)} | ${vsC(auto)} | ${show(c)} | ${js === undefined || auto === undefined ? '' : ratio(faster(auto, js))}`;
+  };
+  if (r.stream) {
+    const rows = r.stream.rows;
+    // tokens/s: bigger is faster, so a's speed relative to b is a ÷ b.
+    const tokensPerSecond = (id: string) => rows.find((x) => x.id === id)?.tokensPerSecond?.median;
+    out.push(`| stream, ${r.stream.tokens.toLocaleString('en-US')} tokens, H = ${r.stream.heads}, D = ${r.stream.headDim} (tokens/s) | ${cells(tokensPerSecond, (a, b) => a / b)} |`);
+  }
+  const grid = [...(r.grid ?? [])].sort((a, b) => a.cell.heads - b.cell.heads || a.cell.headDim - b.cell.headDim || a.cell.n - b.cell.n);
+  for (const c of grid) {
+    const micros = (id: string) => c.rows.find((x) => x.id === id)?.micros?.median;
+    out.push(`| step, H = ${c.cell.heads}, D = ${c.cell.headDim}, n = ${c.cell.n.toLocaleString('en-US')} (µs) | ${cells(micros, (a, b) => b / a)} |`);
+  }
+  out.push('');
+  return out;
 }
 
 function shapesOf(grid: readonly CellResult[]): { heads: number; headDim: number }[] {

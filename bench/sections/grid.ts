@@ -48,6 +48,7 @@ export class StepHistory {
 /** Cache bytes each implementation keeps alive per cache byte of the cell, for grouping under the memory budget. */
 const MEMORY_FACTOR: Record<string, number> = {
   attnstream: 1,
+  'attnstream-js': 1,
   'plain-js': 0, // uses the shared cell data as its cache
   'ort-matmul': 1, // the shared cell data, plus transposed copies while it runs
   'ort-attention': 2, // its head-major past, plus the present it returns
