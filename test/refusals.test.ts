@@ -34,4 +34,14 @@ describe('refusals', () => {
     const edited = encodeSafetensors(Object.fromEntries(tensors) as Record<string, TensorInput>, { ...metadata, emitted: '1' });
     expect(() => restoreAttention(edited)).toThrow(expect.objectContaining({ code: 'CORRUPT_SNAPSHOT' }));
   });
+
+  it('pushMany with a score that overflows part-way takes the whole prompt back out', () => {
+    const attn = createAttention({ dim: 1, precision: 'float64' });
+    attn.push([0.5]);
+    expect(() => attn.pushMany([[1], [2], [1e200]])).toThrow(expect.objectContaining({ code: 'NON_FINITE', details: expect.objectContaining({ token: 3 }) }));
+    expect(attn.length).toBe(1);
+    const fresh = createAttention({ dim: 1, precision: 'float64' });
+    fresh.push([0.5]);
+    expect(attn.push([3])).toEqual(fresh.push([3]));
+  });
 });

@@ -63,7 +63,9 @@ export interface Attention {
   push(x: Vector): AttentionStep[];
   /**
    * Appends tokens in order; equal to pushing them one by one, but all or nothing: every vector is
-   * checked before any is cached.
+   * checked before any is cached, and a float64 score that overflows part-way takes the whole
+   * prompt back out (unless a window already released keys from before it; then the tokens before
+   * the refused one stay, as single pushes would have left them).
    */
   pushMany(xs: readonly Vector[]): AttentionStep[];
   /**
@@ -224,6 +226,7 @@ export class AttentionEngine implements Attention {
     const steps: AttentionStep[] = [];
     const wo = o.weights === null ? null : o.weights.wo;
     const heads: Float64Array[] = [];
+    const emittedBefore = this.emitted;
     this.deferredHeads = wo === null ? null : heads;
     try {
       for (let i = 0; i < n; i++) {
@@ -232,6 +235,17 @@ export class AttentionEngine implements Attention {
         this.v.set(vs.subarray(i * kw, (i + 1) * kw));
         for (const step of this.appendAndAttend()) steps.push(step);
       }
+    } catch (e) {
+      // A score overflowed part-way (float64 only): take the whole prompt back out when the window
+      // has not yet released keys the engine needed before it; otherwise the tokens before the
+      // refused one stay cached, as pushing them one by one would have left them.
+      if (this.truncationRefusal(t0) === null) {
+        const length = this.cache.length;
+        this.cache.truncate(t0);
+        this.emitted = emittedBefore;
+        this.notify({ type: 'truncate', from: length, length: t0 });
+      }
+      throw e;
     } finally {
       this.deferredHeads = null;
     }
