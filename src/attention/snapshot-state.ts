@@ -145,7 +145,7 @@ export function restoreState(
   }
   if (expected !== undefined) assertAgrees(o, resolveOptions(expected));
   const dtype = o.precision === 'float32' ? 'F32' : 'F64';
-  for (const [name, t] of Object.entries(weights)) if (tensors.get(`${prefix}weights.${name}`)!.dtype !== dtype) fail(`weights.${name} is not ${dtype}`);
+  for (const name of Object.keys(weights)) if (tensors.get(`${prefix}weights.${name}`)!.dtype !== dtype) fail(`weights.${name} is not ${dtype}`);
   for (const name of weightNames) {
     if (name === 'wo' ? o.weights === null && weights[name] !== undefined : (o.weights === null) !== (weights[name] === undefined)) {
       fail(`weights.${name} does not fit the stored options`);
