@@ -25,6 +25,21 @@ describe('refusals', () => {
     expect(Array.from(output).every(Number.isFinite)).toBe(true);
   });
 
+  it('a float32 score beyond float32 range on the WebAssembly kernels is refused, and kernels: "js" computes it', () => {
+    // q = k = x = [1e20] is a float32 number, but q · k = 1e40 is not: the SIMD kernels add in float32.
+    const simd = createAttention({ dim: 1 });
+    expect(simd.options.kernels).toBe('wasm');
+    simd.push([3]);
+    expect(() => simd.push([1e20])).toThrow(
+      expect.objectContaining({ code: 'NON_FINITE', message: expect.stringContaining("exceeds the range of float32 (the WebAssembly kernels' sums") }),
+    );
+    expect(simd.length).toBe(1);
+    expect(Array.from(simd.push([2])[0]!.output).every(Number.isFinite)).toBe(true);
+    const plain = createAttention({ dim: 1, kernels: 'js' });
+    plain.push([3]);
+    expect(Array.from(plain.push([1e20])[0]!.output)).toEqual([Math.fround(1e20)]);
+  });
+
   it('restore refuses a snapshot whose emitted is below length − lookahead', () => {
     // No engine writes such a file: after any push emitted ≥ length − lookahead. Accepted, it makes
     // the restored engine emit outputs for tokens 1 and 2 again, computed with token 3's query.

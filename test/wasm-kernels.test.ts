@@ -70,56 +70,133 @@ describe('WebAssembly SIMD kernels', () => {
     }
   });
 
-  it('scores and mix agree with float64 sums of the float32 rows (1e-12 scaled) for every size', () => {
+  // The kernels multiply and add in float32 within one call (one row's dot product, one block's
+  // weighted sum): Higham's bound for a sum of m products rounded to float32 is γ_m·Σ|terms| with
+  // γ_m ≈ m·2⁻²⁴; one more rounding each for the weight's narrowing and the scale. Subnormal
+  // float32 results add at most 2⁻¹⁴⁹ per operation.
+  const U = 2 ** -24;
+  const TINY = 2 ** -149;
+
+  it('scores: a float32 dot product of each row, within the float32 summation bound, for every size', () => {
     const arena = wasmArena()!;
     fc.assert(
-      fc.property(kernelCase, ({ headDim, count, skew, query, rows, weights, scale }) => {
+      fc.property(kernelCase, ({ headDim, count, skew, query, rows, scale }) => {
         const rowsAt = arena.allocate(4 * (headDim * count + skew)) + 4 * skew;
-        const q = arena.allocate(8 * headDim);
-        const w = arena.allocate(8 * count);
-        const out = arena.allocate(8 * Math.max(count, headDim));
+        const q = arena.allocate(4 * headDim);
+        const out = arena.allocate(8 * count);
         const buffer = arena.buffer;
         const stored = new Float32Array(buffer, rowsAt, headDim * count);
         stored.set(rows);
-        new Float64Array(buffer, q, headDim).set(query);
-        new Float64Array(buffer, w, count).set(weights);
+        const q32 = new Float32Array(buffer, q, headDim);
+        q32.set(query);
 
         arena.scores(q, rowsAt, count, headDim, scale, out);
         const scores = new Float64Array(buffer, out, count);
         for (let r = 0; r < count; r++) {
-          const expected = scale * plainDot(query, stored, r * headDim, headDim);
+          const expected = scale * plainDot(q32, stored, r * headDim, headDim);
           let magnitude = 0;
-          for (let c = 0; c < headDim; c++) magnitude += Math.abs(query[c]! * stored[r * headDim + c]!);
-          expect(Math.abs(scores[r]! - expected)).toBeLessThanOrEqual(1e-12 * scale * Math.max(1, magnitude));
-        }
-
-        const mixed = new Float64Array(buffer, out, headDim);
-        mixed.fill(0.5); // mix adds to what is there
-        arena.mix(w, rowsAt, count, headDim, out);
-        for (let c = 0; c < headDim; c++) {
-          let expected = 0.5;
-          let magnitude = 0.5;
-          for (let r = 0; r < count; r++) {
-            expected += weights[r]! * stored[r * headDim + c]!;
-            magnitude += Math.abs(weights[r]! * stored[r * headDim + c]!);
-          }
-          expect(Math.abs(mixed[c]! - expected)).toBeLessThanOrEqual(1e-12 * Math.max(1, magnitude));
+          for (let c = 0; c < headDim; c++) magnitude += Math.abs(q32[c]! * stored[r * headDim + c]!);
+          const bound = scale * ((headDim + 2) * U * magnitude + 2 * headDim * TINY);
+          expect(Math.abs(scores[r]! - expected)).toBeLessThanOrEqual(bound);
         }
         arena.release(rowsAt - 4 * skew, 4 * (headDim * count + skew));
-        arena.release(q, 8 * headDim);
-        arena.release(w, 8 * count);
-        arena.release(out, 8 * Math.max(count, headDim));
+        arena.release(q, 4 * headDim);
+        arena.release(out, 8 * count);
       }),
       { numRuns: 200 },
     );
   });
 
-  it('an engine whose cache outgrows the memory (views re-derived after growth) matches the TypeScript kernels', () => {
+  it('mix: adds a float32 weighted sum of the rows to the float64 output, within the float32 summation bound', () => {
+    const arena = wasmArena()!;
+    fc.assert(
+      fc.property(kernelCase, ({ headDim, count, skew, rows, weights }) => {
+        const rowsAt = arena.allocate(4 * (headDim * count + skew)) + 4 * skew;
+        const w = arena.allocate(8 * count);
+        const out = arena.allocate(8 * headDim);
+        const buffer = arena.buffer;
+        const stored = new Float32Array(buffer, rowsAt, headDim * count);
+        stored.set(rows);
+        new Float64Array(buffer, w, count).set(weights);
+        const mixed = new Float64Array(buffer, out, headDim);
+        mixed.fill(0.5); // mix adds to what is there
+
+        arena.mix(w, rowsAt, count, headDim, out);
+        for (let c = 0; c < headDim; c++) {
+          let expected = 0.5;
+          let magnitude = 0;
+          for (let r = 0; r < count; r++) {
+            expected += weights[r]! * stored[r * headDim + c]!;
+            magnitude += Math.abs(weights[r]! * stored[r * headDim + c]!);
+          }
+          const bound = (count + 3) * U * magnitude + 2 * count * TINY + 1e-15;
+          expect(Math.abs(mixed[c]! - expected)).toBeLessThanOrEqual(bound);
+        }
+        arena.release(rowsAt - 4 * skew, 4 * (headDim * count + skew));
+        arena.release(w, 8 * count);
+        arena.release(out, 8 * headDim);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('softmax: weights within float32 accuracy of exp(s − max)/Σ, for any length and finite scores', () => {
+    const arena = wasmArena()!;
+    fc.assert(
+      fc.property(fc.array(fc.double({ min: -1e6, max: 1e6, noNaN: true }), { minLength: 1, maxLength: 70 }), fc.boolean(), (raw, clustered) => {
+        // Clustered scores sit within a few units of each other, where every weight matters.
+        const scores = clustered ? raw.map((s) => s / 1e5) : raw;
+        const p = arena.allocate(8 * scores.length);
+        const view = new Float64Array(arena.buffer, p, scores.length);
+        view.set(scores);
+        const sum = arena.softmax(p, scores.length);
+        const max = Math.max(...scores);
+        let exactSum = 0;
+        for (const s of scores) exactSum += Math.exp(s - max);
+        // The narrowed exponent x = s − max carries |x|·2⁻²⁴ of error into e^x; the polynomial and
+        // 2^k a few float32 ulps; e^x below e^−87 is taken as e^−87.
+        expect(Math.abs(sum - exactSum)).toBeLessThanOrEqual(1e-6 * exactSum);
+        let total = 0;
+        scores.forEach((s, i) => {
+          const x = s - max;
+          const exact = Math.exp(x) / exactSum;
+          expect(Math.abs(view[i]! - exact)).toBeLessThanOrEqual(exact * (4e-7 + Math.abs(x) * 2 * U) + 2e-38);
+          total += view[i]!;
+        });
+        expect(Math.abs(total - 1)).toBeLessThanOrEqual(1e-12 * scores.length);
+        arena.release(p, 8 * scores.length);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('softmax: a non-finite score makes the returned sum non-finite (the engine refuses the step)', () => {
+    const arena = wasmArena()!;
+    for (const bad of [NaN, Infinity, -Infinity]) {
+      for (const at of [0, 1, 2, 4]) {
+        const scores = [1, 2, 3, 4, 5].map((s, i) => (i === at ? bad : s));
+        const p = arena.allocate(8 * scores.length);
+        new Float64Array(arena.buffer, p, scores.length).set(scores);
+        const sum = arena.softmax(p, scores.length);
+        // −∞ alone is an honest score (weight 0); NaN and +∞ are not.
+        if (bad === -Infinity) expect(Number.isFinite(sum)).toBe(true);
+        else expect(Number.isFinite(sum)).toBe(false);
+        arena.release(p, 8 * scores.length);
+      }
+    }
+  });
+
+  it('an engine whose memory grows mid-stream (views re-derived after growth) matches the TypeScript kernels', () => {
     const options = { dim: 96, heads: 3, blockSize: 5, withWeights: true } as const;
+    const arena = wasmArena()!;
     const simd = createAttention(options);
     const plain = createAttention({ ...options, kernels: 'js' });
-    const generation = wasmArena()!.generation;
+    const generation = arena.generation;
+    let filler = { offset: -1, bytes: 0 };
     for (let t = 0; t < 1500; t++) {
+      // Halfway, another holder takes as much as the whole memory holds: it must grow, detaching
+      // every view the engine made before.
+      if (t === 750) filler = { offset: arena.allocate(arena.buffer.byteLength), bytes: arena.buffer.byteLength };
       const x = Array.from({ length: options.dim }, (_, c) => Math.sin(0.37 * t + 1.3 * c));
       const [a] = simd.push(x);
       const [b] = plain.push(x);
@@ -129,8 +206,9 @@ describe('WebAssembly SIMD kernels', () => {
         for (let j = 0; j <= t; j++) expect(Math.abs(a!.weights![h]![j]! - b!.weights![h]![j]!)).toBeLessThanOrEqual(1e-6);
       }
     }
-    // 1,500 tokens × 96 floats × 2 × 4 bytes = 1.15 MB: beyond the first 1 MiB, so the memory grew.
-    expect(wasmArena()!.generation).toBeGreaterThan(generation);
+    expect(filler.offset).toBeGreaterThan(0);
+    expect(arena.generation).toBeGreaterThan(generation);
+    arena.release(filler.offset, filler.bytes);
     simd.dispose();
   });
 });

@@ -155,10 +155,12 @@ export class AttentionEngine implements Attention {
   private deferredHeads: Float64Array[] | null = null;
   /** The SIMD kernels and their memory, or null on the TypeScript kernels. */
   private readonly arena: WasmArena | null;
-  // Byte offsets of this step's query, head outputs and scores in the arena's scratch; -1 on the TypeScript path.
+  // Byte offsets of this step's float32 query, head outputs and scores in the arena's scratch; -1 on the TypeScript path.
   private qPointer = -1;
   private outPointer = -1;
   private scoresPointer = -1;
+  /** Views on the scratch, remade only when it moves, the memory grows or the keys outgrow them. */
+  private scratch: ScratchViews | null = null;
 
   constructor(state: EngineState) {
     const o = state.options;
@@ -415,20 +417,15 @@ export class AttentionEngine implements Attention {
     if (this.scores.length < count) this.scores = new Float64Array(Math.max(count, 2 * this.scores.length));
     let scores = this.scores;
     let headOut = this.headOut;
-    let qHead = this.qHead;
     // On the SIMD kernels the query, scores and head outputs live in the arena, where they read them.
-    const base = this.arena === null ? -1 : this.arena.scratch(8 * (headDim + heads * headDim + count));
-    if (base >= 0) {
-      const buffer = this.arena!.buffer;
-      this.qPointer = base;
-      this.outPointer = base + 8 * headDim;
-      this.scoresPointer = this.outPointer + 8 * heads * headDim;
-      qHead = new Float64Array(buffer, this.qPointer, headDim);
-      headOut = new Float64Array(buffer, this.outPointer, heads * headDim);
-      scores = new Float64Array(buffer, this.scoresPointer, count);
+    const views = this.arena === null ? null : this.scratchViews(count);
+    if (views !== null) {
+      scores = views.scores;
+      headOut = views.headOut;
     } else {
       this.scoresPointer = -1;
     }
+    const qHead = this.qHead;
     headOut.fill(0);
     const weights: FloatArray[] | null = o.withWeights ? [] : null;
     const byCacheRank = o.invFreq !== null && o.ropePositions === 'cache';
@@ -438,11 +435,15 @@ export class AttentionEngine implements Attention {
       const g = Math.floor(h / groupSize);
       for (let c = 0; c < headDim; c++) qHead[c] = qSource[qOffset + h * headDim + c]!;
       if (o.invFreq !== null) ropeRotate(qHead, 0, headDim, byCacheRank ? windowRank + (i - keys.from) : i, o.invFreq);
+      if (views !== null) views.query.set(qHead);
       const slope = o.slopes === null ? 0 : o.slopes[h]!;
       let n = this.scoreRun(scores, 0, qHead, g, 0, keys.sinkEnd, 0, i, slope, byCacheRank);
       n = this.scoreRun(scores, n, qHead, g, keys.from, keys.to, windowRank, i, slope, byCacheRank);
-      if (!Number.isFinite(softmaxInPlace(scores, 0, count))) {
-        throw new AttentionError('NON_FINITE', `score of token ${i}, head ${h} overflowed: q·k exceeds the range of a double`, {
+      const sum = views !== null ? this.arena!.softmax(this.scoresPointer, count) : softmaxInPlace(scores, 0, count);
+      if (!Number.isFinite(sum)) {
+        // The SIMD kernels add a dot product in float32, whose range ends at 3.4e38.
+        const range = views !== null ? "float32 (the WebAssembly kernels' sums; kernels: 'js' adds in float64)" : 'a double';
+        throw new AttentionError('NON_FINITE', `score of token ${i}, head ${h} overflowed: q·k exceeds the range of ${range}`, {
           field: 'score',
           token: i,
         });
@@ -462,6 +463,34 @@ export class AttentionEngine implements Attention {
     for (let p = 0; p < keys.sinkEnd; p++) positions[n++] = p;
     for (let p = keys.from; p < keys.to; p++) positions[n++] = p;
     return { index: i, output, positions, weights };
+  }
+
+  /**
+   * The arena scratch for a step over `count` keys: [float32 query | float64 head outputs | float64
+   * scores]. Room for scores is kept in powers of two, so a growing stream remakes its views
+   * O(log n) times. Null when the memory cannot grow (the step then runs the TypeScript kernels).
+   */
+  private scratchViews(count: number): ScratchViews | null {
+    const arena = this.arena!;
+    const { heads, headDim } = this.options;
+    const current = this.scratch;
+    const room = Math.max(64, 2 ** Math.ceil(Math.log2(count)));
+    const queryBytes = 16 * Math.ceil(headDim / 4);
+    const base = arena.scratch(queryBytes + 8 * heads * headDim + 8 * (current === null ? room : Math.max(room, current.scores.length)));
+    if (base < 0) return null;
+    if (current !== null && current.base === base && current.generation === arena.generation && current.scores.length >= count) return current;
+    const buffer = arena.buffer;
+    this.qPointer = base;
+    this.outPointer = base + queryBytes;
+    this.scoresPointer = this.outPointer + 8 * heads * headDim;
+    this.scratch = {
+      base,
+      generation: arena.generation,
+      query: new Float32Array(buffer, this.qPointer, headDim),
+      headOut: new Float64Array(buffer, this.outPointer, heads * headDim),
+      scores: new Float64Array(buffer, this.scoresPointer, Math.max(room, current?.scores.length ?? 0)),
+    };
+    return this.scratch;
   }
 
   /** Writes the scores of positions `[from, to)` against kv head g into `scores[n …]`; returns the next n. */
@@ -601,4 +630,13 @@ export class AttentionEngine implements Attention {
       }
     }
   }
+}
+
+/** An engine's views on the arena scratch, valid while `base` and `generation` hold. */
+interface ScratchViews {
+  readonly base: number;
+  readonly generation: number;
+  readonly query: Float32Array;
+  readonly headOut: Float64Array;
+  readonly scores: Float64Array;
 }

@@ -116,8 +116,11 @@ export interface AttentionOptions {
   /**
    * Which kernels score keys and mix values. 'auto' (default): the WebAssembly SIMD kernels where
    * the runtime has them and the cache is float32 (the default precision and cacheDtype), else the
-   * TypeScript ones; 'js': always the TypeScript ones. Both compute in float64 over the stored
-   * numbers, so they agree to rounding; see {@link ResolvedOptions.kernels} for the choice made.
+   * TypeScript ones; 'js': always the TypeScript ones. The TypeScript kernels compute in float64;
+   * the SIMD ones multiply and add in float32 within one key's dot product and one block's sum of
+   * values (float64 across blocks and in the softmax's sums), as native float32 kernels do. Both
+   * stay within the float32 tolerance of the batch reference (docs/math.md gives the bound); see
+   * {@link ResolvedOptions.kernels} for the choice made.
    */
   readonly kernels?: 'auto' | 'js';
 }

@@ -1,128 +1,309 @@
-;; attnstream's attention kernels in WebAssembly SIMD: the twins of src/kernels/dot.ts (scores) and
-;; of the engine's weighted sum of values (mix). Compiled by scripts/build-wasm.ts into
-;; attention-wasm.generated.ts, which embeds the bytes so the core loads without file access.
+;; attnstream's attention kernels in WebAssembly SIMD: the fast twins of the engine's TypeScript
+;; loops (scores: src/kernels/dot.ts; softmax: src/kernels/softmax.ts; mix: the weighted sum of
+;; values). Compiled by scripts/build-wasm.ts into attention-wasm.generated.ts, which embeds the
+;; bytes so the core loads without file access.
 ;;
-;; Keys and values are float32 rows (the cache's storage); queries, scores, weights and outputs
-;; are float64. Every product and sum is taken in float64, as the TypeScript kernels do, so both
-;; paths keep the same error bounds: only the order of the additions differs. A float32 row of 4
-;; lanes is loaded once and widened into two f64x2 halves.
+;; Keys, values and the query are float32 (the cache's storage); scores, weights and head outputs
+;; are float64. Within one call (one row's dot product, one block's weighted sum) products and sums
+;; are float32 in four lanes (f32x4), as llama.cpp and the C reference compute; each call's result
+;; is widened to float64, so the softmax and the sums across blocks run in float64. The error this
+;; adds is bounded in docs/math.md and stays inside the float32 tolerances.
 ;;
 ;; Pointers are byte offsets into the imported memory; nothing here allocates.
 (module
   (memory (import "env" "memory") 1)
 
-  ;; out[r] = scale · Σ_c q[c]·k[r·d + c] for r in [0, count): one query against `count` contiguous key rows.
-  ;; Four f64x2 accumulators (8 channels per pass) keep the additions independent.
+  ;; out[r] = scale · Σ_c q[c]·k[r·d + c] for r in [0, count): one float32 query against `count`
+  ;; contiguous float32 key rows. When d is a multiple of 4, rows go four at a time: each 8-channel
+  ;; pass loads the query once for all four, two f32x4 accumulators per row keep the additions
+  ;; independent, and the four rows' lanes are summed by shuffles into one vector of four scores.
+  ;; The rows left over, and every row when d is not a multiple of 4, take $score_rows.
   (func (export "scores") (param $q i32) (param $k i32) (param $count i32) (param $d i32) (param $scale f64) (param $out i32)
-    (local $r i32) (local $c i32) (local $row i32) (local $p i32) (local $kv v128)
-    (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128) (local $s f64)
-    (local $d8 i32) (local $d4 i32)
-    (local.set $d8 (i32.and (local.get $d) (i32.const -8)))
+    (local $r i32) (local $p i32) (local $p1 i32) (local $p2 i32) (local $p3 i32) (local $qp i32) (local $qend i32)
+    (local $stride i32) (local $count4 i32)
+    (local $q0 v128) (local $q1 v128)
+    (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128)
+    (local $b0 v128) (local $b1 v128) (local $b2 v128) (local $b3 v128)
+    (local.set $stride (i32.shl (local.get $d) (i32.const 2)))
+    ;; the query's 8-channel passes end here; a last 4 channels follow when d mod 8 = 4
+    (local.set $qend (i32.add (local.get $q) (i32.shl (i32.and (local.get $d) (i32.const -8)) (i32.const 2))))
+    (if (i32.and (local.get $d) (i32.const 3))
+      (then (call $score_rows (local.get $q) (local.get $k) (local.get $count) (local.get $d) (local.get $scale) (local.get $out)) (return)))
+    (local.set $count4 (i32.and (local.get $count) (i32.const -4)))
+    (block $groups_done
+      (loop $groups
+        (br_if $groups_done (i32.ge_u (local.get $r) (local.get $count4)))
+        (local.set $a0 (v128.const i64x2 0 0))
+        (local.set $a1 (v128.const i64x2 0 0))
+        (local.set $a2 (v128.const i64x2 0 0))
+        (local.set $a3 (v128.const i64x2 0 0))
+        (local.set $b0 (v128.const i64x2 0 0))
+        (local.set $b1 (v128.const i64x2 0 0))
+        (local.set $b2 (v128.const i64x2 0 0))
+        (local.set $b3 (v128.const i64x2 0 0))
+        (local.set $p (i32.add (local.get $k) (i32.mul (local.get $r) (local.get $stride))))
+        (local.set $p1 (i32.add (local.get $p) (local.get $stride)))
+        (local.set $p2 (i32.add (local.get $p1) (local.get $stride)))
+        (local.set $p3 (i32.add (local.get $p2) (local.get $stride)))
+        (local.set $qp (local.get $q))
+        (block $eights_done
+          (loop $eights
+            (br_if $eights_done (i32.ge_u (local.get $qp) (local.get $qend)))
+            (local.set $q0 (v128.load align=4 (local.get $qp)))
+            (local.set $q1 (v128.load offset=16 align=4 (local.get $qp)))
+            (local.set $a0 (f32x4.add (local.get $a0) (f32x4.mul (local.get $q0) (v128.load align=4 (local.get $p)))))
+            (local.set $b0 (f32x4.add (local.get $b0) (f32x4.mul (local.get $q1) (v128.load offset=16 align=4 (local.get $p)))))
+            (local.set $a1 (f32x4.add (local.get $a1) (f32x4.mul (local.get $q0) (v128.load align=4 (local.get $p1)))))
+            (local.set $b1 (f32x4.add (local.get $b1) (f32x4.mul (local.get $q1) (v128.load offset=16 align=4 (local.get $p1)))))
+            (local.set $a2 (f32x4.add (local.get $a2) (f32x4.mul (local.get $q0) (v128.load align=4 (local.get $p2)))))
+            (local.set $b2 (f32x4.add (local.get $b2) (f32x4.mul (local.get $q1) (v128.load offset=16 align=4 (local.get $p2)))))
+            (local.set $a3 (f32x4.add (local.get $a3) (f32x4.mul (local.get $q0) (v128.load align=4 (local.get $p3)))))
+            (local.set $b3 (f32x4.add (local.get $b3) (f32x4.mul (local.get $q1) (v128.load offset=16 align=4 (local.get $p3)))))
+            (local.set $qp (i32.add (local.get $qp) (i32.const 32)))
+            (local.set $p (i32.add (local.get $p) (i32.const 32)))
+            (local.set $p1 (i32.add (local.get $p1) (i32.const 32)))
+            (local.set $p2 (i32.add (local.get $p2) (i32.const 32)))
+            (local.set $p3 (i32.add (local.get $p3) (i32.const 32)))
+            (br $eights)))
+        ;; 4 more channels when d mod 8 = 4
+        (if (i32.and (local.get $d) (i32.const 4))
+          (then
+            (local.set $q0 (v128.load align=4 (local.get $qp)))
+            (local.set $a0 (f32x4.add (local.get $a0) (f32x4.mul (local.get $q0) (v128.load align=4 (local.get $p)))))
+            (local.set $a1 (f32x4.add (local.get $a1) (f32x4.mul (local.get $q0) (v128.load align=4 (local.get $p1)))))
+            (local.set $a2 (f32x4.add (local.get $a2) (f32x4.mul (local.get $q0) (v128.load align=4 (local.get $p2)))))
+            (local.set $a3 (f32x4.add (local.get $a3) (f32x4.mul (local.get $q0) (v128.load align=4 (local.get $p3)))))))
+        ;; Row j's lanes are a_j + b_j; pair lanes (0,1)+(2,3) of rows 0,1 and of rows 2,3, then
+        ;; even+odd lanes of those: [row 0, row 1, row 2, row 3].
+        (local.set $a0 (f32x4.add (local.get $a0) (local.get $b0)))
+        (local.set $a1 (f32x4.add (local.get $a1) (local.get $b1)))
+        (local.set $a2 (f32x4.add (local.get $a2) (local.get $b2)))
+        (local.set $a3 (f32x4.add (local.get $a3) (local.get $b3)))
+        (local.set $b0 (f32x4.add
+          (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $a0) (local.get $a1))
+          (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $a0) (local.get $a1))))
+        (local.set $b1 (f32x4.add
+          (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $a2) (local.get $a3))
+          (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $a2) (local.get $a3))))
+        (local.set $a0 (f32x4.add
+          (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (local.get $b0) (local.get $b1))
+          (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (local.get $b0) (local.get $b1))))
+        (v128.store align=8 (i32.add (local.get $out) (i32.shl (local.get $r) (i32.const 3)))
+          (f64x2.mul (f64x2.splat (local.get $scale)) (f64x2.promote_low_f32x4 (local.get $a0))))
+        (v128.store offset=16 align=8 (i32.add (local.get $out) (i32.shl (local.get $r) (i32.const 3)))
+          (f64x2.mul (f64x2.splat (local.get $scale))
+            (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $a0) (local.get $a0)))))
+        (local.set $r (i32.add (local.get $r) (i32.const 4)))
+        (br $groups)))
+    (call $score_rows
+      (local.get $q)
+      (i32.add (local.get $k) (i32.mul (local.get $r) (local.get $stride)))
+      (i32.sub (local.get $count) (local.get $r))
+      (local.get $d)
+      (local.get $scale)
+      (i32.add (local.get $out) (i32.shl (local.get $r) (i32.const 3)))))
+
+  ;; scores for any d, one row at a time: 4 channels per f32x4 pass, the last d mod 4 one by one.
+  (func $score_rows (param $q i32) (param $k i32) (param $count i32) (param $d i32) (param $scale f64) (param $out i32)
+    (local $r i32) (local $c i32) (local $row i32) (local $a v128) (local $s f32) (local $d4 i32)
     (local.set $d4 (i32.and (local.get $d) (i32.const -4)))
     (local.set $row (local.get $k))
     (block $rows_done
       (loop $rows
         (br_if $rows_done (i32.ge_u (local.get $r) (local.get $count)))
-        (local.set $a0 (v128.const i64x2 0 0))
-        (local.set $a1 (v128.const i64x2 0 0))
-        (local.set $a2 (v128.const i64x2 0 0))
-        (local.set $a3 (v128.const i64x2 0 0))
-        (local.set $s (f64.const 0))
+        (local.set $a (v128.const i64x2 0 0))
+        (local.set $s (f32.const 0))
         (local.set $c (i32.const 0))
-        ;; 8 channels per pass
-        (block $eights_done
-          (loop $eights
-            (br_if $eights_done (i32.ge_u (local.get $c) (local.get $d8)))
-            (local.set $p (i32.add (local.get $row) (i32.shl (local.get $c) (i32.const 2))))
-            (local.set $a0 (f64x2.add (local.get $a0) (f64x2.mul
-              (f64x2.promote_low_f32x4 (v128.load64_zero align=4 (local.get $p)))
-              (v128.load align=8 (i32.add (local.get $q) (i32.shl (local.get $c) (i32.const 3)))))))
-            (local.set $a1 (f64x2.add (local.get $a1) (f64x2.mul
-              (f64x2.promote_low_f32x4 (v128.load64_zero offset=8 align=4 (local.get $p)))
-              (v128.load offset=16 align=8 (i32.add (local.get $q) (i32.shl (local.get $c) (i32.const 3)))))))
-            (local.set $a2 (f64x2.add (local.get $a2) (f64x2.mul
-              (f64x2.promote_low_f32x4 (v128.load64_zero offset=16 align=4 (local.get $p)))
-              (v128.load offset=32 align=8 (i32.add (local.get $q) (i32.shl (local.get $c) (i32.const 3)))))))
-            (local.set $a3 (f64x2.add (local.get $a3) (f64x2.mul
-              (f64x2.promote_low_f32x4 (v128.load64_zero offset=24 align=4 (local.get $p)))
-              (v128.load offset=48 align=8 (i32.add (local.get $q) (i32.shl (local.get $c) (i32.const 3)))))))
-            (local.set $c (i32.add (local.get $c) (i32.const 8)))
-            (br $eights)))
-        ;; 4 more channels when d mod 8 ≥ 4
-        (if (i32.lt_u (local.get $c) (local.get $d4))
-          (then
-            (local.set $kv (v128.load align=4 (i32.add (local.get $row) (i32.shl (local.get $c) (i32.const 2)))))
-            (local.set $a0 (f64x2.add (local.get $a0) (f64x2.mul
-              (f64x2.promote_low_f32x4 (local.get $kv))
-              (v128.load align=8 (i32.add (local.get $q) (i32.shl (local.get $c) (i32.const 3)))))))
-            (local.set $a1 (f64x2.add (local.get $a1) (f64x2.mul
-              (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $kv) (local.get $kv)))
-              (v128.load offset=16 align=8 (i32.add (local.get $q) (i32.shl (local.get $c) (i32.const 3)))))))
-            (local.set $c (i32.add (local.get $c) (i32.const 4)))))
-        ;; the last d mod 4 channels, one at a time
+        (block $fours_done
+          (loop $fours
+            (br_if $fours_done (i32.ge_u (local.get $c) (local.get $d4)))
+            (local.set $a (f32x4.add (local.get $a)
+              (f32x4.mul
+                (v128.load align=4 (i32.add (local.get $row) (i32.shl (local.get $c) (i32.const 2))))
+                (v128.load align=4 (i32.add (local.get $q) (i32.shl (local.get $c) (i32.const 2)))))))
+            (local.set $c (i32.add (local.get $c) (i32.const 4)))
+            (br $fours)))
         (block $tail_done
           (loop $tail
             (br_if $tail_done (i32.ge_u (local.get $c) (local.get $d)))
-            (local.set $s (f64.add (local.get $s) (f64.mul
-              (f64.promote_f32 (f32.load (i32.add (local.get $row) (i32.shl (local.get $c) (i32.const 2)))))
-              (f64.load (i32.add (local.get $q) (i32.shl (local.get $c) (i32.const 3)))))))
+            (local.set $s (f32.add (local.get $s) (f32.mul
+              (f32.load (i32.add (local.get $row) (i32.shl (local.get $c) (i32.const 2))))
+              (f32.load (i32.add (local.get $q) (i32.shl (local.get $c) (i32.const 2)))))))
             (local.set $c (i32.add (local.get $c) (i32.const 1)))
             (br $tail)))
-        (local.set $a0 (f64x2.add (f64x2.add (local.get $a0) (local.get $a1)) (f64x2.add (local.get $a2) (local.get $a3))))
         (f64.store (i32.add (local.get $out) (i32.shl (local.get $r) (i32.const 3)))
-          (f64.mul (local.get $scale)
-            (f64.add (local.get $s)
-              (f64.add (f64x2.extract_lane 0 (local.get $a0)) (f64x2.extract_lane 1 (local.get $a0))))))
+          (f64.mul (local.get $scale) (f64.promote_f32
+            (f32.add (local.get $s)
+              (f32.add
+                (f32.add (f32x4.extract_lane 0 (local.get $a)) (f32x4.extract_lane 1 (local.get $a)))
+                (f32.add (f32x4.extract_lane 2 (local.get $a)) (f32x4.extract_lane 3 (local.get $a))))))))
         (local.set $row (i32.add (local.get $row) (i32.shl (local.get $d) (i32.const 2))))
         (local.set $r (i32.add (local.get $r) (i32.const 1)))
         (br $rows))))
 
-  ;; out[c] += Σ_r w[r]·v[r·d + c] for c in [0, d): `count` weights against `count` contiguous value rows.
-  ;; Columns outside, rows inside: each 4-column chunk of out stays in registers across the rows,
-  ;; two rows per pass into separate accumulators. Weights are broadcast by load64_splat (a plain
-  ;; load) and float32 halves loaded by load64_zero, to keep shuffles off the one port that widens.
+  ;; e^x in four float32 lanes, for x ≤ 0 (a score minus the maximum), to about 1 ulp of float32:
+  ;; the weights are float32 from here on (mix multiplies in float32), so a float64 exp would buy
+  ;; nothing. x = k·ln 2 + r with |r| ≤ ln 2 / 2 (ln 2 split in two so k·ln 2 is exact), e^r by
+  ;; Cephes' expf polynomial, 2^k built in the exponent bits: k is rounded by adding 1.5·2²³, which
+  ;; leaves it in the low bits of the sum, so those bits plus the bias, shifted left by 23, are 2^k.
+  ;; x is clamped at −87, where e^x (1.6e-38) is already negligible beside the maximum's weight of 1
+  ;; and 2^k stays normal. pmax keeps a NaN in x (its first operand), so a non-finite score shows
+  ;; in the sum.
+  (func $exp4 (param $x v128) (result v128)
+    (local $kb v128) (local $k v128) (local $r v128) (local $p v128)
+    (local.set $x (f32x4.pmax (local.get $x) (v128.const f32x4 -87 -87 -87 -87)))
+    (local.set $kb (f32x4.add
+      (f32x4.mul (local.get $x) (v128.const f32x4 1.44269504 1.44269504 1.44269504 1.44269504))
+      (v128.const f32x4 12582912 12582912 12582912 12582912)))
+    (local.set $k (f32x4.sub (local.get $kb) (v128.const f32x4 12582912 12582912 12582912 12582912)))
+    (local.set $r (f32x4.add
+      (f32x4.sub (local.get $x) (f32x4.mul (local.get $k) (v128.const f32x4 0.693359375 0.693359375 0.693359375 0.693359375)))
+      (f32x4.mul (local.get $k) (v128.const f32x4 2.12194440e-4 2.12194440e-4 2.12194440e-4 2.12194440e-4))))
+    (local.set $p (v128.const f32x4 1.9875691500e-4 1.9875691500e-4 1.9875691500e-4 1.9875691500e-4))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 1.3981999507e-3 1.3981999507e-3 1.3981999507e-3 1.3981999507e-3)))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 8.3334519073e-3 8.3334519073e-3 8.3334519073e-3 8.3334519073e-3)))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 4.1665795894e-2 4.1665795894e-2 4.1665795894e-2 4.1665795894e-2)))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 1.6666665459e-1 1.6666665459e-1 1.6666665459e-1 1.6666665459e-1)))
+    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 5.0000001201e-1 5.0000001201e-1 5.0000001201e-1 5.0000001201e-1)))
+    ;; e^r ≈ 1 + r + r²·p(r)
+    (local.set $p (f32x4.add
+      (f32x4.add (f32x4.mul (f32x4.mul (local.get $r) (local.get $r)) (local.get $p)) (local.get $r))
+      (v128.const f32x4 1 1 1 1)))
+    (f32x4.mul (local.get $p) (i32x4.shl (i32x4.add (local.get $kb) (v128.const i32x4 127 127 127 127)) (i32.const 23))))
+
+  ;; p[0 : n] ← softmax(p[0 : n]) in place, float64 scores in and weights out: subtract the
+  ;; maximum (float64), exponentiate (float32, four at a time), sum and normalise (float64).
+  ;; Returns Σ e^(p_i − max) (at least 1), or a non-finite number when a score was not finite: the
+  ;; caller's overflow check. (pmax, one instruction, may drop a NaN from the maximum, but that
+  ;; score's own term is NaN, so the sum still shows it.)
+  (func (export "softmax") (param $p i32) (param $n i32) (result f64)
+    (local $i i32) (local $n2 i32) (local $n4 i32) (local $at i32) (local $m v128) (local $max f64)
+    (local $e v128) (local $lo v128) (local $hi v128) (local $sum v128) (local $total f64) (local $one f64) (local $inv v128)
+    (local.set $n2 (i32.and (local.get $n) (i32.const -2)))
+    (local.set $n4 (i32.and (local.get $n) (i32.const -4)))
+    (local.set $m (v128.const f64x2 -inf -inf))
+    (block $max_done
+      (loop $max_loop
+        (br_if $max_done (i32.ge_u (local.get $i) (local.get $n2)))
+        (local.set $m (f64x2.pmax (v128.load align=8 (i32.add (local.get $p) (i32.shl (local.get $i) (i32.const 3)))) (local.get $m)))
+        (local.set $i (i32.add (local.get $i) (i32.const 2)))
+        (br $max_loop)))
+    (local.set $max (f64.max (f64x2.extract_lane 0 (local.get $m)) (f64x2.extract_lane 1 (local.get $m))))
+    (if (i32.lt_u (local.get $n2) (local.get $n))
+      (then (local.set $max (f64.max (local.get $max) (f64.load (i32.add (local.get $p) (i32.shl (local.get $n2) (i32.const 3))))))))
+    (local.set $m (f64x2.splat (local.get $max)))
+    (local.set $sum (v128.const i64x2 0 0))
+    ;; four scores per pass: two float64 pairs narrowed into one f32x4, exponentiated, widened back
+    (local.set $i (i32.const 0))
+    (block $exp_done
+      (loop $exp_loop
+        (br_if $exp_done (i32.ge_u (local.get $i) (local.get $n4)))
+        (local.set $at (i32.add (local.get $p) (i32.shl (local.get $i) (i32.const 3))))
+        (local.set $e (call $exp4 (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23
+          (f32x4.demote_f64x2_zero (f64x2.sub (v128.load align=8 (local.get $at)) (local.get $m)))
+          (f32x4.demote_f64x2_zero (f64x2.sub (v128.load offset=16 align=8 (local.get $at)) (local.get $m))))))
+        (local.set $lo (f64x2.promote_low_f32x4 (local.get $e)))
+        (local.set $hi (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $e) (local.get $e))))
+        (v128.store align=8 (local.get $at) (local.get $lo))
+        (v128.store offset=16 align=8 (local.get $at) (local.get $hi))
+        (local.set $sum (f64x2.add (local.get $sum) (f64x2.add (local.get $lo) (local.get $hi))))
+        (local.set $i (i32.add (local.get $i) (i32.const 4)))
+        (br $exp_loop)))
+    (local.set $total (f64.add (f64x2.extract_lane 0 (local.get $sum)) (f64x2.extract_lane 1 (local.get $sum))))
+    ;; the last n mod 4 scores, one lane each
+    (block $rest_done
+      (loop $rest
+        (br_if $rest_done (i32.ge_u (local.get $i) (local.get $n)))
+        (local.set $at (i32.add (local.get $p) (i32.shl (local.get $i) (i32.const 3))))
+        (local.set $one (f64.promote_f32 (f32x4.extract_lane 0
+          (call $exp4 (f32x4.splat (f32.demote_f64 (f64.sub (f64.load (local.get $at)) (local.get $max))))))))
+        (f64.store (local.get $at) (local.get $one))
+        (local.set $total (f64.add (local.get $total) (local.get $one)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $rest)))
+    (local.set $inv (f64x2.splat (f64.div (f64.const 1) (local.get $total))))
+    (local.set $i (i32.const 0))
+    (block $scale_done
+      (loop $scale_loop
+        (br_if $scale_done (i32.ge_u (local.get $i) (local.get $n2)))
+        (v128.store align=8 (i32.add (local.get $p) (i32.shl (local.get $i) (i32.const 3)))
+          (f64x2.mul (local.get $inv) (v128.load align=8 (i32.add (local.get $p) (i32.shl (local.get $i) (i32.const 3))))))
+        (local.set $i (i32.add (local.get $i) (i32.const 2)))
+        (br $scale_loop)))
+    (if (i32.lt_u (local.get $n2) (local.get $n))
+      (then
+        (f64.store (i32.add (local.get $p) (i32.shl (local.get $n2) (i32.const 3)))
+          (f64.mul (f64x2.extract_lane 0 (local.get $inv)) (f64.load (i32.add (local.get $p) (i32.shl (local.get $n2) (i32.const 3))))))))
+    (local.get $total))
+
+  ;; out[c] += Σ_r w[r]·v[r·d + c] for c in [0, d): `count` float64 weights against `count`
+  ;; contiguous float32 value rows. Columns outside, rows inside: a chunk of 32 columns stays in
+  ;; eight f32x4 registers across the rows (then chunks of 4), then is widened and added to the
+  ;; float64 output. Each weight is rounded to float32 once per chunk.
   (func (export "mix") (param $w i32) (param $v i32) (param $count i32) (param $d i32) (param $out i32)
-    (local $r i32) (local $c i32) (local $p i32) (local $stride i32) (local $wr v128) (local $wr2 v128)
-    (local $kv v128)
-    (local $a0 v128) (local $a1 v128) (local $b0 v128) (local $b1 v128) (local $s f64) (local $count2 i32) (local $o i32)
+    (local $r i32) (local $c i32) (local $p i32) (local $stride i32) (local $wr v128) (local $s f64) (local $o i32)
+    (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128) (local $a4 v128) (local $a5 v128) (local $a6 v128) (local $a7 v128)
     (local.set $stride (i32.shl (local.get $d) (i32.const 2)))
-    (local.set $count2 (i32.and (local.get $count) (i32.const -2)))
-    (block $chunks_done
-      (loop $chunks
-        (br_if $chunks_done (i32.gt_u (i32.add (local.get $c) (i32.const 4)) (local.get $d)))
-        (local.set $o (i32.add (local.get $out) (i32.shl (local.get $c) (i32.const 3))))
-        (local.set $a0 (v128.load align=8 (local.get $o)))
-        (local.set $a1 (v128.load offset=16 align=8 (local.get $o)))
-        (local.set $b0 (v128.const i64x2 0 0))
-        (local.set $b1 (v128.const i64x2 0 0))
+    ;; 32 columns per chunk
+    (block $thirtytwos_done
+      (loop $thirtytwos
+        (br_if $thirtytwos_done (i32.gt_u (i32.add (local.get $c) (i32.const 32)) (local.get $d)))
+        (local.set $a0 (v128.const i64x2 0 0))
+        (local.set $a1 (v128.const i64x2 0 0))
+        (local.set $a2 (v128.const i64x2 0 0))
+        (local.set $a3 (v128.const i64x2 0 0))
+        (local.set $a4 (v128.const i64x2 0 0))
+        (local.set $a5 (v128.const i64x2 0 0))
+        (local.set $a6 (v128.const i64x2 0 0))
+        (local.set $a7 (v128.const i64x2 0 0))
         (local.set $p (i32.add (local.get $v) (i32.shl (local.get $c) (i32.const 2))))
         (local.set $r (i32.const 0))
-        (block $pairs_done
-          (loop $pairs
-            (br_if $pairs_done (i32.ge_u (local.get $r) (local.get $count2)))
-            (local.set $wr (v128.load64_splat (i32.add (local.get $w) (i32.shl (local.get $r) (i32.const 3)))))
-            (local.set $wr2 (v128.load64_splat offset=8 (i32.add (local.get $w) (i32.shl (local.get $r) (i32.const 3)))))
-            (local.set $a0 (f64x2.add (local.get $a0) (f64x2.mul (local.get $wr) (f64x2.promote_low_f32x4 (v128.load64_zero align=4 (local.get $p))))))
-            (local.set $a1 (f64x2.add (local.get $a1) (f64x2.mul (local.get $wr) (f64x2.promote_low_f32x4 (v128.load64_zero offset=8 align=4 (local.get $p))))))
-            (local.set $b0 (f64x2.add (local.get $b0) (f64x2.mul (local.get $wr2)
-              (f64x2.promote_low_f32x4 (v128.load64_zero align=4 (i32.add (local.get $p) (local.get $stride)))))))
-            (local.set $b1 (f64x2.add (local.get $b1) (f64x2.mul (local.get $wr2)
-              (f64x2.promote_low_f32x4 (v128.load64_zero offset=8 align=4 (i32.add (local.get $p) (local.get $stride)))))))
-            (local.set $p (i32.add (local.get $p) (i32.shl (local.get $stride) (i32.const 1))))
-            (local.set $r (i32.add (local.get $r) (i32.const 2)))
-            (br $pairs)))
-        (if (i32.lt_u (local.get $r) (local.get $count))
-          (then
-            (local.set $wr (v128.load64_splat (i32.add (local.get $w) (i32.shl (local.get $r) (i32.const 3)))))
-            (local.set $kv (v128.load align=4 (local.get $p)))
-            (local.set $a0 (f64x2.add (local.get $a0) (f64x2.mul (local.get $wr) (f64x2.promote_low_f32x4 (local.get $kv)))))
-            (local.set $a1 (f64x2.add (local.get $a1) (f64x2.mul (local.get $wr)
-              (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $kv) (local.get $kv))))))))
-        (v128.store align=8 (local.get $o) (f64x2.add (local.get $a0) (local.get $b0)))
-        (v128.store offset=16 align=8 (local.get $o) (f64x2.add (local.get $a1) (local.get $b1)))
+        (block $thirtytwos_rows_done
+          (loop $thirtytwos_rows
+            (br_if $thirtytwos_rows_done (i32.ge_u (local.get $r) (local.get $count)))
+            (local.set $wr (f32x4.splat (f32.demote_f64 (f64.load (i32.add (local.get $w) (i32.shl (local.get $r) (i32.const 3)))))))
+            (local.set $a0 (f32x4.add (local.get $a0) (f32x4.mul (local.get $wr) (v128.load align=4 (local.get $p)))))
+            (local.set $a1 (f32x4.add (local.get $a1) (f32x4.mul (local.get $wr) (v128.load offset=16 align=4 (local.get $p)))))
+            (local.set $a2 (f32x4.add (local.get $a2) (f32x4.mul (local.get $wr) (v128.load offset=32 align=4 (local.get $p)))))
+            (local.set $a3 (f32x4.add (local.get $a3) (f32x4.mul (local.get $wr) (v128.load offset=48 align=4 (local.get $p)))))
+            (local.set $a4 (f32x4.add (local.get $a4) (f32x4.mul (local.get $wr) (v128.load offset=64 align=4 (local.get $p)))))
+            (local.set $a5 (f32x4.add (local.get $a5) (f32x4.mul (local.get $wr) (v128.load offset=80 align=4 (local.get $p)))))
+            (local.set $a6 (f32x4.add (local.get $a6) (f32x4.mul (local.get $wr) (v128.load offset=96 align=4 (local.get $p)))))
+            (local.set $a7 (f32x4.add (local.get $a7) (f32x4.mul (local.get $wr) (v128.load offset=112 align=4 (local.get $p)))))
+            (local.set $p (i32.add (local.get $p) (local.get $stride)))
+            (local.set $r (i32.add (local.get $r) (i32.const 1)))
+            (br $thirtytwos_rows)))
+        (local.set $o (i32.add (local.get $out) (i32.shl (local.get $c) (i32.const 3))))
+        (call $widen_add (i32.add (local.get $o) (i32.const 0)) (local.get $a0))
+        (call $widen_add (i32.add (local.get $o) (i32.const 32)) (local.get $a1))
+        (call $widen_add (i32.add (local.get $o) (i32.const 64)) (local.get $a2))
+        (call $widen_add (i32.add (local.get $o) (i32.const 96)) (local.get $a3))
+        (call $widen_add (i32.add (local.get $o) (i32.const 128)) (local.get $a4))
+        (call $widen_add (i32.add (local.get $o) (i32.const 160)) (local.get $a5))
+        (call $widen_add (i32.add (local.get $o) (i32.const 192)) (local.get $a6))
+        (call $widen_add (i32.add (local.get $o) (i32.const 224)) (local.get $a7))
+        (local.set $c (i32.add (local.get $c) (i32.const 32)))
+        (br $thirtytwos)))
+    ;; 4 columns per chunk
+    (block $fours_done
+      (loop $fours
+        (br_if $fours_done (i32.gt_u (i32.add (local.get $c) (i32.const 4)) (local.get $d)))
+        (local.set $a0 (v128.const i64x2 0 0))
+        (local.set $p (i32.add (local.get $v) (i32.shl (local.get $c) (i32.const 2))))
+        (local.set $r (i32.const 0))
+        (block $fours_rows_done
+          (loop $fours_rows
+            (br_if $fours_rows_done (i32.ge_u (local.get $r) (local.get $count)))
+            (local.set $wr (f32x4.splat (f32.demote_f64 (f64.load (i32.add (local.get $w) (i32.shl (local.get $r) (i32.const 3)))))))
+            (local.set $a0 (f32x4.add (local.get $a0) (f32x4.mul (local.get $wr) (v128.load align=4 (local.get $p)))))
+            (local.set $p (i32.add (local.get $p) (local.get $stride)))
+            (local.set $r (i32.add (local.get $r) (i32.const 1)))
+            (br $fours_rows)))
+        (local.set $o (i32.add (local.get $out) (i32.shl (local.get $c) (i32.const 3))))
+        (call $widen_add (i32.add (local.get $o) (i32.const 0)) (local.get $a0))
         (local.set $c (i32.add (local.get $c) (i32.const 4)))
-        (br $chunks)))
-    ;; the last d mod 4 columns, one at a time
+        (br $fours)))
+    ;; the last d mod 4 columns, one at a time, in float64
     (block $tail_done
       (loop $tail
         (br_if $tail_done (i32.ge_u (local.get $c) (local.get $d)))
@@ -130,16 +311,24 @@
         (local.set $s (f64.load (local.get $o)))
         (local.set $p (i32.add (local.get $v) (i32.shl (local.get $c) (i32.const 2))))
         (local.set $r (i32.const 0))
-        (block $rows_done
-          (loop $rows
-            (br_if $rows_done (i32.ge_u (local.get $r) (local.get $count)))
+        (block $rows1_done
+          (loop $rows1
+            (br_if $rows1_done (i32.ge_u (local.get $r) (local.get $count)))
             (local.set $s (f64.add (local.get $s) (f64.mul
               (f64.load (i32.add (local.get $w) (i32.shl (local.get $r) (i32.const 3))))
               (f64.promote_f32 (f32.load (local.get $p))))))
             (local.set $p (i32.add (local.get $p) (local.get $stride)))
             (local.set $r (i32.add (local.get $r) (i32.const 1)))
-            (br $rows)))
+            (br $rows1)))
         (f64.store (local.get $o) (local.get $s))
         (local.set $c (i32.add (local.get $c) (i32.const 1)))
         (br $tail))))
+
+  ;; out[0 : 4] += the four float32 lanes of a, in float64.
+  (func $widen_add (param $o i32) (param $a v128)
+    (v128.store align=8 (local.get $o)
+      (f64x2.add (v128.load align=8 (local.get $o)) (f64x2.promote_low_f32x4 (local.get $a))))
+    (v128.store offset=16 align=8 (local.get $o)
+      (f64x2.add (v128.load offset=16 align=8 (local.get $o))
+        (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $a) (local.get $a))))))
 )

@@ -29,8 +29,10 @@ const INITIAL_PAGES = 16;
  * {@link WasmArena.generation} changes.
  */
 export class WasmArena {
-  /** `out[r] = scale · q·k_r` for `count` contiguous float32 key rows; q and out are float64. */
+  /** `out[r] = scale · q·k_r` for `count` contiguous float32 key rows; q is float32, out float64. */
   readonly scores: (q: number, keys: number, count: number, headDim: number, scale: number, out: number) => void;
+  /** Softmax of `count` float64 scores in place; returns Σ e^(s − max), non-finite when a score was. */
+  readonly softmax: (scores: number, count: number) => number;
   /** `out += Σ_r w[r]·v_r` over `count` contiguous float32 value rows; w and out are float64. */
   readonly mix: (weights: number, values: number, count: number, headDim: number, out: number) => void;
   private readonly memory: WasmMemory;
@@ -44,6 +46,7 @@ export class WasmArena {
     this.memory = new WebAssembly.Memory({ initial: INITIAL_PAGES, maximum: MAXIMUM_PAGES });
     const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory: this.memory } });
     this.scores = instance.exports['scores'] as WasmArena['scores'];
+    this.softmax = instance.exports['softmax'] as WasmArena['softmax'];
     this.mix = instance.exports['mix'] as WasmArena['mix'];
   }
 
