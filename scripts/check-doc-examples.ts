@@ -1,11 +1,11 @@
-// Lists every symbol the package exports (attnstream, attnstream/rx, attnstream/testing) that has
+// Lists every symbol the package exports (attnstream, attnstream/rx, attnstream/testing, attnstream/threads) that has
 // no doc comment or no @example, and exits 1 if there is any: the API reference (`npm run docs`)
 // promises a summary and an example for each.
 //
 //   npm run docs:check
 import ts from 'typescript';
 
-const ENTRY_POINTS = ['src/index.ts', 'src/rx/index.ts', 'src/testing/index.ts'];
+const ENTRY_POINTS = ['src/index.ts', 'src/rx/index.ts', 'src/testing/index.ts', 'src/threads/index.ts'];
 
 const program = ts.createProgram(ENTRY_POINTS, {
   module: ts.ModuleKind.NodeNext,

@@ -23,5 +23,6 @@ export type {
 } from './attention/index.js';
 export type { CacheStats } from './cache/index.js';
 export type { FloatArray, FloatArrayConstructor } from './kernels/index.js';
+export { ThreadPool } from './kernels/wasm/thread-pool.js';
 export { AttentionError } from './errors.js';
 export type { AttentionErrorCode, AttentionErrorDetails } from './errors.js';

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 describe('the API reference (npm run docs)', () => {
-  it('documents every symbol exported by attnstream, attnstream/rx and attnstream/testing with a summary and an @example', async () => {
+  it('documents every symbol exported by attnstream, attnstream/rx, attnstream/testing and attnstream/threads with a summary and an @example', async () => {
     // Runs `npm run docs:check` itself, so the rule lives in one place: scripts/check-doc-examples.ts.
     const { code, out } = await new Promise<{ code: number | string; out: string }>((resolve) =>
       execFile(join(ROOT, 'node_modules', '.bin', 'tsx'), [join(ROOT, 'scripts', 'check-doc-examples.ts')], { cwd: ROOT }, (error, stdout) =>

@@ -10,11 +10,11 @@ declare function queueMicrotask(callback: () => void): void;
 import { axpy } from '../kernels/axpy.js';
 import { dot } from '../kernels/dot.js';
 import type { FloatArray } from '../kernels/float-array.js';
-import type { WasmArena } from '../kernels/wasm/wasm-arena.js';
 import { matMatTransposed } from '../kernels/mat-mat.js';
 import { matVec } from '../kernels/mat-vec.js';
 import { ropeRotate } from '../kernels/rope.js';
 import { softmaxInPlace } from '../kernels/softmax.js';
+import { StepJob } from '../kernels/wasm/step-job.js';
 import { attendedKeys, oldestAttendable } from './attended-keys.js';
 import type { AttendedKeys } from './attended-keys.js';
 import type { CacheEvent, CacheListener } from './cache-event.js';
@@ -153,14 +153,8 @@ export class AttentionEngine implements Attention {
   private readonly keys: AttendedKeys = { sinkEnd: 0, from: 0, to: 0 };
   /** While pushMany runs: head outputs waiting for one batched wo projection, in step order. */
   private deferredHeads: Float64Array[] | null = null;
-  /** The SIMD kernels and their memory, or null on the TypeScript kernels. */
-  private readonly arena: WasmArena | null;
-  // Byte offsets of this step's float32 query, head outputs and scores in the arena's scratch; -1 on the TypeScript path.
-  private qPointer = -1;
-  private outPointer = -1;
-  private scoresPointer = -1;
-  /** Views on the scratch, remade only when it moves, the memory grows or the keys outgrow them. */
-  private scratch: ScratchViews | null = null;
+  /** The step laid out for the SIMD kernels in their memory, or null on the TypeScript kernels. */
+  private readonly job: StepJob | null;
 
   constructor(state: EngineState) {
     const o = state.options;
@@ -176,7 +170,8 @@ export class AttentionEngine implements Attention {
     this.qScaled = new Float64Array(o.headDim);
     this.headOut = new Float64Array(o.heads * o.headDim);
     this.scores = new Float64Array(64);
-    this.arena = kernelArena(o);
+    const arena = kernelArena(o);
+    this.job = arena === null ? null : new StepJob(arena, o.heads, o.headDim);
   }
 
   get length(): number {
@@ -411,46 +406,18 @@ export class AttentionEngine implements Attention {
   /** Output of query `i` (its row at `qSource[qOffset …]`) over keys up to `last`. */
   private attend(i: number, last: number, qSource: FloatArray, qOffset: number): AttentionStep {
     const o = this.options;
-    const { heads, headDim, groupSize } = o;
+    const { heads, headDim } = o;
     const keys = attendedKeys(o, i, last, this.keys);
     const count = keys.sinkEnd + (keys.to - keys.from);
-    if (this.scores.length < count) this.scores = new Float64Array(Math.max(count, 2 * this.scores.length));
-    let scores = this.scores;
-    let headOut = this.headOut;
-    // On the SIMD kernels the query, scores and head outputs live in the arena, where they read them.
-    const views = this.arena === null ? null : this.scratchViews(count);
-    if (views !== null) {
-      scores = views.scores;
-      headOut = views.headOut;
-    } else {
-      this.scoresPointer = -1;
-    }
-    const qHead = this.qHead;
-    headOut.fill(0);
     const weights: FloatArray[] | null = o.withWeights ? [] : null;
-    const byCacheRank = o.invFreq !== null && o.ropePositions === 'cache';
-    // In cache mode a key's position is its rank among the attended keys: sinks 0…, then the window.
-    const windowRank = keys.sinkEnd;
-    for (let h = 0; h < heads; h++) {
-      const g = Math.floor(h / groupSize);
-      for (let c = 0; c < headDim; c++) qHead[c] = qSource[qOffset + h * headDim + c]!;
-      if (o.invFreq !== null) ropeRotate(qHead, 0, headDim, byCacheRank ? windowRank + (i - keys.from) : i, o.invFreq);
-      if (views !== null) views.query.set(qHead);
-      const slope = o.slopes === null ? 0 : o.slopes[h]!;
-      let n = this.scoreRun(scores, 0, qHead, g, 0, keys.sinkEnd, 0, i, slope, byCacheRank);
-      n = this.scoreRun(scores, n, qHead, g, keys.from, keys.to, windowRank, i, slope, byCacheRank);
-      const sum = views !== null ? this.arena!.softmax(this.scoresPointer, count) : softmaxInPlace(scores, 0, count);
-      if (!Number.isFinite(sum)) {
-        // The SIMD kernels add a dot product in float32, whose range ends at 3.4e38.
-        const range = views !== null ? "float32 (the WebAssembly kernels' sums; kernels: 'js' adds in float64)" : 'a double';
-        throw new AttentionError('NON_FINITE', `score of token ${i}, head ${h} overflowed: q·k exceeds the range of ${range}`, {
-          field: 'score',
-          token: i,
-        });
-      }
-      n = this.mixRun(scores, headOut, 0, h, g, 0, keys.sinkEnd);
-      this.mixRun(scores, headOut, n, h, g, keys.from, keys.to);
-      if (weights !== null) weights.push(o.Float.from(scores.subarray(0, count)));
+    let headOut: Float64Array;
+    if (this.job !== null && this.fillJob(this.job, i, keys, count, qSource, qOffset)) {
+      const bad = o.threads !== null ? o.threads.attend(this.job.base, heads) : this.job.arena.attend(this.job.base, 0, heads);
+      if (bad >= 0) throw scoreOverflow(i, bad, "float32 (the WebAssembly kernels' sums; kernels: 'js' adds in float64)");
+      headOut = this.job.headOutputs();
+      if (weights !== null) for (let h = 0; h < heads; h++) weights.push(o.Float.from(this.job.weights(h)));
+    } else {
+      headOut = this.attendInTypeScript(i, keys, count, qSource, qOffset, weights);
     }
     const output = new o.Float(o.outputDim);
     const wo = o.weights === null ? null : o.weights.wo;
@@ -466,31 +433,62 @@ export class AttentionEngine implements Attention {
   }
 
   /**
-   * The arena scratch for a step over `count` keys: [float32 query | float64 head outputs | float64
-   * scores]. Room for scores is kept in powers of two, so a growing stream remakes its views
-   * O(log n) times. Null when the memory cannot grow (the step then runs the TypeScript kernels).
+   * Lays query `i`'s step out for the WebAssembly `attend` kernel: every head's rotated query and
+   * one run per cache block the keys span. False when it cannot: RoPE 'cache' positions rotate each
+   * key per query (TypeScript does that), a block lives outside the arena, or the scratch cannot grow.
    */
-  private scratchViews(count: number): ScratchViews | null {
-    const arena = this.arena!;
-    const { heads, headDim } = this.options;
-    const current = this.scratch;
-    const room = Math.max(64, 2 ** Math.ceil(Math.log2(count)));
-    const queryBytes = 16 * Math.ceil(headDim / 4);
-    const base = arena.scratch(queryBytes + 8 * heads * headDim + 8 * (current === null ? room : Math.max(room, current.scores.length)));
-    if (base < 0) return null;
-    if (current !== null && current.base === base && current.generation === arena.generation && current.scores.length >= count) return current;
-    const buffer = arena.buffer;
-    this.qPointer = base;
-    this.outPointer = base + queryBytes;
-    this.scoresPointer = this.outPointer + 8 * heads * headDim;
-    this.scratch = {
-      base,
-      generation: arena.generation,
-      query: new Float32Array(buffer, this.qPointer, headDim),
-      headOut: new Float64Array(buffer, this.outPointer, heads * headDim),
-      scores: new Float64Array(buffer, this.scoresPointer, Math.max(room, current?.scores.length ?? 0)),
-    };
-    return this.scratch;
+  private fillJob(job: StepJob, i: number, keys: AttendedKeys, count: number, qSource: FloatArray, qOffset: number): boolean {
+    const o = this.options;
+    const { heads, headDim, blockSize } = o;
+    if (o.invFreq !== null && o.ropePositions === 'cache') return false;
+    const spanned = (from: number, to: number) => (to > from ? Math.floor((to - 1) / blockSize) - Math.floor(from / blockSize) + 1 : 0);
+    if (!job.begin(count, spanned(0, keys.sinkEnd) + spanned(keys.from, keys.to))) return false;
+    for (const [from, to] of [[0, keys.sinkEnd], [keys.from, keys.to]] as const) {
+      for (let p = from; p < to; ) {
+        const b = Math.floor(p / blockSize);
+        const block = this.cache.blockAt(p)!;
+        if (block.keysByteOffset < 0) return false;
+        const end = Math.min(to, (b + 1) * blockSize);
+        const row = 4 * (p - b * blockSize) * headDim;
+        job.addRun(block.keysByteOffset + row, block.valuesByteOffset + row, end - p, p);
+        p = end;
+      }
+    }
+    const qHead = this.qHead;
+    for (let h = 0; h < heads; h++) {
+      for (let c = 0; c < headDim; c++) qHead[c] = qSource[qOffset + h * headDim + c]!;
+      if (o.invFreq !== null) ropeRotate(qHead, 0, headDim, i, o.invFreq);
+      job.setQuery(h, qHead);
+    }
+    job.seal(o.groupSize, 4 * blockSize * headDim, o.scale, o.slopes, i);
+    return true;
+  }
+
+  /** The head outputs of query `i` by the TypeScript kernels; pushes each head's weights when asked. */
+  private attendInTypeScript(i: number, keys: AttendedKeys, count: number, qSource: FloatArray, qOffset: number, weights: FloatArray[] | null): Float64Array {
+    const o = this.options;
+    const { heads, headDim, groupSize } = o;
+    if (this.scores.length < count) this.scores = new Float64Array(Math.max(count, 2 * this.scores.length));
+    const scores = this.scores;
+    const headOut = this.headOut;
+    const qHead = this.qHead;
+    headOut.fill(0);
+    const byCacheRank = o.invFreq !== null && o.ropePositions === 'cache';
+    // In cache mode a key's position is its rank among the attended keys: sinks 0…, then the window.
+    const windowRank = keys.sinkEnd;
+    for (let h = 0; h < heads; h++) {
+      const g = Math.floor(h / groupSize);
+      for (let c = 0; c < headDim; c++) qHead[c] = qSource[qOffset + h * headDim + c]!;
+      if (o.invFreq !== null) ropeRotate(qHead, 0, headDim, byCacheRank ? windowRank + (i - keys.from) : i, o.invFreq);
+      const slope = o.slopes === null ? 0 : o.slopes[h]!;
+      let n = this.scoreRun(scores, 0, qHead, g, 0, keys.sinkEnd, 0, i, slope, byCacheRank);
+      n = this.scoreRun(scores, n, qHead, g, keys.from, keys.to, windowRank, i, slope, byCacheRank);
+      if (!Number.isFinite(softmaxInPlace(scores, 0, count))) throw scoreOverflow(i, h, 'a double');
+      n = this.mixRun(scores, headOut, 0, h, g, 0, keys.sinkEnd);
+      this.mixRun(scores, headOut, n, h, g, keys.from, keys.to);
+      if (weights !== null) weights.push(o.Float.from(scores.subarray(0, count)));
+    }
+    return headOut;
   }
 
   /** Writes the scores of positions `[from, to)` against kv head g into `scores[n …]`; returns the next n. */
@@ -508,23 +506,10 @@ export class AttentionEngine implements Attention {
   ): number {
     const { blockSize, headDim, scale, invFreq } = this.options;
     const kHead = this.kHead;
-    const arena = this.arena;
     for (let p = from; p < to; ) {
       const b = Math.floor(p / blockSize);
       const block = this.cache.blockAt(p)!;
       const end = Math.min(to, (b + 1) * blockSize);
-      if (this.scoresPointer >= 0 && block.keysByteOffset >= 0 && !byCacheRank) {
-        // The block's rows for kv head g are one contiguous run: one SIMD call scores them all.
-        const row = g * blockSize + (p - b * blockSize);
-        arena!.scores(this.qPointer, block.keysByteOffset + 4 * row * headDim, end - p, headDim, scale, this.scoresPointer + 8 * n);
-        if (slope === 0) {
-          n += end - p;
-          p = end;
-        } else {
-          for (; p < end; p++, n++) scores[n] = scores[n]! - slope * Math.abs(i - p);
-        }
-        continue;
-      }
       const keys = block.keys;
       if (keys !== null) {
         for (; p < end; p++) {
@@ -569,13 +554,6 @@ export class AttentionEngine implements Attention {
       const b = Math.floor(p / blockSize);
       const block = this.cache.blockAt(p)!;
       const end = Math.min(to, (b + 1) * blockSize);
-      if (this.scoresPointer >= 0 && block.valuesByteOffset >= 0) {
-        const row = g * blockSize + (p - b * blockSize);
-        this.arena!.mix(this.scoresPointer + 8 * n, block.valuesByteOffset + 4 * row * headDim, end - p, headDim, this.outPointer + 8 * h * headDim);
-        n += end - p;
-        p = end;
-        continue;
-      }
       const values = block.values;
       if (values !== null) {
         // Four keys per pass over the output row: a quarter of the loads and stores of headOut.
@@ -632,11 +610,10 @@ export class AttentionEngine implements Attention {
   }
 }
 
-/** An engine's views on the arena scratch, valid while `base` and `generation` hold. */
-interface ScratchViews {
-  readonly base: number;
-  readonly generation: number;
-  readonly query: Float32Array;
-  readonly headOut: Float64Array;
-  readonly scores: Float64Array;
+/** The refusal of a step whose score for query `token`, head `head`, left the range of `range`. */
+function scoreOverflow(token: number, head: number, range: string): AttentionError {
+  return new AttentionError('NON_FINITE', `score of token ${token}, head ${head} overflowed: q·k exceeds the range of ${range}`, {
+    field: 'score',
+    token,
+  });
 }

@@ -2,7 +2,11 @@ import { wasmArena } from '../kernels/wasm/wasm-arena.js';
 import type { WasmArena } from '../kernels/wasm/wasm-arena.js';
 import type { ResolvedOptions } from './options.js';
 
-/** Where an engine's cache keeps keys and values: the WebAssembly arena on the 'wasm' kernels, else plain arrays. */
+/**
+ * Where an engine's cache keeps keys and values: its thread pool's shared arena, else the
+ * process's WebAssembly arena on the 'wasm' kernels, else plain arrays (null).
+ */
 export function kernelArena(o: ResolvedOptions): WasmArena | null {
+  if (o.threads !== null) return o.threads.arena;
   return o.kernels === 'wasm' ? wasmArena() : null;
 }

@@ -1,5 +1,6 @@
 import { AttentionError } from '../errors.js';
 import { ropeInverseFrequencies } from '../kernels/index.js';
+import { ThreadPool } from '../kernels/wasm/thread-pool.js';
 import { wasmKernelsAvailable } from '../kernels/wasm/wasm-arena.js';
 import type { FloatArray, FloatArrayConstructor } from '../kernels/index.js';
 import { alibiSlopes } from './alibi-slopes.js';
@@ -123,6 +124,13 @@ export interface AttentionOptions {
    * {@link ResolvedOptions.kernels} for the choice made.
    */
   readonly kernels?: 'auto' | 'js';
+  /**
+   * A {@link ThreadPool} (`createThreadPool` from `attnstream/threads`) to split each step's query
+   * heads across; results are bit for bit those of one thread. Needs the WebAssembly kernels (a
+   * float32 cache, `kernels: 'auto'`) and positions they score (not RoPE 'cache'). Default: none,
+   * one thread.
+   */
+  readonly threads?: ThreadPool;
 }
 
 /**
@@ -188,6 +196,8 @@ export interface ResolvedOptions {
   readonly cacheDtype: 'float32' | 'float64' | 'int8';
   /** The kernels in use: 'wasm' (SIMD, float32 caches) or 'js'. */
   readonly kernels: 'wasm' | 'js';
+  /** The pool steps are split across, or null for one thread. */
+  readonly threads: ThreadPool | null;
   /** RoPE speeds, or null without RoPE. */
   readonly invFreq: Float64Array | null;
   /** ALiBi slopes per query head, or null without ALiBi. */
@@ -196,7 +206,7 @@ export interface ResolvedOptions {
 
 const KNOWN_OPTIONS = new Set([
   'dim', 'heads', 'kvHeads', 'headDim', 'weights', 'scale', 'precision', 'withWeights', 'positions',
-  'ropeBase', 'ropePositions', 'window', 'sinks', 'retain', 'lookahead', 'blockSize', 'cacheDtype', 'kernels',
+  'ropeBase', 'ropePositions', 'window', 'sinks', 'retain', 'lookahead', 'blockSize', 'cacheDtype', 'kernels', 'threads',
 ]);
 
 /**
@@ -266,13 +276,21 @@ export function resolveOptions(options: AttentionOptions): ResolvedOptions {
   if (kernelChoice !== 'auto' && kernelChoice !== 'js') invalid('kernels', `must be 'auto' or 'js', got ${String(kernelChoice)}`);
   // int8 and float64 caches have no SIMD kernels: they keep the TypeScript path.
   const kernels = kernelChoice === 'auto' && cacheDtype === 'float32' && wasmKernelsAvailable() ? 'wasm' : 'js';
+  const threads = options.threads ?? null;
+  if (threads !== null) {
+    if (!(threads instanceof ThreadPool)) invalid('threads', 'must be a ThreadPool from createThreadPool (attnstream/threads)');
+    if (kernels !== 'wasm') {
+      invalid('threads', "needs the WebAssembly kernels: a float32 cache (precision and cacheDtype 'float32') and kernels 'auto'");
+    }
+    if (positions === 'rope' && ropePositions === 'cache') invalid('threads', "RoPE 'cache' positions rotate every key per query in TypeScript, on one thread");
+  }
   const withWeights = options.withWeights ?? false;
   if (typeof withWeights !== 'boolean') invalid('withWeights', `must be a boolean, got ${String(withWeights)}`);
 
   const outputDim = weights === null || weights.wo !== null ? dim : heads * headDim;
   return Object.freeze({
     dim, heads, kvHeads, headDim, groupSize: heads / kvHeads, scale, precision, Float, withWeights, weights, outputDim,
-    positions, ropeBase, ropePositions, window, sinks, retain, lookahead, blockSize, cacheDtype, kernels,
+    positions, ropeBase, ropePositions, window, sinks, retain, lookahead, blockSize, cacheDtype, kernels, threads,
     invFreq: positions === 'rope' ? ropeInverseFrequencies(headDim, ropeBase) : null,
     slopes: positions === 'alibi' ? alibiSlopes(heads) : null,
   });

@@ -18,7 +18,7 @@
   ;; pass loads the query once for all four, two f32x4 accumulators per row keep the additions
   ;; independent, and the four rows' lanes are summed by shuffles into one vector of four scores.
   ;; The rows left over, and every row when d is not a multiple of 4, take $score_rows.
-  (func (export "scores") (param $q i32) (param $k i32) (param $count i32) (param $d i32) (param $scale f64) (param $out i32)
+  (func $scores (export "scores") (param $q i32) (param $k i32) (param $count i32) (param $d i32) (param $scale f64) (param $out i32)
     (local $r i32) (local $p i32) (local $p1 i32) (local $p2 i32) (local $p3 i32) (local $qp i32) (local $qend i32)
     (local $stride i32) (local $count4 i32)
     (local $q0 v128) (local $q1 v128)
@@ -176,7 +176,7 @@
   ;; Returns Σ e^(p_i − max) (at least 1), or a non-finite number when a score was not finite: the
   ;; caller's overflow check. (pmax, one instruction, may drop a NaN from the maximum, but that
   ;; score's own term is NaN, so the sum still shows it.)
-  (func (export "softmax") (param $p i32) (param $n i32) (result f64)
+  (func $softmax (export "softmax") (param $p i32) (param $n i32) (result f64)
     (local $i i32) (local $n2 i32) (local $n4 i32) (local $at i32) (local $m v128) (local $max f64)
     (local $e v128) (local $lo v128) (local $hi v128) (local $sum v128) (local $total f64) (local $one f64) (local $inv v128)
     (local.set $n2 (i32.and (local.get $n) (i32.const -2)))
@@ -240,7 +240,7 @@
   ;; contiguous float32 value rows. Columns outside, rows inside: a chunk of 32 columns stays in
   ;; eight f32x4 registers across the rows (then chunks of 4), then is widened and added to the
   ;; float64 output. Each weight is rounded to float32 once per chunk.
-  (func (export "mix") (param $w i32) (param $v i32) (param $count i32) (param $d i32) (param $out i32)
+  (func $mix (export "mix") (param $w i32) (param $v i32) (param $count i32) (param $d i32) (param $out i32)
     (local $r i32) (local $c i32) (local $p i32) (local $stride i32) (local $wr v128) (local $s f64) (local $o i32)
     (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128) (local $a4 v128) (local $a5 v128) (local $a6 v128) (local $a7 v128)
     (local.set $stride (i32.shl (local.get $d) (i32.const 2)))
@@ -323,6 +323,91 @@
         (f64.store (local.get $o) (local.get $s))
         (local.set $c (i32.add (local.get $c) (i32.const 1)))
         (br $tail))))
+
+  ;; ;; One decode step for query heads [h0, h1): for each head, scores over every run of keys (with the
+  ;; ALiBi bias when slopes are given), softmax, and the weighted sum of values. The engine calls it
+  ;; once per step for all heads; a thread pool calls it on each thread for a share of the heads,
+  ;; so every head's numbers are the same whichever thread computes them. Returns the first head
+  ;; whose softmax sum was not finite (a score overflowed), or -1.
+  ;;
+  ;; The job, at byte offset $job (see src/kernels/wasm/step-job.ts, which writes it):
+  ;;   +0 headDim  +4 groupSize  +8 runs  +12 count (keys per head)  +16 kvStride (bytes from one kv
+  ;;   head's rows to the next in a block)  +20 queries (float32, one 16-byte-aligned row per head)
+  ;;   +24 queryStride  +28 outputs (float64, headDim per head)  +32 scores (float64, count per head)
+  ;;   +36 run table (per run: keys, values, rows, first position; i32 each)  +40 slopes (float64 per
+  ;;   head, or 0 for none)  +44 query position  +48 scale (f64)
+  (func $attend (export "attend") (param $job i32) (param $h0 i32) (param $h1 i32) (result i32)
+    (local $h i32) (local $d i32) (local $g i32) (local $kv i32) (local $count i32) (local $runs i32) (local $run i32) (local $end i32)
+    (local $q i32) (local $sc i32) (local $n i32) (local $out i32) (local $rows i32) (local $slope f64) (local $j i32)
+    (local $at i32) (local $first i32) (local $position f64) (local $sum f64) (local $c i32)
+    (local.set $d (i32.load (local.get $job)))
+    (local.set $count (i32.load offset=12 (local.get $job)))
+    (local.set $runs (i32.load offset=36 (local.get $job)))
+    (local.set $end (i32.add (local.get $runs) (i32.shl (i32.load offset=8 (local.get $job)) (i32.const 4))))
+    (local.set $position (f64.convert_i32_s (i32.load offset=44 (local.get $job))))
+    (local.set $h (local.get $h0))
+    (block $heads_done
+      (loop $heads
+        (br_if $heads_done (i32.ge_u (local.get $h) (local.get $h1)))
+        (local.set $kv (i32.mul (i32.div_u (local.get $h) (i32.load offset=4 (local.get $job))) (i32.load offset=16 (local.get $job))))
+        (local.set $q (i32.add (i32.load offset=20 (local.get $job)) (i32.mul (local.get $h) (i32.load offset=24 (local.get $job)))))
+        (local.set $sc (i32.add (i32.load offset=32 (local.get $job)) (i32.shl (i32.mul (local.get $h) (local.get $count)) (i32.const 3))))
+        (local.set $out (i32.add (i32.load offset=28 (local.get $job)) (i32.shl (i32.mul (local.get $h) (local.get $d)) (i32.const 3))))
+        (local.set $slope (f64.const 0))
+        (if (i32.load offset=40 (local.get $job))
+          (then (local.set $slope (f64.load (i32.add (i32.load offset=40 (local.get $job)) (i32.shl (local.get $h) (i32.const 3)))))))
+        ;; scores, run by run
+        (local.set $n (i32.const 0))
+        (local.set $run (local.get $runs))
+        (block $score_runs_done
+          (loop $score_runs
+            (br_if $score_runs_done (i32.ge_u (local.get $run) (local.get $end)))
+            (local.set $rows (i32.load offset=8 (local.get $run)))
+            (local.set $at (i32.add (local.get $sc) (i32.shl (local.get $n) (i32.const 3))))
+            (call $scores (local.get $q) (i32.add (i32.load (local.get $run)) (local.get $kv)) (local.get $rows) (local.get $d)
+              (f64.load offset=48 (local.get $job)) (local.get $at))
+            ;; ALiBi: s − m·|i − p|, as the TypeScript path subtracts it
+            (if (f64.ne (local.get $slope) (f64.const 0))
+              (then
+                (local.set $first (i32.load offset=12 (local.get $run)))
+                (local.set $j (i32.const 0))
+                (block $bias_done
+                  (loop $bias
+                    (br_if $bias_done (i32.ge_u (local.get $j) (local.get $rows)))
+                    (f64.store (i32.add (local.get $at) (i32.shl (local.get $j) (i32.const 3)))
+                      (f64.sub (f64.load (i32.add (local.get $at) (i32.shl (local.get $j) (i32.const 3))))
+                        (f64.mul (local.get $slope)
+                          (f64.abs (f64.sub (local.get $position) (f64.convert_i32_s (i32.add (local.get $first) (local.get $j))))))))
+                    (local.set $j (i32.add (local.get $j) (i32.const 1)))
+                    (br $bias)))))
+            (local.set $n (i32.add (local.get $n) (local.get $rows)))
+            (local.set $run (i32.add (local.get $run) (i32.const 16)))
+            (br $score_runs)))
+        (local.set $sum (call $softmax (local.get $sc) (local.get $count)))
+        ;; finite ⇔ sum − sum = 0 (NaN and ±Infinity give NaN)
+        (if (f64.ne (f64.sub (local.get $sum) (local.get $sum)) (f64.const 0)) (then (return (local.get $h))))
+        ;; the head's output: zeroed, then the runs' weighted values added
+        (local.set $c (i32.const 0))
+        (block $zero_done
+          (loop $zero
+            (br_if $zero_done (i32.ge_u (local.get $c) (local.get $d)))
+            (f64.store (i32.add (local.get $out) (i32.shl (local.get $c) (i32.const 3))) (f64.const 0))
+            (local.set $c (i32.add (local.get $c) (i32.const 1)))
+            (br $zero)))
+        (local.set $n (i32.const 0))
+        (local.set $run (local.get $runs))
+        (block $mix_runs_done
+          (loop $mix_runs
+            (br_if $mix_runs_done (i32.ge_u (local.get $run) (local.get $end)))
+            (local.set $rows (i32.load offset=8 (local.get $run)))
+            (call $mix (i32.add (local.get $sc) (i32.shl (local.get $n) (i32.const 3)))
+              (i32.add (i32.load offset=4 (local.get $run)) (local.get $kv)) (local.get $rows) (local.get $d) (local.get $out))
+            (local.set $n (i32.add (local.get $n) (local.get $rows)))
+            (local.set $run (i32.add (local.get $run) (i32.const 16)))
+            (br $mix_runs)))
+        (local.set $h (i32.add (local.get $h) (i32.const 1)))
+        (br $heads)))
+    (i32.const -1))
 
   ;; out[0 : 4] += the four float32 lanes of a, in float64.
   (func $widen_add (param $o i32) (param $a v128)

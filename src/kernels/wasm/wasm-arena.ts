@@ -1,14 +1,16 @@
-import { ATTENTION_WASM_BASE64 } from './attention-wasm.generated.js';
+import { ATTENTION_WASM_BASE64, ATTENTION_WASM_SHARED_BASE64 } from './attention-wasm.generated.js';
+import type { StepJob } from './step-job.js';
 
 // Present in browsers and Node ≥ 16; declared here because the core compiles against plain ES2022.
 declare function atob(data: string): string;
-interface WasmMemory {
+/** A WebAssembly.Memory; its buffer is a SharedArrayBuffer when the memory is shared. */
+export interface WasmMemory {
   readonly buffer: ArrayBuffer;
   grow(pages: number): number;
 }
 declare const WebAssembly: {
   validate(bytes: Uint8Array): boolean;
-  Memory: new (descriptor: { initial: number; maximum: number }) => WasmMemory;
+  Memory: new (descriptor: { initial: number; maximum: number; shared?: boolean }) => WasmMemory;
   Module: new (bytes: Uint8Array) => object;
   Instance: new (module: object, imports: object) => { exports: Record<string, unknown> };
 };
@@ -35,19 +37,30 @@ export class WasmArena {
   readonly softmax: (scores: number, count: number) => number;
   /** `out += Σ_r w[r]·v_r` over `count` contiguous float32 value rows; w and out are float64. */
   readonly mix: (weights: number, values: number, count: number, headDim: number, out: number) => void;
-  private readonly memory: WasmMemory;
+  /**
+   * One step of query heads `[h0, h1)` as laid out by a {@link StepJob} at byte offset `job`;
+   * returns the first head whose scores overflowed, or -1.
+   */
+  readonly attend: (job: number, h0: number, h1: number) => number;
+  /** The memory every region lives in; shared (its buffer a SharedArrayBuffer) for a thread pool's arena. */
+  readonly memory: WasmMemory;
+  /** The compiled kernels, which a thread pool instantiates again on each worker over the same memory. */
+  readonly module: object;
   private readonly free = new Map<number, number[]>();
   private top = 16;
   private scratchOffset = 0;
   private scratchBytes = 0;
   private generationCount = 0;
 
-  constructor(bytes: Uint8Array) {
-    this.memory = new WebAssembly.Memory({ initial: INITIAL_PAGES, maximum: MAXIMUM_PAGES });
-    const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env: { memory: this.memory } });
+  /** `bytes`: the kernels' module; `shared`: whether it imports a shared memory (the shared build). */
+  constructor(bytes: Uint8Array, shared = false) {
+    this.memory = new WebAssembly.Memory({ initial: INITIAL_PAGES, maximum: MAXIMUM_PAGES, ...(shared ? { shared } : {}) });
+    this.module = new WebAssembly.Module(bytes);
+    const instance = new WebAssembly.Instance(this.module, { env: { memory: this.memory } });
     this.scores = instance.exports['scores'] as WasmArena['scores'];
     this.softmax = instance.exports['softmax'] as WasmArena['softmax'];
     this.mix = instance.exports['mix'] as WasmArena['mix'];
+    this.attend = instance.exports['attend'] as WasmArena['attend'];
   }
 
   /** The memory's current buffer: views on it stay valid until the generation changes. */
@@ -136,6 +149,21 @@ export function wasmArena(): WasmArena | null {
     arena = null;
   }
   return arena;
+}
+
+/**
+ * A new arena over a shared memory, for a thread pool whose workers run the kernels on the same
+ * cache; null where WebAssembly SIMD or shared memory is missing (a browser page that is not
+ * cross-origin isolated has no SharedArrayBuffer).
+ */
+export function sharedWasmArena(): WasmArena | null {
+  try {
+    if (typeof WebAssembly !== 'object' || typeof atob !== 'function') return null;
+    const bytes = decodeBase64(ATTENTION_WASM_SHARED_BASE64);
+    return WebAssembly.validate(bytes) ? new WasmArena(bytes, true) : null;
+  } catch {
+    return null;
+  }
 }
 
 /** Whether this runtime runs the WebAssembly SIMD kernels (what `kernels: 'auto'` picks them by). */

@@ -1,0 +1,185 @@
+import type { WasmArena } from './wasm-arena.js';
+
+// Present in Node and in cross-origin-isolated browsers; declared because the core compiles against plain ES2022.
+declare const SharedArrayBuffer: { new (bytes: number): ArrayBuffer };
+
+/** Int32 slots per worker in the control buffer: 64 bytes, so two workers never share a cache line. */
+const SLOT = 16;
+const POSTED = 0;
+const DONE = 1;
+const JOB = 2;
+const FIRST_HEAD = 3;
+const END_HEAD = 4;
+const RESULT = 5;
+const QUIT = 6;
+/** What a worker reports when the kernel trapped: a bug, not a score overflow. */
+const FAILED = -2;
+/** Polls before a waiting thread sleeps: about 0.1 ms, shorter than a step, longer than a wake-up. */
+const SPINS = 1 << 15;
+
+/**
+ * The loop each worker runs, as source text: the platform module (attnstream/threads) evaluates
+ * it in a worker with `(data, ready)`. The worker instantiates the kernels over the pool's shared
+ * memory, then waits for a step: the main thread writes the job and a share of the heads into the
+ * worker's slot and bumps POSTED; the worker runs `attend` on that share, writes RESULT and sets
+ * DONE to what it saw. A poll before sleeping keeps the hand-over at a step's pace cheap.
+ */
+export const WORKER_LOOP_SOURCE = `(data, ready) => {
+  const control = new Int32Array(data.control);
+  const at = data.slot * ${SLOT};
+  const attend = new WebAssembly.Instance(data.module, { env: { memory: data.memory } }).exports.attend;
+  let seen = 0;
+  ready();
+  for (;;) {
+    let spins = 0;
+    while (Atomics.load(control, at + ${POSTED}) === seen) {
+      if (++spins > ${SPINS}) {
+        Atomics.wait(control, at + ${POSTED}, seen);
+        spins = 0;
+      }
+    }
+    seen = Atomics.load(control, at + ${POSTED});
+    if (Atomics.load(control, at + ${QUIT}) !== 0) return;
+    let result = ${FAILED};
+    try {
+      result = attend(control[at + ${JOB}], control[at + ${FIRST_HEAD}], control[at + ${END_HEAD}]);
+    } catch {
+      result = ${FAILED};
+    }
+    control[at + ${RESULT}] = result;
+    Atomics.store(control, at + ${DONE}, seen);
+    Atomics.notify(control, at + ${DONE});
+  }
+}`;
+
+/** What the pool needs of a worker it did not start itself. */
+export interface PoolWorker {
+  terminate(): unknown;
+}
+
+/** What a worker receives: the kernels, the memory they run on and where its slot is. */
+export interface WorkerData {
+  readonly module: object;
+  readonly memory: object;
+  readonly control: ArrayBuffer;
+  readonly slot: number;
+}
+
+/**
+ * Threads that share one engine's decode step: each takes a share of the query heads and runs the
+ * same WebAssembly kernel over the same cache, in a memory shared by all of them, so every head's
+ * numbers are exactly what one thread computes. Create one with `createThreadPool` from
+ * `attnstream/threads` and pass it as the `threads` option; one pool serves every engine of a
+ * model (they run one at a time on the calling thread), and their caches live in its arena.
+ *
+ * The calling thread counts: a pool of 2 threads is the caller and one worker. A step waits for
+ * its workers synchronously (so `push` stays synchronous), which Node allows on any thread.
+ *
+ * @example
+ * ```ts
+ * import { createAttention } from 'attnstream';
+ * import { createThreadPool } from 'attnstream/threads';
+ * const pool = await createThreadPool(2);
+ * const attn = createAttention({ dim: 512, heads: 8, threads: pool });
+ * attn.push(new Float32Array(512).fill(0.5));
+ * console.log(pool.threads, attn.length); // 2 1
+ * await pool.close();
+ * ```
+ */
+export class ThreadPool {
+  /** Threads a step is split across, the calling one included. */
+  readonly threads: number;
+  /** The shared memory the engines using this pool keep their caches in. @internal */
+  readonly arena: WasmArena;
+  private readonly control: Int32Array;
+  private readonly workers: readonly PoolWorker[];
+  private sequence = 0;
+  private isClosed = false;
+
+  /**
+   * For platform modules (`attnstream/threads`), which start the workers with {@link ThreadPool.workerData}
+   * and wait for them to be ready; applications call `createThreadPool`.
+   * @internal
+   */
+  constructor(arena: WasmArena, control: ArrayBuffer, workers: readonly PoolWorker[]) {
+    this.arena = arena;
+    this.control = new Int32Array(control);
+    this.workers = workers;
+    this.threads = workers.length + 1;
+  }
+
+  /** A control buffer for `workers` workers. @internal */
+  static controlBuffer(workers: number): ArrayBuffer {
+    return new SharedArrayBuffer(4 * SLOT * Math.max(1, workers));
+  }
+
+  /** What worker `slot` is started with. @internal */
+  static workerData(arena: WasmArena, control: ArrayBuffer, slot: number): WorkerData {
+    return { module: arena.module, memory: arena.memory, control, slot };
+  }
+
+  /** Whether {@link ThreadPool.close} was called: engines using the pool then run on their own thread. */
+  get closed(): boolean {
+    return this.isClosed;
+  }
+
+  /**
+   * Runs the step laid out at byte offset `job` for `heads` query heads, split into contiguous
+   * shares; returns the first head whose scores overflowed, or -1.
+   * @internal
+   */
+  attend(job: number, heads: number): number {
+    const parts = this.isClosed ? 1 : Math.min(this.threads, heads);
+    if (parts <= 1) return this.arena.attend(job, 0, heads);
+    const bound = (k: number): number => Math.round((k * heads) / parts);
+    const c = this.control;
+    const sequence = ++this.sequence;
+    for (let w = 1; w < parts; w++) {
+      const at = (w - 1) * SLOT;
+      c[at + JOB] = job;
+      c[at + FIRST_HEAD] = bound(w);
+      c[at + END_HEAD] = bound(w + 1);
+      Atomics.store(c, at + POSTED, sequence);
+      Atomics.notify(c, at + POSTED, 1);
+    }
+    let bad = this.arena.attend(job, 0, bound(1));
+    for (let w = 1; w < parts; w++) {
+      const result = this.waitFor((w - 1) * SLOT, sequence);
+      if (result === FAILED) throw new Error(`attnstream thread pool: the kernel trapped on worker ${w}`);
+      // Heads are numbered in order across the shares: the caller's are the lowest.
+      if (result >= 0 && bad < 0) bad = result;
+    }
+    return bad;
+  }
+
+  /** Stops the workers. Engines using the pool go on, on their own thread. */
+  async close(): Promise<void> {
+    if (this.isClosed) return;
+    this.isClosed = true;
+    const c = this.control;
+    for (let w = 0; w < this.workers.length; w++) {
+      const at = w * SLOT;
+      Atomics.store(c, at + QUIT, 1);
+      Atomics.add(c, at + POSTED, 1);
+      Atomics.notify(c, at + POSTED);
+    }
+    await Promise.all(this.workers.map((worker) => worker.terminate()));
+  }
+
+  private waitFor(at: number, sequence: number): number {
+    const c = this.control;
+    let spins = 0;
+    for (;;) {
+      const done = Atomics.load(c, at + DONE);
+      if (done === sequence) return c[at + RESULT]!;
+      if (++spins > SPINS) {
+        spins = 0;
+        try {
+          Atomics.wait(c, at + DONE, done, 100);
+        } catch {
+          // A browser's main thread may not block: go on polling.
+        }
+      }
+    }
+  }
+}

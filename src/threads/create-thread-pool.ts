@@ -1,0 +1,61 @@
+import { Worker } from 'node:worker_threads';
+import { AttentionError } from '../errors.js';
+import { sharedWasmArena } from '../kernels/wasm/wasm-arena.js';
+import { ThreadPool, WORKER_LOOP_SOURCE } from '../kernels/wasm/thread-pool.js';
+
+/**
+ * Starts a {@link ThreadPool} of `threads` threads (the calling one and `threads − 1` Node
+ * worker_threads) for engines to share their decode steps across: pass it as the `threads` option
+ * of `createAttention` or `createAttentionStack`. Resolves once every worker is ready.
+ *
+ * Each step splits the query heads into contiguous shares, one per thread, and every thread runs
+ * the same WebAssembly kernel on the same shared cache: outputs and weights are bit for bit those
+ * of one thread. The workers poll briefly between steps and sleep when idle; they do not keep the
+ * process alive. Close the pool when done with it.
+ *
+ * @param threads at least 1 (1 is a pool that runs everything on the calling thread); more than
+ *   the machine's cores only adds hand-overs.
+ * @throws AttentionError INVALID_OPTION for a threads count that is not a positive integer, or when
+ *   the runtime has no WebAssembly SIMD with shared memory.
+ * @example
+ * ```ts
+ * import { createAttention } from 'attnstream';
+ * import { createThreadPool } from 'attnstream/threads';
+ * const pool = await createThreadPool(2);
+ * const attn = createAttention({ dim: 64, heads: 8, threads: pool });
+ * const [step] = attn.push(new Float32Array(64).fill(1));
+ * console.log(step!.output.length); // 64
+ * await pool.close();
+ * ```
+ */
+export async function createThreadPool(threads: number): Promise<ThreadPool> {
+  if (!Number.isInteger(threads) || threads < 1) {
+    throw new AttentionError('INVALID_OPTION', `threads must be a positive integer, got ${String(threads)}`, { field: 'threads' });
+  }
+  const arena = sharedWasmArena();
+  if (arena === null) {
+    throw new AttentionError('INVALID_OPTION', 'threads: this runtime has no WebAssembly SIMD with shared memory', { field: 'threads' });
+  }
+  const control = ThreadPool.controlBuffer(threads - 1);
+  const source = `const { workerData, parentPort } = require('node:worker_threads');
+(${WORKER_LOOP_SOURCE})(workerData, () => parentPort.postMessage('ready'));`;
+  const workers: Worker[] = [];
+  try {
+    for (let slot = 0; slot < threads - 1; slot++) {
+      const worker = new Worker(source, { eval: true, workerData: ThreadPool.workerData(arena, control, slot) });
+      workers.push(worker);
+      await new Promise<void>((resolve, reject) => {
+        worker.once('message', () => resolve());
+        worker.once('error', reject);
+        worker.once('exit', (code) => reject(new Error(`attnstream thread pool: worker ${slot} exited with code ${code} before it was ready`)));
+      });
+      worker.removeAllListeners();
+      // Idle workers sleep in Atomics.wait: they must not hold the process open.
+      worker.unref();
+    }
+  } catch (error) {
+    await Promise.all(workers.map((worker) => worker.terminate()));
+    throw error;
+  }
+  return new ThreadPool(arena, control, workers);
+}

@@ -1,0 +1,158 @@
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AttentionError, createAttention, createAttentionStack, restoreAttention, ThreadPool } from '../src/index.js';
+import type { Attention, AttentionOptions, AttentionStep } from '../src/index.js';
+import { createThreadPool } from '../src/threads/index.js';
+import { configArbitrary, tokensArbitrary } from './support/engine-arbitraries.js';
+
+let pool2: ThreadPool;
+let pool3: ThreadPool;
+
+beforeAll(async () => {
+  [pool2, pool3] = await Promise.all([createThreadPool(2), createThreadPool(3)]);
+});
+
+afterAll(async () => {
+  await Promise.all([pool2.close(), pool3.close()]);
+});
+
+/** Float32 configurations the SIMD kernels run, i.e. all but RoPE's 'cache' positions. */
+const threadedCase = configArbitrary({ precision: 'float32' })
+  .filter((o) => o.ropePositions !== 'cache')
+  .map((o): AttentionOptions => ({ ...o, kernels: 'auto' }))
+  .chain((options) =>
+    fc.record({
+      options: fc.constant(options),
+      xs: tokensArbitrary(options.dim, 1, 40),
+      more: tokensArbitrary(options.dim, 0, 8),
+      rollback: fc.nat(),
+      pool: fc.constantFrom(2, 3),
+      prompt: fc.boolean(),
+    }),
+  );
+
+/** The steps of a session: a prompt (pushMany or one by one), a rollback, a fork and more tokens, then flush. */
+function session(attn: Attention, c: { xs: number[][]; more: number[][]; rollback: number; prompt: boolean }): AttentionStep[] {
+  const steps = c.prompt ? attn.pushMany(c.xs) : c.xs.flatMap((x) => attn.push(x));
+  const back = attn.truncationRefusal(Math.max(0, attn.length - (c.rollback % 4)));
+  if (back === null) attn.truncate(Math.max(0, attn.length - (c.rollback % 4)));
+  const fork = attn.fork();
+  for (const x of c.more) steps.push(...fork.push(x), ...attn.push(x));
+  steps.push(...fork.flush(), ...attn.flush());
+  fork.dispose();
+  return steps;
+}
+
+describe('threads: a step split across a ThreadPool', () => {
+  it('gives bit for bit the steps of one thread, for every configuration the SIMD kernels run', () => {
+    fc.assert(
+      fc.property(threadedCase, (c) => {
+        const threads = c.pool === 2 ? pool2 : pool3;
+        const one = createAttention(c.options);
+        const split = createAttention({ ...c.options, threads });
+        expect(split.options.threads).toBe(threads);
+        expect(session(split, c)).toEqual(session(one, c));
+        one.dispose();
+        split.dispose();
+      }),
+      { numRuns: 150 },
+    );
+  });
+
+  it('a score overflow on a worker’s share of the heads is refused, naming that head, and changes nothing', () => {
+    // Seed mode, 4 heads of 1: head 3 (the last thread's share) sees q·k = 1e40, beyond float32.
+    const options = { dim: 4, heads: 4, threads: pool2 };
+    const attn = createAttention(options);
+    attn.push([1, 2, 3, 4]);
+    expect(() => attn.push([0.5, 0.5, 0.5, 1e20])).toThrow(
+      expect.objectContaining({ code: 'NON_FINITE', message: expect.stringContaining('score of token 1, head 3 overflowed') }),
+    );
+    expect(attn.length).toBe(1);
+    const fresh = createAttention(options);
+    fresh.push([1, 2, 3, 4]);
+    expect(attn.push([1, 1, 1, 1])).toEqual(fresh.push([1, 1, 1, 1]));
+  });
+
+  it('works through a stack, a snapshot restored onto the pool, and a memory that grows mid-stream', () => {
+    const options = { dim: 96, heads: 6, kvHeads: 3, headDim: 16, withWeights: true, weights: projections(96, 6, 3, 16) };
+    const stack = createAttentionStack({ layers: 2, ...options, threads: pool3 });
+    const alone = createAttentionStack({ layers: 2, ...options });
+    const x = (t: number) => Array.from({ length: 96 }, (_, c) => Math.sin(0.3 * t + 0.7 * c));
+    // A decoder's loop: each layer's output is the next layer's input.
+    const through = (s: typeof stack, input: number[]) => {
+      let h: ArrayLike<number> = input;
+      const steps: AttentionStep[] = [];
+      for (let i = 0; i < s.depth; i++) {
+        const [step] = s.layer(i).push(h);
+        steps.push(step!);
+        h = step!.output;
+      }
+      return steps;
+    };
+    const arena = pool3.arena;
+    const generation = arena.generation;
+    let filler = -1;
+    let fillerBytes = 0;
+    for (let t = 0; t < 600; t++) {
+      // Halfway, the shared memory must grow: the workers see the grown memory, the engines remake their views.
+      if (t === 300) {
+        fillerBytes = arena.buffer.byteLength;
+        filler = arena.allocate(fillerBytes);
+      }
+      expect(through(stack, x(t))).toEqual(through(alone, x(t)));
+    }
+    expect(filler).toBeGreaterThan(0);
+    expect(arena.generation).toBeGreaterThan(generation);
+    arena.release(filler, fillerBytes);
+    const single = createAttention({ ...options, threads: pool2 });
+    for (let t = 0; t < 50; t++) single.push(x(t));
+    const restored = restoreAttention(single.snapshot(), { ...options, threads: pool3 });
+    expect(restored.options.threads).toBe(pool3);
+    const reference = restoreAttention(single.snapshot(), options);
+    for (let t = 50; t < 60; t++) expect(restored.push(x(t))).toEqual(reference.push(x(t)));
+  });
+
+  it('refuses configurations it cannot split, and anything that is not a pool', async () => {
+    const refusal = (options: AttentionOptions, message: string) =>
+      expect(() => createAttention(options)).toThrow(expect.objectContaining({ code: 'INVALID_OPTION', message: expect.stringContaining(message) }));
+    refusal({ dim: 4, precision: 'float64', threads: pool2 }, 'needs the WebAssembly kernels');
+    refusal({ dim: 4, cacheDtype: 'int8', threads: pool2 }, 'needs the WebAssembly kernels');
+    refusal({ dim: 4, kernels: 'js', threads: pool2 }, 'needs the WebAssembly kernels');
+    refusal({ dim: 4, positions: 'rope', ropePositions: 'cache', threads: pool2 }, "RoPE 'cache'");
+    refusal({ dim: 4, threads: { threads: 2 } as unknown as ThreadPool }, 'must be a ThreadPool');
+    for (const bad of [0, 1.5, -1, Number.NaN]) {
+      await expect(createThreadPool(bad)).rejects.toThrow(expect.objectContaining({ code: 'INVALID_OPTION', details: { field: 'threads' } }));
+    }
+    expect(new AttentionError('INVALID_OPTION', 'x')).toBeInstanceOf(Error);
+  });
+
+  it('a closed pool leaves its engines running, on their own thread, with the same numbers', async () => {
+    const pool = await createThreadPool(2);
+    const options = { dim: 32, heads: 4, withWeights: true };
+    const attn = createAttention({ ...options, threads: pool });
+    const one = createAttention(options);
+    const x = (t: number) => Array.from({ length: 32 }, (_, c) => Math.cos(t * c));
+    for (let t = 0; t < 20; t++) expect(attn.push(x(t))).toEqual(one.push(x(t)));
+    await pool.close();
+    expect(pool.closed).toBe(true);
+    for (let t = 20; t < 40; t++) expect(attn.push(x(t))).toEqual(one.push(x(t)));
+  });
+
+  it('a pool of 1 is the calling thread alone', async () => {
+    const pool = await createThreadPool(1);
+    expect(pool.threads).toBe(1);
+    const attn = createAttention({ dim: 8, heads: 2, threads: pool });
+    expect(Array.from(attn.push([1, 2, 3, 4, 5, 6, 7, 8])[0]!.output)).toEqual([1, 2, 3, 4, 5, 6, 7, 8]);
+    await pool.close();
+  });
+});
+
+function projections(dim: number, heads: number, kvHeads: number, headDim: number): AttentionOptions['weights'] {
+  const matrix = (rows: number, cols: number, seed: number) => Float64Array.from({ length: rows * cols }, (_, i) => Math.sin(seed + 0.61 * i) / Math.sqrt(cols));
+  return {
+    wq: matrix(heads * headDim, dim, 1),
+    wk: matrix(kvHeads * headDim, dim, 2),
+    wv: matrix(kvHeads * headDim, dim, 3),
+    wo: matrix(dim, heads * headDim, 4),
+  };
+}
