@@ -34,8 +34,12 @@ const threadedCase = configArbitrary({ precision: 'float32' })
 /** The steps of a session: a prompt (pushMany or one by one), a rollback, a fork and more tokens, then flush. */
 function session(attn: Attention, c: { xs: number[][]; more: number[][]; rollback: number; prompt: boolean }): AttentionStep[] {
   const steps = c.prompt ? attn.pushMany(c.xs) : c.xs.flatMap((x) => attn.push(x));
-  const back = attn.truncationRefusal(Math.max(0, attn.length - (c.rollback % 4)));
-  if (back === null) attn.truncate(Math.max(0, attn.length - (c.rollback % 4)));
+  try {
+    attn.truncate(Math.max(0, attn.length - (c.rollback % 4)));
+  } catch (e) {
+    // A window may have released the keys a rollback needs: both engines refuse it alike.
+    if (!(e instanceof AttentionError && e.code === 'EVICTED')) throw e;
+  }
   const fork = attn.fork();
   for (const x of c.more) steps.push(...fork.push(x), ...attn.push(x));
   steps.push(...fork.flush(), ...attn.flush());
@@ -123,7 +127,6 @@ describe('threads: a step split across a ThreadPool', () => {
     for (const bad of [0, 1.5, -1, Number.NaN]) {
       await expect(createThreadPool(bad)).rejects.toThrow(expect.objectContaining({ code: 'INVALID_OPTION', details: { field: 'threads' } }));
     }
-    expect(new AttentionError('INVALID_OPTION', 'x')).toBeInstanceOf(Error);
   });
 
   it('a closed pool leaves its engines running, on their own thread, with the same numbers', async () => {
