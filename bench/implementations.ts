@@ -3,6 +3,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SEED_KEY, SEED_VALUE, tokenRows } from './data.js';
 import { createAttention } from '../src/index.js';
+import { createThreadPool } from '../src/threads/index.js';
 import { attnstreamImplementation, engineOptions } from './impls/attnstream-implementation.js';
 import { childImplementation } from './impls/child-implementation.js';
 import type { Cell, CellData, DecodeImplementation } from './impls/decode-implementation.js';
@@ -71,6 +72,11 @@ export async function loadImplementations(wanted: ReadonlySet<string>): Promise<
 
   list.push(attnstreamImplementation(cellData));
   if (wanted.has('attnstream-js')) list.push(attnstreamImplementation(cellData, 'js'));
+  if (wanted.has('attnstream-2t')) {
+    const pool = await createThreadPool(2);
+    closers.push(() => pool.close());
+    list.push(attnstreamImplementation(cellData, 'auto', pool));
+  }
   // 'auto' falls back to the TypeScript loops where the runtime lacks WebAssembly SIMD: say which ran.
   const probe = createAttention(engineOptions(1, 8));
   settings.attnstream = `kernels 'auto' resolve to '${probe.options.kernels}' (${probe.options.kernels === 'wasm' ? 'WebAssembly SIMD' : 'the TypeScript loops'})`;

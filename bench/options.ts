@@ -6,7 +6,7 @@ export const SECTIONS = ['bandwidth', 'grid', 'stream', 'recompute', 'prefill', 
 export type Section = (typeof SECTIONS)[number];
 
 /** Every implementation id, and the groups --peers also accepts. */
-export const IMPLEMENTATION_IDS = ['attnstream', 'attnstream-js', 'plain-js', 'c-1t', 'c-2t', 'numpy', 'ort-matmul', 'ort-attention', 'tfjs-cpu', 'tfjs-wasm'] as const;
+export const IMPLEMENTATION_IDS = ['attnstream', 'attnstream-js', 'attnstream-2t', 'plain-js', 'c-1t', 'c-2t', 'numpy', 'ort-matmul', 'ort-attention', 'tfjs-cpu', 'tfjs-wasm'] as const;
 const GROUPS: Record<string, readonly string[]> = {
   all: IMPLEMENTATION_IDS,
   none: [],

@@ -49,6 +49,7 @@ export class StepHistory {
 const MEMORY_FACTOR: Record<string, number> = {
   attnstream: 1,
   'attnstream-js': 1,
+  'attnstream-2t': 1,
   'plain-js': 0, // uses the shared cell data as its cache
   'ort-matmul': 1, // the shared cell data, plus transposed copies while it runs
   'ort-attention': 2, // its head-major past, plus the present it returns

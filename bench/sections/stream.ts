@@ -7,7 +7,7 @@ import type { Summary } from '../stats.js';
 import { formatSeconds } from './grid.js';
 import type { StepHistory } from './grid.js';
 
-const ALWAYS = new Set(['attnstream', 'attnstream-js', 'c-1t']);
+const ALWAYS = new Set(['attnstream', 'attnstream-js', 'attnstream-2t', 'c-1t']);
 
 /** One implementation streaming the headline case: tokens per second over whole streams. */
 export interface StreamRow {
@@ -22,7 +22,7 @@ export interface StreamRow {
  * The issue's headline: H heads of D streaming `tokens` tokens from an empty cache, each appended
  * then attended over the whole prefix. Runs are interleaved across implementations; an
  * implementation predicted (from its grid steps) to take longer than the profile allows runs fewer
- * times, or (except attnstream, attnstream-js and single-threaded C) is skipped with the prediction as the reason.
+ * times, or (except attnstream's three variants and single-threaded C) is skipped with the prediction as the reason.
  */
 export async function runStream(profile: Profile, impls: Implementations, history: StepHistory, progress: Progress): Promise<StreamRow[]> {
   const { heads, headDim, tokens, maxSeconds, rounds } = profile.stream;
