@@ -74,6 +74,34 @@ describe('bad vectors are refused with the token index', () => {
     expect(error.details).toMatchObject({ token: 0, element: 1 });
   });
 
+  it.each([
+    ['a number array', [0, 1e300]],
+    ['a Float64Array', Float64Array.of(0, 1e300)],
+  ])('pushQKV in float32 with a finite value beyond float32 (%s): NON_FINITE, never a cached Infinity', (_, bad) => {
+    // Found on review: the value was stored as Infinity and the output came back Infinity.
+    for (const kernels of ['auto', 'js'] as const) {
+      for (const field of ['q', 'k', 'v'] as const) {
+        const attn = createAttention({ dim: 2, kernels });
+        attn.pushQKV([1, 2], [3, 4], [5, 6]);
+        const rows = { q: [1, 1], k: [1, 1], v: [1, 1], [field]: bad };
+        const error = refusal(() => attn.pushQKV(rows.q, rows.k, rows.v));
+        expect(error.code).toBe('NON_FINITE');
+        expect(error.message).toBe(`${field} at token 1: element 1 is 1e+300, beyond float32's range (±3.4e38) of precision 'float32'`);
+        expect(error.details).toMatchObject({ field, token: 1, element: 1 });
+        expect(attn.length).toBe(1);
+        const fresh = createAttention({ dim: 2, kernels });
+        fresh.pushQKV([1, 2], [3, 4], [5, 6]);
+        expect(attn.pushQKV([1, 1], [1, 1], [1, 1])).toEqual(fresh.pushQKV([1, 1], [1, 1], [1, 1]));
+      }
+    }
+  });
+
+  it.each([null, true, '1', undefined])('an entry that is not a number (%s) is refused, not stored as 0, 1 or NaN', (bad) => {
+    const error = refusal(() => createAttention({ dim: 2 }).push([1, bad as unknown as number]));
+    expect(error.code).toBe('NON_FINITE');
+    expect(error.details).toMatchObject({ token: 0, element: 1, actual: String(bad) });
+  });
+
   it('not an array: INVALID_ARGUMENT', () => {
     const error = refusal(() => createAttention({ dim: 3 }).push(undefined as unknown as number[]));
     expect(error.code).toBe('INVALID_ARGUMENT');

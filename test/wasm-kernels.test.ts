@@ -3,7 +3,10 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { generatedAttentionWasm, GENERATED } from '../scripts/build-wasm.js';
 import { AttentionError, createAttention } from '../src/index.js';
+import { matVec } from '../src/kernels/mat-vec.js';
+import { matMatTransposedWasm } from '../src/kernels/wasm/mat-mat-wasm.js';
 import { wasmArena, wasmKernelsAvailable } from '../src/kernels/wasm/wasm-arena.js';
+import { mulberry32 } from './support/engine-arbitraries.js';
 
 /** Σ a·b in float64, one term at a time: the definition, not a twin of either kernel. */
 function plainDot(a: ArrayLike<number>, b: ArrayLike<number>, bOffset: number, n: number): number {
@@ -130,6 +133,26 @@ describe('WebAssembly SIMD kernels', () => {
         arena.release(w, 8 * count);
         arena.release(out, 8 * headDim);
       }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('project (via matMatTransposedWasm): bit for bit matVec per token, for any shape', () => {
+    const arena = wasmArena()!;
+    fc.assert(
+      fc.property(
+        fc.record({ n: fc.integer({ min: 1, max: 9 }), rows: fc.integer({ min: 1, max: 12 }), cols: fc.integer({ min: 1, max: 70 }), seed: fc.integer() }),
+        ({ n, rows, cols, seed }) => {
+          const random = mulberry32(seed);
+          const x = Float64Array.from({ length: n * cols }, () => (random() - 0.5) * 10);
+          const w = Float32Array.from({ length: rows * cols }, () => random() - 0.5);
+          const out = new Float32Array(n * rows);
+          expect(matMatTransposedWasm(arena, out, x, w, n, rows, cols)).toBe(true);
+          const expected = new Float32Array(n * rows);
+          for (let t = 0; t < n; t++) matVec(expected, t * rows, w, x, t * cols, rows, cols);
+          expect(out).toEqual(expected);
+        },
+      ),
       { numRuns: 200 },
     );
   });

@@ -34,10 +34,12 @@ function speedVsC(r: BenchResults, id: string): { cell: CellResult; speed: numbe
 }
 
 /**
- * `id`'s speed as a fraction of single-threaded C's, in the stream and across the grid, against
- * `threshold` (met when every figure is at least it; `lowest` is the smallest figure).
+ * `id`'s speed as a fraction of single-threaded C's, in the stream and across the grid. The issue
+ * measures its targets "on the streaming case unless said otherwise": `headline` is the stream's
+ * ratio (the grid's lowest when the stream did not run), which the verdicts use; the grid's range
+ * is shown beside it.
  */
-function versusC(r: BenchResults, id: string, threshold: number): { measured: boolean; text: string; met: boolean; lowest: number } {
+function versusC(r: BenchResults, id: string): { measured: boolean; text: string; headline: number } {
   const ours = r.stream?.rows.find((x) => x.id === id)?.tokensPerSecond?.median;
   const cStream = r.stream?.rows.find((x) => x.id === 'c-1t')?.tokensPerSecond?.median;
   const streamSpeed = ours !== undefined && cStream !== undefined ? ours / cStream : null;
@@ -47,31 +49,31 @@ function versusC(r: BenchResults, id: string, threshold: number): { measured: bo
   const parts: string[] = [];
   if (streamSpeed !== null) parts.push(`stream: ${ratio(streamSpeed)} of C’s tokens/s`);
   if (worst !== null && best !== null) parts.push(`grid: ${ratio(worst.speed)} (${cellName(worst.cell)}) to ${ratio(best.speed)} (${cellName(best.cell)})`);
-  const lowest = Math.min(streamSpeed ?? Infinity, worst?.speed ?? Infinity);
-  return { measured: streamSpeed !== null || speeds.length > 0, text: parts.join('; '), met: lowest >= threshold, lowest };
+  return { measured: streamSpeed !== null || speeds.length > 0, text: parts.join('; '), headline: streamSpeed ?? worst?.speed ?? 0 };
 }
 
 /** Each target of issue 5 with what this run measured for it. */
 export function targetRows(r: BenchResults): TargetRow[] {
   const rows: TargetRow[] = [];
   const ours = r.stream?.rows.find((x) => x.id === 'attnstream')?.tokensPerSecond?.median;
-  const auto = versusC(r, 'attnstream', 0.7);
+  const auto = versusC(r, 'attnstream');
+  const onStream = ' The verdict is the stream’s, the case the issue measures this target on.';
   rows.push({
     target: 'default kernels, one thread ≥ 0.7× single-threaded C',
-    measured: auto.measured ? `${auto.text}. The engine runs its default kernels; in this run ${r.settings.attnstream ?? "kernels 'auto' resolve to an unrecorded choice"}.` : 'C reference not run',
-    verdict: !auto.measured ? NOT_MEASURED : auto.met ? MET : NOT_MET,
+    measured: auto.measured ? `${auto.text}. The engine runs its default kernels; in this run ${r.settings.attnstream ?? "kernels 'auto' resolve to an unrecorded choice"}.${onStream}` : 'C reference not run',
+    verdict: !auto.measured ? NOT_MEASURED : auto.headline >= 0.7 ? MET : NOT_MET,
   });
 
   const c2 = new Map(median(r.grid, 'c-2t', () => true).map((x) => [x.cell, x.micros]));
   const c1 = median(r.grid, 'c-1t', (cell) => c2.has(cell));
   const cThreads = c1.length === 0 ? '' : ` For scale, C’s own 2-thread speed-up ranges ${ratio(Math.min(...c1.map((x) => x.micros / c2.get(x.cell)!)))} to ${ratio(Math.max(...c1.map((x) => x.micros / c2.get(x.cell)!)))} here.`;
-  const threaded = versusC(r, 'attnstream-2t', 1);
+  const threaded = versusC(r, 'attnstream-2t');
   rows.push({
     target: 'threads: 2 faster than single-threaded C, results equal to one thread',
     measured: threaded.measured
-      ? `${threaded.text}. \`attnstream-2t\`: the engine with a pool of 2 threads; its outputs equal attnstream's bit for bit (the agrees column, and test/threads.test.ts).${cThreads}`
+      ? `${threaded.text}. \`attnstream-2t\`: the engine with a pool of 2 threads; its outputs equal attnstream's bit for bit (the agrees column, and test/threads.test.ts).${cThreads}${onStream}`
       : `${'attnstream-2t' in r.labels ? 'C reference' : 'attnstream-2t'} not run.${cThreads}`,
-    verdict: !threaded.measured ? NOT_MEASURED : threaded.lowest > 1 ? MET : NOT_MET,
+    verdict: !threaded.measured ? NOT_MEASURED : threaded.headline > 1 ? MET : NOT_MET,
   });
 
   const big = r.grid?.find((c) => c.cell.heads === 8 && c.cell.headDim === 128 && c.cell.n === 32768);
@@ -92,16 +94,22 @@ export function targetRows(r: BenchResults): TargetRow[] {
     rows.push({ target: 'n = 32,768 (H = 8, D = 128): step within 1.5× of reading the cache once', measured: 'cell or bandwidth not measured in this run', verdict: NOT_MEASURED });
   }
 
-  const js = versusC(r, 'attnstream-js', 1 / 20);
+  const js = versusC(r, 'attnstream-js');
   rows.push({
     target: 'pure-TS fallback ≥ 1/20 of C',
     measured: js.measured
-      ? `${js.text}. \`attnstream-js\`: the engine with \`kernels: 'js'\`, the TypeScript loops.`
+      ? `${js.text}. \`attnstream-js\`: the engine with \`kernels: 'js'\`, the TypeScript loops.${onStream}`
       : `${'attnstream-js' in r.labels ? 'C reference' : "attnstream-js (`kernels: 'js'`)"} not run`,
-    verdict: !js.measured ? NOT_MEASURED : js.met ? MET : NOT_MET,
+    verdict: !js.measured ? NOT_MEASURED : js.headline >= 1 / 20 ? MET : NOT_MET,
   });
 
   const peers = ['ort-matmul', 'ort-attention', 'tfjs-cpu', 'tfjs-wasm', 'numpy'].filter((id) => id in r.labels);
+  // The peers run at their defaults, and numpy's BLAS and onnxruntime use every core: attnstream
+  // is compared at its best here too, the faster of one thread and a pool of 2.
+  const best = (c: CellResult): number | undefined => {
+    const times = ['attnstream', 'attnstream-2t'].map((id) => c.rows.find((x) => x.id === id)?.micros?.median).filter((m) => m !== undefined);
+    return times.length === 0 ? undefined : Math.min(...times);
+  };
   if (peers.length > 0 && r.grid) {
     const parts: string[] = [];
     let lost = false;
@@ -111,7 +119,7 @@ export function targetRows(r: BenchResults): TargetRow[] {
       let tooSlow = 0;
       const losses: string[] = [];
       for (const c of r.grid) {
-        const mine = c.rows.find((x) => x.id === 'attnstream')?.micros?.median;
+        const mine = best(c);
         const row = c.rows.find((x) => x.id === id);
         if (mine === undefined || row === undefined) continue;
         if (row.micros === undefined) {
@@ -132,7 +140,8 @@ export function targetRows(r: BenchResults): TargetRow[] {
       lost = true;
       parts.push(`stream: slower than ${streamLosses.join(', ')}`);
     }
-    rows.push({ target: 'faster than onnxruntime-node, tfjs (cpu and wasm) and numpy on every case of the grid', measured: parts.join('<br>'), verdict: lost ? NOT_MET : MET });
+    const how = 'attnstream at its best per cell (one thread or `attnstream-2t`), as the peers run at their defaults (numpy’s BLAS and onnxruntime use every core)';
+    rows.push({ target: 'faster than onnxruntime-node, tfjs (cpu and wasm) and numpy on every case of the grid', measured: `${how}:<br>${parts.join('<br>')}`, verdict: lost ? NOT_MET : MET });
   } else {
     rows.push({ target: 'faster than onnxruntime-node, tfjs (cpu and wasm) and numpy on every case of the grid', measured: 'no peer ran', verdict: NOT_MEASURED });
   }

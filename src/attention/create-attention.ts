@@ -14,6 +14,7 @@ import { matMatTransposed } from '../kernels/mat-mat.js';
 import { matVec } from '../kernels/mat-vec.js';
 import { ropeRotate } from '../kernels/rope.js';
 import { softmaxInPlace } from '../kernels/softmax.js';
+import { matMatTransposedWasm } from '../kernels/wasm/mat-mat-wasm.js';
 import { StepJob } from '../kernels/wasm/step-job.js';
 import { attendedKeys, oldestAttendable } from './attended-keys.js';
 import type { AttendedKeys } from './attended-keys.js';
@@ -209,9 +210,9 @@ export class AttentionEngine implements Attention {
       qs = new o.Float(n * qw);
       ks = new o.Float(n * kw);
       vs = new o.Float(n * kw);
-      matMatTransposed(qs, x, o.weights.wq, n, qw, o.dim);
-      matMatTransposed(ks, x, o.weights.wk, n, kw, o.dim);
-      matMatTransposed(vs, x, o.weights.wv, n, kw, o.dim);
+      this.matMat(qs, x, o.weights.wq, n, qw, o.dim);
+      this.matMat(ks, x, o.weights.wk, n, kw, o.dim);
+      this.matMat(vs, x, o.weights.wv, n, kw, o.dim);
     } else if (o.precision === 'float32') {
       qs = ks = vs = Float32Array.from(x);
     }
@@ -250,8 +251,8 @@ export class AttentionEngine implements Attention {
       // The output projection of every step at once, as for the input projections.
       const concat = new Float64Array(steps.length * qw);
       heads.forEach((row, i) => concat.set(row, i * qw));
-      const projected = new Float64Array(steps.length * o.dim);
-      matMatTransposed(projected, concat, wo, steps.length, o.dim, qw);
+      const projected = new o.Float(steps.length * o.dim);
+      this.matMat(projected, concat, wo, steps.length, o.dim, qw);
       steps.forEach((step, i) => step.output.set(projected.subarray(i * o.dim, (i + 1) * o.dim)));
     }
     return steps;
@@ -403,6 +404,15 @@ export class AttentionEngine implements Attention {
     if (released !== null) this.notify({ type: 'evict', ...released, length: this.cache.length });
   }
 
+  /**
+   * `out = X · Wᵀ` for a prompt's rows: the WebAssembly kernel for float32 weights on the SIMD
+   * kernels, else the TypeScript loops. Both are bit for bit `matVec` per token, as `push` projects.
+   */
+  private matMat(out: FloatArray, x: Float64Array, w: FloatArray, n: number, rows: number, cols: number): void {
+    if (this.job !== null && w instanceof Float32Array && matMatTransposedWasm(this.job.arena, out, x, w, n, rows, cols)) return;
+    matMatTransposed(out, x, w, n, rows, cols);
+  }
+
   /** Output of query `i` (its row at `qSource[qOffset …]`) over keys up to `last`. */
   private attend(i: number, last: number, qSource: FloatArray, qOffset: number): AttentionStep {
     const o = this.options;
@@ -456,9 +466,13 @@ export class AttentionEngine implements Attention {
     }
     const qHead = this.qHead;
     for (let h = 0; h < heads; h++) {
+      if (o.invFreq === null) {
+        job.setQuery(h, qSource, qOffset + h * headDim);
+        continue;
+      }
       for (let c = 0; c < headDim; c++) qHead[c] = qSource[qOffset + h * headDim + c]!;
-      if (o.invFreq !== null) ropeRotate(qHead, 0, headDim, i, o.invFreq);
-      job.setQuery(h, qHead);
+      ropeRotate(qHead, 0, headDim, i, o.invFreq);
+      job.setQuery(h, qHead, 0);
     }
     job.seal(o.groupSize, 4 * blockSize * headDim, o.scale, o.slopes, i);
     return true;

@@ -17,8 +17,10 @@ import type { FloatArray } from '../kernels/index.js';
 export type Vector = ArrayLike<number>;
 
 /**
- * Copies `x` into `out[outOffset …]` after checking its length and that every entry is finite.
- * Throws before writing anything, so a refused vector leaves `out` as it was.
+ * Copies `x` into `out[outOffset …]` after checking that it is an array of `expected` numbers,
+ * then checks that every entry *as stored* is finite: a finite number beyond float32's range
+ * (±3.4e38) stored into a Float32Array is refused as well, rather than cached as Infinity. On a
+ * refusal `out` may hold part of `x`: callers pass scratch rows, never state.
  */
 export function readVector(
   x: Vector,
@@ -44,18 +46,32 @@ export function readVector(
       actual: x.length,
     });
   }
-  for (let i = 0; i < expected; i++) {
-    const value = x[i];
-    if (typeof value !== 'number' || !Number.isFinite(value)) {
-      throw new AttentionError('NON_FINITE', `${field}${where}: element ${i} is ${String(value)}, expected a finite number`, {
-        field,
-        ...(token === undefined ? {} : { token }),
-        element: i,
-        actual: String(value),
-      });
+  if (x instanceof Float32Array || x instanceof Float64Array) {
+    // A typed array holds numbers only: copy it in one go, then check what was stored.
+    out.set(x, outOffset);
+  } else {
+    for (let i = 0; i < expected; i++) {
+      const value = x[i];
+      // Checked before storing: a typed array would turn null into 0 and true into 1.
+      if (typeof value !== 'number') nonFinite(field, where, token, i, value, 'expected a finite number');
+      out[outOffset + i] = value;
     }
   }
-  for (let i = 0; i < expected; i++) out[outOffset + i] = x[i]!;
+  for (let i = 0; i < expected; i++) {
+    if (!Number.isFinite(out[outOffset + i]!)) {
+      const value = x[i]!;
+      nonFinite(field, where, token, i, value, Number.isFinite(value) ? "beyond float32's range (±3.4e38) of precision 'float32'" : 'expected a finite number');
+    }
+  }
+}
+
+function nonFinite(field: string, where: string, token: number | undefined, element: number, value: unknown, rule: string): never {
+  throw new AttentionError('NON_FINITE', `${field}${where}: element ${element} is ${String(value)}, ${rule}`, {
+    field,
+    ...(token === undefined ? {} : { token }),
+    element,
+    actual: String(value),
+  });
 }
 
 /** Throws NON_FINITE naming `field` when `a[0 : n]` holds a non-finite number (an overflow). */

@@ -1,3 +1,4 @@
+import type { FloatArray } from '../float-array.js';
 import type { WasmArena } from './wasm-arena.js';
 
 /** Bytes of the job header the `attend` kernel reads (src/kernels/wasm/attention.wat). */
@@ -75,11 +76,11 @@ export class StepJob {
     return true;
   }
 
-  /** Writes head h's query (float64, already rotated) as the float32 row the kernel reads. */
-  setQuery(h: number, query: Float64Array): void {
+  /** Writes head h's query, `query[offset : offset + headDim]` (already rotated), as the float32 row the kernel reads. */
+  setQuery(h: number, query: FloatArray, offset: number): void {
     const at = (this.queries + h * this.queryStride) >> 2;
     const f32 = this.f32;
-    for (let c = 0; c < this.headDim; c++) f32[at + c] = query[c]!;
+    for (let c = 0; c < this.headDim; c++) f32[at + c] = query[offset + c]!;
   }
 
   /** Appends a run: `rows` keys from position `first`, kv head 0's rows at these byte offsets. */

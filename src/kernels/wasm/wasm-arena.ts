@@ -42,6 +42,8 @@ export class WasmArena {
    * returns the first head whose scores overflowed, or -1.
    */
   readonly attend: (job: number, h0: number, h1: number) => number;
+  /** `out[n×rows] (float32) = X[n×cols] (float64) · Wᵀ (float32)`, n a multiple of 4, in `dot`'s order. */
+  readonly project: (out: number, x: number, w: number, n: number, rows: number, cols: number) => void;
   /** The memory every region lives in; shared (its buffer a SharedArrayBuffer) for a thread pool's arena. */
   readonly memory: WasmMemory;
   /** The compiled kernels, which a thread pool instantiates again on each worker over the same memory. */
@@ -61,6 +63,7 @@ export class WasmArena {
     this.softmax = instance.exports['softmax'] as WasmArena['softmax'];
     this.mix = instance.exports['mix'] as WasmArena['mix'];
     this.attend = instance.exports['attend'] as WasmArena['attend'];
+    this.project = instance.exports['project'] as WasmArena['project'];
   }
 
   /** The memory's current buffer: views on it stay valid until the generation changes. */
