@@ -451,19 +451,8 @@ export class AttentionEngine implements Attention {
     const o = this.options;
     const { heads, headDim, blockSize } = o;
     if (o.invFreq !== null && o.ropePositions === 'cache') return false;
-    const spanned = (from: number, to: number) => (to > from ? Math.floor((to - 1) / blockSize) - Math.floor(from / blockSize) + 1 : 0);
-    if (!job.begin(count, spanned(0, keys.sinkEnd) + spanned(keys.from, keys.to))) return false;
-    for (const [from, to] of [[0, keys.sinkEnd], [keys.from, keys.to]] as const) {
-      for (let p = from; p < to; ) {
-        const b = Math.floor(p / blockSize);
-        const block = this.cache.blockAt(p)!;
-        if (block.keysByteOffset < 0) return false;
-        const end = Math.min(to, (b + 1) * blockSize);
-        const row = 4 * (p - b * blockSize) * headDim;
-        job.addRun(block.keysByteOffset + row, block.valuesByteOffset + row, end - p, p);
-        p = end;
-      }
-    }
+    if (!job.begin(count, blocksSpanned(0, keys.sinkEnd, blockSize) + blocksSpanned(keys.from, keys.to, blockSize))) return false;
+    if (!this.addRuns(job, 0, keys.sinkEnd) || !this.addRuns(job, keys.from, keys.to)) return false;
     const qHead = this.qHead;
     for (let h = 0; h < heads; h++) {
       if (o.invFreq === null) {
@@ -475,6 +464,21 @@ export class AttentionEngine implements Attention {
       job.setQuery(h, qHead, 0);
     }
     job.seal(o.groupSize, 4 * blockSize * headDim, o.scale, o.slopes, i);
+    return true;
+  }
+
+  /** Adds one run per cache block that positions `[from, to)` span; false when a block lives outside the arena. */
+  private addRuns(job: StepJob, from: number, to: number): boolean {
+    const { blockSize, headDim } = this.options;
+    for (let p = from; p < to; ) {
+      const b = Math.floor(p / blockSize);
+      const block = this.cache.blockAt(p)!;
+      if (block.keysByteOffset < 0) return false;
+      const end = Math.min(to, (b + 1) * blockSize);
+      const row = 4 * (p - b * blockSize) * headDim;
+      job.addRun(block.keysByteOffset + row, block.valuesByteOffset + row, end - p, p);
+      p = end;
+    }
     return true;
   }
 
@@ -622,6 +626,11 @@ export class AttentionEngine implements Attention {
       }
     }
   }
+}
+
+/** How many blocks of `blockSize` positions `[from, to)` touches. */
+function blocksSpanned(from: number, to: number, blockSize: number): number {
+  return to > from ? Math.floor((to - 1) / blockSize) - Math.floor(from / blockSize) + 1 : 0;
 }
 
 /** The refusal of a step whose score for query `token`, head `head`, left the range of `range`. */

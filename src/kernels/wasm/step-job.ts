@@ -33,6 +33,7 @@ export class StepJob {
   private i32 = new Int32Array(0);
   private f32 = new Float32Array(0);
   private f64 = new Float64Array(0);
+  private outputView = new Float64Array(0);
 
   constructor(arena: WasmArena, heads: number, headDim: number) {
     this.arena = arena;
@@ -116,9 +117,11 @@ export class StepJob {
     this.f64[(this.base + 48) >> 3] = scale;
   }
 
-  /** The head outputs the kernel wrote: heads × headDim, float64, a view into the arena. */
+  /** The head outputs the kernel wrote: heads × headDim, float64, a view into the arena (remade only when it moves). */
   headOutputs(): Float64Array {
-    return this.f64.subarray(this.outputs >> 3, (this.outputs >> 3) + this.heads * this.headDim);
+    const view = this.outputView;
+    if (view.buffer === this.f64.buffer && view.byteOffset === this.outputs) return view;
+    return (this.outputView = this.f64.subarray(this.outputs >> 3, (this.outputs >> 3) + this.heads * this.headDim));
   }
 
   /** Head h's weights after the kernel ran: `count` float64s, a view into the arena. */
