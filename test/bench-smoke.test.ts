@@ -70,11 +70,15 @@ describe('npm run bench:smoke', () => {
     }
   });
 
-  it('measures the engine twice, with its default kernels and with the TypeScript fallback, beside C', () => {
-    expect(Object.keys(results.labels).slice(0, 2)).toEqual(['attnstream', 'attnstream-js']);
-    for (const cell of results.grid!) expect(cell.rows.find((r) => r.id === 'attnstream-js')!.micros, `n=${cell.cell.n}`).toBeDefined();
-    expect(results.stream!.rows.find((r) => r.id === 'attnstream-js')!.tokensPerSecond).toBeDefined();
-    const section = markdown.slice(markdown.indexOf('## WebAssembly SIMD kernels'), markdown.indexOf('## Streaming'));
+  it('measures the engine three times, default kernels, the TypeScript fallback and a pool of 2 threads, beside C', () => {
+    expect(Object.keys(results.labels).slice(0, 3)).toEqual(['attnstream', 'attnstream-js', 'attnstream-2t']);
+    for (const id of ['attnstream-js', 'attnstream-2t']) {
+      for (const cell of results.grid!) expect(cell.rows.find((r) => r.id === id)!.micros, `${id} n=${cell.cell.n}`).toBeDefined();
+      expect(results.stream!.rows.find((r) => r.id === id)!.tokensPerSecond).toBeDefined();
+    }
+    // The pool's outputs are the one thread's, bit for bit.
+    for (const cell of results.grid!) expect(cell.rows.find((r) => r.id === 'attnstream-2t')!.error).toBe(0);
+    const section = markdown.slice(markdown.indexOf('## Kernels and threads'), markdown.indexOf('## Streaming'));
     // One row for the stream, one per grid cell.
     expect(section.match(/^\| (stream|step), /gm)?.length).toBe(1 + results.grid!.length);
     const fallback = markdown.split('\n').find((line) => line.startsWith('| pure-TS fallback'))!;
@@ -97,7 +101,7 @@ describe('npm run bench:smoke', () => {
     for (const heading of [
       '## Machine and versions',
       '## Targets (issue 5)',
-      '## WebAssembly SIMD kernels',
+      '## Kernels and threads',
       '## Streaming 32 tokens (H = 2, D = 8)',
       '## Decode step at length n: µs per step',
       '### H = 2, D = 8',

@@ -213,29 +213,30 @@ export function performanceMarkdown(r: BenchResults, plotFile: string | null): s
 }
 
 /**
- * The engine's two kernel sets side by side, from this run's stream and grid: attnstream (default
- * 'auto') against attnstream-js (`kernels: 'js'`), each as a fraction of single-threaded C. Empty
- * when attnstream-js did not run.
+ * The engine's kernel sets and its thread pool side by side, from this run's stream and grid:
+ * attnstream-js (`kernels: 'js'`), attnstream (default 'auto') and attnstream-2t (a pool of 2),
+ * each as a fraction of single-threaded C. Empty when attnstream-js did not run.
  */
 function kernelsSection(r: BenchResults): string[] {
   if (!('attnstream-js' in r.labels) || (r.stream === undefined && (r.grid === undefined || r.grid.length === 0))) return [];
   const out: string[] = [];
-  out.push('## WebAssembly SIMD kernels');
+  out.push('## Kernels and threads');
   out.push('');
   out.push(
-    "The engine scores keys and mixes values with WebAssembly SIMD kernels (`src/kernels/wasm/attention.wat`, `kernels: 'auto'`, the default) whenever its cache is float32 and the runtime has WebAssembly SIMD; float64 and int8 caches, and the scoring of RoPE `'cache'` mode, keep the TypeScript loops, and `kernels: 'js'` forces those everywhere. The cache blocks live in the kernels' WebAssembly memory, so a step calls one kernel per block and head on the cache in place. The kernels load float32 and compute in float64, as the TypeScript loops do, so both paths keep the same error bounds; the softmax stays in TypeScript." +
-      ` In this run ${r.settings.attnstream ?? "kernels 'auto' resolve to an unrecorded choice"}. Below, \`attnstream\` (default kernels) and \`attnstream-js\` (\`kernels: 'js'\`) from this run's stream and grid, interleaved with the rest; ÷ c-1t is C's single-threaded time over the engine's (its speed as a fraction of C's); speed-up is the TypeScript kernels' time over the default's.`,
+    "With a float32 cache and `kernels: 'auto'` (the default) a step is one call of a WebAssembly SIMD kernel (`src/kernels/wasm/attention.wat`) over the cache in place: per head, float32 dot products four keys at a time, a softmax with a float32 `exp`, and float32 weighted sums of values 32 columns at a time, each block's result widened to float64 (the error bounds are in docs/math.md). float64 and int8 caches, and RoPE `'cache'` mode, keep the TypeScript loops (float64 arithmetic); `kernels: 'js'` forces those everywhere. `attnstream-2t` splits each step's heads across a pool of 2 threads (`attnstream/threads`), bit for bit the one-thread results." +
+      ` In this run ${r.settings.attnstream ?? "kernels 'auto' resolve to an unrecorded choice"}. Below, from this run's stream and grid, interleaved with the rest; ÷ c-1t is C's single-threaded time over the engine's (its speed as a fraction of C's); speed-up is the TypeScript kernels' time over the default's.`,
   );
   out.push('');
-  out.push('| case | TypeScript kernels (attnstream-js) | ÷ c-1t | default kernels (attnstream) | ÷ c-1t | c-1t | speed-up |');
-  out.push('|---|---:|---:|---:|---:|---:|---:|');
+  out.push('| case | TypeScript kernels (attnstream-js) | ÷ c-1t | default kernels (attnstream) | ÷ c-1t | 2 threads (attnstream-2t) | ÷ c-1t | c-1t | speed-up |');
+  out.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
   const cells = (figure: (id: string) => number | undefined, faster: (a: number, b: number) => number) => {
     const js = figure('attnstream-js');
     const auto = figure('attnstream');
+    const threads = figure('attnstream-2t');
     const c = figure('c-1t');
     const show = (x: number | undefined) => (x === undefined ? '—' : num(x));
     const vsC = (x: number | undefined) => (x === undefined || c === undefined ? '' : ratio(faster(x, c)));
-    return `${show(js)} | ${vsC(js)} | ${show(auto)} | ${vsC(auto)} | ${show(c)} | ${js === undefined || auto === undefined ? '' : ratio(faster(auto, js))}`;
+    return `${show(js)} | ${vsC(js)} | ${show(auto)} | ${vsC(auto)} | ${show(threads)} | ${vsC(threads)} | ${show(c)} | ${js === undefined || auto === undefined ? '' : ratio(faster(auto, js))}`;
   };
   if (r.stream) {
     const rows = r.stream.rows;
