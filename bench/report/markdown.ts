@@ -171,7 +171,7 @@ export function performanceMarkdown(r: BenchResults, plotFile: string | null): s
     if ('skipped' in r.rx) out.push(`Not measured: ${r.rx.skipped}.`);
     else {
       const x = r.rx;
-      out.push(`${x.tokens.toLocaleString('en-US')} tokens of dim ${x.dim} (seed mode), whole streams, interleaved: \`from(xs).pipe(attend(options))\` against a loop of \`engine.push(x)\`.`);
+      out.push(`${x.tokens.toLocaleString('en-US')} tokens of dim ${x.dim} (seed mode), whole streams (each making and disposing its engine), interleaved: \`from(xs).pipe(attend(options))\` against a loop of \`engine.push(x)\`.`);
       out.push('');
       out.push('| path | ms per stream (median) | min–max |');
       out.push('|---|---:|---:|');

@@ -55,14 +55,13 @@ export async function runRxOverhead(profile: Profile, progress: Progress): Promi
     [
       {
         id: 'direct',
-        run: () => {
-          const engine = createAttention(options);
-          const s = timed(() => {
+        // Like the operator, which makes and disposes an engine per subscription.
+        run: () =>
+          timed(() => {
+            const engine = createAttention(options);
             for (const x of xs) directLast = engine.push(x)[0]!.output;
-          });
-          engine.dispose();
-          return s;
-        },
+            engine.dispose();
+          }),
       },
       {
         id: 'rx',

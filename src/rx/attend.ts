@@ -1,4 +1,4 @@
-import { concatMap, concatWith, defer, finalize } from 'rxjs';
+import { Observable, Subject, takeUntil } from 'rxjs';
 import type { OperatorFunction } from 'rxjs';
 import { createAttention, resolveOptions } from '../attention/index.js';
 import type { Attention, AttentionOptions, AttentionStep, Vector } from '../attention/index.js';
@@ -33,13 +33,40 @@ import type { Attention, AttentionOptions, AttentionStep, Vector } from '../atte
  */
 export function attend(options: AttentionOptions | (() => Attention)): OperatorFunction<Vector, AttentionStep> {
   const create = typeof options === 'function' ? options : (resolveOptions(options), () => createAttention(options));
+  // A plain Observable rather than concatMap over push's arrays: no inner subscription per token,
+  // so the operator costs little beside the engine itself (the benchmark's rx section).
   return (source) =>
-    defer(() => {
+    new Observable<AttentionStep>((subscriber) => {
       const engine = create();
-      return source.pipe(
-        concatMap((x) => engine.push(x)),
-        concatWith(defer(() => engine.flush())),
-        finalize(() => engine.dispose()),
+      // takeUntil links the source's subscriber to this one: once this one closes (an error, or a
+      // consumer that stops mid-stream), even a synchronous source sees it closed at once, and
+      // nothing more is read or computed.
+      const closed = new Subject<void>();
+      subscriber.add(() => {
+        closed.next();
+        engine.dispose();
+      });
+      const emit = (run: () => AttentionStep[]): boolean => {
+        let steps: AttentionStep[];
+        try {
+          steps = run();
+        } catch (error) {
+          subscriber.error(error);
+          return false;
+        }
+        for (const step of steps) subscriber.next(step);
+        return true;
+      };
+      subscriber.add(
+        source.pipe(takeUntil(closed)).subscribe({
+          next: (x) => {
+            if (!subscriber.closed) emit(() => engine.push(x));
+          },
+          error: (error) => subscriber.error(error),
+          complete: () => {
+            if (!subscriber.closed && emit(() => engine.flush())) subscriber.complete();
+          },
+        }),
       );
     });
 }

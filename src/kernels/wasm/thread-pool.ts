@@ -142,12 +142,17 @@ export class ThreadPool {
       Atomics.store(c, at + POSTED, sequence);
       Atomics.notify(c, at + POSTED, 1);
     }
-    let bad = this.arena.attend(job, 0, bound(1));
-    for (let w = 1; w < parts; w++) {
-      const result = this.waitFor((w - 1) * SLOT, sequence);
-      if (result === FAILED) throw new Error(`attnstream thread pool: the kernel trapped on worker ${w}`);
-      // Heads are numbered in order across the shares: the caller's are the lowest.
-      if (result >= 0 && bad < 0) bad = result;
+    let bad = FAILED;
+    try {
+      bad = this.arena.attend(job, 0, bound(1));
+    } finally {
+      // Even when the caller's share throws, wait for the workers: the next step rewrites the job they read.
+      for (let w = 1; w < parts; w++) {
+        const result = this.waitFor((w - 1) * SLOT, sequence);
+        if (result === FAILED) throw new Error(`attnstream thread pool: the kernel trapped on worker ${w}`);
+        // Heads are numbered in order across the shares: the caller's are the lowest.
+        if (result >= 0 && bad < 0) bad = result;
+      }
     }
     return bad;
   }
