@@ -7,6 +7,26 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 
 // CI builds before it tests (.ci/run); a plain `npm test` without a build has no dist to check.
 describe.runIf(existsSync(`${root}dist/index.js`))('the built package, through its exports map, in plain Node', () => {
+  it("attnstream/threads starts its workers from dist and splits a step, bit for bit one thread's", () => {
+    const script = `
+      import { createAttention } from 'attnstream';
+      import { createThreadPool } from 'attnstream/threads';
+      const pool = await createThreadPool(2);
+      const options = { dim: 64, heads: 8, withWeights: true };
+      const split = createAttention({ ...options, threads: pool });
+      const one = createAttention(options);
+      let same = true;
+      for (let t = 0; t < 100; t++) {
+        const x = Array.from({ length: 64 }, (_, c) => Math.sin(t + 0.1 * c));
+        same &&= JSON.stringify(split.push(x)) === JSON.stringify(one.push(x));
+      }
+      await pool.close();
+      console.log(JSON.stringify([pool.threads, same]));
+    `;
+    const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: root, encoding: 'utf8' });
+    expect(JSON.parse(out)).toEqual([2, true]);
+  });
+
   it("import { createAttention } from 'attnstream' (and the rx and testing subpaths) works from dist", () => {
     const script = `
       import { createAttention, AttentionError } from 'attnstream';

@@ -37,8 +37,10 @@ export async function createThreadPool(threads: number): Promise<ThreadPool> {
     throw new AttentionError('INVALID_OPTION', 'threads: this runtime has no WebAssembly SIMD with shared memory', { field: 'threads' });
   }
   const control = ThreadPool.controlBuffer(threads - 1);
-  const source = `const { workerData, parentPort } = require('node:worker_threads');
-(${WORKER_LOOP_SOURCE})(workerData, () => parentPort.postMessage('ready'));`;
+  // A dynamic import, which works whether Node evaluates the worker's code as CommonJS (the default)
+  // or as a module (a process started with --input-type=module passes that on to its workers).
+  const source = `import('node:worker_threads').then(({ workerData, parentPort }) =>
+  (${WORKER_LOOP_SOURCE})(workerData, () => parentPort.postMessage('ready')));`;
   const workers: Worker[] = [];
   try {
     for (let slot = 0; slot < threads - 1; slot++) {
