@@ -64,7 +64,7 @@ export interface Attention {
   push(x: Vector): AttentionStep[];
   /**
    * Appends tokens in order; equal to pushing them one by one, but all or nothing: every vector is
-   * checked before any is cached, and a float64 score that overflows part-way takes the whole
+   * checked before any is cached, and a score that overflows part-way takes the whole
    * prompt back out (unless a window already released keys from before it; then the tokens before
    * the refused one stay, as single pushes would have left them).
    */
@@ -234,7 +234,7 @@ export class AttentionEngine implements Attention {
         for (const step of this.appendAndAttend()) steps.push(step);
       }
     } catch (e) {
-      // A score overflowed part-way (float64 only): take the whole prompt back out when the window
+      // A score overflowed part-way: take the whole prompt back out when the window
       // has not yet released keys the engine needed before it; otherwise the tokens before the
       // refused one stay cached, as pushing them one by one would have left them.
       if (this.truncationRefusal(t0) === null) {
@@ -502,8 +502,8 @@ export class AttentionEngine implements Attention {
       let n = this.scoreRun(scores, 0, qHead, g, 0, keys.sinkEnd, 0, i, slope, byCacheRank);
       n = this.scoreRun(scores, n, qHead, g, keys.from, keys.to, windowRank, i, slope, byCacheRank);
       if (!Number.isFinite(softmaxInPlace(scores, 0, count))) throw scoreOverflow(i, h, 'a double');
-      n = this.mixRun(scores, headOut, 0, h, g, 0, keys.sinkEnd);
-      this.mixRun(scores, headOut, n, h, g, keys.from, keys.to);
+      n = this.mixRun(scores, 0, h, g, 0, keys.sinkEnd);
+      this.mixRun(scores, n, h, g, keys.from, keys.to);
       if (weights !== null) weights.push(o.Float.from(scores.subarray(0, count)));
     }
     return headOut;
@@ -566,8 +566,9 @@ export class AttentionEngine implements Attention {
   }
 
   /** headOut[h] += Σ weight · value over positions `[from, to)`, weights read from `scores[n …]`. */
-  private mixRun(scores: Float64Array, headOut: Float64Array, n: number, h: number, g: number, from: number, to: number): number {
+  private mixRun(scores: Float64Array, n: number, h: number, g: number, from: number, to: number): number {
     const { blockSize, headDim } = this.options;
+    const headOut = this.headOut;
     for (let p = from; p < to; ) {
       const b = Math.floor(p / blockSize);
       const block = this.cache.blockAt(p)!;

@@ -137,11 +137,11 @@ export function restoreState(
   let o: ResolvedOptions;
   try {
     // The kernels and threads are not part of a snapshot (they do not change the numbers' contract): the caller's choice holds.
-    const kernels = {
+    const callerChoices = {
       ...(expected?.kernels === 'js' ? { kernels: 'js' as const } : {}),
       ...(expected?.threads !== undefined ? { threads: expected.threads } : {}),
     };
-    const options = { ...(stored as AttentionOptions), ...(Object.keys(weights).length > 0 ? { weights: weights as never } : {}), ...kernels };
+    const options = { ...(stored as AttentionOptions), ...(Object.keys(weights).length > 0 ? { weights: weights as never } : {}), ...callerChoices };
     o = resolveOptions(options);
   } catch (e) {
     return fail(`stored options are invalid: ${(e as Error).message}`);

@@ -23,6 +23,6 @@ export function matMatTransposedWasm(arena: WasmArena, out: FloatArray, x: Float
   xView.fill(0, n * cols);
   new Float32Array(buffer, wAt, rows * cols).set(w);
   arena.project(outAt, xAt, wAt, padded, rows, cols);
-  out.set(new Float32Array(arena.buffer, outAt, n * rows));
+  out.set(new Float32Array(buffer, outAt, n * rows));
   return true;
 }
