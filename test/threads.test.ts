@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AttentionError, createAttention, createAttentionStack, restoreAttention, ThreadPool } from '../src/index.js';
 import type { Attention, AttentionOptions, AttentionStep } from '../src/index.js';
 import { createThreadPool } from '../src/threads/index.js';
-import { configArbitrary, tokensArbitrary } from './support/engine-arbitraries.js';
+import { configArbitrary, mulberry32, tokensArbitrary } from './support/engine-arbitraries.js';
 
 let pool2: ThreadPool;
 let pool3: ThreadPool;
@@ -116,6 +116,59 @@ describe('threads: a step split across a ThreadPool', () => {
     for (let t = 50; t < 60; t++) expect(restored.push(x(t))).toEqual(reference.push(x(t)));
   });
 
+  it('splits one head across threads on a long cache (stretches merged by log-sum-exp): bit for bit one thread, within float32 of the TypeScript kernels', () => {
+    // Past 1,024 keys a head's keys are cut into stretches, so even one head has items for every
+    // thread; windows and sinks make the runs uneven, ALiBi biases each stretch differently.
+    const configs: AttentionOptions[] = [
+      { dim: 8, withWeights: true },
+      { dim: 12, heads: 3, kvHeads: 1, headDim: 4, weights: projections(12, 3, 1, 4), positions: 'alibi', withWeights: true },
+      { dim: 16, heads: 2, positions: 'rope', window: 1300, sinks: 3, blockSize: 48 },
+      { dim: 8, heads: 1, blockSize: 7, withWeights: true },
+    ];
+    const longCase = fc.record({
+      options: fc.constantFrom(...configs),
+      length: fc.integer({ min: 1025, max: 2100 }),
+      seed: fc.integer(),
+      magnitude: fc.constantFrom(0.5, 4),
+      repeats: fc.boolean(),
+      pool: fc.constantFrom(2, 3),
+    });
+    fc.assert(
+      fc.property(longCase, ({ options, length, seed, magnitude, repeats, pool }) => {
+        const random = mulberry32(seed);
+        // With repeats, runs of identical tokens: equal scores across stretch boundaries.
+        let token: number[] = [];
+        const xs = Array.from({ length }, (_, t) => {
+          if (!repeats || t % 300 === 0) token = Array.from({ length: options.dim }, () => magnitude * (2 * random() - 1));
+          return token;
+        });
+        const one = createAttention(options).pushMany(xs);
+        const split = createAttention({ ...options, threads: pool === 2 ? pool2 : pool3 }).pushMany(xs);
+        const plain = createAttention({ ...options, kernels: 'js' }).pushMany(xs);
+        // Every step's output bit for bit (a plain loop: toEqual over millions of weights is slow),
+        // and every hundredth step whole.
+        for (let t = 0; t < length; t++) {
+          if (!sameBits(split[t]!.output, one[t]!.output)) expect(split[t]).toEqual(one[t]);
+          if (t % 100 === 99) expect(split[t]).toEqual(one[t]);
+        }
+        for (let t = 1000; t < length; t += 97) {
+          const [a, b] = [one[t]!, plain[t]!];
+          const size = Math.max(1, ...Array.from(b.output, Math.abs));
+          for (let c = 0; c < options.dim; c++) expect(Math.abs(a.output[c]! - b.output[c]!)).toBeLessThanOrEqual(1e-5 * size);
+          for (const [h, weights] of (a.weights ?? []).entries()) {
+            let total = 0;
+            weights.forEach((w, j) => {
+              total += w;
+              expect(Math.abs(w - b.weights![h]![j]!)).toBeLessThanOrEqual(1e-6);
+            });
+            expect(Math.abs(total - 1)).toBeLessThanOrEqual(1e-5);
+          }
+        }
+      }),
+      { numRuns: 8 },
+    );
+  });
+
   it('refuses configurations it cannot split, and anything that is not a pool', async () => {
     const refusal = (options: AttentionOptions, message: string) =>
       expect(() => createAttention(options)).toThrow(expect.objectContaining({ code: 'INVALID_OPTION', message: expect.stringContaining(message) }));
@@ -158,4 +211,10 @@ function projections(dim: number, heads: number, kvHeads: number, headDim: numbe
     wv: matrix(kvHeads * headDim, dim, 3),
     wo: matrix(dim, heads * headDim, 4),
   };
+}
+
+function sameBits(a: ArrayLike<number>, b: ArrayLike<number>): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (!Object.is(a[i], b[i])) return false;
+  return true;
 }

@@ -69,7 +69,7 @@ describe('WebAssembly SIMD kernels', () => {
 
   // The kernels multiply and add in float32 within one call (one row's dot product, one block's
   // weighted sum): Higham's bound for a sum of m products rounded to float32 is γ_m·Σ|terms| with
-  // γ_m ≈ m·2⁻²⁴; one more rounding each for the weight's narrowing and the scale. Subnormal
+  // γ_m ≈ m·2⁻²⁴; one more rounding each for the scale and the float64 addition. Subnormal
   // float32 results add at most 2⁻¹⁴⁹ per operation.
   const U = 2 ** -24;
   const TINY = 2 ** -149;
@@ -109,12 +109,13 @@ describe('WebAssembly SIMD kernels', () => {
     fc.assert(
       fc.property(kernelCase, ({ headDim, count, skew, rows, weights }) => {
         const rowsAt = arena.allocate(4 * (headDim * count + skew)) + 4 * skew;
-        const w = arena.allocate(8 * count);
+        const w = arena.allocate(4 * count);
         const out = arena.allocate(8 * headDim);
         const buffer = arena.buffer;
         const stored = new Float32Array(buffer, rowsAt, headDim * count);
         stored.set(rows);
-        new Float64Array(buffer, w, count).set(weights);
+        const w32 = new Float32Array(buffer, w, count);
+        w32.set(weights);
         const mixed = new Float64Array(buffer, out, headDim);
         mixed.fill(0.5); // mix adds to what is there
 
@@ -123,14 +124,14 @@ describe('WebAssembly SIMD kernels', () => {
           let expected = 0.5;
           let magnitude = 0;
           for (let r = 0; r < count; r++) {
-            expected += weights[r]! * stored[r * headDim + c]!;
-            magnitude += Math.abs(weights[r]! * stored[r * headDim + c]!);
+            expected += w32[r]! * stored[r * headDim + c]!;
+            magnitude += Math.abs(w32[r]! * stored[r * headDim + c]!);
           }
-          const bound = (count + 3) * U * magnitude + 2 * count * TINY + 1e-15;
+          const bound = (count + 2) * U * magnitude + 2 * count * TINY + 1e-15;
           expect(Math.abs(mixed[c]! - expected)).toBeLessThanOrEqual(bound);
         }
         arena.release(rowsAt - 4 * skew, 4 * (headDim * count + skew));
-        arena.release(w, 8 * count);
+        arena.release(w, 4 * count);
         arena.release(out, 8 * headDim);
       }),
       { numRuns: 200 },
@@ -157,48 +158,61 @@ describe('WebAssembly SIMD kernels', () => {
     );
   });
 
-  it('softmax: weights within float32 accuracy of exp(s − max)/Σ, for any length and finite scores', () => {
+  it('exponentiate: e^(s − max) in float32 for any length and finite scores, with the maximum and the sum beside them', () => {
     const arena = wasmArena()!;
     fc.assert(
       fc.property(fc.array(fc.double({ min: -1e6, max: 1e6, noNaN: true }), { minLength: 1, maxLength: 70 }), fc.boolean(), (raw, clustered) => {
         // Clustered scores sit within a few units of each other, where every weight matters.
         const scores = clustered ? raw.map((s) => s / 1e5) : raw;
-        const p = arena.allocate(8 * scores.length);
-        const view = new Float64Array(arena.buffer, p, scores.length);
-        view.set(scores);
-        const sum = arena.softmax(p, scores.length);
+        const n = scores.length;
+        const p = arena.allocate(8 * n);
+        const e = arena.allocate(4 * n);
+        const partial = arena.allocate(16);
+        new Float64Array(arena.buffer, p, n).set(scores);
+        const sum = arena.exponentiate(p, n, e, partial);
+        const exponentials = new Float32Array(arena.buffer, e, n);
+        const [maxOut, sumOut] = new Float64Array(arena.buffer, partial, 2);
         const max = Math.max(...scores);
+        expect(maxOut).toBe(max);
         let exactSum = 0;
-        for (const s of scores) exactSum += Math.exp(s - max);
-        // The narrowed exponent x = s − max carries |x|·2⁻²⁴ of error into e^x; the polynomial and
-        // 2^k a few float32 ulps; e^x below e^−87 is taken as e^−87.
-        expect(Math.abs(sum - exactSum)).toBeLessThanOrEqual(1e-6 * exactSum);
-        let total = 0;
+        let storedSum = 0;
         scores.forEach((s, i) => {
           const x = s - max;
-          const exact = Math.exp(x) / exactSum;
-          expect(Math.abs(view[i]! - exact)).toBeLessThanOrEqual(exact * (4e-7 + Math.abs(x) * 2 * U) + 2e-38);
-          total += view[i]!;
+          const exact = Math.exp(x);
+          exactSum += exact;
+          storedSum += exponentials[i]!;
+          // The narrowed exponent x = s − max carries |x|·2⁻²⁴ of error into e^x; the polynomial and
+          // 2^k a few float32 ulps; e^x below e^−87 is taken as e^−87.
+          expect(Math.abs(exponentials[i]! - exact)).toBeLessThanOrEqual(exact * (4e-7 + Math.abs(x) * 2 * U) + 2e-38);
         });
-        expect(Math.abs(total - 1)).toBeLessThanOrEqual(1e-12 * scores.length);
-        arena.release(p, 8 * scores.length);
+        // The sum is the float64 sum of the float32 exponentials as stored.
+        expect(sumOut).toBe(sum);
+        expect(Math.abs(sum - storedSum)).toBeLessThanOrEqual(1e-15 * n * storedSum);
+        expect(Math.abs(sum - exactSum)).toBeLessThanOrEqual(1e-6 * exactSum);
+        arena.release(p, 8 * n);
+        arena.release(e, 4 * n);
+        arena.release(partial, 16);
       }),
       { numRuns: 300 },
     );
   });
 
-  it('softmax: a non-finite score makes the returned sum non-finite (the engine refuses the step)', () => {
+  it('exponentiate: a non-finite score makes the returned sum non-finite (the engine refuses the step)', () => {
     const arena = wasmArena()!;
     for (const bad of [NaN, Infinity, -Infinity]) {
       for (const at of [0, 1, 2, 4]) {
         const scores = [1, 2, 3, 4, 5].map((s, i) => (i === at ? bad : s));
         const p = arena.allocate(8 * scores.length);
+        const e = arena.allocate(4 * scores.length);
+        const partial = arena.allocate(16);
         new Float64Array(arena.buffer, p, scores.length).set(scores);
-        const sum = arena.softmax(p, scores.length);
+        const sum = arena.exponentiate(p, scores.length, e, partial);
         // −∞ alone is an honest score (weight 0); NaN and +∞ are not.
         if (bad === -Infinity) expect(Number.isFinite(sum)).toBe(true);
         else expect(Number.isFinite(sum)).toBe(false);
         arena.release(p, 8 * scores.length);
+        arena.release(e, 4 * scores.length);
+        arena.release(partial, 16);
       }
     }
   });

@@ -422,10 +422,17 @@ export class AttentionEngine implements Attention {
     const weights: FloatArray[] | null = o.withWeights ? [] : null;
     let headOut: Float64Array;
     if (this.job !== null && this.fillJob(this.job, i, keys, count, qSource, qOffset)) {
-      const bad = o.threads !== null ? o.threads.attend(this.job.base, heads) : this.job.arena.attend(this.job.base, 0, heads);
+      const job = this.job;
+      const bad = o.threads !== null ? o.threads.attend(job.base, job.items) : job.arena.attend(job.base, 0, job.items);
       if (bad >= 0) throw scoreOverflow(i, bad, "float32 (the WebAssembly kernels' sums; kernels: 'js' adds in float64)");
-      headOut = this.job.headOutputs();
-      if (weights !== null) for (let h = 0; h < heads; h++) weights.push(o.Float.from(this.job.weights(h)));
+      headOut = job.merge();
+      if (weights !== null) {
+        for (let h = 0; h < heads; h++) {
+          const w = new o.Float(count);
+          job.weights(h, w);
+          weights.push(w);
+        }
+      }
     } else {
       headOut = this.attendInTypeScript(i, keys, count, qSource, qOffset, weights);
     }

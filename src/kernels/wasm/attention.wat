@@ -3,11 +3,12 @@
 ;; values). Compiled by scripts/build-wasm.ts into attention-wasm.generated.ts, which embeds the
 ;; bytes so the core loads without file access.
 ;;
-;; Keys, values and the query are float32 (the cache's storage); scores, weights and head outputs
-;; are float64. Within one call (one row's dot product, one block's weighted sum) products and sums
-;; are float32 in four lanes (f32x4), as llama.cpp and the C reference compute; each call's result
-;; is widened to float64, so the softmax and the sums across blocks run in float64. The error this
-;; adds is bounded in docs/math.md and stays inside the float32 tolerances.
+;; Keys, values and the query are float32 (the cache's storage); scores, maxima, sums and head
+;; outputs are float64; the exponentials are float32. Within one call (one row's dot product, one
+;; block's weighted sum) products and sums are float32 in four lanes (f32x4), as llama.cpp and the
+;; C reference compute; each call's result is widened to float64, so the sums across blocks and the
+;; normalisation run in float64. The error this adds is bounded in docs/math.md and stays inside the
+;; float32 tolerances.
 ;;
 ;; Pointers are byte offsets into the imported memory; nothing here allocates.
 (module
@@ -171,14 +172,16 @@
       (v128.const f32x4 1 1 1 1)))
     (f32x4.mul (local.get $p) (i32x4.shl (i32x4.add (local.get $kb) (v128.const i32x4 127 127 127 127)) (i32.const 23))))
 
-  ;; p[0 : n] ← softmax(p[0 : n]) in place, float64 scores in and weights out: subtract the
-  ;; maximum (float64), exponentiate (float32, four at a time), sum and normalise (float64).
-  ;; Returns Σ e^(p_i − max) (at least 1), or a non-finite number when a score was not finite: the
-  ;; caller's overflow check. (pmax, one instruction, may drop a NaN from the maximum, but that
-  ;; score's own term is NaN, so the sum still shows it.)
-  (func $softmax (export "softmax") (param $p i32) (param $n i32) (result f64)
+  ;; e[0 : n] ← e^(p[0 : n] − max), the exponentials of a stretch of float64 scores as float32 (the
+  ;; precision mix multiplies them in), four at a time; the maximum (float64) and the sum (float64,
+  ;; of the float32 exponentials) go to partial[0] and partial[1], and the sum is returned: at least
+  ;; 1, or a non-finite number when a score was not finite (the caller's overflow check). The
+  ;; weights stay unnormalised: the engine divides once per head output, not once per key. (pmax,
+  ;; one instruction, may drop a NaN from the maximum, but that score's own term is NaN, so the sum
+  ;; still shows it.)
+  (func $exponentiate (export "exponentiate") (param $p i32) (param $n i32) (param $e i32) (param $partial i32) (result f64)
     (local $i i32) (local $n2 i32) (local $n4 i32) (local $at i32) (local $m v128) (local $max f64)
-    (local $e v128) (local $lo v128) (local $hi v128) (local $sum v128) (local $total f64) (local $one f64) (local $inv v128)
+    (local $x v128) (local $sum v128) (local $total f64) (local $one f32)
     (local.set $n2 (i32.and (local.get $n) (i32.const -2)))
     (local.set $n4 (i32.and (local.get $n) (i32.const -4)))
     (local.set $m (v128.const f64x2 -inf -inf))
@@ -193,20 +196,19 @@
       (then (local.set $max (f64.max (local.get $max) (f64.load (i32.add (local.get $p) (i32.shl (local.get $n2) (i32.const 3))))))))
     (local.set $m (f64x2.splat (local.get $max)))
     (local.set $sum (v128.const i64x2 0 0))
-    ;; four scores per pass: two float64 pairs narrowed into one f32x4, exponentiated, widened back
+    ;; four scores per pass: two float64 pairs narrowed into one f32x4, exponentiated, stored
     (local.set $i (i32.const 0))
     (block $exp_done
       (loop $exp_loop
         (br_if $exp_done (i32.ge_u (local.get $i) (local.get $n4)))
         (local.set $at (i32.add (local.get $p) (i32.shl (local.get $i) (i32.const 3))))
-        (local.set $e (call $exp4 (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23
+        (local.set $x (call $exp4 (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23
           (f32x4.demote_f64x2_zero (f64x2.sub (v128.load align=8 (local.get $at)) (local.get $m)))
           (f32x4.demote_f64x2_zero (f64x2.sub (v128.load offset=16 align=8 (local.get $at)) (local.get $m))))))
-        (local.set $lo (f64x2.promote_low_f32x4 (local.get $e)))
-        (local.set $hi (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $e) (local.get $e))))
-        (v128.store align=8 (local.get $at) (local.get $lo))
-        (v128.store offset=16 align=8 (local.get $at) (local.get $hi))
-        (local.set $sum (f64x2.add (local.get $sum) (f64x2.add (local.get $lo) (local.get $hi))))
+        (v128.store align=4 (i32.add (local.get $e) (i32.shl (local.get $i) (i32.const 2))) (local.get $x))
+        (local.set $sum (f64x2.add (local.get $sum) (f64x2.add
+          (f64x2.promote_low_f32x4 (local.get $x))
+          (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $x) (local.get $x))))))
         (local.set $i (i32.add (local.get $i) (i32.const 4)))
         (br $exp_loop)))
     (local.set $total (f64.add (f64x2.extract_lane 0 (local.get $sum)) (f64x2.extract_lane 1 (local.get $sum))))
@@ -214,32 +216,21 @@
     (block $rest_done
       (loop $rest
         (br_if $rest_done (i32.ge_u (local.get $i) (local.get $n)))
-        (local.set $at (i32.add (local.get $p) (i32.shl (local.get $i) (i32.const 3))))
-        (local.set $one (f64.promote_f32 (f32x4.extract_lane 0
-          (call $exp4 (f32x4.splat (f32.demote_f64 (f64.sub (f64.load (local.get $at)) (local.get $max))))))))
-        (f64.store (local.get $at) (local.get $one))
-        (local.set $total (f64.add (local.get $total) (local.get $one)))
+        (local.set $one (f32x4.extract_lane 0
+          (call $exp4 (f32x4.splat (f32.demote_f64 (f64.sub
+            (f64.load (i32.add (local.get $p) (i32.shl (local.get $i) (i32.const 3)))) (local.get $max)))))))
+        (f32.store (i32.add (local.get $e) (i32.shl (local.get $i) (i32.const 2))) (local.get $one))
+        (local.set $total (f64.add (local.get $total) (f64.promote_f32 (local.get $one))))
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $rest)))
-    (local.set $inv (f64x2.splat (f64.div (f64.const 1) (local.get $total))))
-    (local.set $i (i32.const 0))
-    (block $scale_done
-      (loop $scale_loop
-        (br_if $scale_done (i32.ge_u (local.get $i) (local.get $n2)))
-        (v128.store align=8 (i32.add (local.get $p) (i32.shl (local.get $i) (i32.const 3)))
-          (f64x2.mul (local.get $inv) (v128.load align=8 (i32.add (local.get $p) (i32.shl (local.get $i) (i32.const 3))))))
-        (local.set $i (i32.add (local.get $i) (i32.const 2)))
-        (br $scale_loop)))
-    (if (i32.lt_u (local.get $n2) (local.get $n))
-      (then
-        (f64.store (i32.add (local.get $p) (i32.shl (local.get $n2) (i32.const 3)))
-          (f64.mul (f64x2.extract_lane 0 (local.get $inv)) (f64.load (i32.add (local.get $p) (i32.shl (local.get $n2) (i32.const 3))))))))
+    (f64.store (local.get $partial) (local.get $max))
+    (f64.store offset=8 (local.get $partial) (local.get $total))
     (local.get $total))
 
-  ;; out[c] += Σ_r w[r]·v[r·d + c] for c in [0, d): `count` float64 weights against `count`
+  ;; out[c] += Σ_r w[r]·v[r·d + c] for c in [0, d): `count` float32 weights against `count`
   ;; contiguous float32 value rows. Columns outside, rows inside: a chunk of 32 columns stays in
   ;; eight f32x4 registers across the rows (then chunks of 4), then is widened and added to the
-  ;; float64 output. Each weight is rounded to float32 once per chunk.
+  ;; float64 output.
   (func $mix (export "mix") (param $w i32) (param $v i32) (param $count i32) (param $d i32) (param $out i32)
     (local $r i32) (local $c i32) (local $p i32) (local $stride i32) (local $wr v128) (local $s f64) (local $o i32)
     (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128) (local $a4 v128) (local $a5 v128) (local $a6 v128) (local $a7 v128)
@@ -261,7 +252,7 @@
         (block $thirtytwos_rows_done
           (loop $thirtytwos_rows
             (br_if $thirtytwos_rows_done (i32.ge_u (local.get $r) (local.get $count)))
-            (local.set $wr (f32x4.splat (f32.demote_f64 (f64.load (i32.add (local.get $w) (i32.shl (local.get $r) (i32.const 3)))))))
+            (local.set $wr (v128.load32_splat (i32.add (local.get $w) (i32.shl (local.get $r) (i32.const 2)))))
             (local.set $a0 (f32x4.add (local.get $a0) (f32x4.mul (local.get $wr) (v128.load align=4 (local.get $p)))))
             (local.set $a1 (f32x4.add (local.get $a1) (f32x4.mul (local.get $wr) (v128.load offset=16 align=4 (local.get $p)))))
             (local.set $a2 (f32x4.add (local.get $a2) (f32x4.mul (local.get $wr) (v128.load offset=32 align=4 (local.get $p)))))
@@ -294,7 +285,7 @@
         (block $fours_rows_done
           (loop $fours_rows
             (br_if $fours_rows_done (i32.ge_u (local.get $r) (local.get $count)))
-            (local.set $wr (f32x4.splat (f32.demote_f64 (f64.load (i32.add (local.get $w) (i32.shl (local.get $r) (i32.const 3)))))))
+            (local.set $wr (v128.load32_splat (i32.add (local.get $w) (i32.shl (local.get $r) (i32.const 2)))))
             (local.set $a0 (f32x4.add (local.get $a0) (f32x4.mul (local.get $wr) (v128.load align=4 (local.get $p)))))
             (local.set $p (i32.add (local.get $p) (local.get $stride)))
             (local.set $r (i32.add (local.get $r) (i32.const 1)))
@@ -315,7 +306,7 @@
           (loop $rows1
             (br_if $rows1_done (i32.ge_u (local.get $r) (local.get $count)))
             (local.set $s (f64.add (local.get $s) (f64.mul
-              (f64.load (i32.add (local.get $w) (i32.shl (local.get $r) (i32.const 3))))
+              (f64.promote_f32 (f32.load (i32.add (local.get $w) (i32.shl (local.get $r) (i32.const 2)))))
               (f64.promote_f32 (f32.load (local.get $p))))))
             (local.set $p (i32.add (local.get $p) (local.get $stride)))
             (local.set $r (i32.add (local.get $r) (i32.const 1)))
@@ -324,41 +315,56 @@
         (local.set $c (i32.add (local.get $c) (i32.const 1)))
         (br $tail))))
 
-  ;; ;; One decode step for query heads [h0, h1): for each head, scores over every run of keys (with the
-  ;; ALiBi bias when slopes are given), softmax, and the weighted sum of values. The engine calls it
-  ;; once per step for all heads; a thread pool calls it on each thread for a share of the heads,
-  ;; so every head's numbers are the same whichever thread computes them. Returns the first head
-  ;; whose softmax sum was not finite (a score overflowed), or -1.
+  ;; One decode step as items: item i is query head floor(i / stretches) over stretch i mod
+  ;; stretches of its keys (a stretch: consecutive runs of the run table). For each item of [i0, i1): scores over
+  ;; its runs (with the ALiBi bias when slopes are given), their exponentials against the stretch's
+  ;; own maximum, and the weighted sum of values, left unnormalised in the item's partial:
+  ;; [maximum, sum, headDim sums] in float64. The engine merges a head's partials by log-sum-exp
+  ;; (src/kernels/wasm/step-job.ts). The stretches depend on the run table only, never on who runs
+  ;; them, so a thread pool that gives each thread a share of the items computes exactly the
+  ;; numbers one thread does. Returns the head of the first item whose sum was not finite (a score
+  ;; overflowed), or -1.
   ;;
   ;; The job, at byte offset $job (see src/kernels/wasm/step-job.ts, which writes it):
   ;;   +0 headDim  +4 groupSize  +8 runs  +12 count (keys per head)  +16 kvStride (bytes from one kv
   ;;   head's rows to the next in a block)  +20 queries (float32, one 16-byte-aligned row per head)
-  ;;   +24 queryStride  +28 outputs (float64, headDim per head)  +32 scores (float64, count per head)
-  ;;   +36 run table (per run: keys, values, rows, first position; i32 each)  +40 slopes (float64 per
-  ;;   head, or 0 for none)  +44 query position  +48 scale (f64)
-  (func $attend (export "attend") (param $job i32) (param $h0 i32) (param $h1 i32) (result i32)
-    (local $h i32) (local $d i32) (local $g i32) (local $kv i32) (local $count i32) (local $runs i32) (local $run i32) (local $end i32)
-    (local $q i32) (local $sc i32) (local $n i32) (local $out i32) (local $rows i32) (local $slope f64) (local $j i32)
+  ;;   +24 queryStride  +28 partials (float64, headDim + 2 per item)  +32 scores (float64, count
+  ;;   per head)  +36 run table (per run: keys, values, rows, first position; i32 each)  +40 slopes
+  ;;   (float64 per head, or 0 for none)  +44 query position  +48 scale (f64)  +56 stretches (per head)
+  ;;   +60 stretch table (per stretch: first run, end run, first key; i32 each, 16 bytes)
+  ;;   +64 exponentials (float32, count per head)
+  (func $attend (export "attend") (param $job i32) (param $i0 i32) (param $i1 i32) (result i32)
+    (local $item i32) (local $h i32) (local $d i32) (local $stretches i32) (local $kv i32) (local $count i32) (local $runs i32)
+    (local $run i32) (local $run0 i32) (local $end i32) (local $stretch i32) (local $key0 i32)
+    (local $q i32) (local $sc i32) (local $ex i32) (local $n i32) (local $partial i32) (local $rows i32) (local $slope f64) (local $j i32)
     (local $at i32) (local $first i32) (local $position f64) (local $sum f64) (local $c i32)
     (local.set $d (i32.load (local.get $job)))
     (local.set $count (i32.load offset=12 (local.get $job)))
     (local.set $runs (i32.load offset=36 (local.get $job)))
-    (local.set $end (i32.add (local.get $runs) (i32.shl (i32.load offset=8 (local.get $job)) (i32.const 4))))
+    (local.set $stretches (i32.load offset=56 (local.get $job)))
     (local.set $position (f64.convert_i32_s (i32.load offset=44 (local.get $job))))
-    (local.set $h (local.get $h0))
-    (block $heads_done
-      (loop $heads
-        (br_if $heads_done (i32.ge_u (local.get $h) (local.get $h1)))
+    (local.set $item (local.get $i0))
+    (block $items_done
+      (loop $items
+        (br_if $items_done (i32.ge_u (local.get $item) (local.get $i1)))
+        (local.set $h (i32.div_u (local.get $item) (local.get $stretches)))
+        (local.set $stretch (i32.add (i32.load offset=60 (local.get $job))
+          (i32.shl (i32.rem_u (local.get $item) (local.get $stretches)) (i32.const 4))))
+        (local.set $run0 (i32.add (local.get $runs) (i32.shl (i32.load (local.get $stretch)) (i32.const 4))))
+        (local.set $end (i32.add (local.get $runs) (i32.shl (i32.load offset=4 (local.get $stretch)) (i32.const 4))))
+        (local.set $key0 (i32.add (i32.mul (local.get $h) (local.get $count)) (i32.load offset=8 (local.get $stretch))))
         (local.set $kv (i32.mul (i32.div_u (local.get $h) (i32.load offset=4 (local.get $job))) (i32.load offset=16 (local.get $job))))
         (local.set $q (i32.add (i32.load offset=20 (local.get $job)) (i32.mul (local.get $h) (i32.load offset=24 (local.get $job)))))
-        (local.set $sc (i32.add (i32.load offset=32 (local.get $job)) (i32.shl (i32.mul (local.get $h) (local.get $count)) (i32.const 3))))
-        (local.set $out (i32.add (i32.load offset=28 (local.get $job)) (i32.shl (i32.mul (local.get $h) (local.get $d)) (i32.const 3))))
+        (local.set $sc (i32.add (i32.load offset=32 (local.get $job)) (i32.shl (local.get $key0) (i32.const 3))))
+        (local.set $ex (i32.add (i32.load offset=64 (local.get $job)) (i32.shl (local.get $key0) (i32.const 2))))
+        (local.set $partial (i32.add (i32.load offset=28 (local.get $job))
+          (i32.shl (i32.mul (local.get $item) (i32.add (local.get $d) (i32.const 2))) (i32.const 3))))
         (local.set $slope (f64.const 0))
         (if (i32.load offset=40 (local.get $job))
           (then (local.set $slope (f64.load (i32.add (i32.load offset=40 (local.get $job)) (i32.shl (local.get $h) (i32.const 3)))))))
         ;; scores, run by run
         (local.set $n (i32.const 0))
-        (local.set $run (local.get $runs))
+        (local.set $run (local.get $run0))
         (block $score_runs_done
           (loop $score_runs
             (br_if $score_runs_done (i32.ge_u (local.get $run) (local.get $end)))
@@ -383,30 +389,31 @@
             (local.set $n (i32.add (local.get $n) (local.get $rows)))
             (local.set $run (i32.add (local.get $run) (i32.const 16)))
             (br $score_runs)))
-        (local.set $sum (call $softmax (local.get $sc) (local.get $count)))
+        (local.set $sum (call $exponentiate (local.get $sc) (local.get $n) (local.get $ex) (local.get $partial)))
         ;; finite ⇔ sum − sum = 0 (NaN and ±Infinity give NaN)
         (if (f64.ne (f64.sub (local.get $sum) (local.get $sum)) (f64.const 0)) (then (return (local.get $h))))
-        ;; the head's output: zeroed, then the runs' weighted values added
+        ;; the item's weighted sum: zeroed, then the runs' weighted values added
+        (local.set $partial (i32.add (local.get $partial) (i32.const 16)))
         (local.set $c (i32.const 0))
         (block $zero_done
           (loop $zero
             (br_if $zero_done (i32.ge_u (local.get $c) (local.get $d)))
-            (f64.store (i32.add (local.get $out) (i32.shl (local.get $c) (i32.const 3))) (f64.const 0))
+            (f64.store (i32.add (local.get $partial) (i32.shl (local.get $c) (i32.const 3))) (f64.const 0))
             (local.set $c (i32.add (local.get $c) (i32.const 1)))
             (br $zero)))
         (local.set $n (i32.const 0))
-        (local.set $run (local.get $runs))
+        (local.set $run (local.get $run0))
         (block $mix_runs_done
           (loop $mix_runs
             (br_if $mix_runs_done (i32.ge_u (local.get $run) (local.get $end)))
             (local.set $rows (i32.load offset=8 (local.get $run)))
-            (call $mix (i32.add (local.get $sc) (i32.shl (local.get $n) (i32.const 3)))
-              (i32.add (i32.load offset=4 (local.get $run)) (local.get $kv)) (local.get $rows) (local.get $d) (local.get $out))
+            (call $mix (i32.add (local.get $ex) (i32.shl (local.get $n) (i32.const 2)))
+              (i32.add (i32.load offset=4 (local.get $run)) (local.get $kv)) (local.get $rows) (local.get $d) (local.get $partial))
             (local.set $n (i32.add (local.get $n) (local.get $rows)))
             (local.set $run (i32.add (local.get $run) (i32.const 16)))
             (br $mix_runs)))
-        (local.set $h (i32.add (local.get $h) (i32.const 1)))
-        (br $heads)))
+        (local.set $item (i32.add (local.get $item) (i32.const 1)))
+        (br $items)))
     (i32.const -1))
 
   ;; out[t·rows + r] = Σ_c w[r·cols + c]·x[t·cols + c], rounded to float32, for n tokens (a multiple

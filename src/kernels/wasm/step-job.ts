@@ -2,16 +2,24 @@ import type { FloatArray } from '../float-array.js';
 import type { WasmArena } from './wasm-arena.js';
 
 /** Bytes of the job header the `attend` kernel reads (src/kernels/wasm/attention.wat). */
-const HEADER_BYTES = 64;
+const HEADER_BYTES = 80;
+/**
+ * Keys per stretch, about: a head's keys are cut into stretches of whole runs (cache blocks) so
+ * that a pool can split one head across threads. The cut depends on the keys alone, never on the
+ * threads, so the numbers do not either; merging costs a head-output's worth of work per stretch.
+ */
+const STRETCH_KEYS = 1024;
 
 /**
  * One decode step laid out for the `attend` kernel in the arena's scratch: a header, the float32
- * query of every head, the float64 head outputs, the run table (each run a stretch of consecutive
- * keys inside one cache block) and the float64 scores of every head, which end up as its weights.
+ * query of every head, the run table (each run a stretch of consecutive keys inside one cache
+ * block), the stretch table, the float64 scores and float32 exponentials of every head, and one
+ * partial result per item (a head over one stretch of its keys).
  *
  * An engine keeps one StepJob and refills it each step ({@link StepJob.begin}, the queries, the
- * runs, {@link StepJob.seal}); the kernel then runs over any share of the heads, on this thread or
- * on a pool's. The views are remade only when the scratch moves or the memory grows.
+ * runs, {@link StepJob.seal}); the kernel then runs over any share of the items, on this thread or
+ * on a pool's, and {@link StepJob.merge} combines each head's partials. The views are remade only
+ * when the scratch moves or the memory grows.
  */
 export class StepJob {
   readonly arena: WasmArena;
@@ -23,23 +31,35 @@ export class StepJob {
   private generation = -1;
   private countRoom = 0;
   private runRoom = 0;
+  private stretchRoom = 0;
   private queries = 0;
   private slopes = 0;
-  private outputs = 0;
+  private partials = 0;
   private runs = 0;
+  private stretchTable = 0;
   private scores = 0;
+  private exponentials = 0;
   private count = 0;
   private runCount = 0;
+  private stretches = 1;
   private i32 = new Int32Array(0);
   private f32 = new Float32Array(0);
   private f64 = new Float64Array(0);
-  private outputView = new Float64Array(0);
+  private readonly output: Float64Array;
+  /** Per item, after {@link StepJob.merge}: what its exponentials are multiplied by to be weights. */
+  private factors = new Float64Array(0);
 
   constructor(arena: WasmArena, heads: number, headDim: number) {
     this.arena = arena;
     this.heads = heads;
     this.headDim = headDim;
     this.queryStride = 16 * Math.ceil(headDim / 4);
+    this.output = new Float64Array(heads * headDim);
+  }
+
+  /** Items of the sealed step: every head over each of its stretches, head by head. */
+  get items(): number {
+    return this.heads * this.stretches;
   }
 
   /**
@@ -51,20 +71,26 @@ export class StepJob {
       // Powers of two, so a growing stream asks for more scratch O(log n) times.
       this.countRoom = Math.max(this.countRoom, 64, 2 ** Math.ceil(Math.log2(count)));
       this.runRoom = Math.max(this.runRoom, 8, 2 ** Math.ceil(Math.log2(maxRuns)));
+      this.stretchRoom = Math.ceil(this.countRoom / STRETCH_KEYS);
     }
     const { heads, headDim } = this;
     const queryBytes = heads * this.queryStride;
     const slopeBytes = 16 * Math.ceil(heads / 2);
-    const outputBytes = 8 * heads * headDim;
+    const partialBytes = 8 * heads * this.stretchRoom * (headDim + 2);
     const runBytes = 16 * this.runRoom;
-    const base = this.arena.scratch(HEADER_BYTES + queryBytes + slopeBytes + outputBytes + runBytes + 8 * heads * this.countRoom);
+    const stretchBytes = 16 * this.stretchRoom;
+    const scoreBytes = 8 * heads * this.countRoom;
+    const exponentialBytes = 4 * heads * this.countRoom;
+    const base = this.arena.scratch(HEADER_BYTES + queryBytes + slopeBytes + partialBytes + runBytes + stretchBytes + scoreBytes + exponentialBytes);
     if (base < 0) return false;
     this.base = base;
     this.queries = base + HEADER_BYTES;
     this.slopes = this.queries + queryBytes;
-    this.outputs = this.slopes + slopeBytes;
-    this.runs = this.outputs + outputBytes;
-    this.scores = this.runs + runBytes;
+    this.partials = this.slopes + slopeBytes;
+    this.runs = this.partials + partialBytes;
+    this.stretchTable = this.runs + runBytes;
+    this.scores = this.stretchTable + stretchBytes;
+    this.exponentials = this.scores + scoreBytes;
     if (this.generation !== this.arena.generation || this.f64.buffer !== this.arena.buffer) {
       const buffer = this.arena.buffer;
       this.i32 = new Int32Array(buffer);
@@ -95,13 +121,26 @@ export class StepJob {
   }
 
   /**
-   * Writes the header; the job is then ready for the kernel. `slopes`: ALiBi's per query head, or
-   * null; `position`: the query's, which the ALiBi bias is measured from.
+   * Writes the stretch table and the header; the job is then ready for the kernel. `slopes`:
+   * ALiBi's per query head, or null; `position`: the query's, which the ALiBi bias is measured from.
    */
   seal(groupSize: number, kvStride: number, scale: number, slopes: Float64Array | null, position: number): void {
     if (slopes !== null) this.f64.set(slopes, this.slopes >> 3);
-    const at = this.base >> 2;
     const i32 = this.i32;
+    // Whole runs per stretch, as even in runs as they divide.
+    const stretches = Math.min(this.runCount, Math.ceil(this.count / STRETCH_KEYS));
+    let run = 0;
+    let key = 0;
+    for (let s = 0; s < stretches; s++) {
+      const end = Math.round(((s + 1) * this.runCount) / stretches);
+      const at = (this.stretchTable >> 2) + 4 * s;
+      i32[at] = run;
+      i32[at + 1] = end;
+      i32[at + 2] = key;
+      for (; run < end; run++) key += i32[(this.runs >> 2) + 4 * run + 2]!;
+    }
+    this.stretches = stretches;
+    const at = this.base >> 2;
     i32[at] = this.headDim;
     i32[at + 1] = groupSize;
     i32[at + 2] = this.runCount;
@@ -109,24 +148,58 @@ export class StepJob {
     i32[at + 4] = kvStride;
     i32[at + 5] = this.queries;
     i32[at + 6] = this.queryStride;
-    i32[at + 7] = this.outputs;
+    i32[at + 7] = this.partials;
     i32[at + 8] = this.scores;
     i32[at + 9] = this.runs;
     i32[at + 10] = slopes === null ? 0 : this.slopes;
     i32[at + 11] = position;
     this.f64[(this.base + 48) >> 3] = scale;
+    i32[at + 14] = stretches;
+    i32[at + 15] = this.stretchTable;
+    i32[at + 16] = this.exponentials;
   }
 
-  /** The head outputs the kernel wrote: heads × headDim, float64, a view into the arena (remade only when it moves). */
-  headOutputs(): Float64Array {
-    const view = this.outputView;
-    if (view.buffer === this.f64.buffer && view.byteOffset === this.outputs) return view;
-    return (this.outputView = this.f64.subarray(this.outputs >> 3, (this.outputs >> 3) + this.heads * this.headDim));
+  /**
+   * The head outputs once the kernel ran over every item: heads × headDim, float64. A head's
+   * stretches are merged by log-sum-exp: with M the largest of their maxima m_s and f_s = e^(m_s − M),
+   * output = Σ_s f_s·acc_s / Σ_s f_s·sum_s. The array is reused by the next step.
+   */
+  merge(): Float64Array {
+    const { heads, headDim, stretches, f64, output } = this;
+    if (this.factors.length < heads * stretches) this.factors = new Float64Array(heads * stretches);
+    const factors = this.factors;
+    const width = headDim + 2;
+    for (let h = 0; h < heads; h++) {
+      const first = h * stretches;
+      let max = -Infinity;
+      for (let s = 0; s < stretches; s++) max = Math.max(max, f64[(this.partials >> 3) + (first + s) * width]!);
+      let total = 0;
+      for (let s = 0; s < stretches; s++) {
+        const at = (this.partials >> 3) + (first + s) * width;
+        factors[first + s] = Math.exp(f64[at]! - max);
+        total += factors[first + s]! * f64[at + 1]!;
+      }
+      const out = h * headDim;
+      for (let s = 0; s < stretches; s++) {
+        const factor = (factors[first + s]! /= total);
+        const at = (this.partials >> 3) + (first + s) * width + 2;
+        if (s === 0) for (let c = 0; c < headDim; c++) output[out + c] = factor * f64[at + c]!;
+        else for (let c = 0; c < headDim; c++) output[out + c] = output[out + c]! + factor * f64[at + c]!;
+      }
+    }
+    return output;
   }
 
-  /** Head h's weights after the kernel ran: `count` float64s, a view into the arena. */
-  weights(h: number): Float64Array {
-    const at = (this.scores >> 3) + h * this.count;
-    return this.f64.subarray(at, at + this.count);
+  /** Head h's weights after {@link StepJob.merge}, written to `out` (`count` of them). */
+  weights(h: number, out: FloatArray): void {
+    const { stretches, f32, i32, factors } = this;
+    const at = (this.exponentials >> 2) + h * this.count;
+    for (let s = 0; s < stretches; s++) {
+      const entry = (this.stretchTable >> 2) + 4 * s;
+      const from = i32[entry + 2]!;
+      const to = s + 1 < stretches ? i32[entry + 6]! : this.count;
+      const factor = factors[h * stretches + s]!;
+      for (let j = from; j < to; j++) out[j] = factor * f32[at + j]!;
+    }
   }
 }

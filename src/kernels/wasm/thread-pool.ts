@@ -8,8 +8,8 @@ const SLOT = 16;
 const POSTED = 0;
 const DONE = 1;
 const JOB = 2;
-const FIRST_HEAD = 3;
-const END_HEAD = 4;
+const FIRST_ITEM = 3;
+const END_ITEM = 4;
 const RESULT = 5;
 const QUIT = 6;
 /** What a worker reports when the kernel trapped: a bug, not a score overflow. */
@@ -20,7 +20,7 @@ const SPINS = 1 << 15;
 /**
  * The loop each worker runs, as source text: the platform module (attnstream/threads) evaluates
  * it in a worker with `(data, ready)`. The worker instantiates the kernels over the pool's shared
- * memory, then waits for a step: the main thread writes the job and a share of the heads into the
+ * memory, then waits for a step: the main thread writes the job and a share of the items into the
  * worker's slot and bumps POSTED; the worker runs `attend` on that share, writes RESULT and sets
  * DONE to what it saw. A poll before sleeping keeps the hand-over at a step's pace cheap.
  */
@@ -42,7 +42,7 @@ export const WORKER_LOOP_SOURCE = `(data, ready) => {
     if (Atomics.load(control, at + ${QUIT}) !== 0) return;
     let result = ${FAILED};
     try {
-      result = attend(control[at + ${JOB}], control[at + ${FIRST_HEAD}], control[at + ${END_HEAD}]);
+      result = attend(control[at + ${JOB}], control[at + ${FIRST_ITEM}], control[at + ${END_ITEM}]);
     } catch {
       result = ${FAILED};
     }
@@ -66,11 +66,13 @@ export interface WorkerData {
 }
 
 /**
- * Threads that share one engine's decode step: each takes a share of the query heads and runs the
- * same WebAssembly kernel over the same cache, in a memory shared by all of them, so every head's
- * numbers are exactly what one thread computes. Create one with `createThreadPool` from
- * `attnstream/threads` and pass it as the `threads` option; one pool serves every engine of a
- * model (they run one at a time on the calling thread), and their caches live in its arena.
+ * Threads that share one engine's decode step: each takes a share of the step's items (a query
+ * head over a stretch of about a thousand of its keys; partial softmaxes merged by log-sum-exp)
+ * and runs the same WebAssembly kernel over the same cache, in a memory shared by all of them. The
+ * stretches depend on the keys only, so every number is exactly what one thread computes. Create
+ * one with `createThreadPool` from `attnstream/threads` and pass it as the `threads` option; one
+ * pool serves every engine of a model (they run one at a time on the calling thread), and their
+ * caches live in its arena.
  *
  * The calling thread counts: a pool of 2 threads is the caller and one worker. A step waits for
  * its workers synchronously (so `push` stays synchronous), which Node allows on any thread.
@@ -124,21 +126,21 @@ export class ThreadPool {
   }
 
   /**
-   * Runs the step laid out at byte offset `job` for `heads` query heads, split into contiguous
-   * shares; returns the first head whose scores overflowed, or -1.
+   * Runs the step laid out at byte offset `job`, its `items` (each a head over a stretch of its
+   * keys) split into contiguous shares; returns the first head whose scores overflowed, or -1.
    * @internal
    */
-  attend(job: number, heads: number): number {
-    const parts = this.isClosed ? 1 : Math.min(this.threads, heads);
-    if (parts <= 1) return this.arena.attend(job, 0, heads);
-    const bound = (k: number): number => Math.round((k * heads) / parts);
+  attend(job: number, items: number): number {
+    const parts = this.isClosed ? 1 : Math.min(this.threads, items);
+    if (parts <= 1) return this.arena.attend(job, 0, items);
+    const bound = (k: number): number => Math.round((k * items) / parts);
     const c = this.control;
     const sequence = ++this.sequence;
     for (let w = 1; w < parts; w++) {
       const at = (w - 1) * SLOT;
       c[at + JOB] = job;
-      c[at + FIRST_HEAD] = bound(w);
-      c[at + END_HEAD] = bound(w + 1);
+      c[at + FIRST_ITEM] = bound(w);
+      c[at + END_ITEM] = bound(w + 1);
       Atomics.store(c, at + POSTED, sequence);
       Atomics.notify(c, at + POSTED, 1);
     }
@@ -150,7 +152,7 @@ export class ThreadPool {
       for (let w = 1; w < parts; w++) {
         const result = this.waitFor((w - 1) * SLOT, sequence);
         if (result === FAILED) throw new Error(`attnstream thread pool: the kernel trapped on worker ${w}`);
-        // Heads are numbered in order across the shares: the caller's are the lowest.
+        // Items go head by head across the shares: the caller's heads are the lowest.
         if (result >= 0 && bad < 0) bad = result;
       }
     }

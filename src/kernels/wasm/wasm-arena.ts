@@ -33,15 +33,18 @@ const INITIAL_PAGES = 16;
 export class WasmArena {
   /** `out[r] = scale · q·k_r` for `count` contiguous float32 key rows; q is float32, out float64. */
   readonly scores: (q: number, keys: number, count: number, headDim: number, scale: number, out: number) => void;
-  /** Softmax of `count` float64 scores in place; returns Σ e^(s − max), non-finite when a score was. */
-  readonly softmax: (scores: number, count: number) => number;
-  /** `out += Σ_r w[r]·v_r` over `count` contiguous float32 value rows; w and out are float64. */
+  /**
+   * `e[j] = e^(s[j] − max)` (float32) for `count` float64 scores; writes max and the float64 sum Σ e
+   * to `partial[0]`, `partial[1]` and returns the sum, non-finite when a score was.
+   */
+  readonly exponentiate: (scores: number, count: number, exponentials: number, partial: number) => number;
+  /** `out += Σ_r w[r]·v_r` over `count` contiguous float32 value rows; w is float32, out float64. */
   readonly mix: (weights: number, values: number, count: number, headDim: number, out: number) => void;
   /**
-   * One step of query heads `[h0, h1)` as laid out by a {@link StepJob} at byte offset `job`;
-   * returns the first head whose scores overflowed, or -1.
+   * Items `[i0, i1)` of the step laid out by a {@link StepJob} at byte offset `job` (each a head
+   * over a stretch of its keys); returns the first head whose scores overflowed, or -1.
    */
-  readonly attend: (job: number, h0: number, h1: number) => number;
+  readonly attend: (job: number, i0: number, i1: number) => number;
   /** `out[n×rows] (float32) = X[n×cols] (float64) · Wᵀ (float32)`, n a multiple of 4, in `dot`'s order. */
   readonly project: (out: number, x: number, w: number, n: number, rows: number, cols: number) => void;
   /** The memory every region lives in; shared (its buffer a SharedArrayBuffer) for a thread pool's arena. */
@@ -60,7 +63,7 @@ export class WasmArena {
     this.module = new WebAssembly.Module(bytes);
     const instance = new WebAssembly.Instance(this.module, { env: { memory: this.memory } });
     this.scores = instance.exports['scores'] as WasmArena['scores'];
-    this.softmax = instance.exports['softmax'] as WasmArena['softmax'];
+    this.exponentiate = instance.exports['exponentiate'] as WasmArena['exponentiate'];
     this.mix = instance.exports['mix'] as WasmArena['mix'];
     this.attend = instance.exports['attend'] as WasmArena['attend'];
     this.project = instance.exports['project'] as WasmArena['project'];
