@@ -126,9 +126,9 @@ export interface AttentionOptions {
   readonly kernels?: 'auto' | 'js';
   /**
    * A {@link ThreadPool} (`createThreadPool` from `attnstream/threads`) to split each step's query
-   * heads across; results are bit for bit those of one thread. Needs the WebAssembly kernels (a
-   * float32 cache, `kernels: 'auto'`) and positions they score (not RoPE 'cache'). Default: none,
-   * one thread.
+   * heads, and a long cache's keys, across; results are bit for bit those of one thread. Needs
+   * the WebAssembly kernels (a float32 cache, `kernels: 'auto'`) and positions they score (not
+   * RoPE 'cache'). Default: none, one thread.
    */
   readonly threads?: ThreadPool;
 }

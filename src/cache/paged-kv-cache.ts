@@ -113,17 +113,18 @@ export class PagedKVCache {
     for (let g = 0; g < kvHeads; g++) {
       const dst = (g * blockSize + slot) * headDim;
       const src = g * headDim;
-      for (let c = 0; c < headDim; c++) keys[dst + c] = k[src + c]!;
+      // set() rounds a float64 row into float32 storage exactly as element-wise stores do, and
+      // copies rows of one type in bulk.
+      keys.set(k.subarray(src, src + headDim), dst);
       if (block.values !== null) {
-        for (let c = 0; c < headDim; c++) block.values[dst + c] = v[src + c]!;
+        block.values.set(v.subarray(src, src + headDim), dst);
       } else {
         quantizeRowInt8(block.valuesInt8!, dst, block.valueScales!, g * blockSize + slot, v, src, headDim);
       }
     }
     if (this.layout.int8 && slot === blockSize - 1) this.quantizeKeys(block);
     if (q !== null && block.queries !== null) {
-      const dst = slot * queryWidth;
-      for (let c = 0; c < queryWidth; c++) block.queries[dst + c] = q[c]!;
+      block.queries.set(q.length === queryWidth ? q : q.subarray(0, queryWidth), slot * queryWidth);
     }
     this.len = p + 1;
   }

@@ -105,9 +105,7 @@ export class StepJob {
 
   /** Writes head h's query, `query[offset : offset + headDim]` (already rotated), as the float32 row the kernel reads. */
   setQuery(h: number, query: FloatArray, offset: number): void {
-    const at = (this.queries + h * this.queryStride) >> 2;
-    const f32 = this.f32;
-    for (let c = 0; c < this.headDim; c++) f32[at + c] = query[offset + c]!;
+    this.f32.set(query.subarray(offset, offset + this.headDim), (this.queries + h * this.queryStride) >> 2);
   }
 
   /** Appends a run: `rows` keys from position `first`, kv head 0's rows at these byte offsets. */
