@@ -113,6 +113,18 @@ describe('a stack of per-layer engines', () => {
     expect(stats.total.bytes).toBe(3 * stats.layers[0]!.bytes);
     expect(stats.total.blocks).toBe(3);
   });
+
+  it('dispose() releases every layer and says so; a fork made before lives on', () => {
+    const stack = createAttentionStack({ layers: 2, dim: 4 });
+    forward(stack, [1, 2, 3, 4]);
+    const fork = stack.fork();
+    expect(stack.disposed).toBe(false);
+    stack.dispose();
+    expect(stack.disposed).toBe(true);
+    expect(() => stack.layer(1).push([1, 1, 1, 1])).toThrow(expect.objectContaining({ code: 'DISPOSED' }));
+    expect(fork.disposed).toBe(false);
+    expect(forward(fork, [0, 1, 0, 1])).toHaveLength(2);
+  });
 });
 
 describe('a token half-way through the layers', () => {

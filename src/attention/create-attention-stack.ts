@@ -83,6 +83,8 @@ export interface AttentionStack {
   readonly depth: number;
   /** Tokens every layer holds (the smallest layer length while a token is half-way through). */
   readonly length: number;
+  /** Whether every layer was disposed ({@link AttentionStack.dispose}); its forks live on. */
+  readonly disposed: boolean;
   /** The engine of layer `i`. @throws AttentionError OUT_OF_RANGE for a layer that does not exist. */
   layer(i: number): Attention;
   /** All layers forked together, copy-on-write. @throws AttentionError LAYER_MISMATCH mid-token. */
@@ -146,6 +148,10 @@ export class EngineStack implements AttentionStack {
 
   get length(): number {
     return Math.min(...this.engines.map((e) => e.length));
+  }
+
+  get disposed(): boolean {
+    return this.engines.every((e) => e.disposed);
   }
 
   layer(i: number): Attention {
