@@ -70,6 +70,9 @@ function recordingStacks(made: AttentionStack[]): DecoderStackFactory {
       get length() {
         return stack.length;
       },
+      get disposed() {
+        return stack.disposed;
+      },
       layer: (i) => stack.layer(i),
       fork: () => watch(stack.fork()),
       truncate: (n) => stack.truncate(n),
