@@ -185,6 +185,8 @@ export class AttentionEngine implements Attention {
 
   push(x: Vector): AttentionStep[] {
     this.assertLive('push');
+    // A sleeping worker wakes while this push projects, not after the step is handed over.
+    this.options.threads?.wake();
     const t = this.cache.length;
     readVector(x, this.options.dim, this.x, 0, 'x', t);
     this.projectChecked(this.x, t);
@@ -193,6 +195,7 @@ export class AttentionEngine implements Attention {
 
   pushMany(xs: readonly Vector[]): AttentionStep[] {
     this.assertLive('pushMany');
+    this.options.threads?.wake();
     if (!Array.isArray(xs)) throw new AttentionError('INVALID_ARGUMENT', 'pushMany: expected an array of vectors', { field: 'xs' });
     const o = this.options;
     const t0 = this.cache.length;
@@ -260,6 +263,7 @@ export class AttentionEngine implements Attention {
 
   pushQKV(q: Vector, k: Vector, v: Vector): AttentionStep[] {
     this.assertLive('pushQKV');
+    this.options.threads?.wake();
     const o = this.options;
     const t = this.cache.length;
     readVector(q, o.heads * o.headDim, this.q, 0, 'q', t);

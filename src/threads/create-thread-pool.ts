@@ -11,8 +11,9 @@ import { ThreadPool, WORKER_LOOP_SOURCE } from '../kernels/wasm/thread-pool.js';
  * Each step's items (a query head over a stretch of about 1,024 of its keys, so even one head
  * splits on a long cache) go in contiguous shares, one per thread, and every thread runs the same
  * WebAssembly kernel on the same shared cache; each head's stretches are merged by log-sum-exp the
- * same way whatever the thread count, so outputs and weights are bit for bit those of one thread. The workers poll briefly between steps and sleep when idle; they do not keep the
- * process alive. Close the pool when done with it.
+ * same way whatever the thread count, so outputs and weights are bit for bit those of one thread.
+ * The workers poll for about 2 ms after a step and sleep when idle; they do not keep the process
+ * alive. Close the pool when done with it.
  *
  * @param threads at least 1 (1 is a pool that runs everything on the calling thread); more than
  *   the machine's cores only adds hand-overs.
