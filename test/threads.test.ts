@@ -77,6 +77,22 @@ describe('threads: a step split across a ThreadPool', () => {
     expect(attn.push([1, 1, 1, 1])).toEqual(fresh.push([1, 1, 1, 1]));
   });
 
+  it('a score overflow in the last stretch of a long one-head cache (the worker’s item) is refused and changes nothing', () => {
+    const options = { dim: 4, threads: pool2 };
+    const attn = createAttention(options);
+    const prompt = Array.from({ length: 1100 }, (_, t) => [Math.sin(t), 1, -1, 0.5]);
+    attn.pushMany(prompt);
+    // 1,101 keys in 18 blocks make two stretches of nine blocks: the caller's item holds the first
+    // 576 keys, the worker's the rest, this token's among them.
+    expect(() => attn.push([0.5, 0.5, 0.5, 1e20])).toThrow(
+      expect.objectContaining({ code: 'NON_FINITE', message: expect.stringContaining('score of token 1100, head 0 overflowed') }),
+    );
+    expect(attn.length).toBe(1100);
+    const fresh = createAttention(options);
+    fresh.pushMany(prompt);
+    expect(attn.push([1, 1, 1, 1])).toEqual(fresh.push([1, 1, 1, 1]));
+  });
+
   it('works through a stack, a snapshot restored onto the pool, and a memory that grows mid-stream', () => {
     const options = { dim: 96, heads: 6, kvHeads: 3, headDim: 16, withWeights: true, weights: projections(96, 6, 3, 16) };
     const stack = createAttentionStack({ layers: 2, ...options, threads: pool3 });
