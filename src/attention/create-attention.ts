@@ -14,8 +14,9 @@ import { matMatTransposed } from '../kernels/mat-mat.js';
 import { matVec } from '../kernels/mat-vec.js';
 import { ropeRotate } from '../kernels/rope.js';
 import { softmaxInPlace } from '../kernels/softmax.js';
-import { matMatTransposedWasm } from '../kernels/wasm/mat-mat-wasm.js';
 import { StepJob } from '../kernels/wasm/step-job.js';
+import { ArenaWeights } from './arena-weights.js';
+import type { Projection } from './arena-weights.js';
 import { attendedKeys, oldestAttendable } from './attended-keys.js';
 import type { AttendedKeys } from './attended-keys.js';
 import type { CacheEvent, CacheListener } from './cache-event.js';
@@ -156,8 +157,11 @@ export class AttentionEngine implements Attention {
   private deferredHeads: Float64Array[] | null = null;
   /** The step laid out for the SIMD kernels in their memory, or null on the TypeScript kernels. */
   private readonly job: StepJob | null;
+  /** The projection matrices in the kernels' memory (shared with forks), or null: TypeScript projects. */
+  private readonly arenaWeights: ArenaWeights | null;
 
-  constructor(state: EngineState) {
+  /** `shared`: the parent's {@link ArenaWeights}, when this engine is its fork. */
+  constructor(state: EngineState, shared: ArenaWeights | null = null) {
     const o = state.options;
     this.options = o;
     this.cache = state.cache;
@@ -173,6 +177,7 @@ export class AttentionEngine implements Attention {
     this.scores = new Float64Array(64);
     const arena = kernelArena(o);
     this.job = arena === null ? null : new StepJob(arena, o.heads, o.headDim);
+    this.arenaWeights = shared !== null ? shared.retain() : arena === null ? null : ArenaWeights.copy(arena, o);
   }
 
   get length(): number {
@@ -213,9 +218,9 @@ export class AttentionEngine implements Attention {
       qs = new o.Float(n * qw);
       ks = new o.Float(n * kw);
       vs = new o.Float(n * kw);
-      this.matMat(qs, x, o.weights.wq, n, qw, o.dim);
-      this.matMat(ks, x, o.weights.wk, n, kw, o.dim);
-      this.matMat(vs, x, o.weights.wv, n, kw, o.dim);
+      this.matMat(qs, x, 'wq', n, qw, o.dim);
+      this.matMat(ks, x, 'wk', n, kw, o.dim);
+      this.matMat(vs, x, 'wv', n, kw, o.dim);
     } else if (o.precision === 'float32') {
       qs = ks = vs = Float32Array.from(x);
     }
@@ -255,7 +260,7 @@ export class AttentionEngine implements Attention {
       const concat = new Float64Array(steps.length * qw);
       heads.forEach((row, i) => concat.set(row, i * qw));
       const projected = new o.Float(steps.length * o.dim);
-      this.matMat(projected, concat, wo, steps.length, o.dim, qw);
+      this.matMat(projected, concat, 'wo', steps.length, o.dim, qw);
       steps.forEach((step, i) => step.output.set(projected.subarray(i * o.dim, (i + 1) * o.dim)));
     }
     return steps;
@@ -315,7 +320,7 @@ export class AttentionEngine implements Attention {
 
   fork(): Attention {
     this.assertLive('fork');
-    const twin = new AttentionEngine({ options: this.options, cache: this.cache.fork(), emitted: this.emitted });
+    const twin = new AttentionEngine({ options: this.options, cache: this.cache.fork(), emitted: this.emitted }, this.arenaWeights);
     this.notify({ type: 'fork', length: this.cache.length });
     return twin;
   }
@@ -330,6 +335,7 @@ export class AttentionEngine implements Attention {
   dispose(): void {
     if (this.isDisposed) return;
     this.cache.dispose();
+    this.arenaWeights?.release();
     this.isDisposed = true;
     this.notify({ type: 'dispose', length: 0 });
     this.listeners.clear();
@@ -355,8 +361,11 @@ export class AttentionEngine implements Attention {
     return () => this.listeners.delete(listener);
   }
 
-  private projectChecked(x: FloatArray, t: number): void {
-    project(this.options, x, this.q, this.k, this.v);
+  private projectChecked(x: Float64Array, t: number): void {
+    const resident = this.arenaWeights;
+    if (resident === null || !(resident.project('wq', this.q, x, 1) && resident.project('wk', this.k, x, 1) && resident.project('wv', this.v, x, 1))) {
+      project(this.options, x, this.q, this.k, this.v);
+    }
     const o = this.options;
     assertFinite(this.q, o.heads * o.headDim, 'projected query', t);
     assertFinite(this.k, o.kvHeads * o.headDim, 'projected key', t);
@@ -409,12 +418,13 @@ export class AttentionEngine implements Attention {
   }
 
   /**
-   * `out = X · Wᵀ` for a prompt's rows: the WebAssembly kernel for float32 weights on the SIMD
-   * kernels, else the TypeScript loops. Both are bit for bit `matVec` per token, as `push` projects.
+   * `out = X · Wᵀ` for a prompt's rows and the projection `which`: the WebAssembly kernel when the
+   * matrices are in the arena, else the TypeScript loops. Both are bit for bit `matVec` per token,
+   * as `push` projects.
    */
-  private matMat(out: FloatArray, x: Float64Array, w: FloatArray, n: number, rows: number, cols: number): void {
-    if (this.job !== null && w instanceof Float32Array && matMatTransposedWasm(this.job.arena, out, x, w, n, rows, cols)) return;
-    matMatTransposed(out, x, w, n, rows, cols);
+  private matMat(out: FloatArray, x: Float64Array, which: Projection, n: number, rows: number, cols: number): void {
+    if (this.arenaWeights !== null && this.arenaWeights.project(which, out, x, n)) return;
+    matMatTransposed(out, x, this.options.weights![which]!, n, rows, cols);
   }
 
   /** Output of query `i` (its row at `qSource[qOffset …]`) over keys up to `last`. */
@@ -443,8 +453,8 @@ export class AttentionEngine implements Attention {
     const output = new o.Float(o.outputDim);
     const wo = o.weights === null ? null : o.weights.wo;
     if (wo !== null && this.deferredHeads !== null) this.deferredHeads.push(Float64Array.from(headOut));
-    else if (wo !== null) matVec(output, 0, wo, headOut, 0, o.dim, heads * headDim);
-    else output.set(headOut);
+    else if (wo === null) output.set(headOut);
+    else if (this.arenaWeights === null || !this.arenaWeights.project('wo', output, headOut, 1)) matVec(output, 0, wo, headOut, 0, o.dim, heads * headDim);
     if (weights === null) return { index: i, output };
     const positions = new Int32Array(count);
     let n = 0;

@@ -416,13 +416,13 @@
         (br $items)))
     (i32.const -1))
 
-  ;; out[t·rows + r] = Σ_c w[r·cols + c]·x[t·cols + c], rounded to float32, for n tokens (a multiple
-  ;; of 4: the caller pads with zero rows): float64 rows x against the float32 matrix w (rows × cols,
-  ;; row-major, the torch.nn.Linear layout). The sums are float64 in exactly the TypeScript dot's
-  ;; order (four partial sums by column mod 4, held as two f64x2 lanes each; the last cols mod 4
-  ;; columns into the first; then (s0 + s1) + (s2 + s3)), so each result is bit for bit matVec's for
-  ;; that token alone. Four tokens share each pass over a row of w: for a prompt, the projections
-  ;; become matrix-matrix work.
+  ;; out[t·rows + r] = Σ_c w[r·cols + c]·x[t·cols + c], rounded to float32, for n tokens: float64
+  ;; rows x against the float32 matrix w (rows × cols, row-major, the torch.nn.Linear layout). The
+  ;; sums are float64 in exactly the TypeScript dot's order (four partial sums by column mod 4, held
+  ;; as two f64x2 lanes each; the last cols mod 4 columns into the first; then (s0 + s1) + (s2 + s3)),
+  ;; so each result is bit for bit matVec's for that token alone. Four tokens share each pass over a
+  ;; row of w: for a prompt, the projections become matrix-matrix work. The n mod 4 tokens left over
+  ;; (a single push's one token) take $project_token.
   (func (export "project") (param $out i32) (param $x i32) (param $w i32) (param $n i32) (param $rows i32) (param $cols i32)
     (local $t i32) (local $r i32) (local $c i32) (local $cols4 i32) (local $wp i32) (local $w4 v128) (local $wlo v128) (local $whi v128) (local $wc f64)
     (local $x0 i32) (local $x1 i32) (local $x2 i32) (local $x3 i32)
@@ -430,7 +430,7 @@
     (local.set $cols4 (i32.and (local.get $cols) (i32.const -4)))
     (block $tokens_done
       (loop $tokens
-        (br_if $tokens_done (i32.ge_u (local.get $t) (local.get $n)))
+        (br_if $tokens_done (i32.gt_u (i32.add (local.get $t) (i32.const 4)) (local.get $n)))
         (local.set $r (i32.const 0))
         (block $rows_done
           (loop $rows
@@ -506,7 +506,106 @@
             (local.set $r (i32.add (local.get $r) (i32.const 1)))
             (br $rows)))
         (local.set $t (i32.add (local.get $t) (i32.const 4)))
-        (br $tokens))))
+        (br $tokens)))
+    (block $rest_done
+      (loop $rest
+        (br_if $rest_done (i32.ge_u (local.get $t) (local.get $n)))
+        (call $project_token
+          (i32.add (local.get $out) (i32.shl (i32.mul (local.get $t) (local.get $rows)) (i32.const 2)))
+          (i32.add (local.get $x) (i32.shl (i32.mul (local.get $t) (local.get $cols)) (i32.const 3)))
+          (local.get $w) (local.get $rows) (local.get $cols))
+        (local.set $t (i32.add (local.get $t) (i32.const 1)))
+        (br $rest))))
+
+  ;; One token's row of project: out[r] = Σ_c w[r·cols + c]·x[c] (float64 x, float32 w and out), in
+  ;; dot's order as above. Four rows share each pass over x, which gives eight independent f64x2
+  ;; sums instead of two; past the last row the pointers stay on it and its repeats are not stored.
+  (func $project_token (param $out i32) (param $x i32) (param $w i32) (param $rows i32) (param $cols i32)
+    (local $r i32) (local $c i32) (local $cols4 i32) (local $stride i32) (local $last i32) (local $xp i32)
+    (local $w0 i32) (local $w1 i32) (local $w2 i32) (local $w3 i32)
+    (local $xlo v128) (local $xhi v128) (local $xc f64)
+    (local $lo0 v128) (local $hi0 v128) (local $s0 f64) (local $lo1 v128) (local $hi1 v128) (local $s1 f64)
+    (local $lo2 v128) (local $hi2 v128) (local $s2 f64) (local $lo3 v128) (local $hi3 v128) (local $s3 f64)
+    (local.set $cols4 (i32.and (local.get $cols) (i32.const -4)))
+    (local.set $stride (i32.shl (local.get $cols) (i32.const 2)))
+    (local.set $last (i32.add (local.get $w) (i32.mul (i32.sub (local.get $rows) (i32.const 1)) (local.get $stride))))
+    (block $rows_done
+      (loop $rows
+        (br_if $rows_done (i32.ge_u (local.get $r) (local.get $rows)))
+        (local.set $w0 (i32.add (local.get $w) (i32.mul (local.get $r) (local.get $stride))))
+        (local.set $w1 (select (i32.add (local.get $w0) (local.get $stride)) (local.get $last)
+          (i32.lt_u (i32.add (local.get $r) (i32.const 1)) (local.get $rows))))
+        (local.set $w2 (select (i32.add (local.get $w1) (local.get $stride)) (local.get $last)
+          (i32.lt_u (i32.add (local.get $r) (i32.const 2)) (local.get $rows))))
+        (local.set $w3 (select (i32.add (local.get $w2) (local.get $stride)) (local.get $last)
+          (i32.lt_u (i32.add (local.get $r) (i32.const 3)) (local.get $rows))))
+        (local.set $lo0 (v128.const i64x2 0 0))
+        (local.set $hi0 (v128.const i64x2 0 0))
+        (local.set $lo1 (v128.const i64x2 0 0))
+        (local.set $hi1 (v128.const i64x2 0 0))
+        (local.set $lo2 (v128.const i64x2 0 0))
+        (local.set $hi2 (v128.const i64x2 0 0))
+        (local.set $lo3 (v128.const i64x2 0 0))
+        (local.set $hi3 (v128.const i64x2 0 0))
+        (local.set $xp (local.get $x))
+        (local.set $c (i32.const 0))
+        (block $body_done
+          (loop $body
+            (br_if $body_done (i32.ge_u (local.get $c) (local.get $cols4)))
+            (local.set $xlo (v128.load align=8 (local.get $xp)))
+            (local.set $xhi (v128.load offset=16 align=8 (local.get $xp)))
+            (local.set $lo0 (f64x2.add (local.get $lo0) (f64x2.mul (f64x2.promote_low_f32x4 (v128.load64_zero align=4 (local.get $w0))) (local.get $xlo))))
+            (local.set $hi0 (f64x2.add (local.get $hi0) (f64x2.mul (f64x2.promote_low_f32x4 (v128.load64_zero offset=8 align=4 (local.get $w0))) (local.get $xhi))))
+            (local.set $lo1 (f64x2.add (local.get $lo1) (f64x2.mul (f64x2.promote_low_f32x4 (v128.load64_zero align=4 (local.get $w1))) (local.get $xlo))))
+            (local.set $hi1 (f64x2.add (local.get $hi1) (f64x2.mul (f64x2.promote_low_f32x4 (v128.load64_zero offset=8 align=4 (local.get $w1))) (local.get $xhi))))
+            (local.set $lo2 (f64x2.add (local.get $lo2) (f64x2.mul (f64x2.promote_low_f32x4 (v128.load64_zero align=4 (local.get $w2))) (local.get $xlo))))
+            (local.set $hi2 (f64x2.add (local.get $hi2) (f64x2.mul (f64x2.promote_low_f32x4 (v128.load64_zero offset=8 align=4 (local.get $w2))) (local.get $xhi))))
+            (local.set $lo3 (f64x2.add (local.get $lo3) (f64x2.mul (f64x2.promote_low_f32x4 (v128.load64_zero align=4 (local.get $w3))) (local.get $xlo))))
+            (local.set $hi3 (f64x2.add (local.get $hi3) (f64x2.mul (f64x2.promote_low_f32x4 (v128.load64_zero offset=8 align=4 (local.get $w3))) (local.get $xhi))))
+            (local.set $xp (i32.add (local.get $xp) (i32.const 32)))
+            (local.set $w0 (i32.add (local.get $w0) (i32.const 16)))
+            (local.set $w1 (i32.add (local.get $w1) (i32.const 16)))
+            (local.set $w2 (i32.add (local.get $w2) (i32.const 16)))
+            (local.set $w3 (i32.add (local.get $w3) (i32.const 16)))
+            (local.set $c (i32.add (local.get $c) (i32.const 4)))
+            (br $body)))
+        (local.set $s0 (f64x2.extract_lane 0 (local.get $lo0)))
+        (local.set $s1 (f64x2.extract_lane 0 (local.get $lo1)))
+        (local.set $s2 (f64x2.extract_lane 0 (local.get $lo2)))
+        (local.set $s3 (f64x2.extract_lane 0 (local.get $lo3)))
+        (block $tail_done
+          (loop $tail
+            (br_if $tail_done (i32.ge_u (local.get $c) (local.get $cols)))
+            (local.set $xc (f64.load (local.get $xp)))
+            (local.set $s0 (f64.add (local.get $s0) (f64.mul (f64.promote_f32 (f32.load (local.get $w0))) (local.get $xc))))
+            (local.set $s1 (f64.add (local.get $s1) (f64.mul (f64.promote_f32 (f32.load (local.get $w1))) (local.get $xc))))
+            (local.set $s2 (f64.add (local.get $s2) (f64.mul (f64.promote_f32 (f32.load (local.get $w2))) (local.get $xc))))
+            (local.set $s3 (f64.add (local.get $s3) (f64.mul (f64.promote_f32 (f32.load (local.get $w3))) (local.get $xc))))
+            (local.set $xp (i32.add (local.get $xp) (i32.const 8)))
+            (local.set $w0 (i32.add (local.get $w0) (i32.const 4)))
+            (local.set $w1 (i32.add (local.get $w1) (i32.const 4)))
+            (local.set $w2 (i32.add (local.get $w2) (i32.const 4)))
+            (local.set $w3 (i32.add (local.get $w3) (i32.const 4)))
+            (local.set $c (i32.add (local.get $c) (i32.const 1)))
+            (br $tail)))
+        (f32.store (local.get $out) (f32.demote_f64 (f64.add
+          (f64.add (local.get $s0) (f64x2.extract_lane 1 (local.get $lo0)))
+          (f64.add (f64x2.extract_lane 0 (local.get $hi0)) (f64x2.extract_lane 1 (local.get $hi0))))))
+        (if (i32.lt_u (i32.add (local.get $r) (i32.const 1)) (local.get $rows))
+          (then (f32.store offset=4 (local.get $out) (f32.demote_f64 (f64.add
+            (f64.add (local.get $s1) (f64x2.extract_lane 1 (local.get $lo1)))
+            (f64.add (f64x2.extract_lane 0 (local.get $hi1)) (f64x2.extract_lane 1 (local.get $hi1))))))))
+        (if (i32.lt_u (i32.add (local.get $r) (i32.const 2)) (local.get $rows))
+          (then (f32.store offset=8 (local.get $out) (f32.demote_f64 (f64.add
+            (f64.add (local.get $s2) (f64x2.extract_lane 1 (local.get $lo2)))
+            (f64.add (f64x2.extract_lane 0 (local.get $hi2)) (f64x2.extract_lane 1 (local.get $hi2))))))))
+        (if (i32.lt_u (i32.add (local.get $r) (i32.const 3)) (local.get $rows))
+          (then (f32.store offset=12 (local.get $out) (f32.demote_f64 (f64.add
+            (f64.add (local.get $s3) (f64x2.extract_lane 1 (local.get $lo3)))
+            (f64.add (f64x2.extract_lane 0 (local.get $hi3)) (f64x2.extract_lane 1 (local.get $hi3))))))))
+        (local.set $out (i32.add (local.get $out) (i32.const 16)))
+        (local.set $r (i32.add (local.get $r) (i32.const 4)))
+        (br $rows))))
 
   ;; out[0 : 4] += the four float32 lanes of a, in float64.
   (func $widen_add (param $o i32) (param $a v128)

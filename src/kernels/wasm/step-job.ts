@@ -18,8 +18,7 @@ const STRETCH_KEYS = 1024;
  *
  * An engine keeps one StepJob and refills it each step ({@link StepJob.begin}, the queries, the
  * runs, {@link StepJob.seal}); the kernel then runs over any share of the items, on this thread or
- * on a pool's, and {@link StepJob.merge} combines each head's partials. The views are remade only
- * when the scratch moves or the memory grows.
+ * on a pool's, and {@link StepJob.merge} combines each head's partials.
  */
 export class StepJob {
   readonly arena: WasmArena;
@@ -28,7 +27,6 @@ export class StepJob {
   /** Byte offset of the header; valid after a successful {@link StepJob.begin}. */
   base = -1;
   private readonly queryStride: number;
-  private generation = -1;
   private countRoom = 0;
   private runRoom = 0;
   private stretchRoom = 0;
@@ -42,9 +40,9 @@ export class StepJob {
   private count = 0;
   private runCount = 0;
   private stretches = 1;
-  private i32 = new Int32Array(0);
-  private f32 = new Float32Array(0);
-  private f64 = new Float64Array(0);
+  private i32: Int32Array = new Int32Array(0);
+  private f32: Float32Array = new Float32Array(0);
+  private f64: Float64Array = new Float64Array(0);
   private readonly output: Float64Array;
   /** Per item, after {@link StepJob.merge}: what its exponentials are multiplied by to be weights. */
   private factors = new Float64Array(0);
@@ -91,13 +89,7 @@ export class StepJob {
     this.stretchTable = this.runs + runBytes;
     this.scores = this.stretchTable + stretchBytes;
     this.exponentials = this.scores + scoreBytes;
-    if (this.generation !== this.arena.generation || this.f64.buffer !== this.arena.buffer) {
-      const buffer = this.arena.buffer;
-      this.i32 = new Int32Array(buffer);
-      this.f32 = new Float32Array(buffer);
-      this.f64 = new Float64Array(buffer);
-      this.generation = this.arena.generation;
-    }
+    ({ i32: this.i32, f32: this.f32, f64: this.f64 } = this.arena.views());
     this.count = count;
     this.runCount = 0;
     return true;

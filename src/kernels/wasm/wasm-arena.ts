@@ -15,6 +15,13 @@ declare const WebAssembly: {
   Instance: new (module: object, imports: object) => { exports: Record<string, unknown> };
 };
 
+/** Views of a whole arena memory, as of one generation. */
+export interface ArenaViews {
+  readonly i32: Int32Array;
+  readonly f32: Float32Array;
+  readonly f64: Float64Array;
+}
+
 const PAGE = 65536;
 /** 4 GiB, all a 32-bit memory can address. */
 const MAXIMUM_PAGES = 65536;
@@ -45,7 +52,7 @@ export class WasmArena {
    * over a stretch of its keys); returns the first head whose scores overflowed, or -1.
    */
   readonly attend: (job: number, i0: number, i1: number) => number;
-  /** `out[n×rows] (float32) = X[n×cols] (float64) · Wᵀ (float32)`, n a multiple of 4, in `dot`'s order. */
+  /** `out[n×rows] (float32) = X[n×cols] (float64) · Wᵀ (float32)`, in `dot`'s order, four tokens to a pass over W. */
   readonly project: (out: number, x: number, w: number, n: number, rows: number, cols: number) => void;
   /** The memory every region lives in; shared (its buffer a SharedArrayBuffer) for a thread pool's arena. */
   readonly memory: WasmMemory;
@@ -56,6 +63,7 @@ export class WasmArena {
   private scratchOffset = 0;
   private scratchBytes = 0;
   private generationCount = 0;
+  private currentViews: ArenaViews = { i32: new Int32Array(0), f32: new Float32Array(0), f64: new Float64Array(0) };
 
   /** `bytes`: the kernels' module; `shared`: whether it imports a shared memory (the shared build). */
   constructor(bytes: Uint8Array, shared = false) {
@@ -77,6 +85,18 @@ export class WasmArena {
   /** Counts the growths of the memory; a view made at an older generation is detached. */
   get generation(): number {
     return this.generationCount;
+  }
+
+  /**
+   * Int32, float32 and float64 views of the whole memory, made again only after it grew: valid until
+   * the next {@link WasmArena.allocate} or {@link WasmArena.scratch}.
+   */
+  views(): ArenaViews {
+    const buffer = this.memory.buffer;
+    if (this.currentViews.f64.buffer !== buffer) {
+      this.currentViews = { i32: new Int32Array(buffer), f32: new Float32Array(buffer), f64: new Float64Array(buffer) };
+    }
+    return this.currentViews;
   }
 
   /**

@@ -1,0 +1,99 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { ArenaWeights } from '../src/attention/arena-weights.js';
+import { resolveOptions } from '../src/attention/options.js';
+import { createAttention } from '../src/index.js';
+import type { AttentionOptions } from '../src/index.js';
+import { matVec } from '../src/kernels/mat-vec.js';
+import { wasmArena } from '../src/kernels/wasm/wasm-arena.js';
+import { mulberry32 } from './support/engine-arbitraries.js';
+
+/** Options with all four projections (on the default kernels, WebAssembly here), weights drawn from `seed`. */
+function projected(shape: { heads: number; kvHeads: number; headDim: number; dim: number }, seed: number): AttentionOptions {
+  const { heads, kvHeads, headDim, dim } = shape;
+  const random = mulberry32(seed);
+  const matrix = (rows: number, cols: number) => Float32Array.from({ length: rows * cols }, () => (random() * 2 - 1) / Math.sqrt(cols));
+  return {
+    ...shape,
+    weights: { wq: matrix(heads * headDim, dim), wk: matrix(kvHeads * headDim, dim), wv: matrix(kvHeads * headDim, dim), wo: matrix(dim, heads * headDim) },
+  };
+}
+
+const shapeArbitrary = fc
+  .record({ kvHeads: fc.integer({ min: 1, max: 3 }), groupSize: fc.integer({ min: 1, max: 3 }), headDim: fc.integer({ min: 1, max: 9 }), extra: fc.integer({ min: 0, max: 5 }) })
+  .map(({ kvHeads, groupSize, headDim, extra }) => ({ heads: kvHeads * groupSize, kvHeads, headDim, dim: kvHeads * groupSize * headDim + extra }));
+
+function tokens(count: number, dim: number, seed: number): Float32Array[] {
+  const random = mulberry32(seed);
+  return Array.from({ length: count }, () => Float32Array.from({ length: dim }, () => (random() * 2 - 1) * 3));
+}
+
+describe('projections on the WebAssembly kernels (the matrices copied into the arena)', () => {
+  it('run here: the default kernels resolve to WebAssembly', () => {
+    expect(resolveOptions(projected({ heads: 1, kvHeads: 1, headDim: 2, dim: 2 }, 1)).kernels).toBe('wasm');
+  });
+
+  it("a single push projects bit for bit as the TypeScript matVec: token 0's output is wo · v_0 exactly", () => {
+    fc.assert(
+      fc.property(shapeArbitrary, fc.integer(), (shape, seed) => {
+        const attn = createAttention(projected(shape, seed));
+        const o = attn.options;
+        const [x] = tokens(1, shape.dim, seed + 1);
+        const output = attn.push(x!)[0]!.output;
+        const v = new Float32Array(o.kvHeads * o.headDim);
+        matVec(v, 0, o.weights!.wv, Float64Array.from(x!), 0, o.kvHeads * o.headDim, o.dim);
+        // One key: every head's weight is 1, so its output is its kv head's value.
+        const heads = Float64Array.from({ length: o.heads * o.headDim }, (_, i) => v[Math.floor(i / o.headDim / o.groupSize) * o.headDim + (i % o.headDim)]!);
+        const expected = new Float32Array(o.dim);
+        matVec(expected, 0, o.weights!.wo!, heads, 0, o.dim, o.heads * o.headDim);
+        expect(output).toEqual(expected);
+        attn.dispose();
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  it('a fork shares the copy, which outlives the parent: disposing the parent and reusing its memory changes nothing for the fork', () => {
+    fc.assert(
+      fc.property(shapeArbitrary, fc.integer(), (shape, seed) => {
+        const xs = tokens(5, shape.dim, seed + 1);
+        const control = createAttention(projected(shape, seed));
+        const expected = xs.map((x) => control.push(x)[0]!.output);
+        const parent = createAttention(projected(shape, seed));
+        xs.slice(0, 3).forEach((x) => parent.push(x));
+        const fork = parent.fork();
+        parent.dispose();
+        // Same shapes, other weights: these take the regions a wrongly released copy would free.
+        const others = [1, 2].map((k) => createAttention(projected(shape, seed + 100 * k)));
+        others.forEach((other) => other.push(xs[0]!));
+        expect(fork.push(xs[3]!)[0]!.output).toEqual(expected[3]);
+        expect(fork.push(xs[4]!)[0]!.output).toEqual(expected[4]);
+        [control, fork, ...others].forEach((e) => e.dispose());
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it('the copy goes back to the arena when its last holder releases it', () => {
+    const arena = wasmArena()!;
+    const o = resolveOptions(projected({ heads: 4, kvHeads: 2, headDim: 8, dim: 35 }, 7));
+    const copy = ArenaWeights.copy(arena, o)!;
+    copy.retain();
+    copy.release();
+    const meanwhile = arena.allocate(copy.bytes);
+    expect(meanwhile).not.toBe(copy.offset);
+    arena.release(meanwhile, copy.bytes);
+    copy.release();
+    // Freed regions of one size are reused first: the next region of that size is the copy's.
+    const next = arena.allocate(copy.bytes);
+    expect(next).toBe(copy.offset);
+    arena.release(next, copy.bytes);
+  });
+
+  it('float64 weights and seed mode keep the TypeScript projections', () => {
+    const arena = wasmArena()!;
+    const shape = { heads: 2, kvHeads: 2, headDim: 4, dim: 8 };
+    expect(ArenaWeights.copy(arena, resolveOptions({ ...projected(shape, 3), precision: 'float64' }))).toBeNull();
+    expect(ArenaWeights.copy(arena, resolveOptions({ dim: 8 }))).toBeNull();
+  });
+});
