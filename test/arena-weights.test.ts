@@ -6,6 +6,7 @@ import { createAttention } from '../src/index.js';
 import type { AttentionOptions } from '../src/index.js';
 import { matVec } from '../src/kernels/mat-vec.js';
 import { wasmArena } from '../src/kernels/wasm/wasm-arena.js';
+import { createThreadPool } from '../src/threads/index.js';
 import { mulberry32 } from './support/engine-arbitraries.js';
 
 /** Options with all four projections (on the default kernels, WebAssembly here), weights drawn from `seed`. */
@@ -95,5 +96,29 @@ describe('projections on the WebAssembly kernels (the matrices copied into the a
     const shape = { heads: 2, kvHeads: 2, headDim: 4, dim: 8 };
     expect(ArenaWeights.copy(arena, resolveOptions({ ...projected(shape, 3), precision: 'float64' }))).toBeNull();
     expect(ArenaWeights.copy(arena, resolveOptions({ dim: 8 }))).toBeNull();
+  });
+});
+
+describe('an arena past 2 GiB', () => {
+  it('regions at byte offsets of 2^31 and beyond are read and written as unsigned: projections, steps and weights as on a small arena', async () => {
+    const pool = await createThreadPool(2);
+    try {
+      // Park 2 GiB at the bottom of the pool's memory (reserved, never touched), so the engine's
+      // weights, cache blocks and scratch all land past 2^31.
+      const parked = pool.arena.allocate(2 ** 31);
+      expect(parked).toBeGreaterThan(0);
+      const shape = { heads: 4, kvHeads: 2, headDim: 8, dim: 36 };
+      const options = { ...projected(shape, 11), withWeights: true, positions: 'alibi' as const };
+      const high = createAttention({ ...options, threads: pool });
+      const low = createAttention(options);
+      const xs = tokens(40, shape.dim, 12);
+      const expected = low.pushMany(xs.slice(0, 20));
+      expect(high.pushMany(xs.slice(0, 20))).toEqual(expected);
+      for (const x of xs.slice(20)) expect(high.push(x)).toEqual(low.push(x));
+      high.dispose();
+      low.dispose();
+    } finally {
+      await pool.close();
+    }
   });
 });

@@ -155,20 +155,20 @@ describe('WebAssembly SIMD kernels', () => {
           const outBytes = 4 * n * rows + 16;
           const outAt = arena.allocate(outBytes);
           const { f32, f64 } = arena.views();
-          f32.set(w, wAt >> 2);
-          f64.set(x, xAt >> 3);
+          f32.set(w, wAt >>> 2);
+          f64.set(x, xAt >>> 3);
           // Sentinels after the last output: rows past the end are computed, never stored.
-          f32.fill(7, (outAt >> 2) + n * rows, (outAt + outBytes) >> 2);
+          f32.fill(7, (outAt >>> 2) + n * rows, (outAt + outBytes) >>> 2);
           arena.project(outAt, xAt, wAt, n, rows, cols);
-          expect(f32.slice(outAt >> 2, (outAt >> 2) + n * rows)).toEqual(expected);
-          expect([...f32.subarray((outAt >> 2) + n * rows, (outAt + outBytes) >> 2)].every((v) => v === 7)).toBe(true);
+          expect(f32.slice(outAt >>> 2, (outAt >>> 2) + n * rows)).toEqual(expected);
+          expect([...f32.subarray((outAt >>> 2) + n * rows, (outAt + outBytes) >>> 2)].every((v) => v === 7)).toBe(true);
           arena.release(wAt, 4 * rows * cols);
           arena.release(xAt, 8 * n * cols);
           arena.release(outAt, outBytes);
 
           const out = new Float32Array(n * rows);
           const wAgain = arena.allocate(4 * rows * cols);
-          arena.views().f32.set(w, wAgain >> 2);
+          arena.views().f32.set(w, wAgain >>> 2);
           expect(projectInArena(arena, out, x, wAgain, n, rows, cols)).toBe(true);
           arena.release(wAgain, 4 * rows * cols);
           expect(out).toEqual(expected);

@@ -53,7 +53,7 @@ export class ArenaWeights {
     let at = offset;
     matrices.forEach(([name, m], i) => {
       if (m === null) return;
-      f32.set(m, at >> 2);
+      f32.set(m, at >>> 2);
       offsets[name] = at;
       at += sizes[i]!;
     });

@@ -15,8 +15,8 @@ export function projectInArena(arena: WasmArena, out: FloatArray, x: Float64Arra
   if (base < 0) return false;
   const outAt = base + xBytes;
   const { f32, f64 } = arena.views();
-  f64.set(x.subarray(0, n * cols), base >> 3);
+  f64.set(x.subarray(0, n * cols), base >>> 3);
   arena.project(outAt, base, w, n, rows, cols);
-  out.set(f32.subarray(outAt >> 2, (outAt >> 2) + n * rows));
+  out.set(f32.subarray(outAt >>> 2, (outAt >>> 2) + n * rows));
   return true;
 }

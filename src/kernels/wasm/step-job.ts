@@ -97,12 +97,12 @@ export class StepJob {
 
   /** Writes head h's query, `query[offset : offset + headDim]` (already rotated), as the float32 row the kernel reads. */
   setQuery(h: number, query: FloatArray, offset: number): void {
-    this.f32.set(query.subarray(offset, offset + this.headDim), (this.queries + h * this.queryStride) >> 2);
+    this.f32.set(query.subarray(offset, offset + this.headDim), (this.queries + h * this.queryStride) >>> 2);
   }
 
   /** Appends a run: `rows` keys from position `first`, kv head 0's rows at these byte offsets. */
   addRun(keys: number, values: number, rows: number, first: number): void {
-    const at = (this.runs + 16 * this.runCount++) >> 2;
+    const at = (this.runs + 16 * this.runCount++) >>> 2;
     const i32 = this.i32;
     i32[at] = keys;
     i32[at + 1] = values;
@@ -115,7 +115,7 @@ export class StepJob {
    * ALiBi's per query head, or null; `position`: the query's, which the ALiBi bias is measured from.
    */
   seal(groupSize: number, kvStride: number, scale: number, slopes: Float64Array | null, position: number): void {
-    if (slopes !== null) this.f64.set(slopes, this.slopes >> 3);
+    if (slopes !== null) this.f64.set(slopes, this.slopes >>> 3);
     const i32 = this.i32;
     // Whole runs per stretch, as even in runs as they divide.
     const stretches = Math.min(this.runCount, Math.ceil(this.count / STRETCH_KEYS));
@@ -123,14 +123,14 @@ export class StepJob {
     let key = 0;
     for (let s = 0; s < stretches; s++) {
       const end = Math.round(((s + 1) * this.runCount) / stretches);
-      const at = (this.stretchTable >> 2) + 4 * s;
+      const at = (this.stretchTable >>> 2) + 4 * s;
       i32[at] = run;
       i32[at + 1] = end;
       i32[at + 2] = key;
-      for (; run < end; run++) key += i32[(this.runs >> 2) + 4 * run + 2]!;
+      for (; run < end; run++) key += i32[(this.runs >>> 2) + 4 * run + 2]!;
     }
     this.stretches = stretches;
-    const at = this.base >> 2;
+    const at = this.base >>> 2;
     i32[at] = this.headDim;
     i32[at + 1] = groupSize;
     i32[at + 2] = this.runCount;
@@ -143,7 +143,7 @@ export class StepJob {
     i32[at + 9] = this.runs;
     i32[at + 10] = slopes === null ? 0 : this.slopes;
     i32[at + 11] = position;
-    this.f64[(this.base + 48) >> 3] = scale;
+    this.f64[(this.base + 48) >>> 3] = scale;
     i32[at + 14] = stretches;
     i32[at + 15] = this.stretchTable;
     i32[at + 16] = this.exponentials;
@@ -162,17 +162,17 @@ export class StepJob {
     for (let h = 0; h < heads; h++) {
       const first = h * stretches;
       let max = -Infinity;
-      for (let s = 0; s < stretches; s++) max = Math.max(max, f64[(this.partials >> 3) + (first + s) * width]!);
+      for (let s = 0; s < stretches; s++) max = Math.max(max, f64[(this.partials >>> 3) + (first + s) * width]!);
       let total = 0;
       for (let s = 0; s < stretches; s++) {
-        const at = (this.partials >> 3) + (first + s) * width;
+        const at = (this.partials >>> 3) + (first + s) * width;
         factors[first + s] = Math.exp(f64[at]! - max);
         total += factors[first + s]! * f64[at + 1]!;
       }
       const out = h * headDim;
       for (let s = 0; s < stretches; s++) {
         const factor = (factors[first + s]! /= total);
-        const at = (this.partials >> 3) + (first + s) * width + 2;
+        const at = (this.partials >>> 3) + (first + s) * width + 2;
         if (s === 0) for (let c = 0; c < headDim; c++) output[out + c] = factor * f64[at + c]!;
         else for (let c = 0; c < headDim; c++) output[out + c] = output[out + c]! + factor * f64[at + c]!;
       }
@@ -183,9 +183,9 @@ export class StepJob {
   /** Head h's weights after {@link StepJob.merge}, written to `out` (`count` of them). */
   weights(h: number, out: FloatArray): void {
     const { stretches, f32, i32, factors } = this;
-    const at = (this.exponentials >> 2) + h * this.count;
+    const at = (this.exponentials >>> 2) + h * this.count;
     for (let s = 0; s < stretches; s++) {
-      const entry = (this.stretchTable >> 2) + 4 * s;
+      const entry = (this.stretchTable >>> 2) + 4 * s;
       const from = i32[entry + 2]!;
       const to = s + 1 < stretches ? i32[entry + 6]! : this.count;
       const factor = factors[h * stretches + s]!;
