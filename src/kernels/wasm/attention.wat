@@ -16,15 +16,17 @@
 
   ;; out[r] = scale · Σ_c q[c]·k[r·d + c] for r in [0, count): one float32 query against `count`
   ;; contiguous float32 key rows. When d is a multiple of 4, rows go four at a time: each 8-channel
-  ;; pass loads the query once for all four, two f32x4 accumulators per row keep the additions
-  ;; independent, and the four rows' lanes are summed by shuffles into one vector of four scores.
-  ;; The rows left over, and every row when d is not a multiple of 4, take $score_rows.
+  ;; pass loads the query once for all four and adds a row's two products together before its
+  ;; accumulator, and the four rows' lanes are summed by shuffles into one vector of four scores.
+  ;; One accumulator per row, not two: with eight, V8 ran out of registers and kept two of them in
+  ;; memory, a store and reload on every pass (about 12 % slower, measured). The rows left over, and
+  ;; every row when d is not a multiple of 4, take $score_rows.
   (func $scores (export "scores") (param $q i32) (param $k i32) (param $count i32) (param $d i32) (param $scale f64) (param $out i32)
     (local $r i32) (local $p i32) (local $p1 i32) (local $p2 i32) (local $p3 i32) (local $qp i32) (local $qend i32)
     (local $stride i32) (local $count4 i32)
     (local $q0 v128) (local $q1 v128)
     (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128)
-    (local $b0 v128) (local $b1 v128) (local $b2 v128) (local $b3 v128)
+    (local $t0 v128) (local $t1 v128)
     (local.set $stride (i32.shl (local.get $d) (i32.const 2)))
     ;; the query's 8-channel passes end here; a last 4 channels follow when d mod 8 = 4
     (local.set $qend (i32.add (local.get $q) (i32.shl (i32.and (local.get $d) (i32.const -8)) (i32.const 2))))
@@ -38,10 +40,6 @@
         (local.set $a1 (v128.const i64x2 0 0))
         (local.set $a2 (v128.const i64x2 0 0))
         (local.set $a3 (v128.const i64x2 0 0))
-        (local.set $b0 (v128.const i64x2 0 0))
-        (local.set $b1 (v128.const i64x2 0 0))
-        (local.set $b2 (v128.const i64x2 0 0))
-        (local.set $b3 (v128.const i64x2 0 0))
         (local.set $p (i32.add (local.get $k) (i32.mul (local.get $r) (local.get $stride))))
         (local.set $p1 (i32.add (local.get $p) (local.get $stride)))
         (local.set $p2 (i32.add (local.get $p1) (local.get $stride)))
@@ -52,14 +50,14 @@
             (br_if $eights_done (i32.ge_u (local.get $qp) (local.get $qend)))
             (local.set $q0 (v128.load align=4 (local.get $qp)))
             (local.set $q1 (v128.load offset=16 align=4 (local.get $qp)))
-            (local.set $a0 (f32x4.add (local.get $a0) (f32x4.mul (local.get $q0) (v128.load align=4 (local.get $p)))))
-            (local.set $b0 (f32x4.add (local.get $b0) (f32x4.mul (local.get $q1) (v128.load offset=16 align=4 (local.get $p)))))
-            (local.set $a1 (f32x4.add (local.get $a1) (f32x4.mul (local.get $q0) (v128.load align=4 (local.get $p1)))))
-            (local.set $b1 (f32x4.add (local.get $b1) (f32x4.mul (local.get $q1) (v128.load offset=16 align=4 (local.get $p1)))))
-            (local.set $a2 (f32x4.add (local.get $a2) (f32x4.mul (local.get $q0) (v128.load align=4 (local.get $p2)))))
-            (local.set $b2 (f32x4.add (local.get $b2) (f32x4.mul (local.get $q1) (v128.load offset=16 align=4 (local.get $p2)))))
-            (local.set $a3 (f32x4.add (local.get $a3) (f32x4.mul (local.get $q0) (v128.load align=4 (local.get $p3)))))
-            (local.set $b3 (f32x4.add (local.get $b3) (f32x4.mul (local.get $q1) (v128.load offset=16 align=4 (local.get $p3)))))
+            (local.set $a0 (f32x4.add (local.get $a0) (f32x4.add (f32x4.mul (local.get $q0) (v128.load align=4 (local.get $p)))
+              (f32x4.mul (local.get $q1) (v128.load offset=16 align=4 (local.get $p))))))
+            (local.set $a1 (f32x4.add (local.get $a1) (f32x4.add (f32x4.mul (local.get $q0) (v128.load align=4 (local.get $p1)))
+              (f32x4.mul (local.get $q1) (v128.load offset=16 align=4 (local.get $p1))))))
+            (local.set $a2 (f32x4.add (local.get $a2) (f32x4.add (f32x4.mul (local.get $q0) (v128.load align=4 (local.get $p2)))
+              (f32x4.mul (local.get $q1) (v128.load offset=16 align=4 (local.get $p2))))))
+            (local.set $a3 (f32x4.add (local.get $a3) (f32x4.add (f32x4.mul (local.get $q0) (v128.load align=4 (local.get $p3)))
+              (f32x4.mul (local.get $q1) (v128.load offset=16 align=4 (local.get $p3))))))
             (local.set $qp (i32.add (local.get $qp) (i32.const 32)))
             (local.set $p (i32.add (local.get $p) (i32.const 32)))
             (local.set $p1 (i32.add (local.get $p1) (i32.const 32)))
@@ -74,21 +72,17 @@
             (local.set $a1 (f32x4.add (local.get $a1) (f32x4.mul (local.get $q0) (v128.load align=4 (local.get $p1)))))
             (local.set $a2 (f32x4.add (local.get $a2) (f32x4.mul (local.get $q0) (v128.load align=4 (local.get $p2)))))
             (local.set $a3 (f32x4.add (local.get $a3) (f32x4.mul (local.get $q0) (v128.load align=4 (local.get $p3)))))))
-        ;; Row j's lanes are a_j + b_j; pair lanes (0,1)+(2,3) of rows 0,1 and of rows 2,3, then
-        ;; even+odd lanes of those: [row 0, row 1, row 2, row 3].
-        (local.set $a0 (f32x4.add (local.get $a0) (local.get $b0)))
-        (local.set $a1 (f32x4.add (local.get $a1) (local.get $b1)))
-        (local.set $a2 (f32x4.add (local.get $a2) (local.get $b2)))
-        (local.set $a3 (f32x4.add (local.get $a3) (local.get $b3)))
-        (local.set $b0 (f32x4.add
+        ;; Row j's four lanes sum to its score: pair lanes (0,1)+(2,3) of rows 0,1 and of rows 2,3,
+        ;; then even+odd lanes of those: [row 0, row 1, row 2, row 3].
+        (local.set $t0 (f32x4.add
           (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $a0) (local.get $a1))
           (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $a0) (local.get $a1))))
-        (local.set $b1 (f32x4.add
+        (local.set $t1 (f32x4.add
           (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $a2) (local.get $a3))
           (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $a2) (local.get $a3))))
         (local.set $a0 (f32x4.add
-          (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (local.get $b0) (local.get $b1))
-          (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (local.get $b0) (local.get $b1))))
+          (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (local.get $t0) (local.get $t1))
+          (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (local.get $t0) (local.get $t1))))
         (v128.store align=8 (i32.add (local.get $out) (i32.shl (local.get $r) (i32.const 3)))
           (f64x2.mul (f64x2.splat (local.get $scale)) (f64x2.promote_low_f32x4 (local.get $a0))))
         (v128.store offset=16 align=8 (i32.add (local.get $out) (i32.shl (local.get $r) (i32.const 3)))
@@ -228,53 +222,56 @@
     (local.get $total))
 
   ;; out[c] += Σ_r w[r]·v[r·d + c] for c in [0, d): `count` float32 weights against `count`
-  ;; contiguous float32 value rows. Columns outside, rows inside: a chunk of 32 columns stays in
-  ;; eight f32x4 registers across the rows (then chunks of 4), then is widened and added to the
-  ;; float64 output.
+  ;; contiguous float32 value rows. Columns outside, rows inside: a chunk of 16 columns stays in
+  ;; four f32x4 registers across the rows (then chunks of 4), then is widened and added to the
+  ;; float64 output. Two rows per pass, their products added together before the accumulators: a
+  ;; chunk of 32 columns in eight registers left V8 one register short, and it kept an accumulator
+  ;; in memory (about 12 % slower, measured).
   (func $mix (export "mix") (param $w i32) (param $v i32) (param $count i32) (param $d i32) (param $out i32)
-    (local $r i32) (local $c i32) (local $p i32) (local $stride i32) (local $wr v128) (local $s f64) (local $o i32)
-    (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128) (local $a4 v128) (local $a5 v128) (local $a6 v128) (local $a7 v128)
+    (local $r i32) (local $c i32) (local $p i32) (local $p2 i32) (local $w2 v128) (local $stride i32) (local $wr v128) (local $s f64) (local $o i32)
+    (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128)
     (local.set $stride (i32.shl (local.get $d) (i32.const 2)))
-    ;; 32 columns per chunk
-    (block $thirtytwos_done
-      (loop $thirtytwos
-        (br_if $thirtytwos_done (i32.gt_u (i32.add (local.get $c) (i32.const 32)) (local.get $d)))
+    ;; 16 columns (a cache line of each row) per chunk: two rows per pass, then the last odd row
+    (block $sixteens_done
+      (loop $sixteens
+        (br_if $sixteens_done (i32.gt_u (i32.add (local.get $c) (i32.const 16)) (local.get $d)))
         (local.set $a0 (v128.const i64x2 0 0))
         (local.set $a1 (v128.const i64x2 0 0))
         (local.set $a2 (v128.const i64x2 0 0))
         (local.set $a3 (v128.const i64x2 0 0))
-        (local.set $a4 (v128.const i64x2 0 0))
-        (local.set $a5 (v128.const i64x2 0 0))
-        (local.set $a6 (v128.const i64x2 0 0))
-        (local.set $a7 (v128.const i64x2 0 0))
         (local.set $p (i32.add (local.get $v) (i32.shl (local.get $c) (i32.const 2))))
         (local.set $r (i32.const 0))
-        (block $thirtytwos_rows_done
-          (loop $thirtytwos_rows
-            (br_if $thirtytwos_rows_done (i32.ge_u (local.get $r) (local.get $count)))
+        (block $pairs_done
+          (loop $pairs
+            (br_if $pairs_done (i32.ge_u (i32.add (local.get $r) (i32.const 1)) (local.get $count)))
+            (local.set $wr (v128.load32_splat (i32.add (local.get $w) (i32.shl (local.get $r) (i32.const 2)))))
+            (local.set $w2 (v128.load32_splat offset=4 (i32.add (local.get $w) (i32.shl (local.get $r) (i32.const 2)))))
+            (local.set $p2 (i32.add (local.get $p) (local.get $stride)))
+            (local.set $a0 (f32x4.add (local.get $a0) (f32x4.add (f32x4.mul (local.get $wr) (v128.load align=4 (local.get $p))) (f32x4.mul (local.get $w2) (v128.load align=4 (local.get $p2))))))
+            (local.set $a1 (f32x4.add (local.get $a1) (f32x4.add (f32x4.mul (local.get $wr) (v128.load offset=16 align=4 (local.get $p))) (f32x4.mul (local.get $w2) (v128.load offset=16 align=4 (local.get $p2))))))
+            (local.set $a2 (f32x4.add (local.get $a2) (f32x4.add (f32x4.mul (local.get $wr) (v128.load offset=32 align=4 (local.get $p))) (f32x4.mul (local.get $w2) (v128.load offset=32 align=4 (local.get $p2))))))
+            (local.set $a3 (f32x4.add (local.get $a3) (f32x4.add (f32x4.mul (local.get $wr) (v128.load offset=48 align=4 (local.get $p))) (f32x4.mul (local.get $w2) (v128.load offset=48 align=4 (local.get $p2))))))
+            (local.set $p (i32.add (local.get $p2) (local.get $stride)))
+            (local.set $r (i32.add (local.get $r) (i32.const 2)))
+            (br $pairs)))
+        (block $sixteens_rows_done
+          (loop $sixteens_rows
+            (br_if $sixteens_rows_done (i32.ge_u (local.get $r) (local.get $count)))
             (local.set $wr (v128.load32_splat (i32.add (local.get $w) (i32.shl (local.get $r) (i32.const 2)))))
             (local.set $a0 (f32x4.add (local.get $a0) (f32x4.mul (local.get $wr) (v128.load align=4 (local.get $p)))))
             (local.set $a1 (f32x4.add (local.get $a1) (f32x4.mul (local.get $wr) (v128.load offset=16 align=4 (local.get $p)))))
             (local.set $a2 (f32x4.add (local.get $a2) (f32x4.mul (local.get $wr) (v128.load offset=32 align=4 (local.get $p)))))
             (local.set $a3 (f32x4.add (local.get $a3) (f32x4.mul (local.get $wr) (v128.load offset=48 align=4 (local.get $p)))))
-            (local.set $a4 (f32x4.add (local.get $a4) (f32x4.mul (local.get $wr) (v128.load offset=64 align=4 (local.get $p)))))
-            (local.set $a5 (f32x4.add (local.get $a5) (f32x4.mul (local.get $wr) (v128.load offset=80 align=4 (local.get $p)))))
-            (local.set $a6 (f32x4.add (local.get $a6) (f32x4.mul (local.get $wr) (v128.load offset=96 align=4 (local.get $p)))))
-            (local.set $a7 (f32x4.add (local.get $a7) (f32x4.mul (local.get $wr) (v128.load offset=112 align=4 (local.get $p)))))
             (local.set $p (i32.add (local.get $p) (local.get $stride)))
             (local.set $r (i32.add (local.get $r) (i32.const 1)))
-            (br $thirtytwos_rows)))
+            (br $sixteens_rows)))
         (local.set $o (i32.add (local.get $out) (i32.shl (local.get $c) (i32.const 3))))
         (call $widen_add (i32.add (local.get $o) (i32.const 0)) (local.get $a0))
         (call $widen_add (i32.add (local.get $o) (i32.const 32)) (local.get $a1))
         (call $widen_add (i32.add (local.get $o) (i32.const 64)) (local.get $a2))
         (call $widen_add (i32.add (local.get $o) (i32.const 96)) (local.get $a3))
-        (call $widen_add (i32.add (local.get $o) (i32.const 128)) (local.get $a4))
-        (call $widen_add (i32.add (local.get $o) (i32.const 160)) (local.get $a5))
-        (call $widen_add (i32.add (local.get $o) (i32.const 192)) (local.get $a6))
-        (call $widen_add (i32.add (local.get $o) (i32.const 224)) (local.get $a7))
-        (local.set $c (i32.add (local.get $c) (i32.const 32)))
-        (br $thirtytwos)))
+        (local.set $c (i32.add (local.get $c) (i32.const 16)))
+        (br $sixteens)))
     ;; 4 columns per chunk
     (block $fours_done
       (loop $fours
