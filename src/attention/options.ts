@@ -78,7 +78,12 @@ export interface AttentionOptions {
   readonly kvHeads?: number;
   /** Size of one head. Default dim / H. */
   readonly headDim?: number;
-  /** Projections. Without them: seed mode, q = k = v = x split into H slices of headDim. */
+  /**
+   * Projections. Without them: seed mode, q = k = v = x split into H slices of headDim. They are
+   * copied when the options are resolved; on the WebAssembly kernels with float32 weights the
+   * engine keeps a second copy in the kernels' memory, where it projects (bit for bit the same
+   * sums, several times faster).
+   */
   readonly weights?: AttentionWeights;
   /** Score scale. Default 1/√headDim with weights, 1 in seed mode. */
   readonly scale?: number;
@@ -115,12 +120,13 @@ export interface AttentionOptions {
    */
   readonly cacheDtype?: 'float32' | 'float64' | 'int8';
   /**
-   * Which kernels score keys and mix values. 'auto' (default): the WebAssembly SIMD kernels where
-   * the runtime has them and the cache is float32 (the default precision and cacheDtype), else the
-   * TypeScript ones; 'js': always the TypeScript ones. The TypeScript kernels compute in float64;
-   * the SIMD ones multiply and add in float32 within one key's dot product and one block's sum of
-   * values (float64 across blocks and in the softmax's sums), as native float32 kernels do. Both
-   * stay within the float32 tolerance of the batch reference (docs/math.md gives the bound); see
+   * Which kernels project, score keys and mix values. 'auto' (default): the WebAssembly SIMD
+   * kernels where the runtime has them and the cache is float32 (the default precision and
+   * cacheDtype), else the TypeScript ones; 'js': always the TypeScript ones. The TypeScript kernels
+   * compute in float64; the SIMD ones multiply and add in float32 within one key's dot product and
+   * one block's sum of values (float64 across blocks and in the softmax's sums), as native float32
+   * kernels do; projections sum in float64 on both, bit for bit alike. Both stay within the
+   * float32 tolerance of the batch reference (docs/math.md gives the bound); see
    * {@link ResolvedOptions.kernels} for the choice made.
    */
   readonly kernels?: 'auto' | 'js';
