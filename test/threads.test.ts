@@ -234,3 +234,64 @@ function sameBits(a: ArrayLike<number>, b: ArrayLike<number>): boolean {
   for (let i = 0; i < a.length; i++) if (!Object.is(a[i], b[i])) return false;
   return true;
 }
+
+describe('threads: projections split across a ThreadPool', () => {
+  it("the project kernel, a prompt's tokens or a token's rows in shares, gives every number one thread does", () => {
+    fc.assert(
+      fc.property(
+        fc.record({ n: fc.integer({ min: 1, max: 13 }), rows: fc.integer({ min: 64, max: 300 }), cols: fc.integer({ min: 200, max: 300 }), seed: fc.integer(), three: fc.boolean() }),
+        ({ n, rows, cols, seed, three }) => {
+          const pool = three ? pool3 : pool2;
+          const arena = pool.arena;
+          const random = mulberry32(seed);
+          const wAt = arena.allocate(4 * rows * cols);
+          const xAt = arena.allocate(8 * n * cols);
+          const split = arena.allocate(4 * n * rows);
+          const alone = arena.allocate(4 * n * rows);
+          const { f32, f64 } = arena.views();
+          for (let i = 0; i < rows * cols; i++) f32[(wAt >>> 2) + i] = random() - 0.5;
+          for (let i = 0; i < n * cols; i++) f64[(xAt >>> 3) + i] = (random() - 0.5) * 4;
+          const before = (pool as unknown as { sequence: number }).sequence;
+          pool.project(split, xAt, wAt, n, rows, cols);
+          // From 2^16 multiply-adds a product is worth a hand-over to the workers, below it stays here;
+          // up to four tokens go one by one, each token's rows shared.
+          const handOvers = n <= 4 ? (rows * cols >= 2 ** 16 ? n : 0) : n * rows * cols >= 2 ** 16 ? 1 : 0;
+          expect((pool as unknown as { sequence: number }).sequence).toBe(before + handOvers);
+          arena.project(alone, xAt, wAt, n, rows, cols);
+          const views = arena.views();
+          expect(views.f32.slice(split >>> 2, (split >>> 2) + n * rows)).toEqual(views.f32.slice(alone >>> 2, (alone >>> 2) + n * rows));
+          for (const [at, bytes] of [[wAt, 4 * rows * cols], [xAt, 8 * n * cols], [split, 4 * n * rows], [alone, 4 * n * rows]] as const) arena.release(at, bytes);
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+
+  it('an engine with projections on a pool pushes, prompts and forks bit for bit as on one thread', () => {
+    // dim 264: every product but k and v (132 rows) is big enough to be split.
+    const random = mulberry32(5);
+    const matrix = (rows: number, cols: number) => Float32Array.from({ length: rows * cols }, () => (random() * 2 - 1) / Math.sqrt(cols));
+    const dim = 264;
+    const options: AttentionOptions = {
+      dim,
+      heads: 4,
+      kvHeads: 2,
+      headDim: 66,
+      positions: 'rope',
+      withWeights: true,
+      weights: { wq: matrix(264, dim), wk: matrix(132, dim), wv: matrix(132, dim), wo: matrix(dim, 264) },
+    };
+    const xs = Array.from({ length: 24 }, () => Array.from({ length: dim }, () => (random() - 0.5) * 4));
+    for (const pool of [pool2, pool3]) {
+      const run = (attn: Attention): AttentionStep[] => {
+        const steps = [...attn.pushMany(xs.slice(0, 9)), ...xs.slice(9, 15).flatMap((x) => attn.push(x))];
+        const twin = attn.fork();
+        steps.push(...twin.pushMany(xs.slice(15, 18)), ...twin.pushMany(xs.slice(18)));
+        twin.dispose();
+        attn.dispose();
+        return steps;
+      };
+      expect(run(createAttention({ ...options, threads: pool }))).toEqual(run(createAttention(options)));
+    }
+  });
+});

@@ -1,5 +1,6 @@
 import type { FloatArray } from '../kernels/float-array.js';
 import { projectInArena } from '../kernels/wasm/project-in-arena.js';
+import type { ProjectKernel } from '../kernels/wasm/project-in-arena.js';
 import type { WasmArena } from '../kernels/wasm/wasm-arena.js';
 import type { ResolvedOptions } from './options.js';
 
@@ -22,12 +23,17 @@ const collected = new FinalizationRegistry<Region>(({ arena, offset, bytes }) =>
  * TypeScript loops (about 9× faster at dim 512), with results bit for bit those loops' (`matVec`),
  * and a prompt no longer copies each matrix into the arena per call.
  *
+ * With a thread pool, each product is split across its threads (a prompt's tokens, or a single
+ * token's rows), every number as on one thread.
+ *
  * The copy doubles the weights' memory; it lives in the same arena as the caches (4 GiB at most in
  * all), and an engine whose copy does not fit projects in TypeScript. An engine and its forks share
  * one copy, counted by {@link ArenaWeights.retain} and {@link ArenaWeights.release}.
  */
 export class ArenaWeights {
   private readonly arena: WasmArena;
+  /** The arena's kernel, or the engine's thread pool's split of it. */
+  private readonly kernel: ProjectKernel;
   private readonly shapes: Readonly<Record<Projection, { readonly rows: number; readonly cols: number }>>;
   private readonly offsets: Readonly<Record<Projection, number>>;
   /** The copy's region of the arena: its byte offset and size. */
@@ -62,6 +68,8 @@ export class ArenaWeights {
 
   private constructor(arena: WasmArena, o: ResolvedOptions, offsets: Record<Projection, number>, region: Region) {
     this.arena = arena;
+    const pool = o.threads;
+    this.kernel = pool === null ? arena.project : (out, x, w, n, rows, cols) => pool.project(out, x, w, n, rows, cols);
     const qWidth = o.heads * o.headDim;
     const kvWidth = o.kvHeads * o.headDim;
     this.shapes = {
@@ -82,7 +90,7 @@ export class ArenaWeights {
    */
   project(which: Projection, out: FloatArray, x: Float64Array, n: number): boolean {
     const { rows, cols } = this.shapes[which];
-    return projectInArena(this.arena, out, x, this.offsets[which], n, rows, cols);
+    return projectInArena(this.arena, out, x, this.offsets[which], n, rows, cols, this.kernel);
   }
 
   /** One more holder (a fork) shares this copy; returns it. */

@@ -13,6 +13,17 @@ const FIRST_ITEM = 3;
 const END_ITEM = 4;
 const RESULT = 5;
 const QUIT = 6;
+/** What the posted share is: 0 a step's items (JOB, FIRST_ITEM, END_ITEM), 1 a projection (OUT … COLS). */
+const OP = 7;
+const OUT = 8;
+const X = 9;
+const W = 10;
+const TOKENS = 11;
+const ROWS = 12;
+const COLS = 13;
+const OP_PROJECT = 1;
+/** Below this many multiply-adds a projection runs on the calling thread: a hand-over costs more. */
+const SPLIT_PROJECTION = 1 << 16;
 /** What a worker reports when the kernel trapped: a bug, not a score overflow. */
 const FAILED = -2;
 /**
@@ -26,14 +37,14 @@ const SPIN_MS = 2;
  * The loop each worker runs, as source text: the platform module (attnstream/threads) evaluates
  * it in a worker with `(data, ready)`. The worker instantiates the kernels over the pool's shared
  * memory, then waits for a step: the main thread writes the job and a share of the items into the
- * worker's slot and bumps POSTED; the worker runs `attend` on that share, writes RESULT and sets
- * DONE to what it saw. Polling for a while before sleeping keeps the hand-over at a step's pace
+ * worker's slot and bumps POSTED; the worker runs `attend` on that share (or `project` on a share
+ * of a projection's tokens or rows), writes RESULT and sets DONE to what it saw. Polling for a while before sleeping keeps the hand-over at a step's pace
  * cheap; a notify without a job (wake()) starts the polling again.
  */
 export const WORKER_LOOP_SOURCE = `(data, ready) => {
   const control = new Int32Array(data.control);
   const at = data.slot * ${SLOT};
-  const attend = new WebAssembly.Instance(data.module, { env: { memory: data.memory } }).exports.attend;
+  const { attend, project } = new WebAssembly.Instance(data.module, { env: { memory: data.memory } }).exports;
   let seen = 0;
   ready();
   for (;;) {
@@ -50,7 +61,12 @@ export const WORKER_LOOP_SOURCE = `(data, ready) => {
     if (Atomics.load(control, at + ${QUIT}) !== 0) return;
     let result = ${FAILED};
     try {
-      result = attend(control[at + ${JOB}], control[at + ${FIRST_ITEM}], control[at + ${END_ITEM}]);
+      if (control[at + ${OP}] === ${OP_PROJECT}) {
+        project(control[at + ${OUT}], control[at + ${X}], control[at + ${W}], control[at + ${TOKENS}], control[at + ${ROWS}], control[at + ${COLS}]);
+        result = -1;
+      } else {
+        result = attend(control[at + ${JOB}], control[at + ${FIRST_ITEM}], control[at + ${END_ITEM}]);
+      }
     } catch {
       result = ${FAILED};
     }
@@ -76,7 +92,8 @@ export interface WorkerData {
 /**
  * Threads that share one engine's decode step: each takes a share of the step's items (a query
  * head over a stretch of about a thousand of its keys; partial softmaxes merged by log-sum-exp)
- * and runs the same WebAssembly kernel over the same cache, in a memory shared by all of them. The
+ * and runs the same WebAssembly kernel over the same cache, in a memory shared by all of them; an
+ * engine's larger projections are shared out the same way (a prompt's tokens, a token's rows). The
  * stretches depend on the keys only, so every number is exactly what one thread computes. Create
  * one with `createThreadPool` from `attnstream/threads` and pass it as the `threads` option; one
  * pool serves every engine of a model (they run one at a time on the calling thread), and their
@@ -142,29 +159,62 @@ export class ThreadPool {
     const parts = this.isClosed ? 1 : Math.min(this.threads, items);
     if (parts <= 1) return this.arena.attend(job, 0, items);
     const bound = (k: number): number => Math.round((k * items) / parts);
-    const c = this.control;
-    const sequence = ++this.sequence;
-    for (let w = 1; w < parts; w++) {
-      const at = (w - 1) * SLOT;
-      c[at + JOB] = job;
-      c[at + FIRST_ITEM] = bound(w);
-      c[at + END_ITEM] = bound(w + 1);
-      Atomics.store(c, at + POSTED, sequence);
-      Atomics.notify(c, at + POSTED, 1);
+    return this.share(
+      parts,
+      (c, at, w) => {
+        c[at + OP] = 0;
+        c[at + JOB] = job;
+        c[at + FIRST_ITEM] = bound(w);
+        c[at + END_ITEM] = bound(w + 1);
+      },
+      () => this.arena.attend(job, 0, bound(1)),
+    );
+  }
+
+  /**
+   * The arena's `project` kernel (`out[n×rows] = X[n×cols] · Wᵀ`, byte offsets) split across the
+   * threads: a prompt's tokens in shares of whole groups of four, a single token's rows (or each of
+   * up to four tokens' rows) in shares.
+   * Each output is computed exactly as on one thread. Small products stay on the calling thread.
+   * @internal
+   */
+  project(out: number, x: number, w: number, n: number, rows: number, cols: number): void {
+    if (n > 1 && n <= 4) {
+      // One group of four tokens cannot be shared: split each token's rows instead.
+      for (let t = 0; t < n; t++) this.project(out + 4 * t * rows, x + 8 * t * cols, w, 1, rows, cols);
+      return;
     }
-    let bad = FAILED;
-    try {
-      bad = this.arena.attend(job, 0, bound(1));
-    } finally {
-      // Even when the caller's share throws, wait for the workers: the next step rewrites the job they read.
-      for (let w = 1; w < parts; w++) {
-        const result = this.waitFor((w - 1) * SLOT, sequence);
-        if (result === FAILED) throw new Error(`attnstream thread pool: the kernel trapped on worker ${w}`);
-        // Items go head by head across the shares: the caller's heads are the lowest.
-        if (result >= 0 && bad < 0) bad = result;
-      }
+    const split = n > 1 ? Math.ceil(n / 4) : Math.ceil(rows / 4);
+    const parts = this.isClosed || n * rows * cols < SPLIT_PROJECTION ? 1 : Math.min(this.threads, split);
+    if (parts <= 1) {
+      this.arena.project(out, x, w, n, rows, cols);
+      return;
     }
-    return bad;
+    // Share k covers groups of four [g(k), g(k + 1)): tokens when there are several, else rows.
+    const g = (k: number): number => Math.min(4 * Math.round((k * split) / parts), n > 1 ? n : rows);
+    const run = (k: number, post: (o: number, xs: number, ws: number, tokens: number, rowCount: number) => void): void => {
+      const from = g(k);
+      const to = g(k + 1);
+      if (n > 1) post(out + 4 * from * rows, x + 8 * from * cols, w, to - from, rows);
+      else post(out + 4 * from, x, w + 4 * from * cols, 1, to - from);
+    };
+    this.share(
+      parts,
+      (c, at, k) =>
+        run(k, (o, xs, ws, tokens, rowCount) => {
+          c[at + OP] = OP_PROJECT;
+          c[at + OUT] = o;
+          c[at + X] = xs;
+          c[at + W] = ws;
+          c[at + TOKENS] = tokens;
+          c[at + ROWS] = rowCount;
+          c[at + COLS] = cols;
+        }),
+      () => {
+        run(0, (o, xs, ws, tokens, rowCount) => this.arena.project(o, xs, ws, tokens, rowCount, cols));
+        return -1;
+      },
+    );
   }
 
   /**
@@ -189,6 +239,34 @@ export class ThreadPool {
       Atomics.notify(c, at + POSTED);
     }
     await Promise.all(this.workers.map((worker) => worker.terminate()));
+  }
+
+  /**
+   * Posts shares 1 … parts − 1 to the workers (`post` fills a worker's slot), runs share 0 here
+   * (`own`), waits for every worker and returns the first non-negative result, own share first
+   * (items go head by head across the shares: the caller's heads are the lowest), or -1.
+   */
+  private share(parts: number, post: (c: Int32Array, at: number, share: number) => void, own: () => number): number {
+    const c = this.control;
+    const sequence = ++this.sequence;
+    for (let w = 1; w < parts; w++) {
+      const at = (w - 1) * SLOT;
+      post(c, at, w);
+      Atomics.store(c, at + POSTED, sequence);
+      Atomics.notify(c, at + POSTED, 1);
+    }
+    let bad = FAILED;
+    try {
+      bad = own();
+    } finally {
+      // Even when the caller's share throws, wait for the workers: the next call rewrites what they read.
+      for (let w = 1; w < parts; w++) {
+        const result = this.waitFor((w - 1) * SLOT, sequence);
+        if (result === FAILED) throw new Error(`attnstream thread pool: the kernel trapped on worker ${w}`);
+        if (result >= 0 && bad < 0) bad = result;
+      }
+    }
+    return bad;
   }
 
   private waitFor(at: number, sequence: number): number {
