@@ -21,6 +21,7 @@ const W = 10;
 const TOKENS = 11;
 const ROWS = 12;
 const COLS = 13;
+const OP_ATTEND = 0;
 const OP_PROJECT = 1;
 /** Below this many multiply-adds a projection runs on the calling thread: a hand-over costs more. */
 const SPLIT_PROJECTION = 1 << 16;
@@ -162,7 +163,7 @@ export class ThreadPool {
     return this.share(
       parts,
       (c, at, w) => {
-        c[at + OP] = 0;
+        c[at + OP] = OP_ATTEND;
         c[at + JOB] = job;
         c[at + FIRST_ITEM] = bound(w);
         c[at + END_ITEM] = bound(w + 1);
@@ -192,26 +193,27 @@ export class ThreadPool {
     }
     // Share k covers groups of four [g(k), g(k + 1)): tokens when there are several, else rows.
     const g = (k: number): number => Math.min(4 * Math.round((k * split) / parts), n > 1 ? n : rows);
-    const run = (k: number, post: (o: number, xs: number, ws: number, tokens: number, rowCount: number) => void): void => {
+    /** Share k's out, x, w, tokens and rows for the kernel. */
+    const shareArgs = (k: number): [number, number, number, number, number] => {
       const from = g(k);
       const to = g(k + 1);
-      if (n > 1) post(out + 4 * from * rows, x + 8 * from * cols, w, to - from, rows);
-      else post(out + 4 * from, x, w + 4 * from * cols, 1, to - from);
+      return n > 1 ? [out + 4 * from * rows, x + 8 * from * cols, w, to - from, rows] : [out + 4 * from, x, w + 4 * from * cols, 1, to - from];
     };
     this.share(
       parts,
-      (c, at, k) =>
-        run(k, (o, xs, ws, tokens, rowCount) => {
-          c[at + OP] = OP_PROJECT;
-          c[at + OUT] = o;
-          c[at + X] = xs;
-          c[at + W] = ws;
-          c[at + TOKENS] = tokens;
-          c[at + ROWS] = rowCount;
-          c[at + COLS] = cols;
-        }),
+      (c, at, k) => {
+        const [o, xs, ws, tokens, rowCount] = shareArgs(k);
+        c[at + OP] = OP_PROJECT;
+        c[at + OUT] = o;
+        c[at + X] = xs;
+        c[at + W] = ws;
+        c[at + TOKENS] = tokens;
+        c[at + ROWS] = rowCount;
+        c[at + COLS] = cols;
+      },
       () => {
-        run(0, (o, xs, ws, tokens, rowCount) => this.arena.project(o, xs, ws, tokens, rowCount, cols));
+        const [o, xs, ws, tokens, rowCount] = shareArgs(0);
+        this.arena.project(o, xs, ws, tokens, rowCount, cols);
         return -1;
       },
     );
