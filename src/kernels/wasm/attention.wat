@@ -484,21 +484,13 @@
                 (local.set $c (i32.add (local.get $c) (i32.const 1)))
                 (br $tail)))
             (f32.store (i32.add (local.get $out) (i32.shl (i32.add (i32.mul (i32.add (local.get $t) (i32.const 0)) (local.get $rows)) (local.get $r)) (i32.const 2)))
-              (f32.demote_f64 (f64.add
-                (f64.add (local.get $s0) (f64x2.extract_lane 1 (local.get $lo0)))
-                (f64.add (f64x2.extract_lane 0 (local.get $hi0)) (f64x2.extract_lane 1 (local.get $hi0))))))
+              (call $dot_total (local.get $s0) (local.get $lo0) (local.get $hi0)))
             (f32.store (i32.add (local.get $out) (i32.shl (i32.add (i32.mul (i32.add (local.get $t) (i32.const 1)) (local.get $rows)) (local.get $r)) (i32.const 2)))
-              (f32.demote_f64 (f64.add
-                (f64.add (local.get $s1) (f64x2.extract_lane 1 (local.get $lo1)))
-                (f64.add (f64x2.extract_lane 0 (local.get $hi1)) (f64x2.extract_lane 1 (local.get $hi1))))))
+              (call $dot_total (local.get $s1) (local.get $lo1) (local.get $hi1)))
             (f32.store (i32.add (local.get $out) (i32.shl (i32.add (i32.mul (i32.add (local.get $t) (i32.const 2)) (local.get $rows)) (local.get $r)) (i32.const 2)))
-              (f32.demote_f64 (f64.add
-                (f64.add (local.get $s2) (f64x2.extract_lane 1 (local.get $lo2)))
-                (f64.add (f64x2.extract_lane 0 (local.get $hi2)) (f64x2.extract_lane 1 (local.get $hi2))))))
+              (call $dot_total (local.get $s2) (local.get $lo2) (local.get $hi2)))
             (f32.store (i32.add (local.get $out) (i32.shl (i32.add (i32.mul (i32.add (local.get $t) (i32.const 3)) (local.get $rows)) (local.get $r)) (i32.const 2)))
-              (f32.demote_f64 (f64.add
-                (f64.add (local.get $s3) (f64x2.extract_lane 1 (local.get $lo3)))
-                (f64.add (f64x2.extract_lane 0 (local.get $hi3)) (f64x2.extract_lane 1 (local.get $hi3))))))
+              (call $dot_total (local.get $s3) (local.get $lo3) (local.get $hi3)))
             (local.set $r (i32.add (local.get $r) (i32.const 1)))
             (br $rows)))
         (local.set $t (i32.add (local.get $t) (i32.const 4)))
@@ -512,6 +504,14 @@
           (local.get $w) (local.get $rows) (local.get $cols))
         (local.set $t (i32.add (local.get $t) (i32.const 1)))
         (br $rest))))
+
+;; dot's last step, rounded to float32: (s0 + s1) + (s2 + s3), with s0 (the first lane of lo plus
+  ;; the columns past the last multiple of 4) given as s, s1 the second lane of lo, s2 and s3 the
+  ;; lanes of hi. The one place project and $project_token fix that order.
+  (func $dot_total (param $s f64) (param $lo v128) (param $hi v128) (result f32)
+    (f32.demote_f64 (f64.add
+      (f64.add (local.get $s) (f64x2.extract_lane 1 (local.get $lo)))
+      (f64.add (f64x2.extract_lane 0 (local.get $hi)) (f64x2.extract_lane 1 (local.get $hi))))))
 
   ;; One token's row of project: out[r] = Σ_c w[r·cols + c]·x[c] (float64 x, float32 w and out), in
   ;; dot's order as above. Four rows share each pass over x, which gives eight independent f64x2
@@ -584,21 +584,13 @@
             (local.set $w3 (i32.add (local.get $w3) (i32.const 4)))
             (local.set $c (i32.add (local.get $c) (i32.const 1)))
             (br $tail)))
-        (f32.store (local.get $out) (f32.demote_f64 (f64.add
-          (f64.add (local.get $s0) (f64x2.extract_lane 1 (local.get $lo0)))
-          (f64.add (f64x2.extract_lane 0 (local.get $hi0)) (f64x2.extract_lane 1 (local.get $hi0))))))
+        (f32.store (local.get $out) (call $dot_total (local.get $s0) (local.get $lo0) (local.get $hi0)))
         (if (i32.lt_u (i32.add (local.get $r) (i32.const 1)) (local.get $rows))
-          (then (f32.store offset=4 (local.get $out) (f32.demote_f64 (f64.add
-            (f64.add (local.get $s1) (f64x2.extract_lane 1 (local.get $lo1)))
-            (f64.add (f64x2.extract_lane 0 (local.get $hi1)) (f64x2.extract_lane 1 (local.get $hi1))))))))
+          (then (f32.store offset=4 (local.get $out) (call $dot_total (local.get $s1) (local.get $lo1) (local.get $hi1)))))
         (if (i32.lt_u (i32.add (local.get $r) (i32.const 2)) (local.get $rows))
-          (then (f32.store offset=8 (local.get $out) (f32.demote_f64 (f64.add
-            (f64.add (local.get $s2) (f64x2.extract_lane 1 (local.get $lo2)))
-            (f64.add (f64x2.extract_lane 0 (local.get $hi2)) (f64x2.extract_lane 1 (local.get $hi2))))))))
+          (then (f32.store offset=8 (local.get $out) (call $dot_total (local.get $s2) (local.get $lo2) (local.get $hi2)))))
         (if (i32.lt_u (i32.add (local.get $r) (i32.const 3)) (local.get $rows))
-          (then (f32.store offset=12 (local.get $out) (f32.demote_f64 (f64.add
-            (f64.add (local.get $s3) (f64x2.extract_lane 1 (local.get $lo3)))
-            (f64.add (f64x2.extract_lane 0 (local.get $hi3)) (f64x2.extract_lane 1 (local.get $hi3))))))))
+          (then (f32.store offset=12 (local.get $out) (call $dot_total (local.get $s3) (local.get $lo3) (local.get $hi3)))))
         (local.set $out (i32.add (local.get $out) (i32.const 16)))
         (local.set $r (i32.add (local.get $r) (i32.const 4)))
         (br $rows))))
