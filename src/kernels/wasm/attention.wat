@@ -170,9 +170,9 @@
   ;; precision mix multiplies them in), four at a time; the maximum (float64) and the sum (float64,
   ;; of the float32 exponentials) go to partial[0] and partial[1], and the sum is returned: at least
   ;; 1, or a non-finite number when a score was not finite (the caller's overflow check). The
-  ;; weights stay unnormalised: the engine divides once per head output, not once per key. (pmax,
-  ;; one instruction, may drop a NaN from the maximum, but that score's own term is NaN, so the sum
-  ;; still shows it.)
+  ;; weights stay unnormalised: the engine divides once per head output, not once per key. The
+  ;; maximum is IEEE's (f64x2.max, as Math.max: +0 above -0, NaN kept), not pmax, whose answer for
+  ;; a +0 beside a -0 depended on their order; the pass is a small share of the step.
   (func $exponentiate (export "exponentiate") (param $p i32) (param $n i32) (param $e i32) (param $partial i32) (result f64)
     (local $i i32) (local $n2 i32) (local $n4 i32) (local $at i32) (local $m v128) (local $max f64)
     (local $x v128) (local $sum v128) (local $total f64) (local $one f32)
@@ -182,7 +182,7 @@
     (block $max_done
       (loop $max_loop
         (br_if $max_done (i32.ge_u (local.get $i) (local.get $n2)))
-        (local.set $m (f64x2.pmax (v128.load align=8 (i32.add (local.get $p) (i32.shl (local.get $i) (i32.const 3)))) (local.get $m)))
+        (local.set $m (f64x2.max (v128.load align=8 (i32.add (local.get $p) (i32.shl (local.get $i) (i32.const 3)))) (local.get $m)))
         (local.set $i (i32.add (local.get $i) (i32.const 2)))
         (br $max_loop)))
     (local.set $max (f64.max (f64x2.extract_lane 0 (local.get $m)) (f64x2.extract_lane 1 (local.get $m))))
