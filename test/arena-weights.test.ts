@@ -4,10 +4,10 @@ import { ArenaWeights } from '../src/attention/arena-weights.js';
 import { resolveOptions } from '../src/attention/options.js';
 import { createAttention } from '../src/index.js';
 import type { AttentionOptions } from '../src/index.js';
-import { matVec } from '../src/kernels/mat-vec.js';
 import { wasmArena } from '../src/kernels/wasm/wasm-arena.js';
 import { createThreadPool } from '../src/threads/index.js';
 import { mulberry32 } from './support/engine-arbitraries.js';
+import { projectFloat32 } from './support/float32-project.js';
 
 /** Options with all four projections (on the default kernels, WebAssembly here), weights drawn from `seed`. */
 function projected(shape: { heads: number; kvHeads: number; headDim: number; dim: number }, seed: number): AttentionOptions {
@@ -34,7 +34,7 @@ describe('projections on the WebAssembly kernels (the matrices copied into the a
     expect(resolveOptions(projected({ heads: 1, kvHeads: 1, headDim: 2, dim: 2 }, 1)).kernels).toBe('wasm');
   });
 
-  it("a single push projects bit for bit as the TypeScript matVec: token 0's output is wo · v_0 exactly", () => {
+  it("a single push projects in the project kernel's float32 order: token 0's output is wo · v_0 exactly so", () => {
     fc.assert(
       fc.property(shapeArbitrary, fc.integer(), (shape, seed) => {
         const attn = createAttention(projected(shape, seed));
@@ -42,11 +42,11 @@ describe('projections on the WebAssembly kernels (the matrices copied into the a
         const [x] = tokens(1, shape.dim, seed + 1);
         const output = attn.push(x!)[0]!.output;
         const v = new Float32Array(o.kvHeads * o.headDim);
-        matVec(v, 0, o.weights!.wv, Float64Array.from(x!), 0, o.kvHeads * o.headDim, o.dim);
+        projectFloat32(v, 0, o.weights!.wv as Float32Array, x!, 0, o.kvHeads * o.headDim, o.dim);
         // One key: every head's weight is 1, so its output is its kv head's value.
         const heads = Float64Array.from({ length: o.heads * o.headDim }, (_, i) => v[Math.floor(i / o.headDim / o.groupSize) * o.headDim + (i % o.headDim)]!);
         const expected = new Float32Array(o.dim);
-        matVec(expected, 0, o.weights!.wo!, heads, 0, o.dim, o.heads * o.headDim);
+        projectFloat32(expected, 0, o.weights!.wo as Float32Array, heads, 0, o.dim, o.heads * o.headDim);
         expect(output).toEqual(expected);
         attn.dispose();
       }),

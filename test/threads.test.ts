@@ -245,12 +245,12 @@ describe('threads: projections split across a ThreadPool', () => {
           const arena = pool.arena;
           const random = mulberry32(seed);
           const wAt = arena.allocate(4 * rows * cols);
-          const xAt = arena.allocate(8 * n * cols);
+          const xAt = arena.allocate(4 * n * cols);
           const split = arena.allocate(4 * n * rows);
           const alone = arena.allocate(4 * n * rows);
-          const { f32, f64 } = arena.views();
+          const { f32 } = arena.views();
           for (let i = 0; i < rows * cols; i++) f32[(wAt >>> 2) + i] = random() - 0.5;
-          for (let i = 0; i < n * cols; i++) f64[(xAt >>> 3) + i] = (random() - 0.5) * 4;
+          for (let i = 0; i < n * cols; i++) f32[(xAt >>> 2) + i] = (random() - 0.5) * 4;
           const before = (pool as unknown as { sequence: number }).sequence;
           pool.project(split, xAt, wAt, n, rows, cols);
           // From 2^16 multiply-adds a product is worth a hand-over to the workers, below it stays here;
@@ -260,7 +260,7 @@ describe('threads: projections split across a ThreadPool', () => {
           arena.project(alone, xAt, wAt, n, rows, cols);
           const views = arena.views();
           expect(views.f32.slice(split >>> 2, (split >>> 2) + n * rows)).toEqual(views.f32.slice(alone >>> 2, (alone >>> 2) + n * rows));
-          for (const [at, bytes] of [[wAt, 4 * rows * cols], [xAt, 8 * n * cols], [split, 4 * n * rows], [alone, 4 * n * rows]] as const) arena.release(at, bytes);
+          for (const [at, bytes] of [[wAt, 4 * rows * cols], [xAt, 4 * n * cols], [split, 4 * n * rows], [alone, 4 * n * rows]] as const) arena.release(at, bytes);
         },
       ),
       { numRuns: 60 },

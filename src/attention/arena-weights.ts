@@ -19,9 +19,10 @@ const collected = new FinalizationRegistry<Region>(({ arena, offset, bytes }) =>
 
 /**
  * An engine's float32 projection matrices copied once into the kernel arena, where the
- * WebAssembly `project` kernel reads them: a single push projects at SIMD speed instead of in
- * TypeScript loops (about 9× faster at dim 512), with results bit for bit those loops' (`matVec`),
- * and a prompt no longer copies each matrix into the arena per call.
+ * WebAssembly `project` kernel reads them: a single push projects at SIMD speed in float32
+ * arithmetic instead of in TypeScript loops summing in float64 (over ten times faster at dim 512;
+ * docs/math.md bounds the difference), and a prompt no longer copies each matrix into the arena
+ * per call. A token's projections are the same bit for bit alone or in a prompt.
  *
  * With a thread pool, each product is split across its threads (a prompt's tokens, or a single
  * token's rows), every number as on one thread.

@@ -214,7 +214,7 @@ export class AttentionEngine implements Attention {
     let ks: FloatArray = x;
     let vs: FloatArray = x;
     if (o.weights !== null) {
-      // The prompt's projections as matrix-matrix products, bit-identical to per-token matVec.
+      // The prompt's projections as matrix-matrix products, bit-identical to projecting token by token.
       qs = new o.Float(n * qw);
       ks = new o.Float(n * kw);
       vs = new o.Float(n * kw);
@@ -419,8 +419,8 @@ export class AttentionEngine implements Attention {
 
   /**
    * `out = X · Wᵀ` for a prompt's rows and the projection `which`: the WebAssembly kernel when the
-   * matrices are in the arena, else the TypeScript loops. Both are bit for bit `matVec` per token,
-   * as `push` projects.
+   * matrices are in the arena, else the TypeScript loops. Each gives per token bit for bit what
+   * `push` gets from the same path.
    */
   private matMat(out: FloatArray, x: Float64Array, which: Projection, n: number, rows: number, cols: number): void {
     if (this.arenaWeights !== null && this.arenaWeights.project(which, out, x, n)) return;

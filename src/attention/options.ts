@@ -81,8 +81,8 @@ export interface AttentionOptions {
   /**
    * Projections. Without them: seed mode, q = k = v = x split into H slices of headDim. They are
    * copied when the options are resolved; on the WebAssembly kernels with float32 weights the
-   * engine keeps a second copy in the kernels' memory, where it projects (bit for bit the same
-   * sums, several times faster).
+   * engine keeps a second copy in the kernels' memory, where it projects in float32 arithmetic
+   * (over ten times faster than the TypeScript loops' float64 sums).
    */
   readonly weights?: AttentionWeights;
   /** Score scale. Default 1/√headDim with weights, 1 in seed mode. */
@@ -123,9 +123,9 @@ export interface AttentionOptions {
    * Which kernels project, score keys and mix values. 'auto' (default): the WebAssembly SIMD
    * kernels where the runtime has them and the cache is float32 (the default precision and
    * cacheDtype), else the TypeScript ones; 'js': always the TypeScript ones. The TypeScript kernels
-   * compute in float64; the SIMD ones multiply and add in float32 within one key's dot product and
-   * one block's sum of values (float64 across blocks and in the softmax's sums), as native float32
-   * kernels do; projections sum in float64 on both, bit for bit alike. Both stay within the
+   * compute in float64; the SIMD ones multiply and add in float32 within one key's dot product,
+   * one block's sum of values (float64 across blocks and in the softmax's sums) and one projected
+   * number (with float32 weights), as native float32 kernels do. Both stay within the
    * float32 tolerance of the batch reference (docs/math.md gives the bound); see
    * {@link ResolvedOptions.kernels} for the choice made.
    */

@@ -182,7 +182,7 @@ export class ThreadPool {
   project(out: number, x: number, w: number, n: number, rows: number, cols: number): void {
     if (n > 1 && n <= 4) {
       // One group of four tokens cannot be shared: split each token's rows instead.
-      for (let t = 0; t < n; t++) this.project(out + 4 * t * rows, x + 8 * t * cols, w, 1, rows, cols);
+      for (let t = 0; t < n; t++) this.project(out + 4 * t * rows, x + 4 * t * cols, w, 1, rows, cols);
       return;
     }
     const split = n > 1 ? Math.ceil(n / 4) : Math.ceil(rows / 4);
@@ -197,7 +197,7 @@ export class ThreadPool {
     const shareArgs = (k: number): [number, number, number, number, number] => {
       const from = g(k);
       const to = g(k + 1);
-      return n > 1 ? [out + 4 * from * rows, x + 8 * from * cols, w, to - from, rows] : [out + 4 * from, x, w + 4 * from * cols, 1, to - from];
+      return n > 1 ? [out + 4 * from * rows, x + 4 * from * cols, w, to - from, rows] : [out + 4 * from, x, w + 4 * from * cols, 1, to - from];
     };
     this.share(
       parts,

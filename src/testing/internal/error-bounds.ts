@@ -5,9 +5,11 @@ import { multiply } from './multiply.js';
 /**
  * How far an honest float implementation may drift from the float64 reference on one step.
  *
- * The model: storing q, k, v and the weights in the engine's precision (unit roundoff u) moves
- * each score of head h by at most `δ_h = C·u·(1 + rope)·scale·‖q̃_h‖·max_j‖k̃_j‖`, where `q̃ = |W|·|x|`
- * bounds every rounding in the projection and `rope` adds the error of the rotation angles. A
+ * The model: storing q, k, v and the weights in the engine's precision (unit roundoff u), and
+ * summing the projections and the scores in it, moves each score of head h by at most
+ * `δ_h = C·u·(1 + rope)·scale·‖q̃_h‖·max_j‖k̃_j‖`, where `q̃ = |W|·|x|` bounds every rounding in the
+ * projection, `C` counts the roundings (16, plus one per addition of a four-lane sum over dim and
+ * over headDim, as the WebAssembly kernels add) and `rope` adds the error of the rotation angles. A
  * softmax whose scores move by at most δ has every weight within a factor `e^{±2δ}`, so weights
  * may differ by `α·(e^{2δ} − 1)` and a head's output element c, a convex combination of the
  * attended values, by `(e^{2δ} − 1)·V_c` with `V_c = max_j |ṽ_j,c|`. On top comes `base`: the
@@ -28,7 +30,7 @@ export interface StepBound {
   readonly base: number;
 }
 
-/** Score-rounding constant C: a generous count of roundings on the way from x to a score. */
+/** A generous count of the roundings on the way from x to a score, besides the sums' additions. */
 const ROUNDINGS = 16;
 
 /** The unit roundoff of each precision. */
@@ -50,6 +52,9 @@ export function errorBounds(
   const { dim, heads, kvHeads, headDim } = o;
   const u = UNIT_ROUNDOFF[o.precision];
   const w = options.weights;
+  // A four-lane sum of m terms adds each through at most ⌈m/4⌉ + 2 roundings: the projection over
+  // dim (without weights there is none), the score over headDim.
+  const scoreRoundings = ROUNDINGS + (w === undefined ? 0 : Math.ceil(dim / 4) + 2) + Math.ceil(headDim / 4) + 2;
   const absolute = (a: Vector): Float64Array => Float64Array.from(a, Math.abs);
   const wq = w === undefined ? null : absolute(w.wq);
   const wk = w === undefined ? null : absolute(w.wk);
@@ -79,7 +84,7 @@ export function errorBounds(
         distance = Math.max(distance, Math.abs(i - j));
       }
       const bias = o.slopes === null ? 0 : o.slopes[h]! * distance;
-      const delta = ROUNDINGS * u * ((1 + rope) * o.scale * qNorm * kNorm + bias);
+      const delta = scoreRoundings * u * ((1 + rope) * o.scale * qNorm * kNorm + bias);
       weightSlack[h] = sides * Math.expm1(2 * delta);
       // Two convex combinations differ by at most twice the hull: beyond that δ says nothing.
       const drift = Math.min(weightSlack[h]!, 2) + base;
