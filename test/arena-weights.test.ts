@@ -4,7 +4,7 @@ import { ArenaWeights } from '../src/attention/arena-weights.js';
 import { resolveOptions } from '../src/attention/options.js';
 import { createAttention } from '../src/index.js';
 import type { AttentionOptions } from '../src/index.js';
-import { wasmArena } from '../src/kernels/wasm/wasm-arena.js';
+import { sharedWasmArena, wasmArena } from '../src/kernels/wasm/wasm-arena.js';
 import { createThreadPool } from '../src/threads/index.js';
 import { mulberry32 } from './support/engine-arbitraries.js';
 import { projectFloat32 } from './support/float32-project.js';
@@ -89,6 +89,30 @@ describe('projections on the WebAssembly kernels (the matrices copied into the a
     const next = arena.allocate(copy.bytes);
     expect(next).toBe(copy.offset);
     arena.release(next, copy.bytes);
+  });
+
+  it('copies hold at most their budget of an arena together; a copy given back makes room again', () => {
+    // A fresh arena, so no other engine's copy counts.
+    const arena = sharedWasmArena()!;
+    const o = resolveOptions(projected({ heads: 4, kvHeads: 2, headDim: 8, dim: 35 }, 7));
+    const first = ArenaWeights.copy(arena, o)!;
+    const budget = 2.5 * first.bytes;
+    const second = ArenaWeights.copy(arena, o, budget)!;
+    expect(second).not.toBeNull();
+    expect(ArenaWeights.copy(arena, o, budget)).toBeNull();
+    second.retain();
+    second.release();
+    expect(ArenaWeights.copy(arena, o, budget)).toBeNull();
+    first.release();
+    const third = ArenaWeights.copy(arena, o, budget)!;
+    expect(third).not.toBeNull();
+    expect(ArenaWeights.copy(arena, o, budget)).toBeNull();
+    second.release();
+    third.release();
+    // Everything given back: the whole budget is free again.
+    const again = [ArenaWeights.copy(arena, o, budget), ArenaWeights.copy(arena, o, budget)];
+    expect(again.every((copy) => copy !== null)).toBe(true);
+    again.forEach((copy) => copy!.release());
   });
 
   it('float64 weights and seed mode keep the TypeScript projections', () => {

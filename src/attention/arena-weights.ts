@@ -13,9 +13,24 @@ interface Region {
   readonly bytes: number;
 }
 
+/**
+ * The most of an arena's 4 GiB that weight copies may hold together. The rest stays for caches:
+ * a model too large for both keeps attending in the kernels and projects its later layers in
+ * TypeScript, rather than the other way round (a cache outgrows a layer's weights in a long stream).
+ */
+export const WEIGHTS_BUDGET = 2 ** 31;
+
+/** Bytes of weight copies each arena holds. */
+const held = new WeakMap<WasmArena, number>();
+
+function giveBack({ arena, offset, bytes }: Region): void {
+  arena.release(offset, bytes);
+  held.set(arena, held.get(arena)! - bytes);
+}
+
 // An engine dropped without dispose() never releases its matrices: give their memory back when
 // the last holder of the copy is collected.
-const collected = new FinalizationRegistry<Region>(({ arena, offset, bytes }) => arena.release(offset, bytes));
+const collected = new FinalizationRegistry<Region>(giveBack);
 
 /**
  * An engine's float32 projection matrices copied once into the kernel arena, where the
@@ -28,7 +43,8 @@ const collected = new FinalizationRegistry<Region>(({ arena, offset, bytes }) =>
  * token's rows), every number as on one thread.
  *
  * The copy doubles the weights' memory; it lives in the same arena as the caches (4 GiB at most in
- * all), and an engine whose copy does not fit projects in TypeScript. An engine and its forks share
+ * all), where copies hold at most {@link WEIGHTS_BUDGET} together, and an engine whose copy does not
+ * fit projects in TypeScript. An engine and its forks share
  * one copy, counted by {@link ArenaWeights.retain} and {@link ArenaWeights.release}.
  */
 export class ArenaWeights {
@@ -44,17 +60,20 @@ export class ArenaWeights {
 
   /**
    * Copies the float32 matrices of `o` into `arena`; null in seed mode, for float64 weights, or
-   * when the arena cannot hold them.
+   * when the arena cannot hold them within `budget` bytes of copies in all.
    */
-  static copy(arena: WasmArena, o: ResolvedOptions): ArenaWeights | null {
+  static copy(arena: WasmArena, o: ResolvedOptions, budget = WEIGHTS_BUDGET): ArenaWeights | null {
     const weights = o.weights;
     if (weights === null || !(weights.wq instanceof Float32Array)) return null;
     const matrices: [Projection, FloatArray | null][] = [['wq', weights.wq], ['wk', weights.wk], ['wv', weights.wv], ['wo', weights.wo]];
     // Each matrix 16-byte aligned, for the kernel's vector loads.
     const sizes = matrices.map(([, m]) => (m === null ? 0 : 16 * Math.ceil(m.length / 4)));
     const bytes = sizes.reduce((a, b) => a + b, 0);
+    const before = held.get(arena) ?? 0;
+    if (before + bytes > budget) return null;
     const offset = arena.allocate(bytes);
     if (offset < 0) return null;
+    held.set(arena, before + bytes);
     const { f32 } = arena.views();
     const offsets: Record<Projection, number> = { wq: -1, wk: -1, wv: -1, wo: -1 };
     let at = offset;
@@ -104,6 +123,6 @@ export class ArenaWeights {
   release(): void {
     if (--this.refs > 0) return;
     collected.unregister(this);
-    this.arena.release(this.offset, this.bytes);
+    giveBack({ arena: this.arena, offset: this.offset, bytes: this.bytes });
   }
 }

@@ -52,7 +52,7 @@ export class WasmArena {
    * over a stretch of its keys); returns the first head whose scores overflowed, or -1.
    */
   readonly attend: (job: number, i0: number, i1: number) => number;
-  /** `out[n×rows] (float32) = X[n×cols] (float64) · Wᵀ (float32)`, in `dot`'s order, four tokens to a pass over W. */
+  /** `out[n×rows] = X[n×cols] · Wᵀ`, all float32, in float32 arithmetic of one order per output; four tokens to a pass over W. */
   readonly project: (out: number, x: number, w: number, n: number, rows: number, cols: number) => void;
   /** The memory every region lives in; shared (its buffer a SharedArrayBuffer) for a thread pool's arena. */
   readonly memory: WasmMemory;
