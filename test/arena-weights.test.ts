@@ -54,6 +54,20 @@ describe('projections on the WebAssembly kernels (the matrices copied into the a
     );
   });
 
+  it("an input beyond float32's range, which the kernel's float32 copy of x cannot hold, is refused and changes nothing", () => {
+    const shape = { heads: 2, kvHeads: 1, headDim: 4, dim: 8 };
+    const attn = createAttention(projected(shape, 5));
+    const [x0, x1] = tokens(2, shape.dim, 6);
+    attn.push(x0!);
+    const before = attn.snapshot();
+    const huge = Float64Array.from(x1!, (v, i) => (i === 3 ? 1e39 : v));
+    for (const push of [() => attn.push(huge), () => attn.pushMany([x1!, huge])]) {
+      expect(push).toThrow(expect.objectContaining({ code: 'NON_FINITE', message: expect.stringContaining('too large') }));
+      expect(attn.snapshot()).toEqual(before);
+    }
+    attn.dispose();
+  });
+
   it('a fork shares the copy, which outlives the parent: disposing the parent and reusing its memory changes nothing for the fork', () => {
     fc.assert(
       fc.property(shapeArbitrary, fc.integer(), (shape, seed) => {

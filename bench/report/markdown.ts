@@ -164,12 +164,12 @@ export function performanceMarkdown(r: BenchResults, plotFile: string | null): s
     out.push(`push ÷ pushMany per token: **${ratio(p.single.median / p.many.median)}** (outputs agree: ${agreement(p.error)}).`);
     out.push('');
     out.push(
-      'Both paths project with the same WebAssembly kernel on the engine\'s copy of the matrices in the kernels\' memory, ' +
-        'float64 sums in `dot`\'s order (hence the bit-for-bit agreement): a single push one token against four weight rows per pass, ' +
-        'a prompt four tokens against each row. At this size the weights stay in the processor\'s caches, so both are bound by the same ' +
-        'float64 arithmetic (no fused multiply-add in WebAssembly SIMD), and a prompt saves the weight loads, the promotions of float32 ' +
-        'weights and the per-step overhead, not the arithmetic. Before single pushes projected in the kernels (TypeScript loops) they ' +
-        'cost 3,000–6,000 µs per token here.',
+      'Both paths project with the same WebAssembly kernel on the engine\'s copy of the matrices in the kernels\' memory, in float32 ' +
+        'arithmetic of one order per output (hence the bit-for-bit agreement): a single push one token against four weight rows per pass, ' +
+        'bound by reading the 4 MB of weights each token; a prompt four tokens against two rows, bound by the multiplications and additions ' +
+        '(no fused multiply-add in WebAssembly SIMD), about 2.5× cheaper per token. The attention that follows is the same per token on ' +
+        'both paths (each query over its own prefix), which brings the whole ratio below the projections\' own. Before single pushes ' +
+        'projected in the kernels (TypeScript loops, float64) they cost 3,000–6,000 µs per token here.',
     );
     out.push('');
   }
