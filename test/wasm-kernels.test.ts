@@ -231,11 +231,31 @@ describe('WebAssembly SIMD kernels', () => {
     );
   });
 
+  it("exponentiate: a maximum of zero is Math.max's, +0 when any score is +0, whatever the order and length", () => {
+    const arena = wasmArena()!;
+    fc.assert(
+      fc.property(fc.array(fc.constantFrom(0, -0, -1, -2.5), { minLength: 1, maxLength: 20 }), (scores) => {
+        const n = scores.length;
+        const p = arena.allocate(8 * n);
+        const e = arena.allocate(4 * n);
+        const partial = arena.allocate(16);
+        new Float64Array(arena.buffer, p, n).set(scores);
+        arena.exponentiate(p, n, e, partial);
+        expect(new Float64Array(arena.buffer, partial, 1)[0]).toBe(Math.max(...scores));
+        arena.release(p, 8 * n);
+        arena.release(e, 4 * n);
+        arena.release(partial, 16);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   it('exponentiate: a non-finite score makes the returned sum non-finite (the engine refuses the step)', () => {
     const arena = wasmArena()!;
     for (const bad of [NaN, Infinity, -Infinity]) {
-      for (const at of [0, 1, 2, 4]) {
-        const scores = [1, 2, 3, 4, 5].map((s, i) => (i === at ? bad : s));
+      for (const at of [0, 1, 2, 4, 7, 8, 10]) {
+        // Eleven scores: the bad one in the first eight (four vectors a pass) or past them.
+        const scores = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11].map((s, i) => (i === at ? bad : s));
         const p = arena.allocate(8 * scores.length);
         const e = arena.allocate(4 * scores.length);
         const partial = arena.allocate(16);

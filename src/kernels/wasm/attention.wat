@@ -136,87 +136,127 @@
         (local.set $r (i32.add (local.get $r) (i32.const 1)))
         (br $rows))))
 
-  ;; e^x in four float32 lanes, for x ≤ 0 (a score minus the maximum), to about 1 ulp of float32:
-  ;; the weights are float32 from here on (mix multiplies in float32), so a float64 exp would buy
-  ;; nothing. x = k·ln 2 + r with |r| ≤ ln 2 / 2 (ln 2 split in two so k·ln 2 is exact), e^r by
-  ;; Cephes' expf polynomial, 2^k built in the exponent bits: k is rounded by adding 1.5·2²³, which
-  ;; leaves it in the low bits of the sum, so those bits plus the bias, shifted left by 23, are 2^k.
-  ;; x is clamped at −87, where e^x (1.6e-38) is already negligible beside the maximum's weight of 1
-  ;; and 2^k stays normal. pmax keeps a NaN in x (its first operand), so a non-finite score shows
-  ;; in the sum.
-  (func $exp4 (param $x v128) (result v128)
-    (local $kb v128) (local $k v128) (local $r v128) (local $p v128)
-    (local.set $x (f32x4.pmax (local.get $x) (v128.const f32x4 -87 -87 -87 -87)))
-    (local.set $kb (f32x4.add
-      (f32x4.mul (local.get $x) (v128.const f32x4 1.44269504 1.44269504 1.44269504 1.44269504))
-      (v128.const f32x4 12582912 12582912 12582912 12582912)))
-    (local.set $k (f32x4.sub (local.get $kb) (v128.const f32x4 12582912 12582912 12582912 12582912)))
-    (local.set $r (f32x4.add
-      (f32x4.sub (local.get $x) (f32x4.mul (local.get $k) (v128.const f32x4 0.693359375 0.693359375 0.693359375 0.693359375)))
-      (f32x4.mul (local.get $k) (v128.const f32x4 2.12194440e-4 2.12194440e-4 2.12194440e-4 2.12194440e-4))))
-    (local.set $p (v128.const f32x4 1.9875691500e-4 1.9875691500e-4 1.9875691500e-4 1.9875691500e-4))
-    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 1.3981999507e-3 1.3981999507e-3 1.3981999507e-3 1.3981999507e-3)))
-    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 8.3334519073e-3 8.3334519073e-3 8.3334519073e-3 8.3334519073e-3)))
-    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 4.1665795894e-2 4.1665795894e-2 4.1665795894e-2 4.1665795894e-2)))
-    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 1.6666665459e-1 1.6666665459e-1 1.6666665459e-1 1.6666665459e-1)))
-    (local.set $p (f32x4.add (f32x4.mul (local.get $p) (local.get $r)) (v128.const f32x4 5.0000001201e-1 5.0000001201e-1 5.0000001201e-1 5.0000001201e-1)))
-    ;; e^r ≈ 1 + r + r²·p(r)
-    (local.set $p (f32x4.add
-      (f32x4.add (f32x4.mul (f32x4.mul (local.get $r) (local.get $r)) (local.get $p)) (local.get $r))
-      (v128.const f32x4 1 1 1 1)))
-    (f32x4.mul (local.get $p) (i32x4.shl (i32x4.add (local.get $kb) (v128.const i32x4 127 127 127 127)) (i32.const 23))))
-
   ;; e[0 : n] ← e^(p[0 : n] − max), the exponentials of a stretch of float64 scores as float32 (the
   ;; precision mix multiplies them in), four at a time; the maximum (float64) and the sum (float64,
   ;; of the float32 exponentials) go to partial[0] and partial[1], and the sum is returned: at least
   ;; 1, or a non-finite number when a score was not finite (the caller's overflow check). The
-  ;; weights stay unnormalised: the engine divides once per head output, not once per key. The
-  ;; maximum is IEEE's (f64x2.max, as Math.max: +0 above -0, NaN kept), not pmax, whose answer for
-  ;; a +0 beside a -0 depended on their order; the pass is a small share of the step.
+  ;; weights stay unnormalised: the engine divides once per head output, not once per key. For
+  ;; scores that are not NaN the maximum is exactly Math.max's (+0 above -0).
+  ;;
+  ;; e^x for x ≤ 0 (a score minus the maximum), to about 1 ulp of float32: the weights are float32
+  ;; from here on, so a float64 exp would buy nothing. x = k·ln 2 + r with |r| ≤ ln 2 / 2 (ln 2
+  ;; split in two so k·ln 2 is exact), e^r by Cephes' expf polynomial, 2^k built in the exponent
+  ;; bits: k is rounded by adding 1.5·2²³, which leaves it in the low bits of the sum, so those bits
+  ;; plus the bias, shifted left by 23, are 2^k. x is clamped at −87, where e^x (1.6e-38) is
+  ;; already negligible beside the maximum's weight of 1 and 2^k stays normal. pmax keeps a NaN in
+  ;; x (its first operand), so a non-finite score shows in the sum.
   (func $exponentiate (export "exponentiate") (param $p i32) (param $n i32) (param $e i32) (param $partial i32) (result f64)
-    (local $i i32) (local $n2 i32) (local $n4 i32) (local $at i32) (local $m v128) (local $max f64)
-    (local $x v128) (local $sum v128) (local $total f64) (local $one f32)
-    (local.set $n2 (i32.and (local.get $n) (i32.const -2)))
+    (local $i i32) (local $n4 i32) (local $at i32) (local $m0 v128) (local $m1 v128) (local $m2 v128) (local $m3 v128) (local $max f64)
+    (local $x v128) (local $kb v128) (local $k v128) (local $r v128) (local $poly v128)
+    (local $sum v128) (local $total f64)
     (local.set $n4 (i32.and (local.get $n) (i32.const -4)))
-    (local.set $m (v128.const f64x2 -inf -inf))
+    ;; The maximum in four vectors in turn, so no pass waits on the last, by pmax (one instruction;
+    ;; IEEE's f64x2.max is eight in V8, and a single chain of it took a third of the pass). pmax
+    ;; answers a tie of +0 and -0 by their order and may step over a NaN; the tie is settled below,
+    ;; and a NaN or +∞ score still makes the sum non-finite.
+    (local.set $m0 (v128.const f64x2 -inf -inf))
+    (local.set $m1 (local.get $m0))
+    (local.set $m2 (local.get $m0))
+    (local.set $m3 (local.get $m0))
     (block $max_done
       (loop $max_loop
-        (br_if $max_done (i32.ge_u (local.get $i) (local.get $n2)))
-        (local.set $m (f64x2.max (v128.load align=8 (i32.add (local.get $p) (i32.shl (local.get $i) (i32.const 3)))) (local.get $m)))
-        (local.set $i (i32.add (local.get $i) (i32.const 2)))
+        (br_if $max_done (i32.gt_u (i32.add (local.get $i) (i32.const 8)) (local.get $n)))
+        (local.set $at (i32.add (local.get $p) (i32.shl (local.get $i) (i32.const 3))))
+        (local.set $m0 (f64x2.pmax (local.get $m0) (v128.load align=8 (local.get $at))))
+        (local.set $m1 (f64x2.pmax (local.get $m1) (v128.load offset=16 align=8 (local.get $at))))
+        (local.set $m2 (f64x2.pmax (local.get $m2) (v128.load offset=32 align=8 (local.get $at))))
+        (local.set $m3 (f64x2.pmax (local.get $m3) (v128.load offset=48 align=8 (local.get $at))))
+        (local.set $i (i32.add (local.get $i) (i32.const 8)))
         (br $max_loop)))
-    (local.set $max (f64.max (f64x2.extract_lane 0 (local.get $m)) (f64x2.extract_lane 1 (local.get $m))))
-    (if (i32.lt_u (local.get $n2) (local.get $n))
-      (then (local.set $max (f64.max (local.get $max) (f64.load (i32.add (local.get $p) (i32.shl (local.get $n2) (i32.const 3))))))))
-    (local.set $m (f64x2.splat (local.get $max)))
+    (local.set $m0 (f64x2.pmax (f64x2.pmax (local.get $m0) (local.get $m1)) (f64x2.pmax (local.get $m2) (local.get $m3))))
+    (local.set $max (f64.max (f64x2.extract_lane 0 (local.get $m0)) (f64x2.extract_lane 1 (local.get $m0))))
+    (block $max_rest_done
+      (loop $max_rest
+        (br_if $max_rest_done (i32.ge_u (local.get $i) (local.get $n)))
+        (local.set $max (f64.max (local.get $max) (f64.load (i32.add (local.get $p) (i32.shl (local.get $i) (i32.const 3))))))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $max_rest)))
+    ;; A zero maximum is +0 when any score is +0, as Math.max has it (rare, so checked apart).
+    (if (f64.eq (local.get $max) (f64.const 0))
+      (then
+        (local.set $max (f64.const -0))
+        (local.set $i (i32.const 0))
+        (block $zero_done
+          (loop $zero
+            (br_if $zero_done (i32.ge_u (local.get $i) (local.get $n)))
+            (if (i64.eqz (i64.load (i32.add (local.get $p) (i32.shl (local.get $i) (i32.const 3)))))
+              (then (local.set $max (f64.const 0)) (br $zero_done)))
+            (local.set $i (i32.add (local.get $i) (i32.const 1)))
+            (br $zero)))))
+    (local.set $m0 (f64x2.splat (local.get $max)))
     (local.set $sum (v128.const i64x2 0 0))
-    ;; four scores per pass: two float64 pairs narrowed into one f32x4, exponentiated, stored
+    ;; Four scores per pass: two float64 pairs narrowed into one f32x4, exponentiated (inline: a
+    ;; call per pass cost more than the polynomial, V8 saving and restoring the vectors around
+    ;; it), stored and summed. The last n mod 4 scores take one more pass, padded with zeros, their
+    ;; exponentials added one by one after the others' sum.
     (local.set $i (i32.const 0))
     (block $exp_done
       (loop $exp_loop
-        (br_if $exp_done (i32.ge_u (local.get $i) (local.get $n4)))
+        (br_if $exp_done (i32.ge_u (local.get $i) (local.get $n)))
         (local.set $at (i32.add (local.get $p) (i32.shl (local.get $i) (i32.const 3))))
-        (local.set $x (call $exp4 (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23
-          (f32x4.demote_f64x2_zero (f64x2.sub (v128.load align=8 (local.get $at)) (local.get $m)))
-          (f32x4.demote_f64x2_zero (f64x2.sub (v128.load offset=16 align=8 (local.get $at)) (local.get $m))))))
-        (v128.store align=4 (i32.add (local.get $e) (i32.shl (local.get $i) (i32.const 2))) (local.get $x))
-        (local.set $sum (f64x2.add (local.get $sum) (f64x2.add
-          (f64x2.promote_low_f32x4 (local.get $x))
-          (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $x) (local.get $x))))))
+        (if (i32.lt_u (local.get $i) (local.get $n4))
+          (then
+            (local.set $x (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23
+              (f32x4.demote_f64x2_zero (f64x2.sub (v128.load align=8 (local.get $at)) (local.get $m0)))
+              (f32x4.demote_f64x2_zero (f64x2.sub (v128.load offset=16 align=8 (local.get $at)) (local.get $m0))))))
+          (else
+            (local.set $x (f32x4.replace_lane 0 (v128.const i64x2 0 0) (f32.demote_f64 (f64.sub (f64.load (local.get $at)) (local.get $max)))))
+            (if (i32.gt_u (i32.sub (local.get $n) (local.get $i)) (i32.const 1))
+              (then (local.set $x (f32x4.replace_lane 1 (local.get $x) (f32.demote_f64 (f64.sub (f64.load offset=8 (local.get $at)) (local.get $max)))))))
+            (if (i32.gt_u (i32.sub (local.get $n) (local.get $i)) (i32.const 2))
+              (then (local.set $x (f32x4.replace_lane 2 (local.get $x) (f32.demote_f64 (f64.sub (f64.load offset=16 (local.get $at)) (local.get $max)))))))))
+        (local.set $x (f32x4.pmax (local.get $x) (v128.const f32x4 -87 -87 -87 -87)))
+        (local.set $kb (f32x4.add
+          (f32x4.mul (local.get $x) (v128.const f32x4 1.44269504 1.44269504 1.44269504 1.44269504))
+          (v128.const f32x4 12582912 12582912 12582912 12582912)))
+        (local.set $k (f32x4.sub (local.get $kb) (v128.const f32x4 12582912 12582912 12582912 12582912)))
+        (local.set $r (f32x4.add
+          (f32x4.sub (local.get $x) (f32x4.mul (local.get $k) (v128.const f32x4 0.693359375 0.693359375 0.693359375 0.693359375)))
+          (f32x4.mul (local.get $k) (v128.const f32x4 2.12194440e-4 2.12194440e-4 2.12194440e-4 2.12194440e-4))))
+        (local.set $poly (v128.const f32x4 1.9875691500e-4 1.9875691500e-4 1.9875691500e-4 1.9875691500e-4))
+        (local.set $poly (f32x4.add (f32x4.mul (local.get $poly) (local.get $r)) (v128.const f32x4 1.3981999507e-3 1.3981999507e-3 1.3981999507e-3 1.3981999507e-3)))
+        (local.set $poly (f32x4.add (f32x4.mul (local.get $poly) (local.get $r)) (v128.const f32x4 8.3334519073e-3 8.3334519073e-3 8.3334519073e-3 8.3334519073e-3)))
+        (local.set $poly (f32x4.add (f32x4.mul (local.get $poly) (local.get $r)) (v128.const f32x4 4.1665795894e-2 4.1665795894e-2 4.1665795894e-2 4.1665795894e-2)))
+        (local.set $poly (f32x4.add (f32x4.mul (local.get $poly) (local.get $r)) (v128.const f32x4 1.6666665459e-1 1.6666665459e-1 1.6666665459e-1 1.6666665459e-1)))
+        (local.set $poly (f32x4.add (f32x4.mul (local.get $poly) (local.get $r)) (v128.const f32x4 5.0000001201e-1 5.0000001201e-1 5.0000001201e-1 5.0000001201e-1)))
+        ;; e^r ≈ 1 + r + r²·p(r)
+        (local.set $poly (f32x4.add
+          (f32x4.add (f32x4.mul (f32x4.mul (local.get $r) (local.get $r)) (local.get $poly)) (local.get $r))
+          (v128.const f32x4 1 1 1 1)))
+        (local.set $x (f32x4.mul (local.get $poly) (i32x4.shl (i32x4.add (local.get $kb) (v128.const i32x4 127 127 127 127)) (i32.const 23))))
+        (local.set $at (i32.add (local.get $e) (i32.shl (local.get $i) (i32.const 2))))
+        (if (i32.lt_u (local.get $i) (local.get $n4))
+          (then
+            (v128.store align=4 (local.get $at) (local.get $x))
+            (local.set $sum (f64x2.add (local.get $sum) (f64x2.add
+              (f64x2.promote_low_f32x4 (local.get $x))
+              (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $x) (local.get $x)))))))
+          (else
+            (local.set $total (f64.add (f64x2.extract_lane 0 (local.get $sum)) (f64x2.extract_lane 1 (local.get $sum))))
+            (f32.store (local.get $at) (f32x4.extract_lane 0 (local.get $x)))
+            (local.set $total (f64.add (local.get $total) (f64.promote_f32 (f32x4.extract_lane 0 (local.get $x)))))
+            (if (i32.gt_u (i32.sub (local.get $n) (local.get $i)) (i32.const 1))
+              (then
+                (f32.store offset=4 (local.get $at) (f32x4.extract_lane 1 (local.get $x)))
+                (local.set $total (f64.add (local.get $total) (f64.promote_f32 (f32x4.extract_lane 1 (local.get $x)))))))
+            (if (i32.gt_u (i32.sub (local.get $n) (local.get $i)) (i32.const 2))
+              (then
+                (f32.store offset=8 (local.get $at) (f32x4.extract_lane 2 (local.get $x)))
+                (local.set $total (f64.add (local.get $total) (f64.promote_f32 (f32x4.extract_lane 2 (local.get $x)))))))))
         (local.set $i (i32.add (local.get $i) (i32.const 4)))
         (br $exp_loop)))
-    (local.set $total (f64.add (f64x2.extract_lane 0 (local.get $sum)) (f64x2.extract_lane 1 (local.get $sum))))
-    ;; the last n mod 4 scores, one lane each
-    (block $rest_done
-      (loop $rest
-        (br_if $rest_done (i32.ge_u (local.get $i) (local.get $n)))
-        (local.set $one (f32x4.extract_lane 0
-          (call $exp4 (f32x4.splat (f32.demote_f64 (f64.sub
-            (f64.load (i32.add (local.get $p) (i32.shl (local.get $i) (i32.const 3)))) (local.get $max)))))))
-        (f32.store (i32.add (local.get $e) (i32.shl (local.get $i) (i32.const 2))) (local.get $one))
-        (local.set $total (f64.add (local.get $total) (f64.promote_f32 (local.get $one))))
-        (local.set $i (i32.add (local.get $i) (i32.const 1)))
-        (br $rest)))
+    (if (i32.eq (local.get $n4) (local.get $n))
+      (then (local.set $total (f64.add (f64x2.extract_lane 0 (local.get $sum)) (f64x2.extract_lane 1 (local.get $sum))))))
     (f64.store (local.get $partial) (local.get $max))
     (f64.store offset=8 (local.get $partial) (local.get $total))
     (local.get $total))
