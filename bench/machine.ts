@@ -11,6 +11,12 @@ export interface Machine {
   /** 1-minute load average when the run started and when it ended: above 0.5 means someone else was computing. */
   readonly loadStart: number;
   loadEnd: number;
+  /**
+   * Share of the cores' time during the run that the hypervisor gave to other guests ("steal" in
+   * /proc/stat), or null where that is not known: unlike the load average, which counts the
+   * bench's own threads, this is only other work.
+   */
+  steal: number | null;
   readonly date: string;
 }
 
@@ -24,8 +30,33 @@ export function describeMachine(): Machine {
     platform: `${process.platform} ${process.arch}`,
     loadStart: loadavg()[0]!,
     loadEnd: loadavg()[0]!,
+    steal: null,
     date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
   };
+}
+
+/** The "cpu" line of /proc/stat, all cores: total and stolen time in clock ticks; null off Linux. */
+export interface CpuTimes {
+  readonly total: number;
+  readonly steal: number;
+}
+
+export function cpuTimes(): CpuTimes | null {
+  try {
+    const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/);
+    if (fields[0] !== 'cpu' || fields.length < 9) return null;
+    // user nice system idle iowait irq softirq steal [guest guest_nice, already inside user and nice]
+    const ticks = fields.slice(1, 9).map(Number);
+    return { total: ticks.reduce((a, b) => a + b, 0), steal: ticks[7]! };
+  } catch {
+    return null;
+  }
+}
+
+/** The share of the time between two readings that was stolen, or null. */
+export function stealShare(start: CpuTimes | null, end: CpuTimes | null): number | null {
+  if (start === null || end === null || end.total <= start.total) return null;
+  return (end.steal - start.steal) / (end.total - start.total);
 }
 
 /** The CPU features that decide which SIMD the C reference can use. */

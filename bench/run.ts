@@ -7,7 +7,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { loadImplementations } from './implementations.js';
-import { describeMachine, simdFlags } from './machine.js';
+import { cpuTimes, describeMachine, simdFlags, stealShare } from './machine.js';
 import { parseOptions, USAGE } from './options.js';
 import type { BenchOptions } from './options.js';
 import { Progress } from './progress.js';
@@ -27,6 +27,7 @@ const PLOT_FILE = 'performance-steps.svg';
 /** Runs the sections `options` asks for and writes the report; returns the results. */
 export async function runBench(options: BenchOptions): Promise<BenchResults> {
   const started = performance.now();
+  const cpuAtStart = cpuTimes();
   const { profile, sections } = options;
   const progress = new Progress(0, options.quiet);
   progress.section(`starting implementations (${[...options.implementations].join(', ')})`);
@@ -76,6 +77,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
     await impls.close();
   }
   results.machine.loadEnd = loadavg()[0]!;
+  results.machine.steal = stealShare(cpuAtStart, cpuTimes());
   results.seconds = (performance.now() - started) / 1000;
 
   await mkdir(options.outDir, { recursive: true });

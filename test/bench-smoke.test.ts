@@ -10,6 +10,7 @@ import { SEED_KEY, SEED_QUERY, SEED_VALUE, tokenRow, tokenRows, value } from '..
 import { engineOptions } from '../bench/impls/attnstream-implementation.js';
 import { restoredEngine } from '../bench/impls/restored-engine.js';
 import { plainAttention } from '../bench/impls/plain-loops-implementation.js';
+import { cpuTimes, stealShare } from '../bench/machine.js';
 import { parseOptions } from '../bench/options.js';
 import type { BenchResults } from '../bench/report/results.js';
 import { summarize } from '../bench/stats.js';
@@ -117,6 +118,8 @@ describe('npm run bench:smoke', () => {
     expect(markdown).toContain(`| node | ${process.version} |`);
     const targets = markdown.slice(markdown.indexOf('## Targets'), markdown.indexOf('## Streaming'));
     expect(targets.match(/^\| (default kernels|threads|n = 32,768|pure-TS|faster than|rx operator|pushMany)/gm)?.length).toBe(7);
+    // Linux says how much of the cores' time other guests took during the run.
+    if (process.platform === 'linux') expect(markdown).toMatch(/\| time stolen by the hypervisor \| \d+\.\d % of the cores' time/);
   });
 
   it('plots one line per measured implementation on log-log axes', () => {
@@ -169,6 +172,14 @@ describe('the bench harness', () => {
     );
     const rows = tokenRows(SEED_KEY, 3, 4);
     expect(Array.from(tokenRow(new Float32Array(4), SEED_KEY, 2, 4))).toEqual(Array.from(rows.subarray(8, 12)));
+  });
+
+  it('takes the stolen share from two readings of /proc/stat: steal ticks over all ticks between them', () => {
+    expect(stealShare({ total: 1000, steal: 10 }, { total: 1400, steal: 110 })).toBe(0.25);
+    expect(stealShare(null, { total: 1, steal: 0 })).toBeNull();
+    expect(stealShare({ total: 5, steal: 0 }, { total: 5, steal: 0 })).toBeNull();
+    const now = cpuTimes();
+    if (process.platform === 'linux') expect(now !== null && now.steal >= 0 && now.steal <= now.total).toBe(true);
   });
 
   it('summarizes samples: the median of an even count is the mean of the middle two', () => {

@@ -8,3 +8,8 @@ export function num(x: number): string {
 export function ratio(x: number): string {
   return `${x >= 10 ? x.toFixed(0) : x >= 1 ? x.toFixed(1) : x.toFixed(2)}×`;
 }
+
+/** A fraction as a percentage with one decimal: 0.071 → "7.1 %". */
+export function percent(x: number): string {
+  return `${(x * 100).toFixed(1)} %`;
+}

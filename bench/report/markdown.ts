@@ -4,13 +4,14 @@ import type { RecomputeEntry } from '../sections/recompute.js';
 import type { Summary } from '../stats.js';
 import type { BenchResults } from './results.js';
 import { floorMicros } from './svg-plot.js';
-import { num, ratio } from './format.js';
+import { num, percent, ratio } from './format.js';
 import { targetRows } from './targets.js';
 
 /** docs/performance.md: how it was run, on what, the targets, then every table. */
 export function performanceMarkdown(r: BenchResults, plotFile: string | null): string {
   const out: string[] = [];
-  const loaded = Math.max(r.machine.loadStart, r.machine.loadEnd) > 0.5;
+  const stolen = r.machine.steal ?? 0;
+  const loaded = Math.max(r.machine.loadStart, r.machine.loadEnd) > 0.5 || stolen > 0.05;
   out.push('# Performance');
   out.push('');
   out.push(
@@ -20,7 +21,9 @@ export function performanceMarkdown(r: BenchResults, plotFile: string | null): s
   out.push('');
   if (loaded) {
     out.push(
-      `> **Measured under load.** The 1-minute load average was ${r.machine.loadStart.toFixed(2)} at the start and ${r.machine.loadEnd.toFixed(2)} at the end on ${r.machine.cores} cores: other work shared the machine, so absolute times are inflated and noisy (see the min–max ranges). Ratios between implementations measured side by side hold up better than absolute figures.`,
+      `> **Measured under load.** The 1-minute load average was ${r.machine.loadStart.toFixed(2)} at the start and ${r.machine.loadEnd.toFixed(2)} at the end on ${r.machine.cores} cores (the bench's own threads count there too)` +
+        (r.machine.steal === null ? '' : `, and the hypervisor gave ${percent(r.machine.steal)} of the cores' time to other guests`) +
+        ': absolute times are inflated and noisy (see the min–max ranges). Ratios between implementations measured side by side hold up better than absolute figures.',
     );
     out.push('');
   }
@@ -50,6 +53,7 @@ export function performanceMarkdown(r: BenchResults, plotFile: string | null): s
   out.push(`| memory | ${r.machine.memoryGiB} GiB |`);
   out.push(`| platform | ${r.machine.platform} |`);
   out.push(`| load average (1 min) | ${r.machine.loadStart.toFixed(2)} at start, ${r.machine.loadEnd.toFixed(2)} at end |`);
+  if (r.machine.steal !== null) out.push(`| time stolen by the hypervisor | ${percent(r.machine.steal)} of the cores' time during the run (other guests) |`);
   for (const [name, version] of Object.entries(r.versions)) out.push(`| ${name} | ${version} |`);
   for (const [name, setting] of Object.entries(r.settings)) if (name !== 'simd') out.push(`| ${name} settings | ${setting} |`);
   out.push('');
@@ -187,7 +191,7 @@ export function performanceMarkdown(r: BenchResults, plotFile: string | null): s
       out.push(`| engine.push loop | ${num(x.direct.median * 1e3)} | ${num(x.direct.min * 1e3)}–${num(x.direct.max * 1e3)} |`);
       out.push(`| rx attend | ${num(x.rx.median * 1e3)} | ${num(x.rx.min * 1e3)}–${num(x.rx.max * 1e3)} |`);
       out.push('');
-      out.push(`Overhead: **${(x.overhead * 100).toFixed(1)} %** (outputs agree: ${agreement(x.error)}).`);
+      out.push(`Overhead: **${percent(x.overhead)}** (outputs agree: ${agreement(x.error)}).`);
     }
     out.push('');
   }

@@ -1,5 +1,5 @@
 import type { CellResult } from '../sections/grid.js';
-import { num, ratio } from './format.js';
+import { num, percent, ratio } from './format.js';
 import type { BenchResults } from './results.js';
 import { floorMicros } from './svg-plot.js';
 
@@ -150,7 +150,7 @@ export function targetRows(r: BenchResults): TargetRow[] {
   if (r.rx && !('skipped' in r.rx)) {
     rows.push({
       target: `rx operator adds < 10 % over the engine (dim ${r.rx.dim}, n = ${num(r.rx.tokens)})`,
-      measured: `${(r.rx.overhead * 100).toFixed(1)} %`,
+      measured: percent(r.rx.overhead),
       verdict: r.rx.overhead < 0.1 ? MET : NOT_MET,
     });
   } else {
