@@ -44,8 +44,8 @@ const collected = new FinalizationRegistry<Region>(giveBack);
  *
  * The copy doubles the weights' memory; it lives in the same arena as the caches (4 GiB at most in
  * all), where copies hold at most {@link WEIGHTS_BUDGET} together, and an engine whose copy does not
- * fit projects in TypeScript. An engine and its forks share
- * one copy, counted by {@link ArenaWeights.retain} and {@link ArenaWeights.release}.
+ * fit projects in TypeScript. An engine and its forks share one copy, counted by
+ * {@link ArenaWeights.retain} and {@link ArenaWeights.release}.
  */
 export class ArenaWeights {
   private readonly arena: WasmArena;
