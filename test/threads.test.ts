@@ -2,6 +2,10 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AttentionError, createAttention, createAttentionStack, restoreAttention, ThreadPool } from '../src/index.js';
 import type { Attention, AttentionOptions, AttentionStep } from '../src/index.js';
+import { referenceAttention } from '../src/testing/index.js';
+import { compareStep } from '../src/testing/internal/compare-step.js';
+import { errorBounds } from '../src/testing/internal/error-bounds.js';
+import { defaultTolerance } from '../src/testing/internal/tolerance.js';
 import { createThreadPool } from '../src/threads/index.js';
 import { configArbitrary, mulberry32, tokensArbitrary } from './support/engine-arbitraries.js';
 
@@ -132,7 +136,7 @@ describe('threads: a step split across a ThreadPool', () => {
     for (let t = 50; t < 60; t++) expect(restored.push(x(t))).toEqual(reference.push(x(t)));
   });
 
-  it('splits one head across threads on a long cache (stretches merged by log-sum-exp): bit for bit one thread, within float32 of the TypeScript kernels', () => {
+  it('splits one head across threads on a long cache (stretches merged by log-sum-exp): bit for bit one thread, within float32 rounding of the reference', () => {
     // Past 1,024 keys a head's keys are cut into stretches, so even one head has items for every
     // thread; windows and sinks make the runs uneven, ALiBi biases each stretch differently.
     const configs: AttentionOptions[] = [
@@ -160,26 +164,18 @@ describe('threads: a step split across a ThreadPool', () => {
         });
         const one = createAttention(options).pushMany(xs);
         const split = createAttention({ ...options, threads: pool === 2 ? pool2 : pool3 }).pushMany(xs);
-        const plain = createAttention({ ...options, kernels: 'js' }).pushMany(xs);
         // Every step's output bit for bit (a plain loop: toEqual over millions of weights is slow),
         // and every hundredth step whole.
         for (let t = 0; t < length; t++) {
           if (!sameBits(split[t]!.output, one[t]!.output)) expect(split[t]).toEqual(one[t]);
           if (t % 100 === 99) expect(split[t]).toEqual(one[t]);
         }
-        for (let t = 1000; t < length; t += 97) {
-          const [a, b] = [one[t]!, plain[t]!];
-          const size = Math.max(1, ...Array.from(b.output, Math.abs));
-          for (let c = 0; c < options.dim; c++) expect(Math.abs(a.output[c]! - b.output[c]!)).toBeLessThanOrEqual(1e-5 * size);
-          for (const [h, weights] of (a.weights ?? []).entries()) {
-            let total = 0;
-            weights.forEach((w, j) => {
-              total += w;
-              expect(Math.abs(w - b.weights![h]![j]!)).toBeLessThanOrEqual(1e-6);
-            });
-            expect(Math.abs(total - 1)).toBeLessThanOrEqual(1e-5);
-          }
-        }
+        // Past the stretches' threshold, within float32's honest error of the float64 reference
+        // (the testing kit's bound: a fixed tolerance on weights fails at scores near 100).
+        const reference = referenceAttention(xs, { ...options, withWeights: true });
+        const sampled = reference.filter((step) => step.index >= 1000 && step.index % 97 === 0);
+        const bounds = errorBounds(xs, options, sampled, defaultTolerance(options));
+        sampled.forEach((step, n) => expect(compareStep(one[step.index]!, step, bounds[n]!, 'pushMany')).toBeNull());
       }),
       { numRuns: 8 },
     );
