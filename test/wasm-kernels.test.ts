@@ -6,6 +6,7 @@ import { AttentionError, createAttention } from '../src/index.js';
 import { projectInArena } from '../src/kernels/wasm/project-in-arena.js';
 import { wasmArena, wasmKernelsAvailable } from '../src/kernels/wasm/wasm-arena.js';
 import { mulberry32 } from './support/engine-arbitraries.js';
+import { expectClose } from './support/close.js';
 import { projectFloat32 } from './support/float32-project.js';
 
 /** Σ a·b in float64, one term at a time: the definition, not a twin of either kernel. */
@@ -62,6 +63,34 @@ describe('WebAssembly SIMD kernels', () => {
         attn.push([1, 2, 3, 4]); // token 4 attends blocks 0, 1 and 2, for each of the 2 heads: one call
         expect(calls).toBe(perStep);
       }
+    } finally {
+      (arena as { attend: typeof attend }).attend = attend;
+    }
+  });
+
+  it("runs a step's items in the order opposite to the last step's, and names the lowest overflowing head either way", () => {
+    const arena = wasmArena()!;
+    const attend = arena.attend;
+    const backward: number[] = [];
+    (arena as { attend: typeof attend }).attend = (job, i0, i1) => {
+      backward.push(arena.views().i32[(job >>> 2) + 17]!);
+      return attend(job, i0, i1);
+    };
+    try {
+      // Seed mode, four heads of one dimension: heads 1 and 3 see q·k = 1e40, beyond float32.
+      const attn = createAttention({ dim: 4, heads: 4 });
+      attn.push([1, 1, 1, 1]);
+      for (let t = 0; t < 2; t++) {
+        expect(() => attn.push([0.5, 1e20, 0.5, 1e20])).toThrow(
+          expect.objectContaining({ code: 'NON_FINITE', message: expect.stringContaining('score of token 1, head 1 overflowed') }),
+        );
+      }
+      const steps = [attn.push([1, 2, 3, 4]), attn.push([4, 3, 2, 1])];
+      expect(backward).toEqual([1, 0, 1, 0, 1]);
+      const fresh = createAttention({ dim: 4, heads: 4, kernels: 'js' });
+      fresh.push([1, 1, 1, 1]);
+      const plain = [fresh.push([1, 2, 3, 4]), fresh.push([4, 3, 2, 1])];
+      steps.forEach(([step], n) => expectClose(step!.output, plain[n]![0]!.output, 1e-6));
     } finally {
       (arena as { attend: typeof attend }).attend = attend;
     }

@@ -369,8 +369,13 @@
   ;; [maximum, sum, headDim sums] in float64. The engine merges a head's partials by log-sum-exp
   ;; (src/kernels/wasm/step-job.ts). The stretches depend on the run table only, never on who runs
   ;; them, so a thread pool that gives each thread a share of the items computes exactly the
-  ;; numbers one thread does. Returns the head of the first item whose sum was not finite (a score
-  ;; overflowed), or -1.
+  ;; numbers one thread does. Returns the lowest head among the items whose sum was not finite (a
+  ;; score overflowed), or -1.
+  ;;
+  ;; Items are independent, so their order changes no number. When the job says so (+68) they run
+  ;; from the last down: the engine alternates, so a step starts on the heads the step before ended
+  ;; on, whose keys and values are still in this core's L2 cache (a stream of 2,048 tokens of 8
+  ;; heads ran ~7 % faster, the median of 14 interleaved pairs).
   ;;
   ;; The job, at byte offset $job (see src/kernels/wasm/step-job.ts, which writes it):
   ;;   +0 headDim  +4 groupSize  +8 runs  +12 count (keys per head)  +16 kvStride (bytes from one kv
@@ -379,21 +384,27 @@
   ;;   per head)  +36 run table (per run: keys, values, rows, first position; i32 each)  +40 slopes
   ;;   (float64 per head, or 0 for none)  +44 query position  +48 scale (f64)  +56 stretches (per head)
   ;;   +60 stretch table (per stretch: first run, end run, first key; i32 each, 16 bytes)
-  ;;   +64 exponentials (float32, count per head)
+  ;;   +64 exponentials (float32, count per head)  +68 backward (nonzero: items from i1 − 1 down to i0)
   (func $attend (export "attend") (param $job i32) (param $i0 i32) (param $i1 i32) (result i32)
     (local $item i32) (local $h i32) (local $d i32) (local $stretches i32) (local $kv i32) (local $count i32) (local $runs i32)
     (local $run i32) (local $run0 i32) (local $end i32) (local $stretch i32) (local $key0 i32)
     (local $q i32) (local $sc i32) (local $ex i32) (local $n i32) (local $partial i32) (local $rows i32) (local $slope f64) (local $j i32)
     (local $at i32) (local $first i32) (local $position f64) (local $sum f64) (local $c i32)
+    (local $k i32) (local $backward i32) (local $bad i32)
+    (local.set $bad (i32.const -1))
+    (local.set $backward (i32.load offset=68 (local.get $job)))
     (local.set $d (i32.load (local.get $job)))
     (local.set $count (i32.load offset=12 (local.get $job)))
     (local.set $runs (i32.load offset=36 (local.get $job)))
     (local.set $stretches (i32.load offset=56 (local.get $job)))
     (local.set $position (f64.convert_i32_s (i32.load offset=44 (local.get $job))))
-    (local.set $item (local.get $i0))
+    (local.set $k (local.get $i0))
     (block $items_done
       (loop $items
-        (br_if $items_done (i32.ge_u (local.get $item) (local.get $i1)))
+        (br_if $items_done (i32.ge_u (local.get $k) (local.get $i1)))
+        (local.set $item (select (i32.sub (i32.add (local.get $i0) (local.get $i1)) (i32.add (local.get $k) (i32.const 1)))
+          (local.get $k) (local.get $backward)))
+        (local.set $k (i32.add (local.get $k) (i32.const 1)))
         (local.set $h (i32.div_u (local.get $item) (local.get $stretches)))
         (local.set $stretch (i32.add (i32.load offset=60 (local.get $job))
           (i32.shl (i32.rem_u (local.get $item) (local.get $stretches)) (i32.const 4))))
@@ -437,8 +448,11 @@
             (local.set $run (i32.add (local.get $run) (i32.const 16)))
             (br $score_runs)))
         (local.set $sum (call $exponentiate (local.get $sc) (local.get $n) (local.get $ex) (local.get $partial)))
-        ;; finite ⇔ sum − sum = 0 (NaN and ±Infinity give NaN)
-        (if (f64.ne (f64.sub (local.get $sum) (local.get $sum)) (f64.const 0)) (then (return (local.get $h))))
+        ;; finite ⇔ sum − sum = 0 (NaN and ±Infinity give NaN); as unsigned, -1 is above every head
+        (if (f64.ne (f64.sub (local.get $sum) (local.get $sum)) (f64.const 0))
+          (then
+            (if (i32.lt_u (local.get $h) (local.get $bad)) (then (local.set $bad (local.get $h))))
+            (br $items)))
         ;; the item's weighted sum: zeroed, then the runs' weighted values added
         (local.set $partial (i32.add (local.get $partial) (i32.const 16)))
         (local.set $c (i32.const 0))
@@ -459,9 +473,8 @@
             (local.set $n (i32.add (local.get $n) (local.get $rows)))
             (local.set $run (i32.add (local.get $run) (i32.const 16)))
             (br $mix_runs)))
-        (local.set $item (i32.add (local.get $item) (i32.const 1)))
         (br $items)))
-    (i32.const -1))
+    (local.get $bad))
 
   ;; out[t·rows + r] = Σ_c w[r·cols + c]·x[t·cols + c] for n tokens: float32 rows x against the
   ;; float32 matrix w (rows × cols, row-major, the torch.nn.Linear layout), in float32 arithmetic.

@@ -46,6 +46,11 @@ export class StepJob {
   private readonly output: Float64Array;
   /** Per item, after {@link StepJob.merge}: what its exponentials are multiplied by to be weights. */
   private factors = new Float64Array(0);
+  /**
+   * Whether the sealed step runs its items from the last down. Each step turns the last one's
+   * order around, so it starts on the heads that one ended on, still in the core's L2 cache.
+   */
+  private backward = false;
 
   constructor(arena: WasmArena, heads: number, headDim: number) {
     this.arena = arena;
@@ -147,6 +152,8 @@ export class StepJob {
     i32[at + 14] = stretches;
     i32[at + 15] = this.stretchTable;
     i32[at + 16] = this.exponentials;
+    this.backward = !this.backward;
+    i32[at + 17] = this.backward ? 1 : 0;
   }
 
   /**

@@ -153,7 +153,7 @@ export class ThreadPool {
 
   /**
    * Runs the step laid out at byte offset `job`, its `items` (each a head over a stretch of its
-   * keys) split into contiguous shares; returns the first head whose scores overflowed, or -1.
+   * keys) split into contiguous shares; returns the lowest head whose scores overflowed, or -1.
    * @internal
    */
   attend(job: number, items: number): number {

@@ -49,7 +49,7 @@ export class WasmArena {
   readonly mix: (weights: number, values: number, count: number, headDim: number, out: number) => void;
   /**
    * Items `[i0, i1)` of the step laid out by a {@link StepJob} at byte offset `job` (each a head
-   * over a stretch of its keys); returns the first head whose scores overflowed, or -1.
+   * over a stretch of its keys); returns the lowest head whose scores overflowed, or -1.
    */
   readonly attend: (job: number, i0: number, i1: number) => number;
   /** `out[n×rows] = X[n×cols] · Wᵀ`, all float32, in float32 arithmetic of one order per output; four tokens to a pass over W. */
