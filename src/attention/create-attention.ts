@@ -118,7 +118,14 @@ export interface Attention {
  * ```
  */
 export function createAttention(options: AttentionOptions): Attention {
-  const o = resolveOptions(options);
+  return attentionFromResolved(resolveOptions(options));
+}
+
+/**
+ * An empty engine over options already resolved: for callers that resolve once and create many
+ * engines (an rx operator, one per subscription), sharing the one copy of the weights as forks do.
+ */
+export function attentionFromResolved(o: ResolvedOptions): Attention {
   return new AttentionEngine({ options: o, cache: newCache(o), emitted: 0 });
 }
 

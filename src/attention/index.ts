@@ -1,7 +1,7 @@
 export { alibiSlopes } from './alibi-slopes.js';
 export { batchAttention } from './batch-attention.js';
 export type { CacheEvent, CacheListener } from './cache-event.js';
-export { createAttention } from './create-attention.js';
+export { attentionFromResolved, createAttention } from './create-attention.js';
 export { createAttentionStack } from './create-attention-stack.js';
 export type { AttentionStack, AttentionStackOptions, StackStats } from './create-attention-stack.js';
 export type { Attention } from './create-attention.js';

@@ -1,13 +1,14 @@
 import { Observable, Subject, takeUntil } from 'rxjs';
 import type { OperatorFunction } from 'rxjs';
-import { createAttention, resolveOptions } from '../attention/index.js';
+import { attentionFromResolved, resolveOptions } from '../attention/index.js';
 import type { Attention, AttentionOptions, AttentionStep, Vector } from '../attention/index.js';
 
 /**
  * Streams vectors through attention: each one is appended to a KV cache and the outputs that become
  * ready are emitted as {@link AttentionStep}s, in token order.
  *
- * 1. Every subscription creates its own engine with `createAttention(options)`, or by calling
+ * 1. Every subscription creates its own engine from `options` as they were when the operator was
+ *    made (validated and copied once, as `createAttention(options)` does), or by calling
  *    `options` when it is a factory (so the caller can watch the engine, e.g. with `cacheEvents`;
  *    the operator still owns and disposes it): the operator is cold, so two subscribers never
  *    share a cache. To feed one engine to many subscribers, put `share()` after it.
@@ -32,7 +33,7 @@ import type { Attention, AttentionOptions, AttentionStep, Vector } from '../atte
  * ```
  */
 export function attend(options: AttentionOptions | (() => Attention)): OperatorFunction<Vector, AttentionStep> {
-  const create = typeof options === 'function' ? options : (resolveOptions(options), () => createAttention(options));
+  const create = engineFactory(options);
   // A plain Observable rather than concatMap over push's arrays: no inner subscription per token,
   // so the operator costs little beside the engine itself (the benchmark's rx section).
   return (source) =>
@@ -69,4 +70,15 @@ export function attend(options: AttentionOptions | (() => Attention)): OperatorF
         }),
       );
     });
+}
+
+/**
+ * What makes each subscription's engine. Options are read once, here: later changes to the
+ * caller's objects (its weight arrays) do not reach the engines, and every engine shares the one
+ * copy of the weights.
+ */
+function engineFactory(options: AttentionOptions | (() => Attention)): () => Attention {
+  if (typeof options === 'function') return options;
+  const resolved = resolveOptions(options);
+  return () => attentionFromResolved(resolved);
 }

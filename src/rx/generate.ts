@@ -1,7 +1,7 @@
 import { asyncScheduler, Observable } from 'rxjs';
 import type { SchedulerLike, Subscription } from 'rxjs';
-import { createAttention, resolveOptions } from '../attention/index.js';
-import type { Attention, AttentionOptions, AttentionStep, Vector } from '../attention/index.js';
+import { attentionFromResolved, resolveOptions } from '../attention/index.js';
+import type { Attention, AttentionOptions, AttentionStep, ResolvedOptions, Vector } from '../attention/index.js';
 import { AttentionError } from '../errors.js';
 
 /**
@@ -90,7 +90,8 @@ export type GenerateSource =
  * A feedback loop: pushes `first`, emits its step, asks `next(step)` for the following input,
  * pushes that, and so on — the shape of autoregressive generation.
  *
- * 1. On subscription the engine is made (from `options`) or taken (`engine`), and `first` pushed.
+ * 1. On subscription the engine is made (from `options` as they were when `generate` was called:
+ *    they are validated and copied once) or taken (`engine`), and `first` pushed.
  * 2. Every step a push returns is emitted; the next input is `next(lastStep)`.
  * 3. The stream completes when `next` returns null or `maxTokens` tokens were pushed.
  * 4. The loop is a loop, not recursion, so the stack does not grow however long it runs. It runs
@@ -129,7 +130,7 @@ export function generate(config: GenerateOptions): Observable<AttentionStep> {
   }
 
   return new Observable<AttentionStep>((subscriber) => {
-    const created = owned === null ? null : createAttention(owned);
+    const created = owned === null ? null : attentionFromResolved(owned);
     const engine: GenerationEngine = created ?? config.engine!;
     let input: Vector = first;
     let pushed = 0;
@@ -177,7 +178,8 @@ export function generate(config: GenerateOptions): Observable<AttentionStep> {
 }
 
 /** The options to create engines from, or null when the caller gave an engine. */
-function checkSource(config: GenerateOptions): AttentionOptions | null {
+/** The options an engine is made from for each subscription (read once, here), or null for a given engine. */
+function checkSource(config: GenerateOptions): ResolvedOptions | null {
   if (config === null || typeof config !== 'object') invalid('config', 'must be an object { options | engine, first, next, maxTokens }');
   const { options, engine } = config;
   if ((options === undefined) === (engine === undefined)) invalid('options', 'give exactly one of options (a fresh engine per subscription) and engine (one you own)');
@@ -189,7 +191,7 @@ function checkSource(config: GenerateOptions): AttentionOptions | null {
   }
   const resolved = resolveOptions(options!);
   if (resolved.lookahead > 0) invalid('lookahead', lookaheadRule(resolved.lookahead));
-  return options!;
+  return resolved;
 }
 
 function lookaheadRule(lookahead: number): string {

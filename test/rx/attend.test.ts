@@ -117,6 +117,19 @@ describe('attend: one engine per subscription', () => {
     expectSteps(second, batchAttention([c], options), 1e-12);
   });
 
+  it('reads the options once, when the operator is made: later changes to the weight arrays reach no engine', async () => {
+    const weights = { wq: [1, 0, 0, 1], wk: [0.5, 1, -1, 2], wv: [2, 0, 1, 1], wo: [1, 1, 0, 1] };
+    const projected = { dim: 2, precision: 'float64', weights } as const;
+    const expected = batchAttention([a, b, c], projected);
+    const operator = attend(projected);
+    // Each subscription makes its engine from the copy taken above, not from these arrays.
+    weights.wk.fill(Number.NaN);
+    weights.wv[0] = 100;
+    for (let subscription = 0; subscription < 2; subscription++) {
+      expectSteps(await firstValueFrom(from([a, b, c]).pipe(operator, toArray())), expected, 1e-12);
+    }
+  });
+
   it('share() multicasts one engine: every subscriber receives the same step objects', () => {
     const tokens = new Subject<Vector>();
     const attended = tokens.pipe(attend(options), share());

@@ -3,15 +3,15 @@ import { beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Attention, CacheEvent, Vector } from '../../src/index.js';
 import { attend, generate } from '../../src/rx/index.js';
 
-/** Every engine attend or generate creates, with the cache events it sent, seen through createAttention. */
+/** Every engine attend or generate creates, with the cache events it sent, seen where they make it. */
 const engines = vi.hoisted(() => [] as { engine: Attention; events: CacheEvent[] }[]);
 
 vi.mock('../../src/attention/index.js', async (importOriginal) => {
   const core = await importOriginal<typeof import('../../src/attention/index.js')>();
   return {
     ...core,
-    createAttention: (options: Parameters<typeof core.createAttention>[0]) => {
-      const engine = core.createAttention(options);
+    attentionFromResolved: (options: Parameters<typeof core.attentionFromResolved>[0]) => {
+      const engine = core.attentionFromResolved(options);
       const events: CacheEvent[] = [];
       engine.addCacheListener((event) => events.push(event));
       engines.push({ engine, events });

@@ -44,6 +44,21 @@ describe('generate: the feedback loop', () => {
     );
   });
 
+  it('reads the options once, when generate is called: later changes to the weight arrays reach no engine', async () => {
+    const weights = { wq: [1, 0, 0, 1], wk: [0.5, 1, -1, 2], wv: [2, 0, 1, 1] };
+    const options = { dim: 2, precision: 'float64', weights } as const;
+    const inputs: number[][] = [[1, 0]];
+    const loop = generate({ options, first: [1, 0], next: feedback(2, inputs), maxTokens: 4 });
+    const expected = batchAttention(inputs.slice(0, 1), options);
+    weights.wk.fill(Number.NaN);
+    weights.wq[0] = -3;
+    const steps = await lastValueFrom(loop.pipe(toArray()));
+    expect(steps).toHaveLength(4);
+    expectClose(steps[0]!.output, expected[0]!.output, 1e-12, 'output 0');
+    const reference = batchAttention(inputs, { ...options, weights: { wq: [1, 0, 0, 1], wk: [0.5, 1, -1, 2], wv: [2, 0, 1, 1] } });
+    steps.forEach((step, i) => expectClose(step.output, reference[i]!.output, 1e-12, `output ${i}`));
+  });
+
   it('stops when next returns null, after emitting the step it was given', async () => {
     const seen: number[] = [];
     const steps = await lastValueFrom(
