@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -25,6 +25,16 @@ describe.runIf(existsSync(`${root}dist/index.js`))('the built package, through i
     `;
     const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: root, encoding: 'utf8' });
     expect(JSON.parse(out)).toEqual([2, true]);
+  });
+
+  it("attnstream/threads' browser condition names the built Web Worker pool (test/browser/threads.test.ts runs it)", async () => {
+    const { exports } = JSON.parse(readFileSync(`${root}package.json`, 'utf8'));
+    const entry = exports['./threads'].browser as string;
+    expect(entry).toBe('./dist/threads/browser.js');
+    // It imports no Node built-in, so Node can load it too (a pool needs a browser's Worker).
+    const browser = await import(pathToFileURL(`${root}${entry}`).href);
+    expect(typeof browser.createThreadPool).toBe('function');
+    expect(readFileSync(`${root}${entry}`, 'utf8')).not.toMatch(/from 'node:/);
   });
 
   it("import { createAttention } from 'attnstream' (and the rx and testing subpaths) works from dist", () => {

@@ -1,7 +1,7 @@
 import { Worker } from 'node:worker_threads';
-import { AttentionError } from '../errors.js';
-import { sharedWasmArena } from '../kernels/wasm/wasm-arena.js';
-import { ThreadPool, WORKER_LOOP_SOURCE } from '../kernels/wasm/thread-pool.js';
+import { startThreadPool } from '../kernels/wasm/start-thread-pool.js';
+import { WORKER_LOOP_SOURCE } from '../kernels/wasm/thread-pool.js';
+import type { ThreadPool, WorkerData } from '../kernels/wasm/thread-pool.js';
 
 /**
  * Starts a {@link ThreadPool} of `threads` threads (the calling one and `threads − 1` Node
@@ -14,6 +14,10 @@ import { ThreadPool, WORKER_LOOP_SOURCE } from '../kernels/wasm/thread-pool.js';
  * same way whatever the thread count, so outputs and weights are bit for bit those of one thread.
  * The workers poll for about 2 ms after a step and sleep when idle; they do not keep the process
  * alive. Close the pool when done with it.
+ *
+ * In a browser, bundlers that honour the `browser` export condition (Vite, webpack, esbuild with
+ * platform browser) load the twin in src/threads/browser.ts instead: the same function over Web
+ * Workers, for pages that are cross-origin isolated (SharedArrayBuffer needs it).
  *
  * @param threads at least 1 (1 is a pool that runs everything on the calling thread); more than
  *   the machine's cores only adds hand-overs.
@@ -30,36 +34,29 @@ import { ThreadPool, WORKER_LOOP_SOURCE } from '../kernels/wasm/thread-pool.js';
  * await pool.close();
  * ```
  */
-export async function createThreadPool(threads: number): Promise<ThreadPool> {
-  if (!Number.isInteger(threads) || threads < 1) {
-    throw new AttentionError('INVALID_OPTION', `threads must be a positive integer, got ${String(threads)}`, { field: 'threads' });
-  }
-  const arena = sharedWasmArena();
-  if (arena === null) {
-    throw new AttentionError('INVALID_OPTION', 'threads: this runtime has no WebAssembly SIMD with shared memory', { field: 'threads' });
-  }
-  const control = ThreadPool.controlBuffer(threads - 1);
-  // A dynamic import, which works whether Node evaluates the worker's code as CommonJS (the default)
-  // or as a module (a process started with --input-type=module passes that on to its workers).
-  const source = `import('node:worker_threads').then(({ workerData, parentPort }) =>
+export function createThreadPool(threads: number): Promise<ThreadPool> {
+  return startThreadPool(threads, startNodeWorker);
+}
+
+// A dynamic import, which works whether Node evaluates the worker's code as CommonJS (the default)
+// or as a module (a process started with --input-type=module passes that on to its workers).
+const SOURCE = `import('node:worker_threads').then(({ workerData, parentPort }) =>
   (${WORKER_LOOP_SOURCE})(workerData, () => parentPort.postMessage('ready')));`;
-  const workers: Worker[] = [];
+
+async function startNodeWorker(data: WorkerData, slot: number): Promise<Worker> {
+  const worker = new Worker(SOURCE, { eval: true, workerData: data });
   try {
-    for (let slot = 0; slot < threads - 1; slot++) {
-      const worker = new Worker(source, { eval: true, workerData: ThreadPool.workerData(arena, control, slot) });
-      workers.push(worker);
-      await new Promise<void>((resolve, reject) => {
-        worker.once('message', () => resolve());
-        worker.once('error', reject);
-        worker.once('exit', (code) => reject(new Error(`attnstream thread pool: worker ${slot} exited with code ${code} before it was ready`)));
-      });
-      worker.removeAllListeners();
-      // Idle workers sleep in Atomics.wait: they must not hold the process open.
-      worker.unref();
-    }
+    await new Promise<void>((resolve, reject) => {
+      worker.once('message', () => resolve());
+      worker.once('error', reject);
+      worker.once('exit', (code) => reject(new Error(`attnstream thread pool: worker ${slot} exited with code ${code} before it was ready`)));
+    });
   } catch (error) {
-    await Promise.all(workers.map((worker) => worker.terminate()));
+    await worker.terminate();
     throw error;
   }
-  return new ThreadPool(arena, control, workers);
+  worker.removeAllListeners();
+  // Idle workers sleep in Atomics.wait: they must not hold the process open.
+  worker.unref();
+  return worker;
 }

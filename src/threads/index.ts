@@ -1,6 +1,7 @@
 /**
- * attnstream/threads: decode steps split across Node worker_threads. Node only (the core stays
- * free of Node built-ins); the pool type itself is exported by the core as `ThreadPool`.
+ * attnstream/threads: decode steps split across Node worker_threads (this entry, the one module
+ * that imports a Node built-in) or, for bundlers that honour the `browser` export condition, Web
+ * Workers (./browser.ts). The pool type itself is exported by the core as `ThreadPool`.
  */
 export { createThreadPool } from './create-thread-pool.js';
 export { ThreadPool } from '../kernels/wasm/thread-pool.js';

@@ -1,17 +1,13 @@
 // The browser page (examples/browser) in Debian's headless Chromium, driven by playwright-core:
 // built and served with Vite's API on 127.0.0.1, then typed into like a person would.
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
-import type { BrowserContext, Page } from 'playwright-core';
-import { build, preview } from 'vite';
-import type { PreviewServer } from 'vite';
+import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CHROMIUM, openInChromium } from './support/open-in-chromium.js';
+import type { OpenPage } from './support/open-in-chromium.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const PAGE = join(ROOT, 'examples', 'browser');
 const SENTENCE = 'The dog ran around the park because it was excited';
@@ -21,38 +17,18 @@ if (!existsSync(CHROMIUM)) {
 }
 
 describe.runIf(existsSync(CHROMIUM))('examples/browser in headless Chromium', () => {
-  const temp = mkdtempSync(join(tmpdir(), 'attnstream-browser-'));
-  let server: PreviewServer;
-  let browser: BrowserContext;
+  let opened: OpenPage;
   let page: Page;
-  let url: string;
 
   beforeAll(async () => {
-    const configFile = join(PAGE, 'vite.config.ts');
-    const outDir = join(temp, 'dist');
-    await build({ configFile, logLevel: 'error', build: { outDir } });
-    const port = await freePort();
-    server = await preview({ configFile, logLevel: 'error', build: { outDir }, preview: { host: '127.0.0.1', port, strictPort: true } });
-    url = `http://127.0.0.1:${port}/`;
-    // A fresh profile per run: launchPersistentContext is how playwright takes a user-data-dir.
-    browser = await chromium.launchPersistentContext(join(temp, 'profile'), {
-      executablePath: CHROMIUM,
-      headless: true,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--no-first-run'],
-      viewport: { width: 1200, height: 800 },
-    });
-    page = await browser.newPage();
-    const errors: string[] = [];
-    page.on('pageerror', (error) => errors.push(error.message));
-    await page.goto(url);
+    opened = await openInChromium(join(PAGE, 'vite.config.ts'));
+    page = opened.page;
     await page.waitForSelector('body[data-ready="true"]', { timeout: 30_000 });
-    expect(errors).toEqual([]);
+    expect(opened.errors).toEqual([]);
   }, 120_000);
 
   afterAll(async () => {
-    await browser?.close();
-    await server?.close();
-    rmSync(temp, { recursive: true, force: true });
+    await opened?.close();
   });
 
   /** Each row's word and the weights of its cells, read from the DOM. */
@@ -186,14 +162,3 @@ describe.runIf(existsSync(CHROMIUM))('examples/browser in headless Chromium', ()
     expect(await page.$$eval('#rows .row:last-child .cell', (cells) => cells.length)).toBe(41);
   });
 });
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const address = probe.address();
-      probe.close(() => (typeof address === 'object' && address !== null ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}

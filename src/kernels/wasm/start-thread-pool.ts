@@ -1,0 +1,40 @@
+import { AttentionError } from '../../errors.js';
+import { ThreadPool } from './thread-pool.js';
+import type { PoolWorker, WorkerData } from './thread-pool.js';
+import { sharedWasmArena } from './wasm-arena.js';
+
+/**
+ * Starts the worker of `slot` on `data`, which runs the pool's loop
+ * ({@link WORKER_LOOP_SOURCE}), and resolves once the worker says it is ready. On a failure it
+ * terminates that worker and rejects.
+ */
+export type SpawnWorker = (data: WorkerData, slot: number) => Promise<PoolWorker>;
+
+/**
+ * What both platforms' `createThreadPool` do around starting their kind of worker: check the
+ * count, make the shared arena and the control buffer, start the `threads − 1` workers with
+ * `spawn` one after another (a failure terminates those already started and rethrows), and hand
+ * them to a {@link ThreadPool}.
+ */
+export async function startThreadPool(threads: number, spawn: SpawnWorker): Promise<ThreadPool> {
+  if (!Number.isInteger(threads) || threads < 1) {
+    throw new AttentionError('INVALID_OPTION', `threads must be a positive integer, got ${String(threads)}`, { field: 'threads' });
+  }
+  const arena = sharedWasmArena();
+  if (arena === null) {
+    throw new AttentionError(
+      'INVALID_OPTION',
+      'threads: this runtime has no WebAssembly SIMD with shared memory (a browser page must be cross-origin isolated)',
+      { field: 'threads' },
+    );
+  }
+  const control = ThreadPool.controlBuffer(threads - 1);
+  const workers: PoolWorker[] = [];
+  try {
+    for (let slot = 0; slot < threads - 1; slot++) workers.push(await spawn(ThreadPool.workerData(arena, control, slot), slot));
+  } catch (error) {
+    await Promise.all(workers.map((worker) => worker.terminate()));
+    throw error;
+  }
+  return new ThreadPool(arena, control, workers);
+}

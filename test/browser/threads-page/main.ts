@@ -1,0 +1,34 @@
+// Streams the same tokens through an engine on one thread and one on a pool of two (the page and a
+// Web Worker), and reports on <body data-result> whether every step agreed bit for bit.
+import { createAttention } from '../../../src/index.js';
+import type { AttentionStep } from '../../../src/index.js';
+import { createThreadPool } from '../../../src/threads/browser.js';
+
+const bits = (step: AttentionStep): string =>
+  JSON.stringify([Array.from(new Uint32Array(new Float32Array(step.output).buffer)), step.weights?.map((w) => Array.from(w))]);
+
+async function run(): Promise<object> {
+  const pool = await createThreadPool(2);
+  // Past 1,024 keys each head is cut into stretches: the shares then split heads as well.
+  const options = { dim: 16, heads: 2, positions: 'alibi', withWeights: true } as const;
+  const one = createAttention(options);
+  const split = createAttention({ ...options, threads: pool });
+  let steps = 0;
+  let same = true;
+  for (let t = 0; t < 1400; t++) {
+    const x = Array.from({ length: 16 }, (_, c) => Math.sin(0.37 * t + 1.3 * c));
+    const [a] = one.push(x);
+    const [b] = split.push(x);
+    same &&= bits(a!) === bits(b!);
+    steps++;
+  }
+  const threads = pool.threads;
+  const closed = pool.closed;
+  await pool.close();
+  return { isolated: crossOriginIsolated, threads, closed, steps, same };
+}
+
+run().then(
+  (result) => (document.body.dataset.result = JSON.stringify(result)),
+  (error: unknown) => (document.body.dataset.result = JSON.stringify({ error: String(error) })),
+);
