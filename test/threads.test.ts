@@ -133,7 +133,8 @@ describe('threads: a step split across a ThreadPool', () => {
     expect(restored.options.threads).toBe(pool3);
     const reference = restoreAttention(single.snapshot(), options);
     for (let t = 50; t < 60; t++) expect(restored.push(x(t))).toEqual(reference.push(x(t)));
-  });
+    // ~20 s alone, ~35 s beside the other files on two cores (a pool of three there oversubscribes).
+  }, 120_000);
 
   it('splits one head across threads on a long cache (stretches merged by log-sum-exp): bit for bit one thread, within float32 rounding of the TypeScript kernels', () => {
     // Past 1,024 keys a head's keys are cut into stretches, so even one head has items for every
