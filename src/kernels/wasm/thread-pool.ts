@@ -101,7 +101,8 @@ export interface WorkerData {
  * caches live in its arena.
  *
  * The calling thread counts: a pool of 2 threads is the caller and one worker. A step waits for
- * its workers synchronously (so `push` stays synchronous), which Node allows on any thread.
+ * its workers synchronously (so `push` stays synchronous): it sleeps in `Atomics.wait` where the
+ * thread may block (Node, workers) and polls where it may not (a browser page's main thread).
  *
  * @example
  * ```ts
