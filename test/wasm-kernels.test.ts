@@ -33,6 +33,21 @@ const kernelCase = fc
     }),
   );
 
+/** Runs `body` with the arena's `attend` kernel reporting each call's job offset to `seen` first. */
+function watchingAttend(seen: (job: number) => void, body: () => void): void {
+  const arena = wasmArena()!;
+  const attend = arena.attend;
+  (arena as { attend: typeof attend }).attend = (job, i0, i1) => {
+    seen(job);
+    return attend(job, i0, i1);
+  };
+  try {
+    body();
+  } finally {
+    (arena as { attend: typeof attend }).attend = attend;
+  }
+}
+
 describe('WebAssembly SIMD kernels', () => {
   it('are generated from attention.wat: the committed module is what the build makes now', async () => {
     expect(readFileSync(GENERATED, 'utf8')).toBe(await generatedAttentionWasm());
@@ -48,52 +63,43 @@ describe('WebAssembly SIMD kernels', () => {
   });
 
   it('an engine on the WebAssembly kernels runs one attend call per step, and none on kernels: "js"', () => {
-    const arena = wasmArena()!;
-    const attend = arena.attend;
     let calls = 0;
-    (arena as { attend: typeof attend }).attend = (...a) => {
-      calls++;
-      return attend(...a);
-    };
-    try {
-      for (const [kernels, perStep] of [['auto', 1], ['js', 0]] as const) {
-        const attn = createAttention({ dim: 4, heads: 2, blockSize: 2, kernels });
-        for (let t = 0; t < 4; t++) attn.push([t, 1, -t, 2]);
-        calls = 0;
-        attn.push([1, 2, 3, 4]); // token 4 attends blocks 0, 1 and 2, for each of the 2 heads: one call
-        expect(calls).toBe(perStep);
-      }
-    } finally {
-      (arena as { attend: typeof attend }).attend = attend;
-    }
+    watchingAttend(
+      () => calls++,
+      () => {
+        for (const [kernels, perStep] of [['auto', 1], ['js', 0]] as const) {
+          const attn = createAttention({ dim: 4, heads: 2, blockSize: 2, kernels });
+          for (let t = 0; t < 4; t++) attn.push([t, 1, -t, 2]);
+          calls = 0;
+          attn.push([1, 2, 3, 4]); // token 4 attends blocks 0, 1 and 2, for each of the 2 heads: one call
+          expect(calls).toBe(perStep);
+        }
+      },
+    );
   });
 
   it("runs a step's items in the order opposite to the last step's, and names the lowest overflowing head either way", () => {
-    const arena = wasmArena()!;
-    const attend = arena.attend;
     const backward: number[] = [];
-    (arena as { attend: typeof attend }).attend = (job, i0, i1) => {
-      backward.push(arena.views().i32[(job >>> 2) + 17]!);
-      return attend(job, i0, i1);
-    };
-    try {
-      // Seed mode, four heads of one dimension: heads 1 and 3 see q·k = 1e40, beyond float32.
-      const attn = createAttention({ dim: 4, heads: 4 });
-      attn.push([1, 1, 1, 1]);
-      for (let t = 0; t < 2; t++) {
-        expect(() => attn.push([0.5, 1e20, 0.5, 1e20])).toThrow(
-          expect.objectContaining({ code: 'NON_FINITE', message: expect.stringContaining('score of token 1, head 1 overflowed') }),
-        );
-      }
-      const steps = [attn.push([1, 2, 3, 4]), attn.push([4, 3, 2, 1])];
-      expect(backward).toEqual([1, 0, 1, 0, 1]);
-      const fresh = createAttention({ dim: 4, heads: 4, kernels: 'js' });
-      fresh.push([1, 1, 1, 1]);
-      const plain = [fresh.push([1, 2, 3, 4]), fresh.push([4, 3, 2, 1])];
-      steps.forEach(([step], n) => expectClose(step!.output, plain[n]![0]!.output, 1e-6));
-    } finally {
-      (arena as { attend: typeof attend }).attend = attend;
-    }
+    watchingAttend(
+      // +68 of the job header: the direction flag.
+      (job) => backward.push(wasmArena()!.views().i32[(job >>> 2) + 17]!),
+      () => {
+        // Seed mode, four heads of one dimension: heads 1 and 3 see q·k = 1e40, beyond float32.
+        const attn = createAttention({ dim: 4, heads: 4 });
+        attn.push([1, 1, 1, 1]);
+        for (let t = 0; t < 2; t++) {
+          expect(() => attn.push([0.5, 1e20, 0.5, 1e20])).toThrow(
+            expect.objectContaining({ code: 'NON_FINITE', message: expect.stringContaining('score of token 1, head 1 overflowed') }),
+          );
+        }
+        const steps = [attn.push([1, 2, 3, 4]), attn.push([4, 3, 2, 1])];
+        expect(backward).toEqual([1, 0, 1, 0, 1]);
+        const fresh = createAttention({ dim: 4, heads: 4, kernels: 'js' });
+        fresh.push([1, 1, 1, 1]);
+        const plain = [fresh.push([1, 2, 3, 4]), fresh.push([4, 3, 2, 1])];
+        steps.forEach(([step], n) => expectClose(step!.output, plain[n]![0]!.output, 1e-6));
+      },
+    );
   });
 
   // The kernels multiply and add in float32 within one call (one row's dot product, one block's

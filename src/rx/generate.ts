@@ -177,7 +177,6 @@ export function generate(config: GenerateOptions): Observable<AttentionStep> {
   });
 }
 
-/** The options to create engines from, or null when the caller gave an engine. */
 /** The options an engine is made from for each subscription (read once, here), or null for a given engine. */
 function checkSource(config: GenerateOptions): ResolvedOptions | null {
   if (config === null || typeof config !== 'object') invalid('config', 'must be an object { options | engine, first, next, maxTokens }');

@@ -41,17 +41,19 @@ declare const URL: { createObjectURL(blob: object): string; revokeObjectURL(url:
  * ```
  */
 export async function createThreadPool(threads: number): Promise<ThreadPool> {
-  const source = `onmessage = (event) => {
-  onmessage = null;
-  (${WORKER_LOOP_SOURCE})(event.data, () => postMessage('ready'));
-};`;
-  const url = URL.createObjectURL(new Blob([source], { type: 'text/javascript' }));
+  const url = URL.createObjectURL(new Blob([SOURCE], { type: 'text/javascript' }));
   try {
     return await startThreadPool(threads, (data, slot) => startWebWorker(url, data, slot));
   } finally {
     URL.revokeObjectURL(url);
   }
 }
+
+// The worker waits for its data (the kernels' module, the shared memory, the control buffer), then runs the loop.
+const SOURCE = `onmessage = (event) => {
+  onmessage = null;
+  (${WORKER_LOOP_SOURCE})(event.data, () => postMessage('ready'));
+};`;
 
 function startWebWorker(url: string, data: WorkerData, slot: number): Promise<WebWorker> {
   return new Promise((resolve, reject) => {
