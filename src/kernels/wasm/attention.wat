@@ -147,12 +147,18 @@
   ;; from here on, so a float64 exp would buy nothing. x = k·ln 2 + r with |r| ≤ ln 2 / 2 (ln 2
   ;; split in two so k·ln 2 is exact), e^r by Cephes' expf polynomial, 2^k built in the exponent
   ;; bits: k is rounded by adding 1.5·2²³, which leaves it in the low bits of the sum, so those bits
-  ;; plus the bias, shifted left by 23, are 2^k. x is clamped at −87, where e^x (1.6e-38) is
-  ;; already negligible beside the maximum's weight of 1 and 2^k stays normal. pmax keeps a NaN in
-  ;; x (its first operand), so a non-finite score shows in the sum.
+  ;; plus the bias, shifted left by 23, are 2^k.
+  ;;
+  ;; Below x = −64·ln 2 the exponential is exactly 0 (a −∞ score's too). Beside the maximum's
+  ;; weight of 1, such weights could not move a float32 sum even 2^40 of them together, and
+  ;; below it mix's products w·v turned subnormal (under 2^-126) for ordinary values: x86 computes a subnormal
+  ;; float32 through a microcode assist of ~100 cycles and WebAssembly has no flush-to-zero mode, so a
+  ;; sharply peaked softmax (unscaled scores, far apart) ran its step 3.6× slower (H = 8, D = 128,
+  ;; n = 8,192, measured). x is clamped there too, which keeps 2^k normal. The comparison is false
+  ;; for a NaN, and pmax keeps a NaN in x (its first operand), so a non-finite score shows in the sum.
   (func $exponentiate (export "exponentiate") (param $p i32) (param $n i32) (param $e i32) (param $partial i32) (result f64)
     (local $i i32) (local $n4 i32) (local $at i32) (local $m0 v128) (local $m1 v128) (local $m2 v128) (local $m3 v128) (local $max f64)
-    (local $x v128) (local $kb v128) (local $k v128) (local $r v128) (local $poly v128)
+    (local $x v128) (local $flushed v128) (local $kb v128) (local $k v128) (local $r v128) (local $poly v128)
     (local $sum v128) (local $total f64)
     (local.set $n4 (i32.and (local.get $n) (i32.const -4)))
     ;; The maximum in four vectors in turn, so no pass waits on the last, by pmax (one instruction;
@@ -215,7 +221,8 @@
               (then (local.set $x (f32x4.replace_lane 1 (local.get $x) (f32.demote_f64 (f64.sub (f64.load offset=8 (local.get $at)) (local.get $max)))))))
             (if (i32.gt_u (i32.sub (local.get $n) (local.get $i)) (i32.const 2))
               (then (local.set $x (f32x4.replace_lane 2 (local.get $x) (f32.demote_f64 (f64.sub (f64.load offset=16 (local.get $at)) (local.get $max)))))))))
-        (local.set $x (f32x4.pmax (local.get $x) (v128.const f32x4 -87 -87 -87 -87)))
+        (local.set $flushed (f32x4.lt (local.get $x) (v128.const f32x4 -44.3614195558365 -44.3614195558365 -44.3614195558365 -44.3614195558365)))
+        (local.set $x (f32x4.pmax (local.get $x) (v128.const f32x4 -44.3614195558365 -44.3614195558365 -44.3614195558365 -44.3614195558365)))
         (local.set $kb (f32x4.add
           (f32x4.mul (local.get $x) (v128.const f32x4 1.44269504 1.44269504 1.44269504 1.44269504))
           (v128.const f32x4 12582912 12582912 12582912 12582912)))
@@ -233,7 +240,9 @@
         (local.set $poly (f32x4.add
           (f32x4.add (f32x4.mul (f32x4.mul (local.get $r) (local.get $r)) (local.get $poly)) (local.get $r))
           (v128.const f32x4 1 1 1 1)))
-        (local.set $x (f32x4.mul (local.get $poly) (i32x4.shl (i32x4.add (local.get $kb) (v128.const i32x4 127 127 127 127)) (i32.const 23))))
+        (local.set $x (v128.andnot
+          (f32x4.mul (local.get $poly) (i32x4.shl (i32x4.add (local.get $kb) (v128.const i32x4 127 127 127 127)) (i32.const 23)))
+          (local.get $flushed)))
         (local.set $at (i32.add (local.get $e) (i32.shl (local.get $i) (i32.const 2))))
         (if (i32.lt_u (local.get $i) (local.get $n4))
           (then
