@@ -16,6 +16,8 @@ export interface Profile {
   readonly recompute: { readonly heads: number; readonly headDim: number; readonly lengths: readonly number[]; readonly maxStepSeconds: number };
   readonly prefill: { readonly heads: number; readonly headDim: number; readonly tokens: number; readonly rounds: number };
   readonly rx: { readonly dim: number; readonly tokens: number; readonly rounds: number };
+  /** The cell where a flat and a peaked softmax are timed side by side. */
+  readonly sharpness: { readonly heads: number; readonly headDim: number; readonly n: number; readonly rounds: number };
   /** Cache length at which memory per token is read. */
   readonly memoryTokens: number;
   readonly bandwidthMiB: number;
@@ -44,6 +46,7 @@ export const FULL: Profile = {
   prefill: { heads: 8, headDim: 64, tokens: 512, rounds: 3 },
   // A stream takes ~20 ms: many rounds, so the median is steady on a noisy machine.
   rx: { dim: 64, tokens: 1024, rounds: 31 },
+  sharpness: { heads: 8, headDim: 128, n: 8192, rounds: 5 },
   memoryTokens: 4096,
   bandwidthMiB: 512,
 };
@@ -58,6 +61,7 @@ export const QUICK: Profile = {
   stream: { ...FULL.stream, maxSeconds: 20, rounds: 1 },
   recompute: { ...FULL.recompute, lengths: [128] },
   rx: { ...FULL.rx, rounds: 5 },
+  sharpness: { heads: 8, headDim: 64, n: 8192, rounds: 3 },
   bandwidthMiB: 256,
 };
 
@@ -73,6 +77,7 @@ export const SMOKE: Profile = {
   recompute: { heads: 2, headDim: 8, lengths: [8, 16], maxStepSeconds: 1 },
   prefill: { heads: 2, headDim: 8, tokens: 16, rounds: 1 },
   rx: { dim: 16, tokens: 32, rounds: 2 },
+  sharpness: { heads: 2, headDim: 8, n: 64, rounds: 1 },
   memoryTokens: 64,
   bandwidthMiB: 8,
 };

@@ -20,6 +20,7 @@ import { runMemory } from './sections/memory.js';
 import { runPrefill } from './sections/prefill.js';
 import { runRecompute } from './sections/recompute.js';
 import { runRxOverhead } from './sections/rx-overhead.js';
+import { runSharpness } from './sections/sharpness.js';
 import { runStream } from './sections/stream.js';
 
 const PLOT_FILE = 'performance-steps.svg';
@@ -65,6 +66,10 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
       progress.section('prefill');
       results.prefill = runPrefill(profile, progress);
     }
+    if (sections.has('sharpness')) {
+      progress.section('softmax sharpness');
+      results.sharpness = runSharpness(profile, progress);
+    }
     if (sections.has('rx')) {
       progress.section('rx overhead');
       results.rx = await runRxOverhead(profile, progress);
@@ -105,6 +110,7 @@ export function disagreements(r: BenchResults): string[] {
     }
   }
   if (r.prefill && r.prefill.error > AGREEMENT) out.push(`prefill pushMany vs push: ${r.prefill.error}`);
+  if (r.sharpness && r.sharpness.error > AGREEMENT) out.push(`softmax sharpness, TypeScript vs WebAssembly kernels: ${r.sharpness.error}`);
   if (r.rx && !('skipped' in r.rx) && r.rx.error > AGREEMENT) out.push(`rx vs direct: ${r.rx.error}`);
   return out;
 }

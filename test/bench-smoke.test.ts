@@ -93,6 +93,8 @@ describe('npm run bench:smoke', () => {
     expect(results.recompute!.rows.map((r) => r.n)).toEqual([8, 16]);
     expect(results.prefill!.error).toBeLessThanOrEqual(1e-5);
     expect(results.rx).toBeDefined();
+    expect(results.sharpness!.rows.map((r) => r.kernels)).toEqual(['auto', 'js']);
+    expect(results.sharpness!.error).toBeLessThanOrEqual(1e-5);
     // float32 cache, H=2, D=8: a key and a value are 2·16·4 bytes, whole 64-token blocks at 64 tokens.
     expect(results.memory!.find((m) => m.storage === 'float32')!.reported).toBe(128);
     expect(results.memory!.find((m) => m.storage === 'float64')!.reported).toBe(256);
@@ -108,6 +110,7 @@ describe('npm run bench:smoke', () => {
       '### H = 2, D = 8',
       '## Incremental vs recomputing the prefix',
       '## Prefill: pushMany vs one push per token',
+      '## A flat and a sharply peaked softmax',
       '## rx operator overhead',
       '## Memory per cached token',
       '## Memory bandwidth and the floor',

@@ -1,6 +1,7 @@
 import { AGREEMENT } from '../sections/grid.js';
 import type { CellResult, CellRow } from '../sections/grid.js';
 import type { RecomputeEntry } from '../sections/recompute.js';
+import { PEAKED_SCALE } from '../sections/sharpness.js';
 import type { Summary } from '../stats.js';
 import type { BenchResults } from './results.js';
 import { floorMicros } from './svg-plot.js';
@@ -175,6 +176,29 @@ export function performanceMarkdown(r: BenchResults, plotFile: string | null): s
         'both paths (each query over its own prefix), which brings the whole ratio below the projections\' own. Before single pushes ' +
         'projected in the kernels (TypeScript loops, float64) they cost 3,000–6,000 µs per token here.',
     );
+    out.push('');
+  }
+
+  if (r.sharpness) {
+    const x = r.sharpness;
+    out.push(`## A flat and a sharply peaked softmax (H = ${x.heads}, D = ${x.headDim}, n = ${num(x.n)})`);
+    out.push('');
+    out.push(
+      `The decode step over one cache, with the grid’s scale 1/√D (scores within a few tenths: a flat softmax) and with scale ${PEAKED_SCALE} ` +
+        '(scores tens of units apart: most weights under e^−87 of the largest), interleaved. The arithmetic is the same, so the times should be. ' +
+        'Float32 weights that small once made subnormal products, which x86 computes through microcode assists (WebAssembly has no ' +
+        'flush-to-zero mode), and this peaked step ran 9× slower on the WebAssembly kernels (133 ms against 14 ms in one run); they now take a weight under 2⁻⁶⁴ of the ' +
+        'largest as 0 (docs/math.md). The TypeScript kernels compute in float64, whose subnormals start below e^−708.',
+    );
+    out.push('');
+    out.push('| kernels | flat: µs per step (median) | min–max | peaked: µs per step (median) | min–max | peaked ÷ flat |');
+    out.push('|---|---:|---:|---:|---:|---:|');
+    for (const row of x.rows) {
+      const name = row.kernels === 'auto' ? "default ('auto')" : "TypeScript ('js')";
+      out.push(`| ${name} | ${num(row.flat.median)} | ${range(row.flat)} | ${num(row.peaked.median)} | ${range(row.peaked)} | ${ratio(row.peaked.median / row.flat.median)} |`);
+    }
+    out.push('');
+    out.push(`The two kernel sets’ peaked outputs agree: ${agreement(x.error)}.`);
     out.push('');
   }
 

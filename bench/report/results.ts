@@ -6,6 +6,7 @@ import type { MemoryRow } from '../sections/memory.js';
 import type { PrefillResult } from '../sections/prefill.js';
 import type { RecomputeRow } from '../sections/recompute.js';
 import type { RxResult } from '../sections/rx-overhead.js';
+import type { SharpnessResult } from '../sections/sharpness.js';
 import type { StreamRow } from '../sections/stream.js';
 
 /** Everything one run measured, as the report and --json see it. */
@@ -25,6 +26,7 @@ export interface BenchResults {
   stream?: { readonly heads: number; readonly headDim: number; readonly tokens: number; readonly rows: readonly StreamRow[] };
   recompute?: { readonly heads: number; readonly headDim: number; readonly rows: readonly RecomputeRow[] };
   prefill?: PrefillResult;
+  sharpness?: SharpnessResult;
   rx?: RxResult;
   memory?: readonly MemoryRow[];
 }

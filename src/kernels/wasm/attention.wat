@@ -150,12 +150,13 @@
   ;; plus the bias, shifted left by 23, are 2^k.
   ;;
   ;; Below x = −64·ln 2 the exponential is exactly 0 (a −∞ score's too). Beside the maximum's
-  ;; weight of 1, such weights could not move a float32 sum even 2^40 of them together, and
-  ;; below it mix's products w·v turned subnormal (under 2^-126) for ordinary values: x86 computes a subnormal
-  ;; float32 through a microcode assist of ~100 cycles and WebAssembly has no flush-to-zero mode, so a
-  ;; sharply peaked softmax (unscaled scores, far apart) ran its step 3.6× slower (H = 8, D = 128,
-  ;; n = 8,192, measured). x is clamped there too, which keeps 2^k normal. The comparison is false
-  ;; for a NaN, and pmax keeps a NaN in x (its first operand), so a non-finite score shows in the sum.
+  ;; weight of 1, fewer than 2^40 such weights together could not move a float32 sum, and below it
+  ;; mix's products w·v turned subnormal (under 2^-126) for ordinary values: x86 computes those
+  ;; through microcode assists of ~100 cycles and WebAssembly has no flush-to-zero mode, so a
+  ;; sharply peaked softmax (scores far apart) ran its step 3.6–9× slower (H = 8, D = 128,
+  ;; n = 8,192; the bench's sharpness section). x is clamped there too, which keeps 2^k normal. The
+  ;; comparison is false for a NaN, and pmax keeps a NaN in x (its first operand), so a non-finite
+  ;; score shows in the sum.
   (func $exponentiate (export "exponentiate") (param $p i32) (param $n i32) (param $e i32) (param $partial i32) (result f64)
     (local $i i32) (local $n4 i32) (local $at i32) (local $m0 v128) (local $m1 v128) (local $m2 v128) (local $m3 v128) (local $max f64)
     (local $x v128) (local $flushed v128) (local $kb v128) (local $k v128) (local $r v128) (local $poly v128)

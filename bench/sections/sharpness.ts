@@ -1,0 +1,83 @@
+import { SEED_KEY, SEED_QUERY, SEED_VALUE, tokenRow, tokenRows } from '../data.js';
+import { engineOptions } from '../impls/attnstream-implementation.js';
+import { restoredEngine } from '../impls/restored-engine.js';
+import { interleave } from '../interleave.js';
+import type { Profile } from '../profile.js';
+import type { Progress } from '../progress.js';
+import { relativeError, summarize } from '../stats.js';
+import type { Summary } from '../stats.js';
+
+/** The peaked case's score scale: scores ~40× the grid's spread apart (most weights under e^−87). */
+export const PEAKED_SCALE = 40;
+
+export interface SharpnessRow {
+  readonly kernels: 'auto' | 'js';
+  /** µs per step with the grid's scale, 1/√D: scores within a few tenths, a flat softmax. */
+  readonly flat: Summary;
+  /** µs per step with scale PEAKED_SCALE: scores tens of units apart, a sharply peaked softmax. */
+  readonly peaked: Summary;
+}
+
+export interface SharpnessResult {
+  readonly heads: number;
+  readonly headDim: number;
+  readonly n: number;
+  readonly rows: readonly SharpnessRow[];
+  /** Relative max difference between the two kernel sets' outputs, peaked. */
+  readonly error: number;
+}
+
+/**
+ * The decode step over one cache with a flat and with a sharply peaked softmax, for each kernel
+ * set: the arithmetic is the same, so the times should be too. Its reason to exist: float32
+ * weights far below the largest made subnormal products, which x86 computes through slow microcode
+ * assists (WebAssembly cannot flush them to zero), and a peaked step once ran 3.6–9× slower (the bench section at scale 40: 9.2×).
+ * Interleaved rounds of steps, µs per step.
+ */
+export function runSharpness(profile: Profile, progress: Progress): SharpnessResult {
+  const { heads, headDim, n, rounds } = profile.sharpness;
+  const width = heads * headDim;
+  const keys = tokenRows(SEED_KEY, n, width);
+  const values = tokenRows(SEED_VALUE, n, width);
+  const q = tokenRow(new Float32Array(width), SEED_QUERY, n, width);
+  const k = tokenRow(new Float32Array(width), SEED_KEY, n, width);
+  const v = tokenRow(new Float32Array(width), SEED_VALUE, n, width);
+  const kernelSets = ['auto', 'js'] as const;
+  const outputs = new Map<string, ArrayLike<number>>();
+  const contenders = kernelSets.flatMap((kernels) =>
+    (['flat', 'peaked'] as const).map((shape) => {
+      const id = `${kernels} ${shape}`;
+      const options = { ...engineOptions(heads, headDim, kernels), ...(shape === 'peaked' ? { scale: PEAKED_SCALE } : {}) };
+      const engine = restoredEngine(options, keys, values, n);
+      const step = (): number => {
+        const t0 = performance.now();
+        const [result] = engine.pushQKV(q, k, v);
+        const micros = (performance.now() - t0) * 1000;
+        engine.truncate(n);
+        outputs.set(id, result!.output);
+        return micros;
+      };
+      // About a quarter of a second of steps per run, sized from a warm-up step.
+      const count = Math.max(1, Math.min(200, Math.round(250_000 / step())));
+      return {
+        id,
+        engine,
+        run: () => {
+          let total = 0;
+          for (let i = 0; i < count; i++) total += step();
+          return total / count;
+        },
+      };
+    }),
+  );
+  progress.plan(contenders.length * rounds);
+  const micros = interleave(contenders, rounds, (id) => progress.tick(`softmax sharpness · ${id}`));
+  for (const c of contenders) c.engine.dispose();
+  return {
+    heads,
+    headDim,
+    n,
+    rows: kernelSets.map((kernels) => ({ kernels, flat: summarize(micros.get(`${kernels} flat`)!), peaked: summarize(micros.get(`${kernels} peaked`)!) })),
+    error: relativeError(outputs.get('auto peaked')!, outputs.get('js peaked')!),
+  };
+}
