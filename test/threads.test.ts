@@ -96,6 +96,36 @@ describe('threads: a step split across a ThreadPool', () => {
     expect(attn.push([1, 1, 1, 1])).toEqual(fresh.push([1, 1, 1, 1]));
   });
 
+  it('two overflowing heads of one kv head on a long cache: the lower one is named, wherever the pool ran it', () => {
+    // Two query heads read one kv head of two channels; 1,101 cached keys make two stretches of
+    // nine blocks. A kv head's query heads take each stretch in turn, so the caller's share holds
+    // stretch 0 of both heads and the worker's stretch 1: key 10 (stretch 0) overflows head 1's
+    // score, key 700 (stretch 1) head 0's.
+    const options: AttentionOptions = {
+      dim: 4,
+      heads: 2,
+      kvHeads: 1,
+      weights: { wq: new Float32Array(16), wk: new Float32Array(8), wv: new Float32Array(8) },
+    };
+    const fill = (attn: Attention) => {
+      for (let t = 0; t < 1101; t++) {
+        const k = t === 10 ? [1e20, 0] : t === 700 ? [0, 1e20] : [Math.sin(t), Math.cos(t)];
+        attn.pushQKV([0, 0, 0, 0], k, [Math.cos(t), 1]);
+      }
+    };
+    for (const threads of [pool2, null]) {
+      const attn = createAttention({ ...options, ...(threads === null ? {} : { threads }) });
+      fill(attn);
+      expect(() => attn.pushQKV([0, 1e20, 1e20, 0], [0, 0], [1, 1])).toThrow(
+        expect.objectContaining({ code: 'NON_FINITE', message: expect.stringContaining('score of token 1101, head 0 overflowed') }),
+      );
+      expect(attn.length).toBe(1101);
+      const fresh = createAttention(options);
+      fill(fresh);
+      expect(attn.pushQKV([1, 0, 0, 1], [0.5, 0.5], [1, 2])).toEqual(fresh.pushQKV([1, 0, 0, 1], [0.5, 0.5], [1, 2]));
+    }
+  });
+
   it('works through a stack, a snapshot restored onto the pool, and a memory that grows mid-stream', () => {
     const options = { dim: 96, heads: 6, kvHeads: 3, headDim: 16, withWeights: true, weights: projections(96, 6, 3, 16) };
     const stack = createAttentionStack({ layers: 2, ...options, threads: pool3 });

@@ -246,8 +246,9 @@ export class ThreadPool {
 
   /**
    * Posts shares 1 … parts − 1 to the workers (`post` fills a worker's slot), runs share 0 here
-   * (`own`), waits for every worker and returns the first non-negative result, own share first
-   * (items go head by head across the shares: the caller's heads are the lowest), or -1.
+   * (`own`), waits for every worker and returns the lowest non-negative result (the lowest
+   * overflowing head: a kv head's query heads take its stretches in turn, so any share may hold
+   * it), or -1.
    */
   private share(parts: number, post: (c: Int32Array, at: number, share: number) => void, own: () => number): number {
     const c = this.control;
@@ -266,7 +267,7 @@ export class ThreadPool {
       for (let w = 1; w < parts; w++) {
         const result = this.waitFor((w - 1) * SLOT, sequence);
         if (result === FAILED) throw new Error(`attnstream thread pool: the kernel trapped on worker ${w}`);
-        if (result >= 0 && bad < 0) bad = result;
+        if (result >= 0 && (bad < 0 || result < bad)) bad = result;
       }
     }
     return bad;
