@@ -1,7 +1,23 @@
-/** A named piece of work that returns the seconds it measured itself. */
+/** A named piece of work that returns the time it measured itself (its caller knows the unit). */
 export interface Contender {
   readonly id: string;
   readonly run: () => number;
+}
+
+/**
+ * A contender whose runs repeat `step` (which returns the µs it took) for about `micros` µs, the
+ * count sized from one warm-up step; a run returns its mean µs per step.
+ */
+export function stepsContender(id: string, step: () => number, micros: number): Contender {
+  const count = Math.max(1, Math.min(200, Math.round(micros / step())));
+  return {
+    id,
+    run: () => {
+      let total = 0;
+      for (let i = 0; i < count; i++) total += step();
+      return total / count;
+    },
+  };
 }
 
 /**

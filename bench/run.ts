@@ -16,6 +16,7 @@ import type { BenchResults } from './report/results.js';
 import { stepPlot } from './report/svg-plot.js';
 import { runBandwidth } from './sections/bandwidth.js';
 import { AGREEMENT, runGrid, StepHistory } from './sections/grid.js';
+import { runGroupedQuery } from './sections/grouped-query.js';
 import { runMemory } from './sections/memory.js';
 import { runPrefill } from './sections/prefill.js';
 import { runRecompute } from './sections/recompute.js';
@@ -69,6 +70,10 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
     if (sections.has('sharpness')) {
       progress.section('softmax sharpness');
       results.sharpness = runSharpness(profile, progress);
+    }
+    if (sections.has('gqa')) {
+      progress.section('grouped-query heads');
+      results.groupedQuery = runGroupedQuery(profile, progress);
     }
     if (sections.has('rx')) {
       progress.section('rx overhead');

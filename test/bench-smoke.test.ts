@@ -95,6 +95,7 @@ describe('npm run bench:smoke', () => {
     expect(results.rx).toBeDefined();
     expect(results.sharpness!.rows.map((r) => r.kernels)).toEqual(['auto', 'js']);
     expect(results.sharpness!.error).toBeLessThanOrEqual(1e-5);
+    expect(results.groupedQuery!.rows.map((r) => [r.kvHeads, r.cacheBytes])).toEqual([[4, 2 * 4 * 8 * 65 * 4], [1, 2 * 8 * 65 * 4]]);
     // float32 cache, H=2, D=8: a key and a value are 2·16·4 bytes, whole 64-token blocks at 64 tokens.
     expect(results.memory!.find((m) => m.storage === 'float32')!.reported).toBe(128);
     expect(results.memory!.find((m) => m.storage === 'float64')!.reported).toBe(256);
@@ -111,6 +112,7 @@ describe('npm run bench:smoke', () => {
       '## Incremental vs recomputing the prefix',
       '## Prefill: pushMany vs one push per token',
       '## A flat and a sharply peaked softmax',
+      '## Grouped-query heads',
       '## rx operator overhead',
       '## Memory per cached token',
       '## Memory bandwidth and the floor',

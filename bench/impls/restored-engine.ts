@@ -6,7 +6,7 @@ import { decodeSafetensors, encodeSafetensors } from '../../src/cache/safetensor
  * A causal engine holding tokens 0 … n−1, with `keys` and `values` as its cache (token-major rows
  * of kvHeads·headDim numbers; only the first n rows are read), as if those tokens had been pushed
  * and their outputs taken. It is built through the public snapshot format: the empty engine's own
- * snapshot supplies the format, version and options, and a snapshot with these keys and values,
+ * snapshot supplies the format, version, options and projections, and a snapshot with these keys and values,
  * positions 0 … n−1, length n and emitted n is restored — which validates all of it.
  *
  * Why: pushing is the only other way to fill a cache, and every push attends, so reaching length n
@@ -15,7 +15,8 @@ import { decodeSafetensors, encodeSafetensors } from '../../src/cache/safetensor
  */
 export function restoredEngine(options: AttentionOptions, keys: Float32Array, values: Float32Array, n: number): Attention {
   const empty = createAttention(options);
-  const { metadata } = decodeSafetensors(empty.snapshot());
+  // The empty engine's own tensors (its projections, when it has them) go along unchanged.
+  const { metadata, tensors } = decodeSafetensors(empty.snapshot());
   const o = empty.options;
   empty.dispose();
   const width = o.kvHeads * o.headDim;
@@ -26,6 +27,7 @@ export function restoredEngine(options: AttentionOptions, keys: Float32Array, va
   for (let t = 0; t < n; t++) positions[t] = t;
   const bytes = encodeSafetensors(
     {
+      ...Object.fromEntries(tensors),
       positions: { dtype: 'I32', shape: [n], data: positions },
       keys: { dtype, shape, data: stored(keys) },
       values: { dtype, shape, data: stored(values) },

@@ -202,6 +202,29 @@ export function performanceMarkdown(r: BenchResults, plotFile: string | null): s
     out.push('');
   }
 
+  if (r.groupedQuery) {
+    const x = r.groupedQuery;
+    const gbps = r.bandwidth ? (r.bandwidth.native ?? r.bandwidth.javascript) : null;
+    out.push(`## Grouped-query heads (H = ${x.heads}, D = ${x.headDim}, n = ${num(x.n)})`);
+    out.push('');
+    out.push(
+      'The decode step of the same query heads over one cache, with as many kv heads (multi-head) and with a kv head per group of query heads ' +
+        '(grouped-query, as Llama-style decoders have): the same arithmetic over a smaller cache. The query heads of a kv head take its keys ' +
+        'a stretch (about 1,024 keys) at a time in turn, so the grouped step reads its cache from memory once and re-reads each stretch from ' +
+        'the core’s L2 cache. Default kernels, one thread, interleaved.' +
+        (gbps === null ? '' : ` The floor is the cache read once at the bandwidth probe’s ${gbps.toFixed(1)} GB/s.`),
+    );
+    out.push('');
+    out.push('| kvHeads | K and V (MB) | µs per step (median) | min–max | read at (GB/s) |' + (gbps === null ? '' : ' floor (µs) | ÷ floor |'));
+    out.push('|---:|---:|---:|---:|---:|' + (gbps === null ? '' : '---:|---:|'));
+    for (const row of x.rows) {
+      const m = row.micros.median;
+      const floor = gbps === null ? '' : ` ${num(floorMicros(row.cacheBytes, gbps))} | ${ratio(m / floorMicros(row.cacheBytes, gbps))} |`;
+      out.push(`| ${row.kvHeads} | ${num(row.cacheBytes / 1e6)} | ${num(m)} | ${range(row.micros)} | ${(row.cacheBytes / 1e3 / m).toFixed(1)} |${floor}`);
+    }
+    out.push('');
+  }
+
   if (r.rx) {
     out.push('## rx operator overhead');
     out.push('');

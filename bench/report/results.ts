@@ -2,6 +2,7 @@ import type { Skipped } from '../implementations.js';
 import type { Machine } from '../machine.js';
 import type { BandwidthResult } from '../sections/bandwidth.js';
 import type { CellResult } from '../sections/grid.js';
+import type { GroupedQueryResult } from '../sections/grouped-query.js';
 import type { MemoryRow } from '../sections/memory.js';
 import type { PrefillResult } from '../sections/prefill.js';
 import type { RecomputeRow } from '../sections/recompute.js';
@@ -27,6 +28,7 @@ export interface BenchResults {
   recompute?: { readonly heads: number; readonly headDim: number; readonly rows: readonly RecomputeRow[] };
   prefill?: PrefillResult;
   sharpness?: SharpnessResult;
+  groupedQuery?: GroupedQueryResult;
   rx?: RxResult;
   memory?: readonly MemoryRow[];
 }

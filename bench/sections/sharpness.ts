@@ -1,7 +1,7 @@
 import { SEED_KEY, SEED_QUERY, SEED_VALUE, tokenRow, tokenRows } from '../data.js';
 import { engineOptions } from '../impls/attnstream-implementation.js';
 import { restoredEngine } from '../impls/restored-engine.js';
-import { interleave } from '../interleave.js';
+import { interleave, stepsContender } from '../interleave.js';
 import type { Profile } from '../profile.js';
 import type { Progress } from '../progress.js';
 import { relativeError, summarize } from '../stats.js';
@@ -57,17 +57,7 @@ export function runSharpness(profile: Profile, progress: Progress): SharpnessRes
         outputs.set(id, result!.output);
         return micros;
       };
-      // About a quarter of a second of steps per run, sized from a warm-up step.
-      const count = Math.max(1, Math.min(200, Math.round(250_000 / step())));
-      return {
-        id,
-        engine,
-        run: () => {
-          let total = 0;
-          for (let i = 0; i < count; i++) total += step();
-          return total / count;
-        },
-      };
+      return { ...stepsContender(id, step, 250_000), engine };
     }),
   );
   progress.plan(contenders.length * rounds);
