@@ -385,14 +385,15 @@
   ;; score overflowed), or -1.
   ;;
   ;; Items are independent, so their order changes no number. They run kv head by kv head, and
-  ;; within one stretch by stretch, each stretch for every query head that reads that kv head
-  ;; (grouped-query attention) in turn: the stretch's keys and values (about a megabyte at
-  ;; headDim 128), read from memory for the first query head, are in L2 for the others. At 32
-  ;; heads over 8 kv heads, headDim 128 and 32,768 keys, a step took ~125 ms against ~190 ms head
-  ;; by head (three interleaved pairs). When the job says so (+68) they run from the last down:
-  ;; the engine alternates, so a step starts on the heads the step before ended on, whose keys and
-  ;; values are still in this core's L2 cache (a stream of 2,048 tokens of 8 heads ran ~7 %
-  ;; faster, the median of 14 interleaved pairs).
+  ;; within one stretch by stretch; the items of a share that read one kv head's stretch (the
+  ;; query heads of a group, in grouped-query attention) run as one batch, each cache block's keys
+  ;; and then values serving every head of the batch while they are in L1. So a step reads the
+  ;; cache from memory once, not once per query head: at 32 heads over 8 kv heads, headDim 128
+  ;; and 32,768 keys, ~80 ms against ~190 ms head by head (interleaved runs); every call of the
+  ;; kernels below is the one head by head would make. When the job says so (+68) they run from
+  ;; the last down: the engine alternates, so a step starts on the heads the step before ended on,
+  ;; whose keys and values are still in this core's L2 cache (a stream of 2,048 tokens of 8 heads
+  ;; ran ~7 % faster, the median of 14 interleaved pairs).
   ;;
   ;; The job, at byte offset $job (see src/kernels/wasm/step-job.ts, which writes it):
   ;;   +0 headDim  +4 groupSize  +8 runs  +12 count (keys per head)  +16 kvStride (bytes from one kv
@@ -403,11 +404,12 @@
   ;;   +60 stretch table (per stretch: first run, end run, first key; i32 each, 16 bytes)
   ;;   +64 exponentials (float32, count per head)  +68 backward (nonzero: items from i1 − 1 down to i0)
   (func $attend (export "attend") (param $job i32) (param $i0 i32) (param $i1 i32) (result i32)
-    (local $item i32) (local $h i32) (local $d i32) (local $stretches i32) (local $kv i32) (local $count i32) (local $runs i32)
-    (local $run i32) (local $run0 i32) (local $end i32) (local $stretch i32) (local $key0 i32)
-    (local $q i32) (local $sc i32) (local $ex i32) (local $n i32) (local $partial i32) (local $rows i32) (local $slope f64) (local $j i32)
-    (local $at i32) (local $first i32) (local $position f64) (local $sum f64) (local $c i32)
-    (local $k i32) (local $backward i32) (local $bad i32) (local $group i32) (local $span i32) (local $within i32)
+    (local $lo i32) (local $hi i32) (local $b0 i32) (local $b1 i32) (local $e i32) (local $j0 i32)
+    (local $h i32) (local $h0 i32) (local $h1 i32) (local $d i32) (local $stretches i32) (local $s i32) (local $kv i32)
+    (local $count i32) (local $runs i32) (local $run i32) (local $run0 i32) (local $end i32) (local $stretch i32)
+    (local $keyStart i32) (local $key0 i32) (local $n i32) (local $rows i32) (local $at i32) (local $first i32) (local $j i32)
+    (local $partial i32) (local $c i32) (local $slope f64) (local $position f64) (local $sum f64)
+    (local $backward i32) (local $bad i32) (local $group i32) (local $span i32) (local $width i32)
     (local.set $bad (i32.const -1))
     (local.set $backward (i32.load offset=68 (local.get $job)))
     (local.set $d (i32.load (local.get $job)))
@@ -416,88 +418,122 @@
     (local.set $stretches (i32.load offset=56 (local.get $job)))
     (local.set $group (i32.load offset=4 (local.get $job)))
     (local.set $span (i32.mul (local.get $group) (local.get $stretches)))
+    (local.set $width (i32.shl (i32.add (local.get $d) (i32.const 2)) (i32.const 3)))
     (local.set $position (f64.convert_i32_s (i32.load offset=44 (local.get $job))))
-    (local.set $k (local.get $i0))
-    (block $items_done
-      (loop $items
-        (br_if $items_done (i32.ge_u (local.get $k) (local.get $i1)))
-        (local.set $item (select (i32.sub (i32.add (local.get $i0) (local.get $i1)) (i32.add (local.get $k) (i32.const 1)))
-          (local.get $k) (local.get $backward)))
-        (local.set $k (i32.add (local.get $k) (i32.const 1)))
-        ;; Run order → (head, stretch): a kv head's query heads take each stretch in turn, so the
-        ;; stretch's keys and values, read from memory for the first, are in L2 for the others.
-        (local.set $within (i32.rem_u (local.get $item) (local.get $span)))
-        (local.set $h (i32.add (i32.mul (i32.div_u (local.get $item) (local.get $span)) (local.get $group))
-          (i32.rem_u (local.get $within) (local.get $group))))
-        (local.set $within (i32.div_u (local.get $within) (local.get $group)))
-        (local.set $item (i32.add (i32.mul (local.get $h) (local.get $stretches)) (local.get $within)))
-        (local.set $stretch (i32.add (i32.load offset=60 (local.get $job)) (i32.shl (local.get $within) (i32.const 4))))
+    (local.set $lo (local.get $i0))
+    (local.set $hi (local.get $i1))
+    (block $batches_done
+      (loop $batches
+        (br_if $batches_done (i32.ge_u (local.get $lo) (local.get $hi)))
+        ;; The batch: the run-order positions of [lo, hi) that share the next (or, backward, the
+        ;; last) position's kv head and stretch, i.e. consecutive query heads of one group.
+        (local.set $e (select (i32.sub (local.get $hi) (i32.const 1)) (local.get $lo) (local.get $backward)))
+        (local.set $j0 (i32.rem_u (i32.rem_u (local.get $e) (local.get $span)) (local.get $group)))
+        (local.set $b0 (i32.sub (local.get $e) (local.get $j0)))
+        (local.set $b1 (i32.add (local.get $b0) (local.get $group)))
+        (if (i32.lt_u (local.get $b0) (local.get $lo)) (then (local.set $b0 (local.get $lo))))
+        (if (i32.gt_u (local.get $b1) (local.get $hi)) (then (local.set $b1 (local.get $hi))))
+        (if (local.get $backward)
+          (then (local.set $hi (local.get $b0)))
+          (else (local.set $lo (local.get $b1))))
+        ;; Run order → (head, stretch): heads h0 … h1 − 1 over stretch s of kv head b0 / span.
+        (local.set $s (i32.div_u (i32.rem_u (local.get $b0) (local.get $span)) (local.get $group)))
+        (local.set $h0 (i32.add (i32.mul (i32.div_u (local.get $b0) (local.get $span)) (local.get $group))
+          (i32.rem_u (i32.rem_u (local.get $b0) (local.get $span)) (local.get $group))))
+        (local.set $h1 (i32.add (local.get $h0) (i32.sub (local.get $b1) (local.get $b0))))
+        (local.set $stretch (i32.add (i32.load offset=60 (local.get $job)) (i32.shl (local.get $s) (i32.const 4))))
         (local.set $run0 (i32.add (local.get $runs) (i32.shl (i32.load (local.get $stretch)) (i32.const 4))))
         (local.set $end (i32.add (local.get $runs) (i32.shl (i32.load offset=4 (local.get $stretch)) (i32.const 4))))
-        (local.set $key0 (i32.add (i32.mul (local.get $h) (local.get $count)) (i32.load offset=8 (local.get $stretch))))
-        (local.set $kv (i32.mul (i32.div_u (local.get $h) (local.get $group)) (i32.load offset=16 (local.get $job))))
-        (local.set $q (i32.add (i32.load offset=20 (local.get $job)) (i32.mul (local.get $h) (i32.load offset=24 (local.get $job)))))
-        (local.set $sc (i32.add (i32.load offset=32 (local.get $job)) (i32.shl (local.get $key0) (i32.const 3))))
-        (local.set $ex (i32.add (i32.load offset=64 (local.get $job)) (i32.shl (local.get $key0) (i32.const 2))))
-        (local.set $partial (i32.add (i32.load offset=28 (local.get $job))
-          (i32.shl (i32.mul (local.get $item) (i32.add (local.get $d) (i32.const 2))) (i32.const 3))))
-        (local.set $slope (f64.const 0))
-        (if (i32.load offset=40 (local.get $job))
-          (then (local.set $slope (f64.load (i32.add (i32.load offset=40 (local.get $job)) (i32.shl (local.get $h) (i32.const 3)))))))
-        ;; scores, run by run
+        (local.set $keyStart (i32.load offset=8 (local.get $stretch)))
+        (local.set $kv (i32.mul (i32.div_u (local.get $h0) (local.get $group)) (i32.load offset=16 (local.get $job))))
+        ;; scores, run by run, each run for every head of the batch while its keys are in L1
         (local.set $n (i32.const 0))
         (local.set $run (local.get $run0))
         (block $score_runs_done
           (loop $score_runs
             (br_if $score_runs_done (i32.ge_u (local.get $run) (local.get $end)))
             (local.set $rows (i32.load offset=8 (local.get $run)))
-            (local.set $at (i32.add (local.get $sc) (i32.shl (local.get $n) (i32.const 3))))
-            (call $scores (local.get $q) (i32.add (i32.load (local.get $run)) (local.get $kv)) (local.get $rows) (local.get $d)
-              (f64.load offset=48 (local.get $job)) (local.get $at))
-            ;; ALiBi: s − m·|i − p|, as the TypeScript path subtracts it
-            (if (f64.ne (local.get $slope) (f64.const 0))
-              (then
-                (local.set $first (i32.load offset=12 (local.get $run)))
-                (local.set $j (i32.const 0))
-                (block $bias_done
-                  (loop $bias
-                    (br_if $bias_done (i32.ge_u (local.get $j) (local.get $rows)))
-                    (f64.store (i32.add (local.get $at) (i32.shl (local.get $j) (i32.const 3)))
-                      (f64.sub (f64.load (i32.add (local.get $at) (i32.shl (local.get $j) (i32.const 3))))
-                        (f64.mul (local.get $slope)
-                          (f64.abs (f64.sub (local.get $position) (f64.convert_i32_s (i32.add (local.get $first) (local.get $j))))))))
-                    (local.set $j (i32.add (local.get $j) (i32.const 1)))
-                    (br $bias)))))
+            (local.set $h (local.get $h0))
+            (block $score_heads_done
+              (loop $score_heads
+                (br_if $score_heads_done (i32.ge_u (local.get $h) (local.get $h1)))
+                (local.set $at (i32.add (i32.load offset=32 (local.get $job))
+                  (i32.shl (i32.add (i32.add (i32.mul (local.get $h) (local.get $count)) (local.get $keyStart)) (local.get $n)) (i32.const 3))))
+                (call $scores (i32.add (i32.load offset=20 (local.get $job)) (i32.mul (local.get $h) (i32.load offset=24 (local.get $job))))
+                  (i32.add (i32.load (local.get $run)) (local.get $kv)) (local.get $rows) (local.get $d)
+                  (f64.load offset=48 (local.get $job)) (local.get $at))
+                ;; ALiBi: s − m·|i − p|, as the TypeScript path subtracts it
+                (local.set $slope (f64.const 0))
+                (if (i32.load offset=40 (local.get $job))
+                  (then (local.set $slope (f64.load (i32.add (i32.load offset=40 (local.get $job)) (i32.shl (local.get $h) (i32.const 3)))))))
+                (if (f64.ne (local.get $slope) (f64.const 0))
+                  (then
+                    (local.set $first (i32.load offset=12 (local.get $run)))
+                    (local.set $j (i32.const 0))
+                    (block $bias_done
+                      (loop $bias
+                        (br_if $bias_done (i32.ge_u (local.get $j) (local.get $rows)))
+                        (f64.store (i32.add (local.get $at) (i32.shl (local.get $j) (i32.const 3)))
+                          (f64.sub (f64.load (i32.add (local.get $at) (i32.shl (local.get $j) (i32.const 3))))
+                            (f64.mul (local.get $slope)
+                              (f64.abs (f64.sub (local.get $position) (f64.convert_i32_s (i32.add (local.get $first) (local.get $j))))))))
+                        (local.set $j (i32.add (local.get $j) (i32.const 1)))
+                        (br $bias)))))
+                (local.set $h (i32.add (local.get $h) (i32.const 1)))
+                (br $score_heads)))
             (local.set $n (i32.add (local.get $n) (local.get $rows)))
             (local.set $run (i32.add (local.get $run) (i32.const 16)))
             (br $score_runs)))
-        (local.set $sum (call $exponentiate (local.get $sc) (local.get $n) (local.get $ex) (local.get $partial)))
-        ;; finite ⇔ sum − sum = 0 (NaN and ±Infinity give NaN); as unsigned, -1 is above every head
-        (if (f64.ne (f64.sub (local.get $sum) (local.get $sum)) (f64.const 0))
-          (then
-            (if (i32.lt_u (local.get $h) (local.get $bad)) (then (local.set $bad (local.get $h))))
-            (br $items)))
-        ;; the item's weighted sum: zeroed, then the runs' weighted values added
-        (local.set $partial (i32.add (local.get $partial) (i32.const 16)))
-        (local.set $c (i32.const 0))
-        (block $zero_done
-          (loop $zero
-            (br_if $zero_done (i32.ge_u (local.get $c) (local.get $d)))
-            (f64.store (i32.add (local.get $partial) (i32.shl (local.get $c) (i32.const 3))) (f64.const 0))
-            (local.set $c (i32.add (local.get $c) (i32.const 1)))
-            (br $zero)))
+        ;; each head's exponentials, maximum and sum into its partial, whose weighted sum is zeroed
+        (local.set $h (local.get $h0))
+        (block $exp_heads_done
+          (loop $exp_heads
+            (br_if $exp_heads_done (i32.ge_u (local.get $h) (local.get $h1)))
+            (local.set $key0 (i32.add (i32.mul (local.get $h) (local.get $count)) (local.get $keyStart)))
+            (local.set $partial (i32.add (i32.load offset=28 (local.get $job))
+              (i32.mul (i32.add (i32.mul (local.get $h) (local.get $stretches)) (local.get $s)) (local.get $width))))
+            (local.set $sum (call $exponentiate
+              (i32.add (i32.load offset=32 (local.get $job)) (i32.shl (local.get $key0) (i32.const 3)))
+              (local.get $n)
+              (i32.add (i32.load offset=64 (local.get $job)) (i32.shl (local.get $key0) (i32.const 2)))
+              (local.get $partial)))
+            ;; finite ⇔ sum − sum = 0 (NaN and ±Infinity give NaN); as unsigned, -1 is above every head
+            (if (f64.ne (f64.sub (local.get $sum) (local.get $sum)) (f64.const 0))
+              (then (if (i32.lt_u (local.get $h) (local.get $bad)) (then (local.set $bad (local.get $h))))))
+            (local.set $c (i32.const 0))
+            (block $zero_done
+              (loop $zero
+                (br_if $zero_done (i32.ge_u (local.get $c) (local.get $d)))
+                (f64.store offset=16 (i32.add (local.get $partial) (i32.shl (local.get $c) (i32.const 3))) (f64.const 0))
+                (local.set $c (i32.add (local.get $c) (i32.const 1)))
+                (br $zero)))
+            (local.set $h (i32.add (local.get $h) (i32.const 1)))
+            (br $exp_heads)))
+        ;; The weighted values, run by run, each run for every head of the batch while its values are
+        ;; in L1. Once a score overflowed the engine refuses the step: no more sums are needed.
+        (if (i32.ne (local.get $bad) (i32.const -1)) (then (br $batches)))
         (local.set $n (i32.const 0))
         (local.set $run (local.get $run0))
         (block $mix_runs_done
           (loop $mix_runs
             (br_if $mix_runs_done (i32.ge_u (local.get $run) (local.get $end)))
             (local.set $rows (i32.load offset=8 (local.get $run)))
-            (call $mix (i32.add (local.get $ex) (i32.shl (local.get $n) (i32.const 2)))
-              (i32.add (i32.load offset=4 (local.get $run)) (local.get $kv)) (local.get $rows) (local.get $d) (local.get $partial))
+            (local.set $h (local.get $h0))
+            (block $mix_heads_done
+              (loop $mix_heads
+                (br_if $mix_heads_done (i32.ge_u (local.get $h) (local.get $h1)))
+                (call $mix
+                  (i32.add (i32.load offset=64 (local.get $job))
+                    (i32.shl (i32.add (i32.add (i32.mul (local.get $h) (local.get $count)) (local.get $keyStart)) (local.get $n)) (i32.const 2)))
+                  (i32.add (i32.load offset=4 (local.get $run)) (local.get $kv)) (local.get $rows) (local.get $d)
+                  (i32.add (i32.add (i32.load offset=28 (local.get $job))
+                    (i32.mul (i32.add (i32.mul (local.get $h) (local.get $stretches)) (local.get $s)) (local.get $width))) (i32.const 16)))
+                (local.set $h (i32.add (local.get $h) (i32.const 1)))
+                (br $mix_heads)))
             (local.set $n (i32.add (local.get $n) (local.get $rows)))
             (local.set $run (i32.add (local.get $run) (i32.const 16)))
             (br $mix_runs)))
-        (br $items)))
+        (br $batches)))
     (local.get $bad))
 
   ;; out[t·rows + r] = Σ_c w[r·cols + c]·x[t·cols + c] for n tokens: float32 rows x against the
