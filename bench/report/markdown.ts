@@ -211,7 +211,7 @@ export function performanceMarkdown(r: BenchResults, plotFile: string | null): s
       'The decode step of the same query heads over one cache, with as many kv heads (multi-head) and with a kv head per group of query heads ' +
         '(grouped-query, as Llama-style decoders have): the same arithmetic over a smaller cache. The query heads of a kv head run together, ' +
         'each block of its keys and values serving all of them while in the core’s L1 cache, so the grouped step reads its cache from memory ' +
-        'once, not once per query head. (Head by head, this cell’s grouped step took ~190 ms in an earlier run.) Default kernels, one thread, interleaved.' +
+        'once, not once per query head. Default kernels, one thread, interleaved.' +
         (gbps === null ? '' : ` The floor is the cache read once at the bandwidth probe’s ${gbps.toFixed(1)} GB/s.`),
     );
     out.push('');
