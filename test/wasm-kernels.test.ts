@@ -141,6 +141,53 @@ describe('WebAssembly SIMD kernels', () => {
     );
   });
 
+  it('scores: each row has one order of float32 operations, whichever rows share its pass', () => {
+    // The kernel takes rows four at a time, a quarter of the call's rows apart; a row's number must
+    // not depend on which rows those are, or a step's numbers would depend on how keys fall into
+    // runs. Rows past the last multiple of four (every row when headDim mod 4 ≠ 0) take the
+    // one-row loop's order.
+    const arena = wasmArena()!;
+    const f = Math.fround;
+    fc.assert(
+      fc.property(kernelCase, ({ headDim: d, count, skew, query, rows, scale }) => {
+        const rowsAt = arena.allocate(4 * (d * count + skew)) + 4 * skew;
+        const q = arena.allocate(4 * d);
+        const out = arena.allocate(8 * count);
+        const k = new Float32Array(arena.buffer, rowsAt, d * count);
+        k.set(rows);
+        const q32 = new Float32Array(arena.buffer, q, d);
+        q32.set(query);
+        arena.scores(q, rowsAt, count, d, scale, out);
+        const scores = new Float64Array(arena.buffer, out, count);
+        for (let r = 0; r < count; r++) {
+          const at = r * d;
+          const lanes = [0, 0, 0, 0];
+          let expected: number;
+          if (d % 4 === 0 && r < count - (count % 4)) {
+            // lane j: channels 8i + j and 8i + 4 + j added before the accumulator; 4 more when d mod 8 = 4
+            let c = 0;
+            for (; c + 8 <= d; c += 8) {
+              for (let j = 0; j < 4; j++) lanes[j] = f(lanes[j]! + f(f(q32[c + j]! * k[at + c + j]!) + f(q32[c + 4 + j]! * k[at + c + 4 + j]!)));
+            }
+            if (c < d) for (let j = 0; j < 4; j++) lanes[j] = f(lanes[j]! + f(q32[c + j]! * k[at + c + j]!));
+            expected = scale * f(f(lanes[0]! + lanes[2]!) + f(lanes[1]! + lanes[3]!));
+          } else {
+            let c = 0;
+            for (; c + 4 <= d; c += 4) for (let j = 0; j < 4; j++) lanes[j] = f(lanes[j]! + f(k[at + c + j]! * q32[c + j]!));
+            let tail = 0;
+            for (; c < d; c++) tail = f(tail + f(k[at + c]! * q32[c]!));
+            expected = scale * f(tail + f(f(lanes[0]! + lanes[1]!) + f(lanes[2]! + lanes[3]!)));
+          }
+          expect(scores[r], `row ${r} of ${count}, headDim ${d}`).toBe(expected);
+        }
+        arena.release(rowsAt - 4 * skew, 4 * (d * count + skew));
+        arena.release(q, 4 * d);
+        arena.release(out, 8 * count);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
   it('mix: adds a float32 weighted sum of the rows to the float64 output, within the float32 summation bound', () => {
     const arena = wasmArena()!;
     fc.assert(
