@@ -6,8 +6,8 @@ import { decodeSafetensors, encodeSafetensors } from '../../src/cache/safetensor
  * A causal engine holding tokens 0 … n−1, with `keys` and `values` as its cache (token-major rows
  * of kvHeads·headDim numbers; only the first n rows are read), as if those tokens had been pushed
  * and their outputs taken. It is built through the public snapshot format: the empty engine's own
- * snapshot supplies the format, version, options and projections, and a snapshot with these keys and values,
- * positions 0 … n−1, length n and emitted n is restored — which validates all of it.
+ * snapshot supplies the format, version, options and projections, and a snapshot with these keys
+ * and values, positions 0 … n−1, length n and emitted n is restored — which validates all of it.
  *
  * Why: pushing is the only other way to fill a cache, and every push attends, so reaching length n
  * costs O(n²) — hours at n = 32,768, H = 32. The benchmark times the step at length n, not the road

@@ -187,8 +187,9 @@ export function performanceMarkdown(r: BenchResults, plotFile: string | null): s
       `The decode step over one cache, with the grid’s scale 1/√D (scores within a few tenths: a flat softmax) and with scale ${PEAKED_SCALE} ` +
         '(scores tens of units apart: most weights under e^−87 of the largest), interleaved. The arithmetic is the same, so the times should be. ' +
         'Float32 weights that small once made subnormal products, which x86 computes through microcode assists (WebAssembly has no ' +
-        'flush-to-zero mode), and this peaked step ran 9× slower on the WebAssembly kernels (133 ms against 14 ms in one run); they now take a weight under 2⁻⁶⁴ of the ' +
-        'largest as 0 (docs/math.md). The TypeScript kernels compute in float64, whose subnormals start below e^−708.',
+        'flush-to-zero mode), and this peaked step ran 9× slower on the WebAssembly kernels (133 ms against 14 ms in one run); ' +
+        'they now take a weight under 2⁻⁶⁴ of the largest as 0 (docs/math.md). The TypeScript kernels compute in float64, ' +
+        'whose subnormals start below e^−708.',
     );
     out.push('');
     out.push('| kernels | flat: µs per step (median) | min–max | peaked: µs per step (median) | min–max | peaked ÷ flat |');

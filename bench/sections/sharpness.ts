@@ -30,9 +30,9 @@ export interface SharpnessResult {
 /**
  * The decode step over one cache with a flat and with a sharply peaked softmax, for each kernel
  * set: the arithmetic is the same, so the times should be too. Its reason to exist: float32
- * weights far below the largest made subnormal products, which x86 computes through slow microcode
- * assists (WebAssembly cannot flush them to zero), and a peaked step once ran 3.6–9× slower (the bench section at scale 40: 9.2×).
- * Interleaved rounds of steps, µs per step.
+ * weights far below the largest made subnormal products, which x86 computes through slow
+ * microcode assists (WebAssembly cannot flush them to zero), and a peaked step once ran 3.6–9×
+ * slower (9.2× here at scale 40). Interleaved rounds of steps, µs per step.
  */
 export function runSharpness(profile: Profile, progress: Progress): SharpnessResult {
   const { heads, headDim, n, rounds } = profile.sharpness;

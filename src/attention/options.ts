@@ -125,10 +125,10 @@ export interface AttentionOptions {
    * cacheDtype), else the TypeScript ones; 'js': always the TypeScript ones. The TypeScript kernels
    * compute in float64; the SIMD ones multiply and add in float32 within one key's dot product,
    * one block's sum of values (float64 across blocks and in the softmax's sums) and one projected
-   * number (with float32 weights), as native float32 kernels do; they may take a weight under 2⁻⁶⁴ of
-   * its head's largest as exactly 0 (it could not change a float32 sum, and subnormal products
-   * would slow the step several times). Both stay within the
-   * float32 tolerance of the batch reference (docs/math.md gives the bound); see
+   * number (with float32 weights), as native float32 kernels do; they may take a weight under
+   * 2⁻⁶⁴ of its head's largest as exactly 0 (it could not change a float32 sum, and subnormal
+   * products would slow the step several times). Both stay within the float32 tolerance of the
+   * batch reference (docs/math.md gives the bound); see
    * {@link ResolvedOptions.kernels} for the choice made.
    */
   readonly kernels?: 'auto' | 'js';

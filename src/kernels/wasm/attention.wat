@@ -18,10 +18,11 @@
   ;; contiguous float32 key rows. When d is a multiple of 4, rows go four at a time: each 8-channel
   ;; pass loads the query once for all four and adds a row's two products together before its
   ;; accumulator, and the four rows' lanes are summed by shuffles into one vector of four scores.
-  ;; The four are a quarter of the rows apart (r, r + q, r + 2q, r + 3q for q = count / 4, rounded down), not
-  ;; adjacent: four streams far apart keep more cache-line reads in flight than one, and keys
-  ;; streamed from DRAM at ~9.6 GB/s instead of ~5.4 (L3: ~14 against ~10; from L2 the same; 64-row
-  ;; calls, headDim 64 and 128, interleaved in one process). Each row's sum is the same either way.
+  ;; The four are a quarter of the rows apart (r, r + q, r + 2q, r + 3q, q the count over 4 rounded
+  ;; down), not adjacent: four streams far apart keep more cache-line reads in flight than one,
+  ;; and keys streamed from DRAM at ~9.6 GB/s instead of ~5.4 (L3: ~14 against ~10; from L2 the
+  ;; same; 64-row calls, headDim 64 and 128, interleaved in one process). Each row's sum is the
+  ;; same either way.
   ;; One accumulator per row, not two: with eight, V8 ran out of registers and kept two of them in
   ;; memory, a store and reload on every pass (about 12 % slower, measured). The rows left over, and
   ;; every row when d is not a multiple of 4, take $score_rows.
