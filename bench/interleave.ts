@@ -21,11 +21,13 @@ export function stepsContender(id: string, step: () => number, micros: number): 
 }
 
 /**
- * Runs every contender once per round, starting each round one further along the list, so a
- * slow drift of the machine's load is shared instead of landing on one contender. Returns each
- * contender's seconds per run, in run order.
+ * Runs every contender once untimed (its code compiled and tiered up, its memory grown), then
+ * once per round, starting each round one further along the list, so a slow drift of the
+ * machine's load is shared instead of landing on one contender. Returns each contender's seconds
+ * per timed run, in run order.
  */
 export function interleave(contenders: readonly Contender[], rounds: number, onRun: (id: string) => void = () => {}): Map<string, number[]> {
+  for (const c of contenders) c.run();
   const seconds = new Map<string, number[]>(contenders.map((c) => [c.id, []]));
   for (let round = 0; round < rounds; round++) {
     for (let i = 0; i < contenders.length; i++) {

@@ -15,6 +15,17 @@ export function summarize(samples: readonly number[]): Summary {
   return { median, min: sorted[0]!, max: sorted[sorted.length - 1]!, count: sorted.length };
 }
 
+/**
+ * The per-round ratios `numerators[i] / denominators[i]` of two contenders timed in the same
+ * rounds of {@link interleave}, summarised. Each ratio compares runs made moments apart, so a
+ * stretch of a busy machine that slows both cancels out, where a ratio of two medians would let it
+ * land on one side.
+ */
+export function pairedRatios(numerators: readonly number[], denominators: readonly number[]): Summary {
+  if (numerators.length !== denominators.length) throw new Error('pairedRatios: samples of different rounds');
+  return summarize(numerators.map((x, i) => x / denominators[i]!));
+}
+
 /** max |a − b| over max |reference|, the agreement test between two implementations' outputs. */
 export function relativeError(output: ArrayLike<number>, reference: ArrayLike<number>): number {
   if (output.length !== reference.length) return Infinity;

@@ -13,7 +13,8 @@ import { plainAttention } from '../bench/impls/plain-loops-implementation.js';
 import { cpuTimes, stealShare } from '../bench/machine.js';
 import { parseOptions } from '../bench/options.js';
 import type { BenchResults } from '../bench/report/results.js';
-import { summarize } from '../bench/stats.js';
+import { interleave } from '../bench/interleave.js';
+import { pairedRatios, summarize } from '../bench/stats.js';
 import { createAttention } from '../src/index.js';
 import { expectClose } from './support/close.js';
 
@@ -93,6 +94,8 @@ describe('npm run bench:smoke', () => {
     expect(results.recompute!.rows.map((r) => r.n)).toEqual([8, 16]);
     expect(results.prefill!.error).toBeLessThanOrEqual(1e-5);
     expect(results.rx).toBeDefined();
+    if (results.rx !== undefined && !('skipped' in results.rx)) expect(results.rx.overhead).toBe(results.rx.ratio.median - 1);
+    expect(results.prefill!.ratio.count).toBe(results.prefill!.single.count);
     expect(results.sharpness!.rows.map((r) => r.kernels)).toEqual(['auto', 'js']);
     expect(results.sharpness!.error).toBeLessThanOrEqual(1e-5);
     expect(results.groupedQuery!.rows.map((r) => [r.kvHeads, r.cacheBytes])).toEqual([[4, 2 * 4 * 8 * 65 * 4], [1, 2 * 8 * 65 * 4]]);
@@ -190,6 +193,28 @@ describe('the bench harness', () => {
   it('summarizes samples: the median of an even count is the mean of the middle two', () => {
     expect(summarize([5, 1, 3])).toEqual({ median: 3, min: 1, max: 5, count: 3 });
     expect(summarize([4, 1, 3, 2]).median).toBe(2.5);
+  });
+
+  it('interleaves: each contender once untimed, then rounds that start one further along the list', () => {
+    const calls: string[] = [];
+    const contender = (id: string, seconds: number) => ({ id, run: () => (calls.push(id), seconds) });
+    const seconds = interleave([contender('a', 1), contender('b', 2), contender('c', 3)], 3);
+    expect(calls.join('')).toBe('abc' + 'abc' + 'bca' + 'cab');
+    expect([...seconds.entries()]).toEqual([
+      ['a', [1, 1, 1]],
+      ['b', [2, 2, 2]],
+      ['c', [3, 3, 3]],
+    ]);
+  });
+
+  it('pairs ratios by round: a slowdown both contenders saw in one round cancels out', () => {
+    // Rounds 2 and 3 ran on a busy machine (both 3× slower), and round 5's second run met a
+    // hiccup of its own: the ratio of the medians says 6, each round but the last says 2.
+    const slower = [2, 6, 6, 2, 8];
+    const faster = [1, 3, 3, 1, 1];
+    expect(summarize(slower).median / summarize(faster).median).toBe(6);
+    expect(pairedRatios(slower, faster)).toEqual({ median: 2, min: 2, max: 8, count: 5 });
+    expect(() => pairedRatios([1, 2], [1])).toThrow(/different rounds/);
   });
 
   it('parses --cells patterns against the full grid and refuses what it cannot read', () => {

@@ -4,7 +4,7 @@ import { SEED_WK, SEED_WO, SEED_WQ, SEED_WV, embeddings, weightMatrix } from '..
 import { interleave, timed } from '../interleave.js';
 import type { Profile } from '../profile.js';
 import type { Progress } from '../progress.js';
-import { relativeError, summarize } from '../stats.js';
+import { pairedRatios, relativeError, summarize } from '../stats.js';
 import type { Summary } from '../stats.js';
 
 export interface PrefillResult {
@@ -15,6 +15,8 @@ export interface PrefillResult {
   /** µs per token. */
   readonly single: Summary;
   readonly many: Summary;
+  /** single ÷ many, per round: how many times cheaper a prompt token is. */
+  readonly ratio: Summary;
   /** Relative max difference between the two paths' last outputs. */
   readonly error: number;
 }
@@ -71,5 +73,14 @@ export function runPrefill(profile: Profile, progress: Progress): PrefillResult 
     (id) => progress.tick(`prefill ${tokens} tokens · ${id === 'many' ? 'pushMany' : 'push'}`),
   );
   const perToken = (id: string) => summarize(seconds.get(id)!.map((s) => (s / tokens) * 1e6));
-  return { tokens, dim: options.dim, heads, headDim, single: perToken('single'), many: perToken('many'), error: relativeError(lastMany, lastSingle) };
+  return {
+    tokens,
+    dim: options.dim,
+    heads,
+    headDim,
+    single: perToken('single'),
+    many: perToken('many'),
+    ratio: pairedRatios(seconds.get('single')!, seconds.get('many')!),
+    error: relativeError(lastMany, lastSingle),
+  };
 }

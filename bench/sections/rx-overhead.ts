@@ -10,7 +10,7 @@ import { ROOT } from '../implementations.js';
 import { interleave, timed } from '../interleave.js';
 import type { Profile } from '../profile.js';
 import type { Progress } from '../progress.js';
-import { relativeError, summarize } from '../stats.js';
+import { pairedRatios, relativeError, summarize } from '../stats.js';
 import type { Summary } from '../stats.js';
 
 export type RxResult =
@@ -21,7 +21,9 @@ export type RxResult =
       /** Seconds per stream. */
       readonly direct: Summary;
       readonly rx: Summary;
-      /** median(rx) / median(direct) − 1. */
+      /** rx ÷ direct, per round. */
+      readonly ratio: Summary;
+      /** The median of the per-round ratios, − 1. */
       readonly overhead: number;
       readonly error: number;
     };
@@ -72,7 +74,14 @@ export async function runRxOverhead(profile: Profile, progress: Progress): Promi
     rounds,
     (id) => progress.tick(`rx overhead · ${id}`),
   );
-  const direct = summarize(seconds.get('direct')!);
-  const rx = summarize(seconds.get('rx')!);
-  return { dim, tokens, direct, rx, overhead: rx.median / direct.median - 1, error: relativeError(rxLast, directLast) };
+  const ratio = pairedRatios(seconds.get('rx')!, seconds.get('direct')!);
+  return {
+    dim,
+    tokens,
+    direct: summarize(seconds.get('direct')!),
+    rx: summarize(seconds.get('rx')!),
+    ratio,
+    overhead: ratio.median - 1,
+    error: relativeError(rxLast, directLast),
+  };
 }
