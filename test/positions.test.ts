@@ -1,7 +1,9 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { alibiSlopes, batchAttention, createAttention } from '../src/index.js';
 import { ropeInverseFrequencies, ropeRotate } from '../src/kernels/index.js';
-import { expectClose } from './support/close.js';
+import { expectClose, scaledError } from './support/close.js';
+import { mulberry32 } from './support/engine-arbitraries.js';
 
 describe('RoPE, rotate-half convention', () => {
   it('matches a rotation computed by hand for headDim 4 at position 3', () => {
@@ -50,6 +52,57 @@ describe('RoPE, rotate-half convention', () => {
     const absolute = batchAttention(xs, options);
     const cache = batchAttention(xs, { ...options, ropePositions: 'cache' });
     cache.forEach((step, i) => expectClose(step.output, absolute[i]!.output, 1e-12));
+  });
+
+  it("'cache' positions on the WebAssembly kernels: past the sinks, the engine equals the reference, which differs from 'absolute'", () => {
+    fc.assert(
+      fc.property(
+        fc.record({
+          kvHeads: fc.integer({ min: 1, max: 2 }),
+          group: fc.integer({ min: 1, max: 3 }),
+          halfDim: fc.integer({ min: 1, max: 8 }),
+          window: fc.integer({ min: 2, max: 6 }),
+          sinks: fc.integer({ min: 1, max: 3 }),
+          blockSize: fc.constantFrom(1, 2, 3, 64),
+          seed: fc.integer(),
+        }),
+        ({ kvHeads, group, halfDim, window, sinks, blockSize, seed }) => {
+          const heads = kvHeads * group;
+          const headDim = 2 * halfDim;
+          const dim = heads * headDim;
+          const random = mulberry32(seed);
+          const matrix = (rows: number) => Float64Array.from({ length: rows * dim }, () => (2 * random() - 1) / Math.sqrt(dim));
+          const options = {
+            dim,
+            heads,
+            kvHeads,
+            headDim,
+            weights: { wq: matrix(heads * headDim), wk: matrix(kvHeads * headDim), wv: matrix(kvHeads * headDim) },
+            positions: 'rope',
+            ropeBase: 10,
+            ropePositions: 'cache',
+            window,
+            sinks,
+            blockSize,
+            withWeights: true,
+          } as const;
+          const xs = Array.from({ length: window + sinks + 12 }, () => Array.from({ length: dim }, () => 4 * random() - 2));
+          const engine = createAttention(options);
+          expect(engine.options.kernels).toBe('wasm');
+          const steps = xs.flatMap((x) => engine.push(x));
+          const reference = batchAttention(xs, { ...options, precision: 'float64' });
+          steps.forEach((step, i) => {
+            expectClose(step.output, reference[i]!.output, 1e-5, `output ${i}`);
+            step.weights!.forEach((w, h) => expectClose(w, reference[i]!.weights![h]!, 1e-5, `weights ${i}, head ${h}`));
+          });
+          // Once the window has left the sinks behind, ranks are not positions: 'absolute' differs.
+          const absolute = batchAttention(xs, { ...options, precision: 'float64', ropePositions: 'absolute' });
+          const apart = Math.max(...reference.map((step, i) => scaledError(step.weights![0]!, absolute[i]!.weights![0]!)));
+          expect(apart).toBeGreaterThan(1e-3);
+        },
+      ),
+      { numRuns: 60 },
+    );
   });
 });
 

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { AttentionError, createAttention, restoreAttention } from '../src/index.js';
@@ -60,7 +61,7 @@ describe('snapshot and restore', () => {
     const bytes = attn.snapshot();
     const headerLength = Number(new DataView(bytes.buffer).getBigUint64(0, true));
     const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + headerLength)));
-    expect(header.__metadata__).toMatchObject({ format: 'attnstream.attention', version: '1', length: '2', emitted: '2' });
+    expect(header.__metadata__).toMatchObject({ format: 'attnstream.attention', version: '2', length: '2', emitted: '2' });
     expect(JSON.parse(header.__metadata__.options)).toMatchObject({ dim: 4, heads: 2, window: 8, sinks: 1, precision: 'float64' });
     // Tensors follow one another: positions (2 × I32) at [0, 8), then keys (2 tokens × 2 heads × 2 × F64).
     expect(header.positions).toEqual({ dtype: 'I32', shape: [2], data_offsets: [0, 8] });
@@ -68,6 +69,29 @@ describe('snapshot and restore', () => {
     // Seed mode caches x itself: token 1's keys are [5, 6] for kv head 0 and [7, 8] for kv head 1.
     const data = bytes.subarray(8 + headerLength);
     expect(Array.from(new Float64Array(data.slice(8 + 32, 72).buffer))).toEqual([5, 6, 7, 8]);
+  });
+
+  it("reads version 1: a RoPE 'cache' file's unrotated keys are rotated on restore, bit for bit as appending them rotates", () => {
+    // Written by the build before version 2 (commit cdd0076): 9 tokens through this engine.
+    const options = { dim: 8, heads: 2, positions: 'rope', ropePositions: 'cache', window: 4, sinks: 1, blockSize: 2 } as const;
+    const token = (i: number) => Array.from({ length: 8 }, (_, c) => Math.sin(1.7 * i + 0.3 * c) + (c % 3) * 0.25);
+    const bytes = new Uint8Array(readFileSync(new URL('./fixtures/snapshots/snapshot-v1-rope-cache.safetensors', import.meta.url)));
+    expect(decodeSafetensors(bytes).metadata).toMatchObject({ version: '1' });
+    const fed = () => {
+      const engine = createAttention(options);
+      for (let i = 0; i < 9; i++) engine.push(token(i));
+      return engine;
+    };
+    const more = Array.from({ length: 6 }, (_, i) => token(9 + i));
+    const expected = continued(fed(), more);
+    expect(continued(restoreAttention(bytes), more)).toEqual(expected);
+    // Read as version 2, the same keys unrotated make another engine: the rotation is what the test sees.
+    const { tensors, metadata } = decodeSafetensors(bytes);
+    const relabelled = encodeSafetensors(Object.fromEntries(tensors), { ...metadata, version: '2' });
+    expect(continued(restoreAttention(relabelled), more)).not.toEqual(expected);
+    // int8 keys quantized unrotated cannot be rotated exactly: refused, not guessed at.
+    const int8 = new Uint8Array(readFileSync(new URL('./fixtures/snapshots/snapshot-v1-rope-cache-int8.safetensors', import.meta.url)));
+    expect(() => restoreAttention(int8)).toThrow(expect.objectContaining({ code: 'UNSUPPORTED_SNAPSHOT', message: expect.stringContaining("RoPE 'cache'") }));
   });
 
   it('refuses options that disagree with the snapshot', () => {

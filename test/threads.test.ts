@@ -19,9 +19,8 @@ afterAll(async () => {
   await Promise.all([pool2.close(), pool3.close()]);
 });
 
-/** Float32 configurations the SIMD kernels run, i.e. all but RoPE's 'cache' positions. */
+/** Float32 configurations, all of which the SIMD kernels run. */
 const threadedCase = configArbitrary({ precision: 'float32' })
-  .filter((o) => o.ropePositions !== 'cache')
   .map((o): AttentionOptions => ({ ...o, kernels: 'auto' }))
   .chain((options) =>
     fc.record({
@@ -219,7 +218,6 @@ describe('threads: a step split across a ThreadPool', () => {
     refusal({ dim: 4, precision: 'float64', threads: pool2 }, 'needs the WebAssembly kernels');
     refusal({ dim: 4, cacheDtype: 'int8', threads: pool2 }, 'needs the WebAssembly kernels');
     refusal({ dim: 4, kernels: 'js', threads: pool2 }, 'needs the WebAssembly kernels');
-    refusal({ dim: 4, positions: 'rope', ropePositions: 'cache', threads: pool2 }, "RoPE 'cache'");
     refusal({ dim: 4, threads: { threads: 2 } as unknown as ThreadPool }, 'must be a ThreadPool');
     for (const bad of [0, 1.5, -1, Number.NaN]) {
       await expect(createThreadPool(bad)).rejects.toThrow(expect.objectContaining({ code: 'INVALID_OPTION', details: { field: 'threads' } }));

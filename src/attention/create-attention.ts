@@ -17,7 +17,7 @@ import { softmaxInPlace } from '../kernels/softmax.js';
 import { StepJob } from '../kernels/wasm/step-job.js';
 import { ArenaWeights } from './arena-weights.js';
 import type { Projection } from './arena-weights.js';
-import { attendedKeys, oldestAttendable } from './attended-keys.js';
+import { attendedKeys, oldestAttendable, sinkRank } from './attended-keys.js';
 import type { AttendedKeys } from './attended-keys.js';
 import type { CacheEvent, CacheListener } from './cache-event.js';
 import { kernelArena } from './kernel-arena.js';
@@ -155,7 +155,8 @@ export class AttentionEngine implements Attention {
   private readonly k: FloatArray;
   private readonly v: FloatArray;
   private readonly qHead: Float64Array;
-  private readonly kHead: Float64Array;
+  /** Head h's query rotated for the sinks, when RoPE 'cache' positions set it apart ({@link sinkRank}). */
+  private readonly qSink: Float64Array;
   private readonly qScaled: Float64Array;
   private readonly headOut: Float64Array;
   private scores: Float64Array;
@@ -178,7 +179,7 @@ export class AttentionEngine implements Attention {
     this.k = new o.Float(o.kvHeads * o.headDim);
     this.v = new o.Float(o.kvHeads * o.headDim);
     this.qHead = new Float64Array(o.headDim);
-    this.kHead = new Float64Array(o.headDim);
+    this.qSink = new Float64Array(o.headDim);
     this.qScaled = new Float64Array(o.headDim);
     this.headOut = new Float64Array(o.heads * o.headDim);
     this.scores = new Float64Array(64);
@@ -383,7 +384,7 @@ export class AttentionEngine implements Attention {
   private appendAndAttend(): AttentionStep[] {
     const o = this.options;
     const t = this.cache.length;
-    if (o.invFreq !== null && o.ropePositions === 'absolute') {
+    if (o.invFreq !== null) {
       for (let g = 0; g < o.kvHeads; g++) ropeRotate(this.k, g * o.headDim, o.headDim, t, o.invFreq);
     }
     const emittedBefore = this.emitted;
@@ -471,16 +472,18 @@ export class AttentionEngine implements Attention {
   }
 
   /**
-   * Lays query `i`'s step out for the WebAssembly `attend` kernel: every head's rotated query and
-   * one run per cache block the keys span. False when it cannot: RoPE 'cache' positions rotate each
-   * key per query (TypeScript does that), a block lives outside the arena, or the scratch cannot grow.
+   * Lays query `i`'s step out for the WebAssembly `attend` kernel: every head's rotated query (and,
+   * with RoPE 'cache' positions, its rotation for the sinks: {@link sinkRank}) and one run per
+   * cache block the keys span. False when it cannot: a block lives outside the arena, or the
+   * scratch cannot grow.
    */
   private fillJob(job: StepJob, i: number, keys: AttendedKeys, count: number, qSource: FloatArray, qOffset: number): boolean {
     const o = this.options;
     const { heads, headDim, blockSize } = o;
-    if (o.invFreq !== null && o.ropePositions === 'cache') return false;
-    if (!job.begin(count, blocksSpanned(0, keys.sinkEnd, blockSize) + blocksSpanned(keys.from, keys.to, blockSize))) return false;
+    const sinkRuns = blocksSpanned(0, keys.sinkEnd, blockSize);
+    if (!job.begin(count, sinkRuns + blocksSpanned(keys.from, keys.to, blockSize))) return false;
     if (!this.addRuns(job, 0, keys.sinkEnd) || !this.addRuns(job, keys.from, keys.to)) return false;
+    const rank = sinkRank(o, i, keys);
     const qHead = this.qHead;
     for (let h = 0; h < heads; h++) {
       if (o.invFreq === null) {
@@ -488,10 +491,15 @@ export class AttentionEngine implements Attention {
         continue;
       }
       for (let c = 0; c < headDim; c++) qHead[c] = qSource[qOffset + h * headDim + c]!;
+      if (rank !== i) {
+        ropeRotate(qHead, 0, headDim, rank, o.invFreq);
+        job.setSinkQuery(h, qHead, 0);
+        for (let c = 0; c < headDim; c++) qHead[c] = qSource[qOffset + h * headDim + c]!;
+      }
       ropeRotate(qHead, 0, headDim, i, o.invFreq);
       job.setQuery(h, qHead, 0);
     }
-    job.seal(o.groupSize, 4 * blockSize * headDim, o.scale, o.slopes, i);
+    job.seal(o.groupSize, 4 * blockSize * headDim, o.scale, o.slopes, i, rank === i ? 0 : sinkRuns);
     return true;
   }
 
@@ -519,16 +527,21 @@ export class AttentionEngine implements Attention {
     const headOut = this.headOut;
     const qHead = this.qHead;
     headOut.fill(0);
-    const byCacheRank = o.invFreq !== null && o.ropePositions === 'cache';
-    // In cache mode a key's position is its rank among the attended keys: sinks 0…, then the window.
-    const windowRank = keys.sinkEnd;
+    const rank = sinkRank(o, i, keys);
+    const qSink = rank === i ? qHead : this.qSink;
     for (let h = 0; h < heads; h++) {
       const g = Math.floor(h / groupSize);
       for (let c = 0; c < headDim; c++) qHead[c] = qSource[qOffset + h * headDim + c]!;
-      if (o.invFreq !== null) ropeRotate(qHead, 0, headDim, byCacheRank ? windowRank + (i - keys.from) : i, o.invFreq);
+      if (o.invFreq !== null) {
+        if (rank !== i) {
+          qSink.set(qHead);
+          ropeRotate(qSink, 0, headDim, rank, o.invFreq);
+        }
+        ropeRotate(qHead, 0, headDim, i, o.invFreq);
+      }
       const slope = o.slopes === null ? 0 : o.slopes[h]!;
-      let n = this.scoreRun(scores, 0, qHead, g, 0, keys.sinkEnd, 0, i, slope, byCacheRank);
-      n = this.scoreRun(scores, n, qHead, g, keys.from, keys.to, windowRank, i, slope, byCacheRank);
+      let n = this.scoreRun(scores, 0, qSink, g, 0, keys.sinkEnd, i, slope);
+      n = this.scoreRun(scores, n, qHead, g, keys.from, keys.to, i, slope);
       if (!Number.isFinite(softmaxInPlace(scores, 0, count))) throw scoreOverflow(i, h, 'a double');
       n = this.mixRun(scores, 0, h, g, 0, keys.sinkEnd);
       this.mixRun(scores, n, h, g, keys.from, keys.to);
@@ -545,13 +558,10 @@ export class AttentionEngine implements Attention {
     g: number,
     from: number,
     to: number,
-    firstRank: number,
     i: number,
     slope: number,
-    byCacheRank: boolean,
   ): number {
-    const { blockSize, headDim, scale, invFreq } = this.options;
-    const kHead = this.kHead;
+    const { blockSize, headDim, scale } = this.options;
     for (let p = from; p < to; ) {
       const b = Math.floor(p / blockSize);
       const block = this.cache.blockAt(p)!;
@@ -560,15 +570,7 @@ export class AttentionEngine implements Attention {
       if (keys !== null) {
         for (; p < end; p++) {
           const offset = (g * blockSize + (p - b * blockSize)) * headDim;
-          let s: number;
-          if (byCacheRank) {
-            for (let c = 0; c < headDim; c++) kHead[c] = keys[offset + c]!;
-            ropeRotate(kHead, 0, headDim, firstRank + (p - from), invFreq!);
-            s = dot(qHead, 0, kHead, 0, headDim);
-          } else {
-            s = dot(qHead, 0, keys, offset, headDim);
-          }
-          scores[n++] = s * scale - slope * Math.abs(i - p);
+          scores[n++] = dot(qHead, 0, keys, offset, headDim) * scale - slope * Math.abs(i - p);
         }
         continue;
       }
@@ -576,17 +578,11 @@ export class AttentionEngine implements Attention {
       const keysInt8 = block.keysInt8!;
       const keyScales = block.keyScales!;
       const scaled = this.qScaled;
-      for (let c = 0; c < headDim; c++) scaled[c] = byCacheRank ? keyScales[g * headDim + c]! : qHead[c]! * keyScales[g * headDim + c]!;
+      for (let c = 0; c < headDim; c++) scaled[c] = qHead[c]! * keyScales[g * headDim + c]!;
       for (; p < end; p++) {
         const offset = (g * blockSize + (p - b * blockSize)) * headDim;
         let s = 0;
-        if (byCacheRank) {
-          for (let c = 0; c < headDim; c++) kHead[c] = keysInt8[offset + c]! * scaled[c]!;
-          ropeRotate(kHead, 0, headDim, firstRank + (p - from), invFreq!);
-          s = dot(qHead, 0, kHead, 0, headDim);
-        } else {
-          for (let c = 0; c < headDim; c++) s += scaled[c]! * keysInt8[offset + c]!;
-        }
+        for (let c = 0; c < headDim; c++) s += scaled[c]! * keysInt8[offset + c]!;
         scores[n++] = s * scale - slope * Math.abs(i - p);
       }
     }

@@ -97,7 +97,9 @@ export interface AttentionOptions {
   readonly ropeBase?: number;
   /**
    * 'absolute' (default): RoPE rotates by the token's stream index. 'cache': by the key's rank among
-   * the keys the query attends (StreamingLLM); keys are cached unrotated and rotated when attended.
+   * the keys the query attends (StreamingLLM). Either way keys are cached rotated once, by their
+   * stream index: ranks and indices differ only by how far the window moved past the sinks, so
+   * 'cache' scores the sinks against the query rotated by its rank instead, at the same speed.
    */
   readonly ropePositions?: 'absolute' | 'cache';
   /** Sliding window W: token i attends j with i−W < j (W counts token i itself). Default: unbounded. */
@@ -135,8 +137,7 @@ export interface AttentionOptions {
   /**
    * A {@link ThreadPool} (`createThreadPool` from `attnstream/threads`) to split each step's query
    * heads, and a long cache's keys, across; results are bit for bit those of one thread. Needs
-   * the WebAssembly kernels (a float32 cache, `kernels: 'auto'`) and positions they score (not
-   * RoPE 'cache'). Default: none, one thread.
+   * the WebAssembly kernels (a float32 cache, `kernels: 'auto'`). Default: none, one thread.
    */
   readonly threads?: ThreadPool;
 }
@@ -290,7 +291,6 @@ export function resolveOptions(options: AttentionOptions): ResolvedOptions {
     if (kernels !== 'wasm') {
       invalid('threads', "needs the WebAssembly kernels: a float32 cache (precision and cacheDtype 'float32') and kernels 'auto'");
     }
-    if (positions === 'rope' && ropePositions === 'cache') invalid('threads', "RoPE 'cache' positions rotate every key per query in TypeScript, on one thread");
   }
   const withWeights = options.withWeights ?? false;
   if (typeof withWeights !== 'boolean') invalid('withWeights', `must be a boolean, got ${String(withWeights)}`);

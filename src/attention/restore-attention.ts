@@ -3,7 +3,7 @@ import { AttentionError } from '../errors.js';
 import { AttentionEngine } from './create-attention.js';
 import type { Attention } from './create-attention.js';
 import type { AttentionOptions } from './options.js';
-import { SNAPSHOT_VERSION, restoreState } from './snapshot-state.js';
+import { READABLE_SNAPSHOT_VERSIONS, restoreState } from './snapshot-state.js';
 
 /**
  * Rebuilds an engine from {@link Attention.snapshot}'s bytes. The restored engine continues bit for
@@ -33,8 +33,9 @@ export function assertFormat(metadata: Readonly<Record<string, string>>, format:
   if (metadata['format'] !== format) {
     throw new AttentionError('UNSUPPORTED_SNAPSHOT', `snapshot: format is ${JSON.stringify(metadata['format'])}, expected "${format}"`, { field: 'format' });
   }
-  if (metadata['version'] !== SNAPSHOT_VERSION) {
-    throw new AttentionError('UNSUPPORTED_SNAPSHOT', `snapshot: version ${JSON.stringify(metadata['version'])} is not supported (this build reads ${SNAPSHOT_VERSION})`, {
+  if (!READABLE_SNAPSHOT_VERSIONS.includes(metadata['version']!)) {
+    const readable = READABLE_SNAPSHOT_VERSIONS.join(' and ');
+    throw new AttentionError('UNSUPPORTED_SNAPSHOT', `snapshot: version ${JSON.stringify(metadata['version'])} is not supported (this build reads ${readable})`, {
       field: 'version',
     });
   }

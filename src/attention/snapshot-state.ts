@@ -2,13 +2,20 @@ import { PagedKVCache } from '../cache/paged-kv-cache.js';
 import type { KVBlock } from '../cache/kv-block.js';
 import type { Tensor, TensorInput } from '../cache/safetensors.js';
 import { AttentionError } from '../errors.js';
+import { ropeRotate } from '../kernels/rope.js';
 import { oldestAttendable } from './attended-keys.js';
 import { kernelArena } from './kernel-arena.js';
 import { resolveOptions } from './options.js';
 import type { AttentionOptions, ResolvedOptions } from './options.js';
 
-/** The snapshot layout this version writes, and the only one it reads. */
-export const SNAPSHOT_VERSION = '1';
+/** The snapshot layout this version writes. */
+export const SNAPSHOT_VERSION = '2';
+
+/**
+ * The layouts this version reads: its own and version 1, which differs only in keys under RoPE
+ * 'cache' positions (cached unrotated then; see docs/snapshots.md).
+ */
+export const READABLE_SNAPSHOT_VERSIONS: readonly string[] = ['1', SNAPSHOT_VERSION];
 
 /** Everything an engine is: options, cache and how many outputs it returned. */
 export interface EngineState {
@@ -24,7 +31,7 @@ export interface EngineState {
  * | tensor | dtype | shape |
  * | --- | --- | --- |
  * | `positions` | I32 | [T]: stream positions still held, ascending |
- * | `keys`, `values` | F32 or F64 | [T, kvHeads, headDim] (keys after RoPE in 'absolute' mode) |
+ * | `keys`, `values` | F32 or F64 | [T, kvHeads, headDim] (keys after RoPE, rotated by their position) |
  * | int8 caches: `key_blocks` | I32 | [Q]: blocks whose keys are quantized; `keys` then holds only the other positions |
  * | `keys_int8`, `key_scales` | I8, F32 | [Q, kvHeads, blockSize, headDim], [Q, kvHeads, headDim] |
  * | `values_int8`, `value_scales` | I8, F32 | [T, kvHeads, headDim], [T, kvHeads] (instead of `values`) |
@@ -106,10 +113,13 @@ export function stateTensors(state: EngineState, prefix: string): { tensors: Rec
 
 /**
  * Rebuilds an engine's state from {@link stateTensors}' output, checking every shape, position and
- * number against the options. `expected`, when given, must agree with the stored options.
+ * number against the options. `expected`, when given, must agree with the stored options. A
+ * version-1 file's unrotated RoPE 'cache' keys are rotated by their positions, as appending them
+ * would have.
  *
  * @throws AttentionError CORRUPT_SNAPSHOT naming what disagrees; INVALID_OPTION when `expected`
- *   disagrees with the snapshot.
+ *   disagrees with the snapshot; UNSUPPORTED_SNAPSHOT for a version-1 RoPE 'cache' file with
+ *   quantized keys (quantized unrotated, they cannot be rotated exactly).
  */
 export function restoreState(
   tensors: ReadonlyMap<string, Tensor>,
@@ -172,6 +182,12 @@ export function restoreState(
     if (p < 0 || p >= length || (t > 0 && p <= positions[t - 1]!)) fail(`positions must ascend within [0, ${length}), got ${p} at ${t}`);
   }
   const keyBlocks = int8 ? intTensor(tensors, `${prefix}key_blocks`, fail) : new Int32Array(0);
+  const unrotatedKeys = metadata['version'] === '1' && o.invFreq !== null && o.ropePositions === 'cache';
+  if (unrotatedKeys && keyBlocks.length > 0) {
+    throw new AttentionError('UNSUPPORTED_SNAPSHOT', `snapshot${where}: a version-1 file's int8 keys under RoPE 'cache' positions were quantized unrotated and cannot be rotated exactly`, {
+      field: 'version',
+    });
+  }
   const quantized = new Set(keyBlocks);
   const heldBlocks = new Set(Array.from(positions, (p) => Math.floor(p / blockSize)));
   keyBlocks.forEach((b, q) => {
@@ -209,7 +225,10 @@ export function restoreState(
     for (let g = 0; g < kvHeads; g++) {
       const to = (g * blockSize + slot) * headDim;
       const from = t * kvWidth + g * headDim;
-      if (block.keys !== null) block.keys.set(keys.subarray(f * kvWidth + g * headDim, f * kvWidth + (g + 1) * headDim), to);
+      if (block.keys !== null) {
+        block.keys.set(keys.subarray(f * kvWidth + g * headDim, f * kvWidth + (g + 1) * headDim), to);
+        if (unrotatedKeys) ropeRotate(block.keys, to, headDim, p, o.invFreq!);
+      }
       if (values !== null) block.values!.set(values.subarray(from, from + headDim), to);
       else {
         block.valuesInt8!.set((valuesInt8 as Int8Array).subarray(from, from + headDim), to);

@@ -415,6 +415,7 @@
   ;;   (float64 per head, or 0 for none)  +44 query position  +48 scale (f64)  +56 stretches (per head)
   ;;   +60 stretch table (per stretch: first run, end run, first key; i32 each, 16 bytes)
   ;;   +64 exponentials (float32, count per head)  +68 backward (nonzero: items from i1 − 1 down to i0)
+  ;;   +72 sink runs (the first runs, scored against the sink queries)  +76 sink queries (as queries)
   (func $attend (export "attend") (param $job i32) (param $i0 i32) (param $i1 i32) (result i32)
     (local $lo i32) (local $hi i32) (local $b0 i32) (local $b1 i32) (local $e i32) (local $j0 i32)
     (local $h i32) (local $h0 i32) (local $h1 i32) (local $d i32) (local $stretches i32) (local $s i32) (local $kv i32)
@@ -424,6 +425,7 @@
     (local $backward i32) (local $bad i32) (local $group i32) (local $span i32) (local $width i32)
     (local $queries i32) (local $queryStride i32) (local $partials i32) (local $scoreBase i32) (local $exponentials i32)
     (local $slopes i32) (local $kvStride i32) (local $stretchTable i32) (local $scale f64) (local $within i32)
+    (local $sinkRunEnd i32) (local $sinkQueries i32)
     (local.set $bad (i32.const -1))
     (local.set $backward (i32.load offset=68 (local.get $job)))
     (local.set $d (i32.load (local.get $job)))
@@ -443,6 +445,8 @@
     (local.set $kvStride (i32.load offset=16 (local.get $job)))
     (local.set $stretchTable (i32.load offset=60 (local.get $job)))
     (local.set $exponentials (i32.load offset=64 (local.get $job)))
+    (local.set $sinkRunEnd (i32.add (local.get $runs) (i32.shl (i32.load offset=72 (local.get $job)) (i32.const 4))))
+    (local.set $sinkQueries (i32.load offset=76 (local.get $job)))
     (local.set $lo (local.get $i0))
     (local.set $hi (local.get $i1))
     (block $batches_done
@@ -483,7 +487,10 @@
                 (br_if $score_heads_done (i32.ge_u (local.get $h) (local.get $h1)))
                 (local.set $at (i32.add (local.get $scoreBase)
                   (i32.shl (i32.add (i32.add (i32.mul (local.get $h) (local.get $count)) (local.get $keyStart)) (local.get $n)) (i32.const 3))))
-                (call $scores (i32.add (local.get $queries) (i32.mul (local.get $h) (local.get $queryStride)))
+                ;; RoPE 'cache' positions: the sinks see the query at its rank, rotated apart
+                (call $scores (i32.add
+                    (select (local.get $sinkQueries) (local.get $queries) (i32.lt_u (local.get $run) (local.get $sinkRunEnd)))
+                    (i32.mul (local.get $h) (local.get $queryStride)))
                   (i32.add (i32.load (local.get $run)) (local.get $kv)) (local.get $rows) (local.get $d)
                   (local.get $scale) (local.get $at))
                 ;; ALiBi: s − m·|i − p|, as the TypeScript path subtracts it

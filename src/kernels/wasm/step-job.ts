@@ -31,6 +31,7 @@ export class StepJob {
   private runRoom = 0;
   private stretchRoom = 0;
   private queries = 0;
+  private sinkQueries = 0;
   private slopes = 0;
   private partials = 0;
   private runs = 0;
@@ -84,11 +85,12 @@ export class StepJob {
     const stretchBytes = 16 * this.stretchRoom;
     const scoreBytes = 8 * heads * this.countRoom;
     const exponentialBytes = 4 * heads * this.countRoom;
-    const base = this.arena.scratch(HEADER_BYTES + queryBytes + slopeBytes + partialBytes + runBytes + stretchBytes + scoreBytes + exponentialBytes);
+    const base = this.arena.scratch(HEADER_BYTES + 2 * queryBytes + slopeBytes + partialBytes + runBytes + stretchBytes + scoreBytes + exponentialBytes);
     if (base < 0) return false;
     this.base = base;
     this.queries = base + HEADER_BYTES;
-    this.slopes = this.queries + queryBytes;
+    this.sinkQueries = this.queries + queryBytes;
+    this.slopes = this.sinkQueries + queryBytes;
     this.partials = this.slopes + slopeBytes;
     this.runs = this.partials + partialBytes;
     this.stretchTable = this.runs + runBytes;
@@ -105,6 +107,11 @@ export class StepJob {
     this.f32.set(query.subarray(offset, offset + this.headDim), (this.queries + h * this.queryStride) >>> 2);
   }
 
+  /** Writes head h's query for the sink runs ({@link StepJob.seal}'s `sinkRuns`), as {@link StepJob.setQuery} does. */
+  setSinkQuery(h: number, query: FloatArray, offset: number): void {
+    this.f32.set(query.subarray(offset, offset + this.headDim), (this.sinkQueries + h * this.queryStride) >>> 2);
+  }
+
   /** Appends a run: `rows` keys from position `first`, kv head 0's rows at these byte offsets. */
   addRun(keys: number, values: number, rows: number, first: number): void {
     const at = (this.runs + 16 * this.runCount++) >>> 2;
@@ -117,9 +124,11 @@ export class StepJob {
 
   /**
    * Writes the stretch table and the header; the job is then ready for the kernel. `slopes`:
-   * ALiBi's per query head, or null; `position`: the query's, which the ALiBi bias is measured from.
+   * ALiBi's per query head, or null; `position`: the query's, which the ALiBi bias is measured from;
+   * `sinkRuns`: how many of the first runs are scored against the sink queries instead (RoPE
+   * 'cache' positions, see src/attention/attended-keys.ts), 0 for none.
    */
-  seal(groupSize: number, kvStride: number, scale: number, slopes: Float64Array | null, position: number): void {
+  seal(groupSize: number, kvStride: number, scale: number, slopes: Float64Array | null, position: number, sinkRuns = 0): void {
     if (slopes !== null) this.f64.set(slopes, this.slopes >>> 3);
     const i32 = this.i32;
     // Whole runs per stretch, as even in runs as they divide.
@@ -154,6 +163,8 @@ export class StepJob {
     i32[at + 16] = this.exponentials;
     this.backward = !this.backward;
     i32[at + 17] = this.backward ? 1 : 0;
+    i32[at + 18] = sinkRuns;
+    i32[at + 19] = this.sinkQueries;
   }
 
   /**
