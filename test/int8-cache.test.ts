@@ -14,6 +14,8 @@ const qkvCase = fc
     window: fc.option(fc.integer({ min: 1, max: 10 }), { nil: undefined }),
     length: fc.integer({ min: 1, max: 30 }),
     magnitude: fc.constantFrom(1, 10, 1000),
+    // 'auto' is the WebAssembly kernels, which read int8 rows in place.
+    kernels: fc.constantFrom<'auto' | 'js'>('auto', 'js'),
     seed: fc.integer(),
   })
   .chain((c) => {
@@ -24,7 +26,10 @@ const qkvCase = fc
       .map((tokens) => ({ ...c, heads, tokens }));
   });
 
-function optionsOf(c: { heads: number; kvHeads: number; headDim: number; blockSize: number; window?: number }, cacheDtype: 'float32' | 'int8'): AttentionOptions {
+function optionsOf(
+  c: { heads: number; kvHeads: number; headDim: number; blockSize: number; window?: number; kernels: 'auto' | 'js' },
+  cacheDtype: 'float32' | 'int8',
+): AttentionOptions {
   const zeros = (n: number) => new Float32Array(n);
   const dim = c.heads * c.headDim;
   return {
@@ -34,6 +39,7 @@ function optionsOf(c: { heads: number; kvHeads: number; headDim: number; blockSi
     headDim: c.headDim,
     blockSize: c.blockSize,
     cacheDtype,
+    kernels: c.kernels,
     ...(c.window === undefined ? {} : { window: c.window }),
     // pushQKV bypasses the projections; weights are only here to allow kvHeads < heads.
     weights: { wq: zeros(dim * dim), wk: zeros(c.kvHeads * c.headDim * dim), wv: zeros(c.kvHeads * c.headDim * dim) },
@@ -49,6 +55,7 @@ describe('int8 cache (keys per channel, values per token)', () => {
       fc.property(qkvCase, (c) => {
         const exact = createAttention(optionsOf(c, 'float32'));
         const int8 = createAttention(optionsOf(c, 'int8'));
+        expect(int8.options.kernels).toBe(c.kernels === 'js' ? 'js' : 'wasm');
         const scale = 1 / Math.sqrt(c.headDim);
         const maxK = new Float64Array(c.kvHeads * c.headDim);
         let maxV = 0;

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { PagedKVCache } from '../src/cache/index.js';
+import { wasmArena } from '../src/kernels/wasm/wasm-arena.js';
 
 /** Key and value of kv head g, channel c, at position p in the model: a number only (p, g, c, stamp) determine. */
 const entry = (stamp: number, g: number, c: number) => stamp * 100 + g * 10 + c;
@@ -67,6 +68,61 @@ describe('PagedKVCache against a model (a plain array of stamps per cache)', () 
         }
       }),
       { numRuns: 300 },
+    );
+  });
+
+  it('int8 blocks in the kernels\' arena hold exactly what plain int8 blocks hold, through quantizing, forks, truncations into quantized blocks and reuse', () => {
+    const arena = wasmArena();
+    if (arena === null) return;
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 2 }), fc.integer({ min: 1, max: 9 }), fc.array(op, { maxLength: 80 }), (blockSize, kvHeads, headDim, ops) => {
+        const layout = { kvHeads, headDim, queryWidth: 0, blockSize, Float: Float32Array, int8: true };
+        const inArena = [new PagedKVCache({ ...layout, arena })];
+        const plain = [new PagedKVCache(layout)];
+        let stamp = 1;
+        for (const o of ops) {
+          const i = o.cache % plain.length;
+          if (o.kind === 'append') {
+            const k = Float32Array.from({ length: kvHeads * headDim }, (_, n) => Math.sin(stamp * 7.1 + n) * (1 + (n % 3)));
+            const v = k.map((x, n) => x * Math.cos(stamp + n));
+            stamp++;
+            plain[i]!.append(k, v, null);
+            inArena[i]!.append(k, v, null);
+          } else if (o.kind === 'fork') {
+            plain.push(plain[i]!.fork());
+            inArena.push(inArena[i]!.fork());
+          } else if (o.kind === 'truncate') {
+            const n = Math.floor(o.fraction * plain[i]!.length);
+            plain[i]!.truncate(n);
+            inArena[i]!.truncate(n);
+          } else {
+            const before = Math.floor(o.fraction * plain[i]!.length);
+            expect(inArena[i]!.releaseBetween(o.keepHead, before)).toEqual(plain[i]!.releaseBetween(o.keepHead, before));
+          }
+          plain.forEach((cache, n) => {
+            const twin = inArena[n]!;
+            expect(twin.stats()).toEqual(cache.stats());
+            for (let p = 0; p < cache.length; p++) {
+              const block = cache.blockAt(p);
+              const arenaBlock = twin.blockAt(p);
+              if (block === null) {
+                expect(arenaBlock).toBeNull();
+                continue;
+              }
+              expect(arenaBlock!.keysByteOffset).toBeGreaterThan(0);
+              // Quantized keys: the int8 rows and their scales, which the kernels find by offset.
+              expect(arenaBlock!.keyScalesByteOffset > 0).toBe(block.keys === null);
+              for (const field of ['keys', 'keysInt8', 'keyScales', 'valuesInt8', 'valueScales'] as const) {
+                const a = arenaBlock![field];
+                const b = block[field];
+                expect(a === null ? null : Array.from(a), `${field} at ${p}`).toEqual(b === null ? null : Array.from(b));
+              }
+            }
+          });
+        }
+        for (const cache of [...plain, ...inArena]) cache.dispose();
+      }),
+      { numRuns: 200 },
     );
   });
 

@@ -19,9 +19,10 @@ afterAll(async () => {
   await Promise.all([pool2.close(), pool3.close()]);
 });
 
-/** Float32 configurations, all of which the SIMD kernels run. */
-const threadedCase = configArbitrary({ precision: 'float32' })
-  .map((o): AttentionOptions => ({ ...o, kernels: 'auto' }))
+/** Float32 configurations, with float32 or int8 caches: the SIMD kernels run all of them. */
+const threadedCase = fc
+  .tuple(configArbitrary({ precision: 'float32' }), fc.boolean())
+  .map(([o, int8]): AttentionOptions => ({ ...o, kernels: 'auto', ...(int8 ? { cacheDtype: 'int8' as const } : {}) }))
   .chain((options) =>
     fc.record({
       options: fc.constant(options),
@@ -216,7 +217,7 @@ describe('threads: a step split across a ThreadPool', () => {
     const refusal = (options: AttentionOptions, message: string) =>
       expect(() => createAttention(options)).toThrow(expect.objectContaining({ code: 'INVALID_OPTION', message: expect.stringContaining(message) }));
     refusal({ dim: 4, precision: 'float64', threads: pool2 }, 'needs the WebAssembly kernels');
-    refusal({ dim: 4, cacheDtype: 'int8', threads: pool2 }, 'needs the WebAssembly kernels');
+    refusal({ dim: 4, precision: 'float64', cacheDtype: 'int8', threads: pool2 }, 'needs the WebAssembly kernels');
     refusal({ dim: 4, kernels: 'js', threads: pool2 }, 'needs the WebAssembly kernels');
     refusal({ dim: 4, threads: { threads: 2 } as unknown as ThreadPool }, 'must be a ThreadPool');
     for (const bad of [0, 1.5, -1, Number.NaN]) {

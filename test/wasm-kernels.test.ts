@@ -53,12 +53,13 @@ describe('WebAssembly SIMD kernels', () => {
     expect(readFileSync(GENERATED, 'utf8')).toBe(await generatedAttentionWasm());
   });
 
-  it('run in Node 20, and kernels: "auto" picks them for float32 caches only', () => {
+  it('run in Node 20, and kernels: "auto" picks them for float32 engines (float32 or int8 caches) only', () => {
     expect(wasmKernelsAvailable()).toBe(true);
     expect(createAttention({ dim: 4 }).options.kernels).toBe('wasm');
     expect(createAttention({ dim: 4, kernels: 'js' }).options.kernels).toBe('js');
     expect(createAttention({ dim: 4, precision: 'float64' }).options.kernels).toBe('js');
-    expect(createAttention({ dim: 4, cacheDtype: 'int8' }).options.kernels).toBe('js');
+    expect(createAttention({ dim: 4, cacheDtype: 'int8' }).options.kernels).toBe('wasm');
+    expect(createAttention({ dim: 4, precision: 'float64', cacheDtype: 'int8' }).options.kernels).toBe('js');
     expect(() => createAttention({ dim: 4, kernels: 'simd' as 'auto' })).toThrow(AttentionError);
   });
 

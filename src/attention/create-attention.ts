@@ -511,8 +511,13 @@ export class AttentionEngine implements Attention {
       const block = this.cache.blockAt(p)!;
       if (block.keysByteOffset < 0) return false;
       const end = Math.min(to, (b + 1) * blockSize);
-      const row = 4 * (p - b * blockSize) * headDim;
-      job.addRun(block.keysByteOffset + row, block.valuesByteOffset + row, end - p, p);
+      const slot = p - b * blockSize;
+      // int8 rows are a byte a number; their scales: per channel for keys (the block's), per row for values.
+      const keyScales = block.keyScalesByteOffset;
+      const valueScales = block.valueScalesByteOffset;
+      const keyRow = (keyScales === 0 ? 4 : 1) * slot * headDim;
+      const valueRow = (valueScales === 0 ? 4 : 1) * slot * headDim;
+      job.addRun(block.keysByteOffset + keyRow, block.valuesByteOffset + valueRow, end - p, p, keyScales, valueScales === 0 ? 0 : valueScales + 4 * slot);
       p = end;
     }
     return true;

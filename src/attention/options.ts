@@ -123,8 +123,8 @@ export interface AttentionOptions {
   readonly cacheDtype?: 'float32' | 'float64' | 'int8';
   /**
    * Which kernels project, score keys and mix values. 'auto' (default): the WebAssembly SIMD
-   * kernels where the runtime has them and the cache is float32 (the default precision and
-   * cacheDtype), else the TypeScript ones; 'js': always the TypeScript ones. The TypeScript kernels
+   * kernels where the runtime has them and the engine is float32 (the default precision, with a
+   * float32 or int8 cache), else the TypeScript ones; 'js': always the TypeScript ones. The TypeScript kernels
    * compute in float64; the SIMD ones multiply and add in float32 within one key's dot product,
    * one block's sum of values (float64 across blocks and in the softmax's sums) and one projected
    * number (with float32 weights), as native float32 kernels do; they may take a weight under
@@ -137,7 +137,7 @@ export interface AttentionOptions {
   /**
    * A {@link ThreadPool} (`createThreadPool` from `attnstream/threads`) to split each step's query
    * heads, and a long cache's keys, across; results are bit for bit those of one thread. Needs
-   * the WebAssembly kernels (a float32 cache, `kernels: 'auto'`). Default: none, one thread.
+   * the WebAssembly kernels (precision float32, `kernels: 'auto'`). Default: none, one thread.
    */
   readonly threads?: ThreadPool;
 }
@@ -203,7 +203,7 @@ export interface ResolvedOptions {
   readonly blockSize: number;
   /** Storage of cached keys and values: the precision, or 'int8'. */
   readonly cacheDtype: 'float32' | 'float64' | 'int8';
-  /** The kernels in use: 'wasm' (SIMD, float32 caches) or 'js'. */
+  /** The kernels in use: 'wasm' (SIMD, float32 engines) or 'js'. */
   readonly kernels: 'wasm' | 'js';
   /** The pool steps are split across, or null for one thread. */
   readonly threads: ThreadPool | null;
@@ -283,13 +283,14 @@ export function resolveOptions(options: AttentionOptions): ResolvedOptions {
   }
   const kernelChoice = options.kernels ?? 'auto';
   if (kernelChoice !== 'auto' && kernelChoice !== 'js') invalid('kernels', `must be 'auto' or 'js', got ${String(kernelChoice)}`);
-  // int8 and float64 caches have no SIMD kernels: they keep the TypeScript path.
-  const kernels = kernelChoice === 'auto' && cacheDtype === 'float32' && wasmKernelsAvailable() ? 'wasm' : 'js';
+  // float64 caches (and int8 ones of a float64 engine, whose keys are float64 while a block fills) keep the TypeScript path.
+  const simdCache = cacheDtype === 'float32' || (cacheDtype === 'int8' && precision === 'float32');
+  const kernels = kernelChoice === 'auto' && simdCache && wasmKernelsAvailable() ? 'wasm' : 'js';
   const threads = options.threads ?? null;
   if (threads !== null) {
     if (!(threads instanceof ThreadPool)) invalid('threads', 'must be a ThreadPool from createThreadPool (attnstream/threads)');
     if (kernels !== 'wasm') {
-      invalid('threads', "needs the WebAssembly kernels: a float32 cache (precision and cacheDtype 'float32') and kernels 'auto'");
+      invalid('threads', "needs the WebAssembly kernels: precision 'float32' (cacheDtype 'float32' or 'int8') and kernels 'auto'");
     }
   }
   const withWeights = options.withWeights ?? false;

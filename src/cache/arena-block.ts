@@ -23,6 +23,8 @@ const collected = new FinalizationRegistry<Regions>(({ arena, keys, values, byte
 export class ArenaBlock implements KVBlock {
   readonly keysByteOffset: number;
   readonly valuesByteOffset: number;
+  readonly keyScalesByteOffset = 0;
+  readonly valueScalesByteOffset = 0;
   readonly keysInt8 = null;
   readonly keyScales = null;
   readonly valuesInt8 = null;
@@ -63,7 +65,7 @@ export class ArenaBlock implements KVBlock {
   }
 
   set keys(_: Float32Array | Float64Array | null) {
-    throw new TypeError('an arena block keeps float32 keys: int8 caches use plain blocks');
+    throw new TypeError('an arena block keeps float32 keys: int8 caches use ArenaInt8Block');
   }
 
   get values(): Float32Array {
@@ -72,7 +74,7 @@ export class ArenaBlock implements KVBlock {
   }
 
   set values(_: Float32Array | Float64Array | null) {
-    throw new TypeError('an arena block keeps float32 values: int8 caches use plain blocks');
+    throw new TypeError('an arena block keeps float32 values: int8 caches use ArenaInt8Block');
   }
 
   /** Gives the memory back to the arena; the block must not be used afterwards. */

@@ -27,4 +27,10 @@ export interface KVBlock {
    */
   readonly keysByteOffset: number;
   readonly valuesByteOffset: number;
+  /**
+   * Byte offsets in the arena of the int8 keys' per-channel scales (`keysByteOffset` then points at
+   * the int8 keys) and of the int8 values' per-token scales; 0 while the rows are float.
+   */
+  readonly keyScalesByteOffset: number;
+  readonly valueScalesByteOffset: number;
 }

@@ -2,6 +2,7 @@ import { quantizeColumnsInt8, quantizeRowInt8 } from '../kernels/index.js';
 import type { FloatArray, FloatArrayConstructor } from '../kernels/index.js';
 import type { WasmArena } from '../kernels/wasm/wasm-arena.js';
 import { ArenaBlock } from './arena-block.js';
+import { ArenaInt8Block } from './arena-int8-block.js';
 import type { CacheStats } from './cache-stats.js';
 import type { KVBlock } from './kv-block.js';
 
@@ -18,8 +19,9 @@ export interface KVCacheLayout {
   /** Store keys and values as int8 (keys per channel once a block fills, values per token). */
   readonly int8: boolean;
   /**
-   * Where float32 keys and values go for the WebAssembly kernels; absent or null: plain arrays.
-   * A block the arena cannot hold (its memory is at 4 GiB) falls back to plain arrays.
+   * Where float32 (or float32 and int8) keys and values go for the WebAssembly kernels; absent or
+   * null: plain arrays. A block the arena cannot hold (its memory is at 4 GiB) falls back to plain
+   * arrays.
    */
   readonly arena?: WasmArena | null;
 }
@@ -182,7 +184,7 @@ export class PagedKVCache {
   /** Releases everything, including the free list. */
   dispose(): void {
     this.truncate(0);
-    for (const block of this.free) if (block instanceof ArenaBlock) block.free();
+    for (const block of this.free) if (isArenaBlock(block)) block.free();
     this.free = [];
   }
 
@@ -230,12 +232,20 @@ export class PagedKVCache {
         refs: 1,
         keysByteOffset: -1,
         valuesByteOffset: -1,
+        keyScalesByteOffset: 0,
+        valueScalesByteOffset: 0,
       };
       if (copy instanceof ArenaBlock) {
         copy.keys.set(block.keys!);
         copy.values.set(block.values!);
-        copy.queries?.set(block.queries!);
+      } else if (copy instanceof ArenaInt8Block) {
+        copy.keys = block.keys;
+        copy.keysInt8 = block.keysInt8;
+        copy.keyScales = block.keyScales;
+        copy.valuesInt8 = block.valuesInt8;
+        copy.valueScales = block.valueScales;
       }
+      if (isArenaBlock(copy)) copy.queries?.set(block.queries!);
       block.refs--;
       this.table.set(b, copy);
       return this.withFloatKeys(copy);
@@ -302,14 +312,18 @@ export class PagedKVCache {
       refs: 1,
       keysByteOffset: -1,
       valuesByteOffset: -1,
+      keyScalesByteOffset: 0,
+      valueScalesByteOffset: 0,
     };
   }
 
   /** A fresh block in the arena, or null without one (or when it is full, or the cache is not float32). */
-  private arenaBlock(): ArenaBlock | null {
+  private arenaBlock(): ArenaBlock | ArenaInt8Block | null {
     const { blockSize, headDim, kvHeads, queryWidth, Float, int8, arena } = this.layout;
-    if (arena === undefined || arena === null || int8 || Float !== Float32Array) return null;
-    return ArenaBlock.allocate(arena, kvHeads * blockSize * headDim, queryWidth > 0 ? new Float32Array(blockSize * queryWidth) : null);
+    if (arena === undefined || arena === null || Float !== Float32Array) return null;
+    const queries = queryWidth > 0 ? new Float32Array(blockSize * queryWidth) : null;
+    if (int8) return ArenaInt8Block.allocate(arena, kvHeads, blockSize, headDim, queries);
+    return ArenaBlock.allocate(arena, kvHeads * blockSize * headDim, queries);
   }
 
   private release(block: KVBlock): void {
@@ -318,8 +332,13 @@ export class PagedKVCache {
     // only pin memory after a large truncate.
     if (block.refs !== 0) return;
     if (this.free.length < MAX_FREE_BLOCKS) this.free.push(block);
-    else if (block instanceof ArenaBlock) block.free();
+    else if (isArenaBlock(block)) block.free();
   }
+}
+
+/** Whether `block` lives in the kernels' arena, whose memory it must give back. */
+function isArenaBlock(block: KVBlock): block is ArenaBlock | ArenaInt8Block {
+  return block instanceof ArenaBlock || block instanceof ArenaInt8Block;
 }
 
 function bytesOf(block: KVBlock): number {

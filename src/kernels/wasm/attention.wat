@@ -384,6 +384,137 @@
         (local.set $c (i32.add (local.get $c) (i32.const 1)))
         (br $tail))))
 
+  ;; scores over int8 key rows (a full block's keys, quantized per channel): out[r] = scale ·
+  ;; Σ_c (q[c]·s[c])·k[r·d + c], s the block's float32 scale per channel. Row by row, four
+  ;; channels per f32x4 pass (q·s, times the keys widened to float32), the last d mod 4 one by one,
+  ;; summed as $score_rows sums: float32 lanes, (l0 + l1) + (l2 + l3), plus the tail.
+  (func $scores_int8 (param $q i32) (param $k i32) (param $s i32) (param $count i32) (param $d i32) (param $scale f64) (param $out i32)
+    (local $r i32) (local $c i32) (local $row i32) (local $a v128) (local $t f32) (local $d4 i32)
+    (local.set $d4 (i32.and (local.get $d) (i32.const -4)))
+    (local.set $row (local.get $k))
+    (block $rows_done
+      (loop $rows
+        (br_if $rows_done (i32.ge_u (local.get $r) (local.get $count)))
+        (local.set $a (v128.const i64x2 0 0))
+        (local.set $t (f32.const 0))
+        (local.set $c (i32.const 0))
+        (block $fours_done
+          (loop $fours
+            (br_if $fours_done (i32.ge_u (local.get $c) (local.get $d4)))
+            (local.set $a (f32x4.add (local.get $a)
+              (f32x4.mul
+                (f32x4.mul
+                  (v128.load align=4 (i32.add (local.get $q) (i32.shl (local.get $c) (i32.const 2))))
+                  (v128.load align=4 (i32.add (local.get $s) (i32.shl (local.get $c) (i32.const 2)))))
+                (f32x4.convert_i32x4_s (i32x4.extend_low_i16x8_s (i16x8.extend_low_i8x16_s
+                  (v128.load32_zero align=1 (i32.add (local.get $row) (local.get $c)))))))))
+            (local.set $c (i32.add (local.get $c) (i32.const 4)))
+            (br $fours)))
+        (block $tail_done
+          (loop $tail
+            (br_if $tail_done (i32.ge_u (local.get $c) (local.get $d)))
+            (local.set $t (f32.add (local.get $t) (f32.mul
+              (f32.mul (f32.load (i32.add (local.get $q) (i32.shl (local.get $c) (i32.const 2))))
+                (f32.load (i32.add (local.get $s) (i32.shl (local.get $c) (i32.const 2)))))
+              (f32.convert_i32_s (i32.load8_s (i32.add (local.get $row) (local.get $c)))))))
+            (local.set $c (i32.add (local.get $c) (i32.const 1)))
+            (br $tail)))
+        (f64.store (i32.add (local.get $out) (i32.shl (local.get $r) (i32.const 3)))
+          (f64.mul (local.get $scale) (f64.promote_f32 (f32.add (local.get $t)
+            (f32.add
+              (f32.add (f32x4.extract_lane 0 (local.get $a)) (f32x4.extract_lane 1 (local.get $a)))
+              (f32.add (f32x4.extract_lane 2 (local.get $a)) (f32x4.extract_lane 3 (local.get $a))))))))
+        (local.set $row (i32.add (local.get $row) (local.get $d)))
+        (local.set $r (i32.add (local.get $r) (i32.const 1)))
+        (br $rows))))
+
+  ;; The weighted sum over int8 value rows (quantized per row): out[c] += Σ_r (w[r]·s[r])·v[r·d + c],
+  ;; s the float32 scale of each row. As $mix: columns outside, rows inside, the chunk's sums in
+  ;; float32 lanes, then widened and added to the float64 output; 16 columns per chunk (one 16-byte
+  ;; load a row, widened to four f32x4), then 4, then the last d mod 4 one by one in float64.
+  (func $mix_int8 (param $w i32) (param $v i32) (param $s i32) (param $count i32) (param $d i32) (param $out i32)
+    (local $r i32) (local $c i32) (local $p i32) (local $o i32) (local $wr v128) (local $x v128) (local $half v128) (local $t f64)
+    (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128)
+    (block $sixteens_done
+      (loop $sixteens
+        (br_if $sixteens_done (i32.gt_u (i32.add (local.get $c) (i32.const 16)) (local.get $d)))
+        (local.set $a0 (v128.const i64x2 0 0))
+        (local.set $a1 (v128.const i64x2 0 0))
+        (local.set $a2 (v128.const i64x2 0 0))
+        (local.set $a3 (v128.const i64x2 0 0))
+        (local.set $p (i32.add (local.get $v) (local.get $c)))
+        (local.set $r (i32.const 0))
+        (block $sixteens_rows_done
+          (loop $sixteens_rows
+            (br_if $sixteens_rows_done (i32.ge_u (local.get $r) (local.get $count)))
+            (local.set $wr (f32x4.splat (f32.mul
+              (f32.load (i32.add (local.get $w) (i32.shl (local.get $r) (i32.const 2))))
+              (f32.load (i32.add (local.get $s) (i32.shl (local.get $r) (i32.const 2)))))))
+            (local.set $x (v128.load align=1 (local.get $p)))
+            (local.set $half (i16x8.extend_low_i8x16_s (local.get $x)))
+            (local.set $a0 (f32x4.add (local.get $a0) (f32x4.mul (local.get $wr) (f32x4.convert_i32x4_s (i32x4.extend_low_i16x8_s (local.get $half))))))
+            (local.set $a1 (f32x4.add (local.get $a1) (f32x4.mul (local.get $wr) (f32x4.convert_i32x4_s (i32x4.extend_high_i16x8_s (local.get $half))))))
+            (local.set $half (i16x8.extend_high_i8x16_s (local.get $x)))
+            (local.set $a2 (f32x4.add (local.get $a2) (f32x4.mul (local.get $wr) (f32x4.convert_i32x4_s (i32x4.extend_low_i16x8_s (local.get $half))))))
+            (local.set $a3 (f32x4.add (local.get $a3) (f32x4.mul (local.get $wr) (f32x4.convert_i32x4_s (i32x4.extend_high_i16x8_s (local.get $half))))))
+            (local.set $p (i32.add (local.get $p) (local.get $d)))
+            (local.set $r (i32.add (local.get $r) (i32.const 1)))
+            (br $sixteens_rows)))
+        (local.set $o (i32.add (local.get $out) (i32.shl (local.get $c) (i32.const 3))))
+        (v128.store align=8 (local.get $o) (f64x2.add (v128.load align=8 (local.get $o)) (f64x2.promote_low_f32x4 (local.get $a0))))
+        (v128.store offset=16 align=8 (local.get $o) (f64x2.add (v128.load offset=16 align=8 (local.get $o)) (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $a0) (local.get $a0)))))
+        (v128.store offset=32 align=8 (local.get $o) (f64x2.add (v128.load offset=32 align=8 (local.get $o)) (f64x2.promote_low_f32x4 (local.get $a1))))
+        (v128.store offset=48 align=8 (local.get $o) (f64x2.add (v128.load offset=48 align=8 (local.get $o)) (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $a1) (local.get $a1)))))
+        (v128.store offset=64 align=8 (local.get $o) (f64x2.add (v128.load offset=64 align=8 (local.get $o)) (f64x2.promote_low_f32x4 (local.get $a2))))
+        (v128.store offset=80 align=8 (local.get $o) (f64x2.add (v128.load offset=80 align=8 (local.get $o)) (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $a2) (local.get $a2)))))
+        (v128.store offset=96 align=8 (local.get $o) (f64x2.add (v128.load offset=96 align=8 (local.get $o)) (f64x2.promote_low_f32x4 (local.get $a3))))
+        (v128.store offset=112 align=8 (local.get $o) (f64x2.add (v128.load offset=112 align=8 (local.get $o)) (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $a3) (local.get $a3)))))
+        (local.set $c (i32.add (local.get $c) (i32.const 16)))
+        (br $sixteens)))
+    (block $fours_done
+      (loop $fours
+        (br_if $fours_done (i32.gt_u (i32.add (local.get $c) (i32.const 4)) (local.get $d)))
+        (local.set $a0 (v128.const i64x2 0 0))
+        (local.set $p (i32.add (local.get $v) (local.get $c)))
+        (local.set $r (i32.const 0))
+        (block $fours_rows_done
+          (loop $fours_rows
+            (br_if $fours_rows_done (i32.ge_u (local.get $r) (local.get $count)))
+            (local.set $wr (f32x4.splat (f32.mul
+              (f32.load (i32.add (local.get $w) (i32.shl (local.get $r) (i32.const 2))))
+              (f32.load (i32.add (local.get $s) (i32.shl (local.get $r) (i32.const 2)))))))
+            (local.set $a0 (f32x4.add (local.get $a0) (f32x4.mul (local.get $wr)
+              (f32x4.convert_i32x4_s (i32x4.extend_low_i16x8_s (i16x8.extend_low_i8x16_s (v128.load32_zero align=1 (local.get $p))))))))
+            (local.set $p (i32.add (local.get $p) (local.get $d)))
+            (local.set $r (i32.add (local.get $r) (i32.const 1)))
+            (br $fours_rows)))
+        (local.set $o (i32.add (local.get $out) (i32.shl (local.get $c) (i32.const 3))))
+        (v128.store align=8 (local.get $o) (f64x2.add (v128.load align=8 (local.get $o)) (f64x2.promote_low_f32x4 (local.get $a0))))
+        (v128.store offset=16 align=8 (local.get $o) (f64x2.add (v128.load offset=16 align=8 (local.get $o)) (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $a0) (local.get $a0)))))
+        (local.set $c (i32.add (local.get $c) (i32.const 4)))
+        (br $fours)))
+    (block $tail_done
+      (loop $tail
+        (br_if $tail_done (i32.ge_u (local.get $c) (local.get $d)))
+        (local.set $o (i32.add (local.get $out) (i32.shl (local.get $c) (i32.const 3))))
+        (local.set $t (f64.load (local.get $o)))
+        (local.set $p (i32.add (local.get $v) (local.get $c)))
+        (local.set $r (i32.const 0))
+        (block $rows1_done
+          (loop $rows1
+            (br_if $rows1_done (i32.ge_u (local.get $r) (local.get $count)))
+            (local.set $t (f64.add (local.get $t) (f64.mul
+              (f64.promote_f32 (f32.mul
+                (f32.load (i32.add (local.get $w) (i32.shl (local.get $r) (i32.const 2))))
+                (f32.load (i32.add (local.get $s) (i32.shl (local.get $r) (i32.const 2))))))
+              (f64.convert_i32_s (i32.load8_s (local.get $p))))))
+            (local.set $p (i32.add (local.get $p) (local.get $d)))
+            (local.set $r (i32.add (local.get $r) (i32.const 1)))
+            (br $rows1)))
+        (f64.store (local.get $o) (local.get $t))
+        (local.set $c (i32.add (local.get $c) (i32.const 1)))
+        (br $tail))))
+
   ;; One decode step as items: item i is query head floor(i / stretches) over stretch i mod
   ;; stretches of its keys (a stretch: consecutive runs of the run table), and its partial is the
   ;; i-th. They run in another order (next paragraph); [i0, i1) is a range of that order, the share
@@ -411,7 +542,9 @@
   ;;   +0 headDim  +4 groupSize  +8 runs  +12 count (keys per head)  +16 kvStride (bytes from one kv
   ;;   head's rows to the next in a block)  +20 queries (float32, one 16-byte-aligned row per head)
   ;;   +24 queryStride  +28 partials (float64, headDim + 2 per item)  +32 scores (float64, count
-  ;;   per head)  +36 run table (per run: keys, values, rows, first position; i32 each)  +40 slopes
+  ;;   per head)  +36 run table (per run, 32 bytes: keys, values, rows, first position, key scales,
+  ;;   value scales; i32 each; the scales 0 for float32 rows, else int8 rows: see $scores_int8 and
+  ;;   $mix_int8)  +40 slopes
   ;;   (float64 per head, or 0 for none)  +44 query position  +48 scale (f64)  +56 stretches (per head)
   ;;   +60 stretch table (per stretch: first run, end run, first key; i32 each, 16 bytes)
   ;;   +64 exponentials (float32, count per head)  +68 backward (nonzero: items from i1 − 1 down to i0)
@@ -426,6 +559,7 @@
     (local $queries i32) (local $queryStride i32) (local $partials i32) (local $scoreBase i32) (local $exponentials i32)
     (local $slopes i32) (local $kvStride i32) (local $stretchTable i32) (local $scale f64) (local $within i32)
     (local $sinkRunEnd i32) (local $sinkQueries i32)
+    (local $kv8 i32) (local $keyScaleAt i32) (local $valueScaleAt i32) (local $query i32) (local $scales i32) (local $weights i32)
     (local.set $bad (i32.const -1))
     (local.set $backward (i32.load offset=68 (local.get $job)))
     (local.set $d (i32.load (local.get $job)))
@@ -445,7 +579,7 @@
     (local.set $kvStride (i32.load offset=16 (local.get $job)))
     (local.set $stretchTable (i32.load offset=60 (local.get $job)))
     (local.set $exponentials (i32.load offset=64 (local.get $job)))
-    (local.set $sinkRunEnd (i32.add (local.get $runs) (i32.shl (i32.load offset=72 (local.get $job)) (i32.const 4))))
+    (local.set $sinkRunEnd (i32.add (local.get $runs) (i32.shl (i32.load offset=72 (local.get $job)) (i32.const 5))))
     (local.set $sinkQueries (i32.load offset=76 (local.get $job)))
     (local.set $lo (local.get $i0))
     (local.set $hi (local.get $i1))
@@ -470,10 +604,15 @@
           (i32.rem_u (local.get $within) (local.get $group))))
         (local.set $h1 (i32.add (local.get $h0) (i32.sub (local.get $b1) (local.get $b0))))
         (local.set $stretch (i32.add (local.get $stretchTable) (i32.shl (local.get $s) (i32.const 4))))
-        (local.set $run0 (i32.add (local.get $runs) (i32.shl (i32.load (local.get $stretch)) (i32.const 4))))
-        (local.set $end (i32.add (local.get $runs) (i32.shl (i32.load offset=4 (local.get $stretch)) (i32.const 4))))
+        (local.set $run0 (i32.add (local.get $runs) (i32.shl (i32.load (local.get $stretch)) (i32.const 5))))
+        (local.set $end (i32.add (local.get $runs) (i32.shl (i32.load offset=4 (local.get $stretch)) (i32.const 5))))
         (local.set $keyStart (i32.load offset=8 (local.get $stretch)))
         (local.set $kv (i32.mul (i32.div_u (local.get $h0) (local.get $group)) (local.get $kvStride)))
+        ;; int8 rows: a kv head's are a quarter as many bytes apart, its key scales d floats apart,
+        ;; its value scales one float per row of the block (kvStride / d bytes)
+        (local.set $kv8 (i32.shr_u (local.get $kv) (i32.const 2)))
+        (local.set $keyScaleAt (i32.shl (i32.mul (i32.div_u (local.get $h0) (local.get $group)) (local.get $d)) (i32.const 2)))
+        (local.set $valueScaleAt (i32.div_u (local.get $kv) (local.get $d)))
         ;; scores, run by run, each run for every head of the batch while its keys are in L1
         (local.set $n (i32.const 0))
         (local.set $run (local.get $run0))
@@ -488,11 +627,17 @@
                 (local.set $at (i32.add (local.get $scoreBase)
                   (i32.shl (i32.add (i32.add (i32.mul (local.get $h) (local.get $count)) (local.get $keyStart)) (local.get $n)) (i32.const 3))))
                 ;; RoPE 'cache' positions: the sinks see the query at its rank, rotated apart
-                (call $scores (i32.add
-                    (select (local.get $sinkQueries) (local.get $queries) (i32.lt_u (local.get $run) (local.get $sinkRunEnd)))
-                    (i32.mul (local.get $h) (local.get $queryStride)))
-                  (i32.add (i32.load (local.get $run)) (local.get $kv)) (local.get $rows) (local.get $d)
-                  (local.get $scale) (local.get $at))
+                (local.set $query (i32.add
+                  (select (local.get $sinkQueries) (local.get $queries) (i32.lt_u (local.get $run) (local.get $sinkRunEnd)))
+                  (i32.mul (local.get $h) (local.get $queryStride))))
+                (local.set $scales (i32.load offset=16 (local.get $run)))
+                (if (local.get $scales)
+                  (then
+                    (call $scores_int8 (local.get $query) (i32.add (i32.load (local.get $run)) (local.get $kv8))
+                      (i32.add (local.get $scales) (local.get $keyScaleAt)) (local.get $rows) (local.get $d) (local.get $scale) (local.get $at)))
+                  (else
+                    (call $scores (local.get $query) (i32.add (i32.load (local.get $run)) (local.get $kv)) (local.get $rows) (local.get $d)
+                      (local.get $scale) (local.get $at))))
                 ;; ALiBi: s − m·|i − p|, as the TypeScript path subtracts it
                 (local.set $slope (f64.const 0))
                 (if (local.get $slopes)
@@ -513,7 +658,7 @@
                 (local.set $h (i32.add (local.get $h) (i32.const 1)))
                 (br $score_heads)))
             (local.set $n (i32.add (local.get $n) (local.get $rows)))
-            (local.set $run (i32.add (local.get $run) (i32.const 16)))
+            (local.set $run (i32.add (local.get $run) (i32.const 32)))
             (br $score_runs)))
         ;; each head's exponentials, maximum and sum into its partial, whose weighted sum is zeroed
         (local.set $h (local.get $h0))
@@ -553,16 +698,22 @@
             (block $mix_heads_done
               (loop $mix_heads
                 (br_if $mix_heads_done (i32.ge_u (local.get $h) (local.get $h1)))
-                (call $mix
-                  (i32.add (local.get $exponentials)
-                    (i32.shl (i32.add (i32.add (i32.mul (local.get $h) (local.get $count)) (local.get $keyStart)) (local.get $n)) (i32.const 2)))
-                  (i32.add (i32.load offset=4 (local.get $run)) (local.get $kv)) (local.get $rows) (local.get $d)
-                  (i32.add (i32.add (local.get $partials)
-                    (i32.mul (i32.add (i32.mul (local.get $h) (local.get $stretches)) (local.get $s)) (local.get $width))) (i32.const 16)))
+                (local.set $weights (i32.add (local.get $exponentials)
+                  (i32.shl (i32.add (i32.add (i32.mul (local.get $h) (local.get $count)) (local.get $keyStart)) (local.get $n)) (i32.const 2))))
+                (local.set $partial (i32.add (i32.add (local.get $partials)
+                  (i32.mul (i32.add (i32.mul (local.get $h) (local.get $stretches)) (local.get $s)) (local.get $width))) (i32.const 16)))
+                (local.set $scales (i32.load offset=20 (local.get $run)))
+                (if (local.get $scales)
+                  (then
+                    (call $mix_int8 (local.get $weights) (i32.add (i32.load offset=4 (local.get $run)) (local.get $kv8))
+                      (i32.add (local.get $scales) (local.get $valueScaleAt)) (local.get $rows) (local.get $d) (local.get $partial)))
+                  (else
+                    (call $mix (local.get $weights) (i32.add (i32.load offset=4 (local.get $run)) (local.get $kv)) (local.get $rows) (local.get $d)
+                      (local.get $partial))))
                 (local.set $h (i32.add (local.get $h) (i32.const 1)))
                 (br $mix_heads)))
             (local.set $n (i32.add (local.get $n) (local.get $rows)))
-            (local.set $run (i32.add (local.get $run) (i32.const 16)))
+            (local.set $run (i32.add (local.get $run) (i32.const 32)))
             (br $mix_runs)))
         (br $batches)))
     (local.get $bad))

@@ -9,6 +9,8 @@ const HEADER_BYTES = 80;
  * threads, so the numbers do not either; merging costs a head-output's worth of work per stretch.
  */
 const STRETCH_KEYS = 1024;
+/** Bytes of a run table entry: keys, values, rows, first position, key scales, value scales, two unused. */
+const RUN_BYTES = 32;
 
 /**
  * One decode step laid out for the `attend` kernel in the arena's scratch: a header, the float32
@@ -81,7 +83,7 @@ export class StepJob {
     const queryBytes = heads * this.queryStride;
     const slopeBytes = 16 * Math.ceil(heads / 2);
     const partialBytes = 8 * heads * this.stretchRoom * (headDim + 2);
-    const runBytes = 16 * this.runRoom;
+    const runBytes = RUN_BYTES * this.runRoom;
     const stretchBytes = 16 * this.stretchRoom;
     const scoreBytes = 8 * heads * this.countRoom;
     const exponentialBytes = 4 * heads * this.countRoom;
@@ -112,14 +114,20 @@ export class StepJob {
     this.f32.set(query.subarray(offset, offset + this.headDim), (this.sinkQueries + h * this.queryStride) >>> 2);
   }
 
-  /** Appends a run: `rows` keys from position `first`, kv head 0's rows at these byte offsets. */
-  addRun(keys: number, values: number, rows: number, first: number): void {
-    const at = (this.runs + 16 * this.runCount++) >>> 2;
+  /**
+   * Appends a run: `rows` keys from position `first`, kv head 0's rows at these byte offsets. For
+   * int8 rows, the byte offsets of kv head 0's scales: per channel for keys (`keyScales`), per row
+   * for values (`valueScales`, at the run's first row); 0 for float32 rows.
+   */
+  addRun(keys: number, values: number, rows: number, first: number, keyScales = 0, valueScales = 0): void {
+    const at = (this.runs + RUN_BYTES * this.runCount++) >>> 2;
     const i32 = this.i32;
     i32[at] = keys;
     i32[at + 1] = values;
     i32[at + 2] = rows;
     i32[at + 3] = first;
+    i32[at + 4] = keyScales;
+    i32[at + 5] = valueScales;
   }
 
   /**
@@ -141,7 +149,7 @@ export class StepJob {
       i32[at] = run;
       i32[at + 1] = end;
       i32[at + 2] = key;
-      for (; run < end; run++) key += i32[(this.runs >>> 2) + 4 * run + 2]!;
+      for (; run < end; run++) key += i32[(this.runs + RUN_BYTES * run + 8) >>> 2]!;
     }
     this.stretches = stretches;
     const at = this.base >>> 2;
