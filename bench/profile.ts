@@ -18,6 +18,7 @@ export interface Profile {
   readonly rx: { readonly dim: number; readonly tokens: number; readonly rounds: number };
   /** The cell where a flat and a peaked softmax are timed side by side. */
   readonly sharpness: { readonly heads: number; readonly headDim: number; readonly n: number; readonly rounds: number };
+  readonly cacheOptions: { readonly heads: number; readonly headDim: number; readonly n: number; readonly rounds: number };
   /** The long cell timed with kvHeads = heads / group for each group (1: multi-head). */
   readonly groupedQuery: { readonly heads: number; readonly headDim: number; readonly n: number; readonly groups: readonly number[]; readonly rounds: number };
   /** Cache length at which memory per token is read. */
@@ -49,6 +50,7 @@ export const FULL: Profile = {
   // A stream takes ~20 ms: many rounds, so the median is steady on a noisy machine.
   rx: { dim: 64, tokens: 1024, rounds: 31 },
   sharpness: { heads: 8, headDim: 128, n: 8192, rounds: 5 },
+  cacheOptions: { heads: 8, headDim: 64, n: 8192, rounds: 5 },
   groupedQuery: { heads: 32, headDim: 128, n: 32768, groups: [1, 4], rounds: 3 },
   memoryTokens: 4096,
   bandwidthMiB: 512,
@@ -65,6 +67,7 @@ export const QUICK: Profile = {
   recompute: { ...FULL.recompute, lengths: [128] },
   rx: { ...FULL.rx, rounds: 5 },
   sharpness: { heads: 8, headDim: 64, n: 8192, rounds: 3 },
+  cacheOptions: { heads: 8, headDim: 64, n: 8192, rounds: 3 },
   groupedQuery: { heads: 8, headDim: 64, n: 8192, groups: [1, 4], rounds: 3 },
   bandwidthMiB: 256,
 };
@@ -82,6 +85,7 @@ export const SMOKE: Profile = {
   prefill: { heads: 2, headDim: 8, tokens: 16, rounds: 1 },
   rx: { dim: 16, tokens: 32, rounds: 2 },
   sharpness: { heads: 2, headDim: 8, n: 64, rounds: 1 },
+  cacheOptions: { heads: 2, headDim: 8, n: 96, rounds: 1 },
   groupedQuery: { heads: 4, headDim: 8, n: 64, groups: [1, 4], rounds: 1 },
   memoryTokens: 64,
   bandwidthMiB: 8,

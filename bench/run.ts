@@ -20,6 +20,7 @@ import { runGroupedQuery } from './sections/grouped-query.js';
 import { runMemory } from './sections/memory.js';
 import { runPrefill } from './sections/prefill.js';
 import { runRecompute } from './sections/recompute.js';
+import { runCacheOptions } from './sections/cache-options.js';
 import { runRxOverhead } from './sections/rx-overhead.js';
 import { runSharpness } from './sections/sharpness.js';
 import { runStream } from './sections/stream.js';
@@ -74,6 +75,10 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
     if (sections.has('gqa')) {
       progress.section('grouped-query heads');
       results.groupedQuery = runGroupedQuery(profile, progress);
+    }
+    if (sections.has('options')) {
+      progress.section('cache options');
+      results.cacheOptions = runCacheOptions(profile, progress);
     }
     if (sections.has('rx')) {
       progress.section('rx overhead');

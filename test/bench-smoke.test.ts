@@ -98,6 +98,14 @@ describe('npm run bench:smoke', () => {
     expect(results.prefill!.ratio.count).toBe(results.prefill!.single.count);
     expect(results.sharpness!.rows.map((r) => r.kernels)).toEqual(['auto', 'js']);
     expect(results.sharpness!.error).toBeLessThanOrEqual(1e-5);
+    // n = 96: the int8 rows cover a quantized block and a filling one; the RoPE rows attend the window of 48 and 4 sinks.
+    expect(results.cacheOptions!.rows.map((r) => [r.variant, r.attended])).toEqual([
+      ['float32 cache', 97],
+      ['int8 cache', 97],
+      ["int8 cache, kernels 'js'", 97],
+      ["RoPE 'absolute', window", 52],
+      ["RoPE 'cache', window", 52],
+    ]);
     expect(results.groupedQuery!.rows.map((r) => [r.kvHeads, r.cacheBytes])).toEqual([[4, 2 * 4 * 8 * 65 * 4], [1, 2 * 8 * 65 * 4]]);
     // float32 cache, H=2, D=8: a key and a value are 2·16·4 bytes, whole 64-token blocks at 64 tokens.
     expect(results.memory!.find((m) => m.storage === 'float32')!.reported).toBe(128);
@@ -116,6 +124,7 @@ describe('npm run bench:smoke', () => {
       '## Prefill: pushMany vs one push per token',
       '## A flat and a sharply peaked softmax',
       '## Grouped-query heads',
+      '## Cache options (H = 2, D = 8, n = 96)',
       '## rx operator overhead',
       '## Memory per cached token',
       '## Memory bandwidth and the floor',
@@ -138,17 +147,18 @@ describe('npm run bench:smoke', () => {
 });
 
 describe('the bench harness', () => {
-  it('restores a filled cache exactly as pushQKV would fill it: the next step is bit-identical', () => {
+  it('restores a filled cache exactly as pushQKV would fill it, float32 or int8: the next step is bit-identical', () => {
     fc.assert(
-      fc.property(fc.integer({ min: 1, max: 3 }), fc.constantFrom(2, 4, 8), fc.integer({ min: 0, max: 150 }), (heads, headDim, n) => {
+      fc.property(fc.integer({ min: 1, max: 3 }), fc.constantFrom(2, 4, 8), fc.integer({ min: 0, max: 150 }), fc.boolean(), (heads, headDim, n, int8) => {
+        const options = { ...engineOptions(heads, headDim), ...(int8 ? { cacheDtype: 'int8' as const } : {}) };
         const width = heads * headDim;
         const keys = tokenRows(SEED_KEY, n + 1, width);
         const values = tokenRows(SEED_VALUE, n + 1, width);
         const queries = tokenRows(SEED_QUERY, n + 1, width);
         const row = (a: Float32Array, t: number) => a.subarray(t * width, (t + 1) * width);
-        const pushed = createAttention(engineOptions(heads, headDim));
+        const pushed = createAttention(options);
         for (let t = 0; t < n; t++) pushed.pushQKV(row(queries, t), row(keys, t), row(values, t));
-        const direct = restoredEngine(engineOptions(heads, headDim), keys, values, n);
+        const direct = restoredEngine(options, keys, values, n);
         expect(direct.length).toBe(n);
         expect(direct.stats().tokens).toBe(n);
         const expected = pushed.pushQKV(row(queries, n), row(keys, n), row(values, n));

@@ -228,6 +228,24 @@ export function performanceMarkdown(r: BenchResults, plotFile: string | null): s
     out.push('');
   }
 
+  if (r.cacheOptions) {
+    const x = r.cacheOptions;
+    const base = x.rows.find((row) => row.variant === 'float32 cache')!.micros.median;
+    out.push(`## Cache options (H = ${x.heads}, D = ${x.headDim}, n = ${num(x.n)})`);
+    out.push('');
+    out.push(
+      'The decode step with the options that change how the cache is stored or read, one at a time: an int8 cache (a quarter of the ' +
+        'bytes, read in place by the SIMD kernels) against the default float32 one, and the same on the TypeScript kernels; RoPE with ' +
+        `a window of ${num(x.n >> 1)} and 4 sinks, where 'cache' positions (ranks among the attended keys) differ from 'absolute' ones, ` +
+        'each way. Default kernels unless said, one thread, interleaved.',
+    );
+    out.push('');
+    out.push('| engine | keys attended | µs per step (median) | min–max | ÷ float32 cache |');
+    out.push('|---|---:|---:|---:|---:|');
+    for (const row of x.rows) out.push(`| ${row.variant} | ${num(row.attended)} | ${num(row.micros.median)} | ${range(row.micros)} | ${ratio(row.micros.median / base)} |`);
+    out.push('');
+  }
+
   if (r.rx) {
     out.push('## rx operator overhead');
     out.push('');

@@ -8,6 +8,7 @@ import type { PrefillResult } from '../sections/prefill.js';
 import type { RecomputeRow } from '../sections/recompute.js';
 import type { RxResult } from '../sections/rx-overhead.js';
 import type { SharpnessResult } from '../sections/sharpness.js';
+import type { CacheOptionsResult } from '../sections/cache-options.js';
 import type { StreamRow } from '../sections/stream.js';
 
 /** Everything one run measured, as the report and --json see it. */
@@ -28,6 +29,7 @@ export interface BenchResults {
   recompute?: { readonly heads: number; readonly headDim: number; readonly rows: readonly RecomputeRow[] };
   prefill?: PrefillResult;
   sharpness?: SharpnessResult;
+  cacheOptions?: CacheOptionsResult;
   groupedQuery?: GroupedQueryResult;
   rx?: RxResult;
   memory?: readonly MemoryRow[];

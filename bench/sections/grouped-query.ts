@@ -1,8 +1,8 @@
 import type { AttentionOptions } from '../../src/index.js';
-import { SEED_KEY, SEED_QUERY, SEED_VALUE, tokenRow, tokenRows } from '../data.js';
 import { engineOptions } from '../impls/attnstream-implementation.js';
 import { restoredEngine } from '../impls/restored-engine.js';
 import { interleave, stepsContender } from '../interleave.js';
+import { stepRows, timedStep } from '../restored-step.js';
 import type { Profile } from '../profile.js';
 import type { Progress } from '../progress.js';
 import { summarize } from '../stats.js';
@@ -32,24 +32,15 @@ export interface GroupedQueryResult {
 export function runGroupedQuery(profile: Profile, progress: Progress): GroupedQueryResult {
   const { heads, headDim, n, groups, rounds } = profile.groupedQuery;
   const width = heads * headDim;
-  const q = tokenRow(new Float32Array(width), SEED_QUERY, n, width);
   const contenders = groups.map((group) => {
     const kvHeads = heads / group;
     const kvWidth = kvHeads * headDim;
     // Grouped heads need projections; pushQKV leaves them unused, so zeros do.
     const weights = { wq: new Float32Array(width * width), wk: new Float32Array(kvWidth * width), wv: new Float32Array(kvWidth * width) };
     const options: AttentionOptions = { ...engineOptions(heads, headDim), kvHeads, weights };
-    const engine = restoredEngine(options, tokenRows(SEED_KEY, n, kvWidth), tokenRows(SEED_VALUE, n, kvWidth), n);
-    const k = tokenRow(new Float32Array(kvWidth), SEED_KEY, n, kvWidth);
-    const v = tokenRow(new Float32Array(kvWidth), SEED_VALUE, n, kvWidth);
-    const step = (): number => {
-      const t0 = performance.now();
-      engine.pushQKV(q, k, v);
-      const micros = (performance.now() - t0) * 1000;
-      engine.truncate(n);
-      return micros;
-    };
-    return { ...stepsContender(String(kvHeads), step, 500_000), kvHeads, engine };
+    const rows = stepRows(width, kvWidth, n);
+    const engine = restoredEngine(options, rows.keys, rows.values, n);
+    return { ...stepsContender(String(kvHeads), () => timedStep(engine, rows, n), 500_000), kvHeads, engine };
   });
   progress.plan(contenders.length * rounds);
   const micros = interleave(contenders, rounds, (id) => progress.tick(`grouped-query heads · kvHeads ${id}`));

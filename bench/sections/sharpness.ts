@@ -1,7 +1,7 @@
-import { SEED_KEY, SEED_QUERY, SEED_VALUE, tokenRow, tokenRows } from '../data.js';
 import { engineOptions } from '../impls/attnstream-implementation.js';
 import { restoredEngine } from '../impls/restored-engine.js';
 import { interleave, stepsContender } from '../interleave.js';
+import { stepRows, timedStep } from '../restored-step.js';
 import type { Profile } from '../profile.js';
 import type { Progress } from '../progress.js';
 import { relativeError, summarize } from '../stats.js';
@@ -36,28 +36,15 @@ export interface SharpnessResult {
  */
 export function runSharpness(profile: Profile, progress: Progress): SharpnessResult {
   const { heads, headDim, n, rounds } = profile.sharpness;
-  const width = heads * headDim;
-  const keys = tokenRows(SEED_KEY, n, width);
-  const values = tokenRows(SEED_VALUE, n, width);
-  const q = tokenRow(new Float32Array(width), SEED_QUERY, n, width);
-  const k = tokenRow(new Float32Array(width), SEED_KEY, n, width);
-  const v = tokenRow(new Float32Array(width), SEED_VALUE, n, width);
+  const rows = stepRows(heads * headDim, heads * headDim, n);
   const kernelSets = ['auto', 'js'] as const;
   const outputs = new Map<string, ArrayLike<number>>();
   const contenders = kernelSets.flatMap((kernels) =>
     (['flat', 'peaked'] as const).map((shape) => {
       const id = `${kernels} ${shape}`;
       const options = { ...engineOptions(heads, headDim, kernels), ...(shape === 'peaked' ? { scale: PEAKED_SCALE } : {}) };
-      const engine = restoredEngine(options, keys, values, n);
-      const step = (): number => {
-        const t0 = performance.now();
-        const [result] = engine.pushQKV(q, k, v);
-        const micros = (performance.now() - t0) * 1000;
-        engine.truncate(n);
-        outputs.set(id, result!.output);
-        return micros;
-      };
-      return { ...stepsContender(id, step, 250_000), engine };
+      const engine = restoredEngine(options, rows.keys, rows.values, n);
+      return { ...stepsContender(id, () => timedStep(engine, rows, n, (output) => outputs.set(id, output)), 250_000), engine };
     }),
   );
   progress.plan(contenders.length * rounds);

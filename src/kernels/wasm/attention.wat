@@ -384,13 +384,13 @@
         (local.set $c (i32.add (local.get $c) (i32.const 1)))
         (br $tail))))
 
-  ;; scores over int8 key rows (a full block's keys, quantized per channel): out[r] = scale ·
-  ;; Σ_c (q[c]·s[c])·k[r·d + c], s the block's float32 scale per channel. Row by row, four
-  ;; channels per f32x4 pass (q·s, times the keys widened to float32), the last d mod 4 one by one,
-  ;; summed as $score_rows sums: float32 lanes, (l0 + l1) + (l2 + l3), plus the tail.
-  (func $scores_int8 (param $q i32) (param $k i32) (param $s i32) (param $count i32) (param $d i32) (param $scale f64) (param $out i32)
-    (local $r i32) (local $c i32) (local $row i32) (local $a v128) (local $t f32) (local $d4 i32)
-    (local.set $d4 (i32.and (local.get $d) (i32.const -4)))
+;; scores over int8 key rows (a full block's keys, quantized per channel): out[r] = scale ·
+  ;; Σ_c qs[c]·k[r·d + c], qs the query times the block's float32 scale per channel (the caller
+  ;; multiplies them once per block). Row by row, 16 channels per pass (one 16-byte load widened
+  ;; to four f32x4), then 4, then the last d mod 4 one by one, the lanes summed as $score_rows
+  ;; sums: (l0 + l1) + (l2 + l3), plus the tail.
+  (func $scores_int8 (param $qs i32) (param $k i32) (param $count i32) (param $d i32) (param $scale f64) (param $out i32)
+    (local $r i32) (local $c i32) (local $row i32) (local $a v128) (local $x v128) (local $half v128) (local $t f32) (local $qp i32)
     (local.set $row (local.get $k))
     (block $rows_done
       (loop $rows
@@ -398,14 +398,27 @@
         (local.set $a (v128.const i64x2 0 0))
         (local.set $t (f32.const 0))
         (local.set $c (i32.const 0))
+        (block $sixteens_done
+          (loop $sixteens
+            (br_if $sixteens_done (i32.gt_u (i32.add (local.get $c) (i32.const 16)) (local.get $d)))
+            (local.set $qp (i32.add (local.get $qs) (i32.shl (local.get $c) (i32.const 2))))
+            (local.set $x (v128.load align=1 (i32.add (local.get $row) (local.get $c))))
+            (local.set $half (i16x8.extend_low_i8x16_s (local.get $x)))
+            (local.set $a (f32x4.add (local.get $a) (f32x4.add
+              (f32x4.mul (v128.load align=4 (local.get $qp)) (f32x4.convert_i32x4_s (i32x4.extend_low_i16x8_s (local.get $half))))
+              (f32x4.mul (v128.load offset=16 align=4 (local.get $qp)) (f32x4.convert_i32x4_s (i32x4.extend_high_i16x8_s (local.get $half)))))))
+            (local.set $half (i16x8.extend_high_i8x16_s (local.get $x)))
+            (local.set $a (f32x4.add (local.get $a) (f32x4.add
+              (f32x4.mul (v128.load offset=32 align=4 (local.get $qp)) (f32x4.convert_i32x4_s (i32x4.extend_low_i16x8_s (local.get $half))))
+              (f32x4.mul (v128.load offset=48 align=4 (local.get $qp)) (f32x4.convert_i32x4_s (i32x4.extend_high_i16x8_s (local.get $half)))))))
+            (local.set $c (i32.add (local.get $c) (i32.const 16)))
+            (br $sixteens)))
         (block $fours_done
           (loop $fours
-            (br_if $fours_done (i32.ge_u (local.get $c) (local.get $d4)))
+            (br_if $fours_done (i32.gt_u (i32.add (local.get $c) (i32.const 4)) (local.get $d)))
             (local.set $a (f32x4.add (local.get $a)
               (f32x4.mul
-                (f32x4.mul
-                  (v128.load align=4 (i32.add (local.get $q) (i32.shl (local.get $c) (i32.const 2))))
-                  (v128.load align=4 (i32.add (local.get $s) (i32.shl (local.get $c) (i32.const 2)))))
+                (v128.load align=4 (i32.add (local.get $qs) (i32.shl (local.get $c) (i32.const 2))))
                 (f32x4.convert_i32x4_s (i32x4.extend_low_i16x8_s (i16x8.extend_low_i8x16_s
                   (v128.load32_zero align=1 (i32.add (local.get $row) (local.get $c)))))))))
             (local.set $c (i32.add (local.get $c) (i32.const 4)))
@@ -414,8 +427,7 @@
           (loop $tail
             (br_if $tail_done (i32.ge_u (local.get $c) (local.get $d)))
             (local.set $t (f32.add (local.get $t) (f32.mul
-              (f32.mul (f32.load (i32.add (local.get $q) (i32.shl (local.get $c) (i32.const 2))))
-                (f32.load (i32.add (local.get $s) (i32.shl (local.get $c) (i32.const 2)))))
+              (f32.load (i32.add (local.get $qs) (i32.shl (local.get $c) (i32.const 2))))
               (f32.convert_i32_s (i32.load8_s (i32.add (local.get $row) (local.get $c)))))))
             (local.set $c (i32.add (local.get $c) (i32.const 1)))
             (br $tail)))
@@ -428,7 +440,19 @@
         (local.set $r (i32.add (local.get $r) (i32.const 1)))
         (br $rows))))
 
-  ;; The weighted sum over int8 value rows (quantized per row): out[c] += Σ_r (w[r]·s[r])·v[r·d + c],
+  ;; qs[c] = q[c]·s[c] for c in [0, d), float32: a query against a block's per-channel key scales.
+  (func $scale_query (param $qs i32) (param $q i32) (param $s i32) (param $d i32)
+    (local $c i32)
+    (block $done
+      (loop $channels
+        (br_if $done (i32.ge_u (local.get $c) (local.get $d)))
+        (f32.store (i32.add (local.get $qs) (i32.shl (local.get $c) (i32.const 2)))
+          (f32.mul (f32.load (i32.add (local.get $q) (i32.shl (local.get $c) (i32.const 2))))
+            (f32.load (i32.add (local.get $s) (i32.shl (local.get $c) (i32.const 2))))))
+        (local.set $c (i32.add (local.get $c) (i32.const 1)))
+        (br $channels))))
+
+    ;; The weighted sum over int8 value rows (quantized per row): out[c] += Σ_r (w[r]·s[r])·v[r·d + c],
   ;; s the float32 scale of each row. As $mix: columns outside, rows inside, the chunk's sums in
   ;; float32 lanes, then widened and added to the float64 output; 16 columns per chunk (one 16-byte
   ;; load a row, widened to four f32x4), then 4, then the last d mod 4 one by one in float64.
@@ -559,7 +583,7 @@
     (local $queries i32) (local $queryStride i32) (local $partials i32) (local $scoreBase i32) (local $exponentials i32)
     (local $slopes i32) (local $kvStride i32) (local $stretchTable i32) (local $scale f64) (local $within i32)
     (local $sinkRunEnd i32) (local $sinkQueries i32)
-    (local $kv8 i32) (local $keyScaleAt i32) (local $valueScaleAt i32) (local $query i32) (local $scales i32) (local $weights i32)
+    (local $kv8 i32) (local $keyScaleAt i32) (local $valueScaleAt i32) (local $query i32) (local $scales i32) (local $weights i32) (local $scaled i32)
     (local.set $bad (i32.const -1))
     (local.set $backward (i32.load offset=68 (local.get $job)))
     (local.set $d (i32.load (local.get $job)))
@@ -633,8 +657,13 @@
                 (local.set $scales (i32.load offset=16 (local.get $run)))
                 (if (local.get $scales)
                   (then
-                    (call $scores_int8 (local.get $query) (i32.add (i32.load (local.get $run)) (local.get $kv8))
-                      (i32.add (local.get $scales) (local.get $keyScaleAt)) (local.get $rows) (local.get $d) (local.get $scale) (local.get $at)))
+                    ;; The query times the block's key scales goes to this item's partial, whose sums
+                    ;; are not in use until the exponentials (one region per item: threads never share it).
+                    (local.set $scaled (i32.add (i32.add (local.get $partials)
+                      (i32.mul (i32.add (i32.mul (local.get $h) (local.get $stretches)) (local.get $s)) (local.get $width))) (i32.const 16)))
+                    (call $scale_query (local.get $scaled) (local.get $query) (i32.add (local.get $scales) (local.get $keyScaleAt)) (local.get $d))
+                    (call $scores_int8 (local.get $scaled) (i32.add (i32.load (local.get $run)) (local.get $kv8))
+                      (local.get $rows) (local.get $d) (local.get $scale) (local.get $at)))
                   (else
                     (call $scores (local.get $query) (i32.add (i32.load (local.get $run)) (local.get $kv)) (local.get $rows) (local.get $d)
                       (local.get $scale) (local.get $at))))
