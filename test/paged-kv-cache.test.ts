@@ -126,6 +126,32 @@ describe('PagedKVCache against a model (a plain array of stamps per cache)', () 
     );
   });
 
+  it('an int8 block whose arena cannot grow when it fills keeps its float keys, exactly as appended', () => {
+    const arena = wasmArena();
+    if (arena === null) return;
+    // The arena's own allocator, refusing everything once the first block stands: as at 4 GiB.
+    let grown = false;
+    const full = Object.create(arena) as typeof arena;
+    full.allocate = (bytes: number) => (grown ? -1 : arena.allocate(bytes));
+    const cache = new PagedKVCache({ kvHeads: 2, headDim: 3, queryWidth: 0, blockSize: 4, Float: Float32Array, int8: true, arena: full });
+    const keys = Array.from({ length: 10 }, (_, t) => Float32Array.from({ length: 6 }, (_, n) => Math.sin(t + n)));
+    for (const k of keys) {
+      cache.append(k, k, null);
+      grown = true;
+    }
+    expect(cache.blockAt(0)!.keysByteOffset).toBeGreaterThan(0);
+    // Later blocks could not go in the arena at all: plain arrays, quantized as usual.
+    expect(cache.blockAt(4)!.keysByteOffset).toBe(-1);
+    expect(cache.blockAt(4)!.keysInt8).not.toBeNull();
+    expect(cache.length).toBe(10);
+    const block = cache.blockAt(0)!;
+    expect([block.keysInt8, block.keyScales, block.keyScalesByteOffset]).toEqual([null, null, 0]);
+    keys.slice(0, 4).forEach((k, slot) => {
+      for (let g = 0; g < 2; g++) expect(Array.from(block.keys!.subarray((g * 4 + slot) * 3, (g * 4 + slot + 1) * 3))).toEqual(Array.from(k.subarray(g * 3, g * 3 + 3)));
+    });
+    cache.dispose();
+  });
+
   it('releases only whole blocks inside [keepHead, before) and keeps the head', () => {
     const cache = new PagedKVCache({ kvHeads: 1, headDim: 1, queryWidth: 0, blockSize: 4, Float: Float32Array, int8: false });
     for (let i = 0; i < 20; i++) cache.append(new Float32Array([i]), new Float32Array([i]), null);

@@ -281,8 +281,17 @@ export class PagedKVCache {
     for (let g = 0; g < kvHeads; g++) {
       quantizeColumnsInt8(keysInt8, keyScales, g * headDim, block.keys!, g * blockSize * headDim, blockSize, headDim);
     }
-    block.keysInt8 = keysInt8;
-    block.keyScales = keyScales;
+    try {
+      block.keysInt8 = keysInt8;
+      block.keyScales = keyScales;
+    } catch (e) {
+      // An arena block's memory could not grow (4 GiB reached): it keeps its float keys, which
+      // every reader of the cache (kernels, snapshots, forks) takes as a block still filling.
+      if (!(e instanceof RangeError)) throw e;
+      block.keysInt8 = null;
+      block.keyScales = null;
+      return;
+    }
     block.keys = null;
   }
 
