@@ -5,7 +5,7 @@ import { sharedWasmArena } from './wasm-arena.js';
 
 /**
  * Starts the worker of `slot` on `data`, which runs the pool's loop
- * ({@link WORKER_LOOP_SOURCE}), and resolves once the worker says it is ready. On a failure it
+ * (`WORKER_LOOP_SOURCE` in thread-pool.ts), and resolves once the worker says it is ready. On a failure it
  * terminates that worker and rejects.
  */
 export type SpawnWorker = (data: WorkerData, slot: number) => Promise<PoolWorker>;
