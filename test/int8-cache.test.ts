@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createAttention, restoreAttention } from '../src/index.js';
 import type { AttentionOptions, AttentionStep } from '../src/index.js';
+import { ropeInverseFrequencies, ropeRotate } from '../src/kernels/index.js';
 import { tokensArbitrary } from './support/engine-arbitraries.js';
 
 /** q, k, v rows for pushQKV: heads·headDim, kvHeads·headDim and kvHeads·headDim numbers. */
@@ -16,8 +17,10 @@ const qkvCase = fc
     magnitude: fc.constantFrom(1, 10, 1000),
     // 'auto' is the WebAssembly kernels, which read int8 rows in place.
     kernels: fc.constantFrom<'auto' | 'js'>('auto', 'js'),
+    rope: fc.boolean(),
     seed: fc.integer(),
   })
+  .map((c) => ({ ...c, headDim: c.rope ? 2 * Math.ceil(c.headDim / 2) : c.headDim }))
   .chain((c) => {
     const heads = c.kvHeads * c.groupSize;
     const row = (n: number) => fc.array(fc.double({ min: -c.magnitude, max: c.magnitude, noNaN: true }), { minLength: n, maxLength: n });
@@ -27,7 +30,7 @@ const qkvCase = fc
   });
 
 function optionsOf(
-  c: { heads: number; kvHeads: number; headDim: number; blockSize: number; window?: number; kernels: 'auto' | 'js' },
+  c: { heads: number; kvHeads: number; headDim: number; blockSize: number; window?: number; kernels: 'auto' | 'js'; rope: boolean },
   cacheDtype: 'float32' | 'int8',
 ): AttentionOptions {
   const zeros = (n: number) => new Float32Array(n);
@@ -40,6 +43,7 @@ function optionsOf(
     blockSize: c.blockSize,
     cacheDtype,
     kernels: c.kernels,
+    ...(c.rope ? { positions: 'rope' as const } : {}),
     ...(c.window === undefined ? {} : { window: c.window }),
     // pushQKV bypasses the projections; weights are only here to allow kvHeads < heads.
     weights: { wq: zeros(dim * dim), wk: zeros(c.kvHeads * c.headDim * dim), wv: zeros(c.kvHeads * c.headDim * dim) },
@@ -47,7 +51,7 @@ function optionsOf(
 }
 
 describe('int8 cache (keys per channel, values per token)', () => {
-  it('stays within the stated bound of the float32 engine: (e^{2δ} − 1)·max|v| + max|v|/254 per head', () => {
+  it('stays within the stated bound of the float32 engine: (e^{2δ} − 1)·max|v| + max|v|/254 per head, with RoPE too', () => {
     // A key channel rounds by at most s_c/2 with s_c = max|k_c|/127 (over a block), so a score moves
     // by at most δ = scale·Σ_c |q_c|·max|k_c|/254; weights then move by a factor within e^{±δ} each,
     // and a value rounds by at most max|v|/254. The float32 engine itself is exact to ~1e-6.
@@ -59,15 +63,26 @@ describe('int8 cache (keys per channel, values per token)', () => {
         const scale = 1 / Math.sqrt(c.headDim);
         const maxK = new Float64Array(c.kvHeads * c.headDim);
         let maxV = 0;
+        // With RoPE the cache holds keys rotated by their positions, and a query channel's
+        // weight in the bound is the norm of its rotation pair (the guide's derivation).
+        const invFreq = ropeInverseFrequencies(c.headDim, 10000);
+        const half = c.headDim >> 1;
         c.tokens.forEach(([q, k, v], i) => {
-          k.forEach((x, n) => (maxK[n] = Math.max(maxK[n]!, Math.abs(x))));
+          const cached = Float64Array.from(k);
+          if (c.rope) for (let g = 0; g < c.kvHeads; g++) ropeRotate(cached, g * c.headDim, c.headDim, i, invFreq);
+          cached.forEach((x, n) => (maxK[n] = Math.max(maxK[n]!, Math.abs(x))));
           maxV = Math.max(maxV, ...v.map(Math.abs));
           const [a] = exact.pushQKV(q, k, v);
           const [b] = int8.pushQKV(q, k, v);
           for (let h = 0; h < c.heads; h++) {
             const g = Math.floor(h / c.groupSize);
             let delta = 0;
-            for (let ch = 0; ch < c.headDim; ch++) delta += (scale * Math.abs(q[h * c.headDim + ch]!) * maxK[g * c.headDim + ch]!) / 254;
+            for (let ch = 0; ch < c.headDim; ch++) {
+              const at = h * c.headDim;
+              const m = ch % Math.max(1, half);
+              const weight = c.rope ? Math.hypot(q[at + m]!, q[at + m + half]!) : Math.abs(q[at + ch]!);
+              delta += (scale * weight * maxK[g * c.headDim + ch]!) / 254;
+            }
             // The last terms: the float32 reference's own rounding, relative and (for subnormal values) absolute.
             const bound = (Math.expm1(2 * delta) * maxV + maxV / 254) * 1.001 + 1e-5 * maxV + 1e-37;
             for (let ch = 0; ch < c.headDim; ch++) {
