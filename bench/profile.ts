@@ -46,7 +46,8 @@ export const FULL: Profile = {
   // The C targets are ratios on this stream: seven interleaved rounds (slow peers fewer, by their budget) steady the medians.
   stream: { heads: 8, headDim: 64, tokens: 2048, maxSeconds: 60, rounds: 7 },
   recompute: { heads: 8, headDim: 64, lengths: [128, 1024], maxStepSeconds: 6 },
-  prefill: { heads: 8, headDim: 64, tokens: 512, rounds: 3 },
+  // Whole prompts of ~0.1 and ~0.2 s: seven rounds steady the median of the per-round ratios.
+  prefill: { heads: 8, headDim: 64, tokens: 512, rounds: 7 },
   // A stream takes ~20 ms: many rounds, so the median is steady on a noisy machine.
   rx: { dim: 64, tokens: 1024, rounds: 31 },
   sharpness: { heads: 8, headDim: 128, n: 8192, rounds: 5 },
