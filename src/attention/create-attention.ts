@@ -484,23 +484,35 @@ export class AttentionEngine implements Attention {
     if (!job.begin(count, sinkRuns + blocksSpanned(keys.from, keys.to, blockSize))) return false;
     if (!this.addRuns(job, 0, keys.sinkEnd) || !this.addRuns(job, keys.from, keys.to)) return false;
     const rank = sinkRank(o, i, keys);
-    const qHead = this.qHead;
     for (let h = 0; h < heads; h++) {
       if (o.invFreq === null) {
         job.setQuery(h, qSource, qOffset + h * headDim);
         continue;
       }
-      for (let c = 0; c < headDim; c++) qHead[c] = qSource[qOffset + h * headDim + c]!;
-      if (rank !== i) {
-        ropeRotate(qHead, 0, headDim, rank, o.invFreq);
-        job.setSinkQuery(h, qHead, 0);
-        for (let c = 0; c < headDim; c++) qHead[c] = qSource[qOffset + h * headDim + c]!;
-      }
-      ropeRotate(qHead, 0, headDim, i, o.invFreq);
-      job.setQuery(h, qHead, 0);
+      const qSink = this.rotateQuery(qSource, qOffset + h * headDim, i, rank);
+      if (rank !== i) job.setSinkQuery(h, qSink, 0);
+      job.setQuery(h, this.qHead, 0);
     }
     job.seal(o.groupSize, 4 * blockSize * headDim, o.scale, o.slopes, i, rank === i ? 0 : sinkRuns);
     return true;
+  }
+
+  /**
+   * Copies a head's query, `qSource[offset …]`, into `qHead` rotated by `i` (RoPE), and returns the
+   * row the sinks are scored against: `qHead` itself, or `qSink`, the query rotated by `rank` when
+   * RoPE 'cache' positions set the sinks apart ({@link sinkRank}).
+   */
+  private rotateQuery(qSource: FloatArray, offset: number, i: number, rank: number): Float64Array {
+    const { headDim, invFreq } = this.options;
+    const qHead = this.qHead;
+    for (let c = 0; c < headDim; c++) qHead[c] = qSource[offset + c]!;
+    if (invFreq === null) return qHead;
+    if (rank !== i) {
+      this.qSink.set(qHead);
+      ropeRotate(this.qSink, 0, headDim, rank, invFreq);
+    }
+    ropeRotate(qHead, 0, headDim, i, invFreq);
+    return rank === i ? qHead : this.qSink;
   }
 
   /** Adds one run per cache block that positions `[from, to)` span; false when a block lives outside the arena. */
@@ -533,17 +545,9 @@ export class AttentionEngine implements Attention {
     const qHead = this.qHead;
     headOut.fill(0);
     const rank = sinkRank(o, i, keys);
-    const qSink = rank === i ? qHead : this.qSink;
     for (let h = 0; h < heads; h++) {
       const g = Math.floor(h / groupSize);
-      for (let c = 0; c < headDim; c++) qHead[c] = qSource[qOffset + h * headDim + c]!;
-      if (o.invFreq !== null) {
-        if (rank !== i) {
-          qSink.set(qHead);
-          ropeRotate(qSink, 0, headDim, rank, o.invFreq);
-        }
-        ropeRotate(qHead, 0, headDim, i, o.invFreq);
-      }
+      const qSink = this.rotateQuery(qSource, qOffset + h * headDim, i, rank);
       const slope = o.slopes === null ? 0 : o.slopes[h]!;
       let n = this.scoreRun(scores, 0, qSink, g, 0, keys.sinkEnd, i, slope);
       n = this.scoreRun(scores, n, qHead, g, keys.from, keys.to, i, slope);

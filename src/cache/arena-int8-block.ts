@@ -11,6 +11,9 @@ const collected = new FinalizationRegistry<Regions>(({ arena, held }) => {
   for (const { offset, bytes } of held.values()) arena.release(offset, bytes);
 });
 
+/** What assigning an array to an {@link ArenaInt8Block} throws when the arena cannot grow to hold it (4 GiB). */
+export class ArenaFullError extends RangeError {}
+
 /**
  * An int8 {@link KVBlock} (the KIVI split: float32 keys while the block fills, then int8 keys with a
  * scale per channel; int8 values with a scale per token) whose arrays live in the
@@ -141,7 +144,7 @@ export class ArenaInt8Block implements KVBlock {
       this.drop(region);
       return;
     }
-    if (!this.hold(region)) throw new RangeError(`the kernels' memory cannot hold another ${this.sizes[region]} bytes`);
+    if (!this.hold(region)) throw new ArenaFullError(`the kernels' memory cannot hold another ${this.sizes[region]} bytes`);
     const view = this.view(region)!;
     if (data.length !== view.length) throw new RangeError(`${region}: expected ${view.length} numbers, got ${data.length}`);
     view.set(data);

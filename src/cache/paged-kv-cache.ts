@@ -2,7 +2,7 @@ import { quantizeColumnsInt8, quantizeRowInt8 } from '../kernels/index.js';
 import type { FloatArray, FloatArrayConstructor } from '../kernels/index.js';
 import type { WasmArena } from '../kernels/wasm/wasm-arena.js';
 import { ArenaBlock } from './arena-block.js';
-import { ArenaInt8Block } from './arena-int8-block.js';
+import { ArenaFullError, ArenaInt8Block } from './arena-int8-block.js';
 import type { CacheStats } from './cache-stats.js';
 import type { KVBlock } from './kv-block.js';
 
@@ -287,7 +287,7 @@ export class PagedKVCache {
     } catch (e) {
       // An arena block's memory could not grow (4 GiB reached): it keeps its float keys, which
       // every reader of the cache (kernels, snapshots, forks) takes as a block still filling.
-      if (!(e instanceof RangeError)) throw e;
+      if (!(e instanceof ArenaFullError)) throw e;
       block.keysInt8 = null;
       block.keyScales = null;
       return;

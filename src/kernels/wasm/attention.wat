@@ -583,7 +583,7 @@
     (local $queries i32) (local $queryStride i32) (local $partials i32) (local $scoreBase i32) (local $exponentials i32)
     (local $slopes i32) (local $kvStride i32) (local $stretchTable i32) (local $scale f64) (local $within i32)
     (local $sinkRunEnd i32) (local $sinkQueries i32)
-    (local $kv8 i32) (local $keyScaleAt i32) (local $valueScaleAt i32) (local $query i32) (local $scales i32) (local $weights i32) (local $scaled i32)
+    (local $kv8 i32) (local $keyScaleAt i32) (local $valueScaleAt i32) (local $query i32) (local $scales i32) (local $weights i32) (local $scaled i32) (local $g i32)
     (local.set $bad (i32.const -1))
     (local.set $backward (i32.load offset=68 (local.get $job)))
     (local.set $d (i32.load (local.get $job)))
@@ -631,11 +631,12 @@
         (local.set $run0 (i32.add (local.get $runs) (i32.shl (i32.load (local.get $stretch)) (i32.const 5))))
         (local.set $end (i32.add (local.get $runs) (i32.shl (i32.load offset=4 (local.get $stretch)) (i32.const 5))))
         (local.set $keyStart (i32.load offset=8 (local.get $stretch)))
-        (local.set $kv (i32.mul (i32.div_u (local.get $h0) (local.get $group)) (local.get $kvStride)))
+        (local.set $g (i32.div_u (local.get $h0) (local.get $group)))
+        (local.set $kv (i32.mul (local.get $g) (local.get $kvStride)))
         ;; int8 rows: a kv head's are a quarter as many bytes apart, its key scales d floats apart,
         ;; its value scales one float per row of the block (kvStride / d bytes)
         (local.set $kv8 (i32.shr_u (local.get $kv) (i32.const 2)))
-        (local.set $keyScaleAt (i32.shl (i32.mul (i32.div_u (local.get $h0) (local.get $group)) (local.get $d)) (i32.const 2)))
+        (local.set $keyScaleAt (i32.shl (i32.mul (local.get $g) (local.get $d)) (i32.const 2)))
         (local.set $valueScaleAt (i32.div_u (local.get $kv) (local.get $d)))
         ;; scores, run by run, each run for every head of the batch while its keys are in L1
         (local.set $n (i32.const 0))
