@@ -9,7 +9,7 @@ import { caseArbitrary, tokensArbitrary } from './support/engine-arbitraries.js'
 const continued = (engine: Attention, xs: readonly number[][]): AttentionStep[] => [...xs.flatMap((x) => engine.push(x)), ...engine.flush()];
 
 /** An engine fed `xs`, then rolled back or forked as `history` says: the states snapshots must capture. */
-const engineCase = caseArbitrary({}, 24).chain(({ options, xs }) =>
+const engineCase = caseArbitrary({ wideHeads: true }, 24).chain(({ options, xs }) =>
   fc
     .record({
       more: tokensArbitrary(options.dim, 0, 10),

@@ -21,7 +21,7 @@ afterAll(async () => {
 
 /** Float32 configurations, with float32 or int8 caches: the SIMD kernels run all of them. */
 const threadedCase = fc
-  .tuple(configArbitrary({ precision: 'float32' }), fc.boolean())
+  .tuple(configArbitrary({ precision: 'float32', wideHeads: true }), fc.boolean())
   .map(([o, int8]): AttentionOptions => ({ ...o, kernels: 'auto', ...(int8 ? { cacheDtype: 'int8' as const } : {}) }))
   .chain((options) =>
     fc.record({

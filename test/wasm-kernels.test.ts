@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { generatedAttentionWasm, GENERATED } from '../scripts/build-wasm.js';
+import { VALUE_CHUNK, writeValueRow } from '../src/cache/value-layout.js';
 import { AttentionError, createAttention } from '../src/index.js';
 import { projectInArena } from '../src/kernels/wasm/project-in-arena.js';
 import { wasmArena, wasmKernelsAvailable } from '../src/kernels/wasm/wasm-arena.js';
@@ -189,22 +190,28 @@ describe('WebAssembly SIMD kernels', () => {
     );
   });
 
-  it('mix: adds a float32 weighted sum of the rows to the float64 output, within the float32 summation bound', () => {
+  it('mix: adds a float32 weighted sum of the rows, read in column chunks from any slot of a block, to the float64 output, within the float32 summation bound', () => {
     const arena = wasmArena()!;
+    const placement = fc.record({ slot: fc.integer({ min: 0, max: 9 }), spare: fc.integer({ min: 0, max: 9 }) });
     fc.assert(
-      fc.property(kernelCase, ({ headDim, count, skew, rows, weights }) => {
-        const rowsAt = arena.allocate(4 * (headDim * count + skew)) + 4 * skew;
+      fc.property(kernelCase, placement, ({ headDim, count, skew, rows, weights }, { slot, spare }) => {
+        // A kv head's values in a block of blockSize slots, the run at slots [slot, slot + count).
+        const blockSize = slot + count + spare;
+        const region = arena.allocate(4 * (headDim * blockSize + skew)) + 4 * skew;
         const w = arena.allocate(4 * count);
         const out = arena.allocate(8 * headDim);
         const buffer = arena.buffer;
-        const stored = new Float32Array(buffer, rowsAt, headDim * count);
-        stored.set(rows);
+        const block = new Float32Array(buffer, region, headDim * blockSize);
+        // Slots outside the run hold NaN: a kernel reading one would spoil the sums.
+        block.fill(NaN);
+        const stored = Float32Array.from(rows);
+        for (let r = 0; r < count; r++) writeValueRow(block, 0, blockSize, headDim, slot + r, stored, r * headDim);
         const w32 = new Float32Array(buffer, w, count);
         w32.set(weights);
         const mixed = new Float64Array(buffer, out, headDim);
         mixed.fill(0.5); // mix adds to what is there
 
-        arena.mix(w, rowsAt, count, headDim, out);
+        arena.mix(w, region, slot, count, headDim, 4 * VALUE_CHUNK * blockSize, out);
         for (let c = 0; c < headDim; c++) {
           let expected = 0.5;
           let magnitude = 0;
@@ -215,7 +222,7 @@ describe('WebAssembly SIMD kernels', () => {
           const bound = (count + 2) * U * magnitude + 2 * count * TINY + 1e-15;
           expect(Math.abs(mixed[c]! - expected)).toBeLessThanOrEqual(bound);
         }
-        arena.release(rowsAt - 4 * skew, 4 * (headDim * count + skew));
+        arena.release(region - 4 * skew, 4 * (headDim * blockSize + skew));
         arena.release(w, 4 * count);
         arena.release(out, 8 * headDim);
       }),

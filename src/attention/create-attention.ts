@@ -1,6 +1,7 @@
 import { PagedKVCache } from '../cache/index.js';
 import type { CacheStats } from '../cache/index.js';
 import { encodeSafetensors } from '../cache/safetensors.js';
+import { VALUE_CHUNK } from '../cache/value-layout.js';
 import { AttentionError } from '../errors.js';
 // Present in browsers and Node; declared here because the core compiles against plain ES2022.
 declare function queueMicrotask(callback: () => void): void;
@@ -528,8 +529,7 @@ export class AttentionEngine implements Attention {
       const keyScales = block.keyScalesByteOffset;
       const valueScales = block.valueScalesByteOffset;
       const keyRow = (keyScales === 0 ? 4 : 1) * slot * headDim;
-      const valueRow = (valueScales === 0 ? 4 : 1) * slot * headDim;
-      job.addRun(block.keysByteOffset + keyRow, block.valuesByteOffset + valueRow, end - p, p, keyScales, valueScales === 0 ? 0 : valueScales + 4 * slot);
+      job.addRun(block.keysByteOffset + keyRow, block.valuesByteOffset, slot, end - p, p, keyScales, valueScales === 0 ? 0 : valueScales + 4 * slot);
       p = end;
     }
     return true;
@@ -608,23 +608,30 @@ export class AttentionEngine implements Attention {
       const end = Math.min(to, (b + 1) * blockSize);
       const values = block.values;
       if (values !== null) {
-        // Four keys per pass over the output row: a quarter of the loads and stores of headOut.
-        const out = h * headDim;
-        for (; p + 3 < end; p += 4) {
-          const a0 = scores[n]!;
-          const a1 = scores[n + 1]!;
-          const a2 = scores[n + 2]!;
-          const a3 = scores[n + 3]!;
-          n += 4;
-          const r0 = (g * blockSize + (p - b * blockSize)) * headDim;
-          const r1 = r0 + headDim;
-          const r2 = r1 + headDim;
-          const r3 = r2 + headDim;
-          for (let c = 0; c < headDim; c++) {
-            headOut[out + c] = headOut[out + c]! + (a0 * values[r0 + c]! + a1 * values[r1 + c]! + (a2 * values[r2 + c]! + a3 * values[r3 + c]!));
+        // Chunk by chunk of columns ({@link VALUE_CHUNK}), four keys per pass over the chunk's outputs:
+        // a quarter of the loads and stores of headOut.
+        const rows = end - p;
+        for (let c0 = 0; c0 < headDim; c0 += VALUE_CHUNK) {
+          const width = Math.min(VALUE_CHUNK, headDim - c0);
+          const out = h * headDim + c0;
+          let at = g * blockSize * headDim + c0 * blockSize + (p - b * blockSize) * width;
+          let r = 0;
+          for (; r + 3 < rows; r += 4, at += 4 * width) {
+            const a0 = scores[n + r]!;
+            const a1 = scores[n + r + 1]!;
+            const a2 = scores[n + r + 2]!;
+            const a3 = scores[n + r + 3]!;
+            const r1 = at + width;
+            const r2 = r1 + width;
+            const r3 = r2 + width;
+            for (let c = 0; c < width; c++) {
+              headOut[out + c] = headOut[out + c]! + (a0 * values[at + c]! + a1 * values[r1 + c]! + (a2 * values[r2 + c]! + a3 * values[r3 + c]!));
+            }
           }
+          for (; r < rows; r++, at += width) axpy(headOut, out, scores[n + r]!, values, at, width);
         }
-        for (; p < end; p++) axpy(headOut, out, scores[n++]!, values, (g * blockSize + (p - b * blockSize)) * headDim, headDim);
+        n += rows;
+        p = end;
         continue;
       }
       const valuesInt8 = block.valuesInt8!;

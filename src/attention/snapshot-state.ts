@@ -1,6 +1,7 @@
 import { PagedKVCache } from '../cache/paged-kv-cache.js';
 import type { KVBlock } from '../cache/kv-block.js';
 import type { Tensor, TensorInput } from '../cache/safetensors.js';
+import { readValueRow, writeValueRow } from '../cache/value-layout.js';
 import { AttentionError } from '../errors.js';
 import { ropeRotate } from '../kernels/rope.js';
 import { oldestAttendable } from './attended-keys.js';
@@ -65,7 +66,7 @@ export function stateTensors(state: EngineState, prefix: string): { tensors: Rec
     for (let g = 0; g < kvHeads; g++) {
       const from = (g * blockSize + slot) * headDim;
       if (block.keys !== null) keys.set(block.keys.subarray(from, from + headDim), f * kvWidth + g * headDim);
-      if (values !== null) values.set(block.values!.subarray(from, from + headDim), t * kvWidth + g * headDim);
+      if (values !== null) readValueRow(block.values!, g * blockSize * headDim, blockSize, headDim, slot, values, t * kvWidth + g * headDim);
       else {
         valuesInt8!.set(block.valuesInt8!.subarray(from, from + headDim), t * kvWidth + g * headDim);
         valueScales![t * kvHeads + g] = block.valueScales![g * blockSize + slot]!;
@@ -229,7 +230,7 @@ export function restoreState(
         block.keys.set(keys.subarray(f * kvWidth + g * headDim, f * kvWidth + (g + 1) * headDim), to);
         if (unrotatedKeys) ropeRotate(block.keys, to, headDim, p, o.invFreq!);
       }
-      if (values !== null) block.values!.set(values.subarray(from, from + headDim), to);
+      if (values !== null) writeValueRow(block.values!, g * blockSize * headDim, blockSize, headDim, slot, values, from);
       else {
         block.valuesInt8!.set((valuesInt8 as Int8Array).subarray(from, from + headDim), to);
         block.valueScales![g * blockSize + slot] = valueScales![t * kvHeads + g]!;

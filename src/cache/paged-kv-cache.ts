@@ -5,6 +5,7 @@ import { ArenaBlock } from './arena-block.js';
 import { ArenaFullError, ArenaInt8Block } from './arena-int8-block.js';
 import type { CacheStats } from './cache-stats.js';
 import type { KVBlock } from './kv-block.js';
+import { writeValueRow } from './value-layout.js';
 
 const MAX_FREE_BLOCKS = 2;
 
@@ -119,7 +120,7 @@ export class PagedKVCache {
       // copies rows of one type in bulk.
       keys.set(k.subarray(src, src + headDim), dst);
       if (block.values !== null) {
-        block.values.set(v.subarray(src, src + headDim), dst);
+        writeValueRow(block.values, g * blockSize * headDim, blockSize, headDim, slot, v, src);
       } else {
         quantizeRowInt8(block.valuesInt8!, dst, block.valueScales!, g * blockSize + slot, v, src, headDim);
       }

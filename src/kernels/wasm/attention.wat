@@ -303,16 +303,22 @@
     (f64.store offset=8 (local.get $partial) (local.get $total))
     (local.get $total))
 
-  ;; out[c] += Σ_r w[r]·v[r·d + c] for c in [0, d): `count` float32 weights against `count`
-  ;; contiguous float32 value rows. Columns outside, rows inside: a chunk of 32 columns stays in
-  ;; eight f32x4 registers across the rows (then chunks of 4), then is widened and added to the
-  ;; float64 output. V8 keeps one of the eight in memory (it hoists the chunk's loads); chunks of
-  ;; 16 columns avoid that and run ~10 % faster from cache, but read each row in more passes and
-  ;; stream values from DRAM ~20 % slower (measured), which the long caches cannot afford.
-  (func $mix (export "mix") (param $w i32) (param $v i32) (param $count i32) (param $d i32) (param $out i32)
+  ;; out[c] += Σ_r w[r]·v_r[c] for c in [0, d): `count` float32 weights against the float32 value
+  ;; rows of slots slot … slot + count − 1 of a kv head's values in a block, which lie in column
+  ;; chunks (src/cache/value-layout.ts): columns [32j, 32j + 32) of every slot together, `chunk`
+  ;; bytes apart, then the last d mod 32 columns, slot after slot. Columns outside, rows inside: a
+  ;; chunk of 32 columns stays in eight f32x4 registers across the rows (then the last chunk's
+  ;; columns 4 at a time, then one by one), reading the chunk's rows as one contiguous stretch; then
+  ;; it is widened and added to the float64 output. V8 keeps one of the eight in memory (it hoists
+  ;; the chunk's loads); chunks of 16 columns avoid that and run ~10 % faster from L1, but read the
+  ;; values in more passes and stream them from DRAM ~20 % slower (measured), which the long caches
+  ;; cannot afford.
+  (func $mix (export "mix") (param $w i32) (param $v i32) (param $slot i32) (param $count i32) (param $d i32) (param $chunk i32) (param $out i32)
     (local $r i32) (local $c i32) (local $p i32) (local $stride i32) (local $wr v128) (local $s f64) (local $o i32)
     (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128) (local $a4 v128) (local $a5 v128) (local $a6 v128) (local $a7 v128)
-    (local.set $stride (i32.shl (local.get $d) (i32.const 2)))
+    (local $full i32) (local $rest i32)
+    (local.set $full (i32.and (local.get $d) (i32.const -32)))
+    (local.set $stride (i32.const 128))
     ;; 32 columns per chunk
     (block $thirtytwos_done
       (loop $thirtytwos
@@ -325,7 +331,7 @@
         (local.set $a5 (v128.const i64x2 0 0))
         (local.set $a6 (v128.const i64x2 0 0))
         (local.set $a7 (v128.const i64x2 0 0))
-        (local.set $p (i32.add (local.get $v) (i32.shl (local.get $c) (i32.const 2))))
+        (local.set $p (i32.add (i32.add (local.get $v) (i32.mul (i32.shr_u (local.get $c) (i32.const 5)) (local.get $chunk))) (i32.shl (local.get $slot) (i32.const 7))))
         (local.set $r (i32.const 0))
         (block $thirtytwos_rows_done
           (loop $thirtytwos_rows
@@ -363,12 +369,16 @@
         (v128.store offset=240 align=8 (local.get $o) (f64x2.add (v128.load offset=240 align=8 (local.get $o)) (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $a7) (local.get $a7)))))
         (local.set $c (i32.add (local.get $c) (i32.const 32)))
         (br $thirtytwos)))
+    ;; The last d mod 32 columns: a chunk of that width after the full ones.
+    (local.set $stride (i32.shl (i32.sub (local.get $d) (local.get $full)) (i32.const 2)))
+    (local.set $rest (i32.add (i32.add (local.get $v) (i32.mul (i32.shr_u (local.get $d) (i32.const 5)) (local.get $chunk)))
+      (i32.sub (i32.mul (local.get $slot) (local.get $stride)) (i32.shl (local.get $full) (i32.const 2)))))
     ;; 4 columns per chunk
     (block $fours_done
       (loop $fours
         (br_if $fours_done (i32.gt_u (i32.add (local.get $c) (i32.const 4)) (local.get $d)))
         (local.set $a0 (v128.const i64x2 0 0))
-        (local.set $p (i32.add (local.get $v) (i32.shl (local.get $c) (i32.const 2))))
+        (local.set $p (i32.add (local.get $rest) (i32.shl (local.get $c) (i32.const 2))))
         (local.set $r (i32.const 0))
         (block $fours_rows_done
           (loop $fours_rows
@@ -389,7 +399,7 @@
         (br_if $tail_done (i32.ge_u (local.get $c) (local.get $d)))
         (local.set $o (i32.add (local.get $out) (i32.shl (local.get $c) (i32.const 3))))
         (local.set $s (f64.load (local.get $o)))
-        (local.set $p (i32.add (local.get $v) (i32.shl (local.get $c) (i32.const 2))))
+        (local.set $p (i32.add (local.get $rest) (i32.shl (local.get $c) (i32.const 2))))
         (local.set $r (i32.const 0))
         (block $rows1_done
           (loop $rows1
@@ -603,7 +613,7 @@
     (local $queries i32) (local $queryStride i32) (local $partials i32) (local $scoreBase i32) (local $exponentials i32)
     (local $slopes i32) (local $kvStride i32) (local $stretchTable i32) (local $scale f64) (local $within i32)
     (local $sinkRunEnd i32) (local $sinkQueries i32)
-    (local $kv8 i32) (local $keyScaleAt i32) (local $valueScaleAt i32) (local $query i32) (local $scales i32) (local $weights i32) (local $scaled i32) (local $g i32)
+    (local $chunk i32) (local $kv8 i32) (local $keyScaleAt i32) (local $valueScaleAt i32) (local $query i32) (local $scales i32) (local $weights i32) (local $scaled i32) (local $g i32)
     (local.set $bad (i32.const -1))
     (local.set $backward (i32.load offset=68 (local.get $job)))
     (local.set $d (i32.load (local.get $job)))
@@ -621,6 +631,8 @@
     (local.set $slopes (i32.load offset=40 (local.get $job)))
     (local.set $scale (f64.load offset=48 (local.get $job)))
     (local.set $kvStride (i32.load offset=16 (local.get $job)))
+    ;; a float block's values lie in chunks of 32 columns, each the block's rows (kvStride / 4d) deep
+    (local.set $chunk (i32.div_u (i32.shl (local.get $kvStride) (i32.const 5)) (local.get $d)))
     (local.set $stretchTable (i32.load offset=60 (local.get $job)))
     (local.set $exponentials (i32.load offset=64 (local.get $job)))
     (local.set $sinkRunEnd (i32.add (local.get $runs) (i32.shl (i32.load offset=72 (local.get $job)) (i32.const 5))))
@@ -755,11 +767,12 @@
                 (local.set $scales (i32.load offset=20 (local.get $run)))
                 (if (local.get $scales)
                   (then
-                    (call $mix_int8 (local.get $weights) (i32.add (i32.load offset=4 (local.get $run)) (local.get $kv8))
+                    (call $mix_int8 (local.get $weights)
+                      (i32.add (i32.add (i32.load offset=4 (local.get $run)) (local.get $kv8)) (i32.mul (i32.load offset=24 (local.get $run)) (local.get $d)))
                       (i32.add (local.get $scales) (local.get $valueScaleAt)) (local.get $rows) (local.get $d) (local.get $partial)))
                   (else
-                    (call $mix (local.get $weights) (i32.add (i32.load offset=4 (local.get $run)) (local.get $kv)) (local.get $rows) (local.get $d)
-                      (local.get $partial))))
+                    (call $mix (local.get $weights) (i32.add (i32.load offset=4 (local.get $run)) (local.get $kv)) (i32.load offset=24 (local.get $run))
+                      (local.get $rows) (local.get $d) (local.get $chunk) (local.get $partial))))
                 (local.set $h (i32.add (local.get $h) (i32.const 1)))
                 (br $mix_heads)))
             (local.set $n (i32.add (local.get $n) (local.get $rows)))

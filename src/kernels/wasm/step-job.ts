@@ -9,7 +9,7 @@ const HEADER_BYTES = 80;
  * threads, so the numbers do not either; merging costs a head-output's worth of work per stretch.
  */
 const STRETCH_KEYS = 1024;
-/** Bytes of a run table entry: keys, values, rows, first position, key scales, value scales, two unused. */
+/** Bytes of a run table entry: keys, values, rows, first position, key scales, value scales, first slot, one unused. */
 const RUN_BYTES = 32;
 
 /**
@@ -115,11 +115,13 @@ export class StepJob {
   }
 
   /**
-   * Appends a run: `rows` keys from position `first`, kv head 0's rows at these byte offsets. For
+   * Appends a run: `rows` keys from position `first`, in the block's slots from `slot` on. `keys`:
+   * the byte offset of kv head 0's first row of the run; `values`: of kv head 0's values in the
+   * block (float32 ones in column chunks, src/cache/value-layout.ts; int8 ones row after row). For
    * int8 rows, the byte offsets of kv head 0's scales: per channel for keys (`keyScales`), per row
    * for values (`valueScales`, at the run's first row); 0 for float32 rows.
    */
-  addRun(keys: number, values: number, rows: number, first: number, keyScales = 0, valueScales = 0): void {
+  addRun(keys: number, values: number, slot: number, rows: number, first: number, keyScales = 0, valueScales = 0): void {
     const at = (this.runs + RUN_BYTES * this.runCount++) >>> 2;
     const i32 = this.i32;
     i32[at] = keys;
@@ -128,6 +130,7 @@ export class StepJob {
     i32[at + 3] = first;
     i32[at + 4] = keyScales;
     i32[at + 5] = valueScales;
+    i32[at + 6] = slot;
   }
 
   /**

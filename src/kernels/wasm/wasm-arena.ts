@@ -45,8 +45,12 @@ export class WasmArena {
    * to `partial[0]`, `partial[1]` and returns the sum, non-finite when a score was.
    */
   readonly exponentiate: (scores: number, count: number, exponentials: number, partial: number) => number;
-  /** `out += Σ_r w[r]·v_r` over `count` contiguous float32 value rows; w is float32, out float64. */
-  readonly mix: (weights: number, values: number, count: number, headDim: number, out: number) => void;
+  /**
+   * `out += Σ_r w[r]·v_r` over `count` float32 value rows from slot `slot` of a kv head's values in
+   * a block, laid out in column chunks `chunkBytes` apart (src/cache/value-layout.ts); w is float32,
+   * out float64.
+   */
+  readonly mix: (weights: number, values: number, slot: number, count: number, headDim: number, chunkBytes: number, out: number) => void;
   /**
    * Items `[i0, i1)` of the step laid out by a {@link StepJob} at byte offset `job` (each a head
    * over a stretch of its keys); returns the lowest head whose scores overflowed, or -1.

@@ -1,0 +1,33 @@
+import type { FloatArray } from '../kernels/index.js';
+
+/**
+ * Columns per chunk of a block's float values. Within a block, a kv head's values are not stored
+ * row after row (as its keys are) but in chunks of columns: columns `[c0, c0 + width)` of every
+ * slot together, slot after slot, where the chunks are 32 columns wide but the last (headDim mod 32
+ * columns, when there are any). Value (s, c) of a kv head whose region starts at `region` is at
+ * `region + c0·blockSize + s·width + (c − c0)`.
+ *
+ * Why: the weighted sum Σ_r w_r·v_r runs over a run of rows 32 columns at a time (eight f32x4
+ * accumulators; more would not fit in the registers), so with row-major values each pass read
+ * 128 bytes of every row, a row apart. In chunks it reads one contiguous stretch instead: the
+ * `mix` kernel ran ~24 % faster on values in L3 (64-row blocks in a 4 MB region), and a 2,048-token
+ * stream of 8 heads ~5 % faster (D = 64; ~10 % at D = 128), with the same sums in the same order.
+ */
+export const VALUE_CHUNK = 32;
+
+/** Stores the row `src[from … from + headDim)` as slot `slot` of the kv head's values at `region`. */
+export function writeValueRow(values: FloatArray, region: number, blockSize: number, headDim: number, slot: number, src: FloatArray, from: number): void {
+  for (let c0 = 0; c0 < headDim; c0 += VALUE_CHUNK) {
+    const width = Math.min(VALUE_CHUNK, headDim - c0);
+    values.set(src.subarray(from + c0, from + c0 + width), region + c0 * blockSize + slot * width);
+  }
+}
+
+/** Copies slot `slot` of the kv head's values at `region` into `dst[to … to + headDim)`. */
+export function readValueRow(values: FloatArray, region: number, blockSize: number, headDim: number, slot: number, dst: FloatArray, to: number): void {
+  for (let c0 = 0; c0 < headDim; c0 += VALUE_CHUNK) {
+    const width = Math.min(VALUE_CHUNK, headDim - c0);
+    const at = region + c0 * blockSize + slot * width;
+    dst.set(values.subarray(at, at + width), to + c0);
+  }
+}
