@@ -17,9 +17,11 @@ export const VALUE_CHUNK = 32;
 
 /** Stores the row `src[from … from + headDim)` as slot `slot` of the kv head's values at `region`. */
 export function writeValueRow(values: FloatArray, region: number, blockSize: number, headDim: number, slot: number, src: FloatArray, from: number): void {
+  // Element by element: a subarray view per chunk would be an allocation per chunk of every append.
   for (let c0 = 0; c0 < headDim; c0 += VALUE_CHUNK) {
     const width = Math.min(VALUE_CHUNK, headDim - c0);
-    values.set(src.subarray(from + c0, from + c0 + width), region + c0 * blockSize + slot * width);
+    const at = region + c0 * blockSize + slot * width;
+    for (let c = 0; c < width; c++) values[at + c] = src[from + c0 + c]!;
   }
 }
 
