@@ -222,43 +222,44 @@ export class PagedKVCache {
       return fresh;
     }
     if (block.refs > 1) {
-      const copy: KVBlock = this.arenaBlock() ?? {
-        keys: block.keys === null ? null : block.keys.slice(),
-        values: block.values === null ? null : block.values.slice(),
-        keysInt8: block.keysInt8 === null ? null : block.keysInt8.slice(),
-        keyScales: block.keyScales === null ? null : block.keyScales.slice(),
-        valuesInt8: block.valuesInt8 === null ? null : block.valuesInt8.slice(),
-        valueScales: block.valueScales === null ? null : block.valueScales.slice(),
-        queries: block.queries === null ? null : block.queries.slice(),
-        refs: 1,
-        keysByteOffset: -1,
-        valuesByteOffset: -1,
-        keyScalesByteOffset: 0,
-        valueScalesByteOffset: 0,
-      };
+      const copy = this.copyOf(block);
+      block.refs--;
+      this.table.set(b, copy);
+      return this.withFloatKeys(b, copy);
+    }
+    return this.withFloatKeys(b, block);
+  }
+
+  /** A copy of `block` for this cache to write: in the arena while it has room, else plain arrays. */
+  private copyOf(block: KVBlock): KVBlock {
+    const copy = this.arenaBlock();
+    if (copy === null) return plainCopy(block);
+    try {
       if (copy instanceof ArenaBlock) {
         copy.keys.set(block.keys!);
         copy.values.set(block.values!);
-      } else if (copy instanceof ArenaInt8Block) {
+      } else {
         copy.keys = block.keys;
         copy.keysInt8 = block.keysInt8;
         copy.keyScales = block.keyScales;
         copy.valuesInt8 = block.valuesInt8;
         copy.valueScales = block.valueScales;
       }
-      if (isArenaBlock(copy)) copy.queries?.set(block.queries!);
-      block.refs--;
-      this.table.set(b, copy);
-      return this.withFloatKeys(copy);
+    } catch (e) {
+      // The quantized keys did not fit (4 GiB reached): the copy is made of plain arrays instead.
+      if (!(e instanceof ArenaFullError)) throw e;
+      copy.free();
+      return plainCopy(block);
     }
-    return this.withFloatKeys(block);
+    copy.queries?.set(block.queries!);
+    return copy;
   }
 
   /**
    * A block written again after truncate made it partial gets its keys back in float, dequantized:
    * int8 keys are per channel over the whole block, so a partial block cannot stay quantized.
    */
-  private withFloatKeys(block: KVBlock): KVBlock {
+  private withFloatKeys(b: number, block: KVBlock): KVBlock {
     if (block.keys !== null) return block;
     const { blockSize, headDim, kvHeads, Float } = this.layout;
     const keys = new Float(kvHeads * blockSize * headDim);
@@ -268,7 +269,16 @@ export class PagedKVCache {
         for (let c = 0; c < headDim; c++) keys[row + c] = block.keysInt8![row + c]! * block.keyScales![g * headDim + c]!;
       }
     }
-    block.keys = keys;
+    try {
+      block.keys = keys;
+    } catch (e) {
+      // An arena block whose memory cannot grow to hold float keys (4 GiB reached) moves to plain arrays.
+      if (!(e instanceof ArenaFullError) || !isArenaBlock(block)) throw e;
+      const plain = { ...plainCopy(block), keys, keysInt8: null, keyScales: null };
+      block.free();
+      this.table.set(b, plain);
+      return plain;
+    }
     block.keysInt8 = null;
     block.keyScales = null;
     return block;
@@ -299,13 +309,8 @@ export class PagedKVCache {
   private allocate(): KVBlock {
     const { blockSize, headDim, kvHeads, queryWidth, Float, int8 } = this.layout;
     const reused = this.free.pop();
-    if (reused) {
+    if (reused !== undefined && this.unquantized(reused)) {
       reused.refs = 1;
-      if (reused.keys === null) {
-        reused.keys = new Float(kvHeads * blockSize * headDim);
-        reused.keysInt8 = null;
-        reused.keyScales = null;
-      }
       return reused;
     }
     const size = kvHeads * blockSize * headDim;
@@ -327,6 +332,25 @@ export class PagedKVCache {
     };
   }
 
+  /**
+   * Gives a spare block float keys again (zeroed) in place of quantized ones. False, and the block
+   * given back, when it lives in an arena that cannot grow to hold them (4 GiB reached).
+   */
+  private unquantized(block: KVBlock): boolean {
+    if (block.keys !== null) return true;
+    const { blockSize, headDim, kvHeads, Float } = this.layout;
+    block.keysInt8 = null;
+    block.keyScales = null;
+    try {
+      block.keys = new Float(kvHeads * blockSize * headDim);
+    } catch (e) {
+      if (!(e instanceof ArenaFullError) || !isArenaBlock(block)) throw e;
+      block.free();
+      return false;
+    }
+    return true;
+  }
+
   /** A fresh block in the arena, or null without one (or when it is full, or the cache is not float32). */
   private arenaBlock(): ArenaBlock | ArenaInt8Block | null {
     const { blockSize, headDim, kvHeads, queryWidth, Float, int8, arena } = this.layout;
@@ -344,6 +368,24 @@ export class PagedKVCache {
     if (this.free.length < MAX_FREE_BLOCKS) this.free.push(block);
     else if (isArenaBlock(block)) block.free();
   }
+}
+
+/** A copy of `block` in plain arrays. */
+function plainCopy(block: KVBlock): KVBlock {
+  return {
+    keys: block.keys === null ? null : block.keys.slice(),
+    values: block.values === null ? null : block.values.slice(),
+    keysInt8: block.keysInt8 === null ? null : block.keysInt8.slice(),
+    keyScales: block.keyScales === null ? null : block.keyScales.slice(),
+    valuesInt8: block.valuesInt8 === null ? null : block.valuesInt8.slice(),
+    valueScales: block.valueScales === null ? null : block.valueScales.slice(),
+    queries: block.queries === null ? null : block.queries.slice(),
+    refs: 1,
+    keysByteOffset: -1,
+    valuesByteOffset: -1,
+    keyScalesByteOffset: 0,
+    valueScalesByteOffset: 0,
+  };
 }
 
 /** Whether `block` lives in the kernels' arena, whose memory it must give back. */
