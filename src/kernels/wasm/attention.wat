@@ -596,9 +596,9 @@
   ;;   +0 headDim  +4 groupSize  +8 runs  +12 count (keys per head)  +16 kvStride (bytes from one kv
   ;;   head's rows to the next in a block)  +20 queries (float32, one 16-byte-aligned row per head)
   ;;   +24 queryStride  +28 partials (float64, headDim + 2 per item)  +32 scores (float64, count
-  ;;   per head)  +36 run table (per run, 32 bytes: keys, values, rows, first position, key scales,
-  ;;   value scales; i32 each; the scales 0 for float32 rows, else int8 rows: see $scores_int8 and
-  ;;   $mix_int8)  +40 slopes
+  ;;   per head)  +36 run table (per run, 32 bytes: keys (the run's first row), values (the
+  ;;   block's), rows, first position, key scales, value scales, first slot in the block; i32 each;
+  ;;   the scales 0 for float32 rows, else int8 rows: see $scores_int8 and $mix_int8)  +40 slopes
   ;;   (float64 per head, or 0 for none)  +44 query position  +48 scale (f64)  +56 stretches (per head)
   ;;   +60 stretch table (per stretch: first run, end run, first key; i32 each, 16 bytes)
   ;;   +64 exponentials (float32, count per head)  +68 backward (nonzero: items from i1 − 1 down to i0)
