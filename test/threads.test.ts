@@ -5,6 +5,9 @@ import type { Attention, AttentionOptions, AttentionStep } from '../src/index.js
 import { compareStep } from '../src/testing/internal/compare-step.js';
 import { errorBounds } from '../src/testing/internal/error-bounds.js';
 import { defaultTolerance } from '../src/testing/internal/tolerance.js';
+import { Worker } from 'node:worker_threads';
+import { startThreadPool } from '../src/kernels/wasm/start-thread-pool.js';
+import { WORKER_LOOP_SOURCE } from '../src/kernels/wasm/thread-pool.js';
 import { createThreadPool } from '../src/threads/index.js';
 import { configArbitrary, mulberry32, tokensArbitrary } from './support/engine-arbitraries.js';
 
@@ -236,6 +239,46 @@ describe('threads: a step split across a ThreadPool', () => {
     expect(pool.closed).toBe(true);
     for (let t = 20; t < 40; t++) expect(attn.push(x(t))).toEqual(one.push(x(t)));
   });
+
+  it('a worker that never takes its share (gone, or never started) costs time, not a hang: the calling thread runs the share, bit for bit', async () => {
+    const absent = await startThreadPool(3, async () => ({ terminate: () => undefined }));
+    const options = { dim: 64, heads: 8, withWeights: true, weights: projections(64, 8, 8, 8) };
+    const attn = createAttention({ ...options, threads: absent });
+    const one = createAttention(options);
+    const x = (t: number) => Array.from({ length: 64 }, (_, c) => Math.cos(t * 0.3 + c));
+    const prompt = Array.from({ length: 40 }, (_, t) => x(t));
+    expect(attn.pushMany(prompt)).toEqual(one.pushMany(prompt));
+    for (let t = 40; t < 300; t++) expect(attn.push(x(t))).toEqual(one.push(x(t)));
+    await absent.close();
+  });
+
+  it('a worker that starts while steps are running joins them mid-stream, bit for bit', async () => {
+    let control: Int32Array | null = null;
+    // Not waiting for the worker to be ready: the steps begin while its thread still boots.
+    const late = await startThreadPool(2, async (data) => {
+      control = new Int32Array(data.control);
+      const worker = new Worker(`import('node:worker_threads').then(({ workerData }) => (${WORKER_LOOP_SOURCE})(workerData, () => {}));`, { eval: true, workerData: data });
+      worker.unref();
+      return worker;
+    });
+    const options = { dim: 64, heads: 8, weights: projections(64, 8, 8, 8) };
+    const attn = createAttention({ ...options, threads: late });
+    const one = createAttention(options);
+    const x = (t: number) => Array.from({ length: 64 }, (_, c) => Math.sin(t * 0.7 + c));
+    // Slot 0's DONE (its second Int32) counts up once the worker has finished a share of its own.
+    const workerFinished = () => control![1]! > 0;
+    let t = 0;
+    for (; t < 2000 || (!workerFinished() && t < 100_000); t++) {
+      if (!sameBits(attn.push(x(t))[0]!.output, one.push(x(t))[0]!.output)) break;
+      if (attn.length === 512) {
+        attn.truncate(256);
+        one.truncate(256);
+      }
+    }
+    expect(workerFinished()).toBe(true);
+    expect(sameBits(attn.push(x(t))[0]!.output, one.push(x(t))[0]!.output)).toBe(true);
+    await late.close();
+  }, 60_000);
 
   it('a pool of 1 is the calling thread alone', async () => {
     const pool = await createThreadPool(1);

@@ -21,6 +21,13 @@ const W = 10;
 const TOKENS = 11;
 const ROWS = 12;
 const COLS = 13;
+/**
+ * Who runs the posted share: −sequence while nobody has taken it, sequence once the worker or the
+ * calling thread has (compare-and-swap, so exactly one of them runs it).
+ */
+const CLAIM = 14;
+/** Sequences stay in [1, 2³⁰): a share's −sequence and sequence are distinct Int32 values, never 0. */
+const LAST_SEQUENCE = 0x3fffffff;
 const OP_ATTEND = 0;
 const OP_PROJECT = 1;
 /** Below this many multiply-adds a projection runs on the calling thread: a hand-over costs more. */
@@ -38,9 +45,10 @@ const SPIN_MS = 2;
  * The loop each worker runs, as source text: the platform module (attnstream/threads) evaluates
  * it in a worker with `(data, ready)`. The worker instantiates the kernels over the pool's shared
  * memory, then waits for a step: the main thread writes the job and a share of the items into the
- * worker's slot and bumps POSTED; the worker runs `attend` on that share (or `project` on a share
- * of a projection's tokens or rows), writes RESULT and sets DONE to what it saw. Polling for a while before sleeping keeps the hand-over at a step's pace
- * cheap; a notify without a job (wake()) starts the polling again.
+ * worker's slot and bumps POSTED; the worker claims the share (CLAIM, unless the main thread took
+ * it back first), runs `attend` on it (or `project` on a share of a projection's tokens or rows),
+ * writes RESULT and sets DONE to what it saw. Polling for a while before sleeping keeps the
+ * hand-over at a step's pace cheap; a notify without a job (wake()) starts the polling again.
  */
 export const WORKER_LOOP_SOURCE = `(data, ready) => {
   const control = new Int32Array(data.control);
@@ -60,6 +68,8 @@ export const WORKER_LOOP_SOURCE = `(data, ready) => {
     }
     seen = Atomics.load(control, at + ${POSTED});
     if (Atomics.load(control, at + ${QUIT}) !== 0) return;
+    // The caller runs a share itself when this worker is late (asleep, still starting): then it is not ours.
+    if (Atomics.compareExchange(control, at + ${CLAIM}, -seen, seen) !== -seen) continue;
     let result = ${FAILED};
     try {
       if (control[at + ${OP}] === ${OP_PROJECT}) {
@@ -102,7 +112,9 @@ export interface WorkerData {
  *
  * The calling thread counts: a pool of 2 threads is the caller and one worker. A step waits for
  * its workers synchronously (so `push` stays synchronous): it sleeps in `Atomics.wait` where the
- * thread may block (Node, workers) and polls where it may not (a browser page's main thread).
+ * thread may block (Node, workers) and polls where it may not (a browser page's main thread). A
+ * share its worker has not claimed by the time the calling thread finished its own (the worker
+ * asleep, still starting, or gone) is taken back and run there, with the same numbers.
  *
  * @example
  * ```ts
@@ -169,7 +181,7 @@ export class ThreadPool {
         c[at + FIRST_ITEM] = bound(w);
         c[at + END_ITEM] = bound(w + 1);
       },
-      () => this.arena.attend(job, 0, bound(1)),
+      (k) => this.arena.attend(job, bound(k), bound(k + 1)),
     );
   }
 
@@ -212,8 +224,8 @@ export class ThreadPool {
         c[at + ROWS] = rowCount;
         c[at + COLS] = cols;
       },
-      () => {
-        const [o, xs, ws, tokens, rowCount] = shareArgs(0);
+      (k) => {
+        const [o, xs, ws, tokens, rowCount] = shareArgs(k);
         this.arena.project(o, xs, ws, tokens, rowCount, cols);
         return -1;
       },
@@ -246,30 +258,51 @@ export class ThreadPool {
 
   /**
    * Posts shares 1 … parts − 1 to the workers (`post` fills a worker's slot), runs share 0 here
-   * (`own`), waits for every worker and returns the lowest non-negative result (the lowest
+   * (`run(0)`), then, worker by worker, takes back a share its worker has not claimed yet and runs
+   * it here too (a worker asleep, still starting or gone costs its share's time, not a wait), or
+   * waits for the worker to finish it. Returns the lowest non-negative result (the lowest
    * overflowing head: a kv head's query heads take its stretches in turn, so any share may hold
-   * it), or -1.
+   * it), or -1. Every share runs the same kernel on the same items wherever it runs, so the
+   * numbers do not depend on who ran what.
    */
-  private share(parts: number, post: (c: Int32Array, at: number, share: number) => void, own: () => number): number {
+  private share(parts: number, post: (c: Int32Array, at: number, share: number) => void, run: (share: number) => number): number {
     const c = this.control;
-    const sequence = ++this.sequence;
+    const sequence = (this.sequence = this.sequence >= LAST_SEQUENCE ? 1 : this.sequence + 1);
     for (let w = 1; w < parts; w++) {
       const at = (w - 1) * SLOT;
       post(c, at, w);
+      Atomics.store(c, at + CLAIM, -sequence);
       Atomics.store(c, at + POSTED, sequence);
       Atomics.notify(c, at + POSTED, 1);
     }
-    let bad = FAILED;
+    let bad = -1;
+    let error: unknown = null;
+    const take = (result: number): void => {
+      if (result >= 0 && (bad < 0 || result < bad)) bad = result;
+    };
     try {
-      bad = own();
-    } finally {
-      // Even when the caller's share throws, wait for the workers: the next call rewrites what they read.
-      for (let w = 1; w < parts; w++) {
-        const result = this.waitFor((w - 1) * SLOT, sequence);
-        if (result === FAILED) throw new Error(`attnstream thread pool: the kernel trapped on worker ${w}`);
-        if (result >= 0 && (bad < 0 || result < bad)) bad = result;
-      }
+      take(run(0));
+    } catch (e) {
+      error = e;
     }
+    // Every share is settled before returning, even after a throw: the next call rewrites what workers read.
+    for (let w = 1; w < parts; w++) {
+      const at = (w - 1) * SLOT;
+      if (Atomics.compareExchange(c, at + CLAIM, -sequence, sequence) === -sequence) {
+        // Taken back: after a throw it is simply not run.
+        if (error !== null) continue;
+        try {
+          take(run(w));
+        } catch (e) {
+          error = e;
+        }
+        continue;
+      }
+      const result = this.waitFor(at, sequence);
+      if (result === FAILED) error ??= new Error(`attnstream thread pool: the kernel trapped on worker ${w}`);
+      else take(result);
+    }
+    if (error !== null) throw error;
     return bad;
   }
 
