@@ -96,6 +96,7 @@ describe('npm run bench:smoke', () => {
     expect(results.rx).toBeDefined();
     if (results.rx !== undefined && !('skipped' in results.rx)) expect(results.rx.overhead).toBe(results.rx.ratio.median - 1);
     expect(results.prefill!.ratio.count).toBe(results.prefill!.single.count);
+    expect(results.prefill!.attention.count).toBe(results.prefill!.single.count);
     expect(results.sharpness!.rows.map((r) => r.kernels)).toEqual(['auto', 'js']);
     expect(results.sharpness!.error).toBeLessThanOrEqual(1e-5);
     // n = 96: the int8 rows cover a quantized block and a filling one; the RoPE rows attend the window of 48 and 4 sinks.

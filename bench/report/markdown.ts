@@ -165,6 +165,7 @@ export function performanceMarkdown(r: BenchResults, plotFile: string | null): s
     out.push('|---|---:|---:|');
     out.push(`| push(x) × ${p.tokens} | ${num(p.single.median)} | ${range(p.single)} |`);
     out.push(`| pushMany(xs) | ${num(p.many.median)} | ${range(p.many)} |`);
+    out.push(`| the attention alone: pushQKV × ${p.tokens}, no weights | ${num(p.attention.median)} | ${range(p.attention)} |`);
     out.push('');
     out.push(
       `push ÷ pushMany per token: **${ratio(p.ratio.median)}**, the median of each round's ratio (${ratio(p.ratio.min)}–${ratio(p.ratio.max)}; outputs agree: ${agreement(p.error)}).`,
@@ -174,9 +175,12 @@ export function performanceMarkdown(r: BenchResults, plotFile: string | null): s
       'Both paths project with the same WebAssembly kernel on the engine\'s copy of the matrices in the kernels\' memory, in float32 ' +
         'arithmetic of one order per output (hence the bit-for-bit agreement): a single push one token against four weight rows per pass, ' +
         'bound by reading the 4 MB of weights each token; a prompt four tokens against two rows, bound by the multiplications and additions ' +
-        '(no fused multiply-add in WebAssembly SIMD), about 2.5× cheaper per token. The attention that follows is the same per token on ' +
-        'both paths (each query over its own prefix), which brings the whole ratio below the projections\' own. Before single pushes ' +
-        'projected in the kernels (TypeScript loops, float64) they cost 3,000–6,000 µs per token here.',
+        '(no fused multiply-add in WebAssembly SIMD). The attention that follows is the same per token on both paths (each query over ' +
+        `its own prefix): ${num(p.attention.median)} µs a token alone, the third row. Taking it away leaves ` +
+        `${num(p.single.median - p.attention.median)} µs of projecting (and the rest) per single push against ` +
+        `${num(p.many.median - p.attention.median)} per prompt token, ${ratio((p.single.median - p.attention.median) / (p.many.median - p.attention.median))}; ` +
+        'the attention both paths share brings the whole ratio below that. Before single pushes projected in the kernels (TypeScript ' +
+        'loops, float64) they cost 3,000–6,000 µs per token here.',
     );
     out.push('');
   }

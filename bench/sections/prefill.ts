@@ -15,6 +15,11 @@ export interface PrefillResult {
   /** µs per token. */
   readonly single: Summary;
   readonly many: Summary;
+  /**
+   * µs per token of the prompt's attention alone: an engine without weights fed the same rows as
+   * q, k and v through pushQKV, one by one. Both paths spend this besides projecting.
+   */
+  readonly attention: Summary;
   /** single ÷ many, per round: how many times cheaper a prompt token is. */
   readonly ratio: Summary;
   /** Relative max difference between the two paths' last outputs. */
@@ -41,9 +46,10 @@ export function runPrefill(profile: Profile, progress: Progress): PrefillResult 
   const { heads, headDim, tokens, rounds } = profile.prefill;
   const options = projectedOptions(heads, headDim, true);
   const xs = embeddings(tokens, options.dim);
+  const rows = xs.map((x) => Float32Array.from(x));
   let lastSingle: ArrayLike<number> = [];
   let lastMany: ArrayLike<number> = [];
-  progress.plan(2 * rounds);
+  progress.plan(3 * rounds);
   const seconds = interleave(
     [
       {
@@ -68,9 +74,20 @@ export function runPrefill(profile: Profile, progress: Progress): PrefillResult 
           return s;
         },
       },
+      {
+        id: 'attention',
+        run: () => {
+          const engine = createAttention({ dim: options.dim, heads, headDim });
+          const s = timed(() => {
+            for (const row of rows) engine.pushQKV(row, row, row);
+          });
+          engine.dispose();
+          return s;
+        },
+      },
     ],
     rounds,
-    (id) => progress.tick(`prefill ${tokens} tokens · ${id === 'many' ? 'pushMany' : 'push'}`),
+    (id) => progress.tick(`prefill ${tokens} tokens · ${id === 'many' ? 'pushMany' : id === 'single' ? 'push' : 'attention alone'}`),
   );
   const perToken = (id: string) => summarize(seconds.get(id)!.map((s) => (s / tokens) * 1e6));
   return {
@@ -80,6 +97,7 @@ export function runPrefill(profile: Profile, progress: Progress): PrefillResult 
     headDim,
     single: perToken('single'),
     many: perToken('many'),
+    attention: perToken('attention'),
     ratio: pairedRatios(seconds.get('single')!, seconds.get('many')!),
     error: relativeError(lastMany, lastSingle),
   };
