@@ -1,7 +1,7 @@
 import { PagedKVCache } from '../cache/index.js';
 import type { CacheStats } from '../cache/index.js';
 import { encodeSafetensors } from '../cache/safetensors.js';
-import { VALUE_CHUNK } from '../cache/value-layout.js';
+import { VALUE_CHUNK, valueChunkAt } from '../cache/value-layout.js';
 import { AttentionError } from '../errors.js';
 // Present in browsers and Node; declared here because the core compiles against plain ES2022.
 declare function queueMicrotask(callback: () => void): void;
@@ -614,7 +614,7 @@ export class AttentionEngine implements Attention {
         for (let c0 = 0; c0 < headDim; c0 += VALUE_CHUNK) {
           const width = Math.min(VALUE_CHUNK, headDim - c0);
           const out = h * headDim + c0;
-          let at = g * blockSize * headDim + c0 * blockSize + (p - b * blockSize) * width;
+          let at = valueChunkAt(g * blockSize * headDim, blockSize, p - b * blockSize, c0, width);
           let r = 0;
           for (; r + 3 < rows; r += 4, at += 4 * width) {
             const a0 = scores[n + r]!;

@@ -15,12 +15,17 @@ import type { FloatArray } from '../kernels/index.js';
  */
 export const VALUE_CHUNK = 32;
 
+/** Where slot `slot`'s numbers of the chunk of columns from `c0` (`width` wide) start, in the kv head's values at `region`. */
+export function valueChunkAt(region: number, blockSize: number, slot: number, c0: number, width: number): number {
+  return region + c0 * blockSize + slot * width;
+}
+
 /** Stores the row `src[from … from + headDim)` as slot `slot` of the kv head's values at `region`. */
 export function writeValueRow(values: FloatArray, region: number, blockSize: number, headDim: number, slot: number, src: FloatArray, from: number): void {
   // Element by element: a subarray view per chunk would be an allocation per chunk of every append.
   for (let c0 = 0; c0 < headDim; c0 += VALUE_CHUNK) {
     const width = Math.min(VALUE_CHUNK, headDim - c0);
-    const at = region + c0 * blockSize + slot * width;
+    const at = valueChunkAt(region, blockSize, slot, c0, width);
     for (let c = 0; c < width; c++) values[at + c] = src[from + c0 + c]!;
   }
 }
@@ -29,7 +34,7 @@ export function writeValueRow(values: FloatArray, region: number, blockSize: num
 export function readValueRow(values: FloatArray, region: number, blockSize: number, headDim: number, slot: number, dst: FloatArray, to: number): void {
   for (let c0 = 0; c0 < headDim; c0 += VALUE_CHUNK) {
     const width = Math.min(VALUE_CHUNK, headDim - c0);
-    const at = region + c0 * blockSize + slot * width;
+    const at = valueChunkAt(region, blockSize, slot, c0, width);
     dst.set(values.subarray(at, at + width), to + c0);
   }
 }
