@@ -1,4 +1,7 @@
 import type { Attention } from '../src/index.js';
+import { interleave } from './interleave.js';
+import type { Contender } from './interleave.js';
+import type { Progress } from './progress.js';
 import { SEED_KEY, SEED_QUERY, SEED_VALUE, tokenRow, tokenRows } from './data.js';
 
 /** What a decode step at length n reads and appends: the cache's n keys and values (kvWidth each), and token n's q, k and v. */
@@ -31,5 +34,22 @@ export function timedStep(engine: Attention, rows: StepRows, n: number, onOutput
   const micros = (performance.now() - t0) * 1000;
   engine.truncate(n);
   onOutput(step!.output);
+  return micros;
+}
+
+/**
+ * Interleaves step contenders over restored engines (bench/interleave.ts), `rounds` timed runs
+ * each with a progress tick named by `tick`, then disposes the engines. Returns each contender's
+ * µs per step, run by run.
+ */
+export function interleaveSteps(
+  contenders: readonly (Contender & { readonly engine: Attention })[],
+  rounds: number,
+  progress: Progress,
+  tick: (id: string) => string,
+): Map<string, number[]> {
+  progress.plan(contenders.length * rounds);
+  const micros = interleave(contenders, rounds, (id) => progress.tick(tick(id)));
+  for (const c of contenders) c.engine.dispose();
   return micros;
 }

@@ -1,8 +1,8 @@
 import type { AttentionOptions } from '../../src/index.js';
 import { engineOptions } from '../impls/attnstream-implementation.js';
 import { restoredEngine } from '../impls/restored-engine.js';
-import { interleave, stepsContender } from '../interleave.js';
-import { stepRows, timedStep } from '../restored-step.js';
+import { stepsContender } from '../interleave.js';
+import { interleaveSteps, stepRows, timedStep } from '../restored-step.js';
 import type { Profile } from '../profile.js';
 import type { Progress } from '../progress.js';
 import { summarize } from '../stats.js';
@@ -53,9 +53,7 @@ export function runCacheOptions(profile: Profile, progress: Progress): CacheOpti
     const engine = restoredEngine(optionsOf[variant], rows.keys, rows.values, n);
     return { ...stepsContender(variant, () => timedStep(engine, rows, n), 250_000), engine, attended: optionsOf[variant].window === undefined ? n + 1 : Math.min(n + 1, window + SINKS) };
   });
-  progress.plan(contenders.length * rounds);
-  const micros = interleave(contenders, rounds, (id) => progress.tick(`cache options · ${id}`));
-  for (const c of contenders) c.engine.dispose();
+  const micros = interleaveSteps(contenders, rounds, progress, (id) => `cache options · ${id}`);
   return {
     heads,
     headDim,

@@ -1,8 +1,8 @@
 import type { AttentionOptions } from '../../src/index.js';
 import { engineOptions } from '../impls/attnstream-implementation.js';
 import { restoredEngine } from '../impls/restored-engine.js';
-import { interleave, stepsContender } from '../interleave.js';
-import { stepRows, timedStep } from '../restored-step.js';
+import { stepsContender } from '../interleave.js';
+import { interleaveSteps, stepRows, timedStep } from '../restored-step.js';
 import type { Profile } from '../profile.js';
 import type { Progress } from '../progress.js';
 import { summarize } from '../stats.js';
@@ -42,9 +42,7 @@ export function runGroupedQuery(profile: Profile, progress: Progress): GroupedQu
     const engine = restoredEngine(options, rows.keys, rows.values, n);
     return { ...stepsContender(String(kvHeads), () => timedStep(engine, rows, n), 500_000), kvHeads, engine };
   });
-  progress.plan(contenders.length * rounds);
-  const micros = interleave(contenders, rounds, (id) => progress.tick(`grouped-query heads · kvHeads ${id}`));
-  for (const c of contenders) c.engine.dispose();
+  const micros = interleaveSteps(contenders, rounds, progress, (id) => `grouped-query heads · kvHeads ${id}`);
   return {
     heads,
     headDim,

@@ -1,7 +1,7 @@
 import { engineOptions } from '../impls/attnstream-implementation.js';
 import { restoredEngine } from '../impls/restored-engine.js';
-import { interleave, stepsContender } from '../interleave.js';
-import { stepRows, timedStep } from '../restored-step.js';
+import { stepsContender } from '../interleave.js';
+import { interleaveSteps, stepRows, timedStep } from '../restored-step.js';
 import type { Profile } from '../profile.js';
 import type { Progress } from '../progress.js';
 import { relativeError, summarize } from '../stats.js';
@@ -47,9 +47,7 @@ export function runSharpness(profile: Profile, progress: Progress): SharpnessRes
       return { ...stepsContender(id, () => timedStep(engine, rows, n, (output) => outputs.set(id, output)), 250_000), engine };
     }),
   );
-  progress.plan(contenders.length * rounds);
-  const micros = interleave(contenders, rounds, (id) => progress.tick(`softmax sharpness · ${id}`));
-  for (const c of contenders) c.engine.dispose();
+  const micros = interleaveSteps(contenders, rounds, progress, (id) => `softmax sharpness · ${id}`);
   return {
     heads,
     headDim,
