@@ -8,6 +8,7 @@ import { defaultTolerance } from '../src/testing/internal/tolerance.js';
 import { Worker } from 'node:worker_threads';
 import { startThreadPool } from '../src/kernels/wasm/start-thread-pool.js';
 import { WORKER_LOOP_SOURCE } from '../src/kernels/wasm/thread-pool.js';
+import { writeTokenRows } from '../src/kernels/wasm/project-in-arena.js';
 import { createThreadPool } from '../src/threads/index.js';
 import { configArbitrary, mulberry32, tokensArbitrary } from './support/engine-arbitraries.js';
 
@@ -320,12 +321,12 @@ describe('threads: projections split across a ThreadPool', () => {
           const alone = arena.allocate(4 * n * rows);
           const { f32 } = arena.views();
           for (let i = 0; i < rows * cols; i++) f32[(wAt >>> 2) + i] = random() - 0.5;
-          for (let i = 0; i < n * cols; i++) f32[(xAt >>> 2) + i] = (random() - 0.5) * 4;
+          writeTokenRows(f32, xAt >>> 2, Float64Array.from({ length: n * cols }, () => Math.fround((random() - 0.5) * 4)), n, cols);
           const before = (pool as unknown as { sequence: number }).sequence;
           pool.project(split, xAt, wAt, n, rows, cols);
           // From 2^16 multiply-adds a product is worth a hand-over to the workers, below it stays here;
-          // up to four tokens go one by one, each token's rows shared.
-          const handOvers = n <= 4 ? (rows * cols >= 2 ** 16 ? n : 0) : n * rows * cols >= 2 ** 16 ? 1 : 0;
+          // up to three tokens go one by one, each token's rows shared; a group of exactly four stays here.
+          const handOvers = n < 4 ? (rows * cols >= 2 ** 16 ? n : 0) : n > 4 && n * rows * cols >= 2 ** 16 ? 1 : 0;
           expect((pool as unknown as { sequence: number }).sequence).toBe(before + handOvers);
           arena.project(alone, xAt, wAt, n, rows, cols);
           const views = arena.views();

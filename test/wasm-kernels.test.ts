@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { generatedAttentionWasm, GENERATED } from '../scripts/build-wasm.js';
 import { VALUE_CHUNK, writeValueRow } from '../src/cache/value-layout.js';
 import { AttentionError, createAttention } from '../src/index.js';
-import { projectInArena } from '../src/kernels/wasm/project-in-arena.js';
+import { projectInArena, writeTokenRows } from '../src/kernels/wasm/project-in-arena.js';
 import { wasmArena, wasmKernelsAvailable } from '../src/kernels/wasm/wasm-arena.js';
 import { mulberry32 } from './support/engine-arbitraries.js';
 import { expectClose } from './support/close.js';
@@ -248,7 +248,7 @@ describe('WebAssembly SIMD kernels', () => {
           const outAt = arena.allocate(outBytes);
           const { f32 } = arena.views();
           f32.set(w, wAt >>> 2);
-          f32.set(x, xAt >>> 2);
+          writeTokenRows(f32, xAt >>> 2, x, n, cols);
           // Sentinels after the last output: rows past the end are computed, never stored.
           f32.fill(7, (outAt >>> 2) + n * rows, (outAt + outBytes) >>> 2);
           arena.project(outAt, xAt, wAt, n, rows, cols);

@@ -781,19 +781,27 @@
         (br $batches)))
     (local.get $bad))
 
-  ;; out[t·rows + r] = Σ_c w[r·cols + c]·x[t·cols + c] for n tokens: float32 rows x against the
-  ;; float32 matrix w (rows × cols, row-major, the torch.nn.Linear layout), in float32 arithmetic.
-  ;; Every output has one order of operations, whichever pass computes it: products and sums in
-  ;; four lanes by column mod 4 (the last, partial chunk of four padded with zeros), then
+  ;; out[t·rows + r] = Σ_c w[r·cols + c]·x_t[c] for n tokens: float32 rows x against the float32
+  ;; matrix w (rows × cols, row-major, the torch.nn.Linear layout), in float32 arithmetic. Every
+  ;; output has one order of operations, whichever pass computes it: products and sums in four
+  ;; lanes by column mod 4 (the last, partial chunk of four padded with zeros), then
   ;; (l0 + l1) + (l2 + l3). So a token's numbers do not depend on how many tokens share the call,
   ;; nor on how a thread pool splits it (test/wasm-kernels.test.ts spells the order out). Four
   ;; tokens share each pass over two rows of w: for a prompt the projections become matrix-matrix
-  ;; work, eight sums per pass from six loads. The n mod 4 tokens left over (a single push's one
-  ;; token) take $project_token, bound by reading w. Four tokens by two rows measured fastest of
-  ;; 1-4 by 1-4 at dim 512 (more sums than that outgrow the sixteen vector registers).
+  ;; work, eight sums per pass from six loads. Four tokens by two rows measured fastest of 1-4 by
+  ;; 1-4 at dim 512 (more sums than that outgrow the sixteen vector registers), and of 5 or 6 by 2.
+  ;;
+  ;; X's tokens come in groups of four, each group 4·cols floats, packed: the first four columns of
+  ;; its four tokens, then the next four, … (a token's chunk of four after the previous token's),
+  ;; then the last cols mod 4 columns of each token in turn (src/kernels/wasm/project-in-arena.ts
+  ;; writes it). A pass then reads the four tokens' chunks as one 64-byte stretch from one pointer:
+  ;; four pointer updates fewer a pass than one pointer a token, ~1.12x the multiply-adds a second
+  ;; (dim 512, 512 tokens; the loop is bound by issuing its instructions, not by its loads). The n
+  ;; mod 4 tokens left over, row after row after the groups (a single push's one token), take
+  ;; $project_token, bound by reading w.
   (func (export "project") (param $out i32) (param $x i32) (param $w i32) (param $n i32) (param $rows i32) (param $cols i32)
     (local $t i32) (local $r i32) (local $c i32) (local $cols4 i32) (local $rest i32) (local $stride i32) (local $outStride i32) (local $last i32)
-    (local $w0 i32) (local $w1 i32) (local $x0 i32) (local $x1 i32) (local $x2 i32) (local $x3 i32) (local $o i32)
+    (local $w0 i32) (local $w1 i32) (local $xp i32) (local $group i32) (local $o i32)
     (local $v0 v128) (local $v1 v128) (local $xv v128)
     (local $a00 v128) (local $a01 v128) (local $a10 v128) (local $a11 v128) (local $a20 v128) (local $a21 v128) (local $a30 v128) (local $a31 v128)
     (local.set $cols4 (i32.and (local.get $cols) (i32.const -4)))
@@ -804,6 +812,7 @@
     (block $tokens_done
       (loop $tokens
         (br_if $tokens_done (i32.gt_u (i32.add (local.get $t) (i32.const 4)) (local.get $n)))
+        (local.set $group (i32.add (local.get $x) (i32.mul (local.get $t) (local.get $stride))))
         (local.set $r (i32.const 0))
         (block $rows_done
           (loop $rows
@@ -812,10 +821,7 @@
             ;; Past the last row the pointer stays on it; the repeat is not stored.
             (local.set $w1 (select (i32.add (local.get $w0) (local.get $stride)) (local.get $last)
               (i32.lt_u (i32.add (local.get $r) (i32.const 1)) (local.get $rows))))
-            (local.set $x0 (i32.add (local.get $x) (i32.mul (local.get $t) (local.get $stride))))
-            (local.set $x1 (i32.add (local.get $x0) (local.get $stride)))
-            (local.set $x2 (i32.add (local.get $x1) (local.get $stride)))
-            (local.set $x3 (i32.add (local.get $x2) (local.get $stride)))
+            (local.set $xp (local.get $group))
             (local.set $a00 (v128.const i64x2 0 0))
             (local.set $a01 (v128.const i64x2 0 0))
             (local.set $a10 (v128.const i64x2 0 0))
@@ -830,40 +836,37 @@
                 (br_if $body_done (i32.ge_u (local.get $c) (local.get $cols4)))
                 (local.set $v0 (v128.load align=4 (local.get $w0)))
                 (local.set $v1 (v128.load align=4 (local.get $w1)))
-                (local.set $xv (v128.load align=4 (local.get $x0)))
+                (local.set $xv (v128.load align=4 (local.get $xp)))
                 (local.set $a00 (f32x4.add (local.get $a00) (f32x4.mul (local.get $v0) (local.get $xv))))
                 (local.set $a01 (f32x4.add (local.get $a01) (f32x4.mul (local.get $v1) (local.get $xv))))
-                (local.set $xv (v128.load align=4 (local.get $x1)))
+                (local.set $xv (v128.load offset=16 align=4 (local.get $xp)))
                 (local.set $a10 (f32x4.add (local.get $a10) (f32x4.mul (local.get $v0) (local.get $xv))))
                 (local.set $a11 (f32x4.add (local.get $a11) (f32x4.mul (local.get $v1) (local.get $xv))))
-                (local.set $xv (v128.load align=4 (local.get $x2)))
+                (local.set $xv (v128.load offset=32 align=4 (local.get $xp)))
                 (local.set $a20 (f32x4.add (local.get $a20) (f32x4.mul (local.get $v0) (local.get $xv))))
                 (local.set $a21 (f32x4.add (local.get $a21) (f32x4.mul (local.get $v1) (local.get $xv))))
-                (local.set $xv (v128.load align=4 (local.get $x3)))
+                (local.set $xv (v128.load offset=48 align=4 (local.get $xp)))
                 (local.set $a30 (f32x4.add (local.get $a30) (f32x4.mul (local.get $v0) (local.get $xv))))
                 (local.set $a31 (f32x4.add (local.get $a31) (f32x4.mul (local.get $v1) (local.get $xv))))
                 (local.set $w0 (i32.add (local.get $w0) (i32.const 16)))
                 (local.set $w1 (i32.add (local.get $w1) (i32.const 16)))
-                (local.set $x0 (i32.add (local.get $x0) (i32.const 16)))
-                (local.set $x1 (i32.add (local.get $x1) (i32.const 16)))
-                (local.set $x2 (i32.add (local.get $x2) (i32.const 16)))
-                (local.set $x3 (i32.add (local.get $x3) (i32.const 16)))
+                (local.set $xp (i32.add (local.get $xp) (i32.const 64)))
                 (local.set $c (i32.add (local.get $c) (i32.const 4)))
                 (br $body)))
             (if (local.get $rest)
               (then
                 (local.set $v0 (call $tail4 (local.get $w0) (local.get $rest)))
                 (local.set $v1 (call $tail4 (local.get $w1) (local.get $rest)))
-                (local.set $xv (call $tail4 (local.get $x0) (local.get $rest)))
+                (local.set $xv (call $tail4 (local.get $xp) (local.get $rest)))
                 (local.set $a00 (f32x4.add (local.get $a00) (f32x4.mul (local.get $v0) (local.get $xv))))
                 (local.set $a01 (f32x4.add (local.get $a01) (f32x4.mul (local.get $v1) (local.get $xv))))
-                (local.set $xv (call $tail4 (local.get $x1) (local.get $rest)))
+                (local.set $xv (call $tail4 (i32.add (local.get $xp) (i32.shl (local.get $rest) (i32.const 2))) (local.get $rest)))
                 (local.set $a10 (f32x4.add (local.get $a10) (f32x4.mul (local.get $v0) (local.get $xv))))
                 (local.set $a11 (f32x4.add (local.get $a11) (f32x4.mul (local.get $v1) (local.get $xv))))
-                (local.set $xv (call $tail4 (local.get $x2) (local.get $rest)))
+                (local.set $xv (call $tail4 (i32.add (local.get $xp) (i32.shl (local.get $rest) (i32.const 3))) (local.get $rest)))
                 (local.set $a20 (f32x4.add (local.get $a20) (f32x4.mul (local.get $v0) (local.get $xv))))
                 (local.set $a21 (f32x4.add (local.get $a21) (f32x4.mul (local.get $v1) (local.get $xv))))
-                (local.set $xv (call $tail4 (local.get $x3) (local.get $rest)))
+                (local.set $xv (call $tail4 (i32.add (local.get $xp) (i32.mul (local.get $rest) (i32.const 12))) (local.get $rest)))
                 (local.set $a30 (f32x4.add (local.get $a30) (f32x4.mul (local.get $v0) (local.get $xv))))
                 (local.set $a31 (f32x4.add (local.get $a31) (f32x4.mul (local.get $v1) (local.get $xv))))
               ))

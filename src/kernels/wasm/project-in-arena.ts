@@ -9,7 +9,7 @@ export type ProjectKernel = (out: number, x: number, w: number, n: number, rows:
  * (rows × cols, row-major) kept in the arena at byte offset `w`: float32 arithmetic in one fixed
  * order per output (so a token's numbers are the same alone or in a prompt), for a prompt four
  * tokens to a pass over W. The first `n·cols` numbers of X are rounded to float32 into the arena's
- * scratch for the call. `kernel` runs the product: by default the arena's, on this thread. Returns
+ * scratch for the call, laid out as the kernel reads them ({@link writeTokenRows}). `kernel` runs the product: by default the arena's, on this thread. Returns
  * false, computing nothing, when the scratch cannot grow.
  */
 export function projectInArena(
@@ -27,8 +27,36 @@ export function projectInArena(
   if (base < 0) return false;
   const outAt = base + xBytes;
   const { f32 } = arena.views();
-  f32.set(x.subarray(0, n * cols), base >>> 2);
+  writeTokenRows(f32, base >>> 2, x, n, cols);
   kernel(outAt, base, w, n, rows, cols);
   out.set(f32.subarray(outAt >>> 2, (outAt >>> 2) + n * rows));
   return true;
+}
+
+/**
+ * Writes n tokens' rows of `cols` numbers (`x`, row after row) at `f32[at …]` as the `project`
+ * kernel reads them (src/kernels/wasm/attention.wat): groups of four tokens packed, each group's
+ * first four columns of its four tokens, then the next four, …, then the last `cols mod 4` columns
+ * of each token in turn; the `n mod 4` tokens left over row after row. A group fills the 4·cols
+ * numbers its four rows would, so token groups start where their rows would.
+ */
+export function writeTokenRows(f32: Float32Array, at: number, x: Float64Array, n: number, cols: number): void {
+  const cols4 = cols & ~3;
+  const rest = cols - cols4;
+  const grouped = n & ~3;
+  for (let g = 0; g < grouped; g += 4) {
+    const group = at + g * cols;
+    for (let t = 0; t < 4; t++) {
+      const row = (g + t) * cols;
+      for (let c = 0; c < cols4; c += 4) {
+        const to = group + 4 * c + 4 * t;
+        f32[to] = x[row + c]!;
+        f32[to + 1] = x[row + c + 1]!;
+        f32[to + 2] = x[row + c + 2]!;
+        f32[to + 3] = x[row + c + 3]!;
+      }
+      for (let c = 0; c < rest; c++) f32[group + 4 * cols4 + rest * t + c] = x[row + cols4 + c]!;
+    }
+  }
+  f32.set(x.subarray(grouped * cols, n * cols), at + grouped * cols);
 }

@@ -188,18 +188,20 @@ export class ThreadPool {
   /**
    * The arena's `project` kernel (`out[n×rows] = X[n×cols] · Wᵀ`, byte offsets) split across the
    * threads: a prompt's tokens in shares of whole groups of four, a single token's rows (or each of
-   * up to four tokens' rows) in shares.
-   * Each output is computed exactly as on one thread. Small products stay on the calling thread.
+   * up to three tokens' rows) in shares; exactly four tokens run here. X is laid out as the kernel
+   * reads it (src/kernels/wasm/project-in-arena.ts). Each output is computed exactly as on one
+   * thread. Small products stay on the calling thread.
    * @internal
    */
   project(out: number, x: number, w: number, n: number, rows: number, cols: number): void {
-    if (n > 1 && n <= 4) {
-      // One group of four tokens cannot be shared: split each token's rows instead.
+    if (n > 1 && n < 4) {
+      // Fewer than four tokens are single rows: split each token's rows.
       for (let t = 0; t < n; t++) this.project(out + 4 * t * rows, x + 4 * t * cols, w, 1, rows, cols);
       return;
     }
     const split = n > 1 ? Math.ceil(n / 4) : Math.ceil(rows / 4);
-    const parts = this.isClosed || n * rows * cols < SPLIT_PROJECTION ? 1 : Math.min(this.threads, split);
+    // One group of four tokens (packed together: src/kernels/wasm/project-in-arena.ts) is one share.
+    const parts = this.isClosed || n === 4 || n * rows * cols < SPLIT_PROJECTION ? 1 : Math.min(this.threads, split);
     if (parts <= 1) {
       this.arena.project(out, x, w, n, rows, cols);
       return;
