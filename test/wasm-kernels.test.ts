@@ -284,6 +284,48 @@ describe('WebAssembly SIMD kernels', () => {
     );
   });
 
+  it("merge: each head's stretch sums times their factors, added stretch by stretch in float64, stored as float64 or rounded once to float32", () => {
+    const arena = wasmArena()!;
+    fc.assert(
+      fc.property(
+        fc.record({ heads: fc.integer({ min: 1, max: 5 }), stretches: fc.integer({ min: 1, max: 4 }), headDim: fc.integer({ min: 1, max: 19 }), seed: fc.integer() }),
+        ({ heads, stretches, headDim, seed }) => {
+          const random = mulberry32(seed);
+          const width = headDim + 2;
+          // Partials as the attend kernel leaves them: [maximum, sum, headDim sums] per item, head by head.
+          const partials = Float64Array.from({ length: heads * stretches * width }, () => (random() - 0.5) * 2 ** Math.floor(random() * 40 - 20));
+          const factors = Float64Array.from({ length: heads * stretches }, () => random());
+          const expected = new Float64Array(heads * headDim);
+          for (let h = 0; h < heads; h++) {
+            for (let c = 0; c < headDim; c++) {
+              let sum = factors[h * stretches]! * partials[h * stretches * width + 2 + c]!;
+              for (let s = 1; s < stretches; s++) sum += factors[h * stretches + s]! * partials[(h * stretches + s) * width + 2 + c]!;
+              expected[h * headDim + c] = sum;
+            }
+          }
+          // The kernel reads headDim (+0), the partials (+28) and the stretches (+56) from the job's header.
+          const bytes = 80 + 8 * partials.length + 8 * factors.length + 8 * heads * headDim;
+          const job = arena.allocate(bytes);
+          const partialsAt = job + 80;
+          const factorsAt = partialsAt + 8 * partials.length;
+          const outAt = factorsAt + 8 * factors.length;
+          const { i32, f64 } = arena.views();
+          i32[job >>> 2] = headDim;
+          i32[(job >>> 2) + 7] = partialsAt;
+          i32[(job >>> 2) + 14] = stretches;
+          f64.set(partials, partialsAt >>> 3);
+          f64.set(factors, factorsAt >>> 3);
+          arena.merge(job, heads, factorsAt, outAt, 0);
+          expect(arena.views().f64.slice(outAt >>> 3, (outAt >>> 3) + heads * headDim)).toEqual(expected);
+          arena.merge(job, heads, factorsAt, outAt, 1);
+          expect(arena.views().f32.slice(outAt >>> 2, (outAt >>> 2) + heads * headDim)).toEqual(Float32Array.from(expected));
+          arena.release(job, bytes);
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
   it('exponentiate: e^(s − max) in float32 for any length and finite scores, with the maximum and the sum beside them', () => {
     const arena = wasmArena()!;
     fc.assert(

@@ -443,12 +443,15 @@ export class AttentionEngine implements Attention {
     const keys = attendedKeys(o, i, last, this.keys);
     const count = keys.sinkEnd + (keys.to - keys.from);
     const weights: FloatArray[] | null = o.withWeights ? [] : null;
-    let headOut: Float64Array;
+    const output = new o.Float(o.outputDim);
+    const wo = o.weights === null ? null : o.weights.wo;
+    const headOut = this.headOut;
     if (this.job !== null && this.fillJob(this.job, i, keys, count, qSource, qOffset)) {
       const job = this.job;
       const bad = o.threads !== null ? o.threads.attend(job.base, job.items) : job.arena.attend(job.base, 0, job.items);
       if (bad >= 0) throw scoreOverflow(i, bad, "float32 (the WebAssembly kernels' sums; kernels: 'js' adds in float64)");
-      headOut = job.merge();
+      // Without wo the head outputs are the step's output: the kernel writes them in its precision.
+      job.merge(wo === null ? output : headOut);
       if (weights !== null) {
         for (let h = 0; h < heads; h++) {
           const w = new o.Float(count);
@@ -457,13 +460,13 @@ export class AttentionEngine implements Attention {
         }
       }
     } else {
-      headOut = this.attendInTypeScript(i, keys, count, qSource, qOffset, weights);
+      this.attendInTypeScript(i, keys, count, qSource, qOffset, weights);
+      if (wo === null) output.set(headOut);
     }
-    const output = new o.Float(o.outputDim);
-    const wo = o.weights === null ? null : o.weights.wo;
-    if (wo !== null && this.deferredHeads !== null) this.deferredHeads.push(Float64Array.from(headOut));
-    else if (wo === null) output.set(headOut);
-    else if (this.arenaWeights === null || !this.arenaWeights.project('wo', output, headOut, 1)) matVec(output, 0, wo, headOut, 0, o.dim, heads * headDim);
+    if (wo !== null) {
+      if (this.deferredHeads !== null) this.deferredHeads.push(Float64Array.from(headOut));
+      else if (this.arenaWeights === null || !this.arenaWeights.project('wo', output, headOut, 1)) matVec(output, 0, wo, headOut, 0, o.dim, heads * headDim);
+    }
     if (weights === null) return { index: i, output };
     const positions = new Int32Array(count);
     let n = 0;
@@ -535,8 +538,8 @@ export class AttentionEngine implements Attention {
     return true;
   }
 
-  /** The head outputs of query `i` by the TypeScript kernels; pushes each head's weights when asked. */
-  private attendInTypeScript(i: number, keys: AttendedKeys, count: number, qSource: FloatArray, qOffset: number, weights: FloatArray[] | null): Float64Array {
+  /** The head outputs of query `i` into `headOut` by the TypeScript kernels; pushes each head's weights when asked. */
+  private attendInTypeScript(i: number, keys: AttendedKeys, count: number, qSource: FloatArray, qOffset: number, weights: FloatArray[] | null): void {
     const o = this.options;
     const { heads, headDim, groupSize } = o;
     if (this.scores.length < count) this.scores = new Float64Array(Math.max(count, 2 * this.scores.length));
@@ -556,7 +559,6 @@ export class AttentionEngine implements Attention {
       this.mixRun(scores, n, h, g, keys.from, keys.to);
       if (weights !== null) weights.push(o.Float.from(scores.subarray(0, count)));
     }
-    return headOut;
   }
 
   /** Writes the scores of positions `[from, to)` against kv head g into `scores[n …]`; returns the next n. */

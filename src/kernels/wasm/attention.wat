@@ -781,6 +781,69 @@
         (br $batches)))
     (local.get $bad))
 
+;; A step's head outputs from its items' partials (see $attend): head h's output is
+  ;; Σ_s factor[h·stretches + s]·acc_{h,s}, its stretches in order (the first product, then each
+  ;; next one added), float64 (the factors, e^(m_s − M) / Σ_s e^(m_s − M)·sum_s, come from the engine:
+  ;; src/kernels/wasm/step-job.ts, which needs a float64 exp). Stored at $out as float64, or rounded
+  ;; to float32 when $narrow is set (an engine without an output projection hands them out as they
+  ;; are). Two channels per f64x2 pass, each the same operations as one by one; an odd last channel
+  ;; alone. The loop in TypeScript cost ~2 ns a number here, a tenth of a small step.
+  (func $merge (export "merge") (param $job i32) (param $heads i32) (param $factors i32) (param $out i32) (param $narrow i32)
+    (local $d i32) (local $stretches i32) (local $width i32) (local $h i32) (local $s i32) (local $c i32) (local $d2 i32)
+    (local $head i32) (local $at i32) (local $factor i32) (local $o i32) (local $sum v128) (local $one f64)
+    (local.set $d (i32.load (local.get $job)))
+    (local.set $stretches (i32.load offset=56 (local.get $job)))
+    (local.set $width (i32.shl (i32.add (local.get $d) (i32.const 2)) (i32.const 3)))
+    (local.set $d2 (i32.and (local.get $d) (i32.const -2)))
+    (block $heads_done
+      (loop $heads_loop
+        (br_if $heads_done (i32.ge_u (local.get $h) (local.get $heads)))
+        ;; head h's first partial's sums, and its first factor
+        (local.set $head (i32.add (i32.add (i32.load offset=28 (local.get $job))
+          (i32.mul (i32.mul (local.get $h) (local.get $stretches)) (local.get $width))) (i32.const 16)))
+        (local.set $factor (i32.add (local.get $factors) (i32.shl (i32.mul (local.get $h) (local.get $stretches)) (i32.const 3))))
+        (local.set $c (i32.const 0))
+        (block $pairs_done
+          (loop $pairs
+            (br_if $pairs_done (i32.ge_u (local.get $c) (local.get $d2)))
+            (local.set $at (i32.add (local.get $head) (i32.shl (local.get $c) (i32.const 3))))
+            (local.set $sum (f64x2.mul (v128.load64_splat (local.get $factor)) (v128.load align=8 (local.get $at))))
+            (local.set $s (i32.const 1))
+            (block $stretches_done
+              (loop $stretches_loop
+                (br_if $stretches_done (i32.ge_u (local.get $s) (local.get $stretches)))
+                (local.set $at (i32.add (local.get $at) (local.get $width)))
+                (local.set $sum (f64x2.add (local.get $sum)
+                  (f64x2.mul (v128.load64_splat (i32.add (local.get $factor) (i32.shl (local.get $s) (i32.const 3)))) (v128.load align=8 (local.get $at)))))
+                (local.set $s (i32.add (local.get $s) (i32.const 1)))
+                (br $stretches_loop)))
+            (local.set $o (i32.add (i32.mul (local.get $h) (local.get $d)) (local.get $c)))
+            (if (local.get $narrow)
+              (then (i64.store align=4 (i32.add (local.get $out) (i32.shl (local.get $o) (i32.const 2)))
+                (i64x2.extract_lane 0 (f32x4.demote_f64x2_zero (local.get $sum)))))
+              (else (v128.store align=8 (i32.add (local.get $out) (i32.shl (local.get $o) (i32.const 3))) (local.get $sum))))
+            (local.set $c (i32.add (local.get $c) (i32.const 2)))
+            (br $pairs)))
+        (if (i32.lt_u (local.get $c) (local.get $d))
+          (then
+            (local.set $at (i32.add (local.get $head) (i32.shl (local.get $c) (i32.const 3))))
+            (local.set $one (f64.mul (f64.load (local.get $factor)) (f64.load (local.get $at))))
+            (local.set $s (i32.const 1))
+            (block $last_done
+              (loop $last
+                (br_if $last_done (i32.ge_u (local.get $s) (local.get $stretches)))
+                (local.set $at (i32.add (local.get $at) (local.get $width)))
+                (local.set $one (f64.add (local.get $one)
+                  (f64.mul (f64.load (i32.add (local.get $factor) (i32.shl (local.get $s) (i32.const 3)))) (f64.load (local.get $at)))))
+                (local.set $s (i32.add (local.get $s) (i32.const 1)))
+                (br $last)))
+            (local.set $o (i32.add (i32.mul (local.get $h) (local.get $d)) (local.get $c)))
+            (if (local.get $narrow)
+              (then (f32.store (i32.add (local.get $out) (i32.shl (local.get $o) (i32.const 2))) (f32.demote_f64 (local.get $one))))
+              (else (f64.store (i32.add (local.get $out) (i32.shl (local.get $o) (i32.const 3))) (local.get $one))))))
+        (local.set $h (i32.add (local.get $h) (i32.const 1)))
+        (br $heads_loop))))
+
   ;; out[t·rows + r] = Σ_c w[r·cols + c]·x_t[c] for n tokens: float32 rows x against the float32
   ;; matrix w (rows × cols, row-major, the torch.nn.Linear layout), in float32 arithmetic. Every
   ;; output has one order of operations, whichever pass computes it: products and sums in four

@@ -40,13 +40,15 @@ export class StepJob {
   private stretchTable = 0;
   private scores = 0;
   private exponentials = 0;
+  /** The merge's factors (float64, one per item) and the head outputs it writes (float64 room). */
+  private factorTable = 0;
+  private outputs = 0;
   private count = 0;
   private runCount = 0;
   private stretches = 1;
   private i32: Int32Array = new Int32Array(0);
   private f32: Float32Array = new Float32Array(0);
   private f64: Float64Array = new Float64Array(0);
-  private readonly output: Float64Array;
   /** Per item, after {@link StepJob.merge}: what its exponentials are multiplied by to be weights. */
   private factors = new Float64Array(0);
   /**
@@ -60,7 +62,6 @@ export class StepJob {
     this.heads = heads;
     this.headDim = headDim;
     this.queryStride = 16 * Math.ceil(headDim / 4);
-    this.output = new Float64Array(heads * headDim);
   }
 
   /** Items of the sealed step: every head over each of its stretches, head by head. */
@@ -87,7 +88,11 @@ export class StepJob {
     const stretchBytes = 16 * this.stretchRoom;
     const scoreBytes = 8 * heads * this.countRoom;
     const exponentialBytes = 4 * heads * this.countRoom;
-    const base = this.arena.scratch(HEADER_BYTES + 2 * queryBytes + slopeBytes + partialBytes + runBytes + stretchBytes + scoreBytes + exponentialBytes);
+    const factorBytes = 8 * heads * this.stretchRoom;
+    const outputBytes = 8 * heads * headDim;
+    const base = this.arena.scratch(
+      HEADER_BYTES + 2 * queryBytes + slopeBytes + partialBytes + runBytes + stretchBytes + factorBytes + outputBytes + scoreBytes + exponentialBytes,
+    );
     if (base < 0) return false;
     this.base = base;
     this.queries = base + HEADER_BYTES;
@@ -96,7 +101,9 @@ export class StepJob {
     this.partials = this.slopes + slopeBytes;
     this.runs = this.partials + partialBytes;
     this.stretchTable = this.runs + runBytes;
-    this.scores = this.stretchTable + stretchBytes;
+    this.factorTable = this.stretchTable + stretchBytes;
+    this.outputs = this.factorTable + factorBytes;
+    this.scores = this.outputs + outputBytes;
     this.exponentials = this.scores + scoreBytes;
     ({ i32: this.i32, f32: this.f32, f64: this.f64 } = this.arena.views());
     this.count = count;
@@ -179,12 +186,14 @@ export class StepJob {
   }
 
   /**
-   * The head outputs once the kernel ran over every item: heads × headDim, float64. A head's
-   * stretches are merged by log-sum-exp: with M the largest of their maxima m_s and f_s = e^(m_s − M),
-   * output = Σ_s f_s·acc_s / Σ_s f_s·sum_s. The array is reused by the next step.
+   * Writes the head outputs into `out` (heads × headDim) once the kernel ran over every item. A
+   * head's stretches are merged by log-sum-exp: with M the largest of their maxima m_s and
+   * f_s = e^(m_s − M), output = Σ_s f_s·acc_s / Σ_s f_s·sum_s. The factors f_s / Σ f_s·sum_s are
+   * computed here (a float64 exp), the weighted sums by the `merge` kernel, in float64, rounded
+   * once to float32 when `out` is a Float32Array.
    */
-  merge(): Float64Array {
-    const { heads, headDim, stretches, f64, output } = this;
+  merge(out: FloatArray): void {
+    const { heads, headDim, stretches, f64 } = this;
     if (this.factors.length < heads * stretches) this.factors = new Float64Array(heads * stretches);
     const factors = this.factors;
     const width = headDim + 2;
@@ -198,15 +207,13 @@ export class StepJob {
         factors[first + s] = Math.exp(f64[at]! - max);
         total += factors[first + s]! * f64[at + 1]!;
       }
-      const out = h * headDim;
-      for (let s = 0; s < stretches; s++) {
-        const factor = (factors[first + s]! /= total);
-        const at = (this.partials >>> 3) + (first + s) * width + 2;
-        if (s === 0) for (let c = 0; c < headDim; c++) output[out + c] = factor * f64[at + c]!;
-        else for (let c = 0; c < headDim; c++) output[out + c] = output[out + c]! + factor * f64[at + c]!;
-      }
+      for (let s = 0; s < stretches; s++) factors[first + s] = factors[first + s]! / total;
     }
-    return output;
+    f64.set(factors.subarray(0, heads * stretches), this.factorTable >>> 3);
+    const narrow = out instanceof Float32Array;
+    this.arena.merge(this.base, heads, this.factorTable, this.outputs, narrow ? 1 : 0);
+    const n = heads * headDim;
+    out.set(narrow ? this.f32.subarray(this.outputs >>> 2, (this.outputs >>> 2) + n) : f64.subarray(this.outputs >>> 3, (this.outputs >>> 3) + n));
   }
 
   /** Head h's weights after {@link StepJob.merge}, written to `out` (`count` of them). */

@@ -56,6 +56,12 @@ export class WasmArena {
    * over a stretch of its keys); returns the lowest head whose scores overflowed, or -1.
    */
   readonly attend: (job: number, i0: number, i1: number) => number;
+  /**
+   * The head outputs of the step laid out at `job` after `attend` ran over all its items: each
+   * head's partial sums times their float64 `factors` (one per item), added stretch by stretch,
+   * stored at `out` as float64, or float32 when `narrow` is 1.
+   */
+  readonly merge: (job: number, heads: number, factors: number, out: number, narrow: number) => void;
   /** `out[n×rows] = X[n×cols] · Wᵀ`, all float32, in float32 arithmetic of one order per output; four tokens to a pass over W. */
   readonly project: (out: number, x: number, w: number, n: number, rows: number, cols: number) => void;
   /** The memory every region lives in; shared (its buffer a SharedArrayBuffer) for a thread pool's arena. */
@@ -78,6 +84,7 @@ export class WasmArena {
     this.exponentiate = instance.exports['exponentiate'] as WasmArena['exponentiate'];
     this.mix = instance.exports['mix'] as WasmArena['mix'];
     this.attend = instance.exports['attend'] as WasmArena['attend'];
+    this.merge = instance.exports['merge'] as WasmArena['merge'];
     this.project = instance.exports['project'] as WasmArena['project'];
   }
 
