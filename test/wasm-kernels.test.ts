@@ -284,6 +284,18 @@ describe('WebAssembly SIMD kernels', () => {
     );
   });
 
+  it('allFinite: true exactly when no number of a float32 or float64 row of any length is NaN or infinite', () => {
+    const arena = wasmArena()!;
+    const special = fc.constantFrom(Number.NaN, Infinity, -Infinity, 3e38, -0, 1e-45, 5e-324);
+    fc.assert(
+      fc.property(fc.array(fc.oneof({ arbitrary: fc.double({ min: -1e30, max: 1e30, noNaN: true }), weight: 30 }, { arbitrary: special, weight: 1 }), { maxLength: 70 }), fc.boolean(), (numbers, wide) => {
+        const row = wide ? Float64Array.from(numbers) : Float32Array.from(numbers);
+        expect(arena.allFinite(row)).toBe(row.every((v) => Number.isFinite(v)));
+      }),
+      { numRuns: 500 },
+    );
+  });
+
   it("merge: each head's stretch sums times their factors, added stretch by stretch in float64, stored as float64 or rounded once to float32", () => {
     const arena = wasmArena()!;
     fc.assert(

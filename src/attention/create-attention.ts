@@ -28,8 +28,8 @@ import { project } from './projector.js';
 import { SNAPSHOT_VERSION, stateTensors } from './snapshot-state.js';
 import type { EngineState } from './snapshot-state.js';
 import type { AttentionStep } from './step.js';
-import { assertFinite, readVector } from './vector.js';
-import type { Vector } from './vector.js';
+import { assertFinite, finiteInTypeScript, readVector } from './vector.js';
+import type { FiniteCheck, Vector } from './vector.js';
 
 /**
  * An incremental attention engine over a KV cache: one per layer of a decoder.
@@ -168,6 +168,8 @@ export class AttentionEngine implements Attention {
   private readonly job: StepJob | null;
   /** The projection matrices in the kernels' memory (shared with forks), or null: TypeScript projects. */
   private readonly arenaWeights: ArenaWeights | null;
+  /** How rows taken in or projected are checked for non-finite numbers: by the kernels' when they run. */
+  private readonly finite: FiniteCheck;
 
   /** `shared`: the parent's {@link ArenaWeights}, when this engine is its fork. */
   constructor(state: EngineState, shared: ArenaWeights | null = null) {
@@ -187,6 +189,7 @@ export class AttentionEngine implements Attention {
     const arena = kernelArena(o);
     this.job = arena === null ? null : new StepJob(arena, o.heads, o.headDim);
     this.arenaWeights = shared !== null ? shared.retain() : arena === null ? null : ArenaWeights.copy(arena, o);
+    this.finite = arena === null ? finiteInTypeScript : (row) => arena.allFinite(row);
   }
 
   get length(): number {
@@ -202,7 +205,7 @@ export class AttentionEngine implements Attention {
     // A sleeping worker wakes while this push projects, not after the step is handed over.
     this.options.threads?.wake();
     const t = this.cache.length;
-    readVector(x, this.options.dim, this.x, 0, 'x', t);
+    readVector(x, this.options.dim, this.x, 0, 'x', t, this.finite);
     this.projectChecked(this.x, t);
     return this.appendAndAttend();
   }
@@ -218,7 +221,7 @@ export class AttentionEngine implements Attention {
     const n = xs.length;
     // Every vector is read and checked before anything is cached: pushMany is all or nothing.
     const x = new Float64Array(n * o.dim);
-    for (let i = 0; i < n; i++) readVector(xs[i]!, o.dim, x, i * o.dim, 'x', t0 + i);
+    for (let i = 0; i < n; i++) readVector(xs[i]!, o.dim, x, i * o.dim, 'x', t0 + i, this.finite);
     let qs: FloatArray = x;
     let ks: FloatArray = x;
     let vs: FloatArray = x;
@@ -234,9 +237,9 @@ export class AttentionEngine implements Attention {
       qs = ks = vs = Float32Array.from(x);
     }
     for (let i = 0; i < n; i++) {
-      assertFinite(qs.subarray(i * qw, (i + 1) * qw), qw, 'projected query', t0 + i);
-      assertFinite(ks.subarray(i * kw, (i + 1) * kw), kw, 'projected key', t0 + i);
-      assertFinite(vs.subarray(i * kw, (i + 1) * kw), kw, 'projected value', t0 + i);
+      assertFinite(qs.subarray(i * qw, (i + 1) * qw), qw, 'projected query', t0 + i, this.finite);
+      assertFinite(ks.subarray(i * kw, (i + 1) * kw), kw, 'projected key', t0 + i, this.finite);
+      assertFinite(vs.subarray(i * kw, (i + 1) * kw), kw, 'projected value', t0 + i, this.finite);
     }
     const steps: AttentionStep[] = [];
     const wo = o.weights === null ? null : o.weights.wo;
@@ -280,9 +283,9 @@ export class AttentionEngine implements Attention {
     this.options.threads?.wake();
     const o = this.options;
     const t = this.cache.length;
-    readVector(q, o.heads * o.headDim, this.q, 0, 'q', t);
-    readVector(k, o.kvHeads * o.headDim, this.k, 0, 'k', t);
-    readVector(v, o.kvHeads * o.headDim, this.v, 0, 'v', t);
+    readVector(q, o.heads * o.headDim, this.q, 0, 'q', t, this.finite);
+    readVector(k, o.kvHeads * o.headDim, this.k, 0, 'k', t, this.finite);
+    readVector(v, o.kvHeads * o.headDim, this.v, 0, 'v', t, this.finite);
     return this.appendAndAttend();
   }
 
@@ -376,9 +379,9 @@ export class AttentionEngine implements Attention {
       project(this.options, x, this.q, this.k, this.v);
     }
     const o = this.options;
-    assertFinite(this.q, o.heads * o.headDim, 'projected query', t);
-    assertFinite(this.k, o.kvHeads * o.headDim, 'projected key', t);
-    assertFinite(this.v, o.kvHeads * o.headDim, 'projected value', t);
+    assertFinite(this.q, o.heads * o.headDim, 'projected query', t, this.finite);
+    assertFinite(this.k, o.kvHeads * o.headDim, 'projected key', t, this.finite);
+    assertFinite(this.v, o.kvHeads * o.headDim, 'projected value', t, this.finite);
   }
 
   /** Caches this.k / this.v (and this.q when outputs wait), then emits every output now ready. */

@@ -1,4 +1,5 @@
 import { AttentionError } from '../errors.js';
+import { allFinite } from '../kernels/all-finite.js';
 import type { FloatArray } from '../kernels/index.js';
 
 /**
@@ -17,10 +18,19 @@ import type { FloatArray } from '../kernels/index.js';
 export type Vector = ArrayLike<number>;
 
 /**
+ * Whether every number of a row is finite: the engine's kernels' check (`WasmArena.allFinite`) or
+ * the TypeScript loop.
+ */
+export type FiniteCheck = (row: FloatArray) => boolean;
+
+/** The TypeScript {@link FiniteCheck}. */
+export const finiteInTypeScript: FiniteCheck = (row) => allFinite(row, 0, row.length);
+
+/**
  * Copies `x` into `out[outOffset …]` after checking that it is an array of `expected` numbers,
- * then checks that every entry *as stored* is finite: a finite number beyond float32's range
- * (±3.4e38) stored into a Float32Array is refused as well, rather than cached as Infinity. On a
- * refusal `out` may hold part of `x`: callers pass scratch rows, never state.
+ * then checks (by `finite`) that every entry *as stored* is finite: a finite number beyond
+ * float32's range (±3.4e38) stored into a Float32Array is refused as well, rather than cached as
+ * Infinity. On a refusal `out` may hold part of `x`: callers pass scratch rows, never state.
  */
 export function readVector(
   x: Vector,
@@ -29,6 +39,7 @@ export function readVector(
   outOffset: number,
   field: string,
   token?: number,
+  finite: FiniteCheck = finiteInTypeScript,
 ): void {
   const where = token === undefined ? '' : ` at token ${token}`;
   if (x === null || typeof x !== 'object' || typeof x.length !== 'number') {
@@ -57,35 +68,13 @@ export function readVector(
       out[outOffset + i] = value;
     }
   }
-  if (allFinite(out, outOffset, expected)) return;
+  if (finite(outOffset === 0 && out.length === expected ? out : out.subarray(outOffset, outOffset + expected))) return;
   for (let i = 0; i < expected; i++) {
     if (!Number.isFinite(out[outOffset + i]!)) {
       const value = x[i]!;
       nonFinite(field, where, token, i, value, Number.isFinite(value) ? "beyond float32's range (±3.4e38) of precision 'float32'" : 'expected a finite number');
     }
   }
-}
-
-/**
- * Whether `a[offset : offset + n]` is all finite: v − v is 0 for a finite v and NaN for ±Infinity
- * and NaN, so four running sums of it stay 0 exactly when every entry is finite. A branch-free
- * loop, several times faster than testing entry by entry on every push.
- */
-function allFinite(a: FloatArray, offset: number, n: number): boolean {
-  let s0 = 0;
-  let s1 = 0;
-  let s2 = 0;
-  let s3 = 0;
-  let i = offset;
-  const end = offset + n;
-  for (; i + 3 < end; i += 4) {
-    s0 += a[i]! - a[i]!;
-    s1 += a[i + 1]! - a[i + 1]!;
-    s2 += a[i + 2]! - a[i + 2]!;
-    s3 += a[i + 3]! - a[i + 3]!;
-  }
-  for (; i < end; i++) s0 += a[i]! - a[i]!;
-  return s0 + s1 + (s2 + s3) === 0;
 }
 
 function nonFinite(field: string, where: string, token: number | undefined, element: number, value: unknown, rule: string): never {
@@ -97,8 +86,9 @@ function nonFinite(field: string, where: string, token: number | undefined, elem
   });
 }
 
-/** Throws NON_FINITE naming `field` when `a[0 : n]` holds a non-finite number (an overflow). */
-export function assertFinite(a: FloatArray, n: number, field: string, token: number): void {
+/** Throws NON_FINITE naming `field` when `a[0 : n]` holds a non-finite number (an overflow), checked by `finite`. */
+export function assertFinite(a: FloatArray, n: number, field: string, token: number, finite: FiniteCheck = finiteInTypeScript): void {
+  if (finite(a.length === n ? a : a.subarray(0, n))) return;
   for (let i = 0; i < n; i++) {
     if (!Number.isFinite(a[i]!)) {
       throw new AttentionError(

@@ -781,7 +781,39 @@
         (br $batches)))
     (local.get $bad))
 
-;; A step's head outputs from its items' partials (see $attend): head h's output is
+  ;; 1 when the n numbers at p (float32, or float64 when $wide is set) are all finite, else 0:
+  ;; v − v is 0 for a finite v and NaN for ±Infinity and NaN, and a NaN stays in a running sum. The
+  ;; engine checks every vector it takes in and every projection it makes; the TypeScript loop cost
+  ;; ~2 ns a number, a tenth of a small step for three vectors.
+  (func (export "finite") (param $p i32) (param $n i32) (param $wide i32) (result i32)
+    (local $end i32) (local $acc v128) (local $s f64)
+    (local.set $end (i32.add (local.get $p) (i32.shl (local.get $n) (select (i32.const 3) (i32.const 2) (local.get $wide)))))
+    (if (local.get $wide)
+      (then
+        (block $wide_done
+          (loop $wide_loop
+            (br_if $wide_done (i32.lt_u (i32.sub (local.get $end) (local.get $p)) (i32.const 16)))
+            (local.set $acc (f64x2.add (local.get $acc) (f64x2.sub (v128.load align=8 (local.get $p)) (v128.load align=8 (local.get $p)))))
+            (local.set $p (i32.add (local.get $p) (i32.const 16)))
+            (br $wide_loop)))
+        (if (i32.ne (local.get $p) (local.get $end))
+          (then (local.set $s (f64.sub (f64.load (local.get $p)) (f64.load (local.get $p))))))
+        (return (i32.and (i64x2.all_true (f64x2.eq (local.get $acc) (v128.const f64x2 0 0))) (f64.eq (local.get $s) (f64.const 0))))))
+    (block $narrow_done
+      (loop $narrow_loop
+        (br_if $narrow_done (i32.lt_u (i32.sub (local.get $end) (local.get $p)) (i32.const 16)))
+        (local.set $acc (f32x4.add (local.get $acc) (f32x4.sub (v128.load align=4 (local.get $p)) (v128.load align=4 (local.get $p)))))
+        (local.set $p (i32.add (local.get $p) (i32.const 16)))
+        (br $narrow_loop)))
+    (block $rest_done
+      (loop $rest
+        (br_if $rest_done (i32.eq (local.get $p) (local.get $end)))
+        (local.set $s (f64.add (local.get $s) (f64.promote_f32 (f32.sub (f32.load (local.get $p)) (f32.load (local.get $p))))))
+        (local.set $p (i32.add (local.get $p) (i32.const 4)))
+        (br $rest)))
+    (i32.and (i32x4.all_true (f32x4.eq (local.get $acc) (v128.const f32x4 0 0 0 0))) (f64.eq (local.get $s) (f64.const 0))))
+
+  ;; A step's head outputs from its items' partials (see $attend): head h's output is
   ;; Σ_s factor[h·stretches + s]·acc_{h,s}, its stretches in order (the first product, then each
   ;; next one added), float64 (the factors, e^(m_s − M) / Σ_s e^(m_s − M)·sum_s, come from the engine:
   ;; src/kernels/wasm/step-job.ts, which needs a float64 exp). Stored at $out as float64, or rounded
