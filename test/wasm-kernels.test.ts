@@ -261,9 +261,12 @@ describe('WebAssembly SIMD kernels', () => {
           const out = new Float32Array(n * rows);
           const wAgain = arena.allocate(4 * rows * cols);
           arena.views().f32.set(w, wAgain >>> 2);
-          expect(projectInArena(arena, out, x, wAgain, n, rows, cols)).toBe(true);
+          // Two products over one layout of X, as a push's wq, wk and wv share it.
+          const twice = new Float32Array(n * rows);
+          expect(projectInArena(arena, x, n, cols, [{ w: wAgain, rows, out }, { w: wAgain, rows, out: twice }])).toBe(true);
           arena.release(wAgain, 4 * rows * cols);
           expect(out).toEqual(expected);
+          expect(twice).toEqual(expected);
 
           // Against the exact sum: each term meets x's rounding, its product's, at most ⌈cols/4⌉
           // lane additions and the two that join the lanes, each a factor within 1 ± u (u = 2⁻²⁴).
@@ -293,6 +296,24 @@ describe('WebAssembly SIMD kernels', () => {
         expect(arena.allFinite(row)).toBe(row.every((v) => Number.isFinite(v)));
       }),
       { numRuns: 500 },
+    );
+  });
+
+  it('allFinite: rows longer than one check region, checked region by region, still catch a NaN or an infinity anywhere', () => {
+    const arena = wasmArena()!;
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 16385, max: 50000 }),
+        fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }),
+        fc.constantFrom(Number.NaN, Infinity, -Infinity, null),
+        fc.boolean(),
+        (length, where, bad, wide) => {
+          const row = wide ? new Float64Array(length).fill(0.5) : new Float32Array(length).fill(0.5);
+          if (bad !== null) row[Math.floor(where * length)] = bad;
+          expect(arena.allFinite(row)).toBe(bad === null);
+        },
+      ),
+      { numRuns: 40 },
     );
   });
 

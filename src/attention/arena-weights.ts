@@ -105,12 +105,20 @@ export class ArenaWeights {
   }
 
   /**
-   * `out[n×rows] = X[n×cols] · Wᵀ` for the projection `which` (X's first n rows); false, computing
-   * nothing, when the arena's scratch cannot grow (the caller then projects in TypeScript).
+   * `out[n×rows] = X[n×cols] · Wᵀ` for each `[which, out]` (X's first n rows; the projections share
+   * X's width: wq, wk and wv, or wo alone), X laid out in the arena once for all of them; false,
+   * computing nothing, when the arena's scratch cannot grow (the caller then projects in TypeScript).
    */
-  project(which: Projection, out: FloatArray, x: Float64Array, n: number): boolean {
-    const { rows, cols } = this.shapes[which];
-    return projectInArena(this.arena, out, x, this.offsets[which], n, rows, cols, this.kernel);
+  project(products: readonly (readonly [Projection, FloatArray])[], x: Float64Array, n: number): boolean {
+    const cols = this.shapes[products[0]![0]].cols;
+    return projectInArena(
+      this.arena,
+      x,
+      n,
+      cols,
+      products.map(([which, out]) => ({ w: this.offsets[which], rows: this.shapes[which].rows, out })),
+      this.kernel,
+    );
   }
 
   /** One more holder (a fork) shares this copy; returns it. */

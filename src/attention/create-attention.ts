@@ -162,12 +162,14 @@ export class AttentionEngine implements Attention {
   private readonly headOut: Float64Array;
   private scores: Float64Array;
   private readonly keys: AttendedKeys = { sinkEnd: 0, from: 0, to: 0 };
-  /** While pushMany runs: head outputs waiting for one batched wo projection, in step order. */
-  private deferredHeads: Float64Array[] | null = null;
+  /** While pushMany runs: the head outputs waiting for one batched wo projection, row after row in step order. */
+  private deferredHeads: { readonly rows: Float64Array; count: number } | null = null;
   /** The step laid out for the SIMD kernels in their memory, or null on the TypeScript kernels. */
   private readonly job: StepJob | null;
   /** The projection matrices in the kernels' memory (shared with forks), or null: TypeScript projects. */
   private readonly arenaWeights: ArenaWeights | null;
+  /** The scratch rows a push's q, k and v projections go to, for {@link ArenaWeights.project}. */
+  private readonly qkv: readonly (readonly [Projection, FloatArray])[];
   /** How rows taken in or projected are checked for non-finite numbers: by the kernels' when they run. */
   private readonly finite: FiniteCheck;
 
@@ -190,6 +192,7 @@ export class AttentionEngine implements Attention {
     this.job = arena === null ? null : new StepJob(arena, o.heads, o.headDim);
     this.arenaWeights = shared !== null ? shared.retain() : arena === null ? null : ArenaWeights.copy(arena, o);
     this.finite = arena === null ? finiteInTypeScript : (row) => arena.allFinite(row);
+    this.qkv = [['wq', this.q], ['wk', this.k], ['wv', this.v]];
   }
 
   get length(): number {
@@ -230,22 +233,24 @@ export class AttentionEngine implements Attention {
       qs = new o.Float(n * qw);
       ks = new o.Float(n * kw);
       vs = new o.Float(n * kw);
-      this.matMat(qs, x, 'wq', n, qw, o.dim);
-      this.matMat(ks, x, 'wk', n, kw, o.dim);
-      this.matMat(vs, x, 'wv', n, kw, o.dim);
+      this.matMat([['wq', qs], ['wk', ks], ['wv', vs]], x, n, o.dim);
     } else if (o.precision === 'float32') {
       qs = ks = vs = Float32Array.from(x);
     }
-    for (let i = 0; i < n; i++) {
-      assertFinite(qs.subarray(i * qw, (i + 1) * qw), qw, 'projected query', t0 + i, this.finite);
-      assertFinite(ks.subarray(i * kw, (i + 1) * kw), kw, 'projected key', t0 + i, this.finite);
-      assertFinite(vs.subarray(i * kw, (i + 1) * kw), kw, 'projected value', t0 + i, this.finite);
+    // One check over the prompt's projections; the token-by-token scan only names the one that overflowed.
+    if (!(this.finite(qs) && this.finite(ks) && this.finite(vs))) {
+      for (let i = 0; i < n; i++) {
+        assertFinite(qs.subarray(i * qw, (i + 1) * qw), qw, 'projected query', t0 + i);
+        assertFinite(ks.subarray(i * kw, (i + 1) * kw), kw, 'projected key', t0 + i);
+        assertFinite(vs.subarray(i * kw, (i + 1) * kw), kw, 'projected value', t0 + i);
+      }
     }
     const steps: AttentionStep[] = [];
     const wo = o.weights === null ? null : o.weights.wo;
-    const heads: Float64Array[] = [];
     const emittedBefore = this.emitted;
-    this.deferredHeads = wo === null ? null : heads;
+    // Room for every step this call can emit: the tokens pending before it (lookahead) and its own.
+    const deferred = wo === null ? null : { rows: new Float64Array((t0 + n - emittedBefore) * qw), count: 0 };
+    this.deferredHeads = deferred;
     try {
       for (let i = 0; i < n; i++) {
         this.q.set(qs.subarray(i * qw, (i + 1) * qw));
@@ -267,12 +272,10 @@ export class AttentionEngine implements Attention {
     } finally {
       this.deferredHeads = null;
     }
-    if (wo !== null && steps.length > 0) {
+    if (deferred !== null && steps.length > 0) {
       // The output projection of every step at once, as for the input projections.
-      const concat = new Float64Array(steps.length * qw);
-      heads.forEach((row, i) => concat.set(row, i * qw));
       const projected = new o.Float(steps.length * o.dim);
-      this.matMat(projected, concat, 'wo', steps.length, o.dim, qw);
+      this.matMat([['wo', projected]], deferred.rows, steps.length, qw);
       steps.forEach((step, i) => step.output.set(projected.subarray(i * o.dim, (i + 1) * o.dim)));
     }
     return steps;
@@ -375,7 +378,7 @@ export class AttentionEngine implements Attention {
 
   private projectChecked(x: Float64Array, t: number): void {
     const resident = this.arenaWeights;
-    if (resident === null || !(resident.project('wq', this.q, x, 1) && resident.project('wk', this.k, x, 1) && resident.project('wv', this.v, x, 1))) {
+    if (resident === null || !resident.project(this.qkv, x, 1)) {
       project(this.options, x, this.q, this.k, this.v);
     }
     const o = this.options;
@@ -430,13 +433,13 @@ export class AttentionEngine implements Attention {
   }
 
   /**
-   * `out = X · Wᵀ` for a prompt's rows and the projection `which`: the WebAssembly kernel when the
-   * matrices are in the arena, else the TypeScript loops. Each gives per token bit for bit what
-   * `push` gets from the same path.
+   * `out = X · Wᵀ` for a prompt's rows and each `[which, out]` (projections of one width: wq, wk
+   * and wv, or wo): the WebAssembly kernel when the matrices are in the arena, else the TypeScript
+   * loops. Each gives per token bit for bit what `push` gets from the same path.
    */
-  private matMat(out: FloatArray, x: Float64Array, which: Projection, n: number, rows: number, cols: number): void {
-    if (this.arenaWeights !== null && this.arenaWeights.project(which, out, x, n)) return;
-    matMatTransposed(out, x, this.options.weights![which]!, n, rows, cols);
+  private matMat(products: readonly (readonly [Projection, FloatArray])[], x: Float64Array, n: number, cols: number): void {
+    if (n === 0 || (this.arenaWeights !== null && this.arenaWeights.project(products, x, n))) return;
+    for (const [which, out] of products) matMatTransposed(out, x, this.options.weights![which]!, n, out.length / n, cols);
   }
 
   /** Output of query `i` (its row at `qSource[qOffset …]`) over keys up to `last`. */
@@ -467,8 +470,9 @@ export class AttentionEngine implements Attention {
       if (wo === null) output.set(headOut);
     }
     if (wo !== null) {
-      if (this.deferredHeads !== null) this.deferredHeads.push(Float64Array.from(headOut));
-      else if (this.arenaWeights === null || !this.arenaWeights.project('wo', output, headOut, 1)) matVec(output, 0, wo, headOut, 0, o.dim, heads * headDim);
+      const deferred = this.deferredHeads;
+      if (deferred !== null) deferred.rows.set(headOut, deferred.count++ * headOut.length);
+      else if (this.arenaWeights === null || !this.arenaWeights.project([['wo', output]], headOut, 1)) matVec(output, 0, wo, headOut, 0, o.dim, heads * headDim);
     }
     if (weights === null) return { index: i, output };
     const positions = new Int32Array(count);

@@ -4,32 +4,43 @@ import type { WasmArena } from './wasm-arena.js';
 /** The `project` kernel's signature (byte offsets): the arena's own, or a thread pool's split of it. */
 export type ProjectKernel = (out: number, x: number, w: number, n: number, rows: number, cols: number) => void;
 
+/** One product of {@link projectInArena}: `out[n×rows] = X · Wᵀ` for the matrix W at byte offset `w`. */
+export interface ArenaProduct {
+  readonly w: number;
+  readonly rows: number;
+  readonly out: FloatArray;
+}
+
 /**
- * `out[n×rows] = X[n×cols] · Wᵀ` by the WebAssembly `project` kernel, for a float32 matrix W
- * (rows × cols, row-major) kept in the arena at byte offset `w`: float32 arithmetic in one fixed
- * order per output (so a token's numbers are the same alone or in a prompt), for a prompt four
- * tokens to a pass over W. The first `n·cols` numbers of X are rounded to float32 into the arena's
- * scratch for the call, laid out as the kernel reads them ({@link writeTokenRows}). `kernel` runs the product: by default the arena's, on this thread. Returns
- * false, computing nothing, when the scratch cannot grow.
+ * `out[n×rows] = X[n×cols] · Wᵀ` for each product, by the WebAssembly `project` kernel, for float32
+ * matrices W (rows × cols, row-major) kept in the arena: float32 arithmetic in one fixed order per
+ * output (so a token's numbers are the same alone or in a prompt), for a prompt four tokens to a
+ * pass over W. The first `n·cols` numbers of X are rounded to float32 into the arena's scratch
+ * once for all the products, laid out as the kernel reads them ({@link writeTokenRows}). `kernel`
+ * runs the products: by default the arena's, on this thread. Returns false, computing nothing,
+ * when the scratch cannot grow.
  */
 export function projectInArena(
   arena: WasmArena,
-  out: FloatArray,
   x: Float64Array,
-  w: number,
   n: number,
-  rows: number,
   cols: number,
+  products: readonly ArenaProduct[],
   kernel: ProjectKernel = arena.project,
 ): boolean {
   const xBytes = 4 * n * cols;
-  const base = arena.scratch(xBytes + 4 * n * rows);
+  let outBytes = 0;
+  for (const product of products) outBytes = Math.max(outBytes, 4 * n * product.rows);
+  const base = arena.scratch(xBytes + outBytes);
   if (base < 0) return false;
   const outAt = base + xBytes;
+  // The kernels never grow the memory: these views stay valid through the calls.
   const { f32 } = arena.views();
   writeTokenRows(f32, base >>> 2, x, n, cols);
-  kernel(outAt, base, w, n, rows, cols);
-  out.set(f32.subarray(outAt >>> 2, (outAt >>> 2) + n * rows));
+  for (const { w, rows, out } of products) {
+    kernel(outAt, base, w, n, rows, cols);
+    out.set(f32.subarray(outAt >>> 2, (outAt >>> 2) + n * rows));
+  }
   return true;
 }
 

@@ -27,6 +27,8 @@ const PAGE = 65536;
 /** 4 GiB, all a 32-bit memory can address. */
 const MAXIMUM_PAGES = 65536;
 const INITIAL_PAGES = 16;
+/** Numbers {@link WasmArena.allFinite} checks per kernel call: its region's size (128 KB at most). */
+const CHECK_CHUNK = 16384;
 
 /**
  * The WebAssembly SIMD kernels (src/kernels/wasm/attention.wat) and the memory they read: every
@@ -170,12 +172,14 @@ export class WasmArena {
     return offset;
   }
   /**
-   * Whether every number of `values` is finite, by the `finite` kernel over a copy in the arena:
-   * the engine's check of each vector it takes in and each projection it makes, ~10x faster than
-   * a TypeScript loop at dim 512. The TypeScript loop answers when the copy cannot be made.
+   * Whether every number of `values` is finite, by the `finite` kernel over copies in the arena,
+   * {@link CHECK_CHUNK} numbers at a time (so a long prompt's check holds no more memory): the
+   * engine's check of each vector it takes in and each projection it makes, ~10x faster than a
+   * TypeScript loop at dim 512. The TypeScript loop answers when the copy cannot be made.
    */
   allFinite(values: Float32Array | Float64Array): boolean {
-    const bytes = values.byteLength;
+    const wide = values instanceof Float64Array;
+    const bytes = Math.min(values.length, CHECK_CHUNK) * values.BYTES_PER_ELEMENT;
     if (bytes > this.checkBytes) {
       const size = Math.max(roundUp(bytes), 2 * this.checkBytes);
       const offset = this.allocate(size);
@@ -184,11 +188,14 @@ export class WasmArena {
       this.checkOffset = offset;
       this.checkBytes = size;
     }
-    const wide = values instanceof Float64Array;
     const views = this.views();
-    if (wide) views.f64.set(values, this.checkOffset >>> 3);
-    else views.f32.set(values, this.checkOffset >>> 2);
-    return this.finite(this.checkOffset, values.length, wide ? 1 : 0) === 1;
+    for (let from = 0; from < values.length; from += CHECK_CHUNK) {
+      const chunk = from === 0 && values.length <= CHECK_CHUNK ? values : values.subarray(from, from + CHECK_CHUNK);
+      if (wide) views.f64.set(chunk, this.checkOffset >>> 3);
+      else views.f32.set(chunk, this.checkOffset >>> 2);
+      if (this.finite(this.checkOffset, chunk.length, wide ? 1 : 0) !== 1) return false;
+    }
+    return true;
   }
 }
 
