@@ -495,14 +495,13 @@ export class AttentionEngine implements Attention {
     if (!job.begin(count, sinkRuns + blocksSpanned(keys.from, keys.to, blockSize))) return false;
     if (!this.addRuns(job, 0, keys.sinkEnd) || !this.addRuns(job, keys.from, keys.to)) return false;
     const rank = sinkRank(o, i, keys);
-    for (let h = 0; h < heads; h++) {
-      if (o.invFreq === null) {
-        job.setQuery(h, qSource, qOffset + h * headDim);
-        continue;
+    if (o.invFreq === null) job.setQueries(qSource, qOffset);
+    else {
+      for (let h = 0; h < heads; h++) {
+        const qSink = this.rotateQuery(qSource, qOffset + h * headDim, i, rank);
+        if (rank !== i) job.setSinkQuery(h, qSink, 0);
+        job.setQuery(h, this.qHead, 0);
       }
-      const qSink = this.rotateQuery(qSource, qOffset + h * headDim, i, rank);
-      if (rank !== i) job.setSinkQuery(h, qSink, 0);
-      job.setQuery(h, this.qHead, 0);
     }
     job.seal(o.groupSize, 4 * blockSize * headDim, o.scale, o.slopes, i, rank === i ? 0 : sinkRuns);
     return true;

@@ -116,6 +116,21 @@ export class StepJob {
     this.f32.set(query.subarray(offset, offset + this.headDim), (this.queries + h * this.queryStride) >>> 2);
   }
 
+  /**
+   * Writes every head's query, `query[offset : offset + heads·headDim]` (already rotated, if at
+   * all), as {@link StepJob.setQuery} would head by head: in one copy when the kernel's rows are
+   * the heads' own (headDim a multiple of 4).
+   */
+  setQueries(query: FloatArray, offset: number): void {
+    const { heads, headDim } = this;
+    if (this.queryStride !== 4 * headDim) {
+      for (let h = 0; h < heads; h++) this.setQuery(h, query, offset + h * headDim);
+      return;
+    }
+    const end = offset + heads * headDim;
+    this.f32.set(offset === 0 && query.length === end ? query : query.subarray(offset, end), this.queries >>> 2);
+  }
+
   /** Writes head h's query for the sink runs ({@link StepJob.seal}'s `sinkRuns`), as {@link StepJob.setQuery} does. */
   setSinkQuery(h: number, query: FloatArray, offset: number): void {
     this.f32.set(query.subarray(offset, offset + this.headDim), (this.sinkQueries + h * this.queryStride) >>> 2);
