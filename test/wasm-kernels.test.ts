@@ -317,6 +317,41 @@ describe('WebAssembly SIMD kernels', () => {
     );
   });
 
+  it("storeRows: a token's key rows row-major and its value rows in column chunks, as the TypeScript append stores them, touching no other slot", () => {
+    const arena = wasmArena()!;
+    fc.assert(
+      fc.property(
+        fc.record({ kvHeads: fc.integer({ min: 1, max: 4 }), headDim: fc.integer({ min: 1, max: 80 }), blockSize: fc.integer({ min: 1, max: 20 }), seed: fc.integer() }),
+        fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }),
+        ({ kvHeads, headDim, blockSize, seed }, where) => {
+          const random = mulberry32(seed);
+          const slot = Math.floor(where * blockSize);
+          const n = kvHeads * headDim;
+          const k = Float32Array.from({ length: n }, () => random() - 0.5);
+          const v = Float32Array.from({ length: n }, () => random() - 0.5);
+          const length = kvHeads * blockSize * headDim;
+          const keys = new Float32Array(length).fill(7);
+          const values = new Float32Array(length).fill(7);
+          for (let g = 0; g < kvHeads; g++) {
+            keys.set(k.subarray(g * headDim, (g + 1) * headDim), (g * blockSize + slot) * headDim);
+            writeValueRow(values, g * blockSize * headDim, blockSize, headDim, slot, v, g * headDim);
+          }
+          const keysAt = arena.allocate(4 * length);
+          const valuesAt = arena.allocate(4 * length);
+          arena.views().f32.fill(7, keysAt >>> 2, (keysAt >>> 2) + length);
+          arena.views().f32.fill(7, valuesAt >>> 2, (valuesAt >>> 2) + length);
+          expect(arena.storeRows(k, v, keysAt, valuesAt, kvHeads, headDim, blockSize, slot)).toBe(true);
+          const { f32 } = arena.views();
+          expect(f32.slice(keysAt >>> 2, (keysAt >>> 2) + length)).toEqual(keys);
+          expect(f32.slice(valuesAt >>> 2, (valuesAt >>> 2) + length)).toEqual(values);
+          arena.release(keysAt, 4 * length);
+          arena.release(valuesAt, 4 * length);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
   it("merge: each head's stretch sums times their factors, added stretch by stretch in float64, stored as float64 or rounded once to float32", () => {
     const arena = wasmArena()!;
     fc.assert(

@@ -112,8 +112,19 @@ export class PagedKVCache {
     const b = Math.floor(p / blockSize);
     const slot = p - b * blockSize;
     const block = this.writable(b);
+    // A float32 block in the kernels' memory takes the rows in one kernel call.
+    const arena = this.layout.arena;
+    const stored =
+      arena !== undefined &&
+      arena !== null &&
+      block.keysByteOffset >= 0 &&
+      block.keyScalesByteOffset === 0 &&
+      block.values !== null &&
+      k instanceof Float32Array &&
+      v instanceof Float32Array &&
+      arena.storeRows(k, v, block.keysByteOffset, block.valuesByteOffset, kvHeads, headDim, blockSize, slot);
     const keys = block.keys!;
-    for (let g = 0; g < kvHeads; g++) {
+    for (let g = 0; !stored && g < kvHeads; g++) {
       const dst = (g * blockSize + slot) * headDim;
       const src = g * headDim;
       // set() rounds a float64 row into float32 storage exactly as element-wise stores do, and

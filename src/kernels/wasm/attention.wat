@@ -781,6 +781,55 @@
         (br $batches)))
     (local.get $bad))
 
+;; Stores one token's float32 rows into a block: kv head g's key row k[g·d …] as slot `slot` of
+  ;; its keys (row g·blockSize + slot), its value row v[g·d …] as slot `slot` of its values' column
+  ;; chunks (src/cache/value-layout.ts: the chunk from column c0, w wide, holds slot s at
+  ;; c0·blockSize + s·w). In TypeScript that was a view and a copy per key row and a loop per value
+  ;; row, ~3 us of a small step at 8 kv heads.
+  (func (export "store_rows") (param $k i32) (param $v i32) (param $keys i32) (param $values i32)
+    (param $kvHeads i32) (param $d i32) (param $blockSize i32) (param $slot i32)
+    (local $g i32) (local $c0 i32) (local $width i32) (local $region i32) (local $row i32)
+    (block $heads_done
+      (loop $heads
+        (br_if $heads_done (i32.ge_u (local.get $g) (local.get $kvHeads)))
+        (local.set $row (i32.shl (i32.mul (local.get $g) (local.get $d)) (i32.const 2)))
+        (call $copy_floats (i32.add (local.get $k) (local.get $row))
+          (i32.add (local.get $keys) (i32.shl (i32.mul (i32.add (i32.mul (local.get $g) (local.get $blockSize)) (local.get $slot)) (local.get $d)) (i32.const 2)))
+          (local.get $d))
+        (local.set $region (i32.add (local.get $values) (i32.mul (local.get $row) (local.get $blockSize))))
+        (local.set $c0 (i32.const 0))
+        (block $chunks_done
+          (loop $chunks
+            (br_if $chunks_done (i32.ge_u (local.get $c0) (local.get $d)))
+            (local.set $width (select (i32.const 32) (i32.sub (local.get $d) (local.get $c0))
+              (i32.le_u (i32.add (local.get $c0) (i32.const 32)) (local.get $d))))
+            (call $copy_floats (i32.add (i32.add (local.get $v) (local.get $row)) (i32.shl (local.get $c0) (i32.const 2)))
+              (i32.add (local.get $region) (i32.shl (i32.add (i32.mul (local.get $c0) (local.get $blockSize)) (i32.mul (local.get $slot) (local.get $width))) (i32.const 2)))
+              (local.get $width))
+            (local.set $c0 (i32.add (local.get $c0) (i32.const 32)))
+            (br $chunks)))
+        (local.set $g (i32.add (local.get $g) (i32.const 1)))
+        (br $heads))))
+
+  ;; n float32s from src to dst (regions that do not overlap), four at a time, then one by one.
+  (func $copy_floats (param $src i32) (param $dst i32) (param $n i32)
+    (local $end i32)
+    (local.set $end (i32.add (local.get $src) (i32.shl (local.get $n) (i32.const 2))))
+    (block $fours_done
+      (loop $fours
+        (br_if $fours_done (i32.lt_u (i32.sub (local.get $end) (local.get $src)) (i32.const 16)))
+        (v128.store align=4 (local.get $dst) (v128.load align=4 (local.get $src)))
+        (local.set $src (i32.add (local.get $src) (i32.const 16)))
+        (local.set $dst (i32.add (local.get $dst) (i32.const 16)))
+        (br $fours)))
+    (block $ones_done
+      (loop $ones
+        (br_if $ones_done (i32.eq (local.get $src) (local.get $end)))
+        (f32.store (local.get $dst) (f32.load (local.get $src)))
+        (local.set $src (i32.add (local.get $src) (i32.const 4)))
+        (local.set $dst (i32.add (local.get $dst) (i32.const 4)))
+        (br $ones))))
+
   ;; 1 when the n numbers at p (float32, or float64 when $wide is set) are all finite, else 0:
   ;; v − v is 0 for a finite v and NaN for ±Infinity and NaN, and a NaN stays in a running sum. The
   ;; engine checks every vector it takes in and every projection it makes; the TypeScript loop cost

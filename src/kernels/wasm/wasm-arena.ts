@@ -69,17 +69,20 @@ export class WasmArena {
   readonly project: (out: number, x: number, w: number, n: number, rows: number, cols: number) => void;
   /** 1 when the `count` numbers at `at` (float32, float64 when `wide` is 1) are all finite, else 0. */
   private readonly finite: (at: number, count: number, wide: number) => number;
+  private readonly storeRowsKernel: (k: number, v: number, keys: number, values: number, kvHeads: number, headDim: number, blockSize: number, slot: number) => void;
   /** The memory every region lives in; shared (its buffer a SharedArrayBuffer) for a thread pool's arena. */
   readonly memory: WasmMemory;
   /** The compiled kernels, which a thread pool instantiates again on each worker over the same memory. */
   readonly module: object;
   private readonly free = new Map<number, number[]>();
   private top = 16;
-  private scratchOffset = 0;
-  private scratchBytes = 0;
-  /** A region of its own for {@link WasmArena.allFinite}, which may run while a step's scratch is in use. */
-  private checkOffset = 0;
-  private checkBytes = 0;
+  /** The step's scratch ({@link WasmArena.scratch}). */
+  private readonly scratchRegion = { offset: 0, bytes: 0 };
+  /**
+   * A region of its own for copies the kernels read at once ({@link WasmArena.allFinite},
+   * {@link WasmArena.storeRows}), which may run while a step's scratch is in use.
+   */
+  private readonly staging = { offset: 0, bytes: 0 };
   private generationCount = 0;
   private currentViews: ArenaViews = { i32: new Int32Array(0), f32: new Float32Array(0), f64: new Float64Array(0) };
 
@@ -95,6 +98,7 @@ export class WasmArena {
     this.merge = instance.exports['merge'] as WasmArena['merge'];
     this.project = instance.exports['project'] as WasmArena['project'];
     this.finite = instance.exports['finite'] as (at: number, count: number, wide: number) => number;
+    this.storeRowsKernel = instance.exports['store_rows'] as WasmArena['storeRowsKernel'];
   }
 
   /** The memory's current buffer: views on it stay valid until the generation changes. */
@@ -162,15 +166,9 @@ export class WasmArena {
    * attends at a time): the query, scores and head outputs of one step. -1 when it cannot grow.
    */
   scratch(bytes: number): number {
-    if (bytes <= this.scratchBytes) return this.scratchOffset;
-    const size = Math.max(roundUp(bytes), 2 * this.scratchBytes);
-    const offset = this.allocate(size);
-    if (offset < 0) return -1;
-    if (this.scratchBytes > 0) this.release(this.scratchOffset, this.scratchBytes);
-    this.scratchOffset = offset;
-    this.scratchBytes = size;
-    return offset;
+    return this.reserve(this.scratchRegion, bytes);
   }
+
   /**
    * Whether every number of `values` is finite, by the `finite` kernel over copies in the arena,
    * {@link CHECK_CHUNK} numbers at a time (so a long prompt's check holds no more memory): the
@@ -179,23 +177,48 @@ export class WasmArena {
    */
   allFinite(values: Float32Array | Float64Array): boolean {
     const wide = values instanceof Float64Array;
-    const bytes = Math.min(values.length, CHECK_CHUNK) * values.BYTES_PER_ELEMENT;
-    if (bytes > this.checkBytes) {
-      const size = Math.max(roundUp(bytes), 2 * this.checkBytes);
-      const offset = this.allocate(size);
-      if (offset < 0) return allFinite(values, 0, values.length);
-      if (this.checkBytes > 0) this.release(this.checkOffset, this.checkBytes);
-      this.checkOffset = offset;
-      this.checkBytes = size;
-    }
+    const at = this.reserve(this.staging, Math.min(values.length, CHECK_CHUNK) * values.BYTES_PER_ELEMENT);
+    if (at < 0) return allFinite(values, 0, values.length);
     const views = this.views();
     for (let from = 0; from < values.length; from += CHECK_CHUNK) {
       const chunk = from === 0 && values.length <= CHECK_CHUNK ? values : values.subarray(from, from + CHECK_CHUNK);
-      if (wide) views.f64.set(chunk, this.checkOffset >>> 3);
-      else views.f32.set(chunk, this.checkOffset >>> 2);
-      if (this.finite(this.checkOffset, chunk.length, wide ? 1 : 0) !== 1) return false;
+      if (wide) views.f64.set(chunk, at >>> 3);
+      else views.f32.set(chunk, at >>> 2);
+      if (this.finite(at, chunk.length, wide ? 1 : 0) !== 1) return false;
     }
     return true;
+  }
+
+  /**
+   * Stores one token's key and value rows (`kvHeads·headDim` float32s each, kv head after kv head)
+   * as slot `slot` of a float32 block whose keys and values are at byte offsets `keys` and
+   * `values`: keys row after row, values in column chunks (src/cache/value-layout.ts). False,
+   * storing nothing, when the rows cannot be staged in the arena (the caller stores them itself).
+   */
+  storeRows(k: Float32Array, v: Float32Array, keys: number, values: number, kvHeads: number, headDim: number, blockSize: number, slot: number): boolean {
+    const n = kvHeads * headDim;
+    const at = this.reserve(this.staging, 8 * n);
+    if (at < 0) return false;
+    const { f32 } = this.views();
+    f32.set(k.length === n ? k : k.subarray(0, n), at >>> 2);
+    f32.set(v.length === n ? v : v.subarray(0, n), (at >>> 2) + n);
+    this.storeRowsKernel(at, at + 4 * n, keys, values, kvHeads, headDim, blockSize, slot);
+    return true;
+  }
+
+  /**
+   * The byte offset of `region`, grown first to at least `bytes` (doubling, so a growing need asks
+   * O(log n) times), or -1 when the memory cannot grow that far.
+   */
+  private reserve(region: { offset: number; bytes: number }, bytes: number): number {
+    if (bytes <= region.bytes) return region.offset;
+    const size = Math.max(roundUp(bytes), 2 * region.bytes);
+    const offset = this.allocate(size);
+    if (offset < 0) return -1;
+    if (region.bytes > 0) this.release(region.offset, region.bytes);
+    region.offset = offset;
+    region.bytes = size;
+    return offset;
   }
 }
 
