@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { axpy, dot, matMatTransposed, matVec, softmaxInPlace } from '../src/kernels/index.js';
+import { axpy, dot, dotTwo, matMatTransposed, matVec, softmaxInPlace } from '../src/kernels/index.js';
 import { expectClose } from './support/close.js';
 
 const floats = (min: number, max: number) => fc.array(fc.double({ min: -1e3, max: 1e3, noNaN: true }), { minLength: min, maxLength: max });
@@ -15,6 +15,24 @@ describe('dot', () => {
         let plain = 0;
         for (let i = 0; i < n; i++) plain += x[offset + i]! * y[i]!;
         expect(dot(x, offset, y, 0, n)).toBeCloseTo(plain, 6);
+      }),
+    );
+  });
+});
+
+describe('dotTwo', () => {
+  it('gives each of its two rows bit for bit what dot gives, at any offsets and length, in float32 or float64 rows', () => {
+    fc.assert(
+      fc.property(floats(0, 40), fc.nat(5), fc.nat(50), fc.nat(50), fc.boolean(), (a, offset, first, second, narrow) => {
+        const n = Math.max(0, a.length - offset);
+        const x = Float64Array.from(a);
+        const Rows = narrow ? Float32Array : Float64Array;
+        const rows = Rows.from({ length: 100 + n }, (_, i) => Math.sin(i * 1.7) * 300 - i);
+        const out = new Float64Array(4).fill(Number.NaN);
+        dotTwo(x, offset, rows, first, second, n, out, 1);
+        expect(Object.is(out[1], dot(x, offset, rows, first, n))).toBe(true);
+        expect(Object.is(out[2], dot(x, offset, rows, second, n))).toBe(true);
+        expect(Number.isNaN(out[0]!) && Number.isNaN(out[3]!)).toBe(true);
       }),
     );
   });

@@ -9,7 +9,7 @@ declare function queueMicrotask(callback: () => void): void;
 // Kernels are imported from their own modules: a re-export can cost a property lookup per call
 // in transpiled builds, and these run once per key per head.
 import { axpy } from '../kernels/axpy.js';
-import { dot } from '../kernels/dot.js';
+import { dot, dotTwo } from '../kernels/dot.js';
 import type { FloatArray } from '../kernels/float-array.js';
 import { matMatTransposed } from '../kernels/mat-mat.js';
 import { matVec } from '../kernels/mat-vec.js';
@@ -585,6 +585,13 @@ export class AttentionEngine implements Attention {
       const end = Math.min(to, (b + 1) * blockSize);
       const keys = block.keys;
       if (keys !== null) {
+        // Two keys per pass over the query (dotTwo: the same numbers as dot, each query number read once).
+        for (; p + 1 < end; p += 2, n += 2) {
+          const offset = (g * blockSize + (p - b * blockSize)) * headDim;
+          dotTwo(qHead, 0, keys, offset, offset + headDim, headDim, scores, n);
+          scores[n] = scores[n]! * scale - slope * Math.abs(i - p);
+          scores[n + 1] = scores[n + 1]! * scale - slope * Math.abs(i - p - 1);
+        }
         for (; p < end; p++) {
           const offset = (g * blockSize + (p - b * blockSize)) * headDim;
           scores[n++] = dot(qHead, 0, keys, offset, headDim) * scale - slope * Math.abs(i - p);

@@ -1,5 +1,5 @@
 export { axpy } from './axpy.js';
-export { dot } from './dot.js';
+export { dot, dotTwo } from './dot.js';
 export type { FloatArray, FloatArrayConstructor } from './float-array.js';
 export { matMatTransposed } from './mat-mat.js';
 export { matVec } from './mat-vec.js';
