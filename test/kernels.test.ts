@@ -26,8 +26,8 @@ describe('dotTwo', () => {
       fc.property(floats(0, 40), fc.nat(5), fc.nat(50), fc.nat(50), fc.boolean(), (a, offset, first, second, narrow) => {
         const n = Math.max(0, a.length - offset);
         const x = Float64Array.from(a);
-        const Rows = narrow ? Float32Array : Float64Array;
-        const rows = Rows.from({ length: 100 + n }, (_, i) => Math.sin(i * 1.7) * 300 - i);
+        const numbers = Array.from({ length: 100 + n }, (_, i) => Math.sin(i * 1.7) * 300 - i);
+        const rows = narrow ? Float32Array.from(numbers) : Float64Array.from(numbers);
         const out = new Float64Array(4).fill(Number.NaN);
         dotTwo(x, offset, rows, first, second, n, out, 1);
         expect(Object.is(out[1], dot(x, offset, rows, first, n))).toBe(true);
