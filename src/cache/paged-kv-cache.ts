@@ -123,17 +123,19 @@ export class PagedKVCache {
       k instanceof Float32Array &&
       v instanceof Float32Array &&
       arena.storeRows(k, v, block.keysByteOffset, block.valuesByteOffset, kvHeads, headDim, blockSize, slot);
-    const keys = block.keys!;
-    for (let g = 0; !stored && g < kvHeads; g++) {
-      const dst = (g * blockSize + slot) * headDim;
-      const src = g * headDim;
-      // set() rounds a float64 row into float32 storage exactly as element-wise stores do, and
-      // copies rows of one type in bulk.
-      keys.set(k.subarray(src, src + headDim), dst);
-      if (block.values !== null) {
-        writeValueRow(block.values, g * blockSize * headDim, blockSize, headDim, slot, v, src);
-      } else {
-        quantizeRowInt8(block.valuesInt8!, dst, block.valueScales!, g * blockSize + slot, v, src, headDim);
+    if (!stored) {
+      const keys = block.keys!;
+      for (let g = 0; g < kvHeads; g++) {
+        const dst = (g * blockSize + slot) * headDim;
+        const src = g * headDim;
+        // set() rounds a float64 row into float32 storage exactly as element-wise stores do, and
+        // copies rows of one type in bulk.
+        keys.set(k.subarray(src, src + headDim), dst);
+        if (block.values !== null) {
+          writeValueRow(block.values, g * blockSize * headDim, blockSize, headDim, slot, v, src);
+        } else {
+          quantizeRowInt8(block.valuesInt8!, dst, block.valueScales!, g * blockSize + slot, v, src, headDim);
+        }
       }
     }
     if (this.layout.int8 && slot === blockSize - 1) this.quantizeKeys(block);

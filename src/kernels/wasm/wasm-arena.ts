@@ -97,7 +97,7 @@ export class WasmArena {
     this.attend = instance.exports['attend'] as WasmArena['attend'];
     this.merge = instance.exports['merge'] as WasmArena['merge'];
     this.project = instance.exports['project'] as WasmArena['project'];
-    this.finite = instance.exports['finite'] as (at: number, count: number, wide: number) => number;
+    this.finite = instance.exports['finite'] as WasmArena['finite'];
     this.storeRowsKernel = instance.exports['store_rows'] as WasmArena['storeRowsKernel'];
   }
 
