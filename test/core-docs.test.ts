@@ -214,7 +214,16 @@ describe('docs/snapshots.md', () => {
   it('the tensor table lists exactly the tensors snapshots contain', () => {
     const weights = (rows: number, cols: number): number[] => Array.from({ length: rows * cols }, (_, i) => Math.sin(i));
     const configs: AttentionOptions[] = [
-      { dim: 4, heads: 2, kvHeads: 1, weights: { wq: weights(4, 4), wk: weights(2, 4), wv: weights(2, 4), wo: weights(4, 4) }, lookahead: 1, window: 3, sinks: 1, blockSize: 2 },
+      {
+        dim: 4,
+        heads: 2,
+        kvHeads: 1,
+        weights: { wq: weights(4, 4), wk: weights(2, 4), wv: weights(2, 4), wo: weights(4, 4), bq: weights(1, 4), bk: weights(1, 2), bv: weights(1, 2), bo: weights(1, 4) },
+        lookahead: 1,
+        window: 3,
+        sinks: 1,
+        blockSize: 2,
+      },
       { dim: 4, cacheDtype: 'int8', blockSize: 2 },
     ];
     const written = new Set<string>();

@@ -142,20 +142,20 @@ describe('seed mode, exactly the note', () => {
 });
 
 describe('length 1', () => {
-  it('the output is v_0 (through wo when given) with weight exactly 1', () => {
+  it('the output is v_0 (through wo when given, biases added) with weight exactly 1', () => {
     fc.assert(
       fc.property(caseArbitrary({}, 1), ({ options, xs }) => {
         const [step] = streamed(options, xs);
         for (const w of step!.weights!) expect(Array.from(w)).toEqual([1]);
         const o = createAttention(options).options;
         const x = xs[0]!;
-        const v = o.weights === null ? Float64Array.from(x) : times(o.weights.wv, x, o.kvHeads * o.headDim);
+        const v = o.weights === null ? Float64Array.from(x) : times(o.weights.wv, x, o.kvHeads * o.headDim, o.weights.bv);
         const heads = new Float64Array(o.heads * o.headDim);
         for (let h = 0; h < o.heads; h++) {
           const g = Math.floor(h / o.groupSize);
           for (let c = 0; c < o.headDim; c++) heads[h * o.headDim + c] = v[g * o.headDim + c]!;
         }
-        const expected = o.weights?.wo ? times(o.weights.wo, heads, o.dim) : heads;
+        const expected = o.weights?.wo ? times(o.weights.wo, heads, o.dim, o.weights.bo) : heads;
         expectClose(step!.output, expected, 1e-12);
       }),
     );
@@ -232,10 +232,14 @@ describe('outputs belong to the caller', () => {
   });
 });
 
-function times(w: ArrayLike<number>, x: ArrayLike<number>, rows: number): Float64Array {
+/** `w·x + b`, w row-major `rows × x.length`. */
+function times(w: ArrayLike<number>, x: ArrayLike<number>, rows: number, b: ArrayLike<number> | null = null): Float64Array {
   const cols = x.length;
   const y = new Float64Array(rows);
-  for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) y[r] = y[r]! + w[r * cols + c]! * x[c]!;
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < cols; c++) y[r] = y[r]! + w[r * cols + c]! * x[c]!;
+    if (b !== null) y[r] = y[r]! + b[r]!;
+  }
   return y;
 }
 

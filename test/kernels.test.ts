@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { axpy, dot, dotTwo, matMatTransposed, matVec, softmaxInPlace } from '../src/kernels/index.js';
+import { addBias, axpy, dot, dotTwo, matMatTransposed, softmaxInPlace } from '../src/kernels/index.js';
 import { expectClose } from './support/close.js';
 
 const floats = (min: number, max: number) => fc.array(fc.double({ min: -1e3, max: 1e3, noNaN: true }), { minLength: min, maxLength: max });
@@ -38,22 +38,34 @@ describe('dotTwo', () => {
   });
 });
 
-describe('axpy and matVec', () => {
+describe('axpy, matMatTransposed and addBias on small cases', () => {
   it('axpy adds alpha·x into a slice and leaves the rest alone', () => {
     const out = new Float64Array([1, 1, 1, 1]);
     axpy(out, 1, 2, new Float64Array([9, 3, 4]), 1, 2);
     expect(Array.from(out)).toEqual([1, 7, 9, 1]);
   });
 
-  it('matVec is y = W x with W row-major', () => {
-    const out = new Float64Array(2);
-    matVec(out, 0, new Float64Array([1, 2, 3, 4, 5, 6]), new Float64Array([1, 0, -1]), 0, 2, 3);
-    expect(Array.from(out)).toEqual([-2, -2]);
+  it('matMatTransposed is y_t = W x_t with W row-major, a row of out per token', () => {
+    const out = new Float64Array(4);
+    matMatTransposed(out, new Float64Array([1, 0, -1, 0, 1, 0]), new Float64Array([1, 2, 3, 4, 5, 6]), 2, 2, 3);
+    expect(Array.from(out)).toEqual([-2, -2, 2, 5]);
+  });
+
+  it('addBias adds the bias to each of the first rows rows and leaves the rest alone', () => {
+    const out = new Float64Array([1, 2, 3, 4, 5, 6, 7]);
+    addBias(out, new Float64Array([10, -1]), 3);
+    expect(Array.from(out)).toEqual([11, 1, 13, 3, 15, 5, 7]);
+  });
+
+  it('addBias rounds each sum to float32 in a Float32Array', () => {
+    const out = new Float32Array([1]);
+    addBias(out, new Float32Array([2 ** -30]), 1);
+    expect(out[0]).toBe(1);
   });
 });
 
 describe('matMatTransposed', () => {
-  it('equals one matVec per token bit for bit, for any number of tokens (the blocks of four and the tail)', () => {
+  it('equals one dot per row and token bit for bit, for any number of tokens (the blocks of four and the tail)', () => {
     fc.assert(
       fc.property(fc.integer({ min: 0, max: 11 }), fc.integer({ min: 1, max: 7 }), fc.integer({ min: 1, max: 9 }), fc.integer(), (n, rows, cols, seed) => {
         let a = seed >>> 0;
@@ -63,7 +75,7 @@ describe('matMatTransposed', () => {
         const out = new Float64Array(n * rows);
         matMatTransposed(out, x, w, n, rows, cols);
         const expected = new Float64Array(n * rows);
-        for (let t = 0; t < n; t++) matVec(expected, t * rows, w, x, t * cols, rows, cols);
+        for (let t = 0; t < n; t++) for (let r = 0; r < rows; r++) expected[t * rows + r] = dot(w, r * cols, x, t * cols, cols);
         expect(Array.from(out)).toEqual(Array.from(expected));
       }),
     );

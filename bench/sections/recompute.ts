@@ -1,5 +1,5 @@
 import { batchAttention, createAttention } from '../../src/index.js';
-import { matVec } from '../../src/kernels/index.js';
+import { matMatTransposed } from '../../src/kernels/index.js';
 import { embeddings } from '../data.js';
 import { plainAttention } from '../impls/plain-loops-implementation.js';
 import { timed } from '../interleave.js';
@@ -68,10 +68,10 @@ export function runRecompute(profile: Profile, progress: Progress): RecomputeRow
     const reproject = () =>
       timed(() => {
         for (let j = 0; j <= n; j++) {
-          matVec(keys, j * dim, wk, xs[j]!, 0, dim, dim);
-          matVec(values, j * dim, wv, xs[j]!, 0, dim, dim);
+          matMatTransposed(keys.subarray(j * dim), xs[j]!, wk, 1, dim, dim);
+          matMatTransposed(values.subarray(j * dim), xs[j]!, wv, 1, dim, dim);
         }
-        matVec(q, 0, wq, xs[n]!, 0, dim, dim);
+        matMatTransposed(q, xs[n]!, wq, 1, dim, dim);
         plainAttention(out, q, keys, values, n + 1, heads, headDim, scores, acc);
       });
 

@@ -31,9 +31,9 @@ export function batchAttention(xs: readonly Vector[], options: AttentionOptions)
   const x = new Float64Array(o.dim);
   for (let i = 0; i < n; i++) {
     readVector(xs[i]!, o.dim, x, 0, 'x', i);
-    q.push(linear(o, o.weights?.wq ?? null, x, heads * headDim));
-    k.push(linear(o, o.weights?.wk ?? null, x, kvHeads * headDim));
-    v.push(linear(o, o.weights?.wv ?? null, x, kvHeads * headDim));
+    q.push(linear(o, o.weights?.wq ?? null, o.weights?.bq ?? null, x, heads * headDim));
+    k.push(linear(o, o.weights?.wk ?? null, o.weights?.bk ?? null, x, kvHeads * headDim));
+    v.push(linear(o, o.weights?.wv ?? null, o.weights?.bv ?? null, x, kvHeads * headDim));
     assertFinite(q[i]!, heads * headDim, 'projected query', i);
     assertFinite(k[i]!, kvHeads * headDim, 'projected key', i);
     assertFinite(v[i]!, kvHeads * headDim, 'projected value', i);
@@ -65,7 +65,7 @@ export function batchAttention(xs: readonly Vector[], options: AttentionOptions)
       weights.push(o.Float.from(alpha));
     }
     const wo = o.weights?.wo ?? null;
-    const output = wo === null ? o.Float.from(concat) : linear(o, wo, concat, o.dim);
+    const output = wo === null ? o.Float.from(concat) : linear(o, wo, o.weights!.bo, concat, o.dim);
     steps.push(o.withWeights ? { index: i, output, positions: Int32Array.from(attended), weights } : { index: i, output });
   }
   return steps;
@@ -75,14 +75,18 @@ function isAttended(o: ResolvedOptions, i: number, j: number): boolean {
   return j <= i + o.lookahead && (i - o.window < j || j < o.sinks);
 }
 
-/** `W·x` with W rows×x.length row-major, or x itself in seed mode (W null). */
-function linear(o: ResolvedOptions, w: FloatArray | null, x: Float64Array, rows: number): FloatArray {
+/**
+ * `W·x + b` with W rows×x.length row-major (b, when given, added to the product rounded to the
+ * engine's precision, as the engine adds it), or x itself in seed mode (W null).
+ */
+function linear(o: ResolvedOptions, w: FloatArray | null, b: FloatArray | null, x: Float64Array, rows: number): FloatArray {
   if (w === null) return o.Float.from(x);
   const y = new o.Float(rows);
   for (let r = 0; r < rows; r++) {
     let s = 0;
     for (let c = 0; c < x.length; c++) s += w[r * x.length + c]! * x[c]!;
     y[r] = s;
+    if (b !== null) y[r] = y[r]! + b[r]!;
   }
   return y;
 }

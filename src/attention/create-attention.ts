@@ -8,11 +8,11 @@ declare function queueMicrotask(callback: () => void): void;
 
 // Kernels are imported from their own modules: a re-export can cost a property lookup per call
 // in transpiled builds, and these run once per key per head.
+import { addBias } from '../kernels/add-bias.js';
 import { axpy } from '../kernels/axpy.js';
 import { dot, dotTwo } from '../kernels/dot.js';
 import type { FloatArray } from '../kernels/float-array.js';
 import { matMatTransposed } from '../kernels/mat-mat.js';
-import { matVec } from '../kernels/mat-vec.js';
 import { ropeRotate } from '../kernels/rope.js';
 import { softmaxInPlace } from '../kernels/softmax.js';
 import { StepJob } from '../kernels/wasm/step-job.js';
@@ -24,7 +24,6 @@ import type { CacheEvent, CacheListener } from './cache-event.js';
 import { kernelArena } from './kernel-arena.js';
 import { resolveOptions } from './options.js';
 import type { AttentionOptions, ResolvedOptions } from './options.js';
-import { project } from './projector.js';
 import { SNAPSHOT_VERSION, stateTensors } from './snapshot-state.js';
 import type { EngineState } from './snapshot-state.js';
 import type { AttentionStep } from './step.js';
@@ -103,6 +102,9 @@ export interface Attention {
   /** Calls `listener` synchronously on every cache event; returns the function that stops it. */
   addCacheListener(listener: CacheListener): () => void;
 }
+
+/** The bias each projection adds. */
+const BIAS_OF = { wq: 'bq', wk: 'bk', wv: 'bv', wo: 'bo' } as const satisfies Record<Projection, string>;
 
 /**
  * Creates an incremental attention engine.
@@ -377,11 +379,14 @@ export class AttentionEngine implements Attention {
   }
 
   private projectChecked(x: Float64Array, t: number): void {
-    const resident = this.arenaWeights;
-    if (resident === null || !resident.project(this.qkv, x, 1)) {
-      project(this.options, x, this.q, this.k, this.v);
-    }
     const o = this.options;
+    if (o.weights !== null) this.matMat(this.qkv, x, 1, o.dim);
+    else {
+      // Seed mode: q = k = v = x.
+      this.q.set(x);
+      this.k.set(x);
+      this.v.set(x);
+    }
     assertFinite(this.q, o.heads * o.headDim, 'projected query', t, this.finite);
     assertFinite(this.k, o.kvHeads * o.headDim, 'projected key', t, this.finite);
     assertFinite(this.v, o.kvHeads * o.headDim, 'projected value', t, this.finite);
@@ -433,13 +438,21 @@ export class AttentionEngine implements Attention {
   }
 
   /**
-   * `out = X · Wᵀ` for a prompt's rows and each `[which, out]` (projections of one width: wq, wk
-   * and wv, or wo): the WebAssembly kernel when the matrices are in the arena, else the TypeScript
-   * loops. Each gives per token bit for bit what `push` gets from the same path.
+   * `out = X · Wᵀ + b` for X's n rows (a push's one, a prompt's all) and each `[which, out]`
+   * (projections of one width: wq, wk and wv, or wo): the WebAssembly kernel when the matrices are
+   * in the arena, else the TypeScript loops; then the bias, added in the output's precision. A
+   * token's row is bit for bit the same whatever n.
    */
   private matMat(products: readonly (readonly [Projection, FloatArray])[], x: Float64Array, n: number, cols: number): void {
-    if (n === 0 || (this.arenaWeights !== null && this.arenaWeights.project(products, x, n))) return;
-    for (const [which, out] of products) matMatTransposed(out, x, this.options.weights![which]!, n, out.length / n, cols);
+    if (n === 0) return;
+    const weights = this.options.weights!;
+    if (this.arenaWeights === null || !this.arenaWeights.project(products, x, n)) {
+      for (const [which, out] of products) matMatTransposed(out, x, weights[which]!, n, out.length / n, cols);
+    }
+    for (const [which, out] of products) {
+      const bias = weights[BIAS_OF[which]];
+      if (bias !== null) addBias(out, bias, n);
+    }
   }
 
   /** Output of query `i` (its row at `qSource[qOffset …]`) over keys up to `last`. */
@@ -472,7 +485,7 @@ export class AttentionEngine implements Attention {
     if (wo !== null) {
       const deferred = this.deferredHeads;
       if (deferred !== null) deferred.rows.set(headOut, deferred.count++ * headOut.length);
-      else if (this.arenaWeights === null || !this.arenaWeights.project([['wo', output]], headOut, 1)) matVec(output, 0, wo, headOut, 0, o.dim, heads * headDim);
+      else this.matMat([['wo', output]], headOut, 1, heads * headDim);
     }
     if (weights === null) return { index: i, output };
     const positions = new Int32Array(count);

@@ -7,7 +7,8 @@ import { alibiSlopes } from './alibi-slopes.js';
 import type { Vector } from './vector.js';
 
 /**
- * Projection matrices, row-major, `y = W·x` (the `torch.nn.Linear` convention), no bias.
+ * Projection matrices, row-major, `y = W·x + b` (the `torch.nn.Linear` convention); each bias is
+ * optional (absent: no bias, as `Linear(bias=False)`), `bo` only with `wo`.
  *
  * @example
  * ```ts
@@ -28,6 +29,14 @@ export interface AttentionWeights {
   readonly wv: Vector;
   /** dim × (heads·headDim). Without it the output is the head outputs concatenated. */
   readonly wo?: Vector;
+  /** heads·headDim numbers added to `wq·x` (before RoPE, as the models that have one do). */
+  readonly bq?: Vector;
+  /** kvHeads·headDim numbers added to `wk·x`. */
+  readonly bk?: Vector;
+  /** kvHeads·headDim numbers added to `wv·x`. */
+  readonly bv?: Vector;
+  /** dim numbers added to `wo·heads`; needs `wo`. */
+  readonly bo?: Vector;
 }
 
 /**
@@ -182,6 +191,11 @@ export interface ResolvedOptions {
     readonly wv: FloatArray;
     /** dim × (heads·headDim), or null when not given: the output is then the head outputs concatenated. */
     readonly wo: FloatArray | null;
+    /** The biases at `precision`, each null when not given. */
+    readonly bq: FloatArray | null;
+    readonly bk: FloatArray | null;
+    readonly bv: FloatArray | null;
+    readonly bo: FloatArray | null;
   } | null;
   /** Length of an output: dim with wo (or in seed mode), heads·headDim without. */
   readonly outputDim: number;
@@ -313,26 +327,37 @@ interface Shape {
 }
 
 function readWeights(weights: AttentionWeights, s: Shape, Float: FloatArrayConstructor): ResolvedOptions['weights'] {
-  if (weights === null || typeof weights !== 'object') invalid('weights', 'must be an object { wq, wk, wv, wo? }');
+  if (weights === null || typeof weights !== 'object') invalid('weights', 'must be an object { wq, wk, wv, wo?, bq?, bk?, bv?, bo? }');
   for (const key of Object.keys(weights)) {
-    if (key !== 'wq' && key !== 'wk' && key !== 'wv' && key !== 'wo') invalid(`weights.${key}`, 'is not a weight (known: wq, wk, wv, wo)');
+    if (!WEIGHT_NAMES.includes(key as never)) invalid(`weights.${key}`, `is not a weight (known: ${WEIGHT_NAMES.join(', ')})`);
   }
+  if (weights.bo !== undefined && weights.wo === undefined) invalid('weights.bo', 'needs weights.wo: it is the output projection\'s bias');
   const qWidth = s.heads * s.headDim;
   const kvWidth = s.kvHeads * s.headDim;
+  const bias = (b: Vector | undefined, width: number, field: string) => (b === undefined ? null : matrix(b, 1, width, field, Float));
   return Object.freeze({
     wq: matrix(weights.wq, qWidth, s.dim, 'weights.wq', Float),
     wk: matrix(weights.wk, kvWidth, s.dim, 'weights.wk', Float),
     wv: matrix(weights.wv, kvWidth, s.dim, 'weights.wv', Float),
     wo: weights.wo === undefined ? null : matrix(weights.wo, s.dim, qWidth, 'weights.wo', Float),
+    bq: bias(weights.bq, qWidth, 'weights.bq'),
+    bk: bias(weights.bk, kvWidth, 'weights.bk'),
+    bv: bias(weights.bv, kvWidth, 'weights.bv'),
+    bo: bias(weights.bo, s.dim, 'weights.bo'),
   });
 }
 
+/** Every field of {@link AttentionWeights}: the matrices, then their biases. */
+export const WEIGHT_NAMES = ['wq', 'wk', 'wv', 'wo', 'bq', 'bk', 'bv', 'bo'] as const;
+
+/** A weight matrix, row-major `rows × cols`; a bias is one row (`rows` 1), named by element alone. */
 function matrix(w: Vector | undefined, rows: number, cols: number, field: string, Float: FloatArrayConstructor): FloatArray {
+  const shape = rows === 1 ? `${cols} numbers` : `${rows}×${cols} = ${rows * cols} numbers (row-major)`;
   if (w === undefined || w === null || typeof w !== 'object' || typeof w.length !== 'number') {
-    invalid(field, `must be a row-major array of ${rows}×${cols} = ${rows * cols} numbers`);
+    invalid(field, `must be an array of ${shape}`);
   }
   if (w.length !== rows * cols) {
-    throw new AttentionError('DIMENSION_MISMATCH', `${field}: expected ${rows}×${cols} = ${rows * cols} numbers (row-major), got ${w.length}`, {
+    throw new AttentionError('DIMENSION_MISMATCH', `${field}: expected ${shape}, got ${w.length}`, {
       field,
       expected: rows * cols,
       actual: w.length,
@@ -342,7 +367,8 @@ function matrix(w: Vector | undefined, rows: number, cols: number, field: string
   for (let i = 0; i < out.length; i++) {
     const value = w[i];
     if (typeof value !== 'number' || !Number.isFinite(value)) {
-      throw new AttentionError('NON_FINITE', `${field}: element ${i} (row ${Math.floor(i / cols)}, column ${i % cols}) is ${String(value)}`, {
+      const where = rows === 1 ? '' : ` (row ${Math.floor(i / cols)}, column ${i % cols})`;
+      throw new AttentionError('NON_FINITE', `${field}: element ${i}${where} is ${String(value)}`, {
         field,
         element: i,
         actual: String(value),

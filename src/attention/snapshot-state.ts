@@ -6,7 +6,7 @@ import { AttentionError } from '../errors.js';
 import { ropeRotate } from '../kernels/rope.js';
 import { oldestAttendable } from './attended-keys.js';
 import { kernelArena } from './kernel-arena.js';
-import { resolveOptions } from './options.js';
+import { resolveOptions, WEIGHT_NAMES } from './options.js';
 import type { AttentionOptions, ResolvedOptions } from './options.js';
 
 /** The snapshot layout this version writes. */
@@ -38,6 +38,7 @@ export interface EngineState {
  * | `values_int8`, `value_scales` | I8, F32 | [T, kvHeads, headDim], [T, kvHeads] (instead of `values`) |
  * | `queries` | F32 or F64 | [T, heads·headDim], only with look-ahead |
  * | `weights.wq` … `weights.wo` | F32 or F64 | the projection matrices, row-major |
+ * | `weights.bq` … `weights.bo` | F32 or F64 | the biases given, [width] |
  *
  * Metadata: `options` (JSON, without weights), `length`, `emitted`.
  */
@@ -101,6 +102,11 @@ export function stateTensors(state: EngineState, prefix: string): { tensors: Rec
     tensors[`${prefix}weights.wk`] = { dtype, shape: [kvWidth, o.dim], data: o.weights.wk };
     tensors[`${prefix}weights.wv`] = { dtype, shape: [kvWidth, o.dim], data: o.weights.wv };
     if (o.weights.wo !== null) tensors[`${prefix}weights.wo`] = { dtype, shape: [o.dim, qWidth], data: o.weights.wo };
+    const biases = { bq: qWidth, bk: kvWidth, bv: kvWidth, bo: o.dim };
+    for (const [name, width] of Object.entries(biases)) {
+      const bias = o.weights[name as keyof typeof biases];
+      if (bias !== null) tensors[`${prefix}weights.${name}`] = { dtype, shape: [width], data: bias };
+    }
   }
   return {
     tensors,
@@ -139,9 +145,8 @@ export function restoreState(
     fail('options metadata is not valid JSON');
   }
   if (typeof stored !== 'object' || stored === null || Array.isArray(stored)) fail('options metadata is missing');
-  const weightNames = ['wq', 'wk', 'wv', 'wo'] as const;
   const weights: Record<string, Tensor['data']> = {};
-  for (const name of weightNames) {
+  for (const name of WEIGHT_NAMES) {
     const t = tensors.get(`${prefix}weights.${name}`);
     if (t !== undefined) weights[name] = t.data;
   }
@@ -160,8 +165,9 @@ export function restoreState(
   if (expected !== undefined) assertAgrees(o, resolveOptions(expected));
   const dtype = o.precision === 'float32' ? 'F32' : 'F64';
   for (const name of Object.keys(weights)) if (tensors.get(`${prefix}weights.${name}`)!.dtype !== dtype) fail(`weights.${name} is not ${dtype}`);
-  for (const name of weightNames) {
-    if (name === 'wo' ? o.weights === null && weights[name] !== undefined : (o.weights === null) !== (weights[name] === undefined)) {
+  for (const name of WEIGHT_NAMES) {
+    const required = name === 'wq' || name === 'wk' || name === 'wv';
+    if (required ? (o.weights === null) !== (weights[name] === undefined) : o.weights === null && weights[name] !== undefined) {
       fail(`weights.${name} does not fit the stored options`);
     }
   }

@@ -1,8 +1,8 @@
+export { addBias } from './add-bias.js';
 export { axpy } from './axpy.js';
 export { dot, dotTwo } from './dot.js';
 export type { FloatArray, FloatArrayConstructor } from './float-array.js';
 export { matMatTransposed } from './mat-mat.js';
-export { matVec } from './mat-vec.js';
 export { quantizeColumnsInt8, quantizeRowInt8 } from './quantize-int8.js';
 export { ropeInverseFrequencies, ropeRotate } from './rope.js';
 export { softmaxInPlace } from './softmax.js';

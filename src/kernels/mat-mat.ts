@@ -4,12 +4,12 @@ import type { FloatArray } from './float-array.js';
 /**
  * `out[n×rows] = X[n×cols] · Wᵀ`: row t of `out` is `W · x_t` for every row `x_t` of X, with W
  * row-major `rows × cols` (the `torch.nn.Linear` convention). Four tokens share each pass over a
- * row of W, so W is read from memory a quarter as often as by `n` separate {@link matVec} calls:
+ * row of W, so W is read from memory a quarter as often as by one pass per token:
  * for a prompt, projections become matrix-matrix work.
  *
  * Each sum is accumulated in exactly {@link dot}'s order (four partial sums by column mod 4), so
- * the results are bit-identical to one `matVec` per token: pushing a prompt at once equals pushing
- * it token by token.
+ * the results are bit-identical to one `dot` per row and token (which is what `n` = 1 runs): pushing
+ * a prompt at once equals pushing it token by token.
  */
 export function matMatTransposed(out: FloatArray, x: FloatArray, w: FloatArray, n: number, rows: number, cols: number): void {
   let t = 0;

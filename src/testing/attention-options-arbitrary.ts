@@ -37,6 +37,8 @@ export interface AttentionOptionsConstraints {
   readonly maxSinks?: number;
   /** Largest look-ahead; 0 draws none. Default 2. */
   readonly maxLookahead?: number;
+  /** true: projections always carry biases (`bq`, `bk`, `bv`, and `bo` with `wo`); false: never; default: either. */
+  readonly biases?: boolean;
   /** Magnitude of the weight entries. Default 1. */
   readonly weightMagnitude?: number;
   /** Ask for attention weights in the steps: true, false, or default either. */
@@ -57,6 +59,7 @@ interface Structure {
   readonly dim: number;
   readonly headDim: number;
   readonly output: boolean;
+  readonly biases: boolean;
   readonly precision: 'float32' | 'float64';
   readonly positions: PositionEncoding;
   readonly ropeCache: boolean;
@@ -116,6 +119,7 @@ export function attentionOptionsArbitrary(constraints: AttentionOptionsConstrain
     dim: fc.integer({ min: 1, max: maxDim }),
     headDim: fc.integer({ min: 1, max: maxHeadDim }),
     output: fc.boolean(),
+    biases: constraints.biases === undefined ? fc.boolean() : fc.constant(constraints.biases),
     precision: constraints.precision === undefined ? fc.constantFrom('float64' as const, 'float32' as const) : fc.constant(constraints.precision),
     positions: fc.constantFrom(...usable),
     ropeCache: fc.boolean(),
@@ -130,10 +134,13 @@ export function attentionOptionsArbitrary(constraints: AttentionOptionsConstrain
   // Weights are drawn once at the largest shape and cut to each structure's (no chain), so the
   // structure shrinks while the weights stay put, and the weights shrink on their own.
   const largest: WeightsShape = { dim: maxDim, heads: maxHeads, kvHeads: maxHeads, headDim: maxHeadDim };
-  const weights = constraints.projections === false ? fc.constant(null) : attentionWeightsArbitrary(largest, { magnitude: weightMagnitude, output: true });
+  const weights =
+    constraints.projections === false
+      ? fc.constant(null)
+      : attentionWeightsArbitrary(largest, { magnitude: weightMagnitude, output: true, biases: constraints.biases !== false });
   return fc.tuple(structure, weights).map(([s, drawn]) => {
     const shape = shapeOf(s, maxHeadDim);
-    return optionsOf(s, shape, drawn !== null && shape.projections ? cutWeights(drawn, largest, shape, s.output) : undefined);
+    return optionsOf(s, shape, drawn !== null && shape.projections ? cutWeights(drawn, largest, shape, s.output, s.biases) : undefined);
   });
 }
 
@@ -142,19 +149,25 @@ export function attentionOptionsArbitrary(constraints: AttentionOptionsConstrain
  * is read from the same head, element and column of the larger matrices, so shrinking the heads
  * or sizes keeps the rest of the weights as they were.
  */
-function cutWeights(drawn: AttentionWeights, largest: WeightsShape, shape: Shape, output: boolean): AttentionWeights {
+function cutWeights(drawn: AttentionWeights, largest: WeightsShape, shape: Shape, output: boolean, biases: boolean): AttentionWeights {
   const { dim, heads, kvHeads, headDim } = shape;
   const wide = largest.heads * largest.headDim;
-  const rows = (w: Vector, count: number): number[] => {
+  // A bias is a matrix of one column.
+  const rows = (w: Vector, count: number, columns = dim, stride = largest.dim): number[] => {
     const out: number[] = [];
     for (let h = 0; h < count; h++) {
       for (let c = 0; c < headDim; c++) {
-        for (let d = 0; d < dim; d++) out.push(w[(h * largest.headDim + c) * largest.dim + d]!);
+        for (let d = 0; d < columns; d++) out.push(w[(h * largest.headDim + c) * stride + d]!);
       }
     }
     return out;
   };
-  const weights = { wq: rows(drawn.wq, heads), wk: rows(drawn.wk, kvHeads), wv: rows(drawn.wv, kvHeads) };
+  const weights = {
+    wq: rows(drawn.wq, heads),
+    wk: rows(drawn.wk, kvHeads),
+    wv: rows(drawn.wv, kvHeads),
+    ...(biases ? { bq: rows(drawn.bq!, heads, 1, 1), bk: rows(drawn.bk!, kvHeads, 1, 1), bv: rows(drawn.bv!, kvHeads, 1, 1) } : {}),
+  };
   if (!output) return weights;
   const wo: number[] = [];
   for (let d = 0; d < dim; d++) {
@@ -162,7 +175,7 @@ function cutWeights(drawn: AttentionWeights, largest: WeightsShape, shape: Shape
       for (let c = 0; c < headDim; c++) wo.push(drawn.wo![d * wide + h * largest.headDim + c]!);
     }
   }
-  return { ...weights, wo };
+  return { ...weights, wo, ...(biases ? { bo: Array.from(drawn.bo!).slice(0, dim) } : {}) };
 }
 
 /**

@@ -49,12 +49,17 @@ export interface AttentionWeightsConstraints {
   readonly steps?: number;
   /** true: always an output projection `wo`; false: never; default: either (it shrinks away). */
   readonly output?: boolean;
+  /**
+   * true: every bias (`bq`, `bk`, `bv`, and `bo` with `wo`); false: none; default: each or not
+   * (they shrink away).
+   */
+  readonly biases?: boolean;
 }
 
 /**
  * Projection matrices of matching shapes, row-major as `number[]`: `wq` (heads·headDim)×dim, `wk`
- * and `wv` (kvHeads·headDim)×dim, and `wo` dim×(heads·headDim) when drawn. Entries shrink
- * towards 0, and `wo` towards absent.
+ * and `wv` (kvHeads·headDim)×dim, and `wo` dim×(heads·headDim) when drawn; biases of their rows'
+ * counts when drawn. Entries shrink towards 0, and `wo` and the biases towards absent.
  *
  * @throws AttentionError INVALID_ARGUMENT when a size is not a positive integer or the magnitude
  *   or step count is bad.
@@ -75,7 +80,23 @@ export function attentionWeightsArbitrary(shape: WeightsShape, constraints: Atte
   const steps = integerAtLeast(constraints.steps ?? 10, 1, 'steps');
   const matrix = (rows: number, cols: number): Arbitrary<number[]> => gridArbitrary(rows * cols, steps).map((ks) => onGrid(ks, magnitude, steps));
   const projections = { wq: matrix(queryWidth, dim), wk: matrix(keyWidth, dim), wv: matrix(keyWidth, dim) };
-  if (constraints.output === false) return fc.record(projections);
-  if (constraints.output === true) return fc.record({ ...projections, wo: matrix(dim, queryWidth) });
-  return fc.record({ ...projections, wo: matrix(dim, queryWidth) }, { requiredKeys: ['wq', 'wk', 'wv'] });
+  const biases = { bq: matrix(1, queryWidth), bk: matrix(1, keyWidth), bv: matrix(1, keyWidth) };
+  const output = { wo: matrix(dim, queryWidth) };
+  const drawn = {
+    ...projections,
+    ...(constraints.biases === false ? {} : biases),
+    ...(constraints.output === false ? {} : output),
+  };
+  const required: string[] = [
+    ...Object.keys(projections),
+    ...(constraints.biases === true ? Object.keys(biases) : []),
+    ...(constraints.output === true ? Object.keys(output) : []),
+  ];
+  const withoutOutputBias = fc.record(drawn, { requiredKeys: required as (keyof typeof drawn)[] });
+  if (constraints.biases === false || constraints.output === false) return withoutOutputBias;
+  // bo exists only beside wo: drawn with it (always with biases: true, else now and then).
+  const bo = matrix(1, dim);
+  return fc.tuple(withoutOutputBias, constraints.biases === true ? bo : fc.option(bo, { nil: undefined })).map(([weights, b]) =>
+    weights.wo === undefined || b === undefined ? weights : { ...weights, bo: b },
+  );
 }

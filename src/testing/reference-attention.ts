@@ -9,8 +9,8 @@ import { multiply } from './internal/multiply.js';
  * `resolveOptions`, for validation and defaults), so a bug in either cannot hide in both.
  *
  * For each query i, in plain loops:
- * 1. project: `q = Wq·x`, `k = Wk·x`, `v = Wv·x` with the caller's own float64 weights (seed mode:
- *    q = k = v = x);
+ * 1. project: `q = Wq·x + bq`, `k = Wk·x + bk`, `v = Wv·x + bv` with the caller's own float64
+ *    weights and biases (a bias not given is zero; seed mode: q = k = v = x);
  * 2. mask: key j is attended when `j ≤ i + lookahead`, `j < n`, and, with a window W and S sinks,
  *    `i − W < j` or `j < S`;
  * 3. score each attended key with query head h against kv head `⌊h / (heads/kvHeads)⌋`:
@@ -19,7 +19,7 @@ import { multiply } from './internal/multiply.js';
  *    window; the query's own rank for p_i), and `m_h` are the ALiBi slopes of Press et al.;
  * 4. softmax by the log-sum-exp identity, `α_j = exp(s_j − max) / Σ exp(s − max)`, finite and
  *    normalized for any finite scores;
- * 5. mix the values head by head, concatenate, and apply `wo` when given.
+ * 5. mix the values head by head, concatenate, and apply `wo` (and `bo`) when given.
  *
  * Steps come back as `batchAttention` returns them: one per token, in order; positions and weights
  * (one float64 array per query head, aligned with the positions) only with `withWeights`. The
@@ -40,9 +40,9 @@ export function referenceAttention(xs: readonly Vector[], options: AttentionOpti
   // The caller's numbers, not resolveOptions' copies, which are rounded to the engine's precision.
   const w = options.weights;
   const tokens = xs.map((x, t) => checkedToken(x, dim, t));
-  const q = tokens.map((x) => (w === undefined ? x : multiply(w.wq, x, heads * headDim)));
-  const k = tokens.map((x) => (w === undefined ? x : multiply(w.wk, x, kvHeads * headDim)));
-  const v = tokens.map((x) => (w === undefined ? x : multiply(w.wv, x, kvHeads * headDim)));
+  const q = tokens.map((x) => (w === undefined ? x : multiply(w.wq, x, heads * headDim, w.bq)));
+  const k = tokens.map((x) => (w === undefined ? x : multiply(w.wk, x, kvHeads * headDim, w.bk)));
+  const v = tokens.map((x) => (w === undefined ? x : multiply(w.wv, x, kvHeads * headDim, w.bv)));
   const slopes = o.positions === 'alibi' ? pressSlopes(heads) : null;
 
   const steps: AttentionStep[] = [];
@@ -67,7 +67,7 @@ export function referenceAttention(xs: readonly Vector[], options: AttentionOpti
       });
       headWeights.push(alpha);
     }
-    const output = w?.wo === undefined ? concat : multiply(w.wo, concat, dim);
+    const output = w?.wo === undefined ? concat : multiply(w.wo, concat, dim, w.bo);
     steps.push(o.withWeights ? { index: i, output, positions: Int32Array.from(attended), weights: headWeights } : { index: i, output });
   }
   return steps;

@@ -31,6 +31,8 @@ export function configArbitrary(constraints: ConfigConstraints = {}): fc.Arbitra
         : fc.integer({ min: 1, max: 8 }),
       projected: fc.boolean(),
       withWo: fc.boolean(),
+      // Which of bq, bk, bv and bo (with wo) a projected config has: bit 0, 1, 2 and 3.
+      biases: fc.nat(15),
       dimExtra: fc.integer({ min: 0, max: 3 }),
       positions: positions ? fc.constantFrom('none', 'rope', 'alibi') : fc.constant('none'),
       cacheRope: fc.boolean(),
@@ -74,6 +76,10 @@ export function configArbitrary(constraints: ConfigConstraints = {}): fc.Arbitra
                 wk: matrix(kvHeads * headDim, dim),
                 wv: matrix(kvHeads * headDim, dim),
                 ...(c.withWo ? { wo: matrix(dim, heads * headDim) } : {}),
+                ...(c.biases & 1 ? { bq: matrix(1, heads * headDim) } : {}),
+                ...(c.biases & 2 ? { bk: matrix(1, kvHeads * headDim) } : {}),
+                ...(c.biases & 4 ? { bv: matrix(1, kvHeads * headDim) } : {}),
+                ...(c.biases & 8 && c.withWo ? { bo: matrix(1, dim) } : {}),
               },
             }
           : {}),

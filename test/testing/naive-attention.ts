@@ -1,6 +1,6 @@
 import { alibiSlopes, resolveOptions } from '../../src/index.js';
 import type { AttentionOptions, AttentionStep, ResolvedOptions, Vector } from '../../src/index.js';
-import { matVec, ropeRotate } from '../../src/kernels/index.js';
+import { addBias, matMatTransposed, ropeRotate } from '../../src/kernels/index.js';
 
 /**
  * The bugs a naive engine can be built with, each a one-line change that real attention kernels
@@ -65,16 +65,17 @@ export class NaiveAttention {
     const o = this.o;
     const t = this.tokens.length;
     const input = Float64Array.from(x);
-    const project = (w: ArrayLike<number> | undefined, rows: number): Float64Array => {
+    const project = (w: ArrayLike<number> | undefined, b: ArrayLike<number> | null, rows: number): Float64Array => {
       if (w === undefined) return input.slice();
       const y = new Float64Array(rows);
-      matVec(y, 0, Float64Array.from(w), input, 0, rows, o.dim);
+      matMatTransposed(y, input, Float64Array.from(w), 1, rows, o.dim);
+      if (b !== null) addBias(y, Float64Array.from(b), 1);
       return y;
     };
     const token = {
-      q: project(o.weights?.wq, o.heads * o.headDim),
-      k: project(o.weights?.wk, o.kvHeads * o.headDim),
-      v: project(o.weights?.wv, o.kvHeads * o.headDim),
+      q: project(o.weights?.wq, o.weights?.bq ?? null, o.heads * o.headDim),
+      k: project(o.weights?.wk, o.weights?.bk ?? null, o.kvHeads * o.headDim),
+      v: project(o.weights?.wv, o.weights?.bv ?? null, o.kvHeads * o.headDim),
     };
     if (o.invFreq !== null && o.ropePositions === 'absolute') {
       for (let g = 0; g < o.kvHeads; g++) {
@@ -147,7 +148,8 @@ export class NaiveAttention {
     let output = concat;
     if (o.weights?.wo) {
       output = new Float64Array(o.dim);
-      matVec(output, 0, Float64Array.from(o.weights.wo), concat, 0, o.dim, heads * headDim);
+      matMatTransposed(output, concat, Float64Array.from(o.weights.wo), 1, o.dim, heads * headDim);
+      if (o.weights.bo !== null) addBias(output, Float64Array.from(o.weights.bo), 1);
     }
     return o.withWeights ? { index: i, output, positions: Int32Array.from(keys), weights } : { index: i, output };
   }

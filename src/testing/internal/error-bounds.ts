@@ -7,7 +7,7 @@ import { multiply } from './multiply.js';
  *
  * The model: storing q, k, v and the weights in the engine's precision (unit roundoff u), and
  * summing the projections and the scores in it, moves each score of head h by at most
- * `δ_h = C·u·(1 + rope)·scale·‖q̃_h‖·max_j‖k̃_j‖`, where `q̃ = |W|·|x|` bounds every rounding in the
+ * `δ_h = C·u·(1 + rope)·scale·‖q̃_h‖·max_j‖k̃_j‖`, where `q̃ = |W|·|x| + |b|` bounds every rounding in the
  * projection, `C` counts the roundings (16, plus one per addition of a four-lane sum over dim and
  * over headDim, as the WebAssembly kernels add) and `rope` adds the error of the rotation angles. A
  * softmax whose scores move by at most δ has every weight within a factor `e^{±2δ}`, so weights
@@ -60,10 +60,13 @@ export function errorBounds(
   const wk = w === undefined ? null : absolute(w.wk);
   const wv = w === undefined ? null : absolute(w.wv);
   const wo = w?.wo === undefined ? null : absolute(w.wo);
+  // Biases bound like any other term of the sums: by their absolute values.
+  const bias = (b: Vector | undefined) => (b === undefined ? undefined : absolute(b));
+  const [bq, bk, bv, bo] = [bias(w?.bq), bias(w?.bk), bias(w?.bv), bias(w?.bo)];
   const tokens = xs.map(absolute);
-  const q = tokens.map((x) => (wq === null ? x : multiply(wq, x, heads * headDim)));
-  const k = tokens.map((x) => (wk === null ? x : multiply(wk, x, kvHeads * headDim)));
-  const v = tokens.map((x) => (wv === null ? x : multiply(wv, x, kvHeads * headDim)));
+  const q = tokens.map((x) => (wq === null ? x : multiply(wq, x, heads * headDim, bq)));
+  const k = tokens.map((x) => (wk === null ? x : multiply(wk, x, kvHeads * headDim, bk)));
+  const v = tokens.map((x) => (wv === null ? x : multiply(wv, x, kvHeads * headDim, bv)));
 
   return reference.map((step) => {
     const i = step.index;
@@ -99,7 +102,7 @@ export function errorBounds(
     // wo mixes head elements linearly, so bounds add up through |wo| (multiply gets absolute values
     // only), plus the rounding of wo itself.
     const output = multiply(wo, headBound, dim);
-    const hull = multiply(wo, headHull, dim);
+    const hull = multiply(wo, headHull, dim, bo);
     for (let r = 0; r < dim; r++) output[r]! += base * hull[r]!;
     return { output, hull, weightSlack, base };
   });

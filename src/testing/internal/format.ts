@@ -17,7 +17,7 @@ export function formatVector(values: Vector, exact = false): string {
 
 /**
  * The options on one line, weights left out, as a person would write them; then each weight
- * matrix on its own line, row by row: `wq (4×2) = [[0.3, -1], …]`.
+ * matrix on its own line, row by row: `wq (4×2) = [[0.3, -1], …]`, and each bias: `bq (4) = [0.5, …]`.
  */
 export function formatOptions(options: AttentionOptions): string[] {
   const { weights, ...rest } = options;
@@ -26,6 +26,10 @@ export function formatOptions(options: AttentionOptions): string[] {
   if (weights === undefined) return lines;
   for (const [name, matrix] of Object.entries(weights) as [string, Vector | undefined][]) {
     if (matrix === undefined) continue;
+    if (name.startsWith('b')) {
+      lines.push(`  ${name} (${matrix.length}) = ${formatVector(matrix, true)}`);
+      continue;
+    }
     // wq, wk, wv have dim columns; wo has dim rows.
     const rows = name === 'wo' ? options.dim : matrix.length / options.dim;
     const cols = matrix.length / rows;
