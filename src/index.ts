@@ -3,6 +3,7 @@ export {
   batchAttention,
   createAttention,
   createAttentionStack,
+  MAX_STREAM_LENGTH,
   resolveOptions,
   restoreAttention,
   restoreAttentionStack,

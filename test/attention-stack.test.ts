@@ -125,6 +125,25 @@ describe('a stack of per-layer engines', () => {
     expect(fork.disposed).toBe(false);
     expect(forward(fork, [0, 1, 0, 1])).toHaveLength(2);
   });
+
+  it('a disposed stack, or one with a layer disposed on its own, refuses fork, truncate, snapshot and reset with DISPOSED, changing no layer', () => {
+    const disposedWhole = createAttentionStack({ layers: 2, dim: 4 });
+    forward(disposedWhole, [1, 2, 3, 4]);
+    disposedWhole.dispose();
+    const oneLayer = createAttentionStack({ layers: 3, dim: 4 });
+    forward(oneLayer, [1, 2, 3, 4]);
+    oneLayer.layer(1).dispose();
+    const calls = ['fork', 'truncate', 'snapshot', 'reset'] as const;
+    for (const [stack, why] of [[disposedWhole, 'the stack was disposed'], [oneLayer, 'layer 1 was disposed on its own']] as const) {
+      for (const call of calls) {
+        expect(() => (call === 'truncate' ? stack.truncate(0) : stack[call]())).toThrow(
+          expect.objectContaining({ code: 'DISPOSED', message: `${call}: ${why}; create or restore a new stack`, details: { field: call } }),
+        );
+      }
+    }
+    // The live layers kept their token through the refused reset and truncate.
+    expect([0, 2].map((i) => oneLayer.layer(i).length)).toEqual([1, 1]);
+  });
 });
 
 describe('a token half-way through the layers', () => {

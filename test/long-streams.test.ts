@@ -1,7 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it, vi } from 'vitest';
-import { AttentionError, batchAttention, createAttention } from '../src/index.js';
-import type { AttentionOptions, AttentionStep, CacheEvent } from '../src/index.js';
+import { AttentionError, batchAttention, createAttention, MAX_STREAM_LENGTH, restoreAttention } from '../src/index.js';
+import type { Attention, AttentionOptions, AttentionStep, CacheEvent } from '../src/index.js';
+import { decodeSafetensors, encodeSafetensors } from '../src/cache/safetensors.js';
 import { expectClose } from './support/close.js';
 import { caseArbitrary, mulberry32, tokensArbitrary } from './support/engine-arbitraries.js';
 
@@ -194,7 +195,57 @@ describe('windowed pushes cost the same however long the stream', () => {
     for (let i = 101; i < 5_000; i++) engine.push([Math.sin(i), 1]);
     expect(lookupsOfOnePush()).toBeLessThanOrEqual(early);
   });
+
+  it('and so does the first push after restoring a stream 1,000,000 tokens long (the file lists no released blocks)', () => {
+    const lookupsOfOnePush = (engine: Attention): number => {
+      const spy = vi.spyOn(Map.prototype, 'get');
+      engine.push([1, 0]);
+      const calls = spy.mock.calls.length;
+      spy.mockRestore();
+      return calls;
+    };
+    const fresh = createAttention({ dim: 2, window: 1, blockSize: 1 });
+    for (let i = 0; i < 100; i++) fresh.push([Math.sin(i), 1]);
+    const restored = restoreAttention(longStream(fresh, 1_000_000));
+    expect(restored.length).toBe(1_000_000);
+    // A few lookups, as any push: not one per block released before the snapshot.
+    expect(lookupsOfOnePush(restored)).toBeLessThanOrEqual(lookupsOfOnePush(fresh) + 2);
+  });
 });
+
+describe('the longest stream: positions are Int32', () => {
+  it(`holds ${MAX_STREAM_LENGTH} tokens; a push past them is refused with OUT_OF_RANGE and changes nothing`, () => {
+    const engine = createAttention({ dim: 2, window: 1, blockSize: 1, withWeights: true });
+    const restored = restoreAttention(longStream(engine, MAX_STREAM_LENGTH - 1));
+    const [step] = restored.push([0, 1]);
+    expect(step!.index).toBe(MAX_STREAM_LENGTH - 1);
+    expect(Array.from(step!.positions!)).toEqual([MAX_STREAM_LENGTH - 1]);
+    for (const refused of [() => restored.push([1, 1]), () => restored.pushQKV([1, 1], [1, 1], [1, 1]), () => restored.pushMany([[1, 1]])]) {
+      expect(refused).toThrow(expect.objectContaining({ code: 'OUT_OF_RANGE', details: expect.objectContaining({ actual: MAX_STREAM_LENGTH + 1 }) }));
+    }
+    expect(restored.length).toBe(MAX_STREAM_LENGTH);
+    // Its own snapshot restores, and the stream starts again after reset().
+    expect(restoreAttention(restored.snapshot()).length).toBe(MAX_STREAM_LENGTH);
+    restored.reset();
+    expect(restored.push([1, 1])[0]!.index).toBe(0);
+  });
+
+  it('restore refuses a length past it (CORRUPT_SNAPSHOT)', () => {
+    expect(() => restoreAttention(longStream(createAttention({ dim: 2, window: 2 }), MAX_STREAM_LENGTH + 1))).toThrow(
+      expect.objectContaining({ code: 'CORRUPT_SNAPSHOT', message: expect.stringContaining(`exceeds the ${MAX_STREAM_LENGTH} tokens`) }),
+    );
+  });
+});
+
+/** `engine`'s snapshot (window 1: no earlier token is ever needed) rewritten as a stream `length` tokens long. */
+function longStream(engine: Attention, length: number): Uint8Array {
+  const { tensors, metadata } = decodeSafetensors(engine.snapshot());
+  const empty = { dtype: 'F32' as const, shape: [0, engine.options.kvHeads, engine.options.headDim], data: new Float32Array(0) };
+  return encodeSafetensors(
+    { ...Object.fromEntries(tensors), positions: { dtype: 'I32', shape: [0], data: new Int32Array(0) }, keys: empty, values: empty },
+    { ...metadata, length: String(length), emitted: String(length) },
+  );
+}
 
 describe('look-ahead', () => {
   it('token i is returned by the push of token i + L, the rest by flush()', () => {

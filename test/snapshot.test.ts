@@ -94,6 +94,19 @@ describe('snapshot and restore', () => {
     expect(() => restoreAttention(int8)).toThrow(expect.objectContaining({ code: 'UNSUPPORTED_SNAPSHOT', message: expect.stringContaining("RoPE 'cache'") }));
   });
 
+  it('restores from a Node Buffer (readFileSync gives views into a pooled buffer) as from a plain copy', () => {
+    const options: AttentionOptions = { dim: 4, precision: 'float64', window: 40, blockSize: 8 };
+    const engine = createAttention(options);
+    engine.pushMany(Array.from({ length: 101 }, (_, t) => [t, 1, -t / 3, 0.5]));
+    const bytes = engine.snapshot();
+    // Past the pool's 4 KiB slabs and inside one: each sits at an odd offset in a larger buffer.
+    for (const pooled of [Buffer.from(bytes), Buffer.concat([Buffer.alloc(3), Buffer.from(bytes)]).subarray(3)]) {
+      expect(pooled.byteOffset === 0 && pooled.buffer.byteLength === pooled.length).toBe(false);
+      const more = [[1, 2, 3, 4], [0, -1, 0, 1]];
+      expect(continued(restoreAttention(pooled), more)).toEqual(continued(restoreAttention(new Uint8Array(bytes)), more));
+    }
+  });
+
   it('refuses options that disagree with the snapshot', () => {
     const bytes = createAttention({ dim: 4, window: 8 }).snapshot();
     expect(() => restoreAttention(bytes, { dim: 4, window: 16 })).toThrow(expect.objectContaining({ code: 'INVALID_OPTION', message: 'option window is 16 but the snapshot was taken with 8' }));

@@ -87,18 +87,19 @@ export interface AttentionStack {
   readonly disposed: boolean;
   /** The engine of layer `i`. @throws AttentionError OUT_OF_RANGE for a layer that does not exist. */
   layer(i: number): Attention;
-  /** All layers forked together, copy-on-write. @throws AttentionError LAYER_MISMATCH mid-token. */
+  /** All layers forked together, copy-on-write. @throws AttentionError LAYER_MISMATCH mid-token; DISPOSED when a layer was disposed. */
   fork(): AttentionStack;
   /**
    * All layers rolled back to `n` tokens, or none: every layer is checked before any changes.
-   * @throws AttentionError LAYER_MISMATCH mid-token; OUT_OF_RANGE or EVICTED as {@link Attention.truncate}.
+   * @throws AttentionError LAYER_MISMATCH mid-token; OUT_OF_RANGE or EVICTED as {@link Attention.truncate};
+   *   DISPOSED when a layer was disposed.
    */
   truncate(n: number): void;
-  /** Every layer in one safetensors file, tensor names prefixed `layers.<i>.`. @throws LAYER_MISMATCH mid-token. */
+  /** Every layer in one safetensors file, tensor names prefixed `layers.<i>.`. @throws LAYER_MISMATCH mid-token; DISPOSED when a layer was disposed. */
   snapshot(): Uint8Array;
   /** Each layer's {@link CacheStats} and their sums. */
   stats(): StackStats;
-  /** Empties every layer. */
+  /** Empties every layer. @throws AttentionError DISPOSED when a layer was disposed (then no layer changes). */
   reset(): void;
   /** Releases every layer. */
   dispose(): void;
@@ -163,11 +164,13 @@ export class EngineStack implements AttentionStack {
   }
 
   fork(): AttentionStack {
+    this.assertLive('fork');
     this.assertAligned('fork');
     return new EngineStack(this.engines.map((e) => e.fork() as AttentionEngine));
   }
 
   truncate(n: number): void {
+    this.assertLive('truncate');
     this.assertAligned('truncate');
     for (const engine of this.engines) {
       const refusal = engine.truncationRefusal(n);
@@ -177,6 +180,7 @@ export class EngineStack implements AttentionStack {
   }
 
   snapshot(): Uint8Array {
+    this.assertLive('snapshot');
     this.assertAligned('snapshot');
     const tensors = {};
     const metadata: Record<string, string> = { format: 'attnstream.stack', version: SNAPSHOT_VERSION, layers: String(this.engines.length) };
@@ -200,11 +204,20 @@ export class EngineStack implements AttentionStack {
   }
 
   reset(): void {
+    this.assertLive('reset');
     for (const engine of this.engines) engine.reset();
   }
 
   dispose(): void {
     for (const engine of this.engines) engine.dispose();
+  }
+
+  /** Refuses before any layer changes when a layer's cache was released (the stack's or its own dispose). */
+  private assertLive(operation: string): void {
+    const dead = this.engines.findIndex((e) => e.disposed);
+    if (dead < 0) return;
+    const why = this.disposed ? 'the stack was disposed' : `layer ${dead} was disposed on its own`;
+    throw new AttentionError('DISPOSED', `${operation}: ${why}; create or restore a new stack`, { field: operation });
   }
 
   private assertAligned(operation: string): void {

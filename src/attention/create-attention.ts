@@ -26,6 +26,7 @@ import { resolveOptions } from './options.js';
 import type { AttentionOptions, ResolvedOptions } from './options.js';
 import { SNAPSHOT_VERSION, stateTensors } from './snapshot-state.js';
 import type { EngineState } from './snapshot-state.js';
+import { MAX_STREAM_LENGTH } from './step.js';
 import type { AttentionStep } from './step.js';
 import { assertFinite, finiteInTypeScript, readVector } from './vector.js';
 import type { FiniteCheck, Vector } from './vector.js';
@@ -207,6 +208,7 @@ export class AttentionEngine implements Attention {
 
   push(x: Vector): AttentionStep[] {
     this.assertLive('push');
+    this.assertRoom('push', 1);
     // A sleeping worker wakes while this push projects, not after the step is handed over.
     this.options.threads?.wake();
     const t = this.cache.length;
@@ -219,6 +221,7 @@ export class AttentionEngine implements Attention {
     this.assertLive('pushMany');
     this.options.threads?.wake();
     if (!Array.isArray(xs)) throw new AttentionError('INVALID_ARGUMENT', 'pushMany: expected an array of vectors', { field: 'xs' });
+    this.assertRoom('pushMany', xs.length);
     const o = this.options;
     const t0 = this.cache.length;
     const qw = o.heads * o.headDim;
@@ -285,6 +288,7 @@ export class AttentionEngine implements Attention {
 
   pushQKV(q: Vector, k: Vector, v: Vector): AttentionStep[] {
     this.assertLive('pushQKV');
+    this.assertRoom('pushQKV', 1);
     this.options.threads?.wake();
     const o = this.options;
     const t = this.cache.length;
@@ -672,6 +676,17 @@ export class AttentionEngine implements Attention {
       }
     }
     return n;
+  }
+
+  /** Refuses a call that would take the stream past {@link MAX_STREAM_LENGTH} tokens. */
+  private assertRoom(operation: string, count: number): void {
+    const after = this.cache.length + count;
+    if (after <= MAX_STREAM_LENGTH) return;
+    throw new AttentionError(
+      'OUT_OF_RANGE',
+      `${operation}: the stream would hold ${after} tokens, past the ${MAX_STREAM_LENGTH} (2^31) whose positions fit an Int32; reset() starts it again`,
+      { field: operation, expected: `0..${MAX_STREAM_LENGTH}`, actual: after },
+    );
   }
 
   private assertLive(operation: string): void {

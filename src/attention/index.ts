@@ -9,5 +9,6 @@ export { resolveOptions } from './options.js';
 export { restoreAttention } from './restore-attention.js';
 export { restoreAttentionStack } from './restore-attention-stack.js';
 export type { AttentionOptions, AttentionWeights, PositionEncoding, ResolvedOptions } from './options.js';
+export { MAX_STREAM_LENGTH } from './step.js';
 export type { AttentionStep } from './step.js';
 export type { Vector } from './vector.js';

@@ -7,6 +7,7 @@ import { ropeRotate } from '../kernels/rope.js';
 import { oldestAttendable } from './attended-keys.js';
 import { kernelArena } from './kernel-arena.js';
 import { resolveOptions, WEIGHT_NAMES } from './options.js';
+import { MAX_STREAM_LENGTH } from './step.js';
 import type { AttentionOptions, ResolvedOptions } from './options.js';
 
 /** The snapshot layout this version writes. */
@@ -172,6 +173,7 @@ export function restoreState(
     }
   }
   const length = integerField(metadata[`${prefix}length`], 'length', fail);
+  if (length > MAX_STREAM_LENGTH) fail(`length ${length} exceeds the ${MAX_STREAM_LENGTH} tokens a stream can hold`);
   const emitted = integerField(metadata[`${prefix}emitted`], 'emitted', fail);
   if (emitted > length) fail(`emitted ${emitted} exceeds length ${length}`);
   // After any push every query but the last `lookahead` has been answered.

@@ -23,3 +23,17 @@ export interface AttentionStep {
   /** With `withWeights`: one array per query head, aligned with `positions`; each sums to 1. */
   readonly weights?: (Float32Array | Float64Array)[];
 }
+
+/**
+ * The most tokens one stream holds: 2³¹, so that every position fits the Int32 of
+ * {@link AttentionStep.positions} and of a snapshot's `positions` tensor. Pushing past it is refused
+ * (OUT_OF_RANGE, nothing changed); `reset()` starts the stream again. At 100,000 tokens a second
+ * that is six hours of one stream.
+ *
+ * @example
+ * ```ts
+ * import { MAX_STREAM_LENGTH } from 'attnstream';
+ * console.log(MAX_STREAM_LENGTH); // 2147483648
+ * ```
+ */
+export const MAX_STREAM_LENGTH = 2 ** 31;

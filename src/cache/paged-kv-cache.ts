@@ -156,14 +156,27 @@ export class PagedKVCache {
     let last = -1;
     let blocks = 0;
     const end = Math.floor(Math.min(before, this.len) / blockSize);
-    for (let b = Math.max(Math.ceil(keepHead / blockSize), this.releasedBelow); b < end; b++) {
-      const block = this.table.get(b);
-      if (!block) continue;
-      this.release(block);
-      this.table.delete(b);
-      if (first < 0) first = b;
-      last = b;
-      blocks++;
+    const start = Math.max(Math.ceil(keepHead / blockSize), this.releasedBelow);
+    if (end - start <= this.table.size) {
+      for (let b = start; b < end; b++) {
+        const block = this.table.get(b);
+        if (!block) continue;
+        this.release(block);
+        this.table.delete(b);
+        if (first < 0) first = b;
+        last = b;
+        blocks++;
+      }
+    } else {
+      // A range wider than the blocks held (a restored long stream's first release): walk the table instead.
+      for (const [b, block] of this.table) {
+        if (b < start || b >= end) continue;
+        this.release(block);
+        this.table.delete(b);
+        first = first < 0 ? b : Math.min(first, b);
+        last = Math.max(last, b);
+        blocks++;
+      }
     }
     this.releasedBelow = Math.max(this.releasedBelow, end);
     if (first < 0) return null;

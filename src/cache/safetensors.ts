@@ -116,7 +116,8 @@ export function decodeSafetensors(bytes: Uint8Array): { tensors: Map<string, Ten
     }
     if (elements * size !== end - start) corrupt(`tensor "${name}" shape [${shape.join(', ')}] needs ${elements * size} bytes, its offsets give ${end - start}`);
     spans.push([start, end, name]);
-    const copy = bytes.slice(dataStart + start, dataStart + end).buffer;
+    // A fresh copy of exactly the tensor's bytes (a Node Buffer's slice() is a view into a pooled buffer).
+    const copy = new Uint8Array(bytes.subarray(dataStart + start, dataStart + end)).buffer;
     tensors.set(name, { dtype: dtype as TensorDtype, shape: shape as number[], data: typed(dtype as TensorDtype, copy) });
   }
   spans.sort((a, b) => a[0] - b[0]);
