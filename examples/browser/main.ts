@@ -15,7 +15,7 @@ import { formatWeight } from '../../src/cli/format-weight.js';
 import { heatCss, inkCss } from '../../src/cli/heat-color.js';
 import { rowWeights } from '../../src/cli/row-weights.js';
 import { topAttended } from '../../src/cli/top-attended.js';
-import { decodeEmbeddings } from '../../scripts/embedding-format.js';
+import { decodeEmbeddings } from '../../src/rx/index.js';
 import dataUrl from '../../data/embeddings-20k.bin?url';
 
 /** Cells drawn per row; earlier positions are summed into one leading cell, so the DOM stays small. */

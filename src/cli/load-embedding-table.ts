@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { EmbeddingTable } from '../rx/index.js';
-import { decodeEmbeddings } from '../../scripts/embedding-format.js';
+import { decodeEmbeddings } from '../rx/index.js';
 
 // A variable, not a literal in `new URL(…)`: a bundler would otherwise copy the 4 MB file into the
 // build. The path is the same from src/cli/ (tsx) and from dist/cli/ (the built bin).

@@ -1,5 +1,7 @@
 export { attend } from './attend.js';
 export { cacheEvents } from './cache-events.js';
+export { decodeEmbeddings } from './decode-embeddings.js';
+export type { DecodedEmbeddings } from './decode-embeddings.js';
 export { embed } from './embed.js';
 export { EmbeddingTable } from './embedding-table.js';
 export type { EmbeddingTableOptions } from './embedding-table.js';
