@@ -2,7 +2,10 @@ import type { Vector } from '../attention/index.js';
 import { AttentionError } from '../errors.js';
 
 /**
- * How an {@link EmbeddingTable} matches tokens and what it does with unknown ones.
+ * How an {@link EmbeddingTable} matches tokens and what it does with unknown ones. Checked when the
+ * table is built, as the engine's options are: a key other than these two, a `lowercase` that is
+ * not a boolean or a `fallback` that is not an array of numbers is refused with INVALID_OPTION
+ * naming it, so a typo such as `lowerCase` cannot silently give a case-sensitive table.
  *
  * @example
  * ```ts
@@ -30,8 +33,8 @@ export interface EmbeddingTableOptions {
 
 /**
  * A vocabulary and its embedding matrix: word → vector. Rows are stored once, as float32, in one
- * row-major matrix (the layout of GloVe files and of `decodeEmbeddings`), and validated when the
- * table is built, so a lookup cannot return a bad number.
+ * row-major matrix (the layout of GloVe files and of {@link decodeEmbeddings}), and validated when
+ * the table is built, so a lookup cannot return a bad number.
  *
  * Matching rules: a string token is looked up exactly (or lower-cased with `lowercase: true`); a
  * number token is a row index, the token id of a tokenizer that already numbered the words. Split
@@ -61,6 +64,7 @@ export class EmbeddingTable {
       throw new AttentionError('INVALID_ARGUMENT', `EmbeddingTable: dim must be a positive integer, got ${String(dim)}`, { field: 'dim', actual: String(dim) });
     }
     if (!Array.isArray(words)) throw new AttentionError('INVALID_ARGUMENT', 'EmbeddingTable: words must be an array of strings', { field: 'words' });
+    checkOptions(options);
     const lowercase = options.lowercase ?? false;
     const rows = new Map<string, number>();
     const matched: string[] = [];
@@ -94,15 +98,19 @@ export class EmbeddingTable {
 
   /**
    * A table from a row-major matrix of `words.length × dim` numbers: the shape a decoded embedding
-   * file has (`const { words, dim, vectors } = decodeEmbeddings(bytes)`). The matrix is copied.
+   * file has, so the shipped GloVe table goes straight in
+   * (`const { words, dim, vectors } = decodeEmbeddings(bytes)`, see {@link decodeEmbeddings}).
+   * The matrix is copied.
    *
    * @throws AttentionError INVALID_ARGUMENT for a bad dim, an empty or repeated word;
-   *   DIMENSION_MISMATCH when the matrix or fallback has the wrong length; NON_FINITE naming the
-   *   row and column of a NaN, an infinity or a value beyond float32.
+   *   INVALID_OPTION for an unknown option or a mistyped one, naming it; DIMENSION_MISMATCH when
+   *   the matrix or fallback has the wrong length; NON_FINITE naming the row and column of a NaN,
+   *   an infinity or a value beyond float32.
    * @example
    * ```ts
    * import { EmbeddingTable } from 'attnstream/rx';
    * const table = EmbeddingTable.fromMatrix(['yes', 'no'], new Float32Array([1, 0, 0, 1]), 2);
+   * console.log(table.lookup('no')); // Float32Array [0, 1]
    * ```
    */
   static fromMatrix(words: readonly string[], vectors: ArrayLike<number>, dim: number, options: EmbeddingTableOptions = {}): EmbeddingTable {
@@ -129,8 +137,28 @@ export class EmbeddingTable {
         actual: lengthOf(vectors),
       });
     }
+    return EmbeddingTable.fromRows('fromArrays', words, vectors, options);
+  }
+
+  /**
+   * A table from a map word → vector, in the map's iteration order (which becomes the row order).
+   *
+   * @throws AttentionError as {@link EmbeddingTable.fromArrays}.
+   * @example
+   * ```ts
+   * import { EmbeddingTable } from 'attnstream/rx';
+   * const table = EmbeddingTable.fromMap(new Map([['yes', [1, 0]], ['no', [0, 1]]]));
+   * ```
+   */
+  static fromMap(entries: ReadonlyMap<string, Vector>, options: EmbeddingTableOptions = {}): EmbeddingTable {
+    if (!(entries instanceof Map)) throw new AttentionError('INVALID_ARGUMENT', 'EmbeddingTable.fromMap: expected a Map of word → vector', { field: 'entries' });
+    return EmbeddingTable.fromRows('fromMap', [...entries.keys()], [...entries.values()], options);
+  }
+
+  /** fromArrays and fromMap once their input is two arrays of the same length; `method` names the caller's call in errors. */
+  private static fromRows(method: string, words: readonly string[], vectors: readonly Vector[], options: EmbeddingTableOptions): EmbeddingTable {
     if (vectors.length === 0) {
-      throw new AttentionError('INVALID_ARGUMENT', 'EmbeddingTable.fromArrays: no words, so dim cannot be told; use fromMatrix(words, vectors, dim)', { field: 'words' });
+      throw new AttentionError('INVALID_ARGUMENT', `EmbeddingTable.${method}: no words, so dim cannot be told; use fromMatrix(words, vectors, dim)`, { field: 'words' });
     }
     const dim = lengthOf(vectors[0]);
     if (!(dim >= 1)) {
@@ -152,21 +180,6 @@ export class EmbeddingTable {
       for (let c = 0; c < dim; c++) matrix[r * dim + c] = vector[c] as number;
     }
     return new EmbeddingTable(words, matrix, dim, options);
-  }
-
-  /**
-   * A table from a map word → vector, in the map's iteration order (which becomes the row order).
-   *
-   * @throws AttentionError as {@link EmbeddingTable.fromArrays}.
-   * @example
-   * ```ts
-   * import { EmbeddingTable } from 'attnstream/rx';
-   * const table = EmbeddingTable.fromMap(new Map([['yes', [1, 0]], ['no', [0, 1]]]));
-   * ```
-   */
-  static fromMap(entries: ReadonlyMap<string, Vector>, options: EmbeddingTableOptions = {}): EmbeddingTable {
-    if (!(entries instanceof Map)) throw new AttentionError('INVALID_ARGUMENT', 'EmbeddingTable.fromMap: expected a Map of word → vector', { field: 'entries' });
-    return EmbeddingTable.fromArrays([...entries.keys()], [...entries.values()], options);
   }
 
   /** Number of words. */
@@ -236,6 +249,30 @@ export class EmbeddingTable {
   private row(r: number): Float32Array {
     return this.matrix.slice(r * this.dim, (r + 1) * this.dim);
   }
+}
+
+const KNOWN_OPTIONS: readonly (keyof EmbeddingTableOptions)[] = ['lowercase', 'fallback'];
+
+/** Refuses options the table would otherwise misread: a typo'd key is ignored silently, a truthy string is not `true`. */
+function checkOptions(options: EmbeddingTableOptions): void {
+  if (options === null || typeof options !== 'object' || Array.isArray(options)) invalidOption('options', `must be an object { ${KNOWN_OPTIONS.join(', ')} }, got ${shown(options)}`);
+  for (const key of Object.keys(options)) {
+    if (!(KNOWN_OPTIONS as readonly string[]).includes(key)) invalidOption(key, `is not an option (known: ${KNOWN_OPTIONS.join(', ')})`);
+  }
+  const { lowercase, fallback } = options;
+  if (lowercase !== undefined && typeof lowercase !== 'boolean') invalidOption('lowercase', `must be true or false, got ${shown(lowercase)}`);
+  // The numbers themselves are checked with the rows (length, finiteness); here only the shape.
+  if (fallback !== undefined && (fallback === null || typeof fallback !== 'object' || typeof fallback.length !== 'number')) {
+    invalidOption('fallback', `must be an array of numbers, got ${shown(fallback)}`);
+  }
+}
+
+function invalidOption(field: string, rule: string): never {
+  throw new AttentionError('INVALID_OPTION', `EmbeddingTable: ${field} ${rule}`, { field });
+}
+
+function shown(value: unknown): string {
+  return typeof value === 'string' ? JSON.stringify(value) : value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value === 'object' ? 'an object' : String(value);
 }
 
 /** Copies `values` into a new Float32Array after checking its length and that each number survives float32. */

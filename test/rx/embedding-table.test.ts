@@ -2,8 +2,8 @@ import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { AttentionError } from '../../src/index.js';
-import { EmbeddingTable, tokenize } from '../../src/rx/index.js';
-import { decodeEmbeddings } from '../../scripts/embedding-format.js';
+import { decodeEmbeddings, EmbeddingTable, tokenize } from '../../src/rx/index.js';
+import type { EmbeddingTableOptions } from '../../src/rx/index.js';
 
 const words = ['the', 'dog', 'ran'];
 const rows = [
@@ -148,14 +148,45 @@ describe('EmbeddingTable: refusals at construction', () => {
   it('parallel arrays of different lengths, ragged vectors, or no words at all', () => {
     expectRefusal(() => EmbeddingTable.fromArrays(['a', 'b'], [[1]]), 'INVALID_ARGUMENT', { expected: 2, actual: 1 });
     expectRefusal(() => EmbeddingTable.fromArrays(['a', 'b'], [[1, 2], [3]]), 'DIMENSION_MISMATCH', { element: 1, expected: 2, actual: 1 });
-    expectRefusal(() => EmbeddingTable.fromArrays([], []), 'INVALID_ARGUMENT', { field: 'words' }, /fromMatrix/);
-    expectRefusal(() => EmbeddingTable.fromMap(new Map()), 'INVALID_ARGUMENT', { field: 'words' });
+    expectRefusal(() => EmbeddingTable.fromArrays([], []), 'INVALID_ARGUMENT', { field: 'words' }, /^EmbeddingTable\.fromArrays: no words, so dim cannot be told; use fromMatrix/);
+    // The message names the method the caller called, not the one it delegates to.
+    expectRefusal(() => EmbeddingTable.fromMap(new Map()), 'INVALID_ARGUMENT', { field: 'words' }, /^EmbeddingTable\.fromMap: no words, so dim cannot be told; use fromMatrix/);
     expectRefusal(() => EmbeddingTable.fromArrays(['a'], [[]]), 'INVALID_ARGUMENT', { field: 'vectors', element: 0 });
   });
 
   it('a fallback of the wrong length or with a NaN', () => {
     expectRefusal(() => EmbeddingTable.fromArrays(words, rows, { fallback: [0, 0] }), 'DIMENSION_MISMATCH', { field: 'fallback', expected: 3, actual: 2 });
     expectRefusal(() => EmbeddingTable.fromArrays(words, rows, { fallback: [0, NaN, 0] }), 'NON_FINITE', { field: 'fallback', element: 1 });
+  });
+
+  it('an unknown option key, such as a mistyped lowercase, is refused with INVALID_OPTION naming it and the known keys', () => {
+    for (const key of ['lowerCase', 'fallBack', 'caseSensitive']) {
+      const options = { [key]: true } as EmbeddingTableOptions;
+      expectRefusal(() => EmbeddingTable.fromArrays(words, rows, options), 'INVALID_OPTION', { field: key }, new RegExp(`${key} is not an option \\(known: lowercase, fallback\\)`));
+      expectRefusal(() => EmbeddingTable.fromMatrix(words, rows.flat(), 3, options), 'INVALID_OPTION', { field: key });
+      expectRefusal(() => EmbeddingTable.fromMap(new Map([['a', [1]]]), options), 'INVALID_OPTION', { field: key });
+    }
+  });
+
+  it('a lowercase that is not a boolean is refused, whatever its truthiness', () => {
+    for (const lowercase of ['yes', 'false', 1, 0, null, {}]) {
+      expectRefusal(() => EmbeddingTable.fromArrays(words, rows, { lowercase } as unknown as EmbeddingTableOptions), 'INVALID_OPTION', { field: 'lowercase' }, /lowercase must be true or false/);
+    }
+  });
+
+  it('a fallback that is not an array of numbers, or options that are not an object, are refused', () => {
+    for (const fallback of [0, 'zero', null, { x: 1 }]) {
+      expectRefusal(() => EmbeddingTable.fromArrays(words, rows, { fallback } as unknown as EmbeddingTableOptions), 'INVALID_OPTION', { field: 'fallback' }, /fallback must be an array of numbers/);
+    }
+    for (const options of [null, true, 'lowercase', [true]]) {
+      expectRefusal(() => EmbeddingTable.fromArrays(words, rows, options as unknown as EmbeddingTableOptions), 'INVALID_OPTION', { field: 'options' });
+    }
+  });
+
+  it('options given as undefined fields are the defaults', () => {
+    const table = EmbeddingTable.fromArrays(words, rows, { lowercase: undefined, fallback: undefined });
+    expect(table.lowercase).toBe(false);
+    expectRefusal(() => table.lookup('cat'), 'UNKNOWN_TOKEN', { actual: 'cat' });
   });
 
   it('an empty vocabulary from a matrix is allowed: every word is unknown', () => {
