@@ -1,30 +1,57 @@
-// Leading and trailing runs of Unicode punctuation (P) and symbols (S): "(well," → "well".
-const EDGE_PUNCTUATION = /^[\p{P}\p{S}]+|[\p{P}\p{S}]+$/gu;
+// What is stripped from the ends of a piece. Punctuation (P) and symbols (S, emoji included), and
+// the invisible characters that only shape them: format characters (Cf: the zero-width joiner of
+// "👨‍👩‍👧", the tags of "🏴󠁧󠁢󠁳󠁣󠁴󠁿"), variation selectors (the U+FE0F of "❤️") and enclosing marks (the
+// keycap U+20E3 of "1️⃣").
+const ORNAMENT = /^[\p{P}\p{S}\p{Cf}\p{Me}\p{Variation_Selector}]$/u;
+// A combining mark belongs to the character before it: stripped with an ornament, kept on a letter.
+const MARK = /^\p{M}$/u;
+const WORD_CHARACTER = /[\p{L}\p{N}]/u;
 
 /**
- * Splits text into words the simple, predictable way: on whitespace, then strips punctuation and
- * symbols from both ends of each piece. It is meant for feeding an {@link EmbeddingTable}, not for
- * linguistics.
+ * Splits text into words the simple, predictable way: on whitespace, then strips punctuation,
+ * symbols and emoji from both ends of each piece. It is meant for feeding an
+ * {@link EmbeddingTable}, not for linguistics.
  *
  * The rules, in order:
  * 1. Split on runs of Unicode whitespace.
- * 2. Remove every leading and trailing punctuation or symbol character (Unicode categories P and S),
- *    so `"park."`, `"(park"` and `"«park»"` all become `"park"`.
- * 3. Keep punctuation inside a word: `"don't"`, `"well-known"` and `"3.14"` stay whole.
- * 4. Drop pieces that were only punctuation (`"—"`, `"..."`).
+ * 2. Remove every leading and trailing punctuation or symbol character (Unicode categories P and S,
+ *    emoji included), so `"park."`, `"(park"` and `"«park»"` all become `"park"`. The invisible
+ *    characters an emoji is built with go with it: format characters (Cf, such as the zero-width
+ *    joiner), variation selectors, enclosing marks, and combining marks that sit on a removed
+ *    character or on nothing (at the start). So `"love❤️"` becomes `"love"` and the keycap `"1️⃣"`
+ *    its digit, `"1"`.
+ * 3. Keep punctuation inside a word: `"don't"`, `"well-known"` and `"3.14"` stay whole, and a
+ *    combining mark on a letter stays (`"café"` written with U+0301 keeps its accent).
+ * 4. Drop pieces left with no letter or number: `"—"`, `"..."`, and emoji such as `"👍🏽"`,
+ *    `"🇫🇷"` or `"👨‍👩‍👧"`.
  * 5. Case is kept as written; an {@link EmbeddingTable} built with `lowercase: true` folds it.
  *
  * @example
  * ```ts
  * import { tokenize } from 'attnstream/rx';
  * tokenize('The dog ran — around "the park."'); // ['The', 'dog', 'ran', 'around', 'the', 'park']
+ * tokenize('I ❤️ NY 🇺🇸, press 1️⃣'); // ['I', 'NY', 'press', '1']
  * ```
  */
 export function tokenize(text: string): string[] {
   const words: string[] = [];
   for (const piece of text.split(/\s+/u)) {
-    const word = piece.replace(EDGE_PUNCTUATION, '');
-    if (word.length > 0) words.push(word);
+    const word = trimmed([...piece]);
+    if (WORD_CHARACTER.test(word)) words.push(word);
   }
   return words;
+}
+
+/** The code points between the leading and the trailing ornaments (rule 2), joined. */
+function trimmed(chars: readonly string[]): string {
+  let start = 0;
+  while (start < chars.length && (ORNAMENT.test(chars[start]!) || MARK.test(chars[start]!))) start++;
+  // Backwards over ornaments and marks; the cut goes before the earliest ornament of that run, so
+  // marks are removed only with an ornament they follow.
+  let end = chars.length;
+  for (let i = chars.length - 1; i >= start; i--) {
+    if (ORNAMENT.test(chars[i]!)) end = i;
+    else if (!MARK.test(chars[i]!)) break;
+  }
+  return chars.slice(start, end).join('');
 }

@@ -15,7 +15,7 @@ describe('tokenize', () => {
     expect(tokenize("don't stop: well-known 3.14 U.S.")).toEqual(["don't", 'stop', 'well-known', '3.14', 'U.S']);
   });
 
-  it('drops pieces that are only punctuation, and gives nothing for empty or blank text', () => {
+  it('drops pieces that are only punctuation or symbols, and gives nothing for empty or blank text', () => {
     expect(tokenize('wait — ... what ?!')).toEqual(['wait', 'what']);
     expect(tokenize('')).toEqual([]);
     expect(tokenize(' \n\t ')).toEqual([]);
@@ -34,14 +34,63 @@ describe('tokenize', () => {
     );
   });
 
-  it('no word is empty, holds whitespace, or starts or ends with punctuation', () => {
+  it('no word is empty, holds whitespace, lacks a letter or number, or starts or ends with punctuation, a symbol or an invisible character', () => {
+    const emojiOrText = fc.oneof(fc.string({ unit: 'grapheme', maxLength: 60 }), fc.array(fc.oneof(fc.constantFrom(...EMOJI), fc.string({ unit: 'grapheme', maxLength: 4 })), { maxLength: 12 }).map((parts) => parts.join('')));
     fc.assert(
-      fc.property(fc.string({ unit: 'grapheme', maxLength: 60 }), (text) => {
+      fc.property(emojiOrText, (text) => {
         for (const word of tokenize(text)) {
-          expect(word).not.toBe('');
           expect(word).not.toMatch(/\s/u);
-          expect(word).not.toMatch(/^[\p{P}\p{S}]|[\p{P}\p{S}]$/u);
+          expect(word).toMatch(/[\p{L}\p{N}]/u);
+          expect(word).not.toMatch(/^[\p{P}\p{S}\p{M}\p{Cf}]|[\p{P}\p{S}\p{Cf}\p{Me}\p{Variation_Selector}]$/u);
         }
+      }),
+    );
+  });
+});
+
+// Emoji as people type them: each is one grapheme built from several code points.
+const EMOJI = [
+  '\u2764\uFE0F', // ❤️ heart + variation selector 16 (emoji presentation)
+  '\u{1F44D}\u{1F3FD}', // 👍🏽 thumbs up + medium skin tone
+  '\u{1F44B}\u{1F3FF}', // 👋🏿 waving hand + dark skin tone
+  '\u{1F468}\u200D\u{1F469}\u200D\u{1F467}', // 👨‍👩‍👧 family: three people joined by zero-width joiners
+  '\u{1F469}\u{1F3FD}\u200D\u{1F4BB}', // 👩🏽‍💻 technologist: skin tone and a joiner
+  '\u{1F1EB}\u{1F1F7}', // 🇫🇷 flag: two regional indicators
+  '\u{1F3F4}\u{E0067}\u{E0062}\u{E0073}\u{E0063}\u{E0074}\u{E007F}', // 🏴󠁧󠁢󠁳󠁣󠁴󠁿 Scotland: black flag + tag characters
+  '#\uFE0F\u20E3', // #️⃣ keycap: '#', variation selector, combining enclosing keycap
+  '\u263A\uFE0E', // ☺︎ text presentation (variation selector 15)
+];
+
+describe('tokenize: emoji and invisible characters', () => {
+  it('an emoji standing alone is dropped, with every invisible character it is built from', () => {
+    expect(tokenize('I \u2764\uFE0F NY')).toEqual(['I', 'NY']);
+    expect(tokenize('family \u{1F468}\u200D\u{1F469}\u200D\u{1F467} time')).toEqual(['family', 'time']);
+    expect(tokenize('great \u{1F44D}\u{1F3FD} job, vive la \u{1F1EB}\u{1F1F7}')).toEqual(['great', 'job', 'vive', 'la']);
+    expect(tokenize('\u{1F3F4}\u{E0067}\u{E0062}\u{E0073}\u{E0063}\u{E0074}\u{E007F} #\uFE0F\u20E3')).toEqual([]);
+  });
+
+  it('an emoji glued to a word comes off it', () => {
+    expect(tokenize('love\u2764\uFE0F \u{1F44B}\u{1F3FF}hi\u{1F44B}\u{1F3FF} code\u{1F469}\u{1F3FD}\u200D\u{1F4BB}')).toEqual(['love', 'hi', 'code']);
+  });
+
+  it('a keycap gives its digit', () => {
+    expect(tokenize('press 1\uFE0F\u20E3 or 0\u20E3')).toEqual(['press', '1', 'or', '0']);
+  });
+
+  it('a lone combining mark or joiner is no word; a combining accent on a letter stays on it', () => {
+    expect(tokenize('a \u0301 b \u200D \uFE0F')).toEqual(['a', 'b']);
+    expect(tokenize('cafe\u0301 \u0301e\u0301! \u0928\u092E\u0938\u094D\u0924\u0947')).toEqual(['cafe\u0301', 'e\u0301', '\u0928\u092E\u0938\u094D\u0924\u0947']);
+  });
+
+  it('words with accents, with emoji standing between them or glued to either end, come back unchanged', () => {
+    const letter = fc.constantFrom('a', 'Z', 'é', 'e\u0301', 'ß', 'ж', '\u0915\u093F', '7');
+    const word = fc.array(letter, { minLength: 1, maxLength: 6 }).map((letters) => letters.join(''));
+    const emoji = fc.array(fc.constantFrom(...EMOJI), { maxLength: 2 }).map((parts) => parts.join(''));
+    const decorated = fc.record({ word, before: emoji, after: emoji, apart: emoji });
+    fc.assert(
+      fc.property(fc.array(decorated, { maxLength: 8 }), (pieces) => {
+        const text = pieces.map(({ word, before, after, apart }) => `${before}${word}${after} ${apart}`).join(' ');
+        expect(tokenize(text)).toEqual(pieces.map((piece) => piece.word));
       }),
     );
   });
