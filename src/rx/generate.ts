@@ -51,7 +51,11 @@ export type GenerateOptions = GenerateSource & {
   readonly maxTokens: number;
   /** Yield to the event loop after every `yieldEvery` tokens (a positive integer). Default: never yield. */
   readonly yieldEvery?: number;
-  /** Where to continue after yielding. Default `asyncScheduler` (a macrotask, so a browser can paint). */
+  /**
+   * Where to continue after yielding. Default `asyncScheduler` (a macrotask, so a browser can paint).
+   * Used only between the chunks of `yieldEvery` tokens, so it is refused without `yieldEvery`: alone
+   * it would leave the loop synchronous, which is not what a caller giving a scheduler expects.
+   */
   readonly scheduler?: SchedulerLike;
 };
 
@@ -107,7 +111,9 @@ export type GenerateSource =
  * options with `lookahead > 0` are refused, and a push that returns no step errors the stream.
  *
  * @throws AttentionError INVALID_OPTION at once for bad options, a missing or doubled source, a
- *   `lookahead`, or a bad `maxTokens` or `yieldEvery`.
+ *   `lookahead`, a bad `maxTokens` or `yieldEvery`, a `scheduler` without `yieldEvery` (or without a
+ *   `schedule` method), or a key that is not one of {@link GenerateOptions}' (a mistyped
+ *   `yieldevery` would otherwise leave the loop synchronous), naming it.
  * @example
  * ```ts
  * import { take } from 'rxjs';
@@ -119,6 +125,7 @@ export type GenerateSource =
  * ```
  */
 export function generate(config: GenerateOptions): Observable<AttentionStep> {
+  checkKeys(config);
   const { first, next, maxTokens, yieldEvery, scheduler = asyncScheduler } = config;
   const owned = checkSource(config);
   if (typeof next !== 'function') invalid('next', 'must be a function (step) => Vector | null');
@@ -127,6 +134,10 @@ export function generate(config: GenerateOptions): Observable<AttentionStep> {
   }
   if (yieldEvery !== undefined && !(Number.isInteger(yieldEvery) && yieldEvery >= 1)) {
     invalid('yieldEvery', `must be a positive integer, got ${String(yieldEvery)}`);
+  }
+  if (config.scheduler !== undefined) {
+    if (yieldEvery === undefined) invalid('scheduler', 'is used only to continue after yieldEvery tokens; give yieldEvery too, or leave scheduler out to run synchronously');
+    if (typeof (scheduler as Partial<SchedulerLike> | null)?.schedule !== 'function') invalid('scheduler', 'must be an rxjs scheduler (with a schedule method), such as asyncScheduler');
   }
 
   return new Observable<AttentionStep>((subscriber) => {
@@ -177,9 +188,18 @@ export function generate(config: GenerateOptions): Observable<AttentionStep> {
   });
 }
 
+const KNOWN_KEYS = ['options', 'engine', 'first', 'next', 'maxTokens', 'yieldEvery', 'scheduler'];
+
+/** Refuses a config that is not an object, or has a key generate would ignore (a typo, most likely). */
+function checkKeys(config: GenerateOptions): void {
+  if (config === null || typeof config !== 'object') invalid('config', 'must be an object { options | engine, first, next, maxTokens }');
+  for (const key of Object.keys(config)) {
+    if (!KNOWN_KEYS.includes(key)) invalid(key, `is not an option of generate (known: ${KNOWN_KEYS.join(', ')})`);
+  }
+}
+
 /** The options an engine is made from for each subscription (read once, here), or null for a given engine. */
 function checkSource(config: GenerateOptions): ResolvedOptions | null {
-  if (config === null || typeof config !== 'object') invalid('config', 'must be an object { options | engine, first, next, maxTokens }');
   const { options, engine } = config;
   if ((options === undefined) === (engine === undefined)) invalid('options', 'give exactly one of options (a fresh engine per subscription) and engine (one you own)');
   if (engine !== undefined) {

@@ -1,10 +1,11 @@
 import fc from 'fast-check';
-import { firstValueFrom, lastValueFrom, take, toArray } from 'rxjs';
+import { asyncScheduler, firstValueFrom, lastValueFrom, take, toArray, VirtualTimeScheduler } from 'rxjs';
+import type { SchedulerLike } from 'rxjs';
 import { describe, expect, it, vi } from 'vitest';
 import { AttentionError, batchAttention, createAttention } from '../../src/index.js';
 import type { AttentionOptions, AttentionStep, Vector } from '../../src/index.js';
 import { generate } from '../../src/rx/index.js';
-import type { GenerationEngine } from '../../src/rx/index.js';
+import type { GenerateOptions, GenerationEngine } from '../../src/rx/index.js';
 import { expectClose } from '../support/close.js';
 import { configArbitrary } from '../support/engine-arbitraries.js';
 
@@ -143,6 +144,20 @@ describe('generate: yieldEvery', () => {
     subscription.unsubscribe();
   });
 
+  it('continues on the given scheduler: nothing after the first chunk runs until that scheduler runs its work', () => {
+    const scheduler = new VirtualTimeScheduler();
+    const indices: number[] = [];
+    let completed = false;
+    generate({ options: { dim: 2 }, first: [1, 0], next: () => [0, 1], maxTokens: 7, yieldEvery: 3, scheduler }).subscribe({
+      next: (s) => indices.push(s.index),
+      complete: () => (completed = true),
+    });
+    expect(indices).toEqual([0, 1, 2]);
+    scheduler.flush();
+    expect(indices).toEqual([0, 1, 2, 3, 4, 5, 6]);
+    expect(completed).toBe(true);
+  });
+
   it('unsubscribing while yielded cancels the rest: no further token is computed', async () => {
     const engine = createAttention({ dim: 2 });
     const subscription = generate({ engine, first: [1, 0], next: () => [0, 1], maxTokens: 100, yieldEvery: 2 }).subscribe();
@@ -150,6 +165,32 @@ describe('generate: yieldEvery', () => {
     subscription.unsubscribe();
     await new Promise((resolve) => setTimeout(resolve, 20));
     expect(engine.length).toBe(2);
+  });
+});
+
+describe('generate: a mistyped configuration is refused, not ignored', () => {
+  const base = { options: { dim: 2 }, first: [1, 0], next: (step: AttentionStep) => step.output, maxTokens: 5 };
+
+  it('a key that is not an option of generate is refused with INVALID_OPTION naming it and listing the known ones', () => {
+    for (const key of ['yieldevery', 'maxToken', 'option', 'schedular', 'lookahead']) {
+      const config = { ...base, [key]: 2 } as unknown as GenerateOptions;
+      expect(() => generate(config), key).toThrow(
+        expect.objectContaining({
+          code: 'INVALID_OPTION',
+          details: { field: key },
+          message: `generate: ${key} is not an option of generate (known: options, engine, first, next, maxTokens, yieldEvery, scheduler)`,
+        }),
+      );
+    }
+  });
+
+  it('a scheduler without yieldEvery is refused, saying that it is only used with yieldEvery', () => {
+    expect(() => generate({ ...base, scheduler: asyncScheduler })).toThrow(/generate: scheduler is used only to continue after yieldEvery tokens; give yieldEvery too/);
+  });
+
+  it('known keys given as undefined are the defaults', async () => {
+    const steps = await lastValueFrom(generate({ ...base, engine: undefined, yieldEvery: undefined, scheduler: undefined }).pipe(toArray()));
+    expect(steps).toHaveLength(5);
   });
 });
 
@@ -218,6 +259,8 @@ describe('generate: errors', () => {
       [{ ...base, options: { dim: 2 }, next: undefined as unknown as () => null }, 'next'],
       [{ ...base, engine: {} as GenerationEngine }, 'engine'],
       [{ ...base, options: { dim: 3, heads: 2 } as AttentionOptions }, 'heads'],
+      [{ ...base, options: { dim: 2 }, scheduler: asyncScheduler }, 'scheduler'],
+      [{ ...base, options: { dim: 2 }, yieldEvery: 2, scheduler: {} as SchedulerLike }, 'scheduler'],
     ];
     for (const [config, field] of refusals) {
       expect(() => generate(config), field).toThrow(AttentionError);
