@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { firstValueFrom, from, Observable, share, Subject, take, toArray } from 'rxjs';
 import { describe, expect, it } from 'vitest';
@@ -97,6 +98,33 @@ describe('attend: timing, completion, errors, unsubscription (marbles)', () => {
     const steps = await firstValueFrom(endless.pipe(attend(options), take(4), toArray()));
     expect(steps.map((s) => s.index)).toEqual([0, 1, 2, 3]);
     expect(read).toBe(4);
+  });
+});
+
+describe("docs/guides/reactive.md's Timing diagram", () => {
+  const guide = readFileSync(new URL('../../docs/guides/reactive.md', import.meta.url), 'utf8');
+  const block = /### Timing[\s\S]*?```\n([\s\S]*?)\n```/.exec(guide)![1]!;
+  /** Each row's label, its marbles, and the column they start at. */
+  const rows = block.split('\n').map((line) => {
+    const [, label, gap, marbles] = /^(\S.*?\S)(\s{2,})(\S+)/.exec(line)!;
+    return { label: label!, marbles: marbles!, column: label!.length + gap!.length };
+  });
+
+  it('starts every row at the same column, so a frame is one column in every row', () => {
+    expect(rows.map((row) => row.label)).toEqual(['source', 'attend(o)', 'attend({...o, lookahead: 1})', 'attend({...o, lookahead: 2})']);
+    expect(new Set(rows.map((row) => row.column)).size).toBe(1);
+  });
+
+  it('shows what attend emits for the source row, with the options of each label', () => {
+    const [source, ...outputs] = rows;
+    for (const row of outputs) {
+      const lookahead = Number(/lookahead: (\d)/.exec(row.label)?.[1] ?? 0);
+      const rowOptions = { ...options, lookahead };
+      const [x, y, z] = batchAttention([a, b, c], rowOptions);
+      stepScheduler().run(({ cold, expectObservable }) => {
+        expectObservable(cold(source!.marbles, { a, b, c }).pipe(attend(rowOptions))).toBe(row.marbles, { x, y, z });
+      });
+    }
   });
 });
 
