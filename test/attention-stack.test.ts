@@ -194,4 +194,21 @@ describe('bad stack options and corrupt stack snapshots', () => {
   it('a single-engine snapshot is not a stack', () => {
     expect(() => restoreAttentionStack(createAttention({ dim: 2 }).snapshot())).toThrow(expect.objectContaining({ code: 'UNSUPPORTED_SNAPSHOT' }));
   });
+
+  it('options that are not an object are refused with INVALID_OPTION', () => {
+    for (const bad of [null, undefined, 3, 'layers']) {
+      expect(() => createAttentionStack(bad as never)).toThrow(expect.objectContaining({ code: 'INVALID_OPTION', details: { field: 'options' } }));
+    }
+  });
+
+  it('restore with options: the layer count and each layer must agree with the snapshot', () => {
+    const bytes = createAttentionStack({ layers: [{ dim: 2 }, { dim: 2, window: 4 }] }).snapshot();
+    expect(() => restoreAttentionStack(bytes, { layers: 3, dim: 2 })).toThrow(
+      expect.objectContaining({ code: 'INVALID_OPTION', message: 'option layers is 3 but the snapshot was taken with 2' }),
+    );
+    expect(() => restoreAttentionStack(bytes, { layers: 2, dim: 2 })).toThrow(
+      expect.objectContaining({ code: 'INVALID_OPTION', message: 'option window is Infinity but the snapshot was taken with 4' }),
+    );
+    expect(restoreAttentionStack(bytes, { layers: [{ dim: 2 }, { dim: 2, window: 4 }] }).depth).toBe(2);
+  });
 });

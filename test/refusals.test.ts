@@ -1,5 +1,7 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { AttentionError, createAttention, restoreAttention } from '../src/index.js';
+import type { AttentionOptions, CacheEvent } from '../src/index.js';
 import { decodeSafetensors, encodeSafetensors } from '../src/cache/safetensors.js';
 import type { TensorInput } from '../src/cache/safetensors.js';
 
@@ -58,5 +60,46 @@ describe('refusals', () => {
     const fresh = createAttention({ dim: 1, precision: 'float64' });
     fresh.push([0.5]);
     expect(attn.push([3])).toEqual(fresh.push([3]));
+  });
+
+  it('and so it does whatever the window, sinks, look-ahead and blocks: no event sent, no output lost, every later step as if it never came', () => {
+    fc.assert(
+      fc.property(
+        fc.record({
+          window: fc.option(fc.integer({ min: 1, max: 5 }), { nil: undefined }),
+          sinks: fc.integer({ min: 0, max: 2 }),
+          lookahead: fc.integer({ min: 0, max: 2 }),
+          blockSize: fc.constantFrom(1, 2, 3, 64),
+          before: fc.integer({ min: 0, max: 12 }),
+          prompt: fc.integer({ min: 1, max: 12 }),
+          bad: fc.nat(),
+        }),
+        (c) => {
+          const options: AttentionOptions = {
+            dim: 1,
+            precision: 'float64',
+            blockSize: c.blockSize,
+            lookahead: c.lookahead,
+            ...(c.window === undefined ? {} : { window: c.window, sinks: c.sinks }),
+          };
+          const token = (t: number) => [Math.sin(t)];
+          const attn = createAttention(options);
+          const fresh = createAttention(options);
+          for (let t = 0; t < c.before; t++) expect(attn.push(token(t))).toEqual(fresh.push(token(t)));
+          const events: CacheEvent[] = [];
+          attn.addCacheListener((event) => events.push(event));
+          // q · k = 1e400 overflows a double when the bad token's own query is answered, which
+          // look-ahead L delays until the token L later: put it where that happens inside the prompt.
+          const prompt = Array.from({ length: c.prompt + c.lookahead }, (_, i) => token(c.before + i));
+          prompt[c.bad % c.prompt] = [1e200];
+          expect(() => attn.pushMany(prompt)).toThrow(expect.objectContaining({ code: 'NON_FINITE' }));
+          expect(events).toEqual([]);
+          expect(attn.length).toBe(c.before);
+          const more = Array.from({ length: 8 }, (_, i) => token(100 + i));
+          expect([...attn.pushMany(more), ...attn.flush()]).toEqual([...fresh.pushMany(more), ...fresh.flush()]);
+        },
+      ),
+      { numRuns: 200 },
+    );
   });
 });

@@ -107,6 +107,51 @@ describe('snapshot and restore', () => {
     }
   });
 
+  it('takes withWeights and kernels from the options given (they change what a step carries, not its numbers)', () => {
+    const options: AttentionOptions = { dim: 2, precision: 'float64' };
+    const engine = createAttention(options);
+    engine.pushMany([[1, 0], [0, 1]]);
+    const bytes = engine.snapshot();
+    const [withWeights] = restoreAttention(bytes, { ...options, withWeights: true, kernels: 'js' }).push([1, 1]);
+    const [plain] = restoreAttention(bytes).push([1, 1]);
+    expect(Array.from(withWeights!.positions!)).toEqual([0, 1, 2]);
+    expect(withWeights!.weights).toHaveLength(1);
+    expect(plain!.weights).toBeUndefined();
+    expect(withWeights!.output).toEqual(plain!.output);
+  });
+
+  it('refuses weights that differ from the snapshot, naming the first differing element', () => {
+    const weights = { wq: [1, 0, 0, 1], wk: [1, 0, 0, 1], wv: [0, 1, 1, 0], bq: [0.5, 0] };
+    const bytes = createAttention({ dim: 2, weights }).snapshot();
+    const refusal = (options: AttentionOptions) => {
+      try {
+        restoreAttention(bytes, options);
+      } catch (e) {
+        return { code: (e as AttentionError).code, message: (e as AttentionError).message, field: (e as AttentionError).details.field };
+      }
+      return null;
+    };
+    expect(refusal({ dim: 2, weights: { ...weights, wv: [0, 1, 2, 0] } })).toEqual({
+      code: 'INVALID_OPTION',
+      message: 'option weights.wv differs from the snapshot\'s at element 2: 2 against 1',
+      field: 'weights.wv',
+    });
+    expect(refusal({ dim: 2, weights: { wq: weights.wq, wk: weights.wk, wv: weights.wv } })).toEqual({
+      code: 'INVALID_OPTION',
+      message: 'option weights.bq is absent but the snapshot was taken with it',
+      field: 'weights.bq',
+    });
+    expect(refusal({ dim: 2 })).toEqual({ code: 'INVALID_OPTION', message: 'options give no weights but the snapshot was taken with weights', field: 'weights' });
+    expect(refusal({ dim: 2, weights })).toBeNull();
+  });
+
+  it('refuses invalid options of the caller with INVALID_OPTION, not as a corrupt file', () => {
+    const bytes = createAttention({ dim: 2 }).snapshot();
+    for (const options of [{ dim: 2, kernels: 'js', threads: {} }, { dim: 2, windw: 3 }, { dim: 0 }] as unknown as AttentionOptions[]) {
+      expect(() => restoreAttention(bytes, options)).toThrow(expect.objectContaining({ code: 'INVALID_OPTION' }));
+    }
+  });
+
   it('refuses options that disagree with the snapshot', () => {
     const bytes = createAttention({ dim: 4, window: 8 }).snapshot();
     expect(() => restoreAttention(bytes, { dim: 4, window: 16 })).toThrow(expect.objectContaining({ code: 'INVALID_OPTION', message: 'option window is 16 but the snapshot was taken with 8' }));

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AttentionError, createAttention, createAttentionStack, restoreAttention, ThreadPool } from '../src/index.js';
+import { AttentionError, createAttention, createAttentionStack, restoreAttention, restoreAttentionStack, ThreadPool } from '../src/index.js';
 import type { Attention, AttentionOptions, AttentionStep } from '../src/index.js';
 import { compareStep } from '../src/testing/internal/compare-step.js';
 import { errorBounds } from '../src/testing/internal/error-bounds.js';
@@ -167,6 +167,12 @@ describe('threads: a step split across a ThreadPool', () => {
     expect(restored.options.threads).toBe(pool3);
     const reference = restoreAttention(single.snapshot(), options);
     for (let t = 50; t < 60; t++) expect(restored.push(x(t))).toEqual(reference.push(x(t)));
+    // A stack's snapshot comes back onto a pool too, and on one thread without it.
+    const threadedStack = restoreAttentionStack(stack.snapshot(), { layers: 2, ...options, threads: pool3 });
+    const plainStack = restoreAttentionStack(stack.snapshot(), { layers: 2, ...options });
+    expect([0, 1].map((i) => threadedStack.layer(i).options.threads)).toEqual([pool3, pool3]);
+    expect(plainStack.layer(0).options.threads).toBeNull();
+    for (let t = 0; t < 5; t++) expect(through(threadedStack, x(t))).toEqual(through(plainStack, x(t)));
     // ~20 s alone, ~35 s beside the other files on two cores (a pool of three there oversubscribes).
   }, 120_000);
 

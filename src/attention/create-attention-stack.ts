@@ -119,6 +119,19 @@ export interface AttentionStack {
  * ```
  */
 export function createAttentionStack(options: AttentionStackOptions): AttentionStack {
+  return new EngineStack(layerOptions(options).map((o) => createAttention(o) as AttentionEngine));
+}
+
+/**
+ * Each layer's options from a stack's: `layers` copies of the shared ones, or the list given.
+ *
+ * @throws AttentionError INVALID_OPTION for options that are not an object, a bad `layers`, or
+ *   shared options beside a list.
+ */
+export function layerOptions(options: AttentionStackOptions): AttentionOptions[] {
+  if (options === null || typeof options !== 'object') {
+    throw new AttentionError('INVALID_OPTION', 'option options must be an object { layers, …the options of each layer }', { field: 'options' });
+  }
   const { layers, ...shared } = options as { layers: unknown } & AttentionOptions;
   let perLayer: AttentionOptions[];
   if (Array.isArray(layers)) {
@@ -132,7 +145,7 @@ export function createAttentionStack(options: AttentionStackOptions): AttentionS
     throw new AttentionError('INVALID_OPTION', `option layers must be a positive integer or an array of layer options, got ${String(layers)}`, { field: 'layers' });
   }
   if (perLayer.length === 0) throw new AttentionError('INVALID_OPTION', 'option layers must hold at least one layer', { field: 'layers' });
-  return new EngineStack(perLayer.map((o) => createAttention(o) as AttentionEngine));
+  return perLayer;
 }
 
 /** The stack behind {@link AttentionStack}; internal, so restore can build one from engines. */

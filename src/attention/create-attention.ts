@@ -66,9 +66,10 @@ export interface Attention {
   push(x: Vector): AttentionStep[];
   /**
    * Appends tokens in order; equal to pushing them one by one, but all or nothing: every vector is
-   * checked before any is cached, and a score that overflows part-way takes the whole
-   * prompt back out (unless a window already released keys from before it; then the tokens before
-   * the refused one stay, as single pushes would have left them).
+   * checked before any is cached, and a score that overflows part-way takes the whole prompt back
+   * out, with no cache event sent. So that it can, a window releases the blocks the prompt leaves
+   * behind only once the whole prompt is in: a prompt far longer than the window holds all of its
+   * keys until the call returns (push it in chunks to bound that).
    */
   pushMany(xs: readonly Vector[]): AttentionStep[];
   /**
@@ -165,6 +166,8 @@ export class AttentionEngine implements Attention {
   private readonly headOut: Float64Array;
   private scores: Float64Array;
   private readonly keys: AttendedKeys = { sinkEnd: 0, from: 0, to: 0 };
+  /** While pushMany runs: the cache events it will send once every token is in (none if it is refused). */
+  private heldEvents: CacheEvent[] | null = null;
   /** While pushMany runs: the head outputs waiting for one batched wo projection, row after row in step order. */
   private deferredHeads: { readonly rows: Float64Array; count: number } | null = null;
   /** The step laid out for the SIMD kernels in their memory, or null on the TypeScript kernels. */
@@ -256,6 +259,10 @@ export class AttentionEngine implements Attention {
     // Room for every step this call can emit: the tokens pending before it (lookahead) and its own.
     const deferred = wo === null ? null : { rows: new Float64Array((t0 + n - emittedBefore) * qw), count: 0 };
     this.deferredHeads = deferred;
+    // Until the prompt is in, a window releases nothing and listeners hear nothing, so a score
+    // that overflows part-way can take the whole prompt back out and leave no trace.
+    const events: CacheEvent[] = [];
+    this.heldEvents = events;
     try {
       for (let i = 0; i < n; i++) {
         this.q.set(qs.subarray(i * qw, (i + 1) * qw));
@@ -264,19 +271,15 @@ export class AttentionEngine implements Attention {
         for (const step of this.appendAndAttend()) steps.push(step);
       }
     } catch (e) {
-      // A score overflowed part-way: take the whole prompt back out when the window
-      // has not yet released keys the engine needed before it; otherwise the tokens before the
-      // refused one stay cached, as pushing them one by one would have left them.
-      if (this.truncationRefusal(t0) === null) {
-        const length = this.cache.length;
-        this.cache.truncate(t0);
-        this.emitted = emittedBefore;
-        this.notify({ type: 'truncate', from: length, length: t0 });
-      }
+      this.cache.truncate(t0);
+      this.emitted = emittedBefore;
       throw e;
     } finally {
       this.deferredHeads = null;
+      this.heldEvents = null;
     }
+    for (const event of events) this.notify(event);
+    this.releaseUnreachable();
     if (deferred !== null && steps.length > 0) {
       // The output projection of every step at once, as for the input projections.
       const projected = new o.Float(steps.length * o.dim);
@@ -433,10 +436,10 @@ export class AttentionEngine implements Attention {
     return step;
   }
 
-  /** Releases the blocks no future query can attend (out of the window and `retain`, sinks kept). */
+  /** Releases the blocks no future query can attend (out of the window and `retain`, sinks kept); not while pushMany runs. */
   private releaseUnreachable(): void {
     const o = this.options;
-    if (o.window === Infinity) return;
+    if (o.window === Infinity || this.heldEvents !== null) return;
     const released = this.cache.releaseBetween(o.sinks, oldestAttendable(o, this.emitted) - o.retain);
     if (released !== null) this.notify({ type: 'evict', ...released, length: this.cache.length });
   }
@@ -700,6 +703,10 @@ export class AttentionEngine implements Attention {
    */
   private notify(event: CacheEvent): void {
     if (this.listeners.size === 0) return;
+    if (this.heldEvents !== null) {
+      this.heldEvents.push(event);
+      return;
+    }
     for (const listener of this.listeners) {
       try {
         listener(event);

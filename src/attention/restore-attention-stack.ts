@@ -1,8 +1,8 @@
 import { decodeSafetensors } from '../cache/safetensors.js';
 import { AttentionError } from '../errors.js';
 import { AttentionEngine } from './create-attention.js';
-import { EngineStack } from './create-attention-stack.js';
-import type { AttentionStack } from './create-attention-stack.js';
+import { EngineStack, layerOptions } from './create-attention-stack.js';
+import type { AttentionStack, AttentionStackOptions } from './create-attention-stack.js';
 import { assertFormat } from './restore-attention.js';
 import { restoreState } from './snapshot-state.js';
 
@@ -12,24 +12,35 @@ const MAX_LAYERS = 4096;
 /**
  * Rebuilds a stack from {@link AttentionStack.snapshot}'s bytes; every layer continues bit for bit.
  *
+ * @param options when given, the stack's options as {@link createAttentionStack} takes them: the
+ *   layer count and each layer's options must agree with the snapshot as for
+ *   {@link restoreAttention}, and their `kernels`, `threads` and `withWeights` choose how the
+ *   restored layers run (a stack on a thread pool comes back on it).
  * @throws AttentionError CORRUPT_SNAPSHOT or UNSUPPORTED_SNAPSHOT as {@link restoreAttention}, and
- *   CORRUPT_SNAPSHOT when the layers disagree on their length.
+ *   CORRUPT_SNAPSHOT when the layers disagree on their length; INVALID_OPTION when `options` are
+ *   invalid or disagree with the snapshot.
  * @example
  * ```ts
  * import { createAttentionStack, restoreAttentionStack } from 'attnstream';
- * const stack = createAttentionStack({ layers: 2, dim: 4 });
+ * const options = { layers: 2, dim: 4 };
+ * const stack = createAttentionStack(options);
  * const saved = stack.snapshot();
- * const resumed = restoreAttentionStack(saved);
+ * const resumed = restoreAttentionStack(saved, { ...options, withWeights: true });
+ * console.log(resumed.layer(1).push([1, 0, 0, 1])[0]!.weights![0]); // Float32Array [1]
  * ```
  */
-export function restoreAttentionStack(bytes: Uint8Array): AttentionStack {
+export function restoreAttentionStack(bytes: Uint8Array, options?: AttentionStackOptions): AttentionStack {
+  const expected = options === undefined ? null : layerOptions(options);
   const { tensors, metadata } = decodeSafetensors(bytes);
   assertFormat(metadata, 'attnstream.stack');
   const layers = Number(metadata['layers']);
   if (!Number.isInteger(layers) || layers < 1 || layers > MAX_LAYERS) {
     throw new AttentionError('CORRUPT_SNAPSHOT', `snapshot: layers metadata must be an integer from 1 to ${MAX_LAYERS}, got ${String(metadata['layers'])}`, { field: 'layers' });
   }
-  const engines = Array.from({ length: layers }, (_, i) => new AttentionEngine(restoreState(tensors, metadata, `layers.${i}.`)));
+  if (expected !== null && expected.length !== layers) {
+    throw new AttentionError('INVALID_OPTION', `option layers is ${expected.length} but the snapshot was taken with ${layers}`, { field: 'layers' });
+  }
+  const engines = Array.from({ length: layers }, (_, i) => new AttentionEngine(restoreState(tensors, metadata, `layers.${i}.`, expected?.[i])));
   if (engines.some((e) => e.length !== engines[0]!.length)) {
     throw new AttentionError('CORRUPT_SNAPSHOT', `snapshot: layers disagree on their length (${engines.map((e) => e.length).join(', ')})`, { field: 'layers' });
   }

@@ -9,10 +9,13 @@ import { READABLE_SNAPSHOT_VERSIONS, restoreState } from './snapshot-state.js';
  * Rebuilds an engine from {@link Attention.snapshot}'s bytes. The restored engine continues bit for
  * bit as the original would have.
  *
- * @param options when given, must agree with the snapshot's (a guard against restoring the wrong
- *   layer or model); the snapshot's own options and weights are used.
+ * @param options when given, must agree with the snapshot's on everything that shapes the numbers,
+ *   the weights included (a guard against restoring the wrong layer or model); its `kernels`,
+ *   `threads` and `withWeights`, when given, choose how the restored engine runs and what its
+ *   steps carry. Without it the engine runs on the default kernels, with the snapshot's `withWeights`.
  * @throws AttentionError CORRUPT_SNAPSHOT for malformed or inconsistent bytes,
- *   UNSUPPORTED_SNAPSHOT for another format or version, INVALID_OPTION when `options` disagree.
+ *   UNSUPPORTED_SNAPSHOT for another format or version, INVALID_OPTION when `options` are invalid
+ *   or disagree with the snapshot.
  * @example
  * ```ts
  * import { createAttention, restoreAttention } from 'attnstream';

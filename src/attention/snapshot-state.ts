@@ -8,7 +8,7 @@ import { oldestAttendable } from './attended-keys.js';
 import { kernelArena } from './kernel-arena.js';
 import { resolveOptions, WEIGHT_NAMES } from './options.js';
 import { MAX_STREAM_LENGTH } from './step.js';
-import type { AttentionOptions, ResolvedOptions } from './options.js';
+import type { AttentionOptions, AttentionWeights, ResolvedOptions } from './options.js';
 
 /** The snapshot layout this version writes. */
 export const SNAPSHOT_VERSION = '2';
@@ -151,19 +151,25 @@ export function restoreState(
     const t = tensors.get(`${prefix}weights.${name}`);
     if (t !== undefined) weights[name] = t.data;
   }
+  // The caller's options are checked first, as createAttention would: their mistakes are INVALID_OPTION, not the file's.
+  const wanted = expected === undefined ? null : resolveOptions(expected);
   let o: ResolvedOptions;
   try {
-    // The kernels and threads are not part of a snapshot (they do not change the numbers' contract): the caller's choice holds.
-    const callerChoices = {
-      ...(expected?.kernels === 'js' ? { kernels: 'js' as const } : {}),
-      ...(expected?.threads !== undefined ? { threads: expected.threads } : {}),
-    };
-    const options = { ...(stored as AttentionOptions), ...(Object.keys(weights).length > 0 ? { weights: weights as never } : {}), ...callerChoices };
-    o = resolveOptions(options);
+    o = resolveOptions({ ...(stored as AttentionOptions), ...(Object.keys(weights).length > 0 ? { weights: weights as never } : {}) });
   } catch (e) {
     return fail(`stored options are invalid: ${(e as Error).message}`);
   }
-  if (expected !== undefined) assertAgrees(o, resolveOptions(expected));
+  if (wanted !== null) {
+    assertAgrees(o, wanted);
+    // How to run and what to report are the caller's to choose: they do not change the numbers.
+    o = resolveOptions({
+      ...plainOptions(o),
+      ...(o.weights === null ? {} : { weights: Object.fromEntries(Object.entries(o.weights).filter(([, w]) => w !== null)) as unknown as AttentionWeights }),
+      ...(expected!.withWeights === undefined ? {} : { withWeights: wanted.withWeights }),
+      ...(expected!.kernels === undefined ? {} : { kernels: expected!.kernels }),
+      ...(wanted.threads === null ? {} : { threads: wanted.threads }),
+    });
+  }
   const dtype = o.precision === 'float32' ? 'F32' : 'F64';
   for (const name of Object.keys(weights)) if (tensors.get(`${prefix}weights.${name}`)!.dtype !== dtype) fail(`weights.${name} is not ${dtype}`);
   for (const name of WEIGHT_NAMES) {
@@ -292,6 +298,23 @@ function plainOptions(o: ResolvedOptions): AttentionOptions {
 const STRUCTURAL = ['dim', 'heads', 'kvHeads', 'headDim', 'scale', 'precision', 'positions', 'ropeBase', 'ropePositions', 'window', 'sinks', 'retain', 'lookahead', 'blockSize', 'cacheDtype'] as const;
 
 function assertAgrees(stored: ResolvedOptions, expected: ResolvedOptions): void {
+  const refuse = (field: string, message: string): never => {
+    throw new AttentionError('INVALID_OPTION', message, { field });
+  };
+  // The weights first: a seed-mode file restored with weights would otherwise be told apart only by its scale.
+  if ((stored.weights === null) !== (expected.weights === null)) {
+    refuse('weights', `options ${expected.weights === null ? 'give no weights' : 'give weights'} but the snapshot was taken ${stored.weights === null ? 'in seed mode, without' : 'with weights'}`);
+  }
+  if (stored.weights !== null && expected.weights !== null) {
+    for (const name of WEIGHT_NAMES) {
+      const mine = stored.weights[name];
+      const theirs = expected.weights[name];
+      if ((mine === null) !== (theirs === null)) refuse(`weights.${name}`, `option weights.${name} is ${theirs === null ? 'absent' : 'given'} but the snapshot was taken ${mine === null ? 'without' : 'with'} it`);
+      if (mine === null || theirs === null) continue;
+      const differs = mine.findIndex((v, i) => !Object.is(v, theirs[i]));
+      if (differs >= 0) refuse(`weights.${name}`, `option weights.${name} differs from the snapshot's at element ${differs}: ${theirs[differs]} against ${mine[differs]}`);
+    }
+  }
   for (const key of STRUCTURAL) {
     if (stored[key] !== expected[key]) {
       throw new AttentionError('INVALID_OPTION', `option ${key} is ${String(expected[key])} but the snapshot was taken with ${String(stored[key])}`, { field: key });
