@@ -92,7 +92,8 @@ export function attentionWeightsArbitrary(shape: WeightsShape, constraints: Atte
     ...(constraints.biases === true ? Object.keys(biases) : []),
     ...(constraints.output === true ? Object.keys(output) : []),
   ];
-  const withoutOutputBias = fc.record(drawn, { requiredKeys: required as (keyof typeof drawn)[] });
+  // fc.record builds objects without a prototype; users print them and call their methods.
+  const withoutOutputBias = fc.record(drawn, { requiredKeys: required as (keyof typeof drawn)[] }).map((weights) => ({ ...weights }));
   if (constraints.biases === false || constraints.output === false) return withoutOutputBias;
   // bo exists only beside wo: drawn with it (always with biases: true, else now and then).
   const bo = matrix(1, dim);

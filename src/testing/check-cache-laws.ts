@@ -1,25 +1,26 @@
 import fc from 'fast-check';
 import type { Arbitrary } from 'fast-check';
 import type { AttentionOptions, AttentionStep, Vector } from '../attention/index.js';
+import { AttentionError } from '../errors.js';
 import { attentionOptionsArbitrary } from './attention-options-arbitrary.js';
 import type { CacheOperation } from './cache-operation.js';
 import type { CachedAttention } from './cached-attention.js';
 import type { AttentionFactory } from './incremental-attention.js';
-import { integerAtLeast } from './internal/arguments.js';
+import { integerAtLeast, knownParameters, nonNegativeNumber } from './internal/arguments.js';
 import { compareStep } from './internal/compare-step.js';
 import { errorBounds } from './internal/error-bounds.js';
 import { DRAWN_WIDTH, fitToDim } from './internal/fit-to-dim.js';
 import { formatOptions, formatVector } from './internal/format.js';
 import { attempt, describeError, MismatchFound } from './internal/mismatch-found.js';
-import { runCheck } from './internal/run-check.js';
+import { RUN_PARAMETERS, runCheck } from './internal/run-check.js';
 import type { RunParameters } from './internal/run-check.js';
 import { defaultTolerance } from './internal/tolerance.js';
-import { referenceAttention } from './reference-attention.js';
+import { traceReference } from './reference-attention.js';
 import { vectorArbitrary } from './vector-arbitrary.js';
 import type { VectorConstraints } from './vector-arbitrary.js';
 
 /**
- * Everything {@link checkCacheLaws} can be told; every field is optional.
+ * Everything {@link checkCacheLaws} can be told; every field is optional, and no other is accepted.
  *
  * @example
  * ```ts
@@ -40,7 +41,7 @@ export interface CheckCacheLawsParameters<Snapshot = unknown> extends RunParamet
   readonly numRuns?: number;
   /**
    * How far an engine's step may be from a fresh engine's, as in {@link CheckIncrementalParameters}
-   * (applied to both sides). Deterministic engines give identical steps.
+   * (applied to both sides): a finite number ≥ 0. Deterministic engines give identical steps.
    */
   readonly tolerance?: number;
   /** Options to draw. Default {@link attentionOptionsArbitrary}(). */
@@ -81,7 +82,8 @@ interface Live<Snapshot> {
  * requires
  *
  * 1. every `push` and `flush` to return what a fresh `factory(options)` fed the same history
- *    returns at that call (same tokens, outputs within tolerance, same positions and weights);
+ *    returns at that call (same tokens, outputs within tolerance, same positions and weights;
+ *    with `withWeights: true`, positions and weights present);
  * 2. `fork()`: the twin and the original go on independently, each like a fresh engine fed its
  *    own history;
  * 3. `truncate(n)`: afterwards like a fresh engine fed the first n tokens; it may refuse (throw)
@@ -96,7 +98,10 @@ interface Live<Snapshot> {
  * with {@link checkIncremental}). On failure it throws a {@link VerificationError} whose message
  * lists the calls made, the failing one last.
  *
- * @throws VerificationError when a law fails; AttentionError INVALID_ARGUMENT for bad parameters.
+ * @throws VerificationError when a law fails; AttentionError INVALID_ARGUMENT, naming the
+ *   parameter, for an unknown parameter key (the message lists the known ones), a `numRuns` or
+ *   `maxOperations` that is not an integer ≥ 1, a `tolerance` that is not a finite number ≥ 0, a
+ *   `seed` that is not an integer, a `path` that is not a string, or a `restore` that is not a function.
  * @example
  * ```ts
  * import { createAttention } from 'attnstream';
@@ -108,7 +113,12 @@ export function checkCacheLaws<Snapshot>(
   factory: AttentionFactory<CachedAttention<Snapshot>>,
   parameters: CheckCacheLawsParameters<Snapshot> = {},
 ): void {
+  knownParameters(parameters, [...RUN_PARAMETERS, 'tolerance', 'optionsArbitrary', 'maxOperations', 'vector', 'restore'], 'checkCacheLaws');
+  const tolerance = parameters.tolerance === undefined ? null : nonNegativeNumber(parameters.tolerance, 'tolerance');
   const maxOperations = integerAtLeast(parameters.maxOperations ?? 16, 1, 'maxOperations');
+  if (parameters.restore !== undefined && typeof parameters.restore !== 'function') {
+    throw new AttentionError('INVALID_ARGUMENT', `restore must be a function (snapshot, options) => engine, got ${String(parameters.restore)}`, { field: 'restore' });
+  }
   const restore = parameters.restore === undefined ? null : parameters.restore.bind(parameters);
   const operations = fc.array(operationArbitrary(maxOperations, restore !== null, parameters.vector), { minLength: 1, maxLength: maxOperations });
   const cases: Arbitrary<CacheLawsCase> = fc
@@ -118,7 +128,7 @@ export function checkCacheLaws<Snapshot>(
     'checkCacheLaws',
     'a cache operation breaks its law',
     cases,
-    (c) => verifyCacheLaws(factory, restore, c, parameters.tolerance ?? defaultTolerance(c.options)),
+    (c) => verifyCacheLaws(factory, restore, c, tolerance ?? defaultTolerance(c.options)),
     parameters,
     (c, failure) => [
       ...formatOptions(c.options),
@@ -254,7 +264,7 @@ function expectLength<Snapshot>(handle: Live<Snapshot>, after: string): void {
   const held = pushed(handle.history).length;
   const length = attempt(`e${handle.id}.length`, () => handle.engine.length);
   if (length === held) return;
-  throw new MismatchFound({ kind: 'length', call: after, description: `afterwards e${handle.id}.length is ${length}, but its history holds ${held} tokens` });
+  throw new MismatchFound({ kind: 'length', call: after, description: `afterwards e${handle.id}.length is ${length}, but its history holds ${held} ${held === 1 ? 'token' : 'tokens'}` });
 }
 
 /** Fails unless `steps` (returned by `text`) match what a fresh engine replaying `history` returns at its last event. */
@@ -280,10 +290,10 @@ function expectLikeFresh<Snapshot>(
     });
   }
   const tokens: Vector[] = pushed(history);
-  const reference = referenceAttention(tokens, { ...options, withWeights: true });
-  const bounds = errorBounds(tokens, options, reference, tolerance, 2);
+  const reference = traceReference(tokens, options);
+  const bounds = errorBounds(tokens, options, reference.steps, tolerance, 2, reference.logWeights);
   steps.forEach((step, n) => {
-    const mismatch = compareStep(step, expected[n]!, bounds[step.index]!, text);
+    const mismatch = compareStep(step, expected[n]!, bounds[step.index]!, text, options.withWeights === true);
     if (mismatch !== null) throw new MismatchFound({ ...mismatch, description: `${mismatch.description} (expected: what a fresh engine fed the same history returns)` });
   });
 }

@@ -8,15 +8,17 @@ import { errorBounds } from './internal/error-bounds.js';
 import { DRAWN_WIDTH, fitToDim } from './internal/fit-to-dim.js';
 import { formatOptions, formatVector } from './internal/format.js';
 import { attempt, describeError, MismatchFound } from './internal/mismatch-found.js';
-import { runCheck } from './internal/run-check.js';
+import { knownParameters, nonNegativeNumber } from './internal/arguments.js';
+import { RUN_PARAMETERS, runCheck } from './internal/run-check.js';
 import type { RunParameters } from './internal/run-check.js';
 import { defaultTolerance } from './internal/tolerance.js';
-import { referenceAttention } from './reference-attention.js';
+import { traceReference } from './reference-attention.js';
+import type { ReferenceTrace } from './reference-attention.js';
 import { sequenceArbitrary } from './sequence-arbitrary.js';
 import type { SequenceConstraints } from './sequence-arbitrary.js';
 
 /**
- * Everything {@link checkIncremental} can be told; every field is optional.
+ * Everything {@link checkIncremental} can be told; every field is optional, and no other is accepted.
  *
  * @example
  * ```ts
@@ -33,8 +35,8 @@ export interface CheckIncrementalParameters extends RunParameters {
   readonly numRuns?: number;
   /**
    * Relative error allowed beyond what rounding the scores in the options' precision explains,
-   * measured against the size of the attended values. Default 1e-9 for `precision: 'float64'`,
-   * 1e-5 for 'float32' (the default precision).
+   * measured against the size of the attended values: a finite number ≥ 0. Default 1e-9 for
+   * `precision: 'float64'`, 1e-5 for 'float32' (the default precision).
    */
   readonly tolerance?: number;
   /** Options to draw. Default {@link attentionOptionsArbitrary}(): every option the core has. */
@@ -62,11 +64,14 @@ interface IncrementalCase {
  *
  * 1. every call to return exactly the steps that became due, in token order: token t's step from
  *    `push(x_t)`, or with look-ahead L from `push(x_{t+L})`, and the rest from `flush()`;
- * 2. every output to be finite, inside the hull of the attended values and within tolerance of
- *    the reference (see {@link CheckIncrementalParameters.tolerance}; where the options' precision
- *    cannot resolve the scores the tolerance widens to what that precision can answer);
- * 3. positions and weights, when the implementation returns them, to equal the mask's positions
- *    and the reference weights (which must sum to 1);
+ * 2. every output to be finite, inside the hull of the attended values (through `wo` and `bo`) and
+ *    within tolerance of the reference (see {@link CheckIncrementalParameters.tolerance}); the
+ *    allowance also grows by what rounding the scores in the options' precision can change, and
+ *    only for keys whose scores lie within that rounding of each other (near-ties), so a clear
+ *    winner must win at any magnitude;
+ * 3. with `withWeights: true` in the options, every step to carry positions and weights (kind
+ *    'weights' when it does not); and positions and weights, whenever a step carries them, to
+ *    equal the mask's positions and the reference weights (which must sum to 1);
  * 4. no output array to change after it was returned.
  *
  * It returns normally when all cases pass. On a failure fast-check shrinks the case, and this
@@ -74,7 +79,10 @@ interface IncrementalCase {
  * and step, expected vs actual, the error against what was allowed, and the seed and path to
  * replay it; the same facts are its fields.
  *
- * @throws VerificationError when a property fails; AttentionError INVALID_ARGUMENT for bad parameters.
+ * @throws VerificationError when a property fails; AttentionError INVALID_ARGUMENT, naming the
+ *   parameter, for an unknown parameter key (the message lists the known ones), a `numRuns` that
+ *   is not an integer ≥ 1, a `tolerance` that is not a finite number ≥ 0, a `seed` that is not an
+ *   integer, a `path` that is not a string, or bad sequence constraints.
  * @example
  * ```ts
  * import { createAttention } from 'attnstream';
@@ -83,6 +91,8 @@ interface IncrementalCase {
  * ```
  */
 export function checkIncremental(factory: AttentionFactory<IncrementalAttention>, parameters: CheckIncrementalParameters = {}): void {
+  knownParameters(parameters, [...RUN_PARAMETERS, 'tolerance', 'optionsArbitrary', 'sequence'], 'checkIncremental');
+  const tolerance = parameters.tolerance === undefined ? null : nonNegativeNumber(parameters.tolerance, 'tolerance');
   const options = parameters.optionsArbitrary ?? attentionOptionsArbitrary();
   const cases: Arbitrary<IncrementalCase> = fc
     .tuple(options, sequenceArbitrary(DRAWN_WIDTH, parameters.sequence))
@@ -91,7 +101,7 @@ export function checkIncremental(factory: AttentionFactory<IncrementalAttention>
     'checkIncremental',
     'the implementation disagrees with referenceAttention',
     cases,
-    (c) => verifyIncremental(factory, c, parameters.tolerance ?? defaultTolerance(c.options)),
+    (c) => verifyIncremental(factory, c, tolerance ?? defaultTolerance(c.options)),
     parameters,
     describeIncrementalCase,
     (c, consumed) => ({ ...c, inputs: c.inputs.slice(0, consumed) }),
@@ -100,13 +110,13 @@ export function checkIncremental(factory: AttentionFactory<IncrementalAttention>
 
 function verifyIncremental(factory: AttentionFactory<IncrementalAttention>, c: IncrementalCase, tolerance: number): void {
   const { options, inputs } = c;
-  let reference: AttentionStep[];
+  let reference: ReferenceTrace;
   try {
-    reference = referenceAttention(inputs, { ...options, withWeights: true });
+    reference = traceReference(inputs, options);
   } catch (error) {
     throw new MismatchFound({ kind: 'invalid-case', call: 'referenceAttention(inputs, options)', description: `the reference refused the drawn case: ${describeError(error)}` });
   }
-  const bounds = errorBounds(inputs, options, reference, tolerance);
+  const bounds = errorBounds(inputs, options, reference.steps, tolerance, 1, reference.logWeights);
   const engine = attempt('factory(options)', () => factory(options));
   const lookahead = options.lookahead ?? 0;
   const returned: { step: AttentionStep; copy: number[]; call: string }[] = [];
@@ -115,7 +125,7 @@ function verifyIncremental(factory: AttentionFactory<IncrementalAttention>, c: I
     const expected = Array.from({ length: Math.max(0, last - due + 1) }, (_, n) => due + n);
     expectSteps(call, steps, expected);
     for (const step of steps) {
-      const mismatch = compareStep(step, reference[step.index]!, bounds[step.index]!, call);
+      const mismatch = compareStep(step, reference.steps[step.index]!, bounds[step.index]!, call, options.withWeights === true);
       if (mismatch !== null) throw new MismatchFound(mismatch);
       returned.push({ step, copy: Array.from(step.output), call });
     }

@@ -35,6 +35,23 @@ import { multiply } from './internal/multiply.js';
  * ```
  */
 export function referenceAttention(xs: readonly Vector[], options: AttentionOptions): AttentionStep[] {
+  const { steps } = traceReference(xs, options);
+  return resolveOptions(options).withWeights ? steps : steps.map(({ index, output }) => ({ index, output }));
+}
+
+/** The steps of {@link traceReference} and their log-weights: what the error bounds are made of. */
+export interface ReferenceTrace {
+  /** One per token, always with positions and weights. */
+  readonly steps: AttentionStep[];
+  /**
+   * Per token, per query head, aligned with the positions: `log α_j = s_j − max − log Σ exp(s − max)`,
+   * finite where `α_j` itself underflows to 0.
+   */
+  readonly logWeights: Float64Array[][];
+}
+
+/** {@link referenceAttention} with positions, weights and log-weights: internal to the kit, for the error bounds. */
+export function traceReference(xs: readonly Vector[], options: AttentionOptions): ReferenceTrace {
   const o = resolveOptions(options);
   const { dim, heads, kvHeads, headDim } = o;
   // The caller's numbers, not resolveOptions' copies, which are rounded to the engine's precision.
@@ -46,11 +63,13 @@ export function referenceAttention(xs: readonly Vector[], options: AttentionOpti
   const slopes = o.positions === 'alibi' ? pressSlopes(heads) : null;
 
   const steps: AttentionStep[] = [];
+  const logWeights: Float64Array[][] = [];
   for (let i = 0; i < tokens.length; i++) {
     const attended: number[] = [];
     for (let j = 0; j < tokens.length; j++) if (isAttended(o, i, j)) attended.push(j);
     const concat = new Float64Array(heads * headDim);
     const headWeights: Float64Array[] = [];
+    const headLogWeights: Float64Array[] = [];
     for (let h = 0; h < heads; h++) {
       const g = Math.floor(h / (heads / kvHeads));
       const scores = attended.map((j, rank) => {
@@ -61,16 +80,18 @@ export function referenceAttention(xs: readonly Vector[], options: AttentionOpti
         for (let c = 0; c < headDim; c++) s += qh[c]! * kg[c]!;
         return s * o.scale - (slopes === null ? 0 : slopes[h]! * Math.abs(i - j));
       });
-      const alpha = softmax(scores);
+      const { weights: alpha, logWeights: logAlpha } = softmax(scores);
       attended.forEach((j, rank) => {
         for (let c = 0; c < headDim; c++) concat[h * headDim + c]! += alpha[rank]! * v[j]![g * headDim + c]!;
       });
       headWeights.push(alpha);
+      headLogWeights.push(logAlpha);
     }
     const output = w?.wo === undefined ? concat : multiply(w.wo, concat, dim, w.bo);
-    steps.push(o.withWeights ? { index: i, output, positions: Int32Array.from(attended), weights: headWeights } : { index: i, output });
+    steps.push({ index: i, output, positions: Int32Array.from(attended), weights: headWeights });
+    logWeights.push(headLogWeights);
   }
-  return steps;
+  return { steps, logWeights };
 }
 
 function isAttended(o: ResolvedOptions, i: number, j: number): boolean {
@@ -97,13 +118,17 @@ function rope(o: ResolvedOptions, u: Float64Array, position: number): Float64Arr
  * Softmax by the log-sum-exp identity `α_j = exp(s_j − lse)`, `lse = max + log Σ exp(s − max)`,
  * evaluated as `exp(s_j − max) / Σ exp(s − max)`: every exponent is ≤ 0, so nothing overflows,
  * and unlike subtracting `lse` itself (rounded to u·|max|, 1e-8 at scores of 1e8) the division
- * keeps full relative precision.
+ * keeps full relative precision. The log-weights `(s_j − max) − log Σ exp(s − max)` stay finite
+ * where a weight underflows to 0 (the sum lies in [1, n]).
  */
-function softmax(scores: readonly number[]): Float64Array {
+function softmax(scores: readonly number[]): { weights: Float64Array; logWeights: Float64Array } {
   const max = Math.max(...scores);
   let sum = 0;
   for (const s of scores) sum += Math.exp(s - max);
-  return Float64Array.from(scores, (s) => Math.exp(s - max) / sum);
+  return {
+    weights: Float64Array.from(scores, (s) => Math.exp(s - max) / sum),
+    logWeights: Float64Array.from(scores, (s) => s - max - Math.log(sum)),
+  };
 }
 
 /**

@@ -25,9 +25,9 @@ import type { CacheOperation } from './cache-operation.js';
  * ```
  */
 export type MismatchKind =
-  /** An output differs from the reference by more than the tolerance, or leaves the hull of the attended values. */
+  /** An output differs from the reference by more than allowed, or leaves the hull of the attended values. */
   | 'output'
-  /** Attention weights differ, do not sum to 1, or have the wrong count. */
+  /** Attention weights differ, do not sum to 1, have the wrong count, or are missing although the options say `withWeights: true`. */
   | 'weights'
   /** The attended positions differ from the mask's. */
   | 'positions'

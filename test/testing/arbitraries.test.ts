@@ -71,6 +71,16 @@ describe('attentionWeightsArbitrary', () => {
       }
     }
   });
+
+  it('draws plain objects (with Object.prototype, as user code expects), biases or not', () => {
+    const shape = { dim: 2, heads: 1, kvHeads: 1, headDim: 2 };
+    for (const constraints of [{}, { output: true, biases: true }, { output: false }, { biases: false }]) {
+      for (const weights of fc.sample(attentionWeightsArbitrary(shape, constraints), 20)) {
+        expect(Object.getPrototypeOf(weights)).toBe(Object.prototype);
+        expect(Object.prototype.hasOwnProperty.call(weights, 'wq')).toBe(true);
+      }
+    }
+  });
 });
 
 describe('attentionOptionsArbitrary', () => {

@@ -63,4 +63,22 @@ describe('checkCacheLaws', () => {
     expect(mismatch.kind).toBe('length');
     expect(calls(message)).toEqual(['    e0 = factory(options)']);
   });
+
+  it('says "1 token", not "1 tokens", when a fork forgets the one token it had', () => {
+    const forgetfulFork = (options: AttentionOptions): CachedAttention => {
+      const engine = createAttention(options);
+      return Object.assign(Object.create(engine) as CachedAttention, { fork: () => createAttention(options) });
+    };
+    const { mismatch } = verificationFailure(() => checkCacheLaws(forgetfulFork));
+    expect(mismatch.kind).toBe('length');
+    expect(mismatch.description).toMatch(/^afterwards e1\.length is 0, but its history holds 1 token$/);
+  });
+
+  it('refuses a bad tolerance and unknown parameter keys with INVALID_ARGUMENT, naming them', () => {
+    for (const tolerance of [NaN, -1, Infinity]) {
+      expect(() => checkCacheLaws(createAttention, { tolerance })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT', details: expect.objectContaining({ field: 'tolerance' }) }));
+    }
+    expect(() => checkCacheLaws(createAttention, { maxOperation: 3 } as never)).toThrow(/maxOperation is not a parameter \(known: .*maxOperations.*\)/);
+    expect(() => checkCacheLaws(createAttention, { restore: 'yes' } as never)).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT', details: { field: 'restore' } }));
+  });
 });

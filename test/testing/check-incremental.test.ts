@@ -3,7 +3,10 @@ import { describe, expect, it } from 'vitest';
 import { AttentionError, createAttention } from '../../src/index.js';
 import type { AttentionOptions, AttentionStep, Vector } from '../../src/index.js';
 import { attentionOptionsArbitrary, checkIncremental } from '../../src/testing/index.js';
-import type { IncrementalAttention } from '../../src/testing/index.js';
+import type { CheckIncrementalParameters, IncrementalAttention } from '../../src/testing/index.js';
+import { errorBounds } from '../../src/testing/internal/error-bounds.js';
+import { defaultTolerance } from '../../src/testing/internal/tolerance.js';
+import { traceReference } from '../../src/testing/reference-attention.js';
 import { verificationFailure } from './verification-failure.js';
 
 /** createAttention with `change` applied to every step it returns. */
@@ -107,14 +110,35 @@ describe('checkIncremental', () => {
       checkIncremental(noisy(1e-7), { numRuns: 50, tolerance: 1e-6, optionsArbitrary: attentionOptionsArbitrary({ precision: 'float64' }) });
     });
 
-    it('where float32 cannot resolve scores ≈ 1e8, any weighting of the attended values passes; in float64 it does not', () => {
-      // Inputs of exactly 0 or ±1e4: scores are 0 or ±1e8, spaced far below float32's resolution there.
+    it('where float32 cannot resolve scores ≈ 1e8 the scores still rank keys 1e8 apart: averaging them fails in float32 as in float64', () => {
+      // Inputs of exactly 0 or ±1e4: scores are 0 or ±1e8. Float32 rounds them by about a hundred,
+      // far less than the gaps between them, so every honest engine gives the best key all the weight.
       const huge = { numRuns: 50, sequence: { magnitude: 1e4, steps: 1 } };
-      checkIncremental(uniformAverage, { ...huge, optionsArbitrary: fc.constant({ dim: 1, precision: 'float32' as const }) });
+      for (const precision of ['float32', 'float64'] as const) {
+        const { mismatch } = verificationFailure(() => checkIncremental(uniformAverage, { ...huge, optionsArbitrary: fc.constant({ dim: 1, precision }) }));
+        expect(mismatch.kind).toBe('output');
+      }
+    });
+
+    it('requires every output inside the hull of the attended values, even where the error bound allows more', () => {
+      // Near-ties at float32 resolution (0 or ±1e4 in two dimensions) leave the tied keys' weights
+      // free, so the bound is wide; an engine that answers at 99 % of the bound, upwards, leaves
+      // [min, max] of the values whenever the bound reaches past it.
+      const toTheEdge = (options: AttentionOptions): IncrementalAttention => {
+        const xs: Vector[] = [];
+        const push = (x: Vector): AttentionStep[] => {
+          xs.push(x);
+          const { steps, logWeights } = traceReference(xs, options);
+          const bound = errorBounds(xs, options, steps, defaultTolerance(options), 1, logWeights).at(-1)!;
+          return [{ index: xs.length - 1, output: steps.at(-1)!.output.map((v, r) => v + 0.99 * bound.output[r]!) }];
+        };
+        return { push, flush: () => [] };
+      };
       const { mismatch } = verificationFailure(() =>
-        checkIncremental(uniformAverage, { ...huge, optionsArbitrary: fc.constant({ dim: 1, precision: 'float64' as const }) }),
+        checkIncremental(toTheEdge, { sequence: { minLength: 2, maxLength: 4, magnitude: 1e4, steps: 1 }, optionsArbitrary: fc.constant({ dim: 2, precision: 'float32' as const }) }),
       );
       expect(mismatch.kind).toBe('output');
+      expect(mismatch.description).toContain('is outside what any weighting of the attended values gives');
     });
 
     it('still demands finite outputs there', () => {
@@ -160,5 +184,58 @@ describe('checkIncremental', () => {
   it('refuses bad parameters', () => {
     expect(() => checkIncremental(createAttention, { numRuns: 0 })).toThrow(AttentionError);
     expect(() => checkIncremental(createAttention, { sequence: { maxLength: -1 } })).toThrow(/maxLength/);
+  });
+
+  it('refuses a tolerance that is not a finite number ≥ 0, naming it, before running anything', () => {
+    for (const tolerance of [NaN, Infinity, -1, '1e-3', null]) {
+      expect(() => checkIncremental(createAttention, { tolerance: tolerance as number })).toThrow(
+        expect.objectContaining({ code: 'INVALID_ARGUMENT', details: expect.objectContaining({ field: 'tolerance' }) }),
+      );
+    }
+    checkIncremental(createAttention, { tolerance: 0, numRuns: 5, optionsArbitrary: attentionOptionsArbitrary({ precision: 'float64' }) });
+  });
+
+  it('refuses a seed that is not an integer and a path that is not a string', () => {
+    expect(() => checkIncremental(createAttention, { seed: 1.5 })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT', details: expect.objectContaining({ field: 'seed' }) }));
+    expect(() => checkIncremental(createAttention, { seed: 1, path: 3 as unknown as string })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT', details: expect.objectContaining({ field: 'path' }) }));
+  });
+
+  it('refuses unknown parameter keys, listing the known ones, so a misspelt one is not ignored', () => {
+    for (const key of ['numruns', 'sequences', 'optionArbitrary']) {
+      const error = (() => {
+        try {
+          checkIncremental(createAttention, { [key]: 1 } as CheckIncrementalParameters);
+        } catch (e) {
+          return e;
+        }
+        return null;
+      })();
+      expect(error).toBeInstanceOf(AttentionError);
+      expect(error).toMatchObject({ code: 'INVALID_ARGUMENT', details: { field: key } });
+      expect((error as Error).message).toContain('known: numRuns, seed, path, tolerance, optionsArbitrary, sequence');
+    }
+  });
+
+  it('with withWeights: true, an implementation returning no positions or weights is a weights mismatch', () => {
+    const dropsWeights = altered(({ index, output }) => ({ index, output }));
+    const { mismatch } = verificationFailure(() => checkIncremental(dropsWeights, { numRuns: 20, ...withWeights }));
+    expect(mismatch).toMatchObject({ kind: 'weights', token: 0 });
+    expect(mismatch.description).toContain('withWeights: true');
+    // Without withWeights nothing is asked for, and nothing is missing.
+    checkIncremental(dropsWeights, { numRuns: 20, optionsArbitrary: attentionOptionsArbitrary({ withWeights: false }) });
+  });
+
+  it('prints expected and actual with enough digits to tell them apart where 7 digits read the same', () => {
+    // A float64 engine that rounds its outputs to float32: errors of about 1e-9, caught, and
+    // invisible at 7 significant digits.
+    const rounds = altered((step) => ({ ...step, output: Float64Array.from(step.output, Math.fround) }));
+    const error = verificationFailure(() => checkIncremental(rounds, { optionsArbitrary: attentionOptionsArbitrary({ precision: 'float64', withWeights: false }) }));
+    const shown = (label: string): number[] => JSON.parse(error.message.split('\n').find((line) => line.startsWith(`    ${label}:`))!.slice(label.length + 5).trim());
+    const [expected, actual] = [shown('expected'), shown('actual')];
+    const at = error.mismatch.element!;
+    expect(expected[at]).not.toBe(actual[at]);
+    // Shown exactly: the printed numbers are the fields' numbers.
+    expect(expected[at]).toBe(error.mismatch.expected![at]);
+    expect(actual[at]).toBe(error.mismatch.actual![at]);
   });
 });

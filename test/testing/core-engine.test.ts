@@ -12,6 +12,10 @@ describe('the core engine passes its own verification kit', () => {
     checkIncremental(createAttention, { numRuns: 300, optionsArbitrary: attentionOptionsArbitrary({ precision: 'float32' }) });
   });
 
+  it('and in float32 on the TypeScript kernels too (kernels: \'js\'), scores beyond float32 resolution included', () => {
+    checkIncremental((options) => createAttention({ ...options, kernels: 'js' }), { numRuns: 300, optionsArbitrary: attentionOptionsArbitrary({ precision: 'float32' }) });
+  });
+
   it('keeps the laws of fork, truncate, snapshot/restore and dispose', () => {
     checkCacheLaws(createAttention, { numRuns: 200, restore: restoreAttention });
   });

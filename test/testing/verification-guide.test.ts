@@ -1,8 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { AttentionOptions, AttentionStep } from '../../src/index.js';
-import { attentionOptionsArbitrary, checkCacheLaws, checkIncremental } from '../../src/testing/index.js';
+import { checkCacheLaws, checkIncremental } from '../../src/testing/index.js';
 import { naiveAttention } from './naive-attention.js';
+import { seedModeKernelOptions } from './seed-mode-kernel-options.js';
 import { verificationFailure } from './verification-failure.js';
 
 // The walkthrough in docs/guides/verification.md, run as written: its kernel, its check, and the
@@ -31,14 +32,8 @@ function slidingWindow(options: AttentionOptions, wide: boolean) {
   };
 }
 
-const whatMyKernelSupports = attentionOptionsArbitrary({
-  precision: 'float64',
-  projections: false,
-  maxHeads: 1,
-  positions: ['none'],
-  maxSinks: 0,
-  maxLookahead: 0,
-});
+/** The guide's narrowing of the options to what its kernel supports. */
+const whatMyKernelSupports = seedModeKernelOptions('float64');
 
 /** The text block that follows `marker` in the guide. */
 function shownAfter(marker: string): string {

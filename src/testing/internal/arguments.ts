@@ -23,3 +23,36 @@ export function positiveNumber(value: unknown, field: string): number {
   }
   return value;
 }
+
+/** Returns `value` when it is a finite number ≥ 0; otherwise throws INVALID_ARGUMENT naming `field`. */
+export function nonNegativeNumber(value: unknown, field: string): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
+    throw new AttentionError('INVALID_ARGUMENT', `${field} must be a finite number ≥ 0, got ${describe(value)}`, {
+      field,
+      expected: 'finite number ≥ 0',
+      actual: describe(value),
+    });
+  }
+  return value;
+}
+
+/**
+ * Returns `parameters` when it is an object whose every key is one of `known`; otherwise throws
+ * INVALID_ARGUMENT naming the first unknown key and listing the known ones, as createAttention
+ * does for options: a misspelt parameter would otherwise be ignored without a word.
+ */
+export function knownParameters<T extends object>(parameters: T, known: readonly string[], check: string): T {
+  if (parameters === null || typeof parameters !== 'object') {
+    throw new AttentionError('INVALID_ARGUMENT', `${check}: parameters must be an object, got ${describe(parameters)}`, { field: 'parameters', actual: describe(parameters) });
+  }
+  const unknown = Object.keys(parameters).find((key) => !known.includes(key));
+  if (unknown !== undefined) {
+    throw new AttentionError('INVALID_ARGUMENT', `${check}: ${unknown} is not a parameter (known: ${known.join(', ')})`, { field: unknown, expected: known.join(', ') });
+  }
+  return parameters;
+}
+
+/** A value as a message shows it: strings quoted, so '1e-3' is told from 1e-3. */
+function describe(value: unknown): string {
+  return typeof value === 'string' ? JSON.stringify(value) : String(value);
+}

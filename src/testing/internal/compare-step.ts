@@ -1,12 +1,14 @@
 import type { AttentionStep } from '../../attention/index.js';
 import type { Mismatch } from '../verification-error.js';
 import type { StepBound } from './error-bounds.js';
+import { formatNumber } from './format.js';
 
 /**
  * The first way `actual` (returned by `call`) fails to match `expected` within `bound`, or null.
- * Positions and weights are compared only when both steps carry them.
+ * With `withWeights` (the options asked for them) `actual` must carry positions and weights;
+ * without, they are compared when it does. Either way only against an `expected` that has them.
  */
-export function compareStep(actual: AttentionStep, expected: AttentionStep, bound: StepBound, call: string): Mismatch | null {
+export function compareStep(actual: AttentionStep, expected: AttentionStep, bound: StepBound, call: string, withWeights = false): Mismatch | null {
   const token = expected.index;
   const output = actual.output as ArrayLike<number> | undefined;
   const want = Array.from(expected.output);
@@ -37,12 +39,18 @@ export function compareStep(actual: AttentionStep, expected: AttentionStep, boun
       description: `the output of token ${token} differs from the expected one by more than allowed`,
     };
   }
-  const outside = got.findIndex((value, r) => Math.abs(value) > bound.hull[r]! * (1 + bound.base));
+  const outside = got.findIndex((value, r) => !(bound.low[r]! - bound.margin[r]! <= value && value <= bound.high[r]! + bound.margin[r]!));
   if (outside >= 0) {
+    const [low, high] = [bound.low[outside]!, bound.high[outside]!];
     return {
-      kind: 'output', call, token, element: outside, expected: want, actual: got, allowed: bound.hull[outside]!,
-      description: `the output of token ${token} is outside what any weighting of the attended values gives (|value| ≤ ${bound.hull[outside]!} at element ${outside})`,
+      kind: 'output', call, token, element: outside, expected: want, actual: got,
+      error: Math.max(low - got[outside]!, got[outside]! - high), allowed: bound.margin[outside]!,
+      description: `the output of token ${token} is outside what any weighting of the attended values gives (${formatNumber(low)} to ${formatNumber(high)} at element ${outside})`,
     };
+  }
+  if (withWeights && (actual.positions === undefined || actual.weights === undefined)) {
+    const missing = [actual.positions === undefined ? 'positions' : '', actual.weights === undefined ? 'weights' : ''].filter(Boolean).join(' or ');
+    return { kind: 'weights', call, token, description: `the options ask for weights (withWeights: true), but the step of token ${token} carries no ${missing}` };
   }
   if (actual.positions !== undefined && expected.positions !== undefined) {
     const have = Array.from(actual.positions);
@@ -68,9 +76,7 @@ function compareWeights(actual: readonly ArrayLike<number>[], expected: readonly
     if (!(Math.abs(sum - 1) <= bound.base)) return { ...where, description: `the weights of head ${h} of token ${token} sum to ${sum}, not 1` };
     for (let j = 0; j < want.length; j++) {
       const error = Math.abs(got[j]! - want[j]!);
-      // α' ≤ α·e^{2δ}: a relative slack, until δ is so large that any weight is honest.
-      const slack = bound.weightSlack[h]!;
-      const allowed = (Number.isFinite(slack) ? Math.min(want[j]! * slack, 1) : 1) + bound.base;
+      const allowed = bound.weightChange[h]![j]! + bound.base;
       if (!(error <= allowed)) {
         return { ...where, element: j, error, allowed, description: `weight ${j} of head ${h} of token ${token} differs from the expected one by more than allowed` };
       }

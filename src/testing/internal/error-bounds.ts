@@ -7,25 +7,38 @@ import { multiply } from './multiply.js';
  *
  * The model: storing q, k, v and the weights in the engine's precision (unit roundoff u), and
  * summing the projections and the scores in it, moves each score of head h by at most
- * `δ_h = C·u·(1 + rope)·scale·‖q̃_h‖·max_j‖k̃_j‖`, where `q̃ = |W|·|x| + |b|` bounds every rounding in the
- * projection, `C` counts the roundings (16, plus one per addition of a four-lane sum over dim and
- * over headDim, as the WebAssembly kernels add) and `rope` adds the error of the rotation angles. A
- * softmax whose scores move by at most δ has every weight within a factor `e^{±2δ}`, so weights
- * may differ by `α·(e^{2δ} − 1)` and a head's output element c, a convex combination of the
- * attended values, by `(e^{2δ} − 1)·V_c` with `V_c = max_j |ṽ_j,c|`. On top comes `base`: the
- * caller's tolerance plus the rounding of sums of that many terms, relative to the same scales.
+ * `δ_h = C·u·(1 + rope)·scale·‖q̃_h‖·max_j‖k̃_j‖` (plus the rounding of the ALiBi bias), where
+ * `q̃ = |W|·|x| + |b|` bounds every rounding in the projection, `C` counts the roundings (16, plus
+ * one per addition of a four-lane sum over dim and over headDim, as the WebAssembly kernels add)
+ * and `rope` adds the error of the rotation angles.
  *
- * Where δ is large (scores ≈1e8 stored in float32, nearly equal at float32 resolution) the bound
- * grows to the whole range of the values: any convex combination is then an honest answer, and
- * the output is only required to be finite and inside the hull of the attended values.
+ * Scores that each move by at most δ move every log-weight by at most 2δ (the score itself and
+ * the log-sum-exp), so the honest weight of key j lies in `[exp(log α_j − 2δ), min(1, exp(log α_j + 2δ))]`,
+ * computed from the reference's log-weights so that a weight which underflows to 0 is still
+ * bounded (not `0·e^{2δ} = 0·∞`). The weights also sum to 1, so key j cannot go below
+ * `1 − Σ_{k≠j} (upper bound of k)` nor above `1 − Σ_{k≠j} (lower bound of k)`. The bounds are
+ * therefore gap-aware: a key whose score lies more than about 2δ + 40 below the best has no
+ * freedom left, and the best key of a clear winner none either; only keys within about 2δ of
+ * each other (true near-ties at the precision's resolution) may trade weight. A head's output
+ * element c, `Σ_j α_j v_jc`, then moves by at most `Σ_j |Δα_j|·ṽ_jc` (ṽ bounding |v|).
+ *
+ * On top comes `base`: the caller's tolerance plus the rounding of sums of that many terms,
+ * relative to `V_c = max_j ṽ_jc` (through |wo| with an output projection). Separately every
+ * output must lie in the hull of the attended values: per head element between the smallest and
+ * the largest `v_jc`, and through wo the image of that box (centre `wo·mid + bo`, radius
+ * `|wo|·halfwidth`), widened by `base` for the rounding of the values.
  */
 export interface StepBound {
   /** Per output element: the largest honest |actual − expected|. */
   readonly output: Float64Array;
-  /** Per output element: the largest |output| any convex combination of the attended values gives. */
-  readonly hull: Float64Array;
-  /** Per query head: `e^{2δ_h} − 1`, the relative slack of every weight. */
-  readonly weightSlack: Float64Array;
+  /** Per output element: the smallest value any weighting of the attended values gives. */
+  readonly low: Float64Array;
+  /** Per output element: the largest value any weighting of the attended values gives. */
+  readonly high: Float64Array;
+  /** Per output element: how far rounding the values may put an honest output outside [low, high]. */
+  readonly margin: Float64Array;
+  /** Per query head, aligned with the positions: the largest honest |Δα_j|, before `base`. */
+  readonly weightChange: Float64Array[];
   /** Relative error allowed regardless of the scores. */
   readonly base: number;
 }
@@ -37,16 +50,19 @@ const ROUNDINGS = 16;
 export const UNIT_ROUNDOFF = { float32: 2 ** -24, float64: 2 ** -53 } as const;
 
 /**
- * Bounds for each of `reference` (steps with positions, as `referenceAttention` returns with
- * `withWeights`), for an implementation storing in `options.precision` and allowed `tolerance`
- * besides; `sides` is 2 when both compared results are the implementation's own.
+ * Bounds for each of `reference` (steps with positions and weights, as `traceReference` returns
+ * them), for an implementation storing in `options.precision` and allowed `tolerance` besides;
+ * `sides` is 2 when both compared results are the implementation's own. `logWeights` (per step,
+ * per head) are the reference's log-weights, finite where a weight underflows; without them they
+ * are the logs of the weights, and a weight of 0 then gets no freedom.
  */
 export function errorBounds(
   xs: readonly Vector[],
   options: AttentionOptions,
   reference: readonly AttentionStep[],
   tolerance: number,
-  sides = 1,
+  sides: 1 | 2 = 1,
+  logWeights: readonly (readonly Float64Array[])[] = reference.map((step) => step.weights!.map((w) => Float64Array.from(w, Math.log))),
 ): StepBound[] {
   const o = resolveOptions(options);
   const { dim, heads, kvHeads, headDim } = o;
@@ -67,16 +83,20 @@ export function errorBounds(
   const q = tokens.map((x) => (wq === null ? x : multiply(wq, x, heads * headDim, bq)));
   const k = tokens.map((x) => (wk === null ? x : multiply(wk, x, kvHeads * headDim, bk)));
   const v = tokens.map((x) => (wv === null ? x : multiply(wv, x, kvHeads * headDim, bv)));
+  // The values themselves, signed, for the hull.
+  const values = xs.map((x) => (w === undefined ? Float64Array.from(x) : multiply(w.wv, x, kvHeads * headDim, w.bv)));
 
-  return reference.map((step) => {
+  return reference.map((step, n) => {
     const i = step.index;
     const attended = Array.from(step.positions!);
     const base = sides * (tolerance + ROUNDINGS * u * (attended.length + headDim + dim));
     // An angle p·f is off by about u·p; indices and ranks alike stay below i + the newest key.
     const rope = o.positions === 'rope' ? i + attended.at(-1)! : 0;
-    const weightSlack = new Float64Array(heads);
+    const weightChange: Float64Array[] = [];
     const headBound = new Float64Array(heads * headDim);
-    const headHull = new Float64Array(heads * headDim);
+    const largest = new Float64Array(heads * headDim);
+    const low = new Float64Array(heads * headDim).fill(Infinity);
+    const high = new Float64Array(heads * headDim).fill(-Infinity);
     for (let h = 0; h < heads; h++) {
       const g = Math.floor(h / o.groupSize);
       const qNorm = norm(q[i]!, h * headDim, headDim);
@@ -86,28 +106,64 @@ export function errorBounds(
         kNorm = Math.max(kNorm, norm(k[j]!, g * headDim, headDim));
         distance = Math.max(distance, Math.abs(i - j));
       }
-      const bias = o.slopes === null ? 0 : o.slopes[h]! * distance;
-      const delta = scoreRoundings * u * ((1 + rope) * o.scale * qNorm * kNorm + bias);
-      weightSlack[h] = sides * Math.expm1(2 * delta);
-      // Two convex combinations differ by at most twice the hull: beyond that δ says nothing.
-      const drift = Math.min(weightSlack[h]!, 2) + base;
+      const alibi = o.slopes === null ? 0 : o.slopes[h]! * distance;
+      const delta = scoreRoundings * u * ((1 + rope) * o.scale * qNorm * kNorm + alibi);
+      const change = allowedChange(Float64Array.from(step.weights![h]!), logWeights[n]![h]!, delta, sides);
+      weightChange.push(change);
       for (let c = 0; c < headDim; c++) {
-        let hull = 0;
-        for (const j of attended) hull = Math.max(hull, v[j]![g * headDim + c]!);
-        headHull[h * headDim + c] = hull;
-        headBound[h * headDim + c] = drift * hull;
+        const e = h * headDim + c;
+        attended.forEach((j, rank) => {
+          const magnitude = v[j]![g * headDim + c]!;
+          const value = values[j]![g * headDim + c]!;
+          headBound[e]! += change[rank]! * magnitude;
+          largest[e] = Math.max(largest[e]!, magnitude);
+          low[e] = Math.min(low[e]!, value);
+          high[e] = Math.max(high[e]!, value);
+        });
+        headBound[e]! += base * largest[e]!;
       }
     }
-    if (wo === null) return { output: headBound, hull: headHull, weightSlack, base };
+    if (w?.wo === undefined) return { output: headBound, low, high, margin: largest.map((m) => base * m), weightChange, base };
     // wo mixes head elements linearly, so bounds add up through |wo| (multiply gets absolute values
-    // only), plus the rounding of wo itself.
-    const output = multiply(wo, headBound, dim);
-    const hull = multiply(wo, headHull, dim, bo);
-    for (let r = 0; r < dim; r++) output[r]! += base * hull[r]!;
-    return { output, hull, weightSlack, base };
+    // only), plus the rounding of wo itself; the box [low, high] maps to centre ± radius.
+    const output = multiply(wo!, headBound, dim);
+    const scaleOfOutput = multiply(wo!, largest, dim, bo);
+    for (let r = 0; r < dim; r++) output[r]! += base * scaleOfOutput[r]!;
+    const centre = multiply(w.wo, low.map((l, e) => (l + high[e]!) / 2), dim, w.bo);
+    const radius = multiply(wo!, low.map((l, e) => (high[e]! - l) / 2), dim);
+    return {
+      output,
+      low: centre.map((m, r) => m - radius[r]!),
+      high: centre.map((m, r) => m + radius[r]!),
+      margin: scaleOfOutput.map((m) => base * m),
+      weightChange,
+      base,
+    };
   });
 }
 
+/**
+ * Per key, the largest honest |α'_j − α_j| (sides 1) or |α'_j − α''_j| between two honest answers
+ * (sides 2), when every score may move by δ: see {@link StepBound}.
+ */
+function allowedChange(weights: Float64Array, logWeights: Float64Array, delta: number, sides: 1 | 2): Float64Array {
+  const n = weights.length;
+  const up = logWeights.map((l) => Math.min(1, Math.exp(l + 2 * delta)));
+  const down = logWeights.map((l) => Math.exp(l - 2 * delta));
+  return weights.map((alpha, j) => {
+    // The others' bounds, summed without j rather than subtracted from a total, which would cancel.
+    let othersUp = 0;
+    let othersDown = 0;
+    for (let m = 0; m < n; m++) {
+      if (m === j) continue;
+      othersUp += up[m]!;
+      othersDown += down[m]!;
+    }
+    const highest = Math.min(up[j]!, 1 - othersDown);
+    const lowest = Math.max(down[j]!, 1 - othersUp);
+    return sides === 2 ? Math.max(0, highest - lowest) : Math.max(0, highest - alpha, alpha - lowest);
+  });
+}
 function norm(a: Float64Array, offset: number, length: number): number {
   let s = 0;
   for (let c = 0; c < length; c++) s += a[offset + c]! * a[offset + c]!;

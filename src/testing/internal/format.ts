@@ -1,6 +1,9 @@
 import type { AttentionOptions, Vector } from '../../attention/index.js';
 
-/** A number short enough to read and exact enough to tell two outputs apart: 7 significant digits. */
+/**
+ * A number short enough to read: 7 significant digits. Two numbers that differ below that read the
+ * same; {@link formatVectors} shows those exactly.
+ */
 export function formatNumber(value: number): string {
   return Number.isInteger(value) || !Number.isFinite(value) ? String(value) : String(Number(value.toPrecision(7)));
 }
@@ -13,6 +16,19 @@ export function formatError(value: number): string {
 /** `[0.3, -1, 7000]`; exact (`String`) when `exact`, for inputs a reader may type back in. */
 export function formatVector(values: Vector, exact = false): string {
   return `[${Array.from(values, exact ? String : formatNumber).join(', ')}]`;
+}
+
+/**
+ * `expected` and `actual` as {@link formatVector} shows them, except that an element whose two
+ * numbers differ but read the same at 7 digits is shown exactly (`String`, the shortest text that
+ * reads back as the same number) on both lines: `[0.1]` against `[0.10000000149011612]`, not
+ * `[0.1]` against `[0.1]`.
+ */
+export function formatVectors(expected: Vector, actual: Vector): [string, string] {
+  const exact = (n: number): boolean =>
+    n < expected.length && n < actual.length && !Object.is(expected[n], actual[n]) && formatNumber(expected[n]!) === formatNumber(actual[n]!);
+  const show = (values: Vector): string => `[${Array.from(values, (v, n) => (exact(n) ? String(v) : formatNumber(v))).join(', ')}]`;
+  return [show(expected), show(actual)];
 }
 
 /**

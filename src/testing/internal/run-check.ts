@@ -1,9 +1,10 @@
 import fc from 'fast-check';
 import type { Arbitrary } from 'fast-check';
+import { AttentionError } from '../../errors.js';
 import { VerificationError } from '../verification-error.js';
 import type { Counterexample, Mismatch } from '../verification-error.js';
 import { integerAtLeast } from './arguments.js';
-import { formatError, formatVector } from './format.js';
+import { formatError, formatVectors } from './format.js';
 import { describeError, MismatchFound } from './mismatch-found.js';
 
 /** The run parameters both checks share. */
@@ -12,6 +13,9 @@ export interface RunParameters {
   readonly seed?: number;
   readonly path?: string;
 }
+
+/** The keys of {@link RunParameters}, for the checks' lists of known parameters. */
+export const RUN_PARAMETERS = ['numRuns', 'seed', 'path'] as const;
 
 /** Cases per check unless the caller says otherwise. */
 export const DEFAULT_RUNS = 100;
@@ -32,6 +36,12 @@ export function runCheck<Case extends Counterexample>(
   keepFirst: (c: Case, consumed: number) => Case,
 ): void {
   const numRuns = integerAtLeast(parameters.numRuns ?? DEFAULT_RUNS, 1, 'numRuns');
+  if (parameters.seed !== undefined && !Number.isInteger(parameters.seed)) {
+    throw new AttentionError('INVALID_ARGUMENT', `seed must be an integer (as a VerificationError reports it), got ${String(parameters.seed)}`, { field: 'seed', actual: String(parameters.seed) });
+  }
+  if (parameters.path !== undefined && typeof parameters.path !== 'string') {
+    throw new AttentionError('INVALID_ARGUMENT', `path must be a string (as a VerificationError reports it), got ${String(parameters.path)}`, { field: 'path', actual: String(parameters.path) });
+  }
   const details = fc.check(fc.property(arbitrary, verify), {
     numRuns,
     ...(parameters.seed === undefined ? {} : { seed: parameters.seed }),
@@ -58,8 +68,9 @@ export function runCheck<Case extends Counterexample>(
 
 function formatMismatch(m: Mismatch): string[] {
   const lines = [`${m.call}: ${m.description}.`];
-  if (m.expected !== undefined) lines.push(`  expected: ${formatVector(m.expected)}`);
-  if (m.actual !== undefined) lines.push(`  actual:   ${formatVector(m.actual)}`);
+  const [expected, actual] = formatVectors(m.expected ?? [], m.actual ?? []);
+  if (m.expected !== undefined) lines.push(`  expected: ${expected}`);
+  if (m.actual !== undefined) lines.push(`  actual:   ${actual}`);
   if (m.error !== undefined && m.allowed !== undefined) {
     lines.push(`  max error: ${formatError(m.error)} at element ${m.element} (allowed there: ${formatError(m.allowed)})`);
   }
