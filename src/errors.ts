@@ -94,3 +94,12 @@ export class AttentionError extends Error {
     this.details = details;
   }
 }
+
+/** A refused value as a message shows it: a number as itself, anything else quoted with its type (`"2" (a string)`). */
+export function describeValue(value: unknown): string {
+  if (typeof value === 'number') return String(value);
+  if (typeof value === 'string') return `${JSON.stringify(value)} (a string)`;
+  if (typeof value === 'bigint') return `${value}n (a bigint)`;
+  if (value === null || value === undefined) return String(value);
+  return `${String(value)} (${Array.isArray(value) ? 'an array' : `a ${typeof value}`})`;
+}

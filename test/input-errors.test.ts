@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { AttentionError, createAttention } from '../src/index.js';
+import { AttentionError, batchAttention, createAttention } from '../src/index.js';
 import type { AttentionOptions, AttentionStep } from '../src/index.js';
 import { caseArbitrary } from './support/engine-arbitraries.js';
 
@@ -34,6 +34,11 @@ describe('bad options are refused with INVALID_OPTION naming the option', () => 
     ['ropeBase without RoPE', { dim: 4, ropeBase: 500000 }, 'ropeBase'],
     ['unknown positions', { dim: 4, positions: 'learned' as 'rope' }, 'positions'],
     ['block size zero', { dim: 4, blockSize: 0 }, 'blockSize'],
+    ['dim past any typed array', { dim: 2 ** 33 }, 'dim'],
+    ['heads·headDim too wide', { dim: 4, heads: 2 ** 13, headDim: 2 ** 12, weights: { wq: [], wk: [], wv: [] } }, 'headDim'],
+    ['block size past the limit', { dim: 2, blockSize: 2 ** 33 }, 'blockSize'],
+    ['a block of keys past the limit', { dim: 2 ** 14, blockSize: 2 ** 14 }, 'blockSize'],
+    ['a number given as a string', { dim: '4' } as unknown as AttentionOptions, 'dim'],
   ];
   it.each(cases)('%s', (_, options, field) => {
     const error = refusal(() => createAttention(options));
@@ -46,6 +51,21 @@ describe('bad options are refused with INVALID_OPTION naming the option', () => 
     const error = refusal(() => createAttention({ dim: 4, heads: 2, weights: { wq: new Float64Array(16), wk: new Float64Array(15), wv: new Float64Array(16) } }));
     expect(error.code).toBe('DIMENSION_MISMATCH');
     expect(error.message).toBe('weights.wk: expected 4×4 = 16 numbers (row-major), got 15');
+  });
+
+  it('a size given as a string: the message shows it was a string', () => {
+    expect(refusal(() => createAttention({ dim: '4' } as unknown as AttentionOptions)).message).toBe('option dim must be a positive integer, got "4" (a string)');
+  });
+
+  it('float32 weights past float32\'s range: NON_FINITE at creation, not Infinity stored', () => {
+    const error = refusal(() => createAttention({ dim: 2, weights: { wq: [1e39, 0, 0, 1], wk: [1, 0, 0, 1], wv: [1, 0, 0, 1] } }));
+    expect(error.code).toBe('NON_FINITE');
+    expect(error.message).toBe("weights.wq: element 0 (row 0, column 0) is 1e+39, beyond float32's range");
+    expect(createAttention({ dim: 2, precision: 'float64', weights: { wq: [1e39, 0, 0, 1], wk: [1, 0, 0, 1], wv: [1, 0, 0, 1] } }).length).toBe(0);
+  });
+
+  it('batchAttention of something that is not an array: INVALID_ARGUMENT', () => {
+    expect(refusal(() => batchAttention(null as never, { dim: 2 }))).toMatchObject({ code: 'INVALID_ARGUMENT', details: { field: 'xs' } });
   });
 
   it('non-finite weights: NON_FINITE with row and column', () => {

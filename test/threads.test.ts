@@ -230,8 +230,20 @@ describe('threads: a step split across a ThreadPool', () => {
     refusal({ dim: 4, precision: 'float64', cacheDtype: 'int8', threads: pool2 }, 'needs the WebAssembly kernels');
     refusal({ dim: 4, kernels: 'js', threads: pool2 }, 'needs the WebAssembly kernels');
     refusal({ dim: 4, threads: { threads: 2 } as unknown as ThreadPool }, 'must be a ThreadPool');
-    for (const bad of [0, 1.5, -1, Number.NaN]) {
-      await expect(createThreadPool(bad)).rejects.toThrow(expect.objectContaining({ code: 'INVALID_OPTION', details: { field: 'threads' } }));
+    for (const bad of [0, 1.5, -1, Number.NaN, 2 ** 40, 1025, '2']) {
+      await expect(createThreadPool(bad as number)).rejects.toThrow(expect.objectContaining({ code: 'INVALID_OPTION', details: { field: 'threads' } }));
+    }
+    await expect(createThreadPool('2' as unknown as number)).rejects.toThrow('threads must be an integer from 1 to 1024, got "2" (a string)');
+  });
+
+  it('refuses a pool where shared memory cannot be handed to workers (a page that is not cross-origin isolated)', async () => {
+    const global = globalThis as { SharedArrayBuffer?: unknown };
+    const saved = global.SharedArrayBuffer;
+    delete global.SharedArrayBuffer;
+    try {
+      await expect(createThreadPool(2)).rejects.toThrow(expect.objectContaining({ code: 'INVALID_OPTION', message: expect.stringContaining('cross-origin isolated') }));
+    } finally {
+      global.SharedArrayBuffer = saved;
     }
   });
 

@@ -1,3 +1,4 @@
+import { AttentionError } from '../errors.js';
 import type { FloatArray } from '../kernels/index.js';
 import { resolveOptions } from './options.js';
 import type { AttentionOptions, ResolvedOptions } from './options.js';
@@ -23,6 +24,7 @@ import type { Vector } from './vector.js';
  */
 export function batchAttention(xs: readonly Vector[], options: AttentionOptions): AttentionStep[] {
   const o = resolveOptions(options);
+  if (!Array.isArray(xs)) throw new AttentionError('INVALID_ARGUMENT', `batchAttention: expected an array of vectors, got ${xs === null ? 'null' : typeof xs}`, { field: 'xs' });
   const n = xs.length;
   const { heads, kvHeads, headDim } = o;
   const q: FloatArray[] = [];

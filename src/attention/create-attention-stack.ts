@@ -1,6 +1,6 @@
 import type { CacheStats } from '../cache/index.js';
 import { encodeSafetensors } from '../cache/safetensors.js';
-import { AttentionError } from '../errors.js';
+import { AttentionError, describeValue } from '../errors.js';
 import { AttentionEngine, createAttention } from './create-attention.js';
 import type { Attention } from './create-attention.js';
 import type { AttentionOptions } from './options.js';
@@ -171,7 +171,7 @@ export class EngineStack implements AttentionStack {
   layer(i: number): Attention {
     const engine = this.engines[i];
     if (engine === undefined || !Number.isInteger(i)) {
-      throw new AttentionError('OUT_OF_RANGE', `layer: expected an integer from 0 to ${this.engines.length - 1}, got ${String(i)}`, { field: 'layer', actual: String(i) });
+      throw new AttentionError('OUT_OF_RANGE', `layer: expected an integer from 0 to ${this.engines.length - 1}, got ${describeValue(i)}`, { field: 'layer', actual: String(i) });
     }
     return engine;
   }

@@ -1,4 +1,4 @@
-import { AttentionError } from '../errors.js';
+import { AttentionError, describeValue } from '../errors.js';
 import { ropeInverseFrequencies } from '../kernels/index.js';
 import { ThreadPool } from '../kernels/wasm/thread-pool.js';
 import { wasmKernelsAvailable } from '../kernels/wasm/wasm-arena.js';
@@ -227,6 +227,12 @@ export interface ResolvedOptions {
   readonly slopes: Float64Array | null;
 }
 
+/** The widest vector an engine takes (dim, heads·headDim): 2²⁴ numbers, 64 MiB in float32 — past any model, short of a typed array's limit. */
+const MAX_WIDTH = 2 ** 24;
+/** The most tokens in a cache block, and the most numbers in a block's keys (512 MiB in float32). */
+const MAX_BLOCK_SIZE = 2 ** 16;
+const MAX_BLOCK_NUMBERS = 2 ** 27;
+
 const KNOWN_OPTIONS = new Set([
   'dim', 'heads', 'kvHeads', 'headDim', 'weights', 'scale', 'precision', 'withWeights', 'positions',
   'ropeBase', 'ropePositions', 'window', 'sinks', 'retain', 'lookahead', 'blockSize', 'cacheDtype', 'kernels', 'threads',
@@ -252,37 +258,38 @@ export function resolveOptions(options: AttentionOptions): ResolvedOptions {
   for (const key of Object.keys(options)) {
     if (!KNOWN_OPTIONS.has(key)) invalid(key, `is not an option (known: ${[...KNOWN_OPTIONS].join(', ')})`);
   }
-  const dim = positiveInteger(options.dim, 'dim');
-  const heads = positiveInteger(options.heads ?? 1, 'heads');
-  const kvHeads = positiveInteger(options.kvHeads ?? heads, 'kvHeads');
+  const dim = positiveInteger(options.dim, 'dim', MAX_WIDTH);
+  const heads = positiveInteger(options.heads ?? 1, 'heads', MAX_WIDTH);
+  const kvHeads = positiveInteger(options.kvHeads ?? heads, 'kvHeads', MAX_WIDTH);
   if (heads % kvHeads !== 0) invalid('kvHeads', `must divide heads (${heads}), got ${kvHeads}`);
   const seedMode = options.weights === undefined;
   if (options.headDim === undefined && dim % heads !== 0) {
     invalid('heads', `must divide dim (${dim}) when headDim is not given, got ${heads}`);
   }
-  const headDim = positiveInteger(options.headDim ?? dim / heads, 'headDim');
+  const headDim = positiveInteger(options.headDim ?? dim / heads, 'headDim', MAX_WIDTH);
+  if (heads * headDim > MAX_WIDTH) invalid('headDim', `must keep heads·headDim at most ${MAX_WIDTH}, got ${heads}·${headDim}`);
   if (seedMode) {
-    if (heads * headDim !== dim) invalid('headDim', `in seed mode heads·headDim must equal dim (${dim}), got ${heads}·${headDim}`);
-    if (kvHeads !== heads) invalid('kvHeads', `seed mode has no projections, so kvHeads must equal heads (${heads}), got ${kvHeads}`);
+    if (heads * headDim !== dim) invalid('headDim', `must make heads·headDim equal dim (${dim}) in seed mode (no weights), got ${heads}·${headDim}`);
+    if (kvHeads !== heads) invalid('kvHeads', `must equal heads (${heads}) in seed mode (no weights to make fewer kv heads with), got ${kvHeads}`);
   }
   const precision = options.precision ?? 'float32';
-  if (precision !== 'float32' && precision !== 'float64') invalid('precision', `must be 'float32' or 'float64', got ${String(precision)}`);
+  if (precision !== 'float32' && precision !== 'float64') invalid('precision', `must be 'float32' or 'float64', got ${describeValue(precision)}`);
   const Float = precision === 'float32' ? Float32Array : Float64Array;
   const scale = options.scale ?? (seedMode ? 1 : 1 / Math.sqrt(headDim));
-  if (typeof scale !== 'number' || !Number.isFinite(scale) || scale <= 0) invalid('scale', `must be a finite positive number, got ${String(scale)}`);
+  if (typeof scale !== 'number' || !Number.isFinite(scale) || scale <= 0) invalid('scale', `must be a finite positive number, got ${describeValue(scale)}`);
 
   const weights = seedMode ? null : readWeights(options.weights!, { dim, heads, kvHeads, headDim }, Float);
   const positions = options.positions ?? 'none';
   if (positions !== 'none' && positions !== 'rope' && positions !== 'alibi') {
-    invalid('positions', `must be 'none', 'rope' or 'alibi', got ${String(positions)}`);
+    invalid('positions', `must be 'none', 'rope' or 'alibi', got ${describeValue(positions)}`);
   }
   const ropeBase = options.ropeBase ?? 10000;
-  if (typeof ropeBase !== 'number' || !Number.isFinite(ropeBase) || ropeBase <= 1) invalid('ropeBase', `must be a finite number > 1, got ${String(ropeBase)}`);
+  if (typeof ropeBase !== 'number' || !Number.isFinite(ropeBase) || ropeBase <= 1) invalid('ropeBase', `must be a finite number > 1, got ${describeValue(ropeBase)}`);
   if (options.ropeBase !== undefined && positions !== 'rope') invalid('ropeBase', "only applies with positions: 'rope'");
   const ropePositions = options.ropePositions ?? 'absolute';
-  if (ropePositions !== 'absolute' && ropePositions !== 'cache') invalid('ropePositions', `must be 'absolute' or 'cache', got ${String(ropePositions)}`);
+  if (ropePositions !== 'absolute' && ropePositions !== 'cache') invalid('ropePositions', `must be 'absolute' or 'cache', got ${describeValue(ropePositions)}`);
   if (options.ropePositions !== undefined && positions !== 'rope') invalid('ropePositions', "only applies with positions: 'rope'");
-  if (positions === 'rope' && headDim % 2 !== 0) invalid('positions', `RoPE needs an even headDim, got ${headDim}`);
+  if (positions === 'rope' && headDim % 2 !== 0) invalid('positions', `'rope' needs an even headDim, got ${headDim}`);
 
   const window = options.window === undefined || options.window === Infinity ? Infinity : positiveInteger(options.window, 'window');
   const sinks = nonNegativeInteger(options.sinks ?? 0, 'sinks');
@@ -290,13 +297,16 @@ export function resolveOptions(options: AttentionOptions): ResolvedOptions {
   const retain = nonNegativeInteger(options.retain ?? 0, 'retain');
   if (retain > 0 && window === Infinity) invalid('retain', 'only applies with a window: without one every token is kept');
   const lookahead = nonNegativeInteger(options.lookahead ?? 0, 'lookahead');
-  const blockSize = positiveInteger(options.blockSize ?? 64, 'blockSize');
+  const blockSize = positiveInteger(options.blockSize ?? 64, 'blockSize', MAX_BLOCK_SIZE);
+  if (blockSize * kvHeads * headDim > MAX_BLOCK_NUMBERS) {
+    invalid('blockSize', `must keep a block's keys (blockSize·kvHeads·headDim) at most ${MAX_BLOCK_NUMBERS} numbers, got ${blockSize}·${kvHeads}·${headDim}`);
+  }
   const cacheDtype = options.cacheDtype ?? precision;
   if (cacheDtype !== 'int8' && cacheDtype !== precision) {
-    invalid('cacheDtype', `must be 'int8' or the precision ('${precision}'), got ${String(cacheDtype)}`);
+    invalid('cacheDtype', `must be 'int8' or the precision ('${precision}'), got ${describeValue(cacheDtype)}`);
   }
   const kernelChoice = options.kernels ?? 'auto';
-  if (kernelChoice !== 'auto' && kernelChoice !== 'js') invalid('kernels', `must be 'auto' or 'js', got ${String(kernelChoice)}`);
+  if (kernelChoice !== 'auto' && kernelChoice !== 'js') invalid('kernels', `must be 'auto' or 'js', got ${describeValue(kernelChoice)}`);
   // float64 caches (and int8 ones of a float64 engine, whose keys are float64 while a block fills) keep the TypeScript path.
   const simdCache = cacheDtype === 'float32' || (cacheDtype === 'int8' && precision === 'float32');
   const kernels = kernelChoice === 'auto' && simdCache && wasmKernelsAvailable() ? 'wasm' : 'js';
@@ -308,7 +318,7 @@ export function resolveOptions(options: AttentionOptions): ResolvedOptions {
     }
   }
   const withWeights = options.withWeights ?? false;
-  if (typeof withWeights !== 'boolean') invalid('withWeights', `must be a boolean, got ${String(withWeights)}`);
+  if (typeof withWeights !== 'boolean') invalid('withWeights', `must be a boolean, got ${describeValue(withWeights)}`);
 
   const outputDim = weights === null || weights.wo !== null ? dim : heads * headDim;
   return Object.freeze({
@@ -366,26 +376,29 @@ function matrix(w: Vector | undefined, rows: number, cols: number, field: string
   const out = new Float(rows * cols);
   for (let i = 0; i < out.length; i++) {
     const value = w[i];
-    if (typeof value !== 'number' || !Number.isFinite(value)) {
+    // Checked as stored: a float32 weight past ±3.4e38 would become Infinity.
+    if (typeof value === 'number') out[i] = value;
+    if (typeof value !== 'number' || !Number.isFinite(out[i]!)) {
       const where = rows === 1 ? '' : ` (row ${Math.floor(i / cols)}, column ${i % cols})`;
-      throw new AttentionError('NON_FINITE', `${field}: element ${i}${where} is ${String(value)}`, {
+      const beyond = typeof value === 'number' && Number.isFinite(value) ? ", beyond float32's range" : '';
+      throw new AttentionError('NON_FINITE', `${field}: element ${i}${where} is ${describeValue(value)}${beyond}`, {
         field,
         element: i,
         actual: String(value),
       });
     }
-    out[i] = value;
   }
   return out;
 }
 
-function positiveInteger(value: unknown, field: string): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) invalid(field, `must be a positive integer, got ${String(value)}`);
+function positiveInteger(value: unknown, field: string, max = Number.MAX_SAFE_INTEGER): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) invalid(field, `must be a positive integer, got ${describeValue(value)}`);
+  if (value > max) invalid(field, `must be at most ${max}, got ${value}`);
   return value;
 }
 
 function nonNegativeInteger(value: unknown, field: string): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) invalid(field, `must be a non-negative integer, got ${String(value)}`);
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) invalid(field, `must be a non-negative integer, got ${describeValue(value)}`);
   return value;
 }
 

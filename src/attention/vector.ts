@@ -1,4 +1,4 @@
-import { AttentionError } from '../errors.js';
+import { AttentionError, describeValue } from '../errors.js';
 import { allFinite } from '../kernels/all-finite.js';
 import type { FloatArray } from '../kernels/index.js';
 
@@ -78,7 +78,7 @@ export function readVector(
 }
 
 function nonFinite(field: string, where: string, token: number | undefined, element: number, value: unknown, rule: string): never {
-  throw new AttentionError('NON_FINITE', `${field}${where}: element ${element} is ${String(value)}, ${rule}`, {
+  throw new AttentionError('NON_FINITE', `${field}${where}: element ${element} is ${describeValue(value)}, ${rule}`, {
     field,
     ...(token === undefined ? {} : { token }),
     element,

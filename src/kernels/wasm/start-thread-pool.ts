@@ -1,4 +1,4 @@
-import { AttentionError } from '../../errors.js';
+import { AttentionError, describeValue } from '../../errors.js';
 import { ThreadPool } from './thread-pool.js';
 import type { PoolWorker, WorkerData } from './thread-pool.js';
 import { sharedWasmArena } from './wasm-arena.js';
@@ -10,6 +10,9 @@ import { sharedWasmArena } from './wasm-arena.js';
  */
 export type SpawnWorker = (data: WorkerData, slot: number) => Promise<PoolWorker>;
 
+/** More workers than any machine has cores only adds hand-overs; past this a count is a mistake. */
+const MAX_THREADS = 1024;
+
 /**
  * What both platforms' `createThreadPool` do around starting their kind of worker: check the
  * count, make the shared arena and the control buffer, start the `threads − 1` workers with
@@ -17,10 +20,13 @@ export type SpawnWorker = (data: WorkerData, slot: number) => Promise<PoolWorker
  * them to a {@link ThreadPool}.
  */
 export async function startThreadPool(threads: number, spawn: SpawnWorker): Promise<ThreadPool> {
-  if (!Number.isInteger(threads) || threads < 1) {
-    throw new AttentionError('INVALID_OPTION', `threads must be a positive integer, got ${String(threads)}`, { field: 'threads' });
+  if (typeof threads !== 'number' || !Number.isInteger(threads) || threads < 1 || threads > MAX_THREADS) {
+    throw new AttentionError('INVALID_OPTION', `threads must be an integer from 1 to ${MAX_THREADS}, got ${describeValue(threads)}`, { field: 'threads' });
   }
-  const arena = sharedWasmArena();
+  // A page that is not cross-origin isolated may still build shared WebAssembly memory, but it
+  // cannot share the control buffer: refuse it here rather than fail in the middle of starting.
+  const isolated = typeof SharedArrayBuffer === 'function' && (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated !== false;
+  const arena = isolated ? sharedWasmArena() : null;
   if (arena === null) {
     throw new AttentionError(
       'INVALID_OPTION',
