@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { AttentionError, batchAttention, createAttention } from '../src/index.js';
@@ -126,6 +127,37 @@ describe('projection biases: y = W·x + b', () => {
       expect(tensor.dtype).toBe('F64');
       expect(tensor.shape).toEqual([weights[name].length]);
       expect(Array.from(tensor.data)).toEqual(weights[name]);
+    }
+  });
+});
+
+describe('projection biases against numpy (test/fixtures/biases-numpy.json, scripts/reference/biases.py)', () => {
+  interface NumpyCase {
+    readonly name: string;
+    readonly config: { n: number; dim: number; heads: number; kvHeads: number; headDim: number; positions: 'none' | 'rope'; window: number | null };
+    readonly x: number[][];
+    readonly weights: AttentionWeights;
+    readonly outputs: number[][];
+  }
+  const { cases } = JSON.parse(readFileSync(new URL('./fixtures/biases-numpy.json', import.meta.url), 'utf8')) as { cases: NumpyCase[] };
+
+  it.each(cases.map((c) => [c.name, c] as const))('%s: float64 within 1e-12, float32 (both kernel paths) within 1e-5, scaled per row', (_, c) => {
+    const { window, n: length, ...shape } = c.config;
+    expect(c.x).toHaveLength(length);
+    const options: AttentionOptions = { ...shape, ...(window === null ? {} : { window }), weights: c.weights };
+    const runs: [AttentionOptions, number][] = [
+      [{ ...options, precision: 'float64' }, 1e-12],
+      [{ ...options, precision: 'float32' }, 1e-5],
+      [{ ...options, precision: 'float32', kernels: 'js' }, 1e-5],
+    ];
+    for (const [o, tolerance] of runs) {
+      const many = createAttention(o).pushMany(c.x);
+      const batch = batchAttention(c.x, o);
+      streamed(o, c.x).forEach((step, i) => {
+        expectClose(step.output, c.outputs[i]!, tolerance, `${o.precision} ${o.kernels ?? 'auto'} output ${i}`);
+        expectClose(many[i]!.output, c.outputs[i]!, tolerance, `pushMany output ${i}`);
+        expectClose(batch[i]!.output, c.outputs[i]!, tolerance, `batch output ${i}`);
+      });
     }
   });
 });
