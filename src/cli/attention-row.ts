@@ -1,5 +1,6 @@
 import { AttentionError } from '../index.js';
 import type { AttentionStep } from '../index.js';
+import type { WordsByPosition } from './recent-words.js';
 
 /** One word's attention, ready to draw: the step's positions and per-head weights, plus the word. */
 export interface AttentionRow {
@@ -20,7 +21,8 @@ export interface AttentionMap {
 
 /**
  * Pairs an {@link AttentionStep} with its word. The step must come from an engine created with
- * `withWeights: true`; `words[step.index]` names the row.
+ * `withWeights: true`; `words.at(step.index)` names the row (`words` is an array, or a long
+ * stream's RecentWords).
  *
  * @throws AttentionError INVALID_ARGUMENT when the step has no weights or `words` has no word at
  *   `step.index`.
@@ -30,16 +32,16 @@ export interface AttentionMap {
  * attentionRow(step!, ['hello']); // { index: 0, word: 'hello', positions: [0], weights: [[1]] }
  * ```
  */
-export function attentionRow(step: AttentionStep, words: readonly string[]): AttentionRow {
+export function attentionRow(step: AttentionStep, words: WordsByPosition): AttentionRow {
   if (step.positions === undefined || step.weights === undefined) {
     throw new AttentionError('INVALID_ARGUMENT', `attentionRow: step ${step.index} has no weights; create the engine with withWeights: true`, {
       field: 'step',
       token: step.index,
     });
   }
-  const word = words[step.index];
+  const word = words.at(step.index);
   if (word === undefined) {
-    throw new AttentionError('INVALID_ARGUMENT', `attentionRow: step ${step.index} has no word (${words.length} words given)`, {
+    throw new AttentionError('INVALID_ARGUMENT', `attentionRow: step ${step.index} has no word (${words.length} words given, or it was forgotten)`, {
       field: 'words',
       token: step.index,
       expected: `more than ${step.index}`,

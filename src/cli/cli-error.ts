@@ -20,3 +20,8 @@ export class CliError extends Error {
     this.exitCode = exitCode;
   }
 }
+
+/** A usage refusal (exit 2), its message pointing at `--help`. */
+export function usageError(message: string): CliError {
+  return new CliError(EXIT.usage, `${message} (see attnstream --help)`);
+}

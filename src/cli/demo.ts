@@ -12,6 +12,7 @@ import type { AttentionOptions } from '../index.js';
 import { tokenize } from '../rx/index.js';
 import type { EmbeddingTable } from '../rx/index.js';
 import type { AttentionMap, AttentionRow } from './attention-row.js';
+import { CliError, EXIT } from './cli-error.js';
 import { htmlReport } from './html-report.js';
 import type { ReportSection } from './html-report.js';
 import { loadEmbeddingTable } from './load-embedding-table.js';
@@ -45,6 +46,8 @@ export interface DemoResult {
 /** Runs the demo; resolves when the HTML file is written. */
 export async function runDemo(options: DemoOptions): Promise<DemoResult> {
   const { write } = options;
+  // Before any work: a folder that cannot be made fails at once, not after the whole demo.
+  mkdirSync(options.outDir, { recursive: true });
   const table = options.table ?? loadEmbeddingTable();
   const dim = table.dim;
   const seed: AttentionOptions = { dim, scale: 1 / Math.sqrt(dim) };
@@ -80,7 +83,6 @@ export async function runDemo(options: DemoOptions): Promise<DemoResult> {
     { title: 'Window of 4 words', paragraphs: ['Each word attends itself and the 3 words before it; grey cells were never attended or were evicted.'], map: windowed },
     { title: '4 heads', paragraphs: ['Seed mode splits each vector into 4 slices of 25 numbers; each head scores one slice (scale 1/5).'], map: heads },
   ];
-  mkdirSync(options.outDir, { recursive: true });
   const htmlPath = resolve(join(options.outDir, 'attention-demo.html'));
   writeFileSync(htmlPath, htmlReport('attnstream: which earlier words each word attends', sections, facts));
   write('');
@@ -136,9 +138,30 @@ function findings(excited: AttentionMap, open: AttentionMap, unscaled: readonly 
   ];
 }
 
+/**
+ * The demo's command line: `--out-dir DIR` (or `--out-dir=DIR`), nothing else.
+ *
+ * @throws CliError exit 2 for another argument or a flag without its folder.
+ */
+export function demoArguments(argv: readonly string[]): { readonly outDir: string } {
+  let outDir = 'out';
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    const value = arg === '--out-dir' ? argv[++i] : arg.startsWith('--out-dir=') ? arg.slice('--out-dir='.length) : null;
+    if (value === null) throw new CliError(EXIT.usage, `unknown argument ${JSON.stringify(arg)}; the demo takes only --out-dir DIR`);
+    if (value === undefined || value === '') throw new CliError(EXIT.usage, '--out-dir needs a folder');
+    outDir = value;
+  }
+  return { outDir };
+}
+
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  const at = process.argv.indexOf('--out-dir');
-  const outDir = at > 0 && process.argv[at + 1] !== undefined ? process.argv[at + 1]! : 'out';
   const tty = process.stdout.isTTY === true;
-  await runDemo({ write: (line) => process.stdout.write(`${line}\n`), outDir, color: tty && process.env.NO_COLOR === undefined, delayMs: tty ? 40 : 0 });
+  try {
+    const { outDir } = demoArguments(process.argv.slice(2));
+    await runDemo({ write: (line) => process.stdout.write(`${line}\n`), outDir, color: tty && process.env.NO_COLOR === undefined, delayMs: tty ? 40 : 0 });
+  } catch (error) {
+    process.stderr.write(`attnstream demo: ${(error as Error).message}\n`);
+    process.exitCode = error instanceof CliError ? error.exitCode : EXIT.failure;
+  }
 }

@@ -15,7 +15,8 @@ export interface ReportSection {
 
 /**
  * A self-contained HTML page (no scripts, no external files): a title, an introduction, and for
- * each section its text, an SVG heatmap per head and a table of every word's top attended words.
+ * each section its text, its heatmap as one SVG (a panel per head) and a table of every word's top
+ * attended words.
  *
  * @example
  * ```ts

@@ -1,4 +1,4 @@
-import { CliError, EXIT } from './cli-error.js';
+import { usageError as usage } from './cli-error.js';
 
 /** What to do with a word the embedding table lacks. */
 export type UnknownWords = 'error' | 'skip' | 'zero';
@@ -42,6 +42,9 @@ const VALUE_FLAGS: Readonly<Record<string, ValueFlag>> = {
   '--format': 'format',
 };
 
+/** Flags that are on or off: `--color=yes` is refused rather than read as an unknown flag. */
+const SWITCHES = new Set(['-', '-h', '--help', '--version', '--color', '--no-color']);
+
 /**
  * Parses the arguments after `attnstream`: flags (`--window 4` or `--window=4`) anywhere, the rest
  * joined with spaces into the text. No text, or `-`, means stdin.
@@ -69,6 +72,7 @@ export function parseArguments(argv: readonly string[]): CliArguments {
     else if (arg.startsWith('-') && !/^-\d/.test(arg)) {
       const eq = arg.indexOf('=');
       const name = eq > 0 ? arg.slice(0, eq) : arg;
+      if (SWITCHES.has(name)) throw usage(`${name} takes no value, got ${JSON.stringify(arg)}`);
       const flag = VALUE_FLAGS[name];
       if (flag === undefined) throw usage(`unknown flag ${name}`);
       const value = eq > 0 ? arg.slice(eq + 1) : argv[++i];
@@ -80,8 +84,14 @@ export function parseArguments(argv: readonly string[]): CliArguments {
   const format = values.get('format');
   if (format !== undefined && format !== 'html' && format !== 'svg' && format !== 'json') throw usage(`--format must be html, svg or json, got ${JSON.stringify(format)}`);
   const output = values.get('output');
-  if (output !== undefined && format === undefined && formatOf(output) === undefined) {
+  if (format !== undefined && output === undefined) throw usage(`--format ${format} needs --output FILE (or -o - for stdout)`);
+  if (output === '-' && format === undefined) throw usage('-o - writes the heatmap to stdout: add --format html, svg or json');
+  const named = output === undefined || output === '-' ? undefined : formatOf(output);
+  if (output !== undefined && output !== '-' && format === undefined && named === undefined) {
     throw usage(`--output ${output}: cannot tell the format from the name; end it in .html, .svg or .json, or add --format`);
+  }
+  if (format !== undefined && named !== undefined && format !== named) {
+    throw usage(`--format ${format} disagrees with --output ${output} (a .${named} name); drop one or rename the file`);
   }
   const precision = values.get('precision') ?? 'float32';
   if (precision !== 'float32' && precision !== 'float64') throw usage(`--precision must be float32 or float64, got ${JSON.stringify(precision)}`);
@@ -98,7 +108,7 @@ export function parseArguments(argv: readonly string[]): CliArguments {
     top: integer(values, 'top', 0) ?? 3,
     unknown,
     ...optional('output', output),
-    ...optional('format', format ?? (output === undefined || output === '-' ? undefined : formatOf(output))),
+    ...optional('format', format ?? named),
     color,
     help,
     version,
@@ -116,23 +126,22 @@ export function formatOf(path: string): OutputFormat | undefined {
 function integer(values: ReadonlyMap<ValueFlag, string>, flag: ValueFlag, min: number): number | undefined {
   const raw = values.get(flag);
   if (raw === undefined) return undefined;
+  // Digits only: Number() would also take "0x2", "1e20" and " 4".
   const n = Number(raw);
-  if (raw.trim() === '' || !Number.isInteger(n) || n < min) throw usage(`--${flag} must be an integer ≥ ${min}, got ${JSON.stringify(raw)}`);
+  if (!/^\d+$/.test(raw) || n < min) throw usage(`--${flag} must be an integer ≥ ${min}, got ${JSON.stringify(raw)}`);
+  if (!Number.isSafeInteger(n)) throw usage(`--${flag} ${raw} is too large (at most ${Number.MAX_SAFE_INTEGER})`);
   return n;
 }
 
 function positiveNumber(values: ReadonlyMap<ValueFlag, string>, flag: ValueFlag): number | undefined {
   const raw = values.get(flag);
   if (raw === undefined) return undefined;
+  // Decimal notation only, as for the integers: no hex, no surrounding spaces.
   const n = Number(raw);
-  if (raw.trim() === '' || !Number.isFinite(n) || n <= 0) throw usage(`--${flag} must be a positive number, got ${JSON.stringify(raw)}`);
+  if (!/^(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(raw) || !Number.isFinite(n) || n <= 0) throw usage(`--${flag} must be a positive number, got ${JSON.stringify(raw)}`);
   return n;
 }
 
 function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
   return (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
-}
-
-function usage(message: string): CliError {
-  return new CliError(EXIT.usage, `${message} (see attnstream --help)`);
 }

@@ -1,16 +1,19 @@
-import { readFileSync, writeFileSync } from 'node:fs';
-import { createInterface } from 'node:readline';
-import { from, lastValueFrom, mergeMap, Observable, tap, filter, map } from 'rxjs';
+import { accessSync, constants, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { catchError, filter, from, lastValueFrom, map, Subject, takeUntil, takeWhile, tap, throwError } from 'rxjs';
 import { AttentionError, resolveOptions } from '../index.js';
 import type { AttentionOptions } from '../index.js';
-import { tokenize } from '../rx/index.js';
 import type { AttentionMap, AttentionRow } from './attention-row.js';
-import { CliError, EXIT } from './cli-error.js';
+import { CliError, EXIT, usageError } from './cli-error.js';
 import { htmlReport } from './html-report.js';
+import { stdinWords, textWords, wordPlace } from './input-words.js';
+import type { InputWord } from './input-words.js';
 import { jsonReport } from './json-report.js';
 import { loadEmbeddingTable } from './load-embedding-table.js';
 import { parseArguments } from './parse-arguments.js';
 import type { CliArguments } from './parse-arguments.js';
+import { RecentWords } from './recent-words.js';
 import { streamAttention } from './stream-attention.js';
 import { svgHeatmap } from './svg-heatmap.js';
 import { terminalHeader, terminalRows } from './terminal-heatmap.js';
@@ -19,21 +22,25 @@ import { USAGE } from './usage.js';
 /** The streams the command reads and writes; tests pass their own. */
 export interface CliIo {
   readonly stdin: NodeJS.ReadableStream & { readonly isTTY?: boolean };
-  readonly stdout: { write(text: string): unknown; readonly isTTY?: boolean; readonly columns?: number };
+  readonly stdout: {
+    /** As a Node stream's: false asks the writer to wait for 'drain'. */
+    write(text: string): unknown;
+    readonly isTTY?: boolean;
+    readonly columns?: number;
+    /** When given, reading stdin pauses while written rows wait (write returned false) until 'drain'. */
+    once?(event: 'drain', listener: () => void): unknown;
+    /** When given, a write error (EPIPE: the reader went away, as with `| head`) ends the run. */
+    on?(event: 'error', listener: (error: NodeJS.ErrnoException) => void): unknown;
+  };
   readonly stderr: { write(text: string): unknown };
   readonly env?: Readonly<Record<string, string | undefined>>;
 }
 
-/** A word of the input and where it was, for error messages. */
-interface Token {
-  readonly word: string;
-  /** 1-based line of stdin, or 0 for a text argument. */
-  readonly line: number;
-  /** 1-based word number within the line (or the text). */
-  readonly column: number;
-}
-
 const LABEL_WIDTH = 12;
+/** How many words not in the table the closing message lists (it counts them all). */
+const LISTED_UNKNOWN = 10;
+/** Set in the environment to see an unexpected error's stack instead of its one-line message. */
+const DEBUG_VARIABLE = 'ATTNSTREAM_DEBUG';
 
 /**
  * Runs `attnstream` with `argv` (the arguments after the command name) and resolves with the exit
@@ -51,102 +58,203 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       return EXIT.ok;
     }
     if (args.text === null && io.stdin.isTTY === true && !argv.includes('-')) {
-      throw new CliError(EXIT.usage, 'no text: pass it as arguments, pipe it into stdin, or give "-" to type lines (see attnstream --help)');
+      throw usageError('no text: pass it as arguments, pipe it into stdin, or give "-" to type lines');
     }
     await attendInput(args, io);
     return EXIT.ok;
   } catch (error) {
-    const [code, message] = describe(error);
+    const [code, message] = describe(error, io.env ?? {});
     io.stderr.write(`attnstream: ${message}\n`);
     return code;
   }
 }
 
 async function attendInput(args: CliArguments, io: CliIo): Promise<void> {
+  if (args.output !== undefined && args.output !== '-') checkWritable(args.output);
   const table = loadEmbeddingTable(args.unknown === 'zero');
-  const options: AttentionOptions = {
-    dim: table.dim,
-    heads: args.heads,
-    precision: args.precision,
-    scale: args.scale ?? 1 / Math.sqrt(table.dim / args.heads),
-    lookahead: args.lookahead,
-    ...(args.window === undefined ? {} : { window: args.window }),
-    ...(args.sinks === undefined ? {} : { sinks: args.sinks }),
-  };
-  try {
-    resolveOptions(options);
-  } catch (error) {
-    if (error instanceof AttentionError) throw new CliError(EXIT.usage, `${error.message} (see attnstream --help)`);
-    throw error;
-  }
+  const options = engineOptions(args, table.dim);
 
   const toStdout = args.output === '-';
   const env = io.env ?? {};
   const color = args.color === 'auto' ? io.stdout.isTTY === true && env.NO_COLOR === undefined : args.color;
   const maxColumns = Math.max(8, Math.floor(((io.stdout.columns ?? 120) - LABEL_WIDTH - 40) / 4));
-  const textTokens = args.text === null ? null : tokenize(args.text).map((word, n): Token => ({ word, line: 0, column: n + 1 }));
-  const tokens$ = textTokens === null ? stdinTokens(io.stdin) : from(textTokens);
+  const warnUtf8 = invalidUtf8Warning(io);
+  const textInput = args.text === null ? null : textWords(args.text);
+  if (args.text?.includes('\uFFFD') === true) warnUtf8(0);
 
-  const seen: Token[] = [];
-  const unknown: Token[] = [];
+  // Memory: only what the rows still to come can attend (the window and sinks), unless a heatmap
+  // file wants the whole run.
+  const recent = new RecentWords(options);
+  const allWords: string[] | null = args.output === undefined ? null : [];
   const rows: AttentionRow[] = [];
-  const kept: string[] = [];
+  const unknown: InputWord[] = [];
+  let unknownCount = 0;
+  let stoppedAt: InputWord | null = null;
+
+  const stdout = new StdoutFlow(io, textInput === null);
   const print = (line: string): void => {
-    if (!toStdout) io.stdout.write(`${line}\n`);
+    if (!toStdout) stdout.write(`${line}\n`);
   };
   // With the whole text known, columns get a header, printed with the first row so that an input
   // error before any row leaves stdout empty.
-  const headerWords = textTokens === null ? [] : textTokens.filter((t) => args.unknown !== 'skip' || table.has(t.word)).map((t) => t.word);
+  const headerWords = textInput === null ? [] : textInput.filter((t) => args.unknown !== 'skip' || table.has(t.word)).map((t) => t.word);
   let header = headerWords.length > 0 && headerWords.length <= maxColumns ? terminalHeader(headerWords, { labelWidth: LABEL_WIDTH, maxColumns }) : null;
+  const input$ =
+    textInput === null
+      ? stdinWords(io.stdin, warnUtf8).pipe(catchError((error: Error) => throwError(() => new CliError(EXIT.failure, `cannot read stdin: ${error.message}`))))
+      : from(textInput);
 
-  try {
-    await lastValueFrom(
-      tokens$.pipe(
-        filter((token) => {
-          if (table.has(token.word)) return true;
-          unknown.push(token);
-          return args.unknown !== 'skip';
-        }),
-        tap((token) => seen.push(token)),
-        map((token) => {
-          kept.push(token.word);
-          return token.word;
-        }),
-        streamAttention(table, options),
-        tap((row) => {
-          if (args.output !== undefined) rows.push(row);
-          if (header !== null) print(header);
-          header = null;
-          const lines = terminalRows(row, kept, {
-            color,
-            labelWidth: LABEL_WIDTH,
-            maxColumns,
-            topCount: args.top,
-            ...(textTokens === null ? {} : { length: headerWords.length }),
-          });
-          for (const line of lines) print(line);
-        }),
-      ),
-      { defaultValue: null },
+  await lastValueFrom(
+    input$.pipe(
+      takeUntil(stdout.closed$),
+      // An unknown word with --unknown error ends the input there, so the rows before it (those
+      // waiting for look-ahead too) come out before the error is reported.
+      takeWhile((token) => {
+        if (table.has(token.word)) return true;
+        if (args.unknown === 'error') stoppedAt = token;
+        else if (unknown.push(token) > LISTED_UNKNOWN) unknown.pop();
+        unknownCount++;
+        return args.unknown !== 'error';
+      }),
+      filter((token) => args.unknown !== 'skip' || table.has(token.word)),
+      map((token) => {
+        recent.push(token.word);
+        allWords?.push(token.word);
+        return token.word;
+      }),
+      streamAttention(table, options),
+      tap((row) => {
+        recent.advance(row.index);
+        if (allWords !== null) rows.push(row);
+        if (stdout.isClosed) return;
+        if (header !== null) print(header);
+        header = null;
+        const lines = terminalRows(row, recent, {
+          color,
+          labelWidth: LABEL_WIDTH,
+          maxColumns,
+          topCount: args.top,
+          ...(textInput === null ? {} : { length: headerWords.length }),
+        });
+        for (const line of lines) print(line);
+      }),
+    ),
+    { defaultValue: null },
+  );
+
+  // A reader that went away (`| head`) ends the run as a closed pipe ends any command: quietly.
+  if (stdout.failure !== null) {
+    if (stdout.failure.code === 'EPIPE') return;
+    throw new CliError(EXIT.failure, `cannot write to stdout: ${stdout.failure.message}`);
+  }
+  const stopped = stoppedAt as InputWord | null;
+  if (stopped !== null) {
+    throw new CliError(
+      EXIT.input,
+      `unknown word ${JSON.stringify(stopped.word)} at ${wordPlace(stopped)}: the table has ${table.size.toLocaleString('en-US')} lower-cased English words (no single letters such as "a" or "i", no numbers). Use --unknown skip to leave such words out, or --unknown zero to give them a zero vector.`,
     );
+  }
+  if (recent.length === 0) {
+    throw new CliError(EXIT.input, unknownCount > 0 ? `no words in the table: ${listWords(unknown, unknownCount)}` : 'no words in the input');
+  }
+  if (unknownCount > 0) {
+    const what = args.unknown === 'skip' ? 'skipped' : 'gave a zero vector to';
+    io.stderr.write(`attnstream: ${what} ${unknownCount} word${unknownCount === 1 ? '' : 's'} not in the table: ${listWords(unknown, unknownCount, true)}\n`);
+  }
+  if (allWords !== null) writeOutput(args, { words: allWords, rows }, options, io);
+}
+
+/** The engine's options for the flags; refusals name the flag, as the rest of the command line's do. */
+function engineOptions(args: CliArguments, dim: number): AttentionOptions {
+  if (dim % args.heads !== 0) throw usageError(`--heads ${args.heads}: the number of heads must divide ${dim}, the numbers per word in the table`);
+  if (args.sinks !== undefined && args.sinks > 0 && args.window === undefined) {
+    throw usageError(`--sinks ${args.sinks} needs --window: without a window every word stays attendable`);
+  }
+  const options: AttentionOptions = {
+    dim,
+    heads: args.heads,
+    precision: args.precision,
+    scale: args.scale ?? 1 / Math.sqrt(dim / args.heads),
+    lookahead: args.lookahead,
+    ...(args.window === undefined ? {} : { window: args.window }),
+    ...(args.sinks === undefined ? {} : { sinks: args.sinks }),
+  };
+  // The checks above and the parser's leave the engine nothing to refuse today; should that change,
+  // its refusal is still a usage error naming the flag.
+  try {
+    resolveOptions(options);
   } catch (error) {
-    if (error instanceof AttentionError && error.code === 'UNKNOWN_TOKEN' && error.details.token !== undefined) {
-      const token = seen[error.details.token]!;
-      throw new CliError(
-        EXIT.input,
-        `unknown word ${JSON.stringify(token.word)} at ${where(token)}: the table has ${table.size.toLocaleString('en-US')} lower-cased English words (no single letters such as "a" or "i", no numbers). Use --unknown skip to leave such words out, or --unknown zero to give them a zero vector.`,
-      );
-    }
-    throw error;
+    if (!(error instanceof AttentionError) || error.details.field === undefined) throw error;
+    const field = error.details.field;
+    throw usageError(`--${field}: ${error.message.replace(`option ${field} `, '')}`);
+  }
+  return options;
+}
+
+function listWords(words: readonly InputWord[], count: number, withPlaces = false): string {
+  const listed = words.map((t) => (withPlaces ? `${JSON.stringify(t.word)} (${wordPlace(t)})` : JSON.stringify(t.word))).join(', ');
+  return count > words.length ? `${listed}, …` : listed;
+}
+
+/** Says once that the input is not UTF-8: an endless Latin-1 stream would otherwise say it every line. */
+function invalidUtf8Warning(io: CliIo): (line: number) => void {
+  let warned = false;
+  return (line) => {
+    if (warned) return;
+    warned = true;
+    const where = line === 0 ? 'the text' : `line ${line}`;
+    io.stderr.write(`attnstream: ${where} is not valid UTF-8; its invalid bytes are dropped, which can cut words short (further lines are not checked)\n`);
+  };
+}
+
+/**
+ * Stdout as the run writes it: stops the run when it fails (EPIPE when the reader closes) and,
+ * reading stdin, pauses it while written text waits, so a slow reader does not make the command
+ * buffer rows without bound.
+ */
+class StdoutFlow {
+  readonly closed$ = new Subject<void>();
+  failure: NodeJS.ErrnoException | null = null;
+  private waiting = false;
+
+  constructor(
+    private readonly io: CliIo,
+    private readonly readsStdin: boolean,
+  ) {
+    // Never removed: a pipe can fail after the last row, when runCli has already returned.
+    io.stdout.on?.('error', (error) => {
+      this.failure ??= error;
+      this.closed$.next();
+    });
   }
 
-  if (kept.length === 0) throw new CliError(EXIT.input, unknown.length > 0 ? `no words in the table: ${unknown.map((t) => JSON.stringify(t.word)).join(', ')}` : 'no words in the input');
-  if (unknown.length > 0) {
-    const list = unknown.slice(0, 10).map((t) => `${JSON.stringify(t.word)} (${where(t)})`).join(', ');
-    const what = args.unknown === 'skip' ? 'skipped' : 'gave a zero vector to';
-    io.stderr.write(`attnstream: ${what} ${unknown.length} word${unknown.length === 1 ? '' : 's'} not in the table: ${list}${unknown.length > 10 ? ', …' : ''}\n`);
+  get isClosed(): boolean {
+    return this.failure !== null;
   }
-  if (args.output !== undefined) writeOutput(args, { words: kept, rows }, options, io);
+
+  write(text: string): void {
+    if (this.isClosed) return;
+    const ready = this.io.stdout.write(text) !== false;
+    if (ready || this.waiting || !this.readsStdin || this.io.stdout.once === undefined) return;
+    this.waiting = true;
+    this.io.stdin.pause();
+    this.io.stdout.once('drain', () => {
+      this.waiting = false;
+      this.io.stdin.resume();
+    });
+  }
+}
+
+/** Refuses an output path that cannot be written before any input is read: a live stream may never end. */
+function checkWritable(path: string): void {
+  try {
+    if (existsSync(path)) {
+      if (statSync(path).isDirectory()) throw new Error('it is a directory');
+      accessSync(path, constants.W_OK);
+    } else accessSync(dirname(resolve(path)), constants.W_OK);
+  } catch (error) {
+    throw new CliError(EXIT.failure, `cannot write ${path}: ${(error as Error).message}`);
+  }
 }
 
 function writeOutput(args: CliArguments, heatmap: AttentionMap, options: AttentionOptions, io: CliIo): void {
@@ -176,31 +284,21 @@ function describeOptions(o: AttentionOptions): string {
   return parts.join(', ');
 }
 
-/** Stdin as words, line by line, as the lines arrive. */
-function stdinTokens(stdin: NodeJS.ReadableStream): Observable<Token> {
-  const lines$ = new Observable<string>((subscriber) => {
-    const lines = createInterface({ input: stdin, crlfDelay: Infinity });
-    lines.on('line', (line) => subscriber.next(line));
-    lines.on('close', () => subscriber.complete());
-    stdin.on('error', (error) => subscriber.error(error));
-    return () => lines.close();
-  });
-  return lines$.pipe(mergeMap((line, n) => tokenize(line).map((word, k): Token => ({ word, line: n + 1, column: k + 1 }))));
-}
-
-function where(token: Token): string {
-  return token.line === 0 ? `word ${token.column}` : `line ${token.line}, word ${token.column}`;
-}
-
-function describe(error: unknown): [number, string] {
+function describe(error: unknown, env: Readonly<Record<string, string | undefined>>): [number, string] {
   if (error instanceof CliError) return [error.exitCode, error.message];
   if (error instanceof AttentionError) return [EXIT.failure, `${error.code}: ${error.message}`];
-  return [EXIT.failure, error instanceof Error ? (error.stack ?? error.message) : String(error)];
+  if (env[DEBUG_VARIABLE] !== undefined && error instanceof Error && error.stack !== undefined) return [EXIT.failure, error.stack];
+  const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  return [EXIT.failure, `${message.replace(/\s*\n\s*/g, ' ')} (${DEBUG_VARIABLE}=1 shows where)`];
 }
 
 function readVersion(): string {
-  const text = readFileSync(new URL(PACKAGE_JSON, import.meta.url), 'utf8');
-  return (JSON.parse(text) as { version: string }).version;
+  const url = new URL(PACKAGE_JSON, import.meta.url);
+  try {
+    return (JSON.parse(readFileSync(url, 'utf8')) as { version: string }).version;
+  } catch (error) {
+    throw new CliError(EXIT.failure, `cannot read the version from ${fileURLToPath(url)}: ${(error as Error).message}`);
+  }
 }
 
 // As for the data file: the same relative path from src/cli/ and dist/cli/, kept out of a literal

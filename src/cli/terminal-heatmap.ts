@@ -1,4 +1,5 @@
 import type { AttentionRow } from './attention-row.js';
+import type { WordsByPosition } from './recent-words.js';
 import { formatWeight } from './format-weight.js';
 import { heatRgb, inkCss } from './heat-color.js';
 import { rowWeights } from './row-weights.js';
@@ -42,7 +43,7 @@ const SHADES = '·░▒▓█';
  * // it         ▒▒▒ ·   ·   ░░░ ▒▒▒ ·   ▒▒▒ ▓▓▓   self 0.35  because 0.15, the 0.14, The 0.14
  * ```
  */
-export function terminalRows(row: AttentionRow, words: readonly string[], options: TerminalHeatmapOptions = {}): string[] {
+export function terminalRows(row: AttentionRow, words: WordsByPosition, options: TerminalHeatmapOptions = {}): string[] {
   const heads: HeadChoice[] = row.weights.length === 1 ? [0] : row.weights.map((_, h) => h);
   return heads.map((head) => {
     const label = row.weights.length === 1 ? row.word : `${row.word} h${head}`;
@@ -65,7 +66,7 @@ export function terminalHeader(words: readonly string[], options: Pick<TerminalH
   return `${' '.repeat((options.labelWidth ?? 10) + 1)}${elided ? '… ' : ''}${cells}`.trimEnd();
 }
 
-function terminalLine(row: AttentionRow, words: readonly string[], label: string, head: HeadChoice, options: TerminalHeatmapOptions): string {
+function terminalLine(row: AttentionRow, words: WordsByPosition, label: string, head: HeadChoice, options: TerminalHeatmapOptions): string {
   const color = options.color ?? false;
   const shades = options.shades ?? SHADES;
   const weights = rowWeights(row, head);

@@ -1,4 +1,5 @@
 import type { AttentionRow } from './attention-row.js';
+import type { WordsByPosition } from './recent-words.js';
 import { rowWeights } from './row-weights.js';
 import type { HeadChoice } from './row-weights.js';
 
@@ -19,11 +20,11 @@ export interface AttendedWord {
  * topAttended(row, words, 3); // [{ index: 6, word: 'because', weight: 0.15 }, …]
  * ```
  */
-export function topAttended(row: AttentionRow, words: readonly string[], count: number, head: HeadChoice = 'mean'): AttendedWord[] {
+export function topAttended(row: AttentionRow, words: WordsByPosition, count: number, head: HeadChoice = 'mean'): AttendedWord[] {
   const weights = rowWeights(row, head);
   const others: AttendedWord[] = [];
   row.positions.forEach((position, n) => {
-    if (position !== row.index) others.push({ index: position, word: words[position] ?? `#${position}`, weight: weights[n]! });
+    if (position !== row.index) others.push({ index: position, word: words.at(position) ?? `#${position}`, weight: weights[n]! });
   });
   others.sort((a, b) => b.weight - a.weight || a.index - b.index);
   return others.slice(0, Math.max(0, count));

@@ -12,7 +12,8 @@ far. For every word it prints a heatmap row (cell j = word j, shade ∝ √weigh
 weight on itself, and the words it attends most.
 
 Flags
-  --window N          attend only the last N words (N counts the word itself)
+  --window N          attend only the last N words (N counts the word itself); memory
+                      stays bounded on an endless stdin
   --sinks N           with --window: the first N words stay attendable (attention sinks)
   --heads N           split the 100 numbers into N heads (N divides 100); one row per head
   --lookahead N       each word also attends the next N words; its row waits for them
@@ -21,9 +22,10 @@ Flags
   --top K             how many attended words to list per row (default 3)
   --unknown MODE      a word not in the table: error (default, exit 3), skip it, or zero
                       (a zero vector: it scores 0 against every word)
-  -o, --output FILE   also write the heatmap: FILE.html (a page with an SVG per head and a
-                      table), FILE.svg or FILE.json; "-" writes it to stdout instead of rows
-  --format F          html, svg or json, when FILE's extension does not say
+  -o, --output FILE   also write the heatmap: FILE.html (a page with the SVG, a panel per
+                      head, and a table), FILE.svg or FILE.json; "-" writes it to stdout
+                      instead of rows (the file needs the whole run in memory)
+  --format F          html, svg or json: needed with "-o -" or when FILE's extension does not say
   --color, --no-color coloured cells with weights (default: when stdout is a terminal)
   -h, --help          this text
   --version           the version
@@ -38,7 +40,8 @@ Examples
 
 Exit codes
   0  done
-  1  failure: the output file could not be written, an unexpected error
+  1  failure: the output file could not be written, stdin could not be read, an
+     unexpected error (ATTNSTREAM_DEBUG=1 shows its stack)
   2  usage: unknown flag, bad value, options that do not go together
   3  input: a word not in the table (with --unknown error), or no words at all
 `;

@@ -1,15 +1,17 @@
-import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { execFile, spawn } from 'node:child_process';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { EventEmitter } from 'node:events';
 import { PassThrough, Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import { afterAll, describe, expect, it } from 'vitest';
-import { batchAttention } from '../../src/index.js';
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import { batchAttention, resolveOptions } from '../../src/index.js';
 import { tokenize } from '../../src/rx/index.js';
 import { EXIT } from '../../src/cli/cli-error.js';
 import { loadEmbeddingTable } from '../../src/cli/load-embedding-table.js';
 import { parseArguments } from '../../src/cli/parse-arguments.js';
+import { RecentWords } from '../../src/cli/recent-words.js';
 import { runCli } from '../../src/cli/run-cli.js';
 import type { JsonReport } from '../../src/cli/json-report.js';
 
@@ -125,8 +127,11 @@ describe('attnstream, in-process', () => {
   });
 
   it('refuses options the engine refuses with exit 2 and its message', async () => {
-    expect(await run(['--heads', '3', 'dog'])).toMatchObject({ code: EXIT.usage, err: expect.stringContaining('heads must divide dim (100)') });
-    expect(await run(['--sinks', '1', 'dog'])).toMatchObject({ code: EXIT.usage, err: expect.stringContaining('sinks only applies with a window') });
+    expect(await run(['--heads', '3', 'dog'])).toMatchObject({ code: EXIT.usage, err: expect.stringMatching(/^attnstream: --heads 3: the number of heads must divide 100/) });
+    expect(await run(['--sinks', '1', 'dog'])).toMatchObject({ code: EXIT.usage, err: expect.stringMatching(/^attnstream: --sinks 1 needs --window/) });
+    // The engine agrees: these are its refusals, said in flags.
+    expect(() => resolveOptions({ dim: 100, heads: 3 })).toThrow(/heads must divide dim \(100\)/);
+    expect(() => resolveOptions({ dim: 100, sinks: 1 })).toThrow(/sinks only applies with a window/);
   });
 
   it('exit 1 when the output file cannot be written', async () => {
@@ -141,6 +146,178 @@ describe('attnstream, in-process', () => {
     for (const section of ['Usage', 'Flags', 'Examples', 'Exit codes']) expect(help.out).toContain(section);
     const version = await run(['--version']);
     expect(version.out).toBe(`${(JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version}\n`);
+  });
+});
+
+/**
+ * Lines of ten known words, as many as `lines` (endless without), counting how many were read. Each
+ * arrives on a later turn of the event loop, as from a pipe: a source that never yields would leave
+ * no turn for stdout's events.
+ */
+function wordLines(lines = Infinity): Readable & { linesRead: number } {
+  const words = ['the', 'cat', 'sat', 'on', 'mat', 'dog', 'ran', 'park', 'because', 'was'];
+  const stream = new Readable({
+    read() {
+      setImmediate(() => {
+        if (stream.linesRead >= lines) {
+          stream.push(null);
+          return;
+        }
+        stream.push(`${Array.from({ length: 10 }, (_, k) => words[(stream.linesRead + k * 7) % 10]).join(' ')}\n`);
+        stream.linesRead++;
+      });
+    },
+  }) as Readable & { linesRead: number };
+  stream.linesRead = 0;
+  return stream;
+}
+
+/** A stdout that is a Node event emitter: it can fail (emit 'error') and ask for 'drain'. */
+class FakeStdout extends EventEmitter {
+  text = '';
+  writes = 0;
+  constructor(private readonly accept: (writes: number) => boolean = () => true) {
+    super();
+  }
+  write(text: string): boolean {
+    this.text += text;
+    return this.accept(++this.writes);
+  }
+}
+
+const epipe = (): NodeJS.ErrnoException => Object.assign(new Error('write EPIPE'), { code: 'EPIPE', errno: -32, syscall: 'write' });
+
+describe('attnstream on long, closed and broken streams', () => {
+  it('with --window, the words it holds stay bounded on a long stdin stream, and every row still names the words it attended', async () => {
+    const most = new Map<RecentWords, number>();
+    const push = RecentWords.prototype.push;
+    const spy = vi.spyOn(RecentWords.prototype, 'push').mockImplementation(function (this: RecentWords, word: string) {
+      push.call(this, word);
+      most.set(this, Math.max(most.get(this) ?? 0, this.retained));
+    });
+    try {
+      const { code, out, err } = await run(['--window', '8', '--sinks', '2', '--lookahead', '3', '--top', '9'], wordLines(2_000));
+      expect({ code, err }).toEqual({ code: EXIT.ok, err: '' });
+      const rows = rowLines(out);
+      expect(rows.length).toBe(20_000);
+      expect(out).not.toMatch(/#\d/); // an attended word that had been forgotten would print as #position
+    } finally {
+      spy.mockRestore();
+    }
+    // The command's words and streamAttention's: each within sinks + 2 × (window + lookahead).
+    expect(most.size).toBe(2);
+    for (const held of most.values()) expect(held).toBeLessThanOrEqual(2 + 2 * (8 + 3));
+  });
+
+  it('rows drawn from the words it holds are those of the whole text: top words from a windowed long stream match batch attention', async () => {
+    const words = tokenize('the cat sat on the mat because the dog ran to the park and was open '.repeat(20));
+    const { out } = await run(['--window', '5', '--sinks', '1', '--top', '2', '--precision', 'float64'], `${words.join(' ')}\n`);
+    const reference = batchAttention(words.map((w) => table.lookup(w)), { dim: 100, scale: 0.1, window: 5, sinks: 1, withWeights: true, precision: 'float64' });
+    const rows = rowLines(out);
+    for (const i of [0, 1, 7, 150, words.length - 1]) {
+      const step = reference[i]!;
+      const top = [...step.positions!].map((p, n) => [p, step.weights![0]![n]!] as const).filter(([p]) => p !== i).sort((a, b) => b[1] - a[1] || a[0] - b[0]).slice(0, 2);
+      expect(rows[i]).toContain(top.map(([p, w]) => `${words[p]} ${w.toFixed(2)}`).join(', '));
+    }
+  });
+
+  it('counts every word not in the table but keeps only the first ten to list', async () => {
+    const { code, err } = await run(['--unknown', 'skip'], `dog ${'x1 '.repeat(5_000)}\n`);
+    expect(code).toBe(EXIT.ok);
+    expect(err).toMatch(/^attnstream: skipped 5000 words not in the table: ("x1" \(line 1, word \d+\), ){10}…\n$/);
+  });
+
+  it('ends quietly with exit 0 when stdout closes (EPIPE), and stops reading stdin', async () => {
+    const stdin = wordLines();
+    const stdout = new FakeStdout((writes) => {
+      if (writes === 5) setImmediate(() => stdout.emit('error', epipe()));
+      return true;
+    });
+    let err = '';
+    const code = await runCli(['--window', '4'], { stdin, stdout, stderr: { write: (t: string) => (err += t) }, env: {} });
+    expect({ code, err }).toEqual({ code: EXIT.ok, err: '' });
+    // Paused, the stream may still fill its buffer (16 KB), then reads no more.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const read = stdin.linesRead;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(stdin.linesRead).toBe(read);
+    expect(read).toBeLessThan(1_000);
+  });
+
+  it('another stdout failure is exit 1 and one line', async () => {
+    const stdout = new FakeStdout((writes) => {
+      if (writes === 2) setImmediate(() => stdout.emit('error', Object.assign(new Error('no space left on device'), { code: 'ENOSPC' })));
+      return true;
+    });
+    let err = '';
+    const code = await runCli([], { stdin: wordLines(), stdout, stderr: { write: (t: string) => (err += t) }, env: {} });
+    expect({ code, err }).toEqual({ code: EXIT.failure, err: 'attnstream: cannot write to stdout: no space left on device\n' });
+  });
+
+  it('pauses stdin while written rows wait for the reader (write returned false) and resumes on drain', async () => {
+    const stdin = new PassThrough();
+    const stdout = new FakeStdout(() => false);
+    const done = runCli([], { stdin, stdout, stderr: { write: () => true }, env: {} });
+    stdin.write('the dog ran\n');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(rowLines(stdout.text).length).toBe(3);
+    expect(stdin.isPaused()).toBe(true);
+    stdout.emit('drain');
+    expect(stdin.isPaused()).toBe(false);
+    stdin.end('home\n');
+    expect(await done).toBe(EXIT.ok);
+    expect(rowLines(stdout.text).length).toBe(4);
+  });
+
+  it('an unexpected error is one line naming it; ATTNSTREAM_DEBUG shows its stack', async () => {
+    const failing = (env: Record<string, string>) => {
+      let err = '';
+      const stdout = { write: (): never => { throw new TypeError('stdout is\nbroken'); } };
+      return runCli(['the dog'], { stdin: Readable.from([]), stdout, stderr: { write: (t: string) => (err += t) }, env }).then((code) => ({ code, err }));
+    };
+    expect(await failing({})).toEqual({ code: EXIT.failure, err: 'attnstream: TypeError: stdout is broken (ATTNSTREAM_DEBUG=1 shows where)\n' });
+    const debug = await failing({ ATTNSTREAM_DEBUG: '1' });
+    expect(debug.code).toBe(EXIT.failure);
+    expect(debug.err).toMatch(/^attnstream: TypeError: stdout is\nbroken\n\s+at /);
+  });
+
+  it('a stdin that cannot be read is exit 1 naming the read error, not "no words"', async () => {
+    const stdin = new Readable({
+      read() {
+        this.destroy(Object.assign(new Error('EISDIR: illegal operation on a directory, read'), { code: 'EISDIR' }));
+      },
+    });
+    expect(await run([], stdin)).toEqual({ code: EXIT.failure, out: '', err: 'attnstream: cannot read stdin: EISDIR: illegal operation on a directory, read\n' });
+  });
+
+  it('with --lookahead, the rows before an unknown word are printed (computed over the words before it) before the error', async () => {
+    const { code, out, err } = await run(['--lookahead', '2', '--precision', 'float64', 'the cat sat on a mat']);
+    expect(code).toBe(EXIT.input);
+    expect(err).toContain('unknown word "a" at word 5');
+    const rows = rowLines(out);
+    expect(rows.map((l) => l.split(/\s+/)[0])).toEqual(['the', 'cat', 'sat', 'on']);
+    const before = ['the', 'cat', 'sat', 'on'];
+    const reference = batchAttention(before.map((w) => table.lookup(w)), { dim: 100, scale: 0.1, lookahead: 2, withWeights: true, precision: 'float64' });
+    reference.forEach((step, i) => expect(rows[i]).toContain(`self ${step.weights![0]![i]!.toFixed(2)}`));
+  });
+
+  it('warns once on stderr when the input is not UTF-8, naming the first such line', async () => {
+    const latin1 = Readable.from([Buffer.from('the dog\nthe caf\xe9 was open\nna\xefve\n', 'latin1')]);
+    const { code, err } = await run(['--unknown', 'skip'], latin1);
+    expect(code).toBe(EXIT.ok);
+    expect(err.split('\n').filter((l) => l.includes('UTF-8'))).toEqual([
+      'attnstream: line 2 is not valid UTF-8; its invalid bytes are dropped, which can cut words short (further lines are not checked)',
+    ]);
+    expect((await run(['the caf\uFFFD'], '')).err).toMatch(/^attnstream: the text is not valid UTF-8/);
+    expect((await run(['--unknown', 'skip'], 'the café\n')).err).not.toContain('UTF-8');
+  });
+
+  it('refuses an output file it cannot write before reading any input (a live stream may never end)', async () => {
+    const stdin = new PassThrough(); // never ends
+    const missing = await run(['-o', join(temp, 'missing', 'x.html')], stdin);
+    expect(missing).toMatchObject({ code: EXIT.failure, out: '', err: expect.stringMatching(/^attnstream: cannot write .*x\.html: ENOENT/) });
+    const directory = await run(['-o', temp, '--format', 'json'], stdin);
+    expect(directory).toMatchObject({ code: EXIT.failure, err: `attnstream: cannot write ${temp}: it is a directory\n` });
   });
 });
 
@@ -170,6 +347,12 @@ describe('parseArguments', () => {
     expect(parseArguments(['--', '--window']).text).toBe('--window');
     expect(parseArguments(['-o', 'x.HTM', 'a']).format).toBe('html');
     expect(parseArguments(['--no-color', 'a']).color).toBe(false);
+    expect(parseArguments(['--scale', '.5', '--lookahead=0', 'a'])).toMatchObject({ scale: 0.5, lookahead: 0 });
+    expect(parseArguments(['--scale', '2.5e-1', 'a']).scale).toBe(0.25);
+    // A name without a known extension takes --format; one with an extension may repeat it.
+    expect(parseArguments(['-o', 'heatmap', '--format', 'svg', 'a']).format).toBe('svg');
+    expect(parseArguments(['-o', 'x.SVG', '--format', 'svg', 'a']).format).toBe('svg');
+    expect(parseArguments(['-o', '-', '--format', 'json', 'a'])).toMatchObject({ output: '-', format: 'json' });
   });
 
   it.each([
@@ -183,7 +366,19 @@ describe('parseArguments', () => {
     [['--unknown', 'ignore'], '--unknown must be error, skip or zero'],
     [['--format', 'png'], '--format must be html, svg or json'],
     [['-o', 'x.txt'], 'cannot tell the format'],
-    [['-o', '-'], 'cannot tell the format'],
+    [['-o', '-'], '-o - writes the heatmap to stdout: add --format html, svg or json'],
+    [['--format', 'json', 'the cat'], '--format json needs --output FILE'],
+    [['-o', 'x.json', '--format', 'svg'], '--format svg disagrees with --output x.json (a .json name)'],
+    [['--color=yes'], '--color takes no value, got "--color=yes"'],
+    [['--no-color=1'], '--no-color takes no value'],
+    [['--help=x'], '--help takes no value'],
+    [['--window', '0x2'], '--window must be an integer ≥ 1, got "0x2"'],
+    [['--window', '1e20'], '--window must be an integer ≥ 1, got "1e20"'],
+    [['--window', ' 4'], '--window must be an integer ≥ 1, got " 4"'],
+    [['--window', '99999999999999999999'], '--window 99999999999999999999 is too large'],
+    [['--top', '+3'], '--top must be an integer ≥ 0, got "+3"'],
+    [['--scale', '0x1'], '--scale must be a positive number, got "0x1"'],
+    [['--scale', ' 1'], '--scale must be a positive number, got " 1"'],
     [['-', 'text'], 'not both'],
   ])('%j is a usage error: %s', (argv, message) => {
     expect(() => parseArguments(argv)).toThrow(expect.objectContaining({ exitCode: EXIT.usage, message: expect.stringContaining(message) }));
@@ -192,7 +387,7 @@ describe('parseArguments', () => {
 
 describe('attnstream as a process', () => {
   const tsx = join(ROOT, 'node_modules', '.bin', 'tsx');
-  const spawn = (command: string, argv: string[], input?: string): Promise<{ code: number; out: string; err: string }> =>
+  const exec = (command: string, argv: string[], input?: string): Promise<{ code: number; out: string; err: string }> =>
     new Promise((resolve) => {
       const child = execFile(command, argv, { cwd: temp, env: { ...process.env, NO_COLOR: '1' } }, (error, out, err) => {
         resolve({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : -1, out, err });
@@ -203,9 +398,9 @@ describe('attnstream as a process', () => {
   it('src/cli/main.ts through tsx: exit codes 0, 2 and 3, and stdin piped in', async () => {
     const main = join(ROOT, 'src', 'cli', 'main.ts');
     const [piped, bad, unknown] = await Promise.all([
-      spawn(tsx, [main, '--top', '1'], 'the dog\nran home\n'),
-      spawn(tsx, [main, '--window', 'x', 'dog']),
-      spawn(tsx, [main, 'a dog']),
+      exec(tsx, [main, '--top', '1'], 'the dog\nran home\n'),
+      exec(tsx, [main, '--window', 'x', 'dog']),
+      exec(tsx, [main, 'a dog']),
     ]);
     expect(piped).toMatchObject({ code: 0, err: '' });
     expect(rowLines(piped.out).map((l) => l.split(/\s+/)[0])).toEqual(['the', 'dog', 'ran', 'home']);
@@ -214,11 +409,38 @@ describe('attnstream as a process', () => {
     expect(unknown.err).toContain('unknown word "a" at word 1');
   });
 
+  it('src/cli/main.ts: a reader that closes early (| head) ends it quietly with exit 0; stdin a directory is exit 1', async () => {
+    const main = join(ROOT, 'src', 'cli', 'main.ts');
+    const closed = await new Promise<{ code: number | null; err: string }>((resolve) => {
+      const child = spawn(tsx, [main, '--window', '4'], { cwd: temp, env: { ...process.env, NO_COLOR: '1' } });
+      let err = '';
+      child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
+      const feed = setInterval(() => child.stdin.write('the cat sat on the mat\n'.repeat(200)), 5);
+      child.stdin.on('error', () => clearInterval(feed));
+      child.stdout.once('data', () => child.stdout.destroy());
+      child.on('exit', (code) => {
+        clearInterval(feed);
+        resolve({ code, err });
+      });
+    });
+    expect(closed).toEqual({ code: 0, err: '' });
+
+    const directory = openSync('/', 'r');
+    const unreadable = await new Promise<{ code: number | null; err: string }>((resolve) => {
+      const child = spawn(tsx, [main], { cwd: temp, stdio: [directory, 'ignore', 'pipe'] });
+      let err = '';
+      child.stderr!.on('data', (chunk: Buffer) => (err += chunk.toString()));
+      child.on('exit', (code) => resolve({ code, err }));
+    });
+    closeSync(directory);
+    expect(unreadable).toEqual({ code: 1, err: expect.stringMatching(/^attnstream: cannot read stdin: EISDIR.*\n$/) });
+  });
+
   // CI runs `npm run build` before the tests; a checkout that has not built skips this.
   it.runIf(existsSync(join(ROOT, 'dist', 'cli', 'main.js')))('the built bin, dist/cli/main.js, runs with plain node', async () => {
     const bin = join(ROOT, 'dist', 'cli', 'main.js');
     expect(readFileSync(bin, 'utf8').startsWith('#!/usr/bin/env node\n')).toBe(true);
-    const { code, out } = await spawn(process.execPath, [bin, '--window', '2', 'the dog ran']);
+    const { code, out } = await exec(process.execPath, [bin, '--window', '2', 'the dog ran']);
     expect(code).toBe(0);
     expect(rowLines(out).length).toBe(3);
   });

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { batchAttention } from '../../src/index.js';
 import { tokenize } from '../../src/rx/index.js';
-import { runDemo, SENTENCES } from '../../src/cli/demo.js';
+import { demoArguments, runDemo, SENTENCES } from '../../src/cli/demo.js';
+import { EXIT } from '../../src/cli/cli-error.js';
 import { loadEmbeddingTable } from '../../src/cli/load-embedding-table.js';
 
 const temp = mkdtempSync(join(tmpdir(), 'attnstream-demo-'));
@@ -40,5 +41,25 @@ describe('npm start (src/cli/demo.ts)', () => {
     const claims = lines.join('\n');
     expect(claims).toContain('its row is identical in both sentences');
     expect(claims).toContain(`dog gets ${itA[1]!.toFixed(3)} and park ${itA[5]!.toFixed(3)}`);
+  });
+
+  it('takes --out-dir DIR or --out-dir=DIR (default out/), and refuses anything else with exit 2', () => {
+    expect(demoArguments([])).toEqual({ outDir: 'out' });
+    expect(demoArguments(['--out-dir', '/tmp/x'])).toEqual({ outDir: '/tmp/x' });
+    expect(demoArguments(['--out-dir=/tmp/y'])).toEqual({ outDir: '/tmp/y' });
+    for (const [argv, message] of [
+      [['--out-dirx'], 'unknown argument "--out-dirx"; the demo takes only --out-dir DIR'],
+      [['--out-dir'], '--out-dir needs a folder'],
+      [['--out-dir='], '--out-dir needs a folder'],
+      [['--out-dir', 'a', 'b'], 'unknown argument "b"'],
+    ] as const) {
+      expect(() => demoArguments(argv)).toThrow(expect.objectContaining({ exitCode: EXIT.usage, message: expect.stringContaining(message) }));
+    }
+  });
+
+  it('fails at once, before streaming anything, when the folder cannot be made', async () => {
+    const lines: string[] = [];
+    await expect(runDemo({ write: (l) => lines.push(l), outDir: '/dev/null/x', table: loadEmbeddingTable() })).rejects.toThrow(/ENOTDIR/);
+    expect(lines).toEqual([]);
   });
 });
