@@ -69,7 +69,7 @@ describe('int8 cache (keys per channel, values per token)', () => {
         const half = c.headDim >> 1;
         c.tokens.forEach(([q, k, v], i) => {
           const cached = Float64Array.from(k);
-          if (c.rope) for (let g = 0; g < c.kvHeads; g++) ropeRotate(cached, g * c.headDim, c.headDim, i, invFreq);
+          if (c.rope) for (let g = 0; g < c.kvHeads; g++) ropeRotate(cached, g * c.headDim, i, invFreq);
           cached.forEach((x, n) => (maxK[n] = Math.max(maxK[n]!, Math.abs(x))));
           maxV = Math.max(maxV, ...v.map(Math.abs));
           const [a] = exact.pushQKV(q, k, v);

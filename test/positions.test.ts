@@ -1,6 +1,8 @@
+import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { alibiSlopes, batchAttention, createAttention } from '../src/index.js';
+import type { AttentionOptions, AttentionWeights } from '../src/index.js';
 import { ropeInverseFrequencies, ropeRotate } from '../src/kernels/index.js';
 import { expectClose, scaledError } from './support/close.js';
 import { mulberry32 } from './support/engine-arbitraries.js';
@@ -10,7 +12,7 @@ describe('RoPE, rotate-half convention', () => {
     // half = 2, inv_freq = [1, 10000^(-1/2)] = [1, 0.01]; θ = [3, 0.03].
     // Pairs are (u0, u2) and (u1, u3): u0' = u0 cos θ0 − u2 sin θ0, u2' = u2 cos θ0 + u0 sin θ0.
     const u = new Float64Array([1, 2, 3, 4]);
-    ropeRotate(u, 0, 4, 3, ropeInverseFrequencies(4, 10000));
+    ropeRotate(u, 0, 3, ropeInverseFrequencies(4, 10000));
     const c0 = Math.cos(3);
     const s0 = Math.sin(3);
     const c1 = Math.cos(0.03);
@@ -22,10 +24,10 @@ describe('RoPE, rotate-half convention', () => {
     const invFreq = ropeInverseFrequencies(6, 500000);
     const u = new Float64Array([0.3, -1, 2, 5, -0.5, 1e-3]);
     const at0 = Float64Array.from(u);
-    ropeRotate(at0, 0, 6, 0, invFreq);
+    ropeRotate(at0, 0, 0, invFreq);
     expect(Array.from(at0)).toEqual(Array.from(u));
     const at9 = Float64Array.from(u);
-    ropeRotate(at9, 0, 6, 9, invFreq);
+    ropeRotate(at9, 0, 9, invFreq);
     const norm = (a: Float64Array) => Math.hypot(...a);
     expect(norm(at9)).toBeCloseTo(norm(u), 13);
   });
@@ -103,6 +105,85 @@ describe('RoPE, rotate-half convention', () => {
       ),
       { numRuns: 60 },
     );
+  });
+});
+
+describe('RoPE variants: interleaved pairs and partial rotary', () => {
+  it('interleaved pairs (2m, 2m + 1), computed by hand for headDim 4 at position 3', () => {
+    const u = new Float64Array([1, 2, 3, 4]);
+    ropeRotate(u, 0, 3, ropeInverseFrequencies(4, 10000), true);
+    const [c0, s0, c1, s1] = [Math.cos(3), Math.sin(3), Math.cos(0.03), Math.sin(0.03)];
+    expectClose(u, [1 * c0 - 2 * s0, 2 * c0 + 1 * s0, 3 * c1 - 4 * s1, 4 * c1 + 3 * s1], 1e-15);
+  });
+
+  it('partial rotary turns the first ropeDim numbers at speeds of ropeDim and leaves the rest, bit for bit', () => {
+    const u = new Float64Array([1, 2, 3, 4, 5, 6]);
+    ropeRotate(u, 1, 7, ropeInverseFrequencies(2, 10000));
+    // One pair, (u1, u2), at speed 10000^0 = 1: θ = 7.
+    expectClose(u.subarray(1, 3), [2 * Math.cos(7) - 3 * Math.sin(7), 3 * Math.cos(7) + 2 * Math.sin(7)], 1e-15);
+    expect([u[0], u[3], u[4], u[5]]).toEqual([1, 4, 5, 6]);
+  });
+
+  it('interleaved equals rotate-half with each head\'s query and key rows reordered the same way (float64, 1e-12)', () => {
+    // Row 2m of a head goes to m and 2m + 1 to m + half: the scores' pairs then meet as rotate-half pairs them.
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 4 }), fc.boolean(), fc.integer(), (kvHeads, group, pairs, partial, seed) => {
+        const random = mulberry32(seed);
+        const heads = kvHeads * group;
+        const headDim = 2 * pairs + (partial ? 2 : 0);
+        const ropeDim = 2 * pairs;
+        const dim = 5;
+        const matrix = (rows: number) => Array.from({ length: rows * dim }, () => random() * 2 - 1);
+        const reorder = (w: number[], count: number) => {
+          const out = w.slice();
+          for (let h = 0; h < count; h++) {
+            for (let m = 0; m < pairs; m++) {
+              for (const [from, to] of [[2 * m, m], [2 * m + 1, m + pairs]] as const) {
+                for (let c = 0; c < dim; c++) out[(h * headDim + to) * dim + c] = w[(h * headDim + from) * dim + c]!;
+              }
+            }
+          }
+          return out;
+        };
+        const weights = { wq: matrix(heads * headDim), wk: matrix(kvHeads * headDim), wv: matrix(kvHeads * headDim) };
+        const shape = { dim, heads, kvHeads, headDim, ropeDim, positions: 'rope' as const, precision: 'float64' as const, ropeBase: 50 };
+        const xs = Array.from({ length: 9 }, () => Array.from({ length: dim }, () => random() * 4 - 2));
+        const interleaved = batchAttention(xs, { ...shape, ropeStyle: 'interleaved', weights });
+        const half = createAttention({ ...shape, weights: { ...weights, wq: reorder(weights.wq, heads), wk: reorder(weights.wk, kvHeads) } });
+        xs.forEach((x, i) => expectClose(half.push(x)[0]!.output, interleaved[i]!.output, 1e-12));
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  const { cases } = JSON.parse(readFileSync(new URL('./fixtures/rope-variants-numpy.json', import.meta.url), 'utf8')) as {
+    cases: { name: string; options: AttentionOptions; x: number[][]; weights: AttentionWeights; outputs: number[][] }[];
+  };
+  it.each(cases.map((c) => [c.name, c] as const))('%s against numpy: float64 within 1e-12, float32 within 1e-5, on both kernel paths', (_, c) => {
+    for (const [extra, tolerance] of [[{ precision: 'float64' }, 1e-12], [{ precision: 'float32' }, 1e-5], [{ precision: 'float32', kernels: 'js' }, 1e-5]] as const) {
+      const options: AttentionOptions = { ...c.options, ...extra, weights: c.weights };
+      const engine = createAttention(options);
+      const many = createAttention(options).pushMany(c.x);
+      const batch = batchAttention(c.x, options);
+      c.x.forEach((x, i) => {
+        expectClose(engine.push(x)[0]!.output, c.outputs[i]!, tolerance, `${c.name} push ${i}`);
+        expectClose(many[i]!.output, c.outputs[i]!, tolerance, `${c.name} pushMany ${i}`);
+        expectClose(batch[i]!.output, c.outputs[i]!, tolerance, `${c.name} batch ${i}`);
+      });
+    }
+  });
+
+  it('refuses an odd or too large ropeDim, an unknown style, and either without RoPE', () => {
+    const refused = (options: AttentionOptions, field: string) =>
+      expect(() => createAttention(options)).toThrow(expect.objectContaining({ code: 'INVALID_OPTION', details: { field } }));
+    refused({ dim: 8, positions: 'rope', ropeDim: 3 }, 'ropeDim');
+    refused({ dim: 8, positions: 'rope', ropeDim: 10 }, 'ropeDim');
+    refused({ dim: 8, positions: 'rope', ropeStyle: 'gptj' as 'half' }, 'ropeStyle');
+    refused({ dim: 8, ropeDim: 4 }, 'ropeDim');
+    refused({ dim: 8, ropeStyle: 'interleaved' }, 'ropeStyle');
+    refused({ dim: 5, positions: 'rope' }, 'positions');
+    // An odd head rotates with an even ropeDim below it.
+    expect(createAttention({ dim: 5, positions: 'rope', ropeDim: 4 }).options.ropeDim).toBe(4);
   });
 });
 

@@ -93,17 +93,21 @@ function linear(o: ResolvedOptions, w: FloatArray | null, b: FloatArray | null, 
   return y;
 }
 
-/** One head's slice `u[offset : offset+headDim]`, RoPE-rotated to `position` when RoPE is on. */
+/**
+ * One head's slice `u[offset : offset+headDim]`, RoPE-rotated to `position` when RoPE is on: its
+ * first ropeDim numbers in pairs (m, m + ropeDim/2), or (2m, 2m + 1) interleaved.
+ */
 function rotated(o: ResolvedOptions, u: FloatArray, offset: number, position: number): Float64Array {
   const out = Float64Array.from(u.subarray(offset, offset + o.headDim));
   if (o.invFreq === null) return out;
-  const half = o.headDim / 2;
+  const half = o.ropeDim / 2;
   for (let m = 0; m < half; m++) {
     const theta = position * o.invFreq[m]!;
-    const a = out[m]!;
-    const b = out[m + half]!;
-    out[m] = a * Math.cos(theta) - b * Math.sin(theta);
-    out[m + half] = b * Math.cos(theta) + a * Math.sin(theta);
+    const [first, second] = o.ropeStyle === 'interleaved' ? [2 * m, 2 * m + 1] : [m, m + half];
+    const a = out[first]!;
+    const b = out[second]!;
+    out[first] = a * Math.cos(theta) - b * Math.sin(theta);
+    out[second] = b * Math.cos(theta) + a * Math.sin(theta);
   }
   return out;
 }

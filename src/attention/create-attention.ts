@@ -404,7 +404,8 @@ export class AttentionEngine implements Attention {
     const o = this.options;
     const t = this.cache.length;
     if (o.invFreq !== null) {
-      for (let g = 0; g < o.kvHeads; g++) ropeRotate(this.k, g * o.headDim, o.headDim, t, o.invFreq);
+      const interleaved = o.ropeStyle === 'interleaved';
+      for (let g = 0; g < o.kvHeads; g++) ropeRotate(this.k, g * o.headDim, t, o.invFreq, interleaved);
     }
     const emittedBefore = this.emitted;
     this.cache.append(this.k, this.v, o.lookahead > 0 ? this.q : null);
@@ -533,15 +534,15 @@ export class AttentionEngine implements Attention {
    * RoPE 'cache' positions set the sinks apart ({@link sinkRank}).
    */
   private rotateQuery(qSource: FloatArray, offset: number, i: number, rank: number): Float64Array {
-    const { headDim, invFreq } = this.options;
+    const { headDim, invFreq, ropeStyle } = this.options;
     const qHead = this.qHead;
     for (let c = 0; c < headDim; c++) qHead[c] = qSource[offset + c]!;
     if (invFreq === null) return qHead;
     if (rank !== i) {
       this.qSink.set(qHead);
-      ropeRotate(this.qSink, 0, headDim, rank, invFreq);
+      ropeRotate(this.qSink, 0, rank, invFreq, ropeStyle === 'interleaved');
     }
-    ropeRotate(qHead, 0, headDim, i, invFreq);
+    ropeRotate(qHead, 0, i, invFreq, ropeStyle === 'interleaved');
     return rank === i ? qHead : this.qSink;
   }
 

@@ -111,6 +111,18 @@ export interface AttentionOptions {
    * 'cache' scores the sinks against the query rotated by its rank instead, at the same speed.
    */
   readonly ropePositions?: 'absolute' | 'cache';
+  /**
+   * How many numbers of each head RoPE rotates: the first `ropeDim`, an even number up to headDim
+   * (partial rotary, as GPT-NeoX's `rotary_pct` or Phi's `partial_rotary_factor`); the rest of the
+   * head is not rotated. Default headDim. Its rotation speeds are `base^(−2m / ropeDim)`.
+   */
+  readonly ropeDim?: number;
+  /**
+   * Which numbers RoPE rotates together: 'half' (default) pairs m with m + ropeDim/2 (rotate-half:
+   * GPT-NeoX, Hugging Face Llama and Qwen); 'interleaved' pairs 2m with 2m + 1 (GPT-J, Meta's
+   * original Llama checkpoints).
+   */
+  readonly ropeStyle?: 'half' | 'interleaved';
   /** Sliding window W: token i attends j with i−W < j (W counts token i itself). Default: unbounded. */
   readonly window?: number;
   /** With `window`: the first S tokens stay attendable forever (attention sinks). Default 0. */
@@ -205,6 +217,10 @@ export interface ResolvedOptions {
   readonly ropeBase: number;
   /** What RoPE rotates by: the stream index ('absolute') or the rank among the attended keys ('cache'). */
   readonly ropePositions: 'absolute' | 'cache';
+  /** How many leading numbers of a head RoPE rotates (headDim unless given). */
+  readonly ropeDim: number;
+  /** Which numbers RoPE pairs: 'half' (m, m + ropeDim/2) or 'interleaved' (2m, 2m + 1). */
+  readonly ropeStyle: 'half' | 'interleaved';
   /** Infinity when unbounded. */
   readonly window: number;
   /** Attention sinks: the first tokens, attendable forever. 0 without. */
@@ -235,7 +251,7 @@ const MAX_BLOCK_NUMBERS = 2 ** 27;
 
 const KNOWN_OPTIONS = new Set([
   'dim', 'heads', 'kvHeads', 'headDim', 'weights', 'scale', 'precision', 'withWeights', 'positions',
-  'ropeBase', 'ropePositions', 'window', 'sinks', 'retain', 'lookahead', 'blockSize', 'cacheDtype', 'kernels', 'threads',
+  'ropeBase', 'ropePositions', 'ropeDim', 'ropeStyle', 'window', 'sinks', 'retain', 'lookahead', 'blockSize', 'cacheDtype', 'kernels', 'threads',
 ]);
 
 /**
@@ -289,7 +305,14 @@ export function resolveOptions(options: AttentionOptions): ResolvedOptions {
   const ropePositions = options.ropePositions ?? 'absolute';
   if (ropePositions !== 'absolute' && ropePositions !== 'cache') invalid('ropePositions', `must be 'absolute' or 'cache', got ${describeValue(ropePositions)}`);
   if (options.ropePositions !== undefined && positions !== 'rope') invalid('ropePositions', "only applies with positions: 'rope'");
-  if (positions === 'rope' && headDim % 2 !== 0) invalid('positions', `'rope' needs an even headDim, got ${headDim}`);
+  const ropeDim = options.ropeDim === undefined ? headDim : positiveInteger(options.ropeDim, 'ropeDim', headDim);
+  if (options.ropeDim !== undefined && positions !== 'rope') invalid('ropeDim', "only applies with positions: 'rope'");
+  if (positions === 'rope' && ropeDim % 2 !== 0) {
+    invalid(options.ropeDim === undefined ? 'positions' : 'ropeDim', `'rope' rotates pairs, so it needs an even ${options.ropeDim === undefined ? 'headDim (or an even ropeDim below it)' : 'ropeDim'}, got ${ropeDim}`);
+  }
+  const ropeStyle = options.ropeStyle ?? 'half';
+  if (ropeStyle !== 'half' && ropeStyle !== 'interleaved') invalid('ropeStyle', `must be 'half' or 'interleaved', got ${describeValue(ropeStyle)}`);
+  if (options.ropeStyle !== undefined && positions !== 'rope') invalid('ropeStyle', "only applies with positions: 'rope'");
 
   const window = options.window === undefined || options.window === Infinity ? Infinity : positiveInteger(options.window, 'window');
   const sinks = nonNegativeInteger(options.sinks ?? 0, 'sinks');
@@ -323,8 +346,8 @@ export function resolveOptions(options: AttentionOptions): ResolvedOptions {
   const outputDim = weights === null || weights.wo !== null ? dim : heads * headDim;
   return Object.freeze({
     dim, heads, kvHeads, headDim, groupSize: heads / kvHeads, scale, precision, Float, withWeights, weights, outputDim,
-    positions, ropeBase, ropePositions, window, sinks, retain, lookahead, blockSize, cacheDtype, kernels, threads,
-    invFreq: positions === 'rope' ? ropeInverseFrequencies(headDim, ropeBase) : null,
+    positions, ropeBase, ropePositions, ropeDim, ropeStyle, window, sinks, retain, lookahead, blockSize, cacheDtype, kernels, threads,
+    invFreq: positions === 'rope' ? ropeInverseFrequencies(ropeDim, ropeBase) : null,
     slopes: positions === 'alibi' ? alibiSlopes(heads) : null,
   });
 }

@@ -242,7 +242,7 @@ export function restoreState(
       const from = t * kvWidth + g * headDim;
       if (block.keys !== null) {
         block.keys.set(keys.subarray(f * kvWidth + g * headDim, f * kvWidth + (g + 1) * headDim), to);
-        if (unrotatedKeys) ropeRotate(block.keys, to, headDim, p, o.invFreq!);
+        if (unrotatedKeys) ropeRotate(block.keys, to, p, o.invFreq!, o.ropeStyle === 'interleaved');
       }
       if (values !== null) writeValueRow(block.values!, g * blockSize * headDim, blockSize, headDim, slot, values, from);
       else {
@@ -287,7 +287,7 @@ function plainOptions(o: ResolvedOptions): AttentionOptions {
     precision: o.precision,
     withWeights: o.withWeights,
     positions: o.positions,
-    ...(o.positions === 'rope' ? { ropeBase: o.ropeBase, ropePositions: o.ropePositions } : {}),
+    ...(o.positions === 'rope' ? { ropeBase: o.ropeBase, ropePositions: o.ropePositions, ropeDim: o.ropeDim, ropeStyle: o.ropeStyle } : {}),
     ...(o.window === Infinity ? {} : { window: o.window, sinks: o.sinks, retain: o.retain }),
     lookahead: o.lookahead,
     blockSize: o.blockSize,
@@ -295,7 +295,7 @@ function plainOptions(o: ResolvedOptions): AttentionOptions {
   };
 }
 
-const STRUCTURAL = ['dim', 'heads', 'kvHeads', 'headDim', 'scale', 'precision', 'positions', 'ropeBase', 'ropePositions', 'window', 'sinks', 'retain', 'lookahead', 'blockSize', 'cacheDtype'] as const;
+const STRUCTURAL = ['dim', 'heads', 'kvHeads', 'headDim', 'scale', 'precision', 'positions', 'ropeBase', 'ropePositions', 'ropeDim', 'ropeStyle', 'window', 'sinks', 'retain', 'lookahead', 'blockSize', 'cacheDtype'] as const;
 
 function assertAgrees(stored: ResolvedOptions, expected: ResolvedOptions): void {
   const refuse = (field: string, message: string): never => {

@@ -1,29 +1,36 @@
 import type { FloatArray } from './float-array.js';
 
 /**
- * `invFreq[m] = base^(−2m / headDim)` for `m < headDim / 2`: the rotation speeds of RoPE.
+ * `invFreq[m] = base^(−2m / ropeDim)` for `m < ropeDim / 2`: the rotation speeds of RoPE over the
+ * `ropeDim` numbers of a head it rotates (all of them, or the first ones for partial rotary).
  */
-export function ropeInverseFrequencies(headDim: number, base: number): Float64Array {
-  const half = headDim >> 1;
+export function ropeInverseFrequencies(ropeDim: number, base: number): Float64Array {
+  const half = ropeDim >> 1;
   const invFreq = new Float64Array(half);
-  for (let m = 0; m < half; m++) invFreq[m] = 1 / Math.pow(base, (2 * m) / headDim);
+  for (let m = 0; m < half; m++) invFreq[m] = 1 / Math.pow(base, (2 * m) / ropeDim);
   return invFreq;
 }
 
 /**
- * Rotates `u[offset : offset+headDim]` in place to position `position`, in the rotate-half
- * (GPT-NeoX / Llama) convention: with `θ = position · invFreq[m]` and `half = headDim / 2`,
- * `u'[m] = u[m]·cos θ − u[m+half]·sin θ` and `u'[m+half] = u[m+half]·cos θ + u[m]·sin θ`.
+ * Rotates the first `2·invFreq.length` numbers from `u[offset]` in place to position `position`;
+ * the rest of the head stays as it is (partial rotary). With `θ = position · invFreq[m]`, each pair
+ * `(a, b)` becomes `(a·cos θ − b·sin θ, b·cos θ + a·sin θ)`. The pairs are `(m, m + half)` in the
+ * rotate-half convention (GPT-NeoX, Hugging Face Llama), or `(2m, 2m + 1)` interleaved (GPT-J,
+ * Meta's original Llama).
  */
-export function ropeRotate(u: FloatArray, offset: number, headDim: number, position: number, invFreq: Float64Array): void {
-  const half = headDim >> 1;
+export function ropeRotate(u: FloatArray, offset: number, position: number, invFreq: Float64Array, interleaved = false): void {
+  const half = invFreq.length;
+  // Pair m is (first + m·step, first + m·step + partner).
+  const step = interleaved ? 2 : 1;
+  const partner = interleaved ? 1 : half;
   for (let m = 0; m < half; m++) {
     const theta = position * invFreq[m]!;
     const cos = Math.cos(theta);
     const sin = Math.sin(theta);
-    const a = u[offset + m]!;
-    const b = u[offset + m + half]!;
-    u[offset + m] = a * cos - b * sin;
-    u[offset + m + half] = b * cos + a * sin;
+    const i = offset + m * step;
+    const a = u[i]!;
+    const b = u[i + partner]!;
+    u[i] = a * cos - b * sin;
+    u[i + partner] = b * cos + a * sin;
   }
 }

@@ -31,6 +31,11 @@ export interface AttentionOptionsConstraints {
   readonly projections?: boolean;
   /** Position encodings to draw from. Default all three. */
   readonly positions?: readonly PositionEncoding[];
+  /**
+   * Draw RoPE's variants too: interleaved pairs (`ropeStyle`) and partial rotary (`ropeDim` below
+   * headDim). Default true; false keeps every RoPE case full rotate-half.
+   */
+  readonly ropeVariants?: boolean;
   /** Largest sliding window; 0 draws no windows (and so no sinks). Default 4. */
   readonly maxWindow?: number;
   /** Largest number of sinks, drawn only with a window. Default 2. */
@@ -63,6 +68,8 @@ interface Structure {
   readonly precision: 'float32' | 'float64';
   readonly positions: PositionEncoding;
   readonly ropeCache: boolean;
+  readonly ropeInterleaved: boolean;
+  readonly ropePartial: boolean;
   readonly ropeBase: number | null;
   readonly window: number | null;
   readonly sinks: number | null;
@@ -82,8 +89,9 @@ interface Structure {
  *    their boundary; sinks and look-ahead on top, and tiny cache blocks (1, 2, 3) so every
  *    window edge is also a block edge.
  * 3. RoPE by absolute or by cache position (with a small base now and then, so every pair
- *    rotates fast), ALiBi, an explicit scale, seed mode and projections with or without `wo`,
- *    both precisions.
+ *    rotates fast), rotate-half or interleaved, over the whole head or all but its last pair;
+ *    ALiBi, an explicit scale, seed mode and projections with or without `wo` and biases, both
+ *    precisions.
  *
  * Options are written minimally (defaults left out) so a counterexample reads like a config a
  * person would write; everything shrinks towards one head, no window, no encoding and seed mode.
@@ -112,6 +120,7 @@ export function attentionOptionsArbitrary(constraints: AttentionOptionsConstrain
   // RoPE rotates pairs (m, m + headDim/2): with maxHeadDim 1 it cannot be drawn.
   const usable = maxHeadDim >= 2 ? positions : positions.filter((p) => p !== 'rope');
   if (usable.length === 0) integerAtLeast(maxHeadDim, 2, 'maxHeadDim (RoPE needs an even headDim)');
+  const ropeVariants = constraints.ropeVariants !== false && usable.includes('rope');
 
   const structure: Arbitrary<Structure> = fc.record({
     layout: headLayoutArbitrary(maxHeads, constraints.projections !== false),
@@ -123,6 +132,8 @@ export function attentionOptionsArbitrary(constraints: AttentionOptionsConstrain
     precision: constraints.precision === undefined ? fc.constantFrom('float64' as const, 'float32' as const) : fc.constant(constraints.precision),
     positions: fc.constantFrom(...usable),
     ropeCache: fc.boolean(),
+    ropeInterleaved: ropeVariants ? fc.boolean() : fc.constant(false),
+    ropePartial: ropeVariants ? fc.boolean() : fc.constant(false),
     ropeBase: sometimes(fc.constantFrom(10, 100), 1, 4),
     window: maxWindow === 0 ? fc.constant(null) : sometimes(fc.integer({ min: 1, max: maxWindow }), 1, 2),
     sinks: maxSinks === 0 ? fc.constant(null) : sometimes(fc.integer({ min: 1, max: maxSinks }), 1, 3),
@@ -236,6 +247,9 @@ function optionsOf(s: Structure, shape: Shape, weights: AttentionWeights | undef
     ...(s.positions === 'none' ? {} : { positions: s.positions }),
     ...(s.positions === 'rope' && s.ropeBase !== null ? { ropeBase: s.ropeBase } : {}),
     ...(s.positions === 'rope' && s.ropeCache ? { ropePositions: 'cache' as const } : {}),
+    ...(s.positions === 'rope' && s.ropeInterleaved ? { ropeStyle: 'interleaved' as const } : {}),
+    // Partial rotary: all but the last pair of the head turn.
+    ...(s.positions === 'rope' && s.ropePartial && headDim >= 4 ? { ropeDim: headDim - 2 } : {}),
     ...(s.window === null ? {} : { window: s.window }),
     ...(s.window === null || s.sinks === null ? {} : { sinks: s.sinks }),
     ...(s.lookahead === null ? {} : { lookahead: s.lookahead }),

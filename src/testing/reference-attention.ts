@@ -14,7 +14,8 @@ import { multiply } from './internal/multiply.js';
  * 2. mask: key j is attended when `j ≤ i + lookahead`, `j < n`, and, with a window W and S sinks,
  *    `i − W < j` or `j < S`;
  * 3. score each attended key with query head h against kv head `⌊h / (heads/kvHeads)⌋`:
- *    `scale · rope(q_h, p_i) · rope(k_g, p_j) − m_h·|i − j|`, where RoPE (rotate-half) uses stream
+ *    `scale · rope(q_h, p_i) · rope(k_g, p_j) − m_h·|i − j|`, where RoPE (rotate-half or
+ *    interleaved pairs over the first `ropeDim` numbers of a head) uses stream
  *    indices, or with `ropePositions: 'cache'` ranks among the attended keys (sinks first, then the
  *    window; the query's own rank for p_i), and `m_h` are the ALiBi slopes of Press et al.;
  * 4. softmax by the log-sum-exp identity, `α_j = exp(s_j − max) / Σ exp(s − max)`, finite and
@@ -104,12 +105,15 @@ function isAttended(o: ResolvedOptions, i: number, j: number): boolean {
 /** Rotate-half RoPE of one head slice to `position`: pairs (m, m + half) turn by `position · base^(−2m/headDim)`. */
 function rope(o: ResolvedOptions, u: Float64Array, position: number): Float64Array {
   if (o.positions !== 'rope') return u;
-  const half = u.length / 2;
-  const out = new Float64Array(u.length);
+  // The first ropeDim numbers turn, in pairs (m, m + ropeDim/2) or interleaved (2m, 2m + 1); the rest stay.
+  const half = o.ropeDim / 2;
+  const out = Float64Array.from(u);
   for (let m = 0; m < half; m++) {
-    const angle = position * Math.pow(o.ropeBase, (-2 * m) / u.length);
-    out[m] = u[m]! * Math.cos(angle) - u[m + half]! * Math.sin(angle);
-    out[m + half] = u[m + half]! * Math.cos(angle) + u[m]! * Math.sin(angle);
+    const angle = position * Math.pow(o.ropeBase, (-2 * m) / o.ropeDim);
+    const a = o.ropeStyle === 'interleaved' ? 2 * m : m;
+    const b = o.ropeStyle === 'interleaved' ? 2 * m + 1 : m + half;
+    out[a] = u[a]! * Math.cos(angle) - u[b]! * Math.sin(angle);
+    out[b] = u[b]! * Math.cos(angle) + u[a]! * Math.sin(angle);
   }
   return out;
 }

@@ -36,6 +36,9 @@ export function configArbitrary(constraints: ConfigConstraints = {}): fc.Arbitra
       dimExtra: fc.integer({ min: 0, max: 3 }),
       positions: positions ? fc.constantFrom('none', 'rope', 'alibi') : fc.constant('none'),
       cacheRope: fc.boolean(),
+      ropeStyle: fc.constantFrom<'half' | 'interleaved'>('half', 'interleaved'),
+      // RoPE over the whole head, or over its first ropeDim numbers (partial rotary), by halving.
+      ropePartial: fc.boolean(),
       window: longStream ? fc.option(fc.integer({ min: 1, max: 8 }), { nil: undefined }) : fc.constant(undefined),
       sinks: longStream ? fc.integer({ min: 0, max: 3 }) : fc.constant(0),
       retain: longStream ? fc.integer({ min: 0, max: 4 }) : fc.constant(0),
@@ -67,6 +70,8 @@ export function configArbitrary(constraints: ConfigConstraints = {}): fc.Arbitra
         kernels: c.kernels,
         positions: c.positions as 'none' | 'rope' | 'alibi',
         ...(c.positions === 'rope' && c.cacheRope ? { ropePositions: 'cache' as const } : {}),
+        ...(c.positions === 'rope' && c.ropeStyle === 'interleaved' ? { ropeStyle: 'interleaved' as const } : {}),
+        ...(c.positions === 'rope' && c.ropePartial && headDim >= 4 ? { ropeDim: 2 * Math.floor(headDim / 4) } : {}),
         ...(c.window === undefined ? {} : { window: c.window, sinks: c.sinks, ...(c.retain > 0 ? { retain: c.retain } : {}) }),
         ...(c.lookahead > 0 ? { lookahead: c.lookahead } : {}),
         ...(projected

@@ -79,8 +79,8 @@ export class NaiveAttention {
     };
     if (o.invFreq !== null && o.ropePositions === 'absolute') {
       for (let g = 0; g < o.kvHeads; g++) {
-        ropeRotate(token.k, g * o.headDim, o.headDim, t, o.invFreq);
-        if (this.bug === 'rope-on-values') ropeRotate(token.v, g * o.headDim, o.headDim, t, o.invFreq);
+        ropeRotate(token.k, g * o.headDim, t, o.invFreq, o.ropeStyle === 'interleaved');
+        if (this.bug === 'rope-on-values') ropeRotate(token.v, g * o.headDim, t, o.invFreq, o.ropeStyle === 'interleaved');
       }
     }
     this.tokens.push(token);
@@ -128,10 +128,10 @@ export class NaiveAttention {
     for (let h = 0; h < heads; h++) {
       const g = this.bug === 'gqa-head-mapping' ? h % kvHeads : Math.floor(h / o.groupSize);
       const q = this.tokens[i]!.q.slice(h * headDim, (h + 1) * headDim);
-      if (o.invFreq !== null) ropeRotate(q, 0, headDim, byRank ? keys.filter((j) => j < i).length : i, o.invFreq);
+      if (o.invFreq !== null) ropeRotate(q, 0, byRank ? keys.filter((j) => j < i).length : i, o.invFreq, o.ropeStyle === 'interleaved');
       const scores = keys.map((j, rank) => {
         const k = this.tokens[j]!.k.slice(g * headDim, (g + 1) * headDim);
-        if (o.invFreq !== null && byRank) ropeRotate(k, 0, headDim, rank, o.invFreq);
+        if (o.invFreq !== null && byRank) ropeRotate(k, 0, rank, o.invFreq, o.ropeStyle === 'interleaved');
         let s = 0;
         for (let c = 0; c < headDim; c++) s += q[c]! * k[c]!;
         s *= this.bug === 'scale-twice' ? o.scale * o.scale : o.scale;
@@ -140,7 +140,7 @@ export class NaiveAttention {
       const alpha = this.softmax(scores);
       keys.forEach((j, rank) => {
         const v = this.tokens[j]!.v.slice(g * headDim, (g + 1) * headDim);
-        if (this.bug === 'rope-on-values' && o.invFreq !== null && byRank) ropeRotate(v, 0, headDim, rank, o.invFreq);
+        if (this.bug === 'rope-on-values' && o.invFreq !== null && byRank) ropeRotate(v, 0, rank, o.invFreq, o.ropeStyle === 'interleaved');
         for (let c = 0; c < headDim; c++) concat[h * headDim + c] = concat[h * headDim + c]! + alpha[rank]! * v[c]!;
       });
       weights.push(alpha);
