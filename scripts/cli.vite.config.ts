@@ -1,7 +1,6 @@
 // Bundles the `attnstream` command (src/cli/main.ts) into one file, dist/cli/main.js, for the
-// package's "bin". Bundled rather than compiled by tsc because the command needs code outside src/
-// (the embedding-file decoder in scripts/) and rxjs, an optional peer dependency of the library
-// that a user of the command should not have to install. The data file and package.json stay
+// package's "bin". Bundled rather than compiled by tsc because the command needs rxjs, an
+// optional peer dependency of the library that a user of the command should not have to install. The data file and package.json stay
 // where they are and are read at run time relative to dist/cli/.
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vite';

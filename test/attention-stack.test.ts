@@ -158,7 +158,7 @@ describe('a token half-way through the layers', () => {
     const stack = halfPushed();
     let error: unknown;
     try {
-      if (operation === 'truncate') stack.truncate(1);
+      if (operation === 'truncate') stack.truncate(2);
       else stack[operation]();
     } catch (e) {
       error = e;
@@ -166,10 +166,20 @@ describe('a token half-way through the layers', () => {
     expect(error).toBeInstanceOf(AttentionError);
     expect((error as AttentionError).code).toBe('LAYER_MISMATCH');
     expect((error as AttentionError).message).toBe(
-      `${operation}: the layers hold different numbers of tokens (layer 0: 2, layer 1: 1, layer 2: 1); finish the token in every layer first`,
+      `${operation}: the layers hold different numbers of tokens (layer 0: 2, layer 1: 1, layer 2: 1); finish the token in every layer first, or truncate to at most 1`,
     );
     expect([0, 1, 2].map((i) => stack.layer(i).length)).toEqual([2, 1, 1]);
     expect(stack.length).toBe(1);
+  });
+
+  it('truncate to a length every layer holds undoes the half-done token (a layer refused its input): then it goes on as if never pushed', () => {
+    const stack = halfPushed();
+    expect(() => stack.layer(1).push([Number.NaN, 0])).toThrow(expect.objectContaining({ code: 'NON_FINITE' }));
+    stack.truncate(1);
+    expect([0, 1, 2].map((i) => stack.layer(i).length)).toEqual([1, 1, 1]);
+    const fresh = createAttentionStack({ layers: 3, dim: 2 });
+    forward(fresh, [1, 0]);
+    expect(forward(stack, [0.5, 0.5])).toEqual(forward(fresh, [0.5, 0.5]));
   });
 
   it('the stack is usable again once the token reaches every layer', () => {

@@ -91,7 +91,9 @@ export interface AttentionStack {
   fork(): AttentionStack;
   /**
    * All layers rolled back to `n` tokens, or none: every layer is checked before any changes.
-   * @throws AttentionError LAYER_MISMATCH mid-token; OUT_OF_RANGE or EVICTED as {@link Attention.truncate};
+   * Mid-token (the layers hold different numbers of tokens, as after a layer refused its input)
+   * any `n` every layer holds is accepted: that is how a failed forward pass is undone.
+   * @throws AttentionError LAYER_MISMATCH for an `n` past a layer's length mid-token; OUT_OF_RANGE or EVICTED as {@link Attention.truncate};
    *   DISPOSED when a layer was disposed.
    */
   truncate(n: number): void;
@@ -184,7 +186,9 @@ export class EngineStack implements AttentionStack {
 
   truncate(n: number): void {
     this.assertLive('truncate');
-    this.assertAligned('truncate');
+    // Half-way through a token (a layer refused its input, say) the layers may differ; going back
+    // to a length every layer holds is how to recover, so only a longer n needs them aligned.
+    if (!(typeof n === 'number' && n <= this.length)) this.assertAligned('truncate');
     for (const engine of this.engines) {
       const refusal = engine.truncationRefusal(n);
       if (refusal !== null) throw refusal;
@@ -238,7 +242,7 @@ export class EngineStack implements AttentionStack {
     if (lengths.some((n) => n !== lengths[0])) {
       throw new AttentionError(
         'LAYER_MISMATCH',
-        `${operation}: the layers hold different numbers of tokens (${lengths.map((n, i) => `layer ${i}: ${n}`).join(', ')}); finish the token in every layer first`,
+        `${operation}: the layers hold different numbers of tokens (${lengths.map((n, i) => `layer ${i}: ${n}`).join(', ')}); finish the token in every layer first, or truncate to at most ${Math.min(...lengths)}`,
         { field: 'layers' },
       );
     }
