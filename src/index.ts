@@ -19,6 +19,8 @@ export type {
   CacheListener,
   PositionEncoding,
   ResolvedOptions,
+  RunOptions,
+  SnapshotOptions,
   StackStats,
   Vector,
 } from './attention/index.js';

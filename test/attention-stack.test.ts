@@ -211,6 +211,27 @@ describe('bad stack options and corrupt stack snapshots', () => {
     }
   });
 
+  it('beside a list of layers only run choices may be given, and they reach every layer that has none of its own', () => {
+    const stack = createAttentionStack({ layers: [{ dim: 2 }, { dim: 2, withWeights: false }], withWeights: true });
+    expect([0, 1].map((i) => stack.layer(i).options.withWeights)).toEqual([true, false]);
+    expect(() => createAttentionStack({ layers: [{ dim: 2 }], window: 4 } as never)).toThrow(
+      expect.objectContaining({ code: 'INVALID_OPTION', message: 'option layers: with one options object per layer, only kernels, threads, withWeights may be given beside them (got window)' }),
+    );
+  });
+
+  it('a snapshot without weights restores with each layer\'s options, and with run choices alone when it has its weights', () => {
+    const w = (k: number) => Array.from({ length: 4 }, (_, i) => Math.cos(i + k));
+    const layers = [0, 1].map((k) => ({ dim: 2, weights: { wq: w(k), wk: w(k + 2), wv: w(k + 4) } }));
+    const stack = createAttentionStack({ layers });
+    forward(stack, [1, 2]);
+    const state = stack.snapshot({ weights: false });
+    expect(() => restoreAttentionStack(state)).toThrow(expect.objectContaining({ code: 'INVALID_OPTION', details: { field: 'weights' } }));
+    const restored = restoreAttentionStack(state, { layers, withWeights: true });
+    const whole = restoreAttentionStack(stack.snapshot(), { withWeights: true });
+    expect(forward(restored, [0, 1])).toEqual(forward(whole, [0, 1]));
+    expect(restored.layer(1).push([1, 1])[0]!.weights).toHaveLength(1);
+  });
+
   it('restore with options: the layer count and each layer must agree with the snapshot', () => {
     const bytes = createAttentionStack({ layers: [{ dim: 2 }, { dim: 2, window: 4 }] }).snapshot();
     expect(() => restoreAttentionStack(bytes, { layers: 3, dim: 2 })).toThrow(

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { AttentionError, createAttention, restoreAttention } from '../src/index.js';
-import type { Attention, AttentionOptions, AttentionStep } from '../src/index.js';
+import type { Attention, AttentionOptions, AttentionStep, RunOptions } from '../src/index.js';
 import { decodeSafetensors, encodeSafetensors } from '../src/cache/safetensors.js';
 import { caseArbitrary, tokensArbitrary } from './support/engine-arbitraries.js';
 
@@ -150,6 +150,49 @@ describe('snapshot and restore', () => {
     for (const options of [{ dim: 2, kernels: 'js', threads: {} }, { dim: 2, windw: 3 }, { dim: 0 }] as unknown as AttentionOptions[]) {
       expect(() => restoreAttention(bytes, options)).toThrow(expect.objectContaining({ code: 'INVALID_OPTION' }));
     }
+  });
+
+  it('without its weights ({ weights: false }): a version-3 file of the state alone, restored with the options, continuing bit for bit', () => {
+    const w = (rows: number, cols: number, k: number) => Array.from({ length: rows * cols }, (_, i) => Math.sin(i * k + 1));
+    const options: AttentionOptions = { dim: 8, heads: 2, weights: { wq: w(8, 8, 1), wk: w(8, 8, 2), wv: w(8, 8, 3), wo: w(8, 8, 4), bq: w(1, 8, 5) } };
+    const engine = createAttention(options);
+    const xs = Array.from({ length: 5 }, (_, t) => w(1, 8, t + 7));
+    engine.pushMany(xs);
+    const whole = engine.snapshot();
+    const state = engine.snapshot({ weights: false });
+    const { tensors, metadata } = decodeSafetensors(state);
+    expect([...tensors.keys()].filter((name) => name.startsWith('weights.'))).toEqual([]);
+    expect(metadata).toMatchObject({ version: '3', weights: 'external' });
+    expect(state.length).toBeLessThan(whole.length / 2);
+    const more = [w(1, 8, 20), w(1, 8, 21)];
+    expect(continued(restoreAttention(state, options), more)).toEqual(continued(restoreAttention(whole), more));
+    // Without the weights it cannot be restored, and other weights are not taken for them silently.
+    for (const bad of [undefined, { withWeights: true }, { dim: 8, heads: 2 }] as (AttentionOptions | undefined)[]) {
+      expect(() => restoreAttention(state, bad)).toThrow(expect.objectContaining({ code: 'INVALID_OPTION', details: { field: 'weights' } }));
+    }
+    expect(() => restoreAttention(state, { ...options, heads: 4 })).toThrow(expect.objectContaining({ code: 'INVALID_OPTION' }));
+  });
+
+  it('writes version 2 unless the file needs 3 (biases, RoPE variants, weights left out), which a version-2 reader would misread', () => {
+    const version = (options: AttentionOptions, snapshot?: { weights: boolean }) => decodeSafetensors(createAttention(options).snapshot(snapshot)).metadata['version'];
+    const w = new Array(16).fill(0.5);
+    expect(version({ dim: 4 })).toBe('2');
+    expect(version({ dim: 4, positions: 'rope', weights: { wq: w, wk: w, wv: w } })).toBe('2');
+    expect(version({ dim: 4, weights: { wq: w, wk: w, wv: w, bk: [1, 2, 3, 4] } })).toBe('3');
+    expect(version({ dim: 4, positions: 'rope', ropeDim: 2 })).toBe('3');
+    expect(version({ dim: 4, positions: 'rope', ropeStyle: 'interleaved' })).toBe('3');
+    expect(version({ dim: 4, weights: { wq: w, wk: w, wv: w } }, { weights: false })).toBe('3');
+    expect(version({ dim: 4 }, { weights: false })).toBe('2');
+    expect(() => createAttention({ dim: 4 }).snapshot({ weight: false } as never)).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+  });
+
+  it('restores with run choices alone (no dim): withWeights, kernels, threads; anything else needs the whole options', () => {
+    const engine = createAttention({ dim: 2, window: 4 });
+    engine.push([1, 0]);
+    const bytes = engine.snapshot();
+    expect(restoreAttention(bytes, { withWeights: true }).push([0, 1])[0]!.weights).toHaveLength(1);
+    expect(restoreAttention(bytes, { kernels: 'js' }).options.kernels).toBe('js');
+    expect(() => restoreAttention(bytes, { window: 8 } as RunOptions)).toThrow(expect.objectContaining({ code: 'INVALID_OPTION', details: { field: 'window' } }));
   });
 
   it('refuses options that disagree with the snapshot', () => {

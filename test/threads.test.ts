@@ -167,8 +167,9 @@ describe('threads: a step split across a ThreadPool', () => {
     expect(restored.options.threads).toBe(pool3);
     const reference = restoreAttention(single.snapshot(), options);
     for (let t = 50; t < 60; t++) expect(restored.push(x(t))).toEqual(reference.push(x(t)));
-    // A stack's snapshot comes back onto a pool too, and on one thread without it.
-    const threadedStack = restoreAttentionStack(stack.snapshot(), { layers: 2, ...options, threads: pool3 });
+    // A stack's snapshot comes back onto a pool too (run choices alone will do), and on one thread without it.
+    const threadedStack = restoreAttentionStack(stack.snapshot(), { threads: pool3 });
+    expect(restoreAttentionStack(stack.snapshot(), { layers: [options, options], threads: pool2 }).layer(1).options.threads).toBe(pool2);
     const plainStack = restoreAttentionStack(stack.snapshot(), { layers: 2, ...options });
     expect([0, 1].map((i) => threadedStack.layer(i).options.threads)).toEqual([pool3, pool3]);
     expect(plainStack.layer(0).options.threads).toBeNull();

@@ -3,8 +3,10 @@ import { encodeSafetensors } from '../cache/safetensors.js';
 import { AttentionError, describeValue } from '../errors.js';
 import { AttentionEngine, createAttention } from './create-attention.js';
 import type { Attention } from './create-attention.js';
-import type { AttentionOptions } from './options.js';
-import { SNAPSHOT_VERSION } from './snapshot-state.js';
+import { RUN_OPTIONS } from './options.js';
+import type { AttentionOptions, RunOptions } from './options.js';
+import { snapshotVersion, snapshotWeights } from './snapshot-state.js';
+import type { SnapshotOptions } from './snapshot-state.js';
 
 /**
  * Options of a stack: `layers` engines alike, or one options object per layer.
@@ -23,10 +25,13 @@ export type AttentionStackOptions =
       /** Number of layers, a positive integer; each gets the options beside it. */
       readonly layers: number;
     })
-  | {
-      /** The options of each layer, in order; then no other option may be given. */
+  | (RunOptions & {
+      /**
+       * The options of each layer, in order. Beside them only {@link RunOptions} may be given
+       * (`threads`, `kernels`, `withWeights`): they apply to every layer that does not set its own.
+       */
       readonly layers: readonly AttentionOptions[];
-    };
+    });
 
 /**
  * Per-layer cache figures and their sums.
@@ -97,8 +102,12 @@ export interface AttentionStack {
    *   DISPOSED when a layer was disposed.
    */
   truncate(n: number): void;
-  /** Every layer in one safetensors file, tensor names prefixed `layers.<i>.`. @throws LAYER_MISMATCH mid-token; DISPOSED when a layer was disposed. */
-  snapshot(): Uint8Array;
+  /**
+   * Every layer in one safetensors file, tensor names prefixed `layers.<i>.`; with
+   * `{ weights: false }` without the layers' weights (see {@link Attention.snapshot}).
+   * @throws AttentionError LAYER_MISMATCH mid-token; DISPOSED when a layer was disposed.
+   */
+  snapshot(options?: SnapshotOptions): Uint8Array;
   /** Each layer's {@link CacheStats} and their sums. */
   stats(): StackStats;
   /** Empties every layer. @throws AttentionError DISPOSED when a layer was disposed (then no layer changes). */
@@ -137,10 +146,16 @@ export function layerOptions(options: AttentionStackOptions): AttentionOptions[]
   const { layers, ...shared } = options as { layers: unknown } & AttentionOptions;
   let perLayer: AttentionOptions[];
   if (Array.isArray(layers)) {
-    perLayer = layers as AttentionOptions[];
-    if (Object.keys(shared).length > 0) {
-      throw new AttentionError('INVALID_OPTION', `option layers: with one options object per layer, give no shared options (got ${Object.keys(shared).join(', ')})`, { field: 'layers' });
+    const others = Object.keys(shared).filter((key) => !(RUN_OPTIONS as readonly string[]).includes(key));
+    if (others.length > 0) {
+      throw new AttentionError(
+        'INVALID_OPTION',
+        `option layers: with one options object per layer, only ${RUN_OPTIONS.join(', ')} may be given beside them (got ${others.join(', ')})`,
+        { field: 'layers' },
+      );
     }
+    // Run choices beside the list (a thread pool, say) go to every layer that does not set its own.
+    perLayer = (layers as AttentionOptions[]).map((layer) => (layer !== null && typeof layer === 'object' ? { ...shared, ...layer } : layer));
   } else if (typeof layers === 'number' && Number.isInteger(layers) && layers >= 1) {
     perLayer = Array.from({ length: layers }, () => shared);
   } else {
@@ -196,13 +211,15 @@ export class EngineStack implements AttentionStack {
     for (const engine of this.engines) engine.truncate(n);
   }
 
-  snapshot(): Uint8Array {
+  snapshot(options: SnapshotOptions = {}): Uint8Array {
     this.assertLive('snapshot');
     this.assertAligned('snapshot');
+    const withWeights = snapshotWeights(options);
     const tensors = {};
-    const metadata: Record<string, string> = { format: 'attnstream.stack', version: SNAPSHOT_VERSION, layers: String(this.engines.length) };
+    const version = snapshotVersion(this.engines.map((e) => e.options), withWeights);
+    const metadata: Record<string, string> = { format: 'attnstream.stack', version, layers: String(this.engines.length) };
     this.engines.forEach((engine, i) => {
-      const state = engine.state(`layers.${i}.`);
+      const state = engine.state(`layers.${i}.`, withWeights);
       Object.assign(tensors, state.tensors);
       Object.assign(metadata, state.metadata);
     });

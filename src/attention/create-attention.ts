@@ -24,7 +24,8 @@ import type { CacheEvent, CacheListener } from './cache-event.js';
 import { kernelArena } from './kernel-arena.js';
 import { resolveOptions } from './options.js';
 import type { AttentionOptions, ResolvedOptions } from './options.js';
-import { SNAPSHOT_VERSION, stateTensors } from './snapshot-state.js';
+import { snapshotVersion, snapshotWeights, stateTensors } from './snapshot-state.js';
+import type { SnapshotOptions } from './snapshot-state.js';
 import type { EngineState } from './snapshot-state.js';
 import { MAX_STREAM_LENGTH } from './step.js';
 import type { AttentionStep } from './step.js';
@@ -99,8 +100,10 @@ export interface Attention {
   /**
    * The whole engine (options, weights, cached keys and values, stream position) as a safetensors
    * file; {@link restoreAttention} continues it bit for bit. See docs/snapshots.md for the layout.
+   * With `{ weights: false }` the weights are left out (a session's state without the model's
+   * static weights, a small fraction of the bytes): restoring it then needs the options with them.
    */
-  snapshot(): Uint8Array;
+  snapshot(options?: SnapshotOptions): Uint8Array;
   /** Calls `listener` synchronously on every cache event; returns the function that stops it. */
   addCacheListener(listener: CacheListener): () => void;
 }
@@ -369,15 +372,16 @@ export class AttentionEngine implements Attention {
     return this.cache.stats();
   }
 
-  snapshot(): Uint8Array {
+  snapshot(options: SnapshotOptions = {}): Uint8Array {
     this.assertLive('snapshot');
-    const { tensors, metadata } = this.state('');
-    return encodeSafetensors(tensors, { format: 'attnstream.attention', version: SNAPSHOT_VERSION, ...metadata });
+    const withWeights = snapshotWeights(options);
+    const { tensors, metadata } = this.state('', withWeights);
+    return encodeSafetensors(tensors, { format: 'attnstream.attention', version: snapshotVersion([this.options], withWeights), ...metadata });
   }
 
   /** The tensors and metadata of this engine, names prefixed by `prefix` (stacks prefix each layer). */
-  state(prefix: string): ReturnType<typeof stateTensors> {
-    return stateTensors({ options: this.options, cache: this.cache, emitted: this.emitted }, prefix);
+  state(prefix: string, withWeights: boolean): ReturnType<typeof stateTensors> {
+    return stateTensors({ options: this.options, cache: this.cache, emitted: this.emitted }, prefix, withWeights);
   }
 
   addCacheListener(listener: CacheListener): () => void {

@@ -380,6 +380,25 @@ function readWeights(weights: AttentionWeights, s: Shape, Float: FloatArrayConst
   });
 }
 
+/**
+ * The options that choose how an engine runs and what its steps carry, not their numbers: they may
+ * differ between an engine and its snapshot, and a restore takes them from the caller.
+ *
+ * @example
+ * ```ts
+ * import { createAttention, restoreAttention } from 'attnstream';
+ * import type { RunOptions } from 'attnstream';
+ * const attn = createAttention({ dim: 2 });
+ * attn.push([1, 0]);
+ * const choices: RunOptions = { withWeights: true, kernels: 'js' };
+ * console.log(restoreAttention(attn.snapshot(), choices).push([0, 1])[0]!.weights![0]); // Float32Array [0.2689…, 0.7310…]: scores 0 and 1
+ * ```
+ */
+export type RunOptions = Pick<AttentionOptions, 'kernels' | 'threads' | 'withWeights'>;
+
+/** The keys of {@link RunOptions}. */
+export const RUN_OPTIONS = ['kernels', 'threads', 'withWeights'] as const satisfies readonly (keyof RunOptions)[];
+
 /** Every field of {@link AttentionWeights}: the matrices, then their biases. */
 export const WEIGHT_NAMES = ['wq', 'wk', 'wv', 'wo', 'bq', 'bk', 'bv', 'bo'] as const;
 

@@ -3,6 +3,7 @@ import { AttentionError } from '../errors.js';
 import { AttentionEngine } from './create-attention.js';
 import { EngineStack, layerOptions } from './create-attention-stack.js';
 import type { AttentionStack, AttentionStackOptions } from './create-attention-stack.js';
+import type { RunOptions } from './options.js';
 import { assertFormat } from './restore-attention.js';
 import { restoreState } from './snapshot-state.js';
 
@@ -12,10 +13,10 @@ const MAX_LAYERS = 4096;
 /**
  * Rebuilds a stack from {@link AttentionStack.snapshot}'s bytes; every layer continues bit for bit.
  *
- * @param options when given, the stack's options as {@link createAttentionStack} takes them: the
- *   layer count and each layer's options must agree with the snapshot as for
- *   {@link restoreAttention}, and their `kernels`, `threads` and `withWeights` choose how the
- *   restored layers run (a stack on a thread pool comes back on it).
+ * @param options either the stack's options as {@link createAttentionStack} takes them (the layer
+ *   count and each layer's options must agree with the snapshot as for {@link restoreAttention}),
+ *   or only {@link RunOptions} for every layer (no `layers`), the rest taken from the file: e.g.
+ *   `{ threads: pool }` puts a saved stack back on a thread pool.
  * @throws AttentionError CORRUPT_SNAPSHOT or UNSUPPORTED_SNAPSHOT as {@link restoreAttention}, and
  *   CORRUPT_SNAPSHOT when the layers disagree on their length; INVALID_OPTION when `options` are
  *   invalid or disagree with the snapshot.
@@ -29,8 +30,9 @@ const MAX_LAYERS = 4096;
  * console.log(resumed.layer(1).push([1, 0, 0, 1])[0]!.weights![0]); // Float32Array [1]
  * ```
  */
-export function restoreAttentionStack(bytes: Uint8Array, options?: AttentionStackOptions): AttentionStack {
-  const expected = options === undefined ? null : layerOptions(options);
+export function restoreAttentionStack(bytes: Uint8Array, options?: AttentionStackOptions | RunOptions): AttentionStack {
+  const guarded = options !== undefined && options !== null && typeof options === 'object' && 'layers' in options;
+  const expected = guarded ? layerOptions(options as AttentionStackOptions) : null;
   const { tensors, metadata } = decodeSafetensors(bytes);
   assertFormat(metadata, 'attnstream.stack');
   const layers = Number(metadata['layers']);
@@ -40,7 +42,10 @@ export function restoreAttentionStack(bytes: Uint8Array, options?: AttentionStac
   if (expected !== null && expected.length !== layers) {
     throw new AttentionError('INVALID_OPTION', `option layers is ${expected.length} but the snapshot was taken with ${layers}`, { field: 'layers' });
   }
-  const engines = Array.from({ length: layers }, (_, i) => new AttentionEngine(restoreState(tensors, metadata, `layers.${i}.`, expected?.[i])));
+  const engines = Array.from(
+    { length: layers },
+    (_, i) => new AttentionEngine(restoreState(tensors, metadata, `layers.${i}.`, expected === null ? (options as RunOptions | undefined) : expected[i])),
+  );
   if (engines.some((e) => e.length !== engines[0]!.length)) {
     throw new AttentionError('CORRUPT_SNAPSHOT', `snapshot: layers disagree on their length (${engines.map((e) => e.length).join(', ')})`, { field: 'layers' });
   }

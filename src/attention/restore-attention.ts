@@ -2,17 +2,20 @@ import { decodeSafetensors } from '../cache/safetensors.js';
 import { AttentionError } from '../errors.js';
 import { AttentionEngine } from './create-attention.js';
 import type { Attention } from './create-attention.js';
-import type { AttentionOptions } from './options.js';
+import type { AttentionOptions, RunOptions } from './options.js';
 import { READABLE_SNAPSHOT_VERSIONS, restoreState } from './snapshot-state.js';
 
 /**
  * Rebuilds an engine from {@link Attention.snapshot}'s bytes. The restored engine continues bit for
  * bit as the original would have.
  *
- * @param options when given, must agree with the snapshot's on everything that shapes the numbers,
- *   the weights included (a guard against restoring the wrong layer or model); its `kernels`,
+ * @param options either the engine's options, which must agree with the snapshot's on everything
+ *   that shapes the numbers, the weights included (a guard against restoring the wrong layer or
+ *   model; required, with the weights, for a snapshot taken with `{ weights: false }`), or only
+ *   {@link RunOptions} (no `dim`), the rest taken from the file. Either way their `kernels`,
  *   `threads` and `withWeights`, when given, choose how the restored engine runs and what its
- *   steps carry. Without it the engine runs on the default kernels, with the snapshot's `withWeights`.
+ *   steps carry. Without options the engine runs on the default kernels, with the snapshot's
+ *   `withWeights`.
  * @throws AttentionError CORRUPT_SNAPSHOT for malformed or inconsistent bytes,
  *   UNSUPPORTED_SNAPSHOT for another format or version, INVALID_OPTION when `options` are invalid
  *   or disagree with the snapshot.
@@ -25,7 +28,7 @@ import { READABLE_SNAPSHOT_VERSIONS, restoreState } from './snapshot-state.js';
  * resumed.push([0, 1, 0, 1]); // as attn.push would
  * ```
  */
-export function restoreAttention(bytes: Uint8Array, options?: AttentionOptions): Attention {
+export function restoreAttention(bytes: Uint8Array, options?: AttentionOptions | RunOptions): Attention {
   const { tensors, metadata } = decodeSafetensors(bytes);
   assertFormat(metadata, 'attnstream.attention');
   return new AttentionEngine(restoreState(tensors, metadata, '', options));

@@ -2,22 +2,62 @@ import { PagedKVCache } from '../cache/paged-kv-cache.js';
 import type { KVBlock } from '../cache/kv-block.js';
 import type { Tensor, TensorInput } from '../cache/safetensors.js';
 import { readValueRow, writeValueRow } from '../cache/value-layout.js';
-import { AttentionError } from '../errors.js';
+import { AttentionError, describeValue } from '../errors.js';
 import { ropeRotate } from '../kernels/rope.js';
 import { oldestAttendable } from './attended-keys.js';
 import { kernelArena } from './kernel-arena.js';
-import { resolveOptions, WEIGHT_NAMES } from './options.js';
+import { resolveOptions, RUN_OPTIONS, WEIGHT_NAMES } from './options.js';
 import { MAX_STREAM_LENGTH } from './step.js';
-import type { AttentionOptions, AttentionWeights, ResolvedOptions } from './options.js';
-
-/** The snapshot layout this version writes. */
-export const SNAPSHOT_VERSION = '2';
+import type { AttentionOptions, AttentionWeights, ResolvedOptions, RunOptions } from './options.js';
 
 /**
- * The layouts this version reads: its own and version 1, which differs only in keys under RoPE
- * 'cache' positions (cached unrotated then; see docs/snapshots.md).
+ * The layouts this version reads: version 1, which differs only in keys under RoPE 'cache'
+ * positions (cached unrotated then); version 2; and version 3, which is 2 plus what a version-2
+ * reader would misread: projection biases, RoPE's variants, weights left out. A file is written at
+ * the lowest version that holds it (see docs/snapshots.md).
  */
-export const READABLE_SNAPSHOT_VERSIONS: readonly string[] = ['1', SNAPSHOT_VERSION];
+export const READABLE_SNAPSHOT_VERSIONS: readonly string[] = ['1', '2', '3'];
+
+/**
+ * What {@link Attention.snapshot} writes: `weights: false` leaves the projection weights out (they
+ * are the model's, not the session's; a restore is then given them). Default true.
+ *
+ * @example
+ * ```ts
+ * import { createAttention, restoreAttention } from 'attnstream';
+ * const w = [1, 0, 0, 1];
+ * const options = { dim: 2, weights: { wq: w, wk: w, wv: w } };
+ * const attn = createAttention(options);
+ * attn.push([1, 2]);
+ * const state = attn.snapshot({ weights: false }); // keys, values and position only
+ * console.log(restoreAttention(state, options).length); // 1
+ * ```
+ */
+export interface SnapshotOptions {
+  /** Include the weights. Default true. */
+  readonly weights?: boolean;
+}
+
+/** `options.weights`, checked: a boolean or absent. */
+export function snapshotWeights(options: SnapshotOptions): boolean {
+  if (options === null || typeof options !== 'object') throw new AttentionError('INVALID_ARGUMENT', 'snapshot: options must be an object { weights? }', { field: 'options' });
+  for (const key of Object.keys(options)) {
+    if (key !== 'weights') throw new AttentionError('INVALID_ARGUMENT', `snapshot: ${key} is not an option (known: weights)`, { field: key });
+  }
+  const weights = options.weights ?? true;
+  if (typeof weights !== 'boolean') throw new AttentionError('INVALID_ARGUMENT', `snapshot: weights must be a boolean, got ${describeValue(weights)}`, { field: 'weights' });
+  return weights;
+}
+
+/** The version a file holding engines of these options (weights saved or not) is written at. */
+export function snapshotVersion(options: readonly ResolvedOptions[], withWeights: boolean): string {
+  const needsThree = options.some(
+    (o) =>
+      (o.weights !== null && (!withWeights || o.weights.bq !== null || o.weights.bk !== null || o.weights.bv !== null || o.weights.bo !== null)) ||
+      (o.positions === 'rope' && (o.ropeDim !== o.headDim || o.ropeStyle !== 'half')),
+  );
+  return needsThree ? '3' : '2';
+}
 
 /** Everything an engine is: options, cache and how many outputs it returned. */
 export interface EngineState {
@@ -41,9 +81,14 @@ export interface EngineState {
  * | `weights.wq` … `weights.wo` | F32 or F64 | the projection matrices, row-major |
  * | `weights.bq` … `weights.bo` | F32 or F64 | the biases given, [width] |
  *
- * Metadata: `options` (JSON, without weights), `length`, `emitted`.
+ * Metadata: `options` (JSON, without weights), `length`, `emitted`; `weights: "external"` when the
+ * weights were left out (`withWeights` false), so that a restore must be given them.
  */
-export function stateTensors(state: EngineState, prefix: string): { tensors: Record<string, TensorInput>; metadata: Record<string, string> } {
+export function stateTensors(
+  state: EngineState,
+  prefix: string,
+  withWeights = true,
+): { tensors: Record<string, TensorInput>; metadata: Record<string, string> } {
   const { options: o, cache, emitted } = state;
   const dtype = o.precision === 'float32' ? 'F32' : 'F64';
   const { kvHeads, headDim, blockSize } = o;
@@ -98,7 +143,7 @@ export function stateTensors(state: EngineState, prefix: string): { tensors: Rec
     tensors[`${prefix}value_scales`] = { dtype: 'F32', shape: [T, kvHeads], data: valueScales! };
   }
   if (queries !== null) tensors[`${prefix}queries`] = { dtype, shape: [T, qWidth], data: queries };
-  if (o.weights !== null) {
+  if (o.weights !== null && withWeights) {
     tensors[`${prefix}weights.wq`] = { dtype, shape: [qWidth, o.dim], data: o.weights.wq };
     tensors[`${prefix}weights.wk`] = { dtype, shape: [kvWidth, o.dim], data: o.weights.wk };
     tensors[`${prefix}weights.wv`] = { dtype, shape: [kvWidth, o.dim], data: o.weights.wv };
@@ -115,6 +160,7 @@ export function stateTensors(state: EngineState, prefix: string): { tensors: Rec
       [`${prefix}options`]: JSON.stringify(plainOptions(o)),
       [`${prefix}length`]: String(cache.length),
       [`${prefix}emitted`]: String(emitted),
+      ...(o.weights !== null && !withWeights ? { [`${prefix}weights`]: 'external' } : {}),
     },
   };
 }
@@ -133,7 +179,7 @@ export function restoreState(
   tensors: ReadonlyMap<string, Tensor>,
   metadata: Readonly<Record<string, string>>,
   prefix: string,
-  expected?: AttentionOptions,
+  expected?: AttentionOptions | RunOptions,
 ): EngineState {
   const where = prefix === '' ? '' : ` (${prefix.slice(0, -1)})`;
   const fail = (message: string): never => {
@@ -152,27 +198,44 @@ export function restoreState(
     if (t !== undefined) weights[name] = t.data;
   }
   // The caller's options are checked first, as createAttention would: their mistakes are INVALID_OPTION, not the file's.
-  const wanted = expected === undefined ? null : resolveOptions(expected);
-  let o: ResolvedOptions;
-  try {
-    o = resolveOptions({ ...(stored as AttentionOptions), ...(Object.keys(weights).length > 0 ? { weights: weights as never } : {}) });
-  } catch (e) {
-    return fail(`stored options are invalid: ${(e as Error).message}`);
+  const guard = expected !== undefined && 'dim' in expected ? resolveOptions(expected as AttentionOptions) : null;
+  const choices = expected === undefined ? {} : runChoices(expected, guard === null);
+  const external = metadata[`${prefix}weights`];
+  if (external !== undefined && external !== 'external') fail(`weights metadata must be "external" when present, got ${JSON.stringify(external)}`);
+  if (external !== undefined && Object.keys(weights).length > 0) fail('weights metadata says "external" but the file holds weight tensors');
+  if (external !== undefined && guard?.weights == null) {
+    throw new AttentionError(
+      'INVALID_OPTION',
+      `snapshot${where} was saved without its weights (snapshot({ weights: false })): restore it with the engine's options, weights included`,
+      { field: 'weights' },
+    );
   }
-  if (wanted !== null) {
-    assertAgrees(o, wanted);
+  let o: ResolvedOptions;
+  if (external !== undefined) {
+    try {
+      o = resolveOptions({ ...(stored as AttentionOptions), weights: (expected as AttentionOptions).weights! });
+    } catch (e) {
+      throw new AttentionError('INVALID_OPTION', `snapshot${where}: the weights given do not fit its stored options: ${(e as Error).message}`, { field: 'weights' });
+    }
+  } else {
+    try {
+      o = resolveOptions({ ...(stored as AttentionOptions), ...(Object.keys(weights).length > 0 ? { weights: weights as never } : {}) });
+    } catch (e) {
+      return fail(`stored options are invalid: ${(e as Error).message}`);
+    }
+  }
+  if (guard !== null) assertAgrees(o, guard);
+  if (Object.keys(choices).length > 0) {
     // How to run and what to report are the caller's to choose: they do not change the numbers.
     o = resolveOptions({
       ...plainOptions(o),
       ...(o.weights === null ? {} : { weights: Object.fromEntries(Object.entries(o.weights).filter(([, w]) => w !== null)) as unknown as AttentionWeights }),
-      ...(expected!.withWeights === undefined ? {} : { withWeights: wanted.withWeights }),
-      ...(expected!.kernels === undefined ? {} : { kernels: expected!.kernels }),
-      ...(wanted.threads === null ? {} : { threads: wanted.threads }),
+      ...choices,
     });
   }
   const dtype = o.precision === 'float32' ? 'F32' : 'F64';
   for (const name of Object.keys(weights)) if (tensors.get(`${prefix}weights.${name}`)!.dtype !== dtype) fail(`weights.${name} is not ${dtype}`);
-  for (const name of WEIGHT_NAMES) {
+  for (const name of external === undefined ? WEIGHT_NAMES : []) {
     const required = name === 'wq' || name === 'wk' || name === 'wv';
     if (required ? (o.weights === null) !== (weights[name] === undefined) : o.weights === null && weights[name] !== undefined) {
       fail(`weights.${name} does not fit the stored options`);
@@ -287,12 +350,33 @@ function plainOptions(o: ResolvedOptions): AttentionOptions {
     precision: o.precision,
     withWeights: o.withWeights,
     positions: o.positions,
-    ...(o.positions === 'rope' ? { ropeBase: o.ropeBase, ropePositions: o.ropePositions, ropeDim: o.ropeDim, ropeStyle: o.ropeStyle } : {}),
+    ...(o.positions === 'rope' ? { ropeBase: o.ropeBase, ropePositions: o.ropePositions } : {}),
+    // Written only when not the default, so a file without them stays a version-2 file.
+    ...(o.positions === 'rope' && o.ropeDim !== o.headDim ? { ropeDim: o.ropeDim } : {}),
+    ...(o.positions === 'rope' && o.ropeStyle !== 'half' ? { ropeStyle: o.ropeStyle } : {}),
     ...(o.window === Infinity ? {} : { window: o.window, sinks: o.sinks, retain: o.retain }),
     lookahead: o.lookahead,
     blockSize: o.blockSize,
     cacheDtype: o.cacheDtype,
   };
+}
+
+/**
+ * The run choices in `expected` (kernels, threads, withWeights), those given. Without `dim`
+ * (`only`), `expected` may hold nothing else: the rest of the options come from the file.
+ */
+function runChoices(expected: AttentionOptions | RunOptions, only: boolean): RunOptions {
+  if (expected === null || typeof expected !== 'object') throw new AttentionError('INVALID_OPTION', 'option options must be an object', { field: 'options' });
+  for (const key of Object.keys(expected)) {
+    if (only && !(RUN_OPTIONS as readonly string[]).includes(key)) {
+      throw new AttentionError(
+        'INVALID_OPTION',
+        `option ${key}: options without dim choose only ${RUN_OPTIONS.join(', ')} (the rest comes from the snapshot); give the whole options to check them against it`,
+        { field: key },
+      );
+    }
+  }
+  return Object.fromEntries(RUN_OPTIONS.filter((key) => expected[key] !== undefined).map((key) => [key, expected[key]])) as RunOptions;
 }
 
 const STRUCTURAL = ['dim', 'heads', 'kvHeads', 'headDim', 'scale', 'precision', 'positions', 'ropeBase', 'ropePositions', 'ropeDim', 'ropeStyle', 'window', 'sinks', 'retain', 'lookahead', 'blockSize', 'cacheDtype'] as const;
@@ -311,7 +395,7 @@ function assertAgrees(stored: ResolvedOptions, expected: ResolvedOptions): void 
       const theirs = expected.weights[name];
       if ((mine === null) !== (theirs === null)) refuse(`weights.${name}`, `option weights.${name} is ${theirs === null ? 'absent' : 'given'} but the snapshot was taken ${mine === null ? 'without' : 'with'} it`);
       if (mine === null || theirs === null) continue;
-      const differs = mine.findIndex((v, i) => !Object.is(v, theirs[i]));
+      const differs = mine.findIndex((v, i) => v !== theirs[i]);
       if (differs >= 0) refuse(`weights.${name}`, `option weights.${name} differs from the snapshot's at element ${differs}: ${theirs[differs]} against ${mine[differs]}`);
     }
   }
