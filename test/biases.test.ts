@@ -29,9 +29,9 @@ function augmented(options: AttentionOptions, xs: readonly number[][]): { option
     return Array.from({ length: rows }, (_, r) => [...Array.from(w).slice(r * dim, (r + 1) * dim), b === undefined ? 0 : b[r]!]).flat();
   };
   const weights: AttentionWeights = {
-    wq: withColumn(wq, bq),
-    wk: withColumn(wk, bk),
-    wv: withColumn(wv, bv),
+    wq: withColumn(wq!, bq),
+    wk: withColumn(wk!, bk),
+    wv: withColumn(wv!, bv),
     ...(wo === undefined ? {} : { wo: [...Array.from(wo), ...new Array<number>(wo.length / dim).fill(0)], ...(bo === undefined ? {} : { bo: [...Array.from(bo), 0] }) }),
   };
   return { options: { ...options, dim: dim + 1, weights }, xs: xs.map((x) => [...x, 1]) };

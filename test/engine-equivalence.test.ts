@@ -149,7 +149,7 @@ describe('length 1', () => {
         for (const w of step!.weights!) expect(Array.from(w)).toEqual([1]);
         const o = createAttention(options).options;
         const x = xs[0]!;
-        const v = o.weights === null ? Float64Array.from(x) : times(o.weights.wv, x, o.kvHeads * o.headDim, o.weights.bv);
+        const v = o.weights === null ? Float64Array.from(x) : times(o.weights.wv!, x, o.kvHeads * o.headDim, o.weights.bv);
         const heads = new Float64Array(o.heads * o.headDim);
         for (let h = 0; h < o.heads; h++) {
           const g = Math.floor(h / o.groupSize);

@@ -64,11 +64,13 @@ export class ArenaWeights {
    */
   static copy(arena: WasmArena, o: ResolvedOptions, budget = WEIGHTS_BUDGET): ArenaWeights | null {
     const weights = o.weights;
-    if (weights === null || !(weights.wq instanceof Float32Array)) return null;
+    if (weights === null || o.precision !== 'float32') return null;
     const matrices: [Projection, FloatArray | null][] = [['wq', weights.wq], ['wk', weights.wk], ['wv', weights.wv], ['wo', weights.wo]];
     // Each matrix 16-byte aligned, for the kernel's vector loads.
     const sizes = matrices.map(([, m]) => (m === null ? 0 : 16 * Math.ceil(m.length / 4)));
     const bytes = sizes.reduce((a, b) => a + b, 0);
+    // Weights without any matrix (a caller who projects, no wo) leave nothing to copy.
+    if (bytes === 0) return null;
     const before = held.get(arena) ?? 0;
     if (before + bytes > budget) return null;
     const offset = arena.allocate(bytes);

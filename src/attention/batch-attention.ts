@@ -3,6 +3,7 @@ import type { FloatArray } from '../kernels/index.js';
 import { resolveOptions } from './options.js';
 import type { AttentionOptions, ResolvedOptions } from './options.js';
 import type { AttentionStep } from './step.js';
+import { assertProjects } from './options.js';
 import { assertFinite, readVector } from './vector.js';
 import type { Vector } from './vector.js';
 
@@ -24,6 +25,7 @@ import type { Vector } from './vector.js';
  */
 export function batchAttention(xs: readonly Vector[], options: AttentionOptions): AttentionStep[] {
   const o = resolveOptions(options);
+  assertProjects(o, 'batchAttention');
   if (!Array.isArray(xs)) throw new AttentionError('INVALID_ARGUMENT', `batchAttention: expected an array of vectors, got ${xs === null ? 'null' : typeof xs}`, { field: 'xs' });
   const n = xs.length;
   const { heads, kvHeads, headDim } = o;

@@ -22,7 +22,7 @@ import { attendedKeys, oldestAttendable, sinkRank } from './attended-keys.js';
 import type { AttendedKeys } from './attended-keys.js';
 import type { CacheEvent, CacheListener } from './cache-event.js';
 import { kernelArena } from './kernel-arena.js';
-import { resolveOptions } from './options.js';
+import { assertProjects, resolveOptions } from './options.js';
 import type { AttentionOptions, ResolvedOptions } from './options.js';
 import { snapshotVersion, snapshotWeights, stateTensors } from './snapshot-state.js';
 import type { SnapshotOptions } from './snapshot-state.js';
@@ -75,7 +75,9 @@ export interface Attention {
   pushMany(xs: readonly Vector[]): AttentionStep[];
   /**
    * For model code that projects by itself: q has heads·headDim numbers, k and v kvHeads·headDim.
-   * The engine applies RoPE when configured, caches k and v, attends, and applies wo when given.
+   * The engine applies RoPE when configured, caches k and v, attends, and applies wo (and bo) when
+   * given. An engine made for it holds no input weights: options whose `weights` leave out wq, wk
+   * and wv (`{ wo }`, or `{}`), with any head layout; such an engine refuses `push` and `pushMany`.
    */
   pushQKV(q: Vector, k: Vector, v: Vector): AttentionStep[];
   /** Outputs still waiting for look-ahead tokens, computed over the keys there are. None for causal attention. */
@@ -214,6 +216,7 @@ export class AttentionEngine implements Attention {
 
   push(x: Vector): AttentionStep[] {
     this.assertLive('push');
+    assertProjects(this.options, 'push');
     this.assertRoom('push', 1);
     // A sleeping worker wakes while this push projects, not after the step is handed over.
     this.options.threads?.wake();
@@ -227,6 +230,7 @@ export class AttentionEngine implements Attention {
     this.assertLive('pushMany');
     this.options.threads?.wake();
     if (!Array.isArray(xs)) throw new AttentionError('INVALID_ARGUMENT', 'pushMany: expected an array of vectors', { field: 'xs' });
+    assertProjects(this.options, 'pushMany');
     this.assertRoom('pushMany', xs.length);
     const o = this.options;
     const t0 = this.cache.length;

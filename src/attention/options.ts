@@ -8,7 +8,10 @@ import type { Vector } from './vector.js';
 
 /**
  * Projection matrices, row-major, `y = W·x + b` (the `torch.nn.Linear` convention); each bias is
- * optional (absent: no bias, as `Linear(bias=False)`), `bo` only with `wo`.
+ * optional (absent: no bias, as `Linear(bias=False)`), `bo` only with `wo`. `wq`, `wk` and `wv`
+ * come together, or not at all: weights without them (`{ wo }`, or `{}`) describe an engine whose
+ * caller projects (`pushQKV` only, e.g. a model that normalizes q and k after projecting them),
+ * with any head layout and no input weights held.
  *
  * @example
  * ```ts
@@ -22,11 +25,11 @@ import type { Vector } from './vector.js';
  */
 export interface AttentionWeights {
   /** (heads·headDim) × dim. */
-  readonly wq: Vector;
+  readonly wq?: Vector;
   /** (kvHeads·headDim) × dim. */
-  readonly wk: Vector;
+  readonly wk?: Vector;
   /** (kvHeads·headDim) × dim. */
-  readonly wv: Vector;
+  readonly wv?: Vector;
   /** dim × (heads·headDim). Without it the output is the head outputs concatenated. */
   readonly wo?: Vector;
   /** heads·headDim numbers added to `wq·x` (before RoPE, as the models that have one do). */
@@ -195,12 +198,12 @@ export interface ResolvedOptions {
   readonly withWeights: boolean;
   /** The projections copied at `precision`, row-major as given; null in seed mode. */
   readonly weights: {
-    /** (heads·headDim) × dim. */
-    readonly wq: FloatArray;
-    /** (kvHeads·headDim) × dim. */
-    readonly wk: FloatArray;
-    /** (kvHeads·headDim) × dim. */
-    readonly wv: FloatArray;
+    /** (heads·headDim) × dim, or null when the caller projects (then so are wk and wv). */
+    readonly wq: FloatArray | null;
+    /** (kvHeads·headDim) × dim, or null when the caller projects. */
+    readonly wk: FloatArray | null;
+    /** (kvHeads·headDim) × dim, or null when the caller projects. */
+    readonly wv: FloatArray | null;
     /** dim × (heads·headDim), or null when not given: the output is then the head outputs concatenated. */
     readonly wo: FloatArray | null;
     /** The biases at `precision`, each null when not given. */
@@ -365,13 +368,21 @@ function readWeights(weights: AttentionWeights, s: Shape, Float: FloatArrayConst
     if (!WEIGHT_NAMES.includes(key as never)) invalid(`weights.${key}`, `is not a weight (known: ${WEIGHT_NAMES.join(', ')})`);
   }
   if (weights.bo !== undefined && weights.wo === undefined) invalid('weights.bo', 'needs weights.wo: it is the output projection\'s bias');
+  const given = (['wq', 'wk', 'wv'] as const).filter((name) => weights[name] !== undefined);
+  if (given.length === 1 || given.length === 2) {
+    invalid('weights', `must give wq, wk and wv together (got ${given.join(' and ')}), or none of them when pushQKV brings q, k and v`);
+  }
+  const projects = given.length === 3;
+  for (const name of ['bq', 'bk', 'bv'] as const) {
+    if (!projects && weights[name] !== undefined) invalid(`weights.${name}`, `needs weights.w${name[1]}: it is that projection's bias`);
+  }
   const qWidth = s.heads * s.headDim;
   const kvWidth = s.kvHeads * s.headDim;
   const bias = (b: Vector | undefined, width: number, field: string) => (b === undefined ? null : matrix(b, 1, width, field, Float));
   return Object.freeze({
-    wq: matrix(weights.wq, qWidth, s.dim, 'weights.wq', Float),
-    wk: matrix(weights.wk, kvWidth, s.dim, 'weights.wk', Float),
-    wv: matrix(weights.wv, kvWidth, s.dim, 'weights.wv', Float),
+    wq: projects ? matrix(weights.wq, qWidth, s.dim, 'weights.wq', Float) : null,
+    wk: projects ? matrix(weights.wk, kvWidth, s.dim, 'weights.wk', Float) : null,
+    wv: projects ? matrix(weights.wv, kvWidth, s.dim, 'weights.wv', Float) : null,
     wo: weights.wo === undefined ? null : matrix(weights.wo, s.dim, qWidth, 'weights.wo', Float),
     bq: bias(weights.bq, qWidth, 'weights.bq'),
     bk: bias(weights.bk, kvWidth, 'weights.bk'),
@@ -398,6 +409,17 @@ export type RunOptions = Pick<AttentionOptions, 'kernels' | 'threads' | 'withWei
 
 /** The keys of {@link RunOptions}. */
 export const RUN_OPTIONS = ['kernels', 'threads', 'withWeights'] as const satisfies readonly (keyof RunOptions)[];
+
+/**
+ * Refuses `operation` (a push of inputs x) on an engine whose caller projects: weights without wq,
+ * wk and wv, fed q, k and v by pushQKV.
+ */
+export function assertProjects(o: ResolvedOptions, operation: string): void {
+  if (o.weights === null || o.weights.wq !== null) return;
+  throw new AttentionError('INVALID_ARGUMENT', `${operation}: these options have no wq, wk and wv to project inputs with; give q, k and v to pushQKV`, {
+    field: operation,
+  });
+}
 
 /** Every field of {@link AttentionWeights}: the matrices, then their biases. */
 export const WEIGHT_NAMES = ['wq', 'wk', 'wv', 'wo', 'bq', 'bk', 'bv', 'bo'] as const;

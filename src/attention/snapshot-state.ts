@@ -13,7 +13,8 @@ import type { AttentionOptions, AttentionWeights, ResolvedOptions, RunOptions } 
 /**
  * The layouts this version reads: version 1, which differs only in keys under RoPE 'cache'
  * positions (cached unrotated then); version 2; and version 3, which is 2 plus what a version-2
- * reader would misread: projection biases, RoPE's variants, weights left out. A file is written at
+ * reader would misread: projection biases, RoPE's variants, weights left out, an engine whose caller
+ * projects (no wq, wk, wv). A file is written at
  * the lowest version that holds it (see docs/snapshots.md).
  */
 export const READABLE_SNAPSHOT_VERSIONS: readonly string[] = ['1', '2', '3'];
@@ -53,7 +54,7 @@ export function snapshotWeights(options: SnapshotOptions): boolean {
 export function snapshotVersion(options: readonly ResolvedOptions[], withWeights: boolean): string {
   const needsThree = options.some(
     (o) =>
-      (o.weights !== null && (!withWeights || o.weights.bq !== null || o.weights.bk !== null || o.weights.bv !== null || o.weights.bo !== null)) ||
+      (o.weights !== null && (!withWeights || o.weights.wq === null || o.weights.bq !== null || o.weights.bk !== null || o.weights.bv !== null || o.weights.bo !== null)) ||
       (o.positions === 'rope' && (o.ropeDim !== o.headDim || o.ropeStyle !== 'half')),
   );
   return needsThree ? '3' : '2';
@@ -144,9 +145,9 @@ export function stateTensors(
   }
   if (queries !== null) tensors[`${prefix}queries`] = { dtype, shape: [T, qWidth], data: queries };
   if (o.weights !== null && withWeights) {
-    tensors[`${prefix}weights.wq`] = { dtype, shape: [qWidth, o.dim], data: o.weights.wq };
-    tensors[`${prefix}weights.wk`] = { dtype, shape: [kvWidth, o.dim], data: o.weights.wk };
-    tensors[`${prefix}weights.wv`] = { dtype, shape: [kvWidth, o.dim], data: o.weights.wv };
+    if (o.weights.wq !== null) tensors[`${prefix}weights.wq`] = { dtype, shape: [qWidth, o.dim], data: o.weights.wq };
+    if (o.weights.wk !== null) tensors[`${prefix}weights.wk`] = { dtype, shape: [kvWidth, o.dim], data: o.weights.wk };
+    if (o.weights.wv !== null) tensors[`${prefix}weights.wv`] = { dtype, shape: [kvWidth, o.dim], data: o.weights.wv };
     if (o.weights.wo !== null) tensors[`${prefix}weights.wo`] = { dtype, shape: [o.dim, qWidth], data: o.weights.wo };
     const biases = { bq: qWidth, bk: kvWidth, bv: kvWidth, bo: o.dim };
     for (const [name, width] of Object.entries(biases)) {
@@ -235,12 +236,6 @@ export function restoreState(
   }
   const dtype = o.precision === 'float32' ? 'F32' : 'F64';
   for (const name of Object.keys(weights)) if (tensors.get(`${prefix}weights.${name}`)!.dtype !== dtype) fail(`weights.${name} is not ${dtype}`);
-  for (const name of external === undefined ? WEIGHT_NAMES : []) {
-    const required = name === 'wq' || name === 'wk' || name === 'wv';
-    if (required ? (o.weights === null) !== (weights[name] === undefined) : o.weights === null && weights[name] !== undefined) {
-      fail(`weights.${name} does not fit the stored options`);
-    }
-  }
   const length = integerField(metadata[`${prefix}length`], 'length', fail);
   if (length > MAX_STREAM_LENGTH) fail(`length ${length} exceeds the ${MAX_STREAM_LENGTH} tokens a stream can hold`);
   const emitted = integerField(metadata[`${prefix}emitted`], 'emitted', fail);

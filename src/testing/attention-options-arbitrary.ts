@@ -174,9 +174,10 @@ function cutWeights(drawn: AttentionWeights, largest: WeightsShape, shape: Shape
     return out;
   };
   const weights = {
-    wq: rows(drawn.wq, heads),
-    wk: rows(drawn.wk, kvHeads),
-    wv: rows(drawn.wv, kvHeads),
+    // attentionWeightsArbitrary always draws wq, wk and wv.
+    wq: rows(drawn.wq!, heads),
+    wk: rows(drawn.wk!, kvHeads),
+    wv: rows(drawn.wv!, kvHeads),
     ...(biases ? { bq: rows(drawn.bq!, heads, 1, 1), bk: rows(drawn.bk!, kvHeads, 1, 1), bv: rows(drawn.bv!, kvHeads, 1, 1) } : {}),
   };
   if (!output) return weights;

@@ -1,6 +1,7 @@
 import { resolveOptions } from '../attention/index.js';
 import type { AttentionOptions, AttentionStep, ResolvedOptions, Vector } from '../attention/index.js';
 import { AttentionError } from '../errors.js';
+import { inputProjections } from './internal/input-projections.js';
 import { multiply } from './internal/multiply.js';
 
 /**
@@ -56,7 +57,7 @@ export function traceReference(xs: readonly Vector[], options: AttentionOptions)
   const o = resolveOptions(options);
   const { dim, heads, kvHeads, headDim } = o;
   // The caller's numbers, not resolveOptions' copies, which are rounded to the engine's precision.
-  const w = options.weights;
+  const w = inputProjections(options) ?? undefined;
   const tokens = xs.map((x, t) => checkedToken(x, dim, t));
   const q = tokens.map((x) => (w === undefined ? x : multiply(w.wq, x, heads * headDim, w.bq)));
   const k = tokens.map((x) => (w === undefined ? x : multiply(w.wk, x, kvHeads * headDim, w.bk)));

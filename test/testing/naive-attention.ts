@@ -73,9 +73,9 @@ export class NaiveAttention {
       return y;
     };
     const token = {
-      q: project(o.weights?.wq, o.weights?.bq ?? null, o.heads * o.headDim),
-      k: project(o.weights?.wk, o.weights?.bk ?? null, o.kvHeads * o.headDim),
-      v: project(o.weights?.wv, o.weights?.bv ?? null, o.kvHeads * o.headDim),
+      q: project(o.weights?.wq ?? undefined, o.weights?.bq ?? null, o.heads * o.headDim),
+      k: project(o.weights?.wk ?? undefined, o.weights?.bk ?? null, o.kvHeads * o.headDim),
+      v: project(o.weights?.wv ?? undefined, o.weights?.bv ?? null, o.kvHeads * o.headDim),
     };
     if (o.invFreq !== null && o.ropePositions === 'absolute') {
       for (let g = 0; g < o.kvHeads; g++) {

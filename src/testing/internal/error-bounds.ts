@@ -1,5 +1,6 @@
 import { resolveOptions } from '../../attention/index.js';
 import type { AttentionOptions, AttentionStep, Vector } from '../../attention/index.js';
+import { inputProjections } from './input-projections.js';
 import { multiply } from './multiply.js';
 
 /**
@@ -67,7 +68,7 @@ export function errorBounds(
   const o = resolveOptions(options);
   const { dim, heads, kvHeads, headDim } = o;
   const u = UNIT_ROUNDOFF[o.precision];
-  const w = options.weights;
+  const w = inputProjections(options) ?? undefined;
   // A four-lane sum of m terms adds each through at most ⌈m/4⌉ + 2 roundings: the projection over
   // dim (without weights there is none), the score over headDim.
   const scoreRoundings = ROUNDINGS + (w === undefined ? 0 : Math.ceil(dim / 4) + 2) + Math.ceil(headDim / 4) + 2;

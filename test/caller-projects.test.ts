@@ -1,0 +1,82 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { batchAttention, createAttention, restoreAttention } from '../src/index.js';
+import type { AttentionOptions, AttentionStep } from '../src/index.js';
+import { decodeSafetensors } from '../src/cache/safetensors.js';
+import { referenceAttention } from '../src/testing/index.js';
+import { expectClose } from './support/close.js';
+import { configArbitrary, mulberry32 } from './support/engine-arbitraries.js';
+
+// An engine whose caller projects: weights without wq, wk and wv (only wo and bo, or nothing), fed
+// q, k and v by pushQKV, as a model that normalizes q and k after projecting them must be.
+
+/** Projected configs (any head layout, positions, window, look-ahead, kernels) and the same engine without its input projections. */
+const projectedCase = configArbitrary({ precision: 'float64' })
+  .filter((o) => o.weights !== undefined)
+  .chain((options) => fc.integer({ min: 1, max: 12 }).map((length) => ({ options, length })));
+
+function withoutInputProjections(options: AttentionOptions): AttentionOptions {
+  const { wq: _q, wk: _k, wv: _v, bq: _bq, bk: _bk, bv: _bv, ...rest } = options.weights!;
+  return { ...options, weights: rest };
+}
+
+/** `w·x + b` in float64, w row-major. */
+function project(w: ArrayLike<number>, b: ArrayLike<number> | undefined, x: readonly number[]): number[] {
+  return Array.from({ length: w.length / x.length }, (_, r) => x.reduce((s, v, c) => s + w[r * x.length + c]! * v, 0) + (b?.[r] ?? 0));
+}
+
+const flushed = (steps: AttentionStep[], engine: { flush(): AttentionStep[] }) => [...steps, ...engine.flush()];
+
+describe('an engine whose caller projects (weights without wq, wk, wv)', () => {
+  it('gives through pushQKV exactly what an engine holding the projections gives through pushQKV, and within 1e-12 what it gives through push', () => {
+    fc.assert(
+      fc.property(projectedCase, fc.integer(), ({ options, length }, seed) => {
+        const random = mulberry32(seed);
+        const w = options.weights!;
+        const xs = Array.from({ length }, () => Array.from({ length: options.dim }, () => random() * 4 - 2));
+        const qkv = xs.map((x) => [project(w.wq!, w.bq, x), project(w.wk!, w.bk, x), project(w.wv!, w.bv, x)] as const);
+        const caller = createAttention(withoutInputProjections(options));
+        const holder = createAttention(options);
+        const pushedQKV = flushed(qkv.flatMap(([q, k, v]) => caller.pushQKV(q, k, v)), caller);
+        expect(pushedQKV).toEqual(flushed(qkv.flatMap(([q, k, v]) => holder.pushQKV(q, k, v)), holder));
+        const pushed = createAttention(options);
+        flushed(xs.flatMap((x) => pushed.push(x)), pushed).forEach((step, n) => expectClose(pushedQKV[n]!.output, step.output, 1e-12, `output ${step.index}`));
+      }),
+      { numRuns: 80 },
+    );
+  });
+
+  it('holds no input weights, refuses inputs x (push, pushMany, batchAttention, the testing kit) and changes nothing', () => {
+    const options: AttentionOptions = { dim: 6, heads: 4, kvHeads: 2, headDim: 8, positions: 'rope', weights: { wo: new Array(6 * 32).fill(0.01) } };
+    const engine = createAttention(options);
+    expect(engine.options.weights).toMatchObject({ wq: null, wk: null, wv: null });
+    expect(engine.options.scale).toBeCloseTo(1 / Math.sqrt(8), 15);
+    engine.pushQKV(new Array(32).fill(0.5), new Array(16).fill(1), new Array(16).fill(2));
+    for (const refused of [() => engine.push(new Array(6).fill(1)), () => engine.pushMany([new Array(6).fill(1)]), () => batchAttention([new Array(6).fill(1)], options)]) {
+      expect(refused).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('give q, k and v to pushQKV') }));
+    }
+    expect(() => referenceAttention([new Array(6).fill(1)], options)).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT', details: { field: 'weights' } }));
+    expect(engine.length).toBe(1);
+  });
+
+  it('saves and restores without input projections (a version-3 file), continuing bit for bit', () => {
+    const options: AttentionOptions = { dim: 4, heads: 2, kvHeads: 1, headDim: 4, weights: { wo: Array.from({ length: 32 }, (_, i) => Math.sin(i)), bo: [1, 2, 3, 4] } };
+    const engine = createAttention(options);
+    const row = (n: number, k: number) => Array.from({ length: n }, (_, i) => Math.cos(i * k));
+    engine.pushQKV(row(8, 1), row(4, 2), row(4, 3));
+    const bytes = engine.snapshot();
+    const { tensors, metadata } = decodeSafetensors(bytes);
+    expect([...tensors.keys()].filter((name) => name.startsWith('weights.')).sort()).toEqual(['weights.bo', 'weights.wo']);
+    expect(metadata['version']).toBe('3');
+    expect(restoreAttention(bytes).pushQKV(row(8, 4), row(4, 5), row(4, 6))).toEqual(engine.pushQKV(row(8, 4), row(4, 5), row(4, 6)));
+  });
+
+  it('refuses some of wq, wk, wv without the others, and an input bias without its matrix', () => {
+    const w = new Array(16).fill(0.1);
+    expect(() => createAttention({ dim: 4, weights: { wq: w, wk: w } })).toThrow(
+      expect.objectContaining({ code: 'INVALID_OPTION', message: 'option weights must give wq, wk and wv together (got wq and wk), or none of them when pushQKV brings q, k and v' }),
+    );
+    expect(() => createAttention({ dim: 4, weights: { bk: [1, 2, 3, 4] } })).toThrow(expect.objectContaining({ code: 'INVALID_OPTION', details: { field: 'weights.bk' } }));
+    expect(createAttention({ dim: 4, heads: 2, kvHeads: 1, weights: {} }).options.outputDim).toBe(4);
+  });
+});
