@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { alibiSlopes, batchAttention, createAttention } from '../src/index.js';
+import { alibiSlopes, batchAttention, createAttention, restoreAttention } from '../src/index.js';
 import type { AttentionOptions, AttentionWeights } from '../src/index.js';
 import { ropeInverseFrequencies, ropeRotate } from '../src/kernels/index.js';
 import { expectClose, scaledError } from './support/close.js';
@@ -171,6 +171,27 @@ describe('RoPE variants: interleaved pairs and partial rotary', () => {
         expectClose(batch[i]!.output, c.outputs[i]!, tolerance, `${c.name} batch ${i}`);
       });
     }
+  });
+
+  it('frequencies given as such are used as given, saved, and compared on restore', () => {
+    const ropeFrequencies = [0.9, 0.01];
+    const options: AttentionOptions = { dim: 4, positions: 'rope', ropeFrequencies, precision: 'float64', withWeights: true };
+    const attn = createAttention(options);
+    // With k = x rotated by p·f and q likewise, q·k depends on f through cos((i − j)·f): here f0 = 0.9 turns pair 0 by 0.9.
+    attn.push([1, 0, 0, 0]);
+    const [step] = attn.push([1, 0, 0, 0]);
+    const z = Math.exp(Math.cos(0.9)) + Math.exp(1);
+    expectClose(step!.weights![0]!, [Math.exp(Math.cos(0.9)) / z, Math.exp(1) / z], 1e-15);
+    const bytes = attn.snapshot();
+    expect(restoreAttention(bytes).options.invFreq).toEqual(Float64Array.from(ropeFrequencies));
+    expect(() => restoreAttention(bytes, { ...options, ropeFrequencies: [0.9, 0.02] })).toThrow(
+      expect.objectContaining({ code: 'INVALID_OPTION', message: 'option ropeFrequencies gives 0.02 at element 1 but the snapshot was taken with 0.01' }),
+    );
+    for (const [bad, code] of [[[0.9], 'DIMENSION_MISMATCH'], [[0.9, 0], 'INVALID_OPTION'], [[0.9, Number.NaN], 'INVALID_OPTION']] as const) {
+      expect(() => createAttention({ ...options, ropeFrequencies: bad })).toThrow(expect.objectContaining({ code, details: expect.objectContaining({ field: 'ropeFrequencies' }) }));
+    }
+    expect(() => createAttention({ ...options, ropeBase: 100 })).toThrow(expect.objectContaining({ code: 'INVALID_OPTION', details: { field: 'ropeFrequencies' } }));
+    expect(() => createAttention({ dim: 4, ropeFrequencies })).toThrow(expect.objectContaining({ code: 'INVALID_OPTION', details: { field: 'ropeFrequencies' } }));
   });
 
   it('refuses an odd or too large ropeDim, an unknown style, and either without RoPE', () => {

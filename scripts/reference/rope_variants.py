@@ -1,5 +1,6 @@
 """Writes test/fixtures/rope-variants-numpy.json: attention with RoPE's variants, partial rotary
-(the first rope_dim numbers of a head rotate) and interleaved pairs (2m, 2m + 1), computed by numpy
+(the first rope_dim numbers of a head rotate), interleaved pairs (2m, 2m + 1) and frequencies
+given as such (Llama 3's rope_scaling), computed by numpy
 in float64 from the formulas alone, as an outside reference for the ropeDim and ropeStyle options.
 Run from the repository root: python3 scripts/reference/rope_variants.py
 
@@ -10,11 +11,27 @@ base^(-2m / rope_dim), a max-subtracted softmax, output = W_o concat(heads).
 import json
 import numpy as np
 
+def llama3_frequencies(rope_dim, base, factor=8.0, low=1.0, high=4.0, original=8192):
+    """Hugging Face's rope_scaling type 'llama3' (_compute_llama3_parameters), written out."""
+    inv = base ** (-np.arange(0, rope_dim, 2) / rope_dim)
+    low_wavelen, high_wavelen = original / low, original / high
+    out = []
+    for f in inv:
+        wavelen = 2 * np.pi / f
+        if wavelen < high_wavelen:
+            out.append(f)
+        elif wavelen > low_wavelen:
+            out.append(f / factor)
+        else:
+            smooth = (original / wavelen - low) / (high - low)
+            out.append((1 - smooth) * f / factor + smooth * f)
+    return np.array(out)
+
 def rope(u, p, rope_dim, style, base):
     out = u.copy()
     half = rope_dim // 2
     for m in range(half):
-        theta = p * base ** (-2.0 * m / rope_dim)
+        theta = p * (base[m] if isinstance(base, np.ndarray) else base ** (-2.0 * m / rope_dim))
         a, b = (2 * m, 2 * m + 1) if style == 'interleaved' else (m, m + half)
         out[a] = u[a] * np.cos(theta) - u[b] * np.sin(theta)
         out[b] = u[b] * np.cos(theta) + u[a] * np.sin(theta)
@@ -45,6 +62,7 @@ for name, (n, d, H, G, hd, rope_dim, style, base) in {
     'half_partial_quarter_neox_style': (9, 16, 2, 1, 8, 2, 'half', 10000.0),
     'half_partial_odd_head': (7, 10, 2, 2, 5, 4, 'half', 100.0),
     'interleaved_partial_gqa': (10, 12, 4, 2, 6, 4, 'interleaved', 500.0),
+    'llama3_scaled_frequencies': (9, 8, 2, 1, 8, 8, 'half', llama3_frequencies(8, 500000.0)),
 }.items():
     x = rng.standard_normal((n, d)) * 2
     W = {'q': rng.standard_normal((H * hd, d)) / np.sqrt(d), 'k': rng.standard_normal((G * hd, d)) / np.sqrt(d),
@@ -52,7 +70,8 @@ for name, (n, d, H, G, hd, rope_dim, style, base) in {
     y = attention(x, H, G, hd, W, rope_dim, style, base)
     cases.append({
         'name': name,
-        'options': {'dim': d, 'heads': H, 'kvHeads': G, 'headDim': hd, 'positions': 'rope', 'ropeDim': rope_dim, 'ropeStyle': style, 'ropeBase': base},
+        'options': {'dim': d, 'heads': H, 'kvHeads': G, 'headDim': hd, 'positions': 'rope', 'ropeDim': rope_dim, 'ropeStyle': style,
+                    **({'ropeFrequencies': base.tolist()} if isinstance(base, np.ndarray) else {'ropeBase': base})},
         'x': x.tolist(),
         'weights': {f'w{p}': W[p].reshape(-1).tolist() for p in W},
         'outputs': y.tolist(),

@@ -126,6 +126,13 @@ export interface AttentionOptions {
    * original Llama checkpoints).
    */
   readonly ropeStyle?: 'half' | 'interleaved';
+  /**
+   * RoPE's rotation speeds themselves, `invFreq[m]` for m < ropeDim/2 (positive finite numbers),
+   * instead of `ropeBase^(−2m / ropeDim)`: for scaled RoPE, such as Llama 3's `rope_scaling`
+   * (type 'llama3'), linear or NTK-aware interpolation, which compute them from the base. Not
+   * with `ropeBase`.
+   */
+  readonly ropeFrequencies?: Vector;
   /** Sliding window W: token i attends j with i−W < j (W counts token i itself). Default: unbounded. */
   readonly window?: number;
   /** With `window`: the first S tokens stay attendable forever (attention sinks). Default 0. */
@@ -224,6 +231,8 @@ export interface ResolvedOptions {
   readonly ropeDim: number;
   /** Which numbers RoPE pairs: 'half' (m, m + ropeDim/2) or 'interleaved' (2m, 2m + 1). */
   readonly ropeStyle: 'half' | 'interleaved';
+  /** The rotation speeds when given by `ropeFrequencies` (a copy), else null: they come from ropeBase. */
+  readonly ropeFrequencies: Float64Array | null;
   /** Infinity when unbounded. */
   readonly window: number;
   /** Attention sinks: the first tokens, attendable forever. 0 without. */
@@ -254,7 +263,7 @@ const MAX_BLOCK_NUMBERS = 2 ** 27;
 
 const KNOWN_OPTIONS = new Set([
   'dim', 'heads', 'kvHeads', 'headDim', 'weights', 'scale', 'precision', 'withWeights', 'positions',
-  'ropeBase', 'ropePositions', 'ropeDim', 'ropeStyle', 'window', 'sinks', 'retain', 'lookahead', 'blockSize', 'cacheDtype', 'kernels', 'threads',
+  'ropeBase', 'ropePositions', 'ropeDim', 'ropeStyle', 'ropeFrequencies', 'window', 'sinks', 'retain', 'lookahead', 'blockSize', 'cacheDtype', 'kernels', 'threads',
 ]);
 
 /**
@@ -316,6 +325,9 @@ export function resolveOptions(options: AttentionOptions): ResolvedOptions {
   const ropeStyle = options.ropeStyle ?? 'half';
   if (ropeStyle !== 'half' && ropeStyle !== 'interleaved') invalid('ropeStyle', `must be 'half' or 'interleaved', got ${describeValue(ropeStyle)}`);
   if (options.ropeStyle !== undefined && positions !== 'rope') invalid('ropeStyle', "only applies with positions: 'rope'");
+  const ropeFrequencies = options.ropeFrequencies === undefined ? null : readFrequencies(options.ropeFrequencies, ropeDim / 2);
+  if (ropeFrequencies !== null && positions !== 'rope') invalid('ropeFrequencies', "only applies with positions: 'rope'");
+  if (ropeFrequencies !== null && options.ropeBase !== undefined) invalid('ropeFrequencies', 'replaces ropeBase: give one of them');
 
   const window = options.window === undefined || options.window === Infinity ? Infinity : positiveInteger(options.window, 'window');
   const sinks = nonNegativeInteger(options.sinks ?? 0, 'sinks');
@@ -349,8 +361,8 @@ export function resolveOptions(options: AttentionOptions): ResolvedOptions {
   const outputDim = weights === null || weights.wo !== null ? dim : heads * headDim;
   return Object.freeze({
     dim, heads, kvHeads, headDim, groupSize: heads / kvHeads, scale, precision, Float, withWeights, weights, outputDim,
-    positions, ropeBase, ropePositions, ropeDim, ropeStyle, window, sinks, retain, lookahead, blockSize, cacheDtype, kernels, threads,
-    invFreq: positions === 'rope' ? ropeInverseFrequencies(ropeDim, ropeBase) : null,
+    positions, ropeBase, ropePositions, ropeDim, ropeStyle, ropeFrequencies, window, sinks, retain, lookahead, blockSize, cacheDtype, kernels, threads,
+    invFreq: positions !== 'rope' ? null : (ropeFrequencies ?? ropeInverseFrequencies(ropeDim, ropeBase)),
     slopes: positions === 'alibi' ? alibiSlopes(heads) : null,
   });
 }
@@ -423,6 +435,21 @@ export function assertProjects(o: ResolvedOptions, operation: string): void {
 
 /** Every field of {@link AttentionWeights}: the matrices, then their biases. */
 export const WEIGHT_NAMES = ['wq', 'wk', 'wv', 'wo', 'bq', 'bk', 'bv', 'bo'] as const;
+
+/** `ropeFrequencies`, checked: `count` positive finite numbers, copied. */
+function readFrequencies(given: Vector, count: number): Float64Array {
+  if (given === null || typeof given !== 'object' || typeof given.length !== 'number') invalid('ropeFrequencies', `must be an array of ${count} numbers (ropeDim / 2)`);
+  if (given.length !== count) {
+    throw new AttentionError('DIMENSION_MISMATCH', `ropeFrequencies: expected ${count} numbers (ropeDim / 2), got ${given.length}`, { field: 'ropeFrequencies', expected: count, actual: given.length });
+  }
+  const out = new Float64Array(count);
+  for (let m = 0; m < count; m++) {
+    const value = given[m];
+    if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) invalid('ropeFrequencies', `element ${m} must be a finite number > 0, got ${describeValue(value)}`);
+    out[m] = value;
+  }
+  return out;
+}
 
 /** A weight matrix, row-major `rows × cols`; a bias is one row (`rows` 1), named by element alone. */
 function matrix(w: Vector | undefined, rows: number, cols: number, field: string, Float: FloatArrayConstructor): FloatArray {

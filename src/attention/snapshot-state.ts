@@ -55,7 +55,7 @@ export function snapshotVersion(options: readonly ResolvedOptions[], withWeights
   const needsThree = options.some(
     (o) =>
       (o.weights !== null && (!withWeights || o.weights.wq === null || o.weights.bq !== null || o.weights.bk !== null || o.weights.bv !== null || o.weights.bo !== null)) ||
-      (o.positions === 'rope' && (o.ropeDim !== o.headDim || o.ropeStyle !== 'half')),
+      (o.positions === 'rope' && (o.ropeDim !== o.headDim || o.ropeStyle !== 'half' || o.ropeFrequencies !== null)),
   );
   return needsThree ? '3' : '2';
 }
@@ -345,7 +345,8 @@ function plainOptions(o: ResolvedOptions): AttentionOptions {
     precision: o.precision,
     withWeights: o.withWeights,
     positions: o.positions,
-    ...(o.positions === 'rope' ? { ropeBase: o.ropeBase, ropePositions: o.ropePositions } : {}),
+    ...(o.positions === 'rope' ? (o.ropeFrequencies === null ? { ropeBase: o.ropeBase } : { ropeFrequencies: Array.from(o.ropeFrequencies) }) : {}),
+    ...(o.positions === 'rope' ? { ropePositions: o.ropePositions } : {}),
     // Written only when not the default, so a file without them stays a version-2 file.
     ...(o.positions === 'rope' && o.ropeDim !== o.headDim ? { ropeDim: o.ropeDim } : {}),
     ...(o.positions === 'rope' && o.ropeStyle !== 'half' ? { ropeStyle: o.ropeStyle } : {}),
@@ -398,6 +399,11 @@ function assertAgrees(stored: ResolvedOptions, expected: ResolvedOptions): void 
     if (stored[key] !== expected[key]) {
       throw new AttentionError('INVALID_OPTION', `option ${key} is ${String(expected[key])} but the snapshot was taken with ${String(stored[key])}`, { field: key });
     }
+  }
+  // The rotation speeds given as such (ropeFrequencies): a base or ropeDim that differs was named above.
+  const differs = stored.invFreq?.findIndex((f, m) => f !== expected.invFreq?.[m]) ?? -1;
+  if (differs >= 0) {
+    refuse('ropeFrequencies', `option ropeFrequencies gives ${expected.invFreq![differs]} at element ${differs} but the snapshot was taken with ${stored.invFreq![differs]}`);
   }
 }
 

@@ -110,7 +110,7 @@ function rope(o: ResolvedOptions, u: Float64Array, position: number): Float64Arr
   const half = o.ropeDim / 2;
   const out = Float64Array.from(u);
   for (let m = 0; m < half; m++) {
-    const angle = position * Math.pow(o.ropeBase, (-2 * m) / o.ropeDim);
+    const angle = position * (o.ropeFrequencies?.[m] ?? Math.pow(o.ropeBase, (-2 * m) / o.ropeDim));
     const a = o.ropeStyle === 'interleaved' ? 2 * m : m;
     const b = o.ropeStyle === 'interleaved' ? 2 * m + 1 : m + half;
     out[a] = u[a]! * Math.cos(angle) - u[b]! * Math.sin(angle);

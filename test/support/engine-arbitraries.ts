@@ -39,6 +39,8 @@ export function configArbitrary(constraints: ConfigConstraints = {}): fc.Arbitra
       ropeStyle: fc.constantFrom<'half' | 'interleaved'>('half', 'interleaved'),
       // RoPE over the whole head, or over its first ropeDim numbers (partial rotary), by halving.
       ropePartial: fc.boolean(),
+      // Rotation speeds given as such (scaled RoPE) rather than from the base.
+      ropeScaled: fc.boolean(),
       window: longStream ? fc.option(fc.integer({ min: 1, max: 8 }), { nil: undefined }) : fc.constant(undefined),
       sinks: longStream ? fc.integer({ min: 0, max: 3 }) : fc.constant(0),
       retain: longStream ? fc.integer({ min: 0, max: 4 }) : fc.constant(0),
@@ -72,6 +74,9 @@ export function configArbitrary(constraints: ConfigConstraints = {}): fc.Arbitra
         ...(c.positions === 'rope' && c.cacheRope ? { ropePositions: 'cache' as const } : {}),
         ...(c.positions === 'rope' && c.ropeStyle === 'interleaved' ? { ropeStyle: 'interleaved' as const } : {}),
         ...(c.positions === 'rope' && c.ropePartial && headDim >= 4 ? { ropeDim: 2 * Math.floor(headDim / 4) } : {}),
+        ...(c.positions === 'rope' && c.ropeScaled
+          ? { ropeFrequencies: Array.from({ length: (c.ropePartial && headDim >= 4 ? 2 * Math.floor(headDim / 4) : headDim) / 2 }, (_, m) => 0.7 ** m / (1 + (c.seed & 7))) }
+          : {}),
         ...(c.window === undefined ? {} : { window: c.window, sinks: c.sinks, ...(c.retain > 0 ? { retain: c.retain } : {}) }),
         ...(c.lookahead > 0 ? { lookahead: c.lookahead } : {}),
         ...(projected
