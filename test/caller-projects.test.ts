@@ -46,6 +46,37 @@ describe('an engine whose caller projects (weights without wq, wk, wv)', () => {
     );
   });
 
+  it('pushManyQKV equals pushQKV row by row, bit for bit, split anywhere, in both precisions and on both kernel paths', () => {
+    fc.assert(
+      fc.property(projectedCase, fc.constantFrom<'float32' | 'float64'>('float32', 'float64'), fc.nat(), fc.integer(), ({ options, length }, precision, split, seed) => {
+        const random = mulberry32(seed);
+        const o: AttentionOptions = { ...withoutInputProjections(options), precision };
+        const qw = o.heads! * o.headDim!;
+        const kw = o.kvHeads! * o.headDim!;
+        const rows = (width: number) => Array.from({ length }, () => Array.from({ length: width }, () => random() * 4 - 2));
+        const [qs, ks, vs] = [rows(qw), rows(kw), rows(kw)];
+        const one = createAttention(o);
+        const expected = flushed(qs.flatMap((q, i) => one.pushQKV(q, ks[i]!, vs[i]!)), one);
+        const many = createAttention(o);
+        const cut = split % (length + 1);
+        const actual = [...many.pushManyQKV(qs.slice(0, cut), ks.slice(0, cut), vs.slice(0, cut)), ...many.pushManyQKV(qs.slice(cut), ks.slice(cut), vs.slice(cut))];
+        expect(flushed(actual, many)).toEqual(expected);
+      }),
+      { numRuns: 80 },
+    );
+  });
+
+  it('pushManyQKV is all or nothing: rows of different counts or one bad row, and nothing is cached', () => {
+    const engine = createAttention({ dim: 4, heads: 2, kvHeads: 1, headDim: 2, weights: {} });
+    const row = (n: number) => new Array(n).fill(0.5);
+    expect(() => engine.pushManyQKV([row(4), row(4)], [row(2)], [row(2), row(2)])).toThrow(expect.objectContaining({ code: 'DIMENSION_MISMATCH' }));
+    expect(() => engine.pushManyQKV([row(4), row(4)], [row(2), [0.5, Number.NaN]], [row(2), row(2)])).toThrow(
+      expect.objectContaining({ code: 'NON_FINITE', details: expect.objectContaining({ field: 'k', token: 1 }) }),
+    );
+    expect(() => engine.pushManyQKV(null as never, [], [])).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT', details: { field: 'qs' } }));
+    expect(engine.length).toBe(0);
+  });
+
   it('holds no input weights, refuses inputs x (push, pushMany, batchAttention, the testing kit) and changes nothing', () => {
     const options: AttentionOptions = { dim: 6, heads: 4, kvHeads: 2, headDim: 8, positions: 'rope', weights: { wo: new Array(6 * 32).fill(0.01) } };
     const engine = createAttention(options);

@@ -80,6 +80,14 @@ export interface Attention {
    * and wv (`{ wo }`, or `{}`), with any head layout; such an engine refuses `push` and `pushMany`.
    */
   pushQKV(q: Vector, k: Vector, v: Vector): AttentionStep[];
+  /**
+   * A prompt for model code that projects by itself: row i of `qs`, `ks` and `vs` as
+   * `pushQKV(qs[i], ks[i], vs[i])` would take it, equal to those calls bit for bit (`wo` applied to
+   * every step at once), and all or nothing as {@link Attention.pushMany}.
+   * @throws AttentionError INVALID_ARGUMENT when one is not an array; DIMENSION_MISMATCH for
+   *   arrays of different lengths or a row of the wrong length (naming its token); NON_FINITE.
+   */
+  pushManyQKV(qs: readonly Vector[], ks: readonly Vector[], vs: readonly Vector[]): AttentionStep[];
   /** Outputs still waiting for look-ahead tokens, computed over the keys there are. None for causal attention. */
   flush(): AttentionStep[];
   /**
@@ -260,6 +268,49 @@ export class AttentionEngine implements Attention {
         assertFinite(vs.subarray(i * kw, (i + 1) * kw), kw, 'projected value', t0 + i);
       }
     }
+    return this.appendPrompt(qs, ks, vs, n);
+  }
+
+  pushManyQKV(qs: readonly Vector[], ks: readonly Vector[], vs: readonly Vector[]): AttentionStep[] {
+    this.assertLive('pushManyQKV');
+    this.options.threads?.wake();
+    for (const [rows, field] of [[qs, 'qs'], [ks, 'ks'], [vs, 'vs']] as const) {
+      if (!Array.isArray(rows)) throw new AttentionError('INVALID_ARGUMENT', `pushManyQKV: expected ${field} to be an array of vectors`, { field });
+    }
+    if (ks.length !== qs.length || vs.length !== qs.length) {
+      throw new AttentionError('DIMENSION_MISMATCH', `pushManyQKV: qs, ks and vs must hold as many rows, got ${qs.length}, ${ks.length} and ${vs.length}`, {
+        field: 'ks',
+        expected: qs.length,
+        actual: ks.length !== qs.length ? ks.length : vs.length,
+      });
+    }
+    this.assertRoom('pushManyQKV', qs.length);
+    const o = this.options;
+    const t0 = this.cache.length;
+    const qw = o.heads * o.headDim;
+    const kw = o.kvHeads * o.headDim;
+    const n = qs.length;
+    // Every row is read and checked before anything is cached, as pushMany's.
+    const q = new o.Float(n * qw);
+    const k = new o.Float(n * kw);
+    const v = new o.Float(n * kw);
+    for (let i = 0; i < n; i++) {
+      readVector(qs[i]!, qw, q, i * qw, 'q', t0 + i, this.finite);
+      readVector(ks[i]!, kw, k, i * kw, 'k', t0 + i, this.finite);
+      readVector(vs[i]!, kw, v, i * kw, 'v', t0 + i, this.finite);
+    }
+    return this.appendPrompt(q, k, v, n);
+  }
+
+  /**
+   * Appends and attends a prompt's `n` rows of q, k and v (checked, in the engine's precision), as
+   * `n` single pushes would, all or nothing; `wo` for every step at once.
+   */
+  private appendPrompt(qs: FloatArray, ks: FloatArray, vs: FloatArray, n: number): AttentionStep[] {
+    const o = this.options;
+    const t0 = this.cache.length;
+    const qw = o.heads * o.headDim;
+    const kw = o.kvHeads * o.headDim;
     const steps: AttentionStep[] = [];
     const wo = o.weights === null ? null : o.weights.wo;
     const emittedBefore = this.emitted;
