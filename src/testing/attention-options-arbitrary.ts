@@ -32,8 +32,10 @@ export interface AttentionOptionsConstraints {
   /** Position encodings to draw from. Default all three. */
   readonly positions?: readonly PositionEncoding[];
   /**
-   * Draw RoPE's variants too: interleaved pairs (`ropeStyle`) and partial rotary (`ropeDim` below
-   * headDim). Default true; false keeps every RoPE case full rotate-half.
+   * Draw RoPE's variants too: interleaved pairs (`ropeStyle`), partial rotary (`ropeDim` below
+   * headDim) and scaled speeds given as such (`ropeFrequencies`: the slower half of the base's
+   * divided by 4, as Llama 3's scaling slows its low frequencies). Default true; false keeps every
+   * RoPE case full rotate-half from a base.
    */
   readonly ropeVariants?: boolean;
   /** Largest sliding window; 0 draws no windows (and so no sinks). Default 4. */
@@ -70,6 +72,7 @@ interface Structure {
   readonly ropeCache: boolean;
   readonly ropeInterleaved: boolean;
   readonly ropePartial: boolean;
+  readonly ropeScaled: boolean;
   readonly ropeBase: number | null;
   readonly window: number | null;
   readonly sinks: number | null;
@@ -89,7 +92,8 @@ interface Structure {
  *    their boundary; sinks and look-ahead on top, and tiny cache blocks (1, 2, 3) so every
  *    window edge is also a block edge.
  * 3. RoPE by absolute or by cache position (with a small base now and then, so every pair
- *    rotates fast), rotate-half or interleaved, over the whole head or all but its last pair;
+ *    rotates fast), rotate-half or interleaved, over the whole head or all but its last pair,
+ *    from a base or with scaled speeds given as such;
  *    ALiBi, an explicit scale, seed mode and projections with or without `wo` and biases, both
  *    precisions.
  *
@@ -134,6 +138,7 @@ export function attentionOptionsArbitrary(constraints: AttentionOptionsConstrain
     ropeCache: fc.boolean(),
     ropeInterleaved: ropeVariants ? fc.boolean() : fc.constant(false),
     ropePartial: ropeVariants ? fc.boolean() : fc.constant(false),
+    ropeScaled: ropeVariants ? fc.boolean() : fc.constant(false),
     ropeBase: sometimes(fc.constantFrom(10, 100), 1, 4),
     window: maxWindow === 0 ? fc.constant(null) : sometimes(fc.integer({ min: 1, max: maxWindow }), 1, 2),
     sinks: maxSinks === 0 ? fc.constant(null) : sometimes(fc.integer({ min: 1, max: maxSinks }), 1, 3),
@@ -236,6 +241,12 @@ function shapeOf(s: Structure, maxHeadDim: number): Shape {
   return { projections, heads, kvHeads, headDim, dim: projections ? s.dim : heads * headDim };
 }
 
+/** RoPE speeds of `base` over `ropeDim` numbers, the slower half divided by 4. */
+function scaledFrequencies(ropeDim: number, base: number): number[] {
+  const half = ropeDim / 2;
+  return Array.from({ length: half }, (_, m) => Math.pow(base, (-2 * m) / ropeDim) / (m < half / 2 ? 1 : 4));
+}
+
 function optionsOf(s: Structure, shape: Shape, weights: AttentionWeights | undefined): AttentionOptions {
   const { dim, heads, kvHeads, headDim } = shape;
   const defaultHeadDim = dim % heads === 0 ? dim / heads : undefined;
@@ -246,7 +257,8 @@ function optionsOf(s: Structure, shape: Shape, weights: AttentionWeights | undef
     ...(headDim === defaultHeadDim ? {} : { headDim }),
     precision: s.precision,
     ...(s.positions === 'none' ? {} : { positions: s.positions }),
-    ...(s.positions === 'rope' && s.ropeBase !== null ? { ropeBase: s.ropeBase } : {}),
+    ...(s.positions === 'rope' && s.ropeBase !== null && !s.ropeScaled ? { ropeBase: s.ropeBase } : {}),
+    ...(s.positions === 'rope' && s.ropeScaled ? { ropeFrequencies: scaledFrequencies(s.ropePartial && headDim >= 4 ? headDim - 2 : headDim, s.ropeBase ?? 10000) } : {}),
     ...(s.positions === 'rope' && s.ropeCache ? { ropePositions: 'cache' as const } : {}),
     ...(s.positions === 'rope' && s.ropeInterleaved ? { ropeStyle: 'interleaved' as const } : {}),
     // Partial rotary: all but the last pair of the head turn.
