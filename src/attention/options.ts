@@ -213,10 +213,13 @@ export interface ResolvedOptions {
     readonly wv: FloatArray | null;
     /** dim × (heads·headDim), or null when not given: the output is then the head outputs concatenated. */
     readonly wo: FloatArray | null;
-    /** The biases at `precision`, each null when not given. */
+    /** heads·headDim numbers added to the queries, at `precision`; null when not given. */
     readonly bq: FloatArray | null;
+    /** kvHeads·headDim numbers added to the keys; null when not given. */
     readonly bk: FloatArray | null;
+    /** kvHeads·headDim numbers added to the values; null when not given. */
     readonly bv: FloatArray | null;
+    /** dim numbers added to the output projection; null when not given. */
     readonly bo: FloatArray | null;
   } | null;
   /** Length of an output: dim with wo (or in seed mode), heads·headDim without. */
