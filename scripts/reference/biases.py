@@ -2,50 +2,13 @@
 float64 from the formulas alone (no code shared with attnstream), as an outside reference for
 weights.bq/bk/bv/bo. Run from the repository root: python3 scripts/reference/biases.py
 
-Conventions (those of ../shared/reference-vectors): y = W x + b with W row-major (torch.nn.Linear),
-query head h reads kv head h // (H / G), scores scale * q.k over keys j <= i (and i - window < j
-with a window), rotate-half RoPE by stream index with base 10000 applied after the biases, a
-max-subtracted softmax, output = W_o concat(heads) + b_o (the concatenation without W_o).
+Conventions (those of ../shared/reference-vectors): attention_reference.py's.
 Numbers are written with repr, so JSON.parse recovers each double exactly.
 """
 import json
 import numpy as np
 
-def rope(u, p, base=10000.0):
-    half = u.shape[-1] // 2
-    inv = base ** (-np.arange(half) * 2.0 / u.shape[-1])
-    c, s = np.cos(p * inv), np.sin(p * inv)
-    a, b = u[:half], u[half:]
-    return np.concatenate([a * c - b * s, b * c + a * s])
-
-def attention(x, H, G, hd, W, B, positions, window):
-    n, d = x.shape
-    lin = lambda w, b, v: w @ v + (b if b is not None else 0.0)
-    q = [lin(W['q'], B.get('q'), x[i]) for i in range(n)]
-    k = [lin(W['k'], B.get('k'), x[i]) for i in range(n)]
-    v = [lin(W['v'], B.get('v'), x[i]) for i in range(n)]
-    out = []
-    for i in range(n):
-        keys = [j for j in range(i + 1) if window is None or i - window < j]
-        heads = []
-        for h in range(H):
-            g = h // (H // G)
-            qh = q[i][h * hd:(h + 1) * hd]
-            if positions == 'rope':
-                qh = rope(qh, i)
-            s = []
-            for j in keys:
-                kg = k[j][g * hd:(g + 1) * hd]
-                if positions == 'rope':
-                    kg = rope(kg, j)
-                s.append(np.dot(qh, kg) / np.sqrt(hd))
-            s = np.array(s)
-            a = np.exp(s - s.max())
-            a /= a.sum()
-            heads.append(sum(a[n_] * v[j][g * hd:(g + 1) * hd] for n_, j in enumerate(keys)))
-        concat = np.concatenate(heads)
-        out.append(lin(W['o'], B.get('o'), concat) if 'o' in W else concat)
-    return np.array(out)
+from attention_reference import attention
 
 rng = np.random.default_rng(20261129)
 cases = []

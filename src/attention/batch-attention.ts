@@ -57,7 +57,8 @@ export function batchAttention(xs: readonly Vector[], options: AttentionOptions)
         let s = 0;
         for (let c = 0; c < headDim; c++) s += qi[c]! * kj[c]!;
         const bias = o.slopes === null ? 0 : -o.slopes[h]! * Math.abs(i - j);
-        return s * o.scale + bias;
+        const score = s * o.scale + bias;
+        return o.scoreCap === null ? score : o.scoreCap * Math.tanh(score / o.scoreCap);
       });
       const max = Math.max(...scores);
       const exps = scores.map((s) => Math.exp(s - max));

@@ -640,6 +640,7 @@ export class AttentionEngine implements Attention {
       const slope = o.slopes === null ? 0 : o.slopes[h]!;
       let n = this.scoreRun(scores, 0, qSink, g, 0, keys.sinkEnd, i, slope);
       n = this.scoreRun(scores, n, qHead, g, keys.from, keys.to, i, slope);
+      if (o.scoreCap !== null) capScores(scores, count, o.scoreCap);
       if (!Number.isFinite(softmaxInPlace(scores, 0, count))) throw scoreOverflow(i, h, 'a double');
       n = this.mixRun(scores, 0, h, g, 0, keys.sinkEnd);
       this.mixRun(scores, n, h, g, keys.from, keys.to);
@@ -777,6 +778,11 @@ export class AttentionEngine implements Attention {
       }
     }
   }
+}
+
+/** `s → cap · tanh(s / cap)` over `scores[0 : count]`: the soft cap. */
+function capScores(scores: Float64Array, count: number, cap: number): void {
+  for (let j = 0; j < count; j++) scores[j] = cap * Math.tanh(scores[j]! / cap);
 }
 
 /** How many blocks of `blockSize` positions `[from, to)` touches. */

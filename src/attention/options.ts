@@ -99,6 +99,13 @@ export interface AttentionOptions {
   readonly weights?: AttentionWeights;
   /** Score scale. Default 1/√headDim with weights, 1 in seed mode. */
   readonly scale?: number;
+  /**
+   * Soft-caps every score: `s → cap · tanh(s / cap)` (Gemma 2's `attn_logit_softcapping`, 50
+   * there), applied to the whole score (scaled, with ALiBi's bias when on) before the softmax.
+   * The WebAssembly kernels do not cap: an engine with it runs the TypeScript ones (and takes no
+   * thread pool). Default: no cap.
+   */
+  readonly scoreCap?: number;
   /** Storage of the cache, weights and outputs. Default 'float32'. */
   readonly precision?: 'float32' | 'float64';
   /** Include the attention weights in each step. Default false. */
@@ -195,6 +202,8 @@ export interface ResolvedOptions {
   readonly headDim: number;
   /** Query heads per kv head, H / G. */
   readonly groupSize: number;
+  /** The soft cap of the scores, or null without one. */
+  readonly scoreCap: number | null;
   /** Score scale: as given, else 1/√headDim with weights and 1 in seed mode. */
   readonly scale: number;
   /** Storage of the cache, weights and outputs. */
@@ -265,7 +274,7 @@ const MAX_BLOCK_SIZE = 2 ** 16;
 const MAX_BLOCK_NUMBERS = 2 ** 27;
 
 const KNOWN_OPTIONS = new Set([
-  'dim', 'heads', 'kvHeads', 'headDim', 'weights', 'scale', 'precision', 'withWeights', 'positions',
+  'dim', 'heads', 'kvHeads', 'headDim', 'weights', 'scale', 'scoreCap', 'precision', 'withWeights', 'positions',
   'ropeBase', 'ropePositions', 'ropeDim', 'ropeStyle', 'ropeFrequencies', 'window', 'sinks', 'retain', 'lookahead', 'blockSize', 'cacheDtype', 'kernels', 'threads',
 ]);
 
@@ -350,12 +359,17 @@ export function resolveOptions(options: AttentionOptions): ResolvedOptions {
   if (kernelChoice !== 'auto' && kernelChoice !== 'js') invalid('kernels', `must be 'auto' or 'js', got ${describeValue(kernelChoice)}`);
   // float64 caches (and int8 ones of a float64 engine, whose keys are float64 while a block fills) keep the TypeScript path.
   const simdCache = cacheDtype === 'float32' || (cacheDtype === 'int8' && precision === 'float32');
-  const kernels = kernelChoice === 'auto' && simdCache && wasmKernelsAvailable() ? 'wasm' : 'js';
+  const scoreCap = options.scoreCap ?? null;
+  if (scoreCap !== null && (typeof scoreCap !== 'number' || !Number.isFinite(scoreCap) || scoreCap <= 0)) {
+    invalid('scoreCap', `must be a finite positive number, got ${describeValue(scoreCap)}`);
+  }
+  // The kernels have no cap: a capped engine runs the TypeScript loops.
+  const kernels = kernelChoice === 'auto' && simdCache && scoreCap === null && wasmKernelsAvailable() ? 'wasm' : 'js';
   const threads = options.threads ?? null;
   if (threads !== null) {
     if (!(threads instanceof ThreadPool)) invalid('threads', 'must be a ThreadPool from createThreadPool (attnstream/threads)');
     if (kernels !== 'wasm') {
-      invalid('threads', "needs the WebAssembly kernels: precision 'float32' (cacheDtype 'float32' or 'int8') and kernels 'auto'");
+      invalid('threads', "needs the WebAssembly kernels: precision 'float32' (cacheDtype 'float32' or 'int8'), kernels 'auto' and no scoreCap");
     }
   }
   const withWeights = options.withWeights ?? false;
@@ -363,7 +377,7 @@ export function resolveOptions(options: AttentionOptions): ResolvedOptions {
 
   const outputDim = weights === null || weights.wo !== null ? dim : heads * headDim;
   return Object.freeze({
-    dim, heads, kvHeads, headDim, groupSize: heads / kvHeads, scale, precision, Float, withWeights, weights, outputDim,
+    dim, heads, kvHeads, headDim, groupSize: heads / kvHeads, scale, scoreCap, precision, Float, withWeights, weights, outputDim,
     positions, ropeBase, ropePositions, ropeDim, ropeStyle, ropeFrequencies, window, sinks, retain, lookahead, blockSize, cacheDtype, kernels, threads,
     invFreq: positions !== 'rope' ? null : (ropeFrequencies ?? ropeInverseFrequencies(ropeDim, ropeBase)),
     slopes: positions === 'alibi' ? alibiSlopes(heads) : null,

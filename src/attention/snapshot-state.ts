@@ -14,7 +14,7 @@ import type { AttentionOptions, AttentionWeights, ResolvedOptions, RunOptions } 
  * The layouts this version reads: version 1, which differs only in keys under RoPE 'cache'
  * positions (cached unrotated then); version 2; and version 3, which is 2 plus what a version-2
  * reader would misread: projection biases, RoPE's variants, weights left out, an engine whose caller
- * projects (no wq, wk, wv). A file is written at
+ * projects (no wq, wk, wv), a score cap. A file is written at
  * the lowest version that holds it (see docs/snapshots.md).
  */
 export const READABLE_SNAPSHOT_VERSIONS: readonly string[] = ['1', '2', '3'];
@@ -55,7 +55,8 @@ export function snapshotVersion(options: readonly ResolvedOptions[], withWeights
   const needsThree = options.some(
     (o) =>
       (o.weights !== null && (!withWeights || o.weights.wq === null || o.weights.bq !== null || o.weights.bk !== null || o.weights.bv !== null || o.weights.bo !== null)) ||
-      (o.positions === 'rope' && (o.ropeDim !== o.headDim || o.ropeStyle !== 'half' || o.ropeFrequencies !== null)),
+      (o.positions === 'rope' && (o.ropeDim !== o.headDim || o.ropeStyle !== 'half' || o.ropeFrequencies !== null)) ||
+      o.scoreCap !== null,
   );
   return needsThree ? '3' : '2';
 }
@@ -342,6 +343,7 @@ function plainOptions(o: ResolvedOptions): AttentionOptions {
     kvHeads: o.kvHeads,
     headDim: o.headDim,
     scale: o.scale,
+    ...(o.scoreCap === null ? {} : { scoreCap: o.scoreCap }),
     precision: o.precision,
     withWeights: o.withWeights,
     positions: o.positions,
@@ -375,7 +377,7 @@ function runChoices(expected: AttentionOptions | RunOptions, only: boolean): Run
   return Object.fromEntries(RUN_OPTIONS.filter((key) => expected[key] !== undefined).map((key) => [key, expected[key]])) as RunOptions;
 }
 
-const STRUCTURAL = ['dim', 'heads', 'kvHeads', 'headDim', 'scale', 'precision', 'positions', 'ropeBase', 'ropePositions', 'ropeDim', 'ropeStyle', 'window', 'sinks', 'retain', 'lookahead', 'blockSize', 'cacheDtype'] as const;
+const STRUCTURAL = ['dim', 'heads', 'kvHeads', 'headDim', 'scale', 'scoreCap', 'precision', 'positions', 'ropeBase', 'ropePositions', 'ropeDim', 'ropeStyle', 'window', 'sinks', 'retain', 'lookahead', 'blockSize', 'cacheDtype'] as const;
 
 function assertAgrees(stored: ResolvedOptions, expected: ResolvedOptions): void {
   const refuse = (field: string, message: string): never => {

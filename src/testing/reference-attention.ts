@@ -80,7 +80,8 @@ export function traceReference(xs: readonly Vector[], options: AttentionOptions)
         const kg = rope(o, k[j]!.slice(g * headDim, (g + 1) * headDim), byRank ? rank : j);
         let s = 0;
         for (let c = 0; c < headDim; c++) s += qh[c]! * kg[c]!;
-        return s * o.scale - (slopes === null ? 0 : slopes[h]! * Math.abs(i - j));
+        const score = s * o.scale - (slopes === null ? 0 : slopes[h]! * Math.abs(i - j));
+        return options.scoreCap === undefined ? score : options.scoreCap * Math.tanh(score / options.scoreCap);
       });
       const { weights: alpha, logWeights: logAlpha } = softmax(scores);
       attended.forEach((j, rank) => {

@@ -41,6 +41,8 @@ export function configArbitrary(constraints: ConfigConstraints = {}): fc.Arbitra
       ropePartial: fc.boolean(),
       // Rotation speeds given as such (scaled RoPE) rather than from the base.
       ropeScaled: fc.boolean(),
+      // Now and then soft-capped scores (Gemma 2), small enough to bend them.
+      scoreCap: fc.oneof({ weight: 5, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary: fc.constantFrom(0.5, 2, 50) }),
       window: longStream ? fc.option(fc.integer({ min: 1, max: 8 }), { nil: undefined }) : fc.constant(undefined),
       sinks: longStream ? fc.integer({ min: 0, max: 3 }) : fc.constant(0),
       retain: longStream ? fc.integer({ min: 0, max: 4 }) : fc.constant(0),
@@ -70,6 +72,7 @@ export function configArbitrary(constraints: ConfigConstraints = {}): fc.Arbitra
         withWeights: true,
         blockSize: c.blockSize,
         kernels: c.kernels,
+        ...(c.scoreCap === undefined ? {} : { scoreCap: c.scoreCap }),
         positions: c.positions as 'none' | 'rope' | 'alibi',
         ...(c.positions === 'rope' && c.cacheRope ? { ropePositions: 'cache' as const } : {}),
         ...(c.positions === 'rope' && c.ropeStyle === 'interleaved' ? { ropeStyle: 'interleaved' as const } : {}),

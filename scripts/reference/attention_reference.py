@@ -1,0 +1,47 @@
+"""Attention from the formulas alone, in numpy float64: the outside reference the fixture scripts
+(biases.py, score_cap.py) write their expected outputs with.
+
+y = W x + b with W row-major (torch.nn.Linear), query head h reads kv head h // (H / G), scores
+q.k / sqrt(head_dim) over keys j <= i (and i - window < j with a window), rotate-half RoPE by
+stream index (base 10000) after the biases, an optional soft cap cap * tanh(s / cap), a
+max-subtracted softmax, output = W_o concat(heads) + b_o (the concatenation without W_o).
+"""
+import numpy as np
+
+def rope(u, p, base=10000.0):
+    half = u.shape[0] // 2
+    inv = base ** (-np.arange(half) * 2.0 / u.shape[0])
+    c, s = np.cos(p * inv), np.sin(p * inv)
+    return np.concatenate([u[:half] * c - u[half:] * s, u[half:] * c + u[:half] * s])
+
+def attention(x, H, G, hd, W, B=None, positions='none', window=None, cap=None):
+    B = B or {}
+    n = x.shape[0]
+    lin = lambda p, v: W[p] @ v + (B[p] if p in B else 0.0)
+    q = [lin('q', x[i]) for i in range(n)]
+    k = [lin('k', x[i]) for i in range(n)]
+    v = [lin('v', x[i]) for i in range(n)]
+    out = []
+    for i in range(n):
+        keys = [j for j in range(i + 1) if window is None or i - window < j]
+        heads = []
+        for h in range(H):
+            g = h // (H // G)
+            qh = q[i][h * hd:(h + 1) * hd]
+            if positions == 'rope':
+                qh = rope(qh, i)
+            s = []
+            for j in keys:
+                kg = k[j][g * hd:(g + 1) * hd]
+                if positions == 'rope':
+                    kg = rope(kg, j)
+                s.append(np.dot(qh, kg) / np.sqrt(hd))
+            s = np.array(s)
+            if cap is not None:
+                s = cap * np.tanh(s / cap)
+            a = np.exp(s - s.max())
+            a /= a.sum()
+            heads.append(sum(a[m] * v[j][g * hd:(g + 1) * hd] for m, j in enumerate(keys)))
+        concat = np.concatenate(heads)
+        out.append(lin('o', concat) if 'o' in W else concat)
+    return np.array(out)
