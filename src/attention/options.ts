@@ -316,7 +316,7 @@ export function resolveOptions(options: AttentionOptions): ResolvedOptions {
   if (precision !== 'float32' && precision !== 'float64') invalid('precision', `must be 'float32' or 'float64', got ${describeValue(precision)}`);
   const Float = precision === 'float32' ? Float32Array : Float64Array;
   const scale = options.scale ?? (seedMode ? 1 : 1 / Math.sqrt(headDim));
-  if (typeof scale !== 'number' || !Number.isFinite(scale) || scale <= 0) invalid('scale', `must be a finite positive number, got ${describeValue(scale)}`);
+  positiveNumber(scale, 'scale');
 
   const weights = seedMode ? null : readWeights(options.weights!, { dim, heads, kvHeads, headDim }, Float);
   const positions = options.positions ?? 'none';
@@ -359,10 +359,8 @@ export function resolveOptions(options: AttentionOptions): ResolvedOptions {
   if (kernelChoice !== 'auto' && kernelChoice !== 'js') invalid('kernels', `must be 'auto' or 'js', got ${describeValue(kernelChoice)}`);
   // float64 caches (and int8 ones of a float64 engine, whose keys are float64 while a block fills) keep the TypeScript path.
   const simdCache = cacheDtype === 'float32' || (cacheDtype === 'int8' && precision === 'float32');
-  const scoreCap = options.scoreCap ?? null;
-  if (scoreCap !== null && (typeof scoreCap !== 'number' || !Number.isFinite(scoreCap) || scoreCap <= 0)) {
-    invalid('scoreCap', `must be a finite positive number, got ${describeValue(scoreCap)}`);
-  }
+  const cap = options.scoreCap ?? null;
+  const scoreCap = cap === null ? null : positiveNumber(cap, 'scoreCap');
   // The kernels have no cap: a capped engine runs the TypeScript loops.
   const kernels = kernelChoice === 'auto' && simdCache && scoreCap === null && wasmKernelsAvailable() ? 'wasm' : 'js';
   const threads = options.threads ?? null;
@@ -502,6 +500,11 @@ function matrix(w: Vector | undefined, rows: number, cols: number, field: string
 function positiveInteger(value: unknown, field: string, max = Number.MAX_SAFE_INTEGER): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) invalid(field, `must be a positive integer, got ${describeValue(value)}`);
   if (value > max) invalid(field, `must be at most ${max}, got ${value}`);
+  return value;
+}
+
+function positiveNumber(value: unknown, field: string): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) invalid(field, `must be a finite positive number, got ${describeValue(value)}`);
   return value;
 }
 

@@ -200,7 +200,10 @@ export function restoreState(
     if (t !== undefined) weights[name] = t.data;
   }
   // The caller's options are checked first, as createAttention would: their mistakes are INVALID_OPTION, not the file's.
-  const guard = expected !== undefined && 'dim' in expected ? resolveOptions(expected as AttentionOptions) : null;
+  // Options with dim are the engine's, checked against the file; without, only run choices. What
+  // is not an object at all goes to resolveOptions, which names it.
+  const wholeOptions = expected !== undefined && (expected === null || typeof expected !== 'object' || 'dim' in expected);
+  const guard = wholeOptions ? resolveOptions(expected as AttentionOptions) : null;
   const choices = expected === undefined ? {} : runChoices(expected, guard === null);
   const external = metadata[`${prefix}weights`];
   if (external !== undefined && external !== 'external') fail(`weights metadata must be "external" when present, got ${JSON.stringify(external)}`);
@@ -364,7 +367,6 @@ function plainOptions(o: ResolvedOptions): AttentionOptions {
  * (`only`), `expected` may hold nothing else: the rest of the options come from the file.
  */
 function runChoices(expected: AttentionOptions | RunOptions, only: boolean): RunOptions {
-  if (expected === null || typeof expected !== 'object') throw new AttentionError('INVALID_OPTION', 'option options must be an object', { field: 'options' });
   for (const key of Object.keys(expected)) {
     if (only && !(RUN_OPTIONS as readonly string[]).includes(key)) {
       throw new AttentionError(

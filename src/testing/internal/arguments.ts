@@ -1,4 +1,4 @@
-import { AttentionError } from '../../errors.js';
+import { AttentionError, describeValue } from '../../errors.js';
 
 /** Returns `value` when it is an integer ≥ `min`; otherwise throws INVALID_ARGUMENT naming `field`. */
 export function integerAtLeast(value: unknown, min: number, field: string): number {
@@ -27,10 +27,10 @@ export function positiveNumber(value: unknown, field: string): number {
 /** Returns `value` when it is a finite number ≥ 0; otherwise throws INVALID_ARGUMENT naming `field`. */
 export function nonNegativeNumber(value: unknown, field: string): number {
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-    throw new AttentionError('INVALID_ARGUMENT', `${field} must be a finite number ≥ 0, got ${describe(value)}`, {
+    throw new AttentionError('INVALID_ARGUMENT', `${field} must be a finite number ≥ 0, got ${describeValue(value)}`, {
       field,
       expected: 'finite number ≥ 0',
-      actual: describe(value),
+      actual: describeValue(value),
     });
   }
   return value;
@@ -43,16 +43,11 @@ export function nonNegativeNumber(value: unknown, field: string): number {
  */
 export function knownParameters<T extends object>(parameters: T, known: readonly string[], check: string): T {
   if (parameters === null || typeof parameters !== 'object') {
-    throw new AttentionError('INVALID_ARGUMENT', `${check}: parameters must be an object, got ${describe(parameters)}`, { field: 'parameters', actual: describe(parameters) });
+    throw new AttentionError('INVALID_ARGUMENT', `${check}: parameters must be an object, got ${describeValue(parameters)}`, { field: 'parameters', actual: describeValue(parameters) });
   }
   const unknown = Object.keys(parameters).find((key) => !known.includes(key));
   if (unknown !== undefined) {
     throw new AttentionError('INVALID_ARGUMENT', `${check}: ${unknown} is not a parameter (known: ${known.join(', ')})`, { field: unknown, expected: known.join(', ') });
   }
   return parameters;
-}
-
-/** A value as a message shows it: strings quoted, so '1e-3' is told from 1e-3. */
-function describe(value: unknown): string {
-  return typeof value === 'string' ? JSON.stringify(value) : String(value);
 }
