@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { batchAttention, createAttention, restoreAttention } from '../src/index.js';
 import type { AttentionOptions, AttentionWeights } from '../src/index.js';
 import { decodeSafetensors } from '../src/cache/safetensors.js';
+import { wasmKernelsAvailable } from '../src/kernels/wasm/wasm-arena.js';
 import { referenceAttention } from '../src/testing/index.js';
 import { expectClose } from './support/close.js';
 
@@ -14,16 +15,17 @@ describe('scoreCap: s → cap · tanh(s / cap) before the softmax', () => {
     cases: { name: string; options: AttentionOptions; x: number[][]; weights: AttentionWeights; outputs: number[][] }[];
   };
 
-  it.each(cases.map((c) => [c.name, c] as const))('%s against numpy: float64 within 1e-12, float32 within 1e-5; pushes, pushMany, batch and the testing kit', (_, c) => {
-    for (const [precision, tolerance] of [['float64', 1e-12], ['float32', 1e-5]] as const) {
-      const options: AttentionOptions = { ...c.options, precision, weights: c.weights };
+  it.each(cases.map((c) => [c.name, c] as const))('%s against numpy: float64 within 1e-12, float32 within 1e-5 on both kernel paths; pushes, pushMany, batch and the testing kit', (_, c) => {
+    const runs = [['float64', 'auto', 1e-12], ['float32', 'auto', 1e-5], ['float32', 'js', 1e-5]] as const;
+    for (const [precision, kernels, tolerance] of runs) {
+      const options: AttentionOptions = { ...c.options, precision, kernels, weights: c.weights };
       const engine = createAttention(options);
-      expect(engine.options.kernels).toBe('js');
+      expect(engine.options.kernels).toBe(precision === 'float32' && kernels === 'auto' && wasmKernelsAvailable() ? 'wasm' : 'js');
       const many = createAttention(options).pushMany(c.x);
       const batch = batchAttention(c.x, options);
       const kit = referenceAttention(c.x, options);
       c.x.forEach((x, i) => {
-        expectClose(engine.push(x)[0]!.output, c.outputs[i]!, tolerance, `${c.name} ${precision} push ${i}`);
+        expectClose(engine.push(x)[0]!.output, c.outputs[i]!, tolerance, `${c.name} ${precision} ${kernels} push ${i}`);
         expectClose(many[i]!.output, c.outputs[i]!, tolerance, `pushMany ${i}`);
         expectClose(batch[i]!.output, c.outputs[i]!, tolerance, `batch ${i}`);
         expectClose(kit[i]!.output, c.outputs[i]!, 1e-12, `testing kit ${i}`);

@@ -23,10 +23,10 @@ afterAll(async () => {
   await Promise.all([pool2.close(), pool3.close()]);
 });
 
-/** Float32 configurations, with float32 or int8 caches and no score cap: the SIMD kernels run all of them. */
+/** Float32 configurations, with float32 or int8 caches: the SIMD kernels run all of them. */
 const threadedCase = fc
   .tuple(configArbitrary({ precision: 'float32', wideHeads: true }), fc.boolean())
-  .map(([{ scoreCap: _, ...o }, int8]): AttentionOptions => ({ ...o, kernels: 'auto', ...(int8 ? { cacheDtype: 'int8' as const } : {}) }))
+  .map(([o, int8]): AttentionOptions => ({ ...o, kernels: 'auto', ...(int8 ? { cacheDtype: 'int8' as const } : {}) }))
   .chain((options) =>
     fc.record({
       options: fc.constant(options),
@@ -230,7 +230,6 @@ describe('threads: a step split across a ThreadPool', () => {
     refusal({ dim: 4, precision: 'float64', threads: pool2 }, 'needs the WebAssembly kernels');
     refusal({ dim: 4, precision: 'float64', cacheDtype: 'int8', threads: pool2 }, 'needs the WebAssembly kernels');
     refusal({ dim: 4, kernels: 'js', threads: pool2 }, 'needs the WebAssembly kernels');
-    refusal({ dim: 4, scoreCap: 50, threads: pool2 }, 'no scoreCap');
     refusal({ dim: 4, threads: { threads: 2 } as unknown as ThreadPool }, 'must be a ThreadPool');
     for (const bad of [0, 1.5, -1, Number.NaN, 2 ** 40, 1025, '2']) {
       await expect(createThreadPool(bad as number)).rejects.toThrow(expect.objectContaining({ code: 'INVALID_OPTION', details: { field: 'threads' } }));

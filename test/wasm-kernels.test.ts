@@ -437,6 +437,39 @@ describe('WebAssembly SIMD kernels', () => {
     );
   });
 
+  it('capScores: cap·tanh(s / cap) in float64 within a few ulps of Math.tanh, for any score and length; the next number untouched', () => {
+    const arena = wasmArena()!;
+    const score = fc.oneof(
+      fc.double(),
+      fc.double({ min: -1e-6, max: 1e-6 }),
+      fc.double({ min: -100, max: 100 }),
+      fc.constantFrom(0, -0, Infinity, -Infinity, Number.NaN, Number.MIN_VALUE, -Number.MAX_VALUE),
+    );
+    const cap = fc.oneof(fc.double({ min: 1e-6, max: 1e6, noNaN: true }), fc.constantFrom(0.5, 2, 30, 50));
+    fc.assert(
+      fc.property(fc.array(score, { maxLength: 41 }), cap, (scores, c) => {
+        const n = scores.length;
+        const p = arena.allocate(8 * (n + 1));
+        const view = new Float64Array(arena.buffer, p, n + 1);
+        view.set(scores);
+        view[n] = 1234.5;
+        arena.capScores(p, n, c);
+        scores.forEach((s, i) => {
+          const want = c * Math.tanh(s / c);
+          const got = view[i]!;
+          if (Number.isNaN(want)) expect(got).toBeNaN();
+          else if (want === 0) expect(Object.is(got, want)).toBe(true);
+          // Subnormal scores lose their digits on the way (s times −2/cap, then cap times tanh); an
+          // error under 1e-300 moves no weight.
+          else expect(Math.abs(got - want)).toBeLessThanOrEqual(4e-15 * Math.abs(want) + 1e-300);
+        });
+        expect(view[n]).toBe(1234.5);
+        arena.release(p, 8 * (n + 1));
+      }),
+      { numRuns: 400 },
+    );
+  });
+
   it("exponentiate: a maximum of zero is Math.max's, +0 when any score is +0, whatever the order and length", () => {
     const arena = wasmArena()!;
     fc.assert(

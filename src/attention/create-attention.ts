@@ -583,7 +583,7 @@ export class AttentionEngine implements Attention {
         job.setQuery(h, this.qHead, 0);
       }
     }
-    job.seal(o.groupSize, 4 * blockSize * headDim, o.scale, o.slopes, i, rank === i ? 0 : sinkRuns);
+    job.seal(o.groupSize, 4 * blockSize * headDim, o.scale, o.slopes, i, o.scoreCap, rank === i ? 0 : sinkRuns);
     return true;
   }
 

@@ -101,9 +101,9 @@ export interface AttentionOptions {
   readonly scale?: number;
   /**
    * Soft-caps every score: `s → cap · tanh(s / cap)` (Gemma 2's `attn_logit_softcapping`, 50
-   * there), applied to the whole score (scaled, with ALiBi's bias when on) before the softmax.
-   * The WebAssembly kernels do not cap: an engine with it runs the TypeScript ones (and takes no
-   * thread pool). Default: no cap.
+   * there), applied to the whole score (scaled, with ALiBi's bias when on) before the softmax,
+   * on every kernel path (the WebAssembly one computes tanh in float64, within a few ulps of
+   * Math.tanh). Default: no cap.
    */
   readonly scoreCap?: number;
   /** Storage of the cache, weights and outputs. Default 'float32'. */
@@ -361,13 +361,12 @@ export function resolveOptions(options: AttentionOptions): ResolvedOptions {
   const simdCache = cacheDtype === 'float32' || (cacheDtype === 'int8' && precision === 'float32');
   const cap = options.scoreCap ?? null;
   const scoreCap = cap === null ? null : positiveNumber(cap, 'scoreCap');
-  // The kernels have no cap: a capped engine runs the TypeScript loops.
-  const kernels = kernelChoice === 'auto' && simdCache && scoreCap === null && wasmKernelsAvailable() ? 'wasm' : 'js';
+  const kernels = kernelChoice === 'auto' && simdCache && wasmKernelsAvailable() ? 'wasm' : 'js';
   const threads = options.threads ?? null;
   if (threads !== null) {
     if (!(threads instanceof ThreadPool)) invalid('threads', 'must be a ThreadPool from createThreadPool (attnstream/threads)');
     if (kernels !== 'wasm') {
-      invalid('threads', "needs the WebAssembly kernels: precision 'float32' (cacheDtype 'float32' or 'int8'), kernels 'auto' and no scoreCap");
+      invalid('threads', "needs the WebAssembly kernels: precision 'float32' (cacheDtype 'float32' or 'int8') and kernels 'auto'");
     }
   }
   const withWeights = options.withWeights ?? false;

@@ -33,6 +33,29 @@
   (global $exp_one (mut v128) (v128.const f32x4 1 1 1 1))
   (global $exp_bias (mut v128) (v128.const i32x4 127 127 127 127))
 
+  ;; $cap_scores' constants, loaded from memory for the reason above.
+  (global $tanh_floor (mut v128) (v128.const f64x2 -40.0 -40.0))
+  (global $tanh_minus_two (mut v128) (v128.const f64x2 -2.0 -2.0))
+  (global $tanh_log2e (mut v128) (v128.const f64x2 1.4426950408889634 1.4426950408889634))
+  (global $tanh_round (mut v128) (v128.const f64x2 6755399441055744.0 6755399441055744.0))
+  (global $tanh_ln2_high (mut v128) (v128.const f64x2 0.6931471803691238 0.6931471803691238))
+  (global $tanh_ln2_low (mut v128) (v128.const f64x2 1.9082149292705877e-10 1.9082149292705877e-10))
+  (global $tanh_c13 (mut v128) (v128.const f64x2 1.6059043836821613e-10 1.6059043836821613e-10))
+  (global $tanh_c12 (mut v128) (v128.const f64x2 2.08767569878681e-09 2.08767569878681e-09))
+  (global $tanh_c11 (mut v128) (v128.const f64x2 2.505210838544172e-08 2.505210838544172e-08))
+  (global $tanh_c10 (mut v128) (v128.const f64x2 2.755731922398589e-07 2.755731922398589e-07))
+  (global $tanh_c9 (mut v128) (v128.const f64x2 2.7557319223985893e-06 2.7557319223985893e-06))
+  (global $tanh_c8 (mut v128) (v128.const f64x2 2.48015873015873e-05 2.48015873015873e-05))
+  (global $tanh_c7 (mut v128) (v128.const f64x2 0.0001984126984126984 0.0001984126984126984))
+  (global $tanh_c6 (mut v128) (v128.const f64x2 0.001388888888888889 0.001388888888888889))
+  (global $tanh_c5 (mut v128) (v128.const f64x2 0.008333333333333333 0.008333333333333333))
+  (global $tanh_c4 (mut v128) (v128.const f64x2 0.041666666666666664 0.041666666666666664))
+  (global $tanh_c3 (mut v128) (v128.const f64x2 0.16666666666666666 0.16666666666666666))
+  (global $tanh_c2 (mut v128) (v128.const f64x2 0.5 0.5))
+  (global $tanh_one (mut v128) (v128.const f64x2 1.0 1.0))
+  (global $tanh_bias (mut v128) (v128.const i64x2 1023 1023))
+  (global $tanh_sign (mut v128) (v128.const i64x2 0x8000000000000000 0x8000000000000000))
+
   ;; out[r] = scale · Σ_c q[c]·k[r·d + c] for r in [0, count): one float32 query against `count`
   ;; contiguous float32 key rows. When d is a multiple of 4, rows go four at a time: each 8-channel
   ;; pass loads the query once for all four and adds a row's two products together before its
@@ -302,6 +325,55 @@
     (f64.store (local.get $partial) (local.get $max))
     (f64.store offset=8 (local.get $partial) (local.get $total))
     (local.get $total))
+
+  ;; The soft cap, s -> cap·tanh(s / cap), over the n float64 scores at p, in place (Gemma 2's
+  ;; logit soft-capping; the TypeScript path calls Math.tanh). Two scores a pass, in float64: with
+  ;; z = -2·|s / cap| and m = e^z - 1, tanh|s / cap| = -m / (m + 2), and the sign of s goes back on.
+  ;; m comes from z = k·ln 2 + r (|r| <= ln 2 / 2, k rounded as $exponentiate rounds it) as
+  ;; 2^k·p + (2^k - 1), p = e^r - 1 by its Taylor series to r^13 (the next term is under 5e-18):
+  ;; a tiny score keeps its relative precision instead of losing it to 1 - e^z. z is clamped at
+  ;; -40, where tanh is 1 to float64's precision (e^-40 < 5e-18), so ±∞ scores become ±cap; a NaN
+  ;; stays NaN (pmax keeps its first operand), and the step is still refused.
+  (func $cap_scores (export "cap_scores") (param $p i32) (param $n i32) (param $cap f64)
+    (local $i i32) (local $at i32) (local $s v128) (local $z v128) (local $kb v128) (local $k v128)
+    (local $r v128) (local $poly v128) (local $m v128) (local $c v128) (local $x v128) (local $slope v128)
+    (local $r2 v128) (local $r4 v128) (local $b0 v128) (local $b1 v128) (local $b2 v128)
+    (local.set $c (f64x2.splat (local.get $cap)))
+    (local.set $slope (f64x2.splat (f64.div (f64.const -2) (local.get $cap))))
+    (block $done
+      (loop $pairs
+        (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
+        (local.set $at (i32.add (local.get $p) (i32.shl (local.get $i) (i32.const 3))))
+        ;; the last score of an odd n fills both lanes; only the first is stored
+        (local.set $s (if (result v128) (i32.lt_u (i32.add (local.get $i) (i32.const 1)) (local.get $n))
+          (then (v128.load align=8 (local.get $at)))
+          (else (f64x2.splat (f64.load (local.get $at))))))
+        (local.set $z (f64x2.pmax (f64x2.mul (f64x2.abs (local.get $s)) (local.get $slope)) (global.get $tanh_floor)))
+        (local.set $kb (f64x2.add (f64x2.mul (local.get $z) (global.get $tanh_log2e)) (global.get $tanh_round)))
+        (local.set $k (f64x2.sub (local.get $kb) (global.get $tanh_round)))
+        (local.set $r (f64x2.sub
+          (f64x2.sub (local.get $z) (f64x2.mul (local.get $k) (global.get $tanh_ln2_high)))
+          (f64x2.mul (local.get $k) (global.get $tanh_ln2_low))))
+        ;; e^r - 1 = r·(1 + r/2! + … + r^12/13!), the sum by Estrin's scheme (four terms at a time,
+        ;; then by r⁴ and r⁸): a chain five operations deep instead of Horner's twenty-four.
+        (local.set $r2 (f64x2.mul (local.get $r) (local.get $r)))
+        (local.set $r4 (f64x2.mul (local.get $r2) (local.get $r2)))
+        (local.set $b0 (f64x2.add (f64x2.add (global.get $tanh_one) (f64x2.mul (global.get $tanh_c2) (local.get $r))) (f64x2.mul (f64x2.add (global.get $tanh_c3) (f64x2.mul (global.get $tanh_c4) (local.get $r))) (local.get $r2))))
+        (local.set $b1 (f64x2.add (f64x2.add (global.get $tanh_c5) (f64x2.mul (global.get $tanh_c6) (local.get $r))) (f64x2.mul (f64x2.add (global.get $tanh_c7) (f64x2.mul (global.get $tanh_c8) (local.get $r))) (local.get $r2))))
+        (local.set $b2 (f64x2.add (f64x2.add (global.get $tanh_c9) (f64x2.mul (global.get $tanh_c10) (local.get $r))) (f64x2.mul (f64x2.add (global.get $tanh_c11) (f64x2.mul (global.get $tanh_c12) (local.get $r))) (local.get $r2))))
+        (local.set $poly (f64x2.mul (local.get $r) (f64x2.add
+          (f64x2.add (local.get $b0) (f64x2.mul (local.get $b1) (local.get $r4)))
+          (f64x2.mul (f64x2.add (local.get $b2) (f64x2.mul (global.get $tanh_c13) (local.get $r4))) (f64x2.mul (local.get $r4) (local.get $r4))))))
+        ;; 2^k: k sits in the low bits of kb (see $exponentiate), plus the bias, shifted to the exponent
+        (local.set $k (i64x2.shl (i64x2.add (local.get $kb) (global.get $tanh_bias)) (i32.const 52)))
+        (local.set $m (f64x2.add (f64x2.mul (local.get $k) (local.get $poly)) (f64x2.sub (local.get $k) (global.get $tanh_one))))
+        (local.set $x (f64x2.div (f64x2.neg (local.get $m)) (f64x2.sub (local.get $m) (global.get $tanh_minus_two))))
+        (local.set $x (v128.or (f64x2.abs (f64x2.mul (local.get $c) (local.get $x))) (v128.and (local.get $s) (global.get $tanh_sign))))
+        (if (i32.lt_u (i32.add (local.get $i) (i32.const 1)) (local.get $n))
+          (then (v128.store align=8 (local.get $at) (local.get $x)))
+          (else (f64.store (local.get $at) (f64x2.extract_lane 0 (local.get $x)))))
+        (local.set $i (i32.add (local.get $i) (i32.const 2)))
+        (br $pairs))))
 
   ;; out[c] += Σ_r w[r]·v_r[c] for c in [0, d): `count` float32 weights against the float32 value
   ;; rows of slots slot … slot + count − 1 of a kv head's values in a block, which lie in column
@@ -603,6 +675,7 @@
   ;;   +60 stretch table (per stretch: first run, end run, first key; i32 each, 16 bytes)
   ;;   +64 exponentials (float32, count per head)  +68 backward (nonzero: items from i1 − 1 down to i0)
   ;;   +72 sink runs (the first runs, scored against the sink queries)  +76 sink queries (as queries)
+  ;;   +80 the scores' soft cap (f64; 0 for none: $cap_scores)
   (func $attend (export "attend") (param $job i32) (param $i0 i32) (param $i1 i32) (result i32)
     (local $lo i32) (local $hi i32) (local $b0 i32) (local $b1 i32) (local $e i32) (local $j0 i32)
     (local $h i32) (local $h0 i32) (local $h1 i32) (local $d i32) (local $stretches i32) (local $s i32) (local $kv i32)
@@ -612,7 +685,7 @@
     (local $backward i32) (local $bad i32) (local $group i32) (local $span i32) (local $width i32)
     (local $queries i32) (local $queryStride i32) (local $partials i32) (local $scoreBase i32) (local $exponentials i32)
     (local $slopes i32) (local $kvStride i32) (local $stretchTable i32) (local $scale f64) (local $within i32)
-    (local $sinkRunEnd i32) (local $sinkQueries i32)
+    (local $sinkRunEnd i32) (local $sinkQueries i32) (local $cap f64)
     (local $chunk i32) (local $kv8 i32) (local $keyScaleAt i32) (local $valueScaleAt i32) (local $query i32) (local $scales i32) (local $weights i32) (local $scaled i32) (local $g i32)
     (local.set $bad (i32.const -1))
     (local.set $backward (i32.load offset=68 (local.get $job)))
@@ -637,6 +710,7 @@
     (local.set $exponentials (i32.load offset=64 (local.get $job)))
     (local.set $sinkRunEnd (i32.add (local.get $runs) (i32.shl (i32.load offset=72 (local.get $job)) (i32.const 5))))
     (local.set $sinkQueries (i32.load offset=76 (local.get $job)))
+    (local.set $cap (f64.load offset=80 (local.get $job)))
     (local.set $lo (local.get $i0))
     (local.set $hi (local.get $i1))
     (block $batches_done
@@ -717,6 +791,9 @@
                               (f64.abs (f64.sub (local.get $position) (f64.convert_i32_s (i32.add (local.get $first) (local.get $j))))))))
                         (local.set $j (i32.add (local.get $j) (i32.const 1)))
                         (br $bias)))))
+                ;; the soft cap on the whole score, bias included, as the TypeScript path caps it
+                (if (f64.ne (local.get $cap) (f64.const 0))
+                  (then (call $cap_scores (local.get $at) (local.get $rows) (local.get $cap))))
                 (local.set $h (i32.add (local.get $h) (i32.const 1)))
                 (br $score_heads)))
             (local.set $n (i32.add (local.get $n) (local.get $rows)))

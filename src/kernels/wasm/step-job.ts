@@ -1,8 +1,8 @@
 import type { FloatArray } from '../float-array.js';
 import type { WasmArena } from './wasm-arena.js';
 
-/** Bytes of the job header the `attend` kernel reads (src/kernels/wasm/attention.wat). */
-const HEADER_BYTES = 80;
+/** Bytes of the job header the `attend` kernel reads (src/kernels/wasm/attention.wat): 88, rounded up so the queries after it stay 16-byte aligned. */
+const HEADER_BYTES = 96;
 /**
  * Keys per stretch, about: a head's keys are cut into stretches of whole runs (cache blocks) so
  * that a pool can split one head across threads. The cut depends on the keys alone, never on the
@@ -158,10 +158,11 @@ export class StepJob {
   /**
    * Writes the stretch table and the header; the job is then ready for the kernel. `slopes`:
    * ALiBi's per query head, or null; `position`: the query's, which the ALiBi bias is measured from;
-   * `sinkRuns`: how many of the first runs are scored against the sink queries instead (RoPE
-   * 'cache' positions, see src/attention/attended-keys.ts), 0 for none.
+   * `scoreCap`: the scores' soft cap, or null; `sinkRuns`: how many of the first runs are scored
+   * against the sink queries instead (RoPE 'cache' positions, see src/attention/attended-keys.ts),
+   * 0 for none.
    */
-  seal(groupSize: number, kvStride: number, scale: number, slopes: Float64Array | null, position: number, sinkRuns = 0): void {
+  seal(groupSize: number, kvStride: number, scale: number, slopes: Float64Array | null, position: number, scoreCap: number | null, sinkRuns = 0): void {
     if (slopes !== null) this.f64.set(slopes, this.slopes >>> 3);
     const i32 = this.i32;
     // Whole runs per stretch, as even in runs as they divide.
@@ -198,6 +199,7 @@ export class StepJob {
     i32[at + 17] = this.backward ? 1 : 0;
     i32[at + 18] = sinkRuns;
     i32[at + 19] = this.sinkQueries;
+    this.f64[(this.base + 80) >>> 3] = scoreCap ?? 0;
   }
 
   /**

@@ -49,6 +49,11 @@ export class WasmArena {
    */
   readonly exponentiate: (scores: number, count: number, exponentials: number, partial: number) => number;
   /**
+   * `s → cap · tanh(s / cap)` over `count` float64 scores in place, tanh in float64 within a few
+   * ulps of Math.tanh; ±∞ become ±cap, NaN stays NaN (the `scoreCap` option).
+   */
+  readonly capScores: (scores: number, count: number, cap: number) => void;
+  /**
    * `out += Σ_r w[r]·v_r` over `count` float32 value rows from slot `slot` of a kv head's values in
    * a block, laid out in column chunks `chunkBytes` apart (src/cache/value-layout.ts); w is float32,
    * out float64.
@@ -93,6 +98,7 @@ export class WasmArena {
     const instance = new WebAssembly.Instance(this.module, { env: { memory: this.memory } });
     this.scores = instance.exports['scores'] as WasmArena['scores'];
     this.exponentiate = instance.exports['exponentiate'] as WasmArena['exponentiate'];
+    this.capScores = instance.exports['cap_scores'] as WasmArena['capScores'];
     this.mix = instance.exports['mix'] as WasmArena['mix'];
     this.attend = instance.exports['attend'] as WasmArena['attend'];
     this.merge = instance.exports['merge'] as WasmArena['merge'];
