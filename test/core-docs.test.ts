@@ -207,6 +207,51 @@ describe('docs/guides/long-streams.md', () => {
   });
 });
 
+describe('docs/guides/models.md', () => {
+  /**
+   * GPT-2's attention straight from its Conv1D tensors (`y = x·W + b`, W `[in, out]`): c_attn's
+   * columns split into q, k, v, heads of E/H, a causal softmax of q·k/√(E/H), then c_proj. No
+   * engine code and no transposition: the page's conversion is what is under test.
+   */
+  function gpt2Attention(xs: Float64Array[], cAttnW: Float64Array, cAttnB: Float64Array, cProjW: Float64Array, cProjB: Float64Array, heads: number): Float64Array[] {
+    const E = cProjB.length;
+    const D = E / heads;
+    const conv1D = (x: Float64Array, w: Float64Array, b: Float64Array) =>
+      Float64Array.from(b, (bias, o) => x.reduce((sum, xi, i) => sum + xi * w[i * b.length + o]!, bias));
+    const qkv = xs.map((x) => conv1D(x, cAttnW, cAttnB));
+    return qkv.map((row, t) => {
+      const merged = new Float64Array(E);
+      for (let h = 0; h < heads; h++) {
+        const scores = qkv.slice(0, t + 1).map((other) => {
+          let s = 0;
+          for (let c = 0; c < D; c++) s += row[h * D + c]! * other[E + h * D + c]!;
+          return s / Math.sqrt(D);
+        });
+        const max = Math.max(...scores);
+        const e = scores.map((s) => Math.exp(s - max));
+        const total = e.reduce((a, b) => a + b, 0);
+        e.forEach((ej, j) => {
+          for (let c = 0; c < D; c++) merged[h * D + c]! += (ej / total) * qkv[j]![2 * E + h * D + c]!;
+        });
+      }
+      return conv1D(merged, cProjW, cProjB);
+    });
+  }
+
+  it("the GPT-2 example's layer is GPT-2's attention computed from the Conv1D tensors, and prints what its comment shows", async () => {
+    const code = codeBlock(read('docs/guides/models.md'), 'ts');
+    const printed = (await runBlock(code)) as number[][];
+    // The page's stand-in tensors and inputs, as its block makes them.
+    const E = 8;
+    const numbers = (n: number, seed: number) => Float64Array.from({ length: n }, (_, i) => Math.sin(0.7 * i + seed) / 3);
+    const xs = [0, 1, 2].map((t) => Float64Array.from({ length: E }, (_, c) => Math.cos(t + 0.5 * c)));
+    const expected = gpt2Attention(xs, numbers(E * 3 * E, 1), numbers(3 * E, 2), numbers(E * E, 3), numbers(E, 4), 2);
+    expectClose(printed[0]!, expected[2]!, 1e-12);
+    const shown = commentNumbers(code.split('\n').find((line) => line.includes('console.log('))!);
+    expect(printed[0]!.map((v, c) => Number(v.toFixed(shown[c]!.decimals)))).toEqual(shown.map((e) => e.value));
+  });
+});
+
 describe('docs/snapshots.md', () => {
   const page = read('docs/snapshots.md');
   const tableNames = [...page.matchAll(/^\| `([\w.]+)`(?:, `([\w.]+)`)? \| (?:I32|I8|F32|float) \|/gm)].flatMap((m) => [m[1]!, m[2]].filter((s): s is string => s !== undefined));

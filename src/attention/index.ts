@@ -3,6 +3,8 @@ export { batchAttention } from './batch-attention.js';
 export type { CacheEvent, CacheListener } from './cache-event.js';
 export { attentionFromResolved, createAttention } from './create-attention.js';
 export { createAttentionStack } from './create-attention-stack.js';
+export { llama3RopeFrequencies } from './llama3-rope-frequencies.js';
+export type { Llama3RopeScaling } from './llama3-rope-frequencies.js';
 export type { AttentionStack, AttentionStackOptions, StackStats } from './create-attention-stack.js';
 export type { Attention } from './create-attention.js';
 export { resolveOptions } from './options.js';

@@ -496,13 +496,15 @@ function matrix(w: Vector | undefined, rows: number, cols: number, field: string
   return out;
 }
 
-function positiveInteger(value: unknown, field: string, max = Number.MAX_SAFE_INTEGER): number {
+/** `value` when it is an integer from 1 to `max`; INVALID_OPTION naming `field` otherwise. */
+export function positiveInteger(value: unknown, field: string, max = Number.MAX_SAFE_INTEGER): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) invalid(field, `must be a positive integer, got ${describeValue(value)}`);
   if (value > max) invalid(field, `must be at most ${max}, got ${value}`);
   return value;
 }
 
-function positiveNumber(value: unknown, field: string): number {
+/** `value` when it is a finite number > 0; INVALID_OPTION naming `field` otherwise. */
+export function positiveNumber(value: unknown, field: string): number {
   if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) invalid(field, `must be a finite positive number, got ${describeValue(value)}`);
   return value;
 }
@@ -512,6 +514,7 @@ function nonNegativeInteger(value: unknown, field: string): number {
   return value;
 }
 
-function invalid(field: string, rule: string): never {
+/** Throws INVALID_OPTION: `option <field> <rule>`, with `details.field`. */
+export function invalid(field: string, rule: string): never {
   throw new AttentionError('INVALID_OPTION', `option ${field} ${rule}`, { field });
 }
