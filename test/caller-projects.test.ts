@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { batchAttention, createAttention, restoreAttention } from '../src/index.js';
 import type { AttentionOptions, AttentionStep } from '../src/index.js';
-import { decodeSafetensors } from '../src/cache/safetensors.js';
+import { decodeSafetensors, encodeSafetensors } from '../src/cache/safetensors.js';
 import { referenceAttention } from '../src/testing/index.js';
 import { expectClose } from './support/close.js';
 import { configArbitrary, mulberry32 } from './support/engine-arbitraries.js';
@@ -100,6 +100,29 @@ describe('an engine whose caller projects (weights without wq, wk, wv)', () => {
     expect([...tensors.keys()].filter((name) => name.startsWith('weights.')).sort()).toEqual(['weights.bo', 'weights.wo']);
     expect(metadata['version']).toBe('3');
     expect(restoreAttention(bytes).pushQKV(row(8, 4), row(4, 5), row(4, 6))).toEqual(engine.pushQKV(row(8, 4), row(4, 5), row(4, 6)));
+  });
+
+  it('saves and restores an engine that holds no matrix at all (weights: {}): marked "none", not mistaken for seed mode', () => {
+    // GQA and heads·headDim ≠ dim: a seed-mode engine could not even have these options.
+    const options: AttentionOptions = { dim: 6, heads: 2, kvHeads: 1, headDim: 4, weights: {} };
+    const engine = createAttention(options);
+    const row = (n: number, k: number) => Array.from({ length: n }, (_, i) => Math.cos(i * k));
+    engine.pushQKV(row(8, 1), row(4, 2), row(4, 3));
+    const bytes = engine.snapshot();
+    const { tensors, metadata } = decodeSafetensors(bytes);
+    expect([...tensors.keys()].filter((name) => name.startsWith('weights.'))).toEqual([]);
+    expect(metadata['weights']).toBe('none');
+    expect(metadata['version']).toBe('3');
+    for (const restored of [restoreAttention(bytes), restoreAttention(bytes, options), restoreAttention(bytes, { kernels: 'auto' })]) {
+      expect(restored.options.weights).not.toBeNull();
+      expect(() => restored.push(row(6, 7))).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT', details: { field: 'push' } }));
+      expect(restored.pushQKV(row(8, 4), row(4, 5), row(4, 6))).toEqual(engine.fork().pushQKV(row(8, 4), row(4, 5), row(4, 6)));
+    }
+    // A seed-mode engine's options are refused against it, and "none" beside weight tensors is corrupt.
+    expect(() => restoreAttention(bytes, { dim: 8, heads: 2 })).toThrow(expect.objectContaining({ code: 'INVALID_OPTION' }));
+    const withTensor = createAttention({ ...options, weights: { wo: new Array(48).fill(0.5) } }).snapshot();
+    const forged = encodeSafetensors(Object.fromEntries(decodeSafetensors(withTensor).tensors), { ...decodeSafetensors(withTensor).metadata, weights: 'none' });
+    expect(() => restoreAttention(forged)).toThrow(expect.objectContaining({ code: 'CORRUPT_SNAPSHOT', message: expect.stringContaining('"none" but the file holds weight tensors') }));
   });
 
   it('refuses some of wq, wk, wv without the others, and an input bias without its matrix', () => {

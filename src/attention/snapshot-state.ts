@@ -84,7 +84,9 @@ export interface EngineState {
  * | `weights.bq` … `weights.bo` | F32 or F64 | the biases given, [width] |
  *
  * Metadata: `options` (JSON, without weights), `length`, `emitted`; `weights: "external"` when the
- * weights were left out (`withWeights` false), so that a restore must be given them.
+ * weights were left out (`withWeights` false), so that a restore must be given them; `weights:
+ * "none"` when the engine holds weights without a matrix (its caller projects, no wo), which the
+ * tensors alone would read as seed mode.
  */
 export function stateTensors(
   state: EngineState,
@@ -162,7 +164,7 @@ export function stateTensors(
       [`${prefix}options`]: JSON.stringify(plainOptions(o)),
       [`${prefix}length`]: String(cache.length),
       [`${prefix}emitted`]: String(emitted),
-      ...(o.weights !== null && !withWeights ? { [`${prefix}weights`]: 'external' } : {}),
+      ...(o.weights === null ? {} : !withWeights ? { [`${prefix}weights`]: 'external' } : heldNoMatrix(o.weights) ? { [`${prefix}weights`]: 'none' } : {}),
     },
   };
 }
@@ -205,9 +207,10 @@ export function restoreState(
   const wholeOptions = expected !== undefined && (expected === null || typeof expected !== 'object' || 'dim' in expected);
   const guard = wholeOptions ? resolveOptions(expected as AttentionOptions) : null;
   const choices = expected === undefined ? {} : runChoices(expected, guard === null);
-  const external = metadata[`${prefix}weights`];
-  if (external !== undefined && external !== 'external') fail(`weights metadata must be "external" when present, got ${JSON.stringify(external)}`);
-  if (external !== undefined && Object.keys(weights).length > 0) fail('weights metadata says "external" but the file holds weight tensors');
+  const marked = metadata[`${prefix}weights`];
+  if (marked !== undefined && marked !== 'external' && marked !== 'none') fail(`weights metadata must be "external" or "none" when present, got ${JSON.stringify(marked)}`);
+  if (marked !== undefined && Object.keys(weights).length > 0) fail(`weights metadata says "${marked}" but the file holds weight tensors`);
+  const external = marked === 'external' ? marked : undefined;
   if (external !== undefined && guard?.weights == null) {
     throw new AttentionError(
       'INVALID_OPTION',
@@ -224,7 +227,9 @@ export function restoreState(
     }
   } else {
     try {
-      o = resolveOptions({ ...(stored as AttentionOptions), ...(Object.keys(weights).length > 0 ? { weights: weights as never } : {}) });
+      // "none": weights without a matrix (the caller projects, no wo), which no tensor shows.
+      const held = Object.keys(weights).length > 0 || marked === 'none';
+      o = resolveOptions({ ...(stored as AttentionOptions), ...(held ? { weights: weights as never } : {}) });
     } catch (e) {
       return fail(`stored options are invalid: ${(e as Error).message}`);
     }
@@ -427,4 +432,9 @@ function floatTensor(
   const data = shapedTensor(tensors, name, dtype, shape, fail) as Float32Array | Float64Array;
   for (let i = 0; i < data.length; i++) if (!Number.isFinite(data[i]!)) fail(`tensor ${name} holds a non-finite number at element ${i}`);
   return data;
+}
+
+/** Weights that hold no matrix: an engine whose caller projects q, k and v, without wo. */
+function heldNoMatrix(weights: NonNullable<ResolvedOptions['weights']>): boolean {
+  return weights.wq === null && weights.wk === null && weights.wv === null && weights.wo === null;
 }
