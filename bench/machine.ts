@@ -1,9 +1,9 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { cpus, loadavg, totalmem } from 'node:os';
 
 export interface Machine {
   readonly cpu: string;
-  /** Last-level cache as /proc/cpuinfo states it ("cache size"), e.g. "107520 KB". */
+  /** Last-level cache: the highest level sysfs lists for cpu 0, e.g. "32768 KB", else /proc/cpuinfo's "cache size". */
   readonly cache: string;
   readonly cores: number;
   readonly memoryGiB: number;
@@ -24,7 +24,7 @@ export interface Machine {
 export function describeMachine(): Machine {
   return {
     cpu: cpuInfo('model name') ?? cpus()[0]?.model ?? 'unknown',
-    cache: cpuInfo('cache size') ?? 'unknown',
+    cache: lastLevelCache() ?? cpuInfo('cache size') ?? 'unknown',
     cores: cpus().length,
     memoryGiB: Math.round(totalmem() / 1024 ** 3),
     platform: `${process.platform} ${process.arch}`,
@@ -33,6 +33,25 @@ export function describeMachine(): Machine {
     steal: null,
     date: new Date().toISOString().replace(/\.\d+Z$/, 'Z'),
   };
+}
+
+/**
+ * The size of the highest cache level sysfs lists for cpu 0 ("32768K" → "32768 KB"), or null. AMD's
+ * /proc/cpuinfo "cache size" is the L2 (1 MB on an EPYC whose L3 holds 32 MB).
+ */
+function lastLevelCache(): string | null {
+  try {
+    const dir = '/sys/devices/system/cpu/cpu0/cache';
+    let best: { level: number; size: string } | null = null;
+    for (const index of readdirSync(dir).filter((name) => name.startsWith('index'))) {
+      const level = Number(readFileSync(`${dir}/${index}/level`, 'utf8'));
+      const size = readFileSync(`${dir}/${index}/size`, 'utf8').trim();
+      if (best === null || level > best.level) best = { level, size };
+    }
+    return best === null ? null : best.size.replace(/^(\d+)K$/, '$1 KB');
+  } catch {
+    return null;
+  }
 }
 
 /** The "cpu" line of /proc/stat, all cores: total and stolen time in clock ticks; null off Linux. */

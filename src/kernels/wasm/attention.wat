@@ -653,16 +653,20 @@
   ;; numbers one thread does. Returns the lowest head among the items whose sum was not finite (a
   ;; score overflowed), or -1.
   ;;
-  ;; Items are independent, so their order changes no number. They run kv head by kv head, and
-  ;; within one stretch by stretch; the items of a share that read one kv head's stretch (the
-  ;; query heads of a group, in grouped-query attention) run as one batch, each cache block's keys
-  ;; and then values serving every head of the batch while they are in L1. So a step reads the
-  ;; cache from memory once, not once per query head: at 32 heads over 8 kv heads, headDim 128
-  ;; and 32,768 keys, ~80 ms against ~190 ms head by head (interleaved runs); every call of the
-  ;; kernels below is the one head by head would make. When the job says so (+68) they run from
-  ;; the last down: the engine alternates, so a step starts on the heads the step before ended on,
-  ;; whose keys and values are still in this core's L2 cache (a stream of 2,048 tokens of 8 heads
-  ;; ran ~7 % faster, the median of 14 interleaved pairs).
+  ;; Items are independent, so their order changes no number. They run stretch by stretch, and
+  ;; within one head by head (position s·heads + h); the items of a share over one stretch run as
+  ;; one batch, cache block by cache block: each block's keys (and then values) for every head of
+  ;; the batch, kv head after kv head. A block holds its kv heads' rows one after another, so the
+  ;; step streams each block's keys as one stretch of memory (head by head over all the blocks, it
+  ;; jumped a block's size every 64 rows: at 8 heads, headDim 128 and 32,768 keys ~19 ms against
+  ;; ~13.5 now, the DRAM read ~21 GB/s instead of ~15), and the query heads of one kv head (a
+  ;; group, in grouped-query attention) use its keys and values while they are in L1, so the step
+  ;; reads the cache from memory once, not once per query head (32 heads over 8 kv heads, headDim
+  ;; 128, 32,768 keys: ~80 ms against ~190 head by head, measured when items ran kv head by kv
+  ;; head). Every call of the kernels below is the one head by head would make. When the job says
+  ;; so (+68) they run from the last down: the engine alternates, so a step starts where the step
+  ;; before ended, whose keys and values are still in this core's L2 cache (a stream of 2,048
+  ;; tokens of 8 heads ran ~7 % faster, the median of 14 interleaved pairs).
   ;;
   ;; The job, at byte offset $job (see src/kernels/wasm/step-job.ts, which writes it):
   ;;   +0 headDim  +4 groupSize  +8 runs  +12 count (keys per head)  +16 kvStride (bytes from one kv
@@ -675,16 +679,16 @@
   ;;   +60 stretch table (per stretch: first run, end run, first key; i32 each, 16 bytes)
   ;;   +64 exponentials (float32, count per head)  +68 backward (nonzero: items from i1 − 1 down to i0)
   ;;   +72 sink runs (the first runs, scored against the sink queries)  +76 sink queries (as queries)
-  ;;   +80 the scores' soft cap (f64; 0 for none: $cap_scores)
+  ;;   +80 the scores' soft cap (f64; 0 for none: $cap_scores)  +88 query heads
   (func $attend (export "attend") (param $job i32) (param $i0 i32) (param $i1 i32) (result i32)
-    (local $lo i32) (local $hi i32) (local $b0 i32) (local $b1 i32) (local $e i32) (local $j0 i32)
+    (local $lo i32) (local $hi i32) (local $b0 i32) (local $b1 i32) (local $e i32)
     (local $h i32) (local $h0 i32) (local $h1 i32) (local $d i32) (local $stretches i32) (local $s i32) (local $kv i32)
     (local $count i32) (local $runs i32) (local $run i32) (local $run0 i32) (local $end i32) (local $stretch i32)
     (local $keyStart i32) (local $key0 i32) (local $n i32) (local $rows i32) (local $at i32) (local $first i32) (local $j i32)
     (local $partial i32) (local $c i32) (local $slope f64) (local $position f64) (local $sum f64)
-    (local $backward i32) (local $bad i32) (local $group i32) (local $span i32) (local $width i32)
+    (local $backward i32) (local $bad i32) (local $group i32) (local $heads i32) (local $width i32)
     (local $queries i32) (local $queryStride i32) (local $partials i32) (local $scoreBase i32) (local $exponentials i32)
-    (local $slopes i32) (local $kvStride i32) (local $stretchTable i32) (local $scale f64) (local $within i32)
+    (local $slopes i32) (local $kvStride i32) (local $stretchTable i32) (local $scale f64)
     (local $sinkRunEnd i32) (local $sinkQueries i32) (local $cap f64)
     (local $chunk i32) (local $kv8 i32) (local $keyScaleAt i32) (local $valueScaleAt i32) (local $query i32) (local $scales i32) (local $weights i32) (local $scaled i32) (local $g i32)
     (local.set $bad (i32.const -1))
@@ -694,7 +698,7 @@
     (local.set $runs (i32.load offset=36 (local.get $job)))
     (local.set $stretches (i32.load offset=56 (local.get $job)))
     (local.set $group (i32.load offset=4 (local.get $job)))
-    (local.set $span (i32.mul (local.get $group) (local.get $stretches)))
+    (local.set $heads (i32.load offset=88 (local.get $job)))
     (local.set $width (i32.shl (i32.add (local.get $d) (i32.const 2)) (i32.const 3)))
     (local.set $position (f64.convert_i32_s (i32.load offset=44 (local.get $job))))
     (local.set $queries (i32.load offset=20 (local.get $job)))
@@ -717,33 +721,22 @@
       (loop $batches
         (br_if $batches_done (i32.ge_u (local.get $lo) (local.get $hi)))
         ;; The batch: the run-order positions of [lo, hi) that share the next (or, backward, the
-        ;; last) position's kv head and stretch, i.e. consecutive query heads of one group.
+        ;; last) position's stretch s, i.e. query heads h0 … h1 − 1 over it (position s·heads + h).
         (local.set $e (select (i32.sub (local.get $hi) (i32.const 1)) (local.get $lo) (local.get $backward)))
-        (local.set $j0 (i32.rem_u (i32.rem_u (local.get $e) (local.get $span)) (local.get $group)))
-        (local.set $b0 (i32.sub (local.get $e) (local.get $j0)))
-        (local.set $b1 (i32.add (local.get $b0) (local.get $group)))
+        (local.set $s (i32.div_u (local.get $e) (local.get $heads)))
+        (local.set $b0 (i32.mul (local.get $s) (local.get $heads)))
+        (local.set $b1 (i32.add (local.get $b0) (local.get $heads)))
         (if (i32.lt_u (local.get $b0) (local.get $lo)) (then (local.set $b0 (local.get $lo))))
         (if (i32.gt_u (local.get $b1) (local.get $hi)) (then (local.set $b1 (local.get $hi))))
         (if (local.get $backward)
           (then (local.set $hi (local.get $b0)))
           (else (local.set $lo (local.get $b1))))
-        ;; Run order → (head, stretch): heads h0 … h1 − 1 over stretch s of kv head b0 / span.
-        (local.set $within (i32.rem_u (local.get $b0) (local.get $span)))
-        (local.set $s (i32.div_u (local.get $within) (local.get $group)))
-        (local.set $h0 (i32.add (i32.mul (i32.div_u (local.get $b0) (local.get $span)) (local.get $group))
-          (i32.rem_u (local.get $within) (local.get $group))))
+        (local.set $h0 (i32.sub (local.get $b0) (i32.mul (local.get $s) (local.get $heads))))
         (local.set $h1 (i32.add (local.get $h0) (i32.sub (local.get $b1) (local.get $b0))))
         (local.set $stretch (i32.add (local.get $stretchTable) (i32.shl (local.get $s) (i32.const 4))))
         (local.set $run0 (i32.add (local.get $runs) (i32.shl (i32.load (local.get $stretch)) (i32.const 5))))
         (local.set $end (i32.add (local.get $runs) (i32.shl (i32.load offset=4 (local.get $stretch)) (i32.const 5))))
         (local.set $keyStart (i32.load offset=8 (local.get $stretch)))
-        (local.set $g (i32.div_u (local.get $h0) (local.get $group)))
-        (local.set $kv (i32.mul (local.get $g) (local.get $kvStride)))
-        ;; int8 rows: a kv head's are a quarter as many bytes apart, its key scales d floats apart,
-        ;; its value scales one float per row of the block (kvStride / d bytes)
-        (local.set $kv8 (i32.shr_u (local.get $kv) (i32.const 2)))
-        (local.set $keyScaleAt (i32.shl (i32.mul (local.get $g) (local.get $d)) (i32.const 2)))
-        (local.set $valueScaleAt (i32.div_u (local.get $kv) (local.get $d)))
         ;; scores, run by run, each run for every head of the batch while its keys are in L1
         (local.set $n (i32.const 0))
         (local.set $run (local.get $run0))
@@ -755,6 +748,12 @@
             (block $score_heads_done
               (loop $score_heads
                 (br_if $score_heads_done (i32.ge_u (local.get $h) (local.get $h1)))
+                ;; kv head g's rows in the block; int8 ones are a quarter as many bytes apart, its key
+                ;; scales d floats apart, its value scales one float per row of the block (kvStride / d bytes)
+                (local.set $g (i32.div_u (local.get $h) (local.get $group)))
+                (local.set $kv (i32.mul (local.get $g) (local.get $kvStride)))
+                (local.set $kv8 (i32.shr_u (local.get $kv) (i32.const 2)))
+                (local.set $keyScaleAt (i32.shl (i32.mul (local.get $g) (local.get $d)) (i32.const 2)))
                 (local.set $at (i32.add (local.get $scoreBase)
                   (i32.shl (i32.add (i32.add (i32.mul (local.get $h) (local.get $count)) (local.get $keyStart)) (local.get $n)) (i32.const 3))))
                 ;; RoPE 'cache' positions: the sinks see the query at its rank, rotated apart
@@ -837,6 +836,9 @@
             (block $mix_heads_done
               (loop $mix_heads
                 (br_if $mix_heads_done (i32.ge_u (local.get $h) (local.get $h1)))
+                (local.set $kv (i32.mul (i32.div_u (local.get $h) (local.get $group)) (local.get $kvStride)))
+                (local.set $kv8 (i32.shr_u (local.get $kv) (i32.const 2)))
+                (local.set $valueScaleAt (i32.div_u (local.get $kv) (local.get $d)))
                 (local.set $weights (i32.add (local.get $exponentials)
                   (i32.shl (i32.add (i32.add (i32.mul (local.get $h) (local.get $count)) (local.get $keyStart)) (local.get $n)) (i32.const 2))))
                 (local.set $partial (i32.add (i32.add (local.get $partials)

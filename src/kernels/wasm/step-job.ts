@@ -1,7 +1,7 @@
 import type { FloatArray } from '../float-array.js';
 import type { WasmArena } from './wasm-arena.js';
 
-/** Bytes of the job header the `attend` kernel reads (src/kernels/wasm/attention.wat): 88, rounded up so the queries after it stay 16-byte aligned. */
+/** Bytes of the job header the `attend` kernel reads (src/kernels/wasm/attention.wat): 92, rounded up so the queries after it stay 16-byte aligned. */
 const HEADER_BYTES = 96;
 /**
  * Keys per stretch, about: a head's keys are cut into stretches of whole runs (cache blocks) so
@@ -200,6 +200,7 @@ export class StepJob {
     i32[at + 18] = sinkRuns;
     i32[at + 19] = this.sinkQueries;
     this.f64[(this.base + 80) >>> 3] = scoreCap ?? 0;
+    i32[at + 22] = this.heads;
   }
 
   /**
