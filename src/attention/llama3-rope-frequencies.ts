@@ -48,11 +48,12 @@ export interface Llama3RopeScaling {
  * const ropeFrequencies = llama3RopeFrequencies({
  *   ropeDim: 128, ropeBase: 500000, factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 8192,
  * });
- * const layer = createAttention({ dim: 4096, heads: 32, kvHeads: 8, headDim: 128, positions: 'rope', ropeFrequencies, weights });
+ * // layerWeights: the layer's { wq, wk, wv, wo } (q_proj … o_proj, docs/guides/models.md)
+ * const layer = createAttention({ dim: 4096, heads: 32, kvHeads: 8, headDim: 128, positions: 'rope', ropeFrequencies, weights: layerWeights });
  * ```
  */
 export function llama3RopeFrequencies(scaling: Llama3RopeScaling): Float64Array {
-  if (scaling === null || typeof scaling !== 'object') invalid('rope scaling', 'must be an object');
+  if (scaling === null || typeof scaling !== 'object') invalid('scaling', 'must be an object');
   const ropeDim = positiveInteger(scaling.ropeDim, 'ropeDim');
   if (ropeDim % 2 !== 0) invalid('ropeDim', `must be even, got ${ropeDim}`);
   const base = positiveNumber(scaling.ropeBase, 'ropeBase');

@@ -328,7 +328,7 @@
 
   ;; The soft cap, s -> cap·tanh(s / cap), over the n float64 scores at p, in place (Gemma 2's
   ;; logit soft-capping; the TypeScript path calls Math.tanh). Two scores a pass, in float64: with
-  ;; z = -2·|s / cap| and m = e^z - 1, tanh|s / cap| = -m / (m + 2), and the sign of s goes back on.
+  ;; z = |s|·(-2 / cap) and m = e^z - 1, tanh|s / cap| = -m / (m + 2), and the sign of s goes back on.
   ;; m comes from z = k·ln 2 + r (|r| <= ln 2 / 2, k rounded as $exponentiate rounds it) as
   ;; 2^k·p + (2^k - 1), p = e^r - 1 by its Taylor series to r^13 (the next term is under 5e-18):
   ;; a tiny score keeps its relative precision instead of losing it to 1 - e^z. z is clamped at
