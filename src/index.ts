@@ -5,6 +5,7 @@ export {
   createAttentionStack,
   llama3RopeFrequencies,
   MAX_STREAM_LENGTH,
+  pushEach,
   resolveOptions,
   restoreAttention,
   restoreAttentionStack,

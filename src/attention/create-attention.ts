@@ -121,6 +121,47 @@ export interface Attention {
 /** The bias each projection adds. */
 const BIAS_OF = { wq: 'bq', wk: 'bk', wv: 'bv', wo: 'bo' } as const satisfies Record<Projection, string>;
 
+/** Rows appended and attended with their events, window releases and wo held back (see AttentionEngine.appendHeld). */
+interface HeldPrompt {
+  /** The length and emitted count before the rows: where taking them back returns to. */
+  readonly t0: number;
+  readonly emittedBefore: number;
+  readonly steps: AttentionStep[];
+  readonly events: CacheEvent[];
+  /** The steps' head outputs, row after row, waiting for wo; null without wo. */
+  readonly heads: Float64Array | null;
+}
+
+/**
+ * One token into each of several engines at once: `xs[i]` into `engines[i]`, as
+ * `engines[i].push(xs[i])` would (the same numbers, bit for bit), for engines that share one
+ * engine's options and weights: forks of it (a beam search's beams, a stack's layer across
+ * `stack.fork()`s) or engines made by one `attentionFromResolved`. The tokens' q, k and v
+ * projections run as one matrix product, and their output projections as another, so the weights
+ * are read once for all of them instead of once per engine: what batched decoding saves when a
+ * layer's weights outgrow the CPU's caches. All or nothing: a refused token (bad input, an
+ * overflowing score in any engine) leaves every engine as it was, with no events sent.
+ *
+ * @returns For each engine, the steps its push would return.
+ * @throws AttentionError INVALID_ARGUMENT (not forks of one engine, an engine twice, not arrays),
+ * DIMENSION_MISMATCH (a count or a vector's length), NON_FINITE, DISPOSED, OUT_OF_RANGE, as push.
+ * @example
+ * ```ts
+ * import { createAttention, pushEach } from 'attnstream';
+ *
+ * const w = (seed: number) => Array.from({ length: 16 }, (_, i) => Math.sin(seed + i));
+ * const prompt = createAttention({ dim: 4, heads: 2, weights: { wq: w(1), wk: w(2), wv: w(3), wo: w(4) } });
+ * prompt.pushMany([[1, 0, 0, 0], [0, 1, 0, 0]]);
+ * const beams = [prompt.fork(), prompt.fork(), prompt.fork()];
+ * // One step of three beams, each with its own candidate token.
+ * const steps = pushEach(beams, [[0, 0, 1, 0], [0, 0, 0, 1], [1, 1, 0, 0]]);
+ * console.log(steps.map((s) => s[0]!.index)); // [2, 2, 2]
+ * ```
+ */
+export function pushEach(engines: readonly Attention[], xs: readonly Vector[]): AttentionStep[][] {
+  return AttentionEngine.pushEach(engines, xs);
+}
+
 /**
  * Creates an incremental attention engine.
  *
@@ -240,19 +281,92 @@ export class AttentionEngine implements Attention {
     if (!Array.isArray(xs)) throw new AttentionError('INVALID_ARGUMENT', 'pushMany: expected an array of vectors', { field: 'xs' });
     assertProjects(this.options, 'pushMany');
     this.assertRoom('pushMany', xs.length);
-    const o = this.options;
     const t0 = this.cache.length;
-    const qw = o.heads * o.headDim;
-    const kw = o.kvHeads * o.headDim;
     const n = xs.length;
     // Every vector is read and checked before anything is cached: pushMany is all or nothing.
+    const x = new Float64Array(n * this.options.dim);
+    for (let i = 0; i < n; i++) readVector(xs[i]!, this.options.dim, x, i * this.options.dim, 'x', t0 + i, this.finite);
+    const { qs, ks, vs } = this.projectRows(x, n, (i) => t0 + i);
+    return this.appendPrompt(qs, ks, vs, n);
+  }
+
+  /**
+   * Pushes `xs[i]` into `engines[i]`, for forks of one engine, with every token's projections in
+   * one matrix product (and wo in another): see {@link pushEach}.
+   */
+  static pushEach(engines: readonly Attention[], xs: readonly Vector[]): AttentionStep[][] {
+    if (!Array.isArray(engines) || engines.length === 0) {
+      throw new AttentionError('INVALID_ARGUMENT', 'pushEach: expected a non-empty array of engines', { field: 'engines' });
+    }
+    if (!Array.isArray(xs)) throw new AttentionError('INVALID_ARGUMENT', 'pushEach: expected an array of vectors', { field: 'xs' });
+    if (xs.length !== engines.length) {
+      throw new AttentionError('DIMENSION_MISMATCH', `pushEach: expected a vector for each of the ${engines.length} engines, got ${xs.length}`, {
+        field: 'xs',
+        expected: engines.length,
+        actual: xs.length,
+      });
+    }
+    const first = engines[0];
+    const list: AttentionEngine[] = [];
+    engines.forEach((engine, i) => {
+      if (!(engine instanceof AttentionEngine) || !(first instanceof AttentionEngine) || engine.options !== first.options) {
+        throw new AttentionError('INVALID_ARGUMENT', `pushEach: engine ${i} is not a fork of engine 0 (the engines must share one engine's options and weights: fork them from it)`, {
+          field: 'engines',
+          element: i,
+        });
+      }
+      if (list.includes(engine)) throw new AttentionError('INVALID_ARGUMENT', `pushEach: engine ${i} is engine ${list.indexOf(engine)} again`, { field: 'engines', element: i });
+      engine.assertLive('pushEach');
+      engine.assertRoom('pushEach', 1);
+      list.push(engine);
+    });
+    const lead = list[0]!;
+    const o = lead.options;
+    assertProjects(o, 'pushEach');
+    o.threads?.wake();
+    const n = list.length;
     const x = new Float64Array(n * o.dim);
-    for (let i = 0; i < n; i++) readVector(xs[i]!, o.dim, x, i * o.dim, 'x', t0 + i, this.finite);
+    list.forEach((engine, i) => readVector(xs[i]!, o.dim, x, i * o.dim, 'x', engine.length, lead.finite));
+    const { qs, ks, vs } = lead.projectRows(x, n, (i) => list[i]!.length);
+    const qw = o.heads * o.headDim;
+    const kw = o.kvHeads * o.headDim;
+    const held: HeldPrompt[] = [];
+    try {
+      list.forEach((engine, i) =>
+        held.push(engine.appendHeld(qs.subarray(i * qw, (i + 1) * qw), ks.subarray(i * kw, (i + 1) * kw), vs.subarray(i * kw, (i + 1) * kw), 1)),
+      );
+    } catch (e) {
+      // One engine's score overflowed (it took its token back): the others take theirs back too.
+      held.forEach((h, i) => list[i]!.takeBack(h));
+      throw e;
+    }
+    list.forEach((engine, i) => engine.release(held[i]!));
+    if (o.weights !== null && o.weights.wo !== null) {
+      const steps = held.flatMap((h) => h.steps);
+      const heads = new Float64Array(steps.length * qw);
+      let row = 0;
+      for (const h of held) {
+        heads.set(h.heads!, row * qw);
+        row += h.steps.length;
+      }
+      lead.projectOutputs(heads, steps);
+    }
+    return held.map((h) => h.steps);
+  }
+
+  /**
+   * The q, k and v rows of `n` inputs `x` (row after row): the projections as matrix-matrix
+   * products, bit-identical to projecting row by row (seed mode: x itself, in the precision), each
+   * checked for overflow; `token(i)` names row i's token in the error.
+   */
+  private projectRows(x: Float64Array, n: number, token: (i: number) => number): { qs: FloatArray; ks: FloatArray; vs: FloatArray } {
+    const o = this.options;
+    const qw = o.heads * o.headDim;
+    const kw = o.kvHeads * o.headDim;
     let qs: FloatArray = x;
     let ks: FloatArray = x;
     let vs: FloatArray = x;
     if (o.weights !== null) {
-      // The prompt's projections as matrix-matrix products, bit-identical to projecting token by token.
       qs = new o.Float(n * qw);
       ks = new o.Float(n * kw);
       vs = new o.Float(n * kw);
@@ -260,15 +374,15 @@ export class AttentionEngine implements Attention {
     } else if (o.precision === 'float32') {
       qs = ks = vs = Float32Array.from(x);
     }
-    // One check over the prompt's projections; the token-by-token scan only names the one that overflowed.
+    // One check over every row; the row-by-row scan only names the one that overflowed.
     if (!(this.finite(qs) && this.finite(ks) && this.finite(vs))) {
       for (let i = 0; i < n; i++) {
-        assertFinite(qs.subarray(i * qw, (i + 1) * qw), qw, 'projected query', t0 + i);
-        assertFinite(ks.subarray(i * kw, (i + 1) * kw), kw, 'projected key', t0 + i);
-        assertFinite(vs.subarray(i * kw, (i + 1) * kw), kw, 'projected value', t0 + i);
+        assertFinite(qs.subarray(i * qw, (i + 1) * qw), qw, 'projected query', token(i));
+        assertFinite(ks.subarray(i * kw, (i + 1) * kw), kw, 'projected key', token(i));
+        assertFinite(vs.subarray(i * kw, (i + 1) * kw), kw, 'projected value', token(i));
       }
     }
-    return this.appendPrompt(qs, ks, vs, n);
+    return { qs, ks, vs };
   }
 
   pushManyQKV(qs: readonly Vector[], ks: readonly Vector[], vs: readonly Vector[]): AttentionStep[] {
@@ -307,6 +421,19 @@ export class AttentionEngine implements Attention {
    * `n` single pushes would, all or nothing; `wo` for every step at once.
    */
   private appendPrompt(qs: FloatArray, ks: FloatArray, vs: FloatArray, n: number): AttentionStep[] {
+    const held = this.appendHeld(qs, ks, vs, n);
+    this.release(held);
+    if (held.heads !== null) this.projectOutputs(held.heads, held.steps);
+    return held.steps;
+  }
+
+  /**
+   * Appends and attends `n` rows as {@link AttentionEngine.appendPrompt} does, all or nothing, but
+   * holds back what cannot be undone: the cache events, the window's releases (so a later refusal
+   * elsewhere can still {@link AttentionEngine.takeBack} the rows) and, with wo, the outputs, whose
+   * head outputs it returns for one product ({@link AttentionEngine.projectOutputs}).
+   */
+  private appendHeld(qs: FloatArray, ks: FloatArray, vs: FloatArray, n: number): HeldPrompt {
     const o = this.options;
     const t0 = this.cache.length;
     const qw = o.heads * o.headDim;
@@ -329,22 +456,34 @@ export class AttentionEngine implements Attention {
         for (const step of this.appendAndAttend()) steps.push(step);
       }
     } catch (e) {
-      this.cache.truncate(t0);
-      this.emitted = emittedBefore;
+      this.takeBack({ t0, emittedBefore });
       throw e;
     } finally {
       this.deferredHeads = null;
       this.heldEvents = null;
     }
-    for (const event of events) this.notify(event);
+    return { t0, emittedBefore, steps, events, heads: deferred === null ? null : deferred.rows.subarray(0, steps.length * qw) };
+  }
+
+  /** Undoes an {@link AttentionEngine.appendHeld} not yet released: its rows leave the cache. */
+  private takeBack(held: Pick<HeldPrompt, 't0' | 'emittedBefore'>): void {
+    this.cache.truncate(held.t0);
+    this.emitted = held.emittedBefore;
+  }
+
+  /** Sends an {@link AttentionEngine.appendHeld}'s events and lets the window release what it no longer reaches. */
+  private release(held: HeldPrompt): void {
+    for (const event of held.events) this.notify(event);
     this.releaseUnreachable();
-    if (deferred !== null && steps.length > 0) {
-      // The output projection of every step at once, as for the input projections.
-      const projected = new o.Float(steps.length * o.dim);
-      this.matMat([['wo', projected]], deferred.rows, steps.length, qw);
-      steps.forEach((step, i) => step.output.set(projected.subarray(i * o.dim, (i + 1) * o.dim)));
-    }
-    return steps;
+  }
+
+  /** The output projection wo of `steps`, whose head outputs are `heads` row after row, as one product. */
+  private projectOutputs(heads: Float64Array, steps: readonly AttentionStep[]): void {
+    if (steps.length === 0) return;
+    const o = this.options;
+    const projected = new o.Float(steps.length * o.dim);
+    this.matMat([['wo', projected]], heads, steps.length, o.heads * o.headDim);
+    steps.forEach((step, i) => step.output.set(projected.subarray(i * o.dim, (i + 1) * o.dim)));
   }
 
   pushQKV(q: Vector, k: Vector, v: Vector): AttentionStep[] {

@@ -1,7 +1,7 @@
 export { alibiSlopes } from './alibi-slopes.js';
 export { batchAttention } from './batch-attention.js';
 export type { CacheEvent, CacheListener } from './cache-event.js';
-export { attentionFromResolved, createAttention } from './create-attention.js';
+export { attentionFromResolved, createAttention, pushEach } from './create-attention.js';
 export { createAttentionStack } from './create-attention-stack.js';
 export { llama3RopeFrequencies } from './llama3-rope-frequencies.js';
 export type { Llama3RopeScaling } from './llama3-rope-frequencies.js';

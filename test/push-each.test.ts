@@ -1,0 +1,120 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { AttentionError, createAttention, createAttentionStack, pushEach } from '../src/index.js';
+import type { Attention, AttentionOptions, AttentionStep, CacheEvent } from '../src/index.js';
+import { configArbitrary, tokensArbitrary } from './support/engine-arbitraries.js';
+
+// pushEach(engines, xs): one token into each of several forks, projected together. The claim is
+// exact: every engine ends as if it had been pushed its own token alone, bit for bit.
+
+/** A step as plain numbers, so that toEqual compares every bit of it. */
+const plain = (steps: AttentionStep[]) =>
+  steps.map((s) => ({ index: s.index, output: Array.from(s.output), positions: s.positions && Array.from(s.positions), weights: s.weights?.map((w) => Array.from(w)) }));
+
+const beamCase = configArbitrary({ precision: 'float32', wideHeads: true })
+  .chain((options) =>
+    fc.record({
+      options: fc.constant(options),
+      prompt: tokensArbitrary(options.dim, 0, 12),
+      // Per beam: the tokens it took alone before the batched step, then its batched token.
+      beams: fc.array(fc.record({ before: tokensArbitrary(options.dim, 0, 3), x: tokensArbitrary(options.dim, 1, 1) }), { minLength: 1, maxLength: 5 }),
+    }),
+  );
+
+describe('pushEach: one token into each fork, projected as one product', () => {
+  it('leaves every fork exactly as its own push would (outputs, weights, positions, later steps), for every option, both kernel paths and precisions', () => {
+    for (const precision of ['float32', 'float64'] as const) {
+      fc.assert(
+        fc.property(beamCase, ({ options: drawn, prompt, beams }) => {
+          const options: AttentionOptions = { ...drawn, precision };
+          const root = createAttention(options);
+          if (prompt.length > 0) root.pushMany(prompt);
+          const batched = beams.map(() => root.fork());
+          const alone = beams.map(() => root.fork());
+          beams.forEach((b, i) => {
+            for (const x of b.before) {
+              batched[i]!.push(x);
+              alone[i]!.push(x);
+            }
+          });
+          const heard = beams.map(() => [[], []] as [CacheEvent[], CacheEvent[]]);
+          beams.forEach((_, i) => {
+            batched[i]!.addCacheListener((e) => heard[i]![0].push(e));
+            alone[i]!.addCacheListener((e) => heard[i]![1].push(e));
+          });
+          const together = pushEach(batched, beams.map((b) => b.x[0]!));
+          beams.forEach((b, i) => {
+            expect(plain(together[i]!)).toEqual(plain(alone[i]!.push(b.x[0]!)));
+            expect(batched[i]!.length).toBe(alone[i]!.length);
+            // The same cache events (appends, a window's evictions), and the same memory after them.
+            expect(heard[i]![0]).toEqual(heard[i]![1]);
+            expect(batched[i]!.stats()).toEqual(alone[i]!.stats());
+            expect(plain(batched[i]!.flush())).toEqual(plain(alone[i]!.flush()));
+          });
+        }),
+        { numRuns: 60 },
+      );
+    }
+  });
+
+  it('batches a stack layer by layer across its forks (a beam search step)', () => {
+    const w = (seed: number, n: number) => Array.from({ length: n }, (_, i) => Math.sin(seed * 7 + i) / 3);
+    const layer = { dim: 8, heads: 4, kvHeads: 2, headDim: 2, positions: 'rope' as const, weights: { wq: w(1, 64), wk: w(2, 32), wv: w(3, 32), wo: w(4, 64), bq: w(5, 8) } };
+    const stack = createAttentionStack({ layers: [layer, layer] });
+    const token = (t: number) => Array.from({ length: 8 }, (_, c) => Math.cos(t + c));
+    for (const t of [0, 1, 2]) {
+      let h: ArrayLike<number> = token(t);
+      for (let l = 0; l < stack.depth; l++) h = stack.layer(l).push(h)[0]!.output;
+    }
+    const beams = [stack.fork(), stack.fork(), stack.fork()];
+    const twins = beams.map((b) => b.fork());
+    let hs: ArrayLike<number>[] = [token(10), token(11), token(12)];
+    for (let l = 0; l < stack.depth; l++) {
+      const steps = pushEach(beams.map((b) => b.layer(l)), hs);
+      hs.forEach((h, i) => expect(Array.from(steps[i]![0]!.output)).toEqual(Array.from(twins[i]!.layer(l).push(h)[0]!.output)));
+      hs = steps.map((s) => s[0]!.output);
+    }
+    expect(beams.map((b) => b.length)).toEqual([4, 4, 4]);
+  });
+
+  it('is all or nothing: a score that overflows in one engine leaves every engine as it was, with no events', () => {
+    // Identity projections: x = [1e19, …] makes q·k = 4·1e38, past float32 (the kernels add in float32).
+    const eye = Array.from({ length: 16 }, (_, i) => (i % 5 === 0 ? 1 : 0));
+    const root = createAttention({ dim: 4, heads: 1, weights: { wq: eye, wk: eye, wv: eye }, window: 2 });
+    for (let t = 0; t < 5; t++) root.push([t, 1, 0, 0]);
+    const beams = [root.fork(), root.fork(), root.fork()];
+    const events: CacheEvent[] = [];
+    beams.forEach((b) => b.addCacheListener((e) => events.push(e)));
+    const before = beams.map((b) => [b.length, b.stats().bytes]);
+    expect(() => pushEach(beams, [[1, 2, 3, 4], [1e19, 1e19, 1e19, 1e19], [4, 3, 2, 1]])).toThrow(
+      expect.objectContaining({ code: 'NON_FINITE', details: expect.objectContaining({ field: 'score', token: 5 }) }),
+    );
+    expect(beams.map((b) => [b.length, b.stats().bytes])).toEqual(before);
+    expect(events).toEqual([]);
+    // They go on exactly as forks that never saw the refused step.
+    const fresh = root.fork();
+    expect(beams[0]!.push([1, 2, 3, 4])).toEqual(fresh.push([1, 2, 3, 4]));
+  });
+
+  it('refuses engines that are not forks of one engine, an engine twice, and bad inputs, changing nothing', () => {
+    const options: AttentionOptions = { dim: 2, heads: 1, weights: { wq: [1, 0, 0, 1], wk: [1, 0, 0, 1], wv: [1, 0, 0, 1] } };
+    const a = createAttention(options);
+    const b = createAttention(options);
+    const fork = a.fork();
+    const refusal = (engines: Attention[], xs: unknown[], code: string, field: string) =>
+      expect(() => pushEach(engines, xs as number[][])).toThrow(expect.objectContaining({ code, details: expect.objectContaining({ field }) }));
+    refusal([a, b], [[1, 2], [3, 4]], 'INVALID_ARGUMENT', 'engines');
+    refusal([a, a], [[1, 2], [3, 4]], 'INVALID_ARGUMENT', 'engines');
+    refusal([], [], 'INVALID_ARGUMENT', 'engines');
+    refusal([a, fork], [[1, 2]], 'DIMENSION_MISMATCH', 'xs');
+    refusal([a, fork], [[1, 2], [3]], 'DIMENSION_MISMATCH', 'x');
+    refusal([a, fork], [[1, 2], [3, Number.NaN]], 'NON_FINITE', 'x');
+    expect(() => pushEach(null as unknown as Attention[], [])).toThrow(AttentionError);
+    expect([a.length, fork.length]).toEqual([0, 0]);
+    fork.dispose();
+    refusal([a, fork], [[1, 2], [3, 4]], 'DISPOSED', 'pushEach');
+    const callerProjects = createAttention({ dim: 2, heads: 1, weights: {} });
+    refusal([callerProjects, callerProjects.fork()], [[1, 2], [3, 4]], 'INVALID_ARGUMENT', 'pushEach');
+    expect(a.length).toBe(0);
+  });
+});
