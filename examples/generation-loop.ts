@@ -16,7 +16,7 @@
 import { pathToFileURL } from 'node:url';
 import { defer, finalize, map } from 'rxjs';
 import type { Observable } from 'rxjs';
-import { batchAttention, createAttentionStack } from '../src/index.js';
+import { batchAttention, createAttentionStack, pushEach } from '../src/index.js';
 import type { AttentionOptions, AttentionStack, AttentionStep, Vector } from '../src/index.js';
 import { generate } from '../src/rx/index.js';
 import type { GenerationEngine } from '../src/rx/index.js';
@@ -236,10 +236,10 @@ export function beamSearch(decoder: Decoder, prompt: readonly number[], options:
       Array.from(logSoftmax(beam.logits), (logProbability, token) => ({ beam, b, token, score: beam.score + logProbability })),
     );
     candidates.sort((x, y) => y.score - x.score || x.b - y.b || x.token - y.token);
-    const survivors = candidates.slice(0, width).map(({ beam, token, score }): Beam => {
-      const model = beam.model.fork();
-      return { tokens: [...beam.tokens, token], score, logits: model.pushTokens([token])[0]!, model };
-    });
+    const picked = candidates.slice(0, width);
+    const models = picked.map(({ beam }) => beam.model.fork());
+    const rows = pushTokensTogether(models, picked.map(({ token }) => token));
+    const survivors = picked.map(({ beam, token, score }, i): Beam => ({ tokens: [...beam.tokens, token], score, logits: rows[i]!, model: models[i]! }));
     for (const beam of beams) {
       beam.model.stack.dispose();
       if (!survivors.some((survivor) => isParent(beam, survivor))) onPrune?.(beam);
@@ -247,6 +247,24 @@ export function beamSearch(decoder: Decoder, prompt: readonly number[], options:
     beams = survivors;
   }
   return beams;
+}
+
+/**
+ * One token into each model, all forks of one model (beams), layer by layer through `pushEach`:
+ * for each, the next-token logits `model.pushTokens([token])` would give, bit for bit, with each
+ * layer's projections made for all the tokens at once.
+ */
+export function pushTokensTogether(models: readonly CachedDecoder[], tokens: readonly number[]): Float64Array[] {
+  const decoder = models[0]!.decoder;
+  let hs = tokens.map((token) => embeddingOf(decoder, token));
+  decoder.layers.forEach((layer, l) => {
+    const steps = pushEach(
+      models.map((model) => model.stack.layer(l)),
+      hs.map(rmsNorm),
+    );
+    hs = hs.map((h, i) => afterAttention(layer, h, steps[i]![0]!.output));
+  });
+  return hs.map((h) => logits(decoder, h));
 }
 
 /** What one speculative step did. */
