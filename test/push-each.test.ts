@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { AttentionError, createAttention, createAttentionStack, pushEach } from '../src/index.js';
 import type { Attention, AttentionOptions, AttentionStep, CacheEvent } from '../src/index.js';
+import { createThreadPool } from '../src/threads/index.js';
 import { configArbitrary, tokensArbitrary } from './support/engine-arbitraries.js';
 
 // pushEach(engines, xs): one token into each of several forks, projected together. The claim is
@@ -54,6 +55,27 @@ describe('pushEach: one token into each fork, projected as one product', () => {
         }),
         { numRuns: 60 },
       );
+    }
+  });
+
+  it('on a thread pool and with int8 caches: the same numbers as every fork pushing alone', async () => {
+    const pool = await createThreadPool(2);
+    try {
+      const w = (seed: number, n: number) => Array.from({ length: n }, (_, i) => Math.sin(seed * 5 + i) / 4);
+      for (const cacheDtype of ['float32', 'int8'] as const) {
+        const options: AttentionOptions = { dim: 16, heads: 4, kvHeads: 2, headDim: 4, blockSize: 4, cacheDtype, threads: pool, weights: { wq: w(1, 256), wk: w(2, 128), wv: w(3, 128), wo: w(4, 256) } };
+        const root = createAttention(options);
+        root.pushMany(Array.from({ length: 13 }, (_, t) => Array.from({ length: 16 }, (_, c) => Math.cos(t * 3 + c))));
+        const beams = [root.fork(), root.fork(), root.fork(), root.fork(), root.fork()];
+        const twins = beams.map((b) => b.fork());
+        for (let step = 0; step < 6; step++) {
+          const xs = beams.map((_, i) => Array.from({ length: 16 }, (_, c) => Math.sin(step * 11 + i * 7 + c)));
+          const together = pushEach(beams, xs);
+          xs.forEach((x, i) => expect(plain(together[i]!)).toEqual(plain(twins[i]!.push(x))));
+        }
+      }
+    } finally {
+      await pool.close();
     }
   });
 
