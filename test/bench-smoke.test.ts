@@ -97,6 +97,8 @@ describe('npm run bench:smoke', () => {
     if (results.rx !== undefined && !('skipped' in results.rx)) expect(results.rx.overhead).toBe(results.rx.ratio.median - 1);
     expect(results.prefill!.ratio.count).toBe(results.prefill!.single.count);
     expect(results.prefill!.attention.count).toBe(results.prefill!.single.count);
+    // pushEach is bit for bit a push per beam.
+    expect(results.beams!.rows.map((row) => [row.dim, row.error, row.ratio.count])).toEqual([[16, 0, 1]]);
     expect(results.sharpness!.rows.map((r) => r.kernels)).toEqual(['auto', 'js']);
     expect(results.sharpness!.error).toBeLessThanOrEqual(1e-5);
     // n = 96: the int8 rows cover a quantized block and a filling one; the RoPE rows attend the window of 48 and 4 sinks.
@@ -123,6 +125,7 @@ describe('npm run bench:smoke', () => {
       '### H = 2, D = 8',
       '## Incremental vs recomputing the prefix',
       '## Prefill: pushMany vs one push per token',
+      '## Beams: pushEach vs one push per beam',
       '## A flat and a sharply peaked softmax',
       '## Grouped-query heads',
       '## Cache options (H = 2, D = 8, n = 96)',

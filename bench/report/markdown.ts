@@ -185,6 +185,27 @@ export function performanceMarkdown(r: BenchResults, plotFile: string | null): s
     out.push('');
   }
 
+  if (r.beams) {
+    const b = r.beams;
+    out.push(`## Beams: pushEach vs one push per beam (${b.beams} beams, ${b.cached} tokens cached, D = ${b.headDim}, wq/wk/wv/wo)`);
+    out.push('');
+    out.push('| dim | weights | pushEach (µs a step) | min–max | push per beam (µs a step) | min–max | push ÷ pushEach | agrees |');
+    out.push('|---:|---:|---:|---:|---:|---:|---:|---:|');
+    for (const row of b.rows) {
+      out.push(
+        `| ${num(row.dim)} | ${num(row.weightMB)} MB | ${num(row.each.median)} | ${range(row.each)} | ${num(row.single.median)} | ${range(row.single)} | ` +
+          `**${ratio(row.ratio.median)}** (${ratio(row.ratio.min)}–${ratio(row.ratio.max)}) | ${agreement(row.error)} |`,
+      );
+    }
+    out.push('');
+    out.push(
+      'A beam-search step with projections: forks of one engine each take a token, through `pushEach` (every beam\'s q, k and v ' +
+        'projections as one matrix product, and wo as another) or one `push` per fork (each reading all the weights for its one token). ' +
+        'The attention is the same either way. The ratio is the median of each round\'s, rounds interleaved on fresh forks.',
+    );
+    out.push('');
+  }
+
   if (r.sharpness) {
     const x = r.sharpness;
     out.push(`## A flat and a sharply peaked softmax (H = ${x.heads}, D = ${x.headDim}, n = ${num(x.n)})`);

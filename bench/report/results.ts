@@ -1,6 +1,7 @@
 import type { Skipped } from '../implementations.js';
 import type { Machine } from '../machine.js';
 import type { BandwidthResult } from '../sections/bandwidth.js';
+import type { BeamsResult } from '../sections/beams.js';
 import type { CellResult } from '../sections/grid.js';
 import type { GroupedQueryResult } from '../sections/grouped-query.js';
 import type { MemoryRow } from '../sections/memory.js';
@@ -28,6 +29,7 @@ export interface BenchResults {
   stream?: { readonly heads: number; readonly headDim: number; readonly tokens: number; readonly rows: readonly StreamRow[] };
   recompute?: { readonly heads: number; readonly headDim: number; readonly rows: readonly RecomputeRow[] };
   prefill?: PrefillResult;
+  beams?: BeamsResult;
   sharpness?: SharpnessResult;
   cacheOptions?: CacheOptionsResult;
   groupedQuery?: GroupedQueryResult;
