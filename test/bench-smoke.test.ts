@@ -104,6 +104,8 @@ describe('npm run bench:smoke', () => {
     // n = 96: the int8 rows cover a quantized block and a filling one; the RoPE rows attend the window of 48 and 4 sinks.
     expect(results.cacheOptions!.rows.map((r) => [r.variant, r.attended])).toEqual([
       ['float32 cache', 97],
+      ['blockSize 256', 97],
+      ['blockSize 1,024', 97],
       ['int8 cache', 97],
       ["int8 cache, kernels 'js'", 97],
       ["RoPE 'absolute', window", 52],

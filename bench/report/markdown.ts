@@ -259,7 +259,8 @@ export function performanceMarkdown(r: BenchResults, plotFile: string | null): s
     out.push(`## Cache options (H = ${x.heads}, D = ${x.headDim}, n = ${num(x.n)})`);
     out.push('');
     out.push(
-      'The decode step with the options that change how the cache is stored or read, one at a time: an int8 cache (a quarter of the ' +
+      'The decode step with the options that change how the cache is stored or read, one at a time: blocks of 256 and 1,024 tokens ' +
+        '(the default is 64; a block holds its kv heads\' rows one after another, so larger blocks give the step longer runs of memory), an int8 cache (a quarter of the ' +
         'bytes, read in place by the SIMD kernels) against the default float32 one, and the same on the TypeScript kernels; RoPE with ' +
         `a window of ${num(x.n >> 1)} and 4 sinks, where 'cache' positions (ranks among the attended keys) differ from 'absolute' ones, ` +
         'each way. Default kernels unless said, one thread, interleaved.',

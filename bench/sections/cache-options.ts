@@ -9,7 +9,7 @@ import { summarize } from '../stats.js';
 import type { Summary } from '../stats.js';
 
 /** The engines the section compares, each a change of one option from the default. */
-const VARIANTS = ['float32 cache', 'int8 cache', "int8 cache, kernels 'js'", "RoPE 'absolute', window", "RoPE 'cache', window"] as const;
+const VARIANTS = ['float32 cache', 'blockSize 256', 'blockSize 1,024', 'int8 cache', "int8 cache, kernels 'js'", "RoPE 'absolute', window", "RoPE 'cache', window"] as const;
 export type CacheOptionVariant = (typeof VARIANTS)[number];
 
 export interface CacheOptionRow {
@@ -30,8 +30,9 @@ export interface CacheOptionsResult {
 const SINKS = 4;
 
 /**
- * The decode step at length n with the options that change how the cache is stored or read: an
- * int8 cache (on the SIMD kernels and on the TypeScript ones) against the float32 default, and
+ * The decode step at length n with the options that change how the cache is stored or read: larger
+ * cache blocks (the default is 64 tokens), an int8 cache (on the SIMD kernels and on the TypeScript
+ * ones) against the float32 default, and
  * RoPE's 'cache' positions against 'absolute' ones under a window of n/2 with sinks, where they
  * differ. Each should cost what its arithmetic and its bytes do, not fall back to slow loops.
  * Interleaved rounds of steps, µs per step.
@@ -44,6 +45,9 @@ export function runCacheOptions(profile: Profile, progress: Progress): CacheOpti
   const windowed = { positions: 'rope', window, sinks: SINKS, retain: 64 } as const;
   const optionsOf: Record<CacheOptionVariant, AttentionOptions> = {
     'float32 cache': engineOptions(heads, headDim),
+    // Longer runs of consecutive keys per block: fewer jumps between blocks for the step's stream.
+    'blockSize 256': { ...engineOptions(heads, headDim), blockSize: 256 },
+    'blockSize 1,024': { ...engineOptions(heads, headDim), blockSize: 1024 },
     'int8 cache': { ...engineOptions(heads, headDim), cacheDtype: 'int8' },
     "int8 cache, kernels 'js'": { ...engineOptions(heads, headDim, 'js'), cacheDtype: 'int8' },
     "RoPE 'absolute', window": { ...engineOptions(heads, headDim), ...windowed },
