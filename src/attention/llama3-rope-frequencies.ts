@@ -1,5 +1,5 @@
 import { ropeInverseFrequencies } from '../kernels/rope.js';
-import { invalid, positiveInteger, positiveNumber } from './options.js';
+import { invalid, positiveInteger, positiveNumber, ropeBaseOf } from './options.js';
 
 /**
  * A Llama 3 model's `rope_scaling` (`rope_type: "llama3"` in its Hugging Face config.json), with
@@ -56,8 +56,7 @@ export function llama3RopeFrequencies(scaling: Llama3RopeScaling): Float64Array 
   if (scaling === null || typeof scaling !== 'object') invalid('scaling', 'must be an object');
   const ropeDim = positiveInteger(scaling.ropeDim, 'ropeDim');
   if (ropeDim % 2 !== 0) invalid('ropeDim', `must be even, got ${ropeDim}`);
-  const base = positiveNumber(scaling.ropeBase, 'ropeBase');
-  if (base <= 1) invalid('ropeBase', `must be a finite number > 1, got ${base}`);
+  const base = ropeBaseOf(scaling.ropeBase);
   const factor = positiveNumber(scaling.factor, 'factor');
   const low = positiveNumber(scaling.lowFreqFactor, 'lowFreqFactor');
   const high = positiveNumber(scaling.highFreqFactor, 'highFreqFactor');

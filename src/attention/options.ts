@@ -323,8 +323,7 @@ export function resolveOptions(options: AttentionOptions): ResolvedOptions {
   if (positions !== 'none' && positions !== 'rope' && positions !== 'alibi') {
     invalid('positions', `must be 'none', 'rope' or 'alibi', got ${describeValue(positions)}`);
   }
-  const ropeBase = options.ropeBase ?? 10000;
-  if (typeof ropeBase !== 'number' || !Number.isFinite(ropeBase) || ropeBase <= 1) invalid('ropeBase', `must be a finite number > 1, got ${describeValue(ropeBase)}`);
+  const ropeBase = ropeBaseOf(options.ropeBase ?? 10000);
   if (options.ropeBase !== undefined && positions !== 'rope') invalid('ropeBase', "only applies with positions: 'rope'");
   const ropePositions = options.ropePositions ?? 'absolute';
   if (ropePositions !== 'absolute' && ropePositions !== 'cache') invalid('ropePositions', `must be 'absolute' or 'cache', got ${describeValue(ropePositions)}`);
@@ -500,6 +499,12 @@ function matrix(w: Vector | undefined, rows: number, cols: number, field: string
 export function positiveInteger(value: unknown, field: string, max = Number.MAX_SAFE_INTEGER): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) invalid(field, `must be a positive integer, got ${describeValue(value)}`);
   if (value > max) invalid(field, `must be at most ${max}, got ${value}`);
+  return value;
+}
+
+/** `value` as RoPE's base when it is a finite number > 1; INVALID_OPTION naming `ropeBase` otherwise. */
+export function ropeBaseOf(value: unknown): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 1) invalid('ropeBase', `must be a finite number > 1, got ${describeValue(value)}`);
   return value;
 }
 
