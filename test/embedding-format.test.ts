@@ -4,7 +4,6 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 
 import { encodeEmbeddings } from '../scripts/encode-embeddings.js';
-import { AttentionError } from '../src/index.js';
 import { HEADER_BYTES, type EmbeddingEncoding } from '../src/rx/embedding-format.js';
 import { F16_MAX, f16BitsToF32, f32ToF16Bits } from '../src/rx/float16.js';
 import { decodeEmbeddings } from '../src/rx/index.js';

@@ -191,7 +191,6 @@ export function onnxAttentionImplementation(
       session = null;
     },
     async stream(heads: number, headDim: number, tokens: number): Promise<StreamTime> {
-      const width = heads * headDim;
       const s = await sessions.get(heads, headDim);
       const inputs = streamInputs(tokens, heads * headDim);
       const row = [1, heads, 1, headDim];

@@ -4,7 +4,9 @@
 y = W x + b with W row-major (torch.nn.Linear), query head h reads kv head h // (H / G), scores
 q.k / sqrt(head_dim) over keys j <= i (and i - window < j with a window), rotate-half RoPE by
 stream index (base 10000) after the biases, an optional soft cap cap * tanh(s / cap), a
-max-subtracted softmax, output = W_o concat(heads) + b_o (the concatenation without W_o).
+max-subtracted softmax (with learned sink logits, one per head, as gpt-oss's: concatenated to the
+scores as a last column, dropped after the softmax), output = W_o concat(heads) + b_o (the
+concatenation without W_o).
 """
 import numpy as np
 
@@ -14,7 +16,7 @@ def rope(u, p, base=10000.0):
     c, s = np.cos(p * inv), np.sin(p * inv)
     return np.concatenate([u[:half] * c - u[half:] * s, u[half:] * c + u[:half] * s])
 
-def attention(x, H, G, hd, W, B=None, positions='none', window=None, cap=None):
+def attention(x, H, G, hd, W, B=None, positions='none', window=None, cap=None, sinks=None):
     B = B or {}
     n = x.shape[0]
     lin = lambda p, v: W[p] @ v + (B[p] if p in B else 0.0)
@@ -39,8 +41,12 @@ def attention(x, H, G, hd, W, B=None, positions='none', window=None, cap=None):
             s = np.array(s)
             if cap is not None:
                 s = cap * np.tanh(s / cap)
+            if sinks is not None:
+                s = np.append(s, sinks[h])
             a = np.exp(s - s.max())
             a /= a.sum()
+            if sinks is not None:
+                a = a[:-1]
             heads.append(sum(a[m] * v[j][g * hd:(g + 1) * hd] for m, j in enumerate(keys)))
         concat = np.concatenate(heads)
         out.append(lin('o', concat) if 'o' in W else concat)

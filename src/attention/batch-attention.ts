@@ -13,7 +13,7 @@ import type { Vector } from './vector.js';
  * engine is checked against, and returns what pushing `xs` one by one and then flushing returns.
  *
  * Key j is attended by query i when `j ≤ i + lookahead` (and `j < n`) and, with a window,
- * `i − window < j` or `j < sinks`.
+ * `i − window < j` or `j < sinks`. With `sinkLogits`, head h's softmax also counts e^(sinkLogits[h]).
  *
  * @throws AttentionError as {@link createAttention} for bad options or vectors.
  * @example
@@ -60,9 +60,11 @@ export function batchAttention(xs: readonly Vector[], options: AttentionOptions)
         const score = s * o.scale + bias;
         return o.scoreCap === null ? score : o.scoreCap * Math.tanh(score / o.scoreCap);
       });
-      const max = Math.max(...scores);
+      // A learned sink logit is one more score whose weight is not returned: it weighs no value.
+      const sink = o.sinkLogits === null ? -Infinity : o.sinkLogits[h]!;
+      const max = Math.max(sink, ...scores);
       const exps = scores.map((s) => Math.exp(s - max));
-      const sum = exps.reduce((a, b) => a + b, 0);
+      const sum = exps.reduce((a, b) => a + b, Math.exp(sink - max));
       const alpha = exps.map((e) => e / sum);
       attended.forEach((j, rank) => {
         for (let c = 0; c < headDim; c++) concat[h * headDim + c] = concat[h * headDim + c]! + alpha[rank]! * v[j]![g * headDim + c]!;

@@ -676,7 +676,7 @@ export class AttentionEngine implements Attention {
       const bad = o.threads !== null ? o.threads.attend(job.base, job.items) : job.arena.attend(job.base, 0, job.items);
       if (bad >= 0) throw scoreOverflow(i, bad, "float32 (the WebAssembly kernels' sums; kernels: 'js' adds in float64)");
       // Without wo the head outputs are the step's output: the kernel writes them in its precision.
-      job.merge(wo === null ? output : headOut);
+      job.merge(wo === null ? output : headOut, o.sinkLogits);
       if (weights !== null) {
         for (let h = 0; h < heads; h++) {
           const w = new o.Float(count);
@@ -780,7 +780,8 @@ export class AttentionEngine implements Attention {
       let n = this.scoreRun(scores, 0, qSink, g, 0, keys.sinkEnd, i, slope);
       n = this.scoreRun(scores, n, qHead, g, keys.from, keys.to, i, slope);
       if (o.scoreCap !== null) capScores(scores, count, o.scoreCap);
-      if (!Number.isFinite(softmaxInPlace(scores, 0, count))) throw scoreOverflow(i, h, 'a double');
+      const sink = o.sinkLogits === null ? -Infinity : o.sinkLogits[h]!;
+      if (!Number.isFinite(softmaxInPlace(scores, 0, count, sink))) throw scoreOverflow(i, h, 'a double');
       n = this.mixRun(scores, 0, h, g, 0, keys.sinkEnd);
       this.mixRun(scores, n, h, g, keys.from, keys.to);
       if (weights !== null) weights.push(o.Float.from(scores.subarray(0, count)));

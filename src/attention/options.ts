@@ -106,6 +106,15 @@ export interface AttentionOptions {
    * Math.tanh). Default: no cap.
    */
   readonly scoreCap?: number;
+  /**
+   * Learned attention-sink logits, one per query head (gpt-oss's `sinks` parameter): head h's
+   * softmax takes `sinkLogits[h]` as one more score, `α_j = e^(s_j) / (e^(σ_h) + Σ_k e^(s_k))`, so
+   * a head can give part of its attention to nothing; the weights of the keys then sum to less
+   * than 1 and the output shrinks toward 0. Compared with the final scores (scaled, biased and
+   * capped), the logit itself is neither scaled nor capped. Finite numbers. Default: none. Not
+   * the `sinks` option, which keeps the first tokens attendable under a window.
+   */
+  readonly sinkLogits?: Vector;
   /** Storage of the cache, weights and outputs. Default 'float32'. */
   readonly precision?: 'float32' | 'float64';
   /** Include the attention weights in each step. Default false. */
@@ -204,6 +213,8 @@ export interface ResolvedOptions {
   readonly groupSize: number;
   /** The soft cap of the scores, or null without one. */
   readonly scoreCap: number | null;
+  /** The learned sink logit of each query head (a copy), or null without them. */
+  readonly sinkLogits: Float64Array | null;
   /** Score scale: as given, else 1/√headDim with weights and 1 in seed mode. */
   readonly scale: number;
   /** Storage of the cache, weights and outputs. */
@@ -274,7 +285,7 @@ const MAX_BLOCK_SIZE = 2 ** 16;
 const MAX_BLOCK_NUMBERS = 2 ** 27;
 
 const KNOWN_OPTIONS = new Set([
-  'dim', 'heads', 'kvHeads', 'headDim', 'weights', 'scale', 'scoreCap', 'precision', 'withWeights', 'positions',
+  'dim', 'heads', 'kvHeads', 'headDim', 'weights', 'scale', 'scoreCap', 'sinkLogits', 'precision', 'withWeights', 'positions',
   'ropeBase', 'ropePositions', 'ropeDim', 'ropeStyle', 'ropeFrequencies', 'window', 'sinks', 'retain', 'lookahead', 'blockSize', 'cacheDtype', 'kernels', 'threads',
 ]);
 
@@ -336,7 +347,8 @@ export function resolveOptions(options: AttentionOptions): ResolvedOptions {
   const ropeStyle = options.ropeStyle ?? 'half';
   if (ropeStyle !== 'half' && ropeStyle !== 'interleaved') invalid('ropeStyle', `must be 'half' or 'interleaved', got ${describeValue(ropeStyle)}`);
   if (options.ropeStyle !== undefined && positions !== 'rope') invalid('ropeStyle', "only applies with positions: 'rope'");
-  const ropeFrequencies = options.ropeFrequencies === undefined ? null : readFrequencies(options.ropeFrequencies, ropeDim / 2);
+  const ropeFrequencies =
+    options.ropeFrequencies === undefined ? null : readNumbers(options.ropeFrequencies, ropeDim / 2, 'ropeFrequencies', 'ropeDim / 2', (f) => f > 0, 'a finite number > 0');
   if (ropeFrequencies !== null && positions !== 'rope') invalid('ropeFrequencies', "only applies with positions: 'rope'");
   if (ropeFrequencies !== null && options.ropeBase !== undefined) invalid('ropeFrequencies', 'replaces ropeBase: give one of them');
 
@@ -360,6 +372,7 @@ export function resolveOptions(options: AttentionOptions): ResolvedOptions {
   const simdCache = cacheDtype === 'float32' || (cacheDtype === 'int8' && precision === 'float32');
   const cap = options.scoreCap ?? null;
   const scoreCap = cap === null ? null : positiveNumber(cap, 'scoreCap');
+  const sinkLogits = options.sinkLogits === undefined ? null : readNumbers(options.sinkLogits, heads, 'sinkLogits', 'one per query head', () => true, 'a finite number');
   const kernels = kernelChoice === 'auto' && simdCache && wasmKernelsAvailable() ? 'wasm' : 'js';
   const threads = options.threads ?? null;
   if (threads !== null) {
@@ -373,7 +386,7 @@ export function resolveOptions(options: AttentionOptions): ResolvedOptions {
 
   const outputDim = weights === null || weights.wo !== null ? dim : heads * headDim;
   return Object.freeze({
-    dim, heads, kvHeads, headDim, groupSize: heads / kvHeads, scale, scoreCap, precision, Float, withWeights, weights, outputDim,
+    dim, heads, kvHeads, headDim, groupSize: heads / kvHeads, scale, scoreCap, sinkLogits, precision, Float, withWeights, weights, outputDim,
     positions, ropeBase, ropePositions, ropeDim, ropeStyle, ropeFrequencies, window, sinks, retain, lookahead, blockSize, cacheDtype, kernels, threads,
     invFreq: positions !== 'rope' ? null : (ropeFrequencies ?? ropeInverseFrequencies(ropeDim, ropeBase)),
     slopes: positions === 'alibi' ? alibiSlopes(heads) : null,
@@ -449,16 +462,16 @@ export function assertProjects(o: ResolvedOptions, operation: string): void {
 /** Every field of {@link AttentionWeights}: the matrices, then their biases. */
 export const WEIGHT_NAMES = ['wq', 'wk', 'wv', 'wo', 'bq', 'bk', 'bv', 'bo'] as const;
 
-/** `ropeFrequencies`, checked: `count` positive finite numbers, copied. */
-function readFrequencies(given: Vector, count: number): Float64Array {
-  if (given === null || typeof given !== 'object' || typeof given.length !== 'number') invalid('ropeFrequencies', `must be an array of ${count} numbers (ropeDim / 2)`);
+/** A list option (ropeFrequencies, sinkLogits), checked: `count` finite numbers that `accept` takes, copied. */
+function readNumbers(given: Vector, count: number, field: string, counted: string, accept: (value: number) => boolean, rule: string): Float64Array {
+  if (given === null || typeof given !== 'object' || typeof given.length !== 'number') invalid(field, `must be an array of ${count} numbers (${counted})`);
   if (given.length !== count) {
-    throw new AttentionError('DIMENSION_MISMATCH', `ropeFrequencies: expected ${count} numbers (ropeDim / 2), got ${given.length}`, { field: 'ropeFrequencies', expected: count, actual: given.length });
+    throw new AttentionError('DIMENSION_MISMATCH', `${field}: expected ${count} numbers (${counted}), got ${given.length}`, { field, expected: count, actual: given.length });
   }
   const out = new Float64Array(count);
   for (let m = 0; m < count; m++) {
     const value = given[m];
-    if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) invalid('ropeFrequencies', `element ${m} must be a finite number > 0, got ${describeValue(value)}`);
+    if (typeof value !== 'number' || !Number.isFinite(value) || !accept(value)) invalid(field, `element ${m} must be ${rule}, got ${describeValue(value)}`);
     out[m] = value;
   }
   return out;

@@ -14,10 +14,11 @@ import type { AttentionOptions, AttentionWeights, ResolvedOptions, RunOptions } 
  * The layouts this version reads: version 1, which differs only in keys under RoPE 'cache'
  * positions (cached unrotated then); version 2; and version 3, which is 2 plus what a version-2
  * reader would misread: projection biases, RoPE's variants, weights left out, an engine whose caller
- * projects (no wq, wk, wv), a score cap. A file is written at
- * the lowest version that holds it (see docs/snapshots.md).
+ * projects (no wq, wk, wv), a score cap; and version 4, which is 3 plus learned sink logits (a
+ * version-3 reader would drop them and restore another function). A file is written at the lowest
+ * version that holds it (see docs/snapshots.md).
  */
-export const READABLE_SNAPSHOT_VERSIONS: readonly string[] = ['1', '2', '3'];
+export const READABLE_SNAPSHOT_VERSIONS: readonly string[] = ['1', '2', '3', '4'];
 
 /**
  * What {@link Attention.snapshot} writes: `weights: false` leaves the projection weights out (they
@@ -58,6 +59,7 @@ export function snapshotVersion(options: readonly ResolvedOptions[], withWeights
       (o.positions === 'rope' && (o.ropeDim !== o.headDim || o.ropeStyle !== 'half' || o.ropeFrequencies !== null)) ||
       o.scoreCap !== null,
   );
+  if (options.some((o) => o.sinkLogits !== null)) return '4';
   return needsThree ? '3' : '2';
 }
 
@@ -352,6 +354,7 @@ function plainOptions(o: ResolvedOptions): AttentionOptions {
     headDim: o.headDim,
     scale: o.scale,
     ...(o.scoreCap === null ? {} : { scoreCap: o.scoreCap }),
+    ...(o.sinkLogits === null ? {} : { sinkLogits: Array.from(o.sinkLogits) }),
     precision: o.precision,
     withWeights: o.withWeights,
     positions: o.positions,
@@ -413,6 +416,13 @@ function assertAgrees(stored: ResolvedOptions, expected: ResolvedOptions): void 
   const differs = stored.invFreq?.findIndex((f, m) => f !== expected.invFreq?.[m]) ?? -1;
   if (differs >= 0) {
     refuse('ropeFrequencies', `option ropeFrequencies gives ${expected.invFreq![differs]} at element ${differs} but the snapshot was taken with ${stored.invFreq![differs]}`);
+  }
+  if ((stored.sinkLogits === null) !== (expected.sinkLogits === null)) {
+    refuse('sinkLogits', `option sinkLogits is ${expected.sinkLogits === null ? 'absent' : 'given'} but the snapshot was taken ${stored.sinkLogits === null ? 'without' : 'with'} them`);
+  }
+  const sinkDiffers = stored.sinkLogits?.findIndex((s, h) => s !== expected.sinkLogits![h]) ?? -1;
+  if (sinkDiffers >= 0) {
+    refuse('sinkLogits', `option sinkLogits gives ${expected.sinkLogits![sinkDiffers]} for head ${sinkDiffers} but the snapshot was taken with ${stored.sinkLogits![sinkDiffers]}`);
   }
 }
 

@@ -38,6 +38,12 @@ export interface AttentionOptionsConstraints {
    * RoPE case full rotate-half from a base.
    */
   readonly ropeVariants?: boolean;
+  /**
+   * Draw the softmax's variants too: soft-capped scores (`scoreCap`, small enough to bend them)
+   * and learned sink logits (`sinkLogits`, one per head, around the scores' size). Default false:
+   * few implementations under test have them (the engine's own checks turn them on).
+   */
+  readonly softmaxVariants?: boolean;
   /** Largest sliding window; 0 draws no windows (and so no sinks). Default 4. */
   readonly maxWindow?: number;
   /** Largest number of sinks, drawn only with a window. Default 2. */
@@ -74,6 +80,8 @@ interface Structure {
   readonly ropePartial: boolean;
   readonly ropeScaled: boolean;
   readonly ropeBase: number | null;
+  readonly scoreCap: number | null;
+  readonly sinkLogit: number | null;
   readonly window: number | null;
   readonly sinks: number | null;
   readonly lookahead: number | null;
@@ -95,7 +103,8 @@ interface Structure {
  *    rotates fast), rotate-half or interleaved, over the whole head or all but its last pair,
  *    from a base or with scaled speeds given as such;
  *    ALiBi, an explicit scale, seed mode and projections with or without `wo` and biases, both
- *    precisions.
+ *    precisions;
+ * 4. with `softmaxVariants`, now and then a soft cap on the scores and learned sink logits.
  *
  * Options are written minimally (defaults left out) so a counterexample reads like a config a
  * person would write; everything shrinks towards one head, no window, no encoding and seed mode.
@@ -125,6 +134,7 @@ export function attentionOptionsArbitrary(constraints: AttentionOptionsConstrain
   const usable = maxHeadDim >= 2 ? positions : positions.filter((p) => p !== 'rope');
   if (usable.length === 0) integerAtLeast(maxHeadDim, 2, 'maxHeadDim (RoPE needs an even headDim)');
   const ropeVariants = constraints.ropeVariants !== false && usable.includes('rope');
+  const softmaxVariants = constraints.softmaxVariants === true;
 
   const structure: Arbitrary<Structure> = fc.record({
     layout: headLayoutArbitrary(maxHeads, constraints.projections !== false),
@@ -140,6 +150,8 @@ export function attentionOptionsArbitrary(constraints: AttentionOptionsConstrain
     ropePartial: ropeVariants ? fc.boolean() : fc.constant(false),
     ropeScaled: ropeVariants ? fc.boolean() : fc.constant(false),
     ropeBase: sometimes(fc.constantFrom(10, 100), 1, 4),
+    scoreCap: softmaxVariants ? sometimes(fc.constantFrom(0.5, 2, 50), 1, 5) : fc.constant(null),
+    sinkLogit: softmaxVariants ? sometimes(fc.integer({ min: -8, max: 12 }).map((k) => k / 2), 1, 4) : fc.constant(null),
     window: maxWindow === 0 ? fc.constant(null) : sometimes(fc.integer({ min: 1, max: maxWindow }), 1, 2),
     sinks: maxSinks === 0 ? fc.constant(null) : sometimes(fc.integer({ min: 1, max: maxSinks }), 1, 3),
     lookahead: maxLookahead === 0 ? fc.constant(null) : sometimes(fc.integer({ min: 1, max: maxLookahead }), 1, 3),
@@ -263,6 +275,9 @@ function optionsOf(s: Structure, shape: Shape, weights: AttentionWeights | undef
     ...(s.positions === 'rope' && s.ropeInterleaved ? { ropeStyle: 'interleaved' as const } : {}),
     // Partial rotary: all but the last pair of the head turn.
     ...(s.positions === 'rope' && s.ropePartial && headDim >= 4 ? { ropeDim: headDim - 2 } : {}),
+    ...(s.scoreCap === null ? {} : { scoreCap: s.scoreCap }),
+    // One per head, a half apart, so heads differ.
+    ...(s.sinkLogit === null ? {} : { sinkLogits: Array.from({ length: heads }, (_, h) => s.sinkLogit! - h / 2) }),
     ...(s.window === null ? {} : { window: s.window }),
     ...(s.window === null || s.sinks === null ? {} : { sinks: s.sinks }),
     ...(s.lookahead === null ? {} : { lookahead: s.lookahead }),

@@ -291,7 +291,7 @@ function expectLikeFresh<Snapshot>(
   }
   const tokens: Vector[] = pushed(history);
   const reference = traceReference(tokens, options);
-  const bounds = errorBounds(tokens, options, reference.steps, tolerance, 2, reference.logWeights);
+  const bounds = errorBounds(tokens, options, reference.steps, tolerance, 2, reference.logWeights, reference.sinkLogWeights);
   steps.forEach((step, n) => {
     const mismatch = compareStep(step, expected[n]!, bounds[step.index]!, text, options.withWeights === true);
     if (mismatch !== null) throw new MismatchFound({ ...mismatch, description: `${mismatch.description} (expected: what a fresh engine fed the same history returns)` });

@@ -71,7 +71,8 @@ interface IncrementalCase {
  *    winner must win at any magnitude;
  * 3. with `withWeights: true` in the options, every step to carry positions and weights (kind
  *    'weights' when it does not); and positions and weights, whenever a step carries them, to
- *    equal the mask's positions and the reference weights (which must sum to 1);
+ *    equal the mask's positions and the reference weights (which must sum to 1, or with
+ *    `sinkLogits` to 1 less the sink's weight);
  * 4. no output array to change after it was returned.
  *
  * It returns normally when all cases pass. On a failure fast-check shrinks the case, and this
@@ -116,7 +117,7 @@ function verifyIncremental(factory: AttentionFactory<IncrementalAttention>, c: I
   } catch (error) {
     throw new MismatchFound({ kind: 'invalid-case', call: 'referenceAttention(inputs, options)', description: `the reference refused the drawn case: ${describeError(error)}` });
   }
-  const bounds = errorBounds(inputs, options, reference.steps, tolerance, 1, reference.logWeights);
+  const bounds = errorBounds(inputs, options, reference.steps, tolerance, 1, reference.logWeights, reference.sinkLogWeights);
   const engine = attempt('factory(options)', () => factory(options));
   const lookahead = options.lookahead ?? 0;
   const returned: { step: AttentionStep; copy: number[]; call: string }[] = [];

@@ -20,7 +20,8 @@ import { multiply } from './internal/multiply.js';
  *    indices, or with `ropePositions: 'cache'` ranks among the attended keys (sinks first, then the
  *    window; the query's own rank for p_i), and `m_h` are the ALiBi slopes of Press et al.;
  * 4. softmax by the log-sum-exp identity, `α_j = exp(s_j − max) / Σ exp(s − max)`, finite and
- *    normalized for any finite scores;
+ *    normalized for any finite scores; a head's learned sink logit (`sinkLogits`) joins the sum as
+ *    one more score, so the keys' weights then sum to less than 1;
  * 5. mix the values head by head, concatenate, and apply `wo` (and `bo`) when given.
  *
  * Steps come back as `batchAttention` returns them: one per token, in order; positions and weights
@@ -50,6 +51,8 @@ export interface ReferenceTrace {
    * finite where `α_j` itself underflows to 0.
    */
   readonly logWeights: Float64Array[][];
+  /** Per token, per query head: the log-weight of the learned sink logit; −∞ without `sinkLogits`. */
+  readonly sinkLogWeights: Float64Array[];
 }
 
 /** {@link referenceAttention} with positions, weights and log-weights: internal to the kit, for the error bounds. */
@@ -66,12 +69,14 @@ export function traceReference(xs: readonly Vector[], options: AttentionOptions)
 
   const steps: AttentionStep[] = [];
   const logWeights: Float64Array[][] = [];
+  const sinkLogWeights: Float64Array[] = [];
   for (let i = 0; i < tokens.length; i++) {
     const attended: number[] = [];
     for (let j = 0; j < tokens.length; j++) if (isAttended(o, i, j)) attended.push(j);
     const concat = new Float64Array(heads * headDim);
     const headWeights: Float64Array[] = [];
     const headLogWeights: Float64Array[] = [];
+    const sinkLog = new Float64Array(heads).fill(-Infinity);
     for (let h = 0; h < heads; h++) {
       const g = Math.floor(h / (heads / kvHeads));
       const scores = attended.map((j, rank) => {
@@ -83,7 +88,9 @@ export function traceReference(xs: readonly Vector[], options: AttentionOptions)
         const score = s * o.scale - (slopes === null ? 0 : slopes[h]! * Math.abs(i - j));
         return options.scoreCap === undefined ? score : options.scoreCap * Math.tanh(score / options.scoreCap);
       });
-      const { weights: alpha, logWeights: logAlpha } = softmax(scores);
+      const sink = o.sinkLogits === null ? null : o.sinkLogits[h]!;
+      const { weights: alpha, logWeights: logAlpha, sinkLogWeight } = softmax(scores, sink);
+      sinkLog[h] = sinkLogWeight;
       attended.forEach((j, rank) => {
         for (let c = 0; c < headDim; c++) concat[h * headDim + c]! += alpha[rank]! * v[j]![g * headDim + c]!;
       });
@@ -93,8 +100,9 @@ export function traceReference(xs: readonly Vector[], options: AttentionOptions)
     const output = w?.wo === undefined ? concat : multiply(w.wo, concat, dim, w.bo);
     steps.push({ index: i, output, positions: Int32Array.from(attended), weights: headWeights });
     logWeights.push(headLogWeights);
+    sinkLogWeights.push(sinkLog);
   }
-  return { steps, logWeights };
+  return { steps, logWeights, sinkLogWeights };
 }
 
 function isAttended(o: ResolvedOptions, i: number, j: number): boolean {
@@ -125,15 +133,18 @@ function rope(o: ResolvedOptions, u: Float64Array, position: number): Float64Arr
  * evaluated as `exp(s_j − max) / Σ exp(s − max)`: every exponent is ≤ 0, so nothing overflows,
  * and unlike subtracting `lse` itself (rounded to u·|max|, 1e-8 at scores of 1e8) the division
  * keeps full relative precision. The log-weights `(s_j − max) − log Σ exp(s − max)` stay finite
- * where a weight underflows to 0 (the sum lies in [1, n]).
+ * where a weight underflows to 0 (the sum lies in [1, n + 1]). A `sink` logit is one more score
+ * whose weight is not returned, only its log.
  */
-function softmax(scores: readonly number[]): { weights: Float64Array; logWeights: Float64Array } {
-  const max = Math.max(...scores);
+function softmax(scores: readonly number[], sink: number | null): { weights: Float64Array; logWeights: Float64Array; sinkLogWeight: number } {
+  const all = sink === null ? scores : [...scores, sink];
+  const max = Math.max(...all);
   let sum = 0;
-  for (const s of scores) sum += Math.exp(s - max);
+  for (const s of all) sum += Math.exp(s - max);
   return {
     weights: Float64Array.from(scores, (s) => Math.exp(s - max) / sum),
     logWeights: Float64Array.from(scores, (s) => s - max - Math.log(sum)),
+    sinkLogWeight: sink === null ? -Infinity : sink - max - Math.log(sum),
   };
 }
 

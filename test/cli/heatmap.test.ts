@@ -21,7 +21,7 @@ const mapOf = (steps: AttentionStep[]): AttentionMap => {
   return { words, rows: steps.map((s) => attentionRow(s, words)) };
 };
 /** Every (options, xs) the engine supports, as heatmap rows. */
-const rowsArbitrary = caseArbitrary({ precision: 'float64' }, 12).map(({ options, xs }) => mapOf(batchAttention(xs, options)));
+const rowsArbitrary = caseArbitrary({ precision: 'float64', sinkLogits: false }, 12).map(({ options, xs }) => mapOf(batchAttention(xs, options)));
 
 // The note's worked case: x3 = [1,1,1] scores 2 against x1 = [1,0,1], 2 against x2 = [0,2,0] and
 // 3 against itself, so its weights are e²/(2e² + e³), e²/(2e² + e³), e³/(2e² + e³).

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { asyncScheduler, firstValueFrom, lastValueFrom, take, toArray, VirtualTimeScheduler } from 'rxjs';
 import type { SchedulerLike } from 'rxjs';
-import { describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { AttentionError, batchAttention, createAttention } from '../../src/index.js';
 import type { AttentionOptions, AttentionStep, Vector } from '../../src/index.js';
 import { generate } from '../../src/rx/index.js';

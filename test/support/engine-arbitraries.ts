@@ -18,10 +18,12 @@ export interface ConfigConstraints {
    * filter on `dim` rarely meet two alike.
    */
   wideHeads?: boolean;
+  /** Now and then draw learned sink logits (the keys' weights then sum to less than 1). Default true. */
+  sinkLogits?: boolean;
 }
 
 export function configArbitrary(constraints: ConfigConstraints = {}): fc.Arbitrary<AttentionOptions> {
-  const { precision = 'float64', longStream = true, positions = true, maxHeads = 4, wideHeads = false } = constraints;
+  const { precision = 'float64', longStream = true, positions = true, maxHeads = 4, wideHeads = false, sinkLogits = true } = constraints;
   return fc
     .record({
       kvHeads: fc.integer({ min: 1, max: maxHeads }),
@@ -43,6 +45,10 @@ export function configArbitrary(constraints: ConfigConstraints = {}): fc.Arbitra
       ropeScaled: fc.boolean(),
       // Now and then soft-capped scores (Gemma 2), small enough to bend them.
       scoreCap: fc.oneof({ weight: 5, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary: fc.constantFrom(0.5, 2, 50) }),
+      // Now and then learned sink logits (gpt-oss), one per head around the scores' size.
+      sinkLogit: sinkLogits
+        ? fc.oneof({ weight: 5, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary: fc.double({ min: -4, max: 6, noNaN: true }) })
+        : fc.constant(undefined),
       window: longStream ? fc.option(fc.integer({ min: 1, max: 8 }), { nil: undefined }) : fc.constant(undefined),
       sinks: longStream ? fc.integer({ min: 0, max: 3 }) : fc.constant(0),
       retain: longStream ? fc.integer({ min: 0, max: 4 }) : fc.constant(0),
@@ -73,6 +79,7 @@ export function configArbitrary(constraints: ConfigConstraints = {}): fc.Arbitra
         blockSize: c.blockSize,
         kernels: c.kernels,
         ...(c.scoreCap === undefined ? {} : { scoreCap: c.scoreCap }),
+        ...(c.sinkLogit === undefined ? {} : { sinkLogits: Array.from({ length: heads }, (_, h) => c.sinkLogit! - h / 2) }),
         positions: c.positions as 'none' | 'rope' | 'alibi',
         ...(c.positions === 'rope' && c.cacheRope ? { ropePositions: 'cache' as const } : {}),
         ...(c.positions === 'rope' && c.ropeStyle === 'interleaved' ? { ropeStyle: 'interleaved' as const } : {}),

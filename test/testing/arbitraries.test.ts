@@ -125,6 +125,17 @@ describe('attentionOptionsArbitrary', () => {
     expect(share((o) => o.withWeights === true)).toBeGreaterThan(0.4);
   });
 
+  it('draws the softmax variants (scoreCap, sinkLogits one per head) only when asked, then often', () => {
+    expect(share((o) => o.scoreCap !== undefined || o.sinkLogits !== undefined)).toBe(0);
+    const asked = fc.sample(attentionOptionsArbitrary({ softmaxVariants: true }), 1000);
+    for (const o of asked) expect(() => resolveOptions(o)).not.toThrow();
+    expect(asked.filter((o) => o.scoreCap !== undefined).length / asked.length).toBeGreaterThan(0.1);
+    const sinks = asked.filter((o) => o.sinkLogits !== undefined);
+    expect(sinks.length / asked.length).toBeGreaterThan(0.15);
+    for (const o of sinks) expect(o.sinkLogits!.length).toBe(heads(o));
+    expect(sinks.some((o) => new Set(Array.from(o.sinkLogits!)).size > 1)).toBe(true);
+  });
+
   it('with the default 1–8 token sequences, crosses the window boundary and reaches magnitude 1e4', () => {
     const cases = fc.sample(fc.tuple(attentionOptionsArbitrary(), sequenceArbitrary(1)), 2000);
     const crossing = cases.filter(([o, xs]) => o.window !== undefined && xs.length > o.window + (o.sinks ?? 0)).length;

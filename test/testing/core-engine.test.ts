@@ -5,18 +5,18 @@ import { attentionOptionsArbitrary, checkCacheLaws, checkIncremental } from '../
 // Dogfooding: the core engine is checked by the same kit users run against their own code.
 describe('the core engine passes its own verification kit', () => {
   it('equals the reference for every option, in float64', () => {
-    checkIncremental(createAttention, { numRuns: 300, optionsArbitrary: attentionOptionsArbitrary({ precision: 'float64' }) });
+    checkIncremental(createAttention, { numRuns: 300, optionsArbitrary: attentionOptionsArbitrary({ precision: 'float64', softmaxVariants: true }) });
   });
 
   it('equals the reference for every option, in float32, including scores beyond float32 resolution', () => {
-    checkIncremental(createAttention, { numRuns: 300, optionsArbitrary: attentionOptionsArbitrary({ precision: 'float32' }) });
+    checkIncremental(createAttention, { numRuns: 300, optionsArbitrary: attentionOptionsArbitrary({ precision: 'float32', softmaxVariants: true }) });
   });
 
   it('and in float32 on the TypeScript kernels too (kernels: \'js\'), scores beyond float32 resolution included', () => {
-    checkIncremental((options) => createAttention({ ...options, kernels: 'js' }), { numRuns: 300, optionsArbitrary: attentionOptionsArbitrary({ precision: 'float32' }) });
+    checkIncremental((options) => createAttention({ ...options, kernels: 'js' }), { numRuns: 300, optionsArbitrary: attentionOptionsArbitrary({ precision: 'float32', softmaxVariants: true }) });
   });
 
   it('keeps the laws of fork, truncate, snapshot/restore and dispose', () => {
-    checkCacheLaws(createAttention, { numRuns: 200, restore: restoreAttention });
+    checkCacheLaws(createAttention, { numRuns: 200, restore: restoreAttention, optionsArbitrary: attentionOptionsArbitrary({ softmaxVariants: true }) });
   });
 });

@@ -208,18 +208,20 @@ export class StepJob {
    * head's stretches are merged by log-sum-exp: with M the largest of their maxima m_s and
    * f_s = e^(m_s − M), output = Σ_s f_s·acc_s / Σ_s f_s·sum_s. The factors f_s / Σ f_s·sum_s are
    * computed here (a float64 exp), the weighted sums by the `merge` kernel, in float64, rounded
-   * once to float32 when `out` is a Float32Array.
+   * once to float32 when `out` is a Float32Array. A head's sink logit σ (`sinkLogits`, or none)
+   * joins as one more term: M counts it among the maxima and the denominator adds e^(σ − M).
    */
-  merge(out: FloatArray): void {
+  merge(out: FloatArray, sinkLogits: Float64Array | null = null): void {
     const { heads, headDim, stretches, f64 } = this;
     if (this.factors.length < heads * stretches) this.factors = new Float64Array(heads * stretches);
     const factors = this.factors;
     const width = headDim + 2;
     for (let h = 0; h < heads; h++) {
       const first = h * stretches;
-      let max = -Infinity;
+      const sink = sinkLogits === null ? -Infinity : sinkLogits[h]!;
+      let max = sink;
       for (let s = 0; s < stretches; s++) max = Math.max(max, f64[(this.partials >>> 3) + (first + s) * width]!);
-      let total = 0;
+      let total = Math.exp(sink - max);
       for (let s = 0; s < stretches; s++) {
         const at = (this.partials >>> 3) + (first + s) * width;
         factors[first + s] = Math.exp(f64[at]! - max);

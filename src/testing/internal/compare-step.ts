@@ -73,7 +73,10 @@ function compareWeights(actual: readonly ArrayLike<number>[], expected: readonly
     const where = { kind: 'weights' as const, call, token, head: h, expected: want, actual: got };
     if (got.length !== want.length) return { ...where, description: `head ${h} of token ${token} has ${got.length} weights, expected ${want.length}` };
     const sum = got.reduce((a, b) => a + b, 0);
-    if (!(Math.abs(sum - 1) <= bound.base)) return { ...where, description: `the weights of head ${h} of token ${token} sum to ${sum}, not 1` };
+    const total = bound.weightTotal[h]!;
+    if (!(Math.abs(sum - total) <= bound.base + bound.weightTotalChange[h]!)) {
+      return { ...where, description: `the weights of head ${h} of token ${token} sum to ${sum}, not ${total === 1 ? '1' : `${total} (1 less the sink logit's weight)`}` };
+    }
     for (let j = 0; j < want.length; j++) {
       const error = Math.abs(got[j]! - want[j]!);
       const allowed = bound.weightChange[h]![j]! + bound.base;

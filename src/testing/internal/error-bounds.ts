@@ -40,6 +40,12 @@ export interface StepBound {
   readonly margin: Float64Array;
   /** Per query head, aligned with the positions: the largest honest |Δα_j|, before `base`. */
   readonly weightChange: Float64Array[];
+  /**
+   * Per query head: the keys' weights sum to 1 (`sinkLogits` absent, `weightTotal` 1) or to 1 less
+   * the sink's weight, which may move by `weightTotalChange` (before `base`).
+   */
+  readonly weightTotal: Float64Array;
+  readonly weightTotalChange: Float64Array;
   /** Relative error allowed regardless of the scores. */
   readonly base: number;
 }
@@ -64,6 +70,7 @@ export function errorBounds(
   tolerance: number,
   sides: 1 | 2 = 1,
   logWeights: readonly (readonly Float64Array[])[] = reference.map((step) => step.weights!.map((w) => Float64Array.from(w, Math.log))),
+  sinkLogWeights: readonly Float64Array[] = reference.map((step) => Float64Array.from(step.weights!, (w) => (options.sinkLogits === undefined ? -Infinity : Math.log(1 - sum(w))))),
 ): StepBound[] {
   const o = resolveOptions(options);
   const { dim, heads, kvHeads, headDim } = o;
@@ -96,8 +103,11 @@ export function errorBounds(
     const weightChange: Float64Array[] = [];
     const headBound = new Float64Array(heads * headDim);
     const largest = new Float64Array(heads * headDim);
-    const low = new Float64Array(heads * headDim).fill(Infinity);
-    const high = new Float64Array(heads * headDim).fill(-Infinity);
+    // A sink weighs no value: with one, the outputs are convex combinations of the values and 0.
+    const low = new Float64Array(heads * headDim).fill(o.sinkLogits === null ? Infinity : 0);
+    const high = new Float64Array(heads * headDim).fill(o.sinkLogits === null ? -Infinity : 0);
+    const weightTotal = new Float64Array(heads).fill(1);
+    const weightTotalChange = new Float64Array(heads);
     for (let h = 0; h < heads; h++) {
       const g = Math.floor(h / o.groupSize);
       const qNorm = norm(q[i]!, h * headDim, headDim);
@@ -109,8 +119,19 @@ export function errorBounds(
       }
       const alibi = o.slopes === null ? 0 : o.slopes[h]! * distance;
       const delta = scoreRoundings * u * ((1 + rope) * o.scale * qNorm * kNorm + alibi);
-      const change = allowedChange(Float64Array.from(step.weights![h]!), logWeights[n]![h]!, delta, sides);
-      weightChange.push(change);
+      // The sink is one more weight of the softmax (its logit exact, the log-sum-exp not).
+      const keys = attended.length;
+      const sinkLog = sinkLogWeights[n]![h]!;
+      const withSink = (keyed: ArrayLike<number>, sink: number): Float64Array => Float64Array.from({ length: keys + 1 }, (_, j) => (j < keys ? keyed[j]! : sink));
+      const change =
+        o.sinkLogits === null
+          ? allowedChange(Float64Array.from(step.weights![h]!), logWeights[n]![h]!, delta, sides)
+          : allowedChange(withSink(step.weights![h]!, Math.exp(sinkLog)), withSink(logWeights[n]![h]!, sinkLog), delta, sides);
+      weightChange.push(change.subarray(0, keys));
+      if (o.sinkLogits !== null) {
+        weightTotal[h] = 1 - Math.exp(sinkLog);
+        weightTotalChange[h] = change[keys]!;
+      }
       for (let c = 0; c < headDim; c++) {
         const e = h * headDim + c;
         attended.forEach((j, rank) => {
@@ -124,7 +145,7 @@ export function errorBounds(
         headBound[e]! += base * largest[e]!;
       }
     }
-    if (w?.wo === undefined) return { output: headBound, low, high, margin: largest.map((m) => base * m), weightChange, base };
+    if (w?.wo === undefined) return { output: headBound, low, high, margin: largest.map((m) => base * m), weightChange, weightTotal, weightTotalChange, base };
     // wo mixes head elements linearly, so bounds add up through |wo| (multiply gets absolute values
     // only), plus the rounding of wo itself; the box [low, high] maps to centre ± radius.
     const output = multiply(wo!, headBound, dim);
@@ -138,6 +159,8 @@ export function errorBounds(
       high: centre.map((m, r) => m + radius[r]!),
       margin: scaleOfOutput.map((m) => base * m),
       weightChange,
+      weightTotal,
+      weightTotalChange,
       base,
     };
   });
@@ -165,6 +188,12 @@ function allowedChange(weights: Float64Array, logWeights: Float64Array, delta: n
     return sides === 2 ? Math.max(0, highest - lowest) : Math.max(0, highest - alpha, alpha - lowest);
   });
 }
+function sum(a: ArrayLike<number>): number {
+  let s = 0;
+  for (let j = 0; j < a.length; j++) s += a[j]!;
+  return s;
+}
+
 function norm(a: Float64Array, offset: number, length: number): number {
   let s = 0;
   for (let c = 0; c < length; c++) s += a[offset + c]! * a[offset + c]!;
