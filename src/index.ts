@@ -9,6 +9,7 @@ export {
   resolveOptions,
   restoreAttention,
   restoreAttentionStack,
+  yarnRope,
 } from './attention/index.js';
 export type {
   Attention,
@@ -26,6 +27,8 @@ export type {
   SnapshotOptions,
   StackStats,
   Vector,
+  YarnRope,
+  YarnRopeScaling,
 } from './attention/index.js';
 export type { CacheStats } from './cache/index.js';
 export type { FloatArray, FloatArrayConstructor } from './kernels/index.js';

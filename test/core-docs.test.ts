@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { alibiSlopes, createAttention } from '../src/index.js';
+import { alibiSlopes, createAttention, yarnRope } from '../src/index.js';
 import type { AttentionOptions } from '../src/index.js';
 import { decodeSafetensors } from '../src/cache/safetensors.js';
 import { expectClose } from './support/close.js';
@@ -247,6 +247,59 @@ describe('docs/guides/models.md', () => {
     const xs = [0, 1, 2].map((t) => Float64Array.from({ length: E }, (_, c) => Math.cos(t + 0.5 * c)));
     const expected = gpt2Attention(xs, numbers(E * 3 * E, 1), numbers(3 * E, 2), numbers(E * E, 3), numbers(E, 4), 2);
     expectClose(printed[0]!, expected[2]!, 1e-12);
+    const shown = commentNumbers(code.split('\n').find((line) => line.includes('console.log('))!);
+    expect(printed[0]!.map((v, c) => Number(v.toFixed(shown[c]!.decimals)))).toEqual(shown.map((e) => e.value));
+  });
+});
+
+describe('docs/guides/models.md: gpt-oss', () => {
+  /**
+   * The stand-in layer of the page's gpt-oss block as Hugging Face's GptOssAttention computes it:
+   * q, k, v = x·Wᵀ + b; rotate-half RoPE with cos and sin multiplied by YaRN's attention factor;
+   * scores q·k/√headDim under the sliding-window mask (kv_idx > q_idx − window); the head's sink
+   * concatenated as a last column, a softmax, that column dropped; o_proj. Only yarnRope's speeds
+   * are the library's (test/yarn-rope.test.ts checks them against numpy).
+   */
+  function gptOssAttention(xs: Float64Array[], w: Record<string, Float64Array>, sinks: number[], window: number): Float64Array[] {
+    const [E, H, G, D] = [16, 4, 2, 4];
+    const { ropeFrequencies, attentionFactor } = yarnRope({ ropeDim: D, ropeBase: 150000, factor: 32, originalMaxPositionEmbeddings: 4096, truncate: false });
+    const linear = (x: Float64Array, m: Float64Array, b: Float64Array) => Float64Array.from(b, (bias, r) => x.reduce((s, xc, c) => s + m[r * x.length + c]! * xc, bias));
+    const rope = (u: Float64Array, p: number) =>
+      Float64Array.from(u, (_, c) => {
+        const m = c % (D / 2);
+        const [cos, sin] = [Math.cos(p * ropeFrequencies[m]!) * attentionFactor, Math.sin(p * ropeFrequencies[m]!) * attentionFactor];
+        return c < D / 2 ? u[c]! * cos - u[c + D / 2]! * sin : u[c]! * cos + u[c - D / 2]! * sin;
+      });
+    const q = xs.map((x) => linear(x, w['wq']!, w['bq']!));
+    const k = xs.map((x) => linear(x, w['wk']!, w['bk']!));
+    const v = xs.map((x) => linear(x, w['wv']!, w['bv']!));
+    return xs.map((_, i) => {
+      const merged = new Float64Array(H * D);
+      for (let h = 0; h < H; h++) {
+        const g = Math.floor(h / (H / G));
+        const keys = xs.map((_, j) => j).filter((j) => j <= i && j > i - window);
+        const qh = rope(q[i]!.subarray(h * D, (h + 1) * D), i);
+        const logits = keys.map((j) => rope(k[j]!.subarray(g * D, (g + 1) * D), j).reduce((s, kc, c) => s + kc * qh[c]!, 0) / Math.sqrt(D));
+        logits.push(sinks[h]!);
+        const max = Math.max(...logits);
+        const e = logits.map((l) => Math.exp(l - max));
+        const total = e.reduce((a, b) => a + b, 0);
+        keys.forEach((j, n) => {
+          for (let c = 0; c < D; c++) merged[h * D + c]! += (e[n]! / total) * v[j]![g * D + c]!;
+        });
+      }
+      return linear(merged, w['wo']!, w['bo']!).subarray(0, E);
+    });
+  }
+
+  it("the gpt-oss example's layer is Hugging Face's gpt-oss attention of the same stand-ins, and prints what its comment shows", async () => {
+    const code = codeBlock(read('docs/guides/models.md'), 'ts', 1);
+    const printed = (await runBlock(code)) as number[][];
+    const numbers = (n: number, seed: number) => Float64Array.from({ length: n }, (_, i) => Math.sin(0.9 * i + seed) / 2);
+    const w = { wq: numbers(16 * 16, 1), wk: numbers(8 * 16, 2), wv: numbers(8 * 16, 3), wo: numbers(16 * 16, 4), bq: numbers(16, 5), bk: numbers(8, 6), bv: numbers(8, 7), bo: numbers(16, 8) };
+    const xs = [0, 1, 2, 3].map((t) => Float64Array.from({ length: 16 }, (_, c) => Math.cos(t + 0.3 * c)));
+    const expected = gptOssAttention(xs, w, [0.5, -1, 2, 0], 2);
+    expectClose(printed[0]!, expected[3]!.subarray(0, 4), 1e-12);
     const shown = commentNumbers(code.split('\n').find((line) => line.includes('console.log('))!);
     expect(printed[0]!.map((v, c) => Number(v.toFixed(shown[c]!.decimals)))).toEqual(shown.map((e) => e.value));
   });

@@ -5,6 +5,8 @@ export { attentionFromResolved, createAttention, pushEach } from './create-atten
 export { createAttentionStack } from './create-attention-stack.js';
 export { llama3RopeFrequencies } from './llama3-rope-frequencies.js';
 export type { Llama3RopeScaling } from './llama3-rope-frequencies.js';
+export { yarnRope } from './yarn-rope.js';
+export type { YarnRope, YarnRopeScaling } from './yarn-rope.js';
 export type { AttentionStack, AttentionStackOptions, StackStats } from './create-attention-stack.js';
 export type { Attention } from './create-attention.js';
 export { resolveOptions } from './options.js';

@@ -1,5 +1,7 @@
 import { ropeInverseFrequencies } from '../kernels/rope.js';
-import { invalid, positiveInteger, positiveNumber, ropeBaseOf } from './options.js';
+import { invalid, positiveNumber } from './options.js';
+import { readRopeScaling } from './rope-scaling.js';
+import type { RopeScalingBasics } from './rope-scaling.js';
 
 /**
  * A Llama 3 model's `rope_scaling` (`rope_type: "llama3"` in its Hugging Face config.json), with
@@ -16,7 +18,7 @@ import { invalid, positiveInteger, positiveNumber, ropeBaseOf } from './options.
  * };
  * ```
  */
-export interface Llama3RopeScaling {
+export interface Llama3RopeScaling extends RopeScalingBasics {
   /** The numbers of a head RoPE rotates: `head_dim` (all of them, in Llama 3). */
   readonly ropeDim: number;
   /** `rope_theta` (500,000 in Llama 3). */
@@ -53,15 +55,10 @@ export interface Llama3RopeScaling {
  * ```
  */
 export function llama3RopeFrequencies(scaling: Llama3RopeScaling): Float64Array {
-  if (scaling === null || typeof scaling !== 'object') invalid('scaling', 'must be an object');
-  const ropeDim = positiveInteger(scaling.ropeDim, 'ropeDim');
-  if (ropeDim % 2 !== 0) invalid('ropeDim', `must be even, got ${ropeDim}`);
-  const base = ropeBaseOf(scaling.ropeBase);
-  const factor = positiveNumber(scaling.factor, 'factor');
+  const { ropeDim, base, factor, original } = readRopeScaling(scaling);
   const low = positiveNumber(scaling.lowFreqFactor, 'lowFreqFactor');
   const high = positiveNumber(scaling.highFreqFactor, 'highFreqFactor');
   if (high <= low) invalid('highFreqFactor', `must be greater than lowFreqFactor (${low}), got ${high}`);
-  const original = positiveNumber(scaling.originalMaxPositionEmbeddings, 'originalMaxPositionEmbeddings');
   const speeds = ropeInverseFrequencies(ropeDim, base);
   for (let m = 0; m < speeds.length; m++) {
     const f = speeds[m]!;

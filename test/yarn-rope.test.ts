@@ -1,0 +1,124 @@
+import { readFileSync } from 'node:fs';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { createAttention, yarnRope } from '../src/index.js';
+import type { AttentionWeights, YarnRopeScaling } from '../src/index.js';
+import { ropeInverseFrequencies } from '../src/kernels/rope.js';
+import { expectClose } from './support/close.js';
+
+interface PythonScaling {
+  rope_dim: number;
+  base: number;
+  factor: number;
+  original: number;
+  beta_fast?: number;
+  beta_slow?: number;
+  truncate?: boolean;
+  attention_factor?: number;
+  mscale?: number;
+  mscale_all_dim?: number;
+}
+
+const fixture = JSON.parse(readFileSync(new URL('./fixtures/yarn-numpy.json', import.meta.url), 'utf8')) as {
+  frequencies: { name: string; scaling: PythonScaling; ropeFrequencies: number[]; attentionFactor: number }[];
+  cases: { name: string; scaling: PythonScaling; options: { dim: number; heads: number; kvHeads: number; headDim: number }; x: number[][]; weights: AttentionWeights; outputs: number[][] }[];
+};
+
+/** The fixture's Python keyword arguments as yarnRope's fields. */
+function scalingOf(p: PythonScaling): YarnRopeScaling {
+  return {
+    ropeDim: p.rope_dim,
+    ropeBase: p.base,
+    factor: p.factor,
+    originalMaxPositionEmbeddings: p.original,
+    ...(p.beta_fast === undefined ? {} : { betaFast: p.beta_fast }),
+    ...(p.beta_slow === undefined ? {} : { betaSlow: p.beta_slow }),
+    ...(p.truncate === undefined ? {} : { truncate: p.truncate }),
+    ...(p.attention_factor === undefined ? {} : { attentionFactor: p.attention_factor }),
+    ...(p.mscale === undefined ? {} : { mscale: p.mscale }),
+    ...(p.mscale_all_dim === undefined ? {} : { mscaleAllDim: p.mscale_all_dim }),
+  };
+}
+
+const scaling = fc.record({
+  ropeDim: fc.integer({ min: 1, max: 96 }).map((h) => 2 * h),
+  ropeBase: fc.double({ min: 2, max: 1e7, noNaN: true }),
+  factor: fc.double({ min: 1, max: 64, noNaN: true }),
+  originalMaxPositionEmbeddings: fc.integer({ min: 16, max: 131072 }),
+  betaSlow: fc.double({ min: 0.25, max: 4, noNaN: true }),
+  gap: fc.double({ min: 0, max: 64, noNaN: true }),
+  truncate: fc.boolean(),
+}).map(({ gap, ...s }): YarnRopeScaling => ({ ...s, betaFast: s.betaSlow + gap }));
+
+describe('yarnRope: Hugging Face rope_scaling "yarn"', () => {
+  it.each(fixture.frequencies.map((f) => [f.name, f] as const))("%s: the numpy fixture's speeds within 1e-15 and its attention factor (scripts/reference/yarn.py)", (_, f) => {
+    const { ropeFrequencies, attentionFactor } = yarnRope(scalingOf(f.scaling));
+    expectClose(ropeFrequencies, f.ropeFrequencies, 1e-15);
+    expect(attentionFactor).toBeCloseTo(f.attentionFactor, 15);
+  });
+
+  it('runs attention as Hugging Face does with cos and sin times the attention factor: scale attentionFactor² / √headDim (numpy, float64 1e-12, float32 1e-5 on both kernel paths)', () => {
+    const c = fixture.cases[0]!;
+    const { ropeFrequencies, attentionFactor } = yarnRope(scalingOf(c.scaling));
+    const runs = [['float64', 'auto', 1e-12], ['float32', 'auto', 1e-5], ['float32', 'js', 1e-5]] as const;
+    for (const [precision, kernels, tolerance] of runs) {
+      const engine = createAttention({ ...c.options, positions: 'rope', ropeFrequencies, scale: attentionFactor ** 2 / Math.sqrt(c.options.headDim), weights: c.weights, precision, kernels });
+      engine.pushMany(c.x).forEach((step, i) => expectClose(step.output, c.outputs[i]!, tolerance, `${precision} ${kernels} token ${i}`));
+    }
+  });
+
+  it('keeps the fast pairs, divides the slow ones by factor, ramps between; factor 1 changes nothing', () => {
+    fc.assert(
+      fc.property(scaling, (s) => {
+        const plain = ropeInverseFrequencies(s.ropeDim, s.ropeBase);
+        const { ropeFrequencies, attentionFactor } = yarnRope(s);
+        expect(ropeFrequencies).toHaveLength(s.ropeDim / 2);
+        // The pair turning betaFast times over the original context, and the one turning betaSlow times.
+        const pairAt = (r: number) => (s.ropeDim * Math.log(s.originalMaxPositionEmbeddings / (r * 2 * Math.PI))) / (2 * Math.log(s.ropeBase));
+        const low = Math.max(0, s.truncate ? Math.floor(pairAt(s.betaFast!)) : pairAt(s.betaFast!));
+        const high = Math.min(s.ropeDim - 1, s.truncate ? Math.ceil(pairAt(s.betaSlow!)) : pairAt(s.betaSlow!));
+        // (A ramp whose ends cross, the fast end clamped past the slow one, runs backwards, as in Hugging Face.)
+        const ordered = low < high;
+        let previous = 1;
+        plain.forEach((f, m) => {
+          const got = ropeFrequencies[m]!;
+          if (ordered && m <= low) expect(got).toBe(f);
+          if (ordered && m >= high) expectClose([got], [f / s.factor], 1e-15);
+          expect(got).toBeGreaterThanOrEqual((f / s.factor) * (1 - 1e-15));
+          expect(got).toBeLessThanOrEqual(f * (1 + 1e-15));
+          // The share of f kept never grows with m: speeds blend from f towards f / factor.
+          const kept = (got - f / s.factor) / (f - f / s.factor);
+          if (ordered && s.factor > 1.001) expect(kept).toBeLessThanOrEqual(previous + 1e-9);
+          previous = kept;
+        });
+        expect(attentionFactor).toBeCloseTo(0.1 * Math.log(s.factor) + 1, 15);
+        const same = yarnRope({ ...s, factor: 1 });
+        expectClose(same.ropeFrequencies, plain, 1e-15);
+        expect(same.attentionFactor).toBe(1);
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('refuses what the formula cannot take, naming the field', () => {
+    const gptOss: YarnRopeScaling = { ropeDim: 64, ropeBase: 150000, factor: 32, originalMaxPositionEmbeddings: 4096 };
+    const bad: [Partial<Record<keyof YarnRopeScaling, unknown>>, string][] = [
+      [{ ropeDim: 7 }, 'ropeDim'],
+      [{ ropeDim: 0 }, 'ropeDim'],
+      [{ ropeBase: 1 }, 'ropeBase'],
+      [{ factor: 0 }, 'factor'],
+      [{ factor: '32' }, 'factor'],
+      [{ originalMaxPositionEmbeddings: Infinity }, 'originalMaxPositionEmbeddings'],
+      [{ betaFast: -1 }, 'betaFast'],
+      [{ betaSlow: Number.NaN }, 'betaSlow'],
+      [{ truncate: 'no' }, 'truncate'],
+      [{ attentionFactor: 0 }, 'attentionFactor'],
+      [{ mscale: -1, mscaleAllDim: 1 }, 'mscale'],
+      [{ mscale: 1, mscaleAllDim: Infinity }, 'mscaleAllDim'],
+    ];
+    for (const [change, field] of bad) {
+      expect(() => yarnRope({ ...gptOss, ...change } as YarnRopeScaling), field).toThrow(expect.objectContaining({ code: 'INVALID_OPTION', details: expect.objectContaining({ field }) }));
+    }
+    expect(() => yarnRope(null as unknown as YarnRopeScaling)).toThrow(expect.objectContaining({ code: 'INVALID_OPTION' }));
+  });
+});
