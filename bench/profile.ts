@@ -17,6 +17,8 @@ export interface Profile {
   readonly prefill: { readonly heads: number; readonly headDim: number; readonly tokens: number; readonly rounds: number };
   /** A beam-search step: `beams` forks of a `cached`-token prompt, one model per entry of `heads` (dim = heads·headDim). */
   readonly beams: { readonly beams: number; readonly cached: number; readonly headDim: number; readonly heads: readonly number[]; readonly steps: number; readonly rounds: number };
+  /** Linear layers outside attention (createLinear): `[rows, cols]` shapes, inputs per call, calls per timed run. */
+  readonly linear: { readonly shapes: readonly (readonly [number, number])[]; readonly inputs: readonly number[]; readonly calls: number; readonly rounds: number };
   readonly rx: { readonly dim: number; readonly tokens: number; readonly rounds: number };
   /** The cell where a flat and a peaked softmax are timed side by side. */
   readonly sharpness: { readonly heads: number; readonly headDim: number; readonly n: number; readonly rounds: number };
@@ -52,6 +54,8 @@ export const FULL: Profile = {
   prefill: { heads: 8, headDim: 64, tokens: 512, rounds: 7 },
   // Dim 512 (4 MB of weights, in a large L3) and 2,048 (64 MB, from memory).
   beams: { beams: 4, cached: 64, headDim: 64, heads: [8, 32], steps: 8, rounds: 7 },
+  // An MLP's up and down projections at dim 512 (4 MB of weights each), one input and sixteen.
+  linear: { shapes: [[2048, 512], [512, 2048]], inputs: [1, 16], calls: 16, rounds: 7 },
   // A stream takes ~20 ms: many rounds, so the median is steady on a noisy machine.
   rx: { dim: 64, tokens: 1024, rounds: 31 },
   sharpness: { heads: 8, headDim: 128, n: 8192, rounds: 5 },
@@ -89,6 +93,7 @@ export const SMOKE: Profile = {
   recompute: { heads: 2, headDim: 8, lengths: [8, 16], maxStepSeconds: 1 },
   prefill: { heads: 2, headDim: 8, tokens: 16, rounds: 1 },
   beams: { beams: 2, cached: 4, headDim: 8, heads: [2], steps: 1, rounds: 1 },
+  linear: { shapes: [[8, 4]], inputs: [1, 5], calls: 1, rounds: 1 },
   rx: { dim: 16, tokens: 32, rounds: 2 },
   sharpness: { heads: 2, headDim: 8, n: 64, rounds: 1 },
   cacheOptions: { heads: 2, headDim: 8, n: 96, rounds: 1 },

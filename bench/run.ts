@@ -19,6 +19,7 @@ import { AGREEMENT, runGrid, StepHistory } from './sections/grid.js';
 import { runGroupedQuery } from './sections/grouped-query.js';
 import { runMemory } from './sections/memory.js';
 import { runBeams } from './sections/beams.js';
+import { runLinear } from './sections/linear.js';
 import { runPrefill } from './sections/prefill.js';
 import { runRecompute } from './sections/recompute.js';
 import { runCacheOptions } from './sections/cache-options.js';
@@ -73,6 +74,10 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
       progress.section('beams');
       results.beams = runBeams(profile, progress);
     }
+    if (sections.has('linear')) {
+      progress.section('linear');
+      results.linear = runLinear(profile, progress);
+    }
     if (sections.has('sharpness')) {
       progress.section('softmax sharpness');
       results.sharpness = runSharpness(profile, progress);
@@ -126,6 +131,7 @@ export function disagreements(r: BenchResults): string[] {
   }
   if (r.prefill && r.prefill.error > AGREEMENT) out.push(`prefill pushMany vs push: ${r.prefill.error}`);
   for (const row of r.beams?.rows ?? []) if (row.error > AGREEMENT) out.push(`beams pushEach vs push at dim ${row.dim}: ${row.error}`);
+  for (const row of r.linear ?? []) if (row.error > AGREEMENT) out.push(`linear ${row.rows}×${row.cols} vs plain loops: ${row.error}`);
   if (r.sharpness && r.sharpness.error > AGREEMENT) out.push(`softmax sharpness, TypeScript vs WebAssembly kernels: ${r.sharpness.error}`);
   if (r.rx && !('skipped' in r.rx) && r.rx.error > AGREEMENT) out.push(`rx vs direct: ${r.rx.error}`);
   return out;

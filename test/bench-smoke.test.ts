@@ -99,6 +99,9 @@ describe('npm run bench:smoke', () => {
     expect(results.prefill!.attention.count).toBe(results.prefill!.single.count);
     // pushEach is bit for bit a push per beam.
     expect(results.beams!.rows.map((row) => [row.dim, row.error, row.ratio.count])).toEqual([[16, 0, 1]]);
+    // createLinear against plain float64 loops: float32 weights and sums, within float32's rounding.
+    expect(results.linear!.map((row) => [row.rows, row.cols, row.inputs, row.ratio.count])).toEqual([[8, 4, 1, 1], [8, 4, 5, 1]]);
+    for (const row of results.linear!) expect(row.error).toBeLessThanOrEqual(1e-5);
     expect(results.sharpness!.rows.map((r) => r.kernels)).toEqual(['auto', 'js']);
     expect(results.sharpness!.error).toBeLessThanOrEqual(1e-5);
     // n = 96: the int8 rows cover a quantized block and a filling one; the RoPE rows attend the window of 48 and 4 sinks.

@@ -206,6 +206,26 @@ export function performanceMarkdown(r: BenchResults, plotFile: string | null): s
     out.push('');
   }
 
+  if (r.linear) {
+    out.push('## Linear layers outside attention: createLinear vs plain loops');
+    out.push('');
+    out.push('| W (rows × cols) | inputs a call | createLinear (µs an input) | min–max | `kernels: \'js\'` (µs) | plain loops (µs) | min–max | loops ÷ createLinear | agrees |');
+    out.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|');
+    for (const row of r.linear) {
+      out.push(
+        `| ${num(row.rows)} × ${num(row.cols)} | ${row.inputs} | ${num(row.wasm.median)} | ${range(row.wasm)} | ${num(row.js.median)} | ${num(row.loops.median)} | ${range(row.loops)} | ` +
+          `**${ratio(row.ratio.median)}** (${ratio(row.ratio.min)}–${ratio(row.ratio.max)}) | ${agreement(row.error)} |`,
+      );
+    }
+    out.push('');
+    out.push(
+      'A decoder\'s MLP projections (dim 512, hidden 2,048: 4 MB of float32 weights each): `createLinear` on its default kernels ' +
+        '(the engine\'s projection kernel, float32 SIMD), with `kernels: \'js\'` (TypeScript loops, four inputs to a pass, float64 sums), ' +
+        'and the plain loops one writes without a library (a float64 dot per row and input). Rounds interleaved; the ratio is the median of each round\'s.',
+    );
+    out.push('');
+  }
+
   if (r.sharpness) {
     const x = r.sharpness;
     out.push(`## A flat and a sharply peaked softmax (H = ${x.heads}, D = ${x.headDim}, n = ${num(x.n)})`);

@@ -2,6 +2,7 @@ import type { Skipped } from '../implementations.js';
 import type { Machine } from '../machine.js';
 import type { BandwidthResult } from '../sections/bandwidth.js';
 import type { BeamsResult } from '../sections/beams.js';
+import type { LinearRow } from '../sections/linear.js';
 import type { CellResult } from '../sections/grid.js';
 import type { GroupedQueryResult } from '../sections/grouped-query.js';
 import type { MemoryRow } from '../sections/memory.js';
@@ -30,6 +31,7 @@ export interface BenchResults {
   recompute?: { readonly heads: number; readonly headDim: number; readonly rows: readonly RecomputeRow[] };
   prefill?: PrefillResult;
   beams?: BeamsResult;
+  linear?: LinearRow[];
   sharpness?: SharpnessResult;
   cacheOptions?: CacheOptionsResult;
   groupedQuery?: GroupedQueryResult;

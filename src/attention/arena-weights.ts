@@ -1,11 +1,19 @@
 import type { FloatArray } from '../kernels/float-array.js';
 import { projectInArena } from '../kernels/wasm/project-in-arena.js';
 import type { ProjectKernel } from '../kernels/wasm/project-in-arena.js';
+import type { ThreadPool } from '../kernels/wasm/thread-pool.js';
 import type { WasmArena } from '../kernels/wasm/wasm-arena.js';
 import type { ResolvedOptions } from './options.js';
 
 /** Which projection: the query, key, value or output matrix. */
 export type Projection = 'wq' | 'wk' | 'wv' | 'wo';
+
+/** Where one matrix of a copy lies in the arena, and its shape. */
+interface ArenaMatrix {
+  readonly offset: number;
+  readonly rows: number;
+  readonly cols: number;
+}
 
 interface Region {
   readonly arena: WasmArena;
@@ -33,7 +41,8 @@ function giveBack({ arena, offset, bytes }: Region): void {
 const collected = new FinalizationRegistry<Region>(giveBack);
 
 /**
- * An engine's float32 projection matrices copied once into the kernel arena, where the
+ * An engine's float32 projection matrices (or a `createLinear` layer's matrix, under its own
+ * name) copied once into the kernel arena, where the
  * WebAssembly `project` kernel reads them: a single push projects at SIMD speed in float32
  * arithmetic instead of in TypeScript loops summing in float64 (over ten times faster at dim 512;
  * docs/math.md bounds the difference), and a prompt no longer copies each matrix into the arena
@@ -47,12 +56,11 @@ const collected = new FinalizationRegistry<Region>(giveBack);
  * fit projects in TypeScript. An engine and its forks share one copy, counted by
  * {@link ArenaWeights.retain} and {@link ArenaWeights.release}.
  */
-export class ArenaWeights {
+export class ArenaWeights<Name extends string = Projection> {
   private readonly arena: WasmArena;
   /** The arena's kernel, or the engine's thread pool's split of it. */
   private readonly kernel: ProjectKernel;
-  private readonly shapes: Readonly<Record<Projection, { readonly rows: number; readonly cols: number }>>;
-  private readonly offsets: Readonly<Record<Projection, number>>;
+  private readonly matrices: ReadonlyMap<Name, ArenaMatrix>;
   /** The copy's region of the arena: its byte offset and size. */
   readonly offset: number;
   readonly bytes: number;
@@ -65,9 +73,31 @@ export class ArenaWeights {
   static copy(arena: WasmArena, o: ResolvedOptions, budget = WEIGHTS_BUDGET): ArenaWeights | null {
     const weights = o.weights;
     if (weights === null || o.precision !== 'float32') return null;
-    const matrices: [Projection, FloatArray | null][] = [['wq', weights.wq], ['wk', weights.wk], ['wv', weights.wv], ['wo', weights.wo]];
+    const qWidth = o.heads * o.headDim;
+    const kvWidth = o.kvHeads * o.headDim;
+    const shapes: [Projection, FloatArray | null, number, number][] = [
+      ['wq', weights.wq, qWidth, o.dim],
+      ['wk', weights.wk, kvWidth, o.dim],
+      ['wv', weights.wv, kvWidth, o.dim],
+      ['wo', weights.wo, o.dim, qWidth],
+    ];
+    const given = shapes.filter(([, m]) => m !== null).map(([name, data, rows, cols]) => ({ name, data: data as Float32Array, rows, cols }));
+    return ArenaWeights.copyMatrices(arena, o.threads, given, budget);
+  }
+
+  /**
+   * Copies float32 row-major matrices (each `rows × cols`) into `arena` under their names, for
+   * {@link ArenaWeights.project} on this thread or split across `pool`'s; null when there are none
+   * or the arena cannot hold them within `budget` bytes of copies in all.
+   */
+  static copyMatrices<N extends string>(
+    arena: WasmArena,
+    pool: ThreadPool | null,
+    given: readonly { readonly name: N; readonly data: Float32Array; readonly rows: number; readonly cols: number }[],
+    budget = WEIGHTS_BUDGET,
+  ): ArenaWeights<N> | null {
     // Each matrix 16-byte aligned, for the kernel's vector loads.
-    const sizes = matrices.map(([, m]) => (m === null ? 0 : 16 * Math.ceil(m.length / 4)));
+    const sizes = given.map(({ data }) => 16 * Math.ceil(data.length / 4));
     const bytes = sizes.reduce((a, b) => a + b, 0);
     // Weights without any matrix (a caller who projects, no wo) leave nothing to copy.
     if (bytes === 0) return null;
@@ -77,48 +107,42 @@ export class ArenaWeights {
     if (offset < 0) return null;
     held.set(arena, before + bytes);
     const { f32 } = arena.views();
-    const offsets: Record<Projection, number> = { wq: -1, wk: -1, wv: -1, wo: -1 };
+    const matrices = new Map<N, ArenaMatrix>();
     let at = offset;
-    matrices.forEach(([name, m], i) => {
-      if (m === null) return;
-      f32.set(m, at >>> 2);
-      offsets[name] = at;
+    given.forEach(({ name, data, rows, cols }, i) => {
+      f32.set(data, at >>> 2);
+      matrices.set(name, { offset: at, rows, cols });
       at += sizes[i]!;
     });
-    return new ArenaWeights(arena, o, offsets, { arena, offset, bytes });
+    const kernel: ProjectKernel = pool === null ? arena.project : (out, x, w, n, rows, cols) => pool.project(out, x, w, n, rows, cols);
+    return new ArenaWeights(arena, kernel, matrices, { arena, offset, bytes });
   }
 
-  private constructor(arena: WasmArena, o: ResolvedOptions, offsets: Record<Projection, number>, region: Region) {
+  private constructor(arena: WasmArena, kernel: ProjectKernel, matrices: ReadonlyMap<Name, ArenaMatrix>, region: Region) {
     this.arena = arena;
-    const pool = o.threads;
-    this.kernel = pool === null ? arena.project : (out, x, w, n, rows, cols) => pool.project(out, x, w, n, rows, cols);
-    const qWidth = o.heads * o.headDim;
-    const kvWidth = o.kvHeads * o.headDim;
-    this.shapes = {
-      wq: { rows: qWidth, cols: o.dim },
-      wk: { rows: kvWidth, cols: o.dim },
-      wv: { rows: kvWidth, cols: o.dim },
-      wo: { rows: o.dim, cols: qWidth },
-    };
-    this.offsets = offsets;
+    this.kernel = kernel;
+    this.matrices = matrices;
     this.offset = region.offset;
     this.bytes = region.bytes;
     collected.register(this, region, this);
   }
 
   /**
-   * `out[n×rows] = X[n×cols] · Wᵀ` for each `[which, out]` (X's first n rows; the projections share
+   * `out[n×rows] = X[n×cols] · Wᵀ` for each `[which, out]` (X's first n rows; the matrices share
    * X's width: wq, wk and wv, or wo alone), X laid out in the arena once for all of them; false,
    * computing nothing, when the arena's scratch cannot grow (the caller then projects in TypeScript).
    */
-  project(products: readonly (readonly [Projection, FloatArray])[], x: Float64Array, n: number): boolean {
-    const cols = this.shapes[products[0]![0]].cols;
+  project(products: readonly (readonly [Name, FloatArray])[], x: Float64Array, n: number): boolean {
+    const cols = this.matrices.get(products[0]![0])!.cols;
     return projectInArena(
       this.arena,
       x,
       n,
       cols,
-      products.map(([which, out]) => ({ w: this.offsets[which], rows: this.shapes[which].rows, out })),
+      products.map(([which, out]) => {
+        const { offset, rows } = this.matrices.get(which)!;
+        return { w: offset, rows, out };
+      }),
       this.kernel,
     );
   }

@@ -478,7 +478,7 @@ function readNumbers(given: Vector, count: number, field: string, counted: strin
 }
 
 /** A weight matrix, row-major `rows × cols`; a bias is one row (`rows` 1), named by element alone. */
-function matrix(w: Vector | undefined, rows: number, cols: number, field: string, Float: FloatArrayConstructor): FloatArray {
+export function matrix(w: Vector | undefined, rows: number, cols: number, field: string, Float: FloatArrayConstructor): FloatArray {
   const shape = rows === 1 ? `${cols} number${cols === 1 ? '' : 's'}` : `${rows}×${cols} = ${rows * cols} numbers (row-major)`;
   if (w === undefined || w === null || typeof w !== 'object' || typeof w.length !== 'number') {
     invalid(field, `must be an array of ${shape}`);

@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { lastValueFrom, take, toArray } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import ts from 'typescript';
-import { createAttentionStack } from '../../src/index.js';
+import { createAttentionStack, createLinear } from '../../src/index.js';
 import type { Attention, AttentionStack } from '../../src/index.js';
 import {
   beamSearch,
@@ -317,5 +317,20 @@ describe('docs/guides/generation.md', () => {
     const claimed = [...snippet.matchAll(/console\.log\(.*\); \/\/ (.*)$/gm)].map((m) => m[1]!);
     expect(claimed).toHaveLength(4);
     expect(logged).toEqual(claimed.map((comment) => comment.replace(/:.*$/, '')));
+  });
+
+  it('the createLinear snippet is the MLP computed in float64 (within float32 rounding) and logs what its comment says', () => {
+    const snippet = [...guide.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]!).find((code) => code.includes('createLinear'))!;
+    const javascript = ts.transpileModule(snippet, { compilerOptions: { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ESNext } }).outputText;
+    const logged: Float32Array[] = [];
+    new Function('createLinear', 'console', javascript.replace(/^import .*$/gm, ''))(createLinear, { log: (value: Float32Array) => logged.push(value) });
+    // The snippet's MLP, from its formulas: up (8×4, sin(i)/2), ReLU, down (4×8, cos(i)/2), in float64.
+    const x = [1, 0.5, -1, 2];
+    const hidden = Array.from({ length: 8 }, (_, r) => Math.max(0, x.reduce((s, xc, c) => s + Math.fround(Math.sin(r * 4 + c) / 2) * xc, 0)));
+    const expected = Array.from({ length: 4 }, (_, r) => hidden.reduce((s, h, c) => s + Math.fround(Math.cos(r * 8 + c) / 2) * h, 0));
+    expect(logged).toHaveLength(1);
+    logged[0]!.forEach((v, r) => expect(Math.abs(v - expected[r]!)).toBeLessThan(1e-6));
+    const claimed = snippet.match(/\/\/ Float32Array\(4\) \[(.*)\]/)![1]!.split(', ').map(Number);
+    expect(Array.from(logged[0]!, (v) => Number(v.toFixed(4)))).toEqual(claimed);
   });
 });

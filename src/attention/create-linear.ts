@@ -1,0 +1,189 @@
+import { AttentionError, describeValue } from '../errors.js';
+import { addBias } from '../kernels/add-bias.js';
+import { matMatTransposed } from '../kernels/mat-mat.js';
+import { ThreadPool } from '../kernels/wasm/thread-pool.js';
+import { wasmArena, wasmKernelsAvailable } from '../kernels/wasm/wasm-arena.js';
+import { ArenaWeights } from './arena-weights.js';
+import { invalid, matrix, positiveInteger } from './options.js';
+import { assertFinite, finiteInTypeScript, readVector } from './vector.js';
+import type { FiniteCheck, Vector } from './vector.js';
+
+/** The widest a Linear's input or output (2²⁴ numbers), as the engine's `dim`. */
+const MAX_WIDTH = 2 ** 24;
+
+/**
+ * Options of {@link createLinear}: a `torch.nn.Linear` layer, `y = W·x + b`.
+ *
+ * @example
+ * ```ts
+ * import type { LinearOptions } from 'attnstream';
+ * // A layer from 2 inputs to 3 outputs: W is 3×2, row-major (torch.nn.Linear's weight as is).
+ * const options: LinearOptions = { rows: 3, cols: 2, weight: [1, 0, 0, 1, 1, 1], bias: [0, 0, 0.5] };
+ * ```
+ */
+export interface LinearOptions {
+  /** Outputs, `out_features`. */
+  readonly rows: number;
+  /** Inputs, `in_features`. */
+  readonly cols: number;
+  /** W, `rows × cols` numbers row-major: the checkpoint's `weight` tensor as is. Kept as float32. */
+  readonly weight: Vector;
+  /** b, `rows` numbers; none by default. */
+  readonly bias?: Vector;
+  /** 'auto' (default): the WebAssembly SIMD kernel where the runtime has it; 'js': TypeScript loops. */
+  readonly kernels?: 'auto' | 'js';
+  /** Split each product across a pool's threads (attnstream/threads); needs the WebAssembly kernel. */
+  readonly threads?: ThreadPool;
+}
+
+/**
+ * A linear layer over float32 weights on attnstream's projection kernel: the rest of a decoder
+ * layer (the MLP's up, gate and down projections, the unembedding) at the speed the engine
+ * projects q, k and v, and with its numbers.
+ *
+ * @example
+ * ```ts
+ * import { createLinear } from 'attnstream';
+ * const layer = createLinear({ rows: 2, cols: 2, weight: [1, 2, 3, 4], bias: [0.5, -1] });
+ * console.log(layer.apply([1, 1])); // Float32Array [3.5, 6]
+ * console.log(layer.applyMany([[1, 0], [0, 1]])); // Float32Array [1.5, 2, 2.5, 3]: row after row
+ * ```
+ */
+export interface Linear {
+  /** Outputs per row. */
+  readonly rows: number;
+  /** Inputs per row. */
+  readonly cols: number;
+  /** The kernels in use: 'wasm' (SIMD, float32 arithmetic) or 'js' (float64 sums, rounded to float32). */
+  readonly kernels: 'wasm' | 'js';
+  /** Whether {@link Linear.dispose} was called. */
+  readonly disposed: boolean;
+  /**
+   * `y = W·x + b` for one input of `cols` numbers, into `out` (at least `rows` long) or a new
+   * Float32Array.
+   *
+   * @throws AttentionError INVALID_ARGUMENT, DIMENSION_MISMATCH or NON_FINITE for a bad x or
+   *   `out` (field `x` or `out`); NON_FINITE when an output overflows float32; DISPOSED.
+   */
+  apply(x: Vector, out?: Float32Array): Float32Array;
+  /**
+   * `Y = X·Wᵀ + b` for n inputs at once, into `out` (at least `n·rows` long) or a new
+   * Float32Array, row after row: each row bit for bit what {@link Linear.apply} gives it, and
+   * for several rows faster (four inputs share each pass over W). Throws as `apply`, naming the
+   * input (`token`) at fault; nothing is written to `out` then.
+   */
+  applyMany(xs: readonly Vector[], out?: Float32Array): Float32Array;
+  /** Gives the weights' copy in the kernels' memory back; the layer cannot be used afterwards. */
+  dispose(): void;
+}
+
+/**
+ * A {@link Linear} layer, `y = W·x + b` with W `rows × cols` row-major (`torch.nn.Linear`), kept in
+ * float32. On the WebAssembly kernels (the default where the runtime has SIMD) the weights are
+ * copied once into the kernels' memory and multiplied there in float32 arithmetic, in the fixed
+ * order the engine's projections use (so one input's numbers are the same alone or among many);
+ * with `kernels: 'js'`, or when that memory cannot take the copy, TypeScript loops sum in float64
+ * and round the results to float32.
+ *
+ * @throws AttentionError INVALID_OPTION (rows, cols, kernels, threads, an unknown option),
+ *   DIMENSION_MISMATCH or NON_FINITE (a weight or bias of the wrong length or with a non-finite
+ *   number), naming the field.
+ * @example
+ * ```ts
+ * import { createLinear } from 'attnstream';
+ * // A decoder's MLP, SwiGLU style, from its checkpoint tensors (gate_proj, up_proj, down_proj).
+ * const [dim, hidden] = [4, 8];
+ * const w = (rows: number, cols: number) => Float32Array.from({ length: rows * cols }, (_, i) => Math.sin(i) / 4);
+ * const gate = createLinear({ rows: hidden, cols: dim, weight: w(hidden, dim) });
+ * const up = createLinear({ rows: hidden, cols: dim, weight: w(hidden, dim).reverse() });
+ * const down = createLinear({ rows: dim, cols: hidden, weight: w(dim, hidden) });
+ * const mlp = (x: Float32Array) => {
+ *   const g = gate.apply(x);
+ *   const u = up.apply(x);
+ *   for (let i = 0; i < hidden; i++) g[i] = (g[i]! / (1 + Math.exp(-g[i]!))) * u[i]!; // silu(gate)·up
+ *   return down.apply(g);
+ * };
+ * console.log(mlp(Float32Array.of(1, -1, 0.5, 2)).length); // 4
+ * ```
+ */
+export function createLinear(options: LinearOptions): Linear {
+  return new LinearLayer(options);
+}
+
+const KNOWN_OPTIONS = ['rows', 'cols', 'weight', 'bias', 'kernels', 'threads'];
+
+class LinearLayer implements Linear {
+  readonly rows: number;
+  readonly cols: number;
+  readonly kernels: 'wasm' | 'js';
+  private readonly weight: Float32Array;
+  private readonly bias: Float32Array | null;
+  private readonly copy: ArenaWeights<'weight'> | null;
+  private readonly finite: FiniteCheck;
+  private isDisposed = false;
+  private readonly pool: ThreadPool | null;
+  /** The rows taken in, widened, and the products: scratch that grows to the largest call. */
+  private x: Float64Array;
+  private y = new Float32Array(0);
+
+  constructor(options: LinearOptions) {
+    if (options === null || typeof options !== 'object') invalid('options', 'must be an object');
+    for (const key of Object.keys(options)) if (!KNOWN_OPTIONS.includes(key)) invalid(key, `is not an option (known: ${KNOWN_OPTIONS.join(', ')})`);
+    this.rows = positiveInteger(options.rows, 'rows', MAX_WIDTH);
+    this.cols = positiveInteger(options.cols, 'cols', MAX_WIDTH);
+    if (this.rows * this.cols > 2 ** 30) invalid('rows', `must keep rows·cols at most 2^30 numbers (4 GiB of float32), got ${this.rows}·${this.cols}`);
+    this.weight = matrix(options.weight, this.rows, this.cols, 'weight', Float32Array) as Float32Array;
+    this.bias = options.bias === undefined ? null : (matrix(options.bias, 1, this.rows, 'bias', Float32Array) as Float32Array);
+    const choice = options.kernels ?? 'auto';
+    if (choice !== 'auto' && choice !== 'js') invalid('kernels', `must be 'auto' or 'js', got ${describeValue(choice)}`);
+    const pool = options.threads ?? null;
+    this.pool = pool;
+    if (pool !== null && !(pool instanceof ThreadPool)) invalid('threads', 'must be a ThreadPool from createThreadPool (attnstream/threads)');
+    if (pool !== null && (choice === 'js' || !wasmKernelsAvailable())) invalid('threads', "needs the WebAssembly kernels: kernels 'auto' on a runtime with WebAssembly SIMD");
+    const arena = pool !== null ? pool.arena : choice === 'auto' && wasmKernelsAvailable() ? wasmArena() : null;
+    this.copy = arena === null ? null : ArenaWeights.copyMatrices(arena, pool, [{ name: 'weight', data: this.weight, rows: this.rows, cols: this.cols }]);
+    this.kernels = this.copy === null ? 'js' : 'wasm';
+    this.finite = arena === null ? finiteInTypeScript : (row) => arena.allFinite(row);
+    this.x = new Float64Array(this.cols);
+  }
+
+  get disposed(): boolean {
+    return this.isDisposed;
+  }
+
+  apply(x: Vector, out?: Float32Array): Float32Array {
+    return this.run([x], out, 'apply');
+  }
+
+  applyMany(xs: readonly Vector[], out?: Float32Array): Float32Array {
+    return this.run(xs, out, 'applyMany');
+  }
+
+  private run(xs: readonly Vector[], out: Float32Array | undefined, operation: string): Float32Array {
+    if (this.isDisposed) throw new AttentionError('DISPOSED', `${operation}: this linear layer was disposed`, { field: operation });
+    if (!Array.isArray(xs)) throw new AttentionError('INVALID_ARGUMENT', `${operation}: expected an array of vectors, got ${describeValue(xs)}`, { field: 'xs' });
+    const { rows, cols } = this;
+    const n = xs.length;
+    if (out !== undefined && !(out instanceof Float32Array && out.length >= n * rows)) {
+      throw new AttentionError('INVALID_ARGUMENT', `${operation}: out must be a Float32Array of at least ${n * rows} numbers, got ${describeValue(out)}`, { field: 'out', expected: n * rows });
+    }
+    // A sleeping worker wakes while the inputs are read, not after the product is handed over.
+    this.pool?.wake();
+    if (this.x.length < n * cols) this.x = new Float64Array(n * cols);
+    for (let t = 0; t < n; t++) readVector(xs[t]!, cols, this.x, t * cols, 'x', t, this.finite);
+    if (this.y.length < n * rows) this.y = new Float32Array(n * rows);
+    const y = this.y.length === n * rows ? this.y : this.y.subarray(0, n * rows);
+    if (n > 0 && (this.copy === null || !this.copy.project([['weight', y]], this.x, n))) matMatTransposed(y, this.x, this.weight, n, rows, cols);
+    if (this.bias !== null) addBias(y, this.bias, n);
+    for (let t = 0; t < n; t++) assertFinite(y.subarray(t * rows, (t + 1) * rows), rows, 'output', t, this.finite);
+    if (out === undefined) return y.slice();
+    out.set(y);
+    return out;
+  }
+
+  dispose(): void {
+    if (this.isDisposed) return;
+    this.isDisposed = true;
+    this.copy?.release();
+  }
+}

@@ -1,0 +1,152 @@
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createAttention, createLinear } from '../src/index.js';
+import type { LinearOptions, ThreadPool } from '../src/index.js';
+import { wasmKernelsAvailable } from '../src/kernels/wasm/wasm-arena.js';
+import { createThreadPool } from '../src/threads/index.js';
+
+let pool: ThreadPool;
+beforeAll(async () => {
+  pool = await createThreadPool(2);
+});
+afterAll(async () => {
+  await pool.close();
+});
+
+const KERNEL_PATHS = ['auto', 'js'] as const;
+const sameBits = (a: Float32Array, b: Float32Array) => a.length === b.length && a.every((v, i) => Object.is(v, b[i]));
+
+/** A layer's shape, float32 weights and bias, and inputs of a drawn magnitude (hostile ones included). */
+const layerCase = fc
+  .record({
+    rows: fc.integer({ min: 1, max: 40 }),
+    cols: fc.integer({ min: 1, max: 40 }),
+    n: fc.integer({ min: 0, max: 11 }),
+    magnitude: fc.constantFrom(1, 1e-3, 1e4),
+    withBias: fc.boolean(),
+    seed: fc.integer(),
+  })
+  .map(({ rows, cols, n, magnitude, withBias, seed }) => {
+    let state = seed >>> 0;
+    const random = () => ((state = (Math.imul(state, 1664525) + 1013904223) >>> 0) / 2 ** 32) * 2 - 1;
+    const weight = Float32Array.from({ length: rows * cols }, random);
+    const bias = withBias ? Float32Array.from({ length: rows }, random) : undefined;
+    // Zeros and repeated rows among the inputs.
+    const xs = Array.from({ length: n }, (_, t) => (t % 3 === 2 ? new Array(cols).fill(0) : Array.from({ length: cols }, () => Math.fround(magnitude * random()))));
+    return { options: { rows, cols, weight, ...(bias === undefined ? {} : { bias }) } as LinearOptions, xs };
+  });
+
+/** W·x + b in float64 from the float32 numbers, and Σ|W||x| + |b|: what float32 rounding is measured against. */
+function reference(o: LinearOptions, x: readonly number[]): { y: Float64Array; scale: Float64Array } {
+  const y = new Float64Array(o.rows);
+  const scale = new Float64Array(o.rows);
+  for (let r = 0; r < o.rows; r++) {
+    for (let c = 0; c < o.cols; c++) {
+      y[r]! += o.weight[r * o.cols + c]! * x[c]!;
+      scale[r]! += Math.abs(o.weight[r * o.cols + c]! * x[c]!);
+    }
+    y[r]! += o.bias?.[r] ?? 0;
+    scale[r]! += Math.abs(o.bias?.[r] ?? 0);
+  }
+  return { y, scale };
+}
+
+describe('createLinear: y = W·x + b (torch.nn.Linear) on the projection kernel', () => {
+  it('by hand: W = [[1, 2], [3, 4]], b = [0.5, −1]; apply, applyMany and out on both kernel paths', () => {
+    for (const kernels of KERNEL_PATHS) {
+      const layer = createLinear({ rows: 2, cols: 2, weight: [1, 2, 3, 4], bias: [0.5, -1], kernels });
+      expect(layer.kernels).toBe(kernels === 'auto' && wasmKernelsAvailable() ? 'wasm' : 'js');
+      expect(Array.from(layer.apply([1, 1]))).toEqual([3.5, 6]);
+      expect(Array.from(layer.applyMany([[1, 0], [0, 1], [2, -1]]))).toEqual([1.5, 2, 2.5, 3, 0.5, 1]);
+      const out = new Float32Array(5).fill(7);
+      expect(layer.apply([0, 0], out)).toBe(out);
+      expect(Array.from(out)).toEqual([0.5, -1, 7, 7, 7]);
+      expect(layer.applyMany([])).toEqual(new Float32Array(0));
+    }
+  });
+
+  it('is within float32 rounding of the float64 product, every row of applyMany bit for bit apply on both paths, and a pool gives the same bits', () => {
+    fc.assert(
+      fc.property(layerCase, ({ options, xs }) => {
+        const runs = [createLinear({ ...options, kernels: 'js' }), createLinear(options), createLinear({ ...options, threads: pool })];
+        const results = runs.map((layer) => layer.applyMany(xs));
+        runs.forEach((layer, k) => {
+          expect(results[k]).toHaveLength(xs.length * options.rows);
+          xs.forEach((x, t) => {
+            const row = results[k]!.subarray(t * options.rows, (t + 1) * options.rows);
+            expect(sameBits(layer.apply(x), row)).toBe(true);
+            // A four-lane sum of cols terms rounds each through at most ⌈cols/4⌉ + 3 additions.
+            const { y, scale } = reference(options, x);
+            const u = 2 ** -24;
+            row.forEach((v, r) => expect(Math.abs(v - y[r]!)).toBeLessThanOrEqual((Math.ceil(options.cols / 4) + 4) * u * scale[r]! + u * Math.abs(y[r]!)));
+          });
+        });
+        // The kernels' fixed order: a pool splits the work, not the sums.
+        expect(sameBits(results[2]!, results[1]!)).toBe(true);
+        for (const layer of runs) layer.dispose();
+      }),
+      { numRuns: 150 },
+    );
+  });
+
+  it('splits large products across a pool (one input by rows, several by groups of four) with the same bits as one thread', () => {
+    const [rows, cols] = [300, 260];
+    const weight = Float32Array.from({ length: rows * cols }, (_, i) => Math.sin(0.37 * i));
+    const alone = createLinear({ rows, cols, weight });
+    const split = createLinear({ rows, cols, weight, threads: pool });
+    for (const n of [1, 2, 9]) {
+      const xs = Array.from({ length: n }, (_, t) => Float32Array.from({ length: cols }, (_, c) => Math.cos(t + 0.1 * c)));
+      expect(sameBits(split.applyMany(xs), alone.applyMany(xs))).toBe(true);
+    }
+  });
+
+  it("multiplies as the engine projects: a Linear of the engine's wq gives its queries bit for bit (the weights are the same copy's numbers)", () => {
+    const dim = 12;
+    const w = Float32Array.from({ length: dim * dim }, (_, i) => Math.sin(i) / 3);
+    const x = Float32Array.from({ length: dim }, (_, c) => Math.cos(c));
+    for (const kernels of KERNEL_PATHS) {
+      // Seed-mode queries would be x itself: with wq and no wo the output is the attention of q's own key (weight 1) = v.
+      const engine = createAttention({ dim, weights: { wq: w, wk: w, wv: w }, kernels });
+      const [step] = engine.push(x);
+      expect(sameBits(createLinear({ rows: dim, cols: dim, weight: w, kernels }).apply(x), step!.output as Float32Array)).toBe(true);
+    }
+  });
+
+  it('refuses bad options naming the field, and bad inputs naming the input; a refused call writes nothing to out', () => {
+    const refusal = (options: unknown, code: string, field: string) =>
+      expect(() => createLinear(options as LinearOptions), field).toThrow(expect.objectContaining({ code, details: expect.objectContaining({ field }) }));
+    const ok = { rows: 2, cols: 3, weight: new Array(6).fill(1) };
+    refusal(null, 'INVALID_OPTION', 'options');
+    refusal({ ...ok, rows: 0 }, 'INVALID_OPTION', 'rows');
+    refusal({ ...ok, cols: 1.5 }, 'INVALID_OPTION', 'cols');
+    refusal({ ...ok, rows: 2 ** 20, cols: 2 ** 20 }, 'INVALID_OPTION', 'rows');
+    refusal({ ...ok, weight: [1, 2] }, 'DIMENSION_MISMATCH', 'weight');
+    refusal({ ...ok, weight: [1, 1, 1, 1, Number.NaN, 1] }, 'NON_FINITE', 'weight');
+    refusal({ ...ok, weight: [1, 1, 1, 1, 1e39, 1] }, 'NON_FINITE', 'weight');
+    refusal({ ...ok, bias: [1, 2, 3] }, 'DIMENSION_MISMATCH', 'bias');
+    refusal({ ...ok, kernels: 'gpu' }, 'INVALID_OPTION', 'kernels');
+    refusal({ ...ok, kernels: 'js', threads: pool }, 'INVALID_OPTION', 'threads');
+    refusal({ ...ok, threads: {} }, 'INVALID_OPTION', 'threads');
+    refusal({ ...ok, weights: ok.weight }, 'INVALID_OPTION', 'weights');
+    for (const kernels of KERNEL_PATHS) {
+      const layer = createLinear({ ...ok, kernels });
+      const out = new Float32Array(4).fill(9);
+      const input = (xs: unknown[], code: string, details: object) =>
+        expect(() => layer.applyMany(xs as number[][], out)).toThrow(expect.objectContaining({ code, details: expect.objectContaining(details) }));
+      input([[1, 1, 1], [1, 1]], 'DIMENSION_MISMATCH', { field: 'x', token: 1 });
+      input([[1, 1, 1], [1, Infinity, 1]], 'NON_FINITE', { field: 'x', token: 1, element: 1 });
+      input([[1, '1', 1]], 'NON_FINITE', { field: 'x', token: 0, element: 1 });
+      input([null], 'INVALID_ARGUMENT', { field: 'x', token: 0 });
+      // 3e38 · 3 overflows float32.
+      const big = createLinear({ ...ok, weight: new Array(6).fill(3e38), kernels });
+      expect(() => big.apply([1, 1, 1], out)).toThrow(expect.objectContaining({ code: 'NON_FINITE', details: expect.objectContaining({ field: 'output', token: 0 }) }));
+      expect(Array.from(out)).toEqual([9, 9, 9, 9]);
+      expect(() => layer.applyMany([[1, 1, 1], [1, 1, 1], [1, 1, 1]], out)).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT', details: expect.objectContaining({ field: 'out' }) }));
+      expect(() => layer.applyMany('x' as unknown as number[][])).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT', details: { field: 'xs' } }));
+      layer.dispose();
+      layer.dispose();
+      expect(layer.disposed).toBe(true);
+      expect(() => layer.apply([1, 1, 1])).toThrow(expect.objectContaining({ code: 'DISPOSED' }));
+    }
+  });
+});
