@@ -1,26 +1,22 @@
 import { PagedKVCache } from '../cache/index.js';
 import type { CacheStats } from '../cache/index.js';
 import { encodeSafetensors } from '../cache/safetensors.js';
-import { VALUE_CHUNK, valueChunkAt } from '../cache/value-layout.js';
 import { AttentionError } from '../errors.js';
 // Present in browsers and Node; declared here because the core compiles against plain ES2022.
 declare function queueMicrotask(callback: () => void): void;
 
 // Kernels are imported from their own modules: a re-export can cost a property lookup per call
-// in transpiled builds, and these run once per key per head.
+// in transpiled builds.
 import { addBias } from '../kernels/add-bias.js';
-import { axpy } from '../kernels/axpy.js';
-import { dot, dotTwo } from '../kernels/dot.js';
 import type { FloatArray } from '../kernels/float-array.js';
 import { matMatTransposed } from '../kernels/mat-mat.js';
 import { ropeRotate } from '../kernels/rope.js';
-import { softmaxInPlace } from '../kernels/softmax.js';
-import { StepJob } from '../kernels/wasm/step-job.js';
 import { ArenaWeights } from './arena-weights.js';
 import type { Projection } from './arena-weights.js';
-import { attendedKeys, oldestAttendable, sinkRank } from './attended-keys.js';
+import { attendedKeys, oldestAttendable } from './attended-keys.js';
 import type { AttendedKeys } from './attended-keys.js';
 import type { CacheEvent, CacheListener } from './cache-event.js';
+import { HeadAttention } from './head-attention.js';
 import { kernelArena } from './kernel-arena.js';
 import { assertProjects, resolveOptions } from './options.js';
 import type { AttentionOptions, ResolvedOptions } from './options.js';
@@ -213,19 +209,13 @@ export class AttentionEngine implements Attention {
   private readonly q: FloatArray;
   private readonly k: FloatArray;
   private readonly v: FloatArray;
-  private readonly qHead: Float64Array;
-  /** Head h's query rotated for the sinks, when RoPE 'cache' positions set it apart ({@link sinkRank}). */
-  private readonly qSink: Float64Array;
-  private readonly qScaled: Float64Array;
-  private readonly headOut: Float64Array;
-  private scores: Float64Array;
   private readonly keys: AttendedKeys = { sinkEnd: 0, from: 0, to: 0 };
   /** While pushMany runs: the cache events it will send once every token is in (none if it is refused). */
   private heldEvents: CacheEvent[] | null = null;
   /** While pushMany runs: the head outputs waiting for one batched wo projection, row after row in step order. */
   private deferredHeads: { readonly rows: Float64Array; count: number } | null = null;
-  /** The step laid out for the SIMD kernels in their memory, or null on the TypeScript kernels. */
-  private readonly job: StepJob | null;
+  /** Scores, softmax and weighted values of a query's heads, on whichever kernels run the step. */
+  private readonly headAttention: HeadAttention;
   /** The projection matrices in the kernels' memory (shared with forks), or null: TypeScript projects. */
   private readonly arenaWeights: ArenaWeights | null;
   /** The scratch rows a push's q, k and v projections go to, for {@link ArenaWeights.project}. */
@@ -243,13 +233,8 @@ export class AttentionEngine implements Attention {
     this.q = new o.Float(o.heads * o.headDim);
     this.k = new o.Float(o.kvHeads * o.headDim);
     this.v = new o.Float(o.kvHeads * o.headDim);
-    this.qHead = new Float64Array(o.headDim);
-    this.qSink = new Float64Array(o.headDim);
-    this.qScaled = new Float64Array(o.headDim);
-    this.headOut = new Float64Array(o.heads * o.headDim);
-    this.scores = new Float64Array(64);
     const arena = kernelArena(o);
-    this.job = arena === null ? null : new StepJob(arena, o.heads, o.headDim);
+    this.headAttention = new HeadAttention(o, this.cache, arena);
     this.arenaWeights = shared !== null ? shared.retain() : arena === null ? null : ArenaWeights.copy(arena, o);
     this.finite = arena === null ? finiteInTypeScript : (row) => arena.allFinite(row);
     this.qkv = [['wq', this.q], ['wk', this.k], ['wv', this.v]];
@@ -670,24 +655,9 @@ export class AttentionEngine implements Attention {
     const weights: FloatArray[] | null = o.withWeights ? [] : null;
     const output = new o.Float(o.outputDim);
     const wo = o.weights === null ? null : o.weights.wo;
-    const headOut = this.headOut;
-    if (this.job !== null && this.fillJob(this.job, i, keys, count, qSource, qOffset)) {
-      const job = this.job;
-      const bad = o.threads !== null ? o.threads.attend(job.base, job.items) : job.arena.attend(job.base, 0, job.items);
-      if (bad >= 0) throw scoreOverflow(i, bad, "float32 (the WebAssembly kernels' sums; kernels: 'js' adds in float64)");
-      // Without wo the head outputs are the step's output: the kernel writes them in its precision.
-      job.merge(wo === null ? output : headOut, o.sinkLogits);
-      if (weights !== null) {
-        for (let h = 0; h < heads; h++) {
-          const w = new o.Float(count);
-          job.weights(h, w);
-          weights.push(w);
-        }
-      }
-    } else {
-      this.attendInTypeScript(i, keys, count, qSource, qOffset, weights);
-      if (wo === null) output.set(headOut);
-    }
+    const headOut = this.headAttention.headOut;
+    // Without wo the head outputs are the step's output, in its precision.
+    this.headAttention.compute(i, keys, count, qSource, qOffset, wo === null ? output : headOut, weights);
     if (wo !== null) {
       const deferred = this.deferredHeads;
       if (deferred !== null) deferred.rows.set(headOut, deferred.count++ * headOut.length);
@@ -699,187 +669,6 @@ export class AttentionEngine implements Attention {
     for (let p = 0; p < keys.sinkEnd; p++) positions[n++] = p;
     for (let p = keys.from; p < keys.to; p++) positions[n++] = p;
     return { index: i, output, positions, weights };
-  }
-
-  /**
-   * Lays query `i`'s step out for the WebAssembly `attend` kernel: every head's rotated query (and,
-   * with RoPE 'cache' positions, its rotation for the sinks: {@link sinkRank}) and one run per
-   * cache block the keys span. False when it cannot: a block lives outside the arena, or the
-   * scratch cannot grow.
-   */
-  private fillJob(job: StepJob, i: number, keys: AttendedKeys, count: number, qSource: FloatArray, qOffset: number): boolean {
-    const o = this.options;
-    const { heads, headDim, blockSize } = o;
-    const sinkRuns = blocksSpanned(0, keys.sinkEnd, blockSize);
-    if (!job.begin(count, sinkRuns + blocksSpanned(keys.from, keys.to, blockSize))) return false;
-    if (!this.addRuns(job, 0, keys.sinkEnd) || !this.addRuns(job, keys.from, keys.to)) return false;
-    const rank = sinkRank(o, i, keys);
-    if (o.invFreq === null) job.setQueries(qSource, qOffset);
-    else {
-      for (let h = 0; h < heads; h++) {
-        const qSink = this.rotateQuery(qSource, qOffset + h * headDim, i, rank);
-        if (rank !== i) job.setSinkQuery(h, qSink, 0);
-        job.setQuery(h, this.qHead, 0);
-      }
-    }
-    job.seal(o.groupSize, 4 * blockSize * headDim, o.scale, o.slopes, i, o.scoreCap, rank === i ? 0 : sinkRuns);
-    return true;
-  }
-
-  /**
-   * Copies a head's query, `qSource[offset …]`, into `qHead` rotated by `i` (RoPE), and returns the
-   * row the sinks are scored against: `qHead` itself, or `qSink`, the query rotated by `rank` when
-   * RoPE 'cache' positions set the sinks apart ({@link sinkRank}).
-   */
-  private rotateQuery(qSource: FloatArray, offset: number, i: number, rank: number): Float64Array {
-    const { headDim, invFreq, ropeStyle } = this.options;
-    const qHead = this.qHead;
-    for (let c = 0; c < headDim; c++) qHead[c] = qSource[offset + c]!;
-    if (invFreq === null) return qHead;
-    if (rank !== i) {
-      this.qSink.set(qHead);
-      ropeRotate(this.qSink, 0, rank, invFreq, ropeStyle === 'interleaved');
-    }
-    ropeRotate(qHead, 0, i, invFreq, ropeStyle === 'interleaved');
-    return rank === i ? qHead : this.qSink;
-  }
-
-  /** Adds one run per cache block that positions `[from, to)` span; false when a block lives outside the arena. */
-  private addRuns(job: StepJob, from: number, to: number): boolean {
-    const { blockSize, headDim } = this.options;
-    for (let p = from; p < to; ) {
-      const b = Math.floor(p / blockSize);
-      const block = this.cache.blockAt(p)!;
-      if (block.keysByteOffset < 0) return false;
-      const end = Math.min(to, (b + 1) * blockSize);
-      const slot = p - b * blockSize;
-      // int8 rows are a byte a number; their scales: per channel for keys (the block's), per row for values.
-      const keyScales = block.keyScalesByteOffset;
-      const valueScales = block.valueScalesByteOffset;
-      const keyRow = (keyScales === 0 ? 4 : 1) * slot * headDim;
-      job.addRun(block.keysByteOffset + keyRow, block.valuesByteOffset, slot, end - p, p, keyScales, valueScales === 0 ? 0 : valueScales + 4 * slot);
-      p = end;
-    }
-    return true;
-  }
-
-  /** The head outputs of query `i` into `headOut` by the TypeScript kernels; pushes each head's weights when asked. */
-  private attendInTypeScript(i: number, keys: AttendedKeys, count: number, qSource: FloatArray, qOffset: number, weights: FloatArray[] | null): void {
-    const o = this.options;
-    const { heads, headDim, groupSize } = o;
-    if (this.scores.length < count) this.scores = new Float64Array(Math.max(count, 2 * this.scores.length));
-    const scores = this.scores;
-    const headOut = this.headOut;
-    const qHead = this.qHead;
-    headOut.fill(0);
-    const rank = sinkRank(o, i, keys);
-    for (let h = 0; h < heads; h++) {
-      const g = Math.floor(h / groupSize);
-      const qSink = this.rotateQuery(qSource, qOffset + h * headDim, i, rank);
-      const slope = o.slopes === null ? 0 : o.slopes[h]!;
-      let n = this.scoreRun(scores, 0, qSink, g, 0, keys.sinkEnd, i, slope);
-      n = this.scoreRun(scores, n, qHead, g, keys.from, keys.to, i, slope);
-      if (o.scoreCap !== null) capScores(scores, count, o.scoreCap);
-      const sink = o.sinkLogits === null ? -Infinity : o.sinkLogits[h]!;
-      if (!Number.isFinite(softmaxInPlace(scores, 0, count, sink))) throw scoreOverflow(i, h, 'a double');
-      n = this.mixRun(scores, 0, h, g, 0, keys.sinkEnd);
-      this.mixRun(scores, n, h, g, keys.from, keys.to);
-      if (weights !== null) weights.push(o.Float.from(scores.subarray(0, count)));
-    }
-  }
-
-  /** Writes the scores of positions `[from, to)` against kv head g into `scores[n …]`; returns the next n. */
-  private scoreRun(
-    scores: Float64Array,
-    n: number,
-    qHead: Float64Array,
-    g: number,
-    from: number,
-    to: number,
-    i: number,
-    slope: number,
-  ): number {
-    const { blockSize, headDim, scale } = this.options;
-    for (let p = from; p < to; ) {
-      const b = Math.floor(p / blockSize);
-      const block = this.cache.blockAt(p)!;
-      const end = Math.min(to, (b + 1) * blockSize);
-      const keys = block.keys;
-      if (keys !== null) {
-        // Two keys per pass over the query (dotTwo: the same numbers as dot, each query number read once).
-        for (; p + 1 < end; p += 2, n += 2) {
-          const offset = (g * blockSize + (p - b * blockSize)) * headDim;
-          dotTwo(qHead, 0, keys, offset, offset + headDim, headDim, scores, n);
-          scores[n] = scores[n]! * scale - slope * Math.abs(i - p);
-          scores[n + 1] = scores[n + 1]! * scale - slope * Math.abs(i - p - 1);
-        }
-        for (; p < end; p++) {
-          const offset = (g * blockSize + (p - b * blockSize)) * headDim;
-          scores[n++] = dot(qHead, 0, keys, offset, headDim) * scale - slope * Math.abs(i - p);
-        }
-        continue;
-      }
-      // int8 keys, one scale per channel: fold the scales into the query once per block.
-      const keysInt8 = block.keysInt8!;
-      const keyScales = block.keyScales!;
-      const scaled = this.qScaled;
-      for (let c = 0; c < headDim; c++) scaled[c] = qHead[c]! * keyScales[g * headDim + c]!;
-      for (; p < end; p++) {
-        const offset = (g * blockSize + (p - b * blockSize)) * headDim;
-        let s = 0;
-        for (let c = 0; c < headDim; c++) s += scaled[c]! * keysInt8[offset + c]!;
-        scores[n++] = s * scale - slope * Math.abs(i - p);
-      }
-    }
-    return n;
-  }
-
-  /** headOut[h] += Σ weight · value over positions `[from, to)`, weights read from `scores[n …]`. */
-  private mixRun(scores: Float64Array, n: number, h: number, g: number, from: number, to: number): number {
-    const { blockSize, headDim } = this.options;
-    const headOut = this.headOut;
-    for (let p = from; p < to; ) {
-      const b = Math.floor(p / blockSize);
-      const block = this.cache.blockAt(p)!;
-      const end = Math.min(to, (b + 1) * blockSize);
-      const values = block.values;
-      if (values !== null) {
-        // Chunk by chunk of columns ({@link VALUE_CHUNK}), four keys per pass over the chunk's outputs:
-        // a quarter of the loads and stores of headOut.
-        const rows = end - p;
-        for (let c0 = 0; c0 < headDim; c0 += VALUE_CHUNK) {
-          const width = Math.min(VALUE_CHUNK, headDim - c0);
-          const out = h * headDim + c0;
-          let at = valueChunkAt(g * blockSize * headDim, blockSize, p - b * blockSize, c0, width);
-          let r = 0;
-          for (; r + 3 < rows; r += 4, at += 4 * width) {
-            const a0 = scores[n + r]!;
-            const a1 = scores[n + r + 1]!;
-            const a2 = scores[n + r + 2]!;
-            const a3 = scores[n + r + 3]!;
-            const r1 = at + width;
-            const r2 = r1 + width;
-            const r3 = r2 + width;
-            for (let c = 0; c < width; c++) {
-              headOut[out + c] = headOut[out + c]! + (a0 * values[at + c]! + a1 * values[r1 + c]! + (a2 * values[r2 + c]! + a3 * values[r3 + c]!));
-            }
-          }
-          for (; r < rows; r++, at += width) axpy(headOut, out, scores[n + r]!, values, at, width);
-        }
-        n += rows;
-        p = end;
-        continue;
-      }
-      const valuesInt8 = block.valuesInt8!;
-      const valueScales = block.valueScales!;
-      for (; p < end; p++) {
-        const row = g * blockSize + (p - b * blockSize);
-        const alpha = scores[n++]! * valueScales[row]!;
-        const offset = row * headDim;
-        for (let c = 0; c < headDim; c++) headOut[h * headDim + c] = headOut[h * headDim + c]! + alpha * valuesInt8[offset + c]!;
-      }
-    }
-    return n;
   }
 
   /** Refuses a call that would take the stream past {@link MAX_STREAM_LENGTH} tokens. */
@@ -918,22 +707,4 @@ export class AttentionEngine implements Attention {
       }
     }
   }
-}
-
-/** `s → cap · tanh(s / cap)` over `scores[0 : count]`: the soft cap. */
-function capScores(scores: Float64Array, count: number, cap: number): void {
-  for (let j = 0; j < count; j++) scores[j] = cap * Math.tanh(scores[j]! / cap);
-}
-
-/** How many blocks of `blockSize` positions `[from, to)` touches. */
-function blocksSpanned(from: number, to: number, blockSize: number): number {
-  return to > from ? Math.floor((to - 1) / blockSize) - Math.floor(from / blockSize) + 1 : 0;
-}
-
-/** The refusal of a step whose score for query `token`, head `head`, left the range of `range`. */
-function scoreOverflow(token: number, head: number, range: string): AttentionError {
-  return new AttentionError('NON_FINITE', `score of token ${token}, head ${head} overflowed: q·k exceeds the range of ${range}`, {
-    field: 'score',
-    token,
-  });
 }
