@@ -6,7 +6,7 @@
  */
 import { ENCODING_CODES, FORMAT_VERSION, HEADER_BYTES, MAGIC } from '../src/rx/embedding-format.js';
 import type { EmbeddingEncoding } from '../src/rx/embedding-format.js';
-import { F16_MAX, f32ToF16Bits } from '../src/rx/float16.js';
+import { F16_MAX, f32ToF16Bits } from '../src/kernels/float16.js';
 
 export interface EncodeInput {
   words: readonly string[];

@@ -33,7 +33,8 @@ export type {
   YarnRope,
   YarnRopeScaling,
 } from './attention/index.js';
-export type { CacheStats } from './cache/index.js';
+export type { CacheStats, SafetensorsData, SafetensorsFile } from './cache/index.js';
+export { readSafetensors } from './cache/index.js';
 export type { FloatArray, FloatArrayConstructor } from './kernels/index.js';
 export { ThreadPool } from './kernels/wasm/thread-pool.js';
 export { AttentionError } from './errors.js';

@@ -239,7 +239,7 @@ describe('docs/guides/models.md', () => {
   }
 
   it("the GPT-2 example's layer is GPT-2's attention computed from the Conv1D tensors, and prints what its comment shows", async () => {
-    const code = codeBlock(read('docs/guides/models.md'), 'ts');
+    const code = codeBlock(read('docs/guides/models.md'), 'ts', 1);
     const printed = (await runBlock(code)) as number[][];
     // The page's stand-in tensors and inputs, as its block makes them.
     const E = 8;
@@ -293,7 +293,7 @@ describe('docs/guides/models.md: gpt-oss', () => {
   }
 
   it("the gpt-oss example's layer is Hugging Face's gpt-oss attention of the same stand-ins, and prints what its comment shows", async () => {
-    const code = codeBlock(read('docs/guides/models.md'), 'ts', 1);
+    const code = codeBlock(read('docs/guides/models.md'), 'ts', 2);
     const printed = (await runBlock(code)) as number[][];
     const numbers = (n: number, seed: number) => Float64Array.from({ length: n }, (_, i) => Math.sin(0.9 * i + seed) / 2);
     const w = { wq: numbers(16 * 16, 1), wk: numbers(8 * 16, 2), wv: numbers(8 * 16, 3), wo: numbers(16 * 16, 4), bq: numbers(16, 5), bk: numbers(8, 6), bv: numbers(8, 7), bo: numbers(16, 8) };

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 
 import { encodeEmbeddings } from '../scripts/encode-embeddings.js';
 import { HEADER_BYTES, type EmbeddingEncoding } from '../src/rx/embedding-format.js';
-import { F16_MAX, f16BitsToF32, f32ToF16Bits } from '../src/rx/float16.js';
+import { F16_MAX, f16BitsToF32, f32ToF16Bits } from '../src/kernels/float16.js';
 import { decodeEmbeddings } from '../src/rx/index.js';
 
 const DATA_FILE = new URL('../data/embeddings-20k.bin', import.meta.url);

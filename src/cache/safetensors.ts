@@ -66,14 +66,42 @@ export function encodeSafetensors(tensors: Readonly<Record<string, TensorInput>>
 }
 
 /**
- * Reads a safetensors file, refusing anything malformed before allocating for it: a header length
- * beyond the file or 16 MiB, invalid JSON, forbidden keys, unknown dtypes, shapes whose size
- * disagrees with their offsets, offsets out of range or overlapping.
+ * Bytes per element of every dtype the safetensors format defines: a checkpoint's header is
+ * checked whatever its tensors hold, even where a reader converts only some of them.
+ */
+export const FORMAT_BYTES: Readonly<Record<string, number>> = {
+  F64: 8, F32: 4, F16: 2, BF16: 2, F8_E4M3: 1, F8_E5M2: 1,
+  I64: 8, I32: 4, I16: 2, I8: 1, U64: 8, U32: 4, U16: 2, U8: 1, BOOL: 1,
+};
+
+/** One tensor of a parsed safetensors header: its dtype and shape, and where its bytes lie in the file. */
+export interface TensorEntry {
+  readonly name: string;
+  readonly dtype: string;
+  readonly shape: readonly number[];
+  /** Byte offset of its first byte in the file, and its byte length. */
+  readonly at: number;
+  readonly bytes: number;
+}
+
+/**
+ * A safetensors file's header, checked before anything is allocated for it: a header length
+ * beyond the file or 16 MiB, invalid JSON, forbidden keys, dtypes the format does not define,
+ * shapes whose size disagrees with their offsets, offsets out of range or overlapping. Tensors in
+ * the file's order; `what` names the file in messages ("snapshot", "safetensors file"), `dtypes`
+ * gives the bytes per element of the dtypes it may hold (others are refused).
  *
  * @throws AttentionError CORRUPT_SNAPSHOT saying what was wrong and where.
  */
-export function decodeSafetensors(bytes: Uint8Array): { tensors: Map<string, Tensor>; metadata: Record<string, string> } {
-  if (!(bytes instanceof Uint8Array)) corrupt('expected the snapshot as a Uint8Array');
+export function parseSafetensors(
+  bytes: Uint8Array,
+  what: string,
+  dtypes: Readonly<Record<string, number>>,
+): { entries: TensorEntry[]; metadata: Record<string, string> } {
+  const corrupt: (message: string) => never = (message) => {
+    throw new AttentionError('CORRUPT_SNAPSHOT', `${what}: ${message}`, { field: what === 'snapshot' ? 'snapshot' : 'bytes' });
+  };
+  if (!(bytes instanceof Uint8Array)) corrupt(`expected the ${what} as a Uint8Array`);
   if (bytes.length < 8) corrupt(`${bytes.length} bytes is shorter than the 8-byte header length`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const low = view.getUint32(0, true);
@@ -89,9 +117,8 @@ export function decodeSafetensors(bytes: Uint8Array): { tensors: Map<string, Ten
   if (!isRecord(header)) corrupt('header is not a JSON object');
   const dataStart = 8 + low;
   const dataLength = bytes.length - dataStart;
-  const metadata = readMetadata(header['__metadata__']);
-  const tensors = new Map<string, Tensor>();
-  const spans: [number, number, string][] = [];
+  const metadata = readMetadata(header['__metadata__'], corrupt);
+  const entries: TensorEntry[] = [];
   for (const name of Object.keys(header)) {
     if (FORBIDDEN_KEYS.has(name)) corrupt(`header key "${name}" is not allowed`);
     if (name === '__metadata__') continue;
@@ -99,7 +126,7 @@ export function decodeSafetensors(bytes: Uint8Array): { tensors: Map<string, Ten
     if (!isRecord(entry)) corrupt(`tensor "${name}" is not an object`);
     for (const key of Object.keys(entry)) if (FORBIDDEN_KEYS.has(key)) corrupt(`tensor "${name}" has a forbidden key "${key}"`);
     const dtype = entry['dtype'];
-    if (typeof dtype !== 'string' || !(dtype in BYTES)) corrupt(`tensor "${name}" has unsupported dtype ${JSON.stringify(dtype)}`);
+    if (typeof dtype !== 'string' || !Object.hasOwn(dtypes, dtype)) corrupt(`tensor "${name}" has unsupported dtype ${JSON.stringify(dtype)}`);
     const shape = entry['shape'];
     if (!Array.isArray(shape) || shape.some((d) => !Number.isSafeInteger(d) || d < 0)) corrupt(`tensor "${name}" has an invalid shape`);
     const offsets = entry['data_offsets'];
@@ -108,26 +135,46 @@ export function decodeSafetensors(bytes: Uint8Array): { tensors: Map<string, Ten
     }
     const [start, end] = offsets as [number, number];
     if (start > end || end > dataLength) corrupt(`tensor "${name}" data_offsets [${start}, ${end}] fall outside the ${dataLength} data bytes`);
-    const size = BYTES[dtype as TensorDtype];
+    const size = dtypes[dtype as string]!;
     let elements = 1;
     for (const d of shape as number[]) {
       elements *= d;
       if (elements * size > dataLength) corrupt(`tensor "${name}" shape [${shape.join(', ')}] needs more bytes than the file holds`);
     }
     if (elements * size !== end - start) corrupt(`tensor "${name}" shape [${shape.join(', ')}] needs ${elements * size} bytes, its offsets give ${end - start}`);
-    spans.push([start, end, name]);
-    // A fresh copy of exactly the tensor's bytes (a Node Buffer's slice() is a view into a pooled buffer).
-    const copy = new Uint8Array(bytes.subarray(dataStart + start, dataStart + end)).buffer;
-    tensors.set(name, { dtype: dtype as TensorDtype, shape: shape as number[], data: typed(dtype as TensorDtype, copy) });
+    entries.push({ name, dtype: dtype as string, shape: shape as number[], at: dataStart + start, bytes: end - start });
   }
-  spans.sort((a, b) => a[0] - b[0]);
+  const spans = [...entries].sort((a, b) => a.at - b.at);
   for (let n = 1; n < spans.length; n++) {
-    if (spans[n]![0] < spans[n - 1]![1]) corrupt(`tensors "${spans[n - 1]![2]}" and "${spans[n]![2]}" overlap`);
+    if (spans[n]!.at < spans[n - 1]!.at + spans[n - 1]!.bytes) corrupt(`tensors "${spans[n - 1]!.name}" and "${spans[n]!.name}" overlap`);
+  }
+  return { entries, metadata };
+}
+
+/**
+ * Reads a snapshot's safetensors file ({@link parseSafetensors}'s checks, attnstream's own four
+ * dtypes), every tensor copied out as its typed array.
+ *
+ * @throws AttentionError CORRUPT_SNAPSHOT saying what was wrong and where.
+ */
+export function decodeSafetensors(bytes: Uint8Array): { tensors: Map<string, Tensor>; metadata: Record<string, string> } {
+  const { entries, metadata } = parseSafetensors(bytes, 'snapshot', BYTES);
+  const tensors = new Map<string, Tensor>();
+  for (const { name, dtype, shape, at, bytes: size } of entries) {
+    // A fresh copy of exactly the tensor's bytes (a Node Buffer's slice() is a view into a pooled buffer).
+    const copy = new Uint8Array(bytes.subarray(at, at + size)).buffer;
+    tensors.set(name, { dtype: dtype as TensorDtype, shape, data: typed(dtype as TensorDtype, copy) });
   }
   return { tensors, metadata };
 }
 
-function typed(dtype: TensorDtype, buffer: ArrayBuffer): Tensor['data'] {
+/** Whether `dtype` is one of attnstream's own four. */
+export function isTensorDtype(dtype: string): dtype is TensorDtype {
+  return Object.hasOwn(BYTES, dtype);
+}
+
+/** The typed array of `dtype` over `buffer`. */
+export function typed(dtype: TensorDtype, buffer: ArrayBuffer): Tensor['data'] {
   switch (dtype) {
     case 'F64':
       return new Float64Array(buffer);
@@ -140,7 +187,7 @@ function typed(dtype: TensorDtype, buffer: ArrayBuffer): Tensor['data'] {
   }
 }
 
-function readMetadata(value: unknown): Record<string, string> {
+function readMetadata(value: unknown, corrupt: (message: string) => never): Record<string, string> {
   if (value === undefined) return {};
   if (!isRecord(value)) corrupt('__metadata__ is not an object');
   const out: Record<string, string> = Object.create(null) as Record<string, string>;
@@ -154,8 +201,4 @@ function readMetadata(value: unknown): Record<string, string> {
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function corrupt(message: string): never {
-  throw new AttentionError('CORRUPT_SNAPSHOT', `snapshot: ${message}`, { field: 'snapshot' });
 }

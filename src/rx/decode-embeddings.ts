@@ -1,6 +1,6 @@
 import { AttentionError } from '../errors.js';
 import { FORMAT_VERSION, HEADER_BYTES, MAGIC } from './embedding-format.js';
-import { f16ToF32Table } from './float16.js';
+import { f16ToF32Table } from '../kernels/float16.js';
 
 // Declared here rather than taken from the DOM or Node typings, which the package build leaves out:
 // both globals exist in Node >= 11 and every browser.

@@ -1,0 +1,92 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { createAttention, readSafetensors } from '../src/index.js';
+import { decodeSafetensors } from '../src/cache/safetensors.js';
+
+// test/fixtures/checkpoint.safetensors is laid out by scripts/reference/safetensors_checkpoint.py
+// from the format's specification, with the numbers numpy reads back beside it.
+const file = new Uint8Array(readFileSync(new URL('./fixtures/checkpoint.safetensors', import.meta.url)));
+const expected = JSON.parse(readFileSync(new URL('./fixtures/checkpoint-expected.json', import.meta.url), 'utf8')) as {
+  metadata: Record<string, string>;
+  tensors: { name: string; dtype: string; shape: number[]; values: (number | string)[] | null }[];
+};
+const numberOf = (v: number | string) => (typeof v === 'number' ? v : v === 'inf' ? Infinity : -Infinity);
+
+/** A safetensors file with this header (as JSON text) and `data` bytes after it. */
+function fileWith(header: string, data = new Uint8Array(0)): Uint8Array {
+  const text = new TextEncoder().encode(header);
+  const out = new Uint8Array(8 + text.length + data.length);
+  new DataView(out.buffer).setUint32(0, text.length, true);
+  out.set(text, 8);
+  out.set(data, 8 + text.length);
+  return out;
+}
+
+describe('readSafetensors: checkpoint tensors for the engine', () => {
+  it("lists the Python-written file's tensors in order with dtypes and shapes, and its metadata", () => {
+    const opened = readSafetensors(file);
+    expect(opened.metadata).toEqual(expected.metadata);
+    expect(opened.tensors).toEqual(expected.tensors.map(({ name, dtype, shape }) => ({ name, dtype, shape })));
+  });
+
+  it('reads F16 and BF16 widened exactly to float32 (±0, subnormals, ±Infinity, 65504, ties to even), F32, F64, I32 and I8 as numpy does', () => {
+    const opened = readSafetensors(file);
+    for (const t of expected.tensors.filter((t) => t.values !== null)) {
+      const data = opened.read(t.name);
+      expect(data.constructor.name, t.name).toBe({ F16: 'Float32Array', BF16: 'Float32Array', F32: 'Float32Array', F64: 'Float64Array', I32: 'Int32Array', I8: 'Int8Array' }[t.dtype]);
+      expect(Array.from(data), t.name).toEqual(t.values!.map(numberOf));
+      // Signed zeros kept.
+      Array.from(data).forEach((v, i) => expect(Object.is(v, numberOf(t.values![i]!)), `${t.name}[${i}]`).toBe(true));
+    }
+    // Each read is a fresh copy.
+    expect(opened.read('lm_head.weight')).not.toBe(opened.read('lm_head.weight'));
+  });
+
+  it('refuses a dtype it does not convert, and a name the file does not hold', () => {
+    const opened = readSafetensors(file);
+    expect(() => opened.read('position_ids')).toThrow(expect.objectContaining({ code: 'UNSUPPORTED_SNAPSHOT', details: { field: 'dtype', actual: 'I64' } }));
+    expect(() => opened.read('missing')).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT', details: { field: 'name' } }));
+  });
+
+  it('reads from a Node Buffer that is a view into a pooled buffer, and a snapshot the engine wrote', () => {
+    const pooled = Buffer.from(file);
+    const opened = readSafetensors(pooled);
+    expect(Array.from(opened.read('codes'))).toEqual([-128, 127]);
+    const engine = createAttention({ dim: 2 });
+    engine.push([1, 2]);
+    const snapshot = readSafetensors(engine.snapshot());
+    expect(Array.from(snapshot.read('keys'))).toEqual([1, 2]);
+    expect(snapshot.metadata['format']).toBe('attnstream.attention');
+  });
+
+  it("feeds the engine: a checkpoint's F16 projection as wq/wk/wv equals the same numbers given as float32", () => {
+    const w = readSafetensors(file).read('model.layers.0.self_attn.q_proj.weight');
+    // The fixture's 3×4 matrix holds infinities; a finite 2×2 cut of it as a stand-in projection.
+    const square = Float32Array.of(w[2]!, w[3]!, w[9]!, w[10]!);
+    const fromFile = createAttention({ dim: 2, weights: { wq: square, wk: square, wv: square } }).push([0.5, 1])[0]!.output;
+    const given = createAttention({ dim: 2, weights: { wq: [1, -2.5, 0.0999755859375, -3.140625], wk: [1, -2.5, 0.0999755859375, -3.140625], wv: [1, -2.5, 0.0999755859375, -3.140625] } }).push([0.5, 1])[0]!.output;
+    expect(fromFile).toEqual(given);
+  });
+
+  it('refuses a malformed file before reading it, saying what is wrong (CORRUPT_SNAPSHOT, field bytes)', () => {
+    const refused = (bytes: unknown, message: RegExp) =>
+      expect(() => readSafetensors(bytes as Uint8Array)).toThrow(expect.objectContaining({ code: 'CORRUPT_SNAPSHOT', details: { field: 'bytes' }, message: expect.stringMatching(message) }));
+    refused([1, 2, 3], /expected the safetensors file as a Uint8Array/);
+    refused(file.subarray(0, 5), /shorter than the 8-byte header length/);
+    refused(file.subarray(0, 40), /runs past the end/);
+    refused(fileWith('{"a": {"dtype": "X16", "shape": [1], "data_offsets": [0, 2]}}', new Uint8Array(2)), /unsupported dtype "X16"/);
+    refused(fileWith('{"a": {"dtype": "F16", "shape": [2], "data_offsets": [0, 2]}}', new Uint8Array(4)), /needs 4 bytes, its offsets give 2/);
+    refused(
+      fileWith('{"a": {"dtype": "BF16", "shape": [2], "data_offsets": [0, 4]}, "b": {"dtype": "I8", "shape": [2], "data_offsets": [2, 4]}}', new Uint8Array(4)),
+      /overlap/,
+    );
+    refused(fileWith('{"__proto__": {}}'), /not allowed/);
+    refused(fileWith('[1, 2]'), /not a JSON object/);
+  });
+
+  it('while snapshots still refuse a dtype the engine never writes, though the format defines it', () => {
+    const withHalf = fileWith('{"keys": {"dtype": "F16", "shape": [1], "data_offsets": [0, 2]}}', new Uint8Array(2));
+    expect(Array.from(readSafetensors(withHalf).read('keys'))).toEqual([0]);
+    expect(() => decodeSafetensors(withHalf)).toThrow(expect.objectContaining({ code: 'CORRUPT_SNAPSHOT', details: { field: 'snapshot' }, message: 'snapshot: tensor "keys" has unsupported dtype "F16"' }));
+  });
+});
