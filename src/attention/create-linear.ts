@@ -4,12 +4,9 @@ import { matMatTransposed } from '../kernels/mat-mat.js';
 import { ThreadPool } from '../kernels/wasm/thread-pool.js';
 import { wasmArena, wasmKernelsAvailable } from '../kernels/wasm/wasm-arena.js';
 import { ArenaWeights } from './arena-weights.js';
-import { invalid, matrix, positiveInteger } from './options.js';
+import { invalid, matrix, MAX_WIDTH, positiveInteger } from './options.js';
 import { assertFinite, finiteInTypeScript, readVector } from './vector.js';
 import type { FiniteCheck, Vector } from './vector.js';
-
-/** The widest a Linear's input or output (2²⁴ numbers), as the engine's `dim`. */
-const MAX_WIDTH = 2 ** 24;
 
 /**
  * Options of {@link createLinear}: a `torch.nn.Linear` layer, `y = W·x + b`.

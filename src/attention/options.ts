@@ -279,7 +279,7 @@ export interface ResolvedOptions {
 }
 
 /** The widest vector an engine takes (dim, heads·headDim): 2²⁴ numbers, 64 MiB in float32 — past any model, short of a typed array's limit. */
-const MAX_WIDTH = 2 ** 24;
+export const MAX_WIDTH = 2 ** 24;
 /** The most tokens in a cache block, and the most numbers in a block's keys (512 MiB in float32). */
 const MAX_BLOCK_SIZE = 2 ** 16;
 const MAX_BLOCK_NUMBERS = 2 ** 27;
