@@ -100,6 +100,23 @@ describe('createLinear: y = W·x + b (torch.nn.Linear) on the projection kernel'
     }
   });
 
+  it("keeps one float32 copy of W, the kernels'; when their scratch cannot grow it multiplies that copy in TypeScript, as kernels 'js' does", async () => {
+    const own = await createThreadPool(2);
+    try {
+      const [rows, cols] = [24, 40];
+      const weight = Float32Array.from({ length: rows * cols }, (_, i) => Math.sin(1.3 * i));
+      const layer = createLinear({ rows, cols, weight, threads: own });
+      const twin = createLinear({ rows, cols, weight, kernels: 'js' });
+      const xs = Array.from({ length: 3000 }, (_, t) => Float32Array.from({ length: cols }, (_, c) => Math.cos(t + c)));
+      expect(sameBits(layer.applyMany(xs.slice(0, 5)), twin.applyMany(xs.slice(0, 5)))).toBe(false);
+      // Fill the arena (4 GiB at most; reserved, never touched) so the next call's scratch cannot grow.
+      for (let size = 2 ** 30; size >= 2 ** 16; ) if (own.arena.allocate(size) < 0) size /= 2;
+      expect(sameBits(layer.applyMany(xs), twin.applyMany(xs))).toBe(true);
+    } finally {
+      await own.close();
+    }
+  });
+
   it("multiplies as the engine projects: a Linear of the engine's wq gives its queries bit for bit (the weights are the same copy's numbers)", () => {
     const dim = 12;
     const w = Float32Array.from({ length: dim * dim }, (_, i) => Math.sin(i) / 3);

@@ -147,6 +147,15 @@ export class ArenaWeights<Name extends string = Projection> {
     );
   }
 
+  /**
+   * Matrix `name` of the copy, as a view of the arena's memory: valid until the memory next grows
+   * (take a fresh one per use).
+   */
+  view(name: Name): Float32Array {
+    const { offset, rows, cols } = this.matrices.get(name)!;
+    return this.arena.views().f32.subarray(offset >>> 2, (offset >>> 2) + rows * cols);
+  }
+
   /** One more holder (a fork) shares this copy; returns it. */
   retain(): this {
     this.refs++;

@@ -77,7 +77,7 @@ export interface Linear {
 /**
  * A {@link Linear} layer, `y = W·x + b` with W `rows × cols` row-major (`torch.nn.Linear`), kept in
  * float32. On the WebAssembly kernels (the default where the runtime has SIMD) the weights are
- * copied once into the kernels' memory and multiplied there in float32 arithmetic, in the fixed
+ * copied once into the kernels' memory, their only copy (4 bytes a weight), and multiplied there in float32 arithmetic, in the fixed
  * order the engine's projections use (so one input's numbers are the same alone or among many);
  * with `kernels: 'js'`, or when that memory cannot take the copy, TypeScript loops sum in float64
  * and round the results to float32.
@@ -113,7 +113,8 @@ class LinearLayer implements Linear {
   readonly rows: number;
   readonly cols: number;
   readonly kernels: 'wasm' | 'js';
-  private readonly weight: Float32Array;
+  /** W in float32 when the kernels' memory holds no copy of it (kernels 'js'); else null, the copy being the only one. */
+  private readonly weight: Float32Array | null;
   private readonly bias: Float32Array | null;
   private readonly copy: ArenaWeights<'weight'> | null;
   private readonly finite: FiniteCheck;
@@ -129,7 +130,7 @@ class LinearLayer implements Linear {
     this.rows = positiveInteger(options.rows, 'rows', MAX_WIDTH);
     this.cols = positiveInteger(options.cols, 'cols', MAX_WIDTH);
     if (this.rows * this.cols > 2 ** 30) invalid('rows', `must keep rows·cols at most 2^30 numbers (4 GiB of float32), got ${this.rows}·${this.cols}`);
-    this.weight = matrix(options.weight, this.rows, this.cols, 'weight', Float32Array) as Float32Array;
+    const weight = matrix(options.weight, this.rows, this.cols, 'weight', Float32Array) as Float32Array;
     this.bias = options.bias === undefined ? null : (matrix(options.bias, 1, this.rows, 'bias', Float32Array) as Float32Array);
     const choice = options.kernels ?? 'auto';
     if (choice !== 'auto' && choice !== 'js') invalid('kernels', `must be 'auto' or 'js', got ${describeValue(choice)}`);
@@ -138,7 +139,9 @@ class LinearLayer implements Linear {
     if (pool !== null && !(pool instanceof ThreadPool)) invalid('threads', 'must be a ThreadPool from createThreadPool (attnstream/threads)');
     if (pool !== null && (choice === 'js' || !wasmKernelsAvailable())) invalid('threads', "needs the WebAssembly kernels: kernels 'auto' on a runtime with WebAssembly SIMD");
     const arena = pool !== null ? pool.arena : choice === 'auto' && wasmKernelsAvailable() ? wasmArena() : null;
-    this.copy = arena === null ? null : ArenaWeights.copyMatrices(arena, pool, [{ name: 'weight', data: this.weight, rows: this.rows, cols: this.cols }]);
+    this.copy = arena === null ? null : ArenaWeights.copyMatrices(arena, pool, [{ name: 'weight', data: weight, rows: this.rows, cols: this.cols }]);
+    // Once the kernels hold the weights, a second copy here would double a large layer's memory.
+    this.weight = this.copy === null ? weight : null;
     this.kernels = this.copy === null ? 'js' : 'wasm';
     this.finite = arena === null ? finiteInTypeScript : (row) => arena.allFinite(row);
     this.x = new Float64Array(this.cols);
@@ -170,7 +173,10 @@ class LinearLayer implements Linear {
     for (let t = 0; t < n; t++) readVector(xs[t]!, cols, this.x, t * cols, 'x', t, this.finite);
     if (this.y.length < n * rows) this.y = new Float32Array(n * rows);
     const y = this.y.length === n * rows ? this.y : this.y.subarray(0, n * rows);
-    if (n > 0 && (this.copy === null || !this.copy.project([['weight', y]], this.x, n))) matMatTransposed(y, this.x, this.weight, n, rows, cols);
+    if (n > 0 && (this.copy === null || !this.copy.project([['weight', y]], this.x, n))) {
+      // The kernels' scratch could not grow: TypeScript loops over the weights wherever they are.
+      matMatTransposed(y, this.x, this.weight ?? this.copy!.view('weight'), n, rows, cols);
+    }
     if (this.bias !== null) addBias(y, this.bias, n);
     for (let t = 0; t < n; t++) assertFinite(y.subarray(t * rows, (t + 1) * rows), rows, 'output', t, this.finite);
     if (out === undefined) return y.slice();
