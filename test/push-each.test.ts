@@ -99,6 +99,33 @@ describe('pushEach: one token into each fork, projected as one product', () => {
     expect(beams.map((b) => b.length)).toEqual([4, 4, 4]);
   });
 
+  it('serves sessions of one model: forks of the empty stack, their prompts of different lengths, then decoded together', () => {
+    const w = (seed: number, n: number) => Array.from({ length: n }, (_, i) => Math.sin(seed * 5 + i) / 3);
+    const layer = { dim: 8, heads: 4, kvHeads: 2, headDim: 2, positions: 'rope' as const, sinkLogits: [0, 1, -1, 2], weights: { wq: w(1, 64), wk: w(2, 32), wv: w(3, 32), wo: w(4, 64) } };
+    const model = createAttentionStack({ layers: [layer, { ...layer, window: 3 }] });
+    const token = (t: number) => Array.from({ length: 8 }, (_, c) => Math.cos(0.7 * t + c));
+    const forward = (stack: typeof model, x: ArrayLike<number>) => {
+      let h = x;
+      for (let l = 0; l < stack.depth; l++) h = stack.layer(l).push(h)[0]!.output;
+      return h;
+    };
+    // Each session its fork of the empty model (the weights are the model's, shared), and its own prompt.
+    const sessions = [1, 4, 6].map((length, s) => {
+      const session = model.fork();
+      for (let t = 0; t < length; t++) forward(session, token(10 * s + t));
+      return session;
+    });
+    const twins = sessions.map((session) => session.fork());
+    for (let step = 0; step < 3; step++) {
+      let hs: ArrayLike<number>[] = sessions.map((_, s) => token(100 + 10 * s + step));
+      const alone = twins.map((twin, s) => forward(twin, hs[s]!));
+      for (let l = 0; l < model.depth; l++) hs = pushEach(sessions.map((session) => session.layer(l)), hs).map((steps) => steps[0]!.output);
+      hs.forEach((h, s) => expect(Array.from(h)).toEqual(Array.from(alone[s]!)));
+    }
+    expect(sessions.map((session) => session.length)).toEqual([4, 7, 9]);
+    expect(model.length).toBe(0);
+  });
+
   it('is all or nothing: a score that overflows in one engine leaves every engine as it was, with no events', () => {
     // Identity projections: x = [1e19, …] makes q·k = 4·1e38, past float32 (the kernels add in float32).
     const eye = Array.from({ length: 16 }, (_, i) => (i % 5 === 0 ? 1 : 0));
