@@ -1,8 +1,8 @@
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createAttention } from '../src/index.js';
-import type { AttentionOptions, AttentionStep, ThreadPool } from '../src/index.js';
-import { createThreadPool } from '../src/threads/index.js';
+import type { AttentionOptions, AttentionStep } from '../src/index.js';
+import { filePool } from './support/thread-pool.js';
 import { mulberry32 } from './support/engine-arbitraries.js';
 
 // The SIMD kernels run the query heads of one kv head together, a cache block at a time, and a
@@ -10,15 +10,7 @@ import { mulberry32 } from './support/engine-arbitraries.js';
 // engine must give exactly what a multi-head engine gives when each kv head is repeated for its
 // query heads.
 
-let pool: ThreadPool;
-
-beforeAll(async () => {
-  pool = await createThreadPool(2);
-});
-
-afterAll(async () => {
-  await pool.close();
-});
+const pool = filePool();
 
 const groupedCase = fc.record({
   kvHeads: fc.integer({ min: 1, max: 3 }),
@@ -50,7 +42,7 @@ describe('grouped-query heads on the WebAssembly kernels', () => {
         const shared = { dim, heads, headDim: c.headDim, scale: 0.7, positions: c.positions, blockSize: c.blockSize, withWeights: true } as const;
         // pushQKV leaves the projections unused; grouped heads need them declared.
         const weights = { wq: new Float32Array(dim * dim), wk: new Float32Array(kvWidth * dim), wv: new Float32Array(kvWidth * dim) };
-        const grouped = createAttention({ ...shared, kvHeads: c.kvHeads, weights, ...(c.threads ? { threads: pool } : {}) } as AttentionOptions);
+        const grouped = createAttention({ ...shared, kvHeads: c.kvHeads, weights, ...(c.threads ? { threads: pool() } : {}) } as AttentionOptions);
         const multi = createAttention(shared);
         const random = mulberry32(c.seed);
         const row = (n: number) => Float32Array.from({ length: n }, () => (random() - 0.5) * 4);

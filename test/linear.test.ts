@@ -1,17 +1,12 @@
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createAttention, createLinear } from '../src/index.js';
-import type { LinearOptions, ThreadPool } from '../src/index.js';
+import type { LinearOptions } from '../src/index.js';
 import { wasmKernelsAvailable } from '../src/kernels/wasm/wasm-arena.js';
 import { createThreadPool } from '../src/threads/index.js';
+import { filePool } from './support/thread-pool.js';
 
-let pool: ThreadPool;
-beforeAll(async () => {
-  pool = await createThreadPool(2);
-});
-afterAll(async () => {
-  await pool.close();
-});
+const pool = filePool();
 
 const KERNEL_PATHS = ['auto', 'js'] as const;
 const sameBits = (a: Float32Array, b: Float32Array) => a.length === b.length && a.every((v, i) => Object.is(v, b[i]));
@@ -68,7 +63,7 @@ describe('createLinear: y = W·x + b (torch.nn.Linear) on the projection kernel'
   it('is within float32 rounding of the float64 product, every row of applyMany bit for bit apply on both paths, and a pool gives the same bits', () => {
     fc.assert(
       fc.property(layerCase, ({ options, xs }) => {
-        const runs = [createLinear({ ...options, kernels: 'js' }), createLinear(options), createLinear({ ...options, threads: pool })];
+        const runs = [createLinear({ ...options, kernels: 'js' }), createLinear(options), createLinear({ ...options, threads: pool() })];
         const results = runs.map((layer) => layer.applyMany(xs));
         runs.forEach((layer, k) => {
           expect(results[k]).toHaveLength(xs.length * options.rows);
@@ -93,7 +88,7 @@ describe('createLinear: y = W·x + b (torch.nn.Linear) on the projection kernel'
     const [rows, cols] = [300, 260];
     const weight = Float32Array.from({ length: rows * cols }, (_, i) => Math.sin(0.37 * i));
     const alone = createLinear({ rows, cols, weight });
-    const split = createLinear({ rows, cols, weight, threads: pool });
+    const split = createLinear({ rows, cols, weight, threads: pool() });
     for (const n of [1, 2, 9]) {
       const xs = Array.from({ length: n }, (_, t) => Float32Array.from({ length: cols }, (_, c) => Math.cos(t + 0.1 * c)));
       expect(sameBits(split.applyMany(xs), alone.applyMany(xs))).toBe(true);
@@ -142,7 +137,7 @@ describe('createLinear: y = W·x + b (torch.nn.Linear) on the projection kernel'
     refusal({ ...ok, weight: [1, 1, 1, 1, 1e39, 1] }, 'NON_FINITE', 'weight');
     refusal({ ...ok, bias: [1, 2, 3] }, 'DIMENSION_MISMATCH', 'bias');
     refusal({ ...ok, kernels: 'gpu' }, 'INVALID_OPTION', 'kernels');
-    refusal({ ...ok, kernels: 'js', threads: pool }, 'INVALID_OPTION', 'threads');
+    refusal({ ...ok, kernels: 'js', threads: pool() }, 'INVALID_OPTION', 'threads');
     refusal({ ...ok, threads: {} }, 'INVALID_OPTION', 'threads');
     refusal({ ...ok, weights: ok.weight }, 'INVALID_OPTION', 'weights');
     for (const kernels of KERNEL_PATHS) {

@@ -16,6 +16,14 @@ def rope(u, p, base=10000.0):
     c, s = np.cos(p * inv), np.sin(p * inv)
     return np.concatenate([u[:half] * c - u[half:] * s, u[half:] * c + u[:half] * s])
 
+def softmax(s, sink=None):
+    """A max-subtracted softmax of the scores s; a sink logit is one more score, its weight dropped."""
+    if sink is not None:
+        s = np.append(s, sink)
+    a = np.exp(s - s.max())
+    a /= a.sum()
+    return a if sink is None else a[:-1]
+
 def attention(x, H, G, hd, W, B=None, positions='none', window=None, cap=None, sinks=None):
     B = B or {}
     n = x.shape[0]
@@ -41,12 +49,7 @@ def attention(x, H, G, hd, W, B=None, positions='none', window=None, cap=None, s
             s = np.array(s)
             if cap is not None:
                 s = cap * np.tanh(s / cap)
-            if sinks is not None:
-                s = np.append(s, sinks[h])
-            a = np.exp(s - s.max())
-            a /= a.sum()
-            if sinks is not None:
-                a = a[:-1]
+            a = softmax(s, None if sinks is None else sinks[h])
             heads.append(sum(a[m] * v[j][g * hd:(g + 1) * hd] for m, j in enumerate(keys)))
         concat = np.concatenate(heads)
         out.append(lin('o', concat) if 'o' in W else concat)

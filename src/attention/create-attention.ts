@@ -7,9 +7,7 @@ declare function queueMicrotask(callback: () => void): void;
 
 // Kernels are imported from their own modules: a re-export can cost a property lookup per call
 // in transpiled builds.
-import { addBias } from '../kernels/add-bias.js';
 import type { FloatArray } from '../kernels/float-array.js';
-import { matMatTransposed } from '../kernels/mat-mat.js';
 import { ropeRotate } from '../kernels/rope.js';
 import { ArenaWeights } from './arena-weights.js';
 import type { Projection } from './arena-weights.js';
@@ -17,6 +15,7 @@ import { attendedKeys, oldestAttendable } from './attended-keys.js';
 import type { AttendedKeys } from './attended-keys.js';
 import type { CacheEvent, CacheListener } from './cache-event.js';
 import { HeadAttention } from './head-attention.js';
+import { projectWeights } from './project-weights.js';
 import { kernelArena } from './kernel-arena.js';
 import { assertProjects, resolveOptions } from './options.js';
 import type { AttentionOptions, ResolvedOptions } from './options.js';
@@ -114,9 +113,6 @@ export interface Attention {
   addCacheListener(listener: CacheListener): () => void;
 }
 
-/** The bias each projection adds. */
-const BIAS_OF = { wq: 'bq', wk: 'bk', wv: 'bv', wo: 'bo' } as const satisfies Record<Projection, string>;
-
 /** Rows appended and attended with their events, window releases and wo held back (see AttentionEngine.appendHeld). */
 interface HeldPrompt {
   /** The length and emitted count before the rows: where taking them back returns to. */
@@ -184,7 +180,8 @@ export function attentionFromResolved(o: ResolvedOptions): Attention {
   return new AttentionEngine({ options: o, cache: newCache(o), emitted: 0 });
 }
 
-function newCache(o: ResolvedOptions): PagedKVCache {
+/** An empty cache laid out for `o`: in the kernels' memory when they run, with room for queries under look-ahead. */
+export function newCache(o: ResolvedOptions): PagedKVCache {
   return new PagedKVCache({
     kvHeads: o.kvHeads,
     headDim: o.headDim,
@@ -628,22 +625,9 @@ export class AttentionEngine implements Attention {
     if (released !== null) this.notify({ type: 'evict', ...released, length: this.cache.length });
   }
 
-  /**
-   * `out = X · Wᵀ + b` for X's n rows (a push's one, a prompt's all) and each `[which, out]`
-   * (projections of one width: wq, wk and wv, or wo): the WebAssembly kernel when the matrices are
-   * in the arena, else the TypeScript loops; then the bias, added in the output's precision. A
-   * token's row is bit for bit the same whatever n.
-   */
+  /** `out = X · Wᵀ + b` for X's n rows (a push's one, a prompt's all): {@link projectWeights} on this engine's weights. */
   private matMat(products: readonly (readonly [Projection, FloatArray])[], x: Float64Array, n: number, cols: number): void {
-    if (n === 0) return;
-    const weights = this.options.weights!;
-    if (this.arenaWeights === null || !this.arenaWeights.project(products, x, n)) {
-      for (const [which, out] of products) matMatTransposed(out, x, weights[which]!, n, out.length / n, cols);
-    }
-    for (const [which, out] of products) {
-      const bias = weights[BIAS_OF[which]];
-      if (bias !== null) addBias(out, bias, n);
-    }
+    projectWeights(this.options, this.arenaWeights, products, x, n, cols);
   }
 
   /** Output of query `i` (its row at `qSource[qOffset …]`) over keys up to `last`. */

@@ -3,6 +3,8 @@ export { batchAttention } from './batch-attention.js';
 export type { CacheEvent, CacheListener } from './cache-event.js';
 export { attentionFromResolved, createAttention, pushEach } from './create-attention.js';
 export { createAttentionStack } from './create-attention-stack.js';
+export { createCrossAttention } from './create-cross-attention.js';
+export type { CrossAttention, CrossAttentionOptions } from './create-cross-attention.js';
 export { createLinear } from './create-linear.js';
 export type { Linear, LinearOptions } from './create-linear.js';
 export { llama3RopeFrequencies } from './llama3-rope-frequencies.js';

@@ -1,0 +1,223 @@
+import type { PagedKVCache } from '../cache/index.js';
+import type { CacheStats } from '../cache/index.js';
+import { AttentionError, describeValue } from '../errors.js';
+import type { FloatArray } from '../kernels/float-array.js';
+import { ArenaWeights } from './arena-weights.js';
+import { newCache } from './create-attention.js';
+import { HeadAttention } from './head-attention.js';
+import { kernelArena } from './kernel-arena.js';
+import { invalid, resolveOptions } from './options.js';
+import type { AttentionOptions, ResolvedOptions } from './options.js';
+import { projectWeights } from './project-weights.js';
+import type { AttentionStep } from './step.js';
+import { assertFinite, finiteInTypeScript, readVector } from './vector.js';
+import type { FiniteCheck, Vector } from './vector.js';
+
+/** The options of self-attention that place keys in a stream: cross-attention has none of them. */
+const STREAM_OPTIONS = ['positions', 'ropeBase', 'ropePositions', 'ropeDim', 'ropeStyle', 'ropeFrequencies', 'window', 'sinks', 'retain', 'lookahead'] as const;
+
+/**
+ * Options of {@link createCrossAttention}: those of {@link createAttention} that do not place keys
+ * in a stream (no positions, windows, sinks or look-ahead). `weights` project the queries (wq,
+ * bq), the memory's keys and values (wk, bk, wv, bv) and the output (wo, bo); without weights
+ * (seed mode) q = x and k = v = the memory's rows.
+ *
+ * @example
+ * ```ts
+ * import type { CrossAttentionOptions } from 'attnstream';
+ * const options: CrossAttentionOptions = { dim: 8, heads: 2, precision: 'float64' };
+ * ```
+ */
+export type CrossAttentionOptions = Omit<AttentionOptions, (typeof STREAM_OPTIONS)[number]>;
+
+/**
+ * Attention of queries over a fixed memory: an encoder-decoder model's cross-attention (Whisper,
+ * T5, BART), where every decoder token attends all of the encoder's outputs. The memory's keys and
+ * values are projected and cached once ({@link CrossAttention.setMemory}); each query is then
+ * scored against all of them on the same kernels as the engine's steps.
+ *
+ * @example
+ * ```ts
+ * import { createCrossAttention } from 'attnstream';
+ * const cross = createCrossAttention({ dim: 2, precision: 'float64', withWeights: true });
+ * cross.setMemory([[1, 0], [0, 1]]); // the encoder's outputs
+ * const step = cross.attend([2, 0]); // a decoder token's query: scores 2 and 0
+ * console.log(step.weights![0]); // Float64Array [0.8807…, 0.1192…]
+ * console.log(step.output); // Float64Array [0.8807…, 0.1192…]: 0.88·[1, 0] + 0.12·[0, 1]
+ * ```
+ */
+export interface CrossAttention {
+  /** The options, validated and with defaults. */
+  readonly options: ResolvedOptions;
+  /** Rows in the memory (0 before {@link CrossAttention.setMemory}). */
+  readonly memoryLength: number;
+  /** Whether {@link CrossAttention.dispose} was called. */
+  readonly disposed: boolean;
+  /**
+   * Replaces the memory: each row (`dim` numbers, an encoder output) projected to a key and a
+   * value and cached, in order. A refused call (a bad row, an overflow) leaves the memory as it was.
+   *
+   * @throws AttentionError INVALID_ARGUMENT, DIMENSION_MISMATCH or NON_FINITE naming the row
+   *   (field `memory`, `token` its index); NON_FINITE when a projection overflows; DISPOSED.
+   */
+  setMemory(rows: readonly Vector[]): void;
+  /**
+   * Query `x` over the whole memory: its output (dim numbers with wo, heads·headDim without), and
+   * with `withWeights` the memory's positions and each head's weights. `index` counts the queries
+   * attended so far.
+   *
+   * @throws AttentionError as {@link CrossAttention.setMemory} for a bad `x` (field `x`);
+   *   INVALID_ARGUMENT (field `memory`) before any memory is set; NON_FINITE when a score overflows.
+   */
+  attend(x: Vector): AttentionStep;
+  /** {@link CrossAttention.attend} for several queries, their projections as one product; each step bit for bit attend's. */
+  attendMany(xs: readonly Vector[]): AttentionStep[];
+  /** The memory's cache: rows, blocks, bytes. */
+  stats(): CacheStats;
+  /** Releases the memory and the weights' copy; afterwards every call but `stats` and `dispose` throws DISPOSED. */
+  dispose(): void;
+}
+
+/**
+ * Creates a {@link CrossAttention}.
+ *
+ * @throws AttentionError INVALID_OPTION for an option that places keys in a stream (positions,
+ *   window, sinks, retain, lookahead, the RoPE options) or weights without wq, wk and wv, and as
+ *   {@link createAttention} for the rest.
+ * @example
+ * ```ts
+ * import { createCrossAttention } from 'attnstream';
+ * // A Whisper-style decoder layer's cross-attention: 2 heads of 2, biases on q and v, not k.
+ * const w = [1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1];
+ * const cross = createCrossAttention({ dim: 4, heads: 2, weights: { wq: w, wk: w, wv: w, wo: w, bq: [0, 0, 0.5, 0], bv: [0, 0, 0, 1] } });
+ * cross.setMemory([[1, 2, 3, 4], [4, 3, 2, 1], [0, 1, 0, 1]]);
+ * console.log(cross.attend([0.5, 0.5, 0, 1]).output.length, cross.memoryLength); // 4 3
+ * ```
+ */
+export function createCrossAttention(options: CrossAttentionOptions): CrossAttention {
+  return new CrossAttentionEngine(options);
+}
+
+class CrossAttentionEngine implements CrossAttention {
+  readonly options: ResolvedOptions;
+  private readonly cache: PagedKVCache;
+  private readonly heads: HeadAttention;
+  private readonly copy: ArenaWeights | null;
+  private readonly finite: FiniteCheck;
+  private isDisposed = false;
+  private attended = 0;
+
+  constructor(options: CrossAttentionOptions) {
+    if (options !== null && typeof options === 'object') {
+      for (const key of STREAM_OPTIONS) {
+        if (key in options) invalid(key, 'is not an option of cross-attention, which attends the whole memory: no positions, windows, sinks or look-ahead');
+      }
+    }
+    const o = resolveOptions(options);
+    if (o.weights !== null && o.weights.wq === null) invalid('weights', 'must give wq, wk and wv (or no weights: seed mode) for cross-attention, which projects its queries and memory itself');
+    this.options = o;
+    const arena = kernelArena(o);
+    this.cache = newCache(o);
+    this.heads = new HeadAttention(o, this.cache, arena);
+    this.copy = arena === null ? null : ArenaWeights.copy(arena, o);
+    this.finite = arena === null ? finiteInTypeScript : (row) => arena.allFinite(row);
+  }
+
+  get memoryLength(): number {
+    return this.cache.length;
+  }
+
+  get disposed(): boolean {
+    return this.isDisposed;
+  }
+
+  setMemory(rows: readonly Vector[]): void {
+    this.assertLive('setMemory');
+    if (!Array.isArray(rows)) throw new AttentionError('INVALID_ARGUMENT', `setMemory: expected an array of rows, got ${describeValue(rows)}`, { field: 'memory' });
+    const o = this.options;
+    const n = rows.length;
+    const kw = o.kvHeads * o.headDim;
+    const x = this.read(rows, 'memory', 0);
+    let ks: FloatArray = x;
+    let vs: FloatArray = x;
+    if (o.weights !== null) {
+      ks = new o.Float(n * kw);
+      vs = new o.Float(n * kw);
+      projectWeights(o, this.copy, [['wk', ks], ['wv', vs]], x, n, o.dim);
+    } else if (o.precision === 'float32') {
+      ks = vs = Float32Array.from(x);
+    }
+    for (let t = 0; t < n; t++) {
+      assertFinite(ks.subarray(t * kw, (t + 1) * kw), kw, 'projected key', t, this.finite);
+      assertFinite(vs.subarray(t * kw, (t + 1) * kw), kw, 'projected value', t, this.finite);
+    }
+    // Every row checked: only now does the old memory go.
+    this.cache.clear();
+    for (let t = 0; t < n; t++) this.cache.append(ks.subarray(t * kw, (t + 1) * kw), vs.subarray(t * kw, (t + 1) * kw), null);
+  }
+
+  attend(x: Vector): AttentionStep {
+    return this.run([x], 'attend')[0]!;
+  }
+
+  attendMany(xs: readonly Vector[]): AttentionStep[] {
+    return this.run(xs, 'attendMany');
+  }
+
+  stats(): CacheStats {
+    return this.cache.stats();
+  }
+
+  dispose(): void {
+    if (this.isDisposed) return;
+    this.isDisposed = true;
+    this.cache.dispose();
+    this.copy?.release();
+  }
+
+  private run(xs: readonly Vector[], operation: string): AttentionStep[] {
+    this.assertLive(operation);
+    if (!Array.isArray(xs)) throw new AttentionError('INVALID_ARGUMENT', `${operation}: expected an array of vectors, got ${describeValue(xs)}`, { field: 'xs' });
+    const count = this.cache.length;
+    if (count === 0) throw new AttentionError('INVALID_ARGUMENT', `${operation}: the memory is empty: setMemory(rows) first`, { field: 'memory' });
+    const o = this.options;
+    o.threads?.wake();
+    const n = xs.length;
+    const qw = o.heads * o.headDim;
+    const x = this.read(xs, 'x', this.attended);
+    let qs: FloatArray = x;
+    if (o.weights !== null) {
+      qs = new o.Float(n * qw);
+      projectWeights(o, this.copy, [['wq', qs]], x, n, o.dim);
+    } else if (o.precision === 'float32') {
+      qs = Float32Array.from(x);
+    }
+    for (let t = 0; t < n; t++) assertFinite(qs.subarray(t * qw, (t + 1) * qw), qw, 'projected query', this.attended + t, this.finite);
+    const keys = { sinkEnd: 0, from: 0, to: count };
+    const wo = o.weights === null ? null : o.weights.wo;
+    const headOut = this.heads.headOut;
+    const steps: AttentionStep[] = [];
+    for (let t = 0; t < n; t++) {
+      const index = this.attended + t;
+      const output = new o.Float(o.outputDim);
+      const weights: FloatArray[] | null = o.withWeights ? [] : null;
+      this.heads.compute(index, keys, count, qs, t * qw, wo === null ? output : headOut, weights);
+      if (wo !== null) projectWeights(o, this.copy, [['wo', output]], headOut, 1, qw);
+      steps.push(weights === null ? { index, output } : { index, output, positions: Int32Array.from({ length: count }, (_, j) => j), weights });
+    }
+    this.attended += n;
+    return steps;
+  }
+
+  /** The rows of `xs` checked and widened into one float64 array (`field`, rows numbered from `first`). */
+  private read(xs: readonly Vector[], field: string, first: number): Float64Array {
+    const o = this.options;
+    const x = new Float64Array(xs.length * o.dim);
+    for (let t = 0; t < xs.length; t++) readVector(xs[t]!, o.dim, x, t * o.dim, field, first + t, this.finite);
+    return x;
+  }
+
+  private assertLive(operation: string): void {
+    if (this.isDisposed) throw new AttentionError('DISPOSED', `${operation}: this cross-attention was disposed`, { field: operation });
+  }
+}

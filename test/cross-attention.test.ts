@@ -1,0 +1,186 @@
+import { readFileSync } from 'node:fs';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { createCrossAttention } from '../src/index.js';
+import type { AttentionWeights, CrossAttentionOptions } from '../src/index.js';
+import { wasmKernelsAvailable } from '../src/kernels/wasm/wasm-arena.js';
+import { expectClose, sum } from './support/close.js';
+import { filePool } from './support/thread-pool.js';
+import { mulberry32 } from './support/engine-arbitraries.js';
+
+const pool = filePool();
+
+const KERNEL_PATHS = ['auto', 'js'] as const;
+const sameBits = (a: ArrayLike<number>, b: ArrayLike<number>) => a.length === b.length && Array.from(a).every((v, i) => Object.is(v, b[i]));
+
+/**
+ * Cross-attention from its formulas, in float64 plain loops: q = Wq·x + bq, k = Wk·m + bk,
+ * v = Wv·m + bv, per query head a softmax of q·k·scale over every memory row (a sink logit as one
+ * more score), the values weighed, heads concatenated, then Wo and bo.
+ */
+function reference(o: { dim: number; heads: number; kvHeads: number; headDim: number; scale: number; sinkLogits?: number[]; weights?: AttentionWeights }, xs: number[][], memory: number[][]): number[][] {
+  const { dim, heads, kvHeads, headDim } = o;
+  const linear = (w: ArrayLike<number> | undefined, b: ArrayLike<number> | undefined, x: number[], rows: number) =>
+    w === undefined ? x : Array.from({ length: rows }, (_, r) => x.reduce((s, xc, c) => s + w[r * x.length + c]! * xc, b?.[r] ?? 0));
+  const w = o.weights;
+  const k = memory.map((m) => linear(w?.wk, w?.bk, m, kvHeads * headDim));
+  const v = memory.map((m) => linear(w?.wv, w?.bv, m, kvHeads * headDim));
+  return xs.map((x) => {
+    const q = linear(w?.wq, w?.bq, x, heads * headDim);
+    const merged: number[] = [];
+    for (let h = 0; h < heads; h++) {
+      const g = Math.floor(h / (heads / kvHeads));
+      const scores = k.map((kj) => kj.slice(g * headDim, (g + 1) * headDim).reduce((s, kc, c) => s + kc * q[h * headDim + c]!, 0) * o.scale);
+      const sink = o.sinkLogits?.[h] ?? -Infinity;
+      const max = Math.max(sink, ...scores);
+      const e = scores.map((s) => Math.exp(s - max));
+      const total = e.reduce((a, b) => a + b, Math.exp(sink - max));
+      for (let c = 0; c < headDim; c++) merged.push(e.reduce((s, ej, j) => s + (ej / total) * v[j]![g * headDim + c]!, 0));
+    }
+    return w?.wo === undefined ? merged : linear(w.wo, w.bo, merged, dim);
+  });
+}
+
+const crossCase = fc
+  .record({
+    kvHeads: fc.integer({ min: 1, max: 3 }),
+    groupSize: fc.integer({ min: 1, max: 3 }),
+    headDim: fc.integer({ min: 1, max: 6 }),
+    projected: fc.boolean(),
+    withWo: fc.boolean(),
+    biases: fc.boolean(),
+    sinks: fc.boolean(),
+    memory: fc.integer({ min: 1, max: 40 }),
+    queries: fc.integer({ min: 1, max: 5 }),
+    blockSize: fc.constantFrom(2, 3, 64),
+    magnitude: fc.constantFrom(0.5, 3),
+    seed: fc.integer(),
+  })
+  .map((c) => {
+    const random = mulberry32(c.seed);
+    const heads = c.projected ? c.kvHeads * c.groupSize : c.kvHeads;
+    const dim = heads * c.headDim;
+    const numbers = (n: number, scale = 1) => Array.from({ length: n }, () => (2 * random() - 1) * scale);
+    const weights: AttentionWeights | undefined = c.projected
+      ? {
+          wq: numbers(heads * c.headDim * dim, 1 / Math.sqrt(dim)),
+          wk: numbers(c.kvHeads * c.headDim * dim, 1 / Math.sqrt(dim)),
+          wv: numbers(c.kvHeads * c.headDim * dim, 1 / Math.sqrt(dim)),
+          ...(c.withWo ? { wo: numbers(dim * dim, 1 / Math.sqrt(dim)) } : {}),
+          ...(c.biases ? { bq: numbers(heads * c.headDim, 0.3), bk: numbers(c.kvHeads * c.headDim, 0.3), bv: numbers(c.kvHeads * c.headDim, 0.3) } : {}),
+          ...(c.biases && c.withWo ? { bo: numbers(dim, 0.3) } : {}),
+        }
+      : undefined;
+    const options: CrossAttentionOptions = {
+      dim,
+      heads,
+      kvHeads: c.kvHeads,
+      headDim: c.headDim,
+      blockSize: c.blockSize,
+      withWeights: true,
+      ...(weights === undefined ? {} : { weights }),
+      ...(c.sinks ? { sinkLogits: numbers(heads, 2) } : {}),
+    };
+    return { options, memory: Array.from({ length: c.memory }, () => numbers(dim, c.magnitude)), xs: Array.from({ length: c.queries }, () => numbers(dim, c.magnitude)) };
+  });
+
+describe('createCrossAttention: queries over a fixed memory (an encoder-decoder model)', () => {
+  const { cases } = JSON.parse(readFileSync(new URL('./fixtures/cross-attention-numpy.json', import.meta.url), 'utf8')) as {
+    cases: { name: string; options: CrossAttentionOptions; x: number[][]; memory: number[][]; weights: AttentionWeights; outputs: number[][] }[];
+  };
+
+  it.each(cases.map((c) => [c.name, c] as const))('%s against numpy: float64 within 1e-12, float32 within 1e-5 on both kernel paths, one by one and at once', (_, c) => {
+    const runs = [['float64', 'auto', 1e-12], ['float32', 'auto', 1e-5], ['float32', 'js', 1e-5]] as const;
+    for (const [precision, kernels, tolerance] of runs) {
+      const cross = createCrossAttention({ ...c.options, weights: c.weights, precision, kernels });
+      expect(cross.options.kernels).toBe(precision === 'float32' && kernels === 'auto' && wasmKernelsAvailable() ? 'wasm' : 'js');
+      cross.setMemory(c.memory);
+      const many = cross.attendMany(c.x);
+      c.x.forEach((x, i) => {
+        expectClose(cross.attend(x).output, c.outputs[i]!, tolerance, `${c.name} ${precision} ${kernels} attend ${i}`);
+        expectClose(many[i]!.output, c.outputs[i]!, tolerance, `attendMany ${i}`);
+      });
+    }
+  });
+
+  it('equals the formulas for any head layout, projections or none, biases, sink logits and block size: float64 to 1e-12, float32 to 1e-5; weights over every row, summing to 1 less a sink', () => {
+    fc.assert(
+      fc.property(crossCase, ({ options, memory, xs }) => {
+        const expected = reference({ ...(options as { dim: number; heads: number; kvHeads: number; headDim: number }), scale: options.weights === undefined ? 1 : 1 / Math.sqrt(options.headDim!), ...(options.sinkLogits === undefined ? {} : { sinkLogits: options.sinkLogits as number[] }), ...(options.weights === undefined ? {} : { weights: options.weights }) }, xs, memory);
+        for (const [precision, kernels, tolerance] of [['float64', 'auto', 1e-12], ['float32', 'auto', 1e-5], ['float32', 'js', 1e-5]] as const) {
+          const cross = createCrossAttention({ ...options, precision, kernels });
+          cross.setMemory(memory);
+          cross.attendMany(xs).forEach((step, i) => {
+            expectClose(step.output, expected[i]!, tolerance, `${precision} ${kernels} query ${i}`);
+            expect(Array.from(step.positions!)).toEqual(memory.map((_, j) => j));
+            expect(step.index).toBe(i);
+            for (const w of step.weights!) {
+              expect(w).toHaveLength(memory.length);
+              if (options.sinkLogits === undefined) expect(Math.abs(sum(w) - 1)).toBeLessThan(1e-5);
+              else expect(sum(w)).toBeLessThan(1 + 1e-5);
+            }
+          });
+          cross.dispose();
+        }
+      }),
+      { numRuns: 120 },
+    );
+  });
+
+  it('gives attend and attendMany the same bits, a thread pool the same bits as one thread, and an int8 memory its own cache', () => {
+    fc.assert(
+      fc.property(crossCase, ({ options, memory, xs }) => {
+        const alone = createCrossAttention(options);
+        const split = createCrossAttention({ ...options, threads: pool() });
+        for (const cross of [alone, split]) cross.setMemory(memory);
+        const many = alone.attendMany(xs);
+        const pooled = split.attendMany(xs);
+        xs.forEach((x, i) => {
+          expect(sameBits(alone.attend(x).output, many[i]!.output)).toBe(true);
+          expect(sameBits(pooled[i]!.output, many[i]!.output)).toBe(true);
+        });
+        const int8 = createCrossAttention({ ...options, cacheDtype: 'int8' });
+        int8.setMemory(memory);
+        // Full blocks are quantized (a quarter of the bytes); a filling one stays float until it is full.
+        if (memory.length >= 2 * options.blockSize! && options.headDim! >= 4) expect(int8.stats().bytes).toBeLessThan(alone.stats().bytes);
+        expect(int8.attendMany(xs).every((step) => step.output.every(Number.isFinite))).toBe(true);
+        for (const cross of [alone, split, int8]) cross.dispose();
+      }),
+      { numRuns: 40 },
+    );
+  });
+
+  it('replaces its memory on setMemory; a refused setMemory leaves the old memory; a refused attend changes nothing', () => {
+    for (const kernels of KERNEL_PATHS) {
+      const cross = createCrossAttention({ dim: 2, precision: 'float64', kernels });
+      cross.setMemory([[1, 0], [0, 1]]);
+      const before = cross.attend([2, 0]);
+      const refused = (rows: unknown[], code: string, details: object) =>
+        expect(() => cross.setMemory(rows as number[][])).toThrow(expect.objectContaining({ code, details: expect.objectContaining(details) }));
+      refused([[1, 1], [1]], 'DIMENSION_MISMATCH', { field: 'memory', token: 1 });
+      refused([[1, 1], [Number.NaN, 1]], 'NON_FINITE', { field: 'memory', token: 1, element: 0 });
+      refused([null], 'INVALID_ARGUMENT', { field: 'memory', token: 0 });
+      expect(() => cross.setMemory('rows' as unknown as number[][])).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT', details: { field: 'memory' } }));
+      expect(cross.memoryLength).toBe(2);
+      expect(() => cross.attend([1, Infinity])).toThrow(expect.objectContaining({ code: 'NON_FINITE', details: expect.objectContaining({ field: 'x', token: 1 }) }));
+      expect(Array.from(cross.attend([2, 0]).output)).toEqual(Array.from(before.output));
+      cross.setMemory([[0, 1]]);
+      expect(Array.from(cross.attend([2, 0]).output)).toEqual([0, 1]);
+      cross.dispose();
+      cross.dispose();
+      expect(cross.disposed).toBe(true);
+      expect(() => cross.attend([1, 1])).toThrow(expect.objectContaining({ code: 'DISPOSED' }));
+      expect(() => cross.setMemory([[1, 1]])).toThrow(expect.objectContaining({ code: 'DISPOSED' }));
+    }
+  });
+
+  it('refuses to attend an empty memory, options that place keys in a stream, and weights without wq, wk, wv', () => {
+    expect(() => createCrossAttention({ dim: 2 }).attend([1, 1])).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT', details: { field: 'memory' } }));
+    for (const option of [{ positions: 'rope' }, { window: 4 }, { lookahead: 1 }, { sinks: 0 }, { ropeBase: 100 }]) {
+      const key = Object.keys(option)[0]!;
+      expect(() => createCrossAttention({ dim: 4, ...option } as CrossAttentionOptions)).toThrow(expect.objectContaining({ code: 'INVALID_OPTION', details: { field: key } }));
+    }
+    expect(() => createCrossAttention({ dim: 2, weights: {} })).toThrow(expect.objectContaining({ code: 'INVALID_OPTION', details: { field: 'weights' } }));
+    expect(() => createCrossAttention({ dim: 0 })).toThrow(expect.objectContaining({ code: 'INVALID_OPTION', details: { field: 'dim' } }));
+  });
+});
