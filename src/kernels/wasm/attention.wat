@@ -377,52 +377,56 @@
 
   ;; out[c] += Σ_r w[r]·v_r[c] for c in [0, d): `count` float32 weights against the float32 value
   ;; rows of slots slot … slot + count − 1 of a kv head's values in a block, which lie in column
-  ;; chunks (src/cache/value-layout.ts): columns [32j, 32j + 32) of every slot together, `chunk`
-  ;; bytes apart, then the last d mod 32 columns, slot after slot. Columns outside, rows inside: a
-  ;; chunk of 32 columns stays in eight f32x4 registers across the rows (then the last chunk's
-  ;; columns 4 at a time, then one by one), reading the chunk's rows as one contiguous stretch; then
-  ;; it is widened and added to the float64 output. V8 keeps one of the eight in memory (it hoists
-  ;; the chunk's loads); chunks of 16 columns avoid that and run ~10 % faster from L1, but read the
-  ;; values in more passes and stream them from DRAM ~20 % slower (measured), which the long caches
-  ;; cannot afford.
+  ;; chunks (src/cache/value-layout.ts): columns [16j, 16j + 16) of every slot together, `chunk`
+  ;; bytes apart, then the last d mod 16 columns, slot after slot. Columns outside, rows inside: a
+  ;; chunk of 16 columns stays in four f32x4 registers across the rows, two rows a pass, each row's
+  ;; products added in row order (then the last chunk's columns 4 at a time, then one by one),
+  ;; reading the chunk's rows as one contiguous stretch; then it is widened and added to the
+  ;; float64 output. With 32 columns in eight registers V8 hoisted the chunk's eight loads and kept
+  ;; an accumulator in memory, a store and reload on every row: 16 columns two rows a pass ran
+  ;; 1.5× faster from L2 and L3 (64-row runs, headDim 64), with the same sums in the same order.
   (func $mix (export "mix") (param $w i32) (param $v i32) (param $slot i32) (param $count i32) (param $d i32) (param $chunk i32) (param $out i32)
-    (local $r i32) (local $c i32) (local $p i32) (local $stride i32) (local $wr v128) (local $s f64) (local $o i32)
-    (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128) (local $a4 v128) (local $a5 v128) (local $a6 v128) (local $a7 v128)
-    (local $full i32) (local $rest i32)
-    (local.set $full (i32.and (local.get $d) (i32.const -32)))
-    (local.set $stride (i32.const 128))
-    ;; 32 columns per chunk
-    (block $thirtytwos_done
-      (loop $thirtytwos
-        (br_if $thirtytwos_done (i32.gt_u (i32.add (local.get $c) (i32.const 32)) (local.get $d)))
+    (local $r i32) (local $c i32) (local $p i32) (local $stride i32) (local $wr v128) (local $w1 v128) (local $s f64) (local $o i32)
+    (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128)
+    (local $full i32) (local $rest i32) (local $pairs i32)
+    (local.set $full (i32.and (local.get $d) (i32.const -16)))
+    (local.set $pairs (i32.and (local.get $count) (i32.const -2)))
+    ;; 16 columns per chunk
+    (block $sixteens_done
+      (loop $sixteens
+        (br_if $sixteens_done (i32.ge_u (local.get $c) (local.get $full)))
         (local.set $a0 (v128.const i64x2 0 0))
         (local.set $a1 (v128.const i64x2 0 0))
         (local.set $a2 (v128.const i64x2 0 0))
         (local.set $a3 (v128.const i64x2 0 0))
-        (local.set $a4 (v128.const i64x2 0 0))
-        (local.set $a5 (v128.const i64x2 0 0))
-        (local.set $a6 (v128.const i64x2 0 0))
-        (local.set $a7 (v128.const i64x2 0 0))
-        (local.set $p (i32.add (i32.add (local.get $v) (i32.mul (i32.shr_u (local.get $c) (i32.const 5)) (local.get $chunk))) (i32.shl (local.get $slot) (i32.const 7))))
+        (local.set $p (i32.add (i32.add (local.get $v) (i32.mul (i32.shr_u (local.get $c) (i32.const 4)) (local.get $chunk))) (i32.shl (local.get $slot) (i32.const 6))))
         (local.set $r (i32.const 0))
-        (block $thirtytwos_rows_done
-          (loop $thirtytwos_rows
-            (br_if $thirtytwos_rows_done (i32.ge_u (local.get $r) (local.get $count)))
+        (block $pairs_done
+          (loop $pairs_loop
+            (br_if $pairs_done (i32.ge_u (local.get $r) (local.get $pairs)))
             (local.set $wr (v128.load32_splat (i32.add (local.get $w) (i32.shl (local.get $r) (i32.const 2)))))
+            (local.set $w1 (v128.load32_splat offset=4 (i32.add (local.get $w) (i32.shl (local.get $r) (i32.const 2)))))
             (local.set $a0 (f32x4.add (local.get $a0) (f32x4.mul (local.get $wr) (v128.load align=4 (local.get $p)))))
             (local.set $a1 (f32x4.add (local.get $a1) (f32x4.mul (local.get $wr) (v128.load offset=16 align=4 (local.get $p)))))
             (local.set $a2 (f32x4.add (local.get $a2) (f32x4.mul (local.get $wr) (v128.load offset=32 align=4 (local.get $p)))))
             (local.set $a3 (f32x4.add (local.get $a3) (f32x4.mul (local.get $wr) (v128.load offset=48 align=4 (local.get $p)))))
-            (local.set $a4 (f32x4.add (local.get $a4) (f32x4.mul (local.get $wr) (v128.load offset=64 align=4 (local.get $p)))))
-            (local.set $a5 (f32x4.add (local.get $a5) (f32x4.mul (local.get $wr) (v128.load offset=80 align=4 (local.get $p)))))
-            (local.set $a6 (f32x4.add (local.get $a6) (f32x4.mul (local.get $wr) (v128.load offset=96 align=4 (local.get $p)))))
-            (local.set $a7 (f32x4.add (local.get $a7) (f32x4.mul (local.get $wr) (v128.load offset=112 align=4 (local.get $p)))))
-            (local.set $p (i32.add (local.get $p) (local.get $stride)))
-            (local.set $r (i32.add (local.get $r) (i32.const 1)))
-            (br $thirtytwos_rows)))
+            (local.set $a0 (f32x4.add (local.get $a0) (f32x4.mul (local.get $w1) (v128.load offset=64 align=4 (local.get $p)))))
+            (local.set $a1 (f32x4.add (local.get $a1) (f32x4.mul (local.get $w1) (v128.load offset=80 align=4 (local.get $p)))))
+            (local.set $a2 (f32x4.add (local.get $a2) (f32x4.mul (local.get $w1) (v128.load offset=96 align=4 (local.get $p)))))
+            (local.set $a3 (f32x4.add (local.get $a3) (f32x4.mul (local.get $w1) (v128.load offset=112 align=4 (local.get $p)))))
+            (local.set $p (i32.add (local.get $p) (i32.const 128)))
+            (local.set $r (i32.add (local.get $r) (i32.const 2)))
+            (br $pairs_loop)))
+        (if (i32.lt_u (local.get $r) (local.get $count))
+          (then
+            (local.set $wr (v128.load32_splat (i32.add (local.get $w) (i32.shl (local.get $r) (i32.const 2)))))
+            (local.set $a0 (f32x4.add (local.get $a0) (f32x4.mul (local.get $wr) (v128.load align=4 (local.get $p)))))
+            (local.set $a1 (f32x4.add (local.get $a1) (f32x4.mul (local.get $wr) (v128.load offset=16 align=4 (local.get $p)))))
+            (local.set $a2 (f32x4.add (local.get $a2) (f32x4.mul (local.get $wr) (v128.load offset=32 align=4 (local.get $p)))))
+            (local.set $a3 (f32x4.add (local.get $a3) (f32x4.mul (local.get $wr) (v128.load offset=48 align=4 (local.get $p)))))))
         (local.set $o (i32.add (local.get $out) (i32.shl (local.get $c) (i32.const 3))))
         ;; Widened and added to the output in place, not by a call per vector: V8 keeps no vector
-        ;; in a register across a call, so eight calls spilled and reloaded the accumulators.
+        ;; in a register across a call.
         (v128.store align=8 (local.get $o) (f64x2.add (v128.load align=8 (local.get $o)) (f64x2.promote_low_f32x4 (local.get $a0))))
         (v128.store offset=16 align=8 (local.get $o) (f64x2.add (v128.load offset=16 align=8 (local.get $o)) (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $a0) (local.get $a0)))))
         (v128.store offset=32 align=8 (local.get $o) (f64x2.add (v128.load offset=32 align=8 (local.get $o)) (f64x2.promote_low_f32x4 (local.get $a1))))
@@ -431,19 +435,11 @@
         (v128.store offset=80 align=8 (local.get $o) (f64x2.add (v128.load offset=80 align=8 (local.get $o)) (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $a2) (local.get $a2)))))
         (v128.store offset=96 align=8 (local.get $o) (f64x2.add (v128.load offset=96 align=8 (local.get $o)) (f64x2.promote_low_f32x4 (local.get $a3))))
         (v128.store offset=112 align=8 (local.get $o) (f64x2.add (v128.load offset=112 align=8 (local.get $o)) (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $a3) (local.get $a3)))))
-        (v128.store offset=128 align=8 (local.get $o) (f64x2.add (v128.load offset=128 align=8 (local.get $o)) (f64x2.promote_low_f32x4 (local.get $a4))))
-        (v128.store offset=144 align=8 (local.get $o) (f64x2.add (v128.load offset=144 align=8 (local.get $o)) (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $a4) (local.get $a4)))))
-        (v128.store offset=160 align=8 (local.get $o) (f64x2.add (v128.load offset=160 align=8 (local.get $o)) (f64x2.promote_low_f32x4 (local.get $a5))))
-        (v128.store offset=176 align=8 (local.get $o) (f64x2.add (v128.load offset=176 align=8 (local.get $o)) (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $a5) (local.get $a5)))))
-        (v128.store offset=192 align=8 (local.get $o) (f64x2.add (v128.load offset=192 align=8 (local.get $o)) (f64x2.promote_low_f32x4 (local.get $a6))))
-        (v128.store offset=208 align=8 (local.get $o) (f64x2.add (v128.load offset=208 align=8 (local.get $o)) (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $a6) (local.get $a6)))))
-        (v128.store offset=224 align=8 (local.get $o) (f64x2.add (v128.load offset=224 align=8 (local.get $o)) (f64x2.promote_low_f32x4 (local.get $a7))))
-        (v128.store offset=240 align=8 (local.get $o) (f64x2.add (v128.load offset=240 align=8 (local.get $o)) (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $a7) (local.get $a7)))))
-        (local.set $c (i32.add (local.get $c) (i32.const 32)))
-        (br $thirtytwos)))
-    ;; The last d mod 32 columns: a chunk of that width after the full ones.
+        (local.set $c (i32.add (local.get $c) (i32.const 16)))
+        (br $sixteens)))
+    ;; The last d mod 16 columns: a chunk of that width after the full ones.
     (local.set $stride (i32.shl (i32.sub (local.get $d) (local.get $full)) (i32.const 2)))
-    (local.set $rest (i32.add (i32.add (local.get $v) (i32.mul (i32.shr_u (local.get $d) (i32.const 5)) (local.get $chunk)))
+    (local.set $rest (i32.add (i32.add (local.get $v) (i32.mul (i32.shr_u (local.get $d) (i32.const 4)) (local.get $chunk)))
       (i32.sub (i32.mul (local.get $slot) (local.get $stride)) (i32.shl (local.get $full) (i32.const 2)))))
     ;; 4 columns per chunk
     (block $fours_done
@@ -708,8 +704,8 @@
     (local.set $slopes (i32.load offset=40 (local.get $job)))
     (local.set $scale (f64.load offset=48 (local.get $job)))
     (local.set $kvStride (i32.load offset=16 (local.get $job)))
-    ;; a float block's values lie in chunks of 32 columns, each the block's rows (kvStride / 4d) deep
-    (local.set $chunk (i32.div_u (i32.shl (local.get $kvStride) (i32.const 5)) (local.get $d)))
+    ;; a float block's values lie in chunks of 16 columns, each the block's rows (kvStride / 4d) deep
+    (local.set $chunk (i32.div_u (i32.shl (local.get $kvStride) (i32.const 4)) (local.get $d)))
     (local.set $stretchTable (i32.load offset=60 (local.get $job)))
     (local.set $exponentials (i32.load offset=64 (local.get $job)))
     (local.set $sinkRunEnd (i32.add (local.get $runs) (i32.shl (i32.load offset=72 (local.get $job)) (i32.const 5))))
@@ -880,12 +876,12 @@
         (block $chunks_done
           (loop $chunks
             (br_if $chunks_done (i32.ge_u (local.get $c0) (local.get $d)))
-            (local.set $width (select (i32.const 32) (i32.sub (local.get $d) (local.get $c0))
-              (i32.le_u (i32.add (local.get $c0) (i32.const 32)) (local.get $d))))
+            (local.set $width (select (i32.const 16) (i32.sub (local.get $d) (local.get $c0))
+              (i32.le_u (i32.add (local.get $c0) (i32.const 16)) (local.get $d))))
             (call $copy_floats (i32.add (i32.add (local.get $v) (local.get $row)) (i32.shl (local.get $c0) (i32.const 2)))
               (i32.add (local.get $region) (i32.shl (i32.add (i32.mul (local.get $c0) (local.get $blockSize)) (i32.mul (local.get $slot) (local.get $width))) (i32.const 2)))
               (local.get $width))
-            (local.set $c0 (i32.add (local.get $c0) (i32.const 32)))
+            (local.set $c0 (i32.add (local.get $c0) (i32.const 16)))
             (br $chunks)))
         (local.set $g (i32.add (local.get $g) (i32.const 1)))
         (br $heads))))
