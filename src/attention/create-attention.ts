@@ -15,7 +15,7 @@ import { attendedKeys, oldestAttendable } from './attended-keys.js';
 import type { AttendedKeys } from './attended-keys.js';
 import type { CacheEvent, CacheListener } from './cache-event.js';
 import { HeadAttention } from './head-attention.js';
-import { projectWeights } from './project-weights.js';
+import { projectOutputs, projectRows, projectWeights } from './project-weights.js';
 import { kernelArena } from './kernel-arena.js';
 import { assertProjects, resolveOptions } from './options.js';
 import type { AttentionOptions, ResolvedOptions } from './options.js';
@@ -331,7 +331,7 @@ export class AttentionEngine implements Attention {
         heads.set(h.heads!, row * qw);
         row += h.steps.length;
       }
-      lead.projectOutputs(heads, steps);
+      projectOutputs(o, lead.arenaWeights, heads, steps);
     }
     return held.map((h) => h.steps);
   }
@@ -345,17 +345,7 @@ export class AttentionEngine implements Attention {
     const o = this.options;
     const qw = o.heads * o.headDim;
     const kw = o.kvHeads * o.headDim;
-    let qs: FloatArray = x;
-    let ks: FloatArray = x;
-    let vs: FloatArray = x;
-    if (o.weights !== null) {
-      qs = new o.Float(n * qw);
-      ks = new o.Float(n * kw);
-      vs = new o.Float(n * kw);
-      this.matMat([['wq', qs], ['wk', ks], ['wv', vs]], x, n, o.dim);
-    } else if (o.precision === 'float32') {
-      qs = ks = vs = Float32Array.from(x);
-    }
+    const [qs, ks, vs] = projectRows(o, this.arenaWeights, ['wq', 'wk', 'wv'], x, n) as [FloatArray, FloatArray, FloatArray];
     // One check over every row; the row-by-row scan only names the one that overflowed.
     if (!(this.finite(qs) && this.finite(ks) && this.finite(vs))) {
       for (let i = 0; i < n; i++) {
@@ -405,7 +395,7 @@ export class AttentionEngine implements Attention {
   private appendPrompt(qs: FloatArray, ks: FloatArray, vs: FloatArray, n: number): AttentionStep[] {
     const held = this.appendHeld(qs, ks, vs, n);
     this.release(held);
-    if (held.heads !== null) this.projectOutputs(held.heads, held.steps);
+    if (held.heads !== null) projectOutputs(this.options, this.arenaWeights, held.heads, held.steps);
     return held.steps;
   }
 
@@ -413,7 +403,7 @@ export class AttentionEngine implements Attention {
    * Appends and attends `n` rows as {@link AttentionEngine.appendPrompt} does, all or nothing, but
    * holds back what cannot be undone: the cache events, the window's releases (so a later refusal
    * elsewhere can still {@link AttentionEngine.takeBack} the rows) and, with wo, the outputs, whose
-   * head outputs it returns for one product ({@link AttentionEngine.projectOutputs}).
+   * head outputs it returns for one product ({@link projectOutputs}).
    */
   private appendHeld(qs: FloatArray, ks: FloatArray, vs: FloatArray, n: number): HeldPrompt {
     const o = this.options;
@@ -457,15 +447,6 @@ export class AttentionEngine implements Attention {
   private release(held: HeldPrompt): void {
     for (const event of held.events) this.notify(event);
     this.releaseUnreachable();
-  }
-
-  /** The output projection wo of `steps`, whose head outputs are `heads` row after row, as one product. */
-  private projectOutputs(heads: Float64Array, steps: readonly AttentionStep[]): void {
-    if (steps.length === 0) return;
-    const o = this.options;
-    const projected = new o.Float(steps.length * o.dim);
-    this.matMat([['wo', projected]], heads, steps.length, o.heads * o.headDim);
-    steps.forEach((step, i) => step.output.set(projected.subarray(i * o.dim, (i + 1) * o.dim)));
   }
 
   pushQKV(q: Vector, k: Vector, v: Vector): AttentionStep[] {

@@ -8,7 +8,7 @@ import { HeadAttention } from './head-attention.js';
 import { kernelArena } from './kernel-arena.js';
 import { invalid, resolveOptions } from './options.js';
 import type { AttentionOptions, ResolvedOptions } from './options.js';
-import { projectWeights } from './project-weights.js';
+import { projectOutputs, projectRows } from './project-weights.js';
 import type { AttentionStep } from './step.js';
 import { assertFinite, finiteInTypeScript, readVector } from './vector.js';
 import type { FiniteCheck, Vector } from './vector.js';
@@ -137,16 +137,7 @@ class CrossAttentionEngine implements CrossAttention {
     const o = this.options;
     const n = rows.length;
     const kw = o.kvHeads * o.headDim;
-    const x = this.read(rows, 'memory', 0);
-    let ks: FloatArray = x;
-    let vs: FloatArray = x;
-    if (o.weights !== null) {
-      ks = new o.Float(n * kw);
-      vs = new o.Float(n * kw);
-      projectWeights(o, this.copy, [['wk', ks], ['wv', vs]], x, n, o.dim);
-    } else if (o.precision === 'float32') {
-      ks = vs = Float32Array.from(x);
-    }
+    const [ks, vs] = projectRows(o, this.copy, ['wk', 'wv'], this.read(rows, 'memory', 0), n) as [FloatArray, FloatArray];
     for (let t = 0; t < n; t++) {
       assertFinite(ks.subarray(t * kw, (t + 1) * kw), kw, 'projected key', t, this.finite);
       assertFinite(vs.subarray(t * kw, (t + 1) * kw), kw, 'projected value', t, this.finite);
@@ -184,27 +175,23 @@ class CrossAttentionEngine implements CrossAttention {
     o.threads?.wake();
     const n = xs.length;
     const qw = o.heads * o.headDim;
-    const x = this.read(xs, 'x', this.attended);
-    let qs: FloatArray = x;
-    if (o.weights !== null) {
-      qs = new o.Float(n * qw);
-      projectWeights(o, this.copy, [['wq', qs]], x, n, o.dim);
-    } else if (o.precision === 'float32') {
-      qs = Float32Array.from(x);
-    }
+    const [qs] = projectRows(o, this.copy, ['wq'], this.read(xs, 'x', this.attended), n) as [FloatArray];
     for (let t = 0; t < n; t++) assertFinite(qs.subarray(t * qw, (t + 1) * qw), qw, 'projected query', this.attended + t, this.finite);
     const keys = { sinkEnd: 0, from: 0, to: count };
     const wo = o.weights === null ? null : o.weights.wo;
     const headOut = this.heads.headOut;
+    // With wo, every query's head outputs, row after row, for one output product.
+    const heads = wo === null ? null : new Float64Array(n * qw);
     const steps: AttentionStep[] = [];
     for (let t = 0; t < n; t++) {
       const index = this.attended + t;
       const output = new o.Float(o.outputDim);
       const weights: FloatArray[] | null = o.withWeights ? [] : null;
-      this.heads.compute(index, keys, count, qs, t * qw, wo === null ? output : headOut, weights);
-      if (wo !== null) projectWeights(o, this.copy, [['wo', output]], headOut, 1, qw);
+      this.heads.compute(index, keys, count, qs, t * qw, heads === null ? output : headOut, weights);
+      heads?.set(headOut, t * qw);
       steps.push(weights === null ? { index, output } : { index, output, positions: Int32Array.from({ length: count }, (_, j) => j), weights });
     }
+    if (heads !== null) projectOutputs(o, this.copy, heads, steps);
     this.attended += n;
     return steps;
   }

@@ -3,6 +3,7 @@ import type { FloatArray } from '../kernels/float-array.js';
 import { matMatTransposed } from '../kernels/mat-mat.js';
 import type { ArenaWeights, Projection } from './arena-weights.js';
 import type { ResolvedOptions } from './options.js';
+import type { AttentionStep } from './step.js';
 
 const BIAS_OF = { wq: 'bq', wk: 'bk', wv: 'bv', wo: 'bo' } as const satisfies Record<Projection, string>;
 
@@ -29,4 +30,28 @@ export function projectWeights(
     const bias = weights[BIAS_OF[which]];
     if (bias !== null) addBias(out, bias, n);
   }
+}
+
+/**
+ * The rows of each of `names`' projections of x's `n` rows (row after row), as one product by
+ * {@link projectWeights}; in seed mode (no weights) x itself, in the options' precision, for
+ * every name.
+ */
+export function projectRows(o: ResolvedOptions, copy: ArenaWeights | null, names: readonly Projection[], x: Float64Array, n: number): FloatArray[] {
+  if (o.weights === null) {
+    const rows = o.precision === 'float32' ? Float32Array.from(x) : x;
+    return names.map(() => rows);
+  }
+  const width = { wq: o.heads * o.headDim, wk: o.kvHeads * o.headDim, wv: o.kvHeads * o.headDim, wo: o.dim };
+  const rows = names.map((name) => new o.Float(n * width[name]));
+  projectWeights(o, copy, names.map((name, i) => [name, rows[i]!] as const), x, n, o.dim);
+  return rows;
+}
+
+/** Each step's output ← wo · its head outputs (row i of `heads`, heads·headDim numbers) + bo, all steps as one product. */
+export function projectOutputs(o: ResolvedOptions, copy: ArenaWeights | null, heads: Float64Array, steps: readonly AttentionStep[]): void {
+  if (steps.length === 0) return;
+  const projected = new o.Float(steps.length * o.dim);
+  projectWeights(o, copy, [['wo', projected]], heads, steps.length, o.heads * o.headDim);
+  steps.forEach((step, i) => step.output.set(projected.subarray(i * o.dim, (i + 1) * o.dim)));
 }
