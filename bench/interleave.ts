@@ -39,6 +39,18 @@ export function interleave(contenders: readonly Contender[], rounds: number, onR
   return seconds;
 }
 
+/**
+ * Waits `ms` milliseconds, idle, before a timed run: the threads of the implementation that ran
+ * before it (numpy's BLAS spins about 0.1 s after a call, onnxruntime's pool a while, a thread
+ * pool's workers poll 2 ms) must not take the second core from the next one. Without it, in one
+ * stream run, a two-threaded implementation that followed numpy or onnxruntime ran up to 1.7×
+ * slower, and every implementation's median moved (attnstream-2t 12,719 → 14,841 tokens/s with
+ * 150 ms, c-2t 9,888 → 12,267, c-1t 12,858 → 13,452).
+ */
+export function settle(ms: number): Promise<void> {
+  return ms > 0 ? new Promise((resolve) => setTimeout(resolve, ms)) : Promise.resolve();
+}
+
 /** Seconds `fn` takes, by performance.now(). */
 export function timed(fn: () => void): number {
   const t0 = performance.now();

@@ -12,6 +12,8 @@ export interface Profile {
   readonly maxStepSeconds: number;
   /** Estimated bytes of caches alive at once; a cell's implementations run in groups below it. */
   readonly memoryBytes: number;
+  /** Milliseconds of idle before each timed run of the grid and the stream ({@link settle}). */
+  readonly settleMs: number;
   readonly stream: { readonly heads: number; readonly headDim: number; readonly tokens: number; readonly maxSeconds: number; readonly rounds: number };
   readonly recompute: { readonly heads: number; readonly headDim: number; readonly lengths: readonly number[]; readonly maxStepSeconds: number };
   readonly prefill: { readonly heads: number; readonly headDim: number; readonly tokens: number; readonly rounds: number };
@@ -47,6 +49,8 @@ export const FULL: Profile = {
   rounds: 3,
   maxStepSeconds: 4,
   memoryBytes: 5 * GIB,
+  // OpenBLAS's threads spin ~0.1 s after a call (numpy), onnxruntime's pool a while too.
+  settleMs: 150,
   // The C targets are ratios on this stream: seven interleaved rounds (slow peers fewer, by their budget) steady the medians.
   stream: { heads: 8, headDim: 64, tokens: 2048, maxSeconds: 60, rounds: 7 },
   recompute: { heads: 8, headDim: 64, lengths: [128, 1024], maxStepSeconds: 6 },
@@ -89,6 +93,7 @@ export const SMOKE: Profile = {
   rounds: 2,
   maxStepSeconds: 1,
   memoryBytes: GIB,
+  settleMs: 0,
   stream: { heads: 2, headDim: 8, tokens: 32, maxSeconds: 5, rounds: 1 },
   recompute: { heads: 2, headDim: 8, lengths: [8, 16], maxStepSeconds: 1 },
   prefill: { heads: 2, headDim: 8, tokens: 16, rounds: 1 },

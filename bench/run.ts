@@ -40,6 +40,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
   const results: BenchResults = {
     command: options.command,
     profile: profile.name,
+    settleMs: profile.settleMs,
     machine: describeMachine(),
     versions: impls.versions,
     settings: { simd: simdFlags(), ...impls.settings },

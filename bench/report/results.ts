@@ -17,6 +17,8 @@ import type { StreamRow } from '../sections/stream.js';
 export interface BenchResults {
   readonly command: string;
   readonly profile: string;
+  /** Idle milliseconds before each timed run of the grid and the stream (Profile.settleMs). */
+  readonly settleMs: number;
   readonly machine: Machine;
   readonly versions: Record<string, string>;
   readonly settings: Record<string, string>;

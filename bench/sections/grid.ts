@@ -1,5 +1,6 @@
 import type { Implementations } from '../implementations.js';
 import type { Cell, DecodeImplementation } from '../impls/decode-implementation.js';
+import { settle } from '../interleave.js';
 import type { Profile } from '../profile.js';
 import type { Progress } from '../progress.js';
 import { relativeError, summarize } from '../stats.js';
@@ -109,6 +110,7 @@ export async function runGrid(profile: Profile, impls: Implementations, history:
           if (rows.has(impl.id)) continue;
           progress.status(`${label} · ${impl.id} (round ${round + 1}/${profile.rounds})`);
           const count = Math.max(1, Math.min(500, Math.round((profile.cellSeconds / profile.rounds) / (estimate.get(impl.id)! / 1e6))));
+          await settle(profile.settleMs);
           try {
             const { times, output } = await impl.steps(count);
             samples.set(impl.id, [...(samples.get(impl.id) ?? []), ...times]);

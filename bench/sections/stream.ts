@@ -1,5 +1,6 @@
 import type { Implementations } from '../implementations.js';
 import type { DecodeImplementation } from '../impls/decode-implementation.js';
+import { settle } from '../interleave.js';
 import type { Profile } from '../profile.js';
 import type { Progress } from '../progress.js';
 import { relativeError, summarize } from '../stats.js';
@@ -48,6 +49,7 @@ export async function runStream(profile: Profile, impls: Implementations, histor
       const impl: DecodeImplementation = live[(i + round) % live.length]!;
       if (round >= runs.get(impl.id)! || rows.has(impl.id)) continue;
       progress.status(`stream ${tokens} tokens · ${impl.id} (run ${round + 1}/${runs.get(impl.id)})`);
+      await settle(profile.settleMs);
       try {
         const result = await impl.stream(heads, headDim, tokens);
         seconds.set(impl.id, [...(seconds.get(impl.id) ?? []), result.seconds]);
