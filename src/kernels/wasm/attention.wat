@@ -142,14 +142,16 @@
         (f64.store (i32.add (local.get $o) (i32.mul (local.get $qout) (i32.const 3))) (f64x2.extract_lane 1 (local.get $t1)))
         (local.set $r (i32.add (local.get $r) (i32.const 1)))
         (br $groups)))
-    (local.set $r (local.get $count4))
-    (call $score_rows
-      (local.get $q)
-      (i32.add (local.get $k) (i32.mul (local.get $r) (local.get $stride)))
-      (i32.sub (local.get $count) (local.get $r))
-      (local.get $d)
-      (local.get $scale)
-      (i32.add (local.get $out) (i32.shl (local.get $r) (i32.const 3)))))
+    ;; A full block's run has no rows left: no call (V8 saves and restores the frame around one).
+    (if (i32.lt_u (local.get $count4) (local.get $count))
+      (then
+        (call $score_rows
+          (local.get $q)
+          (i32.add (local.get $k) (i32.mul (local.get $count4) (local.get $stride)))
+          (i32.sub (local.get $count) (local.get $count4))
+          (local.get $d)
+          (local.get $scale)
+          (i32.add (local.get $out) (i32.shl (local.get $count4) (i32.const 3)))))))
 
   ;; scores for any d, one row at a time: 4 channels per f32x4 pass, the last d mod 4 one by one.
   (func $score_rows (param $q i32) (param $k i32) (param $count i32) (param $d i32) (param $scale f64) (param $out i32)
