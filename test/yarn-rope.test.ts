@@ -1,10 +1,11 @@
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { createAttention, yarnRope } from '../src/index.js';
+import { yarnRope } from '../src/index.js';
 import type { AttentionWeights, YarnRopeScaling } from '../src/index.js';
 import { ropeInverseFrequencies } from '../src/kernels/rope.js';
 import { expectClose } from './support/close.js';
+import { expectNumpyCase } from './support/numpy-cases.js';
 
 interface PythonScaling {
   rope_dim: number;
@@ -57,14 +58,11 @@ describe('yarnRope: Hugging Face rope_scaling "yarn"', () => {
     expect(attentionFactor).toBeCloseTo(f.attentionFactor, 15);
   });
 
-  it('runs attention as Hugging Face does with cos and sin times the attention factor: scale attentionFactor² / √headDim (numpy, float64 1e-12, float32 1e-5 on both kernel paths)', () => {
+  it('runs attention as Hugging Face does with cos and sin times the attention factor: scale attentionFactor² / √headDim (numpy; every path, expectNumpyCase)', () => {
     const c = fixture.cases[0]!;
     const { ropeFrequencies, attentionFactor } = yarnRope(scalingOf(c.scaling));
-    const runs = [['float64', 'auto', 1e-12], ['float32', 'auto', 1e-5], ['float32', 'js', 1e-5]] as const;
-    for (const [precision, kernels, tolerance] of runs) {
-      const engine = createAttention({ ...c.options, positions: 'rope', ropeFrequencies, scale: attentionFactor ** 2 / Math.sqrt(c.options.headDim), weights: c.weights, precision, kernels });
-      engine.pushMany(c.x).forEach((step, i) => expectClose(step.output, c.outputs[i]!, tolerance, `${precision} ${kernels} token ${i}`));
-    }
+    const scale = attentionFactor ** 2 / Math.sqrt(c.options.headDim);
+    expectNumpyCase({ ...c, options: { ...c.options, positions: 'rope', ropeFrequencies, scale } });
   });
 
   it('keeps the fast pairs, divides the slow ones by factor, ramps between; factor 1 changes nothing', () => {

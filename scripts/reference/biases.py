@@ -8,7 +8,7 @@ Numbers are written with repr, so JSON.parse recovers each double exactly.
 import json
 import numpy as np
 
-from attention_reference import attention
+from attention_reference import attention, random_weights
 
 rng = np.random.default_rng(20261129)
 cases = []
@@ -20,9 +20,7 @@ for name, (n, d, H, G, hd, positions, window, output, biases) in {
     'large_biases_only_bv_bo': (5, 4, 2, 1, 2, 'none', None, True, 'vo'),
 }.items():
     x = rng.standard_normal((n, d))
-    W = {'q': rng.standard_normal((H * hd, d)) / np.sqrt(d), 'k': rng.standard_normal((G * hd, d)) / np.sqrt(d), 'v': rng.standard_normal((G * hd, d)) / np.sqrt(d)}
-    if output:
-        W['o'] = rng.standard_normal((d, H * hd)) / np.sqrt(H * hd)
+    W = random_weights(rng, d, H, G, hd, output)
     scale = 30.0 if name.startswith('large') else 1.0
     widths = {'q': H * hd, 'k': G * hd, 'v': G * hd, 'o': d}
     B = {p: scale * rng.standard_normal(widths[p]) for p in biases}

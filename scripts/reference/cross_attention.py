@@ -11,7 +11,7 @@ output = Wo concat(heads) + bo.
 import json
 import numpy as np
 
-from attention_reference import softmax
+from attention_reference import softmax, random_weights
 
 def cross(x, m, H, G, hd, W, B, sinks=None):
     lin = lambda p, v: W[p] @ v + B.get(p, 0.0)
@@ -38,8 +38,7 @@ for name, (nq, nm, d, H, G, hd, gain, biases, sinks) in {
 }.items():
     x = rng.standard_normal((nq, d)) * gain
     m = rng.standard_normal((nm, d)) * gain
-    W = {'q': rng.standard_normal((H * hd, d)) / np.sqrt(d), 'k': rng.standard_normal((G * hd, d)) / np.sqrt(d),
-         'v': rng.standard_normal((G * hd, d)) / np.sqrt(d), 'o': rng.standard_normal((d, H * hd)) / np.sqrt(H * hd)}
+    W = random_weights(rng, d, H, G, hd)
     size = {'q': H * hd, 'k': G * hd, 'v': G * hd, 'o': d}
     B = {p: rng.standard_normal(size[p]) * 0.2 for p in biases}
     cases.append({

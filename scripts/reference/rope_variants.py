@@ -11,6 +11,8 @@ base^(-2m / rope_dim), a max-subtracted softmax, output = W_o concat(heads).
 import json
 import numpy as np
 
+from attention_reference import random_weights
+
 def llama3_frequencies(rope_dim, base, factor=8.0, low=1.0, high=4.0, original=8192):
     """Hugging Face's rope_scaling type 'llama3' (_compute_llama3_parameters), written out."""
     inv = base ** (-np.arange(0, rope_dim, 2) / rope_dim)
@@ -65,8 +67,7 @@ for name, (n, d, H, G, hd, rope_dim, style, base) in {
     'llama3_scaled_frequencies': (9, 8, 2, 1, 8, 8, 'half', llama3_frequencies(8, 500000.0)),
 }.items():
     x = rng.standard_normal((n, d)) * 2
-    W = {'q': rng.standard_normal((H * hd, d)) / np.sqrt(d), 'k': rng.standard_normal((G * hd, d)) / np.sqrt(d),
-         'v': rng.standard_normal((G * hd, d)) / np.sqrt(d), 'o': rng.standard_normal((d, H * hd)) / np.sqrt(H * hd)}
+    W = random_weights(rng, d, H, G, hd)
     y = attention(x, H, G, hd, W, rope_dim, style, base)
     cases.append({
         'name': name,

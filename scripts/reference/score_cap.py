@@ -8,7 +8,7 @@ Conventions: attention_reference.py's.
 import json
 import numpy as np
 
-from attention_reference import attention
+from attention_reference import attention, random_weights
 
 rng = np.random.default_rng(20261131)
 cases = []
@@ -18,8 +18,7 @@ for name, (n, d, H, G, hd, cap, positions, window, gain) in {
     'cap_50_large_scores': (7, 8, 2, 1, 8, 50.0, 'rope', None, 12.0),
 }.items():
     x = rng.standard_normal((n, d)) * gain
-    W = {'q': rng.standard_normal((H * hd, d)) / np.sqrt(d), 'k': rng.standard_normal((G * hd, d)) / np.sqrt(d),
-         'v': rng.standard_normal((G * hd, d)) / np.sqrt(d), 'o': rng.standard_normal((d, H * hd)) / np.sqrt(H * hd)}
+    W = random_weights(rng, d, H, G, hd)
     cases.append({
         'name': name,
         'options': {'dim': d, 'heads': H, 'kvHeads': G, 'headDim': hd, 'scoreCap': cap, 'positions': positions, **({} if window is None else {'window': window})},

@@ -8,7 +8,7 @@ Conventions: attention_reference.py's.
 import json
 import numpy as np
 
-from attention_reference import attention
+from attention_reference import attention, random_weights
 
 rng = np.random.default_rng(20261129)
 cases = []
@@ -18,8 +18,7 @@ for name, (n, d, H, G, hd, positions, window, gain, biases, sinks) in {
     'dominant_and_negligible_sinks': (7, 8, 2, 1, 8, 'rope', None, 3.0, False, [40.0, -40.0]),
 }.items():
     x = rng.standard_normal((n, d)) * gain
-    W = {'q': rng.standard_normal((H * hd, d)) / np.sqrt(d), 'k': rng.standard_normal((G * hd, d)) / np.sqrt(d),
-         'v': rng.standard_normal((G * hd, d)) / np.sqrt(d), 'o': rng.standard_normal((d, H * hd)) / np.sqrt(H * hd)}
+    W = random_weights(rng, d, H, G, hd)
     B = {'q': rng.standard_normal(H * hd) * 0.1, 'k': rng.standard_normal(G * hd) * 0.1,
          'v': rng.standard_normal(G * hd) * 0.1, 'o': rng.standard_normal(d) * 0.1} if biases else {}
     cases.append({

@@ -10,6 +10,8 @@ import json
 import math
 import numpy as np
 
+from attention_reference import attention, random_weights
+
 def yarn(rope_dim, base, factor, original, beta_fast=32.0, beta_slow=1.0, truncate=True,
          attention_factor=None, mscale=None, mscale_all_dim=None):
     def get_mscale(scale, k=1.0):
@@ -30,25 +32,6 @@ def yarn(rope_dim, base, factor, original, beta_fast=32.0, beta_slow=1.0, trunca
     inv = (1.0 / (factor * pos)) * (1 - extrapolation_factor) + (1.0 / pos) * extrapolation_factor
     return inv, attention_factor
 
-def attention(x, H, G, hd, W, inv, attention_factor):
-    def rope(u, p):
-        half = hd // 2
-        c, s = np.cos(p * inv) * attention_factor, np.sin(p * inv) * attention_factor
-        return np.concatenate([u[:half] * c - u[half:] * s, u[half:] * c + u[:half] * s])
-    q, k, v = x @ W['q'].T, x @ W['k'].T, x @ W['v'].T
-    out = []
-    for i in range(x.shape[0]):
-        heads = []
-        for h in range(H):
-            g = h // (H // G)
-            qh = rope(q[i, h * hd:(h + 1) * hd], i)
-            s = np.array([np.dot(qh, rope(k[j, g * hd:(g + 1) * hd], j)) for j in range(i + 1)]) / np.sqrt(hd)
-            a = np.exp(s - s.max())
-            a /= a.sum()
-            heads.append(a @ v[:i + 1, g * hd:(g + 1) * hd])
-        out.append(W['o'] @ np.concatenate(heads))
-    return np.array(out)
-
 scalings = {
     'gpt_oss': dict(rope_dim=64, base=150000.0, factor=32.0, original=4096, truncate=False),
     'qwen_long_context': dict(rope_dim=128, base=1000000.0, factor=4.0, original=32768),
@@ -65,15 +48,14 @@ rng = np.random.default_rng(20261129)
 n, d, H, G, hd = 12, 16, 4, 2, 8
 inv, af = yarn(rope_dim=hd, base=10000.0, factor=16.0, original=8)
 x = rng.standard_normal((n, d)) * 2.0
-W = {'q': rng.standard_normal((H * hd, d)) / np.sqrt(d), 'k': rng.standard_normal((G * hd, d)) / np.sqrt(d),
-     'v': rng.standard_normal((G * hd, d)) / np.sqrt(d), 'o': rng.standard_normal((d, H * hd)) / np.sqrt(H * hd)}
+W = random_weights(rng, d, H, G, hd)
 case = {
     'name': 'yarn_gqa_attention_factor_in_cos_sin',
     'scaling': dict(rope_dim=hd, base=10000.0, factor=16.0, original=8),
     'options': {'dim': d, 'heads': H, 'kvHeads': G, 'headDim': hd, 'positions': 'rope'},
     'x': x.tolist(),
     'weights': {f'w{p}': W[p].reshape(-1).tolist() for p in W},
-    'outputs': attention(x, H, G, hd, W, inv, af).tolist(),
+    'outputs': attention(x, H, G, hd, W, positions='rope', rope_speeds=inv, rope_factor=af).tolist(),
 }
 
 with open('test/fixtures/yarn-numpy.json', 'w') as f:

@@ -8,6 +8,31 @@ export interface RopeScalingBasics {
   readonly originalMaxPositionEmbeddings: number;
 }
 
+/**
+ * RoPE's rotation speeds under a scaling, and the factor Hugging Face multiplies cos and sin by:
+ * what {@link yarnRope} and {@link longRope} return.
+ *
+ * @example
+ * ```ts
+ * import { yarnRope } from 'attnstream';
+ * import type { ScaledRope } from 'attnstream';
+ *
+ * const yarn: ScaledRope = yarnRope({ ropeDim: 64, ropeBase: 150000, factor: 32, originalMaxPositionEmbeddings: 4096, truncate: false });
+ * console.log(yarn.ropeFrequencies.length, yarn.attentionFactor); // 32 1.3465…: 0.1·ln 32 + 1
+ * ```
+ */
+export interface ScaledRope {
+  /** The rotation speeds, for the `ropeFrequencies` option (ropeDim / 2 of them). */
+  readonly ropeFrequencies: Float64Array;
+  /**
+   * Hugging Face multiplies RoPE's cos and sin by this, so a rotated query and key each grow by it
+   * and their dot product by its square. With RoPE over the whole head (ropeDim = headDim, as in
+   * gpt-oss and Phi-3) that is the engine's `scale: attentionFactor ** 2 / Math.sqrt(headDim)`.
+   * Under partial rotary only the rotated numbers grow, which no scale expresses.
+   */
+  readonly attentionFactor: number;
+}
+
 /** `scaling`'s shared fields, checked (INVALID_OPTION naming the field): an even ropeDim, a base > 1, a positive factor and context. */
 export function readRopeScaling(scaling: RopeScalingBasics): { ropeDim: number; base: number; factor: number; original: number } {
   if (scaling === null || typeof scaling !== 'object') invalid('scaling', 'must be an object');

@@ -1,7 +1,7 @@
 import { ropeInverseFrequencies } from '../kernels/rope.js';
 import { invalid, positiveNumber } from './options.js';
 import { readRopeScaling } from './rope-scaling.js';
-import type { RopeScalingBasics } from './rope-scaling.js';
+import type { RopeScalingBasics, ScaledRope } from './rope-scaling.js';
 
 /**
  * A model's YaRN `rope_scaling` (`rope_type: "yarn"` in its Hugging Face config.json: gpt-oss,
@@ -45,7 +45,8 @@ export interface YarnRopeScaling extends RopeScalingBasics {
 }
 
 /**
- * What {@link yarnRope} returns: the speeds and the factor Hugging Face multiplies cos and sin by.
+ * What {@link yarnRope} returns: the speeds and the factor Hugging Face multiplies cos and sin by
+ * ({@link ScaledRope}, the type every scaling helper returns).
  *
  * @example
  * ```ts
@@ -56,17 +57,7 @@ export interface YarnRopeScaling extends RopeScalingBasics {
  * console.log(yarn.ropeFrequencies.length, yarn.attentionFactor); // 32 1.3465…: 0.1·ln 32 + 1
  * ```
  */
-export interface YarnRope {
-  /** The rotation speeds, for the `ropeFrequencies` option (ropeDim / 2 of them). */
-  readonly ropeFrequencies: Float64Array;
-  /**
-   * Hugging Face multiplies RoPE's cos and sin by this, so a rotated query and key each grow by it
-   * and their dot product by its square. With RoPE over the whole head (ropeDim = headDim, as in
-   * gpt-oss) that is the engine's `scale: attentionFactor ** 2 / Math.sqrt(headDim)`. Under
-   * partial rotary only the rotated numbers grow, which no scale expresses.
-   */
-  readonly attentionFactor: number;
-}
+export type YarnRope = ScaledRope;
 
 /**
  * RoPE's rotation speeds and attention factor under YaRN scaling: Hugging Face's
