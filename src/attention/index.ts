@@ -12,6 +12,8 @@ export type { Llama3RopeScaling } from './llama3-rope-frequencies.js';
 export { yarnRope } from './yarn-rope.js';
 export type { YarnRope, YarnRopeScaling } from './yarn-rope.js';
 export { longRope } from './long-rope.js';
+export { dynamicNtkRopeFrequencies } from './dynamic-ntk-rope-frequencies.js';
+export type { DynamicNtkRopeScaling } from './dynamic-ntk-rope-frequencies.js';
 export type { LongRopeScaling } from './long-rope.js';
 export type { ScaledRope } from './rope-scaling.js';
 export type { AttentionStack, AttentionStackOptions, StackStats } from './create-attention-stack.js';
