@@ -56,7 +56,8 @@ export function dynamicNtkRopeFrequencies(scaling: DynamicNtkRopeScaling): Float
   const { ropeDim, base, factor, original } = readRopeScaling(scaling);
   if (ropeDim < 4) invalid('ropeDim', `must be at least 4 (the base's exponent is ropeDim / (ropeDim − 2)), got ${ropeDim}`);
   const length = Math.max(positiveInteger(scaling.contextLength, 'contextLength'), original);
-  const grown = base * Math.pow((factor * length) / original - (factor - 1), ropeDim / (ropeDim - 2));
+  // Hugging Face's factor·L / original − (factor − 1), written so that it is exactly 1 at L = original.
+  const grown = base * Math.pow(1 + (factor * (length - original)) / original, ropeDim / (ropeDim - 2));
   if (!Number.isFinite(grown)) invalid('contextLength', `makes the base overflow (${grown}) with factor ${factor} over ${original} tokens`);
   return ropeInverseFrequencies(ropeDim, grown);
 }
