@@ -80,7 +80,7 @@ export function performanceMarkdown(r: BenchResults, plotFile: string | null): s
     const ours = rows.find((x) => x.id === 'attnstream')?.tokensPerSecond?.median;
     out.push(`## Streaming ${tokens.toLocaleString('en-US')} tokens (H = ${heads}, D = ${headDim})`);
     out.push('');
-    out.push('From an empty cache, each token appended then attended over the whole prefix; whole streams timed, interleaved across implementations.');
+    out.push('From an empty cache, each token appended then attended over the whole prefix; whole streams timed, interleaved across implementations, after one untimed short stream each (compiled code, memory mapped).');
     out.push('');
     out.push('| implementation | tokens/s (median) | min–max | runs | attnstream ÷ it | agrees |');
     out.push('|---|---:|---:|---:|---:|---:|');
