@@ -13,9 +13,6 @@ import type { AttentionStep } from './step.js';
 import { assertFinite, finiteInTypeScript, readVector } from './vector.js';
 import type { FiniteCheck, Vector } from './vector.js';
 
-/** The options of self-attention that place keys in a stream: cross-attention has none of them. */
-const STREAM_OPTIONS = ['positions', 'ropeBase', 'ropePositions', 'ropeDim', 'ropeStyle', 'ropeFrequencies', 'window', 'sinks', 'retain', 'lookahead'] as const;
-
 /**
  * Options of {@link createCrossAttention}: those of {@link createAttention} that do not place keys
  * in a stream (no positions, windows, sinks or look-ahead). `weights` project the queries (wq,
@@ -28,7 +25,27 @@ const STREAM_OPTIONS = ['positions', 'ropeBase', 'ropePositions', 'ropeDim', 'ro
  * const options: CrossAttentionOptions = { dim: 8, heads: 2, precision: 'float64' };
  * ```
  */
-export type CrossAttentionOptions = Omit<AttentionOptions, (typeof STREAM_OPTIONS)[number]>;
+export type CrossAttentionOptions = Omit<
+  AttentionOptions,
+  'positions' | 'ropeBase' | 'ropePositions' | 'ropeDim' | 'ropeStyle' | 'ropeFrequencies' | 'window' | 'sinks' | 'retain' | 'lookahead'
+>;
+
+/**
+ * The options of self-attention that place keys in a stream, which cross-attention refuses by
+ * name: exactly those CrossAttentionOptions leaves out (`satisfies` keeps the two lists equal).
+ */
+const STREAM_OPTIONS = Object.keys({
+  positions: true,
+  ropeBase: true,
+  ropePositions: true,
+  ropeDim: true,
+  ropeStyle: true,
+  ropeFrequencies: true,
+  window: true,
+  sinks: true,
+  retain: true,
+  lookahead: true,
+} satisfies Record<Exclude<keyof AttentionOptions, keyof CrossAttentionOptions>, true>);
 
 /**
  * Attention of queries over a fixed memory: an encoder-decoder model's cross-attention (Whisper,

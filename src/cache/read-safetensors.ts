@@ -30,8 +30,15 @@ export type SafetensorsData = Float64Array | Float32Array | Int32Array | Int8Arr
 export interface SafetensorsFile {
   /** The header's `__metadata__` strings (empty when it has none). */
   readonly metadata: Readonly<Record<string, string>>;
-  /** Every tensor's name, dtype as the file gives it (`"BF16"`, `"F32"`, …) and shape, in the header's order. */
-  readonly tensors: readonly { readonly name: string; readonly dtype: string; readonly shape: readonly number[] }[];
+  /** Every tensor's name, dtype and shape, in the header's order. */
+  readonly tensors: readonly {
+    /** The tensor's name in the header (`"model.layers.0.self_attn.q_proj.weight"`). */
+    readonly name: string;
+    /** Its dtype as the file gives it (`"BF16"`, `"F32"`, …). */
+    readonly dtype: string;
+    /** Its shape, outermost first. */
+    readonly shape: readonly number[];
+  }[];
   /**
    * A tensor's numbers, row-major, in a fresh array: F32, F16 and BF16 as a Float32Array (both
    * half-precision kinds widen exactly), F64 as a Float64Array, I32 and I8 as such.
