@@ -24,7 +24,7 @@ import type { SnapshotOptions } from './snapshot-state.js';
 import type { EngineState } from './snapshot-state.js';
 import { MAX_STREAM_LENGTH } from './step.js';
 import type { AttentionStep } from './step.js';
-import { assertFinite, finiteInTypeScript, readVector } from './vector.js';
+import { assertFinite, finiteCheck, readVector } from './vector.js';
 import type { FiniteCheck, Vector } from './vector.js';
 
 /**
@@ -233,7 +233,7 @@ export class AttentionEngine implements Attention {
     const arena = kernelArena(o);
     this.headAttention = new HeadAttention(o, this.cache, arena);
     this.arenaWeights = shared !== null ? shared.retain() : arena === null ? null : ArenaWeights.copy(arena, o);
-    this.finite = arena === null ? finiteInTypeScript : (row) => arena.allFinite(row);
+    this.finite = finiteCheck(arena);
     this.qkv = [['wq', this.q], ['wk', this.k], ['wv', this.v]];
   }
 

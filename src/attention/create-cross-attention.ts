@@ -10,7 +10,7 @@ import { invalid, resolveOptions } from './options.js';
 import type { AttentionOptions, ResolvedOptions } from './options.js';
 import { projectOutputs, projectRows } from './project-weights.js';
 import type { AttentionStep } from './step.js';
-import { assertFinite, finiteInTypeScript, readVector } from './vector.js';
+import { assertFinite, finiteCheck, readVector } from './vector.js';
 import type { FiniteCheck, Vector } from './vector.js';
 
 /**
@@ -137,7 +137,7 @@ class CrossAttentionEngine implements CrossAttention {
     this.cache = newCache(o);
     this.heads = new HeadAttention(o, this.cache, arena);
     this.copy = arena === null ? null : ArenaWeights.copy(arena, o);
-    this.finite = arena === null ? finiteInTypeScript : (row) => arena.allFinite(row);
+    this.finite = finiteCheck(arena);
   }
 
   get memoryLength(): number {

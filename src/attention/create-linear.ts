@@ -1,11 +1,12 @@
 import { AttentionError, describeValue } from '../errors.js';
 import { addBias } from '../kernels/add-bias.js';
 import { matMatTransposed } from '../kernels/mat-mat.js';
-import { ThreadPool } from '../kernels/wasm/thread-pool.js';
-import { wasmArena, wasmKernelsAvailable } from '../kernels/wasm/wasm-arena.js';
+import type { ThreadPool } from '../kernels/wasm/thread-pool.js';
+import { wasmKernelsAvailable } from '../kernels/wasm/wasm-arena.js';
 import { ArenaWeights } from './arena-weights.js';
-import { invalid, matrix, MAX_WIDTH, positiveInteger } from './options.js';
-import { assertFinite, finiteInTypeScript, readVector } from './vector.js';
+import { kernelArena } from './kernel-arena.js';
+import { invalid, kernelChoiceOf, matrix, MAX_WIDTH, positiveInteger, threadPoolOf } from './options.js';
+import { assertFinite, finiteCheck, readVector } from './vector.js';
 import type { FiniteCheck, Vector } from './vector.js';
 
 /**
@@ -132,18 +133,15 @@ class LinearLayer implements Linear {
     if (this.rows * this.cols > 2 ** 30) invalid('rows', `must keep rows·cols at most 2^30 numbers (4 GiB of float32), got ${this.rows}·${this.cols}`);
     const weight = matrix(options.weight, this.rows, this.cols, 'weight', Float32Array) as Float32Array;
     this.bias = options.bias === undefined ? null : (matrix(options.bias, 1, this.rows, 'bias', Float32Array) as Float32Array);
-    const choice = options.kernels ?? 'auto';
-    if (choice !== 'auto' && choice !== 'js') invalid('kernels', `must be 'auto' or 'js', got ${describeValue(choice)}`);
-    const pool = options.threads ?? null;
+    const wasm = kernelChoiceOf(options.kernels) === 'auto' && wasmKernelsAvailable();
+    const pool = threadPoolOf(options.threads, wasm, "kernels 'auto' on a runtime with WebAssembly SIMD");
     this.pool = pool;
-    if (pool !== null && !(pool instanceof ThreadPool)) invalid('threads', 'must be a ThreadPool from createThreadPool (attnstream/threads)');
-    if (pool !== null && (choice === 'js' || !wasmKernelsAvailable())) invalid('threads', "needs the WebAssembly kernels: kernels 'auto' on a runtime with WebAssembly SIMD");
-    const arena = pool !== null ? pool.arena : choice === 'auto' && wasmKernelsAvailable() ? wasmArena() : null;
+    const arena = kernelArena({ threads: pool, kernels: wasm ? 'wasm' : 'js' });
     this.copy = arena === null ? null : ArenaWeights.copyMatrices(arena, pool, [{ name: 'weight', data: weight, rows: this.rows, cols: this.cols }]);
     // Once the kernels hold the weights, a second copy here would double a large layer's memory.
     this.weight = this.copy === null ? weight : null;
     this.kernels = this.copy === null ? 'js' : 'wasm';
-    this.finite = arena === null ? finiteInTypeScript : (row) => arena.allFinite(row);
+    this.finite = finiteCheck(arena);
     this.x = new Float64Array(this.cols);
   }
 

@@ -366,21 +366,14 @@ export function resolveOptions(options: AttentionOptions): ResolvedOptions {
   if (cacheDtype !== 'int8' && cacheDtype !== precision) {
     invalid('cacheDtype', `must be 'int8' or the precision ('${precision}'), got ${describeValue(cacheDtype)}`);
   }
-  const kernelChoice = options.kernels ?? 'auto';
-  if (kernelChoice !== 'auto' && kernelChoice !== 'js') invalid('kernels', `must be 'auto' or 'js', got ${describeValue(kernelChoice)}`);
+  const kernelChoice = kernelChoiceOf(options.kernels);
   // float64 caches (and int8 ones of a float64 engine, whose keys are float64 while a block fills) keep the TypeScript path.
   const simdCache = cacheDtype === 'float32' || (cacheDtype === 'int8' && precision === 'float32');
   const cap = options.scoreCap ?? null;
   const scoreCap = cap === null ? null : positiveNumber(cap, 'scoreCap');
   const sinkLogits = options.sinkLogits === undefined ? null : readNumbers(options.sinkLogits, heads, 'sinkLogits', 'one per query head', () => true, 'a finite number');
   const kernels = kernelChoice === 'auto' && simdCache && wasmKernelsAvailable() ? 'wasm' : 'js';
-  const threads = options.threads ?? null;
-  if (threads !== null) {
-    if (!(threads instanceof ThreadPool)) invalid('threads', 'must be a ThreadPool from createThreadPool (attnstream/threads)');
-    if (kernels !== 'wasm') {
-      invalid('threads', "needs the WebAssembly kernels: precision 'float32' (cacheDtype 'float32' or 'int8') and kernels 'auto'");
-    }
-  }
+  const threads = threadPoolOf(options.threads, kernels === 'wasm', "precision 'float32' (cacheDtype 'float32' or 'int8') and kernels 'auto'");
   const withWeights = options.withWeights ?? false;
   if (typeof withWeights !== 'boolean') invalid('withWeights', `must be a boolean, got ${describeValue(withWeights)}`);
 
@@ -461,6 +454,25 @@ export function assertProjects(o: ResolvedOptions, operation: string): void {
 
 /** Every field of {@link AttentionWeights}: the matrices, then their biases. */
 export const WEIGHT_NAMES = ['wq', 'wk', 'wv', 'wo', 'bq', 'bk', 'bv', 'bo'] as const;
+
+/** The `kernels` option (of an engine or a linear layer), checked: 'auto', the default, or 'js'. */
+export function kernelChoiceOf(value: unknown): 'auto' | 'js' {
+  const choice = value ?? 'auto';
+  if (choice !== 'auto' && choice !== 'js') invalid('kernels', `must be 'auto' or 'js', got ${describeValue(choice)}`);
+  return choice;
+}
+
+/**
+ * The `threads` option, checked: a ThreadPool, which runs only the WebAssembly kernels (`wasm`:
+ * whether the caller will run them; `needs`: what they take, for the refusal), or null for none.
+ */
+export function threadPoolOf(value: unknown, wasm: boolean, needs: string): ThreadPool | null {
+  const threads = value ?? null;
+  if (threads === null) return null;
+  if (!(threads instanceof ThreadPool)) invalid('threads', 'must be a ThreadPool from createThreadPool (attnstream/threads)');
+  if (!wasm) invalid('threads', `needs the WebAssembly kernels: ${needs}`);
+  return threads;
+}
 
 /** A list option (ropeFrequencies, sinkLogits), checked: `count` finite numbers that `accept` takes, copied. */
 function readNumbers(given: Vector, count: number, field: string, counted: string, accept: (value: number) => boolean, rule: string): Float64Array {

@@ -1,6 +1,7 @@
 import { AttentionError, describeValue } from '../errors.js';
 import { allFinite } from '../kernels/all-finite.js';
 import type { FloatArray } from '../kernels/index.js';
+import type { WasmArena } from '../kernels/wasm/wasm-arena.js';
 
 /**
  * Any list of numbers: `number[]`, `Float32Array`, `Float64Array`. Inputs are copied, so the
@@ -25,6 +26,11 @@ export type FiniteCheck = (row: FloatArray) => boolean;
 
 /** The TypeScript {@link FiniteCheck}. */
 export const finiteInTypeScript: FiniteCheck = (row) => allFinite(row, 0, row.length);
+
+/** The {@link FiniteCheck} of rows bound for `arena`'s kernels (their SIMD check), or the TypeScript one without an arena. */
+export function finiteCheck(arena: WasmArena | null): FiniteCheck {
+  return arena === null ? finiteInTypeScript : (row) => arena.allFinite(row);
+}
 
 /**
  * Copies `x` into `out[outOffset …]` after checking that it is an array of `expected` numbers,
