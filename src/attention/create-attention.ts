@@ -24,7 +24,7 @@ import type { SnapshotOptions } from './snapshot-state.js';
 import type { EngineState } from './snapshot-state.js';
 import { MAX_STREAM_LENGTH } from './step.js';
 import type { AttentionStep } from './step.js';
-import { assertFinite, finiteCheck, readVector } from './vector.js';
+import { assertFinite, assertRowsFinite, finiteCheck, readVector } from './vector.js';
 import type { FiniteCheck, Vector } from './vector.js';
 
 /**
@@ -346,14 +346,7 @@ export class AttentionEngine implements Attention {
     const qw = o.heads * o.headDim;
     const kw = o.kvHeads * o.headDim;
     const [qs, ks, vs] = projectRows(o, this.arenaWeights, ['wq', 'wk', 'wv'], x, n) as [FloatArray, FloatArray, FloatArray];
-    // One check over every row; the row-by-row scan only names the one that overflowed.
-    if (!(this.finite(qs) && this.finite(ks) && this.finite(vs))) {
-      for (let i = 0; i < n; i++) {
-        assertFinite(qs.subarray(i * qw, (i + 1) * qw), qw, 'projected query', token(i));
-        assertFinite(ks.subarray(i * kw, (i + 1) * kw), kw, 'projected key', token(i));
-        assertFinite(vs.subarray(i * kw, (i + 1) * kw), kw, 'projected value', token(i));
-      }
-    }
+    assertRowsFinite([[qs, qw, 'projected query'], [ks, kw, 'projected key'], [vs, kw, 'projected value']], n, token, this.finite);
     return { qs, ks, vs };
   }
 

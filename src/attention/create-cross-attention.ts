@@ -10,7 +10,7 @@ import { invalid, resolveOptions } from './options.js';
 import type { AttentionOptions, ResolvedOptions } from './options.js';
 import { projectOutputs, projectRows } from './project-weights.js';
 import type { AttentionStep } from './step.js';
-import { assertFinite, finiteCheck, readVector } from './vector.js';
+import { assertRowsFinite, finiteCheck, readVector } from './vector.js';
 import type { FiniteCheck, Vector } from './vector.js';
 
 /**
@@ -155,10 +155,7 @@ class CrossAttentionEngine implements CrossAttention {
     const n = rows.length;
     const kw = o.kvHeads * o.headDim;
     const [ks, vs] = projectRows(o, this.copy, ['wk', 'wv'], this.read(rows, 'memory', 0), n) as [FloatArray, FloatArray];
-    for (let t = 0; t < n; t++) {
-      assertFinite(ks.subarray(t * kw, (t + 1) * kw), kw, 'projected key', t, this.finite);
-      assertFinite(vs.subarray(t * kw, (t + 1) * kw), kw, 'projected value', t, this.finite);
-    }
+    assertRowsFinite([[ks, kw, 'projected key'], [vs, kw, 'projected value']], n, (t) => t, this.finite);
     // Every row checked: only now does the old memory go.
     this.cache.clear();
     for (let t = 0; t < n; t++) this.cache.append(ks.subarray(t * kw, (t + 1) * kw), vs.subarray(t * kw, (t + 1) * kw), null);
@@ -193,7 +190,7 @@ class CrossAttentionEngine implements CrossAttention {
     const n = xs.length;
     const qw = o.heads * o.headDim;
     const [qs] = projectRows(o, this.copy, ['wq'], this.read(xs, 'x', this.attended), n) as [FloatArray];
-    for (let t = 0; t < n; t++) assertFinite(qs.subarray(t * qw, (t + 1) * qw), qw, 'projected query', this.attended + t, this.finite);
+    assertRowsFinite([[qs, qw, 'projected query']], n, (t) => this.attended + t, this.finite);
     const keys = { sinkEnd: 0, from: 0, to: count };
     const wo = o.weights === null ? null : o.weights.wo;
     const headOut = this.heads.headOut;

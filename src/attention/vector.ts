@@ -106,6 +106,24 @@ export function assertFinite(a: FloatArray, n: number, field: string, token: num
   }
 }
 
+/**
+ * {@link assertFinite} over `n` rows of several arrays at once (`[array, width, field]`, row i of
+ * each at `i·width`): one check over every array; only when it fails, the row-by-row scan that
+ * names the first overflow in row order (within a row, in the order given), row i as token
+ * `token(i)`.
+ */
+export function assertRowsFinite(
+  parts: readonly (readonly [FloatArray, number, string])[],
+  n: number,
+  token: (i: number) => number,
+  finite: FiniteCheck = finiteInTypeScript,
+): void {
+  if (parts.every(([rows]) => finite(rows))) return;
+  for (let i = 0; i < n; i++) {
+    for (const [rows, width, field] of parts) assertFinite(rows.subarray(i * width, (i + 1) * width), width, field, token(i));
+  }
+}
+
 function describe(x: unknown): string {
   if (x === null) return 'null';
   if (Array.isArray(x)) return 'an array';
