@@ -12,13 +12,7 @@ import json
 import struct
 import numpy as np
 
-def bf16_bits(x):
-    u = np.asarray(x, dtype=np.float32).view(np.uint32).astype(np.uint64)
-    rounded = (u + 0x7FFF + ((u >> 16) & 1)) >> 16
-    return rounded.astype(np.uint16)
-
-def bf16_values(bits):
-    return (bits.astype(np.uint32) << 16).view(np.float32).astype(np.float64)
+from bfloat16 import bf16_bits, bf16_values
 
 rng = np.random.default_rng(20261129)
 f16 = np.array([[0.0, -0.0, 1.0, -2.5], [65504.0, 6e-8, 1e-5, np.inf], [-np.inf, 0.1, -3.140625, 1234.5]], dtype=np.float16)

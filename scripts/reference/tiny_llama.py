@@ -2,7 +2,7 @@
 Llama-architecture decoder (random weights rounded to bfloat16, stored as BF16 under Hugging Face's
 tensor names) and its logits for a token sequence, computed by numpy in float64 from the
 architecture's formulas: token embedding; per layer RMSNorm → attention (q/k/v/o projections,
-grouped-query heads, rotate-half RoPE, causal softmax of q·k/√head_dim) → residual, RMSNorm →
+grouped-query heads, rotate-half RoPE, causal softmax of q·k/√head_dim: attention_reference.py's) → residual, RMSNorm →
 SwiGLU MLP (down(silu(gate(x))·up(x))) → residual; final RMSNorm; lm_head. The outside reference for
 examples/tiny-llama.ts, which runs the same file with attnstream's public API.
 Run from the repository root: python3 scripts/reference/tiny_llama.py
@@ -11,16 +11,13 @@ import json
 import struct
 import numpy as np
 
+from attention_reference import attention
+from bfloat16 import bf16_bits, bf16_values
+
 config = {'vocab_size': 40, 'hidden_size': 16, 'num_attention_heads': 4, 'num_key_value_heads': 2, 'head_dim': 4,
           'intermediate_size': 32, 'num_hidden_layers': 2, 'rope_theta': 10000.0, 'rms_norm_eps': 1e-5}
 tokens = [3, 14, 7, 1, 25, 9, 9, 30]
 rng = np.random.default_rng(20261129)
-
-def bf16(x):
-    """x rounded to bfloat16 (nearest, ties to even), as float64, and its bits."""
-    u = np.asarray(x, dtype=np.float32).view(np.uint32).astype(np.uint64)
-    bits = ((u + 0x7FFF + ((u >> 16) & 1)) >> 16).astype(np.uint16)
-    return (bits.astype(np.uint32) << 16).view(np.float32).astype(np.float64), bits
 
 E, H, G, D, F, V = (config[k] for k in ('hidden_size', 'num_attention_heads', 'num_key_value_heads', 'head_dim', 'intermediate_size', 'vocab_size'))
 shapes = {'model.embed_tokens.weight': (V, E), 'model.norm.weight': (E,), 'lm_head.weight': (V, E)}
@@ -33,34 +30,19 @@ for l in range(config['num_hidden_layers']):
 W, bits = {}, {}
 for name, shape in shapes.items():
     raw = 1.0 + 0.1 * rng.standard_normal(shape) if name.endswith('norm.weight') else rng.standard_normal(shape) / np.sqrt(shape[-1])
-    W[name], bits[name] = bf16(raw)
+    bits[name] = bf16_bits(raw)
+    W[name] = bf16_values(bits[name])
 
 def rms_norm(x, w):
     return x / np.sqrt(np.mean(x * x) + config['rms_norm_eps']) * w
 
-def rope(u, p):
-    half = D // 2
-    inv = config['rope_theta'] ** (-np.arange(half) * 2.0 / D)
-    c, s = np.cos(p * inv), np.sin(p * inv)
-    return np.concatenate([u[:half] * c - u[half:] * s, u[half:] * c + u[:half] * s])
-
 h = [W['model.embed_tokens.weight'][t].copy() for t in tokens]
 for l in range(config['num_hidden_layers']):
     p = f'model.layers.{l}.'
-    x = [rms_norm(v, W[p + 'input_layernorm.weight']) for v in h]
-    q = [W[p + 'self_attn.q_proj.weight'] @ v for v in x]
-    k = [W[p + 'self_attn.k_proj.weight'] @ v for v in x]
-    v_ = [W[p + 'self_attn.v_proj.weight'] @ v for v in x]
-    for i in range(len(h)):
-        heads = []
-        for hh in range(H):
-            g = hh // (H // G)
-            qh = rope(q[i][hh * D:(hh + 1) * D], i)
-            s = np.array([np.dot(qh, rope(k[j][g * D:(g + 1) * D], j)) for j in range(i + 1)]) / np.sqrt(D)
-            a = np.exp(s - s.max())
-            a /= a.sum()
-            heads.append(sum(a[j] * v_[j][g * D:(g + 1) * D] for j in range(i + 1)))
-        h[i] = h[i] + W[p + 'self_attn.o_proj.weight'] @ np.concatenate(heads)
+    x = np.array([rms_norm(v, W[p + 'input_layernorm.weight']) for v in h])
+    Wl = {m: W[p + f'self_attn.{m}_proj.weight'] for m in 'qkvo'}
+    a = attention(x, H, G, D, Wl, positions='rope', rope_speeds=config['rope_theta'] ** (-np.arange(D // 2) * 2.0 / D))
+    h = [h[i] + a[i] for i in range(len(h))]
     for i in range(len(h)):
         y = rms_norm(h[i], W[p + 'post_attention_layernorm.weight'])
         gate, up = W[p + 'mlp.gate_proj.weight'] @ y, W[p + 'mlp.up_proj.weight'] @ y
