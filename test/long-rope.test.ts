@@ -90,22 +90,30 @@ describe('longRope: Hugging Face rope_scaling "longrope" (Phi-3)', () => {
       ropeDim: 8, ropeBase: 10000, factor: 32, originalMaxPositionEmbeddings: 4096,
       shortFactor: [1, 1, 1, 1], longFactor: [1, 2, 4, 8], contextLength: 8192,
     };
-    const bad: [Partial<Record<keyof LongRopeScaling, unknown>>, string][] = [
+    const bad: [Partial<Record<keyof LongRopeScaling, unknown>>, string, RegExp?][] = [
       [{ ropeDim: 7 }, 'ropeDim'],
       [{ ropeBase: 0.5 }, 'ropeBase'],
       [{ factor: -1 }, 'factor'],
       [{ originalMaxPositionEmbeddings: 0 }, 'originalMaxPositionEmbeddings'],
       [{ contextLength: 1.5 }, 'contextLength'],
       [{ contextLength: 0 }, 'contextLength'],
-      [{ longFactor: [1, 2, 4] }, 'longFactor'],
       [{ longFactor: 'x' }, 'longFactor'],
-      [{ longFactor: [1, 2, 0, 8] }, 'longFactor[2]'],
-      [{ shortFactor: [1, 1, Number.NaN, 1] }, 'shortFactor[2]'],
-      [{ shortFactor: [1, 1, 1, 1], contextLength: 100, longFactor: [1, 2, Infinity, 8] }, 'longFactor[2]'],
+      [{ longFactor: [1, 2, 0, 8] }, 'longFactor', /element 2 must be a finite number > 0, got 0/],
+      [{ shortFactor: [1, 1, Number.NaN, 1] }, 'shortFactor', /element 2 .*NaN/],
+      [{ shortFactor: [1, 1, 1, 1], contextLength: 100, longFactor: [1, 2, Infinity, 8] }, 'longFactor', /element 2 .*Infinity/],
       [{ attentionFactor: 0 }, 'attentionFactor'],
     ];
-    for (const [change, field] of bad) {
-      expect(() => longRope({ ...phi3, ...change } as LongRopeScaling), field).toThrow(expect.objectContaining({ code: 'INVALID_OPTION', details: expect.objectContaining({ field }) }));
+    for (const [change, field, message = /./] of bad) {
+      const call = () => longRope({ ...phi3, ...change } as LongRopeScaling);
+      expect(call, field).toThrow(expect.objectContaining({ code: 'INVALID_OPTION', details: expect.objectContaining({ field }) }));
+      expect(call, field).toThrow(message);
+    }
+    // A list of the wrong length, as any vector of the wrong length, whichever list the length picks.
+    for (const change of [{ longFactor: [1, 2, 4] }, { shortFactor: [1, 1, 1, 1, 1] }]) {
+      const field = Object.keys(change)[0]!;
+      expect(() => longRope({ ...phi3, ...change })).toThrow(
+        expect.objectContaining({ code: 'DIMENSION_MISMATCH', details: expect.objectContaining({ field, expected: 4 }) }),
+      );
     }
     expect(() => longRope(undefined as unknown as LongRopeScaling)).toThrow(expect.objectContaining({ code: 'INVALID_OPTION' }));
   });

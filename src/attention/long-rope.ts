@@ -1,5 +1,5 @@
 import { ropeInverseFrequencies } from '../kernels/rope.js';
-import { invalid, positiveInteger, positiveNumber } from './options.js';
+import { positiveInteger, positiveNumber, readNumbers } from './options.js';
 import { readRopeScaling } from './rope-scaling.js';
 import type { RopeScalingBasics, ScaledRope } from './rope-scaling.js';
 
@@ -59,7 +59,8 @@ export interface LongRopeScaling extends RopeScalingBasics {
  * `1 / (λ_m · ropeBase^(2m / ropeDim))`; the attention factor is `attentionFactor` when given,
  * else `√(1 + ln factor / ln originalMaxPositionEmbeddings)` (1 for factor ≤ 1). Hugging Face
  * computes the speeds in float32; these are the formula's, within float32's rounding of them.
- * Refuses what the formula cannot take with INVALID_OPTION (`field` e.g. `"longFactor"`).
+ * Refuses what the formula cannot take with INVALID_OPTION (`field` e.g. `"longFactor"`), a factor
+ * list of the wrong length with DIMENSION_MISMATCH.
  *
  * @example
  * ```ts
@@ -98,10 +99,7 @@ export function longRope(scaling: LongRopeScaling): ScaledRope {
   return { ropeFrequencies: speeds, attentionFactor };
 }
 
-/** `list` as `count` finite positive numbers; INVALID_OPTION naming `field` otherwise. */
-function divisorsOf(list: unknown, field: string, count: number): readonly number[] {
-  if (!Array.isArray(list)) invalid(field, `must be an array of ${count} numbers (ropeDim / 2)`);
-  if (list.length !== count) invalid(field, `must hold ropeDim / 2 = ${count} numbers, got ${list.length}`);
-  list.forEach((x, m) => positiveNumber(x, `${field}[${m}]`));
-  return list as readonly number[];
+/** `list` as `count` finite positive numbers: the library's list-option check. */
+function divisorsOf(list: unknown, field: string, count: number): Float64Array {
+  return readNumbers(list as ArrayLike<number>, count, field, 'ropeDim / 2', (x) => x > 0, 'a finite number > 0');
 }

@@ -474,8 +474,12 @@ export function threadPoolOf(value: unknown, wasm: boolean, needs: string): Thre
   return threads;
 }
 
-/** A list option (ropeFrequencies, sinkLogits), checked: `count` finite numbers that `accept` takes, copied. */
-function readNumbers(given: Vector, count: number, field: string, counted: string, accept: (value: number) => boolean, rule: string): Float64Array {
+/**
+ * A list option (ropeFrequencies, sinkLogits, longRope's factors), checked: `count` finite numbers
+ * that `accept` takes, copied. A wrong count is DIMENSION_MISMATCH, as for every vector; anything
+ * else INVALID_OPTION naming `field` and the element.
+ */
+export function readNumbers(given: Vector, count: number, field: string, counted: string, accept: (value: number) => boolean, rule: string): Float64Array {
   if (given === null || typeof given !== 'object' || typeof given.length !== 'number') invalid(field, `must be an array of ${count} numbers (${counted})`);
   if (given.length !== count) {
     throw new AttentionError('DIMENSION_MISMATCH', `${field}: expected ${count} numbers (${counted}), got ${given.length}`, { field, expected: count, actual: given.length });
