@@ -4,6 +4,7 @@ import { PagedKVCache } from '../src/cache/index.js';
 import { readValueRow } from '../src/cache/value-layout.js';
 import { quantizeColumnsInt8 } from '../src/kernels/quantize-int8.js';
 import { wasmArena } from '../src/kernels/wasm/wasm-arena.js';
+import type { ArenaPool } from '../src/kernels/wasm/wasm-arena.js';
 
 /** Key and value of kv head g, channel c, at position p in the model: a number only (p, g, c, stamp) determine. */
 const entry = (stamp: number, g: number, c: number) => stamp * 100 + g * 10 + c;
@@ -85,7 +86,7 @@ describe('PagedKVCache against a model (a plain array of stamps per cache)', () 
       fc.property(fc.integer({ min: 1, max: 5 }), fc.integer({ min: 1, max: 2 }), fc.integer({ min: 1, max: 9 }), fc.array(op, { maxLength: 80 }), room, (blockSize, kvHeads, headDim, ops, limit) => {
         let allocations = 0;
         const arena = Object.create(real) as typeof real;
-        arena.allocate = (bytes: number) => (limit !== undefined && allocations++ >= limit ? -1 : real.allocate(bytes));
+        arena.allocate = (bytes: number, pool?: ArenaPool) => (limit !== undefined && allocations++ >= limit ? -1 : real.allocate(bytes, pool));
         const layout = { kvHeads, headDim, queryWidth: 0, blockSize, Float: Float32Array, int8: true };
         const inArena = [new PagedKVCache({ ...layout, arena })];
         const plain = [new PagedKVCache(layout)];
@@ -162,7 +163,7 @@ describe('PagedKVCache against a model (a plain array of stamps per cache)', () 
     // The arena's own allocator, refusing everything once the first block stands: as at 4 GiB.
     let grown = false;
     const full = Object.create(arena) as typeof arena;
-    full.allocate = (bytes: number) => (grown ? -1 : arena.allocate(bytes));
+    full.allocate = (bytes: number, pool?: ArenaPool) => (grown ? -1 : arena.allocate(bytes, pool));
     const cache = new PagedKVCache({ kvHeads: 2, headDim: 3, queryWidth: 0, blockSize: 4, Float: Float32Array, int8: true, arena: full });
     const keys = Array.from({ length: 10 }, (_, t) => Float32Array.from({ length: 6 }, (_, n) => Math.sin(t + n)));
     for (const k of keys) {

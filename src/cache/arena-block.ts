@@ -11,8 +11,8 @@ interface Regions {
 // A block a fork dropped without dispose() is never released by the cache: give its memory back
 // when the block itself is collected.
 const collected = new FinalizationRegistry<Regions>(({ arena, keys, values, bytes }) => {
-  arena.release(keys, bytes);
-  arena.release(values, bytes);
+  arena.release(keys, bytes, 'keys');
+  arena.release(values, bytes, 'values');
 });
 
 /**
@@ -40,11 +40,11 @@ export class ArenaBlock implements KVBlock {
   /** A block of `length` floats each of keys and values, or null when the arena is full. */
   static allocate(arena: WasmArena, length: number, queries: Float32Array | null): ArenaBlock | null {
     const bytes = 4 * length;
-    const keys = arena.allocate(bytes);
+    const keys = arena.allocate(bytes, 'keys');
     if (keys < 0) return null;
-    const values = arena.allocate(bytes);
+    const values = arena.allocate(bytes, 'values');
     if (values < 0) {
-      arena.release(keys, bytes);
+      arena.release(keys, bytes, 'keys');
       return null;
     }
     return new ArenaBlock(arena, length, keys, values, queries);
@@ -80,8 +80,8 @@ export class ArenaBlock implements KVBlock {
   /** Gives the memory back to the arena; the block must not be used afterwards. */
   free(): void {
     collected.unregister(this);
-    this.arena.release(this.keysByteOffset, 4 * this.length);
-    this.arena.release(this.valuesByteOffset, 4 * this.length);
+    this.arena.release(this.keysByteOffset, 4 * this.length, 'keys');
+    this.arena.release(this.valuesByteOffset, 4 * this.length, 'values');
   }
 
   private refresh(): void {

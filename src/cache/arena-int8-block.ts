@@ -1,14 +1,16 @@
-import type { WasmArena } from '../kernels/wasm/wasm-arena.js';
+import type { ArenaPool, WasmArena } from '../kernels/wasm/wasm-arena.js';
 import type { KVBlock } from './kv-block.js';
 
 /** The arena regions a block holds now, by name: byte offset and size, mutable as keys change form. */
 type Regions = { arena: WasmArena; held: Map<Region, { offset: number; bytes: number }> };
 type Region = 'keys' | 'keysInt8' | 'keyScales' | 'valuesInt8' | 'valueScales';
+/** The arena pool of each region: keys and values in pools of their own, laid out block after block. */
+const POOLS: Record<Region, ArenaPool> = { keys: 'keys', keysInt8: 'keys', keyScales: 'common', valuesInt8: 'values', valueScales: 'common' };
 
 // A block a fork dropped without dispose() is never released by the cache: give its memory back
 // when the block itself is collected.
 const collected = new FinalizationRegistry<Regions>(({ arena, held }) => {
-  for (const { offset, bytes } of held.values()) arena.release(offset, bytes);
+  for (const [region, { offset, bytes }] of held) arena.release(offset, bytes, POOLS[region]);
 });
 
 /** What assigning an array to an {@link ArenaInt8Block} throws when the arena cannot grow to hold it (4 GiB). */
@@ -154,7 +156,7 @@ export class ArenaInt8Block implements KVBlock {
   private hold(region: Region): boolean {
     const { arena, held } = this.regions;
     if (held.has(region)) return true;
-    const offset = arena.allocate(this.sizes[region]);
+    const offset = arena.allocate(this.sizes[region], POOLS[region]);
     if (offset < 0) return false;
     held.set(region, { offset, bytes: this.sizes[region] });
     this.views.delete(region);
@@ -164,7 +166,7 @@ export class ArenaInt8Block implements KVBlock {
   private drop(region: Region): void {
     const at = this.regions.held.get(region);
     if (at === undefined) return;
-    this.regions.arena.release(at.offset, at.bytes);
+    this.regions.arena.release(at.offset, at.bytes, POOLS[region]);
     this.regions.held.delete(region);
     this.views.delete(region);
   }

@@ -29,6 +29,15 @@ const MAXIMUM_PAGES = 65536;
 const INITIAL_PAGES = 16;
 /** Numbers {@link WasmArena.allFinite} checks per kernel call: its region's size (128 KB at most). */
 const CHECK_CHUNK = 16384;
+/**
+ * Where a region comes from: cache blocks' keys and values from pools of their own
+ * ({@link WasmArena.allocate}), everything else from the common free lists.
+ */
+export type ArenaPool = 'common' | 'keys' | 'values';
+const POOL_INDEX: Record<ArenaPool, number> = { common: 0, keys: 1, values: 2 };
+/** A keys or values pool takes fresh regions from the top this many bytes at a time (whole regions, at most 16). */
+const POOL_RUN_BYTES = 262144;
+const POOL_RUN_REGIONS = 16;
 
 /**
  * The WebAssembly SIMD kernels (src/kernels/wasm/attention.wat) and the memory they read: every
@@ -79,7 +88,10 @@ export class WasmArena {
   readonly memory: WasmMemory;
   /** The compiled kernels, which a thread pool instantiates again on each worker over the same memory. */
   readonly module: object;
+  /** Free regions by pool and size ({@link freeList}). */
   private readonly free = new Map<number, number[]>();
+  /** The keys and values lists a release made unsorted: sorted (lowest offset last) before the next take. */
+  private readonly unsorted = new Set<number[]>();
   private top = 16;
   /** The step's scratch ({@link WasmArena.scratch}). */
   private readonly scratchRegion = { offset: 0, bytes: 0 };
@@ -132,14 +144,54 @@ export class WasmArena {
   /**
    * The byte offset of a zeroed region of `bytes` bytes, 16-byte aligned, or -1 when the memory
    * cannot grow that far (the caller then keeps its data in plain arrays).
+   *
+   * A cache block's keys and its values come from the `'keys'` and `'values'` pools, which take
+   * fresh regions from the top several at a time (up to 256 KiB, 16 regions) and hand out their
+   * free regions lowest offset first. So consecutive blocks' keys lie one after another, and their
+   * values too, instead of alternating key block, value block: a step reads keys in long runs of
+   * memory, then values. Read from memory (caches cold, as for each layer of a deep model), one kv
+   * head of 64 over 8,192 keys in 64-row blocks took 0.68× the time, over 32,768 keys 0.72×, two
+   * kv heads 0.80×; eight kv heads' blocks already lie in 128 KiB stretches, and took the same.
    */
-  allocate(bytes: number): number {
+  allocate(bytes: number, pool: ArenaPool = 'common'): number {
     const size = roundUp(bytes);
-    const reused = this.free.get(size)?.pop();
+    const list = this.freeList(pool, size);
+    if (this.unsorted.delete(list)) list.sort((a, b) => b - a);
+    const reused = list.pop();
     if (reused !== undefined) {
       new Uint8Array(this.memory.buffer, reused, size).fill(0);
       return reused;
     }
+    return pool === 'common' ? this.grab(size) : this.grabRun(list, size);
+  }
+
+  /** Returns a region from {@link WasmArena.allocate} (with the same pool) for reuse. */
+  release(offset: number, bytes: number, pool: ArenaPool = 'common'): void {
+    const list = this.freeList(pool, roundUp(bytes));
+    list.push(offset);
+    if (pool !== 'common' && list.length > 1) this.unsorted.add(list);
+  }
+
+  private freeList(pool: ArenaPool, size: number): number[] {
+    // Sizes stay below 2³²: one number keys the pool and the size.
+    const key = POOL_INDEX[pool] * 2 ** 32 + size;
+    let list = this.free.get(key);
+    if (list === undefined) this.free.set(key, (list = []));
+    return list;
+  }
+
+  /** A fresh region of `size` bytes for a keys or values pool, whose empty `list` keeps the rest of its run (lowest last). */
+  private grabRun(list: number[], size: number): number {
+    const regions = Math.max(1, Math.min(POOL_RUN_REGIONS, Math.floor(POOL_RUN_BYTES / size)));
+    const base = regions > 1 ? this.grab(regions * size) : -1;
+    // Short of memory for the whole run, one region is still worth having.
+    if (base < 0) return this.grab(size);
+    for (let i = regions - 1; i >= 1; i--) list.push(base + i * size);
+    return base;
+  }
+
+  /** `size` bytes from the top of the memory, grown as needed (never used before, so zero), or -1. */
+  private grab(size: number): number {
     const end = this.top + size;
     if (end > this.memory.buffer.byteLength) {
       const have = this.memory.buffer.byteLength / PAGE;
@@ -157,14 +209,6 @@ export class WasmArena {
     const offset = this.top;
     this.top = end;
     return offset;
-  }
-
-  /** Returns a region from {@link WasmArena.allocate} for reuse. */
-  release(offset: number, bytes: number): void {
-    const size = roundUp(bytes);
-    let list = this.free.get(size);
-    if (list === undefined) this.free.set(size, (list = []));
-    list.push(offset);
   }
 
   /**
