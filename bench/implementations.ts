@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import { SEED_KEY, SEED_VALUE, tokenRows } from './data.js';
 import { createAttention } from '../src/index.js';
 import { createThreadPool } from '../src/threads/index.js';
+import { wasmArena } from '../src/kernels/wasm/wasm-arena.js';
 import { attnstreamImplementation, engineOptions } from './impls/attnstream-implementation.js';
 import { childImplementation } from './impls/child-implementation.js';
 import type { Cell, CellData, DecodeImplementation } from './impls/decode-implementation.js';
@@ -79,7 +80,8 @@ export async function loadImplementations(wanted: ReadonlySet<string>): Promise<
   }
   // 'auto' falls back to the TypeScript loops where the runtime lacks WebAssembly SIMD: say which ran.
   const probe = createAttention(engineOptions(1, 8));
-  settings.attnstream = `kernels 'auto' resolve to '${probe.options.kernels}' (${probe.options.kernels === 'wasm' ? 'WebAssembly SIMD' : 'the TypeScript loops'})`;
+  const wasm = wasmArena()?.fused ? 'WebAssembly SIMD, the fused build: relaxed SIMD multiply-adds' : 'WebAssembly SIMD';
+  settings.attnstream = `kernels 'auto' resolve to '${probe.options.kernels}' (${probe.options.kernels === 'wasm' ? wasm : 'the TypeScript loops'})`;
   probe.dispose();
   if (wanted.has('plain-js')) list.push(plainLoopsImplementation(cellData));
 

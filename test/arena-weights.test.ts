@@ -8,6 +8,7 @@ import { sharedWasmArena, wasmArena } from '../src/kernels/wasm/wasm-arena.js';
 import { createThreadPool } from '../src/threads/index.js';
 import { mulberry32 } from './support/engine-arbitraries.js';
 import { projectFloat32 } from './support/float32-project.js';
+import { productsFused } from './support/fused-products.js';
 
 /** Options with all four projections (on the default kernels, WebAssembly here), weights drawn from `seed`. */
 function projected(shape: { heads: number; kvHeads: number; headDim: number; dim: number }, seed: number): AttentionOptions {
@@ -42,11 +43,12 @@ describe('projections on the WebAssembly kernels (the matrices copied into the a
         const [x] = tokens(1, shape.dim, seed + 1);
         const output = attn.push(x!)[0]!.output;
         const v = new Float32Array(o.kvHeads * o.headDim);
-        projectFloat32(v, 0, o.weights!.wv as Float32Array, x!, 0, o.kvHeads * o.headDim, o.dim);
+        const fused = productsFused(wasmArena()!);
+        projectFloat32(v, 0, o.weights!.wv as Float32Array, x!, 0, o.kvHeads * o.headDim, o.dim, fused);
         // One key: every head's weight is 1, so its output is its kv head's value.
         const heads = Float64Array.from({ length: o.heads * o.headDim }, (_, i) => v[Math.floor(i / o.headDim / o.groupSize) * o.headDim + (i % o.headDim)]!);
         const expected = new Float32Array(o.dim);
-        projectFloat32(expected, 0, o.weights!.wo as Float32Array, heads, 0, o.dim, o.heads * o.headDim);
+        projectFloat32(expected, 0, o.weights!.wo as Float32Array, heads, 0, o.dim, o.heads * o.headDim, fused);
         expect(output).toEqual(expected);
         attn.dispose();
       }),

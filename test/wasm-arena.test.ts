@@ -1,7 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { sharedWasmArena } from '../src/kernels/wasm/wasm-arena.js';
+import { sharedWasmArena, wasmArena } from '../src/kernels/wasm/wasm-arena.js';
 import type { ArenaPool, WasmArena } from '../src/kernels/wasm/wasm-arena.js';
+import { productsFused } from './support/fused-products.js';
 
 const POOLS: readonly ArenaPool[] = ['common', 'keys', 'values'];
 
@@ -91,5 +92,15 @@ describe("the WebAssembly arena's allocator", () => {
     const first = arena.allocate(big, 'values');
     const next = arena.allocate(16, 'common');
     expect(next).toBe(first + big);
+  });
+
+  it('runs the fused build exactly where the runtime has relaxed SIMD (Node 22+, or Node 20 with its flag), one build for every arena', () => {
+    const arena = wasmArena();
+    if (arena === null) return;
+    const relaxed = Number(process.versions.node.split('.')[0]) >= 22 || process.execArgv.includes('--experimental-wasm-relaxed-simd');
+    expect(arena.fused).toBe(relaxed);
+    expect(freshArena()!.fused).toBe(relaxed);
+    // The plain build rounds every product before its sum, whatever the hardware.
+    if (!relaxed) expect(productsFused(arena)).toBe(false);
   });
 });

@@ -9,6 +9,7 @@ import { wasmArena, wasmKernelsAvailable } from '../src/kernels/wasm/wasm-arena.
 import { mulberry32 } from './support/engine-arbitraries.js';
 import { expectClose } from './support/close.js';
 import { projectFloat32 } from './support/float32-project.js';
+import { fma32, productsFused } from './support/fused-products.js';
 
 /** Σ a·b in float64, one term at a time: the definition, not a twin of either kernel. */
 function plainDot(a: ArrayLike<number>, b: ArrayLike<number>, bOffset: number, n: number): number {
@@ -150,6 +151,9 @@ describe('WebAssembly SIMD kernels', () => {
     // one-row loop's order.
     const arena = wasmArena()!;
     const f = Math.fround;
+    // The relaxed-SIMD build where it fuses: each product and the sum it joins round once.
+    const fusedKernels = productsFused(arena);
+    const add = fusedKernels ? (sum: number, a: number, b: number) => fma32(a, b, sum) : (sum: number, a: number, b: number) => f(sum + f(a * b));
     fc.assert(
       fc.property(kernelCase, ({ headDim: d, count, skew, query, rows, scale }) => {
         const rowsAt = arena.allocate(4 * (d * count + skew)) + 4 * skew;
@@ -166,16 +170,20 @@ describe('WebAssembly SIMD kernels', () => {
           const lanes = [0, 0, 0, 0];
           let expected: number;
           if (d % 4 === 0 && r < count - (count % 4)) {
-            // lane j: channels 8i + j and 8i + 4 + j added before the accumulator; 4 more when d mod 8 = 4
+            // lane j: channels 8i + j and 8i + 4 + j added before the accumulator (fused: into it,
+            // one after the other); 4 more when d mod 8 = 4
             let c = 0;
             for (; c + 8 <= d; c += 8) {
-              for (let j = 0; j < 4; j++) lanes[j] = f(lanes[j]! + f(f(q32[c + j]! * k[at + c + j]!) + f(q32[c + 4 + j]! * k[at + c + 4 + j]!)));
+              for (let j = 0; j < 4; j++) {
+                const [q0, k0, q1, k1] = [q32[c + j]!, k[at + c + j]!, q32[c + 4 + j]!, k[at + c + 4 + j]!];
+                lanes[j] = fusedKernels ? fma32(q1, k1, fma32(q0, k0, lanes[j]!)) : f(lanes[j]! + f(f(q0 * k0) + f(q1 * k1)));
+              }
             }
-            if (c < d) for (let j = 0; j < 4; j++) lanes[j] = f(lanes[j]! + f(q32[c + j]! * k[at + c + j]!));
+            if (c < d) for (let j = 0; j < 4; j++) lanes[j] = add(lanes[j]!, q32[c + j]!, k[at + c + j]!);
             expected = scale * f(f(lanes[0]! + lanes[2]!) + f(lanes[1]! + lanes[3]!));
           } else {
             let c = 0;
-            for (; c + 4 <= d; c += 4) for (let j = 0; j < 4; j++) lanes[j] = f(lanes[j]! + f(k[at + c + j]! * q32[c + j]!));
+            for (; c + 4 <= d; c += 4) for (let j = 0; j < 4; j++) lanes[j] = add(lanes[j]!, k[at + c + j]!, q32[c + j]!);
             let tail = 0;
             for (; c < d; c++) tail = f(tail + f(k[at + c]! * q32[c]!));
             expected = scale * f(tail + f(f(lanes[0]! + lanes[1]!) + f(lanes[2]! + lanes[3]!)));
@@ -232,6 +240,7 @@ describe('WebAssembly SIMD kernels', () => {
 
   it('project: float32 in its documented order for any shape and any number of tokens, within its error bound, storing nothing past its rows', () => {
     const arena = wasmArena()!;
+    const fused = productsFused(arena);
     fc.assert(
       fc.property(
         fc.record({ n: fc.integer({ min: 1, max: 11 }), rows: fc.integer({ min: 1, max: 13 }), cols: fc.integer({ min: 1, max: 70 }), seed: fc.integer() }),
@@ -240,7 +249,7 @@ describe('WebAssembly SIMD kernels', () => {
           const x = Float64Array.from({ length: n * cols }, () => (random() - 0.5) * 10);
           const w = Float32Array.from({ length: rows * cols }, () => random() - 0.5);
           const expected = new Float32Array(n * rows);
-          for (let t = 0; t < n; t++) projectFloat32(expected, t * rows, w, x, t * cols, rows, cols);
+          for (let t = 0; t < n; t++) projectFloat32(expected, t * rows, w, x, t * cols, rows, cols, fused);
 
           const wAt = arena.allocate(4 * rows * cols);
           const xAt = arena.allocate(4 * n * cols);

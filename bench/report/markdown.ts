@@ -182,7 +182,7 @@ export function performanceMarkdown(r: BenchResults, plotFile: string | null): s
       'Both paths project with the same WebAssembly kernel on the engine\'s copy of the matrices in the kernels\' memory, in float32 ' +
         'arithmetic of one order per output (hence the bit-for-bit agreement): a single push one token against four weight rows per pass, ' +
         'bound by reading the 4 MB of weights each token; a prompt four tokens against two rows, bound by the multiplications and additions ' +
-        '(no fused multiply-add in WebAssembly SIMD). The attention that follows is the same per token on both paths (each query over ' +
+        '(without relaxed SIMD, WebAssembly has no fused multiply-add). The attention that follows is the same per token on both paths (each query over ' +
         `its own prefix): ${num(p.attention.median)} µs a token alone, the third row. Taking it away leaves ` +
         `${num(p.single.median - p.attention.median)} µs of projecting (and the rest) per single push against ` +
         `${num(p.many.median - p.attention.median)} per prompt token, ${ratio((p.single.median - p.attention.median) / (p.many.median - p.attention.median))}; ` +

@@ -1,7 +1,10 @@
 ;; attnstream's attention kernels in WebAssembly SIMD: the fast twins of the engine's TypeScript
 ;; loops (scores: src/kernels/dot.ts; softmax: src/kernels/softmax.ts; mix: the weighted sum of
 ;; values). Compiled by scripts/build-wasm.ts into attention-wasm.generated.ts, which embeds the
-;; bytes so the core loads without file access.
+;; bytes so the core loads without file access; compiled a second time with every f32x4 sum of a
+;; product fused into one relaxed_madd (scripts/fuse-multiply-adds.ts), the build the arena runs
+;; where the runtime has relaxed SIMD. Orders of operations stated below are this text's; in the
+;; fused build each product and the sum it joins round once.
 ;;
 ;; Keys, values and the query are float32 (the cache's storage); scores, maxima, sums and head
 ;; outputs are float64; the exponentials are float32. Within one call (one row's dot product, one

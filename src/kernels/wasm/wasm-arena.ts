@@ -1,4 +1,4 @@
-import { ATTENTION_WASM_BASE64, ATTENTION_WASM_SHARED_BASE64 } from './attention-wasm.generated.js';
+import { ATTENTION_WASM_BASE64, ATTENTION_WASM_FUSED_BASE64, ATTENTION_WASM_FUSED_SHARED_BASE64, ATTENTION_WASM_SHARED_BASE64 } from './attention-wasm.generated.js';
 import { allFinite } from '../all-finite.js';
 import type { StepJob } from './step-job.js';
 
@@ -103,8 +103,18 @@ export class WasmArena {
   private generationCount = 0;
   private currentViews: ArenaViews = { i32: new Int32Array(0), f32: new Float32Array(0), f64: new Float64Array(0) };
 
-  /** `bytes`: the kernels' module; `shared`: whether it imports a shared memory (the shared build). */
-  constructor(bytes: Uint8Array, shared = false) {
+  /**
+   * Whether the kernels are the fused build: every f32x4 product-add one relaxed-SIMD
+   * `relaxed_madd` (a fused multiply-add where the hardware has one), chosen wherever the runtime
+   * validates relaxed SIMD (Node 22+, Chrome 114+; Node 20 only behind
+   * `--experimental-wasm-relaxed-simd`). Every path of a process runs the same build, so results
+   * agree bit for bit within a process as before; between hosts they may differ in the last bits.
+   */
+  readonly fused: boolean;
+
+  /** `bytes`: the kernels' module; `shared`: whether it imports a shared memory (the shared build); `fused`: whether `bytes` is the fused build. */
+  constructor(bytes: Uint8Array, shared = false, fused = false) {
+    this.fused = fused;
     this.memory = new WebAssembly.Memory({ initial: INITIAL_PAGES, maximum: MAXIMUM_PAGES, ...(shared ? { shared } : {}) });
     this.module = new WebAssembly.Module(bytes);
     const instance = new WebAssembly.Instance(this.module, { env: { memory: this.memory } });
@@ -286,10 +296,8 @@ export function wasmArena(): WasmArena | null {
   if (arena !== undefined) return arena;
   arena = null;
   try {
-    if (typeof WebAssembly === 'object' && typeof atob === 'function') {
-      const bytes = decodeBase64(ATTENTION_WASM_BASE64);
-      if (WebAssembly.validate(bytes)) arena = new WasmArena(bytes);
-    }
+    const kernels = kernelBytes(ATTENTION_WASM_FUSED_BASE64, ATTENTION_WASM_BASE64);
+    if (kernels !== null) arena = new WasmArena(kernels.bytes, false, kernels.fused);
   } catch {
     arena = null;
   }
@@ -303,12 +311,21 @@ export function wasmArena(): WasmArena | null {
  */
 export function sharedWasmArena(): WasmArena | null {
   try {
-    if (typeof WebAssembly !== 'object' || typeof atob !== 'function') return null;
-    const bytes = decodeBase64(ATTENTION_WASM_SHARED_BASE64);
-    return WebAssembly.validate(bytes) ? new WasmArena(bytes, true) : null;
+    const kernels = kernelBytes(ATTENTION_WASM_FUSED_SHARED_BASE64, ATTENTION_WASM_SHARED_BASE64);
+    return kernels === null ? null : new WasmArena(kernels.bytes, true, kernels.fused);
   } catch {
     return null;
   }
+}
+
+/** The fused build where the runtime validates it, else the plain one where it validates, else null. */
+function kernelBytes(fused: string, plain: string): { bytes: Uint8Array; fused: boolean } | null {
+  if (typeof WebAssembly !== 'object' || typeof atob !== 'function') return null;
+  for (const [text, isFused] of [[fused, true], [plain, false]] as const) {
+    const bytes = decodeBase64(text);
+    if (WebAssembly.validate(bytes)) return { bytes, fused: isFused };
+  }
+  return null;
 }
 
 /** Whether this runtime runs the WebAssembly SIMD kernels (what `kernels: 'auto'` picks them by). */
