@@ -46,7 +46,8 @@ export interface YarnRopeScaling extends RopeScalingBasics {
 
 /**
  * What {@link yarnRope} returns: the speeds and the factor Hugging Face multiplies cos and sin by
- * ({@link ScaledRope}, the type every scaling helper returns).
+ * ({@link ScaledRope}, the type {@link yarnRope} and {@link longRope} return; the other scaling
+ * helpers return the speeds alone).
  *
  * @example
  * ```ts
