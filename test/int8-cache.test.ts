@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { createAttention, restoreAttention } from '../src/index.js';
+import { createAttention, createCrossAttention, restoreAttention } from '../src/index.js';
 import type { AttentionOptions, AttentionStep } from '../src/index.js';
 import { ropeInverseFrequencies, ropeRotate } from '../src/kernels/index.js';
 import { tokensArbitrary } from './support/engine-arbitraries.js';
@@ -141,6 +141,58 @@ describe('int8 cache (keys per channel, values per token)', () => {
     const fresh = createAttention(options);
     fresh.pushMany(xs.slice(0, 4));
     expect(rolledBack.push([0.5, 0.25])).toEqual(fresh.push([0.5, 0.25]));
+  });
+
+  it('a float64 engine keeps the bound at any magnitude float32 scales reach, plus 2^-143 where they underflow', () => {
+    // The scales are float32: below max = 127·2^-126 (1.5e-36) they lose bits, and below 127·2^-150
+    // they round to 0, so a key channel or a value entry moves by up to max/254 + 2^-143 (the guide).
+    const FLOOR = 2 ** -143;
+    const magnitude = fc.constantFrom(1e-300, 1e-44, 1e-38, 1e-3, 1, 1e30, 4.2e40);
+    fc.assert(
+      fc.property(fc.record({ k: magnitude, v: magnitude, blockSize: fc.integer({ min: 1, max: 4 }), seed: fc.integer() }), (c) => {
+        const options = (cacheDtype: 'float64' | 'int8'): AttentionOptions => ({ dim: 2, blockSize: c.blockSize, precision: 'float64', cacheDtype, weights: {} });
+        const exact = createAttention(options('float64'));
+        const int8 = createAttention(options('int8'));
+        // Queries scaled so that scores stay near 1 whatever the keys' magnitude.
+        const qScale = Math.min(1, 1 / c.k);
+        const maxK = [0, 0];
+        let maxV = 0;
+        for (let i = 0; i < 3 * c.blockSize; i++) {
+          const r = (n: number) => Math.sin(c.seed + 7.1 * i + 3.3 * n);
+          const q = [r(0) * qScale, r(1) * qScale];
+          const k = [r(2) * c.k, r(3) * c.k];
+          const v = [r(4) * c.v, r(5) * c.v];
+          k.forEach((x, n) => (maxK[n] = Math.max(maxK[n]!, Math.abs(x))));
+          maxV = Math.max(maxV, ...v.map(Math.abs));
+          const [a] = exact.pushQKV(q, k, v);
+          const [b] = int8.pushQKV(q, k, v);
+          const delta = q.reduce((sum, x, n) => sum + (Math.abs(x) * (maxK[n]! / 254 + FLOOR)) / Math.SQRT2, 0);
+          const bound = (Math.expm1(2 * delta) * maxV + maxV / 254 + FLOOR) * (1 + 1e-12);
+          for (let n = 0; n < 2; n++) expect(Math.abs(b!.output[n]! - a!.output[n]!), `token ${i}`).toBeLessThanOrEqual(bound);
+        }
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('a float64 engine refuses a key or value entry beyond ±4.3e40 (an infinite float32 scale), and changes nothing', () => {
+    const options: AttentionOptions = { dim: 2, blockSize: 2, precision: 'float64', cacheDtype: 'int8', weights: {} };
+    const attn = createAttention(options);
+    attn.pushQKV([1, 0], [4.3e40, 0], [1, 2]);
+    const before = attn.snapshot();
+    expect(() => attn.pushQKV([1, 0], [1, 0], [0, -4.4e40])).toThrow(
+      expect.objectContaining({ code: 'NON_FINITE', details: { field: 'value', token: 1, element: 1, actual: '-4.4e+40' } }),
+    );
+    expect(() => attn.pushManyQKV([[1, 0], [1, 0]], [[1, 0], [1e300, 0]], [[1, 0], [1, 0]])).toThrow(
+      expect.objectContaining({ code: 'NON_FINITE', details: expect.objectContaining({ field: 'key', token: 2 }) }),
+    );
+    expect(attn.snapshot()).toEqual(before);
+    const cross = createCrossAttention({ dim: 2, precision: 'float64', cacheDtype: 'int8' });
+    cross.setMemory([[1, 2]]);
+    const answer = cross.attend([0, 0]).output;
+    expect(() => cross.setMemory([[1, 0], [5e40, 0]])).toThrow(expect.objectContaining({ code: 'NON_FINITE', details: expect.objectContaining({ field: 'key', token: 1 }) }));
+    expect(cross.memoryLength).toBe(1);
+    expect(cross.attend([0, 0]).output).toEqual(answer);
   });
 
   it("refuses a float cacheDtype that is not the engine's precision", () => {

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { AttentionError, createAttention, restoreAttention } from '../src/index.js';
+import { AttentionError, createAttention, pushEach, restoreAttention } from '../src/index.js';
 import type { AttentionOptions, CacheEvent } from '../src/index.js';
 import { decodeSafetensors, encodeSafetensors } from '../src/cache/safetensors.js';
 import type { TensorInput } from '../src/cache/safetensors.js';
@@ -101,5 +101,63 @@ describe('refusals', () => {
       ),
       { numRuns: 200 },
     );
+  });
+
+  it('an int8 cache takes a refused token back bit for bit, keys the token quantized by filling its block included', () => {
+    // Filling a block quantizes its keys, and int8 keys cannot give the floats back: taking the
+    // token back once left the block quantized, and every later step read approximate keys.
+    fc.assert(
+      fc.property(
+        fc.record({
+          precision: fc.constantFrom('float32' as const, 'float64' as const),
+          blockSize: fc.constantFrom(1, 2, 3, 4),
+          before: fc.integer({ min: 0, max: 10 }),
+          path: fc.constantFrom('push' as const, 'pushMany' as const, 'pushEach' as const),
+          lookahead: fc.integer({ min: 0, max: 1 }),
+          prompt: fc.integer({ min: 1, max: 6 }),
+          bad: fc.nat(),
+        }),
+        (c) => {
+          // A score beyond the precision's sums: float32 on the WebAssembly kernels, or a double.
+          const huge = c.precision === 'float64' ? 1e200 : 1e20;
+          const lookahead = c.path === 'pushMany' ? c.lookahead : 0;
+          const options: AttentionOptions = { dim: 2, precision: c.precision, cacheDtype: 'int8', blockSize: c.blockSize, lookahead };
+          const token = (t: number) => [Math.sin(t), Math.cos(3 * t)];
+          const attn = createAttention(options);
+          const twin = createAttention(options);
+          for (let t = 0; t < c.before; t++) {
+            attn.push(token(t));
+            twin.push(token(t));
+          }
+          const forks = [attn.fork(), twin.fork()] as const;
+          const before = attn.snapshot();
+          const refused = () => {
+            if (c.path === 'push') return attn.push([huge, 0]);
+            if (c.path === 'pushEach') return pushEach([forks[0], attn], [token(50), [huge, 0]]);
+            const prompt = Array.from({ length: c.prompt + lookahead }, (_, i) => token(c.before + i));
+            prompt[c.bad % c.prompt] = [huge, 0];
+            return attn.pushMany(prompt);
+          };
+          expect(refused).toThrow(expect.objectContaining({ code: 'NON_FINITE' }));
+          expect(attn.snapshot()).toEqual(before);
+          expect(forks[0].snapshot()).toEqual(forks[1].snapshot());
+          const more = Array.from({ length: 2 * c.blockSize + 1 }, (_, i) => token(100 + i));
+          expect([...attn.pushMany(more), ...attn.flush()]).toEqual([...twin.pushMany(more), ...twin.flush()]);
+          expect(attn.snapshot()).toEqual(twin.snapshot());
+        },
+      ),
+      { numRuns: 150 },
+    );
+  });
+
+  it('a flush refused for a score overflow changes nothing: the outputs before the overflowing one still wait', () => {
+    const attn = createAttention({ dim: 2, lookahead: 2, precision: 'float64' });
+    attn.pushMany([[0.1, 0.2], [0.3, 0.1], [1e200, 0]]);
+    const before = attn.snapshot();
+    // Token 1 is answered first; token 2's own score, 1e400, then overflows.
+    expect(() => attn.flush()).toThrow(expect.objectContaining({ code: 'NON_FINITE', details: expect.objectContaining({ token: 2 }) }));
+    expect(attn.snapshot()).toEqual(before);
+    attn.truncate(2);
+    expect(attn.flush().map((step) => step.index)).toEqual([0, 1]);
   });
 });

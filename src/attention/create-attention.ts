@@ -83,7 +83,12 @@ export interface Attention {
    *   arrays of different lengths or a row of the wrong length (naming its token); NON_FINITE.
    */
   pushManyQKV(qs: readonly Vector[], ks: readonly Vector[], vs: readonly Vector[]): AttentionStep[];
-  /** Outputs still waiting for look-ahead tokens, computed over the keys there are. None for causal attention. */
+  /**
+   * Outputs still waiting for look-ahead tokens, computed over the keys there are. None for causal
+   * attention. All or nothing, as a push.
+   * @throws AttentionError NON_FINITE when a waiting query's score overflows (naming its token);
+   *   DISPOSED. Nothing changes when it throws: every output still waits.
+   */
   flush(): AttentionStep[];
   /**
    * Rolls back to the first `n` tokens; afterwards the engine behaves like a fresh one fed them.
@@ -115,8 +120,7 @@ export interface Attention {
 
 /** Rows appended and attended with their events, window releases and wo held back (see AttentionEngine.appendHeld). */
 interface HeldPrompt {
-  /** The length and emitted count before the rows: where taking them back returns to. */
-  readonly t0: number;
+  /** The emitted count before the rows, which taking them back returns to (the cache holds its length). */
   readonly emittedBefore: number;
   readonly steps: AttentionStep[];
   readonly events: CacheEvent[];
@@ -413,6 +417,7 @@ export class AttentionEngine implements Attention {
     // that overflows part-way can take the whole prompt back out and leave no trace.
     const events: CacheEvent[] = [];
     this.heldEvents = events;
+    this.cache.hold();
     try {
       for (let i = 0; i < n; i++) {
         this.q.set(qs.subarray(i * qw, (i + 1) * qw));
@@ -421,23 +426,24 @@ export class AttentionEngine implements Attention {
         for (const step of this.appendAndAttend()) steps.push(step);
       }
     } catch (e) {
-      this.takeBack({ t0, emittedBefore });
+      this.takeBack({ emittedBefore });
       throw e;
     } finally {
       this.deferredHeads = null;
       this.heldEvents = null;
     }
-    return { t0, emittedBefore, steps, events, heads: deferred === null ? null : deferred.rows.subarray(0, steps.length * qw) };
+    return { emittedBefore, steps, events, heads: deferred === null ? null : deferred.rows.subarray(0, steps.length * qw) };
   }
 
-  /** Undoes an {@link AttentionEngine.appendHeld} not yet released: its rows leave the cache. */
-  private takeBack(held: Pick<HeldPrompt, 't0' | 'emittedBefore'>): void {
-    this.cache.truncate(held.t0);
+  /** Undoes an {@link AttentionEngine.appendHeld} not yet released: its rows leave the cache, which is as it was before. */
+  private takeBack(held: Pick<HeldPrompt, 'emittedBefore'>): void {
+    this.cache.takeBack();
     this.emitted = held.emittedBefore;
   }
 
   /** Sends an {@link AttentionEngine.appendHeld}'s events and lets the window release what it no longer reaches. */
   private release(held: HeldPrompt): void {
+    this.cache.commit();
     for (const event of held.events) this.notify(event);
     this.releaseUnreachable();
   }
@@ -458,7 +464,14 @@ export class AttentionEngine implements Attention {
     this.assertLive('flush');
     const steps: AttentionStep[] = [];
     const last = this.cache.length - 1;
-    while (this.emitted <= last) steps.push(this.emitNext(last));
+    const emittedBefore = this.emitted;
+    try {
+      while (this.emitted <= last) steps.push(this.emitNext(last));
+    } catch (e) {
+      // A pending query's score overflowed: the outputs before it wait too, so a refused flush changes nothing.
+      this.emitted = emittedBefore;
+      throw e;
+    }
     this.releaseUnreachable();
     return steps;
   }
@@ -562,16 +575,20 @@ export class AttentionEngine implements Attention {
       for (let g = 0; g < o.kvHeads; g++) ropeRotate(this.k, g * o.headDim, t, o.invFreq, interleaved);
     }
     const emittedBefore = this.emitted;
+    // Inside a prompt (appendHeld), the prompt holds the cache and takes everything back itself.
+    const alone = this.heldEvents === null;
+    if (alone) this.cache.hold();
     this.cache.append(this.k, this.v, o.lookahead > 0 ? this.q : null);
     const steps: AttentionStep[] = [];
     try {
       while (this.emitted + o.lookahead <= t) steps.push(this.emitNext(t));
     } catch (e) {
       // A score overflowed: take the token back out, so a refused push changes nothing.
-      this.cache.truncate(t);
+      if (alone) this.cache.takeBack();
       this.emitted = emittedBefore;
       throw e;
     }
+    if (alone) this.cache.commit();
     this.notify({ type: 'append', position: t, length: t + 1 });
     this.releaseUnreachable();
     return steps;

@@ -156,6 +156,7 @@ class CrossAttentionEngine implements CrossAttention {
     const kw = o.kvHeads * o.headDim;
     const [ks, vs] = projectRows(o, this.copy, ['wk', 'wv'], this.read(rows, 'memory', 0), n) as [FloatArray, FloatArray];
     assertRowsFinite([[ks, kw, 'projected key'], [vs, kw, 'projected value']], n, (t) => t, this.finite);
+    for (let t = 0; t < n; t++) this.cache.assertStorable(ks.subarray(t * kw, (t + 1) * kw), vs.subarray(t * kw, (t + 1) * kw), t);
     // Every row checked: only now does the old memory go.
     this.cache.clear();
     for (let t = 0; t < n; t++) this.cache.append(ks.subarray(t * kw, (t + 1) * kw), vs.subarray(t * kw, (t + 1) * kw), null);

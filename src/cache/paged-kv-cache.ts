@@ -1,4 +1,5 @@
-import { quantizeColumnsInt8, quantizeRowInt8 } from '../kernels/index.js';
+import { AttentionError } from '../errors.js';
+import { INT8_MAX_MAGNITUDE, quantizeColumnsInt8, quantizeRowInt8 } from '../kernels/index.js';
 import type { FloatArray, FloatArrayConstructor } from '../kernels/index.js';
 import type { WasmArena } from '../kernels/wasm/wasm-arena.js';
 import { ArenaBlock } from './arena-block.js';
@@ -50,6 +51,12 @@ export class PagedKVCache {
   private len: number;
   /** Blocks below this number were already released, so a release scan starts here, not at the sinks. */
   private releasedBelow: number;
+  /**
+   * The call {@link PagedKVCache.takeBack} can still undo: where it began, and the float keys of the
+   * block holding that position if the call filled the block. Filling quantizes an int8 block's
+   * keys, and int8 keys cannot give the floats back.
+   */
+  private pending: { readonly from: number; keys: FloatArray | null } | null = null;
 
   constructor(layout: KVCacheLayout, table = new Map<number, KVBlock>(), length = 0, releasedBelow = 0) {
     this.layout = layout;
@@ -105,10 +112,52 @@ export class PagedKVCache {
     return block;
   }
 
-  /** Appends one token: k and v as `[g][c]` rows (kvHeads·headDim numbers), q as queryWidth numbers. */
+  /**
+   * Throws what {@link PagedKVCache.append} would for rows k and v of token `token`: NON_FINITE for
+   * an int8 cache's float64 entry beyond {@link INT8_MAX_MAGNITUDE}, whose float32 scale would be
+   * infinite. For callers that check a batch before changing anything.
+   */
+  assertStorable(k: FloatArray, v: FloatArray, token: number): void {
+    if (!this.layout.int8) return;
+    assertInt8Range(k, 'key', token);
+    assertInt8Range(v, 'value', token);
+  }
+
+  /**
+   * Starts a call (a push, a prompt) whose appends {@link PagedKVCache.takeBack} can undo exactly,
+   * until {@link PagedKVCache.commit}.
+   */
+  hold(): void {
+    this.pending = { from: this.len, keys: null };
+  }
+
+  /** Ends the call {@link PagedKVCache.hold} started: its appends stay. */
+  commit(): void {
+    this.pending = null;
+  }
+
+  /**
+   * Drops every position appended since {@link PagedKVCache.hold}, leaving the cache as it was then,
+   * bit for bit: unlike {@link PagedKVCache.truncate} into a block whose int8 keys a call quantized,
+   * which gives those keys back dequantized.
+   */
+  takeBack(): void {
+    const { from, keys } = this.pending!;
+    this.pending = null;
+    this.truncate(from);
+    if (keys === null) return;
+    const b = Math.floor(from / this.layout.blockSize);
+    this.installKeys(b, this.table.get(b)!, keys);
+  }
+
+  /**
+   * Appends one token: k and v as `[g][c]` rows (kvHeads·headDim numbers), q as queryWidth numbers.
+   * @throws AttentionError as {@link PagedKVCache.assertStorable}, changing nothing.
+   */
   append(k: FloatArray, v: FloatArray, q: FloatArray | null): void {
     const { blockSize, headDim, kvHeads, queryWidth } = this.layout;
     const p = this.len;
+    this.assertStorable(k, v, p);
     const b = Math.floor(p / blockSize);
     const slot = p - b * blockSize;
     const block = this.writable(b);
@@ -138,7 +187,7 @@ export class PagedKVCache {
         }
       }
     }
-    if (this.layout.int8 && slot === blockSize - 1) this.quantizeKeys(block);
+    if (this.layout.int8 && slot === blockSize - 1) this.quantizeKeys(b, block);
     if (q !== null && block.queries !== null) {
       block.queries.set(q.length === queryWidth ? q : q.subarray(0, queryWidth), slot * queryWidth);
     }
@@ -295,24 +344,36 @@ export class PagedKVCache {
         for (let c = 0; c < headDim; c++) keys[row + c] = block.keysInt8![row + c]! * block.keyScales![g * headDim + c]!;
       }
     }
+    return this.installKeys(b, block, keys);
+  }
+
+  /**
+   * Gives block `b` the float `keys` in place of its int8 ones; returns the block, or its
+   * plain-array replacement when it lives in an arena that cannot grow to hold them (4 GiB reached).
+   */
+  private installKeys(b: number, block: KVBlock, keys: FloatArray): KVBlock {
+    block.keysInt8 = null;
+    block.keyScales = null;
     try {
       block.keys = keys;
     } catch (e) {
-      // An arena block whose memory cannot grow to hold float keys (4 GiB reached) moves to plain arrays.
       if (!(e instanceof ArenaFullError) || !isArenaBlock(block)) throw e;
       const plain = { ...plainCopy(block), keys, keysInt8: null, keyScales: null };
       block.free();
       this.table.set(b, plain);
       return plain;
     }
-    block.keysInt8 = null;
-    block.keyScales = null;
     return block;
   }
 
-  /** Quantizes a full block's keys per channel and drops the float copy. */
-  private quantizeKeys(block: KVBlock): void {
+  /**
+   * Quantizes block `b`'s keys per channel, now that it is full, and drops the float copy; keeps
+   * that copy for {@link PagedKVCache.takeBack} when the call being held began inside the block.
+   */
+  private quantizeKeys(b: number, block: KVBlock): void {
     const { blockSize, headDim, kvHeads } = this.layout;
+    const pending = this.pending;
+    if (pending !== null && pending.from % blockSize !== 0 && Math.floor(pending.from / blockSize) === b) pending.keys = block.keys!.slice();
     const keysInt8 = new Int8Array(kvHeads * blockSize * headDim);
     const keyScales = new Float32Array(kvHeads * headDim);
     for (let g = 0; g < kvHeads; g++) {
@@ -393,6 +454,21 @@ export class PagedKVCache {
     if (block.refs !== 0) return;
     if (this.free.length < MAX_FREE_BLOCKS) this.free.push(block);
     else if (isArenaBlock(block)) block.free();
+  }
+}
+
+/** Throws NON_FINITE when `row` holds an entry an int8 cache cannot scale ({@link INT8_MAX_MAGNITUDE}). */
+function assertInt8Range(row: FloatArray, field: 'key' | 'value', token: number): void {
+  // A float32 entry is at most 3.4e38: always in range.
+  if (row instanceof Float32Array) return;
+  for (let i = 0; i < row.length; i++) {
+    if (Math.abs(row[i]!) > INT8_MAX_MAGNITUDE) {
+      throw new AttentionError(
+        'NON_FINITE',
+        `${field} at token ${token}: element ${i} is ${row[i]}, beyond ±4.3e40, past which an int8 cache's float32 scale (max / 127) is infinite`,
+        { field, token, element: i, actual: String(row[i]) },
+      );
+    }
   }
 }
 

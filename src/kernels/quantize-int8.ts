@@ -1,6 +1,12 @@
 import type { FloatArray } from './float-array.js';
 
 /**
+ * The largest magnitude an int8 row or channel may hold: its scale, `max / 127`, is stored as
+ * float32, which this keeps finite. Only float64 rows can pass it.
+ */
+export const INT8_MAX_MAGNITUDE = 127 * 3.4028234663852886e38;
+
+/**
  * `q[qOffset : qOffset+n] = round(x / s)` with one scale `s = max|x| / 127` for the whole row,
  * stored as float32 in `scales[scaleIndex]` (0 for an all-zero row). The round trip
  * `q·s` is within `s/2` of x.
