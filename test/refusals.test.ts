@@ -52,6 +52,39 @@ describe('refusals', () => {
     expect(() => restoreAttention(edited)).toThrow(expect.objectContaining({ code: 'CORRUPT_SNAPSHOT' }));
   });
 
+  it('restore refuses a held block with a position missing: a gap read as a zero token, or one position per huge block', () => {
+    // The writer saves held blocks whole. A file with gaps was accepted: a missing row became a
+    // token of zeros that later steps attended, and a few kilobytes could allocate gigabytes.
+    const attn = createAttention({ dim: 2, window: 4, blockSize: 4, precision: 'float64' });
+    attn.pushMany(Array.from({ length: 8 }, (_, i) => [Math.sin(i), Math.cos(i)]));
+    const { tensors, metadata } = decodeSafetensors(attn.snapshot());
+    expect(Array.from(tensors.get('positions')!.data)).toEqual([4, 5, 6, 7]);
+    const without4 = Object.fromEntries(
+      [...tensors].map(([name, t]) => [name, { dtype: t.dtype, shape: [3, ...t.shape.slice(1)], data: t.data.slice(t.data.length / 4) }]),
+    ) as Record<string, TensorInput>;
+    expect(() => restoreAttention(encodeSafetensors(without4, metadata))).toThrow(
+      expect.objectContaining({ code: 'CORRUPT_SNAPSHOT', message: expect.stringContaining('block 1 holds 3 of its 4 positions') }),
+    );
+    // Without the block at all, the window's reach is what is missing.
+    const withoutBlock = Object.fromEntries(
+      [...tensors].map(([name, t]) => [name, { dtype: t.dtype, shape: [0, ...t.shape.slice(1)], data: t.data.slice(0, 0) }]),
+    ) as Record<string, TensorInput>;
+    expect(() => restoreAttention(encodeSafetensors(withoutBlock, metadata))).toThrow(
+      expect.objectContaining({ code: 'CORRUPT_SNAPSHOT', message: expect.stringContaining('position 5 is needed but missing') }),
+    );
+    const blockSize = 65536;
+    const scattered = {
+      positions: { dtype: 'I32', shape: [3], data: Int32Array.from([0, blockSize, 2 * blockSize]) },
+      keys: { dtype: 'F32', shape: [3, 1, 1], data: new Float32Array(3) },
+      values: { dtype: 'F32', shape: [3, 1, 1], data: new Float32Array(3) },
+    } satisfies Record<string, TensorInput>;
+    const wide = createAttention({ dim: 1, window: 1, blockSize });
+    const { metadata: m } = decodeSafetensors(wide.snapshot());
+    expect(() => restoreAttention(encodeSafetensors(scattered, { ...m, length: String(3 * blockSize), emitted: String(3 * blockSize) }))).toThrow(
+      expect.objectContaining({ code: 'CORRUPT_SNAPSHOT', message: expect.stringContaining('block 0 holds 1 of its 65536 positions') }),
+    );
+  });
+
   it('pushMany with a score that overflows part-way takes the whole prompt back out', () => {
     const attn = createAttention({ dim: 1, precision: 'float64' });
     attn.push([0.5]);

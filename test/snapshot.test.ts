@@ -249,7 +249,7 @@ describe('hostile snapshots get an AttentionError, never a crash, hang or giant 
     ['non-finite data', rebuild(() => {}, (d, h) => new Float32Array(d.buffer, d.byteOffset + h.values.data_offsets[0] + 4, 1).fill(NaN)), 'CORRUPT_SNAPSHOT', /tensor values holds a non-finite number at element 1/],
     ['unknown version', rebuild((h) => (h.__metadata__.version = '99')), 'UNSUPPORTED_SNAPSHOT', /version "99" is not supported/],
     ['another format', rebuild((h) => (h.__metadata__.format = 'llama.cpp')), 'UNSUPPORTED_SNAPSHOT', /format is "llama.cpp"/],
-    ['a missing needed position', rebuild((h) => ((h.__metadata__.length = '9'), (h.__metadata__.emitted = '9'))), 'CORRUPT_SNAPSHOT', /position \d+ is needed but missing/],
+    ['a held block missing a position', rebuild((h) => ((h.__metadata__.length = '9'), (h.__metadata__.emitted = '9'))), 'CORRUPT_SNAPSHOT', /block 2 holds 1 of its 2 positions below length 9/],
     ['emitted below length − lookahead', rebuild((h) => (h.__metadata__.emitted = '4')), 'CORRUPT_SNAPSHOT', /emitted 4 is below length 5 − lookahead 0/],
     ['emitted beyond length', rebuild((h) => (h.__metadata__.emitted = '6')), 'CORRUPT_SNAPSHOT', /emitted 6 exceeds length 5/],
     ['options that are not JSON', rebuild((h) => (h.__metadata__.options = '{dim')), 'CORRUPT_SNAPSHOT', /options metadata is not valid JSON/],

@@ -11,7 +11,8 @@ import { restoreState } from './snapshot-state.js';
 const MAX_LAYERS = 4096;
 
 /**
- * Rebuilds a stack from {@link AttentionStack.snapshot}'s bytes; every layer continues bit for bit.
+ * Rebuilds a stack from {@link AttentionStack.snapshot}'s bytes; every layer continues bit for bit
+ * on the same kernels (the file does not hold them: see {@link restoreAttention}).
  *
  * @param options either the stack's options as {@link createAttentionStack} takes them (the layer
  *   count and each layer's options must agree with the snapshot as for {@link restoreAttention}),

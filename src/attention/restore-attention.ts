@@ -7,7 +7,8 @@ import { READABLE_SNAPSHOT_VERSIONS, restoreState } from './snapshot-state.js';
 
 /**
  * Rebuilds an engine from {@link Attention.snapshot}'s bytes. The restored engine continues bit for
- * bit as the original would have.
+ * bit as the original would have on the same kernels: the file does not hold them, so restore an
+ * engine made with `kernels: 'js'` with `{ kernels: 'js' }`.
  *
  * @param options either the engine's options, which must agree with the snapshot's on everything
  *   that shapes the numbers, the weights included (a guard against restoring the wrong layer or

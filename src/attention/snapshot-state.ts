@@ -265,6 +265,17 @@ export function restoreState(
     const p = positions[t]!;
     if (p < 0 || p >= length || (t > 0 && p <= positions[t - 1]!)) fail(`positions must ascend within [0, ${length}), got ${p} at ${t}`);
   }
+  // A snapshot saves the blocks it holds whole (heldPositions): a gap would be read as a token
+  // whose key and value are zeros, and a file of scattered positions would allocate a block apiece.
+  const heldBlocks = new Map<number, number>();
+  for (const p of positions) {
+    const b = Math.floor(p / blockSize);
+    heldBlocks.set(b, (heldBlocks.get(b) ?? 0) + 1);
+  }
+  for (const [b, count] of heldBlocks) {
+    const whole = Math.min(length, (b + 1) * blockSize) - b * blockSize;
+    if (count !== whole) fail(`block ${b} holds ${count} of its ${whole} positions below length ${length}; a snapshot holds its blocks whole`);
+  }
   const keyBlocks = int8 ? intTensor(tensors, `${prefix}key_blocks`, fail) : new Int32Array(0);
   const unrotatedKeys = metadata['version'] === '1' && o.invFreq !== null && o.ropePositions === 'cache';
   if (unrotatedKeys && keyBlocks.length > 0) {
@@ -273,7 +284,6 @@ export function restoreState(
     });
   }
   const quantized = new Set(keyBlocks);
-  const heldBlocks = new Set(Array.from(positions, (p) => Math.floor(p / blockSize)));
   keyBlocks.forEach((b, q) => {
     if (!heldBlocks.has(b) || (q > 0 && b <= keyBlocks[q - 1]!)) fail(`key_blocks must ascend and name held blocks, got ${b} at ${q}`);
   });
