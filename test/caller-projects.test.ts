@@ -69,7 +69,12 @@ describe('an engine whose caller projects (weights without wq, wk, wv)', () => {
   it('pushManyQKV is all or nothing: rows of different counts or one bad row, and nothing is cached', () => {
     const engine = createAttention({ dim: 4, heads: 2, kvHeads: 1, headDim: 2, weights: {} });
     const row = (n: number) => new Array(n).fill(0.5);
-    expect(() => engine.pushManyQKV([row(4), row(4)], [row(2)], [row(2), row(2)])).toThrow(expect.objectContaining({ code: 'DIMENSION_MISMATCH' }));
+    expect(() => engine.pushManyQKV([row(4), row(4)], [row(2)], [row(2), row(2)])).toThrow(
+      expect.objectContaining({ code: 'DIMENSION_MISMATCH', details: { field: 'ks', expected: 2, actual: 1 } }),
+    );
+    expect(() => engine.pushManyQKV([row(4), row(4)], [row(2), row(2)], [row(2)])).toThrow(
+      expect.objectContaining({ code: 'DIMENSION_MISMATCH', details: { field: 'vs', expected: 2, actual: 1 } }),
+    );
     expect(() => engine.pushManyQKV([row(4), row(4)], [row(2), [0.5, Number.NaN]], [row(2), row(2)])).toThrow(
       expect.objectContaining({ code: 'NON_FINITE', details: expect.objectContaining({ field: 'k', token: 1 }) }),
     );

@@ -238,6 +238,15 @@ describe('decodeEmbeddings rejects bad input', () => {
     expect(() => decodeEmbeddings(bytes)).toThrow(/not valid UTF-8/);
   });
 
+  it('a float16 value that is not finite (found by a bug hunt: it decoded to NaN or ±Infinity)', () => {
+    // 'ab', 'cd' of dim 1: the matrix follows the header and the 5-byte word block.
+    for (const [bits, shown] of [[0x7e00, 'NaN'], [0x7c00, 'Infinity'], [0xfc00, '-Infinity']] as const) {
+      const bytes = encodeEmbeddings({ words: ['ab', 'cd'], dim: 1, vectors: [1, 2] });
+      new DataView(bytes.buffer).setUint16(HEADER_BYTES + 5 + 2, bits, true);
+      expect(() => decodeEmbeddings(bytes)).toThrow(`embedding-format: row 1, element 0 is ${shown} (float16 bits 0x${bits.toString(16)}), not a finite number`);
+    }
+  });
+
   it('invalid int8 scale', () => {
     const bytes = validBytes('i8');
     new DataView(bytes.buffer).setFloat32(bytes.length - 4, NaN, true);

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { AttentionError, batchAttention, createAttention } from '../src/index.js';
+import { AttentionError, batchAttention, createAttention, createCrossAttention, createLinear, pushEach } from '../src/index.js';
 import type { AttentionOptions, AttentionStep } from '../src/index.js';
 import { caseArbitrary } from './support/engine-arbitraries.js';
 
@@ -113,6 +113,43 @@ describe('bad vectors are refused with the token index', () => {
         fresh.pushQKV([1, 2], [3, 4], [5, 6]);
         expect(attn.pushQKV([1, 1], [1, 1], [1, 1])).toEqual(fresh.pushQKV([1, 1], [1, 1], [1, 1]));
       }
+    }
+  });
+
+  it("a float32 engine's input beyond float32's range is refused as the input, whatever the kernels and the call", () => {
+    // Found by a bug hunt: with weights, the TypeScript kernels (which project in float64) took
+    // x = [1e39, …] and the WebAssembly ones reported an overflow of the projected query.
+    const tiny = [1e-10, 0, 0, 1];
+    // Keys without the first channel, so that no score overflows at the edge.
+    const weights = { wq: tiny, wk: [0, 0, 0, 1], wv: tiny };
+    const huge = [1e39, 1];
+    const edge = [3.4028235e38, 1]; // past float32's largest, but stored as it, not as Infinity
+    for (const kernels of ['auto', 'js'] as const) {
+      const options: AttentionOptions = { dim: 2, kernels, weights };
+      const attn = createAttention(options);
+      attn.push([1, 2]);
+      const calls: [string, () => unknown, string, number][] = [
+        ['push', () => attn.push(huge), 'x', 1],
+        ['pushMany', () => attn.pushMany([[1, 1], huge]), 'x', 2],
+        ['pushEach', () => pushEach([attn, attn.fork()], [[1, 1], huge]), 'x', 1],
+        ['batchAttention', () => batchAttention([[1, 1], huge], options), 'x', 1],
+        ['setMemory', () => createCrossAttention(options).setMemory([huge]), 'memory', 0],
+        ['attend', () => {
+          const cross = createCrossAttention(options);
+          cross.setMemory([[1, 1]]);
+          return cross.attend(huge);
+        }, 'x', 0],
+        ['apply', () => createLinear({ rows: 1, cols: 2, weight: [1e-10, 1], kernels }).apply(huge), 'x', 0],
+      ];
+      for (const [name, call, field, token] of calls) {
+        const error = refusal(call);
+        expect(error.code, `${kernels} ${name}`).toBe('NON_FINITE');
+        expect(error.details, `${kernels} ${name}`).toEqual({ field, token, element: 0, actual: '1e+39' });
+        expect(error.message).toContain("beyond float32's range (±3.4e38) of precision 'float32'");
+      }
+      expect(attn.length).toBe(1);
+      expect(Array.from(attn.push(edge)[0]!.output).every(Number.isFinite)).toBe(true);
+      expect(createAttention({ ...options, precision: 'float64' }).push(huge)[0]!.output[0]).toBeCloseTo(1e29, -20);
     }
   });
 

@@ -89,6 +89,10 @@ describe('truncate', () => {
     attn.pushMany([[1, 0], [0, 1], [1, 1]]);
     expect(() => attn.truncate(4)).toThrow(expect.objectContaining({ code: 'OUT_OF_RANGE' }));
     expect(() => attn.truncate(-1)).toThrow(expect.objectContaining({ code: 'OUT_OF_RANGE' }));
+    // A number given as a string is in range but not a number: the message says which.
+    expect(() => attn.truncate('1' as never)).toThrow(
+      expect.objectContaining({ code: 'OUT_OF_RANGE', message: 'truncate: expected an integer from 0 to 3, got "1" (a string)' }),
+    );
     attn.truncate(0);
     expect(attn.length).toBe(0);
   });

@@ -34,7 +34,7 @@ export function batchAttention(xs: readonly Vector[], options: AttentionOptions)
   const v: FloatArray[] = [];
   const x = new Float64Array(o.dim);
   for (let i = 0; i < n; i++) {
-    readVector(xs[i]!, o.dim, x, 0, 'x', i);
+    readVector(xs[i]!, o.dim, x, 0, 'x', i, undefined, o.precision === 'float32');
     q.push(linear(o, o.weights?.wq ?? null, o.weights?.bq ?? null, x, heads * headDim));
     k.push(linear(o, o.weights?.wk ?? null, o.weights?.bk ?? null, x, kvHeads * headDim));
     v.push(linear(o, o.weights?.wv ?? null, o.weights?.bv ?? null, x, kvHeads * headDim));

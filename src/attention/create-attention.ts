@@ -1,7 +1,7 @@
 import { PagedKVCache } from '../cache/index.js';
 import type { CacheStats } from '../cache/index.js';
 import { encodeSafetensors } from '../cache/safetensors.js';
-import { AttentionError } from '../errors.js';
+import { AttentionError, describeValue } from '../errors.js';
 // Present in browsers and Node; declared here because the core compiles against plain ES2022.
 declare function queueMicrotask(callback: () => void): void;
 
@@ -256,7 +256,7 @@ export class AttentionEngine implements Attention {
     // A sleeping worker wakes while this push projects, not after the step is handed over.
     this.options.threads?.wake();
     const t = this.cache.length;
-    readVector(x, this.options.dim, this.x, 0, 'x', t, this.finite);
+    readVector(x, this.options.dim, this.x, 0, 'x', t, this.finite, this.options.precision === 'float32');
     this.projectChecked(this.x, t);
     return this.appendAndAttend();
   }
@@ -271,7 +271,7 @@ export class AttentionEngine implements Attention {
     const n = xs.length;
     // Every vector is read and checked before anything is cached: pushMany is all or nothing.
     const x = new Float64Array(n * this.options.dim);
-    for (let i = 0; i < n; i++) readVector(xs[i]!, this.options.dim, x, i * this.options.dim, 'x', t0 + i, this.finite);
+    for (let i = 0; i < n; i++) readVector(xs[i]!, this.options.dim, x, i * this.options.dim, 'x', t0 + i, this.finite, this.options.precision === 'float32');
     const { qs, ks, vs } = this.projectRows(x, n, (i) => t0 + i);
     return this.appendPrompt(qs, ks, vs, n);
   }
@@ -312,7 +312,7 @@ export class AttentionEngine implements Attention {
     o.threads?.wake();
     const n = list.length;
     const x = new Float64Array(n * o.dim);
-    list.forEach((engine, i) => readVector(xs[i]!, o.dim, x, i * o.dim, 'x', engine.length, lead.finite));
+    list.forEach((engine, i) => readVector(xs[i]!, o.dim, x, i * o.dim, 'x', engine.length, lead.finite, o.precision === 'float32'));
     const { qs, ks, vs } = lead.projectRows(x, n, (i) => list[i]!.length);
     const qw = o.heads * o.headDim;
     const kw = o.kvHeads * o.headDim;
@@ -362,7 +362,7 @@ export class AttentionEngine implements Attention {
     }
     if (ks.length !== qs.length || vs.length !== qs.length) {
       throw new AttentionError('DIMENSION_MISMATCH', `pushManyQKV: qs, ks and vs must hold as many rows, got ${qs.length}, ${ks.length} and ${vs.length}`, {
-        field: 'ks',
+        field: ks.length !== qs.length ? 'ks' : 'vs',
         expected: qs.length,
         actual: ks.length !== qs.length ? ks.length : vs.length,
       });
@@ -491,7 +491,7 @@ export class AttentionEngine implements Attention {
     const o = this.options;
     const length = this.cache.length;
     if (typeof n !== 'number' || !Number.isInteger(n) || n < 0 || n > length) {
-      return new AttentionError('OUT_OF_RANGE', `truncate: expected an integer from 0 to ${length}, got ${String(n)}`, {
+      return new AttentionError('OUT_OF_RANGE', `truncate: expected an integer from 0 to ${length}, got ${describeValue(n)}`, {
         field: 'n',
         expected: `0..${length}`,
         actual: String(n),

@@ -215,7 +215,7 @@ class CrossAttentionEngine implements CrossAttention {
   private read(xs: readonly Vector[], field: string, first: number): Float64Array {
     const o = this.options;
     const x = new Float64Array(xs.length * o.dim);
-    for (let t = 0; t < xs.length; t++) readVector(xs[t]!, o.dim, x, t * o.dim, field, first + t, this.finite);
+    for (let t = 0; t < xs.length; t++) readVector(xs[t]!, o.dim, x, t * o.dim, field, first + t, this.finite, o.precision === 'float32');
     return x;
   }
 

@@ -168,7 +168,7 @@ class LinearLayer implements Linear {
     // A sleeping worker wakes while the inputs are read, not after the product is handed over.
     this.pool?.wake();
     if (this.x.length < n * cols) this.x = new Float64Array(n * cols);
-    for (let t = 0; t < n; t++) readVector(xs[t]!, cols, this.x, t * cols, 'x', t, this.finite);
+    for (let t = 0; t < n; t++) readVector(xs[t]!, cols, this.x, t * cols, 'x', t, this.finite, true);
     if (this.y.length < n * rows) this.y = new Float32Array(n * rows);
     const y = this.y.length === n * rows ? this.y : this.y.subarray(0, n * rows);
     if (n > 0 && (this.copy === null || !this.copy.project([['weight', y]], this.x, n))) {

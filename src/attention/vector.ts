@@ -36,7 +36,9 @@ export function finiteCheck(arena: WasmArena | null): FiniteCheck {
  * Copies `x` into `out[outOffset …]` after checking that it is an array of `expected` numbers,
  * then checks (by `finite`) that every entry *as stored* is finite: a finite number beyond
  * float32's range (±3.4e38) stored into a Float32Array is refused as well, rather than cached as
- * Infinity. On a refusal `out` may hold part of `x`: callers pass scratch rows, never state.
+ * Infinity. With `float32`, so is such a number read into a float64 `out` (a float32 engine's
+ * input, which its projections widen), so that whether an input is taken does not depend on the
+ * kernels. On a refusal `out` may hold part of `x`: callers pass scratch rows, never state.
  */
 export function readVector(
   x: Vector,
@@ -46,6 +48,7 @@ export function readVector(
   field: string,
   token?: number,
   finite: FiniteCheck = finiteInTypeScript,
+  float32 = false,
 ): void {
   const where = token === undefined ? '' : ` at token ${token}`;
   if (x === null || typeof x !== 'object' || typeof x.length !== 'number') {
@@ -74,13 +77,25 @@ export function readVector(
       out[outOffset + i] = value;
     }
   }
-  if (finite(outOffset === 0 && out.length === expected ? out : out.subarray(outOffset, outOffset + expected))) return;
+  const row = outOffset === 0 && out.length === expected ? out : out.subarray(outOffset, outOffset + expected);
+  const wide = float32 && !(out instanceof Float32Array);
+  if (finite(row) && (!wide || withinFloat32(row))) return;
   for (let i = 0; i < expected; i++) {
-    if (!Number.isFinite(out[outOffset + i]!)) {
+    const stored = out[outOffset + i]!;
+    if (!Number.isFinite(stored) || (wide && Math.abs(stored) >= FLOAT32_OVERFLOW)) {
       const value = x[i]!;
       nonFinite(field, where, token, i, value, Number.isFinite(value) ? "beyond float32's range (±3.4e38) of precision 'float32'" : 'expected a finite number');
     }
   }
+}
+
+/** The smallest magnitude float32 stores as Infinity: 2¹²⁸ − 2¹⁰³, halfway past its largest number. */
+const FLOAT32_OVERFLOW = 2 ** 128 - 2 ** 103;
+
+/** Whether every entry of a finite row is one float32 stores as a finite number. */
+function withinFloat32(row: FloatArray): boolean {
+  for (let i = 0; i < row.length; i++) if (Math.abs(row[i]!) >= FLOAT32_OVERFLOW) return false;
+  return true;
 }
 
 function nonFinite(field: string, where: string, token: number | undefined, element: number, value: unknown, rule: string): never {

@@ -99,7 +99,12 @@ export function decodeEmbeddings(bytes: Uint8Array): DecodedEmbeddings {
   const vectors = new Float32Array(n);
   if (code === 1) {
     const table = f16ToF32Table();
-    for (let k = 0; k < n; k++) vectors[k] = table[view.getUint16(matrixAt + 2 * k, true)]!;
+    for (let k = 0; k < n; k++) {
+      const bits = view.getUint16(matrixAt + 2 * k, true);
+      // Exponent bits all set: ±Infinity or NaN, which no encoder writes.
+      if ((bits & 0x7c00) === 0x7c00) fail(`row ${Math.floor(k / dim)}, element ${k % dim} is ${table[bits]} (float16 bits 0x${bits.toString(16)}), not a finite number`);
+      vectors[k] = table[bits]!;
+    }
   } else {
     const scalesAt = matrixAt + matrixBytes;
     for (let r = 0; r < count; r++) {
