@@ -149,7 +149,10 @@ export function attentionOptionsArbitrary(constraints: AttentionOptionsConstrain
     ropeInterleaved: ropeVariants ? fc.boolean() : fc.constant(false),
     ropePartial: ropeVariants ? fc.boolean() : fc.constant(false),
     ropeScaled: ropeVariants ? fc.boolean() : fc.constant(false),
-    ropeBase: sometimes(fc.constantFrom(10, 100), 1, 4),
+    // Half the time: an implementation that ignores ropeBase shows only where the base differs from
+    // 10,000 and a head turns two pairs or more (measured: caught by one default check 63 % of the
+    // time, against 38 % when drawn a quarter of the time).
+    ropeBase: sometimes(fc.constantFrom(10, 100), 1, 2),
     scoreCap: softmaxVariants ? sometimes(fc.constantFrom(0.5, 2, 50), 1, 5) : fc.constant(null),
     sinkLogit: softmaxVariants ? sometimes(fc.integer({ min: -8, max: 12 }).map((k) => k / 2), 1, 4) : fc.constant(null),
     window: maxWindow === 0 ? fc.constant(null) : sometimes(fc.integer({ min: 1, max: maxWindow }), 1, 2),
