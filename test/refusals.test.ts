@@ -183,6 +183,19 @@ describe('refusals', () => {
     );
   });
 
+  it("with look-ahead the push that completes an overflowing query is refused, naming the query's token; truncate to it goes on", () => {
+    const attn = createAttention({ dim: 1, lookahead: 1, precision: 'float64' });
+    attn.pushMany([[1], [1e200]]); // token 1's own score, 1e400, waits for token 2
+    for (let k = 0; k < 2; k++) {
+      expect(() => attn.push([1])).toThrow(expect.objectContaining({ code: 'NON_FINITE', details: { field: 'score', token: 1 } }));
+      expect(attn.length).toBe(2);
+    }
+    attn.truncate(1);
+    const fresh = createAttention({ dim: 1, lookahead: 1, precision: 'float64' });
+    fresh.push([1]);
+    expect(attn.push([2])).toEqual(fresh.push([2]));
+  });
+
   it('a flush refused for a score overflow changes nothing: the outputs before the overflowing one still wait', () => {
     const attn = createAttention({ dim: 2, lookahead: 2, precision: 'float64' });
     attn.pushMany([[0.1, 0.2], [0.3, 0.1], [1e200, 0]]);
