@@ -51,12 +51,13 @@ export class PagedKVCache {
   private len: number;
   /** Blocks below this number were already released, so a release scan starts here, not at the sinks. */
   private releasedBelow: number;
+  /** Where the call {@link PagedKVCache.takeBack} can still undo began; -1 outside one. */
+  private heldFrom = -1;
   /**
-   * The call {@link PagedKVCache.takeBack} can still undo: where it began, and the float keys of the
-   * block holding that position if the call filled the block. Filling quantizes an int8 block's
-   * keys, and int8 keys cannot give the floats back.
+   * The float keys of the block holding `heldFrom`, if the call filled that block: filling
+   * quantizes an int8 block's keys, and int8 keys cannot give the floats back.
    */
-  private pending: { readonly from: number; keys: FloatArray | null } | null = null;
+  private heldKeys: FloatArray | null = null;
 
   constructor(layout: KVCacheLayout, table = new Map<number, KVBlock>(), length = 0, releasedBelow = 0) {
     this.layout = layout;
@@ -128,12 +129,13 @@ export class PagedKVCache {
    * until {@link PagedKVCache.commit}.
    */
   hold(): void {
-    this.pending = { from: this.len, keys: null };
+    this.heldFrom = this.len;
   }
 
   /** Ends the call {@link PagedKVCache.hold} started: its appends stay. */
   commit(): void {
-    this.pending = null;
+    this.heldFrom = -1;
+    this.heldKeys = null;
   }
 
   /**
@@ -142,8 +144,10 @@ export class PagedKVCache {
    * which gives those keys back dequantized.
    */
   takeBack(): void {
-    const { from, keys } = this.pending!;
-    this.pending = null;
+    const from = this.heldFrom;
+    const keys = this.heldKeys;
+    this.heldFrom = -1;
+    this.heldKeys = null;
     this.truncate(from);
     if (keys === null) return;
     const b = Math.floor(from / this.layout.blockSize);
@@ -372,8 +376,8 @@ export class PagedKVCache {
    */
   private quantizeKeys(b: number, block: KVBlock): void {
     const { blockSize, headDim, kvHeads } = this.layout;
-    const pending = this.pending;
-    if (pending !== null && pending.from % blockSize !== 0 && Math.floor(pending.from / blockSize) === b) pending.keys = block.keys!.slice();
+    const from = this.heldFrom;
+    if (from >= 0 && from % blockSize !== 0 && Math.floor(from / blockSize) === b) this.heldKeys = block.keys!.slice();
     const keysInt8 = new Int8Array(kvHeads * blockSize * headDim);
     const keyScales = new Float32Array(kvHeads * headDim);
     for (let g = 0; g < kvHeads; g++) {
