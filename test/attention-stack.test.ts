@@ -211,6 +211,17 @@ describe('bad stack options and corrupt stack snapshots', () => {
     }
   });
 
+  it('a layer in the list that is not an options object is refused naming it, a hole in the list too', () => {
+    // Found by a bug hunt: map skipped a hole, and the stack was built with a missing layer.
+    const holed: AttentionOptions[] = [{ dim: 2 }, { dim: 2 }, { dim: 2 }];
+    delete holed[1];
+    for (const layers of [holed, [{ dim: 2 }, null, { dim: 2 }], [{ dim: 2 }, undefined, { dim: 2 }]]) {
+      expect(() => createAttentionStack({ layers: layers as AttentionOptions[] })).toThrow(
+        expect.objectContaining({ code: 'INVALID_OPTION', details: { field: 'layers', element: 1 } }),
+      );
+    }
+  });
+
   it('beside a list of layers only run choices may be given, and they reach every layer that has none of its own', () => {
     const stack = createAttentionStack({ layers: [{ dim: 2 }, { dim: 2, withWeights: false }], withWeights: true });
     expect([0, 1].map((i) => stack.layer(i).options.withWeights)).toEqual([true, false]);

@@ -158,6 +158,10 @@ describe('pushEach: one token into each fork, projected as one product', () => {
     refusal([a, fork], [[1, 2]], 'DIMENSION_MISMATCH', 'xs');
     refusal([a, fork], [[1, 2], [3]], 'DIMENSION_MISMATCH', 'x');
     refusal([a, fork], [[1, 2], [3, Number.NaN]], 'NON_FINITE', 'x');
+    // A hole in the engines (found by a bug hunt: it was skipped, and the next engine took its input).
+    const holed = [a, fork, fork.fork()];
+    delete holed[1];
+    expect(() => pushEach(holed, [[1, 2], [3, 4], [5, 6]])).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT', details: { field: 'engines', element: 1 } }));
     expect(() => pushEach(null as unknown as Attention[], [])).toThrow(AttentionError);
     expect([a.length, fork.length]).toEqual([0, 0]);
     fork.dispose();

@@ -155,7 +155,13 @@ export function layerOptions(options: AttentionStackOptions): AttentionOptions[]
       );
     }
     // Run choices beside the list (a thread pool, say) go to every layer that does not set its own.
-    perLayer = (layers as AttentionOptions[]).map((layer) => (layer !== null && typeof layer === 'object' ? { ...shared, ...layer } : layer));
+    // Array.from, not map: a hole in the list is read as undefined (and refused), not skipped.
+    perLayer = Array.from(layers as unknown[], (layer, i) => {
+      if (layer === null || typeof layer !== 'object') {
+        throw new AttentionError('INVALID_OPTION', `option layers: layer ${i} must be an options object, got ${describeValue(layer)}`, { field: 'layers', element: i });
+      }
+      return { ...shared, ...layer };
+    });
   } else if (typeof layers === 'number' && Number.isInteger(layers) && layers >= 1) {
     perLayer = Array.from({ length: layers }, () => shared);
   } else {

@@ -294,7 +294,8 @@ export class AttentionEngine implements Attention {
     }
     const first = engines[0];
     const list: AttentionEngine[] = [];
-    engines.forEach((engine, i) => {
+    // Array.from, not forEach: a hole in the list is read as undefined (and refused), not skipped.
+    Array.from(engines).forEach((engine, i) => {
       if (!(engine instanceof AttentionEngine) || !(first instanceof AttentionEngine) || engine.options !== first.options) {
         throw new AttentionError('INVALID_ARGUMENT', `pushEach: engine ${i} is not a fork of engine 0 (the engines must share one engine's options and weights: fork them from it)`, {
           field: 'engines',

@@ -143,7 +143,10 @@ export function generate(config: GenerateOptions): Observable<AttentionStep> {
   return new Observable<AttentionStep>((subscriber) => {
     const created = owned === null ? null : attentionFromResolved(owned);
     const engine: GenerationEngine = created ?? config.engine!;
-    let input: Vector = first;
+    // The next token's input; null once it is next(last)'s to give, asked only when that token will
+    // be pushed (after a yield, not before it: the subscriber may leave in between).
+    let input: Vector | null = first;
+    let last: AttentionStep | null = null;
     let pushed = 0;
     let pending: Subscription | null = null;
 
@@ -152,7 +155,13 @@ export function generate(config: GenerateOptions): Observable<AttentionStep> {
       pending = null;
       try {
         for (let sinceYield = 0; ; ) {
+          if (input === null) {
+            input = next(last!);
+            if (subscriber.closed) return;
+            if (input === null) return subscriber.complete();
+          }
           const steps = engine.push(input);
+          input = null;
           pushed++;
           if (steps.length === 0) {
             throw new AttentionError('INVALID_ARGUMENT', `generate: the push of token ${pushed - 1} returned no step, so there is no output to decide the next input`, {
@@ -165,10 +174,7 @@ export function generate(config: GenerateOptions): Observable<AttentionStep> {
             if (subscriber.closed) return;
           }
           if (pushed >= maxTokens) return subscriber.complete();
-          const following = next(steps[steps.length - 1]!);
-          if (subscriber.closed) return;
-          if (following === null) return subscriber.complete();
-          input = following;
+          last = steps[steps.length - 1]!;
           if (yieldEvery !== undefined && ++sinceYield === yieldEvery) {
             pending = scheduler.schedule(run);
             return;

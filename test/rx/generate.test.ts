@@ -158,13 +158,16 @@ describe('generate: yieldEvery', () => {
     expect(completed).toBe(true);
   });
 
-  it('unsubscribing while yielded cancels the rest: no further token is computed', async () => {
+  it('unsubscribing while yielded cancels the rest: no further token is computed, and next is not asked for one', async () => {
+    // Found by a bug hunt: next was asked before the yield, for a token the subscriber then never let come.
     const engine = createAttention({ dim: 2 });
-    const subscription = generate({ engine, first: [1, 0], next: () => [0, 1], maxTokens: 100, yieldEvery: 2 }).subscribe();
-    expect(engine.length).toBe(2);
+    let asked = 0;
+    const next = (): number[] => (asked++, [0, 1]);
+    const subscription = generate({ engine, first: [1, 0], next, maxTokens: 100, yieldEvery: 2 }).subscribe();
+    expect([engine.length, asked]).toEqual([2, 1]);
     subscription.unsubscribe();
     await new Promise((resolve) => setTimeout(resolve, 20));
-    expect(engine.length).toBe(2);
+    expect([engine.length, asked]).toEqual([2, 1]);
   });
 });
 
