@@ -33,10 +33,15 @@ describe('refusals', () => {
     expect(simd.options.kernels).toBe('wasm');
     simd.push([3]);
     expect(() => simd.push([1e20])).toThrow(
-      expect.objectContaining({ code: 'NON_FINITE', message: expect.stringContaining("exceeds the range of float32 (the WebAssembly kernels' sums") }),
+      expect.objectContaining({ code: 'NON_FINITE', message: expect.stringContaining('scale·q·k is not finite: the WebAssembly kernels sum q·k in float32') }),
     );
     expect(simd.length).toBe(1);
     expect(Array.from(simd.push([2])[0]!.output).every(Number.isFinite)).toBe(true);
+    // A scale that overflows a double is named as a cause too: no kernel sums past it.
+    for (const kernels of ['auto', 'js'] as const) {
+      const scaled = createAttention({ dim: 1, scale: 1e308, kernels });
+      expect(() => scaled.push([6])).toThrow(expect.objectContaining({ code: 'NON_FINITE', message: expect.stringContaining('overflowed: scale·q·k') }));
+    }
     const plain = createAttention({ dim: 1, kernels: 'js' });
     plain.push([3]);
     expect(Array.from(plain.push([1e20])[0]!.output)).toEqual([Math.fround(1e20)]);

@@ -57,7 +57,7 @@ export class HeadAttention {
     const job = this.job;
     if (job !== null && this.fillJob(job, i, keys, count, qSource, qOffset)) {
       const bad = o.threads !== null ? o.threads.attend(job.base, job.items) : job.arena.attend(job.base, 0, job.items);
-      if (bad >= 0) throw scoreOverflow(i, bad, "float32 (the WebAssembly kernels' sums; kernels: 'js' adds in float64)");
+      if (bad >= 0) throw scoreOverflow(i, bad, "is not finite: the WebAssembly kernels sum q·k in float32, then scale it in float64 (kernels: 'js' sums in float64)");
       job.merge(out, o.sinkLogits);
       if (weights !== null) {
         for (let h = 0; h < o.heads; h++) {
@@ -152,7 +152,7 @@ export class HeadAttention {
       n = this.scoreRun(scores, n, qHead, g, keys.from, keys.to, i, slope);
       if (o.scoreCap !== null) capScores(scores, count, o.scoreCap);
       const sink = o.sinkLogits === null ? -Infinity : o.sinkLogits[h]!;
-      if (!Number.isFinite(softmaxInPlace(scores, 0, count, sink))) throw scoreOverflow(i, h, 'a double');
+      if (!Number.isFinite(softmaxInPlace(scores, 0, count, sink))) throw scoreOverflow(i, h, 'exceeds the range of a double');
       n = this.mixRun(scores, 0, h, g, 0, keys.sinkEnd);
       this.mixRun(scores, n, h, g, keys.from, keys.to);
       if (weights !== null) weights.push(o.Float.from(scores.subarray(0, count)));
@@ -264,10 +264,12 @@ function blocksSpanned(from: number, to: number, blockSize: number): number {
   return to > from ? Math.floor((to - 1) / blockSize) - Math.floor(from / blockSize) + 1 : 0;
 }
 
-
-/** The refusal of a step whose score for query `token`, head `head`, left the range of `range`. */
-function scoreOverflow(token: number, head: number, range: string): AttentionError {
-  return new AttentionError('NON_FINITE', `score of token ${token}, head ${head} overflowed: q·k exceeds the range of ${range}`, {
+/**
+ * The refusal of a step whose score for query `token`, head `head`, overflowed: scale·q·k, `how`.
+ * The scale is named because a huge one overflows whatever the sums.
+ */
+function scoreOverflow(token: number, head: number, how: string): AttentionError {
+  return new AttentionError('NON_FINITE', `score of token ${token}, head ${head} overflowed: scale·q·k ${how}`, {
     field: 'score',
     token,
   });
