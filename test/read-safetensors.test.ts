@@ -48,6 +48,31 @@ describe('readSafetensors: checkpoint tensors for the engine', () => {
     expect(() => opened.read('missing')).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT', details: { field: 'name' } }));
   });
 
+  it("opens a shard whatever newer dtypes its other tensors hold (MXFP4's F8_E8M0 scales, F4, F6, C64), refusing only their read", () => {
+    // Found by a bug hunt: the file itself was refused as corrupt, so no tensor of it could be read.
+    for (const [dtype, shape, bytes] of [['F8_E8M0', [4], 4], ['F8_E4M3FNUZ', [4], 4], ['F8_E5M2FNUZ', [4], 4], ['F4', [2, 4], 4], ['F6_E2M3', [4], 3], ['F6_E3M2', [4], 3], ['C64', [2], 16]] as const) {
+      const header = JSON.stringify({ 'q.weight': { dtype: 'BF16', shape: [2], data_offsets: [0, 4] }, 'q.scale': { dtype, shape, data_offsets: [4, 4 + bytes] } });
+      const data = new Uint8Array(4 + bytes);
+      data.set([0x80, 0x3f, 0x00, 0xc0]); // BF16 1 and −2
+      const opened = readSafetensors(fileWith(header, data));
+      expect(Array.from(opened.read('q.weight')), dtype).toEqual([1, -2]);
+      expect(() => opened.read('q.scale')).toThrow(expect.objectContaining({ code: 'UNSUPPORTED_SNAPSHOT', details: { field: 'dtype', actual: dtype } }));
+    }
+    // A packed float whose elements do not fill whole bytes is malformed.
+    expect(() => readSafetensors(fileWith(JSON.stringify({ odd: { dtype: 'F4', shape: [3], data_offsets: [0, 2] } }), new Uint8Array(2)))).toThrow(
+      expect.objectContaining({ code: 'CORRUPT_SNAPSHOT', message: expect.stringContaining('needs 1.5 bytes') }),
+    );
+  });
+
+  it('takes an empty tensor with its zero anywhere in the shape, and lists tensors in the order of their data', () => {
+    // Found by a bug hunt: [1, 0] "needed more bytes than the file holds"; integer-like names came first.
+    for (const shape of [[0, 1], [1, 0], [2 ** 52, 0]]) {
+      expect(readSafetensors(fileWith(JSON.stringify({ e: { dtype: 'F32', shape, data_offsets: [0, 0] } }))).read('e')).toHaveLength(0);
+    }
+    const header = JSON.stringify({ b: { dtype: 'I8', shape: [1], data_offsets: [0, 1] }, '1': { dtype: 'I8', shape: [1], data_offsets: [1, 2] } });
+    expect(readSafetensors(fileWith(header, new Uint8Array(2))).tensors.map((t) => t.name)).toEqual(['b', '1']);
+  });
+
   it('reads from a Node Buffer that is a view into a pooled buffer, and a snapshot the engine wrote', () => {
     const pooled = Buffer.from(file);
     const opened = readSafetensors(pooled);

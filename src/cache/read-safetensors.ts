@@ -30,7 +30,7 @@ export type SafetensorsData = Float64Array | Float32Array | Int32Array | Int8Arr
 export interface SafetensorsFile {
   /** The header's `__metadata__` strings (empty when it has none). */
   readonly metadata: Readonly<Record<string, string>>;
-  /** Every tensor's name, dtype and shape, in the header's order. */
+  /** Every tensor's name, dtype and shape, in the order of their data in the file. */
   readonly tensors: readonly {
     /** The tensor's name in the header (`"model.layers.0.self_attn.q_proj.weight"`). */
     readonly name: string;
@@ -44,7 +44,7 @@ export interface SafetensorsFile {
    * half-precision kinds widen exactly), F64 as a Float64Array, I32 and I8 as such.
    *
    * @throws AttentionError INVALID_ARGUMENT for a name the file does not hold; UNSUPPORTED_SNAPSHOT
-   *   for another dtype (I64, U8, BOOL, the float8 kinds …).
+   *   for another dtype (I64, U8, BOOL, the float8, float6 and float4 kinds, C64 …).
    */
   read(name: string): SafetensorsData;
 }

@@ -66,11 +66,14 @@ export function encodeSafetensors(tensors: Readonly<Record<string, TensorInput>>
 }
 
 /**
- * Bytes per element of every dtype the safetensors format defines: a checkpoint's header is
- * checked whatever its tensors hold, even where a reader converts only some of them.
+ * Bytes per element of every dtype the safetensors format defines (the packed 4- and 6-bit floats
+ * a fraction of one, as the format counts them): a checkpoint's header is checked whatever its
+ * tensors hold, even where a reader converts only some of them, so a shard's MXFP4 scales do not
+ * keep its other tensors from being read.
  */
 export const FORMAT_BYTES: Readonly<Record<string, number>> = {
-  F64: 8, F32: 4, F16: 2, BF16: 2, F8_E4M3: 1, F8_E5M2: 1,
+  F64: 8, F32: 4, F16: 2, BF16: 2, F8_E4M3: 1, F8_E5M2: 1, F8_E4M3FNUZ: 1, F8_E5M2FNUZ: 1, F8_E8M0: 1,
+  F6_E2M3: 0.75, F6_E3M2: 0.75, F4: 0.5, C64: 8,
   I64: 8, I32: 4, I16: 2, I8: 1, U64: 8, U32: 4, U16: 2, U8: 1, BOOL: 1,
 };
 
@@ -88,7 +91,7 @@ export interface TensorEntry {
  * A safetensors file's header, checked before anything is allocated for it: a header length
  * beyond the file or 16 MiB, invalid JSON, forbidden keys, dtypes the format does not define,
  * shapes whose size disagrees with their offsets, offsets out of range or overlapping. Tensors in
- * the file's order; `what` names the file in messages ("snapshot", "safetensors file"), `dtypes`
+ * the order of their data in the file; `what` names the file in messages ("snapshot", "safetensors file"), `dtypes`
  * gives the bytes per element of the dtypes it may hold (others are refused).
  *
  * @throws AttentionError CORRUPT_SNAPSHOT saying what was wrong and where.
@@ -136,17 +139,20 @@ export function parseSafetensors(
     const [start, end] = offsets as [number, number];
     if (start > end || end > dataLength) corrupt(`tensor "${name}" data_offsets [${start}, ${end}] fall outside the ${dataLength} data bytes`);
     const size = dtypes[dtype as string]!;
-    let elements = 1;
-    for (const d of shape as number[]) {
+    // A zero anywhere in the shape makes the tensor empty, however large the dimensions before it.
+    let elements = (shape as number[]).includes(0) ? 0 : 1;
+    for (const d of elements === 0 ? [] : (shape as number[])) {
       elements *= d;
       if (elements * size > dataLength) corrupt(`tensor "${name}" shape [${shape.join(', ')}] needs more bytes than the file holds`);
     }
     if (elements * size !== end - start) corrupt(`tensor "${name}" shape [${shape.join(', ')}] needs ${elements * size} bytes, its offsets give ${end - start}`);
     entries.push({ name, dtype: dtype as string, shape: shape as number[], at: dataStart + start, bytes: end - start });
   }
-  const spans = [...entries].sort((a, b) => a.at - b.at);
-  for (let n = 1; n < spans.length; n++) {
-    if (spans[n]!.at < spans[n - 1]!.at + spans[n - 1]!.bytes) corrupt(`tensors "${spans[n - 1]!.name}" and "${spans[n]!.name}" overlap`);
+  // In the order of their data: JSON.parse puts integer-like names first, so the header's own
+  // order is lost, and the data's is what a writer laid out (a stable sort keeps empty ones put).
+  entries.sort((a, b) => a.at - b.at);
+  for (let n = 1; n < entries.length; n++) {
+    if (entries[n]!.at < entries[n - 1]!.at + entries[n - 1]!.bytes) corrupt(`tensors "${entries[n - 1]!.name}" and "${entries[n]!.name}" overlap`);
   }
   return { entries, metadata };
 }
