@@ -126,6 +126,7 @@ describe('refusals', () => {
           for (let t = 0; t < c.before; t++) expect(attn.push(token(t))).toEqual(fresh.push(token(t)));
           const events: CacheEvent[] = [];
           attn.addCacheListener((event) => events.push(event));
+          const memory = attn.stats();
           // q · k = 1e400 overflows a double when the bad token's own query is answered, which
           // look-ahead L delays until the token L later: put it where that happens inside the prompt.
           const prompt = Array.from({ length: c.prompt + c.lookahead }, (_, i) => token(c.before + i));
@@ -133,6 +134,7 @@ describe('refusals', () => {
           expect(() => attn.pushMany(prompt)).toThrow(expect.objectContaining({ code: 'NON_FINITE' }));
           expect(events).toEqual([]);
           expect(attn.length).toBe(c.before);
+          expect(attn.stats()).toEqual(memory);
           const more = Array.from({ length: 8 }, (_, i) => token(100 + i));
           expect([...attn.pushMany(more), ...attn.flush()]).toEqual([...fresh.pushMany(more), ...fresh.flush()]);
         },
@@ -169,6 +171,7 @@ describe('refusals', () => {
           }
           const forks = [attn.fork(), twin.fork()] as const;
           const before = attn.snapshot();
+          const memory = [attn.stats(), forks[0].stats()];
           const refused = () => {
             if (c.path === 'push') return attn.push([huge, 0]);
             if (c.path === 'pushEach') return pushEach([forks[0], attn], [token(50), [huge, 0]]);
@@ -179,6 +182,8 @@ describe('refusals', () => {
           expect(refused).toThrow(expect.objectContaining({ code: 'NON_FINITE' }));
           expect(attn.snapshot()).toEqual(before);
           expect(forks[0].snapshot()).toEqual(forks[1].snapshot());
+          // Memory too: no spare block kept, and a block copied from the fork to write is shared again.
+          expect([attn.stats(), forks[0].stats()]).toEqual(memory);
           const more = Array.from({ length: 2 * c.blockSize + 1 }, (_, i) => token(100 + i));
           expect([...attn.pushMany(more), ...attn.flush()]).toEqual([...twin.pushMany(more), ...twin.flush()]);
           expect(attn.snapshot()).toEqual(twin.snapshot());

@@ -58,6 +58,10 @@ export class PagedKVCache {
    * quantizes an int8 block's keys, and int8 keys cannot give the floats back.
    */
   private heldKeys: FloatArray | null = null;
+  /** The block holding `heldFrom` as it was shared with a fork, if the call copied it to write. */
+  private heldShared: KVBlock | null = null;
+  /** How many spare blocks there were when the call began. */
+  private heldSpares = 0;
 
   constructor(layout: KVCacheLayout, table = new Map<number, KVBlock>(), length = 0, releasedBelow = 0) {
     this.layout = layout;
@@ -130,28 +134,40 @@ export class PagedKVCache {
    */
   hold(): void {
     this.heldFrom = this.len;
+    this.heldSpares = this.free.length;
   }
 
   /** Ends the call {@link PagedKVCache.hold} started: its appends stay. */
   commit(): void {
     this.heldFrom = -1;
     this.heldKeys = null;
+    this.heldShared = null;
   }
 
   /**
-   * Drops every position appended since {@link PagedKVCache.hold}, leaving the cache as it was then,
-   * bit for bit: unlike {@link PagedKVCache.truncate} into a block whose int8 keys a call quantized,
-   * which gives those keys back dequantized.
+   * Drops every position appended since {@link PagedKVCache.hold}, leaving the cache as it was then:
+   * bit for bit, unlike {@link PagedKVCache.truncate} into a block whose int8 keys a call quantized
+   * (which gives those keys back dequantized), and in its memory too: a block the call copied from
+   * a fork is shared again, and blocks it took stop being kept as spares.
    */
   takeBack(): void {
     const from = this.heldFrom;
     const keys = this.heldKeys;
-    this.heldFrom = -1;
-    this.heldKeys = null;
+    const shared = this.heldShared;
+    this.commit();
     this.truncate(from);
-    if (keys === null) return;
     const b = Math.floor(from / this.layout.blockSize);
-    this.installKeys(b, this.table.get(b)!, keys);
+    if (shared !== null) {
+      this.release(this.table.get(b)!);
+      this.table.set(b, shared);
+      shared.refs++;
+    } else if (keys !== null) {
+      this.installKeys(b, this.table.get(b)!, keys);
+    }
+    while (this.free.length > this.heldSpares) {
+      const spare = this.free.pop()!;
+      if (isArenaBlock(spare)) spare.free();
+    }
   }
 
   /**
@@ -303,6 +319,7 @@ export class PagedKVCache {
     if (block.refs > 1) {
       const copy = this.copyOf(block);
       block.refs--;
+      if (this.heldFrom >= 0) this.heldShared = block;
       this.table.set(b, copy);
       return this.withFloatKeys(b, copy);
     }
