@@ -16,16 +16,16 @@ export function wordPlace(word: InputWord): string {
   return word.line === 0 ? `word ${word.column}` : `line ${word.line}, word ${word.column}`;
 }
 
-/** The words of a text argument. */
+/** The words of a text argument (bytes that were not UTF-8 dropped, as on stdin). */
 export function textWords(text: string): InputWord[] {
-  return tokenize(text).map((word, n) => ({ word, line: 0, column: n + 1 }));
+  return validWords(text).map((word, n) => ({ word, line: 0, column: n + 1 }));
 }
 
 /**
  * Stdin as words, line by line, as the lines arrive. Lines are read as UTF-8; a line with bytes
- * that are not (decoded as U+FFFD, which the word splitter drops) is passed to `onInvalidUtf8`
- * before its words. A read error (stdin is a directory, say) errors the stream with the error
- * Node gives; unsubscribing stops reading.
+ * that are not (decoded as U+FFFD, dropped wherever they stand in a word) is passed to
+ * `onInvalidUtf8` before its words. A read error (stdin is a directory, say) errors the stream
+ * with the error Node gives; unsubscribing stops reading.
  *
  * @example
  * ```ts
@@ -44,7 +44,13 @@ export function stdinWords(stdin: NodeJS.ReadableStream, onInvalidUtf8: (line: n
   return lines$.pipe(
     mergeMap((line, n) => {
       if (line.includes('\uFFFD')) onInvalidUtf8(n + 1);
-      return tokenize(line).map((word, k): InputWord => ({ word, line: n + 1, column: k + 1 }));
+      return validWords(line).map((word, k): InputWord => ({ word, line: n + 1, column: k + 1 }));
     }),
   );
+}
+
+// Node decodes bytes that are not UTF-8 as U+FFFD, a symbol the splitter strips only from a word's
+// ends (`caf\uFFFDs` would stay whole): it goes before splitting, wherever it stands.
+function validWords(text: string): string[] {
+  return tokenize(text.replace(/\uFFFD/g, ''));
 }

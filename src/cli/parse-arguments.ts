@@ -84,6 +84,7 @@ export function parseArguments(argv: readonly string[]): CliArguments {
   const format = values.get('format');
   if (format !== undefined && format !== 'html' && format !== 'svg' && format !== 'json') throw usage(`--format must be html, svg or json, got ${JSON.stringify(format)}`);
   const output = values.get('output');
+  if (output === '') throw usage('--output needs a file name (or - for stdout)');
   if (format !== undefined && output === undefined) throw usage(`--format ${format} needs --output FILE (or -o - for stdout)`);
   if (output === '-' && format === undefined) throw usage('-o - writes the heatmap to stdout: add --format html, svg or json');
   const named = output === undefined || output === '-' ? undefined : formatOf(output);

@@ -1,7 +1,7 @@
 import { accessSync, constants, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { catchError, filter, from, lastValueFrom, map, Subject, takeUntil, takeWhile, tap, throwError } from 'rxjs';
+import { catchError, filter, firstValueFrom, from, lastValueFrom, map, merge, Subject, takeUntil, takeWhile, tap, throwError } from 'rxjs';
 import { AttentionError, resolveOptions } from '../index.js';
 import type { AttentionOptions } from '../index.js';
 import type { AttentionMap, AttentionRow } from './attention-row.js';
@@ -27,7 +27,7 @@ export interface CliIo {
     write(text: string): unknown;
     readonly isTTY?: boolean;
     readonly columns?: number;
-    /** When given, reading stdin pauses while written rows wait (write returned false) until 'drain'. */
+    /** When given, reading stdin pauses while written rows wait (write returned false) until 'drain', and so does writing a heatmap file. */
     once?(event: 'drain', listener: () => void): unknown;
     /** When given, a write error (EPIPE: the reader went away, as with `| head`) ends the run. */
     on?(event: 'error', listener: (error: NodeJS.ErrnoException) => void): unknown;
@@ -142,6 +142,9 @@ async function attendInput(args: CliArguments, io: CliIo): Promise<void> {
     { defaultValue: null },
   );
 
+  // Rows can still be on their way when the input ends (a whole text argument is attended at
+  // once): a reader that goes away before taking them must leave no heatmap file, as mid-stream.
+  if (args.output !== undefined && !toStdout) await stdout.delivered();
   // A reader that went away (`| head`) ends the run as a closed pipe ends any command: quietly.
   if (stdout.failure !== null) {
     if (stdout.failure.code === 'EPIPE') return;
@@ -208,14 +211,15 @@ function invalidUtf8Warning(io: CliIo): (line: number) => void {
 }
 
 /**
- * Stdout as the run writes it: stops the run when it fails (EPIPE when the reader closes) and,
+ * Stdout as the run writes it: stops the run when it fails (EPIPE when the reader closes),
  * reading stdin, pauses it while written text waits, so a slow reader does not make the command
- * buffer rows without bound.
+ * buffer rows without bound, and tells when the written rows are through.
  */
 class StdoutFlow {
   readonly closed$ = new Subject<void>();
   failure: NodeJS.ErrnoException | null = null;
   private waiting = false;
+  private readonly drained$ = new Subject<void>();
 
   constructor(
     private readonly io: CliIo,
@@ -235,13 +239,24 @@ class StdoutFlow {
   write(text: string): void {
     if (this.isClosed) return;
     const ready = this.io.stdout.write(text) !== false;
-    if (ready || this.waiting || !this.readsStdin || this.io.stdout.once === undefined) return;
+    if (ready || this.waiting || this.io.stdout.once === undefined) return;
     this.waiting = true;
-    this.io.stdin.pause();
+    if (this.readsStdin) this.io.stdin.pause();
     this.io.stdout.once('drain', () => {
       this.waiting = false;
-      this.io.stdin.resume();
+      if (this.readsStdin) this.io.stdin.resume();
+      this.drained$.next();
     });
+  }
+
+  /**
+   * Resolves once stdout has taken everything written (no write waits for 'drain') or has failed.
+   * Node's write to a pipe whose reader has gone returns false and fails a moment later, so a
+   * closed pipe is seen here even when every row was written before the failure came.
+   */
+  delivered(): Promise<void> {
+    if (!this.waiting || this.isClosed) return Promise.resolve();
+    return firstValueFrom(merge(this.drained$, this.closed$));
   }
 }
 
@@ -273,7 +288,8 @@ function writeOutput(args: CliArguments, heatmap: AttentionMap, options: Attenti
   } catch (error) {
     throw new CliError(EXIT.failure, `cannot write ${args.output}: ${(error as Error).message}`);
   }
-  io.stdout.write(`heatmap: ${args.output}\n`);
+  // On stderr, with the other notes: stdout holds only rows, for whatever reads them.
+  io.stderr.write(`attnstream: heatmap written to ${args.output}\n`);
 }
 
 function describeOptions(o: AttentionOptions): string {

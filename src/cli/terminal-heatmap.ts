@@ -4,6 +4,7 @@ import { formatWeight } from './format-weight.js';
 import { heatRgb, inkCss } from './heat-color.js';
 import { rowWeights } from './row-weights.js';
 import type { HeadChoice } from './row-weights.js';
+import { fitText, visibleText } from './terminal-text.js';
 import { selfWeight, topAttended } from './top-attended.js';
 
 /** How {@link terminalRows} draws. */
@@ -19,8 +20,10 @@ export interface TerminalHeatmapOptions {
   /** Characters for √weight in [0, .2), [.2, .4), … [.8, 1]. */
   readonly shades?: string;
   /**
-   * Words in the whole text, when known: rows are padded to this many cells so the text after the
-   * cells lines up. Default: each row ends at the furthest word it attended.
+   * Words in the whole text, when known: rows are padded with blank cells towards this many (as
+   * many as `maxColumns` allows) so the text after the cells lines up. Padding never hides a row's
+   * own cells: a row still shows the last `maxColumns` up to the furthest word it attended. Default:
+   * each row ends at the furthest word it attended.
    */
   readonly length?: number;
 }
@@ -46,14 +49,17 @@ const SHADES = '·░▒▓█';
 export function terminalRows(row: AttentionRow, words: WordsByPosition, options: TerminalHeatmapOptions = {}): string[] {
   const heads: HeadChoice[] = row.weights.length === 1 ? [0] : row.weights.map((_, h) => h);
   return heads.map((head) => {
-    const label = row.weights.length === 1 ? row.word : `${row.word} h${head}`;
+    const word = visibleText(row.word);
+    const label = row.weights.length === 1 ? word : `${word} h${head}`;
     return terminalLine(row, words, label, head, options);
   });
 }
 
 /**
  * The header for {@link terminalRows}: each column labelled with the first three characters of its
- * word, so it lines up with the cells of rows drawn with the same `labelWidth` and `maxColumns`.
+ * word, so it lines up with the cells of rows drawn with the same `labelWidth` and `maxColumns`
+ * and `length: words.length`. Words beyond `maxColumns` shift a row's columns by its position, so
+ * the header then labels only the last row's (the last `maxColumns` words, after a `…`).
  *
  * @example
  * ```ts
@@ -62,7 +68,7 @@ export function terminalRows(row: AttentionRow, words: WordsByPosition, options:
  */
 export function terminalHeader(words: readonly string[], options: Pick<TerminalHeatmapOptions, 'labelWidth' | 'maxColumns'> = {}): string {
   const { first, elided } = columnRange(words.length - 1, options.maxColumns ?? 24);
-  const cells = words.slice(first).map((w) => w.slice(0, CELL - 1).padEnd(CELL)).join('');
+  const cells = words.slice(first).map((w) => `${fitText(visibleText(w), CELL - 1, false)} `).join('');
   return `${' '.repeat((options.labelWidth ?? 10) + 1)}${elided ? '… ' : ''}${cells}`.trimEnd();
 }
 
@@ -70,12 +76,16 @@ function terminalLine(row: AttentionRow, words: WordsByPosition, label: string, 
   const color = options.color ?? false;
   const shades = options.shades ?? SHADES;
   const weights = rowWeights(row, head);
-  const last = Math.max(row.index, row.positions.length > 0 ? row.positions[row.positions.length - 1]! : 0, (options.length ?? 0) - 1);
-  const { first, elided } = columnRange(last, options.maxColumns ?? 24);
+  const maxColumns = options.maxColumns ?? 24;
+  const length = options.length ?? 0;
+  const furthest = Math.max(row.index, row.positions.length > 0 ? row.positions[row.positions.length - 1]! : 0);
+  const { first, elided } = columnRange(furthest, maxColumns);
+  const last = Math.max(furthest, Math.min(length - 1, first + maxColumns - 1));
   const byPosition = new Map<number, number>();
   row.positions.forEach((p, n) => byPosition.set(p, weights[n]!));
 
-  let cells = elided ? '… ' : '';
+  // Rows that need no `…` keep its place when others of the text do, so their cells line up too.
+  let cells = elided ? '… ' : length > maxColumns ? '  ' : '';
   for (let p = first; p <= last; p++) {
     const w = byPosition.get(p);
     if (w === undefined) cells += ' '.repeat(CELL);
@@ -83,11 +93,10 @@ function terminalLine(row: AttentionRow, words: WordsByPosition, label: string, 
     else cells += `${shades[Math.min(shades.length - 1, Math.floor(Math.sqrt(w) * shades.length))]!.repeat(CELL - 1)} `;
   }
   const top = topAttended(row, words, options.topCount ?? 3, head)
-    .map((t) => `${t.word} ${t.weight.toFixed(2)}`)
+    .map((t) => `${visibleText(t.word)} ${t.weight.toFixed(2)}`)
     .join(', ');
   const width = options.labelWidth ?? 10;
-  const name = label.length > width ? `${label.slice(0, width - 1)}…` : label.padEnd(width);
-  return `${name} ${cells}  self ${selfWeight(row, head).toFixed(2)}${top === '' ? '' : `  ${top}`}`;
+  return `${fitText(label, width, true)} ${cells}  self ${selfWeight(row, head).toFixed(2)}${top === '' ? '' : `  ${top}`}`;
 }
 
 function ansiCell(weight: number): string {

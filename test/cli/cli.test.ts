@@ -71,12 +71,13 @@ describe('attnstream, in-process', () => {
     expect(report.options).toMatchObject({ window: 3, sinks: 1, heads: 2, lookahead: 1, unknown: 'error' });
   });
 
-  it('writes HTML, SVG and JSON files chosen by extension and prints their path', async () => {
+  it('writes HTML, SVG and JSON files chosen by extension and says their path on stderr, leaving stdout to the rows', async () => {
     for (const name of ['map.html', 'map.svg', 'map.json']) {
       const path = join(temp, name);
-      const { code, out } = await run(['-o', path, 'the dog ran']);
+      const { code, out, err } = await run(['-o', path, 'the dog ran']);
       expect(code).toBe(EXIT.ok);
-      expect(out).toContain(`heatmap: ${path}`);
+      expect(err).toBe(`attnstream: heatmap written to ${path}\n`);
+      expect(out.trimEnd().split('\n').slice(1)).toEqual(rowLines(out));
       const text = readFileSync(path, 'utf8');
       if (name.endsWith('html')) expect(text).toMatch(/^<!doctype html>[\s\S]*<svg [\s\S]*<\/html>\n$/);
       if (name.endsWith('svg')) expect(text).toMatch(/^<svg [\s\S]*<\/svg>$/);
@@ -129,9 +130,35 @@ describe('attnstream, in-process', () => {
   it('refuses options the engine refuses with exit 2 and its message', async () => {
     expect(await run(['--heads', '3', 'dog'])).toMatchObject({ code: EXIT.usage, err: expect.stringMatching(/^attnstream: --heads 3: the number of heads must divide 100/) });
     expect(await run(['--sinks', '1', 'dog'])).toMatchObject({ code: EXIT.usage, err: expect.stringMatching(/^attnstream: --sinks 1 needs --window/) });
+    // No sinks is no sinks, with or without a window, for the command as for the engine.
+    expect(await run(['--sinks', '0', 'dog'])).toMatchObject({ code: EXIT.ok, err: '' });
+    expect(resolveOptions({ dim: 100, sinks: 0 }).sinks).toBe(0);
     // The engine agrees: these are its refusals, said in flags.
     expect(() => resolveOptions({ dim: 100, heads: 3 })).toThrow(/heads must divide dim \(100\)/);
     expect(() => resolveOptions({ dim: 100, sinks: 1 })).toThrow(/sinks only applies with a window/);
+  });
+
+  it('a text argument longer than the width shows every row its own cells, as stdin does, and no header', async () => {
+    const text = 'the dog ran around the park because it was open and then the cat sat on the mat while the bird sang in the tree near the house';
+    const argument = await run(['--top', '1', text]);
+    const piped = await run(['--top', '1'], `${text}\n`);
+    expect(argument.code).toBe(EXIT.ok);
+    const rows = rowLines(argument.out);
+    expect(argument.out.trimEnd().split('\n')).toEqual(rows); // 28 words do not fit 120 columns: no header
+    expect(rows.length).toBe(28);
+    for (const row of rows) expect(row).toMatch(/[·░▒▓█]{3} +self/);
+    const squeezed = (lines: string[]): string[] => lines.map((l) => l.replace(/\s+/g, ' '));
+    expect(squeezed(rows)).toEqual(squeezed(rowLines(piped.out)));
+    // What follows the cells lines up, as when the whole text fits.
+    expect(new Set(rows.map((l) => l.indexOf('  self'))).size).toBe(1);
+  });
+
+  it('prints control characters of words as \\u escapes, not raw to the terminal', async () => {
+    const { code, out } = await run(['--unknown', 'zero', 'the dog\x1b[31mred cat']);
+    expect(code).toBe(EXIT.ok);
+    expect(out.replace(/\n/g, '')).not.toMatch(/\p{Cc}/u);
+    expect(rowLines(out)[1]).toMatch(/^dog\\u001b\[3…/);
+    expect(rowLines(out)[2]).toContain('dog\\u001b[31mred 0.');
   });
 
   it('exit 1 when the output file cannot be written', async () => {
@@ -312,12 +339,48 @@ describe('attnstream on long, closed and broken streams', () => {
     expect((await run(['--unknown', 'skip'], 'the café\n')).err).not.toContain('UTF-8');
   });
 
+  it('drops bytes that are not UTF-8 wherever they stand in a word, as the warning says', async () => {
+    const latin1 = Readable.from([Buffer.from('the caf\xe9s dog\n', 'latin1')]);
+    const { code, out, err } = await run(['--unknown', 'zero'], latin1);
+    expect(code).toBe(EXIT.ok);
+    expect(rowLines(out).map((l) => l.split(/\s+/)[0])).toEqual(['the', 'cafs', 'dog']);
+    expect(out).not.toContain('\uFFFD');
+    expect(err).toContain('line 1 is not valid UTF-8; its invalid bytes are dropped');
+    expect(rowLines((await run(['--unknown', 'zero', 'the caf\uFFFDs dog'])).out).map((l) => l.split(/\s+/)[0])).toEqual(['the', 'cafs', 'dog']);
+  });
+
+  it('a text argument whose reader goes away (EPIPE) ends quietly with exit 0 and writes no heatmap file, as stdin does', async () => {
+    // As Node's stdout on a closed pipe: the failing write returns false, and every later one; 'error' comes a moment later.
+    const stdout = new FakeStdout((writes) => {
+      if (writes === 3) setImmediate(() => stdout.emit('error', epipe()));
+      return writes < 3;
+    });
+    let err = '';
+    const path = join(temp, 'gone.svg');
+    const code = await runCli(['-o', path, 'the dog ran around the park because it was open'], { stdin: Readable.from([]), stdout, stderr: { write: (t: string) => (err += t) }, env: {} });
+    expect({ code, err }).toEqual({ code: EXIT.ok, err: '' });
+    expect(existsSync(path)).toBe(false);
+  });
+
+  it('waits for rows still on their way before writing the heatmap file', async () => {
+    const stdout = new FakeStdout(() => false);
+    const path = join(temp, 'slow.json');
+    const done = runCli(['-o', path, 'the dog ran'], { stdin: Readable.from([]), stdout, stderr: { write: () => true }, env: {} });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(existsSync(path)).toBe(false);
+    stdout.emit('drain');
+    expect(await done).toBe(EXIT.ok);
+    expect(existsSync(path)).toBe(true);
+  });
+
   it('refuses an output file it cannot write before reading any input (a live stream may never end)', async () => {
     const stdin = new PassThrough(); // never ends
     const missing = await run(['-o', join(temp, 'missing', 'x.html')], stdin);
     expect(missing).toMatchObject({ code: EXIT.failure, out: '', err: expect.stringMatching(/^attnstream: cannot write .*x\.html: ENOENT/) });
     const directory = await run(['-o', temp, '--format', 'json'], stdin);
     expect(directory).toMatchObject({ code: EXIT.failure, err: `attnstream: cannot write ${temp}: it is a directory\n` });
+    const empty = await run(['-o', '', '--format', 'json'], stdin);
+    expect(empty).toMatchObject({ code: EXIT.usage, out: '', err: expect.stringMatching(/^attnstream: --output needs a file name/) });
   });
 });
 
@@ -380,6 +443,8 @@ describe('parseArguments', () => {
     [['--scale', '0x1'], '--scale must be a positive number, got "0x1"'],
     [['--scale', ' 1'], '--scale must be a positive number, got " 1"'],
     [['-', 'text'], 'not both'],
+    [['-o', '', '--format', 'json', 'the', 'dog'], '--output needs a file name (or - for stdout)'],
+    [['--output=', '--format', 'json'], '--output needs a file name'],
   ])('%j is a usage error: %s', (argv, message) => {
     expect(() => parseArguments(argv)).toThrow(expect.objectContaining({ exitCode: EXIT.usage, message: expect.stringContaining(message) }));
   });

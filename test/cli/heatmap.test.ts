@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { batchAttention, createAttention } from '../../src/index.js';
 import type { AttentionStep } from '../../src/index.js';
 import { attentionRow } from '../../src/cli/attention-row.js';
+import { escapeXml } from '../../src/cli/escape-xml.js';
 import type { AttentionMap } from '../../src/cli/attention-row.js';
 import { formatWeight } from '../../src/cli/format-weight.js';
 import { heatCss, heatRgb, inkCss } from '../../src/cli/heat-color.js';
@@ -15,6 +16,8 @@ import { selfWeight, topAttended } from '../../src/cli/top-attended.js';
 import { sum } from '../support/close.js';
 import { caseArbitrary } from '../support/engine-arbitraries.js';
 
+/** With the `u` flag a pair is one code point, so this matches only half a pair. */
+const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
 const namesOf = (n: number): string[] => Array.from({ length: n }, (_, i) => `w${i}`);
 const mapOf = (steps: AttentionStep[]): AttentionMap => {
   const words = namesOf(steps.length);
@@ -163,6 +166,44 @@ describe('terminal rows', () => {
     expect(line!.slice(13, 13 + 5 * 4).replace(/ /g, '').length).toBe(15);
     expect(terminalHeader(map.words, { maxColumns: 5 })).toBe(`${' '.repeat(11)}… w25 w26 w27 w28 w29`);
   });
+
+  it('of a text longer than maxColumns show each row its own cells, and line up what follows them', () => {
+    const xs = Array.from({ length: 30 }, (_, i) => [Math.cos(i), Math.sin(i)]);
+    const map = mapOf(batchAttention(xs, { dim: 2, withWeights: true }));
+    const lines = map.rows.map((row) => terminalRows(row, map.words, { maxColumns: 5, length: 30 })[0]!);
+    lines.forEach((line, i) => {
+      // The row's own cell is the last it shows: at column min(i, 4) after the two characters of `… ` or their place.
+      const own = Math.min(i, 4);
+      expect(line.slice(13 + 4 * own, 13 + 4 * own + 3)).toMatch(/^([·░▒▓█])\1\1$/);
+      expect(line.slice(11, 13)).toBe(i >= 5 ? '… ' : '  ');
+      expect(line.indexOf(' self ')).toBe(lines[0]!.indexOf(' self '));
+    });
+  });
+
+  it('show control characters in words as \\u escapes, never raw', () => {
+    const words = ['the', 'dog\x1b[31mred', 'bell\x07'];
+    const map = mapOf(batchAttention([[1, 0], [0, 1], [1, 1]], { dim: 2, withWeights: true }));
+    const named: AttentionMap = { words, rows: map.rows.map((row) => ({ ...row, word: words[row.index]! })) };
+    const lines = [terminalHeader(words), ...named.rows.flatMap((row) => terminalRows(row, words, { labelWidth: 20, topCount: 2 }))];
+    for (const line of lines) expect(line).not.toMatch(/\p{Cc}/u);
+    const text = lines.join('\n');
+    expect(text).toContain('dog\\u001b[31mred');
+    expect(text).toContain('bell\\u0007');
+  });
+
+  it('cut and pad labels and column headers by code points, never splitting an astral character', () => {
+    const words = ['𝒜𝒝𝒞𝒟𝒠𝒡𝒢𝒣𝒥𝒦𝒩𝒪', '😀😀😀😀', 'dog'];
+    const map = mapOf(batchAttention([[1, 0], [0, 1], [1, 1]], { dim: 2, withWeights: true }));
+    const lines = map.rows.map((row) => terminalRows({ ...row, word: words[row.index]! }, words, { length: 3 })[0]!);
+    const header = terminalHeader(words);
+    for (const line of [header, ...lines]) expect(line).not.toMatch(LONE_SURROGATE);
+    expect(header).toBe(`${' '.repeat(11)}𝒜𝒝𝒞 😀😀😀 dog`);
+    expect(lines[0]!.startsWith('𝒜𝒝𝒞𝒟𝒠𝒡𝒢𝒣𝒥… ███')).toBe(true);
+    expect(lines[1]!.startsWith('😀😀😀😀       ')).toBe(true);
+    // Cells line up under the header, counted in code points.
+    const cellStart = (line: string): number => [...line].findIndex((c, n) => n > 10 && c !== ' ');
+    expect(cellStart(lines[0]!)).toBe(cellStart(header));
+  });
 });
 
 describe('SVG and HTML heatmaps', () => {
@@ -197,6 +238,18 @@ describe('SVG and HTML heatmaps', () => {
       expect(text).toContain('&lt;b&gt;');
       expect(text).toContain('a&amp;b');
     }
+  });
+
+  it('replace characters XML cannot hold (C0 controls but tab, newline and CR; lone surrogates; U+FFFE, U+FFFF) with U+FFFD', () => {
+    const words = ['dog\x01x', 'lone\uD835', '\uDC9Cback', 'no\uFFFE\uFFFF', '𝒜ok'];
+    const steps = batchAttention(words.map((_, i) => [i + 1]), { dim: 1, withWeights: true });
+    const map: AttentionMap = { words, rows: steps.map((s) => attentionRow(s, words)) };
+    for (const text of [svgHeatmap(map, { title: 'a\x1bb' }), htmlReport('t\x00', [{ title: 'x\x0By', map }])]) {
+      expect(text).not.toMatch(/[\0-\x08\x0B\x0C\x0E-\x1F\uFFFE\uFFFF]/);
+      expect(text).not.toMatch(LONE_SURROGATE);
+      for (const shown of ['dog\uFFFDx', 'lone\uFFFD', '\uFFFDback', 'no\uFFFD\uFFFD', '𝒜ok']) expect(text).toContain(shown);
+    }
+    expect(escapeXml('tab\there\nnl\rcr')).toBe('tab\there\nnl\rcr');
   });
 
   it('an HTML report is self-contained: no scripts, no external files, an SVG and a table row per word per section', () => {

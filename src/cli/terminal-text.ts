@@ -1,0 +1,34 @@
+// Words come from the user's input, so a terminal must not act on them: a control character
+// (C0, DEL, C1; ESC starts colour and cursor sequences) is shown as the escape JSON writes for it,
+// as the messages on stderr show words.
+const CONTROL = /\p{Cc}/gu;
+
+/**
+ * `text` with its control characters written out as `\u001b`-style escapes, safe to print.
+ *
+ * @example
+ * ```ts
+ * visibleText('dog\x1b[31m'); // 'dog\\u001b[31m'
+ * ```
+ */
+export function visibleText(text: string): string {
+  return text.replace(CONTROL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/**
+ * `text` in exactly `width` characters, counted in code points so an emoji or 𝒜 is never split:
+ * padded with spaces, or cut, ending in `…` when `ellipsis` is set. A wide character (CJK, most
+ * emoji) still takes two terminal columns, and a combining mark none.
+ *
+ * @example
+ * ```ts
+ * fitText('because', 4, true);  // 'bec…'
+ * fitText('𝒜𝒝𝒞𝒟', 3, false);   // '𝒜𝒝𝒞'
+ * fitText('it', 4, false);      // 'it  '
+ * ```
+ */
+export function fitText(text: string, width: number, ellipsis: boolean): string {
+  const chars = [...text];
+  if (chars.length <= width) return text + ' '.repeat(width - chars.length);
+  return ellipsis ? `${chars.slice(0, width - 1).join('')}…` : chars.slice(0, width).join('');
+}
