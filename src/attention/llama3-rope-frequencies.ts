@@ -45,12 +45,13 @@ export interface Llama3RopeScaling extends RopeScalingBasics {
  * @example
  * ```ts
  * import { createAttention, llama3RopeFrequencies } from 'attnstream';
+ * import type { AttentionWeights } from 'attnstream';
+ * declare const layerWeights: AttentionWeights; // the layer's { wq, wk, wv, wo } (q_proj … o_proj, docs/guides/models.md)
  *
  * // Llama 3.1 8B's config.json: head_dim 128, rope_theta 500000, rope_scaling { factor: 8, … }
  * const ropeFrequencies = llama3RopeFrequencies({
  *   ropeDim: 128, ropeBase: 500000, factor: 8, lowFreqFactor: 1, highFreqFactor: 4, originalMaxPositionEmbeddings: 8192,
  * });
- * // layerWeights: the layer's { wq, wk, wv, wo } (q_proj … o_proj, docs/guides/models.md)
  * const layer = createAttention({ dim: 4096, heads: 32, kvHeads: 8, headDim: 128, positions: 'rope', ropeFrequencies, weights: layerWeights });
  * ```
  */

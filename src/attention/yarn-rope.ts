@@ -76,10 +76,12 @@ export type YarnRope = ScaledRope;
  * @example
  * ```ts
  * import { createAttention, yarnRope } from 'attnstream';
+ * import type { AttentionWeights } from 'attnstream';
+ * declare const layerWeights: AttentionWeights; // the layer's { wq, wk, wv, wo, bq, bk, bv, bo } (docs/guides/models.md)
+ * declare const sinks: number[]; // its self_attn.sinks
  *
  * // gpt-oss: head_dim 64, 64 query heads over 8 kv heads, rope_theta 150000, YaRN factor 32
  * const { ropeFrequencies, attentionFactor } = yarnRope({ ropeDim: 64, ropeBase: 150000, factor: 32, originalMaxPositionEmbeddings: 4096, truncate: false });
- * // layerWeights: the layer's { wq, wk, wv, wo, bq, bk, bv, bo }; sinks: its self_attn.sinks (docs/guides/models.md)
  * const layer = createAttention({
  *   dim: 2880, heads: 64, kvHeads: 8, headDim: 64, positions: 'rope', ropeFrequencies,
  *   scale: attentionFactor ** 2 / Math.sqrt(64), sinkLogits: sinks, weights: layerWeights,

@@ -7,7 +7,7 @@
  * import { createAttention } from 'attnstream';
  * import type { FloatArray } from 'attnstream';
  * const attn = createAttention({ dim: 2, precision: 'float64', weights: { wq: [1, 0, 0, 1], wk: [1, 0, 0, 1], wv: [0, 1, 2, 0] } });
- * const wv: FloatArray = attn.options.weights!.wv;
+ * const wv: FloatArray = attn.options.weights!.wv!;
  * console.log(wv); // Float64Array [0, 1, 2, 0]: the caller's numbers, copied at the engine's precision
  * ```
  */

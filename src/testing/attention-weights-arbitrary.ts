@@ -72,7 +72,10 @@ export interface AttentionWeightsConstraints {
  * console.log(weights!.wq.length, weights!.wk.length, weights!.wo!.length); // 32 16 32
  * ```
  */
-export function attentionWeightsArbitrary(shape: WeightsShape, constraints: AttentionWeightsConstraints = {}): Arbitrary<AttentionWeights> {
+export function attentionWeightsArbitrary(
+  shape: WeightsShape,
+  constraints: AttentionWeightsConstraints = {},
+): Arbitrary<AttentionWeights & Required<Pick<AttentionWeights, 'wq' | 'wk' | 'wv'>>> {
   const dim = integerAtLeast(shape.dim, 1, 'dim');
   const queryWidth = integerAtLeast(shape.heads, 1, 'heads') * integerAtLeast(shape.headDim, 1, 'headDim');
   const keyWidth = integerAtLeast(shape.kvHeads, 1, 'kvHeads') * shape.headDim;
