@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { AttentionError, createAttention, pushEach, restoreAttention } from '../src/index.js';
+import { AttentionError, batchAttention, createAttention, pushEach, restoreAttention } from '../src/index.js';
 import type { AttentionOptions, CacheEvent } from '../src/index.js';
 import { decodeSafetensors, encodeSafetensors } from '../src/cache/safetensors.js';
 import type { TensorInput } from '../src/cache/safetensors.js';
@@ -45,6 +45,21 @@ describe('refusals', () => {
     const plain = createAttention({ dim: 1, kernels: 'js' });
     plain.push([3]);
     expect(Array.from(plain.push([1e20])[0]!.output)).toEqual([Math.fround(1e20)]);
+  });
+
+  it("values near float32's largest, whose float32 block sums overflow in the WebAssembly kernels, still give the finite mean", () => {
+    // Found by a bug hunt: 35 values of 1e37 summed to Infinity in a block's float32 sum, and the
+    // step returned Infinity. The step now runs in the TypeScript loops, which add in float64.
+    const identity = (s: number) => Array.from({ length: 16 }, (_, i) => (i % 5 === 0 ? s : 0));
+    const options = { dim: 4, precision: 'float32' as const, weights: { wq: identity(0), wk: identity(0), wv: identity(1e37) } };
+    const xs = Array.from({ length: 100 }, () => [1, 1, 1, 1]);
+    const expected = batchAttention(xs, options).map((step) => Array.from(step.output));
+    const attn = createAttention(options);
+    expect(attn.options.kernels).toBe('wasm');
+    const pushed = xs.map((x) => Array.from(attn.push(x)[0]!.output));
+    const prompt = createAttention(options).pushMany(xs).map((step) => Array.from(step.output));
+    expect(prompt).toEqual(pushed);
+    pushed.forEach((row, t) => row.forEach((v, c) => expect(Math.abs(v - expected[t]![c]!) / 1e37, `token ${t}`).toBeLessThan(1e-6)));
   });
 
   it('restore refuses a snapshot whose emitted is below length − lookahead', () => {

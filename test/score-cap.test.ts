@@ -19,6 +19,15 @@ describe('scoreCap: s → cap · tanh(s / cap) before the softmax', () => {
     expectClose(step!.weights![0]!, [1 / (1 + Math.exp(capped)), Math.exp(capped) / (1 + Math.exp(capped))], 1e-15);
   });
 
+  it('takes any positive cap on both kernel paths, one below 1.1e-308 too (where -2/cap is -∞)', () => {
+    // Found by a bug hunt: the WebAssembly kernel scaled by -2/cap, and a score of 0 became 0·-∞ = NaN.
+    const xs = [[0, 0], [0, 0], [1, 0], [1e-320, 0]];
+    for (const scoreCap of [1e-300, 1e-308, 5e-324, 1e300]) {
+      const steps = (kernels: 'auto' | 'js') => createAttention({ dim: 2, kernels, scoreCap, withWeights: true }).pushMany(xs).map((step) => Array.from(step.weights![0]!));
+      expect(steps('auto'), String(scoreCap)).toEqual(steps('js'));
+    }
+  });
+
   it('is saved in snapshots (version 3), compared on restore, and refused when not a positive finite number', () => {
     const options: AttentionOptions = { dim: 2, scoreCap: 30 };
     const engine = createAttention(options);

@@ -334,7 +334,9 @@
 
   ;; The soft cap, s -> cap·tanh(s / cap), over the n float64 scores at p, in place (Gemma 2's
   ;; logit soft-capping; the TypeScript path calls Math.tanh). Two scores a pass, in float64: with
-  ;; z = |s|·(-2 / cap) and m = e^z - 1, tanh|s / cap| = -m / (m + 2), and the sign of s goes back on.
+  ;; z = (|s| / cap)·-2 and m = e^z - 1, tanh|s / cap| = -m / (m + 2), and the sign of s goes back on.
+  ;; |s| / cap is rounded as the TypeScript path's s / cap is; a slope -2 / cap would be -∞ for a
+  ;; cap below 1.1e-308, and a score of 0 would then make 0·-∞ = NaN.
   ;; m comes from z = k·ln 2 + r (|r| <= ln 2 / 2, k rounded as $exponentiate rounds it) as
   ;; 2^k·p + (2^k - 1), p = e^r - 1 by its Taylor series to r^13 (the next term is under 5e-18):
   ;; a tiny score keeps its relative precision instead of losing it to 1 - e^z. z is clamped at
@@ -342,10 +344,9 @@
   ;; stays NaN (pmax keeps its first operand), and the step is still refused.
   (func $cap_scores (export "cap_scores") (param $p i32) (param $n i32) (param $cap f64)
     (local $i i32) (local $at i32) (local $s v128) (local $z v128) (local $kb v128) (local $k v128)
-    (local $r v128) (local $poly v128) (local $m v128) (local $c v128) (local $x v128) (local $slope v128)
+    (local $r v128) (local $poly v128) (local $m v128) (local $c v128) (local $x v128)
     (local $r2 v128) (local $r4 v128) (local $b0 v128) (local $b1 v128) (local $b2 v128)
     (local.set $c (f64x2.splat (local.get $cap)))
-    (local.set $slope (f64x2.splat (f64.div (f64.const -2) (local.get $cap))))
     (block $done
       (loop $pairs
         (br_if $done (i32.ge_u (local.get $i) (local.get $n)))
@@ -354,7 +355,7 @@
         (local.set $s (if (result v128) (i32.lt_u (i32.add (local.get $i) (i32.const 1)) (local.get $n))
           (then (v128.load align=8 (local.get $at)))
           (else (f64x2.splat (f64.load (local.get $at))))))
-        (local.set $z (f64x2.pmax (f64x2.mul (f64x2.abs (local.get $s)) (local.get $slope)) (global.get $tanh_floor)))
+        (local.set $z (f64x2.pmax (f64x2.mul (f64x2.div (f64x2.abs (local.get $s)) (local.get $c)) (global.get $tanh_minus_two)) (global.get $tanh_floor)))
         (local.set $kb (f64x2.add (f64x2.mul (local.get $z) (global.get $tanh_log2e)) (global.get $tanh_round)))
         (local.set $k (f64x2.sub (local.get $kb) (global.get $tanh_round)))
         (local.set $r (f64x2.sub
