@@ -13,7 +13,7 @@ import type { BenchOptions } from './options.js';
 import { Progress } from './progress.js';
 import { performanceMarkdown } from './report/markdown.js';
 import type { BenchResults } from './report/results.js';
-import { stepPlot } from './report/svg-plot.js';
+import { floorBandwidth, stepPlot } from './report/svg-plot.js';
 import { runBandwidth } from './sections/bandwidth.js';
 import { AGREEMENT, runGrid, StepHistory } from './sections/grid.js';
 import { runGroupedQuery } from './sections/grouped-query.js';
@@ -109,7 +109,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
   await mkdir(options.outDir, { recursive: true });
   const plot = results.grid && results.grid.length > 0 ? PLOT_FILE : null;
   if (plot !== null) {
-    const gbps = results.bandwidth ? (results.bandwidth.native ?? results.bandwidth.javascript) : null;
+    const gbps = floorBandwidth(results.bandwidth);
     await writeFile(join(options.outDir, plot), stepPlot(results.grid!, Object.keys(results.labels), gbps));
   }
   await writeFile(join(options.outDir, 'performance.md'), performanceMarkdown(results, plot));

@@ -2,6 +2,8 @@ import type { CellResult } from '../sections/grid.js';
 
 const COLORS: Record<string, string> = {
   attnstream: '#d62728',
+  'attnstream-2t': '#bcbd22',
+  'attnstream-js': '#ff7f0e',
   'plain-js': '#ff9896',
   'c-1t': '#1f77b4',
   'c-2t': '#aec7e8',
@@ -94,6 +96,15 @@ export function stepPlot(results: readonly CellResult[], ids: readonly string[],
   }
   out.push('</svg>');
   return `${out.join('\n')}\n`;
+}
+
+/**
+ * The bandwidth the floor is read at: the C probe's, or null without it. The JavaScript probe is
+ * a scalar loop V8 does not vectorise, slower than the memory (11.5 against 28.8 GB/s here), so a
+ * floor from it would be a lenient one.
+ */
+export function floorBandwidth(bandwidth: { readonly native: number | null } | undefined): number | null {
+  return bandwidth?.native ?? null;
 }
 
 /** µs to read `bytes` once at `gbPerSecond`. */

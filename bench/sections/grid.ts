@@ -23,7 +23,18 @@ export interface CellResult {
   readonly rows: readonly CellRow[];
   /** Bytes of keys and values one step reads: 2·H·D·(n+1)·4. */
   readonly cacheBytes: number;
+  /**
+   * The groups the implementations ran in, one after another, each interleaved within itself,
+   * when their caches together outgrew the memory budget; absent when all ran interleaved.
+   */
+  readonly groups?: readonly (readonly string[])[];
 }
+
+/**
+ * The implementations the speed targets compare, kept in one group (and so interleaved with each
+ * other) however a large cell is split: the engine, its thread pool, and single-threaded C.
+ */
+const TOGETHER = ['attnstream', 'attnstream-2t', 'c-1t'];
 
 /** What each implementation's steps cost so far: cache elements H·D·(n+1) → median µs. */
 export class StepHistory {
@@ -89,7 +100,9 @@ export async function runGrid(profile: Profile, impls: Implementations, history:
     }
     const outputs = new Map<string, ArrayLike<number>>();
     const samples = new Map<string, number[]>();
-    for (const group of memoryGroups(runnable, bytes, profile.memoryBytes)) {
+    const rank = (impl: DecodeImplementation): number => (TOGETHER.includes(impl.id) ? TOGETHER.indexOf(impl.id) : TOGETHER.length);
+    const groups = memoryGroups([...runnable].sort((a, b) => rank(a) - rank(b)), bytes, profile.memoryBytes);
+    for (const group of groups) {
       const live: DecodeImplementation[] = [];
       const estimate = new Map<string, number>();
       for (const impl of group) {
@@ -135,7 +148,12 @@ export async function runGrid(profile: Profile, impls: Implementations, history:
       history.record(impl.id, elements, micros.median);
       rows.set(impl.id, { id: impl.id, micros, error: reference === undefined ? 0 : relativeError(outputs.get(impl.id)!, reference) });
     }
-    results.push({ cell, cacheBytes: bytes, rows: impls.list.map((impl) => rows.get(impl.id)!).filter((r) => r !== undefined) });
+    results.push({
+      cell,
+      cacheBytes: bytes,
+      rows: impls.list.map((impl) => rows.get(impl.id)!).filter((r) => r !== undefined),
+      ...(groups.length > 1 ? { groups: groups.map((group) => group.map((impl) => impl.id)) } : {}),
+    });
   }
   return results;
 }
