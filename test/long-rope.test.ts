@@ -95,6 +95,9 @@ describe('longRope: Hugging Face rope_scaling "longrope" (Phi-3)', () => {
       [{ ropeBase: 0.5 }, 'ropeBase'],
       [{ factor: -1 }, 'factor'],
       [{ originalMaxPositionEmbeddings: 0 }, 'originalMaxPositionEmbeddings'],
+      // Found by a bug hunt: ln 1 = 0 made the attention factor Infinity, and 0.5 gave NaN.
+      [{ originalMaxPositionEmbeddings: 1, contextLength: 8 }, 'originalMaxPositionEmbeddings', /must be greater than 1 with a factor above 1/],
+      [{ originalMaxPositionEmbeddings: 0.5 }, 'originalMaxPositionEmbeddings', /must be greater than 1 .* got 0.5/],
       [{ contextLength: 1.5 }, 'contextLength'],
       [{ contextLength: 0 }, 'contextLength'],
       [{ longFactor: 'x' }, 'longFactor'],

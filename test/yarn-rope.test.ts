@@ -106,6 +106,8 @@ describe('yarnRope: Hugging Face rope_scaling "yarn"', () => {
       [{ ropeBase: 1 }, 'ropeBase'],
       [{ factor: 0 }, 'factor'],
       [{ factor: '32' }, 'factor'],
+      // Found by a bug hunt: a speed divided by 1e-310 overflowed, and the ramp's 0·∞ made it NaN.
+      [{ factor: 1e-310 }, 'factor'],
       [{ originalMaxPositionEmbeddings: Infinity }, 'originalMaxPositionEmbeddings'],
       [{ betaFast: -1 }, 'betaFast'],
       [{ betaSlow: Number.NaN }, 'betaSlow'],

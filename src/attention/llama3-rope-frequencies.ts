@@ -1,6 +1,6 @@
 import { ropeInverseFrequencies } from '../kernels/rope.js';
 import { invalid, positiveNumber } from './options.js';
-import { readRopeScaling } from './rope-scaling.js';
+import { checkedSpeeds, readRopeScaling } from './rope-scaling.js';
 import type { RopeScalingBasics } from './rope-scaling.js';
 
 /**
@@ -70,5 +70,5 @@ export function llama3RopeFrequencies(scaling: Llama3RopeScaling): Float64Array 
       speeds[m] = ((1 - s) * f) / factor + s * f;
     }
   }
-  return speeds;
+  return checkedSpeeds(speeds);
 }

@@ -1,6 +1,6 @@
 import { ropeInverseFrequencies } from '../kernels/rope.js';
-import { positiveInteger, positiveNumber, readNumbers } from './options.js';
-import { readRopeScaling } from './rope-scaling.js';
+import { invalid, positiveInteger, positiveNumber, readNumbers } from './options.js';
+import { checkedSpeeds, readRopeScaling } from './rope-scaling.js';
 import type { RopeScalingBasics, ScaledRope } from './rope-scaling.js';
 
 /**
@@ -90,13 +90,16 @@ export function longRope(scaling: LongRopeScaling): ScaledRope {
   divisorsOf(long ? scaling.shortFactor : scaling.longFactor, long ? 'shortFactor' : 'longFactor', ropeDim / 2);
   const speeds = ropeInverseFrequencies(ropeDim, base);
   for (let m = 0; m < speeds.length; m++) speeds[m] = speeds[m]! / divisors[m]!;
+  if (scaling.attentionFactor === undefined && factor > 1 && original <= 1) {
+    invalid('originalMaxPositionEmbeddings', `must be greater than 1 with a factor above 1: the attention factor √(1 + ln factor / ln original) needs ln original > 0, got ${original}`);
+  }
   const attentionFactor =
     scaling.attentionFactor !== undefined
       ? positiveNumber(scaling.attentionFactor, 'attentionFactor')
       : factor <= 1
         ? 1
         : Math.sqrt(1 + Math.log(factor) / Math.log(original));
-  return { ropeFrequencies: speeds, attentionFactor };
+  return { ropeFrequencies: checkedSpeeds(speeds), attentionFactor };
 }
 
 /** `list` as `count` finite positive numbers: the library's list-option check. */

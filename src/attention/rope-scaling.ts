@@ -45,3 +45,14 @@ export function readRopeScaling(scaling: RopeScalingBasics): { ropeDim: number; 
     original: positiveNumber(scaling.originalMaxPositionEmbeddings, 'originalMaxPositionEmbeddings'),
   };
 }
+
+/**
+ * `speeds`, once each is checked to be a finite number > 0: INVALID_OPTION naming `factor`
+ * otherwise, whose extremes are what make one overflow (a factor of 1e-310 divides a speed to ∞).
+ */
+export function checkedSpeeds(speeds: Float64Array): Float64Array {
+  speeds.forEach((speed, m) => {
+    if (!(speed > 0 && Number.isFinite(speed))) invalid('factor', `gives pair ${m} the rotation speed ${speed}, not a finite number > 0`);
+  });
+  return speeds;
+}

@@ -1,6 +1,6 @@
 import { ropeInverseFrequencies } from '../kernels/rope.js';
 import { invalid, positiveNumber } from './options.js';
-import { readRopeScaling } from './rope-scaling.js';
+import { checkedSpeeds, readRopeScaling } from './rope-scaling.js';
 import type { RopeScalingBasics, ScaledRope } from './rope-scaling.js';
 
 /**
@@ -109,7 +109,7 @@ export function yarnRope(scaling: YarnRopeScaling): YarnRope {
     const f = speeds[m]!;
     speeds[m] = (f / factor) * t + f * (1 - t);
   }
-  return { ropeFrequencies: speeds, attentionFactor: yarnAttentionFactor(scaling, factor) };
+  return { ropeFrequencies: checkedSpeeds(speeds), attentionFactor: yarnAttentionFactor(scaling, factor) };
 }
 
 function yarnAttentionFactor(scaling: YarnRopeScaling, factor: number): number {
