@@ -1,5 +1,5 @@
 import type { Vector } from '../attention/index.js';
-import { AttentionError } from '../errors.js';
+import { AttentionError, describeValue } from '../errors.js';
 
 /**
  * How an {@link EmbeddingTable} matches tokens and what it does with unknown ones. Checked when the
@@ -242,8 +242,9 @@ export class EmbeddingTable {
     );
   }
 
+  /** `word` as the table's key; a non-string (an untyped caller's) stays itself and matches no word. */
   private key(word: string): string {
-    return this.lowercase ? word.toLowerCase() : word;
+    return this.lowercase && typeof word === 'string' ? word.toLowerCase() : word;
   }
 
   private row(r: number): Float32Array {
@@ -288,7 +289,7 @@ function float32Copy(values: ArrayLike<number>, expected: number, field: string,
   for (let i = 0; i < expected; i++) {
     const value: unknown = values[i];
     if (typeof value !== 'number' || !Number.isFinite(Math.fround(value))) {
-      throw new AttentionError('NON_FINITE', `EmbeddingTable: ${field} ${where(i)} is ${String(value)}, expected a number that is finite in float32`, {
+      throw new AttentionError('NON_FINITE', `EmbeddingTable: ${field} ${where(i)} is ${describeValue(value)}, expected a number that is finite in float32`, {
         field,
         element: i,
         actual: String(value),

@@ -35,7 +35,8 @@ const WORD_CHARACTER = /[\p{L}\p{N}]/u;
  */
 export function tokenize(text: string): string[] {
   const words: string[] = [];
-  for (const piece of text.split(/\s+/u)) {
+  // White_Space, not \s: \s misses U+0085 (NEL) and takes U+FEFF (a format character, not a space).
+  for (const piece of text.split(/\p{White_Space}+/u)) {
     const word = trimmed([...piece]);
     if (WORD_CHARACTER.test(word)) words.push(word);
   }

@@ -157,6 +157,13 @@ describe('EmbeddingTable: refusals at construction', () => {
   it('a fallback of the wrong length or with a NaN', () => {
     expectRefusal(() => EmbeddingTable.fromArrays(words, rows, { fallback: [0, 0] }), 'DIMENSION_MISMATCH', { field: 'fallback', expected: 3, actual: 2 });
     expectRefusal(() => EmbeddingTable.fromArrays(words, rows, { fallback: [0, NaN, 0] }), 'NON_FINITE', { field: 'fallback', element: 1 });
+    // A string shows as one, not as the number it reads like (found by a bug hunt).
+    expectRefusal(() => EmbeddingTable.fromArrays(words, rows, { fallback: [0, '0', 0] as unknown as number[] }), 'NON_FINITE', { field: 'fallback', element: 1 }, /element 1 is "0" \(a string\)/);
+  });
+
+  it('has and indexOf answer no for a word that is not a string, with lowercase too (an untyped caller)', () => {
+    const folded = EmbeddingTable.fromArrays(['a'], [[1]], { lowercase: true });
+    expect([folded.has(1 as unknown as string), folded.indexOf(null as unknown as string)]).toEqual([false, -1]);
   });
 
   it('an unknown option key, such as a mistyped lowercase, is refused with INVALID_OPTION naming it and the known keys', () => {

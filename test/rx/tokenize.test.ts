@@ -7,6 +7,13 @@ describe('tokenize', () => {
     expect(tokenize('the  dog\tran\naround\u00a0it')).toEqual(['the', 'dog', 'ran', 'around', 'it']);
   });
 
+  it("splits on Unicode's White_Space, as documented: NEL (U+0085) splits, a BOM (U+FEFF, a format character) does not", () => {
+    // Found by a bug hunt: JavaScript's \s differs from White_Space on exactly these two.
+    expect(tokenize('dog\u0085cat')).toEqual(['dog', 'cat']);
+    expect(tokenize('dog\uFEFFcat')).toEqual(['dog\uFEFFcat']);
+    expect(tokenize('\uFEFFthe dog')).toEqual(['the', 'dog']);
+  });
+
   it('strips punctuation and symbols from both ends of a word', () => {
     expect(tokenize('"Hello," (she) said… «bonjour»! $5 #tag')).toEqual(['Hello', 'she', 'said', 'bonjour', '5', 'tag']);
   });
