@@ -71,6 +71,9 @@ describe('readSafetensors: checkpoint tensors for the engine', () => {
     }
     const header = JSON.stringify({ b: { dtype: 'I8', shape: [1], data_offsets: [0, 1] }, '1': { dtype: 'I8', shape: [1], data_offsets: [1, 2] } });
     expect(readSafetensors(fileWith(header, new Uint8Array(2))).tensors.map((t) => t.name)).toEqual(['b', '1']);
+    // An empty tensor at the offset a full one starts from, under a name JSON.parse puts first: no overlap.
+    const shared = JSON.stringify({ a: { dtype: 'F32', shape: [0], data_offsets: [0, 0] }, '0': { dtype: 'F16', shape: [1], data_offsets: [0, 2] } });
+    expect(readSafetensors(fileWith(shared, new Uint8Array(2))).tensors.map((t) => t.name)).toEqual(['a', '0']);
   });
 
   it('reads from a Node Buffer that is a view into a pooled buffer, and a snapshot the engine wrote', () => {

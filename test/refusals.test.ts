@@ -221,6 +221,64 @@ describe('refusals', () => {
     expect(attn.push([2])).toEqual(fresh.push([2]));
   });
 
+  it('a refused pushEach leaves every fork as it was when forks of different lengths share a block', () => {
+    // Found in review: the fork written second wrote into the block the first had copied from,
+    // and taking the first back restored that block with the other's refused row in it.
+    for (const [precision, huge] of [['float64', 1e200], ['float32', 1e20]] as const) {
+      const a = createAttention({ dim: 1, precision, blockSize: 4 });
+      a.pushMany([[1], [2], [3]]);
+      const c = a.fork();
+      c.truncate(2);
+      const twin = createAttention({ dim: 1, precision, blockSize: 4 });
+      twin.pushMany([[1], [2], [3]]);
+      const before = [a.snapshot(), c.snapshot(), a.stats(), c.stats()];
+      expect(() => pushEach([a, c], [[0.5], [huge]])).toThrow(expect.objectContaining({ code: 'NON_FINITE' }));
+      expect([a.snapshot(), c.snapshot(), a.stats(), c.stats()]).toEqual(before);
+      expect(a.push([0.25])).toEqual(twin.push([0.25]));
+    }
+  });
+
+  it('a listener that pushes into another engine of a pushEach meets that engine finished: its refusal takes back only its own token', () => {
+    // Found in review: the listener ran while the other engine's call was still held, and its
+    // refused push restored what the pushEach had left (a stale block, or none: a TypeError).
+    for (const options of [{ dim: 1, precision: 'float64', blockSize: 4 }, { dim: 1, precision: 'float64', blockSize: 2, cacheDtype: 'int8' }] as const) {
+      const a = createAttention(options);
+      a.push([1]);
+      const b = a.fork();
+      const kept = a.fork();
+      const twin = createAttention(options);
+      twin.pushMany([[1], [2]]);
+      let refused: unknown = null;
+      const off = a.addCacheListener((event) => {
+        if (event.type !== 'append') return;
+        off();
+        try {
+          b.push([1e200]);
+        } catch (e) {
+          refused = e;
+        }
+      });
+      pushEach([a, b], [[3], [2]]);
+      expect(refused).toMatchObject({ code: 'NON_FINITE' });
+      expect(b.length).toBe(2);
+      expect(b.push([0.5])).toEqual(twin.push([0.5]));
+      expect(kept.length).toBe(1);
+    }
+  });
+
+  it('a push refused after a truncate into a quantized int8 block leaves its int8 keys as they were', () => {
+    // Found in review: writing dequantized the block's keys, and taking the push back left them so.
+    for (const [precision, huge] of [['float64', 1e200], ['float32', 1e20]] as const) {
+      const options: AttentionOptions = { dim: 2, precision, cacheDtype: 'int8', blockSize: 4 };
+      const attn = createAttention(options);
+      attn.pushMany([[1, 0], [0, 1], [0.5, 0.5], [0.2, -0.3]]);
+      attn.truncate(2);
+      const before = [attn.snapshot(), attn.stats()];
+      expect(() => attn.push([huge, 0])).toThrow(expect.objectContaining({ code: 'NON_FINITE' }));
+      expect([attn.snapshot(), attn.stats()]).toEqual(before);
+    }
+  });
+
   it('a flush refused for a score overflow changes nothing: the outputs before the overflowing one still wait', () => {
     const attn = createAttention({ dim: 2, lookahead: 2, precision: 'float64' });
     attn.pushMany([[0.1, 0.2], [0.3, 0.1], [1e200, 0]]);

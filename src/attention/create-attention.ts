@@ -327,6 +327,8 @@ export class AttentionEngine implements Attention {
       held.forEach((h, i) => list[i]!.takeBack(h));
       throw e;
     }
+    // Every engine's call ends before any listener hears of one: a listener may push into another.
+    for (const engine of list) engine.cache.commit();
     list.forEach((engine, i) => engine.release(held[i]!));
     if (o.weights !== null && o.weights.wo !== null) {
       const steps = held.flatMap((h) => h.steps);

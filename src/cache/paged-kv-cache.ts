@@ -54,12 +54,17 @@ export class PagedKVCache {
   /** Where the call {@link PagedKVCache.takeBack} can still undo began; -1 outside one. */
   private heldFrom = -1;
   /**
-   * The float keys of the block holding `heldFrom`, if the call filled that block: filling
-   * quantizes an int8 block's keys, and int8 keys cannot give the floats back.
+   * What the call changed in the block holding `heldFrom` (the one block it can write that was
+   * there before it) and cannot redo: the block as shared with a fork, if the call copied it to
+   * write (its count of holders is lowered only at the commit, so that no fork writes into it
+   * meanwhile); its int8 keys, if the call turned them back into floats to write (after a truncate
+   * into the block); its float keys, in `keysScratch`, if the call filled and so quantized it.
    */
-  private heldKeys: FloatArray | null = null;
-  /** The block holding `heldFrom` as it was shared with a fork, if the call copied it to write. */
   private heldShared: KVBlock | null = null;
+  private heldInt8: { readonly keysInt8: Int8Array; readonly keyScales: Float32Array } | null = null;
+  private heldFloatKeys = false;
+  /** One block's float keys, reused for `heldFloatKeys` so that filling a block allocates nothing. */
+  private keysScratch: FloatArray | null = null;
   /** How many spare blocks there were when the call began. */
   private heldSpares = 0;
 
@@ -135,34 +140,43 @@ export class PagedKVCache {
   hold(): void {
     this.heldFrom = this.len;
     this.heldSpares = this.free.length;
+    this.heldShared = null;
+    this.heldInt8 = null;
+    this.heldFloatKeys = false;
   }
 
-  /** Ends the call {@link PagedKVCache.hold} started: its appends stay. */
+  /** Ends the call {@link PagedKVCache.hold} started: its appends stay. Nothing to do outside one. */
   commit(): void {
+    const shared = this.heldShared;
     this.heldFrom = -1;
-    this.heldKeys = null;
     this.heldShared = null;
+    this.heldInt8 = null;
+    this.heldFloatKeys = false;
+    if (shared !== null) this.release(shared);
   }
 
   /**
    * Drops every position appended since {@link PagedKVCache.hold}, leaving the cache as it was then:
-   * bit for bit, unlike {@link PagedKVCache.truncate} into a block whose int8 keys a call quantized
-   * (which gives those keys back dequantized), and in its memory too: a block the call copied from
-   * a fork is shared again, and blocks it took stop being kept as spares.
+   * bit for bit (unlike {@link PagedKVCache.truncate}, whose later writes leave a quantized block's
+   * keys dequantized), and in its memory too: a block the call copied from a fork is shared again,
+   * and blocks it took stop being kept as spares.
    */
   takeBack(): void {
-    const from = this.heldFrom;
-    const keys = this.heldKeys;
-    const shared = this.heldShared;
-    this.commit();
+    const { heldFrom: from, heldShared: shared, heldInt8: int8, heldFloatKeys: floatKeys } = this;
+    this.heldFrom = -1;
+    this.heldShared = null;
+    this.heldInt8 = null;
+    this.heldFloatKeys = false;
     this.truncate(from);
     const b = Math.floor(from / this.layout.blockSize);
     if (shared !== null) {
+      // The copy goes; the shared block, untouched and still counted for this cache, comes back.
       this.release(this.table.get(b)!);
       this.table.set(b, shared);
-      shared.refs++;
-    } else if (keys !== null) {
-      this.installKeys(b, this.table.get(b)!, keys);
+    } else if (int8 !== null) {
+      this.requantized(b, this.table.get(b)!, int8);
+    } else if (floatKeys) {
+      this.installKeys(b, this.table.get(b)!, this.keysScratch!.slice());
     }
     while (this.free.length > this.heldSpares) {
       const spare = this.free.pop()!;
@@ -318,10 +332,15 @@ export class PagedKVCache {
     }
     if (block.refs > 1) {
       const copy = this.copyOf(block);
-      block.refs--;
+      // In a held call the shared block stays counted until the commit (takeBack restores it).
       if (this.heldFrom >= 0) this.heldShared = block;
+      else block.refs--;
       this.table.set(b, copy);
       return this.withFloatKeys(b, copy);
+    }
+    if (this.heldFrom >= 0 && block.keys === null) {
+      // Written again after a truncate into it: its int8 keys, which dequantizing loses, for takeBack.
+      this.heldInt8 = { keysInt8: block.keysInt8!.slice(), keyScales: block.keyScales!.slice() };
     }
     return this.withFloatKeys(b, block);
   }
@@ -388,13 +407,36 @@ export class PagedKVCache {
   }
 
   /**
+   * Gives block `b` back the int8 keys it had (`int8`, copies), dropping its float ones; the block,
+   * or its plain-array replacement when its arena cannot grow to hold them (4 GiB reached).
+   */
+  private requantized(b: number, block: KVBlock, int8: { readonly keysInt8: Int8Array; readonly keyScales: Float32Array }): KVBlock {
+    block.keys = null;
+    try {
+      block.keysInt8 = int8.keysInt8;
+      block.keyScales = int8.keyScales;
+    } catch (e) {
+      if (!(e instanceof ArenaFullError) || !isArenaBlock(block)) throw e;
+      const plain = { ...plainCopy(block), keys: null, keysInt8: int8.keysInt8, keyScales: int8.keyScales };
+      block.free();
+      this.table.set(b, plain);
+      return plain;
+    }
+    return block;
+  }
+
+  /**
    * Quantizes block `b`'s keys per channel, now that it is full, and drops the float copy; keeps
    * that copy for {@link PagedKVCache.takeBack} when the call being held began inside the block.
    */
   private quantizeKeys(b: number, block: KVBlock): void {
     const { blockSize, headDim, kvHeads } = this.layout;
     const from = this.heldFrom;
-    if (from >= 0 && from % blockSize !== 0 && Math.floor(from / blockSize) === b) this.heldKeys = block.keys!.slice();
+    if (from >= 0 && from % blockSize !== 0 && Math.floor(from / blockSize) === b && this.heldInt8 === null && this.heldShared === null) {
+      this.keysScratch ??= new this.layout.Float(kvHeads * blockSize * headDim);
+      this.keysScratch.set(block.keys!);
+      this.heldFloatKeys = true;
+    }
     const keysInt8 = new Int8Array(kvHeads * blockSize * headDim);
     const keyScales = new Float32Array(kvHeads * headDim);
     for (let g = 0; g < kvHeads; g++) {

@@ -149,8 +149,9 @@ export function parseSafetensors(
     entries.push({ name, dtype: dtype as string, shape: shape as number[], at: dataStart + start, bytes: end - start });
   }
   // In the order of their data: JSON.parse puts integer-like names first, so the header's own
-  // order is lost, and the data's is what a writer laid out (a stable sort keeps empty ones put).
-  entries.sort((a, b) => a.at - b.at);
+  // order is lost, and the data's is what a writer laid out (an empty tensor before a full one at
+  // the same offset, so that the two do not look like they overlap).
+  entries.sort((a, b) => a.at - b.at || a.bytes - b.bytes);
   for (let n = 1; n < entries.length; n++) {
     if (entries[n]!.at < entries[n - 1]!.at + entries[n - 1]!.bytes) corrupt(`tensors "${entries[n - 1]!.name}" and "${entries[n]!.name}" overlap`);
   }

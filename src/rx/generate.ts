@@ -143,9 +143,10 @@ export function generate(config: GenerateOptions): Observable<AttentionStep> {
   return new Observable<AttentionStep>((subscriber) => {
     const created = owned === null ? null : attentionFromResolved(owned);
     const engine: GenerationEngine = created ?? config.engine!;
-    // The next token's input; null once it is next(last)'s to give, asked only when that token will
-    // be pushed (after a yield, not before it: the subscriber may leave in between).
-    let input: Vector | null = first;
+    let input: Vector = first;
+    // Whether the next input is next(last)'s to give: asked only when that token will be pushed
+    // (after a yield, not before it: the subscriber may leave in between).
+    let askNext = false;
     let last: AttentionStep | null = null;
     let pushed = 0;
     let pending: Subscription | null = null;
@@ -155,13 +156,14 @@ export function generate(config: GenerateOptions): Observable<AttentionStep> {
       pending = null;
       try {
         for (let sinceYield = 0; ; ) {
-          if (input === null) {
-            input = next(last!);
+          if (askNext) {
+            const following = next(last!);
             if (subscriber.closed) return;
-            if (input === null) return subscriber.complete();
+            if (following === null) return subscriber.complete();
+            input = following;
+            askNext = false;
           }
           const steps = engine.push(input);
-          input = null;
           pushed++;
           if (steps.length === 0) {
             throw new AttentionError('INVALID_ARGUMENT', `generate: the push of token ${pushed - 1} returned no step, so there is no output to decide the next input`, {
@@ -175,6 +177,7 @@ export function generate(config: GenerateOptions): Observable<AttentionStep> {
           }
           if (pushed >= maxTokens) return subscriber.complete();
           last = steps[steps.length - 1]!;
+          askNext = true;
           if (yieldEvery !== undefined && ++sinceYield === yieldEvery) {
             pending = scheduler.schedule(run);
             return;

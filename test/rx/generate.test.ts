@@ -158,6 +158,12 @@ describe('generate: yieldEvery', () => {
     expect(completed).toBe(true);
   });
 
+  it('a first input that is not a vector errors the stream, as before next was asked lazily', () => {
+    let error: unknown = null;
+    generate({ options: { dim: 2 }, first: null as unknown as number[], next: () => [0, 1], maxTokens: 3 }).subscribe({ error: (e) => (error = e) });
+    expect(error).toMatchObject({ code: 'INVALID_ARGUMENT' });
+  });
+
   it('unsubscribing while yielded cancels the rest: no further token is computed, and next is not asked for one', async () => {
     // Found by a bug hunt: next was asked before the yield, for a token the subscriber then never let come.
     const engine = createAttention({ dim: 2 });
