@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { AttentionError, batchAttention, createAttention, pushEach, restoreAttention } from '../src/index.js';
+import { AttentionError, batchAttention, createAttention, createCrossAttention, pushEach, restoreAttention } from '../src/index.js';
 import type { AttentionOptions, CacheEvent } from '../src/index.js';
 import { decodeSafetensors, encodeSafetensors } from '../src/cache/safetensors.js';
 import type { TensorInput } from '../src/cache/safetensors.js';
@@ -276,6 +276,43 @@ describe('refusals', () => {
       const before = [attn.snapshot(), attn.stats()];
       expect(() => attn.push([huge, 0])).toThrow(expect.objectContaining({ code: 'NON_FINITE' }));
       expect([attn.snapshot(), attn.stats()]).toEqual(before);
+    }
+  });
+
+  it('a push refused where a window had released the block it writes into leaves no block behind', () => {
+    // Found by a fuzzer: truncate(1) keeps a window-1 stream's length mid-block with the block gone;
+    // the refused push made the block afresh, and taking it back kept it.
+    const options: AttentionOptions = { dim: 2, precision: 'float64', blockSize: 2, window: 1 };
+    const attn = createAttention(options);
+    attn.pushMany([[1, 0], [0, 1], [1, 1]]);
+    attn.truncate(1);
+    const before = [attn.snapshot(), attn.stats()];
+    expect(() => attn.push([1e200, 1e200])).toThrow(expect.objectContaining({ code: 'NON_FINITE' }));
+    expect([attn.snapshot(), attn.stats()]).toEqual(before);
+  });
+
+  it('an output that overflows in wo is refused (NON_FINITE, field output) and taken back, on every path', () => {
+    // Found by a fuzzer: wo · head outputs past float32's largest came back as Infinity.
+    // Queries of zero keep every score 0; the values, 3e38 each, sum past float32's largest in wo.
+    const weights = { wq: [0, 0, 0, 0], wk: [1, 0, 0, 1], wv: [1, 0, 0, 1], wo: [2, 2, 2, 2] };
+    for (const kernels of ['auto', 'js'] as const) {
+      const options: AttentionOptions = { dim: 2, kernels, weights };
+      const attn = createAttention(options);
+      attn.push([1, 2]);
+      const fork = attn.fork();
+      const before = [attn.snapshot(), attn.stats()];
+      const huge = [3e38, 3e38];
+      const output = expect.objectContaining({ code: 'NON_FINITE', details: expect.objectContaining({ field: 'output', token: 1 }) });
+      expect(() => attn.push(huge)).toThrow(output);
+      expect(() => attn.pushMany([[1, 1], huge])).toThrow(expect.objectContaining({ code: 'NON_FINITE', details: expect.objectContaining({ field: 'output', token: 2 }) }));
+      expect(() => pushEach([attn, fork], [[1, 1], huge])).toThrow(output);
+      expect([attn.snapshot(), attn.stats(), fork.length]).toEqual([...before, 1]);
+      const caller = createAttention({ dim: 2, kernels, weights: { wo: [2, 2, 2, 2] } });
+      expect(() => caller.pushQKV([0, 0], [0, 0], huge)).toThrow(expect.objectContaining({ code: 'NON_FINITE', details: expect.objectContaining({ field: 'output' }) }));
+      expect(caller.length).toBe(0);
+      const cross = createCrossAttention({ dim: 2, kernels, weights });
+      cross.setMemory([huge]);
+      expect(() => cross.attend([1, 1])).toThrow(expect.objectContaining({ code: 'NON_FINITE', details: expect.objectContaining({ field: 'output' }) }));
     }
   });
 

@@ -327,9 +327,6 @@ export class AttentionEngine implements Attention {
       held.forEach((h, i) => list[i]!.takeBack(h));
       throw e;
     }
-    // Every engine's call ends before any listener hears of one: a listener may push into another.
-    for (const engine of list) engine.cache.commit();
-    list.forEach((engine, i) => engine.release(held[i]!));
     if (o.weights !== null && o.weights.wo !== null) {
       const steps = held.flatMap((h) => h.steps);
       const heads = new Float64Array(steps.length * qw);
@@ -338,8 +335,17 @@ export class AttentionEngine implements Attention {
         heads.set(h.heads!, row * qw);
         row += h.steps.length;
       }
-      projectOutputs(o, lead.arenaWeights, heads, steps);
+      try {
+        projectOutputs(o, lead.arenaWeights, heads, steps, lead.finite);
+      } catch (e) {
+        // An output overflowed: every engine takes its token back, as for a score.
+        held.forEach((h, i) => list[i]!.takeBack(h));
+        throw e;
+      }
     }
+    // Every engine's call ends before any listener hears of one: a listener may push into another.
+    for (const engine of list) engine.cache.commit();
+    list.forEach((engine, i) => engine.release(held[i]!));
     return held.map((h) => h.steps);
   }
 
@@ -394,8 +400,16 @@ export class AttentionEngine implements Attention {
    */
   private appendPrompt(qs: FloatArray, ks: FloatArray, vs: FloatArray, n: number): AttentionStep[] {
     const held = this.appendHeld(qs, ks, vs, n);
+    if (held.heads !== null) {
+      try {
+        projectOutputs(this.options, this.arenaWeights, held.heads, held.steps, this.finite);
+      } catch (e) {
+        // An output overflowed: the prompt is refused like a score that overflows.
+        this.takeBack(held);
+        throw e;
+      }
+    }
     this.release(held);
-    if (held.heads !== null) projectOutputs(this.options, this.arenaWeights, held.heads, held.steps);
     return held.steps;
   }
 
@@ -639,7 +653,11 @@ export class AttentionEngine implements Attention {
     if (wo !== null) {
       const deferred = this.deferredHeads;
       if (deferred !== null) deferred.rows.set(headOut, deferred.count++ * headOut.length);
-      else this.matMat([['wo', output]], headOut, 1, heads * headDim);
+      else {
+        this.matMat([['wo', output]], headOut, 1, heads * headDim);
+        // Inside the push's (or flush's) try: an overflowed output refuses it, as a score would.
+        assertFinite(output, o.outputDim, 'output', i, this.finite);
+      }
     }
     if (weights === null) return { index: i, output };
     const positions = new Int32Array(count);

@@ -206,7 +206,7 @@ class CrossAttentionEngine implements CrossAttention {
       heads?.set(headOut, t * qw);
       steps.push(weights === null ? { index, output } : { index, output, positions: Int32Array.from({ length: count }, (_, j) => j), weights });
     }
-    if (heads !== null) projectOutputs(o, this.copy, heads, steps);
+    if (heads !== null) projectOutputs(o, this.copy, heads, steps, this.finite);
     this.attended += n;
     return steps;
   }

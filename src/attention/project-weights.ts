@@ -4,6 +4,8 @@ import { matMatTransposed } from '../kernels/mat-mat.js';
 import type { ArenaWeights, Projection } from './arena-weights.js';
 import type { ResolvedOptions } from './options.js';
 import type { AttentionStep } from './step.js';
+import { assertRowsFinite } from './vector.js';
+import type { FiniteCheck } from './vector.js';
 
 const BIAS_OF = { wq: 'bq', wk: 'bk', wv: 'bv', wo: 'bo' } as const satisfies Record<Projection, string>;
 
@@ -48,10 +50,16 @@ export function projectRows(o: ResolvedOptions, copy: ArenaWeights | null, names
   return rows;
 }
 
-/** Each step's output ← wo · its head outputs (row i of `heads`, heads·headDim numbers) + bo, all steps as one product. */
-export function projectOutputs(o: ResolvedOptions, copy: ArenaWeights | null, heads: Float64Array, steps: readonly AttentionStep[]): void {
+/**
+ * Each step's output ← wo · its head outputs (row i of `heads`, heads·headDim numbers) + bo, all
+ * steps as one product.
+ * @throws AttentionError NON_FINITE (`field: "output"`, the step's token) when an output overflowed,
+ *   before any step's output is written.
+ */
+export function projectOutputs(o: ResolvedOptions, copy: ArenaWeights | null, heads: Float64Array, steps: readonly AttentionStep[], finite?: FiniteCheck): void {
   if (steps.length === 0) return;
   const projected = new o.Float(steps.length * o.dim);
   projectWeights(o, copy, [['wo', projected]], heads, steps.length, o.heads * o.headDim);
+  assertRowsFinite([[projected, o.dim, 'output']], steps.length, (i) => steps[i]!.index, finite);
   steps.forEach((step, i) => step.output.set(projected.subarray(i * o.dim, (i + 1) * o.dim)));
 }

@@ -63,6 +63,8 @@ export class PagedKVCache {
   private heldShared: KVBlock | null = null;
   private heldInt8: { readonly keysInt8: Int8Array; readonly keyScales: Float32Array } | null = null;
   private heldFloatKeys = false;
+  /** Whether the block holding `heldFrom` was absent when the call began (a window had released it). */
+  private heldAbsent = false;
   /** One block's float keys, reused for `heldFloatKeys` so that filling a block allocates nothing. */
   private keysScratch: FloatArray | null = null;
   /** How many spare blocks there were when the call began. */
@@ -139,6 +141,7 @@ export class PagedKVCache {
    */
   hold(): void {
     this.heldFrom = this.len;
+    this.heldAbsent = !this.table.has(Math.floor(this.len / this.layout.blockSize));
     this.heldSpares = this.free.length;
     this.heldShared = null;
     this.heldInt8 = null;
@@ -162,14 +165,19 @@ export class PagedKVCache {
    * and blocks it took stop being kept as spares.
    */
   takeBack(): void {
-    const { heldFrom: from, heldShared: shared, heldInt8: int8, heldFloatKeys: floatKeys } = this;
+    const { heldFrom: from, heldShared: shared, heldInt8: int8, heldFloatKeys: floatKeys, heldAbsent: absent } = this;
     this.heldFrom = -1;
     this.heldShared = null;
     this.heldInt8 = null;
     this.heldFloatKeys = false;
     this.truncate(from);
     const b = Math.floor(from / this.layout.blockSize);
-    if (shared !== null) {
+    const made = this.table.get(b);
+    if (absent && made !== undefined) {
+      // The call made the block afresh (truncate keeps the block holding `from`): it goes again.
+      this.release(made);
+      this.table.delete(b);
+    } else if (shared !== null) {
       // The copy goes; the shared block, untouched and still counted for this cache, comes back.
       this.release(this.table.get(b)!);
       this.table.set(b, shared);
