@@ -291,6 +291,25 @@ describe('refusals', () => {
     expect([attn.snapshot(), attn.stats()]).toEqual(before);
   });
 
+  it("a block made again after a truncate into one a window released holds zeros before the truncate, not a spare's old rows", () => {
+    // Found by a fuzzer: under window 1 a truncate into a released block is allowed (no key before
+    // it is needed); the block made for the next push reused a spare, whose rows (a refused key,
+    // here) entered its snapshot and, in an int8 block, the keys' per-channel scales.
+    const x = (s: number) => Array.from({ length: 4 }, (_, i) => Math.round(Math.sin(s * 3.7 + i) * 8) / 4);
+    const w = (n: number, s: number) => Array.from({ length: n }, (_, i) => Math.round(Math.sin(s * 7.1 + i * 1.3) * 64) / 64);
+    for (const cacheDtype of ['float64', 'int8'] as const) {
+      const options: AttentionOptions = { dim: 4, heads: 4, precision: 'float64', blockSize: 3, cacheDtype, window: 1, sinks: 2, weights: { wq: w(16, 1), wk: w(16, 2), wv: w(16, 3) } };
+      const run = (refuse: boolean) => {
+        const attn = createAttention(options);
+        attn.pushMany(Array.from({ length: 8 }, (_, i) => x(i)));
+        attn.truncate(5);
+        if (refuse) expect(() => attn.pushMany([x(20), [1e200, 1e200, 1e200, 1e200], x(21)])).toThrow(expect.objectContaining({ code: 'NON_FINITE' }));
+        return [attn.push(x(22)), attn.snapshot()];
+      };
+      expect(run(true)).toEqual(run(false));
+    }
+  });
+
   it('an output that overflows in wo is refused (NON_FINITE, field output) and taken back, on every path', () => {
     // Found by a fuzzer: wo · head outputs past float32's largest came back as Infinity.
     // Queries of zero keep every score 0; the values, 3e38 each, sum past float32's largest in wo.

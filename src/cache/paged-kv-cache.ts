@@ -335,6 +335,12 @@ export class PagedKVCache {
     const block = this.table.get(b);
     if (!block) {
       const fresh = this.allocate();
+      // A block made for a position past its first slot (a truncate into a block a window had
+      // released) holds no tokens before it: zeros, not a reused spare's rows, which an int8
+      // block's scales and a snapshot would otherwise take in.
+      if (this.len % this.layout.blockSize !== 0) {
+        for (const rows of [fresh.keys, fresh.values, fresh.valuesInt8, fresh.valueScales, fresh.queries]) rows?.fill(0);
+      }
       this.table.set(b, fresh);
       return fresh;
     }
