@@ -140,22 +140,25 @@ export class PagedKVCache {
    * until {@link PagedKVCache.commit}.
    */
   hold(): void {
+    this.endHold();
     this.heldFrom = this.len;
     this.heldAbsent = !this.table.has(Math.floor(this.len / this.layout.blockSize));
     this.heldSpares = this.free.length;
-    this.heldShared = null;
-    this.heldInt8 = null;
-    this.heldFloatKeys = false;
   }
 
   /** Ends the call {@link PagedKVCache.hold} started: its appends stay. Nothing to do outside one. */
   commit(): void {
     const shared = this.heldShared;
+    this.endHold();
+    if (shared !== null) this.release(shared);
+  }
+
+  /** Forgets the held call, so that nothing of it outlives it. */
+  private endHold(): void {
     this.heldFrom = -1;
     this.heldShared = null;
     this.heldInt8 = null;
     this.heldFloatKeys = false;
-    if (shared !== null) this.release(shared);
   }
 
   /**
@@ -166,10 +169,7 @@ export class PagedKVCache {
    */
   takeBack(): void {
     const { heldFrom: from, heldShared: shared, heldInt8: int8, heldFloatKeys: floatKeys, heldAbsent: absent } = this;
-    this.heldFrom = -1;
-    this.heldShared = null;
-    this.heldInt8 = null;
-    this.heldFloatKeys = false;
+    this.endHold();
     this.truncate(from);
     const b = Math.floor(from / this.layout.blockSize);
     const made = this.table.get(b);
@@ -179,12 +179,12 @@ export class PagedKVCache {
       this.table.delete(b);
     } else if (shared !== null) {
       // The copy goes; the shared block, untouched and still counted for this cache, comes back.
-      this.release(this.table.get(b)!);
+      this.release(made!);
       this.table.set(b, shared);
     } else if (int8 !== null) {
-      this.requantized(b, this.table.get(b)!, int8);
+      this.replaceKeys(b, made!, { keys: null, ...int8 });
     } else if (floatKeys) {
-      this.installKeys(b, this.table.get(b)!, this.keysScratch!.slice());
+      this.replaceKeys(b, made!, { keys: this.keysScratch!.slice(), keysInt8: null, keyScales: null });
     }
     while (this.free.length > this.heldSpares) {
       const spare = this.free.pop()!;
@@ -398,40 +398,30 @@ export class PagedKVCache {
         for (let c = 0; c < headDim; c++) keys[row + c] = block.keysInt8![row + c]! * block.keyScales![g * headDim + c]!;
       }
     }
-    return this.installKeys(b, block, keys);
+    return this.replaceKeys(b, block, { keys, keysInt8: null, keyScales: null });
   }
 
   /**
-   * Gives block `b` the float `keys` in place of its int8 ones; returns the block, or its
-   * plain-array replacement when it lives in an arena that cannot grow to hold them (4 GiB reached).
+   * Gives block `b` its keys in the other form: float `keys`, or int8 `keysInt8` with their
+   * `keyScales` (the form given up is dropped first, so that its memory can hold the other).
+   * Returns the block, or its plain-array replacement when it lives in an arena that cannot grow
+   * to hold them (4 GiB reached).
    */
-  private installKeys(b: number, block: KVBlock, keys: FloatArray): KVBlock {
-    block.keysInt8 = null;
-    block.keyScales = null;
-    try {
-      block.keys = keys;
-    } catch (e) {
-      if (!(e instanceof ArenaFullError) || !isArenaBlock(block)) throw e;
-      const plain = { ...plainCopy(block), keys, keysInt8: null, keyScales: null };
-      block.free();
-      this.table.set(b, plain);
-      return plain;
+  private replaceKeys(b: number, block: KVBlock, form: Pick<KVBlock, 'keys' | 'keysInt8' | 'keyScales'>): KVBlock {
+    if (form.keys === null) block.keys = null;
+    else {
+      block.keysInt8 = null;
+      block.keyScales = null;
     }
-    return block;
-  }
-
-  /**
-   * Gives block `b` back the int8 keys it had (`int8`, copies), dropping its float ones; the block,
-   * or its plain-array replacement when its arena cannot grow to hold them (4 GiB reached).
-   */
-  private requantized(b: number, block: KVBlock, int8: { readonly keysInt8: Int8Array; readonly keyScales: Float32Array }): KVBlock {
-    block.keys = null;
     try {
-      block.keysInt8 = int8.keysInt8;
-      block.keyScales = int8.keyScales;
+      if (form.keys !== null) block.keys = form.keys;
+      else {
+        block.keysInt8 = form.keysInt8;
+        block.keyScales = form.keyScales;
+      }
     } catch (e) {
       if (!(e instanceof ArenaFullError) || !isArenaBlock(block)) throw e;
-      const plain = { ...plainCopy(block), keys: null, keysInt8: int8.keysInt8, keyScales: int8.keyScales };
+      const plain = { ...plainCopy(block), ...form };
       block.free();
       this.table.set(b, plain);
       return plain;
