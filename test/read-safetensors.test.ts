@@ -109,6 +109,13 @@ describe('readSafetensors: checkpoint tensors for the engine', () => {
       /overlap/,
     );
     refused(fileWith('{"__proto__": {}}'), /not allowed/);
+    // Data bytes no tensor owns, as the format's reference reader refuses them: a gap, a leading
+    // stretch, trailing bytes, and a duplicated key (JSON.parse keeps the last) replacing a tensor.
+    const i8 = (at: number) => `{"dtype": "I8", "shape": [1], "data_offsets": [${at}, ${at + 1}]}`;
+    refused(fileWith(`{"a": ${i8(0)}, "b": ${i8(2)}}`, new Uint8Array(3)), /data bytes \[1, 2\) before tensor "b" belong to no tensor/);
+    refused(fileWith(`{"a": ${i8(1)}}`, new Uint8Array(2)), /data bytes \[0, 1\) before tensor "a" belong to no tensor/);
+    refused(fileWith(`{"a": ${i8(0)}}`, new Uint8Array(3)), /the last 2 data bytes belong to no tensor/);
+    refused(fileWith(`{"a": ${i8(0)}, "b": ${i8(1)}, "a": ${i8(2)}}`, new Uint8Array(3)), /data bytes \[0, 1\) before tensor "b" belong to no tensor/);
     refused(fileWith('[1, 2]'), /not a JSON object/);
   });
 

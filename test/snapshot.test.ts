@@ -255,6 +255,7 @@ describe('hostile snapshots get an AttentionError, never a crash, hang or giant 
     ['options that are not JSON', rebuild((h) => (h.__metadata__.options = '{dim')), 'CORRUPT_SNAPSHOT', /options metadata is not valid JSON/],
     ['invalid stored options', rebuild((h) => (h.__metadata__.options = '{"dim":-1}')), 'CORRUPT_SNAPSHOT', /stored options are invalid: option dim/],
     ['positions out of order', rebuild(() => {}, (d) => new Int32Array(d.buffer, d.byteOffset, 2).reverse()), 'CORRUPT_SNAPSHOT', /positions must ascend/],
+    ['trailing bytes', Uint8Array.of(...valid, 0, 0, 0, 0), 'CORRUPT_SNAPSHOT', /the last 4 data bytes belong to no tensor/],
   ];
   // JSON.stringify drops a __proto__ set by assignment, so that header is written by hand.
   cases[6]![1] = (() => {

@@ -90,7 +90,8 @@ export interface TensorEntry {
 /**
  * A safetensors file's header, checked before anything is allocated for it: a header length
  * beyond the file or 16 MiB, invalid JSON, forbidden keys, dtypes the format does not define,
- * shapes whose size disagrees with their offsets, offsets out of range or overlapping. Tensors in
+ * shapes whose size disagrees with their offsets, offsets out of range, overlapping or leaving
+ * data bytes to no tensor. Tensors in
  * the order of their data in the file; `what` names the file in messages ("snapshot", "safetensors file"), `dtypes`
  * gives the bytes per element of the dtypes it may hold (others are refused).
  *
@@ -152,9 +153,16 @@ export function parseSafetensors(
   // order is lost, and the data's is what a writer laid out (an empty tensor before a full one at
   // the same offset, so that the two do not look like they overlap).
   entries.sort((a, b) => a.at - b.at || a.bytes - b.bytes);
-  for (let n = 1; n < entries.length; n++) {
-    if (entries[n]!.at < entries[n - 1]!.at + entries[n - 1]!.bytes) corrupt(`tensors "${entries[n - 1]!.name}" and "${entries[n]!.name}" overlap`);
+  // The data must be exactly the tensors', end to end, as the format's reference reader demands:
+  // a gap is bytes a writer lost track of (or a tensor a duplicated header key replaced).
+  let next = dataStart;
+  for (let n = 0; n < entries.length; n++) {
+    const { name, at, bytes: size } = entries[n]!;
+    if (at < next) corrupt(`tensors "${entries[n - 1]!.name}" and "${name}" overlap`);
+    if (at > next) corrupt(`data bytes [${next - dataStart}, ${at - dataStart}) before tensor "${name}" belong to no tensor`);
+    next = at + size;
   }
+  if (next !== bytes.length) corrupt(`the last ${bytes.length - next} data bytes belong to no tensor`);
   return { entries, metadata };
 }
 
