@@ -185,6 +185,23 @@ describe('bad vectors are refused with the token index', () => {
     expect(attn.length).toBe(0);
   });
 
+  it('a list of millions of holes is refused as its first hole, not by allocating room for every row', () => {
+    // Found by a bug hunt: pushMany(new Array(2 ** 22)) at dim 1,024 threw a RangeError making a 32 GB array.
+    const holes = new Array(2 ** 22) as number[][];
+    const dim = 1024;
+    const firstHole = expect.objectContaining({ code: 'INVALID_ARGUMENT', details: expect.objectContaining({ token: 0, expected: dim }) });
+    const attn = createAttention({ dim });
+    expect(() => attn.pushMany(holes)).toThrow(firstHole);
+    expect(() => attn.pushManyQKV(holes, holes, holes)).toThrow(firstHole);
+    expect(attn.length).toBe(0);
+    const cross = createCrossAttention({ dim });
+    expect(() => cross.setMemory(holes)).toThrow(firstHole);
+    cross.setMemory([new Float32Array(dim)]);
+    expect(() => cross.attendMany(holes)).toThrow(firstHole);
+    const weight = new Float32Array(4 * dim);
+    expect(() => createLinear({ rows: 4, cols: dim, weight }).applyMany(holes)).toThrow(firstHole);
+  });
+
   it('a disposed engine refuses every call with DISPOSED', () => {
     const attn = createAttention({ dim: 2 });
     attn.dispose();

@@ -24,7 +24,7 @@ import type { SnapshotOptions } from './snapshot-state.js';
 import type { EngineState } from './snapshot-state.js';
 import { MAX_STREAM_LENGTH } from './step.js';
 import type { AttentionStep } from './step.js';
-import { assertFinite, assertRowsFinite, finiteCheck, readVector } from './vector.js';
+import { assertFinite, assertRowsFinite, assertVectorShape, finiteCheck, readRows, readVector } from './vector.js';
 import type { FiniteCheck, Vector } from './vector.js';
 
 /**
@@ -270,8 +270,7 @@ export class AttentionEngine implements Attention {
     const t0 = this.cache.length;
     const n = xs.length;
     // Every vector is read and checked before anything is cached: pushMany is all or nothing.
-    const x = new Float64Array(n * this.options.dim);
-    for (let i = 0; i < n; i++) readVector(xs[i]!, this.options.dim, x, i * this.options.dim, 'x', t0 + i, this.finite, this.options.precision === 'float32');
+    const x = readRows(xs, this.options.dim, 'x', t0, this.finite, this.options.precision === 'float32');
     const { qs, ks, vs } = this.projectRows(x, n, (i) => t0 + i);
     return this.appendPrompt(qs, ks, vs, n);
   }
@@ -382,7 +381,13 @@ export class AttentionEngine implements Attention {
     const qw = o.heads * o.headDim;
     const kw = o.kvHeads * o.headDim;
     const n = qs.length;
-    // Every row is read and checked before anything is cached, as pushMany's.
+    // Every row is read and checked before anything is cached, as pushMany's; shapes first, so that
+    // a malformed list is refused as such rather than by the allocation.
+    for (let i = 0; i < n; i++) {
+      assertVectorShape(qs[i]!, qw, 'q', t0 + i);
+      assertVectorShape(ks[i]!, kw, 'k', t0 + i);
+      assertVectorShape(vs[i]!, kw, 'v', t0 + i);
+    }
     const q = new o.Float(n * qw);
     const k = new o.Float(n * kw);
     const v = new o.Float(n * kw);

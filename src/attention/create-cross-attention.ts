@@ -10,7 +10,7 @@ import { invalid, resolveOptions } from './options.js';
 import type { AttentionOptions, ResolvedOptions } from './options.js';
 import { projectOutputs, projectRows } from './project-weights.js';
 import type { AttentionStep } from './step.js';
-import { assertRowsFinite, finiteCheck, readVector } from './vector.js';
+import { assertRowsFinite, finiteCheck, readRows } from './vector.js';
 import type { FiniteCheck, Vector } from './vector.js';
 
 /**
@@ -213,10 +213,7 @@ class CrossAttentionEngine implements CrossAttention {
 
   /** The rows of `xs` checked and widened into one float64 array (`field`, rows numbered from `first`). */
   private read(xs: readonly Vector[], field: string, first: number): Float64Array {
-    const o = this.options;
-    const x = new Float64Array(xs.length * o.dim);
-    for (let t = 0; t < xs.length; t++) readVector(xs[t]!, o.dim, x, t * o.dim, field, first + t, this.finite, o.precision === 'float32');
-    return x;
+    return readRows(xs, this.options.dim, field, first, this.finite, this.options.precision === 'float32');
   }
 
   private assertLive(operation: string): void {

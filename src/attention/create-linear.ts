@@ -6,7 +6,7 @@ import { wasmKernelsAvailable } from '../kernels/wasm/wasm-arena.js';
 import { ArenaWeights } from './arena-weights.js';
 import { kernelArena } from './kernel-arena.js';
 import { invalid, kernelChoiceOf, matrix, MAX_WIDTH, positiveInteger, threadPoolOf } from './options.js';
-import { assertFinite, finiteCheck, readVector } from './vector.js';
+import { assertFinite, assertVectorShape, finiteCheck, readVector } from './vector.js';
 import type { FiniteCheck, Vector } from './vector.js';
 
 /**
@@ -167,6 +167,7 @@ class LinearLayer implements Linear {
     }
     // A sleeping worker wakes while the inputs are read, not after the product is handed over.
     this.pool?.wake();
+    for (let t = 0; t < n; t++) assertVectorShape(xs[t]!, cols, 'x', t);
     if (this.x.length < n * cols) this.x = new Float64Array(n * cols);
     for (let t = 0; t < n; t++) readVector(xs[t]!, cols, this.x, t * cols, 'x', t, this.finite, true);
     if (this.y.length < n * rows) this.y = new Float32Array(n * rows);

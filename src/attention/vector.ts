@@ -33,6 +33,43 @@ export function finiteCheck(arena: WasmArena | null): FiniteCheck {
 }
 
 /**
+ * The rows of `xs`, each checked as {@link readVector} checks it (rows numbered from `first`), in
+ * one fresh float64 array. Every row's shape is checked before the array is made, so a malformed
+ * list (a sparse one of millions of holes) is refused as such, not by the allocation.
+ */
+export function readRows(xs: readonly Vector[], expected: number, field: string, first: number, finite: FiniteCheck, float32: boolean): Float64Array {
+  for (let t = 0; t < xs.length; t++) assertVectorShape(xs[t]!, expected, field, first + t);
+  const x = new Float64Array(xs.length * expected);
+  for (let t = 0; t < xs.length; t++) readVector(xs[t]!, expected, x, t * expected, field, first + t, finite, float32);
+  return x;
+}
+
+/**
+ * Checks that `x` is an array-like of `expected` numbers' length (its numbers are read later), so
+ * a list of rows can be checked for shape before room is made for all of them.
+ *
+ * @throws AttentionError INVALID_ARGUMENT for a non-array, DIMENSION_MISMATCH for a wrong length.
+ */
+export function assertVectorShape(x: Vector, expected: number, field: string, token?: number): void {
+  const where = token === undefined ? '' : ` at token ${token}`;
+  if (x === null || typeof x !== 'object' || typeof x.length !== 'number') {
+    throw new AttentionError('INVALID_ARGUMENT', `${field}${where}: expected an array of ${expected} numbers, got ${describe(x)}`, {
+      field,
+      ...(token === undefined ? {} : { token }),
+      expected,
+    });
+  }
+  if (x.length !== expected) {
+    throw new AttentionError('DIMENSION_MISMATCH', `${field}${where}: expected length ${expected}, got ${x.length}`, {
+      field,
+      ...(token === undefined ? {} : { token }),
+      expected,
+      actual: x.length,
+    });
+  }
+}
+
+/**
  * Copies `x` into `out[outOffset …]` after checking that it is an array of `expected` numbers,
  * then checks (by `finite`) that every entry *as stored* is finite: a finite number beyond
  * float32's range (±3.4e38) stored into a Float32Array is refused as well, rather than cached as
@@ -50,22 +87,8 @@ export function readVector(
   finite: FiniteCheck = finiteInTypeScript,
   float32 = false,
 ): void {
+  assertVectorShape(x, expected, field, token);
   const where = token === undefined ? '' : ` at token ${token}`;
-  if (x === null || typeof x !== 'object' || typeof x.length !== 'number') {
-    throw new AttentionError('INVALID_ARGUMENT', `${field}${where}: expected an array of ${expected} numbers, got ${describe(x)}`, {
-      field,
-      ...(token === undefined ? {} : { token }),
-      expected,
-    });
-  }
-  if (x.length !== expected) {
-    throw new AttentionError('DIMENSION_MISMATCH', `${field}${where}: expected length ${expected}, got ${x.length}`, {
-      field,
-      ...(token === undefined ? {} : { token }),
-      expected,
-      actual: x.length,
-    });
-  }
   if (x instanceof Float32Array || x instanceof Float64Array) {
     // A typed array holds numbers only: copy it in one go, then check what was stored.
     out.set(x, outOffset);
