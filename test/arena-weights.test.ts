@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ArenaWeights } from '../src/attention/arena-weights.js';
 import { resolveOptions } from '../src/attention/options.js';
-import { createAttention } from '../src/index.js';
+import { createAttention, createCrossAttention } from '../src/index.js';
 import type { AttentionOptions } from '../src/index.js';
 import { sharedWasmArena, wasmArena } from '../src/kernels/wasm/wasm-arena.js';
 import { createThreadPool } from '../src/threads/index.js';
@@ -19,6 +19,31 @@ function projected(shape: { heads: number; kvHeads: number; headDim: number; dim
     ...shape,
     weights: { wq: matrix(heads * headDim, dim), wk: matrix(kvHeads * headDim, dim), wv: matrix(kvHeads * headDim, dim), wo: matrix(dim, heads * headDim) },
   };
+}
+
+/**
+ * Bytes of the array buffers reachable from `root` through properties, but for the kernels'
+ * memory (a WebAssembly.Memory's buffer, or a shared one): what an object holds in TypeScript.
+ */
+function bytesOutsideTheArena(root: unknown): number {
+  const seen = new Set<unknown>();
+  const buffers = new Set<ArrayBufferLike>();
+  const arenas = new Set<ArrayBufferLike>();
+  const pending = [root];
+  while (pending.length > 0) {
+    const value = pending.pop();
+    if (value === null || (typeof value !== 'object' && typeof value !== 'function') || seen.has(value)) continue;
+    seen.add(value);
+    if (ArrayBuffer.isView(value)) buffers.add(value.buffer);
+    else if (value instanceof ArrayBuffer || value instanceof SharedArrayBuffer) buffers.add(value);
+    else if (value instanceof WebAssembly.Memory) arenas.add(value.buffer);
+    else if (value instanceof Map) value.forEach((v, k) => pending.push(k, v));
+    else if (value instanceof Set) value.forEach((v) => pending.push(v));
+    else for (const d of Object.values(Object.getOwnPropertyDescriptors(value))) if ('value' in d) pending.push(d.value);
+  }
+  let bytes = 0;
+  for (const buffer of buffers) if (!arenas.has(buffer) && !(buffer instanceof SharedArrayBuffer)) bytes += buffer.byteLength;
+  return bytes;
 }
 
 const shapeArbitrary = fc
@@ -129,6 +154,57 @@ describe('projections on the WebAssembly kernels (the matrices copied into the a
     const again = [ArenaWeights.copy(arena, o, budget), ArenaWeights.copy(arena, o, budget)];
     expect(again.every((copy) => copy !== null)).toBe(true);
     again.forEach((copy) => copy!.release());
+  });
+
+  it("keeps one copy of the matrices, the kernels': options.weights reads them out of the arena while the engine or a fork lives", () => {
+    const shape = { heads: 4, kvHeads: 2, headDim: 16, dim: 64 };
+    const options = projected(shape, 11);
+    const given = options.weights!;
+    const engine = createAttention(options);
+    const matrixBytes = (given.wq as Float32Array).byteLength;
+    // Before, the options held a float32 copy of each matrix beside the arena's: 4 matrices' bytes.
+    expect(bytesOutsideTheArena(engine)).toBeLessThan(matrixBytes);
+    for (const name of ['wq', 'wk', 'wv', 'wo'] as const) {
+      const read = engine.options.weights![name]!;
+      expect(read, name).toEqual(given[name]);
+      // Each read is the caller's own array: writing to it changes no projection.
+      read.fill(0);
+    }
+    const x = tokens(1, shape.dim, 5)[0]!;
+    expect(engine.push(x)[0]!.output).toEqual(createAttention(options).push(x)[0]!.output);
+    const fork = engine.fork();
+    engine.dispose();
+    expect(fork.options.weights!.wo).toEqual(given.wo);
+    fork.dispose();
+    expect(() => fork.options.weights!.wq).toThrow(expect.objectContaining({ code: 'DISPOSED', details: { field: 'weights.wq' } }));
+    // Cross-attention keeps one copy too.
+    const cross = createCrossAttention(options);
+    expect(bytesOutsideTheArena(cross)).toBeLessThan(matrixBytes);
+    expect(cross.options.weights!.wk).toEqual(given.wk);
+    cross.dispose();
+    // The biases are no matrices: they stay readable.
+    const biased = createAttention({ ...options, weights: { ...given, bo: new Float32Array(shape.dim).fill(0.5) } });
+    biased.dispose();
+    expect(Array.from(biased.options.weights!.bo!)).toEqual(new Array(shape.dim).fill(0.5));
+  });
+
+  it("projects over the arena's copy in TypeScript when the kernels' scratch cannot grow", async () => {
+    const own = await createThreadPool(2);
+    try {
+      const shape = { heads: 4, kvHeads: 2, headDim: 8, dim: 40 };
+      const options = projected(shape, 21);
+      const xs = tokens(6, shape.dim, 22);
+      const starved = createAttention({ ...options, threads: own });
+      // Fill the arena (4 GiB at most; reserved, never touched) so the next push's scratch cannot grow.
+      for (let size = 2 ** 30; size >= 2 ** 16; ) if (own.arena.allocate(size) < 0) size /= 2;
+      const twin = createAttention({ ...options, kernels: 'js' });
+      for (const x of xs) {
+        const [got, want] = [starved.push(x)[0]!.output, twin.push(x)[0]!.output];
+        got.forEach((v, i) => expect(Math.abs(v - want[i]!)).toBeLessThanOrEqual(1e-5 * (1 + Math.abs(want[i]!))));
+      }
+    } finally {
+      await own.close();
+    }
   });
 
   it('float64 weights and seed mode keep the TypeScript projections', () => {

@@ -1,3 +1,4 @@
+import { AttentionError } from '../errors.js';
 import type { FloatArray } from '../kernels/float-array.js';
 import { projectInArena } from '../kernels/wasm/project-in-arena.js';
 import type { ProjectKernel } from '../kernels/wasm/project-in-arena.js';
@@ -51,10 +52,11 @@ const collected = new FinalizationRegistry<Region>(giveBack);
  * With a thread pool, each product is split across its threads (a prompt's tokens, or a single
  * token's rows), every number as on one thread.
  *
- * The copy doubles the weights' memory; it lives in the same arena as the caches (4 GiB at most in
- * all), where copies hold at most {@link WEIGHTS_BUDGET} together, and an engine whose copy does not
- * fit projects in TypeScript. An engine and its forks share one copy, counted by
- * {@link ArenaWeights.retain} and {@link ArenaWeights.release}.
+ * The copy is the engine's only one ({@link optionsOverCopy}); it lives in the same arena as the
+ * caches (4 GiB at most in all), where copies hold at most {@link WEIGHTS_BUDGET} together, and an
+ * engine whose copy does not fit keeps its matrices in TypeScript arrays and projects there. An
+ * engine and its forks share one copy, counted by {@link ArenaWeights.retain} and
+ * {@link ArenaWeights.release}.
  */
 export class ArenaWeights<Name extends string = Projection> {
   private readonly arena: WasmArena;
@@ -156,6 +158,17 @@ export class ArenaWeights<Name extends string = Projection> {
     return this.arena.views().f32.subarray(offset >>> 2, (offset >>> 2) + rows * cols);
   }
 
+  /**
+   * Matrix `name` copied out of the arena into a fresh array.
+   * @throws AttentionError DISPOSED once every holder has released the copy.
+   */
+  copyOut(name: Name): Float32Array {
+    if (this.refs <= 0) {
+      throw new AttentionError('DISPOSED', `weights.${name}: the engine holding these weights was disposed (with every fork), and its weights with it`, { field: `weights.${name}` });
+    }
+    return this.view(name).slice();
+  }
+
   /** One more holder (a fork) shares this copy; returns it. */
   retain(): this {
     this.refs++;
@@ -168,4 +181,20 @@ export class ArenaWeights<Name extends string = Projection> {
     collected.unregister(this);
     giveBack({ arena: this.arena, offset: this.offset, bytes: this.bytes });
   }
+}
+
+/**
+ * `o` with its matrices held only by `copy`: each of `weights.wq`, `wk`, `wv` and `wo` that `o`
+ * gives reads as a fresh array copied out of the arena, so an engine on the kernels keeps one copy
+ * of a layer's weights, not two (a decoder's layers' matrices are most of its memory). The biases
+ * stay as they are: the kernels add them from TypeScript.
+ */
+export function optionsOverCopy(o: ResolvedOptions, copy: ArenaWeights): ResolvedOptions {
+  const w = o.weights!;
+  const matrix = (name: Projection) => (w[name] === null ? { value: null } : { get: () => copy.copyOut(name) });
+  const weights = Object.defineProperties(
+    { bq: w.bq, bk: w.bk, bv: w.bv, bo: w.bo },
+    { wq: { enumerable: true, ...matrix('wq') }, wk: { enumerable: true, ...matrix('wk') }, wv: { enumerable: true, ...matrix('wv') }, wo: { enumerable: true, ...matrix('wo') } },
+  ) as NonNullable<ResolvedOptions['weights']>;
+  return Object.freeze({ ...o, weights: Object.freeze(weights) });
 }

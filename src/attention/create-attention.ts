@@ -9,7 +9,7 @@ declare function queueMicrotask(callback: () => void): void;
 // in transpiled builds.
 import type { FloatArray } from '../kernels/float-array.js';
 import { ropeRotate } from '../kernels/rope.js';
-import { ArenaWeights } from './arena-weights.js';
+import { ArenaWeights, optionsOverCopy } from './arena-weights.js';
 import type { Projection } from './arena-weights.js';
 import { attendedKeys, oldestAttendable } from './attended-keys.js';
 import type { AttendedKeys } from './attended-keys.js';
@@ -178,7 +178,8 @@ export function createAttention(options: AttentionOptions): Attention {
 
 /**
  * An empty engine over options already resolved: for callers that resolve once and create many
- * engines (an rx operator, one per subscription), sharing the one copy of the weights as forks do.
+ * engines (an rx operator, one per subscription), reading the weights from the one resolved copy
+ * (each engine then makes its own in the kernels' memory; forks share their parent's).
  */
 export function attentionFromResolved(o: ResolvedOptions): Attention {
   return new AttentionEngine({ options: o, cache: newCache(o), emitted: 0 });
@@ -226,7 +227,10 @@ export class AttentionEngine implements Attention {
 
   /** `shared`: the parent's {@link ArenaWeights}, when this engine is its fork. */
   constructor(state: EngineState, shared: ArenaWeights | null = null) {
-    const o = state.options;
+    const arena = kernelArena(state.options);
+    this.arenaWeights = shared !== null ? shared.retain() : arena === null ? null : ArenaWeights.copy(arena, state.options);
+    // A fork's options (its parent's) are over the shared copy already.
+    const o = this.arenaWeights === null || shared !== null ? state.options : optionsOverCopy(state.options, this.arenaWeights);
     this.options = o;
     this.cache = state.cache;
     this.emitted = state.emitted;
@@ -234,9 +238,7 @@ export class AttentionEngine implements Attention {
     this.q = new o.Float(o.heads * o.headDim);
     this.k = new o.Float(o.kvHeads * o.headDim);
     this.v = new o.Float(o.kvHeads * o.headDim);
-    const arena = kernelArena(o);
     this.headAttention = new HeadAttention(o, this.cache, arena);
-    this.arenaWeights = shared !== null ? shared.retain() : arena === null ? null : ArenaWeights.copy(arena, o);
     this.finite = finiteCheck(arena);
     this.qkv = [['wq', this.q], ['wk', this.k], ['wv', this.v]];
   }
@@ -326,7 +328,7 @@ export class AttentionEngine implements Attention {
       held.forEach((h, i) => list[i]!.takeBack(h));
       throw e;
     }
-    if (o.weights !== null && o.weights.wo !== null) {
+    if (o.projectsOutput) {
       const steps = held.flatMap((h) => h.steps);
       const heads = new Float64Array(steps.length * qw);
       let row = 0;
@@ -430,10 +432,9 @@ export class AttentionEngine implements Attention {
     const qw = o.heads * o.headDim;
     const kw = o.kvHeads * o.headDim;
     const steps: AttentionStep[] = [];
-    const wo = o.weights === null ? null : o.weights.wo;
     const emittedBefore = this.emitted;
     // Room for every step this call can emit: the tokens pending before it (lookahead) and its own.
-    const deferred = wo === null ? null : { rows: new Float64Array((t0 + n - emittedBefore) * qw), count: 0 };
+    const deferred = !o.projectsOutput ? null : { rows: new Float64Array((t0 + n - emittedBefore) * qw), count: 0 };
     this.deferredHeads = deferred;
     // Until the prompt is in, a window releases nothing and listeners hear nothing, so a score
     // that overflows part-way can take the whole prompt back out and leave no trace.
@@ -651,11 +652,10 @@ export class AttentionEngine implements Attention {
     const count = keys.sinkEnd + (keys.to - keys.from);
     const weights: FloatArray[] | null = o.withWeights ? [] : null;
     const output = new o.Float(o.outputDim);
-    const wo = o.weights === null ? null : o.weights.wo;
     const headOut = this.headAttention.headOut;
     // Without wo the head outputs are the step's output, in its precision.
-    this.headAttention.compute(i, keys, count, qSource, qOffset, wo === null ? output : headOut, weights);
-    if (wo !== null) {
+    this.headAttention.compute(i, keys, count, qSource, qOffset, o.projectsOutput ? headOut : output, weights);
+    if (o.projectsOutput) {
       const deferred = this.deferredHeads;
       if (deferred !== null) deferred.rows.set(headOut, deferred.count++ * headOut.length);
       else {

@@ -2,7 +2,7 @@ import type { PagedKVCache } from '../cache/index.js';
 import type { CacheStats } from '../cache/index.js';
 import { AttentionError, describeValue } from '../errors.js';
 import type { FloatArray } from '../kernels/float-array.js';
-import { ArenaWeights } from './arena-weights.js';
+import { ArenaWeights, optionsOverCopy } from './arena-weights.js';
 import { newCache } from './create-attention.js';
 import { HeadAttention } from './head-attention.js';
 import { kernelArena } from './kernel-arena.js';
@@ -132,11 +132,11 @@ class CrossAttentionEngine implements CrossAttention {
     }
     const o = resolveOptions(options);
     if (o.weights !== null && o.weights.wq === null) invalid('weights', 'must give wq, wk and wv (or no weights: seed mode) for cross-attention, which projects its queries and memory itself');
-    this.options = o;
     const arena = kernelArena(o);
-    this.cache = newCache(o);
-    this.heads = new HeadAttention(o, this.cache, arena);
     this.copy = arena === null ? null : ArenaWeights.copy(arena, o);
+    this.options = this.copy === null ? o : optionsOverCopy(o, this.copy);
+    this.cache = newCache(o);
+    this.heads = new HeadAttention(this.options, this.cache, arena);
     this.finite = finiteCheck(arena);
   }
 
@@ -193,10 +193,9 @@ class CrossAttentionEngine implements CrossAttention {
     const [qs] = projectRows(o, this.copy, ['wq'], this.read(xs, 'x', this.attended), n) as [FloatArray];
     assertRowsFinite([[qs, qw, 'projected query']], n, (t) => this.attended + t, this.finite);
     const keys = { sinkEnd: 0, from: 0, to: count };
-    const wo = o.weights === null ? null : o.weights.wo;
     const headOut = this.heads.headOut;
     // With wo, every query's head outputs, row after row, for one output product.
-    const heads = wo === null ? null : new Float64Array(n * qw);
+    const heads = o.projectsOutput ? new Float64Array(n * qw) : null;
     const steps: AttentionStep[] = [];
     for (let t = 0; t < n; t++) {
       const index = this.attended + t;

@@ -93,8 +93,8 @@ export interface AttentionOptions {
   /**
    * Projections. Without them: seed mode, q = k = v = x split into H slices of headDim. They are
    * copied when the options are resolved; on the WebAssembly kernels with float32 weights the
-   * engine keeps a second copy in the kernels' memory, where it projects in float32 arithmetic
-   * (over ten times faster than the TypeScript loops' float64 sums).
+   * engine moves the matrices into the kernels' memory, where it projects in float32 arithmetic
+   * (over ten times faster than the TypeScript loops' float64 sums), and keeps no other copy.
    */
   readonly weights?: AttentionWeights;
   /** Score scale. Default 1/√headDim with weights, 1 in seed mode. */
@@ -223,7 +223,12 @@ export interface ResolvedOptions {
   readonly Float: FloatArrayConstructor;
   /** Whether steps carry the attended positions and the attention weights. */
   readonly withWeights: boolean;
-  /** The projections copied at `precision`, row-major as given; null in seed mode. */
+  /**
+   * The projections copied at `precision`, row-major as given; null in seed mode. An engine on the
+   * WebAssembly kernels keeps its float32 matrices only in the kernels' memory: there, reading
+   * `wq`, `wk`, `wv` or `wo` copies the matrix out (a fresh array each read; DISPOSED once the
+   * engine and its forks are disposed).
+   */
   readonly weights: {
     /** (heads·headDim) × dim, or null when the caller projects (then so are wk and wv). */
     readonly wq: FloatArray | null;
@@ -242,6 +247,10 @@ export interface ResolvedOptions {
     /** dim numbers added to the output projection; null when not given. */
     readonly bo: FloatArray | null;
   } | null;
+  /** Whether the weights give wq, wk and wv: false in seed mode and for an engine whose caller projects. */
+  readonly projectsInputs: boolean;
+  /** Whether the weights give wo. */
+  readonly projectsOutput: boolean;
   /** Length of an output: dim with wo (or in seed mode), heads·headDim without. */
   readonly outputDim: number;
   /** Position encoding. */
@@ -377,9 +386,11 @@ export function resolveOptions(options: AttentionOptions): ResolvedOptions {
   const withWeights = options.withWeights ?? false;
   if (typeof withWeights !== 'boolean') invalid('withWeights', `must be a boolean, got ${describeValue(withWeights)}`);
 
-  const outputDim = weights === null || weights.wo !== null ? dim : heads * headDim;
+  const projectsInputs = weights !== null && weights.wq !== null;
+  const projectsOutput = weights !== null && weights.wo !== null;
+  const outputDim = weights === null || projectsOutput ? dim : heads * headDim;
   return Object.freeze({
-    dim, heads, kvHeads, headDim, groupSize: heads / kvHeads, scale, scoreCap, sinkLogits, precision, Float, withWeights, weights, outputDim,
+    dim, heads, kvHeads, headDim, groupSize: heads / kvHeads, scale, scoreCap, sinkLogits, precision, Float, withWeights, weights, projectsInputs, projectsOutput, outputDim,
     positions, ropeBase, ropePositions, ropeDim, ropeStyle, ropeFrequencies, window, sinks, retain, lookahead, blockSize, cacheDtype, kernels, threads,
     invFreq: positions !== 'rope' ? null : (ropeFrequencies ?? ropeInverseFrequencies(ropeDim, ropeBase)),
     slopes: positions === 'alibi' ? alibiSlopes(heads) : null,
@@ -446,7 +457,7 @@ export const RUN_OPTIONS = ['kernels', 'threads', 'withWeights'] as const satisf
  * wk and wv, fed q, k and v by pushQKV.
  */
 export function assertProjects(o: ResolvedOptions, operation: string): void {
-  if (o.weights === null || o.weights.wq !== null) return;
+  if (o.weights === null || o.projectsInputs) return;
   throw new AttentionError('INVALID_ARGUMENT', `${operation}: these options have no wq, wk and wv to project inputs with; give q, k and v to pushQKV`, {
     field: operation,
   });

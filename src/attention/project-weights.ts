@@ -26,7 +26,8 @@ export function projectWeights(
   if (n === 0) return;
   const weights = o.weights!;
   if (copy === null || !copy.project(products, x, n)) {
-    for (const [which, out] of products) matMatTransposed(out, x, weights[which]!, n, out.length / n, cols);
+    // The kernels' scratch could not grow: TypeScript loops over the matrices wherever they are.
+    for (const [which, out] of products) matMatTransposed(out, x, copy === null ? weights[which]! : copy.view(which), n, out.length / n, cols);
   }
   for (const [which, out] of products) {
     const bias = weights[BIAS_OF[which]];

@@ -55,7 +55,7 @@ export function snapshotWeights(options: SnapshotOptions): boolean {
 export function snapshotVersion(options: readonly ResolvedOptions[], withWeights: boolean): string {
   const needsThree = options.some(
     (o) =>
-      (o.weights !== null && (!withWeights || o.weights.wq === null || o.weights.bq !== null || o.weights.bk !== null || o.weights.bv !== null || o.weights.bo !== null)) ||
+      (o.weights !== null && (!withWeights || !o.projectsInputs || o.weights.bq !== null || o.weights.bk !== null || o.weights.bv !== null || o.weights.bo !== null)) ||
       (o.positions === 'rope' && (o.ropeDim !== o.headDim || o.ropeStyle !== 'half' || o.ropeFrequencies !== null)) ||
       o.scoreCap !== null,
   );
@@ -150,14 +150,11 @@ export function stateTensors(
   }
   if (queries !== null) tensors[`${prefix}queries`] = { dtype, shape: [T, qWidth], data: queries };
   if (o.weights !== null && withWeights) {
-    if (o.weights.wq !== null) tensors[`${prefix}weights.wq`] = { dtype, shape: [qWidth, o.dim], data: o.weights.wq };
-    if (o.weights.wk !== null) tensors[`${prefix}weights.wk`] = { dtype, shape: [kvWidth, o.dim], data: o.weights.wk };
-    if (o.weights.wv !== null) tensors[`${prefix}weights.wv`] = { dtype, shape: [kvWidth, o.dim], data: o.weights.wv };
-    if (o.weights.wo !== null) tensors[`${prefix}weights.wo`] = { dtype, shape: [o.dim, qWidth], data: o.weights.wo };
-    const biases = { bq: qWidth, bk: kvWidth, bv: kvWidth, bo: o.dim };
-    for (const [name, width] of Object.entries(biases)) {
-      const bias = o.weights[name as keyof typeof biases];
-      if (bias !== null) tensors[`${prefix}weights.${name}`] = { dtype, shape: [width], data: bias };
+    const shapes = { wq: [qWidth, o.dim], wk: [kvWidth, o.dim], wv: [kvWidth, o.dim], wo: [o.dim, qWidth], bq: [qWidth], bk: [kvWidth], bv: [kvWidth], bo: [o.dim] };
+    for (const name of WEIGHT_NAMES) {
+      // Read once: an engine on the kernels copies each matrix out of their memory per read.
+      const data = o.weights[name];
+      if (data !== null) tensors[`${prefix}weights.${name}`] = { dtype, shape: shapes[name], data };
     }
   }
   return {
@@ -166,7 +163,7 @@ export function stateTensors(
       [`${prefix}options`]: JSON.stringify(plainOptions(o)),
       [`${prefix}length`]: String(cache.length),
       [`${prefix}emitted`]: String(emitted),
-      ...(o.weights === null ? {} : !withWeights ? { [`${prefix}weights`]: 'external' } : heldNoMatrix(o.weights) ? { [`${prefix}weights`]: 'none' } : {}),
+      ...(o.weights === null ? {} : !withWeights ? { [`${prefix}weights`]: 'external' } : !o.projectsInputs && !o.projectsOutput ? { [`${prefix}weights`]: 'none' } : {}),
     },
   };
 }
@@ -454,7 +451,3 @@ function floatTensor(
   return data;
 }
 
-/** Weights that hold no matrix: an engine whose caller projects q, k and v, without wo. */
-function heldNoMatrix(weights: NonNullable<ResolvedOptions['weights']>): boolean {
-  return weights.wq === null && weights.wk === null && weights.wv === null && weights.wo === null;
-}
