@@ -180,24 +180,25 @@ describe('docs/guides/long-streams.md', () => {
     expect(page).toContain(`${comma(ahead.stats().bytes)} bytes at 1,000`);
   });
 
-  it('how far truncate reaches back with a window: n_min = length − ((length − L − W + 1) mod blockSize)', () => {
+  it('how far truncate reaches back with a window: n_min = length − L − R − ((length − 2L − R − W + 1) mod blockSize)', () => {
     fc.assert(
       fc.property(
         fc.integer({ min: 1, max: 8 }),
         fc.integer({ min: 1, max: 6 }),
+        fc.integer({ min: 0, max: 3 }),
         fc.integer({ min: 0, max: 2 }),
-        fc.integer({ min: 0, max: 2 }),
+        fc.integer({ min: 0, max: 3 }),
         fc.integer({ min: 0, max: 20 }),
-        (window, blockSize, lookahead, sinks, extra) => {
+        (window, blockSize, lookahead, sinks, retain, extra) => {
           fc.pre(window + lookahead > 1);
-          const length = window + lookahead + sinks + 2 * blockSize + extra;
-          const options: AttentionOptions = { dim: 1, window, blockSize, lookahead, sinks };
+          const length = window + 2 * lookahead + retain + sinks + 2 * blockSize + extra;
+          const options: AttentionOptions = { dim: 1, window, blockSize, lookahead, sinks, retain };
           const fed = (): ReturnType<typeof createAttention> => {
             const attn = createAttention(options);
             for (let t = 0; t < length; t++) attn.push([t % 3]);
             return attn;
           };
-          const nMin = length - ((length - lookahead - window + 1) % blockSize);
+          const nMin = length - lookahead - retain - ((length - 2 * lookahead - retain - window + 1) % blockSize);
           fed().truncate(nMin);
           if (nMin > 0) expect(() => fed().truncate(nMin - 1)).toThrow(expect.objectContaining({ code: 'EVICTED' }));
         },

@@ -109,24 +109,46 @@ describe('truncate', () => {
 });
 
 describe('retain: rollback room beyond the window', () => {
-  it('truncate(length − k) succeeds for every k ≤ retain, however long the stream, and memory stays bounded', () => {
+  it('truncate(length − k) succeeds for every k ≤ retain + lookahead, after a flush too, however long the stream, and memory stays bounded', () => {
+    // Found by a bug hunt: a flush emitted the pending outputs and the window then released what
+    // truncate(length − k) needs for k > retain − lookahead.
     fc.assert(
       fc.property(
         fc.integer({ min: 1, max: 6 }),
         fc.integer({ min: 0, max: 3 }),
-        fc.integer({ min: 1, max: 6 }),
+        fc.integer({ min: 0, max: 6 }),
         fc.integer({ min: 1, max: 5 }),
         fc.integer({ min: 0, max: 60 }),
-        fc.integer({ min: 0, max: 2 }),
-        (window, sinks, retain, blockSize, length, lookahead) => {
+        fc.integer({ min: 0, max: 3 }),
+        fc.boolean(),
+        (window, sinks, retain, blockSize, length, lookahead, flush) => {
           const options: AttentionOptions = { dim: 2, window, sinks, retain, blockSize, lookahead };
           const attn = createAttention(options);
           for (let i = 0; i < length; i++) attn.push([Math.sin(i), 1]);
-          for (let k = 0; k <= Math.min(retain, length); k++) attn.fork().truncate(length - k);
-          expect(attn.stats().retained).toBeLessThanOrEqual(sinks + blockSize + window + lookahead + retain + blockSize);
+          if (flush) attn.flush();
+          for (let k = 0; k <= Math.min(retain + lookahead, length); k++) attn.fork().truncate(length - k);
+          expect(attn.stats().retained).toBeLessThanOrEqual(sinks + blockSize + window + 2 * lookahead + retain + blockSize);
         },
       ),
     );
+  });
+
+  it('a score refused under look-ahead and a window: truncate(i) drops the query token i and the stream goes on', () => {
+    // Found by a bug hunt: the window had released what truncate(i) needs, so errors.md's way out
+    // threw EVICTED, and every later push met the same overflowing query.
+    for (const blockSize of [1, 4, 64]) {
+      const options: AttentionOptions = { dim: 1, precision: 'float64', window: 4, lookahead: 2, blockSize };
+      const attn = createAttention(options);
+      const xs = Array.from({ length: 70 }, (_, t) => [Math.sin(t)]);
+      for (let t = 0; t < 10; t++) attn.push(xs[t]!);
+      attn.push([1e200]);
+      attn.push(xs[11]!);
+      expect(() => attn.push(xs[12]!)).toThrow(expect.objectContaining({ code: 'NON_FINITE', details: expect.objectContaining({ field: 'score', token: 10 }) }));
+      attn.truncate(10);
+      const control = createAttention(options);
+      xs.slice(0, 10).forEach((x) => control.push(x));
+      for (const x of xs.slice(10)) expect(attn.push(x)).toEqual(control.push(x));
+    }
   });
 });
 

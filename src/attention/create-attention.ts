@@ -635,7 +635,11 @@ export class AttentionEngine implements Attention {
   private releaseUnreachable(): void {
     const o = this.options;
     if (o.window === Infinity || this.heldEvents !== null) return;
-    const released = this.cache.releaseBetween(o.sinks, oldestAttendable(o, this.emitted) - o.retain);
+    // Kept: what truncate(length − k) needs for every k ≤ lookahead + retain. The last L tokens'
+    // outputs are still pending, so taking them back (the way past a refused score under look-ahead)
+    // always works, and retain's R come on top, whether or not a flush emitted the pending outputs.
+    const n = Math.max(0, this.cache.length - o.lookahead - o.retain);
+    const released = this.cache.releaseBetween(o.sinks, oldestAttendable(o, Math.max(0, n - o.lookahead)));
     if (released !== null) this.notify({ type: 'evict', ...released, length: this.cache.length });
   }
 

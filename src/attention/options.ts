@@ -154,7 +154,8 @@ export interface AttentionOptions {
   /** With `window`: the first S tokens stay attendable forever (attention sinks). Default 0. */
   readonly sinks?: number;
   /**
-   * With `window`: how many tokens beyond the window to keep so `truncate` can roll back that far
+   * With `window`: how many tokens beyond the window (and the look-ahead, whose L tokens can
+   * always be taken back) to keep so `truncate(length − k)` works for every k ≤ retain + lookahead
    * (a rejected speculative draft, an edit). Default 0: memory strictly bounded by the window.
    */
   readonly retain?: number;
