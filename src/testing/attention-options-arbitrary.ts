@@ -3,7 +3,7 @@ import type { Arbitrary } from 'fast-check';
 import type { AttentionOptions, AttentionWeights, PositionEncoding, Vector } from '../attention/index.js';
 import { attentionWeightsArbitrary } from './attention-weights-arbitrary.js';
 import type { WeightsShape } from './attention-weights-arbitrary.js';
-import { integerAtLeast, positiveNumber } from './internal/arguments.js';
+import { arrayOf, integerAtLeast, knownParameters, oneOfOrAbsent, positiveNumber } from './internal/arguments.js';
 
 /**
  * Bounds and switches for {@link attentionOptionsArbitrary}. Every option is drawn unless narrowed here.
@@ -60,6 +60,11 @@ export interface AttentionOptionsConstraints {
   readonly blockSizes?: readonly number[];
 }
 
+const CONSTRAINT_KEYS = [
+  'maxDim', 'maxHeads', 'maxHeadDim', 'precision', 'projections', 'positions', 'ropeVariants', 'softmaxVariants',
+  'maxWindow', 'maxSinks', 'maxLookahead', 'biases', 'weightMagnitude', 'withWeights', 'blockSizes',
+] as const satisfies readonly (keyof AttentionOptionsConstraints)[];
+
 interface HeadLayout {
   readonly heads: number;
   readonly kvHeads: number;
@@ -110,7 +115,9 @@ interface Structure {
  * person would write; everything shrinks towards one head, no window, no encoding and seed mode.
  *
  * @throws AttentionError INVALID_ARGUMENT for bounds that are not positive integers (0 allowed
- *   for `maxWindow`, `maxSinks`, `maxLookahead`) or an empty `positions`.
+ *   for `maxWindow`, `maxSinks`, `maxLookahead`), an empty `positions` or one that is not an array
+ *   of encodings, a precision or switch outside its values, or an unknown constraint key (a
+ *   misspelt one would otherwise be ignored without a word).
  * @example
  * ```ts
  * import fc from 'fast-check';
@@ -120,6 +127,9 @@ interface Structure {
  * ```
  */
 export function attentionOptionsArbitrary(constraints: AttentionOptionsConstraints = {}): Arbitrary<AttentionOptions> {
+  knownParameters(constraints, CONSTRAINT_KEYS, 'attentionOptionsArbitrary');
+  oneOfOrAbsent(constraints.precision, ['float32', 'float64'], 'precision');
+  for (const key of ['projections', 'ropeVariants', 'softmaxVariants', 'biases', 'withWeights'] as const) oneOfOrAbsent(constraints[key], [true, false], key);
   const maxDim = integerAtLeast(constraints.maxDim ?? 4, 1, 'maxDim');
   const maxHeads = integerAtLeast(constraints.maxHeads ?? 4, 1, 'maxHeads');
   const maxHeadDim = integerAtLeast(constraints.maxHeadDim ?? 4, 1, 'maxHeadDim');
@@ -127,9 +137,10 @@ export function attentionOptionsArbitrary(constraints: AttentionOptionsConstrain
   const maxSinks = integerAtLeast(constraints.maxSinks ?? 2, 0, 'maxSinks');
   const maxLookahead = integerAtLeast(constraints.maxLookahead ?? 2, 0, 'maxLookahead');
   const weightMagnitude = positiveNumber(constraints.weightMagnitude ?? 1, 'weightMagnitude');
-  const positions = constraints.positions ?? (['none', 'rope', 'alibi'] as const);
+  const positions = arrayOf(constraints.positions ?? (['none', 'rope', 'alibi'] as const), 'positions');
   if (positions.length === 0) integerAtLeast(positions.length, 1, 'positions.length');
-  const blockSizes = (constraints.blockSizes ?? [1, 2, 3]).map((b, n) => integerAtLeast(b, 1, `blockSizes[${n}]`));
+  positions.forEach((p, n) => oneOfOrAbsent(p, ['none', 'rope', 'alibi'], `positions[${n}]`));
+  const blockSizes = arrayOf(constraints.blockSizes ?? [1, 2, 3], 'blockSizes').map((b, n) => integerAtLeast(b, 1, `blockSizes[${n}]`));
   // RoPE rotates pairs (m, m + headDim/2): with maxHeadDim 1 it cannot be drawn.
   const usable = maxHeadDim >= 2 ? positions : positions.filter((p) => p !== 'rope');
   if (usable.length === 0) integerAtLeast(maxHeadDim, 2, 'maxHeadDim (RoPE needs an even headDim)');

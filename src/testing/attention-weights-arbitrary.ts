@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import type { Arbitrary } from 'fast-check';
 import type { AttentionWeights } from '../attention/index.js';
-import { integerAtLeast, positiveNumber } from './internal/arguments.js';
+import { integerAtLeast, knownParameters, oneOfOrAbsent, positiveNumber } from './internal/arguments.js';
 import { gridArbitrary, onGrid } from './internal/grid.js';
 
 /**
@@ -62,7 +62,7 @@ export interface AttentionWeightsConstraints {
  * counts when drawn. Entries shrink towards 0, and `wo` and the biases towards absent.
  *
  * @throws AttentionError INVALID_ARGUMENT when a size is not a positive integer or the magnitude
- *   or step count is bad.
+ *   or step count is bad, a switch is not a boolean, or a constraint key is unknown.
  * @example
  * ```ts
  * import fc from 'fast-check';
@@ -79,6 +79,9 @@ export function attentionWeightsArbitrary(
   const dim = integerAtLeast(shape.dim, 1, 'dim');
   const queryWidth = integerAtLeast(shape.heads, 1, 'heads') * integerAtLeast(shape.headDim, 1, 'headDim');
   const keyWidth = integerAtLeast(shape.kvHeads, 1, 'kvHeads') * shape.headDim;
+  knownParameters(constraints, ['magnitude', 'steps', 'output', 'biases'] satisfies (keyof AttentionWeightsConstraints)[], 'attentionWeightsArbitrary');
+  oneOfOrAbsent(constraints.output, [true, false], 'output');
+  oneOfOrAbsent(constraints.biases, [true, false], 'biases');
   const magnitude = positiveNumber(constraints.magnitude ?? 1, 'magnitude');
   const steps = integerAtLeast(constraints.steps ?? 10, 1, 'steps');
   const matrix = (rows: number, cols: number): Arbitrary<number[]> => gridArbitrary(rows * cols, steps).map((ks) => onGrid(ks, magnitude, steps));

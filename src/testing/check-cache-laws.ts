@@ -11,7 +11,7 @@ import { compareStep } from './internal/compare-step.js';
 import { errorBounds } from './internal/error-bounds.js';
 import { DRAWN_WIDTH, fitToDim } from './internal/fit-to-dim.js';
 import { formatOptions, formatVector } from './internal/format.js';
-import { attempt, describeError, MismatchFound } from './internal/mismatch-found.js';
+import { attempt, describeError, MismatchFound, pushCopy } from './internal/mismatch-found.js';
 import { RUN_PARAMETERS, runCheck } from './internal/run-check.js';
 import type { RunParameters } from './internal/run-check.js';
 import { defaultTolerance } from './internal/tolerance.js';
@@ -186,7 +186,8 @@ function verifyCacheLaws<Snapshot>(
       switch (op.type) {
         case 'push': {
           const text = `${e}.push(${formatVector(op.x, true)})`;
-          const steps = call(text, () => handle.engine.push(op.x));
+          transcript.push(text);
+          const steps = pushCopy(text, (copy) => handle.engine.push(copy), op.x);
           handle.history.push({ type: 'push', x: op.x });
           expectLikeFresh(factory, options, handle.history, steps, text, tolerance);
           break;
@@ -278,7 +279,9 @@ function expectLikeFresh<Snapshot>(
 ): void {
   const fresh = attempt('factory(options) for the fresh replay', () => factory(options));
   let expected: readonly AttentionStep[] = [];
-  for (const event of history) expected = attempt('the fresh replay', () => (event.type === 'push' ? fresh.push(event.x) : fresh.flush()));
+  for (const event of history) {
+    expected = event.type === 'push' ? pushCopy('the fresh replay', (copy) => fresh.push(copy), event.x) : attempt('the fresh replay', () => fresh.flush());
+  }
   fresh.dispose?.();
   const got = Array.isArray(steps) ? steps.map((s: Partial<AttentionStep> | null) => s?.index) : String(steps);
   const want = expected.map((s) => s.index);
@@ -293,7 +296,7 @@ function expectLikeFresh<Snapshot>(
   const reference = traceReference(tokens, options);
   const bounds = errorBounds(tokens, options, reference.steps, tolerance, 2, reference.logWeights, reference.sinkLogWeights);
   steps.forEach((step, n) => {
-    const mismatch = compareStep(step, expected[n]!, bounds[step.index]!, text, options.withWeights === true);
+    const mismatch = compareStep(step, expected[n]!, bounds[step.index]!, text, options.withWeights === true, false);
     if (mismatch !== null) throw new MismatchFound({ ...mismatch, description: `${mismatch.description} (expected: what a fresh engine fed the same history returns)` });
   });
 }

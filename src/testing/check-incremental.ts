@@ -7,7 +7,7 @@ import { compareStep } from './internal/compare-step.js';
 import { errorBounds } from './internal/error-bounds.js';
 import { DRAWN_WIDTH, fitToDim } from './internal/fit-to-dim.js';
 import { formatOptions, formatVector } from './internal/format.js';
-import { attempt, describeError, MismatchFound } from './internal/mismatch-found.js';
+import { attempt, describeError, MismatchFound, pushCopy } from './internal/mismatch-found.js';
 import { knownParameters, nonNegativeNumber } from './internal/arguments.js';
 import { RUN_PARAMETERS, runCheck } from './internal/run-check.js';
 import type { RunParameters } from './internal/run-check.js';
@@ -39,7 +39,7 @@ export interface CheckIncrementalParameters extends RunParameters {
    * `precision: 'float64'`, 1e-5 for 'float32' (the default precision).
    */
   readonly tolerance?: number;
-  /** Options to draw. Default {@link attentionOptionsArbitrary}(): every option the core has. */
+  /** Options to draw. Default {@link attentionOptionsArbitrary}(): every option of the attention's math. */
   readonly optionsArbitrary?: Arbitrary<AttentionOptions>;
   /**
    * How token sequences are drawn. Default: 1 to 8 tokens, magnitude 1, 100 or 1e4. Tokens are
@@ -135,7 +135,7 @@ function verifyIncremental(factory: AttentionFactory<IncrementalAttention>, c: I
   inputs.forEach((x, t) => {
     const call = `push(x${t})`;
     try {
-      receive(call, attempt(call, () => engine.push(x)), t - lookahead);
+      receive(call, pushCopy(call, (copy) => engine.push(copy), x), t - lookahead);
     } catch (error) {
       // Steps due by token t depend on tokens up to t only: later tokens play no part.
       if (error instanceof MismatchFound) error.consumed = t + 1;

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import type { Arbitrary } from 'fast-check';
-import { integerAtLeast, positiveNumber } from './internal/arguments.js';
+import { integerAtLeast, knownParameters, positiveNumber } from './internal/arguments.js';
 import { gridArbitrary, onGrid } from './internal/grid.js';
 
 /**
@@ -43,7 +43,7 @@ const MAGNITUDES = [
  * by moving entries towards 0 and by falling back to magnitude 1.
  *
  * @throws AttentionError INVALID_ARGUMENT for a non-positive `dim`, lengths that are not integers
- *   with `0 ≤ minLength ≤ maxLength`, or a bad magnitude or step count.
+ *   with `0 ≤ minLength ≤ maxLength`, a bad magnitude or step count, or an unknown constraint key.
  * @example
  * ```ts
  * import fc from 'fast-check';
@@ -53,6 +53,7 @@ const MAGNITUDES = [
  */
 export function sequenceArbitrary(dim: number, constraints: SequenceConstraints = {}): Arbitrary<number[][]> {
   integerAtLeast(dim, 1, 'dim');
+  knownParameters(constraints, ['minLength', 'maxLength', 'magnitude', 'steps'] satisfies (keyof SequenceConstraints)[], 'sequenceArbitrary');
   const minLength = integerAtLeast(constraints.minLength ?? 1, 0, 'minLength');
   const maxLength = integerAtLeast(constraints.maxLength ?? Math.max(8, minLength), minLength, 'maxLength');
   const steps = integerAtLeast(constraints.steps ?? 10, 1, 'steps');

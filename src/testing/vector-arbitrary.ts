@@ -1,5 +1,5 @@
 import type { Arbitrary } from 'fast-check';
-import { integerAtLeast, positiveNumber } from './internal/arguments.js';
+import { integerAtLeast, knownParameters, positiveNumber } from './internal/arguments.js';
 import { gridArbitrary, onGrid } from './internal/grid.js';
 
 /**
@@ -32,7 +32,8 @@ export interface VectorConstraints {
  * zero; they shrink entry by entry towards 0.
  *
  * @throws AttentionError INVALID_ARGUMENT when `dim` is not a positive integer, `magnitude` not a
- *   finite positive number or `steps` not a positive integer.
+ *   finite positive number or `steps` not a positive integer, and for constraints that are not an
+ *   object or name an unknown key.
  * @example
  * ```ts
  * import fc from 'fast-check';
@@ -42,6 +43,7 @@ export interface VectorConstraints {
  */
 export function vectorArbitrary(dim: number, constraints: VectorConstraints = {}): Arbitrary<number[]> {
   integerAtLeast(dim, 1, 'dim');
+  knownParameters(constraints, ['magnitude', 'steps'] satisfies (keyof VectorConstraints)[], 'vectorArbitrary');
   const magnitude = positiveNumber(constraints.magnitude ?? 1, 'magnitude');
   const steps = integerAtLeast(constraints.steps ?? 10, 1, 'steps');
   return gridArbitrary(dim, steps).map((ks) => onGrid(ks, magnitude, steps));

@@ -35,7 +35,7 @@ export type MismatchKind =
   | 'emission'
   /** An output holds NaN or ±Infinity. */
   | 'non-finite'
-  /** An output array changed after it was returned. */
+  /** An output array changed after it was returned, or a call wrote into the input vector it was given. */
   | 'mutated'
   /** `length` disagrees with the tokens the engine holds. */
   | 'length'

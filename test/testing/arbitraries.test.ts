@@ -164,4 +164,24 @@ describe('attentionOptionsArbitrary', () => {
     expect(() => attentionOptionsArbitrary({ positions: ['rope'], maxHeadDim: 1 })).toThrow(/maxHeadDim/);
     expect(() => attentionOptionsArbitrary({ maxWindow: -1 })).toThrow(/maxWindow/);
   });
+
+  it('refuses a misspelt or mistyped constraint, naming it, rather than drawing something else', () => {
+    // Found by a bug hunt: positions: 'rope' drew 'r', 'o', 'p' and 'e'; maxSink: 0 still drew
+    // sinks; precision: 'bfloat16' surfaced only as an invalid-case failure hundreds of shrinks later.
+    const refused = (make: () => unknown, field: string) =>
+      expect(make, field).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT', details: expect.objectContaining({ field }) }));
+    refused(() => attentionOptionsArbitrary({ positions: 'rope' } as never), 'positions');
+    refused(() => attentionOptionsArbitrary({ positions: ['rotary'] } as never), 'positions[0]');
+    refused(() => attentionOptionsArbitrary({ precision: 'bfloat16' } as never), 'precision');
+    refused(() => attentionOptionsArbitrary({ maxSink: 0 } as never), 'maxSink');
+    refused(() => attentionOptionsArbitrary({ withWeights: 'yes' } as never), 'withWeights');
+    refused(() => attentionOptionsArbitrary({ blockSizes: 4 } as never), 'blockSizes');
+    refused(() => attentionWeightsArbitrary({ dim: 2, heads: 1, kvHeads: 1, headDim: 2 }, { bias: true } as never), 'bias');
+    refused(() => sequenceArbitrary(2, { magnitud: 1 } as never), 'magnitud');
+    refused(() => vectorArbitrary(2, null as never), 'parameters');
+  });
+
+  it('draws finite numbers at magnitudes near float64\'s largest', () => {
+    for (const x of fc.sample(vectorArbitrary(3, { magnitude: 1e308 }), 50)) expect(x.every(Number.isFinite)).toBe(true);
+  });
 });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createAttention } from '../../src/index.js';
-import type { AttentionOptions } from '../../src/index.js';
+import type { Attention, AttentionOptions, AttentionStep } from '../../src/index.js';
 import { attentionOptionsArbitrary, checkCacheLaws } from '../../src/testing/index.js';
 import type { CachedAttention } from '../../src/testing/index.js';
 import { naiveAttention, NaiveAttention } from './naive-attention.js';
@@ -80,5 +80,41 @@ describe('checkCacheLaws', () => {
     }
     expect(() => checkCacheLaws(createAttention, { maxOperation: 3 } as never)).toThrow(/maxOperation is not a parameter \(known: .*maxOperations.*\)/);
     expect(() => checkCacheLaws(createAttention, { restore: 'yes' } as never)).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT', details: { field: 'restore' } }));
+  });
+
+  it("checks the cache alone: an engine whose arithmetic is not the reference's (outputs doubled) passes, as its cache is right", () => {
+    // Found by a bug hunt: the comparison with a fresh engine also applied the reference's laws
+    // (an output inside the hull of the attended values), so such an engine failed, told that
+    // [0.2] was not [0.2].
+    const doubled = (engine: Attention): CachedAttention => {
+      const twice = (steps: AttentionStep[]) => steps.map((step) => ({ ...step, output: step.output.map((v) => 2 * v) }));
+      return {
+        get length() {
+          return engine.length;
+        },
+        push: (x) => twice(engine.push(x)),
+        flush: () => twice(engine.flush()),
+        fork: () => doubled(engine.fork()),
+        truncate: (n) => engine.truncate(n),
+        dispose: () => engine.dispose(),
+      };
+    };
+    checkCacheLaws((options) => doubled(createAttention(options)));
+  });
+
+  it('catches an engine that writes into the vector it was given, in a push or a replay', () => {
+    const zeroing = (options: AttentionOptions): CachedAttention => {
+      const engine = createAttention(options);
+      return Object.assign(Object.create(engine) as CachedAttention, {
+        push: (x: number[]) => {
+          const steps = engine.push(x);
+          x.fill(0);
+          return steps;
+        },
+      });
+    };
+    const { mismatch } = verificationFailure(() => checkCacheLaws(zeroing));
+    expect(mismatch.kind).toBe('mutated');
+    expect(mismatch.expected!.some((v) => v !== 0)).toBe(true);
   });
 });

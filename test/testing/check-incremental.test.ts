@@ -238,4 +238,17 @@ describe('checkIncremental', () => {
     expect(expected[at]).toBe(error.mismatch.expected![at]);
     expect(actual[at]).toBe(error.mismatch.actual![at]);
   });
+
+  it('catches an engine that writes into the vector it was given, and reports the input as it was', () => {
+    // Found by a bug hunt: the kit handed its own token arrays over, so such an engine changed the
+    // counterexample it was then shown against.
+    const zeroing = (options: AttentionOptions): IncrementalAttention => {
+      const engine = createAttention(options);
+      return { push: (x) => { const steps = engine.push(x); (x as number[]).fill(0); return steps; }, flush: () => engine.flush() };
+    };
+    const { mismatch, counterexample } = verificationFailure(() => checkIncremental(zeroing));
+    expect(mismatch).toMatchObject({ kind: 'mutated', call: 'push(x0)' });
+    expect(mismatch.expected).toEqual(counterexample.inputs![0]);
+    expect(counterexample.inputs![0]!.some((v) => v !== 0)).toBe(true);
+  });
 });

@@ -51,3 +51,19 @@ export function knownParameters<T extends object>(parameters: T, known: readonly
   }
   return parameters;
 }
+
+/** Returns `value` when it is absent or one of `allowed`; otherwise throws INVALID_ARGUMENT naming `field`. */
+export function oneOfOrAbsent<T>(value: T | undefined, allowed: readonly T[], field: string): T | undefined {
+  if (value === undefined || allowed.includes(value)) return value;
+  throw new AttentionError('INVALID_ARGUMENT', `${field} must be ${allowed.map((a) => describeValue(a)).join(', ')} or absent, got ${describeValue(value)}`, {
+    field,
+    expected: allowed.map(String).join(' | '),
+    actual: describeValue(value),
+  });
+}
+
+/** Returns `value` when it is an array; otherwise throws INVALID_ARGUMENT naming `field`. */
+export function arrayOf<T>(value: readonly T[], field: string): readonly T[] {
+  if (Array.isArray(value)) return value;
+  throw new AttentionError('INVALID_ARGUMENT', `${field} must be an array, got ${describeValue(value)}`, { field, expected: 'array', actual: describeValue(value) });
+}

@@ -12,6 +12,7 @@ export function gridArbitrary(length: number, steps: number): Arbitrary<number[]
 
 /** The grid points `ks` as numbers in `[−magnitude, magnitude]`: `k · magnitude / steps`. */
 export function onGrid(ks: readonly number[], magnitude: number, steps: number): number[] {
-  // Multiply first: k·m is exact for the integers drawn, so the division rounds once.
-  return ks.map((k) => (k * magnitude) / steps);
+  // Multiply first, so the division rounds once and 0.3 reads 0.3; near float64's largest, where
+  // k·m would overflow, divide first.
+  return ks.map((k) => (Number.isFinite(k * magnitude) ? (k * magnitude) / steps : k * (magnitude / steps)));
 }

@@ -34,3 +34,25 @@ export function describeError(error: unknown): string {
   const code = (error as { code?: unknown }).code;
   return `${error.name}${typeof code === 'string' ? ` ${code}` : ''}: ${error.message}`;
 }
+
+/**
+ * `push(copy)` for a fresh copy of the kit's `x`, through {@link attempt}: the kit's own tokens stay
+ * what its reference and replays read, and an engine that writes into the vector it was given fails
+ * as `mutated` (callers reuse their input arrays).
+ */
+export function pushCopy<T>(call: string, push: (x: number[]) => T, x: readonly number[]): T {
+  const copy = Array.from(x);
+  const result = attempt(call, () => push(copy));
+  const changed = copy.findIndex((value, r) => !Object.is(value, x[r]));
+  if (changed >= 0) {
+    throw new MismatchFound({
+      kind: 'mutated',
+      call,
+      element: changed,
+      expected: Array.from(x),
+      actual: copy,
+      description: `${call} wrote into the vector it was given (element ${changed} is now ${copy[changed]}): an engine must not change its inputs`,
+    });
+  }
+  return result;
+}
