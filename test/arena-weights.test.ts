@@ -2,7 +2,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ArenaWeights } from '../src/attention/arena-weights.js';
 import { resolveOptions } from '../src/attention/options.js';
-import { createAttention, createCrossAttention } from '../src/index.js';
+import { attentionFromResolved } from '../src/attention/create-attention.js';
+import { createAttention, createCrossAttention, pushEach } from '../src/index.js';
 import type { AttentionOptions } from '../src/index.js';
 import { sharedWasmArena, wasmArena } from '../src/kernels/wasm/wasm-arena.js';
 import { createThreadPool } from '../src/threads/index.js';
@@ -186,6 +187,24 @@ describe('projections on the WebAssembly kernels (the matrices copied into the a
     const biased = createAttention({ ...options, weights: { ...given, bo: new Float32Array(shape.dim).fill(0.5) } });
     biased.dispose();
     expect(Array.from(biased.options.weights!.bo!)).toEqual(new Array(shape.dim).fill(0.5));
+  });
+
+  it('engines made from one resolved options (an rx operator\'s subscriptions) share one copy, and go through pushEach together', () => {
+    const shape = { heads: 4, kvHeads: 2, headDim: 8, dim: 32 };
+    const o = resolveOptions(projected(shape, 31));
+    const [a, b] = [attentionFromResolved(o), attentionFromResolved(o)];
+    expect(a.options).toBe(b.options);
+    const xs = tokens(2, shape.dim, 32);
+    const together = pushEach([a, b], xs);
+    const alone = xs.map((x) => createAttention(projected(shape, 31)).push(x));
+    expect(together).toEqual(alone);
+    a.dispose();
+    b.dispose();
+    // Every holder gone: the next engine makes a fresh copy, with the same numbers.
+    const c = attentionFromResolved(o);
+    expect(c.options.weights!.wq).toEqual(resolveOptions(projected(shape, 31)).weights!.wq);
+    expect(c.push(xs[0]!)).toEqual(alone[0]);
+    c.dispose();
   });
 
   it("projects over the arena's copy in TypeScript when the kernels' scratch cannot grow", async () => {

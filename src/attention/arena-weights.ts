@@ -169,6 +169,11 @@ export class ArenaWeights<Name extends string = Projection> {
     return this.view(name).slice();
   }
 
+  /** Whether a holder still has the copy: false once the last one released it. */
+  get live(): boolean {
+    return this.refs > 0;
+  }
+
   /** One more holder (a fork) shares this copy; returns it. */
   retain(): this {
     this.refs++;
@@ -181,6 +186,25 @@ export class ArenaWeights<Name extends string = Projection> {
     collected.unregister(this);
     giveBack({ arena: this.arena, offset: this.offset, bytes: this.bytes });
   }
+}
+
+/** The copy the engines made from one resolved options share, while any of them holds it. */
+const shared = new WeakMap<ResolvedOptions, { readonly copy: ArenaWeights; readonly options: ResolvedOptions }>();
+
+/**
+ * The copy in `arena` of `o`'s matrices that every engine made from `o` shares (one more holder
+ * each: an rx operator's subscriptions hold one copy, not one each, and can go through
+ * `pushEach` together), with the options over it ({@link optionsOverCopy}); a fresh copy once the
+ * last holder released the previous one; null where {@link ArenaWeights.copy} makes none.
+ */
+export function sharedCopy(arena: WasmArena, o: ResolvedOptions): { readonly copy: ArenaWeights; readonly options: ResolvedOptions } | null {
+  const known = shared.get(o);
+  if (known !== undefined && known.copy.live) return { copy: known.copy.retain(), options: known.options };
+  const copy = ArenaWeights.copy(arena, o);
+  if (copy === null) return null;
+  const made = { copy, options: optionsOverCopy(o, copy) };
+  shared.set(o, made);
+  return made;
 }
 
 /**

@@ -9,8 +9,8 @@ declare function queueMicrotask(callback: () => void): void;
 // in transpiled builds.
 import type { FloatArray } from '../kernels/float-array.js';
 import { ropeRotate } from '../kernels/rope.js';
-import { ArenaWeights, optionsOverCopy } from './arena-weights.js';
-import type { Projection } from './arena-weights.js';
+import { sharedCopy } from './arena-weights.js';
+import type { ArenaWeights, Projection } from './arena-weights.js';
 import { attendedKeys, oldestAttendable } from './attended-keys.js';
 import type { AttendedKeys } from './attended-keys.js';
 import type { CacheEvent, CacheListener } from './cache-event.js';
@@ -178,8 +178,8 @@ export function createAttention(options: AttentionOptions): Attention {
 
 /**
  * An empty engine over options already resolved: for callers that resolve once and create many
- * engines (an rx operator, one per subscription), reading the weights from the one resolved copy
- * (each engine then makes its own in the kernels' memory; forks share their parent's).
+ * engines (an rx operator, one per subscription), which share one copy of the weights in the
+ * kernels' memory, as forks do.
  */
 export function attentionFromResolved(o: ResolvedOptions): Attention {
   return new AttentionEngine({ options: o, cache: newCache(o), emitted: 0 });
@@ -225,12 +225,15 @@ export class AttentionEngine implements Attention {
   /** How rows taken in or projected are checked for non-finite numbers: by the kernels' when they run. */
   private readonly finite: FiniteCheck;
 
-  /** `shared`: the parent's {@link ArenaWeights}, when this engine is its fork. */
-  constructor(state: EngineState, shared: ArenaWeights | null = null) {
+  /**
+   * `parent`: the engine this one is a fork of, whose options and copy of the weights it shares;
+   * else the engines made from `state.options` share one ({@link sharedCopy}).
+   */
+  constructor(state: EngineState, parent: AttentionEngine | null = null) {
     const arena = kernelArena(state.options);
-    this.arenaWeights = shared !== null ? shared.retain() : arena === null ? null : ArenaWeights.copy(arena, state.options);
-    // A fork's options (its parent's) are over the shared copy already.
-    const o = this.arenaWeights === null || shared !== null ? state.options : optionsOverCopy(state.options, this.arenaWeights);
+    const made = parent !== null || arena === null ? null : sharedCopy(arena, state.options);
+    this.arenaWeights = parent !== null ? (parent.arenaWeights?.retain() ?? null) : (made?.copy ?? null);
+    const o = made?.options ?? state.options;
     this.options = o;
     this.cache = state.cache;
     this.emitted = state.emitted;
@@ -533,7 +536,7 @@ export class AttentionEngine implements Attention {
 
   fork(): Attention {
     this.assertLive('fork');
-    const twin = new AttentionEngine({ options: this.options, cache: this.cache.fork(), emitted: this.emitted }, this.arenaWeights);
+    const twin = new AttentionEngine({ options: this.options, cache: this.cache.fork(), emitted: this.emitted }, this);
     this.notify({ type: 'fork', length: this.cache.length });
     return twin;
   }

@@ -74,8 +74,8 @@ export function attend(options: AttentionOptions | (() => Attention)): OperatorF
 
 /**
  * What makes each subscription's engine. Options are read once, here: later changes to the
- * caller's objects (its weight arrays) do not reach the engines, which all start from the one
- * resolved copy of the weights.
+ * caller's objects (its weight arrays) do not reach the engines, and every engine shares the one
+ * copy of the weights.
  */
 function engineFactory(options: AttentionOptions | (() => Attention)): () => Attention {
   if (typeof options === 'function') return options;
