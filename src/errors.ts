@@ -95,11 +95,46 @@ export class AttentionError extends Error {
   }
 }
 
-/** A refused value as a message shows it: a number as itself, anything else quoted with its type (`"2" (a string)`). */
+/** Characters of a refused value a message quotes at most: a wrong argument can be a model's vocabulary. */
+const QUOTED = 60;
+
+/**
+ * A refused value as a message shows it, in a few words however large: a number as itself, a
+ * string quoted (`"2" (a string)`), an array or typed array by its kind and length
+ * (`a Float32Array of 384 numbers`; a short array's numbers too), anything else by its kind.
+ */
 export function describeValue(value: unknown): string {
   if (typeof value === 'number') return String(value);
-  if (typeof value === 'string') return `${JSON.stringify(value)} (a string)`;
+  if (typeof value === 'string') return `${JSON.stringify(value.length > QUOTED ? `${value.slice(0, QUOTED)}…` : value)} (a string${value.length > QUOTED ? ` of ${value.length} characters` : ''})`;
   if (typeof value === 'bigint') return `${value}n (a bigint)`;
+  if (typeof value === 'boolean' || typeof value === 'symbol') return `${String(value)} (a ${typeof value})`;
   if (value === null || value === undefined) return String(value);
-  return `${String(value)} (${Array.isArray(value) ? 'an array' : `a ${typeof value}`})`;
+  if (ArrayBuffer.isView(value)) {
+    const length = (value as { length?: unknown }).length;
+    return `${article(value.constructor.name)}${typeof length === 'number' ? ` of ${length} numbers` : ''}`;
+  }
+  if (Array.isArray(value)) {
+    const text = value.length <= 8 ? shortJson(value) : null;
+    return text !== null ? `${text} (an array)` : `an array of ${value.length} items`;
+  }
+  if (typeof value === 'object') {
+    const name = (value as object).constructor?.name;
+    return name === undefined || name === 'Object' ? 'an object' : article(name);
+  }
+  return `a ${typeof value}`;
+}
+
+/** `value` as JSON when that takes at most {@link QUOTED} characters, else null. */
+function shortJson(value: unknown): string | null {
+  try {
+    const text = JSON.stringify(value);
+    return text !== undefined && text.length <= QUOTED ? text : null;
+  } catch {
+    return null;
+  }
+}
+
+/** "a Float32Array", "an Int8Array". */
+function article(name: string): string {
+  return `${/^[aeiou]/i.test(name) ? 'an' : 'a'} ${name}`;
 }

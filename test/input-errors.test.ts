@@ -68,6 +68,15 @@ describe('bad options are refused with INVALID_OPTION naming the option', () => 
     expect(refusal(() => batchAttention(null as never, { dim: 2 }))).toMatchObject({ code: 'INVALID_ARGUMENT', details: { field: 'xs' } });
   });
 
+  it('batchAttention refuses a score beyond a double as a push does, rather than returning NaN', () => {
+    // Found by a docs audit: the batch twin returned NaN outputs and weights where push refused.
+    const options = { dim: 1, precision: 'float64' as const, withWeights: true };
+    expect(refusal(() => batchAttention([[1], [1e200]], options))).toMatchObject({ code: 'NON_FINITE', details: { field: 'score', token: 1 } });
+    const attn = createAttention(options);
+    attn.push([1]);
+    expect(refusal(() => attn.push([1e200]))).toMatchObject({ code: 'NON_FINITE', details: { field: 'score', token: 1 } });
+  });
+
   it('non-finite weights: NON_FINITE with row and column', () => {
     const wq = new Float64Array(16);
     wq[6] = Infinity;
@@ -200,6 +209,22 @@ describe('bad vectors are refused with the token index', () => {
     expect(() => cross.attendMany(holes)).toThrow(firstHole);
     const weight = new Float32Array(4 * dim);
     expect(() => createLinear({ rows: 4, cols: dim, weight }).applyMany(holes)).toThrow(firstHole);
+  });
+
+  it('a wrong argument is named in a few words however large: its kind and length, not its numbers', () => {
+    // Found by a bug hunt: applyMany's flat output passed back to applyMany gave a 73,783-character
+    // message, a flat encoder output given to setMemory one of 2.9 million.
+    const flat = new Float32Array(1500 * 384).fill(0.5);
+    const messages = [
+      refusal(() => createLinear({ rows: 2, cols: 384, weight: new Float32Array(768) }).applyMany(flat as never)).message,
+      refusal(() => createLinear({ rows: 32000, cols: 2, weight: new Float32Array(64000) }).apply([1, 2], new Float32Array(31999))).message,
+      refusal(() => createCrossAttention({ dim: 384, heads: 6 }).setMemory(flat as never)).message,
+    ];
+    expect(messages).toEqual([
+      'applyMany: expected an array of vectors, got a Float32Array of 576000 numbers',
+      'apply: out must be a Float32Array of at least 32000 numbers, got a Float32Array of 31999 numbers',
+      'setMemory: expected an array of rows, got a Float32Array of 576000 numbers',
+    ]);
   });
 
   it('a disposed engine refuses every call with DISPOSED', () => {
