@@ -1,9 +1,10 @@
-import { AttentionError } from '../errors.js';
+import { AttentionError, describeValue } from '../errors.js';
 import type { FloatArray } from '../kernels/index.js';
 import { resolveOptions } from './options.js';
 import type { AttentionOptions, ResolvedOptions } from './options.js';
 import type { AttentionStep } from './step.js';
 import { assertProjects } from './options.js';
+import { scoreOverflow } from './head-attention.js';
 import { assertFinite, readVector } from './vector.js';
 import type { Vector } from './vector.js';
 
@@ -15,7 +16,8 @@ import type { Vector } from './vector.js';
  * Key j is attended by query i when `j ≤ i + lookahead` (and `j < n`) and, with a window,
  * `i − window < j` or `j < sinks`. With `sinkLogits`, head h's softmax also counts e^(sinkLogits[h]).
  *
- * @throws AttentionError as {@link createAttention} for bad options or vectors.
+ * @throws AttentionError as {@link createAttention} for bad options or vectors; NON_FINITE (`field:
+ *   "score"`) for a score beyond a double's range, as a push refuses it.
  * @example
  * ```ts
  * import { batchAttention } from 'attnstream';
@@ -26,7 +28,7 @@ import type { Vector } from './vector.js';
 export function batchAttention(xs: readonly Vector[], options: AttentionOptions): AttentionStep[] {
   const o = resolveOptions(options);
   assertProjects(o, 'batchAttention');
-  if (!Array.isArray(xs)) throw new AttentionError('INVALID_ARGUMENT', `batchAttention: expected an array of vectors, got ${xs === null ? 'null' : typeof xs}`, { field: 'xs' });
+  if (!Array.isArray(xs)) throw new AttentionError('INVALID_ARGUMENT', `batchAttention: expected an array of vectors, got ${describeValue(xs)}`, { field: 'xs' });
   const n = xs.length;
   const { heads, kvHeads, headDim } = o;
   const q: FloatArray[] = [];
@@ -58,6 +60,8 @@ export function batchAttention(xs: readonly Vector[], options: AttentionOptions)
         for (let c = 0; c < headDim; c++) s += qi[c]! * kj[c]!;
         const bias = o.slopes === null ? 0 : -o.slopes[h]! * Math.abs(i - j);
         const score = s * o.scale + bias;
+        // Refused as the engine refuses it: a NaN or ±Infinity score has no softmax.
+        if (!Number.isFinite(score)) throw scoreOverflow(i, h, 'exceeds the range of a double');
         return o.scoreCap === null ? score : o.scoreCap * Math.tanh(score / o.scoreCap);
       });
       // A learned sink logit is one more score whose weight is not returned: it weighs no value.

@@ -277,7 +277,7 @@ function blocksSpanned(from: number, to: number, blockSize: number): number {
  * The refusal of a step whose score for query `token`, head `head`, overflowed: scale·q·k, `how`.
  * The scale is named because a huge one overflows whatever the sums.
  */
-function scoreOverflow(token: number, head: number, how: string): AttentionError {
+export function scoreOverflow(token: number, head: number, how: string): AttentionError {
   return new AttentionError('NON_FINITE', `score of token ${token}, head ${head} overflowed: scale·q·k ${how}`, {
     field: 'score',
     token,

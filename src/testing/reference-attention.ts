@@ -1,6 +1,6 @@
 import { resolveOptions } from '../attention/index.js';
 import type { AttentionOptions, AttentionStep, ResolvedOptions, Vector } from '../attention/index.js';
-import { AttentionError } from '../errors.js';
+import { AttentionError, describeValue } from '../errors.js';
 import { inputProjections } from './internal/input-projections.js';
 import { multiply } from './internal/multiply.js';
 
@@ -61,7 +61,8 @@ export function traceReference(xs: readonly Vector[], options: AttentionOptions)
   const { dim, heads, kvHeads, headDim } = o;
   // The caller's numbers, not resolveOptions' copies, which are rounded to the engine's precision.
   const w = inputProjections(options) ?? undefined;
-  const tokens = xs.map((x, t) => checkedToken(x, dim, t));
+  if (!Array.isArray(xs)) throw new AttentionError('INVALID_ARGUMENT', `referenceAttention: expected an array of vectors, got ${describeValue(xs)}`, { field: 'xs' });
+  const tokens = Array.from(xs, (x, t) => checkedToken(x, dim, t));
   const q = tokens.map((x) => (w === undefined ? x : multiply(w.wq, x, heads * headDim, w.bq)));
   const k = tokens.map((x) => (w === undefined ? x : multiply(w.wk, x, kvHeads * headDim, w.bk)));
   const v = tokens.map((x) => (w === undefined ? x : multiply(w.wv, x, kvHeads * headDim, w.bv)));

@@ -140,5 +140,8 @@ describe('referenceAttention', () => {
     expect(refusal([[1, NaN]])).toMatchObject({ code: 'NON_FINITE', details: { token: 0, element: 1 } });
     expect(refusal([[1, 2], null])).toMatchObject({ code: 'INVALID_ARGUMENT', details: { token: 1 } });
     expect(() => referenceAttention([], { dim: 2, heads: 3 })).toThrow(AttentionError);
+    // Found by a docs audit: a TypeError (xs.map is not a function); and a hole is a missing token.
+    expect(refusal(3 as never)).toMatchObject({ code: 'INVALID_ARGUMENT', details: { field: 'xs' } });
+    expect(refusal([[1, 2], , [3, 4]])).toMatchObject({ code: 'INVALID_ARGUMENT', details: { token: 1 } });
   });
 });
