@@ -91,8 +91,8 @@ export class TinyLlama {
       const ups = layer.up.applyMany(normed);
       // SwiGLU: silu(gate) · up.
       for (let i = 0; i < gates.length; i++) gates[i] = (gates[i]! / (1 + Math.exp(-gates[i]!))) * ups[i]!;
-      const hidden = this.config.intermediate_size;
-      const mlp = layer.down.applyMany(h.map((_, i) => gates.subarray(i * hidden, (i + 1) * hidden)));
+      // The gated rows, flat as applyMany returns them, go straight into the next layer.
+      const mlp = layer.down.applyMany(gates);
       h = h.map((x, i) => add(x, mlp.subarray(i * dim, (i + 1) * dim)));
     });
     const logits = this.lmHead.applyMany(h.map((x) => this.rmsNorm(x, this.norm)));

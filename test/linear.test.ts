@@ -60,6 +60,21 @@ describe('createLinear: y = W·x + b (torch.nn.Linear) on the projection kernel'
     }
   });
 
+  it('takes the rows flat, as applyMany returns them, so layers chain; refuses a length that is not whole rows', () => {
+    // From a bug hunt building decoders: applyMany's flat output could not be passed to the next layer.
+    for (const kernels of KERNEL_PATHS) {
+      const up = createLinear({ rows: 3, cols: 2, weight: [1, 2, 3, 4, 5, 6], kernels });
+      const down = createLinear({ rows: 2, cols: 3, weight: [1, 0, -1, 0.5, 0.5, 0.5], bias: [1, 2], kernels });
+      const xs = [[1, 0], [0.5, -2]];
+      const hidden = up.applyMany(xs);
+      const byRow = down.applyMany([hidden.subarray(0, 3), hidden.subarray(3, 6)]);
+      expect(down.applyMany(hidden)).toEqual(byRow);
+      expect(down.applyMany(Float64Array.from(hidden))).toEqual(byRow);
+      expect(() => down.applyMany(new Float32Array(4))).toThrow(expect.objectContaining({ code: 'DIMENSION_MISMATCH', details: { field: 'xs', expected: 3, actual: 4 } }));
+      expect(() => down.applyMany(Float32Array.of(1, 2, 3, 4, NaN, 6))).toThrow(expect.objectContaining({ code: 'NON_FINITE', details: expect.objectContaining({ token: 1, element: 1 }) }));
+    }
+  });
+
   it('is within float32 rounding of the float64 product, every row of applyMany bit for bit apply on both paths, and a pool gives the same bits', () => {
     fc.assert(
       fc.property(layerCase, ({ options, xs }) => {

@@ -45,6 +45,7 @@ export interface LinearOptions {
  * const layer = createLinear({ rows: 2, cols: 2, weight: [1, 2, 3, 4], bias: [0.5, -1] });
  * console.log(layer.apply([1, 1])); // Float32Array [3.5, 6]
  * console.log(layer.applyMany([[1, 0], [0, 1]])); // Float32Array [1.5, 2, 2.5, 3]: row after row
+ * console.log(layer.applyMany(Float32Array.of(1, 0, 0, 1))); // the same rows given flat
  * ```
  */
 export interface Linear {
@@ -67,10 +68,15 @@ export interface Linear {
   /**
    * `Y = X·Wᵀ + b` for n inputs at once, into `out` (at least `n·rows` long) or a new
    * Float32Array, row after row: each row bit for bit what {@link Linear.apply} gives it, and
-   * for several rows faster (four inputs share each pass over W). Throws as `apply`, naming the
-   * input (`token`) at fault; nothing is written to `out` then.
+   * for several rows faster (four inputs share each pass over W). `xs` is a list of rows, or the
+   * rows one after another in one Float32Array or Float64Array (as `applyMany` returns them, so
+   * layers chain: `down.applyMany(up.applyMany(xs))`). Throws as `apply`, naming the input
+   * (`token`) at fault; nothing is written to `out` then.
+   *
+   * @throws AttentionError DIMENSION_MISMATCH (field `xs`) for a flat array whose length is not a
+   *   multiple of `cols`.
    */
-  applyMany(xs: readonly Vector[], out?: Float32Array): Float32Array;
+  applyMany(xs: readonly Vector[] | Float32Array | Float64Array, out?: Float32Array): Float32Array;
   /** Gives the weights' copy in the kernels' memory back; the layer cannot be used afterwards. */
   dispose(): void;
 }
@@ -153,8 +159,13 @@ class LinearLayer implements Linear {
     return this.run([x], out, 'apply');
   }
 
-  applyMany(xs: readonly Vector[], out?: Float32Array): Float32Array {
-    return this.run(xs, out, 'applyMany');
+  applyMany(xs: readonly Vector[] | Float32Array | Float64Array, out?: Float32Array): Float32Array {
+    if (!(xs instanceof Float32Array || xs instanceof Float64Array)) return this.run(xs, out, 'applyMany');
+    if (xs.length % this.cols !== 0) {
+      throw new AttentionError('DIMENSION_MISMATCH', `applyMany: ${xs.length} numbers are not whole rows of ${this.cols}`, { field: 'xs', expected: this.cols, actual: xs.length });
+    }
+    const rows = Array.from({ length: xs.length / this.cols }, (_, t) => xs.subarray(t * this.cols, (t + 1) * this.cols));
+    return this.run(rows, out, 'applyMany');
   }
 
   private run(xs: readonly Vector[], out: Float32Array | undefined, operation: string): Float32Array {
