@@ -241,6 +241,10 @@ describe('bad stack options and corrupt stack snapshots', () => {
     const whole = restoreAttentionStack(stack.snapshot(), { withWeights: true });
     expect(forward(restored, [0, 1])).toEqual(forward(whole, [0, 1]));
     expect(restored.layer(1).push([1, 1])[0]!.weights).toHaveLength(1);
+    // The layers given in the wrong order are each another layer's weights: refused, naming the layer.
+    expect(() => restoreAttentionStack(state, { layers: [...layers].reverse() })).toThrow(
+      expect.objectContaining({ code: 'INVALID_OPTION', details: { field: 'weights' }, message: expect.stringMatching(/^snapshot \(layers\.0\): the weights given are not the ones/) }),
+    );
   });
 
   it('restore with options: the layer count and each layer must agree with the snapshot', () => {

@@ -173,6 +173,28 @@ describe('snapshot and restore', () => {
     expect(() => restoreAttention(state, { ...options, heads: 4 })).toThrow(expect.objectContaining({ code: 'INVALID_OPTION' }));
   });
 
+  it("refuses a state saved without its weights restored with another model's, of the same shapes, by the weights' fingerprint", () => {
+    // From a bug hunt building decoders: such a restore went on silently with the wrong model.
+    const w = (rows: number, cols: number, k: number) => Array.from({ length: rows * cols }, (_, i) => Math.sin(i * k + 1));
+    const model = (k: number): AttentionOptions => ({ dim: 8, heads: 2, weights: { wq: w(8, 8, k), wk: w(8, 8, k + 1), wv: w(8, 8, k + 2), wo: w(8, 8, k + 3) } });
+    for (const precision of ['float32', 'float64'] as const) {
+      const engine = createAttention({ ...model(1), precision });
+      engine.pushMany([w(1, 8, 7), w(1, 8, 8)]);
+      const state = engine.snapshot({ weights: false });
+      expect(decodeSafetensors(state).metadata['weights_fingerprint']).toMatch(/^[0-9a-f]{16}$/);
+      expect(() => restoreAttention(state, { ...model(2), precision })).toThrow(
+        expect.objectContaining({ code: 'INVALID_OPTION', details: { field: 'weights' }, message: expect.stringContaining('not the ones it was taken with') }),
+      );
+      // The model's own weights, given afresh, are taken.
+      expect(restoreAttention(state, { ...model(1), precision }).length).toBe(2);
+      // A file from before fingerprints were recorded has none: its weights go unchecked.
+      const { tensors, metadata } = decodeSafetensors(state);
+      const { weights_fingerprint: _, ...older } = metadata;
+      const unmarked = encodeSafetensors(Object.fromEntries(tensors), older);
+      expect(restoreAttention(unmarked, { ...model(2), precision }).length).toBe(2);
+    }
+  });
+
   it('writes version 2 unless the file needs 3 (biases, RoPE variants, weights left out), which a version-2 reader would misread', () => {
     const version = (options: AttentionOptions, snapshot?: { weights: boolean }) => decodeSafetensors(createAttention(options).snapshot(snapshot)).metadata['version'];
     const w = new Array(16).fill(0.5);

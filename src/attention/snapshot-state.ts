@@ -5,6 +5,7 @@ import { readValueRow, writeValueRow } from '../cache/value-layout.js';
 import { AttentionError, describeValue } from '../errors.js';
 import { ropeRotate } from '../kernels/rope.js';
 import { oldestAttendable } from './attended-keys.js';
+import { weightsFingerprint } from './weights-fingerprint.js';
 import { kernelArena } from './kernel-arena.js';
 import { resolveOptions, RUN_OPTIONS, WEIGHT_NAMES } from './options.js';
 import { MAX_STREAM_LENGTH } from './step.js';
@@ -86,8 +87,8 @@ export interface EngineState {
  * | `weights.bq` … `weights.bo` | F32 or F64 | the biases given, [width] |
  *
  * Metadata: `options` (JSON, without weights), `length`, `emitted`; `weights: "external"` when the
- * weights were left out (`withWeights` false), so that a restore must be given them; `weights:
- * "none"` when the engine holds weights without a matrix (its caller projects, no wo), which the
+ * weights were left out (`withWeights` false), so that a restore must be given them, with
+ * `weights_fingerprint` to tell them from another model's; `weights: "none"` when the engine holds weights without a matrix (its caller projects, no wo), which the
  * tensors alone would read as seed mode.
  */
 export function stateTensors(
@@ -163,7 +164,13 @@ export function stateTensors(
       [`${prefix}options`]: JSON.stringify(plainOptions(o)),
       [`${prefix}length`]: String(cache.length),
       [`${prefix}emitted`]: String(emitted),
-      ...(o.weights === null ? {} : !withWeights ? { [`${prefix}weights`]: 'external' } : !o.projectsInputs && !o.projectsOutput ? { [`${prefix}weights`]: 'none' } : {}),
+      ...(o.weights === null
+        ? {}
+        : !withWeights
+          ? { [`${prefix}weights`]: 'external', [`${prefix}weights_fingerprint`]: weightsFingerprint(o) }
+          : !o.projectsInputs && !o.projectsOutput
+            ? { [`${prefix}weights`]: 'none' }
+            : {}),
     },
   };
 }
@@ -223,6 +230,15 @@ export function restoreState(
       o = resolveOptions({ ...(stored as AttentionOptions), weights: (expected as AttentionOptions).weights! });
     } catch (e) {
       throw new AttentionError('INVALID_OPTION', `snapshot${where}: the weights given do not fit its stored options: ${(e as Error).message}`, { field: 'weights' });
+    }
+    // Files written before fingerprints were recorded have none: their weights go unchecked.
+    const fingerprint = metadata[`${prefix}weights_fingerprint`];
+    if (fingerprint !== undefined && fingerprint !== weightsFingerprint(o)) {
+      throw new AttentionError(
+        'INVALID_OPTION',
+        `snapshot${where}: the weights given are not the ones it was taken with (fingerprint ${weightsFingerprint(o)}, the snapshot's ${JSON.stringify(fingerprint)}): restore a session with its own model's weights`,
+        { field: 'weights' },
+      );
     }
   } else {
     try {

@@ -1,0 +1,43 @@
+import { WEIGHT_NAMES } from './options.js';
+import type { ResolvedOptions } from './options.js';
+
+/** Entries of each weight tensor a fingerprint reads, evenly spaced, the first and last included. */
+const SAMPLES = 1024;
+
+/** Fingerprints already taken: weights never change, and reading an arena-held matrix copies it. */
+const taken = new WeakMap<ResolvedOptions, string>();
+
+/**
+ * A short fingerprint of `o`'s weights (16 hex digits): FNV-1a over each weight's name, length and
+ * the bits of up to 1,024 evenly spaced entries. A snapshot saved without its weights records it,
+ * so that restoring it with another model's weights (same shapes, other numbers: every entry of a
+ * different checkpoint differs) is refused rather than continued with the wrong model. It guards
+ * against a mistake, not against a forger: two weights differing only between samples agree.
+ */
+export function weightsFingerprint(o: ResolvedOptions): string {
+  const known = taken.get(o);
+  if (known !== undefined) return known;
+  // Two 32-bit FNV-1a lanes with different offsets: 64 bits, so unrelated weights collide ~never.
+  let a = 0x811c9dc5;
+  let b = 0x01000193 ^ 0x5bd1e995;
+  const mix = (word: number): void => {
+    a = Math.imul(a ^ word, 0x01000193) >>> 0;
+    b = Math.imul(b ^ word ^ (a >>> 7), 0x01000193) >>> 0;
+  };
+  for (const name of WEIGHT_NAMES) {
+    const w = o.weights?.[name] ?? null;
+    if (w === null) continue;
+    for (let c = 0; c < name.length; c++) mix(name.charCodeAt(c));
+    mix(w.length);
+    const words = new Uint32Array(w.buffer, w.byteOffset, w.byteLength / 4);
+    const perEntry = w.BYTES_PER_ELEMENT / 4;
+    const count = Math.min(SAMPLES, w.length);
+    for (let s = 0; s < count; s++) {
+      const entry = count === 1 ? 0 : Math.round((s * (w.length - 1)) / (count - 1));
+      for (let k = 0; k < perEntry; k++) mix(words[entry * perEntry + k]!);
+    }
+  }
+  const fingerprint = a.toString(16).padStart(8, '0') + b.toString(16).padStart(8, '0');
+  taken.set(o, fingerprint);
+  return fingerprint;
+}
