@@ -10,6 +10,7 @@ export {
   longRope,
   MAX_STREAM_LENGTH,
   pushEach,
+  pushEachQKV,
   resolveOptions,
   restoreAttention,
   restoreAttentionStack,

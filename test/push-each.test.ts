@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { AttentionError, createAttention, createAttentionStack, pushEach } from '../src/index.js';
+import { AttentionError, createAttention, createAttentionStack, pushEach, pushEachQKV, resolveOptions } from '../src/index.js';
 import type { Attention, AttentionOptions, AttentionStep, CacheEvent } from '../src/index.js';
 import { createThreadPool } from '../src/threads/index.js';
 import { configArbitrary, tokensArbitrary } from './support/engine-arbitraries.js';
@@ -169,5 +169,52 @@ describe('pushEach: one token into each fork, projected as one product', () => {
     const callerProjects = createAttention({ dim: 2, heads: 1, weights: {} });
     refusal([callerProjects, callerProjects.fork()], [[1, 2], [3, 4]], 'INVALID_ARGUMENT', 'pushEach');
     expect(a.length).toBe(0);
+  });
+});
+
+describe('pushEachQKV: rows the caller projected, one into each fork', () => {
+  it('leaves every fork exactly as its own pushQKV would, wo batched, for every option and both precisions', () => {
+    for (const precision of ['float32', 'float64'] as const) {
+      fc.assert(
+        fc.property(beamCase, fc.integer(), ({ options: drawn, prompt, beams }, seed) => {
+          const options: AttentionOptions = { ...drawn, precision };
+          const { heads, kvHeads, headDim } = resolveOptions(options);
+          let state = seed;
+          const row = (width: number) => Array.from({ length: width }, () => ((state = (state * 1103515245 + 12345) | 0) % 1000) / 250);
+          const root = createAttention(options);
+          if (prompt.length > 0) root.pushMany(prompt);
+          const batched = beams.map(() => root.fork());
+          const alone = beams.map(() => root.fork());
+          const rows = beams.map(() => ({ q: row(heads * headDim), k: row(kvHeads * headDim), v: row(kvHeads * headDim) }));
+          const together = pushEachQKV(batched, rows.map((r) => r.q), rows.map((r) => r.k), rows.map((r) => r.v));
+          rows.forEach((r, i) => {
+            expect(plain(together[i]!)).toEqual(plain(alone[i]!.pushQKV(r.q, r.k, r.v)));
+            expect(batched[i]!.stats()).toEqual(alone[i]!.stats());
+            expect(plain(batched[i]!.flush())).toEqual(plain(alone[i]!.flush()));
+          });
+        }),
+        { numRuns: 40 },
+      );
+    }
+  });
+
+  it('is all or nothing, and refuses what pushEach refuses, naming qs, ks, vs and the row', () => {
+    const root = createAttention({ dim: 2, heads: 1, precision: 'float64', weights: { wo: [1, 0, 0, 1] } });
+    root.pushQKV([1, 0], [0, 1], [1, 1]);
+    const beams = [root.fork(), root.fork()];
+    expect(() => pushEachQKV(beams, [[1, 0], [1e200, 1e200]], [[0, 1], [1e200, 1e200]], [[1, 1], [1, 1]])).toThrow(
+      expect.objectContaining({ code: 'NON_FINITE', details: expect.objectContaining({ field: 'score', token: 1 }) }),
+    );
+    expect(beams.map((b) => b.length)).toEqual([1, 1]);
+    const refusal = (qs: unknown[], ks: unknown[], vs: unknown[], code: string, field: string) =>
+      expect(() => pushEachQKV(beams, qs as number[][], ks as number[][], vs as number[][])).toThrow(expect.objectContaining({ code, details: expect.objectContaining({ field }) }));
+    refusal([[1, 0]], [[1, 0], [1, 0]], [[1, 0], [1, 0]], 'DIMENSION_MISMATCH', 'qs');
+    refusal([[1, 0], [1, 0]], [[1, 0], [1, 0]], [[1, 0]], 'DIMENSION_MISMATCH', 'vs');
+    refusal([[1, 0], [1, 0]], [[1, 0], [1]], [[1, 0], [1, 0]], 'DIMENSION_MISMATCH', 'k');
+    refusal([[1, 0], [1, 0]], 'ks' as never, [[1, 0], [1, 0]], 'INVALID_ARGUMENT', 'ks');
+    expect(() => pushEachQKV([beams[0]!, createAttention({ dim: 2, heads: 1, precision: 'float64', weights: { wo: [1, 0, 0, 1] } })], [[1, 0], [1, 0]], [[1, 0], [1, 0]], [[1, 0], [1, 0]])).toThrow(
+      expect.objectContaining({ code: 'INVALID_ARGUMENT', details: { field: 'engines', element: 1 } }),
+    );
+    expect(beams.map((b) => b.length)).toEqual([1, 1]);
   });
 });

@@ -159,6 +159,33 @@ export function pushEach(engines: readonly Attention[], xs: readonly Vector[]): 
 }
 
 /**
+ * {@link pushEach} for rows the caller projected: `qs[i]`, `ks[i]` and `vs[i]` into `engines[i]`,
+ * as `engines[i].pushQKV(qs[i], ks[i], vs[i])` would (the same numbers, bit for bit), for forks of
+ * one engine: the beams of a model that normalises its queries and keys itself (QK-norm: Qwen3,
+ * OLMo 2), having projected every beam's token in one product of its own. The output projection
+ * `wo`, when the options have it, runs once for all of them; all or nothing, as pushEach.
+ *
+ * @returns For each engine, the steps its pushQKV would return.
+ * @throws AttentionError as {@link pushEach}, naming `qs`, `ks` or `vs` (and `q`, `k`, `v` for a
+ *   row's length or numbers, with the engine's token).
+ * @example
+ * ```ts
+ * import { createAttention, pushEachQKV } from 'attnstream';
+ *
+ * // The caller projects (and normalises) q, k and v; the engine attends and applies wo.
+ * const wo = Array.from({ length: 16 }, (_, i) => Math.cos(i));
+ * const prompt = createAttention({ dim: 4, heads: 2, weights: { wo } });
+ * prompt.pushQKV([1, 0, 0, 1], [0, 1, 1, 0], [1, 1, 0, 0]);
+ * const beams = [prompt.fork(), prompt.fork()];
+ * const steps = pushEachQKV(beams, [[1, 1, 0, 0], [0, 0, 1, 1]], [[0, 1, 0, 1], [1, 0, 1, 0]], [[1, 0, 1, 0], [0, 1, 0, 1]]);
+ * console.log(steps.map((s) => s[0]!.index)); // [1, 1]
+ * ```
+ */
+export function pushEachQKV(engines: readonly Attention[], qs: readonly Vector[], ks: readonly Vector[], vs: readonly Vector[]): AttentionStep[][] {
+  return AttentionEngine.pushEachQKV(engines, qs, ks, vs);
+}
+
+/**
  * Creates an incremental attention engine.
  *
  * @throws AttentionError INVALID_OPTION, DIMENSION_MISMATCH or NON_FINITE for bad options.
@@ -285,32 +312,7 @@ export class AttentionEngine implements Attention {
    * one matrix product (and wo in another): see {@link pushEach}.
    */
   static pushEach(engines: readonly Attention[], xs: readonly Vector[]): AttentionStep[][] {
-    if (!Array.isArray(engines) || engines.length === 0) {
-      throw new AttentionError('INVALID_ARGUMENT', 'pushEach: expected a non-empty array of engines', { field: 'engines' });
-    }
-    if (!Array.isArray(xs)) throw new AttentionError('INVALID_ARGUMENT', 'pushEach: expected an array of vectors', { field: 'xs' });
-    if (xs.length !== engines.length) {
-      throw new AttentionError('DIMENSION_MISMATCH', `pushEach: expected a vector for each of the ${engines.length} engines, got ${xs.length}`, {
-        field: 'xs',
-        expected: engines.length,
-        actual: xs.length,
-      });
-    }
-    const first = engines[0];
-    const list: AttentionEngine[] = [];
-    // Array.from, not forEach: a hole in the list is read as undefined (and refused), not skipped.
-    Array.from(engines).forEach((engine, i) => {
-      if (!(engine instanceof AttentionEngine) || !(first instanceof AttentionEngine) || engine.options !== first.options) {
-        throw new AttentionError('INVALID_ARGUMENT', `pushEach: engine ${i} is not a fork of engine 0 (the engines must share one engine's options and weights: fork them from it)`, {
-          field: 'engines',
-          element: i,
-        });
-      }
-      if (list.includes(engine)) throw new AttentionError('INVALID_ARGUMENT', `pushEach: engine ${i} is engine ${list.indexOf(engine)} again`, { field: 'engines', element: i });
-      engine.assertLive('pushEach');
-      engine.assertRoom('pushEach', 1);
-      list.push(engine);
-    });
+    const list = AttentionEngine.forksOf(engines, 'pushEach', [[xs, 'xs']]);
     const lead = list[0]!;
     const o = lead.options;
     assertProjects(o, 'pushEach');
@@ -319,6 +321,70 @@ export class AttentionEngine implements Attention {
     const x = new Float64Array(n * o.dim);
     list.forEach((engine, i) => readVector(xs[i]!, o.dim, x, i * o.dim, 'x', engine.length, lead.finite, o.precision === 'float32'));
     const { qs, ks, vs } = lead.projectRows(x, n, (i) => list[i]!.length);
+    return AttentionEngine.appendEach(list, qs, ks, vs);
+  }
+
+  /** {@link pushEach} of rows the caller projected: see {@link pushEachQKV}. */
+  static pushEachQKV(engines: readonly Attention[], qs: readonly Vector[], ks: readonly Vector[], vs: readonly Vector[]): AttentionStep[][] {
+    const list = AttentionEngine.forksOf(engines, 'pushEachQKV', [[qs, 'qs'], [ks, 'ks'], [vs, 'vs']]);
+    const lead = list[0]!;
+    const o = lead.options;
+    o.threads?.wake();
+    const qw = o.heads * o.headDim;
+    const kw = o.kvHeads * o.headDim;
+    const n = list.length;
+    const [q, k, v] = [new o.Float(n * qw), new o.Float(n * kw), new o.Float(n * kw)];
+    list.forEach((engine, i) => {
+      readVector(qs[i]!, qw, q, i * qw, 'q', engine.length, lead.finite);
+      readVector(ks[i]!, kw, k, i * kw, 'k', engine.length, lead.finite);
+      readVector(vs[i]!, kw, v, i * kw, 'v', engine.length, lead.finite);
+    });
+    return AttentionEngine.appendEach(list, q, k, v);
+  }
+
+  /**
+   * `engines` checked as forks of one engine, each once, live and with room for a token, with one
+   * row for each in every one of `rows` (named by their fields).
+   */
+  private static forksOf(engines: readonly Attention[], operation: string, rows: readonly (readonly [readonly Vector[], string])[]): AttentionEngine[] {
+    if (!Array.isArray(engines) || engines.length === 0) {
+      throw new AttentionError('INVALID_ARGUMENT', `${operation}: expected a non-empty array of engines`, { field: 'engines' });
+    }
+    for (const [list, field] of rows) {
+      if (!Array.isArray(list)) throw new AttentionError('INVALID_ARGUMENT', `${operation}: expected ${field} to be an array of vectors`, { field });
+      if (list.length !== engines.length) {
+        throw new AttentionError('DIMENSION_MISMATCH', `${operation}: expected a vector in ${field} for each of the ${engines.length} engines, got ${list.length}`, {
+          field,
+          expected: engines.length,
+          actual: list.length,
+        });
+      }
+    }
+    const first = engines[0];
+    const list: AttentionEngine[] = [];
+    // Array.from, not forEach: a hole in the list is read as undefined (and refused), not skipped.
+    Array.from(engines).forEach((engine, i) => {
+      if (!(engine instanceof AttentionEngine) || !(first instanceof AttentionEngine) || engine.options !== first.options) {
+        throw new AttentionError('INVALID_ARGUMENT', `${operation}: engine ${i} is not a fork of engine 0 (the engines must share one engine's options and weights: fork them from it)`, {
+          field: 'engines',
+          element: i,
+        });
+      }
+      if (list.includes(engine)) throw new AttentionError('INVALID_ARGUMENT', `${operation}: engine ${i} is engine ${list.indexOf(engine)} again`, { field: 'engines', element: i });
+      engine.assertLive(operation);
+      engine.assertRoom(operation, 1);
+      list.push(engine);
+    });
+    return list;
+  }
+
+  /**
+   * Appends and attends row i of qs, ks and vs in `list[i]`, all or nothing: a score or an output
+   * that overflows in any engine takes every engine's token back; wo for every step at once.
+   */
+  private static appendEach(list: readonly AttentionEngine[], qs: FloatArray, ks: FloatArray, vs: FloatArray): AttentionStep[][] {
+    const lead = list[0]!;
+    const o = lead.options;
     const qw = o.heads * o.headDim;
     const kw = o.kvHeads * o.headDim;
     const held: HeldPrompt[] = [];

@@ -1,7 +1,7 @@
 export { alibiSlopes } from './alibi-slopes.js';
 export { batchAttention } from './batch-attention.js';
 export type { CacheEvent, CacheListener } from './cache-event.js';
-export { attentionFromResolved, createAttention, pushEach } from './create-attention.js';
+export { attentionFromResolved, createAttention, pushEach, pushEachQKV } from './create-attention.js';
 export { createAttentionStack } from './create-attention-stack.js';
 export { createCrossAttention } from './create-cross-attention.js';
 export type { CrossAttention, CrossAttentionOptions } from './create-cross-attention.js';
