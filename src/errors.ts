@@ -114,24 +114,21 @@ export function describeValue(value: unknown): string {
     return `${article(value.constructor.name)}${typeof length === 'number' ? ` of ${length} numbers` : ''}`;
   }
   if (Array.isArray(value)) {
-    const text = value.length <= 8 ? shortJson(value) : null;
-    return text !== null ? `${text} (an array)` : `an array of ${value.length} items`;
+    const text = value.length <= 8 ? shortList(value) : null;
+    return text !== null ? `${text} (an array)` : `an array of ${value.length} ${value.length === 1 ? 'item' : 'items'}`;
   }
   if (typeof value === 'object') {
     const name = (value as object).constructor?.name;
-    return name === undefined || name === 'Object' ? 'an object' : article(name);
+    return name === undefined || name === '' || name === 'Object' ? 'an object' : article(name);
   }
   return `a ${typeof value}`;
 }
 
-/** `value` as JSON when that takes at most {@link QUOTED} characters, else null. */
-function shortJson(value: unknown): string | null {
-  try {
-    const text = JSON.stringify(value);
-    return text !== undefined && text.length <= QUOTED ? text : null;
-  } catch {
-    return null;
-  }
+/** A list of numbers, strings and such as written (`[NaN, "a"]`), when short; else null. */
+function shortList(list: readonly unknown[]): string | null {
+  if (!list.every((v) => v === null || (typeof v !== 'object' && typeof v !== 'function'))) return null;
+  const text = `[${list.map((v) => (typeof v === 'string' ? JSON.stringify(v) : typeof v === 'bigint' ? `${v}n` : String(v))).join(', ')}]`;
+  return text.length <= QUOTED ? text : null;
 }
 
 /** "a Float32Array", "an Int8Array". */

@@ -75,6 +75,13 @@ describe('bad options are refused with INVALID_OPTION naming the option', () => 
     const attn = createAttention(options);
     attn.push([1]);
     expect(refusal(() => attn.push([1e200]))).toMatchObject({ code: 'NON_FINITE', details: { field: 'score', token: 1 } });
+    // What the engine takes, the twin takes (found by a review): a −∞ score weighs nothing, and a
+    // cap bends +∞ to itself. q1 = [1e200, 1] against k0 = [∓1e200, 0].
+    for (const [k0, cap] of [[-1e200, undefined], [1e200, 30]] as const) {
+      const taken = { dim: 2, heads: 1, precision: 'float64' as const, kernels: 'js' as const, ...(cap === undefined ? {} : { scoreCap: cap }), weights: { wq: [0, 1e200, 0, 1], wk: [k0, 0, 0, 0], wv: [1, 0, 0, 1] } };
+      const engine = createAttention(taken);
+      expect(batchAttention([[1, 0], [0, 1]], taken)).toEqual([...engine.pushMany([[1, 0], [0, 1]]), ...engine.flush()]);
+    }
   });
 
   it('non-finite weights: NON_FINITE with row and column', () => {
@@ -216,12 +223,12 @@ describe('bad vectors are refused with the token index', () => {
     // message, a flat encoder output given to setMemory one of 2.9 million.
     const flat = new Float32Array(1500 * 384).fill(0.5);
     const messages = [
-      refusal(() => createLinear({ rows: 2, cols: 384, weight: new Float32Array(768) }).applyMany(flat as never)).message,
+      refusal(() => createLinear({ rows: 2, cols: 384, weight: new Float32Array(768) }).applyMany(Int16Array.from(flat) as never)).message,
       refusal(() => createLinear({ rows: 32000, cols: 2, weight: new Float32Array(64000) }).apply([1, 2], new Float32Array(31999))).message,
       refusal(() => createCrossAttention({ dim: 384, heads: 6 }).setMemory(flat as never)).message,
     ];
     expect(messages).toEqual([
-      'applyMany: expected an array of vectors, got a Float32Array of 576000 numbers',
+      'applyMany: expected an array of vectors, got an Int16Array of 576000 numbers',
       'apply: out must be a Float32Array of at least 32000 numbers, got a Float32Array of 31999 numbers',
       'setMemory: expected an array of rows, got a Float32Array of 576000 numbers',
     ]);

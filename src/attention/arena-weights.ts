@@ -215,10 +215,12 @@ export function sharedCopy(arena: WasmArena, o: ResolvedOptions): { readonly cop
  */
 export function optionsOverCopy(o: ResolvedOptions, copy: ArenaWeights): ResolvedOptions {
   const w = o.weights!;
-  const matrix = (name: Projection) => (w[name] === null ? { value: null } : { get: () => copy.copyOut(name) });
+  const matrix = (name: Projection): PropertyDescriptor => ({ enumerable: true, ...(w[name] === null ? { value: null } : { get: () => copy.copyOut(name) }) });
+  const bias = (name: 'bq' | 'bk' | 'bv' | 'bo'): PropertyDescriptor => ({ enumerable: true, value: w[name] });
+  // In resolveOptions' order, matrices first.
   const weights = Object.defineProperties(
-    { bq: w.bq, bk: w.bk, bv: w.bv, bo: w.bo },
-    { wq: { enumerable: true, ...matrix('wq') }, wk: { enumerable: true, ...matrix('wk') }, wv: { enumerable: true, ...matrix('wv') }, wo: { enumerable: true, ...matrix('wo') } },
+    {},
+    { wq: matrix('wq'), wk: matrix('wk'), wv: matrix('wv'), wo: matrix('wo'), bq: bias('bq'), bk: bias('bk'), bv: bias('bv'), bo: bias('bo') },
   ) as NonNullable<ResolvedOptions['weights']>;
   return Object.freeze({ ...o, weights: Object.freeze(weights) });
 }

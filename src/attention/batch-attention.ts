@@ -60,8 +60,6 @@ export function batchAttention(xs: readonly Vector[], options: AttentionOptions)
         for (let c = 0; c < headDim; c++) s += qi[c]! * kj[c]!;
         const bias = o.slopes === null ? 0 : -o.slopes[h]! * Math.abs(i - j);
         const score = s * o.scale + bias;
-        // Refused as the engine refuses it: a NaN or ±Infinity score has no softmax.
-        if (!Number.isFinite(score)) throw scoreOverflow(i, h, 'exceeds the range of a double');
         return o.scoreCap === null ? score : o.scoreCap * Math.tanh(score / o.scoreCap);
       });
       // A learned sink logit is one more score whose weight is not returned: it weighs no value.
@@ -69,6 +67,9 @@ export function batchAttention(xs: readonly Vector[], options: AttentionOptions)
       const max = Math.max(sink, ...scores);
       const exps = scores.map((s) => Math.exp(s - max));
       const sum = exps.reduce((a, b) => a + b, Math.exp(sink - max));
+      // Refused as the engine refuses it: where the softmax's normaliser is not finite (a score of
+      // +∞ or NaN; a −∞ one only weighs nothing, and a cap bends +∞ to itself).
+      if (!Number.isFinite(max + Math.log(sum))) throw scoreOverflow(i, h, 'exceeds the range of a double');
       const alpha = exps.map((e) => e / sum);
       attended.forEach((j, rank) => {
         for (let c = 0; c < headDim; c++) concat[h * headDim + c] = concat[h * headDim + c]! + alpha[rank]! * v[j]![g * headDim + c]!;

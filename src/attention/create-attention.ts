@@ -132,7 +132,7 @@ interface HeldPrompt {
  * One token into each of several engines at once: `xs[i]` into `engines[i]`, as
  * `engines[i].push(xs[i])` would (the same numbers, bit for bit), for engines that share one
  * engine's options and weights: forks of it (a beam search's beams, a stack's layer across
- * `stack.fork()`s) or engines made by one `attentionFromResolved`. The tokens' q, k and v
+ * `stack.fork()`s). The tokens' q, k and v
  * projections run as one matrix product, and their output projections as another, so the weights
  * are read once for all of them instead of once per engine: what batched decoding saves when a
  * layer's weights outgrow the CPU's caches. All or nothing: a refused token (bad input, an

@@ -51,16 +51,15 @@ export function readRows(xs: readonly Vector[], expected: number, field: string,
  * @throws AttentionError INVALID_ARGUMENT for a non-array, DIMENSION_MISMATCH for a wrong length.
  */
 export function assertVectorShape(x: Vector, expected: number, field: string, token?: number): void {
-  const where = token === undefined ? '' : ` at token ${token}`;
   if (x === null || typeof x !== 'object' || typeof x.length !== 'number') {
-    throw new AttentionError('INVALID_ARGUMENT', `${field}${where}: expected an array of ${expected} numbers, got ${describe(x)}`, {
+    throw new AttentionError('INVALID_ARGUMENT', `${field}${at(token)}: expected an array of ${expected} numbers, got ${describeValue(x)}`, {
       field,
       ...(token === undefined ? {} : { token }),
       expected,
     });
   }
   if (x.length !== expected) {
-    throw new AttentionError('DIMENSION_MISMATCH', `${field}${where}: expected length ${expected}, got ${x.length}`, {
+    throw new AttentionError('DIMENSION_MISMATCH', `${field}${at(token)}: expected length ${expected}, got ${x.length}`, {
       field,
       ...(token === undefined ? {} : { token }),
       expected,
@@ -88,7 +87,6 @@ export function readVector(
   float32 = false,
 ): void {
   assertVectorShape(x, expected, field, token);
-  const where = token === undefined ? '' : ` at token ${token}`;
   if (x instanceof Float32Array || x instanceof Float64Array) {
     // A typed array holds numbers only: copy it in one go, then check what was stored.
     out.set(x, outOffset);
@@ -96,7 +94,7 @@ export function readVector(
     for (let i = 0; i < expected; i++) {
       const value = x[i];
       // Checked before storing: a typed array would turn null into 0 and true into 1.
-      if (typeof value !== 'number') nonFinite(field, where, token, i, value, 'expected a finite number');
+      if (typeof value !== 'number') nonFinite(field, token, i, value, 'expected a finite number');
       out[outOffset + i] = value;
     }
   }
@@ -107,7 +105,7 @@ export function readVector(
     const stored = out[outOffset + i]!;
     if (!Number.isFinite(stored) || (wide && Math.abs(stored) >= FLOAT32_OVERFLOW)) {
       const value = x[i]!;
-      nonFinite(field, where, token, i, value, Number.isFinite(value) ? "beyond float32's range (±3.4e38) of precision 'float32'" : 'expected a finite number');
+      nonFinite(field, token, i, value, Number.isFinite(value) ? "beyond float32's range (±3.4e38) of precision 'float32'" : 'expected a finite number');
     }
   }
 }
@@ -121,8 +119,8 @@ function withinFloat32(row: FloatArray): boolean {
   return true;
 }
 
-function nonFinite(field: string, where: string, token: number | undefined, element: number, value: unknown, rule: string): never {
-  throw new AttentionError('NON_FINITE', `${field}${where}: element ${element} is ${describeValue(value)}, ${rule}`, {
+function nonFinite(field: string, token: number | undefined, element: number, value: unknown, rule: string): never {
+  throw new AttentionError('NON_FINITE', `${field}${at(token)}: element ${element} is ${describeValue(value)}, ${rule}`, {
     field,
     ...(token === undefined ? {} : { token }),
     element,
@@ -162,8 +160,7 @@ export function assertRowsFinite(
   }
 }
 
-function describe(x: unknown): string {
-  if (x === null) return 'null';
-  if (Array.isArray(x)) return 'an array';
-  return typeof x;
+/** Where a message says the refused row was: ` at token 3`, or nothing without a token. */
+function at(token: number | undefined): string {
+  return token === undefined ? '' : ` at token ${token}`;
 }

@@ -3,7 +3,7 @@ import type { Arbitrary } from 'fast-check';
 import type { AttentionOptions, AttentionWeights, PositionEncoding, Vector } from '../attention/index.js';
 import { attentionWeightsArbitrary } from './attention-weights-arbitrary.js';
 import type { WeightsShape } from './attention-weights-arbitrary.js';
-import { arrayOf, integerAtLeast, knownParameters, oneOfOrAbsent, positiveNumber } from './internal/arguments.js';
+import { arrayOf, integerAtLeast, knownParameters, oneOf, oneOfOrAbsent, positiveNumber } from './internal/arguments.js';
 
 /**
  * Bounds and switches for {@link attentionOptionsArbitrary}. Every option is drawn unless narrowed here.
@@ -139,7 +139,8 @@ export function attentionOptionsArbitrary(constraints: AttentionOptionsConstrain
   const weightMagnitude = positiveNumber(constraints.weightMagnitude ?? 1, 'weightMagnitude');
   const positions = arrayOf(constraints.positions ?? (['none', 'rope', 'alibi'] as const), 'positions');
   if (positions.length === 0) integerAtLeast(positions.length, 1, 'positions.length');
-  positions.forEach((p, n) => oneOfOrAbsent(p, ['none', 'rope', 'alibi'], `positions[${n}]`));
+  // Array.from, not forEach: a hole is read as undefined, and refused.
+  Array.from(positions, (p, n) => oneOf(p, ['none', 'rope', 'alibi'], `positions[${n}]`));
   const blockSizes = arrayOf(constraints.blockSizes ?? [1, 2, 3], 'blockSizes').map((b, n) => integerAtLeast(b, 1, `blockSizes[${n}]`));
   // RoPE rotates pairs (m, m + headDim/2): with maxHeadDim 1 it cannot be drawn.
   const usable = maxHeadDim >= 2 ? positions : positions.filter((p) => p !== 'rope');

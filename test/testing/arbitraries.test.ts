@@ -172,6 +172,8 @@ describe('attentionOptionsArbitrary', () => {
       expect(make, field).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT', details: expect.objectContaining({ field }) }));
     refused(() => attentionOptionsArbitrary({ positions: 'rope' } as never), 'positions');
     refused(() => attentionOptionsArbitrary({ positions: ['rotary'] } as never), 'positions[0]');
+    refused(() => attentionOptionsArbitrary({ positions: ['rope', undefined] } as never), 'positions[1]');
+    refused(() => attentionOptionsArbitrary({ positions: [, 'rope'] } as never), 'positions[0]');
     refused(() => attentionOptionsArbitrary({ precision: 'bfloat16' } as never), 'precision');
     refused(() => attentionOptionsArbitrary({ maxSink: 0 } as never), 'maxSink');
     refused(() => attentionOptionsArbitrary({ withWeights: 'yes' } as never), 'withWeights');

@@ -52,14 +52,19 @@ export function knownParameters<T extends object>(parameters: T, known: readonly
   return parameters;
 }
 
-/** Returns `value` when it is absent or one of `allowed`; otherwise throws INVALID_ARGUMENT naming `field`. */
-export function oneOfOrAbsent<T>(value: T | undefined, allowed: readonly T[], field: string): T | undefined {
-  if (value === undefined || allowed.includes(value)) return value;
-  throw new AttentionError('INVALID_ARGUMENT', `${field} must be ${allowed.map((a) => describeValue(a)).join(', ')} or absent, got ${describeValue(value)}`, {
+/** Returns `value` when it is one of `allowed`; otherwise throws INVALID_ARGUMENT naming `field`. */
+export function oneOf<T>(value: T, allowed: readonly T[], field: string): T {
+  if (allowed.includes(value)) return value;
+  throw new AttentionError('INVALID_ARGUMENT', `${field} must be one of ${allowed.map((a) => describeValue(a)).join(', ')}, got ${describeValue(value)}`, {
     field,
     expected: allowed.map(String).join(' | '),
     actual: describeValue(value),
   });
+}
+
+/** {@link oneOf}, or absent (undefined). */
+export function oneOfOrAbsent<T>(value: T | undefined, allowed: readonly T[], field: string): T | undefined {
+  return value === undefined ? undefined : oneOf(value, allowed, field);
 }
 
 /** Returns `value` when it is an array; otherwise throws INVALID_ARGUMENT naming `field`. */
