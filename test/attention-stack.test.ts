@@ -241,6 +241,15 @@ describe('bad stack options and corrupt stack snapshots', () => {
     const whole = restoreAttentionStack(stack.snapshot(), { withWeights: true });
     expect(forward(restored, [0, 1])).toEqual(forward(whole, [0, 1]));
     expect(restored.layer(1).push([1, 1])[0]!.weights).toHaveLength(1);
+    // Restored onto the model's stack: each layer shares its engine's options (no copy of the weights).
+    const model = createAttentionStack({ layers });
+    const onto = restoreAttentionStack(state, model);
+    expect([0, 1].map((i) => onto.layer(i).options === model.layer(i).options)).toEqual([true, true]);
+    expect(forward(onto, [0, 1])).toEqual(forward(restoreAttentionStack(state, { layers }), [0, 1]));
+    expect(() => restoreAttentionStack(state, createAttentionStack({ layers: [...layers].reverse() }))).toThrow(
+      expect.objectContaining({ code: 'INVALID_OPTION', details: { field: 'weights' } }),
+    );
+    expect(() => restoreAttentionStack(state, createAttentionStack({ layers: [layers[0]!] }))).toThrow(expect.objectContaining({ code: 'INVALID_OPTION', details: { field: 'layers' } }));
     // The layers given in the wrong order are each another layer's weights: refused, naming the layer.
     expect(() => restoreAttentionStack(state, { layers: [...layers].reverse() })).toThrow(
       expect.objectContaining({ code: 'INVALID_OPTION', details: { field: 'weights' }, message: expect.stringMatching(/^snapshot \(layers\.0\): the weights given are not the ones/) }),

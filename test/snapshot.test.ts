@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { AttentionError, createAttention, restoreAttention } from '../src/index.js';
+import { AttentionError, createAttention, pushEach, restoreAttention } from '../src/index.js';
 import type { Attention, AttentionOptions, AttentionStep, RunOptions } from '../src/index.js';
 import { decodeSafetensors, encodeSafetensors } from '../src/cache/safetensors.js';
 import { caseArbitrary, tokensArbitrary } from './support/engine-arbitraries.js';
@@ -173,6 +173,39 @@ describe('snapshot and restore', () => {
     expect(() => restoreAttention(state, { ...options, heads: 4 })).toThrow(expect.objectContaining({ code: 'INVALID_OPTION' }));
   });
 
+  it("restored onto a model's engine, a session shares the model's options and weights (no copy), continues bit for bit, and joins its forks in pushEach", () => {
+    // From a bug hunt building decoders: a restored session was an engine of its own, so it could
+    // not join the model's batch, and every restore copied the weights again.
+    const w = (rows: number, cols: number, k: number) => Array.from({ length: rows * cols }, (_, i) => Math.sin(i * k + 1));
+    const model = (k: number, extra: Partial<AttentionOptions> = {}) =>
+      createAttention({ dim: 8, heads: 2, kvHeads: 1, positions: 'rope', window: 4, lookahead: 1, weights: { wq: w(8, 8, k), wk: w(4, 8, k + 1), wv: w(4, 8, k + 2), wo: w(8, 8, k + 3) }, ...extra });
+    for (const precision of ['float32', 'float64'] as const) {
+      const base = model(1, { precision });
+      const session = base.fork();
+      const xs = Array.from({ length: 7 }, (_, t) => w(1, 8, t + 11));
+      session.pushMany(xs.slice(0, 5));
+      for (const bytes of [session.snapshot({ weights: false }), session.snapshot()]) {
+        const back = restoreAttention(bytes, base);
+        expect(back.options).toBe(base.options);
+        const twin = session.fork();
+        const other = base.fork();
+        other.push(xs[0]!);
+        const together = pushEach([back, other], [xs[5]!, xs[6]!]);
+        expect(together[0]).toEqual(twin.push(xs[5]!));
+        expect(plainSteps(back.flush())).toEqual(plainSteps(twin.flush()));
+      }
+      // Another model of the same shapes, or of other options, is refused; so is a disposed model.
+      const state = session.snapshot({ weights: false });
+      expect(() => restoreAttention(state, model(2, { precision }))).toThrow(expect.objectContaining({ code: 'INVALID_OPTION', details: { field: 'weights' } }));
+      expect(() => restoreAttention(session.snapshot(), model(2, { precision }))).toThrow(expect.objectContaining({ code: 'INVALID_OPTION', details: { field: 'weights.wq' } }));
+      expect(() => restoreAttention(state, model(1, { precision, window: 5 }))).toThrow(expect.objectContaining({ code: 'INVALID_OPTION', details: { field: 'window' } }));
+      expect(() => restoreAttention(state, createAttention({ dim: 8, heads: 2, precision }))).toThrow(expect.objectContaining({ code: 'INVALID_OPTION', details: { field: 'weights' } }));
+      const gone = model(1, { precision });
+      gone.dispose();
+      expect(() => restoreAttention(state, gone)).toThrow(expect.objectContaining({ code: 'DISPOSED', details: { field: 'model' } }));
+    }
+  });
+
   it("refuses a state saved without its weights restored with another model's, of the same shapes, by the weights' fingerprint", () => {
     // From a bug hunt building decoders: such a restore went on silently with the wrong model.
     const w = (rows: number, cols: number, k: number) => Array.from({ length: rows * cols }, (_, i) => Math.sin(i * k + 1));
@@ -226,6 +259,9 @@ describe('snapshot and restore', () => {
     expect(restoreAttention(bytes, { dim: 4, window: 8 }).length).toBe(0);
   });
 });
+
+/** Steps as plain numbers, so that toEqual compares every bit. */
+const plainSteps = (steps: AttentionStep[]) => steps.map((s) => ({ index: s.index, output: Array.from(s.output) }));
 
 describe('hostile snapshots get an AttentionError, never a crash, hang or giant allocation', () => {
   const valid = (() => {

@@ -16,7 +16,11 @@ import { READABLE_SNAPSHOT_VERSIONS, restoreState } from './snapshot-state.js';
  *   {@link RunOptions} (no `dim`), the rest taken from the file. Either way their `kernels`,
  *   `threads` and `withWeights`, when given, choose how the restored engine runs and what its
  *   steps carry. Without options the engine runs on the default kernels, with the snapshot's
- *   `withWeights`.
+ *   `withWeights`. Or a live engine of the model (`model`): the snapshot must agree with its
+ *   options as above (its weights by their fingerprint when it was saved without them), and the
+ *   restored engine shares them, as a fork would: no copy of the weights is made, it runs as the
+ *   model does (kernels, pool, withWeights), and it goes through {@link pushEach} with the
+ *   model's forks, so that a server restores a session straight into its batch.
  * @throws AttentionError CORRUPT_SNAPSHOT for malformed or inconsistent bytes,
  *   UNSUPPORTED_SNAPSHOT for another format or version, INVALID_OPTION when `options` are invalid
  *   or disagree with the snapshot.
@@ -27,12 +31,27 @@ import { READABLE_SNAPSHOT_VERSIONS, restoreState } from './snapshot-state.js';
  * attn.push([1, 2, 3, 4]);
  * const resumed = restoreAttention(attn.snapshot());
  * resumed.push([0, 1, 0, 1]); // as attn.push would
+ *
+ * // A session of a model, saved without the weights and restored onto the model's engine.
+ * const model = createAttention({ dim: 2, weights: { wq: [1, 0, 0, 1], wk: [1, 0, 0, 1], wv: [0, 1, 1, 0] } });
+ * const session = model.fork();
+ * session.push([1, 2]);
+ * const back = restoreAttention(session.snapshot({ weights: false }), model);
+ * console.log(back.options === model.options); // true: the same weights, no copy
  * ```
  */
-export function restoreAttention(bytes: Uint8Array, options?: AttentionOptions | RunOptions): Attention {
+export function restoreAttention(bytes: Uint8Array, options?: AttentionOptions | RunOptions | Attention): Attention {
+  const model = options instanceof AttentionEngine ? liveModel(options) : null;
   const { tensors, metadata } = decodeSafetensors(bytes);
   assertFormat(metadata, 'attnstream.attention');
-  return new AttentionEngine(restoreState(tensors, metadata, '', options));
+  if (model !== null) return new AttentionEngine(restoreState(tensors, metadata, '', undefined, model.options), model);
+  return new AttentionEngine(restoreState(tensors, metadata, '', options as AttentionOptions | RunOptions | undefined));
+}
+
+/** `model`, refused (DISPOSED) once disposed: its weights' copy may be gone. */
+export function liveModel(model: AttentionEngine): AttentionEngine {
+  if (model.disposed) throw new AttentionError('DISPOSED', 'restore: the model engine given was disposed', { field: 'model' });
+  return model;
 }
 
 /** Throws UNSUPPORTED_SNAPSHOT unless the metadata names `format` at this version. */

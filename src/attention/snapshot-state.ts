@@ -190,6 +190,7 @@ export function restoreState(
   metadata: Readonly<Record<string, string>>,
   prefix: string,
   expected?: AttentionOptions | RunOptions,
+  model: ResolvedOptions | null = null,
 ): EngineState {
   const where = prefix === '' ? '' : ` (${prefix.slice(0, -1)})`;
   const fail = (message: string): never => {
@@ -217,7 +218,7 @@ export function restoreState(
   if (marked !== undefined && marked !== 'external' && marked !== 'none') fail(`weights metadata must be "external" or "none" when present, got ${JSON.stringify(marked)}`);
   if (marked !== undefined && Object.keys(weights).length > 0) fail(`weights metadata says "${marked}" but the file holds weight tensors`);
   const external = marked === 'external' ? marked : undefined;
-  if (external !== undefined && guard?.weights == null) {
+  if (external !== undefined && model === null && guard?.weights == null) {
     throw new AttentionError(
       'INVALID_OPTION',
       `snapshot${where} was saved without its weights (snapshot({ weights: false })): restore it with the engine's options, weights included`,
@@ -225,7 +226,29 @@ export function restoreState(
     );
   }
   let o: ResolvedOptions;
-  if (external !== undefined) {
+  if (model !== null) {
+    // Restored onto a model's engine: the file must be a session of that model, and the engine
+    // takes the model's options as they are (its weights, kernels, pool and withWeights).
+    const fingerprint = metadata[`${prefix}weights_fingerprint`];
+    if (external !== undefined && model.weights === null) {
+      throw new AttentionError('INVALID_OPTION', `snapshot${where} was saved without its weights, and the model has none (seed mode)`, { field: 'weights' });
+    }
+    if (external !== undefined && fingerprint !== undefined && fingerprint !== weightsFingerprint(model)) {
+      throw new AttentionError('INVALID_OPTION', `snapshot${where}: the model's weights are not the ones it was taken with (fingerprint ${weightsFingerprint(model)}, the snapshot's ${JSON.stringify(fingerprint)})`, {
+        field: 'weights',
+      });
+    }
+    let own: ResolvedOptions;
+    try {
+      // Saved without them, the weights are the model's (checked by the fingerprint above): the
+      // rest of the options are checked as those of an engine whose caller projects.
+      own = resolveOptions({ ...(stored as AttentionOptions), ...(external !== undefined ? { weights: {} } : Object.keys(weights).length > 0 || marked === 'none' ? { weights: weights as never } : {}) });
+    } catch (e) {
+      return fail(`stored options are invalid: ${(e as Error).message}`);
+    }
+    assertAgrees(own, model, external === undefined);
+    o = model;
+  } else if (external !== undefined) {
     try {
       o = resolveOptions({ ...(stored as AttentionOptions), weights: (expected as AttentionOptions).weights! });
     } catch (e) {
@@ -412,15 +435,17 @@ function runChoices(expected: AttentionOptions | RunOptions, only: boolean): Run
 
 const STRUCTURAL = ['dim', 'heads', 'kvHeads', 'headDim', 'scale', 'scoreCap', 'precision', 'positions', 'ropeBase', 'ropePositions', 'ropeDim', 'ropeStyle', 'window', 'sinks', 'retain', 'lookahead', 'blockSize', 'cacheDtype'] as const;
 
-function assertAgrees(stored: ResolvedOptions, expected: ResolvedOptions): void {
+/** Refuses `expected` (INVALID_OPTION naming the option) where it disagrees with `stored`; the weights too unless told not to. */
+function assertAgrees(stored: ResolvedOptions, expected: ResolvedOptions, weightsToo = true): void {
   const refuse = (field: string, message: string): never => {
     throw new AttentionError('INVALID_OPTION', message, { field });
   };
-  // The weights first: a seed-mode file restored with weights would otherwise be told apart only by its scale.
-  if ((stored.weights === null) !== (expected.weights === null)) {
+  // The weights first: a seed-mode file restored with weights would otherwise be told apart only by
+  // its scale. (A file saved without them has its weights told apart by their fingerprint.)
+  if (weightsToo && (stored.weights === null) !== (expected.weights === null)) {
     refuse('weights', `options ${expected.weights === null ? 'give no weights' : 'give weights'} but the snapshot was taken ${stored.weights === null ? 'in seed mode, without' : 'with weights'}`);
   }
-  if (stored.weights !== null && expected.weights !== null) {
+  if (weightsToo && stored.weights !== null && expected.weights !== null) {
     for (const name of WEIGHT_NAMES) {
       const mine = stored.weights[name];
       const theirs = expected.weights[name];
