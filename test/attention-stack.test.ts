@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { AttentionError, createAttention, createAttentionStack, restoreAttentionStack } from '../src/index.js';
 import type { AttentionOptions, AttentionStack } from '../src/index.js';
+import { decodeSafetensors, encodeSafetensors } from '../src/cache/safetensors.js';
 import { configArbitrary, tokensArbitrary } from './support/engine-arbitraries.js';
 
 /** A toy forward pass: each layer's output (dim numbers, thanks to wo or seed mode) feeds the next. */
@@ -250,6 +251,18 @@ describe('bad stack options and corrupt stack snapshots', () => {
       expect.objectContaining({ code: 'INVALID_OPTION', details: { field: 'weights' } }),
     );
     expect(() => restoreAttentionStack(state, createAttentionStack({ layers: [layers[0]!] }))).toThrow(expect.objectContaining({ code: 'INVALID_OPTION', details: { field: 'layers' } }));
+    // Refused at layer 1, it leaves no hold on layer 0's weights (found by a review: they outlived
+    // the model's dispose), and a corrupt layer count is the file's fault whatever it is restored onto.
+    const half = createAttentionStack({ layers: [layers[0]!, layers[0]!] });
+    expect(() => restoreAttentionStack(state, half)).toThrow(expect.objectContaining({ code: 'INVALID_OPTION', details: { field: 'weights' } }));
+    half.dispose();
+    expect(() => half.layer(0).options.weights!.wq).toThrow(expect.objectContaining({ code: 'DISPOSED' }));
+    const { tensors, metadata } = decodeSafetensors(state);
+    for (const layerCount of [undefined, '2.0', '0']) {
+      const edited = encodeSafetensors(Object.fromEntries(tensors), { ...metadata, ...(layerCount === undefined ? { layers: undefined as never } : { layers: layerCount }) });
+      expect(() => restoreAttentionStack(edited, model), String(layerCount)).toThrow(expect.objectContaining({ code: 'CORRUPT_SNAPSHOT', details: { field: 'layers' } }));
+    }
+    expect(() => restoreAttentionStack(state, model.layer(0) as never)).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT', details: { field: 'model' } }));
     // The layers given in the wrong order are each another layer's weights: refused, naming the layer.
     expect(() => restoreAttentionStack(state, { layers: [...layers].reverse() })).toThrow(
       expect.objectContaining({ code: 'INVALID_OPTION', details: { field: 'weights' }, message: expect.stringMatching(/^snapshot \(layers\.0\): the weights given are not the ones/) }),

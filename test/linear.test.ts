@@ -70,8 +70,10 @@ describe('createLinear: y = W·x + b (torch.nn.Linear) on the projection kernel'
       const byRow = down.applyMany([hidden.subarray(0, 3), hidden.subarray(3, 6)]);
       expect(down.applyMany(hidden)).toEqual(byRow);
       expect(down.applyMany(Float64Array.from(hidden))).toEqual(byRow);
-      expect(() => down.applyMany(new Float32Array(4))).toThrow(expect.objectContaining({ code: 'DIMENSION_MISMATCH', details: { field: 'xs', expected: 3, actual: 4 } }));
+      expect(() => down.applyMany(new Float32Array(4))).toThrow(expect.objectContaining({ code: 'DIMENSION_MISMATCH', details: { field: 'xs', expected: 'a multiple of 3', actual: 4 } }));
       expect(() => down.applyMany(Float32Array.of(1, 2, 3, 4, NaN, 6))).toThrow(expect.objectContaining({ code: 'NON_FINITE', details: expect.objectContaining({ token: 1, element: 1 }) }));
+      down.dispose();
+      expect(() => down.applyMany(new Float32Array(4))).toThrow(expect.objectContaining({ code: 'DISPOSED' }));
     }
   });
 

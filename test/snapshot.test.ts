@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { AttentionError, createAttention, pushEach, restoreAttention } from '../src/index.js';
+import { AttentionError, createAttention, createAttentionStack, pushEach, restoreAttention } from '../src/index.js';
 import type { Attention, AttentionOptions, AttentionStep, RunOptions } from '../src/index.js';
 import { decodeSafetensors, encodeSafetensors } from '../src/cache/safetensors.js';
 import { caseArbitrary, tokensArbitrary } from './support/engine-arbitraries.js';
@@ -199,10 +199,16 @@ describe('snapshot and restore', () => {
       expect(() => restoreAttention(state, model(2, { precision }))).toThrow(expect.objectContaining({ code: 'INVALID_OPTION', details: { field: 'weights' } }));
       expect(() => restoreAttention(session.snapshot(), model(2, { precision }))).toThrow(expect.objectContaining({ code: 'INVALID_OPTION', details: { field: 'weights.wq' } }));
       expect(() => restoreAttention(state, model(1, { precision, window: 5 }))).toThrow(expect.objectContaining({ code: 'INVALID_OPTION', details: { field: 'window' } }));
-      expect(() => restoreAttention(state, createAttention({ dim: 8, heads: 2, precision }))).toThrow(expect.objectContaining({ code: 'INVALID_OPTION', details: { field: 'weights' } }));
+      // A seed-mode model (no weights at all) differs from the session's in its head layout first.
+      expect(() => restoreAttention(state, createAttention({ dim: 8, heads: 2, precision }))).toThrow(expect.objectContaining({ code: 'INVALID_OPTION', details: { field: 'kvHeads' } }));
       const gone = model(1, { precision });
       gone.dispose();
       expect(() => restoreAttention(state, gone)).toThrow(expect.objectContaining({ code: 'DISPOSED', details: { field: 'model' } }));
+      // A model of other options is told apart by them before its weights (found by a review).
+      expect(() => restoreAttention(state, createAttention({ dim: 16, heads: 2, weights: { wq: w(16, 16, 1), wk: w(16, 16, 2), wv: w(16, 16, 3) }, precision }))).toThrow(
+        expect.objectContaining({ code: 'INVALID_OPTION', details: { field: 'dim' } }),
+      );
+      expect(() => restoreAttention(state, createAttentionStack({ layers: 1, dim: 8 }) as never)).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT', details: { field: 'model' } }));
     }
   });
 
@@ -218,8 +224,15 @@ describe('snapshot and restore', () => {
       expect(() => restoreAttention(state, { ...model(2), precision })).toThrow(
         expect.objectContaining({ code: 'INVALID_OPTION', details: { field: 'weights' }, message: expect.stringContaining('not the ones it was taken with') }),
       );
-      // The model's own weights, given afresh, are taken.
+      // The model's own weights, given afresh, are taken, −0 given as +0 too (as a JSON round trip
+      // gives them; found by a review, the fingerprint told them apart).
       expect(restoreAttention(state, { ...model(1), precision }).length).toBe(2);
+      const signed = model(1);
+      const wq = (signed.weights!.wq as number[]).slice();
+      wq[0] = -0;
+      const zeroed = createAttention({ ...signed, weights: { ...signed.weights!, wq }, precision });
+      zeroed.push(w(1, 8, 7));
+      expect(restoreAttention(zeroed.snapshot({ weights: false }), { ...signed, weights: { ...signed.weights!, wq: wq.map((v) => (v === 0 ? 0 : v)) }, precision }).length).toBe(1);
       // A file from before fingerprints were recorded has none: its weights go unchecked.
       const { tensors, metadata } = decodeSafetensors(state);
       const { weights_fingerprint: _, ...older } = metadata;

@@ -111,7 +111,8 @@ export interface Attention {
    * The whole engine (options, weights, cached keys and values, stream position) as a safetensors
    * file; {@link restoreAttention} continues it bit for bit. See docs/snapshots.md for the layout.
    * With `{ weights: false }` the weights are left out (a session's state without the model's
-   * static weights, a small fraction of the bytes): restoring it then needs the options with them.
+   * static weights, a small fraction of the bytes): restoring it then needs the options with
+   * them, or an engine of the model to restore it onto ({@link restoreAttention}).
    */
   snapshot(options?: SnapshotOptions): Uint8Array;
   /** Calls `listener` synchronously on every cache event; returns the function that stops it. */
@@ -132,7 +133,7 @@ interface HeldPrompt {
  * One token into each of several engines at once: `xs[i]` into `engines[i]`, as
  * `engines[i].push(xs[i])` would (the same numbers, bit for bit), for engines that share one
  * engine's options and weights: forks of it (a beam search's beams, a stack's layer across
- * `stack.fork()`s). The tokens' q, k and v
+ * `stack.fork()`s) and engines restored onto it (`restoreAttention(bytes, engine)`). The tokens' q, k and v
  * projections run as one matrix product, and their output projections as another, so the weights
  * are read once for all of them instead of once per engine: what batched decoding saves when a
  * layer's weights outgrow the CPU's caches. All or nothing: a refused token (bad input, an
@@ -365,7 +366,7 @@ export class AttentionEngine implements Attention {
     // Array.from, not forEach: a hole in the list is read as undefined (and refused), not skipped.
     Array.from(engines).forEach((engine, i) => {
       if (!(engine instanceof AttentionEngine) || !(first instanceof AttentionEngine) || engine.options !== first.options) {
-        throw new AttentionError('INVALID_ARGUMENT', `${operation}: engine ${i} is not a fork of engine 0 (the engines must share one engine's options and weights: fork them from it)`, {
+        throw new AttentionError('INVALID_ARGUMENT', `${operation}: engine ${i} is not a fork of engine 0 (the engines must share one engine's options and weights: fork them from it, or restore them onto it)`, {
           field: 'engines',
           element: i,
         });

@@ -160,9 +160,13 @@ class LinearLayer implements Linear {
   }
 
   applyMany(xs: readonly Vector[] | Float32Array | Float64Array, out?: Float32Array): Float32Array {
-    if (!(xs instanceof Float32Array || xs instanceof Float64Array)) return this.run(xs, out, 'applyMany');
+    if (!(xs instanceof Float32Array || xs instanceof Float64Array) || this.isDisposed) return this.run(xs as readonly Vector[], out, 'applyMany');
     if (xs.length % this.cols !== 0) {
-      throw new AttentionError('DIMENSION_MISMATCH', `applyMany: ${xs.length} numbers are not whole rows of ${this.cols}`, { field: 'xs', expected: this.cols, actual: xs.length });
+      throw new AttentionError('DIMENSION_MISMATCH', `applyMany: ${xs.length} numbers are not whole rows of ${this.cols}`, {
+        field: 'xs',
+        expected: `a multiple of ${this.cols}`,
+        actual: xs.length,
+      });
     }
     const rows = Array.from({ length: xs.length / this.cols }, (_, t) => xs.subarray(t * this.cols, (t + 1) * this.cols));
     return this.run(rows, out, 'applyMany');

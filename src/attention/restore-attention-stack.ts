@@ -6,6 +6,7 @@ import type { AttentionStack, AttentionStackOptions } from './create-attention-s
 import type { RunOptions } from './options.js';
 import { assertFormat, liveModel } from './restore-attention.js';
 import { restoreState } from './snapshot-state.js';
+import type { EngineState } from './snapshot-state.js';
 
 /** Hard cap on layers read from a file, so a corrupt count cannot make the reader loop for long. */
 const MAX_LAYERS = 4096;
@@ -21,8 +22,10 @@ const MAX_LAYERS = 4096;
  *   layer restored onto its engine as {@link restoreAttention} does, sharing its weights (no copy)
  *   and going through {@link pushEach} with its forks' layers.
  * @throws AttentionError CORRUPT_SNAPSHOT or UNSUPPORTED_SNAPSHOT as {@link restoreAttention}, and
- *   CORRUPT_SNAPSHOT when the layers disagree on their length; INVALID_OPTION when `options` are
- *   invalid or disagree with the snapshot.
+ *   CORRUPT_SNAPSHOT when the layers disagree on their length; INVALID_OPTION when `options` (or
+ *   the model's) are invalid or disagree with the snapshot; DISPOSED (`field: "model"`) when a
+ *   layer of the model was disposed, INVALID_ARGUMENT for one engine given as the model. A
+ *   refusal leaves nothing behind: no layer restored, no hold on the model's weights.
  * @example
  * ```ts
  * import { createAttentionStack, restoreAttentionStack } from 'attnstream';
@@ -34,40 +37,36 @@ const MAX_LAYERS = 4096;
  * ```
  */
 export function restoreAttentionStack(bytes: Uint8Array, options?: AttentionStackOptions | RunOptions | AttentionStack): AttentionStack {
-  if (options instanceof EngineStack) return restoreOnto(bytes, options);
-  const guarded = options !== undefined && options !== null && typeof options === 'object' && 'layers' in options;
+  if (options instanceof AttentionEngine) {
+    throw new AttentionError('INVALID_ARGUMENT', "restoreAttentionStack: the model given is one engine; restore onto the model's stack, or an engine's snapshot with restoreAttention", { field: 'model' });
+  }
+  const model = options instanceof EngineStack ? Array.from({ length: options.depth }, (_, i) => liveModel(options.layer(i) as AttentionEngine)) : null;
+  const guarded = model === null && options !== undefined && options !== null && typeof options === 'object' && 'layers' in options;
   const expected = guarded ? layerOptions(options as AttentionStackOptions) : null;
   const { tensors, metadata } = decodeSafetensors(bytes);
   assertFormat(metadata, 'attnstream.stack');
-  const layers = Number(metadata['layers']);
-  if (!Number.isInteger(layers) || layers < 1 || layers > MAX_LAYERS) {
+  const layers = /^[1-9][0-9]*$/.test(metadata['layers'] ?? '') ? Number(metadata['layers']) : NaN;
+  if (!(layers <= MAX_LAYERS)) {
     throw new AttentionError('CORRUPT_SNAPSHOT', `snapshot: layers metadata must be an integer from 1 to ${MAX_LAYERS}, got ${String(metadata['layers'])}`, { field: 'layers' });
   }
-  if (expected !== null && expected.length !== layers) {
-    throw new AttentionError('INVALID_OPTION', `option layers is ${expected.length} but the snapshot was taken with ${layers}`, { field: 'layers' });
+  const given = model?.length ?? expected?.length;
+  if (given !== undefined && given !== layers) {
+    throw new AttentionError('INVALID_OPTION', `${model !== null ? 'the model has' : 'option layers is'} ${given}${model !== null ? ' layers' : ''} but the snapshot was taken with ${layers}`, { field: 'layers' });
   }
-  const engines = Array.from(
-    { length: layers },
-    (_, i) => new AttentionEngine(restoreState(tensors, metadata, `layers.${i}.`, expected === null ? (options as RunOptions | undefined) : expected[i])),
-  );
-  return alignedStack(engines);
-}
-
-/** A stack restored onto `model`'s layers, each layer as {@link restoreAttention} onto an engine. */
-function restoreOnto(bytes: Uint8Array, model: EngineStack): AttentionStack {
-  const layers = Array.from({ length: model.depth }, (_, i) => liveModel(model.layer(i) as AttentionEngine));
-  const { tensors, metadata } = decodeSafetensors(bytes);
-  assertFormat(metadata, 'attnstream.stack');
-  if (metadata['layers'] !== String(layers.length)) {
-    throw new AttentionError('INVALID_OPTION', `the model has ${layers.length} layers but the snapshot was taken with ${String(metadata['layers'])}`, { field: 'layers' });
+  // Every layer's state first, so that a refusal half-way leaves nothing behind: no cache, and no
+  // hold on a model's weights.
+  const states: EngineState[] = [];
+  try {
+    for (let i = 0; i < layers; i++) {
+      const prefix = `layers.${i}.`;
+      states.push(model !== null ? restoreState(tensors, metadata, prefix, undefined, model[i]!.options) : restoreState(tensors, metadata, prefix, expected === null ? (options as RunOptions | undefined) : expected[i]));
+    }
+    if (states.some((state) => state.cache.length !== states[0]!.cache.length)) {
+      throw new AttentionError('CORRUPT_SNAPSHOT', `snapshot: layers disagree on their length (${states.map((state) => state.cache.length).join(', ')})`, { field: 'layers' });
+    }
+  } catch (error) {
+    for (const state of states) state.cache.dispose();
+    throw error;
   }
-  return alignedStack(layers.map((layer, i) => new AttentionEngine(restoreState(tensors, metadata, `layers.${i}.`, undefined, layer.options), layer)));
-}
-
-/** The stack of `engines`, refused (CORRUPT_SNAPSHOT) when the file's layers disagree on their length. */
-function alignedStack(engines: AttentionEngine[]): AttentionStack {
-  if (engines.some((e) => e.length !== engines[0]!.length)) {
-    throw new AttentionError('CORRUPT_SNAPSHOT', `snapshot: layers disagree on their length (${engines.map((e) => e.length).join(', ')})`, { field: 'layers' });
-  }
-  return new EngineStack(engines);
+  return new EngineStack(states.map((state, i) => new AttentionEngine(state, model?.[i] ?? null)));
 }

@@ -1,6 +1,7 @@
 import { decodeSafetensors } from '../cache/safetensors.js';
 import { AttentionError } from '../errors.js';
 import { AttentionEngine } from './create-attention.js';
+import { EngineStack } from './create-attention-stack.js';
 import type { Attention } from './create-attention.js';
 import type { AttentionOptions, RunOptions } from './options.js';
 import { READABLE_SNAPSHOT_VERSIONS, restoreState } from './snapshot-state.js';
@@ -22,8 +23,9 @@ import { READABLE_SNAPSHOT_VERSIONS, restoreState } from './snapshot-state.js';
  *   model does (kernels, pool, withWeights), and it goes through {@link pushEach} with the
  *   model's forks, so that a server restores a session straight into its batch.
  * @throws AttentionError CORRUPT_SNAPSHOT for malformed or inconsistent bytes,
- *   UNSUPPORTED_SNAPSHOT for another format or version, INVALID_OPTION when `options` are invalid
- *   or disagree with the snapshot.
+ *   UNSUPPORTED_SNAPSHOT for another format or version, INVALID_OPTION when `options` (or the
+ *   model's) are invalid or disagree with the snapshot; DISPOSED (`field: "model"`) for a disposed
+ *   model, INVALID_ARGUMENT for a stack given as the model.
  * @example
  * ```ts
  * import { createAttention, restoreAttention } from 'attnstream';
@@ -41,6 +43,9 @@ import { READABLE_SNAPSHOT_VERSIONS, restoreState } from './snapshot-state.js';
  * ```
  */
 export function restoreAttention(bytes: Uint8Array, options?: AttentionOptions | RunOptions | Attention): Attention {
+  if (options instanceof EngineStack) {
+    throw new AttentionError('INVALID_ARGUMENT', "restoreAttention: the model given is a stack; a stack's snapshot is restored by restoreAttentionStack, and an engine's onto one of the stack's layers", { field: 'model' });
+  }
   const model = options instanceof AttentionEngine ? liveModel(options) : null;
   const { tensors, metadata } = decodeSafetensors(bytes);
   assertFormat(metadata, 'attnstream.attention');

@@ -229,6 +229,15 @@ export function restoreState(
   if (model !== null) {
     // Restored onto a model's engine: the file must be a session of that model, and the engine
     // takes the model's options as they are (its weights, kernels, pool and withWeights).
+    let own: ResolvedOptions;
+    try {
+      // Saved without them, the weights are the model's (checked by their fingerprint below): the
+      // rest of the options are checked as those of an engine whose caller projects.
+      own = resolveOptions({ ...(stored as AttentionOptions), ...(external !== undefined ? { weights: {} } : Object.keys(weights).length > 0 || marked === 'none' ? { weights: weights as never } : {}) });
+    } catch (e) {
+      return fail(`stored options are invalid: ${(e as Error).message}`);
+    }
+    assertAgrees(own, model, external === undefined);
     const fingerprint = metadata[`${prefix}weights_fingerprint`];
     if (external !== undefined && model.weights === null) {
       throw new AttentionError('INVALID_OPTION', `snapshot${where} was saved without its weights, and the model has none (seed mode)`, { field: 'weights' });
@@ -238,15 +247,6 @@ export function restoreState(
         field: 'weights',
       });
     }
-    let own: ResolvedOptions;
-    try {
-      // Saved without them, the weights are the model's (checked by the fingerprint above): the
-      // rest of the options are checked as those of an engine whose caller projects.
-      own = resolveOptions({ ...(stored as AttentionOptions), ...(external !== undefined ? { weights: {} } : Object.keys(weights).length > 0 || marked === 'none' ? { weights: weights as never } : {}) });
-    } catch (e) {
-      return fail(`stored options are invalid: ${(e as Error).message}`);
-    }
-    assertAgrees(own, model, external === undefined);
     o = model;
   } else if (external !== undefined) {
     try {

@@ -34,7 +34,8 @@ export function weightsFingerprint(o: ResolvedOptions): string {
     const count = Math.min(SAMPLES, w.length);
     for (let s = 0; s < count; s++) {
       const entry = count === 1 ? 0 : Math.round((s * (w.length - 1)) / (count - 1));
-      for (let k = 0; k < perEntry; k++) mix(words[entry * perEntry + k]!);
+      // −0 and +0 are one weight (the full check compares them equal; a JSON round trip loses the sign).
+      for (let k = 0; k < perEntry; k++) mix(w[entry] === 0 ? 0 : words[entry * perEntry + k]!);
     }
   }
   const fingerprint = a.toString(16).padStart(8, '0') + b.toString(16).padStart(8, '0');
