@@ -251,4 +251,10 @@ describe('checkIncremental', () => {
     expect(mismatch.expected).toEqual(counterexample.inputs![0]);
     expect(counterexample.inputs![0]!.some((v) => v !== 0)).toBe(true);
   });
+
+  it('passes a correct engine on inputs among float32\'s subnormals (magnitudes 1e-40 and 1e-44), where roundings err by a spacing, not a fraction', () => {
+    // Found by a bug hunt: the bounds were relative only, so the engine failed every seed there
+    // (x = -1e-45 is stored as -1.4e-45, float32's smallest subnormal).
+    for (const magnitude of [1e-40, 1e-44]) checkIncremental(createAttention, { seed: 1, numRuns: 200, sequence: { magnitude } });
+  });
 });

@@ -57,6 +57,12 @@ const ROUNDINGS = 16;
 export const UNIT_ROUNDOFF = { float32: 2 ** -24, float64: 2 ** -53 } as const;
 
 /**
+ * The spacing of each precision's subnormals: below its smallest normal number a rounding errs by
+ * up to half of it however small the number, not by a fraction of the number.
+ */
+const SUBNORMAL_SPACING = { float32: 2 ** -149, float64: 2 ** -1074 } as const;
+
+/**
  * Bounds for each of `reference` (steps with positions and weights, as `traceReference` returns
  * them), for an implementation storing in `options.precision` and allowed `tolerance` besides;
  * `sides` is 2 when both compared results are the implementation's own. `logWeights` (per step,
@@ -91,6 +97,9 @@ export function errorBounds(
   const q = tokens.map((x) => (wq === null ? x : multiply(wq, x, heads * headDim, bq)));
   const k = tokens.map((x) => (wk === null ? x : multiply(wk, x, kvHeads * headDim, bk)));
   const v = tokens.map((x) => (wv === null ? x : multiply(wv, x, kvHeads * headDim, bv)));
+  // Absolute error from roundings among subnormals (inputs near 1e-40 in float32): each stored or
+  // computed number may be off by half a spacing, carried through wv's rows to the values.
+  const wvRows = w === undefined ? 1 : largestRowSum(Float64Array.from(w.wv, Math.abs), kvHeads * headDim, dim);
   // The values themselves, signed, for the hull.
   const values = xs.map((x) => (w === undefined ? Float64Array.from(x) : multiply(w.wv, x, kvHeads * headDim, w.bv)));
 
@@ -98,6 +107,7 @@ export function errorBounds(
     const i = step.index;
     const attended = Array.from(step.positions!);
     const base = sides * (tolerance + ROUNDINGS * u * (attended.length + headDim + dim));
+    const underflow = sides * ROUNDINGS * SUBNORMAL_SPACING[o.precision] * (attended.length + headDim + dim) * (1 + wvRows);
     // An angle p·f is off by about u·p; indices and ranks alike stay below i + the newest key.
     const rope = o.positions === 'rope' ? i + attended.at(-1)! : 0;
     const weightChange: Float64Array[] = [];
@@ -142,22 +152,23 @@ export function errorBounds(
           low[e] = Math.min(low[e]!, value);
           high[e] = Math.max(high[e]!, value);
         });
-        headBound[e]! += base * largest[e]!;
+        headBound[e]! += base * largest[e]! + underflow;
       }
     }
-    if (w?.wo === undefined) return { output: headBound, low, high, margin: largest.map((m) => base * m), weightChange, weightTotal, weightTotalChange, base };
+    if (w?.wo === undefined) return { output: headBound, low, high, margin: largest.map((m) => base * m + underflow), weightChange, weightTotal, weightTotalChange, base };
     // wo mixes head elements linearly, so bounds add up through |wo| (multiply gets absolute values
     // only), plus the rounding of wo itself; the box [low, high] maps to centre ± radius.
     const output = multiply(wo!, headBound, dim);
     const scaleOfOutput = multiply(wo!, largest, dim, bo);
-    for (let r = 0; r < dim; r++) output[r]! += base * scaleOfOutput[r]!;
+    for (let r = 0; r < dim; r++) output[r]! += base * scaleOfOutput[r]! + underflow;
     const centre = multiply(w.wo, low.map((l, e) => (l + high[e]!) / 2), dim, w.bo);
     const radius = multiply(wo!, low.map((l, e) => (high[e]! - l) / 2), dim);
+    const radiusOfUnderflow = multiply(wo!, new Float64Array(heads * headDim).fill(underflow), dim);
     return {
       output,
       low: centre.map((m, r) => m - radius[r]!),
       high: centre.map((m, r) => m + radius[r]!),
-      margin: scaleOfOutput.map((m) => base * m),
+      margin: scaleOfOutput.map((m, r) => base * m + underflow + radiusOfUnderflow[r]!),
       weightChange,
       weightTotal,
       weightTotalChange,
@@ -198,4 +209,15 @@ function norm(a: Float64Array, offset: number, length: number): number {
   let s = 0;
   for (let c = 0; c < length; c++) s += a[offset + c]! * a[offset + c]!;
   return Math.sqrt(s);
+}
+
+/** The largest Σ_c |m[r, c]| over the rows of an absolute matrix `rows × cols`. */
+function largestRowSum(m: Float64Array, rows: number, cols: number): number {
+  let largest = 0;
+  for (let r = 0; r < rows; r++) {
+    let sum = 0;
+    for (let c = 0; c < cols; c++) sum += m[r * cols + c]!;
+    largest = Math.max(largest, sum);
+  }
+  return largest;
 }
