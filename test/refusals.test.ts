@@ -335,6 +335,26 @@ describe('refusals', () => {
     }
   });
 
+  it('a key that RoPE rotates past the largest number is refused, not cached as Infinity (which made the snapshot unreadable)', () => {
+    // Found by the rollback fuzzer: a rotated pair grows by up to √2, and a capped score (or a −∞
+    // one, under look-ahead) let the push through with an infinite key in the cache.
+    const cases: [AttentionOptions, number[][], number[]][] = [
+      [{ dim: 2, precision: 'float64', positions: 'rope', scoreCap: 5 }, [[1, 1]], [1.7e308, 1.7e308]],
+      [{ dim: 2, positions: 'rope', lookahead: 1, blockSize: 2 }, [[1, -1]], [3e38, 3e38]],
+      [{ dim: 2, positions: 'rope', lookahead: 1, blockSize: 2, cacheDtype: 'int8' }, [[1, -1]], [3e38, 3e38]],
+      [{ dim: 2, positions: 'rope', kernels: 'js', scoreCap: 5 }, [[1, -1]], [3e38, 3e38]],
+    ];
+    for (const [options, before, huge] of cases) {
+      const attn = createAttention(options);
+      before.forEach((x) => attn.push(x));
+      const saved = attn.snapshot();
+      expect(() => attn.push(huge), JSON.stringify(options)).toThrow(expect.objectContaining({ code: 'NON_FINITE', details: expect.objectContaining({ field: 'rotated key', token: 1 }) }));
+      expect(attn.snapshot()).toEqual(saved);
+      const twin = restoreAttention(attn.snapshot());
+      expect(attn.push([0.5, 0.25])).toEqual(twin.push([0.5, 0.25]));
+    }
+  });
+
   it('a flush refused for a score overflow changes nothing: the outputs before the overflowing one still wait', () => {
     const attn = createAttention({ dim: 2, lookahead: 2, precision: 'float64' });
     attn.pushMany([[0.1, 0.2], [0.3, 0.1], [1e200, 0]]);

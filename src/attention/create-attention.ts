@@ -666,6 +666,10 @@ export class AttentionEngine implements Attention {
     if (o.invFreq !== null) {
       const interleaved = o.ropeStyle === 'interleaved';
       for (let g = 0; g < o.kvHeads; g++) ropeRotate(this.k, g * o.headDim, t, o.invFreq, interleaved);
+      // A rotated pair can grow by up to √2: a key near the type's largest overflows, and one
+      // cached as Infinity would refuse every later step (a capped score or a −∞ one lets this
+      // step through) and make the snapshot unreadable.
+      assertFinite(this.k, o.kvHeads * o.headDim, 'rotated key', t, this.finite);
     }
     const emittedBefore = this.emitted;
     // Inside a prompt (appendHeld), the prompt holds the cache and takes everything back itself.
