@@ -133,8 +133,8 @@ interface HeldPrompt {
  * One token into each of several engines at once: `xs[i]` into `engines[i]`, as
  * `engines[i].push(xs[i])` would (the same numbers, bit for bit), for engines that share one
  * engine's options and weights: forks of it (a beam search's beams, a stack's layer across
- * `stack.fork()`s) and engines restored onto it (`restoreAttention(bytes, engine)`). The tokens' q, k and v
- * projections run as one matrix product, and their output projections as another, so the weights
+ * `stack.fork()`s) and engines restored onto it (`restoreAttention(bytes, engine)`). The tokens'
+ * q, k and v projections run as one matrix product, and their output projections as another, so the weights
  * are read once for all of them instead of once per engine: what batched decoding saves when a
  * layer's weights outgrow the CPU's caches. All or nothing: a refused token (bad input, an
  * overflowing score in any engine) leaves every engine as it was, with no events sent.
@@ -504,7 +504,7 @@ export class AttentionEngine implements Attention {
     const steps: AttentionStep[] = [];
     const emittedBefore = this.emitted;
     // Room for every step this call can emit: the tokens pending before it (lookahead) and its own.
-    const deferred = !o.projectsOutput ? null : { rows: new Float64Array((t0 + n - emittedBefore) * qw), count: 0 };
+    const deferred = o.projectsOutput ? { rows: new Float64Array((t0 + n - emittedBefore) * qw), count: 0 } : null;
     this.deferredHeads = deferred;
     // Until the prompt is in, a window releases nothing and listeners hear nothing, so a score
     // that overflows part-way can take the whole prompt back out and leave no trace.

@@ -88,8 +88,9 @@ export interface EngineState {
  *
  * Metadata: `options` (JSON, without weights), `length`, `emitted`; `weights: "external"` when the
  * weights were left out (`withWeights` false), so that a restore must be given them, with
- * `weights_fingerprint` to tell them from another model's; `weights: "none"` when the engine holds weights without a matrix (its caller projects, no wo), which the
- * tensors alone would read as seed mode.
+ * `weights_fingerprint` to tell them from another model's; `weights: "none"` when the engine holds
+ * weights without a matrix (its caller projects, no wo), which the tensors alone would read as
+ * seed mode.
  */
 export function stateTensors(
   state: EngineState,
@@ -238,15 +239,10 @@ export function restoreState(
       return fail(`stored options are invalid: ${(e as Error).message}`);
     }
     assertAgrees(own, model, external === undefined);
-    const fingerprint = metadata[`${prefix}weights_fingerprint`];
     if (external !== undefined && model.weights === null) {
       throw new AttentionError('INVALID_OPTION', `snapshot${where} was saved without its weights, and the model has none (seed mode)`, { field: 'weights' });
     }
-    if (external !== undefined && fingerprint !== undefined && fingerprint !== weightsFingerprint(model)) {
-      throw new AttentionError('INVALID_OPTION', `snapshot${where}: the model's weights are not the ones it was taken with (fingerprint ${weightsFingerprint(model)}, the snapshot's ${JSON.stringify(fingerprint)})`, {
-        field: 'weights',
-      });
-    }
+    if (external !== undefined) assertFingerprint(metadata[`${prefix}weights_fingerprint`], model, `snapshot${where}: the model's weights`);
     o = model;
   } else if (external !== undefined) {
     try {
@@ -254,15 +250,7 @@ export function restoreState(
     } catch (e) {
       throw new AttentionError('INVALID_OPTION', `snapshot${where}: the weights given do not fit its stored options: ${(e as Error).message}`, { field: 'weights' });
     }
-    // Files written before fingerprints were recorded have none: their weights go unchecked.
-    const fingerprint = metadata[`${prefix}weights_fingerprint`];
-    if (fingerprint !== undefined && fingerprint !== weightsFingerprint(o)) {
-      throw new AttentionError(
-        'INVALID_OPTION',
-        `snapshot${where}: the weights given are not the ones it was taken with (fingerprint ${weightsFingerprint(o)}, the snapshot's ${JSON.stringify(fingerprint)}): restore a session with its own model's weights`,
-        { field: 'weights' },
-      );
-    }
+    assertFingerprint(metadata[`${prefix}weights_fingerprint`], o, `snapshot${where}: the weights given`);
   } else {
     try {
       // "none": weights without a matrix (the caller projects, no wo), which no tensor shows.
@@ -434,6 +422,20 @@ function runChoices(expected: AttentionOptions | RunOptions, only: boolean): Run
 }
 
 const STRUCTURAL = ['dim', 'heads', 'kvHeads', 'headDim', 'scale', 'scoreCap', 'precision', 'positions', 'ropeBase', 'ropePositions', 'ropeDim', 'ropeStyle', 'window', 'sinks', 'retain', 'lookahead', 'blockSize', 'cacheDtype'] as const;
+
+/**
+ * Refuses weights (INVALID_OPTION, field weights) whose fingerprint is not the one a snapshot
+ * saved without them recorded: another model's, of the same shapes. Files written before
+ * fingerprints were recorded have none, and their weights go unchecked.
+ */
+function assertFingerprint(recorded: string | undefined, o: ResolvedOptions, whose: string): void {
+  if (recorded === undefined || recorded === weightsFingerprint(o)) return;
+  throw new AttentionError(
+    'INVALID_OPTION',
+    `${whose} are not the ones it was taken with (fingerprint ${weightsFingerprint(o)}, the snapshot's ${JSON.stringify(recorded)}): restore a session with its own model's weights`,
+    { field: 'weights' },
+  );
+}
 
 /** Refuses `expected` (INVALID_OPTION naming the option) where it disagrees with `stored`; the weights too unless told not to. */
 function assertAgrees(stored: ResolvedOptions, expected: ResolvedOptions, weightsToo = true): void {
