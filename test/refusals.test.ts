@@ -352,6 +352,20 @@ describe('refusals', () => {
       expect(attn.snapshot()).toEqual(saved);
       const twin = restoreAttention(attn.snapshot());
       expect(attn.push([0.5, 0.25])).toEqual(twin.push([0.5, 0.25]));
+      // The batch twin refuses what the engine refuses (found by a review).
+      expect(() => batchAttention([...before, huge], options)).toThrow(expect.objectContaining({ code: 'NON_FINITE', details: expect.objectContaining({ field: 'rotated key', token: 1 }) }));
+    }
+    // A query RoPE rotates past float32's range is taken on every kernel (found by a review: the
+    // WebAssembly kernels' float32 copy of it was Infinity, and the step refused): such a step runs
+    // in TypeScript, within float32 of kernels 'js'. Under look-ahead it would have stuck the stream.
+    for (const lookahead of [0, 1]) {
+      const run = (kernels: 'auto' | 'js') => {
+        const attn = createAttention({ dim: 2, heads: 1, positions: 'rope', kernels, lookahead, weights: {} });
+        return [attn.pushQKV([1, 1], [1, 1], [1, 1]), attn.pushQKV([3e38, 3e38], [1e-3, 1e-3], [1, 1]), attn.pushQKV([1, 1], [1, 1], [1, 1]), attn.flush()].flat();
+      };
+      const [wasm, js] = [run('auto'), run('js')];
+      expect(wasm.map((s) => s.index)).toEqual(js.map((s) => s.index));
+      wasm.forEach((s, n) => s.output.forEach((v, r) => expect(Math.abs(v - js[n]!.output[r]!)).toBeLessThanOrEqual(1e-5 * (1 + Math.abs(v)))));
     }
   });
 

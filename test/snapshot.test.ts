@@ -92,6 +92,13 @@ describe('snapshot and restore', () => {
     // int8 keys quantized unrotated cannot be rotated exactly: refused, not guessed at.
     const int8 = new Uint8Array(readFileSync(new URL('./fixtures/snapshots/snapshot-v1-rope-cache-int8.safetensors', import.meta.url)));
     expect(() => restoreAttention(int8)).toThrow(expect.objectContaining({ code: 'UNSUPPORTED_SNAPSHOT', message: expect.stringContaining("RoPE 'cache'") }));
+    // An unrotated key that its rotation overflows is refused, as a push refuses it (found by a
+    // review: restored, it cached Infinity, refusing every later step).
+    const keys = tensors.get('keys')!;
+    const huge = Float32Array.from(keys.data);
+    huge.fill(3e38, huge.length - 8);
+    const overflowing = encodeSafetensors({ ...Object.fromEntries(tensors), keys: { ...keys, data: huge } }, metadata);
+    expect(() => restoreAttention(overflowing)).toThrow(expect.objectContaining({ code: 'CORRUPT_SNAPSHOT', message: expect.stringContaining('overflows when rotated') }));
   });
 
   it('restores from a Node Buffer (readFileSync gives views into a pooled buffer) as from a plain copy', () => {

@@ -43,6 +43,13 @@ export function batchAttention(xs: readonly Vector[], options: AttentionOptions)
     assertFinite(q[i]!, heads * headDim, 'projected query', i);
     assertFinite(k[i]!, kvHeads * headDim, 'projected key', i);
     assertFinite(v[i]!, kvHeads * headDim, 'projected value', i);
+    if (o.invFreq !== null) {
+      // The key as the engine caches it, rotated by its stream index in the engine's precision:
+      // one that overflows there is refused, as a push refuses it.
+      const key = new o.Float(kvHeads * headDim);
+      for (let g = 0; g < kvHeads; g++) key.set(rotated(o, k[i]!, g * headDim, i), g * headDim);
+      assertFinite(key, kvHeads * headDim, 'rotated key', i);
+    }
   }
   const steps: AttentionStep[] = [];
   for (let i = 0; i < n; i++) {

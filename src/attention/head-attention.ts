@@ -14,6 +14,7 @@ import type { WasmArena } from '../kernels/wasm/wasm-arena.js';
 import { sinkRank } from './attended-keys.js';
 import type { AttendedKeys } from './attended-keys.js';
 import type { ResolvedOptions } from './options.js';
+import { withinFloat32 } from './vector.js';
 
 /**
  * The head outputs of one query: every head's scores over the keys it attends, their softmax and
@@ -98,6 +99,9 @@ export class HeadAttention {
     else {
       for (let h = 0; h < heads; h++) {
         const qSink = this.rotateQuery(qSource, qOffset + h * headDim, i, rank);
+        // A rotated pair grows by up to √2: past float32's range the kernels' float32 copy of the
+        // query would be Infinity (and the step refused), so such a rare step runs in TypeScript.
+        if (!withinFloat32(this.qHead) || !withinFloat32(qSink)) return false;
         if (rank !== i) job.setSinkQuery(h, qSink, 0);
         job.setQuery(h, this.qHead, 0);
       }

@@ -325,6 +325,18 @@ export function restoreState(
   const oldest = oldestAttendable(o, emitted);
   for (let p = 0; p < Math.min(o.sinks, length); p++) if (!held.has(p)) fail(`sink position ${p} is missing`);
   for (let p = oldest; p < length; p++) if (!held.has(p)) fail(`position ${p} is needed but missing`);
+  if (unrotatedKeys) {
+    // A version-1 file stored these keys unrotated: one its rotation overflows would, cached, refuse
+    // every later step, so it is refused here as a push refuses it (every key is float: see above).
+    const row = new o.Float(headDim);
+    for (let t = 0; t < T; t++) {
+      for (let g = 0; g < kvHeads; g++) {
+        row.set(keys.subarray(t * kvWidth + g * headDim, t * kvWidth + (g + 1) * headDim));
+        ropeRotate(row, 0, positions[t]!, o.invFreq!, o.ropeStyle === 'interleaved');
+        if (!row.every(Number.isFinite)) fail(`the key of position ${positions[t]} overflows when rotated (a version-1 file stored it unrotated)`);
+      }
+    }
+  }
   const cache = new PagedKVCache({ kvHeads, headDim, queryWidth: queries === null ? 0 : qWidth, blockSize, Float: o.Float, int8, arena: kernelArena(o) });
   const blocks = new Map<number, KVBlock>();
   const blockOf = (b: number): KVBlock => blocks.get(b) ?? blocks.set(b, cache.restoreBlock(b)).get(b)!;

@@ -114,7 +114,7 @@ export function readVector(
 const FLOAT32_OVERFLOW = 2 ** 128 - 2 ** 103;
 
 /** Whether every entry of a finite row is one float32 stores as a finite number. */
-function withinFloat32(row: FloatArray): boolean {
+export function withinFloat32(row: FloatArray): boolean {
   for (let i = 0; i < row.length; i++) if (Math.abs(row[i]!) >= FLOAT32_OVERFLOW) return false;
   return true;
 }

@@ -256,5 +256,12 @@ describe('checkIncremental', () => {
     // Found by a bug hunt: the bounds were relative only, so the engine failed every seed there
     // (x = -1e-45 is stored as -1.4e-45, float32's smallest subnormal).
     for (const magnitude of [1e-40, 1e-44]) checkIncremental(createAttention, { seed: 1, numRuns: 200, sequence: { magnitude } });
+    // And the allowance stays a check there (found by a review: a first, looser one let ×0 pass at
+    // 1e-44): outputs doubled are caught at both, outputs off by 1e-3 at 1e-40.
+    const float32 = { optionsArbitrary: attentionOptionsArbitrary({ precision: 'float32', biases: false }), seed: 1 };
+    for (const magnitude of [1e-40, 1e-44]) {
+      expect(verificationFailure(() => checkIncremental(altered((s) => ({ ...s, output: s.output.map((v) => 2 * v) })), { ...float32, sequence: { magnitude } })).mismatch.kind).toBe('output');
+    }
+    expect(verificationFailure(() => checkIncremental(noisy(1e-3), { ...float32, sequence: { magnitude: 1e-40 } })).mismatch.kind).toBe('output');
   });
 });

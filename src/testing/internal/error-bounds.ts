@@ -107,7 +107,9 @@ export function errorBounds(
     const i = step.index;
     const attended = Array.from(step.positions!);
     const base = sides * (tolerance + ROUNDINGS * u * (attended.length + headDim + dim));
-    const underflow = sides * ROUNDINGS * SUBNORMAL_SPACING[o.precision] * (attended.length + headDim + dim) * (1 + wvRows);
+    // Each rounding there errs by at most half a spacing: the stored input, carried through wv's
+    // rows, the projection's and the weighted sum's additions; twice that, for slack.
+    const underflow = sides * SUBNORMAL_SPACING[o.precision] * (wvRows + dim + headDim + attended.length);
     // An angle p·f is off by about u·p; indices and ranks alike stay below i + the newest key.
     const rope = o.positions === 'rope' ? i + attended.at(-1)! : 0;
     const weightChange: Float64Array[] = [];
