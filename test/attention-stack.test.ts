@@ -275,7 +275,8 @@ describe('bad stack options and corrupt stack snapshots', () => {
       expect.objectContaining({ code: 'INVALID_OPTION', message: 'option layers is 3 but the snapshot was taken with 2' }),
     );
     expect(() => restoreAttentionStack(bytes, { layers: 2, dim: 2 })).toThrow(
-      expect.objectContaining({ code: 'INVALID_OPTION', message: 'option window is Infinity but the snapshot was taken with 4' }),
+      // The message names the layer that disagrees.
+      expect.objectContaining({ code: 'INVALID_OPTION', message: 'snapshot (layers.1): option window is Infinity but the snapshot was taken with 4' }),
     );
     expect(restoreAttentionStack(bytes, { layers: [{ dim: 2 }, { dim: 2, window: 4 }] }).depth).toBe(2);
   });

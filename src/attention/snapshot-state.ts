@@ -238,7 +238,7 @@ export function restoreState(
     } catch (e) {
       return fail(`stored options are invalid: ${(e as Error).message}`);
     }
-    assertAgrees(own, model, external === undefined);
+    assertAgrees(own, model, where, external === undefined);
     if (external !== undefined && model.weights === null) {
       throw new AttentionError('INVALID_OPTION', `snapshot${where} was saved without its weights, and the model has none (seed mode)`, { field: 'weights' });
     }
@@ -260,7 +260,7 @@ export function restoreState(
       return fail(`stored options are invalid: ${(e as Error).message}`);
     }
   }
-  if (guard !== null) assertAgrees(o, guard);
+  if (guard !== null) assertAgrees(o, guard, where);
   if (Object.keys(choices).length > 0) {
     // How to run and what to report are the caller's to choose: they do not change the numbers.
     o = resolveOptions({
@@ -449,10 +449,13 @@ function assertFingerprint(recorded: string | undefined, o: ResolvedOptions, who
   );
 }
 
-/** Refuses `expected` (INVALID_OPTION naming the option) where it disagrees with `stored`; the weights too unless told not to. */
-function assertAgrees(stored: ResolvedOptions, expected: ResolvedOptions, weightsToo = true): void {
+/**
+ * Refuses `expected` (INVALID_OPTION naming the option, and the layer of a stack, `where`) where it
+ * disagrees with `stored`; the weights too unless told not to.
+ */
+function assertAgrees(stored: ResolvedOptions, expected: ResolvedOptions, where: string, weightsToo = true): void {
   const refuse = (field: string, message: string): never => {
-    throw new AttentionError('INVALID_OPTION', message, { field });
+    throw new AttentionError('INVALID_OPTION', where === '' ? message : `snapshot${where}: ${message}`, { field });
   };
   // The weights first: a seed-mode file restored with weights would otherwise be told apart only by
   // its scale. (A file saved without them has its weights told apart by their fingerprint.)
@@ -471,7 +474,7 @@ function assertAgrees(stored: ResolvedOptions, expected: ResolvedOptions, weight
   }
   for (const key of STRUCTURAL) {
     if (stored[key] !== expected[key]) {
-      throw new AttentionError('INVALID_OPTION', `option ${key} is ${String(expected[key])} but the snapshot was taken with ${String(stored[key])}`, { field: key });
+      refuse(key, `option ${key} is ${String(expected[key])} but the snapshot was taken with ${String(stored[key])}`);
     }
   }
   // The rotation speeds given as such (ropeFrequencies): a base or ropeDim that differs was named above.
