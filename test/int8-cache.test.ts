@@ -208,6 +208,27 @@ describe('int8 cache (keys per channel, values per token)', () => {
     expect(difference).toBeGreaterThan(bound(1)); // the kept keys alone would not bound it
   });
 
+  it("a float32 engine's entry at float32's largest dequantizes finite: its scale is rounded down, not up past 127·s = Infinity", () => {
+    // Found by a fuzzer: fround(FLT_MAX / 127)·127 passes FLT_MAX, so the output was a made-up
+    // -Infinity, and a block dequantized by a truncate cached an infinite key (unreadable snapshot).
+    const FLT_MAX = 3.4028234663852886e38;
+    for (const kernels of ['auto', 'js'] as const) {
+      // A cap keeps the score FLT_MAX² (past float32, which the WebAssembly kernels sum in) a score.
+      const [step] = createAttention({ dim: 1, cacheDtype: 'int8', kernels, scoreCap: 5 }).push([-FLT_MAX]);
+      expect(step!.output[0]).toBeLessThan(0);
+      expect(Math.abs(step!.output[0]! + FLT_MAX)).toBeLessThanOrEqual(FLT_MAX / 254);
+      const attn = createAttention({ dim: 1, cacheDtype: 'int8', blockSize: 3, kernels, scoreCap: 5, lookahead: 1 });
+      for (const x of [-FLT_MAX, 1, 1]) attn.push([x]);
+      attn.truncate(1);
+      attn.push([0]);
+      for (const x of [1, 1]) attn.push([x]);
+      const twin = restoreAttention(attn.snapshot(), { kernels });
+      const [mine, theirs] = [attn.push([0.5]), twin.push([0.5])];
+      expect(mine[0]!.output.every(Number.isFinite)).toBe(true);
+      expect(mine).toEqual(theirs);
+    }
+  });
+
   it("refuses a float cacheDtype that is not the engine's precision", () => {
     expect(() => createAttention({ dim: 2, cacheDtype: 'float64' })).toThrow(expect.objectContaining({ code: 'INVALID_OPTION' }));
   });

@@ -6,6 +6,23 @@ import type { FloatArray } from './float-array.js';
  */
 export const INT8_MAX_MAGNITUDE = 127 * 3.4028234663852886e38;
 
+/** float32's largest finite number. */
+const FLOAT32_MAX = 3.4028234663852886e38;
+const bits = new Float32Array(1);
+const word = new Uint32Array(bits.buffer);
+
+/**
+ * `max / 127` as float32, rounded down where rounding to nearest would make `127·s` pass float32's
+ * largest number although `max` is within it: dequantized in float32, 127·s would be Infinity.
+ */
+function int8Scale(max: number): number {
+  const s = Math.fround(max / 127);
+  if (max > FLOAT32_MAX || s * 127 <= FLOAT32_MAX) return s;
+  bits[0] = s;
+  word[0]! -= 1;
+  return bits[0]!;
+}
+
 /**
  * `q[qOffset : qOffset+n] = round(x / s)` with one scale `s = max|x| / 127` for the whole row,
  * stored as float32 in `scales[scaleIndex]` (0 for an all-zero row). The round trip
@@ -22,7 +39,7 @@ export function quantizeRowInt8(
 ): void {
   let max = 0;
   for (let c = 0; c < n; c++) max = Math.max(max, Math.abs(x[xOffset + c]!));
-  const s = Math.fround(max / 127);
+  const s = int8Scale(max);
   scales[scaleIndex] = s;
   const inv = s === 0 ? 0 : 1 / s;
   for (let c = 0; c < n; c++) q[qOffset + c] = clamp(Math.round(x[xOffset + c]! * inv));
@@ -44,7 +61,7 @@ export function quantizeColumnsInt8(
   for (let c = 0; c < cols; c++) {
     let max = 0;
     for (let r = 0; r < rows; r++) max = Math.max(max, Math.abs(x[offset + r * cols + c]!));
-    scales[scaleOffset + c] = Math.fround(max / 127);
+    scales[scaleOffset + c] = int8Scale(max);
   }
   for (let r = 0; r < rows; r++) {
     for (let c = 0; c < cols; c++) {
