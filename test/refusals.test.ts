@@ -369,6 +369,29 @@ describe('refusals', () => {
     }
   });
 
+  it("under RoPE 'cache' positions the batch twin turns the same angles as the engine, so they agree on what overflows", () => {
+    // Found by a fuzzer: the twin turned a window key and the query by their ranks, the engine by
+    // their stream indices (the same relative angle), so near a double's largest one overflowed.
+    const base = { dim: 2, precision: 'float64', positions: 'rope', ropePositions: 'cache', window: 2 } as const;
+    const q = [1.797e308 * (1.001 * Math.cos(2)), 1.797e308 * (-1.001 * Math.sin(2))];
+    const cases: [AttentionOptions, number[][]][] = [
+      [{ ...base, weights: { wq: [1e-309, 0, 0, 1e-309], wk: [1, 0, 0, 1], wv: [1, 0, 0, 1] } }, [[1, 0], [0, 1], [1.31e308, 1.31e308]]],
+      [{ ...base, weights: { wq: [1, 0, 0, 1], wk: [1e-309, 0, 0, 1e-309], wv: [1, 0, 0, 1] } }, [[1, 0], [0, 1], q]],
+    ];
+    for (const [options, xs] of cases) {
+      const attempt = (run: () => unknown) => {
+        try {
+          return JSON.stringify(run());
+        } catch (e) {
+          return (e as AttentionError).code;
+        }
+      };
+      const engine = createAttention(options);
+      const pushed = attempt(() => [...engine.pushMany(xs), ...engine.flush()].map((s) => Array.from(s.output)));
+      expect(attempt(() => batchAttention(xs, options).map((s) => Array.from(s.output)))).toBe(pushed);
+    }
+  });
+
   it('a flush refused for a score overflow changes nothing: the outputs before the overflowing one still wait', () => {
     const attn = createAttention({ dim: 2, lookahead: 2, precision: 'float64' });
     attn.pushMany([[0.1, 0.2], [0.3, 0.1], [1e200, 0]]);

@@ -60,9 +60,14 @@ export function batchAttention(xs: readonly Vector[], options: AttentionOptions)
     const weights: FloatArray[] = [];
     for (let h = 0; h < heads; h++) {
       const g = Math.floor(h / (heads / kvHeads));
-      const scores = attended.map((j, rank) => {
-        const qi = rotated(o, q[i]!, h * headDim, o.ropePositions === 'cache' ? attended.indexOf(i) : i);
-        const kj = rotated(o, k[j]!, g * headDim, o.ropePositions === 'cache' ? rank : j);
+      const scores = attended.map((j) => {
+        // RoPE 'cache' positions rotate by the rank among the attended keys. Only the relative angle
+        // counts, so a window key and the query turn by their stream indices (both ranks are those
+        // shifted alike) and only a sink's score turns the query by its rank, as the engine does:
+        // the same angles, so the same roundings decide an overflow at the edge of the range.
+        const windowed = o.ropePositions !== 'cache' || i - o.window < j;
+        const qi = rotated(o, q[i]!, h * headDim, windowed ? i : attended.indexOf(i));
+        const kj = rotated(o, k[j]!, g * headDim, j);
         let s = 0;
         for (let c = 0; c < headDim; c++) s += qi[c]! * kj[c]!;
         const bias = o.slopes === null ? 0 : -o.slopes[h]! * Math.abs(i - j);
