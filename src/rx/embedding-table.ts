@@ -230,7 +230,7 @@ export class EmbeddingTable {
       return this.row(token);
     }
     if (typeof token !== 'string') {
-      throw new AttentionError('INVALID_ARGUMENT', `${where}: expected a word or a row index, got ${token === null ? 'null' : typeof token}`, { field: 'token', ...at });
+      throw new AttentionError('INVALID_ARGUMENT', `${where}: expected a word or a row index, got ${describeValue(token)}`, { field: 'token', ...at, actual: describeValue(token) });
     }
     const r = this.rows.get(this.key(token));
     if (r !== undefined) return this.row(r);

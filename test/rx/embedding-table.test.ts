@@ -106,6 +106,8 @@ describe('EmbeddingTable: matching rules', () => {
     const table = EmbeddingTable.fromArrays(words, rows);
     expectRefusal(() => table.lookup(1.5), 'INVALID_ARGUMENT', { field: 'token', actual: 1.5 });
     expectRefusal(() => table.lookup(null as unknown as string), 'INVALID_ARGUMENT', { field: 'token' }, /got null/);
+    // With actual, as errors.md lists (found by a docs audit: it was missing).
+    expectRefusal(() => table.lookup(true as unknown as string), 'INVALID_ARGUMENT', { field: 'token', actual: 'true (a boolean)' }, /got true \(a boolean\)/);
   });
 
   it('every lookup returns a fresh array: writing into it changes neither the table nor the fallback', () => {
