@@ -34,6 +34,8 @@ export function batchAttention(xs: readonly Vector[], options: AttentionOptions)
   const q: FloatArray[] = [];
   const k: FloatArray[] = [];
   const v: FloatArray[] = [];
+  // Each key rotated once, by its stream index (the engine caches it so; without RoPE, as is).
+  const rotatedKeys: Float64Array[] = [];
   const x = new Float64Array(o.dim);
   for (let i = 0; i < n; i++) {
     readVector(xs[i]!, o.dim, x, 0, 'x', i, undefined, o.precision === 'float32');
@@ -43,13 +45,11 @@ export function batchAttention(xs: readonly Vector[], options: AttentionOptions)
     assertFinite(q[i]!, heads * headDim, 'projected query', i);
     assertFinite(k[i]!, kvHeads * headDim, 'projected key', i);
     assertFinite(v[i]!, kvHeads * headDim, 'projected value', i);
-    if (o.invFreq !== null) {
-      // The key as the engine caches it, rotated by its stream index in the engine's precision:
-      // one that overflows there is refused, as a push refuses it.
-      const key = new o.Float(kvHeads * headDim);
-      for (let g = 0; g < kvHeads; g++) key.set(rotated(o, k[i]!, g * headDim, i), g * headDim);
-      assertFinite(key, kvHeads * headDim, 'rotated key', i);
-    }
+    const key = new Float64Array(kvHeads * headDim);
+    for (let g = 0; g < kvHeads; g++) key.set(rotated(o, k[i]!, g * headDim, i), g * headDim);
+    // In the engine's precision a key whose rotation overflows is refused, as a push refuses it.
+    if (o.invFreq !== null) assertFinite(o.Float.from(key), kvHeads * headDim, 'rotated key', i);
+    rotatedKeys.push(key);
   }
   const steps: AttentionStep[] = [];
   for (let i = 0; i < n; i++) {
@@ -60,16 +60,17 @@ export function batchAttention(xs: readonly Vector[], options: AttentionOptions)
     const weights: FloatArray[] = [];
     for (let h = 0; h < heads; h++) {
       const g = Math.floor(h / (heads / kvHeads));
+      // RoPE 'cache' positions rotate by the rank among the attended keys. Only the relative angle
+      // counts, so a window key and the query turn by their stream indices (both ranks are those
+      // shifted alike) and only a sink's score turns the query by its rank, as the engine does: the
+      // same angles, so the same roundings decide an overflow at the edge of the range.
+      const qWindow = rotated(o, q[i]!, h * headDim, i);
+      const qSink = o.ropePositions === 'cache' ? rotated(o, q[i]!, h * headDim, attended.indexOf(i)) : qWindow;
       const scores = attended.map((j) => {
-        // RoPE 'cache' positions rotate by the rank among the attended keys. Only the relative angle
-        // counts, so a window key and the query turn by their stream indices (both ranks are those
-        // shifted alike) and only a sink's score turns the query by its rank, as the engine does:
-        // the same angles, so the same roundings decide an overflow at the edge of the range.
-        const windowed = o.ropePositions !== 'cache' || i - o.window < j;
-        const qi = rotated(o, q[i]!, h * headDim, windowed ? i : attended.indexOf(i));
-        const kj = rotated(o, k[j]!, g * headDim, j);
+        const qi = i - o.window < j ? qWindow : qSink;
+        const kj = rotatedKeys[j]!;
         let s = 0;
-        for (let c = 0; c < headDim; c++) s += qi[c]! * kj[c]!;
+        for (let c = 0; c < headDim; c++) s += qi[c]! * kj[g * headDim + c]!;
         const bias = o.slopes === null ? 0 : -o.slopes[h]! * Math.abs(i - j);
         const score = s * o.scale + bias;
         return o.scoreCap === null ? score : o.scoreCap * Math.tanh(score / o.scoreCap);
