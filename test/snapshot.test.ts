@@ -152,6 +152,18 @@ describe('snapshot and restore', () => {
     expect(refusal({ dim: 2, weights })).toBeNull();
   });
 
+  it('names the precision, not a weight, when a float32 session is restored with float64 options', () => {
+    const weights = { wq: [0.1, 0, 0, 1], wk: [1, 0, 0, 1], wv: [0, 1, 1, 0] };
+    const session = createAttention({ dim: 2, weights });
+    session.push([1, 2]);
+    const model = createAttention({ dim: 2, weights, precision: 'float64' });
+    for (const restore of [() => restoreAttention(session.snapshot(), { dim: 2, weights, precision: 'float64' }), () => restoreAttention(session.snapshot(), model)]) {
+      expect(restore).toThrow(
+        expect.objectContaining({ code: 'INVALID_OPTION', message: 'option precision is float64 but the snapshot was taken with float32', details: { field: 'precision' } }),
+      );
+    }
+  });
+
   it('refuses invalid options of the caller with INVALID_OPTION, not as a corrupt file', () => {
     const bytes = createAttention({ dim: 2 }).snapshot();
     for (const options of [{ dim: 2, kernels: 'js', threads: {} }, { dim: 2, windw: 3 }, { dim: 0 }] as unknown as AttentionOptions[]) {

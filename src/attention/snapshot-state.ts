@@ -462,20 +462,25 @@ function assertAgrees(stored: ResolvedOptions, expected: ResolvedOptions, where:
   if (weightsToo && (stored.weights === null) !== (expected.weights === null)) {
     refuse('weights', `options ${expected.weights === null ? 'give no weights' : 'give weights'} but the snapshot was taken ${stored.weights === null ? 'in seed mode, without' : 'with weights'}`);
   }
-  if (weightsToo && stored.weights !== null && expected.weights !== null) {
-    for (const name of WEIGHT_NAMES) {
-      const mine = stored.weights[name];
-      const theirs = expected.weights[name];
-      if ((mine === null) !== (theirs === null)) refuse(`weights.${name}`, `option weights.${name} is ${theirs === null ? 'absent' : 'given'} but the snapshot was taken ${mine === null ? 'without' : 'with'} it`);
-      if (mine === null || theirs === null) continue;
-      const differs = mine.findIndex((v, i) => v !== theirs[i]);
-      if (differs >= 0) refuse(`weights.${name}`, `option weights.${name} differs from the snapshot's at element ${differs}: ${theirs[differs]} against ${mine[differs]}`);
-    }
+  const bothWeights = weightsToo && stored.weights !== null && expected.weights !== null;
+  for (const name of bothWeights ? WEIGHT_NAMES : []) {
+    const mine = stored.weights![name];
+    const theirs = expected.weights![name];
+    if ((mine === null) !== (theirs === null)) refuse(`weights.${name}`, `option weights.${name} is ${theirs === null ? 'absent' : 'given'} but the snapshot was taken ${mine === null ? 'without' : 'with'} it`);
   }
   for (const key of STRUCTURAL) {
     if (stored[key] !== expected[key]) {
       refuse(key, `option ${key} is ${String(expected[key])} but the snapshot was taken with ${String(stored[key])}`);
     }
+  }
+  // Their numbers after the shapes and the precision: float32 weights against the same given as
+  // float64 differ in their roundings, and the precision is what the caller got wrong.
+  for (const name of bothWeights ? WEIGHT_NAMES : []) {
+    const mine = stored.weights![name];
+    const theirs = expected.weights![name];
+    if (mine === null || theirs === null) continue;
+    const differs = mine.findIndex((v, i) => v !== theirs[i]);
+    if (differs >= 0) refuse(`weights.${name}`, `option weights.${name} differs from the snapshot's at element ${differs}: ${theirs[differs]} against ${mine[differs]}`);
   }
   // The rotation speeds given as such (ropeFrequencies): a base or ropeDim that differs was named above.
   const differs = stored.invFreq?.findIndex((f, m) => f !== expected.invFreq?.[m]) ?? -1;
