@@ -49,4 +49,19 @@ describe.runIf(existsSync(`${root}dist/index.js`))('the built package, through i
     const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: root, encoding: 'utf8' });
     expect(JSON.parse(out)).toEqual([[3, 4], 'function', 'function', 'function']);
   });
+
+  // Node 20.19+ and 22.12+ load an ES module from require() (process.features.require_module);
+  // the exports' "default" condition is what lets CommonJS reach them.
+  it.runIf((process.features as { require_module?: boolean }).require_module === true)('CommonJS require() reaches every subpath', () => {
+    const script = `
+      const { createAttention } = require('attnstream');
+      const { attend } = require('attnstream/rx');
+      const { checkIncremental } = require('attnstream/testing');
+      const { createThreadPool } = require('attnstream/threads');
+      const [step] = createAttention({ dim: 2 }).push([3, 4]);
+      console.log(JSON.stringify([Array.from(step.output), typeof attend, typeof checkIncremental, typeof createThreadPool]));
+    `;
+    const out = execFileSync(process.execPath, ['--input-type=commonjs', '--no-warnings', '-e', script], { cwd: root, encoding: 'utf8' });
+    expect(JSON.parse(out)).toEqual([[3, 4], 'function', 'function', 'function']);
+  });
 });
