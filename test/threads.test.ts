@@ -235,6 +235,9 @@ describe('threads: a step split across a ThreadPool', () => {
       await expect(createThreadPool(bad as number)).rejects.toThrow(expect.objectContaining({ code: 'INVALID_OPTION', details: { field: 'threads' } }));
     }
     await expect(createThreadPool('2' as unknown as number)).rejects.toThrow('threads must be an integer from 1 to 1024, got "2" (a string)');
+    // The class is exported (instanceof, the type); made by hand it was a TypeError from inside.
+    const byHand = () => new (ThreadPool as unknown as new () => ThreadPool)();
+    expect(byHand).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT', message: expect.stringContaining('createThreadPool(threads) from attnstream/threads') }));
   });
 
   it('refuses a pool where shared memory cannot be handed to workers (a page that is not cross-origin isolated)', async () => {

@@ -1,4 +1,5 @@
-import type { WasmArena } from './wasm-arena.js';
+import { AttentionError } from '../../errors.js';
+import { WasmArena } from './wasm-arena.js';
 
 // Present in Node and in cross-origin-isolated browsers; declared because the core compiles against plain ES2022.
 declare const SharedArrayBuffer: { new (bytes: number): ArrayBuffer };
@@ -143,6 +144,12 @@ export class ThreadPool {
    * @internal
    */
   constructor(arena: WasmArena, control: ArrayBuffer, workers: readonly PoolWorker[]) {
+    // The class is exported for instanceof and its type; a pool made by hand would have no workers.
+    if (!(arena instanceof WasmArena)) {
+      throw new AttentionError('INVALID_ARGUMENT', 'new ThreadPool: a pool is made by createThreadPool(threads) from attnstream/threads, which starts its workers', {
+        field: 'arena',
+      });
+    }
     this.arena = arena;
     this.control = new Int32Array(control);
     this.workers = workers;
