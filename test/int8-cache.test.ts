@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { createAttention, createCrossAttention, restoreAttention } from '../src/index.js';
+import { createAttention, createCrossAttention, readSafetensors, restoreAttention } from '../src/index.js';
 import type { AttentionOptions, AttentionStep } from '../src/index.js';
 import { ropeInverseFrequencies, ropeRotate } from '../src/kernels/index.js';
 import { tokensArbitrary } from './support/engine-arbitraries.js';
@@ -51,6 +51,24 @@ function optionsOf(
 }
 
 describe('int8 cache (keys per channel, values per token)', () => {
+  it("a snapshot after a truncate into a quantized block keeps the taken-back keys (snapshots.md), and one after a truncate to the block's start keeps none", () => {
+    const secret = [[50, -60], [70, 80]];
+    const engine = createAttention({ dim: 2, blockSize: 4, cacheDtype: 'int8' });
+    engine.pushMany([[1, 2], [3, 4], ...secret]);
+    engine.truncate(2);
+    const file = readSafetensors(engine.snapshot());
+    expect(Array.from(file.read('positions'))).toEqual([0, 1]);
+    const slots = Array.from(file.read('keys_int8'));
+    expect(slots.slice(4).some((q) => q !== 0)).toBe(true);
+    // The kept tokens continue bit for bit from the file, the dropped keys' scales included.
+    const restored = restoreAttention(engine.snapshot());
+    expect(restored.push([5, 6])).toEqual(engine.push([5, 6]));
+    engine.truncate(0);
+    const none = readSafetensors(engine.snapshot());
+    expect(none.read('keys_int8')).toHaveLength(0);
+    expect(Array.from(none.read('keys'))).toEqual([]);
+  });
+
   it('stays within the stated bound of the float32 engine: (e^{2δ} − 1)·max|v| + max|v|/254 per head, with RoPE too', () => {
     // A key channel rounds by at most s_c/2 with s_c = max|k_c|/127 (over a block), so a score moves
     // by at most δ = scale·Σ_c |q_c|·max|k_c|/254; weights then move by a factor within e^{±δ} each,

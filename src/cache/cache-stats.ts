@@ -25,7 +25,11 @@ export interface CacheStats {
   readonly blockSize: number;
   /** Token slots in the blocks held plus the free blocks kept for reuse. */
   readonly capacity: number;
-  /** Bytes of key, value and query storage allocated: blocks held plus free blocks kept for reuse. */
+  /**
+   * Bytes of key, value and query storage allocated: blocks held plus free blocks kept for reuse.
+   * A block shared with forks counts in every engine that holds it, so a sum over forks counts it
+   * once per holder (`sharedBlocks` says how many of an engine's blocks are shared).
+   */
   readonly bytes: number;
   /** Blocks held that another fork holds too (copied on the next write into them). */
   readonly sharedBlocks: number;
