@@ -675,12 +675,13 @@ export class AttentionEngine implements Attention {
     // Inside a prompt (appendHeld), the prompt holds the cache and takes everything back itself.
     const alone = this.heldEvents === null;
     if (alone) this.cache.hold();
-    this.cache.append(this.k, this.v, o.lookahead > 0 ? this.q : null);
     const steps: AttentionStep[] = [];
     try {
+      // A refused append (an int8 entry out of range) changes nothing, and ends the hold below.
+      this.cache.append(this.k, this.v, o.lookahead > 0 ? this.q : null);
       while (this.emitted + o.lookahead <= t) steps.push(this.emitNext(t));
     } catch (e) {
-      // A score overflowed: take the token back out, so a refused push changes nothing.
+      // A score overflowed (or the append was refused): take the token back out, so a refused push changes nothing.
       if (alone) this.cache.takeBack();
       this.emitted = emittedBefore;
       throw e;
