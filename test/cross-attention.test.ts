@@ -174,6 +174,46 @@ describe('createCrossAttention: queries over a fixed memory (an encoder-decoder 
     }
   });
 
+  it('forks: one copy of the weights and the memory shared, each fork on its own from then on, the weights kept until the last is disposed', () => {
+    for (const kernels of KERNEL_PATHS) {
+      const w = (seed: number) => Array.from({ length: 16 }, (_, i) => Math.sin(seed * 7 + i));
+      const options: CrossAttentionOptions = { dim: 4, heads: 2, kernels, withWeights: true, blockSize: 2, weights: { wq: w(1), wk: w(2), wv: w(3), wo: w(4), bq: [0.5, 0, 0, 1] } };
+      const rows = [[1, 2, 3, 4], [4, 3, 2, 1], [0, 1, 0, 1]];
+      const model = createCrossAttention(options);
+      model.setMemory(rows);
+      model.attend([1, 0, 0, 1]);
+      const beam = model.fork();
+      expect(beam.options).toBe(model.options);
+      expect(beam.memoryLength).toBe(3);
+      expect(beam.stats()).toEqual(expect.objectContaining({ blocks: 2, sharedBlocks: 2 }));
+      const fresh = createCrossAttention(options);
+      fresh.setMemory(rows);
+      fresh.attend([1, 0, 0, 1]);
+      const x = [0.3, -1, 2, 0.5];
+      const [fromBeam, fromModel, fromFresh] = [beam.attend(x), model.attend(x), fresh.attend(x)];
+      expect(fromBeam.index).toBe(1);
+      expect(fromBeam).toEqual(fromFresh);
+      expect(fromModel).toEqual(fromFresh);
+      // A session of its own: new memory in the fork, the model's untouched.
+      beam.setMemory([[0, 0, 1, 0]]);
+      expect(model.memoryLength).toBe(3);
+      expect(model.stats().sharedBlocks).toBe(0);
+      expect(model.attend(x).output).toEqual(fresh.attend(x).output);
+      model.dispose();
+      expect(() => model.fork()).toThrow(expect.objectContaining({ code: 'DISPOSED', details: { field: 'fork' } }));
+      const alone = createCrossAttention(options);
+      alone.setMemory([[0, 0, 1, 0]]);
+      expect(beam.attend(x).output).toEqual(alone.attend(x).output);
+      expect(beam.options.weights!.wo).toEqual(alone.options.weights!.wo);
+      beam.dispose();
+      if (kernels === 'auto' && wasmKernelsAvailable()) {
+        // The arena's copy went with the last holder.
+        expect(() => beam.options.weights!.wq).toThrow(expect.objectContaining({ code: 'DISPOSED' }));
+      }
+      [fresh, alone].forEach((c) => c.dispose());
+    }
+  });
+
   it('refuses to attend an empty memory, options that place keys in a stream, and weights without wq, wk, wv', () => {
     expect(() => createCrossAttention({ dim: 2 }).attend([1, 1])).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT', details: { field: 'memory' } }));
     for (const option of [{ positions: 'rope' }, { window: 4 }, { lookahead: 1 }, { sinks: 0 }, { ropeBase: 100 }]) {
@@ -182,5 +222,9 @@ describe('createCrossAttention: queries over a fixed memory (an encoder-decoder 
     }
     expect(() => createCrossAttention({ dim: 2, weights: {} })).toThrow(expect.objectContaining({ code: 'INVALID_OPTION', details: { field: 'weights' } }));
     expect(() => createCrossAttention({ dim: 0 })).toThrow(expect.objectContaining({ code: 'INVALID_OPTION', details: { field: 'dim' } }));
+    // An unknown key's message lists cross-attention's options, not those it refuses.
+    const unknown = () => createCrossAttention({ dim: 2, windw: 3 } as unknown as CrossAttentionOptions);
+    expect(unknown).toThrow(expect.objectContaining({ code: 'INVALID_OPTION', details: { field: 'windw' }, message: expect.stringContaining('known: dim, heads') }));
+    expect(unknown).toThrow(expect.objectContaining({ message: expect.not.stringMatching(/positions|window|sinks|lookahead|rope/) }));
   });
 });

@@ -6,7 +6,7 @@ import { ArenaWeights, optionsOverCopy } from './arena-weights.js';
 import { newCache } from './create-attention.js';
 import { HeadAttention } from './head-attention.js';
 import { kernelArena } from './kernel-arena.js';
-import { invalid, resolveOptions } from './options.js';
+import { invalid, KNOWN_OPTIONS, resolveOptions } from './options.js';
 import type { AttentionOptions, ResolvedOptions } from './options.js';
 import { projectOutputs, projectRows } from './project-weights.js';
 import type { AttentionStep } from './step.js';
@@ -46,6 +46,16 @@ const STREAM_OPTIONS = Object.keys({
   retain: true,
   lookahead: true,
 } satisfies Record<Exclude<keyof AttentionOptions, keyof CrossAttentionOptions>, true>);
+
+/** `options`, refused (INVALID_OPTION) where they name an option cross-attention does not take. */
+function crossOptions(options: CrossAttentionOptions): CrossAttentionOptions {
+  if (options === null || typeof options !== 'object') return options;
+  for (const key of Object.keys(options)) {
+    if (STREAM_OPTIONS.includes(key)) invalid(key, 'is not an option of cross-attention, which attends the whole memory: no positions, windows, sinks or look-ahead');
+    if (!KNOWN_OPTIONS.has(key)) invalid(key, `is not an option (known: ${[...KNOWN_OPTIONS].filter((k) => !STREAM_OPTIONS.includes(k)).join(', ')})`);
+  }
+  return options;
+}
 
 /**
  * Attention of queries over a fixed memory: an encoder-decoder model's cross-attention (Whisper,
@@ -89,6 +99,26 @@ export interface CrossAttention {
   attend(x: Vector): AttentionStep;
   /** {@link CrossAttention.attend} for several queries, their projections as one product; each step bit for bit attend's. */
   attendMany(xs: readonly Vector[]): AttentionStep[];
+  /**
+   * Another cross-attention over the same weights (one copy in memory, shared) and the same memory
+   * (its cached keys and values shared, not copied, until either sets a new one): one per beam or
+   * per decoding session of a model, without copying or projecting anything again. Its `index`
+   * goes on from this one's. Each is disposed on its own; the weights go with the last.
+   *
+   * @throws AttentionError DISPOSED.
+   * @example
+   * ```ts
+   * import { createCrossAttention } from 'attnstream';
+   * // One model, two sessions: each gets its own encoder outputs, the weights stay one copy.
+   * const model = createCrossAttention({ dim: 2, weights: { wq: [1, 0, 0, 1], wk: [1, 0, 0, 1], wv: [1, 0, 0, 1] } });
+   * const a = model.fork();
+   * const b = model.fork();
+   * a.setMemory([[1, 0], [0, 1]]);
+   * b.setMemory([[0, 3]]);
+   * console.log(a.attend([2, 0]).output, b.attend([2, 0]).output); // Float32Array [0.8044…, 0.1955…] Float32Array [0, 3]
+   * ```
+   */
+  fork(): CrossAttention;
   /** The memory's cache: rows, blocks, bytes. */
   stats(): CacheStats;
   /** Releases the memory and the weights' copy; afterwards every call but `stats` and `dispose` throws DISPOSED. */
@@ -124,18 +154,23 @@ class CrossAttentionEngine implements CrossAttention {
   private isDisposed = false;
   private attended = 0;
 
-  constructor(options: CrossAttentionOptions) {
-    if (options !== null && typeof options === 'object') {
-      for (const key of STREAM_OPTIONS) {
-        if (key in options) invalid(key, 'is not an option of cross-attention, which attends the whole memory: no positions, windows, sinks or look-ahead');
-      }
+  /** From options, or a fork sharing its parent's weights and memory. */
+  constructor(from: CrossAttentionOptions | CrossAttentionEngine) {
+    if (from instanceof CrossAttentionEngine) {
+      const parent = from;
+      this.copy = parent.copy?.retain() ?? null;
+      this.options = parent.options;
+      this.cache = parent.cache.fork();
+      this.attended = parent.attended;
+    } else {
+      const o = resolveOptions(crossOptions(from));
+      if (o.weights !== null && o.weights.wq === null) invalid('weights', 'must give wq, wk and wv (or no weights: seed mode) for cross-attention, which projects its queries and memory itself');
+      const arena = kernelArena(o);
+      this.copy = arena === null ? null : ArenaWeights.copy(arena, o);
+      this.options = this.copy === null ? o : optionsOverCopy(o, this.copy);
+      this.cache = newCache(o);
     }
-    const o = resolveOptions(options);
-    if (o.weights !== null && o.weights.wq === null) invalid('weights', 'must give wq, wk and wv (or no weights: seed mode) for cross-attention, which projects its queries and memory itself');
-    const arena = kernelArena(o);
-    this.copy = arena === null ? null : ArenaWeights.copy(arena, o);
-    this.options = this.copy === null ? o : optionsOverCopy(o, this.copy);
-    this.cache = newCache(o);
+    const arena = kernelArena(this.options);
     this.heads = new HeadAttention(this.options, this.cache, arena);
     this.finite = finiteCheck(arena);
   }
@@ -168,6 +203,11 @@ class CrossAttentionEngine implements CrossAttention {
 
   attendMany(xs: readonly Vector[]): AttentionStep[] {
     return this.run(xs, 'attendMany');
+  }
+
+  fork(): CrossAttention {
+    this.assertLive('fork');
+    return new CrossAttentionEngine(this);
   }
 
   stats(): CacheStats {

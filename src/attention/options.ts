@@ -294,7 +294,8 @@ export const MAX_WIDTH = 2 ** 24;
 const MAX_BLOCK_SIZE = 2 ** 16;
 const MAX_BLOCK_NUMBERS = 2 ** 27;
 
-const KNOWN_OPTIONS = new Set([
+/** Every key of {@link AttentionOptions}. */
+export const KNOWN_OPTIONS: ReadonlySet<string> = new Set([
   'dim', 'heads', 'kvHeads', 'headDim', 'weights', 'scale', 'scoreCap', 'sinkLogits', 'precision', 'withWeights', 'positions',
   'ropeBase', 'ropePositions', 'ropeDim', 'ropeStyle', 'ropeFrequencies', 'window', 'sinks', 'retain', 'lookahead', 'blockSize', 'cacheDtype', 'kernels', 'threads',
 ]);
