@@ -42,6 +42,13 @@ describe('readSafetensors: checkpoint tensors for the engine', () => {
     expect(opened.read('lm_head.weight')).not.toBe(opened.read('lm_head.weight'));
   });
 
+  it("keeps an F16 NaN's sign and payload, as numpy's widening does (its bits, printed by numpy 2.4)", () => {
+    const halves = new Uint16Array([0x7c01, 0x7e00, 0xfe00, 0xfd55, 0x7fff]);
+    const bytes = fileWith(JSON.stringify({ nan: { dtype: 'F16', shape: [5], data_offsets: [0, 10] } }), new Uint8Array(halves.buffer));
+    const widened = readSafetensors(bytes).read('nan') as Float32Array;
+    expect(Array.from(new Uint32Array(widened.buffer, widened.byteOffset, 5))).toEqual([0x7f802000, 0x7fc00000, 0xffc00000, 0xffaaa000, 0x7fffe000]);
+  });
+
   it('refuses a dtype it does not convert, and a name the file does not hold', () => {
     const opened = readSafetensors(file);
     expect(() => opened.read('position_ids')).toThrow(expect.objectContaining({ code: 'UNSUPPORTED_SNAPSHOT', details: { field: 'dtype', actual: 'I64' } }));

@@ -98,12 +98,12 @@ export function readSafetensors(bytes: Uint8Array): SafetensorsFile {
   };
 }
 
-/** IEEE binary16 numbers as float32, exactly. */
+/** IEEE binary16 numbers as float32, exactly: bits copied, so a NaN's sign and payload stay. */
 function widenF16(halves: Uint16Array): Float32Array {
-  const table = f16ToF32Table();
-  const out = new Float32Array(halves.length);
-  for (let i = 0; i < halves.length; i++) out[i] = table[halves[i]!]!;
-  return out;
+  const table = new Uint32Array(f16ToF32Table().buffer);
+  const bits = new Uint32Array(halves.length);
+  for (let i = 0; i < halves.length; i++) bits[i] = table[halves[i]!]!;
+  return new Float32Array(bits.buffer);
 }
 
 /** bfloat16 numbers as float32, exactly: a bfloat16 is a float32's upper 16 bits. */

@@ -38,19 +38,22 @@ export function f32ToF16Bits(x: number): number {
 
 let f16Table: Float32Array | undefined;
 
-/** Lookup table of all 65536 binary16 values as float32 (built once, 256 KiB). */
+/**
+ * Lookup table of all 65536 binary16 values as float32 (built once, 256 KiB). A NaN keeps its sign
+ * and payload (shifted into the float32 fraction, as IEEE 754's widening and numpy do): its bits
+ * are written, since a NaN passed through a JS number may come out canonical. Copy the bits
+ * (a Uint32Array over the table's buffer) to keep them.
+ */
 export function f16ToF32Table(): Float32Array {
   if (f16Table) return f16Table;
   const t = new Float32Array(65536);
+  const bits = new Uint32Array(t.buffer);
   for (let h = 0; h < 65536; h++) {
     const sign = h & 0x8000 ? -1 : 1;
     const exp = (h >>> 10) & 0x1f;
     const mant = h & 0x3ff;
-    let v: number;
-    if (exp === 0) v = mant * 2 ** -24;
-    else if (exp === 0x1f) v = mant === 0 ? Infinity : NaN;
-    else v = (1024 + mant) * 2 ** (exp - 25);
-    t[h] = sign * v;
+    if (exp === 0x1f) bits[h] = ((h & 0x8000) << 16) | 0x7f800000 | (mant << 13);
+    else t[h] = sign * (exp === 0 ? mant * 2 ** -24 : (1024 + mant) * 2 ** (exp - 25));
   }
   f16Table = t;
   return t;
