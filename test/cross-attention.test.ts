@@ -166,6 +166,10 @@ describe('createCrossAttention: queries over a fixed memory (an encoder-decoder 
       expect(Array.from(cross.attend([2, 0]).output)).toEqual(Array.from(before.output));
       cross.setMemory([[0, 1]]);
       expect(Array.from(cross.attend([2, 0]).output)).toEqual([0, 1]);
+      // An empty list empties the memory, as setMemory's documentation says.
+      cross.setMemory([]);
+      expect(cross.memoryLength).toBe(0);
+      expect(() => cross.attend([2, 0])).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT', details: { field: 'memory' } }));
       cross.dispose();
       cross.dispose();
       expect(cross.disposed).toBe(true);

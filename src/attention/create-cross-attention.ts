@@ -83,6 +83,7 @@ export interface CrossAttention {
   /**
    * Replaces the memory: each row (`dim` numbers, an encoder output) projected to a key and a
    * value and cached, in order. A refused call (a bad row, an overflow) leaves the memory as it was.
+   * An empty list empties it: `attend` then refuses until a memory is set.
    *
    * @throws AttentionError INVALID_ARGUMENT, DIMENSION_MISMATCH or NON_FINITE naming the row
    *   (field `memory`, `token` its index); NON_FINITE when a projection overflows; DISPOSED.

@@ -85,9 +85,10 @@ export interface Linear {
  * A {@link Linear} layer, `y = W·x + b` with W `rows × cols` row-major (`torch.nn.Linear`), kept in
  * float32. On the WebAssembly kernels (the default where the runtime has SIMD) the weights are
  * copied once into the kernels' memory, their only copy (4 bytes a weight), and multiplied there in float32 arithmetic, in the fixed
- * order the engine's projections use (so one input's numbers are the same alone or among many);
- * with `kernels: 'js'`, or when that memory cannot take the copy, TypeScript loops sum in float64
- * and round the results to float32.
+ * order the engine's projections use (so one input's numbers are the same alone or among many),
+ * on the inputs rounded to float32; with `kernels: 'js'`, or when that memory cannot take the
+ * copy, TypeScript loops multiply the inputs as given (a float64 input is not rounded first), sum
+ * in float64 and round the results to float32.
  *
  * @throws AttentionError INVALID_OPTION (rows, cols, kernels, threads, an unknown option),
  *   DIMENSION_MISMATCH or NON_FINITE (a weight or bias of the wrong length or with a non-finite
