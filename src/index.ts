@@ -14,6 +14,7 @@ export {
   resolveOptions,
   restoreAttention,
   restoreAttentionStack,
+  restoreCrossAttention,
   yarnRope,
 } from './attention/index.js';
 export type {

@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { createCrossAttention } from '../src/index.js';
+import { createAttention, createCrossAttention, restoreAttention, restoreCrossAttention } from '../src/index.js';
+import { decodeSafetensors, encodeSafetensors } from '../src/cache/safetensors.js';
 import type { AttentionWeights, CrossAttentionOptions } from '../src/index.js';
 import { wasmKernelsAvailable } from '../src/kernels/wasm/wasm-arena.js';
 import { expectClose, sum } from './support/close.js';
@@ -230,5 +231,58 @@ describe('createCrossAttention: queries over a fixed memory (an encoder-decoder 
     const unknown = () => createCrossAttention({ dim: 2, windw: 3 } as unknown as CrossAttentionOptions);
     expect(unknown).toThrow(expect.objectContaining({ code: 'INVALID_OPTION', details: { field: 'windw' }, message: expect.stringContaining('known: dim, heads') }));
     expect(unknown).toThrow(expect.objectContaining({ message: expect.not.stringMatching(/positions|window|sinks|lookahead|rope/) }));
+  });
+
+  it('snapshots: restored with the run choices, the options or onto the model (weights left out), it attends bit for bit as the original on the same kernels, index included', () => {
+    fc.assert(
+      fc.property(crossCase, fc.constantFrom('float32', 'float64'), fc.constantFrom(...KERNEL_PATHS), fc.boolean(), ({ options, memory, xs }, precision, kernels, int8) => {
+        const o: CrossAttentionOptions = { ...options, precision, kernels, ...(int8 ? { cacheDtype: 'int8' as const } : {}) };
+        const model = createCrossAttention(o);
+        const session = model.fork();
+        session.setMemory(memory);
+        session.attend(xs[0]!);
+        // The kernels are a run choice, not stored: bit for bit holds on the same ones.
+        const restored = [
+          restoreCrossAttention(session.snapshot(), { kernels }),
+          restoreCrossAttention(session.snapshot(), o),
+          restoreCrossAttention(session.snapshot({ weights: false }), o.weights === undefined ? o : model),
+        ];
+        if (o.weights !== undefined) expect(restored[2]!.options).toBe(model.options);
+        for (const x of xs) {
+          const expected = session.attend(x);
+          for (const back of restored) expect(back.attend(x)).toEqual(expected);
+        }
+        for (const c of [model, session, ...restored]) c.dispose();
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it('refuses an engine\'s file and a corrupt one (CORRUPT_SNAPSHOT), another model\'s weights (INVALID_OPTION) and a disposed model (DISPOSED)', () => {
+    const w = (seed: number) => Array.from({ length: 4 }, (_, i) => Math.sin(seed + i));
+    const options: CrossAttentionOptions = { dim: 2, weights: { wq: w(1), wk: w(2), wv: w(3) } };
+    const model = createCrossAttention(options);
+    model.setMemory([[1, 2], [3, 4]]);
+    const bytes = model.snapshot();
+    const refusal = (run: () => unknown, code: string, field: string) => expect(run).toThrow(expect.objectContaining({ code, details: expect.objectContaining({ field }) }));
+    refusal(() => restoreCrossAttention(createAttention({ dim: 2 }).snapshot()), 'UNSUPPORTED_SNAPSHOT', 'format');
+    refusal(() => restoreAttention(bytes), 'UNSUPPORTED_SNAPSHOT', 'format');
+    const edited = (edit: (metadata: Record<string, string>) => void) => {
+      const { tensors, metadata } = decodeSafetensors(bytes);
+      const changed = { ...metadata };
+      edit(changed);
+      return encodeSafetensors(Object.fromEntries(tensors), changed);
+    };
+    refusal(() => restoreCrossAttention(edited((m) => delete m['attended'])), 'CORRUPT_SNAPSHOT', 'snapshot');
+    refusal(() => restoreCrossAttention(edited((m) => (m['attended'] = '-1'))), 'CORRUPT_SNAPSHOT', 'snapshot');
+    const withWindow = edited((m) => (m['options'] = JSON.stringify({ ...JSON.parse(m['options']!), window: 4 })));
+    expect(() => restoreCrossAttention(withWindow)).toThrow(expect.objectContaining({ code: 'CORRUPT_SNAPSHOT', message: expect.stringContaining('place keys in a stream') }));
+    refusal(() => restoreCrossAttention(bytes, { ...options, window: 4 } as CrossAttentionOptions), 'INVALID_OPTION', 'window');
+    const other = createCrossAttention({ ...options, weights: { ...options.weights, wv: w(9) } });
+    refusal(() => restoreCrossAttention(model.snapshot({ weights: false }), other), 'INVALID_OPTION', 'weights');
+    other.dispose();
+    refusal(() => restoreCrossAttention(bytes, other), 'DISPOSED', 'model');
+    model.dispose();
+    refusal(() => model.snapshot(), 'DISPOSED', 'snapshot');
   });
 });

@@ -4,6 +4,9 @@ import { AttentionError, describeValue } from '../errors.js';
 import type { FloatArray } from '../kernels/float-array.js';
 import { ArenaWeights, optionsOverCopy } from './arena-weights.js';
 import { newCache } from './create-attention.js';
+import { encodeSafetensors } from '../cache/safetensors.js';
+import { snapshotVersion, snapshotWeights, stateTensors } from './snapshot-state.js';
+import type { SnapshotOptions } from './snapshot-state.js';
 import { HeadAttention } from './head-attention.js';
 import { kernelArena } from './kernel-arena.js';
 import { invalid, KNOWN_OPTIONS, resolveOptions } from './options.js';
@@ -48,7 +51,7 @@ const STREAM_OPTIONS = Object.keys({
 } satisfies Record<Exclude<keyof AttentionOptions, keyof CrossAttentionOptions>, true>);
 
 /** `options`, refused (INVALID_OPTION) where they name an option cross-attention does not take. */
-function crossOptions(options: CrossAttentionOptions): CrossAttentionOptions {
+export function crossOptions(options: CrossAttentionOptions): CrossAttentionOptions {
   if (options === null || typeof options !== 'object') return options;
   for (const key of Object.keys(options)) {
     if (STREAM_OPTIONS.includes(key)) invalid(key, 'is not an option of cross-attention, which attends the whole memory: no positions, windows, sinks or look-ahead');
@@ -120,6 +123,27 @@ export interface CrossAttention {
    * ```
    */
   fork(): CrossAttention;
+  /**
+   * The cross-attention as a safetensors file (format `"attnstream.cross-attention"`, laid out as an
+   * engine's: docs/snapshots.md): its options, its memory's keys and values as projected (so a
+   * restore projects nothing again: an encoder's whole output for a session), the count of queries
+   * attended, and the weights unless `{ weights: false }` (a session's memory alone, restored onto
+   * the model's cross-attention by {@link restoreCrossAttention}).
+   *
+   * @throws AttentionError DISPOSED; INVALID_ARGUMENT for options other than `{ weights?: boolean }`.
+   * @example
+   * ```ts
+   * import { createCrossAttention, restoreCrossAttention } from 'attnstream';
+   * const w = [1, 0, 0, 1];
+   * const model = createCrossAttention({ dim: 2, weights: { wq: w, wk: w, wv: w } });
+   * const session = model.fork();
+   * session.setMemory([[1, 0], [0, 1]]);
+   * const saved = session.snapshot({ weights: false }); // the projected memory, no weights
+   * const back = restoreCrossAttention(saved, model);
+   * console.log(back.memoryLength, back.options === model.options); // 2 true
+   * ```
+   */
+  snapshot(options?: SnapshotOptions): Uint8Array;
   /** The memory's cache: rows, blocks, bytes. */
   stats(): CacheStats;
   /** Releases the memory and the weights' copy; afterwards every call but `stats` and `dispose` throws DISPOSED. */
@@ -143,10 +167,26 @@ export interface CrossAttention {
  * ```
  */
 export function createCrossAttention(options: CrossAttentionOptions): CrossAttention {
-  return new CrossAttentionEngine(options);
+  const o = resolveOptions(crossOptions(options));
+  if (o.weights !== null && o.weights.wq === null) invalid('weights', 'must give wq, wk and wv (or no weights: seed mode) for cross-attention, which projects its queries and memory itself');
+  return new CrossAttentionEngine({ options: o, cache: newCache(o), attended: 0, weightsOf: null });
 }
 
-class CrossAttentionEngine implements CrossAttention {
+/** The format name of a cross-attention's snapshot. */
+export const CROSS_ATTENTION_FORMAT = 'attnstream.cross-attention';
+
+/** What a cross-attention is made of. */
+export interface CrossState {
+  readonly options: ResolvedOptions;
+  readonly cache: PagedKVCache;
+  /** Queries attended so far: the next one's index. */
+  readonly attended: number;
+  /** The cross-attention whose weights (and their copy in the kernels' memory) it shares, or null for a copy of its own. */
+  readonly weightsOf: CrossAttentionEngine | null;
+}
+
+/** @internal */
+export class CrossAttentionEngine implements CrossAttention {
   readonly options: ResolvedOptions;
   private readonly cache: PagedKVCache;
   private readonly heads: HeadAttention;
@@ -155,22 +195,18 @@ class CrossAttentionEngine implements CrossAttention {
   private isDisposed = false;
   private attended = 0;
 
-  /** From options, or a fork sharing its parent's weights and memory. */
-  constructor(from: CrossAttentionOptions | CrossAttentionEngine) {
-    if (from instanceof CrossAttentionEngine) {
-      const parent = from;
-      this.copy = parent.copy?.retain() ?? null;
-      this.options = parent.options;
-      this.cache = parent.cache.fork();
-      this.attended = parent.attended;
+  constructor(state: CrossState) {
+    const { weightsOf } = state;
+    if (weightsOf !== null) {
+      this.copy = weightsOf.copy?.retain() ?? null;
+      this.options = weightsOf.options;
     } else {
-      const o = resolveOptions(crossOptions(from));
-      if (o.weights !== null && o.weights.wq === null) invalid('weights', 'must give wq, wk and wv (or no weights: seed mode) for cross-attention, which projects its queries and memory itself');
-      const arena = kernelArena(o);
-      this.copy = arena === null ? null : ArenaWeights.copy(arena, o);
-      this.options = this.copy === null ? o : optionsOverCopy(o, this.copy);
-      this.cache = newCache(o);
+      const arena = kernelArena(state.options);
+      this.copy = arena === null ? null : ArenaWeights.copy(arena, state.options);
+      this.options = this.copy === null ? state.options : optionsOverCopy(state.options, this.copy);
     }
+    this.cache = state.cache;
+    this.attended = state.attended;
     const arena = kernelArena(this.options);
     this.heads = new HeadAttention(this.options, this.cache, arena);
     this.finite = finiteCheck(arena);
@@ -208,7 +244,20 @@ class CrossAttentionEngine implements CrossAttention {
 
   fork(): CrossAttention {
     this.assertLive('fork');
-    return new CrossAttentionEngine(this);
+    return new CrossAttentionEngine({ options: this.options, cache: this.cache.fork(), attended: this.attended, weightsOf: this });
+  }
+
+  snapshot(options: SnapshotOptions = {}): Uint8Array {
+    this.assertLive('snapshot');
+    const withWeights = snapshotWeights(options);
+    // Every row of the memory is attended at once: as an engine's state, all of them "emitted".
+    const { tensors, metadata } = stateTensors({ options: this.options, cache: this.cache, emitted: this.cache.length }, '', withWeights);
+    return encodeSafetensors(tensors, {
+      format: CROSS_ATTENTION_FORMAT,
+      version: snapshotVersion([this.options], withWeights),
+      ...metadata,
+      attended: String(this.attended),
+    });
   }
 
   stats(): CacheStats {

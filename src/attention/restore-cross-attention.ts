@@ -1,0 +1,49 @@
+import { decodeSafetensors } from '../cache/safetensors.js';
+import { AttentionError } from '../errors.js';
+import { CROSS_ATTENTION_FORMAT, CrossAttentionEngine, crossOptions } from './create-cross-attention.js';
+import type { CrossAttention, CrossAttentionOptions } from './create-cross-attention.js';
+import type { RunOptions } from './options.js';
+import { assertFormat } from './restore-attention.js';
+import { restoreState } from './snapshot-state.js';
+
+/**
+ * A cross-attention from its {@link CrossAttention.snapshot}: the same weights, the same memory
+ * (its keys and values as they were projected, not projected again) and the same next query index,
+ * so it attends bit for bit as the original would on the same kernels. `options` as for
+ * {@link restoreAttention}: the options it was made with (checked against the file, weights
+ * included; required, with the weights, for a file saved with `{ weights: false }`), only the run
+ * choices (`kernels`, `threads`, `withWeights`), nothing, or **the model's cross-attention**: a
+ * session saved without its weights restored onto the model's, sharing its weights' copy as a
+ * fork does.
+ *
+ * @throws AttentionError UNSUPPORTED_SNAPSHOT for another format (an engine's snapshot) or version;
+ *   CORRUPT_SNAPSHOT as {@link restoreAttention}, and for stored options a cross-attention does not
+ *   take; INVALID_OPTION where the options disagree with the file; DISPOSED for a disposed model.
+ * @example
+ * ```ts
+ * import { createCrossAttention, restoreCrossAttention } from 'attnstream';
+ * const cross = createCrossAttention({ dim: 2, precision: 'float64' });
+ * cross.setMemory([[1, 0], [0, 1]]);
+ * const back = restoreCrossAttention(cross.snapshot());
+ * console.log(back.attend([2, 0]).output); // Float64Array [0.8807…, 0.1192…]
+ * ```
+ */
+export function restoreCrossAttention(bytes: Uint8Array, options?: CrossAttentionOptions | RunOptions | CrossAttention): CrossAttention {
+  const model = options instanceof CrossAttentionEngine ? options : null;
+  if (model?.disposed) throw new AttentionError('DISPOSED', 'restoreCrossAttention: the model cross-attention given was disposed', { field: 'model' });
+  // The caller's options are checked before the file, as createCrossAttention checks them.
+  const expected = model === null && options !== undefined ? crossOptions(options as CrossAttentionOptions) : undefined;
+  const { tensors, metadata } = decodeSafetensors(bytes);
+  assertFormat(metadata, CROSS_ATTENTION_FORMAT);
+  const state = restoreState(tensors, metadata, '', expected, model?.options ?? null);
+  const o = state.options;
+  const corrupt = (message: string): never => {
+    state.cache.dispose();
+    throw new AttentionError('CORRUPT_SNAPSHOT', `snapshot: ${message}`, { field: 'snapshot' });
+  };
+  if (o.positions !== 'none' || o.window !== Infinity || o.lookahead > 0) corrupt('its options place keys in a stream (positions, a window or look-ahead), which a cross-attention does not');
+  if (o.weights !== null && o.weights.wq === null) corrupt('its weights have no wq, wk, wv, which a cross-attention needs');
+  const attended = metadata['attended'];
+  if (attended === undefined || !/^\d+$/.test(attended) || !Number.isSafeInteger(Number(attended))) corrupt(`attended metadata must be a non-negative integer, got ${String(attended)}`);
+  return new CrossAttentionEngine({ options: o, cache: state.cache, attended: Number(attended), weightsOf: model });
+}
