@@ -1,10 +1,10 @@
 import type { PagedKVCache } from '../cache/index.js';
 import type { CacheStats } from '../cache/index.js';
+import { encodeSafetensors } from '../cache/safetensors.js';
 import { AttentionError, describeValue } from '../errors.js';
 import type { FloatArray } from '../kernels/float-array.js';
 import { ArenaWeights, optionsOverCopy } from './arena-weights.js';
 import { newCache } from './create-attention.js';
-import { encodeSafetensors } from '../cache/safetensors.js';
 import { snapshotVersion, snapshotWeights, stateTensors } from './snapshot-state.js';
 import type { SnapshotOptions } from './snapshot-state.js';
 import { HeadAttention } from './head-attention.js';
