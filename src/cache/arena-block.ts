@@ -37,12 +37,15 @@ export class ArenaBlock implements KVBlock {
   private keyView = new Float32Array(0);
   private valueView = new Float32Array(0);
 
-  /** A block of `length` floats each of keys and values, or null when the arena is full. */
-  static allocate(arena: WasmArena, length: number, queries: Float32Array | null): ArenaBlock | null {
+  /**
+   * A block of `length` floats each of keys and values, or null when the arena is full; zeros
+   * unless `zeroed` is false (a copy about to be written whole: reused memory keeps old numbers).
+   */
+  static allocate(arena: WasmArena, length: number, queries: Float32Array | null, zeroed = true): ArenaBlock | null {
     const bytes = 4 * length;
-    const keys = arena.allocate(bytes, 'keys');
+    const keys = arena.allocate(bytes, 'keys', zeroed);
     if (keys < 0) return null;
-    const values = arena.allocate(bytes, 'values');
+    const values = arena.allocate(bytes, 'values', zeroed);
     if (values < 0) {
       arena.release(keys, bytes, 'keys');
       return null;

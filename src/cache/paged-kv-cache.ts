@@ -69,6 +69,12 @@ export class PagedKVCache {
   private keysScratch: FloatArray | null = null;
   /** How many spare blocks there were when the call began. */
   private heldSpares = 0;
+  /**
+   * The arena's count of released regions when this cache last made or kept a block outside it (a
+   * full arena); -1 while every block it holds lives in the arena. A step over a block outside it
+   * runs on the TypeScript kernels, so such blocks move in once regions come free.
+   */
+  private outsideAt = -1;
 
   constructor(layout: KVCacheLayout, table = new Map<number, KVBlock>(), length = 0, releasedBelow = 0) {
     this.layout = layout;
@@ -140,6 +146,8 @@ export class PagedKVCache {
    * until {@link PagedKVCache.commit}.
    */
   hold(): void {
+    // Between calls, never inside one: takeBack relies on the blocks the call found.
+    if (this.outsideAt >= 0 && this.outsideAt !== this.layout.arena!.releases) this.moveIntoArena();
     this.endHold();
     this.heldFrom = this.len;
     this.heldAbsent = !this.table.has(Math.floor(this.len / this.layout.blockSize));
@@ -291,7 +299,9 @@ export class PagedKVCache {
   /** An independent cache sharing every block; O(blocks). */
   fork(): PagedKVCache {
     for (const block of this.table.values()) block.refs++;
-    return new PagedKVCache(this.layout, new Map(this.table), this.len, this.releasedBelow);
+    const twin = new PagedKVCache(this.layout, new Map(this.table), this.len, this.releasedBelow);
+    twin.outsideAt = this.outsideAt;
+    return twin;
   }
 
   /** Releases everything, keeping freed blocks for reuse. */
@@ -361,8 +371,42 @@ export class PagedKVCache {
 
   /** A copy of `block` for this cache to write: in the arena while it has room, else plain arrays. */
   private copyOf(block: KVBlock): KVBlock {
-    const copy = this.arenaBlock();
-    if (copy === null) return plainCopy(block);
+    const copy = this.arenaCopy(block);
+    if (copy !== null) return copy;
+    this.markOutside();
+    return plainCopy(block);
+  }
+
+  /**
+   * Moves the blocks held outside the arena (made while it was full) into it, while it has room:
+   * their forks keep the old ones. Spare blocks outside it are dropped, so none is reused.
+   */
+  private moveIntoArena(): void {
+    this.free = this.free.filter(isArenaBlock);
+    for (const [b, block] of this.table) {
+      if (isArenaBlock(block)) continue;
+      const copy = this.arenaCopy(block);
+      if (copy === null) {
+        this.markOutside();
+        return;
+      }
+      // Plain arrays: what no fork holds any more is garbage.
+      block.refs--;
+      this.table.set(b, copy);
+    }
+    this.outsideAt = -1;
+  }
+
+  /** Notes that this cache holds a block outside its arena (when it has one). */
+  private markOutside(): void {
+    const arena = this.layout.arena;
+    if (arena !== undefined && arena !== null && this.layout.Float === Float32Array) this.outsideAt = arena.releases;
+  }
+
+  /** A copy of `block` in the arena, or null when it is full (or the cache does not live there). */
+  private arenaCopy(block: KVBlock): ArenaBlock | ArenaInt8Block | null {
+    const copy = this.arenaBlock(false);
+    if (copy === null) return null;
     try {
       if (copy instanceof ArenaBlock) {
         copy.keys.set(block.keys!);
@@ -375,10 +419,10 @@ export class PagedKVCache {
         copy.valueScales = block.valueScales;
       }
     } catch (e) {
-      // The quantized keys did not fit (4 GiB reached): the copy is made of plain arrays instead.
+      // The quantized keys did not fit (4 GiB reached).
       if (!(e instanceof ArenaFullError)) throw e;
       copy.free();
-      return plainCopy(block);
+      return null;
     }
     copy.queries?.set(block.queries!);
     return copy;
@@ -470,6 +514,7 @@ export class PagedKVCache {
     const size = kvHeads * blockSize * headDim;
     const inArena = this.arenaBlock();
     if (inArena !== null) return inArena;
+    this.markOutside();
     return {
       keys: new Float(size),
       values: int8 ? null : new Float(size),
@@ -505,13 +550,16 @@ export class PagedKVCache {
     return true;
   }
 
-  /** A fresh block in the arena, or null without one (or when it is full, or the cache is not float32). */
-  private arenaBlock(): ArenaBlock | ArenaInt8Block | null {
+  /**
+   * A fresh block in the arena, or null without one (or when it is full, or the cache is not
+   * float32); `zeroed` false for a copy about to be written whole.
+   */
+  private arenaBlock(zeroed = true): ArenaBlock | ArenaInt8Block | null {
     const { blockSize, headDim, kvHeads, queryWidth, Float, int8, arena } = this.layout;
     if (arena === undefined || arena === null || Float !== Float32Array) return null;
     const queries = queryWidth > 0 ? new Float32Array(blockSize * queryWidth) : null;
     if (int8) return ArenaInt8Block.allocate(arena, kvHeads, blockSize, headDim, queries);
-    return ArenaBlock.allocate(arena, kvHeads * blockSize * headDim, queries);
+    return ArenaBlock.allocate(arena, kvHeads * blockSize * headDim, queries, zeroed);
   }
 
   private release(block: KVBlock): void {

@@ -35,6 +35,7 @@ const CHECK_CHUNK = 16384;
  */
 export type ArenaPool = 'common' | 'keys' | 'values';
 const POOL_INDEX: Record<ArenaPool, number> = { common: 0, keys: 1, values: 2 };
+const POOLS: readonly ArenaPool[] = ['common', 'keys', 'values'];
 /** A keys or values pool takes fresh regions from the top this many bytes at a time (whole regions, at most 16). */
 const POOL_RUN_BYTES = 262144;
 const POOL_RUN_REGIONS = 16;
@@ -101,6 +102,7 @@ export class WasmArena {
    */
   private readonly staging = { offset: 0, bytes: 0 };
   private generationCount = 0;
+  private releaseCount = 0;
   private currentViews: ArenaViews = { i32: new Int32Array(0), f32: new Float32Array(0), f64: new Float64Array(0) };
 
   /**
@@ -139,6 +141,11 @@ export class WasmArena {
     return this.generationCount;
   }
 
+  /** Counts the regions given back: room may have come free since a count at which it had none. */
+  get releases(): number {
+    return this.releaseCount;
+  }
+
   /**
    * Int32, float32 and float64 views of the whole memory, made again only after it grew: valid until
    * the next {@link WasmArena.allocate} or {@link WasmArena.scratch}.
@@ -153,7 +160,8 @@ export class WasmArena {
 
   /**
    * The byte offset of a zeroed region of `bytes` bytes, 16-byte aligned, or -1 when the memory
-   * cannot grow that far (the caller then keeps its data in plain arrays).
+   * cannot grow that far (the caller then keeps its data in plain arrays). `zeroed` false skips
+   * zeroing a reused region, for a caller that writes all of it.
    *
    * A cache block's keys and its values come from the `'keys'` and `'values'` pools, which take
    * fresh regions from the top several at a time (up to 256 KiB, 16 regions) and hand out their
@@ -163,22 +171,51 @@ export class WasmArena {
    * head of 64 over 8,192 keys in 64-row blocks took 0.68× the time, over 32,768 keys 0.72×, two
    * kv heads 0.80×; eight kv heads' blocks already lie in 128 KiB stretches, and took the same.
    */
-  allocate(bytes: number, pool: ArenaPool = 'common'): number {
+  allocate(bytes: number, pool: ArenaPool = 'common', zeroed = true): number {
     const size = roundUp(bytes);
     const list = this.freeList(pool, size);
     if (this.unsorted.delete(list)) list.sort((a, b) => b - a);
     const reused = list.pop();
     if (reused !== undefined) {
-      new Uint8Array(this.memory.buffer, reused, size).fill(0);
+      if (zeroed) new Uint8Array(this.memory.buffer, reused, size).fill(0);
       return reused;
     }
-    return pool === 'common' ? this.grab(size) : this.grabRun(list, size);
+    const fresh = pool === 'common' ? this.grab(size) : this.grabRun(list, size);
+    if (fresh >= 0) return fresh;
+    const cut = this.cutFromLarger(size);
+    if (cut >= 0 && zeroed) new Uint8Array(this.memory.buffer, cut, size).fill(0);
+    return cut;
+  }
+
+  /**
+   * With the memory at its limit: `size` bytes cut from the smallest free region of any pool that
+   * holds them, the rest of it freed again, or -1. Regions freed at one size would otherwise never serve
+   * another (engines of other shapes, a step's scratch growing), and a full arena would stay full
+   * for them however much was given back.
+   */
+  private cutFromLarger(size: number): number {
+    let best: number[] | null = null;
+    let bestSize = Infinity;
+    let bestPool: ArenaPool = 'common';
+    for (const [key, list] of this.free) {
+      const regionSize = key % 2 ** 32;
+      if (list.length === 0 || regionSize < size || regionSize >= bestSize) continue;
+      best = list;
+      bestSize = regionSize;
+      bestPool = POOLS[Math.floor(key / 2 ** 32)]!;
+    }
+    if (best === null) return -1;
+    if (this.unsorted.delete(best)) best.sort((a, b) => b - a);
+    const offset = best.pop()!;
+    if (bestSize > size) this.release(offset + size, bestSize - size, bestPool);
+    return offset;
   }
 
   /** Returns a region from {@link WasmArena.allocate} (with the same pool) for reuse. */
   release(offset: number, bytes: number, pool: ArenaPool = 'common'): void {
     const list = this.freeList(pool, roundUp(bytes));
     list.push(offset);
+    this.releaseCount++;
     if (pool !== 'common' && list.length > 1) this.unsorted.add(list);
   }
 
