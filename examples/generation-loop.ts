@@ -222,9 +222,9 @@ export interface BeamSearchOptions {
 /**
  * Beam search. At each step every continuation of every beam is scored by log-probability; the
  * best `width` survive (ties go to the earlier beam, then the lower token id, so width 1 is greedy
- * decoding). Each survivor runs on a fork of its parent's stack with its token pushed, and then
- * every parent's stack is disposed: the parents live on in their children's shared blocks, and a
- * parent with no surviving child is pruned. Returns the beams, best first; their stacks are the
+ * decoding). Each survivor gets a fork of its parent's stack; every parent's stack is then disposed
+ * (the parents live on in their children's shared blocks; one with no surviving child is pruned),
+ * and the survivors' tokens go in together. Returns the beams, best first; their stacks are the
  * caller's to dispose.
  */
 export function beamSearch(decoder: Decoder, prompt: readonly number[], options: BeamSearchOptions): Beam[] {
@@ -238,13 +238,14 @@ export function beamSearch(decoder: Decoder, prompt: readonly number[], options:
     candidates.sort((x, y) => y.score - x.score || x.b - y.b || x.token - y.token);
     const picked = candidates.slice(0, width);
     const models = picked.map(({ beam }) => beam.model.fork());
-    const rows = pushTokensTogether(models, picked.map(({ token }) => token));
-    const survivors = picked.map(({ beam, token, score }, i): Beam => ({ tokens: [...beam.tokens, token], score, logits: rows[i]!, model: models[i]! }));
+    // The parents go before the tokens do: a block only one survivor shares with its parent is then
+    // written in place, not copied first (the cost of a fork's first write).
     for (const beam of beams) {
       beam.model.stack.dispose();
-      if (!survivors.some((survivor) => isParent(beam, survivor))) onPrune?.(beam);
+      if (!picked.some((p) => p.beam === beam)) onPrune?.(beam);
     }
-    beams = survivors;
+    const rows = pushTokensTogether(models, picked.map(({ token }) => token));
+    beams = picked.map(({ beam, token, score }, i): Beam => ({ tokens: [...beam.tokens, token], score, logits: rows[i]!, model: models[i]! }));
   }
   return beams;
 }
@@ -363,10 +364,6 @@ export function logSoftmax(logits: ArrayLike<number>): Float64Array {
   for (let t = 0; t < logits.length; t++) total += Math.exp(logits[t]! - largest);
   const normalizer = largest + Math.log(total);
   return Float64Array.from(logits, (value) => value - normalizer);
-}
-
-function isParent(parent: Beam, child: Beam): boolean {
-  return child.tokens.length === parent.tokens.length + 1 && parent.tokens.every((token, i) => child.tokens[i] === token);
 }
 
 /** Residual stream after a block: h + attention, then + MLP(RMSNorm(h)). */
