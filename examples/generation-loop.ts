@@ -244,7 +244,14 @@ export function beamSearch(decoder: Decoder, prompt: readonly number[], options:
       beam.model.stack.dispose();
       if (!picked.some((p) => p.beam === beam)) onPrune?.(beam);
     }
-    const rows = pushTokensTogether(models, picked.map(({ token }) => token));
+    let rows: Float64Array[];
+    try {
+      rows = pushTokensTogether(models, picked.map(({ token }) => token));
+    } catch (e) {
+      // The parents are gone: the forks are the only holders left, so they go too.
+      for (const model of models) model.stack.dispose();
+      throw e;
+    }
     beams = picked.map(({ beam, token, score }, i): Beam => ({ tokens: [...beam.tokens, token], score, logits: rows[i]!, model: models[i]! }));
   }
   return beams;

@@ -267,6 +267,7 @@ describe('createCrossAttention: queries over a fixed memory (an encoder-decoder 
     const refusal = (run: () => unknown, code: string, field: string) => expect(run).toThrow(expect.objectContaining({ code, details: expect.objectContaining({ field }) }));
     refusal(() => restoreCrossAttention(createAttention({ dim: 2 }).snapshot()), 'UNSUPPORTED_SNAPSHOT', 'format');
     refusal(() => restoreAttention(bytes), 'UNSUPPORTED_SNAPSHOT', 'format');
+    refusal(() => restoreCrossAttention(bytes, createAttention({ dim: 2 }) as never), 'INVALID_ARGUMENT', 'model');
     const edited = (edit: (metadata: Record<string, string>) => void) => {
       const { tensors, metadata } = decodeSafetensors(bytes);
       const changed = { ...metadata };

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { createAttention } from '../src/index.js';
+import { createAttention, createCrossAttention, restoreAttention } from '../src/index.js';
 import type { Attention } from '../src/index.js';
 import type { PagedKVCache } from '../src/cache/paged-kv-cache.js';
-import { wasmKernelsAvailable } from '../src/kernels/wasm/wasm-arena.js';
+import { wasmArena, wasmKernelsAvailable } from '../src/kernels/wasm/wasm-arena.js';
+import type { WasmArena } from '../src/kernels/wasm/wasm-arena.js';
 import { createThreadPool } from '../src/threads/index.js';
 
 /** Whether every block `engine` holds lives in the kernels' memory (where the SIMD kernels read it). */
@@ -13,6 +14,26 @@ function inArena(engine: Attention): boolean {
 }
 
 const row = (t: number, dim: number) => Array.from({ length: dim }, (_, c) => Math.sin(t * 1.7 + c * 0.3));
+
+/** Fills `arena` (reserving, never touching) so that no region fits; returns the regions taken. */
+function fill(arena: WasmArena): [number, number][] {
+  const taken: [number, number][] = [];
+  for (let size = 2 ** 30; size >= 16; ) {
+    const at = arena.allocate(size);
+    if (at < 0) size /= 2;
+    else taken.push([at, size]);
+  }
+  return taken;
+}
+
+/** The blocks of `cache` outside the kernels' memory, by number. */
+function outside(cache: PagedKVCache): number[] {
+  const blocks: number[] = [];
+  for (let p = 0; p < cache.length; p += cache.layout.blockSize) if (cache.blockAt(p)!.keysByteOffset < 0) blocks.push(p / cache.layout.blockSize);
+  return blocks;
+}
+
+const cacheOf = (holder: object) => (holder as { cache: PagedKVCache }).cache;
 
 describe.runIf(wasmKernelsAvailable())('a full arena (its memory at 4 GiB)', () => {
   // Found by a bug hunt: two blocks made outside a full arena sent every later step of the engine
@@ -83,9 +104,102 @@ describe.runIf(wasmKernelsAvailable())('a full arena (its memory at 4 GiB)', () 
       expect(arena.allocate(4096, 'keys')).toBe(big);
       expect(arena.allocate(2 ** 20 - 4096, 'values')).toBe(big + 4096);
       expect(arena.allocate(16)).toBe(-1);
+      // Given back, the two pieces are joined again for a request as large as the whole.
+      arena.release(big, 4096, 'keys');
+      arena.release(big + 4096, 2 ** 20 - 4096, 'values');
+      expect(arena.allocate(2 ** 20)).toBe(big);
     } finally {
       await own.close();
     }
+  });
+
+  // Found by a review of the change above: moving blocks in copied them per fork (4 beams sharing
+  // 100 blocks held 401 after one push each), a refused push after a move changed stats(), an
+  // int8 block made plain when dequantized and a cross-attention's memory never moved back in.
+  it('moving in keeps forks sharing, changes no stats a refused push shows, and reaches int8 blocks and a cross-attention\'s memory', async () => {
+    const own = await createThreadPool(1);
+    try {
+      const options = { dim: 16, heads: 2, blockSize: 4 };
+      const engine = createAttention({ ...options, threads: own });
+      for (let t = 0; t < 3; t++) engine.push(row(t, 16));
+      let taken = fill(own.arena);
+      for (let t = 3; t < 200; t++) engine.push(row(t, 16));
+      const beams = [engine, engine.fork(), engine.fork(), engine.fork()];
+      for (const [at, size] of taken) own.arena.release(at, size);
+      const before = beams.map((b) => b.stats());
+      // Refused after the call began (a score overflows), so after the blocks moved in.
+      expect(() => engine.push([1e20, ...new Array(15).fill(0)])).toThrow(expect.objectContaining({ code: 'NON_FINITE', details: expect.objectContaining({ field: 'score' }) }));
+      expect(beams.map((b) => b.stats())).toEqual(before);
+      beams.forEach((b, i) => b.push(row(1000 + i, 16)));
+      expect(beams.map((b) => b.stats().sharedBlocks)).toEqual([50, 50, 50, 50]);
+      expect(beams.flatMap((b) => outside(cacheOf(b)))).toEqual([]);
+
+      const int8 = createAttention({ dim: 16, blockSize: 4, cacheDtype: 'int8', threads: own });
+      for (let t = 0; t < 12; t++) int8.push(row(t, 16));
+      int8.truncate(10);
+      taken = fill(own.arena);
+      // Into the quantized block 2: its keys, dequantized, do not fit the arena.
+      int8.push(row(100, 16));
+      expect(outside(cacheOf(int8))).toContain(2);
+      for (const [at, size] of taken) own.arena.release(at, size);
+      int8.push(row(101, 16));
+      expect(outside(cacheOf(int8))).toEqual([]);
+
+      const cross = createCrossAttention({ dim: 16, heads: 2, blockSize: 4, threads: own });
+      taken = fill(own.arena);
+      cross.setMemory(Array.from({ length: 40 }, (_, t) => row(t, 16)));
+      expect(outside(cacheOf(cross))).toHaveLength(10);
+      for (const [at, size] of taken) own.arena.release(at, size);
+      const attended = cross.attend(row(7, 16));
+      expect(outside(cacheOf(cross))).toEqual([]);
+      const twin = createCrossAttention({ dim: 16, heads: 2, blockSize: 4 });
+      twin.setMemory(Array.from({ length: 40 }, (_, t) => row(t, 16)));
+      expect(attended).toEqual(twin.attend(row(7, 16)));
+    } finally {
+      await own.close();
+    }
+  });
+
+  // Found by a fuzz of engines under a full arena (both older than the changes above).
+  it('an int8 snapshot restores into an arena with room for float keys but not int8 ones, and goes on', async () => {
+    const own = await createThreadPool(2);
+    try {
+      const options = { dim: 4, blockSize: 4, cacheDtype: 'int8' as const };
+      const engine = createAttention({ ...options, threads: own });
+      for (let t = 0; t < 4; t++) engine.push(row(t, 4));
+      const bytes = engine.snapshot();
+      // Room for one block's float keys, int8 values and their scales (64 + 16 + 16 bytes) only.
+      const hole = own.arena.allocate(96);
+      fill(own.arena);
+      own.arena.release(hole, 96);
+      // Before: ArenaFullError, from assigning the block's int8 keys.
+      const back = restoreAttention(bytes, { threads: own });
+      const twin = restoreAttention(bytes);
+      const [got, want] = [back.push(row(9, 4))[0]!.output, twin.push(row(9, 4))[0]!.output];
+      got.forEach((v, c) => expect(Math.abs(v - want[c]!)).toBeLessThanOrEqual(1e-5 * (1 + Math.abs(want[c]!))));
+    } finally {
+      await own.close();
+    }
+  });
+
+  it("a fork's copy of a quantized int8 block that grows the process's memory copies it whole", () => {
+    // Unshared memory detaches its views when it grows: the copy read the source's after growing it.
+    const arena = wasmArena()!;
+    const options = { dim: 8, blockSize: 4, cacheDtype: 'int8' as const };
+    const a = createAttention(options);
+    for (let t = 0; t < 4; t++) a.push(row(t, 8));
+    const b = a.fork();
+    b.truncate(2);
+    const top = (arena as unknown as { top: number }).top;
+    const end = arena.buffer.byteLength;
+    const rest = end - top - 16 >= 16 ? arena.allocate(end - top - 16) : -1;
+    // Before: RangeError (keyScales: expected 8 numbers, got 0).
+    const [step] = b.push(row(100, 8));
+    const fresh = createAttention(options);
+    for (let t = 0; t < 4; t++) fresh.push(row(t, 8));
+    fresh.truncate(2);
+    expect(step).toEqual(fresh.push(row(100, 8))[0]);
+    if (rest >= 0) arena.release(rest, end - top - 16);
   });
 });
 

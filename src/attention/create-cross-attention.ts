@@ -177,6 +177,7 @@ export const CROSS_ATTENTION_FORMAT = 'attnstream.cross-attention';
 
 /** What a cross-attention is made of. */
 export interface CrossState {
+  /** The options: `weightsOf`'s own when it is given. */
   readonly options: ResolvedOptions;
   readonly cache: PagedKVCache;
   /** Queries attended so far: the next one's index. */
@@ -199,7 +200,7 @@ export class CrossAttentionEngine implements CrossAttention {
     const { weightsOf } = state;
     if (weightsOf !== null) {
       this.copy = weightsOf.copy?.retain() ?? null;
-      this.options = weightsOf.options;
+      this.options = state.options;
     } else {
       const arena = kernelArena(state.options);
       this.copy = arena === null ? null : ArenaWeights.copy(arena, state.options);
@@ -276,6 +277,7 @@ export class CrossAttentionEngine implements CrossAttention {
     if (!Array.isArray(xs)) throw new AttentionError('INVALID_ARGUMENT', `${operation}: expected an array of vectors, got ${describeValue(xs)}`, { field: 'xs' });
     const count = this.cache.length;
     if (count === 0) throw new AttentionError('INVALID_ARGUMENT', `${operation}: the memory is empty: setMemory(rows) first`, { field: 'memory' });
+    this.cache.settle();
     const o = this.options;
     o.threads?.wake();
     const n = xs.length;

@@ -1,5 +1,6 @@
 import { decodeSafetensors } from '../cache/safetensors.js';
 import { AttentionError } from '../errors.js';
+import { AttentionEngine } from './create-attention.js';
 import { CROSS_ATTENTION_FORMAT, CrossAttentionEngine, crossOptions } from './create-cross-attention.js';
 import type { CrossAttention, CrossAttentionOptions } from './create-cross-attention.js';
 import type { RunOptions } from './options.js';
@@ -29,6 +30,9 @@ import { restoreState } from './snapshot-state.js';
  * ```
  */
 export function restoreCrossAttention(bytes: Uint8Array, options?: CrossAttentionOptions | RunOptions | CrossAttention): CrossAttention {
+  if (options instanceof AttentionEngine) {
+    throw new AttentionError('INVALID_ARGUMENT', "restoreCrossAttention: the model given is a self-attention engine; a cross-attention's snapshot is restored onto the model's cross-attention", { field: 'model' });
+  }
   const model = options instanceof CrossAttentionEngine ? options : null;
   if (model?.disposed) throw new AttentionError('DISPOSED', 'restoreCrossAttention: the model cross-attention given was disposed', { field: 'model' });
   // The caller's options are checked before the file, as createCrossAttention checks them.

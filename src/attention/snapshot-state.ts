@@ -341,10 +341,9 @@ export function restoreState(
   const blocks = new Map<number, KVBlock>();
   const blockOf = (b: number): KVBlock => blocks.get(b) ?? blocks.set(b, cache.restoreBlock(b)).get(b)!;
   keyBlocks.forEach((b, q) => {
-    const block = blockOf(b);
-    block.keysInt8 = (keysInt8 as Int8Array).slice(q * kvHeads * blockSize * headDim, (q + 1) * kvHeads * blockSize * headDim);
-    block.keyScales = keyScales!.slice(q * kvWidth, (q + 1) * kvWidth);
-    block.keys = null;
+    blockOf(b);
+    const quantized = (keysInt8 as Int8Array).slice(q * kvHeads * blockSize * headDim, (q + 1) * kvHeads * blockSize * headDim);
+    blocks.set(b, cache.restoreQuantizedKeys(b, quantized, keyScales!.slice(q * kvWidth, (q + 1) * kvWidth)));
   });
   let f = 0;
   for (let t = 0; t < T; t++) {

@@ -131,6 +131,14 @@ export class PagedKVCache {
   }
 
   /**
+   * Gives restored block `b` its quantized keys in place of float ones; returns the block, or its
+   * plain-array replacement when the arena cannot hold them.
+   */
+  restoreQuantizedKeys(b: number, keysInt8: Int8Array, keyScales: Float32Array): KVBlock {
+    return this.replaceKeys(b, this.table.get(b)!, { keys: null, keysInt8, keyScales });
+  }
+
+  /**
    * Throws what {@link PagedKVCache.append} would for rows k and v of token `token`: NON_FINITE for
    * an int8 cache's float64 entry beyond {@link INT8_MAX_MAGNITUDE}, whose float32 scale would be
    * infinite. For callers that check a batch before changing anything.
@@ -146,8 +154,7 @@ export class PagedKVCache {
    * until {@link PagedKVCache.commit}.
    */
   hold(): void {
-    // Between calls, never inside one: takeBack relies on the blocks the call found.
-    if (this.outsideAt >= 0 && this.outsideAt !== this.layout.arena!.releases) this.moveIntoArena();
+    this.settle();
     this.endHold();
     this.heldFrom = this.len;
     this.heldAbsent = !this.table.has(Math.floor(this.len / this.layout.blockSize));
@@ -373,28 +380,49 @@ export class PagedKVCache {
   private copyOf(block: KVBlock): KVBlock {
     const copy = this.arenaCopy(block);
     if (copy !== null) return copy;
+    const { arena, int8, Float } = this.layout;
+    if (arena === undefined || arena === null || Float !== Float32Array) return plainCopy(block);
     this.markOutside();
-    return plainCopy(block);
+    if (int8) return plainCopy(block);
+    return ArenaBlock.outside(arena, block.keys!.length, block.queries === null ? null : Float32Array.from(block.queries), Float32Array.from(block.keys!), Float32Array.from(block.values!));
   }
 
   /**
-   * Moves the blocks held outside the arena (made while it was full) into it, while it has room:
-   * their forks keep the old ones. Spare blocks outside it are dropped, so none is reused.
+   * Moves blocks made outside the arena (while it was full) into it, if regions came free since
+   * the last try: a step over any block outside it runs on the TypeScript kernels. Between calls,
+   * never inside one ({@link PagedKVCache.takeBack} relies on the blocks the call found).
+   */
+  settle(): void {
+    if (this.outsideAt >= 0 && this.outsideAt !== this.layout.arena!.releases) this.moveIntoArena();
+  }
+
+  /**
+   * Moves the blocks held outside the arena (made while it was full) into it, while it has room: a
+   * float32 block in place, so that every fork holding it reads it there; a plain int8 block as a
+   * copy, once no fork shares it (a copy would end the sharing). Counts and bytes stay as they were.
    */
   private moveIntoArena(): void {
-    this.free = this.free.filter(isArenaBlock);
+    let left = false;
     for (const [b, block] of this.table) {
-      if (isArenaBlock(block)) continue;
+      if (block.keysByteOffset >= 0) continue;
+      if (block instanceof ArenaBlock) {
+        if (block.moveIn()) continue;
+        this.markOutside();
+        return;
+      }
+      if (block.refs > 1) {
+        left = true;
+        continue;
+      }
       const copy = this.arenaCopy(block);
       if (copy === null) {
         this.markOutside();
         return;
       }
-      // Plain arrays: what no fork holds any more is garbage.
-      block.refs--;
       this.table.set(b, copy);
     }
     this.outsideAt = -1;
+    if (left) this.markOutside();
   }
 
   /** Notes that this cache holds a block outside its arena (when it has one). */
@@ -412,11 +440,13 @@ export class PagedKVCache {
         copy.keys.set(block.keys!);
         copy.values.set(block.values!);
       } else {
-        copy.keys = block.keys;
-        copy.keysInt8 = block.keysInt8;
-        copy.keyScales = block.keyScales;
-        copy.valuesInt8 = block.valuesInt8;
-        copy.valueScales = block.valueScales;
+        // Copied out first: an assignment may grow the memory, which detaches the source's views.
+        const [keys, keysInt8, keyScales, valuesInt8, valueScales] = [block.keys, block.keysInt8, block.keyScales, block.valuesInt8, block.valueScales].map((a) => a?.slice() ?? null);
+        copy.keys = keys as FloatArray | null;
+        copy.keysInt8 = keysInt8 as Int8Array | null;
+        copy.keyScales = keyScales as Float32Array | null;
+        copy.valuesInt8 = valuesInt8 as Int8Array | null;
+        copy.valueScales = valueScales as Float32Array | null;
       }
     } catch (e) {
       // The quantized keys did not fit (4 GiB reached).
@@ -468,6 +498,7 @@ export class PagedKVCache {
       const plain = { ...plainCopy(block), ...form };
       block.free();
       this.table.set(b, plain);
+      this.markOutside();
       return plain;
     }
     return block;
@@ -505,16 +536,26 @@ export class PagedKVCache {
   }
 
   private allocate(): KVBlock {
-    const { blockSize, headDim, kvHeads, queryWidth, Float, int8 } = this.layout;
+    const { blockSize, headDim, kvHeads, queryWidth, Float, int8, arena } = this.layout;
     const reused = this.free.pop();
-    if (reused !== undefined && this.unquantized(reused)) {
+    // A spare outside the arena (made while it was full) serves only while the arena has no room.
+    const spareOutside = reused !== undefined && arena !== undefined && arena !== null && Float === Float32Array && reused.keysByteOffset < 0;
+    if (reused !== undefined && !spareOutside && this.unquantized(reused)) {
       reused.refs = 1;
       return reused;
     }
     const size = kvHeads * blockSize * headDim;
     const inArena = this.arenaBlock();
     if (inArena !== null) return inArena;
+    if (spareOutside && this.unquantized(reused)) {
+      reused.refs = 1;
+      this.markOutside();
+      return reused;
+    }
     this.markOutside();
+    if (arena !== undefined && arena !== null && Float === Float32Array && !int8) {
+      return ArenaBlock.outside(arena, size, queryWidth > 0 ? new Float32Array(blockSize * queryWidth) : null);
+    }
     return {
       keys: new Float(size),
       values: int8 ? null : new Float(size),

@@ -35,7 +35,7 @@ const CHECK_CHUNK = 16384;
  */
 export type ArenaPool = 'common' | 'keys' | 'values';
 const POOL_INDEX: Record<ArenaPool, number> = { common: 0, keys: 1, values: 2 };
-const POOLS: readonly ArenaPool[] = ['common', 'keys', 'values'];
+const POOL_NAMES: readonly ArenaPool[] = ['common', 'keys', 'values'];
 /** A keys or values pool takes fresh regions from the top this many bytes at a time (whole regions, at most 16). */
 const POOL_RUN_BYTES = 262144;
 const POOL_RUN_REGIONS = 16;
@@ -103,6 +103,8 @@ export class WasmArena {
   private readonly staging = { offset: 0, bytes: 0 };
   private generationCount = 0;
   private releaseCount = 0;
+  /** The release count at the last {@link WasmArena.coalesce}: nothing to join until it moves. */
+  private coalescedAt = -1;
   private currentViews: ArenaViews = { i32: new Int32Array(0), f32: new Float32Array(0), f64: new Float64Array(0) };
 
   /**
@@ -189,11 +191,43 @@ export class WasmArena {
 
   /**
    * With the memory at its limit: `size` bytes cut from the smallest free region of any pool that
-   * holds them, the rest of it freed again, or -1. Regions freed at one size would otherwise never serve
-   * another (engines of other shapes, a step's scratch growing), and a full arena would stay full
-   * for them however much was given back.
+   * holds them (joining neighbouring free regions first when none does), the rest of it freed
+   * again, or -1. Regions freed at one size would otherwise never serve another (engines of other
+   * shapes, a step's scratch growing), and a full arena would stay full for them however much was
+   * given back.
    */
   private cutFromLarger(size: number): number {
+    const cut = this.cutFromFree(size);
+    if (cut >= 0 || this.coalescedAt === this.releaseCount) return cut;
+    this.coalesce();
+    return this.cutFromFree(size);
+  }
+
+  /**
+   * Joins neighbouring free regions (of any pool, into the common one): regions cut apart, or
+   * freed at their own sizes side by side, serve a larger request again. Once per release at most:
+   * only an allocation that finds no region at the memory's limit asks.
+   */
+  private coalesce(): void {
+    this.coalescedAt = this.releaseCount;
+    const regions: [number, number][] = [];
+    for (const [key, list] of this.free) for (const offset of list) regions.push([offset, key % 2 ** 32]);
+    this.free.clear();
+    this.unsorted.clear();
+    regions.sort((a, b) => a[0] - b[0]);
+    let [start, size] = regions[0] ?? [0, 0];
+    for (const [offset, bytes] of regions.slice(1)) {
+      if (start + size === offset) size += bytes;
+      else {
+        this.addFree(start, size, 'common');
+        [start, size] = [offset, bytes];
+      }
+    }
+    if (size > 0) this.addFree(start, size, 'common');
+  }
+
+  /** `size` bytes from the smallest free region of any pool that holds them, the rest of it freed again, or -1. */
+  private cutFromFree(size: number): number {
     let best: number[] | null = null;
     let bestSize = Infinity;
     let bestPool: ArenaPool = 'common';
@@ -202,20 +236,25 @@ export class WasmArena {
       if (list.length === 0 || regionSize < size || regionSize >= bestSize) continue;
       best = list;
       bestSize = regionSize;
-      bestPool = POOLS[Math.floor(key / 2 ** 32)]!;
+      bestPool = POOL_NAMES[Math.floor(key / 2 ** 32)]!;
     }
     if (best === null) return -1;
     if (this.unsorted.delete(best)) best.sort((a, b) => b - a);
     const offset = best.pop()!;
-    if (bestSize > size) this.release(offset + size, bestSize - size, bestPool);
+    // Back to its list without counting as a release: no room came free.
+    if (bestSize > size) this.addFree(offset + size, bestSize - size, bestPool);
     return offset;
   }
 
   /** Returns a region from {@link WasmArena.allocate} (with the same pool) for reuse. */
   release(offset: number, bytes: number, pool: ArenaPool = 'common'): void {
-    const list = this.freeList(pool, roundUp(bytes));
-    list.push(offset);
     this.releaseCount++;
+    this.addFree(offset, roundUp(bytes), pool);
+  }
+
+  private addFree(offset: number, size: number, pool: ArenaPool): void {
+    const list = this.freeList(pool, size);
+    list.push(offset);
     if (pool !== 'common' && list.length > 1) this.unsorted.add(list);
   }
 
