@@ -53,9 +53,9 @@ export function restoreAttention(bytes: Uint8Array, options?: AttentionOptions |
   return new AttentionEngine(restoreState(tensors, metadata, '', options as AttentionOptions | RunOptions | undefined));
 }
 
-/** `model`, refused (DISPOSED) once disposed: its weights' copy may be gone. */
-export function liveModel(model: AttentionEngine): AttentionEngine {
-  if (model.disposed) throw new AttentionError('DISPOSED', 'restore: the model engine given was disposed', { field: 'model' });
+/** `model` (an engine, or a cross-attention: `what`), refused (DISPOSED) once disposed: its weights' copy may be gone. */
+export function liveModel<Model extends { readonly disposed: boolean }>(model: Model, what = 'engine'): Model {
+  if (model.disposed) throw new AttentionError('DISPOSED', `restore: the model ${what} given was disposed`, { field: 'model' });
   return model;
 }
 

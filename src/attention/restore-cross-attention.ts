@@ -4,7 +4,7 @@ import { AttentionEngine } from './create-attention.js';
 import { CROSS_ATTENTION_FORMAT, CrossAttentionEngine, crossOptions } from './create-cross-attention.js';
 import type { CrossAttention, CrossAttentionOptions } from './create-cross-attention.js';
 import type { RunOptions } from './options.js';
-import { assertFormat } from './restore-attention.js';
+import { assertFormat, liveModel } from './restore-attention.js';
 import { restoreState } from './snapshot-state.js';
 
 /**
@@ -33,8 +33,7 @@ export function restoreCrossAttention(bytes: Uint8Array, options?: CrossAttentio
   if (options instanceof AttentionEngine) {
     throw new AttentionError('INVALID_ARGUMENT', "restoreCrossAttention: the model given is a self-attention engine; a cross-attention's snapshot is restored onto the model's cross-attention", { field: 'model' });
   }
-  const model = options instanceof CrossAttentionEngine ? options : null;
-  if (model?.disposed) throw new AttentionError('DISPOSED', 'restoreCrossAttention: the model cross-attention given was disposed', { field: 'model' });
+  const model = options instanceof CrossAttentionEngine ? liveModel(options, 'cross-attention') : null;
   // The caller's options are checked before the file, as createCrossAttention checks them.
   const expected = model === null && options !== undefined ? crossOptions(options as CrossAttentionOptions) : undefined;
   const { tensors, metadata } = decodeSafetensors(bytes);

@@ -75,9 +75,12 @@ export class PagedKVCache {
    * runs on the TypeScript kernels, so such blocks move in once regions come free.
    */
   private outsideAt = -1;
+  /** The arena its blocks live in: the layout's, for a float32 (or int8) cache; null otherwise. */
+  private readonly blockArena: WasmArena | null;
 
   constructor(layout: KVCacheLayout, table = new Map<number, KVBlock>(), length = 0, releasedBelow = 0) {
     this.layout = layout;
+    this.blockArena = layout.Float === Float32Array ? (layout.arena ?? null) : null;
     this.table = table;
     this.free = [];
     this.len = length;
@@ -380,10 +383,10 @@ export class PagedKVCache {
   private copyOf(block: KVBlock): KVBlock {
     const copy = this.arenaCopy(block);
     if (copy !== null) return copy;
-    const { arena, int8, Float } = this.layout;
-    if (arena === undefined || arena === null || Float !== Float32Array) return plainCopy(block);
+    const arena = this.blockArena;
+    if (arena === null) return plainCopy(block);
     this.markOutside();
-    if (int8) return plainCopy(block);
+    if (this.layout.int8) return plainCopy(block);
     return ArenaBlock.outside(arena, block.keys!.length, block.queries === null ? null : Float32Array.from(block.queries), Float32Array.from(block.keys!), Float32Array.from(block.values!));
   }
 
@@ -393,7 +396,7 @@ export class PagedKVCache {
    * never inside one ({@link PagedKVCache.takeBack} relies on the blocks the call found).
    */
   settle(): void {
-    if (this.outsideAt >= 0 && this.outsideAt !== this.layout.arena!.releases) this.moveIntoArena();
+    if (this.outsideAt >= 0 && this.outsideAt !== this.blockArena!.releases) this.moveIntoArena();
   }
 
   /**
@@ -427,8 +430,7 @@ export class PagedKVCache {
 
   /** Notes that this cache holds a block outside its arena (when it has one). */
   private markOutside(): void {
-    const arena = this.layout.arena;
-    if (arena !== undefined && arena !== null && this.layout.Float === Float32Array) this.outsideAt = arena.releases;
+    if (this.blockArena !== null) this.outsideAt = this.blockArena.releases;
   }
 
   /** A copy of `block` in the arena, or null when it is full (or the cache does not live there). */
@@ -536,10 +538,11 @@ export class PagedKVCache {
   }
 
   private allocate(): KVBlock {
-    const { blockSize, headDim, kvHeads, queryWidth, Float, int8, arena } = this.layout;
+    const { blockSize, headDim, kvHeads, queryWidth, Float, int8 } = this.layout;
+    const arena = this.blockArena;
     const reused = this.free.pop();
     // A spare outside the arena (made while it was full) serves only while the arena has no room.
-    const spareOutside = reused !== undefined && arena !== undefined && arena !== null && Float === Float32Array && reused.keysByteOffset < 0;
+    const spareOutside = reused !== undefined && arena !== null && reused.keysByteOffset < 0;
     if (reused !== undefined && !spareOutside && this.unquantized(reused)) {
       reused.refs = 1;
       return reused;
@@ -553,7 +556,7 @@ export class PagedKVCache {
       return reused;
     }
     this.markOutside();
-    if (arena !== undefined && arena !== null && Float === Float32Array && !int8) {
+    if (arena !== null && !int8) {
       return ArenaBlock.outside(arena, size, queryWidth > 0 ? new Float32Array(blockSize * queryWidth) : null);
     }
     return {
@@ -596,8 +599,9 @@ export class PagedKVCache {
    * float32); `zeroed` false for a copy about to be written whole.
    */
   private arenaBlock(zeroed = true): ArenaBlock | ArenaInt8Block | null {
-    const { blockSize, headDim, kvHeads, queryWidth, Float, int8, arena } = this.layout;
-    if (arena === undefined || arena === null || Float !== Float32Array) return null;
+    const { blockSize, headDim, kvHeads, queryWidth, int8 } = this.layout;
+    const arena = this.blockArena;
+    if (arena === null) return null;
     const queries = queryWidth > 0 ? new Float32Array(blockSize * queryWidth) : null;
     if (int8) return ArenaInt8Block.allocate(arena, kvHeads, blockSize, headDim, queries);
     return ArenaBlock.allocate(arena, kvHeads * blockSize * headDim, queries, zeroed);
