@@ -1,17 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { createAttention, createCrossAttention, restoreAttention } from '../src/index.js';
-import type { Attention } from '../src/index.js';
 import type { PagedKVCache } from '../src/cache/paged-kv-cache.js';
 import { wasmArena, wasmKernelsAvailable } from '../src/kernels/wasm/wasm-arena.js';
 import type { WasmArena } from '../src/kernels/wasm/wasm-arena.js';
 import { createThreadPool } from '../src/threads/index.js';
-
-/** Whether every block `engine` holds lives in the kernels' memory (where the SIMD kernels read it). */
-function inArena(engine: Attention): boolean {
-  const cache = (engine as unknown as { cache: PagedKVCache }).cache;
-  for (let p = 0; p < cache.length; p += cache.layout.blockSize) if (cache.blockAt(p)!.keysByteOffset < 0) return false;
-  return true;
-}
 
 const row = (t: number, dim: number) => Array.from({ length: dim }, (_, c) => Math.sin(t * 1.7 + c * 0.3));
 
@@ -56,32 +48,27 @@ describe.runIf(wasmKernelsAvailable())('a full arena (its memory at 4 GiB)', () 
         expect(got).toEqual(want);
       }
       // Fill the pool's arena (reserved, never touched) so that no block fits.
-      const taken: [number, number][] = [];
-      for (let size = 2 ** 30; size >= 16; ) {
-        const at = own.arena.allocate(size);
-        if (at < 0) size /= 2;
-        else taken.push([at, size]);
-      }
+      const taken = fill(own.arena);
       // Past the run of regions the keys' and values' pools took before: new blocks need memory.
       for (let i = 0; i < 80; i++) {
         const [got, want] = both();
         got.forEach((v, c) => expect(Math.abs(v - want[c]!)).toBeLessThanOrEqual(1e-5 * (1 + Math.abs(want[c]!))));
       }
-      expect(inArena(starved)).toBe(false);
+      expect(outside(cacheOf(starved))).not.toEqual([]);
       const fork = starved.fork();
       for (const [at, size] of taken) own.arena.release(at, size);
       for (let i = 0; i < 6; i++) {
         const [got, want] = both();
         expect(got).toEqual(want);
       }
-      expect(inArena(starved)).toBe(true);
+      expect(outside(cacheOf(starved))).toEqual([]);
       // The fork keeps the blocks it shared, and moves its own in at its next push.
       const x = row(t, options.dim);
       const [fromFork] = fork.push(x);
       const replay = createAttention(options);
       for (let i = 0; i < fork.length - 1; i++) replay.push(row(i, options.dim));
       expect(fromFork!.output).toEqual(replay.push(x)[0]!.output);
-      expect(inArena(fork)).toBe(true);
+      expect(outside(cacheOf(fork))).toEqual([]);
     } finally {
       await own.close();
     }
@@ -91,12 +78,7 @@ describe.runIf(wasmKernelsAvailable())('a full arena (its memory at 4 GiB)', () 
     const own = await createThreadPool(1);
     try {
       const arena = own.arena;
-      const taken: [number, number][] = [];
-      for (let size = 2 ** 30; size >= 16; ) {
-        const at = arena.allocate(size);
-        if (at < 0) size /= 2;
-        else taken.push([at, size]);
-      }
+      const taken = fill(arena);
       expect(arena.allocate(4096, 'keys')).toBe(-1);
       const [big, bytes] = taken.find(([, size]) => size === 2 ** 20)!;
       arena.release(big, bytes);
