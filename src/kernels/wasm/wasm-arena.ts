@@ -1,5 +1,6 @@
 import { ATTENTION_WASM_BASE64, ATTENTION_WASM_FUSED_BASE64, ATTENTION_WASM_FUSED_SHARED_BASE64, ATTENTION_WASM_SHARED_BASE64 } from './attention-wasm.generated.js';
 import { allFinite } from '../all-finite.js';
+import { OffsetHeap } from './offset-heap.js';
 import type { StepJob } from './step-job.js';
 
 // Present in browsers and Node ≥ 16; declared here because the core compiles against plain ES2022.
@@ -89,10 +90,8 @@ export class WasmArena {
   readonly memory: WasmMemory;
   /** The compiled kernels, which a thread pool instantiates again on each worker over the same memory. */
   readonly module: object;
-  /** Free regions by pool and size ({@link freeList}). */
-  private readonly free = new Map<number, number[]>();
-  /** The keys and values lists a release made unsorted: sorted (lowest offset last) before the next take. */
-  private readonly unsorted = new Set<number[]>();
+  /** Free regions by pool and size ({@link freeList}), each taken lowest offset first. */
+  private readonly free = new Map<number, OffsetHeap>();
   private top = 16;
   /** The step's scratch ({@link WasmArena.scratch}). */
   private readonly scratchRegion = { offset: 0, bytes: 0 };
@@ -176,7 +175,6 @@ export class WasmArena {
   allocate(bytes: number, pool: ArenaPool = 'common', zeroed = true): number {
     const size = roundUp(bytes);
     const list = this.freeList(pool, size);
-    if (this.unsorted.delete(list)) list.sort((a, b) => b - a);
     const reused = list.pop();
     if (reused !== undefined) {
       if (zeroed) new Uint8Array(this.memory.buffer, reused, size).fill(0);
@@ -211,9 +209,8 @@ export class WasmArena {
   private coalesce(): void {
     this.coalescedAt = this.releaseCount;
     const regions: [number, number][] = [];
-    for (const [key, list] of this.free) for (const offset of list) regions.push([offset, key % 2 ** 32]);
+    for (const [key, list] of this.free) for (const offset of list.offsets()) regions.push([offset, key % 2 ** 32]);
     this.free.clear();
-    this.unsorted.clear();
     regions.sort((a, b) => a[0] - b[0]);
     let [start, size] = regions[0] ?? [0, 0];
     for (const [offset, bytes] of regions.slice(1)) {
@@ -228,18 +225,17 @@ export class WasmArena {
 
   /** `size` bytes from the smallest free region of any pool that holds them, the rest of it freed again, or -1. */
   private cutFromFree(size: number): number {
-    let best: number[] | null = null;
+    let best: OffsetHeap | null = null;
     let bestSize = Infinity;
     let bestPool: ArenaPool = 'common';
     for (const [key, list] of this.free) {
       const regionSize = key % 2 ** 32;
-      if (list.length === 0 || regionSize < size || regionSize >= bestSize) continue;
+      if (list.size === 0 || regionSize < size || regionSize >= bestSize) continue;
       best = list;
       bestSize = regionSize;
       bestPool = POOL_NAMES[Math.floor(key / 2 ** 32)]!;
     }
     if (best === null) return -1;
-    if (this.unsorted.delete(best)) best.sort((a, b) => b - a);
     const offset = best.pop()!;
     // Back to its list without counting as a release: no room came free.
     if (bestSize > size) this.addFree(offset + size, bestSize - size, bestPool);
@@ -253,26 +249,24 @@ export class WasmArena {
   }
 
   private addFree(offset: number, size: number, pool: ArenaPool): void {
-    const list = this.freeList(pool, size);
-    list.push(offset);
-    if (pool !== 'common' && list.length > 1) this.unsorted.add(list);
+    this.freeList(pool, size).push(offset);
   }
 
-  private freeList(pool: ArenaPool, size: number): number[] {
+  private freeList(pool: ArenaPool, size: number): OffsetHeap {
     // Sizes stay below 2³²: one number keys the pool and the size.
     const key = POOL_INDEX[pool] * 2 ** 32 + size;
     let list = this.free.get(key);
-    if (list === undefined) this.free.set(key, (list = []));
+    if (list === undefined) this.free.set(key, (list = new OffsetHeap()));
     return list;
   }
 
-  /** A fresh region of `size` bytes for a keys or values pool, whose empty `list` keeps the rest of its run (lowest last). */
-  private grabRun(list: number[], size: number): number {
+  /** A fresh region of `size` bytes for a keys or values pool, whose empty `list` keeps the rest of its run. */
+  private grabRun(list: OffsetHeap, size: number): number {
     const regions = Math.max(1, Math.min(POOL_RUN_REGIONS, Math.floor(POOL_RUN_BYTES / size)));
     const base = regions > 1 ? this.grab(regions * size) : -1;
     // Short of memory for the whole run, one region is still worth having.
     if (base < 0) return this.grab(size);
-    for (let i = regions - 1; i >= 1; i--) list.push(base + i * size);
+    for (let i = 1; i < regions; i++) list.push(base + i * size);
     return base;
   }
 
