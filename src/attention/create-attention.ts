@@ -115,7 +115,13 @@ export interface Attention {
    * them, or an engine of the model to restore it onto ({@link restoreAttention}).
    */
   snapshot(options?: SnapshotOptions): Uint8Array;
-  /** Calls `listener` synchronously on every cache event; returns the function that stops it. */
+  /**
+   * Calls `listener` synchronously on every cache event; returns the function that stops it. As
+   * with a DOM event's dispatch, an event goes to the listeners of the moment it happened, less
+   * those stopped before their turn: one added while an event is delivered hears the next.
+   *
+   * @throws AttentionError INVALID_ARGUMENT when `listener` is not a function.
+   */
   addCacheListener(listener: CacheListener): () => void;
 }
 
@@ -641,6 +647,9 @@ export class AttentionEngine implements Attention {
   }
 
   addCacheListener(listener: CacheListener): () => void {
+    if (typeof listener !== 'function') {
+      throw new AttentionError('INVALID_ARGUMENT', `addCacheListener: expected a function, got ${describeValue(listener)}`, { field: 'listener' });
+    }
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
   }
@@ -777,7 +786,11 @@ export class AttentionEngine implements Attention {
       this.heldEvents.push(event);
       return;
     }
-    for (const listener of this.listeners) {
+    // As a DOM event's dispatch: the listeners of the moment the event happened, less those removed
+    // meanwhile. Iterating the live set, a listener added by another (cacheEvents under
+    // take(1) + repeat()) would hear this event again, for ever.
+    for (const listener of [...this.listeners]) {
+      if (!this.listeners.has(listener)) continue;
       try {
         listener(event);
       } catch (e) {

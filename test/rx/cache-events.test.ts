@@ -1,4 +1,4 @@
-import { firstValueFrom, map, toArray } from 'rxjs';
+import { firstValueFrom, map, repeat, take, toArray } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { AttentionError, createAttention } from '../../src/index.js';
 import type { Attention, CacheEvent } from '../../src/index.js';
@@ -66,5 +66,30 @@ describe('cacheEvents', () => {
 
   it('refuses something that is not an engine at once', () => {
     expect(() => cacheEvents({} as Attention)).toThrow(AttentionError);
+  });
+  it('hands each event once to take(1) + repeat(): the subscription made while an event is delivered waits for the next one', () => {
+    const engine = createAttention({ dim: 2 });
+    const seen: number[] = [];
+    const subscription = cacheEvents(engine)
+      .pipe(take(1), repeat())
+      .subscribe((event) => {
+        seen.push(event.length);
+        // A guard, so that the defect (this event delivered again, for ever) fails rather than hangs.
+        if (seen.length > 10) subscription.unsubscribe();
+      });
+    for (let i = 0; i < 3; i++) engine.push(token(i));
+    subscription.unsubscribe();
+    expect(seen).toEqual([1, 2, 3]);
+  });
+
+  it('does not show a subscription made inside another subscriber the event being delivered', () => {
+    const engine = createAttention({ dim: 2 });
+    const inner: number[] = [];
+    cacheEvents(engine).subscribe((event) => {
+      if (event.length === 1) cacheEvents(engine).subscribe((e) => inner.push(e.length));
+    });
+    engine.push(token(0));
+    engine.push(token(1));
+    expect(inner).toEqual([2]);
   });
 });
