@@ -40,6 +40,8 @@ const POOL_NAMES: readonly ArenaPool[] = ['common', 'keys', 'values'];
 /** A keys or values pool takes fresh regions from the top this many bytes at a time (whole regions, at most 16). */
 const POOL_RUN_BYTES = 262144;
 const POOL_RUN_REGIONS = 16;
+/** The most releases a failed take at the limit waits for before it joins free regions again. */
+const MAX_JOIN_GAP = 256;
 
 /**
  * The WebAssembly SIMD kernels (src/kernels/wasm/attention.wat) and the memory they read: every
@@ -102,8 +104,10 @@ export class WasmArena {
   private readonly staging = { offset: 0, bytes: 0 };
   private generationCount = 0;
   private releaseCount = 0;
-  /** The release count at the last {@link WasmArena.coalesce}: nothing to join until it moves. */
-  private coalescedAt = -1;
+  /** The release count from which a failed take may join free regions again ({@link WasmArena.cutFromLarger}). */
+  private nextJoin = 0;
+  /** Releases between two joins: 1 after a join that made room, doubled by each that made none. */
+  private joinGap = 1;
   private currentViews: ArenaViews = { i32: new Int32Array(0), f32: new Float32Array(0), f64: new Float64Array(0) };
 
   /**
@@ -196,18 +200,23 @@ export class WasmArena {
    */
   private cutFromLarger(size: number): number {
     const cut = this.cutFromFree(size);
-    if (cut >= 0 || this.coalescedAt === this.releaseCount) return cut;
+    if (cut >= 0 || this.releaseCount < this.nextJoin) return cut;
     this.coalesce();
-    return this.cutFromFree(size);
+    const joined = this.cutFromFree(size);
+    // A join sorts every free region. At the limit with tens of thousands of them in holes no
+    // release fills, joining after every release cost a session held outside 1–12 ms a call; a
+    // join that made no room now waits for twice as many releases as the last, up to MAX_JOIN_GAP.
+    this.joinGap = joined >= 0 ? 1 : Math.min(MAX_JOIN_GAP, 2 * this.joinGap);
+    this.nextJoin = this.releaseCount + this.joinGap;
+    return joined;
   }
 
   /**
    * Joins neighbouring free regions (of any pool, into the common one): regions cut apart, or
-   * freed at their own sizes side by side, serve a larger request again. Once per release at most:
-   * only an allocation that finds no region at the memory's limit asks.
+   * freed at their own sizes side by side, serve a larger request again. Only an allocation that
+   * finds no region at the memory's limit asks, as often as {@link WasmArena.cutFromLarger} lets it.
    */
   private coalesce(): void {
-    this.coalescedAt = this.releaseCount;
     const regions: [number, number][] = [];
     for (const [key, list] of this.free) for (const offset of list.offsets()) regions.push([offset, key % 2 ** 32]);
     this.free.clear();
