@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AttentionError, createAttention, createAttentionStack, restoreAttention, restoreAttentionStack, ThreadPool } from '../src/index.js';
+import { AttentionError, createAttention, createAttentionStack, createLinear, restoreAttention, restoreAttentionStack, ThreadPool } from '../src/index.js';
 import type { Attention, AttentionOptions, AttentionStep } from '../src/index.js';
 import { compareStep } from '../src/testing/internal/compare-step.js';
 import { errorBounds } from '../src/testing/internal/error-bounds.js';
@@ -231,6 +231,12 @@ describe('threads: a step split across a ThreadPool', () => {
     refusal({ dim: 4, precision: 'float64', cacheDtype: 'int8', threads: pool2 }, 'needs the WebAssembly kernels');
     refusal({ dim: 4, kernels: 'js', threads: pool2 }, 'needs the WebAssembly kernels');
     refusal({ dim: 4, threads: { threads: 2 } as unknown as ThreadPool }, 'must be a ThreadPool');
+    // An object with the prototype and nothing behind it passed instanceof: a TypeError from inside at the first step.
+    const hollow = Object.create(ThreadPool.prototype) as ThreadPool;
+    refusal({ dim: 4, threads: hollow }, 'must be a ThreadPool');
+    expect(() => createLinear({ rows: 2, cols: 2, weight: [1, 0, 0, 1], threads: hollow })).toThrow(
+      expect.objectContaining({ code: 'INVALID_OPTION', details: { field: 'threads' } }),
+    );
     for (const bad of [0, 1.5, -1, Number.NaN, 2 ** 40, 1025, '2']) {
       await expect(createThreadPool(bad as number)).rejects.toThrow(expect.objectContaining({ code: 'INVALID_OPTION', details: { field: 'threads' } }));
     }

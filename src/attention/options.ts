@@ -482,7 +482,7 @@ export function kernelChoiceOf(value: unknown): 'auto' | 'js' {
 export function threadPoolOf(value: unknown, wasm: boolean, needs: string): ThreadPool | null {
   const threads = value ?? null;
   if (threads === null) return null;
-  if (!(threads instanceof ThreadPool)) invalid('threads', 'must be a ThreadPool from createThreadPool (attnstream/threads)');
+  if (!ThreadPool.is(threads)) invalid('threads', 'must be a ThreadPool from createThreadPool (attnstream/threads)');
   if (!wasm) invalid('threads', `needs the WebAssembly kernels: ${needs}`);
   return threads;
 }

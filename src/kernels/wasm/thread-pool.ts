@@ -137,6 +137,8 @@ export class ThreadPool {
   private readonly workers: readonly PoolWorker[];
   private sequence = 0;
   private isClosed = false;
+  /** Only the constructor sets it: {@link ThreadPool.is} tells a pool from an object made with its prototype. */
+  readonly #made = true;
 
   /**
    * For platform modules (`attnstream/threads`), which start the workers with {@link ThreadPool.workerData}
@@ -154,6 +156,15 @@ export class ThreadPool {
     this.control = new Int32Array(control);
     this.workers = workers;
     this.threads = workers.length + 1;
+  }
+
+  /**
+   * Whether `value` is a pool this class made: `instanceof` alone also takes an object made from
+   * its prototype (`Object.create(ThreadPool.prototype)`), which has no workers or memory behind it.
+   * @internal
+   */
+  static is(value: unknown): value is ThreadPool {
+    return typeof value === 'object' && value !== null && #made in value;
   }
 
   /** A control buffer for `workers` workers. @internal */
