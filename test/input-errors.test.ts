@@ -218,6 +218,39 @@ describe('bad vectors are refused with the token index', () => {
     expect(() => createLinear({ rows: 4, cols: dim, weight }).applyMany(holes)).toThrow(firstHole);
   });
 
+  // Found by a reentrancy hunt: the shape check read a subclass's length getter, the copy the
+  // array's own length: one number short, the row kept the previous token's number in its place.
+  it("a typed array is measured by its own length, not a subclass's length getter", () => {
+    class Lying extends Float32Array {
+      override get length(): number {
+        return 2;
+      }
+    }
+    const attn = createAttention({ dim: 2, precision: 'float64' });
+    attn.push([3, 7]);
+    for (const [numbers, actual] of [[[1], 1], [[1, 2, 3], 3]] as const) {
+      const error = refusal(() => attn.push(new Lying(numbers)));
+      expect(error).toMatchObject({ code: 'DIMENSION_MISMATCH', details: { token: 1, expected: 2, actual } });
+    }
+    expect(attn.length).toBe(1);
+  });
+
+  it("reads a list's length once: a Proxy whose length changes between reads is read as it first said", () => {
+    const rows = [[1, 0], [0, 1], [5, 5]];
+    const shrinking = () => {
+      let reads = 0;
+      return new Proxy(rows.slice(), { get: (target, key, receiver) => (key === 'length' ? (++reads === 1 ? 3 : 2) : Reflect.get(target, key, receiver)) });
+    };
+    const plain = createAttention({ dim: 2, precision: 'float64' }).pushMany(rows);
+    const attn = createAttention({ dim: 2, precision: 'float64' });
+    expect(attn.pushMany(shrinking())).toEqual(plain);
+    expect(attn.length).toBe(3);
+    const cross = createCrossAttention({ dim: 2, precision: 'float64' });
+    cross.setMemory(shrinking());
+    expect(cross.memoryLength).toBe(3);
+    expect(cross.attendMany(shrinking())).toHaveLength(3);
+  });
+
   it('a wrong argument is named in a few words however large: its kind and length, not its numbers', () => {
     // Found by a bug hunt: applyMany's flat output passed back to applyMany gave a 73,783-character
     // message, a flat encoder output given to setMemory one of 2.9 million.

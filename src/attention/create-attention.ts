@@ -305,11 +305,11 @@ export class AttentionEngine implements Attention {
     this.options.threads?.wake();
     if (!Array.isArray(xs)) throw new AttentionError('INVALID_ARGUMENT', 'pushMany: expected an array of vectors', { field: 'xs' });
     assertProjects(this.options, 'pushMany');
-    this.assertRoom('pushMany', xs.length);
-    const t0 = this.cache.length;
     const n = xs.length;
+    this.assertRoom('pushMany', n);
+    const t0 = this.cache.length;
     // Every vector is read and checked before anything is cached: pushMany is all or nothing.
-    const x = readRows(xs, this.options.dim, 'x', t0, this.finite, this.options.precision === 'float32');
+    const x = readRows(xs, n, this.options.dim, 'x', t0, this.finite, this.options.precision === 'float32');
     const { qs, ks, vs } = this.projectRows(x, n, (i) => t0 + i);
     return this.appendPrompt(qs, ks, vs, n);
   }

@@ -227,7 +227,7 @@ export class CrossAttentionEngine implements CrossAttention {
     const o = this.options;
     const n = rows.length;
     const kw = o.kvHeads * o.headDim;
-    const [ks, vs] = projectRows(o, this.copy, ['wk', 'wv'], this.read(rows, 'memory', 0), n) as [FloatArray, FloatArray];
+    const [ks, vs] = projectRows(o, this.copy, ['wk', 'wv'], this.read(rows, n, 'memory', 0), n) as [FloatArray, FloatArray];
     assertRowsFinite([[ks, kw, 'projected key'], [vs, kw, 'projected value']], n, (t) => t, this.finite);
     for (let t = 0; t < n; t++) this.cache.assertStorable(ks.subarray(t * kw, (t + 1) * kw), vs.subarray(t * kw, (t + 1) * kw), t);
     // Every row checked: only now does the old memory go.
@@ -282,7 +282,7 @@ export class CrossAttentionEngine implements CrossAttention {
     o.threads?.wake();
     const n = xs.length;
     const qw = o.heads * o.headDim;
-    const [qs] = projectRows(o, this.copy, ['wq'], this.read(xs, 'x', this.attended), n) as [FloatArray];
+    const [qs] = projectRows(o, this.copy, ['wq'], this.read(xs, n, 'x', this.attended), n) as [FloatArray];
     assertRowsFinite([[qs, qw, 'projected query']], n, (t) => this.attended + t, this.finite);
     const keys = { sinkEnd: 0, from: 0, to: count };
     const headOut = this.heads.headOut;
@@ -302,9 +302,9 @@ export class CrossAttentionEngine implements CrossAttention {
     return steps;
   }
 
-  /** The rows of `xs` checked and widened into one float64 array (`field`, rows numbered from `first`). */
-  private read(xs: readonly Vector[], field: string, first: number): Float64Array {
-    return readRows(xs, this.options.dim, field, first, this.finite, this.options.precision === 'float32');
+  /** The first `n` rows of `xs` checked and widened into one float64 array (`field`, rows numbered from `first`). */
+  private read(xs: readonly Vector[], n: number, field: string, first: number): Float64Array {
+    return readRows(xs, n, this.options.dim, field, first, this.finite, this.options.precision === 'float32');
   }
 
   private assertLive(operation: string): void {

@@ -33,14 +33,15 @@ export function finiteCheck(arena: WasmArena | null): FiniteCheck {
 }
 
 /**
- * The rows of `xs`, each checked as {@link readVector} checks it (rows numbered from `first`), in
- * one fresh float64 array. Every row's shape is checked before the array is made, so a malformed
- * list (a sparse one of millions of holes) is refused as such, not by the allocation.
+ * The first `n` rows of `xs` (its length as the caller read it, once: a Proxy's may change between
+ * reads), each checked as {@link readVector} checks it (rows numbered from `first`), in one fresh
+ * float64 array. Every row's shape is checked before the array is made, so a malformed list (a
+ * sparse one of millions of holes) is refused as such, not by the allocation.
  */
-export function readRows(xs: readonly Vector[], expected: number, field: string, first: number, finite: FiniteCheck, float32: boolean): Float64Array {
-  for (let t = 0; t < xs.length; t++) assertVectorShape(xs[t]!, expected, field, first + t);
-  const x = new Float64Array(xs.length * expected);
-  for (let t = 0; t < xs.length; t++) readVector(xs[t]!, expected, x, t * expected, field, first + t, finite, float32);
+export function readRows(xs: readonly Vector[], n: number, expected: number, field: string, first: number, finite: FiniteCheck, float32: boolean): Float64Array {
+  for (let t = 0; t < n; t++) assertVectorShape(xs[t]!, expected, field, first + t);
+  const x = new Float64Array(n * expected);
+  for (let t = 0; t < n; t++) readVector(xs[t]!, expected, x, t * expected, field, first + t, finite, float32);
   return x;
 }
 
@@ -51,21 +52,34 @@ export function readRows(xs: readonly Vector[], expected: number, field: string,
  * @throws AttentionError INVALID_ARGUMENT for a non-array, DIMENSION_MISMATCH for a wrong length.
  */
 export function assertVectorShape(x: Vector, expected: number, field: string, token?: number): void {
-  if (x === null || typeof x !== 'object' || typeof x.length !== 'number') {
+  const length = x === null || typeof x !== 'object' ? undefined : lengthOf(x);
+  if (typeof length !== 'number') {
     throw new AttentionError('INVALID_ARGUMENT', `${field}${at(token)}: expected an array of ${expected} numbers, got ${describeValue(x)}`, {
       field,
       ...(token === undefined ? {} : { token }),
       expected,
     });
   }
-  if (x.length !== expected) {
-    throw new AttentionError('DIMENSION_MISMATCH', `${field}${at(token)}: expected length ${expected}, got ${x.length}`, {
+  if (length !== expected) {
+    throw new AttentionError('DIMENSION_MISMATCH', `${field}${at(token)}: expected length ${expected}, got ${length}`, {
       field,
       ...(token === undefined ? {} : { token }),
       expected,
-      actual: x.length,
+      actual: length,
     });
   }
+}
+
+/** `%TypedArray%.prototype.length`'s getter: how many numbers a typed array holds, whatever a subclass's `length` says. */
+const typedArrayLength = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype) as object, 'length')!.get!;
+
+/**
+ * The length of `x` as it will be read: a typed array's own (copied whole by `set`, so a subclass
+ * whose `length` said more or less would leave part of the row stale or overflow), else `x.length`.
+ */
+function lengthOf(x: Vector): unknown {
+  if (!ArrayBuffer.isView(x)) return x.length;
+  return x instanceof DataView ? undefined : (typedArrayLength.call(x) as number);
 }
 
 /**
