@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { AttentionError, createAttention } from '../src/index.js';
-import type { CacheEvent } from '../src/index.js';
+import { AttentionError, createAttention, createAttentionStack, createCrossAttention, pushEach, restoreAttention } from '../src/index.js';
+import type { Attention, AttentionStack, CacheEvent } from '../src/index.js';
 
 const token = (i: number) => [Math.cos(i), Math.sin(i)];
 
@@ -52,5 +52,173 @@ describe('cache listeners', () => {
       expect(refusal).toMatchObject({ code: 'INVALID_ARGUMENT', details: { field: 'listener' } });
     }
     expect(engine.push(token(0))).toHaveLength(1);
+  });
+});
+
+describe('events of several changes', () => {
+  it('reach every listener in the order they happened, when a listener pushes into the engine it hears', () => {
+    const engine = createAttention({ dim: 2 });
+    const heard: string[] = [];
+    engine.addCacheListener((e) => {
+      heard.push(`a${e.length}`);
+      if (e.length === 1) engine.push(token(1));
+    });
+    engine.addCacheListener((e) => heard.push(`b${e.length}`));
+    engine.push(token(0));
+    // Before, the second push's event reached both listeners before b heard of the first.
+    expect(heard).toEqual(['a1', 'b1', 'a2', 'b2']);
+  });
+
+  it("of pushEach reach each engine's listeners in order, when a listener pushes into another engine of the call", () => {
+    const root = createAttention({ dim: 2 });
+    root.pushMany([token(0), token(1), token(2)]);
+    const [a, b] = [root.fork(), root.fork()];
+    const heardB: number[] = [];
+    a.addCacheListener(() => b.push(token(9)));
+    b.addCacheListener((e) => heardB.push(e.length));
+    pushEach([a, b], [token(3), token(4)]);
+    expect(b.length).toBe(5);
+    expect(heardB).toEqual([4, 5]);
+  });
+});
+
+describe("a stack's truncate, reset and fork", () => {
+  const stackOf = () => {
+    const stack = createAttentionStack({ layers: 2, dim: 2, precision: 'float64' });
+    for (let t = 0; t < 4; t++) stack.layer(1).push(stack.layer(0).push(token(t))[0]!.output);
+    return stack;
+  };
+
+  it('change every layer before any listener hears, so a listener that disposes a layer cannot stop them half-way', () => {
+    for (const [type, change, lengths] of [
+      ['truncate', (s: AttentionStack) => s.truncate(2), [2, 2]],
+      ['reset', (s: AttentionStack) => s.reset(), [0, 0]],
+    ] as const) {
+      const stack = stackOf();
+      const heard: number[] = [];
+      stack.layer(0).addCacheListener((e) => {
+        if (e.type !== type) return;
+        heard.push(...[0, 1].map((l) => stack.layer(l).length));
+        stack.layer(1).dispose();
+      });
+      // Before, layer 1's change came after layer 0's listener had disposed it: DISPOSED, with layer 0 changed.
+      expect(() => change(stack)).not.toThrow();
+      expect(heard).toEqual(lengths);
+    }
+  });
+
+  it('fork every layer at one length, whatever a listener of the forks does', () => {
+    const stack = stackOf();
+    stack.layer(0).addCacheListener((e) => {
+      if (e.type === 'fork') stack.layer(1).push(token(7));
+    });
+    const fork = stack.fork();
+    expect([fork.layer(0).length, fork.layer(1).length]).toEqual([4, 4]);
+    expect(() => fork.snapshot()).not.toThrow();
+  });
+});
+
+describe('an input whose getter or Proxy calls back into the engine reading it', () => {
+  /** A vector whose element 1 runs `reenter` when read. */
+  const trapped = (values: number[], reenter: () => void): number[] => {
+    const vector = values.slice();
+    Object.defineProperty(vector, 1, {
+      get: () => {
+        reenter();
+        return values[1];
+      },
+    });
+    return vector;
+  };
+
+  const refusalOf = (call: () => unknown): unknown => {
+    try {
+      call();
+    } catch (e) {
+      return e;
+    }
+    return null;
+  };
+
+  it('is refused, the engine unchanged, whichever call reads it and whatever the getter calls', () => {
+    const options = { dim: 2, precision: 'float64' } as const;
+    const reentries: [string, (engine: Attention) => unknown][] = [
+      ['push', (e) => e.push(token(8))],
+      ['pushMany', (e) => e.pushMany([token(8)])],
+      ['truncate', (e) => e.truncate(1)],
+      ['fork', (e) => e.fork()],
+      ['reset', (e) => e.reset()],
+      ['snapshot', (e) => e.snapshot()],
+      ['dispose', (e) => e.dispose()],
+    ];
+    const calls: [string, (engine: Attention, x: number[]) => unknown][] = [
+      ['push', (e, x) => e.push(x)],
+      ['pushMany', (e, x) => e.pushMany([token(5), x])],
+      ['pushQKV', (e, x) => e.pushQKV(token(5), x, token(6))],
+      ['pushManyQKV', (e, x) => e.pushManyQKV([token(5)], [token(6)], [x])],
+      ['pushEach', (e, x) => pushEach([e], [x])],
+    ];
+    for (const [callName, call] of calls) {
+      for (const [name, reenter] of reentries) {
+        const engine = createAttention(options);
+        engine.pushMany([token(0), token(1)]);
+        const before = engine.snapshot();
+        let inner: unknown = null;
+        const x = trapped(token(3), () => {
+          inner = refusalOf(() => reenter(engine));
+        });
+        // The getter swallowed the refusal: the outer call goes on, with the numbers it read.
+        const steps = call(engine, x) as unknown[];
+        expect(inner, `${name} inside ${callName}`).toMatchObject({ code: 'INVALID_ARGUMENT', details: { field: name } });
+        expect(engine.disposed).toBe(false);
+        const twin = restoreAttention(before, options);
+        expect(steps).toEqual(call(twin, token(3)));
+        expect(engine.snapshot()).toEqual(twin.snapshot());
+      }
+    }
+  });
+
+  it("is refused by a cross-attention too, whose memory stays the one attended", () => {
+    const cross = createCrossAttention({ dim: 2, precision: 'float64' });
+    cross.setMemory([token(0), token(1), token(2)]);
+    let inner: unknown = null;
+    const x = trapped(token(3), () => {
+      inner = refusalOf(() => cross.setMemory([token(9)]));
+    });
+    const step = cross.attend(x);
+    expect(inner).toMatchObject({ code: 'INVALID_ARGUMENT', details: { field: 'setMemory' } });
+    expect(cross.memoryLength).toBe(3);
+    const twin = createCrossAttention({ dim: 2, precision: 'float64' });
+    twin.setMemory([token(0), token(1), token(2)]);
+    expect(step).toEqual(twin.attend(token(3)));
+  });
+
+  it("snapshot reads its options before the engine: a getter that changes the engine is seen, one that disposes it refused", () => {
+    const engine = createAttention({ dim: 2, precision: 'float64' });
+    engine.push(token(0));
+    const bytes = engine.snapshot({
+      get weights() {
+        engine.push(token(1));
+        return true;
+      },
+    });
+    expect(restoreAttention(bytes).length).toBe(2);
+    const stack = createAttentionStack({ layers: 2, dim: 2, precision: 'float64' });
+    expect(() =>
+      stack.snapshot({
+        get weights() {
+          stack.layer(1).push(token(1));
+          return true;
+        },
+      }),
+    ).toThrow(expect.objectContaining({ code: 'LAYER_MISMATCH' }));
+    expect(() =>
+      engine.snapshot({
+        get weights() {
+          engine.dispose();
+          return true;
+        },
+      }),
+    ).toThrow(expect.objectContaining({ code: 'DISPOSED' }));
   });
 });

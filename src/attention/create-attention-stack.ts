@@ -202,7 +202,7 @@ export class EngineStack implements AttentionStack {
   fork(): AttentionStack {
     this.assertLive('fork');
     this.assertAligned('fork');
-    return new EngineStack(this.engines.map((e) => e.fork() as AttentionEngine));
+    return new EngineStack(AttentionEngine.together(this.engines, () => this.engines.map((e) => e.fork() as AttentionEngine)));
   }
 
   truncate(n: number): void {
@@ -214,13 +214,15 @@ export class EngineStack implements AttentionStack {
       const refusal = engine.truncationRefusal(n);
       if (refusal !== null) throw refusal;
     }
-    for (const engine of this.engines) engine.truncate(n);
+    // Listeners hear of it once every layer has changed: one that disposes a layer cannot stop it half-way.
+    AttentionEngine.together(this.engines, () => this.engines.forEach((engine) => engine.truncate(n)));
   }
 
   snapshot(options: SnapshotOptions = {}): Uint8Array {
+    // The options first: a getter in them may change the layers, which the checks then see.
+    const withWeights = snapshotWeights(options);
     this.assertLive('snapshot');
     this.assertAligned('snapshot');
-    const withWeights = snapshotWeights(options);
     const tensors = {};
     const version = snapshotVersion(this.engines.map((e) => e.options), withWeights);
     const metadata: Record<string, string> = { format: 'attnstream.stack', version, layers: String(this.engines.length) };
@@ -245,7 +247,7 @@ export class EngineStack implements AttentionStack {
 
   reset(): void {
     this.assertLive('reset');
-    for (const engine of this.engines) engine.reset();
+    AttentionEngine.together(this.engines, () => this.engines.forEach((engine) => engine.reset()));
   }
 
   dispose(): void {

@@ -12,6 +12,7 @@ import { ropeRotate } from '../kernels/rope.js';
 import { sharedCopy } from './arena-weights.js';
 import type { ArenaWeights, Projection } from './arena-weights.js';
 import { attendedKeys, oldestAttendable } from './attended-keys.js';
+import { InputReading } from './input-reading.js';
 import type { AttendedKeys } from './attended-keys.js';
 import type { CacheEvent, CacheListener } from './cache-event.js';
 import { HeadAttention } from './head-attention.js';
@@ -240,6 +241,14 @@ export class AttentionEngine implements Attention {
   private emitted: number;
   private isDisposed = false;
   private readonly listeners = new Set<CacheListener>();
+  /** Events waiting for their listeners, in the order they happened, each with the listeners of that moment. */
+  private readonly pending: { readonly event: CacheEvent; readonly listeners: readonly CacheListener[] }[] = [];
+  /** While listeners run: an event that happens meanwhile waits its turn ({@link AttentionEngine.deliver}). */
+  private delivering = false;
+  /** While a stack or pushEach changes several engines: their events wait until all have changed. */
+  private deferred = false;
+  /** Refuses calls while one reads its caller's inputs (a getter or Proxy in them runs the caller's code). */
+  private readonly reading = new InputReading();
   // Scratch, allocated once per engine: the hot path allocates only the arrays it hands out.
   private readonly x: Float64Array;
   private readonly q: FloatArray;
@@ -295,7 +304,7 @@ export class AttentionEngine implements Attention {
     // A sleeping worker wakes while this push projects, not after the step is handed over.
     this.options.threads?.wake();
     const t = this.cache.length;
-    readVector(x, this.options.dim, this.x, 0, 'x', t, this.finite, this.options.precision === 'float32');
+    InputReading.during([this.reading], 'push', () => readVector(x, this.options.dim, this.x, 0, 'x', t, this.finite, this.options.precision === 'float32'));
     this.projectChecked(this.x, t);
     return this.appendAndAttend();
   }
@@ -305,11 +314,14 @@ export class AttentionEngine implements Attention {
     this.options.threads?.wake();
     if (!Array.isArray(xs)) throw new AttentionError('INVALID_ARGUMENT', 'pushMany: expected an array of vectors', { field: 'xs' });
     assertProjects(this.options, 'pushMany');
-    const n = xs.length;
-    this.assertRoom('pushMany', n);
     const t0 = this.cache.length;
+    let n = 0;
     // Every vector is read and checked before anything is cached: pushMany is all or nothing.
-    const x = readRows(xs, n, this.options.dim, 'x', t0, this.finite, this.options.precision === 'float32');
+    const x = InputReading.during([this.reading], 'pushMany', () => {
+      n = xs.length;
+      this.assertRoom('pushMany', n);
+      return readRows(xs, n, this.options.dim, 'x', t0, this.finite, this.options.precision === 'float32');
+    });
     const { qs, ks, vs } = this.projectRows(x, n, (i) => t0 + i);
     return this.appendPrompt(qs, ks, vs, n);
   }
@@ -326,7 +338,9 @@ export class AttentionEngine implements Attention {
     o.threads?.wake();
     const n = list.length;
     const x = new Float64Array(n * o.dim);
-    list.forEach((engine, i) => readVector(xs[i]!, o.dim, x, i * o.dim, 'x', engine.length, lead.finite, o.precision === 'float32'));
+    InputReading.during(list.map((engine) => engine.reading), 'pushEach', () =>
+      list.forEach((engine, i) => readVector(xs[i]!, o.dim, x, i * o.dim, 'x', engine.length, lead.finite, o.precision === 'float32')),
+    );
     const { qs, ks, vs } = lead.projectRows(x, n, (i) => list[i]!.length);
     return AttentionEngine.appendEach(list, qs, ks, vs);
   }
@@ -341,11 +355,13 @@ export class AttentionEngine implements Attention {
     const kw = o.kvHeads * o.headDim;
     const n = list.length;
     const [q, k, v] = [new o.Float(n * qw), new o.Float(n * kw), new o.Float(n * kw)];
-    list.forEach((engine, i) => {
-      readVector(qs[i]!, qw, q, i * qw, 'q', engine.length, lead.finite);
-      readVector(ks[i]!, kw, k, i * kw, 'k', engine.length, lead.finite);
-      readVector(vs[i]!, kw, v, i * kw, 'v', engine.length, lead.finite);
-    });
+    InputReading.during(list.map((engine) => engine.reading), 'pushEachQKV', () =>
+      list.forEach((engine, i) => {
+        readVector(qs[i]!, qw, q, i * qw, 'q', engine.length, lead.finite);
+        readVector(ks[i]!, kw, k, i * kw, 'k', engine.length, lead.finite);
+        readVector(vs[i]!, kw, v, i * kw, 'v', engine.length, lead.finite);
+      }),
+    );
     return AttentionEngine.appendEach(list, q, k, v);
   }
 
@@ -420,9 +436,9 @@ export class AttentionEngine implements Attention {
         throw e;
       }
     }
-    // Every engine's call ends before any listener hears of one: a listener may push into another.
-    for (const engine of list) engine.cache.commit();
-    list.forEach((engine, i) => engine.release(held[i]!));
+    // Every engine's call ends before any listener hears of one, and each engine's events go out
+    // in order: a listener may push into another engine of the call.
+    AttentionEngine.together(list, () => list.forEach((engine, i) => engine.release(held[i]!)));
     return held.map((h) => h.steps);
   }
 
@@ -446,34 +462,35 @@ export class AttentionEngine implements Attention {
     for (const [rows, field] of [[qs, 'qs'], [ks, 'ks'], [vs, 'vs']] as const) {
       if (!Array.isArray(rows)) throw new AttentionError('INVALID_ARGUMENT', `pushManyQKV: expected ${field} to be an array of vectors`, { field });
     }
-    if (ks.length !== qs.length || vs.length !== qs.length) {
-      throw new AttentionError('DIMENSION_MISMATCH', `pushManyQKV: qs, ks and vs must hold as many rows, got ${qs.length}, ${ks.length} and ${vs.length}`, {
-        field: ks.length !== qs.length ? 'ks' : 'vs',
-        expected: qs.length,
-        actual: ks.length !== qs.length ? ks.length : vs.length,
-      });
-    }
-    this.assertRoom('pushManyQKV', qs.length);
     const o = this.options;
     const t0 = this.cache.length;
     const qw = o.heads * o.headDim;
     const kw = o.kvHeads * o.headDim;
-    const n = qs.length;
-    // Every row is read and checked before anything is cached, as pushMany's; shapes first, so that
-    // a malformed list is refused as such rather than by the allocation.
-    for (let i = 0; i < n; i++) {
-      assertVectorShape(qs[i]!, qw, 'q', t0 + i);
-      assertVectorShape(ks[i]!, kw, 'k', t0 + i);
-      assertVectorShape(vs[i]!, kw, 'v', t0 + i);
-    }
-    const q = new o.Float(n * qw);
-    const k = new o.Float(n * kw);
-    const v = new o.Float(n * kw);
-    for (let i = 0; i < n; i++) {
-      readVector(qs[i]!, qw, q, i * qw, 'q', t0 + i, this.finite);
-      readVector(ks[i]!, kw, k, i * kw, 'k', t0 + i, this.finite);
-      readVector(vs[i]!, kw, v, i * kw, 'v', t0 + i, this.finite);
-    }
+    const { q, k, v, n } = InputReading.during([this.reading], 'pushManyQKV', () => {
+      const n = qs.length;
+      if (ks.length !== n || vs.length !== n) {
+        throw new AttentionError('DIMENSION_MISMATCH', `pushManyQKV: qs, ks and vs must hold as many rows, got ${n}, ${ks.length} and ${vs.length}`, {
+          field: ks.length !== n ? 'ks' : 'vs',
+          expected: n,
+          actual: ks.length !== n ? ks.length : vs.length,
+        });
+      }
+      this.assertRoom('pushManyQKV', n);
+      // Every row is read and checked before anything is cached, as pushMany's; shapes first, so
+      // that a malformed list is refused as such rather than by the allocation.
+      for (let i = 0; i < n; i++) {
+        assertVectorShape(qs[i]!, qw, 'q', t0 + i);
+        assertVectorShape(ks[i]!, kw, 'k', t0 + i);
+        assertVectorShape(vs[i]!, kw, 'v', t0 + i);
+      }
+      const [q, k, v] = [new o.Float(n * qw), new o.Float(n * kw), new o.Float(n * kw)];
+      for (let i = 0; i < n; i++) {
+        readVector(qs[i]!, qw, q, i * qw, 'q', t0 + i, this.finite);
+        readVector(ks[i]!, kw, k, i * kw, 'k', t0 + i, this.finite);
+        readVector(vs[i]!, kw, v, i * kw, 'v', t0 + i, this.finite);
+      }
+      return { q, k, v, n };
+    });
     return this.appendPrompt(q, k, v, n);
   }
 
@@ -553,9 +570,11 @@ export class AttentionEngine implements Attention {
     this.options.threads?.wake();
     const o = this.options;
     const t = this.cache.length;
-    readVector(q, o.heads * o.headDim, this.q, 0, 'q', t, this.finite);
-    readVector(k, o.kvHeads * o.headDim, this.k, 0, 'k', t, this.finite);
-    readVector(v, o.kvHeads * o.headDim, this.v, 0, 'v', t, this.finite);
+    InputReading.during([this.reading], 'pushQKV', () => {
+      readVector(q, o.heads * o.headDim, this.q, 0, 'q', t, this.finite);
+      readVector(k, o.kvHeads * o.headDim, this.k, 0, 'k', t, this.finite);
+      readVector(v, o.kvHeads * o.headDim, this.v, 0, 'v', t, this.finite);
+    });
     return this.appendAndAttend();
   }
 
@@ -622,12 +641,15 @@ export class AttentionEngine implements Attention {
   }
 
   dispose(): void {
+    this.reading.assertIdle('dispose');
     if (this.isDisposed) return;
     this.cache.dispose();
     this.arenaWeights?.release();
     this.isDisposed = true;
+    // Its listeners go once they have heard this (after the events before it, when it happens while
+    // listeners run or events are deferred).
     this.notify({ type: 'dispose', length: 0 });
-    this.listeners.clear();
+    if (this.pending.length === 0) this.listeners.clear();
   }
 
   stats(): CacheStats {
@@ -635,8 +657,9 @@ export class AttentionEngine implements Attention {
   }
 
   snapshot(options: SnapshotOptions = {}): Uint8Array {
-    this.assertLive('snapshot');
+    // The options first: a getter in them may change the engine, which the snapshot then shows.
     const withWeights = snapshotWeights(options);
+    this.assertLive('snapshot');
     const { tensors, metadata } = this.state('', withWeights);
     return encodeSafetensors(tensors, { format: 'attnstream.attention', version: snapshotVersion([this.options], withWeights), ...metadata });
   }
@@ -772,6 +795,7 @@ export class AttentionEngine implements Attention {
   }
 
   private assertLive(operation: string): void {
+    this.reading.assertIdle(operation);
     if (this.isDisposed) throw new AttentionError('DISPOSED', `${operation}: this engine was disposed`, { field: operation });
   }
 
@@ -787,17 +811,52 @@ export class AttentionEngine implements Attention {
       return;
     }
     // As a DOM event's dispatch: the listeners of the moment the event happened, less those removed
-    // meanwhile. Iterating the live set, a listener added by another (cacheEvents under
+    // before their turn. Iterating the live set, a listener added by another (cacheEvents under
     // take(1) + repeat()) would hear this event again, for ever.
-    for (const listener of [...this.listeners]) {
-      if (!this.listeners.has(listener)) continue;
-      try {
-        listener(event);
-      } catch (e) {
-        queueMicrotask(() => {
-          throw e;
-        });
+    this.pending.push({ event, listeners: [...this.listeners] });
+    this.deliver();
+  }
+
+  /**
+   * Sends the pending events in the order they happened. One that happens while listeners run (a
+   * listener pushes, say) waits until the event they are hearing has reached them all, so every
+   * listener hears the events in order.
+   */
+  private deliver(): void {
+    if (this.delivering || this.deferred) return;
+    this.delivering = true;
+    for (let i = 0; i < this.pending.length; i++) {
+      const { event, listeners } = this.pending[i]!;
+      for (const listener of listeners) {
+        if (!this.listeners.has(listener)) continue;
+        try {
+          listener(event);
+        } catch (e) {
+          queueMicrotask(() => {
+            throw e;
+          });
+        }
       }
     }
+    this.pending.length = 0;
+    this.delivering = false;
+    if (this.isDisposed) this.listeners.clear();
   }
+
+  /**
+   * Runs `change` (which must not throw half-way) over `engines` with their events held until all
+   * of them have changed, then sends each engine's in order: a listener, which may dispose an engine
+   * or push into one, cannot stop a change of several engines part-way or hear of a later change
+   * before an earlier one.
+   */
+  static together<T>(engines: readonly AttentionEngine[], change: () => T): T {
+    for (const engine of engines) engine.deferred = true;
+    try {
+      return change();
+    } finally {
+      for (const engine of engines) engine.deferred = false;
+      for (const engine of engines) engine.deliver();
+    }
+  }
+
 }

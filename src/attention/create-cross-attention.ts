@@ -9,6 +9,7 @@ import { snapshotVersion, snapshotWeights, stateTensors } from './snapshot-state
 import type { SnapshotOptions } from './snapshot-state.js';
 import { HeadAttention } from './head-attention.js';
 import { kernelArena } from './kernel-arena.js';
+import { InputReading } from './input-reading.js';
 import { invalid, KNOWN_OPTIONS, resolveOptions } from './options.js';
 import type { AttentionOptions, ResolvedOptions } from './options.js';
 import { projectOutputs, projectRows } from './project-weights.js';
@@ -194,6 +195,8 @@ export class CrossAttentionEngine implements CrossAttention {
   private readonly copy: ArenaWeights | null;
   private readonly finite: FiniteCheck;
   private isDisposed = false;
+  /** Refuses calls while one reads its caller's inputs (a getter or Proxy in them runs the caller's code). */
+  private readonly reading = new InputReading();
   private attended = 0;
 
   constructor(state: CrossState) {
@@ -225,9 +228,10 @@ export class CrossAttentionEngine implements CrossAttention {
     this.assertLive('setMemory');
     if (!Array.isArray(rows)) throw new AttentionError('INVALID_ARGUMENT', `setMemory: expected an array of rows, got ${describeValue(rows)}`, { field: 'memory' });
     const o = this.options;
-    const n = rows.length;
+    let n = 0;
     const kw = o.kvHeads * o.headDim;
-    const [ks, vs] = projectRows(o, this.copy, ['wk', 'wv'], this.read(rows, n, 'memory', 0), n) as [FloatArray, FloatArray];
+    const x = InputReading.during([this.reading], 'setMemory', () => this.read(rows, (n = rows.length), 'memory', 0));
+    const [ks, vs] = projectRows(o, this.copy, ['wk', 'wv'], x, n) as [FloatArray, FloatArray];
     assertRowsFinite([[ks, kw, 'projected key'], [vs, kw, 'projected value']], n, (t) => t, this.finite);
     for (let t = 0; t < n; t++) this.cache.assertStorable(ks.subarray(t * kw, (t + 1) * kw), vs.subarray(t * kw, (t + 1) * kw), t);
     // Every row checked: only now does the old memory go.
@@ -249,8 +253,9 @@ export class CrossAttentionEngine implements CrossAttention {
   }
 
   snapshot(options: SnapshotOptions = {}): Uint8Array {
-    this.assertLive('snapshot');
+    // The options first: a getter in them may change the memory, which the snapshot then shows.
     const withWeights = snapshotWeights(options);
+    this.assertLive('snapshot');
     // Every row of the memory is attended at once: as an engine's state, all of them "emitted".
     const { tensors, metadata } = stateTensors({ options: this.options, cache: this.cache, emitted: this.cache.length }, '', withWeights);
     return encodeSafetensors(tensors, {
@@ -266,6 +271,7 @@ export class CrossAttentionEngine implements CrossAttention {
   }
 
   dispose(): void {
+    this.reading.assertIdle('dispose');
     if (this.isDisposed) return;
     this.isDisposed = true;
     this.cache.dispose();
@@ -280,9 +286,10 @@ export class CrossAttentionEngine implements CrossAttention {
     this.cache.settle();
     const o = this.options;
     o.threads?.wake();
-    const n = xs.length;
+    let n = 0;
     const qw = o.heads * o.headDim;
-    const [qs] = projectRows(o, this.copy, ['wq'], this.read(xs, n, 'x', this.attended), n) as [FloatArray];
+    const x = InputReading.during([this.reading], operation, () => this.read(xs, (n = xs.length), 'x', this.attended));
+    const [qs] = projectRows(o, this.copy, ['wq'], x, n) as [FloatArray];
     assertRowsFinite([[qs, qw, 'projected query']], n, (t) => this.attended + t, this.finite);
     const keys = { sinkEnd: 0, from: 0, to: count };
     const headOut = this.heads.headOut;
@@ -308,6 +315,7 @@ export class CrossAttentionEngine implements CrossAttention {
   }
 
   private assertLive(operation: string): void {
+    this.reading.assertIdle(operation);
     if (this.isDisposed) throw new AttentionError('DISPOSED', `${operation}: this cross-attention was disposed`, { field: operation });
   }
 }
