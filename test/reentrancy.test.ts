@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { AttentionError, createAttention, createAttentionStack, createCrossAttention, pushEach, restoreAttention } from '../src/index.js';
+import { AttentionError, createAttention, createAttentionStack, createCrossAttention, createLinear, pushEach, restoreAttention } from '../src/index.js';
 import type { Attention, AttentionStack, CacheEvent } from '../src/index.js';
 
 const token = (i: number) => [Math.cos(i), Math.sin(i)];
@@ -191,6 +191,18 @@ describe('an input whose getter or Proxy calls back into the engine reading it',
     const twin = createCrossAttention({ dim: 2, precision: 'float64' });
     twin.setMemory([token(0), token(1), token(2)]);
     expect(step).toEqual(twin.attend(token(3)));
+  });
+
+  it('is refused by a linear layer too, which applies the weights it had', () => {
+    const linear = createLinear({ rows: 2, cols: 2, weight: [1, 2, 3, 4] });
+    let inner: unknown = null;
+    const x = trapped([1, 1], () => {
+      inner = refusalOf(() => linear.dispose());
+      // Before, the disposed layer's weights were released and taken by the next allocation.
+      createLinear({ rows: 2, cols: 2, weight: [9, 9, 9, 9] });
+    });
+    expect(Array.from(linear.apply(x))).toEqual([3, 7]);
+    expect(inner).toMatchObject({ code: 'INVALID_ARGUMENT', details: { field: 'dispose' } });
   });
 
   it("snapshot reads its options before the engine: a getter that changes the engine is seen, one that disposes it refused", () => {

@@ -248,7 +248,7 @@ export class AttentionEngine implements Attention {
   /** While a stack or pushEach changes several engines: their events wait until all have changed. */
   private deferred = false;
   /** Refuses calls while one reads its caller's inputs (a getter or Proxy in them runs the caller's code). */
-  private readonly reading = new InputReading();
+  private readonly reading = new InputReading('engine');
   // Scratch, allocated once per engine: the hot path allocates only the arrays it hands out.
   private readonly x: Float64Array;
   private readonly q: FloatArray;

@@ -196,7 +196,7 @@ export class CrossAttentionEngine implements CrossAttention {
   private readonly finite: FiniteCheck;
   private isDisposed = false;
   /** Refuses calls while one reads its caller's inputs (a getter or Proxy in them runs the caller's code). */
-  private readonly reading = new InputReading();
+  private readonly reading = new InputReading('cross-attention');
   private attended = 0;
 
   constructor(state: CrossState) {

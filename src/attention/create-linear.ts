@@ -5,6 +5,7 @@ import type { ThreadPool } from '../kernels/wasm/thread-pool.js';
 import { wasmKernelsAvailable } from '../kernels/wasm/wasm-arena.js';
 import { ArenaWeights } from './arena-weights.js';
 import { kernelArena } from './kernel-arena.js';
+import { InputReading } from './input-reading.js';
 import { invalid, kernelChoiceOf, matrix, MAX_WIDTH, positiveInteger, threadPoolOf } from './options.js';
 import { assertFinite, assertVectorShape, finiteCheck, readVector } from './vector.js';
 import type { FiniteCheck, Vector } from './vector.js';
@@ -127,6 +128,8 @@ class LinearLayer implements Linear {
   private readonly copy: ArenaWeights<'weight'> | null;
   private readonly finite: FiniteCheck;
   private isDisposed = false;
+  /** Refuses calls while one reads its caller's inputs (a getter or Proxy in them runs the caller's code). */
+  private readonly reading = new InputReading('linear layer');
   private readonly pool: ThreadPool | null;
   /** The rows taken in, widened, and the products: scratch that grows to the largest call. */
   private x: Float64Array;
@@ -174,6 +177,7 @@ class LinearLayer implements Linear {
   }
 
   private run(xs: readonly Vector[], out: Float32Array | undefined, operation: string): Float32Array {
+    this.reading.assertIdle(operation);
     if (this.isDisposed) throw new AttentionError('DISPOSED', `${operation}: this linear layer was disposed`, { field: operation });
     if (!Array.isArray(xs)) throw new AttentionError('INVALID_ARGUMENT', `${operation}: expected an array of vectors, got ${describeValue(xs)}`, { field: 'xs' });
     const { rows, cols } = this;
@@ -183,9 +187,11 @@ class LinearLayer implements Linear {
     }
     // A sleeping worker wakes while the inputs are read, not after the product is handed over.
     this.pool?.wake();
-    for (let t = 0; t < n; t++) assertVectorShape(xs[t]!, cols, 'x', t);
-    if (this.x.length < n * cols) this.x = new Float64Array(n * cols);
-    for (let t = 0; t < n; t++) readVector(xs[t]!, cols, this.x, t * cols, 'x', t, this.finite, true);
+    InputReading.during([this.reading], operation, () => {
+      for (let t = 0; t < n; t++) assertVectorShape(xs[t]!, cols, 'x', t);
+      if (this.x.length < n * cols) this.x = new Float64Array(n * cols);
+      for (let t = 0; t < n; t++) readVector(xs[t]!, cols, this.x, t * cols, 'x', t, this.finite, true);
+    });
     if (this.y.length < n * rows) this.y = new Float32Array(n * rows);
     const y = this.y.length === n * rows ? this.y : this.y.subarray(0, n * rows);
     if (n > 0 && (this.copy === null || !this.copy.project([['weight', y]], this.x, n))) {
@@ -200,6 +206,7 @@ class LinearLayer implements Linear {
   }
 
   dispose(): void {
+    this.reading.assertIdle('dispose');
     if (this.isDisposed) return;
     this.isDisposed = true;
     this.copy?.release();

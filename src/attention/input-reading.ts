@@ -9,6 +9,9 @@ import { AttentionError } from '../errors.js';
 export class InputReading {
   private operation: string | null = null;
 
+  /** `holder`: what reads, as a message names it ("engine", "linear layer"). */
+  constructor(private readonly holder: string) {}
+
   /** `read()` with `readers` refusing every call meanwhile ({@link InputReading.assertIdle}). */
   static during<T>(readers: readonly InputReading[], operation: string, read: () => T): T {
     for (const reader of readers) reader.operation = operation;
@@ -24,7 +27,7 @@ export class InputReading {
     if (this.operation === null) return;
     throw new AttentionError(
       'INVALID_ARGUMENT',
-      `${operation}: called while this engine reads the inputs of its ${this.operation} (from a getter or Proxy in them); an input must not call into the engine reading it`,
+      `${operation}: called while this ${this.holder} reads the inputs of its ${this.operation} (from a getter or Proxy in them); an input must not call into the engine reading it`,
       { field: operation },
     );
   }
