@@ -49,6 +49,20 @@ describe('readSafetensors: checkpoint tensors for the engine', () => {
     expect(Array.from(new Uint32Array(widened.buffer, widened.byteOffset, 5))).toEqual([0x7f802000, 0x7fc00000, 0xffc00000, 0xffaaa000, 0x7fffe000]);
   });
 
+  it('refuses a read once the bytes were detached (transferred, a WebAssembly.Memory that grew), naming why', () => {
+    // Found by a reentrancy hunt: a TypeError from inside, or an empty array from a shrunken view.
+    const bytes = createAttention({ dim: 2, weights: { wq: [1, 2, 3, 4], wk: [1, 0, 0, 1], wv: [1, 0, 0, 1] } }).snapshot();
+    const posted = bytes.slice();
+    const file = readSafetensors(posted);
+    structuredClone(posted.buffer, { transfer: [posted.buffer] });
+    expect(() => file.read('weights.wq')).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT', details: { field: 'bytes' }, message: expect.stringContaining('detached') }));
+    const memory = new WebAssembly.Memory({ initial: 1 });
+    new Uint8Array(memory.buffer).set(bytes);
+    const inMemory = readSafetensors(new Uint8Array(memory.buffer, 0, bytes.length));
+    memory.grow(1);
+    expect(() => inMemory.read('weights.wq')).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT', details: { field: 'bytes' } }));
+  });
+
   it('refuses a dtype it does not convert, and a name the file does not hold', () => {
     const opened = readSafetensors(file);
     expect(() => opened.read('position_ids')).toThrow(expect.objectContaining({ code: 'UNSUPPORTED_SNAPSHOT', details: { field: 'dtype', actual: 'I64' } }));

@@ -57,7 +57,8 @@ export interface SafetensorsFile {
  * `readFileSync` or a `fetch`'s `arrayBuffer` gives it).
  *
  * @throws AttentionError CORRUPT_SNAPSHOT (`field: "bytes"`) for a malformed file, saying what is
- *   wrong and where.
+ *   wrong and where; from `read`, INVALID_ARGUMENT for a name the file does not hold, or once the
+ *   bytes were detached (read a tensor before transferring its file's buffer).
  * @example
  * ```ts
  * import { readFileSync } from 'node:fs';
@@ -88,6 +89,15 @@ export function readSafetensors(bytes: Uint8Array): SafetensorsFile {
           field: 'dtype',
           actual: dtype,
         });
+      }
+      // The tensors are read from the caller's bytes when asked for: a buffer detached since (posted
+      // to a worker, a WebAssembly.Memory that grew) has none left.
+      if (bytes.byteLength < entry.at + entry.bytes) {
+        throw new AttentionError(
+          'INVALID_ARGUMENT',
+          `readSafetensors: the file's bytes are gone (their buffer was detached: transferred, or a WebAssembly.Memory that grew) before tensor "${name}" was read; keep them, or pass a copy`,
+          { field: 'bytes' },
+        );
       }
       // A fresh, aligned copy of exactly the tensor's bytes.
       const copy = new Uint8Array(bytes.subarray(entry.at, entry.at + entry.bytes)).buffer;
