@@ -191,7 +191,12 @@ export interface AttentionOptions {
 }
 
 /**
- * Options after validation: every default filled in, weights copied, derived tables built. Frozen.
+ * Options after validation: every default filled in, weights copied, derived tables built. Frozen
+ * at the top level; its arrays (the weights and biases, `sinkLogits`, `ropeFrequencies`,
+ * `invFreq`, `slopes`) are the engine's own tables, shared with its forks and with engines
+ * restored onto it: read them, never write into them (a write changes every such engine's later
+ * outputs; copy one to change it). Typed arrays cannot be frozen, and copying each on every read
+ * would cost a step the size of its weights.
  *
  * @example
  * ```ts
@@ -214,7 +219,7 @@ export interface ResolvedOptions {
   readonly groupSize: number;
   /** The soft cap of the scores, or null without one. */
   readonly scoreCap: number | null;
-  /** The learned sink logit of each query head (a copy), or null without them. */
+  /** The learned sink logit of each query head (a copy of the option's), or null without them. */
   readonly sinkLogits: Float64Array | null;
   /** Score scale: as given, else 1/√headDim with weights and 1 in seed mode. */
   readonly scale: number;
@@ -264,7 +269,7 @@ export interface ResolvedOptions {
   readonly ropeDim: number;
   /** Which numbers RoPE pairs: 'half' (m, m + ropeDim/2) or 'interleaved' (2m, 2m + 1). */
   readonly ropeStyle: 'half' | 'interleaved';
-  /** The rotation speeds when given by `ropeFrequencies` (a copy), else null: they come from ropeBase. */
+  /** The rotation speeds when given by `ropeFrequencies` (a copy of the option's), else null: they come from ropeBase. */
   readonly ropeFrequencies: Float64Array | null;
   /** Infinity when unbounded. */
   readonly window: number;
