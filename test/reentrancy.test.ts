@@ -37,6 +37,30 @@ describe('cache listeners', () => {
     expect(heard).toBe(2);
   });
 
+  it('stopped and added again (the same function), are a new listener: it does not hear the event it was stopped for', () => {
+    // Found by a review: the delivery went by the function, so the event reached it after all.
+    const engine = createAttention({ dim: 2 });
+    const heard: string[] = [];
+    const b = (e: CacheEvent) => heard.push(`b${e.length}`);
+    let stopB = () => {};
+    engine.addCacheListener((e) => {
+      if (e.length !== 1) return;
+      stopB();
+      stopB = engine.addCacheListener(b);
+    });
+    stopB = engine.addCacheListener(b);
+    engine.addCacheListener((e) => heard.push(`a${e.length}`));
+    engine.push(token(0));
+    engine.push(token(1));
+    expect(heard).toEqual(['a1', 'a2', 'b2']);
+    // A stale stopper does not stop the new registration.
+    const stale = engine.addCacheListener(b);
+    stopB();
+    stale();
+    engine.push(token(2));
+    expect(heard.at(-1)).toBe('a3');
+  });
+
   it('must be functions: anything else is refused when added, not when the next event fails', () => {
     const engine = createAttention({ dim: 2 });
     for (const listener of [null, undefined, 3, {}, 'listener']) {
@@ -67,6 +91,25 @@ describe('events of several changes', () => {
     engine.push(token(0));
     // Before, the second push's event reached both listeners before b heard of the first.
     expect(heard).toEqual(['a1', 'b1', 'a2', 'b2']);
+  });
+
+  it('of a prompt reach every listener before those of a call a listener makes while hearing the first', () => {
+    // Found by a review: only the prompt's first event was queued before listeners ran.
+    for (const nested of [(e: Attention) => e.push(token(9)), (e: Attention) => e.reset()]) {
+      const engine = createAttention({ dim: 2 });
+      const heard: string[] = [];
+      let once = true;
+      engine.addCacheListener((e) => {
+        heard.push(`${e.type}${e.length}`);
+        if (once) {
+          once = false;
+          nested(engine);
+        }
+      });
+      engine.pushMany([token(0), token(1), token(2)]);
+      expect(heard.slice(0, 3)).toEqual(['append1', 'append2', 'append3']);
+      expect(heard[3]).toBe(engine.length === 0 ? 'reset0' : 'append4');
+    }
   });
 
   it("of pushEach reach each engine's listeners in order, when a listener pushes into another engine of the call", () => {
@@ -104,6 +147,37 @@ describe("a stack's truncate, reset and fork", () => {
       // Before, layer 1's change came after layer 0's listener had disposed it: DISPOSED, with layer 0 changed.
       expect(() => change(stack)).not.toThrow();
       expect(heard).toEqual(lengths);
+    }
+  });
+
+  it('called from a getter in a layer\'s input are refused before any layer changes', () => {
+    // Found by a review: the refusal came from the second layer, the first already changed.
+    for (const [name, call] of [
+      ['truncate', (s: AttentionStack) => s.truncate(2)],
+      ['reset', (s: AttentionStack) => s.reset()],
+      ['fork', (s: AttentionStack) => s.fork()],
+      ['dispose', (s: AttentionStack) => s.dispose()],
+    ] as const) {
+      const stack = stackOf();
+      const heard: string[] = [];
+      stack.layer(0).addCacheListener((e) => heard.push(e.type));
+      let inner: unknown = null;
+      const x = [0.5, 0.5];
+      Object.defineProperty(x, 1, {
+        get: () => {
+          try {
+            call(stack);
+          } catch (e) {
+            inner = e;
+          }
+          return 0.5;
+        },
+      });
+      stack.layer(1).push(x);
+      expect(inner, name).toMatchObject({ code: 'INVALID_ARGUMENT', details: { field: name } });
+      expect([stack.layer(0).length, stack.layer(1).length, stack.layer(0).disposed]).toEqual([4, 5, false]);
+      expect(stack.layer(0).stats().sharedBlocks).toBe(0);
+      expect(heard).toEqual([]);
     }
   });
 
@@ -203,6 +277,25 @@ describe('an input whose getter or Proxy calls back into the engine reading it',
     });
     expect(Array.from(linear.apply(x))).toEqual([3, 7]);
     expect(inner).toMatchObject({ code: 'INVALID_ARGUMENT', details: { field: 'dispose' } });
+    // The list's length and out's are read under the same rule (a review found them read before it).
+    const disposing = () => {
+      inner = refusalOf(() => linear.dispose());
+      return 1;
+    };
+    inner = null;
+    const list = new Proxy([[1, 1]], { get: (target, key, receiver) => (key === 'length' ? disposing() : Reflect.get(target, key, receiver)) });
+    expect(Array.from(linear.applyMany(list))).toEqual([3, 7]);
+    expect(inner).toMatchObject({ code: 'INVALID_ARGUMENT', details: { field: 'dispose' } });
+    // out is measured by its own length: a subclass's getter is not consulted at all.
+    class Out extends Float32Array {
+      override get length(): number {
+        return disposing() + 1;
+      }
+    }
+    inner = null;
+    expect(Array.from(linear.apply([1, 1], new Out(2)))).toEqual([3, 7]);
+    expect(inner).toBeNull();
+    expect(linear.disposed).toBe(false);
   });
 
   it("snapshot reads its options before the engine: a getter that changes the engine is seen, one that disposes it refused", () => {

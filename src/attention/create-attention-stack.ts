@@ -251,11 +251,16 @@ export class EngineStack implements AttentionStack {
   }
 
   dispose(): void {
+    for (const engine of this.engines) engine.assertIdle('dispose');
     for (const engine of this.engines) engine.dispose();
   }
 
-  /** Refuses before any layer changes when a layer's cache was released (the stack's or its own dispose). */
+  /**
+   * Refuses before any layer changes when a layer's cache was released (the stack's or its own
+   * dispose), or while a layer reads a call's inputs (a getter in them calling the stack).
+   */
   private assertLive(operation: string): void {
+    for (const engine of this.engines) engine.assertIdle(operation);
     const dead = this.engines.findIndex((e) => e.disposed);
     if (dead < 0) return;
     const why = this.disposed ? 'the stack was disposed' : `layer ${dead} was disposed on its own`;

@@ -240,13 +240,17 @@ export class AttentionEngine implements Attention {
   /** Queries `[0, emitted)` have had their outputs returned. */
   private emitted: number;
   private isDisposed = false;
-  private readonly listeners = new Set<CacheListener>();
-  /** Events waiting for their listeners, in the order they happened, each with the listeners of that moment. */
-  private readonly pending: { readonly event: CacheEvent; readonly listeners: readonly CacheListener[] }[] = [];
+  /**
+   * Each listener's registration, by the function: a function stopped and added again is a new
+   * registration, which hears only events that happen after it.
+   */
+  private readonly listeners = new Map<CacheListener, { readonly listener: CacheListener }>();
+  /** Events waiting for their listeners, in the order they happened, each with the registrations of that moment. */
+  private readonly pending: { readonly event: CacheEvent; readonly to: readonly { readonly listener: CacheListener }[] }[] = [];
   /** While listeners run: an event that happens meanwhile waits its turn ({@link AttentionEngine.deliver}). */
   private delivering = false;
-  /** While a stack or pushEach changes several engines: their events wait until all have changed. */
-  private deferred = false;
+  /** How many {@link AttentionEngine.together}s (which may nest) hold this engine's events back. */
+  private deferrals = 0;
   /** Refuses calls while one reads its caller's inputs (a getter or Proxy in them runs the caller's code). */
   private readonly reading = new InputReading('engine');
   // Scratch, allocated once per engine: the hot path allocates only the arrays it hands out.
@@ -560,7 +564,9 @@ export class AttentionEngine implements Attention {
   /** Sends an {@link AttentionEngine.appendHeld}'s events and lets the window release what it no longer reaches. */
   private release(held: HeldPrompt): void {
     this.cache.commit();
-    for (const event of held.events) this.notify(event);
+    // All of the prompt's events are queued before the first listener runs: one that calls into
+    // the engine then hears its own call's events after the prompt's.
+    AttentionEngine.together([this], () => held.events.forEach((event) => this.notify(event)));
     this.releaseUnreachable();
   }
 
@@ -641,7 +647,7 @@ export class AttentionEngine implements Attention {
   }
 
   dispose(): void {
-    this.reading.assertIdle('dispose');
+    this.assertIdle('dispose');
     if (this.isDisposed) return;
     this.cache.dispose();
     this.arenaWeights?.release();
@@ -673,8 +679,12 @@ export class AttentionEngine implements Attention {
     if (typeof listener !== 'function') {
       throw new AttentionError('INVALID_ARGUMENT', `addCacheListener: expected a function, got ${describeValue(listener)}`, { field: 'listener' });
     }
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
+    let registration = this.listeners.get(listener);
+    if (registration === undefined) this.listeners.set(listener, (registration = { listener }));
+    const added = registration;
+    return () => {
+      if (this.listeners.get(listener) === added) this.listeners.delete(listener);
+    };
   }
 
   private projectChecked(x: Float64Array, t: number): void {
@@ -795,7 +805,7 @@ export class AttentionEngine implements Attention {
   }
 
   private assertLive(operation: string): void {
-    this.reading.assertIdle(operation);
+    this.assertIdle(operation);
     if (this.isDisposed) throw new AttentionError('DISPOSED', `${operation}: this engine was disposed`, { field: operation });
   }
 
@@ -813,7 +823,7 @@ export class AttentionEngine implements Attention {
     // As a DOM event's dispatch: the listeners of the moment the event happened, less those removed
     // before their turn. Iterating the live set, a listener added by another (cacheEvents under
     // take(1) + repeat()) would hear this event again, for ever.
-    this.pending.push({ event, listeners: [...this.listeners] });
+    this.pending.push({ event, to: [...this.listeners.values()] });
     this.deliver();
   }
 
@@ -823,14 +833,14 @@ export class AttentionEngine implements Attention {
    * listener hears the events in order.
    */
   private deliver(): void {
-    if (this.delivering || this.deferred) return;
+    if (this.delivering || this.deferrals > 0) return;
     this.delivering = true;
     for (let i = 0; i < this.pending.length; i++) {
-      const { event, listeners } = this.pending[i]!;
-      for (const listener of listeners) {
-        if (!this.listeners.has(listener)) continue;
+      const { event, to } = this.pending[i]!;
+      for (const registration of to) {
+        if (this.listeners.get(registration.listener) !== registration) continue;
         try {
-          listener(event);
+          registration.listener(event);
         } catch (e) {
           queueMicrotask(() => {
             throw e;
@@ -845,18 +855,27 @@ export class AttentionEngine implements Attention {
 
   /**
    * Runs `change` (which must not throw half-way) over `engines` with their events held until all
-   * of them have changed, then sends each engine's in order: a listener, which may dispose an engine
-   * or push into one, cannot stop a change of several engines part-way or hear of a later change
-   * before an earlier one.
+   * of them have changed (and any enclosing `together` ends), then sends each engine's in order: a
+   * listener, which may dispose an engine or push into one, cannot stop a change of several engines
+   * (or of one engine's several events, a prompt's) part-way or hear of a later change before an
+   * earlier one.
    */
   static together<T>(engines: readonly AttentionEngine[], change: () => T): T {
-    for (const engine of engines) engine.deferred = true;
+    for (const engine of engines) engine.deferrals++;
     try {
       return change();
     } finally {
-      for (const engine of engines) engine.deferred = false;
+      for (const engine of engines) engine.deferrals--;
       for (const engine of engines) engine.deliver();
     }
+  }
+
+  /**
+   * Refuses `operation` while this engine reads a call's inputs: a stack checks every layer before
+   * it changes any.
+   */
+  assertIdle(operation: string): void {
+    this.reading.assertIdle(operation);
   }
 
 }

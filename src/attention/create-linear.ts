@@ -7,7 +7,7 @@ import { ArenaWeights } from './arena-weights.js';
 import { kernelArena } from './kernel-arena.js';
 import { InputReading } from './input-reading.js';
 import { invalid, kernelChoiceOf, matrix, MAX_WIDTH, positiveInteger, threadPoolOf } from './options.js';
-import { assertFinite, assertVectorShape, finiteCheck, readVector } from './vector.js';
+import { assertFinite, assertVectorShape, finiteCheck, lengthOf, readVector } from './vector.js';
 import type { FiniteCheck, Vector } from './vector.js';
 
 /**
@@ -165,14 +165,15 @@ class LinearLayer implements Linear {
 
   applyMany(xs: readonly Vector[] | Float32Array | Float64Array, out?: Float32Array): Float32Array {
     if (!(xs instanceof Float32Array || xs instanceof Float64Array) || this.isDisposed) return this.run(xs as readonly Vector[], out, 'applyMany');
-    if (xs.length % this.cols !== 0) {
-      throw new AttentionError('DIMENSION_MISMATCH', `applyMany: ${xs.length} numbers are not whole rows of ${this.cols}`, {
+    const length = lengthOf(xs) as number;
+    if (length % this.cols !== 0) {
+      throw new AttentionError('DIMENSION_MISMATCH', `applyMany: ${length} numbers are not whole rows of ${this.cols}`, {
         field: 'xs',
         expected: `a multiple of ${this.cols}`,
-        actual: xs.length,
+        actual: length,
       });
     }
-    const rows = Array.from({ length: xs.length / this.cols }, (_, t) => xs.subarray(t * this.cols, (t + 1) * this.cols));
+    const rows = Array.from({ length: length / this.cols }, (_, t) => xs.subarray(t * this.cols, (t + 1) * this.cols));
     return this.run(rows, out, 'applyMany');
   }
 
@@ -181,13 +182,15 @@ class LinearLayer implements Linear {
     if (this.isDisposed) throw new AttentionError('DISPOSED', `${operation}: this linear layer was disposed`, { field: operation });
     if (!Array.isArray(xs)) throw new AttentionError('INVALID_ARGUMENT', `${operation}: expected an array of vectors, got ${describeValue(xs)}`, { field: 'xs' });
     const { rows, cols } = this;
-    const n = xs.length;
-    if (out !== undefined && !(out instanceof Float32Array && out.length >= n * rows)) {
-      throw new AttentionError('INVALID_ARGUMENT', `${operation}: out must be a Float32Array of at least ${n * rows} numbers, got ${describeValue(out)}`, { field: 'out', expected: n * rows });
-    }
+    let n = 0;
     // A sleeping worker wakes while the inputs are read, not after the product is handed over.
     this.pool?.wake();
+    // Lengths as well as numbers: a getter on either may run the caller's code.
     InputReading.during([this.reading], operation, () => {
+      n = xs.length;
+      if (out !== undefined && !(out instanceof Float32Array && (lengthOf(out) as number) >= n * rows)) {
+        throw new AttentionError('INVALID_ARGUMENT', `${operation}: out must be a Float32Array of at least ${n * rows} numbers, got ${describeValue(out)}`, { field: 'out', expected: n * rows });
+      }
       for (let t = 0; t < n; t++) assertVectorShape(xs[t]!, cols, 'x', t);
       if (this.x.length < n * cols) this.x = new Float64Array(n * cols);
       for (let t = 0; t < n; t++) readVector(xs[t]!, cols, this.x, t * cols, 'x', t, this.finite, true);

@@ -77,7 +77,7 @@ const typedArrayLength = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(U
  * The length of `x` as it will be read: a typed array's own (copied whole by `set`, so a subclass
  * whose `length` said more or less would leave part of the row stale or overflow), else `x.length`.
  */
-function lengthOf(x: Vector): unknown {
+export function lengthOf(x: Vector): unknown {
   if (!ArrayBuffer.isView(x)) return x.length;
   return x instanceof DataView ? undefined : (typedArrayLength.call(x) as number);
 }

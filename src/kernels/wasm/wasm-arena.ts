@@ -40,8 +40,11 @@ const POOL_NAMES: readonly ArenaPool[] = ['common', 'keys', 'values'];
 /** A keys or values pool takes fresh regions from the top this many bytes at a time (whole regions, at most 16). */
 const POOL_RUN_BYTES = 262144;
 const POOL_RUN_REGIONS = 16;
-/** The most releases a failed take at the limit waits for before it joins free regions again. */
-const MAX_JOIN_GAP = 256;
+/**
+ * The most releases a failed take at the limit waits for before it joins free regions again: room
+ * a release made only by joining waits that long to be found, so the gap stays short.
+ */
+const MAX_JOIN_GAP = 32;
 
 /**
  * The WebAssembly SIMD kernels (src/kernels/wasm/attention.wat) and the memory they read: every
