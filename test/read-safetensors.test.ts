@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { createAttention, readSafetensors } from '../src/index.js';
+import { runInNewContext } from 'node:vm';
+import { createAttention, readSafetensors, restoreAttention } from '../src/index.js';
 import { decodeSafetensors } from '../src/cache/safetensors.js';
 
 // test/fixtures/checkpoint.safetensors is laid out by scripts/reference/safetensors_checkpoint.py
@@ -61,6 +62,17 @@ describe('readSafetensors: checkpoint tensors for the engine', () => {
     const inMemory = readSafetensors(new Uint8Array(memory.buffer, 0, bytes.length));
     memory.grow(1);
     expect(() => inMemory.read('weights.wq')).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT', details: { field: 'bytes' } }));
+  });
+
+  it("takes another realm's Uint8Array (a vm context's, an iframe's) as its own, as restore does", () => {
+    // Found by an isolation hunt: instanceof Uint8Array refused it as "not a Uint8Array" (corrupt).
+    const bytes = createAttention({ dim: 2, weights: { wq: [1, 2, 3, 4], wk: [1, 0, 0, 1], wv: [1, 0, 0, 1] } }).snapshot();
+    const foreign = runInNewContext(`new Uint8Array(${bytes.length})`) as Uint8Array;
+    expect(foreign instanceof Uint8Array).toBe(false);
+    foreign.set(bytes);
+    expect(Array.from(readSafetensors(foreign).read('weights.wq'))).toEqual([1, 2, 3, 4]);
+    expect(restoreAttention(foreign).snapshot()).toEqual(bytes);
+    expect(() => readSafetensors(runInNewContext('new Uint16Array(8)') as never)).toThrow(expect.objectContaining({ code: 'CORRUPT_SNAPSHOT' }));
   });
 
   it('refuses a dtype it does not convert, and a name the file does not hold', () => {

@@ -1,9 +1,9 @@
 import { AttentionError } from '../errors.js';
+import { decodeUtf8, isUint8Array } from './caller-bytes.js';
 
 // The text codecs exist in every browser and in Node, but the core compiles against plain ES2022
 // (no DOM, no Node types) so that nothing else from those environments slips in.
 declare const TextEncoder: new () => { encode(text: string): Uint8Array };
-declare const TextDecoder: new (label: string, options: { fatal: boolean }) => { decode(bytes: Uint8Array): string };
 
 /** Element types attnstream reads and writes, by their safetensors names. */
 export type TensorDtype = 'F64' | 'F32' | 'I32' | 'I8';
@@ -105,7 +105,7 @@ export function parseSafetensors(
   const corrupt: (message: string) => never = (message) => {
     throw new AttentionError('CORRUPT_SNAPSHOT', `${what}: ${message}`, { field: what === 'snapshot' ? 'snapshot' : 'bytes' });
   };
-  if (!(bytes instanceof Uint8Array)) corrupt(`expected the ${what} as a Uint8Array`);
+  if (!isUint8Array(bytes)) corrupt(`expected the ${what} as a Uint8Array`);
   if (bytes.length < 8) corrupt(`${bytes.length} bytes is shorter than the 8-byte header length`);
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const low = view.getUint32(0, true);
@@ -114,7 +114,7 @@ export function parseSafetensors(
   if (8 + low > bytes.length) corrupt(`header length ${low} runs past the end of the ${bytes.length}-byte file`);
   let header: unknown;
   try {
-    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, 8 + low)));
+    header = JSON.parse(decodeUtf8(bytes.subarray(8, 8 + low)));
   } catch (e) {
     corrupt(`header is not valid UTF-8 JSON (${(e as Error).message})`);
   }

@@ -1,10 +1,7 @@
 import { AttentionError } from '../errors.js';
 import { FORMAT_VERSION, HEADER_BYTES, MAGIC } from './embedding-format.js';
+import { decodeUtf8, isUint8Array } from '../cache/caller-bytes.js';
 import { f16ToF32Table } from '../kernels/float16.js';
-
-// Declared here rather than taken from the DOM or Node typings, which the package build leaves out:
-// both globals exist in Node >= 11 and every browser.
-declare const TextDecoder: new (label: string, options: { fatal: boolean; ignoreBOM: boolean }) => { decode(bytes: Uint8Array): string };
 
 /**
  * A decoded embedding file: the vocabulary and its row-major float32 matrix, the three arguments
@@ -56,7 +53,7 @@ export interface DecodedEmbeddings {
  * ```
  */
 export function decodeEmbeddings(bytes: Uint8Array): DecodedEmbeddings {
-  if (!(bytes instanceof Uint8Array)) fail('expected a Uint8Array');
+  if (!isUint8Array(bytes)) fail('expected a Uint8Array');
   if (bytes.length < HEADER_BYTES) {
     fail(`truncated: ${bytes.length} bytes is shorter than the ${HEADER_BYTES}-byte header`);
   }
@@ -81,7 +78,7 @@ export function decodeEmbeddings(bytes: Uint8Array): DecodedEmbeddings {
 
   let text: string;
   try {
-    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(bytes.subarray(HEADER_BYTES, matrixAt));
+    text = decodeUtf8(bytes.subarray(HEADER_BYTES, matrixAt), true);
   } catch {
     fail('word block is not valid UTF-8');
   }

@@ -13,7 +13,7 @@ describe.runIf(existsSync(CHROMIUM))('attnstream/threads in headless Chromium', 
     try {
       await opened.page.waitForSelector('body[data-result]', { state: 'attached', timeout: 60_000 });
       const result = JSON.parse((await opened.page.getAttribute('body', 'data-result'))!);
-      expect(result).toEqual({ isolated: true, threads: 2, closed: false, steps: 1400, same: true });
+      expect(result).toEqual({ isolated: true, threads: 2, closed: false, steps: 1400, same: true, shared: true });
       expect(opened.errors).toEqual([]);
     } finally {
       await opened.close();

@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { runInNewContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { decodeEmbeddings, EmbeddingTable } from '../../src/rx/index.js';
 
@@ -29,6 +30,14 @@ describe('decodeEmbeddings from attnstream/rx: the shipped table, as an npm user
     expect(table.has('Dog')).toBe(true);
   });
 
+  it("decodes another realm's Uint8Array (a vm context's, an iframe's) as its own", () => {
+    // Found by an isolation hunt: instanceof Uint8Array refused it as "expected a Uint8Array".
+    const bytes = readFileSync(new URL('data/embeddings-20k.bin', root));
+    const foreign = runInNewContext(`new Uint8Array(${bytes.length})`) as Uint8Array;
+    foreign.set(bytes);
+    expect(decodeEmbeddings(foreign).words.slice(0, 3)).toEqual(['the', ',', '.']);
+  });
+
   it('refuses what is not an embedding file with an AttentionError INVALID_ARGUMENT', () => {
     const notATable = new TextEncoder().encode('PK\u0003\u0004 a zip file, say, of more than twenty bytes');
     expect(() => decodeEmbeddings(notATable)).toThrow(expect.objectContaining({ name: 'AttentionError', code: 'INVALID_ARGUMENT', details: { field: 'bytes' } }));
@@ -36,7 +45,7 @@ describe('decodeEmbeddings from attnstream/rx: the shipped table, as an npm user
   });
 
   it('neither the decoder nor the modules it imports use a Node built-in, so it runs in a browser', () => {
-    for (const file of ['rx/decode-embeddings.ts', 'rx/embedding-format.ts', 'kernels/float16.ts']) {
+    for (const file of ['rx/decode-embeddings.ts', 'rx/embedding-format.ts', 'cache/caller-bytes.ts', 'kernels/float16.ts']) {
       // The code only: the TSDoc example reads the file with node:fs, as a Node user would.
       const source = readFileSync(new URL(`src/${file}`, root), 'utf8').replace(/\/\*[\s\S]*?\*\/|\/\/.*$/gm, '');
       expect(source, file).not.toMatch(/from '(node:|fs|path|buffer)/);

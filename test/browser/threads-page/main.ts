@@ -1,6 +1,6 @@
 // Streams the same tokens through an engine on one thread and one on a pool of two (the page and a
 // Web Worker), and reports on <body data-result> whether every step agreed bit for bit.
-import { createAttention } from '../../../src/index.js';
+import { createAttention, readSafetensors, restoreAttention } from '../../../src/index.js';
 import type { AttentionStep } from '../../../src/index.js';
 import { createThreadPool } from '../../../src/threads/browser.js';
 
@@ -25,7 +25,21 @@ async function run(): Promise<object> {
   const threads = pool.threads;
   const closed = pool.closed;
   await pool.close();
-  return { isolated: crossOriginIsolated, threads, closed, steps, same };
+  return { isolated: crossOriginIsolated, threads, closed, steps, same, shared: fromSharedMemory(one) };
+}
+
+/**
+ * Whether a snapshot in shared memory (as workers share one) restores and opens as its copy does:
+ * Chromium's TextDecoder refuses a view of a SharedArrayBuffer, which refused every such file as
+ * corrupt (an isolation hunt).
+ */
+function fromSharedMemory(engine: ReturnType<typeof createAttention>): boolean {
+  const bytes = engine.snapshot();
+  const shared = new Uint8Array(new SharedArrayBuffer(bytes.length));
+  shared.set(bytes);
+  const x = [0.25, -0.5, 1, 0, 0.5, 0.5, 0, 1, 1, 0, -1, 0.25, 0, 0, 1, 1];
+  const again = bits(restoreAttention(shared).push(x)[0]!) === bits(restoreAttention(bytes).push(x)[0]!);
+  return again && readSafetensors(shared).tensors.length === readSafetensors(bytes).tensors.length;
 }
 
 run().then(
