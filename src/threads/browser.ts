@@ -65,7 +65,10 @@ function startWebWorker(url: string, data: WorkerData, slot: number): Promise<We
     };
     worker.onerror = (event) => {
       worker.terminate();
-      reject(new Error(`attnstream thread pool: worker ${slot} failed to start: ${event.message ?? 'unknown error'}`));
+      // A worker the page may not start (a Content-Security-Policy without blob: in worker-src)
+      // fails with no message at all.
+      const why = event.message || "the browser gave no reason; a Content-Security-Policy must allow workers from blob: URLs (worker-src 'self' blob:)";
+      reject(new Error(`attnstream thread pool: worker ${slot} failed to start: ${why}`));
     };
     // The kernels' module, the shared memory and the control buffer: all structured-cloneable.
     worker.postMessage(data);

@@ -19,4 +19,17 @@ describe.runIf(existsSync(CHROMIUM))('attnstream/threads in headless Chromium', 
       await opened.close();
     }
   }, 120_000);
+
+  it('under a Content-Security-Policy that forbids blob: workers, the pool is refused saying so', async () => {
+    // Found by an isolation hunt: "worker 0 failed to start: unknown error".
+    const opened = await openInChromium(fileURLToPath(new URL('threads-page/csp.vite.config.ts', import.meta.url)));
+    try {
+      await opened.page.waitForSelector('body[data-result]', { state: 'attached', timeout: 60_000 });
+      const result = JSON.parse((await opened.page.getAttribute('body', 'data-result'))!);
+      expect(result.error).toContain('worker 0 failed to start');
+      expect(result.error).toContain("worker-src 'self' blob:");
+    } finally {
+      await opened.close();
+    }
+  }, 120_000);
 });
