@@ -12,10 +12,10 @@ import { ropeRotate } from '../kernels/rope.js';
 import { sharedCopy } from './arena-weights.js';
 import type { ArenaWeights, Projection } from './arena-weights.js';
 import { attendedKeys, oldestAttendable } from './attended-keys.js';
-import { InputReading } from './input-reading.js';
 import type { AttendedKeys } from './attended-keys.js';
 import type { CacheEvent, CacheListener } from './cache-event.js';
 import { HeadAttention } from './head-attention.js';
+import { InputReading } from './input-reading.js';
 import { projectOutputs, projectRows, projectWeights } from './project-weights.js';
 import { kernelArena } from './kernel-arena.js';
 import { assertProjects, resolveOptions } from './options.js';
@@ -124,6 +124,11 @@ export interface Attention {
    * @throws AttentionError INVALID_ARGUMENT when `listener` is not a function.
    */
   addCacheListener(listener: CacheListener): () => void;
+}
+
+/** One addCacheListener call's listener, told apart from the same function added again later. */
+interface Registration {
+  readonly listener: CacheListener;
 }
 
 /** Rows appended and attended with their events, window releases and wo held back (see AttentionEngine.appendHeld). */
@@ -244,9 +249,9 @@ export class AttentionEngine implements Attention {
    * Each listener's registration, by the function: a function stopped and added again is a new
    * registration, which hears only events that happen after it.
    */
-  private readonly listeners = new Map<CacheListener, { readonly listener: CacheListener }>();
+  private readonly listeners = new Map<CacheListener, Registration>();
   /** Events waiting for their listeners, in the order they happened, each with the registrations of that moment. */
-  private readonly pending: { readonly event: CacheEvent; readonly to: readonly { readonly listener: CacheListener }[] }[] = [];
+  private readonly pending: { readonly event: CacheEvent; readonly to: readonly Registration[] }[] = [];
   /** While listeners run: an event that happens meanwhile waits its turn ({@link AttentionEngine.deliver}). */
   private delivering = false;
   /** How many {@link AttentionEngine.together}s (which may nest) hold this engine's events back. */
