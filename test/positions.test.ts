@@ -1,9 +1,10 @@
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { alibiSlopes, batchAttention, createAttention, restoreAttention } from '../src/index.js';
 import type { AttentionOptions, AttentionWeights } from '../src/index.js';
 import { ropeInverseFrequencies, ropeRotate } from '../src/kernels/index.js';
+import { RopeAngles, ropeRotateBy } from '../src/kernels/rope.js';
 import { expectClose, scaledError } from './support/close.js';
 import { mulberry32 } from './support/engine-arbitraries.js';
 
@@ -232,5 +233,51 @@ describe('ALiBi slopes (Press et al.)', () => {
     const e = [Math.exp(-2 * m), Math.exp(-m), 1];
     const z = e[0]! + e[1]! + e[2]!;
     expectClose(step!.weights![0]!, e.map((v) => v / z), 1e-15);
+  });
+});
+
+describe("RoPE's angles, made once a step", () => {
+  it('are the cos and sin of position · invFreq, made again only when the position moves, and rotate as ropeRotate does, bit for bit', () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 0, max: 2 ** 31 - 1 }), { minLength: 1, maxLength: 6 }), fc.boolean(), (positions, interleaved) => {
+        const invFreq = ropeInverseFrequencies(8, 10000);
+        const angles = new RopeAngles(invFreq);
+        for (const p of positions) {
+          angles.at(p);
+          expect(Array.from(angles.cos)).toEqual(Array.from(invFreq, (f) => Math.cos(p * f)));
+          expect(Array.from(angles.sin)).toEqual(Array.from(invFreq, (f) => Math.sin(p * f)));
+          const u = Float64Array.from({ length: 10 }, (_, c) => Math.sin(p + c));
+          const v = u.slice();
+          ropeRotateBy(u, 1, angles, interleaved);
+          ropeRotate(v, 1, p, invFreq, interleaved);
+          expect(u).toEqual(v);
+        }
+      }),
+    );
+  });
+
+  // Found by a cliff hunt: each kv head's key and each query head computed the same angles again,
+  // so a windowed RoPE step cost 2–3× one without positions, more past 1.6 million tokens, where
+  // Math.cos and Math.sin slow down.
+  it("a step computes each position's angles once, whatever the number of heads", () => {
+    for (const [options, positions] of [
+      [{ dim: 128, heads: 8, kvHeads: 2, weights: {}, positions: 'rope', window: 4 }, 2],
+      // The sinks' rank is the same every step once the window is full: its angles are kept.
+      [{ dim: 128, heads: 8, kvHeads: 2, weights: {}, positions: 'rope', ropePositions: 'cache', window: 4, sinks: 1 }, 2],
+      [{ dim: 128, heads: 8, kvHeads: 2, weights: {}, positions: 'rope', kernels: 'js' }, 2],
+    ] as const) {
+      const attn = createAttention(options);
+      const row = (t: number, n: number) => Array.from({ length: n }, (_, c) => Math.sin(t + c));
+      for (let t = 0; t < 8; t++) attn.pushQKV(row(t, 128), row(t + 1, 32), row(t + 2, 32));
+      const cos = vi.spyOn(Math, 'cos');
+      try {
+        attn.pushQKV(row(9, 128), row(10, 32), row(11, 32));
+        // headDim 16: 8 pairs a position, the key's and the query's (the same position here, made
+        // once each: the key's table and the queries' are kept apart).
+        expect(cos.mock.calls.length, JSON.stringify(options)).toBe(8 * positions);
+      } finally {
+        cos.mockRestore();
+      }
+    }
   });
 });

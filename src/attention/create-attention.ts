@@ -8,7 +8,7 @@ declare function queueMicrotask(callback: () => void): void;
 // Kernels are imported from their own modules: a re-export can cost a property lookup per call
 // in transpiled builds.
 import type { FloatArray } from '../kernels/float-array.js';
-import { ropeRotate } from '../kernels/rope.js';
+import { RopeAngles, ropeRotateBy } from '../kernels/rope.js';
 import { sharedCopy } from './arena-weights.js';
 import type { ArenaWeights, Projection } from './arena-weights.js';
 import { attendedKeys, oldestAttendable } from './attended-keys.js';
@@ -264,6 +264,8 @@ export class AttentionEngine implements Attention {
   private readonly k: FloatArray;
   private readonly v: FloatArray;
   private readonly keys: AttendedKeys = { sinkEnd: 0, from: 0, to: 0 };
+  /** RoPE's angles at the position keys are rotated to, made once a step for every kv head; null without RoPE. */
+  private readonly keyAngles: RopeAngles | null;
   /** While pushMany runs: the cache events it will send once every token is in (none if it is refused). */
   private heldEvents: CacheEvent[] | null = null;
   /** While pushMany runs: the head outputs waiting for one batched wo projection, row after row in step order. */
@@ -294,6 +296,7 @@ export class AttentionEngine implements Attention {
     this.k = new o.Float(o.kvHeads * o.headDim);
     this.v = new o.Float(o.kvHeads * o.headDim);
     this.headAttention = new HeadAttention(o, this.cache, arena);
+    this.keyAngles = o.invFreq === null ? null : new RopeAngles(o.invFreq);
     this.finite = finiteCheck(arena);
     this.qkv = [['wq', this.q], ['wk', this.k], ['wv', this.v]];
   }
@@ -712,7 +715,8 @@ export class AttentionEngine implements Attention {
     const t = this.cache.length;
     if (o.invFreq !== null) {
       const interleaved = o.ropeStyle === 'interleaved';
-      for (let g = 0; g < o.kvHeads; g++) ropeRotate(this.k, g * o.headDim, t, o.invFreq, interleaved);
+      const angles = this.keyAngles!.at(t);
+      for (let g = 0; g < o.kvHeads; g++) ropeRotateBy(this.k, g * o.headDim, angles, interleaved);
       // A rotated pair can grow by up to √2: a key near the type's largest overflows, and one
       // cached as Infinity would refuse every later step (a capped score or a −∞ one lets this
       // step through) and make the snapshot unreadable.

@@ -7,7 +7,7 @@ import { allFinite } from '../kernels/all-finite.js';
 import { axpy } from '../kernels/axpy.js';
 import { dot, dotTwo } from '../kernels/dot.js';
 import type { FloatArray } from '../kernels/float-array.js';
-import { ropeRotate } from '../kernels/rope.js';
+import { RopeAngles, ropeRotateBy } from '../kernels/rope.js';
 import { softmaxInPlace } from '../kernels/softmax.js';
 import { StepJob } from '../kernels/wasm/step-job.js';
 import type { WasmArena } from '../kernels/wasm/wasm-arena.js';
@@ -31,6 +31,9 @@ export class HeadAttention {
   private readonly qHead: Float64Array;
   /** Head h's query rotated for the sinks, when RoPE 'cache' positions set it apart ({@link sinkRank}). */
   private readonly qSink: Float64Array;
+  /** The angles queries are rotated by (their position's) and sink queries (their rank's): made once a step for every head. */
+  private readonly queryAngles: RopeAngles | null;
+  private readonly sinkAngles: RopeAngles | null;
   private readonly qScaled: Float64Array;
   private scores = new Float64Array(64);
   /** The step laid out for the SIMD kernels in their memory, or null on the TypeScript kernels. */
@@ -43,6 +46,8 @@ export class HeadAttention {
     this.headOut = new Float64Array(o.heads * o.headDim);
     this.qHead = new Float64Array(o.headDim);
     this.qSink = new Float64Array(o.headDim);
+    this.queryAngles = o.invFreq === null ? null : new RopeAngles(o.invFreq);
+    this.sinkAngles = o.invFreq === null ? null : new RopeAngles(o.invFreq);
     this.qScaled = new Float64Array(o.headDim);
     this.job = arena === null ? null : new StepJob(arena, o.heads, o.headDim);
   }
@@ -116,15 +121,15 @@ export class HeadAttention {
    * RoPE 'cache' positions set the sinks apart ({@link sinkRank}).
    */
   private rotateQuery(qSource: FloatArray, offset: number, i: number, rank: number): Float64Array {
-    const { headDim, invFreq, ropeStyle } = this.options;
+    const { headDim, ropeStyle } = this.options;
     const qHead = this.qHead;
     for (let c = 0; c < headDim; c++) qHead[c] = qSource[offset + c]!;
-    if (invFreq === null) return qHead;
+    if (this.queryAngles === null) return qHead;
     if (rank !== i) {
       this.qSink.set(qHead);
-      ropeRotate(this.qSink, 0, rank, invFreq, ropeStyle === 'interleaved');
+      ropeRotateBy(this.qSink, 0, this.sinkAngles!.at(rank), ropeStyle === 'interleaved');
     }
-    ropeRotate(qHead, 0, i, invFreq, ropeStyle === 'interleaved');
+    ropeRotateBy(qHead, 0, this.queryAngles.at(i), ropeStyle === 'interleaved');
     return rank === i ? qHead : this.qSink;
   }
 
