@@ -41,9 +41,11 @@ const POOL_NAMES: readonly ArenaPool[] = ['common', 'keys', 'values'];
 const POOL_RUN_BYTES = 262144;
 const POOL_RUN_REGIONS = 16;
 /**
- * The most releases a failed take at the limit waits for before it joins free regions again: room
- * a release made only by joining waits that long to be found, so the gap stays short.
+ * After a join of free regions that made no room, a failed take at the limit joins again after one
+ * release per this many free regions (at most MAX_JOIN_GAP releases): a join sorts them all.
  */
+const REGIONS_PER_JOIN_RELEASE = 1024;
+/** The most releases room that only a join makes waits for: so few that its blocks move in soon. */
 const MAX_JOIN_GAP = 32;
 
 /**
@@ -109,8 +111,6 @@ export class WasmArena {
   private releaseCount = 0;
   /** The release count from which a failed take may join free regions again ({@link WasmArena.cutFromLarger}). */
   private nextJoin = 0;
-  /** Releases between two joins: 1 after a join that made room, doubled by each that made none. */
-  private joinGap = 1;
   private currentViews: ArenaViews = { i32: new Int32Array(0), f32: new Float32Array(0), f64: new Float64Array(0) };
 
   /**
@@ -204,13 +204,14 @@ export class WasmArena {
   private cutFromLarger(size: number): number {
     const cut = this.cutFromFree(size);
     if (cut >= 0 || this.releaseCount < this.nextJoin) return cut;
-    this.coalesce();
+    const regions = this.coalesce();
     const joined = this.cutFromFree(size);
     // A join sorts every free region. At the limit with tens of thousands of them in holes no
-    // release fills, joining after every release cost a session held outside 1–12 ms a call; a
-    // join that made no room now waits for twice as many releases as the last, up to MAX_JOIN_GAP.
-    this.joinGap = joined >= 0 ? 1 : Math.min(MAX_JOIN_GAP, 2 * this.joinGap);
-    this.nextJoin = this.releaseCount + this.joinGap;
+    // release fills, joining after every release cost a session held outside 1–12 ms a call; with
+    // a few hundred it costs little, and waiting for more releases kept blocks outside that a
+    // release had made room for. So the wait grows with the regions to sort.
+    const gap = joined >= 0 ? 1 : Math.min(MAX_JOIN_GAP, Math.ceil(regions / REGIONS_PER_JOIN_RELEASE));
+    this.nextJoin = this.releaseCount + gap;
     return joined;
   }
 
@@ -218,21 +219,25 @@ export class WasmArena {
    * Joins neighbouring free regions (of any pool, into the common one): regions cut apart, or
    * freed at their own sizes side by side, serve a larger request again. Only an allocation that
    * finds no region at the memory's limit asks, as often as {@link WasmArena.cutFromLarger} lets it.
+   * Returns how many free regions there are after it.
    */
-  private coalesce(): void {
+  private coalesce(): number {
     const regions: [number, number][] = [];
     for (const [key, list] of this.free) for (const offset of list.offsets()) regions.push([offset, key % 2 ** 32]);
     this.free.clear();
     regions.sort((a, b) => a[0] - b[0]);
+    let joined = 0;
     let [start, size] = regions[0] ?? [0, 0];
     for (const [offset, bytes] of regions.slice(1)) {
       if (start + size === offset) size += bytes;
       else {
         this.addFree(start, size, 'common');
+        joined++;
         [start, size] = [offset, bytes];
       }
     }
     if (size > 0) this.addFree(start, size, 'common');
+    return size > 0 ? joined + 1 : joined;
   }
 
   /** `size` bytes from the smallest free region of any pool that holds them, the rest of it freed again, or -1. */
