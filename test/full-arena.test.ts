@@ -18,6 +18,21 @@ function fill(arena: WasmArena): [number, number][] {
   return taken;
 }
 
+/**
+ * Fills `arena`, then gives back its region of `bytes` and cuts that into `count` live pieces of
+ * `bytes / count`, lowest first, and gives back the even ones: holes between live pieces, which no
+ * join can make larger.
+ */
+function holes(arena: WasmArena, bytes: number, count: number): number[] {
+  const [big] = fill(arena).find(([, size]) => size === bytes)!;
+  arena.release(big, bytes);
+  const piece = bytes / count;
+  const pieces = Array.from({ length: count }, () => arena.allocate(piece));
+  expect(pieces).toEqual(pieces.map((_, i) => big + piece * i));
+  for (let i = 0; i < count; i += 2) arena.release(pieces[i]!, piece);
+  return pieces;
+}
+
 /** The blocks of `cache` outside the kernels' memory, by number. */
 function outside(cache: PagedKVCache): number[] {
   const blocks: number[] = [];
@@ -102,14 +117,8 @@ describe.runIf(wasmKernelsAvailable())('a full arena (its memory at 4 GiB)', () 
     const own = await createThreadPool(1);
     try {
       const arena = own.arena;
-      const taken = fill(arena);
-      const [big] = taken.find(([, size]) => size === 2 ** 24)!;
-      arena.release(big, 2 ** 24);
-      // 16,384 regions of 1 KiB cut out of it, every one live; then the even ones given back, each
-      // between two live ones: 8,192 holes, and no join can make 2 KiB.
-      const pieces = Array.from({ length: 16384 }, () => arena.allocate(1024));
-      expect(pieces[16383]).toBe(big + 1024 * 16383);
-      for (let i = 0; i < 16384; i += 2) arena.release(pieces[i]!, 1024);
+      // 8,192 holes of 1 KiB: no join can make 2 KiB.
+      holes(arena, 2 ** 24, 16384);
       const joins = vi.spyOn(arena as unknown as { coalesce(): number }, 'coalesce');
       // Each round one release (a hole taken and given back: still 8,192 holes) and one failed take.
       let hole = arena.allocate(1024);
@@ -132,15 +141,9 @@ describe.runIf(wasmKernelsAvailable())('a full arena (its memory at 4 GiB)', () 
     const own = await createThreadPool(1);
     try {
       const arena = own.arena;
-      const taken = fill(arena);
-      const [big] = taken.find(([, size]) => size === 2 ** 20)!;
-      arena.release(big, 2 ** 20);
-      const pieces = Array.from({ length: 256 }, () => arena.allocate(4096));
-      expect(pieces).toEqual(pieces.map((_, i) => big + 4096 * i));
-      for (let i = 0; i < 256; i += 2) {
-        arena.release(pieces[i]!, 4096);
-        expect(arena.allocate(8192)).toBe(-1);
-      }
+      // 128 holes of 4 KiB, and a failed take of 8 KiB after them (a join that made no room).
+      const pieces = holes(arena, 2 ** 20, 256);
+      expect(arena.allocate(8192)).toBe(-1);
       // An odd one given back joins its neighbours into 12 KiB, taken at once.
       arena.release(pieces[101]!, 4096);
       expect(arena.allocate(8192)).toBe(pieces[100]);
