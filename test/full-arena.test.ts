@@ -1,7 +1,7 @@
 import { describe, expect, it, vi } from 'vitest';
 import { createAttention, createCrossAttention, restoreAttention } from '../src/index.js';
 import type { PagedKVCache } from '../src/cache/paged-kv-cache.js';
-import { wasmArena, wasmKernelsAvailable } from '../src/kernels/wasm/wasm-arena.js';
+import { sharedWasmArena, wasmArena, wasmKernelsAvailable } from '../src/kernels/wasm/wasm-arena.js';
 import type { WasmArena } from '../src/kernels/wasm/wasm-arena.js';
 import { createThreadPool } from '../src/threads/index.js';
 
@@ -32,6 +32,9 @@ function holes(arena: WasmArena, bytes: number, count: number): number[] {
   for (let i = 0; i < count; i += 2) arena.release(pieces[i]!, piece);
   return pieces;
 }
+
+/** An arena of its own (each call makes one), so that filling it leaves the process's alone. */
+const ownArena = (): WasmArena => sharedWasmArena()!;
 
 /** The blocks of `cache` outside the kernels' memory, by number. */
 function outside(cache: PagedKVCache): number[] {
@@ -89,67 +92,52 @@ describe.runIf(wasmKernelsAvailable())('a full arena (its memory at 4 GiB)', () 
     }
   });
 
-  it('cuts a region for one size out of a larger one given back, and frees the rest, once the memory cannot grow', async () => {
-    const own = await createThreadPool(1);
-    try {
-      const arena = own.arena;
-      const taken = fill(arena);
-      expect(arena.allocate(4096, 'keys')).toBe(-1);
-      const [big, bytes] = taken.find(([, size]) => size === 2 ** 20)!;
-      arena.release(big, bytes);
-      // Before, a region given back at one size served that size only: the arena stayed full.
-      expect(arena.allocate(4096, 'keys')).toBe(big);
-      expect(arena.allocate(2 ** 20 - 4096, 'values')).toBe(big + 4096);
-      expect(arena.allocate(16)).toBe(-1);
-      // Given back, the two pieces are joined again for a request as large as the whole.
-      arena.release(big, 4096, 'keys');
-      arena.release(big + 4096, 2 ** 20 - 4096, 'values');
-      expect(arena.allocate(2 ** 20)).toBe(big);
-    } finally {
-      await own.close();
-    }
+  it('cuts a region for one size out of a larger one given back, and frees the rest, once the memory cannot grow', () => {
+    const arena = ownArena();
+    const taken = fill(arena);
+    expect(arena.allocate(4096, 'keys')).toBe(-1);
+    const [big, bytes] = taken.find(([, size]) => size === 2 ** 20)!;
+    arena.release(big, bytes);
+    // Before, a region given back at one size served that size only: the arena stayed full.
+    expect(arena.allocate(4096, 'keys')).toBe(big);
+    expect(arena.allocate(2 ** 20 - 4096, 'values')).toBe(big + 4096);
+    expect(arena.allocate(16)).toBe(-1);
+    // Given back, the two pieces are joined again for a request as large as the whole.
+    arena.release(big, 4096, 'keys');
+    arena.release(big + 4096, 2 ** 20 - 4096, 'values');
+    expect(arena.allocate(2 ** 20)).toBe(big);
   });
 
   // Found by a server hunt: at the limit, with the free memory in holes no release could fill, every
   // release made the next failed take join (sort) all free regions again: a session held outside
   // paid 1 ms a call with 15,000 free regions, 12 ms with 59,000.
-  it('joins free regions after one release per 1,024 of them while joins make no room', async () => {
-    const own = await createThreadPool(1);
-    try {
-      const arena = own.arena;
-      // 8,192 holes of 1 KiB: no join can make 2 KiB.
-      holes(arena, 2 ** 24, 16384);
-      const joins = vi.spyOn(arena as unknown as { coalesce(): number }, 'coalesce');
-      // Each round one release (a hole taken and given back: still 8,192 holes) and one failed take.
-      let hole = arena.allocate(1024);
-      for (let round = 0; round < 64; round++) {
-        arena.release(hole, 1024);
-        hole = arena.allocate(1024);
-        expect(arena.allocate(2048)).toBe(-1);
-      }
-      // A join at most every ⌈8,193 / 1,024⌉ = 9 releases; before e99a69e, after each of the 64.
-      expect(joins.mock.calls.length).toBeGreaterThan(0);
-      expect(joins.mock.calls.length).toBeLessThanOrEqual(8);
-    } finally {
-      await own.close();
+  it('joins free regions after one release per 1,024 of them while joins make no room', () => {
+    const arena = ownArena();
+    // 8,192 holes of 1 KiB: no join can make 2 KiB.
+    holes(arena, 2 ** 24, 16384);
+    const joins = vi.spyOn(arena as unknown as { coalesce(): number }, 'coalesce');
+    // Each round one release (a hole taken and given back: still 8,192 holes) and one failed take.
+    let hole = arena.allocate(1024);
+    for (let round = 0; round < 64; round++) {
+      arena.release(hole, 1024);
+      hole = arena.allocate(1024);
+      expect(arena.allocate(2048)).toBe(-1);
     }
+    // A join at most every ⌈8,193 / 1,024⌉ = 9 releases; before e99a69e, after each of the 64.
+    expect(joins.mock.calls.length).toBeGreaterThan(0);
+    expect(joins.mock.calls.length).toBeLessThanOrEqual(8);
   });
 
   // Found by a review: waiting twice as many releases after each failed join kept a take waiting
   // 124 releases for room one release had made, and a fuzz's blocks outside for good.
-  it('with few free regions, joins after every release: room a release makes is found at the next take', async () => {
-    const own = await createThreadPool(1);
-    try {
-      const arena = own.arena;
-      // 128 holes of 4 KiB, and a failed take of 8 KiB after them (a join that made no room).
-      const pieces = holes(arena, 2 ** 20, 256);
-      expect(arena.allocate(8192)).toBe(-1);
-      // An odd one given back joins its neighbours into 12 KiB, taken at once.
-      arena.release(pieces[101]!, 4096);
-      expect(arena.allocate(8192)).toBe(pieces[100]);
-    } finally {
-      await own.close();
-    }
+  it('with few free regions, joins after every release: room a release makes is found at the next take', () => {
+    const arena = ownArena();
+    // 128 holes of 4 KiB, and a failed take of 8 KiB after them (a join that made no room).
+    const pieces = holes(arena, 2 ** 20, 256);
+    expect(arena.allocate(8192)).toBe(-1);
+    // An odd one given back joins its neighbours into 12 KiB, taken at once.
+    arena.release(pieces[101]!, 4096);
+    expect(arena.allocate(8192)).toBe(pieces[100]);
   });
 
   // Found by a review of the change above: moving blocks in copied them per fork (4 beams sharing
