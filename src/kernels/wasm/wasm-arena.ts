@@ -37,6 +37,10 @@ const CHECK_CHUNK = 16384;
 export type ArenaPool = 'common' | 'keys' | 'values';
 const POOL_INDEX: Record<ArenaPool, number> = { common: 0, keys: 1, values: 2 };
 const POOL_NAMES: readonly ArenaPool[] = ['common', 'keys', 'values'];
+/** Sizes stay below 2³²: one number keys a free list by its pool and its regions' size. */
+const listKey = (pool: ArenaPool, size: number): number => POOL_INDEX[pool] * 2 ** 32 + size;
+const sizeOfList = (key: number): number => key % 2 ** 32;
+const poolOfList = (key: number): ArenaPool => POOL_NAMES[Math.floor(key / 2 ** 32)]!;
 /** A keys or values pool takes fresh regions from the top this many bytes at a time (whole regions, at most 16). */
 const POOL_RUN_BYTES = 262144;
 const POOL_RUN_REGIONS = 16;
@@ -223,7 +227,7 @@ export class WasmArena {
    */
   private coalesce(): number {
     const regions: [number, number][] = [];
-    for (const [key, list] of this.free) for (const offset of list.offsets()) regions.push([offset, key % 2 ** 32]);
+    for (const [key, list] of this.free) for (const offset of list.offsets()) regions.push([offset, sizeOfList(key)]);
     this.free.clear();
     regions.sort((a, b) => a[0] - b[0]);
     let joined = 0;
@@ -246,11 +250,11 @@ export class WasmArena {
     let bestSize = Infinity;
     let bestPool: ArenaPool = 'common';
     for (const [key, list] of this.free) {
-      const regionSize = key % 2 ** 32;
+      const regionSize = sizeOfList(key);
       if (list.size === 0 || regionSize < size || regionSize >= bestSize) continue;
       best = list;
       bestSize = regionSize;
-      bestPool = POOL_NAMES[Math.floor(key / 2 ** 32)]!;
+      bestPool = poolOfList(key);
     }
     if (best === null) return -1;
     const offset = best.pop()!;
@@ -270,8 +274,7 @@ export class WasmArena {
   }
 
   private freeList(pool: ArenaPool, size: number): OffsetHeap {
-    // Sizes stay below 2³²: one number keys the pool and the size.
-    const key = POOL_INDEX[pool] * 2 ** 32 + size;
+    const key = listKey(pool, size);
     let list = this.free.get(key);
     if (list === undefined) this.free.set(key, (list = new OffsetHeap()));
     return list;
