@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
+import { crc32 } from 'node:zlib';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { AttentionError, createAttention, createAttentionStack, pushEach, restoreAttention } from '../src/index.js';
+import { AttentionError, createAttention, createAttentionStack, createCrossAttention, pushEach, restoreAttention, restoreAttentionStack, restoreCrossAttention } from '../src/index.js';
 import type { Attention, AttentionOptions, AttentionStep, RunOptions } from '../src/index.js';
 import { decodeSafetensors, encodeSafetensors } from '../src/cache/safetensors.js';
 import { caseArbitrary, tokensArbitrary } from './support/engine-arbitraries.js';
@@ -292,6 +293,12 @@ describe('snapshot and restore', () => {
   });
 });
 
+/** `bytes` with their last four set to the CRC-32 of the rest (Node's zlib, not the library's): a file as a writer that means it would make it. */
+const sealed = (bytes: Uint8Array): Uint8Array => {
+  new DataView(bytes.buffer, bytes.byteOffset).setUint32(bytes.length - 4, crc32(bytes.subarray(0, bytes.length - 4)), true);
+  return bytes;
+};
+
 /** Steps as plain numbers, so that toEqual compares every bit. */
 const plainSteps = (steps: AttentionStep[]) => steps.map((s) => ({ index: s.index, output: Array.from(s.output) }));
 
@@ -313,7 +320,7 @@ describe('hostile snapshots get an AttentionError, never a crash, hang or giant 
     new DataView(out.buffer).setBigUint64(0, BigInt(json.length), true);
     out.set(json, 8);
     out.set(payload, 8 + json.length);
-    return out;
+    return sealed(out);
   };
   const withLength = (n: bigint) => {
     const copy = valid.slice();
@@ -373,7 +380,7 @@ describe('hostile snapshots get an AttentionError, never a crash, hang or giant 
     expect(encodeSafetensors(Object.fromEntries(tensors), metadata).length).toBe(valid.length);
   });
 
-  it('fuzz: every mutant (bit flips, truncations, splices, header edits) restores a working engine or throws AttentionError', () => {
+  it('fuzz: every mutant (bit flips, truncations, splices, header edits) is refused as corrupt, and one resealed restores a working engine or throws AttentionError', () => {
     const mutation = fc.oneof(
       fc.record({ kind: fc.constant('flip' as const), at: fc.nat(valid.length - 1), bit: fc.nat(7) }),
       fc.record({ kind: fc.constant('truncate' as const), at: fc.nat(valid.length) }),
@@ -389,6 +396,11 @@ describe('hostile snapshots get an AttentionError, never a crash, hang or giant 
           else if (m.kind === 'splice') bytes = Uint8Array.from([...bytes.subarray(0, m.at), ...m.bytes, ...bytes.subarray(m.at)]);
           else if (m.at < bytes.length) bytes[m.at] = m.char.charCodeAt(0);
         }
+        if (bytes.length !== valid.length || bytes.some((b, i) => b !== valid[i])) {
+          expect(() => restoreAttention(bytes)).toThrow(expect.objectContaining({ code: 'CORRUPT_SNAPSHOT' }));
+        }
+        // Resealed, as a writer that meant these bytes would seal them, it meets every other check.
+        if (bytes.length >= 4) sealed(bytes);
         let restored: Attention;
         try {
           restored = restoreAttention(bytes);
@@ -403,5 +415,105 @@ describe('hostile snapshots get an AttentionError, never a crash, hang or giant 
       }),
       { numRuns: 2000 },
     );
+  });
+});
+
+describe('a snapshot ends with the CRC-32 of everything before it', () => {
+  const engineBytes = (() => {
+    const eye = [1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1];
+    const attn = createAttention({ dim: 4, heads: 2, window: 3, sinks: 1, blockSize: 2, weights: { wq: eye, wk: eye, wv: eye } });
+    attn.pushMany([[1, 2, 3, 4], [5, 6, 7, 8], [-1, 0.5, 2, 0], [0, 0, 1, 1]]);
+    return attn.snapshot();
+  })();
+  const stackBytes = (() => {
+    const stack = createAttentionStack({ layers: 2, dim: 2, cacheDtype: 'int8', blockSize: 2 });
+    for (const x of [[1, 2], [3, -4], [0.5, 6]]) for (let i = 0; i < 2; i++) stack.layer(i).push(x);
+    return stack.snapshot();
+  })();
+  const crossBytes = (() => {
+    const cross = createCrossAttention({ dim: 2, precision: 'float64' });
+    cross.setMemory([[1, 0], [0, 1], [2, 2]]);
+    cross.attend([1, 1]);
+    return cross.snapshot();
+  })();
+  const files = [
+    ['an engine', engineBytes, (b: Uint8Array) => restoreAttention(b)],
+    ['a stack', stackBytes, (b: Uint8Array) => restoreAttentionStack(b)],
+    ['a cross-attention', crossBytes, (b: Uint8Array) => restoreCrossAttention(b)],
+  ] as const;
+
+  it.each(files)("%s: its last four bytes are zlib's CRC-32 of the others, in a checksum tensor", (_, bytes) => {
+    const headerLength = Number(new DataView(bytes.buffer, bytes.byteOffset).getBigUint64(0, true));
+    const header = JSON.parse(new TextDecoder().decode(bytes.subarray(8, 8 + headerLength)));
+    const dataLength = bytes.length - 8 - headerLength;
+    expect(header.checksum).toEqual({ dtype: 'I32', shape: [1], data_offsets: [dataLength - 4, dataLength] });
+    expect(new DataView(bytes.buffer, bytes.byteOffset).getUint32(bytes.length - 4, true)).toBe(crc32(bytes.subarray(0, bytes.length - 4)));
+  });
+
+  it.each(files)('%s: every single flipped bit, anywhere in the file, is refused as corrupt', (_, bytes, restore) => {
+    expect(() => restore(bytes)).not.toThrow();
+    for (let at = 0; at < bytes.length; at++) {
+      for (let bit = 0; bit < 8; bit++) {
+        const flipped = bytes.slice();
+        flipped[at] = flipped[at]! ^ (1 << bit);
+        let error: unknown;
+        try {
+          restore(flipped);
+        } catch (e) {
+          error = e;
+        }
+        if (!(error instanceof AttentionError) || error.code !== 'CORRUPT_SNAPSHOT') expect.fail(`bit ${bit} of byte ${at} flipped: ${error instanceof Error ? error.message : 'restored'}`);
+      }
+    }
+  });
+
+  it('a changed number says what the checksum found; files written before checksums restore unchecked', () => {
+    const changed = engineBytes.slice();
+    changed[changed.length - 8] = changed[changed.length - 8]! ^ 1;
+    const computed = crc32(changed.subarray(0, changed.length - 4)).toString(16).padStart(8, '0');
+    const stored = crc32(engineBytes.subarray(0, engineBytes.length - 4)).toString(16).padStart(8, '0');
+    expect(() => restoreAttention(changed)).toThrow(
+      expect.objectContaining({ code: 'CORRUPT_SNAPSHOT', message: `snapshot: the bytes are not those written: their CRC-32 is ${computed}, the file's checksum says ${stored}` }),
+    );
+    const old = new Uint8Array(readFileSync(new URL('./fixtures/snapshots/snapshot-v1-rope-cache.safetensors', import.meta.url)));
+    expect(new TextDecoder().decode(old)).not.toContain('"checksum"');
+    expect(restoreAttention(old).length).toBe(9);
+  });
+
+  it('a checksum that is not the last tensor, or not one I32, is refused', () => {
+    const { tensors, metadata } = decodeSafetensors(engineBytes);
+    const keys = tensors.get('keys')!;
+    // Written by hand: the checksum ahead of the keys, and as two numbers.
+    const early = encodeSafetensors({ checksum: { dtype: 'I32', shape: [1], data: new Int32Array(1) }, ...Object.fromEntries(tensors) }, metadata);
+    expect(() => restoreAttention(early)).toThrow(/data bytes .* belong to no tensor|must be the file's last/);
+    const twice = encodeSafetensors(Object.fromEntries(tensors), metadata);
+    expect(decodeSafetensors(twice).tensors.get('keys')!.data).toEqual(keys.data);
+    const headerLength = Number(new DataView(twice.buffer).getBigUint64(0, true));
+    const header = JSON.parse(new TextDecoder().decode(twice.subarray(8, 8 + headerLength)));
+    header.checksum.dtype = 'F32';
+    const json = new TextEncoder().encode(JSON.stringify(header));
+    const retyped = new Uint8Array(8 + json.length + twice.length - 8 - headerLength);
+    new DataView(retyped.buffer).setBigUint64(0, BigInt(json.length), true);
+    retyped.set(json, 8);
+    retyped.set(twice.subarray(8 + headerLength), 8 + json.length);
+    expect(() => restoreAttention(sealed(retyped))).toThrow(expect.objectContaining({ code: 'CORRUPT_SNAPSHOT', message: `snapshot: tensor "checksum" must be the file's last, I32 of shape [1]` }));
+  });
+
+  it('a tensor no snapshot holds is refused, so a bit flipped in the checksum\'s name cannot leave the file unchecked', () => {
+    const { tensors, metadata } = decodeSafetensors(engineBytes);
+    const extra = { dtype: 'I32', shape: [1], data: new Int32Array(1) } as const;
+    expect(() => restoreAttention(encodeSafetensors({ ...Object.fromEntries(tensors), chdcksum: extra }, metadata))).toThrow(
+      expect.objectContaining({ code: 'CORRUPT_SNAPSHOT', message: 'snapshot: tensor "chdcksum" is not one a snapshot holds' }),
+    );
+    const stack = decodeSafetensors(stackBytes);
+    for (const name of ['layers.2.keys', 'layers.01.keys', 'keys', 'layers.0.weights.wx']) {
+      expect(() => restoreAttentionStack(encodeSafetensors({ ...Object.fromEntries(stack.tensors), [name]: extra }, stack.metadata))).toThrow(
+        expect.objectContaining({ code: 'CORRUPT_SNAPSHOT', message: `snapshot: tensor "${name}" is not one a snapshot holds` }),
+      );
+    }
+    const cross = decodeSafetensors(crossBytes);
+    expect(() => restoreCrossAttention(encodeSafetensors({ ...Object.fromEntries(cross.tensors), 'weights.wx': extra }, cross.metadata))).toThrow(/tensor "weights.wx" is not one a snapshot holds/);
+    // The names a stack's layers hold are known under their own prefixes.
+    expect(restoreAttentionStack(encodeSafetensors(Object.fromEntries(stack.tensors), stack.metadata)).depth).toBe(2);
   });
 });

@@ -5,7 +5,7 @@ import { EngineStack, layerOptions } from './create-attention-stack.js';
 import type { AttentionStack, AttentionStackOptions } from './create-attention-stack.js';
 import type { RunOptions } from './options.js';
 import { assertFormat, liveModel } from './restore-attention.js';
-import { restoreState } from './snapshot-state.js';
+import { assertKnownTensors, restoreState } from './snapshot-state.js';
 import type { EngineState } from './snapshot-state.js';
 
 /** Hard cap on layers read from a file, so a corrupt count cannot make the reader loop for long. */
@@ -49,6 +49,7 @@ export function restoreAttentionStack(bytes: Uint8Array, options?: AttentionStac
   if (!(layers <= MAX_LAYERS)) {
     throw new AttentionError('CORRUPT_SNAPSHOT', `snapshot: layers metadata must be an integer from 1 to ${MAX_LAYERS}, got ${String(metadata['layers'])}`, { field: 'layers' });
   }
+  assertKnownTensors(tensors, layers);
   const given = model?.length ?? expected?.length;
   if (given !== undefined && given !== layers) {
     throw new AttentionError('INVALID_OPTION', `${model !== null ? 'the model has' : 'option layers is'} ${given}${model !== null ? ' layers' : ''} but the snapshot was taken with ${layers}`, { field: 'layers' });

@@ -4,7 +4,7 @@ import { AttentionEngine } from './create-attention.js';
 import { EngineStack } from './create-attention-stack.js';
 import type { Attention } from './create-attention.js';
 import type { AttentionOptions, RunOptions } from './options.js';
-import { READABLE_SNAPSHOT_VERSIONS, restoreState } from './snapshot-state.js';
+import { assertKnownTensors, READABLE_SNAPSHOT_VERSIONS, restoreState } from './snapshot-state.js';
 
 /**
  * Rebuilds an engine from {@link Attention.snapshot}'s bytes. The restored engine continues bit for
@@ -49,6 +49,7 @@ export function restoreAttention(bytes: Uint8Array, options?: AttentionOptions |
   const model = options instanceof AttentionEngine ? liveModel(options) : null;
   const { tensors, metadata } = decodeSafetensors(bytes);
   assertFormat(metadata, 'attnstream.attention');
+  assertKnownTensors(tensors, null);
   if (model !== null) return new AttentionEngine(restoreState(tensors, metadata, '', undefined, model.options), model);
   return new AttentionEngine(restoreState(tensors, metadata, '', options as AttentionOptions | RunOptions | undefined));
 }

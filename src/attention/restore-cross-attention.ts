@@ -5,7 +5,7 @@ import { CROSS_ATTENTION_FORMAT, CrossAttentionEngine, crossOptions } from './cr
 import type { CrossAttention, CrossAttentionOptions } from './create-cross-attention.js';
 import type { RunOptions } from './options.js';
 import { assertFormat, liveModel } from './restore-attention.js';
-import { restoreState } from './snapshot-state.js';
+import { assertKnownTensors, restoreState } from './snapshot-state.js';
 
 /**
  * A cross-attention from its {@link CrossAttention.snapshot}: the same weights, the same memory
@@ -38,6 +38,7 @@ export function restoreCrossAttention(bytes: Uint8Array, options?: CrossAttentio
   const expected = model === null && options !== undefined ? crossOptions(options as CrossAttentionOptions) : undefined;
   const { tensors, metadata } = decodeSafetensors(bytes);
   assertFormat(metadata, CROSS_ATTENTION_FORMAT);
+  assertKnownTensors(tensors, null);
   const state = restoreState(tensors, metadata, '', expected, model?.options ?? null);
   const o = state.options;
   const corrupt = (message: string): never => {

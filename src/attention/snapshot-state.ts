@@ -64,6 +64,27 @@ export function snapshotVersion(options: readonly ResolvedOptions[], withWeights
   return needsThree ? '3' : '2';
 }
 
+/** What an engine's state may hold, each name after its prefix (see {@link stateTensors}). */
+const STATE_TENSORS: ReadonlySet<string> = new Set([
+  'positions', 'keys', 'values', 'key_blocks', 'keys_int8', 'key_scales', 'values_int8', 'value_scales', 'queries',
+  ...WEIGHT_NAMES.map((name) => `weights.${name}`),
+]);
+
+/**
+ * Refuses a tensor that no engine's state holds: one engine's names, or with `layers`, a stack's
+ * (`layers.i.` before each, i below `layers`). Ignored, it would be data the file's writer meant
+ * something by; and a bit flipped in the name of the file's checksum would leave it unchecked.
+ *
+ * @throws AttentionError CORRUPT_SNAPSHOT naming the tensor.
+ */
+export function assertKnownTensors(tensors: ReadonlyMap<string, Tensor>, layers: number | null): void {
+  for (const name of tensors.keys()) {
+    const layer = layers === null ? null : /^layers\.(0|[1-9][0-9]*)\.(.*)$/s.exec(name);
+    const known = layers === null ? STATE_TENSORS.has(name) : layer !== null && Number(layer[1]) < layers && STATE_TENSORS.has(layer[2]!);
+    if (!known) throw new AttentionError('CORRUPT_SNAPSHOT', `snapshot: tensor ${JSON.stringify(name)} is not one a snapshot holds`, { field: 'snapshot' });
+  }
+}
+
 /** Everything an engine is: options, cache and how many outputs it returned. */
 export interface EngineState {
   readonly options: ResolvedOptions;

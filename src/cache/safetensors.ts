@@ -1,5 +1,6 @@
 import { AttentionError } from '../errors.js';
 import { decodeUtf8, isUint8Array } from './caller-bytes.js';
+import { crc32 } from './crc32.js';
 
 // The text codecs exist in every browser and in Node, but the core compiles against plain ES2022
 // (no DOM, no Node types) so that nothing else from those environments slips in.
@@ -29,9 +30,17 @@ const MAX_HEADER_BYTES = 16 * 1024 * 1024;
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 
 /**
- * Writes tensors in the safetensors format: an 8-byte little-endian header length, a JSON header
- * giving each tensor's dtype, shape and `data_offsets` (plus string `__metadata__`), then the raw
- * little-endian data. Python's `safetensors.numpy.load` opens the result.
+ * The last tensor of every snapshot: I32 of shape [1], the CRC-32 ({@link crc32}, zlib's) of every
+ * byte of the file before it, so that the file's last four bytes check all the others. Readers
+ * that do not know it (builds before it) ignore it as an extra tensor.
+ */
+export const CHECKSUM_TENSOR = 'checksum';
+
+/**
+ * Writes a snapshot's tensors in the safetensors format: an 8-byte little-endian header length, a
+ * JSON header giving each tensor's dtype, shape and `data_offsets` (plus string `__metadata__`),
+ * then the raw little-endian data, ending with {@link CHECKSUM_TENSOR}. Python's
+ * `safetensors.numpy.load` opens the result.
  */
 export function encodeSafetensors(tensors: Readonly<Record<string, TensorInput>>, metadata: Readonly<Record<string, string>>): Uint8Array {
   const header: Record<string, unknown> = { __metadata__: metadata };
@@ -43,6 +52,8 @@ export function encodeSafetensors(tensors: Readonly<Record<string, TensorInput>>
     header[name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + size] };
     offset += size;
   }
+  header[CHECKSUM_TENSOR] = { dtype: 'I32', shape: [1], data_offsets: [offset, offset + 4] };
+  offset += 4;
   let json = new TextEncoder().encode(JSON.stringify(header));
   // The spec lets the header be padded with spaces; 8-byte alignment keeps the data aligned for readers that map it.
   const padded = Math.ceil(json.length / 8) * 8;
@@ -62,6 +73,7 @@ export function encodeSafetensors(tensors: Readonly<Record<string, TensorInput>>
     out.set(new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength), at);
     at += t.data.byteLength;
   }
+  view.setUint32(at, crc32(out.subarray(0, at)), true);
   return out;
 }
 
@@ -168,19 +180,38 @@ export function parseSafetensors(
 
 /**
  * Reads a snapshot's safetensors file ({@link parseSafetensors}'s checks, attnstream's own four
- * dtypes), every tensor copied out as its typed array.
+ * dtypes), every tensor but {@link CHECKSUM_TENSOR} copied out as its typed array. A file that
+ * ends with a checksum must match it, before anything is copied; files written before checksums
+ * have none, and are read unchecked.
  *
  * @throws AttentionError CORRUPT_SNAPSHOT saying what was wrong and where.
  */
 export function decodeSafetensors(bytes: Uint8Array): { tensors: Map<string, Tensor>; metadata: Record<string, string> } {
   const { entries, metadata } = parseSafetensors(bytes, 'snapshot', BYTES);
+  const checksum = entries.find((entry) => entry.name === CHECKSUM_TENSOR);
+  if (checksum !== undefined) assertChecksum(bytes, checksum, entries[entries.length - 1]!);
   const tensors = new Map<string, Tensor>();
   for (const { name, dtype, shape, at, bytes: size } of entries) {
+    if (name === CHECKSUM_TENSOR) continue;
     // A fresh copy of exactly the tensor's bytes (a Node Buffer's slice() is a view into a pooled buffer).
     const copy = new Uint8Array(bytes.subarray(at, at + size)).buffer;
     tensors.set(name, { dtype: dtype as TensorDtype, shape, data: typed(dtype as TensorDtype, copy) });
   }
   return { tensors, metadata };
+}
+
+function assertChecksum(bytes: Uint8Array, checksum: TensorEntry, last: TensorEntry): void {
+  const corrupt = (message: string): never => {
+    throw new AttentionError('CORRUPT_SNAPSHOT', `snapshot: ${message}`, { field: 'snapshot' });
+  };
+  if (checksum !== last || checksum.dtype !== 'I32' || checksum.bytes !== 4) corrupt(`tensor "${CHECKSUM_TENSOR}" must be the file's last, I32 of shape [1]`);
+  const end = bytes.length - 4;
+  const stored = new DataView(bytes.buffer, bytes.byteOffset + end, 4).getUint32(0, true);
+  const computed = crc32(bytes.subarray(0, end));
+  if (stored !== computed) {
+    const hex = (crc: number): string => crc.toString(16).padStart(8, '0');
+    corrupt(`the bytes are not those written: their CRC-32 is ${hex(computed)}, the file's checksum says ${hex(stored)}`);
+  }
 }
 
 /** Whether `dtype` is one of attnstream's own four. */
