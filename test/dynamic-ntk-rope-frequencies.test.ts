@@ -69,6 +69,9 @@ describe('dynamicNtkRopeFrequencies: Hugging Face rope_scaling "dynamic"', () =>
     const bad: [Partial<Record<keyof DynamicNtkRopeScaling, unknown>>, string][] = [
       [{ ropeDim: 2 }, 'ropeDim'],
       [{ ropeDim: 9 }, 'ropeDim'],
+      // Found by a resource hunt: 2³² + 4 gave 2 frequencies (ropeDim >> 1 wrapped), 2²⁸ took 10 s and 1 GiB.
+      [{ ropeDim: 2 ** 32 + 4 }, 'ropeDim'],
+      [{ ropeDim: 2 ** 28 }, 'ropeDim'],
       [{ ropeBase: 1 }, 'ropeBase'],
       [{ factor: 0 }, 'factor'],
       [{ originalMaxPositionEmbeddings: -5 }, 'originalMaxPositionEmbeddings'],

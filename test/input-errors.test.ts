@@ -38,6 +38,8 @@ describe('bad options are refused with INVALID_OPTION naming the option', () => 
     ['heads·headDim too wide', { dim: 4, heads: 2 ** 13, headDim: 2 ** 12, weights: { wq: [], wk: [], wv: [] } }, 'headDim'],
     ['block size past the limit', { dim: 2, blockSize: 2 ** 33 }, 'blockSize'],
     ['a block of keys past the limit', { dim: 2 ** 14, blockSize: 2 ** 14 }, 'blockSize'],
+    // Found by a resource hunt: its keys fit, but the first push allocated 8 GiB of queries (a RangeError past 2³²).
+    ['a block of look-ahead queries past the limit', { dim: 1, heads: 32768, kvHeads: 1, headDim: 1, weights: {}, lookahead: 1, blockSize: 65536 }, 'blockSize'],
     ['a number given as a string', { dim: '4' } as unknown as AttentionOptions, 'dim'],
   ];
   it.each(cases)('%s', (_, options, field) => {

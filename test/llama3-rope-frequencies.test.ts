@@ -70,6 +70,9 @@ describe('llama3RopeFrequencies: Hugging Face rope_scaling "llama3"', () => {
     const bad: [Partial<Record<keyof Llama3RopeScaling, unknown>>, string][] = [
       [{ ropeDim: 7 }, 'ropeDim'],
       [{ ropeDim: 0 }, 'ropeDim'],
+      // Found by a resource hunt: 2³² + 4 gave 2 frequencies (ropeDim >> 1 wrapped), 2²⁸ took 10 s and 1 GiB.
+      [{ ropeDim: 2 ** 32 + 4 }, 'ropeDim'],
+      [{ ropeDim: 2 ** 28 }, 'ropeDim'],
       [{ ropeBase: 1 }, 'ropeBase'],
       [{ ropeBase: Number.NaN }, 'ropeBase'],
       [{ factor: 0 }, 'factor'],

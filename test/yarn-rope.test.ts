@@ -108,6 +108,9 @@ describe('yarnRope: Hugging Face rope_scaling "yarn"', () => {
       [{ factor: '32' }, 'factor'],
       // Found by a bug hunt: a speed divided by 1e-310 overflowed, and the ramp's 0·∞ made it NaN.
       [{ factor: 1e-310 }, 'factor'],
+      // Found by a resource hunt: 2³² + 4 gave 2 frequencies (ropeDim >> 1 wrapped), 2²⁸ took 10 s and 1 GiB.
+      [{ ropeDim: 2 ** 32 + 4 }, 'ropeDim'],
+      [{ ropeDim: 2 ** 28 }, 'ropeDim'],
       [{ originalMaxPositionEmbeddings: Infinity }, 'originalMaxPositionEmbeddings'],
       [{ betaFast: -1 }, 'betaFast'],
       [{ betaSlow: Number.NaN }, 'betaSlow'],

@@ -295,7 +295,7 @@ export interface ResolvedOptions {
 
 /** The widest vector an engine takes (dim, heads·headDim): 2²⁴ numbers, 64 MiB in float32 — past any model, short of a typed array's limit. */
 export const MAX_WIDTH = 2 ** 24;
-/** The most tokens in a cache block, and the most numbers in a block's keys (512 MiB in float32). */
+/** The most tokens in a cache block, and the most numbers in a block's keys, or in its queries held for look-ahead (512 MiB in float32). */
 const MAX_BLOCK_SIZE = 2 ** 16;
 const MAX_BLOCK_NUMBERS = 2 ** 27;
 
@@ -377,6 +377,9 @@ export function resolveOptions(options: AttentionOptions): ResolvedOptions {
   const blockSize = positiveInteger(options.blockSize ?? 64, 'blockSize', MAX_BLOCK_SIZE);
   if (blockSize * kvHeads * headDim > MAX_BLOCK_NUMBERS) {
     invalid('blockSize', `must keep a block's keys (blockSize·kvHeads·headDim) at most ${MAX_BLOCK_NUMBERS} numbers, got ${blockSize}·${kvHeads}·${headDim}`);
+  }
+  if (lookahead > 0 && blockSize * heads * headDim > MAX_BLOCK_NUMBERS) {
+    invalid('blockSize', `must keep a block's queries, held for look-ahead (blockSize·heads·headDim), at most ${MAX_BLOCK_NUMBERS} numbers, got ${blockSize}·${heads}·${headDim}`);
   }
   const cacheDtype = options.cacheDtype ?? precision;
   if (cacheDtype !== 'int8' && cacheDtype !== precision) {

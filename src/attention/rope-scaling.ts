@@ -1,4 +1,4 @@
-import { invalid, positiveInteger, positiveNumber, ropeBaseOf } from './options.js';
+import { invalid, MAX_WIDTH, positiveInteger, positiveNumber, ropeBaseOf } from './options.js';
 
 /** What every `rope_scaling` helper starts from: the rotated size, the base, the factor and the original context. */
 export interface RopeScalingBasics {
@@ -33,10 +33,13 @@ export interface ScaledRope {
   readonly attentionFactor: number;
 }
 
-/** `scaling`'s shared fields, checked (INVALID_OPTION naming the field): an even ropeDim, a base > 1, a positive factor and context. */
+/**
+ * `scaling`'s shared fields, checked (INVALID_OPTION naming the field): an even ropeDim no wider
+ * than a head can be (2²⁴), a base > 1, a positive factor and context.
+ */
 export function readRopeScaling(scaling: RopeScalingBasics): { ropeDim: number; base: number; factor: number; original: number } {
   if (scaling === null || typeof scaling !== 'object') invalid('scaling', 'must be an object');
-  const ropeDim = positiveInteger(scaling.ropeDim, 'ropeDim');
+  const ropeDim = positiveInteger(scaling.ropeDim, 'ropeDim', MAX_WIDTH);
   if (ropeDim % 2 !== 0) invalid('ropeDim', `must be even, got ${ropeDim}`);
   return {
     ropeDim,

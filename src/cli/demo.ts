@@ -19,6 +19,7 @@ import { loadEmbeddingTable } from './load-embedding-table.js';
 import { rowWeights, weightAt } from './row-weights.js';
 import { streamAttention } from './stream-attention.js';
 import { terminalHeader, terminalRows } from './terminal-heatmap.js';
+import { quotedText } from './terminal-text.js';
 import { selfWeight, topAttended } from './top-attended.js';
 
 export const SENTENCES = [
@@ -148,7 +149,7 @@ export function demoArguments(argv: readonly string[]): { readonly outDir: strin
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     const value = arg === '--out-dir' ? argv[++i] : arg.startsWith('--out-dir=') ? arg.slice('--out-dir='.length) : null;
-    if (value === null) throw new CliError(EXIT.usage, `unknown argument ${JSON.stringify(arg)}; the demo takes only --out-dir DIR`);
+    if (value === null) throw new CliError(EXIT.usage, `unknown argument ${quotedText(arg)}; the demo takes only --out-dir DIR`);
     if (value === undefined || value === '') throw new CliError(EXIT.usage, '--out-dir needs a folder');
     outDir = value;
   }

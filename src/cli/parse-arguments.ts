@@ -1,4 +1,5 @@
 import { usageError as usage } from './cli-error.js';
+import { quotedText } from './terminal-text.js';
 
 /** What to do with a word the embedding table lacks. */
 export type UnknownWords = 'error' | 'skip' | 'zero';
@@ -72,7 +73,7 @@ export function parseArguments(argv: readonly string[]): CliArguments {
     else if (arg.startsWith('-') && !/^-\d/.test(arg)) {
       const eq = arg.indexOf('=');
       const name = eq > 0 ? arg.slice(0, eq) : arg;
-      if (SWITCHES.has(name)) throw usage(`${name} takes no value, got ${JSON.stringify(arg)}`);
+      if (SWITCHES.has(name)) throw usage(`${name} takes no value, got ${quotedText(arg)}`);
       const flag = VALUE_FLAGS[name];
       if (flag === undefined) throw usage(`unknown flag ${name}`);
       const value = eq > 0 ? arg.slice(eq + 1) : argv[++i];
@@ -82,7 +83,7 @@ export function parseArguments(argv: readonly string[]): CliArguments {
   }
   if (stdin && words.length > 0) throw usage('give the text as arguments or "-" for stdin, not both');
   const format = values.get('format');
-  if (format !== undefined && format !== 'html' && format !== 'svg' && format !== 'json') throw usage(`--format must be html, svg or json, got ${JSON.stringify(format)}`);
+  if (format !== undefined && format !== 'html' && format !== 'svg' && format !== 'json') throw usage(`--format must be html, svg or json, got ${quotedText(format)}`);
   const output = values.get('output');
   if (output === '') throw usage('--output needs a file name (or - for stdout)');
   if (format !== undefined && output === undefined) throw usage(`--format ${format} needs --output FILE (or -o - for stdout)`);
@@ -95,9 +96,9 @@ export function parseArguments(argv: readonly string[]): CliArguments {
     throw usage(`--format ${format} disagrees with --output ${output} (a .${named} name); drop one or rename the file`);
   }
   const precision = values.get('precision') ?? 'float32';
-  if (precision !== 'float32' && precision !== 'float64') throw usage(`--precision must be float32 or float64, got ${JSON.stringify(precision)}`);
+  if (precision !== 'float32' && precision !== 'float64') throw usage(`--precision must be float32 or float64, got ${quotedText(precision)}`);
   const unknown = values.get('unknown') ?? 'error';
-  if (unknown !== 'error' && unknown !== 'skip' && unknown !== 'zero') throw usage(`--unknown must be error, skip or zero, got ${JSON.stringify(unknown)}`);
+  if (unknown !== 'error' && unknown !== 'skip' && unknown !== 'zero') throw usage(`--unknown must be error, skip or zero, got ${quotedText(unknown)}`);
   return {
     text: stdin || words.length === 0 ? null : words.join(' '),
     ...optional('window', integer(values, 'window', 1)),
@@ -129,7 +130,7 @@ function integer(values: ReadonlyMap<ValueFlag, string>, flag: ValueFlag, min: n
   if (raw === undefined) return undefined;
   // Digits only: Number() would also take "0x2", "1e20" and " 4".
   const n = Number(raw);
-  if (!/^\d+$/.test(raw) || n < min) throw usage(`--${flag} must be an integer ≥ ${min}, got ${JSON.stringify(raw)}`);
+  if (!/^\d+$/.test(raw) || n < min) throw usage(`--${flag} must be an integer ≥ ${min}, got ${quotedText(raw)}`);
   if (!Number.isSafeInteger(n)) throw usage(`--${flag} ${raw} is too large (at most ${Number.MAX_SAFE_INTEGER})`);
   return n;
 }
@@ -139,7 +140,7 @@ function positiveNumber(values: ReadonlyMap<ValueFlag, string>, flag: ValueFlag)
   if (raw === undefined) return undefined;
   // Decimal notation only, as for the integers: no hex, no surrounding spaces.
   const n = Number(raw);
-  if (!/^(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(raw) || !Number.isFinite(n) || n <= 0) throw usage(`--${flag} must be a positive number, got ${JSON.stringify(raw)}`);
+  if (!/^(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(raw) || !Number.isFinite(n) || n <= 0) throw usage(`--${flag} must be a positive number, got ${quotedText(raw)}`);
   return n;
 }
 

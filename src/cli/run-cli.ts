@@ -17,6 +17,7 @@ import { RecentWords } from './recent-words.js';
 import { streamAttention } from './stream-attention.js';
 import { svgHeatmap } from './svg-heatmap.js';
 import { terminalHeader, terminalRows } from './terminal-heatmap.js';
+import { quotedText } from './terminal-text.js';
 import { USAGE } from './usage.js';
 
 /** The streams the command reads and writes; tests pass their own. */
@@ -154,7 +155,7 @@ async function attendInput(args: CliArguments, io: CliIo): Promise<void> {
   if (stopped !== null) {
     throw new CliError(
       EXIT.input,
-      `unknown word ${JSON.stringify(stopped.word)} at ${wordPlace(stopped)}: the table has ${table.size.toLocaleString('en-US')} lower-cased English words (no single letters such as "a" or "i", no numbers). Use --unknown skip to leave such words out, or --unknown zero to give them a zero vector.`,
+      `unknown word ${quotedText(stopped.word)} at ${wordPlace(stopped)}: the table has ${table.size.toLocaleString('en-US')} lower-cased English words (no single letters such as "a" or "i", no numbers). Use --unknown skip to leave such words out, or --unknown zero to give them a zero vector.`,
     );
   }
   if (recent.length === 0) {
@@ -195,7 +196,7 @@ function engineOptions(args: CliArguments, dim: number): AttentionOptions {
 }
 
 function listWords(words: readonly InputWord[], count: number, withPlaces = false): string {
-  const listed = words.map((t) => (withPlaces ? `${JSON.stringify(t.word)} (${wordPlace(t)})` : JSON.stringify(t.word))).join(', ');
+  const listed = words.map((t) => (withPlaces ? `${quotedText(t.word)} (${wordPlace(t)})` : quotedText(t.word))).join(', ');
   return count > words.length ? `${listed}, …` : listed;
 }
 

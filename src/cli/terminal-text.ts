@@ -16,6 +16,20 @@ export function visibleText(text: string): string {
 }
 
 /**
+ * `text` in double quotes as JSON writes it, with every control character escaped (JSON itself
+ * leaves DEL and the C1 controls raw, and U+009B starts a terminal sequence as ESC [ does): how
+ * messages on stderr show what the user typed.
+ *
+ * @example
+ * ```ts
+ * quotedText('dog\u009b31m'); // '"dog\\u009b31m"'
+ * ```
+ */
+export function quotedText(text: string): string {
+  return visibleText(JSON.stringify(text));
+}
+
+/**
  * `text` in exactly `width` characters, counted in code points so an emoji or 𝒜 is never split:
  * padded with spaces, or cut, ending in `…` when `ellipsis` is set. A wide character (CJK, most
  * emoji) still takes two terminal columns, and a combining mark none.

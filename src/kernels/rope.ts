@@ -5,7 +5,7 @@ import type { FloatArray } from './float-array.js';
  * `ropeDim` numbers of a head it rotates (all of them, or the first ones for partial rotary).
  */
 export function ropeInverseFrequencies(ropeDim: number, base: number): Float64Array {
-  const half = ropeDim >> 1;
+  const half = Math.floor(ropeDim / 2);
   const invFreq = new Float64Array(half);
   for (let m = 0; m < half; m++) invFreq[m] = 1 / Math.pow(base, (2 * m) / ropeDim);
   return invFreq;

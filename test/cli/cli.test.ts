@@ -161,6 +161,16 @@ describe('attnstream, in-process', () => {
     expect(rowLines(out)[2]).toContain('dog\\u001b[31mred 0.');
   });
 
+  it('names words and arguments on stderr with DEL and the C1 controls escaped too (U+009B starts a sequence as ESC [ does)', async () => {
+    // Found by a security hunt: JSON.stringify, which quoted them, escapes only U+0000–U+001F.
+    const word = 'dog\u009b31m\u007f';
+    for (const args of [['--unknown', 'skip', `the ${word}`], [`the ${word}`], ['--unknown', word], ['--format', word]]) {
+      const { err } = await run(args);
+      expect(err).toContain('dog\\u009b31m');
+      expect(err.replace(/\n/g, '')).not.toMatch(/\p{Cc}/u);
+    }
+  });
+
   it('exit 1 when the output file cannot be written', async () => {
     const { code, err } = await run(['-o', join(temp, 'missing', 'x.svg'), 'dog']);
     expect(code).toBe(EXIT.failure);
