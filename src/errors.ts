@@ -99,6 +99,25 @@ export class AttentionError extends Error {
 const QUOTED = 60;
 
 /**
+ * `text` in double quotes as JSON writes it, cut after 60 characters (`"abc…" (of 1048576
+ * characters)`): a name or word from a file or a caller goes into a message, and a log, at a size
+ * a message can hold.
+ *
+ * @example
+ * ```ts
+ * quoted('keys'); // '"keys"'
+ * ```
+ */
+export function quoted(text: string): string {
+  return text.length > QUOTED ? `${JSON.stringify(`${text.slice(0, QUOTED)}…`)} (of ${text.length} characters)` : JSON.stringify(text);
+}
+
+/** A metadata value as a message shows it: {@link quoted}, or `undefined` when it is absent. */
+export function shownText(value: string | undefined): string {
+  return value === undefined ? 'undefined' : quoted(value);
+}
+
+/**
  * A refused value as a message shows it, in a few words however large: a number as itself, a
  * string quoted (`"2" (a string)`), an array or typed array by its kind and length
  * (`a Float32Array of 384 numbers`; a short array's numbers too), anything else by its kind.

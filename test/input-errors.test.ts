@@ -55,6 +55,32 @@ describe('bad options are refused with INVALID_OPTION naming the option', () => 
     expect(error.message).toBe('weights.wk: expected 4×4 = 16 numbers (row-major), got 15');
   });
 
+  it('a weight that only claims its length is refused at its first missing number, before room for the rest is made', () => {
+    // Found by a resource hunt: 128 bytes of JSON options made 8 GiB before element 0 was checked,
+    // and past a typed array's limit the allocation threw a RangeError.
+    const claim = (length: number) => ({ length }) as unknown as number[];
+    for (const [dim, heads] of [[2 ** 13, 8], [2 ** 24, 1]] as const) {
+      const before = process.memoryUsage().arrayBuffers;
+      const error = refusal(() => createAttention({ dim, heads, precision: 'float64', weights: { wq: claim(dim * dim), wk: claim(dim * dim), wv: claim(dim * dim) } }));
+      expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(64 * 2 ** 20);
+      expect(error).toMatchObject({ code: 'NON_FINITE', message: 'weights.wq: element 0 (row 0, column 0) is undefined', details: { field: 'weights.wq', element: 0 } });
+    }
+    expect(refusal(() => createLinear({ rows: 2 ** 15, cols: 2 ** 15, weight: claim(2 ** 30) }))).toMatchObject({ code: 'NON_FINITE', details: { element: 0 } });
+    // Numbers past the first growth are read and checked as well.
+    const long = Array.from({ length: 2 ** 22 }, (_, i) => (i % 5) - 2);
+    long[2 ** 21 + 3] = Number.NaN;
+    expect(refusal(() => createAttention({ dim: 2 ** 11, heads: 8, weights: { wq: long, wk: long, wv: long } }))).toMatchObject({ code: 'NON_FINITE', details: { element: 2 ** 21 + 3 } });
+  });
+
+  it('an unknown option key is cut to 60 characters in the message and the field', () => {
+    // Found by a resource hunt: a 10 MB key was echoed whole, twice.
+    const key = 'k'.repeat(10_000_000);
+    const error = refusal(() => createAttention({ dim: 2, [key]: 1 } as unknown as AttentionOptions));
+    expect(error.details.field).toBe(`${'k'.repeat(60)}…`);
+    expect(error.message.startsWith(`option ${'k'.repeat(60)}… is not an option (known: dim, `)).toBe(true);
+    expect(error.message.length).toBeLessThan(400);
+  });
+
   it('a size given as a string: the message shows it was a string', () => {
     expect(refusal(() => createAttention({ dim: '4' } as unknown as AttentionOptions)).message).toBe('option dim must be a positive integer, got "4" (a string)');
   });

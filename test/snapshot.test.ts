@@ -375,6 +375,33 @@ describe('hostile snapshots get an AttentionError, never a crash, hang or giant 
     expect((error as AttentionError).message).toMatch(message);
   });
 
+  it('names and values from the file are quoted in a message cut to a few dozen characters, however long', () => {
+    // Found by a resource hunt: a 10 MB tensor name, format, version, length or shape was echoed
+    // whole into the message (and from there into a server's logs).
+    const long = 'x'.repeat(10_000_000);
+    const files: [string, Uint8Array][] = [
+      ['a tensor name', rebuild((h) => ((h[long] = h.keys), delete h.keys))],
+      ['a dtype', rebuild((h) => (h.keys.dtype = long))],
+      ['a shape', rebuild((h) => (h.keys.shape = Array.from({ length: 1_000_000 }, () => 1)))],
+      ['the format', rebuild((h) => (h.__metadata__.format = long))],
+      ['the version', rebuild((h) => (h.__metadata__.version = long))],
+      ['the length', rebuild((h) => (h.__metadata__.length = long))],
+      ['the weights marker', rebuild((h) => (h.__metadata__.weights = long))],
+    ];
+    for (const [what, bytes] of files) {
+      let message = '';
+      try {
+        restoreAttention(bytes);
+      } catch (e) {
+        message = (e as AttentionError).message;
+      }
+      expect(message, what).toMatch(/^snapshot/);
+      expect(message.length, what).toBeLessThan(400);
+    }
+    const stack = decodeSafetensors(createAttentionStack({ layers: 1, dim: 2 }).snapshot());
+    expect(() => restoreAttentionStack(encodeSafetensors(Object.fromEntries(stack.tensors), { ...stack.metadata, layers: long }))).toThrow(/^snapshot: layers metadata must be an integer from 1 to 4096, got "x{60}…" \(of 10000000 characters\)$/);
+  });
+
   it('the valid snapshot these are made from restores', () => {
     expect(restoreAttention(valid).length).toBe(5);
     expect(encodeSafetensors(Object.fromEntries(tensors), metadata).length).toBe(valid.length);
@@ -397,7 +424,9 @@ describe('hostile snapshots get an AttentionError, never a crash, hang or giant 
           else if (m.at < bytes.length) bytes[m.at] = m.char.charCodeAt(0);
         }
         if (bytes.length !== valid.length || bytes.some((b, i) => b !== valid[i])) {
-          expect(() => restoreAttention(bytes)).toThrow(expect.objectContaining({ code: 'CORRUPT_SNAPSHOT' }));
+          // Refused: by the checksum, or, where one edit renamed the checksum (then an unknown
+          // tensor) and another the format's key, as a file of no known format.
+          expect(() => restoreAttention(bytes)).toThrow(expect.objectContaining({ code: expect.stringMatching(/^(CORRUPT|UNSUPPORTED)_SNAPSHOT$/) }));
         }
         // Resealed, as a writer that meant these bytes would seal them, it meets every other check.
         if (bytes.length >= 4) sealed(bytes);

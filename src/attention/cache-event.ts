@@ -14,9 +14,10 @@
  * const attn = createAttention({ dim: 1, window: 2, blockSize: 1 });
  * const events: CacheEvent[] = [];
  * attn.addCacheListener((event) => events.push(event));
- * attn.pushMany([[1], [2], [3]]);
+ * for (const x of [[1], [2], [3]]) attn.push(x);
  * for (const event of events) if (event.type === 'evict') console.log(event.from, event.to, event.blocks);
  * // 0 1 1, then 1 2 1: once token t is cached, the next query (t + 1) no longer reaches token t − 1
+ * // (a prompt, pushMany([[1], [2], [3]]), releases them together once it is in: 0 2 2)
  * ```
  */
 export type CacheEvent =

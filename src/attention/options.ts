@@ -4,6 +4,7 @@ import { ThreadPool } from '../kernels/wasm/thread-pool.js';
 import { wasmKernelsAvailable } from '../kernels/wasm/wasm-arena.js';
 import type { FloatArray, FloatArrayConstructor } from '../kernels/index.js';
 import { alibiSlopes } from './alibi-slopes.js';
+import { copyClaimed } from './vector.js';
 import type { Vector } from './vector.js';
 
 /**
@@ -323,7 +324,8 @@ export const KNOWN_OPTIONS: ReadonlySet<string> = new Set([
 export function resolveOptions(options: AttentionOptions): ResolvedOptions {
   if (options === null || typeof options !== 'object') invalid('options', 'must be an object');
   for (const key of Object.keys(options)) {
-    if (!KNOWN_OPTIONS.has(key)) invalid(key, `is not an option (known: ${[...KNOWN_OPTIONS].join(', ')})`);
+    // Cut: a key is the caller's text, perhaps a file's, and goes into the message and the field.
+    if (!KNOWN_OPTIONS.has(key)) invalid(key.length > 60 ? `${key.slice(0, 60)}…` : key, `is not an option (known: ${[...KNOWN_OPTIONS].join(', ')})`);
   }
   const dim = positiveInteger(options.dim, 'dim', MAX_WIDTH);
   const heads = positiveInteger(options.heads ?? 1, 'heads', MAX_WIDTH);
@@ -527,22 +529,15 @@ export function matrix(w: Vector | undefined, rows: number, cols: number, field:
       actual: w.length,
     });
   }
-  const out = new Float(rows * cols);
-  for (let i = 0; i < out.length; i++) {
-    const value = w[i];
-    // Checked as stored: a float32 weight past ±3.4e38 would become Infinity.
-    if (typeof value === 'number') out[i] = value;
-    if (typeof value !== 'number' || !Number.isFinite(out[i]!)) {
-      const where = rows === 1 ? '' : ` (row ${Math.floor(i / cols)}, column ${i % cols})`;
-      const beyond = typeof value === 'number' && Number.isFinite(value) ? ", beyond float32's range" : '';
-      throw new AttentionError('NON_FINITE', `${field}: element ${i}${where} is ${describeValue(value)}${beyond}`, {
-        field,
-        element: i,
-        actual: String(value),
-      });
-    }
-  }
-  return out;
+  return copyClaimed(w, rows * cols, Float, (value, i) => {
+    const where = rows === 1 ? '' : ` (row ${Math.floor(i / cols)}, column ${i % cols})`;
+    const beyond = typeof value === 'number' && Number.isFinite(value) ? ", beyond float32's range" : '';
+    throw new AttentionError('NON_FINITE', `${field}: element ${i}${where} is ${describeValue(value)}${beyond}`, {
+      field,
+      element: i,
+      actual: String(value),
+    });
+  });
 }
 
 /** `value` when it is an integer from 1 to `max`; INVALID_OPTION naming `field` otherwise. */

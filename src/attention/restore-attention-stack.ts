@@ -1,5 +1,5 @@
 import { decodeSafetensors } from '../cache/safetensors.js';
-import { AttentionError } from '../errors.js';
+import { AttentionError, shownText } from '../errors.js';
 import { AttentionEngine } from './create-attention.js';
 import { EngineStack, layerOptions } from './create-attention-stack.js';
 import type { AttentionStack, AttentionStackOptions } from './create-attention-stack.js';
@@ -47,7 +47,7 @@ export function restoreAttentionStack(bytes: Uint8Array, options?: AttentionStac
   assertFormat(metadata, 'attnstream.stack');
   const layers = /^[1-9][0-9]*$/.test(metadata['layers'] ?? '') ? Number(metadata['layers']) : NaN;
   if (!(layers <= MAX_LAYERS)) {
-    throw new AttentionError('CORRUPT_SNAPSHOT', `snapshot: layers metadata must be an integer from 1 to ${MAX_LAYERS}, got ${String(metadata['layers'])}`, { field: 'layers' });
+    throw new AttentionError('CORRUPT_SNAPSHOT', `snapshot: layers metadata must be an integer from 1 to ${MAX_LAYERS}, got ${shownText(metadata['layers'])}`, { field: 'layers' });
   }
   assertKnownTensors(tensors, layers);
   const given = model?.length ?? expected?.length;

@@ -1,5 +1,5 @@
 import { decodeSafetensors } from '../cache/safetensors.js';
-import { AttentionError } from '../errors.js';
+import { AttentionError, shownText } from '../errors.js';
 import { AttentionEngine } from './create-attention.js';
 import { EngineStack } from './create-attention-stack.js';
 import type { Attention } from './create-attention.js';
@@ -63,11 +63,11 @@ export function liveModel<Model extends { readonly disposed: boolean }>(model: M
 /** Throws UNSUPPORTED_SNAPSHOT unless the metadata names `format` at this version. */
 export function assertFormat(metadata: Readonly<Record<string, string>>, format: string): void {
   if (metadata['format'] !== format) {
-    throw new AttentionError('UNSUPPORTED_SNAPSHOT', `snapshot: format is ${JSON.stringify(metadata['format'])}, expected "${format}"`, { field: 'format' });
+    throw new AttentionError('UNSUPPORTED_SNAPSHOT', `snapshot: format is ${shownText(metadata['format'])}, expected "${format}"`, { field: 'format' });
   }
   if (!READABLE_SNAPSHOT_VERSIONS.includes(metadata['version']!)) {
     const readable = READABLE_SNAPSHOT_VERSIONS.join(' and ');
-    throw new AttentionError('UNSUPPORTED_SNAPSHOT', `snapshot: version ${JSON.stringify(metadata['version'])} is not supported (this build reads ${readable})`, {
+    throw new AttentionError('UNSUPPORTED_SNAPSHOT', `snapshot: version ${shownText(metadata['version'])} is not supported (this build reads ${readable})`, {
       field: 'version',
     });
   }

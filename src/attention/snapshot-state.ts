@@ -2,7 +2,7 @@ import { PagedKVCache } from '../cache/paged-kv-cache.js';
 import type { KVBlock } from '../cache/kv-block.js';
 import type { Tensor, TensorInput } from '../cache/safetensors.js';
 import { readValueRow, writeValueRow } from '../cache/value-layout.js';
-import { AttentionError, describeValue } from '../errors.js';
+import { AttentionError, describeValue, quoted, shownText } from '../errors.js';
 import { ropeRotate } from '../kernels/rope.js';
 import { oldestAttendable } from './attended-keys.js';
 import { weightsFingerprint } from './weights-fingerprint.js';
@@ -81,7 +81,7 @@ export function assertKnownTensors(tensors: ReadonlyMap<string, Tensor>, layers:
   for (const name of tensors.keys()) {
     const layer = layers === null ? null : /^layers\.(0|[1-9][0-9]*)\.(.*)$/s.exec(name);
     const known = layers === null ? STATE_TENSORS.has(name) : layer !== null && Number(layer[1]) < layers && STATE_TENSORS.has(layer[2]!);
-    if (!known) throw new AttentionError('CORRUPT_SNAPSHOT', `snapshot: tensor ${JSON.stringify(name)} is not one a snapshot holds`, { field: 'snapshot' });
+    if (!known) throw new AttentionError('CORRUPT_SNAPSHOT', `snapshot: tensor ${quoted(name)} is not one a snapshot holds`, { field: 'snapshot' });
   }
 }
 
@@ -237,7 +237,7 @@ export function restoreState(
   const guard = wholeOptions ? resolveOptions(expected as AttentionOptions) : null;
   const choices = expected === undefined ? {} : runChoices(expected, guard === null);
   const marked = metadata[`${prefix}weights`];
-  if (marked !== undefined && marked !== 'external' && marked !== 'none') fail(`weights metadata must be "external" or "none" when present, got ${JSON.stringify(marked)}`);
+  if (marked !== undefined && marked !== 'external' && marked !== 'none') fail(`weights metadata must be "external" or "none" when present, got ${quoted(marked)}`);
   if (marked !== undefined && Object.keys(weights).length > 0) fail(`weights metadata says "${marked}" but the file holds weight tensors`);
   const external = marked === 'external' ? marked : undefined;
   if (external !== undefined && model === null && guard?.weights == null) {
@@ -464,7 +464,7 @@ function assertFingerprint(recorded: string | undefined, o: ResolvedOptions, who
   if (recorded === undefined || recorded === weightsFingerprint(o)) return;
   throw new AttentionError(
     'INVALID_OPTION',
-    `${whose} are not the ones it was taken with (fingerprint ${weightsFingerprint(o)}, the snapshot's ${JSON.stringify(recorded)}): restore a session with its own model's weights`,
+    `${whose} are not the ones it was taken with (fingerprint ${weightsFingerprint(o)}, the snapshot's ${shownText(recorded)}): restore a session with its own model's weights`,
     { field: 'weights' },
   );
 }
@@ -518,7 +518,7 @@ function assertAgrees(stored: ResolvedOptions, expected: ResolvedOptions, where:
 
 function integerField(value: string | undefined, name: string, fail: (m: string) => never): number {
   const n = Number(value);
-  if (value === undefined || !/^\d+$/.test(value) || !Number.isSafeInteger(n)) fail(`${name} metadata must be a non-negative integer, got ${String(value)}`);
+  if (value === undefined || !/^\d+$/.test(value) || !Number.isSafeInteger(n)) fail(`${name} metadata must be a non-negative integer, got ${shownText(value)}`);
   return n;
 }
 

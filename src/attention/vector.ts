@@ -1,6 +1,6 @@
 import { AttentionError, describeValue } from '../errors.js';
 import { allFinite } from '../kernels/all-finite.js';
-import type { FloatArray } from '../kernels/index.js';
+import type { FloatArray, FloatArrayConstructor } from '../kernels/index.js';
 import type { WasmArena } from '../kernels/wasm/wasm-arena.js';
 
 /**
@@ -67,6 +67,46 @@ export function assertVectorShape(x: Vector, expected: number, field: string, to
       expected,
       actual: length,
     });
+  }
+}
+
+/**
+ * A fresh `Float` array of the `length` numbers of `values`, every one finite as stored (a number
+ * past ±3.4e38 becomes Infinity in a Float32Array); `refuse(value, i)` throws for the first that is
+ * not. A typed array's length is memory it holds, so its copy is made at once; any other object's
+ * length is only a claim (`{ length: 2 ** 40 }` is a few bytes of JSON), so its copy grows as its
+ * numbers are read, and a claim without numbers is refused at its first missing one, not by the
+ * allocation.
+ */
+export function copyClaimed(values: ArrayLike<unknown>, length: number, Float: FloatArrayConstructor, refuse: (value: unknown, i: number) => never): FloatArray {
+  let out: FloatArray;
+  if (values instanceof Float32Array || values instanceof Float64Array) {
+    out = new Float(length);
+    out.set(values);
+  } else {
+    out = new Float(Math.min(length, 2 ** 20));
+    for (let from = 0; from < length; from = out.length) {
+      if (from === out.length) {
+        const grown = new Float(Math.min(length, 2 * from));
+        grown.set(out);
+        out = grown;
+      }
+      readNumbers(values, from, out, refuse);
+    }
+  }
+  if (!allFinite(out, 0, length)) {
+    for (let i = 0; i < length; i++) if (!Number.isFinite(out[i]!)) refuse(values[i], i);
+  }
+  return out;
+}
+
+/** `values[from …]` into `out[from …]`, to its end: every one a number, or `refuse`d. */
+function readNumbers(values: ArrayLike<unknown>, from: number, out: FloatArray, refuse: (value: unknown, i: number) => never): void {
+  for (let i = from; i < out.length; i++) {
+    const value = values[i];
+    // Checked before storing: a typed array would turn null into 0 and true into 1.
+    if (typeof value !== 'number') refuse(value, i);
+    out[i] = value;
   }
 }
 

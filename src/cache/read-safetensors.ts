@@ -1,4 +1,4 @@
-import { AttentionError, describeValue } from '../errors.js';
+import { AttentionError, describeValue, quoted } from '../errors.js';
 import { f16ToF32Table } from '../kernels/float16.js';
 import { FORMAT_BYTES, isTensorDtype, parseSafetensors, typed } from './safetensors.js';
 
@@ -85,7 +85,7 @@ export function readSafetensors(bytes: Uint8Array): SafetensorsFile {
       }
       const { dtype } = entry;
       if (dtype !== 'F16' && dtype !== 'BF16' && !isTensorDtype(dtype)) {
-        throw new AttentionError('UNSUPPORTED_SNAPSHOT', `readSafetensors: tensor "${name}" is ${dtype}; only F64, F32, F16, BF16, I32 and I8 are read`, {
+        throw new AttentionError('UNSUPPORTED_SNAPSHOT', `readSafetensors: tensor ${quoted(name)} is ${dtype}; only F64, F32, F16, BF16, I32 and I8 are read`, {
           field: 'dtype',
           actual: dtype,
         });
@@ -95,7 +95,7 @@ export function readSafetensors(bytes: Uint8Array): SafetensorsFile {
       if (bytes.byteLength < entry.at + entry.bytes) {
         throw new AttentionError(
           'INVALID_ARGUMENT',
-          `readSafetensors: the file's bytes are gone (their buffer was detached: transferred, or a WebAssembly.Memory that grew) before tensor "${name}" was read; keep them, or pass a copy`,
+          `readSafetensors: the file's bytes are gone (their buffer was detached: transferred, or a WebAssembly.Memory that grew) before tensor ${quoted(name)} was read; keep them, or pass a copy`,
           { field: 'bytes' },
         );
       }

@@ -1,4 +1,4 @@
-import { AttentionError } from '../errors.js';
+import { AttentionError, describeValue, quoted } from '../errors.js';
 import { decodeUtf8, isUint8Array } from './caller-bytes.js';
 import { crc32 } from './crc32.js';
 
@@ -138,27 +138,28 @@ export function parseSafetensors(
   for (const name of Object.keys(header)) {
     if (FORBIDDEN_KEYS.has(name)) corrupt(`header key "${name}" is not allowed`);
     if (name === '__metadata__') continue;
+    const named = quoted(name);
     const entry = header[name];
-    if (!isRecord(entry)) corrupt(`tensor "${name}" is not an object`);
-    for (const key of Object.keys(entry)) if (FORBIDDEN_KEYS.has(key)) corrupt(`tensor "${name}" has a forbidden key "${key}"`);
+    if (!isRecord(entry)) corrupt(`tensor ${named} is not an object`);
+    for (const key of Object.keys(entry)) if (FORBIDDEN_KEYS.has(key)) corrupt(`tensor ${named} has a forbidden key "${key}"`);
     const dtype = entry['dtype'];
-    if (typeof dtype !== 'string' || !Object.hasOwn(dtypes, dtype)) corrupt(`tensor "${name}" has unsupported dtype ${JSON.stringify(dtype)}`);
+    if (typeof dtype !== 'string' || !Object.hasOwn(dtypes, dtype)) corrupt(`tensor ${named} has unsupported dtype ${typeof dtype === 'string' ? quoted(dtype) : describeValue(dtype)}`);
     const shape = entry['shape'];
-    if (!Array.isArray(shape) || shape.some((d) => !Number.isSafeInteger(d) || d < 0)) corrupt(`tensor "${name}" has an invalid shape`);
+    if (!Array.isArray(shape) || shape.some((d) => !Number.isSafeInteger(d) || d < 0)) corrupt(`tensor ${named} has an invalid shape`);
     const offsets = entry['data_offsets'];
     if (!Array.isArray(offsets) || offsets.length !== 2 || offsets.some((o) => !Number.isSafeInteger(o) || o < 0)) {
-      corrupt(`tensor "${name}" has invalid data_offsets`);
+      corrupt(`tensor ${named} has invalid data_offsets`);
     }
     const [start, end] = offsets as [number, number];
-    if (start > end || end > dataLength) corrupt(`tensor "${name}" data_offsets [${start}, ${end}] fall outside the ${dataLength} data bytes`);
+    if (start > end || end > dataLength) corrupt(`tensor ${named} data_offsets [${start}, ${end}] fall outside the ${dataLength} data bytes`);
     const size = dtypes[dtype as string]!;
     // A zero anywhere in the shape makes the tensor empty, however large the dimensions before it.
     let elements = (shape as number[]).includes(0) ? 0 : 1;
     for (const d of elements === 0 ? [] : (shape as number[])) {
       elements *= d;
-      if (elements * size > dataLength) corrupt(`tensor "${name}" shape [${shape.join(', ')}] needs more bytes than the file holds`);
+      if (elements * size > dataLength) corrupt(`tensor ${named} shape ${shapeText(shape as number[])} needs more bytes than the file holds`);
     }
-    if (elements * size !== end - start) corrupt(`tensor "${name}" shape [${shape.join(', ')}] needs ${elements * size} bytes, its offsets give ${end - start}`);
+    if (elements * size !== end - start) corrupt(`tensor ${named} shape ${shapeText(shape as number[])} needs ${elements * size} bytes, its offsets give ${end - start}`);
     entries.push({ name, dtype: dtype as string, shape: shape as number[], at: dataStart + start, bytes: end - start });
   }
   // In the order of their data: JSON.parse puts integer-like names first, so the header's own
@@ -170,8 +171,8 @@ export function parseSafetensors(
   let next = dataStart;
   for (let n = 0; n < entries.length; n++) {
     const { name, at, bytes: size } = entries[n]!;
-    if (at < next) corrupt(`tensors "${entries[n - 1]!.name}" and "${name}" overlap`);
-    if (at > next) corrupt(`data bytes [${next - dataStart}, ${at - dataStart}) before tensor "${name}" belong to no tensor`);
+    if (at < next) corrupt(`tensors ${quoted(entries[n - 1]!.name)} and ${quoted(name)} overlap`);
+    if (at > next) corrupt(`data bytes [${next - dataStart}, ${at - dataStart}) before tensor ${quoted(name)} belong to no tensor`);
     next = at + size;
   }
   if (next !== bytes.length) corrupt(`the last ${bytes.length - next} data bytes belong to no tensor`);
@@ -239,10 +240,15 @@ function readMetadata(value: unknown, corrupt: (message: string) => never): Reco
   const out: Record<string, string> = Object.create(null) as Record<string, string>;
   for (const [key, v] of Object.entries(value)) {
     if (FORBIDDEN_KEYS.has(key)) corrupt(`__metadata__ key "${key}" is not allowed`);
-    if (typeof v !== 'string') corrupt(`__metadata__ value "${key}" is not a string`);
+    if (typeof v !== 'string') corrupt(`__metadata__ value ${quoted(key)} is not a string`);
     out[key] = v;
   }
   return out;
+}
+
+/** A shape as a message shows it: `[5, 2, 1]`, or its first eight sizes and how many there are. */
+function shapeText(shape: readonly number[]): string {
+  return shape.length <= 8 ? `[${shape.join(', ')}]` : `[${shape.slice(0, 8).join(', ')}, … (${shape.length} sizes)]`;
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

@@ -1,4 +1,4 @@
-import { AttentionError } from '../errors.js';
+import { AttentionError, quoted } from '../errors.js';
 import { FORMAT_VERSION, HEADER_BYTES, MAGIC } from './embedding-format.js';
 import { decodeUtf8, isUint8Array } from '../cache/caller-bytes.js';
 import { f16ToF32Table } from '../kernels/float16.js';
@@ -88,7 +88,7 @@ export function decodeEmbeddings(bytes: Uint8Array): DecodedEmbeddings {
   for (let i = 0; i < count; i++) {
     const w = words[i]!;
     if (w.length === 0) fail(`word ${i} is empty`);
-    if (seen.has(w)) fail(`duplicate word ${JSON.stringify(w)} at index ${i}`);
+    if (seen.has(w)) fail(`duplicate word ${quoted(w)} at index ${i}`);
     seen.add(w);
   }
 

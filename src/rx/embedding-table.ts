@@ -1,5 +1,6 @@
 import type { Vector } from '../attention/index.js';
-import { AttentionError, describeValue } from '../errors.js';
+import { copyClaimed } from '../attention/vector.js';
+import { AttentionError, describeValue, quoted } from '../errors.js';
 
 /**
  * How an {@link EmbeddingTable} matches tokens and what it does with unknown ones. Checked when the
@@ -71,7 +72,7 @@ export class EmbeddingTable {
     for (let r = 0; r < words.length; r++) {
       const word: unknown = words[r];
       if (typeof word !== 'string' || word.length === 0) {
-        throw new AttentionError('INVALID_ARGUMENT', `EmbeddingTable: word ${r} must be a non-empty string, got ${JSON.stringify(word)}`, {
+        throw new AttentionError('INVALID_ARGUMENT', `EmbeddingTable: word ${r} must be a non-empty string, got ${shown(word)}`, {
           field: 'words',
           element: r,
         });
@@ -81,7 +82,7 @@ export class EmbeddingTable {
       if (earlier !== undefined) {
         throw new AttentionError(
           'INVALID_ARGUMENT',
-          `EmbeddingTable: words ${earlier} and ${r} both match ${JSON.stringify(key)}${lowercase ? ' once lower-cased' : ''}`,
+          `EmbeddingTable: words ${earlier} and ${r} both match ${quoted(key)}${lowercase ? ' once lower-cased' : ''}`,
           { field: 'words', element: r },
         );
       }
@@ -92,7 +93,7 @@ export class EmbeddingTable {
     this.words = Object.freeze(matched);
     this.lowercase = lowercase;
     this.rows = rows;
-    this.matrix = float32Copy(matrix, words.length * dim, 'vectors', (i) => `row ${Math.floor(i / dim)} (${JSON.stringify(matched[Math.floor(i / dim)])}), column ${i % dim}`);
+    this.matrix = float32Copy(matrix, words.length * dim, 'vectors', (i) => `row ${Math.floor(i / dim)} (${quoted(matched[Math.floor(i / dim)]!)}), column ${i % dim}`);
     this.fallback = options.fallback === undefined ? null : float32Copy(options.fallback, dim, 'fallback', (i) => `element ${i}`);
   }
 
@@ -162,22 +163,27 @@ export class EmbeddingTable {
     }
     const dim = lengthOf(vectors[0]);
     if (!(dim >= 1)) {
-      throw new AttentionError('INVALID_ARGUMENT', `EmbeddingTable: vector 0 (${JSON.stringify(words[0])}) must be a non-empty array of numbers`, { field: 'vectors', element: 0 });
+      throw new AttentionError('INVALID_ARGUMENT', `EmbeddingTable: vector 0 (${shown(words[0])}) must be a non-empty array of numbers`, { field: 'vectors', element: 0 });
     }
-    // A plain array, not a typed one, so a non-number entry reaches the constructor's check unconverted.
-    const matrix = new Array<number>(vectors.length * dim);
+    // Grown as numbers are read, each checked first: dim is only what vector 0 says its length is,
+    // and { length: 2 ** 28 } with no numbers asked for gigabytes (a resource hunt: the process died).
+    const matrix: number[] = [];
+    const where = (i: number): string => `row ${Math.floor(i / dim)} (${shown(words[Math.floor(i / dim)])}), column ${i % dim}`;
     for (let r = 0; r < vectors.length; r++) {
       const vector = vectors[r]!;
       if (lengthOf(vector) !== dim) {
-        throw new AttentionError('DIMENSION_MISMATCH', `EmbeddingTable: vector ${r} (${JSON.stringify(words[r])}) has ${lengthOf(vector)} numbers, vector 0 has ${dim}`, {
+        throw new AttentionError('DIMENSION_MISMATCH', `EmbeddingTable: vector ${r} (${shown(words[r])}) has ${lengthOf(vector)} numbers, vector 0 has ${dim}`, {
           field: 'vectors',
           element: r,
           expected: dim,
           actual: lengthOf(vector),
         });
       }
-      // Copied raw: the constructor checks every number and names the word it belongs to.
-      for (let c = 0; c < dim; c++) matrix[r * dim + c] = vector[c] as number;
+      for (let c = 0; c < dim; c++) {
+        const value = vector[c];
+        if (typeof value !== 'number' || !Number.isFinite(Math.fround(value))) notFloat32(value, 'vectors', r * dim + c, where);
+        matrix.push(value);
+      }
     }
     return new EmbeddingTable(words, matrix, dim, options);
   }
@@ -237,7 +243,7 @@ export class EmbeddingTable {
     if (this.fallback !== null) return this.fallback.slice();
     throw new AttentionError(
       'UNKNOWN_TOKEN',
-      `${where}: ${JSON.stringify(token)} is not among the table's ${this.size} words (${this.lowercase ? 'lower-cased' : 'exact'} match, no fallback)`,
+      `${where}: ${quoted(token)} is not among the table's ${this.size} words (${this.lowercase ? 'lower-cased' : 'exact'} match, no fallback)`,
       { field: 'token', ...at, actual: token },
     );
   }
@@ -273,31 +279,25 @@ function invalidOption(field: string, rule: string): never {
 }
 
 function shown(value: unknown): string {
-  return typeof value === 'string' ? JSON.stringify(value) : value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value === 'object' ? 'an object' : String(value);
+  return typeof value === 'string' ? quoted(value) : value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value === 'object' ? 'an object' : String(value);
 }
 
-/** Copies `values` into a new Float32Array after checking its length and that each number survives float32. */
+/** Copies `values` into a new Float32Array after checking its length and that each number survives float32 ({@link copyClaimed}). */
 function float32Copy(values: ArrayLike<number>, expected: number, field: string, where: (i: number) => string): Float32Array {
-  if (lengthOf(values) !== expected) {
-    throw new AttentionError('DIMENSION_MISMATCH', `EmbeddingTable: ${field} must hold ${expected} numbers, got ${lengthOf(values)}`, {
-      field,
-      expected,
-      actual: lengthOf(values),
-    });
+  const length = lengthOf(values);
+  if (length !== expected) {
+    throw new AttentionError('DIMENSION_MISMATCH', `EmbeddingTable: ${field} must hold ${expected} numbers, got ${length}`, { field, expected, actual: length });
   }
-  const out = new Float32Array(expected);
-  for (let i = 0; i < expected; i++) {
-    const value: unknown = values[i];
-    if (typeof value !== 'number' || !Number.isFinite(Math.fround(value))) {
-      throw new AttentionError('NON_FINITE', `EmbeddingTable: ${field} ${where(i)} is ${describeValue(value)}, expected a number that is finite in float32`, {
-        field,
-        element: i,
-        actual: String(value),
-      });
-    }
-    out[i] = value;
-  }
-  return out;
+  return copyClaimed(values, expected, Float32Array, (value, i) => notFloat32(value, field, i, where)) as Float32Array;
+}
+
+/** NON_FINITE naming element `i` of `field` (by `where`): `value` is not a number finite in float32. */
+function notFloat32(value: unknown, field: string, i: number, where: (i: number) => string): never {
+  throw new AttentionError('NON_FINITE', `EmbeddingTable: ${field} ${where(i)} is ${describeValue(value)}, expected a number that is finite in float32`, {
+    field,
+    element: i,
+    actual: String(value),
+  });
 }
 
 function lengthOf(x: unknown): number {

@@ -198,6 +198,46 @@ describe('EmbeddingTable: refusals at construction', () => {
     expectRefusal(() => table.lookup('cat'), 'UNKNOWN_TOKEN', { actual: 'cat' });
   });
 
+  it('a vector that only claims a length is refused at its first missing number, before room for the rest is made', () => {
+    // Found by a resource hunt: fromArrays made room for vectors.length × the claimed dim, then
+    // copied, before any number was checked ({ length: 2 ** 28 }, 22 bytes of JSON, killed the
+    // process); fromMatrix threw a RangeError for 2 ** 40, and made 256 MiB for 2 ** 26.
+    const grown = (build: () => unknown): AttentionError => {
+      const before = process.memoryUsage();
+      let error: unknown;
+      try {
+        build();
+      } catch (e) {
+        error = e;
+      }
+      const after = process.memoryUsage();
+      expect(after.heapUsed - before.heapUsed).toBeLessThan(64 * 2 ** 20);
+      expect(after.arrayBuffers - before.arrayBuffers).toBeLessThan(64 * 2 ** 20);
+      expect(error).toBeInstanceOf(AttentionError);
+      return error as AttentionError;
+    };
+    const claim = { length: 2 ** 26 } as unknown as number[];
+    expect(grown(() => EmbeddingTable.fromArrays(['a'], [claim]))).toMatchObject({ code: 'NON_FINITE', message: 'EmbeddingTable: vectors row 0 ("a"), column 0 is undefined, expected a number that is finite in float32' });
+    expect(grown(() => EmbeddingTable.fromMap(new Map([['a', claim]])))).toMatchObject({ code: 'NON_FINITE', details: { element: 0 } });
+    expect(grown(() => EmbeddingTable.fromMatrix(['a'], claim, 2 ** 26))).toMatchObject({ code: 'NON_FINITE', details: { element: 0 } });
+    expect(grown(() => EmbeddingTable.fromMatrix(['a'], { length: 2 ** 40 } as unknown as number[], 2 ** 40))).toMatchObject({ code: 'NON_FINITE', details: { element: 0 } });
+    // A real array or typed array is copied whole, and a bad number deep in it still named.
+    const long = Array.from({ length: 200_000 }, (_, i) => i % 7);
+    long[150_001] = Number.NaN;
+    expect(() => EmbeddingTable.fromMatrix(['a', 'b'], long, 100_000)).toThrow(expect.objectContaining({ code: 'NON_FINITE', message: expect.stringContaining('row 1 ("b"), column 50001 is NaN') }));
+    long[150_001] = 3;
+    expect(Array.from(EmbeddingTable.fromMatrix(['a', 'b'], long, 100_000).lookup('b'))).toEqual(long.slice(100_000));
+  });
+
+  it('a long word is quoted cut to 60 characters in a message', () => {
+    // Found by a resource hunt: an unknown 10 MB word was echoed whole.
+    const long = 'w'.repeat(10_000_000);
+    const table = EmbeddingTable.fromArrays(['yes'], [[1]]);
+    expect(() => table.lookup(long)).toThrow(`lookup: "${'w'.repeat(60)}…" (of 10000000 characters) is not among the table's 1 words (exact match, no fallback)`);
+    expect(() => EmbeddingTable.fromArrays([long, long], [[1], [2]])).toThrow(`EmbeddingTable: words 0 and 1 both match "${'w'.repeat(60)}…" (of 10000000 characters)`);
+    expect(() => EmbeddingTable.fromArrays([long], [[Number.NaN]])).toThrow(`EmbeddingTable: vectors row 0 ("${'w'.repeat(60)}…" (of 10000000 characters)), column 0 is NaN, expected a number that is finite in float32`);
+  });
+
   it('an empty vocabulary from a matrix is allowed: every word is unknown', () => {
     const table = EmbeddingTable.fromMatrix([], new Float32Array(0), 4, { fallback: [1, 2, 3, 4] });
     expect(table.size).toBe(0);
