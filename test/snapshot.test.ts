@@ -519,13 +519,15 @@ describe('a snapshot ends with the CRC-32 of everything before it', () => {
     expect(decodeSafetensors(twice).tensors.get('keys')!.data).toEqual(keys.data);
     const headerLength = Number(new DataView(twice.buffer).getBigUint64(0, true));
     const header = JSON.parse(new TextDecoder().decode(twice.subarray(8, 8 + headerLength)));
-    header.checksum.dtype = 'F32';
-    const json = new TextEncoder().encode(JSON.stringify(header));
-    const retyped = new Uint8Array(8 + json.length + twice.length - 8 - headerLength);
-    new DataView(retyped.buffer).setBigUint64(0, BigInt(json.length), true);
-    retyped.set(json, 8);
-    retyped.set(twice.subarray(8 + headerLength), 8 + json.length);
-    expect(() => restoreAttention(sealed(retyped))).toThrow(expect.objectContaining({ code: 'CORRUPT_SNAPSHOT', message: `snapshot: tensor "checksum" must be the file's last, I32 of shape [1]` }));
+    // Four bytes, but not one I32 of shape [1] (a review found [] and [1, 1] restored).
+    for (const entry of [{ dtype: 'F32' }, { shape: [] }, { shape: [1, 1] }]) {
+      const json = new TextEncoder().encode(JSON.stringify({ ...header, checksum: { ...header.checksum, ...entry } }));
+      const retyped = new Uint8Array(8 + json.length + twice.length - 8 - headerLength);
+      new DataView(retyped.buffer).setBigUint64(0, BigInt(json.length), true);
+      retyped.set(json, 8);
+      retyped.set(twice.subarray(8 + headerLength), 8 + json.length);
+      expect(() => restoreAttention(sealed(retyped))).toThrow(expect.objectContaining({ code: 'CORRUPT_SNAPSHOT', message: `snapshot: tensor "checksum" must be the file's last, I32 of shape [1]` }));
+    }
   });
 
   it('a tensor no snapshot holds is refused, so a bit flipped in the checksum\'s name cannot leave the file unchecked', () => {

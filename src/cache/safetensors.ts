@@ -205,7 +205,7 @@ function assertChecksum(bytes: Uint8Array, checksum: TensorEntry, last: TensorEn
   const corrupt = (message: string): never => {
     throw new AttentionError('CORRUPT_SNAPSHOT', `snapshot: ${message}`, { field: 'snapshot' });
   };
-  if (checksum !== last || checksum.dtype !== 'I32' || checksum.bytes !== 4) corrupt(`tensor "${CHECKSUM_TENSOR}" must be the file's last, I32 of shape [1]`);
+  if (checksum !== last || checksum.dtype !== 'I32' || checksum.shape.length !== 1 || checksum.shape[0] !== 1) corrupt(`tensor "${CHECKSUM_TENSOR}" must be the file's last, I32 of shape [1]`);
   const end = bytes.length - 4;
   const stored = new DataView(bytes.buffer, bytes.byteOffset + end, 4).getUint32(0, true);
   const computed = crc32(bytes.subarray(0, end));

@@ -17,7 +17,7 @@ import { RecentWords } from './recent-words.js';
 import { streamAttention } from './stream-attention.js';
 import { svgHeatmap } from './svg-heatmap.js';
 import { terminalHeader, terminalRows } from './terminal-heatmap.js';
-import { quotedText } from './terminal-text.js';
+import { quotedText, visibleText } from './terminal-text.js';
 import { USAGE } from './usage.js';
 
 /** The streams the command reads and writes; tests pass their own. */
@@ -290,7 +290,7 @@ function writeOutput(args: CliArguments, heatmap: AttentionMap, options: Attenti
     throw new CliError(EXIT.failure, `cannot write ${args.output}: ${(error as Error).message}`);
   }
   // On stderr, with the other notes: stdout holds only rows, for whatever reads them.
-  io.stderr.write(`attnstream: heatmap written to ${args.output}\n`);
+  io.stderr.write(`attnstream: heatmap written to ${visibleText(args.output!)}\n`);
 }
 
 function describeOptions(o: AttentionOptions): string {
@@ -302,11 +302,12 @@ function describeOptions(o: AttentionOptions): string {
 }
 
 function describe(error: unknown, env: Readonly<Record<string, string | undefined>>): [number, string] {
-  if (error instanceof CliError) return [error.exitCode, error.message];
-  if (error instanceof AttentionError) return [EXIT.failure, `${error.code}: ${error.message}`];
+  // One line, nothing a terminal acts on: messages name paths, flags and words as the user gave them.
+  if (error instanceof CliError) return [error.exitCode, visibleText(error.message)];
+  if (error instanceof AttentionError) return [EXIT.failure, visibleText(`${error.code}: ${error.message}`)];
   if (env[DEBUG_VARIABLE] !== undefined && error instanceof Error && error.stack !== undefined) return [EXIT.failure, error.stack];
   const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-  return [EXIT.failure, `${message.replace(/\s*\n\s*/g, ' ')} (${DEBUG_VARIABLE}=1 shows where)`];
+  return [EXIT.failure, `${visibleText(message.replace(/\s*\n\s*/g, ' '))} (${DEBUG_VARIABLE}=1 shows where)`];
 }
 
 function readVersion(): string {

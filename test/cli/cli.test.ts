@@ -171,6 +171,19 @@ describe('attnstream, in-process', () => {
     }
   });
 
+  it('escapes control characters in flags and paths it names on stderr, so no argument can forge a line or move the cursor', async () => {
+    // Found by a review: unknown flags, output names and the errors naming them went out raw.
+    const forged = '--a\nattnstream: heatmap written to /etc/passwd';
+    for (const args of [[forged], ['--col\x1b[31mor', 'dog'], ['-o', 'out\x1b[2J.txt', 'the', 'cat'], ['--format', 'svg', '-o', 'out\u009b2J.html', 'dog'], ['-o', join(temp, 'missing\x1b[2J', 'x.html'), 'dog']]) {
+      const { err } = await run(args);
+      expect(err.trimEnd().split('\n')).toHaveLength(1);
+      expect(err.trimEnd()).not.toMatch(/\p{Cc}/u);
+    }
+    const { err } = await run(['-o', join(temp, 'ok\x1b[2J.json'), 'dog']);
+    expect(err).toContain('heatmap written to');
+    expect(err.trimEnd()).not.toMatch(/\p{Cc}/u);
+  });
+
   it('exit 1 when the output file cannot be written', async () => {
     const { code, err } = await run(['-o', join(temp, 'missing', 'x.svg'), 'dog']);
     expect(code).toBe(EXIT.failure);
