@@ -1,5 +1,6 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
@@ -48,6 +49,47 @@ describe.runIf(existsSync(`${root}dist/index.js`))('the built package, through i
     // A package can import itself by name through its own exports map.
     const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { cwd: root, encoding: 'utf8' });
     expect(JSON.parse(out)).toEqual([[3, 4], 'function', 'function', 'function']);
+  });
+
+  it('the published declarations type-check for a strict consumer, and offer no way to make or drive a pool', () => {
+    // Found by a types hunt: ThreadPool's constructor and its kernels' entry points (project, which
+    // overwrites the pool's memory) were public in the .d.ts, typed with names no consumer can import.
+    const dir = mkdtempSync(join(root, '.consumer-'));
+    try {
+      writeFileSync(
+        join(dir, 'consumer.ts'),
+        `
+        import { createAttention, restoreAttention, ThreadPool } from 'attnstream';
+        import type { AttentionStep } from 'attnstream';
+        import { attend, EmbeddingTable } from 'attnstream/rx';
+        import { checkIncremental } from 'attnstream/testing';
+        import { createThreadPool } from 'attnstream/threads';
+        const pool: ThreadPool = await createThreadPool(2);
+        // @ts-expect-error: a pool is made by createThreadPool
+        new ThreadPool();
+        // @ts-expect-error: the kernels' entry points are the library's
+        pool.project(0, 0, 0, 4, 64, 64);
+        // @ts-expect-error
+        void pool.arena;
+        const attn = createAttention({ dim: 2, threads: pool });
+        const steps: AttentionStep[] = restoreAttention(attn.snapshot()).push([1, 2]);
+        void [steps, attend, EmbeddingTable, checkIncremental];
+        await pool.close();
+        `,
+      );
+      const tsc = join(root, 'node_modules', 'typescript', 'bin', 'tsc');
+      const flags = ['--noEmit', '--strict', '--skipLibCheck', 'false', '--exactOptionalPropertyTypes', '--noUncheckedIndexedAccess', '--module', 'nodenext', '--moduleResolution', 'nodenext', '--target', 'es2022', '--types', 'node'];
+      const out = (() => {
+        try {
+          return execFileSync(process.execPath, [tsc, ...flags, join(dir, 'consumer.ts')], { cwd: root, encoding: 'utf8' });
+        } catch (error) {
+          return (error as { stdout: string }).stdout;
+        }
+      })();
+      expect(out).toBe('');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   // Node 20.19+ and 22.12+ load an ES module from require() (process.features.require_module);

@@ -176,7 +176,7 @@ export function createCrossAttention(options: CrossAttentionOptions): CrossAtten
 /** The format name of a cross-attention's snapshot. */
 export const CROSS_ATTENTION_FORMAT = 'attnstream.cross-attention';
 
-/** What a cross-attention is made of. */
+/** What a cross-attention is made of. @internal */
 export interface CrossState {
   /** The options: `weightsOf`'s own when it is given. */
   readonly options: ResolvedOptions;

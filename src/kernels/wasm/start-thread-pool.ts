@@ -42,5 +42,5 @@ export async function startThreadPool(threads: number, spawn: SpawnWorker): Prom
     await Promise.all(workers.map((worker) => worker.terminate()));
     throw error;
   }
-  return new ThreadPool(arena, control, workers);
+  return ThreadPool.over(arena, control, workers);
 }

@@ -141,11 +141,16 @@ export class ThreadPool {
   readonly #made = true;
 
   /**
-   * For platform modules (`attnstream/threads`), which start the workers with {@link ThreadPool.workerData}
-   * and wait for them to be ready; applications call `createThreadPool`.
+   * A pool over workers already started with {@link ThreadPool.workerData} and ready: for platform
+   * modules (`attnstream/threads`); applications call `createThreadPool`.
    * @internal
    */
-  constructor(arena: WasmArena, control: ArrayBuffer, workers: readonly PoolWorker[]) {
+  static over(arena: WasmArena, control: ArrayBuffer, workers: readonly PoolWorker[]): ThreadPool {
+    return new ThreadPool(arena, control, workers);
+  }
+
+  // Private, so that the published types offer no way to make one; JavaScript still can, hence the check.
+  private constructor(arena: WasmArena, control: ArrayBuffer, workers: readonly PoolWorker[]) {
     // The class is exported for instanceof and its type; a pool made by hand would have no workers.
     if (!(arena instanceof WasmArena)) {
       throw new AttentionError('INVALID_ARGUMENT', 'new ThreadPool: a pool is made by createThreadPool(threads) from attnstream/threads, which starts its workers', {
