@@ -4,7 +4,7 @@ import { ArenaWeights } from '../src/attention/arena-weights.js';
 import { resolveOptions } from '../src/attention/options.js';
 import { attentionFromResolved } from '../src/attention/create-attention.js';
 import { createAttention, createCrossAttention, pushEach } from '../src/index.js';
-import type { AttentionOptions } from '../src/index.js';
+import type { CrossAttentionOptions } from '../src/index.js';
 import { sharedWasmArena, wasmArena } from '../src/kernels/wasm/wasm-arena.js';
 import { createThreadPool } from '../src/threads/index.js';
 import { mulberry32 } from './support/engine-arbitraries.js';
@@ -12,7 +12,7 @@ import { projectFloat32 } from './support/float32-project.js';
 import { productsFused } from './support/fused-products.js';
 
 /** Options with all four projections (on the default kernels, WebAssembly here), weights drawn from `seed`. */
-function projected(shape: { heads: number; kvHeads: number; headDim: number; dim: number }, seed: number): AttentionOptions {
+function projected(shape: { heads: number; kvHeads: number; headDim: number; dim: number }, seed: number): CrossAttentionOptions {
   const { heads, kvHeads, headDim, dim } = shape;
   const random = mulberry32(seed);
   const matrix = (rows: number, cols: number) => Float32Array.from({ length: rows * cols }, () => (random() * 2 - 1) / Math.sqrt(cols));

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { AttentionError, batchAttention, createAttention, createCrossAttention, createLinear, pushEach } from '../src/index.js';
-import type { AttentionOptions, AttentionStep } from '../src/index.js';
+import { AttentionError, batchAttention, createAttention, createAttentionStack, createCrossAttention, createLinear, pushEach, restoreAttention, restoreAttentionStack } from '../src/index.js';
+import type { AttentionOptions, AttentionStep, CrossAttentionOptions } from '../src/index.js';
 import { caseArbitrary } from './support/engine-arbitraries.js';
 
 function refusal(run: () => unknown): AttentionError {
@@ -79,6 +79,27 @@ describe('bad options are refused with INVALID_OPTION naming the option', () => 
     expect(error.details.field).toBe(`${'k'.repeat(60)}…`);
     expect(error.message.startsWith(`option ${'k'.repeat(60)}… is not an option (known: dim, `)).toBe(true);
     expect(error.message.length).toBeLessThan(400);
+  });
+
+  it("options the runtime always refuses do not type-check either (npm test's typecheck holds the @ts-expect-error lines)", () => {
+    // Found by a types hunt: the unions took a self-attention key beside run choices or per-layer
+    // options, and cross-attention took self-attention's options and weights without wq, wk, wv.
+    const bytes = createAttention({ dim: 2 }).snapshot();
+    const invalid = expect.objectContaining({ code: 'INVALID_OPTION' });
+    // @ts-expect-error: beside per-layer options only kernels, threads and withWeights
+    expect(() => createAttentionStack({ layers: [{ dim: 2 }], window: 4 })).toThrow(invalid);
+    // @ts-expect-error: options without dim choose only how the restored engine runs
+    expect(() => restoreAttention(bytes, { withWeights: true, window: 4 })).toThrow(invalid);
+    // @ts-expect-error
+    expect(() => restoreAttentionStack(createAttentionStack({ layers: 1, dim: 2 }).snapshot(), { withWeights: true, heads: 1 })).toThrow(invalid);
+    // @ts-expect-error: cross-attention projects its queries and memory itself
+    expect(() => createCrossAttention({ dim: 2, weights: { wo: [1, 0, 0, 1] } })).toThrow(invalid);
+    const selfAttention: AttentionOptions = { dim: 2, positions: 'rope' };
+    // @ts-expect-error: self-attention's options may place keys in a stream
+    expect(() => createCrossAttention(selfAttention)).toThrow(invalid);
+    // What both take is typed as cross-attention's options, and goes to either.
+    const shared: CrossAttentionOptions = { dim: 2, heads: 1 };
+    expect(createAttention(shared).length + createCrossAttention(shared).memoryLength).toBe(0);
   });
 
   it('a size given as a string: the message shows it was a string', () => {
@@ -169,7 +190,7 @@ describe('bad vectors are refused with the token index', () => {
     const huge = [1e39, 1];
     const edge = [3.4028235e38, 1]; // past float32's largest, but stored as it, not as Infinity
     for (const kernels of ['auto', 'js'] as const) {
-      const options: AttentionOptions = { dim: 2, kernels, weights };
+      const options: CrossAttentionOptions = { dim: 2, kernels, weights };
       const attn = createAttention(options);
       attn.push([1, 2]);
       const calls: [string, () => unknown, string, number][] = [

@@ -280,7 +280,7 @@ describe('snapshot and restore', () => {
     const bytes = engine.snapshot();
     expect(restoreAttention(bytes, { withWeights: true }).push([0, 1])[0]!.weights).toHaveLength(1);
     expect(restoreAttention(bytes, { kernels: 'js' }).options.kernels).toBe('js');
-    expect(() => restoreAttention(bytes, { window: 8 } as RunOptions)).toThrow(expect.objectContaining({ code: 'INVALID_OPTION', details: { field: 'window' } }));
+    expect(() => restoreAttention(bytes, { window: 8 } as unknown as RunOptions)).toThrow(expect.objectContaining({ code: 'INVALID_OPTION', details: { field: 'window' } }));
     for (const notOptions of [null, 3, 'dim']) {
       expect(() => restoreAttention(bytes, notOptions as never)).toThrow(expect.objectContaining({ code: 'INVALID_OPTION', details: { field: 'options' } }));
     }

@@ -11,7 +11,7 @@ import { HeadAttention } from './head-attention.js';
 import { kernelArena } from './kernel-arena.js';
 import { InputReading } from './input-reading.js';
 import { invalid, KNOWN_OPTIONS, resolveOptions } from './options.js';
-import type { AttentionOptions, ResolvedOptions } from './options.js';
+import type { AttentionOptions, AttentionWeights, ResolvedOptions } from './options.js';
 import { projectOutputs, projectRows } from './project-weights.js';
 import type { AttentionStep } from './step.js';
 import { assertRowsFinite, finiteCheck, readRows } from './vector.js';
@@ -21,7 +21,8 @@ import type { FiniteCheck, Vector } from './vector.js';
  * Options of {@link createCrossAttention}: those of {@link createAttention} that do not place keys
  * in a stream (no positions, windows, sinks or look-ahead). `weights` project the queries (wq,
  * bq), the memory's keys and values (wk, bk, wv, bv) and the output (wo, bo); without weights
- * (seed mode) q = x and k = v = the memory's rows.
+ * (seed mode) q = x and k = v = the memory's rows. Options typed as these also go to
+ * {@link createAttention}: type options shared by a model's self- and cross-attention layers so.
  *
  * @example
  * ```ts
@@ -29,10 +30,16 @@ import type { FiniteCheck, Vector } from './vector.js';
  * const options: CrossAttentionOptions = { dim: 8, heads: 2, precision: 'float64' };
  * ```
  */
-export type CrossAttentionOptions = Omit<
-  AttentionOptions,
-  'positions' | 'ropeBase' | 'ropePositions' | 'ropeDim' | 'ropeStyle' | 'ropeFrequencies' | 'window' | 'sinks' | 'retain' | 'lookahead'
->;
+export type CrossAttentionOptions = Omit<AttentionOptions, StreamOption | 'weights'> & {
+  /** `wq`, `wk` and `wv` (cross-attention projects its queries and memory itself), `wo` and biases as an engine takes them; none for seed mode. */
+  readonly weights?: AttentionWeights & Required<Pick<AttentionWeights, 'wq' | 'wk' | 'wv'>>;
+} & {
+  // Absent, so that self-attention's options, which cross-attention refuses, do not type-check either.
+  readonly [K in StreamOption]?: never;
+};
+
+/** The options of self-attention that place keys in a stream. */
+type StreamOption = 'positions' | 'ropeBase' | 'ropePositions' | 'ropeDim' | 'ropeStyle' | 'ropeFrequencies' | 'window' | 'sinks' | 'retain' | 'lookahead';
 
 /**
  * The options of self-attention that place keys in a stream, which cross-attention refuses by
@@ -49,7 +56,7 @@ const STREAM_OPTIONS = Object.keys({
   sinks: true,
   retain: true,
   lookahead: true,
-} satisfies Record<Exclude<keyof AttentionOptions, keyof CrossAttentionOptions>, true>);
+} satisfies Record<StreamOption, true>);
 
 /** `options`, refused (INVALID_OPTION) where they name an option cross-attention does not take. */
 export function crossOptions(options: CrossAttentionOptions): CrossAttentionOptions {

@@ -459,7 +459,11 @@ function readWeights(weights: AttentionWeights, s: Shape, Float: FloatArrayConst
  * console.log(restoreAttention(attn.snapshot(), choices).push([0, 1])[0]!.weights![0]); // Float32Array [0.2689…, 0.7310…]: scores 0 and 1
  * ```
  */
-export type RunOptions = Pick<AttentionOptions, 'kernels' | 'threads' | 'withWeights'>;
+export type RunOptions = Pick<AttentionOptions, 'kernels' | 'threads' | 'withWeights'> & {
+  // Absent: given beside run choices alone they are refused, and the types say so (a union with
+  // AttentionOptions would otherwise take { withWeights: true, window: 4 }).
+  readonly [K in Exclude<keyof AttentionOptions, 'kernels' | 'threads' | 'withWeights'>]?: never;
+};
 
 /** The keys of {@link RunOptions}. */
 export const RUN_OPTIONS = ['kernels', 'threads', 'withWeights'] as const satisfies readonly (keyof RunOptions)[];
