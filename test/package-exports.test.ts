@@ -73,7 +73,10 @@ describe.runIf(existsSync(`${root}dist/index.js`))('the built package, through i
         void pool.arena;
         const attn = createAttention({ dim: 2, threads: pool });
         const steps: AttentionStep[] = restoreAttention(attn.snapshot()).push([1, 2]);
-        void [steps, attend, EmbeddingTable, checkIncremental];
+        // A snapshot is typed as bytes of their own, which a Blob, fetch or crypto.subtle take
+        // (a types hunt: on TypeScript 5.7+ they were Uint8Array<ArrayBufferLike>, refused there).
+        const own: Uint8Array<ArrayBuffer> = attn.snapshot();
+        void [steps, own, attend, EmbeddingTable, checkIncremental];
         await pool.close();
         `,
       );

@@ -107,7 +107,7 @@ export interface AttentionStack {
    * `{ weights: false }` without the layers' weights (see {@link Attention.snapshot}).
    * @throws AttentionError LAYER_MISMATCH mid-token; DISPOSED when a layer was disposed.
    */
-  snapshot(options?: SnapshotOptions): Uint8Array;
+  snapshot(options?: SnapshotOptions): ReturnType<Uint8Array['slice']>;
   /** Each layer's {@link CacheStats} and their sums. */
   stats(): StackStats;
   /** Empties every layer. @throws AttentionError DISPOSED when a layer was disposed (then no layer changes). */
@@ -218,7 +218,7 @@ export class EngineStack implements AttentionStack {
     AttentionEngine.together(this.engines, () => this.engines.forEach((engine) => engine.truncate(n)));
   }
 
-  snapshot(options: SnapshotOptions = {}): Uint8Array {
+  snapshot(options: SnapshotOptions = {}): ReturnType<Uint8Array['slice']> {
     // The options first: a getter in them may change the layers, which the checks then see.
     const withWeights = snapshotWeights(options);
     this.assertLive('snapshot');

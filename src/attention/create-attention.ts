@@ -113,9 +113,12 @@ export interface Attention {
    * file; {@link restoreAttention} continues it bit for bit. See docs/snapshots.md for the layout.
    * With `{ weights: false }` the weights are left out (a session's state without the model's
    * static weights, a small fraction of the bytes): restoring it then needs the options with
-   * them, or an engine of the model to restore it onto ({@link restoreAttention}).
+   * them, or an engine of the model to restore it onto ({@link restoreAttention}). The bytes are a
+   * Uint8Array over an ArrayBuffer of their own, typed as `slice` returns one so that TypeScript
+   * 5.7 and later let them go straight into a Blob, `fetch` or `crypto.subtle`, and earlier
+   * versions read the type too.
    */
-  snapshot(options?: SnapshotOptions): Uint8Array;
+  snapshot(options?: SnapshotOptions): ReturnType<Uint8Array['slice']>;
   /**
    * Calls `listener` synchronously on every cache event; returns the function that stops it. As
    * with a DOM event's dispatch, an event goes to the listeners of the moment it happened, less
@@ -670,7 +673,7 @@ export class AttentionEngine implements Attention {
     return this.cache.stats();
   }
 
-  snapshot(options: SnapshotOptions = {}): Uint8Array {
+  snapshot(options: SnapshotOptions = {}): ReturnType<Uint8Array['slice']> {
     // The options first: a getter in them may change the engine, which the snapshot then shows.
     const withWeights = snapshotWeights(options);
     this.assertLive('snapshot');

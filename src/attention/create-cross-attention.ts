@@ -151,7 +151,7 @@ export interface CrossAttention {
    * console.log(back.memoryLength, back.options === model.options); // 2 true
    * ```
    */
-  snapshot(options?: SnapshotOptions): Uint8Array;
+  snapshot(options?: SnapshotOptions): ReturnType<Uint8Array['slice']>;
   /** The memory's cache: rows, blocks, bytes. */
   stats(): CacheStats;
   /** Releases the memory and the weights' copy; afterwards every call but `stats` and `dispose` throws DISPOSED. */
@@ -259,7 +259,7 @@ export class CrossAttentionEngine implements CrossAttention {
     return new CrossAttentionEngine({ options: this.options, cache: this.cache.fork(), attended: this.attended, weightsOf: this });
   }
 
-  snapshot(options: SnapshotOptions = {}): Uint8Array {
+  snapshot(options: SnapshotOptions = {}): ReturnType<Uint8Array['slice']> {
     // The options first: a getter in them may change the memory, which the snapshot then shows.
     const withWeights = snapshotWeights(options);
     this.assertLive('snapshot');

@@ -42,7 +42,7 @@ export const CHECKSUM_TENSOR = 'checksum';
  * then the raw little-endian data, ending with {@link CHECKSUM_TENSOR}. Python's
  * `safetensors.numpy.load` opens the result.
  */
-export function encodeSafetensors(tensors: Readonly<Record<string, TensorInput>>, metadata: Readonly<Record<string, string>>): Uint8Array {
+export function encodeSafetensors(tensors: Readonly<Record<string, TensorInput>>, metadata: Readonly<Record<string, string>>): ReturnType<Uint8Array['slice']> {
   const header: Record<string, unknown> = { __metadata__: metadata };
   let offset = 0;
   const names = Object.keys(tensors);
