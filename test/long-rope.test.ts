@@ -85,6 +85,13 @@ describe('longRope: Hugging Face rope_scaling "longrope" (Phi-3)', () => {
     );
   });
 
+  it('takes its factor lists as any Vector, as every other list option, typed arrays too', () => {
+    // Found by a types hunt: typed readonly number[], though the runtime reads any array-like.
+    const lists = { ropeDim: 8, ropeBase: 10000, factor: 32, originalMaxPositionEmbeddings: 4096, contextLength: 8192 };
+    const typed = longRope({ ...lists, shortFactor: new Float64Array([1, 1, 1, 1]), longFactor: Float32Array.of(1, 2, 4, 8) });
+    expect(typed).toEqual(longRope({ ...lists, shortFactor: [1, 1, 1, 1], longFactor: [1, 2, 4, 8] }));
+  });
+
   it('refuses what the formula cannot take, naming the field, whichever list the length picks', () => {
     const phi3: LongRopeScaling = {
       ropeDim: 8, ropeBase: 10000, factor: 32, originalMaxPositionEmbeddings: 4096,

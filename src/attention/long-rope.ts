@@ -2,6 +2,7 @@ import { ropeInverseFrequencies } from '../kernels/rope.js';
 import { invalid, positiveInteger, positiveNumber, readNumbers } from './options.js';
 import { checkedSpeeds, readRopeScaling } from './rope-scaling.js';
 import type { RopeScalingBasics, ScaledRope } from './rope-scaling.js';
+import type { Vector } from './vector.js';
 
 /**
  * A model's LongRoPE `rope_scaling` (`rope_type: "longrope"`, or Phi-3's first name for it, `"su"`,
@@ -37,9 +38,9 @@ export interface LongRopeScaling extends RopeScalingBasics {
   /** `original_max_position_embeddings` (the pretraining context; `max_position_embeddings` when the config has none). */
   readonly originalMaxPositionEmbeddings: number;
   /** `short_factor`: ropeDim / 2 divisors of the speeds, for contexts up to the original. */
-  readonly shortFactor: readonly number[];
+  readonly shortFactor: Vector;
   /** `long_factor`: ropeDim / 2 divisors of the speeds, for contexts past the original. */
-  readonly longFactor: readonly number[];
+  readonly longFactor: Vector;
   /** `attention_factor`, when the config gives it; otherwise computed from factor. */
   readonly attentionFactor?: number;
   /**
