@@ -17,7 +17,7 @@ import { RecentWords } from './recent-words.js';
 import { streamAttention } from './stream-attention.js';
 import { svgHeatmap } from './svg-heatmap.js';
 import { terminalHeader, terminalRows } from './terminal-heatmap.js';
-import { quotedText, visibleText } from './terminal-text.js';
+import { quotedText, terminalJson, visibleText } from './terminal-text.js';
 import { USAGE } from './usage.js';
 
 /** The streams the command reads and writes; tests pass their own. */
@@ -277,7 +277,7 @@ function writeOutput(args: CliArguments, heatmap: AttentionMap, options: Attenti
   const title = heatmap.words.length <= 16 ? heatmap.words.join(' ') : `${heatmap.words.slice(0, 16).join(' ')} …`;
   const settings = describeOptions(options);
   let content: string;
-  if (args.format === 'json') content = `${JSON.stringify(jsonReport(heatmap, { ...options, unknown: args.unknown }), null, 2)}\n`;
+  if (args.format === 'json') content = `${terminalJson(jsonReport(heatmap, { ...options, unknown: args.unknown }))}\n`;
   else if (args.format === 'svg') content = svgHeatmap(heatmap, { title, cellSize: heatmap.words.length > 40 ? 14 : 30 });
   else content = htmlReport(`attnstream: ${title}`, [{ title: settings, map: heatmap, topCount: args.top }]);
   if (args.output === '-') {

@@ -12,7 +12,25 @@ const CONTROL = /\p{Cc}/gu;
  * ```
  */
 export function visibleText(text: string): string {
-  return text.replace(CONTROL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  return text.replace(CONTROL, escaped);
+}
+
+/**
+ * `value` as indented JSON with DEL and the C1 controls escaped too (JSON.stringify escapes only
+ * U+0000–U+001F): the same JSON to any parser, and nothing a terminal acts on when written to one.
+ *
+ * @example
+ * ```ts
+ * terminalJson({ word: 'dog\u009b2J' }); // '{\n  "word": "dog\\u009b2J"\n}'
+ * ```
+ */
+export function terminalJson(value: unknown): string {
+  return JSON.stringify(value, null, 2).replace(/[\u007f-\u009f]/g, escaped);
+}
+
+/** A control character as the escape JSON writes for it. */
+function escaped(c: string): string {
+  return `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`;
 }
 
 /**

@@ -184,6 +184,15 @@ describe('attnstream, in-process', () => {
     expect(err.trimEnd()).not.toMatch(/\p{Cc}/u);
   });
 
+  it('-o - --format json escapes DEL and the C1 controls too: the same JSON, nothing a terminal acts on', async () => {
+    // Found by a review: JSON.stringify leaves U+007F–U+009F raw, and U+009B is a terminal's CSI.
+    const { code, out } = await run(['--unknown', 'zero', '-o', '-', '--format', 'json', 'the dog\u009b2J\u007f']);
+    expect(code).toBe(EXIT.ok);
+    expect(out).not.toMatch(/[\u007f-\u009f]/);
+    expect(out).toContain('dog\\u009b2J\\u007f');
+    expect((JSON.parse(out) as JsonReport).words).toEqual(['the', 'dog\u009b2J\u007f']);
+  });
+
   it('exit 1 when the output file cannot be written', async () => {
     const { code, err } = await run(['-o', join(temp, 'missing', 'x.svg'), 'dog']);
     expect(code).toBe(EXIT.failure);
