@@ -199,7 +199,8 @@ describe('bad stack options and corrupt stack snapshots', () => {
   });
 
   it('layer(i) out of range is refused', () => {
-    expect(() => createAttentionStack({ layers: 2, dim: 2 }).layer(2)).toThrow(expect.objectContaining({ code: 'OUT_OF_RANGE' }));
+    // With the range to clamp to, as errors.md says (an audit found no expected).
+    expect(() => createAttentionStack({ layers: 2, dim: 2 }).layer(2)).toThrow(expect.objectContaining({ code: 'OUT_OF_RANGE', details: { field: 'layer', expected: '0..1', actual: '2' } }));
   });
 
   it('a single-engine snapshot is not a stack', () => {

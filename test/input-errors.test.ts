@@ -1,7 +1,10 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { AttentionError, batchAttention, createAttention, createAttentionStack, createCrossAttention, createLinear, pushEach, restoreAttention, restoreAttentionStack } from '../src/index.js';
-import type { AttentionOptions, AttentionStep, CrossAttentionOptions } from '../src/index.js';
+import { lastValueFrom } from 'rxjs';
+import { alibiSlopes, AttentionError, batchAttention, createAttention, createAttentionStack, createCrossAttention, createLinear, pushEach, resolveOptions, restoreAttention, restoreAttentionStack } from '../src/index.js';
+import { generate, tokenize } from '../src/rx/index.js';
+import { attentionOptionsArbitrary, attentionWeightsArbitrary, checkCacheLaws, checkIncremental } from '../src/testing/index.js';
+import type { Attention, AttentionOptions, AttentionStep, CrossAttentionOptions } from '../src/index.js';
 import { caseArbitrary } from './support/engine-arbitraries.js';
 
 function refusal(run: () => unknown): AttentionError {
@@ -100,6 +103,28 @@ describe('bad options are refused with INVALID_OPTION naming the option', () => 
     // What both take is typed as cross-attention's options, and goes to either.
     const shared: CrossAttentionOptions = { dim: 2, heads: 1 };
     expect(createAttention(shared).length + createCrossAttention(shared).memoryLength).toBe(0);
+  });
+
+  it('bad input through any public function reaches the caller as an AttentionError, never a TypeError or RangeError', async () => {
+    // Found by an errors.md audit: each of these threw a TypeError or RangeError, or (applyMany)
+    // tried to allocate 16 GiB.
+    const refusedAs = (code: string, field: string, run: () => unknown) => expect(refusal(run)).toMatchObject({ code, details: expect.objectContaining({ field }) });
+    refusedAs('INVALID_OPTION', 'layers', () => createAttentionStack({ layers: 2 ** 32, dim: 2 }));
+    refusedAs('INVALID_OPTION', 'layers', () => createAttentionStack({ layers: Array.from({ length: 4097 }, () => ({ dim: 2 })) }));
+    refusedAs('INVALID_OPTION', 'layers', () => restoreAttentionStack(createAttentionStack({ layers: 1, dim: 2 }).snapshot(), { layers: 2 ** 32, dim: 2 }));
+    for (const heads of [-1, 0, 1.5, 2 ** 40, '8']) refusedAs('INVALID_ARGUMENT', 'heads', () => alibiSlopes(heads as number));
+    refusedAs('INVALID_ARGUMENT', 'text', () => tokenize(null as unknown as string));
+    refusedAs('INVALID_ARGUMENT', 'shape', () => attentionWeightsArbitrary(null as never));
+    refusedAs('INVALID_ARGUMENT', 'factory', () => checkIncremental(null as never));
+    refusedAs('INVALID_ARGUMENT', 'factory', () => checkCacheLaws(null as never));
+    refusedAs('INVALID_ARGUMENT', 'blockSizes[0]', () => attentionOptionsArbitrary({ blockSizes: [, 2] as number[] }));
+    const wide = createLinear({ rows: 2 ** 24, cols: 1, weight: new Float32Array(2 ** 24), kernels: 'js' });
+    refusedAs('INVALID_ARGUMENT', 'xs', () => wide.applyMany(new Float32Array(256)));
+    expect(wide.applyMany(new Float32Array(1)).length).toBe(2 ** 24);
+    wide.dispose();
+    const engine = { push: () => undefined, options: resolveOptions({ dim: 1 }) } as unknown as Attention;
+    const error = await lastValueFrom(generate({ engine, first: [1], next: () => [1], maxTokens: 2 })).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'INVALID_ARGUMENT', details: { field: 'engine', token: 0 } });
   });
 
   it('a size given as a string: the message shows it was a string', () => {

@@ -112,6 +112,8 @@ describe('longRope: Hugging Face rope_scaling "longrope" (Phi-3)', () => {
       [{ shortFactor: [1, 1, Number.NaN, 1] }, 'shortFactor', /element 2 .*NaN/],
       [{ shortFactor: [1, 1, 1, 1], contextLength: 100, longFactor: [1, 2, Infinity, 8] }, 'longFactor', /element 2 .*Infinity/],
       [{ attentionFactor: 0 }, 'attentionFactor'],
+      // Found by an errors.md audit: a divisor too small for the speed was blamed on factor.
+      [{ longFactor: [5e-324, 1, 1, 1] }, 'longFactor', /gives pair 0 the rotation speed Infinity/],
     ];
     for (const [change, field, message = /./] of bad) {
       const call = () => longRope({ ...phi3, ...change } as LongRopeScaling);

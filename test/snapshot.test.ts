@@ -232,6 +232,19 @@ describe('snapshot and restore', () => {
     }
   });
 
+  it('a model of the wrong kind is refused as the model, whichever restore it goes to', () => {
+    // Found by an errors.md audit: a cross-attention given to restoreAttention or restoreAttentionStack,
+    // or a stack to restoreCrossAttention, was read as an options object (INVALID_OPTION "options", "engines").
+    const engine = createAttention({ dim: 2 });
+    const stack = createAttentionStack({ layers: 1, dim: 2 });
+    const cross = createCrossAttention({ dim: 2 });
+    const wrong = expect.objectContaining({ code: 'INVALID_ARGUMENT', details: { field: 'model' } });
+    expect(() => restoreAttention(engine.snapshot(), cross as never)).toThrow(wrong);
+    expect(() => restoreAttentionStack(stack.snapshot(), cross as never)).toThrow(wrong);
+    expect(() => restoreCrossAttention(cross.snapshot(), stack as never)).toThrow(wrong);
+    expect(() => restoreCrossAttention(cross.snapshot(), engine as never)).toThrow(wrong);
+  });
+
   it("refuses a state saved without its weights restored with another model's, of the same shapes, by the weights' fingerprint", () => {
     // From a bug hunt building decoders: such a restore went on silently with the wrong model.
     const w = (rows: number, cols: number, k: number) => Array.from({ length: rows * cols }, (_, i) => Math.sin(i * k + 1));

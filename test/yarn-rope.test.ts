@@ -118,6 +118,10 @@ describe('yarnRope: Hugging Face rope_scaling "yarn"', () => {
       [{ attentionFactor: 0 }, 'attentionFactor'],
       [{ mscale: -1, mscaleAllDim: 1 }, 'mscale'],
       [{ mscale: 1, mscaleAllDim: Infinity }, 'mscaleAllDim'],
+      // Found by an errors.md audit: checked only when both were given and attentionFactor was not.
+      [{ mscale: -5 }, 'mscale'],
+      [{ mscaleAllDim: 0 }, 'mscaleAllDim'],
+      [{ attentionFactor: 1, mscale: Number.NaN, mscaleAllDim: 1 }, 'mscale'],
     ];
     for (const [change, field] of bad) {
       expect(() => yarnRope({ ...gptOss, ...change } as YarnRopeScaling), field).toThrow(expect.objectContaining({ code: 'INVALID_OPTION', details: expect.objectContaining({ field }) }));

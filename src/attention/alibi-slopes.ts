@@ -1,3 +1,5 @@
+import { AttentionError, describeValue } from '../errors.js';
+
 /**
  * ALiBi head slopes of Press et al.: `m_h = 2^(−8(h+1)/H)` when H is a power of two; otherwise the
  * slopes of the power of two `P` below H, followed by every other slope of `2P` for the rest.
@@ -10,8 +12,14 @@
  * console.log(alibiSlopes(8)); // Float64Array [0.5, 0.25, 0.125, 0.0625, 0.03125, 0.015625, 0.0078125, 0.00390625]
  * console.log(alibiSlopes(6)); // Float64Array [0.25, 0.0625, 0.015625, 0.00390625, 0.5, 0.125]
  * ```
+ *
+ * @throws AttentionError INVALID_ARGUMENT unless `heads` is an integer from 1 to 2²⁴.
  */
 export function alibiSlopes(heads: number): Float64Array {
+  // As many heads as an engine may have (options.ts's MAX_WIDTH, not imported: options imports this).
+  if (typeof heads !== 'number' || !Number.isInteger(heads) || heads < 1 || heads > 2 ** 24) {
+    throw new AttentionError('INVALID_ARGUMENT', `alibiSlopes: heads must be an integer from 1 to 2^24, got ${describeValue(heads)}`, { field: 'heads', actual: describeValue(heads) });
+  }
   const powerOfTwo = 2 ** Math.floor(Math.log2(heads));
   const slopes = new Float64Array(heads);
   for (let h = 0; h < powerOfTwo; h++) slopes[h] = 2 ** ((-8 * (h + 1)) / powerOfTwo);

@@ -133,6 +133,9 @@ export function createAttentionStack(options: AttentionStackOptions): AttentionS
   return new EngineStack(layerOptions(options).map((o) => createAttention(o) as AttentionEngine));
 }
 
+/** The most layers a stack holds (made, or read from a file): past any model, and a bound a corrupt count cannot exceed. */
+export const MAX_LAYERS = 4096;
+
 /**
  * Each layer's options from a stack's: `layers` copies of the shared ones, or the list given.
  *
@@ -163,11 +166,13 @@ export function layerOptions(options: AttentionStackOptions): AttentionOptions[]
       return { ...shared, ...layer };
     });
   } else if (typeof layers === 'number' && Number.isInteger(layers) && layers >= 1) {
+    if (layers > MAX_LAYERS) throw new AttentionError('INVALID_OPTION', `option layers must be at most ${MAX_LAYERS}, got ${layers}`, { field: 'layers' });
     perLayer = Array.from({ length: layers }, () => shared);
   } else {
-    throw new AttentionError('INVALID_OPTION', `option layers must be a positive integer or an array of layer options, got ${String(layers)}`, { field: 'layers' });
+    throw new AttentionError('INVALID_OPTION', `option layers must be a positive integer or an array of layer options, got ${describeValue(layers)}`, { field: 'layers' });
   }
   if (perLayer.length === 0) throw new AttentionError('INVALID_OPTION', 'option layers must hold at least one layer', { field: 'layers' });
+  if (perLayer.length > MAX_LAYERS) throw new AttentionError('INVALID_OPTION', `option layers must hold at most ${MAX_LAYERS} layers, got ${perLayer.length}`, { field: 'layers' });
   return perLayer;
 }
 
@@ -194,7 +199,7 @@ export class EngineStack implements AttentionStack {
   layer(i: number): Attention {
     const engine = this.engines[i];
     if (engine === undefined || !Number.isInteger(i)) {
-      throw new AttentionError('OUT_OF_RANGE', `layer: expected an integer from 0 to ${this.engines.length - 1}, got ${describeValue(i)}`, { field: 'layer', actual: String(i) });
+      throw new AttentionError('OUT_OF_RANGE', `layer: expected an integer from 0 to ${this.engines.length - 1}, got ${describeValue(i)}`, { field: 'layer', expected: `0..${this.engines.length - 1}`, actual: String(i) });
     }
     return engine;
   }

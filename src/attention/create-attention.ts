@@ -58,7 +58,10 @@ export interface Attention {
   /**
    * Appends token `x` (dim numbers) and returns the outputs that became ready: exactly one for
    * causal attention (this token's), none while look-ahead waits, one per token released.
-   * @throws AttentionError DIMENSION_MISMATCH, NON_FINITE (naming the token index), DISPOSED.
+   * @throws AttentionError INVALID_ARGUMENT for an `x` that is not an array-like, an engine without
+   *   wq, wk, wv (fed by pushQKV) or a call from inside another's input reading; DIMENSION_MISMATCH;
+   *   NON_FINITE (naming the token index); OUT_OF_RANGE past 2³¹ tokens; DISPOSED. Nothing changes
+   *   when it throws (docs/errors.md).
    */
   push(x: Vector): AttentionStep[];
   /**
@@ -67,6 +70,8 @@ export interface Attention {
    * out, with no cache event sent. So that it can, a window releases the blocks the prompt leaves
    * behind only once the whole prompt is in: a prompt far longer than the window holds all of its
    * keys until the call returns (push it in chunks to bound that).
+   * @throws AttentionError as {@link Attention.push}, naming the token, and INVALID_ARGUMENT when
+   *   `xs` is not an array.
    */
   pushMany(xs: readonly Vector[]): AttentionStep[];
   /**
@@ -74,6 +79,7 @@ export interface Attention {
    * The engine applies RoPE when configured, caches k and v, attends, and applies wo (and bo) when
    * given. An engine made for it holds no input weights: options whose `weights` leave out wq, wk
    * and wv (`{ wo }`, or `{}`), with any head layout; such an engine refuses `push` and `pushMany`.
+   * @throws AttentionError as {@link Attention.push}, for `q`, `k` and `v`.
    */
   pushQKV(q: Vector, k: Vector, v: Vector): AttentionStep[];
   /**
@@ -97,13 +103,20 @@ export interface Attention {
    *   released keys those tokens need. Nothing changes when it throws.
    */
   truncate(n: number): void;
-  /** An independent engine sharing the cached prefix copy-on-write; costs O(blocks). */
+  /**
+   * An independent engine sharing the cached prefix copy-on-write; costs O(blocks).
+   * @throws AttentionError DISPOSED.
+   */
   fork(): Attention;
-  /** Empties the cache and keeps the options. */
+  /**
+   * Empties the cache and keeps the options.
+   * @throws AttentionError DISPOSED.
+   */
   reset(): void;
   /**
-   * Releases the cache. Afterwards push, pushMany, pushQKV, flush, truncate, fork, reset and
-   * snapshot throw DISPOSED; stats() reports an empty cache and dispose() again does nothing.
+   * Releases the cache. Afterwards push, pushMany, pushQKV, pushManyQKV, flush, truncate, fork,
+   * reset and snapshot (and pushEach, pushEachQKV with it among their engines) throw DISPOSED;
+   * stats() reports an empty cache and dispose() again does nothing.
    */
   dispose(): void;
   /** Tokens, blocks, bytes and sharing of the cache. */
@@ -117,6 +130,7 @@ export interface Attention {
    * Uint8Array over an ArrayBuffer of their own, typed as `slice` returns one so that TypeScript
    * 5.7 and later let them go straight into a Blob, `fetch` or `crypto.subtle`, and earlier
    * versions read the type too.
+   * @throws AttentionError INVALID_ARGUMENT for options other than `{ weights?: boolean }`; DISPOSED.
    */
   snapshot(options?: SnapshotOptions): ReturnType<Uint8Array['slice']>;
   /**

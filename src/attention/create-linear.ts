@@ -188,6 +188,10 @@ class LinearLayer implements Linear {
     // Lengths as well as numbers: a getter on either may run the caller's code.
     InputReading.during([this.reading], operation, () => {
       n = xs.length;
+      // Past 2³⁰ numbers the products could not be held at once (a typed array's bound is near).
+      if (n * rows > 2 ** 30) {
+        throw new AttentionError('INVALID_ARGUMENT', `${operation}: ${n} inputs of ${rows} outputs each are ${n * rows} numbers, past the 2^30 a call returns at once; apply them in smaller batches`, { field: 'xs', expected: `at most ${Math.floor(2 ** 30 / rows)} inputs`, actual: n });
+      }
       if (out !== undefined && !(out instanceof Float32Array && (lengthOf(out) as number) >= n * rows)) {
         throw new AttentionError('INVALID_ARGUMENT', `${operation}: out must be a Float32Array of at least ${n * rows} numbers, got ${describeValue(out)}`, { field: 'out', expected: n * rows });
       }

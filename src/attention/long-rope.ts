@@ -100,7 +100,7 @@ export function longRope(scaling: LongRopeScaling): ScaledRope {
       : factor <= 1
         ? 1
         : Math.sqrt(1 + Math.log(factor) / Math.log(original));
-  return { ropeFrequencies: checkedSpeeds(speeds), attentionFactor };
+  return { ropeFrequencies: checkedSpeeds(speeds, field), attentionFactor };
 }
 
 /** `list` as `count` finite positive numbers: the library's list-option check. */

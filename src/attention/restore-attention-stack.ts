@@ -1,15 +1,14 @@
 import { decodeSafetensors } from '../cache/safetensors.js';
 import { AttentionError, shownText } from '../errors.js';
 import { AttentionEngine } from './create-attention.js';
-import { EngineStack, layerOptions } from './create-attention-stack.js';
+import { CrossAttentionEngine } from './create-cross-attention.js';
+import { EngineStack, layerOptions, MAX_LAYERS } from './create-attention-stack.js';
 import type { AttentionStack, AttentionStackOptions } from './create-attention-stack.js';
 import type { RunOptions } from './options.js';
 import { assertFormat, liveModel } from './restore-attention.js';
 import { assertKnownTensors, restoreState } from './snapshot-state.js';
 import type { EngineState } from './snapshot-state.js';
 
-/** Hard cap on layers read from a file, so a corrupt count cannot make the reader loop for long. */
-const MAX_LAYERS = 4096;
 
 /**
  * Rebuilds a stack from {@link AttentionStack.snapshot}'s bytes; every layer continues bit for bit
@@ -24,7 +23,7 @@ const MAX_LAYERS = 4096;
  * @throws AttentionError CORRUPT_SNAPSHOT or UNSUPPORTED_SNAPSHOT as {@link restoreAttention}, and
  *   CORRUPT_SNAPSHOT when the layers disagree on their length; INVALID_OPTION when `options` (or
  *   the model's) are invalid or disagree with the snapshot; DISPOSED (`field: "model"`) when a
- *   layer of the model was disposed, INVALID_ARGUMENT for one engine given as the model. A
+ *   layer of the model was disposed, INVALID_ARGUMENT for an engine or a cross-attention given as the model. A
  *   refusal leaves nothing behind: no layer restored, no hold on the model's weights.
  * @example
  * ```ts
@@ -37,8 +36,8 @@ const MAX_LAYERS = 4096;
  * ```
  */
 export function restoreAttentionStack(bytes: Uint8Array, options?: AttentionStackOptions | RunOptions | AttentionStack): AttentionStack {
-  if (options instanceof AttentionEngine) {
-    throw new AttentionError('INVALID_ARGUMENT', "restoreAttentionStack: the model given is one engine; restore onto the model's stack, or an engine's snapshot with restoreAttention", { field: 'model' });
+  if (options instanceof AttentionEngine || options instanceof CrossAttentionEngine) {
+    throw new AttentionError('INVALID_ARGUMENT', `restoreAttentionStack: the model given is ${options instanceof AttentionEngine ? 'one engine' : 'a cross-attention'}; restore onto the model's stack, or an engine's snapshot with restoreAttention`, { field: 'model' });
   }
   const model = options instanceof EngineStack ? Array.from({ length: options.depth }, (_, i) => liveModel(options.layer(i) as AttentionEngine)) : null;
   const guarded = model === null && options !== undefined && options !== null && typeof options === 'object' && 'layers' in options;

@@ -1,6 +1,7 @@
 import { decodeSafetensors } from '../cache/safetensors.js';
 import { AttentionError, shownText } from '../errors.js';
 import { AttentionEngine } from './create-attention.js';
+import { CrossAttentionEngine } from './create-cross-attention.js';
 import { EngineStack } from './create-attention-stack.js';
 import type { Attention } from './create-attention.js';
 import type { AttentionOptions, RunOptions } from './options.js';
@@ -25,7 +26,7 @@ import { assertKnownTensors, READABLE_SNAPSHOT_VERSIONS, restoreState } from './
  * @throws AttentionError CORRUPT_SNAPSHOT for malformed or inconsistent bytes,
  *   UNSUPPORTED_SNAPSHOT for another format or version, INVALID_OPTION when `options` (or the
  *   model's) are invalid or disagree with the snapshot; DISPOSED (`field: "model"`) for a disposed
- *   model, INVALID_ARGUMENT for a stack given as the model.
+ *   model, INVALID_ARGUMENT for a stack or a cross-attention given as the model.
  * @example
  * ```ts
  * import { createAttention, restoreAttention } from 'attnstream';
@@ -45,6 +46,9 @@ import { assertKnownTensors, READABLE_SNAPSHOT_VERSIONS, restoreState } from './
 export function restoreAttention(bytes: Uint8Array, options?: AttentionOptions | RunOptions | Attention): Attention {
   if (options instanceof EngineStack) {
     throw new AttentionError('INVALID_ARGUMENT', "restoreAttention: the model given is a stack; a stack's snapshot is restored by restoreAttentionStack, and an engine's onto one of the stack's layers", { field: 'model' });
+  }
+  if (options instanceof CrossAttentionEngine) {
+    throw new AttentionError('INVALID_ARGUMENT', "restoreAttention: the model given is a cross-attention; its sessions are restored by restoreCrossAttention", { field: 'model' });
   }
   const model = options instanceof AttentionEngine ? liveModel(options) : null;
   const { tensors, metadata } = decodeSafetensors(bytes);

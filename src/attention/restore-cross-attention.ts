@@ -1,6 +1,7 @@
 import { decodeSafetensors } from '../cache/safetensors.js';
 import { AttentionError } from '../errors.js';
 import { AttentionEngine } from './create-attention.js';
+import { EngineStack } from './create-attention-stack.js';
 import { CROSS_ATTENTION_FORMAT, CrossAttentionEngine, crossOptions } from './create-cross-attention.js';
 import type { CrossAttention, CrossAttentionOptions } from './create-cross-attention.js';
 import type { RunOptions } from './options.js';
@@ -19,7 +20,8 @@ import { assertKnownTensors, restoreState } from './snapshot-state.js';
  *
  * @throws AttentionError UNSUPPORTED_SNAPSHOT for another format (an engine's snapshot) or version;
  *   CORRUPT_SNAPSHOT as {@link restoreAttention}, and for stored options a cross-attention does not
- *   take; INVALID_OPTION where the options disagree with the file; DISPOSED for a disposed model.
+ *   take; INVALID_OPTION where the options disagree with the file; DISPOSED for a disposed model,
+ *   INVALID_ARGUMENT (`field: "model"`) for an engine or a stack given as the model.
  * @example
  * ```ts
  * import { createCrossAttention, restoreCrossAttention } from 'attnstream';
@@ -30,8 +32,8 @@ import { assertKnownTensors, restoreState } from './snapshot-state.js';
  * ```
  */
 export function restoreCrossAttention(bytes: Uint8Array, options?: CrossAttentionOptions | RunOptions | CrossAttention): CrossAttention {
-  if (options instanceof AttentionEngine) {
-    throw new AttentionError('INVALID_ARGUMENT', "restoreCrossAttention: the model given is a self-attention engine; a cross-attention's snapshot is restored onto the model's cross-attention", { field: 'model' });
+  if (options instanceof AttentionEngine || options instanceof EngineStack) {
+    throw new AttentionError('INVALID_ARGUMENT', `restoreCrossAttention: the model given is ${options instanceof AttentionEngine ? 'a self-attention engine' : 'a stack'}; a cross-attention's snapshot is restored onto the model's cross-attention`, { field: 'model' });
   }
   const model = options instanceof CrossAttentionEngine ? liveModel(options, 'cross-attention') : null;
   // The caller's options are checked before the file, as createCrossAttention checks them.

@@ -50,12 +50,12 @@ export function readRopeScaling(scaling: RopeScalingBasics): { ropeDim: number; 
 }
 
 /**
- * `speeds`, once each is checked to be a finite number > 0: INVALID_OPTION naming `factor`
- * otherwise, whose extremes are what make one overflow (a factor of 1e-310 divides a speed to ∞).
+ * `speeds`, once each is checked to be a finite number > 0: INVALID_OPTION naming `field`
+ * otherwise, what divided them (the factor: one of 1e-310 divides a speed to ∞; LongRoPE's list).
  */
-export function checkedSpeeds(speeds: Float64Array): Float64Array {
+export function checkedSpeeds(speeds: Float64Array, field = 'factor'): Float64Array {
   speeds.forEach((speed, m) => {
-    if (!(speed > 0 && Number.isFinite(speed))) invalid('factor', `gives pair ${m} the rotation speed ${speed}, not a finite number > 0`);
+    if (!(speed > 0 && Number.isFinite(speed))) invalid(field, `gives pair ${m} the rotation speed ${speed}, not a finite number > 0`);
   });
   return speeds;
 }

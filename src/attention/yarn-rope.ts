@@ -113,9 +113,11 @@ export function yarnRope(scaling: YarnRopeScaling): YarnRope {
 }
 
 function yarnAttentionFactor(scaling: YarnRopeScaling, factor: number): number {
+  // Each checked whenever given, though used (as Hugging Face uses them) only together and without attentionFactor.
+  const mscale = scaling.mscale === undefined ? undefined : positiveNumber(scaling.mscale, 'mscale');
+  const mscaleAllDim = scaling.mscaleAllDim === undefined ? undefined : positiveNumber(scaling.mscaleAllDim, 'mscaleAllDim');
   if (scaling.attentionFactor !== undefined) return positiveNumber(scaling.attentionFactor, 'attentionFactor');
   const g = (k: number) => (factor <= 1 ? 1 : 0.1 * k * Math.log(factor) + 1);
-  const { mscale, mscaleAllDim } = scaling;
   if (mscale === undefined || mscaleAllDim === undefined) return g(1);
-  return g(positiveNumber(mscale, 'mscale')) / g(positiveNumber(mscaleAllDim, 'mscaleAllDim'));
+  return g(mscale) / g(mscaleAllDim);
 }

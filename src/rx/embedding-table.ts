@@ -131,7 +131,9 @@ export class EmbeddingTable {
    * ```
    */
   static fromArrays(words: readonly string[], vectors: readonly Vector[], options: EmbeddingTableOptions = {}): EmbeddingTable {
-    if (!Array.isArray(words) || !Array.isArray(vectors) || words.length !== vectors.length) {
+    if (!Array.isArray(words)) throw new AttentionError('INVALID_ARGUMENT', `EmbeddingTable.fromArrays: words must be an array of strings, got ${describeValue(words)}`, { field: 'words' });
+    if (!Array.isArray(vectors)) throw new AttentionError('INVALID_ARGUMENT', `EmbeddingTable.fromArrays: vectors must be an array of vectors, got ${describeValue(vectors)}`, { field: 'vectors' });
+    if (words.length !== vectors.length) {
       throw new AttentionError('INVALID_ARGUMENT', `EmbeddingTable.fromArrays: expected two arrays of the same length, got ${lengthOf(words)} words and ${lengthOf(vectors)} vectors`, {
         field: 'vectors',
         expected: lengthOf(words),
@@ -171,6 +173,9 @@ export class EmbeddingTable {
     const where = (i: number): string => `row ${Math.floor(i / dim)} (${shown(words[Math.floor(i / dim)])}), column ${i % dim}`;
     for (let r = 0; r < vectors.length; r++) {
       const vector = vectors[r]!;
+      if (Number.isNaN(lengthOf(vector))) {
+        throw new AttentionError('INVALID_ARGUMENT', `EmbeddingTable: vector ${r} (${shown(words[r])}) must be an array of numbers, got ${describeValue(vector)}`, { field: 'vectors', element: r });
+      }
       if (lengthOf(vector) !== dim) {
         throw new AttentionError('DIMENSION_MISMATCH', `EmbeddingTable: vector ${r} (${shown(words[r])}) has ${lengthOf(vector)} numbers, vector 0 has ${dim}`, {
           field: 'vectors',
@@ -285,6 +290,7 @@ function shown(value: unknown): string {
 /** Copies `values` into a new Float32Array after checking its length and that each number survives float32 ({@link copyClaimed}). */
 function float32Copy(values: ArrayLike<number>, expected: number, field: string, where: (i: number) => string): Float32Array {
   const length = lengthOf(values);
+  if (Number.isNaN(length)) throw new AttentionError('INVALID_ARGUMENT', `EmbeddingTable: ${field} must be an array of numbers, got ${describeValue(values)}`, { field });
   if (length !== expected) {
     throw new AttentionError('DIMENSION_MISMATCH', `EmbeddingTable: ${field} must hold ${expected} numbers, got ${length}`, { field, expected, actual: length });
   }

@@ -2,7 +2,7 @@ import { asyncScheduler, Observable } from 'rxjs';
 import type { SchedulerLike, Subscription } from 'rxjs';
 import { attentionFromResolved, resolveOptions } from '../attention/index.js';
 import type { Attention, AttentionOptions, AttentionStep, ResolvedOptions, Vector } from '../attention/index.js';
-import { AttentionError } from '../errors.js';
+import { AttentionError, describeValue } from '../errors.js';
 
 /**
  * What {@link generate} pushes into: an attention engine, or anything with the same `push` — a
@@ -113,7 +113,9 @@ export type GenerateSource =
  * @throws AttentionError INVALID_OPTION at once for bad options, a missing or doubled source, a
  *   `lookahead`, a bad `maxTokens` or `yieldEvery`, a `scheduler` without `yieldEvery` (or without a
  *   `schedule` method), or a key that is not one of {@link GenerateOptions}' (a mistyped
- *   `yieldevery` would otherwise leave the loop synchronous), naming it.
+ *   `yieldevery` would otherwise leave the loop synchronous), naming it; DIMENSION_MISMATCH or
+ *   NON_FINITE for `options` whose weights are (as createAttention). The stream errors with
+ *   INVALID_ARGUMENT when a push returns no step, or (a given engine's) no array of steps.
  * @example
  * ```ts
  * import { take } from 'rxjs';
@@ -163,8 +165,11 @@ export function generate(config: GenerateOptions): Observable<AttentionStep> {
             input = following;
             askNext = false;
           }
-          const steps = engine.push(input);
+          const steps: unknown = engine.push(input);
           pushed++;
+          if (!Array.isArray(steps)) {
+            throw new AttentionError('INVALID_ARGUMENT', `generate: the push of token ${pushed - 1} returned ${describeValue(steps)}, not an array of steps`, { field: 'engine', token: pushed - 1 });
+          }
           if (steps.length === 0) {
             throw new AttentionError('INVALID_ARGUMENT', `generate: the push of token ${pushed - 1} returned no step, so there is no output to decide the next input`, {
               field: 'engine',

@@ -1,3 +1,5 @@
+import { AttentionError, describeValue } from '../errors.js';
+
 // What is stripped from the ends of a piece. Punctuation (P) and symbols (S, emoji included), and
 // the invisible characters that only shape them: format characters (Cf: the zero-width joiner of
 // "👨‍👩‍👧", the tags of "🏴󠁧󠁢󠁳󠁣󠁴󠁿"), variation selectors (the U+FE0F of "❤️") and enclosing marks (the
@@ -32,8 +34,11 @@ const WORD_CHARACTER = /[\p{L}\p{N}]/u;
  * tokenize('The dog ran — around "the park."'); // ['The', 'dog', 'ran', 'around', 'the', 'park']
  * tokenize('I ❤️ NY 🇺🇸, press 1️⃣'); // ['I', 'NY', 'press', '1']
  * ```
+ *
+ * @throws AttentionError INVALID_ARGUMENT for anything but a string.
  */
 export function tokenize(text: string): string[] {
+  if (typeof text !== 'string') throw new AttentionError('INVALID_ARGUMENT', `tokenize: expected a string, got ${describeValue(text)}`, { field: 'text' });
   const words: string[] = [];
   // White_Space, not \s: \s misses U+0085 (NEL) and takes U+FEFF (a format character, not a space).
   for (const piece of text.split(/\p{White_Space}+/u)) {

@@ -141,7 +141,8 @@ export function attentionOptionsArbitrary(constraints: AttentionOptionsConstrain
   if (positions.length === 0) integerAtLeast(positions.length, 1, 'positions.length');
   // Array.from, not forEach: a hole is read as undefined, and refused.
   Array.from(positions, (p, n) => oneOf(p, ['none', 'rope', 'alibi'], `positions[${n}]`));
-  const blockSizes = arrayOf(constraints.blockSizes ?? [1, 2, 3], 'blockSizes').map((b, n) => integerAtLeast(b, 1, `blockSizes[${n}]`));
+  // Array.from, not map: a hole is read as undefined (and refused), not skipped.
+  const blockSizes = Array.from(arrayOf(constraints.blockSizes ?? [1, 2, 3], 'blockSizes'), (b, n) => integerAtLeast(b, 1, `blockSizes[${n}]`));
   // RoPE rotates pairs (m, m + headDim/2): with maxHeadDim 1 it cannot be drawn.
   const usable = maxHeadDim >= 2 ? positions : positions.filter((p) => p !== 'rope');
   if (usable.length === 0) integerAtLeast(maxHeadDim, 2, 'maxHeadDim (RoPE needs an even headDim)');

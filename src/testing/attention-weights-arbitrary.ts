@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import type { Arbitrary } from 'fast-check';
 import type { AttentionWeights } from '../attention/index.js';
-import { integerAtLeast, knownParameters, oneOfOrAbsent, positiveNumber } from './internal/arguments.js';
+import { integerAtLeast, knownParameters, objectOf, oneOfOrAbsent, positiveNumber } from './internal/arguments.js';
 import { gridArbitrary, onGrid } from './internal/grid.js';
 
 /**
@@ -76,6 +76,7 @@ export function attentionWeightsArbitrary(
   shape: WeightsShape,
   constraints: AttentionWeightsConstraints = {},
 ): Arbitrary<AttentionWeights & Required<Pick<AttentionWeights, 'wq' | 'wk' | 'wv'>>> {
+  objectOf(shape, 'shape');
   const dim = integerAtLeast(shape.dim, 1, 'dim');
   const queryWidth = integerAtLeast(shape.heads, 1, 'heads') * integerAtLeast(shape.headDim, 1, 'headDim');
   const keyWidth = integerAtLeast(shape.kvHeads, 1, 'kvHeads') * shape.headDim;

@@ -6,7 +6,7 @@ import { attentionOptionsArbitrary } from './attention-options-arbitrary.js';
 import type { CacheOperation } from './cache-operation.js';
 import type { CachedAttention } from './cached-attention.js';
 import type { AttentionFactory } from './incremental-attention.js';
-import { integerAtLeast, knownParameters, nonNegativeNumber } from './internal/arguments.js';
+import { functionOf, integerAtLeast, knownParameters, nonNegativeNumber } from './internal/arguments.js';
 import { compareStep } from './internal/compare-step.js';
 import { errorBounds } from './internal/error-bounds.js';
 import { DRAWN_WIDTH, fitToDim } from './internal/fit-to-dim.js';
@@ -113,6 +113,7 @@ export function checkCacheLaws<Snapshot>(
   factory: AttentionFactory<CachedAttention<Snapshot>>,
   parameters: CheckCacheLawsParameters<Snapshot> = {},
 ): void {
+  functionOf(factory, 'factory');
   knownParameters(parameters, [...RUN_PARAMETERS, 'tolerance', 'optionsArbitrary', 'maxOperations', 'vector', 'restore'], 'checkCacheLaws');
   const tolerance = parameters.tolerance === undefined ? null : nonNegativeNumber(parameters.tolerance, 'tolerance');
   const maxOperations = integerAtLeast(parameters.maxOperations ?? 16, 1, 'maxOperations');

@@ -8,7 +8,7 @@ import { errorBounds } from './internal/error-bounds.js';
 import { DRAWN_WIDTH, fitToDim } from './internal/fit-to-dim.js';
 import { formatOptions, formatVector } from './internal/format.js';
 import { attempt, describeError, MismatchFound, pushCopy } from './internal/mismatch-found.js';
-import { knownParameters, nonNegativeNumber } from './internal/arguments.js';
+import { functionOf, knownParameters, nonNegativeNumber } from './internal/arguments.js';
 import { RUN_PARAMETERS, runCheck } from './internal/run-check.js';
 import type { RunParameters } from './internal/run-check.js';
 import { defaultTolerance } from './internal/tolerance.js';
@@ -92,6 +92,7 @@ interface IncrementalCase {
  * ```
  */
 export function checkIncremental(factory: AttentionFactory<IncrementalAttention>, parameters: CheckIncrementalParameters = {}): void {
+  functionOf(factory, 'factory');
   knownParameters(parameters, [...RUN_PARAMETERS, 'tolerance', 'optionsArbitrary', 'sequence'], 'checkIncremental');
   const tolerance = parameters.tolerance === undefined ? null : nonNegativeNumber(parameters.tolerance, 'tolerance');
   const options = parameters.optionsArbitrary ?? attentionOptionsArbitrary();

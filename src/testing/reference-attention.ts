@@ -62,7 +62,7 @@ export function traceReference(xs: readonly Vector[], options: AttentionOptions)
   // The caller's numbers, not resolveOptions' copies, which are rounded to the engine's precision.
   const w = inputProjections(options) ?? undefined;
   if (!Array.isArray(xs)) throw new AttentionError('INVALID_ARGUMENT', `referenceAttention: expected an array of vectors, got ${describeValue(xs)}`, { field: 'xs' });
-  const tokens = Array.from(xs, (x, t) => checkedToken(x, dim, t));
+  const tokens = Array.from(xs, (x, t) => checkedToken(x, dim, t, o.precision === 'float32'));
   const q = tokens.map((x) => (w === undefined ? x : multiply(w.wq, x, heads * headDim, w.bq)));
   const k = tokens.map((x) => (w === undefined ? x : multiply(w.wk, x, kvHeads * headDim, w.bk)));
   const v = tokens.map((x) => (w === undefined ? x : multiply(w.wv, x, kvHeads * headDim, w.bv)));
@@ -162,7 +162,11 @@ function pressSlopes(heads: number): Float64Array {
   return Float64Array.from([...geometric(below), ...rest]);
 }
 
-function checkedToken(x: Vector, dim: number, token: number): Float64Array {
+/**
+ * `x` as the engine takes an input: `dim` numbers (not strings, booleans or null, which a typed
+ * array would convert), each finite, and with `float32` within float32's range (±3.4e38).
+ */
+function checkedToken(x: Vector, dim: number, token: number, float32: boolean): Float64Array {
   if (x === null || typeof x !== 'object' || typeof x.length !== 'number') {
     throw new AttentionError('INVALID_ARGUMENT', `x at token ${token}: expected an array of ${dim} numbers`, { field: 'x', token, expected: dim });
   }
@@ -174,10 +178,16 @@ function checkedToken(x: Vector, dim: number, token: number): Float64Array {
       actual: x.length,
     });
   }
-  const out = Float64Array.from(x);
-  const bad = out.findIndex((value) => !Number.isFinite(value));
+  const out = new Float64Array(dim);
+  let bad = -1;
+  for (let i = 0; i < dim && bad < 0; i++) {
+    const value: unknown = x[i];
+    if (typeof value !== 'number' || !Number.isFinite(value) || (float32 && !Number.isFinite(Math.fround(value)))) bad = i;
+    else out[i] = value;
+  }
   if (bad >= 0) {
-    throw new AttentionError('NON_FINITE', `x at token ${token}: element ${bad} is ${String(x[bad])}, expected a finite number`, {
+    const beyond = typeof x[bad] === 'number' && Number.isFinite(x[bad]);
+    throw new AttentionError('NON_FINITE', `x at token ${token}: element ${bad} is ${describeValue(x[bad])}, ${beyond ? "beyond float32's range (±3.4e38) of precision 'float32'" : 'expected a finite number'}`, {
       field: 'x',
       token,
       element: bad,

@@ -27,7 +27,7 @@ declare const URL: { createObjectURL(blob: object): string; revokeObjectURL(url:
  *
  * @param threads at least 1, the calling thread included (`navigator.hardwareConcurrency` is the
  *   machine's cores).
- * @throws AttentionError INVALID_OPTION for a threads count that is not a positive integer, or on
+ * @throws AttentionError INVALID_OPTION for a threads count that is not an integer from 1 to 1,024, or on
  *   a page that is not cross-origin isolated.
  * @example
  * ```ts

@@ -23,7 +23,7 @@ import type { ThreadPool, WorkerData } from '../kernels/wasm/thread-pool.js';
  *
  * @param threads at least 1 (1 is a pool that runs everything on the calling thread); more than
  *   the machine's cores only adds hand-overs.
- * @throws AttentionError INVALID_OPTION for a threads count that is not a positive integer, or when
+ * @throws AttentionError INVALID_OPTION for a threads count that is not an integer from 1 to 1,024, or when
  *   the runtime has no WebAssembly SIMD with shared memory.
  * @example
  * ```ts

@@ -12,7 +12,7 @@ const rows = [
   [0.25, 0.25, 3],
 ];
 
-function expectRefusal(build: () => unknown, code: string, details: object, message?: RegExp): void {
+function expectRefusal(build: () => unknown, code: string, details: object, message?: RegExp): AttentionError {
   let thrown: unknown;
   try {
     build();
@@ -22,6 +22,7 @@ function expectRefusal(build: () => unknown, code: string, details: object, mess
   expect(thrown).toBeInstanceOf(AttentionError);
   expect(thrown).toMatchObject({ code, details });
   if (message !== undefined) expect((thrown as Error).message).toMatch(message);
+  return thrown as AttentionError;
 }
 
 describe('EmbeddingTable: three ways to build the same table', () => {
@@ -227,6 +228,19 @@ describe('EmbeddingTable: refusals at construction', () => {
     expect(() => EmbeddingTable.fromMatrix(['a', 'b'], long, 100_000)).toThrow(expect.objectContaining({ code: 'NON_FINITE', message: expect.stringContaining('row 1 ("b"), column 50001 is NaN') }));
     long[150_001] = 3;
     expect(Array.from(EmbeddingTable.fromMatrix(['a', 'b'], long, 100_000).lookup('b'))).toEqual(long.slice(100_000));
+  });
+
+  it('something that is not an array is refused as such, naming it, with no NaN in the details', () => {
+    // Found by an errors.md audit: each was a length problem with NaN for its length.
+    const refused = (run: () => unknown, details: object) => {
+      const error = expectRefusal(run, 'INVALID_ARGUMENT', details);
+      expect(JSON.stringify(error.details)).not.toContain('null');
+      expect(error.message).not.toContain('NaN');
+    };
+    refused(() => EmbeddingTable.fromArrays(null as never, [[1]]), { field: 'words' });
+    refused(() => EmbeddingTable.fromArrays(['a'], null as never), { field: 'vectors' });
+    refused(() => EmbeddingTable.fromArrays(['a', 'b'], [[1], null as never]), { field: 'vectors', element: 1 });
+    refused(() => EmbeddingTable.fromMatrix(['a'], null as never, 1), { field: 'vectors' });
   });
 
   it('a long word is quoted cut to 60 characters in a message', () => {

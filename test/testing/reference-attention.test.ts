@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { AttentionError, batchAttention } from '../../src/index.js';
+import { AttentionError, batchAttention, createAttention } from '../../src/index.js';
 import type { AttentionOptions, AttentionStep } from '../../src/index.js';
 import { attentionOptionsArbitrary, referenceAttention, sequenceArbitrary } from '../../src/testing/index.js';
 
@@ -143,5 +143,19 @@ describe('referenceAttention', () => {
     // Found by a docs audit: a TypeError (xs.map is not a function); and a hole is a missing token.
     expect(refusal(3 as never)).toMatchObject({ code: 'INVALID_ARGUMENT', details: { field: 'xs' } });
     expect(refusal([[1, 2], , [3, 4]])).toMatchObject({ code: 'INVALID_ARGUMENT', details: { token: 1 } });
+    // Found by an errors.md audit: strings, booleans and null were converted (1, 1, 0), and a
+    // float32 input past float32's range taken; the engine refuses each, at the same element.
+    for (const x of [[1, '1'], [1, true], [1, null], [1, 1e39]]) {
+      const engine = (() => {
+        try {
+          createAttention({ dim: 2 }).push(x as number[]);
+        } catch (error) {
+          return error as AttentionError;
+        }
+        throw new Error('the engine took it');
+      })();
+      expect(refusal([x]), String(x[1])).toMatchObject({ code: engine.code, details: { token: 0, element: 1 } });
+    }
+    expect(referenceAttention([[1, 1e39]], { dim: 2, precision: 'float64' }).length).toBe(1);
   });
 });

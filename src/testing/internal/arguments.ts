@@ -67,6 +67,18 @@ export function oneOfOrAbsent<T>(value: T | undefined, allowed: readonly T[], fi
   return value === undefined ? undefined : oneOf(value, allowed, field);
 }
 
+/** Returns `value` when it is a function; otherwise throws INVALID_ARGUMENT naming `field`. */
+export function functionOf<T>(value: T, field: string): T {
+  if (typeof value === 'function') return value;
+  throw new AttentionError('INVALID_ARGUMENT', `${field} must be a function, got ${describeValue(value)}`, { field, expected: 'function', actual: describeValue(value) });
+}
+
+/** Returns `value` when it is an object (not null, not an array); otherwise throws INVALID_ARGUMENT naming `field`. */
+export function objectOf<T>(value: T, field: string): T {
+  if (value !== null && typeof value === 'object' && !Array.isArray(value)) return value;
+  throw new AttentionError('INVALID_ARGUMENT', `${field} must be an object, got ${describeValue(value)}`, { field, expected: 'object', actual: describeValue(value) });
+}
+
 /** Returns `value` when it is an array; otherwise throws INVALID_ARGUMENT naming `field`. */
 export function arrayOf<T>(value: readonly T[], field: string): readonly T[] {
   if (Array.isArray(value)) return value;
