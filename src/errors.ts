@@ -55,6 +55,8 @@ export interface AttentionErrorDetails {
   readonly field?: string;
   /** Token index (0-based stream position) the input belonged to. */
   readonly token?: number;
+  /** In `pushEach` and `pushEachQKV`: the index in `engines` of the engine whose input or score it was. */
+  readonly engine?: number;
   /** Element index inside the vector or matrix. */
   readonly element?: number;
   /** What was required: a length or count, or a range of integers written `"0..5"`. */

@@ -218,10 +218,10 @@ describe('bad vectors are refused with the token index', () => {
       const options: CrossAttentionOptions = { dim: 2, kernels, weights };
       const attn = createAttention(options);
       attn.push([1, 2]);
-      const calls: [string, () => unknown, string, number][] = [
+      const calls: [string, () => unknown, string, number, object?][] = [
         ['push', () => attn.push(huge), 'x', 1],
         ['pushMany', () => attn.pushMany([[1, 1], huge]), 'x', 2],
-        ['pushEach', () => pushEach([attn, attn.fork()], [[1, 1], huge]), 'x', 1],
+        ['pushEach', () => pushEach([attn, attn.fork()], [[1, 1], huge]), 'x', 1, { engine: 1 }],
         ['batchAttention', () => batchAttention([[1, 1], huge], options), 'x', 1],
         ['setMemory', () => createCrossAttention(options).setMemory([huge]), 'memory', 0],
         ['attend', () => {
@@ -231,10 +231,10 @@ describe('bad vectors are refused with the token index', () => {
         }, 'x', 0],
         ['apply', () => createLinear({ rows: 1, cols: 2, weight: [1e-10, 1], kernels }).apply(huge), 'x', 0],
       ];
-      for (const [name, call, field, token] of calls) {
+      for (const [name, call, field, token, engine] of calls) {
         const error = refusal(call);
         expect(error.code, `${kernels} ${name}`).toBe('NON_FINITE');
-        expect(error.details, `${kernels} ${name}`).toEqual({ field, token, element: 0, actual: '1e+39' });
+        expect(error.details, `${kernels} ${name}`).toEqual({ field, token, element: 0, actual: '1e+39', ...engine });
         expect(error.message).toContain("beyond float32's range (±3.4e38) of precision 'float32'");
       }
       expect(attn.length).toBe(1);

@@ -135,8 +135,9 @@ describe('pushEach: one token into each fork, projected as one product', () => {
     const events: CacheEvent[] = [];
     beams.forEach((b) => b.addCacheListener((e) => events.push(e)));
     const before = beams.map((b) => [b.length, b.stats().bytes]);
+    // It names the engine: the beams share token 5 (a power-user hunt had to search for it).
     expect(() => pushEach(beams, [[1, 2, 3, 4], [1e19, 1e19, 1e19, 1e19], [4, 3, 2, 1]])).toThrow(
-      expect.objectContaining({ code: 'NON_FINITE', details: expect.objectContaining({ field: 'score', token: 5 }) }),
+      expect.objectContaining({ code: 'NON_FINITE', message: expect.stringMatching(/\(engines\[1\]\)$/), details: expect.objectContaining({ field: 'score', token: 5, engine: 1 }) }),
     );
     expect(beams.map((b) => [b.length, b.stats().bytes])).toEqual(before);
     expect(events).toEqual([]);
@@ -158,6 +159,7 @@ describe('pushEach: one token into each fork, projected as one product', () => {
     refusal([a, fork], [[1, 2]], 'DIMENSION_MISMATCH', 'xs');
     refusal([a, fork], [[1, 2], [3]], 'DIMENSION_MISMATCH', 'x');
     refusal([a, fork], [[1, 2], [3, Number.NaN]], 'NON_FINITE', 'x');
+    expect(() => pushEach([a, fork], [[1, 2], [3, Number.NaN]])).toThrow(expect.objectContaining({ details: { field: 'x', token: 0, element: 1, actual: 'NaN', engine: 1 } }));
     // A hole in the engines (found by a bug hunt: it was skipped, and the next engine took its input).
     const holed = [a, fork, fork.fork()];
     delete holed[1];
@@ -211,6 +213,7 @@ describe('pushEachQKV: rows the caller projected, one into each fork', () => {
     refusal([[1, 0]], [[1, 0], [1, 0]], [[1, 0], [1, 0]], 'DIMENSION_MISMATCH', 'qs');
     refusal([[1, 0], [1, 0]], [[1, 0], [1, 0]], [[1, 0]], 'DIMENSION_MISMATCH', 'vs');
     refusal([[1, 0], [1, 0]], [[1, 0], [1]], [[1, 0], [1, 0]], 'DIMENSION_MISMATCH', 'k');
+    expect(() => pushEachQKV(beams, [[1, 0], [1, 0]], [[1, 0], [1]], [[1, 0], [1, 0]])).toThrow(expect.objectContaining({ details: expect.objectContaining({ field: 'k', engine: 1 }) }));
     refusal([[1, 0], [1, 0]], 'ks' as never, [[1, 0], [1, 0]], 'INVALID_ARGUMENT', 'ks');
     expect(() => pushEachQKV([beams[0]!, createAttention({ dim: 2, heads: 1, precision: 'float64', weights: { wo: [1, 0, 0, 1] } })], [[1, 0], [1, 0]], [[1, 0], [1, 0]], [[1, 0], [1, 0]])).toThrow(
       expect.objectContaining({ code: 'INVALID_ARGUMENT', details: { field: 'engines', element: 1 } }),

@@ -216,6 +216,19 @@ export function pushEachQKV(engines: readonly Attention[], qs: readonly Vector[]
 }
 
 /**
+ * `run()` for `engines[i]` of a pushEach: an AttentionError it throws names the engine (beams share
+ * token indices, so the token alone does not say whose input it was).
+ */
+function ofEngine<T>(i: number, run: () => T): T {
+  try {
+    return run();
+  } catch (error) {
+    if (!(error instanceof AttentionError)) throw error;
+    throw new AttentionError(error.code, `${error.message} (engines[${i}])`, { ...error.details, engine: i });
+  }
+}
+
+/**
  * Creates an incremental attention engine.
  *
  * @throws AttentionError INVALID_OPTION, DIMENSION_MISMATCH or NON_FINITE for bad options.
@@ -368,7 +381,7 @@ export class AttentionEngine implements Attention {
     const n = list.length;
     const x = new Float64Array(n * o.dim);
     InputReading.during(list.map((engine) => engine.reading), 'pushEach', () =>
-      list.forEach((engine, i) => readVector(xs[i]!, o.dim, x, i * o.dim, 'x', engine.length, lead.finite, o.precision === 'float32')),
+      list.forEach((engine, i) => ofEngine(i, () => readVector(xs[i]!, o.dim, x, i * o.dim, 'x', engine.length, lead.finite, o.precision === 'float32'))),
     );
     const { qs, ks, vs } = lead.projectRows(x, n, (i) => list[i]!.length);
     return AttentionEngine.appendEach(list, qs, ks, vs);
@@ -385,11 +398,13 @@ export class AttentionEngine implements Attention {
     const n = list.length;
     const [q, k, v] = [new o.Float(n * qw), new o.Float(n * kw), new o.Float(n * kw)];
     InputReading.during(list.map((engine) => engine.reading), 'pushEachQKV', () =>
-      list.forEach((engine, i) => {
-        readVector(qs[i]!, qw, q, i * qw, 'q', engine.length, lead.finite);
-        readVector(ks[i]!, kw, k, i * kw, 'k', engine.length, lead.finite);
-        readVector(vs[i]!, kw, v, i * kw, 'v', engine.length, lead.finite);
-      }),
+      list.forEach((engine, i) =>
+        ofEngine(i, () => {
+          readVector(qs[i]!, qw, q, i * qw, 'q', engine.length, lead.finite);
+          readVector(ks[i]!, kw, k, i * kw, 'k', engine.length, lead.finite);
+          readVector(vs[i]!, kw, v, i * kw, 'v', engine.length, lead.finite);
+        }),
+      ),
     );
     return AttentionEngine.appendEach(list, q, k, v);
   }
@@ -442,7 +457,7 @@ export class AttentionEngine implements Attention {
     const held: HeldPrompt[] = [];
     try {
       list.forEach((engine, i) =>
-        held.push(engine.appendHeld(qs.subarray(i * qw, (i + 1) * qw), ks.subarray(i * kw, (i + 1) * kw), vs.subarray(i * kw, (i + 1) * kw), 1)),
+        held.push(ofEngine(i, () => engine.appendHeld(qs.subarray(i * qw, (i + 1) * qw), ks.subarray(i * kw, (i + 1) * kw), vs.subarray(i * kw, (i + 1) * kw), 1))),
       );
     } catch (e) {
       // One engine's score overflowed (it took its token back): the others take theirs back too.

@@ -143,8 +143,16 @@ export function generate(config: GenerateOptions): Observable<AttentionStep> {
   }
 
   return new Observable<AttentionStep>((subscriber) => {
+    if (owned === null && generating.has(config.engine!)) {
+      // Two runs at once would push their tokens into one cache in turn, each attending the other's.
+      subscriber.error(
+        new AttentionError('INVALID_ARGUMENT', 'generate: the engine given is already generating for another subscription; wait for that run to end, or give each run its own engine (a fork, or options)', { field: 'engine' }),
+      );
+      return;
+    }
     const created = owned === null ? null : attentionFromResolved(owned);
     const engine: GenerationEngine = created ?? config.engine!;
+    if (created === null) generating.add(engine);
     let input: Vector = first;
     // Whether the next input is next(last)'s to give: asked only when that token will be pushed
     // (after a yield, not before it: the subscriber may leave in between).
@@ -197,10 +205,14 @@ export function generate(config: GenerateOptions): Observable<AttentionStep> {
     return () => {
       // A scheduled continuation must not run after teardown.
       (pending as Subscription | null)?.unsubscribe();
+      if (created === null) generating.delete(engine);
       created?.dispose();
     };
   });
 }
+
+/** Engines given to generate with a run going on: a second run at once is refused. */
+const generating = new WeakSet<GenerationEngine>();
 
 const KNOWN_KEYS = ['options', 'engine', 'first', 'next', 'maxTokens', 'yieldEvery', 'scheduler'];
 

@@ -215,6 +215,29 @@ describe('generate: who owns the engine', () => {
     expect(() => engine.push([1, 1])).not.toThrow();
   });
 
+  it('a second run on a given engine while the first goes on errors, rather than interleave the two in one cache', async () => {
+    // Found by a power-user hunt: two runs with yieldEvery pushed tokens 0, 1, 4, 5 … and 2, 3, 6, 7 …
+    const engine = createAttention({ dim: 2 });
+    const run = generate({ engine, first: [1, 0], next: () => [0, 1], maxTokens: 6, yieldEvery: 2 });
+    const first = lastValueFrom(run.pipe(toArray()));
+    const second = await lastValueFrom(run.pipe(toArray())).catch((e: unknown) => e);
+    expect(second).toMatchObject({ code: 'INVALID_ARGUMENT', details: { field: 'engine' } });
+    expect((await first).map((s) => s.index)).toEqual([0, 1, 2, 3, 4, 5]);
+    // Once it has ended, whether completed, errored or unsubscribed, the engine takes another run.
+    expect((await lastValueFrom(run.pipe(toArray()))).map((s) => s.index)).toEqual([6, 7, 8, 9, 10, 11]);
+    const stopped = run.subscribe();
+    stopped.unsubscribe();
+    expect((await lastValueFrom(run.pipe(take(1)))).index).toBe(14);
+    // From inside the first run too.
+    const inner: unknown[] = [];
+    const nested = generate({ engine, first: [1, 0], next: () => {
+      nested.subscribe({ error: (e: unknown) => inner.push(e) });
+      return null;
+    }, maxTokens: 2 });
+    await lastValueFrom(nested);
+    expect(inner).toEqual([expect.objectContaining({ code: 'INVALID_ARGUMENT' })]);
+  });
+
   it('with options, every subscription starts from token 0', async () => {
     const run = generate({ options: { dim: 2 }, first: [1, 0], next: () => [0, 1], maxTokens: 2 });
     expect((await lastValueFrom(run.pipe(toArray()))).map((s) => s.index)).toEqual([0, 1]);
