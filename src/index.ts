@@ -15,6 +15,7 @@ export {
   restoreAttention,
   restoreAttentionStack,
   restoreCrossAttention,
+  snapshotMetadata,
   yarnRope,
 } from './attention/index.js';
 export type {

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { crc32 } from 'node:zlib';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { AttentionError, createAttention, createAttentionStack, createCrossAttention, pushEach, restoreAttention, restoreAttentionStack, restoreCrossAttention } from '../src/index.js';
+import { AttentionError, createAttention, createAttentionStack, createCrossAttention, pushEach, restoreAttention, restoreAttentionStack, restoreCrossAttention, snapshotMetadata } from '../src/index.js';
 import type { Attention, AttentionOptions, AttentionStep, RunOptions } from '../src/index.js';
 import { decodeSafetensors, encodeSafetensors } from '../src/cache/safetensors.js';
 import { caseArbitrary, tokensArbitrary } from './support/engine-arbitraries.js';
@@ -559,5 +559,49 @@ describe('a snapshot ends with the CRC-32 of everything before it', () => {
     expect(() => restoreCrossAttention(encodeSafetensors({ ...Object.fromEntries(cross.tensors), 'weights.wx': extra }, cross.metadata))).toThrow(/tensor "weights.wx" is not one a snapshot holds/);
     // The names a stack's layers hold are known under their own prefixes.
     expect(restoreAttentionStack(encodeSafetensors(Object.fromEntries(stack.tensors), stack.metadata)).depth).toBe(2);
+  });
+});
+
+describe("snapshot({ metadata }): the application's strings in the file, read back by snapshotMetadata", () => {
+  it('an engine, a stack and a cross-attention keep them, covered by the checksum, and restore as without them', () => {
+    const metadata = { text: 'the cat sat', next: '812', note: 'ünïcödé ✓' };
+    const engine = createAttention({ dim: 2, window: 4 });
+    engine.pushMany([[1, 0], [0, 1], [1, 1]]);
+    const stack = createAttentionStack({ layers: 2, dim: 2 });
+    stack.layer(0).push([1, 2]);
+    stack.layer(1).push([3, 4]);
+    const cross = createCrossAttention({ dim: 2 });
+    cross.setMemory([[1, 0]]);
+    for (const [with_, without, restore] of [
+      [engine.snapshot({ metadata }), engine.snapshot(), (b: Uint8Array) => continued(restoreAttention(b), [[2, 1]])],
+      [stack.snapshot({ metadata }), stack.snapshot(), (b: Uint8Array) => restoreAttentionStack(b).layer(1).push([0, 1])],
+      [cross.snapshot({ metadata }), cross.snapshot(), (b: Uint8Array) => [restoreCrossAttention(b).attend([1, 1])]],
+    ] as const) {
+      expect(snapshotMetadata(with_)).toEqual(metadata);
+      expect(snapshotMetadata(without)).toEqual({});
+      expect(restore(with_)).toEqual(restore(without));
+      const flipped = with_.slice();
+      const at = new TextDecoder().decode(with_).indexOf('the cat sat');
+      flipped[at] = flipped[at]! ^ 1;
+      expect(() => snapshotMetadata(flipped)).toThrow(expect.objectContaining({ code: 'CORRUPT_SNAPSHOT' }));
+    }
+  });
+
+  it('refuses metadata that is not an object of strings, or past 1 MiB, before anything is written', () => {
+    const engine = createAttention({ dim: 2 });
+    const refused = (options: unknown, field: string) => expect(() => engine.snapshot(options as never)).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT', details: expect.objectContaining({ field }) }));
+    refused({ metadata: 'text' }, 'metadata');
+    refused({ metadata: null }, 'metadata');
+    refused({ metadata: { next: 812 } }, 'metadata');
+    refused({ metadata: { text: 'x'.repeat(2 ** 20) } }, 'metadata');
+    refused({ metadata: { text: '✓'.repeat(2 ** 19) } }, 'metadata');
+    refused({ meta: {} }, 'meta');
+    expect(snapshotMetadata(engine.snapshot({ metadata: { text: 'x'.repeat(2 ** 20 - 100) } }))['text']).toHaveLength(2 ** 20 - 100);
+  });
+
+  it('snapshotMetadata refuses what is not one of attnstream snapshots', () => {
+    const other = encodeSafetensors({ w: { dtype: 'F32', shape: [1], data: new Float32Array(1) } }, { format: 'pt' });
+    expect(() => snapshotMetadata(other)).toThrow(expect.objectContaining({ code: 'UNSUPPORTED_SNAPSHOT', details: { field: 'format' } }));
+    expect(() => snapshotMetadata(new Uint8Array(3))).toThrow(expect.objectContaining({ code: 'CORRUPT_SNAPSHOT' }));
   });
 });

@@ -5,7 +5,7 @@ import { AttentionEngine, createAttention } from './create-attention.js';
 import type { Attention } from './create-attention.js';
 import { RUN_OPTIONS } from './options.js';
 import type { AttentionOptions, RunOptions } from './options.js';
-import { snapshotVersion, snapshotWeights } from './snapshot-state.js';
+import { snapshotChoices, snapshotVersion } from './snapshot-state.js';
 import type { SnapshotOptions } from './snapshot-state.js';
 
 /**
@@ -225,7 +225,7 @@ export class EngineStack implements AttentionStack {
 
   snapshot(options: SnapshotOptions = {}): ReturnType<Uint8Array['slice']> {
     // The options first: a getter in them may change the layers, which the checks then see.
-    const withWeights = snapshotWeights(options);
+    const { withWeights, metadata: user } = snapshotChoices(options);
     this.assertLive('snapshot');
     this.assertAligned('snapshot');
     const tensors = {};
@@ -236,7 +236,7 @@ export class EngineStack implements AttentionStack {
       Object.assign(tensors, state.tensors);
       Object.assign(metadata, state.metadata);
     });
-    return encodeSafetensors(tensors, metadata);
+    return encodeSafetensors(tensors, { ...metadata, ...user });
   }
 
   stats(): StackStats {

@@ -20,7 +20,7 @@ import { projectOutputs, projectRows, projectWeights } from './project-weights.j
 import { kernelArena } from './kernel-arena.js';
 import { assertProjects, resolveOptions } from './options.js';
 import type { AttentionOptions, ResolvedOptions } from './options.js';
-import { snapshotVersion, snapshotWeights, stateTensors } from './snapshot-state.js';
+import { snapshotChoices, snapshotVersion, stateTensors } from './snapshot-state.js';
 import type { SnapshotOptions } from './snapshot-state.js';
 import type { EngineState } from './snapshot-state.js';
 import { MAX_STREAM_LENGTH } from './step.js';
@@ -704,10 +704,10 @@ export class AttentionEngine implements Attention {
 
   snapshot(options: SnapshotOptions = {}): ReturnType<Uint8Array['slice']> {
     // The options first: a getter in them may change the engine, which the snapshot then shows.
-    const withWeights = snapshotWeights(options);
+    const { withWeights, metadata: user } = snapshotChoices(options);
     this.assertLive('snapshot');
     const { tensors, metadata } = this.state('', withWeights);
-    return encodeSafetensors(tensors, { format: 'attnstream.attention', version: snapshotVersion([this.options], withWeights), ...metadata });
+    return encodeSafetensors(tensors, { format: 'attnstream.attention', version: snapshotVersion([this.options], withWeights), ...metadata, ...user });
   }
 
   /** The tensors and metadata of this engine, names prefixed by `prefix` (stacks prefix each layer). */

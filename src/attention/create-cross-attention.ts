@@ -5,7 +5,7 @@ import { AttentionError, describeValue } from '../errors.js';
 import type { FloatArray } from '../kernels/float-array.js';
 import { ArenaWeights, optionsOverCopy } from './arena-weights.js';
 import { newCache } from './create-attention.js';
-import { snapshotVersion, snapshotWeights, stateTensors } from './snapshot-state.js';
+import { snapshotChoices, snapshotVersion, stateTensors } from './snapshot-state.js';
 import type { SnapshotOptions } from './snapshot-state.js';
 import { HeadAttention } from './head-attention.js';
 import { kernelArena } from './kernel-arena.js';
@@ -261,7 +261,7 @@ export class CrossAttentionEngine implements CrossAttention {
 
   snapshot(options: SnapshotOptions = {}): ReturnType<Uint8Array['slice']> {
     // The options first: a getter in them may change the memory, which the snapshot then shows.
-    const withWeights = snapshotWeights(options);
+    const { withWeights, metadata: user } = snapshotChoices(options);
     this.assertLive('snapshot');
     // Every row of the memory is attended at once: as an engine's state, all of them "emitted".
     const { tensors, metadata } = stateTensors({ options: this.options, cache: this.cache, emitted: this.cache.length }, '', withWeights);
@@ -270,6 +270,7 @@ export class CrossAttentionEngine implements CrossAttention {
       version: snapshotVersion([this.options], withWeights),
       ...metadata,
       attended: String(this.attended),
+      ...user,
     });
   }
 

@@ -22,6 +22,7 @@ export { resolveOptions } from './options.js';
 export { restoreAttention } from './restore-attention.js';
 export { restoreAttentionStack } from './restore-attention-stack.js';
 export { restoreCrossAttention } from './restore-cross-attention.js';
+export { snapshotMetadata } from './snapshot-metadata.js';
 export type { AttentionOptions, AttentionWeights, PositionEncoding, ResolvedOptions, RunOptions } from './options.js';
 export type { SnapshotOptions } from './snapshot-state.js';
 export { MAX_STREAM_LENGTH } from './step.js';

@@ -23,33 +23,70 @@ export const READABLE_SNAPSHOT_VERSIONS: readonly string[] = ['1', '2', '3', '4'
 
 /**
  * What {@link Attention.snapshot} writes: `weights: false` leaves the projection weights out (they
- * are the model's, not the session's; a restore is then given them). Default true.
+ * are the model's, not the session's; a restore is then given them). Default true. `metadata`:
+ * strings of the application's own, kept in the file (under keys `user.<key>`, covered by its
+ * checksum) and read back by {@link snapshotMetadata}: what resuming needs beside the engine, such
+ * as the text so far or the token to feed next. Restore ignores them.
  *
  * @example
  * ```ts
- * import { createAttention, restoreAttention } from 'attnstream';
+ * import { createAttention, restoreAttention, snapshotMetadata } from 'attnstream';
  * const w = [1, 0, 0, 1];
  * const options = { dim: 2, weights: { wq: w, wk: w, wv: w } };
  * const attn = createAttention(options);
  * attn.push([1, 2]);
- * const state = attn.snapshot({ weights: false }); // keys, values and position only
- * console.log(restoreAttention(state, options).length); // 1
+ * const state = attn.snapshot({ weights: false, metadata: { next: '17' } }); // keys, values and position only
+ * console.log(restoreAttention(state, options).length, snapshotMetadata(state)); // 1 { next: '17' }
  * ```
  */
 export interface SnapshotOptions {
   /** Include the weights. Default true. */
   readonly weights?: boolean;
+  /** The application's strings, at most 1 MiB in all (as UTF-8 JSON). Default none. */
+  readonly metadata?: Readonly<Record<string, string>>;
 }
 
-/** `options.weights`, checked: a boolean or absent. */
-export function snapshotWeights(options: SnapshotOptions): boolean {
-  if (options === null || typeof options !== 'object') throw new AttentionError('INVALID_ARGUMENT', 'snapshot: options must be an object { weights? }', { field: 'options' });
+/** The most bytes of the application's metadata a snapshot holds: well inside the 16 MiB a header may have. */
+const MAX_USER_METADATA = 2 ** 20;
+
+/** Where the application's metadata goes in a file's `__metadata__`. */
+export const USER_METADATA_PREFIX = 'user.';
+
+/**
+ * `options` checked: `weights` a boolean or absent; `metadata` an object of strings within
+ * {@link MAX_USER_METADATA}, returned under their file keys.
+ */
+export function snapshotChoices(options: SnapshotOptions): { withWeights: boolean; metadata: Record<string, string> } {
+  if (options === null || typeof options !== 'object') throw new AttentionError('INVALID_ARGUMENT', 'snapshot: options must be an object { weights?, metadata? }', { field: 'options' });
   for (const key of Object.keys(options)) {
-    if (key !== 'weights') throw new AttentionError('INVALID_ARGUMENT', `snapshot: ${key} is not an option (known: weights)`, { field: key });
+    if (key !== 'weights' && key !== 'metadata') throw new AttentionError('INVALID_ARGUMENT', `snapshot: ${quoted(key)} is not an option (known: weights, metadata)`, { field: key.length > 60 ? `${key.slice(0, 60)}…` : key });
   }
   const weights = options.weights ?? true;
   if (typeof weights !== 'boolean') throw new AttentionError('INVALID_ARGUMENT', `snapshot: weights must be a boolean, got ${describeValue(weights)}`, { field: 'weights' });
-  return weights;
+  const given: unknown = options.metadata === undefined ? {} : options.metadata;
+  if (given === null || typeof given !== 'object' || Array.isArray(given)) {
+    throw new AttentionError('INVALID_ARGUMENT', `snapshot: metadata must be an object of strings, got ${describeValue(given)}`, { field: 'metadata' });
+  }
+  const metadata: Record<string, string> = {};
+  for (const [key, value] of Object.entries(given)) {
+    if (typeof value !== 'string') throw new AttentionError('INVALID_ARGUMENT', `snapshot: metadata ${quoted(key)} must be a string, got ${describeValue(value)}`, { field: 'metadata' });
+    metadata[`${USER_METADATA_PREFIX}${key}`] = value;
+  }
+  const bytes = utf8Length(JSON.stringify(metadata));
+  if (bytes > MAX_USER_METADATA) {
+    throw new AttentionError('INVALID_ARGUMENT', `snapshot: metadata takes ${bytes} bytes, past the ${MAX_USER_METADATA} a snapshot holds; keep large data beside the file`, { field: 'metadata', expected: MAX_USER_METADATA, actual: bytes });
+  }
+  return { withWeights: weights, metadata };
+}
+
+/** Bytes of `text` in UTF-8 (the encoded header's), without encoding it. */
+function utf8Length(text: string): number {
+  let bytes = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    bytes += c < 0x80 ? 1 : c < 0x800 ? 2 : c >= 0xd800 && c <= 0xdbff ? (i++, 4) : 3;
+  }
+  return bytes;
 }
 
 /** The version a file holding engines of these options (weights saved or not) is written at. */

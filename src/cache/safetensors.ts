@@ -188,9 +188,7 @@ export function parseSafetensors(
  * @throws AttentionError CORRUPT_SNAPSHOT saying what was wrong and where.
  */
 export function decodeSafetensors(bytes: Uint8Array): { tensors: Map<string, Tensor>; metadata: Record<string, string> } {
-  const { entries, metadata } = parseSafetensors(bytes, 'snapshot', BYTES);
-  const checksum = entries.find((entry) => entry.name === CHECKSUM_TENSOR);
-  if (checksum !== undefined) assertChecksum(bytes, checksum, entries[entries.length - 1]!);
+  const { entries, metadata } = checkedSnapshot(bytes);
   const tensors = new Map<string, Tensor>();
   for (const { name, dtype, shape, at, bytes: size } of entries) {
     if (name === CHECKSUM_TENSOR) continue;
@@ -199,6 +197,19 @@ export function decodeSafetensors(bytes: Uint8Array): { tensors: Map<string, Ten
     tensors.set(name, { dtype: dtype as TensorDtype, shape, data: typed(dtype as TensorDtype, copy) });
   }
   return { tensors, metadata };
+}
+
+/**
+ * A snapshot's header ({@link parseSafetensors}' checks, attnstream's own four dtypes), its
+ * checksum matched when it has one; nothing copied.
+ *
+ * @throws AttentionError CORRUPT_SNAPSHOT saying what was wrong and where.
+ */
+export function checkedSnapshot(bytes: Uint8Array): { entries: TensorEntry[]; metadata: Record<string, string> } {
+  const parsed = parseSafetensors(bytes, 'snapshot', BYTES);
+  const checksum = parsed.entries.find((entry) => entry.name === CHECKSUM_TENSOR);
+  if (checksum !== undefined) assertChecksum(bytes, checksum, parsed.entries[parsed.entries.length - 1]!);
+  return parsed;
 }
 
 function assertChecksum(bytes: Uint8Array, checksum: TensorEntry, last: TensorEntry): void {

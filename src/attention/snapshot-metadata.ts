@@ -1,0 +1,35 @@
+import { checkedSnapshot } from '../cache/safetensors.js';
+import { AttentionError, shownText } from '../errors.js';
+import { CROSS_ATTENTION_FORMAT } from './create-cross-attention.js';
+import { USER_METADATA_PREFIX } from './snapshot-state.js';
+
+/** The formats of attnstream's snapshots: an engine's, a stack's, a cross-attention's. */
+const SNAPSHOT_FORMATS: readonly string[] = ['attnstream.attention', 'attnstream.stack', CROSS_ATTENTION_FORMAT];
+
+/**
+ * The application's metadata of a snapshot, as given to `snapshot({ metadata })` (an engine's, a
+ * stack's or a cross-attention's): what resuming needs beside the engine. The file is checked as a
+ * restore checks its container (the checksum included), but no engine is built and nothing else
+ * is copied, so a server can read it before deciding what to restore onto. `{}` when there is none.
+ *
+ * @throws AttentionError CORRUPT_SNAPSHOT for damaged bytes, UNSUPPORTED_SNAPSHOT for a file that
+ *   is not one of attnstream's snapshots.
+ * @example
+ * ```ts
+ * import { createAttentionStack, snapshotMetadata } from 'attnstream';
+ * const stack = createAttentionStack({ layers: 2, dim: 4 });
+ * const saved = stack.snapshot({ metadata: { text: 'the cat', next: '812' } });
+ * console.log(snapshotMetadata(saved)); // { text: 'the cat', next: '812' }
+ * ```
+ */
+export function snapshotMetadata(bytes: Uint8Array): Record<string, string> {
+  const { metadata } = checkedSnapshot(bytes);
+  if (!SNAPSHOT_FORMATS.includes(metadata['format']!)) {
+    throw new AttentionError('UNSUPPORTED_SNAPSHOT', `snapshot: format is ${shownText(metadata['format'])}, not one of attnstream's (${SNAPSHOT_FORMATS.join(', ')})`, { field: 'format' });
+  }
+  return Object.fromEntries(
+    Object.entries(metadata)
+      .filter(([key]) => key.startsWith(USER_METADATA_PREFIX))
+      .map(([key, value]) => [key.slice(USER_METADATA_PREFIX.length), value]),
+  );
+}
