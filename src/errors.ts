@@ -111,7 +111,12 @@ const QUOTED = 60;
  * ```
  */
 export function quoted(text: string): string {
-  return text.length > QUOTED ? `${JSON.stringify(`${text.slice(0, QUOTED)}…`)} (of ${text.length} characters)` : JSON.stringify(text);
+  return `${JSON.stringify(cutText(text))}${text.length > QUOTED ? ` (of ${text.length} characters)` : ''}`;
+}
+
+/** `text`, or its first 60 characters and `…`: a caller's text as a message or a `field` holds it. */
+export function cutText(text: string): string {
+  return text.length > QUOTED ? `${text.slice(0, QUOTED)}…` : text;
 }
 
 /** A metadata value as a message shows it: {@link quoted}, or `undefined` when it is absent. */
@@ -126,7 +131,7 @@ export function shownText(value: string | undefined): string {
  */
 export function describeValue(value: unknown): string {
   if (typeof value === 'number') return String(value);
-  if (typeof value === 'string') return `${JSON.stringify(value.length > QUOTED ? `${value.slice(0, QUOTED)}…` : value)} (a string${value.length > QUOTED ? ` of ${value.length} characters` : ''})`;
+  if (typeof value === 'string') return `${JSON.stringify(cutText(value))} (a string${value.length > QUOTED ? ` of ${value.length} characters` : ''})`;
   if (typeof value === 'bigint') return `${value}n (a bigint)`;
   if (typeof value === 'boolean' || typeof value === 'symbol') return `${String(value)} (a ${typeof value})`;
   if (value === null || value === undefined) return String(value);

@@ -69,6 +69,15 @@ describe('bad options are refused with INVALID_OPTION naming the option', () => 
       expect(error).toMatchObject({ code: 'NON_FINITE', message: 'weights.wq: element 0 (row 0, column 0) is undefined', details: { field: 'weights.wq', element: 0 } });
     }
     expect(refusal(() => createLinear({ rows: 2 ** 15, cols: 2 ** 15, weight: claim(2 ** 30) }))).toMatchObject({ code: 'NON_FINITE', details: { element: 0 } });
+    // A typed array whose subclass's length lies is read number by number, as before copyClaimed
+    // (found by a review: it threw a RangeError, or zero-filled the missing numbers).
+    class Lying extends Float32Array {
+      override get length(): number {
+        return 4;
+      }
+    }
+    expect(refusal(() => createAttention({ dim: 2, weights: { wq: new Lying([1, 2]), wk: [1, 0, 0, 1], wv: [1, 0, 0, 1] } }))).toMatchObject({ code: 'NON_FINITE', details: { field: 'weights.wq', element: 2 } });
+    expect(createAttention({ dim: 2, precision: 'float64', weights: { wq: new Lying([1, 2, 3, 4, 5, 6]), wk: [1, 0, 0, 1], wv: [1, 0, 0, 1] } }).options.weights!.wq).toEqual(Float64Array.of(1, 2, 3, 4));
     // Numbers past the first growth are read and checked as well.
     const long = Array.from({ length: 2 ** 22 }, (_, i) => (i % 5) - 2);
     long[2 ** 21 + 3] = Number.NaN;

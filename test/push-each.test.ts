@@ -146,6 +146,19 @@ describe('pushEach: one token into each fork, projected as one product', () => {
     expect(beams[0]!.push([1, 2, 3, 4])).toEqual(fresh.push([1, 2, 3, 4]));
   });
 
+  it("names the engine whose projection or output overflowed too, as its input's (found by a review)", () => {
+    const eye = [1, 0, 0, 1];
+    const overflowed = (weights: object, x: number[], field: string) => {
+      const root = createAttention({ dim: 2, heads: 1, precision: 'float64', weights });
+      root.push([1, 1]);
+      const beams = [root.fork(), root.fork(), root.fork()];
+      expect(() => pushEach(beams, [[1, 1], [1, 1], x])).toThrow(expect.objectContaining({ code: 'NON_FINITE', details: expect.objectContaining({ field, token: 1, engine: 2 }) }));
+      expect(beams.map((b) => b.length)).toEqual([1, 1, 1]);
+    };
+    overflowed({ wq: [1e300, 0, 0, 1], wk: eye, wv: eye }, [1e10, 1], 'projected query');
+    overflowed({ wq: eye, wk: eye, wv: eye, wo: [1e300, 0, 0, 1] }, [1e10, 1], 'output');
+  });
+
   it('refuses engines that are not forks of one engine, an engine twice, and bad inputs, changing nothing', () => {
     const options: AttentionOptions = { dim: 2, heads: 1, weights: { wq: [1, 0, 0, 1], wk: [1, 0, 0, 1], wv: [1, 0, 0, 1] } };
     const a = createAttention(options);

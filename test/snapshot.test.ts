@@ -593,6 +593,9 @@ describe("snapshot({ metadata }): the application's strings in the file, read ba
     refused({ metadata: 'text' }, 'metadata');
     refused({ metadata: null }, 'metadata');
     refused({ metadata: { next: 812 } }, 'metadata');
+    refused({ metadata: new Map([['next', '812']]) }, 'metadata');
+    refused({ metadata: ['812'] }, 'metadata');
+    expect(snapshotMetadata(engine.snapshot({ metadata: Object.assign(Object.create(null) as object, { next: '812' }) }))).toEqual({ next: '812' });
     refused({ metadata: { text: 'x'.repeat(2 ** 20) } }, 'metadata');
     refused({ metadata: { text: '✓'.repeat(2 ** 19) } }, 'metadata');
     refused({ meta: {} }, 'meta');

@@ -26,7 +26,7 @@ import type { EngineState } from './snapshot-state.js';
 import { MAX_STREAM_LENGTH } from './step.js';
 import type { AttentionStep } from './step.js';
 import { assertFinite, assertRowsFinite, assertVectorShape, finiteCheck, readRows, readVector } from './vector.js';
-import type { FiniteCheck, Vector } from './vector.js';
+import type { FiniteCheck, RowCheck, Vector } from './vector.js';
 
 /**
  * An incremental attention engine over a KV cache: one per layer of a decoder.
@@ -130,7 +130,8 @@ export interface Attention {
    * Uint8Array over an ArrayBuffer of their own, typed as `slice` returns one so that TypeScript
    * 5.7 and later let them go straight into a Blob, `fetch` or `crypto.subtle`, and earlier
    * versions read the type too.
-   * @throws AttentionError INVALID_ARGUMENT for options other than `{ weights?: boolean }`; DISPOSED.
+   * @throws AttentionError INVALID_ARGUMENT for options other than `{ weights?, metadata? }` as
+   *   {@link SnapshotOptions} describes them; DISPOSED.
    */
   snapshot(options?: SnapshotOptions): ReturnType<Uint8Array['slice']>;
   /**
@@ -383,7 +384,7 @@ export class AttentionEngine implements Attention {
     InputReading.during(list.map((engine) => engine.reading), 'pushEach', () =>
       list.forEach((engine, i) => ofEngine(i, () => readVector(xs[i]!, o.dim, x, i * o.dim, 'x', engine.length, lead.finite, o.precision === 'float32'))),
     );
-    const { qs, ks, vs } = lead.projectRows(x, n, (i) => list[i]!.length);
+    const { qs, ks, vs } = lead.projectRows(x, n, (i) => list[i]!.length, ofEngine);
     return AttentionEngine.appendEach(list, qs, ks, vs);
   }
 
@@ -472,8 +473,10 @@ export class AttentionEngine implements Attention {
         heads.set(h.heads!, row * qw);
         row += h.steps.length;
       }
+      // Row r of the product is a step of engine owner[r]'s.
+      const owner = held.flatMap((h, i) => h.steps.map(() => i));
       try {
-        projectOutputs(o, lead.arenaWeights, heads, steps, lead.finite);
+        projectOutputs(o, lead.arenaWeights, heads, steps, lead.finite, (r, check) => ofEngine(owner[r]!, check));
       } catch (e) {
         // An output overflowed: every engine takes its token back, as for a score.
         held.forEach((h, i) => list[i]!.takeBack(h));
@@ -491,12 +494,12 @@ export class AttentionEngine implements Attention {
    * products, bit-identical to projecting row by row (seed mode: x itself, in the precision), each
    * checked for overflow; `token(i)` names row i's token in the error.
    */
-  private projectRows(x: Float64Array, n: number, token: (i: number) => number): { qs: FloatArray; ks: FloatArray; vs: FloatArray } {
+  private projectRows(x: Float64Array, n: number, token: (i: number) => number, row?: RowCheck): { qs: FloatArray; ks: FloatArray; vs: FloatArray } {
     const o = this.options;
     const qw = o.heads * o.headDim;
     const kw = o.kvHeads * o.headDim;
     const [qs, ks, vs] = projectRows(o, this.arenaWeights, ['wq', 'wk', 'wv'], x, n) as [FloatArray, FloatArray, FloatArray];
-    assertRowsFinite([[qs, qw, 'projected query'], [ks, kw, 'projected key'], [vs, kw, 'projected value']], n, token, this.finite);
+    assertRowsFinite([[qs, qw, 'projected query'], [ks, kw, 'projected key'], [vs, kw, 'projected value']], n, token, this.finite, row);
     return { qs, ks, vs };
   }
 

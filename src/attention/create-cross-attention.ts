@@ -138,7 +138,7 @@ export interface CrossAttention {
    * attended, and the weights unless `{ weights: false }` (a session's memory alone, restored onto
    * the model's cross-attention by {@link restoreCrossAttention}).
    *
-   * @throws AttentionError DISPOSED; INVALID_ARGUMENT for options other than `{ weights?: boolean }`.
+   * @throws AttentionError DISPOSED; INVALID_ARGUMENT for options other than `{ weights?, metadata? }` as {@link SnapshotOptions} describes them.
    * @example
    * ```ts
    * import { createCrossAttention, restoreCrossAttention } from 'attnstream';

@@ -1,4 +1,4 @@
-import { AttentionError, describeValue } from '../errors.js';
+import { AttentionError, cutText, describeValue } from '../errors.js';
 import { ropeInverseFrequencies } from '../kernels/index.js';
 import { ThreadPool } from '../kernels/wasm/thread-pool.js';
 import { wasmKernelsAvailable } from '../kernels/wasm/wasm-arena.js';
@@ -325,7 +325,7 @@ export function resolveOptions(options: AttentionOptions): ResolvedOptions {
   if (options === null || typeof options !== 'object') invalid('options', 'must be an object');
   for (const key of Object.keys(options)) {
     // Cut: a key is the caller's text, perhaps a file's, and goes into the message and the field.
-    if (!KNOWN_OPTIONS.has(key)) invalid(key.length > 60 ? `${key.slice(0, 60)}…` : key, `is not an option (known: ${[...KNOWN_OPTIONS].join(', ')})`);
+    if (!KNOWN_OPTIONS.has(key)) invalid(cutText(key), `is not an option (known: ${[...KNOWN_OPTIONS].join(', ')})`);
   }
   const dim = positiveInteger(options.dim, 'dim', MAX_WIDTH);
   const heads = positiveInteger(options.heads ?? 1, 'heads', MAX_WIDTH);

@@ -5,7 +5,7 @@ import type { ArenaWeights, Projection } from './arena-weights.js';
 import type { ResolvedOptions } from './options.js';
 import type { AttentionStep } from './step.js';
 import { assertRowsFinite } from './vector.js';
-import type { FiniteCheck } from './vector.js';
+import type { FiniteCheck, RowCheck } from './vector.js';
 
 const BIAS_OF = { wq: 'bq', wk: 'bk', wv: 'bv', wo: 'bo' } as const satisfies Record<Projection, string>;
 
@@ -55,12 +55,12 @@ export function projectRows(o: ResolvedOptions, copy: ArenaWeights | null, names
  * Each step's output ← wo · its head outputs (row i of `heads`, heads·headDim numbers) + bo, all
  * steps as one product.
  * @throws AttentionError NON_FINITE (`field: "output"`, the step's token) when an output overflowed,
- *   before any step's output is written.
+ *   before any step's output is written; `row` runs each row's check (see assertRowsFinite).
  */
-export function projectOutputs(o: ResolvedOptions, copy: ArenaWeights | null, heads: Float64Array, steps: readonly AttentionStep[], finite?: FiniteCheck): void {
+export function projectOutputs(o: ResolvedOptions, copy: ArenaWeights | null, heads: Float64Array, steps: readonly AttentionStep[], finite?: FiniteCheck, row?: RowCheck): void {
   if (steps.length === 0) return;
   const projected = new o.Float(steps.length * o.dim);
   projectWeights(o, copy, [['wo', projected]], heads, steps.length, o.heads * o.headDim);
-  assertRowsFinite([[projected, o.dim, 'output']], steps.length, (i) => steps[i]!.index, finite);
+  assertRowsFinite([[projected, o.dim, 'output']], steps.length, (i) => steps[i]!.index, finite, row);
   steps.forEach((step, i) => step.output.set(projected.subarray(i * o.dim, (i + 1) * o.dim)));
 }

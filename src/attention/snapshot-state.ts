@@ -2,7 +2,7 @@ import { PagedKVCache } from '../cache/paged-kv-cache.js';
 import type { KVBlock } from '../cache/kv-block.js';
 import type { Tensor, TensorInput } from '../cache/safetensors.js';
 import { readValueRow, writeValueRow } from '../cache/value-layout.js';
-import { AttentionError, describeValue, quoted, shownText } from '../errors.js';
+import { AttentionError, cutText, describeValue, quoted, shownText } from '../errors.js';
 import { ropeRotate } from '../kernels/rope.js';
 import { oldestAttendable } from './attended-keys.js';
 import { weightsFingerprint } from './weights-fingerprint.js';
@@ -59,16 +59,19 @@ export const USER_METADATA_PREFIX = 'user.';
 export function snapshotChoices(options: SnapshotOptions): { withWeights: boolean; metadata: Record<string, string> } {
   if (options === null || typeof options !== 'object') throw new AttentionError('INVALID_ARGUMENT', 'snapshot: options must be an object { weights?, metadata? }', { field: 'options' });
   for (const key of Object.keys(options)) {
-    if (key !== 'weights' && key !== 'metadata') throw new AttentionError('INVALID_ARGUMENT', `snapshot: ${quoted(key)} is not an option (known: weights, metadata)`, { field: key.length > 60 ? `${key.slice(0, 60)}…` : key });
+    if (key !== 'weights' && key !== 'metadata') throw new AttentionError('INVALID_ARGUMENT', `snapshot: ${quoted(key)} is not an option (known: weights, metadata)`, { field: cutText(key) });
   }
   const weights = options.weights ?? true;
   if (typeof weights !== 'boolean') throw new AttentionError('INVALID_ARGUMENT', `snapshot: weights must be a boolean, got ${describeValue(weights)}`, { field: 'weights' });
   const given: unknown = options.metadata === undefined ? {} : options.metadata;
-  if (given === null || typeof given !== 'object' || Array.isArray(given)) {
+  // A plain object (of any realm: its prototype's prototype is null): a Map, or any other class's
+  // instance, would be written as {} without a word.
+  const prototype: unknown = given === null || typeof given !== 'object' ? undefined : Object.getPrototypeOf(given);
+  if (prototype === undefined || (prototype !== null && Object.getPrototypeOf(prototype) !== null)) {
     throw new AttentionError('INVALID_ARGUMENT', `snapshot: metadata must be an object of strings, got ${describeValue(given)}`, { field: 'metadata' });
   }
   const metadata: Record<string, string> = {};
-  for (const [key, value] of Object.entries(given)) {
+  for (const [key, value] of Object.entries(given as object)) {
     if (typeof value !== 'string') throw new AttentionError('INVALID_ARGUMENT', `snapshot: metadata ${quoted(key)} must be a string, got ${describeValue(value)}`, { field: 'metadata' });
     metadata[`${USER_METADATA_PREFIX}${key}`] = value;
   }

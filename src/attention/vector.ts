@@ -80,7 +80,9 @@ export function assertVectorShape(x: Vector, expected: number, field: string, to
  */
 export function copyClaimed(values: ArrayLike<unknown>, length: number, Float: FloatArrayConstructor, refuse: (value: unknown, i: number) => never): FloatArray {
   let out: FloatArray;
-  if (values instanceof Float32Array || values instanceof Float64Array) {
+  // A typed array copied whole only when it holds exactly the numbers asked for: a subclass's
+  // length may say otherwise, and is then read number by number as any other object.
+  if ((values instanceof Float32Array || values instanceof Float64Array) && lengthOf(values) === length) {
     out = new Float(length);
     out.set(values);
   } else {
@@ -91,7 +93,7 @@ export function copyClaimed(values: ArrayLike<unknown>, length: number, Float: F
         grown.set(out);
         out = grown;
       }
-      readNumbers(values, from, out, refuse);
+      copyNumbers(values, from, out, refuse);
     }
   }
   if (!allFinite(out, 0, length)) {
@@ -101,7 +103,7 @@ export function copyClaimed(values: ArrayLike<unknown>, length: number, Float: F
 }
 
 /** `values[from …]` into `out[from …]`, to its end: every one a number, or `refuse`d. */
-function readNumbers(values: ArrayLike<unknown>, from: number, out: FloatArray, refuse: (value: unknown, i: number) => never): void {
+function copyNumbers(values: ArrayLike<unknown>, from: number, out: FloatArray, refuse: (value: unknown, i: number) => never): void {
   for (let i = from; i < out.length; i++) {
     const value = values[i];
     // Checked before storing: a typed array would turn null into 0 and true into 1.
@@ -200,19 +202,25 @@ export function assertFinite(a: FloatArray, n: number, field: string, token: num
  * {@link assertFinite} over `n` rows of several arrays at once (`[array, width, field]`, row i of
  * each at `i·width`): one check over every array; only when it fails, the row-by-row scan that
  * names the first overflow in row order (within a row, in the order given), row i as token
- * `token(i)`.
+ * `token(i)`, its checks run through `row(i, check)` (which may name more: pushEach's engine).
  */
 export function assertRowsFinite(
   parts: readonly (readonly [FloatArray, number, string])[],
   n: number,
   token: (i: number) => number,
   finite: FiniteCheck = finiteInTypeScript,
+  row: RowCheck = (_, check) => check(),
 ): void {
   if (parts.every(([rows]) => finite(rows))) return;
   for (let i = 0; i < n; i++) {
-    for (const [rows, width, field] of parts) assertFinite(rows.subarray(i * width, (i + 1) * width), width, field, token(i));
+    row(i, () => {
+      for (const [rows, width, field] of parts) assertFinite(rows.subarray(i * width, (i + 1) * width), width, field, token(i));
+    });
   }
 }
+
+/** Runs the checks of row `i`: {@link assertRowsFinite}'s hook for naming whose row it is. */
+export type RowCheck = (i: number, check: () => void) => void;
 
 /** Where a message says the refused row was: ` at token 3`, or nothing without a token. */
 function at(token: number | undefined): string {

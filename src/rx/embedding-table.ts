@@ -167,10 +167,7 @@ export class EmbeddingTable {
     if (!(dim >= 1)) {
       throw new AttentionError('INVALID_ARGUMENT', `EmbeddingTable: vector 0 (${shown(words[0])}) must be a non-empty array of numbers`, { field: 'vectors', element: 0 });
     }
-    // Grown as numbers are read, each checked first: dim is only what vector 0 says its length is,
-    // and { length: 2 ** 28 } with no numbers asked for gigabytes (a resource hunt: the process died).
-    const matrix: number[] = [];
-    const where = (i: number): string => `row ${Math.floor(i / dim)} (${shown(words[Math.floor(i / dim)])}), column ${i % dim}`;
+    // Every row's length first, then the numbers (a wrong length is named before a bad number).
     for (let r = 0; r < vectors.length; r++) {
       const vector = vectors[r]!;
       if (Number.isNaN(lengthOf(vector))) {
@@ -184,6 +181,13 @@ export class EmbeddingTable {
           actual: lengthOf(vector),
         });
       }
+    }
+    // Grown as numbers are read, each checked first: dim is only what vector 0 says its length is,
+    // and { length: 2 ** 28 } with no numbers asked for gigabytes (a resource hunt: the process died).
+    const matrix: number[] = [];
+    const where = (i: number): string => `row ${Math.floor(i / dim)} (${shown(words[Math.floor(i / dim)])}), column ${i % dim}`;
+    for (let r = 0; r < vectors.length; r++) {
+      const vector = vectors[r]!;
       for (let c = 0; c < dim; c++) {
         const value = vector[c];
         if (typeof value !== 'number' || !Number.isFinite(Math.fround(value))) notFloat32(value, 'vectors', r * dim + c, where);

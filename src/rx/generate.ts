@@ -115,7 +115,8 @@ export type GenerateSource =
  *   `schedule` method), or a key that is not one of {@link GenerateOptions}' (a mistyped
  *   `yieldevery` would otherwise leave the loop synchronous), naming it; DIMENSION_MISMATCH or
  *   NON_FINITE for `options` whose weights are (as createAttention). The stream errors with
- *   INVALID_ARGUMENT when a push returns no step, or (a given engine's) no array of steps.
+ *   INVALID_ARGUMENT when a push returns no step, or (a given engine's) no array of steps, and
+ *   when a later run on the given engine started while it went on (the latest run holds it).
  * @example
  * ```ts
  * import { take } from 'rxjs';
@@ -143,16 +144,12 @@ export function generate(config: GenerateOptions): Observable<AttentionStep> {
   }
 
   return new Observable<AttentionStep>((subscriber) => {
-    if (owned === null && generating.has(config.engine!)) {
-      // Two runs at once would push their tokens into one cache in turn, each attending the other's.
-      subscriber.error(
-        new AttentionError('INVALID_ARGUMENT', 'generate: the engine given is already generating for another subscription; wait for that run to end, or give each run its own engine (a fork, or options)', { field: 'engine' }),
-      );
-      return;
-    }
     const created = owned === null ? null : attentionFromResolved(owned);
     const engine: GenerationEngine = created ?? config.engine!;
-    if (created === null) generating.add(engine);
+    // The latest run on a given engine holds it: an earlier one that would push again after it
+    // started errors instead, since the two would push into one cache in turn.
+    const holder = {};
+    if (created === null) holders.set(engine, holder);
     let input: Vector = first;
     // Whether the next input is next(last)'s to give: asked only when that token will be pushed
     // (after a yield, not before it: the subscriber may leave in between).
@@ -172,6 +169,9 @@ export function generate(config: GenerateOptions): Observable<AttentionStep> {
             if (following === null) return subscriber.complete();
             input = following;
             askNext = false;
+          }
+          if (created === null && holders.get(engine) !== holder) {
+            throw new AttentionError('INVALID_ARGUMENT', 'generate: another run started on the engine given while this one went on; two at once would push into one cache in turn, each attending the other\'s tokens: give each run its own engine (a fork, or options)', { field: 'engine', token: pushed });
           }
           const steps: unknown = engine.push(input);
           pushed++;
@@ -205,14 +205,14 @@ export function generate(config: GenerateOptions): Observable<AttentionStep> {
     return () => {
       // A scheduled continuation must not run after teardown.
       (pending as Subscription | null)?.unsubscribe();
-      if (created === null) generating.delete(engine);
+      if (created === null && holders.get(engine) === holder) holders.delete(engine);
       created?.dispose();
     };
   });
 }
 
-/** Engines given to generate with a run going on: a second run at once is refused. */
-const generating = new WeakSet<GenerationEngine>();
+/** Each given engine's latest run (an identity): only it may push. */
+const holders = new WeakMap<GenerationEngine, object>();
 
 const KNOWN_KEYS = ['options', 'engine', 'first', 'next', 'maxTokens', 'yieldEvery', 'scheduler'];
 
