@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { createAttention, restoreAttention } from '../../src/index.js';
 import type { Attention, AttentionOptions, AttentionStep } from '../../src/index.js';
@@ -62,6 +63,17 @@ describe('checkCacheLaws', () => {
     const { mismatch, message } = verificationFailure(() => checkCacheLaws(counting));
     expect(mismatch.kind).toBe('length');
     expect(calls(message)).toEqual(['    e0 = factory(options)']);
+  });
+
+  it('flushes every live engine at the end: a fork that drops its waiting outputs is caught there, with no flush among the operations (a mutation test found that flush unchecked)', () => {
+    // A fresh engine of the same implementation flushes what waits; the fork does not.
+    const forksDropWaiting = (engine: Attention, forked: boolean): CachedAttention =>
+      Object.assign(Object.create(engine) as CachedAttention, { ...(forked ? { flush: () => [] } : {}), fork: () => forksDropWaiting(engine.fork(), true) });
+    // Two operations: a push and a fork, no room for a flush among them; only the final one finds it.
+    const { mismatch } = verificationFailure(() =>
+      checkCacheLaws((options) => forksDropWaiting(createAttention(options), false), { maxOperations: 2, numRuns: 200, optionsArbitrary: fc.constant({ dim: 2, lookahead: 1 }) }),
+    );
+    expect(mismatch).toMatchObject({ kind: 'emission', call: 'e1.flush()' });
   });
 
   it('says "1 token", not "1 tokens", when a fork forgets the one token it had', () => {

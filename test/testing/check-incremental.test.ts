@@ -141,6 +141,29 @@ describe('checkIncremental', () => {
       expect(mismatch.description).toContain('is outside what any weighting of the attended values gives');
     });
 
+    it('fails an output 1.5 times its allowance off, and passes one half of it off (a mutation test found 2× passed)', () => {
+      // Toward the mean of the attended values, so that the hull check cannot be what catches it.
+      const offBy = (fraction: number) => (options: AttentionOptions): IncrementalAttention => {
+        const xs: Vector[] = [];
+        const push = (x: Vector): AttentionStep[] => {
+          xs.push(x);
+          const { steps, logWeights } = traceReference(xs, options);
+          const bound = errorBounds(xs, options, steps, defaultTolerance(options), 1, logWeights).at(-1)!;
+          const mean = (r: number) => xs.reduce((sum, v) => sum + v[r]!, 0) / xs.length;
+          // Only where the mean is farther than the step: past it, an element could leave the hull.
+          const toward = (v: number, r: number) => (Math.abs(mean(r) - v) > 2 * bound.output[r]! ? fraction * bound.output[r]! * Math.sign(mean(r) - v) : 0);
+          return [{ index: xs.length - 1, output: steps.at(-1)!.output.map((v, r) => v + toward(v, r)) }];
+        };
+        return { push, flush: () => [] };
+      };
+      const parameters = { numRuns: 50, sequence: { minLength: 2, maxLength: 4, magnitude: 1 }, optionsArbitrary: fc.constant({ dim: 2, precision: 'float64' as const }) };
+      const { mismatch } = verificationFailure(() => checkIncremental(offBy(1.5), parameters));
+      expect(mismatch.kind).toBe('output');
+      expect(mismatch.error! / mismatch.allowed!).toBeGreaterThan(1);
+      expect(mismatch.error! / mismatch.allowed!).toBeLessThan(2);
+      checkIncremental(offBy(0.5), parameters);
+    });
+
     it('still demands finite outputs there', () => {
       const broken = altered((step) => ({ ...step, output: step.output.map(() => NaN) }));
       const { mismatch } = verificationFailure(() =>
@@ -179,6 +202,17 @@ describe('checkIncremental', () => {
     const { mismatch } = verificationFailure(() => checkIncremental(createAttention, { optionsArbitrary: fc.constant({ dim: 2, heads: 3 }) }));
     expect(mismatch.kind).toBe('invalid-case');
     expect(mismatch.description).toContain('INVALID_OPTION');
+  });
+
+  it('fails steps in the wrong order, though each is right (a mutation test found any order of the right steps passed)', () => {
+    const reversedFlush = (options: AttentionOptions): IncrementalAttention => {
+      const engine = createAttention(options);
+      return { push: (x) => engine.push(x), flush: () => engine.flush().reverse() };
+    };
+    const { mismatch } = verificationFailure(() =>
+      checkIncremental(reversedFlush, { sequence: { minLength: 3, maxLength: 4 }, optionsArbitrary: fc.constant({ dim: 2, lookahead: 2 }) }),
+    );
+    expect(mismatch).toMatchObject({ kind: 'emission', call: 'flush()' });
   });
 
   it('refuses bad parameters', () => {
