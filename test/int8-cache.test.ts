@@ -226,6 +226,38 @@ describe('int8 cache (keys per channel, values per token)', () => {
     expect(difference).toBeGreaterThan(bound(1)); // the kept keys alone would not bound it
   });
 
+  it("a truncate into a quantized block dequantizes each kv head's keys on that head's own scales", () => {
+    // Found by a mutation test: dequantizing every kv head on kv head 0's scales passed every test.
+    // Two kv heads whose keys are 100× apart, so that one's scales cannot stand for the other's.
+    for (const kernels of ['auto', 'js'] as const) {
+      const base: AttentionOptions = { dim: 2, heads: 2, kvHeads: 2, headDim: 1, blockSize: 4, precision: 'float64', kernels, weights: {} };
+      const exact = createAttention({ ...base, cacheDtype: 'float64' });
+      const int8 = createAttention({ ...base, cacheDtype: 'int8' });
+      const keys = [[0.01, 1], [-0.01, -1], [0.005, 0.5], [-0.005, -0.7]];
+      for (const k of keys) for (const e of [exact, int8]) e.pushQKV([1, 1], k, [k[0]! * 100, k[1]!]);
+      for (const e of [exact, int8]) e.truncate(2);
+      for (const [k, v] of [[[0.008, 0.9], [0.5, 0.9]], [[-0.002, -0.3], [-0.2, -0.3]]] as const) {
+        const [want, got] = [exact, int8].map((e) => e.pushQKV([1, 1], k, v)[0]!.output);
+        // Each head's bound, (e^{2|q|max|k|/254} − 1)·max|v| + max|v|/254, with every key cached so far.
+        for (const [h, maxK] of [[0, 0.01], [1, 1]] as const) expect(Math.abs(got![h]! - want![h]!), `${kernels} head ${h}`).toBeLessThanOrEqual(Math.expm1((2 * maxK) / 254) + 1 / 254);
+      }
+    }
+  });
+
+  it('with ALiBi and look-ahead, keys after the query are scored by their distance too, on both kernel paths', () => {
+    // Found by a mutation test: the TypeScript int8 scores taking i − p for |i − p| (keys past the
+    // query, which only look-ahead attends, then gained the bias) passed every test.
+    for (const precision of ['float64', 'float32'] as const) {
+      const base: AttentionOptions = { dim: 8, heads: 8, positions: 'alibi', lookahead: 2, blockSize: 2, precision, kernels: precision === 'float32' ? 'js' : 'auto' };
+      const exact = createAttention({ ...base, cacheDtype: precision });
+      const int8 = createAttention({ ...base, cacheDtype: 'int8' });
+      const xs = Array.from({ length: 9 }, (_, t) => Array.from({ length: 8 }, (_, c) => Math.sin(1.3 * t + c)));
+      const [want, got] = [exact, int8].map((e) => [...e.pushMany(xs), ...e.flush()]);
+      // Each head's bound with |q|, |k|, |v| ≤ 1 (headDim 1): (e^{2/254} − 1) + 1/254.
+      want!.forEach((step, t) => step.output.forEach((v, h) => expect(Math.abs(got![t]!.output[h]! - v), `${precision} token ${t} head ${h}`).toBeLessThanOrEqual(Math.expm1(2 / 254) + 1 / 254)));
+    }
+  });
+
   it("a float32 engine's entry at float32's largest dequantizes finite: its scale is rounded down, not up past 127·s = Infinity", () => {
     // Found by a fuzzer: fround(FLT_MAX / 127)·127 passes FLT_MAX, so the output was a made-up
     // -Infinity, and a block dequantized by a truncate cached an infinite key (unreadable snapshot).

@@ -172,6 +172,24 @@ describe('sliding windows at their boundary', () => {
 });
 
 describe('bounded memory', () => {
+  it('a windowed stream reset (or truncated to 0) releases again as it goes on: the second stream holds what the first did, and evict events come again', () => {
+    // Found by a mutation test: a truncate that forgot which blocks it had released below left
+    // every block of the second stream held (50 against 1 here), and no test saw it.
+    for (const back of [(e: Attention) => e.reset(), (e: Attention) => e.truncate(0)]) {
+      const engine = createAttention({ dim: 2, window: 4, blockSize: 4 });
+      let evicted = 0;
+      engine.addCacheListener((event) => (evicted += event.type === 'evict' ? event.blocks : 0));
+      const stream = Array.from({ length: 200 }, (_, t) => [Math.sin(t), Math.cos(t)]);
+      for (const x of stream) engine.push(x);
+      const first = [engine.stats(), evicted] as const;
+      back(engine);
+      evicted = 0;
+      for (const x of stream) engine.push(x);
+      expect(engine.stats()).toEqual(first[0]);
+      expect(evicted).toBe(first[1]);
+    }
+  });
+
   it('1,000,000 tokens (dim 64, window 256, sinks 4): bytes constant once the window fills, sampled outputs equal the batch reference', () => {
     const dim = 64;
     const window = 256;

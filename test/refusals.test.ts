@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { AttentionError, batchAttention, createAttention, createCrossAttention, pushEach, restoreAttention } from '../src/index.js';
-import type { AttentionOptions, CacheEvent } from '../src/index.js';
+import type { Attention, AttentionOptions, CacheEvent } from '../src/index.js';
 import { decodeSafetensors, encodeSafetensors } from '../src/cache/safetensors.js';
 import type { TensorInput } from '../src/cache/safetensors.js';
 
@@ -72,6 +72,16 @@ describe('refusals', () => {
     expect(() => restoreAttention(edited)).toThrow(expect.objectContaining({ code: 'CORRUPT_SNAPSHOT' }));
   });
 
+  it('a score that overflows names its head, on both kernel paths', () => {
+    // Found by a mutation test: the TypeScript path naming head 0 for any head passed every test.
+    // Seed mode, scale 1: head 0 scores 1·1, head 1 scores x[1]² alone.
+    for (const [precision, big] of [['float64', 1e200], ['float32', 1e20]] as const) {
+      const attn = createAttention({ dim: 2, heads: 2, scale: 1, precision });
+      expect(() => attn.push([1, big])).toThrow(expect.objectContaining({ code: 'NON_FINITE', message: expect.stringContaining('score of token 0, head 1 overflowed') }));
+      expect(attn.length).toBe(0);
+    }
+  });
+
   it('restore refuses a held block with a position missing: a gap read as a zero token, or one position per huge block', () => {
     // The writer saves held blocks whole. A file with gaps was accepted: a missing row became a
     // token of zeros that later steps attended, and a few kilobytes could allocate gigabytes.
@@ -92,6 +102,29 @@ describe('refusals', () => {
     expect(() => restoreAttention(encodeSafetensors(withoutBlock, metadata))).toThrow(
       expect.objectContaining({ code: 'CORRUPT_SNAPSHOT', message: expect.stringContaining('position 5 is needed but missing') }),
     );
+    // A file without the sinks, or without keys the look-ahead queries still need (found by a
+    // mutation test: dropping either check passed every test, and the forged file then threw a
+    // TypeError at the next push or flush).
+    const dropped = (engine: Attention, gone: (p: number) => boolean): Uint8Array => {
+      const file = decodeSafetensors(engine.snapshot());
+      const positions = Array.from(file.tensors.get('positions')!.data);
+      const kept = positions.map((p) => !gone(p));
+      const rows = Object.fromEntries(
+        [...file.tensors].map(([name, t]) => {
+          const width = t.data.length / positions.length;
+          const data = t.data.filter((_, i) => kept[Math.floor(i / width)]!);
+          return [name, { dtype: t.dtype, shape: [kept.filter(Boolean).length, ...t.shape.slice(1)], data }];
+        }),
+      ) as Record<string, TensorInput>;
+      return encodeSafetensors(rows, file.metadata);
+    };
+    const tokens = Array.from({ length: 12 }, (_, i) => [Math.sin(i), Math.cos(i)]);
+    const withSinks = createAttention({ dim: 2, window: 4, sinks: 4, blockSize: 4, precision: 'float64' });
+    withSinks.pushMany(tokens);
+    expect(() => restoreAttention(dropped(withSinks, (p) => p < 4))).toThrow(expect.objectContaining({ code: 'CORRUPT_SNAPSHOT', message: expect.stringContaining('sink position 0 is missing') }));
+    const waiting = createAttention({ dim: 2, window: 4, lookahead: 4, blockSize: 4, precision: 'float64' });
+    waiting.pushMany(tokens);
+    expect(() => restoreAttention(dropped(waiting, (p) => p >= 4 && p < 8))).toThrow(expect.objectContaining({ code: 'CORRUPT_SNAPSHOT', message: expect.stringContaining('position 5 is needed but missing') }));
     const blockSize = 65536;
     const scattered = {
       positions: { dtype: 'I32', shape: [3], data: Int32Array.from([0, blockSize, 2 * blockSize]) },

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { asyncScheduler, firstValueFrom, lastValueFrom, switchMap, take, toArray, VirtualTimeScheduler } from 'rxjs';
+import { asyncScheduler, firstValueFrom, lastValueFrom, Subject, switchMap, take, takeUntil, toArray, VirtualTimeScheduler } from 'rxjs';
 import type { SchedulerLike } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { AttentionError, batchAttention, createAttention } from '../../src/index.js';
@@ -244,6 +244,20 @@ describe('generate: who owns the engine', () => {
     const run = generate({ options: { dim: 2 }, first: [1, 0], next: () => [0, 1], maxTokens: 2 });
     expect((await lastValueFrom(run.pipe(toArray()))).map((s) => s.index)).toEqual([0, 1]);
     expect((await lastValueFrom(run.pipe(toArray()))).map((s) => s.index)).toEqual([0, 1]);
+  });
+
+  it('gives next the last step of a push that returns several, and pushes nothing once the subscriber left during next', async () => {
+    // Found by a mutation test: next given the first step, or a token pushed after the subscriber
+    // left from inside next, passed every test.
+    const seen: number[] = [];
+    const twoSteps: GenerationEngine = { push: (x) => [{ index: 2 * x[0]!, output: Float64Array.of(0) }, { index: 2 * x[0]! + 1, output: Float64Array.of(x[0]! + 1) }] };
+    await lastValueFrom(generate({ engine: twoSteps, first: [0], next: (step) => (seen.push(step.index), step.output), maxTokens: 3 }));
+    expect(seen).toEqual([1, 3]);
+    const engine = createAttention({ dim: 2 });
+    const stop = new Subject<void>();
+    const steps = await lastValueFrom(generate({ engine, first: [1, 0], next: (step) => (stop.next(), step.output), maxTokens: 10 }).pipe(takeUntil(stop), toArray()));
+    expect(steps.map((s) => s.index)).toEqual([0]);
+    expect(engine.length).toBe(1);
   });
 
   it('accepts any object with push, such as a model that runs several layers per token', async () => {
