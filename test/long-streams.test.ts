@@ -108,6 +108,36 @@ describe('truncate', () => {
   });
 });
 
+describe('truncate under a window with look-ahead', () => {
+  it('each truncate(n) either refuses with EVICTED or leaves an engine that goes on as a fresh one fed the first n tokens', () => {
+    // Found by a mutation test: a refusal that left look-ahead out (it counted from query n, not
+    // n − L) was caught only by a random snapshot property, after minutes.
+    const options: AttentionOptions = { dim: 2, window: 4, lookahead: 2, blockSize: 1, precision: 'float64' };
+    const xs = Array.from({ length: 20 }, (_, t) => [Math.sin(1.7 * t), Math.cos(0.9 * t)]);
+    const more = [[0.3, -0.2], [1, 0.5], [-0.4, 0.8]];
+    const attn = createAttention(options);
+    attn.pushMany(xs);
+    let refused = 0;
+    for (let n = 0; n <= xs.length; n++) {
+      const fork = attn.fork();
+      try {
+        fork.truncate(n);
+      } catch (error) {
+        expect(error).toMatchObject({ code: 'EVICTED' });
+        refused++;
+        continue;
+      }
+      const fresh = createAttention(options);
+      fresh.pushMany(xs.slice(0, n));
+      const continued = (engine: Attention) => [...more.flatMap((x) => engine.push(x)), ...engine.flush()];
+      expect(continued(fork), `truncate(${n})`).toEqual(continued(fresh));
+    }
+    // It does refuse where the window let keys go, and goes ahead where it need not.
+    expect(refused).toBeGreaterThan(0);
+    expect(refused).toBeLessThan(xs.length);
+  });
+});
+
 describe('retain: rollback room beyond the window', () => {
   it('truncate(length − k) succeeds for every k ≤ retain + lookahead, after a flush too, however long the stream, and memory stays bounded', () => {
     // Found by a bug hunt: a flush emitted the pending outputs and the window then released what

@@ -183,6 +183,19 @@ describe('PagedKVCache against a model (a plain array of stamps per cache)', () 
     cache.dispose();
   });
 
+  it('a write outside a held call copies a shared block and gives up its share: neither side counts it shared after', () => {
+    // Found by a mutation test: the copy leaving the block's count as it was (so the other side
+    // copied it again on its own next write) passed every test; the engine writes inside held calls.
+    const cache = new PagedKVCache({ kvHeads: 1, headDim: 1, queryWidth: 0, blockSize: 4, Float: Float32Array, int8: false });
+    for (let i = 0; i < 2; i++) cache.append(new Float32Array([i]), new Float32Array([i]), null);
+    const twin = cache.fork();
+    expect([cache.stats().sharedBlocks, twin.stats().sharedBlocks]).toEqual([1, 1]);
+    cache.append(new Float32Array([2]), new Float32Array([2]), null);
+    expect([cache.stats().sharedBlocks, twin.stats().sharedBlocks]).toEqual([0, 0]);
+    twin.append(new Float32Array([7]), new Float32Array([7]), null);
+    expect([cache.blockAt(2)!.keys![2], twin.blockAt(2)!.keys![2]]).toEqual([2, 7]);
+  });
+
   it('releases only whole blocks inside [keepHead, before) and keeps the head', () => {
     const cache = new PagedKVCache({ kvHeads: 1, headDim: 1, queryWidth: 0, blockSize: 4, Float: Float32Array, int8: false });
     for (let i = 0; i < 20; i++) cache.append(new Float32Array([i]), new Float32Array([i]), null);
