@@ -10,7 +10,9 @@ const qkvCase = fc
   .record({
     kvHeads: fc.integer({ min: 1, max: 2 }),
     groupSize: fc.integer({ min: 1, max: 2 }),
-    headDim: fc.integer({ min: 1, max: 8 }),
+    // Past 16 too: the WebAssembly int8 scores take 16 channels a pass (a mutation test found that
+    // pass unexercised).
+    headDim: fc.oneof(fc.integer({ min: 1, max: 8 }), fc.integer({ min: 9, max: 40 })),
     blockSize: fc.integer({ min: 1, max: 6 }),
     window: fc.option(fc.integer({ min: 1, max: 10 }), { nil: undefined }),
     length: fc.integer({ min: 1, max: 30 }),

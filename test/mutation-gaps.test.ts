@@ -5,7 +5,8 @@ import { decodeSafetensors, encodeSafetensors } from '../src/cache/safetensors.j
 import { attend } from '../src/rx/index.js';
 
 // Behaviours a mutation test of the suite found no test held (each test here fails with its
-// mutant applied): small contracts of the cross-attention, linear layers, stacks and snapshots.
+// mutant applied): small contracts of cross-attention, linear layers, stacks, snapshots, the
+// WebAssembly int8 scores, attend and the rope_scaling helpers.
 
 describe('contracts a mutation test found unheld', () => {
   it("a cross-attention's next index counts every query attendMany attended", () => {
