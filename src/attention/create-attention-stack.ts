@@ -5,7 +5,7 @@ import { AttentionEngine, createAttention } from './create-attention.js';
 import type { Attention } from './create-attention.js';
 import { RUN_OPTIONS } from './options.js';
 import type { AttentionOptions, RunOptions } from './options.js';
-import { snapshotChoices, snapshotVersion } from './snapshot-state.js';
+import { snapshotChoices, snapshotVersion, STACK_FORMAT } from './snapshot-state.js';
 import type { SnapshotOptions } from './snapshot-state.js';
 
 /**
@@ -230,7 +230,7 @@ export class EngineStack implements AttentionStack {
     this.assertAligned('snapshot');
     const tensors = {};
     const version = snapshotVersion(this.engines.map((e) => e.options), withWeights);
-    const metadata: Record<string, string> = { format: 'attnstream.stack', version, layers: String(this.engines.length) };
+    const metadata: Record<string, string> = { format: STACK_FORMAT, version, layers: String(this.engines.length) };
     this.engines.forEach((engine, i) => {
       const state = engine.state(`layers.${i}.`, withWeights);
       Object.assign(tensors, state.tensors);

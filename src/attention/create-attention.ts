@@ -20,7 +20,7 @@ import { projectOutputs, projectRows, projectWeights } from './project-weights.j
 import { kernelArena } from './kernel-arena.js';
 import { assertProjects, resolveOptions } from './options.js';
 import type { AttentionOptions, ResolvedOptions } from './options.js';
-import { snapshotChoices, snapshotVersion, stateTensors } from './snapshot-state.js';
+import { ATTENTION_FORMAT, snapshotChoices, snapshotVersion, stateTensors } from './snapshot-state.js';
 import type { SnapshotOptions } from './snapshot-state.js';
 import type { EngineState } from './snapshot-state.js';
 import { MAX_STREAM_LENGTH } from './step.js';
@@ -710,7 +710,7 @@ export class AttentionEngine implements Attention {
     const { withWeights, metadata: user } = snapshotChoices(options);
     this.assertLive('snapshot');
     const { tensors, metadata } = this.state('', withWeights);
-    return encodeSafetensors(tensors, { format: 'attnstream.attention', version: snapshotVersion([this.options], withWeights), ...metadata, ...user });
+    return encodeSafetensors(tensors, { format: ATTENTION_FORMAT, version: snapshotVersion([this.options], withWeights), ...metadata, ...user });
   }
 
   /** The tensors and metadata of this engine, names prefixed by `prefix` (stacks prefix each layer). */

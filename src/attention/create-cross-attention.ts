@@ -5,7 +5,7 @@ import { AttentionError, describeValue } from '../errors.js';
 import type { FloatArray } from '../kernels/float-array.js';
 import { ArenaWeights, optionsOverCopy } from './arena-weights.js';
 import { newCache } from './create-attention.js';
-import { snapshotChoices, snapshotVersion, stateTensors } from './snapshot-state.js';
+import { CROSS_ATTENTION_FORMAT, snapshotChoices, snapshotVersion, stateTensors } from './snapshot-state.js';
 import type { SnapshotOptions } from './snapshot-state.js';
 import { HeadAttention } from './head-attention.js';
 import { kernelArena } from './kernel-arena.js';
@@ -179,9 +179,6 @@ export function createCrossAttention(options: CrossAttentionOptions): CrossAtten
   if (o.weights !== null && o.weights.wq === null) invalid('weights', 'must give wq, wk and wv (or no weights: seed mode) for cross-attention, which projects its queries and memory itself');
   return new CrossAttentionEngine({ options: o, cache: newCache(o), attended: 0, weightsOf: null });
 }
-
-/** The format name of a cross-attention's snapshot. */
-export const CROSS_ATTENTION_FORMAT = 'attnstream.cross-attention';
 
 /** What a cross-attention is made of. @internal */
 export interface CrossState {

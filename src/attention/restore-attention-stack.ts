@@ -6,9 +6,8 @@ import { EngineStack, layerOptions, MAX_LAYERS } from './create-attention-stack.
 import type { AttentionStack, AttentionStackOptions } from './create-attention-stack.js';
 import type { RunOptions } from './options.js';
 import { assertFormat, liveModel } from './restore-attention.js';
-import { assertKnownTensors, restoreState } from './snapshot-state.js';
+import { assertKnownTensors, restoreState, STACK_FORMAT } from './snapshot-state.js';
 import type { EngineState } from './snapshot-state.js';
-
 
 /**
  * Rebuilds a stack from {@link AttentionStack.snapshot}'s bytes; every layer continues bit for bit
@@ -43,7 +42,7 @@ export function restoreAttentionStack(bytes: Uint8Array, options?: AttentionStac
   const guarded = model === null && options !== undefined && options !== null && typeof options === 'object' && 'layers' in options;
   const expected = guarded ? layerOptions(options as AttentionStackOptions) : null;
   const { tensors, metadata } = decodeSafetensors(bytes);
-  assertFormat(metadata, 'attnstream.stack');
+  assertFormat(metadata, STACK_FORMAT);
   const layers = /^[1-9][0-9]*$/.test(metadata['layers'] ?? '') ? Number(metadata['layers']) : NaN;
   if (!(layers <= MAX_LAYERS)) {
     throw new AttentionError('CORRUPT_SNAPSHOT', `snapshot: layers metadata must be an integer from 1 to ${MAX_LAYERS}, got ${shownText(metadata['layers'])}`, { field: 'layers' });

@@ -5,7 +5,7 @@ import { CrossAttentionEngine } from './create-cross-attention.js';
 import { EngineStack } from './create-attention-stack.js';
 import type { Attention } from './create-attention.js';
 import type { AttentionOptions, RunOptions } from './options.js';
-import { assertKnownTensors, READABLE_SNAPSHOT_VERSIONS, restoreState } from './snapshot-state.js';
+import { assertKnownTensors, ATTENTION_FORMAT, READABLE_SNAPSHOT_VERSIONS, restoreState } from './snapshot-state.js';
 
 /**
  * Rebuilds an engine from {@link Attention.snapshot}'s bytes. The restored engine continues bit for
@@ -52,7 +52,7 @@ export function restoreAttention(bytes: Uint8Array, options?: AttentionOptions |
   }
   const model = options instanceof AttentionEngine ? liveModel(options) : null;
   const { tensors, metadata } = decodeSafetensors(bytes);
-  assertFormat(metadata, 'attnstream.attention');
+  assertFormat(metadata, ATTENTION_FORMAT);
   assertKnownTensors(tensors, null);
   if (model !== null) return new AttentionEngine(restoreState(tensors, metadata, '', undefined, model.options), model);
   return new AttentionEngine(restoreState(tensors, metadata, '', options as AttentionOptions | RunOptions | undefined));

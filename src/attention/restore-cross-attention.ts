@@ -2,11 +2,11 @@ import { decodeSafetensors } from '../cache/safetensors.js';
 import { AttentionError } from '../errors.js';
 import { AttentionEngine } from './create-attention.js';
 import { EngineStack } from './create-attention-stack.js';
-import { CROSS_ATTENTION_FORMAT, CrossAttentionEngine, crossOptions } from './create-cross-attention.js';
+import { CrossAttentionEngine, crossOptions } from './create-cross-attention.js';
 import type { CrossAttention, CrossAttentionOptions } from './create-cross-attention.js';
 import type { RunOptions } from './options.js';
 import { assertFormat, liveModel } from './restore-attention.js';
-import { assertKnownTensors, restoreState } from './snapshot-state.js';
+import { assertKnownTensors, CROSS_ATTENTION_FORMAT, restoreState } from './snapshot-state.js';
 
 /**
  * A cross-attention from its {@link CrossAttention.snapshot}: the same weights, the same memory

@@ -1,10 +1,9 @@
 import { checkedSnapshot } from '../cache/safetensors.js';
 import { AttentionError, shownText } from '../errors.js';
-import { CROSS_ATTENTION_FORMAT } from './create-cross-attention.js';
-import { USER_METADATA_PREFIX } from './snapshot-state.js';
+import { ATTENTION_FORMAT, CROSS_ATTENTION_FORMAT, STACK_FORMAT, USER_METADATA_PREFIX } from './snapshot-state.js';
 
 /** The formats of attnstream's snapshots: an engine's, a stack's, a cross-attention's. */
-const SNAPSHOT_FORMATS: readonly string[] = ['attnstream.attention', 'attnstream.stack', CROSS_ATTENTION_FORMAT];
+const SNAPSHOT_FORMATS: readonly string[] = [ATTENTION_FORMAT, STACK_FORMAT, CROSS_ATTENTION_FORMAT];
 
 /**
  * The application's metadata of a snapshot, as given to `snapshot({ metadata })` (an engine's, a

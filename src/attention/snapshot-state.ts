@@ -21,6 +21,11 @@ import type { AttentionOptions, AttentionWeights, ResolvedOptions, RunOptions } 
  */
 export const READABLE_SNAPSHOT_VERSIONS: readonly string[] = ['1', '2', '3', '4'];
 
+/** The `format` of a snapshot: of one engine, of a stack, of a cross-attention. */
+export const ATTENTION_FORMAT = 'attnstream.attention';
+export const STACK_FORMAT = 'attnstream.stack';
+export const CROSS_ATTENTION_FORMAT = 'attnstream.cross-attention';
+
 /**
  * What {@link Attention.snapshot} writes: `weights: false` leaves the projection weights out (they
  * are the model's, not the session's; a restore is then given them). Default true. `metadata`:

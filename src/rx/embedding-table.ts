@@ -182,15 +182,16 @@ export class EmbeddingTable {
         });
       }
     }
-    // Grown as numbers are read, each checked first: dim is only what vector 0 says its length is,
-    // and { length: 2 ** 28 } with no numbers asked for gigabytes (a resource hunt: the process died).
+    // Grown as numbers are read, each a number or refused there: dim is only what vector 0 says its
+    // length is, and { length: 2 ** 28 } with no numbers asked for gigabytes (a resource hunt: the
+    // process died). Whether each fits float32 the constructor checks, naming the word as matched.
     const matrix: number[] = [];
     const where = (i: number): string => `row ${Math.floor(i / dim)} (${shown(words[Math.floor(i / dim)])}), column ${i % dim}`;
     for (let r = 0; r < vectors.length; r++) {
       const vector = vectors[r]!;
       for (let c = 0; c < dim; c++) {
         const value = vector[c];
-        if (typeof value !== 'number' || !Number.isFinite(Math.fround(value))) notFloat32(value, 'vectors', r * dim + c, where);
+        if (typeof value !== 'number') notFloat32(value, 'vectors', r * dim + c, where);
         matrix.push(value);
       }
     }
