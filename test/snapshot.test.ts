@@ -587,6 +587,28 @@ describe("snapshot({ metadata }): the application's strings in the file, read ba
     }
   });
 
+  it("snapshotMetadata refuses a tensor no snapshot holds, so a bit flipped in the checksum's name cannot leave the strings unchecked", () => {
+    const stack = createAttentionStack({ layers: 2, dim: 2 });
+    stack.layer(0).push([1, 2]);
+    stack.layer(1).push([3, 4]);
+    for (const bytes of [createAttention({ dim: 2 }).snapshot({ metadata: { text: 'the cat' } }), stack.snapshot({ metadata: { text: 'the cat' } })]) {
+      const flipped = bytes.slice();
+      const text = new TextDecoder().decode(bytes);
+      const name = text.indexOf('"checksum"') + 3;
+      flipped[name] = flipped[name]! ^ 1; // "chdcksum"
+      flipped[text.indexOf('the cat')] = flipped[text.indexOf('the cat')]! ^ 1; // "uhe cat"
+      expect(() => snapshotMetadata(flipped)).toThrow(
+        expect.objectContaining({ code: 'CORRUPT_SNAPSHOT', message: 'snapshot: tensor "chdcksum" is not one a snapshot holds' }),
+      );
+    }
+    const { tensors, metadata } = decodeSafetensors(stack.snapshot());
+    const extra = { dtype: 'I32', shape: [1], data: new Int32Array(1) } as const;
+    expect(() => snapshotMetadata(encodeSafetensors({ ...Object.fromEntries(tensors), 'layers.2.keys': extra }, metadata))).toThrow(/tensor "layers.2.keys" is not one a snapshot holds/);
+    expect(() => snapshotMetadata(encodeSafetensors(Object.fromEntries(tensors), { ...metadata, layers: '0' }))).toThrow(
+      expect.objectContaining({ code: 'CORRUPT_SNAPSHOT', details: { field: 'layers' } }),
+    );
+  });
+
   it('refuses metadata that is not an object of strings, or past 1 MiB, before anything is written', () => {
     const engine = createAttention({ dim: 2 });
     const refused = (options: unknown, field: string) => expect(() => engine.snapshot(options as never)).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT', details: expect.objectContaining({ field }) }));

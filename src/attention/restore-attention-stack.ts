@@ -43,11 +43,8 @@ export function restoreAttentionStack(bytes: Uint8Array, options?: AttentionStac
   const expected = guarded ? layerOptions(options as AttentionStackOptions) : null;
   const { tensors, metadata } = decodeSafetensors(bytes);
   assertFormat(metadata, STACK_FORMAT);
-  const layers = /^[1-9][0-9]*$/.test(metadata['layers'] ?? '') ? Number(metadata['layers']) : NaN;
-  if (!(layers <= MAX_LAYERS)) {
-    throw new AttentionError('CORRUPT_SNAPSHOT', `snapshot: layers metadata must be an integer from 1 to ${MAX_LAYERS}, got ${shownText(metadata['layers'])}`, { field: 'layers' });
-  }
-  assertKnownTensors(tensors, layers);
+  const layers = snapshotLayers(metadata);
+  assertKnownTensors(tensors.keys(), layers);
   const given = model?.length ?? expected?.length;
   if (given !== undefined && given !== layers) {
     throw new AttentionError('INVALID_OPTION', `${model !== null ? 'the model has' : 'option layers is'} ${given}${model !== null ? ' layers' : ''} but the snapshot was taken with ${layers}`, { field: 'layers' });
@@ -68,4 +65,17 @@ export function restoreAttentionStack(bytes: Uint8Array, options?: AttentionStac
     throw error;
   }
   return new EngineStack(states.map((state, i) => new AttentionEngine(state, model?.[i] ?? null)));
+}
+
+/**
+ * The number of layers a stack's snapshot says it holds.
+ *
+ * @throws AttentionError CORRUPT_SNAPSHOT unless it is an integer from 1 to {@link MAX_LAYERS}.
+ */
+export function snapshotLayers(metadata: Readonly<Record<string, string>>): number {
+  const layers = /^[1-9][0-9]*$/.test(metadata['layers'] ?? '') ? Number(metadata['layers']) : NaN;
+  if (!(layers <= MAX_LAYERS)) {
+    throw new AttentionError('CORRUPT_SNAPSHOT', `snapshot: layers metadata must be an integer from 1 to ${MAX_LAYERS}, got ${shownText(metadata['layers'])}`, { field: 'layers' });
+  }
+  return layers;
 }

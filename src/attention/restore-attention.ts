@@ -53,7 +53,7 @@ export function restoreAttention(bytes: Uint8Array, options?: AttentionOptions |
   const model = options instanceof AttentionEngine ? liveModel(options) : null;
   const { tensors, metadata } = decodeSafetensors(bytes);
   assertFormat(metadata, ATTENTION_FORMAT);
-  assertKnownTensors(tensors, null);
+  assertKnownTensors(tensors.keys(), null);
   if (model !== null) return new AttentionEngine(restoreState(tensors, metadata, '', undefined, model.options), model);
   return new AttentionEngine(restoreState(tensors, metadata, '', options as AttentionOptions | RunOptions | undefined));
 }

@@ -40,7 +40,7 @@ export function restoreCrossAttention(bytes: Uint8Array, options?: CrossAttentio
   const expected = model === null && options !== undefined ? crossOptions(options as CrossAttentionOptions) : undefined;
   const { tensors, metadata } = decodeSafetensors(bytes);
   assertFormat(metadata, CROSS_ATTENTION_FORMAT);
-  assertKnownTensors(tensors, null);
+  assertKnownTensors(tensors.keys(), null);
   const state = restoreState(tensors, metadata, '', expected, model?.options ?? null);
   const o = state.options;
   const corrupt = (message: string): never => {

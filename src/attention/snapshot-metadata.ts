@@ -1,6 +1,7 @@
-import { checkedSnapshot } from '../cache/safetensors.js';
+import { CHECKSUM_TENSOR, checkedSnapshot } from '../cache/safetensors.js';
 import { AttentionError, shownText } from '../errors.js';
-import { ATTENTION_FORMAT, CROSS_ATTENTION_FORMAT, STACK_FORMAT, USER_METADATA_PREFIX } from './snapshot-state.js';
+import { snapshotLayers } from './restore-attention-stack.js';
+import { assertKnownTensors, ATTENTION_FORMAT, CROSS_ATTENTION_FORMAT, STACK_FORMAT, USER_METADATA_PREFIX } from './snapshot-state.js';
 
 /** The formats of attnstream's snapshots: an engine's, a stack's, a cross-attention's. */
 const SNAPSHOT_FORMATS: readonly string[] = [ATTENTION_FORMAT, STACK_FORMAT, CROSS_ATTENTION_FORMAT];
@@ -11,8 +12,8 @@ const SNAPSHOT_FORMATS: readonly string[] = [ATTENTION_FORMAT, STACK_FORMAT, CRO
  * restore checks its container (the checksum included), but no engine is built and nothing else
  * is copied, so a server can read it before deciding what to restore onto. `{}` when there is none.
  *
- * @throws AttentionError CORRUPT_SNAPSHOT for damaged bytes, UNSUPPORTED_SNAPSHOT for a file that
- *   is not one of attnstream's snapshots.
+ * @throws AttentionError CORRUPT_SNAPSHOT for damaged bytes (or a tensor no snapshot holds),
+ *   UNSUPPORTED_SNAPSHOT for a file that is not one of attnstream's snapshots.
  * @example
  * ```ts
  * import { createAttentionStack, snapshotMetadata } from 'attnstream';
@@ -22,10 +23,13 @@ const SNAPSHOT_FORMATS: readonly string[] = [ATTENTION_FORMAT, STACK_FORMAT, CRO
  * ```
  */
 export function snapshotMetadata(bytes: Uint8Array): Record<string, string> {
-  const { metadata } = checkedSnapshot(bytes);
+  const { entries, metadata } = checkedSnapshot(bytes);
   if (!SNAPSHOT_FORMATS.includes(metadata['format']!)) {
     throw new AttentionError('UNSUPPORTED_SNAPSHOT', `snapshot: format is ${shownText(metadata['format'])}, not one of attnstream's (${SNAPSHOT_FORMATS.join(', ')})`, { field: 'format' });
   }
+  // As a restore: with a bit flipped in the checksum's name, the file would otherwise go unchecked.
+  const names = entries.map((entry) => entry.name).filter((name) => name !== CHECKSUM_TENSOR);
+  assertKnownTensors(names, metadata['format'] === STACK_FORMAT ? snapshotLayers(metadata) : null);
   return Object.fromEntries(
     Object.entries(metadata)
       .filter(([key]) => key.startsWith(USER_METADATA_PREFIX))

@@ -116,14 +116,14 @@ const STATE_TENSORS: ReadonlySet<string> = new Set([
 ]);
 
 /**
- * Refuses a tensor that no engine's state holds: one engine's names, or with `layers`, a stack's
+ * Refuses a tensor name that no engine's state holds: one engine's names, or with `layers`, a stack's
  * (`layers.i.` before each, i below `layers`). Ignored, it would be data the file's writer meant
  * something by; and a bit flipped in the name of the file's checksum would leave it unchecked.
  *
  * @throws AttentionError CORRUPT_SNAPSHOT naming the tensor.
  */
-export function assertKnownTensors(tensors: ReadonlyMap<string, Tensor>, layers: number | null): void {
-  for (const name of tensors.keys()) {
+export function assertKnownTensors(names: Iterable<string>, layers: number | null): void {
+  for (const name of names) {
     const layer = layers === null ? null : /^layers\.(0|[1-9][0-9]*)\.(.*)$/s.exec(name);
     const known = layers === null ? STATE_TENSORS.has(name) : layer !== null && Number(layer[1]) < layers && STATE_TENSORS.has(layer[2]!);
     if (!known) throw new AttentionError('CORRUPT_SNAPSHOT', `snapshot: tensor ${quoted(name)} is not one a snapshot holds`, { field: 'snapshot' });
