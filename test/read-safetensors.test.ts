@@ -50,7 +50,7 @@ describe('readSafetensors: checkpoint tensors for the engine', () => {
     expect(Array.from(new Uint32Array(widened.buffer, widened.byteOffset, 5))).toEqual([0x7f802000, 0x7fc00000, 0xffc00000, 0xffaaa000, 0x7fffe000]);
   });
 
-  it('refuses a read once the bytes were detached (transferred, a WebAssembly.Memory that grew), naming why', () => {
+  it('refuses a read once the bytes were detached (transferred, a WebAssembly.Memory that grew) or shrunk, naming why', () => {
     // Found by a reentrancy hunt: a TypeError from inside, or an empty array from a shrunken view.
     const bytes = createAttention({ dim: 2, weights: { wq: [1, 2, 3, 4], wk: [1, 0, 0, 1], wv: [1, 0, 0, 1] } }).snapshot();
     const posted = bytes.slice();
@@ -62,6 +62,13 @@ describe('readSafetensors: checkpoint tensors for the engine', () => {
     const inMemory = readSafetensors(new Uint8Array(memory.buffer, 0, bytes.length));
     memory.grow(1);
     expect(() => inMemory.read('weights.wq')).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT', details: { field: 'bytes' } }));
+    // A resizable buffer shrunk under a length-tracking view: the view itself is shorter now.
+    const ResizableBuffer = ArrayBuffer as unknown as new (length: number, options: { maxByteLength: number }) => ArrayBuffer & { resize(length: number): void };
+    const resizable = new ResizableBuffer(bytes.length, { maxByteLength: bytes.length });
+    new Uint8Array(resizable).set(bytes);
+    const tracking = readSafetensors(new Uint8Array(resizable));
+    resizable.resize(16);
+    expect(() => tracking.read('weights.wq')).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT', details: { field: 'bytes' }, message: expect.stringContaining('shrunk') }));
   });
 
   it("takes another realm's Uint8Array (a vm context's, an iframe's) as its own, as restore does", () => {

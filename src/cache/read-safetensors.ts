@@ -58,7 +58,7 @@ export interface SafetensorsFile {
  *
  * @throws AttentionError CORRUPT_SNAPSHOT (`field: "bytes"`) for a malformed file, saying what is
  *   wrong and where; from `read`, INVALID_ARGUMENT for a name the file does not hold, or once the
- *   bytes were detached (read a tensor before transferring its file's buffer).
+ *   bytes were detached or shrunk (read a tensor before transferring its file's buffer).
  * @example
  * ```ts
  * import { readFileSync } from 'node:fs';
@@ -91,11 +91,11 @@ export function readSafetensors(bytes: Uint8Array): SafetensorsFile {
         });
       }
       // The tensors are read from the caller's bytes when asked for: a buffer detached since (posted
-      // to a worker, a WebAssembly.Memory that grew) has none left.
+      // to a worker, a WebAssembly.Memory that grew) has none left, a resizable one shrunk fewer.
       if (bytes.byteLength < entry.at + entry.bytes) {
         throw new AttentionError(
           'INVALID_ARGUMENT',
-          `readSafetensors: the file's bytes are gone (their buffer was detached: transferred, or a WebAssembly.Memory that grew) before tensor ${quoted(name)} was read; keep them, or pass a copy`,
+          `readSafetensors: the file's bytes are gone (their buffer was detached: transferred, or a WebAssembly.Memory that grew; or shrunk) before tensor ${quoted(name)} was read; keep them, or pass a copy`,
           { field: 'bytes' },
         );
       }
