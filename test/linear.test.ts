@@ -141,6 +141,49 @@ describe('createLinear: y = W·x + b (torch.nn.Linear) on the projection kernel'
     }
   });
 
+  it("row(i) gives W's row i as kept, float32, on every path and after the kernels' memory grew: a tied embedding's table", () => {
+    fc.assert(
+      fc.property(layerCase, ({ options }) => {
+        const runs = [createLinear({ ...options, kernels: 'js' }), createLinear(options), createLinear({ ...options, threads: pool() })];
+        // Grows the memory the copies live in, so a view taken before would be stale.
+        const large = createLinear({ rows: 1024, cols: 1024, weight: new Float32Array(1024 * 1024) });
+        const out = new Float32Array(options.cols + 1).fill(7);
+        for (const layer of runs) {
+          for (let r = 0; r < options.rows; r++) {
+            const expected = Float32Array.from(options.weight as Float32Array).subarray(r * options.cols, (r + 1) * options.cols);
+            expect(sameBits(layer.row(r), expected)).toBe(true);
+            expect(layer.row(r, out)).toBe(out);
+            expect(sameBits(out.subarray(0, options.cols), expected)).toBe(true);
+            expect(out[options.cols]).toBe(7);
+          }
+          layer.dispose();
+        }
+        large.dispose();
+      }),
+      { numRuns: 40 },
+    );
+    // The unembedding of a tied model gives its tokens' embeddings; the copy returned is the caller's.
+    const lmHead = createLinear({ rows: 3, cols: 2, weight: [1, 0, 0, 1, 0.1, 0.5] });
+    const embedding = lmHead.row(2);
+    embedding[0] = 99;
+    expect(Array.from(lmHead.row(2))).toEqual([Math.fround(0.1), 0.5]);
+    expect(Array.from(lmHead.apply(lmHead.row(1)))).toEqual([0, 1, 0.5]);
+  });
+
+  it('row refuses an index outside [0, rows) or a short out, naming the field, and once disposed', () => {
+    for (const kernels of KERNEL_PATHS) {
+      const layer = createLinear({ rows: 3, cols: 2, weight: [1, 2, 3, 4, 5, 6], kernels });
+      for (const index of [-1, 3, 1.5, Number.NaN, '1', null]) {
+        expect(() => layer.row(index as number)).toThrow(expect.objectContaining({ code: 'OUT_OF_RANGE', details: { field: 'row', expected: '0..2', actual: String(index) } }));
+      }
+      for (const out of [new Float32Array(1), new Float64Array(2), [0, 0], 'out']) {
+        expect(() => layer.row(0, out as Float32Array)).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT', details: { field: 'out', expected: 2 } }));
+      }
+      layer.dispose();
+      expect(() => layer.row(0)).toThrow(expect.objectContaining({ code: 'DISPOSED', details: { field: 'row' } }));
+    }
+  });
+
   it('refuses bad options naming the field, and bad inputs naming the input; a refused call writes nothing to out', () => {
     const refusal = (options: unknown, code: string, field: string) =>
       expect(() => createLinear(options as LinearOptions), field).toThrow(expect.objectContaining({ code, details: expect.objectContaining({ field }) }));

@@ -78,6 +78,25 @@ export interface Linear {
    *   multiple of `cols`.
    */
   applyMany(xs: readonly Vector[] | Float32Array | Float64Array, out?: Float32Array): Float32Array;
+  /**
+   * Row `index` of W (`cols` numbers, as kept: float32), into `out` (at least `cols` long) or a
+   * new Float32Array. With tied embeddings (GPT-2, Gemma: the unembedding is the embedding table)
+   * the unembedding layer is the table too, `lmHead.row(token)` a token's embedding, so the model
+   * holds its largest matrix once.
+   *
+   * @throws AttentionError OUT_OF_RANGE (field `row`) for an index that is not an integer in
+   *   `[0, rows)`; INVALID_ARGUMENT (field `out`) for an `out` that is not a Float32Array of at
+   *   least `cols` numbers; DISPOSED.
+   * @example
+   * ```ts
+   * import { createLinear } from 'attnstream';
+   * // Tied embeddings: the table of 3 tokens × 2 dims is the unembedding's W.
+   * const lmHead = createLinear({ rows: 3, cols: 2, weight: [1, 0, 0, 1, 0.5, 0.5] });
+   * const h = lmHead.row(2); // token 2's embedding: Float32Array [0.5, 0.5]
+   * console.log(lmHead.apply(h)); // its logits: Float32Array [0.5, 0.5, 0.5]
+   * ```
+   */
+  row(index: number, out?: Float32Array): Float32Array;
   /** Gives the weights' copy in the kernels' memory back; the layer cannot be used afterwards. */
   dispose(): void;
 }
@@ -209,6 +228,23 @@ class LinearLayer implements Linear {
     for (let t = 0; t < n; t++) assertFinite(y.subarray(t * rows, (t + 1) * rows), rows, 'output', t, this.finite);
     if (out === undefined) return y.slice();
     out.set(y);
+    return out;
+  }
+
+  row(index: number, out?: Float32Array): Float32Array {
+    this.reading.assertIdle('row');
+    if (this.isDisposed) throw new AttentionError('DISPOSED', 'row: this linear layer was disposed', { field: 'row' });
+    const { rows, cols } = this;
+    if (!(Number.isInteger(index) && index >= 0 && index < rows)) {
+      throw new AttentionError('OUT_OF_RANGE', `row: expected an integer from 0 to ${rows - 1}, got ${describeValue(index)}`, { field: 'row', expected: `0..${rows - 1}`, actual: String(index) });
+    }
+    if (out !== undefined && !(out instanceof Float32Array && (lengthOf(out) as number) >= cols)) {
+      throw new AttentionError('INVALID_ARGUMENT', `row: out must be a Float32Array of at least ${cols} numbers, got ${describeValue(out)}`, { field: 'out', expected: cols });
+    }
+    const weight = this.weight ?? this.copy!.view('weight');
+    const source = weight.subarray(index * cols, (index + 1) * cols);
+    if (out === undefined) return source.slice();
+    out.set(source);
     return out;
   }
 

@@ -333,4 +333,20 @@ describe('docs/guides/generation.md', () => {
     const claimed = snippet.match(/\/\/ Float32Array\(4\) \[(.*)\]/)![1]!.split(', ').map(Number);
     expect(Array.from(logged[0]!, (v) => Number(v.toFixed(4)))).toEqual(claimed);
   });
+
+  it("the tied-embeddings snippet looks a token up with row() and logs what its comment says", () => {
+    const snippet = [...guide.matchAll(/```ts\n([\s\S]*?)```/g)].map((m) => m[1]!).find((code) => code.includes('lmHead.row('))!;
+    const javascript = ts.transpileModule(snippet, { compilerOptions: { target: ts.ScriptTarget.ES2022, module: ts.ModuleKind.ESNext } }).outputText;
+    const logged: unknown[] = [];
+    const rows: Float32Array[] = [];
+    // The snippet's layer, watched: every row it hands out must be the table's.
+    const watched = (options: Parameters<typeof createLinear>[0]) => {
+      const layer = createLinear(options);
+      const row = layer.row.bind(layer);
+      return Object.assign(layer, { row: (i: number) => { const r = row(i); rows.push(r.slice()); return r; } });
+    };
+    new Function('createLinear', 'console', javascript.replace(/^import .*$/gm, ''))(watched, { log: (value: unknown) => logged.push(value) });
+    expect(logged).toEqual([Number(snippet.match(/console\.log\(logits\.length\); \/\/ (\d+)/)![1])]);
+    expect(Array.from(rows[0]!)).toEqual(Array.from({ length: 4 }, (_, c) => Math.fround(Math.sin(12 + c) / 2)));
+  });
 });
