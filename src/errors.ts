@@ -124,6 +124,18 @@ export function shownText(value: string | undefined): string {
   return value === undefined ? 'undefined' : quoted(value);
 }
 
+/** %TypedArray%.prototype, the prototype every typed array's prototype has. */
+const TYPED_ARRAY_PROTOTYPE = Object.getPrototypeOf(Uint8Array.prototype) as object;
+
+/**
+ * Whether `value` passes for a typed array without being one: a Proxy of one, or an object made
+ * from its prototype. It has no numbers of its own, so the built-in `length` getter throws a
+ * TypeError for it.
+ */
+export function isTypedArrayWrapper(value: unknown): boolean {
+  return value !== null && typeof value === 'object' && !ArrayBuffer.isView(value) && TYPED_ARRAY_PROTOTYPE.isPrototypeOf(value);
+}
+
 /**
  * A refused value as a message shows it, in a few words however large: a number as itself, a
  * string quoted (`"2" (a string)`), an array or typed array by its kind and length
@@ -139,6 +151,7 @@ export function describeValue(value: unknown): string {
     const length = (value as { length?: unknown }).length;
     return `${article(value.constructor.name)}${typeof length === 'number' ? ` of ${length} numbers` : ''}`;
   }
+  if (isTypedArrayWrapper(value)) return `${article((value as object).constructor?.name ?? 'TypedArray')} wrapper (a Proxy, or an object made from its prototype), not the array itself`;
   if (Array.isArray(value)) {
     const text = value.length <= 8 ? shortList(value) : null;
     return text !== null ? `${text} (an array)` : `an array of ${value.length} ${value.length === 1 ? 'item' : 'items'}`;

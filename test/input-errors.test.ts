@@ -2,8 +2,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { lastValueFrom } from 'rxjs';
 import { alibiSlopes, AttentionError, batchAttention, createAttention, createAttentionStack, createCrossAttention, createLinear, pushEach, resolveOptions, restoreAttention, restoreAttentionStack } from '../src/index.js';
-import { generate, tokenize } from '../src/rx/index.js';
-import { attentionOptionsArbitrary, attentionWeightsArbitrary, checkCacheLaws, checkIncremental } from '../src/testing/index.js';
+import { EmbeddingTable, generate, tokenize } from '../src/rx/index.js';
+import { attentionOptionsArbitrary, attentionWeightsArbitrary, checkCacheLaws, checkIncremental, referenceAttention } from '../src/testing/index.js';
 import type { Attention, AttentionOptions, AttentionStep, CrossAttentionOptions } from '../src/index.js';
 import { caseArbitrary } from './support/engine-arbitraries.js';
 
@@ -69,15 +69,20 @@ describe('bad options are refused with INVALID_OPTION naming the option', () => 
       expect(error).toMatchObject({ code: 'NON_FINITE', message: 'weights.wq: element 0 (row 0, column 0) is undefined', details: { field: 'weights.wq', element: 0 } });
     }
     expect(refusal(() => createLinear({ rows: 2 ** 15, cols: 2 ** 15, weight: claim(2 ** 30) }))).toMatchObject({ code: 'NON_FINITE', details: { element: 0 } });
-    // A typed array whose subclass's length lies is read number by number, as before copyClaimed
-    // (found by a review: it threw a RangeError, or zero-filled the missing numbers).
+    // A typed array whose subclass's length lies is measured by its own, as an input is (found by
+    // a review: it threw a RangeError, or zero-filled the missing numbers).
     class Lying extends Float32Array {
       override get length(): number {
         return 4;
       }
     }
-    expect(refusal(() => createAttention({ dim: 2, weights: { wq: new Lying([1, 2]), wk: [1, 0, 0, 1], wv: [1, 0, 0, 1] } }))).toMatchObject({ code: 'NON_FINITE', details: { field: 'weights.wq', element: 2 } });
-    expect(createAttention({ dim: 2, precision: 'float64', weights: { wq: new Lying([1, 2, 3, 4, 5, 6]), wk: [1, 0, 0, 1], wv: [1, 0, 0, 1] } }).options.weights!.wq).toEqual(Float64Array.of(1, 2, 3, 4));
+    for (const numbers of [[1, 2], [1, 2, 3, 4, 5, 6]]) {
+      expect(refusal(() => createAttention({ dim: 2, weights: { wq: new Lying(numbers), wk: [1, 0, 0, 1], wv: [1, 0, 0, 1] } }))).toMatchObject({
+        code: 'DIMENSION_MISMATCH',
+        details: { field: 'weights.wq', expected: 4, actual: numbers.length },
+      });
+    }
+    expect(createAttention({ dim: 2, precision: 'float64', weights: { wq: new Lying([1, 2, 3, 4]), wk: [1, 0, 0, 1], wv: [1, 0, 0, 1] } }).options.weights!.wq).toEqual(Float64Array.of(1, 2, 3, 4));
     // Numbers past the first growth are read and checked as well.
     const long = Array.from({ length: 2 ** 22 }, (_, i) => (i % 5) - 2);
     long[2 ** 21 + 3] = Number.NaN;
@@ -392,6 +397,50 @@ describe('a rejected input leaves the engine exactly as it was', () => {
         },
       ),
       { numRuns: 150 },
+    );
+  });
+});
+
+describe("a typed array's wrapper (a Proxy of one, an object made from its prototype) is refused as no array, never a TypeError", () => {
+  // Both pass `instanceof Float32Array`, but the built-in length getter throws a TypeError for them.
+  const wrappers = (length: number, Typed: Float32ArrayConstructor | Float64ArrayConstructor = Float32Array): unknown[] => [
+    new Proxy(new Typed(length), {}),
+    Object.create(Typed.prototype),
+  ];
+  const model = () => createAttention({ dim: 2, weights: { wq: [1, 0, 0, 1], wk: [1, 0, 0, 1], wv: [1, 0, 0, 1], wo: [1, 0, 0, 1] } });
+  const linear = createLinear({ rows: 2, cols: 2, weight: [1, 2, 3, 4] });
+  const cross = createCrossAttention({ dim: 2 });
+  cross.setMemory([[1, 1]]);
+  const entries: [string, (w: never) => unknown, string, number?, (Float32ArrayConstructor | Float64ArrayConstructor)?][] = [
+    ['push', (w) => model().push(w), 'x'],
+    ['pushMany', (w) => model().pushMany([[1, 1], w]), 'x'],
+    ['pushManyQKV', (w) => createAttention({ dim: 2 }).pushManyQKV([[1, 1]], [w], [[1, 1]]), 'k'],
+    ['pushEach', (w) => pushEach([model().fork()], [w]), 'x'],
+    ['weights.wq', (w) => createAttention({ dim: 2, weights: { wq: w, wk: [1, 0, 0, 1], wv: [1, 0, 0, 1] } }), 'weights.wq', 4],
+    ['ropeFrequencies', (w) => createAttention({ dim: 4, positions: 'rope', ropeFrequencies: w }), 'ropeFrequencies'],
+    ['setMemory', (w) => createCrossAttention({ dim: 2 }).setMemory([w]), 'memory'],
+    ['attend', (w) => cross.attend(w), 'x'],
+    ['createLinear weight', (w) => createLinear({ rows: 2, cols: 2, weight: w }), 'weight', 4],
+    ['apply', (w) => linear.apply(w), 'x'],
+    ['apply out', (w) => linear.apply([1, 1], w), 'out'],
+    ['applyMany flat', (w) => linear.applyMany(w), 'xs', 4, Float64Array],
+    ['row out', (w) => linear.row(0, w), 'out'],
+    ['batchAttention', (w) => batchAttention([w], { dim: 2 }), 'x'],
+    ['referenceAttention', (w) => referenceAttention([w], { dim: 2 }), 'x'],
+    ['EmbeddingTable.fromArrays', (w) => EmbeddingTable.fromArrays(['a', 'b'], [[1, 1], w]), 'vectors'],
+    ['EmbeddingTable fallback', (w) => EmbeddingTable.fromArrays(['a'], [[1, 1]], { fallback: w }), 'fallback'],
+  ];
+  it.each(entries)('%s', (_, run, field, length = 2, Typed = Float32Array) => {
+    for (const wrapper of wrappers(length, Typed)) {
+      const error = refusal(() => run(wrapper as never));
+      expect(['INVALID_ARGUMENT', 'INVALID_OPTION']).toContain(error.code);
+      expect(error.details.field).toBe(field);
+    }
+  });
+
+  it('the message says what was given', () => {
+    expect(refusal(() => model().push(new Proxy(new Float32Array(2), {}) as Float32Array)).message).toBe(
+      'x at token 0: expected an array of 2 numbers, got a Float32Array wrapper (a Proxy, or an object made from its prototype), not the array itself',
     );
   });
 });

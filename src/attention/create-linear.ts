@@ -183,7 +183,8 @@ class LinearLayer implements Linear {
   }
 
   applyMany(xs: readonly Vector[] | Float32Array | Float64Array, out?: Float32Array): Float32Array {
-    if (!(xs instanceof Float32Array || xs instanceof Float64Array) || this.isDisposed) return this.run(xs as readonly Vector[], out, 'applyMany');
+    // A typed array's wrapper (a Proxy) passes instanceof but is no flat array: run refuses it as not a list.
+    if (!(ArrayBuffer.isView(xs) && (xs instanceof Float32Array || xs instanceof Float64Array)) || this.isDisposed) return this.run(xs as readonly Vector[], out, 'applyMany');
     const length = lengthOf(xs) as number;
     if (length % this.cols !== 0) {
       throw new AttentionError('DIMENSION_MISMATCH', `applyMany: ${length} numbers are not whole rows of ${this.cols}`, {

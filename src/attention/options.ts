@@ -4,7 +4,7 @@ import { ThreadPool } from '../kernels/wasm/thread-pool.js';
 import { wasmKernelsAvailable } from '../kernels/wasm/wasm-arena.js';
 import type { FloatArray, FloatArrayConstructor } from '../kernels/index.js';
 import { alibiSlopes } from './alibi-slopes.js';
-import { copyClaimed } from './vector.js';
+import { copyClaimed, vectorLength } from './vector.js';
 import type { Vector } from './vector.js';
 
 /**
@@ -507,9 +507,10 @@ export function threadPoolOf(value: unknown, wasm: boolean, needs: string): Thre
  * else INVALID_OPTION naming `field` and the element.
  */
 export function readNumbers(given: Vector, count: number, field: string, counted: string, accept: (value: number) => boolean, rule: string): Float64Array {
-  if (given === null || typeof given !== 'object' || typeof given.length !== 'number') invalid(field, `must be an array of ${count} numbers (${counted})`);
-  if (given.length !== count) {
-    throw new AttentionError('DIMENSION_MISMATCH', `${field}: expected ${count} numbers (${counted}), got ${given.length}`, { field, expected: count, actual: given.length });
+  const length = vectorLength(given);
+  if (length === undefined) invalid(field, `must be an array of ${count} numbers (${counted})`);
+  if (length !== count) {
+    throw new AttentionError('DIMENSION_MISMATCH', `${field}: expected ${count} numbers (${counted}), got ${length}`, { field, expected: count, actual: length });
   }
   const out = new Float64Array(count);
   for (let m = 0; m < count; m++) {
@@ -523,17 +524,16 @@ export function readNumbers(given: Vector, count: number, field: string, counted
 /** A weight matrix, row-major `rows × cols`; a bias is one row (`rows` 1), named by element alone. */
 export function matrix(w: Vector | undefined, rows: number, cols: number, field: string, Float: FloatArrayConstructor): FloatArray {
   const shape = rows === 1 ? `${cols} number${cols === 1 ? '' : 's'}` : `${rows}×${cols} = ${rows * cols} numbers (row-major)`;
-  if (w === undefined || w === null || typeof w !== 'object' || typeof w.length !== 'number') {
-    invalid(field, `must be an array of ${shape}`);
-  }
-  if (w.length !== rows * cols) {
-    throw new AttentionError('DIMENSION_MISMATCH', `${field}: expected ${shape}, got ${w.length}`, {
+  const length = vectorLength(w);
+  if (length === undefined) invalid(field, `must be an array of ${shape}`);
+  if (length !== rows * cols) {
+    throw new AttentionError('DIMENSION_MISMATCH', `${field}: expected ${shape}, got ${length}`, {
       field,
       expected: rows * cols,
-      actual: w.length,
+      actual: length,
     });
   }
-  return copyClaimed(w, rows * cols, Float, (value, i) => {
+  return copyClaimed(w!, rows * cols, Float, (value, i) => {
     const where = rows === 1 ? '' : ` (row ${Math.floor(i / cols)}, column ${i % cols})`;
     const beyond = typeof value === 'number' && Number.isFinite(value) ? ", beyond float32's range" : '';
     throw new AttentionError('NON_FINITE', `${field}: element ${i}${where} is ${describeValue(value)}${beyond}`, {

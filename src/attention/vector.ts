@@ -1,4 +1,4 @@
-import { AttentionError, describeValue } from '../errors.js';
+import { AttentionError, describeValue, isTypedArrayWrapper } from '../errors.js';
 import { allFinite } from '../kernels/all-finite.js';
 import type { FloatArray, FloatArrayConstructor } from '../kernels/index.js';
 import type { WasmArena } from '../kernels/wasm/wasm-arena.js';
@@ -52,8 +52,8 @@ export function readRows(xs: readonly Vector[], n: number, expected: number, fie
  * @throws AttentionError INVALID_ARGUMENT for a non-array, DIMENSION_MISMATCH for a wrong length.
  */
 export function assertVectorShape(x: Vector, expected: number, field: string, token?: number): void {
-  const length = x === null || typeof x !== 'object' ? undefined : lengthOf(x);
-  if (typeof length !== 'number') {
+  const length = vectorLength(x);
+  if (length === undefined) {
     throw new AttentionError('INVALID_ARGUMENT', `${field}${at(token)}: expected an array of ${expected} numbers, got ${describeValue(x)}`, {
       field,
       ...(token === undefined ? {} : { token }),
@@ -117,11 +117,21 @@ const typedArrayLength = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(U
 
 /**
  * The length of `x` as it will be read: a typed array's own (copied whole by `set`, so a subclass
- * whose `length` said more or less would leave part of the row stale or overflow), else `x.length`.
+ * whose `length` said more or less would leave part of the row stale or overflow), none for a
+ * typed array's wrapper ({@link isTypedArrayWrapper}), else `x.length`.
  */
 export function lengthOf(x: Vector): unknown {
-  if (!ArrayBuffer.isView(x)) return x.length;
-  return x instanceof DataView ? undefined : (typedArrayLength.call(x) as number);
+  if (ArrayBuffer.isView(x)) return x instanceof DataView ? undefined : (typedArrayLength.call(x) as number);
+  return isTypedArrayWrapper(x) ? undefined : x.length;
+}
+
+/**
+ * How many numbers `x` holds as an input ({@link lengthOf}), or undefined when it is not an array
+ * of numbers at all: not an object, a typed array's wrapper, a length that is not a number.
+ */
+export function vectorLength(x: unknown): number | undefined {
+  const length = x === null || typeof x !== 'object' ? undefined : lengthOf(x as Vector);
+  return typeof length === 'number' ? length : undefined;
 }
 
 /**

@@ -1,5 +1,5 @@
 import type { Vector } from '../attention/index.js';
-import { copyClaimed } from '../attention/vector.js';
+import { copyClaimed, vectorLength } from '../attention/vector.js';
 import { AttentionError, describeValue, quoted } from '../errors.js';
 
 /**
@@ -134,10 +134,10 @@ export class EmbeddingTable {
     if (!Array.isArray(words)) throw new AttentionError('INVALID_ARGUMENT', `EmbeddingTable.fromArrays: words must be an array of strings, got ${describeValue(words)}`, { field: 'words' });
     if (!Array.isArray(vectors)) throw new AttentionError('INVALID_ARGUMENT', `EmbeddingTable.fromArrays: vectors must be an array of vectors, got ${describeValue(vectors)}`, { field: 'vectors' });
     if (words.length !== vectors.length) {
-      throw new AttentionError('INVALID_ARGUMENT', `EmbeddingTable.fromArrays: expected two arrays of the same length, got ${lengthOf(words)} words and ${lengthOf(vectors)} vectors`, {
+      throw new AttentionError('INVALID_ARGUMENT', `EmbeddingTable.fromArrays: expected two arrays of the same length, got ${words.length} words and ${vectors.length} vectors`, {
         field: 'vectors',
-        expected: lengthOf(words),
-        actual: lengthOf(vectors),
+        expected: words.length,
+        actual: vectors.length,
       });
     }
     return EmbeddingTable.fromRows('fromArrays', words, vectors, options);
@@ -163,22 +163,23 @@ export class EmbeddingTable {
     if (vectors.length === 0) {
       throw new AttentionError('INVALID_ARGUMENT', `EmbeddingTable.${method}: no words, so dim cannot be told; use fromMatrix(words, vectors, dim)`, { field: 'words' });
     }
-    const dim = lengthOf(vectors[0]);
-    if (!(dim >= 1)) {
+    const dim = vectorLength(vectors[0]);
+    if (dim === undefined || dim < 1) {
       throw new AttentionError('INVALID_ARGUMENT', `EmbeddingTable: vector 0 (${shown(words[0])}) must be a non-empty array of numbers`, { field: 'vectors', element: 0 });
     }
     // Every row's length first, then the numbers (a wrong length is named before a bad number).
     for (let r = 0; r < vectors.length; r++) {
       const vector = vectors[r]!;
-      if (Number.isNaN(lengthOf(vector))) {
+      const length = vectorLength(vector);
+      if (length === undefined) {
         throw new AttentionError('INVALID_ARGUMENT', `EmbeddingTable: vector ${r} (${shown(words[r])}) must be an array of numbers, got ${describeValue(vector)}`, { field: 'vectors', element: r });
       }
-      if (lengthOf(vector) !== dim) {
-        throw new AttentionError('DIMENSION_MISMATCH', `EmbeddingTable: vector ${r} (${shown(words[r])}) has ${lengthOf(vector)} numbers, vector 0 has ${dim}`, {
+      if (length !== dim) {
+        throw new AttentionError('DIMENSION_MISMATCH', `EmbeddingTable: vector ${r} (${shown(words[r])}) has ${length} numbers, vector 0 has ${dim}`, {
           field: 'vectors',
           element: r,
           expected: dim,
-          actual: lengthOf(vector),
+          actual: length,
         });
       }
     }
@@ -279,7 +280,7 @@ function checkOptions(options: EmbeddingTableOptions): void {
   const { lowercase, fallback } = options;
   if (lowercase !== undefined && typeof lowercase !== 'boolean') invalidOption('lowercase', `must be true or false, got ${shown(lowercase)}`);
   // The numbers themselves are checked with the rows (length, finiteness); here only the shape.
-  if (fallback !== undefined && (fallback === null || typeof fallback !== 'object' || typeof fallback.length !== 'number')) {
+  if (fallback !== undefined && vectorLength(fallback) === undefined) {
     invalidOption('fallback', `must be an array of numbers, got ${shown(fallback)}`);
   }
 }
@@ -294,8 +295,8 @@ function shown(value: unknown): string {
 
 /** Copies `values` into a new Float32Array after checking its length and that each number survives float32 ({@link copyClaimed}). */
 function float32Copy(values: ArrayLike<number>, expected: number, field: string, where: (i: number) => string): Float32Array {
-  const length = lengthOf(values);
-  if (Number.isNaN(length)) throw new AttentionError('INVALID_ARGUMENT', `EmbeddingTable: ${field} must be an array of numbers, got ${describeValue(values)}`, { field });
+  const length = vectorLength(values);
+  if (length === undefined) throw new AttentionError('INVALID_ARGUMENT', `EmbeddingTable: ${field} must be an array of numbers, got ${describeValue(values)}`, { field });
   if (length !== expected) {
     throw new AttentionError('DIMENSION_MISMATCH', `EmbeddingTable: ${field} must hold ${expected} numbers, got ${length}`, { field, expected, actual: length });
   }
@@ -311,6 +312,3 @@ function notFloat32(value: unknown, field: string, i: number, where: (i: number)
   });
 }
 
-function lengthOf(x: unknown): number {
-  return x !== null && typeof x === 'object' && typeof (x as { length?: unknown }).length === 'number' ? (x as { length: number }).length : NaN;
-}

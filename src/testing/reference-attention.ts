@@ -1,5 +1,6 @@
 import { resolveOptions } from '../attention/index.js';
 import type { AttentionOptions, AttentionStep, ResolvedOptions, Vector } from '../attention/index.js';
+import { vectorLength } from '../attention/vector.js';
 import { AttentionError, describeValue } from '../errors.js';
 import { inputProjections } from './internal/input-projections.js';
 import { multiply } from './internal/multiply.js';
@@ -167,15 +168,16 @@ function pressSlopes(heads: number): Float64Array {
  * array would convert), each finite, and with `float32` within float32's range (±3.4e38).
  */
 function checkedToken(x: Vector, dim: number, token: number, float32: boolean): Float64Array {
-  if (x === null || typeof x !== 'object' || typeof x.length !== 'number') {
+  const length = vectorLength(x);
+  if (length === undefined) {
     throw new AttentionError('INVALID_ARGUMENT', `x at token ${token}: expected an array of ${dim} numbers`, { field: 'x', token, expected: dim });
   }
-  if (x.length !== dim) {
-    throw new AttentionError('DIMENSION_MISMATCH', `x at token ${token}: expected length ${dim}, got ${x.length}`, {
+  if (length !== dim) {
+    throw new AttentionError('DIMENSION_MISMATCH', `x at token ${token}: expected length ${dim}, got ${length}`, {
       field: 'x',
       token,
       expected: dim,
-      actual: x.length,
+      actual: length,
     });
   }
   const out = new Float64Array(dim);

@@ -46,6 +46,11 @@ describe('checkIncremental', () => {
       expect(counterexample.options.lookahead).toBeUndefined();
     });
 
+    it("returns a typed array's wrapper as its output (a Proxy: no array the kit can read), a mismatch rather than a TypeError", () => {
+      const wrapped = altered((step) => ({ ...step, output: new Proxy(step.output, {}) }));
+      expect(verificationFailure(() => checkIncremental(wrapped, { numRuns: 5 })).mismatch).toMatchObject({ kind: 'output', call: 'push(x0)', token: 0 });
+    });
+
     it('writes into an output array it already returned (mutated)', () => {
       const reusing = (options: AttentionOptions): IncrementalAttention => {
         const engine = createAttention(options);

@@ -1,4 +1,5 @@
 import type { AttentionStep } from '../../attention/index.js';
+import { vectorLength } from '../../attention/vector.js';
 import type { Mismatch } from '../verification-error.js';
 import type { StepBound } from './error-bounds.js';
 import { formatNumber } from './format.js';
@@ -15,10 +16,10 @@ export function compareStep(actual: AttentionStep, expected: AttentionStep, boun
   const token = expected.index;
   const output = actual.output as ArrayLike<number> | undefined;
   const want = Array.from(expected.output);
-  if (output === undefined || output === null || typeof output.length !== 'number') {
+  if (vectorLength(output) === undefined) {
     return { kind: 'output', call, token, expected: want, description: `${call} returned a step for token ${token} without an output array` };
   }
-  const got = Array.from(output);
+  const got = Array.from(output!);
   if (got.length !== want.length) {
     return { kind: 'output', call, token, expected: want, actual: got, description: `the output of token ${token} has ${got.length} numbers, expected ${want.length}` };
   }
