@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
-import { createAttention, createCrossAttention, restoreAttention } from '../src/index.js';
+import { batchAttention, createAttention, createCrossAttention, restoreAttention } from '../src/index.js';
 import type { PagedKVCache } from '../src/cache/paged-kv-cache.js';
 import { sharedWasmArena, wasmArena, wasmKernelsAvailable } from '../src/kernels/wasm/wasm-arena.js';
 import type { WasmArena } from '../src/kernels/wasm/wasm-arena.js';
@@ -230,3 +230,179 @@ describe.runIf(wasmKernelsAvailable())('a full arena (its memory at 4 GiB)', () 
   });
 });
 
+// Paths a coverage run of the suite found no test reached (each checked against a twin or batchAttention).
+/** Expects `got` within float32's rounding of `want` (a step the TypeScript kernels ran in place of the WebAssembly ones). */
+function near(got: ArrayLike<number>, want: ArrayLike<number>): void {
+  expect(got.length).toBe(want.length);
+  for (let c = 0; c < want.length; c++) expect(Math.abs(got[c]! - want[c]!)).toBeLessThanOrEqual(1e-5 * (1 + Math.abs(want[c]!)));
+}
+
+describe.runIf(wasmKernelsAvailable())('thread pools and a full arena (its memory at 4 GiB): paths no test reached', () => {
+  it('an engine goes on after its pool is closed, on its own thread, bit for bit as before', async () => {
+    const pool = await createThreadPool(2);
+    const options = { dim: 16, heads: 2 };
+    const attn = createAttention({ ...options, threads: pool });
+    const twin = createAttention(options);
+    for (let t = 0; t < 3; t++) expect(attn.push(row(t, 16))).toEqual(twin.push(row(t, 16)));
+    await pool.close();
+    // Closing again does nothing (and waits for nothing).
+    await expect(pool.close()).resolves.toBeUndefined();
+    expect(pool.closed).toBe(true);
+    for (let t = 3; t < 40; t++) expect(attn.push(row(t, 16))).toEqual(twin.push(row(t, 16)));
+  });
+
+  it("an engine made while the arena is full keeps its weights in TypeScript; a prompt whose projection scratch cannot grow projects there from the arena's copy", async () => {
+    const own = await createThreadPool(1);
+    try {
+      const weights = { wq: Array.from({ length: 256 }, (_, i) => Math.sin(i)), wk: Array.from({ length: 256 }, (_, i) => Math.cos(i)), wv: Array.from({ length: 256 }, (_, i) => Math.sin(2 * i)) };
+      const options = { dim: 16, heads: 2, weights };
+      const copied = createAttention({ ...options, threads: own });
+      copied.push(row(0, 16));
+      const taken = fill(own.arena);
+      const starved = createAttention({ ...options, threads: own });
+      const prompt = Array.from({ length: 64 }, (_, t) => row(t, 16));
+      const expected = batchAttention(prompt, options);
+      starved.pushMany(prompt).forEach((step, t) => near(step.output, expected[t]!.output));
+      expect(Array.from(starved.options.weights!.wq!)).toEqual(Array.from(Float32Array.from(weights.wq)));
+      // The copy made before the arena filled is read in place by the TypeScript loops.
+      const rest = prompt.slice(1);
+      const twin = createAttention(options);
+      twin.push(row(0, 16));
+      const fromTwin = twin.pushMany(rest);
+      copied.pushMany(rest).forEach((step, t) => near(step.output, fromTwin[t]!.output));
+      for (const [at, size] of taken) own.arena.release(at, size);
+    } finally {
+      await own.close();
+    }
+  });
+
+  it('a fork that writes into a block it shares while the arena is full copies it outside (with its look-ahead queries), and moves it in later', async () => {
+    const own = await createThreadPool(1);
+    try {
+      for (const lookahead of [0, 1]) {
+        const options = { dim: 16, heads: 2, blockSize: 4, lookahead };
+        const attn = createAttention({ ...options, threads: own });
+        for (let t = 0; t < 6; t++) attn.push(row(t, 16));
+        const fork = attn.fork();
+        const taken = fill(own.arena);
+        const replay = createAttention(options);
+        for (let t = 0; t < 6; t++) replay.push(row(t, 16));
+        const [got, want] = [fork.push(row(50, 16)), replay.push(row(50, 16))];
+        expect(got.map((s) => s.index)).toEqual(want.map((s) => s.index));
+        got.forEach((s, n) => near(s.output, want[n]!.output));
+        expect(outside(cacheOf(fork))).toContain(1);
+        // On into block 2, made outside too (with room for its look-ahead queries).
+        for (let t = 51; t < 54; t++) {
+          const [a, b] = [fork.push(row(t, 16)), replay.push(row(t, 16))];
+          a.forEach((step, n) => near(step.output, b[n]!.output));
+        }
+        expect(outside(cacheOf(fork))).toEqual([1, 2]);
+        for (const [at, size] of taken) own.arena.release(at, size);
+        expect(fork.push(row(55, 16))).toEqual(replay.push(row(55, 16)));
+        expect(outside(cacheOf(fork))).toEqual([]);
+        // The engine it was forked from still reads the block they shared.
+        const again = createAttention(options);
+        for (let t = 0; t < 6; t++) again.push(row(t, 16));
+        expect(attn.push(row(60, 16))).toEqual(again.push(row(60, 16)));
+      }
+    } finally {
+      await own.close();
+    }
+  });
+
+  it('disposing an engine whose blocks are outside the arena gives the arena nothing it does not own', async () => {
+    const own = await createThreadPool(1);
+    try {
+      const options = { dim: 16, heads: 2, blockSize: 4 };
+      const attn = createAttention({ ...options, threads: own });
+      attn.push(row(0, 16));
+      const taken = fill(own.arena);
+      for (let t = 1; t < 40; t++) attn.push(row(t, 16));
+      expect(outside(cacheOf(attn)).length).toBeGreaterThan(2);
+      attn.dispose();
+      for (const [at, size] of taken) own.arena.release(at, size);
+      // A block's keys are 2 kv heads × 4 slots × 8 channels of float32: 256 bytes from the keys pool.
+      // An offset of -1 given back for each block outside would be handed out first, as "full".
+      for (let i = 0; i < 16; i++) expect(own.arena.allocate(256, 'keys')).toBeGreaterThanOrEqual(0);
+    } finally {
+      await own.close();
+    }
+  });
+
+  it("blocks outside stay there while what came free cannot hold one (a block's keys fit, its values do not), and move in once it can", async () => {
+    const own = await createThreadPool(1);
+    try {
+      const options = { dim: 16, heads: 2, blockSize: 4 };
+      const attn = createAttention({ ...options, threads: own });
+      const twin = createAttention(options);
+      for (let t = 0; t < 3; t++) expect(attn.push(row(t, 16))).toEqual(twin.push(row(t, 16)));
+      // Room for one block's keys (256 bytes) and nothing else, given back once the blocks are outside.
+      const hole = own.arena.allocate(256);
+      const taken = fill(own.arena);
+      for (let t = 3; t < 30; t++) near(attn.push(row(t, 16))[0]!.output, twin.push(row(t, 16))[0]!.output);
+      const before = outside(cacheOf(attn));
+      expect(before.length).toBeGreaterThan(1);
+      own.arena.release(hole, 256);
+      near(attn.push(row(30, 16))[0]!.output, twin.push(row(30, 16))[0]!.output);
+      expect(outside(cacheOf(attn))).toEqual(before);
+      // The half-made block gave its keys' region back: it is there to take.
+      expect(own.arena.allocate(256, 'keys')).toBe(hole);
+      own.arena.release(hole, 256, 'keys');
+      for (const [at, size] of taken) own.arena.release(at, size);
+      expect(attn.push(row(31, 16))).toEqual(twin.push(row(31, 16)));
+      expect(outside(cacheOf(attn))).toEqual([]);
+    } finally {
+      await own.close();
+    }
+  });
+
+  it('int8 blocks made outside move in only once no fork shares them, and stay outside while their copy does not fit', async () => {
+    const own = await createThreadPool(1);
+    try {
+      // dim 1, blockSize 2: a block's int8 keys and their scales (16 + 16 bytes) take more than its float keys (16).
+      const options = { dim: 1, blockSize: 2, cacheDtype: 'int8' as const };
+      const attn = createAttention({ ...options, threads: own });
+      const twin = createAttention(options);
+      // Block 0 filled (and quantized) in the arena, as the twin's: a block the arena cannot
+      // quantize keeps its float keys, whose steps are not the twin's.
+      for (const x of [[0.5], [0.25]]) expect(attn.push(x)).toEqual(twin.push(x));
+      const hole = own.arena.allocate(48);
+      let taken = fill(own.arena);
+      for (let t = 2; t < 8; t++) near(attn.push([Math.sin(t)])[0]!.output, twin.push([Math.sin(t)])[0]!.output);
+      const held = outside(cacheOf(attn));
+      expect(held).toEqual([1, 2, 3]);
+      // Room for a fresh block (float keys, int8 values, scales: 48 bytes), not for a quantized one's copy.
+      own.arena.release(hole, 48);
+      near(attn.push([0.25])[0]!.output, twin.push([0.25])[0]!.output);
+      expect(outside(cacheOf(attn))).toEqual(held);
+      for (const [at, size] of taken) own.arena.release(at, size);
+      // Shared with a fork, they stay outside (a copy would end the sharing) ...
+      const fork = attn.fork();
+      taken = fill(own.arena);
+      for (const [at, size] of taken) own.arena.release(at, size);
+      near(attn.push([0.75])[0]!.output, twin.push([0.75])[0]!.output);
+      expect(outside(cacheOf(attn))).toEqual(held);
+      // ... and move in once the fork is gone.
+      fork.dispose();
+      expect(attn.push([-0.5])[0]!.output).toEqual(twin.push([-0.5])[0]!.output);
+      expect(outside(cacheOf(attn))).toEqual([]);
+    } finally {
+      await own.close();
+    }
+  });
+
+  it('a kernel trap in a shared step (a job laid out wrong) throws once every share is settled: the pool goes on bit for bit (white-box: ThreadPool.attend is internal)', async () => {
+    const pool = await createThreadPool(3);
+    try {
+      pool.wake();
+      // Byte offset 2³¹ lies past the memory: every share of the step traps.
+      for (let i = 0; i < 20; i++) expect(() => pool.attend(2 ** 31, 8)).toThrow(/memory access out of bounds|kernel trapped/);
+      const options = { dim: 64, heads: 8 };
+      const attn = createAttention({ ...options, threads: pool });
+      const twin = createAttention(options);
+      for (let t = 0; t < 300; t++) expect(attn.push(row(t, 64))).toEqual(twin.push(row(t, 64)));
+    } finally {
+      await pool.close();
+    }
+  });
+});

@@ -6,16 +6,8 @@ import { EmbeddingTable, generate, tokenize } from '../src/rx/index.js';
 import { attentionOptionsArbitrary, attentionWeightsArbitrary, checkCacheLaws, checkIncremental, referenceAttention } from '../src/testing/index.js';
 import type { Attention, AttentionOptions, AttentionStep, CrossAttentionOptions } from '../src/index.js';
 import { caseArbitrary } from './support/engine-arbitraries.js';
+import { refusal } from './support/refusal.js';
 
-function refusal(run: () => unknown): AttentionError {
-  try {
-    run();
-  } catch (e) {
-    expect(e).toBeInstanceOf(AttentionError);
-    return e as AttentionError;
-  }
-  throw new Error('expected an AttentionError, nothing was thrown');
-}
 
 describe('bad options are refused with INVALID_OPTION naming the option', () => {
   const cases: [string, AttentionOptions, string][] = [

@@ -355,7 +355,7 @@ export class AttentionEngine implements Attention {
   pushMany(xs: readonly Vector[]): AttentionStep[] {
     this.assertLive('pushMany');
     this.options.threads?.wake();
-    if (!Array.isArray(xs)) throw new AttentionError('INVALID_ARGUMENT', 'pushMany: expected an array of vectors', { field: 'xs' });
+    if (!Array.isArray(xs)) throw new AttentionError('INVALID_ARGUMENT', `pushMany: expected an array of vectors, got ${describeValue(xs)}`, { field: 'xs' });
     assertProjects(this.options, 'pushMany');
     const t0 = this.cache.length;
     let n = 0;

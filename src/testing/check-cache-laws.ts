@@ -186,7 +186,7 @@ function verifyCacheLaws<Snapshot>(
       const e = `e${handle.id}`;
       switch (op.type) {
         case 'push': {
-          const text = `${e}.push(${formatVector(op.x, true)})`;
+          const text = `${e}.push(${formatVector(op.x)})`;
           transcript.push(text);
           const steps = pushCopy(text, (copy) => handle.engine.push(copy), op.x);
           handle.history.push({ type: 'push', x: op.x });
@@ -284,6 +284,14 @@ function expectLikeFresh<Snapshot>(
     expected = event.type === 'push' ? pushCopy('the fresh replay', (copy) => fresh.push(copy), event.x) : attempt('the fresh replay', () => fresh.flush());
   }
   fresh.dispose?.();
+  // The replay runs the implementation too: steps it cannot give are its mismatch, not the kit's crash.
+  if (!Array.isArray(expected) || !expected.every((s: Partial<AttentionStep> | null) => Number.isInteger(s?.index))) {
+    throw new MismatchFound({
+      kind: 'emission',
+      call: text,
+      description: `returned ${Array.isArray(steps) ? `${steps.length} steps` : String(steps)}; a fresh engine fed the same history returned ${Array.isArray(expected) ? 'steps without an index' : String(expected)}, not an array of steps`,
+    });
+  }
   const got = Array.isArray(steps) ? steps.map((s: Partial<AttentionStep> | null) => s?.index) : String(steps);
   const want = expected.map((s) => s.index);
   if (!Array.isArray(got) || got.length !== want.length || got.some((index, n) => index !== want[n])) {
