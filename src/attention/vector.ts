@@ -51,19 +51,19 @@ export function readRows(xs: readonly Vector[], n: number, expected: number, fie
  *
  * @throws AttentionError INVALID_ARGUMENT for a non-array, DIMENSION_MISMATCH for a wrong length.
  */
-export function assertVectorShape(x: Vector, expected: number, field: string, token?: number): void {
+export function assertVectorShape(x: Vector, expected: number, field: string, token: number): void {
   const length = vectorLength(x);
   if (length === undefined) {
-    throw new AttentionError('INVALID_ARGUMENT', `${field}${at(token)}: expected an array of ${expected} numbers, got ${describeValue(x)}`, {
+    throw new AttentionError('INVALID_ARGUMENT', `${field} at token ${token}: expected an array of ${expected} numbers, got ${describeValue(x)}`, {
       field,
-      ...(token === undefined ? {} : { token }),
+      token,
       expected,
     });
   }
   if (length !== expected) {
-    throw new AttentionError('DIMENSION_MISMATCH', `${field}${at(token)}: expected length ${expected}, got ${length}`, {
+    throw new AttentionError('DIMENSION_MISMATCH', `${field} at token ${token}: expected length ${expected}, got ${length}`, {
       field,
-      ...(token === undefined ? {} : { token }),
+      token,
       expected,
       actual: length,
     });
@@ -148,7 +148,7 @@ export function readVector(
   out: FloatArray,
   outOffset: number,
   field: string,
-  token?: number,
+  token: number,
   finite: FiniteCheck = finiteInTypeScript,
   float32 = false,
 ): void {
@@ -185,10 +185,10 @@ export function withinFloat32(row: FloatArray): boolean {
   return true;
 }
 
-function nonFinite(field: string, token: number | undefined, element: number, value: unknown, rule: string): never {
-  throw new AttentionError('NON_FINITE', `${field}${at(token)}: element ${element} is ${describeValue(value)}, ${rule}`, {
+function nonFinite(field: string, token: number, element: number, value: unknown, rule: string): never {
+  throw new AttentionError('NON_FINITE', `${field} at token ${token}: element ${element} is ${describeValue(value)}, ${rule}`, {
     field,
-    ...(token === undefined ? {} : { token }),
+    token,
     element,
     actual: String(value),
   });
@@ -232,7 +232,3 @@ export function assertRowsFinite(
 /** Runs the checks of row `i`: {@link assertRowsFinite}'s hook for naming whose row it is. */
 export type RowCheck = (i: number, check: () => void) => void;
 
-/** Where a message says the refused row was: ` at token 3`, or nothing without a token. */
-function at(token: number | undefined): string {
-  return token === undefined ? '' : ` at token ${token}`;
-}

@@ -32,7 +32,7 @@ export function textWords(text: string): InputWord[] {
  * stdinWords(process.stdin, (line) => console.error(`line ${line} is not UTF-8`)).subscribe((w) => console.log(w.word, wordPlace(w)));
  * ```
  */
-export function stdinWords(stdin: NodeJS.ReadableStream, onInvalidUtf8: (line: number) => void = () => {}): Observable<InputWord> {
+export function stdinWords(stdin: NodeJS.ReadableStream, onInvalidUtf8: (line: number) => void): Observable<InputWord> {
   const lines$ = new Observable<string>((subscriber) => {
     const lines = createInterface({ input: stdin, crlfDelay: Infinity });
     // readline passes the input's errors on as its own; 'close' follows only a clean end.

@@ -3,7 +3,6 @@ import { escapeXml } from './escape-xml.js';
 import { formatWeight } from './format-weight.js';
 import { heatCss, inkCss } from './heat-color.js';
 import { rowWeights } from './row-weights.js';
-import type { HeadChoice } from './row-weights.js';
 
 /** How {@link svgHeatmap} draws. */
 export interface SvgHeatmapOptions {
@@ -11,8 +10,6 @@ export interface SvgHeatmapOptions {
   readonly title?: string;
   /** Side of a cell in pixels. Default 30; weights are printed in cells of 22 px or more. */
   readonly cellSize?: number;
-  /** Which heads get a panel: 'each' (one per head, the default), 'mean', or one head. */
-  readonly heads?: 'each' | HeadChoice;
 }
 
 const CHAR = 7.2; // width of a 12 px sans-serif character, near enough for laying out labels
@@ -32,11 +29,10 @@ export function svgHeatmap(map: AttentionMap, options: SvgHeatmapOptions = {}): 
   const n = map.words.length;
   const cell = options.cellSize ?? 30;
   const headCount = map.rows[0]?.weights.length ?? 1;
-  const choice = options.heads ?? 'each';
-  const panels: HeadChoice[] = choice === 'each' ? (headCount === 1 ? [0] : [...Array(headCount).keys()]) : [choice];
+  const panels = [...Array(headCount).keys()];
   const labelWidth = Math.ceil(Math.max(3, ...map.words.map((w) => w.length)) * CHAR) + 10;
   const titleHeight = options.title === undefined ? 0 : 26;
-  const panelTitle = panels.length > 1 || choice === 'mean' ? 18 : 0;
+  const panelTitle = panels.length > 1 ? 18 : 0;
   const top = titleHeight + panelTitle + labelWidth * 0.75 + 6;
   const panelWidth = labelWidth + n * cell + 24;
   const legendHeight = 40;
@@ -53,8 +49,7 @@ export function svgHeatmap(map: AttentionMap, options: SvgHeatmapOptions = {}): 
     const x0 = p * panelWidth + labelWidth;
     const weights = map.rows.map((row) => rowWeights(row, head));
     if (panelTitle > 0) {
-      const caption = head === 'mean' ? `mean of ${headCount} heads` : `head ${head}`;
-      out.push(`<text x="${x0}" y="${titleHeight + 14}" font-weight="600">${caption}</text>`);
+      out.push(`<text x="${x0}" y="${titleHeight + 14}" font-weight="600">head ${head}</text>`);
     }
     map.words.forEach((word, j) => {
       const x = x0 + j * cell + cell / 2;

@@ -174,6 +174,6 @@ function expectUnchanged(step: AttentionStep, copy: readonly number[], call: str
 }
 
 function describeIncrementalCase(c: IncrementalCase): string[] {
-  return [...formatOptions(c.options), `inputs (${c.inputs.length} ${c.inputs.length === 1 ? 'token' : 'tokens'}):`, ...c.inputs.map((x, t) => `  x${t} = ${formatVector(x, true)}`)];
+  return [...formatOptions(c.options), `inputs (${c.inputs.length} ${c.inputs.length === 1 ? 'token' : 'tokens'}):`, ...c.inputs.map((x, t) => `  x${t} = ${formatVector(x)}`)];
 }
 

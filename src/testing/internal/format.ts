@@ -13,13 +13,13 @@ export function formatError(value: number): string {
   return value.toExponential(1);
 }
 
-/** `[0.3, -1, 7000]`; exact (`String`) when `exact`, for inputs a reader may type back in. */
-export function formatVector(values: Vector, exact = false): string {
-  return `[${Array.from(values, exact ? String : formatNumber).join(', ')}]`;
+/** `[0.3, -1, 7e-8]`, each number exact (`String`): inputs and weights a reader may type back in. */
+export function formatVector(values: Vector): string {
+  return `[${Array.from(values, String).join(', ')}]`;
 }
 
 /**
- * `expected` and `actual` as {@link formatVector} shows them, except that an element whose two
+ * `expected` and `actual` at 7 digits ({@link formatNumber}), except that an element whose two
  * numbers differ but read the same at 7 digits is shown exactly (`String`, the shortest text that
  * reads back as the same number) on both lines: `[0.1]` against `[0.10000000149011612]`, not
  * `[0.1]` against `[0.1]`.
@@ -43,13 +43,13 @@ export function formatOptions(options: AttentionOptions): string[] {
   for (const [name, matrix] of Object.entries(weights) as [string, Vector | undefined][]) {
     if (matrix === undefined) continue;
     if (name.startsWith('b')) {
-      lines.push(`  ${name} (${matrix.length}) = ${formatVector(matrix, true)}`);
+      lines.push(`  ${name} (${matrix.length}) = ${formatVector(matrix)}`);
       continue;
     }
     // wq, wk, wv have dim columns; wo has dim rows.
     const rows = name === 'wo' ? options.dim : matrix.length / options.dim;
     const cols = matrix.length / rows;
-    const rowTexts = Array.from({ length: rows }, (_, r) => formatVector(Array.from(matrix).slice(r * cols, (r + 1) * cols), true));
+    const rowTexts = Array.from({ length: rows }, (_, r) => formatVector(Array.from(matrix).slice(r * cols, (r + 1) * cols)));
     lines.push(`  ${name} (${rows}×${cols}) = [${rowTexts.join(', ')}]`);
   }
   return lines;
