@@ -2,9 +2,6 @@ import { PagedKVCache } from '../cache/index.js';
 import type { CacheStats } from '../cache/index.js';
 import { encodeSafetensors } from '../cache/safetensors.js';
 import { AttentionError, describeValue } from '../errors.js';
-// Present in browsers and Node; declared here because the core compiles against plain ES2022.
-declare function queueMicrotask(callback: () => void): void;
-
 // Kernels are imported from their own modules: a re-export can cost a property lookup per call
 // in transpiled builds.
 import type { FloatArray } from '../kernels/float-array.js';
@@ -14,6 +11,7 @@ import type { ArenaWeights, Projection } from './arena-weights.js';
 import { attendedKeys, oldestAttendable } from './attended-keys.js';
 import type { AttendedKeys } from './attended-keys.js';
 import type { CacheEvent, CacheListener } from './cache-event.js';
+import { CacheEventDispatch } from './cache-event-dispatch.js';
 import { HeadAttention } from './head-attention.js';
 import { InputReading } from './input-reading.js';
 import { projectOutputs, projectRows, projectWeights } from './project-weights.js';
@@ -144,11 +142,6 @@ export interface Attention {
   addCacheListener(listener: CacheListener): () => void;
 }
 
-/** One addCacheListener call's listener, told apart from the same function added again later. */
-interface Registration {
-  readonly listener: CacheListener;
-}
-
 /** Rows appended and attended with their events, window releases and wo held back (see AttentionEngine.appendHeld). */
 interface HeldPrompt {
   /** The emitted count before the rows, which taking them back returns to (the cache holds its length). */
@@ -276,17 +269,8 @@ export class AttentionEngine implements Attention {
   /** Queries `[0, emitted)` have had their outputs returned. */
   private emitted: number;
   private isDisposed = false;
-  /**
-   * Each listener's registration, by the function: a function stopped and added again is a new
-   * registration, which hears only events that happen after it.
-   */
-  private readonly listeners = new Map<CacheListener, Registration>();
-  /** Events waiting for their listeners, in the order they happened, each with the registrations of that moment. */
-  private readonly pending: { readonly event: CacheEvent; readonly to: readonly Registration[] }[] = [];
-  /** While listeners run: an event that happens meanwhile waits its turn ({@link AttentionEngine.deliver}). */
-  private delivering = false;
-  /** How many {@link AttentionEngine.together}s (which may nest) hold this engine's events back. */
-  private deferrals = 0;
+  /** The cache events on their way to the listeners. */
+  private readonly events = new CacheEventDispatch();
   /** Refuses calls while one reads its caller's inputs (a getter or Proxy in them runs the caller's code). */
   private readonly reading = new InputReading('engine');
   // Scratch, allocated once per engine: the hot path allocates only the arrays it hands out.
@@ -698,7 +682,7 @@ export class AttentionEngine implements Attention {
     // Its listeners go once they have heard this (after the events before it, when it happens while
     // listeners run or events are deferred).
     this.notify({ type: 'dispose', length: 0 });
-    if (this.pending.length === 0) this.listeners.clear();
+    this.events.close();
   }
 
   stats(): CacheStats {
@@ -722,12 +706,7 @@ export class AttentionEngine implements Attention {
     if (typeof listener !== 'function') {
       throw new AttentionError('INVALID_ARGUMENT', `addCacheListener: expected a function, got ${describeValue(listener)}`, { field: 'listener' });
     }
-    let registration = this.listeners.get(listener);
-    if (registration === undefined) this.listeners.set(listener, (registration = { listener }));
-    const added = registration;
-    return () => {
-      if (this.listeners.get(listener) === added) this.listeners.delete(listener);
-    };
+    return this.events.add(listener);
   }
 
   private projectChecked(x: Float64Array, t: number): void {
@@ -853,48 +832,14 @@ export class AttentionEngine implements Attention {
     if (this.isDisposed) throw new AttentionError('DISPOSED', `${operation}: this engine was disposed`, { field: operation });
   }
 
-  /**
-   * Listeners run synchronously, but an exception from one is rethrown on a fresh task rather than
-   * here: the engine's state is already final, and a throwing observer must not turn a successful
-   * push into a half-finished one.
-   */
+  /** Sends `event` to the listeners, or, while a prompt is held ({@link AttentionEngine.appendHeld}), keeps it with the prompt. */
   private notify(event: CacheEvent): void {
-    if (this.listeners.size === 0) return;
+    if (!this.events.heard) return;
     if (this.heldEvents !== null) {
       this.heldEvents.push(event);
       return;
     }
-    // As a DOM event's dispatch: the listeners of the moment the event happened, less those removed
-    // before their turn. Iterating the live set, a listener added by another (cacheEvents under
-    // take(1) + repeat()) would hear this event again, for ever.
-    this.pending.push({ event, to: [...this.listeners.values()] });
-    this.deliver();
-  }
-
-  /**
-   * Sends the pending events in the order they happened. One that happens while listeners run (a
-   * listener pushes, say) waits until the event they are hearing has reached them all, so every
-   * listener hears the events in order.
-   */
-  private deliver(): void {
-    if (this.delivering || this.deferrals > 0) return;
-    this.delivering = true;
-    for (let i = 0; i < this.pending.length; i++) {
-      const { event, to } = this.pending[i]!;
-      for (const registration of to) {
-        if (this.listeners.get(registration.listener) !== registration) continue;
-        try {
-          registration.listener(event);
-        } catch (e) {
-          queueMicrotask(() => {
-            throw e;
-          });
-        }
-      }
-    }
-    this.pending.length = 0;
-    this.delivering = false;
-    if (this.isDisposed) this.listeners.clear();
+    this.events.send(event);
   }
 
   /**
@@ -905,13 +850,7 @@ export class AttentionEngine implements Attention {
    * earlier one.
    */
   static together<T>(engines: readonly AttentionEngine[], change: () => T): T {
-    for (const engine of engines) engine.deferrals++;
-    try {
-      return change();
-    } finally {
-      for (const engine of engines) engine.deferrals--;
-      for (const engine of engines) engine.deliver();
-    }
+    return CacheEventDispatch.together(engines.map((engine) => engine.events), change);
   }
 
   /**
