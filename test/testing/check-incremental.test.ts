@@ -111,6 +111,30 @@ describe('checkIncremental', () => {
       expect(mismatch.error! / mismatch.allowed!).toBeGreaterThan(1);
     });
 
+    // Found by an adversarial accuracy search: a score's allowance took ‖q̃‖·‖k̃‖, so a key channel
+    // the query does not read (a large key bias, a model's massive activation) widened it ~1e8×
+    // and engines that ignore the scale or average uniformly passed; RoPE turns pairs, so the
+    // allowance is Σ over rotation pairs of ‖q̃‖·‖k̃‖.
+    it("a key channel the query does not read widens no score's allowance, with RoPE or without", () => {
+      // Channel 0 carries x0 in q and k; channel 1 of every key is 1e6 (rotated with channel 3, which
+      // the query leaves at 0 too).
+      const firstChannel = Array.from({ length: 16 }, (_, e) => (e === 0 ? 1 : 0));
+      const identity = Array.from({ length: 16 }, (_, e) => (e % 5 === 0 ? 1 : 0));
+      for (const rope of [{}, { positions: 'rope' as const }]) {
+        const options = { dim: 4, precision: 'float32' as const, scale: 2, ...rope, weights: { wq: firstChannel, wk: firstChannel, bk: [0, 1e6, 0, 0], wv: identity } };
+        const run = { optionsArbitrary: fc.constant(options), sequence: { magnitude: 1, minLength: 4, maxLength: 8 }, numRuns: 100, seed: 7 };
+        checkIncremental(createAttention, run);
+        const ignoresScale = (o: AttentionOptions) => createAttention({ ...o, scale: 1 / Math.SQRT2 });
+        expect(verificationFailure(() => checkIncremental(ignoresScale, run)).mismatch.kind).toBe('output');
+      }
+    });
+
+    it('RoPE faster than a radian a token (ropeFrequencies past 1): the honest engine passes, its angles rounded by u·p·f', () => {
+      // Found by the same search: the allowance took an angle's rounding as u·p, and failed the engine.
+      const options = { dim: 2, precision: 'float64' as const, positions: 'rope' as const, ropePositions: 'cache' as const, ropeFrequencies: [1e9 + 0.3], window: 2, sinks: 1 };
+      checkIncremental(createAttention, { optionsArbitrary: fc.constant(options), sequence: { minLength: 4, maxLength: 16, magnitude: 10 }, numRuns: 100, seed: 1 });
+    });
+
     it('an explicit tolerance replaces the default', () => {
       checkIncremental(noisy(1e-7), { numRuns: 50, tolerance: 1e-6, optionsArbitrary: attentionOptionsArbitrary({ precision: 'float64' }) });
     });

@@ -1,5 +1,5 @@
 import { resolveOptions } from '../../attention/index.js';
-import type { AttentionOptions, AttentionStep, Vector } from '../../attention/index.js';
+import type { AttentionOptions, AttentionStep, ResolvedOptions, Vector } from '../../attention/index.js';
 import { inputProjections } from './input-projections.js';
 import { multiply } from './multiply.js';
 
@@ -94,6 +94,9 @@ export function errorBounds(
   const bias = (b: Vector | undefined) => (b === undefined ? undefined : absolute(b));
   const [bq, bk, bv, bo] = [bias(w?.bq), bias(w?.bk), bias(w?.bv), bias(w?.bo)];
   const tokens = xs.map(absolute);
+  const pairs = rotationPairs(o);
+  // The fastest rotation, at least 1: an angle's rounding grows with it (ropeFrequencies past 1 rad a token).
+  const ropeSpeed = o.positions !== 'rope' || o.ropeFrequencies === null ? 1 : Math.max(1, ...o.ropeFrequencies);
   const q = tokens.map((x) => (wq === null ? x : multiply(wq, x, heads * headDim, bq)));
   const k = tokens.map((x) => (wk === null ? x : multiply(wk, x, kvHeads * headDim, bk)));
   const v = tokens.map((x) => (wv === null ? x : multiply(wv, x, kvHeads * headDim, bv)));
@@ -110,8 +113,8 @@ export function errorBounds(
     // Each rounding there errs by at most half a spacing: the stored input, carried through wv's
     // rows, the projection's and the weighted sum's additions; twice that, for slack.
     const underflow = sides * SUBNORMAL_SPACING[o.precision] * (wvRows + dim + headDim + attended.length);
-    // An angle p·f is off by about u·p; indices and ranks alike stay below i + the newest key.
-    const rope = o.positions === 'rope' ? i + attended.at(-1)! : 0;
+    // An angle p·f is off by about u·p·f; indices and ranks alike stay below i + the newest key.
+    const rope = o.positions === 'rope' ? (i + attended.at(-1)!) * ropeSpeed : 0;
     const weightChange: Float64Array[] = [];
     const headBound = new Float64Array(heads * headDim);
     const largest = new Float64Array(heads * headDim);
@@ -122,15 +125,14 @@ export function errorBounds(
     const weightTotalChange = new Float64Array(heads);
     for (let h = 0; h < heads; h++) {
       const g = Math.floor(h / o.groupSize);
-      const qNorm = norm(q[i]!, h * headDim, headDim);
-      let kNorm = 0;
+      let product = 0;
       let distance = 0;
       for (const j of attended) {
-        kNorm = Math.max(kNorm, norm(k[j]!, g * headDim, headDim));
+        product = Math.max(product, pairedProduct(q[i]!, h * headDim, k[j]!, g * headDim, pairs));
         distance = Math.max(distance, Math.abs(i - j));
       }
       const alibi = o.slopes === null ? 0 : o.slopes[h]! * distance;
-      const delta = scoreRoundings * u * ((1 + rope) * o.scale * qNorm * kNorm + alibi);
+      const delta = scoreRoundings * u * ((1 + rope) * o.scale * product + alibi);
       // The sink is one more weight of the softmax (its logit exact, the log-sum-exp not).
       const keys = attended.length;
       const sinkLog = sinkLogWeights[n]![h]!;
@@ -207,10 +209,36 @@ function sum(a: ArrayLike<number>): number {
   return s;
 }
 
-function norm(a: Float64Array, offset: number, length: number): number {
+/**
+ * The channels of a head as RoPE rotates them together: its pairs (`(m, m + ropeDim/2)`, or
+ * `(2m, 2m + 1)` interleaved), then each channel it leaves alone on its own; without RoPE, every
+ * channel on its own.
+ */
+function rotationPairs(o: ResolvedOptions): number[][] {
+  const rotated = o.positions === 'rope' ? o.ropeDim : 0;
+  const half = rotated / 2;
+  const pairs = Array.from({ length: half }, (_, m) => (o.ropeStyle === 'interleaved' ? [2 * m, 2 * m + 1] : [m, m + half]));
+  for (let c = rotated; c < o.headDim; c++) pairs.push([c]);
+  return pairs;
+}
+
+/**
+ * Σ over `pairs` of ‖q̃_pair‖·‖k̃_pair‖ (magnitudes at `qOffset`, `kOffset`): a bound on Σ_c |q_c||k_c|
+ * for q and k rotated by any angles, since a rotation keeps each pair's norm. Tighter than ‖q̃‖·‖k̃‖:
+ * a key channel the query does not read (a large bias, a model's massive activation) adds nothing.
+ */
+function pairedProduct(q: Float64Array, qOffset: number, k: Float64Array, kOffset: number, pairs: readonly (readonly number[])[]): number {
   let s = 0;
-  for (let c = 0; c < length; c++) s += a[offset + c]! * a[offset + c]!;
-  return Math.sqrt(s);
+  for (const pair of pairs) {
+    let qq = 0;
+    let kk = 0;
+    for (const c of pair) {
+      qq += q[qOffset + c]! * q[qOffset + c]!;
+      kk += k[kOffset + c]! * k[kOffset + c]!;
+    }
+    s += Math.sqrt(qq * kk);
+  }
+  return s;
 }
 
 /** The largest Σ_c |m[r, c]| over the rows of an absolute matrix `rows × cols`. */
