@@ -38,13 +38,25 @@ describe('refusals', () => {
     expect(simd.length).toBe(1);
     expect(Array.from(simd.push([2])[0]!.output).every(Number.isFinite)).toBe(true);
     // A scale that overflows a double is named as a cause too: no kernel sums past it.
+    const scaled = createAttention({ dim: 1, scale: 1e308, precision: 'float64' });
+    expect(() => scaled.push([6])).toThrow(expect.objectContaining({ code: 'NON_FINITE', message: expect.stringContaining('overflowed: scale·q·k') }));
+    // In float32 a scale past 2^64 is refused at once (scores of float32 products: see the next test).
     for (const kernels of ['auto', 'js'] as const) {
-      const scaled = createAttention({ dim: 1, scale: 1e308, kernels });
-      expect(() => scaled.push([6])).toThrow(expect.objectContaining({ code: 'NON_FINITE', message: expect.stringContaining('overflowed: scale·q·k') }));
+      expect(() => createAttention({ dim: 1, scale: 1e308, kernels })).toThrow(expect.objectContaining({ code: 'INVALID_OPTION', details: { field: 'scale' } }));
     }
     const plain = createAttention({ dim: 1, kernels: 'js' });
     plain.push([3]);
     expect(Array.from(plain.push([1e20])[0]!.output)).toEqual([Math.fround(1e20)]);
+  });
+
+  it("a float32 scale past 2^64 is refused: the kernels' float32 products would reach scores only from float32's subnormals", () => {
+    // Found by an adversarial accuracy search: scale 1e45 over inputs near 1e-23 (their products
+    // subnormal or 0) gave weights [0.195, 0.012, 0.793] where the true ones are [0.267, 0.008, 0.725].
+    expect(() => createAttention({ dim: 1, scale: 1e45 })).toThrow(
+      expect.objectContaining({ code: 'INVALID_OPTION', details: { field: 'scale' }, message: "option scale must be at most 2^64 with precision 'float32' (its scores are sums of float32 products, scaled after), got 1e+45" }),
+    );
+    expect(createAttention({ dim: 1, scale: 2 ** 64 }).options.scale).toBe(2 ** 64);
+    expect(createAttention({ dim: 1, scale: 1e45, precision: 'float64' }).options.scale).toBe(1e45);
   });
 
   it("values near float32's largest, whose float32 block sums overflow in the WebAssembly kernels, still give the finite mean", () => {

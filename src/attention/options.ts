@@ -98,7 +98,7 @@ export interface AttentionOptions {
    * (over ten times faster than the TypeScript loops' float64 sums), and keeps no other copy.
    */
   readonly weights?: AttentionWeights;
-  /** Score scale. Default 1/√headDim with weights, 1 in seed mode. */
+  /** Score scale, a positive number (at most 2⁶⁴ in float32). Default 1/√headDim with weights, 1 in seed mode. */
   readonly scale?: number;
   /**
    * Soft-caps every score: `s → cap · tanh(s / cap)` (Gemma 2's `attn_logit_softcapping`, 50
@@ -346,6 +346,12 @@ export function resolveOptions(options: AttentionOptions): ResolvedOptions {
   const Float = precision === 'float32' ? Float32Array : Float64Array;
   const scale = options.scale ?? (seedMode ? 1 : 1 / Math.sqrt(headDim));
   positiveNumber(scale, 'scale');
+  // The WebAssembly kernels sum q·k in float32, then scale it: past 2^64 a score of any size could
+  // only come from products in float32's subnormal range, which keep few digits (found by an
+  // accuracy search: scale 1e45 moved a weight from 0.27 to 0.20). No model scales scores so.
+  if (precision === 'float32' && scale > 2 ** 64) {
+    invalid('scale', `must be at most 2^64 with precision 'float32' (its scores are sums of float32 products, scaled after), got ${describeValue(scale)}`);
+  }
 
   const weights = seedMode ? null : readWeights(options.weights!, { dim, heads, kvHeads, headDim }, Float);
   const positions = options.positions ?? 'none';
