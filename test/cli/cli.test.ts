@@ -295,10 +295,13 @@ describe('attnstream on long, closed and broken streams', () => {
     let err = '';
     const code = await runCli(['--window', '4'], { stdin, stdout, stderr: { write: (t: string) => (err += t) }, env: {} });
     expect({ code, err }).toEqual({ code: EXIT.ok, err: '' });
-    // Paused, the stream may still fill its buffer (16 KB), then reads no more.
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    const read = stdin.linesRead;
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    // Paused, the stream may still fill its buffer (16 KB, about 400 lines), then reads no more: wait
+    // until the count holds for 100 ms (on a loaded machine filling takes longer than a fixed wait).
+    let read = -1;
+    for (let i = 0; i < 50 && stdin.linesRead !== read; i++) {
+      read = stdin.linesRead;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
     expect(stdin.linesRead).toBe(read);
     expect(read).toBeLessThan(1_000);
   });
