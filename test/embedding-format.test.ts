@@ -256,6 +256,18 @@ describe('decodeEmbeddings rejects bad input', () => {
     new DataView(bytes.buffer).setFloat32(bytes.length - 4, -1, true);
     expect(() => decodeEmbeddings(bytes)).toThrow(/row 2 has invalid scale -1/);
   });
+
+  it('an int8 value of -128, outside the ±127 the encoder writes (found by a mutation test: at the largest scale accepted it decoded to -Infinity)', () => {
+    const bytes = validBytes('i8');
+    const view = new DataView(bytes.buffer);
+    // Row 2's scale, the largest whose 127 multiple float32 holds; its first value, -128.
+    const scale = new Float32Array([3.4028234663852886e38 / 127]);
+    while (!Number.isFinite(Math.fround(127 * scale[0]!))) new Uint32Array(scale.buffer)[0]! -= 1;
+    view.setFloat32(bytes.length - 4, scale[0]!, true);
+    expect(decodeEmbeddings(bytes).vectors.every(Number.isFinite)).toBe(true);
+    view.setInt8(bytes.length - 12 - 2, -128);
+    expect(() => decodeEmbeddings(bytes)).toThrow("embedding-format: row 2, element 0 is -128, outside the format's -127 to 127");
+  });
 });
 
 describe('encodeEmbeddings rejects bad input', () => {

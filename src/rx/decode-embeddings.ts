@@ -108,7 +108,12 @@ export function decodeEmbeddings(bytes: Uint8Array): DecodedEmbeddings {
       const scale = view.getFloat32(scalesAt + 4 * r, true);
       if (!(scale >= 0) || !Number.isFinite(Math.fround(127 * scale))) fail(`row ${r} has invalid scale ${scale}`);
       const base = r * dim;
-      for (let d = 0; d < dim; d++) vectors[base + d] = view.getInt8(matrixAt + base + d) * scale;
+      for (let d = 0; d < dim; d++) {
+        const q = view.getInt8(matrixAt + base + d);
+        // The format's int8 values lie in ±127 (the scale keeps 127·scale finite, not 128·scale).
+        if (q === -128) fail(`row ${r}, element ${d} is -128, outside the format's -127 to 127`);
+        vectors[base + d] = q * scale;
+      }
     }
   }
   return { words, dim, vectors };
