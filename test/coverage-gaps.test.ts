@@ -22,7 +22,7 @@ import { decodeSafetensors, encodeSafetensors } from '../src/cache/safetensors.j
 import type { TensorInput } from '../src/cache/safetensors.js';
 import { decodeEmbeddings, EmbeddingTable, generate } from '../src/rx/index.js';
 import { FORMAT_VERSION, HEADER_BYTES, MAGIC } from '../src/rx/embedding-format.js';
-import { attentionOptionsArbitrary, checkCacheLaws, checkIncremental, VerificationError } from '../src/testing/index.js';
+import { attentionOptionsArbitrary, checkCacheLaws, checkIncremental } from '../src/testing/index.js';
 import type { AttentionFactory, CachedAttention, IncrementalAttention } from '../src/testing/index.js';
 import { EXIT } from '../src/cli/cli-error.js';
 import { runCli } from '../src/cli/run-cli.js';
@@ -30,6 +30,7 @@ import type { CliIo } from '../src/cli/run-cli.js';
 import { startThreadPool } from '../src/kernels/wasm/start-thread-pool.js';
 import { PagedKVCache } from '../src/cache/index.js';
 import { refusal } from './support/refusal.js';
+import { verificationFailure } from './testing/verification-failure.js';
 
 // Behaviours a coverage run of the suite (@vitest/coverage-v8 over src/) found no test executed:
 // documented refusals, fallbacks and report paths, each checked against what the code and the
@@ -389,17 +390,6 @@ describe('containers: header checks no test reached', () => {
 });
 
 describe('the testing kit: mismatches and reports no test reached', () => {
-  /** The VerificationError `run` throws. */
-  function failure(run: () => void): VerificationError {
-    try {
-      run();
-    } catch (e) {
-      expect(e).toBeInstanceOf(VerificationError);
-      return e as VerificationError;
-    }
-    throw new Error('expected a VerificationError, the check passed');
-  }
-
   /** The engine, each step of its pushes and flushes passed through `change`. */
   const changing = (change: (step: AttentionStep) => unknown): AttentionFactory<IncrementalAttention> => (options) => {
     const attn = createAttention(options);
@@ -410,7 +400,7 @@ describe('the testing kit: mismatches and reports no test reached', () => {
   };
 
   const checkWith = (factory: AttentionFactory<IncrementalAttention>, options: Parameters<typeof createAttention>[0]) =>
-    failure(() => checkIncremental(factory, { optionsArbitrary: fc.constant(options), numRuns: 20, seed: 42 }));
+    verificationFailure(() => checkIncremental(factory, { optionsArbitrary: fc.constant(options), numRuns: 20, seed: 42 }));
 
   it.each([
     ['a step without an output', { dim: 2 }, (s: AttentionStep) => ({ index: s.index }), 'output', 'returned a step for token 0 without an output array'],
@@ -475,7 +465,7 @@ describe('the testing kit: mismatches and reports no test reached', () => {
   }
 
   const lawsWith = (factory: AttentionFactory<CachedAttention<Uint8Array>>, restore?: (s: Uint8Array, o: Parameters<typeof createAttention>[0]) => CachedAttention<Uint8Array>) =>
-    failure(() => checkCacheLaws(factory, { optionsArbitrary: fc.constant({ dim: 2 }), numRuns: 100, seed: 42, ...(restore === undefined ? {} : { restore }) }));
+    verificationFailure(() => checkCacheLaws(factory, { optionsArbitrary: fc.constant({ dim: 2 }), numRuns: 100, seed: 42, ...(restore === undefined ? {} : { restore }) }));
 
   it('checkCacheLaws reports an engine without snapshot() when restore is given', () => {
     const error = lawsWith((o) => cached(createAttention(o)), (s, o) => cached(restoreAttention(s, o)));
