@@ -331,6 +331,12 @@ describe('docs/snapshots.md', () => {
       for (let t = 0; t < 7; t++) attn.push([t, 1, -t, 0.5]);
       for (const name of decodeSafetensors(attn.snapshot()).tensors.keys()) written.add(name);
     }
+    // An int8 block filled again after a truncate into it: its floor scales.
+    const refilled = createAttention({ dim: 4, cacheDtype: 'int8', blockSize: 3 });
+    for (let t = 0; t < 6; t++) refilled.push([t, 1, -t, 0.5]);
+    refilled.truncate(4);
+    refilled.push([1, 1, 1, 1]);
+    for (const name of decodeSafetensors(refilled.snapshot()).tensors.keys()) written.add(name);
     expect([...written].sort()).toEqual([...tableNames].sort());
   });
 

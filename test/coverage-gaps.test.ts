@@ -29,6 +29,7 @@ import { runCli } from '../src/cli/run-cli.js';
 import type { CliIo } from '../src/cli/run-cli.js';
 import { startThreadPool } from '../src/kernels/wasm/start-thread-pool.js';
 import { PagedKVCache } from '../src/cache/index.js';
+import { edited } from './support/edited-snapshot.js';
 import { refusal } from './support/refusal.js';
 import { verificationFailure } from './testing/verification-failure.js';
 
@@ -37,16 +38,6 @@ import { verificationFailure } from './testing/verification-failure.js';
 // docs promise (docs/errors.md above all), not merely run.
 
 const row = (t: number, dim: number) => Array.from({ length: dim }, (_, c) => Math.sin(t * 1.7 + c * 0.3));
-
-
-/** `bytes` decoded, changed by `edit` and encoded again (with a fresh checksum). */
-function edited(bytes: Uint8Array, edit: (tensors: Map<string, TensorInput>, metadata: Record<string, string>) => void): Uint8Array {
-  const { tensors, metadata } = decodeSafetensors(bytes);
-  const copy = new Map<string, TensorInput>(tensors);
-  const meta = { ...metadata };
-  edit(copy, meta);
-  return encodeSafetensors(Object.fromEntries(copy), meta);
-}
 
 describe('option and argument refusals no test reached', () => {
   it.each([
@@ -246,7 +237,7 @@ describe('snapshots: restore checks and paths no test reached', () => {
       const data = Float32Array.from(s.data);
       data[0] = -1;
       t.set('key_scales', { dtype: 'F32', shape: s.shape, data });
-    }, 'tensor key_scales holds an invalid scale at element 0'],
+    }, 'tensor key_scales holds an invalid scale at element 0: -1'],
   ];
   it.each(cases)('refuses a file with %s (CORRUPT_SNAPSHOT)', (_, file, edit, message) => {
     const error = refusal(() => restoreAttention(edited(file(), edit)));

@@ -229,14 +229,14 @@ export class EngineStack implements AttentionStack {
     this.assertLive('snapshot');
     this.assertAligned('snapshot');
     const tensors = {};
-    const version = snapshotVersion(this.engines.map((e) => e.options), withWeights);
-    const metadata: Record<string, string> = { format: STACK_FORMAT, version, layers: String(this.engines.length) };
+    const metadata: Record<string, string> = {};
     this.engines.forEach((engine, i) => {
       const state = engine.state(`layers.${i}.`, withWeights);
       Object.assign(tensors, state.tensors);
       Object.assign(metadata, state.metadata);
     });
-    return encodeSafetensors(tensors, { ...metadata, ...user });
+    const version = snapshotVersion(this.engines.map((e) => e.options), withWeights, tensors);
+    return encodeSafetensors(tensors, { format: STACK_FORMAT, version, layers: String(this.engines.length), ...metadata, ...user });
   }
 
   stats(): StackStats {

@@ -694,7 +694,7 @@ export class AttentionEngine implements Attention {
     const { withWeights, metadata: user } = snapshotChoices(options);
     this.assertLive('snapshot');
     const { tensors, metadata } = this.state('', withWeights);
-    return encodeSafetensors(tensors, { format: ATTENTION_FORMAT, version: snapshotVersion([this.options], withWeights), ...metadata, ...user });
+    return encodeSafetensors(tensors, { format: ATTENTION_FORMAT, version: snapshotVersion([this.options], withWeights, tensors), ...metadata, ...user });
   }
 
   /** The tensors and metadata of this engine, names prefixed by `prefix` (stacks prefix each layer). */

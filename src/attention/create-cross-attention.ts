@@ -264,7 +264,7 @@ export class CrossAttentionEngine implements CrossAttention {
     const { tensors, metadata } = stateTensors({ options: this.options, cache: this.cache, emitted: this.cache.length }, '', withWeights);
     return encodeSafetensors(tensors, {
       format: CROSS_ATTENTION_FORMAT,
-      version: snapshotVersion([this.options], withWeights),
+      version: snapshotVersion([this.options], withWeights, tensors),
       ...metadata,
       attended: String(this.attended),
       ...user,

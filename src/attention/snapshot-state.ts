@@ -4,6 +4,7 @@ import type { Tensor, TensorInput } from '../cache/safetensors.js';
 import { readValueRow, writeValueRow } from '../cache/value-layout.js';
 import { AttentionError, cutText, describeValue, quoted, shownText } from '../errors.js';
 import { ropeRotate } from '../kernels/rope.js';
+import { isInt8Scale } from '../kernels/quantize-int8.js';
 import { oldestAttendable } from './attended-keys.js';
 import { weightsFingerprint } from './weights-fingerprint.js';
 import { kernelArena } from './kernel-arena.js';
@@ -15,11 +16,12 @@ import type { AttentionOptions, AttentionWeights, ResolvedOptions, RunOptions } 
  * The layouts this version reads: version 1, which differs only in keys under RoPE 'cache'
  * positions (cached unrotated then); version 2; and version 3, which is 2 plus what a version-2
  * reader would misread: projection biases, RoPE's variants, weights left out, an engine whose caller
- * projects (no wq, wk, wv), a score cap; and version 4, which is 3 plus learned sink logits (a
- * version-3 reader would drop them and restore another function). A file is written at the lowest
- * version that holds it (see docs/snapshots.md).
+ * projects (no wq, wk, wv), a score cap; version 4, which is 3 plus learned sink logits (a
+ * version-3 reader would drop them and restore another function); and version 5, which is 4 plus
+ * the floor scales of int8 blocks a truncate made float again (a version-4 reader would refuse
+ * them). A file is written at the lowest version that holds it (see docs/snapshots.md).
  */
-export const READABLE_SNAPSHOT_VERSIONS: readonly string[] = ['1', '2', '3', '4'];
+export const READABLE_SNAPSHOT_VERSIONS: readonly string[] = ['1', '2', '3', '4', '5'];
 
 /** The `format` of a snapshot: of one engine, of a stack, of a cross-attention. */
 export const ATTENTION_FORMAT = 'attnstream.attention';
@@ -97,21 +99,26 @@ function utf8Length(text: string): number {
   return bytes;
 }
 
-/** The version a file holding engines of these options (weights saved or not) is written at. */
-export function snapshotVersion(options: readonly ResolvedOptions[], withWeights: boolean): string {
+/**
+ * The version a file holding engines of these options (weights saved or not) and these tensors is
+ * written at.
+ */
+export function snapshotVersion(options: readonly ResolvedOptions[], withWeights: boolean, tensors: Readonly<Record<string, TensorInput>>): string {
   const needsThree = options.some(
     (o) =>
       (o.weights !== null && (!withWeights || !o.projectsInputs || o.weights.bq !== null || o.weights.bk !== null || o.weights.bv !== null || o.weights.bo !== null)) ||
       (o.positions === 'rope' && (o.ropeDim !== o.headDim || o.ropeStyle !== 'half' || o.ropeFrequencies !== null)) ||
       o.scoreCap !== null,
   );
+  // A version-4 reader would drop an int8 block's floor scales and round its kept keys anew.
+  if (Object.keys(tensors).some((name) => name === 'key_floors' || name.endsWith('.key_floors'))) return '5';
   if (options.some((o) => o.sinkLogits !== null)) return '4';
   return needsThree ? '3' : '2';
 }
 
 /** What an engine's state may hold, each name after its prefix (see {@link stateTensors}). */
 const STATE_TENSORS: ReadonlySet<string> = new Set([
-  'positions', 'keys', 'values', 'key_blocks', 'keys_int8', 'key_scales', 'values_int8', 'value_scales', 'queries',
+  'positions', 'keys', 'values', 'key_blocks', 'keys_int8', 'key_scales', 'key_floor_blocks', 'key_floors', 'values_int8', 'value_scales', 'queries',
   ...WEIGHT_NAMES.map((name) => `weights.${name}`),
 ]);
 
@@ -147,6 +154,7 @@ export interface EngineState {
  * | `keys`, `values` | F32 or F64 | [T, kvHeads, headDim] (keys after RoPE, rotated by their position) |
  * | int8 caches: `key_blocks` | I32 | [Q]: blocks whose keys are quantized; `keys` then holds only the other positions |
  * | `keys_int8`, `key_scales` | I8, F32 | [Q, kvHeads, blockSize, headDim], [Q, kvHeads, headDim] |
+ * | `key_floor_blocks`, `key_floors` | I32, F32 | [R], [R, kvHeads, headDim]: float-key blocks truncated into, and the scales their keys were quantized on (written only when R > 0) |
  * | `values_int8`, `value_scales` | I8, F32 | [T, kvHeads, headDim], [T, kvHeads] (instead of `values`) |
  * | `queries` | F32 or F64 | [T, heads·headDim], only with look-ahead |
  * | `weights.wq` … `weights.wo` | F32 or F64 | the projection matrices, row-major |
@@ -172,7 +180,8 @@ export function stateTensors(
   const qWidth = o.heads * headDim;
   const int8 = o.cacheDtype === 'int8';
   // int8 keys live per block (their scales are per channel over the block); every other row is per position.
-  const keyBlocks = int8 ? [...new Set(positions.map((p) => Math.floor(p / blockSize)))].filter((b) => cache.blockAt(b * blockSize)!.keys === null) : [];
+  const int8Blocks = int8 ? [...new Set(positions.map((p) => Math.floor(p / blockSize)))] : [];
+  const keyBlocks = int8Blocks.filter((b) => cache.blockAt(b * blockSize)!.keys === null);
   const quantizedBlocks = new Set(keyBlocks);
   const floatKeyPositions = positions.filter((p) => !quantizedBlocks.has(Math.floor(p / blockSize)));
   const keys = new o.Float(floatKeyPositions.length * kvWidth);
@@ -215,6 +224,13 @@ export function stateTensors(
     tensors[`${prefix}key_scales`] = { dtype: 'F32', shape: [Q, kvHeads, headDim], data: keyScales };
     tensors[`${prefix}values_int8`] = { dtype: 'I8', shape: [T, kvHeads, headDim], data: valuesInt8! };
     tensors[`${prefix}value_scales`] = { dtype: 'F32', shape: [T, kvHeads], data: valueScales! };
+    const floorBlocks = int8Blocks.filter((b) => cache.blockAt(b * blockSize)!.keyFloor !== null);
+    if (floorBlocks.length > 0) {
+      const floors = new Float32Array(floorBlocks.length * kvWidth);
+      floorBlocks.forEach((b, r) => floors.set(cache.blockAt(b * blockSize)!.keyFloor!, r * kvWidth));
+      tensors[`${prefix}key_floor_blocks`] = { dtype: 'I32', shape: [floorBlocks.length], data: Int32Array.from(floorBlocks) };
+      tensors[`${prefix}key_floors`] = { dtype: 'F32', shape: [floorBlocks.length, kvHeads, headDim], data: floors };
+    }
   }
   if (queries !== null) tensors[`${prefix}queries`] = { dtype, shape: [T, qWidth], data: queries };
   if (o.weights !== null && withWeights) {
@@ -382,10 +398,11 @@ export function restoreState(
   const values = int8 ? null : floatTensor(tensors, `${prefix}values`, dtype, [T, kvHeads, headDim], fail);
   const queries = o.lookahead > 0 ? floatTensor(tensors, `${prefix}queries`, dtype, [T, qWidth], fail) : null;
   if (o.lookahead === 0 && tensors.has(`${prefix}queries`)) fail('queries are stored but the options have no look-ahead');
-  const keysInt8 = int8 ? shapedTensor(tensors, `${prefix}keys_int8`, 'I8', [keyBlocks.length, kvHeads, blockSize, headDim], fail) : null;
-  const keyScales = int8 ? scaleTensor(tensors, `${prefix}key_scales`, [keyBlocks.length, kvHeads, headDim], fail) : null;
-  const valuesInt8 = int8 ? shapedTensor(tensors, `${prefix}values_int8`, 'I8', [T, kvHeads, headDim], fail) : null;
-  const valueScales = int8 ? scaleTensor(tensors, `${prefix}value_scales`, [T, kvHeads], fail) : null;
+  const keysInt8 = int8 ? int8Tensor(tensors, `${prefix}keys_int8`, [keyBlocks.length, kvHeads, blockSize, headDim], fail) : null;
+  const keyScales = int8 ? scaleTensor(tensors, `${prefix}key_scales`, [keyBlocks.length, kvHeads, headDim], o, fail) : null;
+  const valuesInt8 = int8 ? int8Tensor(tensors, `${prefix}values_int8`, [T, kvHeads, headDim], fail) : null;
+  const valueScales = int8 ? scaleTensor(tensors, `${prefix}value_scales`, [T, kvHeads], o, fail) : null;
+  const floors = keyFloors(tensors, prefix, o, quantized, heldBlocks, fail);
   // Every key a future query can attend must be there: the sinks and the window's reach.
   const held = new Set(positions);
   const oldest = oldestAttendable(o, emitted);
@@ -408,7 +425,7 @@ export function restoreState(
   const blockOf = (b: number): KVBlock => blocks.get(b) ?? blocks.set(b, cache.restoreBlock(b)).get(b)!;
   keyBlocks.forEach((b, q) => {
     blockOf(b);
-    const quantized = (keysInt8 as Int8Array).slice(q * kvHeads * blockSize * headDim, (q + 1) * kvHeads * blockSize * headDim);
+    const quantized = keysInt8!.slice(q * kvHeads * blockSize * headDim, (q + 1) * kvHeads * blockSize * headDim);
     blocks.set(b, cache.restoreQuantizedKeys(b, quantized, keyScales!.slice(q * kvWidth, (q + 1) * kvWidth)));
   });
   let f = 0;
@@ -426,15 +443,43 @@ export function restoreState(
       }
       if (values !== null) writeValueRow(block.values!, g * blockSize * headDim, blockSize, headDim, slot, values, from);
       else {
-        block.valuesInt8!.set((valuesInt8 as Int8Array).subarray(from, from + headDim), to);
+        block.valuesInt8!.set(valuesInt8!.subarray(from, from + headDim), to);
         block.valueScales![g * blockSize + slot] = valueScales![t * kvHeads + g]!;
       }
     }
     if (block.keys !== null) f++;
     if (queries !== null) block.queries!.set(queries.subarray(t * qWidth, (t + 1) * qWidth), slot * qWidth);
   }
+  floors.forEach((floor, b) => cache.restoreKeyFloor(b, floor));
   cache.skipTo(length);
   return { options: o, cache, emitted };
+}
+
+/**
+ * The floor scales of the int8 blocks a truncate made float again (`key_floor_blocks`,
+ * `key_floors`), by block: each names a held block whose keys are float, and no scale is one the
+ * cache could not have set.
+ */
+function keyFloors(
+  tensors: ReadonlyMap<string, Tensor>,
+  prefix: string,
+  o: ResolvedOptions,
+  quantized: ReadonlySet<number>,
+  heldBlocks: ReadonlyMap<number, number>,
+  fail: (m: string) => never,
+): Map<number, Float32Array> {
+  const floors = new Map<number, Float32Array>();
+  const [blocksName, floorsName] = [`${prefix}key_floor_blocks`, `${prefix}key_floors`];
+  if (!tensors.has(blocksName) && !tensors.has(floorsName)) return floors;
+  if (o.cacheDtype !== 'int8') fail(`${floorsName} are stored but the cache is not int8`);
+  const blocks = intTensor(tensors, blocksName, fail);
+  const kvWidth = o.kvHeads * o.headDim;
+  const data = scaleTensor(tensors, floorsName, [blocks.length, o.kvHeads, o.headDim], o, fail);
+  blocks.forEach((b, r) => {
+    if (!heldBlocks.has(b) || quantized.has(b) || (r > 0 && b <= blocks[r - 1]!)) fail(`key_floor_blocks must ascend and name held blocks whose keys are float, got ${b} at ${r}`);
+    floors.set(b, data.slice(r * kvWidth, (r + 1) * kvWidth));
+  });
+  return floors;
 }
 
 function intTensor(tensors: ReadonlyMap<string, Tensor>, name: string, fail: (m: string) => never): Int32Array {
@@ -450,9 +495,22 @@ function shapedTensor(tensors: ReadonlyMap<string, Tensor>, name: string, dtype:
   return t.data;
 }
 
-function scaleTensor(tensors: ReadonlyMap<string, Tensor>, name: string, shape: number[], fail: (m: string) => never): Float32Array {
+/** An int8 cache's rows: −127 to 127, as quantizing rounds them (−128 is no value it makes). */
+function int8Tensor(tensors: ReadonlyMap<string, Tensor>, name: string, shape: number[], fail: (m: string) => never): Int8Array {
+  const data = shapedTensor(tensors, name, 'I8', shape, fail) as Int8Array;
+  const at = data.indexOf(-128);
+  if (at >= 0) fail(`tensor ${name} holds -128 at element ${at}, outside the -127 to 127 quantizing makes`);
+  return data;
+}
+
+/**
+ * An int8 cache's scales, each one quantizing could have made (a float32 engine's dequantized
+ * value past float32's range would be Infinity, and its outputs NaN).
+ */
+function scaleTensor(tensors: ReadonlyMap<string, Tensor>, name: string, shape: number[], o: ResolvedOptions, fail: (m: string) => never): Float32Array {
   const data = shapedTensor(tensors, name, 'F32', shape, fail) as Float32Array;
-  for (let i = 0; i < data.length; i++) if (!(data[i]! >= 0 && Number.isFinite(data[i]!))) fail(`tensor ${name} holds an invalid scale at element ${i}`);
+  const float32 = o.precision === 'float32';
+  for (let i = 0; i < data.length; i++) if (!isInt8Scale(data[i]!, float32)) fail(`tensor ${name} holds an invalid scale at element ${i}: ${data[i]}`);
   return data;
 }
 

@@ -26,6 +26,7 @@ export class ArenaBlock implements KVBlock {
   readonly valueScalesByteOffset = 0;
   readonly keysInt8 = null;
   readonly keyScales = null;
+  readonly keyFloor = null;
   readonly valuesInt8 = null;
   readonly valueScales = null;
   readonly queries: Float32Array | null;

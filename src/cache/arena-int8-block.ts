@@ -27,6 +27,8 @@ export class ArenaFullError extends RangeError {}
 export class ArenaInt8Block implements KVBlock {
   readonly values = null;
   readonly queries: Float32Array | null;
+  /** Small and read only when quantizing: a plain array, outside the arena. */
+  keyFloor: Float32Array | null = null;
   refs = 1;
   private readonly regions: Regions;
   private readonly sizes: Record<Region, number>;

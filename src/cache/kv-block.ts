@@ -17,6 +17,12 @@ export interface KVBlock {
   keyScales: Float32Array | null;
   valuesInt8: Int8Array | null;
   valueScales: Float32Array | null;
+  /**
+   * The per-(head, channel) scales an int8 block's keys were quantized on, kept while they are float
+   * again (written after a truncate into the block) so that quantizing them anew rounds the kept
+   * keys back to the same integers (see quantizeColumnsInt8); null otherwise.
+   */
+  keyFloor: Float32Array | null;
   /** Query rows `[s·queryWidth …]`, kept only when outputs wait for look-ahead tokens. */
   readonly queries: FloatArray | null;
   /** How many caches (forks) hold this block. A block with refs > 1 is copied before a write. */

@@ -58,11 +58,13 @@ export class PagedKVCache {
    * there before it) and cannot redo: the block as shared with a fork, if the call copied it to
    * write (its count of holders is lowered only at the commit, so that no fork writes into it
    * meanwhile); its int8 keys, if the call turned them back into floats to write (after a truncate
-   * into the block); its float keys, in `keysScratch`, if the call filled and so quantized it.
+   * into the block); its float keys, in `keysScratch`, and their floor scales, if the call filled
+   * and so quantized it.
    */
   private heldShared: KVBlock | null = null;
   private heldInt8: { readonly keysInt8: Int8Array; readonly keyScales: Float32Array } | null = null;
   private heldFloatKeys = false;
+  private heldFloor: Float32Array | null = null;
   /** Whether the block holding `heldFrom` was absent when the call began (a window had released it). */
   private heldAbsent = false;
   /** One block's float keys, reused for `heldFloatKeys` so that filling a block allocates nothing. */
@@ -138,7 +140,7 @@ export class PagedKVCache {
    * plain-array replacement when the arena cannot hold them.
    */
   restoreQuantizedKeys(b: number, keysInt8: Int8Array, keyScales: Float32Array): KVBlock {
-    return this.replaceKeys(b, this.table.get(b)!, { keys: null, keysInt8, keyScales });
+    return this.replaceKeys(b, this.table.get(b)!, { keys: null, keysInt8, keyScales, keyFloor: null });
   }
 
   /**
@@ -150,6 +152,14 @@ export class PagedKVCache {
     if (!this.layout.int8) return;
     assertInt8Range(k, 'key', token);
     assertInt8Range(v, 'value', token);
+  }
+
+  /**
+   * Gives restored block `b`, whose keys are float, the scales they were quantized on before a
+   * truncate into it made them float again ({@link KVBlock.keyFloor}).
+   */
+  restoreKeyFloor(b: number, floor: Float32Array): void {
+    this.table.get(b)!.keyFloor = floor;
   }
 
   /**
@@ -177,6 +187,7 @@ export class PagedKVCache {
     this.heldShared = null;
     this.heldInt8 = null;
     this.heldFloatKeys = false;
+    this.heldFloor = null;
   }
 
   /**
@@ -186,7 +197,7 @@ export class PagedKVCache {
    * and blocks it took stop being kept as spares.
    */
   takeBack(): void {
-    const { heldFrom: from, heldShared: shared, heldInt8: int8, heldFloatKeys: floatKeys, heldAbsent: absent } = this;
+    const { heldFrom: from, heldShared: shared, heldInt8: int8, heldFloatKeys: floatKeys, heldFloor: floor, heldAbsent: absent } = this;
     this.endHold();
     this.truncate(from);
     const b = Math.floor(from / this.layout.blockSize);
@@ -200,9 +211,9 @@ export class PagedKVCache {
       this.release(made!);
       this.table.set(b, shared);
     } else if (int8 !== null) {
-      this.replaceKeys(b, made!, { keys: null, ...int8 });
+      this.replaceKeys(b, made!, { keys: null, ...int8, keyFloor: null });
     } else if (floatKeys) {
-      this.replaceKeys(b, made!, { keys: this.keysScratch!.slice(), keysInt8: null, keyScales: null });
+      this.replaceKeys(b, made!, { keys: this.keysScratch!.slice(), keysInt8: null, keyScales: null, keyFloor: floor });
     }
     while (this.free.length > this.heldSpares) {
       const spare = this.free.pop()!;
@@ -449,6 +460,7 @@ export class PagedKVCache {
         copy.keyScales = keyScales as Float32Array | null;
         copy.valuesInt8 = valuesInt8 as Int8Array | null;
         copy.valueScales = valueScales as Float32Array | null;
+        copy.keyFloor = block.keyFloor?.slice() ?? null;
       }
     } catch (e) {
       // The quantized keys did not fit (4 GiB reached).
@@ -462,7 +474,8 @@ export class PagedKVCache {
 
   /**
    * A block written again after truncate made it partial gets its keys back in float, dequantized:
-   * int8 keys are per channel over the whole block, so a partial block cannot stay quantized.
+   * int8 keys are per channel over the whole block, so a partial block cannot stay quantized. Their
+   * scales stay as its floor, for the kept keys to quantize back to the same integers.
    */
   private withFloatKeys(b: number, block: KVBlock): KVBlock {
     if (block.keys !== null) return block;
@@ -474,7 +487,7 @@ export class PagedKVCache {
         for (let c = 0; c < headDim; c++) keys[row + c] = block.keysInt8![row + c]! * block.keyScales![g * headDim + c]!;
       }
     }
-    return this.replaceKeys(b, block, { keys, keysInt8: null, keyScales: null });
+    return this.replaceKeys(b, block, { keys, keysInt8: null, keyScales: null, keyFloor: block.keyScales!.slice() });
   }
 
   /**
@@ -483,7 +496,7 @@ export class PagedKVCache {
    * Returns the block, or its plain-array replacement when it lives in an arena that cannot grow
    * to hold them (4 GiB reached).
    */
-  private replaceKeys(b: number, block: KVBlock, form: Pick<KVBlock, 'keys' | 'keysInt8' | 'keyScales'>): KVBlock {
+  private replaceKeys(b: number, block: KVBlock, form: Pick<KVBlock, 'keys' | 'keysInt8' | 'keyScales' | 'keyFloor'>): KVBlock {
     if (form.keys === null) block.keys = null;
     else {
       block.keysInt8 = null;
@@ -503,6 +516,7 @@ export class PagedKVCache {
       this.markOutside();
       return plain;
     }
+    block.keyFloor = form.keyFloor;
     return block;
   }
 
@@ -517,11 +531,12 @@ export class PagedKVCache {
       this.keysScratch ??= new this.layout.Float(kvHeads * blockSize * headDim);
       this.keysScratch.set(block.keys!);
       this.heldFloatKeys = true;
+      this.heldFloor = block.keyFloor;
     }
     const keysInt8 = new Int8Array(kvHeads * blockSize * headDim);
     const keyScales = new Float32Array(kvHeads * headDim);
     for (let g = 0; g < kvHeads; g++) {
-      quantizeColumnsInt8(keysInt8, keyScales, g * headDim, block.keys!, g * blockSize * headDim, blockSize, headDim);
+      quantizeColumnsInt8(keysInt8, keyScales, g * headDim, block.keys!, g * blockSize * headDim, blockSize, headDim, block.keyFloor);
     }
     try {
       block.keysInt8 = keysInt8;
@@ -535,6 +550,7 @@ export class PagedKVCache {
       return;
     }
     block.keys = null;
+    block.keyFloor = null;
   }
 
   private allocate(): KVBlock {
@@ -564,6 +580,7 @@ export class PagedKVCache {
       values: int8 ? null : new Float(size),
       keysInt8: null,
       keyScales: null,
+      keyFloor: null,
       valuesInt8: int8 ? new Int8Array(size) : null,
       valueScales: int8 ? new Float32Array(kvHeads * blockSize) : null,
       queries: queryWidth > 0 ? new Float(blockSize * queryWidth) : null,
@@ -576,10 +593,12 @@ export class PagedKVCache {
   }
 
   /**
-   * Gives a spare block float keys again (zeroed) in place of quantized ones. False, and the block
-   * given back, when it lives in an arena that cannot grow to hold them (4 GiB reached).
+   * Gives a spare block float keys again (zeroed) in place of quantized ones, and no floor: it
+   * starts afresh. False, and the block given back, when it lives in an arena that cannot grow to
+   * hold them (4 GiB reached).
    */
   private unquantized(block: KVBlock): boolean {
+    if (this.layout.int8) block.keyFloor = null;
     if (block.keys !== null) return true;
     const { blockSize, headDim, kvHeads, Float } = this.layout;
     block.keysInt8 = null;
@@ -639,6 +658,7 @@ function plainCopy(block: KVBlock): KVBlock {
     values: block.values === null ? null : block.values.slice(),
     keysInt8: block.keysInt8 === null ? null : block.keysInt8.slice(),
     keyScales: block.keyScales === null ? null : block.keyScales.slice(),
+    keyFloor: block.keyFloor === null ? null : block.keyFloor.slice(),
     valuesInt8: block.valuesInt8 === null ? null : block.valuesInt8.slice(),
     valueScales: block.valueScales === null ? null : block.valueScales.slice(),
     queries: block.queries === null ? null : block.queries.slice(),
@@ -657,7 +677,7 @@ function isArenaBlock(block: KVBlock): block is ArenaBlock | ArenaInt8Block {
 
 function bytesOf(block: KVBlock): number {
   let bytes = 0;
-  for (const a of [block.keys, block.values, block.keysInt8, block.keyScales, block.valuesInt8, block.valueScales, block.queries]) {
+  for (const a of [block.keys, block.values, block.keysInt8, block.keyScales, block.keyFloor, block.valuesInt8, block.valueScales, block.queries]) {
     if (a !== null) bytes += a.byteLength;
   }
   return bytes;

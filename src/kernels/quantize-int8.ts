@@ -12,6 +12,14 @@ const bits = new Float32Array(1);
 const word = new Uint32Array(bits.buffer);
 
 /**
+ * Whether quantizing could have made scale `s`: finite and not negative, and for a float32 cache
+ * (`float32`) one whose `127·s` dequantizes to a finite float32 (see {@link int8Scale}).
+ */
+export function isInt8Scale(s: number, float32: boolean): boolean {
+  return s >= 0 && (float32 ? 127 * s <= FLOAT32_MAX : s <= FLOAT32_MAX);
+}
+
+/**
  * `max / 127` as float32, rounded down where rounding to nearest would make `127·s` pass float32's
  * largest number although `max` is within it: dequantized in float32, 127·s would be Infinity.
  */
@@ -48,6 +56,10 @@ export function quantizeRowInt8(
 /**
  * Per-channel quantization of a `rows × cols` row-major matrix at `x[offset …]`: column c gets the
  * scale `s_c = max_r |x[r][c]| / 127`, written to `scales[scaleOffset + c]` as float32.
+ *
+ * With `floors` (the scales `floors[scaleOffset + c]` the columns were quantized on before, their
+ * rows since dequantized and some written again) each column keeps its old scale while its entries
+ * fit it, and otherwise grows it at least twofold ({@link grownScale}).
  */
 export function quantizeColumnsInt8(
   q: Int8Array,
@@ -57,11 +69,12 @@ export function quantizeColumnsInt8(
   offset: number,
   rows: number,
   cols: number,
+  floors: Float32Array | null = null,
 ): void {
   for (let c = 0; c < cols; c++) {
     let max = 0;
     for (let r = 0; r < rows; r++) max = Math.max(max, Math.abs(x[offset + r * cols + c]!));
-    scales[scaleOffset + c] = int8Scale(max);
+    scales[scaleOffset + c] = floors === null ? int8Scale(max) : grownScale(max, floors[scaleOffset + c]!);
   }
   for (let r = 0; r < rows; r++) {
     for (let c = 0; c < cols; c++) {
@@ -69,6 +82,22 @@ export function quantizeColumnsInt8(
       q[offset + r * cols + c] = s === 0 ? 0 : clamp(Math.round(x[offset + r * cols + c]! / s));
     }
   }
+}
+
+/**
+ * The scale of a column quantized before on `floor` whose largest entry is now `max`. The rows
+ * dequantized from `floor` are its integers times `floor`, so keeping `floor` while every entry
+ * fits it (|x| ≤ 127.5·floor, which rounds to ±127 at most) rounds them back to exactly those
+ * integers: a block truncated into and filled again any number of times moves its kept keys no
+ * further. Past it the kept rows are rounded again, each time by up to half the new scale; growing
+ * at least twofold makes those halves sum to less than the last scale, however often it grows
+ * (docs/guides/long-streams.md). Twofold stops where `127·s` would pass float32's largest number.
+ */
+function grownScale(max: number, floor: number): number {
+  if (max <= 127.5 * floor) return floor;
+  const needed = int8Scale(max);
+  const doubled = 2 * floor;
+  return doubled > needed && 127 * doubled <= FLOAT32_MAX ? doubled : needed;
 }
 
 function clamp(v: number): number {
