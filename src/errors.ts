@@ -125,7 +125,7 @@ export function shownText(value: string | undefined): string {
 }
 
 /** %TypedArray%.prototype, the prototype every typed array's prototype has. */
-const TYPED_ARRAY_PROTOTYPE = Object.getPrototypeOf(Uint8Array.prototype) as object;
+export const TYPED_ARRAY_PROTOTYPE = Object.getPrototypeOf(Uint8Array.prototype) as object;
 
 /**
  * Whether `value` passes for a typed array without being one: a Proxy of one, or an object made

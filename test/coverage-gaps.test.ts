@@ -18,7 +18,7 @@ import {
   restoreAttentionStack,
 } from '../src/index.js';
 import type { Attention, AttentionStep, CacheEvent } from '../src/index.js';
-import { decodeSafetensors, encodeSafetensors } from '../src/cache/safetensors.js';
+import { decodeSafetensors } from '../src/cache/safetensors.js';
 import type { TensorInput } from '../src/cache/safetensors.js';
 import { decodeEmbeddings, EmbeddingTable, generate } from '../src/rx/index.js';
 import { FORMAT_VERSION, HEADER_BYTES, MAGIC } from '../src/rx/embedding-format.js';
@@ -29,15 +29,14 @@ import { runCli } from '../src/cli/run-cli.js';
 import type { CliIo } from '../src/cli/run-cli.js';
 import { startThreadPool } from '../src/kernels/wasm/start-thread-pool.js';
 import { PagedKVCache } from '../src/cache/index.js';
-import { edited } from './support/edited-snapshot.js';
+import { edited, unequalLayersFile } from './support/edited-snapshot.js';
 import { refusal } from './support/refusal.js';
+import { row } from './support/token-row.js';
 import { verificationFailure } from './testing/verification-failure.js';
 
 // Behaviours a coverage run of the suite (@vitest/coverage-v8 over src/) found no test executed:
 // documented refusals, fallbacks and report paths, each checked against what the code and the
 // docs promise (docs/errors.md above all), not merely run.
-
-const row = (t: number, dim: number) => Array.from({ length: dim }, (_, c) => Math.sin(t * 1.7 + c * 0.3));
 
 describe('option and argument refusals no test reached', () => {
   it.each([
@@ -247,17 +246,7 @@ describe('snapshots: restore checks and paths no test reached', () => {
   });
 
   it('a stack file whose layers disagree on their length is refused (CORRUPT_SNAPSHOT, field layers)', () => {
-    const stackOf = (tokens: number) => {
-      const stack = createAttentionStack({ layers: 2, dim: 2 });
-      for (let t = 0; t < tokens; t++) for (let i = 0; i < 2; i++) stack.layer(i).push(row(t, 2));
-      return decodeSafetensors(stack.snapshot());
-    };
-    const [two, three] = [stackOf(2), stackOf(3)];
-    const tensors = new Map<string, TensorInput>(two.tensors);
-    for (const [name, tensor] of three.tensors) if (name.startsWith('layers.1.')) tensors.set(name, tensor);
-    const metadata = { ...two.metadata };
-    for (const [key, value] of Object.entries(three.metadata)) if (key.startsWith('layers.1.')) metadata[key] = value;
-    const error = refusal(() => restoreAttentionStack(encodeSafetensors(Object.fromEntries(tensors), metadata)));
+    const error = refusal(() => restoreAttentionStack(unequalLayersFile()));
     expect(error).toMatchObject({ code: 'CORRUPT_SNAPSHOT', details: { field: 'layers' }, message: 'snapshot: layers disagree on their length (2, 3)' });
   });
 

@@ -4,8 +4,7 @@ import type { PagedKVCache } from '../src/cache/paged-kv-cache.js';
 import { sharedWasmArena, wasmArena, wasmKernelsAvailable } from '../src/kernels/wasm/wasm-arena.js';
 import type { WasmArena } from '../src/kernels/wasm/wasm-arena.js';
 import { createThreadPool } from '../src/threads/index.js';
-
-const row = (t: number, dim: number) => Array.from({ length: dim }, (_, c) => Math.sin(t * 1.7 + c * 0.3));
+import { row } from './support/token-row.js';
 
 /** Fills `arena` (reserving, never touching) so that no region fits; returns the regions taken. */
 function fill(arena: WasmArena): [number, number][] {

@@ -18,6 +18,7 @@ import { wasmArena } from '../src/kernels/wasm/wasm-arena.js';
 import { decodeEmbeddings } from '../src/rx/index.js';
 import { encodeEmbeddings } from '../scripts/encode-embeddings.js';
 import type { AttentionOptions } from '../src/index.js';
+import { unequalLayersFile } from './support/edited-snapshot.js';
 import { refusal } from './support/refusal.js';
 
 // Behaviours a third mutation test of the suite found no test held (each test here fails with its
@@ -161,26 +162,11 @@ describe('inputs and projections a mutation test found unheld', () => {
 });
 
 describe('snapshots a mutation test found unheld', () => {
-  /** A stack's file whose layer 1 holds one more token than its layer 0: each layer valid, together not. */
-  function mixedStackFile(): Uint8Array {
-    const stack = (tokens: number) => {
-      const s = createAttentionStack({ layers: 2, dim: 2 });
-      for (let t = 0; t < tokens; t++) for (let i = 0; i < 2; i++) s.layer(i).push([1, t]);
-      return decodeSafetensors(s.snapshot());
-    };
-    const two = stack(2);
-    const three = stack(3);
-    const tensors = new Map(two.tensors);
-    for (const [name, tensor] of three.tensors) if (name.startsWith('layers.1.')) tensors.set(name, tensor);
-    const layer1 = Object.fromEntries(Object.entries(three.metadata).filter(([key]) => key.startsWith('layers.1.')));
-    return encodeSafetensors(Object.fromEntries(tensors), { ...two.metadata, ...layer1 });
-  }
-
   it("a refused stack restore gives the caches it had made back to the kernels' memory", () => {
     // Mutant: the layers' caches made before the refusal were not disposed (their blocks stayed
     // allocated in the arena for good).
     const arena = wasmArena()!;
-    const file = mixedStackFile();
+    const file = unequalLayersFile();
     const before = arena.releases;
     expect(() => restoreAttentionStack(file)).toThrow(expect.objectContaining({ code: 'CORRUPT_SNAPSHOT' }));
     expect(arena.releases).toBeGreaterThan(before);

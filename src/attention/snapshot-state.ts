@@ -110,7 +110,8 @@ export function snapshotVersion(options: readonly ResolvedOptions[], withWeights
       (o.positions === 'rope' && (o.ropeDim !== o.headDim || o.ropeStyle !== 'half' || o.ropeFrequencies !== null)) ||
       o.scoreCap !== null,
   );
-  // A version-4 reader would drop an int8 block's floor scales and round its kept keys anew.
+  // A version-4 reader refuses an int8 block's floor scales; one from before that check would drop
+  // them and round the block's kept keys anew.
   if (Object.keys(tensors).some((name) => name === 'key_floors' || name.endsWith('.key_floors'))) return '5';
   if (options.some((o) => o.sinkLogits !== null)) return '4';
   return needsThree ? '3' : '2';

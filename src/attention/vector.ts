@@ -1,4 +1,4 @@
-import { AttentionError, describeValue, isTypedArrayWrapper } from '../errors.js';
+import { AttentionError, describeValue, isTypedArrayWrapper, TYPED_ARRAY_PROTOTYPE } from '../errors.js';
 import { allFinite } from '../kernels/all-finite.js';
 import type { FloatArray, FloatArrayConstructor } from '../kernels/index.js';
 import type { WasmArena } from '../kernels/wasm/wasm-arena.js';
@@ -113,7 +113,7 @@ function copyNumbers(values: ArrayLike<unknown>, from: number, out: FloatArray, 
 }
 
 /** `%TypedArray%.prototype.length`'s getter: how many numbers a typed array holds, whatever a subclass's `length` says. */
-const typedArrayLength = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype) as object, 'length')!.get!;
+const typedArrayLength = Object.getOwnPropertyDescriptor(TYPED_ARRAY_PROTOTYPE, 'length')!.get!;
 
 /**
  * The length of `x` as it will be read: a typed array's own (copied whole by `set`, so a subclass

@@ -1,8 +1,9 @@
+import { TYPED_ARRAY_PROTOTYPE } from '../errors.js';
 // Present in browsers and Node; declared because the core compiles against plain ES2022.
 declare const TextDecoder: new (label: string, options: { fatal: boolean; ignoreBOM: boolean }) => { decode(bytes: Uint8Array): string };
 
 /** `%TypedArray%.prototype[Symbol.toStringTag]`'s getter: the kind of any realm's typed array, undefined for anything else. */
-const typedArrayTag = Object.getOwnPropertyDescriptor(Object.getPrototypeOf(Uint8Array.prototype) as object, Symbol.toStringTag)!.get!;
+const typedArrayTag = Object.getOwnPropertyDescriptor(TYPED_ARRAY_PROTOTYPE, Symbol.toStringTag)!.get!;
 
 /**
  * Whether `value` is a Uint8Array of any realm, a Node Buffer included: one made in an iframe or a
