@@ -18,8 +18,8 @@ import type { AttentionOptions, AttentionWeights, ResolvedOptions, RunOptions } 
  * reader would misread: projection biases, RoPE's variants, weights left out, an engine whose caller
  * projects (no wq, wk, wv), a score cap; version 4, which is 3 plus learned sink logits (a
  * version-3 reader would drop them and restore another function); and version 5, which is 4 plus
- * the floor scales of int8 blocks a truncate made float again (a version-4 reader would refuse
- * them). A file is written at the lowest version that holds it (see docs/snapshots.md).
+ * the floor scales of int8 blocks a truncate made float again (an older version-4 reader would
+ * drop them). A file is written at the lowest version that holds it (see docs/snapshots.md).
  */
 export const READABLE_SNAPSHOT_VERSIONS: readonly string[] = ['1', '2', '3', '4', '5'];
 
@@ -110,8 +110,8 @@ export function snapshotVersion(options: readonly ResolvedOptions[], withWeights
       (o.positions === 'rope' && (o.ropeDim !== o.headDim || o.ropeStyle !== 'half' || o.ropeFrequencies !== null)) ||
       o.scoreCap !== null,
   );
-  // A version-4 reader refuses an int8 block's floor scales; one from before that check would drop
-  // them and round the block's kept keys anew.
+  // A version-4 reader from before unknown tensors were refused would drop an int8 block's floor
+  // scales and round the block's kept keys anew.
   if (Object.keys(tensors).some((name) => name === 'key_floors' || name.endsWith('.key_floors'))) return '5';
   if (options.some((o) => o.sinkLogits !== null)) return '4';
   return needsThree ? '3' : '2';
