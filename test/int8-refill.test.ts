@@ -109,6 +109,33 @@ describe('int8 blocks truncated into and filled again', () => {
     expect(Array.from(tensors.get('keys')!.data).every(Number.isFinite)).toBe(true);
   });
 
+  it('hold the bound near the top of the range too, where twice the scale would pass the largest the precision takes', () => {
+    // Found by a bug hunt: where doubling stopped, a scale grew only to what the new key needed
+    // (about 1% a refill), and keys chosen to round the kept one up each time walked it 25× past
+    // the bound in 134 cycles, in float32 and float64 alike.
+    const F = 3.4028234663852886e38;
+    for (const [precision, top] of [['float32', F], ['float64', 0.999 * 127 * F]] as const) {
+      const attn = createAttention({ dim: 1, blockSize: 2, precision, cacheDtype: 'int8', weights: {} });
+      const stored = (x: number) => (precision === 'float32' ? Math.fround(x) : x);
+      const kept = stored(0.4 * top);
+      let largest = stored(0.51 * top);
+      attn.pushQKV([1e-30], [kept], [1]);
+      attn.pushQKV([1e-30], [largest], [1]);
+      for (let cycle = 0; cycle < 200; cycle++) {
+        const { keysInt8, keyScales } = firstBlock(attn);
+        const [cached, s] = [keysInt8[0]! * keyScales[0]!, keyScales[0]!];
+        expect(Math.abs(cached - kept), `${precision} cycle ${cycle}`).toBeLessThanOrEqual((2 * largest) / 127);
+        // A refill key whose scale, y/127, puts the kept key just past a half step.
+        const k = Math.floor(cached / ((127.5 * s) / 127) - 0.5);
+        const refill = stored((cached / (k + 0.5 + 1e-4)) * 127);
+        if (refill > top || refill <= 127.5 * s) break;
+        attn.truncate(1);
+        attn.pushQKV([1e-30], [refill], [1]);
+        largest = Math.max(largest, refill);
+      }
+    }
+  });
+
   it('stay within the refill bound over any number of cycles, keys that grow the scales included', () => {
     // The bound of docs/guides/long-streams.md for a block filled again: each key channel within
     // 2·M_c/127 of its value, M_c the largest |k_c| the block ever held (here: any block).
@@ -261,6 +288,13 @@ describe('int8 snapshot checks', () => {
       data[3] = -128;
       t.set('keys_int8', { dtype: 'I8', shape: [1, 1, 3, 2], data });
     }, 'tensor keys_int8 holds -128 at element 3, outside the -127 to 127 quantizing makes'],
+    // Found by a bug hunt: restored into a filling block, such a key gave the block an infinite
+    // scale when it filled, and every later push was refused.
+    ["a float64 engine's float key past ±4.3e40, which a push refuses", () => refilling('float64'), (t) => {
+      const data = Float64Array.from(t.get('keys')!.data as Float64Array);
+      data[1] = -1e41;
+      t.set('keys', { dtype: 'F64', shape: [2, 1, 2], data });
+    }, 'tensor keys holds -1e+41 at element 1, beyond the ±4.3e40 an int8 cache\'s float32 scales reach'],
   ])('refuse %s (CORRUPT_SNAPSHOT)', (_, file, edit, message) => {
     const error = refusal(() => restoreAttention(edited(file(), edit)));
     expect(error).toMatchObject({ code: 'CORRUPT_SNAPSHOT', details: { field: 'snapshot' }, message: `snapshot: ${message}` });

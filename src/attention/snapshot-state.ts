@@ -4,7 +4,7 @@ import type { Tensor, TensorInput } from '../cache/safetensors.js';
 import { readValueRow, writeValueRow } from '../cache/value-layout.js';
 import { AttentionError, cutText, describeValue, quoted, shownText } from '../errors.js';
 import { ropeRotate } from '../kernels/rope.js';
-import { isInt8Scale } from '../kernels/quantize-int8.js';
+import { INT8_MAX_MAGNITUDE, isInt8Scale } from '../kernels/quantize-int8.js';
 import { oldestAttendable } from './attended-keys.js';
 import { weightsFingerprint } from './weights-fingerprint.js';
 import { kernelArena } from './kernel-arena.js';
@@ -396,6 +396,12 @@ export function restoreState(
   });
   const floatKeyCount = Array.from(positions).filter((p) => !quantized.has(Math.floor(p / blockSize))).length;
   const keys = floatTensor(tensors, `${prefix}keys`, dtype, [floatKeyCount, kvHeads, headDim], fail);
+  if (int8) {
+    // A float64 key an int8 cache could not scale, as a push refuses it: cached, it would give its
+    // block an infinite scale when the block fills, and every later step would overflow.
+    const at = keys.findIndex((k) => Math.abs(k) > INT8_MAX_MAGNITUDE);
+    if (at >= 0) fail(`tensor keys holds ${keys[at]} at element ${at}, beyond the ±4.3e40 an int8 cache's float32 scales reach`);
+  }
   const values = int8 ? null : floatTensor(tensors, `${prefix}values`, dtype, [T, kvHeads, headDim], fail);
   const queries = o.lookahead > 0 ? floatTensor(tensors, `${prefix}queries`, dtype, [T, qWidth], fail) : null;
   if (o.lookahead === 0 && tensors.has(`${prefix}queries`)) fail('queries are stored but the options have no look-ahead');

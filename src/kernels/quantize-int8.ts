@@ -10,13 +10,15 @@ export const INT8_MAX_MAGNITUDE = 127 * 3.4028234663852886e38;
 const FLOAT32_MAX = 3.4028234663852886e38;
 const bits = new Float32Array(1);
 const word = new Uint32Array(bits.buffer);
+/** The largest scale of float32 rows, whose `127·s` dequantizes to a finite float32 (float64 rows': FLOAT32_MAX). */
+const LARGEST_FLOAT32_SCALE = int8Scale(FLOAT32_MAX);
 
 /**
  * Whether quantizing could have made scale `s`: finite and not negative, and for a float32 cache
  * (`float32`) one whose `127·s` dequantizes to a finite float32 (see {@link int8Scale}).
  */
 export function isInt8Scale(s: number, float32: boolean): boolean {
-  return s >= 0 && (float32 ? 127 * s <= FLOAT32_MAX : s <= FLOAT32_MAX);
+  return s >= 0 && s <= (float32 ? LARGEST_FLOAT32_SCALE : FLOAT32_MAX);
 }
 
 /**
@@ -74,7 +76,7 @@ export function quantizeColumnsInt8(
   for (let c = 0; c < cols; c++) {
     let max = 0;
     for (let r = 0; r < rows; r++) max = Math.max(max, Math.abs(x[offset + r * cols + c]!));
-    scales[scaleOffset + c] = floors === null ? int8Scale(max) : grownScale(max, floors[scaleOffset + c]!);
+    scales[scaleOffset + c] = floors === null ? int8Scale(max) : grownScale(max, floors[scaleOffset + c]!, x instanceof Float32Array);
   }
   for (let r = 0; r < rows; r++) {
     for (let c = 0; c < cols; c++) {
@@ -85,19 +87,18 @@ export function quantizeColumnsInt8(
 }
 
 /**
- * The scale of a column quantized before on `floor` whose largest entry is now `max`. The rows
- * dequantized from `floor` are its integers times `floor`, so keeping `floor` while every entry
- * fits it (|x| ≤ 127.5·floor, which rounds to ±127 at most) rounds them back to exactly those
- * integers: a block truncated into and filled again any number of times moves its kept keys no
- * further. Past it the kept rows are rounded again, each time by up to half the new scale; growing
- * at least twofold makes those halves sum to less than the last scale, however often it grows
- * (docs/guides/long-streams.md). Twofold stops where `127·s` would pass float32's largest number.
+ * The scale of a column of float32 (`float32`) or float64 rows quantized before on `floor`, whose
+ * largest entry is now `max`. The rows dequantized from `floor` are its integers times `floor`, so
+ * keeping `floor` while every entry fits it (|x| ≤ 127.5·floor, which rounds to ±127 at most)
+ * rounds them back to exactly those integers: a block truncated into and filled again any number of
+ * times moves its kept keys no further. Past it the kept rows are rounded again, each time by up to
+ * half the new scale; growing at least twofold makes those halves sum to less than twice the one
+ * before the last, however often it grows (docs/guides/long-streams.md). Where twice `floor` passes
+ * the precision's largest scale, the scale grows to that, which every entry fits: it grows no more.
  */
-function grownScale(max: number, floor: number): number {
+function grownScale(max: number, floor: number, float32: boolean): number {
   if (max <= 127.5 * floor) return floor;
-  const needed = int8Scale(max);
-  const doubled = 2 * floor;
-  return doubled > needed && 127 * doubled <= FLOAT32_MAX ? doubled : needed;
+  return Math.max(int8Scale(max), Math.min(2 * floor, float32 ? LARGEST_FLOAT32_SCALE : FLOAT32_MAX));
 }
 
 function clamp(v: number): number {
