@@ -119,7 +119,8 @@ export interface AttentionStack {
 /**
  * Creates one engine per layer.
  *
- * @throws AttentionError INVALID_OPTION for a bad `layers` or layer options.
+ * @throws AttentionError INVALID_OPTION for a bad `layers` or layer options; DIMENSION_MISMATCH or
+ *   NON_FINITE for a layer's weights, as {@link createAttention}.
  * @example
  * ```ts
  * import { createAttentionStack } from 'attnstream';

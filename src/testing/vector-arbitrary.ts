@@ -38,7 +38,7 @@ export interface VectorConstraints {
  * ```ts
  * import fc from 'fast-check';
  * import { vectorArbitrary } from 'attnstream/testing';
- * const [x] = fc.sample(vectorArbitrary(4, { magnitude: 1e4 }), 1); // e.g. [3000, -10000, 0, 700]
+ * const [x] = fc.sample(vectorArbitrary(4, { magnitude: 1e4 }), 1); // e.g. [3000, -10000, 0, 7000]
  * ```
  */
 export function vectorArbitrary(dim: number, constraints: VectorConstraints = {}): Arbitrary<number[]> {
