@@ -286,4 +286,21 @@ describe('createCrossAttention: queries over a fixed memory (an encoder-decoder 
     model.dispose();
     refusal(() => model.snapshot(), 'DISPOSED', 'snapshot');
   });
+
+  it('refuses a query past 2^53 − 1 attended (OUT_OF_RANGE), so that every index is exact and every snapshot restores', () => {
+    // Found by a fuzzer: a file's `attended` of 2^53 − 1 restored, and the next query's snapshot
+    // (attended 2^53) was refused as corrupt.
+    const cross = createCrossAttention({ dim: 2 });
+    cross.setMemory([[1, 0], [0, 1]]);
+    const { tensors, metadata } = decodeSafetensors(cross.snapshot());
+    const near = restoreCrossAttention(encodeSafetensors(Object.fromEntries(tensors), { ...metadata, attended: String(Number.MAX_SAFE_INTEGER - 1) }));
+    expect(near.attend([1, 1]).index).toBe(Number.MAX_SAFE_INTEGER - 1);
+    const full = near.snapshot();
+    expect(decodeSafetensors(full).metadata['attended']).toBe(String(Number.MAX_SAFE_INTEGER));
+    expect(() => restoreCrossAttention(full)).not.toThrow();
+    for (const run of [() => near.attend([1, 1]), () => near.attendMany([[1, 1]])]) {
+      expect(run).toThrow(expect.objectContaining({ code: 'OUT_OF_RANGE', details: expect.objectContaining({ expected: `0..${Number.MAX_SAFE_INTEGER}`, actual: Number.MAX_SAFE_INTEGER + 1 }) }));
+    }
+    expect(near.snapshot()).toEqual(full);
+  });
 });

@@ -295,6 +295,16 @@ describe('int8 snapshot checks', () => {
       data[1] = -1e41;
       t.set('keys', { dtype: 'F64', shape: [2, 1, 2], data });
     }, 'tensor keys holds -1e+41 at element 1, beyond the ±4.3e40 an int8 cache\'s float32 scales reach'],
+    // Found by a fuzzer: the range was checked before a version-1 file's keys were rotated, and a
+    // rotation can grow a key by √2.
+    ["a version-1 float64 file's key that its rotation takes past ±4.3e40", () => {
+      const attn = createAttention({ dim: 2, precision: 'float64', cacheDtype: 'int8', positions: 'rope', ropePositions: 'cache', blockSize: 4 });
+      attn.pushMany([[1, 0], [0, 1]]);
+      return attn.snapshot();
+    }, (t, metadata) => {
+      metadata['version'] = '1';
+      t.set('keys', { dtype: 'F64', shape: [2, 1, 2], data: Float64Array.of(1, 0, 4.2e40, 4.2e40) });
+    }, "the key of position 1 passes the ±4.3e40 an int8 cache's float32 scales reach when rotated (a version-1 file stored it unrotated)"],
   ])('refuse %s (CORRUPT_SNAPSHOT)', (_, file, edit, message) => {
     const error = refusal(() => restoreAttention(edited(file(), edit)));
     expect(error).toMatchObject({ code: 'CORRUPT_SNAPSHOT', details: { field: 'snapshot' }, message: `snapshot: ${message}` });

@@ -106,7 +106,8 @@ export interface CrossAttention {
    * attended so far.
    *
    * @throws AttentionError as {@link CrossAttention.setMemory} for a bad `x` (field `x`);
-   *   INVALID_ARGUMENT (field `memory`) before any memory is set; NON_FINITE when a score overflows.
+   *   INVALID_ARGUMENT (field `memory`) before any memory is set; NON_FINITE when a score overflows;
+   *   OUT_OF_RANGE past 2^53 − 1 queries (an index no longer exact).
    */
   attend(x: Vector): AttentionStep;
   /** {@link CrossAttention.attend} for several queries, their projections as one product; each step bit for bit attend's. */
@@ -288,6 +289,15 @@ export class CrossAttentionEngine implements CrossAttention {
     if (!Array.isArray(xs)) throw new AttentionError('INVALID_ARGUMENT', `${operation}: expected an array of vectors, got ${describeValue(xs)}`, { field: 'xs' });
     const count = this.cache.length;
     if (count === 0) throw new AttentionError('INVALID_ARGUMENT', `${operation}: the memory is empty: setMemory(rows) first`, { field: 'memory' });
+    const after = this.attended + xs.length;
+    if (after > Number.MAX_SAFE_INTEGER) {
+      // Past it an index is no longer an exact integer, nor one a snapshot could hold.
+      throw new AttentionError('OUT_OF_RANGE', `${operation}: ${after} queries would have been attended, past the 2^53 − 1 whose indices are exact`, {
+        field: operation,
+        expected: `0..${Number.MAX_SAFE_INTEGER}`,
+        actual: after,
+      });
+    }
     this.cache.settle();
     const o = this.options;
     o.threads?.wake();

@@ -424,6 +424,8 @@ export function restoreState(
         row.set(keys.subarray(t * kvWidth + g * headDim, t * kvWidth + (g + 1) * headDim));
         ropeRotate(row, 0, positions[t]!, o.invFreq!, o.ropeStyle === 'interleaved');
         if (!row.every(Number.isFinite)) fail(`the key of position ${positions[t]} overflows when rotated (a version-1 file stored it unrotated)`);
+        // Rotated, a key may grow by up to √2: past an int8 cache's range, as a push would refuse it.
+        if (int8 && row.some((k) => Math.abs(k) > INT8_MAX_MAGNITUDE)) fail(`the key of position ${positions[t]} passes the ±4.3e40 an int8 cache's float32 scales reach when rotated (a version-1 file stored it unrotated)`);
       }
     }
   }
