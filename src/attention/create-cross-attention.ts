@@ -289,21 +289,20 @@ export class CrossAttentionEngine implements CrossAttention {
     if (!Array.isArray(xs)) throw new AttentionError('INVALID_ARGUMENT', `${operation}: expected an array of vectors, got ${describeValue(xs)}`, { field: 'xs' });
     const count = this.cache.length;
     if (count === 0) throw new AttentionError('INVALID_ARGUMENT', `${operation}: the memory is empty: setMemory(rows) first`, { field: 'memory' });
-    const after = this.attended + xs.length;
-    if (after > Number.MAX_SAFE_INTEGER) {
-      // Past it an index is no longer an exact integer, nor one a snapshot could hold.
-      throw new AttentionError('OUT_OF_RANGE', `${operation}: ${after} queries would have been attended, past the 2^53 − 1 whose indices are exact`, {
-        field: operation,
-        expected: `0..${Number.MAX_SAFE_INTEGER}`,
-        actual: after,
-      });
-    }
     this.cache.settle();
     const o = this.options;
     o.threads?.wake();
     let n = 0;
     const qw = o.heads * o.headDim;
     const x = InputReading.during([this.reading], operation, () => this.read(xs, (n = xs.length), 'x', this.attended));
+    if (this.attended + n > Number.MAX_SAFE_INTEGER) {
+      // Past it an index is no longer an exact integer, nor one a snapshot could hold.
+      throw new AttentionError('OUT_OF_RANGE', `${operation}: ${this.attended + n} queries would have been attended, past the 2^53 − 1 whose indices are exact`, {
+        field: operation,
+        expected: `0..${Number.MAX_SAFE_INTEGER}`,
+        actual: this.attended + n,
+      });
+    }
     const [qs] = projectRows(o, this.copy, ['wq'], x, n) as [FloatArray];
     assertRowsFinite([[qs, qw, 'projected query']], n, (t) => this.attended + t, this.finite);
     const keys = { sinkEnd: 0, from: 0, to: count };
