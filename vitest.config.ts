@@ -15,6 +15,7 @@ const NODE_MAJOR = Number(process.versions.node.split('.')[0]);
 export default defineConfig({
   test: {
     testTimeout: 60_000,
+    setupFiles: ['test/support/fast-check-size.ts'],
     // `npm run coverage`: the generated kernel module and the .wat text are not code v8 can count.
     coverage: { include: ['src/**/*.ts'], exclude: ['src/kernels/wasm/attention-wasm.generated.ts'], reporter: ['text-summary', 'html'] },
     projects: [

@@ -121,7 +121,8 @@ export function checkCacheLaws<Snapshot>(
     throw new AttentionError('INVALID_ARGUMENT', `restore must be a function (snapshot, options) => engine, got ${String(parameters.restore)}`, { field: 'restore' });
   }
   const restore = parameters.restore === undefined ? null : parameters.restore.bind(parameters);
-  const operations = fc.array(operationArbitrary(maxOperations, restore !== null, parameters.vector), { minLength: 1, maxLength: maxOperations });
+  // size 'max': fast-check 4 would otherwise draw 12 operations at most, whatever maxOperations says.
+  const operations = fc.array(operationArbitrary(maxOperations, restore !== null, parameters.vector), { minLength: 1, maxLength: maxOperations, size: 'max' });
   const cases: Arbitrary<CacheLawsCase> = fc
     .tuple(parameters.optionsArbitrary ?? attentionOptionsArbitrary(), operations)
     .map(([options, drawn]) => ({ options, operations: drawn.map((op) => (op.type === 'push' ? { ...op, x: fitToDim(op.x, options.dim) } : op)) }));

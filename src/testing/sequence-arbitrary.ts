@@ -62,6 +62,7 @@ export function sequenceArbitrary(dim: number, constraints: SequenceConstraints 
       ? fc.oneof({ withCrossShrink: true }, ...MAGNITUDES.map(({ magnitude, weight }) => ({ arbitrary: fc.constant(magnitude), weight })))
       : fc.constant(positiveNumber(constraints.magnitude, 'magnitude'));
   return fc
-    .tuple(magnitude, fc.array(gridArbitrary(dim, steps), { minLength, maxLength }))
+    // size 'max': fast-check 4 would otherwise stop at 2·minLength + 10, short of a maxLength asked for.
+    .tuple(magnitude, fc.array(gridArbitrary(dim, steps), { minLength, maxLength, size: 'max' }))
     .map(([m, tokens]) => tokens.map((ks) => onGrid(ks, m, steps)));
 }

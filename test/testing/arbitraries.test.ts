@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { AttentionError, resolveOptions } from '../../src/index.js';
 import type { AttentionOptions } from '../../src/index.js';
 import { attentionOptionsArbitrary, attentionWeightsArbitrary, sequenceArbitrary, vectorArbitrary } from '../../src/testing/index.js';
+import { withFastCheckDefaults } from '../support/fast-check-size.js';
 
 const heads = (o: AttentionOptions) => o.heads ?? 1;
 const kvHeads = (o: AttentionOptions) => o.kvHeads ?? heads(o);
@@ -54,6 +55,12 @@ describe('sequenceArbitrary', () => {
 
   it('refuses maxLength below minLength', () => {
     expect(() => sequenceArbitrary(2, { minLength: 3, maxLength: 2 })).toThrow(/maxLength/);
+  });
+
+  it("reaches the maxLength it is given under fast-check's own defaults (which stop at 2·minLength + 10)", () => {
+    // Found by a test audit: fast-check 4 drew 12 tokens at most for maxLength 40.
+    const lengths = withFastCheckDefaults(() => fc.sample(sequenceArbitrary(2, { minLength: 1, maxLength: 40, magnitude: 1 }), 500).map((xs) => xs.length));
+    expect(Math.max(...lengths)).toBeGreaterThan(30);
   });
 });
 

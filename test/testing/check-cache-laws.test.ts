@@ -7,6 +7,7 @@ import type { CachedAttention } from '../../src/testing/index.js';
 import { naiveAttention, NaiveAttention } from './naive-attention.js';
 import type { Bug, NaiveSnapshot } from './naive-attention.js';
 import { verificationFailure } from './verification-failure.js';
+import { withFastCheckDefaults } from '../support/fast-check-size.js';
 
 const withSnapshots = (bug: Bug | null = null) => ({
   restore: (snapshot: NaiveSnapshot, options: AttentionOptions) => NaiveAttention.restore(snapshot, options, bug),
@@ -34,6 +35,23 @@ const delegate = (engine: Attention, overrides: Partial<CachedAttention>): Cache
 const calls = (message: string): string[] => message.split('\n').filter((line) => /^ {4}e\d|^ {4}s =/.test(line));
 
 describe('checkCacheLaws', () => {
+  it("draws histories up to maxOperations long under fast-check's own defaults (which stop at 12)", () => {
+    // Found by a test audit: fast-check 4 drew 12 operations at most whatever maxOperations said.
+    let longest = 0;
+    const counting = (options: AttentionOptions): Attention => {
+      const engine = createAttention(options);
+      const push = engine.push.bind(engine);
+      engine.push = (x) => {
+        const steps = push(x);
+        longest = Math.max(longest, engine.length);
+        return steps;
+      };
+      return engine;
+    };
+    withFastCheckDefaults(() => checkCacheLaws(counting, { maxOperations: 40, numRuns: 40, seed: 1 }));
+    expect(longest).toBeGreaterThan(12);
+  });
+
   it('returns normally for a correct engine, snapshots included', () => {
     checkCacheLaws((options) => naiveAttention(options), withSnapshots());
   });
