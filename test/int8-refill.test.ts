@@ -4,6 +4,7 @@ import { createAttention, restoreAttention } from '../src/index.js';
 import type { Attention, AttentionOptions } from '../src/index.js';
 import { decodeSafetensors } from '../src/cache/safetensors.js';
 import { edited } from './support/edited-snapshot.js';
+import { firstBlock, refillingFile } from './support/int8-files.js';
 import { refusal } from './support/refusal.js';
 
 // An int8 block truncated into turns its keys back into floats; filled again, it is quantized
@@ -36,12 +37,6 @@ function noise(seed: number): () => number {
   };
 }
 
-/** Block 0's int8 keys and their scales, as the engine's snapshot saves them. */
-function firstBlock(attn: Attention): { keysInt8: Int8Array; keyScales: Float32Array } {
-  const { tensors } = decodeSafetensors(attn.snapshot());
-  expect(Array.from(tensors.get('key_blocks')!.data)).toEqual([0]);
-  return { keysInt8: tensors.get('keys_int8')!.data as Int8Array, keyScales: tensors.get('key_scales')!.data as Float32Array };
-}
 
 const shape = fc.record({
   precision: fc.constantFrom<Precision>('float32', 'float64'),
@@ -252,15 +247,6 @@ describe('int8 blocks truncated into and filled again', () => {
 });
 
 describe('int8 snapshot checks', () => {
-  /** A file whose block 0 is quantized and block 1 is being filled again on its floors. */
-  function refilling(precision: Precision = 'float32'): Uint8Array {
-    const attn = createAttention({ dim: 2, blockSize: 3, precision, cacheDtype: 'int8' });
-    attn.pushMany([[0.3, -0.2], [0.1, 0.4], [-0.5, 0.2], [2, -3], [1, 1], [0, 0.5]]);
-    attn.truncate(4);
-    attn.push([0.25, -0.25]);
-    return attn.snapshot();
-  }
-
   function float32File(): Uint8Array {
     const attn = createAttention({ dim: 2 });
     attn.pushMany([[1, 2]]);
@@ -268,29 +254,29 @@ describe('int8 snapshot checks', () => {
   }
 
   it.each<[string, () => Uint8Array, Parameters<typeof edited>[1], string]>([
-    ['floors named on a quantized block', refilling, (t) => void t.set('key_floor_blocks', { dtype: 'I32', shape: [1], data: Int32Array.of(0) }), 'key_floor_blocks must ascend and name held blocks whose keys are float, got 0 at 0'],
-    ['floors named on a block not held', refilling, (t) => void t.set('key_floor_blocks', { dtype: 'I32', shape: [1], data: Int32Array.of(2) }), 'key_floor_blocks must ascend and name held blocks whose keys are float, got 2 at 0'],
-    ['floor blocks without their floors', refilling, (t) => void t.delete('key_floors'), 'tensor key_floors is missing'],
-    ['floors without their blocks', refilling, (t) => void t.delete('key_floor_blocks'), 'tensor key_floor_blocks is missing'],
-    ['a NaN floor', refilling, (t) => void t.set('key_floors', { dtype: 'F32', shape: [1, 1, 2], data: Float32Array.of(0.01, NaN) }), 'tensor key_floors holds an invalid scale at element 1: NaN'],
+    ['floors named on a quantized block', refillingFile, (t) => void t.set('key_floor_blocks', { dtype: 'I32', shape: [1], data: Int32Array.of(0) }), 'key_floor_blocks must ascend and name held blocks whose keys are float, got 0 at 0'],
+    ['floors named on a block not held', refillingFile, (t) => void t.set('key_floor_blocks', { dtype: 'I32', shape: [1], data: Int32Array.of(2) }), 'key_floor_blocks must ascend and name held blocks whose keys are float, got 2 at 0'],
+    ['floor blocks without their floors', refillingFile, (t) => void t.delete('key_floors'), 'tensor key_floors is missing'],
+    ['floors without their blocks', refillingFile, (t) => void t.delete('key_floor_blocks'), 'tensor key_floor_blocks is missing'],
+    ['a NaN floor', refillingFile, (t) => void t.set('key_floors', { dtype: 'F32', shape: [1, 1, 2], data: Float32Array.of(0.01, NaN) }), 'tensor key_floors holds an invalid scale at element 1: NaN'],
     ['floors in a float cache', float32File, (t) => {
       t.set('key_floor_blocks', { dtype: 'I32', shape: [0], data: new Int32Array(0) });
       t.set('key_floors', { dtype: 'F32', shape: [0, 1, 2], data: new Float32Array(0) });
     }, 'key_floors are stored but the cache is not int8'],
     // A float32 cache dequantizes 127·s in float32: past its range, Infinity, then NaN outputs.
-    ["a float32 engine's value scale whose 127·s passes float32's range", refilling, (t) => {
+    ["a float32 engine's value scale whose 127·s passes float32's range", refillingFile, (t) => {
       const data = Float32Array.from(t.get('value_scales')!.data as Float32Array);
       data[1] = 3e38;
       t.set('value_scales', { dtype: 'F32', shape: [5, 1], data });
     }, `tensor value_scales holds an invalid scale at element 1: ${Math.fround(3e38)}`],
-    ['an int8 key of -128, which quantizing never makes', refilling, (t) => {
+    ['an int8 key of -128, which quantizing never makes', refillingFile, (t) => {
       const data = Int8Array.from(t.get('keys_int8')!.data as Int8Array);
       data[3] = -128;
       t.set('keys_int8', { dtype: 'I8', shape: [1, 1, 3, 2], data });
     }, 'tensor keys_int8 holds -128 at element 3, outside the -127 to 127 quantizing makes'],
     // Found by a bug hunt: restored into a filling block, such a key gave the block an infinite
     // scale when it filled, and every later push was refused.
-    ["a float64 engine's float key past ±4.3e40, which a push refuses", () => refilling('float64'), (t) => {
+    ["a float64 engine's float key past ±4.3e40, which a push refuses", () => refillingFile('float64'), (t) => {
       const data = Float64Array.from(t.get('keys')!.data as Float64Array);
       data[1] = -1e41;
       t.set('keys', { dtype: 'F64', shape: [2, 1, 2], data });
@@ -311,7 +297,7 @@ describe('int8 snapshot checks', () => {
   });
 
   it("take a float64 engine's scale up to float32's largest: it dequantizes in float64", () => {
-    const file = edited(refilling('float64'), (t) => {
+    const file = edited(refillingFile('float64'), (t) => {
       const data = Float32Array.from(t.get('value_scales')!.data as Float32Array);
       data[1] = 3e38;
       t.set('value_scales', { dtype: 'F32', shape: [5, 1], data });
