@@ -157,6 +157,7 @@ describe('int8 blocks truncated into and filled again', () => {
               const bound = (Math.expm1(2 * delta) * maxV + maxV / 254) * 1.001 + (c.precision === 'float32' ? 1e-5 * maxV : 0);
               for (let ch = 0; ch < c.headDim; ch++) {
                 const at = h * c.headDim + ch;
+                expect(Number.isFinite(got![at]!), `head ${h} channel ${ch}`).toBe(true);
                 expect(Math.abs(got![at]! - want![at]!), `head ${h} channel ${ch}`).toBeLessThanOrEqual(bound);
               }
             }
