@@ -4,7 +4,7 @@ import type { Tensor, TensorInput } from '../cache/safetensors.js';
 import { readValueRow, writeValueRow } from '../cache/value-layout.js';
 import { AttentionError, cutText, describeValue, quoted, shownText } from '../errors.js';
 import { ropeRotate } from '../kernels/rope.js';
-import { INT8_MAX_MAGNITUDE, isInt8Scale } from '../kernels/quantize-int8.js';
+import { beyondInt8Range, isInt8Scale } from '../kernels/quantize-int8.js';
 import { oldestAttendable } from './attended-keys.js';
 import { weightsFingerprint } from './weights-fingerprint.js';
 import { kernelArena } from './kernel-arena.js';
@@ -399,7 +399,7 @@ export function restoreState(
   if (int8) {
     // A float64 key an int8 cache could not scale, as a push refuses it: cached, it would give its
     // block an infinite scale when the block fills, and every later step would overflow.
-    const at = keys.findIndex((k) => Math.abs(k) > INT8_MAX_MAGNITUDE);
+    const at = beyondInt8Range(keys);
     if (at >= 0) fail(`tensor keys holds ${keys[at]} at element ${at}, beyond the ±4.3e40 an int8 cache's float32 scales reach`);
   }
   const values = int8 ? null : floatTensor(tensors, `${prefix}values`, dtype, [T, kvHeads, headDim], fail);
@@ -425,7 +425,7 @@ export function restoreState(
         ropeRotate(row, 0, positions[t]!, o.invFreq!, o.ropeStyle === 'interleaved');
         if (!row.every(Number.isFinite)) fail(`the key of position ${positions[t]} overflows when rotated (a version-1 file stored it unrotated)`);
         // Rotated, a key may grow by up to √2: past an int8 cache's range, as a push would refuse it.
-        if (int8 && row.some((k) => Math.abs(k) > INT8_MAX_MAGNITUDE)) fail(`the key of position ${positions[t]} passes the ±4.3e40 an int8 cache's float32 scales reach when rotated (a version-1 file stored it unrotated)`);
+        if (int8 && beyondInt8Range(row) >= 0) fail(`the key of position ${positions[t]} passes the ±4.3e40 an int8 cache's float32 scales reach when rotated (a version-1 file stored it unrotated)`);
       }
     }
   }

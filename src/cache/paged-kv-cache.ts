@@ -1,5 +1,5 @@
 import { AttentionError } from '../errors.js';
-import { INT8_MAX_MAGNITUDE, quantizeColumnsInt8, quantizeRowInt8 } from '../kernels/index.js';
+import { beyondInt8Range, quantizeColumnsInt8, quantizeRowInt8 } from '../kernels/index.js';
 import type { FloatArray, FloatArrayConstructor } from '../kernels/index.js';
 import type { WasmArena } from '../kernels/wasm/wasm-arena.js';
 import { ArenaBlock } from './arena-block.js';
@@ -145,7 +145,7 @@ export class PagedKVCache {
 
   /**
    * Throws what {@link PagedKVCache.append} would for rows k and v of token `token`: NON_FINITE for
-   * an int8 cache's float64 entry beyond {@link INT8_MAX_MAGNITUDE}, whose float32 scale would be
+   * an int8 cache's float64 entry beyond ±4.3e40 ({@link beyondInt8Range}), whose float32 scale would be
    * infinite. For callers that check a batch before changing anything.
    */
   assertStorable(k: FloatArray, v: FloatArray, token: number): void {
@@ -636,19 +636,15 @@ export class PagedKVCache {
   }
 }
 
-/** Throws NON_FINITE when `row` holds an entry an int8 cache cannot scale ({@link INT8_MAX_MAGNITUDE}). */
+/** Throws NON_FINITE when `row` holds an entry an int8 cache cannot scale ({@link beyondInt8Range}). */
 function assertInt8Range(row: FloatArray, field: 'key' | 'value', token: number): void {
-  // A float32 entry is at most 3.4e38: always in range.
-  if (row instanceof Float32Array) return;
-  for (let i = 0; i < row.length; i++) {
-    if (Math.abs(row[i]!) > INT8_MAX_MAGNITUDE) {
-      throw new AttentionError(
-        'NON_FINITE',
-        `${field} at token ${token}: element ${i} is ${row[i]}, beyond ±4.3e40, past which an int8 cache's float32 scale (max / 127) is infinite`,
-        { field, token, element: i, actual: String(row[i]) },
-      );
-    }
-  }
+  const i = beyondInt8Range(row);
+  if (i < 0) return;
+  throw new AttentionError(
+    'NON_FINITE',
+    `${field} at token ${token}: element ${i} is ${row[i]}, beyond ±4.3e40, past which an int8 cache's float32 scale (max / 127) is infinite`,
+    { field, token, element: i, actual: String(row[i]) },
+  );
 }
 
 /** A copy of `block` in plain arrays. */

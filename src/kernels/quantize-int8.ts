@@ -6,6 +6,13 @@ import type { FloatArray } from './float-array.js';
  */
 export const INT8_MAX_MAGNITUDE = 127 * 3.4028234663852886e38;
 
+/** The index of `row`'s first entry past {@link INT8_MAX_MAGNITUDE}, or -1 (always for float32 rows, at most 3.4e38). */
+export function beyondInt8Range(row: FloatArray): number {
+  if (row instanceof Float32Array) return -1;
+  for (let i = 0; i < row.length; i++) if (Math.abs(row[i]!) > INT8_MAX_MAGNITUDE) return i;
+  return -1;
+}
+
 /** float32's largest finite number. */
 const FLOAT32_MAX = 3.4028234663852886e38;
 const bits = new Float32Array(1);
