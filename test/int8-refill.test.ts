@@ -4,6 +4,7 @@ import { createAttention, restoreAttention } from '../src/index.js';
 import type { Attention, AttentionOptions } from '../src/index.js';
 import { decodeSafetensors } from '../src/cache/safetensors.js';
 import { edited } from './support/edited-snapshot.js';
+import { mulberry32 } from './support/engine-arbitraries.js';
 import { firstBlock, refillingFile } from './support/int8-files.js';
 import { refusal } from './support/refusal.js';
 
@@ -30,13 +31,9 @@ function engineOf(c: Shape, cacheDtype: Precision | 'int8'): Attention {
 
 /** Numbers in [−1, 1) from `seed`, the same on every run. */
 function noise(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
-    return (state / 2 ** 32) * 2 - 1;
-  };
+  const random = mulberry32(seed);
+  return () => 2 * random() - 1;
 }
-
 
 const shape = fc.record({
   precision: fc.constantFrom<Precision>('float32', 'float64'),
