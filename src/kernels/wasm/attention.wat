@@ -71,31 +71,56 @@
   ;; memory, a store and reload on every pass (about 12 % slower, measured). The rows left over, and
   ;; every row when d is not a multiple of 4, take $score_rows.
   (func $scores (export "scores") (param $q i32) (param $k i32) (param $count i32) (param $d i32) (param $scale f64) (param $out i32)
+    (local $count4 i32) (local $quarter i32) (local $qstride i32)
+    (if (i32.and (local.get $d) (i32.const 3))
+      (then (call $score_rows (local.get $q) (local.get $k) (local.get $count) (local.get $d) (local.get $scale) (local.get $out)) (return)))
+    (local.set $count4 (i32.and (local.get $count) (i32.const -4)))
+    (local.set $quarter (i32.shr_u (local.get $count4) (i32.const 2)))
+    (local.set $qstride (i32.mul (local.get $quarter) (i32.shl (local.get $d) (i32.const 2))))
+    (call $score_streams (local.get $q)
+      (local.get $k)
+      (i32.add (local.get $k) (local.get $qstride))
+      (i32.add (local.get $k) (i32.shl (local.get $qstride) (i32.const 1)))
+      (i32.add (local.get $k) (i32.mul (local.get $qstride) (i32.const 3)))
+      (local.get $quarter) (local.get $d) (local.get $scale) (local.get $out) (i32.shl (local.get $quarter) (i32.const 3)))
+    ;; A full block's run has no rows left: no call (V8 saves and restores the frame around one).
+    (if (i32.lt_u (local.get $count4) (local.get $count))
+      (then
+        (call $score_rows
+          (local.get $q)
+          (i32.add (local.get $k) (i32.mul (local.get $count4) (i32.shl (local.get $d) (i32.const 2))))
+          (i32.sub (local.get $count) (local.get $count4))
+          (local.get $d)
+          (local.get $scale)
+          (i32.add (local.get $out) (i32.shl (local.get $count4) (i32.const 3)))))))
+
+  ;; Four streams of `rows` contiguous float32 key rows each, from k0, k1, k2 and k3 (d a multiple
+  ;; of 4), scored against one float32 query four rows at a time, a row of each stream: stream j's
+  ;; row r goes to out + j·ostride + 8r. $scores makes the four streams of one run, a quarter of its
+  ;; rows apart; $attend makes them of four runs of equal length, a block's rows apart: four streams
+  ;; of a whole block each instead of four of a quarter block, so the L2 prefetchers, which start
+  ;; afresh on each stream, stay ahead for longer (H = 8, D = 64, 64-row blocks: see $attend). A
+  ;; row's score is computed the same way in either.
+  (func $score_streams (param $q i32) (param $k0 i32) (param $k1 i32) (param $k2 i32) (param $k3 i32) (param $rows i32) (param $d i32) (param $scale f64) (param $out i32) (param $ostride i32)
     (local $r i32) (local $p i32) (local $p1 i32) (local $p2 i32) (local $p3 i32) (local $qp i32) (local $qend i32)
-    (local $stride i32) (local $count4 i32) (local $quarter i32) (local $qstride i32) (local $qout i32) (local $o i32)
+    (local $stride i32) (local $o i32)
     (local $q0 v128) (local $q1 v128)
     (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128)
     (local $t0 v128) (local $t1 v128)
     (local.set $stride (i32.shl (local.get $d) (i32.const 2)))
     ;; the query's 8-channel passes end here; a last 4 channels follow when d mod 8 = 4
     (local.set $qend (i32.add (local.get $q) (i32.shl (i32.and (local.get $d) (i32.const -8)) (i32.const 2))))
-    (if (i32.and (local.get $d) (i32.const 3))
-      (then (call $score_rows (local.get $q) (local.get $k) (local.get $count) (local.get $d) (local.get $scale) (local.get $out)) (return)))
-    (local.set $count4 (i32.and (local.get $count) (i32.const -4)))
-    (local.set $quarter (i32.shr_u (local.get $count4) (i32.const 2)))
-    (local.set $qstride (i32.mul (local.get $quarter) (local.get $stride)))
-    (local.set $qout (i32.shl (local.get $quarter) (i32.const 3)))
     (block $groups_done
       (loop $groups
-        (br_if $groups_done (i32.ge_u (local.get $r) (local.get $quarter)))
+        (br_if $groups_done (i32.ge_u (local.get $r) (local.get $rows)))
         (local.set $a0 (v128.const i64x2 0 0))
         (local.set $a1 (v128.const i64x2 0 0))
         (local.set $a2 (v128.const i64x2 0 0))
         (local.set $a3 (v128.const i64x2 0 0))
-        (local.set $p (i32.add (local.get $k) (i32.mul (local.get $r) (local.get $stride))))
-        (local.set $p1 (i32.add (local.get $p) (local.get $qstride)))
-        (local.set $p2 (i32.add (local.get $p1) (local.get $qstride)))
-        (local.set $p3 (i32.add (local.get $p2) (local.get $qstride)))
+        (local.set $p (i32.add (local.get $k0) (i32.mul (local.get $r) (local.get $stride))))
+        (local.set $p1 (i32.add (local.get $k1) (i32.mul (local.get $r) (local.get $stride))))
+        (local.set $p2 (i32.add (local.get $k2) (i32.mul (local.get $r) (local.get $stride))))
+        (local.set $p3 (i32.add (local.get $k3) (i32.mul (local.get $r) (local.get $stride))))
         (local.set $qp (local.get $q))
         (block $eights_done
           (loop $eights
@@ -140,21 +165,11 @@
             (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $a0) (local.get $a0)))))
         (local.set $o (i32.add (local.get $out) (i32.shl (local.get $r) (i32.const 3))))
         (f64.store (local.get $o) (f64x2.extract_lane 0 (local.get $t0)))
-        (f64.store (i32.add (local.get $o) (local.get $qout)) (f64x2.extract_lane 1 (local.get $t0)))
-        (f64.store (i32.add (local.get $o) (i32.shl (local.get $qout) (i32.const 1))) (f64x2.extract_lane 0 (local.get $t1)))
-        (f64.store (i32.add (local.get $o) (i32.mul (local.get $qout) (i32.const 3))) (f64x2.extract_lane 1 (local.get $t1)))
+        (f64.store (i32.add (local.get $o) (local.get $ostride)) (f64x2.extract_lane 1 (local.get $t0)))
+        (f64.store (i32.add (local.get $o) (i32.shl (local.get $ostride) (i32.const 1))) (f64x2.extract_lane 0 (local.get $t1)))
+        (f64.store (i32.add (local.get $o) (i32.mul (local.get $ostride) (i32.const 3))) (f64x2.extract_lane 1 (local.get $t1)))
         (local.set $r (i32.add (local.get $r) (i32.const 1)))
-        (br $groups)))
-    ;; A full block's run has no rows left: no call (V8 saves and restores the frame around one).
-    (if (i32.lt_u (local.get $count4) (local.get $count))
-      (then
-        (call $score_rows
-          (local.get $q)
-          (i32.add (local.get $k) (i32.mul (local.get $count4) (local.get $stride)))
-          (i32.sub (local.get $count) (local.get $count4))
-          (local.get $d)
-          (local.get $scale)
-          (i32.add (local.get $out) (i32.shl (local.get $count4) (i32.const 3)))))))
+        (br $groups))))
 
   ;; scores for any d, one row at a time: 4 channels per f32x4 pass, the last d mod 4 one by one.
   (func $score_rows (param $q i32) (param $k i32) (param $count i32) (param $d i32) (param $scale f64) (param $out i32)
@@ -694,6 +709,7 @@
     (local $slopes i32) (local $kvStride i32) (local $stretchTable i32) (local $scale f64)
     (local $sinkRunEnd i32) (local $sinkQueries i32) (local $cap f64)
     (local $chunk i32) (local $kv8 i32) (local $keyScaleAt i32) (local $valueScaleAt i32) (local $query i32) (local $scales i32) (local $weights i32) (local $scaled i32) (local $g i32)
+    (local $span i32) (local $u i32) (local $biased i32)
     (local.set $bad (i32.const -1))
     (local.set $backward (i32.load offset=68 (local.get $job)))
     (local.set $d (i32.load (local.get $job)))
@@ -740,13 +756,34 @@
         (local.set $run0 (i32.add (local.get $runs) (i32.shl (i32.load (local.get $stretch)) (i32.const 5))))
         (local.set $end (i32.add (local.get $runs) (i32.shl (i32.load offset=4 (local.get $stretch)) (i32.const 5))))
         (local.set $keyStart (i32.load offset=8 (local.get $stretch)))
-        ;; scores, run by run, each run for every head of the batch while its keys are in L1
+        ;; scores, run by run, each run for every head of the batch while its keys are in L1; four
+        ;; float runs of one length (a multiple of 4) at once where they follow one another, each
+        ;; head's rows of them as $score_streams' four streams: at H = 8, D = 64 and 64-row blocks,
+        ;; a quarter block each, the streams were too short for the prefetchers (a step over 8,192
+        ;; keys took ~1.25× as long as with 256-row blocks; a 2,048-token stream ~5 % longer). Each
+        ;; row's score is computed as $scores computes it.
         (local.set $n (i32.const 0))
         (local.set $run (local.get $run0))
         (block $score_runs_done
           (loop $score_runs
             (br_if $score_runs_done (i32.ge_u (local.get $run) (local.get $end)))
             (local.set $rows (i32.load offset=8 (local.get $run)))
+            (local.set $span (i32.const 1))
+            (if (i32.and
+                  (i32.and
+                    (i32.eqz (i32.and (i32.or (local.get $d) (local.get $rows)) (i32.const 3)))
+                    (i32.le_u (i32.add (local.get $run) (i32.const 128)) (local.get $end)))
+                  (i32.eq (i32.lt_u (local.get $run) (local.get $sinkRunEnd))
+                    (i32.lt_u (i32.add (local.get $run) (i32.const 96)) (local.get $sinkRunEnd))))
+              (then
+                (if (i32.eqz (i32.or
+                      (i32.or (i32.or (i32.load offset=16 (local.get $run)) (i32.load offset=48 (local.get $run)))
+                        (i32.or (i32.load offset=80 (local.get $run)) (i32.load offset=112 (local.get $run))))
+                      (i32.or (i32.or
+                          (i32.xor (local.get $rows) (i32.load offset=40 (local.get $run)))
+                          (i32.xor (local.get $rows) (i32.load offset=72 (local.get $run))))
+                        (i32.xor (local.get $rows) (i32.load offset=104 (local.get $run))))))
+                  (then (local.set $span (i32.const 4))))))
             (local.set $h (local.get $h0))
             (block $score_heads_done
               (loop $score_heads
@@ -764,42 +801,58 @@
                   (select (local.get $sinkQueries) (local.get $queries) (i32.lt_u (local.get $run) (local.get $sinkRunEnd)))
                   (i32.mul (local.get $h) (local.get $queryStride))))
                 (local.set $scales (i32.load offset=16 (local.get $run)))
-                (if (local.get $scales)
+                (if (i32.eq (local.get $span) (i32.const 4))
                   (then
-                    ;; The query times the block's key scales goes to this item's partial, whose sums
-                    ;; are not in use until the exponentials (one region per item: threads never share it).
-                    (local.set $scaled (i32.add (i32.add (local.get $partials)
-                      (i32.mul (i32.add (i32.mul (local.get $h) (local.get $stretches)) (local.get $s)) (local.get $width))) (i32.const 16)))
-                    (call $scale_query (local.get $scaled) (local.get $query) (i32.add (local.get $scales) (local.get $keyScaleAt)) (local.get $d))
-                    (call $scores_int8 (local.get $scaled) (i32.add (i32.load (local.get $run)) (local.get $kv8))
-                      (local.get $rows) (local.get $d) (local.get $scale) (local.get $at)))
+                    (call $score_streams (local.get $query)
+                      (i32.add (i32.load (local.get $run)) (local.get $kv))
+                      (i32.add (i32.load offset=32 (local.get $run)) (local.get $kv))
+                      (i32.add (i32.load offset=64 (local.get $run)) (local.get $kv))
+                      (i32.add (i32.load offset=96 (local.get $run)) (local.get $kv))
+                      (local.get $rows) (local.get $d) (local.get $scale) (local.get $at) (i32.shl (local.get $rows) (i32.const 3))))
                   (else
-                    (call $scores (local.get $query) (i32.add (i32.load (local.get $run)) (local.get $kv)) (local.get $rows) (local.get $d)
-                      (local.get $scale) (local.get $at))))
-                ;; ALiBi: s − m·|i − p|, as the TypeScript path subtracts it
+                    (if (local.get $scales)
+                      (then
+                        ;; The query times the block's key scales goes to this item's partial, whose sums
+                        ;; are not in use until the exponentials (one region per item: threads never share it).
+                        (local.set $scaled (i32.add (i32.add (local.get $partials)
+                          (i32.mul (i32.add (i32.mul (local.get $h) (local.get $stretches)) (local.get $s)) (local.get $width))) (i32.const 16)))
+                        (call $scale_query (local.get $scaled) (local.get $query) (i32.add (local.get $scales) (local.get $keyScaleAt)) (local.get $d))
+                        (call $scores_int8 (local.get $scaled) (i32.add (i32.load (local.get $run)) (local.get $kv8))
+                          (local.get $rows) (local.get $d) (local.get $scale) (local.get $at)))
+                      (else
+                        (call $scores (local.get $query) (i32.add (i32.load (local.get $run)) (local.get $kv)) (local.get $rows) (local.get $d)
+                          (local.get $scale) (local.get $at))))))
+                ;; ALiBi: s − m·|i − p|, as the TypeScript path subtracts it, run by run (each its own positions)
                 (local.set $slope (f64.const 0))
                 (if (local.get $slopes)
                   (then (local.set $slope (f64.load (i32.add (local.get $slopes) (i32.shl (local.get $h) (i32.const 3)))))))
                 (if (f64.ne (local.get $slope) (f64.const 0))
                   (then
-                    (local.set $first (i32.load offset=12 (local.get $run)))
-                    (local.set $j (i32.const 0))
-                    (block $bias_done
-                      (loop $bias
-                        (br_if $bias_done (i32.ge_u (local.get $j) (local.get $rows)))
-                        (f64.store (i32.add (local.get $at) (i32.shl (local.get $j) (i32.const 3)))
-                          (f64.sub (f64.load (i32.add (local.get $at) (i32.shl (local.get $j) (i32.const 3))))
-                            (f64.mul (local.get $slope)
-                              (f64.abs (f64.sub (local.get $position) (f64.convert_i32_s (i32.add (local.get $first) (local.get $j))))))))
-                        (local.set $j (i32.add (local.get $j) (i32.const 1)))
-                        (br $bias)))))
+                    (local.set $u (i32.const 0))
+                    (block $bias_runs_done
+                      (loop $bias_runs
+                        (br_if $bias_runs_done (i32.ge_u (local.get $u) (local.get $span)))
+                        (local.set $first (i32.load offset=12 (i32.add (local.get $run) (i32.shl (local.get $u) (i32.const 5)))))
+                        (local.set $biased (i32.add (local.get $at) (i32.shl (i32.mul (local.get $u) (local.get $rows)) (i32.const 3))))
+                        (local.set $j (i32.const 0))
+                        (block $bias_done
+                          (loop $bias
+                            (br_if $bias_done (i32.ge_u (local.get $j) (local.get $rows)))
+                            (f64.store (i32.add (local.get $biased) (i32.shl (local.get $j) (i32.const 3)))
+                              (f64.sub (f64.load (i32.add (local.get $biased) (i32.shl (local.get $j) (i32.const 3))))
+                                (f64.mul (local.get $slope)
+                                  (f64.abs (f64.sub (local.get $position) (f64.convert_i32_s (i32.add (local.get $first) (local.get $j))))))))
+                            (local.set $j (i32.add (local.get $j) (i32.const 1)))
+                            (br $bias)))
+                        (local.set $u (i32.add (local.get $u) (i32.const 1)))
+                        (br $bias_runs)))))
                 ;; the soft cap on the whole score, bias included, as the TypeScript path caps it
                 (if (f64.ne (local.get $cap) (f64.const 0))
-                  (then (call $cap_scores (local.get $at) (local.get $rows) (local.get $cap))))
+                  (then (call $cap_scores (local.get $at) (i32.mul (local.get $rows) (local.get $span)) (local.get $cap))))
                 (local.set $h (i32.add (local.get $h) (i32.const 1)))
                 (br $score_heads)))
-            (local.set $n (i32.add (local.get $n) (local.get $rows)))
-            (local.set $run (i32.add (local.get $run) (i32.const 32)))
+            (local.set $n (i32.add (local.get $n) (i32.mul (local.get $rows) (local.get $span))))
+            (local.set $run (i32.add (local.get $run) (i32.shl (local.get $span) (i32.const 5))))
             (br $score_runs)))
         ;; each head's exponentials, maximum and sum into its partial, whose weighted sum is zeroed
         (local.set $h (local.get $h0))
