@@ -272,7 +272,7 @@ export function performanceMarkdown(r: BenchResults, plotFile: string | null): s
     out.push(
       'The decode step of the same query heads over one cache, with as many kv heads (multi-head) and with a kv head per group of query heads ' +
         '(grouped-query, as Llama-style decoders have): the same arithmetic over a smaller cache. The query heads of a kv head run together, ' +
-        'each block of its keys and values serving all of them while in the core’s L1 cache, so the grouped step reads its cache from memory ' +
+        'its keys (up to four blocks at a time) and each block of its values serving all of them while in the core’s L2 or L1 cache, so the grouped step reads its cache from memory ' +
         'once, not once per query head. Default kernels, one thread, interleaved.' +
         (gbps === null ? '' : ` The floor is the cache read once at the bandwidth probe’s ${gbps.toFixed(1)} GB/s.`),
     );

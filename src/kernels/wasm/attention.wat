@@ -677,11 +677,12 @@
   ;; step streams each block's keys as one stretch of memory (head by head over all the blocks, it
   ;; jumped a block's size every 64 rows: at 8 heads, headDim 128 and 32,768 keys ~19 ms against
   ;; ~13.5 now, the DRAM read ~21 GB/s instead of ~15), and the query heads of one kv head (a
-  ;; group, in grouped-query attention) use its keys and values while they are in L1, so the step
-  ;; reads the cache from memory once, not once per query head (32 heads over 8 kv heads, headDim
-  ;; 128, 32,768 keys: ~80 ms against ~190 head by head, measured when items ran kv head by kv
-  ;; head). Every call of the kernels below is the one head by head would make. When the job says
-  ;; so (+68) they run from the last down: the engine alternates, so a step starts where the step
+  ;; group, in grouped-query attention) use its keys and values while they are in L1 (or L2, for
+  ;; keys scored four blocks at a time, below), so the step reads the cache from memory once, not
+  ;; once per query head (32 heads over 8 kv heads, headDim 128, 32,768 keys: ~80 ms against ~190
+  ;; head by head, measured when items ran kv head by kv head). Every key's score and every
+  ;; block's weighted sum is the one head by head would make. When the job says so (+68) they run
+  ;; from the last down: the engine alternates, so a step starts where the step
   ;; before ended, whose keys and values are still in this core's L2 cache (a stream of 2,048
   ;; tokens of 8 heads ran ~7 % faster, the median of 14 interleaved pairs).
   ;;
