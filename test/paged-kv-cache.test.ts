@@ -90,6 +90,12 @@ describe('PagedKVCache against a model (a plain array of stamps per cache)', () 
         const layout = { kvHeads, headDim, queryWidth: 0, blockSize, Float: Float32Array, int8: true };
         const inArena = [new PagedKVCache({ ...layout, arena })];
         const plain = [new PagedKVCache(layout)];
+        // Whether a cache (or the one it was forked from) was ever truncated: a plain block truncated
+        // into after it was quantized keeps its kept keys' int8 rounding, where a block the full arena
+        // left with float keys keeps them exact (architecture.md: a starved engine's scores are the
+        // float keys'), and quantizes them later without the plain block's floor, so from then on the
+        // two agree to within the int8 rounding only.
+        const truncated = [false];
         let stamp = 1;
         for (const o of ops) {
           const i = o.cache % plain.length;
@@ -102,7 +108,9 @@ describe('PagedKVCache against a model (a plain array of stamps per cache)', () 
           } else if (o.kind === 'fork') {
             plain.push(plain[i]!.fork());
             inArena.push(inArena[i]!.fork());
+            truncated.push(truncated[i]!);
           } else if (o.kind === 'truncate') {
+            truncated[i] = true;
             const n = Math.floor(o.fraction * plain[i]!.length);
             plain[i]!.truncate(n);
             inArena[i]!.truncate(n);
@@ -127,18 +135,32 @@ describe('PagedKVCache against a model (a plain array of stamps per cache)', () 
               // offset (a block in plain arrays has no offsets; one whose int8 keys did not fit keeps floats).
               if (arenaBlock!.keysByteOffset > 0) expect(arenaBlock!.keyScalesByteOffset > 0).toBe(arenaBlock!.keys === null);
               else expect(arenaBlock!.keyScalesByteOffset).toBe(0);
-              if (arenaBlock!.keys !== null && block.keys === null) {
-                // Float keys kept where the arena had no room for int8 ones: quantized, they are the twin's.
-                const keysInt8 = new Int8Array(block.keysInt8!.length);
-                const keyScales = new Float32Array(block.keyScales!.length);
-                // (On the floor scales a truncate into the block left, as the twin's were.)
-                for (let g = 0; g < kvHeads; g++) quantizeColumnsInt8(keysInt8, keyScales, g * headDim, arenaBlock!.keys, g * blockSize * headDim, blockSize, headDim, arenaBlock!.keyFloor);
-                expect([Array.from(keysInt8), Array.from(keyScales)]).toEqual([Array.from(block.keysInt8!), Array.from(block.keyScales!)]);
-              }
-              const fields = arenaBlock!.keys !== null && block.keys === null ? (['valuesInt8', 'valueScales'] as const) : (['keys', 'keysInt8', 'keyScales', 'valuesInt8', 'valueScales'] as const);
               // Rows are compared on the slots that hold tokens: a reused block's other slots hold whatever
               // it held before, and a full arena changes which blocks are reused.
               const held = Math.min(blockSize, cache.length - (p - (p % blockSize)));
+              let fields: readonly ('keys' | 'keysInt8' | 'keyScales' | 'valuesInt8' | 'valueScales')[] = ['keys', 'keysInt8', 'keyScales', 'valuesInt8', 'valueScales'];
+              if (limit !== undefined && truncated[n]) {
+                // Each key within its channel's step in each block of the other's (a block's scale, or
+                // the floor a filling block keeps: each refill re-rounds the plain block's kept keys,
+                // and a scale that grows at least doubles, so the roundings add up to at most a step).
+                fields = ['valuesInt8', 'valueScales'];
+                for (let g = 0; g < kvHeads; g++) {
+                  for (let slot = 0; slot < held; slot++) {
+                    for (let c = 0; c < headDim; c++) {
+                      const at = (g * blockSize + slot) * headDim + c;
+                      const step = keyStep(arenaBlock!, g * headDim + c) + keyStep(block, g * headDim + c);
+                      expect(Math.abs(keyAt(arenaBlock!, at, g * headDim + c) - keyAt(block, at, g * headDim + c)), `key ${c} of slot ${slot} at ${p}`).toBeLessThanOrEqual(step * (1 + 1e-6));
+                    }
+                  }
+                }
+              } else if (arenaBlock!.keys !== null && block.keys === null) {
+                // Float keys kept where the arena had no room for int8 ones: quantized, they are the twin's.
+                fields = ['valuesInt8', 'valueScales'];
+                const keysInt8 = new Int8Array(block.keysInt8!.length);
+                const keyScales = new Float32Array(block.keyScales!.length);
+                for (let g = 0; g < kvHeads; g++) quantizeColumnsInt8(keysInt8, keyScales, g * headDim, arenaBlock!.keys, g * blockSize * headDim, blockSize, headDim, null);
+                expect([Array.from(keysInt8), Array.from(keyScales)]).toEqual([Array.from(block.keysInt8!), Array.from(block.keyScales!)]);
+              }
               const heldRows = (a: ArrayLike<number> & { subarray(from: number, to: number): ArrayLike<number> }, width: number) =>
                 Array.from({ length: kvHeads }, (_, g) => Array.from(a.subarray(g * blockSize * width, (g * blockSize + held) * width)));
               const rowWidth = { keys: headDim, valuesInt8: headDim, valueScales: 1, keysInt8: 0, keyScales: 0 };
@@ -215,3 +237,15 @@ describe('PagedKVCache against a model (a plain array of stamps per cache)', () 
     expect(cache.stats().bytes).toBe(2 * (2 * 2 * 4 * 4));
   });
 });
+
+type Block = NonNullable<ReturnType<PagedKVCache['blockAt']>>;
+
+/** A block's key at row-major index `at` (channel `channel` of its kv head's scales), dequantized when it is int8. */
+function keyAt(block: Block, at: number, channel: number): number {
+  return block.keys !== null ? block.keys[at]! : block.keysInt8![at]! * block.keyScales![channel]!;
+}
+
+/** How far a block's key may be from the key pushed: its int8 step, a filling block's floor, or 0. */
+function keyStep(block: Block, channel: number): number {
+  return block.keys === null ? block.keyScales![channel]! : (block.keyFloor?.[channel] ?? 0);
+}
