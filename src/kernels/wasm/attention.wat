@@ -505,10 +505,103 @@
 
 ;; scores over int8 key rows (a full block's keys, quantized per channel): out[r] = scale ·
   ;; Σ_c qs[c]·k[r·d + c], qs the query times the block's float32 scale per channel (the caller
-  ;; multiplies them once per block). Row by row, 16 channels per pass (one 16-byte load widened
-  ;; to four f32x4), then 4, then the last d mod 4 one by one, the lanes summed as $score_rows
-  ;; sums: (l0 + l1) + (l2 + l3), plus the tail.
+  ;; multiplies them once per block). When d is a multiple of 16, four adjacent rows at a time, each
+  ;; in its own accumulator (row by row, each 16-channel pass waited on the one before it), the
+  ;; query's four vectors loaded once for the four; the rows left over, and every row for other d,
+  ;; take $score_rows_int8. Each row's arithmetic is $score_rows_int8's, in the same order: its
+  ;; lanes summed (l0 + l1) + (l2 + l3) (here by two rounds of shuffles, four rows at once), added
+  ;; to the tail's sum (0 here), widened and scaled.
   (func $scores_int8 (param $qs i32) (param $k i32) (param $count i32) (param $d i32) (param $scale f64) (param $out i32)
+    (local $r i32) (local $c i32) (local $row i32) (local $count4 i32) (local $x v128) (local $half v128)
+    (local $q0 v128) (local $q1 v128) (local $q2 v128) (local $q3 v128)
+    (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128) (local $t0 v128) (local $t1 v128)
+    (if (i32.and (local.get $d) (i32.const 15))
+      (then (call $score_rows_int8 (local.get $qs) (local.get $k) (local.get $count) (local.get $d) (local.get $scale) (local.get $out)) (return)))
+    (local.set $count4 (i32.and (local.get $count) (i32.const -4)))
+    (local.set $row (local.get $k))
+    (block $groups_done
+      (loop $groups
+        (br_if $groups_done (i32.ge_u (local.get $r) (local.get $count4)))
+        (local.set $a0 (v128.const i64x2 0 0))
+        (local.set $a1 (v128.const i64x2 0 0))
+        (local.set $a2 (v128.const i64x2 0 0))
+        (local.set $a3 (v128.const i64x2 0 0))
+        (local.set $c (i32.const 0))
+        (block $sixteens_done
+          (loop $sixteens
+            (br_if $sixteens_done (i32.ge_u (local.get $c) (local.get $d)))
+            (local.set $q0 (v128.load align=4 (i32.add (local.get $qs) (i32.shl (local.get $c) (i32.const 2)))))
+            (local.set $q1 (v128.load offset=16 align=4 (i32.add (local.get $qs) (i32.shl (local.get $c) (i32.const 2)))))
+            (local.set $q2 (v128.load offset=32 align=4 (i32.add (local.get $qs) (i32.shl (local.get $c) (i32.const 2)))))
+            (local.set $q3 (v128.load offset=48 align=4 (i32.add (local.get $qs) (i32.shl (local.get $c) (i32.const 2)))))
+            (local.set $x (v128.load align=1 (i32.add (local.get $row) (local.get $c))))
+            (local.set $half (i16x8.extend_low_i8x16_s (local.get $x)))
+            (local.set $a0 (f32x4.add (local.get $a0) (f32x4.add
+              (f32x4.mul (local.get $q0) (f32x4.convert_i32x4_s (i32x4.extend_low_i16x8_s (local.get $half))))
+              (f32x4.mul (local.get $q1) (f32x4.convert_i32x4_s (i32x4.extend_high_i16x8_s (local.get $half)))))))
+            (local.set $half (i16x8.extend_high_i8x16_s (local.get $x)))
+            (local.set $a0 (f32x4.add (local.get $a0) (f32x4.add
+              (f32x4.mul (local.get $q2) (f32x4.convert_i32x4_s (i32x4.extend_low_i16x8_s (local.get $half))))
+              (f32x4.mul (local.get $q3) (f32x4.convert_i32x4_s (i32x4.extend_high_i16x8_s (local.get $half)))))))
+            (local.set $x (v128.load align=1 (i32.add (i32.add (local.get $row) (local.get $d)) (local.get $c))))
+            (local.set $half (i16x8.extend_low_i8x16_s (local.get $x)))
+            (local.set $a1 (f32x4.add (local.get $a1) (f32x4.add
+              (f32x4.mul (local.get $q0) (f32x4.convert_i32x4_s (i32x4.extend_low_i16x8_s (local.get $half))))
+              (f32x4.mul (local.get $q1) (f32x4.convert_i32x4_s (i32x4.extend_high_i16x8_s (local.get $half)))))))
+            (local.set $half (i16x8.extend_high_i8x16_s (local.get $x)))
+            (local.set $a1 (f32x4.add (local.get $a1) (f32x4.add
+              (f32x4.mul (local.get $q2) (f32x4.convert_i32x4_s (i32x4.extend_low_i16x8_s (local.get $half))))
+              (f32x4.mul (local.get $q3) (f32x4.convert_i32x4_s (i32x4.extend_high_i16x8_s (local.get $half)))))))
+            (local.set $x (v128.load align=1 (i32.add (i32.add (local.get $row) (i32.shl (local.get $d) (i32.const 1))) (local.get $c))))
+            (local.set $half (i16x8.extend_low_i8x16_s (local.get $x)))
+            (local.set $a2 (f32x4.add (local.get $a2) (f32x4.add
+              (f32x4.mul (local.get $q0) (f32x4.convert_i32x4_s (i32x4.extend_low_i16x8_s (local.get $half))))
+              (f32x4.mul (local.get $q1) (f32x4.convert_i32x4_s (i32x4.extend_high_i16x8_s (local.get $half)))))))
+            (local.set $half (i16x8.extend_high_i8x16_s (local.get $x)))
+            (local.set $a2 (f32x4.add (local.get $a2) (f32x4.add
+              (f32x4.mul (local.get $q2) (f32x4.convert_i32x4_s (i32x4.extend_low_i16x8_s (local.get $half))))
+              (f32x4.mul (local.get $q3) (f32x4.convert_i32x4_s (i32x4.extend_high_i16x8_s (local.get $half)))))))
+            (local.set $x (v128.load align=1 (i32.add (i32.add (local.get $row) (i32.mul (local.get $d) (i32.const 3))) (local.get $c))))
+            (local.set $half (i16x8.extend_low_i8x16_s (local.get $x)))
+            (local.set $a3 (f32x4.add (local.get $a3) (f32x4.add
+              (f32x4.mul (local.get $q0) (f32x4.convert_i32x4_s (i32x4.extend_low_i16x8_s (local.get $half))))
+              (f32x4.mul (local.get $q1) (f32x4.convert_i32x4_s (i32x4.extend_high_i16x8_s (local.get $half)))))))
+            (local.set $half (i16x8.extend_high_i8x16_s (local.get $x)))
+            (local.set $a3 (f32x4.add (local.get $a3) (f32x4.add
+              (f32x4.mul (local.get $q2) (f32x4.convert_i32x4_s (i32x4.extend_low_i16x8_s (local.get $half))))
+              (f32x4.mul (local.get $q3) (f32x4.convert_i32x4_s (i32x4.extend_high_i16x8_s (local.get $half)))))))
+            (local.set $c (i32.add (local.get $c) (i32.const 16)))
+            (br $sixteens)))
+        ;; Row j's lanes to (l0 + l1) + (l2 + l3): pairs (0, 1) and (2, 3) of rows 0 and 1, and of
+        ;; rows 2 and 3, then the two pair sums of each row: [row 0, row 1, row 2, row 3].
+        (local.set $t0 (f32x4.add
+          (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (local.get $a0) (local.get $a1))
+          (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (local.get $a0) (local.get $a1))))
+        (local.set $t1 (f32x4.add
+          (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (local.get $a2) (local.get $a3))
+          (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (local.get $a2) (local.get $a3))))
+        ;; plus the tail's sum, 0 (as $score_rows_int8 adds it: 0 + -0 is +0)
+        (local.set $a0 (f32x4.add (v128.const i64x2 0 0) (f32x4.add
+          (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (local.get $t0) (local.get $t1))
+          (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (local.get $t0) (local.get $t1)))))
+        (v128.store align=8 (i32.add (local.get $out) (i32.shl (local.get $r) (i32.const 3)))
+          (f64x2.mul (f64x2.splat (local.get $scale)) (f64x2.promote_low_f32x4 (local.get $a0))))
+        (v128.store offset=16 align=8 (i32.add (local.get $out) (i32.shl (local.get $r) (i32.const 3)))
+          (f64x2.mul (f64x2.splat (local.get $scale))
+            (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $a0) (local.get $a0)))))
+        (local.set $row (i32.add (local.get $row) (i32.shl (local.get $d) (i32.const 2))))
+        (local.set $r (i32.add (local.get $r) (i32.const 4)))
+        (br $groups)))
+    ;; A full block's run has no rows left: no call.
+    (if (i32.lt_u (local.get $count4) (local.get $count))
+      (then
+        (call $score_rows_int8 (local.get $qs) (local.get $row) (i32.sub (local.get $count) (local.get $count4)) (local.get $d)
+          (local.get $scale) (i32.add (local.get $out) (i32.shl (local.get $count4) (i32.const 3)))))))
+
+  ;; $scores_int8 row by row, for any d: 16 channels per pass (one 16-byte load widened to four
+  ;; f32x4), then 4, then the last d mod 4 one by one, the lanes summed as $score_rows sums:
+  ;; (l0 + l1) + (l2 + l3), plus the tail.
+  (func $score_rows_int8 (param $qs i32) (param $k i32) (param $count i32) (param $d i32) (param $scale f64) (param $out i32)
     (local $r i32) (local $c i32) (local $row i32) (local $a v128) (local $x v128) (local $half v128) (local $t f32) (local $qp i32)
     (local.set $row (local.get $k))
     (block $rows_done
