@@ -96,6 +96,8 @@ export class WasmArena {
   readonly project: (out: number, x: number, w: number, n: number, rows: number, cols: number) => void;
   /** 1 when the `count` numbers at `at` (float32, float64 when `wide` is 1) are all finite, else 0. */
   private readonly finite: (at: number, count: number, wide: number) => number;
+  /** Zeroes `bytes` bytes at byte offset `at` (TypedArray.fill is element by element over a shared memory). */
+  private readonly zero: (at: number, bytes: number) => void;
   private readonly storeRowsKernel: (k: number, v: number, keys: number, values: number, kvHeads: number, headDim: number, blockSize: number, slot: number) => void;
   /** The memory every region lives in; shared (its buffer a SharedArrayBuffer) for a thread pool's arena. */
   readonly memory: WasmMemory;
@@ -141,6 +143,7 @@ export class WasmArena {
     this.project = instance.exports['project'] as WasmArena['project'];
     this.finite = instance.exports['finite'] as WasmArena['finite'];
     this.storeRowsKernel = instance.exports['store_rows'] as WasmArena['storeRowsKernel'];
+    this.zero = instance.exports['zero'] as WasmArena['zero'];
   }
 
   /** The memory's current buffer: views on it stay valid until the generation changes. */
@@ -188,13 +191,13 @@ export class WasmArena {
     const list = this.freeList(pool, size);
     const reused = list.pop();
     if (reused !== undefined) {
-      if (zeroed) new Uint8Array(this.memory.buffer, reused, size).fill(0);
+      if (zeroed) this.zero(reused, size);
       return reused;
     }
     const fresh = pool === 'common' ? this.grab(size) : this.grabRun(list, size);
     if (fresh >= 0) return fresh;
     const cut = this.cutFromLarger(size);
-    if (cut >= 0 && zeroed) new Uint8Array(this.memory.buffer, cut, size).fill(0);
+    if (cut >= 0 && zeroed) this.zero(cut, size);
     return cut;
   }
 
