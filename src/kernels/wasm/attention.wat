@@ -1009,7 +1009,7 @@
         (br $batches)))
     (local.get $bad))
 
-;; Zeroes `bytes` bytes from `at`: a region the arena hands out again. In JavaScript,
+  ;; Zeroes `bytes` bytes from `at`: a region the arena hands out again. In JavaScript,
   ;; TypedArray.fill over a shared memory (a thread pool's) writes element by element: 256 KiB took
   ;; ~70 us as bytes, ~18 as doubles, where memory.fill takes ~3, as fill does over a memory not shared.
   (func (export "zero") (param $at i32) (param $bytes i32)
