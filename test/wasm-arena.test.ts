@@ -1,7 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { sharedWasmArena, wasmArena } from '../src/kernels/wasm/wasm-arena.js';
-import type { ArenaPool, WasmArena } from '../src/kernels/wasm/wasm-arena.js';
+import { ATTENTION_WASM_BASE64 } from '../src/kernels/wasm/attention-wasm.generated.js';
+import { WasmArena, sharedWasmArena, wasmArena } from '../src/kernels/wasm/wasm-arena.js';
+import type { ArenaPool } from '../src/kernels/wasm/wasm-arena.js';
 import { productsFused } from './support/fused-products.js';
 
 const POOLS: readonly ArenaPool[] = ['common', 'keys', 'values'];
@@ -11,9 +12,21 @@ function freshArena(): WasmArena | null {
   return sharedWasmArena();
 }
 
+/**
+ * A fresh arena over a memory not shared, as the process's own (wasmArena) is, whose regions are
+ * zeroed the same way but over a plain buffer; null without WebAssembly SIMD.
+ */
+function freshPlainArena(): WasmArena | null {
+  if (freshArena() === null) return null;
+  return new WasmArena(Uint8Array.from(atob(ATTENTION_WASM_BASE64), (c) => c.charCodeAt(0)));
+}
+
 describe("the WebAssembly arena's allocator", () => {
-  it('hands out zeroed, aligned regions that never overlap a live one, whatever the pools, sizes and releases', () => {
-    if (freshArena() === null) return;
+  it.each([
+    ['shared', freshArena],
+    ['plain', freshPlainArena],
+  ] as const)('hands out zeroed, aligned regions that never overlap a live one, whatever the pools, sizes and releases (%s memory)', (_, make) => {
+    if (make() === null) return;
     type Op = { kind: 'allocate'; bytes: number; pool: number } | { kind: 'release'; which: number };
     const op: fc.Arbitrary<Op> = fc.oneof(
       { weight: 3, arbitrary: fc.record({ kind: fc.constant('allocate' as const), bytes: fc.constantFrom(4, 16, 100, 4096, 16384, 65536, 300000), pool: fc.nat(2) }) },
@@ -21,7 +34,7 @@ describe("the WebAssembly arena's allocator", () => {
     );
     fc.assert(
       fc.property(fc.array(op, { maxLength: 60 }), (ops) => {
-        const arena = freshArena()!;
+        const arena = make()!;
         const live: { offset: number; bytes: number; pool: ArenaPool; stamp: number }[] = [];
         let stamp = 1;
         for (const o of ops) {
