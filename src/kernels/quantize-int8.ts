@@ -1,10 +1,12 @@
 import type { FloatArray } from './float-array.js';
 
+/** float32's largest finite number. */
+const FLOAT32_MAX = 3.4028234663852886e38;
 /**
  * The largest magnitude an int8 row or channel may hold: its scale, `max / 127`, is stored as
  * float32, which this keeps finite. Only float64 rows can pass it.
  */
-export const INT8_MAX_MAGNITUDE = 127 * 3.4028234663852886e38;
+const INT8_MAX_MAGNITUDE = 127 * FLOAT32_MAX;
 
 /** The index of `row`'s first entry past {@link INT8_MAX_MAGNITUDE}, or -1 (always for float32 rows, at most 3.4e38). */
 export function beyondInt8Range(row: FloatArray): number {
@@ -13,8 +15,6 @@ export function beyondInt8Range(row: FloatArray): number {
   return -1;
 }
 
-/** float32's largest finite number. */
-const FLOAT32_MAX = 3.4028234663852886e38;
 const bits = new Float32Array(1);
 const word = new Uint32Array(bits.buffer);
 /** The largest scale of float32 rows, whose `127·s` dequantizes to a finite float32 (float64 rows': FLOAT32_MAX). */
