@@ -395,7 +395,7 @@ describe.runIf(wasmKernelsAvailable())('thread pools and a full arena (its memor
     try {
       pool.wake();
       // Byte offset 2³¹ lies past the memory: every share of the step traps.
-      for (let i = 0; i < 20; i++) expect(() => pool.attend(2 ** 31, 8)).toThrow(/memory access out of bounds|kernel trapped/);
+      for (let i = 0; i < 20; i++) expect(() => pool.attend(2 ** 31, 8, false)).toThrow(/memory access out of bounds|kernel trapped/);
       const options = { dim: 64, heads: 8 };
       const attn = createAttention({ ...options, threads: pool });
       const twin = createAttention(options);

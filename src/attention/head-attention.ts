@@ -63,7 +63,7 @@ export class HeadAttention {
     const o = this.options;
     const job = this.job;
     if (job !== null && this.fillJob(job, i, keys, count, qSource, qOffset)) {
-      const bad = o.threads !== null ? o.threads.attend(job.base, job.items) : job.arena.attend(job.base, 0, job.items);
+      const bad = o.threads !== null ? o.threads.attend(job.base, job.items, job.backward) : job.arena.attend(job.base, 0, job.items);
       if (bad >= 0) throw scoreOverflow(i, bad, "is not finite: the WebAssembly kernels sum q·k in float32, then scale it in float64 (kernels: 'js' sums in float64)");
       job.merge(out, o.sinkLogits);
       // The kernels add a block's weighted values in float32: values within a block's count of

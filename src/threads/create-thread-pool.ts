@@ -13,9 +13,9 @@ import type { ThreadPool, WorkerData } from '../kernels/wasm/thread-pool.js';
  * WebAssembly kernel on the same shared cache; each head's stretches are merged by log-sum-exp the
  * same way whatever the thread count, so outputs and weights are bit for bit those of one thread.
  * The workers poll for about 2 ms after a step and sleep when idle; they do not keep the process
- * alive. A share a worker has not picked up by the time the calling thread finished its own is
- * run by the calling thread instead, so a slow or lost worker costs time, not a hang. Close the
- * pool when done with it.
+ * alive. Each share is cut into a few chunks, and a thread done with its own share takes the
+ * chunks still unclaimed from the others', so a slow or lost worker costs time (at most the chunk
+ * it holds), not a hang. Close the pool when done with it.
  *
  * In a browser, bundlers that honour the `browser` export condition (Vite, webpack, esbuild with
  * platform browser) load the twin in src/threads/browser.ts instead: the same function over Web

@@ -1,5 +1,5 @@
 import { AttentionError, describeValue } from '../../errors.js';
-import { ThreadPool } from './thread-pool.js';
+import { MAX_THREADS, ThreadPool } from './thread-pool.js';
 import type { PoolWorker, WorkerData } from './thread-pool.js';
 import { sharedWasmArena } from './wasm-arena.js';
 
@@ -9,9 +9,6 @@ import { sharedWasmArena } from './wasm-arena.js';
  * terminates that worker and rejects.
  */
 export type SpawnWorker = (data: WorkerData, slot: number) => Promise<PoolWorker>;
-
-/** More workers than any machine has cores only adds hand-overs; past this a count is a mistake. */
-const MAX_THREADS = 1024;
 
 /**
  * What both platforms' `createThreadPool` do around starting their kind of worker: check the

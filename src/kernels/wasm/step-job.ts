@@ -55,13 +55,18 @@ export class StepJob {
    * Whether the sealed step runs its items from the last down. Each step turns the last one's
    * order around, so it starts on the heads that one ended on, still in the core's L2 cache.
    */
-  private backward = false;
+  private runsBackward = false;
 
   constructor(arena: WasmArena, heads: number, headDim: number) {
     this.arena = arena;
     this.heads = heads;
     this.headDim = headDim;
     this.queryStride = 16 * Math.ceil(headDim / 4);
+  }
+
+  /** Whether the sealed step runs its items from the last down (a thread pool runs its chunks so too). */
+  get backward(): boolean {
+    return this.runsBackward;
   }
 
   /** Items of the sealed step: every head over each of its stretches, head by head. */
@@ -195,8 +200,8 @@ export class StepJob {
     i32[at + 14] = stretches;
     i32[at + 15] = this.stretchTable;
     i32[at + 16] = this.exponentials;
-    this.backward = !this.backward;
-    i32[at + 17] = this.backward ? 1 : 0;
+    this.runsBackward = !this.runsBackward;
+    i32[at + 17] = this.runsBackward ? 1 : 0;
     i32[at + 18] = sinkRuns;
     i32[at + 19] = this.sinkQueries;
     this.f64[(this.base + 80) >>> 3] = scoreCap ?? 0;

@@ -1,38 +1,33 @@
 import { AttentionError } from '../../errors.js';
+import { drainShares, OP_ATTEND, OP_PROJECT, STEP_ARGS, STEP_BACKWARD, STEP_CHUNK, STEP_OP, STEP_PARTS, STEP_UNITS, STEP_WORDS } from './drain-shares.js';
 import { WasmArena } from './wasm-arena.js';
 
 // Present in Node and in cross-origin-isolated browsers; declared because the core compiles against plain ES2022.
 declare const SharedArrayBuffer: { new (bytes: number): ArrayBuffer };
 declare const performance: { now(): number };
 
+/** More workers than any machine has cores only adds hand-overs; past this a count is a mistake. */
+export const MAX_THREADS = 1024;
 /** Int32 slots per worker in the control buffer: 64 bytes, so two workers never share a cache line. */
 const SLOT = 16;
 const POSTED = 0;
 const DONE = 1;
-const JOB = 2;
-const FIRST_ITEM = 3;
-const END_ITEM = 4;
-const RESULT = 5;
-const QUIT = 6;
-/** What the posted share is: 0 a step's items (JOB, FIRST_ITEM, END_ITEM), 1 a projection (OUT … COLS). */
-const OP = 7;
-const OUT = 8;
-const X = 9;
-const W = 10;
-const TOKENS = 11;
-const ROWS = 12;
-const COLS = 13;
+const RESULT = 2;
+const QUIT = 3;
 /**
- * Who runs the posted share: −sequence while nobody has taken it, sequence once the worker or the
- * calling thread has (compare-and-swap, so exactly one of them runs it).
+ * Whether the worker joins the posted step: −sequence while it has not, sequence once it has
+ * (its compare-and-swap) or once the calling thread, done with the step, shut it out (its own).
  */
-const CLAIM = 14;
-/** Sequences stay in [1, 2³⁰): a share's −sequence and sequence are distinct Int32 values, never 0. */
+const CLAIM = 4;
+/** Sequences stay in [1, 2³⁰): a step's −sequence and sequence are distinct Int32 values, never 0. */
 const LAST_SEQUENCE = 0x3fffffff;
-const OP_ATTEND = 0;
-const OP_PROJECT = 1;
 /** Below this many multiply-adds a projection runs on the calling thread: a hand-over costs more. */
 const SPLIT_PROJECTION = 1 << 16;
+/**
+ * Chunks per share, about ({@link drainShares}): enough that a late thread's share is mostly run
+ * by the others, few enough that a chunk keeps the kernel's batches (a stretch's heads together).
+ */
+const CHUNKS_PER_SHARE = 4;
 /** What a worker reports when the kernel trapped: a bug, not a score overflow. */
 const FAILED = -2;
 /**
@@ -45,16 +40,18 @@ const SPIN_MS = 2;
 /**
  * The loop each worker runs, as source text: the platform module (attnstream/threads) evaluates
  * it in a worker with `(data, ready)`. The worker instantiates the kernels over the pool's shared
- * memory, then waits for a step: the main thread writes the job and a share of the items into the
- * worker's slot and bumps POSTED; the worker claims the share (CLAIM, unless the main thread took
- * it back first), runs `attend` on it (or `project` on a share of a projection's tokens or rows),
- * writes RESULT and sets DONE to what it saw. Polling for a while before sleeping keeps the
- * hand-over at a step's pace cheap; a notify without a job (wake()) starts the polling again.
+ * memory, then waits for a step: the calling thread writes the step region (the op, its
+ * arguments, the shares) and bumps the worker's POSTED; the worker joins the step (CLAIM, unless
+ * the calling thread finished it first and shut the worker out) and runs chunks of it with
+ * {@link drainShares}, whose source is embedded here, then writes RESULT and sets DONE to what it
+ * saw. Polling for a while before sleeping keeps the hand-over at a step's pace cheap; a notify
+ * without a step (wake()) starts the polling again.
  */
 export const WORKER_LOOP_SOURCE = `(data, ready) => {
   const control = new Int32Array(data.control);
   const at = data.slot * ${SLOT};
-  const { attend, project } = new WebAssembly.Instance(data.module, { env: { memory: data.memory } }).exports;
+  const kernels = new WebAssembly.Instance(data.module, { env: { memory: data.memory } }).exports;
+  const drain = ${drainShares.toString()};
   let seen = 0;
   ready();
   for (;;) {
@@ -69,16 +66,11 @@ export const WORKER_LOOP_SOURCE = `(data, ready) => {
     }
     seen = Atomics.load(control, at + ${POSTED});
     if (Atomics.load(control, at + ${QUIT}) !== 0) return;
-    // The caller runs a share itself when this worker is late (asleep, still starting): then it is not ours.
+    // A worker that comes too late (asleep, still starting) finds the step done without it.
     if (Atomics.compareExchange(control, at + ${CLAIM}, -seen, seen) !== -seen) continue;
     let result = ${FAILED};
     try {
-      if (control[at + ${OP}] === ${OP_PROJECT}) {
-        project(control[at + ${OUT}], control[at + ${X}], control[at + ${W}], control[at + ${TOKENS}], control[at + ${ROWS}], control[at + ${COLS}]);
-        result = -1;
-      } else {
-        result = attend(control[at + ${JOB}], control[at + ${FIRST_ITEM}], control[at + ${END_ITEM}]);
-      }
+      result = drain(kernels, control, data.step, data.slot + 1);
     } catch {
       result = ${FAILED};
     }
@@ -99,6 +91,8 @@ export interface WorkerData {
   readonly memory: object;
   readonly control: ArrayBuffer;
   readonly slot: number;
+  /** Int32 offset of the control buffer's step region (src/kernels/wasm/drain-shares.ts). */
+  readonly step: number;
 }
 
 /**
@@ -106,16 +100,18 @@ export interface WorkerData {
  * head over a stretch of about a thousand of its keys; partial softmaxes merged by log-sum-exp)
  * and runs the same WebAssembly kernel over the same cache, in a memory shared by all of them; an
  * engine's larger projections are shared out the same way (a prompt's tokens, a token's rows). The
- * stretches depend on the keys only, so every number is exactly what one thread computes. Create
- * one with `createThreadPool` from `attnstream/threads` and pass it as the `threads` option; one
- * pool serves every engine of a model (they run one at a time on the calling thread), and their
- * caches live in its arena.
+ * stretches depend on the keys only, so every number is exactly what one thread computes, whoever
+ * ran which item. Create one with `createThreadPool` from `attnstream/threads` and pass it as the
+ * `threads` option; one pool serves every engine of a model (they run one at a time on the calling
+ * thread), and their caches live in its arena.
  *
  * The calling thread counts: a pool of 2 threads is the caller and one worker. A step waits for
  * its workers synchronously (so `push` stays synchronous): it sleeps in `Atomics.wait` where the
- * thread may block (Node, workers) and polls where it may not (a browser page's main thread). A
- * share its worker has not claimed by the time the calling thread finished its own (the worker
- * asleep, still starting, or gone) is taken back and run there, with the same numbers.
+ * thread may block (Node, workers) and polls where it may not (a browser page's main thread).
+ * Shares are cut into a few chunks each, and a thread done with its own share takes the chunks
+ * still unclaimed from the ends of the others' ({@link drainShares}): a worker that is asleep,
+ * still starting, gone, or descheduled half-way costs the step at most the chunk it holds, and a
+ * slower thread runs fewer chunks.
  *
  * @example
  * ```ts
@@ -134,6 +130,8 @@ export class ThreadPool {
   /** The shared memory the engines using this pool keep their caches in. @internal */
   readonly arena: WasmArena;
   private readonly control: Int32Array;
+  /** Int32 offset of the control buffer's step region, after the workers' slots. */
+  private readonly step: number;
   private readonly workers: readonly PoolWorker[];
   private sequence = 0;
   private isClosed = false;
@@ -159,6 +157,7 @@ export class ThreadPool {
     }
     this.arena = arena;
     this.control = new Int32Array(control);
+    this.step = stepRegion(control);
     this.workers = workers;
     this.threads = workers.length + 1;
   }
@@ -174,12 +173,12 @@ export class ThreadPool {
 
   /** A control buffer for `workers` workers. @internal */
   static controlBuffer(workers: number): ArrayBuffer {
-    return new SharedArrayBuffer(4 * SLOT * Math.max(1, workers));
+    return new SharedArrayBuffer(4 * (SLOT * Math.max(1, workers) + STEP_INTS));
   }
 
   /** What worker `slot` is started with. @internal */
   static workerData(arena: WasmArena, control: ArrayBuffer, slot: number): WorkerData {
-    return { module: arena.module, memory: arena.memory, control, slot };
+    return { module: arena.module, memory: arena.memory, control, slot, step: stepRegion(control) };
   }
 
   /** Whether {@link ThreadPool.close} was called: engines using the pool then run on their own thread. */
@@ -189,29 +188,20 @@ export class ThreadPool {
 
   /**
    * Runs the step laid out at byte offset `job`, its `items` (each a head over a stretch of its
-   * keys) split into contiguous shares; returns the lowest head whose scores overflowed, or -1.
+   * keys) in contiguous shares, in the order the job runs them (`backward`: from the last down);
+   * returns the lowest head whose scores overflowed, or -1.
    * @internal
    */
-  attend(job: number, items: number): number {
+  attend(job: number, items: number, backward: boolean): number {
     const parts = this.isClosed ? 1 : Math.min(this.threads, items);
     if (parts <= 1) return this.arena.attend(job, 0, items);
-    const bound = (k: number): number => Math.round((k * items) / parts);
-    return this.share(
-      parts,
-      (c, at, w) => {
-        c[at + OP] = OP_ATTEND;
-        c[at + JOB] = job;
-        c[at + FIRST_ITEM] = bound(w);
-        c[at + END_ITEM] = bound(w + 1);
-      },
-      (k) => this.arena.attend(job, bound(k), bound(k + 1)),
-    );
+    return this.share(OP_ATTEND, parts, items, backward, job, 0, 0, 0, 0, 0);
   }
 
   /**
    * The arena's `project` kernel (`out[n×rows] = X[n×cols] · Wᵀ`, byte offsets) split across the
-   * threads: a prompt's tokens in shares of whole groups of four, a single token's rows (or each of
-   * up to three tokens' rows) in shares; exactly four tokens run here. X is laid out as the kernel
+   * threads: a prompt's tokens by groups of four, a single token's rows (or each of up to three
+   * tokens' rows) by groups of four rows; exactly four tokens run here. X is laid out as the kernel
    * reads it (src/kernels/wasm/project-in-arena.ts). Each output is computed exactly as on one
    * thread. Small products stay on the calling thread.
    * @internal
@@ -222,39 +212,11 @@ export class ThreadPool {
       for (let t = 0; t < n; t++) this.project(out + 4 * t * rows, x + 4 * t * cols, w, 1, rows, cols);
       return;
     }
-    const split = n > 1 ? Math.ceil(n / 4) : Math.ceil(rows / 4);
-    // One group of four tokens (packed together: src/kernels/wasm/project-in-arena.ts) is one share.
-    const parts = this.isClosed || n === 4 || n * rows * cols < SPLIT_PROJECTION ? 1 : Math.min(this.threads, split);
-    if (parts <= 1) {
-      this.arena.project(out, x, w, n, rows, cols);
-      return;
-    }
-    // Share k covers groups of four [g(k), g(k + 1)): tokens when there are several, else rows.
-    const g = (k: number): number => Math.min(4 * Math.round((k * split) / parts), n > 1 ? n : rows);
-    /** Share k's out, x, w, tokens and rows for the kernel. */
-    const shareArgs = (k: number): [number, number, number, number, number] => {
-      const from = g(k);
-      const to = g(k + 1);
-      return n > 1 ? [out + 4 * from * rows, x + 4 * from * cols, w, to - from, rows] : [out + 4 * from, x, w + 4 * from * cols, 1, to - from];
-    };
-    this.share(
-      parts,
-      (c, at, k) => {
-        const [o, xs, ws, tokens, rowCount] = shareArgs(k);
-        c[at + OP] = OP_PROJECT;
-        c[at + OUT] = o;
-        c[at + X] = xs;
-        c[at + W] = ws;
-        c[at + TOKENS] = tokens;
-        c[at + ROWS] = rowCount;
-        c[at + COLS] = cols;
-      },
-      (k) => {
-        const [o, xs, ws, tokens, rowCount] = shareArgs(k);
-        this.arena.project(o, xs, ws, tokens, rowCount, cols);
-        return -1;
-      },
-    );
+    // One group of four tokens (packed together: src/kernels/wasm/project-in-arena.ts) is one unit.
+    const units = n > 1 ? Math.ceil(n / 4) : Math.ceil(rows / 4);
+    const parts = this.isClosed || n === 4 || n * rows * cols < SPLIT_PROJECTION ? 1 : Math.min(this.threads, units);
+    if (parts <= 1) this.arena.project(out, x, w, n, rows, cols);
+    else this.share(OP_PROJECT, parts, units, false, out, x, w, n, rows, cols);
   }
 
   /**
@@ -282,50 +244,51 @@ export class ThreadPool {
   }
 
   /**
-   * Posts shares 1 … parts − 1 to the workers (`post` fills a worker's slot), runs share 0 here
-   * (`run(0)`), then, worker by worker, takes back a share its worker has not claimed yet and runs
-   * it here too (a worker asleep, still starting or gone costs its share's time, not a wait), or
-   * waits for the worker to finish it. Returns the lowest non-negative result (the lowest
-   * overflowing head: a kv head's query heads take its stretches in turn, so any share may hold
-   * it), or -1. Every share runs the same kernel on the same items wherever it runs, so the
-   * numbers do not depend on who ran what.
+   * Posts a step of `units` in `parts` shares (the op and its arguments: see drain-shares.ts) to
+   * workers 1 … parts − 1, runs chunks here until none is left unclaimed ({@link drainShares},
+   * this thread's own share first), then settles each worker: one that never joined the step is
+   * shut out of it (its chunks ran here or on the others), one that did is waited for. Returns the
+   * lowest non-negative result of all threads (the lowest overflowing head: a kv head's query heads
+   * take its stretches in turn, so any share may hold it), or -1. Every chunk runs the same kernel
+   * on the same units wherever it runs, so the numbers do not depend on who ran what.
    */
-  private share(parts: number, post: (c: Int32Array, at: number, share: number) => void, run: (share: number) => number): number {
+  private share(op: number, parts: number, units: number, backward: boolean, ...args: [number, number, number, number, number, number]): number {
     const c = this.control;
+    const step = this.step;
     const sequence = (this.sequence = this.sequence >= LAST_SEQUENCE ? 1 : this.sequence + 1);
+    const chunk = Math.max(1, Math.floor(units / (CHUNKS_PER_SHARE * parts)));
+    c[step + STEP_OP] = op;
+    c[step + STEP_PARTS] = parts;
+    c[step + STEP_UNITS] = units;
+    c[step + STEP_CHUNK] = chunk;
+    c[step + STEP_BACKWARD] = backward ? 1 : 0;
+    for (let i = 0; i < args.length; i++) c[step + STEP_ARGS + i] = args[i]!;
+    for (let k = 0; k < parts; k++) {
+      const shareUnits = Math.round(((k + 1) * units) / parts) - Math.round((k * units) / parts);
+      // No chunk claimed yet (lo = 0) of the share's hi = ⌈units / chunk⌉.
+      Atomics.store(c, step + STEP_WORDS + k, Math.ceil(shareUnits / chunk) << 16);
+    }
     for (let w = 1; w < parts; w++) {
       const at = (w - 1) * SLOT;
-      post(c, at, w);
       Atomics.store(c, at + CLAIM, -sequence);
       Atomics.store(c, at + POSTED, sequence);
       Atomics.notify(c, at + POSTED, 1);
     }
     let bad = -1;
     let error: unknown = null;
-    const take = (result: number): void => {
-      if (result >= 0 && (bad < 0 || result < bad)) bad = result;
-    };
     try {
-      take(run(0));
+      bad = drainShares(this.arena, c, step, 0);
     } catch (e) {
+      // A trap here (a bug): the chunks left are not run, but every worker is still settled below.
       error = e;
     }
-    // Every share is settled before returning, even after a throw: the next call rewrites what workers read.
+    // Every worker is settled before returning, even after a throw: the next step rewrites what workers read.
     for (let w = 1; w < parts; w++) {
       const at = (w - 1) * SLOT;
-      if (Atomics.compareExchange(c, at + CLAIM, -sequence, sequence) === -sequence) {
-        // Taken back: after a throw it is simply not run.
-        if (error !== null) continue;
-        try {
-          take(run(w));
-        } catch (e) {
-          error = e;
-        }
-        continue;
-      }
+      if (Atomics.compareExchange(c, at + CLAIM, -sequence, sequence) === -sequence) continue;
       const result = this.waitFor(at, sequence);
       if (result === FAILED) error ??= new Error(`attnstream thread pool: the kernel trapped on worker ${w}`);
-      else take(result);
+      else if (result >= 0 && (bad < 0 || result < bad)) bad = result;
     }
     if (error !== null) throw error;
     return bad;
@@ -348,4 +311,12 @@ export class ThreadPool {
       }
     }
   }
+}
+
+/** Int32s of the control buffer's step region: its header and one word per share, for the largest pool. */
+const STEP_INTS = STEP_WORDS + MAX_THREADS;
+
+/** The step region's Int32 offset: after the workers' slots, at the end of the control buffer. */
+function stepRegion(control: ArrayBuffer): number {
+  return control.byteLength / 4 - STEP_INTS;
 }
