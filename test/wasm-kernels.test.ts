@@ -361,16 +361,27 @@ describe('WebAssembly SIMD kernels', () => {
     );
   });
 
-  it("merge: each head's stretch sums times their factors, added stretch by stretch in float64, stored as float64 or rounded once to float32", () => {
+  it("merge: each head's stretch sums times their factors, added stretch by stretch in float64, stored as float64 or rounded once to float32; says whether all it stored is finite", () => {
     const arena = wasmArena()!;
     fc.assert(
       fc.property(
-        fc.record({ heads: fc.integer({ min: 1, max: 5 }), stretches: fc.integer({ min: 1, max: 4 }), headDim: fc.integer({ min: 1, max: 19 }), seed: fc.integer() }),
-        ({ heads, stretches, headDim, seed }) => {
+        fc.record({
+          heads: fc.integer({ min: 1, max: 5 }),
+          stretches: fc.integer({ min: 1, max: 4 }),
+          headDim: fc.integer({ min: 1, max: 19 }),
+          seed: fc.integer(),
+          // A sum past float32's range (finite as float64 only), or one not finite at all.
+          planted: fc.option(fc.record({ at: fc.nat(), value: fc.constantFrom(1e39, -1e300, Infinity, -Infinity, NaN) })),
+        }),
+        ({ heads, stretches, headDim, seed, planted }) => {
           const random = mulberry32(seed);
           const width = headDim + 2;
           // Partials as the attend kernel leaves them: [maximum, sum, headDim sums] per item, head by head.
           const partials = Float64Array.from({ length: heads * stretches * width }, () => (random() - 0.5) * 2 ** Math.floor(random() * 40 - 20));
+          if (planted !== null) {
+            const item = planted.at % (heads * stretches);
+            partials[item * width + 2 + (Math.floor(planted.at / (heads * stretches)) % headDim)] = planted.value;
+          }
           const factors = Float64Array.from({ length: heads * stretches }, () => random());
           const expected = new Float64Array(heads * headDim);
           for (let h = 0; h < heads; h++) {
@@ -392,9 +403,9 @@ describe('WebAssembly SIMD kernels', () => {
           i32[(job >>> 2) + 14] = stretches;
           f64.set(partials, partialsAt >>> 3);
           f64.set(factors, factorsAt >>> 3);
-          arena.merge(job, heads, factorsAt, outAt, 0);
+          expect(arena.merge(job, heads, factorsAt, outAt, 0)).toBe(expected.every(Number.isFinite) ? 1 : 0);
           expect(arena.views().f64.slice(outAt >>> 3, (outAt >>> 3) + heads * headDim)).toEqual(expected);
-          arena.merge(job, heads, factorsAt, outAt, 1);
+          expect(arena.merge(job, heads, factorsAt, outAt, 1)).toBe(Float32Array.from(expected).every(Number.isFinite) ? 1 : 0);
           expect(arena.views().f32.slice(outAt >>> 2, (outAt >>> 2) + heads * headDim)).toEqual(Float32Array.from(expected));
           arena.release(job, bytes);
         },

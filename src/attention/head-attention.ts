@@ -3,7 +3,6 @@ import { VALUE_CHUNK, valueChunkAt } from '../cache/value-layout.js';
 import { AttentionError } from '../errors.js';
 // Kernels are imported from their own modules: a re-export can cost a property lookup per call
 // in transpiled builds, and these run once per key per head.
-import { allFinite } from '../kernels/all-finite.js';
 import { axpy } from '../kernels/axpy.js';
 import { dot, dotTwo } from '../kernels/dot.js';
 import type { FloatArray } from '../kernels/float-array.js';
@@ -65,11 +64,10 @@ export class HeadAttention {
     if (job !== null && this.fillJob(job, i, keys, count, qSource, qOffset)) {
       const bad = o.threads !== null ? o.threads.attend(job.base, job.items, job.backward) : job.arena.attend(job.base, 0, job.items);
       if (bad >= 0) throw scoreOverflow(i, bad, "is not finite: the WebAssembly kernels sum q·k in float32, then scale it in float64 (kernels: 'js' sums in float64)");
-      job.merge(out, o.sinkLogits);
       // The kernels add a block's weighted values in float32: values within a block's count of
       // float32's largest (3.4e38) can overflow there, though their mean fits. The TypeScript loops
       // add in float64: this rare step runs there, so no output is ever a made-up Infinity.
-      if (!allFinite(out, 0, o.heads * o.headDim)) {
+      if (!job.merge(out, o.sinkLogits)) {
         this.attendInTypeScript(i, keys, count, qSource, qOffset, weights);
         if (out !== this.headOut) out.set(this.headOut);
         return;

@@ -89,9 +89,10 @@ export class WasmArena {
   /**
    * The head outputs of the step laid out at `job` after `attend` ran over all its items: each
    * head's partial sums times their float64 `factors` (one per item), added stretch by stretch,
-   * stored at `out` as float64, or float32 when `narrow` is 1.
+   * stored at `out` as float64, or float32 when `narrow` is 1. Returns 1 when every number stored
+   * is finite, else 0.
    */
-  readonly merge: (job: number, heads: number, factors: number, out: number, narrow: number) => void;
+  readonly merge: (job: number, heads: number, factors: number, out: number, narrow: number) => number;
   /** `out[n×rows] = X[n×cols] · Wᵀ`, all float32, in float32 arithmetic of one order per output; four tokens to a pass over W. */
   readonly project: (out: number, x: number, w: number, n: number, rows: number, cols: number) => void;
   /** 1 when the `count` numbers at `at` (float32, float64 when `wide` is 1) are all finite, else 0. */
