@@ -281,6 +281,59 @@ describe('threads: a step split across a ThreadPool', () => {
     await absent.close();
   });
 
+  it('a worker stalled inside its first chunk of every step leaves the rest of its share to the calling thread, bit for bit', async () => {
+    // The worker's kernels, wrapped: each step's first attend call sleeps 20 ms (a thread the host
+    // descheduled), and every call counts its items in a buffer the test reads.
+    const counts = new Int32Array(new SharedArrayBuffer(8));
+    const stalled = await startThreadPool(2, async (data) => {
+      const worker = new Worker(
+        `import('node:worker_threads').then(({ workerData }) => {
+          const Instance = WebAssembly.Instance;
+          const counts = new Int32Array(workerData.counts);
+          WebAssembly.Instance = function (module, imports) {
+            const { attend, project } = new Instance(module, imports).exports;
+            let step = -1;
+            return { exports: { project, attend: (job, i0, i1) => {
+              if (Atomics.load(counts, 1) !== step) {
+                step = Atomics.load(counts, 1);
+                Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20);
+              }
+              Atomics.add(counts, 0, i1 - i0);
+              return attend(job, i0, i1);
+            } } };
+          };
+          (${WORKER_LOOP_SOURCE})(workerData, () => {});
+        });`,
+        { eval: true, workerData: { ...data, counts: counts.buffer } },
+      );
+      worker.unref();
+      return worker;
+    });
+    // 8 heads of 64 over ~1,500 keys: 16 items (each head's keys in two stretches), shares of 8,
+    // chunks of 2; the calling thread's share takes long enough for the worker to join.
+    const options = { dim: 512, heads: 8 };
+    const attn = createAttention({ ...options, threads: stalled });
+    const one = createAttention(options);
+    const x = (t: number) => Array.from({ length: 512 }, (_, c) => Math.sin(t * 0.4 + c));
+    for (let t = 0; t < 1500; t++) expect(sameBits(attn.push(x(t))[0]!.output, one.push(x(t))[0]!.output)).toBe(true);
+    // Steps until the worker has joined three (a loaded machine may keep it off a core for a while).
+    const ran: number[] = [];
+    for (let t = 1500; ran.filter((items) => items > 0).length < 3 && t < 20_000; t++) {
+      Atomics.store(counts, 0, 0);
+      Atomics.store(counts, 1, t);
+      expect(sameBits(attn.push(x(t))[0]!.output, one.push(x(t))[0]!.output)).toBe(true);
+      ran.push(Atomics.load(counts, 0));
+      // Back to 1,500 keys, so every step has the same items.
+      attn.truncate(1500);
+      one.truncate(1500);
+    }
+    // Each step it ran the chunk it held when it stalled, or nothing when it joined too late: the
+    // other three chunks of its share ran here (a whole share, 8 items, before chunks).
+    expect(ran.every((items) => items === 0 || items === 2)).toBe(true);
+    expect(ran.filter((items) => items === 2).length).toBe(3);
+    await stalled.close();
+  }, 60_000);
+
   it('a worker that starts while steps are running joins them mid-stream, bit for bit', async () => {
     let control: Int32Array | null = null;
     // Not waiting for the worker to be ready: the steps begin while its thread still boots.
