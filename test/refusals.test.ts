@@ -218,10 +218,14 @@ describe('refusals', () => {
           bad: fc.nat(),
         }),
         (c) => {
-          // A score beyond the precision's sums: float32 on the WebAssembly kernels, or a double.
-          const huge = c.precision === 'float64' ? 1e200 : 1e20;
+          // float64: a score beyond a double. float32: an output beyond float32 through wo, since
+          // the WebAssembly kernels score a quantized block's keys in exact integers, where no
+          // float32 input overflows (and a filled block is what this is about).
+          const huge = c.precision === 'float64' ? 1e200 : 1e10;
           const lookahead = c.path === 'pushMany' ? c.lookahead : 0;
-          const options: AttentionOptions = { dim: 2, precision: c.precision, cacheDtype: 'int8', blockSize: c.blockSize, lookahead };
+          const identity = [1, 0, 0, 1];
+          const amplified = c.precision === 'float32' ? { weights: { wq: identity, wk: identity, wv: identity, wo: [1e30, 0, 0, 1e30] } } : {};
+          const options: AttentionOptions = { dim: 2, precision: c.precision, cacheDtype: 'int8', blockSize: c.blockSize, lookahead, ...amplified };
           const token = (t: number) => [Math.sin(t), Math.cos(3 * t)];
           const attn = createAttention(options);
           const twin = createAttention(options);

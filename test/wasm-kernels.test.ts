@@ -144,6 +144,107 @@ describe('WebAssembly SIMD kernels', () => {
     );
   });
 
+  /** A query head and a block's key scales, float32, with a dominant channel or a zero query at times. */
+  const int8Case = fc
+    .record({
+      // Multiples of 16 up to 512 take the four-row pass, the rest (and past 512) the row pass.
+      headDim: fc.oneof(fc.constantFrom(16, 64, 128, 512, 528, 1040, 4200), fc.integer({ min: 1, max: 70 })),
+      count: fc.integer({ min: 1, max: 11 }),
+      magnitude: fc.constantFrom(1e-30, 1e-3, 1, 1e4, 1e30),
+      seed: fc.integer(),
+      shape: fc.constantFrom('random', 'dominant', 'zero', 'largest'),
+    })
+    .map(({ headDim, count, magnitude, seed, shape }) => {
+      const random = mulberry32(seed);
+      const q = Float32Array.from({ length: headDim }, () => (shape === 'zero' ? 0 : (random() - 0.5) * magnitude));
+      if (shape === 'dominant') q[Math.floor(random() * headDim)] = magnitude * 1e3;
+      const scales = Float32Array.from({ length: headDim }, () => random() * 0.05 + 1e-6);
+      // The largest sums the kernel can meet: every key 127 and every v_c = 2^29 − 32 (hi 16,383,
+      // lo 32,736) but one, 2^29; 4,200 channels of them would overflow an int32 lane 2.1 times over.
+      if (shape === 'largest') {
+        q.fill(Math.fround(1 - 2 ** -24));
+        q[0] = 1;
+        scales.fill(1);
+      }
+      const keys = Int8Array.from({ length: headDim * count }, () => (shape === 'largest' ? 127 : Math.round((random() - 0.5) * 254)));
+      return { headDim, count, q, scales, keys, scale: random() * 2 };
+    });
+
+  /** The integers quantizeQuery wrote at `qv`: v = hi·2^15 + lo. */
+  function queryIntegers(arena: NonNullable<ReturnType<typeof wasmArena>>, qv: number, headDim: number): number[] {
+    const halves = new Int16Array(arena.buffer, qv, 2 * headDim);
+    return Array.from({ length: headDim }, (_, c) => {
+      const lo = halves[headDim + c]!;
+      expect(lo).toBeGreaterThanOrEqual(0);
+      expect(Math.abs(halves[c]!)).toBeLessThanOrEqual(2 ** 14);
+      return halves[c]! * 2 ** 15 + lo;
+    });
+  }
+
+  it('quantizeQuery: q·s as integers of at most 2^29 units (unit = max|q_c·s_c| / 2^29), each within half a unit; a zero query gives zeros', () => {
+    const arena = wasmArena()!;
+    fc.assert(
+      fc.property(int8Case, ({ headDim, q, scales }) => {
+        const [qAt, sAt, qv] = [arena.allocate(4 * headDim), arena.allocate(4 * headDim), arena.allocate(4 * headDim)];
+        new Float32Array(arena.buffer, qAt, headDim).set(q);
+        new Float32Array(arena.buffer, sAt, headDim).set(scales);
+        const unit = arena.quantizeQuery(qv, qAt, sAt, headDim);
+        // Each product of two float32s is exact in float64.
+        const products = Array.from(q, (x, c) => x * scales[c]!);
+        const max = Math.max(...products.map(Math.abs));
+        expect(unit).toBe(max / 2 ** 29);
+        const v = queryIntegers(arena, qv, headDim);
+        v.forEach((vc, c) => {
+          expect(Math.abs(vc)).toBeLessThanOrEqual(2 ** 29);
+          // Half a unit, and the rounding of q·s·(2^29 / max) in float64 (relative 2^-52, twice).
+          expect(Math.abs(vc * unit - products[c]!)).toBeLessThanOrEqual(unit * (0.5 + 2 ** -22));
+        });
+        if (max === 0) expect(v.every((vc) => vc === 0)).toBe(true);
+        for (const at of [qAt, sAt, qv]) arena.release(at, 4 * headDim);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('scoresInt8: scale·(unit·Σ v_c·k_c), the integer sum exact, bit for bit, for any headDim and rows; within half a unit per key of the float64 dot', () => {
+    const arena = wasmArena()!;
+    fc.assert(
+      fc.property(int8Case, ({ headDim, count, q, scales, keys, scale }) => {
+        const [qAt, sAt, qv] = [arena.allocate(4 * headDim), arena.allocate(4 * headDim), arena.allocate(4 * headDim)];
+        const keysAt = arena.allocate(headDim * count);
+        const out = arena.allocate(8 * count);
+        new Float32Array(arena.buffer, qAt, headDim).set(q);
+        new Float32Array(arena.buffer, sAt, headDim).set(scales);
+        new Int8Array(arena.buffer, keysAt, headDim * count).set(keys);
+        const unit = arena.quantizeQuery(qv, qAt, sAt, headDim);
+        arena.scoresInt8(qv, keysAt, count, headDim, scale, unit, out);
+        const v = queryIntegers(arena, qv, headDim);
+        const scores = new Float64Array(arena.buffer, out, count);
+        for (let r = 0; r < count; r++) {
+          // |v·k| < 2^36 and at most 1,040 terms: every partial sum is an integer below 2^53, exact.
+          let exact = 0;
+          let reach = 0;
+          let dot = 0;
+          let magnitude = 0;
+          for (let c = 0; c < headDim; c++) {
+            const k = keys[r * headDim + c]!;
+            exact += v[c]! * k;
+            reach += Math.abs(k);
+            dot += q[c]! * scales[c]! * k;
+            magnitude += Math.abs(q[c]! * scales[c]! * k);
+          }
+          expect(scores[r]).toBe(scale * (unit * exact));
+          // Half a unit per key's weight, and the float64 dot's own roundings (and the kernel's two).
+          expect(Math.abs(scores[r]! - scale * dot)).toBeLessThanOrEqual(scale * (unit * (0.5 + 2 ** -22) * reach + (headDim + 3) * 2 ** -52 * magnitude));
+        }
+        for (const at of [qAt, sAt, qv]) arena.release(at, 4 * headDim);
+        arena.release(keysAt, headDim * count);
+        arena.release(out, 8 * count);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
   it('scores: each row has one order of float32 operations, whichever rows share its pass', () => {
     // The kernel takes rows four at a time, a quarter of the call's rows apart; a row's number must
     // not depend on which rows those are, or a step's numbers would depend on how keys fall into

@@ -503,20 +503,30 @@
         (local.set $c (i32.add (local.get $c) (i32.const 1)))
         (br $tail))))
 
-;; scores over int8 key rows (a full block's keys, quantized per channel): out[r] = scale ·
-  ;; Σ_c qs[c]·k[r·d + c], qs the query times the block's float32 scale per channel (the caller
-  ;; multiplies them once per block). When d is a multiple of 16, four adjacent rows at a time, each
-  ;; in its own accumulator (row by row, each 16-channel pass waited on the one before it), the
-  ;; query's four vectors loaded once for the four; the rows left over, and every row for other d,
-  ;; take $score_rows_int8. Each row's arithmetic is $score_rows_int8's, in the same order: its
-  ;; lanes summed (l0 + l1) + (l2 + l3) (here by two rounds of shuffles, four rows at once), added
-  ;; to the tail's sum (0 here), widened and scaled.
-  (func $scores_int8 (param $qs i32) (param $k i32) (param $count i32) (param $d i32) (param $scale f64) (param $out i32)
-    (local $r i32) (local $c i32) (local $row i32) (local $count4 i32) (local $x v128) (local $half v128)
-    (local $q0 v128) (local $q1 v128) (local $q2 v128) (local $q3 v128)
-    (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128) (local $t0 v128) (local $t1 v128)
-    (if (i32.and (local.get $d) (i32.const 15))
-      (then (call $score_rows_int8 (local.get $qs) (local.get $k) (local.get $count) (local.get $d) (local.get $scale) (local.get $out)) (return)))
+  ;; Scores over int8 key rows (a full block's keys, quantized per channel), in integers:
+  ;; out[r] = scale·(unit·Σ_c v_c·k[r·d + c]), v the query times the block's key scales as integers
+  ;; ($quantize_query: v_c = round(q_c·s_c / unit), |v_c| ≤ 2^29) held in two int16 halves,
+  ;; v = hi·2^15 + lo (hi at $qv, lo d halves after it, lo in [0, 2^15)). Each half's products are
+  ;; summed by i32x4.dot_i16x8_s, exactly: a lane adds d/4 products of at most 127·2^15, below 2^31
+  ;; for d ≤ 512 here (longer rows take $score_rows_int8, which empties its lanes every 256
+  ;; channels), and the lanes and halves are added in float64, exactly too (below 2^53). So a row's
+  ;; score is the same whichever function computes it, and the one rounding left is v's, at most
+  ;; unit/2 = max_c|q_c·s_c|/2^30 per channel, a 2^-29 fraction of what the int8 keys themselves
+  ;; leave (docs/math.md). Widening int8 to float32 cost ten instructions per 16 numbers, and the
+  ;; float32 products and sums eight more; int16 products summed in pairs take two widenings and
+  ;; four dot products: an int8 step of 2 heads of 64 over 4,096 keys ~188 -> ~165 µs, of 8 heads
+  ;; over 8,192 keys ~1.5 -> ~1.3 ms (old and new builds interleaved in one process).
+  ;; When d is a multiple of 16 (and at most 512), four adjacent rows at a time, the query's four
+  ;; vectors loaded once for the four; the rows left over, and every row for other d, take
+  ;; $score_rows_int8.
+  (func $scores_int8 (export "scores_int8") (param $qv i32) (param $k i32) (param $count i32) (param $d i32) (param $scale f64) (param $unit f64) (param $out i32)
+    (local $r i32) (local $c i32) (local $row i32) (local $count4 i32) (local $lo i32) (local $x v128) (local $xl v128) (local $xh v128)
+    (local $h0 v128) (local $h1 v128) (local $l0 v128) (local $l1 v128)
+    (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128) (local $b0 v128) (local $b1 v128) (local $b2 v128) (local $b3 v128)
+    (local $hi v128) (local $low v128) (local $total v128)
+    (if (i32.or (i32.and (local.get $d) (i32.const 15)) (i32.gt_u (local.get $d) (i32.const 512)))
+      (then (call $score_rows_int8 (local.get $qv) (local.get $k) (local.get $count) (local.get $d) (local.get $scale) (local.get $unit) (local.get $out)) (return)))
+    (local.set $lo (i32.add (local.get $qv) (i32.shl (local.get $d) (i32.const 1))))
     (local.set $count4 (i32.and (local.get $count) (i32.const -4)))
     (local.set $row (local.get $k))
     (block $groups_done
@@ -526,143 +536,200 @@
         (local.set $a1 (v128.const i64x2 0 0))
         (local.set $a2 (v128.const i64x2 0 0))
         (local.set $a3 (v128.const i64x2 0 0))
+        (local.set $b0 (v128.const i64x2 0 0))
+        (local.set $b1 (v128.const i64x2 0 0))
+        (local.set $b2 (v128.const i64x2 0 0))
+        (local.set $b3 (v128.const i64x2 0 0))
         (local.set $c (i32.const 0))
         (block $sixteens_done
           (loop $sixteens
             (br_if $sixteens_done (i32.ge_u (local.get $c) (local.get $d)))
-            (local.set $q0 (v128.load align=4 (i32.add (local.get $qs) (i32.shl (local.get $c) (i32.const 2)))))
-            (local.set $q1 (v128.load offset=16 align=4 (i32.add (local.get $qs) (i32.shl (local.get $c) (i32.const 2)))))
-            (local.set $q2 (v128.load offset=32 align=4 (i32.add (local.get $qs) (i32.shl (local.get $c) (i32.const 2)))))
-            (local.set $q3 (v128.load offset=48 align=4 (i32.add (local.get $qs) (i32.shl (local.get $c) (i32.const 2)))))
+            (local.set $h0 (v128.load align=2 (i32.add (local.get $qv) (i32.shl (local.get $c) (i32.const 1)))))
+            (local.set $h1 (v128.load offset=16 align=2 (i32.add (local.get $qv) (i32.shl (local.get $c) (i32.const 1)))))
+            (local.set $l0 (v128.load align=2 (i32.add (local.get $lo) (i32.shl (local.get $c) (i32.const 1)))))
+            (local.set $l1 (v128.load offset=16 align=2 (i32.add (local.get $lo) (i32.shl (local.get $c) (i32.const 1)))))
             (local.set $x (v128.load align=1 (i32.add (local.get $row) (local.get $c))))
-            (local.set $half (i16x8.extend_low_i8x16_s (local.get $x)))
-            (local.set $a0 (f32x4.add (local.get $a0) (f32x4.add
-              (f32x4.mul (local.get $q0) (f32x4.convert_i32x4_s (i32x4.extend_low_i16x8_s (local.get $half))))
-              (f32x4.mul (local.get $q1) (f32x4.convert_i32x4_s (i32x4.extend_high_i16x8_s (local.get $half)))))))
-            (local.set $half (i16x8.extend_high_i8x16_s (local.get $x)))
-            (local.set $a0 (f32x4.add (local.get $a0) (f32x4.add
-              (f32x4.mul (local.get $q2) (f32x4.convert_i32x4_s (i32x4.extend_low_i16x8_s (local.get $half))))
-              (f32x4.mul (local.get $q3) (f32x4.convert_i32x4_s (i32x4.extend_high_i16x8_s (local.get $half)))))))
+            (local.set $xl (i16x8.extend_low_i8x16_s (local.get $x)))
+            (local.set $xh (i16x8.extend_high_i8x16_s (local.get $x)))
+            (local.set $a0 (i32x4.add (local.get $a0) (i32x4.add (i32x4.dot_i16x8_s (local.get $xl) (local.get $h0)) (i32x4.dot_i16x8_s (local.get $xh) (local.get $h1)))))
+            (local.set $b0 (i32x4.add (local.get $b0) (i32x4.add (i32x4.dot_i16x8_s (local.get $xl) (local.get $l0)) (i32x4.dot_i16x8_s (local.get $xh) (local.get $l1)))))
             (local.set $x (v128.load align=1 (i32.add (i32.add (local.get $row) (local.get $d)) (local.get $c))))
-            (local.set $half (i16x8.extend_low_i8x16_s (local.get $x)))
-            (local.set $a1 (f32x4.add (local.get $a1) (f32x4.add
-              (f32x4.mul (local.get $q0) (f32x4.convert_i32x4_s (i32x4.extend_low_i16x8_s (local.get $half))))
-              (f32x4.mul (local.get $q1) (f32x4.convert_i32x4_s (i32x4.extend_high_i16x8_s (local.get $half)))))))
-            (local.set $half (i16x8.extend_high_i8x16_s (local.get $x)))
-            (local.set $a1 (f32x4.add (local.get $a1) (f32x4.add
-              (f32x4.mul (local.get $q2) (f32x4.convert_i32x4_s (i32x4.extend_low_i16x8_s (local.get $half))))
-              (f32x4.mul (local.get $q3) (f32x4.convert_i32x4_s (i32x4.extend_high_i16x8_s (local.get $half)))))))
+            (local.set $xl (i16x8.extend_low_i8x16_s (local.get $x)))
+            (local.set $xh (i16x8.extend_high_i8x16_s (local.get $x)))
+            (local.set $a1 (i32x4.add (local.get $a1) (i32x4.add (i32x4.dot_i16x8_s (local.get $xl) (local.get $h0)) (i32x4.dot_i16x8_s (local.get $xh) (local.get $h1)))))
+            (local.set $b1 (i32x4.add (local.get $b1) (i32x4.add (i32x4.dot_i16x8_s (local.get $xl) (local.get $l0)) (i32x4.dot_i16x8_s (local.get $xh) (local.get $l1)))))
             (local.set $x (v128.load align=1 (i32.add (i32.add (local.get $row) (i32.shl (local.get $d) (i32.const 1))) (local.get $c))))
-            (local.set $half (i16x8.extend_low_i8x16_s (local.get $x)))
-            (local.set $a2 (f32x4.add (local.get $a2) (f32x4.add
-              (f32x4.mul (local.get $q0) (f32x4.convert_i32x4_s (i32x4.extend_low_i16x8_s (local.get $half))))
-              (f32x4.mul (local.get $q1) (f32x4.convert_i32x4_s (i32x4.extend_high_i16x8_s (local.get $half)))))))
-            (local.set $half (i16x8.extend_high_i8x16_s (local.get $x)))
-            (local.set $a2 (f32x4.add (local.get $a2) (f32x4.add
-              (f32x4.mul (local.get $q2) (f32x4.convert_i32x4_s (i32x4.extend_low_i16x8_s (local.get $half))))
-              (f32x4.mul (local.get $q3) (f32x4.convert_i32x4_s (i32x4.extend_high_i16x8_s (local.get $half)))))))
+            (local.set $xl (i16x8.extend_low_i8x16_s (local.get $x)))
+            (local.set $xh (i16x8.extend_high_i8x16_s (local.get $x)))
+            (local.set $a2 (i32x4.add (local.get $a2) (i32x4.add (i32x4.dot_i16x8_s (local.get $xl) (local.get $h0)) (i32x4.dot_i16x8_s (local.get $xh) (local.get $h1)))))
+            (local.set $b2 (i32x4.add (local.get $b2) (i32x4.add (i32x4.dot_i16x8_s (local.get $xl) (local.get $l0)) (i32x4.dot_i16x8_s (local.get $xh) (local.get $l1)))))
             (local.set $x (v128.load align=1 (i32.add (i32.add (local.get $row) (i32.mul (local.get $d) (i32.const 3))) (local.get $c))))
-            (local.set $half (i16x8.extend_low_i8x16_s (local.get $x)))
-            (local.set $a3 (f32x4.add (local.get $a3) (f32x4.add
-              (f32x4.mul (local.get $q0) (f32x4.convert_i32x4_s (i32x4.extend_low_i16x8_s (local.get $half))))
-              (f32x4.mul (local.get $q1) (f32x4.convert_i32x4_s (i32x4.extend_high_i16x8_s (local.get $half)))))))
-            (local.set $half (i16x8.extend_high_i8x16_s (local.get $x)))
-            (local.set $a3 (f32x4.add (local.get $a3) (f32x4.add
-              (f32x4.mul (local.get $q2) (f32x4.convert_i32x4_s (i32x4.extend_low_i16x8_s (local.get $half))))
-              (f32x4.mul (local.get $q3) (f32x4.convert_i32x4_s (i32x4.extend_high_i16x8_s (local.get $half)))))))
+            (local.set $xl (i16x8.extend_low_i8x16_s (local.get $x)))
+            (local.set $xh (i16x8.extend_high_i8x16_s (local.get $x)))
+            (local.set $a3 (i32x4.add (local.get $a3) (i32x4.add (i32x4.dot_i16x8_s (local.get $xl) (local.get $h0)) (i32x4.dot_i16x8_s (local.get $xh) (local.get $h1)))))
+            (local.set $b3 (i32x4.add (local.get $b3) (i32x4.add (i32x4.dot_i16x8_s (local.get $xl) (local.get $l0)) (i32x4.dot_i16x8_s (local.get $xh) (local.get $l1)))))
             (local.set $c (i32.add (local.get $c) (i32.const 16)))
             (br $sixteens)))
-        ;; Row j's lanes to (l0 + l1) + (l2 + l3): pairs (0, 1) and (2, 3) of rows 0 and 1, and of
-        ;; rows 2 and 3, then the two pair sums of each row: [row 0, row 1, row 2, row 3].
-        (local.set $t0 (f32x4.add
-          (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (local.get $a0) (local.get $a1))
-          (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (local.get $a0) (local.get $a1))))
-        (local.set $t1 (f32x4.add
-          (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (local.get $a2) (local.get $a3))
-          (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (local.get $a2) (local.get $a3))))
-        ;; plus the tail's sum, 0 (as $score_rows_int8 adds it: 0 + -0 is +0)
-        (local.set $a0 (f32x4.add (v128.const i64x2 0 0) (f32x4.add
-          (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (local.get $t0) (local.get $t1))
-          (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (local.get $t0) (local.get $t1)))))
+        ;; Each row's four lanes summed (exactly, in int32: at most 512·127·2^15 < 2^31), four rows
+        ;; at once by shuffles: [row 0, row 1, row 2, row 3] of the high halves and of the low.
+        (local.set $hi (call $row_sums (local.get $a0) (local.get $a1) (local.get $a2) (local.get $a3)))
+        (local.set $low (call $row_sums (local.get $b0) (local.get $b1) (local.get $b2) (local.get $b3)))
+        ;; hi·2^15 + lo in float64 (exact), then times the unit, then the scale
+        (local.set $total (f64x2.add (f64x2.mul (f64x2.convert_low_i32x4_s (local.get $hi)) (v128.const f64x2 32768 32768))
+          (f64x2.convert_low_i32x4_s (local.get $low))))
         (v128.store align=8 (i32.add (local.get $out) (i32.shl (local.get $r) (i32.const 3)))
-          (f64x2.mul (f64x2.splat (local.get $scale)) (f64x2.promote_low_f32x4 (local.get $a0))))
+          (f64x2.mul (f64x2.splat (local.get $scale)) (f64x2.mul (f64x2.splat (local.get $unit)) (local.get $total))))
+        (local.set $total (f64x2.add
+          (f64x2.mul (f64x2.convert_low_i32x4_s (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $hi) (local.get $hi))) (v128.const f64x2 32768 32768))
+          (f64x2.convert_low_i32x4_s (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $low) (local.get $low)))))
         (v128.store offset=16 align=8 (i32.add (local.get $out) (i32.shl (local.get $r) (i32.const 3)))
-          (f64x2.mul (f64x2.splat (local.get $scale))
-            (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $a0) (local.get $a0)))))
+          (f64x2.mul (f64x2.splat (local.get $scale)) (f64x2.mul (f64x2.splat (local.get $unit)) (local.get $total))))
         (local.set $row (i32.add (local.get $row) (i32.shl (local.get $d) (i32.const 2))))
         (local.set $r (i32.add (local.get $r) (i32.const 4)))
         (br $groups)))
     ;; A full block's run has no rows left: no call.
     (if (i32.lt_u (local.get $count4) (local.get $count))
       (then
-        (call $score_rows_int8 (local.get $qs) (local.get $row) (i32.sub (local.get $count) (local.get $count4)) (local.get $d)
-          (local.get $scale) (i32.add (local.get $out) (i32.shl (local.get $count4) (i32.const 3)))))))
+        (call $score_rows_int8 (local.get $qv) (local.get $row) (i32.sub (local.get $count) (local.get $count4)) (local.get $d)
+          (local.get $scale) (local.get $unit) (i32.add (local.get $out) (i32.shl (local.get $count4) (i32.const 3)))))))
 
-  ;; $scores_int8 row by row, for any d: 16 channels per pass (one 16-byte load widened to four
-  ;; f32x4), then 4, then the last d mod 4 one by one, the lanes summed as $score_rows sums:
-  ;; (l0 + l1) + (l2 + l3), plus the tail.
-  (func $score_rows_int8 (param $qs i32) (param $k i32) (param $count i32) (param $d i32) (param $scale f64) (param $out i32)
-    (local $r i32) (local $c i32) (local $row i32) (local $a v128) (local $x v128) (local $half v128) (local $t f32) (local $qp i32)
+  ;; [Σ lanes of a, Σ lanes of b, Σ lanes of c, Σ lanes of e] (int32): pairs of lanes (0, 1) and
+  ;; (2, 3) of a and b, and of c and e, then each row's two pair sums.
+  (func $row_sums (param $a v128) (param $b v128) (param $c v128) (param $e v128) (result v128)
+    (local $t0 v128) (local $t1 v128)
+    (local.set $t0 (i32x4.add
+      (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (local.get $a) (local.get $b))
+      (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (local.get $a) (local.get $b))))
+    (local.set $t1 (i32x4.add
+      (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (local.get $c) (local.get $e))
+      (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (local.get $c) (local.get $e))))
+    (i32x4.add
+      (i8x16.shuffle 0 1 2 3 8 9 10 11 16 17 18 19 24 25 26 27 (local.get $t0) (local.get $t1))
+      (i8x16.shuffle 4 5 6 7 12 13 14 15 20 21 22 23 28 29 30 31 (local.get $t0) (local.get $t1))))
+
+  ;; $scores_int8 row by row, for any d: 8 channels per pass (one 8-byte load widened to int16),
+  ;; each half's lanes added into float64 every 256 channels (a lane's sum stays below 2^31 for any
+  ;; d), then the last d mod 8 channels one by one; the same exact sums, so the same scores.
+  (func $score_rows_int8 (param $qv i32) (param $k i32) (param $count i32) (param $d i32) (param $scale f64) (param $unit f64) (param $out i32)
+    (local $r i32) (local $c i32) (local $end i32) (local $d8 i32) (local $row i32) (local $lo i32) (local $x v128) (local $a v128) (local $b v128)
+    (local $hiSum f64) (local $loSum f64) (local $key i32) (local $lanes v128)
+    (local.set $lo (i32.add (local.get $qv) (i32.shl (local.get $d) (i32.const 1))))
+    (local.set $d8 (i32.and (local.get $d) (i32.const -8)))
     (local.set $row (local.get $k))
     (block $rows_done
       (loop $rows
         (br_if $rows_done (i32.ge_u (local.get $r) (local.get $count)))
-        (local.set $a (v128.const i64x2 0 0))
-        (local.set $t (f32.const 0))
+        (local.set $hiSum (f64.const 0))
+        (local.set $loSum (f64.const 0))
         (local.set $c (i32.const 0))
-        (block $sixteens_done
-          (loop $sixteens
-            (br_if $sixteens_done (i32.gt_u (i32.add (local.get $c) (i32.const 16)) (local.get $d)))
-            (local.set $qp (i32.add (local.get $qs) (i32.shl (local.get $c) (i32.const 2))))
-            (local.set $x (v128.load align=1 (i32.add (local.get $row) (local.get $c))))
-            (local.set $half (i16x8.extend_low_i8x16_s (local.get $x)))
-            (local.set $a (f32x4.add (local.get $a) (f32x4.add
-              (f32x4.mul (v128.load align=4 (local.get $qp)) (f32x4.convert_i32x4_s (i32x4.extend_low_i16x8_s (local.get $half))))
-              (f32x4.mul (v128.load offset=16 align=4 (local.get $qp)) (f32x4.convert_i32x4_s (i32x4.extend_high_i16x8_s (local.get $half)))))))
-            (local.set $half (i16x8.extend_high_i8x16_s (local.get $x)))
-            (local.set $a (f32x4.add (local.get $a) (f32x4.add
-              (f32x4.mul (v128.load offset=32 align=4 (local.get $qp)) (f32x4.convert_i32x4_s (i32x4.extend_low_i16x8_s (local.get $half))))
-              (f32x4.mul (v128.load offset=48 align=4 (local.get $qp)) (f32x4.convert_i32x4_s (i32x4.extend_high_i16x8_s (local.get $half)))))))
-            (local.set $c (i32.add (local.get $c) (i32.const 16)))
-            (br $sixteens)))
-        (block $fours_done
-          (loop $fours
-            (br_if $fours_done (i32.gt_u (i32.add (local.get $c) (i32.const 4)) (local.get $d)))
-            (local.set $a (f32x4.add (local.get $a)
-              (f32x4.mul
-                (v128.load align=4 (i32.add (local.get $qs) (i32.shl (local.get $c) (i32.const 2))))
-                (f32x4.convert_i32x4_s (i32x4.extend_low_i16x8_s (i16x8.extend_low_i8x16_s
-                  (v128.load32_zero align=1 (i32.add (local.get $row) (local.get $c)))))))))
-            (local.set $c (i32.add (local.get $c) (i32.const 4)))
-            (br $fours)))
+        (block $stretches_done
+          (loop $stretches
+            (br_if $stretches_done (i32.ge_u (local.get $c) (local.get $d8)))
+            (local.set $end (select (local.get $d8) (i32.add (local.get $c) (i32.const 256))
+              (i32.lt_u (i32.sub (local.get $d8) (local.get $c)) (i32.const 256))))
+            (local.set $a (v128.const i64x2 0 0))
+            (local.set $b (v128.const i64x2 0 0))
+            (block $eights_done
+              (loop $eights
+                (br_if $eights_done (i32.ge_u (local.get $c) (local.get $end)))
+                (local.set $x (i16x8.extend_low_i8x16_s (v128.load64_zero align=1 (i32.add (local.get $row) (local.get $c)))))
+                (local.set $a (i32x4.add (local.get $a)
+                  (i32x4.dot_i16x8_s (local.get $x) (v128.load align=2 (i32.add (local.get $qv) (i32.shl (local.get $c) (i32.const 1)))))))
+                (local.set $b (i32x4.add (local.get $b)
+                  (i32x4.dot_i16x8_s (local.get $x) (v128.load align=2 (i32.add (local.get $lo) (i32.shl (local.get $c) (i32.const 1)))))))
+                (local.set $c (i32.add (local.get $c) (i32.const 8)))
+                (br $eights)))
+            (local.set $lanes (f64x2.add (f64x2.convert_low_i32x4_s (local.get $a))
+              (f64x2.convert_low_i32x4_s (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $a) (local.get $a)))))
+            (local.set $hiSum (f64.add (local.get $hiSum)
+              (f64.add (f64x2.extract_lane 0 (local.get $lanes)) (f64x2.extract_lane 1 (local.get $lanes)))))
+            (local.set $lanes (f64x2.add (f64x2.convert_low_i32x4_s (local.get $b))
+              (f64x2.convert_low_i32x4_s (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $b) (local.get $b)))))
+            (local.set $loSum (f64.add (local.get $loSum)
+              (f64.add (f64x2.extract_lane 0 (local.get $lanes)) (f64x2.extract_lane 1 (local.get $lanes)))))
+            (br $stretches)))
         (block $tail_done
           (loop $tail
             (br_if $tail_done (i32.ge_u (local.get $c) (local.get $d)))
-            (local.set $t (f32.add (local.get $t) (f32.mul
-              (f32.load (i32.add (local.get $qs) (i32.shl (local.get $c) (i32.const 2))))
-              (f32.convert_i32_s (i32.load8_s (i32.add (local.get $row) (local.get $c)))))))
+            (local.set $key (i32.load8_s (i32.add (local.get $row) (local.get $c))))
+            (local.set $hiSum (f64.add (local.get $hiSum) (f64.convert_i32_s
+              (i32.mul (local.get $key) (i32.load16_s (i32.add (local.get $qv) (i32.shl (local.get $c) (i32.const 1))))))))
+            (local.set $loSum (f64.add (local.get $loSum) (f64.convert_i32_s
+              (i32.mul (local.get $key) (i32.load16_s (i32.add (local.get $lo) (i32.shl (local.get $c) (i32.const 1))))))))
             (local.set $c (i32.add (local.get $c) (i32.const 1)))
             (br $tail)))
         (f64.store (i32.add (local.get $out) (i32.shl (local.get $r) (i32.const 3)))
-          (f64.mul (local.get $scale) (f64.promote_f32 (f32.add (local.get $t)
-            (f32.add
-              (f32.add (f32x4.extract_lane 0 (local.get $a)) (f32x4.extract_lane 1 (local.get $a)))
-              (f32.add (f32x4.extract_lane 2 (local.get $a)) (f32x4.extract_lane 3 (local.get $a))))))))
+          (f64.mul (local.get $scale) (f64.mul (local.get $unit)
+            (f64.add (f64.mul (local.get $hiSum) (f64.const 32768)) (local.get $loSum)))))
         (local.set $row (i32.add (local.get $row) (local.get $d)))
         (local.set $r (i32.add (local.get $r) (i32.const 1)))
         (br $rows))))
 
-  ;; qs[c] = q[c]·s[c] for c in [0, d), float32: a query against a block's per-channel key scales.
-  (func $scale_query (param $qs i32) (param $q i32) (param $s i32) (param $d i32)
-    (local $c i32)
+  ;; The query times a block's per-channel key scales as integers for $scores_int8: with
+  ;; m = max_c |q_c·s_c| (each product exact in float64) and unit = m / 2^29, v_c =
+  ;; round(q_c·s_c·2^29 / m), |v_c| ≤ 2^29, stored as int16 halves v_c >> 15 (at $qv) and
+  ;; v_c & 0x7fff (d halves after). Returns the unit (0 for a query or scales all 0, whose v are 0).
+  ;; Four channels a pass (each the same operations as one by one, the last d mod 4 one by one):
+  ;; it runs once per block and head, and channel by channel it took a tenth of an int8 step.
+  (func $quantize_query (export "quantize_query") (param $qv i32) (param $q i32) (param $s i32) (param $d i32) (result f64)
+    (local $c i32) (local $d4 i32) (local $max f64) (local $inv f64) (local $v i32) (local $qs v128) (local $p0 v128) (local $p1 v128)
+    (local $m v128) (local $vs v128)
+    (local.set $d4 (i32.and (local.get $d) (i32.const -4)))
+    (block $max4_done
+      (loop $max4
+        (br_if $max4_done (i32.ge_u (local.get $c) (local.get $d4)))
+        (local.set $qs (v128.load align=4 (i32.add (local.get $q) (i32.shl (local.get $c) (i32.const 2)))))
+        (local.set $p1 (v128.load align=4 (i32.add (local.get $s) (i32.shl (local.get $c) (i32.const 2)))))
+        (local.set $p0 (f64x2.mul (f64x2.promote_low_f32x4 (local.get $qs)) (f64x2.promote_low_f32x4 (local.get $p1))))
+        (local.set $p1 (f64x2.mul
+          (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $qs) (local.get $qs)))
+          (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $p1) (local.get $p1)))))
+        (local.set $m (f64x2.pmax (local.get $m) (f64x2.pmax (f64x2.abs (local.get $p0)) (f64x2.abs (local.get $p1)))))
+        (local.set $c (i32.add (local.get $c) (i32.const 4)))
+        (br $max4)))
+    (local.set $max (f64.max (f64x2.extract_lane 0 (local.get $m)) (f64x2.extract_lane 1 (local.get $m))))
+    (block $max_done
+      (loop $max_loop
+        (br_if $max_done (i32.ge_u (local.get $c) (local.get $d)))
+        (local.set $max (f64.max (local.get $max) (f64.abs (f64.mul
+          (f64.promote_f32 (f32.load (i32.add (local.get $q) (i32.shl (local.get $c) (i32.const 2)))))
+          (f64.promote_f32 (f32.load (i32.add (local.get $s) (i32.shl (local.get $c) (i32.const 2)))))))))
+        (local.set $c (i32.add (local.get $c) (i32.const 1)))
+        (br $max_loop)))
+    (if (f64.gt (local.get $max) (f64.const 0)) (then (local.set $inv (f64.div (f64.const 0x1p29) (local.get $max)))))
+    (local.set $c (i32.const 0))
+    (block $quantize4_done
+      (loop $quantize4
+        (br_if $quantize4_done (i32.ge_u (local.get $c) (local.get $d4)))
+        (local.set $qs (v128.load align=4 (i32.add (local.get $q) (i32.shl (local.get $c) (i32.const 2)))))
+        (local.set $p1 (v128.load align=4 (i32.add (local.get $s) (i32.shl (local.get $c) (i32.const 2)))))
+        (local.set $p0 (f64x2.nearest (f64x2.mul (f64x2.splat (local.get $inv))
+          (f64x2.mul (f64x2.promote_low_f32x4 (local.get $qs)) (f64x2.promote_low_f32x4 (local.get $p1))))))
+        (local.set $p1 (f64x2.nearest (f64x2.mul (f64x2.splat (local.get $inv)) (f64x2.mul
+          (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $qs) (local.get $qs)))
+          (f64x2.promote_low_f32x4 (i8x16.shuffle 8 9 10 11 12 13 14 15 0 1 2 3 4 5 6 7 (local.get $p1) (local.get $p1)))))))
+        ;; v for the four channels: [v0, v1] and [v2, v3], each |v| ≤ 2^29 (converted exactly)
+        (local.set $vs (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23
+          (i32x4.trunc_sat_f64x2_s_zero (local.get $p0)) (i32x4.trunc_sat_f64x2_s_zero (local.get $p1))))
+        ;; the four int16 halves of each kind: the low 8 bytes of a narrowed vector
+        (v128.store64_lane align=2 0 (i32.add (local.get $qv) (i32.shl (local.get $c) (i32.const 1)))
+          (i16x8.narrow_i32x4_s (i32x4.shr_s (local.get $vs) (i32.const 15)) (local.get $vs)))
+        (v128.store64_lane align=2 0 (i32.add (i32.add (local.get $qv) (i32.shl (local.get $d) (i32.const 1))) (i32.shl (local.get $c) (i32.const 1)))
+          (i16x8.narrow_i32x4_s (v128.and (local.get $vs) (v128.const i32x4 0x7fff 0x7fff 0x7fff 0x7fff)) (local.get $vs)))
+        (local.set $c (i32.add (local.get $c) (i32.const 4)))
+        (br $quantize4)))
     (block $done
       (loop $channels
         (br_if $done (i32.ge_u (local.get $c) (local.get $d)))
-        (f32.store (i32.add (local.get $qs) (i32.shl (local.get $c) (i32.const 2)))
-          (f32.mul (f32.load (i32.add (local.get $q) (i32.shl (local.get $c) (i32.const 2))))
-            (f32.load (i32.add (local.get $s) (i32.shl (local.get $c) (i32.const 2))))))
+        (local.set $v (i32.trunc_f64_s (f64.nearest (f64.mul (local.get $inv) (f64.mul
+          (f64.promote_f32 (f32.load (i32.add (local.get $q) (i32.shl (local.get $c) (i32.const 2)))))
+          (f64.promote_f32 (f32.load (i32.add (local.get $s) (i32.shl (local.get $c) (i32.const 2))))))))))
+        (i32.store16 (i32.add (local.get $qv) (i32.shl (local.get $c) (i32.const 1))) (i32.shr_s (local.get $v) (i32.const 15)))
+        (i32.store16 (i32.add (i32.add (local.get $qv) (i32.shl (local.get $d) (i32.const 1))) (i32.shl (local.get $c) (i32.const 1)))
+          (i32.and (local.get $v) (i32.const 0x7fff)))
         (local.set $c (i32.add (local.get $c) (i32.const 1)))
-        (br $channels))))
+        (br $channels)))
+    (f64.div (local.get $max) (f64.const 0x1p29)))
 
     ;; The weighted sum over int8 value rows (quantized per row): out[c] += Σ_r (w[r]·s[r])·v[r·d + c],
   ;; s the float32 scale of each row. As $mix: columns outside, rows inside, the chunk's sums in
@@ -909,9 +976,10 @@
                         ;; are not in use until the exponentials (one region per item: threads never share it).
                         (local.set $scaled (i32.add (i32.add (local.get $partials)
                           (i32.mul (i32.add (i32.mul (local.get $h) (local.get $stretches)) (local.get $s)) (local.get $width))) (i32.const 16)))
-                        (call $scale_query (local.get $scaled) (local.get $query) (i32.add (local.get $scales) (local.get $keyScaleAt)) (local.get $d))
                         (call $scores_int8 (local.get $scaled) (i32.add (i32.load (local.get $run)) (local.get $kv8))
-                          (local.get $rows) (local.get $d) (local.get $scale) (local.get $at)))
+                          (local.get $rows) (local.get $d) (local.get $scale)
+                          (call $quantize_query (local.get $scaled) (local.get $query) (i32.add (local.get $scales) (local.get $keyScaleAt)) (local.get $d))
+                          (local.get $at)))
                       (else
                         (call $scores (local.get $query) (i32.add (i32.load (local.get $run)) (local.get $kv)) (local.get $rows) (local.get $d)
                           (local.get $scale) (local.get $at))))))

@@ -76,6 +76,18 @@ export class WasmArena {
    */
   readonly capScores: (scores: number, count: number, cap: number) => void;
   /**
+   * A query head's float32 row `q` times a block's float32 key scales `s` (headDim each) as
+   * integers for {@link WasmArena.scoresInt8}: v_c = round(q_c·s_c / unit) with unit =
+   * max_c|q_c·s_c| / 2^29, stored at `qv` as int16 halves (v >> 15, then v & 0x7fff, headDim each).
+   * Returns the unit.
+   */
+  readonly quantizeQuery: (qv: number, q: number, s: number, headDim: number) => number;
+  /**
+   * `out[r] = scale · (unit · Σ_c v_c·k8_rc)` for `count` contiguous int8 key rows against the
+   * integers {@link WasmArena.quantizeQuery} made; the sums are exact, out float64.
+   */
+  readonly scoresInt8: (qv: number, keys: number, count: number, headDim: number, scale: number, unit: number, out: number) => void;
+  /**
    * `out += Σ_r w[r]·v_r` over `count` float32 value rows from slot `slot` of a kv head's values in
    * a block, laid out in column chunks `chunkBytes` apart (src/cache/value-layout.ts); w is float32,
    * out float64.
@@ -139,6 +151,8 @@ export class WasmArena {
     this.exponentiate = instance.exports['exponentiate'] as WasmArena['exponentiate'];
     this.capScores = instance.exports['cap_scores'] as WasmArena['capScores'];
     this.mix = instance.exports['mix'] as WasmArena['mix'];
+    this.quantizeQuery = instance.exports['quantize_query'] as WasmArena['quantizeQuery'];
+    this.scoresInt8 = instance.exports['scores_int8'] as WasmArena['scoresInt8'];
     this.attend = instance.exports['attend'] as WasmArena['attend'];
     this.merge = instance.exports['merge'] as WasmArena['merge'];
     this.project = instance.exports['project'] as WasmArena['project'];
