@@ -245,6 +245,76 @@ describe('WebAssembly SIMD kernels', () => {
     );
   });
 
+  it('mixInt8: out += unit·Σ_r W_r·v_r with W_r the weight times the row scale in integers of at most 2^29 units, the sums exact, bit for bit; within half a unit per value of the float64 sum', () => {
+    const arena = wasmArena()!;
+    fc.assert(
+      fc.property(
+        fc.record({
+          headDim: fc.oneof(fc.constantFrom(16, 64, 80), fc.integer({ min: 1, max: 40 })),
+          count: fc.oneof(fc.integer({ min: 1, max: 70 }), fc.integer({ min: 250, max: 600 })),
+          seed: fc.integer(),
+          shape: fc.constantFrom('random', 'peaked', 'zero', 'largest'),
+        }),
+        ({ headDim, count, seed, shape }) => {
+          const random = mulberry32(seed);
+          // Softmax weights (a peaked one spans many orders of magnitude), or none, or the largest
+          // sums: every value 127, every W_r = 2^29 − 32 (lo 32,736) but one, 2^29.
+          const w = Float32Array.from({ length: count }, () => (shape === 'zero' ? 0 : shape === 'peaked' ? Math.exp(-40 * random()) : random()));
+          const scales = Float32Array.from({ length: count }, () => random() * 0.05 + 1e-6);
+          const values = Int8Array.from({ length: count * headDim }, () => (shape === 'largest' ? 127 : Math.round((random() - 0.5) * 254)));
+          if (shape === 'largest') {
+            w.fill(Math.fround(1 - 2 ** -24));
+            w[0] = 1;
+            scales.fill(1);
+          }
+          const start = Float64Array.from({ length: headDim }, () => random() - 0.5);
+          const [wAt, sAt, vAt, out, ws] = [arena.allocate(4 * count), arena.allocate(4 * count), arena.allocate(count * headDim), arena.allocate(8 * headDim), arena.allocate(4 * count + 4)];
+          new Float32Array(arena.buffer, wAt, count).set(w);
+          new Float32Array(arena.buffer, sAt, count).set(scales);
+          new Int8Array(arena.buffer, vAt, count * headDim).set(values);
+          new Float64Array(arena.buffer, out, headDim).set(start);
+          const unit = arena.mixInt8(wAt, vAt, sAt, count, headDim, out, ws);
+          const products = Array.from(w, (x, r) => x * scales[r]!);
+          expect(unit).toBe(Math.max(0, ...products) / 2 ** 29);
+          // W_r back from the scratch: rows in pairs, hi_r and hi_r+1, then lo_r and lo_r+1.
+          const halves = new Int16Array(arena.buffer, ws, 2 * count + 2);
+          const W = Array.from({ length: count }, (_, r) => {
+            const at = 4 * (r >> 1) + (r & 1);
+            expect(halves[at + 2]).toBeGreaterThanOrEqual(0);
+            return halves[at]! * 2 ** 15 + halves[at + 2]!;
+          });
+          W.forEach((Wr, r) => {
+            expect(Wr).toBeGreaterThanOrEqual(0);
+            expect(Wr).toBeLessThanOrEqual(2 ** 29);
+            expect(Math.abs(Wr * unit - products[r]!)).toBeLessThanOrEqual(unit * (0.5 + 2 ** -22));
+          });
+          const got = new Float64Array(arena.buffer, out, headDim);
+          const sixteens = headDim - (headDim % 16);
+          for (let c = 0; c < headDim; c++) {
+            // Columns in chunks of 16 add each 256 rows' exact sum in turn; the rest one exact sum.
+            const stretch = c < sixteens ? 256 : count;
+            let expected = start[c]!;
+            let reach = 0;
+            let plain = start[c]!;
+            for (let r0 = 0; r0 < count; r0 += stretch) {
+              let exact = 0;
+              for (let r = r0; r < Math.min(count, r0 + stretch); r++) exact += W[r]! * values[r * headDim + c]!;
+              expected += unit * exact;
+            }
+            for (let r = 0; r < count; r++) {
+              reach += Math.abs(values[r * headDim + c]!);
+              plain += products[r]! * values[r * headDim + c]!;
+            }
+            expect(got[c]).toBe(expected);
+            expect(Math.abs(got[c]! - plain)).toBeLessThanOrEqual(unit * (0.5 + 2 ** -22) * reach + (count + 4) * 2 ** -52 * (Math.abs(start[c]!) + 127 * products.reduce((a, b) => a + b, 0)));
+          }
+          for (const [at, bytes] of [[wAt, 4 * count], [sAt, 4 * count], [vAt, count * headDim], [out, 8 * headDim], [ws, 4 * count + 4]] as const) arena.release(at, bytes);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
   it('scores: each row has one order of float32 operations, whichever rows share its pass', () => {
     // The kernel takes rows four at a time, a quarter of the call's rows apart; a row's number must
     // not depend on which rows those are, or a step's numbers would depend on how keys fall into

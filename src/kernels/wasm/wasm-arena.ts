@@ -88,6 +88,13 @@ export class WasmArena {
    */
   readonly scoresInt8: (qv: number, keys: number, count: number, headDim: number, scale: number, unit: number, out: number) => void;
   /**
+   * `out[c] += unit·Σ_r W_r·v8_rc` over `count` contiguous int8 value rows of `headDim`, W_r =
+   * round(w[r]·s[r] / unit) with unit = max_r w[r]·s[r] / 2^29 (w the float32 weights, s the
+   * rows' float32 scales), the sums exact; `ws` is scratch for the W (4 bytes a row, 8 a pair).
+   * Returns the unit.
+   */
+  readonly mixInt8: (weights: number, values: number, scales: number, count: number, headDim: number, out: number, ws: number) => number;
+  /**
    * `out += Σ_r w[r]·v_r` over `count` float32 value rows from slot `slot` of a kv head's values in
    * a block, laid out in column chunks `chunkBytes` apart (src/cache/value-layout.ts); w is float32,
    * out float64.
@@ -153,6 +160,7 @@ export class WasmArena {
     this.mix = instance.exports['mix'] as WasmArena['mix'];
     this.quantizeQuery = instance.exports['quantize_query'] as WasmArena['quantizeQuery'];
     this.scoresInt8 = instance.exports['scores_int8'] as WasmArena['scoresInt8'];
+    this.mixInt8 = instance.exports['mix_int8'] as WasmArena['mixInt8'];
     this.attend = instance.exports['attend'] as WasmArena['attend'];
     this.merge = instance.exports['merge'] as WasmArena['merge'];
     this.project = instance.exports['project'] as WasmArena['project'];
