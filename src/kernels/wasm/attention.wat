@@ -511,8 +511,8 @@
   ;; for d ≤ 512 here (longer rows take $score_rows_int8, which empties its lanes every 256
   ;; channels), and the lanes and halves are added in float64, exactly too (below 2^53). So a row's
   ;; score is the same whichever function computes it, and the one rounding left is v's, at most
-  ;; unit/2 = max_c|q_c·s_c|/2^30 per channel, a 2^-29 fraction of what the int8 keys themselves
-  ;; leave (docs/math.md). Widening int8 to float32 cost ten instructions per 16 numbers, and the
+  ;; unit/2 = max_c|q_c·s_c|/2^30 per channel: over a row at most 127·d/2^29 of what the int8 keys
+  ;; themselves leave (docs/math.md). Widening int8 to float32 cost ten instructions per 16 numbers, and the
   ;; float32 products and sums eight more; int16 products summed in pairs take two widenings and
   ;; four dot products: an int8 step of 2 heads of 64 over 4,096 keys ~188 -> ~165 µs, of 8 heads
   ;; over 8,192 keys ~1.5 -> ~1.3 ms (old and new builds interleaved in one process).
