@@ -170,37 +170,44 @@ describe('WebAssembly SIMD kernels', () => {
       return { headDim, count, q, scales, keys, scale: random() * 2 };
     });
 
-  /** The integers quantizeQuery wrote at `qv`: v = hi·2^15 + lo. */
-  function queryIntegers(arena: NonNullable<ReturnType<typeof wasmArena>>, qv: number, headDim: number): number[] {
-    const halves = new Int16Array(arena.buffer, qv, 2 * headDim);
-    return Array.from({ length: headDim }, (_, c) => {
-      const lo = halves[headDim + c]!;
+  /**
+   * The n integers quantizeProducts wrote at `qv`: v = hi·2^15 + lo, the n high halves (and a 0
+   * when n is odd, so rows pair up), then the low ones likewise.
+   */
+  function productIntegers(arena: NonNullable<ReturnType<typeof wasmArena>>, qv: number, n: number): number[] {
+    const padded = n + (n % 2);
+    const halves = new Int16Array(arena.buffer, qv, 2 * padded);
+    if (padded > n) expect([halves[n], halves[padded + n]]).toEqual([0, 0]);
+    return Array.from({ length: n }, (_, c) => {
+      const lo = halves[padded + c]!;
       expect(lo).toBeGreaterThanOrEqual(0);
       expect(Math.abs(halves[c]!)).toBeLessThanOrEqual(2 ** 14);
       return halves[c]! * 2 ** 15 + lo;
     });
   }
 
-  it('quantizeQuery: q·s as integers of at most 2^29 units (unit = max|q_c·s_c| / 2^29), each within half a unit; a zero query gives zeros', () => {
+  it('quantizeProducts: q·s as integers of at most 2^29 units (unit = max|q_c·s_c| / 2^29), each within half a unit; a zero query gives zeros', () => {
     const arena = wasmArena()!;
     fc.assert(
       fc.property(int8Case, ({ headDim, q, scales }) => {
-        const [qAt, sAt, qv] = [arena.allocate(4 * headDim), arena.allocate(4 * headDim), arena.allocate(4 * headDim)];
+        // q and s: headDim float32s; the halves: 2·headDim int16s, and a pair of zeros for an odd headDim.
+        const bytes = 4 * (headDim + 1);
+        const [qAt, sAt, qv] = [arena.allocate(bytes), arena.allocate(bytes), arena.allocate(bytes)];
         new Float32Array(arena.buffer, qAt, headDim).set(q);
         new Float32Array(arena.buffer, sAt, headDim).set(scales);
-        const unit = arena.quantizeQuery(qv, qAt, sAt, headDim);
+        const unit = arena.quantizeProducts(qv, qAt, sAt, headDim);
         // Each product of two float32s is exact in float64.
         const products = Array.from(q, (x, c) => x * scales[c]!);
         const max = Math.max(...products.map(Math.abs));
         expect(unit).toBe(max / 2 ** 29);
-        const v = queryIntegers(arena, qv, headDim);
+        const v = productIntegers(arena, qv, headDim);
         v.forEach((vc, c) => {
           expect(Math.abs(vc)).toBeLessThanOrEqual(2 ** 29);
           // Half a unit, and the rounding of q·s·(2^29 / max) in float64 (relative 2^-52, twice).
           expect(Math.abs(vc * unit - products[c]!)).toBeLessThanOrEqual(unit * (0.5 + 2 ** -22));
         });
         if (max === 0) expect(v.every((vc) => vc === 0)).toBe(true);
-        for (const at of [qAt, sAt, qv]) arena.release(at, 4 * headDim);
+        for (const at of [qAt, sAt, qv]) arena.release(at, bytes);
       }),
       { numRuns: 300 },
     );
@@ -210,15 +217,17 @@ describe('WebAssembly SIMD kernels', () => {
     const arena = wasmArena()!;
     fc.assert(
       fc.property(int8Case, ({ headDim, count, q, scales, keys, scale }) => {
-        const [qAt, sAt, qv] = [arena.allocate(4 * headDim), arena.allocate(4 * headDim), arena.allocate(4 * headDim)];
+        // q and s: headDim float32s; the halves: 2·headDim int16s, and a pair of zeros for an odd headDim.
+        const bytes = 4 * (headDim + 1);
+        const [qAt, sAt, qv] = [arena.allocate(bytes), arena.allocate(bytes), arena.allocate(bytes)];
         const keysAt = arena.allocate(headDim * count);
         const out = arena.allocate(8 * count);
         new Float32Array(arena.buffer, qAt, headDim).set(q);
         new Float32Array(arena.buffer, sAt, headDim).set(scales);
         new Int8Array(arena.buffer, keysAt, headDim * count).set(keys);
-        const unit = arena.quantizeQuery(qv, qAt, sAt, headDim);
+        const unit = arena.quantizeProducts(qv, qAt, sAt, headDim);
         arena.scoresInt8(qv, keysAt, count, headDim, scale, unit, out);
-        const v = queryIntegers(arena, qv, headDim);
+        const v = productIntegers(arena, qv, headDim);
         const scores = new Float64Array(arena.buffer, out, count);
         for (let r = 0; r < count; r++) {
           // |v·k| < 2^36 and at most 1,040 terms: every partial sum is an integer below 2^53, exact.
@@ -237,7 +246,7 @@ describe('WebAssembly SIMD kernels', () => {
           // Half a unit per key's weight, and the float64 dot's own roundings (and the kernel's two).
           expect(Math.abs(scores[r]! - scale * dot)).toBeLessThanOrEqual(scale * (unit * (0.5 + 2 ** -22) * reach + (headDim + 3) * 2 ** -52 * magnitude));
         }
-        for (const at of [qAt, sAt, qv]) arena.release(at, 4 * headDim);
+        for (const at of [qAt, sAt, qv]) arena.release(at, bytes);
         arena.release(keysAt, headDim * count);
         arena.release(out, 8 * count);
       }),
@@ -276,13 +285,8 @@ describe('WebAssembly SIMD kernels', () => {
           const unit = arena.mixInt8(wAt, vAt, sAt, count, headDim, out, ws);
           const products = Array.from(w, (x, r) => x * scales[r]!);
           expect(unit).toBe(Math.max(0, ...products) / 2 ** 29);
-          // W_r back from the scratch: rows in pairs, hi_r and hi_r+1, then lo_r and lo_r+1.
-          const halves = new Int16Array(arena.buffer, ws, 2 * count + 2);
-          const W = Array.from({ length: count }, (_, r) => {
-            const at = 4 * (r >> 1) + (r & 1);
-            expect(halves[at + 2]).toBeGreaterThanOrEqual(0);
-            return halves[at]! * 2 ** 15 + halves[at + 2]!;
-          });
+          // W_r back from the scratch, where quantizeProducts put them.
+          const W = productIntegers(arena, ws, count);
           W.forEach((Wr, r) => {
             expect(Wr).toBeGreaterThanOrEqual(0);
             expect(Wr).toBeLessThanOrEqual(2 ** 29);

@@ -505,8 +505,8 @@
 
   ;; Scores over int8 key rows (a full block's keys, quantized per channel), in integers:
   ;; out[r] = scale·(unit·Σ_c v_c·k[r·d + c]), v the query times the block's key scales as integers
-  ;; ($quantize_query: v_c = round(q_c·s_c / unit), |v_c| ≤ 2^29) held in two int16 halves,
-  ;; v = hi·2^15 + lo (hi at $qv, lo d halves after it, lo in [0, 2^15)). Each half's products are
+  ;; ($quantize_products: v_c = round(q_c·s_c / unit), |v_c| ≤ 2^29) held in two int16 halves,
+  ;; v = hi·2^15 + lo (hi at $qv, lo from $low_halves, lo in [0, 2^15)). Each half's products are
   ;; summed by i32x4.dot_i16x8_s, exactly: a lane adds d/4 products of at most 127·2^15, below 2^31
   ;; for d ≤ 512 here (longer rows take $score_rows_int8, which empties its lanes every 256
   ;; channels), and the lanes and halves are added in float64, exactly too (below 2^53). So a row's
@@ -526,7 +526,7 @@
     (local $hi v128) (local $low v128) (local $total v128)
     (if (i32.or (i32.and (local.get $d) (i32.const 15)) (i32.gt_u (local.get $d) (i32.const 512)))
       (then (call $score_rows_int8 (local.get $qv) (local.get $k) (local.get $count) (local.get $d) (local.get $scale) (local.get $unit) (local.get $out)) (return)))
-    (local.set $lo (i32.add (local.get $qv) (i32.shl (local.get $d) (i32.const 1))))
+    (local.set $lo (call $low_halves (local.get $qv) (local.get $d)))
     (local.set $count4 (i32.and (local.get $count) (i32.const -4)))
     (local.set $row (local.get $k))
     (block $groups_done
@@ -613,7 +613,7 @@
   (func $score_rows_int8 (param $qv i32) (param $k i32) (param $count i32) (param $d i32) (param $scale f64) (param $unit f64) (param $out i32)
     (local $r i32) (local $c i32) (local $end i32) (local $d8 i32) (local $row i32) (local $lo i32) (local $x v128) (local $a v128) (local $b v128)
     (local $hiSum f64) (local $loSum f64) (local $key i32) (local $lanes v128)
-    (local.set $lo (i32.add (local.get $qv) (i32.shl (local.get $d) (i32.const 1))))
+    (local.set $lo (call $low_halves (local.get $qv) (local.get $d)))
     (local.set $d8 (i32.and (local.get $d) (i32.const -8)))
     (local.set $row (local.get $k))
     (block $rows_done
@@ -665,15 +665,18 @@
         (local.set $r (i32.add (local.get $r) (i32.const 1)))
         (br $rows))))
 
-  ;; The query times a block's per-channel key scales as integers for $scores_int8: with
-  ;; m = max_c |q_c·s_c| (each product exact in float64) and unit = m / 2^29, v_c =
-  ;; round(q_c·s_c·2^29 / m), |v_c| ≤ 2^29, stored as int16 halves v_c >> 15 (at $qv) and
-  ;; v_c & 0x7fff (d halves after). Returns the unit (0 for a query or scales all 0, whose v are 0).
-  ;; Four channels a pass (each the same operations as one by one, the last d mod 4 one by one):
-  ;; it runs once per block and head, and channel by channel it took a tenth of an int8 step.
-  (func $quantize_query (export "quantize_query") (param $qv i32) (param $q i32) (param $s i32) (param $d i32) (result f64)
+  ;; d products of two float32 rows as integers, for the int8 kernels: a query times a block's
+  ;; per-channel key scales ($scores_int8), or a block's weights times its rows' value scales
+  ;; ($mix_int8). With m = max_c |q_c·s_c| (each product exact in float64) and unit = m / 2^29,
+  ;; v_c = round(q_c·s_c·2^29 / m), |v_c| ≤ 2^29, stored as int16 halves v_c >> 15 (at $qv) and
+  ;; v_c & 0x7fff ($low_halves on); an odd d's halves are followed by a zero of each kind, so
+  ;; $mix_int8 reads every row's halves in pairs. Returns the unit (0 for products all 0, whose v
+  ;; are 0). Four channels a pass (each the same operations as one by one, the last d mod 4 one by
+  ;; one): it runs once per block and head, and channel by channel it took a tenth of an int8 step.
+  (func $quantize_products (export "quantize_products") (param $qv i32) (param $q i32) (param $s i32) (param $d i32) (result f64)
     (local $c i32) (local $d4 i32) (local $max f64) (local $inv f64) (local $v i32) (local $qs v128) (local $p0 v128) (local $p1 v128)
-    (local $m v128) (local $vs v128)
+    (local $m v128) (local $vs v128) (local $lo i32)
+    (local.set $lo (call $low_halves (local.get $qv) (local.get $d)))
     (local.set $d4 (i32.and (local.get $d) (i32.const -4)))
     (block $max4_done
       (loop $max4
@@ -714,7 +717,7 @@
         ;; the four int16 halves of each kind: the low 8 bytes of a narrowed vector
         (v128.store64_lane align=2 0 (i32.add (local.get $qv) (i32.shl (local.get $c) (i32.const 1)))
           (i16x8.narrow_i32x4_s (i32x4.shr_s (local.get $vs) (i32.const 15)) (local.get $vs)))
-        (v128.store64_lane align=2 0 (i32.add (i32.add (local.get $qv) (i32.shl (local.get $d) (i32.const 1))) (i32.shl (local.get $c) (i32.const 1)))
+        (v128.store64_lane align=2 0 (i32.add (local.get $lo) (i32.shl (local.get $c) (i32.const 1)))
           (i16x8.narrow_i32x4_s (v128.and (local.get $vs) (v128.const i32x4 0x7fff 0x7fff 0x7fff 0x7fff)) (local.get $vs)))
         (local.set $c (i32.add (local.get $c) (i32.const 4)))
         (br $quantize4)))
@@ -725,59 +728,41 @@
           (f64.promote_f32 (f32.load (i32.add (local.get $q) (i32.shl (local.get $c) (i32.const 2)))))
           (f64.promote_f32 (f32.load (i32.add (local.get $s) (i32.shl (local.get $c) (i32.const 2))))))))))
         (i32.store16 (i32.add (local.get $qv) (i32.shl (local.get $c) (i32.const 1))) (i32.shr_s (local.get $v) (i32.const 15)))
-        (i32.store16 (i32.add (i32.add (local.get $qv) (i32.shl (local.get $d) (i32.const 1))) (i32.shl (local.get $c) (i32.const 1)))
+        (i32.store16 (i32.add (local.get $lo) (i32.shl (local.get $c) (i32.const 1)))
           (i32.and (local.get $v) (i32.const 0x7fff)))
         (local.set $c (i32.add (local.get $c) (i32.const 1)))
         (br $channels)))
+    (if (i32.and (local.get $d) (i32.const 1))
+      (then
+        (i32.store16 (i32.add (local.get $qv) (i32.shl (local.get $d) (i32.const 1))) (i32.const 0))
+        (i32.store16 (i32.add (local.get $lo) (i32.shl (local.get $d) (i32.const 1))) (i32.const 0))))
     (f64.div (local.get $max) (f64.const 0x1p29)))
+
+  ;; Where $quantize_products' low halves begin: after the d high ones, rounded up to an even count.
+  (func $low_halves (param $qv i32) (param $d i32) (result i32)
+    (i32.add (local.get $qv) (i32.shl (i32.add (local.get $d) (i32.and (local.get $d) (i32.const 1))) (i32.const 1))))
 
   ;; The weighted sum over int8 value rows (quantized per row), in integers: out[c] += unit·Σ_r
   ;; W_r·v[r·d + c], W_r = round(w[r]·s[r] / unit) (the weight times the row's float32 scale, exact
   ;; in float64; unit = max_r w[r]·s[r] / 2^29, so 0 ≤ W_r ≤ 2^29), held as int16 halves W = hi·2^15
-  ;; + lo, packed two rows to an int32 (hi_r | hi_r+1 << 16, then the lo pair) in `ws` (4 bytes a
-  ;; row of scratch). Rows go two at a time: their 16 values of a chunk of columns interleaved and
-  ;; widened to int16 pairs, i32x4.dot_i16x8_s against the pair of weights gives four columns'
-  ;; w_r·v_r + w_r+1·v_r+1, exactly; the lanes are emptied into the float64 output every 256 rows
-  ;; (a lane stays below 2^31), a column's sum hi·2^15 + lo exact in float64 and times the unit
-  ;; rounded once. The last d mod 16 columns one by one, the same exact sums in float64. Off the
-  ;; float64 Σ_r w[r]·s[r]·v[r·d + c] by at most unit·(1/2 + 2^-22)·Σ_r |v[r·d + c]| and two
-  ;; roundings; widening int8 to float32 and multiplying there took twenty instructions per row
-  ;; and 16 columns, this thirteen (with the integer scores: 2 heads of 64 over 4,096 keys ~165 ->
-  ;; ~150 µs a step, builds interleaved).
+  ;; + lo by $quantize_products in `ws` (4 bytes a row of scratch, 8 more for an odd count). Rows go
+  ;; two at a time: their 16 values of a chunk of columns interleaved and widened to int16 pairs,
+  ;; i32x4.dot_i16x8_s against the pair of weights (hi_r, hi_r+1, read as one int32, then the lo
+  ;; pair) gives four columns' w_r·v_r + w_r+1·v_r+1, exactly; the lanes are emptied into the
+  ;; float64 output every 256 rows (a lane stays below 2^31), a column's sum hi·2^15 + lo exact in
+  ;; float64 and times the unit rounded once. The last d mod 16 columns one by one, the same exact
+  ;; sums in float64. Off the float64 Σ_r w[r]·s[r]·v[r·d + c] by at most unit·(1/2 + 2^-22)·Σ_r
+  ;; |v[r·d + c]| and two roundings; widening int8 to float32 and multiplying there took twenty
+  ;; instructions per row and 16 columns, this thirteen (with the integer scores: 2 heads of 64
+  ;; over 4,096 keys ~165 -> ~150 µs a step, builds interleaved; ~139 once the weights were
+  ;; quantized four a pass by $quantize_products instead of a loop of its own).
   (func $mix_int8 (export "mix_int8") (param $w i32) (param $v i32) (param $s i32) (param $count i32) (param $d i32) (param $out i32) (param $ws i32) (result f64)
-    (local $r i32) (local $c i32) (local $p i32) (local $o i32) (local $end i32) (local $max f64) (local $inv f64) (local $unit f64)
-    (local $big i32) (local $x0 v128) (local $x1 v128) (local $e v128) (local $hw v128) (local $lw v128)
+    (local $r i32) (local $c i32) (local $p i32) (local $o i32) (local $end i32) (local $unit f64) (local $lo i32)
+    (local $x0 v128) (local $x1 v128) (local $e v128) (local $hw v128) (local $lw v128)
     (local $h0 v128) (local $h1 v128) (local $h2 v128) (local $h3 v128) (local $l0 v128) (local $l1 v128) (local $l2 v128) (local $l3 v128)
     (local $hiSum f64) (local $loSum f64) (local $key i32)
-    (block $max_done
-      (loop $max_loop
-        (br_if $max_done (i32.ge_u (local.get $r) (local.get $count)))
-        (local.set $max (f64.max (local.get $max) (f64.mul
-          (f64.promote_f32 (f32.load (i32.add (local.get $w) (i32.shl (local.get $r) (i32.const 2)))))
-          (f64.promote_f32 (f32.load (i32.add (local.get $s) (i32.shl (local.get $r) (i32.const 2))))))))
-        (local.set $r (i32.add (local.get $r) (i32.const 1)))
-        (br $max_loop)))
-    (if (f64.gt (local.get $max) (f64.const 0)) (then (local.set $inv (f64.div (f64.const 0x1p29) (local.get $max)))))
-    (local.set $unit (f64.div (local.get $max) (f64.const 0x1p29)))
-    ;; W_r's halves, two rows to a pair: ws + 8·(r/2) holds hi_r | hi_r+1 << 16, + 4 the lo pair (an
-    ;; odd count's last row pairs with a weight of 0)
-    (local.set $r (i32.const 0))
-    (block $pack_done
-      (loop $pack
-        (br_if $pack_done (i32.ge_u (local.get $r) (local.get $count)))
-        (local.set $big (i32.trunc_f64_s (f64.nearest (f64.mul (local.get $inv) (f64.mul
-          (f64.promote_f32 (f32.load (i32.add (local.get $w) (i32.shl (local.get $r) (i32.const 2)))))
-          (f64.promote_f32 (f32.load (i32.add (local.get $s) (i32.shl (local.get $r) (i32.const 2))))))))))
-        (local.set $p (i32.add (local.get $ws) (i32.add (i32.shl (i32.shr_u (local.get $r) (i32.const 1)) (i32.const 3))
-          (i32.shl (i32.and (local.get $r) (i32.const 1)) (i32.const 1)))))
-        (i32.store16 (local.get $p) (i32.shr_u (local.get $big) (i32.const 15)))
-        (i32.store16 offset=4 (local.get $p) (i32.and (local.get $big) (i32.const 0x7fff)))
-        (if (i32.eqz (i32.and (local.get $r) (i32.const 1)))
-          (then
-            (i32.store16 offset=2 (local.get $p) (i32.const 0))
-            (i32.store16 offset=6 (local.get $p) (i32.const 0))))
-        (local.set $r (i32.add (local.get $r) (i32.const 1)))
-        (br $pack)))
+    (local.set $unit (call $quantize_products (local.get $ws) (local.get $w) (local.get $s) (local.get $count)))
+    (local.set $lo (call $low_halves (local.get $ws) (local.get $count)))
     (block $sixteens_done
       (loop $sixteens
         (br_if $sixteens_done (i32.gt_u (i32.add (local.get $c) (i32.const 16)) (local.get $d)))
@@ -799,9 +784,9 @@
             (block $pairs_done
               (loop $pairs
                 (br_if $pairs_done (i32.ge_u (local.get $r) (local.get $end)))
-                ;; r is even here: its pair's weights at ws + 4r
-                (local.set $hw (v128.load32_splat (i32.add (local.get $ws) (i32.shl (local.get $r) (i32.const 2)))))
-                (local.set $lw (v128.load32_splat offset=4 (i32.add (local.get $ws) (i32.shl (local.get $r) (i32.const 2)))))
+                ;; r is even here: rows r and r + 1's halves (a zero past an odd count's last)
+                (local.set $hw (v128.load32_splat (i32.add (local.get $ws) (i32.shl (local.get $r) (i32.const 1)))))
+                (local.set $lw (v128.load32_splat (i32.add (local.get $lo) (i32.shl (local.get $r) (i32.const 1)))))
                 (local.set $x0 (v128.load align=1 (local.get $p)))
                 ;; the next row, or (select) row r again past the last: its weight is 0
                 (local.set $x1 (v128.load align=1 (i32.add (local.get $p)
@@ -841,11 +826,9 @@
             (br_if $rows1_done (i32.ge_u (local.get $r) (local.get $count)))
             (local.set $key (i32.load8_s (local.get $p)))
             (local.set $hiSum (f64.add (local.get $hiSum) (f64.convert_i32_s (i32.mul (local.get $key)
-              (i32.load16_s (i32.add (local.get $ws) (i32.add (i32.shl (i32.shr_u (local.get $r) (i32.const 1)) (i32.const 3))
-                (i32.shl (i32.and (local.get $r) (i32.const 1)) (i32.const 1)))))))))
+              (i32.load16_s (i32.add (local.get $ws) (i32.shl (local.get $r) (i32.const 1))))))))
             (local.set $loSum (f64.add (local.get $loSum) (f64.convert_i32_s (i32.mul (local.get $key)
-              (i32.load16_s offset=4 (i32.add (local.get $ws) (i32.add (i32.shl (i32.shr_u (local.get $r) (i32.const 1)) (i32.const 3))
-                (i32.shl (i32.and (local.get $r) (i32.const 1)) (i32.const 1)))))))))
+              (i32.load16_s (i32.add (local.get $lo) (i32.shl (local.get $r) (i32.const 1))))))))
             (local.set $p (i32.add (local.get $p) (local.get $d)))
             (local.set $r (i32.add (local.get $r) (i32.const 1)))
             (br $rows1)))
@@ -1025,7 +1008,7 @@
                           (i32.mul (i32.add (i32.mul (local.get $h) (local.get $stretches)) (local.get $s)) (local.get $width))) (i32.const 16)))
                         (call $scores_int8 (local.get $scaled) (i32.add (i32.load (local.get $run)) (local.get $kv8))
                           (local.get $rows) (local.get $d) (local.get $scale)
-                          (call $quantize_query (local.get $scaled) (local.get $query) (i32.add (local.get $scales) (local.get $keyScaleAt)) (local.get $d))
+                          (call $quantize_products (local.get $scaled) (local.get $query) (i32.add (local.get $scales) (local.get $keyScaleAt)) (local.get $d))
                           (local.get $at)))
                       (else
                         (call $scores (local.get $query) (i32.add (i32.load (local.get $run)) (local.get $kv)) (local.get $rows) (local.get $d)

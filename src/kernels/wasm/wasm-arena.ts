@@ -76,22 +76,22 @@ export class WasmArena {
    */
   readonly capScores: (scores: number, count: number, cap: number) => void;
   /**
-   * A query head's float32 row `q` times a block's float32 key scales `s` (headDim each) as
-   * integers for {@link WasmArena.scoresInt8}: v_c = round(q_c·s_c / unit) with unit =
-   * max_c|q_c·s_c| / 2^29, stored at `qv` as int16 halves (v >> 15, then v & 0x7fff, headDim each).
-   * Returns the unit.
+   * `n` products of two float32 rows, `q` and `s` (a query head and a block's key scales, or a
+   * block's weights and its value scales), as integers for the int8 kernels: v_c = round(q_c·s_c /
+   * unit) with unit = max_c|q_c·s_c| / 2^29, stored at `qv` as int16 halves, v >> 15 (n of them,
+   * and a 0 when n is odd), then v & 0x7fff (the same). Returns the unit.
    */
-  readonly quantizeQuery: (qv: number, q: number, s: number, headDim: number) => number;
+  readonly quantizeProducts: (qv: number, q: number, s: number, n: number) => number;
   /**
    * `out[r] = scale · (unit · Σ_c v_c·k8_rc)` for `count` contiguous int8 key rows against the
-   * integers {@link WasmArena.quantizeQuery} made; the sums are exact, out float64.
+   * integers {@link WasmArena.quantizeProducts} made; the sums are exact, out float64.
    */
   readonly scoresInt8: (qv: number, keys: number, count: number, headDim: number, scale: number, unit: number, out: number) => void;
   /**
    * `out[c] += unit·Σ_r W_r·v8_rc` over `count` contiguous int8 value rows of `headDim`, W_r =
    * round(w[r]·s[r] / unit) with unit = max_r w[r]·s[r] / 2^29 (w the float32 weights, s the
-   * rows' float32 scales), the sums exact; `ws` is scratch for the W (4 bytes a row, 8 a pair).
-   * Returns the unit.
+   * rows' float32 scales), the sums exact; `ws` is scratch where {@link WasmArena.quantizeProducts}
+   * puts the W (4 bytes a row, 4 more for an odd count). Returns the unit.
    */
   readonly mixInt8: (weights: number, values: number, scales: number, count: number, headDim: number, out: number, ws: number) => number;
   /**
@@ -158,7 +158,7 @@ export class WasmArena {
     this.exponentiate = instance.exports['exponentiate'] as WasmArena['exponentiate'];
     this.capScores = instance.exports['cap_scores'] as WasmArena['capScores'];
     this.mix = instance.exports['mix'] as WasmArena['mix'];
-    this.quantizeQuery = instance.exports['quantize_query'] as WasmArena['quantizeQuery'];
+    this.quantizeProducts = instance.exports['quantize_products'] as WasmArena['quantizeProducts'];
     this.scoresInt8 = instance.exports['scores_int8'] as WasmArena['scoresInt8'];
     this.mixInt8 = instance.exports['mix_int8'] as WasmArena['mixInt8'];
     this.attend = instance.exports['attend'] as WasmArena['attend'];
