@@ -16,7 +16,8 @@ export interface Profile {
   readonly settleMs: number;
   readonly stream: { readonly heads: number; readonly headDim: number; readonly tokens: number; readonly maxSeconds: number; readonly rounds: number };
   readonly recompute: { readonly heads: number; readonly headDim: number; readonly lengths: readonly number[]; readonly maxStepSeconds: number };
-  readonly prefill: { readonly heads: number; readonly headDim: number; readonly tokens: number; readonly rounds: number };
+  /** A prompt's prefill, one model per entry of `heads` (dim = heads·headDim); the first is the issue's target case. */
+  readonly prefill: { readonly heads: readonly number[]; readonly headDim: number; readonly tokens: number; readonly rounds: number };
   /** A beam-search step: `beams` forks of a `cached`-token prompt, one model per entry of `heads` (dim = heads·headDim). */
   readonly beams: { readonly beams: number; readonly cached: number; readonly headDim: number; readonly heads: readonly number[]; readonly steps: number; readonly rounds: number };
   /** Linear layers outside attention (createLinear): `[rows, cols]` shapes, inputs per call, calls per timed run. */
@@ -54,8 +55,9 @@ export const FULL: Profile = {
   // The C targets are ratios on this stream: seven interleaved rounds (slow peers fewer, by their budget) steady the medians.
   stream: { heads: 8, headDim: 64, tokens: 2048, maxSeconds: 60, rounds: 7 },
   recompute: { heads: 8, headDim: 64, lengths: [128, 1024], maxStepSeconds: 6 },
-  // Whole prompts of ~0.1 and ~0.2 s: seven rounds steady the median of the per-round ratios.
-  prefill: { heads: 8, headDim: 64, tokens: 512, rounds: 7 },
+  // Dim 512 (4 MB of weights, in a large L3: the stream's H and D), 1,024 (16 MB) and 2,048 (64 MB,
+  // from memory). Whole prompts of 0.05–1.2 s: seven rounds steady the median of the per-round ratios.
+  prefill: { heads: [8, 16, 32], headDim: 64, tokens: 512, rounds: 7 },
   // Dim 512 (4 MB of weights, in a large L3) and 2,048 (64 MB, from memory).
   beams: { beams: 4, cached: 64, headDim: 64, heads: [8, 32], steps: 8, rounds: 7 },
   // An MLP's up and down projections at dim 512 (4 MB of weights each), one input and sixteen.
@@ -96,7 +98,7 @@ export const SMOKE: Profile = {
   settleMs: 0,
   stream: { heads: 2, headDim: 8, tokens: 32, maxSeconds: 5, rounds: 1 },
   recompute: { heads: 2, headDim: 8, lengths: [8, 16], maxStepSeconds: 1 },
-  prefill: { heads: 2, headDim: 8, tokens: 16, rounds: 1 },
+  prefill: { heads: [2, 4], headDim: 8, tokens: 16, rounds: 1 },
   beams: { beams: 2, cached: 4, headDim: 8, heads: [2], steps: 1, rounds: 1 },
   linear: { shapes: [[8, 4]], inputs: [1, 5], calls: 1, rounds: 1 },
   rx: { dim: 16, tokens: 32, rounds: 2 },

@@ -130,7 +130,7 @@ export function disagreements(r: BenchResults): string[] {
       if (e.error !== undefined && e.error > AGREEMENT) out.push(`recompute ${name} n=${row.n}: ${e.error}`);
     }
   }
-  if (r.prefill && r.prefill.error > AGREEMENT) out.push(`prefill pushMany vs push: ${r.prefill.error}`);
+  for (const row of r.prefill?.rows ?? []) if (row.error > AGREEMENT) out.push(`prefill pushMany vs push at dim ${row.dim}: ${row.error}`);
   for (const row of r.beams?.rows ?? []) if (row.error > AGREEMENT) out.push(`beams pushEach vs push at dim ${row.dim}: ${row.error}`);
   for (const row of r.linear ?? []) if (row.error > AGREEMENT) out.push(`linear ${row.rows}×${row.cols} vs plain loops: ${row.error}`);
   if (r.sharpness && r.sharpness.error > AGREEMENT) out.push(`softmax sharpness, TypeScript vs WebAssembly kernels: ${r.sharpness.error}`);

@@ -92,11 +92,10 @@ describe('npm run bench:smoke', () => {
     expect(results.bandwidth!.javascript).toBeGreaterThan(0);
     expect(results.stream!.rows.find((r) => r.id === 'attnstream')!.tokensPerSecond).toBeDefined();
     expect(results.recompute!.rows.map((r) => r.n)).toEqual([8, 16]);
-    expect(results.prefill!.error).toBeLessThanOrEqual(1e-5);
     expect(results.rx).toBeDefined();
     if (results.rx !== undefined && !('skipped' in results.rx)) expect(results.rx.overhead).toBe(results.rx.ratio.median - 1);
-    expect(results.prefill!.ratio.count).toBe(results.prefill!.single.count);
-    expect(results.prefill!.attention.count).toBe(results.prefill!.single.count);
+    // pushMany is bit for bit one push per token, at every width.
+    expect(results.prefill!.rows.map((row) => [row.dim, row.error, row.ratio.count, row.attention.count])).toEqual([[16, 0, 1, 1], [32, 0, 1, 1]]);
     // pushEach is bit for bit a push per beam.
     expect(results.beams!.rows.map((row) => [row.dim, row.error, row.ratio.count])).toEqual([[16, 0, 1]]);
     // createLinear against plain float64 loops: float32 weights and sums, within float32's rounding.

@@ -173,28 +173,31 @@ export function performanceMarkdown(r: BenchResults, plotFile: string | null): s
 
   if (r.prefill) {
     const p = r.prefill;
-    out.push(`## Prefill: pushMany vs one push per token (${p.tokens} tokens, dim ${p.dim}, H = ${p.heads}, D = ${p.headDim}, wq/wk/wv/wo)`);
+    out.push(`## Prefill: pushMany vs one push per token (${p.tokens} tokens, D = ${p.headDim}, wq/wk/wv/wo)`);
     out.push('');
-    out.push('| path | µs per token (median) | min–max |');
-    out.push('|---|---:|---:|');
-    out.push(`| push(x) × ${p.tokens} | ${num(p.single.median)} | ${range(p.single)} |`);
-    out.push(`| pushMany(xs) | ${num(p.many.median)} | ${range(p.many)} |`);
-    out.push(`| the attention alone: pushQKV × ${p.tokens}, no weights | ${num(p.attention.median)} | ${range(p.attention)} |`);
+    out.push('| dim (H) | weights | push(x) per token (µs) | min–max | pushMany(xs) per token (µs) | min–max | the attention alone (µs) | push ÷ pushMany | agrees |');
+    out.push('|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+    for (const row of p.rows) {
+      out.push(
+        `| ${num(row.dim)} (${row.heads}) | ${num(row.weightMB)} MB | ${num(row.single.median)} | ${range(row.single)} | ${num(row.many.median)} | ${range(row.many)} | ` +
+          `${num(row.attention.median)} | **${ratio(row.ratio.median)}** (${ratio(row.ratio.min)}–${ratio(row.ratio.max)}) | ${agreement(row.error)} |`,
+      );
+    }
     out.push('');
+    const first = p.rows[0]!;
     out.push(
-      `push ÷ pushMany per token: **${ratio(p.ratio.median)}**, the median of each round's ratio (${ratio(p.ratio.min)}–${ratio(p.ratio.max)}; outputs agree: ${agreement(p.error)}).`,
-    );
-    out.push('');
-    out.push(
-      'Both paths project with the same WebAssembly kernel on the engine\'s copy of the matrices in the kernels\' memory, in float32 ' +
+      'A fresh engine takes the prompt by `pushMany(xs)` or by one `push(x)` per token; the attention alone is an engine without ' +
+        `weights fed the same rows through pushQKV, one by one (${p.tokens} of them). The ratio is the median of each round's, rounds interleaved. ` +
+        'Both paths project with the same WebAssembly kernel on the engine\'s copy of the matrices in the kernels\' memory, in float32 ' +
         'arithmetic of one order per output (hence the bit-for-bit agreement): a single push one token against four weight rows per pass, ' +
-        'bound by reading the 4 MB of weights each token; a prompt four tokens against two rows, bound by the multiplications and additions ' +
+        'bound by reading all the weights each token; a prompt four tokens against two rows, bound by the multiplications and additions ' +
         '(without relaxed SIMD, WebAssembly has no fused multiply-add). The attention that follows is the same per token on both paths (each query over ' +
-        `its own prefix): ${num(p.attention.median)} µs a token alone, the third row. Taking it away leaves ` +
-        `${num(p.single.median - p.attention.median)} µs of projecting (and the rest) per single push against ` +
-        `${num(p.many.median - p.attention.median)} per prompt token, ${ratio((p.single.median - p.attention.median) / (p.many.median - p.attention.median))}; ` +
-        'the attention both paths share brings the whole ratio below that. Before single pushes projected in the kernels (TypeScript ' +
-        'loops, float64) they cost 3,000–6,000 µs per token here.',
+        `its own prefix). So the ratio depends on where a single push reads its weights from: at dim ${num(first.dim)}, taking the attention away leaves ` +
+        `${num(first.single.median - first.attention.median)} µs of projecting (and the rest) per single push against ` +
+        `${num(first.many.median - first.attention.median)} per prompt token, ${ratio((first.single.median - first.attention.median) / (first.many.median - first.attention.median))}, ` +
+        `its ${num(first.weightMB)} MB of weights read from the last-level cache; as a wider model's weights fill that cache and outgrow it, ` +
+        'a single push waits longer on each weight it reads, while a prompt\'s passes cost the same per multiply-add. Before single pushes projected in the kernels (TypeScript loops, float64) they cost ' +
+        '3,000–6,000 µs per token at dim 512 here.',
     );
     out.push('');
   }

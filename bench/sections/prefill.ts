@@ -7,11 +7,12 @@ import type { Progress } from '../progress.js';
 import { pairedRatios, relativeError, summarize } from '../stats.js';
 import type { Summary } from '../stats.js';
 
-export interface PrefillResult {
-  readonly tokens: number;
+/** One model width's prefill. */
+export interface PrefillRow {
   readonly dim: number;
   readonly heads: number;
-  readonly headDim: number;
+  /** MB of float32 projection matrices (wq, wk, wv, wo) a single push reads. */
+  readonly weightMB: number;
   /** µs per token. */
   readonly single: Summary;
   readonly many: Summary;
@@ -24,6 +25,13 @@ export interface PrefillResult {
   readonly ratio: Summary;
   /** Relative max difference between the two paths' last outputs. */
   readonly error: number;
+}
+
+export interface PrefillResult {
+  readonly tokens: number;
+  readonly headDim: number;
+  /** One row per entry of the profile's `heads`, in its order (dim = heads·headDim). */
+  readonly rows: PrefillRow[];
 }
 
 /** Options of an engine with all four projections: dim = H·D, weights from bench/data.ts. */
@@ -39,17 +47,22 @@ export function projectedOptions(heads: number, headDim: number, withOutput: boo
 }
 
 /**
- * Prompt prefill with projections: a fresh engine takes the prompt by pushMany(xs), or by one
- * push per token; interleaved runs, µs per token.
+ * Prompt prefill with projections, at each model width of the profile: a fresh engine takes the
+ * prompt by pushMany(xs), or by one push per token; interleaved runs, µs per token.
  */
 export function runPrefill(profile: Profile, progress: Progress): PrefillResult {
   const { heads, headDim, tokens, rounds } = profile.prefill;
+  progress.plan(3 * rounds * heads.length);
+  const rows = heads.map((h) => prefillRow(h, headDim, tokens, rounds, progress));
+  return { tokens, headDim, rows };
+}
+
+function prefillRow(heads: number, headDim: number, tokens: number, rounds: number, progress: Progress): PrefillRow {
   const options = projectedOptions(heads, headDim, true);
   const xs = embeddings(tokens, options.dim);
   const rows = xs.map((x) => Float32Array.from(x));
   let lastSingle: ArrayLike<number> = [];
   let lastMany: ArrayLike<number> = [];
-  progress.plan(3 * rounds);
   const seconds = interleave(
     [
       {
@@ -87,14 +100,13 @@ export function runPrefill(profile: Profile, progress: Progress): PrefillResult 
       },
     ],
     rounds,
-    (id) => progress.tick(`prefill ${tokens} tokens · ${id === 'many' ? 'pushMany' : id === 'single' ? 'push' : 'attention alone'}`),
+    (id) => progress.tick(`prefill ${tokens} tokens at dim ${options.dim} · ${id === 'many' ? 'pushMany' : id === 'single' ? 'push' : 'attention alone'}`),
   );
   const perToken = (id: string) => summarize(seconds.get(id)!.map((s) => (s / tokens) * 1e6));
   return {
-    tokens,
     dim: options.dim,
     heads,
-    headDim,
+    weightMB: (4 * 4 * options.dim * options.dim) / 2 ** 20,
     single: perToken('single'),
     many: perToken('many'),
     attention: perToken('attention'),
