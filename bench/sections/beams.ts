@@ -5,7 +5,7 @@ import type { Profile } from '../profile.js';
 import type { Progress } from '../progress.js';
 import { pairedRatios, relativeError, summarize } from '../stats.js';
 import type { Summary } from '../stats.js';
-import { projectedOptions } from './prefill.js';
+import { projectedOptions, projectionMB } from './prefill.js';
 
 export interface BeamsRow {
   readonly dim: number;
@@ -65,7 +65,7 @@ export function runBeams(profile: Profile, progress: Progress): BeamsResult {
     const perStep = (id: string) => summarize(seconds.get(id)!.map((s) => (s / steps) * 1e6));
     return {
       dim: options.dim,
-      weightMB: (4 * 4 * options.dim * options.dim) / 2 ** 20,
+      weightMB: projectionMB(options.dim),
       each: perStep('each'),
       single: perStep('single'),
       ratio: pairedRatios(seconds.get('single')!, seconds.get('each')!),

@@ -46,6 +46,11 @@ export function projectedOptions(heads: number, headDim: number, withOutput: boo
   return { dim, heads, headDim, weights };
 }
 
+/** MB of the four float32 dim × dim projection matrices (wq, wk, wv, wo): what a single push reads. */
+export function projectionMB(dim: number): number {
+  return (4 * 4 * dim * dim) / 2 ** 20;
+}
+
 /**
  * Prompt prefill with projections, at each model width of the profile: a fresh engine takes the
  * prompt by pushMany(xs), or by one push per token; interleaved runs, µs per token.
@@ -106,7 +111,7 @@ function prefillRow(heads: number, headDim: number, tokens: number, rounds: numb
   return {
     dim: options.dim,
     heads,
-    weightMB: (4 * 4 * options.dim * options.dim) / 2 ** 20,
+    weightMB: projectionMB(options.dim),
     single: perToken('single'),
     many: perToken('many'),
     attention: perToken('attention'),
