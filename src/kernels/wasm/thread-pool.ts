@@ -265,7 +265,7 @@ export class ThreadPool {
     for (let i = 0; i < args.length; i++) c[step + STEP_ARGS + i] = args[i]!;
     for (let k = 0; k < parts; k++) {
       const shareUnits = Math.round(((k + 1) * units) / parts) - Math.round((k * units) / parts);
-      // No chunk claimed yet (lo = 0) of the share's hi = ⌈units / chunk⌉.
+      // No chunk claimed yet (lo = 0) of the share's hi = ⌈shareUnits / chunk⌉.
       Atomics.store(c, step + STEP_WORDS + k, Math.ceil(shareUnits / chunk) << 16);
     }
     for (let w = 1; w < parts; w++) {
