@@ -40,6 +40,7 @@ export type {
   ScaledRope,
   SnapshotOptions,
   StackStats,
+  StepOptions,
   Vector,
   YarnRope,
   YarnRopeScaling,

@@ -21,8 +21,8 @@ import type { AttentionOptions, ResolvedOptions } from './options.js';
 import { ATTENTION_FORMAT, snapshotChoices, snapshotVersion, stateTensors } from './snapshot-state.js';
 import type { SnapshotOptions } from './snapshot-state.js';
 import type { EngineState } from './snapshot-state.js';
-import { MAX_STREAM_LENGTH } from './step.js';
-import type { AttentionStep } from './step.js';
+import { MAX_STREAM_LENGTH, stepWeights } from './step.js';
+import type { AttentionStep, StepOptions } from './step.js';
 import { assertFinite, assertRowsFinite, assertVectorShape, finiteCheck, readRows, readVector } from './vector.js';
 import type { FiniteCheck, RowCheck, Vector } from './vector.js';
 
@@ -58,10 +58,11 @@ export interface Attention {
    * causal attention (this token's), none while look-ahead waits, one per token released.
    * @throws AttentionError INVALID_ARGUMENT for an `x` that is not an array-like, an engine without
    *   wq, wk, wv (fed by pushQKV) or a call from inside another's input reading; DIMENSION_MISMATCH;
-   *   NON_FINITE (naming the token index); OUT_OF_RANGE past 2³¹ tokens; DISPOSED. Nothing changes
-   *   when it throws (docs/errors.md).
+   *   NON_FINITE (naming the token index); OUT_OF_RANGE past 2³¹ tokens; DISPOSED; INVALID_ARGUMENT for
+   *   bad `options` ({@link StepOptions}: whether the steps carry weights, default the engine's
+   *   `withWeights`). Nothing changes when it throws (docs/errors.md).
    */
-  push(x: Vector): AttentionStep[];
+  push(x: Vector, options?: StepOptions): AttentionStep[];
   /**
    * Appends tokens in order; equal to pushing them one by one, but all or nothing: every vector is
    * checked before any is cached, and a score that overflows part-way takes the whole prompt back
@@ -71,7 +72,7 @@ export interface Attention {
    * @throws AttentionError as {@link Attention.push}, naming the token, and INVALID_ARGUMENT when
    *   `xs` is not an array.
    */
-  pushMany(xs: readonly Vector[]): AttentionStep[];
+  pushMany(xs: readonly Vector[], options?: StepOptions): AttentionStep[];
   /**
    * For model code that projects by itself: q has heads·headDim numbers, k and v kvHeads·headDim.
    * The engine applies RoPE when configured, caches k and v, attends, and applies wo (and bo) when
@@ -79,7 +80,7 @@ export interface Attention {
    * and wv (`{ wo }`, or `{}`), with any head layout; such an engine refuses `push` and `pushMany`.
    * @throws AttentionError as {@link Attention.push}, for `q`, `k` and `v`.
    */
-  pushQKV(q: Vector, k: Vector, v: Vector): AttentionStep[];
+  pushQKV(q: Vector, k: Vector, v: Vector, options?: StepOptions): AttentionStep[];
   /**
    * A prompt for model code that projects by itself: row i of `qs`, `ks` and `vs` as
    * `pushQKV(qs[i], ks[i], vs[i])` would take it, equal to those calls bit for bit (`wo` applied to
@@ -87,14 +88,15 @@ export interface Attention {
    * @throws AttentionError INVALID_ARGUMENT when one is not an array; DIMENSION_MISMATCH for
    *   arrays of different lengths or a row of the wrong length (naming its token); NON_FINITE.
    */
-  pushManyQKV(qs: readonly Vector[], ks: readonly Vector[], vs: readonly Vector[]): AttentionStep[];
+  pushManyQKV(qs: readonly Vector[], ks: readonly Vector[], vs: readonly Vector[], options?: StepOptions): AttentionStep[];
   /**
    * Outputs still waiting for look-ahead tokens, computed over the keys there are. None for causal
    * attention. All or nothing, as a push.
    * @throws AttentionError NON_FINITE when a waiting query's score overflows (naming its token);
-   *   DISPOSED. Nothing changes when it throws: every output still waits.
+   *   DISPOSED; INVALID_ARGUMENT for bad `options`, as {@link Attention.push}. Nothing changes when
+   *   it throws: every output still waits.
    */
-  flush(): AttentionStep[];
+  flush(options?: StepOptions): AttentionStep[];
   /**
    * Rolls back to the first `n` tokens; afterwards the engine behaves like a fresh one fed them.
    * @throws AttentionError OUT_OF_RANGE unless 0 ≤ n ≤ length; EVICTED when the window already
@@ -162,9 +164,12 @@ interface HeldPrompt {
  * layer's weights outgrow the CPU's caches. All or nothing: a refused token (bad input, an
  * overflowing score in any engine) leaves every engine as it was, with no events sent.
  *
+ * `options` choose what every engine's step carries, as {@link Attention.push}'s do.
+ *
  * @returns For each engine, the steps its push would return.
- * @throws AttentionError INVALID_ARGUMENT (not forks of one engine, an engine twice, not arrays),
- * DIMENSION_MISMATCH (a count or a vector's length), NON_FINITE, DISPOSED, OUT_OF_RANGE, as push.
+ * @throws AttentionError INVALID_ARGUMENT (not forks of one engine, an engine twice, not arrays,
+ * bad options), DIMENSION_MISMATCH (a count or a vector's length), NON_FINITE, DISPOSED,
+ * OUT_OF_RANGE, as push.
  * @example
  * ```ts
  * import { createAttention, pushEach } from 'attnstream';
@@ -178,8 +183,8 @@ interface HeldPrompt {
  * console.log(steps.map((s) => s[0]!.index)); // [2, 2, 2]
  * ```
  */
-export function pushEach(engines: readonly Attention[], xs: readonly Vector[]): AttentionStep[][] {
-  return AttentionEngine.pushEach(engines, xs);
+export function pushEach(engines: readonly Attention[], xs: readonly Vector[], options?: StepOptions): AttentionStep[][] {
+  return AttentionEngine.pushEach(engines, xs, options);
 }
 
 /**
@@ -191,7 +196,7 @@ export function pushEach(engines: readonly Attention[], xs: readonly Vector[]): 
  *
  * @returns For each engine, the steps its pushQKV would return.
  * @throws AttentionError as {@link pushEach}, naming `qs`, `ks` or `vs` (and `q`, `k`, `v` for a
- *   row's length or numbers, with the engine's token).
+ *   row's length or numbers, with the engine's token); `options` as pushEach's.
  * @example
  * ```ts
  * import { createAttention, pushEachQKV } from 'attnstream';
@@ -205,8 +210,8 @@ export function pushEach(engines: readonly Attention[], xs: readonly Vector[]): 
  * console.log(steps.map((s) => s[0]!.index)); // [1, 1]
  * ```
  */
-export function pushEachQKV(engines: readonly Attention[], qs: readonly Vector[], ks: readonly Vector[], vs: readonly Vector[]): AttentionStep[][] {
-  return AttentionEngine.pushEachQKV(engines, qs, ks, vs);
+export function pushEachQKV(engines: readonly Attention[], qs: readonly Vector[], ks: readonly Vector[], vs: readonly Vector[], options?: StepOptions): AttentionStep[][] {
+  return AttentionEngine.pushEachQKV(engines, qs, ks, vs, options);
 }
 
 /**
@@ -324,40 +329,45 @@ export class AttentionEngine implements Attention {
     return this.isDisposed;
   }
 
-  push(x: Vector): AttentionStep[] {
+  push(x: Vector, options?: StepOptions): AttentionStep[] {
     this.assertLive('push');
     assertProjects(this.options, 'push');
     this.assertRoom('push', 1);
     // A sleeping worker wakes while this push projects, not after the step is handed over.
     this.options.threads?.wake();
     const t = this.cache.length;
-    InputReading.during([this.reading], 'push', () => readVector(x, this.options.dim, this.x, 0, 'x', t, this.finite, this.options.precision === 'float32'));
+    const withWeights = InputReading.during([this.reading], 'push', () => {
+      readVector(x, this.options.dim, this.x, 0, 'x', t, this.finite, this.options.precision === 'float32');
+      return stepWeights(options, 'push', this.options.withWeights);
+    });
     this.projectChecked(this.x, t);
-    return this.appendAndAttend();
+    return this.appendAndAttend(withWeights);
   }
 
-  pushMany(xs: readonly Vector[]): AttentionStep[] {
+  pushMany(xs: readonly Vector[], options?: StepOptions): AttentionStep[] {
     this.assertLive('pushMany');
     this.options.threads?.wake();
     if (!Array.isArray(xs)) throw new AttentionError('INVALID_ARGUMENT', `pushMany: expected an array of vectors, got ${describeValue(xs)}`, { field: 'xs' });
     assertProjects(this.options, 'pushMany');
     const t0 = this.cache.length;
     let n = 0;
+    let withWeights = false;
     // Every vector is read and checked before anything is cached: pushMany is all or nothing.
     const x = InputReading.during([this.reading], 'pushMany', () => {
+      withWeights = stepWeights(options, 'pushMany', this.options.withWeights);
       n = xs.length;
       this.assertRoom('pushMany', n);
       return readRows(xs, n, this.options.dim, 'x', t0, this.finite, this.options.precision === 'float32');
     });
     const { qs, ks, vs } = this.projectRows(x, n, (i) => t0 + i);
-    return this.appendPrompt(qs, ks, vs, n);
+    return this.appendPrompt(qs, ks, vs, n, withWeights);
   }
 
   /**
    * Pushes `xs[i]` into `engines[i]`, for forks of one engine, with every token's projections in
    * one matrix product (and wo in another): see {@link pushEach}.
    */
-  static pushEach(engines: readonly Attention[], xs: readonly Vector[]): AttentionStep[][] {
+  static pushEach(engines: readonly Attention[], xs: readonly Vector[], options?: StepOptions): AttentionStep[][] {
     const list = AttentionEngine.forksOf(engines, 'pushEach', [[xs, 'xs']]);
     const lead = list[0]!;
     const o = lead.options;
@@ -365,15 +375,16 @@ export class AttentionEngine implements Attention {
     o.threads?.wake();
     const n = list.length;
     const x = new Float64Array(n * o.dim);
-    InputReading.during(list.map((engine) => engine.reading), 'pushEach', () =>
-      list.forEach((engine, i) => ofEngine(i, () => readVector(xs[i]!, o.dim, x, i * o.dim, 'x', engine.length, lead.finite, o.precision === 'float32'))),
-    );
+    const withWeights = InputReading.during(list.map((engine) => engine.reading), 'pushEach', () => {
+      list.forEach((engine, i) => ofEngine(i, () => readVector(xs[i]!, o.dim, x, i * o.dim, 'x', engine.length, lead.finite, o.precision === 'float32')));
+      return stepWeights(options, 'pushEach', o.withWeights);
+    });
     const { qs, ks, vs } = lead.projectRows(x, n, (i) => list[i]!.length, ofEngine);
-    return AttentionEngine.appendEach(list, qs, ks, vs);
+    return AttentionEngine.appendEach(list, qs, ks, vs, withWeights);
   }
 
   /** {@link pushEach} of rows the caller projected: see {@link pushEachQKV}. */
-  static pushEachQKV(engines: readonly Attention[], qs: readonly Vector[], ks: readonly Vector[], vs: readonly Vector[]): AttentionStep[][] {
+  static pushEachQKV(engines: readonly Attention[], qs: readonly Vector[], ks: readonly Vector[], vs: readonly Vector[], options?: StepOptions): AttentionStep[][] {
     const list = AttentionEngine.forksOf(engines, 'pushEachQKV', [[qs, 'qs'], [ks, 'ks'], [vs, 'vs']]);
     const lead = list[0]!;
     const o = lead.options;
@@ -382,16 +393,17 @@ export class AttentionEngine implements Attention {
     const kw = o.kvHeads * o.headDim;
     const n = list.length;
     const [q, k, v] = [new o.Float(n * qw), new o.Float(n * kw), new o.Float(n * kw)];
-    InputReading.during(list.map((engine) => engine.reading), 'pushEachQKV', () =>
+    const withWeights = InputReading.during(list.map((engine) => engine.reading), 'pushEachQKV', () => {
       list.forEach((engine, i) =>
         ofEngine(i, () => {
           readVector(qs[i]!, qw, q, i * qw, 'q', engine.length, lead.finite);
           readVector(ks[i]!, kw, k, i * kw, 'k', engine.length, lead.finite);
           readVector(vs[i]!, kw, v, i * kw, 'v', engine.length, lead.finite);
         }),
-      ),
-    );
-    return AttentionEngine.appendEach(list, q, k, v);
+      );
+      return stepWeights(options, 'pushEachQKV', o.withWeights);
+    });
+    return AttentionEngine.appendEach(list, q, k, v, withWeights);
   }
 
   /**
@@ -432,9 +444,10 @@ export class AttentionEngine implements Attention {
 
   /**
    * Appends and attends row i of qs, ks and vs in `list[i]`, all or nothing: a score or an output
-   * that overflows in any engine takes every engine's token back; wo for every step at once.
+   * that overflows in any engine takes every engine's token back; wo for every step at once. The
+   * steps carry weights when `withWeights` says so.
    */
-  private static appendEach(list: readonly AttentionEngine[], qs: FloatArray, ks: FloatArray, vs: FloatArray): AttentionStep[][] {
+  private static appendEach(list: readonly AttentionEngine[], qs: FloatArray, ks: FloatArray, vs: FloatArray, withWeights: boolean): AttentionStep[][] {
     const lead = list[0]!;
     const o = lead.options;
     const qw = o.heads * o.headDim;
@@ -442,7 +455,7 @@ export class AttentionEngine implements Attention {
     const held: HeldPrompt[] = [];
     try {
       list.forEach((engine, i) =>
-        held.push(ofEngine(i, () => engine.appendHeld(qs.subarray(i * qw, (i + 1) * qw), ks.subarray(i * kw, (i + 1) * kw), vs.subarray(i * kw, (i + 1) * kw), 1))),
+        held.push(ofEngine(i, () => engine.appendHeld(qs.subarray(i * qw, (i + 1) * qw), ks.subarray(i * kw, (i + 1) * kw), vs.subarray(i * kw, (i + 1) * kw), 1, withWeights))),
       );
     } catch (e) {
       // One engine's score overflowed (it took its token back): the others take theirs back too.
@@ -487,7 +500,7 @@ export class AttentionEngine implements Attention {
     return { qs, ks, vs };
   }
 
-  pushManyQKV(qs: readonly Vector[], ks: readonly Vector[], vs: readonly Vector[]): AttentionStep[] {
+  pushManyQKV(qs: readonly Vector[], ks: readonly Vector[], vs: readonly Vector[], options?: StepOptions): AttentionStep[] {
     this.assertLive('pushManyQKV');
     this.options.threads?.wake();
     for (const [rows, field] of [[qs, 'qs'], [ks, 'ks'], [vs, 'vs']] as const) {
@@ -497,7 +510,8 @@ export class AttentionEngine implements Attention {
     const t0 = this.cache.length;
     const qw = o.heads * o.headDim;
     const kw = o.kvHeads * o.headDim;
-    const { q, k, v, n } = InputReading.during([this.reading], 'pushManyQKV', () => {
+    const { q, k, v, n, withWeights } = InputReading.during([this.reading], 'pushManyQKV', () => {
+      const withWeights = stepWeights(options, 'pushManyQKV', o.withWeights);
       const n = qs.length;
       if (ks.length !== n || vs.length !== n) {
         throw new AttentionError('DIMENSION_MISMATCH', `pushManyQKV: qs, ks and vs must hold as many rows, got ${n}, ${ks.length} and ${vs.length}`, {
@@ -520,17 +534,18 @@ export class AttentionEngine implements Attention {
         readVector(ks[i]!, kw, k, i * kw, 'k', t0 + i, this.finite);
         readVector(vs[i]!, kw, v, i * kw, 'v', t0 + i, this.finite);
       }
-      return { q, k, v, n };
+      return { q, k, v, n, withWeights };
     });
-    return this.appendPrompt(q, k, v, n);
+    return this.appendPrompt(q, k, v, n, withWeights);
   }
 
   /**
    * Appends and attends a prompt's `n` rows of q, k and v (checked, in the engine's precision), as
-   * `n` single pushes would, all or nothing; `wo` for every step at once.
+   * `n` single pushes would, all or nothing; `wo` for every step at once. The steps carry weights
+   * when `withWeights` says so.
    */
-  private appendPrompt(qs: FloatArray, ks: FloatArray, vs: FloatArray, n: number): AttentionStep[] {
-    const held = this.appendHeld(qs, ks, vs, n);
+  private appendPrompt(qs: FloatArray, ks: FloatArray, vs: FloatArray, n: number, withWeights: boolean): AttentionStep[] {
+    const held = this.appendHeld(qs, ks, vs, n, withWeights);
     if (held.heads !== null) {
       try {
         projectOutputs(this.options, this.arenaWeights, held.heads, held.steps, this.finite);
@@ -550,7 +565,7 @@ export class AttentionEngine implements Attention {
    * elsewhere can still {@link AttentionEngine.takeBack} the rows) and, with wo, the outputs, whose
    * head outputs it returns for one product ({@link projectOutputs}).
    */
-  private appendHeld(qs: FloatArray, ks: FloatArray, vs: FloatArray, n: number): HeldPrompt {
+  private appendHeld(qs: FloatArray, ks: FloatArray, vs: FloatArray, n: number, withWeights: boolean): HeldPrompt {
     const o = this.options;
     const t0 = this.cache.length;
     const qw = o.heads * o.headDim;
@@ -570,7 +585,7 @@ export class AttentionEngine implements Attention {
         this.q.set(qs.subarray(i * qw, (i + 1) * qw));
         this.k.set(ks.subarray(i * kw, (i + 1) * kw));
         this.v.set(vs.subarray(i * kw, (i + 1) * kw));
-        for (const step of this.appendAndAttend()) steps.push(step);
+        for (const step of this.appendAndAttend(withWeights)) steps.push(step);
       }
     } catch (e) {
       this.takeBack({ emittedBefore });
@@ -597,27 +612,29 @@ export class AttentionEngine implements Attention {
     this.releaseUnreachable();
   }
 
-  pushQKV(q: Vector, k: Vector, v: Vector): AttentionStep[] {
+  pushQKV(q: Vector, k: Vector, v: Vector, options?: StepOptions): AttentionStep[] {
     this.assertLive('pushQKV');
     this.assertRoom('pushQKV', 1);
     this.options.threads?.wake();
     const o = this.options;
     const t = this.cache.length;
-    InputReading.during([this.reading], 'pushQKV', () => {
+    const withWeights = InputReading.during([this.reading], 'pushQKV', () => {
       readVector(q, o.heads * o.headDim, this.q, 0, 'q', t, this.finite);
       readVector(k, o.kvHeads * o.headDim, this.k, 0, 'k', t, this.finite);
       readVector(v, o.kvHeads * o.headDim, this.v, 0, 'v', t, this.finite);
+      return stepWeights(options, 'pushQKV', o.withWeights);
     });
-    return this.appendAndAttend();
+    return this.appendAndAttend(withWeights);
   }
 
-  flush(): AttentionStep[] {
+  flush(options?: StepOptions): AttentionStep[] {
     this.assertLive('flush');
+    const withWeights = InputReading.during([this.reading], 'flush', () => stepWeights(options, 'flush', this.options.withWeights));
     const steps: AttentionStep[] = [];
     const last = this.cache.length - 1;
     const emittedBefore = this.emitted;
     try {
-      while (this.emitted <= last) steps.push(this.emitNext(last));
+      while (this.emitted <= last) steps.push(this.emitNext(last, withWeights));
     } catch (e) {
       // A pending query's score overflowed: the outputs before it wait too, so a refused flush changes nothing.
       this.emitted = emittedBefore;
@@ -723,8 +740,8 @@ export class AttentionEngine implements Attention {
     assertFinite(this.v, o.kvHeads * o.headDim, 'projected value', t, this.finite);
   }
 
-  /** Caches this.k / this.v (and this.q when outputs wait), then emits every output now ready. */
-  private appendAndAttend(): AttentionStep[] {
+  /** Caches this.k / this.v (and this.q when outputs wait), then emits every output now ready, with weights when `withWeights`. */
+  private appendAndAttend(withWeights: boolean): AttentionStep[] {
     const o = this.options;
     const t = this.cache.length;
     if (o.invFreq !== null) {
@@ -744,7 +761,7 @@ export class AttentionEngine implements Attention {
     try {
       // A refused append (an int8 entry out of range) changes nothing, and ends the hold below.
       this.cache.append(this.k, this.v, o.lookahead > 0 ? this.q : null);
-      while (this.emitted + o.lookahead <= t) steps.push(this.emitNext(t));
+      while (this.emitted + o.lookahead <= t) steps.push(this.emitNext(t, withWeights));
     } catch (e) {
       // A score overflowed (or the append was refused): take the token back out, so a refused push changes nothing.
       if (alone) this.cache.takeBack();
@@ -757,15 +774,15 @@ export class AttentionEngine implements Attention {
     return steps;
   }
 
-  private emitNext(last: number): AttentionStep {
+  private emitNext(last: number, withWeights: boolean): AttentionStep {
     const o = this.options;
     const i = this.emitted;
     let step: AttentionStep;
     if (o.lookahead === 0) {
-      step = this.attend(i, last, this.q, 0);
+      step = this.attend(i, last, this.q, 0, withWeights);
     } else {
       const block = this.cache.blockAt(i)!;
-      step = this.attend(i, last, block.queries!, (i % o.blockSize) * o.heads * o.headDim);
+      step = this.attend(i, last, block.queries!, (i % o.blockSize) * o.heads * o.headDim, withWeights);
     }
     this.emitted = i + 1;
     return step;
@@ -788,13 +805,13 @@ export class AttentionEngine implements Attention {
     projectWeights(this.options, this.arenaWeights, products, x, n, cols);
   }
 
-  /** Output of query `i` (its row at `qSource[qOffset …]`) over keys up to `last`. */
-  private attend(i: number, last: number, qSource: FloatArray, qOffset: number): AttentionStep {
+  /** Output of query `i` (its row at `qSource[qOffset …]`) over keys up to `last`, with its positions and weights when `withWeights`. */
+  private attend(i: number, last: number, qSource: FloatArray, qOffset: number, withWeights: boolean): AttentionStep {
     const o = this.options;
     const { heads, headDim } = o;
     const keys = attendedKeys(o, i, last, this.keys);
     const count = keys.sinkEnd + (keys.to - keys.from);
-    const weights: FloatArray[] | null = o.withWeights ? [] : null;
+    const weights: FloatArray[] | null = withWeights ? [] : null;
     const output = new o.Float(o.outputDim);
     const headOut = this.headAttention.headOut;
     // Without wo the head outputs are the step's output, in its precision.

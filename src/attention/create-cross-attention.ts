@@ -13,7 +13,8 @@ import { InputReading } from './input-reading.js';
 import { invalid, KNOWN_OPTIONS, resolveOptions } from './options.js';
 import type { AttentionOptions, AttentionWeights, ResolvedOptions } from './options.js';
 import { projectOutputs, projectRows } from './project-weights.js';
-import type { AttentionStep } from './step.js';
+import { stepWeights } from './step.js';
+import type { AttentionStep, StepOptions } from './step.js';
 import { assertRowsFinite, finiteCheck, readRows } from './vector.js';
 import type { FiniteCheck, Vector } from './vector.js';
 
@@ -102,16 +103,16 @@ export interface CrossAttention {
   setMemory(rows: readonly Vector[]): void;
   /**
    * Query `x` over the whole memory: its output (dim numbers with wo, heads·headDim without), and
-   * with `withWeights` the memory's positions and each head's weights. `index` counts the queries
-   * attended so far.
+   * with `withWeights` (the option, or this call's {@link StepOptions}) the memory's positions and
+   * each head's weights. `index` counts the queries attended so far.
    *
    * @throws AttentionError as {@link CrossAttention.setMemory} for a bad `x` (field `x`);
-   *   INVALID_ARGUMENT (field `memory`) before any memory is set; NON_FINITE when a score overflows;
-   *   OUT_OF_RANGE past 2^53 − 1 queries (an index no longer exact).
+   *   INVALID_ARGUMENT (field `memory`) before any memory is set, or for bad `options`; NON_FINITE
+   *   when a score overflows; OUT_OF_RANGE past 2^53 − 1 queries (an index no longer exact).
    */
-  attend(x: Vector): AttentionStep;
+  attend(x: Vector, options?: StepOptions): AttentionStep;
   /** {@link CrossAttention.attend} for several queries, their projections as one product; each step bit for bit attend's. */
-  attendMany(xs: readonly Vector[]): AttentionStep[];
+  attendMany(xs: readonly Vector[], options?: StepOptions): AttentionStep[];
   /**
    * Another cross-attention over the same weights (one copy in memory, shared) and the same memory
    * (its cached keys and values shared, not copied, until either sets a new one): one per beam or
@@ -244,12 +245,12 @@ export class CrossAttentionEngine implements CrossAttention {
     for (let t = 0; t < n; t++) this.cache.append(ks.subarray(t * kw, (t + 1) * kw), vs.subarray(t * kw, (t + 1) * kw), null);
   }
 
-  attend(x: Vector): AttentionStep {
-    return this.run([x], 'attend')[0]!;
+  attend(x: Vector, options?: StepOptions): AttentionStep {
+    return this.run([x], 'attend', options)[0]!;
   }
 
-  attendMany(xs: readonly Vector[]): AttentionStep[] {
-    return this.run(xs, 'attendMany');
+  attendMany(xs: readonly Vector[], options?: StepOptions): AttentionStep[] {
+    return this.run(xs, 'attendMany', options);
   }
 
   fork(): CrossAttention {
@@ -284,7 +285,7 @@ export class CrossAttentionEngine implements CrossAttention {
     this.copy?.release();
   }
 
-  private run(xs: readonly Vector[], operation: string): AttentionStep[] {
+  private run(xs: readonly Vector[], operation: string, options: StepOptions | undefined): AttentionStep[] {
     this.assertLive(operation);
     if (!Array.isArray(xs)) throw new AttentionError('INVALID_ARGUMENT', `${operation}: expected an array of vectors, got ${describeValue(xs)}`, { field: 'xs' });
     const count = this.cache.length;
@@ -294,7 +295,11 @@ export class CrossAttentionEngine implements CrossAttention {
     o.threads?.wake();
     let n = 0;
     const qw = o.heads * o.headDim;
-    const x = InputReading.during([this.reading], operation, () => this.read(xs, (n = xs.length), 'x', this.attended));
+    let withWeights = false;
+    const x = InputReading.during([this.reading], operation, () => {
+      withWeights = stepWeights(options, operation, o.withWeights);
+      return this.read(xs, (n = xs.length), 'x', this.attended);
+    });
     if (this.attended + n > Number.MAX_SAFE_INTEGER) {
       // Past it an index is no longer an exact integer, nor one a snapshot could hold.
       throw new AttentionError('OUT_OF_RANGE', `${operation}: ${this.attended + n} queries would have been attended, past the 2^53 − 1 whose indices are exact`, {
@@ -313,7 +318,7 @@ export class CrossAttentionEngine implements CrossAttention {
     for (let t = 0; t < n; t++) {
       const index = this.attended + t;
       const output = new o.Float(o.outputDim);
-      const weights: FloatArray[] | null = o.withWeights ? [] : null;
+      const weights: FloatArray[] | null = withWeights ? [] : null;
       this.heads.compute(index, keys, count, qs, t * qw, heads === null ? output : headOut, weights);
       heads?.set(headOut, t * qw);
       steps.push(weights === null ? { index, output } : { index, output, positions: Int32Array.from({ length: count }, (_, j) => j), weights });

@@ -26,5 +26,5 @@ export { snapshotMetadata } from './snapshot-metadata.js';
 export type { AttentionOptions, AttentionWeights, PositionEncoding, ResolvedOptions, RunOptions } from './options.js';
 export type { SnapshotOptions } from './snapshot-state.js';
 export { MAX_STREAM_LENGTH } from './step.js';
-export type { AttentionStep } from './step.js';
+export type { AttentionStep, StepOptions } from './step.js';
 export type { Vector } from './vector.js';

@@ -1,3 +1,5 @@
+import { AttentionError, cutText, describeValue, quoted } from '../errors.js';
+
 /**
  * One token's attention output. Every array in it is fresh: later pushes never overwrite it.
  *
@@ -37,3 +39,45 @@ export interface AttentionStep {
  * ```
  */
 export const MAX_STREAM_LENGTH = 2 ** 31;
+
+/**
+ * What one call's steps carry, chosen per call: a push, a prompt, a flush or a pushEach, like the
+ * `need_weights` of `torch.nn.MultiheadAttention.forward`. An engine made without `withWeights`
+ * (no weights allocated on every step) still gives one step's weights when they are wanted, and a
+ * step's numbers are the same either way.
+ *
+ * @example
+ * ```ts
+ * import { createAttention } from 'attnstream';
+ * const attn = createAttention({ dim: 2 }); // withWeights off: steps carry their outputs only
+ * attn.push([1, 0]);
+ * const [step] = attn.push([0, 1], { withWeights: true }); // this step's weights, on demand
+ * console.log(step!.positions, step!.weights![0]); // Int32Array [0, 1] Float32Array [0.2689…, 0.7310…]
+ * ```
+ */
+export interface StepOptions {
+  /** Whether the call's steps carry `positions` and `weights`. Default: the engine's `withWeights` option. */
+  readonly withWeights?: boolean;
+}
+
+/**
+ * Whether `operation`'s steps carry weights: `options.withWeights`, or `fallback` (the engine's
+ * option) when it is absent.
+ *
+ * @throws AttentionError INVALID_ARGUMENT for options that are not an object, an unknown option, or
+ *   a `withWeights` that is not a boolean.
+ */
+export function stepWeights(options: StepOptions | undefined, operation: string, fallback: boolean): boolean {
+  if (options === undefined) return fallback;
+  if (options === null || typeof options !== 'object') {
+    throw new AttentionError('INVALID_ARGUMENT', `${operation}: options must be an object { withWeights? }, got ${describeValue(options)}`, { field: 'options' });
+  }
+  for (const key of Object.keys(options)) {
+    if (key !== 'withWeights') throw new AttentionError('INVALID_ARGUMENT', `${operation}: ${quoted(key)} is not an option (known: withWeights)`, { field: cutText(key) });
+  }
+  const withWeights: unknown = options.withWeights ?? fallback;
+  if (typeof withWeights !== 'boolean') {
+    throw new AttentionError('INVALID_ARGUMENT', `${operation}: withWeights must be a boolean, got ${describeValue(withWeights)}`, { field: 'withWeights' });
+  }
+  return withWeights;
+}
