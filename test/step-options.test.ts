@@ -4,6 +4,7 @@ import { createAttention, createCrossAttention, pushEach, pushEachQKV } from '..
 import type { Attention, AttentionOptions, AttentionStep, StepOptions } from '../src/index.js';
 import { caseArbitrary, mulberry32, tokensArbitrary } from './support/engine-arbitraries.js';
 import { refusal } from './support/refusal.js';
+import { filePool } from './support/thread-pool.js';
 
 /** A step's numbers as plain arrays, so that equality is bit for bit (toEqual tells −0 from +0). */
 function plain(step: AttentionStep) {
@@ -118,6 +119,23 @@ describe("a call's withWeights (StepOptions)", () => {
         },
       ),
       { numRuns: 60 },
+    );
+  });
+
+  const pool = filePool();
+
+  it('an int8 cache and a thread pool give the same weights on request', () => {
+    fc.assert(
+      fc.property(tokensArbitrary(16, 1, 40), fc.array(choiceArbitrary, { minLength: 40, maxLength: 40 }), (xs, choices) => {
+        for (const options of [{ dim: 16, heads: 4, cacheDtype: 'int8', blockSize: 8 }, { dim: 16, heads: 4, blockSize: 4, threads: pool() }] as AttentionOptions[]) {
+          const engine = createAttention(options);
+          const reference = createAttention({ ...options, withWeights: true });
+          xs.forEach((x, t) => expectChosen(engine.push(x, asOptions(choices[t])), reference.push(x), choices[t], false));
+          engine.dispose();
+          reference.dispose();
+        }
+      }),
+      { numRuns: 40 },
     );
   });
 
