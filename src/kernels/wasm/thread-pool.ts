@@ -109,9 +109,9 @@ export interface WorkerData {
  * its workers synchronously (so `push` stays synchronous): it sleeps in `Atomics.wait` where the
  * thread may block (Node, workers) and polls where it may not (a browser page's main thread).
  * Shares are cut into a few chunks each, and a thread done with its own share takes the chunks
- * still unclaimed from the ends of the others' ({@link drainShares}): a worker that is asleep,
- * still starting, gone, or descheduled half-way costs the step at most the chunk it holds, and a
- * slower thread runs fewer chunks.
+ * still unclaimed from the ends of the others' (`drainShares`, src/kernels/wasm/drain-shares.ts):
+ * a worker that is asleep, still starting, gone, or descheduled half-way costs the step at most
+ * the chunk it holds, and a slower thread runs fewer chunks.
  *
  * @example
  * ```ts
