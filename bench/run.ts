@@ -19,6 +19,7 @@ import { AGREEMENT, runGrid, StepHistory } from './sections/grid.js';
 import { runGroupedQuery } from './sections/grouped-query.js';
 import { runMemory } from './sections/memory.js';
 import { runBeams } from './sections/beams.js';
+import { runBfloat16 } from './sections/bfloat16.js';
 import { runLinear } from './sections/linear.js';
 import { runPrefill } from './sections/prefill.js';
 import { runRecompute } from './sections/recompute.js';
@@ -79,6 +80,10 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
       progress.section('linear');
       results.linear = runLinear(profile, progress);
     }
+    if (sections.has('bfloat16')) {
+      progress.section('bfloat16 weights');
+      results.bfloat16 = runBfloat16(profile, progress);
+    }
     if (sections.has('sharpness')) {
       progress.section('softmax sharpness');
       results.sharpness = runSharpness(profile, progress);
@@ -133,6 +138,7 @@ export function disagreements(r: BenchResults): string[] {
   for (const row of r.prefill?.rows ?? []) if (row.error > AGREEMENT) out.push(`prefill pushMany vs push at dim ${row.dim}: ${row.error}`);
   for (const row of r.beams?.rows ?? []) if (row.error > AGREEMENT) out.push(`beams pushEach vs push at dim ${row.dim}: ${row.error}`);
   for (const row of r.linear ?? []) if (row.error > AGREEMENT) out.push(`linear ${row.rows}×${row.cols} vs plain loops: ${row.error}`);
+  for (const row of r.bfloat16 ?? []) if (!row.sameBits) out.push(`bfloat16 ${row.rows}×${row.cols} vs float32 over the rounded weights: not the same bits`);
   if (r.sharpness && r.sharpness.error > AGREEMENT) out.push(`softmax sharpness, TypeScript vs WebAssembly kernels: ${r.sharpness.error}`);
   if (r.rx && !('skipped' in r.rx) && r.rx.error > AGREEMENT) out.push(`rx vs direct: ${r.rx.error}`);
   return out;

@@ -2,7 +2,8 @@
  * A Llama-architecture decoder run from its checkpoint file with attnstream's public API:
  * `readSafetensors` opens the weights (BF16, Hugging Face's tensor names), one attention engine
  * per layer holds that layer's KV cache (grouped-query heads, RoPE), `createLinear` runs the MLPs
- * and the unembedding, and the rest (embedding lookup, RMSNorm, SwiGLU, residuals) is a few lines
+ * and the unembedding (both keeping the BF16 weights as such: `weightsDtype: 'bfloat16'`, half
+ * the memory of float32 and the same numbers), and the rest (embedding lookup, RMSNorm, SwiGLU, residuals) is a few lines
  * here. The prompt goes through each layer at once (`pushMany`), then tokens are decoded one at a
  * time. test/tiny-llama.test.ts checks every position's logits against numpy's float64 forward
  * pass of the same file (scripts/reference/tiny_llama.py).
@@ -49,7 +50,8 @@ export class TinyLlama {
     this.config = config;
     const { hidden_size: dim, intermediate_size: hidden, vocab_size: vocab } = config;
     const tensor = (name: string) => file.read(name) as Float32Array;
-    const linear = (name: string, rows: number, cols: number) => createLinear({ rows, cols, weight: tensor(name) });
+    // The checkpoint is BF16: kept so, its weights are exact in half the memory float32 takes.
+    const linear = (name: string, rows: number, cols: number) => createLinear({ rows, cols, weight: tensor(name), weightsDtype: 'bfloat16' });
     this.embeddings = tensor('model.embed_tokens.weight');
     this.norm = tensor('model.norm.weight');
     this.lmHead = linear('lm_head.weight', vocab, dim);
@@ -69,6 +71,7 @@ export class TinyLlama {
         headDim: config.head_dim,
         positions: 'rope' as const,
         ropeBase: config.rope_theta,
+        weightsDtype: 'bfloat16' as const,
         weights: {
           wq: tensor(`${p}self_attn.q_proj.weight`),
           wk: tensor(`${p}self_attn.k_proj.weight`),

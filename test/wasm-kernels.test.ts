@@ -4,6 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { generatedAttentionWasm, GENERATED } from '../scripts/build-wasm.js';
 import { VALUE_CHUNK, writeValueRow } from '../src/cache/value-layout.js';
 import { AttentionError, createAttention } from '../src/index.js';
+import { widenBfloat16 } from '../src/kernels/bfloat16.js';
 import { projectInArena, writeTokenRows } from '../src/kernels/wasm/project-in-arena.js';
 import { wasmArena, wasmKernelsAvailable } from '../src/kernels/wasm/wasm-arena.js';
 import { mulberry32 } from './support/engine-arbitraries.js';
@@ -410,6 +411,53 @@ describe('WebAssembly SIMD kernels', () => {
         arena.release(out, 8 * headDim);
       }),
       { numRuns: 200 },
+    );
+  });
+
+  it('projectBf16: bit for bit project over the bfloat16 weights widened, for any shape, any number of tokens and any alignment of W, storing nothing past its rows', () => {
+    const arena = wasmArena()!;
+    const fused = productsFused(arena);
+    fc.assert(
+      fc.property(
+        fc.record({
+          n: fc.integer({ min: 1, max: 11 }),
+          rows: fc.integer({ min: 1, max: 13 }),
+          cols: fc.integer({ min: 1, max: 70 }),
+          // W's byte offset past a 16-byte boundary: an odd cols puts every other row at 2 mod 4.
+          skew: fc.integer({ min: 0, max: 7 }),
+          scale: fc.constantFrom(1, 1e-30, 1e30),
+          seed: fc.integer(),
+        }),
+        ({ n, rows, cols, skew, scale, seed }) => {
+          const random = mulberry32(seed);
+          const x = Float64Array.from({ length: n * cols }, () => (random() - 0.5) * 10);
+          // Any bfloat16 bits but those past ±1e30 (NaN and Infinity among them): a weight at random there.
+          const w = Uint16Array.from({ length: rows * cols }, () => Math.floor(random() * 65536));
+          const widened = widenBfloat16(w);
+          for (let i = 0; i < w.length; i++) {
+            if (!(Math.abs(widened[i]!) <= 1e30)) w[i] = new Uint32Array(Float32Array.of((random() - 0.5) * scale).buffer)[0]! >>> 16;
+          }
+          const expected = new Float32Array(n * rows);
+          for (let t = 0; t < n; t++) projectFloat32(expected, t * rows, widenBfloat16(w), x, t * cols, rows, cols, fused);
+
+          const wBytes = 2 * rows * cols + 16;
+          const wAt = arena.allocate(wBytes);
+          const xAt = arena.allocate(4 * n * cols);
+          const outBytes = 4 * n * rows + 16;
+          const outAt = arena.allocate(outBytes);
+          const { f32 } = arena.views();
+          new Uint16Array(f32.buffer, wAt + 2 * skew, rows * cols).set(w);
+          writeTokenRows(f32, xAt >>> 2, x, n, cols);
+          f32.fill(7, (outAt >>> 2) + n * rows, (outAt + outBytes) >>> 2);
+          arena.projectBf16(outAt, xAt, wAt + 2 * skew, n, rows, cols);
+          expect(f32.slice(outAt >>> 2, (outAt >>> 2) + n * rows)).toEqual(expected);
+          expect([...f32.subarray((outAt >>> 2) + n * rows, (outAt + outBytes) >>> 2)].every((v) => v === 7)).toBe(true);
+          arena.release(wAt, wBytes);
+          arena.release(xAt, 4 * n * cols);
+          arena.release(outAt, outBytes);
+        },
+      ),
+      { numRuns: 300 },
     );
   });
 

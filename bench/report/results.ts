@@ -2,6 +2,7 @@ import type { Skipped } from '../implementations.js';
 import type { Machine } from '../machine.js';
 import type { BandwidthResult } from '../sections/bandwidth.js';
 import type { BeamsResult } from '../sections/beams.js';
+import type { Bfloat16Row } from '../sections/bfloat16.js';
 import type { LinearRow } from '../sections/linear.js';
 import type { CellResult } from '../sections/grid.js';
 import type { GroupedQueryResult } from '../sections/grouped-query.js';
@@ -34,6 +35,7 @@ export interface BenchResults {
   prefill?: PrefillResult;
   beams?: BeamsResult;
   linear?: LinearRow[];
+  bfloat16?: Bfloat16Row[];
   sharpness?: SharpnessResult;
   cacheOptions?: CacheOptionsResult;
   groupedQuery?: GroupedQueryResult;

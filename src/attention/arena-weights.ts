@@ -1,4 +1,5 @@
 import { AttentionError } from '../errors.js';
+import { widenBfloat16 } from '../kernels/bfloat16.js';
 import type { FloatArray } from '../kernels/float-array.js';
 import { projectInArena } from '../kernels/wasm/project-in-arena.js';
 import type { ProjectKernel } from '../kernels/wasm/project-in-arena.js';
@@ -8,6 +9,9 @@ import type { ResolvedOptions } from './options.js';
 
 /** Which projection: the query, key, value or output matrix. */
 export type Projection = 'wq' | 'wk' | 'wv' | 'wo';
+
+/** How a copy stores its weights: 4 bytes each, or 2 (each the upper half of a float32). */
+export type WeightsDtype = 'float32' | 'bfloat16';
 
 /** Where one matrix of a copy lies in the arena, and its shape. */
 interface ArenaMatrix {
@@ -44,7 +48,8 @@ const collected = new FinalizationRegistry<Region>(giveBack);
 /**
  * An engine's float32 projection matrices (or a `createLinear` layer's matrix, under its own
  * name) copied once into the kernel arena, where the
- * WebAssembly `project` kernel reads them: a single push projects at SIMD speed in float32
+ * WebAssembly `project` kernel reads them (as bfloat16 when the weights are: half the bytes, which
+ * `projectBf16` widens back exactly, so the numbers are those of the float32 kernel): a single push projects at SIMD speed in float32
  * arithmetic instead of in TypeScript loops summing in float64 (over ten times faster at dim 512;
  * docs/math.md bounds the difference), and a prompt no longer copies each matrix into the arena
  * per call. A token's projections are the same bit for bit alone or in a prompt.
@@ -60,6 +65,7 @@ const collected = new FinalizationRegistry<Region>(giveBack);
  */
 export class ArenaWeights<Name extends string = Projection> {
   private readonly arena: WasmArena;
+  private readonly dtype: WeightsDtype;
   /** The arena's kernel, or the engine's thread pool's split of it. */
   private readonly kernel: ProjectKernel;
   private readonly matrices: ReadonlyMap<Name, ArenaMatrix>;
@@ -69,8 +75,9 @@ export class ArenaWeights<Name extends string = Projection> {
   private refs = 1;
 
   /**
-   * Copies the float32 matrices of `o` into `arena`; null in seed mode, for float64 weights, or
-   * when the arena cannot hold them within `budget` bytes of copies in all.
+   * Copies the float32 matrices of `o` into `arena`, stored as `o.weightsDtype` says; null in seed
+   * mode, for float64 weights, or when the arena cannot hold them within `budget` bytes of copies
+   * in all.
    */
   static copy(arena: WasmArena, o: ResolvedOptions, budget = WEIGHTS_BUDGET): ArenaWeights | null {
     const weights = o.weights;
@@ -84,22 +91,26 @@ export class ArenaWeights<Name extends string = Projection> {
       ['wo', weights.wo, o.dim, qWidth],
     ];
     const given = shapes.filter(([, m]) => m !== null).map(([name, data, rows, cols]) => ({ name, data: data as Float32Array, rows, cols }));
-    return ArenaWeights.copyMatrices(arena, o.threads, given, budget);
+    return ArenaWeights.copyMatrices(arena, o.threads, given, o.weightsDtype === 'bfloat16' ? 'bfloat16' : 'float32', budget);
   }
 
   /**
    * Copies float32 row-major matrices (each `rows × cols`) into `arena` under their names, for
    * {@link ArenaWeights.project} on this thread or split across `pool`'s; null when there are none
-   * or the arena cannot hold them within `budget` bytes of copies in all.
+   * or the arena cannot hold them within `budget` bytes of copies in all. As `'bfloat16'` each
+   * weight keeps its float32's upper 16 bits: the caller rounded them (roundToBfloat16), so
+   * nothing is lost.
    */
   static copyMatrices<N extends string>(
     arena: WasmArena,
     pool: ThreadPool | null,
     given: readonly { readonly name: N; readonly data: Float32Array; readonly rows: number; readonly cols: number }[],
+    dtype: WeightsDtype = 'float32',
     budget = WEIGHTS_BUDGET,
   ): ArenaWeights<N> | null {
+    const perChunk = dtype === 'bfloat16' ? 8 : 4;
     // Each matrix 16-byte aligned, for the kernel's vector loads.
-    const sizes = given.map(({ data }) => 16 * Math.ceil(data.length / 4));
+    const sizes = given.map(({ data }) => 16 * Math.ceil(data.length / perChunk));
     const bytes = sizes.reduce((a, b) => a + b, 0);
     // Weights without any matrix (a caller who projects, no wo) leave nothing to copy.
     if (bytes === 0) return null;
@@ -112,16 +123,24 @@ export class ArenaWeights<Name extends string = Projection> {
     const matrices = new Map<N, ArenaMatrix>();
     let at = offset;
     given.forEach(({ name, data, rows, cols }, i) => {
-      f32.set(data, at >>> 2);
+      if (dtype === 'float32') f32.set(data, at >>> 2);
+      else {
+        const halves = new Uint16Array(f32.buffer, at, data.length);
+        const bits = new Uint32Array(data.buffer, data.byteOffset, data.length);
+        for (let j = 0; j < bits.length; j++) halves[j] = bits[j]! >>> 16;
+      }
       matrices.set(name, { offset: at, rows, cols });
       at += sizes[i]!;
     });
-    const kernel: ProjectKernel = pool === null ? arena.project : (out, x, w, n, rows, cols) => pool.project(out, x, w, n, rows, cols);
-    return new ArenaWeights(arena, kernel, matrices, { arena, offset, bytes });
+    let kernel: ProjectKernel;
+    if (dtype === 'float32') kernel = pool === null ? arena.project : (out, x, w, n, rows, cols) => pool.project(out, x, w, n, rows, cols);
+    else kernel = pool === null ? arena.projectBf16 : (out, x, w, n, rows, cols) => pool.projectBf16(out, x, w, n, rows, cols);
+    return new ArenaWeights(arena, dtype, kernel, matrices, { arena, offset, bytes });
   }
 
-  private constructor(arena: WasmArena, kernel: ProjectKernel, matrices: ReadonlyMap<Name, ArenaMatrix>, region: Region) {
+  private constructor(arena: WasmArena, dtype: WeightsDtype, kernel: ProjectKernel, matrices: ReadonlyMap<Name, ArenaMatrix>, region: Region) {
     this.arena = arena;
+    this.dtype = dtype;
     this.kernel = kernel;
     this.matrices = matrices;
     this.offset = region.offset;
@@ -150,12 +169,16 @@ export class ArenaWeights<Name extends string = Projection> {
   }
 
   /**
-   * Matrix `name` of the copy, as a view of the arena's memory: valid until the memory next grows
-   * (take a fresh one per use).
+   * Numbers `[start, end)` of matrix `name` (row-major; all of it by default): float32 weights as a
+   * view of the arena's memory, valid until the memory next grows (take a fresh one per use);
+   * bfloat16 weights widened into a fresh Float32Array.
    */
-  view(name: Name): Float32Array {
+  view(name: Name, start = 0, end?: number): Float32Array {
     const { offset, rows, cols } = this.matrices.get(name)!;
-    return this.arena.views().f32.subarray(offset >>> 2, (offset >>> 2) + rows * cols);
+    const last = end ?? rows * cols;
+    const { f32 } = this.arena.views();
+    if (this.dtype === 'float32') return f32.subarray((offset >>> 2) + start, (offset >>> 2) + last);
+    return widenBfloat16(new Uint16Array(f32.buffer, offset + 2 * start, last - start));
   }
 
   /**
@@ -166,7 +189,8 @@ export class ArenaWeights<Name extends string = Projection> {
     if (this.refs <= 0) {
       throw new AttentionError('DISPOSED', `weights.${name}: the engine holding these weights was disposed (with every fork), and its weights with it`, { field: `weights.${name}` });
     }
-    return this.view(name).slice();
+    const numbers = this.view(name);
+    return this.dtype === 'float32' ? numbers.slice() : numbers;
   }
 
   /** Whether a holder still has the copy: false once the last one released it. */

@@ -6,7 +6,7 @@ import { wasmKernelsAvailable } from '../kernels/wasm/wasm-arena.js';
 import { ArenaWeights } from './arena-weights.js';
 import { kernelArena } from './kernel-arena.js';
 import { InputReading } from './input-reading.js';
-import { invalid, kernelChoiceOf, matrix, MAX_WIDTH, positiveInteger, threadPoolOf } from './options.js';
+import { asBfloat16, invalid, kernelChoiceOf, matrix, MAX_WIDTH, positiveInteger, threadPoolOf } from './options.js';
 import { assertFinite, assertVectorShape, finiteCheck, lengthOf, readVector } from './vector.js';
 import type { FiniteCheck, Vector } from './vector.js';
 
@@ -25,10 +25,24 @@ export interface LinearOptions {
   readonly rows: number;
   /** Inputs, `in_features`. */
   readonly cols: number;
-  /** W, `rows × cols` numbers row-major: the checkpoint's `weight` tensor as is. Kept as float32. */
+  /** W, `rows × cols` numbers row-major: the checkpoint's `weight` tensor as is. Kept as float32, or as `weightsDtype` says. */
   readonly weight: Vector;
   /** b, `rows` numbers; none by default. */
   readonly bias?: Vector;
+  /**
+   * 'float32' (default) or 'bfloat16': W and b rounded to the nearest bfloat16 (ties to even, as
+   * `torch.Tensor.bfloat16()`; a BF16 checkpoint's are already), and W kept in the kernels'
+   * memory in 2 bytes a weight: half the memory, and faster once W no longer fits the caches
+   * (docs/performance.md). The outputs are those of a float32 layer given the rounded weights,
+   * bit for bit. The TypeScript kernels hold the rounded W as float32.
+   * @example
+   * ```ts
+   * import { createLinear } from 'attnstream';
+   * const layer = createLinear({ rows: 1, cols: 2, weight: [1.001, 2], weightsDtype: 'bfloat16' });
+   * console.log(layer.row(0), layer.apply([1, 1])); // Float32Array [1, 2] Float32Array [3]
+   * ```
+   */
+  readonly weightsDtype?: 'float32' | 'bfloat16';
   /** 'auto' (default): the WebAssembly SIMD kernel where the runtime has it; 'js': TypeScript loops. */
   readonly kernels?: 'auto' | 'js';
   /** Split each product across a pool's threads (attnstream/threads); needs the WebAssembly kernel. */
@@ -103,16 +117,17 @@ export interface Linear {
 
 /**
  * A {@link Linear} layer, `y = W·x + b` with W `rows × cols` row-major (`torch.nn.Linear`), kept in
- * float32. On the WebAssembly kernels (the default where the runtime has SIMD) the weights are
- * copied once into the kernels' memory, their only copy (4 bytes a weight), and multiplied there in float32 arithmetic, in the fixed
- * order the engine's projections use (so one input's numbers are the same alone or among many),
- * on the inputs rounded to float32; with `kernels: 'js'`, or when that memory cannot take the
- * copy, TypeScript loops multiply the inputs as given (a float64 input is not rounded first), sum
- * in float64 and round the results to float32.
+ * float32 (or bfloat16: {@link LinearOptions.weightsDtype}). On the WebAssembly kernels (the
+ * default where the runtime has SIMD) the weights are copied once into the kernels' memory, their
+ * only copy (4 bytes a weight, 2 in bfloat16), and multiplied there in float32 arithmetic, in the
+ * fixed order the engine's projections use (so one input's numbers are the same alone or among
+ * many), on the inputs rounded to float32; with `kernels: 'js'`, or when that memory cannot take
+ * the copy, TypeScript loops multiply the inputs as given (a float64 input is not rounded first),
+ * sum in float64 and round the results to float32.
  *
- * @throws AttentionError INVALID_OPTION (rows, cols, kernels, threads, an unknown option),
- *   DIMENSION_MISMATCH or NON_FINITE (a weight or bias of the wrong length or with a non-finite
- *   number), naming the field.
+ * @throws AttentionError INVALID_OPTION (rows, cols, weightsDtype, kernels, threads, an unknown
+ *   option), DIMENSION_MISMATCH or NON_FINITE (a weight or bias of the wrong length, with a
+ *   non-finite number, or past bfloat16's range in bfloat16), naming the field.
  * @example
  * ```ts
  * import { createLinear } from 'attnstream';
@@ -135,7 +150,7 @@ export function createLinear(options: LinearOptions): Linear {
   return new LinearLayer(options);
 }
 
-const KNOWN_OPTIONS = ['rows', 'cols', 'weight', 'bias', 'kernels', 'threads'];
+const KNOWN_OPTIONS = ['rows', 'cols', 'weight', 'bias', 'weightsDtype', 'kernels', 'threads'];
 
 class LinearLayer implements Linear {
   readonly rows: number;
@@ -160,13 +175,19 @@ class LinearLayer implements Linear {
     this.rows = positiveInteger(options.rows, 'rows', MAX_WIDTH);
     this.cols = positiveInteger(options.cols, 'cols', MAX_WIDTH);
     if (this.rows * this.cols > 2 ** 30) invalid('rows', `must keep rows·cols at most 2^30 numbers (4 GiB of float32), got ${this.rows}·${this.cols}`);
-    const weight = matrix(options.weight, this.rows, this.cols, 'weight', Float32Array) as Float32Array;
-    this.bias = options.bias === undefined ? null : (matrix(options.bias, 1, this.rows, 'bias', Float32Array) as Float32Array);
+    const dtype = options.weightsDtype ?? 'float32';
+    if (dtype !== 'float32' && dtype !== 'bfloat16') invalid('weightsDtype', `must be 'float32' or 'bfloat16', got ${describeValue(dtype)}`);
+    const read = (w: Vector | undefined, rows: number, cols: number, field: string): Float32Array => {
+      const m = matrix(w, rows, cols, field, Float32Array) as Float32Array;
+      return dtype === 'bfloat16' ? asBfloat16(m, cols, field) : m;
+    };
+    const weight = read(options.weight, this.rows, this.cols, 'weight');
+    this.bias = options.bias === undefined ? null : read(options.bias, 1, this.rows, 'bias');
     const wasm = kernelChoiceOf(options.kernels) === 'auto' && wasmKernelsAvailable();
     const pool = threadPoolOf(options.threads, wasm, "kernels 'auto' on a runtime with WebAssembly SIMD");
     this.pool = pool;
     const arena = kernelArena({ threads: pool, kernels: wasm ? 'wasm' : 'js' });
-    this.copy = arena === null ? null : ArenaWeights.copyMatrices(arena, pool, [{ name: 'weight', data: weight, rows: this.rows, cols: this.cols }]);
+    this.copy = arena === null ? null : ArenaWeights.copyMatrices(arena, pool, [{ name: 'weight', data: weight, rows: this.rows, cols: this.cols }], dtype);
     // Once the kernels hold the weights, a second copy here would double a large layer's memory.
     this.weight = this.copy === null ? weight : null;
     this.kernels = this.copy === null ? 'js' : 'wasm';
@@ -242,8 +263,7 @@ class LinearLayer implements Linear {
     if (out !== undefined && !(out instanceof Float32Array && (lengthOf(out) as number) >= cols)) {
       throw new AttentionError('INVALID_ARGUMENT', `row: out must be a Float32Array of at least ${cols} numbers, got ${describeValue(out)}`, { field: 'out', expected: cols });
     }
-    const weight = this.weight ?? this.copy!.view('weight');
-    const source = weight.subarray(index * cols, (index + 1) * cols);
+    const source = this.weight?.subarray(index * cols, (index + 1) * cols) ?? this.copy!.view('weight', index * cols, (index + 1) * cols);
     if (out === undefined) return source.slice();
     out.set(source);
     return out;

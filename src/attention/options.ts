@@ -1,5 +1,5 @@
 import { AttentionError, cutText, describeValue } from '../errors.js';
-import { ropeInverseFrequencies } from '../kernels/index.js';
+import { BF16_MAX, roundToBfloat16, ropeInverseFrequencies } from '../kernels/index.js';
 import { ThreadPool } from '../kernels/wasm/thread-pool.js';
 import { wasmKernelsAvailable } from '../kernels/wasm/wasm-arena.js';
 import type { FloatArray, FloatArrayConstructor } from '../kernels/index.js';
@@ -118,6 +118,24 @@ export interface AttentionOptions {
   readonly sinkLogits?: Vector;
   /** Storage of the cache, weights and outputs. Default 'float32'. */
   readonly precision?: 'float32' | 'float64';
+  /**
+   * Storage of the projections (matrices and biases). Default: the precision. 'bfloat16' (with
+   * precision 'float32') rounds each weight, taken as float32, to the nearest bfloat16, ties to
+   * even, as `torch.Tensor.bfloat16()` does (a BF16 checkpoint's weights, read by
+   * {@link readSafetensors}, are bfloat16 already and stay exact), and the WebAssembly kernels keep the matrices in 2
+   * bytes a weight instead of 4: a model's layers take half the memory, and a single token
+   * projects faster once its matrices come from memory rather than the caches (docs/performance.md).
+   * The outputs are those of a float32 engine given the rounded weights, bit for bit. The
+   * TypeScript kernels hold the rounded weights as float32.
+   * @example
+   * ```ts
+   * import { createAttention } from 'attnstream';
+   * const w = [1.001, 0, 0, 1];
+   * const half = createAttention({ dim: 2, weights: { wq: w, wk: w, wv: w }, weightsDtype: 'bfloat16' });
+   * console.log(half.options.weights!.wq![0]); // 1: 1.001 to bfloat16's 8 significant bits
+   * ```
+   */
+  readonly weightsDtype?: 'float32' | 'float64' | 'bfloat16';
   /** Include the attention weights in each step. Default false. */
   readonly withWeights?: boolean;
   /** Position encoding. Default 'none'. */
@@ -228,6 +246,8 @@ export interface ResolvedOptions {
   readonly precision: 'float32' | 'float64';
   /** The typed array of `precision`: Float32Array or Float64Array. */
   readonly Float: FloatArrayConstructor;
+  /** Storage of the projections: the precision, or 'bfloat16' (the weights rounded to it, held as float32 outside the kernels' memory). */
+  readonly weightsDtype: 'float32' | 'float64' | 'bfloat16';
   /** Whether steps carry the attended positions and the attention weights. */
   readonly withWeights: boolean;
   /**
@@ -302,7 +322,7 @@ const MAX_BLOCK_NUMBERS = 2 ** 27;
 
 /** Every key of {@link AttentionOptions}. */
 export const KNOWN_OPTIONS: ReadonlySet<string> = new Set([
-  'dim', 'heads', 'kvHeads', 'headDim', 'weights', 'scale', 'scoreCap', 'sinkLogits', 'precision', 'withWeights', 'positions',
+  'dim', 'heads', 'kvHeads', 'headDim', 'weights', 'scale', 'scoreCap', 'sinkLogits', 'precision', 'weightsDtype', 'withWeights', 'positions',
   'ropeBase', 'ropePositions', 'ropeDim', 'ropeStyle', 'ropeFrequencies', 'window', 'sinks', 'retain', 'lookahead', 'blockSize', 'cacheDtype', 'kernels', 'threads',
 ]);
 
@@ -344,6 +364,11 @@ export function resolveOptions(options: AttentionOptions): ResolvedOptions {
   const precision = options.precision ?? 'float32';
   if (precision !== 'float32' && precision !== 'float64') invalid('precision', `must be 'float32' or 'float64', got ${describeValue(precision)}`);
   const Float = precision === 'float32' ? Float32Array : Float64Array;
+  const weightsDtype = options.weightsDtype ?? precision;
+  if (weightsDtype !== precision && !(weightsDtype === 'bfloat16' && precision === 'float32')) {
+    invalid('weightsDtype', `must be the precision ('${precision}')${precision === 'float32' ? " or 'bfloat16'" : " (bfloat16 weights need precision 'float32')"}, got ${describeValue(weightsDtype)}`);
+  }
+  if (weightsDtype === 'bfloat16' && seedMode) invalid('weightsDtype', "'bfloat16' is how weights are stored, and seed mode has none");
   const scale = options.scale ?? (seedMode ? 1 : 1 / Math.sqrt(headDim));
   positiveNumber(scale, 'scale');
   // The WebAssembly kernels sum q·k in float32, then scale it: past 2^64 a score of any size could
@@ -353,7 +378,7 @@ export function resolveOptions(options: AttentionOptions): ResolvedOptions {
     invalid('scale', `must be at most 2^64 with precision 'float32' (its scores are sums of float32 products, scaled after), got ${describeValue(scale)}`);
   }
 
-  const weights = seedMode ? null : readWeights(options.weights!, { dim, heads, kvHeads, headDim }, Float);
+  const weights = seedMode ? null : readWeights(options.weights!, { dim, heads, kvHeads, headDim }, Float, weightsDtype === 'bfloat16');
   const positions = options.positions ?? 'none';
   if (positions !== 'none' && positions !== 'rope' && positions !== 'alibi') {
     invalid('positions', `must be 'none', 'rope' or 'alibi', got ${describeValue(positions)}`);
@@ -408,7 +433,7 @@ export function resolveOptions(options: AttentionOptions): ResolvedOptions {
   const projectsOutput = weights !== null && weights.wo !== null;
   const outputDim = weights === null || projectsOutput ? dim : heads * headDim;
   return Object.freeze({
-    dim, heads, kvHeads, headDim, groupSize: heads / kvHeads, scale, scoreCap, sinkLogits, precision, Float, withWeights, weights, projectsInputs, projectsOutput, outputDim,
+    dim, heads, kvHeads, headDim, groupSize: heads / kvHeads, scale, scoreCap, sinkLogits, precision, Float, weightsDtype, withWeights, weights, projectsInputs, projectsOutput, outputDim,
     positions, ropeBase, ropePositions, ropeDim, ropeStyle, ropeFrequencies, window, sinks, retain, lookahead, blockSize, cacheDtype, kernels, threads,
     invFreq: positions !== 'rope' ? null : (ropeFrequencies ?? ropeInverseFrequencies(ropeDim, ropeBase)),
     slopes: positions === 'alibi' ? alibiSlopes(heads) : null,
@@ -422,7 +447,7 @@ interface Shape {
   readonly headDim: number;
 }
 
-function readWeights(weights: AttentionWeights, s: Shape, Float: FloatArrayConstructor): ResolvedOptions['weights'] {
+function readWeights(weights: AttentionWeights, s: Shape, Float: FloatArrayConstructor, bfloat16: boolean): ResolvedOptions['weights'] {
   if (weights === null || typeof weights !== 'object') invalid('weights', 'must be an object { wq, wk, wv, wo?, bq?, bk?, bv?, bo? }');
   for (const key of Object.keys(weights)) {
     if (!WEIGHT_NAMES.includes(key as never)) invalid(`weights.${key}`, `is not a weight (known: ${WEIGHT_NAMES.join(', ')})`);
@@ -438,12 +463,16 @@ function readWeights(weights: AttentionWeights, s: Shape, Float: FloatArrayConst
   }
   const qWidth = s.heads * s.headDim;
   const kvWidth = s.kvHeads * s.headDim;
-  const bias = (b: Vector | undefined, width: number, field: string) => (b === undefined ? null : matrix(b, 1, width, field, Float));
+  const read = (w: Vector | undefined, rows: number, cols: number, field: string) => {
+    const m = matrix(w, rows, cols, field, Float);
+    return bfloat16 ? asBfloat16(m as Float32Array, cols, field) : m;
+  };
+  const bias = (b: Vector | undefined, width: number, field: string) => (b === undefined ? null : read(b, 1, width, field));
   return Object.freeze({
-    wq: projects ? matrix(weights.wq, qWidth, s.dim, 'weights.wq', Float) : null,
-    wk: projects ? matrix(weights.wk, kvWidth, s.dim, 'weights.wk', Float) : null,
-    wv: projects ? matrix(weights.wv, kvWidth, s.dim, 'weights.wv', Float) : null,
-    wo: weights.wo === undefined ? null : matrix(weights.wo, s.dim, qWidth, 'weights.wo', Float),
+    wq: projects ? read(weights.wq, qWidth, s.dim, 'weights.wq') : null,
+    wk: projects ? read(weights.wk, kvWidth, s.dim, 'weights.wk') : null,
+    wv: projects ? read(weights.wv, kvWidth, s.dim, 'weights.wv') : null,
+    wo: weights.wo === undefined ? null : read(weights.wo, s.dim, qWidth, 'weights.wo'),
     bq: bias(weights.bq, qWidth, 'weights.bq'),
     bk: bias(weights.bk, kvWidth, 'weights.bk'),
     bv: bias(weights.bv, kvWidth, 'weights.bv'),
@@ -548,6 +577,24 @@ export function matrix(w: Vector | undefined, rows: number, cols: number, field:
       actual: String(value),
     });
   });
+}
+
+/**
+ * `m` (a matrix of `cols` columns, or a vector) rounded to bfloat16 in place ({@link roundToBfloat16}).
+ * @throws AttentionError NON_FINITE naming `field` and the element for a number that rounds past
+ *   bfloat16's range (its magnitude within half a step of float32's largest).
+ */
+export function asBfloat16(m: Float32Array, cols: number, field: string): Float32Array {
+  const overflow = roundToBfloat16(m);
+  if (overflow >= 0) {
+    const where = m.length === cols ? '' : ` (row ${Math.floor(overflow / cols)}, column ${overflow % cols})`;
+    throw new AttentionError('NON_FINITE', `${field}: element ${overflow}${where} is ${m[overflow]}, which rounds to ±Infinity in bfloat16 (weightsDtype 'bfloat16' holds magnitudes up to ${BF16_MAX})`, {
+      field,
+      element: overflow,
+      actual: String(m[overflow]),
+    });
+  }
+  return m;
 }
 
 /** `value` when it is an integer from 1 to `max`; INVALID_OPTION naming `field` otherwise. */

@@ -19,9 +19,11 @@ import type { AttentionOptions, AttentionWeights, ResolvedOptions, RunOptions } 
  * projects (no wq, wk, wv), a score cap; version 4, which is 3 plus learned sink logits (a
  * version-3 reader would drop them and restore another function); and version 5, which is 4 plus
  * the floor scales of int8 blocks a truncate made float again (an older version-4 reader would
- * drop them). A file is written at the lowest version that holds it (see docs/snapshots.md).
+ * drop them); version 6, which is 5 plus `weightsDtype: 'bfloat16'` (a version-5 reader would
+ * call the option unknown and the file corrupt). A file is written at the lowest version that
+ * holds it (see docs/snapshots.md).
  */
-export const READABLE_SNAPSHOT_VERSIONS: readonly string[] = ['1', '2', '3', '4', '5'];
+export const READABLE_SNAPSHOT_VERSIONS: readonly string[] = ['1', '2', '3', '4', '5', '6'];
 
 /** The `format` of a snapshot: of one engine, of a stack, of a cross-attention. */
 export const ATTENTION_FORMAT = 'attnstream.attention';
@@ -110,6 +112,7 @@ export function snapshotVersion(options: readonly ResolvedOptions[], withWeights
       (o.positions === 'rope' && (o.ropeDim !== o.headDim || o.ropeStyle !== 'half' || o.ropeFrequencies !== null)) ||
       o.scoreCap !== null,
   );
+  if (options.some((o) => o.weightsDtype === 'bfloat16')) return '6';
   // A version-4 reader from before unknown tensors were refused would drop an int8 block's floor
   // scales and round the block's kept keys anew.
   if (Object.keys(tensors).some((name) => name === 'key_floors' || name.endsWith('.key_floors'))) return '5';
@@ -534,6 +537,8 @@ function plainOptions(o: ResolvedOptions): AttentionOptions {
     ...(o.scoreCap === null ? {} : { scoreCap: o.scoreCap }),
     ...(o.sinkLogits === null ? {} : { sinkLogits: Array.from(o.sinkLogits) }),
     precision: o.precision,
+    // Written only when not the default, so a file without it stays at its version.
+    ...(o.weightsDtype === 'bfloat16' ? { weightsDtype: o.weightsDtype } : {}),
     withWeights: o.withWeights,
     positions: o.positions,
     ...(o.positions === 'rope' ? (o.ropeFrequencies === null ? { ropeBase: o.ropeBase } : { ropeFrequencies: Array.from(o.ropeFrequencies) }) : {}),
@@ -565,7 +570,7 @@ function runChoices(expected: AttentionOptions | RunOptions, only: boolean): Run
   return Object.fromEntries(RUN_OPTIONS.filter((key) => expected[key] !== undefined).map((key) => [key, expected[key]])) as RunOptions;
 }
 
-const STRUCTURAL = ['dim', 'heads', 'kvHeads', 'headDim', 'scale', 'scoreCap', 'precision', 'positions', 'ropeBase', 'ropePositions', 'ropeDim', 'ropeStyle', 'window', 'sinks', 'retain', 'lookahead', 'blockSize', 'cacheDtype'] as const;
+const STRUCTURAL = ['dim', 'heads', 'kvHeads', 'headDim', 'scale', 'scoreCap', 'precision', 'weightsDtype', 'positions', 'ropeBase', 'ropePositions', 'ropeDim', 'ropeStyle', 'window', 'sinks', 'retain', 'lookahead', 'blockSize', 'cacheDtype'] as const;
 
 /**
  * Refuses weights (INVALID_OPTION, field weights) whose fingerprint is not the one a snapshot

@@ -1,5 +1,6 @@
 import { AttentionError, describeValue, quoted } from '../errors.js';
 import { f16ToF32Table } from '../kernels/float16.js';
+import { widenBfloat16 } from '../kernels/bfloat16.js';
 import { FORMAT_BYTES, isTensorDtype, parseSafetensors, typed } from './safetensors.js';
 
 /**
@@ -102,7 +103,7 @@ export function readSafetensors(bytes: Uint8Array): SafetensorsFile {
       // A fresh, aligned copy of exactly the tensor's bytes.
       const copy = new Uint8Array(bytes.subarray(entry.at, entry.at + entry.bytes)).buffer;
       if (dtype === 'F16') return widenF16(new Uint16Array(copy));
-      if (dtype === 'BF16') return widenBF16(new Uint16Array(copy));
+      if (dtype === 'BF16') return widenBfloat16(new Uint16Array(copy));
       return typed(dtype, copy);
     },
   };
@@ -116,9 +117,3 @@ function widenF16(halves: Uint16Array): Float32Array {
   return new Float32Array(bits.buffer);
 }
 
-/** bfloat16 numbers as float32, exactly: a bfloat16 is a float32's upper 16 bits. */
-function widenBF16(halves: Uint16Array): Float32Array {
-  const bits = new Uint32Array(halves.length);
-  for (let i = 0; i < halves.length; i++) bits[i] = halves[i]! << 16;
-  return new Float32Array(bits.buffer);
-}

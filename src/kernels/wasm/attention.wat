@@ -1302,18 +1302,23 @@
   ;; (18.3-18.6 -> 19.0-19.4 GMAC/s, both builds interleaved in one process; gcc -O2's code for the
   ;; same loop, 21.6). The n mod 4 tokens left over, row after row after the groups (a single
   ;; push's one token), take $project_token, bound by reading w.
+  ;; [bf16 twin begin] scripts/bfloat16-twin.ts copies from here to [bf16 twin end] as project_bf16
+  ;; and $project_token_bf16: the same loops, in the same order, over a matrix of bfloat16 weights
+  ;; (the top halves of float32s), each chunk of four widened exactly by a zero-extending load and
+  ;; a shift. A bfloat16 matrix is half the bytes to read, which a single token's pass waits on.
   (func (export "project") (param $out i32) (param $x i32) (param $w i32) (param $n i32) (param $rows i32) (param $cols i32)
-    (local $t i32) (local $r i32) (local $cols4 i32) (local $rest i32) (local $stride i32) (local $outStride i32) (local $last i32)
+    (local $t i32) (local $r i32) (local $cols4 i32) (local $rest i32) (local $stride i32) (local $wstride i32) (local $outStride i32) (local $last i32)
     (local $w0 i32) (local $w1 i32) (local $xp i32) (local $xend i32) (local $group i32) (local $o i32) (local $half i32) (local $far i32) (local $paired i32)
     (local $v0 v128) (local $v1 v128) (local $xv v128)
     (local $a00 v128) (local $a01 v128) (local $a10 v128) (local $a11 v128) (local $a20 v128) (local $a21 v128) (local $a30 v128) (local $a31 v128)
     (local.set $cols4 (i32.and (local.get $cols) (i32.const -4)))
     (local.set $rest (i32.sub (local.get $cols) (local.get $cols4)))
     (local.set $stride (i32.shl (local.get $cols) (i32.const 2)))
+    (local.set $wstride (i32.shl (local.get $cols) (i32.const 2)))
     (local.set $outStride (i32.shl (local.get $rows) (i32.const 2)))
-    (local.set $last (i32.add (local.get $w) (i32.mul (i32.sub (local.get $rows) (i32.const 1)) (local.get $stride))))
+    (local.set $last (i32.add (local.get $w) (i32.mul (i32.sub (local.get $rows) (i32.const 1)) (local.get $wstride))))
     (local.set $half (i32.shr_u (i32.add (local.get $rows) (i32.const 1)) (i32.const 1)))
-    (local.set $far (i32.mul (local.get $half) (local.get $stride)))
+    (local.set $far (i32.mul (local.get $half) (local.get $wstride)))
     (block $tokens_done
       (loop $tokens
         (br_if $tokens_done (i32.gt_u (i32.add (local.get $t) (i32.const 4)) (local.get $n)))
@@ -1322,7 +1327,7 @@
         (block $rows_done
           (loop $rows
             (br_if $rows_done (i32.ge_u (local.get $r) (local.get $half)))
-            (local.set $w0 (i32.add (local.get $w) (i32.mul (local.get $r) (local.get $stride))))
+            (local.set $w0 (i32.add (local.get $w) (i32.mul (local.get $r) (local.get $wstride))))
             (local.set $paired (i32.lt_u (i32.add (local.get $r) (local.get $half)) (local.get $rows)))
             ;; Past the last row the pointer stays on it; the repeat is not stored.
             (local.set $w1 (select (i32.add (local.get $w0) (local.get $far)) (local.get $last) (local.get $paired)))
@@ -1412,7 +1417,7 @@
   ;; against ~300 for those four matrices, ~690 against ~790 for three at dim 1,024; the same at
   ;; dim 256, from L2). Past the last row the pointers stay on it and its repeats are not stored.
   (func $project_token (param $out i32) (param $x i32) (param $w i32) (param $rows i32) (param $cols i32)
-    (local $r i32) (local $cols4 i32) (local $rest i32) (local $stride i32) (local $last i32) (local $xp i32)
+    (local $r i32) (local $cols4 i32) (local $rest i32) (local $wstride i32) (local $last i32) (local $xp i32)
     (local $w0 i32) (local $w1 i32) (local $w2 i32) (local $w3 i32) (local $xv v128)
     (local $a0 v128) (local $a1 v128) (local $a2 v128) (local $a3 v128)
     (local $quarter i32) (local $gap i32) (local $o i32) (local $ostep i32) (local $xend i32)
@@ -1420,11 +1425,11 @@
     (local.set $gap (select (local.get $quarter) (i32.const 1) (local.get $quarter)))
     (local.set $cols4 (i32.and (local.get $cols) (i32.const -4)))
     (local.set $rest (i32.sub (local.get $cols) (local.get $cols4)))
-    (local.set $stride (i32.shl (local.get $cols) (i32.const 2)))
+    (local.set $wstride (i32.shl (local.get $cols) (i32.const 2)))
     ;; Each row's pass ends on x's pointer, as project's does: ~1.05x from L2 and L3 alike (one token
     ;; against 1,024 × 256 ~11.6 -> ~12.3 GMAC/s, 2,048 × 512 ~12.3 -> ~13.1; builds interleaved).
     (local.set $xend (i32.add (local.get $x) (i32.shl (local.get $cols4) (i32.const 2))))
-    (local.set $last (i32.add (local.get $w) (i32.mul (i32.sub (local.get $rows) (i32.const 1)) (local.get $stride))))
+    (local.set $last (i32.add (local.get $w) (i32.mul (i32.sub (local.get $rows) (i32.const 1)) (local.get $wstride))))
     (block $rows_done
       (loop $rows
         (br_if $rows_done (i32.ge_u (local.get $r) (local.get $rows)))
@@ -1435,12 +1440,12 @@
             (local.set $r (i32.shl (local.get $quarter) (i32.const 2)))
             (local.set $gap (i32.const 1))
             (br_if $rows_done (i32.ge_u (local.get $r) (local.get $rows)))))
-        (local.set $w0 (i32.add (local.get $w) (i32.mul (local.get $r) (local.get $stride))))
-        (local.set $w1 (select (i32.add (local.get $w0) (i32.mul (local.get $gap) (local.get $stride))) (local.get $last)
+        (local.set $w0 (i32.add (local.get $w) (i32.mul (local.get $r) (local.get $wstride))))
+        (local.set $w1 (select (i32.add (local.get $w0) (i32.mul (local.get $gap) (local.get $wstride))) (local.get $last)
           (i32.lt_u (i32.add (local.get $r) (local.get $gap)) (local.get $rows))))
-        (local.set $w2 (select (i32.add (local.get $w1) (i32.mul (local.get $gap) (local.get $stride))) (local.get $last)
+        (local.set $w2 (select (i32.add (local.get $w1) (i32.mul (local.get $gap) (local.get $wstride))) (local.get $last)
           (i32.lt_u (i32.add (local.get $r) (i32.shl (local.get $gap) (i32.const 1))) (local.get $rows))))
-        (local.set $w3 (select (i32.add (local.get $w2) (i32.mul (local.get $gap) (local.get $stride))) (local.get $last)
+        (local.set $w3 (select (i32.add (local.get $w2) (i32.mul (local.get $gap) (local.get $wstride))) (local.get $last)
           (i32.lt_u (i32.add (local.get $r) (i32.mul (local.get $gap) (i32.const 3))) (local.get $rows))))
         (local.set $a0 (v128.const i64x2 0 0))
         (local.set $a1 (v128.const i64x2 0 0))
@@ -1480,6 +1485,8 @@
         (local.set $r (i32.add (local.get $r) (select (i32.const 1) (i32.const 4) (i32.gt_u (local.get $gap) (i32.const 1)))))
         (br $rows))))
 
+  ;; [bf16 twin end]
+
   ;; The last, partial chunk of a row: its rest (1 to 3) float32s at p, then zeros. Loaded one by
   ;; one: a vector load would read past the row, and past the end of memory for the last one.
   (func $tail4 (param $p i32) (param $rest i32) (result v128)
@@ -1489,6 +1496,16 @@
       (then (local.set $v (f32x4.replace_lane 1 (local.get $v) (f32.load offset=4 (local.get $p))))))
     (if (i32.gt_u (local.get $rest) (i32.const 2))
       (then (local.set $v (f32x4.replace_lane 2 (local.get $v) (f32.load offset=8 (local.get $p))))))
+    (local.get $v))
+
+  ;; $tail4 for a row of bfloat16s: its rest (1 to 3) widened to float32, then zeros.
+  (func $tail4_bf16 (param $p i32) (param $rest i32) (result v128)
+    (local $v v128)
+    (local.set $v (i32x4.replace_lane 0 (v128.const i64x2 0 0) (i32.shl (i32.load16_u (local.get $p)) (i32.const 16))))
+    (if (i32.gt_u (local.get $rest) (i32.const 1))
+      (then (local.set $v (i32x4.replace_lane 1 (local.get $v) (i32.shl (i32.load16_u offset=2 (local.get $p)) (i32.const 16))))))
+    (if (i32.gt_u (local.get $rest) (i32.const 2))
+      (then (local.set $v (i32x4.replace_lane 2 (local.get $v) (i32.shl (i32.load16_u offset=4 (local.get $p)) (i32.const 16))))))
     (local.get $v))
 
   ;; A sum's four lanes added as (l0 + l1) + (l2 + l3), in float32: project's last step.

@@ -5,6 +5,8 @@
 export interface ShareKernels {
   readonly attend: (job: number, i0: number, i1: number) => number;
   readonly project: (out: number, x: number, w: number, n: number, rows: number, cols: number) => void;
+  /** `project` over a bfloat16 matrix (the module's export of that name). */
+  readonly project_bf16: (out: number, x: number, w: number, n: number, rows: number, cols: number) => void;
 }
 
 /**
@@ -18,12 +20,13 @@ export const STEP_PARTS = 1;
 export const STEP_UNITS = 2;
 export const STEP_CHUNK = 3;
 export const STEP_BACKWARD = 4;
-/** The op's arguments: `attend`'s job; `project`'s out, x, w, n, rows, cols. */
+/** The op's arguments: `attend`'s job; `project`'s (and `project_bf16`'s) out, x, w, n, rows, cols. */
 export const STEP_ARGS = 5;
 /** One word per share from here: its unclaimed chunks [lo, hi) as lo | hi << 16. */
 export const STEP_WORDS = 16;
 export const OP_ATTEND = 0;
 export const OP_PROJECT = 1;
+export const OP_PROJECT_BF16 = 2;
 
 /**
  * Runs chunks of the step posted in `control`'s step region (at `step`) until none is left
@@ -45,11 +48,15 @@ export const OP_PROJECT = 1;
  */
 export function drainShares(kernels: ShareKernels, control: Int32Array, step: number, me: number): number {
   const attend = control[step] === 0;
+  const bf16 = control[step] === 2;
+  const project = bf16 ? kernels.project_bf16 : kernels.project;
+  // Bytes a weight: a single token's rows of W start this far apart times cols.
+  const wide = bf16 ? 2 : 4;
   const parts = control[step + 1]!;
   const units = control[step + 2]!;
   const chunk = control[step + 3]!;
   const backward = control[step + 4] !== 0;
-  // attend: the job; project: out, x, w, n, rows, cols (float32 byte offsets and sizes)
+  // attend: the job; project: out, x, w, n, rows, cols (byte offsets and sizes)
   const a0 = control[step + 5]!;
   const a1 = control[step + 6]!;
   const a2 = control[step + 7]!;
@@ -77,8 +84,8 @@ export function drainShares(kernels: ShareKernels, control: Int32Array, step: nu
         // Several tokens go by groups of four tokens, a single token by groups of four rows of W.
         const from = 4 * u0;
         const to = Math.min(n > 1 ? n : rows, 4 * u1);
-        if (n > 1) kernels.project(a0 + 4 * from * rows, a1 + 4 * from * cols, a2, to - from, rows, cols);
-        else kernels.project(a0 + 4 * from, a1, a2 + 4 * from * cols, 1, to - from, cols);
+        if (n > 1) project(a0 + 4 * from * rows, a1 + 4 * from * cols, a2, to - from, rows, cols);
+        else project(a0 + 4 * from, a1, a2 + wide * from * cols, 1, to - from, cols);
       }
     }
   }

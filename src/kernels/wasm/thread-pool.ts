@@ -1,5 +1,6 @@
 import { AttentionError } from '../../errors.js';
-import { drainShares, OP_ATTEND, OP_PROJECT, STEP_ARGS, STEP_BACKWARD, STEP_CHUNK, STEP_OP, STEP_PARTS, STEP_UNITS, STEP_WORDS } from './drain-shares.js';
+import { drainShares, OP_ATTEND, OP_PROJECT, OP_PROJECT_BF16, STEP_ARGS, STEP_BACKWARD, STEP_CHUNK, STEP_OP, STEP_PARTS, STEP_UNITS, STEP_WORDS } from './drain-shares.js';
+import type { ShareKernels } from './drain-shares.js';
 import { WasmArena } from './wasm-arena.js';
 
 // Present in Node and in cross-origin-isolated browsers; declared because the core compiles against plain ES2022.
@@ -129,6 +130,8 @@ export class ThreadPool {
   readonly threads: number;
   /** The shared memory the engines using this pool keep their caches in. @internal */
   readonly arena: WasmArena;
+  /** The arena's kernels under the module's export names, as a worker's instance has them. */
+  private readonly kernels: ShareKernels;
   private readonly control: Int32Array;
   /** Int32 offset of the control buffer's step region, after the workers' slots. */
   private readonly step: number;
@@ -156,6 +159,7 @@ export class ThreadPool {
       });
     }
     this.arena = arena;
+    this.kernels = { attend: arena.attend, project: arena.project, project_bf16: arena.projectBf16 };
     this.control = new Int32Array(control);
     this.step = stepRegion(control);
     this.workers = workers;
@@ -207,16 +211,30 @@ export class ThreadPool {
    * @internal
    */
   project(out: number, x: number, w: number, n: number, rows: number, cols: number): void {
+    this.split(OP_PROJECT, out, x, w, n, rows, cols);
+  }
+
+  /**
+   * The arena's `projectBf16` kernel (W in bfloat16) split across the threads as
+   * {@link ThreadPool.project} splits `project`.
+   * @internal
+   */
+  projectBf16(out: number, x: number, w: number, n: number, rows: number, cols: number): void {
+    this.split(OP_PROJECT_BF16, out, x, w, n, rows, cols);
+  }
+
+  private split(op: typeof OP_PROJECT | typeof OP_PROJECT_BF16, out: number, x: number, w: number, n: number, rows: number, cols: number): void {
     if (n > 1 && n < 4) {
       // Fewer than four tokens are single rows: split each token's rows.
-      for (let t = 0; t < n; t++) this.project(out + 4 * t * rows, x + 4 * t * cols, w, 1, rows, cols);
+      for (let t = 0; t < n; t++) this.split(op, out + 4 * t * rows, x + 4 * t * cols, w, 1, rows, cols);
       return;
     }
     // One group of four tokens (packed together: src/kernels/wasm/project-in-arena.ts) is one unit.
     const units = n > 1 ? Math.ceil(n / 4) : Math.ceil(rows / 4);
     const parts = this.isClosed || n === 4 || n * rows * cols < SPLIT_PROJECTION ? 1 : Math.min(this.threads, units);
-    if (parts <= 1) this.arena.project(out, x, w, n, rows, cols);
-    else this.share(OP_PROJECT, parts, units, false, out, x, w, n, rows, cols);
+    if (parts > 1) this.share(op, parts, units, false, out, x, w, n, rows, cols);
+    else if (op === OP_PROJECT) this.arena.project(out, x, w, n, rows, cols);
+    else this.arena.projectBf16(out, x, w, n, rows, cols);
   }
 
   /**
@@ -277,7 +295,7 @@ export class ThreadPool {
     let bad = -1;
     let error: unknown = null;
     try {
-      bad = drainShares(this.arena, c, step, 0);
+      bad = drainShares(this.kernels, c, step, 0);
     } catch (e) {
       // A trap here (a bug): the chunks left are not run, but every worker is still settled below.
       error = e;

@@ -114,6 +114,11 @@ export class WasmArena {
   readonly merge: (job: number, heads: number, factors: number, out: number, narrow: number) => number;
   /** `out[n×rows] = X[n×cols] · Wᵀ`, all float32, in float32 arithmetic of one order per output; four tokens to a pass over W. */
   readonly project: (out: number, x: number, w: number, n: number, rows: number, cols: number) => void;
+  /**
+   * `project` over a matrix of bfloat16 weights (each the upper half of a float32, `2·cols` bytes a
+   * row): every output the same bits as `project` over the float32s they stand for.
+   */
+  readonly projectBf16: (out: number, x: number, w: number, n: number, rows: number, cols: number) => void;
   /** 1 when the `count` numbers at `at` (float32, float64 when `wide` is 1) are all finite, else 0. */
   private readonly finite: (at: number, count: number, wide: number) => number;
   /** Zeroes `bytes` bytes at byte offset `at` (TypedArray.fill is element by element over a shared memory). */
@@ -164,6 +169,7 @@ export class WasmArena {
     this.attend = instance.exports['attend'] as WasmArena['attend'];
     this.merge = instance.exports['merge'] as WasmArena['merge'];
     this.project = instance.exports['project'] as WasmArena['project'];
+    this.projectBf16 = instance.exports['project_bf16'] as WasmArena['projectBf16'];
     this.finite = instance.exports['finite'] as WasmArena['finite'];
     this.storeRowsKernel = instance.exports['store_rows'] as WasmArena['storeRowsKernel'];
     this.zero = instance.exports['zero'] as WasmArena['zero'];

@@ -1,0 +1,232 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { AttentionError, batchAttention, createAttention, createAttentionStack, createCrossAttention, createLinear, pushEach, restoreAttention } from '../src/index.js';
+import type { AttentionOptions, AttentionStep, AttentionWeights } from '../src/index.js';
+import { BF16_MAX, roundToBfloat16 } from '../src/kernels/bfloat16.js';
+import { ArenaWeights } from '../src/attention/arena-weights.js';
+import { resolveOptions } from '../src/attention/options.js';
+import { wasmArena, wasmKernelsAvailable } from '../src/kernels/wasm/wasm-arena.js';
+import { expectClose } from './support/close.js';
+import { caseArbitrary, mulberry32 } from './support/engine-arbitraries.js';
+import { refusal } from './support/refusal.js';
+import { filePool } from './support/thread-pool.js';
+
+const pool = filePool();
+
+const bitsOf = (x: number): number => new Uint32Array(Float32Array.of(x).buffer)[0]!;
+const fromBits = (b: number): number => new Float32Array(Uint32Array.of(b).buffer)[0]!;
+
+/**
+ * The bfloat16 nearest to x taken as float32 (as the engine takes its weights), ties to even, by
+ * distances: the two bfloat16s around it (its bits cut to the upper half, and one step further
+ * from zero) measured in float64, where both differences are exact. Infinity when the step away
+ * is past the largest finite one.
+ */
+function nearestBfloat16(x: number): number {
+  const f = Math.fround(x);
+  const toward = bitsOf(f) & 0xffff0000;
+  const away = toward + 0x10000;
+  const [low, high] = [fromBits(toward), fromBits(away >>> 0)];
+  const [dLow, dHigh] = [Math.abs(f - low), Math.abs(high - f)];
+  if (dLow !== dHigh) return dLow < dHigh ? low : high;
+  return ((toward >>> 16) & 1) === 0 ? low : high;
+}
+
+/** Each matrix and bias of `weights` rounded to bfloat16 as float32s: what a float32 engine given them holds. */
+function rounded(weights: AttentionWeights): AttentionWeights {
+  return Object.fromEntries(Object.entries(weights).map(([name, w]) => [name, Float32Array.from(w as ArrayLike<number>, nearestBfloat16)])) as AttentionWeights;
+}
+
+const sameBits = (a: ArrayLike<number>, b: ArrayLike<number>): boolean => a.length === b.length && Array.from(a).every((v, i) => Object.is(v, b[i]));
+
+function expectSameSteps(actual: readonly AttentionStep[], expected: readonly AttentionStep[]): void {
+  expect(actual.map((s) => s.index)).toEqual(expected.map((s) => s.index));
+  actual.forEach((step, n) => {
+    expect(sameBits(step.output, expected[n]!.output)).toBe(true);
+    step.weights?.forEach((w, h) => expect(sameBits(w, expected[n]!.weights![h]!)).toBe(true));
+  });
+}
+
+describe('roundToBfloat16: the nearest bfloat16, ties to even, as torch rounds', () => {
+  it('by hand: ties to even both ways, exact ones kept, signs and zeros, the largest finite, the first that overflows', () => {
+    const a = Float32Array.of(1 + 2 ** -8, 1 + 3 * 2 ** -8, 1 + 2 ** -7, -(1 + 2 ** -8 + 2 ** -20), -0, 2 ** -149, BF16_MAX, -BF16_MAX, 3.4e38, 5);
+    expect(roundToBfloat16(a)).toBe(8);
+    expect(Array.from(a.subarray(0, 8))).toEqual([1, 1 + 2 ** -6, 1 + 2 ** -7, -(1 + 2 ** -7), -0, 0, BF16_MAX, -BF16_MAX]);
+    expect(Object.is(a[4], -0)).toBe(true);
+    // The overflowing number and what follows it are left as they were.
+    expect(Array.from(a.subarray(8))).toEqual([Math.fround(3.4e38), 5]);
+    // Halfway past the largest finite bfloat16 (0x7f7f8000) rounds to even: Infinity. Just below it does not.
+    expect(roundToBfloat16(Float32Array.of(fromBits(0x7f7f8000)))).toBe(0);
+    const below = Float32Array.of(fromBits(0x7f7f7fff));
+    expect(roundToBfloat16(below)).toBe(-1);
+    expect(below[0]).toBe(BF16_MAX);
+  });
+
+  it('any float32 bits: the nearest bfloat16 (ties to even), measured by distance; rounding again changes nothing', () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 0, max: 0xffffffff }), { minLength: 1, maxLength: 64 }), (words) => {
+        const finite = words.map(fromBits).filter((x) => Number.isFinite(x) && Math.abs(nearestBfloat16(x)) !== Infinity);
+        const a = Float32Array.from(finite);
+        expect(roundToBfloat16(a)).toBe(-1);
+        a.forEach((r, i) => expect(Object.is(r, nearestBfloat16(finite[i]!))).toBe(true));
+        const again = a.slice();
+        roundToBfloat16(again);
+        expect(sameBits(again, a)).toBe(true);
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
+
+describe("weightsDtype: 'bfloat16'", () => {
+  it('an engine is, bit for bit, a float32 engine given its weights rounded to bfloat16, for every option combination, both kernels, one by one or in chunks; and within float32 tolerance of batch attention', () => {
+    fc.assert(
+      fc.property(
+        caseArbitrary({ precision: 'float32', wideHeads: true }, 24).filter(({ options }) => options.weights !== undefined),
+        fc.nat(),
+        fc.boolean(),
+        ({ options, xs }, split, threaded) => {
+          const threads = threaded && options.kernels === 'auto' && wasmKernelsAvailable() ? { threads: pool() } : {};
+          const half: AttentionOptions = { ...options, ...threads, weightsDtype: 'bfloat16' };
+          const twin: AttentionOptions = { ...options, weights: rounded(options.weights!) };
+          const one = createAttention(twin);
+          const expected = [...xs.flatMap((x) => one.push(x)), ...one.flush()];
+          const attn = createAttention(half);
+          const cut = split % (xs.length + 1);
+          const actual = [...attn.pushMany(xs.slice(0, cut)), ...xs.slice(cut).flatMap((x) => attn.push(x)), ...attn.flush()];
+          expectSameSteps(actual, expected);
+          // The weights it reports are the rounded ones, whichever memory holds them.
+          for (const [name, w] of Object.entries(twin.weights!)) expect(sameBits(attn.options.weights![name as keyof AttentionWeights]!, w as Float32Array)).toBe(true);
+          const reference = batchAttention(xs, half);
+          actual.forEach((step, n) => expectClose(step.output, reference[n]!.output, 1e-5, `output of token ${step.index}`));
+        },
+      ),
+      { numRuns: 150 },
+    );
+  });
+
+  it('beams through pushEach, forks and a cross-attention: the rounded float32 engine’s bits', () => {
+    const random = mulberry32(7);
+    const matrix = (rows: number, cols: number) => Array.from({ length: rows * cols }, () => random() - 0.5);
+    const dim = 24;
+    const weights = { wq: matrix(24, dim), wk: matrix(8, dim), wv: matrix(8, dim), wo: matrix(dim, 24), bq: matrix(1, 24) };
+    const options = { dim, heads: 6, kvHeads: 2, weights };
+    const half = createAttention({ ...options, weightsDtype: 'bfloat16' });
+    const twin = createAttention({ ...options, weights: rounded(weights) });
+    const prompt = Array.from({ length: 5 }, () => matrix(1, dim));
+    expectSameSteps(half.pushMany(prompt), twin.pushMany(prompt));
+    const beams = [half.fork(), half.fork(), half.fork()];
+    const twins = [twin.fork(), twin.fork(), twin.fork()];
+    const next = beams.map(() => matrix(1, dim));
+    pushEach(beams, next).forEach((steps, b) => expectSameSteps(steps, twins[b]!.push(next[b]!)));
+
+    const memory = Array.from({ length: 7 }, () => matrix(1, dim));
+    const cross = createCrossAttention({ ...options, weightsDtype: 'bfloat16' });
+    const crossTwin = createCrossAttention({ ...options, weights: { ...weights, ...rounded(weights) } });
+    cross.setMemory(memory);
+    crossTwin.setMemory(memory);
+    const queries = Array.from({ length: 3 }, () => matrix(1, dim));
+    expect(sameBits(cross.attendMany(queries).flatMap((s) => Array.from(s.output)), crossTwin.attendMany(queries).flatMap((s) => Array.from(s.output)))).toBe(true);
+  });
+
+  it('holds the matrices in the kernels’ memory in 2 bytes a weight, half the float32 copy', () => {
+    const arena = wasmArena();
+    if (arena === null) return;
+    const weights = { wq: new Array(12 * 20).fill(0.5), wk: new Array(12 * 20).fill(0.25), wv: new Array(12 * 20).fill(1), wo: new Array(20 * 12).fill(2) };
+    const options = { dim: 20, heads: 3, headDim: 4, weights };
+    const single = ArenaWeights.copy(arena, resolveOptions(options))!;
+    const half = ArenaWeights.copy(arena, resolveOptions({ ...options, weightsDtype: 'bfloat16' }))!;
+    expect(single.bytes).toBe(4 * 4 * 240);
+    expect(half.bytes).toBe(2 * 4 * 240);
+    expect(Array.from(half.copyOut('wv'))).toEqual(weights.wv);
+    expect(Array.from(half.view('wo', 230, 235))).toEqual([2, 2, 2, 2, 2]);
+    single.release();
+    half.release();
+  });
+
+  it('a stack, and a snapshot: written as version 6 with the option, restored to the same bits; saved without weights, restored from the unrounded ones', () => {
+    const random = mulberry32(11);
+    const matrix = (rows: number, cols: number) => Array.from({ length: rows * cols }, () => random() - 0.5);
+    const dim = 16;
+    const options: AttentionOptions = { dim, heads: 2, weights: { wq: matrix(dim, dim), wk: matrix(dim, dim), wv: matrix(dim, dim), wo: matrix(dim, dim) }, weightsDtype: 'bfloat16' };
+    const attn = createAttention(options);
+    const xs = Array.from({ length: 6 }, () => matrix(1, dim));
+    attn.pushMany(xs.slice(0, 4));
+    const file = attn.snapshot();
+    const header = new TextDecoder().decode(file.subarray(8, 8 + Number(new DataView(file.buffer, file.byteOffset).getBigUint64(0, true))));
+    expect(JSON.parse(header).__metadata__.version).toBe('6');
+    expect(JSON.parse(JSON.parse(header).__metadata__.options).weightsDtype).toBe('bfloat16');
+    const restored = restoreAttention(file);
+    expect(restored.options.weightsDtype).toBe('bfloat16');
+    const lean = restoreAttention(attn.snapshot({ weights: false }), options);
+    const expected = attn.pushMany(xs.slice(4));
+    expectSameSteps(restored.pushMany(xs.slice(4)), expected);
+    expectSameSteps(lean.pushMany(xs.slice(4)), expected);
+    // The option is part of the engine: restoring with float32 weights is refused, naming it.
+    const e = refusal(() => restoreAttention(file, { ...options, weightsDtype: 'float32' }));
+    expect([e.code, e.details.field]).toEqual(['INVALID_OPTION', 'weightsDtype']);
+    // A float32 engine's files keep their version.
+    const plain = createAttention({ ...options, weightsDtype: 'float32' }).snapshot();
+    expect(new TextDecoder().decode(plain.subarray(0, 400))).not.toContain('"version":"6"');
+
+    const stack = createAttentionStack({ layers: 2, ...options });
+    stack.layer(0).pushMany(xs);
+    expect(createAttentionStack({ layers: [options, { ...options, weightsDtype: undefined }] }).layer(1).options.weightsDtype).toBe('float32');
+    expect(stack.layer(1).options.weightsDtype).toBe('bfloat16');
+  });
+
+  it('createLinear: bit for bit a float32 layer given W and b rounded, on both kernels and split across a pool; row(i) the rounded row', () => {
+    fc.assert(
+      fc.property(
+        fc.record({ rows: fc.integer({ min: 1, max: 40 }), cols: fc.integer({ min: 1, max: 40 }), n: fc.integer({ min: 0, max: 9 }), kernels: fc.constantFrom<'auto' | 'js'>('auto', 'js'), threaded: fc.boolean(), seed: fc.integer() }),
+        ({ rows, cols, n, kernels, threaded, seed }) => {
+          const random = mulberry32(seed);
+          const weight = Float32Array.from({ length: rows * cols }, () => (random() - 0.5) * 3);
+          const bias = Float32Array.from({ length: rows }, () => random() - 0.5);
+          const threads = threaded && kernels === 'auto' && wasmKernelsAvailable() ? { threads: pool() } : {};
+          const half = createLinear({ rows, cols, weight, bias, kernels, weightsDtype: 'bfloat16', ...threads });
+          const twin = createLinear({ rows, cols, weight: weight.map(nearestBfloat16), bias: bias.map(nearestBfloat16), kernels });
+          const xs = Array.from({ length: n }, () => Array.from({ length: cols }, () => random() * 4 - 2));
+          expect(sameBits(half.applyMany(xs), twin.applyMany(xs))).toBe(true);
+          const r = Math.floor(random() * rows);
+          expect(sameBits(half.row(r), weight.subarray(r * cols, (r + 1) * cols).map(nearestBfloat16))).toBe(true);
+        },
+      ),
+      { numRuns: 150 },
+    );
+  });
+
+  it('large products split across a pool give one thread’s bits (a token’s rows, a prompt’s groups of four)', () => {
+    const [rows, cols] = [300, 261];
+    const weight = Float32Array.from({ length: rows * cols }, (_, i) => Math.sin(0.37 * i));
+    const alone = createLinear({ rows, cols, weight, weightsDtype: 'bfloat16' });
+    const split = createLinear({ rows, cols, weight, weightsDtype: 'bfloat16', threads: pool() });
+    for (const n of [1, 2, 9]) {
+      const xs = Array.from({ length: n }, (_, t) => Float32Array.from({ length: cols }, (_, c) => Math.cos(t + 0.1 * c)));
+      expect(sameBits(split.applyMany(xs), alone.applyMany(xs))).toBe(true);
+    }
+  });
+
+  it('refuses what it cannot be, naming the field: float64 weights in bfloat16, seed mode, an unknown dtype, a weight past bfloat16’s range', () => {
+    const w = [1, 0, 0, 1];
+    const cases: [() => unknown, string, string][] = [
+      [() => createAttention({ dim: 2, weights: { wq: w, wk: w, wv: w }, precision: 'float64', weightsDtype: 'bfloat16' }), 'INVALID_OPTION', 'weightsDtype'],
+      [() => createAttention({ dim: 2, weights: { wq: w, wk: w, wv: w }, weightsDtype: 'float64' }), 'INVALID_OPTION', 'weightsDtype'],
+      [() => createAttention({ dim: 2, weightsDtype: 'bfloat16' }), 'INVALID_OPTION', 'weightsDtype'],
+      [() => createAttention({ dim: 2, weights: { wq: w, wk: w, wv: w }, weightsDtype: 'half' as never }), 'INVALID_OPTION', 'weightsDtype'],
+      [() => createAttention({ dim: 2, weights: { wq: w, wk: [1, 0, 0, 3.4e38], wv: w }, weightsDtype: 'bfloat16' }), 'NON_FINITE', 'weights.wk'],
+      [() => createAttention({ dim: 2, weights: { wq: w, wk: w, wv: w, bv: [0, -3.4e38] }, weightsDtype: 'bfloat16' }), 'NON_FINITE', 'weights.bv'],
+      [() => createLinear({ rows: 2, cols: 2, weight: w, weightsDtype: 'float64' as never }), 'INVALID_OPTION', 'weightsDtype'],
+      [() => createLinear({ rows: 2, cols: 2, weight: [1, 3.4e38, 0, 0], weightsDtype: 'bfloat16' }), 'NON_FINITE', 'weight'],
+    ];
+    for (const [make, code, field] of cases) {
+      const e = refusal(make);
+      expect(e).toBeInstanceOf(AttentionError);
+      expect([e.code, e.details.field]).toEqual([code, field]);
+    }
+    const e = refusal(() => createAttention({ dim: 2, weights: { wq: w, wk: [1, 0, 0, 3.4e38], wv: w }, weightsDtype: 'bfloat16' }));
+    expect(e.message).toContain('element 3 (row 1, column 1)');
+    expect(e.details.element).toBe(3);
+  });
+});
+
