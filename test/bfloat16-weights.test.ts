@@ -6,6 +6,7 @@ import { BF16_MAX, roundToBfloat16 } from '../src/kernels/bfloat16.js';
 import { ArenaWeights } from '../src/attention/arena-weights.js';
 import { resolveOptions } from '../src/attention/options.js';
 import { wasmArena, wasmKernelsAvailable } from '../src/kernels/wasm/wasm-arena.js';
+import { referenceAttention } from '../src/testing/index.js';
 import { expectClose } from './support/close.js';
 import { caseArbitrary, mulberry32 } from './support/engine-arbitraries.js';
 import { refusal } from './support/refusal.js';
@@ -186,6 +187,7 @@ describe("weightsDtype: 'bfloat16'", () => {
           const threads = threaded && kernels === 'auto' && wasmKernelsAvailable() ? { threads: pool() } : {};
           const half = createLinear({ rows, cols, weight, bias, kernels, weightsDtype: 'bfloat16', ...threads });
           const twin = createLinear({ rows, cols, weight: weight.map(nearestBfloat16), bias: bias.map(nearestBfloat16), kernels });
+          expect([half.weightsDtype, twin.weightsDtype]).toEqual(['bfloat16', 'float32']);
           const xs = Array.from({ length: n }, () => Array.from({ length: cols }, () => random() * 4 - 2));
           expect(sameBits(half.applyMany(xs), twin.applyMany(xs))).toBe(true);
           const r = Math.floor(random() * rows);
@@ -205,6 +207,20 @@ describe("weightsDtype: 'bfloat16'", () => {
       const xs = Array.from({ length: n }, (_, t) => Float32Array.from({ length: cols }, (_, c) => Math.cos(t + 0.1 * c)));
       expect(sameBits(split.applyMany(xs), alone.applyMany(xs))).toBe(true);
     }
+  });
+
+  it('the verification kit’s reference takes the weights as the options store them: bfloat16 options are the reference over the rounded weights', () => {
+    fc.assert(
+      fc.property(caseArbitrary({ precision: 'float32', longStream: false }, 8).filter(({ options }) => options.weights !== undefined), ({ options, xs }) => {
+        const half = { ...options, weightsDtype: 'bfloat16' as const };
+        const expected = referenceAttention(xs, { ...options, weights: rounded(options.weights!) });
+        const reference = referenceAttention(xs, half);
+        reference.forEach((step, n) => expect(sameBits(step.output, expected[n]!.output)).toBe(true));
+        const attn = createAttention(half);
+        [...attn.pushMany(xs), ...attn.flush()].forEach((step, n) => expectClose(step.output, reference[n]!.output, 1e-5, `output of token ${step.index}`));
+      }),
+      { numRuns: 60 },
+    );
   });
 
   it('refuses what it cannot be, naming the field: float64 weights in bfloat16, seed mode, an unknown dtype, a weight past bfloat16’s range', () => {

@@ -70,6 +70,8 @@ export interface Linear {
   readonly cols: number;
   /** The kernels in use: 'wasm' (SIMD, float32 arithmetic) or 'js' (float64 sums, rounded to float32). */
   readonly kernels: 'wasm' | 'js';
+  /** How the weights are kept: as given in float32, or rounded to bfloat16 ({@link LinearOptions.weightsDtype}). */
+  readonly weightsDtype: 'float32' | 'bfloat16';
   /** Whether {@link Linear.dispose} was called. */
   readonly disposed: boolean;
   /**
@@ -156,6 +158,7 @@ class LinearLayer implements Linear {
   readonly rows: number;
   readonly cols: number;
   readonly kernels: 'wasm' | 'js';
+  readonly weightsDtype: 'float32' | 'bfloat16';
   /** W in float32 when the kernels' memory holds no copy of it (kernels 'js'); else null, the copy being the only one. */
   private readonly weight: Float32Array | null;
   private readonly bias: Float32Array | null;
@@ -177,6 +180,7 @@ class LinearLayer implements Linear {
     if (this.rows * this.cols > 2 ** 30) invalid('rows', `must keep rows·cols at most 2^30 numbers (4 GiB of float32), got ${this.rows}·${this.cols}`);
     const dtype = options.weightsDtype ?? 'float32';
     if (dtype !== 'float32' && dtype !== 'bfloat16') invalid('weightsDtype', `must be 'float32' or 'bfloat16', got ${describeValue(dtype)}`);
+    this.weightsDtype = dtype;
     const read = (w: Vector | undefined, rows: number, cols: number, field: string): Float32Array => {
       const m = matrix(w, rows, cols, field, Float32Array) as Float32Array;
       return dtype === 'bfloat16' ? asBfloat16(m, cols, field) : m;

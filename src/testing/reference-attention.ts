@@ -60,7 +60,7 @@ export interface ReferenceTrace {
 export function traceReference(xs: readonly Vector[], options: AttentionOptions): ReferenceTrace {
   const o = resolveOptions(options);
   const { dim, heads, kvHeads, headDim } = o;
-  // The caller's numbers, not resolveOptions' copies, which are rounded to the engine's precision.
+  // The caller's numbers (as the options store them: inputProjections), not resolveOptions' copies, which are rounded to the engine's precision.
   const w = inputProjections(options) ?? undefined;
   if (!Array.isArray(xs)) throw new AttentionError('INVALID_ARGUMENT', `referenceAttention: expected an array of vectors, got ${describeValue(xs)}`, { field: 'xs' });
   const tokens = Array.from(xs, (x, t) => checkedToken(x, dim, t, o.precision === 'float32'));
