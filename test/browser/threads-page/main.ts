@@ -22,10 +22,32 @@ async function run(): Promise<object> {
     same &&= bits(a!) === bits(b!);
     steps++;
   }
+  const bfloat16 = bfloat16Same(pool);
   const threads = pool.threads;
   const closed = pool.closed;
   await pool.close();
-  return { isolated: crossOriginIsolated, threads, closed, steps, same, shared: fromSharedMemory(one) };
+  return { isolated: crossOriginIsolated, threads, closed, steps, same, shared: fromSharedMemory(one), bfloat16 };
+}
+
+/**
+ * Whether engines with bfloat16 weights, on one thread and on the pool (dim 256: a token's
+ * projections are split across it), give a float32 engine's steps over their rounded weights bit
+ * for bit, a prompt (the prompt kernel's twin) and single tokens (the single-token twin's) alike.
+ */
+function bfloat16Same(pool: Awaited<ReturnType<typeof createThreadPool>>): boolean {
+  const dim = 256;
+  const matrix = (seed: number) => Array.from({ length: dim * dim }, (_, i) => Math.sin(seed + 0.7 * i) / 16);
+  const options = { dim, heads: 4, weights: { wq: matrix(1), wk: matrix(2), wv: matrix(3), wo: matrix(4) }, weightsDtype: 'bfloat16' } as const;
+  const half = createAttention(options);
+  const split = createAttention({ ...options, threads: pool });
+  const w = half.options.weights!;
+  const rounded = createAttention({ dim, heads: 4, weights: { wq: w.wq!, wk: w.wk!, wv: w.wv!, wo: w.wo! } });
+  const token = (t: number) => Array.from({ length: dim }, (_, c) => Math.cos(0.11 * t + 0.9 * c));
+  const prompt = Array.from({ length: 9 }, (_, t) => token(t));
+  const engines = [half, split, rounded];
+  const outputs = engines.map((e) => e.pushMany(prompt).map(bits).join());
+  for (let t = 9; t < 30; t++) engines.forEach((e, i) => (outputs[i] += bits(e.push(token(t))[0]!)));
+  return outputs[0] === outputs[2] && outputs[1] === outputs[2];
 }
 
 /**
