@@ -461,6 +461,33 @@ describe('WebAssembly SIMD kernels', () => {
     );
   });
 
+  it('project and projectBf16 over many row blocks (a wide matrix, its rows in blocks of 128 KiB): each output in the documented order', () => {
+    const arena = wasmArena()!;
+    const fused = productsFused(arena);
+    const random = mulberry32(3);
+    // cols 2,051: blocks of 7 pairs of rows in float32 (16 KiB of weights a pair), 15 in bfloat16;
+    // 45 rows: 23 pairs, the last unpaired; 9 tokens: two groups of four and one left over.
+    const [n, rows, cols] = [9, 45, 2051];
+    const x = Float64Array.from({ length: n * cols }, () => random() - 0.5);
+    const w = Uint16Array.from({ length: rows * cols }, () => (Math.floor(random() * 256) << 8) | 0x3c00 | (random() < 0.5 ? 0x8000 : 0));
+    const widened = widenBfloat16(w);
+    const expected = new Float32Array(n * rows);
+    for (let t = 0; t < n; t++) projectFloat32(expected, t * rows, widened, x, t * cols, rows, cols, fused);
+    for (const bf16 of [false, true]) {
+      const wBytes = (bf16 ? 2 : 4) * rows * cols;
+      const [wAt, xAt, outAt] = [arena.allocate(wBytes), arena.allocate(4 * n * cols), arena.allocate(4 * n * rows)];
+      const { f32 } = arena.views();
+      if (bf16) new Uint16Array(f32.buffer, wAt, rows * cols).set(w);
+      else f32.set(widened, wAt >>> 2);
+      writeTokenRows(f32, xAt >>> 2, x, n, cols);
+      (bf16 ? arena.projectBf16 : arena.project)(outAt, xAt, wAt, n, rows, cols);
+      expect(f32.slice(outAt >>> 2, (outAt >>> 2) + n * rows)).toEqual(expected);
+      arena.release(wAt, wBytes);
+      arena.release(xAt, 4 * n * cols);
+      arena.release(outAt, 4 * n * rows);
+    }
+  });
+
   it('project: float32 in its documented order for any shape and any number of tokens, within its error bound, storing nothing past its rows', () => {
     const arena = wasmArena()!;
     const fused = productsFused(arena);
