@@ -47,9 +47,9 @@ const collected = new FinalizationRegistry<Region>(giveBack);
 
 /**
  * An engine's float32 projection matrices (or a `createLinear` layer's matrix, under its own
- * name) copied once into the kernel arena, where the
- * WebAssembly `project` kernel reads them (as bfloat16 when the weights are: half the bytes, which
- * `projectBf16` widens back exactly, so the numbers are those of the float32 kernel): a single push projects at SIMD speed in float32
+ * name) copied once into the kernel arena, where the WebAssembly `project` kernel reads them (as
+ * bfloat16 when the weights are: half the bytes, which `projectBf16` widens back exactly, so the
+ * numbers are the float32 kernel's): a single push projects at SIMD speed in float32
  * arithmetic instead of in TypeScript loops summing in float64 (over ten times faster at dim 512;
  * docs/math.md bounds the difference), and a prompt no longer copies each matrix into the arena
  * per call. A token's projections are the same bit for bit alone or in a prompt.

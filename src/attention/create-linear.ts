@@ -33,7 +33,7 @@ export interface LinearOptions {
    * 'float32' (default) or 'bfloat16': W and b rounded to the nearest bfloat16 (ties to even, as
    * `torch.Tensor.bfloat16()`; a BF16 checkpoint's are already), and W kept in the kernels'
    * memory in 2 bytes a weight: half the memory, and faster once W no longer fits the caches
-   * (docs/performance.md). The outputs are those of a float32 layer given the rounded weights,
+   * (docs/guides/speed.md). The outputs are those of a float32 layer given the rounded weights,
    * bit for bit. The TypeScript kernels hold the rounded W as float32.
    * @example
    * ```ts

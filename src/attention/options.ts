@@ -122,11 +122,11 @@ export interface AttentionOptions {
    * Storage of the projections (matrices and biases). Default: the precision. 'bfloat16' (with
    * precision 'float32') rounds each weight, taken as float32, to the nearest bfloat16, ties to
    * even, as `torch.Tensor.bfloat16()` does (a BF16 checkpoint's weights, read by
-   * {@link readSafetensors}, are bfloat16 already and stay exact), and the WebAssembly kernels keep the matrices in 2
-   * bytes a weight instead of 4: a model's layers take half the memory, and a single token
-   * projects faster once its matrices come from memory rather than the caches (docs/performance.md).
-   * The outputs are those of a float32 engine given the rounded weights, bit for bit. The
-   * TypeScript kernels hold the rounded weights as float32.
+   * {@link readSafetensors}, are bfloat16 already and stay exact), and the WebAssembly kernels
+   * keep the matrices in 2 bytes a weight instead of 4: a model's layers take half the memory, and
+   * a single token projects faster once its matrices come from memory rather than the caches
+   * (docs/guides/speed.md). The outputs are those of a float32 engine given the rounded weights,
+   * bit for bit. The TypeScript kernels hold the rounded weights as float32.
    * @example
    * ```ts
    * import { createAttention } from 'attnstream';
