@@ -256,6 +256,10 @@ describe('int8 snapshot checks', () => {
     ['floors named on a block not held', refillingFile, (t) => void t.set('key_floor_blocks', { dtype: 'I32', shape: [1], data: Int32Array.of(2) }), 'key_floor_blocks must ascend and name held blocks whose keys are float, got 2 at 0'],
     ['floor blocks without their floors', refillingFile, (t) => void t.delete('key_floors'), 'tensor key_floors is missing'],
     ['floors without their blocks', refillingFile, (t) => void t.delete('key_floor_blocks'), 'tensor key_floor_blocks is missing'],
+    ['an empty pair of floor tensors, which no snapshot writes', refillingFile, (t) => {
+      t.set('key_floor_blocks', { dtype: 'I32', shape: [0], data: new Int32Array(0) });
+      t.set('key_floors', { dtype: 'F32', shape: [0, 1, 2], data: new Float32Array(0) });
+    }, 'key_floor_blocks is empty; it is written only when a block has floor scales'],
     ['a NaN floor', refillingFile, (t) => void t.set('key_floors', { dtype: 'F32', shape: [1, 1, 2], data: Float32Array.of(0.01, NaN) }), 'tensor key_floors holds an invalid scale at element 1: NaN'],
     ['floors in a float cache', float32File, (t) => {
       t.set('key_floor_blocks', { dtype: 'I32', shape: [0], data: new Int32Array(0) });

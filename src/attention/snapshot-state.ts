@@ -485,6 +485,8 @@ function keyFloors(
   if (!tensors.has(blocksName) && !tensors.has(floorsName)) return floors;
   if (o.cacheDtype !== 'int8') fail(`${floorsName} are stored but the cache is not int8`);
   const blocks = intTensor(tensors, blocksName, fail);
+  // Written only for R > 0: an empty pair is no file this library writes.
+  if (blocks.length === 0) fail(`${blocksName} is empty; it is written only when a block has floor scales`);
   const kvWidth = o.kvHeads * o.headDim;
   const data = scaleTensor(tensors, floorsName, [blocks.length, o.kvHeads, o.headDim], o, fail);
   blocks.forEach((b, r) => {
