@@ -1323,7 +1323,7 @@
     ;; The rows go in blocks of 128 KiB of w (pairs r, r + half), every group of four tokens passing
     ;; over one block before the next: a block stays in the core's L2 while the groups reuse it, where
     ;; each group streamed the whole matrix before (from memory once it outgrew the L3). Same passes,
-    ;; same numbers. A matrix from memory ~1.6-2.0x (5,632 × 2,048: 11 -> 21 GMAC/s at 512 tokens),
+    ;; same numbers. A matrix from memory ~1.6-1.9x (5,632 × 2,048: 11 -> 21 GMAC/s at 512 tokens),
     ;; 2,048 × 2,048 (16 MB, L3) ~1.2x, one of 1 MB ~1.04x; its bfloat16 twin ~1.03-1.2x. Blocks of
     ;; 128, 256 and 512 KiB measured alike here; the smallest also fits cores with 256 KiB of L2.
     (local.set $block (i32.div_u (i32.const 131072) (i32.shl (local.get $wstride) (i32.const 1))))
