@@ -22,8 +22,18 @@ export interface Profile {
   readonly beams: { readonly beams: number; readonly cached: number; readonly headDim: number; readonly heads: readonly number[]; readonly steps: number; readonly rounds: number };
   /** Linear layers outside attention (createLinear): `[rows, cols]` shapes, inputs per call, calls per timed run. */
   readonly linear: { readonly shapes: readonly (readonly [number, number])[]; readonly inputs: readonly number[]; readonly calls: number; readonly rounds: number };
-  /** createLinear over bfloat16 against float32 weights: `[rows, cols, layers]` (that many matrices of the shape, applied in turn). */
-  readonly bfloat16: { readonly shapes: readonly (readonly [number, number, number])[]; readonly inputs: readonly number[]; readonly calls: number; readonly rounds: number };
+  /**
+   * createLinear over bfloat16 against float32 weights: `[rows, cols, layers]` (that many matrices
+   * of the shape, applied in turn); each timed run makes at least `calls` calls and at least
+   * `multiplyAdds` multiply-adds.
+   */
+  readonly bfloat16: {
+    readonly shapes: readonly (readonly [number, number, number])[];
+    readonly inputs: readonly number[];
+    readonly calls: number;
+    readonly multiplyAdds: number;
+    readonly rounds: number;
+  };
   readonly rx: { readonly dim: number; readonly tokens: number; readonly rounds: number };
   /** The cell where a flat and a peaked softmax are timed side by side. */
   readonly sharpness: { readonly heads: number; readonly headDim: number; readonly n: number; readonly rounds: number };
@@ -66,7 +76,9 @@ export const FULL: Profile = {
   linear: { shapes: [[2048, 512], [512, 2048]], inputs: [1, 16], calls: 16, rounds: 7 },
   // An MLP projection at dim 512 alone (4 MB in float32: in the caches), and TinyLlama's (dim 2,048,
   // hidden 5,632: 44 MB) in four layers applied in turn (176 MB in float32, 88 in bfloat16: from memory).
-  bfloat16: { shapes: [[2048, 512, 1], [5632, 2048, 4]], inputs: [1, 16], calls: 4, rounds: 7 },
+  // 10^8 multiply-adds a timed run (~10 ms): four calls of one 1 MB-wide input took ~0.4 ms, and one
+  // pause (538 µs an input against a median of 96) then outweighed the kernel.
+  bfloat16: { shapes: [[2048, 512, 1], [5632, 2048, 4]], inputs: [1, 16], calls: 4, multiplyAdds: 1e8, rounds: 7 },
   // A stream takes ~20 ms: many rounds, so the median is steady on a noisy machine.
   rx: { dim: 64, tokens: 1024, rounds: 31 },
   sharpness: { heads: 8, headDim: 128, n: 8192, rounds: 5 },
@@ -106,7 +118,7 @@ export const SMOKE: Profile = {
   prefill: { heads: [2, 4], headDim: 8, tokens: 16, rounds: 1 },
   beams: { beams: 2, cached: 4, headDim: 8, heads: [2], steps: 1, rounds: 1 },
   linear: { shapes: [[8, 4]], inputs: [1, 5], calls: 1, rounds: 1 },
-  bfloat16: { shapes: [[8, 5, 2]], inputs: [1, 5], calls: 1, rounds: 1 },
+  bfloat16: { shapes: [[8, 5, 2]], inputs: [1, 5], calls: 1, multiplyAdds: 0, rounds: 1 },
   rx: { dim: 16, tokens: 32, rounds: 2 },
   sharpness: { heads: 2, headDim: 8, n: 64, rounds: 1 },
   cacheOptions: { heads: 2, headDim: 8, n: 96, rounds: 1 },

@@ -32,7 +32,7 @@ export interface Bfloat16Row {
  * layer's weights). Interleaved rounds, µs per input and layer.
  */
 export function runBfloat16(profile: Profile, progress: Progress): Bfloat16Row[] {
-  const { shapes, inputs, calls, rounds } = profile.bfloat16;
+  const { shapes, inputs, calls: fewest, multiplyAdds, rounds } = profile.bfloat16;
   progress.plan(2 * rounds * shapes.length * inputs.length);
   return shapes.flatMap(([rows, cols, layers]) => {
     const weights = Array.from({ length: layers }, (_, l) => weightMatrix(SEED_BFLOAT16 + l, rows, cols));
@@ -43,6 +43,7 @@ export function runBfloat16(profile: Profile, progress: Progress): Bfloat16Row[]
     const rowsOut = inputs.map((n): Bfloat16Row => {
       const xs = embeddings(n, cols);
       const out = new Float32Array(n * rows);
+      const calls = Math.max(fewest, Math.ceil(multiplyAdds / (rows * cols * n * layers)));
       const apply = (layer: readonly Linear[]) => () => timed(() => { for (let k = 0; k < calls; k++) for (const l of layer) l.applyMany(xs, out); });
       const seconds = interleave(
         [
