@@ -20,17 +20,19 @@ const fromBits = (b: number): number => new Float32Array(Uint32Array.of(b).buffe
 /**
  * The bfloat16 nearest to x taken as float32 (as the engine takes its weights), ties to even, by
  * distances: the two bfloat16s around it (its bits cut to the upper half, and one step further
- * from zero) measured in float64, where both differences are exact. Infinity when the step away
- * is past the largest finite one.
+ * from zero) measured in float64, where both differences are exact. Past the largest finite one
+ * the step away is 2¹²⁸, as IEEE 754 rounds with an unbounded exponent: Infinity when it wins,
+ * so exactly halfway past the largest (its kept bit odd) rounds to Infinity.
  */
 function nearestBfloat16(x: number): number {
   const f = Math.fround(x);
   const toward = bitsOf(f) & 0xffff0000;
-  const away = toward + 0x10000;
-  const [low, high] = [fromBits(toward), fromBits(away >>> 0)];
+  const away = (toward + 0x10000) >>> 0;
+  const beyond = (away & 0x7fffffff) === 0x7f800000;
+  const [low, high] = [fromBits(toward), beyond ? Math.sign(f) * 2 ** 128 : fromBits(away)];
   const [dLow, dHigh] = [Math.abs(f - low), Math.abs(high - f)];
-  if (dLow !== dHigh) return dLow < dHigh ? low : high;
-  return ((toward >>> 16) & 1) === 0 ? low : high;
+  const chosen = dLow !== dHigh ? (dLow < dHigh ? low : high) : ((toward >>> 16) & 1) === 0 ? low : high;
+  return chosen === high && beyond ? Math.sign(f) * Infinity : chosen;
 }
 
 /** Each matrix and bias of `weights` rounded to bfloat16 as float32s: what a float32 engine given them holds. */
@@ -58,6 +60,7 @@ describe('roundToBfloat16: the nearest bfloat16, ties to even, as torch rounds',
     expect(Array.from(a.subarray(8))).toEqual([Math.fround(3.4e38), 5]);
     // Halfway past the largest finite bfloat16 (0x7f7f8000) rounds to even: Infinity. Just below it does not.
     expect(roundToBfloat16(Float32Array.of(fromBits(0x7f7f8000)))).toBe(0);
+    expect([nearestBfloat16(fromBits(0x7f7f8000)), nearestBfloat16(fromBits(0xff7f8000)), nearestBfloat16(fromBits(0x7f7f7fff))]).toEqual([Infinity, -Infinity, BF16_MAX]);
     const below = Float32Array.of(fromBits(0x7f7f7fff));
     expect(roundToBfloat16(below)).toBe(-1);
     expect(below[0]).toBe(BF16_MAX);
