@@ -6,7 +6,7 @@ import { wasmKernelsAvailable } from '../kernels/wasm/wasm-arena.js';
 import { ArenaWeights } from './arena-weights.js';
 import { kernelArena } from './kernel-arena.js';
 import { InputReading } from './input-reading.js';
-import { asBfloat16, invalid, kernelChoiceOf, matrix, MAX_WIDTH, positiveInteger, threadPoolOf } from './options.js';
+import { invalid, kernelChoiceOf, matrix, MAX_WIDTH, positiveInteger, threadPoolOf } from './options.js';
 import { assertFinite, assertVectorShape, finiteCheck, lengthOf, readVector } from './vector.js';
 import type { FiniteCheck, Vector } from './vector.js';
 
@@ -181,12 +181,8 @@ class LinearLayer implements Linear {
     const dtype = options.weightsDtype ?? 'float32';
     if (dtype !== 'float32' && dtype !== 'bfloat16') invalid('weightsDtype', `must be 'float32' or 'bfloat16', got ${describeValue(dtype)}`);
     this.weightsDtype = dtype;
-    const read = (w: Vector | undefined, rows: number, cols: number, field: string): Float32Array => {
-      const m = matrix(w, rows, cols, field, Float32Array) as Float32Array;
-      return dtype === 'bfloat16' ? asBfloat16(m, cols, field) : m;
-    };
-    const weight = read(options.weight, this.rows, this.cols, 'weight');
-    this.bias = options.bias === undefined ? null : read(options.bias, 1, this.rows, 'bias');
+    const weight = matrix(options.weight, this.rows, this.cols, 'weight', Float32Array, dtype === 'bfloat16') as Float32Array;
+    this.bias = options.bias === undefined ? null : (matrix(options.bias, 1, this.rows, 'bias', Float32Array, dtype === 'bfloat16') as Float32Array);
     const wasm = kernelChoiceOf(options.kernels) === 'auto' && wasmKernelsAvailable();
     const pool = threadPoolOf(options.threads, wasm, "kernels 'auto' on a runtime with WebAssembly SIMD");
     this.pool = pool;

@@ -463,10 +463,7 @@ function readWeights(weights: AttentionWeights, s: Shape, Float: FloatArrayConst
   }
   const qWidth = s.heads * s.headDim;
   const kvWidth = s.kvHeads * s.headDim;
-  const read = (w: Vector | undefined, rows: number, cols: number, field: string) => {
-    const m = matrix(w, rows, cols, field, Float);
-    return bfloat16 ? asBfloat16(m as Float32Array, cols, field) : m;
-  };
+  const read = (w: Vector | undefined, rows: number, cols: number, field: string) => matrix(w, rows, cols, field, Float, bfloat16);
   const bias = (b: Vector | undefined, width: number, field: string) => (b === undefined ? null : read(b, 1, width, field));
   return Object.freeze({
     wq: projects ? read(weights.wq, qWidth, s.dim, 'weights.wq') : null,
@@ -556,8 +553,14 @@ export function readNumbers(given: Vector, count: number, field: string, counted
   return out;
 }
 
-/** A weight matrix, row-major `rows × cols`; a bias is one row (`rows` 1), named by element alone. */
-export function matrix(w: Vector | undefined, rows: number, cols: number, field: string, Float: FloatArrayConstructor): FloatArray {
+/**
+ * A weight matrix, row-major `rows × cols`; a bias is one row (`rows` 1), named by element alone.
+ * With `bfloat16` (a Float32Array then) each number is rounded to bfloat16 ({@link roundToBfloat16}).
+ * @throws AttentionError DIMENSION_MISMATCH for a wrong length; NON_FINITE for a number that is not
+ *   finite, beyond float32's range, or (with `bfloat16`) that rounds past bfloat16's.
+ */
+export function matrix(w: Vector | undefined, rows: number, cols: number, field: string, Float: FloatArrayConstructor, bfloat16 = false): FloatArray {
+  const where = (i: number) => (rows === 1 ? '' : ` (row ${Math.floor(i / cols)}, column ${i % cols})`);
   const shape = rows === 1 ? `${cols} number${cols === 1 ? '' : 's'}` : `${rows}×${cols} = ${rows * cols} numbers (row-major)`;
   const length = vectorLength(w);
   if (length === undefined) invalid(field, `must be an array of ${shape}`);
@@ -568,27 +571,17 @@ export function matrix(w: Vector | undefined, rows: number, cols: number, field:
       actual: length,
     });
   }
-  return copyClaimed(w!, rows * cols, Float, (value, i) => {
-    const where = rows === 1 ? '' : ` (row ${Math.floor(i / cols)}, column ${i % cols})`;
+  const m = copyClaimed(w!, rows * cols, Float, (value, i) => {
     const beyond = typeof value === 'number' && Number.isFinite(value) ? ", beyond float32's range" : '';
-    throw new AttentionError('NON_FINITE', `${field}: element ${i}${where} is ${describeValue(value)}${beyond}`, {
+    throw new AttentionError('NON_FINITE', `${field}: element ${i}${where(i)} is ${describeValue(value)}${beyond}`, {
       field,
       element: i,
       actual: String(value),
     });
   });
-}
-
-/**
- * `m` (a matrix of `cols` columns, or a vector) rounded to bfloat16 in place ({@link roundToBfloat16}).
- * @throws AttentionError NON_FINITE naming `field` and the element for a number that rounds past
- *   bfloat16's range (its magnitude within half a step of float32's largest).
- */
-export function asBfloat16(m: Float32Array, cols: number, field: string): Float32Array {
-  const overflow = roundToBfloat16(m);
+  const overflow = bfloat16 ? roundToBfloat16(m as Float32Array) : -1;
   if (overflow >= 0) {
-    const where = m.length === cols ? '' : ` (row ${Math.floor(overflow / cols)}, column ${overflow % cols})`;
-    throw new AttentionError('NON_FINITE', `${field}: element ${overflow}${where} is ${m[overflow]}, which rounds to ±Infinity in bfloat16 (weightsDtype 'bfloat16' holds magnitudes up to ${BF16_MAX})`, {
+    throw new AttentionError('NON_FINITE', `${field}: element ${overflow}${where(overflow)} is ${m[overflow]}, which rounds to ±Infinity in bfloat16 (weightsDtype 'bfloat16' holds magnitudes up to ${BF16_MAX})`, {
       field,
       element: overflow,
       actual: String(m[overflow]),
