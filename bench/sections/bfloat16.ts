@@ -38,8 +38,10 @@ export function runBfloat16(profile: Profile, progress: Progress): Bfloat16Row[]
     const weights = Array.from({ length: layers }, (_, l) => weightMatrix(SEED_BFLOAT16 + l, rows, cols));
     const half = weights.map((weight) => createLinear({ rows, cols, weight, weightsDtype: 'bfloat16' }));
     const single = weights.map((weight) => createLinear({ rows, cols, weight }));
-    // The rounded weights, read back through row(): a float32 layer over them is the reference.
-    const rounded = createLinear({ rows, cols, weight: Float32Array.from({ length: rows * cols }, (_, i) => half[0]!.row(Math.floor(i / cols))[i % cols]!) });
+    // The rounded weights, read back row by row through row(): a float32 layer over them is the reference.
+    const roundedWeight = new Float32Array(rows * cols);
+    for (let r = 0; r < rows; r++) half[0]!.row(r, roundedWeight.subarray(r * cols, (r + 1) * cols));
+    const rounded = createLinear({ rows, cols, weight: roundedWeight });
     const rowsOut = inputs.map((n): Bfloat16Row => {
       const xs = embeddings(n, cols);
       const out = new Float32Array(n * rows);
