@@ -193,6 +193,36 @@ describe('snapshot and restore', () => {
     expect(() => restoreAttention(state, { ...options, heads: 4 })).toThrow(expect.objectContaining({ code: 'INVALID_OPTION' }));
   });
 
+  it('saved without its weights, a file whose stored options are invalid is corrupt, not the fault of the weights given (an engine, a stack, a cross-attention)', () => {
+    // From an audit: the file's own blockSize -3 was reported as INVALID_OPTION, "the weights given
+    // do not fit its stored options", though the caller gave exactly the engine's options.
+    const w = [1, 0, 0, 1];
+    const options = { dim: 2, weights: { wq: w, wk: w, wv: w } };
+    const withOptions = (bytes: Uint8Array, key: string, edit: (stored: Record<string, unknown>) => void): Uint8Array => {
+      const { tensors, metadata } = decodeSafetensors(bytes);
+      const stored = JSON.parse(metadata[key]!) as Record<string, unknown>;
+      edit(stored);
+      return encodeSafetensors(Object.fromEntries(tensors), { ...metadata, [key]: JSON.stringify(stored) }); // checksum recomputed
+    };
+    const engine = createAttention(options);
+    engine.push([1, 2]);
+    const stack = createAttentionStack({ layers: 2, ...options });
+    const cross = createCrossAttention(options);
+    cross.setMemory([[1, 2]]);
+    const restores: [string, () => unknown][] = [
+      ['engine', () => restoreAttention(withOptions(engine.snapshot({ weights: false }), 'options', (o) => (o.blockSize = -3)), options)],
+      ['engine onto its model', () => restoreAttention(withOptions(engine.snapshot({ weights: false }), 'options', (o) => (o.blockSize = -3)), engine)],
+      ['stack', () => restoreAttentionStack(withOptions(stack.snapshot({ weights: false }), 'layers.1.options', (o) => (o.blockSize = -3)), { layers: 2, ...options })],
+      ['cross-attention', () => restoreCrossAttention(withOptions(cross.snapshot({ weights: false }), 'options', (o) => (o.blockSize = -3)), options)],
+    ];
+    for (const [what, restore] of restores) {
+      expect(restore, what).toThrow(expect.objectContaining({ code: 'CORRUPT_SNAPSHOT', details: { field: 'snapshot' }, message: expect.stringMatching(/stored options are invalid: option blockSize must be a positive integer, got -3$/) }));
+    }
+    // Valid stored options that the weights given do not fit are still the caller's.
+    const wide = withOptions(engine.snapshot({ weights: false }), 'options', (o) => Object.assign(o, { dim: 4, heads: 2, headDim: 1 }));
+    expect(() => restoreAttention(wide, options)).toThrow(expect.objectContaining({ code: 'INVALID_OPTION', details: { field: 'weights' }, message: expect.stringMatching(/the weights given do not fit its stored options/) }));
+  });
+
   it("restored onto a model's engine, a session shares the model's options and weights (no copy), continues bit for bit, and joins its forks in pushEach", () => {
     // From a bug hunt building decoders: a restored session was an engine of its own, so it could
     // not join the model's batch, and every restore copied the weights again.

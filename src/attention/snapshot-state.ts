@@ -305,6 +305,17 @@ export function restoreState(
   if (marked !== undefined && marked !== 'external' && marked !== 'none') fail(`weights metadata must be "external" or "none" when present, got ${quoted(marked)}`);
   if (marked !== undefined && Object.keys(weights).length > 0) fail(`weights metadata says "${marked}" but the file holds weight tensors`);
   const external = marked === 'external' ? marked : undefined;
+  // The file's options on their own, before they meet anything of the caller's: invalid, they are
+  // the file's fault whatever the caller gives. Saved without the weights, they are checked as
+  // those of an engine whose caller projects (the weights come from the caller, checked below);
+  // "none" is weights without a matrix (the caller projects, no wo), which no tensor shows.
+  const holdsWeights = Object.keys(weights).length > 0 || marked === 'none';
+  let own: ResolvedOptions;
+  try {
+    own = resolveOptions({ ...(stored as AttentionOptions), ...(external !== undefined ? { weights: {} } : holdsWeights ? { weights: weights as never } : {}) });
+  } catch (e) {
+    return fail(`stored options are invalid: ${(e as Error).message}`);
+  }
   if (external !== undefined && model === null && guard?.weights == null) {
     throw new AttentionError(
       'INVALID_OPTION',
@@ -315,15 +326,8 @@ export function restoreState(
   let o: ResolvedOptions;
   if (model !== null) {
     // Restored onto a model's engine: the file must be a session of that model, and the engine
-    // takes the model's options as they are (its weights, kernels, pool and withWeights).
-    let own: ResolvedOptions;
-    try {
-      // Saved without them, the weights are the model's (checked by their fingerprint below): the
-      // rest of the options are checked as those of an engine whose caller projects.
-      own = resolveOptions({ ...(stored as AttentionOptions), ...(external !== undefined ? { weights: {} } : Object.keys(weights).length > 0 || marked === 'none' ? { weights: weights as never } : {}) });
-    } catch (e) {
-      return fail(`stored options are invalid: ${(e as Error).message}`);
-    }
+    // takes the model's options as they are (its weights, kernels, pool and withWeights). Saved
+    // without them, the weights are the model's, checked by their fingerprint.
     assertAgrees(own, model, where, external === undefined);
     if (external !== undefined && model.weights === null) {
       throw new AttentionError('INVALID_OPTION', `snapshot${where} was saved without its weights, and the model has none (seed mode)`, { field: 'weights' });
@@ -332,19 +336,14 @@ export function restoreState(
     o = model;
   } else if (external !== undefined) {
     try {
+      // The stored options are valid (above): what does not fit is the weights given.
       o = resolveOptions({ ...(stored as AttentionOptions), weights: (expected as AttentionOptions).weights! });
     } catch (e) {
       throw new AttentionError('INVALID_OPTION', `snapshot${where}: the weights given do not fit its stored options: ${(e as Error).message}`, { field: 'weights' });
     }
     assertFingerprint(metadata[`${prefix}weights_fingerprint`], o, `snapshot${where}: the weights given`);
   } else {
-    try {
-      // "none": weights without a matrix (the caller projects, no wo), which no tensor shows.
-      const held = Object.keys(weights).length > 0 || marked === 'none';
-      o = resolveOptions({ ...(stored as AttentionOptions), ...(held ? { weights: weights as never } : {}) });
-    } catch (e) {
-      return fail(`stored options are invalid: ${(e as Error).message}`);
-    }
+    o = own;
   }
   if (guard !== null) assertAgrees(o, guard, where);
   if (Object.keys(choices).length > 0) {
