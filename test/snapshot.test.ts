@@ -394,6 +394,13 @@ describe('hostile snapshots get an AttentionError, never a crash, hang or giant 
     ['emitted beyond length', rebuild((h) => (h.__metadata__.emitted = '6')), 'CORRUPT_SNAPSHOT', /emitted 6 exceeds length 5/],
     ['options that are not JSON', rebuild((h) => (h.__metadata__.options = '{dim')), 'CORRUPT_SNAPSHOT', /options metadata is not valid JSON/],
     ['invalid stored options', rebuild((h) => (h.__metadata__.options = '{"dim":-1}')), 'CORRUPT_SNAPSHOT', /stored options are invalid: option dim/],
+    // The file holds what the numbers are, not how they are run, and its weights only as tensors.
+    ...(['kernels', 'threads', 'weights'] as const).map((key): [string, Uint8Array, string, RegExp] => [
+      `stored options holding ${key}, which the writer never stores`,
+      rebuild((h) => (h.__metadata__.options = JSON.stringify({ ...JSON.parse(h.__metadata__.options), [key]: { kernels: 'js', threads: null, weights: { wq: [2, 0, 0, 2], wk: [1, 0, 0, 1], wv: [1, 0, 0, 1] } }[key] }))),
+      'CORRUPT_SNAPSHOT',
+      new RegExp(`^snapshot: stored options hold ${key}, which a snapshot never stores`),
+    ]),
     ['positions out of order', rebuild(() => {}, (d) => new Int32Array(d.buffer, d.byteOffset, 2).reverse()), 'CORRUPT_SNAPSHOT', /positions must ascend/],
     ['trailing bytes', Uint8Array.of(...valid, 0, 0, 0, 0), 'CORRUPT_SNAPSHOT', /the last 4 data bytes belong to no tensor/],
   ];

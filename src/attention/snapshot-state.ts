@@ -290,6 +290,8 @@ export function restoreState(
     fail('options metadata is not valid JSON');
   }
   if (typeof stored !== 'object' || stored === null || Array.isArray(stored)) fail('options metadata is missing');
+  const unstored = NEVER_STORED.find((key) => Object.hasOwn(stored as object, key));
+  if (unstored !== undefined) fail(`stored options hold ${unstored}, which a snapshot never stores (${unstored === 'weights' ? 'weights are tensors' : 'how an engine runs is the restorer\'s choice'})`);
   const weights: Record<string, Tensor['data']> = {};
   for (const name of WEIGHT_NAMES) {
     const t = tensors.get(`${prefix}weights.${name}`);
@@ -570,6 +572,15 @@ function runChoices(expected: AttentionOptions | RunOptions, only: boolean): Run
   }
   return Object.fromEntries(RUN_OPTIONS.filter((key) => expected[key] !== undefined).map((key) => [key, expected[key]])) as RunOptions;
 }
+
+/**
+ * Options the writer never puts in a file's `options` ({@link plainOptions}): the weights are
+ * tensors (or the caller's), and the kernels and thread pool are the restorer's to choose (the
+ * file holds what the numbers are, not how they are run). Honoured, a hand-edited file would pick
+ * them, or turn a seed-mode file into a weighted engine. `withWeights` is written: what the steps
+ * carry is the engine's.
+ */
+const NEVER_STORED = ['weights', 'kernels', 'threads'] as const;
 
 const STRUCTURAL = ['dim', 'heads', 'kvHeads', 'headDim', 'scale', 'scoreCap', 'precision', 'weightsDtype', 'positions', 'ropeBase', 'ropePositions', 'ropeDim', 'ropeStyle', 'window', 'sinks', 'retain', 'lookahead', 'blockSize', 'cacheDtype'] as const;
 
