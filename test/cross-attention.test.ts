@@ -279,6 +279,12 @@ describe('createCrossAttention: queries over a fixed memory (an encoder-decoder 
     const withWindow = edited((m) => (m['options'] = JSON.stringify({ ...JSON.parse(m['options']!), window: 4 })));
     expect(() => restoreCrossAttention(withWindow)).toThrow(expect.objectContaining({ code: 'CORRUPT_SNAPSHOT', message: expect.stringContaining('place keys in a stream') }));
     refusal(() => restoreCrossAttention(bytes, { ...options, window: 4 } as unknown as CrossAttentionOptions), 'INVALID_OPTION', 'window');
+    // The file first, as restoreAttention: options a cross-attention does not take, given with a
+    // damaged file or an engine's, are not what is reported.
+    const damaged = bytes.slice();
+    damaged[damaged.length - 10]! ^= 1;
+    refusal(() => restoreCrossAttention(damaged, { ...options, window: 4 } as unknown as CrossAttentionOptions), 'CORRUPT_SNAPSHOT', 'snapshot');
+    refusal(() => restoreCrossAttention(createAttention({ dim: 2 }).snapshot(), { ...options, window: 4 } as unknown as CrossAttentionOptions), 'UNSUPPORTED_SNAPSHOT', 'format');
     const other = createCrossAttention({ ...options, weights: { ...options.weights!, wv: w(9) } });
     refusal(() => restoreCrossAttention(model.snapshot({ weights: false }), other), 'INVALID_OPTION', 'weights');
     other.dispose();

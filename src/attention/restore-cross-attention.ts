@@ -36,11 +36,12 @@ export function restoreCrossAttention(bytes: Uint8Array, options?: CrossAttentio
     throw new AttentionError('INVALID_ARGUMENT', `restoreCrossAttention: the model given is ${options instanceof AttentionEngine ? 'a self-attention engine' : 'a stack'}; a cross-attention's snapshot is restored onto the model's cross-attention`, { field: 'model' });
   }
   const model = options instanceof CrossAttentionEngine ? liveModel(options, 'cross-attention') : null;
-  // The caller's options are checked before the file, as createCrossAttention checks them.
-  const expected = model === null && options !== undefined ? crossOptions(options as CrossAttentionOptions) : undefined;
   const { tensors, metadata } = decodeSafetensors(bytes);
   assertFormat(metadata, CROSS_ATTENTION_FORMAT);
   assertKnownTensors(tensors.keys(), null);
+  // The caller's options once the file's container, checksum and format have passed, as
+  // restoreAttention checks them: a damaged file (or an engine's) is refused as such first.
+  const expected = model === null && options !== undefined ? crossOptions(options as CrossAttentionOptions) : undefined;
   const state = restoreState(tensors, metadata, '', expected, model?.options ?? null);
   const o = state.options;
   const corrupt = (message: string): never => {
