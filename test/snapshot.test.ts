@@ -334,6 +334,28 @@ describe('snapshot and restore', () => {
     expect(() => restoreAttention(bytes, { dim: 4, window: 16 })).toThrow(expect.objectContaining({ code: 'INVALID_OPTION', message: 'option window is 16 but the snapshot was taken with 8' }));
     expect(restoreAttention(bytes, { dim: 4, window: 8 }).length).toBe(0);
   });
+
+  it('a header past the 16 MiB a restore reads is refused by the writer (OUT_OF_RANGE), not written for its own restore to call corrupt', () => {
+    // From an audit: an engine of 2^20 heads, each with a sink logit, wrote a 20 MB header that
+    // restoreAttention then refused as CORRUPT_SNAPSHOT, though nothing was damaged.
+    const limit = 16 * 1024 * 1024;
+    const headerOf = (text: string) => new TextEncoder().encode(JSON.stringify({ __metadata__: { text }, checksum: { dtype: 'I32', shape: [1], data_offsets: [0, 4] } })).length;
+    const fill = 'x'.repeat(limit - headerOf(''));
+    const full = encodeSafetensors({}, { text: fill });
+    expect(new DataView(full.buffer).getUint32(0, true)).toBe(limit);
+    expect(decodeSafetensors(full).metadata['text']).toHaveLength(fill.length); // the limit is the reader's, exactly
+    expect(() => encodeSafetensors({}, { text: `${fill}x` })).toThrow(
+      expect.objectContaining({
+        code: 'OUT_OF_RANGE',
+        details: { field: 'snapshot', expected: `0..${limit}`, actual: limit + 8 },
+        message: expect.stringMatching(/^snapshot: its header would take 16777224 bytes, past the 16777216 a restore reads/),
+      }),
+    );
+    const heads = 2 ** 20;
+    const engine = createAttention({ dim: heads, heads, sinkLogits: Array.from({ length: heads }, (_, h) => Math.sin(h)), blockSize: 1 });
+    expect(() => engine.snapshot()).toThrow(expect.objectContaining({ code: 'OUT_OF_RANGE', details: expect.objectContaining({ field: 'snapshot' }) }));
+    engine.dispose();
+  });
 });
 
 /** `bytes` with their last four set to the CRC-32 of the rest (Node's zlib, not the library's): a file as a writer that means it would make it. */

@@ -41,6 +41,9 @@ export const CHECKSUM_TENSOR = 'checksum';
  * JSON header giving each tensor's dtype, shape and `data_offsets` (plus string `__metadata__`),
  * then the raw little-endian data, ending with {@link CHECKSUM_TENSOR}. Python's
  * `safetensors.numpy.load` opens the result.
+ *
+ * @throws AttentionError OUT_OF_RANGE (`field: "snapshot"`) when the header would pass the 16 MiB
+ *   {@link parseSafetensors} reads, before anything is written: the file could not be restored.
  */
 export function encodeSafetensors(tensors: Readonly<Record<string, TensorInput>>, metadata: Readonly<Record<string, string>>): ReturnType<Uint8Array['slice']> {
   const header: Record<string, unknown> = { __metadata__: metadata };
@@ -57,6 +60,15 @@ export function encodeSafetensors(tensors: Readonly<Record<string, TensorInput>>
   let json = new TextEncoder().encode(JSON.stringify(header));
   // The spec lets the header be padded with spaces; 8-byte alignment keeps the data aligned for readers that map it.
   const padded = Math.ceil(json.length / 8) * 8;
+  // A reader takes at most this much header (a hostile file's could be gigabytes): a file past it
+  // would be refused as corrupt by the restore it was written for.
+  if (padded > MAX_HEADER_BYTES) {
+    throw new AttentionError(
+      'OUT_OF_RANGE',
+      `snapshot: its header would take ${padded} bytes, past the ${MAX_HEADER_BYTES} a restore reads (options such as one sink logit per head, a stack's layers, and metadata fill it); nothing was written`,
+      { field: 'snapshot', expected: `0..${MAX_HEADER_BYTES}`, actual: padded },
+    );
+  }
   if (padded !== json.length) {
     const spaced = new Uint8Array(padded).fill(0x20);
     spaced.set(json);
