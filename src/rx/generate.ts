@@ -158,21 +158,28 @@ export function generate(config: GenerateOptions): Observable<AttentionStep> {
     let pushed = 0;
     let pending: Subscription | null = null;
 
+    /** Throws unless this run still holds the engine (see `holder`): `pushed` is the token it would push. */
+    const assertHolds = (): void => {
+      if (created !== null || holders.get(engine) === holder) return;
+      throw new AttentionError('INVALID_ARGUMENT', 'generate: another run started on the engine given while this one went on; two at once would push into one cache in turn, each attending the other\'s tokens: give each run its own engine (a fork, or options)', { field: 'engine', token: pushed });
+    };
+
     /** Runs tokens until done, unsubscribed, or due to yield (then schedules itself). */
     const run = (): void => {
       pending = null;
       try {
         for (let sinceYield = 0; ; ) {
           if (askNext) {
+            // Before next is asked: superseded, this run would never push the token it decides.
+            assertHolds();
             const following = next(last!);
             if (subscriber.closed) return;
             if (following === null) return subscriber.complete();
             input = following;
             askNext = false;
           }
-          if (created === null && holders.get(engine) !== holder) {
-            throw new AttentionError('INVALID_ARGUMENT', 'generate: another run started on the engine given while this one went on; two at once would push into one cache in turn, each attending the other\'s tokens: give each run its own engine (a fork, or options)', { field: 'engine', token: pushed });
-          }
+          // Before every push: next may have just started a later run.
+          assertHolds();
           const steps: unknown = engine.push(input);
           pushed++;
           if (!Array.isArray(steps)) {

@@ -240,6 +240,25 @@ describe('generate: who owns the engine', () => {
     expect(switched.map((s) => s.index)).toEqual([22, 23, 24, 25, 26, 27]);
   });
 
+  it('a run a later one took the engine from stops before asking next for a token it would not push', async () => {
+    // From an audit: the earlier run called next(step 1) on resuming, then found it no longer held
+    // the engine; next is called only when another token will really be computed.
+    const engine = createAttention({ dim: 2 });
+    const asked: number[] = [];
+    const run = generate({ engine, first: [1, 0], next: (step) => (asked.push(step.index), [0, 1]), maxTokens: 4, yieldEvery: 2 });
+    const first = lastValueFrom(run.pipe(toArray())).catch((e: unknown) => e);
+    const second = await lastValueFrom(run.pipe(toArray()));
+    expect(second.map((s) => s.index)).toEqual([2, 3, 4, 5]);
+    expect(await first).toMatchObject({ code: 'INVALID_ARGUMENT', details: { field: 'engine', token: 2 } });
+    // The earlier run's next(step 0) decided token 1, which it pushed; no next(step 1) for a token 2 it never pushed.
+    expect(asked.sort((a, b) => a - b)).toEqual([0, 2, 3, 4]);
+    // A next that starts a later run itself is still refused before its input is pushed.
+    const inner = createAttention({ dim: 2 });
+    const stolen = generate({ engine: inner, first: [1, 0], next: (step) => (step.index === 0 ? (stolen.pipe(take(1)).subscribe(), [0, 1]) : [0, 1]), maxTokens: 3 });
+    expect(await lastValueFrom(stolen).catch((e: unknown) => e)).toMatchObject({ code: 'INVALID_ARGUMENT', details: { token: 1 } });
+    expect(inner.length).toBe(2);
+  });
+
   it('with options, every subscription starts from token 0', async () => {
     const run = generate({ options: { dim: 2 }, first: [1, 0], next: () => [0, 1], maxTokens: 2 });
     expect((await lastValueFrom(run.pipe(toArray()))).map((s) => s.index)).toEqual([0, 1]);
