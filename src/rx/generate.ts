@@ -1,6 +1,7 @@
 import { asyncScheduler, Observable } from 'rxjs';
 import type { SchedulerLike, Subscription } from 'rxjs';
 import { attentionFromResolved, resolveOptions } from '../attention/index.js';
+import { vectorLength } from '../attention/vector.js';
 import type { Attention, AttentionOptions, AttentionStep, ResolvedOptions, Vector } from '../attention/index.js';
 import { AttentionError, describeValue } from '../errors.js';
 
@@ -115,8 +116,9 @@ export type GenerateSource =
  *   `schedule` method), or a key that is not one of {@link GenerateOptions}' (a mistyped
  *   `yieldevery` would otherwise leave the loop synchronous), naming it; DIMENSION_MISMATCH or
  *   NON_FINITE for `options` whose weights are (as createAttention). The stream errors with
- *   INVALID_ARGUMENT when a push returns no step, or (a given engine's) no array of steps, and
- *   when a later run on the given engine started while it went on (the latest run holds it).
+ *   INVALID_ARGUMENT when a push returns no step, or (a given engine's) no array of steps or an
+ *   element that is not one, before emitting any of it; and when a later run on the given engine
+ *   started while it went on (the latest run holds it).
  * @example
  * ```ts
  * import { take } from 'rxjs';
@@ -180,17 +182,8 @@ export function generate(config: GenerateOptions): Observable<AttentionStep> {
           }
           // Before every push: next may have just started a later run.
           assertHolds();
-          const steps: unknown = engine.push(input);
+          const steps = pushedSteps(engine.push(input), pushed);
           pushed++;
-          if (!Array.isArray(steps)) {
-            throw new AttentionError('INVALID_ARGUMENT', `generate: the push of token ${pushed - 1} returned ${describeValue(steps)}, not an array of steps`, { field: 'engine', token: pushed - 1 });
-          }
-          if (steps.length === 0) {
-            throw new AttentionError('INVALID_ARGUMENT', `generate: the push of token ${pushed - 1} returned no step, so there is no output to decide the next input`, {
-              field: 'engine',
-              token: pushed - 1,
-            });
-          }
           for (const step of steps) {
             subscriber.next(step);
             if (subscriber.closed) return;
@@ -216,6 +209,30 @@ export function generate(config: GenerateOptions): Observable<AttentionStep> {
       created?.dispose();
     };
   });
+}
+
+/**
+ * What a push of token `token` returned, refused (INVALID_ARGUMENT) unless it is a non-empty array
+ * of steps, before any of it is emitted: a subscriber handed `null` as a step, or `next` given one,
+ * would fail on it with a TypeError that says nothing of the engine.
+ */
+function pushedSteps(steps: unknown, token: number): AttentionStep[] {
+  const refuse = (what: string, element?: number): never => {
+    throw new AttentionError('INVALID_ARGUMENT', `generate: the push of token ${token} returned ${what}`, { field: 'engine', token, ...(element === undefined ? {} : { element }) });
+  };
+  if (!Array.isArray(steps)) refuse(`${describeValue(steps)}, not an array of steps`);
+  const list = steps as unknown[];
+  if (list.length === 0) refuse('no step, so there is no output to decide the next input');
+  const bad = list.findIndex((step) => !isStep(step));
+  if (bad >= 0) refuse(`${describeValue(list[bad])} at element ${bad}, not a step (an object with a numeric index and an output array)`, bad);
+  return list as AttentionStep[];
+}
+
+/** Whether `value` has what generate hands on as a step: a numeric `index` and an `output` array. */
+function isStep(value: unknown): boolean {
+  if (value === null || typeof value !== 'object') return false;
+  const { index, output } = value as Partial<AttentionStep>;
+  return typeof index === 'number' && vectorLength(output) !== undefined;
 }
 
 /** Each given engine's latest run (an identity): only it may push. */

@@ -314,6 +314,31 @@ describe('generate: errors', () => {
     await expect(firstValueFrom(generate({ ...base, engine: { push: () => [] } }))).rejects.toMatchObject({ code: 'INVALID_ARGUMENT', details: { token: 0 } });
   });
 
+  it('an engine whose push returns something that is not a step errors the stream before emitting any of that push', async () => {
+    // From an audit: [null] was emitted as a step, then next(null) failed with a TypeError.
+    const step = { index: 0, output: Float64Array.of(1, 0) };
+    const returns: [unknown[], number, string][] = [
+      [[null], 0, 'null at element 0'],
+      [[step, 7], 1, '7 at element 1'],
+      [[{ index: 0 }], 0, 'an object at element 0'],
+      [[{ output: [1, 0] }], 0, 'an object at element 0'],
+    ];
+    for (const [steps, element, what] of returns) {
+      const { emitted, error } = await new Promise<{ emitted: unknown[]; error: unknown }>((resolve) => {
+        const seen: unknown[] = [];
+        generate({ ...base, engine: { push: () => steps as AttentionStep[] } }).subscribe({
+          next: (s) => seen.push(s),
+          error: (e: unknown) => resolve({ emitted: seen, error: e }),
+          complete: () => resolve({ emitted: seen, error: null }),
+        });
+      });
+      expect(emitted, what).toEqual([]);
+      expect(error, what).toBeInstanceOf(AttentionError);
+      expect(error, what).toMatchObject({ code: 'INVALID_ARGUMENT', details: { field: 'engine', token: 0, element } });
+      expect((error as AttentionError).message, what).toBe(`generate: the push of token 0 returned ${what}, not a step (an object with a numeric index and an output array)`);
+    }
+  });
+
   it('refuses a bad configuration at once, naming the field', () => {
     const refusals: [Parameters<typeof generate>[0], string][] = [
       [{ ...base } as unknown as Parameters<typeof generate>[0], 'options'],
