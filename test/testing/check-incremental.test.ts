@@ -46,6 +46,27 @@ describe('checkIncremental', () => {
       expect(counterexample.options.lookahead).toBeUndefined();
     });
 
+    it('returns an element that is not a step (emission), naming it rather than listing no tokens', () => {
+      // From an audit: [null] was reported as "returned the steps of tokens [], expected [0]".
+      const returning = (element: unknown) => (options: AttentionOptions): IncrementalAttention => {
+        const engine = createAttention(options);
+        return { push: (x) => [...engine.push(x), element as AttentionStep], flush: () => engine.flush() };
+      };
+      const cases: [unknown, RegExp][] = [
+        [null, /^returned an array of 2 items whose element 1 is null, not a step \(an object with a numeric index\); expected the steps of tokens \[0\]/],
+        [7, /whose element 1 is 7, not a step/],
+        [{ output: [1] }, /whose element 1 is an object, not a step/],
+      ];
+      for (const [element, description] of cases) {
+        const { mismatch } = verificationFailure(() => checkIncremental(returning(element), { numRuns: 5, optionsArbitrary: fc.constant({ dim: 2 }) }));
+        expect(mismatch).toMatchObject({ kind: 'emission', call: 'push(x0)', description: expect.stringMatching(description) });
+      }
+      const onlyNull = verificationFailure(() => checkIncremental(() => ({ push: () => [null as never], flush: () => [] }), { numRuns: 5, optionsArbitrary: fc.constant({ dim: 2 }) }));
+      expect(onlyNull.mismatch.description).toBe(
+        'returned [null] (an array) whose element 0 is null, not a step (an object with a numeric index); expected the steps of tokens [0] (a step is due when its last look-ahead token arrives, the rest at flush)',
+      );
+    });
+
     it("returns a typed array's wrapper as its output (a Proxy: no array the kit can read), a mismatch rather than a TypeError", () => {
       const wrapped = altered((step) => ({ ...step, output: new Proxy(step.output, {}) }));
       expect(verificationFailure(() => checkIncremental(wrapped, { numRuns: 5 })).mismatch).toMatchObject({ kind: 'output', call: 'push(x0)', token: 0 });
