@@ -31,19 +31,24 @@ interface Ran {
  * Threads 0 … parts − 1 draining one posted attend step, interleaved at chunk boundaries: inside a
  * chunk, a thread may start another thread that has not started yet (which runs, and may start
  * others, before the chunk returns), as a late or preempted thread would see the step. Some
- * threads never start (a worker asleep or gone). Returns each chunk run, in the order run, and
- * what each started thread's drainShares returned.
+ * threads never start (a worker asleep or gone). The step's units are the job's items from
+ * `seed mod 64` on (a prompt's group posts one stretch's items at a time). Returns each chunk run
+ * (as units: items less that first), in the order run, and what each started thread's
+ * drainShares returned.
  */
 function interleavedDrain(parts: number, units: number, chunk: number, backward: boolean, seed: number, results: (u0: number, u1: number) => number) {
-  const { control, step } = postedStep(OP_ATTEND, parts, units, chunk, backward, [4096]);
+  const first = seed & 63;
+  const { control, step } = postedStep(OP_ATTEND, parts, units, chunk, backward, [4096, first]);
   const random = mulberry32(seed);
   const ran: Ran[] = [];
   const returned = new Map<number, number>();
   const waiting = Array.from({ length: parts - 1 }, (_, i) => i + 1).filter(() => random() < 0.8);
   const start = (thread: number): void => {
     const kernels: ShareKernels = {
-      attend: (job, u0, u1) => {
+      attend: (job, i0, i1) => {
         expect(job).toBe(4096);
+        expect(i0).toBeGreaterThanOrEqual(first);
+        const [u0, u1] = [i0 - first, i1 - first];
         ran.push({ thread, u0, u1 });
         if (waiting.length > 0 && random() < 0.5) start(waiting.splice(Math.floor(random() * waiting.length), 1)[0]!);
         return results(u0, u1);

@@ -1,5 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
 import { batchAttention, createAttention, createCrossAttention, restoreAttention } from '../src/index.js';
+import { PROMPT_GROUPS } from '../src/attention/head-attention.js';
 import type { PagedKVCache } from '../src/cache/paged-kv-cache.js';
 import { sharedWasmArena, wasmArena, wasmKernelsAvailable } from '../src/kernels/wasm/wasm-arena.js';
 import type { WasmArena } from '../src/kernels/wasm/wasm-arena.js';
@@ -87,6 +88,28 @@ describe.runIf(wasmKernelsAvailable())('a full arena (its memory at 4 GiB)', () 
       expect(fromFork!.output).toEqual(replay.push(x)[0]!.output);
       expect(outside(cacheOf(fork))).toEqual([]);
     } finally {
+      await own.close();
+    }
+  });
+
+  it("a prompt's queries with no room to be laid out side by side are attended one by one, bit for bit", async () => {
+    const own = await createThreadPool(1);
+    const fromBytes = PROMPT_GROUPS.fromBytes;
+    // Groups form over keys past the caches: here over any.
+    PROMPT_GROUPS.fromBytes = 0;
+    try {
+      const options = { dim: 8, heads: 2, blockSize: 64 };
+      const engine = createAttention({ ...options, threads: own });
+      const twin = createAttention(options);
+      for (let t = 0; t < 10; t++) expect(engine.push(row(t, options.dim))).toEqual(twin.push(row(t, options.dim)));
+      // The prompt's rows fit the block already made and each query's step the scratch the pushes
+      // left, but a group's other queries need scratch of their own, which cannot grow.
+      fill(own.arena);
+      const prompt = Array.from({ length: 30 }, (_, k) => row(10 + k, options.dim));
+      expect(engine.pushMany(prompt)).toEqual(prompt.flatMap((x) => twin.push(x)));
+      expect(outside(cacheOf(engine))).toEqual([]);
+    } finally {
+      PROMPT_GROUPS.fromBytes = fromBytes;
       await own.close();
     }
   });

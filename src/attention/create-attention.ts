@@ -13,6 +13,7 @@ import type { AttendedKeys } from './attended-keys.js';
 import type { CacheEvent, CacheListener } from './cache-event.js';
 import { CacheEventDispatch } from './cache-event-dispatch.js';
 import { HeadAttention } from './head-attention.js';
+import type { HeadQuery } from './head-attention.js';
 import { InputReading } from './input-reading.js';
 import { projectOutputs, projectRows, projectWeights } from './project-weights.js';
 import { kernelArena } from './kernel-arena.js';
@@ -142,6 +143,14 @@ export interface Attention {
    * @throws AttentionError INVALID_ARGUMENT when `listener` is not a function.
    */
   addCacheListener(listener: CacheListener): () => void;
+}
+
+/** A query of a prompt waiting to be attended with others: position `i` over keys up to `last`, its row at `qSource[qOffset …]`. */
+interface PromptQuery {
+  readonly i: number;
+  readonly last: number;
+  readonly qSource: FloatArray;
+  readonly qOffset: number;
 }
 
 /** Rows appended and attended with their events, window releases and wo held back (see AttentionEngine.appendHeld). */
@@ -581,11 +590,31 @@ export class AttentionEngine implements Attention {
     this.heldEvents = events;
     this.cache.hold();
     try {
+      // Each row is cached as a push caches it, and the queries it makes ready wait until a group
+      // of them is, to be attended together (HeadAttention.computeMany: the same numbers, each key
+      // read from memory once a group); a group never waits past a refused row, so the refusal
+      // the pushes would meet first is the one thrown.
+      let group: PromptQuery[] = [];
+      let size = 1;
       for (let i = 0; i < n; i++) {
         this.q.set(qs.subarray(i * qw, (i + 1) * qw));
         this.k.set(ks.subarray(i * kw, (i + 1) * kw));
         this.v.set(vs.subarray(i * kw, (i + 1) * kw));
-        for (const step of this.appendAndAttend(withWeights)) steps.push(step);
+        const t = this.cache.length;
+        if (group.length === 0) size = this.headAttention.groupSize(Math.min(o.window, t + 1) + o.sinks);
+        try {
+          this.rotateKey(t);
+          this.cache.append(this.k, this.v, o.lookahead > 0 ? this.q : null);
+        } catch (e) {
+          this.attendMany(group, withWeights);
+          throw e;
+        }
+        this.notify({ type: 'append', position: t, length: t + 1 });
+        for (; this.emitted + o.lookahead <= t; this.emitted++) group.push(this.promptQuery(this.emitted, t, qs, t0));
+        if (group.length >= size || i === n - 1) {
+          for (const step of this.attendMany(group, withWeights)) steps.push(step);
+          group = [];
+        }
       }
     } catch (e) {
       this.takeBack({ emittedBefore });
@@ -740,19 +769,24 @@ export class AttentionEngine implements Attention {
     assertFinite(this.v, o.kvHeads * o.headDim, 'projected value', t, this.finite);
   }
 
+  /** Rotates this.k by its position (RoPE), refusing a key the rotation took past the type's range. */
+  private rotateKey(t: number): void {
+    const o = this.options;
+    if (o.invFreq === null) return;
+    const interleaved = o.ropeStyle === 'interleaved';
+    const angles = this.keyAngles!.at(t);
+    for (let g = 0; g < o.kvHeads; g++) ropeRotateBy(this.k, g * o.headDim, angles, interleaved);
+    // A rotated pair can grow by up to √2: a key near the type's largest overflows, and one
+    // cached as Infinity would refuse every later step (a capped score or a −∞ one lets this
+    // step through) and make the snapshot unreadable.
+    assertFinite(this.k, o.kvHeads * o.headDim, 'rotated key', t, this.finite);
+  }
+
   /** Caches this.k / this.v (and this.q when outputs wait), then emits every output now ready, with weights when `withWeights`. */
   private appendAndAttend(withWeights: boolean): AttentionStep[] {
     const o = this.options;
     const t = this.cache.length;
-    if (o.invFreq !== null) {
-      const interleaved = o.ropeStyle === 'interleaved';
-      const angles = this.keyAngles!.at(t);
-      for (let g = 0; g < o.kvHeads; g++) ropeRotateBy(this.k, g * o.headDim, angles, interleaved);
-      // A rotated pair can grow by up to √2: a key near the type's largest overflows, and one
-      // cached as Infinity would refuse every later step (a capped score or a −∞ one lets this
-      // step through) and make the snapshot unreadable.
-      assertFinite(this.k, o.kvHeads * o.headDim, 'rotated key', t, this.finite);
-    }
+    this.rotateKey(t);
     const emittedBefore = this.emitted;
     // Inside a prompt (appendHeld), the prompt holds the cache and takes everything back itself.
     const alone = this.heldEvents === null;
@@ -805,10 +839,33 @@ export class AttentionEngine implements Attention {
     projectWeights(this.options, this.arenaWeights, products, x, n, cols);
   }
 
+  /** Query `i` of a prompt whose rows `qs` begin at position `t0`, over keys up to `last`: its row there, or cached (look-ahead). */
+  private promptQuery(i: number, last: number, qs: FloatArray, t0: number): PromptQuery {
+    const o = this.options;
+    if (o.lookahead === 0) return { i, last, qSource: qs, qOffset: (i - t0) * o.heads * o.headDim };
+    return { i, last, qSource: this.cache.blockAt(i)!.queries!, qOffset: (i % o.blockSize) * o.heads * o.headDim };
+  }
+
+  /** The steps of a prompt's queries, attended together ({@link HeadAttention.computeMany}), as {@link AttentionEngine.attend} gives each. */
+  private attendMany(queries: readonly PromptQuery[], withWeights: boolean): AttentionStep[] {
+    if (queries.length === 1) return [this.attend(queries[0]!.i, queries[0]!.last, queries[0]!.qSource, queries[0]!.qOffset, withWeights)];
+    const o = this.options;
+    const work = queries.map(({ i, last, qSource, qOffset }) => {
+      const keys = attendedKeys(o, i, last, { sinkEnd: 0, from: 0, to: 0 });
+      const output = new o.Float(o.outputDim);
+      // Each query's head outputs of its own: they wait for wo until the whole group is attended.
+      const headOut = new Float64Array(o.projectsOutput ? o.heads * o.headDim : 0);
+      const weights: FloatArray[] | null = withWeights ? [] : null;
+      const query: HeadQuery = { i, keys, count: keys.sinkEnd + (keys.to - keys.from), qSource, qOffset, out: o.projectsOutput ? headOut : output, weights };
+      return { query, headOut, output };
+    });
+    this.headAttention.computeMany(work.map((w) => w.query));
+    return work.map(({ query, headOut, output }) => this.step(query.i, query.keys, query.count, headOut, output, query.weights));
+  }
+
   /** Output of query `i` (its row at `qSource[qOffset …]`) over keys up to `last`, with its positions and weights when `withWeights`. */
   private attend(i: number, last: number, qSource: FloatArray, qOffset: number, withWeights: boolean): AttentionStep {
     const o = this.options;
-    const { heads, headDim } = o;
     const keys = attendedKeys(o, i, last, this.keys);
     const count = keys.sinkEnd + (keys.to - keys.from);
     const weights: FloatArray[] | null = withWeights ? [] : null;
@@ -816,6 +873,16 @@ export class AttentionEngine implements Attention {
     const headOut = this.headAttention.headOut;
     // Without wo the head outputs are the step's output, in its precision.
     this.headAttention.compute(i, keys, count, qSource, qOffset, o.projectsOutput ? headOut : output, weights);
+    return this.step(i, keys, count, headOut, output, weights);
+  }
+
+  /**
+   * Query i's step from its head outputs (`headOut`, the output itself without wo): wo applied,
+   * or held back for a prompt's one product; its positions and weights when `weights` holds them.
+   */
+  private step(i: number, keys: AttendedKeys, count: number, headOut: Float64Array, output: FloatArray, weights: FloatArray[] | null): AttentionStep {
+    const o = this.options;
+    const { heads, headDim } = o;
     if (o.projectsOutput) {
       const deferred = this.deferredHeads;
       if (deferred !== null) deferred.rows.set(headOut, deferred.count++ * headOut.length);

@@ -20,7 +20,7 @@ export const STEP_PARTS = 1;
 export const STEP_UNITS = 2;
 export const STEP_CHUNK = 3;
 export const STEP_BACKWARD = 4;
-/** The op's arguments: `attend`'s job; `project`'s (and `project_bf16`'s) out, x, w, n, rows, cols. */
+/** The op's arguments: `attend`'s job and first item; `project`'s (and `project_bf16`'s) out, x, w, n, rows, cols. */
 export const STEP_ARGS = 5;
 /** One word per share from here: its unclaimed chunks [lo, hi) as lo | hi << 16. */
 export const STEP_WORDS = 16;
@@ -56,7 +56,7 @@ export function drainShares(kernels: ShareKernels, control: Int32Array, step: nu
   const units = control[step + 2]!;
   const chunk = control[step + 3]!;
   const backward = control[step + 4] !== 0;
-  // attend: the job; project: out, x, w, n, rows, cols (byte offsets and sizes)
+  // attend: the job, the item its unit 0 is; project: out, x, w, n, rows, cols (byte offsets and sizes)
   const a0 = control[step + 5]!;
   const a1 = control[step + 6]!;
   const a2 = control[step + 7]!;
@@ -78,7 +78,7 @@ export function drainShares(kernels: ShareKernels, control: Int32Array, step: nu
       const u0 = backward ? Math.max(start, end - (c + 1) * chunk) : start + c * chunk;
       const u1 = backward ? end - c * chunk : Math.min(end, start + (c + 1) * chunk);
       if (attend) {
-        const result = kernels.attend(a0, u0, u1);
+        const result = kernels.attend(a0, a1 + u0, a1 + u1);
         if (result >= 0 && (bad < 0 || result < bad)) bad = result;
       } else {
         // Several tokens go by groups of four tokens, a single token by groups of four rows of W.

@@ -51,16 +51,17 @@ export class StepJob {
   private f64: Float64Array = new Float64Array(0);
   /** Per item, after {@link StepJob.merge}: what its exponentials are multiplied by to be weights. */
   private factors = new Float64Array(0);
-  /**
-   * Whether the sealed step runs its items from the last down. Each step turns the last one's
-   * order around, so it starts on the heads that one ended on, still in the core's L2 cache.
-   */
+  /** Whether the sealed step runs its items from the last down ({@link StepJob.seal}). */
   private runsBackward = false;
 
-  constructor(arena: WasmArena, heads: number, headDim: number) {
+  /** The arena's scratch slot the job is laid out in ({@link WasmArena.scratch}): jobs alive together need slots of their own. */
+  readonly slot: number;
+
+  constructor(arena: WasmArena, heads: number, headDim: number, slot = 0) {
     this.arena = arena;
     this.heads = heads;
     this.headDim = headDim;
+    this.slot = slot;
     this.queryStride = 16 * Math.ceil(headDim / 4);
   }
 
@@ -72,6 +73,11 @@ export class StepJob {
   /** Items of the sealed step: every head over each of its stretches, head by head. */
   get items(): number {
     return this.heads * this.stretches;
+  }
+
+  /** Stretches of the sealed step: its items `[s·heads, (s + 1)·heads)` are every head over stretch s. */
+  get stretchCount(): number {
+    return this.stretches;
   }
 
   /**
@@ -97,6 +103,7 @@ export class StepJob {
     const outputBytes = 8 * heads * headDim;
     const base = this.arena.scratch(
       HEADER_BYTES + 2 * queryBytes + slopeBytes + partialBytes + runBytes + stretchBytes + factorBytes + outputBytes + scoreBytes + exponentialBytes,
+      this.slot,
     );
     if (base < 0) return false;
     this.base = base;
@@ -165,9 +172,9 @@ export class StepJob {
    * ALiBi's per query head, or null; `position`: the query's, which the ALiBi bias is measured from;
    * `scoreCap`: the scores' soft cap, or null; `sinkRuns`: how many of the first runs are scored
    * against the sink queries instead (RoPE 'cache' positions, see src/attention/attended-keys.ts),
-   * 0 for none.
+   * 0 for none; `backward`: whether the kernel runs the items from the last down.
    */
-  seal(groupSize: number, kvStride: number, scale: number, slopes: Float64Array | null, position: number, scoreCap: number | null, sinkRuns = 0): void {
+  seal(groupSize: number, kvStride: number, scale: number, slopes: Float64Array | null, position: number, scoreCap: number | null, sinkRuns: number, backward: boolean): void {
     if (slopes !== null) this.f64.set(slopes, this.slopes >>> 3);
     const i32 = this.i32;
     // Whole runs per stretch, as even in runs as they divide.
@@ -200,8 +207,8 @@ export class StepJob {
     i32[at + 14] = stretches;
     i32[at + 15] = this.stretchTable;
     i32[at + 16] = this.exponentials;
-    this.runsBackward = !this.runsBackward;
-    i32[at + 17] = this.runsBackward ? 1 : 0;
+    this.runsBackward = backward;
+    i32[at + 17] = backward ? 1 : 0;
     i32[at + 18] = sinkRuns;
     i32[at + 19] = this.sinkQueries;
     this.f64[(this.base + 80) >>> 3] = scoreCap ?? 0;
@@ -218,6 +225,8 @@ export class StepJob {
    * Returns whether every output is finite (as stored in `out`: a float32 one may overflow).
    */
   merge(out: FloatArray, sinkLogits: Float64Array | null = null): boolean {
+    // Another job laid out since this one's begin may have grown the memory.
+    ({ i32: this.i32, f32: this.f32, f64: this.f64 } = this.arena.views());
     const { heads, headDim, stretches, f64 } = this;
     if (this.factors.length < heads * stretches) this.factors = new Float64Array(heads * stretches);
     const factors = this.factors;

@@ -191,15 +191,15 @@ export class ThreadPool {
   }
 
   /**
-   * Runs the step laid out at byte offset `job`, its `items` (each a head over a stretch of its
-   * keys) in contiguous shares, in the order the job runs them (`backward`: from the last down);
-   * returns the lowest head whose scores overflowed, or -1.
+   * Runs `items` items of the step laid out at byte offset `job` (each a head over a stretch of its
+   * keys), from item `first` on, in contiguous shares, in the order the job runs them (`backward`:
+   * from the last down); returns the lowest head whose scores overflowed, or -1.
    * @internal
    */
-  attend(job: number, items: number, backward: boolean): number {
+  attend(job: number, items: number, backward: boolean, first = 0): number {
     const parts = this.isClosed ? 1 : Math.min(this.threads, items);
-    if (parts <= 1) return this.arena.attend(job, 0, items);
-    return this.share(OP_ATTEND, parts, items, backward, job, 0, 0, 0, 0, 0);
+    if (parts <= 1) return this.arena.attend(job, first, first + items);
+    return this.share(OP_ATTEND, parts, items, backward, job, first, 0, 0, 0, 0);
   }
 
   /**

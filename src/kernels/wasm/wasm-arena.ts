@@ -131,8 +131,8 @@ export class WasmArena {
   /** Free regions by pool and size ({@link freeList}), each taken lowest offset first. */
   private readonly free = new Map<number, OffsetHeap>();
   private top = 16;
-  /** The step's scratch ({@link WasmArena.scratch}). */
-  private readonly scratchRegion = { offset: 0, bytes: 0 };
+  /** The scratch regions ({@link WasmArena.scratch}), by slot. */
+  private readonly scratchRegions: { offset: number; bytes: number }[] = [];
   /**
    * A region of its own for copies the kernels read at once ({@link WasmArena.allFinite},
    * {@link WasmArena.storeRows}), which may run while a step's scratch is in use.
@@ -345,10 +345,14 @@ export class WasmArena {
 
   /**
    * The byte offset of a scratch region of at least `bytes` bytes, shared by every engine (only one
-   * attends at a time): the query, scores and head outputs of one step. -1 when it cannot grow.
+   * attends at a time): the query, scores and head outputs of one step, or a projection's rows.
+   * Slots past 0 are further regions, for steps laid out side by side (a prompt's queries attended
+   * together); each keeps its room for the next use. -1 when it cannot grow.
    */
-  scratch(bytes: number): number {
-    return this.reserve(this.scratchRegion, bytes);
+  scratch(bytes: number, slot = 0): number {
+    const regions = this.scratchRegions;
+    while (regions.length <= slot) regions.push({ offset: 0, bytes: 0 });
+    return this.reserve(regions[slot]!, bytes);
   }
 
   /**
