@@ -22,6 +22,7 @@ import { runBeams } from './sections/beams.js';
 import { runBfloat16 } from './sections/bfloat16.js';
 import { runLinear } from './sections/linear.js';
 import { runPrefill } from './sections/prefill.js';
+import { runLongPrompt } from './sections/long-prompt.js';
 import { runRecompute } from './sections/recompute.js';
 import { runCacheOptions } from './sections/cache-options.js';
 import { runRxOverhead } from './sections/rx-overhead.js';
@@ -71,6 +72,10 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
     if (sections.has('prefill')) {
       progress.section('prefill');
       results.prefill = runPrefill(profile, progress);
+    }
+    if (sections.has('long-prompt')) {
+      progress.section('long prompt');
+      results.longPrompt = runLongPrompt(profile, progress);
     }
     if (sections.has('beams')) {
       progress.section('beams');
@@ -136,6 +141,7 @@ export function disagreements(r: BenchResults): string[] {
     }
   }
   for (const row of r.prefill?.rows ?? []) if (row.error > AGREEMENT) out.push(`prefill pushMany vs push at dim ${row.dim}: ${row.error}`);
+  for (const row of r.longPrompt?.rows ?? []) if (row.error > AGREEMENT) out.push(`long prompt pushMany vs push after ${row.context} tokens: ${row.error}`);
   for (const row of r.beams?.rows ?? []) if (row.error > AGREEMENT) out.push(`beams pushEach vs push at dim ${row.dim}: ${row.error}`);
   for (const row of r.linear ?? []) if (row.error > AGREEMENT) out.push(`linear ${row.rows}×${row.cols} vs plain loops: ${row.error}`);
   for (const row of r.bfloat16 ?? []) if (!row.sameBits) out.push(`bfloat16 ${row.rows}×${row.cols} vs float32 over the rounded weights: not the same bits`);

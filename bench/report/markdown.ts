@@ -202,6 +202,29 @@ export function performanceMarkdown(r: BenchResults, plotFile: string | null): s
     out.push('');
   }
 
+  if (r.longPrompt) {
+    const l = r.longPrompt;
+    out.push(`## A prompt over a long cache: ${l.chunk} tokens after n, pushMany vs one push per token (H = ${l.heads}, D = ${l.headDim}, wq/wk/wv/wo)`);
+    out.push('');
+    out.push('| n | keys and values | push(x) per token (µs) | min–max | pushMany(xs) per token (µs) | min–max | push ÷ pushMany | agrees |');
+    out.push('|---:|---:|---:|---:|---:|---:|---:|---:|');
+    for (const row of l.rows) {
+      out.push(
+        `| ${num(row.context)} | ${num(row.cacheMB)} MB | ${num(row.single.median)} | ${range(row.single)} | ${num(row.many.median)} | ${range(row.many)} | ` +
+          `**${ratio(row.ratio.median)}** (${ratio(row.ratio.min)}–${ratio(row.ratio.max)}) | ${agreement(row.error)} |`,
+      );
+    }
+    out.push('');
+    out.push(
+      'One engine holds n tokens, takes the prompt by `pushMany(xs)` or by one `push(x)` per token, and is truncated back to n after each run ' +
+        '(rounds interleaved; the ratio is the median of each round\'s). Each query reads every key and value before it, float32 ' +
+        '(the second column, for the first query). Once they pass 16 MB, pushMany attends the prompt\'s queries in groups of up to 16, each ' +
+        'stretch of ~1,024 keys for every query of the group in turn while the stretch is in the L3 cache, where one push per token reads ' +
+        'them from memory query after query; below, it attends query by query as the pushes do, and saves only on the projections. The same numbers either way, bit for bit.',
+    );
+    out.push('');
+  }
+
   if (r.beams) {
     const b = r.beams;
     out.push(`## Beams: pushEach vs one push per beam (${b.beams} beams, ${b.cached} tokens cached, D = ${b.headDim}, wq/wk/wv/wo)`);

@@ -4,6 +4,7 @@ import type { BandwidthResult } from '../sections/bandwidth.js';
 import type { BeamsResult } from '../sections/beams.js';
 import type { Bfloat16Row } from '../sections/bfloat16.js';
 import type { LinearRow } from '../sections/linear.js';
+import type { LongPromptResult } from '../sections/long-prompt.js';
 import type { CellResult } from '../sections/grid.js';
 import type { GroupedQueryResult } from '../sections/grouped-query.js';
 import type { MemoryRow } from '../sections/memory.js';
@@ -33,6 +34,7 @@ export interface BenchResults {
   stream?: { readonly heads: number; readonly headDim: number; readonly tokens: number; readonly rows: readonly StreamRow[] };
   recompute?: { readonly heads: number; readonly headDim: number; readonly rows: readonly RecomputeRow[] };
   prefill?: PrefillResult;
+  longPrompt?: LongPromptResult;
   beams?: BeamsResult;
   linear?: LinearRow[];
   bfloat16?: Bfloat16Row[];
