@@ -24,7 +24,8 @@ export const PROMPT_GROUPS = {
    * The keys and values a query reads, in bytes, from which its prompt's queries are grouped: a
    * group pays once they outgrow the caches; below, its queries' scratch (each one's scores and
    * exponentials) only crowds the L2 cache. Measured at 8 heads of 64, 128-token chunks after a
-   * context of n: n = 2,048 (8 MB) 0.95–1.04x, 4,096 1.11x, 8,192 1.5x, 16,384 1.7x.
+   * context of n, against each query alone: n = 2,048 (8 MB) 0.95–1.04x, 4,096 (16 MB) 1.03x,
+   * 8,192 1.5x, 16,384 1.9x.
    */
   fromBytes: 16 << 20,
   /** The most queries in a group: 16 gained ~4 % over 8 at n = 16,384; 32 no more. */
@@ -118,6 +119,7 @@ export class HeadAttention {
     const o = this.options;
     const jobs = this.jobs;
     const laidOut =
+      this.job !== null &&
       queries.length > 1 &&
       queries.every((q, g) => {
         while (jobs.length <= g) jobs.push(new StepJob(jobs[0]!.arena, o.heads, o.headDim, jobs.length));
