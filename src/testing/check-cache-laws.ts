@@ -12,6 +12,7 @@ import { errorBounds } from './internal/error-bounds.js';
 import { DRAWN_WIDTH, fitToDim } from './internal/fit-to-dim.js';
 import { formatOptions, formatVector } from './internal/format.js';
 import { attempt, describeError, MismatchFound, pushCopy } from './internal/mismatch-found.js';
+import { describeReturnedSteps } from './internal/returned-steps.js';
 import { RUN_PARAMETERS, runCheck } from './internal/run-check.js';
 import type { RunParameters } from './internal/run-check.js';
 import { defaultTolerance } from './internal/tolerance.js';
@@ -293,13 +294,12 @@ function expectLikeFresh<Snapshot>(
       description: `returned ${Array.isArray(steps) ? `${steps.length} steps` : String(steps)}; a fresh engine fed the same history returned ${Array.isArray(expected) ? 'steps without an index' : String(expected)}, not an array of steps`,
     });
   }
-  const got = Array.isArray(steps) ? steps.map((s: Partial<AttentionStep> | null) => s?.index) : String(steps);
   const want = expected.map((s) => s.index);
-  if (!Array.isArray(got) || got.length !== want.length || got.some((index, n) => index !== want[n])) {
+  if (!Array.isArray(steps) || steps.length !== want.length || steps.some((s: Partial<AttentionStep> | null, n) => s?.index !== want[n])) {
     throw new MismatchFound({
       kind: 'emission',
       call: text,
-      description: `returned the steps of tokens ${Array.isArray(got) ? `[${got.join(', ')}]` : got}, a fresh engine fed the same history returns [${want.join(', ')}]`,
+      description: `returned ${describeReturnedSteps(steps)}; a fresh engine fed the same history returns the steps of tokens [${want.join(', ')}]`,
     });
   }
   const tokens: Vector[] = pushed(history);

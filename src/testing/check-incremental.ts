@@ -1,10 +1,10 @@
 import fc from 'fast-check';
 import type { Arbitrary } from 'fast-check';
 import type { AttentionOptions, AttentionStep } from '../attention/index.js';
-import { describeValue } from '../errors.js';
 import { attentionOptionsArbitrary } from './attention-options-arbitrary.js';
 import type { AttentionFactory, IncrementalAttention } from './incremental-attention.js';
 import { compareStep } from './internal/compare-step.js';
+import { describeReturnedSteps } from './internal/returned-steps.js';
 import { errorBounds } from './internal/error-bounds.js';
 import { DRAWN_WIDTH, fitToDim } from './internal/fit-to-dim.js';
 import { formatOptions, formatVector } from './internal/format.js';
@@ -152,15 +152,10 @@ function verifyIncremental(factory: AttentionFactory<IncrementalAttention>, c: I
 function expectSteps(call: string, steps: unknown, expected: readonly number[]): void {
   const indices = Array.isArray(steps) ? steps.map((s: Partial<AttentionStep> | null) => s?.index) : null;
   if (indices !== null && indices.length === expected.length && indices.every((index, n) => index === expected[n])) return;
-  // An element that is not a step has no token to list: [null] would read "the steps of tokens []".
-  const bad = indices === null ? -1 : (steps as unknown[]).findIndex((s) => s === null || typeof s !== 'object' || typeof (s as Partial<AttentionStep>).index !== 'number');
-  const got = bad >= 0
-    ? `${describeValue(steps)} whose element ${bad} is ${describeValue((steps as unknown[])[bad])}, not a step (an object with a numeric index); expected the steps of tokens`
-    : `the steps of tokens ${indices === null ? String(steps) : `[${indices.join(', ')}]`}, expected`;
   throw new MismatchFound({
     kind: 'emission',
     call,
-    description: `returned ${got} [${expected.join(', ')}] (a step is due when its last look-ahead token arrives, the rest at flush)`,
+    description: `returned ${describeReturnedSteps(steps)}; expected the steps of tokens [${expected.join(', ')}] (a step is due when its last look-ahead token arrives, the rest at flush)`,
   });
 }
 

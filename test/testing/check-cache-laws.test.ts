@@ -112,6 +112,16 @@ describe('checkCacheLaws', () => {
     expect(mismatch).toMatchObject({ kind: 'emission', call: 'e1.flush()' });
   });
 
+  it('names an element of a fork\'s steps that is not a step, where a list of indices showed none (from an audit: [null] read "the steps of tokens []")', () => {
+    const nullForks = (engine: Attention, forked: boolean): CachedAttention =>
+      delegate(engine, { ...(forked ? { push: (x) => engine.push(x).map(() => null as unknown as AttentionStep) } : {}), fork: () => nullForks(engine.fork(), true) });
+    const { mismatch } = verificationFailure(() =>
+      checkCacheLaws((options) => nullForks(createAttention(options), false), { maxOperations: 3, numRuns: 200, optionsArbitrary: fc.constant({ dim: 2 }) }),
+    );
+    expect(mismatch.kind).toBe('emission');
+    expect(mismatch.description).toMatch(/^returned \[null\] \(an array\) whose element 0 is null, not a step \(an object with a numeric index\); a fresh engine fed the same history returns the steps of tokens \[\d+\]$/);
+  });
+
   it('says "1 token", not "1 tokens", when a fork forgets the one token it had', () => {
     const forgetfulFork = (options: AttentionOptions): CachedAttention => {
       const engine = createAttention(options);
