@@ -1,13 +1,14 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { AttentionError, createAttention } from '../src/index.js';
+import { AttentionError, createAttention, pushEach } from '../src/index.js';
 import type { AttentionOptions, AttentionStep } from '../src/index.js';
 import { PROMPT_GROUPS } from '../src/attention/head-attention.js';
 import { wasmArena, wasmKernelsAvailable } from '../src/kernels/wasm/wasm-arena.js';
 import { configArbitrary, mulberry32 } from './support/engine-arbitraries.js';
 import { filePool } from './support/thread-pool.js';
 
-// pushMany attends a prompt's queries in groups (HeadAttention.computeMany): every query's step is
+// pushMany attends a prompt's queries in groups (HeadAttention.computeTogether), and pushEach its
+// beams' queries (forks sharing a prompt's blocks): every query's step is
 // laid out at once and the kernel runs each stretch of ~1,024 keys for every query in turn. These
 // properties draw prompts past one stretch, so that groups straddle stretch boundaries and a
 // group's queries have different numbers of stretches, and ask for single pushes' steps, bit for
@@ -59,6 +60,17 @@ describe.runIf(wasmKernelsAvailable())('a prompt attended in groups of queries',
       }
     };
     expect(jobsOf(0, 40)).toBe(PROMPT_GROUPS.most);
+    // pushEach: one slot a beam.
+    const root = createAttention({ dim: 8, heads: 2 });
+    root.pushMany(tokens(2, 20, 8));
+    const beams = [root.fork(), root.fork(), root.fork()];
+    const attend = vi.spyOn(arena, 'attend');
+    try {
+      pushEach(beams, tokens(3, 3, 8));
+      expect(new Set(attend.mock.calls.map(([job]) => job)).size).toBe(3);
+    } finally {
+      attend.mockRestore();
+    }
     expect(jobsOf(0, 5)).toBe(5);
     // 40 keys of 8 float32s, keys and values: 2,560 bytes.
     expect(jobsOf(2560, 40)).toBe(1);
@@ -85,6 +97,78 @@ describe.runIf(wasmKernelsAvailable())('a prompt attended in groups of queries',
         expect(steps).toEqual(onePerPush(options, xs));
       }),
       { numRuns: 6 },
+    );
+  });
+
+  it('pushEach: beams forked from a prompt past a stretch take their tokens together, bit for bit their own pushes', () => {
+    fc.assert(
+      fc.property(
+        longOptions,
+        fc.record({ before: fc.integer({ min: 1000, max: 1100 }), beams: fc.integer({ min: 2, max: 5 }), steps: fc.integer({ min: 1, max: 3 }), pooled: fc.boolean(), seed: fc.integer() }),
+        (drawn, { before, beams, steps, pooled, seed }) => {
+          const options = pooled ? { ...drawn, threads: pool() } : drawn;
+          const root = createAttention(options);
+          root.pushMany(tokens(seed, before, options.dim));
+          const together = Array.from({ length: beams }, () => root.fork());
+          const alone = Array.from({ length: beams }, () => root.fork());
+          for (let s = 0; s < steps; s++) {
+            const xs = tokens(seed + 1 + s, beams, options.dim);
+            const steps = pushEach(together, xs);
+            xs.forEach((x, b) => expect(steps[b]).toEqual(alone[b]!.push(x)));
+          }
+          together.forEach((engine, b) => expect(engine.flush()).toEqual(alone[b]!.flush()));
+        },
+      ),
+      { numRuns: 10 },
+    );
+  });
+
+  it('pushEach refuses what the beams\' own pushes would refuse first, in engine order, and changes no beam', () => {
+    const options: AttentionOptions = { dim: 8, heads: 2, positions: 'rope', blockSize: 4 };
+    fc.assert(
+      fc.property(
+        fc.array(fc.constantFrom('plain', 'plain', 'overflows', 'rotates past'), { minLength: 2, maxLength: 6 }),
+        fc.integer({ min: 1, max: 9 }),
+        fc.integer(),
+        (kinds, before, seed) => {
+          const root = createAttention(options);
+          root.pushMany(tokens(seed, before, options.dim));
+          const xs = tokens(seed + 1, kinds.length, options.dim);
+          kinds.forEach((kind, b) => {
+            if (kind === 'overflows') xs[b]!.fill(1e20);
+            if (kind === 'rotates past') xs[b]!.fill(3e38);
+          });
+          // Each beam's own push, alone: the first beam (in engine order) refused is pushEach's refusal.
+          const first = kinds
+            .map((_, b) => {
+              try {
+                root.fork().push(xs[b]!);
+                return null;
+              } catch (e) {
+                return { engine: b, error: e as AttentionError };
+              }
+            })
+            .find((r) => r !== null);
+          const beams = kinds.map(() => root.fork());
+          let actual: AttentionError | null = null;
+          try {
+            pushEach(beams, xs);
+          } catch (e) {
+            actual = e as AttentionError;
+          }
+          expect(actual?.code).toBe(first?.error.code);
+          expect(actual?.details).toEqual(first === undefined ? undefined : { ...first.error.details, engine: first.engine });
+          if (actual !== null) {
+            const next = tokens(seed + 2, 1, options.dim)[0]!;
+            const [twin] = root.fork().push(next);
+            beams.forEach((beam) => {
+              expect(beam.length).toBe(before);
+              expect(beam.push(next)).toEqual([twin]);
+            });
+          }
+        },
+      ),
+      { numRuns: 150 },
     );
   });
 

@@ -13,7 +13,7 @@ import type { AttendedKeys } from './attended-keys.js';
 import type { CacheEvent, CacheListener } from './cache-event.js';
 import { CacheEventDispatch } from './cache-event-dispatch.js';
 import { HeadAttention } from './head-attention.js';
-import type { HeadQuery } from './head-attention.js';
+import type { HeadPart } from './head-attention.js';
 import { InputReading } from './input-reading.js';
 import { projectOutputs, projectRows, projectWeights } from './project-weights.js';
 import { kernelArena } from './kernel-arena.js';
@@ -153,14 +153,28 @@ interface PromptQuery {
   readonly qOffset: number;
 }
 
+/** Head outputs waiting for one batched wo projection, rows of `width` in step order (`count` of them so far). */
+interface DeferredHeads {
+  readonly rows: Float64Array;
+  readonly width: number;
+  count: number;
+}
+
+/** The rows {@link DeferredHeads} holds so far. */
+function heldHeads(deferred: DeferredHeads): Float64Array {
+  return deferred.rows.subarray(0, deferred.count * deferred.width);
+}
+
 /** Rows appended and attended with their events, window releases and wo held back (see AttentionEngine.appendHeld). */
 interface HeldPrompt {
   /** The emitted count before the rows, which taking them back returns to (the cache holds its length). */
   readonly emittedBefore: number;
   readonly steps: AttentionStep[];
   readonly events: CacheEvent[];
-  /** The steps' head outputs, row after row, waiting for wo; null without wo. */
-  readonly heads: Float64Array | null;
+  /** The steps' head outputs waiting for wo; null without wo. */
+  readonly deferred: DeferredHeads | null;
+  /** Queries the rows made ready that the caller attends, with other engines' (appendHeld's `attendLast` false). */
+  readonly pending: PromptQuery[];
 }
 
 /**
@@ -297,8 +311,6 @@ export class AttentionEngine implements Attention {
   private readonly keyAngles: RopeAngles | null;
   /** While pushMany runs: the cache events it will send once every token is in (none if it is refused). */
   private heldEvents: CacheEvent[] | null = null;
-  /** While pushMany runs: the head outputs waiting for one batched wo projection, row after row in step order. */
-  private deferredHeads: { readonly rows: Float64Array; count: number } | null = null;
   /** Scores, softmax and weighted values of a query's heads, on whichever kernels run the step. */
   private readonly headAttention: HeadAttention;
   /** The projection matrices in the kernels' memory (shared with forks), or null: TypeScript projects. */
@@ -463,9 +475,18 @@ export class AttentionEngine implements Attention {
     const kw = o.kvHeads * o.headDim;
     const held: HeldPrompt[] = [];
     try {
-      list.forEach((engine, i) =>
-        held.push(ofEngine(i, () => engine.appendHeld(qs.subarray(i * qw, (i + 1) * qw), ks.subarray(i * kw, (i + 1) * kw), vs.subarray(i * kw, (i + 1) * kw), 1, withWeights))),
-      );
+      let refused: unknown = null;
+      try {
+        list.forEach((engine, i) =>
+          held.push(ofEngine(i, () => engine.appendHeld(qs.subarray(i * qw, (i + 1) * qw), ks.subarray(i * kw, (i + 1) * kw), vs.subarray(i * kw, (i + 1) * kw), 1, withWeights, false))),
+        );
+      } catch (e) {
+        // Engine j refused its row (and took it back): the engines before it attend first, as
+        // their own pushes would have, so a score of theirs that overflows is the refusal thrown.
+        refused = e;
+      }
+      AttentionEngine.attendPending(list, held, withWeights);
+      if (refused !== null) throw refused;
     } catch (e) {
       // One engine's score overflowed (it took its token back): the others take theirs back too.
       held.forEach((h, i) => list[i]!.takeBack(h));
@@ -476,7 +497,7 @@ export class AttentionEngine implements Attention {
       const heads = new Float64Array(steps.length * qw);
       let row = 0;
       for (const h of held) {
-        heads.set(h.heads!, row * qw);
+        heads.set(heldHeads(h.deferred!), row * qw);
         row += h.steps.length;
       }
       // Row r of the product is a step of engine owner[r]'s.
@@ -493,6 +514,27 @@ export class AttentionEngine implements Attention {
     // in order: a listener may push into another engine of the call.
     AttentionEngine.together(list, () => list.forEach((engine, i) => engine.release(held[i]!)));
     return held.map((h) => h.steps);
+  }
+
+  /**
+   * The queries `held[i]` left pending in `list[i]` (a pushEach's, whose beams share their prompt's
+   * blocks), attended together in groups as a prompt's are ({@link HeadAttention.computeTogether}),
+   * each engine's steps added to its held rows in order; the first refusal, in engine order, thrown.
+   */
+  private static attendPending(list: readonly AttentionEngine[], held: readonly HeldPrompt[], withWeights: boolean): void {
+    const parts = held.flatMap((h, i) => h.pending.map((query) => ({ engine: i, ...list[i]!.headPart(query, withWeights) })));
+    if (parts.length === 0) return;
+    const size = list[0]!.headAttention.groupSize(parts[0]!.query.count);
+    for (let g0 = 0; g0 < parts.length; g0 += size) {
+      const group = parts.slice(g0, g0 + size);
+      const finish = HeadAttention.computeTogether(group);
+      group.forEach((part, g) =>
+        ofEngine(part.engine, () => {
+          finish[g]!();
+          held[part.engine]!.steps.push(list[part.engine]!.stepOf(part, held[part.engine]!.deferred));
+        }),
+      );
+    }
   }
 
   /**
@@ -555,9 +597,9 @@ export class AttentionEngine implements Attention {
    */
   private appendPrompt(qs: FloatArray, ks: FloatArray, vs: FloatArray, n: number, withWeights: boolean): AttentionStep[] {
     const held = this.appendHeld(qs, ks, vs, n, withWeights);
-    if (held.heads !== null) {
+    if (held.deferred !== null) {
       try {
-        projectOutputs(this.options, this.arenaWeights, held.heads, held.steps, this.finite);
+        projectOutputs(this.options, this.arenaWeights, heldHeads(held.deferred), held.steps, this.finite);
       } catch (e) {
         // An output overflowed: the prompt is refused like a score that overflows.
         this.takeBack(held);
@@ -572,9 +614,10 @@ export class AttentionEngine implements Attention {
    * Appends and attends `n` rows as {@link AttentionEngine.appendPrompt} does, all or nothing, but
    * holds back what cannot be undone: the cache events, the window's releases (so a later refusal
    * elsewhere can still {@link AttentionEngine.takeBack} the rows) and, with wo, the outputs, whose
-   * head outputs it returns for one product ({@link projectOutputs}).
+   * head outputs it returns for one product ({@link projectOutputs}). With `attendLast` false, the
+   * queries of the last group are left `pending`, for the caller to attend with other engines'.
    */
-  private appendHeld(qs: FloatArray, ks: FloatArray, vs: FloatArray, n: number, withWeights: boolean): HeldPrompt {
+  private appendHeld(qs: FloatArray, ks: FloatArray, vs: FloatArray, n: number, withWeights: boolean, attendLast = true): HeldPrompt {
     const o = this.options;
     const t0 = this.cache.length;
     const qw = o.heads * o.headDim;
@@ -582,8 +625,7 @@ export class AttentionEngine implements Attention {
     const steps: AttentionStep[] = [];
     const emittedBefore = this.emitted;
     // Room for every step this call can emit: the tokens pending before it (lookahead) and its own.
-    const deferred = o.projectsOutput ? { rows: new Float64Array((t0 + n - emittedBefore) * qw), count: 0 } : null;
-    this.deferredHeads = deferred;
+    const deferred: DeferredHeads | null = o.projectsOutput ? { rows: new Float64Array((t0 + n - emittedBefore) * qw), width: qw, count: 0 } : null;
     // Until the prompt is in, a window releases nothing and listeners hear nothing, so a score
     // that overflows part-way can take the whole prompt back out and leave no trace.
     const events: CacheEvent[] = [];
@@ -591,8 +633,8 @@ export class AttentionEngine implements Attention {
     this.cache.hold();
     try {
       // Each row is cached as a push caches it, and the queries it makes ready wait until a group
-      // of them is, to be attended together (HeadAttention.computeMany: the same numbers, each key
-      // read from memory once a group); a group never waits past a refused row, so the refusal
+      // of them is, to be attended together (HeadAttention.computeTogether: the same numbers, each
+      // key read from memory once a group); a group never waits past a refused row, so the refusal
       // the pushes would meet first is the one thrown.
       let group: PromptQuery[] = [];
       let size = 1;
@@ -606,24 +648,23 @@ export class AttentionEngine implements Attention {
           this.rotateKey(t);
           this.cache.append(this.k, this.v, o.lookahead > 0 ? this.q : null);
         } catch (e) {
-          this.attendMany(group, withWeights);
+          this.attendMany(group, withWeights, deferred);
           throw e;
         }
         this.notify({ type: 'append', position: t, length: t + 1 });
         for (; this.emitted + o.lookahead <= t; this.emitted++) group.push(this.promptQuery(this.emitted, t, qs, t0));
-        if (group.length >= size || i === n - 1) {
-          for (const step of this.attendMany(group, withWeights)) steps.push(step);
+        if (group.length >= size || (i === n - 1 && attendLast)) {
+          for (const step of this.attendMany(group, withWeights, deferred)) steps.push(step);
           group = [];
         }
       }
+      return { emittedBefore, steps, events, deferred, pending: group };
     } catch (e) {
       this.takeBack({ emittedBefore });
       throw e;
     } finally {
-      this.deferredHeads = null;
       this.heldEvents = null;
     }
-    return { emittedBefore, steps, events, heads: deferred === null ? null : deferred.rows.subarray(0, steps.length * qw) };
   }
 
   /** Undoes an {@link AttentionEngine.appendHeld} not yet released: its rows leave the cache, which is as it was before. */
@@ -846,25 +887,41 @@ export class AttentionEngine implements Attention {
     return { i, last, qSource: this.cache.blockAt(i)!.queries!, qOffset: (i % o.blockSize) * o.heads * o.headDim };
   }
 
-  /** The steps of a prompt's queries, attended together ({@link HeadAttention.computeMany}), as {@link AttentionEngine.attend} gives each. */
-  private attendMany(queries: readonly PromptQuery[], withWeights: boolean): AttentionStep[] {
-    if (queries.length === 1) return [this.attend(queries[0]!.i, queries[0]!.last, queries[0]!.qSource, queries[0]!.qOffset, withWeights)];
-    const o = this.options;
-    const work = queries.map(({ i, last, qSource, qOffset }) => {
-      const keys = attendedKeys(o, i, last, { sinkEnd: 0, from: 0, to: 0 });
-      const output = new o.Float(o.outputDim);
-      // Each query's head outputs of its own: they wait for wo until the whole group is attended.
-      const headOut = new Float64Array(o.projectsOutput ? o.heads * o.headDim : 0);
-      const weights: FloatArray[] | null = withWeights ? [] : null;
-      const query: HeadQuery = { i, keys, count: keys.sinkEnd + (keys.to - keys.from), qSource, qOffset, out: o.projectsOutput ? headOut : output, weights };
-      return { query, headOut, output };
+  /** The steps of a prompt's queries, attended together ({@link HeadAttention.computeTogether}), as {@link AttentionEngine.attend} gives each. */
+  private attendMany(queries: readonly PromptQuery[], withWeights: boolean, deferred: DeferredHeads | null): AttentionStep[] {
+    if (queries.length === 1) return [this.attend(queries[0]!.i, queries[0]!.last, queries[0]!.qSource, queries[0]!.qOffset, withWeights, deferred)];
+    const parts = queries.map((query) => this.headPart(query, withWeights));
+    const finish = HeadAttention.computeTogether(parts);
+    return parts.map((part, g) => {
+      finish[g]!();
+      return this.stepOf(part, deferred);
     });
-    this.headAttention.computeMany(work.map((w) => w.query));
-    return work.map(({ query, headOut, output }) => this.step(query.i, query.keys, query.count, headOut, output, query.weights));
   }
 
-  /** Output of query `i` (its row at `qSource[qOffset …]`) over keys up to `last`, with its positions and weights when `withWeights`. */
-  private attend(i: number, last: number, qSource: FloatArray, qOffset: number, withWeights: boolean): AttentionStep {
+  /** Query `query` laid out for {@link HeadAttention.computeTogether}: its keys, and arrays of its own for its outputs and weights. */
+  private headPart(query: PromptQuery, withWeights: boolean): HeadPart & { readonly output: FloatArray; readonly headOut: Float64Array } {
+    const o = this.options;
+    const keys = attendedKeys(o, query.i, query.last, { sinkEnd: 0, from: 0, to: 0 });
+    const output = new o.Float(o.outputDim);
+    // Head outputs of its own: they wait for wo until every query of the group is attended.
+    const headOut = new Float64Array(o.projectsOutput ? o.heads * o.headDim : 0);
+    const count = keys.sinkEnd + (keys.to - keys.from);
+    const weights: FloatArray[] | null = withWeights ? [] : null;
+    const { i, qSource, qOffset } = query;
+    return { head: this.headAttention, query: { i, keys, count, qSource, qOffset, out: o.projectsOutput ? headOut : output, weights }, output, headOut };
+  }
+
+  /** The step of a part {@link HeadAttention.computeTogether} finished. */
+  private stepOf(part: ReturnType<AttentionEngine['headPart']>, deferred: DeferredHeads | null): AttentionStep {
+    const { query } = part;
+    return this.step(query.i, query.keys, query.count, part.headOut, part.output, query.weights, deferred);
+  }
+
+  /**
+   * Output of query `i` (its row at `qSource[qOffset …]`) over keys up to `last`, with its positions
+   * and weights when `withWeights`; its head outputs held back in `deferred` when a prompt applies wo later.
+   */
+  private attend(i: number, last: number, qSource: FloatArray, qOffset: number, withWeights: boolean, deferred: DeferredHeads | null = null): AttentionStep {
     const o = this.options;
     const keys = attendedKeys(o, i, last, this.keys);
     const count = keys.sinkEnd + (keys.to - keys.from);
@@ -873,18 +930,17 @@ export class AttentionEngine implements Attention {
     const headOut = this.headAttention.headOut;
     // Without wo the head outputs are the step's output, in its precision.
     this.headAttention.compute(i, keys, count, qSource, qOffset, o.projectsOutput ? headOut : output, weights);
-    return this.step(i, keys, count, headOut, output, weights);
+    return this.step(i, keys, count, headOut, output, weights, deferred);
   }
 
   /**
    * Query i's step from its head outputs (`headOut`, the output itself without wo): wo applied,
-   * or held back for a prompt's one product; its positions and weights when `weights` holds them.
+   * or held back in `deferred` for a prompt's one product; its positions and weights when `weights` holds them.
    */
-  private step(i: number, keys: AttendedKeys, count: number, headOut: Float64Array, output: FloatArray, weights: FloatArray[] | null): AttentionStep {
+  private step(i: number, keys: AttendedKeys, count: number, headOut: Float64Array, output: FloatArray, weights: FloatArray[] | null, deferred: DeferredHeads | null): AttentionStep {
     const o = this.options;
     const { heads, headDim } = o;
     if (o.projectsOutput) {
-      const deferred = this.deferredHeads;
       if (deferred !== null) deferred.rows.set(headOut, deferred.count++ * headOut.length);
       else {
         this.matMat([['wo', output]], headOut, 1, heads * headDim);

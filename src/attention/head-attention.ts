@@ -16,7 +16,7 @@ import type { ResolvedOptions } from './options.js';
 import { withinFloat32 } from './vector.js';
 
 /**
- * When a prompt's queries are attended together ({@link HeadAttention.computeMany}). Mutable for
+ * When queries are attended together ({@link HeadAttention.computeTogether}). Mutable for
  * tests only: test/prompt-groups.test.ts lowers `fromBytes` so that small shapes group too.
  */
 export const PROMPT_GROUPS = {
@@ -34,7 +34,7 @@ export const PROMPT_GROUPS = {
   scratchBytes: 32 << 20,
 };
 
-/** One query of {@link HeadAttention.computeMany}: the arguments of {@link HeadAttention.compute}. */
+/** One query of {@link HeadAttention.computeTogether}: the arguments of {@link HeadAttention.compute}. */
 export interface HeadQuery {
   readonly i: number;
   readonly keys: AttendedKeys;
@@ -43,6 +43,12 @@ export interface HeadQuery {
   readonly qOffset: number;
   readonly out: FloatArray;
   readonly weights: FloatArray[] | null;
+}
+
+/** A query and the head (an engine's) that attends it, for {@link HeadAttention.computeTogether}. */
+export interface HeadPart {
+  readonly head: HeadAttention;
+  readonly query: HeadQuery;
 }
 
 /**
@@ -67,7 +73,7 @@ export class HeadAttention {
   private scores = new Float64Array(64);
   /** The step laid out for the SIMD kernels in their memory, or null on the TypeScript kernels. */
   private readonly job: StepJob | null;
-  /** {@link HeadAttention.job} and the jobs of the other queries attended with it, each in a scratch slot of its own. */
+  /** Its jobs by scratch slot ({@link HeadAttention.computeTogether}): {@link HeadAttention.job} (slot 0), then more as queries are attended together. */
   private readonly jobs: StepJob[];
   /**
    * Whether the step laid out last runs its items from the last down. Each step turns the last
@@ -92,7 +98,7 @@ export class HeadAttention {
   }
 
   /**
-   * How many queries over about `count` keys each {@link HeadAttention.computeMany} should be
+   * How many queries over about `count` keys each {@link HeadAttention.computeTogether} should be
    * given at once ({@link PROMPT_GROUPS}): on the SIMD kernels, over keys past the caches, as many
    * as the group's scratch allows; else 1: where attending together gains nothing (the TypeScript
    * kernels, keys the caches hold) or would change a number (an int8 cache turns a block's keys to
@@ -105,52 +111,52 @@ export class HeadAttention {
   }
 
   /**
-   * Each query's head outputs, exactly as {@link HeadAttention.compute} one after another gives
-   * them (the same error first, too), with the queries' keys read from memory once for all of
-   * them: every query's step is laid out at once and the kernel runs one stretch of keys for each
-   * query in turn, so a stretch the first query read from memory is still in the caches for the
-   * others. Past the caches (a cache of 8,192 tokens at 8 heads of 64 is 32 MB) each query of a
-   * prompt otherwise reads every key and value from memory again. The queries' keys must all be
-   * cached already, and each query's `out` must be its own.
+   * Every part's head outputs (its head's query), exactly as each part's {@link HeadAttention.compute}
+   * one after another gives them, with the keys they share read from memory once for all of them:
+   * every part's step is laid out at once, part g in scratch slot g (its head's job there), and the
+   * kernel runs one stretch of keys for each part in turn, so a stretch the first part read from
+   * memory is still in the caches for the others. Past the caches (a cache of 8,192 tokens at 8
+   * heads of 64 is 32 MB) each query otherwise reads every key and value from memory again: a
+   * prompt's queries (one head), or beams forked from one prompt (a head each, sharing its blocks).
+   * The heads share one arena (one engine, or forks of one); every query's keys must be cached
+   * already, and each part's `out` must be its own.
    *
-   * @throws AttentionError NON_FINITE (`field: "score"`) when a score overflowed: the first such query's.
+   * Returns one function per part, to be called in order, that finishes it: writes its outputs and
+   * weights, or throws its refusal (AttentionError NON_FINITE, `field: "score"`), as its compute
+   * would. Parts the kernels cannot take all together (the TypeScript kernels, a block outside the
+   * arena, no room for the scratch) are each computed alone by their function instead.
    */
-  computeMany(queries: readonly HeadQuery[]): void {
-    const o = this.options;
-    const jobs = this.jobs;
-    const laidOut =
-      this.job !== null &&
-      queries.length > 1 &&
-      queries.every((q, g) => {
-        while (jobs.length <= g) jobs.push(new StepJob(jobs[0]!.arena, o.heads, o.headDim, jobs.length));
-        return this.fillJob(jobs[g]!, q.i, q.keys, q.count, q.qSource, q.qOffset);
+  static computeTogether(parts: readonly HeadPart[]): (() => void)[] {
+    const laidOut = parts.length > 1 && parts.every(({ head, query: q }, g) => {
+      const job = head.jobFor(g);
+      return job !== null && head.fillJob(job, q.i, q.keys, q.count, q.qSource, q.qOffset);
+    });
+    if (!laidOut) return parts.map(({ head, query: q }) => () => head.compute(q.i, q.keys, q.count, q.qSource, q.qOffset, q.out, q.weights));
+    const jobs = parts.map(({ head }, g) => head.jobFor(g)!);
+    const bad = new Int32Array(parts.length).fill(-1);
+    const stretches = Math.max(...jobs.map((job) => job.stretchCount));
+    for (let s = 0; s < stretches; s++) {
+      parts.forEach(({ head }, g) => {
+        const job = jobs[g]!;
+        // A part stops at its first overflow: it will be refused.
+        if (s < job.stretchCount && bad[g]! < 0) bad[g] = head.attendStretch(job, s);
       });
-    if (!laidOut) {
-      // One query, the TypeScript kernels, or a step the kernels cannot take (compute sees which).
-      for (const q of queries) this.compute(q.i, q.keys, q.count, q.qSource, q.qOffset, q.out, q.weights);
-      return;
     }
-    const bad = this.attendTogether(queries.length);
-    queries.forEach((q, g) => this.finish(jobs[g]!, bad[g]!, q.i, q.keys, q.count, q.qSource, q.qOffset, q.out, q.weights));
+    return parts.map(({ head, query: q }, g) => () => head.finish(jobs[g]!, bad[g]!, q.i, q.keys, q.count, q.qSource, q.qOffset, q.out, q.weights));
   }
 
-  /**
-   * Runs the first `n` jobs stretch by stretch, each stretch for every job in turn; returns each
-   * job's lowest overflowing head, or -1. A job stops at its first overflow: it will be refused.
-   */
-  private attendTogether(n: number): Int32Array {
+  /** This head's job in scratch slot `slot` (made the first time), or null on the TypeScript kernels. */
+  private jobFor(slot: number): StepJob | null {
+    const { jobs, job } = this;
+    if (job === null) return null;
+    while (jobs.length <= slot) jobs.push(new StepJob(job.arena, this.options.heads, this.options.headDim, jobs.length));
+    return jobs[slot]!;
+  }
+
+  /** Runs `job`'s items over stretch `s` (every head), on the pool when there is one; returns its lowest overflowing head, or -1. */
+  private attendStretch(job: StepJob, s: number): number {
     const { heads, threads } = this.options;
-    const bad = new Int32Array(n).fill(-1);
-    let stretches = 0;
-    for (let g = 0; g < n; g++) stretches = Math.max(stretches, this.jobs[g]!.stretchCount);
-    for (let s = 0; s < stretches; s++) {
-      for (let g = 0; g < n; g++) {
-        const job = this.jobs[g]!;
-        if (s >= job.stretchCount || bad[g]! >= 0) continue;
-        bad[g] = threads !== null ? threads.attend(job.base, heads, job.backward, s * heads) : job.arena.attend(job.base, s * heads, (s + 1) * heads);
-      }
-    }
-    return bad;
+    return threads !== null ? threads.attend(job.base, heads, job.backward, s * heads) : job.arena.attend(job.base, s * heads, (s + 1) * heads);
   }
 
   /**
