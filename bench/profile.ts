@@ -20,9 +20,9 @@ export interface Profile {
   readonly prefill: { readonly heads: readonly number[]; readonly headDim: number; readonly tokens: number; readonly rounds: number };
   /**
    * A prompt over a long cache: a `chunk`-token prompt after each of `contexts` tokens, H = heads
-   * of headDim with all four projections.
+   * of headDim with all four projections; then `beams` forks of those tokens taking a token each.
    */
-  readonly longPrompt: { readonly heads: number; readonly headDim: number; readonly contexts: readonly number[]; readonly chunk: number; readonly rounds: number };
+  readonly longPrompt: { readonly heads: number; readonly headDim: number; readonly contexts: readonly number[]; readonly chunk: number; readonly beams: number; readonly rounds: number };
   /** A beam-search step: `beams` forks of a `cached`-token prompt, one model per entry of `heads` (dim = heads·headDim). */
   readonly beams: { readonly beams: number; readonly cached: number; readonly headDim: number; readonly heads: readonly number[]; readonly steps: number; readonly rounds: number };
   /** Linear layers outside attention (createLinear): `[rows, cols]` shapes, inputs per call, calls per timed run. */
@@ -76,7 +76,7 @@ export const FULL: Profile = {
   // from memory). Whole prompts of 0.05–1.2 s: seven rounds steady the median of the per-round ratios.
   prefill: { heads: [8, 16, 32], headDim: 64, tokens: 512, rounds: 7 },
   // The stream's H and D: 16 MB of keys and values (the L3 holds them) and 64 MB (it does not).
-  longPrompt: { heads: 8, headDim: 64, contexts: [4096, 16384], chunk: 128, rounds: 5 },
+  longPrompt: { heads: 8, headDim: 64, contexts: [4096, 16384], chunk: 128, beams: 4, rounds: 5 },
   // Dim 512 (4 MB of weights, in a large L3) and 2,048 (64 MB, from memory).
   beams: { beams: 4, cached: 64, headDim: 64, heads: [8, 32], steps: 8, rounds: 7 },
   // An MLP's up and down projections at dim 512 (4 MB of weights each), one input and sixteen.
@@ -124,7 +124,7 @@ export const SMOKE: Profile = {
   stream: { heads: 2, headDim: 8, tokens: 32, maxSeconds: 5, rounds: 1 },
   recompute: { heads: 2, headDim: 8, lengths: [8, 16], maxStepSeconds: 1 },
   prefill: { heads: [2, 4], headDim: 8, tokens: 16, rounds: 1 },
-  longPrompt: { heads: 2, headDim: 8, contexts: [16], chunk: 4, rounds: 1 },
+  longPrompt: { heads: 2, headDim: 8, contexts: [16], chunk: 4, beams: 2, rounds: 1 },
   beams: { beams: 2, cached: 4, headDim: 8, heads: [2], steps: 1, rounds: 1 },
   linear: { shapes: [[8, 4]], inputs: [1, 5], calls: 1, rounds: 1 },
   bfloat16: { shapes: [[8, 5, 2]], inputs: [1, 5], calls: 1, multiplyAdds: 0, rounds: 1 },

@@ -141,7 +141,10 @@ export function disagreements(r: BenchResults): string[] {
     }
   }
   for (const row of r.prefill?.rows ?? []) if (row.error > AGREEMENT) out.push(`prefill pushMany vs push at dim ${row.dim}: ${row.error}`);
-  for (const row of r.longPrompt?.rows ?? []) if (row.error > AGREEMENT) out.push(`long prompt pushMany vs push after ${row.context} tokens: ${row.error}`);
+  for (const row of r.longPrompt?.rows ?? []) {
+    if (row.error > AGREEMENT) out.push(`long prompt pushMany vs push after ${row.context} tokens: ${row.error}`);
+    if (row.beamsError > AGREEMENT) out.push(`long prompt pushEach vs push per beam after ${row.context} tokens: ${row.beamsError}`);
+  }
   for (const row of r.beams?.rows ?? []) if (row.error > AGREEMENT) out.push(`beams pushEach vs push at dim ${row.dim}: ${row.error}`);
   for (const row of r.linear ?? []) if (row.error > AGREEMENT) out.push(`linear ${row.rows}×${row.cols} vs plain loops: ${row.error}`);
   for (const row of r.bfloat16 ?? []) if (!row.sameBits) out.push(`bfloat16 ${row.rows}×${row.cols} vs float32 over the rounded weights: not the same bits`);

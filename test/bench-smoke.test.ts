@@ -97,7 +97,7 @@ describe('npm run bench:smoke', () => {
     // pushMany is bit for bit one push per token, at every width.
     expect(results.prefill!.rows.map((row) => [row.dim, row.error, row.ratio.count, row.attention.count])).toEqual([[16, 0, 1, 1], [32, 0, 1, 1]]);
     // A prompt over a cache: bit for bit one push per token.
-    expect(results.longPrompt!.rows.map((row) => [row.context, row.error, row.ratio.count])).toEqual([[16, 0, 1]]);
+    expect(results.longPrompt!.rows.map((row) => [row.context, row.error, row.ratio.count, row.beamsError, row.beamsRatio.count])).toEqual([[16, 0, 1, 0, 1]]);
     // pushEach is bit for bit a push per beam.
     expect(results.beams!.rows.map((row) => [row.dim, row.error, row.ratio.count])).toEqual([[16, 0, 1]]);
     // createLinear against plain float64 loops: float32 weights and sums, within float32's rounding.

@@ -223,6 +223,22 @@ export function performanceMarkdown(r: BenchResults, plotFile: string | null): s
         'them from memory query after query; below, it attends query by query as the pushes do, and saves only on the projections. The same numbers either way, bit for bit.',
     );
     out.push('');
+    out.push(`Then ${l.beams} beams, forks of the n tokens (sharing their blocks), take a token each:`);
+    out.push('');
+    out.push('| n | push per beam (µs a step) | min–max | pushEach (µs a step) | min–max | push ÷ pushEach | agrees |');
+    out.push('|---:|---:|---:|---:|---:|---:|---:|');
+    for (const row of l.rows) {
+      out.push(
+        `| ${num(row.context)} | ${num(row.beamsAlone.median)} | ${range(row.beamsAlone)} | ${num(row.beamsEach.median)} | ${range(row.beamsEach)} | ` +
+          `**${ratio(row.beamsRatio.median)}** (${ratio(row.beamsRatio.min)}–${ratio(row.beamsRatio.max)}) | ${agreement(row.beamsError)} |`,
+      );
+    }
+    out.push('');
+    out.push(
+      'pushEach projects the beams\' tokens as one product (the weights read once a step, not once a beam: the beams section below) and, once ' +
+        'the keys and values pass 16 MB, attends their queries together as a prompt\'s, so the blocks the beams share are read from memory once a step, not once a beam.',
+    );
+    out.push('');
   }
 
   if (r.beams) {
