@@ -1,4 +1,5 @@
 import { createAttention, pushEach } from '../../src/index.js';
+import type { Attention } from '../../src/index.js';
 import { embeddings } from '../data.js';
 import { interleave, timed } from '../interleave.js';
 import type { Profile } from '../profile.js';
@@ -59,15 +60,16 @@ function longPromptRow(heads: number, headDim: number, context: number, chunk: n
   const prompt = xs.slice(context);
   let lastSingle: ArrayLike<number> = [];
   let lastMany: ArrayLike<number> = [];
-  const run = (take: () => void) => () => {
+  // A timed run, then `engines` back to the n tokens outside the clock.
+  const run = (engines: readonly Attention[], take: () => void) => () => {
     const s = timed(take);
-    engine.truncate(context);
+    engines.forEach((e) => e.truncate(context));
     return s;
   };
   const seconds = interleave(
     [
-      { id: 'single', run: run(() => prompt.forEach((x) => (lastSingle = engine.push(x)[0]!.output))) },
-      { id: 'many', run: run(() => (lastMany = engine.pushMany(prompt).at(-1)!.output)) },
+      { id: 'single', run: run([engine], () => prompt.forEach((x) => (lastSingle = engine.push(x)[0]!.output))) },
+      { id: 'many', run: run([engine], () => (lastMany = engine.pushMany(prompt).at(-1)!.output)) },
     ],
     rounds,
     (id) => progress.tick(`long prompt: ${chunk} tokens after ${context} · ${id === 'many' ? 'pushMany' : 'push'}`),
@@ -77,15 +79,10 @@ function longPromptRow(heads: number, headDim: number, context: number, chunk: n
   const tokens = xs.slice(context, context + beams);
   let lastAlone: ArrayLike<number> = [];
   let lastEach: ArrayLike<number> = [];
-  const step = (take: () => void) => () => {
-    const s = timed(take);
-    forks.forEach((fork) => fork.truncate(context));
-    return s;
-  };
   const beamSeconds = interleave(
     [
-      { id: 'alone', run: step(() => forks.forEach((fork, b) => (lastAlone = fork.push(tokens[b]!)[0]!.output))) },
-      { id: 'each', run: step(() => (lastEach = pushEach(forks, tokens).at(-1)![0]!.output)) },
+      { id: 'alone', run: run(forks, () => forks.forEach((fork, b) => (lastAlone = fork.push(tokens[b]!)[0]!.output))) },
+      { id: 'each', run: run(forks, () => (lastEach = pushEach(forks, tokens).at(-1)![0]!.output)) },
     ],
     rounds,
     (id) => progress.tick(`long prompt: ${beams} beams after ${context} · ${id === 'each' ? 'pushEach' : 'push per beam'}`),
