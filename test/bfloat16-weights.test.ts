@@ -6,10 +6,11 @@ import { BF16_MAX, roundToBfloat16 } from '../src/kernels/bfloat16.js';
 import { ArenaWeights } from '../src/attention/arena-weights.js';
 import { resolveOptions } from '../src/attention/options.js';
 import { wasmArena, wasmKernelsAvailable } from '../src/kernels/wasm/wasm-arena.js';
-import { referenceAttention } from '../src/testing/index.js';
+import { attentionOptionsArbitrary, checkIncremental, referenceAttention } from '../src/testing/index.js';
 import { expectClose } from './support/close.js';
 import { caseArbitrary, mulberry32 } from './support/engine-arbitraries.js';
 import { refusal } from './support/refusal.js';
+import { verificationFailure } from './testing/verification-failure.js';
 import { filePool } from './support/thread-pool.js';
 
 const pool = filePool();
@@ -224,6 +225,18 @@ describe("weightsDtype: 'bfloat16'", () => {
       }),
       { numRuns: 60 },
     );
+  });
+
+  it('the kit’s options arbitrary, asked for bfloat16 weights, catches an engine that ignores them', () => {
+    const ignores = (options: AttentionOptions) => {
+      const { weightsDtype: _, ...rest } = options;
+      return createAttention(rest);
+    };
+    const { mismatch, counterexample } = verificationFailure(() =>
+      checkIncremental(ignores, { numRuns: 100, optionsArbitrary: attentionOptionsArbitrary({ precision: 'float32', bfloat16Weights: true }) }),
+    );
+    expect(counterexample.options.weightsDtype).toBe('bfloat16');
+    expect(['output', 'weights']).toContain(mismatch.kind);
   });
 
   it('refuses what it cannot be, naming the field: float64 weights in bfloat16, seed mode, an unknown dtype, a weight past bfloat16’s range', () => {

@@ -143,6 +143,17 @@ describe('attentionOptionsArbitrary', () => {
     expect(sinks.some((o) => new Set(Array.from(o.sinkLogits!)).size > 1)).toBe(true);
   });
 
+  it("draws bfloat16 weights only when asked, then only where valid (float32 with projections) and often there", () => {
+    expect(share((o) => o.weightsDtype !== undefined)).toBe(0);
+    const asked = fc.sample(attentionOptionsArbitrary({ bfloat16Weights: true }), 1000);
+    for (const o of asked) expect(() => resolveOptions(o)).not.toThrow();
+    const half = asked.filter((o) => o.weightsDtype === 'bfloat16');
+    for (const o of half) expect(o).toMatchObject({ precision: 'float32', weights: expect.anything() });
+    const eligible = asked.filter((o) => o.precision === 'float32' && o.weights !== undefined);
+    expect(half.length / eligible.length).toBeGreaterThan(0.35);
+    expect(asked.some((o) => o.weightsDtype === undefined && o.precision === 'float32' && o.weights !== undefined)).toBe(true);
+  });
+
   it('with the default 1–8 token sequences, crosses the window boundary and reaches magnitude 1e4', () => {
     const cases = fc.sample(fc.tuple(attentionOptionsArbitrary(), sequenceArbitrary(1)), 2000);
     const crossing = cases.filter(([o, xs]) => o.window !== undefined && xs.length > o.window + (o.sinks ?? 0)).length;
