@@ -2,7 +2,7 @@ import type { Cell } from './impls/decode-implementation.js';
 import { FULL, QUICK, SMOKE } from './profile.js';
 import type { Profile } from './profile.js';
 
-export const SECTIONS = ['bandwidth', 'grid', 'stream', 'recompute', 'prefill', 'long-prompt', 'beams', 'linear', 'bfloat16', 'sharpness', 'gqa', 'options', 'rx', 'memory'] as const;
+export const SECTIONS = ['bandwidth', 'grid', 'stream', 'recompute', 'prefill', 'long-prompt', 'beams', 'linear', 'half-weights', 'sharpness', 'gqa', 'options', 'rx', 'memory'] as const;
 export type Section = (typeof SECTIONS)[number];
 
 /** Every implementation id, and the groups --peers also accepts. */

@@ -28,11 +28,11 @@ export interface Profile {
   /** Linear layers outside attention (createLinear): `[rows, cols]` shapes, inputs per call, calls per timed run. */
   readonly linear: { readonly shapes: readonly (readonly [number, number])[]; readonly inputs: readonly number[]; readonly calls: number; readonly rounds: number };
   /**
-   * createLinear over bfloat16 against float32 weights: `[rows, cols, layers]` (that many matrices
+   * createLinear over bfloat16 and binary16 against float32 weights: `[rows, cols, layers]` (that many matrices
    * of the shape, applied in turn); each timed run makes at least `calls` calls and at least
    * `multiplyAdds` multiply-adds.
    */
-  readonly bfloat16: {
+  readonly halfWeights: {
     readonly shapes: readonly (readonly [number, number, number])[];
     readonly inputs: readonly number[];
     readonly calls: number;
@@ -82,10 +82,10 @@ export const FULL: Profile = {
   // An MLP's up and down projections at dim 512 (4 MB of weights each), one input and sixteen.
   linear: { shapes: [[2048, 512], [512, 2048]], inputs: [1, 16], calls: 16, rounds: 7 },
   // An MLP projection at dim 512 alone (4 MB in float32: in the caches), and TinyLlama's (dim 2,048,
-  // hidden 5,632: 44 MB) in four layers applied in turn (176 MB in float32, 88 in bfloat16: from memory).
+  // hidden 5,632: 44 MB) in four layers applied in turn (176 MB in float32, 88 in 16 bits: from memory).
   // 10^8 multiply-adds a timed run (~10 ms): four calls of one 1 MB-wide input took ~0.4 ms, and one
   // pause (538 µs an input against a median of 96) then outweighed the kernel.
-  bfloat16: { shapes: [[2048, 512, 1], [5632, 2048, 4]], inputs: [1, 16], calls: 4, multiplyAdds: 1e8, rounds: 7 },
+  halfWeights: { shapes: [[2048, 512, 1], [5632, 2048, 4]], inputs: [1, 16], calls: 4, multiplyAdds: 1e8, rounds: 7 },
   // A stream takes ~20 ms: many rounds, so the median is steady on a noisy machine.
   rx: { dim: 64, tokens: 1024, rounds: 31 },
   sharpness: { heads: 8, headDim: 128, n: 8192, rounds: 5 },
@@ -127,7 +127,7 @@ export const SMOKE: Profile = {
   longPrompt: { heads: 2, headDim: 8, contexts: [16], chunk: 4, beams: 2, rounds: 1 },
   beams: { beams: 2, cached: 4, headDim: 8, heads: [2], steps: 1, rounds: 1 },
   linear: { shapes: [[8, 4]], inputs: [1, 5], calls: 1, rounds: 1 },
-  bfloat16: { shapes: [[8, 5, 2]], inputs: [1, 5], calls: 1, multiplyAdds: 0, rounds: 1 },
+  halfWeights: { shapes: [[8, 5, 2]], inputs: [1, 5], calls: 1, multiplyAdds: 0, rounds: 1 },
   rx: { dim: 16, tokens: 32, rounds: 2 },
   sharpness: { heads: 2, headDim: 8, n: 64, rounds: 1 },
   cacheOptions: { heads: 2, headDim: 8, n: 96, rounds: 1 },

@@ -19,7 +19,7 @@ import { AGREEMENT, runGrid, StepHistory } from './sections/grid.js';
 import { runGroupedQuery } from './sections/grouped-query.js';
 import { runMemory } from './sections/memory.js';
 import { runBeams } from './sections/beams.js';
-import { runBfloat16 } from './sections/bfloat16.js';
+import { HALF_DTYPES, runHalfWeights } from './sections/half-weights.js';
 import { runLinear } from './sections/linear.js';
 import { runPrefill } from './sections/prefill.js';
 import { runLongPrompt } from './sections/long-prompt.js';
@@ -85,9 +85,9 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
       progress.section('linear');
       results.linear = runLinear(profile, progress);
     }
-    if (sections.has('bfloat16')) {
-      progress.section('bfloat16 weights');
-      results.bfloat16 = runBfloat16(profile, progress);
+    if (sections.has('half-weights')) {
+      progress.section('16-bit weights');
+      results.halfWeights = runHalfWeights(profile, progress);
     }
     if (sections.has('sharpness')) {
       progress.section('softmax sharpness');
@@ -147,7 +147,9 @@ export function disagreements(r: BenchResults): string[] {
   }
   for (const row of r.beams?.rows ?? []) if (row.error > AGREEMENT) out.push(`beams pushEach vs push at dim ${row.dim}: ${row.error}`);
   for (const row of r.linear ?? []) if (row.error > AGREEMENT) out.push(`linear ${row.rows}×${row.cols} vs plain loops: ${row.error}`);
-  for (const row of r.bfloat16 ?? []) if (!row.sameBits) out.push(`bfloat16 ${row.rows}×${row.cols} vs float32 over the rounded weights: not the same bits`);
+  for (const row of r.halfWeights ?? []) {
+    for (const dtype of HALF_DTYPES) if (!row.halves[dtype].sameBits) out.push(`${dtype} ${row.rows}×${row.cols} vs float32 over the rounded weights: not the same bits`);
+  }
   if (r.sharpness && r.sharpness.error > AGREEMENT) out.push(`softmax sharpness, TypeScript vs WebAssembly kernels: ${r.sharpness.error}`);
   if (r.rx && !('skipped' in r.rx) && r.rx.error > AGREEMENT) out.push(`rx vs direct: ${r.rx.error}`);
   return out;

@@ -9,7 +9,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import wabtModule from 'wabt';
-import { withBfloat16Twin } from './bfloat16-twin.js';
+import { withHalfTwins } from './half-twins.js';
 import { fuseMultiplyAdds } from './fuse-multiply-adds.js';
 
 const WAT = fileURLToPath(new URL('../src/kernels/wasm/attention.wat', import.meta.url));
@@ -24,11 +24,11 @@ const SHARED_MEMORY_IMPORT = '(memory (import "env" "memory") 1 65536 shared)';
  * and the same importing a shared one (which thread pools hand to their workers), then both again
  * with their product-adds fused by relaxed SIMD ({@link fuseMultiplyAdds}), which the arena picks
  * where the runtime validates them. Only the memory declaration and the fused sums differ. Each
- * has the projection kernels' bfloat16 twins ({@link withBfloat16Twin}).
+ * has the projection kernels' twins over bfloat16 and binary16 weights ({@link withHalfTwins}).
  */
 export async function generatedAttentionWasm(): Promise<string> {
   const wabt = await wabtModule();
-  const source = withBfloat16Twin(readFileSync(WAT, 'utf8'));
+  const source = withHalfTwins(readFileSync(WAT, 'utf8'));
   if (!source.includes(MEMORY_IMPORT)) throw new Error(`attention.wat must declare its memory as ${MEMORY_IMPORT}`);
   const compile = (text: string, relaxed = false): string => {
     const features = { simd: true, threads: true, relaxed_simd: relaxed };

@@ -103,8 +103,10 @@ describe('npm run bench:smoke', () => {
     // createLinear against plain float64 loops: float32 weights and sums, within float32's rounding.
     expect(results.linear!.map((row) => [row.rows, row.cols, row.inputs, row.ratio.count])).toEqual([[8, 4, 1, 1], [8, 4, 5, 1]]);
     for (const row of results.linear!) expect(row.error).toBeLessThanOrEqual(1e-5);
-    // bfloat16 weights: two layers in turn, bit for bit a float32 layer over the rounded weights.
-    expect(results.bfloat16!.map((row) => [row.rows, row.cols, row.layers, row.inputs, row.ratio.count, row.sameBits])).toEqual([[8, 5, 2, 1, 1, true], [8, 5, 2, 5, 1, true]]);
+    // 16-bit weights: two layers in turn, bit for bit a float32 layer over the rounded weights, both formats.
+    expect(
+      results.halfWeights!.map((row) => [row.rows, row.cols, row.layers, row.inputs, row.halves.bfloat16.ratio.count, row.halves.bfloat16.sameBits, row.halves.float16.ratio.count, row.halves.float16.sameBits]),
+    ).toEqual([[8, 5, 2, 1, 1, true, 1, true], [8, 5, 2, 5, 1, true, 1, true]]);
     expect(results.sharpness!.rows.map((r) => r.kernels)).toEqual(['auto', 'js']);
     expect(results.sharpness!.error).toBeLessThanOrEqual(1e-5);
     // n = 96: the int8 rows cover a quantized block and a filling one; the RoPE rows attend the window of 48 and 4 sinks.
@@ -134,7 +136,7 @@ describe('npm run bench:smoke', () => {
       '## Incremental vs recomputing the prefix',
       '## Prefill: pushMany vs one push per token',
       '## Beams: pushEach vs one push per beam',
-      "## bfloat16 weights: createLinear with weightsDtype 'bfloat16' vs float32",
+      "## 16-bit weights: createLinear with weightsDtype 'bfloat16' and 'float16' vs float32",
       '## A flat and a sharply peaked softmax',
       '## Grouped-query heads',
       '## Cache options (H = 2, D = 8, n = 96)',

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { drainShares, OP_ATTEND, OP_PROJECT, OP_PROJECT_BF16, STEP_ARGS, STEP_BACKWARD, STEP_CHUNK, STEP_OP, STEP_PARTS, STEP_UNITS, STEP_WORDS } from '../src/kernels/wasm/drain-shares.js';
+import { drainShares, OP_ATTEND, OP_PROJECT, OP_PROJECT_BF16, OP_PROJECT_F16, STEP_ARGS, STEP_BACKWARD, STEP_CHUNK, STEP_OP, STEP_PARTS, STEP_UNITS, STEP_WORDS } from '../src/kernels/wasm/drain-shares.js';
 import type { ShareKernels } from '../src/kernels/wasm/drain-shares.js';
 import { mulberry32 } from './support/engine-arbitraries.js';
 
@@ -57,6 +57,9 @@ function interleavedDrain(parts: number, units: number, chunk: number, backward:
         throw new Error('an attend step projects nothing');
       },
       project_bf16: () => {
+        throw new Error('an attend step projects nothing');
+      },
+      project_f16: () => {
         throw new Error('an attend step projects nothing');
       },
     };
@@ -138,7 +141,7 @@ describe('drainShares: the chunks of a step shared out among the threads that jo
     );
   });
 
-  it('a projection’s chunks tile its tokens (by fours) or a single token’s rows (by fours), with the kernel’s byte offsets, float32 or bfloat16 W', () => {
+  it('a projection’s chunks tile its tokens (by fours) or a single token’s rows (by fours), with the kernel’s byte offsets, float32, bfloat16 or binary16 W', () => {
     fc.assert(
       fc.property(
         fc.record({
@@ -147,29 +150,30 @@ describe('drainShares: the chunks of a step shared out among the threads that jo
           cols: fc.integer({ min: 1, max: 9 }),
           parts: fc.integer({ min: 1, max: 4 }),
           chunk: fc.integer({ min: 1, max: 3 }),
-          bf16: fc.boolean(),
+          op: fc.constantFrom(OP_PROJECT, OP_PROJECT_BF16, OP_PROJECT_F16),
         }),
-        ({ n, rows, cols, parts: wanted, chunk, bf16 }) => {
+        ({ n, rows, cols, parts: wanted, chunk, op }) => {
           const [out, x, w] = [1 << 20, 2 << 20, 3 << 20];
           const units = n > 1 ? Math.ceil(n / 4) : Math.ceil(rows / 4);
           const parts = Math.min(wanted, units);
-          const { control, step } = postedStep(bf16 ? OP_PROJECT_BF16 : OP_PROJECT, parts, units, chunk, false, [out, x, w, n, rows, cols]);
+          const { control, step } = postedStep(op, parts, units, chunk, false, [out, x, w, n, rows, cols]);
           const covered = new Array<number>(n * rows).fill(0);
           const project = (o: number, xs: number, ws: number, tokens: number, rowCount: number, c: number) => {
             expect(c).toBe(cols);
             // Token t0's output row, row r0 of W: recovered from the byte offsets the chunk was given.
             const t0 = (xs - x) / (4 * cols);
-            const r0 = (ws - w) / ((bf16 ? 2 : 4) * cols);
+            const r0 = (ws - w) / ((op === OP_PROJECT ? 4 : 2) * cols);
             expect(o).toBe(out + 4 * (t0 * rows + r0));
             for (let t = t0; t < t0 + tokens; t++) for (let r = r0; r < r0 + rowCount; r++) covered[t * rows + r]!++;
           };
           const wrong = () => {
-            throw new Error(`a ${bf16 ? 'bfloat16' : 'float32'} projection runs only its own kernel`);
+            throw new Error(`projection op ${op} runs only its own kernel`);
           };
           const kernels: ShareKernels = {
             attend: wrong,
-            project: bf16 ? wrong : project,
-            project_bf16: bf16 ? project : wrong,
+            project: op === OP_PROJECT ? project : wrong,
+            project_bf16: op === OP_PROJECT_BF16 ? project : wrong,
+            project_f16: op === OP_PROJECT_F16 ? project : wrong,
           };
           for (let thread = 0; thread < parts; thread++) expect(drainShares(kernels, control, step, thread)).toBe(-1);
           expect(covered).toEqual(new Array(n * rows).fill(1));

@@ -5,8 +5,10 @@ import { generatedAttentionWasm, GENERATED } from '../scripts/build-wasm.js';
 import { VALUE_CHUNK, writeValueRow } from '../src/cache/value-layout.js';
 import { AttentionError, createAttention } from '../src/index.js';
 import { widenBfloat16 } from '../src/kernels/bfloat16.js';
+import { widenFloat16 } from '../src/kernels/float16.js';
 import { projectInArena, writeTokenRows } from '../src/kernels/wasm/project-in-arena.js';
 import { wasmArena, wasmKernelsAvailable } from '../src/kernels/wasm/wasm-arena.js';
+import type { WasmArena } from '../src/kernels/wasm/wasm-arena.js';
 import { mulberry32 } from './support/engine-arbitraries.js';
 import { expectClose } from './support/close.js';
 import { projectFloat32 } from './support/float32-project.js';
@@ -414,73 +416,97 @@ describe('WebAssembly SIMD kernels', () => {
     );
   });
 
-  it('projectBf16: bit for bit project over the bfloat16 weights widened, for any shape, any number of tokens and any alignment of W, storing nothing past its rows', () => {
-    const arena = wasmArena()!;
-    const fused = productsFused(arena);
-    fc.assert(
-      fc.property(
-        fc.record({
-          n: fc.integer({ min: 1, max: 11 }),
-          rows: fc.integer({ min: 1, max: 13 }),
-          cols: fc.integer({ min: 1, max: 70 }),
-          // W's byte offset past a 16-byte boundary: an odd cols puts every other row at 2 mod 4.
-          skew: fc.integer({ min: 0, max: 7 }),
-          scale: fc.constantFrom(1, 1e-30, 1e30),
-          seed: fc.integer(),
-        }),
-        ({ n, rows, cols, skew, scale, seed }) => {
-          const random = mulberry32(seed);
-          const x = Float64Array.from({ length: n * cols }, () => (random() - 0.5) * 10);
-          // Any bfloat16 bits but those past ±1e30 (NaN and Infinity among them): a weight at random there.
-          const w = Uint16Array.from({ length: rows * cols }, () => Math.floor(random() * 65536));
-          const widened = widenBfloat16(w);
-          for (let i = 0; i < w.length; i++) {
-            if (!(Math.abs(widened[i]!) <= 1e30)) w[i] = new Uint32Array(Float32Array.of((random() - 0.5) * scale).buffer)[0]! >>> 16;
-          }
-          const expected = new Float32Array(n * rows);
-          for (let t = 0; t < n; t++) projectFloat32(expected, t * rows, widenBfloat16(w), x, t * cols, rows, cols, fused);
+  // Each 16-bit format: its kernel, its widening, and bits standing in for any it cannot hold.
+  const halves = [
+    {
+      name: 'projectBf16',
+      kernel: (arena: WasmArena) => arena.projectBf16,
+      widen: widenBfloat16,
+      // Any bfloat16 bits but those past ±1e30 (NaN and Infinity among them): a weight at random there.
+      valid: (bits: number) => Math.abs(widenBfloat16(Uint16Array.of(bits))[0]!) <= 1e30,
+      stand: (random: () => number, scale: number) => new Uint32Array(Float32Array.of((random() - 0.5) * scale).buffer)[0]! >>> 16,
+    },
+    {
+      name: 'projectF16',
+      kernel: (arena: WasmArena) => arena.projectF16,
+      widen: widenFloat16,
+      // Any binary16 bits, subnormals and both zeros included, but Infinity and NaN: a subnormal at random there.
+      valid: (bits: number) => (bits & 0x7c00) !== 0x7c00,
+      stand: (random: () => number) => Math.floor(random() * 0x400) | (random() < 0.5 ? 0x8000 : 0),
+    },
+  ];
 
-          const wBytes = 2 * rows * cols + 16;
-          const wAt = arena.allocate(wBytes);
-          const xAt = arena.allocate(4 * n * cols);
-          const outBytes = 4 * n * rows + 16;
-          const outAt = arena.allocate(outBytes);
-          const { f32 } = arena.views();
-          new Uint16Array(f32.buffer, wAt + 2 * skew, rows * cols).set(w);
-          writeTokenRows(f32, xAt >>> 2, x, n, cols);
-          f32.fill(7, (outAt >>> 2) + n * rows, (outAt + outBytes) >>> 2);
-          arena.projectBf16(outAt, xAt, wAt + 2 * skew, n, rows, cols);
-          expect(f32.slice(outAt >>> 2, (outAt >>> 2) + n * rows)).toEqual(expected);
-          expect([...f32.subarray((outAt >>> 2) + n * rows, (outAt + outBytes) >>> 2)].every((v) => v === 7)).toBe(true);
-          arena.release(wAt, wBytes);
-          arena.release(xAt, 4 * n * cols);
-          arena.release(outAt, outBytes);
-        },
-      ),
-      { numRuns: 300 },
-    );
-  });
+  for (const half of halves) {
+    it(`${half.name}: bit for bit project over the 16-bit weights widened, for any shape, any number of tokens and any alignment of W, storing nothing past its rows`, () => {
+      const arena = wasmArena()!;
+      const fused = productsFused(arena);
+      fc.assert(
+        fc.property(
+          fc.record({
+            n: fc.integer({ min: 1, max: 11 }),
+            rows: fc.integer({ min: 1, max: 13 }),
+            cols: fc.integer({ min: 1, max: 70 }),
+            // W's byte offset past a 16-byte boundary: an odd cols puts every other row at 2 mod 4.
+            skew: fc.integer({ min: 0, max: 7 }),
+            scale: fc.constantFrom(1, 1e-30, 1e30),
+            seed: fc.integer(),
+          }),
+          ({ n, rows, cols, skew, scale, seed }) => {
+            const random = mulberry32(seed);
+            const x = Float64Array.from({ length: n * cols }, () => (random() - 0.5) * 10);
+            const w = Uint16Array.from({ length: rows * cols }, () => Math.floor(random() * 65536));
+            for (let i = 0; i < w.length; i++) if (!half.valid(w[i]!)) w[i] = half.stand(random, scale);
+            const expected = new Float32Array(n * rows);
+            for (let t = 0; t < n; t++) projectFloat32(expected, t * rows, half.widen(w), x, t * cols, rows, cols, fused);
 
-  it('project and projectBf16 over many row blocks (a wide matrix, its rows in blocks of 128 KiB): each output in the documented order', () => {
+            const wBytes = 2 * rows * cols + 16;
+            const wAt = arena.allocate(wBytes);
+            const xAt = arena.allocate(4 * n * cols);
+            const outBytes = 4 * n * rows + 16;
+            const outAt = arena.allocate(outBytes);
+            const { f32 } = arena.views();
+            new Uint16Array(f32.buffer, wAt + 2 * skew, rows * cols).set(w);
+            writeTokenRows(f32, xAt >>> 2, x, n, cols);
+            f32.fill(7, (outAt >>> 2) + n * rows, (outAt + outBytes) >>> 2);
+            half.kernel(arena)(outAt, xAt, wAt + 2 * skew, n, rows, cols);
+            expect(f32.slice(outAt >>> 2, (outAt >>> 2) + n * rows)).toEqual(expected);
+            expect([...f32.subarray((outAt >>> 2) + n * rows, (outAt + outBytes) >>> 2)].every((v) => v === 7)).toBe(true);
+            arena.release(wAt, wBytes);
+            arena.release(xAt, 4 * n * cols);
+            arena.release(outAt, outBytes);
+          },
+        ),
+        { numRuns: 300 },
+      );
+    });
+  }
+
+  it('project, projectBf16 and projectF16 over many row blocks (a wide matrix, its rows in blocks of 128 KiB): each output in the documented order', () => {
     const arena = wasmArena()!;
     const fused = productsFused(arena);
     const random = mulberry32(3);
-    // cols 2,051: blocks of 7 pairs of rows in float32 (16 KiB of weights a pair), 15 in bfloat16;
+    // cols 2,051: blocks of 7 pairs of rows in float32 (16 KiB of weights a pair), 15 in 16 bits;
     // 45 rows: 23 pairs, the last unpaired; 9 tokens: two groups of four and one left over.
     const [n, rows, cols] = [9, 45, 2051];
     const x = Float64Array.from({ length: n * cols }, () => random() - 0.5);
-    const w = Uint16Array.from({ length: rows * cols }, () => (Math.floor(random() * 256) << 8) | 0x3c00 | (random() < 0.5 ? 0x8000 : 0));
-    const widened = widenBfloat16(w);
-    const expected = new Float32Array(n * rows);
-    for (let t = 0; t < n; t++) projectFloat32(expected, t * rows, widened, x, t * cols, rows, cols, fused);
-    for (const bf16 of [false, true]) {
-      const wBytes = (bf16 ? 2 : 4) * rows * cols;
+    const sign = () => (random() < 0.5 ? 0x8000 : 0);
+    const formats = [
+      { kernel: arena.project, bits: null, widen: widenBfloat16, w: Uint16Array.from({ length: rows * cols }, () => (Math.floor(random() * 256) << 8) | 0x3c00 | sign()) },
+      { kernel: arena.projectBf16, bits: 2, widen: widenBfloat16, w: Uint16Array.from({ length: rows * cols }, () => (Math.floor(random() * 256) << 8) | 0x3c00 | sign()) },
+      // Every finite binary16 magnitude below 2^15, subnormals included.
+      { kernel: arena.projectF16, bits: 2, widen: widenFloat16, w: Uint16Array.from({ length: rows * cols }, () => Math.floor(random() * 0x7800) | sign()) },
+    ];
+    for (const { kernel, bits, widen, w } of formats) {
+      const widened = widen(w);
+      const expected = new Float32Array(n * rows);
+      for (let t = 0; t < n; t++) projectFloat32(expected, t * rows, widened, x, t * cols, rows, cols, fused);
+      const wBytes = (bits ?? 4) * rows * cols;
       const [wAt, xAt, outAt] = [arena.allocate(wBytes), arena.allocate(4 * n * cols), arena.allocate(4 * n * rows)];
       const { f32 } = arena.views();
-      if (bf16) new Uint16Array(f32.buffer, wAt, rows * cols).set(w);
-      else f32.set(widened, wAt >>> 2);
+      if (bits === null) f32.set(widened, wAt >>> 2);
+      else new Uint16Array(f32.buffer, wAt, rows * cols).set(w);
       writeTokenRows(f32, xAt >>> 2, x, n, cols);
-      (bf16 ? arena.projectBf16 : arena.project)(outAt, xAt, wAt, n, rows, cols);
+      kernel(outAt, xAt, wAt, n, rows, cols);
       expect(f32.slice(outAt >>> 2, (outAt >>> 2) + n * rows)).toEqual(expected);
       arena.release(wAt, wBytes);
       arena.release(xAt, 4 * n * cols);

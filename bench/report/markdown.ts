@@ -262,23 +262,26 @@ export function performanceMarkdown(r: BenchResults, plotFile: string | null): s
     out.push('');
   }
 
-  if (r.bfloat16) {
-    out.push('## bfloat16 weights: createLinear with weightsDtype \'bfloat16\' vs float32');
+  if (r.halfWeights) {
+    out.push('## 16-bit weights: createLinear with weightsDtype \'bfloat16\' and \'float16\' vs float32');
     out.push('');
-    out.push('| W (rows × cols) | layers in turn | float32 weights | inputs a call | float32 (µs an input, a layer) | min–max | bfloat16 (µs) | min–max | float32 ÷ bfloat16 | same bits |');
-    out.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
-    for (const row of r.bfloat16) {
+    out.push('| W (rows × cols) | layers in turn | float32 weights | inputs a call | float32 (µs an input, a layer) | min–max | bfloat16 (µs) | float32 ÷ bfloat16 | float16 (µs) | float32 ÷ float16 | same bits |');
+    out.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+    for (const row of r.halfWeights) {
+      const { bfloat16: bf, float16: f } = row.halves;
+      const cells = (h: typeof bf) => `${num(h.time.median)} | **${ratio(h.ratio.median)}** (${ratio(h.ratio.min)}–${ratio(h.ratio.max)})`;
       out.push(
         `| ${num(row.rows)} × ${num(row.cols)} | ${row.layers} | ${num((4 * row.rows * row.cols * row.layers) / 2 ** 20)} MB | ${row.inputs} | ${num(row.float32.median)} | ${range(row.float32)} | ` +
-          `${num(row.bfloat16.median)} | ${range(row.bfloat16)} | **${ratio(row.ratio.median)}** (${ratio(row.ratio.min)}–${ratio(row.ratio.max)}) | ${row.sameBits ? 'yes' : '**no**'} |`,
+          `${cells(bf)} | ${cells(f)} | ${bf.sameBits && f.sameBits ? 'yes' : '**no**'} |`,
       );
     }
     out.push('');
     out.push(
-      'The same layers with their weights kept as bfloat16 (2 bytes each, widened exactly by the kernel) and as float32: the outputs are a float32 ' +
-        'layer\'s over the rounded weights, bit for bit (checked). One layer alone keeps its matrix in the caches between calls, where widening costs ' +
-        'instructions; several applied in turn, as a decoder\'s layers take each token, read their matrices from memory, where half the bytes is the gain. ' +
-        'Rounds interleaved; the ratio is the median of each round\'s.',
+      'The same layers with their weights kept in 2 bytes each (bfloat16, or IEEE binary16), widened exactly by the kernels, and as float32: the ' +
+        'outputs are a float32 layer\'s over the rounded weights, bit for bit (checked, both formats). One layer alone keeps its matrix in the caches ' +
+        'between calls, where widening costs instructions (binary16\'s four a chunk, bfloat16\'s one); several applied in turn, as a decoder\'s layers ' +
+        'take each token, read their matrices from memory, where half the bytes is the gain. Sixteen inputs a call widen the rows once into scratch ' +
+        'and run the float32 kernel over them. Rounds interleaved; each ratio is the median of each round\'s.',
     );
     out.push('');
   }

@@ -2,7 +2,7 @@ import type { Skipped } from '../implementations.js';
 import type { Machine } from '../machine.js';
 import type { BandwidthResult } from '../sections/bandwidth.js';
 import type { BeamsResult } from '../sections/beams.js';
-import type { Bfloat16Row } from '../sections/bfloat16.js';
+import type { HalfWeightsRow } from '../sections/half-weights.js';
 import type { LinearRow } from '../sections/linear.js';
 import type { LongPromptResult } from '../sections/long-prompt.js';
 import type { CellResult } from '../sections/grid.js';
@@ -37,7 +37,7 @@ export interface BenchResults {
   longPrompt?: LongPromptResult;
   beams?: BeamsResult;
   linear?: LinearRow[];
-  bfloat16?: Bfloat16Row[];
+  halfWeights?: HalfWeightsRow[];
   sharpness?: SharpnessResult;
   cacheOptions?: CacheOptionsResult;
   groupedQuery?: GroupedQueryResult;

@@ -30,11 +30,13 @@ export interface LinearOptions {
   /** b, `rows` numbers; none by default. */
   readonly bias?: Vector;
   /**
-   * 'float32' (default) or 'bfloat16': W and b rounded to the nearest bfloat16 (ties to even, as
-   * `torch.Tensor.bfloat16()`; a BF16 checkpoint's are already), and W kept in the kernels'
-   * memory in 2 bytes a weight: half the memory, and faster once W no longer fits the caches
-   * (docs/guides/speed.md). The outputs are those of a float32 layer given the rounded weights,
-   * bit for bit. The TypeScript kernels hold the rounded W as float32.
+   * 'float32' (default), 'bfloat16' or 'float16': W and b rounded to the nearest bfloat16 (ties to
+   * even, as `torch.Tensor.bfloat16()`) or IEEE binary16 (as `torch.Tensor.half()`; a BF16 or F16
+   * checkpoint's are already), and W kept in the kernels' memory in 2 bytes a weight: half the
+   * memory; bfloat16 is also faster once W no longer fits the caches, binary16 about float32's
+   * speed from memory and half of it from the caches (docs/guides/speed.md). The outputs are those
+   * of a float32 layer given the rounded weights, bit for bit. The TypeScript kernels hold the
+   * rounded W as float32.
    * @example
    * ```ts
    * import { createLinear } from 'attnstream';
@@ -42,7 +44,7 @@ export interface LinearOptions {
    * console.log(layer.row(0), layer.apply([1, 1])); // Float32Array [1, 2] Float32Array [3]
    * ```
    */
-  readonly weightsDtype?: 'float32' | 'bfloat16';
+  readonly weightsDtype?: 'float32' | 'bfloat16' | 'float16';
   /** 'auto' (default): the WebAssembly SIMD kernel where the runtime has it; 'js': TypeScript loops. */
   readonly kernels?: 'auto' | 'js';
   /** Split each product across a pool's threads (attnstream/threads); needs the WebAssembly kernel. */
@@ -70,8 +72,8 @@ export interface Linear {
   readonly cols: number;
   /** The kernels in use: 'wasm' (SIMD, float32 arithmetic) or 'js' (float64 sums, rounded to float32). */
   readonly kernels: 'wasm' | 'js';
-  /** How the weights are kept: as given in float32, or rounded to bfloat16 ({@link LinearOptions.weightsDtype}). */
-  readonly weightsDtype: 'float32' | 'bfloat16';
+  /** How the weights are kept: as given in float32, or rounded to bfloat16 or binary16 ({@link LinearOptions.weightsDtype}). */
+  readonly weightsDtype: 'float32' | 'bfloat16' | 'float16';
   /** Whether {@link Linear.dispose} was called. */
   readonly disposed: boolean;
   /**
@@ -119,9 +121,9 @@ export interface Linear {
 
 /**
  * A {@link Linear} layer, `y = W·x + b` with W `rows × cols` row-major (`torch.nn.Linear`), kept in
- * float32 (or bfloat16: {@link LinearOptions.weightsDtype}). On the WebAssembly kernels (the
+ * float32 (or bfloat16 or binary16: {@link LinearOptions.weightsDtype}). On the WebAssembly kernels (the
  * default where the runtime has SIMD) the weights are copied once into the kernels' memory, their
- * only copy (4 bytes a weight, 2 in bfloat16), and multiplied there in float32 arithmetic, in the
+ * only copy (4 bytes a weight, 2 in bfloat16 or binary16), and multiplied there in float32 arithmetic, in the
  * fixed order the engine's projections use (so one input's numbers are the same alone or among
  * many), on the inputs rounded to float32; with `kernels: 'js'`, or when that memory cannot take
  * the copy, TypeScript loops multiply the inputs as given (a float64 input is not rounded first),
@@ -129,7 +131,7 @@ export interface Linear {
  *
  * @throws AttentionError INVALID_OPTION (rows, cols, weightsDtype, kernels, threads, an unknown
  *   option), DIMENSION_MISMATCH or NON_FINITE (a weight or bias of the wrong length, with a
- *   non-finite number, or past bfloat16's range in bfloat16), naming the field.
+ *   non-finite number, or past the range of the 16-bit format it is kept in), naming the field.
  * @example
  * ```ts
  * import { createLinear } from 'attnstream';
@@ -158,7 +160,7 @@ class LinearLayer implements Linear {
   readonly rows: number;
   readonly cols: number;
   readonly kernels: 'wasm' | 'js';
-  readonly weightsDtype: 'float32' | 'bfloat16';
+  readonly weightsDtype: 'float32' | 'bfloat16' | 'float16';
   /** W in float32 when the kernels' memory holds no copy of it (kernels 'js'); else null, the copy being the only one. */
   private readonly weight: Float32Array | null;
   private readonly bias: Float32Array | null;
@@ -179,10 +181,11 @@ class LinearLayer implements Linear {
     this.cols = positiveInteger(options.cols, 'cols', MAX_WIDTH);
     if (this.rows * this.cols > 2 ** 30) invalid('rows', `must keep rows·cols at most 2^30 numbers (4 GiB of float32), got ${this.rows}·${this.cols}`);
     const dtype = options.weightsDtype ?? 'float32';
-    if (dtype !== 'float32' && dtype !== 'bfloat16') invalid('weightsDtype', `must be 'float32' or 'bfloat16', got ${describeValue(dtype)}`);
+    if (dtype !== 'float32' && dtype !== 'bfloat16' && dtype !== 'float16') invalid('weightsDtype', `must be 'float32', 'bfloat16' or 'float16', got ${describeValue(dtype)}`);
     this.weightsDtype = dtype;
-    const weight = matrix(options.weight, this.rows, this.cols, 'weight', Float32Array, dtype === 'bfloat16') as Float32Array;
-    this.bias = options.bias === undefined ? null : (matrix(options.bias, 1, this.rows, 'bias', Float32Array, dtype === 'bfloat16') as Float32Array);
+    const half = dtype === 'float32' ? undefined : dtype;
+    const weight = matrix(options.weight, this.rows, this.cols, 'weight', Float32Array, half) as Float32Array;
+    this.bias = options.bias === undefined ? null : (matrix(options.bias, 1, this.rows, 'bias', Float32Array, half) as Float32Array);
     const wasm = kernelChoiceOf(options.kernels) === 'auto' && wasmKernelsAvailable();
     const pool = threadPoolOf(options.threads, wasm, "kernels 'auto' on a runtime with WebAssembly SIMD");
     this.pool = pool;

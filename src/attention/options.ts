@@ -1,5 +1,5 @@
 import { AttentionError, cutText, describeValue } from '../errors.js';
-import { BF16_MAX, roundToBfloat16, ropeInverseFrequencies } from '../kernels/index.js';
+import { BF16_MAX, F16_MAX, roundToBfloat16, roundToFloat16, ropeInverseFrequencies } from '../kernels/index.js';
 import { ThreadPool } from '../kernels/wasm/thread-pool.js';
 import { wasmKernelsAvailable } from '../kernels/wasm/wasm-arena.js';
 import type { FloatArray, FloatArrayConstructor } from '../kernels/index.js';
@@ -121,12 +121,14 @@ export interface AttentionOptions {
   /**
    * Storage of the projections (matrices and biases). Default: the precision. 'bfloat16' (with
    * precision 'float32') rounds each weight, taken as float32, to the nearest bfloat16, ties to
-   * even, as `torch.Tensor.bfloat16()` does (a BF16 checkpoint's weights, read by
-   * {@link readSafetensors}, are bfloat16 already and stay exact), and the WebAssembly kernels
-   * keep the matrices in 2 bytes a weight instead of 4: a model's layers take half the memory, and
-   * a single token projects faster once its matrices come from memory rather than the caches
-   * (docs/guides/speed.md). The outputs are those of a float32 engine given the rounded weights,
-   * bit for bit. The TypeScript kernels hold the rounded weights as float32.
+   * even, as `torch.Tensor.bfloat16()` does, and 'float16' to the nearest IEEE binary16 (subnormals
+   * kept), as `torch.Tensor.half()` does (a BF16 or F16 checkpoint's weights, read by
+   * {@link readSafetensors}, are such numbers already and stay exact); the WebAssembly kernels
+   * keep the matrices in 2 bytes a weight instead of 4: a model's layers take half the memory.
+   * bfloat16 also makes a single token project faster once its matrices come from memory rather
+   * than the caches; binary16 costs more to widen, about float32's speed from memory and half of
+   * it from the caches (docs/guides/speed.md). The outputs are those of a float32 engine given the
+   * rounded weights, bit for bit. The TypeScript kernels hold the rounded weights as float32.
    * @example
    * ```ts
    * import { createAttention } from 'attnstream';
@@ -135,7 +137,7 @@ export interface AttentionOptions {
    * console.log(half.options.weights!.wq![0]); // 1: 1.001 to bfloat16's 8 significant bits
    * ```
    */
-  readonly weightsDtype?: 'float32' | 'float64' | 'bfloat16';
+  readonly weightsDtype?: 'float32' | 'float64' | 'bfloat16' | 'float16';
   /** Include the attention weights in each step. Default false. */
   readonly withWeights?: boolean;
   /** Position encoding. Default 'none'. */
@@ -246,8 +248,8 @@ export interface ResolvedOptions {
   readonly precision: 'float32' | 'float64';
   /** The typed array of `precision`: Float32Array or Float64Array. */
   readonly Float: FloatArrayConstructor;
-  /** Storage of the projections: the precision, or 'bfloat16' (the weights rounded to it, held as float32 outside the kernels' memory). */
-  readonly weightsDtype: 'float32' | 'float64' | 'bfloat16';
+  /** Storage of the projections: the precision, or 'bfloat16' or 'float16' (the weights rounded to it, held as float32 outside the kernels' memory). */
+  readonly weightsDtype: 'float32' | 'float64' | 'bfloat16' | 'float16';
   /** Whether steps carry the attended positions and the attention weights. */
   readonly withWeights: boolean;
   /**
@@ -365,10 +367,11 @@ export function resolveOptions(options: AttentionOptions): ResolvedOptions {
   if (precision !== 'float32' && precision !== 'float64') invalid('precision', `must be 'float32' or 'float64', got ${describeValue(precision)}`);
   const Float = precision === 'float32' ? Float32Array : Float64Array;
   const weightsDtype = options.weightsDtype ?? precision;
-  if (weightsDtype !== precision && !(weightsDtype === 'bfloat16' && precision === 'float32')) {
-    invalid('weightsDtype', `must be the precision ('${precision}')${precision === 'float32' ? " or 'bfloat16'" : " (bfloat16 weights need precision 'float32')"}, got ${describeValue(weightsDtype)}`);
+  const half = weightsDtype === 'bfloat16' || weightsDtype === 'float16' ? weightsDtype : undefined;
+  if (weightsDtype !== precision && !(half !== undefined && precision === 'float32')) {
+    invalid('weightsDtype', `must be the precision ('${precision}')${precision === 'float32' ? ", 'bfloat16' or 'float16'" : " (bfloat16 and float16 weights need precision 'float32')"}, got ${describeValue(weightsDtype)}`);
   }
-  if (weightsDtype === 'bfloat16' && seedMode) invalid('weightsDtype', "'bfloat16' is how weights are stored, and seed mode has none");
+  if (half !== undefined && seedMode) invalid('weightsDtype', `'${half}' is how weights are stored, and seed mode has none`);
   const scale = options.scale ?? (seedMode ? 1 : 1 / Math.sqrt(headDim));
   positiveNumber(scale, 'scale');
   // The WebAssembly kernels sum q·k in float32, then scale it: past 2^64 a score of any size could
@@ -378,7 +381,7 @@ export function resolveOptions(options: AttentionOptions): ResolvedOptions {
     invalid('scale', `must be at most 2^64 with precision 'float32' (its scores are sums of float32 products, scaled after), got ${describeValue(scale)}`);
   }
 
-  const weights = seedMode ? null : readWeights(options.weights!, { dim, heads, kvHeads, headDim }, Float, weightsDtype === 'bfloat16');
+  const weights = seedMode ? null : readWeights(options.weights!, { dim, heads, kvHeads, headDim }, Float, half);
   const positions = options.positions ?? 'none';
   if (positions !== 'none' && positions !== 'rope' && positions !== 'alibi') {
     invalid('positions', `must be 'none', 'rope' or 'alibi', got ${describeValue(positions)}`);
@@ -447,7 +450,7 @@ interface Shape {
   readonly headDim: number;
 }
 
-function readWeights(weights: AttentionWeights, s: Shape, Float: FloatArrayConstructor, bfloat16: boolean): ResolvedOptions['weights'] {
+function readWeights(weights: AttentionWeights, s: Shape, Float: FloatArrayConstructor, half: HalfDtype | undefined): ResolvedOptions['weights'] {
   if (weights === null || typeof weights !== 'object') invalid('weights', 'must be an object { wq, wk, wv, wo?, bq?, bk?, bv?, bo? }');
   for (const key of Object.keys(weights)) {
     if (!WEIGHT_NAMES.includes(key as never)) invalid(`weights.${key}`, `is not a weight (known: ${WEIGHT_NAMES.join(', ')})`);
@@ -463,7 +466,7 @@ function readWeights(weights: AttentionWeights, s: Shape, Float: FloatArrayConst
   }
   const qWidth = s.heads * s.headDim;
   const kvWidth = s.kvHeads * s.headDim;
-  const read = (w: Vector | undefined, rows: number, cols: number, field: string) => matrix(w, rows, cols, field, Float, bfloat16);
+  const read = (w: Vector | undefined, rows: number, cols: number, field: string) => matrix(w, rows, cols, field, Float, half);
   const bias = (b: Vector | undefined, width: number, field: string) => (b === undefined ? null : read(b, 1, width, field));
   return Object.freeze({
     wq: projects ? read(weights.wq, qWidth, s.dim, 'weights.wq') : null,
@@ -553,13 +556,23 @@ export function readNumbers(given: Vector, count: number, field: string, counted
   return out;
 }
 
+/** A 16-bit format weights may be stored in. */
+export type HalfDtype = 'bfloat16' | 'float16';
+
+/** Each format's rounding (in place; the index of the first number it would overflow, or -1) and its largest finite number. */
+const HALVES: Readonly<Record<HalfDtype, { readonly round: (a: Float32Array) => number; readonly max: number }>> = {
+  bfloat16: { round: roundToBfloat16, max: BF16_MAX },
+  float16: { round: roundToFloat16, max: F16_MAX },
+};
+
 /**
  * A weight matrix, row-major `rows × cols`; a bias is one row (`rows` 1), named by element alone.
- * With `bfloat16` (a Float32Array then) each number is rounded to bfloat16 ({@link roundToBfloat16}).
+ * With `half` (a Float32Array then) each number is rounded to that format ({@link roundToBfloat16},
+ * {@link roundToFloat16}).
  * @throws AttentionError DIMENSION_MISMATCH for a wrong length; NON_FINITE for a number that is not
- *   finite, beyond float32's range, or (with `bfloat16`) that rounds past bfloat16's.
+ *   finite, beyond float32's range, or (with `half`) that rounds past that format's.
  */
-export function matrix(w: Vector | undefined, rows: number, cols: number, field: string, Float: FloatArrayConstructor, bfloat16 = false): FloatArray {
+export function matrix(w: Vector | undefined, rows: number, cols: number, field: string, Float: FloatArrayConstructor, half?: HalfDtype): FloatArray {
   const where = (i: number) => (rows === 1 ? '' : ` (row ${Math.floor(i / cols)}, column ${i % cols})`);
   const shape = rows === 1 ? `${cols} number${cols === 1 ? '' : 's'}` : `${rows}×${cols} = ${rows * cols} numbers (row-major)`;
   const length = vectorLength(w);
@@ -579,9 +592,9 @@ export function matrix(w: Vector | undefined, rows: number, cols: number, field:
       actual: String(value),
     });
   });
-  const overflow = bfloat16 ? roundToBfloat16(m as Float32Array) : -1;
+  const overflow = half === undefined ? -1 : HALVES[half].round(m as Float32Array);
   if (overflow >= 0) {
-    throw new AttentionError('NON_FINITE', `${field}: element ${overflow}${where(overflow)} is ${m[overflow]}, which rounds to ±Infinity in bfloat16 (weightsDtype 'bfloat16' holds magnitudes up to ${BF16_MAX})`, {
+    throw new AttentionError('NON_FINITE', `${field}: element ${overflow}${where(overflow)} is ${m[overflow]}, which rounds to ±Infinity in ${half} (weightsDtype '${half}' holds magnitudes up to ${HALVES[half!].max})`, {
       field,
       element: overflow,
       actual: String(m[overflow]),

@@ -20,10 +20,11 @@ import type { AttentionOptions, AttentionWeights, ResolvedOptions, RunOptions } 
  * version-3 reader would drop them and restore another function); and version 5, which is 4 plus
  * the floor scales of int8 blocks a truncate made float again (an older version-4 reader would
  * drop them); version 6, which is 5 plus `weightsDtype: 'bfloat16'` (a version-5 reader would
- * call the option unknown and the file corrupt). A file is written at the lowest version that
- * holds it (see docs/snapshots.md).
+ * call the option unknown and the file corrupt); version 7, which is 6 plus `weightsDtype:
+ * 'float16'` (a version-6 reader would call that value invalid and the file corrupt). A file is
+ * written at the lowest version that holds it (see docs/snapshots.md).
  */
-export const READABLE_SNAPSHOT_VERSIONS: readonly string[] = ['1', '2', '3', '4', '5', '6'];
+export const READABLE_SNAPSHOT_VERSIONS: readonly string[] = ['1', '2', '3', '4', '5', '6', '7'];
 
 /** The `format` of a snapshot: of one engine, of a stack, of a cross-attention. */
 export const ATTENTION_FORMAT = 'attnstream.attention';
@@ -112,6 +113,7 @@ export function snapshotVersion(options: readonly ResolvedOptions[], withWeights
       (o.positions === 'rope' && (o.ropeDim !== o.headDim || o.ropeStyle !== 'half' || o.ropeFrequencies !== null)) ||
       o.scoreCap !== null,
   );
+  if (options.some((o) => o.weightsDtype === 'float16')) return '7';
   if (options.some((o) => o.weightsDtype === 'bfloat16')) return '6';
   // A version-4 reader from before unknown tensors were refused would drop an int8 block's floor
   // scales and round the block's kept keys anew.
@@ -541,7 +543,7 @@ function plainOptions(o: ResolvedOptions): AttentionOptions {
     ...(o.sinkLogits === null ? {} : { sinkLogits: Array.from(o.sinkLogits) }),
     precision: o.precision,
     // Written only when not the default, so a file without it stays at its version.
-    ...(o.weightsDtype === 'bfloat16' ? { weightsDtype: o.weightsDtype } : {}),
+    ...(o.weightsDtype === 'bfloat16' || o.weightsDtype === 'float16' ? { weightsDtype: o.weightsDtype } : {}),
     withWeights: o.withWeights,
     positions: o.positions,
     ...(o.positions === 'rope' ? (o.ropeFrequencies === null ? { ropeBase: o.ropeBase } : { ropeFrequencies: Array.from(o.ropeFrequencies) }) : {}),

@@ -1,5 +1,5 @@
 import { AttentionError, describeValue, quoted } from '../errors.js';
-import { f16ToF32Table } from '../kernels/float16.js';
+import { widenFloat16 } from '../kernels/float16.js';
 import { widenBfloat16 } from '../kernels/bfloat16.js';
 import { FORMAT_BYTES, isTensorDtype, parseSafetensors, typed } from './safetensors.js';
 
@@ -102,18 +102,10 @@ export function readSafetensors(bytes: Uint8Array): SafetensorsFile {
       }
       // A fresh, aligned copy of exactly the tensor's bytes.
       const copy = new Uint8Array(bytes.subarray(entry.at, entry.at + entry.bytes)).buffer;
-      if (dtype === 'F16') return widenF16(new Uint16Array(copy));
+      if (dtype === 'F16') return widenFloat16(new Uint16Array(copy));
       if (dtype === 'BF16') return widenBfloat16(new Uint16Array(copy));
       return typed(dtype, copy);
     },
   };
-}
-
-/** IEEE binary16 numbers as float32, exactly: bits copied, so a NaN's sign and payload stay. */
-function widenF16(halves: Uint16Array): Float32Array {
-  const table = new Uint32Array(f16ToF32Table().buffer);
-  const bits = new Uint32Array(halves.length);
-  for (let i = 0; i < halves.length; i++) bits[i] = table[halves[i]!]!;
-  return new Float32Array(bits.buffer);
 }
 

@@ -63,3 +63,35 @@ export function f16ToF32Table(): Float32Array {
 export function f16BitsToF32(h: number): number {
   return f16ToF32Table()[h & 0xffff]!;
 }
+
+/**
+ * Rounds each number of `a` to the nearest binary16, ties to even, in place, as
+ * `torch.Tensor.half()` does (subnormals kept, smaller magnitudes to ±0): 1 + 2⁻¹¹ to 1. Stops at
+ * the first finite number that would round to ±Infinity (65,520 or more in magnitude, half a step
+ * past {@link F16_MAX}), left as it was, and returns its index; else -1. NaN is left for the
+ * caller to have refused.
+ */
+export function roundToFloat16(a: Float32Array): number {
+  const table = f16ToF32Table();
+  for (let i = 0; i < a.length; i++) {
+    const h = f32ToF16Bits(a[i]!);
+    if ((h & 0x7fff) === 0x7c00 && Number.isFinite(a[i]!)) return i;
+    a[i] = table[h]!;
+  }
+  return -1;
+}
+
+/** The binary16 bits of each number of `a`, each already one (rounded by {@link roundToFloat16}). */
+export function float16Bits(a: Float32Array): Uint16Array {
+  const bits = new Uint16Array(a.length);
+  for (let i = 0; i < a.length; i++) bits[i] = f32ToF16Bits(a[i]!);
+  return bits;
+}
+
+/** binary16 numbers (their bits) as float32, exactly, in a fresh array: bits copied, so a NaN's sign and payload stay. */
+export function widenFloat16(halves: Uint16Array): Float32Array {
+  const table = new Uint32Array(f16ToF32Table().buffer);
+  const bits = new Uint32Array(halves.length);
+  for (let i = 0; i < halves.length; i++) bits[i] = table[halves[i]!]!;
+  return new Float32Array(bits.buffer);
+}

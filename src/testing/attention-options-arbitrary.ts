@@ -45,12 +45,13 @@ export interface AttentionOptionsConstraints {
    */
   readonly softmaxVariants?: boolean;
   /**
-   * Draw `weightsDtype: 'bfloat16'` too, in about half the float32 cases with projections
-   * (the only ones that take it): the weights are then stored rounded to bfloat16, a change of up
-   * to 2⁻⁹ of each, far past float32's tolerance, so an implementation that ignores the option
-   * shows. Default false: few implementations under test store weights in bfloat16.
+   * Draw weights stored in 16 bits too, `weightsDtype: 'bfloat16'` or `'float16'`, in about half
+   * the float32 cases with projections (the only ones that take them): the weights are then
+   * rounded to that format, a change of up to 2⁻⁹ (bfloat16) or 2⁻¹² (binary16) of each, far past
+   * float32's tolerance, so an implementation that ignores the option shows. Default false: few
+   * implementations under test store weights in 16 bits.
    */
-  readonly bfloat16Weights?: boolean;
+  readonly halfWeights?: boolean;
   /** Largest sliding window; 0 draws no windows (and so no sinks). Default 4. */
   readonly maxWindow?: number;
   /** Largest number of sinks, drawn only with a window. Default 2. */
@@ -69,7 +70,7 @@ export interface AttentionOptionsConstraints {
 
 const CONSTRAINT_KEYS = [
   'maxDim', 'maxHeads', 'maxHeadDim', 'precision', 'projections', 'positions', 'ropeVariants', 'softmaxVariants',
-  'bfloat16Weights', 'maxWindow', 'maxSinks', 'maxLookahead', 'biases', 'weightMagnitude', 'withWeights', 'blockSizes',
+  'halfWeights', 'maxWindow', 'maxSinks', 'maxLookahead', 'biases', 'weightMagnitude', 'withWeights', 'blockSizes',
 ] as const satisfies readonly (keyof AttentionOptionsConstraints)[];
 
 interface HeadLayout {
@@ -94,7 +95,7 @@ interface Structure {
   readonly ropeBase: number | null;
   readonly scoreCap: number | null;
   readonly sinkLogit: number | null;
-  readonly bfloat16: boolean;
+  readonly half: 'bfloat16' | 'float16' | null;
   readonly window: number | null;
   readonly sinks: number | null;
   readonly lookahead: number | null;
@@ -118,7 +119,7 @@ interface Structure {
  *    ALiBi, an explicit scale, seed mode and projections with or without `wo` and biases, both
  *    precisions;
  * 4. with `softmaxVariants`, now and then a soft cap on the scores and learned sink logits;
- *    with `bfloat16Weights`, now and then weights stored in bfloat16.
+ *    with `halfWeights`, now and then weights stored in bfloat16 or binary16.
  *
  * Options are written minimally (defaults left out) so a counterexample reads like a config a
  * person would write; everything shrinks towards one head, no window, no encoding and seed mode.
@@ -138,7 +139,7 @@ interface Structure {
 export function attentionOptionsArbitrary(constraints: AttentionOptionsConstraints = {}): Arbitrary<AttentionOptions> {
   knownParameters(constraints, CONSTRAINT_KEYS, 'attentionOptionsArbitrary');
   oneOfOrAbsent(constraints.precision, ['float32', 'float64'], 'precision');
-  for (const key of ['projections', 'ropeVariants', 'softmaxVariants', 'bfloat16Weights', 'biases', 'withWeights'] as const) oneOfOrAbsent(constraints[key], [true, false], key);
+  for (const key of ['projections', 'ropeVariants', 'softmaxVariants', 'halfWeights', 'biases', 'withWeights'] as const) oneOfOrAbsent(constraints[key], [true, false], key);
   const maxDim = integerAtLeast(constraints.maxDim ?? 4, 1, 'maxDim');
   const maxHeads = integerAtLeast(constraints.maxHeads ?? 4, 1, 'maxHeads');
   const maxHeadDim = integerAtLeast(constraints.maxHeadDim ?? 4, 1, 'maxHeadDim');
@@ -178,7 +179,7 @@ export function attentionOptionsArbitrary(constraints: AttentionOptionsConstrain
     scoreCap: softmaxVariants ? sometimes(fc.constantFrom(0.5, 2, 50), 1, 5) : fc.constant(null),
     sinkLogit: softmaxVariants ? sometimes(fc.integer({ min: -8, max: 12 }).map((k) => k / 2), 1, 4) : fc.constant(null),
     // Kept only where it is valid (float32 with projections).
-    bfloat16: constraints.bfloat16Weights === true ? fc.boolean() : fc.constant(false),
+    half: constraints.halfWeights === true ? sometimes(fc.constantFrom('bfloat16' as const, 'float16' as const), 1, 2) : fc.constant(null),
     // Sinks in half the windows: RoPE by cache rank differs from absolute positions only across a
     // sink (an implementation that ignores ropePositions was caught 86 % of the time over 100
     // seeds, against 64 % with sinks in a third of them).
@@ -305,7 +306,7 @@ function optionsOf(s: Structure, shape: Shape, weights: AttentionWeights | undef
     ...(s.positions === 'rope' && s.ropeInterleaved ? { ropeStyle: 'interleaved' as const } : {}),
     // Partial rotary: all but the last pair of the head turn.
     ...(s.positions === 'rope' && s.ropePartial && headDim >= 4 ? { ropeDim: headDim - 2 } : {}),
-    ...(s.bfloat16 && weights !== undefined && s.precision === 'float32' ? { weightsDtype: 'bfloat16' as const } : {}),
+    ...(s.half !== null && weights !== undefined && s.precision === 'float32' ? { weightsDtype: s.half } : {}),
     ...(s.scoreCap === null ? {} : { scoreCap: s.scoreCap }),
     // One per head, a half apart, so heads differ.
     ...(s.sinkLogit === null ? {} : { sinkLogits: Array.from({ length: heads }, (_, h) => s.sinkLogit! - h / 2) }),

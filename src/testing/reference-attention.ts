@@ -12,7 +12,8 @@ import { multiply } from './internal/multiply.js';
  *
  * For each query i, in plain loops:
  * 1. project: `q = Wq·x + bq`, `k = Wk·x + bk`, `v = Wv·x + bv` with the caller's own float64
- *    weights and biases (a bias not given is zero; seed mode: q = k = v = x);
+ *    weights and biases (a bias not given is zero; seed mode: q = k = v = x), rounded to bfloat16
+ *    or binary16 first when `weightsDtype` says they are stored so (by the kit's own rounding);
  * 2. mask: key j is attended when `j ≤ i + lookahead`, `j < n`, and, with a window W and S sinks,
  *    `i − W < j` or `j < S`;
  * 3. score each attended key with query head h against kv head `⌊h / (heads/kvHeads)⌋`:

@@ -8,12 +8,12 @@ import { CHROMIUM, openInChromium } from './support/open-in-chromium.js';
 const CONFIG = fileURLToPath(new URL('threads-page/vite.config.ts', import.meta.url));
 
 describe.runIf(existsSync(CHROMIUM))('attnstream/threads in headless Chromium', () => {
-  it("splits each step with a Web Worker, bit for bit one thread's results (bfloat16 weights too)", async () => {
+  it("splits each step with a Web Worker, bit for bit one thread's results (bfloat16 and binary16 weights too)", async () => {
     const opened = await openInChromium(CONFIG);
     try {
       await opened.page.waitForSelector('body[data-result]', { state: 'attached', timeout: 60_000 });
       const result = JSON.parse((await opened.page.getAttribute('body', 'data-result'))!);
-      expect(result).toEqual({ isolated: true, threads: 2, closed: false, steps: 1400, same: true, shared: true, bfloat16: true });
+      expect(result).toEqual({ isolated: true, threads: 2, closed: false, steps: 1400, same: true, shared: true, halves: true });
       expect(opened.errors).toEqual([]);
     } finally {
       await opened.close();

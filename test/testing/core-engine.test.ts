@@ -9,14 +9,14 @@ describe('the core engine passes its own verification kit', () => {
   });
 
   it('equals the reference for every option, in float32, including scores beyond float32 resolution', () => {
-    checkIncremental(createAttention, { numRuns: 300, optionsArbitrary: attentionOptionsArbitrary({ precision: 'float32', softmaxVariants: true, bfloat16Weights: true }) });
+    checkIncremental(createAttention, { numRuns: 300, optionsArbitrary: attentionOptionsArbitrary({ precision: 'float32', softmaxVariants: true, halfWeights: true }) });
   });
 
   it('and in float32 on the TypeScript kernels too (kernels: \'js\'), scores beyond float32 resolution included', () => {
-    checkIncremental((options) => createAttention({ ...options, kernels: 'js' }), { numRuns: 300, optionsArbitrary: attentionOptionsArbitrary({ precision: 'float32', softmaxVariants: true, bfloat16Weights: true }) });
+    checkIncremental((options) => createAttention({ ...options, kernels: 'js' }), { numRuns: 300, optionsArbitrary: attentionOptionsArbitrary({ precision: 'float32', softmaxVariants: true, halfWeights: true }) });
   });
 
   it('keeps the laws of fork, truncate, snapshot/restore and dispose', () => {
-    checkCacheLaws(createAttention, { numRuns: 200, restore: restoreAttention, optionsArbitrary: attentionOptionsArbitrary({ softmaxVariants: true, bfloat16Weights: true }) });
+    checkCacheLaws(createAttention, { numRuns: 200, restore: restoreAttention, optionsArbitrary: attentionOptionsArbitrary({ softmaxVariants: true, halfWeights: true }) });
   });
 });

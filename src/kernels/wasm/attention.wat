@@ -1302,10 +1302,11 @@
   ;; (18.3-18.6 -> 19.0-19.4 GMAC/s, both builds interleaved in one process; gcc -O2's code for the
   ;; same loop, 21.6). The n mod 4 tokens left over, row after row after the groups (a single
   ;; push's one token), take $project_token, bound by reading w.
-  ;; [bf16 twin begin] scripts/bfloat16-twin.ts copies from here to [bf16 twin end] as project_bf16
-  ;; and $project_token_bf16: the same loops, in the same order, over a matrix of bfloat16 weights
-  ;; (the top halves of float32s), each chunk of four widened exactly as it is loaded (how: there).
-  ;; A bfloat16 matrix is half the bytes to read, which a single token's pass waits on.
+  ;; [half twins begin] scripts/half-twins.ts copies from here to [half twins end] as project_bf16
+  ;; and $project_token_bf16, and as project_f16 and $project_token_f16: the same loops, in the
+  ;; same order, over a matrix of bfloat16 weights (the top halves of float32s) or of IEEE binary16
+  ;; ones, each chunk of four widened exactly as it is loaded (how: there). A 16-bit matrix is half
+  ;; the bytes to read, which a single token's pass waits on.
   (func (export "project") (param $out i32) (param $x i32) (param $w i32) (param $n i32) (param $rows i32) (param $cols i32)
     (local $t i32) (local $r i32) (local $cols4 i32) (local $rest i32) (local $stride i32) (local $wstride i32) (local $outStride i32) (local $last i32)
     (local $w0 i32) (local $w1 i32) (local $xp i32) (local $xend i32) (local $group i32) (local $o i32) (local $half i32) (local $far i32) (local $paired i32)
@@ -1525,7 +1526,7 @@
         (local.set $r (i32.add (local.get $r) (select (i32.const 1) (i32.const 4) (i32.gt_u (local.get $gap) (i32.const 1)))))
         (br $rows))))
 
-  ;; [bf16 twin end]
+  ;; [half twins end]
 
   ;; The last, partial chunk of a row: its rest (1 to 3) float32s at p, then zeros. Loaded one by
   ;; one: a vector load would read past the row, and past the end of memory for the last one.
@@ -1547,6 +1548,19 @@
     (if (i32.gt_u (local.get $rest) (i32.const 2))
       (then (local.set $v (i32x4.replace_lane 2 (local.get $v) (i32.shl (i32.load16_u offset=4 (local.get $p)) (i32.const 16))))))
     (local.get $v))
+
+  ;; $tail4 for a row of binary16s: its rest (1 to 3) widened to float32 (as half-twins.ts
+  ;; widens four), then zeros.
+  (func $tail4_f16 (param $p i32) (param $rest i32) (result v128)
+    (local $v v128)
+    (local.set $v (i32x4.replace_lane 0 (v128.const i64x2 0 0) (i32.shl (i32.load16_s (local.get $p)) (i32.const 13))))
+    (if (i32.gt_u (local.get $rest) (i32.const 1))
+      (then (local.set $v (i32x4.replace_lane 1 (local.get $v) (i32.shl (i32.load16_s offset=2 (local.get $p)) (i32.const 13))))))
+    (if (i32.gt_u (local.get $rest) (i32.const 2))
+      (then (local.set $v (i32x4.replace_lane 2 (local.get $v) (i32.shl (i32.load16_s offset=4 (local.get $p)) (i32.const 13))))))
+    (f32x4.mul
+      (v128.and (local.get $v) (v128.const i32x4 0x8fffffff 0x8fffffff 0x8fffffff 0x8fffffff))
+      (v128.const f32x4 0x1p112 0x1p112 0x1p112 0x1p112)))
 
   ;; A sum's four lanes added as (l0 + l1) + (l2 + l3), in float32: project's last step.
   (func $lanes_total (param $a v128) (result f32)

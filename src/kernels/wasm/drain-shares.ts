@@ -7,6 +7,8 @@ export interface ShareKernels {
   readonly project: (out: number, x: number, w: number, n: number, rows: number, cols: number) => void;
   /** `project` over a bfloat16 matrix (the module's export of that name). */
   readonly project_bf16: (out: number, x: number, w: number, n: number, rows: number, cols: number) => void;
+  /** `project` over a binary16 matrix (the module's export of that name). */
+  readonly project_f16: (out: number, x: number, w: number, n: number, rows: number, cols: number) => void;
 }
 
 /**
@@ -20,13 +22,14 @@ export const STEP_PARTS = 1;
 export const STEP_UNITS = 2;
 export const STEP_CHUNK = 3;
 export const STEP_BACKWARD = 4;
-/** The op's arguments: `attend`'s job and first item; `project`'s (and `project_bf16`'s) out, x, w, n, rows, cols. */
+/** The op's arguments: `attend`'s job and first item; `project`'s (and its 16-bit twins') out, x, w, n, rows, cols. */
 export const STEP_ARGS = 5;
 /** One word per share from here: its unclaimed chunks [lo, hi) as lo | hi << 16. */
 export const STEP_WORDS = 16;
 export const OP_ATTEND = 0;
 export const OP_PROJECT = 1;
 export const OP_PROJECT_BF16 = 2;
+export const OP_PROJECT_F16 = 3;
 
 /**
  * Runs chunks of the step posted in `control`'s step region (at `step`) until none is left
@@ -47,11 +50,11 @@ export const OP_PROJECT_BF16 = 2;
  * refers to nothing outside itself: the step region's offsets (`STEP_*` above) are literals here.
  */
 export function drainShares(kernels: ShareKernels, control: Int32Array, step: number, me: number): number {
-  const attend = control[step] === 0;
-  const bf16 = control[step] === 2;
-  const project = bf16 ? kernels.project_bf16 : kernels.project;
+  const op = control[step]!;
+  const attend = op === 0;
+  const project = op === 2 ? kernels.project_bf16 : op === 3 ? kernels.project_f16 : kernels.project;
   // Bytes a weight: a single token's rows of W start this far apart times cols.
-  const wide = bf16 ? 2 : 4;
+  const wide = op === 1 ? 4 : 2;
   const parts = control[step + 1]!;
   const units = control[step + 2]!;
   const chunk = control[step + 3]!;

@@ -1,5 +1,5 @@
 import { AttentionError } from '../../errors.js';
-import { drainShares, OP_ATTEND, OP_PROJECT, OP_PROJECT_BF16, STEP_ARGS, STEP_BACKWARD, STEP_CHUNK, STEP_OP, STEP_PARTS, STEP_UNITS, STEP_WORDS } from './drain-shares.js';
+import { drainShares, OP_ATTEND, OP_PROJECT, OP_PROJECT_BF16, OP_PROJECT_F16, STEP_ARGS, STEP_BACKWARD, STEP_CHUNK, STEP_OP, STEP_PARTS, STEP_UNITS, STEP_WORDS } from './drain-shares.js';
 import type { ShareKernels } from './drain-shares.js';
 import { WasmArena } from './wasm-arena.js';
 
@@ -159,7 +159,7 @@ export class ThreadPool {
       });
     }
     this.arena = arena;
-    this.kernels = { attend: arena.attend, project: arena.project, project_bf16: arena.projectBf16 };
+    this.kernels = { attend: arena.attend, project: arena.project, project_bf16: arena.projectBf16, project_f16: arena.projectF16 };
     this.control = new Int32Array(control);
     this.step = stepRegion(control);
     this.workers = workers;
@@ -223,7 +223,16 @@ export class ThreadPool {
     this.split(OP_PROJECT_BF16, out, x, w, n, rows, cols);
   }
 
-  private split(op: typeof OP_PROJECT | typeof OP_PROJECT_BF16, out: number, x: number, w: number, n: number, rows: number, cols: number): void {
+  /**
+   * The arena's `projectF16` kernel (W in binary16) split across the threads as
+   * {@link ThreadPool.project} splits `project`.
+   * @internal
+   */
+  projectF16(out: number, x: number, w: number, n: number, rows: number, cols: number): void {
+    this.split(OP_PROJECT_F16, out, x, w, n, rows, cols);
+  }
+
+  private split(op: typeof OP_PROJECT | typeof OP_PROJECT_BF16 | typeof OP_PROJECT_F16, out: number, x: number, w: number, n: number, rows: number, cols: number): void {
     if (n > 1 && n < 4) {
       // Fewer than four tokens are single rows: split each token's rows.
       for (let t = 0; t < n; t++) this.split(op, out + 4 * t * rows, x + 4 * t * cols, w, 1, rows, cols);
@@ -234,7 +243,8 @@ export class ThreadPool {
     const parts = this.isClosed || n === 4 || n * rows * cols < SPLIT_PROJECTION ? 1 : Math.min(this.threads, units);
     if (parts > 1) this.share(op, parts, units, false, out, x, w, n, rows, cols);
     else if (op === OP_PROJECT) this.arena.project(out, x, w, n, rows, cols);
-    else this.arena.projectBf16(out, x, w, n, rows, cols);
+    else if (op === OP_PROJECT_BF16) this.arena.projectBf16(out, x, w, n, rows, cols);
+    else this.arena.projectF16(out, x, w, n, rows, cols);
   }
 
   /**

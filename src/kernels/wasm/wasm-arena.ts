@@ -119,6 +119,15 @@ export class WasmArena {
    * row): every output the same bits as `project` over the float32s they stand for.
    */
   readonly projectBf16: (out: number, x: number, w: number, n: number, rows: number, cols: number) => void;
+  /**
+   * `project` over a matrix of IEEE binary16 weights (`2·cols` bytes a row): every output the same
+   * bits as `project` over the float32s they stand for.
+   */
+  readonly projectF16: (out: number, x: number, w: number, n: number, rows: number, cols: number) => void;
+  /** `dst[count]` = the bfloat16 weights at `src` as float32s, exactly; `dst` has room for `count` rounded up to four. */
+  readonly widenBf16: (dst: number, src: number, count: number) => void;
+  /** `dst[count]` = the binary16 weights at `src` as float32s, exactly; `dst` has room for `count` rounded up to four. */
+  readonly widenF16: (dst: number, src: number, count: number) => void;
   /** 1 when the `count` numbers at `at` (float32, float64 when `wide` is 1) are all finite, else 0. */
   private readonly finite: (at: number, count: number, wide: number) => number;
   /** Zeroes `bytes` bytes at byte offset `at` (TypedArray.fill is element by element over a shared memory). */
@@ -170,6 +179,9 @@ export class WasmArena {
     this.merge = instance.exports['merge'] as WasmArena['merge'];
     this.project = instance.exports['project'] as WasmArena['project'];
     this.projectBf16 = instance.exports['project_bf16'] as WasmArena['projectBf16'];
+    this.projectF16 = instance.exports['project_f16'] as WasmArena['projectF16'];
+    this.widenBf16 = instance.exports['widen_bf16'] as WasmArena['widenBf16'];
+    this.widenF16 = instance.exports['widen_f16'] as WasmArena['widenF16'];
     this.finite = instance.exports['finite'] as WasmArena['finite'];
     this.storeRowsKernel = instance.exports['store_rows'] as WasmArena['storeRowsKernel'];
     this.zero = instance.exports['zero'] as WasmArena['zero'];

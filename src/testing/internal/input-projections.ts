@@ -1,14 +1,15 @@
 import type { AttentionOptions, AttentionWeights, Vector } from '../../attention/index.js';
 import { AttentionError } from '../../errors.js';
-import { roundToBfloat16 } from '../../kernels/bfloat16.js';
+import { roundToHalf } from './round-to-half.js';
 
 /** Weights that project inputs: wq, wk and wv present. */
 export type InputProjections = AttentionWeights & { readonly wq: Vector; readonly wk: Vector; readonly wv: Vector };
 
 /**
  * The caller's projections in `options` (null in seed mode): as given, or with `weightsDtype:
- * 'bfloat16'` rounded to bfloat16 as the options say they are stored (each taken as float32, then
- * rounded; the caller's resolveOptions has refused any that would overflow). The kit feeds inputs
+ * 'bfloat16'` or `'float16'` rounded to that format as the options say they are stored (each taken
+ * as float32, then rounded, by the kit's own {@link roundToHalf}; the caller's resolveOptions has
+ * refused any that would overflow). The kit feeds inputs
  * x, so an engine whose caller projects (weights without wq, wk, wv: fed q, k and v by pushQKV)
  * cannot be checked.
  *
@@ -22,11 +23,8 @@ export function inputProjections(options: AttentionOptions): InputProjections | 
       field: 'weights',
     });
   }
-  if (options.weightsDtype !== 'bfloat16') return w as InputProjections;
-  const rounded = (v: Vector): Float32Array => {
-    const copy = Float32Array.from(v);
-    roundToBfloat16(copy);
-    return copy;
-  };
+  const dtype = options.weightsDtype;
+  if (dtype !== 'bfloat16' && dtype !== 'float16') return w as InputProjections;
+  const rounded = (v: Vector): Float32Array => Float32Array.from(v, (x) => roundToHalf(x, dtype));
   return Object.fromEntries(Object.entries(w).map(([name, v]) => [name, v === undefined ? v : rounded(v as Vector)])) as unknown as InputProjections;
 }

@@ -22,22 +22,23 @@ async function run(): Promise<object> {
     same &&= bits(a!) === bits(b!);
     steps++;
   }
-  const bfloat16 = bfloat16Same(pool);
+  const halves = halvesSame(pool, 'bfloat16') && halvesSame(pool, 'float16');
   const threads = pool.threads;
   const closed = pool.closed;
   await pool.close();
-  return { isolated: crossOriginIsolated, threads, closed, steps, same, shared: fromSharedMemory(one), bfloat16 };
+  return { isolated: crossOriginIsolated, threads, closed, steps, same, shared: fromSharedMemory(one), halves };
 }
 
 /**
- * Whether engines with bfloat16 weights, on one thread and on the pool (dim 256: a token's
+ * Whether engines with 16-bit weights (`dtype`), on one thread and on the pool (dim 256: a token's
  * projections are split across it), give a float32 engine's steps over their rounded weights bit
  * for bit, a prompt (the prompt kernel's twin) and single tokens (the single-token twin's) alike.
  */
-function bfloat16Same(pool: Awaited<ReturnType<typeof createThreadPool>>): boolean {
+function halvesSame(pool: Awaited<ReturnType<typeof createThreadPool>>, dtype: 'bfloat16' | 'float16'): boolean {
   const dim = 256;
-  const matrix = (seed: number) => Array.from({ length: dim * dim }, (_, i) => Math.sin(seed + 0.7 * i) / 16);
-  const options = { dim, heads: 4, weights: { wq: matrix(1), wk: matrix(2), wv: matrix(3), wo: matrix(4) }, weightsDtype: 'bfloat16' } as const;
+  // Down to 1e-6 in magnitude: binary16's subnormals too.
+  const matrix = (seed: number) => Array.from({ length: dim * dim }, (_, i) => (Math.sin(seed + 0.7 * i) / 16) ** 3);
+  const options = { dim, heads: 4, weights: { wq: matrix(1), wk: matrix(2), wv: matrix(3), wo: matrix(4) }, weightsDtype: dtype };
   const half = createAttention(options);
   const split = createAttention({ ...options, threads: pool });
   const w = half.options.weights!;
