@@ -203,7 +203,7 @@ describe('refusals', () => {
     );
   });
 
-  it('an int8 cache takes a refused token back bit for bit, keys the token quantized by filling its block included', () => {
+  it('an int8 cache takes a refused token back bit for bit, keys the token quantized by filling its block included, windows too', () => {
     // Filling a block quantizes its keys, and int8 keys cannot give the floats back: taking the
     // token back once left the block quantized, and every later step read approximate keys.
     fc.assert(
@@ -216,6 +216,8 @@ describe('refusals', () => {
           lookahead: fc.integer({ min: 0, max: 1 }),
           prompt: fc.integer({ min: 1, max: 6 }),
           bad: fc.nat(),
+          // A window releases blocks, kept as spares in their int8 form, which a call takes to write.
+          window: fc.option(fc.integer({ min: 1, max: 4 }), { nil: undefined }),
         }),
         (c) => {
           // float64: a score beyond a double. float32: an output beyond float32 through wo, since
@@ -225,7 +227,7 @@ describe('refusals', () => {
           const lookahead = c.path === 'pushMany' ? c.lookahead : 0;
           const identity = [1, 0, 0, 1];
           const amplified = c.precision === 'float32' ? { weights: { wq: identity, wk: identity, wv: identity, wo: [1e30, 0, 0, 1e30] } } : {};
-          const options: AttentionOptions = { dim: 2, precision: c.precision, cacheDtype: 'int8', blockSize: c.blockSize, lookahead, ...amplified };
+          const options: AttentionOptions = { dim: 2, precision: c.precision, cacheDtype: 'int8', blockSize: c.blockSize, lookahead, ...(c.window === undefined ? {} : { window: c.window }), ...amplified };
           const token = (t: number) => [Math.sin(t), Math.cos(3 * t)];
           const attn = createAttention(options);
           const twin = createAttention(options);
@@ -246,7 +248,7 @@ describe('refusals', () => {
           expect(refused).toThrow(expect.objectContaining({ code: 'NON_FINITE' }));
           expect(attn.snapshot()).toEqual(before);
           expect(forks[0].snapshot()).toEqual(forks[1].snapshot());
-          // Memory too: no spare block kept, and a block copied from the fork to write is shared again.
+          // Memory too: no spare block kept, a spare taken has its int8 form again, and a block copied from the fork to write is shared again.
           expect([attn.stats(), forks[0].stats()]).toEqual(memory);
           const more = Array.from({ length: 2 * c.blockSize + 1 }, (_, i) => token(100 + i));
           expect([...attn.pushMany(more), ...attn.flush()]).toEqual([...twin.pushMany(more), ...twin.flush()]);

@@ -72,6 +72,12 @@ export class PagedKVCache {
   /** How many spare blocks there were when the call began. */
   private heldSpares = 0;
   /**
+   * The spare blocks the call took and changed to start them afresh: int8 keys given float keys to
+   * write (an int8 cache's full blocks are kept as spares in that form), floor scales dropped. A
+   * takeBack gives the ones it keeps as spares their form again, so the cache's memory is as it was.
+   */
+  private heldUnquantized: { readonly block: KVBlock; readonly int8: boolean; readonly keyFloor: Float32Array | null }[] = [];
+  /**
    * The arena's count of released regions when this cache last made or kept a block outside it (a
    * full arena); -1 while every block it holds lives in the arena. A step over a block outside it
    * runs on the TypeScript kernels, so such blocks move in once regions come free.
@@ -188,6 +194,7 @@ export class PagedKVCache {
     this.heldInt8 = null;
     this.heldFloatKeys = false;
     this.heldFloor = null;
+    this.heldUnquantized = [];
   }
 
   /**
@@ -197,7 +204,7 @@ export class PagedKVCache {
    * and blocks it took stop being kept as spares.
    */
   takeBack(): void {
-    const { heldFrom: from, heldShared: shared, heldInt8: int8, heldFloatKeys: floatKeys, heldFloor: floor, heldAbsent: absent } = this;
+    const { heldFrom: from, heldShared: shared, heldInt8: int8, heldFloatKeys: floatKeys, heldFloor: floor, heldAbsent: absent, heldUnquantized: unquantized } = this;
     this.endHold();
     this.truncate(from);
     const b = Math.floor(from / this.layout.blockSize);
@@ -219,6 +226,27 @@ export class PagedKVCache {
       const spare = this.free.pop()!;
       if (isArenaBlock(spare)) spare.free();
     }
+    for (const spare of unquantized) if (this.free.includes(spare.block)) this.requantized(spare);
+  }
+
+  /**
+   * A spare block given back the form {@link PagedKVCache.unquantized} took from it: its floor
+   * scales, and its int8 keys (zeroed: a spare's numbers are written afresh when it is reused). In
+   * an arena that cannot grow to hold them (4 GiB reached) it keeps its float keys: a spare either way.
+   */
+  private requantized({ block, int8, keyFloor }: { readonly block: KVBlock; readonly int8: boolean; readonly keyFloor: Float32Array | null }): void {
+    block.keyFloor = keyFloor;
+    if (!int8) return;
+    const { blockSize, headDim, kvHeads } = this.layout;
+    try {
+      block.keysInt8 = new Int8Array(kvHeads * blockSize * headDim);
+      block.keyScales = new Float32Array(kvHeads * headDim);
+    } catch (e) {
+      if (!(e instanceof ArenaFullError)) throw e;
+      block.keysInt8 = null;
+      return;
+    }
+    block.keys = null;
   }
 
   /**
@@ -598,6 +626,8 @@ export class PagedKVCache {
    * hold them (4 GiB reached).
    */
   private unquantized(block: KVBlock): boolean {
+    const keyFloor = block.keyFloor;
+    if (this.heldFrom >= 0 && (keyFloor !== null || block.keys === null)) this.heldUnquantized.push({ block, int8: block.keys === null, keyFloor });
     if (this.layout.int8) block.keyFloor = null;
     if (block.keys !== null) return true;
     const { blockSize, headDim, kvHeads, Float } = this.layout;
