@@ -27,6 +27,8 @@ describe('bad options are refused with INVALID_OPTION naming the option', () => 
     ['negative lookahead', { dim: 4, lookahead: -1 }, 'lookahead'],
     ['odd head size with RoPE', { dim: 3, positions: 'rope' }, 'positions'],
     ['ropeBase without RoPE', { dim: 4, ropeBase: 500000 }, 'ropeBase'],
+    // Found by a positions audit: the list's length was checked first (DIMENSION_MISMATCH, "expected 1.5 numbers").
+    ['ropeFrequencies without RoPE, of a length no head has', { dim: 3, ropeFrequencies: [1] }, 'ropeFrequencies'],
     ['unknown positions', { dim: 4, positions: 'learned' as 'rope' }, 'positions'],
     ['block size zero', { dim: 4, blockSize: 0 }, 'blockSize'],
     ['dim past any typed array', { dim: 2 ** 33 }, 'dim'],

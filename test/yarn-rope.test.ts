@@ -114,6 +114,9 @@ describe('yarnRope: Hugging Face rope_scaling "yarn"', () => {
       [{ originalMaxPositionEmbeddings: Infinity }, 'originalMaxPositionEmbeddings'],
       [{ betaFast: -1 }, 'betaFast'],
       [{ betaSlow: Number.NaN }, 'betaSlow'],
+      // Found by a positions audit: original / (2π·beta) overflowed, and the refusal named factor.
+      [{ betaFast: 1e-320 }, 'betaFast'],
+      [{ betaSlow: 1e-320 }, 'betaSlow'],
       [{ truncate: 'no' }, 'truncate'],
       [{ attentionFactor: 0 }, 'attentionFactor'],
       [{ mscale: -1, mscaleAllDim: 1 }, 'mscale'],

@@ -53,7 +53,7 @@ export interface DynamicNtkRopeScaling extends RopeScalingBasics {
  * ```
  */
 export function dynamicNtkRopeFrequencies(scaling: DynamicNtkRopeScaling): Float64Array {
-  const { ropeDim, base, factor, original } = readRopeScaling(scaling);
+  const { ropeDim, base, factor, original } = readRopeScaling(scaling, ['contextLength']);
   if (ropeDim < 4) invalid('ropeDim', `must be at least 4 (the base's exponent is ropeDim / (ropeDim − 2)), got ${ropeDim}`);
   const length = Math.max(positiveInteger(scaling.contextLength, 'contextLength'), original);
   // Hugging Face's factor·L / original − (factor − 1), written so that it is exactly 1 at L = original.

@@ -56,7 +56,7 @@ export interface Llama3RopeScaling extends RopeScalingBasics {
  * ```
  */
 export function llama3RopeFrequencies(scaling: Llama3RopeScaling): Float64Array {
-  const { ropeDim, base, factor, original } = readRopeScaling(scaling);
+  const { ropeDim, base, factor, original } = readRopeScaling(scaling, ['lowFreqFactor', 'highFreqFactor']);
   const low = positiveNumber(scaling.lowFreqFactor, 'lowFreqFactor');
   const high = positiveNumber(scaling.highFreqFactor, 'highFreqFactor');
   if (high <= low) invalid('highFreqFactor', `must be greater than lowFreqFactor (${low}), got ${high}`);

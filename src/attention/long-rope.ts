@@ -82,7 +82,7 @@ export interface LongRopeScaling extends RopeScalingBasics {
  * ```
  */
 export function longRope(scaling: LongRopeScaling): ScaledRope {
-  const { ropeDim, base, factor, original } = readRopeScaling(scaling);
+  const { ropeDim, base, factor, original } = readRopeScaling(scaling, ['shortFactor', 'longFactor', 'attentionFactor', 'contextLength']);
   const contextLength = positiveInteger(scaling.contextLength, 'contextLength');
   const long = contextLength > original;
   const field = long ? 'longFactor' : 'shortFactor';

@@ -399,9 +399,10 @@ export function resolveOptions(options: AttentionOptions): ResolvedOptions {
   const ropeStyle = options.ropeStyle ?? 'half';
   if (ropeStyle !== 'half' && ropeStyle !== 'interleaved') invalid('ropeStyle', `must be 'half' or 'interleaved', got ${describeValue(ropeStyle)}`);
   if (options.ropeStyle !== undefined && positions !== 'rope') invalid('ropeStyle', "only applies with positions: 'rope'");
+  // Without RoPE first: there the list has no length to have (ropeDim / 2 of an odd head is 1.5).
+  if (options.ropeFrequencies !== undefined && positions !== 'rope') invalid('ropeFrequencies', "only applies with positions: 'rope'");
   const ropeFrequencies =
     options.ropeFrequencies === undefined ? null : readNumbers(options.ropeFrequencies, ropeDim / 2, 'ropeFrequencies', 'ropeDim / 2', (f) => f > 0, 'a finite number > 0');
-  if (ropeFrequencies !== null && positions !== 'rope') invalid('ropeFrequencies', "only applies with positions: 'rope'");
   if (ropeFrequencies !== null && options.ropeBase !== undefined) invalid('ropeFrequencies', 'replaces ropeBase: give one of them');
 
   const window = options.window === undefined || options.window === Infinity ? Infinity : positiveInteger(options.window, 'window');

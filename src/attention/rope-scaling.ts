@@ -1,3 +1,4 @@
+import { cutText } from '../errors.js';
 import { invalid, MAX_WIDTH, positiveInteger, positiveNumber, ropeBaseOf } from './options.js';
 
 /** What every `rope_scaling` helper starts from: the rotated size, the base, the factor and the original context. */
@@ -33,12 +34,24 @@ export interface ScaledRope {
   readonly attentionFactor: number;
 }
 
+/** The fields every scaling takes. */
+const BASICS = ['ropeDim', 'ropeBase', 'factor', 'originalMaxPositionEmbeddings'] as const;
+
 /**
  * `scaling`'s shared fields, checked (INVALID_OPTION naming the field): an even ropeDim no wider
- * than a head can be (2²⁴), a base > 1, a positive factor and context.
+ * than a head can be (2²⁴), a base > 1, a positive factor and context; and no field but those and
+ * the helper's `own` (a misspelt optional one, or a config.json's snake_case name such as
+ * `mscale_all_dim`, would otherwise leave its default in place without a word).
  */
-export function readRopeScaling(scaling: RopeScalingBasics): { ropeDim: number; base: number; factor: number; original: number } {
+export function readRopeScaling(scaling: RopeScalingBasics, own: readonly string[]): { ropeDim: number; base: number; factor: number; original: number } {
   if (scaling === null || typeof scaling !== 'object') invalid('scaling', 'must be an object');
+  const known = [...BASICS, ...own];
+  for (const key of Object.keys(scaling)) {
+    if (known.includes(key)) continue;
+    const camel = key.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
+    const hint = camel !== key && known.includes(camel) ? ` (the config's ${key} is ${camel} here)` : '';
+    invalid(cutText(key), `is not a field of this scaling${hint} (known: ${known.join(', ')})`);
+  }
   const ropeDim = positiveInteger(scaling.ropeDim, 'ropeDim', MAX_WIDTH);
   if (ropeDim % 2 !== 0) invalid('ropeDim', `must be even, got ${ropeDim}`);
   return {

@@ -89,7 +89,7 @@ export type YarnRope = ScaledRope;
  * ```
  */
 export function yarnRope(scaling: YarnRopeScaling): YarnRope {
-  const { ropeDim, base, factor, original } = readRopeScaling(scaling);
+  const { ropeDim, base, factor, original } = readRopeScaling(scaling, ['betaFast', 'betaSlow', 'truncate', 'attentionFactor', 'mscale', 'mscaleAllDim']);
   const betaFast = positiveNumber(scaling.betaFast ?? 32, 'betaFast');
   const betaSlow = positiveNumber(scaling.betaSlow ?? 1, 'betaSlow');
   const truncate = scaling.truncate ?? true;
@@ -98,6 +98,9 @@ export function yarnRope(scaling: YarnRopeScaling): YarnRope {
   const pairAt = (rotations: number) => (ropeDim * Math.log(original / (rotations * 2 * Math.PI))) / (2 * Math.log(base));
   let low = pairAt(betaFast);
   let high = pairAt(betaSlow);
+  // A beta so small that original / (2π·beta) overflows puts the ramp's end at infinity.
+  if (!Number.isFinite(low)) invalid('betaFast', `puts the ramp's end at pair ${low}: original / (2π·betaFast) overflows, got ${betaFast}`);
+  if (!Number.isFinite(high)) invalid('betaSlow', `puts the ramp's end at pair ${high}: original / (2π·betaSlow) overflows, got ${betaSlow}`);
   if (truncate) [low, high] = [Math.floor(low), Math.ceil(high)];
   low = Math.max(low, 0);
   high = Math.min(high, ropeDim - 1);
