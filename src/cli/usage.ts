@@ -26,7 +26,8 @@ Flags
                       head, and a table), FILE.svg or FILE.json; "-" writes it to stdout
                       instead of rows (the file needs the whole run in memory)
   --format F          html, svg or json: needed with "-o -" or when FILE's extension does not say
-  --color, --no-color coloured cells with weights (default: when stdout is a terminal)
+  --color, --no-color coloured cells with weights (default: when stdout is a terminal and
+                      NO_COLOR is unset)
   -h, --help          this text
   --version           the version
 
@@ -40,8 +41,9 @@ Examples
 
 Exit codes
   0  done
-  1  failure: the output file could not be written, stdin could not be read, an
-     unexpected error (ATTNSTREAM_DEBUG=1 shows its stack)
+  1  failure: the output file could not be written, stdin could not be read, stdout
+     failed, the engine refused a step (its error code on the line), an unexpected
+     error (ATTNSTREAM_DEBUG=1 shows its stack)
   2  usage: unknown flag, bad value, options that do not go together
   3  input: a word not in the table (with --unknown error), or no words at all
 `;

@@ -37,9 +37,9 @@ export interface WeightsShape {
  * import fc from 'fast-check';
  * import { attentionWeightsArbitrary } from 'attnstream/testing';
  * import type { AttentionWeightsConstraints } from 'attnstream/testing';
- * const constraints: AttentionWeightsConstraints = { magnitude: 2, steps: 4, output: false };
+ * const constraints: AttentionWeightsConstraints = { magnitude: 2, steps: 4, output: false, biases: false };
  * const [weights] = fc.sample(attentionWeightsArbitrary({ dim: 2, heads: 1, kvHeads: 1, headDim: 2 }, constraints), 1);
- * console.log(weights); // e.g. { wq: [0.5, 1.5, 0.5, 0.5], wk: [0.5, 1, -1, 2], wv: [-0.5, 1, 0, -1] }: multiples of 1/2 in [−2, 2], no wo
+ * console.log(weights); // e.g. { wq: [0.5, 1.5, 0.5, 0.5], wk: [0.5, 1, -1, 2], wv: [-0.5, 1, 0, -1] }: multiples of 1/2 in [−2, 2], no wo, no biases
  * ```
  */
 export interface AttentionWeightsConstraints {
