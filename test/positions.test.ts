@@ -188,9 +188,11 @@ describe('RoPE variants: interleaved pairs and partial rotary', () => {
     expect(() => restoreAttention(bytes, { ...options, ropeFrequencies: [0.9, 0.02] })).toThrow(
       expect.objectContaining({ code: 'INVALID_OPTION', message: 'option ropeFrequencies gives 0.02 at element 1 but the snapshot was taken with 0.01' }),
     );
-    for (const [bad, code] of [[[0.9], 'DIMENSION_MISMATCH'], [[0.9, 0], 'INVALID_OPTION'], [[0.9, Number.NaN], 'INVALID_OPTION']] as const) {
+    // 9e298: position 2^31's angle overflows (a positions audit found a push refused as "the input or the weights are too large").
+    for (const [bad, code] of [[[0.9], 'DIMENSION_MISMATCH'], [[0.9, 0], 'INVALID_OPTION'], [[0.9, Number.NaN], 'INVALID_OPTION'], [[0.9, 9e298], 'INVALID_OPTION']] as const) {
       expect(() => createAttention({ ...options, ropeFrequencies: bad })).toThrow(expect.objectContaining({ code, details: expect.objectContaining({ field: 'ropeFrequencies' }) }));
     }
+    expect(createAttention({ ...options, ropeFrequencies: [0.9, 8e298] }).push([0, 0, 0, 1])[0]!.output).toEqual(Float64Array.of(0, 0, 0, 1));
     expect(() => createAttention({ ...options, ropeBase: 100 })).toThrow(expect.objectContaining({ code: 'INVALID_OPTION', details: { field: 'ropeFrequencies' } }));
     expect(() => createAttention({ dim: 4, ropeFrequencies })).toThrow(expect.objectContaining({ code: 'INVALID_OPTION', details: { field: 'ropeFrequencies' } }));
   });

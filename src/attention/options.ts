@@ -4,8 +4,12 @@ import { ThreadPool } from '../kernels/wasm/thread-pool.js';
 import { wasmKernelsAvailable } from '../kernels/wasm/wasm-arena.js';
 import type { FloatArray, FloatArrayConstructor } from '../kernels/index.js';
 import { alibiSlopes } from './alibi-slopes.js';
+import { MAX_STREAM_LENGTH } from './step.js';
 import { copyClaimed, vectorLength } from './vector.js';
 import type { Vector } from './vector.js';
+
+/** The fastest RoPE speed `ropeFrequencies` takes: past it, position 2³¹'s angle overflows to Infinity. */
+const MAX_SPEED = Number.MAX_VALUE / MAX_STREAM_LENGTH;
 
 /**
  * Projection matrices, row-major, `y = W·x + b` (the `torch.nn.Linear` convention); each bias is
@@ -164,7 +168,8 @@ export interface AttentionOptions {
    */
   readonly ropeStyle?: 'half' | 'interleaved';
   /**
-   * RoPE's rotation speeds themselves, `invFreq[m]` for m < ropeDim/2 (positive finite numbers),
+   * RoPE's rotation speeds themselves, `invFreq[m]` for m < ropeDim/2 (positive finite numbers, at
+   * most 8.37e298 so that position 2³¹'s angle stays finite),
    * instead of `ropeBase^(−2m / ropeDim)`: for scaled RoPE, such as Llama 3's `rope_scaling`
    * (type 'llama3'), linear or NTK-aware interpolation, which compute them from the base. Not
    * with `ropeBase`.
@@ -402,7 +407,10 @@ export function resolveOptions(options: AttentionOptions): ResolvedOptions {
   // Without RoPE first: there the list has no length to have (ropeDim / 2 of an odd head is 1.5).
   if (options.ropeFrequencies !== undefined && positions !== 'rope') invalid('ropeFrequencies', "only applies with positions: 'rope'");
   const ropeFrequencies =
-    options.ropeFrequencies === undefined ? null : readNumbers(options.ropeFrequencies, ropeDim / 2, 'ropeFrequencies', 'ropeDim / 2', (f) => f > 0, 'a finite number > 0');
+    options.ropeFrequencies === undefined
+      ? null
+      : // A speed past that makes a position's angle infinite (cos and sin NaN) before a stream's last position.
+        readNumbers(options.ropeFrequencies, ropeDim / 2, 'ropeFrequencies', 'ropeDim / 2', (f) => f > 0 && f <= MAX_SPEED, `a finite number > 0 and at most ${MAX_SPEED.toPrecision(3)} (its angle at position 2^31 finite)`);
   if (ropeFrequencies !== null && options.ropeBase !== undefined) invalid('ropeFrequencies', 'replaces ropeBase: give one of them');
 
   const window = options.window === undefined || options.window === Infinity ? Infinity : positiveInteger(options.window, 'window');
