@@ -154,16 +154,15 @@ export class ArenaWeights<Name extends string = Projection> {
       matrices.set(name, { offset: at, rows, cols });
       at += sizes[i]!;
     });
-    const float32: ProjectKernel = pool === null ? arena.project : (out, x, w, n, rows, cols) => pool.project(out, x, w, n, rows, cols);
-    let kernels: CopyKernels;
-    if (dtype === 'float32') kernels = { project: float32, widened: null };
-    else if (dtype === 'bfloat16') {
-      const project: ProjectKernel = pool === null ? arena.projectBf16 : (out, x, w, n, rows, cols) => pool.projectBf16(out, x, w, n, rows, cols);
-      kernels = { project, widened: { widen: arena.widenBf16, project: float32 } };
-    } else {
-      const project: ProjectKernel = pool === null ? arena.projectF16 : (out, x, w, n, rows, cols) => pool.projectF16(out, x, w, n, rows, cols);
-      kernels = { project, widened: { widen: arena.widenF16, project: float32 } };
-    }
+    // The arena's kernel, or the pool's split of it.
+    const split = (op: 'project' | 'projectBf16' | 'projectF16'): ProjectKernel => (pool === null ? arena[op] : (out, x, w, n, rows, cols) => pool[op](out, x, w, n, rows, cols));
+    const float32 = split('project');
+    const kernels: CopyKernels =
+      dtype === 'float32'
+        ? { project: float32, widened: null }
+        : dtype === 'bfloat16'
+          ? { project: split('projectBf16'), widened: { widen: arena.widenBf16, project: float32 } }
+          : { project: split('projectF16'), widened: { widen: arena.widenF16, project: float32 } };
     return new ArenaWeights(arena, dtype, kernels, matrices, { arena, offset, bytes });
   }
 
