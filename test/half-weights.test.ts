@@ -8,7 +8,7 @@ import { ArenaWeights, WIDEN_BYTES } from '../src/attention/arena-weights.js';
 import { resolveOptions } from '../src/attention/options.js';
 import { wasmArena, wasmKernelsAvailable } from '../src/kernels/wasm/wasm-arena.js';
 import { attentionOptionsArbitrary, checkIncremental, referenceAttention } from '../src/testing/index.js';
-import { roundToHalf } from '../src/testing/internal/round-to-half.js';
+import { largestHalf, roundToHalf } from '../src/testing/internal/round-to-half.js';
 import { expectClose } from './support/close.js';
 import { caseArbitrary, mulberry32 } from './support/engine-arbitraries.js';
 import { refusal } from './support/refusal.js';
@@ -136,7 +136,11 @@ describe('roundToFloat16: the nearest binary16, ties to even, as torch rounds', 
   });
 });
 
-describe.each(FORMATS)('the rounding to $dtype', ({ dtype, round, nearest, midpoint }) => {
+describe.each(FORMATS)('the rounding to $dtype', ({ dtype, round, nearest, midpoint, max }) => {
+  it('the verification kit knows its largest number as the kernels do', () => {
+    expect(largestHalf(dtype)).toBe(max);
+  });
+
   it('any float32 bits, numbers in the format’s range, exact ties: the nearest (ties to even), measured by distance, as the verification kit’s own rounding gives; rounding again changes nothing', () => {
     fc.assert(
       fc.property(fc.array(fc.integer({ min: 0, max: 0xffffffff }), { minLength: 1, maxLength: 64 }), fc.integer({ min: -40, max: 20 }), (words, e) => {

@@ -4,6 +4,7 @@ import type { AttentionOptions, AttentionWeights, PositionEncoding, Vector } fro
 import { attentionWeightsArbitrary } from './attention-weights-arbitrary.js';
 import type { WeightsShape } from './attention-weights-arbitrary.js';
 import { arrayOf, integerAtLeast, knownParameters, oneOf, oneOfOrAbsent, positiveNumber } from './internal/arguments.js';
+import { largestHalf } from './internal/round-to-half.js';
 
 /**
  * Bounds and switches for {@link attentionOptionsArbitrary}. Every option is drawn unless narrowed here.
@@ -48,7 +49,8 @@ export interface AttentionOptionsConstraints {
    * Draw weights stored in 16 bits too, `weightsDtype: 'bfloat16'` or `'float16'`, in about half
    * the float32 cases with projections (the only ones that take them): the weights are then
    * rounded to that format, a change of up to 2⁻⁹ (bfloat16) or 2⁻¹² (binary16) of each, far past
-   * float32's tolerance, so an implementation that ignores the option shows. Default false: few
+   * float32's tolerance, so an implementation that ignores the option shows; only the formats
+   * that hold weights of `weightMagnitude` (binary16 up to 65,504). Default false: few
    * implementations under test store weights in 16 bits.
    */
   readonly halfWeights?: boolean;
@@ -158,6 +160,7 @@ export function attentionOptionsArbitrary(constraints: AttentionOptionsConstrain
   if (usable.length === 0) integerAtLeast(maxHeadDim, 2, 'maxHeadDim (RoPE needs an even headDim)');
   const ropeVariants = constraints.ropeVariants !== false && usable.includes('rope');
   const softmaxVariants = constraints.softmaxVariants === true;
+  const halves = (['bfloat16', 'float16'] as const).filter((dtype) => weightMagnitude <= largestHalf(dtype));
 
   const structure: Arbitrary<Structure> = fc.record({
     layout: headLayoutArbitrary(maxHeads, constraints.projections !== false),
@@ -178,8 +181,9 @@ export function attentionOptionsArbitrary(constraints: AttentionOptionsConstrain
     ropeBase: sometimes(fc.constantFrom(10, 100), 3, 4),
     scoreCap: softmaxVariants ? sometimes(fc.constantFrom(0.5, 2, 50), 1, 5) : fc.constant(null),
     sinkLogit: softmaxVariants ? sometimes(fc.integer({ min: -8, max: 12 }).map((k) => k / 2), 1, 4) : fc.constant(null),
-    // Kept only where it is valid (float32 with projections).
-    half: constraints.halfWeights === true ? sometimes(fc.constantFrom('bfloat16' as const, 'float16' as const), 1, 2) : fc.constant(null),
+    // Kept only where it is valid (float32 with projections), in the formats that hold weights of
+    // weightMagnitude: binary16 reaches 65,504, bfloat16 about float32's range.
+    half: constraints.halfWeights === true && halves.length > 0 ? sometimes(fc.constantFrom(...halves), 1, 2) : fc.constant(null),
     // Sinks in half the windows: RoPE by cache rank differs from absolute positions only across a
     // sink (an implementation that ignores ropePositions was caught 86 % of the time over 100
     // seeds, against 64 % with sinks in a third of them).

@@ -154,6 +154,11 @@ describe('attentionOptionsArbitrary', () => {
       expect(drawn.length / eligible.length).toBeGreaterThan(0.15);
     }
     expect(asked.some((o) => o.weightsDtype === undefined && o.precision === 'float32' && o.weights !== undefined)).toBe(true);
+    // Weights past binary16's 65,504 draw bfloat16 alone (an f16 audit found 71 of 72 float16 draws refused at 1e5).
+    const large = fc.sample(attentionOptionsArbitrary({ halfWeights: true, weightMagnitude: 1e5 }), 300);
+    for (const o of large) expect(() => resolveOptions(o)).not.toThrow();
+    expect(large.some((o) => o.weightsDtype === 'bfloat16')).toBe(true);
+    expect(large.some((o) => o.weightsDtype === 'float16')).toBe(false);
   });
 
   it('with the default 1–8 token sequences, crosses the window boundary and reaches magnitude 1e4', () => {

@@ -4,17 +4,26 @@
  * bit manipulations (src/kernels/bfloat16.ts, float16.ts): the oracle checks those, not reuses them.
  */
 
-/** Significant bits and smallest normal exponent of each format. */
+/** Significant bits, smallest normal and largest exponent of each format. */
 const FORMATS = {
-  bfloat16: { bits: 8, minExponent: -126 },
-  float16: { bits: 11, minExponent: -14 },
+  bfloat16: { bits: 8, minExponent: -126, maxExponent: 127 },
+  float16: { bits: 11, minExponent: -14, maxExponent: 15 },
 } as const;
+
+/** The 16-bit formats an engine may store weights in. */
+export type HalfFormat = keyof typeof FORMATS;
+
+/** The largest finite number of `format`: 65,504 for binary16, about 3.39e38 for bfloat16. */
+export function largestHalf(format: HalfFormat): number {
+  const { bits, maxExponent } = FORMATS[format];
+  return (2 - 2 ** (1 - bits)) * 2 ** maxExponent;
+}
 
 /**
  * `x`, taken as float32 as the engine takes its weights, rounded to the nearest number of `format`
  * (ties to even, subnormals kept); ±Infinity past the format's largest, which resolveOptions refuses.
  */
-export function roundToHalf(x: number, format: keyof typeof FORMATS): number {
+export function roundToHalf(x: number, format: HalfFormat): number {
   const f = Math.fround(x);
   const a = Math.abs(f);
   if (a === 0 || !Number.isFinite(a)) return f;
@@ -29,7 +38,6 @@ export function roundToHalf(x: number, format: keyof typeof FORMATS): number {
   const rest = q - r;
   if (rest > 0.5 || (rest === 0.5 && r % 2 === 1)) r++;
   const rounded = r * ulp;
-  // Past the largest finite number a significand of `bits` bits reaches: IEEE rounds it to Infinity.
-  const largest = (2 - 2 ** (1 - bits)) * 2 ** (format === 'float16' ? 15 : 127);
-  return Math.sign(f) * (rounded > largest ? Infinity : rounded);
+  // Past the largest finite number: IEEE rounds it to Infinity.
+  return Math.sign(f) * (rounded > largestHalf(format) ? Infinity : rounded);
 }
