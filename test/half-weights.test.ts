@@ -4,7 +4,7 @@ import { AttentionError, batchAttention, createAttention, createAttentionStack, 
 import type { AttentionOptions, AttentionStep, AttentionWeights } from '../src/index.js';
 import { BF16_MAX, roundToBfloat16 } from '../src/kernels/bfloat16.js';
 import { F16_MAX, f16ToF32Table, roundToFloat16 } from '../src/kernels/float16.js';
-import { ArenaWeights, WIDEN_BYTES } from '../src/attention/arena-weights.js';
+import { ArenaWeights, WIDEN_BYTES, WIDEN_FROM } from '../src/attention/arena-weights.js';
 import { resolveOptions } from '../src/attention/options.js';
 import { wasmArena, wasmKernelsAvailable } from '../src/kernels/wasm/wasm-arena.js';
 import { attentionOptionsArbitrary, checkIncremental, referenceAttention } from '../src/testing/index.js';
@@ -293,9 +293,10 @@ describe.each(FORMATS)('weightsDtype: $dtype', ({ dtype, nearest, version, max, 
     }
   });
 
-  it('a prompt widens the rows a block at a time and runs the float32 kernel: past one block (rows of 512 KiB in float32), bit for bit the float32 twin, one thread or a pool', () => {
+  it('a prompt of enough tokens widens the rows a block at a time and runs the float32 kernel: past one block (rows of 512 KiB in float32), bit for bit the float32 twin, one thread or a pool; and one token fewer', () => {
     const random = mulberry32(5);
-    // 1,100 × 130: 1,008 rows a block, then 92; 4 tokens (one group), 9 (two groups and one left over).
+    // 1,100 × 130: 1,008 rows a block, then 92; the fewest tokens that widen (whole groups of four),
+    // five more (one left over), and one fewer (the 16-bit kernel).
     const [rows, cols] = [1100, 130];
     expect(4 * rows * cols).toBeGreaterThan(WIDEN_BYTES);
     const weight = Float32Array.from({ length: rows * cols }, () => (random() - 0.5) * 2);
@@ -303,7 +304,7 @@ describe.each(FORMATS)('weightsDtype: $dtype', ({ dtype, nearest, version, max, 
     const twin = createLinear({ rows, cols, weight: weight.map(nearest), bias: bias.map(nearest) });
     for (const threads of [{}, { threads: pool() }]) {
       const half = createLinear({ rows, cols, weight, bias, weightsDtype: dtype, ...threads });
-      for (const n of [4, 9]) {
+      for (const n of [WIDEN_FROM[dtype], WIDEN_FROM[dtype] + 5, WIDEN_FROM[dtype] - 1]) {
         const xs = Array.from({ length: n }, () => Array.from({ length: cols }, () => random() * 4 - 2));
         expect(sameBits(half.applyMany(xs), twin.applyMany(xs))).toBe(true);
       }
@@ -314,7 +315,7 @@ describe.each(FORMATS)('weightsDtype: $dtype', ({ dtype, nearest, version, max, 
     const weights = { wq: matrix(), wk: matrix(), wv: matrix(), wo: matrix() };
     const engine = createAttention({ dim, heads: 8, weights, weightsDtype: dtype, threads: pool() });
     const rounded32 = createAttention({ dim, heads: 8, weights: rounded(weights) });
-    const prompt = Array.from({ length: 6 }, () => Array.from({ length: dim }, () => random() - 0.5));
+    const prompt = Array.from({ length: WIDEN_FROM[dtype] + 1 }, () => Array.from({ length: dim }, () => random() - 0.5));
     expectSameSteps(engine.pushMany(prompt), rounded32.pushMany(prompt));
   });
 

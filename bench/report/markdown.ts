@@ -280,8 +280,8 @@ export function performanceMarkdown(r: BenchResults, plotFile: string | null): s
       'The same layers with their weights kept in 2 bytes each (bfloat16, or IEEE binary16), widened exactly by the kernels, and as float32: the ' +
         'outputs are a float32 layer\'s over the rounded weights, bit for bit (checked, both formats). One layer alone keeps its matrix in the caches ' +
         'between calls, where widening costs instructions (binary16\'s four a chunk, bfloat16\'s one); several applied in turn, as a decoder\'s layers ' +
-        'take each token, read their matrices from memory, where half the bytes is the gain. Sixteen inputs a call widen the rows once into scratch ' +
-        'and run the float32 kernel over them. Rounds interleaved; each ratio is the median of each round\'s.',
+        'take each token, read their matrices from memory, where half the bytes is the gain. A call of enough inputs (8 in binary16, 32 in bfloat16) widens ' +
+        'the rows once into scratch and runs the float32 kernel over them. Rounds interleaved; each ratio is the median of each round\'s.',
     );
     out.push('');
   }

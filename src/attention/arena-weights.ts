@@ -28,9 +28,21 @@ const WIDEN_SLOT = 1;
 interface CopyKernels {
   /** The kernel over the copy as stored. */
   readonly project: ProjectKernel;
-  /** A 16-bit copy's widening into float32 (the arena's), and the float32 kernel; null for a float32 copy. */
-  readonly widened: { readonly widen: (dst: number, src: number, count: number) => void; readonly project: ProjectKernel } | null;
+  /**
+   * A 16-bit copy's widening into float32 (the arena's), the float32 kernel, and the fewest tokens
+   * that take that way; null for a float32 copy.
+   */
+  readonly widened: { readonly widen: (dst: number, src: number, count: number) => void; readonly project: ProjectKernel; readonly from: number } | null;
 }
+
+/**
+ * The fewest tokens a call widens a 16-bit copy for (the 16-bit kernel takes fewer): where it
+ * began to gain, measured against each format's kernel in one process at 2,048 × 512 and
+ * 5,632 × 2,048. bfloat16's kernel widens with one instruction a chunk, and only past 16 tokens
+ * does the widened rows' float32 pass make up for writing them (0.94–0.97x at 16, 1.04x at 32,
+ * 1.1x at 64); binary16's takes four, and 8 tokens already ran 1.3–1.5x faster widened (4: 0.95–1.2x).
+ */
+export const WIDEN_FROM = { bfloat16: 32, float16: 8 } as const;
 
 /** Where one matrix of a copy lies in the arena, and its shape. */
 interface ArenaMatrix {
@@ -161,8 +173,8 @@ export class ArenaWeights<Name extends string = Projection> {
       dtype === 'float32'
         ? { project: float32, widened: null }
         : dtype === 'bfloat16'
-          ? { project: split('projectBf16'), widened: { widen: arena.widenBf16, project: float32 } }
-          : { project: split('projectF16'), widened: { widen: arena.widenF16, project: float32 } };
+          ? { project: split('projectBf16'), widened: { widen: arena.widenBf16, project: float32, from: WIDEN_FROM.bfloat16 } }
+          : { project: split('projectF16'), widened: { widen: arena.widenF16, project: float32, from: WIDEN_FROM.float16 } };
     return new ArenaWeights(arena, dtype, kernels, matrices, { arena, offset, bytes });
   }
 
@@ -180,10 +192,10 @@ export class ArenaWeights<Name extends string = Projection> {
    * `out[n×rows] = X[n×cols] · Wᵀ` for each `[which, out]` (X's first n rows; the matrices share
    * X's width: wq, wk and wv, or wo alone), X laid out in the arena once for all of them; false,
    * computing nothing, when the arena's scratch cannot grow (the caller then projects in TypeScript).
-   * From a 16-bit copy, four tokens or more widen the rows {@link WIDEN_BYTES} at a time and run
-   * the float32 kernel over them: the same numbers as the 16-bit kernel (every output's order is
-   * `project`'s), ~1.2x (bfloat16) and ~2x (binary16) faster at dim 512, since the 16-bit kernel
-   * widens each weight once per group of four tokens.
+   * From a 16-bit copy, a prompt of enough tokens ({@link WIDEN_FROM}) widens the rows
+   * {@link WIDEN_BYTES} at a time and runs the float32 kernel over them: the same numbers as the
+   * 16-bit kernel (every output's order is `project`'s), ~1.1x (bfloat16) and ~2x (binary16) faster
+   * at 64 tokens and more, since the 16-bit kernel widens each weight once per group of four tokens.
    */
   project(products: readonly (readonly [Name, FloatArray])[], x: Float64Array, n: number): boolean {
     const cols = this.matrices.get(products[0]![0])!.cols;
@@ -192,7 +204,7 @@ export class ArenaWeights<Name extends string = Projection> {
       return { w: offset, rows, out };
     });
     const widened = this.kernels.widened;
-    if (widened === null || n < 4) return projectInArena(this.arena, x, n, cols, laid, this.kernels.project);
+    if (widened === null || n < widened.from) return projectInArena(this.arena, x, n, cols, laid, this.kernels.project);
     const chunk = Math.max(1, Math.min(Math.floor(WIDEN_BYTES / (4 * cols)), Math.max(...laid.map(({ rows }) => rows))));
     // The widened rows (their count rounded up to four numbers, which the widening may write), then a chunk's outputs.
     const rowsBytes = 16 * Math.ceil((chunk * cols) / 4);
