@@ -8,11 +8,11 @@ import { wasmKernelsAvailable } from '../src/kernels/wasm/wasm-arena.js';
 import { expectClose, sum } from './support/close.js';
 import { filePool } from './support/thread-pool.js';
 import { mulberry32 } from './support/engine-arbitraries.js';
+import { sameBits } from './support/same-bits.js';
 
 const pool = filePool();
 
 const KERNEL_PATHS = ['auto', 'js'] as const;
-const sameBits = (a: ArrayLike<number>, b: ArrayLike<number>) => a.length === b.length && Array.from(a).every((v, i) => Object.is(v, b[i]));
 
 /**
  * Cross-attention from its formulas, in float64 plain loops: q = Wq·x + bq, k = Wk·m + bk,

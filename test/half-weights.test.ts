@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { AttentionError, batchAttention, createAttention, createAttentionStack, createCrossAttention, createLinear, pushEach, restoreAttention } from '../src/index.js';
 import type { AttentionOptions, AttentionStep, AttentionWeights } from '../src/index.js';
 import { BF16_MAX, roundToBfloat16 } from '../src/kernels/bfloat16.js';
@@ -14,6 +14,7 @@ import { caseArbitrary, mulberry32 } from './support/engine-arbitraries.js';
 import { refusal } from './support/refusal.js';
 import { verificationFailure } from './testing/verification-failure.js';
 import { filePool } from './support/thread-pool.js';
+import { sameBits } from './support/same-bits.js';
 
 const pool = filePool();
 
@@ -96,8 +97,6 @@ const FORMATS = [
 function roundedBy(nearest: (x: number) => number, weights: AttentionWeights): AttentionWeights {
   return Object.fromEntries(Object.entries(weights).map(([name, w]) => [name, Float32Array.from(w as ArrayLike<number>, nearest)])) as AttentionWeights;
 }
-
-const sameBits = (a: ArrayLike<number>, b: ArrayLike<number>): boolean => a.length === b.length && Array.from(a).every((v, i) => Object.is(v, b[i]));
 
 function expectSameSteps(actual: readonly AttentionStep[], expected: readonly AttentionStep[]): void {
   expect(actual.map((s) => s.index)).toEqual(expected.map((s) => s.index));
@@ -317,6 +316,28 @@ describe.each(FORMATS)('weightsDtype: $dtype', ({ dtype, nearest, version, max, 
     const rounded32 = createAttention({ dim, heads: 8, weights: rounded(weights) });
     const prompt = Array.from({ length: WIDEN_FROM[dtype] + 1 }, () => Array.from({ length: dim }, () => random() - 0.5));
     expectSameSteps(engine.pushMany(prompt), rounded32.pushMany(prompt));
+  });
+
+  it('widens from WIDEN_FROM tokens, not below, on one thread and a pool (the bits alone cannot tell the two ways apart)', () => {
+    const own = wasmArena();
+    if (own === null) return;
+    const [rows, cols] = [300, 70];
+    const weight = Float32Array.from({ length: rows * cols }, (_, i) => Math.sin(i) / 4);
+    const inputs = (n: number) => Array.from({ length: n }, (_, t) => Array.from({ length: cols }, (_, c) => Math.cos(t + c)));
+    // A pool's engines and layers live in its own arena.
+    for (const [arena, threads] of [[own, {}], [pool().arena, { threads: pool() }]] as const) {
+      const widening = vi.spyOn(arena, dtype === 'bfloat16' ? 'widenBf16' : 'widenF16');
+      try {
+        const layer = createLinear({ rows, cols, weight, weightsDtype: dtype, ...threads });
+        layer.applyMany(inputs(WIDEN_FROM[dtype] - 1));
+        expect(widening).not.toHaveBeenCalled();
+        layer.applyMany(inputs(WIDEN_FROM[dtype]));
+        expect(widening).toHaveBeenCalled();
+        layer.dispose();
+      } finally {
+        widening.mockRestore();
+      }
+    }
   });
 
   it('the verification kit’s reference takes the weights as the options store them: 16-bit options are the reference over the rounded weights', () => {

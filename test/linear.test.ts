@@ -5,11 +5,11 @@ import type { LinearOptions } from '../src/index.js';
 import { wasmKernelsAvailable } from '../src/kernels/wasm/wasm-arena.js';
 import { createThreadPool } from '../src/threads/index.js';
 import { filePool } from './support/thread-pool.js';
+import { sameBits } from './support/same-bits.js';
 
 const pool = filePool();
 
 const KERNEL_PATHS = ['auto', 'js'] as const;
-const sameBits = (a: Float32Array, b: Float32Array) => a.length === b.length && a.every((v, i) => Object.is(v, b[i]));
 
 /** A layer's shape, float32 weights and bias, and inputs of a drawn magnitude (hostile ones included). */
 const layerCase = fc

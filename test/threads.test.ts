@@ -11,6 +11,7 @@ import { WORKER_LOOP_SOURCE } from '../src/kernels/wasm/thread-pool.js';
 import { writeTokenRows } from '../src/kernels/wasm/project-in-arena.js';
 import { createThreadPool } from '../src/threads/index.js';
 import { configArbitrary, mulberry32, tokensArbitrary } from './support/engine-arbitraries.js';
+import { sameBits } from './support/same-bits.js';
 
 let pool2: ThreadPool;
 let pool3: ThreadPool;
@@ -379,12 +380,6 @@ function projections(dim: number, heads: number, kvHeads: number, headDim: numbe
     wv: matrix(kvHeads * headDim, dim, 3),
     wo: matrix(dim, heads * headDim, 4),
   };
-}
-
-function sameBits(a: ArrayLike<number>, b: ArrayLike<number>): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (!Object.is(a[i], b[i])) return false;
-  return true;
 }
 
 describe('threads: projections split across a ThreadPool', () => {

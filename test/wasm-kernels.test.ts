@@ -13,6 +13,7 @@ import { mulberry32 } from './support/engine-arbitraries.js';
 import { expectClose } from './support/close.js';
 import { projectFloat32 } from './support/float32-project.js';
 import { fma32, productsFused } from './support/fused-products.js';
+import { sameBits } from './support/same-bits.js';
 
 /** Σ a·b in float64, one term at a time: the definition, not a twin of either kernel. */
 function plainDot(a: ArrayLike<number>, b: ArrayLike<number>, bOffset: number, n: number): number {
@@ -476,6 +477,33 @@ describe('WebAssembly SIMD kernels', () => {
             arena.release(outAt, outBytes);
           },
         ),
+        { numRuns: 300 },
+      );
+    });
+  }
+
+  for (const half of halves) {
+    const widen = half.name === 'projectBf16' ? 'widenBf16' : 'widenF16';
+    it(`${widen}: the 16-bit weights widened exactly, for any count and any alignment, writing nothing past the count rounded up to four`, () => {
+      const arena = wasmArena()!;
+      fc.assert(
+        fc.property(fc.integer({ min: 0, max: 70 }), fc.integer({ min: 0, max: 7 }), fc.integer(), (count, skew, seed) => {
+          const random = mulberry32(seed);
+          const w = Uint16Array.from({ length: count }, () => Math.floor(random() * 65536));
+          for (let i = 0; i < w.length; i++) if (!half.valid(w[i]!)) w[i] = half.stand(random, 1);
+          const room = 16 * Math.ceil(count / 4);
+          const [src, dst] = [arena.allocate(2 * count + 16), arena.allocate(room + 16)];
+          const { f32 } = arena.views();
+          new Uint16Array(f32.buffer, src + 2 * skew, count).set(w);
+          f32.fill(7, dst >>> 2, (dst + room + 16) >>> 2);
+          arena[widen](dst, src + 2 * skew, count);
+          expect(sameBits(f32.subarray(dst >>> 2, (dst >>> 2) + count), half.widen(w))).toBe(true);
+          // The rest of the last chunk of four is zeros, and past it nothing changed.
+          expect([...f32.subarray((dst >>> 2) + count, (dst + room) >>> 2)].every((v) => Object.is(v, 0))).toBe(true);
+          expect([...f32.subarray((dst + room) >>> 2, (dst + room + 16) >>> 2)].every((v) => v === 7)).toBe(true);
+          arena.release(src, 2 * count + 16);
+          arena.release(dst, room + 16);
+        }),
         { numRuns: 300 },
       );
     });
