@@ -63,7 +63,8 @@ interface Half {
  * binary16 bits h, sign-extended to 32 and shifted left by 13, hold the sign in bits 31 to 28, the
  * exponent in 27 to 23 and the fraction in 22 to 13: with bits 30 to 28 cleared, a float32 whose
  * exponent is 112 short (both biases' difference), multiplied by 2¹¹² exactly (subnormal halves
- * become subnormal float32s first, whose product is exact too; zeros stay zeros).
+ * become subnormal float32s first, whose product is exact too; zeros stay zeros). Exponent 31
+ * (Infinity, NaN) would widen to a finite number: no weight is one, resolveOptions refuses them.
  */
 const fromF16 = (sign16: string) => `(f32x4.mul (v128.and (i32x4.shl ${sign16} (i32.const 13)) (local.get $f16_mask)) (local.get $f16_scale))`;
 

@@ -117,6 +117,8 @@ describe('yarnRope: Hugging Face rope_scaling "yarn"', () => {
       // Found by a positions audit: original / (2π·beta) overflowed, and the refusal named factor.
       [{ betaFast: 1e-320 }, 'betaFast'],
       [{ betaSlow: 1e-320 }, 'betaSlow'],
+      // A review of that: a speed past the bound ropeFrequencies takes (8.37e298) named ropeFrequencies, not factor.
+      [{ factor: 1e-304 }, 'factor'],
       [{ truncate: 'no' }, 'truncate'],
       [{ attentionFactor: 0 }, 'attentionFactor'],
       [{ mscale: -1, mscaleAllDim: 1 }, 'mscale'],
@@ -130,5 +132,7 @@ describe('yarnRope: Hugging Face rope_scaling "yarn"', () => {
       expect(() => yarnRope({ ...gptOss, ...change } as YarnRopeScaling), field).toThrow(expect.objectContaining({ code: 'INVALID_OPTION', details: expect.objectContaining({ field }) }));
     }
     expect(() => yarnRope(null as unknown as YarnRopeScaling)).toThrow(expect.objectContaining({ code: 'INVALID_OPTION' }));
+    // A beta so large that original / (2π·beta) underflows to 0 puts the ramp's end before pair 0: taken, as before.
+    expect(yarnRope({ ...gptOss, betaFast: 1e308, betaSlow: 1e308 }).ropeFrequencies.length).toBe(32);
   });
 });

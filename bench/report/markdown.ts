@@ -1,3 +1,4 @@
+import { WIDEN_FROM } from '../../src/attention/arena-weights.js';
 import { AGREEMENT } from '../sections/grid.js';
 import type { CellResult, CellRow } from '../sections/grid.js';
 import type { RecomputeEntry } from '../sections/recompute.js';
@@ -280,7 +281,7 @@ export function performanceMarkdown(r: BenchResults, plotFile: string | null): s
       'The same layers with their weights kept in 2 bytes each (bfloat16, or IEEE binary16), widened exactly by the kernels, and as float32: the ' +
         'outputs are a float32 layer\'s over the rounded weights, bit for bit (checked, both formats). One layer alone keeps its matrix in the caches ' +
         'between calls, where widening costs instructions (binary16\'s four a chunk, bfloat16\'s one); several applied in turn, as a decoder\'s layers ' +
-        'take each token, read their matrices from memory, where half the bytes is the gain. A call of enough inputs (8 in binary16, 32 in bfloat16) widens ' +
+        `take each token, read their matrices from memory, where half the bytes is the gain. A call of enough inputs (${WIDEN_FROM.float16} in binary16, ${WIDEN_FROM.bfloat16} in bfloat16) widens ` +
         'the rows once into scratch and runs the float32 kernel over them. Rounds interleaved; each ratio is the median of each round\'s.',
     );
     out.push('');

@@ -71,15 +71,11 @@ export function runHalfWeights(profile: Profile, progress: Progress): HalfWeight
         const theirs = rounded.applyMany(xs);
         return { time: perInput(dtype), ratio: pairedRatios(seconds.get('float32')!, seconds.get(dtype)!), sameBits: mine.every((v, i) => Object.is(v, theirs[i])) };
       };
-      const [bf16, f16] = halves;
-      return {
-        rows,
-        cols,
-        layers,
-        inputs: n,
-        float32: perInput('float32'),
-        halves: { bfloat16: figures('bfloat16', bf16!.layer, bf16!.rounded), float16: figures('float16', f16!.layer, f16!.rounded) },
+      const of = (dtype: HalfDtype) => {
+        const { layer, rounded } = halves.find((h) => h.dtype === dtype)!;
+        return figures(dtype, layer, rounded);
       };
+      return { rows, cols, layers, inputs: n, float32: perInput('float32'), halves: { bfloat16: of('bfloat16'), float16: of('float16') } };
     });
     for (const layer of [...single, ...halves.flatMap(({ layer, rounded }) => [...layer, rounded])]) layer.dispose();
     return rowsOut;

@@ -21,9 +21,6 @@ export type WeightsDtype = 'float32' | 'bfloat16' | 'float16';
  */
 export const WIDEN_BYTES = 512 << 10;
 
-/** The arena's scratch slot a prompt widens its rows into: slot 0 holds its X and outputs (projectInArena). */
-const WIDEN_SLOT = 1;
-
 /** How a copy projects: by its own kernel, and for a 16-bit copy the widening and the float32 kernel a prompt uses. */
 interface CopyKernels {
   /** The kernel over the copy as stored. */
@@ -41,6 +38,8 @@ interface CopyKernels {
  * 5,632 × 2,048. bfloat16's kernel widens with one instruction a chunk, and only past 16 tokens
  * does the widened rows' float32 pass make up for writing them (0.94–0.97x at 16, 1.04x at 32,
  * 1.1x at 64); binary16's takes four, and 8 tokens already ran 1.3–1.5x faster widened (4: 0.95–1.2x).
+ * Measured on one thread: with a pool the widening stays on the calling thread while the products
+ * are split, so there the crossover may come later.
  */
 export const WIDEN_FROM = { bfloat16: 32, float16: 8 } as const;
 
@@ -205,26 +204,29 @@ export class ArenaWeights<Name extends string = Projection> {
     });
     const widened = this.kernels.widened;
     if (widened === null || n < widened.from) return projectInArena(this.arena, x, n, cols, laid, this.kernels.project);
-    const chunk = Math.max(1, Math.min(Math.floor(WIDEN_BYTES / (4 * cols)), Math.max(...laid.map(({ rows }) => rows))));
-    // The widened rows (their count rounded up to four numbers, which the widening may write), then a chunk's outputs.
+    const most = Math.max(...laid.map(({ rows }) => rows));
+    const chunk = Math.max(1, Math.min(Math.floor(WIDEN_BYTES / (4 * cols)), most));
+    // The widened rows (their count rounded up to four numbers, which the widening may write), then
+    // a chunk's outputs where a matrix takes more than one chunk.
     const rowsBytes = 16 * Math.ceil((chunk * cols) / 4);
-    const work = this.arena.scratch(rowsBytes + 4 * n * chunk, WIDEN_SLOT);
-    if (work < 0) return projectInArena(this.arena, x, n, cols, laid, this.kernels.project);
-    return projectInArena(this.arena, x, n, cols, laid, (out, xAt, w, tokens, rows) => {
+    const workBytes = rowsBytes + (most > chunk ? 4 * n * chunk : 0);
+    const widenedKernel: ProjectKernel = (out, xAt, w, tokens, rows, _cols, work) => {
       for (let r0 = 0; r0 < rows; r0 += chunk) {
         const count = Math.min(chunk, rows - r0);
         widened.widen(work, w + 2 * r0 * cols, count * cols);
         if (count === rows) {
-          widened.project(out, xAt, work, tokens, rows, cols);
+          widened.project(out, xAt, work, tokens, rows, cols, 0);
           continue;
         }
         const chunkOut = work + rowsBytes;
-        widened.project(chunkOut, xAt, work, tokens, count, cols);
+        widened.project(chunkOut, xAt, work, tokens, count, cols, 0);
         // The kernels never grow the memory: a view taken now holds through the copies.
         const { f32 } = this.arena.views();
         for (let t = 0; t < tokens; t++) f32.copyWithin((out >>> 2) + t * rows + r0, (chunkOut >>> 2) + t * count, (chunkOut >>> 2) + (t + 1) * count);
       }
-    });
+    };
+    // Without room for the widened rows, the 16-bit kernel (the same numbers) rather than TypeScript.
+    return projectInArena(this.arena, x, n, cols, laid, widenedKernel, workBytes) || projectInArena(this.arena, x, n, cols, laid, this.kernels.project);
   }
 
   /**

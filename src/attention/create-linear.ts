@@ -33,8 +33,8 @@ export interface LinearOptions {
    * 'float32' (default), 'bfloat16' or 'float16': W and b rounded to the nearest bfloat16 (ties to
    * even, as `torch.Tensor.bfloat16()`) or IEEE binary16 (as `torch.Tensor.half()`; a BF16 or F16
    * checkpoint's are already), and W kept in the kernels' memory in 2 bytes a weight: half the
-   * memory; bfloat16 is also faster once W no longer fits the caches, binary16 about float32's
-   * speed from memory and half of it from the caches (docs/guides/speed.md). The outputs are those
+   * memory; bfloat16 is also faster once W no longer fits the caches (~1.4x), binary16 ~0.7x
+   * float32's speed from memory and ~0.5x from the caches (docs/guides/speed.md). The outputs are those
    * of a float32 layer given the rounded weights, bit for bit. The TypeScript kernels hold the
    * rounded W as float32.
    * @example
@@ -160,7 +160,7 @@ class LinearLayer implements Linear {
   readonly rows: number;
   readonly cols: number;
   readonly kernels: 'wasm' | 'js';
-  readonly weightsDtype: 'float32' | 'bfloat16' | 'float16';
+  readonly weightsDtype: Linear['weightsDtype'];
   /** W in float32 when the kernels' memory holds no copy of it (kernels 'js'); else null, the copy being the only one. */
   private readonly weight: Float32Array | null;
   private readonly bias: Float32Array | null;

@@ -8,8 +8,11 @@ import { MAX_STREAM_LENGTH } from './step.js';
 import { copyClaimed, vectorLength } from './vector.js';
 import type { Vector } from './vector.js';
 
-/** The fastest RoPE speed `ropeFrequencies` takes: past it, position 2³¹'s angle overflows to Infinity. */
-const MAX_SPEED = Number.MAX_VALUE / MAX_STREAM_LENGTH;
+/**
+ * The fastest RoPE speed `ropeFrequencies` takes (and the scaling helpers give): past it, the
+ * angle of a position near a stream's longest (2³¹) overflows to Infinity.
+ */
+export const MAX_SPEED = Number.MAX_VALUE / MAX_STREAM_LENGTH;
 
 /**
  * Projection matrices, row-major, `y = W·x + b` (the `torch.nn.Linear` convention); each bias is
@@ -130,8 +133,8 @@ export interface AttentionOptions {
    * {@link readSafetensors}, are such numbers already and stay exact); the WebAssembly kernels
    * keep the matrices in 2 bytes a weight instead of 4: a model's layers take half the memory.
    * bfloat16 also makes a single token project faster once its matrices come from memory rather
-   * than the caches; binary16 costs more to widen, about float32's speed from memory and half of
-   * it from the caches (docs/guides/speed.md). The outputs are those of a float32 engine given the
+   * than the caches (~1.4x); binary16 costs more to widen, ~0.7x float32's speed from memory and
+   * ~0.5x from the caches, and about float32's in long prompts (docs/guides/speed.md). The outputs are those of a float32 engine given the
    * rounded weights, bit for bit. The TypeScript kernels hold the rounded weights as float32.
    * @example
    * ```ts
@@ -169,7 +172,7 @@ export interface AttentionOptions {
   readonly ropeStyle?: 'half' | 'interleaved';
   /**
    * RoPE's rotation speeds themselves, `invFreq[m]` for m < ropeDim/2 (positive finite numbers, at
-   * most 8.37e298 so that position 2³¹'s angle stays finite),
+   * most 8.37e298 so that every position's angle stays finite),
    * instead of `ropeBase^(−2m / ropeDim)`: for scaled RoPE, such as Llama 3's `rope_scaling`
    * (type 'llama3'), linear or NTK-aware interpolation, which compute them from the base. Not
    * with `ropeBase`.
@@ -410,7 +413,7 @@ export function resolveOptions(options: AttentionOptions): ResolvedOptions {
     options.ropeFrequencies === undefined
       ? null
       : // A speed past that makes a position's angle infinite (cos and sin NaN) before a stream's last position.
-        readNumbers(options.ropeFrequencies, ropeDim / 2, 'ropeFrequencies', 'ropeDim / 2', (f) => f > 0 && f <= MAX_SPEED, `a finite number > 0 and at most ${MAX_SPEED.toPrecision(3)} (its angle at position 2^31 finite)`);
+        readNumbers(options.ropeFrequencies, ropeDim / 2, 'ropeFrequencies', 'ropeDim / 2', (f) => f > 0 && f <= MAX_SPEED, `a finite number > 0 and at most ${MAX_SPEED.toPrecision(3)} (so that every position's angle is finite)`);
   if (ropeFrequencies !== null && options.ropeBase !== undefined) invalid('ropeFrequencies', 'replaces ropeBase: give one of them');
 
   const window = options.window === undefined || options.window === Infinity ? Infinity : positiveInteger(options.window, 'window');

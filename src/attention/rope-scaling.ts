@@ -1,5 +1,5 @@
 import { cutText } from '../errors.js';
-import { invalid, MAX_WIDTH, positiveInteger, positiveNumber, ropeBaseOf } from './options.js';
+import { invalid, MAX_SPEED, MAX_WIDTH, positiveInteger, positiveNumber, ropeBaseOf } from './options.js';
 
 /** What every `rope_scaling` helper starts from: the rotated size, the base, the factor and the original context. */
 export interface RopeScalingBasics {
@@ -43,9 +43,9 @@ const BASICS = ['ropeDim', 'ropeBase', 'factor', 'originalMaxPositionEmbeddings'
  * the helper's `own` (a misspelt optional one, or a config.json's snake_case name such as
  * `mscale_all_dim`, would otherwise leave its default in place without a word).
  */
-export function readRopeScaling(scaling: RopeScalingBasics, own: readonly string[]): { ropeDim: number; base: number; factor: number; original: number } {
+export function readRopeScaling<S extends RopeScalingBasics>(scaling: S, own: readonly Exclude<keyof S, keyof RopeScalingBasics>[]): { ropeDim: number; base: number; factor: number; original: number } {
   if (scaling === null || typeof scaling !== 'object') invalid('scaling', 'must be an object');
-  const known = [...BASICS, ...own];
+  const known: readonly string[] = [...BASICS, ...own.map(String)];
   for (const key of Object.keys(scaling)) {
     if (known.includes(key)) continue;
     const camel = key.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
@@ -63,12 +63,13 @@ export function readRopeScaling(scaling: RopeScalingBasics, own: readonly string
 }
 
 /**
- * `speeds`, once each is checked to be a finite number > 0: INVALID_OPTION naming `field`
- * otherwise, what divided them (the factor: one of 1e-310 divides a speed to ∞; LongRoPE's list).
+ * `speeds`, once each is checked to be a number > 0 that `ropeFrequencies` takes (at most
+ * {@link MAX_SPEED}): INVALID_OPTION naming `field` otherwise, what divided them (the factor: one
+ * of 1e-310 divides a speed to ∞, one of 1e-299 past the bound; LongRoPE's list).
  */
 export function checkedSpeeds(speeds: Float64Array, field = 'factor'): Float64Array {
   speeds.forEach((speed, m) => {
-    if (!(speed > 0 && Number.isFinite(speed))) invalid(field, `gives pair ${m} the rotation speed ${speed}, not a finite number > 0`);
+    if (!(speed > 0 && speed <= MAX_SPEED)) invalid(field, `gives pair ${m} the rotation speed ${speed}, not a number > 0 and at most ${MAX_SPEED.toPrecision(3)}`);
   });
   return speeds;
 }

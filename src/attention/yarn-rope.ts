@@ -98,9 +98,10 @@ export function yarnRope(scaling: YarnRopeScaling): YarnRope {
   const pairAt = (rotations: number) => (ropeDim * Math.log(original / (rotations * 2 * Math.PI))) / (2 * Math.log(base));
   let low = pairAt(betaFast);
   let high = pairAt(betaSlow);
-  // A beta so small that original / (2π·beta) overflows puts the ramp's end at infinity.
-  if (!Number.isFinite(low)) invalid('betaFast', `puts the ramp's end at pair ${low}: original / (2π·betaFast) overflows, got ${betaFast}`);
-  if (!Number.isFinite(high)) invalid('betaSlow', `puts the ramp's end at pair ${high}: original / (2π·betaSlow) overflows, got ${betaSlow}`);
+  // A beta so small that original / (2π·beta) overflows puts the ramp's end past every pair (one so
+  // large that it underflows to 0 puts it before pair 0, which the clamp below takes).
+  if (low === Infinity) invalid('betaFast', `puts the ramp's end at pair Infinity: original / (2π·betaFast) overflows, got ${betaFast}`);
+  if (high === Infinity) invalid('betaSlow', `puts the ramp's end at pair Infinity: original / (2π·betaSlow) overflows, got ${betaSlow}`);
   if (truncate) [low, high] = [Math.floor(low), Math.ceil(high)];
   low = Math.max(low, 0);
   high = Math.min(high, ropeDim - 1);

@@ -81,13 +81,6 @@ export function roundToFloat16(a: Float32Array): number {
   return -1;
 }
 
-/** The binary16 bits of each number of `a`, each already one (rounded by {@link roundToFloat16}). */
-export function float16Bits(a: Float32Array): Uint16Array {
-  const bits = new Uint16Array(a.length);
-  for (let i = 0; i < a.length; i++) bits[i] = f32ToF16Bits(a[i]!);
-  return bits;
-}
-
 /** binary16 numbers (their bits) as float32, exactly, in a fresh array: bits copied, so a NaN's sign and payload stay. */
 export function widenFloat16(halves: Uint16Array): Float32Array {
   const table = new Uint32Array(f16ToF32Table().buffer);

@@ -3,7 +3,7 @@ export { axpy } from './axpy.js';
 export { dot, dotTwo } from './dot.js';
 export type { FloatArray, FloatArrayConstructor } from './float-array.js';
 export { BF16_MAX, roundToBfloat16, widenBfloat16 } from './bfloat16.js';
-export { F16_MAX, float16Bits, roundToFloat16, widenFloat16 } from './float16.js';
+export { F16_MAX, roundToFloat16, widenFloat16 } from './float16.js';
 export { matMatTransposed } from './mat-mat.js';
 export { beyondInt8Range, isInt8Scale, quantizeColumnsInt8, quantizeRowInt8 } from './quantize-int8.js';
 export { ropeInverseFrequencies, ropeRotate } from './rope.js';

@@ -48,7 +48,7 @@ export interface AttentionOptionsConstraints {
   /**
    * Draw weights stored in 16 bits too, `weightsDtype: 'bfloat16'` or `'float16'`, in about half
    * the float32 cases with projections (the only ones that take them): the weights are then
-   * rounded to that format, a change of up to 2⁻⁹ (bfloat16) or 2⁻¹² (binary16) of each, far past
+   * rounded to that format, a change of up to 2⁻⁸ (bfloat16) or 2⁻¹¹ (binary16) of each, far past
    * float32's tolerance, so an implementation that ignores the option shows; only the formats
    * that hold weights of `weightMagnitude` (binary16 up to 65,504). Default false: few
    * implementations under test store weights in 16 bits.

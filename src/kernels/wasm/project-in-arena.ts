@@ -1,8 +1,11 @@
 import type { FloatArray } from '../float-array.js';
 import type { WasmArena } from './wasm-arena.js';
 
-/** The `project` kernel's signature (byte offsets): the arena's own, or a thread pool's split of it. */
-export type ProjectKernel = (out: number, x: number, w: number, n: number, rows: number, cols: number) => void;
+/**
+ * The `project` kernel's signature (byte offsets): the arena's own, or a thread pool's split of it;
+ * `work` is the scratch {@link projectInArena} was asked to set aside for it (0 when none).
+ */
+export type ProjectKernel = (out: number, x: number, w: number, n: number, rows: number, cols: number, work: number) => void;
 
 /** One product of {@link projectInArena}: `out[n×rows] = X · Wᵀ` for the matrix W at byte offset `w`. */
 export interface ArenaProduct {
@@ -17,8 +20,9 @@ export interface ArenaProduct {
  * output (so a token's numbers are the same alone or in a prompt), for a prompt four tokens to a
  * pass over W. The first `n·cols` numbers of X are rounded to float32 into the arena's scratch
  * once for all the products, laid out as the kernel reads them ({@link writeTokenRows}). `kernel`
- * runs the products: by default the arena's, on this thread. Returns false, computing nothing,
- * when the scratch cannot grow.
+ * runs the products: by default the arena's, on this thread; `workBytes` more bytes of the same
+ * scratch (16-byte aligned) are its own to use. Returns false, computing nothing, when the scratch
+ * cannot grow.
  */
 export function projectInArena(
   arena: WasmArena,
@@ -27,18 +31,20 @@ export function projectInArena(
   cols: number,
   products: readonly ArenaProduct[],
   kernel: ProjectKernel = arena.project,
+  workBytes = 0,
 ): boolean {
   const xBytes = 4 * n * cols;
   let outBytes = 0;
   for (const product of products) outBytes = Math.max(outBytes, 4 * n * product.rows);
-  const base = arena.scratch(xBytes + outBytes);
+  const workAt = 16 * Math.ceil((xBytes + outBytes) / 16);
+  const base = arena.scratch(workAt + workBytes);
   if (base < 0) return false;
   const outAt = base + xBytes;
   // The kernels never grow the memory: these views stay valid through the calls.
   const { f32 } = arena.views();
   writeTokenRows(f32, base >>> 2, x, n, cols);
   for (const { w, rows, out } of products) {
-    kernel(outAt, base, w, n, rows, cols);
+    kernel(outAt, base, w, n, rows, cols, workBytes === 0 ? 0 : base + workAt);
     out.set(f32.subarray(outAt >>> 2, (outAt >>> 2) + n * rows));
   }
   return true;

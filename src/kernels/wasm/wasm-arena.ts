@@ -126,7 +126,10 @@ export class WasmArena {
   readonly projectF16: (out: number, x: number, w: number, n: number, rows: number, cols: number) => void;
   /** `dst[count]` = the bfloat16 weights at `src` as float32s, exactly; `dst` has room for `count` rounded up to four. */
   readonly widenBf16: (dst: number, src: number, count: number) => void;
-  /** `dst[count]` = the binary16 weights at `src` as float32s, exactly; `dst` has room for `count` rounded up to four. */
+  /**
+   * `dst[count]` = the binary16 weights at `src` as float32s, exactly (but for Infinity and NaN,
+   * which no weight is: resolveOptions refuses them); `dst` has room for `count` rounded up to four.
+   */
   readonly widenF16: (dst: number, src: number, count: number) => void;
   /** 1 when the `count` numbers at `at` (float32, float64 when `wide` is 1) are all finite, else 0. */
   private readonly finite: (at: number, count: number, wide: number) => number;
