@@ -34,9 +34,9 @@ export interface LinearOptions {
    * even, as `torch.Tensor.bfloat16()`) or IEEE binary16 (as `torch.Tensor.half()`; a BF16 or F16
    * checkpoint's are already), and W kept in the kernels' memory in 2 bytes a weight: half the
    * memory; bfloat16 is also faster once W no longer fits the caches (~1.4x), binary16 ~0.7x
-   * float32's speed from memory and ~0.5x from the caches (docs/guides/speed.md). The outputs are those
-   * of a float32 layer given the rounded weights, bit for bit. The TypeScript kernels hold the
-   * rounded W as float32.
+   * float32's speed from memory and ~0.5x from the caches (docs/guides/speed.md). The outputs are
+   * those of a float32 layer given the rounded weights, bit for bit. The TypeScript kernels hold
+   * the rounded W as float32.
    * @example
    * ```ts
    * import { createLinear } from 'attnstream';
@@ -121,10 +121,10 @@ export interface Linear {
 
 /**
  * A {@link Linear} layer, `y = W·x + b` with W `rows × cols` row-major (`torch.nn.Linear`), kept in
- * float32 (or bfloat16 or binary16: {@link LinearOptions.weightsDtype}). On the WebAssembly kernels (the
- * default where the runtime has SIMD) the weights are copied once into the kernels' memory, their
- * only copy (4 bytes a weight, 2 in bfloat16 or binary16), and multiplied there in float32 arithmetic, in the
- * fixed order the engine's projections use (so one input's numbers are the same alone or among
+ * float32 (or bfloat16 or binary16: {@link LinearOptions.weightsDtype}). On the WebAssembly
+ * kernels (the default where the runtime has SIMD) the weights are copied once into the kernels'
+ * memory, their only copy (4 bytes a weight, 2 in bfloat16 or binary16), and multiplied there in
+ * float32 arithmetic, in the fixed order the engine's projections use (so one input's numbers are the same alone or among
  * many), on the inputs rounded to float32; with `kernels: 'js'`, or when that memory cannot take
  * the copy, TypeScript loops multiply the inputs as given (a float64 input is not rounded first),
  * sum in float64 and round the results to float32.

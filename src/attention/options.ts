@@ -134,8 +134,9 @@ export interface AttentionOptions {
    * keep the matrices in 2 bytes a weight instead of 4: a model's layers take half the memory.
    * bfloat16 also makes a single token project faster once its matrices come from memory rather
    * than the caches (~1.4x); binary16 costs more to widen, ~0.7x float32's speed from memory and
-   * ~0.5x from the caches, and about float32's in long prompts (docs/guides/speed.md). The outputs are those of a float32 engine given the
-   * rounded weights, bit for bit. The TypeScript kernels hold the rounded weights as float32.
+   * ~0.5x from the caches, and about float32's in long prompts (docs/guides/speed.md). The
+   * outputs are those of a float32 engine given the rounded weights, bit for bit. The TypeScript
+   * kernels hold the rounded weights as float32.
    * @example
    * ```ts
    * import { createAttention } from 'attnstream';

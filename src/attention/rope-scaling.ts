@@ -65,7 +65,7 @@ export function readRopeScaling<S extends RopeScalingBasics>(scaling: S, own: re
 /**
  * `speeds`, once each is checked to be a number > 0 that `ropeFrequencies` takes (at most
  * {@link MAX_SPEED}): INVALID_OPTION naming `field` otherwise, what divided them (the factor: one
- * of 1e-310 divides a speed to ∞, one of 1e-299 past the bound; LongRoPE's list).
+ * of 1e-310 divides a speed to ∞, one of 1e-304 past the bound; LongRoPE's list).
  */
 export function checkedSpeeds(speeds: Float64Array, field = 'factor'): Float64Array {
   speeds.forEach((speed, m) => {
