@@ -1,10 +1,11 @@
 import { describe, expect, it, vi } from 'vitest';
-import { batchAttention, createAttention, createCrossAttention, restoreAttention } from '../src/index.js';
+import { batchAttention, createAttention, createCrossAttention, createLinear, restoreAttention } from '../src/index.js';
 import { PROMPT_GROUPS } from '../src/attention/head-attention.js';
 import type { PagedKVCache } from '../src/cache/paged-kv-cache.js';
 import { sharedWasmArena, wasmArena, wasmKernelsAvailable } from '../src/kernels/wasm/wasm-arena.js';
 import type { WasmArena } from '../src/kernels/wasm/wasm-arena.js';
 import { createThreadPool } from '../src/threads/index.js';
+import { sameBits } from './support/same-bits.js';
 import { row } from './support/token-row.js';
 
 /** Fills `arena` (reserving, never touching) so that no region fits; returns the regions taken. */
@@ -425,6 +426,36 @@ describe.runIf(wasmKernelsAvailable())('thread pools and a full arena (its memor
       for (let t = 0; t < 300; t++) expect(attn.push(row(t, 64))).toEqual(twin.push(row(t, 64)));
     } finally {
       await pool.close();
+    }
+  });
+  it('a prompt over binary16 weights with no room left to widen its rows projects with the 16-bit kernel (not in TypeScript), bit for bit; with room again it widens', async () => {
+    const own = await createThreadPool(2);
+    try {
+      // Before the layers: each takes the arena's widening when it copies its weights.
+      const widening = vi.spyOn(own.arena, 'widenF16');
+      const cols = 64;
+      const inputs = (n: number) => Array.from({ length: n }, (_, t) => Array.from({ length: cols }, (_, c) => Math.sin(t + 0.3 * c)));
+      // Seven tokens (below WIDEN_FROM) of a wide layer size the scratch for X and the outputs alone.
+      const wide = createLinear({ rows: 4096, cols, weight: new Float32Array(4096 * cols), weightsDtype: 'float16', threads: own });
+      wide.applyMany(inputs(7));
+      const rows = 512;
+      const half = createLinear({ rows, cols, weight: Float32Array.from({ length: rows * cols }, (_, i) => Math.cos(i) / 8), weightsDtype: 'float16', threads: own });
+      const rounded = new Float32Array(rows * cols);
+      for (let r = 0; r < rows; r++) half.row(r, rounded.subarray(r * cols, (r + 1) * cols));
+      const twin = createLinear({ rows, cols, weight: rounded });
+      const taken = fill(own.arena);
+      try {
+        // Eight tokens widen: X and outputs fit the scratch, the widened rows (128 KiB) would not.
+        expect(sameBits(half.applyMany(inputs(8)), twin.applyMany(inputs(8)))).toBe(true);
+        expect(widening).not.toHaveBeenCalled();
+      } finally {
+        for (const [at, size] of taken) own.arena.release(at, size);
+      }
+      expect(sameBits(half.applyMany(inputs(8)), twin.applyMany(inputs(8)))).toBe(true);
+      expect(widening).toHaveBeenCalled();
+      widening.mockRestore();
+    } finally {
+      await own.close();
     }
   });
 });
