@@ -270,6 +270,18 @@ describe('threads: a step split across a ThreadPool', () => {
     for (let t = 20; t < 40; t++) expect(attn.push(x(t))).toEqual(one.push(x(t)));
   });
 
+  it('close() resolves once the workers have stopped, the second call too (found by a pool audit: it resolved at once)', async () => {
+    // Workers whose terminate takes a while, and says when it is done.
+    let stopped = 0;
+    const slow = await startThreadPool(3, async () => ({ terminate: () => new Promise<void>((resolve) => setTimeout(() => resolve(void stopped++), 30)) }));
+    const first = slow.close();
+    const second = slow.close();
+    expect(second).toBe(first);
+    await second;
+    expect(stopped).toBe(2);
+    expect(slow.closed).toBe(true);
+  });
+
   it('a worker that never takes its share (gone, or never started) costs time, not a hang: the calling thread runs the share, bit for bit', async () => {
     const absent = await startThreadPool(3, async () => ({ terminate: () => undefined }));
     const options = { dim: 64, heads: 8, withWeights: true, weights: projections(64, 8, 8, 8) };

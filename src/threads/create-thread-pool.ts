@@ -14,8 +14,9 @@ import type { ThreadPool, WorkerData } from '../kernels/wasm/thread-pool.js';
  * same way whatever the thread count, so outputs and weights are bit for bit those of one thread.
  * The workers poll for about 2 ms after a step and sleep when idle; they do not keep the process
  * alive. Each share is cut into a few chunks, and a thread done with its own share takes the
- * chunks still unclaimed from the others', so a slow or lost worker costs time (at most the chunk
- * it holds), not a hang. Close the pool when done with it.
+ * chunks still unclaimed from the others', so a slow worker, or one lost between steps, costs time
+ * (at most the chunk it holds), not a hang (one that dies in the middle of a chunk it claimed would
+ * hold the step; no worker does short of a crash of its thread). Close the pool when done with it.
  *
  * In a browser, bundlers that honour the `browser` export condition (Vite, webpack, esbuild with
  * platform browser) load the twin in src/threads/browser.ts instead: the same function over Web

@@ -126,7 +126,7 @@ export interface WorkerData {
  * ```
  */
 export class ThreadPool {
-  /** Threads a step is split across, the calling one included. */
+  /** Threads a step is split across, the calling one included (after {@link ThreadPool.close}, the calling one alone runs them). */
   readonly threads: number;
   /** The shared memory the engines using this pool keep their caches in. @internal */
   readonly arena: WasmArena;
@@ -138,6 +138,8 @@ export class ThreadPool {
   private readonly workers: readonly PoolWorker[];
   private sequence = 0;
   private isClosed = false;
+  /** What {@link ThreadPool.close} returns, once called. */
+  private closing: Promise<void> | null = null;
   /** Only the constructor sets it: {@link ThreadPool.is} tells a pool from an object made with its prototype. */
   readonly #made = true;
 
@@ -257,9 +259,16 @@ export class ThreadPool {
     for (let w = 0; w < this.workers.length; w++) Atomics.notify(this.control, w * SLOT + POSTED);
   }
 
-  /** Stops the workers. Engines using the pool go on, on their own thread. */
-  async close(): Promise<void> {
-    if (this.isClosed) return;
+  /**
+   * Stops the workers; resolves once they have stopped (every call: a second one returns the
+   * first's promise). Engines using the pool go on, on their own thread.
+   */
+  close(): Promise<void> {
+    this.closing ??= this.stop();
+    return this.closing;
+  }
+
+  private async stop(): Promise<void> {
     this.isClosed = true;
     const c = this.control;
     for (let w = 0; w < this.workers.length; w++) {
