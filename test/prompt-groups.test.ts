@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { AttentionError, createAttention, pushEach } from '../src/index.js';
 import type { AttentionOptions, AttentionStep } from '../src/index.js';
 import { PROMPT_GROUPS } from '../src/attention/head-attention.js';
+import { StepJob } from '../src/kernels/wasm/step-job.js';
 import { wasmArena, wasmKernelsAvailable } from '../src/kernels/wasm/wasm-arena.js';
 import { configArbitrary, mulberry32 } from './support/engine-arbitraries.js';
 import { filePool } from './support/thread-pool.js';
@@ -65,11 +66,17 @@ describe.runIf(wasmKernelsAvailable())('a prompt attended in groups of queries',
     root.pushMany(tokens(2, 20, 8));
     const beams = [root.fork(), root.fork(), root.fork()];
     const attend = vi.spyOn(arena, 'attend');
+    const seal = vi.spyOn(StepJob.prototype, 'seal');
     try {
       pushEach(beams, tokens(3, 3, 8));
       expect(new Set(attend.mock.calls.map(([job]) => job)).size).toBe(3);
+      // Each beam's job runs the other way from the one before it, as a prompt's queries do, so
+      // the keys one ends on are where the next starts.
+      const backward = seal.mock.calls.map((call) => call[7]);
+      expect(backward).toEqual([backward[0], !backward[0], backward[0]]);
     } finally {
       attend.mockRestore();
+      seal.mockRestore();
     }
     expect(jobsOf(0, 5)).toBe(5);
     // 40 keys of 8 float32s, keys and values: 2,560 bytes.

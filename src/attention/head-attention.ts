@@ -127,9 +127,14 @@ export class HeadAttention {
    * arena, no room for the scratch) are each computed alone by their function instead.
    */
   static computeTogether(parts: readonly HeadPart[]): (() => void)[] {
+    // Each part runs the other way from the one before it (a prompt's parts, one head's, do so
+    // anyway), so the keys one part ends on are the ones the next starts with.
+    let backward: boolean | undefined;
     const laidOut = parts.length > 1 && parts.every(({ head, query: q }, g) => {
       const job = head.jobFor(g);
-      return job !== null && head.fillJob(job, q.i, q.keys, q.count, q.qSource, q.qOffset);
+      const filled = job !== null && head.fillJob(job, q.i, q.keys, q.count, q.qSource, q.qOffset, backward === undefined ? undefined : !backward);
+      backward = job?.backward;
+      return filled;
     });
     if (!laidOut) return parts.map(({ head, query: q }) => () => head.compute(q.i, q.keys, q.count, q.qSource, q.qOffset, q.out, q.weights));
     const jobs = parts.map(({ head }, g) => head.jobFor(g)!);
@@ -215,7 +220,7 @@ export class HeadAttention {
    * cache block the keys span. False when it cannot: a block lives outside the arena, or the
    * scratch cannot grow.
    */
-  private fillJob(job: StepJob, i: number, keys: AttendedKeys, count: number, qSource: FloatArray, qOffset: number): boolean {
+  private fillJob(job: StepJob, i: number, keys: AttendedKeys, count: number, qSource: FloatArray, qOffset: number, backward = !this.backward): boolean {
     const o = this.options;
     const { heads, headDim, blockSize } = o;
     const sinkRuns = blocksSpanned(0, keys.sinkEnd, blockSize);
@@ -233,7 +238,7 @@ export class HeadAttention {
         job.setQuery(h, this.qHead, 0);
       }
     }
-    this.backward = !this.backward;
+    this.backward = backward;
     job.seal(o.groupSize, 4 * blockSize * headDim, o.scale, o.slopes, i, o.scoreCap, rank === i ? 0 : sinkRuns, this.backward);
     return true;
   }
