@@ -179,8 +179,7 @@ export class HeadAttention {
       this.finish(job, bad, i, keys, count, qSource, qOffset, out, weights);
       return;
     }
-    this.attendInTypeScript(i, keys, count, qSource, qOffset, weights);
-    if (out !== this.headOut) out.set(this.headOut);
+    this.attendInTypeScript(i, keys, count, qSource, qOffset, out, weights);
   }
 
   /** Query i's head outputs (and weights) from its job, which the kernel ran over every item (`bad`: what it returned). */
@@ -201,8 +200,7 @@ export class HeadAttention {
     // float32's largest (3.4e38) can overflow there, though their mean fits. The TypeScript loops
     // add in float64: this rare step runs there, so no output is ever a made-up Infinity.
     if (!job.merge(out, o.sinkLogits)) {
-      this.attendInTypeScript(i, keys, count, qSource, qOffset, weights);
-      if (out !== this.headOut) out.set(this.headOut);
+      this.attendInTypeScript(i, keys, count, qSource, qOffset, out, weights);
       return;
     }
     if (weights !== null) {
@@ -280,8 +278,8 @@ export class HeadAttention {
     return true;
   }
 
-  /** The head outputs of query `i` into `headOut` by the TypeScript kernels; pushes each head's weights when asked. */
-  private attendInTypeScript(i: number, keys: AttendedKeys, count: number, qSource: FloatArray, qOffset: number, weights: FloatArray[] | null): void {
+  /** The head outputs of query `i` into `headOut` by the TypeScript kernels, then into `out` when it is another array; pushes each head's weights when asked. */
+  private attendInTypeScript(i: number, keys: AttendedKeys, count: number, qSource: FloatArray, qOffset: number, out: FloatArray, weights: FloatArray[] | null): void {
     const o = this.options;
     const { heads, headDim, groupSize } = o;
     if (this.scores.length < count) this.scores = new Float64Array(Math.max(count, 2 * this.scores.length));
@@ -303,6 +301,7 @@ export class HeadAttention {
       this.mixRun(scores, n, h, g, keys.from, keys.to);
       if (weights !== null) weights.push(o.Float.from(scores.subarray(0, count)));
     }
+    if (out !== headOut) out.set(headOut);
   }
 
   /** Writes the scores of positions `[from, to)` against kv head g into `scores[n …]`; returns the next n. */
