@@ -85,7 +85,7 @@ describe('docs/errors.md', () => {
 
 describe('docs/math.md', () => {
   it('every "`code` at `file:line`" citation still points at that code', () => {
-    const citations = [...read('docs/math.md').matchAll(/`([^`]+)` at\s+`(src\/[\w/.-]+\.ts):(\d+)`/g)];
+    const citations = [...read('docs/math.md').matchAll(/`([^`]+)`\s+at\s+`(src\/[\w/.-]+\.ts):(\d+)`/g)];
     expect(citations.length).toBeGreaterThan(15);
     for (const [, code, file, line] of citations) {
       const text = read(file!).split('\n')[Number(line) - 1] ?? '';

@@ -289,6 +289,24 @@ describe('snapshots: restore checks and paths no test reached', () => {
     expect(error.message).toContain('snapshot: the weights given do not fit its stored options');
   });
 
+  it('a file saved without its weights, restored without a model or weights, says how to restore it: onto the model, or with its options (a stack: { layers })', () => {
+    const options = { dim: 2, heads: 1, weights: { wq: [1, 0, 0, 1], wk: [1, 0, 0, 1], wv: [1, 0, 0, 1] } };
+    const attn = createAttention(options);
+    attn.push([1, 2]);
+    const engineError = refusal(() => restoreAttention(attn.snapshot({ weights: false })));
+    expect(engineError).toMatchObject({ code: 'INVALID_OPTION', details: { field: 'weights' } });
+    expect(engineError.message).toBe(
+      'snapshot was saved without its weights (snapshot({ weights: false })): restore it onto the model it was saved from (the engine or cross-attention as the second argument), or with its options, weights included',
+    );
+    const stack = createAttentionStack({ layers: [options, options] });
+    stack.layer(1).push(stack.layer(0).push([1, 2])[0]!.output);
+    const stackError = refusal(() => restoreAttentionStack(stack.snapshot({ weights: false })));
+    expect(stackError).toMatchObject({ code: 'INVALID_OPTION', details: { field: 'weights' } });
+    expect(stackError.message).toBe(
+      "snapshot (layers.0) was saved without its weights (snapshot({ weights: false })): restore it onto the model it was saved from (restoreAttentionStack(bytes, stack)), or with { layers }, each layer's options, weights included",
+    );
+  });
+
   it('names a weight the options give and the file was saved without (a seed-mode file, a file without wo)', () => {
     const seed = createAttention({ dim: 2 });
     seed.push([1, 2]);

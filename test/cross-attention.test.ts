@@ -225,6 +225,12 @@ describe('createCrossAttention: queries over a fixed memory (an encoder-decoder 
       const key = Object.keys(option)[0]!;
       expect(() => createCrossAttention({ dim: 4, ...option } as unknown as CrossAttentionOptions)).toThrow(expect.objectContaining({ code: 'INVALID_OPTION', details: { field: key } }));
     }
+    // Left undefined (options spread from an engine's), a stream option is absent, as createAttention reads it.
+    const spread = createCrossAttention({ dim: 2, window: undefined, positions: undefined, lookahead: undefined } as unknown as CrossAttentionOptions);
+    spread.setMemory([[1, 0], [0, 1]]);
+    const plain = createCrossAttention({ dim: 2 });
+    plain.setMemory([[1, 0], [0, 1]]);
+    expect(spread.attend([2, 0]).output).toEqual(plain.attend([2, 0]).output);
     expect(() => createCrossAttention({ dim: 2, weights: {} } as unknown as CrossAttentionOptions)).toThrow(expect.objectContaining({ code: 'INVALID_OPTION', details: { field: 'weights' } }));
     expect(() => createCrossAttention({ dim: 0 })).toThrow(expect.objectContaining({ code: 'INVALID_OPTION', details: { field: 'dim' } }));
     // An unknown key's message lists cross-attention's options, not those it refuses.

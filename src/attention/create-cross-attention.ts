@@ -59,11 +59,15 @@ const STREAM_OPTIONS = Object.keys({
   lookahead: true,
 } satisfies Record<StreamOption, true>);
 
-/** `options`, refused (INVALID_OPTION) where they name an option cross-attention does not take. */
+/**
+ * `options`, refused (INVALID_OPTION) where they name an option cross-attention does not take; a
+ * stream option left undefined is absent, as createAttention reads it (options spread from an
+ * engine's with `window: undefined`, say).
+ */
 export function crossOptions(options: CrossAttentionOptions): CrossAttentionOptions {
   if (options === null || typeof options !== 'object') return options;
   for (const key of Object.keys(options)) {
-    if (STREAM_OPTIONS.includes(key)) invalid(key, 'is not an option of cross-attention, which attends the whole memory: no positions, windows, sinks or look-ahead');
+    if (STREAM_OPTIONS.includes(key) && (options as Record<string, unknown>)[key] !== undefined) invalid(key, 'is not an option of cross-attention, which attends the whole memory: no positions, windows, sinks or look-ahead');
     if (!KNOWN_OPTIONS.has(key)) invalid(key, `is not an option (known: ${[...KNOWN_OPTIONS].filter((k) => !STREAM_OPTIONS.includes(k)).join(', ')})`);
   }
   return options;

@@ -323,7 +323,9 @@ export function restoreState(
   if (external !== undefined && model === null && guard?.weights == null) {
     throw new AttentionError(
       'INVALID_OPTION',
-      `snapshot${where} was saved without its weights (snapshot({ weights: false })): restore it with the engine's options, weights included`,
+      `snapshot${where} was saved without its weights (snapshot({ weights: false })): restore it onto the model it was saved from (${
+        prefix === '' ? "the engine or cross-attention as the second argument" : 'restoreAttentionStack(bytes, stack)'
+      }), or with ${prefix === '' ? 'its options' : '{ layers }, each layer\'s options'}, weights included`,
       { field: 'weights' },
     );
   }

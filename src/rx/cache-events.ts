@@ -10,10 +10,8 @@ import { AttentionError } from '../errors.js';
  *    `engine.stats()` read in a subscriber already reflects it.
  * 2. Only events after subscription are seen; each subscriber has its own listener.
  * 3. The `dispose` event is emitted and then the stream completes: a disposed engine has no more.
+ *    Subscribing to an engine already disposed completes at once, with no event.
  * 4. Unsubscribing removes the listener; the engine is not touched otherwise.
- *
- * Subscribe before disposing: an engine disposed earlier never emits, so the stream would never
- * complete.
  *
  * @throws AttentionError INVALID_ARGUMENT at once when `engine` has no `addCacheListener`.
  * @example
@@ -27,14 +25,19 @@ import { AttentionError } from '../errors.js';
  *   .subscribe(() => console.log(`${engine.stats().bytes} bytes after eviction`));
  * ```
  */
-export function cacheEvents(engine: Pick<Attention, 'addCacheListener'>): Observable<CacheEvent> {
+export function cacheEvents(engine: Pick<Attention, 'addCacheListener'> & Partial<Pick<Attention, 'disposed'>>): Observable<CacheEvent> {
   if (engine === null || typeof engine !== 'object' || typeof engine.addCacheListener !== 'function') {
     throw new AttentionError('INVALID_ARGUMENT', 'cacheEvents: expected an attention engine (with addCacheListener)', { field: 'engine' });
   }
-  return new Observable<CacheEvent>((subscriber) =>
-    engine.addCacheListener((event) => {
+  return new Observable<CacheEvent>((subscriber) => {
+    // Its dispose event is past: listening would wait for ever.
+    if (engine.disposed === true) {
+      subscriber.complete();
+      return undefined;
+    }
+    return engine.addCacheListener((event) => {
       subscriber.next(event);
       if (event.type === 'dispose') subscriber.complete();
-    }),
-  );
+    });
+  });
 }

@@ -112,12 +112,13 @@ export type GenerateSource =
  * options with `lookahead > 0` are refused, and a push that returns no step errors the stream.
  *
  * @throws AttentionError INVALID_OPTION at once for bad options, a missing or doubled source, a
- *   `lookahead`, a bad `maxTokens` or `yieldEvery`, a `scheduler` without `yieldEvery` (or without a
- *   `schedule` method), or a key that is not one of {@link GenerateOptions}' (a mistyped
- *   `yieldevery` would otherwise leave the loop synchronous), naming it; DIMENSION_MISMATCH or
- *   NON_FINITE for `options` whose weights are (as createAttention). The stream errors with
- *   INVALID_ARGUMENT when a push returns no step, or (a given engine's) no array of steps or an
- *   element that is not one, before emitting any of it; and when a later run on the given engine
+ *   `first` that is not an array of numbers, a `lookahead`, a bad `maxTokens` or `yieldEvery`, a
+ *   `scheduler` without `yieldEvery` (or without a `schedule` method), or a key that is not one of
+ *   {@link GenerateOptions}' (a mistyped `yieldevery` would otherwise leave the loop synchronous),
+ *   naming it; DIMENSION_MISMATCH or NON_FINITE for `options` whose weights are (as
+ *   createAttention). The stream errors with INVALID_ARGUMENT when `next` returns neither an input
+ *   nor null; when a push returns no step, or (a given engine's) no array of steps or an element
+ *   that is not one, before emitting any of it; and when a later run on the given engine
  *   started while it went on (the latest run holds it).
  * @example
  * ```ts
@@ -133,6 +134,7 @@ export function generate(config: GenerateOptions): Observable<AttentionStep> {
   checkKeys(config);
   const { first, next, maxTokens, yieldEvery, scheduler = asyncScheduler } = config;
   const owned = checkSource(config);
+  if (vectorLength(first) === undefined) invalid('first', `must be the first input, an array of numbers, got ${describeValue(first)}`);
   if (typeof next !== 'function') invalid('next', 'must be a function (step) => Vector | null');
   if (!(maxTokens === Infinity || (Number.isInteger(maxTokens) && maxTokens >= 1))) {
     invalid('maxTokens', `must be a positive integer or Infinity, got ${String(maxTokens)}`);
@@ -177,6 +179,10 @@ export function generate(config: GenerateOptions): Observable<AttentionStep> {
             const following = next(last!);
             if (subscriber.closed) return;
             if (following === null) return subscriber.complete();
+            // undefined (a forgotten return) would be refused by the push as an input x, saying nothing of next.
+            if (vectorLength(following) === undefined) {
+              throw new AttentionError('INVALID_ARGUMENT', `generate: next returned ${describeValue(following)} after token ${pushed - 1}, not an input; return null to stop`, { field: 'next', token: pushed });
+            }
             input = following;
             askNext = false;
           }

@@ -64,6 +64,21 @@ describe('cacheEvents', () => {
     expect(first).toHaveLength(1);
   });
 
+  it('completes at once, with no event, on an engine already disposed (its dispose event is past)', async () => {
+    const engine = createAttention({ dim: 2 });
+    engine.push(token(0));
+    engine.dispose();
+    expect(await firstValueFrom(cacheEvents(engine).pipe(toArray()))).toEqual([]);
+    const fork = createAttention({ dim: 2 });
+    const live = fork.fork();
+    fork.dispose();
+    // Its fork is not disposed: its stream waits for its own events.
+    const events = firstValueFrom(cacheEvents(live).pipe(toArray()));
+    live.push(token(1));
+    live.dispose();
+    expect((await events).map((e) => e.type)).toEqual(['append', 'dispose']);
+  });
+
   it('refuses something that is not an engine at once', () => {
     expect(() => cacheEvents({} as Attention)).toThrow(AttentionError);
   });

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { asyncScheduler, firstValueFrom, lastValueFrom, Subject, switchMap, take, takeUntil, toArray, VirtualTimeScheduler } from 'rxjs';
+import { asyncScheduler, firstValueFrom, lastValueFrom, Subject, switchMap, take, takeUntil, tap, toArray, VirtualTimeScheduler } from 'rxjs';
 import type { SchedulerLike } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { AttentionError, batchAttention, createAttention } from '../../src/index.js';
@@ -158,10 +158,13 @@ describe('generate: yieldEvery', () => {
     expect(completed).toBe(true);
   });
 
-  it('a first input that is not a vector errors the stream, as before next was asked lazily', () => {
+  it('a first input that is not a vector is refused at once, naming first; one of the wrong length errors the stream at token 0', () => {
+    expect(() => generate({ options: { dim: 2 }, first: null as unknown as number[], next: () => [0, 1], maxTokens: 3 })).toThrow(
+      expect.objectContaining({ code: 'INVALID_OPTION', details: expect.objectContaining({ field: 'first' }) }),
+    );
     let error: unknown = null;
-    generate({ options: { dim: 2 }, first: null as unknown as number[], next: () => [0, 1], maxTokens: 3 }).subscribe({ error: (e) => (error = e) });
-    expect(error).toMatchObject({ code: 'INVALID_ARGUMENT' });
+    generate({ options: { dim: 2 }, first: [1, 0, 0], next: () => [0, 1], maxTokens: 3 }).subscribe({ error: (e) => (error = e) });
+    expect(error).toMatchObject({ code: 'DIMENSION_MISMATCH', details: expect.objectContaining({ token: 0 }) });
   });
 
   it('unsubscribing while yielded cancels the rest: no further token is computed, and next is not asked for one', async () => {
@@ -339,6 +342,22 @@ describe('generate: errors', () => {
     }
   });
 
+  it('errors the stream naming next when next returns neither an input nor null (a forgotten return)', async () => {
+    for (const returned of [undefined, 3, {}]) {
+      const emitted: number[] = [];
+      const run = lastValueFrom(
+        generate({ options: { dim: 2 }, first: [1, 0], next: (step) => (step.index === 1 ? (returned as unknown as number[]) : [0, 1]), maxTokens: 5 }).pipe(
+          tap((step) => emitted.push(step.index)),
+        ),
+      );
+      const error = await run.catch((e: unknown) => e);
+      expect(emitted).toEqual([0, 1]);
+      expect(error).toBeInstanceOf(AttentionError);
+      expect(error).toMatchObject({ code: 'INVALID_ARGUMENT', details: { field: 'next', token: 2 } });
+      expect((error as Error).message).toMatch(/^generate: next returned .* after token 1, not an input; return null to stop$/);
+    }
+  });
+
   it('refuses a bad configuration at once, naming the field', () => {
     const refusals: [Parameters<typeof generate>[0], string][] = [
       [{ ...base } as unknown as Parameters<typeof generate>[0], 'options'],
@@ -349,6 +368,8 @@ describe('generate: errors', () => {
       [{ ...base, options: { dim: 2 }, maxTokens: 2.5 }, 'maxTokens'],
       [{ ...base, options: { dim: 2 }, yieldEvery: 0 }, 'yieldEvery'],
       [{ ...base, options: { dim: 2 }, next: undefined as unknown as () => null }, 'next'],
+      [{ ...base, options: { dim: 2 }, first: undefined as unknown as number[] }, 'first'],
+      [{ ...base, options: { dim: 2 }, first: 'ab' as unknown as number[] }, 'first'],
       [{ ...base, engine: {} as GenerationEngine }, 'engine'],
       [{ ...base, options: { dim: 3, heads: 2 } as AttentionOptions }, 'heads'],
       [{ ...base, options: { dim: 2 }, scheduler: asyncScheduler }, 'scheduler'],
