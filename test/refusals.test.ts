@@ -386,6 +386,33 @@ describe('refusals', () => {
     }
   });
 
+  it('a float64 output without wo that overflows (values at the largest double, weights rounding to a sum past 1) is refused and taken back, on every path', () => {
+    // Found by a numerics audit: eleven weights of 1/11 round to a sum of 1 + 2⁻⁵², and Σ α·v passed
+    // the largest double; only wo's product was checked, so the step's output was Infinity.
+    const big = [Number.MAX_VALUE];
+    const options: AttentionOptions = { dim: 1, precision: 'float64', weights: { wq: [0], wk: [0], wv: [1] } };
+    const output = (token: number) => expect.objectContaining({ code: 'NON_FINITE', details: expect.objectContaining({ field: 'output', token }) });
+    const attn = createAttention(options);
+    for (let i = 0; i < 10; i++) expect(Number.isFinite(attn.push(big)[0]!.output[0])).toBe(true);
+    const fork = attn.fork();
+    const before = [attn.snapshot(), attn.stats()];
+    expect(() => attn.push(big)).toThrow(output(10));
+    expect(() => attn.pushMany([big])).toThrow(output(10));
+    expect(() => pushEach([attn, fork], [big, big])).toThrow(output(10));
+    expect([attn.snapshot(), attn.stats(), fork.length]).toEqual([...before, 10]);
+    expect(() => createAttention(options).pushMany(Array.from({ length: 11 }, () => big))).toThrow(output(10));
+    expect(() => batchAttention(Array.from({ length: 11 }, () => big), options)).toThrow(output(10));
+    const caller = createAttention({ dim: 1, precision: 'float64' });
+    for (let i = 0; i < 10; i++) caller.pushQKV([0], [0], big);
+    expect(() => caller.pushQKV([0], [0], big)).toThrow(output(10));
+    expect(caller.length).toBe(10);
+    const cross = createCrossAttention({ dim: 1, precision: 'float64' });
+    cross.setMemory(Array.from({ length: 11 }, () => big));
+    expect(() => cross.attendMany([[0], [0]])).toThrow(output(0));
+    cross.setMemory([big]);
+    expect(cross.attend([0]).index).toBe(0);
+  });
+
   it('a key that RoPE rotates past the largest number is refused, not cached as Infinity (which made the snapshot unreadable)', () => {
     // Found by the rollback fuzzer: a rotated pair grows by up to √2, and a capped score (or a −∞
     // one, under look-ahead) let the push through with an infinite key in the cache.

@@ -91,7 +91,7 @@ export function batchAttention(xs: readonly Vector[], options: AttentionOptions)
     }
     const wo = o.weights?.wo ?? null;
     const output = wo === null ? o.Float.from(concat) : linear(o, wo, o.weights!.bo, concat, o.dim);
-    if (wo !== null) assertFinite(output, o.dim, 'output', i);
+    assertFinite(output, o.dim, 'output', i);
     steps.push(o.withWeights ? { index: i, output, positions: Int32Array.from(attended), weights } : { index: i, output });
   }
   return steps;

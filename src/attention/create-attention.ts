@@ -947,6 +947,10 @@ export class AttentionEngine implements Attention {
         // Inside the push's (or flush's) try: an overflowed output refuses it, as a score would.
         assertFinite(output, o.outputDim, 'output', i, this.finite);
       }
+    } else {
+      // Values near the largest double, weighed by weights whose rounding sums past 1, overflow a
+      // float64 engine's sum; refused as an overflowed wo is (float32 sums round back in range).
+      assertFinite(output, o.outputDim, 'output', i, this.finite);
     }
     if (weights === null) return { index: i, output };
     const positions = new Int32Array(count);

@@ -15,7 +15,7 @@ import type { AttentionOptions, AttentionWeights, ResolvedOptions } from './opti
 import { projectOutputs, projectRows } from './project-weights.js';
 import { stepWeights } from './step.js';
 import type { AttentionStep, StepOptions } from './step.js';
-import { assertRowsFinite, finiteCheck, readRows } from './vector.js';
+import { assertFinite, assertRowsFinite, finiteCheck, readRows } from './vector.js';
 import type { FiniteCheck, Vector } from './vector.js';
 
 /**
@@ -324,6 +324,8 @@ export class CrossAttentionEngine implements CrossAttention {
       const output = new o.Float(o.outputDim);
       const weights: FloatArray[] | null = withWeights ? [] : null;
       this.heads.compute(index, keys, count, qs, t * qw, heads === null ? output : headOut, weights);
+      // As an engine's step: a float64 sum of values near the largest double can overflow.
+      if (heads === null) assertFinite(output, o.outputDim, 'output', index, this.finite);
       heads?.set(headOut, t * qw);
       steps.push(weights === null ? { index, output } : { index, output, positions: Int32Array.from({ length: count }, (_, j) => j), weights });
     }

@@ -22,7 +22,10 @@ export interface AttentionStep {
   readonly output: Float32Array | Float64Array;
   /** With `withWeights`: the positions attended, ascending. */
   readonly positions?: Int32Array;
-  /** With `withWeights`: one array per query head, aligned with `positions`; each sums to 1. */
+  /**
+   * With `withWeights`: one array per query head, aligned with `positions`; each sums to 1, or
+   * with `sinkLogits` to 1 less the sink's share (its weight weighs no value and is not listed).
+   */
   readonly weights?: (Float32Array | Float64Array)[];
 }
 
