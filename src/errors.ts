@@ -57,6 +57,8 @@ export interface AttentionErrorDetails {
   readonly token?: number;
   /** In `pushEach` and `pushEachQKV`: the index in `engines` of the engine whose input or score it was. */
   readonly engine?: number;
+  /** In `createAttentionStack`: the index of the layer whose options or weights were refused. */
+  readonly layer?: number;
   /** Element index inside the vector or matrix. */
   readonly element?: number;
   /** What was required: a length or count, or a range of integers written `"0..5"`. */

@@ -4,6 +4,7 @@ import { AttentionError, createAttention, createAttentionStack, restoreAttention
 import type { AttentionOptions, AttentionStack } from '../src/index.js';
 import { decodeSafetensors, encodeSafetensors } from '../src/cache/safetensors.js';
 import { configArbitrary, tokensArbitrary } from './support/engine-arbitraries.js';
+import { wasmArena } from '../src/kernels/wasm/wasm-arena.js';
 
 /** A toy forward pass: each layer's output (dim numbers, thanks to wo or seed mode) feeds the next. */
 function forward(stack: AttentionStack, x: readonly number[]): number[][] {
@@ -222,6 +223,19 @@ describe('bad stack options and corrupt stack snapshots', () => {
         expect.objectContaining({ code: 'INVALID_OPTION', details: { field: 'layers', element: 1 } }),
       );
     }
+  });
+
+  it("a layer's refused options name the layer, and the layers made before it give their weights back at once", () => {
+    const weights = { wq: [1, 0, 0, 1], wk: [1, 0, 0, 1], wv: [1, 0, 0, 1] };
+    const arena = wasmArena()!;
+    const releases = arena.releases;
+    expect(() => createAttentionStack({ layers: [{ dim: 2, weights }, { dim: 2, weights }, { dim: 2, heads: 3 }] })).toThrow(
+      expect.objectContaining({ code: 'INVALID_OPTION', details: { field: 'heads', layer: 2 }, message: expect.stringMatching(/^option heads .* \(layers\[2\]\)$/) }),
+    );
+    expect(arena.releases).toBeGreaterThanOrEqual(releases + 2);
+    expect(() => createAttentionStack({ layers: [{ dim: 2 }, { dim: 2, weights: { ...weights, wq: [1, 0, 0] } }] })).toThrow(
+      expect.objectContaining({ code: 'DIMENSION_MISMATCH', details: expect.objectContaining({ field: 'weights.wq', layer: 1 }) }),
+    );
   });
 
   it('beside a list of layers only run choices may be given, and they reach every layer that has none of its own', () => {

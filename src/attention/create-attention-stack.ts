@@ -120,7 +120,9 @@ export interface AttentionStack {
  * Creates one engine per layer.
  *
  * @throws AttentionError INVALID_OPTION for a bad `layers` or layer options; DIMENSION_MISMATCH or
- *   NON_FINITE for a layer's weights, as {@link createAttention}.
+ *   NON_FINITE for a layer's weights, as {@link createAttention}, naming the layer (`details.layer`,
+ *   and ` (layers[i])` after the message). A refusal leaves nothing behind: the layers made before
+ *   the refused one give their weights' memory back at once.
  * @example
  * ```ts
  * import { createAttentionStack } from 'attnstream';
@@ -131,7 +133,22 @@ export interface AttentionStack {
  * ```
  */
 export function createAttentionStack(options: AttentionStackOptions): AttentionStack {
-  return new EngineStack(layerOptions(options).map((o) => createAttention(o) as AttentionEngine));
+  const engines: AttentionEngine[] = [];
+  try {
+    for (const [i, o] of layerOptions(options).entries()) {
+      try {
+        engines.push(createAttention(o) as AttentionEngine);
+      } catch (error) {
+        if (!(error instanceof AttentionError)) throw error;
+        throw new AttentionError(error.code, `${error.message} (layers[${i}])`, { ...error.details, layer: i });
+      }
+    }
+  } catch (error) {
+    // Not left to the garbage collector: a model's layers hold megabytes of weights each.
+    for (const engine of engines) engine.dispose();
+    throw error;
+  }
+  return new EngineStack(engines);
 }
 
 /** The most layers a stack holds (made, or read from a file): past any model, and a bound a corrupt count cannot exceed. */
