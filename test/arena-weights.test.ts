@@ -1,10 +1,12 @@
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ArenaWeights } from '../src/attention/arena-weights.js';
 import { resolveOptions } from '../src/attention/options.js';
 import { attentionFromResolved } from '../src/attention/create-attention.js';
 import { createAttention, createCrossAttention, pushEach } from '../src/index.js';
-import type { CrossAttentionOptions } from '../src/index.js';
+import type { Attention, CrossAttentionOptions } from '../src/index.js';
 import { sharedWasmArena, wasmArena } from '../src/kernels/wasm/wasm-arena.js';
 import { createThreadPool } from '../src/threads/index.js';
 import { mulberry32 } from './support/engine-arbitraries.js';
@@ -187,6 +189,24 @@ describe('projections on the WebAssembly kernels (the matrices copied into the a
     const biased = createAttention({ ...options, weights: { ...given, bo: new Float32Array(shape.dim).fill(0.5) } });
     biased.dispose();
     expect(Array.from(biased.options.weights!.bo!)).toEqual(new Array(shape.dim).fill(0.5));
+  });
+
+  it("nor keeps the resolved options' own matrices alive where no reference shows (a getter's scope held them: found by a memory audit)", async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const shape = { heads: 4, kvHeads: 2, headDim: 16, dim: 64 };
+    const options = projected(shape, 11);
+    const made = (): [Attention, WeakRef<object>[]] => {
+      const o = resolveOptions(options);
+      return [attentionFromResolved(o), (['wq', 'wk', 'wv', 'wo'] as const).map((name) => new WeakRef(o.weights![name]!))];
+    };
+    const [engine, matrices] = made();
+    // A WeakRef holds its target until the job that made it ends.
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    gc();
+    expect(matrices.map((ref) => ref.deref() === undefined)).toEqual([true, true, true, true]);
+    expect(engine.options.weights!.wv).toEqual(options.weights!.wv);
+    engine.dispose();
   });
 
   it('engines made from one resolved options (an rx operator\'s subscriptions) share one copy, and go through pushEach together', () => {

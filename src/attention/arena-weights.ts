@@ -301,7 +301,7 @@ export function sharedCopy(arena: WasmArena, o: ResolvedOptions): { readonly cop
  */
 export function optionsOverCopy(o: ResolvedOptions, copy: ArenaWeights): ResolvedOptions {
   const w = o.weights!;
-  const matrix = (name: Projection): PropertyDescriptor => ({ enumerable: true, ...(w[name] === null ? { value: null } : { get: () => copy.copyOut(name) }) });
+  const matrix = (name: Projection): PropertyDescriptor => (w[name] === null ? { enumerable: true, value: null } : readFrom(copy, name));
   const bias = (name: 'bq' | 'bk' | 'bv' | 'bo'): PropertyDescriptor => ({ enumerable: true, value: w[name] });
   // In resolveOptions' order, matrices first.
   const weights = Object.defineProperties(
@@ -309,4 +309,12 @@ export function optionsOverCopy(o: ResolvedOptions, copy: ArenaWeights): Resolve
     { wq: matrix('wq'), wk: matrix('wk'), wv: matrix('wv'), wo: matrix('wo'), bq: bias('bq'), bk: bias('bk'), bv: bias('bv'), bo: bias('bo') },
   ) as NonNullable<ResolvedOptions['weights']>;
   return Object.freeze({ ...o, weights: Object.freeze(weights) });
+}
+
+/**
+ * A getter of matrix `name` copied out of `copy`. Made out here: a getter made inside
+ * optionsOverCopy would share its scope, and so keep `o`'s own matrices alive beside the arena's.
+ */
+function readFrom(copy: ArenaWeights, name: Projection): PropertyDescriptor {
+  return { enumerable: true, get: () => copy.copyOut(name) };
 }
