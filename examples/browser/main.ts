@@ -112,7 +112,14 @@ function rollBack(keep: number): number {
     return 0;
   }
   shown = shown.slice(0, keep);
-  while (rowsElement.children.length > keep) rowsElement.lastElementChild!.remove();
+  if (rowsElement.children.length > keep) {
+    // One range, not a row at a time: removing rows one by one from the end, each check of the
+    // count counted them again, so an edit near the start of a long text took quadratic time.
+    const rows = document.createRange();
+    rows.setStartBefore(rowsElement.children[keep]!);
+    rows.setEndAfter(rowsElement.lastElementChild!);
+    rows.deleteContents();
+  }
   return keep;
 }
 
@@ -155,8 +162,9 @@ function drawRow(row: AttentionRow): HTMLElement {
     cell.title = `${first} earlier words: ${rest.toFixed(3)}`;
     cells.append(cell);
   }
+  // Only the cells drawn: the positions from `first` on, the last ones of an ascending list.
   const byPosition = new Map<number, number>();
-  row.positions.forEach((p, n) => byPosition.set(p, weights[n]!));
+  for (let n = row.positions.length - 1; n >= 0 && row.positions[n]! >= first; n--) byPosition.set(row.positions[n]!, weights[n]!);
   for (let p = first; p <= row.index; p++) {
     const weight = byPosition.get(p);
     const cell = span('cell');

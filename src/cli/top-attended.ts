@@ -22,12 +22,23 @@ export interface AttendedWord {
  */
 export function topAttended(row: AttentionRow, words: WordsByPosition, count: number, head: HeadChoice = 'mean'): AttendedWord[] {
   const weights = rowWeights(row, head);
-  const others: AttendedWord[] = [];
-  row.positions.forEach((position, n) => {
-    if (position !== row.index) others.push({ index: position, word: words.at(position) ?? `#${position}`, weight: weights[n]! });
-  });
-  others.sort((a, b) => b.weight - a.weight || a.index - b.index);
-  return others.slice(0, Math.max(0, count));
+  const keep = Math.max(0, count);
+  // The best `keep` so far, heaviest first: one pass, not a sort of every position (a row of a long
+  // stream attends thousands; the page draws one per word).
+  const best: number[] = [];
+  const { positions } = row;
+  for (let n = 0; n < positions.length; n++) {
+    if (positions[n] === row.index) continue;
+    const weight = weights[n]!;
+    // Positions ascend, so an equal weight met later ranks after: strictly heavier to move up.
+    let at = best.length;
+    while (at > 0 && weight > weights[best[at - 1]!]!) at--;
+    if (at < keep) {
+      best.splice(at, 0, n);
+      if (best.length > keep) best.pop();
+    }
+  }
+  return best.map((n) => ({ index: positions[n]!, word: words.at(positions[n]!) ?? `#${positions[n]}`, weight: weights[n]! }));
 }
 
 /** The weight `row` gives its own word. */

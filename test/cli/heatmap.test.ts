@@ -52,6 +52,9 @@ describe('top attended words', () => {
     ]);
     expect(topAttended(row, NOTE.words, 1).map((t) => t.index)).toEqual([0]);
     expect(topAttended(row, NOTE.words, 0)).toEqual([]);
+    // Ten equal weights, a heavier one among them: it first, then the tied ones in stream order.
+    const tied = { index: 10, word: 'w10', positions: Int32Array.from({ length: 11 }, (_, p) => p), weights: [Float64Array.from({ length: 11 }, (_, p) => (p === 7 ? 0.2 : 0.08))] };
+    expect(topAttended(tied, { length: 11, at: (p: number) => `w${p}` }, 4).map((t) => t.index)).toEqual([7, 0, 1, 2]);
   });
 
   it('lists min(k, attended − 1) words, never the word itself, heaviest first, none left out heavier (every head and the mean)', () => {
@@ -69,6 +72,9 @@ describe('top attended words', () => {
             const shown = new Set(top.map((t) => t.index));
             for (const p of others) if (!shown.has(p)) expect(weightAt(row, weights, p)).toBeLessThanOrEqual(lightest);
             for (const t of top) expect(t.word).toBe(map.words[t.index]);
+            // The whole order, against a sort of every other position: heaviest first, ties in stream order.
+            const sorted = others.map((p) => ({ p, w: weightAt(row, weights, p) })).sort((a, b) => b.w - a.w || a.p - b.p);
+            expect(top.map((t) => t.index)).toEqual(sorted.slice(0, k).map((o) => o.p));
           }
         }
       }),
