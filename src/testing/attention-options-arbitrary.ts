@@ -24,6 +24,8 @@ export interface AttentionOptionsConstraints {
   readonly maxDim?: number;
   /** Largest number of query heads. Default 4, the smallest that has true GQA (4 heads, 2 kv heads). */
   readonly maxHeads?: number;
+  /** Draw fewer kv heads than query heads too (grouped-query and multi-query). Default true; false keeps `kvHeads` = `heads`. */
+  readonly groupedQuery?: boolean;
   /** Largest `headDim`. Default 4. */
   readonly maxHeadDim?: number;
   /** Only this precision. Default: both. */
@@ -39,6 +41,11 @@ export interface AttentionOptionsConstraints {
    * RoPE case full rotate-half from a base.
    */
   readonly ropeVariants?: boolean;
+  /**
+   * RoPE's positions to draw from: by stream index ('absolute') and by rank among the attended
+   * keys ('cache', which differs only across sinks). Default both.
+   */
+  readonly ropePositions?: readonly ('absolute' | 'cache')[];
   /**
    * Draw the softmax's variants too: soft-capped scores (`scoreCap`, small enough to bend them)
    * and learned sink logits (`sinkLogits`, one per head, around the scores' size). Default false:
@@ -71,7 +78,7 @@ export interface AttentionOptionsConstraints {
 }
 
 const CONSTRAINT_KEYS = [
-  'maxDim', 'maxHeads', 'maxHeadDim', 'precision', 'projections', 'positions', 'ropeVariants', 'softmaxVariants',
+  'maxDim', 'maxHeads', 'groupedQuery', 'maxHeadDim', 'precision', 'projections', 'positions', 'ropeVariants', 'ropePositions', 'softmaxVariants',
   'halfWeights', 'maxWindow', 'maxSinks', 'maxLookahead', 'biases', 'weightMagnitude', 'withWeights', 'blockSizes',
 ] as const satisfies readonly (keyof AttentionOptionsConstraints)[];
 
@@ -141,7 +148,7 @@ interface Structure {
 export function attentionOptionsArbitrary(constraints: AttentionOptionsConstraints = {}): Arbitrary<AttentionOptions> {
   knownParameters(constraints, CONSTRAINT_KEYS, 'attentionOptionsArbitrary');
   oneOfOrAbsent(constraints.precision, ['float32', 'float64'], 'precision');
-  for (const key of ['projections', 'ropeVariants', 'softmaxVariants', 'halfWeights', 'biases', 'withWeights'] as const) oneOfOrAbsent(constraints[key], [true, false], key);
+  for (const key of ['projections', 'groupedQuery', 'ropeVariants', 'softmaxVariants', 'halfWeights', 'biases', 'withWeights'] as const) oneOfOrAbsent(constraints[key], [true, false], key);
   const maxDim = integerAtLeast(constraints.maxDim ?? 4, 1, 'maxDim');
   const maxHeads = integerAtLeast(constraints.maxHeads ?? 4, 1, 'maxHeads');
   const maxHeadDim = integerAtLeast(constraints.maxHeadDim ?? 4, 1, 'maxHeadDim');
@@ -153,6 +160,9 @@ export function attentionOptionsArbitrary(constraints: AttentionOptionsConstrain
   if (positions.length === 0) integerAtLeast(positions.length, 1, 'positions.length');
   // Array.from, not forEach: a hole is read as undefined, and refused.
   Array.from(positions, (p, n) => oneOf(p, ['none', 'rope', 'alibi'], `positions[${n}]`));
+  const ropePositions = arrayOf(constraints.ropePositions ?? (['absolute', 'cache'] as const), 'ropePositions');
+  if (ropePositions.length === 0) integerAtLeast(ropePositions.length, 1, 'ropePositions.length');
+  Array.from(ropePositions, (p, n) => oneOf(p, ['absolute', 'cache'], `ropePositions[${n}]`));
   // Array.from, not map: a hole is read as undefined (and refused), not skipped.
   const blockSizes = Array.from(arrayOf(constraints.blockSizes ?? [1, 2, 3], 'blockSizes'), (b, n) => integerAtLeast(b, 1, `blockSizes[${n}]`));
   // RoPE rotates pairs (m, m + headDim/2): with maxHeadDim 1 it cannot be drawn.
@@ -163,7 +173,7 @@ export function attentionOptionsArbitrary(constraints: AttentionOptionsConstrain
   const halves = (['bfloat16', 'float16'] as const).filter((dtype) => weightMagnitude <= largestHalf(dtype));
 
   const structure: Arbitrary<Structure> = fc.record({
-    layout: headLayoutArbitrary(maxHeads, constraints.projections !== false),
+    layout: headLayoutArbitrary(maxHeads, constraints.projections !== false && constraints.groupedQuery !== false),
     projections: constraints.projections === undefined ? fc.integer({ min: 0, max: 2 }).map((k) => k > 0) : fc.constant(constraints.projections),
     dim: fc.integer({ min: 1, max: maxDim }),
     headDim: fc.integer({ min: 1, max: maxHeadDim }),
@@ -171,7 +181,7 @@ export function attentionOptionsArbitrary(constraints: AttentionOptionsConstrain
     biases: constraints.biases === undefined ? fc.boolean() : fc.constant(constraints.biases),
     precision: constraints.precision === undefined ? fc.constantFrom('float64' as const, 'float32' as const) : fc.constant(constraints.precision),
     positions: fc.constantFrom(...usable),
-    ropeCache: fc.boolean(),
+    ropeCache: new Set(ropePositions).size === 2 ? fc.boolean() : fc.constant(ropePositions[0] === 'cache'),
     ropeInterleaved: ropeVariants ? fc.boolean() : fc.constant(false),
     ropePartial: ropeVariants ? fc.boolean() : fc.constant(false),
     ropeScaled: ropeVariants ? fc.boolean() : fc.constant(false),
@@ -244,9 +254,9 @@ function cutWeights(drawn: AttentionWeights, largest: WeightsShape, shape: Shape
 
 /**
  * Head layouts, in four families drawn with weights 1 (one head), 1 (multi-head), 1 (multi-query)
- * and 2 (true GQA); shrinking crosses to the single head.
+ * and 2 (true GQA); shrinking crosses to the single head. Without `grouped`, kvHeads = heads.
  */
-function headLayoutArbitrary(maxHeads: number, projections: boolean): Arbitrary<HeadLayout> {
+function headLayoutArbitrary(maxHeads: number, grouped: boolean): Arbitrary<HeadLayout> {
   const families: { layouts: HeadLayout[]; weight: number }[] = [
     { layouts: [{ heads: 1, kvHeads: 1 }], weight: 1 },
     { layouts: [], weight: 1 },
@@ -257,7 +267,7 @@ function headLayoutArbitrary(maxHeads: number, projections: boolean): Arbitrary<
     for (let kvHeads = 1; kvHeads <= heads; kvHeads++) {
       if (heads % kvHeads !== 0) continue;
       // Seed mode has no projections to make fewer kv heads from, so there kvHeads = heads.
-      if (kvHeads !== heads && !projections) continue;
+      if (kvHeads !== heads && !grouped) continue;
       const family = kvHeads === heads ? 1 : kvHeads === 1 ? 2 : 3;
       families[family]!.layouts.push({ heads, kvHeads });
     }

@@ -55,6 +55,8 @@ export interface CheckCacheLawsParameters<Snapshot = unknown> extends RunParamet
   readonly seed?: number;
   /** With `seed`: the shrink path of one failing case. */
   readonly path?: string;
+  /** Milliseconds to spend shrinking a failure, at most, as in {@link CheckIncrementalParameters}. Default: no limit. */
+  readonly shrinkTimeLimit?: number;
   /**
    * Rebuilds an engine from `engine.snapshot()`. When given, cases also snapshot engines, restore
    * them and check the restored engine continues exactly as the original would.
@@ -74,6 +76,11 @@ interface Live<Snapshot> {
   readonly id: number;
   readonly engine: CachedAttention<Snapshot>;
   history: Event[];
+  /**
+   * The furthest its stream (forks and restores inherit it) has emitted: query q attends no key
+   * j ≥ sinks with j ≤ q − window, nor does any later query, so from then on such keys may be gone.
+   */
+  reach: number;
 }
 
 /**
@@ -88,7 +95,9 @@ interface Live<Snapshot> {
  * 2. `fork()`: the twin and the original go on independently, each like a fresh engine fed its
  *    own history;
  * 3. `truncate(n)`: afterwards like a fresh engine fed the first n tokens; it may refuse (throw)
- *    only with a window, and must then change nothing;
+ *    only when its next query needs a key a window may already have evicted (one no query since
+ *    the furthest emitted attends: with window W and S sinks, a key j ≥ S up to that query − W),
+ *    and must then change nothing;
  * 4. with `restore`, `restore(e.snapshot(), options)` continues like `e`; `dispose()` of one engine
  *    leaves the others (forks of it included) unaffected;
  * 5. `length` to equal the tokens of the history after every operation; and finally every live
@@ -102,7 +111,8 @@ interface Live<Snapshot> {
  * @throws VerificationError when a law fails; AttentionError INVALID_ARGUMENT, naming the
  *   parameter, for an unknown parameter key (the message lists the known ones), a `numRuns` or
  *   `maxOperations` that is not an integer ≥ 1, a `tolerance` that is not a finite number ≥ 0, a
- *   `seed` that is not an integer, a `path` that is not a string, or a `restore` that is not a function.
+ *   `seed` that is not an integer, a `path` that is not a string, a `shrinkTimeLimit` that is not a
+ *   finite number ≥ 0, or a `restore` that is not a function.
  * @example
  * ```ts
  * import { createAttention } from 'attnstream';
@@ -175,12 +185,12 @@ function verifyCacheLaws<Snapshot>(
     transcript.push(text);
     return attempt(text, action);
   };
-  const start = (text: string, action: () => CachedAttention<Snapshot>, history: Event[]): void => {
+  const start = (text: string, action: () => CachedAttention<Snapshot>, history: Event[], reach: number): void => {
     const id = created++;
-    live.push({ id, engine: call(`e${id} = ${text}`, action), history });
+    live.push({ id, engine: call(`e${id} = ${text}`, action), history, reach });
   };
   try {
-    start('factory(options)', () => factory(options), []);
+    start('factory(options)', () => factory(options), [], 0);
     expectLength(live[0]!, transcript[0]!);
     for (const [n, op] of c.operations.entries()) {
       consumed = n + 1;
@@ -192,6 +202,7 @@ function verifyCacheLaws<Snapshot>(
           transcript.push(text);
           const steps = pushCopy(text, (copy) => handle.engine.push(copy), op.x);
           handle.history.push({ type: 'push', x: op.x });
+          handle.reach = Math.max(handle.reach, emitted(handle.history, options));
           expectLikeFresh(factory, options, handle.history, steps, text, tolerance);
           break;
         }
@@ -199,11 +210,12 @@ function verifyCacheLaws<Snapshot>(
           const text = `${e}.flush()`;
           const steps = call(text, () => handle.engine.flush());
           handle.history.push({ type: 'flush' });
+          handle.reach = Math.max(handle.reach, emitted(handle.history, options));
           expectLikeFresh(factory, options, handle.history, steps, text, tolerance);
           break;
         }
         case 'fork':
-          start(`${e}.fork()`, () => handle.engine.fork(), [...handle.history]);
+          start(`${e}.fork()`, () => handle.engine.fork(), [...handle.history], handle.reach);
           break;
         case 'snapshot': {
           if (restore === null) break;
@@ -211,7 +223,7 @@ function verifyCacheLaws<Snapshot>(
             if (typeof handle.engine.snapshot !== 'function') throw new TypeError('restore was given but the engine has no snapshot()');
             return handle.engine.snapshot();
           });
-          start('restore(s, options)', () => restore(snapshot, options), [...handle.history]);
+          start('restore(s, options)', () => restore(snapshot, options), [...handle.history], handle.reach);
           break;
         }
         case 'truncate':
@@ -242,7 +254,10 @@ function verifyCacheLaws<Snapshot>(
   }
 }
 
-/** `truncate(min(length, tokens held))`; a refusal is lawful only with a window, and then changes nothing. */
+/**
+ * `truncate(min(length, tokens held))`; a refusal is lawful only where the next query needs a key
+ * a window may have evicted ({@link Live.reach}), and then changes nothing.
+ */
 function truncate<Snapshot>(handle: Live<Snapshot>, length: number, options: AttentionOptions, transcript: string[]): void {
   const tokens = pushed(handle.history);
   const n = Math.min(length, tokens.length);
@@ -251,13 +266,31 @@ function truncate<Snapshot>(handle: Live<Snapshot>, length: number, options: Att
   try {
     handle.engine.truncate(n);
   } catch (error) {
-    if (options.window === undefined) {
-      throw new MismatchFound({ kind: 'threw', call: text, description: `refused without a window, where nothing is evicted: ${describeError(error)}` });
+    const window = options.window ?? Infinity;
+    // The keys query n − lookahead (the next once n tokens are held) attends beyond the sinks.
+    const first = Math.max(options.sinks ?? 0, n - (options.lookahead ?? 0) - window + 1);
+    if (first >= n || first > handle.reach - window) {
+      const why =
+        window === Infinity
+          ? 'without a window, where nothing is evicted'
+          : `though no key its next query needs ([${first}, ${n})) can have been evicted: the furthest query emitted is ${handle.reach - 1}, and a window of ${window} lets go of keys up to ${handle.reach - window} at most`;
+      throw new MismatchFound({ kind: 'threw', call: text, description: `refused ${why}: ${describeError(error)}` });
     }
     transcript[transcript.length - 1] = `${text}  (refused: ${describeError(error)})`;
     return;
   }
   handle.history = tokens.slice(0, n).map((x) => ({ type: 'push', x }));
+}
+
+/** Steps a fresh engine fed `history` has emitted: each push emits the token `lookahead` back, a flush the rest. */
+function emitted(history: readonly Event[], options: AttentionOptions): number {
+  let tokens = 0;
+  let out = 0;
+  for (const event of history) {
+    if (event.type === 'push') out = Math.max(out, ++tokens - (options.lookahead ?? 0));
+    else out = tokens;
+  }
+  return out;
 }
 
 function pushed(history: readonly Event[]): (readonly number[])[] {

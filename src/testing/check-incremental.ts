@@ -52,6 +52,12 @@ export interface CheckIncrementalParameters extends RunParameters {
   readonly seed?: number;
   /** With `seed`: the shrink path of one failing case, to replay exactly it. */
   readonly path?: string;
+  /**
+   * Milliseconds to spend shrinking a failure, at most (a finite number ≥ 0); the failure is then
+   * reported as far as it shrank, and the message says it stopped. Default: shrink until no
+   * smaller case fails (minutes, for a bug that shows only past a long sequence).
+   */
+  readonly shrinkTimeLimit?: number;
 }
 
 interface IncrementalCase {
@@ -84,7 +90,8 @@ interface IncrementalCase {
  * @throws VerificationError when a property fails; AttentionError INVALID_ARGUMENT, naming the
  *   parameter, for an unknown parameter key (the message lists the known ones), a `numRuns` that
  *   is not an integer ≥ 1, a `tolerance` that is not a finite number ≥ 0, a `seed` that is not an
- *   integer, a `path` that is not a string, or bad sequence constraints.
+ *   integer, a `path` that is not a string, a `shrinkTimeLimit` that is not a finite number ≥ 0,
+ *   or bad sequence constraints.
  * @example
  * ```ts
  * import { createAttention } from 'attnstream';

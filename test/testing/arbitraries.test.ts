@@ -182,6 +182,12 @@ describe('attentionOptionsArbitrary', () => {
       expect(o.weights === undefined || o.dim <= 2).toBe(true);
       resolveOptions(o);
     }
+    // Narrowed to a kernel without GQA and with RoPE by stream index only (a kit audit: neither could be).
+    const plain = fc.sample(attentionOptionsArbitrary({ groupedQuery: false, positions: ['rope'], ropePositions: ['absolute'] }), 300);
+    expect(plain.every((o) => o.kvHeads === undefined && o.ropePositions === undefined)).toBe(true);
+    expect(plain.some((o) => heads(o) > 1 && o.weights !== undefined)).toBe(true);
+    const cacheOnly = fc.sample(attentionOptionsArbitrary({ positions: ['rope'], ropePositions: ['cache'] }), 100);
+    expect(cacheOnly.every((o) => o.ropePositions === 'cache')).toBe(true);
   });
 
   it('refuses constraints it cannot meet', () => {
@@ -203,6 +209,9 @@ describe('attentionOptionsArbitrary', () => {
     refused(() => attentionOptionsArbitrary({ maxSink: 0 } as never), 'maxSink');
     refused(() => attentionOptionsArbitrary({ withWeights: 'yes' } as never), 'withWeights');
     refused(() => attentionOptionsArbitrary({ blockSizes: 4 } as never), 'blockSizes');
+    refused(() => attentionOptionsArbitrary({ ropePositions: ['stream'] } as never), 'ropePositions[0]');
+    refused(() => attentionOptionsArbitrary({ ropePositions: [] }), 'ropePositions.length');
+    refused(() => attentionOptionsArbitrary({ groupedQuery: 1 } as never), 'groupedQuery');
     refused(() => attentionWeightsArbitrary({ dim: 2, heads: 1, kvHeads: 1, headDim: 2 }, { bias: true } as never), 'bias');
     refused(() => sequenceArbitrary(2, { magnitud: 1 } as never), 'magnitud');
     refused(() => vectorArbitrary(2, null as never), 'parameters');

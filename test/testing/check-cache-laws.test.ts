@@ -91,6 +91,23 @@ describe('checkCacheLaws', () => {
     expect(counterexample.operations).toEqual([{ type: 'truncate', engine: 0, length: 0 }]);
   });
 
+  it('catches a truncate that refuses whenever there is a window, where the keys its next query needs cannot have been evicted yet (found by a kit audit)', () => {
+    const windowShy = (options: AttentionOptions): CachedAttention => {
+      const engine = createAttention(options);
+      return delegate(engine, {
+        truncate: (n) => {
+          if (options.window !== undefined) throw new Error('not with a window');
+          engine.truncate(n);
+        },
+      });
+    };
+    const optionsArbitrary = attentionOptionsArbitrary().filter((o) => o.window !== undefined);
+    const { mismatch, counterexample } = verificationFailure(() => checkCacheLaws(windowShy, { optionsArbitrary }));
+    expect(mismatch).toMatchObject({ kind: 'threw', call: 'e0.truncate(0)' });
+    expect(mismatch.description).toMatch(/^refused though no key its next query needs \(\[\d+, \d+\)\) can have been evicted/);
+    expect(counterexample.operations).toEqual([{ type: 'truncate', engine: 0, length: 0 }]);
+  });
+
   it('catches a length that lies', () => {
     const counting = (options: AttentionOptions): CachedAttention => {
       const engine = createAttention(options);

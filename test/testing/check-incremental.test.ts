@@ -156,6 +156,27 @@ describe('checkIncremental', () => {
       checkIncremental(createAttention, { optionsArbitrary: fc.constant(options), sequence: { minLength: 4, maxLength: 16, magnitude: 10 }, numRuns: 100, seed: 1 });
     });
 
+    it('prints list options as lists a reader can paste back (sinkLogits: [6, 5.5], not 6,5.5: found by a kit audit)', () => {
+      const options = { dim: 2, heads: 2, precision: 'float64' as const, sinkLogits: [6, 5.5] };
+      const noSinks = (o: AttentionOptions) => createAttention({ ...o, sinkLogits: undefined });
+      const { message } = verificationFailure(() => checkIncremental(noSinks, { optionsArbitrary: fc.constant(options), numRuns: 20 }));
+      expect(message).toContain("options: { dim: 2, heads: 2, precision: 'float64', sinkLogits: [6, 5.5] }");
+    });
+
+    it('shrinkTimeLimit bounds the shrinking alone: the failure found is reported as far as it shrank, saying so (a kit audit: minutes to shrink a bug past a long sequence)', () => {
+      // Wrong from token 20 on: a failure needs 21 tokens, and shrinking a long one takes thousands of replays.
+      const late = altered((step) => (step.index < 20 ? step : { ...step, output: step.output.map((v) => v + 1) }));
+      const run = { sequence: { minLength: 21, maxLength: 60 }, numRuns: 20, seed: 3 };
+      const cut = verificationFailure(() => checkIncremental(late, { ...run, shrinkTimeLimit: 0 }));
+      expect(cut.message).toMatch(/then \d+ shrinks, stopped by shrinkTimeLimit \(0 ms\): maybe not the smallest\)/);
+      expect(cut.counterexample.inputs!.length).toBeGreaterThanOrEqual(21);
+      const full = verificationFailure(() => checkIncremental(late, { ...run, shrinkTimeLimit: 600_000 }));
+      expect(full.message).not.toContain('stopped by shrinkTimeLimit');
+      expect(full.counterexample).toEqual(verificationFailure(() => checkIncremental(late, run)).counterexample);
+      expect(full.counterexample.inputs).toHaveLength(21);
+      expect(() => checkIncremental(late, { ...run, shrinkTimeLimit: -1 })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT', details: expect.objectContaining({ field: 'shrinkTimeLimit' }) }));
+    });
+
     it('an explicit tolerance replaces the default', () => {
       checkIncremental(noisy(1e-7), { numRuns: 50, tolerance: 1e-6, optionsArbitrary: attentionOptionsArbitrary({ precision: 'float64' }) });
     });
@@ -296,7 +317,7 @@ describe('checkIncremental', () => {
       })();
       expect(error).toBeInstanceOf(AttentionError);
       expect(error).toMatchObject({ code: 'INVALID_ARGUMENT', details: { field: key } });
-      expect((error as Error).message).toContain('known: numRuns, seed, path, tolerance, optionsArbitrary, sequence');
+      expect((error as Error).message).toContain('known: numRuns, seed, path, shrinkTimeLimit, tolerance, optionsArbitrary, sequence');
     }
   });
 

@@ -37,7 +37,9 @@ export function formatVectors(expected: Vector, actual: Vector): [string, string
  */
 export function formatOptions(options: AttentionOptions): string[] {
   const { weights, ...rest } = options;
-  const fields = Object.entries(rest).map(([key, value]) => `${key}: ${typeof value === 'string' ? `'${value}'` : String(value)}`);
+  const shown = (value: unknown): string =>
+    typeof value === 'string' ? `'${value}'` : Array.isArray(value) || ArrayBuffer.isView(value) ? formatVector(value as Vector) : String(value);
+  const fields = Object.entries(rest).map(([key, value]) => `${key}: ${shown(value)}`);
   const lines = [`options: { ${fields.join(', ')}${weights === undefined ? '' : ', weights'} }`];
   if (weights === undefined) return lines;
   for (const [name, matrix] of Object.entries(weights) as [string, Vector | undefined][]) {

@@ -3,7 +3,7 @@ import type { Arbitrary } from 'fast-check';
 import { AttentionError } from '../../errors.js';
 import { VerificationError } from '../verification-error.js';
 import type { Counterexample, Mismatch } from '../verification-error.js';
-import { integerAtLeast } from './arguments.js';
+import { integerAtLeast, nonNegativeNumber } from './arguments.js';
 import { formatError, formatVectors } from './format.js';
 import { describeError, MismatchFound } from './mismatch-found.js';
 
@@ -12,10 +12,11 @@ export interface RunParameters {
   readonly numRuns?: number;
   readonly seed?: number;
   readonly path?: string;
+  readonly shrinkTimeLimit?: number;
 }
 
 /** The keys of {@link RunParameters}, for the checks' lists of known parameters. */
-export const RUN_PARAMETERS = ['numRuns', 'seed', 'path'] as const;
+export const RUN_PARAMETERS = ['numRuns', 'seed', 'path', 'shrinkTimeLimit'] as const;
 
 /** Cases per check unless the caller says otherwise. */
 export const DEFAULT_RUNS = 100;
@@ -42,12 +43,21 @@ export function runCheck<Case extends Counterexample>(
   if (parameters.path !== undefined && typeof parameters.path !== 'string') {
     throw new AttentionError('INVALID_ARGUMENT', `path must be a string (as a VerificationError reports it), got ${String(parameters.path)}`, { field: 'path', actual: String(parameters.path) });
   }
-  const details = fc.check(fc.property(arbitrary, verify), {
+  const shrinkTimeLimit = parameters.shrinkTimeLimit === undefined ? null : nonNegativeNumber(parameters.shrinkTimeLimit, 'shrinkTimeLimit');
+  const property = fc.property(arbitrary, verify);
+  const found = fc.check(property, {
     numRuns,
     ...(parameters.seed === undefined ? {} : { seed: parameters.seed }),
     ...(parameters.path === undefined ? {} : { path: parameters.path }),
+    ...(shrinkTimeLimit === null ? {} : { endOnFailure: true }),
   });
-  if (!details.failed) return;
+  if (!found.failed) return;
+  // Shrunk apart from the search, so that the limit bounds the shrinking alone: the failing case's
+  // path replayed, then shrunk from there until it is as small as it gets or the time is up.
+  const shrunkFor = shrinkTimeLimit === null ? null : fc.check(property, { seed: found.seed, path: found.counterexamplePath!, interruptAfterTimeLimit: shrinkTimeLimit });
+  // Out of time before the replay, it has no case: the one found stands.
+  const details = shrunkFor?.failed === true && shrunkFor.counterexample !== null ? shrunkFor : found;
+  const cutShort = shrunkFor?.interrupted === true;
   const error = details.errorInstance;
   const failure = error instanceof MismatchFound ? error : null;
   // fast-check shrinks lists from the front, so items after the failing call can survive
@@ -58,12 +68,12 @@ export function runCheck<Case extends Counterexample>(
   const path = details.counterexamplePath ?? '';
   const message = [
     `${check}: ${claim}.`,
-    `Shrunk counterexample (failed at run ${details.numRuns}, then ${details.numShrinks} shrinks):`,
+    `Shrunk counterexample (failed at run ${found.numRuns}, then ${details.numShrinks} shrinks${cutShort ? `, stopped by shrinkTimeLimit (${shrinkTimeLimit} ms): maybe not the smallest` : ''}):`,
     ...describeCase(counterexample, failure).map((line) => `  ${line}`),
     ...formatMismatch(mismatch).map((line) => `  ${line}`),
     `Replay it: ${check}(factory, { ...the same parameters, seed: ${details.seed}, path: '${path}' })`,
   ].join('\n');
-  throw new VerificationError(message, { counterexample, mismatch, seed: details.seed, path, numRuns: details.numRuns, numShrinks: details.numShrinks });
+  throw new VerificationError(message, { counterexample, mismatch, seed: details.seed, path, numRuns: found.numRuns, numShrinks: details.numShrinks });
 }
 
 function formatMismatch(m: Mismatch): string[] {
