@@ -112,7 +112,8 @@ interface Live<Snapshot> {
  *   parameter, for an unknown parameter key (the message lists the known ones), a `numRuns` or
  *   `maxOperations` that is not an integer ≥ 1, a `tolerance` that is not a finite number ≥ 0, a
  *   `seed` that is not an integer, a `path` that is not a string, a `shrinkTimeLimit` that is not a
- *   finite number ≥ 0, or a `restore` that is not a function.
+ *   finite number ≥ 0, or a `restore` that is not a function; INVALID_ARGUMENT (field
+ *   `factory`) when the implementation returns a promise: the checks run synchronous code.
  * @example
  * ```ts
  * import { createAttention } from 'attnstream';

@@ -91,7 +91,8 @@ interface IncrementalCase {
  *   parameter, for an unknown parameter key (the message lists the known ones), a `numRuns` that
  *   is not an integer ≥ 1, a `tolerance` that is not a finite number ≥ 0, a `seed` that is not an
  *   integer, a `path` that is not a string, a `shrinkTimeLimit` that is not a finite number ≥ 0,
- *   or bad sequence constraints.
+ *   or bad sequence constraints; INVALID_ARGUMENT (field
+ *   `factory`) when the implementation returns a promise: the checks run synchronous code.
  * @example
  * ```ts
  * import { createAttention } from 'attnstream';

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { AttentionError, createAttention } from '../../src/index.js';
 import type { AttentionOptions, AttentionStep, Vector } from '../../src/index.js';
-import { attentionOptionsArbitrary, checkIncremental } from '../../src/testing/index.js';
+import { attentionOptionsArbitrary, checkCacheLaws, checkIncremental } from '../../src/testing/index.js';
 import type { CheckIncrementalParameters, IncrementalAttention } from '../../src/testing/index.js';
 import { errorBounds } from '../../src/testing/internal/error-bounds.js';
 import { defaultTolerance } from '../../src/testing/internal/tolerance.js';
@@ -175,6 +175,20 @@ describe('checkIncremental', () => {
       expect(full.counterexample).toEqual(verificationFailure(() => checkIncremental(late, run)).counterexample);
       expect(full.counterexample.inputs).toHaveLength(21);
       expect(() => checkIncremental(late, { ...run, shrinkTimeLimit: -1 })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT', details: expect.objectContaining({ field: 'shrinkTimeLimit' }) }));
+    });
+
+    it('refuses an async implementation as such (INVALID_ARGUMENT), not as a wrong output (an API review: "returned [object Promise]")', () => {
+      const asyncPush = (options: AttentionOptions) => {
+        const engine = createAttention(options);
+        return { push: async (x: Vector) => engine.push(x), flush: async () => engine.flush() } as unknown as IncrementalAttention;
+      };
+      expect(() => checkIncremental(asyncPush, { numRuns: 5 })).toThrow(
+        expect.objectContaining({ code: 'INVALID_ARGUMENT', details: { field: 'factory' }, message: expect.stringMatching(/^checkIncremental: push\(x0\) returned a promise; the checks run synchronous implementations/) }),
+      );
+      const asyncFactory = async (options: AttentionOptions) => createAttention(options);
+      expect(() => checkCacheLaws(asyncFactory as never, { numRuns: 5 })).toThrow(
+        expect.objectContaining({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/^checkCacheLaws: e0 = factory\(options\) returned a promise/) }),
+      );
     });
 
     it('an explicit tolerance replaces the default', () => {

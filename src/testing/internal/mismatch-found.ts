@@ -18,14 +18,31 @@ export class MismatchFound extends Error {
   }
 }
 
-/** Runs `action` on behalf of `call`; anything it throws fails the case as kind 'threw'. */
+/**
+ * Thrown where an implementation's call returned a promise: the checks run synchronous code only,
+ * and comparing a promise with steps would report a mismatch that is not one.
+ */
+export class AsyncImplementation extends Error {
+  constructor(readonly call: string) {
+    super(`${call} returned a promise`);
+    this.name = 'AsyncImplementation';
+  }
+}
+
+/**
+ * Runs `action` on behalf of `call`; anything it throws fails the case as kind 'threw', and a
+ * promise it returns ends the check ({@link AsyncImplementation}).
+ */
 export function attempt<T>(call: string, action: () => T): T {
+  let result: T;
   try {
-    return action();
+    result = action();
   } catch (error) {
     if (error instanceof MismatchFound) throw error;
     throw new MismatchFound({ kind: 'threw', call, description: `${call} threw ${describeError(error)}` });
   }
+  if (typeof (result as { then?: unknown } | null)?.then === 'function') throw new AsyncImplementation(call);
+  return result;
 }
 
 /** `Name CODE: message` (the code when the error has one, as AttentionError does), or the thrown value as text. */

@@ -5,7 +5,7 @@ import { VerificationError } from '../verification-error.js';
 import type { Counterexample, Mismatch } from '../verification-error.js';
 import { integerAtLeast, nonNegativeNumber } from './arguments.js';
 import { formatError, formatVectors } from './format.js';
-import { describeError, MismatchFound } from './mismatch-found.js';
+import { AsyncImplementation, describeError, MismatchFound } from './mismatch-found.js';
 
 /** The run parameters both checks share. */
 export interface RunParameters {
@@ -52,6 +52,13 @@ export function runCheck<Case extends Counterexample>(
     ...(shrinkTimeLimit === null ? {} : { endOnFailure: true }),
   });
   if (!found.failed) return;
+  if (found.errorInstance instanceof AsyncImplementation) {
+    throw new AttentionError(
+      'INVALID_ARGUMENT',
+      `${check}: ${found.errorInstance.call} returned a promise; the checks run synchronous implementations (push, flush and the cache operations return their results, not promises of them)`,
+      { field: 'factory' },
+    );
+  }
   // Shrunk apart from the search, so that the limit bounds the shrinking alone: the failing case's
   // path replayed, then shrunk from there until it is as small as it gets or the time is up.
   const shrunkFor = shrinkTimeLimit === null ? null : fc.check(property, { seed: found.seed, path: found.counterexamplePath!, interruptAfterTimeLimit: shrinkTimeLimit });
