@@ -241,6 +241,13 @@ describe('bad stack options and corrupt stack snapshots', () => {
   it('beside a list of layers only run choices may be given, and they reach every layer that has none of its own', () => {
     const stack = createAttentionStack({ layers: [{ dim: 2 }, { dim: 2, withWeights: false }], withWeights: true });
     expect([0, 1].map((i) => stack.layer(i).options.withWeights)).toEqual([true, false]);
+    // A layer's choice left undefined (a config helper passing optional fields through) is not set: the
+    // shared one applies (an API review found it dropped that layer off the shared kernels or pool).
+    const passedThrough = createAttentionStack({ layers: [{ dim: 2 }, { dim: 2, kernels: undefined, withWeights: undefined }], kernels: 'js', withWeights: true });
+    expect([0, 1].map((i) => [passedThrough.layer(i).options.kernels, passedThrough.layer(i).options.withWeights])).toEqual([
+      ['js', true],
+      ['js', true],
+    ]);
     expect(() => createAttentionStack({ layers: [{ dim: 2 }], window: 4 } as never)).toThrow(
       expect.objectContaining({ code: 'INVALID_OPTION', message: 'option layers: with one options object per layer, only kernels, threads, withWeights may be given beside them (got window)' }),
     );

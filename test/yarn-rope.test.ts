@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { yarnRope } from '../src/index.js';
+import { createAttention, yarnRope } from '../src/index.js';
 import type { AttentionWeights, YarnRopeScaling } from '../src/index.js';
 import { ropeInverseFrequencies } from '../src/kernels/rope.js';
 import { expectClose } from './support/close.js';
@@ -96,6 +96,15 @@ describe('yarnRope: Hugging Face rope_scaling "yarn"', () => {
       }),
       { numRuns: 200 },
     );
+  });
+
+  it('spread into the options, its attentionFactor is refused by the types and at run time, saying it is a scale (an API review)', () => {
+    const yarn = yarnRope({ ropeDim: 4, ropeBase: 10000, factor: 4, originalMaxPositionEmbeddings: 64 });
+    // @ts-expect-error attentionFactor is no option: it goes into scale.
+    const spread = () => createAttention({ dim: 4, positions: 'rope', ...yarn });
+    expect(spread).toThrow(expect.objectContaining({ code: 'INVALID_OPTION', details: { field: 'attentionFactor' }, message: expect.stringContaining('scale: attentionFactor ** 2 / Math.sqrt(headDim)') }));
+    const { ropeFrequencies } = yarn;
+    expect(createAttention({ dim: 4, positions: 'rope', ropeFrequencies, scale: yarn.attentionFactor ** 2 / 2 }).options.scale).toBeCloseTo(yarn.attentionFactor ** 2 / 2, 15);
   });
 
   it('refuses what the formula cannot take, naming the field', () => {

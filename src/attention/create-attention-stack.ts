@@ -28,7 +28,8 @@ export type AttentionStackOptions =
   | (RunOptions & {
       /**
        * The options of each layer, in order. Beside them only {@link RunOptions} may be given
-       * (`threads`, `kernels`, `withWeights`): they apply to every layer that does not set its own.
+       * (`threads`, `kernels`, `withWeights`): they apply to every layer that does not set its own
+       * (a layer's option left `undefined` is not set).
        */
       readonly layers: readonly AttentionOptions[];
     });
@@ -181,7 +182,9 @@ export function layerOptions(options: AttentionStackOptions): AttentionOptions[]
       if (layer === null || typeof layer !== 'object') {
         throw new AttentionError('INVALID_OPTION', `option layers: layer ${i} must be an options object, got ${describeValue(layer)}`, { field: 'layers', element: i });
       }
-      return { ...shared, ...layer };
+      // A layer's key left undefined is not set (as createAttention reads it), so it keeps the shared choice.
+      const own = Object.entries(layer).filter(([, value]) => value !== undefined);
+      return { ...shared, ...(Object.fromEntries(own) as AttentionOptions) };
     });
   } else if (typeof layers === 'number' && Number.isInteger(layers) && layers >= 1) {
     if (layers > MAX_LAYERS) throw new AttentionError('INVALID_OPTION', `option layers must be at most ${MAX_LAYERS}, got ${layers}`, { field: 'layers' });

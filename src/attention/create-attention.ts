@@ -48,7 +48,11 @@ import type { FiniteCheck, RowCheck, Vector } from './vector.js';
  * ```
  */
 export interface Attention {
-  /** The validated options. */
+  /**
+   * The validated options. On the WebAssembly kernels each matrix of `weights` (wq, wk, wv, wo)
+   * reads as a fresh copy out of the kernels' memory, the only one kept: read a matrix once into a
+   * local rather than index it in a loop; once disposed, reading one throws DISPOSED.
+   */
   readonly options: ResolvedOptions;
   /** Tokens pushed so far. */
   readonly length: number;
@@ -79,6 +83,8 @@ export interface Attention {
    * The engine applies RoPE when configured, caches k and v, attends, and applies wo (and bo) when
    * given. An engine made for it holds no input weights: options whose `weights` leave out wq, wk
    * and wv (`{ wo }`, or `{}`), with any head layout; such an engine refuses `push` and `pushMany`.
+   * A seed-mode engine (no `weights`) takes pushQKV too, but its default scale is seed mode's, 1,
+   * not 1/√headDim: give `weights: {}` or `scale` for a model's.
    * @throws AttentionError as {@link Attention.push}, for `q`, `k` and `v`.
    */
   pushQKV(q: Vector, k: Vector, v: Vector, options?: StepOptions): AttentionStep[];

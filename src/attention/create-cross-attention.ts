@@ -90,7 +90,11 @@ export function crossOptions(options: CrossAttentionOptions): CrossAttentionOpti
  * ```
  */
 export interface CrossAttention {
-  /** The options, validated and with defaults. */
+  /**
+   * The options, validated and with defaults. On the WebAssembly kernels each matrix of `weights` (wq, wk, wv, wo)
+   * reads as a fresh copy out of the kernels' memory, the only one kept: read a matrix once into a
+   * local rather than index it in a loop; once disposed, reading one throws DISPOSED.
+   */
   readonly options: ResolvedOptions;
   /** Rows in the memory (0 before {@link CrossAttention.setMemory}). */
   readonly memoryLength: number;

@@ -105,7 +105,17 @@ export interface AttentionOptions {
    * (over ten times faster than the TypeScript loops' float64 sums), and keeps no other copy.
    */
   readonly weights?: AttentionWeights;
-  /** Score scale, a positive number (at most 2⁶⁴ in float32). Default 1/√headDim with weights, 1 in seed mode. */
+  /**
+   * Not an option: a scaled RoPE's `attentionFactor` (yarnRope, longRope) goes into `scale`
+   * (`attentionFactor ** 2 / Math.sqrt(headDim)`), so spreading a scaled RoPE into the options
+   * does not type-check (it is refused at run time too).
+   */
+  readonly attentionFactor?: never;
+  /**
+   * Score scale, a positive number (at most 2⁶⁴ in float32). Default 1/√headDim with weights
+   * (`weights: {}` too, an engine fed by pushQKV), 1 in seed mode (no `weights`, the note's
+   * formulas), whatever feeds it.
+   */
   readonly scale?: number;
   /**
    * Soft-caps every score: `s → cap · tanh(s / cap)` (Gemma 2's `attn_logit_softcapping`, 50
@@ -142,7 +152,8 @@ export interface AttentionOptions {
    * import { createAttention } from 'attnstream';
    * const w = [1.001, 0, 0, 1];
    * const half = createAttention({ dim: 2, weights: { wq: w, wk: w, wv: w }, weightsDtype: 'bfloat16' });
-   * console.log(half.options.weights!.wq![0]); // 1: 1.001 to bfloat16's 8 significant bits
+   * const wq = half.options.weights!.wq!; // a copy out of the kernels' memory: read it once
+   * console.log(wq[0]); // 1: 1.001 to bfloat16's 8 significant bits
    * ```
    */
   readonly weightsDtype?: 'float32' | 'float64' | 'bfloat16' | 'float16';
@@ -356,6 +367,10 @@ export function resolveOptions(options: AttentionOptions): ResolvedOptions {
   if (options === null || typeof options !== 'object') invalid('options', 'must be an object');
   for (const key of Object.keys(options)) {
     // Cut: a key is the caller's text, perhaps a file's, and goes into the message and the field.
+    if (key === 'attentionFactor') {
+      // A scaled RoPE's result spread into the options: its factor is a scale, not an option.
+      invalid(key, 'is not an option: a scaled RoPE (yarnRope, longRope) gives it for the scores, as scale: attentionFactor ** 2 / Math.sqrt(headDim); pass ropeFrequencies alone');
+    }
     if (!KNOWN_OPTIONS.has(key)) invalid(cutText(key), `is not an option (known: ${[...KNOWN_OPTIONS].join(', ')})`);
   }
   const dim = positiveInteger(options.dim, 'dim', MAX_WIDTH);
