@@ -28,7 +28,7 @@ export interface LinearOptions {
   /** W, `rows × cols` numbers row-major: the checkpoint's `weight` tensor as is. Kept as float32, or as `weightsDtype` says. */
   readonly weight: Vector;
   /** b, `rows` numbers; none by default. */
-  readonly bias?: Vector;
+  readonly bias?: Vector | undefined;
   /**
    * 'float32' (default), 'bfloat16' or 'float16': W and b rounded to the nearest bfloat16 (ties to
    * even, as `torch.Tensor.bfloat16()`) or IEEE binary16 (as `torch.Tensor.half()`; a BF16 or F16
@@ -44,11 +44,11 @@ export interface LinearOptions {
    * console.log(layer.row(0), layer.apply([1, 1])); // Float32Array [1, 2] Float32Array [3]
    * ```
    */
-  readonly weightsDtype?: 'float32' | 'bfloat16' | 'float16';
+  readonly weightsDtype?: 'float32' | 'bfloat16' | 'float16' | undefined;
   /** 'auto' (default): the WebAssembly SIMD kernel where the runtime has it; 'js': TypeScript loops. */
-  readonly kernels?: 'auto' | 'js';
+  readonly kernels?: 'auto' | 'js' | undefined;
   /** Split each product across a pool's threads (attnstream/threads); needs the WebAssembly kernel. */
-  readonly threads?: ThreadPool;
+  readonly threads?: ThreadPool | undefined;
 }
 
 /**

@@ -42,7 +42,7 @@ export interface LongRopeScaling extends RopeScalingBasics {
   /** `long_factor`: ropeDim / 2 divisors of the speeds, for contexts past the original. */
   readonly longFactor: Vector;
   /** `attention_factor`, when the config gives it; otherwise computed from factor. */
-  readonly attentionFactor?: number;
+  readonly attentionFactor?: number | undefined;
   /**
    * The longest sequence this engine will hold (a stream's tokens, or the window's reach): the
    * long factors when it exceeds originalMaxPositionEmbeddings, the short ones otherwise. Hugging

@@ -33,21 +33,21 @@ export const MAX_SPEED = Number.MAX_VALUE / MAX_STREAM_LENGTH;
  */
 export interface AttentionWeights {
   /** (heads·headDim) × dim. */
-  readonly wq?: Vector;
+  readonly wq?: Vector | undefined;
   /** (kvHeads·headDim) × dim. */
-  readonly wk?: Vector;
+  readonly wk?: Vector | undefined;
   /** (kvHeads·headDim) × dim. */
-  readonly wv?: Vector;
+  readonly wv?: Vector | undefined;
   /** dim × (heads·headDim). Without it the output is the head outputs concatenated. */
-  readonly wo?: Vector;
+  readonly wo?: Vector | undefined;
   /** heads·headDim numbers added to `wq·x` (before RoPE, as the models that have one do). */
-  readonly bq?: Vector;
+  readonly bq?: Vector | undefined;
   /** kvHeads·headDim numbers added to `wk·x`. */
-  readonly bk?: Vector;
+  readonly bk?: Vector | undefined;
   /** kvHeads·headDim numbers added to `wv·x`. */
-  readonly bv?: Vector;
+  readonly bv?: Vector | undefined;
   /** dim numbers added to `wo·heads`; needs `wo`. */
-  readonly bo?: Vector;
+  readonly bo?: Vector | undefined;
 }
 
 /**
@@ -93,18 +93,18 @@ export interface AttentionOptions {
   /** Embedding size d. */
   readonly dim: number;
   /** Query heads H. Default 1. */
-  readonly heads?: number;
+  readonly heads?: number | undefined;
   /** Key/value heads G. Default H. H % G === 0; query head h reads kv head ⌊h / (H/G)⌋. */
-  readonly kvHeads?: number;
+  readonly kvHeads?: number | undefined;
   /** Size of one head. Default dim / H. */
-  readonly headDim?: number;
+  readonly headDim?: number | undefined;
   /**
    * Projections. Without them: seed mode, q = k = v = x split into H slices of headDim. They are
    * copied when the options are resolved; on the WebAssembly kernels with float32 weights the
    * engine moves the matrices into the kernels' memory, where it projects in float32 arithmetic
    * (over ten times faster than the TypeScript loops' float64 sums), and keeps no other copy.
    */
-  readonly weights?: AttentionWeights;
+  readonly weights?: AttentionWeights | undefined;
   /**
    * Not an option: a scaled RoPE's `attentionFactor` (yarnRope, longRope) goes into `scale`
    * (`attentionFactor ** 2 / Math.sqrt(headDim)`), so spreading a scaled RoPE into the options
@@ -116,14 +116,14 @@ export interface AttentionOptions {
    * (`weights: {}` too, an engine fed by pushQKV), 1 in seed mode (no `weights`, the note's
    * formulas), whatever feeds it.
    */
-  readonly scale?: number;
+  readonly scale?: number | undefined;
   /**
    * Soft-caps every score: `s → cap · tanh(s / cap)` (Gemma 2's `attn_logit_softcapping`, 50
    * there), applied to the whole score (scaled, with ALiBi's bias when on) before the softmax,
    * on every kernel path (the WebAssembly one computes tanh in float64, within a few ulps of
    * Math.tanh). Default: no cap.
    */
-  readonly scoreCap?: number;
+  readonly scoreCap?: number | undefined;
   /**
    * Learned attention-sink logits, one per query head (gpt-oss's `sinks` parameter): head h's
    * softmax takes `sinkLogits[h]` as one more score, `α_j = e^(s_j) / (e^(σ_h) + Σ_k e^(s_k))`, so
@@ -132,9 +132,9 @@ export interface AttentionOptions {
    * capped), the logit itself is neither scaled nor capped. Finite numbers. Default: none. Not
    * the `sinks` option, which keeps the first tokens attendable under a window.
    */
-  readonly sinkLogits?: Vector;
+  readonly sinkLogits?: Vector | undefined;
   /** Storage of the cache, weights and outputs. Default 'float32'. */
-  readonly precision?: 'float32' | 'float64';
+  readonly precision?: 'float32' | 'float64' | undefined;
   /**
    * Storage of the projections (matrices and biases). Default: the precision. 'bfloat16' (with
    * precision 'float32') rounds each weight, taken as float32, to the nearest bfloat16, ties to
@@ -156,32 +156,32 @@ export interface AttentionOptions {
    * console.log(wq[0]); // 1: 1.001 to bfloat16's 8 significant bits
    * ```
    */
-  readonly weightsDtype?: 'float32' | 'float64' | 'bfloat16' | 'float16';
+  readonly weightsDtype?: 'float32' | 'float64' | 'bfloat16' | 'float16' | undefined;
   /** Include the attention weights in each step. Default false. */
-  readonly withWeights?: boolean;
+  readonly withWeights?: boolean | undefined;
   /** Position encoding. Default 'none'. */
-  readonly positions?: PositionEncoding;
+  readonly positions?: PositionEncoding | undefined;
   /** RoPE base. Default 10000. */
-  readonly ropeBase?: number;
+  readonly ropeBase?: number | undefined;
   /**
    * 'absolute' (default): RoPE rotates by the token's stream index. 'cache': by the key's rank among
    * the keys the query attends (StreamingLLM). Either way keys are cached rotated once, by their
    * stream index: ranks and indices differ only by how far the window moved past the sinks, so
    * 'cache' scores the sinks against the query rotated by its rank instead, at the same speed.
    */
-  readonly ropePositions?: 'absolute' | 'cache';
+  readonly ropePositions?: 'absolute' | 'cache' | undefined;
   /**
    * How many numbers of each head RoPE rotates: the first `ropeDim`, an even number up to headDim
    * (partial rotary, as GPT-NeoX's `rotary_pct` or Phi's `partial_rotary_factor`); the rest of the
    * head is not rotated. Default headDim. Its rotation speeds are `base^(−2m / ropeDim)`.
    */
-  readonly ropeDim?: number;
+  readonly ropeDim?: number | undefined;
   /**
    * Which numbers RoPE rotates together: 'half' (default) pairs m with m + ropeDim/2 (rotate-half:
    * GPT-NeoX, Hugging Face Llama and Qwen); 'interleaved' pairs 2m with 2m + 1 (GPT-J, Meta's
    * original Llama checkpoints).
    */
-  readonly ropeStyle?: 'half' | 'interleaved';
+  readonly ropeStyle?: 'half' | 'interleaved' | undefined;
   /**
    * RoPE's rotation speeds themselves, `invFreq[m]` for m < ropeDim/2 (positive finite numbers, at
    * most 8.37e298 so that every position's angle stays finite),
@@ -189,27 +189,27 @@ export interface AttentionOptions {
    * (type 'llama3'), linear or NTK-aware interpolation, which compute them from the base. Not
    * with `ropeBase`.
    */
-  readonly ropeFrequencies?: Vector;
+  readonly ropeFrequencies?: Vector | undefined;
   /** Sliding window W: token i attends j with i−W < j (W counts token i itself). Default: unbounded. */
-  readonly window?: number;
+  readonly window?: number | undefined;
   /** With `window`: the first S tokens stay attendable forever (attention sinks). Default 0. */
-  readonly sinks?: number;
+  readonly sinks?: number | undefined;
   /**
    * With `window`: how many tokens beyond the window (and the look-ahead, whose L tokens can
    * always be taken back) to keep so `truncate(length − k)` works for every k ≤ retain + lookahead
    * (a rejected speculative draft, an edit). Default 0: memory strictly bounded by the window.
    */
-  readonly retain?: number;
+  readonly retain?: number | undefined;
   /** Token i also attends j ≤ i+L; its output is emitted once token i+L arrives or at flush(). Default 0. */
-  readonly lookahead?: number;
+  readonly lookahead?: number | undefined;
   /** Tokens per cache block: the unit of allocation, eviction and copy-on-write. Default 64. */
-  readonly blockSize?: number;
+  readonly blockSize?: number | undefined;
   /**
    * Storage of cached keys and values. Default: the precision. 'int8' stores keys per channel
    * (once their block fills) and values per token, each with float32 scales: about 4× less memory
    * than float32, at the error bound in docs/guides/long-streams.md.
    */
-  readonly cacheDtype?: 'float32' | 'float64' | 'int8';
+  readonly cacheDtype?: 'float32' | 'float64' | 'int8' | undefined;
   /**
    * Which kernels project, score keys and mix values. 'auto' (default): the WebAssembly SIMD
    * kernels where the runtime has them and the engine is float32 (the default precision, with a
@@ -222,13 +222,13 @@ export interface AttentionOptions {
    * batch reference (docs/math.md gives the bound); see
    * {@link ResolvedOptions.kernels} for the choice made.
    */
-  readonly kernels?: 'auto' | 'js';
+  readonly kernels?: 'auto' | 'js' | undefined;
   /**
    * A {@link ThreadPool} (`createThreadPool` from `attnstream/threads`) to split each step's query
    * heads, and a long cache's keys, across; results are bit for bit those of one thread. Needs
    * the WebAssembly kernels (precision float32, `kernels: 'auto'`). Default: none, one thread.
    */
-  readonly threads?: ThreadPool;
+  readonly threads?: ThreadPool | undefined;
 }
 
 /**

@@ -51,9 +51,9 @@ export const CROSS_ATTENTION_FORMAT = 'attnstream.cross-attention';
  */
 export interface SnapshotOptions {
   /** Include the weights. Default true. */
-  readonly weights?: boolean;
+  readonly weights?: boolean | undefined;
   /** The application's strings, at most 1 MiB in all (as UTF-8 JSON). Default none. */
-  readonly metadata?: Readonly<Record<string, string>>;
+  readonly metadata?: Readonly<Record<string, string>> | undefined;
 }
 
 /** The most bytes of the application's metadata a snapshot holds: well inside the 16 MiB a header may have. */

@@ -60,7 +60,7 @@ export const MAX_STREAM_LENGTH = 2 ** 31;
  */
 export interface StepOptions {
   /** Whether the call's steps carry `positions` and `weights`. Default: the engine's `withWeights` option. */
-  readonly withWeights?: boolean;
+  readonly withWeights?: boolean | undefined;
 }
 
 /**

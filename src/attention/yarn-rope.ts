@@ -31,17 +31,17 @@ export interface YarnRopeScaling extends RopeScalingBasics {
   /** `original_max_position_embeddings` (the pretraining context; Hugging Face falls back to `max_position_embeddings`). */
   readonly originalMaxPositionEmbeddings: number;
   /** `beta_fast`: rotations over the original context below which a speed is fully interpolated. Default 32. */
-  readonly betaFast?: number;
+  readonly betaFast?: number | undefined;
   /** `beta_slow`: rotations above which a speed is kept as is. Default 1. */
-  readonly betaSlow?: number;
+  readonly betaSlow?: number | undefined;
   /** `truncate`: round the ramp's ends outwards to whole pairs. Default true (gpt-oss: false). */
-  readonly truncate?: boolean;
+  readonly truncate?: boolean | undefined;
   /** `attention_factor`, when the config gives it; otherwise computed from factor (and mscale). */
-  readonly attentionFactor?: number;
+  readonly attentionFactor?: number | undefined;
   /** `mscale` (DeepSeek), used with mscaleAllDim when attentionFactor is not given. */
-  readonly mscale?: number;
+  readonly mscale?: number | undefined;
   /** `mscale_all_dim` (DeepSeek), used with mscale when attentionFactor is not given. */
-  readonly mscaleAllDim?: number;
+  readonly mscaleAllDim?: number | undefined;
 }
 
 /**

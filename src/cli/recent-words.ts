@@ -8,8 +8,8 @@ export interface WordsByPosition {
 
 /** Which positions a row can attend: the engine's `window` (W, default unbounded) and `sinks` (S). */
 export interface AttendableReach {
-  readonly window?: number;
-  readonly sinks?: number;
+  readonly window?: number | undefined;
+  readonly sinks?: number | undefined;
 }
 
 /**

@@ -23,13 +23,13 @@ export interface EmbeddingTableOptions {
    * (locale-independent), so `"The"` finds `"the"`. Default false: a word matches only itself, byte
    * for byte — no trimming, no Unicode normalisation.
    */
-  readonly lowercase?: boolean;
+  readonly lowercase?: boolean | undefined;
   /**
    * The vector an unknown word gets (dim numbers). Default: none, and an unknown word throws
    * UNKNOWN_TOKEN. Token ids out of range throw OUT_OF_RANGE either way: they are a bug, not a
    * word the vocabulary lacks.
    */
-  readonly fallback?: Vector;
+  readonly fallback?: Vector | undefined;
 }
 
 /**

@@ -51,13 +51,13 @@ export type GenerateOptions = GenerateSource & {
   /** Most tokens to push, `first` included: a positive integer, or Infinity to rely on `next` or `take`. */
   readonly maxTokens: number;
   /** Yield to the event loop after every `yieldEvery` tokens (a positive integer). Default: never yield. */
-  readonly yieldEvery?: number;
+  readonly yieldEvery?: number | undefined;
   /**
    * Where to continue after yielding. Default `asyncScheduler` (a macrotask, so a browser can paint).
    * Used only between the chunks of `yieldEvery` tokens, so it is refused without `yieldEvery`: alone
    * it would leave the loop synchronous, which is not what a caller giving a scheduler expects.
    */
-  readonly scheduler?: SchedulerLike;
+  readonly scheduler?: SchedulerLike | undefined;
 };
 
 /**

@@ -21,37 +21,37 @@ import { largestHalf } from './internal/round-to-half.js';
  */
 export interface AttentionOptionsConstraints {
   /** Largest `dim` with projections. Default 4. (Seed mode has `dim = heads·headDim`.) */
-  readonly maxDim?: number;
+  readonly maxDim?: number | undefined;
   /** Largest number of query heads. Default 4, the smallest that has true GQA (4 heads, 2 kv heads). */
-  readonly maxHeads?: number;
+  readonly maxHeads?: number | undefined;
   /** Draw fewer kv heads than query heads too (grouped-query and multi-query). Default true; false keeps `kvHeads` = `heads`. */
-  readonly groupedQuery?: boolean;
+  readonly groupedQuery?: boolean | undefined;
   /** Largest `headDim`. Default 4. */
-  readonly maxHeadDim?: number;
+  readonly maxHeadDim?: number | undefined;
   /** Only this precision. Default: both. */
-  readonly precision?: 'float32' | 'float64';
+  readonly precision?: 'float32' | 'float64' | undefined;
   /** true: always projection weights; false: always seed mode; default: either. */
-  readonly projections?: boolean;
+  readonly projections?: boolean | undefined;
   /** Position encodings to draw from. Default all three. */
-  readonly positions?: readonly PositionEncoding[];
+  readonly positions?: readonly PositionEncoding[] | undefined;
   /**
    * Draw RoPE's variants too: interleaved pairs (`ropeStyle`), partial rotary (`ropeDim` below
    * headDim) and scaled speeds given as such (`ropeFrequencies`: the slower half of the base's
    * divided by 4, as Llama 3's scaling slows its low frequencies). Default true; false keeps every
    * RoPE case full rotate-half from a base.
    */
-  readonly ropeVariants?: boolean;
+  readonly ropeVariants?: boolean | undefined;
   /**
    * RoPE's positions to draw from: by stream index ('absolute') and by rank among the attended
    * keys ('cache', which differs only across sinks). Default both.
    */
-  readonly ropePositions?: readonly ('absolute' | 'cache')[];
+  readonly ropePositions?: readonly ('absolute' | 'cache')[] | undefined;
   /**
    * Draw the softmax's variants too: soft-capped scores (`scoreCap`, small enough to bend them)
    * and learned sink logits (`sinkLogits`, one per head, around the scores' size). Default false:
    * few implementations under test have them (the engine's own checks turn them on).
    */
-  readonly softmaxVariants?: boolean;
+  readonly softmaxVariants?: boolean | undefined;
   /**
    * Draw weights stored in 16 bits too, `weightsDtype: 'bfloat16'` or `'float16'`, in about half
    * the float32 cases with projections (the only ones that take them): the weights are then
@@ -60,21 +60,21 @@ export interface AttentionOptionsConstraints {
    * that hold weights of `weightMagnitude` (binary16 up to 65,504). Default false: few
    * implementations under test store weights in 16 bits.
    */
-  readonly halfWeights?: boolean;
+  readonly halfWeights?: boolean | undefined;
   /** Largest sliding window; 0 draws no windows (and so no sinks). Default 4. */
-  readonly maxWindow?: number;
+  readonly maxWindow?: number | undefined;
   /** Largest number of sinks, drawn only with a window. Default 2. */
-  readonly maxSinks?: number;
+  readonly maxSinks?: number | undefined;
   /** Largest look-ahead; 0 draws none. Default 2. */
-  readonly maxLookahead?: number;
+  readonly maxLookahead?: number | undefined;
   /** true: projections always carry biases (`bq`, `bk`, `bv`, and `bo` with `wo`); false: never; default: either. */
-  readonly biases?: boolean;
+  readonly biases?: boolean | undefined;
   /** Magnitude of the weight entries. Default 1. */
-  readonly weightMagnitude?: number;
+  readonly weightMagnitude?: number | undefined;
   /** Ask for attention weights in the steps: true, false, or default either. */
-  readonly withWeights?: boolean;
+  readonly withWeights?: boolean | undefined;
   /** Cache block sizes to draw from besides the default (64). Default [1, 2, 3]; [] never sets it. */
-  readonly blockSizes?: readonly number[];
+  readonly blockSizes?: readonly number[] | undefined;
 }
 
 const CONSTRAINT_KEYS = [

@@ -44,16 +44,16 @@ export interface WeightsShape {
  */
 export interface AttentionWeightsConstraints {
   /** Entries lie in `[−magnitude, magnitude]`. Default 1. */
-  readonly magnitude?: number;
+  readonly magnitude?: number | undefined;
   /** Grid points each side of zero, as in {@link VectorConstraints}. Default 10. */
-  readonly steps?: number;
+  readonly steps?: number | undefined;
   /** true: always an output projection `wo`; false: never; default: either (it shrinks away). */
-  readonly output?: boolean;
+  readonly output?: boolean | undefined;
   /**
    * true: every bias (`bq`, `bk`, `bv`, and `bo` with `wo`); false: none; default: each or not
    * (they shrink away).
    */
-  readonly biases?: boolean;
+  readonly biases?: boolean | undefined;
 }
 
 /**

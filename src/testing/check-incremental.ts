@@ -33,31 +33,31 @@ import type { SequenceConstraints } from './sequence-arbitrary.js';
  */
 export interface CheckIncrementalParameters extends RunParameters {
   /** Cases to run. Default 100. */
-  readonly numRuns?: number;
+  readonly numRuns?: number | undefined;
   /**
    * Relative error allowed beyond what rounding the scores in the options' precision explains,
    * measured against the size of the attended values: a finite number ≥ 0. Default 1e-9 for
    * `precision: 'float64'`, 1e-5 for 'float32' (the default precision).
    */
-  readonly tolerance?: number;
+  readonly tolerance?: number | undefined;
   /** Options to draw. Default {@link attentionOptionsArbitrary}(): every option of the attention's math. */
-  readonly optionsArbitrary?: Arbitrary<AttentionOptions>;
+  readonly optionsArbitrary?: Arbitrary<AttentionOptions> | undefined;
   /**
    * How token sequences are drawn. Default: 1 to 8 tokens, magnitude 1, 100 or 1e4. Tokens are
    * drawn 16 numbers wide and fitted to each case's dim (cut, or repeated beyond 16), so that
    * options and inputs shrink independently.
    */
-  readonly sequence?: SequenceConstraints;
+  readonly sequence?: SequenceConstraints | undefined;
   /** Seed of the run, to replay one; the error message says it. Default: random. */
-  readonly seed?: number;
+  readonly seed?: number | undefined;
   /** With `seed`: the shrink path of one failing case, to replay exactly it. */
-  readonly path?: string;
+  readonly path?: string | undefined;
   /**
    * Milliseconds to spend shrinking a failure, at most (a finite number ≥ 0); the failure is then
    * reported as far as it shrank, and the message says it stopped. Default: shrink until no
    * smaller case fails (minutes, for a bug that shows only past a long sequence).
    */
-  readonly shrinkTimeLimit?: number;
+  readonly shrinkTimeLimit?: number | undefined;
 }
 
 interface IncrementalCase {

@@ -18,17 +18,17 @@ import { gridArbitrary, onGrid } from './internal/grid.js';
  */
 export interface SequenceConstraints {
   /** Fewest tokens. Default 1. */
-  readonly minLength?: number;
+  readonly minLength?: number | undefined;
   /** Most tokens. Default 8: enough to cross windows, sinks and look-ahead of the default options. */
-  readonly maxLength?: number;
+  readonly maxLength?: number | undefined;
   /**
    * One magnitude for every token. Default: drawn per sequence, 1 (4 times in 7), 100 (1 in 7) or
    * 1e4 (2 in 7), shrinking towards 1. Scores then reach ≈1e8, where a softmax that does not
    * subtract its maximum overflows and float32 can no longer tell close scores apart.
    */
-  readonly magnitude?: number;
+  readonly magnitude?: number | undefined;
   /** Grid points each side of zero, as in {@link VectorConstraints}. Default 10. */
-  readonly steps?: number;
+  readonly steps?: number | undefined;
 }
 
 /** Magnitudes the default sequence draws from, with their weights, the simplest first. */

@@ -19,12 +19,12 @@ export interface VectorConstraints {
    * Entries lie in `[−magnitude, magnitude]`. Default 1. Use 1e4 to reach the scores (≈1e8) at
    * which a softmax that does not subtract its maximum overflows.
    */
-  readonly magnitude?: number;
+  readonly magnitude?: number | undefined;
   /**
    * Entries are multiples of `magnitude / steps`, so counterexamples read like `0.3` or `−7000`
    * and exact ties between scores happen. Default 10.
    */
-  readonly steps?: number;
+  readonly steps?: number | undefined;
 }
 
 /**

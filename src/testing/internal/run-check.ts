@@ -9,10 +9,10 @@ import { AsyncImplementation, describeError, MismatchFound } from './mismatch-fo
 
 /** The run parameters both checks share. */
 export interface RunParameters {
-  readonly numRuns?: number;
-  readonly seed?: number;
-  readonly path?: string;
-  readonly shrinkTimeLimit?: number;
+  readonly numRuns?: number | undefined;
+  readonly seed?: number | undefined;
+  readonly path?: string | undefined;
+  readonly shrinkTimeLimit?: number | undefined;
 }
 
 /** The keys of {@link RunParameters}, for the checks' lists of known parameters. */

@@ -1,0 +1,30 @@
+/**
+ * Type-checked under `exactOptionalPropertyTypes` (tsconfig.exact.json, part of `npm run
+ * typecheck`): options built from values that may be undefined, as strict projects write them,
+ * are accepted where the runtime takes undefined as "not given". Nothing here runs.
+ */
+import { createAttention, createAttentionStack, createLinear } from '../../src/index.js';
+import type { AttentionOptions, SnapshotOptions, StepOptions, ThreadPool } from '../../src/index.js';
+import { generate } from '../../src/rx/index.js';
+import { attentionOptionsArbitrary, checkCacheLaws, checkIncremental } from '../../src/testing/index.js';
+
+declare const pool: ThreadPool | undefined;
+declare const bias: Float32Array | undefined;
+declare const window: number | undefined;
+declare const wantWeights: boolean | undefined;
+declare const seed: number | undefined;
+declare const every: number | undefined;
+
+export function strictCallers(): void {
+  const options: AttentionOptions = { dim: 8, heads: 2, threads: pool, window, withWeights: wantWeights, weights: { wq: new Float32Array(64), wk: new Float32Array(64), wv: new Float32Array(64), bq: bias } };
+  const engine = createAttention(options);
+  const step: StepOptions = { withWeights: wantWeights };
+  engine.push(new Float32Array(8), step);
+  const saved: SnapshotOptions = { weights: wantWeights };
+  engine.snapshot(saved);
+  createAttentionStack({ layers: [options, { ...options, kernels: undefined }], threads: pool });
+  createLinear({ rows: 2, cols: 4, weight: new Float32Array(8), bias, threads: pool });
+  generate({ options, first: new Float32Array(8), next: () => null, maxTokens: 4, yieldEvery: every });
+  checkIncremental(createAttention, { seed, numRuns: every, optionsArbitrary: attentionOptionsArbitrary({ maxWindow: window, withWeights: wantWeights }) });
+  checkCacheLaws(createAttention, { seed, shrinkTimeLimit: every });
+}
