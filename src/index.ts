@@ -1,6 +1,7 @@
 export {
   alibiSlopes,
   batchAttention,
+  batchAttentionQKV,
   createAttention,
   createAttentionStack,
   createCrossAttention,

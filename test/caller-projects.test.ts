@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { batchAttention, createAttention, restoreAttention } from '../src/index.js';
+import { batchAttention, batchAttentionQKV, createAttention, restoreAttention } from '../src/index.js';
 import type { AttentionOptions, AttentionStep } from '../src/index.js';
 import { decodeSafetensors, encodeSafetensors } from '../src/cache/safetensors.js';
 import { referenceAttention } from '../src/testing/index.js';
@@ -44,6 +44,49 @@ describe('an engine whose caller projects (weights without wq, wk, wv)', () => {
       }),
       { numRuns: 80 },
     );
+  });
+
+  it('batchAttentionQKV gives what pushQKV row by row and a flush give: 1e-12 in float64, 1e-5 in float32, hostile rows too (identical, zero, 1e4-scale, one row)', () => {
+    const rowsCase = fc.constantFrom('float64' as const, 'float32' as const).chain((precision) =>
+      configArbitrary({ precision })
+        .filter((o) => o.weights !== undefined)
+        .chain((options) => fc.record({ options: fc.constant(withoutInputProjections(options)), length: fc.integer({ min: 1, max: 12 }), kind: fc.constantFrom('random', 'identical', 'zeros', 'large') })),
+    );
+    fc.assert(
+      fc.property(rowsCase, fc.integer(), ({ options, length, kind }, seed) => {
+        const random = mulberry32(seed);
+        const { heads = 1, kvHeads = heads } = options;
+        const headDim = options.headDim ?? options.dim / heads;
+        const draw = (width: number): number[] => Array.from({ length: width }, () => (kind === 'zeros' ? 0 : kind === 'large' ? 1e4 : 1) * (random() * 4 - 2));
+        const row = (width: number): number[][] => {
+          const drawn = Array.from({ length }, () => draw(width));
+          return kind === 'identical' ? drawn.map(() => drawn[0]!) : drawn;
+        };
+        const [qs, ks, vs] = [row(heads * headDim), row(kvHeads * headDim), row(kvHeads * headDim)];
+        const engine = createAttention(options);
+        const pushed = flushed(qs.flatMap((q, i) => engine.pushQKV(q, ks[i]!, vs[i]!)), engine);
+        const batch = batchAttentionQKV(qs, ks, vs, options);
+        const tolerance = options.precision === 'float64' ? 1e-12 : 1e-5;
+        expect(batch.map((step) => step.index)).toEqual(pushed.map((step) => step.index));
+        batch.forEach((step, n) => {
+          // Scores of 1e8 and more are past float32's resolution there: finite outputs are what it owes.
+          if (kind === 'large' && options.precision === 'float32') expect(pushed[n]!.output.every(Number.isFinite)).toBe(true);
+          else expectClose(pushed[n]!.output, step.output, tolerance * (kind === 'large' ? 1e4 : 1), `output ${step.index}`);
+          if (pushed[n]!.positions !== undefined) expect(Array.from(pushed[n]!.positions!)).toEqual(Array.from(step.positions!));
+        });
+      }),
+      { numRuns: 120 },
+    );
+  });
+
+  it('batchAttentionQKV refuses lists of different lengths, a bad row (naming its token) and options that project inputs', () => {
+    const options = { dim: 2, heads: 1, weights: {} };
+    expect(() => batchAttentionQKV([[1, 0]], [[1, 0]], [], options)).toThrow(expect.objectContaining({ code: 'DIMENSION_MISMATCH', details: expect.objectContaining({ field: 'vs' }) }));
+    expect(() => batchAttentionQKV([[1, 0], [0, 1]], [[1, 0], [0]], [[1, 0], [0, 1]], options)).toThrow(expect.objectContaining({ code: 'DIMENSION_MISMATCH', details: expect.objectContaining({ field: 'k', token: 1 }) }));
+    expect(() => batchAttentionQKV([[NaN, 0]], [[1, 0]], [[1, 0]], options)).toThrow(expect.objectContaining({ code: 'NON_FINITE', details: expect.objectContaining({ field: 'q', token: 0 }) }));
+    expect(() => batchAttentionQKV('q' as never, [], [], options)).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT', details: { field: 'qs' } }));
+    const projecting = { dim: 2, weights: { wq: [1, 0, 0, 1], wk: [1, 0, 0, 1], wv: [1, 0, 0, 1] } };
+    expect(() => batchAttentionQKV([[1, 0]], [[1, 0]], [[1, 0]], projecting)).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT', details: { field: 'options' } }));
   });
 
   it('pushManyQKV equals pushQKV row by row, bit for bit, split anywhere, in both precisions and on both kernel paths', () => {

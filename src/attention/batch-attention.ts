@@ -29,28 +29,94 @@ export function batchAttention(xs: readonly Vector[], options: AttentionOptions)
   const o = resolveOptions(options);
   assertProjects(o, 'batchAttention');
   if (!Array.isArray(xs)) throw new AttentionError('INVALID_ARGUMENT', `batchAttention: expected an array of vectors, got ${describeValue(xs)}`, { field: 'xs' });
-  const n = xs.length;
   const { heads, kvHeads, headDim } = o;
   const q: FloatArray[] = [];
-  const k: FloatArray[] = [];
+  const keys: Float64Array[] = [];
   const v: FloatArray[] = [];
-  // Each key rotated once, by its stream index (the engine caches it so; without RoPE, as is).
-  const rotatedKeys: Float64Array[] = [];
   const x = new Float64Array(o.dim);
-  for (let i = 0; i < n; i++) {
+  for (let i = 0; i < xs.length; i++) {
     readVector(xs[i]!, o.dim, x, 0, 'x', i, undefined, o.precision === 'float32');
     q.push(linear(o, o.weights?.wq ?? null, o.weights?.bq ?? null, x, heads * headDim));
-    k.push(linear(o, o.weights?.wk ?? null, o.weights?.bk ?? null, x, kvHeads * headDim));
+    const k = linear(o, o.weights?.wk ?? null, o.weights?.bk ?? null, x, kvHeads * headDim);
     v.push(linear(o, o.weights?.wv ?? null, o.weights?.bv ?? null, x, kvHeads * headDim));
     assertFinite(q[i]!, heads * headDim, 'projected query', i);
-    assertFinite(k[i]!, kvHeads * headDim, 'projected key', i);
+    assertFinite(k, kvHeads * headDim, 'projected key', i);
     assertFinite(v[i]!, kvHeads * headDim, 'projected value', i);
-    const key = new Float64Array(kvHeads * headDim);
-    for (let g = 0; g < kvHeads; g++) key.set(rotated(o, k[i]!, g * headDim, i), g * headDim);
-    // In the engine's precision a key whose rotation overflows is refused, as a push refuses it.
-    if (o.invFreq !== null) assertFinite(o.Float.from(key), kvHeads * headDim, 'rotated key', i);
-    rotatedKeys.push(key);
+    keys.push(rotatedKey(o, k, i));
   }
+  return attendRows(o, q, keys, v);
+}
+
+/**
+ * {@link batchAttention} for model code that projects by itself (QK-norm models): row i of `qs`
+ * (heads·headDim numbers), `ks` and `vs` (kvHeads·headDim) as `pushQKV(qs[i], ks[i], vs[i])` takes
+ * them, stored in the precision; returns what those pushes and a flush return. The options are an
+ * engine's for pushQKV: `weights` without wq, wk and wv (`{ wo }` or `{}`), or seed mode.
+ *
+ * @throws AttentionError INVALID_ARGUMENT when one is not an array; DIMENSION_MISMATCH for arrays
+ *   of different lengths or a row of the wrong length (naming its token); NON_FINITE as pushQKV;
+ *   INVALID_ARGUMENT for options that project inputs (wq, wk, wv), which pushQKV would not use.
+ * @example
+ * ```ts
+ * import { batchAttentionQKV, createAttention } from 'attnstream';
+ * const options = { dim: 2, heads: 1, precision: 'float64' as const, weights: {} };
+ * const qs = [[1, 0], [0, 1]], ks = [[1, 1], [0, 1]], vs = [[2, 0], [0, 2]];
+ * const engine = createAttention(options);
+ * const pushed = qs.map((q, i) => engine.pushQKV(q, ks[i]!, vs[i]!)[0]!.output);
+ * console.log(batchAttentionQKV(qs, ks, vs, options)[1]!.output, pushed[1]); // the same numbers
+ * ```
+ */
+export function batchAttentionQKV(qs: readonly Vector[], ks: readonly Vector[], vs: readonly Vector[], options: AttentionOptions): AttentionStep[] {
+  const o = resolveOptions(options);
+  if (o.projectsInputs) {
+    throw new AttentionError('INVALID_ARGUMENT', 'batchAttentionQKV: these options project inputs with wq, wk and wv, which q, k and v rows skip; leave them out (weights: { wo } or {}), or use batchAttention with inputs x', { field: 'options' });
+  }
+  const lists = { qs, ks, vs };
+  for (const [field, list] of Object.entries(lists)) {
+    if (!Array.isArray(list)) throw new AttentionError('INVALID_ARGUMENT', `batchAttentionQKV: expected ${field} to be an array of vectors, got ${describeValue(list)}`, { field });
+  }
+  if (ks.length !== qs.length || vs.length !== qs.length) {
+    throw new AttentionError('DIMENSION_MISMATCH', `batchAttentionQKV: qs, ks and vs hold ${qs.length}, ${ks.length} and ${vs.length} rows; a token is one of each`, {
+      field: ks.length !== qs.length ? 'ks' : 'vs',
+      expected: qs.length,
+      actual: ks.length !== qs.length ? ks.length : vs.length,
+    });
+  }
+  const row = (given: Vector, width: number, field: string, i: number): FloatArray => {
+    const read = new Float64Array(width);
+    readVector(given, width, read, 0, field, i, undefined, o.precision === 'float32');
+    return o.Float.from(read);
+  };
+  const qWidth = o.heads * o.headDim;
+  const kvWidth = o.kvHeads * o.headDim;
+  const q: FloatArray[] = [];
+  const keys: Float64Array[] = [];
+  const v: FloatArray[] = [];
+  // Token by token, so the first token refused is the one its pushes would refuse first.
+  for (let i = 0; i < qs.length; i++) {
+    q.push(row(qs[i]!, qWidth, 'q', i));
+    keys.push(rotatedKey(o, row(ks[i]!, kvWidth, 'k', i), i));
+    v.push(row(vs[i]!, kvWidth, 'v', i));
+  }
+  return attendRows(o, q, keys, v);
+}
+
+/**
+ * Token i's key rotated by its stream index, as the engine caches it (without RoPE, as it is);
+ * in the engine's precision a key whose rotation overflows is refused, as a push refuses it.
+ */
+function rotatedKey(o: ResolvedOptions, k: FloatArray, i: number): Float64Array {
+  const { kvHeads, headDim } = o;
+  const key = new Float64Array(kvHeads * headDim);
+  for (let g = 0; g < kvHeads; g++) key.set(rotated(o, k, g * headDim, i), g * headDim);
+  if (o.invFreq !== null) assertFinite(o.Float.from(key), kvHeads * headDim, 'rotated key', i);
+  return key;
+}
+
+/** Every query over its keys (rotated: {@link rotatedKey}), from rows in the precision: the batch steps. */
+function attendRows(o: ResolvedOptions, q: readonly FloatArray[], rotatedKeys: readonly Float64Array[], v: readonly FloatArray[]): AttentionStep[] {
+  const n = q.length;
+  const { heads, kvHeads, headDim } = o;
   const steps: AttentionStep[] = [];
   for (let i = 0; i < n; i++) {
     const last = Math.min(i + o.lookahead, n - 1);

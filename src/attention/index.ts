@@ -1,5 +1,5 @@
 export { alibiSlopes } from './alibi-slopes.js';
-export { batchAttention } from './batch-attention.js';
+export { batchAttention, batchAttentionQKV } from './batch-attention.js';
 export type { CacheEvent, CacheListener } from './cache-event.js';
 export { attentionFromResolved, createAttention, pushEach, pushEachQKV } from './create-attention.js';
 export { createAttentionStack } from './create-attention-stack.js';
