@@ -43,6 +43,7 @@ export type {
   StackStats,
   StepOptions,
   Vector,
+  VectorRows,
   YarnRope,
   YarnRopeScaling,
 } from './attention/index.js';

@@ -340,12 +340,15 @@ describe('bad vectors are refused with the token index', () => {
     const messages = [
       refusal(() => createLinear({ rows: 2, cols: 384, weight: new Float32Array(768) }).applyMany(Int16Array.from(flat) as never)).message,
       refusal(() => createLinear({ rows: 32000, cols: 2, weight: new Float32Array(64000) }).apply([1, 2], new Float32Array(31999))).message,
-      refusal(() => createCrossAttention({ dim: 384, heads: 6 }).setMemory(flat as never)).message,
+      // A flat Float32Array is rows now (VectorRows); other typed arrays are still no list.
+      refusal(() => createCrossAttention({ dim: 384, heads: 6 }).setMemory(Int16Array.from(flat) as never)).message,
+      refusal(() => createCrossAttention({ dim: 384, heads: 6 }).setMemory(flat.subarray(1))).message,
     ];
     expect(messages).toEqual([
       'applyMany: expected an array of vectors, got an Int16Array of 576000 numbers',
       'apply: out must be a Float32Array of at least 32000 numbers, got a Float32Array of 31999 numbers',
-      'setMemory: expected an array of rows, got a Float32Array of 576000 numbers',
+      'setMemory: expected an array of rows, got an Int16Array of 576000 numbers',
+      'setMemory: 575999 numbers are not whole rows of 384',
     ]);
   });
 

@@ -5,13 +5,14 @@ import type { AttentionOptions, ResolvedOptions } from './options.js';
 import type { AttentionStep } from './step.js';
 import { assertProjects } from './options.js';
 import { scoreOverflow } from './head-attention.js';
-import { assertFinite, readVector } from './vector.js';
-import type { Vector } from './vector.js';
+import { assertFinite, readVector, rowsOf } from './vector.js';
+import type { Vector, VectorRows } from './vector.js';
 
 /**
  * Attention over a whole sequence at once: every score, the mask, a max-subtracted softmax and the
  * weighted sum, in plain loops that follow the formulas. It is the readable twin the incremental
  * engine is checked against, and returns what pushing `xs` one by one and then flushing returns.
+ * `xs` is a list of vectors, or the rows one after another in one typed array ({@link VectorRows}).
  *
  * Key j is attended by query i when `j ≤ i + lookahead` (and `j < n`) and, with a window,
  * `i − window < j` or `j < sinks`. With `sinkLogits`, head h's softmax also counts e^(sinkLogits[h]).
@@ -25,9 +26,10 @@ import type { Vector } from './vector.js';
  * console.log(steps[2]!.output); // a_3 = Σ_j α_3j x_j
  * ```
  */
-export function batchAttention(xs: readonly Vector[], options: AttentionOptions): AttentionStep[] {
+export function batchAttention(given: VectorRows, options: AttentionOptions): AttentionStep[] {
   const o = resolveOptions(options);
   assertProjects(o, 'batchAttention');
+  const xs = rowsOf(given, o.dim, 'batchAttention', 'xs');
   if (!Array.isArray(xs)) throw new AttentionError('INVALID_ARGUMENT', `batchAttention: expected an array of vectors, got ${describeValue(xs)}`, { field: 'xs' });
   const { heads, kvHeads, headDim } = o;
   const q: FloatArray[] = [];
@@ -50,7 +52,7 @@ export function batchAttention(xs: readonly Vector[], options: AttentionOptions)
 /**
  * {@link batchAttention} for model code that projects by itself (QK-norm models): row i of `qs`
  * (heads·headDim numbers), `ks` and `vs` (kvHeads·headDim) as `pushQKV(qs[i], ks[i], vs[i])` takes
- * them, stored in the precision; returns what those pushes and a flush return. The options are an
+ * them (each a list, or its rows flat: {@link VectorRows}), stored in the precision; returns what those pushes and a flush return. The options are an
  * engine's for pushQKV: `weights` without wq, wk and wv (`{ wo }` or `{}`), or seed mode.
  *
  * @throws AttentionError INVALID_ARGUMENT when one is not an array; DIMENSION_MISMATCH for arrays
@@ -66,11 +68,16 @@ export function batchAttention(xs: readonly Vector[], options: AttentionOptions)
  * console.log(batchAttentionQKV(qs, ks, vs, options)[1]!.output, pushed[1]); // the same numbers
  * ```
  */
-export function batchAttentionQKV(qs: readonly Vector[], ks: readonly Vector[], vs: readonly Vector[], options: AttentionOptions): AttentionStep[] {
+export function batchAttentionQKV(givenQs: VectorRows, givenKs: VectorRows, givenVs: VectorRows, options: AttentionOptions): AttentionStep[] {
   const o = resolveOptions(options);
   if (o.projectsInputs) {
     throw new AttentionError('INVALID_ARGUMENT', 'batchAttentionQKV: these options project inputs with wq, wk and wv, which q, k and v rows skip; leave them out (weights: { wo } or {}), or use batchAttention with inputs x', { field: 'options' });
   }
+  const qWidth = o.heads * o.headDim;
+  const kvWidth = o.kvHeads * o.headDim;
+  const qs = rowsOf(givenQs, qWidth, 'batchAttentionQKV', 'qs');
+  const ks = rowsOf(givenKs, kvWidth, 'batchAttentionQKV', 'ks');
+  const vs = rowsOf(givenVs, kvWidth, 'batchAttentionQKV', 'vs');
   const lists = { qs, ks, vs };
   for (const [field, list] of Object.entries(lists)) {
     if (!Array.isArray(list)) throw new AttentionError('INVALID_ARGUMENT', `batchAttentionQKV: expected ${field} to be an array of vectors, got ${describeValue(list)}`, { field });
@@ -87,8 +94,6 @@ export function batchAttentionQKV(qs: readonly Vector[], ks: readonly Vector[], 
     readVector(given, width, read, 0, field, i, undefined, o.precision === 'float32');
     return o.Float.from(read);
   };
-  const qWidth = o.heads * o.headDim;
-  const kvWidth = o.kvHeads * o.headDim;
   const q: FloatArray[] = [];
   const keys: Float64Array[] = [];
   const v: FloatArray[] = [];

@@ -24,8 +24,8 @@ import type { SnapshotOptions } from './snapshot-state.js';
 import type { EngineState } from './snapshot-state.js';
 import { MAX_STREAM_LENGTH, stepWeights } from './step.js';
 import type { AttentionStep, StepOptions } from './step.js';
-import { assertFinite, assertRowsFinite, assertVectorShape, finiteCheck, readRows, readVector } from './vector.js';
-import type { FiniteCheck, RowCheck, Vector } from './vector.js';
+import { assertFinite, assertRowsFinite, assertVectorShape, finiteCheck, readRows, readVector, rowsOf } from './vector.js';
+import type { FiniteCheck, RowCheck, Vector, VectorRows } from './vector.js';
 
 /**
  * An incremental attention engine over a KV cache: one per layer of a decoder.
@@ -73,11 +73,13 @@ export interface Attention {
    * checked before any is cached, and a score that overflows part-way takes the whole prompt back
    * out, with no cache event sent. So that it can, a window releases the blocks the prompt leaves
    * behind only once the whole prompt is in: a prompt far longer than the window holds all of its
-   * keys until the call returns (push it in chunks to bound that).
+   * keys until the call returns (push it in chunks to bound that). `xs` is a list of vectors, or
+   * the rows one after another in one Float32Array or Float64Array ({@link VectorRows}).
    * @throws AttentionError as {@link Attention.push}, naming the token, and INVALID_ARGUMENT when
-   *   `xs` is not an array.
+   *   `xs` is not an array; DIMENSION_MISMATCH (field `xs`) for a flat array whose length is not a
+   *   whole number of rows of dim.
    */
-  pushMany(xs: readonly Vector[], options?: StepOptions): AttentionStep[];
+  pushMany(xs: VectorRows, options?: StepOptions): AttentionStep[];
   /**
    * For model code that projects by itself: q has heads·headDim numbers, k and v kvHeads·headDim.
    * The engine applies RoPE when configured, caches k and v, attends, and applies wo (and bo) when
@@ -91,11 +93,13 @@ export interface Attention {
   /**
    * A prompt for model code that projects by itself: row i of `qs`, `ks` and `vs` as
    * `pushQKV(qs[i], ks[i], vs[i])` would take it, equal to those calls bit for bit (`wo` applied to
-   * every step at once), and all or nothing as {@link Attention.pushMany}.
+   * every step at once), and all or nothing as {@link Attention.pushMany}. Each may be given flat
+   * ({@link VectorRows}).
    * @throws AttentionError INVALID_ARGUMENT when one is not an array; DIMENSION_MISMATCH for
-   *   arrays of different lengths or a row of the wrong length (naming its token); NON_FINITE.
+   *   arrays of different lengths, a row of the wrong length (naming its token) or a flat array
+   *   that is not whole rows; NON_FINITE.
    */
-  pushManyQKV(qs: readonly Vector[], ks: readonly Vector[], vs: readonly Vector[], options?: StepOptions): AttentionStep[];
+  pushManyQKV(qs: VectorRows, ks: VectorRows, vs: VectorRows, options?: StepOptions): AttentionStep[];
   /**
    * Outputs still waiting for look-ahead tokens, computed over the keys there are. None for causal
    * attention. All or nothing, as a push.
@@ -371,9 +375,10 @@ export class AttentionEngine implements Attention {
     return this.appendAndAttend(withWeights);
   }
 
-  pushMany(xs: readonly Vector[], options?: StepOptions): AttentionStep[] {
+  pushMany(given: VectorRows, options?: StepOptions): AttentionStep[] {
     this.assertLive('pushMany');
     this.options.threads?.wake();
+    const xs = rowsOf(given, this.options.dim, 'pushMany', 'xs');
     if (!Array.isArray(xs)) throw new AttentionError('INVALID_ARGUMENT', `pushMany: expected an array of vectors, got ${describeValue(xs)}`, { field: 'xs' });
     assertProjects(this.options, 'pushMany');
     const t0 = this.cache.length;
@@ -557,16 +562,17 @@ export class AttentionEngine implements Attention {
     return { qs, ks, vs };
   }
 
-  pushManyQKV(qs: readonly Vector[], ks: readonly Vector[], vs: readonly Vector[], options?: StepOptions): AttentionStep[] {
+  pushManyQKV(givenQs: VectorRows, givenKs: VectorRows, givenVs: VectorRows, options?: StepOptions): AttentionStep[] {
     this.assertLive('pushManyQKV');
     this.options.threads?.wake();
-    for (const [rows, field] of [[qs, 'qs'], [ks, 'ks'], [vs, 'vs']] as const) {
-      if (!Array.isArray(rows)) throw new AttentionError('INVALID_ARGUMENT', `pushManyQKV: expected ${field} to be an array of vectors`, { field });
-    }
     const o = this.options;
     const t0 = this.cache.length;
     const qw = o.heads * o.headDim;
     const kw = o.kvHeads * o.headDim;
+    const [qs, ks, vs] = [rowsOf(givenQs, qw, 'pushManyQKV', 'qs'), rowsOf(givenKs, kw, 'pushManyQKV', 'ks'), rowsOf(givenVs, kw, 'pushManyQKV', 'vs')];
+    for (const [rows, field] of [[qs, 'qs'], [ks, 'ks'], [vs, 'vs']] as const) {
+      if (!Array.isArray(rows)) throw new AttentionError('INVALID_ARGUMENT', `pushManyQKV: expected ${field} to be an array of vectors`, { field });
+    }
     const { q, k, v, n, withWeights } = InputReading.during([this.reading], 'pushManyQKV', () => {
       const withWeights = stepWeights(options, 'pushManyQKV', o.withWeights);
       const n = qs.length;

@@ -15,8 +15,8 @@ import type { AttentionOptions, AttentionWeights, ResolvedOptions } from './opti
 import { projectOutputs, projectRows } from './project-weights.js';
 import { stepWeights } from './step.js';
 import type { AttentionStep, StepOptions } from './step.js';
-import { assertFinite, assertRowsFinite, finiteCheck, readRows } from './vector.js';
-import type { FiniteCheck, Vector } from './vector.js';
+import { assertFinite, assertRowsFinite, finiteCheck, readRows, rowsOf } from './vector.js';
+import type { FiniteCheck, Vector, VectorRows } from './vector.js';
 
 /**
  * Options of {@link createCrossAttention}: those of {@link createAttention} that do not place keys
@@ -103,12 +103,14 @@ export interface CrossAttention {
   /**
    * Replaces the memory: each row (`dim` numbers, an encoder output) projected to a key and a
    * value and cached, in order. A refused call (a bad row, an overflow) leaves the memory as it was.
-   * An empty list empties it: `attend` then refuses until a memory is set.
+   * An empty list empties it: `attend` then refuses until a memory is set. The rows may be given
+   * flat, one after another in one Float32Array or Float64Array ({@link VectorRows}).
    *
    * @throws AttentionError INVALID_ARGUMENT, DIMENSION_MISMATCH or NON_FINITE naming the row
-   *   (field `memory`, `token` its index); NON_FINITE when a projection overflows; DISPOSED.
+   *   (field `memory`, `token` its index); DIMENSION_MISMATCH for a flat array that is not whole
+   *   rows; NON_FINITE when a projection overflows; DISPOSED.
    */
-  setMemory(rows: readonly Vector[]): void;
+  setMemory(rows: VectorRows): void;
   /**
    * Query `x` over the whole memory: its output (dim numbers with wo, heads·headDim without), and
    * with `withWeights` (the option, or this call's {@link StepOptions}) the memory's positions and
@@ -119,8 +121,11 @@ export interface CrossAttention {
    *   when a score overflows; OUT_OF_RANGE past 2^53 − 1 queries (an index no longer exact).
    */
   attend(x: Vector, options?: StepOptions): AttentionStep;
-  /** {@link CrossAttention.attend} for several queries, their projections as one product; each step bit for bit attend's. */
-  attendMany(xs: readonly Vector[], options?: StepOptions): AttentionStep[];
+  /**
+   * {@link CrossAttention.attend} for several queries, their projections as one product; each step
+   * bit for bit attend's. `xs` may be given flat ({@link VectorRows}).
+   */
+  attendMany(xs: VectorRows, options?: StepOptions): AttentionStep[];
   /**
    * Another cross-attention over the same weights (one copy in memory, shared) and the same memory
    * (its cached keys and values shared, not copied, until either sets a new one): one per beam or
@@ -238,8 +243,9 @@ export class CrossAttentionEngine implements CrossAttention {
     return this.isDisposed;
   }
 
-  setMemory(rows: readonly Vector[]): void {
+  setMemory(given: VectorRows): void {
     this.assertLive('setMemory');
+    const rows = rowsOf(given, this.options.dim, 'setMemory', 'memory');
     if (!Array.isArray(rows)) throw new AttentionError('INVALID_ARGUMENT', `setMemory: expected an array of rows, got ${describeValue(rows)}`, { field: 'memory' });
     const o = this.options;
     let n = 0;
@@ -257,8 +263,9 @@ export class CrossAttentionEngine implements CrossAttention {
     return this.run([x], 'attend', options)[0]!;
   }
 
-  attendMany(xs: readonly Vector[], options?: StepOptions): AttentionStep[] {
-    return this.run(xs, 'attendMany', options);
+  attendMany(xs: VectorRows, options?: StepOptions): AttentionStep[] {
+    this.assertLive('attendMany');
+    return this.run(rowsOf(xs, this.options.dim, 'attendMany', 'xs'), 'attendMany', options);
   }
 
   fork(): CrossAttention {

@@ -7,8 +7,8 @@ import { ArenaWeights } from './arena-weights.js';
 import { kernelArena } from './kernel-arena.js';
 import { InputReading } from './input-reading.js';
 import { invalid, kernelChoiceOf, matrix, MAX_WIDTH, positiveInteger, threadPoolOf } from './options.js';
-import { assertFinite, assertVectorShape, finiteCheck, lengthOf, readVector } from './vector.js';
-import type { FiniteCheck, Vector } from './vector.js';
+import { assertFinite, assertVectorShape, finiteCheck, lengthOf, readVector, rowsOf } from './vector.js';
+import type { FiniteCheck, Vector, VectorRows } from './vector.js';
 
 /**
  * Options of {@link createLinear}: a `torch.nn.Linear` layer, `y = W·x + b`.
@@ -95,7 +95,7 @@ export interface Linear {
    * @throws AttentionError DIMENSION_MISMATCH (field `xs`) for a flat array whose length is not a
    *   multiple of `cols`.
    */
-  applyMany(xs: readonly Vector[] | Float32Array | Float64Array, out?: Float32Array): Float32Array;
+  applyMany(xs: VectorRows, out?: Float32Array): Float32Array;
   /**
    * Row `index` of W (`cols` numbers, as kept: float32), into `out` (at least `cols` long) or a
    * new Float32Array. With tied embeddings (GPT-2, Gemma: the unembedding is the embedding table)
@@ -206,19 +206,9 @@ class LinearLayer implements Linear {
     return this.run([x], out, 'apply');
   }
 
-  applyMany(xs: readonly Vector[] | Float32Array | Float64Array, out?: Float32Array): Float32Array {
-    // A typed array's wrapper (a Proxy) passes instanceof but is no flat array: run refuses it as not a list.
-    if (!(ArrayBuffer.isView(xs) && (xs instanceof Float32Array || xs instanceof Float64Array)) || this.isDisposed) return this.run(xs as readonly Vector[], out, 'applyMany');
-    const length = lengthOf(xs) as number;
-    if (length % this.cols !== 0) {
-      throw new AttentionError('DIMENSION_MISMATCH', `applyMany: ${length} numbers are not whole rows of ${this.cols}`, {
-        field: 'xs',
-        expected: `a multiple of ${this.cols}`,
-        actual: length,
-      });
-    }
-    const rows = Array.from({ length: length / this.cols }, (_, t) => xs.subarray(t * this.cols, (t + 1) * this.cols));
-    return this.run(rows, out, 'applyMany');
+  applyMany(xs: VectorRows, out?: Float32Array): Float32Array {
+    // Disposed, a flat array is refused as such before its length is looked at.
+    return this.run(this.isDisposed ? (xs as readonly Vector[]) : rowsOf(xs, this.cols, 'applyMany', 'xs'), out, 'applyMany');
   }
 
   private run(xs: readonly Vector[], out: Float32Array | undefined, operation: string): Float32Array {

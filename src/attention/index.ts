@@ -27,4 +27,4 @@ export type { AttentionOptions, AttentionWeights, PositionEncoding, ResolvedOpti
 export type { SnapshotOptions } from './snapshot-state.js';
 export { MAX_STREAM_LENGTH } from './step.js';
 export type { AttentionStep, StepOptions } from './step.js';
-export type { Vector } from './vector.js';
+export type { Vector, VectorRows } from './vector.js';

@@ -19,6 +19,35 @@ import type { WasmArena } from '../kernels/wasm/wasm-arena.js';
 export type Vector = ArrayLike<number>;
 
 /**
+ * Rows of numbers: a list of {@link Vector}s, or the rows one after another in one Float32Array or
+ * Float64Array (as `Linear.applyMany` returns them, or a checkpoint tensor holds them), whose
+ * length is then a whole number of rows.
+ *
+ * @example
+ * ```ts
+ * import { createAttention } from 'attnstream';
+ * import type { VectorRows } from 'attnstream';
+ * const prompt: VectorRows = Float32Array.of(1, 0, 0, 1, 1, 1); // three tokens of dim 2, flat
+ * console.log(createAttention({ dim: 2 }).pushMany(prompt).length); // 3
+ * ```
+ */
+export type VectorRows = readonly Vector[] | Float32Array | Float64Array;
+
+/**
+ * `rows` as a list: a flat Float32Array or Float64Array cut into views of `width` numbers (refused,
+ * DIMENSION_MISMATCH naming `field`, unless its length is a whole number of rows); anything else
+ * as it is, for the caller's own checks (a typed array's wrapper, a Proxy, is no flat array).
+ */
+export function rowsOf(rows: VectorRows, width: number, operation: string, field: string): readonly Vector[] {
+  if (!(ArrayBuffer.isView(rows) && (rows instanceof Float32Array || rows instanceof Float64Array))) return rows as readonly Vector[];
+  const length = lengthOf(rows) as number;
+  if (length % width !== 0) {
+    throw new AttentionError('DIMENSION_MISMATCH', `${operation}: ${length} numbers are not whole rows of ${width}`, { field, expected: `a multiple of ${width}`, actual: length });
+  }
+  return Array.from({ length: length / width }, (_, t) => rows.subarray(t * width, (t + 1) * width));
+}
+
+/**
  * Whether every number of a row is finite: the engine's kernels' check (`WasmArena.allFinite`) or
  * the TypeScript loop.
  */

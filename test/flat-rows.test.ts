@@ -1,0 +1,75 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { batchAttention, batchAttentionQKV, createAttention, createCrossAttention } from '../src/index.js';
+import type { AttentionOptions, CrossAttentionOptions } from '../src/index.js';
+import { configArbitrary, mulberry32 } from './support/engine-arbitraries.js';
+
+// Rows given flat, one after another in one typed array (as Linear.applyMany returns them, or a
+// checkpoint tensor holds them), are the same rows as a list: the same steps, bit for bit.
+
+const flatCase = fc
+  .constantFrom('float64' as const, 'float32' as const)
+  .chain((precision) => configArbitrary({ precision }))
+  .chain((options) => fc.record({ options: fc.constant(options), length: fc.integer({ min: 1, max: 10 }), seed: fc.integer() }));
+
+function rows(length: number, width: number, seed: number): Float64Array[] {
+  const random = mulberry32(seed);
+  return Array.from({ length }, () => Float64Array.from({ length: width }, () => random() * 4 - 2));
+}
+
+function flat(list: readonly Float64Array[], Float: Float32ArrayConstructor | Float64ArrayConstructor): Float32Array | Float64Array {
+  const out = new Float(list.reduce((n, row) => n + row.length, 0));
+  list.forEach((row, i) => out.set(row, i * row.length));
+  return out;
+}
+
+describe('rows given flat in one typed array', () => {
+  it('pushMany, batchAttention and a cross-attention take them as the list of their rows, bit for bit', () => {
+    fc.assert(
+      fc.property(flatCase, ({ options, length, seed }) => {
+        const Float = options.precision === 'float32' ? Float32Array : Float64Array;
+        // Rounded to the precision first, so the list and the flat array hold the same numbers.
+        const list = rows(length, options.dim, seed).map((row) => Float64Array.from(Float.from(row)));
+        const given = flat(list, Float);
+        const a = createAttention(options);
+        const b = createAttention(options);
+        expect([...a.pushMany(given), ...a.flush()]).toEqual([...b.pushMany(list), ...b.flush()]);
+        expect(batchAttention(given, options)).toEqual(batchAttention(list, options));
+        const { positions: _p, ropeBase: _b, ropePositions: _r, ropeDim: _d, ropeStyle: _s, ropeFrequencies: _f, window: _w, sinks: _k, retain: _t, lookahead: _l, ...rest } = options;
+        const crossOptions = rest as CrossAttentionOptions;
+        const c = createCrossAttention(crossOptions);
+        const d = createCrossAttention(crossOptions);
+        c.setMemory(given);
+        d.setMemory(list);
+        expect(c.attendMany(given)).toEqual(d.attendMany(list));
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it('pushManyQKV and batchAttentionQKV take q, k and v flat, each cut at its own width', () => {
+    const options: AttentionOptions = { dim: 8, heads: 4, kvHeads: 2, headDim: 2, positions: 'rope', weights: {} };
+    const [qs, ks, vs] = [rows(5, 8, 1), rows(5, 4, 2), rows(5, 4, 3)].map((list) => list.map((row) => Float64Array.from(Float32Array.from(row))));
+    const [fq, fk, fv] = [qs!, ks!, vs!].map((list) => flat(list, Float32Array));
+    expect(createAttention(options).pushManyQKV(fq!, fk!, fv!)).toEqual(createAttention(options).pushManyQKV(qs!, ks!, vs!));
+    expect(batchAttentionQKV(fq!, fk!, fv!, options)).toEqual(batchAttentionQKV(qs!, ks!, vs!, options));
+  });
+
+  it('refuses a flat array that is not whole rows (DIMENSION_MISMATCH naming the list), changing nothing', () => {
+    const attn = createAttention({ dim: 2 });
+    attn.push([1, 0]);
+    const before = attn.snapshot();
+    const refused = (field: string) => expect.objectContaining({ code: 'DIMENSION_MISMATCH', details: { field, expected: 'a multiple of 2', actual: 3 } });
+    expect(() => attn.pushMany(Float32Array.of(1, 2, 3))).toThrow(refused('xs'));
+    expect(attn.snapshot()).toEqual(before);
+    expect(() => batchAttention(Float64Array.of(1, 2, 3), { dim: 2 })).toThrow(refused('xs'));
+    expect(() => attn.pushManyQKV(Float32Array.of(1, 2), Float32Array.of(1, 2, 3), Float32Array.of(1, 2))).toThrow(refused('ks'));
+    const cross = createCrossAttention({ dim: 2 });
+    cross.setMemory([[1, 0]]);
+    expect(() => cross.setMemory(Float32Array.of(1, 2, 3))).toThrow(refused('memory'));
+    expect(cross.memoryLength).toBe(1);
+    expect(() => cross.attendMany(Float32Array.of(1, 2, 3))).toThrow(refused('xs'));
+    // A typed array's wrapper is no flat array: refused as not a list, as before.
+    expect(() => attn.pushMany(new Proxy(Float32Array.of(1, 2), {}) as never)).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
+  });
+});
