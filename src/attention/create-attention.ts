@@ -959,9 +959,12 @@ export class AttentionEngine implements Attention {
         // Inside the push's (or flush's) try: an overflowed output refuses it, as a score would.
         assertFinite(output, o.outputDim, 'output', i, this.finite);
       }
-    } else {
+    } else if (o.precision === 'float64') {
       // Values near the largest double, weighed by weights whose rounding sums past 1, overflow a
-      // float64 engine's sum; refused as an overflowed wo is (float32 sums round back in range).
+      // float64 engine's sum; refused as an overflowed wo is. Not checked on the float32 path's
+      // every step: its sums are float64 rounded to float32 (the kernels' `merge` reruns a block
+      // sum that overflows), which would need some 5·10⁸ keys, each within 2⁻²⁴ of float32's
+      // largest, to round past it.
       assertFinite(output, o.outputDim, 'output', i, this.finite);
     }
     if (weights === null) return { index: i, output };

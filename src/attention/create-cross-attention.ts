@@ -336,7 +336,7 @@ export class CrossAttentionEngine implements CrossAttention {
       const weights: FloatArray[] | null = withWeights ? [] : null;
       this.heads.compute(index, keys, count, qs, t * qw, heads === null ? output : headOut, weights);
       // As an engine's step: a float64 sum of values near the largest double can overflow.
-      if (heads === null) assertFinite(output, o.outputDim, 'output', index, this.finite);
+      if (heads === null && o.precision === 'float64') assertFinite(output, o.outputDim, 'output', index, this.finite);
       heads?.set(headOut, t * qw);
       steps.push(weights === null ? { index, output } : { index, output, positions: Int32Array.from({ length: count }, (_, j) => j), weights });
     }
