@@ -85,6 +85,12 @@ describe('an engine whose caller projects (weights without wq, wk, wv)', () => {
     expect(() => batchAttentionQKV([[1, 0], [0, 1]], [[1, 0], [0]], [[1, 0], [0, 1]], options)).toThrow(expect.objectContaining({ code: 'DIMENSION_MISMATCH', details: expect.objectContaining({ field: 'k', token: 1 }) }));
     expect(() => batchAttentionQKV([[NaN, 0]], [[1, 0]], [[1, 0]], options)).toThrow(expect.objectContaining({ code: 'NON_FINITE', details: expect.objectContaining({ field: 'q', token: 0 }) }));
     expect(() => batchAttentionQKV('q' as never, [], [], options)).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT', details: { field: 'qs' } }));
+    // Within a token, q, k and v are read before the key turns, as pushQKV reads them (a review).
+    const rope = { dim: 2, heads: 1, precision: 'float64' as const, positions: 'rope' as const, weights: {} };
+    const big = Number.MAX_VALUE;
+    const readFirst = expect.objectContaining({ code: 'NON_FINITE', details: expect.objectContaining({ field: 'v', token: 1 }) });
+    expect(() => createAttention(rope).pushManyQKV([[1, 0], [1, 0]], [[1, 0], [big, big]], [[1, 0], [NaN, 0]])).toThrow(readFirst);
+    expect(() => batchAttentionQKV([[1, 0], [1, 0]], [[1, 0], [big, big]], [[1, 0], [NaN, 0]], rope)).toThrow(readFirst);
     const projecting = { dim: 2, weights: { wq: [1, 0, 0, 1], wk: [1, 0, 0, 1], wv: [1, 0, 0, 1] } };
     expect(() => batchAttentionQKV([[1, 0]], [[1, 0]], [[1, 0]], projecting)).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT', details: { field: 'options' } }));
   });

@@ -69,6 +69,23 @@ describe('rows given flat in one typed array', () => {
     expect(() => cross.setMemory(Float32Array.of(1, 2, 3))).toThrow(refused('memory'));
     expect(cross.memoryLength).toBe(1);
     expect(() => cross.attendMany(Float32Array.of(1, 2, 3))).toThrow(refused('xs'));
+    // An engine fed q, k and v refuses inputs x as such, flat or not, before their shape.
+    const caller = createAttention({ dim: 2, weights: {} });
+    for (const xs of [Float32Array.of(1, 2, 3), [[1, 2]]]) {
+      expect(() => caller.pushMany(xs)).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT', details: { field: 'pushMany' } }));
+    }
+    // A subclass's constructor does not run in the middle of the call (subarray would build its rows with it).
+    let built = 0;
+    class Counting extends Float32Array {
+      constructor(length: number) {
+        super(length);
+        built++;
+      }
+    }
+    const counted = new Counting(4).fill(0.5);
+    built = 0;
+    expect(createAttention({ dim: 2 }).pushMany(counted)).toHaveLength(2);
+    expect(built).toBe(0);
     // A typed array's wrapper is no flat array: refused as not a list, as before.
     expect(() => attn.pushMany(new Proxy(Float32Array.of(1, 2), {}) as never)).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
   });

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { AttentionError, batchAttention, createAttention, createCrossAttention, pushEach, restoreAttention } from '../src/index.js';
+import { AttentionError, batchAttention, batchAttentionQKV, createAttention, createCrossAttention, pushEach, restoreAttention } from '../src/index.js';
 import type { Attention, AttentionOptions, CacheEvent } from '../src/index.js';
 import { decodeSafetensors, encodeSafetensors } from '../src/cache/safetensors.js';
 import type { TensorInput } from '../src/cache/safetensors.js';
@@ -406,6 +406,14 @@ describe('refusals', () => {
     for (let i = 0; i < 10; i++) caller.pushQKV([0], [0], big);
     expect(() => caller.pushQKV([0], [0], big)).toThrow(output(10));
     expect(caller.length).toBe(10);
+    // Without wo the output is heads·headDim wide, here wider than dim: every element is checked
+    // (a review found the batch twins checking only dim of them).
+    const wide: AttentionOptions = { dim: 1, heads: 1, headDim: 2, precision: 'float64', weights: {} };
+    const rows = (row: number[]) => Array.from({ length: 11 }, () => row);
+    const element1 = expect.objectContaining({ code: 'NON_FINITE', details: expect.objectContaining({ field: 'output', token: 10, element: 1 }) });
+    expect(() => batchAttentionQKV(rows([0, 0]), rows([0, 0]), rows([0, Number.MAX_VALUE]), wide)).toThrow(element1);
+    expect(() => createAttention(wide).pushManyQKV(rows([0, 0]), rows([0, 0]), rows([0, Number.MAX_VALUE]))).toThrow(element1);
+    expect(() => batchAttention(rows([1]), { ...wide, weights: { wq: [0, 0], wk: [0, 0], wv: [0, Number.MAX_VALUE] } })).toThrow(element1);
     const cross = createCrossAttention({ dim: 1, precision: 'float64' });
     cross.setMemory(Array.from({ length: 11 }, () => big));
     expect(() => cross.attendMany([[0], [0]])).toThrow(output(0));

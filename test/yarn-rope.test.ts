@@ -103,6 +103,7 @@ describe('yarnRope: Hugging Face rope_scaling "yarn"', () => {
     // @ts-expect-error attentionFactor is no option: it goes into scale.
     const spread = () => createAttention({ dim: 4, positions: 'rope', ...yarn });
     expect(spread).toThrow(expect.objectContaining({ code: 'INVALID_OPTION', details: { field: 'attentionFactor' }, message: expect.stringContaining('scale: attentionFactor ** 2 / Math.sqrt(headDim)') }));
+    expect(createAttention({ dim: 4, attentionFactor: undefined }).options.dim).toBe(4);
     const { ropeFrequencies } = yarn;
     expect(createAttention({ dim: 4, positions: 'rope', ropeFrequencies, scale: yarn.attentionFactor ** 2 / 2 }).options.scale).toBeCloseTo(yarn.attentionFactor ** 2 / 2, 15);
   });

@@ -97,11 +97,13 @@ export function batchAttentionQKV(givenQs: VectorRows, givenKs: VectorRows, give
   const q: FloatArray[] = [];
   const keys: Float64Array[] = [];
   const v: FloatArray[] = [];
-  // Token by token, so the first token refused is the one its pushes would refuse first.
+  // Token by token, each read whole before its key turns, as pushQKV reads them: the first refusal
+  // is the one its pushes would meet first.
   for (let i = 0; i < qs.length; i++) {
     q.push(row(qs[i]!, qWidth, 'q', i));
-    keys.push(rotatedKey(o, row(ks[i]!, kvWidth, 'k', i), i));
+    const k = row(ks[i]!, kvWidth, 'k', i);
     v.push(row(vs[i]!, kvWidth, 'v', i));
+    keys.push(rotatedKey(o, k, i));
   }
   return attendRows(o, q, keys, v);
 }
@@ -162,7 +164,7 @@ function attendRows(o: ResolvedOptions, q: readonly FloatArray[], rotatedKeys: r
     }
     const wo = o.weights?.wo ?? null;
     const output = wo === null ? o.Float.from(concat) : linear(o, wo, o.weights!.bo, concat, o.dim);
-    assertFinite(output, o.dim, 'output', i);
+    assertFinite(output, o.outputDim, 'output', i);
     steps.push(o.withWeights ? { index: i, output, positions: Int32Array.from(attended), weights } : { index: i, output });
   }
   return steps;

@@ -24,7 +24,7 @@ import type { SnapshotOptions } from './snapshot-state.js';
 import type { EngineState } from './snapshot-state.js';
 import { MAX_STREAM_LENGTH, stepWeights } from './step.js';
 import type { AttentionStep, StepOptions } from './step.js';
-import { assertFinite, assertRowsFinite, assertVectorShape, finiteCheck, readRows, readVector, rowsOf } from './vector.js';
+import { assertFinite, assertRowsFinite, assertVectorShape, finiteCheck, isFlatRows, readRows, readVector, rowsOf } from './vector.js';
 import type { FiniteCheck, RowCheck, Vector, VectorRows } from './vector.js';
 
 /**
@@ -378,9 +378,9 @@ export class AttentionEngine implements Attention {
   pushMany(given: VectorRows, options?: StepOptions): AttentionStep[] {
     this.assertLive('pushMany');
     this.options.threads?.wake();
-    const xs = rowsOf(given, this.options.dim, 'pushMany', 'xs');
-    if (!Array.isArray(xs)) throw new AttentionError('INVALID_ARGUMENT', `pushMany: expected an array of vectors, got ${describeValue(xs)}`, { field: 'xs' });
+    if (!Array.isArray(given) && !isFlatRows(given)) throw new AttentionError('INVALID_ARGUMENT', `pushMany: expected an array of vectors, got ${describeValue(given)}`, { field: 'xs' });
     assertProjects(this.options, 'pushMany');
+    const xs = rowsOf(given, this.options.dim, 'pushMany', 'xs');
     const t0 = this.cache.length;
     let n = 0;
     let withWeights = false;

@@ -368,7 +368,9 @@ export function resolveOptions(options: AttentionOptions): ResolvedOptions {
   for (const key of Object.keys(options)) {
     // Cut: a key is the caller's text, perhaps a file's, and goes into the message and the field.
     if (key === 'attentionFactor') {
-      // A scaled RoPE's result spread into the options: its factor is a scale, not an option.
+      // A scaled RoPE's result spread into the options: its factor is a scale, not an option (left
+      // undefined, as its type allows, it is not given).
+      if (options.attentionFactor === undefined) continue;
       invalid(key, 'is not an option: a scaled RoPE (yarnRope, longRope) gives it for the scores, as scale: attentionFactor ** 2 / Math.sqrt(headDim); pass ropeFrequencies alone');
     }
     if (!KNOWN_OPTIONS.has(key)) invalid(cutText(key), `is not an option (known: ${[...KNOWN_OPTIONS].join(', ')})`);

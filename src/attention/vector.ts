@@ -39,12 +39,22 @@ export type VectorRows = readonly Vector[] | Float32Array | Float64Array;
  * as it is, for the caller's own checks (a typed array's wrapper, a Proxy, is no flat array).
  */
 export function rowsOf(rows: VectorRows, width: number, operation: string, field: string): readonly Vector[] {
-  if (!(ArrayBuffer.isView(rows) && (rows instanceof Float32Array || rows instanceof Float64Array))) return rows as readonly Vector[];
+  if (!isFlatRows(rows)) return rows as readonly Vector[];
   const length = lengthOf(rows) as number;
   if (length % width !== 0) {
     throw new AttentionError('DIMENSION_MISMATCH', `${operation}: ${length} numbers are not whole rows of ${width}`, { field, expected: `a multiple of ${width}`, actual: length });
   }
-  return Array.from({ length: length / width }, (_, t) => rows.subarray(t * width, (t + 1) * width));
+  // Views made here over the array's own memory: `subarray` would build them with a subclass's
+  // constructor, the caller's code running in the middle of the call.
+  const Base = rows instanceof Float32Array ? Float32Array : Float64Array;
+  const buffer = typedArrayBuffer.call(rows) as ArrayBuffer;
+  const offset = typedArrayByteOffset.call(rows) as number;
+  return Array.from({ length: length / width }, (_, t) => new Base(buffer, offset + t * width * Base.BYTES_PER_ELEMENT, width));
+}
+
+/** Whether `rows` is rows given flat: a Float32Array or Float64Array itself (not a wrapper of one). */
+export function isFlatRows(rows: unknown): rows is Float32Array | Float64Array {
+  return ArrayBuffer.isView(rows) && (rows instanceof Float32Array || rows instanceof Float64Array);
 }
 
 /**
@@ -143,6 +153,9 @@ function copyNumbers(values: ArrayLike<unknown>, from: number, out: FloatArray, 
 
 /** `%TypedArray%.prototype.length`'s getter: how many numbers a typed array holds, whatever a subclass's `length` says. */
 const typedArrayLength = Object.getOwnPropertyDescriptor(TYPED_ARRAY_PROTOTYPE, 'length')!.get!;
+/** `%TypedArray%.prototype`'s `buffer` and `byteOffset` getters, likewise. */
+const typedArrayBuffer = Object.getOwnPropertyDescriptor(TYPED_ARRAY_PROTOTYPE, 'buffer')!.get!;
+const typedArrayByteOffset = Object.getOwnPropertyDescriptor(TYPED_ARRAY_PROTOTYPE, 'byteOffset')!.get!;
 
 /**
  * The length of `x` as it will be read: a typed array's own (copied whole by `set`, so a subclass

@@ -23,10 +23,16 @@ export interface AttendedWord {
 export function topAttended(row: AttentionRow, words: WordsByPosition, count: number, head: HeadChoice = 'mean'): AttendedWord[] {
   const weights = rowWeights(row, head);
   const keep = Math.max(0, count);
+  const { positions } = row;
+  const word = (n: number): AttendedWord => ({ index: positions[n]!, word: words.at(positions[n]!) ?? `#${positions[n]}`, weight: weights[n]! });
+  if (keep > FEW) {
+    const others = Array.from(positions.keys()).filter((n) => positions[n] !== row.index);
+    others.sort((a, b) => weights[b]! - weights[a]! || positions[a]! - positions[b]!);
+    return others.slice(0, keep).map(word);
+  }
   // The best `keep` so far, heaviest first: one pass, not a sort of every position (a row of a long
   // stream attends thousands; the page draws one per word).
   const best: number[] = [];
-  const { positions } = row;
   for (let n = 0; n < positions.length; n++) {
     if (positions[n] === row.index) continue;
     const weight = weights[n]!;
@@ -38,8 +44,11 @@ export function topAttended(row: AttentionRow, words: WordsByPosition, count: nu
       if (best.length > keep) best.pop();
     }
   }
-  return best.map((n) => ({ index: positions[n]!, word: words.at(positions[n]!) ?? `#${positions[n]}`, weight: weights[n]! }));
+  return best.map(word);
 }
+
+/** Up to this many words, one pass keeping them in order beats sorting every position; past it, a sort wins (`--top 1000`). */
+const FEW = 32;
 
 /** The weight `row` gives its own word. */
 export function selfWeight(row: AttentionRow, head: HeadChoice = 'mean'): number {

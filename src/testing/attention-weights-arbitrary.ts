@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import type { Arbitrary } from 'fast-check';
-import type { AttentionWeights } from '../attention/index.js';
+import type { AttentionWeights, Vector } from '../attention/index.js';
 import { integerAtLeast, knownParameters, objectOf, oneOfOrAbsent, positiveNumber } from './internal/arguments.js';
 import { gridArbitrary, onGrid } from './internal/grid.js';
 
@@ -75,7 +75,7 @@ export interface AttentionWeightsConstraints {
 export function attentionWeightsArbitrary(
   shape: WeightsShape,
   constraints: AttentionWeightsConstraints = {},
-): Arbitrary<AttentionWeights & Required<Pick<AttentionWeights, 'wq' | 'wk' | 'wv'>>> {
+): Arbitrary<AttentionWeights & { readonly wq: Vector; readonly wk: Vector; readonly wv: Vector }> {
   objectOf(shape, 'shape');
   const dim = integerAtLeast(shape.dim, 1, 'dim');
   const queryWidth = integerAtLeast(shape.heads, 1, 'heads') * integerAtLeast(shape.headDim, 1, 'headDim');

@@ -77,8 +77,9 @@ interface Live<Snapshot> {
   readonly engine: CachedAttention<Snapshot>;
   history: Event[];
   /**
-   * The furthest its stream (forks and restores inherit it) has emitted: query q attends no key
-   * j ≥ sinks with j ≤ q − window, nor does any later query, so from then on such keys may be gone.
+   * How many steps its stream (forks and restores inherit it) has emitted at the most: the next
+   * query then, `reach`, attends no key j ≥ sinks with j ≤ reach − window, nor does any later
+   * query, so from then on such keys may be gone.
    */
   reach: number;
 }
@@ -95,9 +96,9 @@ interface Live<Snapshot> {
  * 2. `fork()`: the twin and the original go on independently, each like a fresh engine fed its
  *    own history;
  * 3. `truncate(n)`: afterwards like a fresh engine fed the first n tokens; it may refuse (throw)
- *    only when its next query needs a key a window may already have evicted (one no query since
- *    the furthest emitted attends: with window W and S sinks, a key j ≥ S up to that query − W),
- *    and must then change nothing;
+ *    only when its next query needs a key a window may already have evicted (one no query after
+ *    the furthest emitted attends: with window W and S sinks, a key j ≥ S with j ≤ reach − W,
+ *    reach the most steps the stream has emitted), and must then change nothing;
  * 4. with `restore`, `restore(e.snapshot(), options)` continues like `e`; `dispose()` of one engine
  *    leaves the others (forks of it included) unaffected;
  * 5. `length` to equal the tokens of the history after every operation; and finally every live

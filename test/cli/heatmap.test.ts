@@ -55,6 +55,10 @@ describe('top attended words', () => {
     // Ten equal weights, a heavier one among them: it first, then the tied ones in stream order.
     const tied = { index: 10, word: 'w10', positions: Int32Array.from({ length: 11 }, (_, p) => p), weights: [Float64Array.from({ length: 11 }, (_, p) => (p === 7 ? 0.2 : 0.08))] };
     expect(topAttended(tied, { length: 11, at: (p: number) => `w${p}` }, 4).map((t) => t.index)).toEqual([7, 0, 1, 2]);
+    // Past a few words it sorts (one pass keeping many in order is slower): the same order.
+    const many = { index: 99, word: 'w99', positions: Int32Array.from({ length: 100 }, (_, p) => p), weights: [Float64Array.from({ length: 100 }, (_, p) => ((p * 37) % 10) / 450)] };
+    const sorted = Array.from({ length: 99 }, (_, p) => p).sort((a, b) => many.weights[0]![b]! - many.weights[0]![a]! || a - b);
+    expect(topAttended(many, { length: 100, at: (p: number) => `w${p}` }, 50).map((t) => t.index)).toEqual(sorted.slice(0, 50));
   });
 
   it('lists min(k, attended − 1) words, never the word itself, heaviest first, none left out heavier (every head and the mean)', () => {

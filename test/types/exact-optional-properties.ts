@@ -3,10 +3,11 @@
  * typecheck`): options built from values that may be undefined, as strict projects write them,
  * are accepted where the runtime takes undefined as "not given". Nothing here runs.
  */
-import { createAttention, createAttentionStack, createLinear } from '../../src/index.js';
+import fc from 'fast-check';
+import { createAttention, createAttentionStack, createCrossAttention, createLinear } from '../../src/index.js';
 import type { AttentionOptions, SnapshotOptions, StepOptions, ThreadPool } from '../../src/index.js';
 import { generate } from '../../src/rx/index.js';
-import { attentionOptionsArbitrary, checkCacheLaws, checkIncremental } from '../../src/testing/index.js';
+import { attentionOptionsArbitrary, attentionWeightsArbitrary, checkCacheLaws, checkIncremental } from '../../src/testing/index.js';
 
 declare const pool: ThreadPool | undefined;
 declare const bias: Float32Array | undefined;
@@ -27,4 +28,9 @@ export function strictCallers(): void {
   generate({ options, first: new Float32Array(8), next: () => null, maxTokens: 4, yieldEvery: every });
   checkIncremental(createAttention, { seed, numRuns: every, optionsArbitrary: attentionOptionsArbitrary({ maxWindow: window, withWeights: wantWeights }) });
   checkCacheLaws(createAttention, { seed, shrinkTimeLimit: every });
+  // What a field left undefined must not make optional: a cross-attention's wq, wk and wv, and the
+  // matrices attentionWeightsArbitrary always draws.
+  // @ts-expect-error a cross-attention projects its queries and memory: wq, wk and wv are required.
+  createCrossAttention({ dim: 2, weights: { wq: undefined, wk: undefined, wv: undefined } });
+  fc.sample(attentionWeightsArbitrary({ dim: 2, heads: 1, kvHeads: 1, headDim: 2 }), 1).forEach((w) => w.wq.length + w.wk.length + w.wv.length);
 }
