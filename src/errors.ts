@@ -139,6 +139,19 @@ export function isTypedArrayWrapper(value: unknown): boolean {
 }
 
 /**
+ * A refused value as `details.actual` and a message show it: a number, string (cut), bigint,
+ * boolean, symbol, null or undefined as written; anything else described ({@link describeValue}),
+ * never by its own `toString`, which may throw (a typed array's wrapper, an array too long to
+ * join) or run the caller's code in the middle of a call.
+ */
+export function shownValue(value: unknown): string {
+  if (typeof value === 'string') return cutText(value);
+  if (typeof value === 'bigint') return `${value}n`;
+  if (value === null || (typeof value !== 'object' && typeof value !== 'function')) return String(value);
+  return describeValue(value);
+}
+
+/**
  * A refused value as a message shows it, in a few words however large: a number as itself, a
  * string quoted (`"2" (a string)`), an array or typed array by its kind and length
  * (`a Float32Array of 384 numbers`; a short array's numbers too), anything else by its kind.

@@ -333,6 +333,21 @@ describe('bad vectors are refused with the token index', () => {
     expect(cross.attendMany(shrinking())).toHaveLength(3);
   });
 
+  it("a refused value is shown without its own toString: a typed array's wrapper, a 2^32 − 1 array, or an object whose toString pushes (a fuzz audit: TypeError, RangeError, and a refused truncate that changed the engine)", () => {
+    const wrapper = Object.create(Float32Array.prototype) as never;
+    const huge: number[] = [];
+    huge.length = 2 ** 32 - 1;
+    const attn = createAttention({ dim: 2 });
+    attn.push([1, 0]);
+    const pushes = { toString: () => (attn.push([9, 9]), 'x') };
+    for (const n of [wrapper, huge, pushes]) expect(refusal(() => attn.truncate(n as never))).toMatchObject({ code: 'OUT_OF_RANGE', details: { field: 'n' } });
+    expect(attn.length).toBe(1);
+    expect(refusal(() => attn.push([wrapper, 1] as never))).toMatchObject({ code: 'NON_FINITE', details: { field: 'x', element: 0 } });
+    expect(refusal(() => createAttention({ dim: 1, weights: { wq: [huge as never], wk: [1], wv: [1] } }))).toMatchObject({ code: 'NON_FINITE', details: { field: 'weights.wq' } });
+    expect(refusal(() => createAttentionStack({ layers: 2, dim: 1 }).layer(wrapper))).toMatchObject({ code: 'OUT_OF_RANGE' });
+    expect(refusal(() => createLinear({ rows: 1, cols: 1, weight: [1] }).row(huge as never))).toMatchObject({ code: 'OUT_OF_RANGE' });
+  });
+
   it('a wrong argument is named in a few words however large: its kind and length, not its numbers', () => {
     // Found by a bug hunt: applyMany's flat output passed back to applyMany gave a 73,783-character
     // message, a flat encoder output given to setMemory one of 2.9 million.

@@ -1,6 +1,6 @@
 import type { CacheStats } from '../cache/index.js';
 import { encodeSafetensors } from '../cache/safetensors.js';
-import { AttentionError, describeValue } from '../errors.js';
+import { AttentionError, describeValue, shownValue } from '../errors.js';
 import { AttentionEngine, createAttention } from './create-attention.js';
 import type { Attention } from './create-attention.js';
 import { RUN_OPTIONS } from './options.js';
@@ -218,9 +218,10 @@ export class EngineStack implements AttentionStack {
   }
 
   layer(i: number): Attention {
-    const engine = this.engines[i];
-    if (engine === undefined || !Number.isInteger(i)) {
-      throw new AttentionError('OUT_OF_RANGE', `layer: expected an integer from 0 to ${this.engines.length - 1}, got ${describeValue(i)}`, { field: 'layer', expected: `0..${this.engines.length - 1}`, actual: String(i) });
+    // Integer first: indexing with anything else converts it to a key, running its toString.
+    const engine = Number.isInteger(i) ? this.engines[i] : undefined;
+    if (engine === undefined) {
+      throw new AttentionError('OUT_OF_RANGE', `layer: expected an integer from 0 to ${this.engines.length - 1}, got ${describeValue(i)}`, { field: 'layer', expected: `0..${this.engines.length - 1}`, actual: shownValue(i) });
     }
     return engine;
   }

@@ -1,7 +1,7 @@
 import { PagedKVCache } from '../cache/index.js';
 import type { CacheStats } from '../cache/index.js';
 import { encodeSafetensors } from '../cache/safetensors.js';
-import { AttentionError, describeValue } from '../errors.js';
+import { AttentionError, describeValue, shownValue } from '../errors.js';
 // Kernels are imported from their own modules: a re-export can cost a property lookup per call
 // in transpiled builds.
 import type { FloatArray } from '../kernels/float-array.js';
@@ -744,7 +744,7 @@ export class AttentionEngine implements Attention {
       return new AttentionError('OUT_OF_RANGE', `truncate: expected an integer from 0 to ${length}, got ${describeValue(n)}`, {
         field: 'n',
         expected: `0..${length}`,
-        actual: String(n),
+        actual: shownValue(n),
       });
     }
     const oldest = oldestAttendable(o, Math.max(0, n - o.lookahead));

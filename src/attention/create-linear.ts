@@ -1,4 +1,4 @@
-import { AttentionError, describeValue } from '../errors.js';
+import { AttentionError, describeValue, shownValue } from '../errors.js';
 import { addBias } from '../kernels/add-bias.js';
 import { matMatTransposed } from '../kernels/mat-mat.js';
 import type { ThreadPool } from '../kernels/wasm/thread-pool.js';
@@ -251,7 +251,7 @@ class LinearLayer implements Linear {
     if (this.isDisposed) throw new AttentionError('DISPOSED', 'row: this linear layer was disposed', { field: 'row' });
     const { rows, cols } = this;
     if (!(Number.isInteger(index) && index >= 0 && index < rows)) {
-      throw new AttentionError('OUT_OF_RANGE', `row: expected an integer from 0 to ${rows - 1}, got ${describeValue(index)}`, { field: 'row', expected: `0..${rows - 1}`, actual: String(index) });
+      throw new AttentionError('OUT_OF_RANGE', `row: expected an integer from 0 to ${rows - 1}, got ${describeValue(index)}`, { field: 'row', expected: `0..${rows - 1}`, actual: shownValue(index) });
     }
     if (out !== undefined && !(out instanceof Float32Array && (lengthOf(out) as number) >= cols)) {
       throw new AttentionError('INVALID_ARGUMENT', `row: out must be a Float32Array of at least ${cols} numbers, got ${describeValue(out)}`, { field: 'out', expected: cols });

@@ -1,4 +1,4 @@
-import { AttentionError, cutText, describeValue } from '../errors.js';
+import { AttentionError, cutText, describeValue, shownValue } from '../errors.js';
 import { BF16_MAX, F16_MAX, roundToBfloat16, roundToFloat16, ropeInverseFrequencies } from '../kernels/index.js';
 import { ThreadPool } from '../kernels/wasm/thread-pool.js';
 import { wasmKernelsAvailable } from '../kernels/wasm/wasm-arena.js';
@@ -619,7 +619,7 @@ export function matrix(w: Vector | undefined, rows: number, cols: number, field:
     throw new AttentionError('NON_FINITE', `${field}: element ${i}${where(i)} is ${describeValue(value)}${beyond}`, {
       field,
       element: i,
-      actual: String(value),
+      actual: shownValue(value),
     });
   });
   const overflow = half === undefined ? -1 : HALVES[half].round(m as Float32Array);

@@ -1,4 +1,4 @@
-import { AttentionError, describeValue, isTypedArrayWrapper, TYPED_ARRAY_PROTOTYPE } from '../errors.js';
+import { AttentionError, describeValue, isTypedArrayWrapper, shownValue, TYPED_ARRAY_PROTOTYPE } from '../errors.js';
 import { allFinite } from '../kernels/all-finite.js';
 import type { FloatArray, FloatArrayConstructor } from '../kernels/index.js';
 import type { WasmArena } from '../kernels/wasm/wasm-arena.js';
@@ -232,7 +232,7 @@ function nonFinite(field: string, token: number, element: number, value: unknown
     field,
     token,
     element,
-    actual: String(value),
+    actual: shownValue(value),
   });
 }
 

@@ -2,6 +2,7 @@ import { Observable, Subject, takeUntil } from 'rxjs';
 import type { OperatorFunction } from 'rxjs';
 import { attentionFromResolved, resolveOptions } from '../attention/index.js';
 import type { Attention, AttentionOptions, AttentionStep, Vector } from '../attention/index.js';
+import { AttentionError, describeValue } from '../errors.js';
 
 /**
  * Streams vectors through attention: each one is appended to a KV cache and the outputs that become
@@ -22,7 +23,8 @@ import type { Attention, AttentionOptions, AttentionStep, Vector } from '../atte
  * 5. On completion, error or unsubscription the engine is disposed and its cache released.
  *
  * @throws AttentionError at once for bad options (INVALID_OPTION, DIMENSION_MISMATCH, NON_FINITE),
- *   as createAttention would.
+ *   as createAttention would. A factory that returns no engine (one without push, flush and
+ *   dispose) errors the subscription with INVALID_ARGUMENT (field `options`).
  * @example
  * ```ts
  * import { from } from 'rxjs';
@@ -78,7 +80,17 @@ export function attend(options: AttentionOptions | (() => Attention)): OperatorF
  * copy of the weights.
  */
 function engineFactory(options: AttentionOptions | (() => Attention)): () => Attention {
-  if (typeof options === 'function') return options;
+  if (typeof options === 'function') {
+    return () => {
+      const engine: unknown = options();
+      // Checked before the stream relies on it: a teardown calling dispose on null crashed the process.
+      const methods = engine === null || typeof engine !== 'object' ? [] : (['push', 'flush', 'dispose'] as const).filter((m) => typeof (engine as Record<string, unknown>)[m] === 'function');
+      if (methods.length < 3) {
+        throw new AttentionError('INVALID_ARGUMENT', `attend: the factory returned ${describeValue(engine)}, not an engine (with push, flush and dispose)`, { field: 'options' });
+      }
+      return engine as Attention;
+    };
+  }
   const resolved = resolveOptions(options);
   return () => attentionFromResolved(resolved);
 }

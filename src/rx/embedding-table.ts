@@ -1,6 +1,6 @@
 import type { Vector } from '../attention/index.js';
 import { copyClaimed, vectorLength } from '../attention/vector.js';
-import { AttentionError, describeValue, quoted } from '../errors.js';
+import { AttentionError, describeValue, quoted, shownValue } from '../errors.js';
 
 /**
  * How an {@link EmbeddingTable} matches tokens and what it does with unknown ones. Checked when the
@@ -62,7 +62,7 @@ export class EmbeddingTable {
 
   private constructor(words: readonly string[], matrix: ArrayLike<number>, dim: number, options: EmbeddingTableOptions) {
     if (typeof dim !== 'number' || !Number.isInteger(dim) || dim < 1) {
-      throw new AttentionError('INVALID_ARGUMENT', `EmbeddingTable: dim must be a positive integer, got ${String(dim)}`, { field: 'dim', actual: String(dim) });
+      throw new AttentionError('INVALID_ARGUMENT', `EmbeddingTable: dim must be a positive integer, got ${shownValue(dim)}`, { field: 'dim', actual: shownValue(dim) });
     }
     if (!Array.isArray(words)) throw new AttentionError('INVALID_ARGUMENT', 'EmbeddingTable: words must be an array of strings', { field: 'words' });
     checkOptions(options);
@@ -230,8 +230,9 @@ export class EmbeddingTable {
    * ```
    */
   lookup(token: string | number, position?: number): Float32Array {
-    const where = position === undefined ? 'lookup' : `lookup at token ${position}`;
-    const at = position === undefined ? {} : { token: position };
+    // A position is the embed operator's count, but callers may pass anything: shown, not stringified.
+    const where = position === undefined ? 'lookup' : `lookup at token ${shownValue(position)}`;
+    const at = typeof position === 'number' ? { token: position } : {};
     if (typeof token === 'number') {
       if (!Number.isInteger(token)) {
         throw new AttentionError('INVALID_ARGUMENT', `${where}: a numeric token is a row index and must be an integer, got ${token}`, { field: 'token', ...at, actual: token });
@@ -308,7 +309,7 @@ function notFloat32(value: unknown, field: string, i: number, where: (i: number)
   throw new AttentionError('NON_FINITE', `EmbeddingTable: ${field} ${where(i)} is ${describeValue(value)}, expected a number that is finite in float32`, {
     field,
     element: i,
-    actual: String(value),
+    actual: shownValue(value),
   });
 }
 

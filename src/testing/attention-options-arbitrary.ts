@@ -20,13 +20,13 @@ import { largestHalf } from './internal/round-to-half.js';
  * ```
  */
 export interface AttentionOptionsConstraints {
-  /** Largest `dim` with projections. Default 4. (Seed mode has `dim = heads·headDim`.) */
+  /** Largest `dim` with projections, at most 128 (weights are drawn at the largest shape). Default 4. (Seed mode has `dim = heads·headDim`.) */
   readonly maxDim?: number | undefined;
-  /** Largest number of query heads. Default 4, the smallest that has true GQA (4 heads, 2 kv heads). */
+  /** Largest number of query heads, at most 16. Default 4, the smallest that has true GQA (4 heads, 2 kv heads). */
   readonly maxHeads?: number | undefined;
   /** Draw fewer kv heads than query heads too (grouped-query and multi-query). Default true; false keeps `kvHeads` = `heads`. */
   readonly groupedQuery?: boolean | undefined;
-  /** Largest `headDim`. Default 4. */
+  /** Largest `headDim`, at most 32. Default 4. */
   readonly maxHeadDim?: number | undefined;
   /** Only this precision. Default: both. */
   readonly precision?: 'float32' | 'float64' | undefined;
@@ -61,11 +61,11 @@ export interface AttentionOptionsConstraints {
    * implementations under test store weights in 16 bits.
    */
   readonly halfWeights?: boolean | undefined;
-  /** Largest sliding window; 0 draws no windows (and so no sinks). Default 4. */
+  /** Largest sliding window, at most 2³¹; 0 draws no windows (and so no sinks). Default 4. */
   readonly maxWindow?: number | undefined;
-  /** Largest number of sinks, drawn only with a window. Default 2. */
+  /** Largest number of sinks, at most 2³¹, drawn only with a window. Default 2. */
   readonly maxSinks?: number | undefined;
-  /** Largest look-ahead; 0 draws none. Default 2. */
+  /** Largest look-ahead, at most 2³¹; 0 draws none. Default 2. */
   readonly maxLookahead?: number | undefined;
   /** true: projections always carry biases (`bq`, `bk`, `bv`, and `bo` with `wo`); false: never; default: either. */
   readonly biases?: boolean | undefined;
@@ -73,9 +73,12 @@ export interface AttentionOptionsConstraints {
   readonly weightMagnitude?: number | undefined;
   /** Ask for attention weights in the steps: true, false, or default either. */
   readonly withWeights?: boolean | undefined;
-  /** Cache block sizes to draw from besides the default (64). Default [1, 2, 3]; [] never sets it. */
+  /** Cache block sizes to draw from besides the default (64), each at most 1,024. Default [1, 2, 3]; [] never sets it. */
   readonly blockSizes?: readonly number[] | undefined;
 }
+
+/** The largest window, sink count or look-ahead drawn: a stream's most tokens (2³¹). */
+const MAX_DRAWN_LENGTH = 2 ** 31;
 
 const CONSTRAINT_KEYS = [
   'maxDim', 'maxHeads', 'groupedQuery', 'maxHeadDim', 'precision', 'projections', 'positions', 'ropeVariants', 'ropePositions', 'softmaxVariants',
@@ -149,12 +152,12 @@ export function attentionOptionsArbitrary(constraints: AttentionOptionsConstrain
   knownParameters(constraints, CONSTRAINT_KEYS, 'attentionOptionsArbitrary');
   oneOfOrAbsent(constraints.precision, ['float32', 'float64'], 'precision');
   for (const key of ['projections', 'groupedQuery', 'ropeVariants', 'softmaxVariants', 'halfWeights', 'biases', 'withWeights'] as const) oneOfOrAbsent(constraints[key], [true, false], key);
-  const maxDim = integerAtLeast(constraints.maxDim ?? 4, 1, 'maxDim');
-  const maxHeads = integerAtLeast(constraints.maxHeads ?? 4, 1, 'maxHeads');
-  const maxHeadDim = integerAtLeast(constraints.maxHeadDim ?? 4, 1, 'maxHeadDim');
-  const maxWindow = integerAtLeast(constraints.maxWindow ?? 4, 0, 'maxWindow');
-  const maxSinks = integerAtLeast(constraints.maxSinks ?? 2, 0, 'maxSinks');
-  const maxLookahead = integerAtLeast(constraints.maxLookahead ?? 2, 0, 'maxLookahead');
+  const maxDim = integerAtLeast(constraints.maxDim ?? 4, 1, 'maxDim', 128);
+  const maxHeads = integerAtLeast(constraints.maxHeads ?? 4, 1, 'maxHeads', 16);
+  const maxHeadDim = integerAtLeast(constraints.maxHeadDim ?? 4, 1, 'maxHeadDim', 32);
+  const maxWindow = integerAtLeast(constraints.maxWindow ?? 4, 0, 'maxWindow', MAX_DRAWN_LENGTH);
+  const maxSinks = integerAtLeast(constraints.maxSinks ?? 2, 0, 'maxSinks', MAX_DRAWN_LENGTH);
+  const maxLookahead = integerAtLeast(constraints.maxLookahead ?? 2, 0, 'maxLookahead', MAX_DRAWN_LENGTH);
   const weightMagnitude = positiveNumber(constraints.weightMagnitude ?? 1, 'weightMagnitude');
   const positions = arrayOf(constraints.positions ?? (['none', 'rope', 'alibi'] as const), 'positions');
   if (positions.length === 0) integerAtLeast(positions.length, 1, 'positions.length');
@@ -164,7 +167,7 @@ export function attentionOptionsArbitrary(constraints: AttentionOptionsConstrain
   if (ropePositions.length === 0) integerAtLeast(ropePositions.length, 1, 'ropePositions.length');
   Array.from(ropePositions, (p, n) => oneOf(p, ['absolute', 'cache'], `ropePositions[${n}]`));
   // Array.from, not map: a hole is read as undefined (and refused), not skipped.
-  const blockSizes = Array.from(arrayOf(constraints.blockSizes ?? [1, 2, 3], 'blockSizes'), (b, n) => integerAtLeast(b, 1, `blockSizes[${n}]`));
+  const blockSizes = Array.from(arrayOf(constraints.blockSizes ?? [1, 2, 3], 'blockSizes'), (b, n) => integerAtLeast(b, 1, `blockSizes[${n}]`, 1024));
   // RoPE rotates pairs (m, m + headDim/2): with maxHeadDim 1 it cannot be drawn.
   const usable = maxHeadDim >= 2 ? positions : positions.filter((p) => p !== 'rope');
   if (usable.length === 0) integerAtLeast(maxHeadDim, 2, 'maxHeadDim (RoPE needs an even headDim)');

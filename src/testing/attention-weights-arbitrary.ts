@@ -84,7 +84,7 @@ export function attentionWeightsArbitrary(
   oneOfOrAbsent(constraints.output, [true, false], 'output');
   oneOfOrAbsent(constraints.biases, [true, false], 'biases');
   const magnitude = positiveNumber(constraints.magnitude ?? 1, 'magnitude');
-  const steps = integerAtLeast(constraints.steps ?? 10, 1, 'steps');
+  const steps = integerAtLeast(constraints.steps ?? 10, 1, 'steps', 2 ** 30);
   const matrix = (rows: number, cols: number): Arbitrary<number[]> => gridArbitrary(rows * cols, steps).map((ks) => onGrid(ks, magnitude, steps));
   const projections = { wq: matrix(queryWidth, dim), wk: matrix(keyWidth, dim), wv: matrix(keyWidth, dim) };
   const biases = { bq: matrix(1, queryWidth), bk: matrix(1, keyWidth), bv: matrix(1, keyWidth) };

@@ -1,12 +1,12 @@
 import fc from 'fast-check';
 import type { Arbitrary } from 'fast-check';
 import type { AttentionOptions, AttentionStep, Vector } from '../attention/index.js';
-import { AttentionError } from '../errors.js';
+import { AttentionError, shownValue } from '../errors.js';
 import { attentionOptionsArbitrary } from './attention-options-arbitrary.js';
 import type { CacheOperation } from './cache-operation.js';
 import type { CachedAttention } from './cached-attention.js';
 import type { AttentionFactory } from './incremental-attention.js';
-import { functionOf, integerAtLeast, knownParameters, nonNegativeNumber } from './internal/arguments.js';
+import { arbitraryOrAbsent, functionOf, integerAtLeast, knownParameters, nonNegativeNumber } from './internal/arguments.js';
 import { compareStep } from './internal/compare-step.js';
 import { errorBounds } from './internal/error-bounds.js';
 import { DRAWN_WIDTH, fitToDim } from './internal/fit-to-dim.js';
@@ -131,13 +131,13 @@ export function checkCacheLaws<Snapshot>(
   const tolerance = parameters.tolerance === undefined ? null : nonNegativeNumber(parameters.tolerance, 'tolerance');
   const maxOperations = integerAtLeast(parameters.maxOperations ?? 16, 1, 'maxOperations');
   if (parameters.restore !== undefined && typeof parameters.restore !== 'function') {
-    throw new AttentionError('INVALID_ARGUMENT', `restore must be a function (snapshot, options) => engine, got ${String(parameters.restore)}`, { field: 'restore' });
+    throw new AttentionError('INVALID_ARGUMENT', `restore must be a function (snapshot, options) => engine, got ${shownValue(parameters.restore)}`, { field: 'restore' });
   }
   const restore = parameters.restore === undefined ? null : parameters.restore.bind(parameters);
   // size 'max': fast-check 4 would otherwise draw 12 operations at most, whatever maxOperations says.
   const operations = fc.array(operationArbitrary(maxOperations, restore !== null, parameters.vector), { minLength: 1, maxLength: maxOperations, size: 'max' });
   const cases: Arbitrary<CacheLawsCase> = fc
-    .tuple(parameters.optionsArbitrary ?? attentionOptionsArbitrary(), operations)
+    .tuple(arbitraryOrAbsent(parameters.optionsArbitrary, 'optionsArbitrary') ?? attentionOptionsArbitrary(), operations)
     .map(([options, drawn]) => ({ options, operations: drawn.map((op) => (op.type === 'push' ? { ...op, x: fitToDim(op.x, options.dim) } : op)) }));
   runCheck(
     'checkCacheLaws',

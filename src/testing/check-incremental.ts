@@ -9,7 +9,7 @@ import { errorBounds } from './internal/error-bounds.js';
 import { DRAWN_WIDTH, fitToDim } from './internal/fit-to-dim.js';
 import { formatOptions, formatVector } from './internal/format.js';
 import { attempt, describeError, MismatchFound, pushCopy } from './internal/mismatch-found.js';
-import { functionOf, knownParameters, nonNegativeNumber } from './internal/arguments.js';
+import { arbitraryOrAbsent, functionOf, knownParameters, nonNegativeNumber } from './internal/arguments.js';
 import { RUN_PARAMETERS, runCheck } from './internal/run-check.js';
 import type { RunParameters } from './internal/run-check.js';
 import { defaultTolerance } from './internal/tolerance.js';
@@ -104,7 +104,7 @@ export function checkIncremental(factory: AttentionFactory<IncrementalAttention>
   functionOf(factory, 'factory');
   knownParameters(parameters, [...RUN_PARAMETERS, 'tolerance', 'optionsArbitrary', 'sequence'], 'checkIncremental');
   const tolerance = parameters.tolerance === undefined ? null : nonNegativeNumber(parameters.tolerance, 'tolerance');
-  const options = parameters.optionsArbitrary ?? attentionOptionsArbitrary();
+  const options = arbitraryOrAbsent(parameters.optionsArbitrary, 'optionsArbitrary') ?? attentionOptionsArbitrary();
   const cases: Arbitrary<IncrementalCase> = fc
     .tuple(options, sequenceArbitrary(DRAWN_WIDTH, parameters.sequence))
     .map(([o, drawn]) => ({ options: o, inputs: drawn.map((x) => fitToDim(x, o.dim)) }));

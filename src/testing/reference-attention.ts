@@ -1,7 +1,7 @@
 import { resolveOptions } from '../attention/index.js';
 import type { AttentionOptions, AttentionStep, ResolvedOptions, Vector } from '../attention/index.js';
 import { vectorLength } from '../attention/vector.js';
-import { AttentionError, describeValue } from '../errors.js';
+import { AttentionError, describeValue, shownValue } from '../errors.js';
 import { inputProjections } from './internal/input-projections.js';
 import { multiply } from './internal/multiply.js';
 
@@ -194,7 +194,7 @@ function checkedToken(x: Vector, dim: number, token: number, float32: boolean): 
       field: 'x',
       token,
       element: bad,
-      actual: String(x[bad]),
+      actual: shownValue(x[bad]),
     });
   }
   return out;

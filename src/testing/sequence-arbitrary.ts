@@ -56,7 +56,7 @@ export function sequenceArbitrary(dim: number, constraints: SequenceConstraints 
   knownParameters(constraints, ['minLength', 'maxLength', 'magnitude', 'steps'] satisfies (keyof SequenceConstraints)[], 'sequenceArbitrary');
   const minLength = integerAtLeast(constraints.minLength ?? 1, 0, 'minLength');
   const maxLength = integerAtLeast(constraints.maxLength ?? Math.max(8, minLength), minLength, 'maxLength');
-  const steps = integerAtLeast(constraints.steps ?? 10, 1, 'steps');
+  const steps = integerAtLeast(constraints.steps ?? 10, 1, 'steps', 2 ** 30);
   const magnitude =
     constraints.magnitude === undefined
       ? fc.oneof({ withCrossShrink: true }, ...MAGNITUDES.map(({ magnitude, weight }) => ({ arbitrary: fc.constant(magnitude), weight })))

@@ -22,7 +22,7 @@ export interface VectorConstraints {
   readonly magnitude?: number | undefined;
   /**
    * Entries are multiples of `magnitude / steps`, so counterexamples read like `0.3` or `−7000`
-   * and exact ties between scores happen. Default 10.
+   * and exact ties between scores happen. At most 2³⁰. Default 10.
    */
   readonly steps?: number | undefined;
 }
@@ -45,6 +45,6 @@ export function vectorArbitrary(dim: number, constraints: VectorConstraints = {}
   integerAtLeast(dim, 1, 'dim');
   knownParameters(constraints, ['magnitude', 'steps'] satisfies (keyof VectorConstraints)[], 'vectorArbitrary');
   const magnitude = positiveNumber(constraints.magnitude ?? 1, 'magnitude');
-  const steps = integerAtLeast(constraints.steps ?? 10, 1, 'steps');
+  const steps = integerAtLeast(constraints.steps ?? 10, 1, 'steps', 2 ** 30);
   return gridArbitrary(dim, steps).map((ks) => onGrid(ks, magnitude, steps));
 }

@@ -56,6 +56,14 @@ describe('attend: timing, completion, errors, unsubscription (marbles)', () => {
     });
   });
 
+  it('a factory that returns no engine errors the subscription (INVALID_ARGUMENT), and teardown does not crash (a fuzz audit: dispose on null)', async () => {
+    for (const made of [null, { push: () => [], flush: () => [] }, 5]) {
+      const error = await firstValueFrom(from([[1, 0]]).pipe(attend(() => made as never))).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(AttentionError);
+      expect(error).toMatchObject({ code: 'INVALID_ARGUMENT', details: { field: 'options' }, message: expect.stringMatching(/^attend: the factory returned .*, not an engine/) });
+    }
+  });
+
   it('passes a source error through after the outputs before it', () => {
     const failure = new Error('upstream failed');
     stepScheduler().run(({ cold, expectObservable }) => {

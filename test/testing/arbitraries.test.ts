@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { AttentionError, resolveOptions } from '../../src/index.js';
+import { AttentionError, createAttention, resolveOptions } from '../../src/index.js';
 import type { AttentionOptions } from '../../src/index.js';
 import { attentionOptionsArbitrary, attentionWeightsArbitrary, sequenceArbitrary, vectorArbitrary } from '../../src/testing/index.js';
 import { withFastCheckDefaults } from '../support/fast-check-size.js';
@@ -191,6 +191,12 @@ describe('attentionOptionsArbitrary', () => {
   });
 
   it('refuses constraints it cannot meet', () => {
+    // Bounds past which drawing hung, ran out of memory or drew options the core refuses (a fuzz audit).
+    for (const [constraints, field] of [[{ maxDim: 1e300 }, 'maxDim'], [{ maxHeads: 17 }, 'maxHeads'], [{ maxHeadDim: 33 }, 'maxHeadDim'], [{ blockSizes: [1e300] }, 'blockSizes[0]'], [{ maxWindow: 2 ** 53 }, 'maxWindow']] as const) {
+      expect(() => attentionOptionsArbitrary(constraints), field).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT', details: expect.objectContaining({ field }) }));
+    }
+    expect(() => vectorArbitrary(2, { steps: 1e100 })).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT', details: expect.objectContaining({ field: 'steps' }) }));
+    for (const o of fc.sample(attentionOptionsArbitrary({ maxWindow: 2 ** 31, maxSinks: 2 ** 31, maxLookahead: 2 ** 31, blockSizes: [1024] }), 50)) createAttention(o).dispose();
     expect(() => attentionOptionsArbitrary({ positions: [] })).toThrow(AttentionError);
     expect(() => attentionOptionsArbitrary({ positions: ['rope'], maxHeadDim: 1 })).toThrow(/maxHeadDim/);
     expect(() => attentionOptionsArbitrary({ maxWindow: -1 })).toThrow(/maxWindow/);

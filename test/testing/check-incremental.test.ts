@@ -191,6 +191,14 @@ describe('checkIncremental', () => {
       );
     });
 
+    it('refuses an optionsArbitrary that is no Arbitrary and a path it cannot replay, naming them (fast-check threw plain Errors: a fuzz audit)', () => {
+      const refused = (field: string) => expect.objectContaining({ code: 'INVALID_ARGUMENT', details: { field } });
+      expect(() => checkIncremental(createAttention, { optionsArbitrary: 5 as never })).toThrow(refused('optionsArbitrary'));
+      expect(() => checkCacheLaws(createAttention, { optionsArbitrary: {} as never })).toThrow(refused('optionsArbitrary'));
+      expect(() => checkIncremental(createAttention, { seed: 1, path: 'abc' })).toThrow(refused('path'));
+      expect(() => checkCacheLaws(createAttention, { seed: 1, path: 'abc' })).toThrow(refused('path'));
+    });
+
     it('an explicit tolerance replaces the default', () => {
       checkIncremental(noisy(1e-7), { numRuns: 50, tolerance: 1e-6, optionsArbitrary: attentionOptionsArbitrary({ precision: 'float64' }) });
     });

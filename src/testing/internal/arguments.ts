@@ -1,12 +1,16 @@
-import { AttentionError, describeValue } from '../../errors.js';
+import { AttentionError, describeValue, shownValue } from '../../errors.js';
 
-/** Returns `value` when it is an integer ≥ `min`; otherwise throws INVALID_ARGUMENT naming `field`. */
-export function integerAtLeast(value: unknown, min: number, field: string): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
-    throw new AttentionError('INVALID_ARGUMENT', `${field} must be an integer ≥ ${min}, got ${String(value)}`, {
+/**
+ * Returns `value` when it is an integer ≥ `min` (and ≤ `max`, a bound past which drawing would hang,
+ * exhaust memory or draw options the core refuses); otherwise throws INVALID_ARGUMENT naming `field`.
+ */
+export function integerAtLeast(value: unknown, min: number, field: string, max = Number.MAX_SAFE_INTEGER): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    const range = max === Number.MAX_SAFE_INTEGER ? `≥ ${min}` : `from ${min} to ${max}`;
+    throw new AttentionError('INVALID_ARGUMENT', `${field} must be an integer ${range}, got ${shownValue(value)}`, {
       field,
-      expected: `integer ≥ ${min}`,
-      actual: String(value),
+      expected: `integer ${range}`,
+      actual: shownValue(value),
     });
   }
   return value;
@@ -15,10 +19,10 @@ export function integerAtLeast(value: unknown, min: number, field: string): numb
 /** Returns `value` when it is a finite number > 0; otherwise throws INVALID_ARGUMENT naming `field`. */
 export function positiveNumber(value: unknown, field: string): number {
   if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
-    throw new AttentionError('INVALID_ARGUMENT', `${field} must be a finite number > 0, got ${String(value)}`, {
+    throw new AttentionError('INVALID_ARGUMENT', `${field} must be a finite number > 0, got ${shownValue(value)}`, {
       field,
       expected: 'finite number > 0',
-      actual: String(value),
+      actual: shownValue(value),
     });
   }
   return value;
@@ -83,4 +87,10 @@ export function objectOf<T>(value: T, field: string): T {
 export function arrayOf<T>(value: readonly T[], field: string): readonly T[] {
   if (Array.isArray(value)) return value;
   throw new AttentionError('INVALID_ARGUMENT', `${field} must be an array, got ${describeValue(value)}`, { field, expected: 'array', actual: describeValue(value) });
+}
+
+/** `value` when it is a fast-check Arbitrary (or undefined); otherwise throws INVALID_ARGUMENT naming `field`. */
+export function arbitraryOrAbsent<T>(value: T, field: string): T {
+  if (value === undefined || (value !== null && typeof (value as { generate?: unknown }).generate === 'function')) return value;
+  throw new AttentionError('INVALID_ARGUMENT', `${field} must be a fast-check Arbitrary (attentionOptionsArbitrary(…), say), got ${describeValue(value)}`, { field });
 }

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import type { Arbitrary } from 'fast-check';
-import { AttentionError } from '../../errors.js';
+import { AttentionError, shownValue } from '../../errors.js';
 import { VerificationError } from '../verification-error.js';
 import type { Counterexample, Mismatch } from '../verification-error.js';
 import { integerAtLeast, nonNegativeNumber } from './arguments.js';
@@ -38,19 +38,19 @@ export function runCheck<Case extends Counterexample>(
 ): void {
   const numRuns = integerAtLeast(parameters.numRuns ?? DEFAULT_RUNS, 1, 'numRuns');
   if (parameters.seed !== undefined && !Number.isInteger(parameters.seed)) {
-    throw new AttentionError('INVALID_ARGUMENT', `seed must be an integer (as a VerificationError reports it), got ${String(parameters.seed)}`, { field: 'seed', actual: String(parameters.seed) });
+    throw new AttentionError('INVALID_ARGUMENT', `seed must be an integer (as a VerificationError reports it), got ${shownValue(parameters.seed)}`, { field: 'seed', actual: shownValue(parameters.seed) });
   }
   if (parameters.path !== undefined && typeof parameters.path !== 'string') {
-    throw new AttentionError('INVALID_ARGUMENT', `path must be a string (as a VerificationError reports it), got ${String(parameters.path)}`, { field: 'path', actual: String(parameters.path) });
+    throw new AttentionError('INVALID_ARGUMENT', `path must be a string (as a VerificationError reports it), got ${shownValue(parameters.path)}`, { field: 'path', actual: shownValue(parameters.path) });
   }
   const shrinkTimeLimit = parameters.shrinkTimeLimit === undefined ? null : nonNegativeNumber(parameters.shrinkTimeLimit, 'shrinkTimeLimit');
   const property = fc.property(arbitrary, verify);
-  const found = fc.check(property, {
+  const found = replayable(() => fc.check(property, {
     numRuns,
     ...(parameters.seed === undefined ? {} : { seed: parameters.seed }),
     ...(parameters.path === undefined ? {} : { path: parameters.path }),
     ...(shrinkTimeLimit === null ? {} : { endOnFailure: true }),
-  });
+  }));
   if (!found.failed) return;
   if (found.errorInstance instanceof AsyncImplementation) {
     throw new AttentionError(
@@ -92,4 +92,14 @@ function formatMismatch(m: Mismatch): string[] {
     lines.push(`  max error: ${formatError(m.error)} at element ${m.element} (allowed there: ${formatError(m.allowed)})`);
   }
   return lines;
+}
+
+/** `check()`, with a `path` fast-check cannot replay refused as such (it throws a plain Error). */
+function replayable<T>(check: () => T): T {
+  try {
+    return check();
+  } catch (error) {
+    if (!(error instanceof Error && error.message.startsWith('Unable to replay'))) throw error;
+    throw new AttentionError('INVALID_ARGUMENT', `path is not one this run can replay (${error.message}); pass the path a VerificationError reported, with its seed`, { field: 'path' });
+  }
 }
