@@ -33,7 +33,16 @@ import type { FiniteCheck, Vector, VectorRows } from './vector.js';
  */
 export type CrossAttentionOptions = Omit<AttentionOptions, StreamOption | 'weights'> & {
   /** `wq`, `wk` and `wv` (cross-attention projects its queries and memory itself), `wo` and biases as an engine takes them; none for seed mode. */
-  readonly weights?: (AttentionWeights & { readonly wq: Vector; readonly wk: Vector; readonly wv: Vector }) | undefined;
+  readonly weights?:
+    | (AttentionWeights & {
+        /** (heads·headDim) × dim. */
+        readonly wq: Vector;
+        /** (kvHeads·headDim) × dim. */
+        readonly wk: Vector;
+        /** (kvHeads·headDim) × dim. */
+        readonly wv: Vector;
+      })
+    | undefined;
 } & {
   // Absent, so that self-attention's options, which cross-attention refuses, do not type-check either.
   readonly [K in StreamOption]?: never;

@@ -75,7 +75,16 @@ export interface AttentionWeightsConstraints {
 export function attentionWeightsArbitrary(
   shape: WeightsShape,
   constraints: AttentionWeightsConstraints = {},
-): Arbitrary<AttentionWeights & { readonly wq: Vector; readonly wk: Vector; readonly wv: Vector }> {
+): Arbitrary<
+  AttentionWeights & {
+    /** (heads·headDim) × dim. */
+    readonly wq: Vector;
+    /** (kvHeads·headDim) × dim. */
+    readonly wk: Vector;
+    /** (kvHeads·headDim) × dim. */
+    readonly wv: Vector;
+  }
+> {
   objectOf(shape, 'shape');
   const dim = integerAtLeast(shape.dim, 1, 'dim');
   const queryWidth = integerAtLeast(shape.heads, 1, 'heads') * integerAtLeast(shape.headDim, 1, 'headDim');

@@ -38,8 +38,6 @@ import type { VectorConstraints } from './vector-arbitrary.js';
  * ```
  */
 export interface CheckCacheLawsParameters<Snapshot = unknown> extends RunParameters {
-  /** Cases to run. Default 100. */
-  readonly numRuns?: number | undefined;
   /**
    * How far an engine's step may be from a fresh engine's, as in {@link CheckIncrementalParameters}
    * (applied to both sides): a finite number ≥ 0. Deterministic engines give identical steps.
@@ -51,12 +49,6 @@ export interface CheckCacheLawsParameters<Snapshot = unknown> extends RunParamet
   readonly maxOperations?: number | undefined;
   /** How pushed tokens are drawn (16 wide, fitted to the options' dim). Default magnitude 1. */
   readonly vector?: VectorConstraints | undefined;
-  /** Seed of the run, to replay one. Default: random. */
-  readonly seed?: number | undefined;
-  /** With `seed`: the shrink path of one failing case. */
-  readonly path?: string | undefined;
-  /** Milliseconds to spend shrinking a failure, at most, as in {@link CheckIncrementalParameters}. Default: no limit. */
-  readonly shrinkTimeLimit?: number | undefined;
   /**
    * Rebuilds an engine from `engine.snapshot()`. When given, cases also snapshot engines, restore
    * them and check the restored engine continues exactly as the original would.

@@ -32,8 +32,6 @@ import type { SequenceConstraints } from './sequence-arbitrary.js';
  * ```
  */
 export interface CheckIncrementalParameters extends RunParameters {
-  /** Cases to run. Default 100. */
-  readonly numRuns?: number | undefined;
   /**
    * Relative error allowed beyond what rounding the scores in the options' precision explains,
    * measured against the size of the attended values: a finite number ≥ 0. Default 1e-9 for
@@ -48,16 +46,6 @@ export interface CheckIncrementalParameters extends RunParameters {
    * options and inputs shrink independently.
    */
   readonly sequence?: SequenceConstraints | undefined;
-  /** Seed of the run, to replay one; the error message says it. Default: random. */
-  readonly seed?: number | undefined;
-  /** With `seed`: the shrink path of one failing case, to replay exactly it. */
-  readonly path?: string | undefined;
-  /**
-   * Milliseconds to spend shrinking a failure, at most (a finite number ≥ 0); the failure is then
-   * reported as far as it shrank, and the message says it stopped. Default: shrink until no
-   * smaller case fails (minutes, for a bug that shows only past a long sequence).
-   */
-  readonly shrinkTimeLimit?: number | undefined;
 }
 
 interface IncrementalCase {
