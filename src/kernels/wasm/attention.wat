@@ -68,8 +68,8 @@
   ;; same; 64-row calls, headDim 64 and 128, interleaved in one process). Each row's sum is the
   ;; same either way.
   ;; One accumulator per row, not two: with eight, V8 ran out of registers and kept two of them in
-  ;; memory, a store and reload on every pass (about 12 % slower, measured). The rows left over, and
-  ;; every row when d is not a multiple of 4, take $score_rows.
+  ;; memory, a store and reload on every pass (about 12 % slower, measured). Every row when d is not
+  ;; a multiple of 4 takes $score_rows.
   (func $scores (export "scores") (param $q i32) (param $k i32) (param $count i32) (param $d i32) (param $scale f64) (param $out i32)
     (local $count4 i32) (local $quarter i32) (local $qstride i32)
     (if (i32.and (local.get $d) (i32.const 3))
@@ -83,16 +83,20 @@
       (i32.add (local.get $k) (i32.shl (local.get $qstride) (i32.const 1)))
       (i32.add (local.get $k) (i32.mul (local.get $qstride) (i32.const 3)))
       (local.get $quarter) (local.get $d) (local.get $scale) (local.get $out) (i32.shl (local.get $quarter) (i32.const 3)))
-    ;; A full block's run has no rows left: no call (V8 saves and restores the frame around one).
+    ;; The rows left over go through the same pass as four equal streams writing to one place: a
+    ;; row's score must not depend on where its key falls in a run, or identical keys would get
+    ;; weights apart by their scores' last bits (far apart where scores are large). Each leftover
+    ;; row costs four rows' work, and there are at most three. A full block's run has none: no call
+    ;; (V8 saves and restores the frame around one).
     (if (i32.lt_u (local.get $count4) (local.get $count))
       (then
-        (call $score_rows
-          (local.get $q)
-          (i32.add (local.get $k) (i32.mul (local.get $count4) (i32.shl (local.get $d) (i32.const 2))))
+        (local.set $k (i32.add (local.get $k) (i32.mul (local.get $count4) (i32.shl (local.get $d) (i32.const 2)))))
+        (call $score_streams (local.get $q) (local.get $k) (local.get $k) (local.get $k) (local.get $k)
           (i32.sub (local.get $count) (local.get $count4))
           (local.get $d)
           (local.get $scale)
-          (i32.add (local.get $out) (i32.shl (local.get $count4) (i32.const 3)))))))
+          (i32.add (local.get $out) (i32.shl (local.get $count4) (i32.const 3)))
+          (i32.const 0)))))
 
   ;; Four streams of `rows` contiguous float32 key rows each, from k0, k1, k2 and k3 (d a multiple
   ;; of 4), scored against one float32 query four rows at a time, a row of each stream: stream j's
@@ -170,7 +174,7 @@
         (local.set $r (i32.add (local.get $r) (i32.const 1)))
         (br $groups))))
 
-  ;; scores for any d, one row at a time: 4 channels per f32x4 pass, the last d mod 4 one by one.
+  ;; scores when d is not a multiple of 4, one row at a time: 4 channels per f32x4 pass, the last d mod 4 one by one.
   (func $score_rows (param $q i32) (param $k i32) (param $count i32) (param $d i32) (param $scale f64) (param $out i32)
     (local $r i32) (local $c i32) (local $row i32) (local $a v128) (local $s f32) (local $d4 i32)
     (local.set $d4 (i32.and (local.get $d) (i32.const -4)))
