@@ -142,6 +142,8 @@ describe('yarnRope: Hugging Face rope_scaling "yarn"', () => {
       expect(() => yarnRope({ ...gptOss, ...change } as YarnRopeScaling), field).toThrow(expect.objectContaining({ code: 'INVALID_OPTION', details: expect.objectContaining({ field }) }));
     }
     expect(() => yarnRope(null as unknown as YarnRopeScaling)).toThrow(expect.objectContaining({ code: 'INVALID_OPTION' }));
+    // A string that reads like the right value is shown as a string (a review: "got true" for 'true').
+    expect(() => yarnRope({ ...gptOss, truncate: 'true' as unknown as boolean })).toThrow('must be a boolean, got "true" (a string)');
     // A beta so large that original / (2π·beta) underflows to 0 puts the ramp's end before pair 0: taken, as before.
     expect(yarnRope({ ...gptOss, betaFast: 1e308, betaSlow: 1e308 }).ropeFrequencies.length).toBe(32);
   });

@@ -319,7 +319,7 @@ export class AttentionEngine implements Attention {
   private readonly keys: AttendedKeys = { sinkEnd: 0, from: 0, to: 0 };
   /** RoPE's angles at the position keys are rotated to, made once a step for every kv head; null without RoPE. */
   private readonly keyAngles: RopeAngles | null;
-  /** While pushMany runs: the cache events it will send once every token is in (none if it is refused). */
+  /** While a prompt is appended ({@link AttentionEngine.appendHeld}: pushMany, pushManyQKV, pushEach): the cache events it will send once every token is in (none if it is refused). */
   private heldEvents: CacheEvent[] | null = null;
   /** Scores, softmax and weighted values of a query's heads, on whichever kernels run the step. */
   private readonly headAttention: HeadAttention;
@@ -841,9 +841,7 @@ export class AttentionEngine implements Attention {
     const t = this.cache.length;
     this.rotateKey(t);
     const emittedBefore = this.emitted;
-    // Inside a prompt (appendHeld), the prompt holds the cache and takes everything back itself.
-    const alone = this.heldEvents === null;
-    if (alone) this.cache.hold();
+    this.cache.hold();
     const steps: AttentionStep[] = [];
     try {
       // A refused append (an int8 entry out of range) changes nothing, and ends the hold below.
@@ -851,11 +849,11 @@ export class AttentionEngine implements Attention {
       while (this.emitted + o.lookahead <= t) steps.push(this.emitNext(t, withWeights));
     } catch (e) {
       // A score overflowed (or the append was refused): take the token back out, so a refused push changes nothing.
-      if (alone) this.cache.takeBack();
+      this.cache.takeBack();
       this.emitted = emittedBefore;
       throw e;
     }
-    if (alone) this.cache.commit();
+    this.cache.commit();
     this.notify({ type: 'append', position: t, length: t + 1 });
     this.releaseUnreachable();
     return steps;
@@ -875,10 +873,10 @@ export class AttentionEngine implements Attention {
     return step;
   }
 
-  /** Releases the blocks no future query can attend (out of the window and `retain`, sinks kept); not while pushMany runs. */
+  /** Releases the blocks no future query can attend (out of the window and `retain`, sinks kept); a prompt calls it once it is in. */
   private releaseUnreachable(): void {
     const o = this.options;
-    if (o.window === Infinity || this.heldEvents !== null) return;
+    if (o.window === Infinity) return;
     // Kept: what truncate(length − k) needs for every k ≤ lookahead + retain. The last L tokens'
     // outputs are still pending, so taking them back (the way past a refused score under look-ahead)
     // always works, and retain's R come on top, whether or not a flush emitted the pending outputs.

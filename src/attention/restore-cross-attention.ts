@@ -1,12 +1,12 @@
 import { decodeSafetensors } from '../cache/safetensors.js';
-import { AttentionError, shownValue } from '../errors.js';
+import { AttentionError } from '../errors.js';
 import { AttentionEngine } from './create-attention.js';
 import { EngineStack } from './create-attention-stack.js';
 import { CrossAttentionEngine, crossOptions } from './create-cross-attention.js';
 import type { CrossAttention, CrossAttentionOptions } from './create-cross-attention.js';
 import type { RunOptions } from './options.js';
 import { assertFormat, liveModel } from './restore-attention.js';
-import { assertKnownTensors, CROSS_ATTENTION_FORMAT, restoreState } from './snapshot-state.js';
+import { assertKnownTensors, CROSS_ATTENTION_FORMAT, integerField, restoreState } from './snapshot-state.js';
 
 /**
  * A cross-attention from its {@link CrossAttention.snapshot}: the same weights, the same memory
@@ -50,7 +50,6 @@ export function restoreCrossAttention(bytes: Uint8Array, options?: CrossAttentio
   };
   if (o.positions !== 'none' || o.window !== Infinity || o.lookahead > 0) corrupt('its options place keys in a stream (positions, a window or look-ahead), which a cross-attention does not');
   if (o.weights !== null && o.weights.wq === null) corrupt('its weights have no wq, wk, wv, which a cross-attention needs');
-  const attended = metadata['attended'];
-  if (attended === undefined || !/^\d+$/.test(attended) || !Number.isSafeInteger(Number(attended))) corrupt(`attended metadata must be a non-negative integer, got ${shownValue(attended)}`);
-  return new CrossAttentionEngine({ options: o, cache: state.cache, attended: Number(attended), weightsOf: model });
+  const attended = integerField(metadata['attended'], 'attended', corrupt);
+  return new CrossAttentionEngine({ options: o, cache: state.cache, attended, weightsOf: model });
 }

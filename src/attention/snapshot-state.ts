@@ -649,7 +649,8 @@ function assertAgrees(stored: ResolvedOptions, expected: ResolvedOptions, where:
   }
 }
 
-function integerField(value: string | undefined, name: string, fail: (m: string) => never): number {
+/** A metadata entry that must be a non-negative integer, written in decimal digits; `fail` refuses it naming `name`. */
+export function integerField(value: string | undefined, name: string, fail: (m: string) => never): number {
   const n = Number(value);
   if (value === undefined || !/^\d+$/.test(value) || !Number.isSafeInteger(n)) fail(`${name} metadata must be a non-negative integer, got ${shownText(value)}`);
   return n;

@@ -1,4 +1,4 @@
-import { shownValue } from '../errors.js';
+import { describeValue } from '../errors.js';
 import { ropeInverseFrequencies } from '../kernels/rope.js';
 import { invalid, positiveNumber } from './options.js';
 import { checkedSpeeds, readRopeScaling } from './rope-scaling.js';
@@ -94,7 +94,7 @@ export function yarnRope(scaling: YarnRopeScaling): YarnRope {
   const betaFast = positiveNumber(scaling.betaFast ?? 32, 'betaFast');
   const betaSlow = positiveNumber(scaling.betaSlow ?? 1, 'betaSlow');
   const truncate = scaling.truncate ?? true;
-  if (typeof truncate !== 'boolean') invalid('truncate', `must be a boolean, got ${shownValue(truncate)}`);
+  if (typeof truncate !== 'boolean') invalid('truncate', `must be a boolean, got ${describeValue(truncate)}`);
 
   const pairAt = (rotations: number) => (ropeDim * Math.log(original / (rotations * 2 * Math.PI))) / (2 * Math.log(base));
   let low = pairAt(betaFast);

@@ -62,7 +62,7 @@ export class EmbeddingTable {
 
   private constructor(words: readonly string[], matrix: ArrayLike<number>, dim: number, options: EmbeddingTableOptions) {
     if (typeof dim !== 'number' || !Number.isInteger(dim) || dim < 1) {
-      throw new AttentionError('INVALID_ARGUMENT', `EmbeddingTable: dim must be a positive integer, got ${shownValue(dim)}`, { field: 'dim', actual: shownValue(dim) });
+      throw new AttentionError('INVALID_ARGUMENT', `EmbeddingTable: dim must be a positive integer, got ${describeValue(dim)}`, { field: 'dim', actual: shownValue(dim) });
     }
     if (!Array.isArray(words)) throw new AttentionError('INVALID_ARGUMENT', 'EmbeddingTable: words must be an array of strings', { field: 'words' });
     checkOptions(options);
@@ -231,7 +231,7 @@ export class EmbeddingTable {
    */
   lookup(token: string | number, position?: number): Float32Array {
     // A position is the embed operator's count, but callers may pass anything: shown, not stringified.
-    const where = position === undefined ? 'lookup' : `lookup at token ${shownValue(position)}`;
+    const where = position === undefined ? 'lookup' : `lookup at token ${describeValue(position)}`;
     const at = typeof position === 'number' ? { token: position } : {};
     if (typeof token === 'number') {
       if (!Number.isInteger(token)) {

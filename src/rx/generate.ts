@@ -3,7 +3,7 @@ import type { SchedulerLike, Subscription } from 'rxjs';
 import { attentionFromResolved, resolveOptions } from '../attention/index.js';
 import { vectorLength } from '../attention/vector.js';
 import type { Attention, AttentionOptions, AttentionStep, ResolvedOptions, Vector } from '../attention/index.js';
-import { AttentionError, describeValue, shownValue } from '../errors.js';
+import { AttentionError, describeValue } from '../errors.js';
 
 /**
  * What {@link generate} pushes into: an attention engine, or anything with the same `push` — a
@@ -137,10 +137,10 @@ export function generate(config: GenerateOptions): Observable<AttentionStep> {
   if (vectorLength(first) === undefined) invalid('first', `must be the first input, an array of numbers, got ${describeValue(first)}`);
   if (typeof next !== 'function') invalid('next', 'must be a function (step) => Vector | null');
   if (!(maxTokens === Infinity || (Number.isInteger(maxTokens) && maxTokens >= 1))) {
-    invalid('maxTokens', `must be a positive integer or Infinity, got ${shownValue(maxTokens)}`);
+    invalid('maxTokens', `must be a positive integer or Infinity, got ${describeValue(maxTokens)}`);
   }
   if (yieldEvery !== undefined && !(Number.isInteger(yieldEvery) && yieldEvery >= 1)) {
-    invalid('yieldEvery', `must be a positive integer, got ${shownValue(yieldEvery)}`);
+    invalid('yieldEvery', `must be a positive integer, got ${describeValue(yieldEvery)}`);
   }
   if (config.scheduler !== undefined) {
     if (yieldEvery === undefined) invalid('scheduler', 'is used only to continue after yieldEvery tokens; give yieldEvery too, or leave scheduler out to run synchronously');

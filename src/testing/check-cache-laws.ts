@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import type { Arbitrary } from 'fast-check';
 import type { AttentionOptions, AttentionStep, Vector } from '../attention/index.js';
-import { AttentionError, shownValue } from '../errors.js';
+import { AttentionError, describeValue } from '../errors.js';
 import { attentionOptionsArbitrary } from './attention-options-arbitrary.js';
 import type { CacheOperation } from './cache-operation.js';
 import type { CachedAttention } from './cached-attention.js';
@@ -123,7 +123,7 @@ export function checkCacheLaws<Snapshot>(
   const tolerance = parameters.tolerance === undefined ? null : nonNegativeNumber(parameters.tolerance, 'tolerance');
   const maxOperations = integerAtLeast(parameters.maxOperations ?? 16, 1, 'maxOperations');
   if (parameters.restore !== undefined && typeof parameters.restore !== 'function') {
-    throw new AttentionError('INVALID_ARGUMENT', `restore must be a function (snapshot, options) => engine, got ${shownValue(parameters.restore)}`, { field: 'restore' });
+    throw new AttentionError('INVALID_ARGUMENT', `restore must be a function (snapshot, options) => engine, got ${describeValue(parameters.restore)}`, { field: 'restore' });
   }
   const restore = parameters.restore === undefined ? null : parameters.restore.bind(parameters);
   // size 'max': fast-check 4 would otherwise draw 12 operations at most, whatever maxOperations says.

@@ -311,6 +311,9 @@ describe('checkIncremental', () => {
   it('refuses bad parameters', () => {
     expect(() => checkIncremental(createAttention, { numRuns: 0 })).toThrow(AttentionError);
     expect(() => checkIncremental(createAttention, { sequence: { maxLength: -1 } })).toThrow(/maxLength/);
+    // A string that reads like a number is shown as a string (a review: "got 2" for '2').
+    expect(() => checkIncremental(createAttention, { numRuns: '2' as unknown as number })).toThrow('numRuns must be an integer ≥ 1, got "2" (a string)');
+    expect(() => checkIncremental(createAttention, { seed: '7' as unknown as number })).toThrow('got "7" (a string)');
   });
 
   it('refuses a tolerance that is not a finite number ≥ 0, naming it, before running anything', () => {

@@ -7,7 +7,7 @@ import { AttentionError, describeValue, shownValue } from '../../errors.js';
 export function integerAtLeast(value: unknown, min: number, field: string, max = Number.MAX_SAFE_INTEGER): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
     const range = max === Number.MAX_SAFE_INTEGER ? `≥ ${min}` : `from ${min} to ${max}`;
-    throw new AttentionError('INVALID_ARGUMENT', `${field} must be an integer ${range}, got ${shownValue(value)}`, {
+    throw new AttentionError('INVALID_ARGUMENT', `${field} must be an integer ${range}, got ${describeValue(value)}`, {
       field,
       expected: `integer ${range}`,
       actual: shownValue(value),
@@ -19,7 +19,7 @@ export function integerAtLeast(value: unknown, min: number, field: string, max =
 /** Returns `value` when it is a finite number > 0; otherwise throws INVALID_ARGUMENT naming `field`. */
 export function positiveNumber(value: unknown, field: string): number {
   if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
-    throw new AttentionError('INVALID_ARGUMENT', `${field} must be a finite number > 0, got ${shownValue(value)}`, {
+    throw new AttentionError('INVALID_ARGUMENT', `${field} must be a finite number > 0, got ${describeValue(value)}`, {
       field,
       expected: 'finite number > 0',
       actual: shownValue(value),

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import type { Arbitrary } from 'fast-check';
-import { AttentionError, shownValue } from '../../errors.js';
+import { AttentionError, describeValue, shownValue } from '../../errors.js';
 import { VerificationError } from '../verification-error.js';
 import type { Counterexample, Mismatch } from '../verification-error.js';
 import type { CheckCacheLawsParameters } from '../check-cache-laws.js';
@@ -60,10 +60,10 @@ export function runCheck<Case extends Counterexample>(
 ): void {
   const numRuns = integerAtLeast(parameters.numRuns ?? DEFAULT_RUNS, 1, 'numRuns');
   if (parameters.seed !== undefined && !Number.isInteger(parameters.seed)) {
-    throw new AttentionError('INVALID_ARGUMENT', `seed must be an integer (as a VerificationError reports it), got ${shownValue(parameters.seed)}`, { field: 'seed', actual: shownValue(parameters.seed) });
+    throw new AttentionError('INVALID_ARGUMENT', `seed must be an integer (as a VerificationError reports it), got ${describeValue(parameters.seed)}`, { field: 'seed', actual: shownValue(parameters.seed) });
   }
   if (parameters.path !== undefined && typeof parameters.path !== 'string') {
-    throw new AttentionError('INVALID_ARGUMENT', `path must be a string (as a VerificationError reports it), got ${shownValue(parameters.path)}`, { field: 'path', actual: shownValue(parameters.path) });
+    throw new AttentionError('INVALID_ARGUMENT', `path must be a string (as a VerificationError reports it), got ${describeValue(parameters.path)}`, { field: 'path', actual: shownValue(parameters.path) });
   }
   const shrinkTimeLimit = parameters.shrinkTimeLimit === undefined ? null : nonNegativeNumber(parameters.shrinkTimeLimit, 'shrinkTimeLimit');
   const property = fc.property(arbitrary, verify);
