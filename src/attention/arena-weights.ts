@@ -61,7 +61,7 @@ interface Region {
  * a model too large for both keeps attending in the kernels and projects its later layers in
  * TypeScript, rather than the other way round (a cache outgrows a layer's weights in a long stream).
  */
-export const WEIGHTS_BUDGET = 2 ** 31;
+const WEIGHTS_BUDGET = 2 ** 31;
 
 /** Bytes of weight copies each arena holds. */
 const held = new WeakMap<WasmArena, number>();

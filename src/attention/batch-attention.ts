@@ -1,10 +1,9 @@
 import { AttentionError, describeValue } from '../errors.js';
 import type { FloatArray } from '../kernels/index.js';
-import { resolveOptions } from './options.js';
+import { assertProjects, resolveOptions } from './options.js';
 import type { AttentionOptions, ResolvedOptions } from './options.js';
 import type { AttentionStep } from './step.js';
-import { assertProjects } from './options.js';
-import { scoreOverflow } from './head-attention.js';
+import { scoreOverflow } from './step.js';
 import { assertFinite, readVector, rowsOf } from './vector.js';
 import type { Vector, VectorRows } from './vector.js';
 

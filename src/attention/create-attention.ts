@@ -535,7 +535,7 @@ export class AttentionEngine implements Attention {
   private static attendPending(list: readonly AttentionEngine[], held: readonly HeldPrompt[], withWeights: boolean): void {
     const parts = held.flatMap((h, i) => h.pending.map((query) => ({ engine: i, ...list[i]!.headPart(query, withWeights) })));
     if (parts.length === 0) return;
-    const size = list[0]!.headAttention.groupSize(parts[0]!.query.count);
+    const size = list[0]!.headAttention.promptGroupSize(parts[0]!.query.count);
     for (let g0 = 0; g0 < parts.length; g0 += size) {
       const group = parts.slice(g0, g0 + size);
       const finish = HeadAttention.computeTogether(group);
@@ -655,7 +655,7 @@ export class AttentionEngine implements Attention {
         this.k.set(ks.subarray(i * kw, (i + 1) * kw));
         this.v.set(vs.subarray(i * kw, (i + 1) * kw));
         const t = this.cache.length;
-        if (group.length === 0) size = this.headAttention.groupSize(Math.min(o.window, t + 1) + o.sinks);
+        if (group.length === 0) size = this.headAttention.promptGroupSize(Math.min(o.window, t + 1) + o.sinks);
         try {
           this.rotateKey(t);
           this.cache.append(this.k, this.v, o.lookahead > 0 ? this.q : null);
@@ -810,7 +810,7 @@ export class AttentionEngine implements Attention {
 
   private projectChecked(x: Float64Array, t: number): void {
     const o = this.options;
-    if (o.weights !== null) this.matMat(this.qkv, x, 1, o.dim);
+    if (o.weights !== null) this.projectToken(this.qkv, x, o.dim);
     else {
       // Seed mode: q = k = v = x.
       this.q.set(x);
@@ -885,9 +885,9 @@ export class AttentionEngine implements Attention {
     if (released !== null) this.notify({ type: 'evict', ...released, length: this.cache.length });
   }
 
-  /** `out = X · Wᵀ + b` for X's n rows (a push's one, a prompt's all): {@link projectWeights} on this engine's weights. */
-  private matMat(products: readonly (readonly [Projection, FloatArray])[], x: Float64Array, n: number, cols: number): void {
-    projectWeights(this.options, this.arenaWeights, products, x, n, cols);
+  /** `out = W · x + b` for one token's row x: {@link projectWeights} on this engine's weights. */
+  private projectToken(products: readonly (readonly [Projection, FloatArray])[], x: Float64Array, cols: number): void {
+    projectWeights(this.options, this.arenaWeights, products, x, 1, cols);
   }
 
   /** Query `i` of a prompt whose rows `qs` begin at position `t0`, over keys up to `last`: its row there, or cached (look-ahead). */
@@ -953,7 +953,7 @@ export class AttentionEngine implements Attention {
     if (o.projectsOutput) {
       if (deferred !== null) deferred.rows.set(headOut, deferred.count++ * headOut.length);
       else {
-        this.matMat([['wo', output]], headOut, 1, heads * headDim);
+        this.projectToken([['wo', output]], headOut, heads * headDim);
         // Inside the push's (or flush's) try: an overflowed output refuses it, as a score would.
         assertFinite(output, o.outputDim, 'output', i, this.finite);
       }

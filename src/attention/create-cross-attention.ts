@@ -3,7 +3,8 @@ import type { CacheStats } from '../cache/index.js';
 import { encodeSafetensors } from '../cache/safetensors.js';
 import { AttentionError, describeValue } from '../errors.js';
 import type { FloatArray } from '../kernels/float-array.js';
-import { ArenaWeights, optionsOverCopy } from './arena-weights.js';
+import { sharedCopy } from './arena-weights.js';
+import type { ArenaWeights } from './arena-weights.js';
 import { newCache } from './create-attention.js';
 import { CROSS_ATTENTION_FORMAT, snapshotChoices, snapshotVersion, stateTensors } from './snapshot-state.js';
 import type { SnapshotOptions } from './snapshot-state.js';
@@ -234,8 +235,9 @@ export class CrossAttentionEngine implements CrossAttention {
       this.options = state.options;
     } else {
       const arena = kernelArena(state.options);
-      this.copy = arena === null ? null : ArenaWeights.copy(arena, state.options);
-      this.options = this.copy === null ? state.options : optionsOverCopy(state.options, this.copy);
+      const shared = arena === null ? null : sharedCopy(arena, state.options);
+      this.copy = shared?.copy ?? null;
+      this.options = shared?.options ?? state.options;
     }
     this.cache = state.cache;
     this.attended = state.attended;

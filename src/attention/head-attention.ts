@@ -1,6 +1,5 @@
 import type { PagedKVCache } from '../cache/index.js';
 import { VALUE_CHUNK, valueChunkAt } from '../cache/value-layout.js';
-import { AttentionError } from '../errors.js';
 // Kernels are imported from their own modules: a re-export can cost a property lookup per call
 // in transpiled builds, and these run once per key per head.
 import { axpy } from '../kernels/axpy.js';
@@ -13,6 +12,7 @@ import type { WasmArena } from '../kernels/wasm/wasm-arena.js';
 import { sinkRank } from './attended-keys.js';
 import type { AttendedKeys } from './attended-keys.js';
 import type { ResolvedOptions } from './options.js';
+import { scoreOverflow } from './step.js';
 import { withinFloat32 } from './vector.js';
 
 /**
@@ -104,7 +104,7 @@ export class HeadAttention {
    * kernels, keys the caches hold) or would change a number (an int8 cache turns a block's keys to
    * int8 when its last row comes in, so a query must be attended before the keys after it are cached).
    */
-  groupSize(count: number): number {
+  promptGroupSize(count: number): number {
     const o = this.options;
     if (this.job === null || o.cacheDtype === 'int8' || 8 * o.kvHeads * o.headDim * count < PROMPT_GROUPS.fromBytes) return 1;
     return Math.max(1, Math.min(PROMPT_GROUPS.most, Math.floor(PROMPT_GROUPS.scratchBytes / (12 * o.heads * count))));
@@ -407,15 +407,4 @@ function capScores(scores: Float64Array, count: number, cap: number): void {
 /** How many blocks of `blockSize` positions `[from, to)` touches. */
 function blocksSpanned(from: number, to: number, blockSize: number): number {
   return to > from ? Math.floor((to - 1) / blockSize) - Math.floor(from / blockSize) + 1 : 0;
-}
-
-/**
- * The refusal of a step whose score for query `token`, head `head`, overflowed: scale·q·k, `how`.
- * The scale is named because a huge one overflows whatever the sums.
- */
-export function scoreOverflow(token: number, head: number, how: string): AttentionError {
-  return new AttentionError('NON_FINITE', `score of token ${token}, head ${head} overflowed: scale·q·k ${how}`, {
-    field: 'score',
-    token,
-  });
 }

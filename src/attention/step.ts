@@ -84,3 +84,14 @@ export function stepWeights(options: StepOptions | undefined, operation: string,
   }
   return withWeights;
 }
+
+/**
+ * The refusal of a step whose score for query `token`, head `head`, overflowed: scale·q·k, `how`.
+ * The scale is named because a huge one overflows whatever the sums.
+ */
+export function scoreOverflow(token: number, head: number, how: string): AttentionError {
+  return new AttentionError('NON_FINITE', `score of token ${token}, head ${head} overflowed: scale·q·k ${how}`, {
+    field: 'score',
+    token,
+  });
+}

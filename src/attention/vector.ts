@@ -64,7 +64,7 @@ export function isFlatRows(rows: unknown): rows is Float32Array | Float64Array {
 export type FiniteCheck = (row: FloatArray) => boolean;
 
 /** The TypeScript {@link FiniteCheck}. */
-export const finiteInTypeScript: FiniteCheck = (row) => allFinite(row, 0, row.length);
+const finiteInTypeScript: FiniteCheck = (row) => allFinite(row, 0, row.length);
 
 /** The {@link FiniteCheck} of rows bound for `arena`'s kernels (their SIMD check), or the TypeScript one without an arena. */
 export function finiteCheck(arena: WasmArena | null): FiniteCheck {

@@ -1,5 +1,5 @@
 import { AttentionError } from '../errors.js';
-import { beyondInt8Range, quantizeColumnsInt8, quantizeRowInt8 } from '../kernels/index.js';
+import { beyondInt8Range, quantizeColumnsInt8, quantizeRowInt8 } from '../kernels/quantize-int8.js';
 import type { FloatArray, FloatArrayConstructor } from '../kernels/index.js';
 import type { WasmArena } from '../kernels/wasm/wasm-arena.js';
 import { ArenaBlock } from './arena-block.js';
@@ -288,7 +288,7 @@ export class PagedKVCache {
     }
     if (this.layout.int8 && slot === blockSize - 1) this.quantizeKeys(b, block);
     if (q !== null && block.queries !== null) {
-      block.queries.set(q.length === queryWidth ? q : q.subarray(0, queryWidth), slot * queryWidth);
+      block.queries.set(q, slot * queryWidth);
     }
     this.len = p + 1;
   }

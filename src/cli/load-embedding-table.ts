@@ -8,7 +8,7 @@ import { decodeEmbeddings } from '../rx/index.js';
 const DATA_FILE = '../../data/embeddings-20k.bin';
 
 /** Where the shipped GloVe table is on disk. */
-export function embeddingTablePath(): string {
+function embeddingTablePath(): string {
   return fileURLToPath(new URL(DATA_FILE, import.meta.url));
 }
 

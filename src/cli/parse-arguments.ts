@@ -118,7 +118,7 @@ export function parseArguments(argv: readonly string[]): CliArguments {
 }
 
 /** The format a file name's extension says, if any. */
-export function formatOf(path: string): OutputFormat | undefined {
+function formatOf(path: string): OutputFormat | undefined {
   const match = /\.(html?|svg|json)$/i.exec(path);
   if (match === null) return undefined;
   const extension = match[1]!.toLowerCase();

@@ -155,7 +155,7 @@ export class StepJob {
    * int8 rows, the byte offsets of kv head 0's scales: per channel for keys (`keyScales`), per row
    * for values (`valueScales`, at the run's first row); 0 for float32 rows.
    */
-  addRun(keys: number, values: number, slot: number, rows: number, first: number, keyScales = 0, valueScales = 0): void {
+  addRun(keys: number, values: number, slot: number, rows: number, first: number, keyScales: number, valueScales: number): void {
     const at = (this.runs + RUN_BYTES * this.runCount++) >>> 2;
     const i32 = this.i32;
     i32[at] = keys;

@@ -54,7 +54,7 @@ export interface StepBound {
 const ROUNDINGS = 16;
 
 /** The unit roundoff of each precision. */
-export const UNIT_ROUNDOFF = { float32: 2 ** -24, float64: 2 ** -53 } as const;
+const UNIT_ROUNDOFF = { float32: 2 ** -24, float64: 2 ** -53 } as const;
 
 /**
  * The spacing of each precision's subnormals: below its smallest normal number a rounding errs by

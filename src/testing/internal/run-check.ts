@@ -41,7 +41,7 @@ export interface RunParameters {
 export const RUN_PARAMETERS = ['numRuns', 'seed', 'path', 'shrinkTimeLimit'] as const;
 
 /** Cases per check unless the caller says otherwise. */
-export const DEFAULT_RUNS = 100;
+const DEFAULT_RUNS = 100;
 
 /**
  * Runs `verify` (which throws {@link MismatchFound} or anything else to fail a case) over
