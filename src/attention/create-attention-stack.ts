@@ -2,7 +2,7 @@ import type { CacheStats } from '../cache/index.js';
 import { encodeSafetensors } from '../cache/safetensors.js';
 import { AttentionError, describeValue, shownValue } from '../errors.js';
 import { AttentionEngine, createAttention } from './create-attention.js';
-import type { Attention } from './create-attention.js';
+import type { Attention } from './attention.js';
 import { RUN_OPTIONS } from './options.js';
 import type { AttentionOptions, RunOptions } from './options.js';
 import { snapshotChoices, snapshotVersion, STACK_FORMAT } from './snapshot-state.js';

@@ -17,7 +17,7 @@ export type { DynamicNtkRopeScaling } from './dynamic-ntk-rope-frequencies.js';
 export type { LongRopeScaling } from './long-rope.js';
 export type { ScaledRope } from './rope-scaling.js';
 export type { AttentionStack, AttentionStackOptions, StackStats } from './create-attention-stack.js';
-export type { Attention } from './create-attention.js';
+export type { Attention } from './attention.js';
 export { resolveOptions } from './options.js';
 export { restoreAttention } from './restore-attention.js';
 export { restoreAttentionStack } from './restore-attention-stack.js';

@@ -3,7 +3,7 @@ import { AttentionError, shownText } from '../errors.js';
 import { AttentionEngine } from './create-attention.js';
 import { CrossAttentionEngine } from './create-cross-attention.js';
 import { EngineStack } from './create-attention-stack.js';
-import type { Attention } from './create-attention.js';
+import type { Attention } from './attention.js';
 import type { AttentionOptions, RunOptions } from './options.js';
 import { assertKnownTensors, ATTENTION_FORMAT, READABLE_SNAPSHOT_VERSIONS, restoreState } from './snapshot-state.js';
 
