@@ -6,7 +6,8 @@ import { EngineStack, layerOptions, MAX_LAYERS } from './create-attention-stack.
 import type { AttentionStack, AttentionStackOptions } from './create-attention-stack.js';
 import type { RunOptions } from './options.js';
 import { assertFormat, liveModel } from './restore-attention.js';
-import { assertKnownTensors, restoreState, STACK_FORMAT } from './snapshot-state.js';
+import { restoreState } from './restore-state.js';
+import { assertKnownTensors, STACK_FORMAT } from './snapshot-state.js';
 import type { EngineState } from './snapshot-state.js';
 
 /**

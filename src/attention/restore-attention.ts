@@ -5,7 +5,8 @@ import { CrossAttentionEngine } from './create-cross-attention.js';
 import { EngineStack } from './create-attention-stack.js';
 import type { Attention } from './attention.js';
 import type { AttentionOptions, RunOptions } from './options.js';
-import { assertKnownTensors, ATTENTION_FORMAT, READABLE_SNAPSHOT_VERSIONS, restoreState } from './snapshot-state.js';
+import { restoreState } from './restore-state.js';
+import { assertKnownTensors, ATTENTION_FORMAT, READABLE_SNAPSHOT_VERSIONS } from './snapshot-state.js';
 
 /**
  * Rebuilds an engine from {@link Attention.snapshot}'s bytes. The restored engine continues bit for

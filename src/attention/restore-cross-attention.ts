@@ -6,7 +6,8 @@ import { CrossAttentionEngine, crossOptions } from './create-cross-attention.js'
 import type { CrossAttention, CrossAttentionOptions } from './create-cross-attention.js';
 import type { RunOptions } from './options.js';
 import { assertFormat, liveModel } from './restore-attention.js';
-import { assertKnownTensors, CROSS_ATTENTION_FORMAT, integerField, restoreState } from './snapshot-state.js';
+import { integerField, restoreState } from './restore-state.js';
+import { assertKnownTensors, CROSS_ATTENTION_FORMAT } from './snapshot-state.js';
 
 /**
  * A cross-attention from its {@link CrossAttention.snapshot}: the same weights, the same memory
