@@ -2,7 +2,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ArenaWeights } from '../src/attention/arena-weights.js';
+import { ArenaWeights, sharedCopy } from '../src/attention/arena-weights.js';
 import { resolveOptions } from '../src/attention/options.js';
 import { attentionFromResolved } from '../src/attention/create-attention.js';
 import { createAttention, createCrossAttention, pushEach } from '../src/index.js';
@@ -174,7 +174,10 @@ describe('projections on the WebAssembly kernels (the matrices copied into the a
       read.fill(0);
     }
     const x = tokens(1, shape.dim, 5)[0]!;
-    expect(engine.push(x)[0]!.output).toEqual(createAttention(options).push(x)[0]!.output);
+    const twin = createAttention(options);
+    expect(engine.push(x)[0]!.output).toEqual(twin.push(x)[0]!.output);
+    // It shares the engine's copy (equal weights): released, so that the fork below is the last holder.
+    twin.dispose();
     const fork = engine.fork();
     engine.dispose();
     expect(fork.options.weights!.wo).toEqual(given.wo);
@@ -225,6 +228,48 @@ describe('projections on the WebAssembly kernels (the matrices copied into the a
     expect(c.options.weights!.wq).toEqual(resolveOptions(projected(shape, 31)).weights!.wq);
     expect(c.push(xs[0]!)).toEqual(alone[0]);
     c.dispose();
+  });
+
+  it('engines made by separate calls over equal weights (one per session) share one copy, compared in full, whatever arrays held them (a speed audit: each call copied the weights again, past 2 GiB into TypeScript projections)', () => {
+    const arena = wasmArena()!;
+    // wq is 64 × 64: the fingerprint reads 1,024 of its 4,096 entries, 0, 4, 8, …
+    const shape = { heads: 4, kvHeads: 2, headDim: 16, dim: 64 };
+    const options = projected(shape, 41);
+    const asLists = { ...options, weights: Object.fromEntries(Object.entries(options.weights!).map(([name, m]) => [name, Array.from(m as Float32Array)])) };
+    const first = sharedCopy(arena, resolveOptions(options))!;
+    const again = sharedCopy(arena, resolveOptions(asLists))!;
+    expect(again.copy).toBe(first.copy);
+    // One entry the fingerprint does not read, a -0 for a +0, or another storage format: another copy.
+    const w = options.weights as unknown as { wq: Float32Array };
+    const unsampled = { ...options, weights: { ...options.weights, wq: w.wq.map((x, i) => (i === 1 ? x + 2 ** -20 : x)) } };
+    const signed = { ...options, weights: { ...options.weights, wq: w.wq.map((x, i) => (i === 5 ? 0 : x)) } };
+    const signedMinus = { ...options, weights: { ...options.weights, wq: w.wq.map((x, i) => (i === 5 ? -0 : x)) } };
+    const others = [unsampled, { ...options, weightsDtype: 'bfloat16' as const }].map((o) => sharedCopy(arena, resolveOptions(o))!);
+    for (const other of others) expect(other.copy).not.toBe(first.copy);
+    const [plus, minus] = [signed, signedMinus].map((o) => sharedCopy(arena, resolveOptions(o))!);
+    expect(minus!.copy).not.toBe(plus!.copy);
+    for (const made of [first, again, ...others, plus!, minus!]) made.copy.release();
+    expect(first.copy.live).toBe(false);
+  });
+
+  it('an engine sharing a separately created engine\'s copy keeps it after that engine is disposed and its memory reused', () => {
+    fc.assert(
+      fc.property(shapeArbitrary, fc.integer(), (shape, seed) => {
+        const xs = tokens(4, shape.dim, seed + 1);
+        const control = createAttention({ ...projected(shape, seed), kernels: 'js' });
+        const expected = xs.map((x) => control.push(x)[0]!.output);
+        const [a, b] = [createAttention(projected(shape, seed)), createAttention(projected(shape, seed))];
+        xs.slice(0, 2).forEach((x) => [a, b].forEach((e) => e.push(x)));
+        a.dispose();
+        const others = [1, 2].map((k) => createAttention(projected(shape, seed + 100 * k)));
+        others.forEach((other) => other.push(xs[0]!));
+        const [s2, s3] = [b.push(xs[2]!)[0]!.output, b.push(xs[3]!)[0]!.output];
+        // The TypeScript kernels sum in float64: the float32 tolerance.
+        for (const [got, want] of [[s2, expected[2]!], [s3, expected[3]!]] as const) got.forEach((v, c) => expect(Math.abs(v - want[c]!)).toBeLessThanOrEqual(1e-5 * Math.max(1, Math.abs(want[c]!))));
+        [control, b, ...others].forEach((e) => e.dispose());
+      }),
+      { numRuns: 40 },
+    );
   });
 
   it("projects over the arena's copy in TypeScript when the kernels' scratch cannot grow", async () => {

@@ -226,10 +226,12 @@ describe('bad stack options and corrupt stack snapshots', () => {
   });
 
   it("a layer's refused options name the layer, and the layers made before it give their weights back at once", () => {
-    const weights = { wq: [1, 0, 0, 1], wk: [1, 0, 0, 1], wv: [1, 0, 0, 1] };
+    // Weights no other engine here has, and two of them: engines over equal weights share one copy.
+    const weights = { wq: [1, 0.37, 0, 1], wk: [1, 0, 0, 1], wv: [1, 0, 0, 1] };
+    const other = { ...weights, wq: [1, 0.41, 0, 1] };
     const arena = wasmArena()!;
     const releases = arena.releases;
-    expect(() => createAttentionStack({ layers: [{ dim: 2, weights }, { dim: 2, weights }, { dim: 2, heads: 3 }] })).toThrow(
+    expect(() => createAttentionStack({ layers: [{ dim: 2, weights }, { dim: 2, weights: other }, { dim: 2, heads: 3 }] })).toThrow(
       expect.objectContaining({ code: 'INVALID_OPTION', details: { field: 'heads', layer: 2 }, message: expect.stringMatching(/^option heads .* \(layers\[2\]\)$/) }),
     );
     expect(arena.releases).toBeGreaterThanOrEqual(releases + 2);
@@ -275,8 +277,14 @@ describe('bad stack options and corrupt stack snapshots', () => {
     expect(() => restoreAttentionStack(state, createAttentionStack({ layers: [layers[0]!] }))).toThrow(expect.objectContaining({ code: 'INVALID_OPTION', details: { field: 'layers' } }));
     // Refused at layer 1, it leaves no hold on layer 0's weights (found by a review: they outlived
     // the model's dispose), and a corrupt layer count is the file's fault whatever it is restored onto.
-    const half = createAttentionStack({ layers: [layers[0]!, layers[0]!] });
-    expect(() => restoreAttentionStack(state, half)).toThrow(expect.objectContaining({ code: 'INVALID_OPTION', details: { field: 'weights' } }));
+    // Weights no other engine here has: engines over equal weights share their copy, and the check
+    // needs the refused restore's to be the last hold.
+    const own = [10, 11].map((k) => ({ dim: 2, weights: { wq: w(k), wk: w(k + 2), wv: w(k + 4) } }));
+    const ownStack = createAttentionStack({ layers: own });
+    const ownState = ownStack.snapshot({ weights: false });
+    ownStack.dispose();
+    const half = createAttentionStack({ layers: [own[0]!, own[0]!] });
+    expect(() => restoreAttentionStack(ownState, half)).toThrow(expect.objectContaining({ code: 'INVALID_OPTION', details: { field: 'weights' } }));
     half.dispose();
     expect(() => half.layer(0).options.weights!.wq).toThrow(expect.objectContaining({ code: 'DISPOSED' }));
     const { tensors, metadata } = decodeSafetensors(state);

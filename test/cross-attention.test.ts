@@ -17,9 +17,10 @@ const KERNEL_PATHS = ['auto', 'js'] as const;
 /**
  * Cross-attention from its formulas, in float64 plain loops: q = Wq·x + bq, k = Wk·m + bk,
  * v = Wv·m + bv, per query head a softmax of q·k·scale over every memory row (a sink logit as one
- * more score), the values weighed, heads concatenated, then Wo and bo.
+ * more score), the values weighed, heads concatenated, then Wo and bo. Returns each query's
+ * output and its weights per head over the memory rows.
  */
-function reference(o: { dim: number; heads: number; kvHeads: number; headDim: number; scale: number; sinkLogits?: number[]; weights?: AttentionWeights }, xs: number[][], memory: number[][]): number[][] {
+function reference(o: { dim: number; heads: number; kvHeads: number; headDim: number; scale: number; sinkLogits?: number[]; weights?: AttentionWeights }, xs: number[][], memory: number[][]): { output: number[]; weights: number[][] }[] {
   const { dim, heads, kvHeads, headDim } = o;
   const linear = (w: ArrayLike<number> | undefined, b: ArrayLike<number> | undefined, x: number[], rows: number) =>
     w === undefined ? x : Array.from({ length: rows }, (_, r) => x.reduce((s, xc, c) => s + w[r * x.length + c]! * xc, b?.[r] ?? 0));
@@ -29,6 +30,7 @@ function reference(o: { dim: number; heads: number; kvHeads: number; headDim: nu
   return xs.map((x) => {
     const q = linear(w?.wq, w?.bq, x, heads * headDim);
     const merged: number[] = [];
+    const weights: number[][] = [];
     for (let h = 0; h < heads; h++) {
       const g = Math.floor(h / (heads / kvHeads));
       const scores = k.map((kj) => kj.slice(g * headDim, (g + 1) * headDim).reduce((s, kc, c) => s + kc * q[h * headDim + c]!, 0) * o.scale);
@@ -36,9 +38,10 @@ function reference(o: { dim: number; heads: number; kvHeads: number; headDim: nu
       const max = Math.max(sink, ...scores);
       const e = scores.map((s) => Math.exp(s - max));
       const total = e.reduce((a, b) => a + b, Math.exp(sink - max));
+      weights.push(e.map((ej) => ej / total));
       for (let c = 0; c < headDim; c++) merged.push(e.reduce((s, ej, j) => s + (ej / total) * v[j]![g * headDim + c]!, 0));
     }
-    return w?.wo === undefined ? merged : linear(w.wo, w.bo, merged, dim);
+    return { output: w?.wo === undefined ? merged : linear(w.wo, w.bo, merged, dim), weights };
   });
 }
 
@@ -104,7 +107,9 @@ describe('createCrossAttention: queries over a fixed memory (an encoder-decoder 
     }
   });
 
-  it('equals the formulas for any head layout, projections or none, biases, sink logits and block size: float64 to 1e-12, float32 to 1e-5; weights over every row, summing to 1 less a sink', () => {
+  it('equals the formulas for any head layout, projections or none, biases, sink logits and block size, outputs and every weight: float64 to 1e-12, float32 to 1e-5; weights summing to 1 less a sink', () => {
+    // Weights lie in [0, 1], so they are compared absolutely; their sum is the formula's too
+    // (less the sink's share), to the same tolerance.
     fc.assert(
       fc.property(crossCase, ({ options, memory, xs }) => {
         const expected = reference({ ...(options as { dim: number; heads: number; kvHeads: number; headDim: number }), scale: options.weights === undefined ? 1 : 1 / Math.sqrt(options.headDim!), ...(options.sinkLogits === undefined ? {} : { sinkLogits: options.sinkLogits as number[] }), ...(options.weights === undefined ? {} : { weights: options.weights }) }, xs, memory);
@@ -112,14 +117,17 @@ describe('createCrossAttention: queries over a fixed memory (an encoder-decoder 
           const cross = createCrossAttention({ ...options, precision, kernels });
           cross.setMemory(memory);
           cross.attendMany(xs).forEach((step, i) => {
-            expectClose(step.output, expected[i]!, tolerance, `${precision} ${kernels} query ${i}`);
+            expectClose(step.output, expected[i]!.output, tolerance, `${precision} ${kernels} query ${i}`);
             expect(Array.from(step.positions!)).toEqual(memory.map((_, j) => j));
             expect(step.index).toBe(i);
-            for (const w of step.weights!) {
+            expect(step.weights).toHaveLength(options.heads!);
+            step.weights!.forEach((w, h) => {
+              const formula = expected[i]!.weights[h]!;
               expect(w).toHaveLength(memory.length);
-              if (options.sinkLogits === undefined) expect(Math.abs(sum(w) - 1)).toBeLessThan(1e-5);
-              else expect(sum(w)).toBeLessThan(1 + 1e-5);
-            }
+              w.forEach((a, j) => expect(Math.abs(a - formula[j]!), `${precision} ${kernels} query ${i} head ${h} row ${j}`).toBeLessThanOrEqual(tolerance));
+              if (options.sinkLogits === undefined) expect(Math.abs(sum(w) - 1)).toBeLessThanOrEqual(tolerance);
+              else expect(Math.abs(sum(w) - sum(formula))).toBeLessThanOrEqual(tolerance);
+            });
           });
           cross.dispose();
         }
@@ -210,12 +218,13 @@ describe('createCrossAttention: queries over a fixed memory (an encoder-decoder 
       alone.setMemory([[0, 0, 1, 0]]);
       expect(beam.attend(x).output).toEqual(alone.attend(x).output);
       expect(beam.options.weights!.wo).toEqual(alone.options.weights!.wo);
+      // fresh and alone share the copy too (equal weights): the beam is the last holder here.
+      [fresh, alone].forEach((c) => c.dispose());
       beam.dispose();
       if (kernels === 'auto' && wasmKernelsAvailable()) {
         // The arena's copy went with the last holder.
         expect(() => beam.options.weights!.wq).toThrow(expect.objectContaining({ code: 'DISPOSED' }));
       }
-      [fresh, alone].forEach((c) => c.dispose());
     }
   });
 

@@ -1,12 +1,13 @@
 import { AttentionError } from '../errors.js';
 import { widenBfloat16 } from '../kernels/bfloat16.js';
-import { f32ToF16Bits, widenFloat16 } from '../kernels/float16.js';
+import { f16BitsToF32, f32ToF16Bits, widenFloat16 } from '../kernels/float16.js';
 import type { FloatArray } from '../kernels/float-array.js';
 import { projectInArena } from '../kernels/wasm/project-in-arena.js';
 import type { ProjectKernel } from '../kernels/wasm/project-in-arena.js';
 import type { ThreadPool } from '../kernels/wasm/thread-pool.js';
 import type { WasmArena } from '../kernels/wasm/wasm-arena.js';
 import type { ResolvedOptions } from './options.js';
+import { weightsFingerprint } from './weights-fingerprint.js';
 
 /** Which projection: the query, key, value or output matrix. */
 export type Projection = 'wq' | 'wk' | 'wv' | 'wo';
@@ -110,18 +111,8 @@ export class ArenaWeights<Name extends string = Projection> {
    * in all.
    */
   static copy(arena: WasmArena, o: ResolvedOptions, budget = WEIGHTS_BUDGET): ArenaWeights | null {
-    const weights = o.weights;
-    if (weights === null || o.precision !== 'float32') return null;
-    const qWidth = o.heads * o.headDim;
-    const kvWidth = o.kvHeads * o.headDim;
-    const shapes: [Projection, FloatArray | null, number, number][] = [
-      ['wq', weights.wq, qWidth, o.dim],
-      ['wk', weights.wk, kvWidth, o.dim],
-      ['wv', weights.wv, kvWidth, o.dim],
-      ['wo', weights.wo, o.dim, qWidth],
-    ];
-    const given = shapes.filter(([, m]) => m !== null).map(([name, data, rows, cols]) => ({ name, data: data as Float32Array, rows, cols }));
-    return ArenaWeights.copyMatrices(arena, o.threads, given, o.weightsDtype === 'float64' ? 'float32' : o.weightsDtype, budget);
+    const matrices = engineMatrices(o);
+    return matrices === null ? null : ArenaWeights.copyMatrices(arena, o.threads, matrices.given, matrices.dtype, budget);
   }
 
   /**
@@ -255,6 +246,33 @@ export class ArenaWeights<Name extends string = Projection> {
     return this.dtype === 'float32' ? numbers.slice() : numbers;
   }
 
+  /**
+   * Whether this copy holds exactly `given`'s matrices, bit for bit as {@link ArenaWeights.copyMatrices}
+   * would store them, and no others: then an engine over equal weights can share it.
+   */
+  holds(given: readonly { readonly name: Name; readonly data: Float32Array; readonly rows: number; readonly cols: number }[], dtype: WeightsDtype): boolean {
+    if (!this.live || dtype !== this.dtype || given.length !== this.matrices.size) return false;
+    const { f32 } = this.arena.views();
+    return given.every(({ name, data, rows, cols }) => {
+      const matrix = this.matrices.get(name);
+      if (matrix === undefined || matrix.rows !== rows || matrix.cols !== cols) return false;
+      const bits = new Uint32Array(data.buffer, data.byteOffset, data.length);
+      if (dtype === 'float32') {
+        const stored = new Uint32Array(f32.buffer, matrix.offset, data.length);
+        for (let j = 0; j < bits.length; j++) if (stored[j] !== bits[j]) return false;
+        return true;
+      }
+      const halves = new Uint16Array(f32.buffer, matrix.offset, data.length);
+      // The weights were rounded to the 16-bit format when resolved: each must be its stored half exactly.
+      if (dtype === 'bfloat16') {
+        for (let j = 0; j < bits.length; j++) if (bits[j] !== halves[j]! << 16 >>> 0) return false;
+      } else {
+        for (let j = 0; j < data.length; j++) if (!Object.is(f16BitsToF32(halves[j]!), data[j])) return false;
+      }
+      return true;
+    });
+  }
+
   /** Whether a holder still has the copy: false once the last one released it. */
   get live(): boolean {
     return this.refs > 0;
@@ -274,20 +292,60 @@ export class ArenaWeights<Name extends string = Projection> {
   }
 }
 
+/** An engine's matrices as {@link ArenaWeights.copyMatrices} takes them, and their stored format. */
+interface EngineMatrices {
+  readonly given: readonly { readonly name: Projection; readonly data: Float32Array; readonly rows: number; readonly cols: number }[];
+  readonly dtype: WeightsDtype;
+}
+
+/** `o`'s projection matrices and the format a copy stores them in; null in seed mode or for float64 weights. */
+function engineMatrices(o: ResolvedOptions): EngineMatrices | null {
+  const weights = o.weights;
+  if (weights === null || o.precision !== 'float32') return null;
+  const qWidth = o.heads * o.headDim;
+  const kvWidth = o.kvHeads * o.headDim;
+  const shapes: [Projection, FloatArray | null, number, number][] = [
+    ['wq', weights.wq, qWidth, o.dim],
+    ['wk', weights.wk, kvWidth, o.dim],
+    ['wv', weights.wv, kvWidth, o.dim],
+    ['wo', weights.wo, o.dim, qWidth],
+  ];
+  const given = shapes.filter(([, m]) => m !== null).map(([name, data, rows, cols]) => ({ name, data: data as Float32Array, rows, cols }));
+  return { given, dtype: o.weightsDtype === 'float64' ? 'float32' : o.weightsDtype };
+}
+
 /** The copy the engines made from one resolved options share, while any of them holds it. */
 const shared = new WeakMap<ResolvedOptions, { readonly copy: ArenaWeights; readonly options: ResolvedOptions }>();
 
 /**
- * The copy in `arena` of `o`'s matrices that every engine made from `o` shares (one more holder
- * each: an rx operator's subscriptions hold one copy, not one each, and can go through
- * `pushEach` together), with the options over it ({@link optionsOverCopy}); a fresh copy once the
- * last holder released the previous one; null where {@link ArenaWeights.copy} makes none.
+ * The copies each arena holds, by their matrices' shapes, format and fingerprint: candidates for
+ * an engine over equal weights, which {@link ArenaWeights.holds} then compares in full. Weak, so
+ * that a copy whose engines were dropped without dispose is still collected (and given back).
+ */
+const byContent = new WeakMap<WasmArena, Map<string, WeakRef<ArenaWeights>[]>>();
+
+/**
+ * The copy in `arena` of `o`'s matrices, shared with every engine whose weights are equal, bit for
+ * bit, however they were given (one more holder each): engines made from one resolved options (an
+ * rx operator's subscriptions), and engines made by separate calls over the same model (one per
+ * session), keep one copy, not one each. With the options over it ({@link optionsOverCopy}); a
+ * fresh copy once the last holder released the previous one; null where {@link ArenaWeights.copy}
+ * makes none.
  */
 export function sharedCopy(arena: WasmArena, o: ResolvedOptions): { readonly copy: ArenaWeights; readonly options: ResolvedOptions } | null {
   const known = shared.get(o);
   if (known !== undefined && known.copy.live) return { copy: known.copy.retain(), options: known.options };
-  const copy = ArenaWeights.copy(arena, o);
+  const matrices = engineMatrices(o);
+  if (matrices === null) return null;
+  const key = `${matrices.dtype} ${matrices.given.map(({ name, rows, cols }) => `${name}:${rows}x${cols}`).join(' ')} ${weightsFingerprint(o)}`;
+  const copies = byContent.get(arena) ?? new Map<string, WeakRef<ArenaWeights>[]>();
+  byContent.set(arena, copies);
+  const live = (copies.get(key) ?? []).filter((ref) => ref.deref()?.live === true);
+  const equal = live.map((ref) => ref.deref()!).find((copy) => copy.holds(matrices.given, matrices.dtype));
+  const copy = equal?.retain() ?? ArenaWeights.copyMatrices(arena, o.threads, matrices.given, matrices.dtype);
   if (copy === null) return null;
+  if (equal === undefined) live.push(new WeakRef(copy));
+  copies.set(key, live);
   const made = { copy, options: optionsOverCopy(o, copy) };
   shared.set(o, made);
   return made;
