@@ -108,12 +108,36 @@ export function configArbitrary(constraints: ConfigConstraints = {}): fc.Arbitra
     });
 }
 
-/** A sequence of `length` vectors of size `dim`, entries in ±magnitude. */
-export function tokensArbitrary(dim: number, minLength: number, maxLength: number, magnitude = 3): fc.Arbitrary<number[][]> {
-  return fc.array(
-    fc.array(fc.double({ min: -magnitude, max: magnitude, noNaN: true, noDefaultInfinity: true }), { minLength: dim, maxLength: dim }),
-    { minLength, maxLength },
+/**
+ * One entry of a token: mostly uniform in ±magnitude (in 2^30 steps, so that "magnitude" is what
+ * the entries' size is; fc.double draws two thirds of its values below 1e-100), now and then an
+ * exact 0 or a tiny value (below 1e-6·magnitude, subnormals included): the hostile values every
+ * property should meet. Shrinks towards 0.
+ */
+function entryArbitrary(magnitude: number): fc.Arbitrary<number> {
+  const tiny = magnitude * 1e-6;
+  return fc.oneof(
+    { weight: 16, arbitrary: fc.integer({ min: -(2 ** 30), max: 2 ** 30 }).map((n) => (magnitude * n) / 2 ** 30) },
+    { weight: 1, arbitrary: fc.constant(0) },
+    { weight: 1, arbitrary: fc.double({ min: -tiny, max: tiny, noNaN: true, noDefaultInfinity: true }) },
   );
+}
+
+/**
+ * A sequence of `length` vectors of size `dim`, entries in ±magnitude ({@link entryArbitrary}).
+ * About one token in eight repeats an earlier one (identical tokens: identical keys, tied scores).
+ */
+export function tokensArbitrary(dim: number, minLength: number, maxLength: number, magnitude = 3): fc.Arbitrary<number[][]> {
+  const token = fc.array(entryArbitrary(magnitude), { minLength: dim, maxLength: dim });
+  // Which earlier token to repeat, or none (what a failing case shrinks to).
+  const repeatOf = fc.oneof({ withCrossShrink: true }, { weight: 7, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary: fc.nat() });
+  return fc
+    .array(fc.tuple(token, repeatOf), { minLength, maxLength })
+    .map((drawn) => {
+      const xs: number[][] = [];
+      drawn.forEach(([x, repeat], i) => xs.push(repeat !== undefined && i > 0 ? [...xs[repeat % i]!] : x));
+      return xs;
+    });
 }
 
 /** A config and a token sequence that fits it. */
