@@ -6,7 +6,8 @@ import { wasmKernelsAvailable } from '../kernels/wasm/wasm-arena.js';
 import { ArenaWeights } from './arena-weights.js';
 import { kernelArena } from './kernel-arena.js';
 import { InputReading } from './input-reading.js';
-import { invalid, kernelChoiceOf, matrix, MAX_WIDTH, positiveInteger, threadPoolOf } from './options.js';
+import { MAX_WIDTH } from './options.js';
+import { invalid, kernelChoiceOf, matrix, positiveInteger, threadPoolOf } from './option-checks.js';
 import { assertFinite, assertVectorShape, finiteCheck, lengthOf, readVector, rowsOf } from './vector.js';
 import type { FiniteCheck, Vector, VectorRows } from './vector.js';
 

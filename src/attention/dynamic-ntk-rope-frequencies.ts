@@ -1,5 +1,5 @@
 import { ropeInverseFrequencies } from '../kernels/rope.js';
-import { invalid, positiveInteger } from './options.js';
+import { invalid, positiveInteger } from './option-checks.js';
 import { readRopeScaling } from './rope-scaling.js';
 import type { RopeScalingBasics } from './rope-scaling.js';
 

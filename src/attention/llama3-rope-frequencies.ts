@@ -1,5 +1,5 @@
 import { ropeInverseFrequencies } from '../kernels/rope.js';
-import { invalid, positiveNumber } from './options.js';
+import { invalid, positiveNumber } from './option-checks.js';
 import { checkedSpeeds, readRopeScaling } from './rope-scaling.js';
 import type { RopeScalingBasics } from './rope-scaling.js';
 

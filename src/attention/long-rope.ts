@@ -1,5 +1,5 @@
 import { ropeInverseFrequencies } from '../kernels/rope.js';
-import { invalid, positiveInteger, positiveNumber, readNumbers } from './options.js';
+import { invalid, positiveInteger, positiveNumber, readNumbers } from './option-checks.js';
 import { checkedSpeeds, readRopeScaling } from './rope-scaling.js';
 import type { RopeScalingBasics, ScaledRope } from './rope-scaling.js';
 import type { Vector } from './vector.js';

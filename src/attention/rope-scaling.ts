@@ -1,5 +1,6 @@
 import { cutText } from '../errors.js';
-import { invalid, MAX_SPEED, MAX_WIDTH, positiveInteger, positiveNumber, ropeBaseOf } from './options.js';
+import { MAX_SPEED, MAX_WIDTH } from './options.js';
+import { invalid, positiveInteger, positiveNumber, ropeBaseOf } from './option-checks.js';
 
 /** What every `rope_scaling` helper starts from: the rotated size, the base, the factor and the original context. */
 export interface RopeScalingBasics {

@@ -1,6 +1,6 @@
 import { describeValue } from '../errors.js';
 import { ropeInverseFrequencies } from '../kernels/rope.js';
-import { invalid, positiveNumber } from './options.js';
+import { invalid, positiveNumber } from './option-checks.js';
 import { checkedSpeeds, readRopeScaling } from './rope-scaling.js';
 import type { RopeScalingBasics, ScaledRope } from './rope-scaling.js';
 
