@@ -83,20 +83,27 @@
       (i32.add (local.get $k) (i32.shl (local.get $qstride) (i32.const 1)))
       (i32.add (local.get $k) (i32.mul (local.get $qstride) (i32.const 3)))
       (local.get $quarter) (local.get $d) (local.get $scale) (local.get $out) (i32.shl (local.get $quarter) (i32.const 3)))
-    ;; The rows left over go through the same pass as four equal streams writing to one place: a
-    ;; row's score must not depend on where its key falls in a run, or identical keys would get
-    ;; weights apart by their scores' last bits (far apart where scores are large). Each leftover
-    ;; row costs four rows' work, and there are at most three. A full block's run has none: no call
-    ;; (V8 saves and restores the frame around one).
+    ;; The rows left over go through the same pass: a row's score must not depend on where its key
+    ;; falls in a run, or identical keys would get weights apart by their scores' last bits (far
+    ;; apart where scores are large). With four rows or more, the last four are scored again in one
+    ;; pass (those already scored get the same bits); with fewer, as four equal streams writing to
+    ;; one place (each row costs four rows' work, and there are at most three). A full block's run
+    ;; has none: no call (V8 saves and restores the frame around one).
     (if (i32.lt_u (local.get $count4) (local.get $count))
       (then
-        (local.set $k (i32.add (local.get $k) (i32.mul (local.get $count4) (i32.shl (local.get $d) (i32.const 2)))))
-        (call $score_streams (local.get $q) (local.get $k) (local.get $k) (local.get $k) (local.get $k)
-          (i32.sub (local.get $count) (local.get $count4))
-          (local.get $d)
-          (local.get $scale)
-          (i32.add (local.get $out) (i32.shl (local.get $count4) (i32.const 3)))
-          (i32.const 0)))))
+        (if (local.get $count4)
+          (then
+            (local.set $k (i32.add (local.get $k) (i32.mul (i32.sub (local.get $count) (i32.const 4)) (i32.shl (local.get $d) (i32.const 2)))))
+            (call $score_streams (local.get $q) (local.get $k)
+              (i32.add (local.get $k) (i32.shl (local.get $d) (i32.const 2)))
+              (i32.add (local.get $k) (i32.shl (local.get $d) (i32.const 3)))
+              (i32.add (local.get $k) (i32.mul (local.get $d) (i32.const 12)))
+              (i32.const 1) (local.get $d) (local.get $scale)
+              (i32.add (local.get $out) (i32.shl (i32.sub (local.get $count) (i32.const 4)) (i32.const 3)))
+              (i32.const 8)))
+          (else
+            (call $score_streams (local.get $q) (local.get $k) (local.get $k) (local.get $k) (local.get $k)
+              (local.get $count) (local.get $d) (local.get $scale) (local.get $out) (i32.const 0)))))))
 
   ;; Four streams of `rows` contiguous float32 key rows each, from k0, k1, k2 and k3 (d a multiple
   ;; of 4), scored against one float32 query four rows at a time, a row of each stream: stream j's
