@@ -91,8 +91,8 @@ const collected = new FinalizationRegistry<Region>(giveBack);
  * The copy is the engine's only one ({@link optionsOverCopy}); it lives in the same arena as the
  * caches (4 GiB at most in all), where copies hold at most {@link WEIGHTS_BUDGET} together, and an
  * engine whose copy does not fit keeps its matrices in TypeScript arrays and projects there. An
- * engine and its forks share one copy, counted by {@link ArenaWeights.retain} and
- * {@link ArenaWeights.release}.
+ * engine and its forks share one copy, and so do engines over equal weights ({@link sharedCopy}),
+ * counted by {@link ArenaWeights.retain} and {@link ArenaWeights.release}.
  */
 export class ArenaWeights<Name extends string = Projection> {
   private readonly arena: WasmArena;
@@ -240,7 +240,7 @@ export class ArenaWeights<Name extends string = Projection> {
    */
   copyOut(name: Name): Float32Array {
     if (this.refs <= 0) {
-      throw new AttentionError('DISPOSED', `weights.${name}: the engine holding these weights was disposed (with every fork), and its weights with it`, { field: `weights.${name}` });
+      throw new AttentionError('DISPOSED', `weights.${name}: every engine holding these weights (forks, and engines over equal weights) was disposed, and the weights with them`, { field: `weights.${name}` });
     }
     const numbers = this.view(name);
     return this.dtype === 'float32' ? numbers.slice() : numbers;
@@ -340,7 +340,13 @@ export function sharedCopy(arena: WasmArena, o: ResolvedOptions): { readonly cop
   const key = `${matrices.dtype} ${matrices.given.map(({ name, rows, cols }) => `${name}:${rows}x${cols}`).join(' ')} ${weightsFingerprint(o)}`;
   const copies = byContent.get(arena) ?? new Map<string, WeakRef<ArenaWeights>[]>();
   byContent.set(arena, copies);
-  const live = (copies.get(key) ?? []).filter((ref) => ref.deref()?.live === true);
+  // Released copies leave the registry here (there are as many keys as models alive: few).
+  for (const [known, refs] of copies) {
+    const kept = refs.filter((ref) => ref.deref()?.live === true);
+    if (kept.length === 0) copies.delete(known);
+    else copies.set(known, kept);
+  }
+  const live = copies.get(key) ?? [];
   const equal = live.map((ref) => ref.deref()!).find((copy) => copy.holds(matrices.given, matrices.dtype));
   const copy = equal?.retain() ?? ArenaWeights.copyMatrices(arena, o.threads, matrices.given, matrices.dtype);
   if (copy === null) return null;
@@ -357,7 +363,7 @@ export function sharedCopy(arena: WasmArena, o: ResolvedOptions): { readonly cop
  * of a layer's weights, not two (a decoder's layers' matrices are most of its memory). The biases
  * stay as they are: the kernels add them from TypeScript.
  */
-export function optionsOverCopy(o: ResolvedOptions, copy: ArenaWeights): ResolvedOptions {
+function optionsOverCopy(o: ResolvedOptions, copy: ArenaWeights): ResolvedOptions {
   const w = o.weights!;
   const matrix = (name: Projection): PropertyDescriptor => (w[name] === null ? { enumerable: true, value: null } : readFrom(copy, name));
   const bias = (name: 'bq' | 'bk' | 'bv' | 'bo'): PropertyDescriptor => ({ enumerable: true, value: w[name] });

@@ -205,7 +205,7 @@ export class AttentionEngine implements Attention {
 
   /**
    * `parent`: the engine this one is a fork of, whose options and copy of the weights it shares;
-   * else the engines made from `state.options` share one ({@link sharedCopy}).
+   * else it shares the copy of every engine over equal weights ({@link sharedCopy}).
    */
   constructor(state: EngineState, parent: AttentionEngine | null = null) {
     const arena = kernelArena(state.options);
