@@ -2,7 +2,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { ArenaWeights, sharedCopy } from '../src/attention/arena-weights.js';
+import { ArenaWeights, sharedCopy, WIDEN_FROM } from '../src/attention/arena-weights.js';
 import { resolveOptions } from '../src/attention/options.js';
 import { attentionFromResolved } from '../src/attention/create-attention.js';
 import { createAttention, createCrossAttention, pushEach } from '../src/index.js';
@@ -320,5 +320,28 @@ describe('an arena past 2 GiB', () => {
     } finally {
       await pool.close();
     }
+  });
+});
+
+describe('ArenaWeights.project: mutation audit', () => {
+  it('a widened 16-bit matrix taller than a chunk keeps its chunk outputs inside its own scratch: the region after it is untouched', () => {
+    // A fresh arena: the scratch is laid right after the copy, and the region allocated next right after the scratch.
+    const arena = sharedWasmArena();
+    if (arena === null) return;
+    const [rows, cols, n] = [4096, 64, WIDEN_FROM.float16];
+    const data = Float32Array.from({ length: rows * cols }, (_, i) => ((i % 7) - 3) / 8);
+    const copy = ArenaWeights.copyMatrices(arena, null, [{ name: 'w', data, rows, cols }], 'float16')!;
+    const x = Float64Array.from({ length: n * cols }, (_, i) => Math.sin(i));
+    const first = new Float32Array(n * rows);
+    expect(copy.project([['w', first]], x, n)).toBe(true);
+    const bytes = 1 << 20;
+    const guard = arena.allocate(bytes);
+    arena.views().f32.fill(7, guard >>> 2, (guard + bytes) >>> 2);
+    const again = new Float32Array(n * rows);
+    expect(copy.project([['w', again]], x, n)).toBe(true);
+    expect(arena.views().f32.subarray(guard >>> 2, (guard + bytes) >>> 2).every((v) => v === 7)).toBe(true);
+    expect(again).toEqual(first);
+    copy.release();
+    arena.release(guard, bytes);
   });
 });

@@ -311,3 +311,23 @@ describe('bad stack options and corrupt stack snapshots', () => {
     expect(restoreAttentionStack(bytes, { layers: [{ dim: 2 }, { dim: 2, window: 4 }] }).depth).toBe(2);
   });
 });
+
+describe('createAttentionStack: mutation audit', () => {
+  it('a layer whose options throw something other than an AttentionError passes it on as it is, not renamed', () => {
+    const boom = new RangeError('boom');
+    const weights = {
+      get wq(): number[] {
+        throw boom;
+      },
+      wk: [1],
+      wv: [1],
+    };
+    let thrown: unknown;
+    try {
+      createAttentionStack({ layers: [{ dim: 1 }, { dim: 1, weights }] });
+    } catch (error) {
+      thrown = error;
+    }
+    expect(thrown).toBe(boom);
+  });
+});

@@ -205,3 +205,21 @@ describe('an engine whose caller projects (weights without wq, wk, wv)', () => {
     expect(createAttention({ dim: 4, heads: 2, kvHeads: 1, weights: {} }).options.outputDim).toBe(4);
   });
 });
+
+describe('batchAttentionQKV: mutation audit', () => {
+  it('names the count that differs: ks shorter than qs is actual ks.length, even when vs matches', () => {
+    const options: AttentionOptions = { dim: 2, weights: {} };
+    expect(() => batchAttentionQKV([[1, 0], [0, 1]], [[1, 0]], [[1, 0], [0, 1]], options)).toThrow(
+      expect.objectContaining({ code: 'DIMENSION_MISMATCH', details: { field: 'ks', expected: 2, actual: 1 } }),
+    );
+  });
+
+  it('takes q, k and v in the precision as pushQKV stores them: float32 rows and their float64 originals give the same steps', () => {
+    const random = mulberry32(5);
+    const options: AttentionOptions = { dim: 4, heads: 2, headDim: 2, precision: 'float32', weights: {}, withWeights: true };
+    const rows = (n: number) => Array.from({ length: 6 }, () => Array.from({ length: n }, () => random() * 4 - 2));
+    const [qs, ks, vs] = [rows(4), rows(4), rows(4)];
+    const rounded = (list: number[][]) => list.map((row) => Float32Array.from(row));
+    expect(batchAttentionQKV(qs, ks, vs, options)).toEqual(batchAttentionQKV(rounded(qs), rounded(ks), rounded(vs), options));
+  });
+});

@@ -90,3 +90,24 @@ describe('rows given flat in one typed array', () => {
     expect(() => attn.pushMany(new Proxy(Float32Array.of(1, 2), {}) as never)).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT' }));
   });
 });
+
+describe('rows given flat: mutation audit (rowsOf)', () => {
+  it('a flat array that is a view into a larger buffer is cut from its own first number (its byteOffset), not the buffer\'s', () => {
+    const options: AttentionOptions = { dim: 2, precision: 'float64' };
+    const list = [[1, 0], [0, 1], [1, 1]];
+    const given = Float64Array.of(9, 9, ...list.flat()).subarray(2);
+    expect(createAttention(options).pushMany(given)).toEqual(createAttention(options).pushMany(list));
+    expect(batchAttention(given, options)).toEqual(batchAttention(list, options));
+    const memory = Float32Array.of(9, 9, ...list.flat()).subarray(2);
+    const [c, d] = [createCrossAttention({ dim: 2 }), createCrossAttention({ dim: 2 })];
+    c.setMemory(memory);
+    d.setMemory(list);
+    expect(c.attend([1, 0.5])).toEqual(d.attend([1, 0.5]));
+  });
+
+  it('a disposed cross-attention refuses attendMany with DISPOSED before it looks at a flat array\'s length', () => {
+    const cross = createCrossAttention({ dim: 2 });
+    cross.dispose();
+    expect(() => cross.attendMany(Float32Array.of(1, 2, 3))).toThrow(expect.objectContaining({ code: 'DISPOSED' }));
+  });
+});

@@ -456,3 +456,15 @@ describe("a typed array's wrapper (a Proxy of one, an object made from its proto
     );
   });
 });
+
+describe('a refused value as details.actual shows it (shownValue): mutation audit', () => {
+  it('a long string cut, a bigint with its n, a function described without running its own toString', () => {
+    const attn = createAttention({ dim: 2 });
+    attn.push([1, 0]);
+    expect(refusal(() => attn.truncate('x'.repeat(1000) as never)).details.actual).toBe(`${'x'.repeat(60)}…`);
+    expect(refusal(() => attn.truncate(5n as never)).details.actual).toBe('5n');
+    const pushes = Object.assign(() => 0, { toString: () => (attn.push([9, 9]), 'f') });
+    expect(refusal(() => attn.truncate(pushes as never)).details).toMatchObject({ field: 'n', actual: 'a function' });
+    expect(attn.length).toBe(1);
+  });
+});

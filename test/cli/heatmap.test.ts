@@ -281,3 +281,11 @@ describe('SVG and HTML heatmaps', () => {
     expect(back.options).toEqual({ dim: 3 });
   });
 });
+
+describe('topAttended: mutation audit', () => {
+  it('past a few words (the sorting way) never lists the word itself either, however heavy', () => {
+    const row = { index: 40, word: 'w40', positions: Int32Array.from({ length: 41 }, (_, p) => p), weights: [Float64Array.from({ length: 41 }, (_, p) => (p === 40 ? 0.5 : 0.0125))] };
+    const top = topAttended(row, { length: 41, at: (p: number) => `w${p}` }, 40);
+    expect(top.map((t) => t.index)).toEqual(Array.from({ length: 40 }, (_, p) => p));
+  });
+});

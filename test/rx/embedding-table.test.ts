@@ -270,3 +270,11 @@ describe('EmbeddingTable: the shipped GloVe table', () => {
     for (const word of tokenize('The dog ran around the park, because it was excited!')) expect(table.has(word)).toBe(true);
   });
 });
+
+describe('EmbeddingTable.lookup: mutation audit', () => {
+  it('a position that is no number is shown in the message, never put in details.token', () => {
+    const table = EmbeddingTable.fromArrays(words, rows);
+    const error = expectRefusal(() => table.lookup('cat', 'seven' as never), 'UNKNOWN_TOKEN', { field: 'token', actual: 'cat' }, /at token "seven" \(a string\)/);
+    expect(error.details).not.toHaveProperty('token');
+  });
+});

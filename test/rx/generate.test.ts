@@ -381,3 +381,20 @@ describe('generate: errors', () => {
     }
   });
 });
+
+describe('generate: mutation audit', () => {
+  it('a maxTokens or yieldEvery that is no number is refused (INVALID_OPTION) without running its toString', () => {
+    let ran = 0;
+    const sneaky = {
+      toString: () => {
+        ran++;
+        return '3';
+      },
+    };
+    for (const key of ['maxTokens', 'yieldEvery'] as const) {
+      const config = { options: { dim: 2 }, first: [1, 0], next: () => null, maxTokens: 2, [key]: sneaky } as unknown as GenerateOptions;
+      expect(() => generate(config)).toThrow(expect.objectContaining({ code: 'INVALID_OPTION', details: expect.objectContaining({ field: key }), message: expect.stringContaining('got an object') }));
+    }
+    expect(ran).toBe(0);
+  });
+});

@@ -227,3 +227,23 @@ describe('attentionOptionsArbitrary', () => {
     for (const x of fc.sample(vectorArbitrary(3, { magnitude: 1e308 }), 50)) expect(x.every(Number.isFinite)).toBe(true);
   });
 });
+
+describe('constraint bounds, at the bound and one past it (mutation audit)', () => {
+  it('takes each largest constraint and refuses one more, naming it', () => {
+    const refused = (field: string) => expect.objectContaining({ code: 'INVALID_ARGUMENT', details: expect.objectContaining({ field }) });
+    for (const [constraints, field] of [[{ maxDim: 129 }, 'maxDim'], [{ maxHeadDim: 33 }, 'maxHeadDim'], [{ blockSizes: [1025] }, 'blockSizes[0]'], [{ maxWindow: 2 ** 31 + 1 }, 'maxWindow']] as const) {
+      expect(() => attentionOptionsArbitrary(constraints), field).toThrow(refused(field));
+    }
+    expect(() => attentionOptionsArbitrary({ maxDim: 128, maxHeads: 16, maxHeadDim: 32, blockSizes: [1024] })).not.toThrow();
+    expect(() => vectorArbitrary(2, { steps: 2 ** 30 + 1 })).toThrow(refused('steps'));
+    expect(() => sequenceArbitrary(2, { steps: 2 ** 30 + 1 })).toThrow(refused('steps'));
+    expect(() => attentionWeightsArbitrary({ dim: 1, heads: 1, kvHeads: 1, headDim: 1 }, { steps: 2 ** 30 + 1 })).toThrow(refused('steps'));
+    for (const x of fc.sample(vectorArbitrary(2, { steps: 2 ** 30 }), 5)) expect(x).toHaveLength(2);
+  });
+
+  it('draws binary16 weights at weightMagnitude 65,504, its largest number, and still refuses none', () => {
+    const largest = fc.sample(attentionOptionsArbitrary({ halfWeights: true, weightMagnitude: 65504 }), 400);
+    expect(largest.some((o) => o.weightsDtype === 'float16')).toBe(true);
+    for (const o of largest) expect(() => resolveOptions(o)).not.toThrow();
+  });
+});

@@ -41,7 +41,10 @@ describe('checkIncremental catches deliberately broken implementations and shrin
   it('off-by-one causal mask (the newest key left out): one token suffices', () => {
     const error = caught('causal-off-by-one');
     expect(error.counterexample.inputs).toHaveLength(1);
-    expect(error.mismatch).toMatchObject({ kind: 'output', token: 0 });
+    // The token attends no key: reported as a wrong output or, for about 1 seed in 300, as the
+    // wrong attended positions (the test failed now and then when it demanded the first).
+    expect(error.mismatch).toMatchObject({ token: 0 });
+    expect(['output', 'positions']).toContain(error.mismatch.kind);
   });
 
   it('wrong GQA head mapping (h mod kvHeads): caught with several kv heads, each shared', () => {

@@ -202,3 +202,62 @@ describe('checkCacheLaws', () => {
     expect(mismatch.expected!.some((v) => v !== 0)).toBe(true);
   });
 });
+
+describe('truncate law bounds (mutation audit)', () => {
+  /**
+   * An engine whose truncate refuses wherever it believes a key its next query needs (from
+   * `first(n)`) is gone, taking keys up to `evicted(length)` as gone.
+   */
+  const refusing = (first: (o: AttentionOptions, n: number) => number, evicted: (o: AttentionOptions, length: number) => number) => (o: AttentionOptions): CachedAttention => {
+    const engine = createAttention(o);
+    return delegate(engine, {
+      truncate: (n) => {
+        const from = first(o, n);
+        if (from < n && from <= evicted(o, engine.length)) throw new Error('evicted');
+        engine.truncate(n);
+      },
+    });
+  };
+  const needed = (o: AttentionOptions, n: number) => Math.max(o.sinks ?? 0, n - (o.lookahead ?? 0) - o.window! + 1);
+
+  it('catches a truncate refused as if the look-ahead tokens had been attended: the furthest query emitted bounds eviction, not the tokens pushed', () => {
+    const eager = refusing(needed, (o, length) => length - o.window!);
+    const { mismatch } = verificationFailure(() => checkCacheLaws(eager, { optionsArbitrary: fc.constant({ dim: 1, window: 2, lookahead: 1 }) }));
+    expect(mismatch).toMatchObject({ kind: 'threw' });
+    expect(mismatch.description).toMatch(/^refused though no key its next query needs/);
+  });
+
+  it('catches a truncate refused into the sinks, which no window evicts', () => {
+    const sinkless = refusing((o, n) => Math.max(0, n - o.window! + 1), (o, length) => length - o.window!);
+    const { mismatch } = verificationFailure(() => checkCacheLaws(sinkless, { optionsArbitrary: fc.constant({ dim: 1, window: 2, sinks: 2 }) }));
+    expect(mismatch).toMatchObject({ kind: 'threw' });
+    expect(mismatch.description).toMatch(/^refused though no key its next query needs/);
+  });
+
+  it('passes an engine that lets keys go as early as the law allows: at a flush too, and a fork as far as its parent', () => {
+    // Keys no query after the furthest emitted attends are dropped at once; gone, they stay gone.
+    const eager = (o: AttentionOptions, engine: Attention = createAttention(o), inherited = 0): CachedAttention => {
+      const [window, sinks, lookahead] = [o.window!, o.sinks ?? 0, o.lookahead ?? 0];
+      let furthest = inherited;
+      return delegate(engine, {
+        push: (x) => {
+          const steps = engine.push(x);
+          furthest = Math.max(furthest, engine.length - lookahead);
+          return steps;
+        },
+        flush: () => {
+          const steps = engine.flush();
+          furthest = Math.max(furthest, engine.length);
+          return steps;
+        },
+        fork: () => eager(o, engine.fork(), furthest),
+        truncate: (n) => {
+          const first = Math.max(sinks, n - lookahead - window + 1);
+          if (first < n && first <= furthest - window) throw new Error('evicted');
+          engine.truncate(n);
+        },
+      });
+    };
+    checkCacheLaws((o) => eager(o), { optionsArbitrary: fc.constant({ dim: 1, window: 2, lookahead: 1 }), numRuns: 300 });
+  });
+});

@@ -395,3 +395,19 @@ describe('checkIncremental', () => {
     expect(verificationFailure(() => checkIncremental(noisy(1e-3), { ...float32, sequence: { magnitude: 1e-40 } })).mismatch.kind).toBe('output');
   });
 });
+
+describe('shrinkTimeLimit: mutation audit', () => {
+  it('the limit bounds the shrinking, not the search: shrinkTimeLimit 0 reports the failure as found, and every limit the run it was found at', () => {
+    // Wrong only with ALiBi over several heads: the first failing case comes some runs in.
+    const bumped = altered((step) => ({ ...step, output: step.output.map((v) => v + 1) }));
+    const picky = (o: AttentionOptions) => (o.positions === 'alibi' && (o.heads ?? 1) > 1 ? bumped(o) : createAttention(o));
+    const run = { numRuns: 100, seed: 3 };
+    const found = verificationFailure(() => checkIncremental(picky, run));
+    expect(found.numRuns).toBeGreaterThan(1);
+    const cut = verificationFailure(() => checkIncremental(picky, { ...run, shrinkTimeLimit: 0 }));
+    expect(cut.numShrinks).toBeLessThan(found.numShrinks);
+    const full = verificationFailure(() => checkIncremental(picky, { ...run, shrinkTimeLimit: 600_000 }));
+    expect([cut.numRuns, full.numRuns]).toEqual([found.numRuns, found.numRuns]);
+    expect(full.counterexample).toEqual(found.counterexample);
+  });
+});
