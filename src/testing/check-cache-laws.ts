@@ -14,7 +14,7 @@ import { formatOptions, formatVector } from './internal/format.js';
 import { attempt, describeError, MismatchFound, pushCopy } from './internal/mismatch-found.js';
 import { describeReturnedSteps } from './internal/returned-steps.js';
 import { RUN_PARAMETERS, runCheck } from './internal/run-check.js';
-import type { RunParameters } from './internal/run-check.js';
+import type { RunParameters } from './run-parameters.js';
 import { defaultTolerance } from './internal/tolerance.js';
 import { traceReference } from './reference-attention.js';
 import { vectorArbitrary } from './vector-arbitrary.js';

@@ -11,7 +11,7 @@ import { formatOptions, formatVector } from './internal/format.js';
 import { attempt, describeError, MismatchFound, pushCopy } from './internal/mismatch-found.js';
 import { arbitraryOrAbsent, functionOf, knownParameters, nonNegativeNumber } from './internal/arguments.js';
 import { RUN_PARAMETERS, runCheck } from './internal/run-check.js';
-import type { RunParameters } from './internal/run-check.js';
+import type { RunParameters } from './run-parameters.js';
 import { defaultTolerance } from './internal/tolerance.js';
 import { traceReference } from './reference-attention.js';
 import type { ReferenceTrace } from './reference-attention.js';

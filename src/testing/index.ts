@@ -9,7 +9,7 @@ export type { CheckCacheLawsParameters } from './check-cache-laws.js';
 export { checkIncremental } from './check-incremental.js';
 export type { CheckIncrementalParameters } from './check-incremental.js';
 export type { AttentionFactory, IncrementalAttention } from './incremental-attention.js';
-export type { RunParameters } from './internal/run-check.js';
+export type { RunParameters } from './run-parameters.js';
 export { referenceAttention } from './reference-attention.js';
 export { sequenceArbitrary } from './sequence-arbitrary.js';
 export type { SequenceConstraints } from './sequence-arbitrary.js';
