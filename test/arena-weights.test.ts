@@ -212,6 +212,29 @@ describe('projections on the WebAssembly kernels (the matrices copied into the a
     engine.dispose();
   });
 
+  it('an engine dropped without dispose gives its hold on a shared copy back when collected: the model\'s dispose then frees the copy (a fuzz of shared copies: the dropped session pinned it)', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const settle = async (): Promise<void> => {
+      for (let i = 0; i < 3; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 0));
+        gc();
+      }
+    };
+    const shape = { heads: 4, kvHeads: 2, headDim: 16, dim: 64 };
+    const options = projected(shape, 53);
+    const model = createAttention(options);
+    const x = tokens(1, shape.dim, 54)[0]!;
+    // A session over equal weights, dropped without dispose: it shares the model's copy.
+    (() => void createAttention(options).push(x))();
+    // A fork dropped the same way.
+    (() => void model.fork().push(x))();
+    await settle();
+    model.dispose();
+    await settle();
+    expect(() => model.options.weights!.wq).toThrow(expect.objectContaining({ code: 'DISPOSED' }));
+  });
+
   it('engines made from one resolved options (an rx operator\'s subscriptions) share one copy, and go through pushEach together', () => {
     const shape = { heads: 4, kvHeads: 2, headDim: 8, dim: 32 };
     const o = resolveOptions(projected(shape, 31));

@@ -76,6 +76,10 @@ function giveBack({ arena, offset, bytes }: Region): void {
 // the last holder of the copy is collected.
 const collected = new FinalizationRegistry<Region>(giveBack);
 
+// A holder (an engine) dropped without dispose() gives its reference back once it is collected, so
+// that a copy it shares (with forks, or engines over equal weights) is not held for ever by it.
+const holders = new FinalizationRegistry<ArenaWeights<string>>((copy) => copy.release());
+
 /**
  * An engine's float32 projection matrices (or a `createLinear` layer's matrix, under its own
  * name) copied once into the kernel arena, where the WebAssembly `project` kernel reads them (as
@@ -276,6 +280,21 @@ export class ArenaWeights<Name extends string = Projection> {
   /** Whether a holder still has the copy: false once the last one released it. */
   get live(): boolean {
     return this.refs > 0;
+  }
+
+  /**
+   * `holder` holds one of this copy's references (the one it was made with or retained) until
+   * {@link ArenaWeights.releaseFor}, or until it is collected; returns the copy.
+   */
+  heldBy(holder: object): this {
+    holders.register(holder, this, holder);
+    return this;
+  }
+
+  /** `holder` ({@link ArenaWeights.heldBy}) is done with the copy. */
+  releaseFor(holder: object): void {
+    holders.unregister(holder);
+    this.release();
   }
 
   /** One more holder (a fork) shares this copy; returns it. */

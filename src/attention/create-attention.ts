@@ -210,7 +210,7 @@ export class AttentionEngine implements Attention {
   constructor(state: EngineState, parent: AttentionEngine | null = null) {
     const arena = kernelArena(state.options);
     const made = parent !== null || arena === null ? null : sharedCopy(arena, state.options);
-    this.arenaWeights = parent !== null ? (parent.arenaWeights?.retain() ?? null) : (made?.copy ?? null);
+    this.arenaWeights = (parent !== null ? parent.arenaWeights?.retain() : made?.copy)?.heldBy(this) ?? null;
     const o = made?.options ?? state.options;
     this.options = o;
     this.cache = state.cache;
@@ -649,7 +649,7 @@ export class AttentionEngine implements Attention {
     this.assertIdle('dispose');
     if (this.isDisposed) return;
     this.cache.dispose();
-    this.arenaWeights?.release();
+    this.arenaWeights?.releaseFor(this);
     this.isDisposed = true;
     // Its listeners go once they have heard this (after the events before it, when it happens while
     // listeners run or events are deferred).

@@ -232,12 +232,12 @@ export class CrossAttentionEngine implements CrossAttention {
   constructor(state: CrossState) {
     const { weightsOf } = state;
     if (weightsOf !== null) {
-      this.copy = weightsOf.copy?.retain() ?? null;
+      this.copy = weightsOf.copy?.retain().heldBy(this) ?? null;
       this.options = state.options;
     } else {
       const arena = kernelArena(state.options);
       const shared = arena === null ? null : sharedCopy(arena, state.options);
-      this.copy = shared?.copy ?? null;
+      this.copy = shared?.copy.heldBy(this) ?? null;
       this.options = shared?.options ?? state.options;
     }
     this.cache = state.cache;
@@ -309,7 +309,7 @@ export class CrossAttentionEngine implements CrossAttention {
     if (this.isDisposed) return;
     this.isDisposed = true;
     this.cache.dispose();
-    this.copy?.release();
+    this.copy?.releaseFor(this);
   }
 
   private run(xs: readonly Vector[], operation: string, options: StepOptions | undefined): AttentionStep[] {
