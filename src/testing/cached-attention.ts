@@ -1,4 +1,4 @@
-import type { IncrementalAttention } from './incremental-attention.js';
+import type { AsyncIncrementalAttention, Awaitable, IncrementalAttention } from './incremental-attention.js';
 
 /**
  * What {@link checkCacheLaws} needs of an implementation: push/flush plus the cache operations of
@@ -26,4 +26,42 @@ export interface CachedAttention<Snapshot = unknown> extends IncrementalAttentio
   snapshot?(): Snapshot;
   /** Releases the engine; the others (forks included) must go on unaffected. */
   dispose?(): void;
+}
+
+/**
+ * What {@link checkCacheLawsAsync} needs of an implementation: {@link CachedAttention} whose calls
+ * may return promises. The check awaits each call before it makes the next (a `length` read too);
+ * a synchronous implementation fits as well.
+ *
+ * @example
+ * ```ts
+ * import { createAttention } from 'attnstream';
+ * import type { AttentionOptions, Attention } from 'attnstream';
+ * import { checkCacheLawsAsync } from 'attnstream/testing';
+ * import type { AsyncCachedAttention } from 'attnstream/testing';
+ * // The core engine behind a promise per call.
+ * function answeringLater(engine: Attention): AsyncCachedAttention {
+ *   return {
+ *     get length() { return engine.length; },
+ *     push: async (x) => engine.push(x),
+ *     flush: async () => engine.flush(),
+ *     fork: async () => answeringLater(engine.fork()),
+ *     truncate: async (n) => engine.truncate(n),
+ *     dispose: async () => engine.dispose(),
+ *   };
+ * }
+ * await checkCacheLawsAsync((options: AttentionOptions) => answeringLater(createAttention(options)), { numRuns: 20 });
+ * ```
+ */
+export interface AsyncCachedAttention<Snapshot = unknown> extends AsyncIncrementalAttention {
+  /** Tokens held. */
+  readonly length: number;
+  /** An independent engine with the same history. */
+  fork(): Awaitable<AsyncCachedAttention<Snapshot>>;
+  /** Rolls back to the first `n` tokens; may refuse (throw or reject) only when a window evicted what they need. */
+  truncate(n: number): Awaitable<void>;
+  /** The state, for `restore` in {@link CheckCacheLawsAsyncParameters}. */
+  snapshot?(): Awaitable<Snapshot>;
+  /** Releases the engine; the others (forks included) must go on unaffected. */
+  dispose?(): Awaitable<void>;
 }

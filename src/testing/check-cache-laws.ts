@@ -4,16 +4,19 @@ import type { AttentionOptions, AttentionStep, Vector } from '../attention/index
 import { AttentionError, describeValue } from '../errors.js';
 import { attentionOptionsArbitrary } from './attention-options-arbitrary.js';
 import type { CacheOperation } from './cache-operation.js';
-import type { CachedAttention } from './cached-attention.js';
-import type { AttentionFactory } from './incremental-attention.js';
+import type { AsyncCachedAttention, CachedAttention } from './cached-attention.js';
+import type { AttentionFactory, Awaitable } from './incremental-attention.js';
 import { arbitraryOrAbsent, functionOf, integerAtLeast, knownParameters, nonNegativeNumber } from './internal/arguments.js';
 import { compareStep } from './internal/compare-step.js';
 import { errorBounds } from './internal/error-bounds.js';
 import { DRAWN_WIDTH, fitToDim } from './internal/fit-to-dim.js';
 import { formatOptions, formatVector } from './internal/format.js';
-import { attempt, describeError, MismatchFound, pushCopy } from './internal/mismatch-found.js';
+import { attempt, outcomeOf, pushCopy } from './internal/implementation-calls.js';
+import type { Verification } from './internal/implementation-calls.js';
+import { describeError, MismatchFound } from './internal/mismatch-found.js';
 import { describeReturnedSteps } from './internal/returned-steps.js';
-import { RUN_PARAMETERS, runCheck } from './internal/run-check.js';
+import { RUN_PARAMETERS, runCheck, runCheckAsync } from './internal/run-check.js';
+import type { CheckDescription } from './internal/run-check.js';
 import type { RunParameters } from './run-parameters.js';
 import { defaultTolerance } from './internal/tolerance.js';
 import { traceReference } from './reference-attention.js';
@@ -66,7 +69,7 @@ type Event = { readonly type: 'push'; readonly x: readonly number[] } | { readon
 
 interface Live<Snapshot> {
   readonly id: number;
-  readonly engine: CachedAttention<Snapshot>;
+  readonly engine: AsyncCachedAttention<Snapshot>;
   history: Event[];
   /**
    * How many steps its stream (forks and restores inherit it) has emitted at the most: the next
@@ -105,8 +108,9 @@ interface Live<Snapshot> {
  *   parameter, for an unknown parameter key (the message lists the known ones), a `numRuns` or
  *   `maxOperations` that is not an integer ≥ 1, a `tolerance` that is not a finite number ≥ 0, a
  *   `seed` that is not an integer, a `path` that is not a string, a `shrinkTimeLimit` that is not a
- *   finite number ≥ 0, or a `restore` that is not a function; INVALID_ARGUMENT (field
- *   `factory`) when the implementation returns a promise: the checks run synchronous code.
+ *   finite number ≥ 0, or a `restore` that is not a function; INVALID_ARGUMENT (field `factory`)
+ *   when the implementation returns a promise: check such an implementation with
+ *   {@link checkCacheLawsAsync}.
  * @example
  * ```ts
  * import { createAttention } from 'attnstream';
@@ -118,8 +122,66 @@ export function checkCacheLaws<Snapshot>(
   factory: AttentionFactory<CachedAttention<Snapshot>>,
   parameters: CheckCacheLawsParameters<Snapshot> = {},
 ): void {
+  const { cases, verify } = cacheLawsCheck(factory, parameters, 'checkCacheLaws');
+  runCheck(cases, verify, parameters, cacheLawsDescription('checkCacheLaws'));
+}
+
+/**
+ * Everything {@link checkCacheLawsAsync} can be told: {@link CheckCacheLawsParameters}, with a
+ * `restore` that may return a promise of the engine.
+ *
+ * @example
+ * ```ts
+ * import { createAttention, restoreAttention } from 'attnstream';
+ * import type { CheckCacheLawsAsyncParameters } from 'attnstream/testing';
+ * const parameters: CheckCacheLawsAsyncParameters<Uint8Array> = { numRuns: 30, restore: async (bytes) => restoreAttention(bytes) };
+ * console.log(Object.keys(parameters)); // [ 'numRuns', 'restore' ]
+ * ```
+ */
+export interface CheckCacheLawsAsyncParameters<Snapshot = unknown> extends Omit<CheckCacheLawsParameters<Snapshot>, 'restore'> {
+  /** Rebuilds an engine from `engine.snapshot()`, as in {@link CheckCacheLawsParameters.restore}; may return a promise of it. */
+  restore?(snapshot: Snapshot, options: AttentionOptions): Awaitable<AsyncCachedAttention<Snapshot>>;
+}
+
+/**
+ * {@link checkCacheLaws} for an implementation whose calls may return promises: the same laws,
+ * cases, counterexamples and parameters, each call awaited before the next is made (reads of
+ * `length` too). Resolves when all cases pass.
+ *
+ * @throws (rejects with) VerificationError when a law fails; AttentionError INVALID_ARGUMENT for
+ *   bad parameters, as {@link checkCacheLaws}.
+ * @example
+ * ```ts
+ * import { createAttention } from 'attnstream';
+ * import type { Attention } from 'attnstream';
+ * import { checkCacheLawsAsync } from 'attnstream/testing';
+ * import type { AsyncCachedAttention } from 'attnstream/testing';
+ * const later = (engine: Attention): AsyncCachedAttention => ({
+ *   get length() { return engine.length; },
+ *   push: async (x) => engine.push(x),
+ *   flush: async () => engine.flush(),
+ *   fork: async () => later(engine.fork()),
+ *   truncate: async (n) => engine.truncate(n),
+ * });
+ * await checkCacheLawsAsync((options) => later(createAttention(options)), { numRuns: 20 }); // resolves
+ * ```
+ */
+export async function checkCacheLawsAsync<Snapshot>(
+  factory: AttentionFactory<Awaitable<AsyncCachedAttention<Snapshot>>>,
+  parameters: CheckCacheLawsAsyncParameters<Snapshot> = {},
+): Promise<void> {
+  const { cases, verify } = cacheLawsCheck(factory, parameters, 'checkCacheLawsAsync');
+  await runCheckAsync(cases, verify, parameters, cacheLawsDescription('checkCacheLawsAsync'));
+}
+
+/** The parameters checked, and what the check draws and verifies. */
+function cacheLawsCheck<Snapshot>(
+  factory: AttentionFactory<Awaitable<AsyncCachedAttention<Snapshot>>>,
+  parameters: CheckCacheLawsAsyncParameters<Snapshot>,
+  check: string,
+): { cases: Arbitrary<CacheLawsCase>; verify: (c: CacheLawsCase) => Verification } {
   functionOf(factory, 'factory');
-  knownParameters(parameters, [...RUN_PARAMETERS, 'tolerance', 'optionsArbitrary', 'maxOperations', 'vector', 'restore'], 'checkCacheLaws');
+  knownParameters(parameters, [...RUN_PARAMETERS, 'tolerance', 'optionsArbitrary', 'maxOperations', 'vector', 'restore'], check);
   const tolerance = parameters.tolerance === undefined ? null : nonNegativeNumber(parameters.tolerance, 'tolerance');
   const maxOperations = integerAtLeast(parameters.maxOperations ?? 16, 1, 'maxOperations');
   if (parameters.restore !== undefined && typeof parameters.restore !== 'function') {
@@ -128,22 +190,23 @@ export function checkCacheLaws<Snapshot>(
   const restore = parameters.restore === undefined ? null : parameters.restore.bind(parameters);
   // size 'max': fast-check 4 would otherwise draw 12 operations at most, whatever maxOperations says.
   const operations = fc.array(operationArbitrary(maxOperations, restore !== null, parameters.vector), { minLength: 1, maxLength: maxOperations, size: 'max' });
-  const cases: Arbitrary<CacheLawsCase> = fc
+  const cases = fc
     .tuple(arbitraryOrAbsent(parameters.optionsArbitrary, 'optionsArbitrary') ?? attentionOptionsArbitrary(), operations)
     .map(([options, drawn]) => ({ options, operations: drawn.map((op) => (op.type === 'push' ? { ...op, x: fitToDim(op.x, options.dim) } : op)) }));
-  runCheck(
-    'checkCacheLaws',
-    'a cache operation breaks its law',
-    cases,
-    (c) => verifyCacheLaws(factory, restore, c, tolerance ?? defaultTolerance(c.options)),
-    parameters,
-    (c, failure) => [
+  return { cases, verify: (c) => verifyCacheLaws(factory, restore, c, tolerance ?? defaultTolerance(c.options)) };
+}
+
+function cacheLawsDescription(check: string): CheckDescription<CacheLawsCase> {
+  return {
+    check,
+    claim: 'a cache operation breaks its law',
+    describeCase: (c, failure) => [
       ...formatOptions(c.options),
       'calls:',
       ...(failure?.transcript ?? c.operations.map((op) => JSON.stringify(op))).map((line) => `  ${line}`),
     ],
-    (c, consumed) => ({ ...c, operations: c.operations.slice(0, consumed) }),
-  );
+    keepFirst: (c, consumed) => ({ ...c, operations: c.operations.slice(0, consumed) }),
+  };
 }
 
 /**
@@ -163,29 +226,29 @@ function operationArbitrary(maxOperations: number, snapshots: boolean, vector: V
   return fc.oneof(...kinds);
 }
 
-function verifyCacheLaws<Snapshot>(
-  factory: AttentionFactory<CachedAttention<Snapshot>>,
-  restore: ((snapshot: Snapshot, options: AttentionOptions) => CachedAttention<Snapshot>) | null,
+function* verifyCacheLaws<Snapshot>(
+  factory: AttentionFactory<Awaitable<AsyncCachedAttention<Snapshot>>>,
+  restore: ((snapshot: Snapshot, options: AttentionOptions) => Awaitable<AsyncCachedAttention<Snapshot>>) | null,
   c: CacheLawsCase,
   tolerance: number,
-): void {
+): Verification {
   const { options } = c;
   const transcript: string[] = [];
   const live: Live<Snapshot>[] = [];
   let created = 0;
   /** Operations run so far; null once the final flushes start (they need every operation). */
   let consumed: number | null = 0;
-  const call = <T>(text: string, action: () => T): T => {
+  function* call<T>(text: string, action: () => Awaitable<T>): Verification<T> {
     transcript.push(text);
-    return attempt(text, action);
-  };
-  const start = (text: string, action: () => CachedAttention<Snapshot>, history: Event[], reach: number): void => {
+    return yield* attempt(text, action);
+  }
+  function* start(text: string, action: () => Awaitable<AsyncCachedAttention<Snapshot>>, history: Event[], reach: number): Verification {
     const id = created++;
-    live.push({ id, engine: call(`e${id} = ${text}`, action), history, reach });
-  };
+    live.push({ id, engine: yield* call(`e${id} = ${text}`, action), history, reach });
+  }
   try {
-    start('factory(options)', () => factory(options), [], 0);
-    expectLength(live[0]!, transcript[0]!);
+    yield* start('factory(options)', () => factory(options), [], 0);
+    yield* expectLength(live[0]!, transcript[0]!);
     for (const [n, op] of c.operations.entries()) {
       consumed = n + 1;
       const handle = live[op.engine % live.length]!;
@@ -194,50 +257,50 @@ function verifyCacheLaws<Snapshot>(
         case 'push': {
           const text = `${e}.push(${formatVector(op.x)})`;
           transcript.push(text);
-          const steps = pushCopy(text, (copy) => handle.engine.push(copy), op.x);
+          const steps = yield* pushCopy(text, (copy) => handle.engine.push(copy), op.x);
           handle.history.push({ type: 'push', x: op.x });
           handle.reach = Math.max(handle.reach, emitted(handle.history, options));
-          expectLikeFresh(factory, options, handle.history, steps, text, tolerance);
+          yield* expectLikeFresh(factory, options, handle.history, steps, text, tolerance);
           break;
         }
         case 'flush': {
           const text = `${e}.flush()`;
-          const steps = call(text, () => handle.engine.flush());
+          const steps = yield* call(text, () => handle.engine.flush());
           handle.history.push({ type: 'flush' });
           handle.reach = Math.max(handle.reach, emitted(handle.history, options));
-          expectLikeFresh(factory, options, handle.history, steps, text, tolerance);
+          yield* expectLikeFresh(factory, options, handle.history, steps, text, tolerance);
           break;
         }
         case 'fork':
-          start(`${e}.fork()`, () => handle.engine.fork(), [...handle.history], handle.reach);
+          yield* start(`${e}.fork()`, () => handle.engine.fork(), [...handle.history], handle.reach);
           break;
         case 'snapshot': {
           if (restore === null) break;
-          const snapshot = call(`s = ${e}.snapshot()`, () => {
+          const snapshot = yield* call(`s = ${e}.snapshot()`, () => {
             if (typeof handle.engine.snapshot !== 'function') throw new TypeError('restore was given but the engine has no snapshot()');
             return handle.engine.snapshot();
           });
-          start('restore(s, options)', () => restore(snapshot, options), [...handle.history], handle.reach);
+          yield* start('restore(s, options)', () => restore(snapshot, options), [...handle.history], handle.reach);
           break;
         }
         case 'truncate':
-          truncate(handle, op.length, options, transcript);
+          yield* truncate(handle, op.length, options, transcript);
           break;
         case 'dispose':
           // The last engine stays: a case always has one to go on with.
           if (live.length === 1) break;
-          call(`${e}.dispose()`, () => handle.engine.dispose?.());
+          yield* call(`${e}.dispose()`, () => handle.engine.dispose?.());
           live.splice(live.indexOf(handle), 1);
           break;
       }
-      for (const other of live) expectLength(other, transcript.at(-1)!);
+      for (const other of live) yield* expectLength(other, transcript.at(-1)!);
     }
     consumed = null;
     for (const handle of live) {
       const text = `e${handle.id}.flush()`;
-      const steps = call(text, () => handle.engine.flush());
+      const steps = yield* call(text, () => handle.engine.flush());
       handle.history.push({ type: 'flush' });
-      expectLikeFresh(factory, options, handle.history, steps, text, tolerance);
+      yield* expectLikeFresh(factory, options, handle.history, steps, text, tolerance);
     }
   } catch (error) {
     if (error instanceof MismatchFound) {
@@ -252,14 +315,13 @@ function verifyCacheLaws<Snapshot>(
  * `truncate(min(length, tokens held))`; a refusal is lawful only where the next query needs a key
  * a window may have evicted ({@link Live.reach}), and then changes nothing.
  */
-function truncate<Snapshot>(handle: Live<Snapshot>, length: number, options: AttentionOptions, transcript: string[]): void {
+function* truncate<Snapshot>(handle: Live<Snapshot>, length: number, options: AttentionOptions, transcript: string[]): Verification {
   const tokens = pushed(handle.history);
   const n = Math.min(length, tokens.length);
   const text = `e${handle.id}.truncate(${n})`;
   transcript.push(text);
-  try {
-    handle.engine.truncate(n);
-  } catch (error) {
+  const outcome = yield* outcomeOf(text, () => handle.engine.truncate(n));
+  if (!outcome.ok) {
     const window = options.window ?? Infinity;
     // The keys query n − lookahead (the next once n tokens are held) attends beyond the sinks.
     const first = Math.max(options.sinks ?? 0, n - (options.lookahead ?? 0) - window + 1);
@@ -268,9 +330,9 @@ function truncate<Snapshot>(handle: Live<Snapshot>, length: number, options: Att
         window === Infinity
           ? 'without a window, where nothing is evicted'
           : `though no key its next query needs ([${first}, ${n})) can have been evicted: the furthest query emitted is ${handle.reach - 1}, and a window of ${window} lets go of keys up to ${handle.reach - window} at most`;
-      throw new MismatchFound({ kind: 'threw', call: text, description: `refused ${why}: ${describeError(error)}` });
+      throw new MismatchFound({ kind: 'threw', call: text, description: `refused ${why}: ${describeError(outcome.error)}` });
     }
-    transcript[transcript.length - 1] = `${text}  (refused: ${describeError(error)})`;
+    transcript[transcript.length - 1] = `${text}  (refused: ${describeError(outcome.error)})`;
     return;
   }
   handle.history = tokens.slice(0, n).map((x) => ({ type: 'push', x }));
@@ -291,28 +353,28 @@ function pushed(history: readonly Event[]): (readonly number[])[] {
   return history.flatMap((event) => (event.type === 'push' ? [event.x] : []));
 }
 
-function expectLength<Snapshot>(handle: Live<Snapshot>, after: string): void {
+function* expectLength<Snapshot>(handle: Live<Snapshot>, after: string): Verification {
   const held = pushed(handle.history).length;
-  const length = attempt(`e${handle.id}.length`, () => handle.engine.length);
+  const length = yield* attempt(`e${handle.id}.length`, () => handle.engine.length);
   if (length === held) return;
   throw new MismatchFound({ kind: 'length', call: after, description: `afterwards e${handle.id}.length is ${length}, but its history holds ${held} ${held === 1 ? 'token' : 'tokens'}` });
 }
 
 /** Fails unless `steps` (returned by `text`) match what a fresh engine replaying `history` returns at its last event. */
-function expectLikeFresh<Snapshot>(
-  factory: AttentionFactory<CachedAttention<Snapshot>>,
+function* expectLikeFresh<Snapshot>(
+  factory: AttentionFactory<Awaitable<AsyncCachedAttention<Snapshot>>>,
   options: AttentionOptions,
   history: readonly Event[],
   steps: readonly AttentionStep[],
   text: string,
   tolerance: number,
-): void {
-  const fresh = attempt('factory(options) for the fresh replay', () => factory(options));
+): Verification {
+  const fresh = yield* attempt('factory(options) for the fresh replay', () => factory(options));
   let expected: readonly AttentionStep[] = [];
   for (const event of history) {
-    expected = event.type === 'push' ? pushCopy('the fresh replay', (copy) => fresh.push(copy), event.x) : attempt('the fresh replay', () => fresh.flush());
+    expected = event.type === 'push' ? yield* pushCopy('the fresh replay', (copy) => fresh.push(copy), event.x) : yield* attempt('the fresh replay', () => fresh.flush());
   }
-  fresh.dispose?.();
+  yield* attempt('the fresh replay', () => fresh.dispose?.());
   // The replay runs the implementation too: steps it cannot give are its mismatch, not the kit's crash.
   if (!Array.isArray(expected) || !expected.every((s: Partial<AttentionStep> | null) => Number.isInteger(s?.index))) {
     throw new MismatchFound({

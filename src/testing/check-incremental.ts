@@ -2,15 +2,18 @@ import fc from 'fast-check';
 import type { Arbitrary } from 'fast-check';
 import type { AttentionOptions, AttentionStep } from '../attention/index.js';
 import { attentionOptionsArbitrary } from './attention-options-arbitrary.js';
-import type { AttentionFactory, IncrementalAttention } from './incremental-attention.js';
+import type { AsyncIncrementalAttention, AttentionFactory, Awaitable, IncrementalAttention } from './incremental-attention.js';
 import { compareStep } from './internal/compare-step.js';
 import { describeReturnedSteps } from './internal/returned-steps.js';
 import { errorBounds } from './internal/error-bounds.js';
 import { DRAWN_WIDTH, fitToDim } from './internal/fit-to-dim.js';
 import { formatOptions, formatVector } from './internal/format.js';
-import { attempt, describeError, MismatchFound, pushCopy } from './internal/mismatch-found.js';
+import { attempt, pushCopy } from './internal/implementation-calls.js';
+import type { Verification } from './internal/implementation-calls.js';
+import { describeError, MismatchFound } from './internal/mismatch-found.js';
 import { arbitraryOrAbsent, functionOf, knownParameters, nonNegativeNumber } from './internal/arguments.js';
-import { RUN_PARAMETERS, runCheck } from './internal/run-check.js';
+import { RUN_PARAMETERS, runCheck, runCheckAsync } from './internal/run-check.js';
+import type { CheckDescription } from './internal/run-check.js';
 import type { RunParameters } from './run-parameters.js';
 import { defaultTolerance } from './internal/tolerance.js';
 import { traceReference } from './reference-attention.js';
@@ -79,8 +82,8 @@ interface IncrementalCase {
  *   parameter, for an unknown parameter key (the message lists the known ones), a `numRuns` that
  *   is not an integer ≥ 1, a `tolerance` that is not a finite number ≥ 0, a `seed` that is not an
  *   integer, a `path` that is not a string, a `shrinkTimeLimit` that is not a finite number ≥ 0,
- *   or bad sequence constraints; INVALID_ARGUMENT (field
- *   `factory`) when the implementation returns a promise: the checks run synchronous code.
+ *   or bad sequence constraints; INVALID_ARGUMENT (field `factory`) when the implementation
+ *   returns a promise: check such an implementation with {@link checkIncrementalAsync}.
  * @example
  * ```ts
  * import { createAttention } from 'attnstream';
@@ -89,25 +92,60 @@ interface IncrementalCase {
  * ```
  */
 export function checkIncremental(factory: AttentionFactory<IncrementalAttention>, parameters: CheckIncrementalParameters = {}): void {
-  functionOf(factory, 'factory');
-  knownParameters(parameters, [...RUN_PARAMETERS, 'tolerance', 'optionsArbitrary', 'sequence'], 'checkIncremental');
-  const tolerance = parameters.tolerance === undefined ? null : nonNegativeNumber(parameters.tolerance, 'tolerance');
-  const options = arbitraryOrAbsent(parameters.optionsArbitrary, 'optionsArbitrary') ?? attentionOptionsArbitrary();
-  const cases: Arbitrary<IncrementalCase> = fc
-    .tuple(options, sequenceArbitrary(DRAWN_WIDTH, parameters.sequence))
-    .map(([o, drawn]) => ({ options: o, inputs: drawn.map((x) => fitToDim(x, o.dim)) }));
-  runCheck(
-    'checkIncremental',
-    'the implementation disagrees with referenceAttention',
-    cases,
-    (c) => verifyIncremental(factory, c, tolerance ?? defaultTolerance(c.options)),
-    parameters,
-    describeIncrementalCase,
-    (c, consumed) => ({ ...c, inputs: c.inputs.slice(0, consumed) }),
-  );
+  const { cases, verify } = incrementalCheck(factory, parameters, 'checkIncremental');
+  runCheck(cases, verify, parameters, incrementalDescription('checkIncremental'));
 }
 
-function verifyIncremental(factory: AttentionFactory<IncrementalAttention>, c: IncrementalCase, tolerance: number): void {
+/**
+ * {@link checkIncremental} for an implementation whose calls may return promises: the same cases,
+ * checks, counterexamples and parameters, each call awaited before the next is made. Resolves when
+ * all cases pass.
+ *
+ * @throws (rejects with) VerificationError when a property fails; AttentionError INVALID_ARGUMENT
+ *   for bad parameters, as {@link checkIncremental}.
+ * @example
+ * ```ts
+ * import { createAttention } from 'attnstream';
+ * import { checkIncrementalAsync } from 'attnstream/testing';
+ * // An engine that answers from another thread, here the core engine behind a promise.
+ * const later = (options: Parameters<typeof createAttention>[0]) => {
+ *   const engine = createAttention(options);
+ *   return { push: async (x: number[]) => engine.push(x), flush: async () => engine.flush() };
+ * };
+ * await checkIncrementalAsync(later, { numRuns: 20 }); // resolves: the engine is correct
+ * ```
+ */
+export async function checkIncrementalAsync(factory: AttentionFactory<Awaitable<AsyncIncrementalAttention>>, parameters: CheckIncrementalParameters = {}): Promise<void> {
+  const { cases, verify } = incrementalCheck(factory, parameters, 'checkIncrementalAsync');
+  await runCheckAsync(cases, verify, parameters, incrementalDescription('checkIncrementalAsync'));
+}
+
+/** The parameters checked, and what the check draws and verifies. */
+function incrementalCheck(
+  factory: AttentionFactory<Awaitable<AsyncIncrementalAttention>>,
+  parameters: CheckIncrementalParameters,
+  check: string,
+): { cases: Arbitrary<IncrementalCase>; verify: (c: IncrementalCase) => Verification } {
+  functionOf(factory, 'factory');
+  knownParameters(parameters, [...RUN_PARAMETERS, 'tolerance', 'optionsArbitrary', 'sequence'], check);
+  const tolerance = parameters.tolerance === undefined ? null : nonNegativeNumber(parameters.tolerance, 'tolerance');
+  const options = arbitraryOrAbsent(parameters.optionsArbitrary, 'optionsArbitrary') ?? attentionOptionsArbitrary();
+  const cases = fc
+    .tuple(options, sequenceArbitrary(DRAWN_WIDTH, parameters.sequence))
+    .map(([o, drawn]) => ({ options: o, inputs: drawn.map((x) => fitToDim(x, o.dim)) }));
+  return { cases, verify: (c) => verifyIncremental(factory, c, tolerance ?? defaultTolerance(c.options)) };
+}
+
+function incrementalDescription(check: string): CheckDescription<IncrementalCase> {
+  return {
+    check,
+    claim: 'the implementation disagrees with referenceAttention',
+    describeCase: describeIncrementalCase,
+    keepFirst: (c, consumed) => ({ ...c, inputs: c.inputs.slice(0, consumed) }),
+  };
+}
+
+function* verifyIncremental(factory: AttentionFactory<Awaitable<AsyncIncrementalAttention>>, c: IncrementalCase, tolerance: number): Verification {
   const { options, inputs } = c;
   let reference: ReferenceTrace;
   try {
@@ -116,7 +154,7 @@ function verifyIncremental(factory: AttentionFactory<IncrementalAttention>, c: I
     throw new MismatchFound({ kind: 'invalid-case', call: 'referenceAttention(inputs, options)', description: `the reference refused the drawn case: ${describeError(error)}` });
   }
   const bounds = errorBounds(inputs, options, reference.steps, tolerance, 1, reference.logWeights, reference.sinkLogWeights);
-  const engine = attempt('factory(options)', () => factory(options));
+  const engine = yield* attempt('factory(options)', () => factory(options));
   const lookahead = options.lookahead ?? 0;
   const returned: { step: AttentionStep; copy: number[]; call: string }[] = [];
   let due = 0;
@@ -130,17 +168,17 @@ function verifyIncremental(factory: AttentionFactory<IncrementalAttention>, c: I
     }
     due = Math.max(due, last + 1);
   };
-  inputs.forEach((x, t) => {
+  for (const [t, x] of inputs.entries()) {
     const call = `push(x${t})`;
     try {
-      receive(call, pushCopy(call, (copy) => engine.push(copy), x), t - lookahead);
+      receive(call, yield* pushCopy(call, (copy) => engine.push(copy), x), t - lookahead);
     } catch (error) {
       // Steps due by token t depend on tokens up to t only: later tokens play no part.
       if (error instanceof MismatchFound) error.consumed = t + 1;
       throw error;
     }
-  });
-  receive('flush()', attempt('flush()', () => engine.flush()), inputs.length - 1);
+  }
+  receive('flush()', yield* attempt('flush()', () => engine.flush()), inputs.length - 1);
   for (const { step, copy, call } of returned) expectUnchanged(step, copy, call);
 }
 

@@ -37,7 +37,8 @@ export interface IncrementalAttention {
 }
 
 /**
- * Builds a fresh implementation for `options`, e.g. `createAttention`.
+ * Builds a fresh implementation for `options`, e.g. `createAttention` (for the asynchronous checks,
+ * `Engine` may be a promise of one).
  *
  * @example
  * ```ts
@@ -50,3 +51,43 @@ export interface IncrementalAttention {
  * ```
  */
 export type AttentionFactory<Engine> = (options: AttentionOptions) => Engine;
+
+/**
+ * A value, or a promise of it: what an asynchronous implementation's calls may return.
+ *
+ * @example
+ * ```ts
+ * import type { AttentionStep } from 'attnstream';
+ * import type { Awaitable } from 'attnstream/testing';
+ * const now: Awaitable<readonly AttentionStep[]> = [];
+ * const later: Awaitable<readonly AttentionStep[]> = Promise.resolve([]);
+ * console.log(now, await later); // [] []
+ * ```
+ */
+export type Awaitable<T> = T | PromiseLike<T>;
+
+/**
+ * What {@link checkIncrementalAsync} needs of an implementation: {@link IncrementalAttention}
+ * whose calls may return promises (an engine on a GPU, in a worker, behind a server). The check
+ * awaits each call before it makes the next; a synchronous implementation fits too.
+ *
+ * @example
+ * ```ts
+ * import { createAttention } from 'attnstream';
+ * import type { AttentionOptions } from 'attnstream';
+ * import { checkIncrementalAsync } from 'attnstream/testing';
+ * import type { AsyncIncrementalAttention } from 'attnstream/testing';
+ * // The core engine behind a promise per call, as a worker or a GPU would answer.
+ * function answeringLater(options: AttentionOptions): AsyncIncrementalAttention {
+ *   const engine = createAttention(options);
+ *   return { push: async (x) => engine.push(x), flush: async () => engine.flush() };
+ * }
+ * await checkIncrementalAsync(answeringLater, { numRuns: 20 });
+ * ```
+ */
+export interface AsyncIncrementalAttention {
+  /** Appends one token; gives the steps that became ready, as {@link IncrementalAttention.push}. */
+  push(x: Vector): Awaitable<readonly AttentionStep[]>;
+  /** Gives the steps still waiting for look-ahead tokens, as {@link IncrementalAttention.flush}. */
+  flush(): Awaitable<readonly AttentionStep[]>;
+}

@@ -3,12 +3,12 @@ export type { AttentionOptionsConstraints } from './attention-options-arbitrary.
 export { attentionWeightsArbitrary } from './attention-weights-arbitrary.js';
 export type { AttentionWeightsConstraints, WeightsShape } from './attention-weights-arbitrary.js';
 export type { CacheOperation } from './cache-operation.js';
-export type { CachedAttention } from './cached-attention.js';
-export { checkCacheLaws } from './check-cache-laws.js';
-export type { CheckCacheLawsParameters } from './check-cache-laws.js';
-export { checkIncremental } from './check-incremental.js';
+export type { AsyncCachedAttention, CachedAttention } from './cached-attention.js';
+export { checkCacheLaws, checkCacheLawsAsync } from './check-cache-laws.js';
+export type { CheckCacheLawsAsyncParameters, CheckCacheLawsParameters } from './check-cache-laws.js';
+export { checkIncremental, checkIncrementalAsync } from './check-incremental.js';
 export type { CheckIncrementalParameters } from './check-incremental.js';
-export type { AttentionFactory, IncrementalAttention } from './incremental-attention.js';
+export type { AsyncIncrementalAttention, AttentionFactory, Awaitable, IncrementalAttention } from './incremental-attention.js';
 export type { RunParameters } from './run-parameters.js';
 export { referenceAttention } from './reference-attention.js';
 export { sequenceArbitrary } from './sequence-arbitrary.js';

@@ -19,8 +19,8 @@ export class MismatchFound extends Error {
 }
 
 /**
- * Thrown where an implementation's call returned a promise: the checks run synchronous code only,
- * and comparing a promise with steps would report a mismatch that is not one.
+ * Thrown where a synchronous check's call into the implementation returned a promise: comparing a
+ * promise with steps would report a mismatch that is not one (the asynchronous checks await it).
  */
 export class AsyncImplementation extends Error {
   constructor(readonly call: string) {
@@ -29,47 +29,9 @@ export class AsyncImplementation extends Error {
   }
 }
 
-/**
- * Runs `action` on behalf of `call`; anything it throws fails the case as kind 'threw', and a
- * promise it returns ends the check ({@link AsyncImplementation}).
- */
-export function attempt<T>(call: string, action: () => T): T {
-  let result: T;
-  try {
-    result = action();
-  } catch (error) {
-    if (error instanceof MismatchFound) throw error;
-    throw new MismatchFound({ kind: 'threw', call, description: `${call} threw ${describeError(error)}` });
-  }
-  if (typeof (result as { then?: unknown } | null)?.then === 'function') throw new AsyncImplementation(call);
-  return result;
-}
-
 /** `Name CODE: message` (the code when the error has one, as AttentionError does), or the thrown value as text. */
 export function describeError(error: unknown): string {
   if (!(error instanceof Error)) return String(error);
   const code = (error as { code?: unknown }).code;
   return `${error.name}${typeof code === 'string' ? ` ${code}` : ''}: ${error.message}`;
-}
-
-/**
- * `push(copy)` for a fresh copy of the kit's `x`, through {@link attempt}: the kit's own tokens stay
- * what its reference and replays read, and an engine that writes into the vector it was given fails
- * as `mutated` (callers reuse their input arrays).
- */
-export function pushCopy<T>(call: string, push: (x: number[]) => T, x: readonly number[]): T {
-  const copy = Array.from(x);
-  const result = attempt(call, () => push(copy));
-  const changed = copy.findIndex((value, r) => !Object.is(value, x[r]));
-  if (changed >= 0) {
-    throw new MismatchFound({
-      kind: 'mutated',
-      call,
-      element: changed,
-      expected: Array.from(x),
-      actual: copy,
-      description: `${call} wrote into the vector it was given (element ${changed} is now ${copy[changed]}): an engine must not change its inputs`,
-    });
-  }
-  return result;
 }

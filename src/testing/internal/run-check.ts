@@ -5,6 +5,8 @@ import { VerificationError } from '../verification-error.js';
 import type { Counterexample, Mismatch } from '../verification-error.js';
 import { integerAtLeast, nonNegativeNumber } from './arguments.js';
 import { formatError, formatVectors } from './format.js';
+import { awaitCalls, runCalls } from './implementation-calls.js';
+import type { Verification } from './implementation-calls.js';
 import { AsyncImplementation, describeError, MismatchFound } from './mismatch-found.js';
 import type { RunParameters } from '../run-parameters.js';
 
@@ -14,21 +16,61 @@ export const RUN_PARAMETERS = ['numRuns', 'seed', 'path', 'shrinkTimeLimit'] as 
 /** Cases per check unless the caller says otherwise. */
 const DEFAULT_RUNS = 100;
 
+/** How a check runs, read from its {@link RunParameters}. */
+interface RunSettings<Case> {
+  readonly search: fc.Parameters<[Case]>;
+  readonly shrinkTimeLimit: number | null;
+}
+
+/** Everything a check needs to describe a failure in its own terms. */
+export interface CheckDescription<Case> {
+  /** The check's name, as the caller calls it. */
+  readonly check: string;
+  /** What a failure means, for the message's first line. */
+  readonly claim: string;
+  /** The shrunk case's lines (given the failure, which may carry the calls made). */
+  readonly describeCase: (c: Case, failure: MismatchFound | null) => string[];
+  /** The case cut to the items that ran (`consumed`, as the failure reports). */
+  readonly keepFirst: (c: Case, consumed: number) => Case;
+}
+
 /**
- * Runs `verify` (which throws {@link MismatchFound} or anything else to fail a case) over
- * `arbitrary` with fast-check, and turns a failure into a {@link VerificationError} describing the
- * shrunk case with `describeCase` (given the failure, which may carry the calls made), cut by
- * `keepFirst` to the items that ran.
+ * Runs `verify` (whose calls into the implementation are made as they return; it throws
+ * {@link MismatchFound} or anything else to fail a case) over `arbitrary` with fast-check, and
+ * turns a failure into a {@link VerificationError} describing the shrunk case.
  */
-export function runCheck<Case extends Counterexample>(
-  check: string,
-  claim: string,
+export function runCheck<Case extends Counterexample>(arbitrary: Arbitrary<Case>, verify: (c: Case) => Verification, parameters: RunParameters, description: CheckDescription<Case>): void {
+  const settings = runSettings<Case>(parameters);
+  const property = fc.property(arbitrary, (c) => runCalls(verify(c)));
+  const found = replayable(() => fc.check(property, settings.search));
+  if (!found.failed) return;
+  // Shrunk apart from the search, so that the limit bounds the shrinking alone: the failing case's
+  // path replayed, then shrunk from there until it is as small as it gets or the time is up.
+  const shrunkFor = settings.shrinkTimeLimit === null ? null : fc.check(property, shrinkFrom(found, settings.shrinkTimeLimit));
+  throw failure(found, shrunkFor, settings, description);
+}
+
+/** {@link runCheck} awaiting every call into the implementation: fast-check's asynchronous property. */
+export async function runCheckAsync<Case extends Counterexample>(
   arbitrary: Arbitrary<Case>,
-  verify: (c: Case) => void,
+  verify: (c: Case) => Verification,
   parameters: RunParameters,
-  describeCase: (c: Case, failure: MismatchFound | null) => string[],
-  keepFirst: (c: Case, consumed: number) => Case,
-): void {
+  description: CheckDescription<Case>,
+): Promise<void> {
+  const settings = runSettings<Case>(parameters);
+  const property = fc.asyncProperty(arbitrary, (c) => awaitCalls(verify(c)));
+  let found: fc.RunDetails<[Case]>;
+  try {
+    found = await fc.check(property, settings.search);
+  } catch (error) {
+    throw unreplayable(error);
+  }
+  if (!found.failed) return;
+  const shrunkFor = settings.shrinkTimeLimit === null ? null : await fc.check(property, shrinkFrom(found, settings.shrinkTimeLimit));
+  throw failure(found, shrunkFor, settings, description);
+}
+
+function runSettings<Case>(parameters: RunParameters): RunSettings<Case> {
   const numRuns = integerAtLeast(parameters.numRuns ?? DEFAULT_RUNS, 1, 'numRuns');
   if (parameters.seed !== undefined && !Number.isInteger(parameters.seed)) {
     throw new AttentionError('INVALID_ARGUMENT', `seed must be an integer (as a VerificationError reports it), got ${describeValue(parameters.seed)}`, { field: 'seed', actual: shownValue(parameters.seed) });
@@ -37,43 +79,50 @@ export function runCheck<Case extends Counterexample>(
     throw new AttentionError('INVALID_ARGUMENT', `path must be a string (as a VerificationError reports it), got ${describeValue(parameters.path)}`, { field: 'path', actual: shownValue(parameters.path) });
   }
   const shrinkTimeLimit = parameters.shrinkTimeLimit === undefined ? null : nonNegativeNumber(parameters.shrinkTimeLimit, 'shrinkTimeLimit');
-  const property = fc.property(arbitrary, verify);
-  const found = replayable(() => fc.check(property, {
-    numRuns,
-    ...(parameters.seed === undefined ? {} : { seed: parameters.seed }),
-    ...(parameters.path === undefined ? {} : { path: parameters.path }),
-    ...(shrinkTimeLimit === null ? {} : { endOnFailure: true }),
-  }));
-  if (!found.failed) return;
+  return {
+    search: {
+      numRuns,
+      ...(parameters.seed === undefined ? {} : { seed: parameters.seed }),
+      ...(parameters.path === undefined ? {} : { path: parameters.path }),
+      ...(shrinkTimeLimit === null ? {} : { endOnFailure: true }),
+    },
+    shrinkTimeLimit,
+  };
+}
+
+function shrinkFrom<Case>(found: fc.RunDetails<[Case]>, shrinkTimeLimit: number): fc.Parameters<[Case]> {
+  return { seed: found.seed, path: found.counterexamplePath!, interruptAfterTimeLimit: shrinkTimeLimit };
+}
+
+/** The error a failed run ends the check with. */
+function failure<Case extends Counterexample>(found: fc.RunDetails<[Case]>, shrunkFor: fc.RunDetails<[Case]> | null, settings: RunSettings<Case>, description: CheckDescription<Case>): Error {
+  const { check, claim, describeCase, keepFirst } = description;
   if (found.errorInstance instanceof AsyncImplementation) {
-    throw new AttentionError(
+    return new AttentionError(
       'INVALID_ARGUMENT',
-      `${check}: ${found.errorInstance.call} returned a promise; the checks run synchronous implementations (push, flush and the cache operations return their results, not promises of them)`,
+      `${check}: ${found.errorInstance.call} returned a promise; ${check} runs synchronous implementations (push, flush and the cache operations return their results): check one whose calls return promises with ${check}Async`,
       { field: 'factory' },
     );
   }
-  // Shrunk apart from the search, so that the limit bounds the shrinking alone: the failing case's
-  // path replayed, then shrunk from there until it is as small as it gets or the time is up.
-  const shrunkFor = shrinkTimeLimit === null ? null : fc.check(property, { seed: found.seed, path: found.counterexamplePath!, interruptAfterTimeLimit: shrinkTimeLimit });
   // Out of time before the replay, it has no case: the one found stands.
   const details = shrunkFor?.failed === true && shrunkFor.counterexample !== null ? shrunkFor : found;
   const cutShort = shrunkFor?.interrupted === true;
   const error = details.errorInstance;
-  const failure = error instanceof MismatchFound ? error : null;
+  const failed = error instanceof MismatchFound ? error : null;
   // fast-check shrinks lists from the front, so items after the failing call can survive
   // shrinking; they never ran, and the same case without them fails the same way.
   const shrunk = details.counterexample![0];
-  const counterexample = failure?.consumed == null ? shrunk : keepFirst(shrunk, failure.consumed);
-  const mismatch: Mismatch = failure?.mismatch ?? { kind: 'threw', call: check, description: `the check itself threw ${describeError(error)}` };
+  const counterexample = failed?.consumed == null ? shrunk : keepFirst(shrunk, failed.consumed);
+  const mismatch: Mismatch = failed?.mismatch ?? { kind: 'threw', call: check, description: `the check itself threw ${describeError(error)}` };
   const path = details.counterexamplePath ?? '';
   const message = [
     `${check}: ${claim}.`,
-    `Shrunk counterexample (failed at run ${found.numRuns}, then ${details.numShrinks} shrinks${cutShort ? `, stopped by shrinkTimeLimit (${shrinkTimeLimit} ms): maybe not the smallest` : ''}):`,
-    ...describeCase(counterexample, failure).map((line) => `  ${line}`),
+    `Shrunk counterexample (failed at run ${found.numRuns}, then ${details.numShrinks} shrinks${cutShort ? `, stopped by shrinkTimeLimit (${settings.shrinkTimeLimit} ms): maybe not the smallest` : ''}):`,
+    ...describeCase(counterexample, failed).map((line) => `  ${line}`),
     ...formatMismatch(mismatch).map((line) => `  ${line}`),
     `Replay it: ${check}(factory, { ...the same parameters, seed: ${details.seed}, path: '${path}' })`,
   ].join('\n');
-  throw new VerificationError(message, { counterexample, mismatch, seed: details.seed, path, numRuns: found.numRuns, numShrinks: details.numShrinks });
+  return new VerificationError(message, { counterexample, mismatch, seed: details.seed, path, numRuns: found.numRuns, numShrinks: details.numShrinks });
 }
 
 function formatMismatch(m: Mismatch): string[] {
@@ -92,7 +141,12 @@ function replayable<T>(check: () => T): T {
   try {
     return check();
   } catch (error) {
-    if (!(error instanceof Error && error.message.startsWith('Unable to replay'))) throw error;
-    throw new AttentionError('INVALID_ARGUMENT', `path is not one this run can replay (${error.message}); pass the path a VerificationError reported, with its seed`, { field: 'path' });
+    throw unreplayable(error);
   }
+}
+
+/** INVALID_ARGUMENT for fast-check's refusal of a `path`; any other error as it is. */
+function unreplayable(error: unknown): unknown {
+  if (!(error instanceof Error && error.message.startsWith('Unable to replay'))) return error;
+  return new AttentionError('INVALID_ARGUMENT', `path is not one this run can replay (${error.message}); pass the path a VerificationError reported, with its seed`, { field: 'path' });
 }
