@@ -121,7 +121,8 @@ export interface Attention {
    * 5.7 and later let them go straight into a Blob, `fetch` or `crypto.subtle`, and earlier
    * versions read the type too.
    * @throws AttentionError INVALID_ARGUMENT for options other than `{ weights?, metadata? }` as
-   *   {@link SnapshotOptions} describes them; DISPOSED.
+   *   {@link SnapshotOptions} describes them; OUT_OF_RANGE (`field: "snapshot"`) when the file's
+   *   header would pass the 16 MiB a restore reads (sink logits and metadata fill it); DISPOSED.
    */
   snapshot(options?: SnapshotOptions): ReturnType<Uint8Array['slice']>;
   /**

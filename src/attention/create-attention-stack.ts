@@ -106,7 +106,8 @@ export interface AttentionStack {
   /**
    * Every layer in one safetensors file, tensor names prefixed `layers.<i>.`; with
    * `{ weights: false }` without the layers' weights (see {@link Attention.snapshot}).
-   * @throws AttentionError LAYER_MISMATCH mid-token; DISPOSED when a layer was disposed.
+   * @throws AttentionError LAYER_MISMATCH mid-token; INVALID_ARGUMENT and OUT_OF_RANGE as
+   *   {@link Attention.snapshot}; DISPOSED when a layer was disposed.
    */
   snapshot(options?: SnapshotOptions): ReturnType<Uint8Array['slice']>;
   /** Each layer's {@link CacheStats} and their sums. */

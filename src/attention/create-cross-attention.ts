@@ -164,7 +164,7 @@ export interface CrossAttention {
    * attended, and the weights unless `{ weights: false }` (a session's memory alone, restored onto
    * the model's cross-attention by {@link restoreCrossAttention}).
    *
-   * @throws AttentionError DISPOSED; INVALID_ARGUMENT for options other than `{ weights?, metadata? }` as {@link SnapshotOptions} describes them.
+   * @throws AttentionError DISPOSED; INVALID_ARGUMENT for options other than `{ weights?, metadata? }` as {@link SnapshotOptions} describes them; OUT_OF_RANGE when the header would pass the 16 MiB a restore reads.
    * @example
    * ```ts
    * import { createCrossAttention, restoreCrossAttention } from 'attnstream';
