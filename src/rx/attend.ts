@@ -3,28 +3,36 @@ import type { OperatorFunction } from 'rxjs';
 import { attentionFromResolved, resolveOptions } from '../attention/index.js';
 import type { Attention, AttentionOptions, AttentionStep, Vector } from '../attention/index.js';
 import { AttentionError, describeValue } from '../errors.js';
+import { hold, holderOf, letGo } from './engine-holders.js';
 
 /**
  * Streams vectors through attention: each one is appended to a KV cache and the outputs that become
  * ready are emitted as {@link AttentionStep}s, in token order.
  *
  * 1. Every subscription creates its own engine from `options` as they were when the operator was
- *    made (validated and copied once, as `createAttention(options)` does), or by calling
- *    `options` when it is a factory (so the caller can watch the engine, e.g. with `cacheEvents`;
- *    the operator still owns and disposes it): the operator is cold, so two subscribers never
- *    share a cache. To feed one engine to many subscribers, put `share()` after it.
+ *    made (validated and copied once, as `createAttention(options)` does; the operator keeps that
+ *    copy, not the caller's arrays), or by calling `options` when it is a factory (so the caller
+ *    can watch the engine, e.g. with `cacheEvents`; the operator still owns and disposes it): the
+ *    operator is cold, so two subscribers never share a cache. To feed one engine to many
+ *    subscribers, put `share()` after it.
  * 2. Each source value is pushed; its outputs (one for causal attention, none while `lookahead`
  *    waits) are emitted synchronously, before the next value is taken.
- * 3. When the source completes, outputs still waiting for look-ahead tokens are flushed (computed
+ * 3. A value (or the source's completion or error) that arrives while outputs are being emitted —
+ *    a subscriber feeding an output back into the source — waits until they are out, and is then
+ *    taken before the call that emitted them returns: every subscriber sees the steps in token
+ *    order, and a feedback loop of any length runs in a loop, not one stack frame per token.
+ * 4. When the source completes, outputs still waiting for look-ahead tokens are flushed (computed
  *    over the tokens there are), then the stream completes.
- * 4. A vector the engine refuses (wrong length, NaN, an overflow in a projection) errors the stream
+ * 5. A vector the engine refuses (wrong length, NaN, an overflow in a projection) errors the stream
  *    with the core's AttentionError, whose `details.token` is the vector's 0-based position; the
  *    source is unsubscribed and nothing more is computed.
- * 5. On completion, error or unsubscription the engine is disposed and its cache released.
+ * 6. On completion, error or unsubscription the engine is disposed and its cache released.
  *
  * @throws AttentionError at once for bad options (INVALID_OPTION, DIMENSION_MISMATCH, NON_FINITE),
  *   as createAttention would. A factory that returns no engine (one without push, flush and
- *   dispose) errors the subscription with INVALID_ARGUMENT (field `options`).
+ *   dispose), an engine already disposed, or one a live subscription is pushing into (a factory
+ *   written `() => engine`, subscribed twice or retried) errors the subscription with
+ *   INVALID_ARGUMENT (field `options`): return a new engine, or a fork, from each call.
  * @example
  * ```ts
  * import { from } from 'rxjs';
@@ -41,12 +49,20 @@ export function attend(options: AttentionOptions | (() => Attention)): OperatorF
   return (source) =>
     new Observable<AttentionStep>((subscriber) => {
       const engine = create();
+      // Held while this subscription lives, so that a factory returning it again is refused.
+      const holder = {};
+      hold(engine, holder);
       // takeUntil links the source's subscriber to this one: once this one closes (an error, or a
       // consumer that stops mid-stream), even a synchronous source sees it closed at once, and
       // nothing more is read or computed.
       const closed = new Subject<void>();
+      /** What the source sent while steps were being emitted, in order (see `receive`). */
+      const waiting: (Vector | SourceEnd)[] = [];
+      let emitting = false;
       subscriber.add(() => {
         closed.next();
+        waiting.length = 0;
+        letGo(engine, holder);
         engine.dispose();
       });
       const emit = (run: () => AttentionStep[]): boolean => {
@@ -60,37 +76,77 @@ export function attend(options: AttentionOptions | (() => Attention)): OperatorF
         for (const step of steps) subscriber.next(step);
         return true;
       };
+      const handle = (item: Vector | SourceEnd): void => {
+        if (!(item instanceof SourceEnd)) emit(() => engine.push(item));
+        else if (item.failed) subscriber.error(item.error);
+        else if (emit(() => engine.flush())) subscriber.complete();
+      };
+      /**
+       * Handles what the source sent, in turn. What arrives while steps are being emitted (a
+       * subscriber feeding an output back) waits, and the outermost call handles it once those
+       * steps are out: handled at once, it recursed a level per token, overflowed the stack at
+       * about 700 tokens, and showed a second subscriber (after share) the steps backwards.
+       */
+      const receive = (item: Vector | SourceEnd): void => {
+        if (subscriber.closed) return;
+        if (emitting) {
+          waiting.push(item);
+          return;
+        }
+        emitting = true;
+        try {
+          handle(item);
+          while (waiting.length > 0 && !subscriber.closed) handle(waiting.shift()!);
+        } finally {
+          emitting = false;
+        }
+      };
       subscriber.add(
         source.pipe(takeUntil(closed)).subscribe({
-          next: (x) => {
-            if (!subscriber.closed) emit(() => engine.push(x));
-          },
-          error: (error) => subscriber.error(error),
-          complete: () => {
-            if (!subscriber.closed && emit(() => engine.flush())) subscriber.complete();
-          },
+          next: receive,
+          error: (error: unknown) => receive(new SourceEnd(true, error)),
+          complete: () => receive(new SourceEnd(false, undefined)),
         }),
       );
     });
 }
 
+/** The source's completion (`failed` false) or error, which waits its turn behind vectors as they do. */
+class SourceEnd {
+  constructor(
+    readonly failed: boolean,
+    readonly error: unknown,
+  ) {}
+}
+
 /**
  * What makes each subscription's engine. Options are read once, here: later changes to the
  * caller's objects (its weight arrays) do not reach the engines, and every engine shares the one
- * copy of the weights.
+ * copy of the weights. The factory branch is a function of its own: a closure made beside the one
+ * returned here would share its scope, and through it keep the caller's options (its weight
+ * arrays) alive as long as the operator.
  */
 function engineFactory(options: AttentionOptions | (() => Attention)): () => Attention {
-  if (typeof options === 'function') {
-    return () => {
-      const engine: unknown = options();
-      // Checked before the stream relies on it: a teardown calling dispose on null crashed the process.
-      const methods = engine === null || typeof engine !== 'object' ? [] : (['push', 'flush', 'dispose'] as const).filter((m) => typeof (engine as Record<string, unknown>)[m] === 'function');
-      if (methods.length < 3) {
-        throw new AttentionError('INVALID_ARGUMENT', `attend: the factory returned ${describeValue(engine)}, not an engine (with push, flush and dispose)`, { field: 'options' });
-      }
-      return engine as Attention;
-    };
-  }
+  if (typeof options === 'function') return checkedFactory(options);
   const resolved = resolveOptions(options);
   return () => attentionFromResolved(resolved);
+}
+
+/** `factory`, each engine it returns checked before the stream relies on it. */
+function checkedFactory(factory: () => Attention): () => Attention {
+  return () => {
+    const engine: unknown = factory();
+    const refuse = (what: string): never => {
+      throw new AttentionError('INVALID_ARGUMENT', `attend: the factory returned ${what}`, { field: 'options' });
+    };
+    // A teardown calling dispose on null crashed the process.
+    const methods = engine === null || typeof engine !== 'object' ? [] : (['push', 'flush', 'dispose'] as const).filter((m) => typeof (engine as Record<string, unknown>)[m] === 'function');
+    if (methods.length < 3) refuse(`${describeValue(engine)}, not an engine (with push, flush and dispose)`);
+    const each = 'return a new engine (or a fork) from each call; to give one engine\'s steps to many subscribers, put share() after attend';
+    // Pushing into it failed with a DISPOSED that did not say why (a retry of `() => engine`).
+    if ((engine as Partial<Attention>).disposed === true) refuse(`an engine already disposed (the operator disposes each subscription's engine at its end): ${each}`);
+    // The two subscriptions would push into one cache in turn, each attending the other's tokens.
+    if (holderOf(engine as object) !== undefined) refuse(`an engine a live subscription is pushing into: ${each}`);
+    return engine as Attention;
+  };
 }

@@ -10,10 +10,13 @@ import { AttentionError } from '../errors.js';
  *    `engine.stats()` read in a subscriber already reflects it.
  * 2. Only events after subscription are seen; each subscriber has its own listener.
  * 3. The `dispose` event is emitted and then the stream completes: a disposed engine has no more.
- *    Subscribing to an engine already disposed completes at once, with no event.
+ *    Subscribing to an engine already disposed errors the subscription with AttentionError
+ *    DISPOSED (field `cacheEvents`): its events are past, and completing at once would make
+ *    `take(1)` + `repeat()` resubscribe for ever (a stack overflow) once the engine is disposed.
  * 4. Unsubscribing removes the listener; the engine is not touched otherwise.
  *
- * @throws AttentionError INVALID_ARGUMENT at once when `engine` has no `addCacheListener`.
+ * @throws AttentionError INVALID_ARGUMENT at once when `engine` has no `addCacheListener`. The
+ *   subscription errors with DISPOSED when the engine is disposed by then.
  * @example
  * ```ts
  * import { filter } from 'rxjs';
@@ -30,9 +33,10 @@ export function cacheEvents(engine: Pick<Attention, 'addCacheListener'> & Partia
     throw new AttentionError('INVALID_ARGUMENT', 'cacheEvents: expected an attention engine (with addCacheListener)', { field: 'engine' });
   }
   return new Observable<CacheEvent>((subscriber) => {
-    // Its dispose event is past: listening would wait for ever.
+    // Its dispose event is past: listening would wait for ever, and completing at once sent
+    // take(1) + repeat() round for ever; an error stops the repeat and says why.
     if (engine.disposed === true) {
-      subscriber.complete();
+      subscriber.error(new AttentionError('DISPOSED', 'cacheEvents: this engine was disposed, so it has no more events (subscribe before disposing it; its dispose event ends the stream)', { field: 'cacheEvents' }));
       return undefined;
     }
     return engine.addCacheListener((event) => {

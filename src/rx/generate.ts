@@ -4,6 +4,7 @@ import { attentionFromResolved, resolveOptions } from '../attention/index.js';
 import { vectorLength } from '../attention/vector.js';
 import type { Attention, AttentionOptions, AttentionStep, ResolvedOptions, Vector } from '../attention/index.js';
 import { AttentionError, describeValue } from '../errors.js';
+import { hold, holderOf, letGo } from './engine-holders.js';
 
 /**
  * What {@link generate} pushes into: an attention engine, or anything with the same `push` — a
@@ -132,7 +133,9 @@ export type GenerateSource =
  */
 export function generate(config: GenerateOptions): Observable<AttentionStep> {
   checkKeys(config);
-  const { first, next, maxTokens, yieldEvery, scheduler = asyncScheduler } = config;
+  // Read into locals here: the subscription's closure must not reach `config`, which would keep
+  // the caller's options (their weight arrays) alive beside the copy in `owned`.
+  const { first, next, maxTokens, yieldEvery, scheduler = asyncScheduler, engine: given } = config;
   const owned = checkSource(config);
   if (vectorLength(first) === undefined) invalid('first', `must be the first input, an array of numbers, got ${describeValue(first)}`);
   if (typeof next !== 'function') invalid('next', 'must be a function (step) => Vector | null');
@@ -149,11 +152,11 @@ export function generate(config: GenerateOptions): Observable<AttentionStep> {
 
   return new Observable<AttentionStep>((subscriber) => {
     const created = owned === null ? null : attentionFromResolved(owned);
-    const engine: GenerationEngine = created ?? config.engine!;
+    const engine: GenerationEngine = created ?? given!;
     // The latest run on a given engine holds it: an earlier one that would push again after it
     // started errors instead, since the two would push into one cache in turn.
     const holder = {};
-    if (created === null) holders.set(engine, holder);
+    if (created === null) hold(engine, holder);
     let input: Vector = first;
     // Whether the next input is next(last)'s to give: asked only when that token will be pushed
     // (after a yield, not before it: the subscriber may leave in between).
@@ -164,7 +167,7 @@ export function generate(config: GenerateOptions): Observable<AttentionStep> {
 
     /** Throws unless this run still holds the engine (see `holder`): `pushed` is the token it would push. */
     const assertHolds = (): void => {
-      if (created !== null || holders.get(engine) === holder) return;
+      if (created !== null || holderOf(engine) === holder) return;
       throw new AttentionError('INVALID_ARGUMENT', 'generate: another run started on the engine given while this one went on; two at once would push into one cache in turn, each attending the other\'s tokens: give each run its own engine (a fork, or options)', { field: 'engine', token: pushed });
     };
 
@@ -211,7 +214,7 @@ export function generate(config: GenerateOptions): Observable<AttentionStep> {
     return () => {
       // A scheduled continuation must not run after teardown.
       (pending as Subscription | null)?.unsubscribe();
-      if (created === null && holders.get(engine) === holder) holders.delete(engine);
+      if (created === null) letGo(engine, holder);
       created?.dispose();
     };
   });
@@ -240,9 +243,6 @@ function isStep(value: unknown): boolean {
   const { index, output } = value as Partial<AttentionStep>;
   return typeof index === 'number' && vectorLength(output) !== undefined;
 }
-
-/** Each given engine's latest run (an identity): only it may push. */
-const holders = new WeakMap<GenerationEngine, object>();
 
 const KNOWN_KEYS = ['options', 'engine', 'first', 'next', 'maxTokens', 'yieldEvery', 'scheduler'];
 

@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
-import { firstValueFrom, from, Observable, share, Subject, take, toArray } from 'rxjs';
+import { concat, defer, firstValueFrom, from, lastValueFrom, Observable, of, retry, share, Subject, take, throwError, toArray } from 'rxjs';
 import { describe, expect, it } from 'vitest';
-import { AttentionError, batchAttention } from '../../src/index.js';
+import { AttentionError, batchAttention, createAttention } from '../../src/index.js';
 import type { AttentionOptions, AttentionStep, Vector } from '../../src/index.js';
-import { attend } from '../../src/rx/index.js';
+import { attend, generate } from '../../src/rx/index.js';
 import { expectClose } from '../support/close.js';
 import { caseArbitrary } from '../support/engine-arbitraries.js';
 import { stepScheduler } from './support/step-marbles.js';
@@ -186,6 +186,104 @@ describe('attend: one engine per subscription', () => {
     expect(() => attend({ dim: 0 })).toThrow(AttentionError);
     expect(() => attend({ dim: 4, window: 3, sinks: 1, lookahead: -1 })).toThrow(/lookahead/);
     expect(() => attend({ dim: 4, heads: 3 })).toThrow(expect.objectContaining({ code: 'INVALID_OPTION' }));
+  });
+});
+
+describe('attend: a subscriber feeding outputs back into the source', () => {
+  it('runs 100,000 tokens in a loop, not recursion: a second subscriber sees them in order, and they equal an engine fed the same tokens', () => {
+    // From an audit: each fed-back value was pushed inside the emission of the step before it, a
+    // stack frame per token, so about 700 tokens overflowed the stack, and after share() a second
+    // subscriber saw the steps backwards. The window only keeps each step cheap.
+    const o = { dim: 4, window: 8 };
+    const tokens = new Subject<Vector>();
+    const steps$ = tokens.pipe(attend(o), share());
+    const fed: Vector[] = [[1, 0, 0, 1]];
+    const outputs: Float32Array[] = [];
+    let completed = false;
+    steps$.subscribe({
+      next: (step) => {
+        if (step.index === 99_999) return tokens.complete();
+        const x = [step.output[0]!, step.output[1]!, Math.sin(step.index), Math.cos(step.index)];
+        fed.push(x);
+        tokens.next(x);
+      },
+      complete: () => (completed = true),
+    });
+    const order: number[] = [];
+    steps$.subscribe((step) => {
+      order.push(step.index);
+      outputs.push(Float32Array.from(step.output));
+    });
+    tokens.next(fed[0]!);
+    expect(completed).toBe(true);
+    expect(order.length).toBe(100_000);
+    expect(order.every((index, n) => index === n)).toBe(true);
+    const direct = createAttention(o);
+    const differing = fed.filter((x, n) => !direct.push(x)[0]!.output.every((v, c) => v === outputs[n]![c]));
+    expect(differing).toEqual([]);
+  });
+
+  it('a value and the completion sent from inside a subscriber wait for the steps being emitted, look-ahead flushed last', () => {
+    const o = { ...options, lookahead: 1 };
+    const tokens = new Subject<Vector>();
+    const indices: number[] = [];
+    let completed = false;
+    tokens.pipe(attend(o)).subscribe({
+      next: (step) => {
+        indices.push(step.index);
+        if (step.index === 0) {
+          tokens.next(c);
+          tokens.complete();
+        }
+      },
+      complete: () => (completed = true),
+    });
+    tokens.next(a);
+    tokens.next(b);
+    expect(indices).toEqual([0, 1, 2]);
+    expect(completed).toBe(true);
+  });
+});
+
+describe('attend: a factory must return a new engine for each subscription', () => {
+  it('refuses an engine a live subscription is pushing into, rather than interleave two streams in one cache', async () => {
+    // From an audit: `() => engine` subscribed twice pushed tokens 0, 2, 4 and 1, 3, 5 into one cache.
+    const engine = createAttention(options);
+    const tokens = new Subject<Vector>();
+    const attended = tokens.pipe(attend(() => engine));
+    const first: AttentionStep[] = [];
+    attended.subscribe((step) => first.push(step));
+    const second = lastValueFrom(attended).catch((e: unknown) => e);
+    for (const x of [a, b, c]) tokens.next(x);
+    // Only the first subscription's tokens are in the engine; it is disposed as that one completes.
+    expect(engine.length).toBe(3);
+    tokens.complete();
+    expect(await second).toBeInstanceOf(AttentionError);
+    expect(await second).toMatchObject({ code: 'INVALID_ARGUMENT', details: { field: 'options' }, message: expect.stringMatching(/live subscription .*new engine \(or a fork\)/) });
+    expectSteps(first, batchAttention([a, b, c], options), 1e-12);
+  });
+
+  it('refuses an engine already disposed: a retry says what went wrong, not DISPOSED', async () => {
+    const engine = createAttention(options);
+    let attempt = 0;
+    const flaky = defer(() => (attempt++ === 0 ? concat(of(a), throwError(() => new Error('network blip'))) : of(a, b)));
+    const error = await lastValueFrom(flaky.pipe(attend(() => engine), retry(1))).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'INVALID_ARGUMENT', details: { field: 'options' }, message: expect.stringMatching(/already disposed.*new engine \(or a fork\)/) });
+    // A factory that forks a model each time retries cleanly.
+    const model = createAttention(options);
+    attempt = 0;
+    const steps = await lastValueFrom(flaky.pipe(attend(() => model.fork()), toArray(), retry(1)));
+    expectSteps(steps, batchAttention([a, b], options), 1e-12);
+    expect(model.disposed).toBe(false);
+  });
+
+  it('refuses an engine a generate run holds, and leaves it to that run', async () => {
+    const engine = createAttention(options);
+    const run = lastValueFrom(generate({ engine, first: a, next: () => b, maxTokens: 4, yieldEvery: 1 }).pipe(toArray()));
+    const error = await firstValueFrom(from([c]).pipe(attend(() => engine))).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'INVALID_ARGUMENT', details: { field: 'options' } });
+    expect((await run).map((step) => step.index)).toEqual([0, 1, 2, 3]);
+    expect(engine.disposed).toBe(false);
   });
 });
 

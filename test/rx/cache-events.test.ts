@@ -64,11 +64,13 @@ describe('cacheEvents', () => {
     expect(first).toHaveLength(1);
   });
 
-  it('completes at once, with no event, on an engine already disposed (its dispose event is past)', async () => {
+  it('errors with DISPOSED on an engine already disposed (its dispose event is past), and waits on its live fork', async () => {
     const engine = createAttention({ dim: 2 });
     engine.push(token(0));
     engine.dispose();
-    expect(await firstValueFrom(cacheEvents(engine).pipe(toArray()))).toEqual([]);
+    const error = await firstValueFrom(cacheEvents(engine).pipe(toArray())).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(AttentionError);
+    expect(error).toMatchObject({ code: 'DISPOSED', details: { field: 'cacheEvents' }, message: expect.stringMatching(/^cacheEvents: this engine was disposed/) });
     const fork = createAttention({ dim: 2 });
     const live = fork.fork();
     fork.dispose();
@@ -77,6 +79,20 @@ describe('cacheEvents', () => {
     live.push(token(1));
     live.dispose();
     expect((await events).map((e) => e.type)).toEqual(['append', 'dispose']);
+  });
+
+  it('take(1) + repeat() hears the dispose event, then stops with DISPOSED instead of resubscribing for ever (an audit: a stack overflow)', () => {
+    const engine = createAttention({ dim: 2 });
+    const seen: string[] = [];
+    let error: unknown;
+    const subscription = cacheEvents(engine)
+      .pipe(take(1), repeat())
+      .subscribe({ next: (event) => seen.push(event.type), error: (e: unknown) => (error = e) });
+    engine.push(token(0));
+    engine.dispose();
+    expect(seen).toEqual(['append', 'dispose']);
+    expect(error).toMatchObject({ code: 'DISPOSED', details: { field: 'cacheEvents' } });
+    expect(subscription.closed).toBe(true);
   });
 
   it('refuses something that is not an engine at once', () => {
