@@ -169,7 +169,9 @@ describe.runIf(wasmKernelsAvailable())('a full arena (its memory at 4 GiB)', () 
   it('moving in keeps forks sharing, changes no stats a refused push shows, and reaches int8 blocks and a cross-attention\'s memory', async () => {
     const own = await createThreadPool(1);
     try {
-      const options = { dim: 16, heads: 2, blockSize: 4 };
+      // Identity projections and wo = 1e30·I: outputs of tokens within [−1, 1] stay below 1e30.
+      const eye = Array.from({ length: 256 }, (_, i) => (i % 17 === 0 ? 1 : 0));
+      const options = { dim: 16, heads: 2, blockSize: 4, weights: { wq: eye, wk: eye, wv: eye, wo: eye.map((w) => w * 1e30) } };
       const engine = createAttention({ ...options, threads: own });
       for (let t = 0; t < 3; t++) engine.push(row(t, 16));
       let taken = fill(own.arena);
@@ -177,8 +179,9 @@ describe.runIf(wasmKernelsAvailable())('a full arena (its memory at 4 GiB)', () 
       const beams = [engine, engine.fork(), engine.fork(), engine.fork()];
       for (const [at, size] of taken) own.arena.release(at, size);
       const before = beams.map((b) => b.stats());
-      // Refused after the call began (a score overflows), so after the blocks moved in.
-      expect(() => engine.push([1e20, ...new Array(15).fill(0)])).toThrow(expect.objectContaining({ code: 'NON_FINITE', details: expect.objectContaining({ field: 'score' }) }));
+      // Refused after the call began (an output overflows in wo: 1e10 · 1e30, past float32's
+      // largest; a float32 score no longer overflows), so after the blocks moved in.
+      expect(() => engine.push([1e10, ...new Array(15).fill(0)])).toThrow(expect.objectContaining({ code: 'NON_FINITE', details: expect.objectContaining({ field: 'output', token: 200 }) }));
       expect(beams.map((b) => b.stats())).toEqual(before);
       beams.forEach((b, i) => b.push(row(1000 + i, 16)));
       expect(beams.map((b) => b.stats().sharedBlocks)).toEqual([50, 50, 50, 50]);

@@ -197,7 +197,10 @@ describe('int8 blocks truncated into and filled again', () => {
   it('keep their floor scales through a fork, a snapshot and a refused call, which all go on bit for bit', () => {
     for (const precision of ['float32', 'float64'] as const) {
       for (const kernels of ['auto', 'js'] as const) {
-        const attn = createAttention({ dim: 2, blockSize: 4, precision, kernels, cacheDtype: 'int8' });
+        // float32: identity projections and wo = 1e30·I, for a refusal after the call began (below).
+        const eye = [1, 0, 0, 1];
+        const amplified = precision === 'float32' ? { weights: { wq: eye, wk: eye, wv: eye, wo: [1e30, 0, 0, 1e30] } } : {};
+        const attn = createAttention({ dim: 2, blockSize: 4, precision, kernels, cacheDtype: 'int8', ...amplified });
         // The block's largest keys last: the truncate takes them back, their scales stay as the floor.
         attn.pushMany([[0.3, -0.2], [0.1, 0.4], [-0.5, 0.2], [2, -3]]);
         expect(decodeSafetensors(attn.snapshot()).metadata['version']).toBe('2');
@@ -211,13 +214,12 @@ describe('int8 blocks truncated into and filled again', () => {
         const restored = restoreAttention(file, { kernels });
         expect(restored.stats()).toEqual(attn.stats());
         // Filling the block quantizes it on the floors; the call is then refused and taken back: a
-        // float64 row past an int8 scale's range, or a score past the WebAssembly kernels' float32
-        // sums (the TypeScript kernels sum in float64, which no float32 row overflows).
-        const huge = precision === 'float32' ? 1e20 : 1e200;
-        if (precision === 'float64' || kernels === 'auto') {
-          expect(refusal(() => attn.pushMany([[0.1, 0.1], [huge, 0]])).code).toBe('NON_FINITE');
-          expect(attn.snapshot()).toEqual(file);
-        }
+        // float64 row past an int8 scale's range (1e200 > 127 · 3.4e38), or in float32, on both
+        // kernel paths, an output past float32's largest in wo (1e10 · 1e30; a float32 score no
+        // longer overflows: the WebAssembly kernels run such a step in float64).
+        const [huge, field] = precision === 'float32' ? [1e10, 'output'] : [1e200, 'key'];
+        expect(refusal(() => attn.pushMany([[0.1, 0.1], [huge, 0]]))).toMatchObject({ code: 'NON_FINITE', details: { field, token: 4 } });
+        expect(attn.snapshot()).toEqual(file);
         const fork = attn.fork();
         const more = [[0.4, -0.1], [0.05, 0.3], [-0.2, -0.2]];
         const expected = attn.pushMany(more);

@@ -127,16 +127,18 @@ describe('pushEach: one token into each fork, projected as one product', () => {
   });
 
   it('is all or nothing: a score that overflows in one engine leaves every engine as it was, with no events', () => {
-    // Identity projections: x = [1e19, …] makes q·k = 4·1e38, past float32 (the kernels add in float32).
+    // Identity projections in float64: x = [1e155, …] makes q·k = 4·1e310, past a double. (In
+    // float32 no score overflows: the WebAssembly kernels' float32 dot product past 3.4e38 runs
+    // the step in float64; the next test refuses an output instead.)
     const eye = Array.from({ length: 16 }, (_, i) => (i % 5 === 0 ? 1 : 0));
-    const root = createAttention({ dim: 4, heads: 1, weights: { wq: eye, wk: eye, wv: eye }, window: 2 });
+    const root = createAttention({ dim: 4, heads: 1, precision: 'float64', weights: { wq: eye, wk: eye, wv: eye }, window: 2 });
     for (let t = 0; t < 5; t++) root.push([t, 1, 0, 0]);
     const beams = [root.fork(), root.fork(), root.fork()];
     const events: CacheEvent[] = [];
     beams.forEach((b) => b.addCacheListener((e) => events.push(e)));
     const before = beams.map((b) => [b.length, b.stats().bytes]);
     // It names the engine: the beams share token 5 (a power-user hunt had to search for it).
-    expect(() => pushEach(beams, [[1, 2, 3, 4], [1e19, 1e19, 1e19, 1e19], [4, 3, 2, 1]])).toThrow(
+    expect(() => pushEach(beams, [[1, 2, 3, 4], [1e155, 1e155, 1e155, 1e155], [4, 3, 2, 1]])).toThrow(
       expect.objectContaining({ code: 'NON_FINITE', message: expect.stringMatching(/\(engines\[1\]\)$/), details: expect.objectContaining({ field: 'score', token: 5, engine: 1 }) }),
     );
     expect(beams.map((b) => [b.length, b.stats().bytes])).toEqual(before);
@@ -144,6 +146,29 @@ describe('pushEach: one token into each fork, projected as one product', () => {
     // They go on exactly as forks that never saw the refused step.
     const fresh = root.fork();
     expect(beams[0]!.push([1, 2, 3, 4])).toEqual(fresh.push([1, 2, 3, 4]));
+  });
+
+  it('is all or nothing in float32 too, on both kernel paths: an output that overflows in wo in one engine leaves every engine as it was, with no events', () => {
+    // A float32 score no longer overflows (the WebAssembly kernels run such a step in float64); an
+    // output does: x = [1e10, …] through wo = 1e30·I is 1e40, past float32's largest. It is found
+    // after every engine cached its row and attended, in wo's one product for all of them.
+    const eye = Array.from({ length: 16 }, (_, i) => (i % 5 === 0 ? 1 : 0));
+    for (const kernels of ['auto', 'js'] as const) {
+      const root = createAttention({ dim: 4, heads: 1, kernels, weights: { wq: eye, wk: eye, wv: eye, wo: eye.map((w) => w * 1e30) }, window: 2 });
+      expect(root.options.kernels).toBe(kernels === 'auto' ? 'wasm' : 'js');
+      for (let t = 0; t < 5; t++) root.push([t, 1, 0, 0]);
+      const beams = [root.fork(), root.fork(), root.fork()];
+      const events: CacheEvent[] = [];
+      beams.forEach((b) => b.addCacheListener((e) => events.push(e)));
+      const before = beams.map((b) => [b.length, b.stats(), b.snapshot()]);
+      expect(() => pushEach(beams, [[1, 2, 3, 4], [1e10, 0, 0, 0], [4, 3, 2, 1]])).toThrow(
+        expect.objectContaining({ code: 'NON_FINITE', message: expect.stringMatching(/\(engines\[1\]\)$/), details: expect.objectContaining({ field: 'output', token: 5, engine: 1 }) }),
+      );
+      expect(beams.map((b) => [b.length, b.stats(), b.snapshot()])).toEqual(before);
+      expect(events).toEqual([]);
+      const fresh = root.fork();
+      expect(beams[0]!.push([1, 2, 3, 4])).toEqual(fresh.push([1, 2, 3, 4]));
+    }
   });
 
   it("names the engine whose projection or output overflowed too, as its input's (found by a review)", () => {

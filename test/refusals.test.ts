@@ -27,16 +27,31 @@ describe('refusals', () => {
     expect(Array.from(output).every(Number.isFinite)).toBe(true);
   });
 
-  it('a float32 score beyond float32 range on the WebAssembly kernels is refused, and kernels: "js" computes it', () => {
-    // q = k = x = [1e20] is a float32 number, but q · k = 1e40 is not: the SIMD kernels add in float32.
+  it('a float32 score beyond float32 range on the WebAssembly kernels is computed in float64, as kernels: "js" computes it', () => {
+    // q = k = x = [1e20] is a float32 number, but q · k = 1e40 is not: the SIMD kernels add in
+    // float32, flag the score, and the engine runs the step in the TypeScript loops (float64 sums).
     const simd = createAttention({ dim: 1 });
+    const plain = createAttention({ dim: 1, kernels: 'js' });
     expect(simd.options.kernels).toBe('wasm');
-    simd.push([3]);
-    expect(() => simd.push([1e20])).toThrow(
-      expect.objectContaining({ code: 'NON_FINITE', message: expect.stringContaining('scale·q·k is not finite: the WebAssembly kernels sum q·k in float32') }),
-    );
-    expect(simd.length).toBe(1);
-    expect(Array.from(simd.push([2])[0]!.output).every(Number.isFinite)).toBe(true);
+    const xs = [[3], [1e20], [2]];
+    const steps = xs.map((x) => simd.push(x)[0]!);
+    expect(steps).toEqual(xs.map((x) => plain.push(x)[0]!));
+    expect(Array.from(steps[1]!.output)).toEqual([Math.fround(1e20)]);
+    expect(simd.length).toBe(3);
+    // It goes on as a fresh engine given the same tokens as one prompt.
+    const fresh = createAttention({ dim: 1 });
+    expect(fresh.pushMany(xs)).toEqual(steps);
+    expect(simd.push([0.5])).toEqual(fresh.push([0.5]));
+    // Weights that are not all on one key: scale 1e-40 makes the scores [3e-20, 1.00000004] in
+    // float64, so the weights are [1, e] / (1 + e), where the float32 dot product 1e40 is +∞.
+    for (const kernels of ['auto', 'js'] as const) {
+      const scaled = createAttention({ dim: 1, scale: 1e-40, kernels, withWeights: true });
+      scaled.push([3]);
+      const [step] = scaled.push([1e20]);
+      const e = Math.exp(Math.fround(1e20) ** 2 * 1e-40);
+      step!.weights![0]!.forEach((w, j) => expect(Math.abs(w - [1, e][j]! / (1 + e))).toBeLessThan(1e-7));
+      expect(Math.abs(step!.output[0]! - (3 + Math.fround(1e20) * e) / (1 + e)) / 1e20).toBeLessThan(1e-6);
+    }
     // A scale that overflows a double is named as a cause too: no kernel sums past it.
     const scaled = createAttention({ dim: 1, scale: 1e308, precision: 'float64' });
     expect(() => scaled.push([6])).toThrow(expect.objectContaining({ code: 'NON_FINITE', message: expect.stringContaining('overflowed: scale·q·k') }));
@@ -44,9 +59,6 @@ describe('refusals', () => {
     for (const kernels of ['auto', 'js'] as const) {
       expect(() => createAttention({ dim: 1, scale: 1e308, kernels })).toThrow(expect.objectContaining({ code: 'INVALID_OPTION', details: { field: 'scale' } }));
     }
-    const plain = createAttention({ dim: 1, kernels: 'js' });
-    plain.push([3]);
-    expect(Array.from(plain.push([1e20])[0]!.output)).toEqual([Math.fround(1e20)]);
   });
 
   it("a float32 scale past 2^64 is refused: the kernels' float32 products would reach scores only from float32's subnormals", () => {
@@ -84,14 +96,21 @@ describe('refusals', () => {
     expect(() => restoreAttention(edited)).toThrow(expect.objectContaining({ code: 'CORRUPT_SNAPSHOT' }));
   });
 
-  it('a score that overflows names its head, on both kernel paths', () => {
+  it('a score that overflows names its head in float64; in float32 the WebAssembly kernels compute it as kernels: "js" does', () => {
     // Found by a mutation test: the TypeScript path naming head 0 for any head passed every test.
     // Seed mode, scale 1: head 0 scores 1·1, head 1 scores x[1]² alone.
-    for (const [precision, big] of [['float64', 1e200], ['float32', 1e20]] as const) {
-      const attn = createAttention({ dim: 2, heads: 2, scale: 1, precision });
-      expect(() => attn.push([1, big])).toThrow(expect.objectContaining({ code: 'NON_FINITE', message: expect.stringContaining('score of token 0, head 1 overflowed') }));
-      expect(attn.length).toBe(0);
-    }
+    const attn = createAttention({ dim: 2, heads: 2, scale: 1, precision: 'float64' });
+    expect(() => attn.push([1, 1e200])).toThrow(expect.objectContaining({ code: 'NON_FINITE', message: expect.stringContaining('score of token 0, head 1 overflowed') }));
+    expect(attn.length).toBe(0);
+    // In float32, head 1's float32 dot product 1e40 overflows on the WebAssembly kernels only: the
+    // step runs in float64 there, so it is kernels: 'js''s, head 1's weights included.
+    const xs = [[1, 3], [1, 1e20], [2, 1]];
+    const simd = createAttention({ dim: 2, heads: 2, scale: 1, withWeights: true });
+    const plain = createAttention({ dim: 2, heads: 2, scale: 1, withWeights: true, kernels: 'js' });
+    expect(simd.options.kernels).toBe('wasm');
+    const steps = xs.map((x) => simd.push(x)[0]!);
+    expect(steps).toEqual(xs.map((x) => plain.push(x)[0]!));
+    expect(Array.from(steps[1]!.weights![1]!)).toEqual([0, 1]);
   });
 
   it('restore refuses a held block with a position missing: a gap read as a zero token, or one position per huge block', () => {
@@ -275,15 +294,23 @@ describe('refusals', () => {
   it('a refused pushEach leaves every fork as it was when forks of different lengths share a block', () => {
     // Found in review: the fork written second wrote into the block the first had copied from,
     // and taking the first back restored that block with the other's refused row in it.
-    for (const [precision, huge] of [['float64', 1e200], ['float32', 1e20]] as const) {
-      const a = createAttention({ dim: 1, precision, blockSize: 4 });
+    // float64: a score past a double (1e200², refused as c's step is attended). float32, whose
+    // scores no longer overflow: an output past float32's largest in wo (1e10 · 1e30), refused
+    // after both engines wrote their rows and attended, on both kernel paths.
+    const amplified = { weights: { wq: [1], wk: [1], wv: [1], wo: [1e30] } };
+    for (const [options, huge, field] of [
+      [{ precision: 'float64' }, 1e200, 'score'],
+      [{ precision: 'float32', ...amplified }, 1e10, 'output'],
+      [{ precision: 'float32', kernels: 'js', ...amplified }, 1e10, 'output'],
+    ] as const) {
+      const a = createAttention({ dim: 1, blockSize: 4, ...options });
       a.pushMany([[1], [2], [3]]);
       const c = a.fork();
       c.truncate(2);
-      const twin = createAttention({ dim: 1, precision, blockSize: 4 });
+      const twin = createAttention({ dim: 1, blockSize: 4, ...options });
       twin.pushMany([[1], [2], [3]]);
       const before = [a.snapshot(), c.snapshot(), a.stats(), c.stats()];
-      expect(() => pushEach([a, c], [[0.5], [huge]])).toThrow(expect.objectContaining({ code: 'NON_FINITE' }));
+      expect(() => pushEach([a, c], [[0.5], [huge]])).toThrow(expect.objectContaining({ code: 'NON_FINITE', details: expect.objectContaining({ field, engine: 1 }) }));
       expect([a.snapshot(), c.snapshot(), a.stats(), c.stats()]).toEqual(before);
       expect(a.push([0.25])).toEqual(twin.push([0.25]));
     }
@@ -319,13 +346,23 @@ describe('refusals', () => {
 
   it('a push refused after a truncate into a quantized int8 block leaves its int8 keys as they were', () => {
     // Found in review: writing dequantized the block's keys, and taking the push back left them so.
-    for (const [precision, huge] of [['float64', 1e200], ['float32', 1e20]] as const) {
-      const options: AttentionOptions = { dim: 2, precision, cacheDtype: 'int8', blockSize: 4 };
+    // Refusals after the row was written: in float64 a score past a double (q = 1e290·1e10 against
+    // k = 1e10; a key entry past 4.3e40, as x = [1e200, 0] in seed mode, is refused before, as past
+    // its int8 scale's range). In float32, whose scores no longer overflow: an output past float32's
+    // largest in wo (1e10 · 1e30), on both kernel paths.
+    const eye = [1, 0, 0, 1];
+    const amplified = { weights: { wq: eye, wk: eye, wv: eye, wo: [1e30, 0, 0, 1e30] } };
+    for (const [more, huge, field] of [
+      [{ precision: 'float64', weights: { wq: [1e290, 0, 0, 1e290], wk: eye, wv: eye } }, 1e10, 'score'],
+      [{ precision: 'float32', ...amplified }, 1e10, 'output'],
+      [{ precision: 'float32', kernels: 'js', ...amplified }, 1e10, 'output'],
+    ] as const) {
+      const options: AttentionOptions = { dim: 2, cacheDtype: 'int8', blockSize: 4, ...more };
       const attn = createAttention(options);
       attn.pushMany([[1, 0], [0, 1], [0.5, 0.5], [0.2, -0.3]]);
       attn.truncate(2);
       const before = [attn.snapshot(), attn.stats()];
-      expect(() => attn.push([huge, 0])).toThrow(expect.objectContaining({ code: 'NON_FINITE' }));
+      expect(() => attn.push([huge, 0])).toThrow(expect.objectContaining({ code: 'NON_FINITE', details: expect.objectContaining({ field, token: 2 }) }));
       expect([attn.snapshot(), attn.stats()]).toEqual(before);
     }
   });

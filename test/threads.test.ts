@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { AttentionError, createAttention, createAttentionStack, createLinear, restoreAttention, restoreAttentionStack, ThreadPool } from '../src/index.js';
 import type { Attention, AttentionOptions, AttentionStep } from '../src/index.js';
 import { compareStep } from '../src/testing/internal/compare-step.js';
@@ -71,63 +71,112 @@ describe('threads: a step split across a ThreadPool', () => {
     );
   });
 
-  it('a score overflow on a worker’s share of the heads is refused, naming that head, and changes nothing', () => {
-    // Seed mode, 4 heads of 1: head 3 (the last thread's share) sees q·k = 1e40, beyond float32.
-    const options = { dim: 4, heads: 4, threads: pool2 };
-    const attn = createAttention(options);
-    attn.push([1, 2, 3, 4]);
-    expect(() => attn.push([0.5, 0.5, 0.5, 1e20])).toThrow(
-      expect.objectContaining({ code: 'NON_FINITE', message: expect.stringContaining('score of token 1, head 3 overflowed') }),
-    );
-    expect(attn.length).toBe(1);
-    const fresh = createAttention(options);
-    fresh.push([1, 2, 3, 4]);
-    expect(attn.push([1, 1, 1, 1])).toEqual(fresh.push([1, 1, 1, 1]));
+  it('a score overflow on a worker’s share of the heads runs the step in float64, as kernels: "js" computes it, and the engine goes on as a fresh one', () => {
+    // 4 heads of 1: head 3 is the last thread's share. Seed mode: q·k = 1e40, +∞ in float32.
+    // Given q, k and v with scale 1e-42: q·k = 1e20 · −1e20 = −1e40 is −∞ in float32, but −0.01
+    // scaled in float64, so head 3's weights are near even, where a kernel that took the −∞ as it
+    // came would give key 0 weight 0.
+    type Feed = (attn: Attention) => AttentionStep[];
+    const cases: { options: AttentionOptions; tokens: Feed[]; next: Feed }[] = [
+      { options: { dim: 4, heads: 4 }, tokens: [(a) => a.push([1, 2, 3, 4]), (a) => a.push([0.5, 0.5, 0.5, 1e20])], next: (a) => a.push([1, 1, 1, 1]) },
+      {
+        options: { dim: 4, heads: 4, scale: 1e-42, weights: {} },
+        tokens: [(a) => a.pushQKV([1, 1, 1, 1], [1, 2, 3, -1e20], [1, 2, 3, 4]), (a) => a.pushQKV([0.5, 0.5, 0.5, 1e20], [1, 1, 1, 1], [4, 3, 2, -4])],
+        next: (a) => a.pushQKV([1, 1, 1, 1], [0.5, 0.5, 0.5, 0.5], [1, 1, 1, 1]),
+      },
+    ];
+    for (const { options, tokens, next } of cases) {
+      const plain = createAttention({ ...options, kernels: 'js', withWeights: true });
+      const expected = tokens.flatMap((feed) => feed(plain));
+      for (const threads of [pool2, null]) {
+        const attn = createAttention({ ...options, withWeights: true, ...(threads === null ? {} : { threads }) });
+        expect(attn.options.kernels).toBe('wasm');
+        expect(tokens.flatMap((feed) => feed(attn))).toEqual(expected);
+        const fresh = createAttention({ ...options, withWeights: true, threads: pool2 });
+        tokens.forEach((feed) => feed(fresh));
+        expect(next(attn)).toEqual(next(fresh));
+      }
+    }
+    // The −∞ case's head 3 at token 1, by hand: scores −0.01 (key 0) and 1e-22 (key 1).
+    const even = createAttention({ ...cases[1]!.options, withWeights: true, threads: pool2 });
+    const [, step] = cases[1]!.tokens.flatMap((feed) => feed(even));
+    const w0 = Math.exp(-0.01) / (Math.exp(-0.01) + 1);
+    expect(Math.abs(step!.weights![3]![0]! - w0)).toBeLessThan(1e-6);
+    expect(Math.abs(step!.output[3]! - (w0 * 4 + (1 - w0) * -4))).toBeLessThan(1e-5);
   });
 
-  it('a score overflow in the last stretch of a long one-head cache (the worker’s item) is refused and changes nothing', () => {
-    const options = { dim: 4, threads: pool2 };
-    const attn = createAttention(options);
-    const prompt = Array.from({ length: 1100 }, (_, t) => [Math.sin(t), 1, -1, 0.5]);
-    attn.pushMany(prompt);
+  it('a score overflow in the last stretch of a long one-head cache (the worker’s item) runs the step in float64, as kernels: "js" computes it, and changes nothing else', () => {
     // 1,101 keys in 18 blocks make two stretches of nine blocks: the caller's item holds the first
-    // 576 keys, the worker's the rest, this token's among them.
-    expect(() => attn.push([0.5, 0.5, 0.5, 1e20])).toThrow(
-      expect.objectContaining({ code: 'NON_FINITE', message: expect.stringContaining('score of token 1100, head 0 overflowed') }),
-    );
-    expect(attn.length).toBe(1100);
-    const fresh = createAttention(options);
-    fresh.pushMany(prompt);
-    expect(attn.push([1, 1, 1, 1])).toEqual(fresh.push([1, 1, 1, 1]));
+    // 576 keys, the worker's the rest, this token's among them. Its own score overflows float32:
+    // seed mode, q·k = 1e40 (+∞); given q, k and v with scale 1e-42, q·k = −1e40 (−∞), −0.01 in
+    // float64, so its weight is about every other key's, where the −∞ taken as it came gives 0.
+    const xs = Array.from({ length: 1100 }, (_, t) => [Math.sin(t), 1, -1, 0.5]);
+    type Feed = (attn: Attention) => AttentionStep[];
+    const cases: { options: AttentionOptions; prompt: Feed; bad: Feed }[] = [
+      { options: { dim: 4 }, prompt: (a) => a.pushMany(xs), bad: (a) => a.push([0.5, 0.5, 0.5, 1e20]) },
+      { options: { dim: 4, scale: 1e-42, weights: {} }, prompt: (a) => a.pushManyQKV(xs, xs, xs), bad: (a) => a.pushQKV([0, 0, 0, 1e20], [0.5, 0.5, 0.5, -1e20], [1, 2, 3, 4]) },
+    ];
+    const next = (a: Attention) => a.pushQKV([1, 1, 1, 1], [0.5, 0.5, 0.5, 0.5], [1, 1, 1, 1]);
+    for (const { options, prompt, bad } of cases) {
+      const plain = createAttention({ ...options, kernels: 'js', withWeights: true });
+      prompt(plain);
+      const [expected] = bad(plain);
+      for (const threads of [pool2, null]) {
+        const attn = createAttention({ ...options, withWeights: true, ...(threads === null ? {} : { threads }) });
+        prompt(attn);
+        const [step] = bad(attn);
+        expect(step).toEqual(expected);
+        expect(attn.length).toBe(1101);
+        const fresh = createAttention({ ...options, withWeights: true, threads: pool2 });
+        prompt(fresh);
+        bad(fresh);
+        expect(next(attn)).toEqual(next(fresh));
+      }
+    }
+    // The −∞ case by hand: scores near 0 (1e20 · 0.5 · 1e-42) but the last one, −0.01.
+    const even = createAttention({ ...cases[1]!.options, withWeights: true, threads: pool2 });
+    cases[1]!.prompt(even);
+    const [step] = cases[1]!.bad(even);
+    expect(Math.abs(step!.weights![0]![1100]! - Math.exp(-0.01) / (1100 + Math.exp(-0.01)))).toBeLessThan(1e-9);
   });
 
-  it('two overflowing heads of one kv head on a long cache: the lower one is named, wherever the pool ran it', () => {
+  it('two overflowing heads of one kv head on a long cache: the step runs in float64, as kernels: "js" computes it, wherever the pool ran them', () => {
     // Two query heads read one kv head of two channels; 1,101 cached keys make two stretches of
     // nine blocks. A kv head's query heads take each stretch in turn, so the caller's share holds
     // stretch 0 of both heads and the worker's stretch 1: key 10 (stretch 0) overflows head 1's
-    // score, key 700 (stretch 1) head 0's.
+    // float32 score to ±∞, key 700 (stretch 1) head 0's to −∞. Scaled by 1e-42 in float64 they
+    // are ±0.01 and −0.01 among 1,101 scores near 0: the weights are near even, key 700's too.
     const options: AttentionOptions = {
       dim: 4,
       heads: 2,
       kvHeads: 1,
+      scale: 1e-42,
       weights: { wq: new Float32Array(16), wk: new Float32Array(8), wv: new Float32Array(8) },
+      withWeights: true,
     };
-    const fill = (attn: Attention) => {
-      for (let t = 0; t < 1101; t++) {
-        const k = t === 10 ? [1e20, 0] : t === 700 ? [0, 1e20] : [Math.sin(t), Math.cos(t)];
-        attn.pushQKV([0, 0, 0, 0], k, [Math.cos(t), 1]);
+    for (const sign of [1, -1]) {
+      const fill = (attn: Attention) => {
+        for (let t = 0; t < 1101; t++) {
+          const k = t === 10 ? [sign * 1e20, 0] : t === 700 ? [0, -1e20] : [Math.sin(t), Math.cos(t)];
+          attn.pushQKV([0, 0, 0, 0], k, [Math.cos(t), 1]);
+        }
+      };
+      const plain = createAttention({ ...options, kernels: 'js' });
+      fill(plain);
+      const [expected] = plain.pushQKV([0, 1e20, 1e20, 0], [0, 0], [1, 1]);
+      const near = (w: number, score: number) => expect(Math.abs(w - Math.exp(score) / (1101 + Math.exp(score)))).toBeLessThan(1e-9);
+      near(expected!.weights![0]![700]!, -0.01);
+      near(expected!.weights![1]![10]!, sign * 0.01);
+      for (const threads of [pool2, null]) {
+        const attn = createAttention({ ...options, ...(threads === null ? {} : { threads }) });
+        fill(attn);
+        expect(attn.pushQKV([0, 1e20, 1e20, 0], [0, 0], [1, 1]), `sign ${sign}`).toEqual([expected]);
+        expect(attn.length).toBe(1102);
+        const fresh = createAttention({ ...options, threads: pool2 });
+        fill(fresh);
+        fresh.pushQKV([0, 1e20, 1e20, 0], [0, 0], [1, 1]);
+        expect(attn.pushQKV([1, 0, 0, 1], [0.5, 0.5], [1, 2])).toEqual(fresh.pushQKV([1, 0, 0, 1], [0.5, 0.5], [1, 2]));
       }
-    };
-    for (const threads of [pool2, null]) {
-      const attn = createAttention({ ...options, ...(threads === null ? {} : { threads }) });
-      fill(attn);
-      expect(() => attn.pushQKV([0, 1e20, 1e20, 0], [0, 0], [1, 1])).toThrow(
-        expect.objectContaining({ code: 'NON_FINITE', message: expect.stringContaining('score of token 1101, head 0 overflowed') }),
-      );
-      expect(attn.length).toBe(1101);
-      const fresh = createAttention(options);
-      fill(fresh);
-      expect(attn.pushQKV([1, 0, 0, 1], [0.5, 0.5], [1, 2])).toEqual(fresh.pushQKV([1, 0, 0, 1], [0.5, 0.5], [1, 2]));
     }
   });
 
@@ -255,6 +304,17 @@ describe('threads: a step split across a ThreadPool', () => {
       await expect(createThreadPool(2)).rejects.toThrow(expect.objectContaining({ code: 'INVALID_OPTION', message: expect.stringContaining('cross-origin isolated') }));
     } finally {
       global.SharedArrayBuffer = saved;
+    }
+  });
+
+  it('says why where the kernels cannot compile, not that the page must be isolated (a page whose Content-Security-Policy forbids WebAssembly was told so)', async () => {
+    const validate = vi.spyOn(WebAssembly, 'validate').mockReturnValue(false);
+    try {
+      const refused = createThreadPool(2);
+      await expect(refused).rejects.toThrow(expect.objectContaining({ code: 'INVALID_OPTION', details: { field: 'threads' }, message: expect.stringContaining("a Content-Security-Policy without 'wasm-unsafe-eval'") }));
+      await expect(refused).rejects.toThrow(expect.not.objectContaining({ message: expect.stringContaining('cross-origin isolated') }));
+    } finally {
+      validate.mockRestore();
     }
   });
 

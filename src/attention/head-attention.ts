@@ -122,8 +122,7 @@ export class HeadAttention {
    * already, and each part's `out` must be its own.
    *
    * Returns one function per part, to be called in order, that finishes it: writes its outputs and
-   * weights, or throws its refusal (AttentionError NON_FINITE, `field: "score"`), as its compute
-   * would. Parts the kernels cannot take all together (the TypeScript kernels, a block outside the
+   * weights, or throws its refusal, as its compute would. Parts the kernels cannot take all together (the TypeScript kernels, a block outside the
    * arena, no room for the scratch) are each computed alone by their function instead.
    */
   static computeTogether(parts: readonly HeadPart[]): (() => void)[] {
@@ -143,7 +142,7 @@ export class HeadAttention {
     for (let s = 0; s < stretches; s++) {
       parts.forEach(({ head }, g) => {
         const job = jobs[g]!;
-        // A part stops at its first overflow: it will be refused.
+        // A part stops at its first overflow: it will run in the TypeScript loops.
         if (s < job.stretchCount && bad[g]! < 0) bad[g] = head.attendStretch(job, s);
       });
     }
@@ -195,11 +194,12 @@ export class HeadAttention {
     weights: FloatArray[] | null,
   ): void {
     const o = this.options;
-    if (bad >= 0) throw scoreOverflow(i, bad, "is not finite: the WebAssembly kernels sum q·k in float32, then scale it in float64 (kernels: 'js' sums in float64)");
-    // The kernels add a block's weighted values in float32: values within a block's count of
-    // float32's largest (3.4e38) can overflow there, though their mean fits. The TypeScript loops
-    // add in float64: this rare step runs there, so no output is ever a made-up Infinity.
-    if (!job.merge(out, o.sinkLogits)) {
+    // The kernels sum q·k in float32, and a block's weighted values: entries past about 1e19 can
+    // overflow a score there (where a float64 sum of the same float32 numbers cannot: a cap need
+    // not saturate it, nor its weight be 0), and values within a block's count of float32's
+    // largest (3.4e38) a block's sum, though their mean fits. The TypeScript loops add in float64:
+    // such a rare step runs there, so no score or output is ever a made-up Infinity.
+    if (bad >= 0 || !job.merge(out, o.sinkLogits)) {
       this.attendInTypeScript(i, keys, count, qSource, qOffset, out, weights);
       return;
     }

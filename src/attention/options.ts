@@ -218,9 +218,11 @@ export interface AttentionOptions {
    * compute in float64; the SIMD ones multiply and add in float32 within one key's dot product,
    * one block's sum of values (float64 across blocks and in the softmax's sums) and one projected
    * number (with float32 weights), as native float32 kernels do; they may take a weight under
-   * 2⁻⁶⁴ of its head's largest as exactly 0 (it could not change a float32 sum, and subnormal
-   * products would slow the step several times). Both stay within the float32 tolerance of the
-   * batch reference (docs/math.md gives the bound); see
+   * 2⁻⁶⁴ of its head's largest as exactly 0 (subnormal products would slow the step several
+   * times), which moves an output by at most count·2⁻⁶⁴·max|v| of the values it mixes (visible
+   * only against an output whose values lie 10¹⁴ times apart); a step whose float32 sum of q·k
+   * passes float32's range runs in the TypeScript loops. Both stay within the float32 tolerance
+   * of the batch reference (docs/math.md gives the bound); see
    * {@link ResolvedOptions.kernels} for the choice made.
    */
   readonly kernels?: 'auto' | 'js' | undefined;

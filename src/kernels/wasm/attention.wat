@@ -234,18 +234,22 @@
   ;; 1.5·2²³ + 127, which leaves k plus the exponent's bias in the low bits of the sum, so those
   ;; bits shifted left by 23 are 2^k.
   ;;
-  ;; Below x = −64·ln 2 the exponential is exactly 0 (a −∞ score's too). Beside the maximum's
-  ;; weight of 1, fewer than 2^40 such weights together could not move a float32 sum, and below it
-  ;; mix's products w·v turned subnormal (under 2^-126) for ordinary values: x86 computes those
+  ;; Below x = −64·ln 2 the exponential is exactly 0. Beside the maximum's weight of 1, fewer than
+  ;; 2^40 such weights together could not move the float32 sum of the weights, and they move an
+  ;; output by at most n·2^-64·max|v|, far inside mix's own bound of (rows + 2)·2^-24·max|v| (though
+  ;; visible against an output where a value 1e14 times the winner's meets such a weight: the
+  ;; TypeScript kernels keep it); below it mix's products w·v turned subnormal (under 2^-126) for
+  ;; ordinary values: x86 computes those
   ;; through microcode assists of ~100 cycles and WebAssembly has no flush-to-zero mode, so a
   ;; sharply peaked softmax (scores far apart) ran its step 3.6–9× slower (H = 8, D = 128,
   ;; n = 8,192; the bench's sharpness section). x is clamped there too, which keeps 2^k normal. The
-  ;; comparison is false for a NaN, and pmax keeps a NaN in x (its first operand), so a non-finite
-  ;; score shows in the sum.
+  ;; comparison is false for a NaN, and pmax keeps a NaN in x (its first operand), so a NaN or +∞
+  ;; score shows in the sum; a −∞ one (a float32 dot product past −3.4e38, whose weight in float64
+  ;; arithmetic need not be 0) makes the sum NaN too: the engine then runs the step in float64.
   (func $exponentiate (export "exponentiate") (param $p i32) (param $n i32) (param $e i32) (param $partial i32) (result f64)
     (local $i i32) (local $n4 i32) (local $at i32) (local $m0 v128) (local $m1 v128) (local $m2 v128) (local $m3 v128) (local $max f64)
     (local $x v128) (local $flushed v128) (local $kb v128) (local $k v128) (local $r v128) (local $r2 v128) (local $poly v128)
-    (local $sum v128) (local $total f64)
+    (local $sum v128) (local $total f64) (local $low v128) (local $min f64)
    
     (local.set $n4 (i32.and (local.get $n) (i32.const -4)))
     ;; The maximum in four vectors in turn, so no pass waits on the last, by pmax (one instruction;
@@ -256,22 +260,34 @@
     (local.set $m1 (local.get $m0))
     (local.set $m2 (local.get $m0))
     (local.set $m3 (local.get $m0))
+    ;; and the minimum, for a −∞ score (one more instruction a pair, where the loads bound the pass)
+    (local.set $low (v128.const f64x2 inf inf))
     (block $max_done
       (loop $max_loop
         (br_if $max_done (i32.gt_u (i32.add (local.get $i) (i32.const 8)) (local.get $n)))
         (local.set $at (i32.add (local.get $p) (i32.shl (local.get $i) (i32.const 3))))
-        (local.set $m0 (f64x2.pmax (local.get $m0) (v128.load align=8 (local.get $at))))
-        (local.set $m1 (f64x2.pmax (local.get $m1) (v128.load offset=16 align=8 (local.get $at))))
-        (local.set $m2 (f64x2.pmax (local.get $m2) (v128.load offset=32 align=8 (local.get $at))))
-        (local.set $m3 (f64x2.pmax (local.get $m3) (v128.load offset=48 align=8 (local.get $at))))
+        (local.set $x (v128.load align=8 (local.get $at)))
+        (local.set $m0 (f64x2.pmax (local.get $m0) (local.get $x)))
+        (local.set $low (f64x2.pmin (local.get $low) (local.get $x)))
+        (local.set $x (v128.load offset=16 align=8 (local.get $at)))
+        (local.set $m1 (f64x2.pmax (local.get $m1) (local.get $x)))
+        (local.set $low (f64x2.pmin (local.get $low) (local.get $x)))
+        (local.set $x (v128.load offset=32 align=8 (local.get $at)))
+        (local.set $m2 (f64x2.pmax (local.get $m2) (local.get $x)))
+        (local.set $low (f64x2.pmin (local.get $low) (local.get $x)))
+        (local.set $x (v128.load offset=48 align=8 (local.get $at)))
+        (local.set $m3 (f64x2.pmax (local.get $m3) (local.get $x)))
+        (local.set $low (f64x2.pmin (local.get $low) (local.get $x)))
         (local.set $i (i32.add (local.get $i) (i32.const 8)))
         (br $max_loop)))
     (local.set $m0 (f64x2.pmax (f64x2.pmax (local.get $m0) (local.get $m1)) (f64x2.pmax (local.get $m2) (local.get $m3))))
     (local.set $max (f64.max (f64x2.extract_lane 0 (local.get $m0)) (f64x2.extract_lane 1 (local.get $m0))))
+    (local.set $min (f64.min (f64x2.extract_lane 0 (local.get $low)) (f64x2.extract_lane 1 (local.get $low))))
     (block $max_rest_done
       (loop $max_rest
         (br_if $max_rest_done (i32.ge_u (local.get $i) (local.get $n)))
         (local.set $max (f64.max (local.get $max) (f64.load (i32.add (local.get $p) (i32.shl (local.get $i) (i32.const 3))))))
+        (local.set $min (f64.min (local.get $min) (f64.load (i32.add (local.get $p) (i32.shl (local.get $i) (i32.const 3))))))
         (local.set $i (i32.add (local.get $i) (i32.const 1)))
         (br $max_rest)))
     ;; A zero maximum is +0 when any score is +0, as Math.max has it (rare, so checked apart).
@@ -353,6 +369,7 @@
         (br $exp_loop)))
     (if (i32.eq (local.get $n4) (local.get $n))
       (then (local.set $total (f64.add (f64x2.extract_lane 0 (local.get $sum)) (f64x2.extract_lane 1 (local.get $sum))))))
+    (if (f64.eq (local.get $min) (f64.const -inf)) (then (local.set $total (f64.const nan))))
     (f64.store (local.get $partial) (local.get $max))
     (f64.store offset=8 (local.get $partial) (local.get $total))
     (local.get $total))
@@ -365,8 +382,9 @@
   ;; m comes from z = k·ln 2 + r (|r| <= ln 2 / 2, k rounded as $exponentiate rounds it) as
   ;; 2^k·p + (2^k - 1), p = e^r - 1 by its Taylor series to r^13 (the next term is under 5e-18):
   ;; a tiny score keeps its relative precision instead of losing it to 1 - e^z. z is clamped at
-  ;; -40, where tanh is 1 to float64's precision (e^-40 < 5e-18), so ±∞ scores become ±cap; a NaN
-  ;; stays NaN (pmax keeps its first operand), and the step is still refused.
+  ;; -40, where tanh is 1 to float64's precision (e^-40 < 5e-18). A ±∞ score stays ±∞ (a float32
+  ;; dot product past ±3.4e38, whose float64 value the cap need not saturate: $exponentiate says
+  ;; so, and the engine runs the step in float64); a NaN stays NaN (pmax keeps its first operand).
   (func $cap_scores (export "cap_scores") (param $p i32) (param $n i32) (param $cap f64)
     (local $i i32) (local $at i32) (local $s v128) (local $z v128) (local $kb v128) (local $k v128)
     (local $r v128) (local $poly v128) (local $m v128) (local $c v128) (local $x v128)
@@ -401,6 +419,7 @@
         (local.set $m (f64x2.add (f64x2.mul (local.get $k) (local.get $poly)) (f64x2.sub (local.get $k) (global.get $tanh_one))))
         (local.set $x (f64x2.div (f64x2.neg (local.get $m)) (f64x2.sub (local.get $m) (global.get $tanh_minus_two))))
         (local.set $x (v128.or (f64x2.abs (f64x2.mul (local.get $c) (local.get $x))) (v128.and (local.get $s) (global.get $tanh_sign))))
+        (local.set $x (v128.bitselect (local.get $s) (local.get $x) (f64x2.eq (f64x2.abs (local.get $s)) (v128.const f64x2 inf inf))))
         (if (i32.lt_u (i32.add (local.get $i) (i32.const 1)) (local.get $n))
           (then (v128.store align=8 (local.get $at) (local.get $x)))
           (else (f64.store (local.get $at) (f64x2.extract_lane 0 (local.get $x)))))
@@ -1082,7 +1101,7 @@
             (local.set $h (i32.add (local.get $h) (i32.const 1)))
             (br $exp_heads)))
         ;; The weighted values, run by run, each run for every head of the batch while its values are
-        ;; in L1. Once a score overflowed the engine refuses the step: no more sums are needed.
+        ;; in L1. Once a score overflowed the engine runs the step in float64: no more sums are needed.
         (if (i32.ne (local.get $bad) (i32.const -1)) (then (br $batches)))
         (local.set $n (i32.const 0))
         (local.set $run (local.get $run0))

@@ -25,11 +25,12 @@ export async function startThreadPool(threads: number, spawn: SpawnWorker): Prom
   const isolated = typeof SharedArrayBuffer === 'function' && (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated !== false;
   const arena = isolated ? sharedWasmArena() : null;
   if (arena === null) {
-    throw new AttentionError(
-      'INVALID_OPTION',
-      'threads: this runtime has no WebAssembly SIMD with shared memory (a browser page must be cross-origin isolated)',
-      { field: 'threads' },
-    );
+    // Told apart: a page that is isolated but forbids compiling WebAssembly (a Content-Security-
+    // Policy without 'wasm-unsafe-eval') was told to become isolated.
+    const why = isolated
+      ? 'this runtime cannot compile the WebAssembly SIMD kernels over shared memory (no WebAssembly SIMD or threads, or a Content-Security-Policy without \'wasm-unsafe-eval\')'
+      : 'this runtime has no SharedArrayBuffer (a browser page must be cross-origin isolated)';
+    throw new AttentionError('INVALID_OPTION', `threads: ${why}`, { field: 'threads' });
   }
   const control = ThreadPool.controlBuffer(threads - 1);
   const workers: PoolWorker[] = [];
