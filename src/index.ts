@@ -30,6 +30,8 @@ export type {
   CacheListener,
   CrossAttention,
   CrossAttentionOptions,
+  RopeScalingBasics,
+  StreamOption,
   DynamicNtkRopeScaling,
   Linear,
   LinearOptions,

@@ -50,8 +50,19 @@ export type CrossAttentionOptions = Omit<AttentionOptions, StreamOption | 'weigh
   readonly [K in StreamOption]?: never;
 };
 
-/** The options of self-attention that place keys in a stream. */
-type StreamOption = 'positions' | 'ropeBase' | 'ropePositions' | 'ropeDim' | 'ropeStyle' | 'ropeFrequencies' | 'window' | 'sinks' | 'retain' | 'lookahead';
+/**
+ * The options of self-attention that place keys in a stream, which a cross-attention (over a
+ * memory, not a stream) has none of.
+ *
+ * @example
+ * ```ts
+ * import type { AttentionOptions, StreamOption } from 'attnstream';
+ * const selfAttention: AttentionOptions = { dim: 4, positions: 'rope', window: 64 };
+ * const streamOnly = (Object.keys(selfAttention) as (keyof AttentionOptions)[]).filter((key): key is StreamOption => key === 'positions' || key === 'window');
+ * console.log(streamOnly); // [ 'positions', 'window' ]
+ * ```
+ */
+export type StreamOption = 'positions' | 'ropeBase' | 'ropePositions' | 'ropeDim' | 'ropeStyle' | 'ropeFrequencies' | 'window' | 'sinks' | 'retain' | 'lookahead';
 
 /**
  * The options of self-attention that place keys in a stream, which cross-attention refuses by

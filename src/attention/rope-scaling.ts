@@ -2,11 +2,27 @@ import { cutText } from '../errors.js';
 import { MAX_SPEED, MAX_WIDTH } from './options.js';
 import { invalid, positiveInteger, positiveNumber, ropeBaseOf } from './option-checks.js';
 
-/** What every `rope_scaling` helper starts from: the rotated size, the base, the factor and the original context. */
+/**
+ * What every `rope_scaling` helper starts from: the rotated size, the base, the factor and the
+ * original context (each helper's own type adds its fields).
+ *
+ * @example
+ * ```ts
+ * import { llama3RopeFrequencies } from 'attnstream';
+ * import type { RopeScalingBasics } from 'attnstream';
+ * const basics: RopeScalingBasics = { ropeDim: 128, ropeBase: 500000, factor: 8, originalMaxPositionEmbeddings: 8192 };
+ * const speeds = llama3RopeFrequencies({ ...basics, lowFreqFactor: 1, highFreqFactor: 4 });
+ * console.log(speeds.length); // 64
+ * ```
+ */
 export interface RopeScalingBasics {
+  /** Channels RoPE rotates (`head_dim` times `partial_rotary_factor`). */
   readonly ropeDim: number;
+  /** `rope_theta`. */
   readonly ropeBase: number;
+  /** `rope_scaling.factor`. */
   readonly factor: number;
+  /** `rope_scaling.original_max_position_embeddings`. */
   readonly originalMaxPositionEmbeddings: number;
 }
 

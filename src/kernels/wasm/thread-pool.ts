@@ -138,6 +138,12 @@ export class ThreadPool {
   private readonly workers: readonly PoolWorker[];
   private sequence = 0;
   private isClosed = false;
+  /**
+   * Whether work went to the workers since the last {@link ThreadPool.wake}: an engine whose steps
+   * never split (one head over a short cache, small products) would otherwise keep every worker
+   * polling after each of its pushes, for nothing (a 1-head engine's pushes cost 14× the CPU).
+   */
+  private handedOver = true;
   /** What {@link ThreadPool.close} returns, once called. */
   private closing: Promise<void> | null = null;
   /** Only the constructor sets it: {@link ThreadPool.is} tells a pool from an object made with its prototype. */
@@ -251,11 +257,14 @@ export class ThreadPool {
 
   /**
    * Gets sleeping workers polling again, ahead of a step: an engine calls it when a push starts,
-   * so a worker's wake-up overlaps the push's projections instead of delaying the step.
+   * so a worker's wake-up overlaps the push's projections instead of delaying the step. Only
+   * once work went to them since the last call: after steps that all stayed on the calling
+   * thread, the next most likely does too.
    * @internal
    */
   wake(): void {
-    if (this.isClosed) return;
+    if (this.isClosed || !this.handedOver) return;
+    this.handedOver = false;
     for (let w = 0; w < this.workers.length; w++) Atomics.notify(this.control, w * SLOT + POSTED);
   }
 
@@ -292,6 +301,7 @@ export class ThreadPool {
   private share(op: number, parts: number, units: number, backward: boolean, ...args: [number, number, number, number, number, number]): number {
     const c = this.control;
     const step = this.step;
+    this.handedOver = true;
     const sequence = (this.sequence = this.sequence >= LAST_SEQUENCE ? 1 : this.sequence + 1);
     const chunk = Math.max(1, Math.floor(units / (CHUNKS_PER_SHARE * parts)));
     c[step + STEP_OP] = op;

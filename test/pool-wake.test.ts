@@ -1,0 +1,46 @@
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { createAttention } from '../src/index.js';
+import { filePool } from './support/thread-pool.js';
+
+// Found by a fuzz of pool lifecycles: every push woke every worker, which then polled for 2 ms,
+// though a one-head engine over a short cache never hands a step over (200 pushes 5 ms apart cost
+// 768 ms of CPU against 54 without the pool).
+
+const pool = filePool(3);
+
+afterEach(() => {
+  vi.restoreAllMocks();
+});
+
+/** Atomics.notify calls (the pool's wake-ups and hand-overs) during `pushes`. */
+function notifies(pushes: () => void): number {
+  const notify = vi.spyOn(Atomics, 'notify');
+  pushes();
+  const calls = notify.mock.calls.length;
+  notify.mockRestore();
+  return calls;
+}
+
+describe("a pool's wake-ups", () => {
+  it('stop for an engine whose steps stay on the calling thread, and its outputs are one thread’s', () => {
+    const split = createAttention({ dim: 16, threads: pool() });
+    const one = createAttention({ dim: 16 });
+    const x = (t: number) => Array.from({ length: 16 }, (_, c) => Math.sin(t + c));
+    // The first push may wake the workers (the pool has just started); after it, nothing is handed over.
+    expect(split.push(x(0))).toEqual(one.push(x(0)));
+    expect(notifies(() => {
+      for (let t = 1; t < 50; t++) expect(split.push(x(t))).toEqual(one.push(x(t)));
+    })).toBe(0);
+  });
+
+  it('go on for an engine whose steps split, and come back once one does', () => {
+    const x = (t: number, dim: number) => Array.from({ length: dim }, (_, c) => Math.cos(t * c));
+    const small = createAttention({ dim: 16, threads: pool() });
+    for (let t = 0; t < 5; t++) small.push(x(t, 16));
+    const wide = createAttention({ dim: 64, heads: 8, threads: pool() });
+    // Each push wakes the two workers (a notify each) and hands its step over (a notify each).
+    expect(notifies(() => {
+      for (let t = 0; t < 10; t++) wide.push(x(t, 64));
+    })).toBeGreaterThanOrEqual(2 * 10 + 2 * 9);
+  });
+});
