@@ -240,7 +240,7 @@ describe('bad stack options and corrupt stack snapshots', () => {
     );
   });
 
-  it('beside a list of layers only run choices may be given, and they reach every layer that has none of its own', () => {
+  it('options beside a list of layers reach every layer that has none of its own (a decoder audit: a model repeated its window in every layer)', () => {
     const stack = createAttentionStack({ layers: [{ dim: 2 }, { dim: 2, withWeights: false }], withWeights: true });
     expect([0, 1].map((i) => stack.layer(i).options.withWeights)).toEqual([true, false]);
     // A layer's choice left undefined (a config helper passing optional fields through) is not set: the
@@ -250,9 +250,20 @@ describe('bad stack options and corrupt stack snapshots', () => {
       ['js', true],
       ['js', true],
     ]);
-    expect(() => createAttentionStack({ layers: [{ dim: 2 }], window: 4 } as never)).toThrow(
-      expect.objectContaining({ code: 'INVALID_OPTION', message: 'option layers: with one options object per layer, only kernels, threads, withWeights may be given beside them (got window)' }),
-    );
+    const eye = [1, 0, 0, 1];
+    const shared = createAttentionStack({ dim: 2, window: 4, sinks: 1, positions: 'rope', layers: [{ weights: { wq: eye, wk: eye, wv: eye } }, { window: 8 }] });
+    const separate = [
+      createAttention({ dim: 2, window: 4, sinks: 1, positions: 'rope', weights: { wq: eye, wk: eye, wv: eye } }),
+      createAttention({ dim: 2, window: 8, sinks: 1, positions: 'rope' }),
+    ];
+    expect([0, 1].map((i) => shared.layer(i).options)).toEqual(separate.map((e) => e.options));
+    for (let t = 0; t < 12; t++) {
+      const x = [Math.sin(t), Math.cos(t)];
+      expect([0, 1].map((i) => shared.layer(i).push(x))).toEqual(separate.map((e) => e.push(x)));
+    }
+    // Each layer, shared options added, is refused as createAttention refuses it, naming the layer.
+    expect(() => createAttentionStack({ layers: [{ dim: 2 }, {}] })).toThrow(expect.objectContaining({ code: 'INVALID_OPTION', details: expect.objectContaining({ field: 'dim', layer: 1 }) }));
+    expect(() => createAttentionStack({ dim: 2, layers: [{}, { sinks: 2 }] })).toThrow(expect.objectContaining({ code: 'INVALID_OPTION', details: expect.objectContaining({ field: 'sinks', layer: 1 }) }));
   });
 
   it('a snapshot without weights restores with each layer\'s options, and with run choices alone when it has its weights', () => {

@@ -97,8 +97,8 @@ describe('bad options are refused with INVALID_OPTION naming the option', () => 
     // options, and cross-attention took self-attention's options and weights without wq, wk, wv.
     const bytes = createAttention({ dim: 2 }).snapshot();
     const invalid = expect.objectContaining({ code: 'INVALID_OPTION' });
-    // @ts-expect-error: beside per-layer options only kernels, threads and withWeights
-    expect(() => createAttentionStack({ layers: [{ dim: 2 }], window: 4 })).toThrow(invalid);
+    // @ts-expect-error: a per-layer list holds objects of options
+    expect(() => createAttentionStack({ layers: [2], window: 4 })).toThrow(invalid);
     // @ts-expect-error: options without dim choose only how the restored engine runs
     expect(() => restoreAttention(bytes, { withWeights: true, window: 4 })).toThrow(invalid);
     // @ts-expect-error

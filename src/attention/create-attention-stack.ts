@@ -3,8 +3,7 @@ import { encodeSafetensors } from '../cache/safetensors.js';
 import { AttentionError, describeValue, shownValue } from '../errors.js';
 import { AttentionEngine, createAttention } from './create-attention.js';
 import type { Attention } from './attention.js';
-import { RUN_OPTIONS } from './options.js';
-import type { AttentionOptions, RunOptions } from './options.js';
+import type { AttentionOptions } from './options.js';
 import { snapshotChoices, snapshotVersion, STACK_FORMAT } from './snapshot-state.js';
 import type { SnapshotOptions } from './snapshot-state.js';
 
@@ -17,7 +16,9 @@ import type { SnapshotOptions } from './snapshot-state.js';
  * import type { AttentionStackOptions } from 'attnstream';
  * const alike: AttentionStackOptions = { layers: 4, dim: 8, heads: 2 };
  * const perLayer: AttentionStackOptions = { layers: [{ dim: 8 }, { dim: 8, window: 16 }] };
- * console.log(createAttentionStack(alike).depth, createAttentionStack(perLayer).depth); // 4 2
+ * // What every layer shares beside the list, each layer's own weights (and anything it overrides) in it.
+ * const shared: AttentionStackOptions = { dim: 8, heads: 2, window: 16, sinks: 4, layers: [{}, { window: 64 }] };
+ * console.log(createAttentionStack(alike).depth, createAttentionStack(perLayer).depth, createAttentionStack(shared).layer(1).options.window); // 4 2 64
  * ```
  */
 export type AttentionStackOptions =
@@ -25,13 +26,14 @@ export type AttentionStackOptions =
       /** Number of layers, a positive integer; each gets the options beside it. */
       readonly layers: number;
     })
-  | (RunOptions & {
+  | (Partial<AttentionOptions> & {
       /**
-       * The options of each layer, in order. Beside them only {@link RunOptions} may be given
-       * (`threads`, `kernels`, `withWeights`): they apply to every layer that does not set its own
-       * (a layer's option left `undefined` is not set).
+       * The options of each layer, in order. Options beside them (a model's `dim`, `heads`,
+       * `window`, `positions`, a thread pool …) apply to every layer that does not set its own (a
+       * layer's option left `undefined` is not set); each layer's, shared ones added, must be
+       * options `createAttention` takes.
        */
-      readonly layers: readonly AttentionOptions[];
+      readonly layers: readonly Partial<AttentionOptions>[];
     });
 
 /**
@@ -159,8 +161,7 @@ export const MAX_LAYERS = 4096;
 /**
  * Each layer's options from a stack's: `layers` copies of the shared ones, or the list given.
  *
- * @throws AttentionError INVALID_OPTION for options that are not an object, a bad `layers`, or
- *   shared options beside a list.
+ * @throws AttentionError INVALID_OPTION for options that are not an object or a bad `layers`.
  */
 export function layerOptions(options: AttentionStackOptions): AttentionOptions[] {
   if (options === null || typeof options !== 'object') {
@@ -169,15 +170,8 @@ export function layerOptions(options: AttentionStackOptions): AttentionOptions[]
   const { layers, ...shared } = options as { layers: unknown } & AttentionOptions;
   let perLayer: AttentionOptions[];
   if (Array.isArray(layers)) {
-    const others = Object.keys(shared).filter((key) => !(RUN_OPTIONS as readonly string[]).includes(key));
-    if (others.length > 0) {
-      throw new AttentionError(
-        'INVALID_OPTION',
-        `option layers: with one options object per layer, only ${RUN_OPTIONS.join(', ')} may be given beside them (got ${others.join(', ')})`,
-        { field: 'layers' },
-      );
-    }
-    // Run choices beside the list (a thread pool, say) go to every layer that does not set its own.
+    // Options beside the list (a model's sizes, its window, a thread pool) go to every layer that
+    // does not set its own: a real model's layers differ in their weights alone.
     // Array.from, not map: a hole in the list is read as undefined (and refused), not skipped.
     perLayer = Array.from(layers as unknown[], (layer, i) => {
       if (layer === null || typeof layer !== 'object') {
