@@ -420,7 +420,7 @@ describe.runIf(wasmKernelsAvailable())('thread pools and a full arena (its memor
   it('a kernel trap in a shared step (a job laid out wrong) throws once every share is settled: the pool goes on bit for bit (white-box: ThreadPool.attend is internal)', async () => {
     const pool = await createThreadPool(3);
     try {
-      pool.wake();
+      pool.wake({});
       // Byte offset 2³¹ lies past the memory: every share of the step traps.
       for (let i = 0; i < 20; i++) expect(() => pool.attend(2 ** 31, 8, false)).toThrow(/memory access out of bounds|kernel trapped/);
       const options = { dim: 64, heads: 8 };

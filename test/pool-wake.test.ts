@@ -43,4 +43,24 @@ describe("a pool's wake-ups", () => {
       for (let t = 0; t < 10; t++) wide.push(x(t, 64));
     })).toBeGreaterThanOrEqual(2 * 10 + 2 * 9);
   });
+
+  it('are decided per engine: pushes taking turns on one pool (a draft model and a target) wake the workers for the engine that splits alone (a review: one flag for the pool woke them for the wrong one)', () => {
+    const x = (t: number, dim: number) => Array.from({ length: dim }, (_, c) => Math.cos(t * c + 1));
+    const small = createAttention({ dim: 16, threads: pool() });
+    const wide = createAttention({ dim: 64, heads: 8, threads: pool() });
+    small.push(x(0, 16));
+    wide.push(x(0, 64));
+    for (let t = 1; t < 8; t++) {
+      // The small engine's push neither wakes the workers nor hands anything over.
+      expect(notifies(() => small.push(x(t, 16)))).toBe(0);
+      // The wide one's wakes both workers before it hands its step over.
+      const notify = vi.spyOn(Atomics, 'notify');
+      const woken = vi.spyOn(pool(), 'wake');
+      wide.push(x(t, 64));
+      expect(notify.mock.calls.length).toBeGreaterThanOrEqual(2 + 2);
+      expect(woken).toHaveBeenCalledWith(wide);
+      notify.mockRestore();
+      woken.mockRestore();
+    }
+  });
 });

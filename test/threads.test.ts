@@ -305,6 +305,14 @@ describe('threads: a step split across a ThreadPool', () => {
     } finally {
       global.SharedArrayBuffer = saved;
     }
+    // A page with SharedArrayBuffer that is not isolated is told so, not that it lacks the type.
+    const page = globalThis as { crossOriginIsolated?: boolean };
+    page.crossOriginIsolated = false;
+    try {
+      await expect(createThreadPool(2)).rejects.toThrow(expect.objectContaining({ code: 'INVALID_OPTION', message: 'threads: this page is not cross-origin isolated, so its shared memory cannot go to workers' }));
+    } finally {
+      delete page.crossOriginIsolated;
+    }
   });
 
   it('says why where the kernels cannot compile, not that the page must be isolated (a page whose Content-Security-Policy forbids WebAssembly was told so)', async () => {

@@ -154,7 +154,7 @@ function attendRows(o: ResolvedOptions, q: readonly FloatArray[], rotatedKeys: r
       const sum = exps.reduce((a, b) => a + b, Math.exp(sink - max));
       // Refused as the engine refuses it: where the softmax's normaliser is not finite (a score of
       // +∞ or NaN; a −∞ one only weighs nothing, and a cap bends +∞ to itself).
-      if (!Number.isFinite(max + Math.log(sum))) throw scoreOverflow(i, h, 'exceeds the range of a double');
+      if (!Number.isFinite(max + Math.log(sum))) throw scoreOverflow(i, h);
       const alpha = exps.map((e) => e / sum);
       attended.forEach((j, rank) => {
         for (let c = 0; c < headDim; c++) concat[h * headDim + c] = concat[h * headDim + c]! + alpha[rank]! * v[j]![g * headDim + c]!;

@@ -238,7 +238,7 @@ export class AttentionEngine implements Attention {
     assertProjects(this.options, 'push');
     this.assertRoom('push', 1);
     // A sleeping worker wakes while this push projects, not after the step is handed over.
-    this.options.threads?.wake();
+    this.options.threads?.wake(this);
     const t = this.cache.length;
     const withWeights = InputReading.during([this.reading], 'push', () => {
       readVector(x, this.options.dim, this.x, 0, 'x', t, this.finite, this.options.precision === 'float32');
@@ -250,7 +250,7 @@ export class AttentionEngine implements Attention {
 
   pushMany(given: VectorRows, options?: StepOptions): AttentionStep[] {
     this.assertLive('pushMany');
-    this.options.threads?.wake();
+    this.options.threads?.wake(this);
     if (!Array.isArray(given) && !isFlatRows(given)) throw new AttentionError('INVALID_ARGUMENT', `pushMany: expected an array of vectors, got ${describeValue(given)}`, { field: 'xs' });
     assertProjects(this.options, 'pushMany');
     const xs = rowsOf(given, this.options.dim, 'pushMany', 'xs');
@@ -277,7 +277,7 @@ export class AttentionEngine implements Attention {
     const lead = list[0]!;
     const o = lead.options;
     assertProjects(o, 'pushEach');
-    o.threads?.wake();
+    o.threads?.wake(lead);
     const n = list.length;
     const x = new Float64Array(n * o.dim);
     const withWeights = InputReading.during(list.map((engine) => engine.reading), 'pushEach', () => {
@@ -293,7 +293,7 @@ export class AttentionEngine implements Attention {
     const list = AttentionEngine.forksOf(engines, 'pushEachQKV', [[qs, 'qs'], [ks, 'ks'], [vs, 'vs']]);
     const lead = list[0]!;
     const o = lead.options;
-    o.threads?.wake();
+    o.threads?.wake(lead);
     const qw = o.heads * o.headDim;
     const kw = o.kvHeads * o.headDim;
     const n = list.length;
@@ -437,7 +437,7 @@ export class AttentionEngine implements Attention {
 
   pushManyQKV(givenQs: VectorRows, givenKs: VectorRows, givenVs: VectorRows, options?: StepOptions): AttentionStep[] {
     this.assertLive('pushManyQKV');
-    this.options.threads?.wake();
+    this.options.threads?.wake(this);
     const o = this.options;
     const t0 = this.cache.length;
     const qw = o.heads * o.headDim;
@@ -570,7 +570,7 @@ export class AttentionEngine implements Attention {
   pushQKV(q: Vector, k: Vector, v: Vector, options?: StepOptions): AttentionStep[] {
     this.assertLive('pushQKV');
     this.assertRoom('pushQKV', 1);
-    this.options.threads?.wake();
+    this.options.threads?.wake(this);
     const o = this.options;
     const t = this.cache.length;
     const withWeights = InputReading.during([this.reading], 'pushQKV', () => {

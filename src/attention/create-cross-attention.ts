@@ -330,7 +330,7 @@ export class CrossAttentionEngine implements CrossAttention {
     if (count === 0) throw new AttentionError('INVALID_ARGUMENT', `${operation}: the memory is empty: setMemory(rows) first`, { field: 'memory' });
     this.cache.settle();
     const o = this.options;
-    o.threads?.wake();
+    o.threads?.wake(this);
     let n = 0;
     const qw = o.heads * o.headDim;
     let withWeights = false;

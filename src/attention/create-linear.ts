@@ -219,7 +219,7 @@ class LinearLayer implements Linear {
     const { rows, cols } = this;
     let n = 0;
     // A sleeping worker wakes while the inputs are read, not after the product is handed over.
-    this.pool?.wake();
+    this.pool?.wake(this);
     // Lengths as well as numbers: a getter on either may run the caller's code.
     InputReading.during([this.reading], operation, () => {
       n = xs.length;

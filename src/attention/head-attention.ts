@@ -122,8 +122,9 @@ export class HeadAttention {
    * already, and each part's `out` must be its own.
    *
    * Returns one function per part, to be called in order, that finishes it: writes its outputs and
-   * weights, or throws its refusal, as its compute would. Parts the kernels cannot take all together (the TypeScript kernels, a block outside the
-   * arena, no room for the scratch) are each computed alone by their function instead.
+   * weights, or throws its refusal, as its compute would. Parts the kernels cannot take all
+   * together (the TypeScript kernels, a block outside the arena, no room for the scratch) are each
+   * computed alone by their function instead.
    */
   static computeTogether(parts: readonly HeadPart[]): (() => void)[] {
     // Each part runs the other way from the one before it (a prompt's parts, one head's, do so
@@ -296,7 +297,7 @@ export class HeadAttention {
       n = this.scoreRun(scores, n, qHead, g, keys.from, keys.to, i, slope);
       if (o.scoreCap !== null) capScores(scores, count, o.scoreCap);
       const sink = o.sinkLogits === null ? -Infinity : o.sinkLogits[h]!;
-      if (!Number.isFinite(softmaxInPlace(scores, 0, count, sink))) throw scoreOverflow(i, h, 'exceeds the range of a double');
+      if (!Number.isFinite(softmaxInPlace(scores, 0, count, sink))) throw scoreOverflow(i, h);
       n = this.mixRun(scores, 0, h, g, 0, keys.sinkEnd);
       this.mixRun(scores, n, h, g, keys.from, keys.to);
       if (weights !== null) weights.push(o.Float.from(scores.subarray(0, count)));

@@ -86,11 +86,12 @@ export function stepWeights(options: StepOptions | undefined, operation: string,
 }
 
 /**
- * The refusal of a step whose score for query `token`, head `head`, overflowed: scale·q·k, `how`.
- * The scale is named because a huge one overflows whatever the sums.
+ * The refusal of a step whose score for query `token`, head `head`, overflowed a double (the
+ * float64 path's; a float32 engine's sums of float32 numbers do not). The scale is named because
+ * a huge one overflows whatever the sums.
  */
-export function scoreOverflow(token: number, head: number, how: string): AttentionError {
-  return new AttentionError('NON_FINITE', `score of token ${token}, head ${head} overflowed: scale·q·k ${how}`, {
+export function scoreOverflow(token: number, head: number): AttentionError {
+  return new AttentionError('NON_FINITE', `score of token ${token}, head ${head} overflowed: scale·q·k exceeds the range of a double`, {
     field: 'score',
     token,
   });

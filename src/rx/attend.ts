@@ -4,6 +4,7 @@ import { attentionFromResolved, resolveOptions } from '../attention/index.js';
 import type { Attention, AttentionOptions, AttentionStep, Vector } from '../attention/index.js';
 import { AttentionError, describeValue } from '../errors.js';
 import { hold, holderOf, letGo } from './engine-holders.js';
+import type { Holder } from './engine-holders.js';
 
 /**
  * Streams vectors through attention: each one is appended to a KV cache and the outputs that become
@@ -50,7 +51,7 @@ export function attend(options: AttentionOptions | (() => Attention)): OperatorF
     new Observable<AttentionStep>((subscriber) => {
       const engine = create();
       // Held while this subscription lives, so that a factory returning it again is refused.
-      const holder = {};
+      const holder: Holder = { operator: 'attend' };
       hold(engine, holder);
       // takeUntil links the source's subscriber to this one: once this one closes (an error, or a
       // consumer that stops mid-stream), even a synchronous source sees it closed at once, and

@@ -5,22 +5,27 @@
  * attending the other's, with nothing to show for it but wrong outputs; a hold lets the second
  * one see the first. Internal: not exported from the package.
  *
- * Weak, so an engine the caller drops is not kept for it. The holder is an identity (`{}`) made
- * per subscription, so a subscription lets go only of a hold that is still its own.
+ * Weak, so an engine the caller drops is not kept for it. The holder is an identity made per
+ * subscription, so a subscription lets go only of a hold that is still its own.
  */
-const holders = new WeakMap<object, object>();
+const holders = new WeakMap<object, Holder>();
+
+/** A subscription's hold, and which operator's it is: an `attend` subscription's is never taken over. */
+export interface Holder {
+  readonly operator: 'attend' | 'generate';
+}
 
 /** The live subscription holding `engine`, or undefined when none does. */
-export function holderOf(engine: object): object | undefined {
+export function holderOf(engine: object): Holder | undefined {
   return holders.get(engine);
 }
 
 /** Makes `holder` the one holding `engine`, in place of any earlier holder. */
-export function hold(engine: object, holder: object): void {
+export function hold(engine: object, holder: Holder): void {
   holders.set(engine, holder);
 }
 
 /** Ends `holder`'s hold on `engine`; a hold a later subscription took is left to it. */
-export function letGo(engine: object, holder: object): void {
+export function letGo(engine: object, holder: Holder): void {
   if (holders.get(engine) === holder) holders.delete(engine);
 }

@@ -5,6 +5,7 @@ import { vectorLength } from '../attention/vector.js';
 import type { Attention, AttentionOptions, AttentionStep, ResolvedOptions, Vector } from '../attention/index.js';
 import { AttentionError, describeValue } from '../errors.js';
 import { hold, holderOf, letGo } from './engine-holders.js';
+import type { Holder } from './engine-holders.js';
 
 /**
  * What {@link generate} pushes into: an attention engine, or anything with the same `push` — a
@@ -119,8 +120,9 @@ export type GenerateSource =
  *   naming it; DIMENSION_MISMATCH or NON_FINITE for `options` whose weights are (as
  *   createAttention). The stream errors with INVALID_ARGUMENT when `next` returns neither an input
  *   nor null; when a push returns no step, or (a given engine's) no array of steps or an element
- *   that is not one, before emitting any of it; and when a later run on the given engine
- *   started while it went on (the latest run holds it).
+ *   that is not one, before emitting any of it; when a later run on the given engine
+ *   started while it went on (the latest run holds it); and at once when a live `attend`
+ *   subscription pushes into the given engine.
  * @example
  * ```ts
  * import { take } from 'rxjs';
@@ -154,8 +156,13 @@ export function generate(config: GenerateOptions): Observable<AttentionStep> {
     const created = owned === null ? null : attentionFromResolved(owned);
     const engine: GenerationEngine = created ?? given!;
     // The latest run on a given engine holds it: an earlier one that would push again after it
-    // started errors instead, since the two would push into one cache in turn.
-    const holder = {};
+    // started errors instead, since the two would push into one cache in turn. An attend
+    // subscription's engine is not taken over: attend pushes whatever arrives, never asking first.
+    const holder: Holder = { operator: 'generate' };
+    if (created === null && holderOf(engine)?.operator === 'attend') {
+      subscriber.error(new AttentionError('INVALID_ARGUMENT', 'generate: a live attend subscription is pushing into the engine given; two at once would push into one cache in turn, each attending the other\'s tokens: give this run its own engine (a fork, or options)', { field: 'engine' }));
+      return;
+    }
     if (created === null) hold(engine, holder);
     let input: Vector = first;
     // Whether the next input is next(last)'s to give: asked only when that token will be pushed

@@ -11,7 +11,7 @@ import { compareStep } from './internal/compare-step.js';
 import { errorBounds } from './internal/error-bounds.js';
 import { DRAWN_WIDTH, fitToDim } from './internal/fit-to-dim.js';
 import { formatOptions, formatVector } from './internal/format.js';
-import { attempt, outcomeOf, pushCopy } from './internal/implementation-calls.js';
+import { attempt, outcomeOf, pushCopy, release } from './internal/implementation-calls.js';
 import type { Verification } from './internal/implementation-calls.js';
 import { describeError, MismatchFound } from './internal/mismatch-found.js';
 import { describeReturnedSteps } from './internal/returned-steps.js';
@@ -308,6 +308,10 @@ function* verifyCacheLaws<Snapshot>(
       error.consumed = consumed;
     }
     throw error;
+  } finally {
+    // Pass or fail, every engine still live is released (what dispose throws here is not judged):
+    // an implementation on a GPU or in a worker holds resources a run of cases would pile up.
+    for (const handle of live) yield* release(`e${handle.id}.dispose()`, handle.engine);
   }
 }
 
@@ -371,10 +375,13 @@ function* expectLikeFresh<Snapshot>(
 ): Verification {
   const fresh = yield* attempt('factory(options) for the fresh replay', () => factory(options));
   let expected: readonly AttentionStep[] = [];
-  for (const event of history) {
-    expected = event.type === 'push' ? yield* pushCopy('the fresh replay', (copy) => fresh.push(copy), event.x) : yield* attempt('the fresh replay', () => fresh.flush());
+  try {
+    for (const event of history) {
+      expected = event.type === 'push' ? yield* pushCopy('the fresh replay', (copy) => fresh.push(copy), event.x) : yield* attempt('the fresh replay', () => fresh.flush());
+    }
+  } finally {
+    yield* release('the fresh replay', fresh);
   }
-  yield* attempt('the fresh replay', () => fresh.dispose?.());
   // The replay runs the implementation too: steps it cannot give are its mismatch, not the kit's crash.
   if (!Array.isArray(expected) || !expected.every((s: Partial<AttentionStep> | null) => Number.isInteger(s?.index))) {
     throw new MismatchFound({

@@ -8,7 +8,7 @@ import { describeReturnedSteps } from './internal/returned-steps.js';
 import { errorBounds } from './internal/error-bounds.js';
 import { DRAWN_WIDTH, fitToDim } from './internal/fit-to-dim.js';
 import { formatOptions, formatVector } from './internal/format.js';
-import { attempt, pushCopy } from './internal/implementation-calls.js';
+import { attempt, pushCopy, release } from './internal/implementation-calls.js';
 import type { Verification } from './internal/implementation-calls.js';
 import { describeError, MismatchFound } from './internal/mismatch-found.js';
 import { arbitraryOrAbsent, functionOf, knownParameters, nonNegativeNumber } from './internal/arguments.js';
@@ -155,6 +155,17 @@ function* verifyIncremental(factory: AttentionFactory<Awaitable<AsyncIncremental
   }
   const bounds = errorBounds(inputs, options, reference.steps, tolerance, 1, reference.logWeights, reference.sinkLogWeights);
   const engine = yield* attempt('factory(options)', () => factory(options));
+  try {
+    yield* verifyEngine(engine, c, reference, bounds);
+  } finally {
+    // Pass or fail: an engine on a GPU or in a worker holds resources a run of cases would pile up.
+    yield* release('dispose()', engine);
+  }
+}
+
+/** Pushes the case's inputs into `engine` and flushes it, each call's steps checked as they come. */
+function* verifyEngine(engine: AsyncIncrementalAttention, c: IncrementalCase, reference: ReferenceTrace, bounds: ReturnType<typeof errorBounds>): Verification {
+  const { options, inputs } = c;
   const lookahead = options.lookahead ?? 0;
   const returned: { step: AttentionStep; copy: number[]; call: string }[] = [];
   let due = 0;

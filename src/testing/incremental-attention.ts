@@ -34,6 +34,8 @@ export interface IncrementalAttention {
   push(x: Vector): readonly AttentionStep[];
   /** Returns the steps still waiting for look-ahead tokens, computed over the tokens there are. */
   flush(): readonly AttentionStep[];
+  /** Releases the engine, when it has resources to give back: called once its case is done, pass or fail (what it throws then is not judged). */
+  dispose?(): void;
 }
 
 /**
@@ -90,4 +92,6 @@ export interface AsyncIncrementalAttention {
   push(x: Vector): Awaitable<readonly AttentionStep[]>;
   /** Gives the steps still waiting for look-ahead tokens, as {@link IncrementalAttention.flush}. */
   flush(): Awaitable<readonly AttentionStep[]>;
+  /** Releases the engine (a GPU's buffers, a worker), as {@link IncrementalAttention.dispose}. */
+  dispose?(): Awaitable<void>;
 }

@@ -285,6 +285,28 @@ describe('attend: a factory must return a new engine for each subscription', () 
     expect((await run).map((step) => step.index)).toEqual([0, 1, 2, 3]);
     expect(engine.disposed).toBe(false);
   });
+
+  it("is not taken over by a generate run on its engine: the run errors, and the subscription's cache holds its own tokens alone (a review: both pushed into one cache)", () => {
+    const engine = createAttention(options);
+    const input = new Subject<Vector>();
+    const seen: number[] = [];
+    input.pipe(attend(() => engine)).subscribe((step) => seen.push(step.index));
+    input.next(a);
+    const refused: unknown[] = [];
+    generate({ engine, first: b, next: () => c, maxTokens: 3 }).subscribe({ error: (e: unknown) => refused.push(e) });
+    expect(refused).toEqual([expect.objectContaining({ code: 'INVALID_ARGUMENT', details: { field: 'engine' } })]);
+    input.next(b);
+    expect(seen).toEqual([0, 1]);
+    expect(engine.length).toBe(2);
+    // Still held: a second attend on it is refused too.
+    const error = (() => {
+      let caught: unknown = null;
+      from([c]).pipe(attend(() => engine)).subscribe({ error: (e: unknown) => (caught = e) });
+      return caught;
+    })();
+    expect(error).toMatchObject({ code: 'INVALID_ARGUMENT', details: { field: 'options' } });
+    input.complete();
+  });
 });
 
 describe('attend equals batchAttention on the same vectors', () => {

@@ -206,7 +206,7 @@ describe('checkCacheLawsAsync', () => {
     await expect(checkCacheLawsAsync(createAttention, { steps: 5 } as never)).rejects.toMatchObject({ message: expect.stringContaining('checkCacheLawsAsync') });
   });
 
-  it('the synchronous check still refuses an engine whose fork answers by a promise, pointing to checkCacheLawsAsync', () => {
+  it('the synchronous check still refuses an engine whose calls answer by promises, naming the first such call, and points to checkCacheLawsAsync', () => {
     const error = (() => {
       try {
         checkCacheLaws((options) => answeringLater(createAttention(options)) as unknown as CachedAttention, { numRuns: 5 });
@@ -215,6 +215,6 @@ describe('checkCacheLawsAsync', () => {
       }
       return null;
     })();
-    expect(error).toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/returned a promise; checkCacheLaws runs synchronous implementations .*checkCacheLawsAsync$/) });
+    expect(error).toMatchObject({ code: 'INVALID_ARGUMENT', message: expect.stringMatching(/^checkCacheLaws: e0\.(push|flush|fork|truncate|dispose)\(.*\) returned a promise; checkCacheLaws runs synchronous implementations .*checkCacheLawsAsync$/) });
   });
 });

@@ -28,8 +28,10 @@ export async function startThreadPool(threads: number, spawn: SpawnWorker): Prom
     // Told apart: a page that is isolated but forbids compiling WebAssembly (a Content-Security-
     // Policy without 'wasm-unsafe-eval') was told to become isolated.
     const why = isolated
-      ? 'this runtime cannot compile the WebAssembly SIMD kernels over shared memory (no WebAssembly SIMD or threads, or a Content-Security-Policy without \'wasm-unsafe-eval\')'
-      : 'this runtime has no SharedArrayBuffer (a browser page must be cross-origin isolated)';
+      ? 'this runtime cannot compile the WebAssembly SIMD kernels over shared memory, or allocate it (no WebAssembly SIMD or threads, a Content-Security-Policy without \'wasm-unsafe-eval\', or too little memory)'
+      : typeof SharedArrayBuffer === 'function'
+        ? 'this page is not cross-origin isolated, so its shared memory cannot go to workers'
+        : 'this runtime has no SharedArrayBuffer (a browser page must be cross-origin isolated)';
     throw new AttentionError('INVALID_OPTION', `threads: ${why}`, { field: 'threads' });
   }
   const control = ThreadPool.controlBuffer(threads - 1);

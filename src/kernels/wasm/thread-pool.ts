@@ -139,11 +139,15 @@ export class ThreadPool {
   private sequence = 0;
   private isClosed = false;
   /**
-   * Whether work went to the workers since the last {@link ThreadPool.wake}: an engine whose steps
-   * never split (one head over a short cache, small products) would otherwise keep every worker
-   * polling after each of its pushes, for nothing (a 1-head engine's pushes cost 14× the CPU).
+   * Whether each engine's last push handed work to the workers (absent: not known yet, so it
+   * does): an engine whose steps never split (one head over a short cache, small products) would
+   * otherwise keep every worker polling after each of its pushes, for nothing (a 1-head engine's
+   * pushes cost 14× the CPU). Per engine: engines sharing the pool differ (a draft model's and a
+   * target's).
    */
-  private handedOver = true;
+  private readonly handedOver = new WeakMap<object, boolean>();
+  /** The engine whose push is running: the one {@link ThreadPool.wake} was last called for. */
+  private current: object | null = null;
   /** What {@link ThreadPool.close} returns, once called. */
   private closing: Promise<void> | null = null;
   /** Only the constructor sets it: {@link ThreadPool.is} tells a pool from an object made with its prototype. */
@@ -258,13 +262,15 @@ export class ThreadPool {
   /**
    * Gets sleeping workers polling again, ahead of a step: an engine calls it when a push starts,
    * so a worker's wake-up overlaps the push's projections instead of delaying the step. Only
-   * once work went to them since the last call: after steps that all stayed on the calling
-   * thread, the next most likely does too.
+   * when `engine`'s last push handed work over: after one that stayed on the calling thread, the
+   * next most likely does too.
    * @internal
    */
-  wake(): void {
-    if (this.isClosed || !this.handedOver) return;
-    this.handedOver = false;
+  wake(engine: object): void {
+    const handedOver = this.handedOver.get(engine) ?? true;
+    this.handedOver.set(engine, false);
+    this.current = engine;
+    if (this.isClosed || !handedOver) return;
     for (let w = 0; w < this.workers.length; w++) Atomics.notify(this.control, w * SLOT + POSTED);
   }
 
@@ -301,7 +307,7 @@ export class ThreadPool {
   private share(op: number, parts: number, units: number, backward: boolean, ...args: [number, number, number, number, number, number]): number {
     const c = this.control;
     const step = this.step;
-    this.handedOver = true;
+    if (this.current !== null) this.handedOver.set(this.current, true);
     const sequence = (this.sequence = this.sequence >= LAST_SEQUENCE ? 1 : this.sequence + 1);
     const chunk = Math.max(1, Math.floor(units / (CHUNKS_PER_SHARE * parts)));
     c[step + STEP_OP] = op;

@@ -1,9 +1,22 @@
-import { AsyncImplementation, describeError, MismatchFound } from './mismatch-found.js';
+import { describeError, MismatchFound } from './mismatch-found.js';
+
+/**
+ * Thrown where a synchronous check's call into the implementation returned a promise: comparing a
+ * promise with steps would report a mismatch that is not one (the asynchronous checks await it).
+ */
+export class AsyncImplementation extends Error {
+  constructor(readonly call: string) {
+    super(`${call} returned a promise`);
+    this.name = 'AsyncImplementation';
+  }
+}
 
 /** One call into the implementation under check, with the text a report shows for it. */
 export interface ImplementationCall {
   readonly text: string;
   readonly run: () => unknown;
+  /** A call the check does not judge (releasing an engine): a promise it returns is no refusal. */
+  readonly unjudged?: true;
 }
 
 /** How a call went: what it returned (a promise's value, for the asynchronous checks), or what it threw. */
@@ -26,7 +39,7 @@ export type Verification<T = void> = Generator<ImplementationCall, T, Outcome>;
 export function runCalls<T>(verification: Verification<T>): T {
   let next = verification.next();
   while (next.done !== true) {
-    const { text, run } = next.value;
+    const { text, run, unjudged } = next.value;
     let outcome: Outcome;
     try {
       outcome = { ok: true, value: run() };
@@ -34,8 +47,12 @@ export function runCalls<T>(verification: Verification<T>): T {
       outcome = { ok: false, error };
     }
     if (outcome.ok && isThenable(outcome.value)) {
-      outcome.value.then(undefined, () => undefined);
-      throw new AsyncImplementation(text);
+      try {
+        outcome.value.then(undefined, () => undefined);
+      } catch {
+        // A `then` of the implementation's own that throws: it is refused as async all the same.
+      }
+      if (unjudged !== true) throw new AsyncImplementation(text);
     }
     next = verification.next(outcome);
   }
@@ -55,6 +72,14 @@ export async function awaitCalls<T>(verification: Verification<T>): Promise<T> {
     next = verification.next(outcome);
   }
   return next.value;
+}
+
+/**
+ * Releases an engine once its case is done, pass or fail: `dispose()` when it has one, whatever
+ * it throws or returns not judged (a synchronous check takes a promise it returns too).
+ */
+export function* release(text: string, engine: { dispose?(): unknown }): Verification {
+  yield { text, run: () => engine.dispose?.(), unjudged: true };
 }
 
 /** The call's outcome, however it went: for a check that judges a refusal itself. */

@@ -18,17 +18,6 @@ export class MismatchFound extends Error {
   }
 }
 
-/**
- * Thrown where a synchronous check's call into the implementation returned a promise: comparing a
- * promise with steps would report a mismatch that is not one (the asynchronous checks await it).
- */
-export class AsyncImplementation extends Error {
-  constructor(readonly call: string) {
-    super(`${call} returned a promise`);
-    this.name = 'AsyncImplementation';
-  }
-}
-
 /** `Name CODE: message` (the code when the error has one, as AttentionError does), or the thrown value as text. */
 export function describeError(error: unknown): string {
   if (!(error instanceof Error)) return String(error);

@@ -5,9 +5,9 @@ import { VerificationError } from '../verification-error.js';
 import type { Counterexample, Mismatch } from '../verification-error.js';
 import { integerAtLeast, nonNegativeNumber } from './arguments.js';
 import { formatError, formatVectors } from './format.js';
-import { awaitCalls, runCalls } from './implementation-calls.js';
+import { AsyncImplementation, awaitCalls, runCalls } from './implementation-calls.js';
 import type { Verification } from './implementation-calls.js';
-import { AsyncImplementation, describeError, MismatchFound } from './mismatch-found.js';
+import { describeError, MismatchFound } from './mismatch-found.js';
 import type { RunParameters } from '../run-parameters.js';
 
 /** The keys of {@link RunParameters}, for the checks' lists of known parameters. */
