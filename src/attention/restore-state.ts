@@ -11,7 +11,7 @@ import { kernelArena } from './kernel-arena.js';
 import { resolveOptions, RUN_OPTIONS, WEIGHT_NAMES } from './options.js';
 import { MAX_STREAM_LENGTH } from './step.js';
 import type { AttentionOptions, AttentionWeights, ResolvedOptions, RunOptions } from './options.js';
-import { plainOptions } from './snapshot-state.js';
+import { plainOptions, weightShapes } from './snapshot-state.js';
 import type { EngineState } from './snapshot-state.js';
 
 /**
@@ -69,6 +69,12 @@ export function restoreState(
     own = resolveOptions({ ...(stored as AttentionOptions), ...(external !== undefined ? { weights: {} } : holdsWeights ? { weights: weights as never } : {}) });
   } catch (e) {
     return fail(`stored options are invalid: ${(e as Error).message}`);
+  }
+  // Their shapes too: a matrix stored transposed (numpy's `wq.T`) has the right size, and read in
+  // its order would restore silently as another function (found by a fuzz of corrupt snapshots).
+  const shapes = weightShapes(own);
+  for (const name of WEIGHT_NAMES) {
+    if (weights[name] !== undefined) shapedTensor(tensors, `${prefix}weights.${name}`, own.precision === 'float32' ? 'F32' : 'F64', shapes[name], fail);
   }
   if (external !== undefined && model === null && guard?.weights == null) {
     throw new AttentionError(
@@ -163,6 +169,9 @@ export function restoreState(
   const values = int8 ? null : floatTensor(tensors, `${prefix}values`, dtype, [T, kvHeads, headDim], fail);
   const queries = o.lookahead > 0 ? floatTensor(tensors, `${prefix}queries`, dtype, [T, qWidth], fail) : null;
   if (o.lookahead === 0 && tensors.has(`${prefix}queries`)) fail('queries are stored but the options have no look-ahead');
+  // The other kind of cache's rows, ignored, would be data the file's writer meant something by.
+  const strayRows = (int8 ? ['values'] : ['key_blocks', 'keys_int8', 'key_scales', 'values_int8', 'value_scales']).find((name) => tensors.has(`${prefix}${name}`));
+  if (strayRows !== undefined) fail(`tensor ${strayRows} is ${int8 ? 'a float cache\'s' : 'an int8 cache\'s'}, but the options' cache is ${o.cacheDtype}`);
   const keysInt8 = int8 ? int8Tensor(tensors, `${prefix}keys_int8`, [keyBlocks.length, kvHeads, blockSize, headDim], fail) : null;
   const keyScales = int8 ? scaleTensor(tensors, `${prefix}key_scales`, [keyBlocks.length, kvHeads, headDim], o, fail) : null;
   const valuesInt8 = int8 ? int8Tensor(tensors, `${prefix}values_int8`, [T, kvHeads, headDim], fail) : null;

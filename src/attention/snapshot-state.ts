@@ -234,7 +234,7 @@ export function stateTensors(
   }
   if (queries !== null) tensors[`${prefix}queries`] = { dtype, shape: [T, qWidth], data: queries };
   if (o.weights !== null && withWeights) {
-    const shapes = { wq: [qWidth, o.dim], wk: [kvWidth, o.dim], wv: [kvWidth, o.dim], wo: [o.dim, qWidth], bq: [qWidth], bk: [kvWidth], bv: [kvWidth], bo: [o.dim] };
+    const shapes = weightShapes(o);
     for (const name of WEIGHT_NAMES) {
       // Read once: an engine on the kernels copies each matrix out of their memory per read.
       const data = o.weights[name];
@@ -256,6 +256,13 @@ export function stateTensors(
             : {}),
     },
   };
+}
+
+/** The shape of each weight tensor a snapshot holds: torch.nn.Linear's (out, in), biases (out). */
+export function weightShapes(o: ResolvedOptions): Record<(typeof WEIGHT_NAMES)[number], number[]> {
+  const qWidth = o.heads * o.headDim;
+  const kvWidth = o.kvHeads * o.headDim;
+  return { wq: [qWidth, o.dim], wk: [kvWidth, o.dim], wv: [kvWidth, o.dim], wo: [o.dim, qWidth], bq: [qWidth], bk: [kvWidth], bv: [kvWidth], bo: [o.dim] };
 }
 
 /** The options as JSON can carry them: no weights, no derived tables, no defaults that resolveOptions refuses to see. */
