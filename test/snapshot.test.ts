@@ -296,12 +296,34 @@ describe('snapshot and restore', () => {
       const zeroed = createAttention({ ...signed, weights: { ...signed.weights!, wq }, precision });
       zeroed.push(w(1, 8, 7));
       expect(restoreAttention(zeroed.snapshot({ weights: false }), { ...signed, weights: { ...signed.weights!, wq: wq.map((v) => (v === 0 ? 0 : v)) }, precision }).length).toBe(1);
-      // A file from before fingerprints were recorded has none: its weights go unchecked.
+      // A file from before the digest is checked by its fingerprint; one from before fingerprints not at all.
       const { tensors, metadata } = decodeSafetensors(state);
-      const { weights_fingerprint: _, ...older } = metadata;
-      const unmarked = encodeSafetensors(Object.fromEntries(tensors), older);
+      expect(metadata['weights_digest']).toMatch(/^[0-9a-f]{16}$/);
+      const { weights_digest: _, ...fingerprinted } = metadata;
+      const older = encodeSafetensors(Object.fromEntries(tensors), fingerprinted);
+      expect(() => restoreAttention(older, { ...model(2), precision })).toThrow(expect.objectContaining({ message: expect.stringContaining('(fingerprint ') }));
+      const { weights_fingerprint: __, ...unmarkedMetadata } = fingerprinted;
+      const unmarked = encodeSafetensors(Object.fromEntries(tensors), unmarkedMetadata);
       expect(restoreAttention(unmarked, { ...model(2), precision }).length).toBe(2);
     }
+  });
+
+  it("refuses a model one entry apart from the session's, an entry the fingerprint's samples skip, by the digest of every entry (a fuzz of restores onto wrong models)", () => {
+    // 64 × 64 matrices: the fingerprint reads entries 0, 4, 8, … of each, never entry 1.
+    const w = (k: number) => Array.from({ length: 64 * 64 }, (_, i) => Math.sin(i * k + 1) / 8);
+    const options: AttentionOptions = { dim: 64, heads: 4, weights: { wq: w(1), wk: w(2), wv: w(3) } };
+    const engine = createAttention(options);
+    engine.pushMany([w(5).slice(0, 64), w(6).slice(0, 64)]);
+    const state = engine.snapshot({ weights: false });
+    const wv = w(3);
+    wv[1] = wv[1]! + 0.25;
+    const nearly = { ...options, weights: { ...options.weights!, wv } };
+    expect(() => restoreAttention(state, nearly)).toThrow(expect.objectContaining({ code: 'INVALID_OPTION', details: { field: 'weights' }, message: expect.stringContaining('(digest ') }));
+    expect(restoreAttention(state, options).length).toBe(2);
+    // What the sampled fingerprint alone (a file written before the digest) lets through.
+    const { tensors, metadata } = decodeSafetensors(state);
+    const { weights_digest: _, ...fingerprinted } = metadata;
+    expect(restoreAttention(encodeSafetensors(Object.fromEntries(tensors), fingerprinted), nearly).length).toBe(2);
   });
 
   it('writes version 2 unless the file needs 3 (biases, RoPE variants, weights left out), which a version-2 reader would misread', () => {

@@ -6,7 +6,7 @@ import { AttentionError, quoted, shownText } from '../errors.js';
 import { ropeRotate } from '../kernels/rope.js';
 import { beyondInt8Range, isInt8Scale } from '../kernels/quantize-int8.js';
 import { oldestAttendable } from './attended-keys.js';
-import { weightsFingerprint } from './weights-fingerprint.js';
+import { weightsDigest, weightsFingerprint } from './weights-fingerprint.js';
 import { kernelArena } from './kernel-arena.js';
 import { resolveOptions, RUN_OPTIONS, WEIGHT_NAMES } from './options.js';
 import { MAX_STREAM_LENGTH } from './step.js';
@@ -94,7 +94,7 @@ export function restoreState(
     if (external !== undefined && model.weights === null) {
       throw new AttentionError('INVALID_OPTION', `snapshot${where} was saved without its weights, and the model has none (seed mode)`, { field: 'weights' });
     }
-    if (external !== undefined) assertFingerprint(metadata[`${prefix}weights_fingerprint`], model, `snapshot${where}: the model's weights`);
+    if (external !== undefined) assertFingerprint(metadata, prefix, model, `snapshot${where}: the model's weights`);
     o = model;
   } else if (external !== undefined) {
     try {
@@ -103,7 +103,7 @@ export function restoreState(
     } catch (e) {
       throw new AttentionError('INVALID_OPTION', `snapshot${where}: the weights given do not fit its stored options: ${(e as Error).message}`, { field: 'weights' });
     }
-    assertFingerprint(metadata[`${prefix}weights_fingerprint`], o, `snapshot${where}: the weights given`);
+    assertFingerprint(metadata, prefix, o, `snapshot${where}: the weights given`);
   } else {
     o = own;
   }
@@ -321,15 +321,20 @@ const NEVER_STORED = ['weights', 'kernels', 'threads'] as const;
 const STRUCTURAL = ['dim', 'heads', 'kvHeads', 'headDim', 'scale', 'scoreCap', 'precision', 'weightsDtype', 'positions', 'ropeBase', 'ropePositions', 'ropeDim', 'ropeStyle', 'window', 'sinks', 'retain', 'lookahead', 'blockSize', 'cacheDtype'] as const;
 
 /**
- * Refuses weights (INVALID_OPTION, field weights) whose fingerprint is not the one a snapshot
- * saved without them recorded: another model's, of the same shapes. Files written before
- * fingerprints were recorded have none, and their weights go unchecked.
+ * Refuses weights (INVALID_OPTION, field weights) that are not the ones a snapshot saved without
+ * them recorded: another model's, of the same shapes. A file records the digest of every entry
+ * (`weights_digest`), and the sampled fingerprint older readers check; one written before the
+ * digest is checked by its fingerprint alone, one written before fingerprints not at all.
  */
-function assertFingerprint(recorded: string | undefined, o: ResolvedOptions, whose: string): void {
-  if (recorded === undefined || recorded === weightsFingerprint(o)) return;
+function assertFingerprint(metadata: Readonly<Record<string, string>>, prefix: string, o: ResolvedOptions, whose: string): void {
+  const digest = metadata[`${prefix}weights_digest`];
+  const recorded = digest ?? metadata[`${prefix}weights_fingerprint`];
+  if (recorded === undefined) return;
+  const actual = digest !== undefined ? weightsDigest(o) : weightsFingerprint(o);
+  if (recorded === actual) return;
   throw new AttentionError(
     'INVALID_OPTION',
-    `${whose} are not the ones it was taken with (fingerprint ${weightsFingerprint(o)}, the snapshot's ${shownText(recorded)}): restore a session with its own model's weights`,
+    `${whose} are not the ones it was taken with (${digest !== undefined ? 'digest' : 'fingerprint'} ${actual}, the snapshot's ${shownText(recorded)}): restore a session with its own model's weights`,
     { field: 'weights' },
   );
 }

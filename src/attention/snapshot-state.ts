@@ -2,7 +2,7 @@ import { PagedKVCache } from '../cache/paged-kv-cache.js';
 import type { TensorInput } from '../cache/safetensors.js';
 import { readValueRow } from '../cache/value-layout.js';
 import { AttentionError, cutText, describeValue, quoted } from '../errors.js';
-import { weightsFingerprint } from './weights-fingerprint.js';
+import { weightsDigest, weightsFingerprint } from './weights-fingerprint.js';
 import { WEIGHT_NAMES } from './options.js';
 import type { AttentionOptions, ResolvedOptions } from './options.js';
 
@@ -162,7 +162,7 @@ export interface EngineState {
  *
  * Metadata: `options` (JSON, without weights), `length`, `emitted`; `weights: "external"` when the
  * weights were left out (`withWeights` false), so that a restore must be given them, with
- * `weights_fingerprint` to tell them from another model's; `weights: "none"` when the engine holds
+ * `weights_fingerprint` and `weights_digest` to tell them from another model's; `weights: "none"` when the engine holds
  * weights without a matrix (its caller projects, no wo), which the tensors alone would read as
  * seed mode.
  */
@@ -250,7 +250,7 @@ export function stateTensors(
       ...(o.weights === null
         ? {}
         : !withWeights
-          ? { [`${prefix}weights`]: 'external', [`${prefix}weights_fingerprint`]: weightsFingerprint(o) }
+          ? { [`${prefix}weights`]: 'external', [`${prefix}weights_fingerprint`]: weightsFingerprint(o), [`${prefix}weights_digest`]: weightsDigest(o) }
           : !o.projectsInputs && !o.projectsOutput
             ? { [`${prefix}weights`]: 'none' }
             : {}),
