@@ -170,7 +170,7 @@ function* verifyEngine(engine: AsyncIncrementalAttention, c: IncrementalCase, re
   const returned: { step: AttentionStep; copy: number[]; call: string }[] = [];
   let due = 0;
   const receive = (call: string, steps: readonly AttentionStep[], last: number): void => {
-    const expected = Array.from({ length: Math.max(0, last - due + 1) }, (_, n) => due + n);
+    const expected = Array.from({ length: last - due + 1 }, (_, n) => due + n);
     expectSteps(call, steps, expected);
     for (const step of steps) {
       const mismatch = compareStep(step, reference.steps[step.index]!, bounds[step.index]!, call, options.withWeights === true);

@@ -6,6 +6,7 @@ import { attentionOptionsArbitrary, checkCacheLaws } from '../../src/testing/ind
 import type { CachedAttention } from '../../src/testing/index.js';
 import { naiveAttention, NaiveAttention } from './naive-attention.js';
 import type { Bug, NaiveSnapshot } from './naive-attention.js';
+import { delegate } from './delegate.js';
 import { verificationFailure } from './verification-failure.js';
 import { withFastCheckDefaults } from '../support/fast-check-size.js';
 
@@ -14,24 +15,6 @@ const withSnapshots = (bug: Bug | null = null) => ({
 });
 
 /** The calls of the shrunk case, from its message. */
-/**
- * `engine` with some methods replaced, every other call going to the engine itself. (A wrapper made
- * by Object.create(engine) would run the engine's own methods on the wrapper: a truncate there set
- * the wrapper's emitted count, which the real engine's pushes then never moved, and the kit now and
- * then blamed that instead of the bug a test plants.)
- */
-const delegate = (engine: Attention, overrides: Partial<CachedAttention>): CachedAttention => ({
-  get length() {
-    return engine.length;
-  },
-  push: (x) => engine.push(x),
-  flush: () => engine.flush(),
-  fork: () => engine.fork(),
-  truncate: (n) => engine.truncate(n),
-  dispose: () => engine.dispose(),
-  ...overrides,
-});
-
 const calls = (message: string): string[] => message.split('\n').filter((line) => /^ {4}e\d|^ {4}s =/.test(line));
 
 describe('checkCacheLaws', () => {

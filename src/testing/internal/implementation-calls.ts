@@ -91,7 +91,6 @@ export function* outcomeOf(text: string, run: () => unknown): Verification<Outco
 export function* attempt<T>(text: string, run: () => T | PromiseLike<T>): Verification<T> {
   const outcome = yield* outcomeOf(text, run);
   if (outcome.ok) return outcome.value as T;
-  if (outcome.error instanceof MismatchFound) throw outcome.error;
   throw new MismatchFound({ kind: 'threw', call: text, description: `${text} threw ${describeError(outcome.error)}` });
 }
 
