@@ -146,8 +146,12 @@ export class ThreadPool {
    * target's).
    */
   private readonly handedOver = new WeakMap<object, boolean>();
-  /** The engine whose push is running: the one {@link ThreadPool.wake} was last called for. */
-  private current: object | null = null;
+  /**
+   * The engine whose push is running: the one {@link ThreadPool.wake} was last called for. Weak,
+   * so that an engine dropped without `dispose()` is not kept (and its hold on the weights' copy
+   * with it) until another engine pushes.
+   */
+  private current: WeakRef<object> | null = null;
   /** What {@link ThreadPool.close} returns, once called. */
   private closing: Promise<void> | null = null;
   /** Only the constructor sets it: {@link ThreadPool.is} tells a pool from an object made with its prototype. */
@@ -269,7 +273,7 @@ export class ThreadPool {
   wake(engine: object): void {
     const handedOver = this.handedOver.get(engine) ?? true;
     this.handedOver.set(engine, false);
-    this.current = engine;
+    if (this.current?.deref() !== engine) this.current = new WeakRef(engine);
     if (this.isClosed || !handedOver) return;
     for (let w = 0; w < this.workers.length; w++) Atomics.notify(this.control, w * SLOT + POSTED);
   }
@@ -307,7 +311,8 @@ export class ThreadPool {
   private share(op: number, parts: number, units: number, backward: boolean, ...args: [number, number, number, number, number, number]): number {
     const c = this.control;
     const step = this.step;
-    if (this.current !== null) this.handedOver.set(this.current, true);
+    const engine = this.current?.deref();
+    if (engine !== undefined) this.handedOver.set(engine, true);
     const sequence = (this.sequence = this.sequence >= LAST_SEQUENCE ? 1 : this.sequence + 1);
     const chunk = Math.max(1, Math.floor(units / (CHUNKS_PER_SHARE * parts)));
     c[step + STEP_OP] = op;
