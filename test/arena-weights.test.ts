@@ -235,6 +235,32 @@ describe('projections on the WebAssembly kernels (the matrices copied into the a
     expect(() => model.options.weights!.wq).toThrow(expect.objectContaining({ code: 'DISPOSED' }));
   });
 
+  it('likewise on a thread pool, whose last pushing engine is not kept for it (a review: the pool held it until another engine pushed)', async () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const settle = async (): Promise<void> => {
+      for (let i = 0; i < 3; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 0));
+        gc();
+      }
+    };
+    const pool = await createThreadPool(2);
+    try {
+      const shape = { heads: 4, kvHeads: 2, headDim: 16, dim: 64 };
+      const options = { ...projected(shape, 57), threads: pool };
+      const model = createAttention(options);
+      const x = tokens(1, shape.dim, 58)[0]!;
+      // The last engine to push on the pool, dropped without dispose.
+      (() => void createAttention(options).push(x))();
+      await settle();
+      model.dispose();
+      await settle();
+      expect(() => model.options.weights!.wq).toThrow(expect.objectContaining({ code: 'DISPOSED' }));
+    } finally {
+      await pool.close();
+    }
+  });
+
   it('engines made from one resolved options (an rx operator\'s subscriptions) share one copy, and go through pushEach together', () => {
     const shape = { heads: 4, kvHeads: 2, headDim: 8, dim: 32 };
     const o = resolveOptions(projected(shape, 31));

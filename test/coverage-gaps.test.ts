@@ -219,7 +219,7 @@ describe('snapshots: restore checks and paths no test reached', () => {
     ['float32 weights stored as F64', float32File, (t) => {
       const w = t.get('weights.wq')!;
       t.set('weights.wq', { dtype: 'F64', shape: w.shape, data: Float64Array.from(w.data) });
-    }, 'weights.wq is not F32'],
+    }, 'tensor weights.wq is F64, expected F32'],
     ['no positions', float32File, (t) => void t.delete('positions'), 'tensor positions is missing'],
     ['positions as F32', float32File, (t) => void t.set('positions', { dtype: 'F32', shape: [3], data: Float32Array.of(0, 1, 2) }), 'positions must be I32 of shape [T]'],
     ['queries without look-ahead', float32File, (t) => void t.set('queries', { dtype: 'F32', shape: [3, 2], data: new Float32Array(6) }), 'queries are stored but the options have no look-ahead'],

@@ -117,7 +117,6 @@ export function restoreState(
     });
   }
   const dtype = o.precision === 'float32' ? 'F32' : 'F64';
-  for (const name of Object.keys(weights)) if (tensors.get(`${prefix}weights.${name}`)!.dtype !== dtype) fail(`weights.${name} is not ${dtype}`);
   const length = integerField(metadata[`${prefix}length`], 'length', fail);
   if (length > MAX_STREAM_LENGTH) fail(`length ${length} exceeds the ${MAX_STREAM_LENGTH} tokens a stream can hold`);
   const emitted = integerField(metadata[`${prefix}emitted`], 'emitted', fail);
