@@ -58,6 +58,19 @@ function tokens(count: number, dim: number, seed: number): Float32Array[] {
   return Array.from({ length: count }, () => Float32Array.from({ length: dim }, () => (random() * 2 - 1) * 3));
 }
 
+/**
+ * Lets the garbage collector take what nothing references and run its finalizers: a WeakRef holds
+ * its target until the job that made it ends, and a finalizer runs in a later job.
+ */
+async function settle(): Promise<void> {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  for (let i = 0; i < 3; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    gc();
+  }
+}
+
 describe('projections on the WebAssembly kernels (the matrices copied into the arena)', () => {
   it('run here: the default kernels resolve to WebAssembly', () => {
     expect(resolveOptions(projected({ heads: 1, kvHeads: 1, headDim: 2, dim: 2 }, 1)).kernels).toBe('wasm');
@@ -213,14 +226,6 @@ describe('projections on the WebAssembly kernels (the matrices copied into the a
   });
 
   it('an engine dropped without dispose gives its hold on a shared copy back when collected: the model\'s dispose then frees the copy (a fuzz of shared copies: the dropped session pinned it)', async () => {
-    setFlagsFromString('--expose-gc');
-    const gc = runInNewContext('gc') as () => void;
-    const settle = async (): Promise<void> => {
-      for (let i = 0; i < 3; i++) {
-        await new Promise((resolve) => setTimeout(resolve, 0));
-        gc();
-      }
-    };
     const shape = { heads: 4, kvHeads: 2, headDim: 16, dim: 64 };
     const options = projected(shape, 53);
     const model = createAttention(options);
@@ -236,14 +241,6 @@ describe('projections on the WebAssembly kernels (the matrices copied into the a
   });
 
   it('likewise on a thread pool, whose last pushing engine is not kept for it (a review: the pool held it until another engine pushed)', async () => {
-    setFlagsFromString('--expose-gc');
-    const gc = runInNewContext('gc') as () => void;
-    const settle = async (): Promise<void> => {
-      for (let i = 0; i < 3; i++) {
-        await new Promise((resolve) => setTimeout(resolve, 0));
-        gc();
-      }
-    };
     const pool = await createThreadPool(2);
     try {
       const shape = { heads: 4, kvHeads: 2, headDim: 16, dim: 64 };
