@@ -205,7 +205,10 @@ export class EngineStack implements AttentionStack {
   }
 
   get length(): number {
-    return Math.min(...this.engines.map((e) => e.length));
+    // A loop, not Math.min over a mapped array: a generation loop reads it every token.
+    let least = Infinity;
+    for (const engine of this.engines) least = Math.min(least, engine.length);
+    return least;
   }
 
   get disposed(): boolean {
