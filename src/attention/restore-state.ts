@@ -72,9 +72,11 @@ export function restoreState(
   }
   // Their shapes too: a matrix stored transposed (numpy's `wq.T`) has the right size, and read in
   // its order would restore silently as another function (found by a fuzz of corrupt snapshots).
+  // (Every later check agrees with these options' precision: the caller's and a model's must.)
+  const dtype = own.precision === 'float32' ? 'F32' : 'F64';
   const shapes = weightShapes(own);
   for (const name of WEIGHT_NAMES) {
-    if (weights[name] !== undefined) shapedTensor(tensors, `${prefix}weights.${name}`, own.precision === 'float32' ? 'F32' : 'F64', shapes[name], fail);
+    if (weights[name] !== undefined) shapedTensor(tensors, `${prefix}weights.${name}`, dtype, shapes[name], fail);
   }
   if (external !== undefined && model === null && guard?.weights == null) {
     throw new AttentionError(
@@ -116,7 +118,6 @@ export function restoreState(
       ...choices,
     });
   }
-  const dtype = o.precision === 'float32' ? 'F32' : 'F64';
   const length = integerField(metadata[`${prefix}length`], 'length', fail);
   if (length > MAX_STREAM_LENGTH) fail(`length ${length} exceeds the ${MAX_STREAM_LENGTH} tokens a stream can hold`);
   const emitted = integerField(metadata[`${prefix}emitted`], 'emitted', fail);

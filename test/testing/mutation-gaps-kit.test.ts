@@ -9,38 +9,36 @@ import { verificationFailure } from './verification-failure.js';
 
 // Tests a mutation-testing round of the verification kit found missing: each names the mutant it kills.
 
+/** The core engine, writing into each input it was given with `write` once it has pushed it. */
+const writingInto =
+  (write: (row: number[]) => void) =>
+  (options: AttentionOptions): IncrementalAttention => {
+    const engine = createAttention(options);
+    return {
+      push: (x) => {
+        const steps = engine.push(x);
+        write(x as number[]);
+        return steps;
+      },
+      flush: () => engine.flush(),
+    };
+  };
+
 describe('checkIncremental: what a push or flush returns', () => {
   it('catches an engine that writes into element 0 of its input alone (mutant: pushCopy `changed >= 0` → `changed > 0`)', () => {
-    const firstOnly = (options: AttentionOptions): IncrementalAttention => {
-      const engine = createAttention(options);
-      return {
-        push: (x) => {
-          const steps = engine.push(x);
-          (x as number[])[0] = (x as number[])[0]! + 1;
-          return steps;
-        },
-        flush: () => engine.flush(),
-      };
-    };
+    const firstOnly = writingInto((row) => {
+      row[0] = row[0]! + 1;
+    });
     const { mismatch } = verificationFailure(() => checkIncremental(firstOnly, { numRuns: 20 }));
     expect(mismatch).toMatchObject({ kind: 'mutated', call: 'push(x0)', element: 0 });
   });
 
   it("catches an engine that only turns an input's +0 into −0: a write all the same (mutant: pushCopy's Object.is → !==)", () => {
-    const signFlipping = (options: AttentionOptions): IncrementalAttention => {
-      const engine = createAttention(options);
-      return {
-        push: (x) => {
-          const steps = engine.push(x);
-          const row = x as number[];
-          row.forEach((v, r) => {
-            if (Object.is(v, 0)) row[r] = -0;
-          });
-          return steps;
-        },
-        flush: () => engine.flush(),
-      };
-    };
+    const signFlipping = writingInto((row) => {
+      row.forEach((v, r) => {
+        if (Object.is(v, 0)) row[r] = -0;
+      });
+    });
     const { mismatch } = verificationFailure(() => checkIncremental(signFlipping, { numRuns: 200, seed: 3 }));
     expect(mismatch).toMatchObject({ kind: 'mutated' });
     expect(Object.is(mismatch.actual![mismatch.element!], -0)).toBe(true);

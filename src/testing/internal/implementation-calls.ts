@@ -50,7 +50,7 @@ export function runCalls<T>(verification: Verification<T>): T {
       try {
         outcome.value.then(undefined, () => undefined);
       } catch {
-        // A `then` of the implementation's own that throws: it is refused as async all the same.
+        // A `then` of the implementation's own that throws: the call is a promise all the same.
       }
       if (unjudged !== true) throw new AsyncImplementation(text);
     }
