@@ -324,6 +324,8 @@ describe('docs/snapshots.md', () => {
         blockSize: 2,
       },
       { dim: 4, cacheDtype: 'int8', blockSize: 2 },
+      // The float keys kept for exact rollbacks.
+      { dim: 4, cacheDtype: 'int8', blockSize: 2, retain: 3 },
     ];
     const written = new Set<string>();
     for (const options of configs) {

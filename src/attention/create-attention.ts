@@ -1,5 +1,4 @@
-import { PagedKVCache } from '../cache/index.js';
-import type { CacheStats } from '../cache/index.js';
+import type { CacheStats, PagedKVCache } from '../cache/index.js';
 import { encodeSafetensors } from '../cache/safetensors.js';
 import { AttentionError, describeValue, shownValue } from '../errors.js';
 // Kernels are imported from their own modules: a re-export can cost a property lookup per call
@@ -18,6 +17,7 @@ import type { HeadPart } from './head-attention.js';
 import { InputReading } from './input-reading.js';
 import { projectOutputs, projectRows, projectWeights } from './project-weights.js';
 import { kernelArena } from './kernel-arena.js';
+import { newCache } from './new-cache.js';
 import { assertProjects, resolveOptions } from './options.js';
 import type { AttentionOptions, ResolvedOptions } from './options.js';
 import { ATTENTION_FORMAT, snapshotChoices, snapshotVersion, stateTensors } from './snapshot-state.js';
@@ -158,19 +158,6 @@ export function createAttention(options: AttentionOptions): Attention {
  */
 export function attentionFromResolved(o: ResolvedOptions): Attention {
   return new AttentionEngine({ options: o, cache: newCache(o), emitted: 0 });
-}
-
-/** An empty cache laid out for `o`: in the kernels' memory when they run, with room for queries under look-ahead. */
-export function newCache(o: ResolvedOptions): PagedKVCache {
-  return new PagedKVCache({
-    kvHeads: o.kvHeads,
-    headDim: o.headDim,
-    queryWidth: o.lookahead > 0 ? o.heads * o.headDim : 0,
-    blockSize: o.blockSize,
-    Float: o.Float,
-    int8: o.cacheDtype === 'int8',
-    arena: kernelArena(o),
-  });
 }
 
 /** The engine behind {@link Attention}; internal, so that restore can build one from a state. */

@@ -5,7 +5,7 @@ import { AttentionError, describeValue } from '../errors.js';
 import type { FloatArray } from '../kernels/float-array.js';
 import { sharedCopy } from './arena-weights.js';
 import type { ArenaWeights } from './arena-weights.js';
-import { newCache } from './create-attention.js';
+import { newCache } from './new-cache.js';
 import { CROSS_ATTENTION_FORMAT, snapshotChoices, snapshotVersion, stateTensors } from './snapshot-state.js';
 import type { SnapshotOptions } from './snapshot-state.js';
 import { HeadAttention } from './head-attention.js';

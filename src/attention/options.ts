@@ -196,9 +196,12 @@ export interface AttentionOptions {
   /** With `window`: the first S tokens stay attendable forever (attention sinks). Default 0. */
   readonly sinks?: number | undefined;
   /**
-   * With `window`: how many tokens beyond the window (and the look-ahead, whose L tokens can
-   * always be taken back) to keep so `truncate(length − k)` works for every k ≤ retain + lookahead
-   * (a rejected speculative draft, an edit). Default 0: memory strictly bounded by the window.
+   * How far back `truncate(length − k)` is guaranteed, for every k ≤ retain + lookahead (a rejected
+   * speculative draft, an edit; the look-ahead's L tokens can always be taken back). With `window`:
+   * the tokens beyond it to keep so that such truncates work. With `cacheDtype: 'int8'` (window or
+   * not): such truncates are also exact, the engine bit for bit as it was at that length, where a
+   * truncate further back may leave a block's kept keys rounded anew (docs/guides/long-streams.md).
+   * Default 0: memory strictly bounded by the window, and no float keys kept for an int8 cache.
    */
   readonly retain?: number | undefined;
   /** Token i also attends j ≤ i+L; its output is emitted once token i+L arrives or at flush(). Default 0. */
@@ -441,7 +444,6 @@ export function resolveOptions(options: AttentionOptions): ResolvedOptions {
   const sinks = nonNegativeInteger(options.sinks ?? 0, 'sinks');
   if (sinks > 0 && window === Infinity) invalid('sinks', 'only applies with a window: without one every token stays attendable');
   const retain = nonNegativeInteger(options.retain ?? 0, 'retain');
-  if (retain > 0 && window === Infinity) invalid('retain', 'only applies with a window: without one every token is kept');
   const lookahead = nonNegativeInteger(options.lookahead ?? 0, 'lookahead');
   const blockSize = positiveInteger(options.blockSize ?? 64, 'blockSize', MAX_BLOCK_SIZE);
   if (blockSize * kvHeads * headDim > MAX_BLOCK_NUMBERS) {
@@ -453,6 +455,9 @@ export function resolveOptions(options: AttentionOptions): ResolvedOptions {
   const cacheDtype = options.cacheDtype ?? precision;
   if (cacheDtype !== 'int8' && cacheDtype !== precision) {
     invalid('cacheDtype', `must be 'int8' or the precision ('${precision}'), got ${describeValue(cacheDtype)}`);
+  }
+  if (retain > 0 && window === Infinity && cacheDtype !== 'int8') {
+    invalid('retain', "only applies with a window or cacheDtype 'int8': without either every token is kept and every truncate is exact");
   }
   const kernelChoice = kernelChoiceOf(options.kernels);
   // float64 caches (and int8 ones of a float64 engine, whose keys are float64 while a block fills) keep the TypeScript path.

@@ -1,13 +1,12 @@
-import { PagedKVCache } from '../cache/paged-kv-cache.js';
 import type { KVBlock } from '../cache/kv-block.js';
 import type { Tensor } from '../cache/safetensors.js';
 import { writeValueRow } from '../cache/value-layout.js';
 import { AttentionError, quoted, shownText } from '../errors.js';
 import { ropeRotate } from '../kernels/rope.js';
-import { beyondInt8Range, isInt8Scale } from '../kernels/quantize-int8.js';
+import { beyondInt8Range, isInt8Scale, quantizeColumnsInt8 } from '../kernels/quantize-int8.js';
 import { oldestAttendable } from './attended-keys.js';
 import { weightsDigest, weightsFingerprint } from './weights-fingerprint.js';
-import { kernelArena } from './kernel-arena.js';
+import { newCache } from './new-cache.js';
 import { resolveOptions, RUN_OPTIONS, WEIGHT_NAMES } from './options.js';
 import { MAX_STREAM_LENGTH } from './step.js';
 import type { AttentionOptions, AttentionWeights, ResolvedOptions, RunOptions } from './options.js';
@@ -177,6 +176,7 @@ export function restoreState(
   const valuesInt8 = int8 ? int8Tensor(tensors, `${prefix}values_int8`, [T, kvHeads, headDim], fail) : null;
   const valueScales = int8 ? scaleTensor(tensors, `${prefix}value_scales`, [T, kvHeads], o, fail) : null;
   const floors = keyFloors(tensors, prefix, o, quantized, heldBlocks, fail);
+  const exact = exactKeys(tensors, prefix, o, length, keyBlocks, keysInt8, keyScales, fail);
   // Every key a future query can attend must be there: the sinks and the window's reach.
   const held = new Set(positions);
   const oldest = oldestAttendable(o, emitted);
@@ -196,7 +196,7 @@ export function restoreState(
       }
     }
   }
-  const cache = new PagedKVCache({ kvHeads, headDim, queryWidth: queries === null ? 0 : qWidth, blockSize, Float: o.Float, int8, arena: kernelArena(o) });
+  const cache = newCache(o);
   const blocks = new Map<number, KVBlock>();
   const blockOf = (b: number): KVBlock => blocks.get(b) ?? blocks.set(b, cache.restoreBlock(b)).get(b)!;
   keyBlocks.forEach((b, q) => {
@@ -227,8 +227,50 @@ export function restoreState(
     if (queries !== null) block.queries!.set(queries.subarray(t * qWidth, (t + 1) * qWidth), slot * qWidth);
   }
   floors.forEach((floor, b) => cache.restoreKeyFloor(b, floor));
+  exact.forEach((keys, b) => cache.restoreExactKeys(b, keys));
   cache.skipTo(length);
   return { options: o, cache, emitted };
+}
+
+/**
+ * The float keys quantized blocks were made from (`exact_key_blocks`, `exact_keys`), by block: each
+ * names a quantized block a truncate within retain + lookahead may still write into, and its keys
+ * quantize to exactly the block's int8 keys and scales, as they did when it filled.
+ */
+function exactKeys(
+  tensors: ReadonlyMap<string, Tensor>,
+  prefix: string,
+  o: ResolvedOptions,
+  length: number,
+  keyBlocks: Int32Array,
+  keysInt8: Int8Array | null,
+  keyScales: Float32Array | null,
+  fail: (m: string) => never,
+): Map<number, Float32Array | Float64Array> {
+  const exact = new Map<number, Float32Array | Float64Array>();
+  const [blocksName, keysName] = [`${prefix}exact_key_blocks`, `${prefix}exact_keys`];
+  if (!tensors.has(blocksName) && !tensors.has(keysName)) return exact;
+  if (o.cacheDtype !== 'int8') fail(`${keysName} are stored but the cache is not int8`);
+  const blocks = intTensor(tensors, blocksName, fail);
+  if (blocks.length === 0) fail(`${blocksName} is empty; it is written only when a block has its float keys kept`);
+  const { kvHeads, blockSize, headDim } = o;
+  const [blockWidth, kvWidth] = [kvHeads * blockSize * headDim, kvHeads * headDim];
+  const data = floatTensor(tensors, keysName, o.precision === 'float32' ? 'F32' : 'F64', [blocks.length, kvHeads, blockSize, headDim], fail);
+  const reach = o.retain + o.lookahead;
+  const [int8, scales] = [new Int8Array(blockWidth), new Float32Array(kvWidth)];
+  blocks.forEach((b, e) => {
+    const q = keyBlocks.indexOf(b);
+    if (q < 0 || (e > 0 && b <= blocks[e - 1]!)) fail(`exact_key_blocks must ascend and name blocks in key_blocks, got ${b} at ${e}`);
+    // What the engine forgets once its stream has moved on: (b + 1)·blockSize − 1 is the last truncate into the block.
+    if ((b + 1) * blockSize <= length - reach) fail(`exact_key_blocks names block ${b}, which no truncate within retain + lookahead (${reach}) of length ${length} can reach`);
+    const keys = data.slice(e * blockWidth, (e + 1) * blockWidth);
+    for (let g = 0; g < kvHeads; g++) quantizeColumnsInt8(int8, scales, g * headDim, keys, g * blockSize * headDim, blockSize, headDim);
+    const sameInt8 = int8.every((x, i) => x === keysInt8![q * blockWidth + i]);
+    const sameScales = scales.every((x, i) => Object.is(x, keyScales![q * kvWidth + i]));
+    if (!sameInt8 || !sameScales) fail(`exact_keys of block ${b} do not quantize to its keys_int8 and key_scales`);
+    exact.set(b, keys);
+  });
+  return exact;
 }
 
 /**

@@ -18,7 +18,7 @@ import type { AttentionOptions, ResolvedOptions } from './options.js';
  * 'float16'` (a version-6 reader would call that value invalid and the file corrupt). A file is
  * written at the lowest version that holds it (see docs/snapshots.md).
  */
-export const READABLE_SNAPSHOT_VERSIONS: readonly string[] = ['1', '2', '3', '4', '5', '6', '7'];
+export const READABLE_SNAPSHOT_VERSIONS: readonly string[] = ['1', '2', '3', '4', '5', '6', '7', '8'];
 
 /** The `format` of a snapshot: of one engine, of a stack, of a cross-attention. */
 export const ATTENTION_FORMAT = 'attnstream.attention';
@@ -107,6 +107,8 @@ export function snapshotVersion(options: readonly ResolvedOptions[], withWeights
       (o.positions === 'rope' && (o.ropeDim !== o.headDim || o.ropeStyle !== 'half' || o.ropeFrequencies !== null)) ||
       o.scoreCap !== null,
   );
+  // A version-7 reader refuses retain without a window, and the float keys as an unknown tensor.
+  if (options.some((o) => o.retain > 0 && o.window === Infinity) || Object.keys(tensors).some((name) => name === 'exact_keys' || name.endsWith('.exact_keys'))) return '8';
   if (options.some((o) => o.weightsDtype === 'float16')) return '7';
   if (options.some((o) => o.weightsDtype === 'bfloat16')) return '6';
   // A version-4 reader from before unknown tensors were refused would drop an int8 block's floor
@@ -118,7 +120,7 @@ export function snapshotVersion(options: readonly ResolvedOptions[], withWeights
 
 /** What an engine's state may hold, each name after its prefix (see {@link stateTensors}). */
 const STATE_TENSORS: ReadonlySet<string> = new Set([
-  'positions', 'keys', 'values', 'key_blocks', 'keys_int8', 'key_scales', 'key_floor_blocks', 'key_floors', 'values_int8', 'value_scales', 'queries',
+  'positions', 'keys', 'values', 'key_blocks', 'keys_int8', 'key_scales', 'key_floor_blocks', 'key_floors', 'exact_key_blocks', 'exact_keys', 'values_int8', 'value_scales', 'queries',
   ...WEIGHT_NAMES.map((name) => `weights.${name}`),
 ]);
 
@@ -155,6 +157,7 @@ export interface EngineState {
  * | int8 caches: `key_blocks` | I32 | [Q]: blocks whose keys are quantized; `keys` then holds only the other positions |
  * | `keys_int8`, `key_scales` | I8, F32 | [Q, kvHeads, blockSize, headDim], [Q, kvHeads, headDim] |
  * | `key_floor_blocks`, `key_floors` | I32, F32 | [R], [R, kvHeads, headDim]: float-key blocks truncated into, and the scales their keys were quantized on (written only when R > 0) |
+ * | `exact_key_blocks`, `exact_keys` | I32, F32 or F64 | [E], [E, kvHeads, blockSize, headDim]: quantized blocks a truncate within retain + lookahead may write into, and the float keys they were quantized from (written only when E > 0) |
  * | `values_int8`, `value_scales` | I8, F32 | [T, kvHeads, headDim], [T, kvHeads] (instead of `values`) |
  * | `queries` | F32 or F64 | [T, heads·headDim], only with look-ahead |
  * | `weights.wq` … `weights.wo` | F32 or F64 | the projection matrices, row-major |
@@ -231,6 +234,14 @@ export function stateTensors(
       tensors[`${prefix}key_floor_blocks`] = { dtype: 'I32', shape: [floorBlocks.length], data: Int32Array.from(floorBlocks) };
       tensors[`${prefix}key_floors`] = { dtype: 'F32', shape: [floorBlocks.length, kvHeads, headDim], data: floors };
     }
+    const exactBlocks = keyBlocks.filter((b) => cache.exactKeysOf(b) !== undefined);
+    if (exactBlocks.length > 0) {
+      const blockWidth = kvHeads * blockSize * headDim;
+      const exact = new o.Float(exactBlocks.length * blockWidth);
+      exactBlocks.forEach((b, e) => exact.set(cache.exactKeysOf(b)!, e * blockWidth));
+      tensors[`${prefix}exact_key_blocks`] = { dtype: 'I32', shape: [exactBlocks.length], data: Int32Array.from(exactBlocks) };
+      tensors[`${prefix}exact_keys`] = { dtype, shape: [exactBlocks.length, kvHeads, blockSize, headDim], data: exact };
+    }
   }
   if (queries !== null) tensors[`${prefix}queries`] = { dtype, shape: [T, qWidth], data: queries };
   if (o.weights !== null && withWeights) {
@@ -285,7 +296,7 @@ export function plainOptions(o: ResolvedOptions): AttentionOptions {
     // Written only when not the default, so a file without them stays a version-2 file.
     ...(o.positions === 'rope' && o.ropeDim !== o.headDim ? { ropeDim: o.ropeDim } : {}),
     ...(o.positions === 'rope' && o.ropeStyle !== 'half' ? { ropeStyle: o.ropeStyle } : {}),
-    ...(o.window === Infinity ? {} : { window: o.window, sinks: o.sinks, retain: o.retain }),
+    ...(o.window === Infinity ? (o.retain > 0 ? { retain: o.retain } : {}) : { window: o.window, sinks: o.sinks, retain: o.retain }),
     lookahead: o.lookahead,
     blockSize: o.blockSize,
     cacheDtype: o.cacheDtype,

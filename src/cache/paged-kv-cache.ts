@@ -21,6 +21,13 @@ export interface KVCacheLayout {
   /** Store keys and values as int8 (keys per channel once a block fills, values per token). */
   readonly int8: boolean;
   /**
+   * int8 only: how many tokens back from the stream's end `truncate` must leave the keys exactly
+   * as they were. A block that fills keeps the float keys it was quantized from while a truncate
+   * that far back could reach into it, so that writing into it again takes them back rather than
+   * dequantized ones. Absent: 0.
+   */
+  readonly exactReach?: number;
+  /**
    * Where float32 (or float32 and int8) keys and values go for the WebAssembly kernels; absent or
    * null: plain arrays. A block the arena cannot hold (its memory is at 4 GiB) falls back to plain
    * arrays.
@@ -85,11 +92,19 @@ export class PagedKVCache {
   private outsideAt = -1;
   /** The arena its blocks live in: the layout's, for a float32 (or int8) cache; null otherwise. */
   private readonly blockArena: WasmArena | null;
+  /**
+   * Block number → the float keys its int8 keys were quantized from, while a truncate within
+   * `layout.exactReach` may reach into it ({@link KVCacheLayout.exactReach}). Kept by the cache,
+   * not the block: forks share the arrays (never written) and each forgets them as its own stream
+   * moves on, whoever else holds the block.
+   */
+  private exact: Map<number, FloatArray>;
 
-  constructor(layout: KVCacheLayout, table = new Map<number, KVBlock>(), length = 0, releasedBelow = 0) {
+  constructor(layout: KVCacheLayout, table = new Map<number, KVBlock>(), length = 0, releasedBelow = 0, exact = new Map<number, FloatArray>()) {
     this.layout = layout;
     this.blockArena = layout.Float === Float32Array ? (layout.arena ?? null) : null;
     this.table = table;
+    this.exact = exact;
     this.free = [];
     this.len = length;
     this.releasedBelow = releasedBelow;
@@ -169,6 +184,19 @@ export class PagedKVCache {
   }
 
   /**
+   * The float keys quantized block `b` was made from, kept while a truncate within
+   * {@link KVCacheLayout.exactReach} may reach into it; undefined otherwise.
+   */
+  exactKeysOf(b: number): FloatArray | undefined {
+    return this.exact.get(b);
+  }
+
+  /** Gives restored quantized block `b` the float keys it was made from ({@link PagedKVCache.exactKeysOf}). */
+  restoreExactKeys(b: number, keys: FloatArray): void {
+    this.exact.set(b, keys);
+  }
+
+  /**
    * Starts a call (a push, a prompt) whose appends {@link PagedKVCache.takeBack} can undo exactly,
    * until {@link PagedKVCache.commit}.
    */
@@ -185,6 +213,16 @@ export class PagedKVCache {
     const shared = this.heldShared;
     this.endHold();
     if (shared !== null) this.release(shared);
+    this.forgetUnreachable();
+  }
+
+  /**
+   * Forgets the float keys of blocks no truncate within the reach can write into again. Not inside
+   * a held call: a takeBack returns to a shorter stream, which may reach them.
+   */
+  private forgetUnreachable(): void {
+    const reach = this.layout.exactReach ?? 0;
+    for (const b of this.exact.keys()) if ((b + 1) * this.layout.blockSize <= this.len - reach) this.exact.delete(b);
   }
 
   /** Forgets the held call, so that nothing of it outlives it. */
@@ -199,8 +237,8 @@ export class PagedKVCache {
 
   /**
    * Drops every position appended since {@link PagedKVCache.hold}, leaving the cache as it was then:
-   * bit for bit (unlike {@link PagedKVCache.truncate}, whose later writes leave a quantized block's
-   * keys dequantized), and in its memory too: a block the call copied from a fork is shared again,
+   * bit for bit (unlike {@link PagedKVCache.truncate}, which leaves a quantized block's keys
+   * dequantized where it did not keep their float keys), and in its memory too: a block the call copied from a fork is shared again,
    * and blocks it took stop being kept as spares.
    */
   takeBack(): void {
@@ -311,6 +349,7 @@ export class PagedKVCache {
         if (!block) continue;
         this.release(block);
         this.table.delete(b);
+        this.exact.delete(b);
         if (first < 0) first = b;
         last = b;
         blocks++;
@@ -321,6 +360,7 @@ export class PagedKVCache {
         if (b < start || b >= end) continue;
         this.release(block);
         this.table.delete(b);
+        this.exact.delete(b);
         first = first < 0 ? b : Math.min(first, b);
         last = Math.max(last, b);
         blocks++;
@@ -331,7 +371,10 @@ export class PagedKVCache {
     return { from: first * blockSize, to: (last + 1) * blockSize, blocks };
   }
 
-  /** Drops every position ≥ n. The block holding n stays, shared or not, and is copied on its next write. */
+  /**
+   * Drops every position ≥ n. The block holding n stays, shared or not, and is copied on its next
+   * write; or at once, with its float keys back, when the cache kept those.
+   */
   truncate(n: number): void {
     const { blockSize } = this.layout;
     const keep = Math.ceil(n / blockSize);
@@ -341,14 +384,18 @@ export class PagedKVCache {
         this.table.delete(b);
       }
     }
+    for (const b of this.exact.keys()) if (b >= keep) this.exact.delete(b);
     this.len = n;
     this.releasedBelow = Math.min(this.releasedBelow, Math.floor(n / blockSize));
+    // The block's float keys at once, not at its next write: a query read before it (a flush) sees
+    // the keys a fresh engine's filling block holds.
+    if (this.exact.has(keep - 1) && n % blockSize !== 0) this.writable(keep - 1);
   }
 
   /** An independent cache sharing every block; O(blocks). */
   fork(): PagedKVCache {
     for (const block of this.table.values()) block.refs++;
-    const twin = new PagedKVCache(this.layout, new Map(this.table), this.len, this.releasedBelow);
+    const twin = new PagedKVCache(this.layout, new Map(this.table), this.len, this.releasedBelow, new Map(this.exact));
     twin.outsideAt = this.outsideAt;
     return twin;
   }
@@ -372,6 +419,7 @@ export class PagedKVCache {
     let retained = 0;
     let bytes = 0;
     for (const block of this.free) bytes += bytesOf(block);
+    for (const keys of this.exact.values()) bytes += keys.byteLength;
     for (const [b, block] of this.table) {
       blocks++;
       bytes += bytesOf(block);
@@ -501,12 +549,19 @@ export class PagedKVCache {
   }
 
   /**
-   * A block written again after truncate made it partial gets its keys back in float, dequantized:
-   * int8 keys are per channel over the whole block, so a partial block cannot stay quantized. Their
-   * scales stay as its floor, for the kept keys to quantize back to the same integers.
+   * A block written again after truncate made it partial gets its keys back in float: int8 keys are
+   * per channel over the whole block, so a partial block cannot stay quantized. The float keys it
+   * was made from, where the cache kept them ({@link KVCacheLayout.exactReach}); else dequantized,
+   * with their scales as its floor, for the kept keys to quantize back to the same integers.
    */
   private withFloatKeys(b: number, block: KVBlock): KVBlock {
     if (block.keys !== null) return block;
+    const exact = this.exact.get(b);
+    if (exact !== undefined) {
+      this.exact.delete(b);
+      // A copy: forks may hold the same array, and a plain block writes into the one it is given.
+      return this.replaceKeys(b, block, { keys: exact.slice(), keysInt8: null, keyScales: null, keyFloor: null });
+    }
     const { blockSize, headDim, kvHeads, Float } = this.layout;
     const keys = new Float(kvHeads * blockSize * headDim);
     for (let g = 0; g < kvHeads; g++) {
@@ -550,7 +605,9 @@ export class PagedKVCache {
 
   /**
    * Quantizes block `b`'s keys per channel, now that it is full, and drops the float copy; keeps
-   * that copy for {@link PagedKVCache.takeBack} when the call being held began inside the block.
+   * that copy for {@link PagedKVCache.takeBack} when the call being held began inside the block, and
+   * for truncates within {@link KVCacheLayout.exactReach} when the block has no floor (its float keys
+   * are then the ones it was filled with, not dequantized ones).
    */
   private quantizeKeys(b: number, block: KVBlock): void {
     const { blockSize, headDim, kvHeads } = this.layout;
@@ -577,8 +634,10 @@ export class PagedKVCache {
       block.keyScales = null;
       return;
     }
+    if ((this.layout.exactReach ?? 0) > 0 && block.keyFloor === null) this.exact.set(b, block.keys!.slice());
     block.keys = null;
     block.keyFloor = null;
+    if (this.heldFrom < 0) this.forgetUnreachable();
   }
 
   private allocate(): KVBlock {

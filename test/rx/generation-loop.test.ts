@@ -276,6 +276,35 @@ describe('speculative decoding truncates the stack to drop rejected proposals', 
     const withRejected = fedModel(decoder, [...kept, step.drafted[step.accepted]!]).pushTokens([step.tokens.at(-1)!]);
     expect(() => expectClose(withRejected[0]!, fedModel(decoder, kept).pushTokens([step.tokens.at(-1)!])[0]!, 1e-9)).toThrow();
   });
+
+  /** Stacks of int8 caches in small blocks, so that drafts often cross a block's end; `retain` as given. */
+  const int8Stacks =
+    (blockSize: number, retain: number): DecoderStackFactory =>
+    (decoder) =>
+      createAttentionStack({ cacheDtype: 'int8', blockSize, ...(retain > 0 ? { retain } : {}), layers: decoder.layers.map((layer) => layer.attention) });
+
+  it('with int8 caches and retain k, gives exactly the text greedy decoding gives on the same caches', async () => {
+    await fc.assert(
+      fc.asyncProperty(configArbitrary, promptArbitrary, fc.integer({ min: 1, max: 5 }), fc.integer({ min: 2, max: 5 }), async (config, prompt, k, blockSize) => {
+        const decoder = createDecoder(config);
+        const makeStack = int8Stacks(blockSize, k);
+        const greedy = await cachedRun(config, prompt, 30, makeStack);
+        const run = generateSpeculatively(decoder, prompt, 30, { k, draft: draftOf(decoder), makeStack });
+        expect(run.tokens).toEqual(greedy.map((t) => t.token));
+      }),
+      { numRuns: 15 },
+    );
+  });
+
+  it('with int8 caches and no retain, a rollback into a quantized block can change the text', async () => {
+    // Seed 6: the 38th token differs (the rollback's kept keys quantized on the rejected ones' scales).
+    const config = { ...DEFAULT_CONFIG, seed: 6 };
+    const greedy = await cachedRun(config, [1, 2], 60, int8Stacks(4, 0));
+    const decoder = createDecoder(config);
+    const run = generateSpeculatively(decoder, [1, 2], 60, { k: 4, draft: draftOf(decoder), makeStack: int8Stacks(4, 0) });
+    expect(run.tokens).not.toEqual(greedy.map((t) => t.token));
+    expect(generateSpeculatively(decoder, [1, 2], 60, { k: 4, draft: draftOf(decoder), makeStack: int8Stacks(4, 4) }).tokens).toEqual(greedy.map((t) => t.token));
+  });
 });
 
 describe('examples/generation-loop.ts', () => {
