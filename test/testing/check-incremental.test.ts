@@ -7,6 +7,7 @@ import type { CheckIncrementalParameters, IncrementalAttention } from '../../src
 import { errorBounds } from '../../src/testing/internal/error-bounds.js';
 import { defaultTolerance } from '../../src/testing/internal/tolerance.js';
 import { traceReference } from '../../src/testing/reference-attention.js';
+import { naiveAttention } from './naive-attention.js';
 import { verificationFailure } from './verification-failure.js';
 
 /** createAttention with `change` applied to every step it returns. */
@@ -61,6 +62,12 @@ describe('checkIncremental', () => {
         const { mismatch } = verificationFailure(() => checkIncremental(returning(element), { numRuns: 5, optionsArbitrary: fc.constant({ dim: 2 }) }));
         expect(mismatch).toMatchObject({ kind: 'emission', call: 'push(x0)', description: expect.stringMatching(description) });
       }
+      // One step, not in an array: named as such, not as [object Object].
+      const single = verificationFailure(() => checkIncremental((options) => {
+        const engine = createAttention(options);
+        return { push: (x) => engine.push(x)[0] as never, flush: () => engine.flush() };
+      }, { numRuns: 5, optionsArbitrary: fc.constant({ dim: 2 }) }));
+      expect(single.mismatch.description).toMatch(/^returned an object, not an array of steps; expected the steps of tokens \[0\]/);
       const onlyNull = verificationFailure(() => checkIncremental(() => ({ push: () => [null as never], flush: () => [] }), { numRuns: 5, optionsArbitrary: fc.constant({ dim: 2 }) }));
       expect(onlyNull.mismatch.description).toBe(
         'returned [null] (an array) whose element 0 is null, not a step (an object with a numeric index); expected the steps of tokens [0] (a step is due when its last look-ahead token arrives, the rest at flush)',
@@ -114,7 +121,7 @@ describe('checkIncremental', () => {
       const doubled = altered((step) => ({ ...step, weights: step.weights?.map((w) => w.map((v) => 2 * v)) }));
       const { mismatch } = verificationFailure(() => checkIncremental(doubled, { numRuns: 50, ...withWeights }));
       expect(mismatch).toMatchObject({ kind: 'weights', token: 0, head: 0 });
-      expect(mismatch.description).toContain('sum to 2');
+      expect(mismatch.description).toMatch(/sum to 2, not 1 \(within \d\.\de-\d+\)$/);
     });
   });
 
@@ -281,6 +288,25 @@ describe('checkIncremental', () => {
       expect(error.message).toMatch(/ {4}expected: \[.*\]\n {4}actual: {3}\[.*\]\n {4}max error: \d\.\de[-+]\d+ at element \d+ \(allowed there: \d\.\de[-+]\d+\)/);
       expect(lines.at(-1)).toBe(`Replay it: checkIncremental(factory, { ...the same parameters, seed: ${error.seed}, path: '${error.path}' })`);
       expect(error.name).toBe('VerificationError');
+    });
+
+    it('where shrinking took an error to near its allowance, also shows the first failing case, far past its own (a kit audit: a missing scale read as float32 rounding)', () => {
+      // Scores scaled twice in float32: shrinking makes the inputs, and the error with them, smaller.
+      const float32 = { optionsArbitrary: attentionOptionsArbitrary({ precision: 'float32' }) };
+      const notes = [3, 4, 5].map((seed) => {
+        const error = verificationFailure(() => checkIncremental((o) => naiveAttention(o, 'scale-twice'), { ...float32, seed }));
+        const shrunk = error.mismatch.error! / error.mismatch.allowed!;
+        const before = /\n {2}Before shrinking \(run (\d+)\) it was push\(x\d+\): max error (\S+) \(allowed there: (\S+)\), ([\d.,]+)× its allowance:\n {4}the error shrank with the inputs, so one near its allowance here is no sign of rounding\.\n/.exec(error.message);
+        expect(before === null, `seed ${seed}: a note exactly when the shrunk error is below 10× its allowance (${shrunk})`).toBe(shrunk >= 10);
+        if (before !== null) {
+          expect(Number(before[1])).toBe(error.numRuns);
+          expect(Number(before[4]!.replace(/,/g, ''))).toBeGreaterThan(shrunk);
+        }
+        return before !== null;
+      });
+      expect(notes).toContain(true);
+      // Far past its allowance once shrunk, a failure needs no note.
+      expect(verificationFailure(() => checkIncremental(scaleTwice, oneHead)).message).not.toContain('Before shrinking');
     });
 
     it('replays the same counterexample from its seed and path', () => {

@@ -2,7 +2,7 @@ import type { AttentionStep } from '../../attention/index.js';
 import { vectorLength } from '../../attention/vector.js';
 import type { Mismatch } from '../verification-error.js';
 import type { StepBound } from './error-bounds.js';
-import { formatNumber } from './format.js';
+import { formatError, formatNumber } from './format.js';
 
 /**
  * The first way `actual` (returned by `call`) fails to match `expected` within `bound`, or null.
@@ -78,8 +78,9 @@ function compareWeights(actual: readonly ArrayLike<number>[], expected: readonly
     if (got.length !== want.length) return { ...where, description: `head ${h} of token ${token} has ${got.length} weights, expected ${want.length}` };
     const sum = got.reduce((a, b) => a + b, 0);
     const total = bound.weightTotal[h]!;
-    if (ofReference && !(Math.abs(sum - total) <= bound.base + bound.weightTotalChange[h]!)) {
-      return { ...where, description: `the weights of head ${h} of token ${token} sum to ${sum}, not ${total === 1 ? '1' : `${total} (1 less the sink logit's weight)`}` };
+    const sumAllowed = bound.base + bound.weightTotalChange[h]!;
+    if (ofReference && !(Math.abs(sum - total) <= sumAllowed)) {
+      return { ...where, description: `the weights of head ${h} of token ${token} sum to ${sum}, not ${total === 1 ? '1' : `${total} (1 less the sink logit's weight)`} (within ${formatError(sumAllowed)})` };
     }
     for (let j = 0; j < want.length; j++) {
       const error = Math.abs(got[j]! - want[j]!);

@@ -47,7 +47,7 @@ export function runCheck<Case extends Counterexample>(arbitrary: Arbitrary<Case>
   // Shrunk apart from the search, so that the limit bounds the shrinking alone: the failing case's
   // path replayed, then shrunk from there until it is as small as it gets or the time is up.
   const shrunkFor = settings.shrinkTimeLimit === null ? null : fc.check(property, shrinkFrom(found, settings.shrinkTimeLimit));
-  throw failure(found, shrunkFor, settings, description);
+  throw failure(found, shrunkFor, fc.check(property, firstFailing(found)).errorInstance, settings, description);
 }
 
 /** {@link runCheck} awaiting every call into the implementation: fast-check's asynchronous property. */
@@ -67,7 +67,7 @@ export async function runCheckAsync<Case extends Counterexample>(
   }
   if (!found.failed) return;
   const shrunkFor = settings.shrinkTimeLimit === null ? null : await fc.check(property, shrinkFrom(found, settings.shrinkTimeLimit));
-  throw failure(found, shrunkFor, settings, description);
+  throw failure(found, shrunkFor, (await fc.check(property, firstFailing(found))).errorInstance, settings, description);
 }
 
 function runSettings<Case>(parameters: RunParameters): RunSettings<Case> {
@@ -94,8 +94,19 @@ function shrinkFrom<Case>(found: fc.RunDetails<[Case]>, shrinkTimeLimit: number)
   return { seed: found.seed, path: found.counterexamplePath!, interruptAfterTimeLimit: shrinkTimeLimit };
 }
 
-/** The error a failed run ends the check with. */
-function failure<Case extends Counterexample>(found: fc.RunDetails<[Case]>, shrunkFor: fc.RunDetails<[Case]> | null, settings: RunSettings<Case>, description: CheckDescription<Case>): Error {
+/** The case that failed first, before any shrinking: the head of the failure's path, run alone. */
+function firstFailing<Case>(found: fc.RunDetails<[Case]>): fc.Parameters<[Case]> {
+  return { seed: found.seed, path: found.counterexamplePath!.split(':')[0]!, endOnFailure: true };
+}
+
+/** The error a failed run ends the check with; `first` is what the first failing case threw, before shrinking. */
+function failure<Case extends Counterexample>(
+  found: fc.RunDetails<[Case]>,
+  shrunkFor: fc.RunDetails<[Case]> | null,
+  first: unknown,
+  settings: RunSettings<Case>,
+  description: CheckDescription<Case>,
+): Error {
   const { check, claim, describeCase, keepFirst } = description;
   if (found.errorInstance instanceof AsyncImplementation) {
     return new AttentionError(
@@ -120,6 +131,7 @@ function failure<Case extends Counterexample>(found: fc.RunDetails<[Case]>, shru
     `Shrunk counterexample (failed at run ${found.numRuns}, then ${details.numShrinks} shrinks${cutShort ? `, stopped by shrinkTimeLimit (${settings.shrinkTimeLimit} ms): maybe not the smallest` : ''}):`,
     ...describeCase(counterexample, failed).map((line) => `  ${line}`),
     ...formatMismatch(mismatch).map((line) => `  ${line}`),
+    ...beforeShrinking(mismatch, first, found.numRuns).map((line) => `  ${line}`),
     `Replay it: ${check}(factory, { ...the same parameters, seed: ${details.seed}, path: '${path}' })`,
   ].join('\n');
   return new VerificationError(message, { counterexample, mismatch, seed: details.seed, path, numRuns: found.numRuns, numShrinks: details.numShrinks });
@@ -135,6 +147,26 @@ function formatMismatch(m: Mismatch): string[] {
   }
   return lines;
 }
+
+/**
+ * For an error shrunk to near its allowance, the first failing case's: shrinking makes the inputs
+ * smaller, and with them an error that grows with them (a missing scale, say), until it barely
+ * fails, where it reads like rounding. Nothing for an error far past its allowance, or another kind.
+ */
+function beforeShrinking(m: Mismatch, first: unknown, run: number): string[] {
+  const f = first instanceof MismatchFound ? first.mismatch : null;
+  if (m.error === undefined || m.allowed === undefined || f?.error === undefined || f.allowed === undefined) return [];
+  const [shrunk, before] = [m.error / m.allowed, f.error / f.allowed];
+  if (!(shrunk < NEAR_ALLOWANCE && before > shrunk)) return [];
+  const times = before === Infinity ? 'where none was allowed' : `${before < 100 ? before.toPrecision(2) : Math.round(before).toLocaleString('en-US')}× its allowance`;
+  return [
+    `Before shrinking (run ${run}) it was ${f.call}: max error ${formatError(f.error)} (allowed there: ${formatError(f.allowed)}), ${times}:`,
+    '  the error shrank with the inputs, so one near its allowance here is no sign of rounding.',
+  ];
+}
+
+/** Errors below this many times their allowance read as rounding; past it, as a bug. */
+const NEAR_ALLOWANCE = 10;
 
 /** `check()`, with a `path` fast-check cannot replay refused as such (it throws a plain Error). */
 function replayable<T>(check: () => T): T {
