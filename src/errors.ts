@@ -57,7 +57,7 @@ export interface AttentionErrorDetails {
   readonly token?: number;
   /** In `pushEach` and `pushEachQKV`: the index in `engines` of the engine whose input or score it was. */
   readonly engine?: number;
-  /** In `createAttentionStack`: the index of the layer whose options or weights were refused. */
+  /** In a stack: the index of the layer whose options or weights were refused (`createAttentionStack`), or that refused a truncate. */
   readonly layer?: number;
   /** Element index inside the vector or matrix. */
   readonly element?: number;

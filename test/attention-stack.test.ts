@@ -67,6 +67,12 @@ describe('a stack of per-layer engines', () => {
           stack.truncate(n);
         } catch (e) {
           expect((e as AttentionError).code).toBe('EVICTED');
+          // The layer named is one whose own truncate refuses n.
+          const layer = (e as AttentionError).details.layer!;
+          expect((e as AttentionError).message).toMatch(new RegExp(` \\(layer ${layer}\\)$`));
+          const twin = stack.layer(layer).fork();
+          expect(() => twin.truncate(n)).toThrow(expect.objectContaining({ code: 'EVICTED' }));
+          twin.dispose();
           expect(stack.length).toBe(xs.length); // refused by one layer: no layer changed
           for (let i = 0; i < stack.depth; i++) expect(stack.layer(i).length).toBe(xs.length);
           return;

@@ -235,10 +235,11 @@ export class EngineStack implements AttentionStack {
     // Half-way through a token (a layer refused its input, say) the layers may differ; going back
     // to a length every layer holds is how to recover, so only a longer n needs them aligned.
     if (!(typeof n === 'number' && n <= this.length)) this.assertAligned('truncate');
-    for (const engine of this.engines) {
+    this.engines.forEach((engine, i) => {
       const refusal = engine.truncationRefusal(n);
-      if (refusal !== null) throw refusal;
-    }
+      // Layers may differ in their windows: the one that cannot go back is named.
+      if (refusal !== null) throw new AttentionError(refusal.code, `${refusal.message} (layer ${i})`, { ...refusal.details, layer: i });
+    });
     // Listeners hear of it once every layer has changed: one that disposes a layer cannot stop it half-way.
     AttentionEngine.together(this.engines, () => this.engines.forEach((engine) => engine.truncate(n)));
   }
