@@ -161,6 +161,16 @@ describe('docs/guides/long-streams.md', () => {
       const bytes = bytesOverTime(options, 1300);
       expect(page).toContain(`| ${name} | ${cells(bytes, steadyCell(bytes))} |`);
     }
+    // A pushMany prompt leaves at most the cache's two spare blocks more.
+    expect(page).toContain('may leave one or two more free blocks, 32,768 bytes each at float32 here');
+    for (const prompt of [500, 700, 1000]) {
+      const attn = createAttention({ dim: 64, window: 256, sinks: 4 });
+      attn.pushMany(Array.from({ length: prompt }, (_, t) => x(t)));
+      const after = [attn.stats().bytes];
+      for (let t = prompt; t < prompt + 200; t++) after.push((attn.push(x(t)), attn.stats().bytes));
+      for (const bytes of after) expect([196_608, 229_376, 262_144], `after a prompt of ${prompt}`).toContain(bytes);
+      attn.dispose();
+    }
     // Without a window: one 32,768-byte block per 64 tokens, measured up to 1,000, the formula beyond.
     const unbounded = bytesOverTime({ dim: 64 }, 1000);
     for (const n of [1, 64, 256, 1000]) expect(unbounded[n - 1]).toBe(Math.ceil(n / 64) * 32768);

@@ -196,6 +196,24 @@ describe('the float keys a cache keeps', () => {
     cache.takeBack();
     expect(kept(cache)).toEqual([]);
   });
+
+  it('within a long call, are forgotten for the blocks the call filled as it moves past them, and kept for those before it', () => {
+    // A prompt of 30 tokens from 6 (reach 5): the blocks it fills go as it passes; block 0 stays
+    // for a takeBack to 6, which reaches it.
+    const cache = new PagedKVCache({ ...layout, exactReach: 5 });
+    for (let t = 0; t < 6; t++) cache.append(row(t), row(t), null);
+    expect(kept(cache)).toEqual([0]);
+    cache.hold();
+    const most: number[] = [];
+    for (let t = 6; t < 36; t++) {
+      cache.append(row(t), row(t), null);
+      most.push(Array.from({ length: 9 }, (_, b) => b).filter((b) => cache.exactKeysOf(b) !== undefined && b > 0).length);
+    }
+    expect(Math.max(...most)).toBeLessThanOrEqual(2);
+    expect(cache.exactKeysOf(0)).toBeDefined();
+    cache.takeBack();
+    expect(kept(cache)).toEqual([0]);
+  });
 });
 
 describe('a call refused part-way (takeBack)', () => {

@@ -217,12 +217,13 @@ export class PagedKVCache {
   }
 
   /**
-   * Forgets the float keys of blocks no truncate within the reach can write into again. Not inside
-   * a held call: a takeBack returns to a shorter stream, which may reach them.
+   * Forgets the float keys of blocks from block `from` on that no truncate within the reach can
+   * write into again. Inside a held call, only those of the blocks the call wrote (from the one
+   * holding `heldFrom`): a takeBack returns to a shorter stream, which may reach the ones before.
    */
-  private forgetUnreachable(): void {
+  private forgetUnreachable(from = 0): void {
     const reach = this.layout.exactReach ?? 0;
-    for (const b of this.exact.keys()) if ((b + 1) * this.layout.blockSize <= this.len - reach) this.exact.delete(b);
+    for (const b of this.exact.keys()) if (b >= from && (b + 1) * this.layout.blockSize <= this.len - reach) this.exact.delete(b);
   }
 
   /** Forgets the held call, so that nothing of it outlives it. */
@@ -637,7 +638,8 @@ export class PagedKVCache {
     if ((this.layout.exactReach ?? 0) > 0 && block.keyFloor === null) this.exact.set(b, block.keys!.slice());
     block.keys = null;
     block.keyFloor = null;
-    if (this.heldFrom < 0) this.forgetUnreachable();
+    // Within a prompt too: a long one would otherwise hold every block's float keys until it returns.
+    this.forgetUnreachable(this.heldFrom < 0 ? 0 : Math.floor(this.heldFrom / this.layout.blockSize));
   }
 
   private allocate(): KVBlock {

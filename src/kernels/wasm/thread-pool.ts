@@ -96,6 +96,12 @@ export interface WorkerData {
   readonly step: number;
 }
 
+/** What a pool knows of one engine's pushes. */
+interface PushRecord {
+  /** Whether its last push handed work to the workers. */
+  handedOver: boolean;
+}
+
 /**
  * Threads that share one engine's decode step: each takes a share of the step's items (a query
  * head over a stretch of about a thousand of its keys; partial softmaxes merged by log-sum-exp)
@@ -145,13 +151,13 @@ export class ThreadPool {
    * pushes cost 14× the CPU). Per engine: engines sharing the pool differ (a draft model's and a
    * target's).
    */
-  private readonly handedOver = new WeakMap<object, boolean>();
+  private readonly pushes = new WeakMap<object, PushRecord>();
   /**
-   * The engine whose push is running: the one {@link ThreadPool.wake} was last called for. Weak,
-   * so that an engine dropped without `dispose()` is not kept (and its hold on the weights' copy
-   * with it) until another engine pushes.
+   * The record of the engine whose push is running: the one {@link ThreadPool.wake} was last called
+   * for. The record, not the engine (nor a WeakRef, which keeps its target until the job ends): an
+   * engine dropped without `dispose()` is not kept, nor its hold on the weights' copy with it.
    */
-  private current: WeakRef<object> | null = null;
+  private current: PushRecord | null = null;
   /** What {@link ThreadPool.close} returns, once called. */
   private closing: Promise<void> | null = null;
   /** Only the constructor sets it: {@link ThreadPool.is} tells a pool from an object made with its prototype. */
@@ -271,9 +277,11 @@ export class ThreadPool {
    * @internal
    */
   wake(engine: object): void {
-    const handedOver = this.handedOver.get(engine) ?? true;
-    this.handedOver.set(engine, false);
-    if (this.current?.deref() !== engine) this.current = new WeakRef(engine);
+    let record = this.pushes.get(engine);
+    if (record === undefined) this.pushes.set(engine, (record = { handedOver: true }));
+    const handedOver = record.handedOver;
+    record.handedOver = false;
+    this.current = record;
     if (this.isClosed || !handedOver) return;
     for (let w = 0; w < this.workers.length; w++) Atomics.notify(this.control, w * SLOT + POSTED);
   }
@@ -311,8 +319,7 @@ export class ThreadPool {
   private share(op: number, parts: number, units: number, backward: boolean, ...args: [number, number, number, number, number, number]): number {
     const c = this.control;
     const step = this.step;
-    const engine = this.current?.deref();
-    if (engine !== undefined) this.handedOver.set(engine, true);
+    if (this.current !== null) this.current.handedOver = true;
     const sequence = (this.sequence = this.sequence >= LAST_SEQUENCE ? 1 : this.sequence + 1);
     const chunk = Math.max(1, Math.floor(units / (CHUNKS_PER_SHARE * parts)));
     c[step + STEP_OP] = op;

@@ -238,19 +238,23 @@ export class WasmArena {
       if (zeroed) this.zero(reused, size);
       return reused;
     }
-    const fresh = pool === 'common' ? this.grab(size) : this.grabRun(list, size);
+    const take = (mayGrow: boolean): number => (pool === 'common' ? this.grab(size, mayGrow) : this.grabRun(list, size, mayGrow));
+    const fresh = take(false);
     if (fresh >= 0) return fresh;
     const cut = this.cutFromLarger(size);
-    if (cut >= 0 && zeroed) this.zero(cut, size);
-    return cut;
+    if (cut >= 0) {
+      if (zeroed) this.zero(cut, size);
+      return cut;
+    }
+    return take(true);
   }
 
   /**
-   * With the memory at its limit: `size` bytes cut from the smallest free region of any pool that
-   * holds them (joining neighbouring free regions first when none does), the rest of it freed
-   * again, or -1. Regions freed at one size would otherwise never serve another (engines of other
-   * shapes, a step's scratch growing), and a full arena would stay full for them however much was
-   * given back.
+   * Before the memory grows (and at its limit): `size` bytes cut from the smallest free region of
+   * any pool that holds them (joining neighbouring free regions first when none does), the rest of
+   * it freed again, or -1. Regions freed at one size would otherwise never serve another (engines
+   * of other shapes, a step's scratch growing): a process cycling through model shapes (a property
+   * test's random ones) grew the memory towards its 4 GiB while holding a few MB.
    */
   private cutFromLarger(size: number): number {
     const cut = this.cutFromFree(size);
@@ -328,19 +332,20 @@ export class WasmArena {
   }
 
   /** A fresh region of `size` bytes for a keys or values pool, whose empty `list` keeps the rest of its run. */
-  private grabRun(list: OffsetHeap, size: number): number {
+  private grabRun(list: OffsetHeap, size: number, mayGrow: boolean): number {
     const regions = Math.max(1, Math.min(POOL_RUN_REGIONS, Math.floor(POOL_RUN_BYTES / size)));
-    const base = regions > 1 ? this.grab(regions * size) : -1;
+    const base = regions > 1 ? this.grab(regions * size, mayGrow) : -1;
     // Short of memory for the whole run, one region is still worth having.
-    if (base < 0) return this.grab(size);
+    if (base < 0) return this.grab(size, mayGrow);
     for (let i = 1; i < regions; i++) list.push(base + i * size);
     return base;
   }
 
-  /** `size` bytes from the top of the memory, grown as needed (never used before, so zero), or -1. */
-  private grab(size: number): number {
+  /** `size` bytes from the top of the memory (never used before, so zero), grown as needed when `mayGrow`, or -1. */
+  private grab(size: number, mayGrow: boolean): number {
     const end = this.top + size;
     if (end > this.memory.buffer.byteLength) {
+      if (!mayGrow) return -1;
       const have = this.memory.buffer.byteLength / PAGE;
       const need = Math.ceil(end / PAGE);
       // Double at least, so a stream of small blocks grows the memory O(log n) times.
