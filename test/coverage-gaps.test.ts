@@ -422,7 +422,7 @@ describe('the testing kit: mismatches and reports no test reached', () => {
   it('checkIncremental reports a push that returns no array as an emission, and a thrown non-Error by its text', () => {
     const none = checkWith(() => ({ push: () => undefined as never, flush: () => [] }), { dim: 2 });
     expect(none.mismatch).toMatchObject({ kind: 'emission', call: 'push(x0)' });
-    expect(none.mismatch.description).toContain('returned undefined; expected the steps of tokens [0]');
+    expect(none.mismatch.description).toContain('returned undefined, not an array of steps; expected the steps of tokens [0]');
     const thrown = checkWith(() => ({
       push: () => {
         throw 'boom';
@@ -475,7 +475,7 @@ describe('the testing kit: mismatches and reports no test reached', () => {
     const silent = (attn: Attention): CachedAttention<Uint8Array> => ({ ...cached(attn, silent), push: () => undefined as never, get length() { return attn.length; } });
     const none = lawsWith((o) => cached(createAttention(o), silent));
     expect(none.mismatch.kind).toBe('emission');
-    expect(none.mismatch.description).toMatch(/^returned undefined; a fresh engine fed the same history returns the steps of tokens \[\d+\]$/);
+    expect(none.mismatch.description).toMatch(/^returned undefined, not an array of steps; a fresh engine fed the same history returns the steps of tokens \[\d+\]$/);
 
     const scaled = (attn: Attention): CachedAttention<Uint8Array> => ({
       ...cached(attn, scaled),

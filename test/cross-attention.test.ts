@@ -283,8 +283,8 @@ describe('createCrossAttention: queries over a fixed memory (an encoder-decoder 
     refusal(() => restoreCrossAttention(createAttention({ dim: 2 }).snapshot()), 'UNSUPPORTED_SNAPSHOT', 'format');
     refusal(() => restoreAttention(bytes), 'UNSUPPORTED_SNAPSHOT', 'format');
     refusal(() => restoreCrossAttention(bytes, createAttention({ dim: 2 }) as never), 'INVALID_ARGUMENT', 'model');
-    const edited = (edit: (metadata: Record<string, string>) => void) => {
-      const { tensors, metadata } = decodeSafetensors(bytes);
+    const edited = (edit: (metadata: Record<string, string>) => void, file = bytes) => {
+      const { tensors, metadata } = decodeSafetensors(file);
       const changed = { ...metadata };
       edit(changed);
       return encodeSafetensors(Object.fromEntries(tensors), changed);
@@ -294,6 +294,11 @@ describe('createCrossAttention: queries over a fixed memory (an encoder-decoder 
     const withWindow = edited((m) => (m['options'] = JSON.stringify({ ...JSON.parse(m['options']!), window: 4 })));
     expect(() => restoreCrossAttention(withWindow)).toThrow(expect.objectContaining({ code: 'CORRUPT_SNAPSHOT', message: expect.stringContaining('place keys in a stream') }));
     refusal(() => restoreCrossAttention(bytes, { ...options, window: 4 } as unknown as CrossAttentionOptions), 'INVALID_OPTION', 'window');
+    // An int8 cache takes retain without a window; a cross-attention's file holding it is no file it writes (a review).
+    const int8 = createCrossAttention({ ...options, cacheDtype: 'int8' });
+    int8.setMemory([[1, 2], [3, 4]]);
+    const withRetain = edited((m) => (m['options'] = JSON.stringify({ ...JSON.parse(m['options']!), retain: 3 })), int8.snapshot());
+    expect(() => restoreCrossAttention(withRetain)).toThrow(expect.objectContaining({ code: 'CORRUPT_SNAPSHOT', message: expect.stringContaining('look-ahead or retain') }));
     // The file first, as restoreAttention: options a cross-attention does not take, given with a
     // damaged file or an engine's, are not what is reported.
     const damaged = bytes.slice();

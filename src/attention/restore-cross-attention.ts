@@ -49,7 +49,9 @@ export function restoreCrossAttention(bytes: Uint8Array, options?: CrossAttentio
     state.cache.dispose();
     throw new AttentionError('CORRUPT_SNAPSHOT', `snapshot: ${message}`, { field: 'snapshot' });
   };
-  if (o.positions !== 'none' || o.window !== Infinity || o.lookahead > 0) corrupt('its options place keys in a stream (positions, a window or look-ahead), which a cross-attention does not');
+  if (o.positions !== 'none' || o.window !== Infinity || o.lookahead > 0 || o.retain > 0) {
+    corrupt('its options place keys in a stream (positions, a window, look-ahead or retain), which a cross-attention does not');
+  }
   if (o.weights !== null && o.weights.wq === null) corrupt('its weights have no wq, wk, wv, which a cross-attention needs');
   const attended = integerField(metadata['attended'], 'attended', corrupt);
   return new CrossAttentionEngine({ options: o, cache: state.cache, attended, weightsOf: model });
