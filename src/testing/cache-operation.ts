@@ -43,7 +43,11 @@ export type CacheOperation =
       /** Which live engine, taken modulo their count. */
       readonly engine: number;
     }
-  /** `e.truncate(min(length, e.length))`: afterwards like a fresh engine fed the first tokens. */
+  /**
+   * `e.truncate(length)`, or past the length `n` e holds, `e.truncate(n − (length − n) mod (n + 1))`
+   * (a length e holds, most often one below n: drawn over the whole range, most lengths would be
+   * past a short history); afterwards like a fresh engine fed the first tokens.
+   */
   | {
       /** Roll back. */
       readonly type: 'truncate';
