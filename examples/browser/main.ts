@@ -20,6 +20,12 @@ import dataUrl from '../../data/embeddings-20k.bin?url';
 
 /** Cells drawn per row; earlier positions are summed into one leading cell, so the DOM stays small. */
 const MAX_CELLS = 40;
+/**
+ * Rows per chunk of the heatmap. The browser skips the layout and paint of chunks off screen
+ * (`content-visibility: auto`); per row, its bookkeeping for 10,000 rows cost more per frame than
+ * the attention did (a 10,000-word paste took 27 s).
+ */
+const CHUNK_ROWS = 64;
 /** Words fed into the stream per macrotask. */
 const SLICE = 16;
 
@@ -30,8 +36,7 @@ const status = element('status');
 const columns = element('columns');
 const rowsElement = element('rows');
 
-const bytes = new Uint8Array(await (await fetch(dataUrl)).arrayBuffer());
-const { words: vocabulary, dim, vectors } = decodeEmbeddings(bytes);
+const { words: vocabulary, dim, vectors } = await loadTable();
 const table = EmbeddingTable.fromMatrix(vocabulary, vectors, dim, { lowercase: true, fallback: new Float32Array(dim) });
 
 /** Words going into the attention stream, one `next` per word. */
@@ -58,7 +63,21 @@ merge(fromEvent(text, 'input'), fromEvent(headsSelect, 'change').pipe(tap(subscr
   .subscribe({ error: showError });
 
 text.disabled = false;
+headsSelect.disabled = false;
+windowSelect.disabled = false;
 document.body.dataset.ready = 'true';
+
+/** The word vectors, or a status saying why they did not load (the page then stays disabled). */
+async function loadTable(): Promise<ReturnType<typeof decodeEmbeddings>> {
+  try {
+    const response = await fetch(dataUrl);
+    if (!response.ok) throw new Error(`HTTP ${response.status} ${response.statusText} for ${response.url}`);
+    return decodeEmbeddings(new Uint8Array(await response.arrayBuffer()));
+  } catch (error) {
+    status.textContent = `could not load the word vectors: ${error instanceof Error ? error.message : String(error)}`;
+    throw error;
+  }
+}
 
 /**
  * (Re)subscribes the attention stream with the current settings: unsubscribing the old one makes
@@ -112,14 +131,14 @@ function rollBack(keep: number): number {
     return 0;
   }
   shown = shown.slice(0, keep);
-  if (rowsElement.children.length > keep) {
-    // One range, not a row at a time: removing rows one by one from the end, each check of the
-    // count counted them again, so an edit near the start of a long text took quadratic time.
-    const rows = document.createRange();
-    rows.setStartBefore(rowsElement.children[keep]!);
-    rows.setEndAfter(rowsElement.lastElementChild!);
-    rows.deleteContents();
-  }
+  // One range, not a row at a time: removing rows one by one from the end, each check of the
+  // count counted them again, so an edit near the start of a long text took quadratic time.
+  const chunk = rowsElement.children[Math.floor(keep / CHUNK_ROWS)]!;
+  const rows = document.createRange();
+  // From the first row dropped (there is one: keep < the rows shown), its whole chunk when it begins one.
+  rows.setStartBefore(keep % CHUNK_ROWS === 0 ? chunk : chunk.children[keep % CHUNK_ROWS]!);
+  rows.setEndAfter(rowsElement.lastElementChild!);
+  rows.deleteContents();
   return keep;
 }
 
@@ -128,7 +147,13 @@ function drawStep(step: AttentionStep): void {
   shown.push(target[step.index]!);
   counts.steps++;
   counts.pushed++;
-  rowsElement.append(drawRow(attentionRow(step, target)));
+  let chunk = rowsElement.lastElementChild;
+  if (chunk === null || chunk.children.length === CHUNK_ROWS) {
+    chunk = document.createElement('div');
+    chunk.className = 'chunk';
+    rowsElement.append(chunk);
+  }
+  chunk.append(drawRow(attentionRow(step, target)));
   showStatus();
 }
 
@@ -157,8 +182,11 @@ function drawRow(row: AttentionRow): HTMLElement {
     row.positions.forEach((p, n) => {
       if (p < first) rest += weights[n]!;
     });
-    const cell = span('cell rest', '…');
+    // Shaded and numbered as any cell: it often holds most of the row's weight.
+    const cell = span('cell rest', `…${formatWeight(rest).trim()}`);
     cell.dataset.weight = String(rest);
+    cell.style.background = heatCss(rest);
+    cell.style.color = inkCss(rest);
     cell.title = `${first} earlier words: ${rest.toFixed(3)}`;
     cells.append(cell);
   }

@@ -4,7 +4,6 @@ import { defineConfig } from 'vite';
 
 export default defineConfig({
   root: fileURLToPath(new URL('.', import.meta.url)),
-  logLevel: 'warn',
   build: { target: 'es2022', emptyOutDir: true },
   server: { host: '127.0.0.1' },
 });

@@ -159,6 +159,50 @@ describe.runIf(existsSync(CHROMIUM))('examples/browser in headless Chromium', ()
     const rows = await readRows();
     expect(rows.length).toBe(1000);
     for (const row of [rows[0]!, rows[100]!, rows[999]!]) expect(Math.abs(row.weights.reduce((a, b) => a + b, 0) - 1)).toBeLessThan(1e-3);
-    expect(await page.$$eval('#rows .row:last-child .cell', (cells) => cells.length)).toBe(41);
+    expect(await page.$$eval('#rows .chunk:last-child .row:last-child .cell', (cells) => cells.length)).toBe(41);
+    // Past 40 words the leading cell sums the earlier ones, shaded and numbered as any cell (it
+    // was a blank grey "…" holding most of the weight).
+    const rest = await page.$eval('#rows .chunk:last-child .row:last-child .cell.rest', (cell) => ({ text: cell.textContent!, weight: Number((cell as HTMLElement).dataset.weight), background: (cell as HTMLElement).style.background }));
+    expect(rest.text).toMatch(/^…\.?\d/);
+    expect(rest.weight).toBeGreaterThan(0.5);
+    expect(rest.background).not.toBe('');
+  });
+
+  it('on a phone-wide screen every row is drawn whole, to be scrolled sideways, not cut at the box (a browser audit)', async () => {
+    await page.setViewportSize({ width: 375, height: 667 });
+    try {
+      await page.fill('#text', `${SENTENCE} and then the dog slept`);
+      await page.dispatchEvent('#text', 'input');
+      await settle(15);
+      // The chunks' containment clips what passes their box: each must hold its rows' top-3 lists,
+      // and the heatmap must scroll as far as they reach.
+      const overflow = await page.$$eval('#rows .row', (rows) =>
+        rows.flatMap((row) => {
+          const top = row.querySelector('.top')!.getBoundingClientRect();
+          const chunk = row.parentElement!.getBoundingClientRect();
+          const heatmap = document.getElementById('heatmap')!;
+          const reach = top.right - heatmap.getBoundingClientRect().left + heatmap.scrollLeft;
+          return top.right > chunk.right + 0.5 || reach > heatmap.scrollWidth + 0.5 ? [(row as HTMLElement).dataset.word] : [];
+        }),
+      );
+      expect(overflow).toEqual([]);
+      expect(await page.$eval('#heatmap', (h) => h.scrollWidth > h.clientWidth)).toBe(true);
+    } finally {
+      await page.setViewportSize({ width: 1200, height: 800 });
+    }
+  });
+
+  it('says so when the word vectors cannot be loaded, and stays disabled (it waited on "loading" for ever: a browser audit)', async () => {
+    const other = await page.context().newPage();
+    try {
+      await other.route('**/*.bin', (route) => route.fulfill({ status: 404, body: 'not here' }));
+      await other.goto(page.url());
+      await other.waitForFunction(() => document.getElementById('status')!.textContent!.startsWith('could not load the word vectors'));
+      expect(await other.$eval('#status', (s) => s.textContent)).toMatch(/^could not load the word vectors: HTTP 404/);
+      expect(await other.$eval('#text', (t) => (t as HTMLTextAreaElement).disabled)).toBe(true);
+      expect(await other.$eval('#heads', (t) => (t as HTMLSelectElement).disabled)).toBe(true);
+    } finally {
+      await other.close();
+    }
   });
 });
