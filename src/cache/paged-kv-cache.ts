@@ -222,6 +222,8 @@ export class PagedKVCache {
    * holding `heldFrom`): a takeBack returns to a shorter stream, which may reach the ones before.
    */
   private forgetUnreachable(from = 0): void {
+    // Every push commits: a float cache's empty map is not iterated each time.
+    if (this.exact.size === 0) return;
     const reach = this.layout.exactReach ?? 0;
     for (const b of this.exact.keys()) if (b >= from && (b + 1) * this.layout.blockSize <= this.len - reach) this.exact.delete(b);
   }
