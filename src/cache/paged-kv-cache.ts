@@ -241,8 +241,8 @@ export class PagedKVCache {
   /**
    * Drops every position appended since {@link PagedKVCache.hold}, leaving the cache as it was then:
    * bit for bit (unlike {@link PagedKVCache.truncate}, which leaves a quantized block's keys
-   * dequantized where it did not keep their float keys), and in its memory too: a block the call copied from a fork is shared again,
-   * and blocks it took stop being kept as spares.
+   * dequantized where it did not keep their float keys), and in its memory too: a block the call
+   * copied from a fork is shared again, and blocks it took stop being kept as spares.
    */
   takeBack(): void {
     const { heldFrom: from, heldShared: shared, heldInt8: int8, heldFloatKeys: floatKeys, heldFloor: floor, heldAbsent: absent, heldUnquantized: unquantized } = this;
