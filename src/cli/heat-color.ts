@@ -37,8 +37,17 @@ export function heatCss(weight: number): string {
   return `rgb(${r}, ${g}, ${b})`;
 }
 
-/** Text colour readable on {@link heatRgb}(weight): black on light shades, white on dark ones. */
+/**
+ * Text colour readable on {@link heatRgb}(weight): black or white, whichever contrasts more by
+ * WCAG's relative luminance, at least 4.58:1 over the whole ramp (a luma threshold put white on
+ * the orange of weight 0.43, at 3.0:1).
+ */
 export function inkCss(weight: number): string {
-  const [r, g, b] = heatRgb(weight);
-  return 0.299 * r + 0.587 * g + 0.114 * b > 140 ? '#000' : '#fff';
+  const [r, g, b] = heatRgb(weight).map((c) => {
+    const s = c / 255;
+    return s <= 0.04045 ? s / 12.92 : ((s + 0.055) / 1.055) ** 2.4;
+  }) as unknown as Rgb;
+  const luminance = 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  // Contrast with black, (L + 0.05) / 0.05, against contrast with white, 1.05 / (L + 0.05).
+  return (luminance + 0.05) ** 2 >= 0.0525 ? '#000' : '#fff';
 }

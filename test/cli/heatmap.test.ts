@@ -126,6 +126,18 @@ describe('heat colours', () => {
     expect(inkCss(1)).toBe('#fff');
   });
 
+  it("inkCss meets WCAG AA's 4.5:1 on every shade of the ramp (a browser audit: white on orange at 3.0:1)", () => {
+    // WCAG 2's relative luminance and contrast ratio, as the guidelines define them.
+    const channel = (c: number): number => (c / 255 <= 0.04045 ? c / 255 / 12.92 : ((c / 255 + 0.055) / 1.055) ** 2.4);
+    const relative = ([r, g, b]: readonly number[]): number => 0.2126 * channel(r!) + 0.7152 * channel(g!) + 0.0722 * channel(b!);
+    const contrast = (a: number, b: number): number => (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);
+    for (let i = 0; i <= 1000; i++) {
+      const w = i / 1000;
+      const ink = inkCss(w) === '#000' ? 0 : 1;
+      expect(contrast(relative(heatRgb(w)), ink), `weight ${w}`).toBeGreaterThanOrEqual(4.5);
+    }
+  });
+
   it('formatWeight gives three characters', () => {
     expect([0, 0.004, 0.03, 0.3512, 0.995, 1].map(formatWeight)).toEqual(['  0', '  0', '.03', '.35', '1.0', '1.0']);
   });
