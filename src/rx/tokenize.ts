@@ -8,6 +8,10 @@ const ORNAMENT = /^[\p{P}\p{S}\p{Cf}\p{Me}\p{Variation_Selector}]$/u;
 // A combining mark belongs to the character before it: stripped with an ornament, kept on a letter.
 const MARK = /^\p{M}$/u;
 const WORD_CHARACTER = /[\p{L}\p{N}]/u;
+// Where pieces end: runs of whitespace, and of what typography sets between words without spaces,
+// the dashes longer than a hyphen (‒ – — ― ⸺ ⸻) and the ellipsis (…): "stop—the" is two words.
+// White_Space, not \s: \s misses U+0085 (NEL) and takes U+FEFF (a format character, not a space).
+const BETWEEN_WORDS = /[\p{White_Space}\u2012-\u2015\u2026\u2E3A\u2E3B]+/u;
 
 /**
  * Splits text into words the simple, predictable way: on whitespace, then strips punctuation,
@@ -15,14 +19,16 @@ const WORD_CHARACTER = /[\p{L}\p{N}]/u;
  * {@link EmbeddingTable}, not for linguistics.
  *
  * The rules, in order:
- * 1. Split on runs of Unicode whitespace.
+ * 1. Split on runs of Unicode whitespace, and of the dashes longer than a hyphen (‒ – — ― ⸺ ⸻) and
+ *    the ellipsis (…), which typography sets between words without spaces: `"stop—the"` and
+ *    `"wait…what"` are two words each.
  * 2. Remove every leading and trailing punctuation or symbol character (Unicode categories P and S,
  *    emoji included), so `"park."`, `"(park"` and `"«park»"` all become `"park"`. The invisible
  *    characters an emoji is built with go with it: format characters (Cf, such as the zero-width
  *    joiner), variation selectors, enclosing marks, and combining marks that sit on a removed
  *    character or on nothing (at the start). So `"love❤️"` becomes `"love"` and the keycap `"1️⃣"`
  *    its digit, `"1"`.
- * 3. Keep punctuation inside a word: `"don't"`, `"well-known"` and `"3.14"` stay whole, and a
+ * 3. Keep other punctuation inside a word: `"don't"`, `"well-known"` and `"3.14"` stay whole, and a
  *    combining mark on a letter stays (`"café"` written with U+0301 keeps its accent).
  * 4. Drop pieces left with no letter or number: `"—"`, `"..."`, and emoji such as `"👍🏽"`,
  *    `"🇫🇷"` or `"👨‍👩‍👧"`.
@@ -40,8 +46,7 @@ const WORD_CHARACTER = /[\p{L}\p{N}]/u;
 export function tokenize(text: string): string[] {
   if (typeof text !== 'string') throw new AttentionError('INVALID_ARGUMENT', `tokenize: expected a string, got ${describeValue(text)}`, { field: 'text' });
   const words: string[] = [];
-  // White_Space, not \s: \s misses U+0085 (NEL) and takes U+FEFF (a format character, not a space).
-  for (const piece of text.split(/\p{White_Space}+/u)) {
+  for (const piece of text.split(BETWEEN_WORDS)) {
     const word = trimmed(piece);
     if (WORD_CHARACTER.test(word)) words.push(word);
   }

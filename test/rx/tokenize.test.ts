@@ -18,6 +18,12 @@ describe('tokenize', () => {
     expect(tokenize('"Hello," (she) said… «bonjour»! $5 #tag')).toEqual(['Hello', 'she', 'said', 'bonjour', '5', 'tag']);
   });
 
+  it('splits at the dashes longer than a hyphen and at an ellipsis, which join words without spaces (a browser audit: "stop—the" was one unknown word)', () => {
+    expect(tokenize('stop—the dog–cat 1‒2 then―now wait…what a⸺b c⸻d')).toEqual(['stop', 'the', 'dog', 'cat', '1', '2', 'then', 'now', 'wait', 'what', 'a', 'b', 'c', 'd']);
+    // A hyphen, a non-breaking hyphen and the hyphen of U+2010 stay inside the word.
+    expect(tokenize('well-known non\u2011stop self\u2010made')).toEqual(['well-known', 'non\u2011stop', 'self\u2010made']);
+  });
+
   it('keeps punctuation inside a word', () => {
     expect(tokenize("don't stop: well-known 3.14 U.S.")).toEqual(["don't", 'stop', 'well-known', '3.14', 'U.S']);
   });
@@ -34,7 +40,7 @@ describe('tokenize', () => {
     const ORNAMENT = /^[\p{P}\p{S}\p{Cf}\p{Me}\p{Variation_Selector}]$/u;
     const MARK = /^\p{M}$/u;
     const twin = (text: string): string[] =>
-      text.split(/\p{White_Space}+/u).flatMap((piece) => {
+      text.split(/[\p{White_Space}\u2012-\u2015\u2026\u2E3A\u2E3B]+/u).flatMap((piece) => {
         const chars = [...piece];
         let start = 0;
         while (start < chars.length && (ORNAMENT.test(chars[start]!) || MARK.test(chars[start]!))) start++;
