@@ -209,11 +209,19 @@ function drawRow(row: AttentionRow): HTMLElement {
     cells.append(cell);
   }
   const top = span('top');
-  for (const t of topAttended(row, shown, 3)) {
+  const attended = topAttended(row, shown, 3);
+  for (const t of attended) {
     if (top.childNodes.length > 0) top.append(' · ');
     const b = document.createElement('b');
     b.textContent = t.word;
-    top.append(b, ` ${t.weight.toFixed(2)}`);
+    top.append(b);
+    // A word listed twice ("the" at 0 and at 4) is told apart by its place: word n, counted from 1.
+    if (attended.filter((u) => u.word.toLowerCase() === t.word.toLowerCase()).length > 1) {
+      const place = document.createElement('sub');
+      place.textContent = String(t.index + 1);
+      top.append(place);
+    }
+    top.append(` ${t.weight.toFixed(2)}`);
   }
   element.append(label, cells, top);
   return element;

@@ -168,6 +168,28 @@ describe.runIf(existsSync(CHROMIUM))('examples/browser in headless Chromium', ()
     expect(rest.background).not.toBe('');
   });
 
+  it('a word listed twice in a row\'s top 3 shows which, by its place in the text (a browser audit: "The 0.10 · the 0.10 · The 0.10")', async () => {
+    await page.fill('#text', 'the dog saw the cat and the bird');
+    await page.dispatchEvent('#text', 'input');
+    await settle(8);
+    const lists = await page.$$eval('#rows .row .top', (tops) =>
+      tops.map((top) => Array.from(top.querySelectorAll('b'), (b) => ({ word: b.textContent!.toLowerCase(), place: b.nextElementSibling?.tagName === 'SUB' ? b.nextElementSibling.textContent : null }))),
+    );
+    let marked = 0;
+    for (const list of lists) {
+      for (const entry of list) {
+        const twins = list.filter((other) => other.word === entry.word);
+        expect(entry.place === null).toBe(twins.length === 1);
+        if (entry.place !== null) {
+          marked++;
+          expect('the dog saw the cat and the bird'.split(' ')[Number(entry.place) - 1]).toBe(entry.word);
+          expect(twins.filter((other) => other.place === entry.place)).toHaveLength(1);
+        }
+      }
+    }
+    expect(marked).toBeGreaterThan(0);
+  });
+
   it('on a phone-wide screen every row is drawn whole, to be scrolled sideways, not cut at the box (a browser audit)', async () => {
     await page.setViewportSize({ width: 375, height: 667 });
     try {
