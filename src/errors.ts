@@ -99,6 +99,14 @@ export class AttentionError extends Error {
   }
 }
 
+/**
+ * `error` with the place it happened in a call that runs others' after its message (` (layer 2)`)
+ * and in its details: a stack's layers, a pushEach's engines.
+ */
+export function placedError(error: AttentionError, where: string, details: AttentionErrorDetails): AttentionError {
+  return new AttentionError(error.code, `${error.message} (${where})`, { ...error.details, ...details });
+}
+
 /** Characters of a refused value a message quotes at most: a wrong argument can be a model's vocabulary. */
 const QUOTED = 60;
 

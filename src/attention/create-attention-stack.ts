@@ -1,6 +1,6 @@
 import type { CacheStats } from '../cache/index.js';
 import { encodeSafetensors } from '../cache/safetensors.js';
-import { AttentionError, describeValue, shownValue } from '../errors.js';
+import { AttentionError, describeValue, placedError, shownValue } from '../errors.js';
 import { AttentionEngine, createAttention } from './create-attention.js';
 import type { Attention } from './attention.js';
 import type { AttentionOptions } from './options.js';
@@ -144,7 +144,7 @@ export function createAttentionStack(options: AttentionStackOptions): AttentionS
         engines.push(createAttention(o) as AttentionEngine);
       } catch (error) {
         if (!(error instanceof AttentionError)) throw error;
-        throw new AttentionError(error.code, `${error.message} (layers[${i}])`, { ...error.details, layer: i });
+        throw placedError(error, `layers[${i}]`, { layer: i });
       }
     }
   } catch (error) {
@@ -238,7 +238,7 @@ export class EngineStack implements AttentionStack {
     this.engines.forEach((engine, i) => {
       const refusal = engine.truncationRefusal(n);
       // Layers may differ in their windows: the one that cannot go back is named.
-      if (refusal !== null) throw new AttentionError(refusal.code, `${refusal.message} (layer ${i})`, { ...refusal.details, layer: i });
+      if (refusal !== null) throw placedError(refusal, `layer ${i}`, { layer: i });
     });
     // Listeners hear of it once every layer has changed: one that disposes a layer cannot stop it half-way.
     AttentionEngine.together(this.engines, () => this.engines.forEach((engine) => engine.truncate(n)));

@@ -1,6 +1,6 @@
 import type { CacheStats, PagedKVCache } from '../cache/index.js';
 import { encodeSafetensors } from '../cache/safetensors.js';
-import { AttentionError, describeValue, shownValue } from '../errors.js';
+import { AttentionError, describeValue, placedError, shownValue } from '../errors.js';
 // Kernels are imported from their own modules: a re-export can cost a property lookup per call
 // in transpiled builds.
 import type { FloatArray } from '../kernels/float-array.js';
@@ -129,7 +129,7 @@ function ofEngine<T>(i: number, run: () => T): T {
     return run();
   } catch (error) {
     if (!(error instanceof AttentionError)) throw error;
-    throw new AttentionError(error.code, `${error.message} (engines[${i}])`, { ...error.details, engine: i });
+    throw placedError(error, `engines[${i}]`, { engine: i });
   }
 }
 

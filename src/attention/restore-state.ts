@@ -176,7 +176,7 @@ export function restoreState(
   const valuesInt8 = int8 ? int8Tensor(tensors, `${prefix}values_int8`, [T, kvHeads, headDim], fail) : null;
   const valueScales = int8 ? scaleTensor(tensors, `${prefix}value_scales`, [T, kvHeads], o, fail) : null;
   const floors = keyFloors(tensors, prefix, o, quantized, heldBlocks, fail);
-  const exact = exactKeys(tensors, prefix, o, length, keyBlocks, keysInt8, keyScales, fail);
+  const exact = exactKeys(tensors, prefix, o, dtype, length, keyBlocks, keysInt8, keyScales, fail);
   // Every key a future query can attend must be there: the sinks and the window's reach.
   const held = new Set(positions);
   const oldest = oldestAttendable(o, emitted);
@@ -241,6 +241,7 @@ function exactKeys(
   tensors: ReadonlyMap<string, Tensor>,
   prefix: string,
   o: ResolvedOptions,
+  dtype: 'F32' | 'F64',
   length: number,
   keyBlocks: Int32Array,
   keysInt8: Int8Array | null,
@@ -255,7 +256,7 @@ function exactKeys(
   if (blocks.length === 0) fail(`${blocksName} is empty; it is written only when a block has its float keys kept`);
   const { kvHeads, blockSize, headDim } = o;
   const [blockWidth, kvWidth] = [kvHeads * blockSize * headDim, kvHeads * headDim];
-  const data = floatTensor(tensors, keysName, o.precision === 'float32' ? 'F32' : 'F64', [blocks.length, kvHeads, blockSize, headDim], fail);
+  const data = floatTensor(tensors, keysName, dtype, [blocks.length, kvHeads, blockSize, headDim], fail);
   const reach = o.retain + o.lookahead;
   const [int8, scales] = [new Int8Array(blockWidth), new Float32Array(kvWidth)];
   blocks.forEach((b, e) => {

@@ -107,13 +107,15 @@ export function snapshotVersion(options: readonly ResolvedOptions[], withWeights
       (o.positions === 'rope' && (o.ropeDim !== o.headDim || o.ropeStyle !== 'half' || o.ropeFrequencies !== null)) ||
       o.scoreCap !== null,
   );
+  // An engine's tensor, or any layer's of a stack (`layers.i.` before it).
+  const holds = (name: string): boolean => Object.keys(tensors).some((held) => held === name || held.endsWith(`.${name}`));
   // A version-7 reader refuses retain without a window, and the float keys as an unknown tensor.
-  if (options.some((o) => o.retain > 0 && o.window === Infinity) || Object.keys(tensors).some((name) => name === 'exact_keys' || name.endsWith('.exact_keys'))) return '8';
+  if (options.some((o) => o.retain > 0 && o.window === Infinity) || holds('exact_keys')) return '8';
   if (options.some((o) => o.weightsDtype === 'float16')) return '7';
   if (options.some((o) => o.weightsDtype === 'bfloat16')) return '6';
   // A version-4 reader from before unknown tensors were refused would drop an int8 block's floor
   // scales and round the block's kept keys anew.
-  if (Object.keys(tensors).some((name) => name === 'key_floors' || name.endsWith('.key_floors'))) return '5';
+  if (holds('key_floors')) return '5';
   if (options.some((o) => o.sinkLogits !== null)) return '4';
   return needsThree ? '3' : '2';
 }

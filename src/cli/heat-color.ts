@@ -43,11 +43,14 @@ export function heatCss(weight: number): string {
  * the orange of weight 0.43, at 3.0:1).
  */
 export function inkCss(weight: number): string {
-  const [r, g, b] = heatRgb(weight).map((c) => {
-    const s = c / 255;
-    return s <= 0.04045 ? s / 12.92 : ((s + 0.055) / 1.055) ** 2.4;
-  }) as unknown as Rgb;
-  const luminance = 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  const [r, g, b] = heatRgb(weight);
+  const luminance = 0.2126 * linear(r) + 0.7152 * linear(g) + 0.0722 * linear(b);
   // Contrast with black, (L + 0.05) / 0.05, against contrast with white, 1.05 / (L + 0.05).
   return (luminance + 0.05) ** 2 >= 0.0525 ? '#000' : '#fff';
+}
+
+/** An sRGB channel (0–255) as linear light (0–1), as WCAG's relative luminance takes it. */
+function linear(channel: number): number {
+  const s = channel / 255;
+  return s <= 0.04045 ? s / 12.92 : ((s + 0.055) / 1.055) ** 2.4;
 }

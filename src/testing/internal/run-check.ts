@@ -47,7 +47,8 @@ export function runCheck<Case extends Counterexample>(arbitrary: Arbitrary<Case>
   // Shrunk apart from the search, so that the limit bounds the shrinking alone: the failing case's
   // path replayed, then shrunk from there until it is as small as it gets or the time is up.
   const shrunkFor = settings.shrinkTimeLimit === null ? null : fc.check(property, shrinkFrom(found, settings.shrinkTimeLimit));
-  throw failure(found, shrunkFor, fc.check(property, firstFailing(found)).errorInstance, settings, description);
+  const first = nearAllowance(reported(found, shrunkFor)) ? fc.check(property, firstFailing(found)).errorInstance : null;
+  throw failure(found, shrunkFor, first, settings, description);
 }
 
 /** {@link runCheck} awaiting every call into the implementation: fast-check's asynchronous property. */
@@ -67,7 +68,8 @@ export async function runCheckAsync<Case extends Counterexample>(
   }
   if (!found.failed) return;
   const shrunkFor = settings.shrinkTimeLimit === null ? null : await fc.check(property, shrinkFrom(found, settings.shrinkTimeLimit));
-  throw failure(found, shrunkFor, (await fc.check(property, firstFailing(found))).errorInstance, settings, description);
+  const first = nearAllowance(reported(found, shrunkFor)) ? (await fc.check(property, firstFailing(found))).errorInstance : null;
+  throw failure(found, shrunkFor, first, settings, description);
 }
 
 function runSettings<Case>(parameters: RunParameters): RunSettings<Case> {
@@ -94,12 +96,26 @@ function shrinkFrom<Case>(found: fc.RunDetails<[Case]>, shrinkTimeLimit: number)
   return { seed: found.seed, path: found.counterexamplePath!, interruptAfterTimeLimit: shrinkTimeLimit };
 }
 
+/** The run whose case a failure reports: the shrunk one, or, out of time before the replay, the one found. */
+function reported<Case>(found: fc.RunDetails<[Case]>, shrunkFor: fc.RunDetails<[Case]> | null): fc.RunDetails<[Case]> {
+  return shrunkFor?.failed === true && shrunkFor.counterexample !== null ? shrunkFor : found;
+}
+
+/**
+ * Whether the run's mismatch is an error near its allowance: only then is the first failing case
+ * run again ({@link beforeShrinking}), so an implementation's calls are not repeated for nothing.
+ */
+function nearAllowance<Case>(details: fc.RunDetails<[Case]>): boolean {
+  const m = details.errorInstance instanceof MismatchFound ? details.errorInstance.mismatch : null;
+  return m?.error !== undefined && m.allowed !== undefined && m.error / m.allowed < NEAR_ALLOWANCE;
+}
+
 /** The case that failed first, before any shrinking: the head of the failure's path, run alone. */
 function firstFailing<Case>(found: fc.RunDetails<[Case]>): fc.Parameters<[Case]> {
   return { seed: found.seed, path: found.counterexamplePath!.split(':')[0]!, endOnFailure: true };
 }
 
-/** The error a failed run ends the check with; `first` is what the first failing case threw, before shrinking. */
+/** The error a failed run ends the check with; `first` is what the first failing case threw, before shrinking, when it was run. */
 function failure<Case extends Counterexample>(
   found: fc.RunDetails<[Case]>,
   shrunkFor: fc.RunDetails<[Case]> | null,
@@ -115,8 +131,7 @@ function failure<Case extends Counterexample>(
       { field: 'factory' },
     );
   }
-  // Out of time before the replay, it has no case: the one found stands.
-  const details = shrunkFor?.failed === true && shrunkFor.counterexample !== null ? shrunkFor : found;
+  const details = reported(found, shrunkFor);
   const cutShort = shrunkFor?.interrupted === true;
   const error = details.errorInstance;
   const failed = error instanceof MismatchFound ? error : null;
@@ -151,13 +166,14 @@ function formatMismatch(m: Mismatch): string[] {
 /**
  * For an error shrunk to near its allowance, the first failing case's: shrinking makes the inputs
  * smaller, and with them an error that grows with them (a missing scale, say), until it barely
- * fails, where it reads like rounding. Nothing for an error far past its allowance, or another kind.
+ * fails, where it reads like rounding. `first` is run only for such an error ({@link nearAllowance});
+ * nothing without it, or where the first case was no further off.
  */
 function beforeShrinking(m: Mismatch, first: unknown, run: number): string[] {
   const f = first instanceof MismatchFound ? first.mismatch : null;
   if (m.error === undefined || m.allowed === undefined || f?.error === undefined || f.allowed === undefined) return [];
   const [shrunk, before] = [m.error / m.allowed, f.error / f.allowed];
-  if (!(shrunk < NEAR_ALLOWANCE && before > shrunk)) return [];
+  if (!(before > shrunk)) return [];
   const times = before === Infinity ? 'where none was allowed' : `${before < 100 ? before.toPrecision(2) : Math.round(before).toLocaleString('en-US')}× its allowance`;
   return [
     `Before shrinking (run ${run}) it was ${f.call}: max error ${formatError(f.error)} (allowed there: ${formatError(f.allowed)}), ${times}:`,
