@@ -133,7 +133,9 @@ describe('projections on the WebAssembly kernels (the matrices copied into the a
   });
 
   it('the copy goes back to the arena when its last holder releases it', () => {
-    const arena = wasmArena()!;
+    // An arena of its own: in the process's, a region freed by an earlier test may be cut for
+    // `meanwhile` below the copy (the arena cuts free regions before it grows), and come back first.
+    const arena = sharedWasmArena()!;
     const o = resolveOptions(projected({ heads: 4, kvHeads: 2, headDim: 8, dim: 35 }, 7));
     const copy = ArenaWeights.copy(arena, o)!;
     copy.retain();
