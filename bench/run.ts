@@ -71,7 +71,7 @@ export async function runBench(options: BenchOptions): Promise<BenchResults> {
     }
     if (sections.has('prefill')) {
       progress.section('prefill');
-      results.prefill = runPrefill(profile, progress);
+      results.prefill = await runPrefill(profile, progress);
     }
     if (sections.has('long-prompt')) {
       progress.section('long prompt');

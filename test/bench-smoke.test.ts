@@ -96,6 +96,10 @@ describe('npm run bench:smoke', () => {
     if (results.rx !== undefined && !('skipped' in results.rx)) expect(results.rx.overhead).toBe(results.rx.ratio.median - 1);
     // pushMany is bit for bit one push per token, at every width.
     expect(results.prefill!.rows.map((row) => [row.dim, row.error, row.ratio.count, row.attention.count])).toEqual([[16, 0, 1, 1], [32, 0, 1, 1]]);
+    // The least time a prompt token can take: 4·dim² + H·D·(16 + 1) multiply-adds (H = 2, 4 of D = 8) at the probe's peak.
+    const peak = results.prefill!.peakGmacs;
+    expect(peak).toBeGreaterThan(0);
+    expect(results.prefill!.rows.map((row) => row.floor * peak * 1e3)).toEqual([4 * 16 * 16 + 2 * 8 * 17, 4 * 32 * 32 + 4 * 8 * 17].map((m) => expect.closeTo(m, 9)));
     // A prompt over a cache: bit for bit one push per token.
     expect(results.longPrompt!.rows.map((row) => [row.context, row.error, row.ratio.count, row.beamsError, row.beamsRatio.count])).toEqual([[16, 0, 1, 0, 1]]);
     // pushEach is bit for bit a push per beam.

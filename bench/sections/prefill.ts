@@ -3,6 +3,7 @@ import type { AttentionOptions } from '../../src/index.js';
 import { SEED_WK, SEED_WO, SEED_WQ, SEED_WV, embeddings, weightMatrix } from '../data.js';
 import { interleave, timed } from '../interleave.js';
 import type { Profile } from '../profile.js';
+import { multiplyAddPeak } from './multiply-add-peak.js';
 import type { Progress } from '../progress.js';
 import { pairedRatios, relativeError, summarize } from '../stats.js';
 import type { Summary } from '../stats.js';
@@ -23,6 +24,13 @@ export interface PrefillRow {
   readonly attention: Summary;
   /** single ÷ many, per round: how many times cheaper a prompt token is. */
   readonly ratio: Summary;
+  /**
+   * µs per prompt token at the machine's multiply-add peak: its multiply-adds (four dim × dim
+   * projections, and a query's scores and weighted values over the keys before it, on average)
+   * over {@link PrefillResult.peakGmacs}. No pushMany can cost less, so the single push's median
+   * over this bounds the ratio this machine allows.
+   */
+  readonly floor: number;
   /** Relative max difference between the two paths' last outputs. */
   readonly error: number;
 }
@@ -30,6 +38,8 @@ export interface PrefillRow {
 export interface PrefillResult {
   readonly tokens: number;
   readonly headDim: number;
+  /** The float32 multiply-add rate no kernel here exceeds, GMAC/s ({@link multiplyAddPeak}). */
+  readonly peakGmacs: number;
   /** One row per entry of the profile's `heads`, in its order (dim = heads·headDim). */
   readonly rows: PrefillRow[];
 }
@@ -55,14 +65,21 @@ export function projectionMB(dim: number): number {
  * Prompt prefill with projections, at each model width of the profile: a fresh engine takes the
  * prompt by pushMany(xs), or by one push per token; interleaved runs, µs per token.
  */
-export function runPrefill(profile: Profile, progress: Progress): PrefillResult {
+export async function runPrefill(profile: Profile, progress: Progress): Promise<PrefillResult> {
   const { heads, headDim, tokens, rounds } = profile.prefill;
   progress.plan(3 * rounds * heads.length);
-  const rows = heads.map((h) => prefillRow(h, headDim, tokens, rounds, progress));
-  return { tokens, headDim, rows };
+  const peakGmacs = await multiplyAddPeak();
+  const rows = heads.map((h) => prefillRow(h, headDim, tokens, rounds, peakGmacs, progress));
+  return { tokens, headDim, peakGmacs, rows };
 }
 
-function prefillRow(heads: number, headDim: number, tokens: number, rounds: number, progress: Progress): PrefillRow {
+/** Multiply-adds per token of a `tokens`-token prompt: 4·dim² projecting, and 2·H·D per key for the (tokens + 1) / 2 keys a query sees on average. */
+function promptMultiplyAdds(heads: number, headDim: number, tokens: number): number {
+  const dim = heads * headDim;
+  return 4 * dim * dim + heads * headDim * (tokens + 1);
+}
+
+function prefillRow(heads: number, headDim: number, tokens: number, rounds: number, peakGmacs: number, progress: Progress): PrefillRow {
   const options = projectedOptions(heads, headDim, true);
   const xs = embeddings(tokens, options.dim);
   const rows = xs.map((x) => Float32Array.from(x));
@@ -116,6 +133,7 @@ function prefillRow(heads: number, headDim: number, tokens: number, rounds: numb
     many: perToken('many'),
     attention: perToken('attention'),
     ratio: pairedRatios(seconds.get('single')!, seconds.get('many')!),
+    floor: promptMultiplyAdds(heads, headDim, tokens) / (peakGmacs * 1e3),
     error: relativeError(lastMany, lastSingle),
   };
 }
