@@ -4,6 +4,7 @@ import { PROMPT_GROUPS } from '../src/attention/head-attention.js';
 import type { PagedKVCache } from '../src/cache/paged-kv-cache.js';
 import { sharedWasmArena, wasmArena, wasmKernelsAvailable } from '../src/kernels/wasm/wasm-arena.js';
 import type { WasmArena } from '../src/kernels/wasm/wasm-arena.js';
+import type { OffsetHeap } from '../src/kernels/wasm/offset-heap.js';
 import { createThreadPool } from '../src/threads/index.js';
 import { sameBits } from './support/same-bits.js';
 import { row } from './support/token-row.js';
@@ -243,16 +244,31 @@ describe.runIf(wasmKernelsAvailable())('a full arena (its memory at 4 GiB)', () 
     for (let t = 0; t < 4; t++) a.push(row(t, 8));
     const b = a.fork();
     b.truncate(2);
-    const top = (arena as unknown as { top: number }).top;
+    // The copy must come from fresh memory: the free regions earlier tests left are set aside (the
+    // arena cuts one before it grows), and the top is filled but for 16 bytes.
+    const internals = arena as unknown as { top: number; free: Map<number, OffsetHeap> };
+    const setAside = new Map(internals.free);
+    internals.free.clear();
+    const top = internals.top;
     const end = arena.buffer.byteLength;
     const rest = end - top - 16 >= 16 ? arena.allocate(end - top - 16) : -1;
-    // Before: RangeError (keyScales: expected 8 numbers, got 0).
-    const [step] = b.push(row(100, 8));
-    const fresh = createAttention(options);
-    for (let t = 0; t < 4; t++) fresh.push(row(t, 8));
-    fresh.truncate(2);
-    expect(step).toEqual(fresh.push(row(100, 8))[0]);
-    if (rest >= 0) arena.release(rest, end - top - 16);
+    const generation = arena.generation;
+    try {
+      // Before: RangeError (keyScales: expected 8 numbers, got 0).
+      const [step] = b.push(row(100, 8));
+      expect(arena.generation).toBeGreaterThan(generation);
+      const fresh = createAttention(options);
+      for (let t = 0; t < 4; t++) fresh.push(row(t, 8));
+      fresh.truncate(2);
+      expect(step).toEqual(fresh.push(row(100, 8))[0]);
+    } finally {
+      if (rest >= 0) arena.release(rest, end - top - 16);
+      for (const [key, list] of setAside) {
+        const now = internals.free.get(key);
+        if (now === undefined) internals.free.set(key, list);
+        else for (const offset of list.offsets()) now.push(offset);
+      }
+    }
   });
 });
 
