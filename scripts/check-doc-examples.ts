@@ -1,10 +1,14 @@
 // Lists every symbol the package exports (attnstream, attnstream/rx, attnstream/testing, attnstream/threads) that has
-// no doc comment or no @example, and every @example of theirs that does not type-check as written
-// (strict, importing the package by name, as a reader would), and exits 1 if there is any: the API
-// reference (`npm run docs`) promises a summary and a working example for each.
+// no doc comment or no @example, and every @example of theirs, and every ```ts block of the README and
+// docs/, that does not type-check as written (strict, importing the package by name, as a reader
+// would), and exits 1 if there is any: the API reference (`npm run docs`) promises a summary and a
+// working example for each, and a page's example is copied as it stands. A page marks a block that
+// is part of a longer program ```ts excerpt, and a sketch of a structure ```ts schematic: those are
+// not compiled.
 //
 //   npm run docs:check
-import { resolve } from 'node:path';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import ts from 'typescript';
 
 const ENTRY_POINTS = ['src/index.ts', 'src/rx/index.ts', 'src/testing/index.ts', 'src/threads/index.ts'];
@@ -38,6 +42,16 @@ for (const entry of ENTRY_POINTS) {
     missing++;
     const file = symbol.declarations?.[0]?.getSourceFile().fileName.replace(`${process.cwd()}/`, '') ?? '?';
     console.log(`${entry}: ${exported.name} (${file}) has ${documented ? 'no @example' : 'no doc comment'}`);
+  }
+}
+
+// The pages' examples too.
+for (const page of ['README.md', ...readdirSync('docs', { recursive: true, encoding: 'utf8' }).map((name) => join('docs', name))]) {
+  if (!page.endsWith('.md')) continue;
+  const text = readFileSync(page, 'utf8');
+  for (const match of text.matchAll(FENCED)) {
+    const line = text.slice(0, match.index).split('\n').length;
+    examples.set(resolve(`.doc-examples/${page.replace(/\W/g, '_')}-${line}.ts`), { code: `${match[1]}\nexport {};\n`, where: `${page}:${line}` });
   }
 }
 
