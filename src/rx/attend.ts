@@ -5,6 +5,7 @@ import type { Attention, AttentionOptions, AttentionStep, Vector } from '../atte
 import { AttentionError, describeValue } from '../errors.js';
 import { hold, holderOf, letGo } from './engine-holders.js';
 import type { Holder } from './engine-holders.js';
+import { EngineTeardown } from './engine-teardown.js';
 
 /**
  * Streams vectors through attention: each one is appended to a KV cache and the outputs that become
@@ -50,6 +51,7 @@ export function attend(options: AttentionOptions | (() => Attention)): OperatorF
   return (source) =>
     new Observable<AttentionStep>((subscriber) => {
       const engine = create();
+      const teardown = new EngineTeardown(engine);
       // Held while this subscription lives, so that a factory returning it again is refused.
       const holder: Holder = { operator: 'attend' };
       hold(engine, holder);
@@ -64,12 +66,12 @@ export function attend(options: AttentionOptions | (() => Attention)): OperatorF
         closed.next();
         waiting.length = 0;
         letGo(engine, holder);
-        engine.dispose();
+        teardown.dispose();
       });
       const emit = (run: () => AttentionStep[]): boolean => {
         let steps: AttentionStep[];
         try {
-          steps = run();
+          steps = teardown.run(run);
         } catch (error) {
           subscriber.error(error);
           return false;

@@ -6,6 +6,7 @@ import type { Attention, AttentionOptions, AttentionStep, ResolvedOptions, Vecto
 import { AttentionError, describeValue } from '../errors.js';
 import { hold, holderOf, letGo } from './engine-holders.js';
 import type { Holder } from './engine-holders.js';
+import { EngineTeardown } from './engine-teardown.js';
 
 /**
  * What {@link generate} pushes into: an attention engine, or anything with the same `push` — a
@@ -155,6 +156,7 @@ export function generate(config: GenerateOptions): Observable<AttentionStep> {
   return new Observable<AttentionStep>((subscriber) => {
     const created = owned === null ? null : attentionFromResolved(owned);
     const engine: GenerationEngine = created ?? given!;
+    const teardown = new EngineTeardown(created);
     // The latest run on a given engine holds it: an earlier one that would push again after it
     // started errors instead, since the two would push into one cache in turn. An attend
     // subscription's engine is not taken over: attend pushes whatever arrives, never asking first.
@@ -198,7 +200,7 @@ export function generate(config: GenerateOptions): Observable<AttentionStep> {
           }
           // Before every push: next may have just started a later run.
           assertHolds();
-          const steps = pushedSteps(engine.push(input), pushed);
+          const steps = pushedSteps(teardown.run(() => engine.push(input)), pushed);
           pushed++;
           for (const step of steps) {
             subscriber.next(step);
@@ -222,7 +224,7 @@ export function generate(config: GenerateOptions): Observable<AttentionStep> {
       // A scheduled continuation must not run after teardown.
       (pending as Subscription | null)?.unsubscribe();
       if (created === null) letGo(engine, holder);
-      created?.dispose();
+      teardown.dispose();
     };
   });
 }

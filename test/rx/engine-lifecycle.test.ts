@@ -1,4 +1,4 @@
-import { from, share, Subject, take } from 'rxjs';
+import { asapScheduler, from, share, Subject, take } from 'rxjs';
 import { beforeEach, describe, expect, it, vi } from 'vitest';
 import type { Attention, CacheEvent, Vector } from '../../src/index.js';
 import { attend, generate } from '../../src/rx/index.js';
@@ -107,7 +107,43 @@ describe('attend: the engine behind each subscription', () => {
     expect(engines).toHaveLength(1);
     expect(appended(engines[0]!.events)).toBe(1);
   });
+
+  it('a consumer unsubscribing while the engine reads its input (a getter of it) leaves without an error, and the engine is disposed once the push returns (a reentrancy audit)', () => {
+    const tokens = new Subject<Vector>();
+    const seen: number[] = [];
+    const subscription = tokens.pipe(attend({ dim: 4 })).subscribe((step) => seen.push(step.index));
+    tokens.next(token(0));
+    let thrown: unknown = null;
+    // Before: unsubscribe() threw (the engine refuses dispose while it reads a call's inputs), and the engine was never disposed.
+    tokens.next(unsubscribingOnRead(token(1), () => {
+      try {
+        subscription.unsubscribe();
+      } catch (error) {
+        thrown = error;
+      }
+    }));
+    expect(thrown).toBeNull();
+    expect(subscription.closed).toBe(true);
+    expect(seen).toEqual([0]);
+    expect(disposed(engines[0]!.events)).toBe(true);
+    tokens.next(token(2));
+    expect(appended(engines[0]!.events)).toBe(2);
+  });
 });
+
+/** `x`, with `onRead` called the first time its element 0 is read. */
+function unsubscribingOnRead(x: Vector, onRead: () => void): Vector {
+  let read = false;
+  return new Proxy(Array.from(x), {
+    get(target, key, receiver) {
+      if (key === '0' && !read) {
+        read = true;
+        onRead();
+      }
+      return Reflect.get(target, key, receiver) as unknown;
+    },
+  });
+}
 
 describe('generate: the engine made from options', () => {
   it('is made per subscription and disposed at completion, error and unsubscription', () => {
@@ -120,6 +156,32 @@ describe('generate: the engine made from options', () => {
     expect(engines).toHaveLength(3);
     expect(engines.map(({ events }) => appended(events))).toEqual([3, 2, 2]);
     expect(engines.map(({ events }) => disposed(events))).toEqual([true, true, true]);
+  });
+
+  it('a consumer unsubscribing while the engine reads the input next returned leaves without an error, and the engine is disposed once the push returns', async () => {
+    let thrown: unknown = null;
+    const seen: number[] = [];
+    const subscription = generate({
+      options: { dim: 4 },
+      first: token(0),
+      maxTokens: 10,
+      yieldEvery: 1,
+      scheduler: asapScheduler,
+      next: (step) =>
+        step.index < 2
+          ? token(step.index + 1)
+          : unsubscribingOnRead(token(3), () => {
+              try {
+                subscription.unsubscribe();
+              } catch (error) {
+                thrown = error;
+              }
+            }),
+    }).subscribe((step) => seen.push(step.index));
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(thrown).toBeNull();
+    expect(seen).toEqual([0, 1, 2]);
+    expect(disposed(engines[0]!.events)).toBe(true);
   });
 
   it('is made only on subscription', () => {
