@@ -204,6 +204,19 @@ describe('pushEach: one token into each fork, projected as one product', () => {
     expect(() => pushEach(holed, [[1, 2], [3, 4], [5, 6]])).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT', details: { field: 'engines', element: 1 } }));
     expect(() => pushEach(null as unknown as Attention[], [])).toThrow(AttentionError);
     expect([a.length, fork.length]).toEqual([0, 0]);
+    // An iterator of the array's own is not what pairs engines with rows (a reentrancy audit: one
+    // yielding [fork, a] gave fork a's input, silently; one yielding only a left fork out).
+    fork.push([5, -6]);
+    for (const yielded of [[fork, a], [a]]) {
+      const engines = [a, fork];
+      Object.defineProperty(engines, Symbol.iterator, { value: () => yielded[Symbol.iterator]() });
+      const twins = [a.fork(), fork.fork()];
+      const steps = pushEach(engines, [[1, 2], [3, 4]]);
+      expect(steps).toEqual([twins[0]!.push([1, 2]), twins[1]!.push([3, 4])]);
+      a.truncate(0);
+      fork.truncate(1);
+    }
+    fork.truncate(0);
     fork.dispose();
     refusal([a, fork], [[1, 2], [3, 4]], 'DISPOSED', 'pushEach');
     const callerProjects = createAttention({ dim: 2, heads: 1, weights: {} });

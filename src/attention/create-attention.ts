@@ -318,8 +318,10 @@ export class AttentionEngine implements Attention {
     }
     const first = engines[0];
     const list: AttentionEngine[] = [];
-    // Array.from, not forEach: a hole in the list is read as undefined (and refused), not skipped.
-    Array.from(engines).forEach((engine, i) => {
+    // By index, as the rows are read: a hole is read as undefined (and refused), not skipped, and
+    // an iterator of the array's own cannot pair a row with another engine (or leave one out).
+    for (let i = 0; i < engines.length; i++) {
+      const engine = engines[i];
       if (!(engine instanceof AttentionEngine) || !(first instanceof AttentionEngine) || engine.options !== first.options) {
         throw new AttentionError('INVALID_ARGUMENT', `${operation}: engine ${i} is not a fork of engine 0 (the engines must share one engine's options and weights: fork them from it, or restore them onto it)`, {
           field: 'engines',
@@ -330,7 +332,7 @@ export class AttentionEngine implements Attention {
       engine.assertLive(operation);
       engine.assertRoom(operation, 1);
       list.push(engine);
-    });
+    }
     return list;
   }
 
