@@ -262,6 +262,40 @@ describe('snapshot and restore', () => {
     }
   });
 
+  it('a model disposed while its snapshot is decoded (by a method of the bytes) is refused, not read after its weights went back', () => {
+    // A reentrancy audit: the model was checked before decoding only, and the restored engine then
+    // read its weights where the arena had put another engine's.
+    const w = (k: number) => Array.from({ length: 16 }, (_, i) => Math.sin(i * k + 1));
+    const weights = { wq: w(1), wk: w(2), wv: w(3), wo: w(4) };
+    const disposingBytes = (bytes: Uint8Array, dispose: () => void): Uint8Array => {
+      let once = true;
+      class Bytes extends Uint8Array {
+        override subarray(begin?: number, end?: number): Uint8Array {
+          if (once) {
+            once = false;
+            dispose();
+          }
+          return super.subarray(begin, end);
+        }
+      }
+      return new Bytes(bytes);
+    };
+    const gone = expect.objectContaining({ code: 'DISPOSED', details: { field: 'model' } });
+    const engine = createAttention({ dim: 4, heads: 2, weights });
+    const session = engine.fork();
+    session.push([1, 2, 3, 4]);
+    expect(() => restoreAttention(disposingBytes(session.snapshot({ weights: false }), () => engine.dispose()), engine)).toThrow(gone);
+    const stack = createAttentionStack({ layers: 2, dim: 4, heads: 2, weights });
+    const beam = stack.fork();
+    beam.layer(0).push([1, 2, 3, 4]);
+    beam.layer(1).push([4, 3, 2, 1]);
+    expect(() => restoreAttentionStack(disposingBytes(beam.snapshot({ weights: false }), () => stack.dispose()), stack)).toThrow(gone);
+    const cross = createCrossAttention({ dim: 4, heads: 2, weights });
+    const listener = cross.fork();
+    listener.setMemory([[1, 0, 0, 0], [0, 1, 0, 0]]);
+    expect(() => restoreCrossAttention(disposingBytes(listener.snapshot({ weights: false }), () => cross.dispose()), cross)).toThrow(gone);
+  });
+
   it('a model of the wrong kind is refused as the model, whichever restore it goes to', () => {
     // Found by an errors.md audit: a cross-attention given to restoreAttention or restoreAttentionStack,
     // or a stack to restoreCrossAttention, was read as an options object (INVALID_OPTION "options", "engines").

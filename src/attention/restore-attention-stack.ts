@@ -43,6 +43,7 @@ export function restoreAttentionStack(bytes: Uint8Array, options?: AttentionStac
   const guarded = model === null && options !== undefined && options !== null && typeof options === 'object' && 'layers' in options;
   const expected = guarded ? layerOptions(options as AttentionStackOptions) : null;
   const { tensors, metadata } = decodeSafetensors(bytes);
+  model?.forEach((layer) => liveModel(layer));
   assertFormat(metadata, STACK_FORMAT);
   const layers = snapshotLayers(metadata);
   assertKnownTensors(tensors.keys(), layers);

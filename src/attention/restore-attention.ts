@@ -53,13 +53,19 @@ export function restoreAttention(bytes: Uint8Array, options?: AttentionOptions |
   }
   const model = options instanceof AttentionEngine ? liveModel(options) : null;
   const { tensors, metadata } = decodeSafetensors(bytes);
+  if (model !== null) liveModel(model);
   assertFormat(metadata, ATTENTION_FORMAT);
   assertKnownTensors(tensors.keys(), null);
   if (model !== null) return new AttentionEngine(restoreState(tensors, metadata, '', undefined, model.options), model);
   return new AttentionEngine(restoreState(tensors, metadata, '', options as AttentionOptions | RunOptions | undefined));
 }
 
-/** `model` (an engine, or a cross-attention: `what`), refused (DISPOSED) once disposed: its weights' copy may be gone. */
+/**
+ * `model` (an engine, or a cross-attention: `what`), refused (DISPOSED) once disposed: its weights'
+ * copy may be gone. Checked again once the bytes are decoded: decoding runs their own methods (a
+ * subclass's `subarray`), which may dispose the model, and a restore onto a model whose copy went
+ * back to the arena read whatever was allocated there next.
+ */
 export function liveModel<Model extends { readonly disposed: boolean }>(model: Model, what = 'engine'): Model {
   if (model.disposed) throw new AttentionError('DISPOSED', `restore: the model ${what} given was disposed`, { field: 'model' });
   return model;

@@ -38,6 +38,7 @@ export function restoreCrossAttention(bytes: Uint8Array, options?: CrossAttentio
   }
   const model = options instanceof CrossAttentionEngine ? liveModel(options, 'cross-attention') : null;
   const { tensors, metadata } = decodeSafetensors(bytes);
+  if (model !== null) liveModel(model, 'cross-attention');
   assertFormat(metadata, CROSS_ATTENTION_FORMAT);
   assertKnownTensors(tensors.keys(), null);
   // The caller's options once the file's container, checksum and format have passed, as
