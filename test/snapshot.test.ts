@@ -270,7 +270,7 @@ describe('snapshot and restore', () => {
     const disposingBytes = (bytes: Uint8Array, dispose: () => void): Uint8Array => {
       let once = true;
       class Bytes extends Uint8Array {
-        override subarray(begin?: number, end?: number): Uint8Array {
+        override subarray(begin?: number, end?: number): Uint8Array<ArrayBuffer> {
           if (once) {
             once = false;
             dispose();
