@@ -150,6 +150,25 @@ describe("a stack's truncate, reset and fork", () => {
     }
   });
 
+  it("called from a layer's listener while the stack is disposed are refused as calls on a disposed stack", () => {
+    // A reentrancy audit: the message said layer 0 "was disposed on its own".
+    const stack = stackOf();
+    const refusals: unknown[] = [];
+    stack.layer(0).addCacheListener((e) => {
+      if (e.type !== 'dispose') return;
+      for (const call of [() => stack.truncate(1), () => stack.fork(), () => stack.snapshot()]) {
+        try {
+          call();
+        } catch (error) {
+          refusals.push(error);
+        }
+      }
+    });
+    stack.dispose();
+    expect(refusals).toEqual([0, 1, 2].map(() => expect.objectContaining({ code: 'DISPOSED', message: expect.stringContaining('the stack was disposed') })));
+    expect(stack.disposed).toBe(true);
+  });
+
   it('called from a getter in a layer\'s input are refused before any layer changes', () => {
     // Found by a review: the refusal came from the second layer, the first already changed.
     for (const [name, call] of [

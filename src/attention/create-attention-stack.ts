@@ -195,6 +195,8 @@ export function layerOptions(options: AttentionStackOptions): AttentionOptions[]
 /** The stack behind {@link AttentionStack}; internal, so restore can build one from engines. */
 export class EngineStack implements AttentionStack {
   private readonly engines: readonly AttentionEngine[];
+  /** Set by {@link EngineStack.dispose} before its first layer goes: a layer's listener may call the stack while the others are still live. */
+  private disposing = false;
 
   constructor(engines: readonly AttentionEngine[]) {
     this.engines = engines;
@@ -278,6 +280,7 @@ export class EngineStack implements AttentionStack {
 
   dispose(): void {
     for (const engine of this.engines) engine.assertIdle('dispose');
+    this.disposing = true;
     for (const engine of this.engines) engine.dispose();
   }
 
@@ -289,7 +292,7 @@ export class EngineStack implements AttentionStack {
     for (const engine of this.engines) engine.assertIdle(operation);
     const dead = this.engines.findIndex((e) => e.disposed);
     if (dead < 0) return;
-    const why = this.disposed ? 'the stack was disposed' : `layer ${dead} was disposed on its own`;
+    const why = this.disposing || this.disposed ? 'the stack was disposed' : `layer ${dead} was disposed on its own`;
     throw new AttentionError('DISPOSED', `${operation}: ${why}; create or restore a new stack`, { field: operation });
   }
 
