@@ -4,7 +4,8 @@
 // page keeps a reference to it only to roll it back. An edit keeps the rows before the first
 // changed word, rolls the cache back to them with `engine.truncate`, and feeds only the rest into
 // `typed`; a long paste is fed 16 words per macrotask, so the page keeps painting and reacting.
-import { asyncScheduler, concat, EMPTY, fromEvent, map, merge, of, scheduled, startWith, Subject, switchMap, tap } from 'rxjs';
+// The text and settings live in the URL's hash, so a reload or a shared link shows the same view.
+import { asyncScheduler, concat, EMPTY, fromEvent, map, merge, of, scheduled, startWith, Subject, switchMap, tap, throttleTime } from 'rxjs';
 import type { Observable, Subscription } from 'rxjs';
 import { AttentionError, createAttention } from '../../src/index.js';
 import type { Attention, AttentionOptions, AttentionStep } from '../../src/index.js';
@@ -28,6 +29,8 @@ const MAX_CELLS = 40;
 const CHUNK_ROWS = 64;
 /** Words fed into the stream per macrotask. */
 const SLICE = 16;
+/** Longest text kept in the URL's hash; past it the hash holds the settings only, so links stay short. */
+const MAX_HASH_TEXT = 2000;
 
 const text = element<HTMLTextAreaElement>('text');
 const headsSelect = element<HTMLSelectElement>('heads');
@@ -35,6 +38,7 @@ const windowSelect = element<HTMLSelectElement>('window');
 const status = element('status');
 const columns = element('columns');
 const rowsElement = element('rows');
+restoreFromHash();
 
 const { words: vocabulary, dim, vectors } = await loadTable();
 const table = EmbeddingTable.fromMatrix(vocabulary, vectors, dim, { lowercase: true, fallback: new Float32Array(dim) });
@@ -61,6 +65,11 @@ merge(fromEvent(text, 'input'), fromEvent(headsSelect, 'change').pipe(tap(subscr
     switchMap((words) => update(words)),
   )
   .subscribe({ error: showError });
+// Safari and Firefox throw once a page updates its history some hundred times in seconds: at
+// most two writes a second, the last edit always written.
+merge(fromEvent(text, 'input'), fromEvent(headsSelect, 'change'), fromEvent(windowSelect, 'change'))
+  .pipe(throttleTime(500, asyncScheduler, { leading: true, trailing: true }))
+  .subscribe(saveToHash);
 
 text.disabled = false;
 headsSelect.disabled = false;
@@ -77,6 +86,25 @@ async function loadTable(): Promise<ReturnType<typeof decodeEmbeddings>> {
     status.textContent = `could not load the word vectors: ${error instanceof Error ? error.message : String(error)}`;
     throw error;
   }
+}
+
+/** Sets the text and settings a link's hash gives; a value the page does not offer keeps its default. */
+function restoreFromHash(): void {
+  const params = new URLSearchParams(location.hash.slice(1));
+  for (const select of [headsSelect, windowSelect]) {
+    const value = params.get(select.id);
+    // Assigning a value no option has would leave the select with nothing selected.
+    if (value !== null && Array.from(select.options, (o) => o.value).includes(value)) select.value = value;
+  }
+  const saved = params.get('text');
+  if (saved !== null) text.value = saved;
+}
+
+/** Writes the text and settings to the hash, replacing the history entry: a keystroke is no page to go back to. */
+function saveToHash(): void {
+  const params = new URLSearchParams({ heads: headsSelect.value, window: windowSelect.value });
+  if (text.value.length <= MAX_HASH_TEXT) params.set('text', text.value);
+  history.replaceState(history.state, '', `#${params}`);
 }
 
 /**

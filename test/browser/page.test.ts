@@ -32,8 +32,8 @@ describe.runIf(existsSync(CHROMIUM))('examples/browser in headless Chromium', ()
   });
 
   /** Each row's word and the weights of its cells, read from the DOM. */
-  const readRows = (): Promise<{ word: string; weights: number[] }[]> =>
-    page.$$eval('#rows .row', (rows) =>
+  const readRows = (on: Page = page): Promise<{ word: string; weights: number[] }[]> =>
+    on.$$eval('#rows .row', (rows) =>
       rows.map((row) => ({
         word: (row as HTMLElement).dataset.word!,
         weights: Array.from(row.querySelectorAll<HTMLElement>('.cell[data-weight]'), (c) => Number(c.dataset.weight)),
@@ -41,7 +41,35 @@ describe.runIf(existsSync(CHROMIUM))('examples/browser in headless Chromium', ()
     );
   /** A number the page writes on #status as `data-<name>`. */
   const statusCount = (name: string): Promise<number> => page.$eval('#status', (s, key) => Number((s as HTMLElement).dataset[key]), name);
-  const settle = (rows: number): Promise<unknown> => page.waitForFunction((n) => document.getElementById('status')!.dataset.rows === String(n) && document.querySelectorAll('#rows .row').length === n, rows);
+  const settle = (rows: number, on: Page = page): Promise<unknown> => on.waitForFunction((n) => document.getElementById('status')!.dataset.rows === String(n) && document.querySelectorAll('#rows .row').length === n, rows);
+
+  /** The page in a new tab opened at `hash`, once ready, with the uncaught errors and console errors it reports. */
+  const openTab = async (hash: string): Promise<{ tab: Page; errors: string[] }> => {
+    const tab = await page.context().newPage();
+    const errors: string[] = [];
+    tab.on('pageerror', (error) => errors.push(error.message));
+    tab.on('console', (message) => {
+      if (message.type() === 'error') errors.push(message.text());
+    });
+    await tab.goto(`${page.url().split('#')[0]}${hash}`);
+    await tab.waitForSelector('body[data-ready="true"]', { timeout: 30_000 });
+    return { tab, errors };
+  };
+  /** A tab's text, settings, and each heatmap row's word and count of weighted cells. */
+  const view = async (tab: Page) => {
+    const rows = await readRows(tab);
+    return {
+      text: await tab.$eval('#text', (t) => (t as HTMLTextAreaElement).value),
+      heads: await tab.$eval('#heads', (s) => (s as HTMLSelectElement).value),
+      window: await tab.$eval('#window', (s) => (s as HTMLSelectElement).value),
+      words: rows.map((r) => r.word),
+      cells: rows.map((r) => r.weights.length),
+    };
+  };
+  /** The parameters in a tab's URL hash. */
+  const hashed = (tab: Page): Promise<Record<string, string>> => tab.evaluate(() => Object.fromEntries(new URLSearchParams(location.hash.slice(1))));
+  // Characters a hash must encode (& + % # ?) and non-ASCII ones.
+  const EDITED = 'café & crème + 50% #1?';
 
   it('typing a sentence gives one heatmap row per word, each row’s weights summing to 1', async () => {
     await page.fill('#text', '');
@@ -225,6 +253,87 @@ describe.runIf(existsSync(CHROMIUM))('examples/browser in headless Chromium', ()
       expect(await other.$eval('#heads', (t) => (t as HTMLSelectElement).disabled)).toBe(true);
     } finally {
       await other.close();
+    }
+  });
+
+  it('a link with the text and settings in its hash opens on that view', async () => {
+    const { tab, errors } = await openTab(`#${new URLSearchParams({ heads: '2', window: '4', text: 'the cat sat on the mat' })}`);
+    try {
+      await settle(6, tab);
+      expect(await view(tab)).toEqual({ text: 'the cat sat on the mat', heads: '2', window: '4', words: ['the', 'cat', 'sat', 'on', 'the', 'mat'], cells: [1, 2, 3, 4, 4, 4] });
+      expect(errors).toEqual([]);
+    } finally {
+      await tab.close();
+    }
+  });
+
+  it('editing writes the text and settings to the hash, replacing the history entry; a text too long for a link is left out', async () => {
+    const { tab, errors } = await openTab('');
+    try {
+      const entries = await tab.evaluate(() => history.length);
+      await tab.selectOption('#heads', '4');
+      await tab.selectOption('#window', '16');
+      await tab.fill('#text', '');
+      await tab.click('#text');
+      // A keystroke at a time: the hash ends with the last one, however they were spaced.
+      await tab.keyboard.type(EDITED);
+      await expect.poll(() => hashed(tab)).toEqual({ heads: '4', window: '16', text: EDITED });
+      await tab.selectOption('#window', '');
+      await expect.poll(() => hashed(tab)).toEqual({ heads: '4', window: '', text: EDITED });
+      await tab.fill('#text', 'word '.repeat(401));
+      await expect.poll(() => hashed(tab)).toEqual({ heads: '4', window: '' });
+      expect(await tab.evaluate(() => history.length)).toBe(entries);
+      expect(errors).toEqual([]);
+    } finally {
+      await tab.close();
+    }
+  });
+
+  it('a reload restores the text and settings', async () => {
+    const { tab, errors } = await openTab('');
+    try {
+      await tab.selectOption('#heads', '2');
+      await tab.selectOption('#window', '4');
+      await tab.fill('#text', EDITED);
+      await expect.poll(() => hashed(tab)).toEqual({ heads: '2', window: '4', text: EDITED });
+      await tab.reload();
+      await tab.waitForSelector('body[data-ready="true"]', { timeout: 30_000 });
+      await settle(4, tab);
+      expect(await view(tab)).toEqual({ text: EDITED, heads: '2', window: '4', words: ['café', 'crème', '50', '1'], cells: [1, 2, 3, 4] });
+      expect(errors).toEqual([]);
+    } finally {
+      await tab.close();
+    }
+  });
+
+  it('a hash with values the page does not offer falls back to the defaults for those, without an error', async () => {
+    const cases = [
+      { hash: '#heads=3&window=abc&text=the+dog+ran&zoom=2', text: 'the dog ran', words: ['the', 'dog', 'ran'] },
+      { hash: '#%zz&heads&window=-1&=', text: SENTENCE, words: SENTENCE.split(' ') },
+    ];
+    for (const { hash, text, words } of cases) {
+      const { tab, errors } = await openTab(hash);
+      try {
+        await settle(words.length, tab);
+        expect(await view(tab)).toEqual({ text, heads: '1', window: '', words, cells: words.map((_, i) => i + 1) });
+        expect(errors).toEqual([]);
+      } finally {
+        await tab.close();
+      }
+    }
+  });
+
+  it('on a touch screen the selects are at least 44 px high and wide, big enough for a finger', async () => {
+    const { tab } = await openTab('');
+    try {
+      const cdp = await tab.context().newCDPSession(tab);
+      await cdp.send('Emulation.setTouchEmulationEnabled', { enabled: true, maxTouchPoints: 1 });
+      expect(await tab.evaluate(() => matchMedia('(pointer: coarse)').matches)).toBe(true);
+      const sizes = await tab.$$eval('.controls select', (selects) => selects.map((s) => s.getBoundingClientRect()).map(({ width, height }) => ({ width, height })));
+      expect(sizes).toHaveLength(2);
+      for (const size of sizes) expect(Math.min(size.width, size.height)).toBeGreaterThanOrEqual(44);
+    } finally {
+      await tab.close();
     }
   });
 });
