@@ -724,6 +724,31 @@ describe("snapshot({ metadata }): the application's strings in the file, read ba
     );
   });
 
+  it("a restore refuses a file of another format, or with a tensor no snapshot holds, before it copies any tensor out (a hostile header's hundreds of thousands)", () => {
+    const engine = createAttention({ dim: 2 });
+    engine.push([1, 2]);
+    const { tensors, metadata } = decodeSafetensors(engine.snapshot());
+    const empty = { dtype: 'F32', shape: [0], data: new Float32Array(0) } as const;
+    const many = Object.fromEntries(Array.from({ length: 1000 }, (_, i) => [`junk.${i}`, empty]));
+    for (const [bytes, restore, message] of [
+      [encodeSafetensors({ ...Object.fromEntries(tensors), ...many }, metadata), restoreAttention, /tensor "junk\.\d+" is not one a snapshot holds/],
+      [encodeSafetensors({ ...Object.fromEntries(tensors), ...many }, { ...metadata, format: 'other' }), restoreAttention, /format is "other"/],
+      [encodeSafetensors({ ...Object.fromEntries(tensors), ...many }, metadata), restoreAttentionStack, /format is "attnstream.attention"/],
+      [encodeSafetensors({ ...Object.fromEntries(tensors), ...many }, metadata), restoreCrossAttention, /format is "attnstream.attention"/],
+    ] as const) {
+      // Each copy of a tensor takes a subarray of the bytes; reading the header and checksum take two.
+      let subarrays = 0;
+      class Counted extends Uint8Array {
+        override subarray(begin?: number, end?: number): Uint8Array<ArrayBuffer> {
+          subarrays++;
+          return super.subarray(begin, end);
+        }
+      }
+      expect(() => (restore as (bytes: Uint8Array) => unknown)(new Counted(bytes))).toThrow(message);
+      expect(subarrays).toBeLessThanOrEqual(2);
+    }
+  });
+
   it('refuses metadata that is not an object of strings, or past 1 MiB, before anything is written', () => {
     const engine = createAttention({ dim: 2 });
     const refused = (options: unknown, field: string) => expect(() => engine.snapshot(options as never)).toThrow(expect.objectContaining({ code: 'INVALID_ARGUMENT', details: expect.objectContaining({ field }) }));

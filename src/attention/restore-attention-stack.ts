@@ -42,11 +42,12 @@ export function restoreAttentionStack(bytes: Uint8Array, options?: AttentionStac
   const model = options instanceof EngineStack ? Array.from({ length: options.depth }, (_, i) => liveModel(options.layer(i) as AttentionEngine)) : null;
   const guarded = model === null && options !== undefined && options !== null && typeof options === 'object' && 'layers' in options;
   const expected = guarded ? layerOptions(options as AttentionStackOptions) : null;
-  const { tensors, metadata } = decodeSafetensors(bytes);
+  const { tensors, metadata } = decodeSafetensors(bytes, (metadata, names) => {
+    assertFormat(metadata, STACK_FORMAT);
+    assertKnownTensors(names, snapshotLayers(metadata));
+  });
   model?.forEach((layer) => liveModel(layer));
-  assertFormat(metadata, STACK_FORMAT);
   const layers = snapshotLayers(metadata);
-  assertKnownTensors(tensors.keys(), layers);
   const given = model?.length ?? expected?.length;
   if (given !== undefined && given !== layers) {
     throw new AttentionError('INVALID_OPTION', `${model !== null ? 'the model has' : 'option layers is'} ${given}${model !== null ? ' layers' : ''} but the snapshot was taken with ${layers}`, { field: 'layers' });

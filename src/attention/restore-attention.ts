@@ -52,10 +52,11 @@ export function restoreAttention(bytes: Uint8Array, options?: AttentionOptions |
     throw new AttentionError('INVALID_ARGUMENT', "restoreAttention: the model given is a cross-attention; its sessions are restored by restoreCrossAttention", { field: 'model' });
   }
   const model = options instanceof AttentionEngine ? liveModel(options) : null;
-  const { tensors, metadata } = decodeSafetensors(bytes);
+  const { tensors, metadata } = decodeSafetensors(bytes, (metadata, names) => {
+    assertFormat(metadata, ATTENTION_FORMAT);
+    assertKnownTensors(names, null);
+  });
   if (model !== null) liveModel(model);
-  assertFormat(metadata, ATTENTION_FORMAT);
-  assertKnownTensors(tensors.keys(), null);
   if (model !== null) return new AttentionEngine(restoreState(tensors, metadata, '', undefined, model.options), model);
   return new AttentionEngine(restoreState(tensors, metadata, '', options as AttentionOptions | RunOptions | undefined));
 }

@@ -37,10 +37,11 @@ export function restoreCrossAttention(bytes: Uint8Array, options?: CrossAttentio
     throw new AttentionError('INVALID_ARGUMENT', `restoreCrossAttention: the model given is ${options instanceof AttentionEngine ? 'a self-attention engine' : 'a stack'}; a cross-attention's snapshot is restored onto the model's cross-attention`, { field: 'model' });
   }
   const model = options instanceof CrossAttentionEngine ? liveModel(options, 'cross-attention') : null;
-  const { tensors, metadata } = decodeSafetensors(bytes);
+  const { tensors, metadata } = decodeSafetensors(bytes, (metadata, names) => {
+    assertFormat(metadata, CROSS_ATTENTION_FORMAT);
+    assertKnownTensors(names, null);
+  });
   if (model !== null) liveModel(model, 'cross-attention');
-  assertFormat(metadata, CROSS_ATTENTION_FORMAT);
-  assertKnownTensors(tensors.keys(), null);
   // The caller's options once the file's container, checksum and format have passed, as
   // restoreAttention checks them: a damaged file (or an engine's) is refused as such first.
   const expected = model === null && options !== undefined ? crossOptions(options as CrossAttentionOptions) : undefined;

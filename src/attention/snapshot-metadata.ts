@@ -1,4 +1,4 @@
-import { CHECKSUM_TENSOR, checkedSnapshot } from '../cache/safetensors.js';
+import { checkedSnapshot, tensorNames } from '../cache/safetensors.js';
 import { AttentionError, shownText } from '../errors.js';
 import { snapshotLayers } from './restore-attention-stack.js';
 import { assertKnownTensors, ATTENTION_FORMAT, CROSS_ATTENTION_FORMAT, STACK_FORMAT, USER_METADATA_PREFIX } from './snapshot-state.js';
@@ -28,8 +28,7 @@ export function snapshotMetadata(bytes: Uint8Array): Record<string, string> {
     throw new AttentionError('UNSUPPORTED_SNAPSHOT', `snapshot: format is ${shownText(metadata['format'])}, not one of attnstream's (${SNAPSHOT_FORMATS.join(', ')})`, { field: 'format' });
   }
   // As a restore: with a bit flipped in the checksum's name, the file would otherwise go unchecked.
-  const names = entries.map((entry) => entry.name).filter((name) => name !== CHECKSUM_TENSOR);
-  assertKnownTensors(names, metadata['format'] === STACK_FORMAT ? snapshotLayers(metadata) : null);
+  assertKnownTensors(tensorNames(entries), metadata['format'] === STACK_FORMAT ? snapshotLayers(metadata) : null);
   return Object.fromEntries(
     Object.entries(metadata)
       .filter(([key]) => key.startsWith(USER_METADATA_PREFIX))
