@@ -43,17 +43,24 @@ describe.runIf(existsSync(CHROMIUM))('examples/browser in headless Chromium', ()
   const statusCount = (name: string): Promise<number> => page.$eval('#status', (s, key) => Number((s as HTMLElement).dataset[key]), name);
   const settle = (rows: number, on: Page = page): Promise<unknown> => on.waitForFunction((n) => document.getElementById('status')!.dataset.rows === String(n) && document.querySelectorAll('#rows .row').length === n, rows);
 
-  /** The page in a new tab opened at `hash`, once ready, with the uncaught errors and console errors it reports. */
-  const openTab = async (hash: string): Promise<{ tab: Page; errors: string[] }> => {
+  /**
+   * Runs `test` on the page in a new tab opened at `hash`, once ready, with the uncaught errors and
+   * console errors it reports; closes the tab after.
+   */
+  const inTab = async (hash: string, test: (tab: Page, errors: string[]) => Promise<void>): Promise<void> => {
     const tab = await page.context().newPage();
-    const errors: string[] = [];
-    tab.on('pageerror', (error) => errors.push(error.message));
-    tab.on('console', (message) => {
-      if (message.type() === 'error') errors.push(message.text());
-    });
-    await tab.goto(`${page.url().split('#')[0]}${hash}`);
-    await tab.waitForSelector('body[data-ready="true"]', { timeout: 30_000 });
-    return { tab, errors };
+    try {
+      const errors: string[] = [];
+      tab.on('pageerror', (error) => errors.push(error.message));
+      tab.on('console', (message) => {
+        if (message.type() === 'error') errors.push(message.text());
+      });
+      await tab.goto(`${page.url().split('#')[0]}${hash}`);
+      await tab.waitForSelector('body[data-ready="true"]', { timeout: 30_000 });
+      await test(tab, errors);
+    } finally {
+      await tab.close();
+    }
   };
   /** A tab's text, settings, and each heatmap row's word and count of weighted cells. */
   const view = async (tab: Page) => {
@@ -257,19 +264,15 @@ describe.runIf(existsSync(CHROMIUM))('examples/browser in headless Chromium', ()
   });
 
   it('a link with the text and settings in its hash opens on that view', async () => {
-    const { tab, errors } = await openTab(`#${new URLSearchParams({ heads: '2', window: '4', text: 'the cat sat on the mat' })}`);
-    try {
+    await inTab(`#${new URLSearchParams({ heads: '2', window: '4', text: 'the cat sat on the mat' })}`, async (tab, errors) => {
       await settle(6, tab);
       expect(await view(tab)).toEqual({ text: 'the cat sat on the mat', heads: '2', window: '4', words: ['the', 'cat', 'sat', 'on', 'the', 'mat'], cells: [1, 2, 3, 4, 4, 4] });
       expect(errors).toEqual([]);
-    } finally {
-      await tab.close();
-    }
+    });
   });
 
   it('editing writes the text and settings to the hash, replacing the history entry; a text too long for a link is left out', async () => {
-    const { tab, errors } = await openTab('');
-    try {
+    await inTab('', async (tab, errors) => {
       const entries = await tab.evaluate(() => history.length);
       await tab.selectOption('#heads', '4');
       await tab.selectOption('#window', '16');
@@ -284,14 +287,11 @@ describe.runIf(existsSync(CHROMIUM))('examples/browser in headless Chromium', ()
       await expect.poll(() => hashed(tab)).toEqual({ heads: '4', window: '' });
       expect(await tab.evaluate(() => history.length)).toBe(entries);
       expect(errors).toEqual([]);
-    } finally {
-      await tab.close();
-    }
+    });
   });
 
   it('a reload restores the text and settings', async () => {
-    const { tab, errors } = await openTab('');
-    try {
+    await inTab('', async (tab, errors) => {
       await tab.selectOption('#heads', '2');
       await tab.selectOption('#window', '4');
       await tab.fill('#text', EDITED);
@@ -301,9 +301,7 @@ describe.runIf(existsSync(CHROMIUM))('examples/browser in headless Chromium', ()
       await settle(4, tab);
       expect(await view(tab)).toEqual({ text: EDITED, heads: '2', window: '4', words: ['café', 'crème', '50', '1'], cells: [1, 2, 3, 4] });
       expect(errors).toEqual([]);
-    } finally {
-      await tab.close();
-    }
+    });
   });
 
   it('a hash with values the page does not offer falls back to the defaults for those, without an error', async () => {
@@ -312,28 +310,22 @@ describe.runIf(existsSync(CHROMIUM))('examples/browser in headless Chromium', ()
       { hash: '#%zz&heads&window=-1&=', text: SENTENCE, words: SENTENCE.split(' ') },
     ];
     for (const { hash, text, words } of cases) {
-      const { tab, errors } = await openTab(hash);
-      try {
+      await inTab(hash, async (tab, errors) => {
         await settle(words.length, tab);
         expect(await view(tab)).toEqual({ text, heads: '1', window: '', words, cells: words.map((_, i) => i + 1) });
         expect(errors).toEqual([]);
-      } finally {
-        await tab.close();
-      }
+      });
     }
   });
 
   it('on a touch screen the selects are at least 44 px high and wide, big enough for a finger', async () => {
-    const { tab } = await openTab('');
-    try {
+    await inTab('', async (tab) => {
       const cdp = await tab.context().newCDPSession(tab);
       await cdp.send('Emulation.setTouchEmulationEnabled', { enabled: true, maxTouchPoints: 1 });
       expect(await tab.evaluate(() => matchMedia('(pointer: coarse)').matches)).toBe(true);
       const sizes = await tab.$$eval('.controls select', (selects) => selects.map((s) => s.getBoundingClientRect()).map(({ width, height }) => ({ width, height })));
       expect(sizes).toHaveLength(2);
       for (const size of sizes) expect(Math.min(size.width, size.height)).toBeGreaterThanOrEqual(44);
-    } finally {
-      await tab.close();
-    }
+    });
   });
 });
