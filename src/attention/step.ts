@@ -21,12 +21,12 @@ export interface AttentionStep {
   /** The output: dim numbers (after wo), or heads·headDim (head outputs concatenated) without wo. */
   readonly output: Float32Array | Float64Array;
   /** With `withWeights`: the positions attended, ascending. */
-  readonly positions?: Int32Array;
+  readonly positions?: Int32Array | undefined;
   /**
    * With `withWeights`: one array per query head, aligned with `positions`; each sums to 1, or
    * with `sinkLogits` to 1 less the sink's share (its weight weighs no value and is not listed).
    */
-  readonly weights?: (Float32Array | Float64Array)[];
+  readonly weights?: (Float32Array | Float64Array)[] | undefined;
 }
 
 /**

@@ -8,6 +8,28 @@ import type { Holder } from './engine-holders.js';
 import { EngineTeardown } from './engine-teardown.js';
 
 /**
+ * What {@link attend} needs of the engine a factory returns: push, flush and dispose (and
+ * `disposed`, when it has one, to refuse an engine already disposed). The core's `Attention` is
+ * one; so is a wrapper around it.
+ *
+ * @example
+ * ```ts
+ * import { from } from 'rxjs';
+ * import { createAttention } from 'attnstream';
+ * import { attend } from 'attnstream/rx';
+ * import type { AttendEngine } from 'attnstream/rx';
+ * // An engine that counts its pushes, wrapped around the core's.
+ * function counting(): AttendEngine {
+ *   const engine = createAttention({ dim: 2 });
+ *   let pushes = 0;
+ *   return { push: (x) => (pushes++, engine.push(x)), flush: () => engine.flush(), dispose: () => (console.log(pushes, 'pushes'), engine.dispose()) };
+ * }
+ * from([[1, 0], [0, 1]]).pipe(attend(counting)).subscribe(); // 2 pushes
+ * ```
+ */
+export type AttendEngine = Pick<Attention, 'push' | 'flush' | 'dispose'> & { readonly disposed?: boolean | undefined };
+
+/**
  * Streams vectors through attention: each one is appended to a KV cache and the outputs that become
  * ready are emitted as {@link AttentionStep}s, in token order.
  *
@@ -44,7 +66,7 @@ import { EngineTeardown } from './engine-teardown.js';
  *   .subscribe((step) => console.log(step.index, step.weights![0], step.output));
  * ```
  */
-export function attend(options: AttentionOptions | (() => Attention)): OperatorFunction<Vector, AttentionStep> {
+export function attend(options: AttentionOptions | (() => AttendEngine)): OperatorFunction<Vector, AttentionStep> {
   const create = engineFactory(options);
   // A plain Observable rather than concatMap over push's arrays: no inner subscription per token,
   // so the operator costs little beside the engine itself (the benchmark's rx section).
@@ -129,14 +151,14 @@ class SourceEnd {
  * returned here would share its scope, and through it keep the caller's options (its weight
  * arrays) alive as long as the operator.
  */
-function engineFactory(options: AttentionOptions | (() => Attention)): () => Attention {
+function engineFactory(options: AttentionOptions | (() => AttendEngine)): () => AttendEngine {
   if (typeof options === 'function') return checkedFactory(options);
   const resolved = resolveOptions(options);
   return () => attentionFromResolved(resolved);
 }
 
 /** `factory`, each engine it returns checked before the stream relies on it. */
-function checkedFactory(factory: () => Attention): () => Attention {
+function checkedFactory(factory: () => AttendEngine): () => AttendEngine {
   return () => {
     const engine: unknown = factory();
     const refuse = (what: string): never => {
@@ -147,9 +169,9 @@ function checkedFactory(factory: () => Attention): () => Attention {
     if (methods.length < 3) refuse(`${describeValue(engine)}, not an engine (with push, flush and dispose)`);
     const each = 'return a new engine (or a fork) from each call; to give one engine\'s steps to many subscribers, put share() after attend';
     // Pushing into it failed with a DISPOSED that did not say why (a retry of `() => engine`).
-    if ((engine as Partial<Attention>).disposed === true) refuse(`an engine already disposed (the operator disposes each subscription's engine at its end): ${each}`);
+    if ((engine as AttendEngine).disposed === true) refuse(`an engine already disposed (the operator disposes each subscription's engine at its end): ${each}`);
     // The two subscriptions would push into one cache in turn, each attending the other's tokens.
     if (holderOf(engine as object) !== undefined) refuse(`an engine a live subscription is pushing into: ${each}`);
-    return engine as Attention;
+    return engine as AttendEngine;
   };
 }

@@ -1,4 +1,5 @@
 export { attend } from './attend.js';
+export type { AttendEngine } from './attend.js';
 export { cacheEvents } from './cache-events.js';
 export { decodeEmbeddings } from './decode-embeddings.js';
 export type { DecodedEmbeddings } from './decode-embeddings.js';

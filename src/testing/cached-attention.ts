@@ -23,9 +23,9 @@ export interface CachedAttention<Snapshot = unknown> extends IncrementalAttentio
   /** Rolls back to the first `n` tokens; may refuse (throw) only when a window evicted what they need. */
   truncate(n: number): void;
   /** The state, for `restore` in {@link CheckCacheLawsParameters}. */
-  snapshot?(): Snapshot;
+  readonly snapshot?: (() => Snapshot) | undefined;
   /** Releases the engine; the others (forks included) must go on unaffected. */
-  dispose?(): void;
+  readonly dispose?: (() => void) | undefined;
 }
 
 /**
@@ -61,7 +61,7 @@ export interface AsyncCachedAttention<Snapshot = unknown> extends AsyncIncrement
   /** Rolls back to the first `n` tokens; may refuse (throw or reject) only when a window evicted what they need. */
   truncate(n: number): Awaitable<void>;
   /** The state, for `restore` in {@link CheckCacheLawsAsyncParameters}. */
-  snapshot?(): Awaitable<Snapshot>;
+  readonly snapshot?: (() => Awaitable<Snapshot>) | undefined;
   /** Releases the engine; the others (forks included) must go on unaffected. */
-  dispose?(): Awaitable<void>;
+  readonly dispose?: (() => Awaitable<void>) | undefined;
 }

@@ -1,11 +1,11 @@
 import fc from 'fast-check';
 import type { Arbitrary } from 'fast-check';
-import type { AttentionOptions, AttentionStep, Vector } from '../attention/index.js';
+import type { AttentionOptions, Vector } from '../attention/index.js';
 import { AttentionError, describeValue } from '../errors.js';
 import { attentionOptionsArbitrary } from './attention-options-arbitrary.js';
 import type { CacheOperation } from './cache-operation.js';
 import type { AsyncCachedAttention, CachedAttention } from './cached-attention.js';
-import type { AttentionFactory, Awaitable } from './incremental-attention.js';
+import type { AttentionFactory, Awaitable, CheckedStep } from './incremental-attention.js';
 import { arbitraryOrAbsent, functionOf, integerAtLeast, knownParameters, nonNegativeNumber } from './internal/arguments.js';
 import { compareStep } from './internal/compare-step.js';
 import { errorBounds } from './internal/error-bounds.js';
@@ -56,7 +56,7 @@ export interface CheckCacheLawsParameters<Snapshot = unknown> extends RunParamet
    * Rebuilds an engine from `engine.snapshot()`. When given, cases also snapshot engines, restore
    * them and check the restored engine continues exactly as the original would.
    */
-  restore?(snapshot: Snapshot, options: AttentionOptions): CachedAttention<Snapshot>;
+  readonly restore?: ((snapshot: Snapshot, options: AttentionOptions) => CachedAttention<Snapshot>) | undefined;
 }
 
 interface CacheLawsCase {
@@ -140,7 +140,7 @@ export function checkCacheLaws<Snapshot>(
  */
 export interface CheckCacheLawsAsyncParameters<Snapshot = unknown> extends Omit<CheckCacheLawsParameters<Snapshot>, 'restore'> {
   /** Rebuilds an engine from `engine.snapshot()`, as in {@link CheckCacheLawsParameters.restore}; may return a promise of it. */
-  restore?(snapshot: Snapshot, options: AttentionOptions): Awaitable<AsyncCachedAttention<Snapshot>>;
+  readonly restore?: ((snapshot: Snapshot, options: AttentionOptions) => Awaitable<AsyncCachedAttention<Snapshot>>) | undefined;
 }
 
 /**
@@ -378,12 +378,12 @@ function* expectLikeFresh<Snapshot>(
   factory: AttentionFactory<Awaitable<AsyncCachedAttention<Snapshot>>>,
   options: AttentionOptions,
   history: readonly Event[],
-  steps: readonly AttentionStep[],
+  steps: readonly CheckedStep[],
   text: string,
   tolerance: number,
 ): Verification {
   const fresh = yield* attempt('factory(options) for the fresh replay', () => factory(options));
-  let expected: readonly AttentionStep[] = [];
+  let expected: readonly CheckedStep[] = [];
   try {
     for (const event of history) {
       expected = event.type === 'push' ? yield* pushCopy('the fresh replay', (copy) => fresh.push(copy), event.x) : yield* attempt('the fresh replay', () => fresh.flush());
@@ -392,7 +392,7 @@ function* expectLikeFresh<Snapshot>(
     yield* release('the fresh replay', fresh);
   }
   // The replay runs the implementation too: steps it cannot give are its mismatch, not the kit's crash.
-  if (!Array.isArray(expected) || !expected.every((s: Partial<AttentionStep> | null) => Number.isInteger(s?.index))) {
+  if (!Array.isArray(expected) || !expected.every((s: Partial<CheckedStep> | null) => Number.isInteger(s?.index))) {
     throw new MismatchFound({
       kind: 'emission',
       call: text,
@@ -400,7 +400,7 @@ function* expectLikeFresh<Snapshot>(
     });
   }
   const want = expected.map((s) => s.index);
-  if (!Array.isArray(steps) || steps.length !== want.length || steps.some((s: Partial<AttentionStep> | null, n) => s?.index !== want[n])) {
+  if (!Array.isArray(steps) || steps.length !== want.length || steps.some((s: Partial<CheckedStep> | null, n) => s?.index !== want[n])) {
     throw new MismatchFound({
       kind: 'emission',
       call: text,

@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import type { Arbitrary } from 'fast-check';
-import type { AttentionOptions, AttentionStep } from '../attention/index.js';
+import type { AttentionOptions } from '../attention/index.js';
 import { attentionOptionsArbitrary } from './attention-options-arbitrary.js';
-import type { AsyncIncrementalAttention, AttentionFactory, Awaitable, IncrementalAttention } from './incremental-attention.js';
+import type { AsyncIncrementalAttention, AttentionFactory, Awaitable, CheckedStep, IncrementalAttention } from './incremental-attention.js';
 import { compareStep } from './internal/compare-step.js';
 import { describeReturnedSteps } from './internal/returned-steps.js';
 import { errorBounds } from './internal/error-bounds.js';
@@ -167,9 +167,9 @@ function* verifyIncremental(factory: AttentionFactory<Awaitable<AsyncIncremental
 function* verifyEngine(engine: AsyncIncrementalAttention, c: IncrementalCase, reference: ReferenceTrace, bounds: ReturnType<typeof errorBounds>): Verification {
   const { options, inputs } = c;
   const lookahead = options.lookahead ?? 0;
-  const returned: { step: AttentionStep; copy: number[]; call: string }[] = [];
+  const returned: { step: CheckedStep; copy: number[]; call: string }[] = [];
   let due = 0;
-  const receive = (call: string, steps: readonly AttentionStep[], last: number): void => {
+  const receive = (call: string, steps: readonly CheckedStep[], last: number): void => {
     const expected = Array.from({ length: last - due + 1 }, (_, n) => due + n);
     expectSteps(call, steps, expected);
     for (const step of steps) {
@@ -195,7 +195,7 @@ function* verifyEngine(engine: AsyncIncrementalAttention, c: IncrementalCase, re
 
 /** Fails unless `steps` is an array of steps for exactly the tokens `expected`, in order. */
 function expectSteps(call: string, steps: unknown, expected: readonly number[]): void {
-  const indices = Array.isArray(steps) ? steps.map((s: Partial<AttentionStep> | null) => s?.index) : null;
+  const indices = Array.isArray(steps) ? steps.map((s: Partial<CheckedStep> | null) => s?.index) : null;
   if (indices !== null && indices.length === expected.length && indices.every((index, n) => index === expected[n])) return;
   throw new MismatchFound({
     kind: 'emission',
@@ -205,7 +205,7 @@ function expectSteps(call: string, steps: unknown, expected: readonly number[]):
 }
 
 /** Fails when an output array no longer holds what it held when it was returned. */
-function expectUnchanged(step: AttentionStep, copy: readonly number[], call: string): void {
+function expectUnchanged(step: CheckedStep, copy: readonly number[], call: string): void {
   const now = Array.from(step.output);
   if (now.every((value, r) => Object.is(value, copy[r]))) return;
   throw new MismatchFound({

@@ -1,4 +1,26 @@
-import type { AttentionOptions, AttentionStep, Vector } from '../attention/index.js';
+import type { AttentionOptions, Vector } from '../attention/index.js';
+
+/**
+ * A step as an implementation under check returns it: the core's `AttentionStep` fits, and so do
+ * plain arrays (the checks read every array as array-like numbers).
+ *
+ * @example
+ * ```ts
+ * import type { CheckedStep } from 'attnstream/testing';
+ * const step: CheckedStep = { index: 0, output: [0.5, 1], positions: [0], weights: [[1]] };
+ * console.log(step.output.length); // 2
+ * ```
+ */
+export interface CheckedStep {
+  /** 0-based stream position of the token the output belongs to. */
+  readonly index: number;
+  /** The output numbers. */
+  readonly output: ArrayLike<number>;
+  /** The positions attended, ascending, when the implementation reports weights. */
+  readonly positions?: ArrayLike<number> | undefined;
+  /** One array of weights per query head, aligned with `positions`, when it reports them. */
+  readonly weights?: readonly ArrayLike<number>[] | undefined;
+}
 
 /**
  * What {@link checkIncremental} needs of an implementation: the push/flush half of the core's
@@ -31,11 +53,11 @@ import type { AttentionOptions, AttentionStep, Vector } from '../attention/index
  */
 export interface IncrementalAttention {
   /** Appends one token; returns the steps that became ready (token t's at once, or token t−L's with look-ahead L). */
-  push(x: Vector): readonly AttentionStep[];
+  push(x: Vector): readonly CheckedStep[];
   /** Returns the steps still waiting for look-ahead tokens, computed over the tokens there are. */
-  flush(): readonly AttentionStep[];
+  flush(): readonly CheckedStep[];
   /** Releases the engine, when it has resources to give back: called once its case is done, pass or fail (what it throws then is not judged). */
-  dispose?(): void;
+  readonly dispose?: (() => void) | undefined;
 }
 
 /**
@@ -89,9 +111,9 @@ export type Awaitable<T> = T | PromiseLike<T>;
  */
 export interface AsyncIncrementalAttention {
   /** Appends one token; gives the steps that became ready, as {@link IncrementalAttention.push}. */
-  push(x: Vector): Awaitable<readonly AttentionStep[]>;
+  push(x: Vector): Awaitable<readonly CheckedStep[]>;
   /** Gives the steps still waiting for look-ahead tokens, as {@link IncrementalAttention.flush}. */
-  flush(): Awaitable<readonly AttentionStep[]>;
+  flush(): Awaitable<readonly CheckedStep[]>;
   /** Releases the engine (a GPU's buffers, a worker), as {@link IncrementalAttention.dispose}. */
-  dispose?(): Awaitable<void>;
+  readonly dispose?: (() => Awaitable<void>) | undefined;
 }

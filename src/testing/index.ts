@@ -8,7 +8,7 @@ export { checkCacheLaws, checkCacheLawsAsync } from './check-cache-laws.js';
 export type { CheckCacheLawsAsyncParameters, CheckCacheLawsParameters } from './check-cache-laws.js';
 export { checkIncremental, checkIncrementalAsync } from './check-incremental.js';
 export type { CheckIncrementalParameters } from './check-incremental.js';
-export type { AsyncIncrementalAttention, AttentionFactory, Awaitable, IncrementalAttention } from './incremental-attention.js';
+export type { AsyncIncrementalAttention, AttentionFactory, Awaitable, CheckedStep, IncrementalAttention } from './incremental-attention.js';
 export type { RunParameters } from './run-parameters.js';
 export { referenceAttention } from './reference-attention.js';
 export { sequenceArbitrary } from './sequence-arbitrary.js';

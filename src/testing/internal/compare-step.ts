@@ -1,4 +1,4 @@
-import type { AttentionStep } from '../../attention/index.js';
+import type { CheckedStep } from '../incremental-attention.js';
 import { vectorLength } from '../../attention/vector.js';
 import type { Mismatch } from '../verification-error.js';
 import type { StepBound } from './error-bounds.js';
@@ -12,7 +12,7 @@ import { formatError, formatNumber } from './format.js';
  * hull of the attended values, weights summing to the reference's total) are checked too; else
  * another run of the implementation's own, which is matched alone.
  */
-export function compareStep(actual: AttentionStep, expected: AttentionStep, bound: StepBound, call: string, withWeights = false, ofReference = true): Mismatch | null {
+export function compareStep(actual: CheckedStep, expected: CheckedStep, bound: StepBound, call: string, withWeights = false, ofReference = true): Mismatch | null {
   const token = expected.index;
   const output = actual.output as ArrayLike<number> | undefined;
   const want = Array.from(expected.output);

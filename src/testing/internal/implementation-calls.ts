@@ -78,7 +78,7 @@ export async function awaitCalls<T>(verification: Verification<T>): Promise<T> {
  * Releases an engine once its case is done, pass or fail: `dispose()` when it has one, whatever
  * it throws or returns not judged (a synchronous check takes a promise it returns too).
  */
-export function* release(text: string, engine: { dispose?(): unknown }): Verification {
+export function* release(text: string, engine: { readonly dispose?: (() => unknown) | undefined }): Verification {
   yield { text, run: () => engine.dispose?.(), unjudged: true };
 }
 

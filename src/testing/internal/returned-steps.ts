@@ -1,4 +1,4 @@
-import type { AttentionStep } from '../../attention/index.js';
+import type { CheckedStep } from '../incremental-attention.js';
 import { describeValue } from '../../errors.js';
 
 /**
@@ -9,7 +9,7 @@ import { describeValue } from '../../errors.js';
  */
 export function describeReturnedSteps(steps: unknown): string {
   if (!Array.isArray(steps)) return `${describeValue(steps)}, not an array of steps`;
-  const bad = steps.findIndex((s: unknown) => s === null || typeof s !== 'object' || typeof (s as Partial<AttentionStep>).index !== 'number');
+  const bad = steps.findIndex((s: unknown) => s === null || typeof s !== 'object' || typeof (s as Partial<CheckedStep>).index !== 'number');
   if (bad >= 0) return `${describeValue(steps)} whose element ${bad} is ${describeValue(steps[bad])}, not a step (an object with a numeric index)`;
-  return `the steps of tokens [${steps.map((s: AttentionStep) => s.index).join(', ')}]`;
+  return `the steps of tokens [${steps.map((s: CheckedStep) => s.index).join(', ')}]`;
 }
