@@ -33,6 +33,8 @@ export type {
   RopeScalingBasics,
   StreamOption,
   DynamicNtkRopeScaling,
+  Float32Precision,
+  Float64Precision,
   Linear,
   LinearOptions,
   Llama3RopeScaling,

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { AttentionError, createAttention, createAttentionStack, createLinear, restoreAttention, restoreAttentionStack, ThreadPool } from '../src/index.js';
-import type { Attention, AttentionOptions, AttentionStep } from '../src/index.js';
+import type { Attention, AttentionOptions, AttentionStack, AttentionStep } from '../src/index.js';
 import { compareStep } from '../src/testing/internal/compare-step.js';
 import { errorBounds } from '../src/testing/internal/error-bounds.js';
 import { defaultTolerance } from '../src/testing/internal/tolerance.js';
@@ -186,7 +186,7 @@ describe('threads: a step split across a ThreadPool', () => {
     const alone = createAttentionStack({ layers: 2, ...options });
     const x = (t: number) => Array.from({ length: 96 }, (_, c) => Math.sin(0.3 * t + 0.7 * c));
     // A decoder's loop: each layer's output is the next layer's input.
-    const through = (s: typeof stack, input: number[]) => {
+    const through = (s: AttentionStack, input: number[]) => {
       let h: ArrayLike<number> = input;
       const steps: AttentionStep[] = [];
       for (let i = 0; i < s.depth; i++) {

@@ -26,7 +26,7 @@ import type { Vector, VectorRows } from './vector.js';
  * console.log(attn.disposed, twin.length); // true 3: the fork lives on
  * ```
  */
-export interface Attention {
+export interface Attention<Output extends Float32Array | Float64Array = Float32Array | Float64Array> {
   /**
    * The validated options. On the WebAssembly kernels each matrix of `weights` (wq, wk, wv, wo)
    * reads as a fresh copy out of the kernels' memory, the only one kept: read a matrix once into a
@@ -46,7 +46,7 @@ export interface Attention {
    *   bad `options` ({@link StepOptions}: whether the steps carry weights, default the engine's
    *   `withWeights`). Nothing changes when it throws (docs/errors.md).
    */
-  push(x: Vector, options?: StepOptions): AttentionStep[];
+  push(x: Vector, options?: StepOptions): AttentionStep<Output>[];
   /**
    * Appends tokens in order; equal to pushing them one by one, but all or nothing: every vector is
    * checked before any is cached, and a score that overflows part-way takes the whole prompt back
@@ -58,7 +58,7 @@ export interface Attention {
    *   `xs` is not an array; DIMENSION_MISMATCH (field `xs`) for a flat array whose length is not a
    *   whole number of rows of dim.
    */
-  pushMany(xs: VectorRows, options?: StepOptions): AttentionStep[];
+  pushMany(xs: VectorRows, options?: StepOptions): AttentionStep<Output>[];
   /**
    * For model code that projects by itself: q has heads·headDim numbers, k and v kvHeads·headDim.
    * The engine applies RoPE when configured, caches k and v, attends, and applies wo (and bo) when
@@ -68,7 +68,7 @@ export interface Attention {
    * not 1/√headDim: give `weights: {}` or `scale` for a model's.
    * @throws AttentionError as {@link Attention.push}, for `q`, `k` and `v`.
    */
-  pushQKV(q: Vector, k: Vector, v: Vector, options?: StepOptions): AttentionStep[];
+  pushQKV(q: Vector, k: Vector, v: Vector, options?: StepOptions): AttentionStep<Output>[];
   /**
    * A prompt for model code that projects by itself: row i of `qs`, `ks` and `vs` as
    * `pushQKV(qs[i], ks[i], vs[i])` would take it, equal to those calls bit for bit (`wo` applied to
@@ -78,7 +78,7 @@ export interface Attention {
    *   arrays of different lengths, a row of the wrong length (naming its token) or a flat array
    *   that is not whole rows; NON_FINITE.
    */
-  pushManyQKV(qs: VectorRows, ks: VectorRows, vs: VectorRows, options?: StepOptions): AttentionStep[];
+  pushManyQKV(qs: VectorRows, ks: VectorRows, vs: VectorRows, options?: StepOptions): AttentionStep<Output>[];
   /**
    * Outputs still waiting for look-ahead tokens, computed over the keys there are. None for causal
    * attention. All or nothing, as a push.
@@ -86,7 +86,7 @@ export interface Attention {
    *   DISPOSED; INVALID_ARGUMENT for bad `options`, as {@link Attention.push}. Nothing changes when
    *   it throws: every output still waits.
    */
-  flush(options?: StepOptions): AttentionStep[];
+  flush(options?: StepOptions): AttentionStep<Output>[];
   /**
    * Rolls back to the first `n` tokens; afterwards the engine behaves like a fresh one fed them.
    * @throws AttentionError OUT_OF_RANGE unless 0 ≤ n ≤ length; EVICTED when the window already
@@ -97,7 +97,7 @@ export interface Attention {
    * An independent engine sharing the cached prefix copy-on-write; costs O(blocks).
    * @throws AttentionError DISPOSED.
    */
-  fork(): Attention;
+  fork(): Attention<Output>;
   /**
    * Empties the cache and keeps the options.
    * @throws AttentionError DISPOSED.

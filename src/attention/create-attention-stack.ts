@@ -3,7 +3,7 @@ import { encodeSafetensors } from '../cache/safetensors.js';
 import { AttentionError, describeValue, placedError, shownValue } from '../errors.js';
 import { AttentionEngine, createAttention } from './create-attention.js';
 import type { Attention } from './attention.js';
-import type { AttentionOptions } from './options.js';
+import type { AttentionOptions, Float32Precision, Float64Precision } from './options.js';
 import { snapshotChoices, snapshotVersion, STACK_FORMAT } from './snapshot-state.js';
 import type { SnapshotOptions } from './snapshot-state.js';
 
@@ -86,7 +86,7 @@ export interface StackStats {
  * console.log(stack.length, restoreAttentionStack(saved).length); // 3 2
  * ```
  */
-export interface AttentionStack {
+export interface AttentionStack<Output extends Float32Array | Float64Array = Float32Array | Float64Array> {
   /** Number of layers. */
   readonly depth: number;
   /** Tokens every layer holds (the smallest layer length while a token is half-way through). */
@@ -94,9 +94,9 @@ export interface AttentionStack {
   /** Whether every layer was disposed ({@link AttentionStack.dispose}); its forks live on. */
   readonly disposed: boolean;
   /** The engine of layer `i`. @throws AttentionError OUT_OF_RANGE for a layer that does not exist. */
-  layer(i: number): Attention;
+  layer(i: number): Attention<Output>;
   /** All layers forked together, copy-on-write. @throws AttentionError LAYER_MISMATCH mid-token; DISPOSED when a layer was disposed. */
-  fork(): AttentionStack;
+  fork(): AttentionStack<Output>;
   /**
    * All layers rolled back to `n` tokens, or none: every layer is checked before any changes.
    * Mid-token (the layers hold different numbers of tokens, as after a layer refused its input)
@@ -136,6 +136,9 @@ export interface AttentionStack {
  * const beam = stack.fork(); // both layers share their prefix with the original
  * ```
  */
+export function createAttentionStack(options: AttentionStackOptions & Float64Precision & { readonly layers: number | readonly (Partial<AttentionOptions> & Partial<Float64Precision>)[] }): AttentionStack<Float64Array>;
+export function createAttentionStack(options: AttentionStackOptions & Float32Precision & { readonly layers: number | readonly (Partial<AttentionOptions> & Float32Precision)[] }): AttentionStack<Float32Array>;
+export function createAttentionStack(options: AttentionStackOptions): AttentionStack;
 export function createAttentionStack(options: AttentionStackOptions): AttentionStack {
   const engines: AttentionEngine[] = [];
   try {

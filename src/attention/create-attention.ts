@@ -19,7 +19,7 @@ import { projectOutputs, projectRows, projectWeights } from './project-weights.j
 import { kernelArena } from './kernel-arena.js';
 import { newCache } from './new-cache.js';
 import { assertProjects, resolveOptions } from './options.js';
-import type { AttentionOptions, ResolvedOptions } from './options.js';
+import type { AttentionOptions, Float32Precision, Float64Precision, ResolvedOptions } from './options.js';
 import { ATTENTION_FORMAT, snapshotChoices, snapshotVersion, stateTensors } from './snapshot-state.js';
 import type { SnapshotOptions } from './snapshot-state.js';
 import type { EngineState } from './snapshot-state.js';
@@ -89,8 +89,9 @@ interface HeldPrompt {
  * console.log(steps.map((s) => s[0]!.index)); // [2, 2, 2]
  * ```
  */
-export function pushEach(engines: readonly Attention[], xs: readonly Vector[], options?: StepOptions): AttentionStep[][] {
-  return AttentionEngine.pushEach(engines, xs, options);
+export function pushEach<Output extends Float32Array | Float64Array>(engines: readonly Attention<Output>[], xs: readonly Vector[], options?: StepOptions): AttentionStep<Output>[][] {
+  // The engines' own steps: typed as theirs, whichever precision that is.
+  return AttentionEngine.pushEach(engines, xs, options) as AttentionStep<Output>[][];
 }
 
 /**
@@ -116,8 +117,14 @@ export function pushEach(engines: readonly Attention[], xs: readonly Vector[], o
  * console.log(steps.map((s) => s[0]!.index)); // [1, 1]
  * ```
  */
-export function pushEachQKV(engines: readonly Attention[], qs: readonly Vector[], ks: readonly Vector[], vs: readonly Vector[], options?: StepOptions): AttentionStep[][] {
-  return AttentionEngine.pushEachQKV(engines, qs, ks, vs, options);
+export function pushEachQKV<Output extends Float32Array | Float64Array>(
+  engines: readonly Attention<Output>[],
+  qs: readonly Vector[],
+  ks: readonly Vector[],
+  vs: readonly Vector[],
+  options?: StepOptions,
+): AttentionStep<Output>[][] {
+  return AttentionEngine.pushEachQKV(engines, qs, ks, vs, options) as AttentionStep<Output>[][];
 }
 
 /**
@@ -134,7 +141,9 @@ function ofEngine<T>(i: number, run: () => T): T {
 }
 
 /**
- * Creates an incremental attention engine.
+ * Creates an incremental attention engine. Its steps' arrays are typed by the precision its
+ * options give: `Attention<Float64Array>` for `precision: 'float64'`, `Attention<Float32Array>`
+ * without one (or with `'float32'`), `Attention` (either) when the options' type leaves it open.
  *
  * @throws AttentionError INVALID_OPTION, DIMENSION_MISMATCH or NON_FINITE for bad options.
  * @example
@@ -144,9 +153,13 @@ function ofEngine<T>(i: number, run: () => T): T {
  * attn.push([1, 0, 0]);
  * attn.push([0, 1, 0]);
  * const [step] = attn.push([1, 1, 0]); // x_3 is scored against x_1, x_2 and itself
- * console.log(step!.weights![0], step!.output);
+ * const output: Float64Array = step!.output;
+ * console.log(step!.weights![0], output);
  * ```
  */
+export function createAttention(options: AttentionOptions & Float64Precision): Attention<Float64Array>;
+export function createAttention(options: AttentionOptions & Float32Precision): Attention<Float32Array>;
+export function createAttention(options: AttentionOptions): Attention;
 export function createAttention(options: AttentionOptions): Attention {
   return attentionFromResolved(resolveOptions(options));
 }

@@ -23,7 +23,7 @@ export { restoreAttention } from './restore-attention.js';
 export { restoreAttentionStack } from './restore-attention-stack.js';
 export { restoreCrossAttention } from './restore-cross-attention.js';
 export { snapshotMetadata } from './snapshot-metadata.js';
-export type { AttentionOptions, AttentionWeights, PositionEncoding, ResolvedOptions, RunOptions } from './options.js';
+export type { AttentionOptions, AttentionWeights, Float32Precision, Float64Precision, PositionEncoding, ResolvedOptions, RunOptions } from './options.js';
 export type { SnapshotOptions } from './snapshot-state.js';
 export { MAX_STREAM_LENGTH } from './step.js';
 export type { AttentionStep, StepOptions } from './step.js';

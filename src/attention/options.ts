@@ -71,6 +71,40 @@ export interface AttentionWeights {
 export type PositionEncoding = 'none' | 'rope' | 'alibi';
 
 /**
+ * Options that leave `precision` at its default, float32 (or say so): an engine made from them
+ * returns Float32Array outputs and weights, and is typed `Attention<Float32Array>`.
+ *
+ * @example
+ * ```ts
+ * import { createAttention } from 'attnstream';
+ * import type { Attention, AttentionOptions, Float32Precision } from 'attnstream';
+ * const options: AttentionOptions & Float32Precision = { dim: 2 };
+ * const engine: Attention<Float32Array> = createAttention(options);
+ * const output: Float32Array = engine.push([1, 0])[0]!.output;
+ * console.log(output); // Float32Array(2) [1, 0]
+ * ```
+ */
+export interface Float32Precision {
+  readonly precision?: 'float32' | undefined;
+}
+
+/**
+ * Options with `precision: 'float64'`: an engine made from them returns Float64Array outputs and
+ * weights, and is typed `Attention<Float64Array>`.
+ *
+ * @example
+ * ```ts
+ * import { createAttention } from 'attnstream';
+ * const engine = createAttention({ dim: 2, precision: 'float64' });
+ * const output: Float64Array = engine.push([1, 0])[0]!.output;
+ * console.log(output); // Float64Array(2) [1, 0]
+ * ```
+ */
+export interface Float64Precision {
+  readonly precision: 'float64';
+}
+
+/**
  * Everything that configures an engine. Only `dim` is required; the defaults give the note's seed
  * mode: `score = x_i · x_j`, softmax over `j ≤ i`, `a_i = Σ α_ij x_j`.
  *

@@ -35,6 +35,8 @@ import type { EngineState } from './snapshot-state.js';
  * console.log(resumed.layer(1).push([1, 0, 0, 1])[0]!.weights![0]); // Float32Array [1]
  * ```
  */
+export function restoreAttentionStack<Output extends Float32Array | Float64Array>(bytes: Uint8Array, model: AttentionStack<Output>): AttentionStack<Output>;
+export function restoreAttentionStack(bytes: Uint8Array, options?: AttentionStackOptions | RunOptions | AttentionStack): AttentionStack;
 export function restoreAttentionStack(bytes: Uint8Array, options?: AttentionStackOptions | RunOptions | AttentionStack): AttentionStack {
   if (options instanceof AttentionEngine || options instanceof CrossAttentionEngine) {
     throw new AttentionError('INVALID_ARGUMENT', `restoreAttentionStack: the model given is ${options instanceof AttentionEngine ? 'one engine' : 'a cross-attention'}; restore onto the model's stack, or an engine's snapshot with restoreAttention`, { field: 'model' });

@@ -44,6 +44,8 @@ import { assertKnownTensors, ATTENTION_FORMAT, READABLE_SNAPSHOT_VERSIONS } from
  * console.log(back.options === model.options); // true: the same weights, no copy
  * ```
  */
+export function restoreAttention<Output extends Float32Array | Float64Array>(bytes: Uint8Array, model: Attention<Output>): Attention<Output>;
+export function restoreAttention(bytes: Uint8Array, options?: AttentionOptions | RunOptions | Attention): Attention;
 export function restoreAttention(bytes: Uint8Array, options?: AttentionOptions | RunOptions | Attention): Attention {
   if (options instanceof EngineStack) {
     throw new AttentionError('INVALID_ARGUMENT', "restoreAttention: the model given is a stack; a stack's snapshot is restored by restoreAttentionStack, and an engine's onto one of the stack's layers", { field: 'model' });

@@ -15,18 +15,22 @@ import { AttentionError, cutText, describeValue, quoted } from '../errors.js';
  * console.log(step!.output); // Float32Array [0.7310…, 1]: 0.2689·[0, 1] + 0.7310·[1, 1]
  * ```
  */
-export interface AttentionStep {
+export interface AttentionStep<Output extends Float32Array | Float64Array = Float32Array | Float64Array> {
   /** 0-based stream position of the token this output belongs to. */
   readonly index: number;
-  /** The output: dim numbers (after wo), or heads·headDim (head outputs concatenated) without wo. */
-  readonly output: Float32Array | Float64Array;
+  /**
+   * The output: dim numbers (after wo), or heads·headDim (head outputs concatenated) without wo.
+   * A Float32Array in precision float32, a Float64Array in float64: an engine whose options say
+   * which (`createAttention({ dim, precision: 'float64' })`, or none: float32) is typed with it.
+   */
+  readonly output: Output;
   /** With `withWeights`: the positions attended, ascending. */
   readonly positions?: Int32Array | undefined;
   /**
    * With `withWeights`: one array per query head, aligned with `positions`; each sums to 1, or
    * with `sinkLogits` to 1 less the sink's share (its weight weighs no value and is not listed).
    */
-  readonly weights?: (Float32Array | Float64Array)[] | undefined;
+  readonly weights?: Output[] | undefined;
 }
 
 /**
