@@ -85,6 +85,7 @@ export type PositionEncoding = 'none' | 'rope' | 'alibi';
  * ```
  */
 export interface Float32Precision {
+  /** float32, the default: left out, or said. */
   readonly precision?: 'float32' | undefined;
 }
 
@@ -101,6 +102,7 @@ export interface Float32Precision {
  * ```
  */
 export interface Float64Precision {
+  /** float64. */
   readonly precision: 'float64';
 }
 

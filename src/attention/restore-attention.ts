@@ -44,7 +44,7 @@ import { assertKnownTensors, ATTENTION_FORMAT, READABLE_SNAPSHOT_VERSIONS } from
  * console.log(back.options === model.options); // true: the same weights, no copy
  * ```
  */
-export function restoreAttention<Output extends Float32Array | Float64Array>(bytes: Uint8Array, model: Attention<Output>): Attention<Output>;
+export function restoreAttention<Output extends Float32Array | Float64Array>(bytes: Uint8Array, options: Attention<Output>): Attention<Output>;
 export function restoreAttention(bytes: Uint8Array, options?: AttentionOptions | RunOptions | Attention): Attention;
 export function restoreAttention(bytes: Uint8Array, options?: AttentionOptions | RunOptions | Attention): Attention {
   if (options instanceof EngineStack) {

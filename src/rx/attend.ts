@@ -27,7 +27,10 @@ import { EngineTeardown } from './engine-teardown.js';
  * from([[1, 0], [0, 1]]).pipe(attend(counting)).subscribe(); // 2 pushes
  * ```
  */
-export type AttendEngine = Pick<Attention, 'push' | 'flush' | 'dispose'> & { readonly disposed?: boolean | undefined };
+export type AttendEngine = Pick<Attention, 'push' | 'flush' | 'dispose'> & {
+  /** Whether it was disposed, when it says: an engine already disposed is refused. */
+  readonly disposed?: boolean | undefined;
+};
 
 /**
  * Streams vectors through attention: each one is appended to a KV cache and the outputs that become
