@@ -13,7 +13,7 @@ import { kernelArena } from './kernel-arena.js';
 import { InputReading } from './input-reading.js';
 import { KNOWN_OPTIONS, resolveOptions } from './options.js';
 import { invalid } from './option-checks.js';
-import type { AttentionOptions, AttentionWeights, ResolvedOptions } from './options.js';
+import type { AttentionOptions, AttentionWeights, Float32Precision, Float64Precision, ResolvedOptions } from './options.js';
 import { projectOutputs, projectRows } from './project-weights.js';
 import { stepWeights } from './step.js';
 import type { AttentionStep, StepOptions } from './step.js';
@@ -111,7 +111,7 @@ export function crossOptions(options: CrossAttentionOptions): CrossAttentionOpti
  * console.log(step.output); // Float64Array [0.8807…, 0.1192…]: 0.88·[1, 0] + 0.12·[0, 1]
  * ```
  */
-export interface CrossAttention {
+export interface CrossAttention<Output extends Float32Array | Float64Array = Float32Array | Float64Array> {
   /**
    * The options, validated and with defaults. On the WebAssembly kernels each matrix of `weights` (wq, wk, wv, wo)
    * reads as a fresh copy out of the kernels' memory, the only one kept: read a matrix once into a
@@ -142,12 +142,12 @@ export interface CrossAttention {
    *   INVALID_ARGUMENT (field `memory`) before any memory is set, or for bad `options`; NON_FINITE
    *   when a score overflows; OUT_OF_RANGE past 2^53 − 1 queries (an index no longer exact).
    */
-  attend(x: Vector, options?: StepOptions): AttentionStep;
+  attend(x: Vector, options?: StepOptions): AttentionStep<Output>;
   /**
    * {@link CrossAttention.attend} for several queries, their projections as one product; each step
    * bit for bit attend's. `xs` may be given flat ({@link VectorRows}).
    */
-  attendMany(xs: VectorRows, options?: StepOptions): AttentionStep[];
+  attendMany(xs: VectorRows, options?: StepOptions): AttentionStep<Output>[];
   /**
    * Another cross-attention over the same weights (one copy in memory, shared) and the same memory
    * (its cached keys and values shared, not copied, until either sets a new one): one per beam or
@@ -167,7 +167,7 @@ export interface CrossAttention {
    * console.log(a.attend([2, 0]).output, b.attend([2, 0]).output); // Float32Array [0.8044…, 0.1955…] Float32Array [0, 3]
    * ```
    */
-  fork(): CrossAttention;
+  fork(): CrossAttention<Output>;
   /**
    * The cross-attention as a safetensors file (format `"attnstream.cross-attention"`, laid out as an
    * engine's: docs/snapshots.md): its options, its memory's keys and values as projected (so a
@@ -196,7 +196,8 @@ export interface CrossAttention {
 }
 
 /**
- * Creates a {@link CrossAttention}.
+ * Creates a {@link CrossAttention}, its steps typed by the precision its options give, as
+ * {@link createAttention}'s.
  *
  * @throws AttentionError INVALID_OPTION for an option that places keys in a stream (positions,
  *   window, sinks, retain, lookahead, the RoPE options) or weights without wq, wk and wv, and as
@@ -211,6 +212,9 @@ export interface CrossAttention {
  * console.log(cross.attend([0.5, 0.5, 0, 1]).output.length, cross.memoryLength); // 4 3
  * ```
  */
+export function createCrossAttention(options: CrossAttentionOptions & Float64Precision): CrossAttention<Float64Array>;
+export function createCrossAttention(options: CrossAttentionOptions & Float32Precision): CrossAttention<Float32Array>;
+export function createCrossAttention(options: CrossAttentionOptions): CrossAttention;
 export function createCrossAttention(options: CrossAttentionOptions): CrossAttention {
   const o = resolveOptions(crossOptions(options));
   if (o.weights !== null && o.weights.wq === null) invalid('weights', 'must give wq, wk and wv (or no weights: seed mode) for cross-attention, which projects its queries and memory itself');

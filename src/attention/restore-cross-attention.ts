@@ -32,6 +32,8 @@ import { assertKnownTensors, CROSS_ATTENTION_FORMAT } from './snapshot-state.js'
  * console.log(back.attend([2, 0]).output); // Float64Array [0.8807…, 0.1192…]
  * ```
  */
+export function restoreCrossAttention<Output extends Float32Array | Float64Array>(bytes: Uint8Array, options: CrossAttention<Output>): CrossAttention<Output>;
+export function restoreCrossAttention(bytes: Uint8Array, options?: CrossAttentionOptions | RunOptions | CrossAttention): CrossAttention;
 export function restoreCrossAttention(bytes: Uint8Array, options?: CrossAttentionOptions | RunOptions | CrossAttention): CrossAttention {
   if (options instanceof AttentionEngine || options instanceof EngineStack) {
     throw new AttentionError('INVALID_ARGUMENT', `restoreCrossAttention: the model given is ${options instanceof AttentionEngine ? 'a self-attention engine' : 'a stack'}; a cross-attention's snapshot is restored onto the model's cross-attention`, { field: 'model' });

@@ -3,8 +3,8 @@
  * typed by the precision its options give, so a decoder's float32 code needs no casts (a typings
  * audit: every output was `Float32Array | Float64Array`). Nothing here runs.
  */
-import { createAttention, createAttentionStack, pushEach, restoreAttention, restoreAttentionStack } from '../../src/index.js';
-import type { Attention, AttentionOptions, AttentionStack } from '../../src/index.js';
+import { createAttention, createAttentionStack, createCrossAttention, pushEach, restoreAttention, restoreAttentionStack, restoreCrossAttention } from '../../src/index.js';
+import type { Attention, AttentionOptions, AttentionStack, CrossAttention } from '../../src/index.js';
 
 declare const options: AttentionOptions;
 
@@ -38,5 +38,11 @@ export function typedByPrecision(): void {
   const anyStack: AttentionStack = wideStack;
   const anyEngine: Attention = back;
 
-  console.log(output, weights, beams, wideOutput, narrowed, guessed, either, layerOutput, beam, mixed, anyStack, anyEngine);
+  const cross = createCrossAttention({ dim: 4 });
+  cross.setMemory([[1, 0, 0, 1]]);
+  const crossOutput: Float32Array = cross.attend([1, 0, 0, 1]).output;
+  const listener: CrossAttention<Float32Array> = restoreCrossAttention(cross.fork().snapshot(), cross);
+  const wideCross: Float64Array[] = createCrossAttention({ dim: 4, precision: 'float64' }).attendMany([[1, 0, 0, 1]]).map((step) => step.output);
+
+  console.log(output, weights, beams, wideOutput, narrowed, guessed, either, layerOutput, beam, mixed, anyStack, anyEngine, crossOutput, listener, wideCross);
 }
