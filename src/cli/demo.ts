@@ -21,6 +21,7 @@ import { streamAttention } from './stream-attention.js';
 import { terminalHeader, terminalRows } from './terminal-heatmap.js';
 import { quotedText } from './terminal-text.js';
 import { selfWeight, topAttended } from './top-attended.js';
+import { reportStdoutFailures } from './stdout-failures.js';
 
 export const SENTENCES = [
   'The dog ran around the park because it was excited',
@@ -157,6 +158,7 @@ export function demoArguments(argv: readonly string[]): { readonly outDir: strin
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  reportStdoutFailures('attnstream demo');
   const tty = process.stdout.isTTY === true;
   try {
     const { outDir } = demoArguments(process.argv.slice(2));

@@ -534,6 +534,30 @@ describe('attnstream as a process', () => {
     });
     closeSync(directory);
     expect(unreadable).toEqual({ code: 1, err: expect.stringMatching(/^attnstream: cannot read stdin: EISDIR.*\n$/) });
+
+    // A stdout that fails (a full disk) is said once, by the run (a CLI audit: main.ts's listener said it again).
+    const full = openSync('/dev/full', 'w');
+    const failed = await new Promise<{ code: number | null; err: string }>((resolve) => {
+      const child = spawn(tsx, [main], { cwd: temp, stdio: ['pipe', full, 'pipe'] });
+      let err = '';
+      child.stderr!.on('data', (chunk: Buffer) => (err += chunk.toString()));
+      child.stdin!.end('the dog ran\n');
+      child.on('exit', (code) => resolve({ code, err }));
+    });
+    closeSync(full);
+    expect(failed).toEqual({ code: 1, err: expect.stringMatching(/^attnstream: cannot write to stdout: ENOSPC[^\n]*\n$/) });
+  });
+
+  it('src/cli/demo.ts (npm start): a reader that closes early ends it quietly with exit 0 (a CLI audit: a stack trace, exit 1)', async () => {
+    const demo = join(ROOT, 'src', 'cli', 'demo.ts');
+    const closed = await new Promise<{ code: number | null; err: string }>((resolve) => {
+      const child = spawn(tsx, [demo, '--out-dir', join(temp, 'demo')], { cwd: temp, env: { ...process.env, NO_COLOR: '1' } });
+      let err = '';
+      child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()));
+      child.stdout.once('data', () => child.stdout.destroy());
+      child.on('exit', (code) => resolve({ code, err }));
+    });
+    expect(closed).toEqual({ code: 0, err: '' });
   });
 
   // CI runs `npm run build` before the tests; a checkout that has not built skips this.
