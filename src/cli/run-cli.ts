@@ -6,6 +6,7 @@ import { AttentionError, resolveOptions } from '../index.js';
 import type { AttentionOptions } from '../index.js';
 import type { AttentionMap, AttentionRow } from './attention-row.js';
 import { CliError, EXIT, usageError } from './cli-error.js';
+import { checkReportSize } from './report-size.js';
 import { htmlReport } from './html-report.js';
 import { stdinWords, textWords, wordPlace } from './input-words.js';
 import type { InputWord } from './input-words.js';
@@ -100,6 +101,10 @@ async function attendInput(args: CliArguments, io: CliIo): Promise<void> {
   // error before any row leaves stdout empty.
   const headerWords = textInput === null ? [] : textInput.filter((t) => args.unknown !== 'skip' || table.has(t.word)).map((t) => t.word);
   let header = headerWords.length > 0 && headerWords.length <= maxColumns ? terminalHeader(headerWords, { labelWidth: LABEL_WIDTH, maxColumns }) : null;
+  // A picture's size is known from the text before anything is computed; a stream's, row by row.
+  const format = args.output === undefined ? null : args.format!;
+  if (format !== null && format !== 'json') checkReportSize(format, headerWords.length, 0, args.heads);
+  let attended = 0;
   const input$ =
     textInput === null
       ? stdinWords(io.stdin, warnUtf8).pipe(catchError((error: Error) => throwError(() => new CliError(EXIT.failure, `cannot read stdin: ${error.message}`))))
@@ -126,7 +131,11 @@ async function attendInput(args: CliArguments, io: CliIo): Promise<void> {
       streamAttention(table, options),
       tap((row) => {
         recent.advance(row.index);
-        if (allWords !== null) rows.push(row);
+        if (allWords !== null) {
+          rows.push(row);
+          attended += row.positions.length;
+          checkReportSize(format!, allWords.length, attended, args.heads);
+        }
         if (stdout.isClosed) return;
         if (header !== null) print(header);
         header = null;

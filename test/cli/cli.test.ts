@@ -12,6 +12,7 @@ import { EXIT } from '../../src/cli/cli-error.js';
 import { loadEmbeddingTable } from '../../src/cli/load-embedding-table.js';
 import { parseArguments } from '../../src/cli/parse-arguments.js';
 import { RecentWords } from '../../src/cli/recent-words.js';
+import { checkReportSize, MAX_JSON_NUMBERS } from '../../src/cli/report-size.js';
 import { runCli } from '../../src/cli/run-cli.js';
 import type { JsonReport } from '../../src/cli/json-report.js';
 
@@ -382,6 +383,27 @@ describe('attnstream on long, closed and broken streams', () => {
     expect(out).not.toContain('\uFFFD');
     expect(err).toContain('line 1 is not valid UTF-8; its invalid bytes are dropped');
     expect(rowLines((await run(['--unknown', 'zero', 'the caf\uFFFDs dog'])).out).map((l) => l.split(/\s+/)[0])).toEqual(['the', 'cafs', 'dog']);
+  });
+
+  it('refuses a heatmap file past what one string holds, saying how to make it smaller, and writes none (a CLI audit: 3,600 words crashed out of memory)', async () => {
+    // A picture is words² cells per head: refused from the text before anything is computed.
+    const svg = join(temp, 'too-big.svg');
+    const words = (n: number) => Array.from({ length: n }, (_, i) => (i % 2 === 0 ? 'the' : 'dog')).join(' ');
+    const picture = await run(['--heads', '2', '-o', svg, words(708)]);
+    expect(picture).toEqual({ code: EXIT.failure, out: '', err: expect.stringMatching(/^attnstream: the SVG heatmap of 708 words would have 1002528 cells \(words² per head\), past the 1000000 one file takes: give at most 707 words, or write JSON/) });
+    expect(existsSync(svg)).toBe(false);
+    // From stdin, once the words read pass it: the rows before are printed, no file.
+    const streamed = await run(['-o', svg, '-'], `${words(1001)}\n`);
+    expect(streamed.code).toBe(EXIT.failure);
+    expect(streamed.err).toMatch(/^attnstream: the SVG heatmap of 1001 words would have 1002001 cells/);
+    expect(rowLines(streamed.out)).toHaveLength(1000);
+    expect(existsSync(svg)).toBe(false);
+    expect((await run(['--heads', '2', '-o', svg, words(707)])).code).toBe(EXIT.ok);
+    // JSON holds a position and a weight per head for each attended word: counted row by row.
+    expect(() => checkReportSize('json', 6000, MAX_JSON_NUMBERS / 2, 1)).not.toThrow();
+    expect(() => checkReportSize('json', 6000, MAX_JSON_NUMBERS / 2 + 1, 1)).toThrow(/JSON heatmap of 6000 words would hold 30000002 numbers/);
+    expect(() => checkReportSize('html', 1000, 0, 1)).not.toThrow();
+    expect(() => checkReportSize('html', 1001, 0, 1)).toThrow(/HTML heatmap of 1001 words/);
   });
 
   it('a text argument whose reader goes away (EPIPE) ends quietly with exit 0 and writes no heatmap file, as stdin does', async () => {
