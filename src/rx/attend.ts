@@ -1,7 +1,7 @@
 import { Observable, Subject, takeUntil } from 'rxjs';
 import type { OperatorFunction } from 'rxjs';
 import { attentionFromResolved, resolveOptions } from '../attention/index.js';
-import type { Attention, AttentionOptions, AttentionStep, Vector } from '../attention/index.js';
+import type { Attention, AttentionOptions, AttentionStep, Float32Precision, Float64Precision, Vector } from '../attention/index.js';
 import { AttentionError, describeValue } from '../errors.js';
 import { hold, holderOf, letGo } from './engine-holders.js';
 import type { Holder } from './engine-holders.js';
@@ -27,7 +27,7 @@ import { EngineTeardown } from './engine-teardown.js';
  * from([[1, 0], [0, 1]]).pipe(attend(counting)).subscribe(); // 2 pushes
  * ```
  */
-export type AttendEngine = Pick<Attention, 'push' | 'flush' | 'dispose'> & {
+export type AttendEngine<Output extends Float32Array | Float64Array = Float32Array | Float64Array> = Pick<Attention<Output>, 'push' | 'flush' | 'dispose'> & {
   /** Whether it was disposed, when it says: an engine already disposed is refused. */
   readonly disposed?: boolean | undefined;
 };
@@ -69,6 +69,10 @@ export type AttendEngine = Pick<Attention, 'push' | 'flush' | 'dispose'> & {
  *   .subscribe((step) => console.log(step.index, step.weights![0], step.output));
  * ```
  */
+export function attend(options: AttentionOptions & Float64Precision): OperatorFunction<Vector, AttentionStep<Float64Array>>;
+export function attend(options: AttentionOptions & Float32Precision): OperatorFunction<Vector, AttentionStep<Float32Array>>;
+export function attend<Output extends Float32Array | Float64Array>(factory: () => AttendEngine<Output>): OperatorFunction<Vector, AttentionStep<Output>>;
+export function attend(options: AttentionOptions | (() => AttendEngine)): OperatorFunction<Vector, AttentionStep>;
 export function attend(options: AttentionOptions | (() => AttendEngine)): OperatorFunction<Vector, AttentionStep> {
   const create = engineFactory(options);
   // A plain Observable rather than concatMap over push's arrays: no inner subscription per token,

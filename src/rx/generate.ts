@@ -2,7 +2,7 @@ import { asyncScheduler, Observable } from 'rxjs';
 import type { SchedulerLike, Subscription } from 'rxjs';
 import { attentionFromResolved, resolveOptions } from '../attention/index.js';
 import { vectorLength } from '../attention/vector.js';
-import type { Attention, AttentionOptions, AttentionStep, ResolvedOptions, Vector } from '../attention/index.js';
+import type { Attention, AttentionOptions, AttentionStep, Float32Precision, Float64Precision, ResolvedOptions, Vector } from '../attention/index.js';
 import { AttentionError, describeValue } from '../errors.js';
 import { hold, holderOf, letGo } from './engine-holders.js';
 import type { Holder } from './engine-holders.js';
@@ -24,7 +24,7 @@ import { EngineTeardown } from './engine-teardown.js';
  * console.log(stack.length); // 4: both layers hold the four tokens
  * ```
  */
-export type GenerationEngine = Pick<Attention, 'push'>;
+export type GenerationEngine<Output extends Float32Array | Float64Array = Float32Array | Float64Array> = Pick<Attention<Output>, 'push'>;
 
 /**
  * Configures {@link generate}: where the steps come from, the first input and the feedback rule.
@@ -43,14 +43,15 @@ export type GenerationEngine = Pick<Attention, 'push'>;
  * // 0, 1, 2, done
  * ```
  */
-export type GenerateOptions = GenerateSource & {
+export type GenerateOptions<Output extends Float32Array | Float64Array = Float32Array | Float64Array> = GenerateSource<Output> & {
   /** The first input (`dim` numbers). */
   readonly first: Vector;
   /**
    * Decides the next input from the step just emitted; `null` ends the stream. Called only when
    * another token will be computed: not after the last of `maxTokens`, not after unsubscription.
+   * (A method, so that a config typed for one precision's steps is also a config for either.)
    */
-  readonly next: (step: AttentionStep) => Vector | null;
+  next(step: AttentionStep<Output>): Vector | null;
   /** Most tokens to push, `first` included: a positive integer, or Infinity to rely on `next` or `take`. */
   readonly maxTokens: number;
   /** Yield to the event loop after every `yieldEvery` tokens (a positive integer). Default: never yield. */
@@ -80,7 +81,7 @@ export type GenerateOptions = GenerateSource & {
  * console.log(engine.length); // 3: the caller's engine keeps the tokens
  * ```
  */
-export type GenerateSource =
+export type GenerateSource<Output extends Float32Array | Float64Array = Float32Array | Float64Array> =
   | {
       /** Options of the engine created for each subscription and disposed at its teardown. */
       readonly options: AttentionOptions;
@@ -89,7 +90,7 @@ export type GenerateSource =
     }
   | {
       /** An engine the caller owns: pushed into, never disposed here. */
-      readonly engine: GenerationEngine;
+      readonly engine: GenerationEngine<Output>;
       /** Not given with `engine`. */
       readonly options?: undefined;
     };
@@ -134,6 +135,10 @@ export type GenerateSource =
  *   .subscribe((step) => console.log(step.index, step.output));
  * ```
  */
+export function generate(config: GenerateOptions<Float64Array> & { readonly options: AttentionOptions & Float64Precision }): Observable<AttentionStep<Float64Array>>;
+export function generate(config: GenerateOptions<Float32Array> & { readonly options: AttentionOptions & Float32Precision }): Observable<AttentionStep<Float32Array>>;
+export function generate<Output extends Float32Array | Float64Array>(config: GenerateOptions<Output> & { readonly engine: GenerationEngine<Output> }): Observable<AttentionStep<Output>>;
+export function generate(config: GenerateOptions): Observable<AttentionStep>;
 export function generate(config: GenerateOptions): Observable<AttentionStep> {
   checkKeys(config);
   // Read into locals here: the subscription's closure must not reach `config`, which would keep

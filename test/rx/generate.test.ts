@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { asyncScheduler, firstValueFrom, lastValueFrom, Subject, switchMap, take, takeUntil, tap, toArray, VirtualTimeScheduler } from 'rxjs';
-import type { SchedulerLike } from 'rxjs';
+import type { Observable, SchedulerLike } from 'rxjs';
 import { describe, expect, it } from 'vitest';
 import { AttentionError, batchAttention, createAttention } from '../../src/index.js';
 import type { AttentionOptions, AttentionStep, Vector } from '../../src/index.js';
@@ -257,7 +257,7 @@ describe('generate: who owns the engine', () => {
     expect(asked.sort((a, b) => a - b)).toEqual([0, 2, 3, 4]);
     // A next that starts a later run itself is still refused before its input is pushed.
     const inner = createAttention({ dim: 2 });
-    const stolen = generate({ engine: inner, first: [1, 0], next: (step) => (step.index === 0 ? (stolen.pipe(take(1)).subscribe(), [0, 1]) : [0, 1]), maxTokens: 3 });
+    const stolen: Observable<AttentionStep> = generate({ engine: inner, first: [1, 0], next: (step) => (step.index === 0 ? (stolen.pipe(take(1)).subscribe(), [0, 1]) : [0, 1]), maxTokens: 3 });
     expect(await lastValueFrom(stolen).catch((e: unknown) => e)).toMatchObject({ code: 'INVALID_ARGUMENT', details: { token: 1 } });
     expect(inner.length).toBe(2);
   });

@@ -4,7 +4,9 @@
  * audit: every output was `Float32Array | Float64Array`). Nothing here runs.
  */
 import { createAttention, createAttentionStack, createCrossAttention, pushEach, restoreAttention, restoreAttentionStack, restoreCrossAttention } from '../../src/index.js';
-import type { Attention, AttentionOptions, AttentionStack, CrossAttention } from '../../src/index.js';
+import type { Attention, AttentionOptions, AttentionStack, AttentionStep, CrossAttention } from '../../src/index.js';
+import { attend, generate } from '../../src/rx/index.js';
+import type { Observable, OperatorFunction } from 'rxjs';
 
 declare const options: AttentionOptions;
 
@@ -44,5 +46,15 @@ export function typedByPrecision(): void {
   const listener: CrossAttention<Float32Array> = restoreCrossAttention(cross.fork().snapshot(), cross);
   const wideCross: Float64Array[] = createCrossAttention({ dim: 4, precision: 'float64' }).attendMany([[1, 0, 0, 1]]).map((step) => step.output);
 
+  // The rx operators, from options or from an engine, type their steps the same way.
+  const attended: OperatorFunction<number[], AttentionStep<Float32Array>> = attend({ dim: 4 });
+  const wideAttended: OperatorFunction<number[], AttentionStep<Float64Array>> = attend(() => createAttention({ dim: 4, precision: 'float64' }));
+  const openAttended: OperatorFunction<number[], AttentionStep> = attend(options);
+  const generated: Observable<AttentionStep<Float32Array>> = generate({ options: { dim: 4 }, first: [1, 0, 0, 1], next: (step) => step.output, maxTokens: 3 });
+  const fromEngine: Observable<AttentionStep<Float64Array>> = generate({ engine: wide, first: [1, 0, 0, 1], next: (step) => step.output.subarray(0), maxTokens: 3 });
+  // @ts-expect-error a float64 loop's steps are not float32's.
+  const mistyped: Observable<AttentionStep<Float32Array>> = generate({ engine: wide, first: [1, 0, 0, 1], next: () => null, maxTokens: 3 });
+
+  console.log(attended, wideAttended, openAttended, generated, fromEngine, mistyped);
   console.log(output, weights, beams, wideOutput, narrowed, guessed, either, layerOutput, beam, mixed, anyStack, anyEngine, crossOutput, listener, wideCross);
 }
