@@ -22,6 +22,7 @@ import { terminalHeader, terminalRows } from './terminal-heatmap.js';
 import { quotedText } from './terminal-text.js';
 import { selfWeight, topAttended } from './top-attended.js';
 import { reportStdoutFailures } from './stdout-failures.js';
+import { autoColor } from './auto-color.js';
 
 export const SENTENCES = [
   'The dog ran around the park because it was excited',
@@ -162,7 +163,7 @@ if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.a
   const tty = process.stdout.isTTY === true;
   try {
     const { outDir } = demoArguments(process.argv.slice(2));
-    await runDemo({ write: (line) => process.stdout.write(`${line}\n`), outDir, color: tty && process.env.NO_COLOR === undefined, delayMs: tty ? 40 : 0 });
+    await runDemo({ write: (line) => process.stdout.write(`${line}\n`), outDir, color: autoColor(tty, process.env), delayMs: tty ? 40 : 0 });
   } catch (error) {
     process.stderr.write(`attnstream demo: ${(error as Error).message}\n`);
     process.exitCode = error instanceof CliError ? error.exitCode : EXIT.failure;

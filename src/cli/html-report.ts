@@ -29,9 +29,10 @@ export function htmlReport(title: string, sections: readonly ReportSection[], in
     const rows = section.map.rows
       .map((row) => {
         const top = topAttended(row, section.map.words, topCount)
-          .map((t) => `${escapeXml(t.word)} <span class="w">${t.weight.toFixed(3)}</span>`)
+          // <bdi>: a right-to-left word (or one holding bidi controls) does not reorder the list.
+          .map((t) => `<bdi>${escapeXml(t.word)}</bdi> <span class="w">${t.weight.toFixed(3)}</span>`)
           .join(', ');
-        return `<tr><td>${row.index}</td><td>${escapeXml(row.word)}</td><td>${selfWeight(row).toFixed(3)}</td><td>${top}</td></tr>`;
+        return `<tr><td>${row.index}</td><td><bdi>${escapeXml(row.word)}</bdi></td><td>${selfWeight(row).toFixed(3)}</td><td>${top}</td></tr>`;
       })
       .join('\n');
     const heads = section.map.rows[0]?.weights.length ?? 1;

@@ -21,7 +21,7 @@ export interface CliArguments {
   /** A file path, "-" for stdout, or absent. */
   readonly output?: string;
   readonly format?: OutputFormat;
-  /** 'auto': when stdout is a terminal and NO_COLOR is not set. */
+  /** 'auto': as autoColor in run-cli.ts decides (a terminal, TERM, NO_COLOR, FORCE_COLOR). */
   readonly color: boolean | 'auto';
   readonly help: boolean;
   readonly version: boolean;

@@ -6,6 +6,7 @@ import { AttentionError, resolveOptions } from '../index.js';
 import type { AttentionOptions } from '../index.js';
 import type { AttentionMap, AttentionRow } from './attention-row.js';
 import { CliError, EXIT, usageError } from './cli-error.js';
+import { autoColor } from './auto-color.js';
 import { checkReportSize } from './report-size.js';
 import { htmlReport } from './html-report.js';
 import { stdinWords, textWords, wordPlace } from './input-words.js';
@@ -78,8 +79,8 @@ async function attendInput(args: CliArguments, io: CliIo): Promise<void> {
 
   const toStdout = args.output === '-';
   const env = io.env ?? {};
-  const color = args.color === 'auto' ? io.stdout.isTTY === true && env.NO_COLOR === undefined : args.color;
-  const maxColumns = Math.max(8, Math.floor(((io.stdout.columns ?? 120) - LABEL_WIDTH - 40) / 4));
+  const color = args.color === 'auto' ? autoColor(io.stdout.isTTY === true, env) : args.color;
+  const { maxColumns, width } = rowLayout(io.stdout);
   const warnUtf8 = invalidUtf8Warning(io);
   const textInput = args.text === null ? null : textWords(args.text);
   if (args.text?.includes('\uFFFD') === true) warnUtf8(0);
@@ -143,6 +144,7 @@ async function attendInput(args: CliArguments, io: CliIo): Promise<void> {
           color,
           labelWidth: LABEL_WIDTH,
           maxColumns,
+          width,
           topCount: args.top,
           ...(textInput === null ? {} : { length: headerWords.length }),
         });
@@ -331,3 +333,12 @@ function readVersion(): string {
 // As for the data file: the same relative path from src/cli/ and dist/cli/, kept out of a literal
 // `new URL(…)` so a bundler leaves the file where it is.
 const PACKAGE_JSON = '../../package.json';
+
+/**
+ * The columns a row may take (the terminal's, 120 when stdout is not one) and the cells that leaves
+ * after the label, a `…` and room for `self` and a few top words (17 at 120 columns); at least one.
+ */
+function rowLayout(stdout: CliIo['stdout']): { maxColumns: number; width: number } {
+  const width = stdout.isTTY === true && stdout.columns !== undefined && stdout.columns > 0 ? stdout.columns : 120;
+  return { width, maxColumns: Math.max(1, Math.floor((width - LABEL_WIDTH - 40) / 4)) };
+}

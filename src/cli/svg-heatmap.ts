@@ -67,7 +67,7 @@ export function svgHeatmap(map: AttentionMap, options: SvgHeatmapOptions = {}): 
         }
         const w = weights[r]![k]!;
         out.push(
-          `<rect x="${x}" y="${y}" width="${cell - 1}" height="${cell - 1}" fill="${heatCss(w)}"><title>${escapeXml(`${row.word} → ${map.words[j]}: ${w.toFixed(3)}`)}</title></rect>`,
+          `<rect x="${x}" y="${y}" width="${cell - 1}" height="${cell - 1}" fill="${heatCss(w)}"><title>${escapeXml(`${isolated(row.word)} → ${isolated(map.words[j]!)}: ${w.toFixed(3)}`)}</title></rect>`,
         );
         if (cell >= 22) out.push(`<text x="${x + cell / 2 - 0.5}" y="${y + cell / 2 + 4}" text-anchor="middle" font-size="10" fill="${inkCss(w)}">${formatWeight(w).trim()}</text>`);
       }
@@ -76,6 +76,15 @@ export function svgHeatmap(map: AttentionMap, options: SvgHeatmapOptions = {}): 
   out.push(legend(labelWidth, top + n * cell + 12));
   out.push('</svg>');
   return out.join('\n');
+}
+
+/**
+ * A word between FSI and PDI, for a tooltip (plain text, no markup): a right-to-left word, or one
+ * holding bidi controls, cannot reorder the arrow and the weight around it. Printable ASCII holds
+ * neither, so it is left as it is.
+ */
+function isolated(word: string): string {
+  return /^[\x20-\x7e]*$/.test(word) ? word : `\u2068${word}\u2069`;
 }
 
 function legend(x: number, y: number): string {

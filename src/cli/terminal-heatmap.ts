@@ -4,7 +4,7 @@ import { formatWeight } from './format-weight.js';
 import { heatRgb, inkCss } from './heat-color.js';
 import { rowWeights } from './row-weights.js';
 import type { HeadChoice } from './row-weights.js';
-import { fitText, visibleText } from './terminal-text.js';
+import { displayWidth, fitText, shortText, visibleText } from './terminal-text.js';
 import { selfWeight, topAttended } from './top-attended.js';
 
 /** How {@link terminalRows} draws. */
@@ -17,6 +17,11 @@ export interface TerminalHeatmapOptions {
   readonly maxColumns?: number;
   /** How many attended words to list after the cells. Default 3. */
   readonly topCount?: number;
+  /**
+   * Most terminal columns a line takes: the top words that do not fit are left out, then `self`;
+   * never the label and the cells (choose `maxColumns` to fit). Default: no limit.
+   */
+  readonly width?: number;
   /** Characters for √weight in [0, .2), [.2, .4), … [.8, 1]. */
   readonly shades?: string;
   /**
@@ -48,18 +53,22 @@ const SHADES = '·░▒▓█';
  */
 export function terminalRows(row: AttentionRow, words: WordsByPosition, options: TerminalHeatmapOptions = {}): string[] {
   const heads: HeadChoice[] = row.weights.length === 1 ? [0] : row.weights.map((_, h) => h);
+  const word = visibleText(row.word);
+  const labelWidth = options.labelWidth ?? 10;
   return heads.map((head) => {
-    const word = visibleText(row.word);
-    const label = row.weights.length === 1 ? word : `${word} h${head}`;
+    // The head is what tells a word's lines apart: the word is cut, never its suffix.
+    const suffix = row.weights.length === 1 ? '' : ` h${head}`;
+    const label = fitText(`${shortText(word, labelWidth - suffix.length)}${suffix}`, labelWidth, true);
     return terminalLine(row, words, label, head, options);
   });
 }
 
 /**
- * The header for {@link terminalRows}: each column labelled with the first three characters of its
- * word, so it lines up with the cells of rows drawn with the same `labelWidth` and `maxColumns`
- * and `length: words.length`. Words beyond `maxColumns` shift a row's columns by its position, so
- * the header then labels only the last row's (the last `maxColumns` words, after a `…`).
+ * The header for {@link terminalRows}: each column labelled with the first three terminal columns
+ * of its word (a wide character takes two), so it lines up with the cells of rows drawn with the
+ * same `labelWidth` and `maxColumns` and `length: words.length`. Words beyond `maxColumns` shift a
+ * row's columns by its position, so the header then labels only the last row's (the last
+ * `maxColumns` words, after a `…`).
  *
  * @example
  * ```ts
@@ -77,6 +86,7 @@ function terminalLine(row: AttentionRow, words: WordsByPosition, label: string, 
   const shades = options.shades ?? SHADES;
   const weights = rowWeights(row, head);
   const maxColumns = options.maxColumns ?? 24;
+  const labelWidth = options.labelWidth ?? 10;
   const length = options.length ?? 0;
   const furthest = Math.max(row.index, row.positions.length > 0 ? row.positions[row.positions.length - 1]! : 0);
   const { first, elided } = columnRange(furthest, maxColumns);
@@ -86,17 +96,22 @@ function terminalLine(row: AttentionRow, words: WordsByPosition, label: string, 
 
   // Rows that need no `…` keep its place when others of the text do, so their cells line up too.
   let cells = elided ? '… ' : length > maxColumns ? '  ' : '';
+  let used = labelWidth + 1 + cells.length + CELL * (last - first + 1);
   for (let p = first; p <= last; p++) {
     const w = byPosition.get(p);
     if (w === undefined) cells += ' '.repeat(CELL);
     else if (color) cells += `${ansiCell(w)} `;
     else cells += `${shades[Math.min(shades.length - 1, Math.floor(Math.sqrt(w) * shades.length))]!.repeat(CELL - 1)} `;
   }
-  const top = topAttended(row, words, options.topCount ?? 3, head)
-    .map((t) => `${visibleText(t.word)} ${t.weight.toFixed(2)}`)
-    .join(', ');
-  const width = options.labelWidth ?? 10;
-  return `${fitText(label, width, true)} ${cells}  self ${selfWeight(row, head).toFixed(2)}${top === '' ? '' : `  ${top}`}`;
+  const top = topAttended(row, words, options.topCount ?? 3, head).map((t, n) => `${n === 0 ? '  ' : ', '}${shortText(visibleText(t.word), labelWidth)} ${t.weight.toFixed(2)}`);
+  const width = options.width ?? Infinity;
+  let line = `${label} ${cells}`;
+  for (const part of [`  self ${selfWeight(row, head).toFixed(2)}`, ...top]) {
+    used += displayWidth(part);
+    if (used > width) break;
+    line += part;
+  }
+  return line;
 }
 
 function ansiCell(weight: number): string {

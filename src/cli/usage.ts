@@ -26,8 +26,8 @@ Flags
                       head, and a table), FILE.svg or FILE.json; "-" writes it to stdout
                       instead of rows (the file needs the whole run in memory)
   --format F          html, svg or json: needed with "-o -" or when FILE's extension does not say
-  --color, --no-color coloured cells with weights (default: when stdout is a terminal and
-                      NO_COLOR is unset)
+  --color, --no-color coloured cells with weights (default: when stdout is a terminal, TERM
+                      is not dumb and NO_COLOR is unset or empty; FORCE_COLOR=1 forces it)
   -h, --help          this text
   --version           the version
 

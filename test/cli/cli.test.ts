@@ -15,6 +15,7 @@ import { RecentWords } from '../../src/cli/recent-words.js';
 import { checkReportSize, MAX_JSON_NUMBERS } from '../../src/cli/report-size.js';
 import { runCli } from '../../src/cli/run-cli.js';
 import type { JsonReport } from '../../src/cli/json-report.js';
+import { displayWidth } from '../../src/cli/terminal-text.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const SENTENCE = 'The dog ran around the park because it was excited';
@@ -159,7 +160,8 @@ describe('attnstream, in-process', () => {
     expect(code).toBe(EXIT.ok);
     expect(out.replace(/\n/g, '')).not.toMatch(/\p{Cc}/u);
     expect(rowLines(out)[1]).toMatch(/^dog\\u001b\[3…/);
-    expect(rowLines(out)[2]).toContain('dog\\u001b[31mred 0.');
+    // Listed among the top words cut as the label is.
+    expect(rowLines(out)[2]).toContain('dog\\u001b[3… 0.');
   });
 
   it('names words and arguments on stderr with DEL and the C1 controls escaped too (U+009B starts a sequence as ESC [ does)', async () => {
@@ -246,6 +248,58 @@ class FakeStdout extends EventEmitter {
 }
 
 const epipe = (): NodeJS.ErrnoException => Object.assign(new Error('write EPIPE'), { code: 'EPIPE', errno: -32, syscall: 'write' });
+
+/** Runs the command with stdout a terminal of `columns` (or piped, with `columns` null) and `env`. */
+async function runOn(columns: number | null, argv: string[], env: Record<string, string> = {}): Promise<{ code: number; out: string }> {
+  let out = '';
+  const stdout = { write: (t: string) => (out += t), isTTY: columns !== null, ...(columns === null ? {} : { columns }) };
+  const code = await runCli(argv, { stdin: Readable.from([]), stdout, stderr: { write: () => true }, env });
+  return { code, out };
+}
+const ANSI = /\x1b\[[\d;]*m/g;
+
+describe('attnstream on a terminal', () => {
+  it("fits every row to the terminal's width, down to the label and one cell (an audit: 87–92 columns at 80, 58–91 at 20)", async () => {
+    for (const columns of [200, 120, 80, 60, 40, 20]) {
+      const { code, out } = await runOn(columns, [SENTENCE]);
+      expect(code).toBe(EXIT.ok);
+      const lines = out.trimEnd().replace(ANSI, '').split('\n');
+      expect(lines.filter((l) => !l.startsWith(' ')).length).toBe(10); // a row per word, under the header when it fits
+      for (const line of lines) expect(displayWidth(line), `${columns} columns: ${line}`).toBeLessThanOrEqual(columns);
+    }
+    // Narrower than the label and a cell: those still, and nothing else.
+    const { out } = await runOn(10, [SENTENCE], { NO_COLOR: '1' });
+    const lines = out.split('\n').slice(0, -1);
+    expect(lines.length).toBe(10);
+    for (const line of lines) expect(line).toMatch(/^\S+ +(… | {2})[·░▒▓█]{3} $/);
+  });
+
+  it('cuts the top words, however long, to 120 columns when piped (an audit: 187 columns with --top 5)', async () => {
+    const long = 'x'.repeat(100_000);
+    const { code, out } = await run(['--unknown', 'zero', '--top', '5', `the representatives ${long} international organizations environmental`]);
+    expect(code).toBe(EXIT.ok);
+    for (const line of out.trimEnd().split('\n')) expect(displayWidth(line)).toBeLessThanOrEqual(120);
+    expect(rowLines(out)[2]).toMatch(/^x{11}… /);
+    // On a terminal whose width is not known, the same.
+    expect((await runOn(null, ['--top', '5', SENTENCE])).out).toBe((await run(['--top', '5', SENTENCE])).out);
+  });
+
+  it('colours a terminal by default, not when TERM is dumb or NO_COLOR is set (an empty NO_COLOR does not count); FORCE_COLOR colours a pipe; --color and --no-color win', async () => {
+    const coloured = async (columns: number | null, argv: string[], env: Record<string, string>): Promise<boolean> => (await runOn(columns, [...argv, 'the dog'], env)).out.includes('\x1b[');
+    expect(await coloured(80, [], {})).toBe(true);
+    expect(await coloured(80, [], { TERM: 'xterm-256color' })).toBe(true);
+    expect(await coloured(80, [], { TERM: 'dumb' })).toBe(false);
+    expect(await coloured(80, [], { NO_COLOR: '1' })).toBe(false);
+    expect(await coloured(80, [], { NO_COLOR: '' })).toBe(true);
+    expect(await coloured(null, [], {})).toBe(false);
+    expect(await coloured(null, [], { FORCE_COLOR: '1' })).toBe(true);
+    expect(await coloured(null, [], { FORCE_COLOR: '' })).toBe(false);
+    expect(await coloured(80, [], { FORCE_COLOR: '0' })).toBe(false);
+    expect(await coloured(80, [], { TERM: 'dumb', NO_COLOR: '1', FORCE_COLOR: '3' })).toBe(true);
+    expect(await coloured(null, ['--no-color'], { FORCE_COLOR: '1' })).toBe(false);
+    expect(await coloured(80, ['--color'], { TERM: 'dumb', NO_COLOR: '1' })).toBe(true);
+  });
+});
 
 describe('attnstream on long, closed and broken streams', () => {
   it('with --window, the words it holds stay bounded on a long stdin stream, and every row still names the words it attended', async () => {
@@ -383,6 +437,15 @@ describe('attnstream on long, closed and broken streams', () => {
     expect(out).not.toContain('\uFFFD');
     expect(err).toContain('line 1 is not valid UTF-8; its invalid bytes are dropped');
     expect(rowLines((await run(['--unknown', 'zero', 'the caf\uFFFDs dog'])).out).map((l) => l.split(/\s+/)[0])).toEqual(['the', 'cafs', 'dog']);
+  });
+
+  it('quotes a long word in a message cut to 200 columns, so a message stays one short line (a CLI audit: a megabyte word was printed whole)', async () => {
+    const word = 'x'.repeat(100_000);
+    const { code, err } = await run([`the ${word}`]);
+    expect(code).toBe(EXIT.input);
+    expect(err).toContain(`"${'x'.repeat(199)}…"`);
+    expect(err.length).toBeLessThan(600);
+    expect(err.trimEnd().split("\n")).toHaveLength(1);
   });
 
   it('refuses a heatmap file past what one string holds, saying how to make it smaller, and writes none (a CLI audit: 3,600 words crashed out of memory)', async () => {

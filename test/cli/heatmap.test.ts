@@ -12,6 +12,7 @@ import { jsonReport } from '../../src/cli/json-report.js';
 import { rowWeights, weightAt } from '../../src/cli/row-weights.js';
 import { svgHeatmap } from '../../src/cli/svg-heatmap.js';
 import { terminalHeader, terminalRows } from '../../src/cli/terminal-heatmap.js';
+import { displayWidth, fitText, terminalJson, visibleText } from '../../src/cli/terminal-text.js';
 import { selfWeight, topAttended } from '../../src/cli/top-attended.js';
 import { sum } from '../support/close.js';
 import { caseArbitrary } from '../support/engine-arbitraries.js';
@@ -213,18 +214,83 @@ describe('terminal rows', () => {
     expect(text).toContain('bell\\u0007');
   });
 
-  it('cut and pad labels and column headers by code points, never splitting an astral character', () => {
+  it('cut and pad labels and column headers by terminal columns, never splitting a character: a wide one takes two', () => {
     const words = ['𝒜𝒝𝒞𝒟𝒠𝒡𝒢𝒣𝒥𝒦𝒩𝒪', '😀😀😀😀', 'dog'];
     const map = mapOf(batchAttention([[1, 0], [0, 1], [1, 1]], { dim: 2, withWeights: true }));
     const lines = map.rows.map((row) => terminalRows({ ...row, word: words[row.index]! }, words, { length: 3 })[0]!);
     const header = terminalHeader(words);
     for (const line of [header, ...lines]) expect(line).not.toMatch(LONE_SURROGATE);
-    expect(header).toBe(`${' '.repeat(11)}𝒜𝒝𝒞 😀😀😀 dog`);
+    expect(header).toBe(`${' '.repeat(11)}𝒜𝒝𝒞 😀  dog`);
     expect(lines[0]!.startsWith('𝒜𝒝𝒞𝒟𝒠𝒡𝒢𝒣𝒥… ███')).toBe(true);
-    expect(lines[1]!.startsWith('😀😀😀😀       ')).toBe(true);
-    // Cells line up under the header, counted in code points.
-    const cellStart = (line: string): number => [...line].findIndex((c, n) => n > 10 && c !== ' ');
-    expect(cellStart(lines[0]!)).toBe(cellStart(header));
+    expect(lines[1]!.startsWith('😀😀😀😀   ')).toBe(true);
+  });
+
+  it('cut at grapheme clusters: a flag, a ZWJ family, a letter with its accent stay whole (an audit: half a flag, a dangling ZWJ, a lost accent)', () => {
+    expect(fitText('ab🇫🇷c', 3, false)).toBe('ab ');
+    expect(fitText('ab🇫🇷c', 4, false)).toBe('ab🇫🇷');
+    expect(fitText('abcdefghij🇫🇷x', 12, true)).toBe('abcdefghij… ');
+    expect(fitText('abcdefghi👨‍👩‍👧x', 11, true)).toBe('abcdefghi… ');
+    expect(fitText('abcdefghi👨‍👩‍👧x', 12, true)).toBe('abcdefghi👨‍👩‍👧x');
+    expect(fitText('tte\u0301', 3, false)).toBe('tte\u0301');
+    expect(terminalHeader(['tte\u0301', 'ab🇫🇷c'])).toBe(`${' '.repeat(11)}tte\u0301 ab`);
+  });
+
+  it('count terminal columns: 2 for wide characters and emoji, 0 for marks, so rows and the header line up (CJK, Hebrew and Arabic points)', () => {
+    expect(['dog', '日本語', 'ｆｕｌｌ', '한국', '😀', '🇫🇷', '👨‍👩‍👧', '☺', '☺️', 'e\u0301', '\u0301', 'שָׁלוֹם', 'مَرْحَبًا'].map(displayWidth)).toEqual([3, 6, 8, 4, 2, 2, 2, 1, 2, 1, 0, 4, 5]);
+    const words = ['the', 'שָׁלוֹם', 'مَرْحَبًا', '日本語', 'dog'];
+    const map = mapOf(batchAttention([[1, 0], [0, 1], [1, 1], [1, 2], [2, 1]], { dim: 2, withWeights: true }));
+    const lines = map.rows.map((row) => terminalRows({ ...row, word: words[row.index]! }, words, { length: 5 })[0]!);
+    const header = terminalHeader(words);
+    // The column each cell starts at, counted in terminal columns: the header's labels and every row's shades.
+    const starts = (line: string, mark: RegExp): number[] => [...line.matchAll(mark)].map((m) => displayWidth(line.slice(0, m.index)));
+    expect(starts(header, /\S+/g)).toEqual([11, 15, 19, 23, 27]);
+    lines.forEach((line, i) => {
+      expect(starts(line.slice(0, line.indexOf('  self')), /[·░▒▓█]{3}/g).at(-1)).toBe(11 + 4 * i);
+      expect(displayWidth(line.slice(0, line.indexOf('  self')))).toBe(11 + 4 * 5);
+    });
+  });
+
+  it('with several heads cut the word, never its h0/h1 suffix, so the lines stay apart', () => {
+    const steps = batchAttention([[1, 0, 0, 1], [0, 1, 1, 0]], { dim: 4, heads: 2, withWeights: true, precision: 'float64' });
+    const words = ['the', 'representatives'];
+    const lines = terminalRows({ ...mapOf(steps).rows[1]!, word: words[1]! }, words, { labelWidth: 12 });
+    expect(lines.map((l) => l.slice(0, 13))).toEqual(['represen… h0 ', 'represen… h1 ']);
+  });
+
+  it('keep every line within `width` columns: top words left out, then self, never the label and cells; a long word is cut', () => {
+    const long = 'x'.repeat(1_000_000);
+    const words = ['the', long, '日本語日本語日本語', 'dog'];
+    const map = mapOf(batchAttention([[1, 0], [0, 1], [1, 1], [1, 2]], { dim: 2, withWeights: true }));
+    const row = { ...map.rows[3]!, word: words[3]! };
+    const full = terminalRows(row, words, { labelWidth: 12, topCount: 3 })[0]!;
+    expect(full).toContain(`, ${'x'.repeat(11)}… 0.`);
+    expect(full).toContain('  日本語日本… 0.');
+    expect(displayWidth(full)).toBe(87);
+    for (const width of [87, 80, 60, 40, 30, 10]) {
+      const [line] = terminalRows(row, words, { labelWidth: 12, topCount: 3, width });
+      expect(displayWidth(line!), `width ${width}`).toBeLessThanOrEqual(Math.max(width, 13 + 16));
+      expect(full.startsWith(line!)).toBe(true);
+    }
+    expect(terminalRows(row, words, { labelWidth: 12, width: 40 })[0]).toMatch(/ {3}self \d\.\d\d$/);
+    expect(terminalRows(row, words, { labelWidth: 12, width: 30 })[0]).toBe(full.slice(0, full.indexOf('  self')));
+    const [label] = terminalRows({ ...map.rows[1]!, word: long }, words, { labelWidth: 12 });
+    expect(label!.startsWith(`${'x'.repeat(11)}… `)).toBe(true);
+    expect(label!.length).toBeLessThan(100);
+  });
+
+  it('escape bidi controls, zero-width and other format characters, U+FFFE and U+FFFF; keep ZWJ, ZWNJ, variation selectors and emoji tag sequences', () => {
+    for (const c of ['\u202E', '\u202A', '\u2066', '\u2069', '\u200E', '\u200F', '\u061C', '\u200B', '\u2060', '\uFEFF', '\u00AD', '\uFFFE', '\uFFFF']) {
+      expect(visibleText(`ab${c}cd`)).toBe(`ab\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}cd`);
+    }
+    expect(visibleText('x\u{E0041}y')).toBe('x\\udb40\\udc41y'); // a tag character alone
+    for (const kept of ['👨‍👩‍👧', 'می‌خواهم', '☺️', '🏴󠁧󠁢󠁳󠁣󠁴󠁿', '1️⃣']) expect(visibleText(kept)).toBe(kept);
+    const words = ['the', 'ab\u202Ecd', 'x\u200By'];
+    const map = mapOf(batchAttention([[1, 0], [0, 1], [1, 1]], { dim: 2, withWeights: true }));
+    const lines = [terminalHeader(words), ...map.rows.flatMap((row) => terminalRows({ ...row, word: words[row.index]! }, words, { labelWidth: 12 }))];
+    for (const line of lines) expect(line).not.toMatch(/\p{Cf}/u);
+    expect(lines.at(-1)).toContain('ab\\u202ecd 0.');
+    expect(terminalJson({ word: 'ab\u202Ecd\uFEFF' })).toBe('{\n  "word": "ab\\u202ecd\\ufeff"\n}');
+    expect(JSON.parse(terminalJson({ word: 'ab\u202Ecd 👨‍👩‍👧' }))).toEqual({ word: 'ab\u202Ecd 👨‍👩‍👧' });
   });
 });
 
@@ -272,6 +338,18 @@ describe('SVG and HTML heatmaps', () => {
       for (const shown of ['dog\uFFFDx', 'lone\uFFFD', '\uFFFDback', 'no\uFFFD\uFFFD', '𝒜ok']) expect(text).toContain(shown);
     }
     expect(escapeXml('tab\there\nnl\rcr')).toBe('tab\there\nnl\rcr');
+  });
+
+  it("isolate each word's direction: <bdi> in the page's table, FSI…PDI in tooltips, so a right-to-left word does not reorder its neighbours", () => {
+    const words = ['the', 'שלום', 'ab\u202Ecd'];
+    const steps = batchAttention([[1], [2], [3]], { dim: 1, withWeights: true });
+    const map: AttentionMap = { words, rows: steps.map((s) => attentionRow(s, words)) };
+    expect(svgHeatmap(map)).toContain('<title>\u2068ab\u202Ecd\u2069 → \u2068שלום\u2069: ');
+    expect(svgHeatmap(map)).toContain('<title>the → the: '); // plain ASCII needs nothing
+    const html = htmlReport('t', [{ title: 's', map }]);
+    expect(html).toContain('<td><bdi>שלום</bdi></td>');
+    expect(html).toContain('<bdi>שלום</bdi> <span class="w">');
+    expect(html).not.toMatch(/<td>(?!<bdi>)[^<\d]/);
   });
 
   it('an HTML report is self-contained: no scripts, no external files, an SVG and a table row per word per section', () => {
