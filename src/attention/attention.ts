@@ -5,6 +5,7 @@ import type { ResolvedOptions } from './options.js';
 import type { SnapshotOptions } from './snapshot-state.js';
 import type { AttentionStep, StepOptions } from './step.js';
 import type { Vector, VectorRows } from './vector.js';
+import type { FloatArray } from '../kernels/float-array.js';
 
 /**
  * An incremental attention engine over a KV cache: one per layer of a decoder.
@@ -26,7 +27,7 @@ import type { Vector, VectorRows } from './vector.js';
  * console.log(attn.disposed, twin.length); // true 3: the fork lives on
  * ```
  */
-export interface Attention<Output extends Float32Array | Float64Array = Float32Array | Float64Array> {
+export interface Attention<Output extends FloatArray = FloatArray> {
   /**
    * The validated options. On the WebAssembly kernels each matrix of `weights` (wq, wk, wv, wo)
    * reads as a fresh copy out of the kernels' memory, the only one kept: read a matrix once into a

@@ -6,6 +6,7 @@ import type { Attention } from './attention.js';
 import type { AttentionOptions, Float32Precision, Float64Precision } from './options.js';
 import { snapshotChoices, snapshotVersion, STACK_FORMAT } from './snapshot-state.js';
 import type { SnapshotOptions } from './snapshot-state.js';
+import type { FloatArray } from '../kernels/float-array.js';
 
 /**
  * Options of a stack: `layers` engines alike, or one options object per layer.
@@ -86,7 +87,7 @@ export interface StackStats {
  * console.log(stack.length, restoreAttentionStack(saved).length); // 3 2
  * ```
  */
-export interface AttentionStack<Output extends Float32Array | Float64Array = Float32Array | Float64Array> {
+export interface AttentionStack<Output extends FloatArray = FloatArray> {
   /** Number of layers. */
   readonly depth: number;
   /** Tokens every layer holds (the smallest layer length while a token is half-way through). */

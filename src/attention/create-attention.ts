@@ -89,7 +89,7 @@ interface HeldPrompt {
  * console.log(steps.map((s) => s[0]!.index)); // [2, 2, 2]
  * ```
  */
-export function pushEach<Output extends Float32Array | Float64Array>(engines: readonly Attention<Output>[], xs: readonly Vector[], options?: StepOptions): AttentionStep<Output>[][] {
+export function pushEach<Output extends FloatArray>(engines: readonly Attention<Output>[], xs: readonly Vector[], options?: StepOptions): AttentionStep<Output>[][] {
   // The engines' own steps: typed as theirs, whichever precision that is.
   return AttentionEngine.pushEach(engines, xs, options) as AttentionStep<Output>[][];
 }
@@ -117,7 +117,7 @@ export function pushEach<Output extends Float32Array | Float64Array>(engines: re
  * console.log(steps.map((s) => s[0]!.index)); // [1, 1]
  * ```
  */
-export function pushEachQKV<Output extends Float32Array | Float64Array>(
+export function pushEachQKV<Output extends FloatArray>(
   engines: readonly Attention<Output>[],
   qs: readonly Vector[],
   ks: readonly Vector[],

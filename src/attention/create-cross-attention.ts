@@ -111,7 +111,7 @@ export function crossOptions(options: CrossAttentionOptions): CrossAttentionOpti
  * console.log(step.output); // Float64Array [0.8807…, 0.1192…]: 0.88·[1, 0] + 0.12·[0, 1]
  * ```
  */
-export interface CrossAttention<Output extends Float32Array | Float64Array = Float32Array | Float64Array> {
+export interface CrossAttention<Output extends FloatArray = FloatArray> {
   /**
    * The options, validated and with defaults. On the WebAssembly kernels each matrix of `weights` (wq, wk, wv, wo)
    * reads as a fresh copy out of the kernels' memory, the only one kept: read a matrix once into a

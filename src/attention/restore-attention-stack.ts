@@ -9,6 +9,7 @@ import { assertFormat, liveModel } from './restore-attention.js';
 import { restoreState } from './restore-state.js';
 import { assertKnownTensors, STACK_FORMAT } from './snapshot-state.js';
 import type { EngineState } from './snapshot-state.js';
+import type { FloatArray } from '../kernels/float-array.js';
 
 /**
  * Rebuilds a stack from {@link AttentionStack.snapshot}'s bytes; every layer continues bit for bit
@@ -35,7 +36,7 @@ import type { EngineState } from './snapshot-state.js';
  * console.log(resumed.layer(1).push([1, 0, 0, 1])[0]!.weights![0]); // Float32Array [1]
  * ```
  */
-export function restoreAttentionStack<Output extends Float32Array | Float64Array>(bytes: Uint8Array, options: AttentionStack<Output>): AttentionStack<Output>;
+export function restoreAttentionStack<Output extends FloatArray>(bytes: Uint8Array, options: AttentionStack<Output>): AttentionStack<Output>;
 export function restoreAttentionStack(bytes: Uint8Array, options?: AttentionStackOptions | RunOptions | AttentionStack): AttentionStack;
 export function restoreAttentionStack(bytes: Uint8Array, options?: AttentionStackOptions | RunOptions | AttentionStack): AttentionStack {
   if (options instanceof AttentionEngine || options instanceof CrossAttentionEngine) {

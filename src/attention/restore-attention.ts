@@ -7,6 +7,7 @@ import type { Attention } from './attention.js';
 import type { AttentionOptions, RunOptions } from './options.js';
 import { restoreState } from './restore-state.js';
 import { assertKnownTensors, ATTENTION_FORMAT, READABLE_SNAPSHOT_VERSIONS } from './snapshot-state.js';
+import type { FloatArray } from '../kernels/float-array.js';
 
 /**
  * Rebuilds an engine from {@link Attention.snapshot}'s bytes. The restored engine continues bit for
@@ -44,7 +45,7 @@ import { assertKnownTensors, ATTENTION_FORMAT, READABLE_SNAPSHOT_VERSIONS } from
  * console.log(back.options === model.options); // true: the same weights, no copy
  * ```
  */
-export function restoreAttention<Output extends Float32Array | Float64Array>(bytes: Uint8Array, options: Attention<Output>): Attention<Output>;
+export function restoreAttention<Output extends FloatArray>(bytes: Uint8Array, options: Attention<Output>): Attention<Output>;
 export function restoreAttention(bytes: Uint8Array, options?: AttentionOptions | RunOptions | Attention): Attention;
 export function restoreAttention(bytes: Uint8Array, options?: AttentionOptions | RunOptions | Attention): Attention {
   if (options instanceof EngineStack) {

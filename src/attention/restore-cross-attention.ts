@@ -8,6 +8,7 @@ import type { RunOptions } from './options.js';
 import { assertFormat, liveModel } from './restore-attention.js';
 import { integerField, restoreState } from './restore-state.js';
 import { assertKnownTensors, CROSS_ATTENTION_FORMAT } from './snapshot-state.js';
+import type { FloatArray } from '../kernels/float-array.js';
 
 /**
  * A cross-attention from its {@link CrossAttention.snapshot}: the same weights, the same memory
@@ -32,7 +33,7 @@ import { assertKnownTensors, CROSS_ATTENTION_FORMAT } from './snapshot-state.js'
  * console.log(back.attend([2, 0]).output); // Float64Array [0.8807…, 0.1192…]
  * ```
  */
-export function restoreCrossAttention<Output extends Float32Array | Float64Array>(bytes: Uint8Array, options: CrossAttention<Output>): CrossAttention<Output>;
+export function restoreCrossAttention<Output extends FloatArray>(bytes: Uint8Array, options: CrossAttention<Output>): CrossAttention<Output>;
 export function restoreCrossAttention(bytes: Uint8Array, options?: CrossAttentionOptions | RunOptions | CrossAttention): CrossAttention;
 export function restoreCrossAttention(bytes: Uint8Array, options?: CrossAttentionOptions | RunOptions | CrossAttention): CrossAttention {
   if (options instanceof AttentionEngine || options instanceof EngineStack) {

@@ -1,4 +1,5 @@
 import { AttentionError, cutText, describeValue, quoted } from '../errors.js';
+import type { FloatArray } from '../kernels/float-array.js';
 
 /**
  * One token's attention output. Every array in it is fresh: later pushes never overwrite it.
@@ -15,7 +16,7 @@ import { AttentionError, cutText, describeValue, quoted } from '../errors.js';
  * console.log(step!.output); // Float32Array [0.7310…, 1]: 0.2689·[0, 1] + 0.7310·[1, 1]
  * ```
  */
-export interface AttentionStep<Output extends Float32Array | Float64Array = Float32Array | Float64Array> {
+export interface AttentionStep<Output extends FloatArray = FloatArray> {
   /** 0-based stream position of the token this output belongs to. */
   readonly index: number;
   /**

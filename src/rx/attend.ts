@@ -6,6 +6,7 @@ import { AttentionError, describeValue } from '../errors.js';
 import { hold, holderOf, letGo } from './engine-holders.js';
 import type { Holder } from './engine-holders.js';
 import { EngineTeardown } from './engine-teardown.js';
+import type { FloatArray } from '../kernels/float-array.js';
 
 /**
  * What {@link attend} needs of the engine a factory returns: push, flush and dispose (and
@@ -27,7 +28,7 @@ import { EngineTeardown } from './engine-teardown.js';
  * from([[1, 0], [0, 1]]).pipe(attend(counting)).subscribe(); // 2 pushes
  * ```
  */
-export type AttendEngine<Output extends Float32Array | Float64Array = Float32Array | Float64Array> = Pick<Attention<Output>, 'push' | 'flush' | 'dispose'> & {
+export type AttendEngine<Output extends FloatArray = FloatArray> = Pick<Attention<Output>, 'push' | 'flush' | 'dispose'> & {
   /** Whether it was disposed, when it says: an engine already disposed is refused. */
   readonly disposed?: boolean | undefined;
 };
@@ -71,7 +72,7 @@ export type AttendEngine<Output extends Float32Array | Float64Array = Float32Arr
  */
 export function attend(options: AttentionOptions & Float64Precision): OperatorFunction<Vector, AttentionStep<Float64Array>>;
 export function attend(options: AttentionOptions & Float32Precision): OperatorFunction<Vector, AttentionStep<Float32Array>>;
-export function attend<Output extends Float32Array | Float64Array>(factory: () => AttendEngine<Output>): OperatorFunction<Vector, AttentionStep<Output>>;
+export function attend<Output extends FloatArray>(factory: () => AttendEngine<Output>): OperatorFunction<Vector, AttentionStep<Output>>;
 export function attend(options: AttentionOptions | (() => AttendEngine)): OperatorFunction<Vector, AttentionStep>;
 export function attend(options: AttentionOptions | (() => AttendEngine)): OperatorFunction<Vector, AttentionStep> {
   const create = engineFactory(options);

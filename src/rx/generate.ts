@@ -7,6 +7,7 @@ import { AttentionError, describeValue } from '../errors.js';
 import { hold, holderOf, letGo } from './engine-holders.js';
 import type { Holder } from './engine-holders.js';
 import { EngineTeardown } from './engine-teardown.js';
+import type { FloatArray } from '../kernels/float-array.js';
 
 /**
  * What {@link generate} pushes into: an attention engine, or anything with the same `push` — a
@@ -24,7 +25,7 @@ import { EngineTeardown } from './engine-teardown.js';
  * console.log(stack.length); // 4: both layers hold the four tokens
  * ```
  */
-export type GenerationEngine<Output extends Float32Array | Float64Array = Float32Array | Float64Array> = Pick<Attention<Output>, 'push'>;
+export type GenerationEngine<Output extends FloatArray = FloatArray> = Pick<Attention<Output>, 'push'>;
 
 /**
  * Configures {@link generate}: where the steps come from, the first input and the feedback rule.
@@ -43,7 +44,7 @@ export type GenerationEngine<Output extends Float32Array | Float64Array = Float3
  * // 0, 1, 2, done
  * ```
  */
-export type GenerateOptions<Output extends Float32Array | Float64Array = Float32Array | Float64Array> = GenerateSource<Output> & {
+export type GenerateOptions<Output extends FloatArray = FloatArray> = GenerateSource<Output> & {
   /** The first input (`dim` numbers). */
   readonly first: Vector;
   /**
@@ -81,7 +82,7 @@ export type GenerateOptions<Output extends Float32Array | Float64Array = Float32
  * console.log(engine.length); // 3: the caller's engine keeps the tokens
  * ```
  */
-export type GenerateSource<Output extends Float32Array | Float64Array = Float32Array | Float64Array> =
+export type GenerateSource<Output extends FloatArray = FloatArray> =
   | {
       /** Options of the engine created for each subscription and disposed at its teardown. */
       readonly options: AttentionOptions;
@@ -137,7 +138,7 @@ export type GenerateSource<Output extends Float32Array | Float64Array = Float32A
  */
 export function generate(config: GenerateOptions<Float64Array> & { readonly options: AttentionOptions & Float64Precision }): Observable<AttentionStep<Float64Array>>;
 export function generate(config: GenerateOptions<Float32Array> & { readonly options: AttentionOptions & Float32Precision }): Observable<AttentionStep<Float32Array>>;
-export function generate<Output extends Float32Array | Float64Array>(config: GenerateOptions<Output> & { readonly engine: GenerationEngine<Output> }): Observable<AttentionStep<Output>>;
+export function generate<Output extends FloatArray>(config: GenerateOptions<Output> & { readonly engine: GenerationEngine<Output> }): Observable<AttentionStep<Output>>;
 export function generate(config: GenerateOptions): Observable<AttentionStep>;
 export function generate(config: GenerateOptions): Observable<AttentionStep> {
   checkKeys(config);
