@@ -34,6 +34,8 @@ export interface TerminalHeatmapOptions {
 }
 
 const CELL = 4; // three characters and a space
+/** The word column's width when the options give none. */
+const LABEL_WIDTH = 10;
 const SHADES = '·░▒▓█';
 
 /**
@@ -54,7 +56,7 @@ const SHADES = '·░▒▓█';
 export function terminalRows(row: AttentionRow, words: WordsByPosition, options: TerminalHeatmapOptions = {}): string[] {
   const heads: HeadChoice[] = row.weights.length === 1 ? [0] : row.weights.map((_, h) => h);
   const word = visibleText(row.word);
-  const labelWidth = options.labelWidth ?? 10;
+  const labelWidth = options.labelWidth ?? LABEL_WIDTH;
   return heads.map((head) => {
     // The head is what tells a word's lines apart: the word is cut, never its suffix.
     const suffix = row.weights.length === 1 ? '' : ` h${head}`;
@@ -78,7 +80,7 @@ export function terminalRows(row: AttentionRow, words: WordsByPosition, options:
 export function terminalHeader(words: readonly string[], options: Pick<TerminalHeatmapOptions, 'labelWidth' | 'maxColumns'> = {}): string {
   const { first, elided } = columnRange(words.length - 1, options.maxColumns ?? 24);
   const cells = words.slice(first).map((w) => `${fitText(visibleText(w), CELL - 1, false)} `).join('');
-  return `${' '.repeat((options.labelWidth ?? 10) + 1)}${elided ? '… ' : ''}${cells}`.trimEnd();
+  return `${' '.repeat((options.labelWidth ?? LABEL_WIDTH) + 1)}${elided ? '… ' : ''}${cells}`.trimEnd();
 }
 
 function terminalLine(row: AttentionRow, words: WordsByPosition, label: string, head: HeadChoice, options: TerminalHeatmapOptions): string {
@@ -86,7 +88,7 @@ function terminalLine(row: AttentionRow, words: WordsByPosition, label: string, 
   const shades = options.shades ?? SHADES;
   const weights = rowWeights(row, head);
   const maxColumns = options.maxColumns ?? 24;
-  const labelWidth = options.labelWidth ?? 10;
+  const labelWidth = options.labelWidth ?? LABEL_WIDTH;
   const length = options.length ?? 0;
   const furthest = Math.max(row.index, row.positions.length > 0 ? row.positions[row.positions.length - 1]! : 0);
   const { first, elided } = columnRange(furthest, maxColumns);
