@@ -1,3 +1,4 @@
+import { ceiling } from '../sections/prefill.js';
 import type { CellResult } from '../sections/grid.js';
 import { num, percent, ratio } from './format.js';
 import type { BenchResults } from './results.js';
@@ -173,9 +174,9 @@ export function targetRows(r: BenchResults): TargetRow[] {
       measured:
         `${at(first!)}, the median of per-round ratios (${num(first!.single.median)} vs ${num(first!.many.median)} µs per token)${others}. ` +
         `The verdict is dim ${num(first!.dim)}'s (H = ${first!.heads}, D = ${r.prefill.headDim}, the stream's heads). ` +
-        `The most this machine allows there is ${ratio(first!.single.median / first!.floor)}: a prompt token's multiply-adds take at least ${num(first!.floor)} µs ` +
+        `The most this machine allows there is ${ratio(ceiling(first!))}: a prompt token's multiply-adds take at least ${num(first!.floor)} µs ` +
         `at the ${num(r.prefill.peakGmacs)} GMAC/s this machine's fastest multiply-add loop reaches (the prefill section).`,
-      verdict: x >= 2 ? MET : first!.single.median / first!.floor < 2 ? `${NOT_MET} (beyond this machine)` : NOT_MET,
+      verdict: x >= 2 ? MET : ceiling(first!) < 2 ? `${NOT_MET} (beyond this machine)` : NOT_MET,
     });
   } else {
     rows.push({ target: 'pushMany ≥ 2× cheaper per token than single pushes', measured: 'not run', verdict: NOT_MEASURED });

@@ -44,6 +44,11 @@ export interface PrefillResult {
   readonly rows: PrefillRow[];
 }
 
+/** The largest push ÷ pushMany ratio the machine allows at `row`'s width: the single push's median over the floor. */
+export function ceiling(row: PrefillRow): number {
+  return row.single.median / row.floor;
+}
+
 /** Options of an engine with all four projections: dim = H·D, weights from bench/data.ts. */
 export function projectedOptions(heads: number, headDim: number, withOutput: boolean): AttentionOptions {
   const dim = heads * headDim;
